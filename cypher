@@ -1,0 +1,1 @@
+src/spillover/cypher

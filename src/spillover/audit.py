@@ -1,0 +1,81 @@
+"""Batch audit (CONTRACT §4): one row per blacklist entry, written as CSV or JSONL."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backends.base import GraphBackend
+from .core import explain_all
+from .errors import SpilloverError
+from .output import AUDIT_COLUMNS, AuditRowOut, audit_row
+from .policy import Policy
+
+FORMATS = (".csv", ".jsonl")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSummary:
+    path: Path
+    rows: int
+    verdicts: dict[str, int]
+
+
+def audit_rows(
+    backend: GraphBackend, policy: Policy | None = None, *, max_paths: int | None = 1
+) -> Iterator[AuditRowOut]:
+    """One :class:`AuditRowOut` per entry, in ``entry_id`` order."""
+    for e in explain_all(backend, policy, max_paths=max_paths):
+        yield audit_row(e)
+
+
+def write_audit(
+    rows: Iterable[AuditRowOut], out: str | Path, *, on_row: Callable[[AuditRowOut], None] | None = None
+) -> AuditSummary:
+    """Write ``rows`` to ``out``; the format follows the extension (``.csv`` or ``.jsonl``).
+
+    The file is written to a temporary name and moved into place at the end, so a
+    failed audit never leaves a half-written file behind.
+    """
+    out = Path(out)
+    if out.suffix not in FORMATS:
+        raise SpilloverError(f"{out}: the audit file must end in .csv or .jsonl")
+    if not out.parent.is_dir():
+        raise SpilloverError(f"{out}: folder {out.parent} does not exist")
+    tmp = out.with_name(out.name + ".part")
+    verdicts: Counter[str] = Counter()
+    count = 0
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, AUDIT_COLUMNS) if out.suffix == ".csv" else None
+            if writer is not None:
+                writer.writeheader()
+            for row in rows:
+                data = row.model_dump(mode="json")
+                if writer is not None:
+                    writer.writerow({k: "" if v is None else v for k, v in data.items()})
+                else:
+                    handle.write(json.dumps(data, ensure_ascii=False) + "\n")
+                verdicts[row.verdict] += 1
+                count += 1
+                if on_row is not None:
+                    on_row(row)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return AuditSummary(out, count, dict(sorted(verdicts.items())))
+
+
+def audit(
+    backend: GraphBackend,
+    out: str | Path,
+    policy: Policy | None = None,
+    *,
+    on_row: Callable[[AuditRowOut], None] | None = None,
+) -> AuditSummary:
+    """Explain and score every entry and write the audit file."""
+    return write_audit(audit_rows(backend, policy), out, on_row=on_row)

@@ -1,0 +1,50 @@
+"""The one small interface every graph store implements.
+
+A backend supplies graph facts; it never decides what a path means or how it
+scores. That is the core's job (:mod:`spillover.core`), so that the same data
+gives the same explanations on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from datetime import date
+from typing import Protocol, runtime_checkable
+
+from ..model import Entry, Expansion, Sharing
+
+
+@runtime_checkable
+class GraphBackend(Protocol):
+    """Graph facts, asked for in batches.
+
+    - :meth:`entries`: blacklist entries by id (missing ids are left out);
+    - :meth:`iter_entries`: every entry, in ``entry_id`` order, in batches;
+    - :meth:`entry_count`: how many entries there are (for progress bars);
+    - :meth:`sharing`: every sharing agreement between platforms;
+    - :meth:`names`: display names for node references (``person:jiang`` -> ``Jiang Wei``);
+    - :meth:`exists`: whether a node reference is in the graph;
+    - :meth:`expand`: the people, phones and loans one hop around a frontier.
+    """
+
+    name: str
+
+    def entries(self, ids: Collection[str]) -> dict[str, Entry]: ...
+
+    def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]: ...
+
+    def entry_count(self) -> int: ...
+
+    def sharing(self) -> tuple[Sharing, ...]: ...
+
+    def names(self, refs: Collection[str]) -> dict[str, str]: ...
+
+    def exists(self, node: str) -> bool: ...
+
+    def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
+        """Loans borrowed by ``persons``; loans applied for on or before ``until`` that name
+        one of ``phones`` or a phone any of ``persons`` ever owned; and every owner period
+        of those phones."""
+        ...
+
+    def close(self) -> None: ...

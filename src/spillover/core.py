@@ -1,0 +1,546 @@
+"""The core: what an explanation path is and how it is scored (CONTRACT §3).
+
+This module is backend-neutral. It asks a :class:`~spillover.backends.GraphBackend`
+for graph facts (``expand``, ``sharing``, ``entries``) and decides everything else:
+
+* **Ties** (subject -> origin loan). The linkage graph is walked from the subject
+  in layers, one loan per layer, up to ``policy.max_loans`` loans deep:
+
+  - ``person -BORROWED-> loan``: the person's own loan (factor ``own_loan``);
+  - ``person -OWNS-> phone -ROLE-> loan``: a phone the person owned *on the loan's
+    application day* is named on someone else's loan (factors ``owns_*`` and the role's);
+  - ``phone -ROLE-> loan`` when the subject is a phone;
+  - ``loan -BORROWED_BY-> person``: from a linked loan to its borrower, to go on to
+    the borrower's other loans (factor ``borrower_of_linked_loan``).
+
+  Every loan on a path was applied for no later than the listing.
+* **Origins**: an overdue or defaulted loan (``policy.origin_statuses``) whose
+  platform reaches the listing platform in time (below).
+* **Reach** (origin platform -> listing). The entry's ``copied_from`` chain gives
+  targets ``(platform, listed_at)``; a copy counts only when it is no earlier than
+  what it copies. Sharing agreements ``from -> to`` (from ``since`` on) relay a
+  default known at time ``t`` to ``to`` at ``max(t, since)``. The core computes, for
+  every platform, the latest day a default known there still reaches a target in
+  time; an origin counts when it was applied for, and reached its status, by then.
+  Relaying steps carry factor 1.0: they move knowledge, not responsibility.
+
+A path's ``responsibility`` is the product of its step factors; an
+explanation's ``contamination`` is ``1 - responsibility`` of the best path, or 1
+when no path exists (``unexplained``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from .backends.base import GraphBackend
+from .errors import NotFoundError
+from .model import APPLICANT, Entry, Expansion, Loan, PhonePeriod, Sharing, SubjectKind, ref
+from .policy import Policy, default_policy
+
+ROLE_CODES = {
+    "guarantor": "GUARANTOR",
+    "emergency_contact": "EMERGENCY_CONTACT",
+    "reference": "REFERENCE",
+    "address_book": "ADDRESS_BOOK",
+}
+ROLE_RELS = {
+    APPLICANT: "APPLICANT_PHONE_OF",
+    "guarantor": "GUARANTOR_OF",
+    "emergency_contact": "EMERGENCY_CONTACT_OF",
+    "reference": "REFERENCE_OF",
+    "address_book": "IN_ADDRESS_BOOK_OF",
+}
+ROUND = 6
+
+OWN_CONDUCT = "own_conduct"
+SPILLOVER = "spillover"
+UNEXPLAINED = "unexplained"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One edge of an explanation, in the direction subject -> origin -> listing."""
+
+    source: str
+    rel: str
+    target: str
+    factor: float
+    at: date | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExplanationPath:
+    origin: Loan
+    responsibility: float
+    hops: int
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    entry: Entry
+    contamination: float
+    verdict: str
+    paths: tuple[ExplanationPath, ...]
+    reason_codes: tuple[str, ...]
+    policy: Policy
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def best(self) -> ExplanationPath | None:
+        return self.paths[0] if self.paths else None
+
+
+# ---------------------------------------------------------------------------
+# Reach: latest departure from every platform to the entry's copy chain
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A place where a default must arrive: a platform, by a day; ``chain`` indexes the copy chain."""
+
+    platform_id: str
+    deadline: date
+    chain: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """For each platform, the latest day a default known there still reaches a target in time,
+    the next platform on that route (None at a target) and the target reached."""
+
+    deadline: dict[str, date]
+    next_hop: dict[str, str | None]
+    target: dict[str, int]
+    since: dict[tuple[str, str], date | None]
+    chain: tuple[Entry, ...]
+
+
+def copy_chain(entry: Entry, backend: GraphBackend) -> tuple[Entry, ...]:
+    """``entry`` and the entries it was copied from, as long as every copy is in time."""
+    chain = [entry]
+    current = entry
+    seen = {entry.entry_id}
+    while current.copied_from is not None and current.copied_from not in seen:
+        parent = backend.entries([current.copied_from]).get(current.copied_from)
+        if parent is None or parent.listed_at > current.listed_at:
+            break
+        chain.append(parent)
+        seen.add(parent.entry_id)
+        current = parent
+    return tuple(chain)
+
+
+def compute_reach(
+    chain: tuple[Entry, ...], sharing: Iterable[Sharing], *, ignore_dates: bool = False
+) -> Reach:
+    """Latest-departure labels over the sharing graph (a small Bellman-Ford on platforms).
+
+    A label is better with a later deadline, then fewer hops, then the smaller next
+    platform id, so the chosen route is the same on every backend.
+    """
+    far = date.max
+    labels: dict[str, tuple[date, int, str, int]] = {}
+    for index, e in enumerate(chain):
+        deadline = far if ignore_dates else e.listed_at
+        label = (deadline, 0, "", index)
+        if e.platform_id not in labels or _better(label, labels[e.platform_id]):
+            labels[e.platform_id] = label
+    edges = list(sharing)
+    since = {(s.from_platform, s.to_platform): s.since for s in edges}
+    for _ in range(len(edges) + 1):
+        changed = False
+        for s in edges:
+            to_label = labels.get(s.to_platform)
+            if to_label is None:
+                continue
+            if not ignore_dates and s.since is not None and s.since > to_label[0]:
+                continue
+            label = (to_label[0], to_label[1] + 1, s.to_platform, to_label[3])
+            current = labels.get(s.from_platform)
+            if current is None or _better(label, current):
+                labels[s.from_platform] = label
+                changed = True
+        if not changed:
+            break
+    return Reach(
+        deadline={p: lab[0] for p, lab in labels.items()},
+        next_hop={p: (lab[2] or None) for p, lab in labels.items()},
+        target={p: lab[3] for p, lab in labels.items()},
+        since=since,
+        chain=chain,
+    )
+
+
+def _better(a: tuple[date, int, str, int], b: tuple[date, int, str, int]) -> bool:
+    return (-a[0].toordinal(), a[1], a[2], a[3]) < (-b[0].toordinal(), b[1], b[2], b[3])
+
+
+def origin_reaches(loan: Loan, reach: Reach) -> bool:
+    deadline = reach.deadline.get(loan.platform_id)
+    return deadline is not None and loan.applied_at <= deadline and loan.known_at <= deadline
+
+
+def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
+    """Steps from the origin loan to its platform, along sharing, to the listing."""
+    at = loan.known_at
+    platform = loan.platform_id
+    steps = [Step(ref("loan", loan.loan_id), "AT", ref("platform", platform), 1.0, at)]
+    nxt = reach.next_hop[platform]
+    while nxt is not None:
+        since = reach.since[(platform, nxt)]
+        at = max(at, since) if since is not None else at
+        steps.append(
+            Step(ref("platform", platform), "SHARES_WITH", ref("platform", nxt), 1.0, at, "SHARED_BLACKLIST")
+        )
+        platform, nxt = nxt, reach.next_hop[nxt]
+    index = reach.target[platform]
+    if proposed and index == 0:
+        return tuple(steps)
+    listed = reach.chain[index]
+    steps.append(
+        Step(ref("platform", platform), "LISTED", ref("entry", listed.entry_id or ""), 1.0, listed.listed_at)
+    )
+    for i in range(index, 0, -1):
+        src, dst = reach.chain[i], reach.chain[i - 1]
+        steps.append(
+            Step(
+                ref("entry", src.entry_id or ""),
+                "COPIED_TO",
+                ref("entry", dst.entry_id or ""),
+                1.0,
+                dst.listed_at,
+                "COPIED_ENTRY",
+            )
+        )
+    return tuple(steps)
+
+
+# ---------------------------------------------------------------------------
+# Ties: layered best-path search from the subject, one loan per layer
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Label:
+    """A partial path: its responsibility, loans so far, and steps."""
+
+    prob: float
+    hops: int
+    steps: tuple[Step, ...]
+    loans: tuple[Loan, ...] = ()
+
+    def rank(self) -> tuple[float, int, tuple[str, ...]]:
+        return (-self.prob, self.hops, tuple(s.target for s in self.steps))
+
+    def extend(self, *steps: Step, loan: Loan | None = None) -> _Label:
+        prob = self.prob
+        for s in steps:
+            prob *= s.factor
+        if loan is None:
+            return _Label(prob, self.hops, self.steps + steps, self.loans)
+        return _Label(prob, self.hops + 1, self.steps + steps, (*self.loans, loan))
+
+
+def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
+    for period in periods:
+        if period.covers(day):
+            return period
+    return None
+
+
+def find_ties(
+    backend: GraphBackend,
+    subject_kind: SubjectKind,
+    subject: str,
+    until: date,
+    policy: Policy,
+    *,
+    is_origin: Callable[[Loan], bool],
+    listing_day: date | None = None,
+) -> dict[str, _Label]:
+    """Best tie path from the subject to every origin loan, keyed by loan id.
+
+    ``is_origin(loan)`` says whether a reached loan may originate the listing.
+    """
+    f = policy.factors
+    start = ref(subject_kind.value, subject)
+    start_label = _Label(1.0, 0, ())
+    seen: dict[str, tuple[float, int, tuple[str, ...]]] = {start: start_label.rank()}
+    persons: dict[str, _Label] = {subject: start_label} if subject_kind == SubjectKind.PERSON else {}
+    phones: dict[str, _Label] = {subject: start_label} if subject_kind == SubjectKind.PHONE else {}
+    origins: dict[str, _Label] = {}
+    subject_owner_now: str | None = None
+
+    for layer in range(1, policy.max_loans + 1):
+        if not persons and not phones:
+            break
+        exp: Expansion = backend.expand(sorted(persons), sorted(phones), until)
+        periods: dict[str, list[PhonePeriod]] = {}
+        for period in exp.periods:
+            periods.setdefault(period.phone, []).append(period)
+        if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
+            now = _owner_on(periods.get(subject, ()), listing_day)
+            subject_owner_now = now.owner_id if now else None
+
+        reached: dict[str, tuple[_Label, Loan]] = {}
+
+        def offer(label: _Label, loan: Loan, reached: dict[str, tuple[_Label, Loan]] = reached) -> None:
+            current = reached.get(loan.loan_id)
+            if current is None or label.rank() < current[0].rank():
+                reached[loan.loan_id] = (label, loan)
+
+        for loan in exp.own_loans:
+            base = persons.get(loan.borrower_id)
+            if base is None:
+                continue
+            step = Step(
+                ref("person", loan.borrower_id),
+                "BORROWED",
+                ref("loan", loan.loan_id),
+                f["own_loan"],
+                loan.applied_at,
+                "OWN_DEFAULT" if layer == 1 and subject_kind == SubjectKind.PERSON else None,
+            )
+            offer(base.extend(step, loan=loan), loan)
+
+        for use in exp.uses:
+            loan = use.loan
+            period = _owner_on(periods.get(use.phone, ()), loan.applied_at)
+            owner = period.owner_id if period else None
+            phone_node = ref("phone", use.phone)
+            loan_node = ref("loan", loan.loan_id)
+            rel = ROLE_RELS[use.role]
+            base = phones.get(use.phone)
+            if base is not None:
+                if owner is not None and owner == loan.borrower_id:
+                    if subject_owner_now is not None and subject_owner_now != owner:
+                        factor, code = f["reassigned_phone"], "PHONE_REASSIGNED"
+                    else:
+                        factor, code = f["own_phone"], "OWN_PHONE"
+                else:
+                    factor, code = _role(use.role, loan, policy)
+                offer(base.extend(Step(phone_node, rel, loan_node, factor, loan.applied_at, code), loan=loan), loan)
+            if owner is None or owner == loan.borrower_id:
+                continue
+            base = persons.get(owner)
+            if base is None or period is None:
+                continue
+            factor, code = _role(use.role, loan, policy)
+            owns = Step(
+                ref("person", owner),
+                "OWNS",
+                phone_node,
+                policy.owns_factor(period.verified),
+                period.since,
+                None if period.verified else "OWNER_UNVERIFIED",
+            )
+            offer(base.extend(owns, Step(phone_node, rel, loan_node, factor, loan.applied_at, code), loan=loan), loan)
+
+        next_persons: dict[str, _Label] = {}
+        for loan_id in sorted(reached):
+            label, loan = reached[loan_id]
+            node = ref("loan", loan_id)
+            if node in seen and seen[node] <= label.rank():
+                continue
+            seen[node] = label.rank()
+            if is_origin(loan):
+                current = origins.get(loan_id)
+                if current is None or label.rank() < current.rank():
+                    origins[loan_id] = label
+            if layer == policy.max_loans:
+                continue
+            borrower = ref("person", loan.borrower_id)
+            step = Step(node, "BORROWED_BY", borrower, f["borrower_of_linked_loan"], None, "CHAIN_VIA_BORROWER")
+            nxt = label.extend(step)
+            if borrower in seen and seen[borrower] <= nxt.rank():
+                continue
+            current = next_persons.get(loan.borrower_id)
+            if current is None or nxt.rank() < current.rank():
+                next_persons[loan.borrower_id] = nxt
+        for person, label in next_persons.items():
+            seen[ref("person", person)] = label.rank()
+        persons, phones = next_persons, {}
+    return origins
+
+
+def _role(role: str, loan: Loan, policy: Policy) -> tuple[float, str]:
+    if role == APPLICANT:
+        verified = bool(loan.phone_verified)
+        code = "PHONE_USED_SMS_VERIFIED" if verified else "PHONE_USED_UNVERIFIED"
+        return policy.role_factor(role, verified), code
+    return policy.role_factor(role, None), ROLE_CODES[role]
+
+
+# ---------------------------------------------------------------------------
+# Explanations
+# ---------------------------------------------------------------------------
+
+
+def explain(
+    backend: GraphBackend,
+    entry: Entry,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
+    diagnose: bool = True,
+) -> Explanation:
+    """Explain one blacklisting, recorded (``entry.entry_id`` set) or proposed (None).
+
+    >>> from spillover import open_folder, examples
+    >>> backend = open_folder(examples.jiang_case_path())
+    >>> e = explain(backend, backend.entries(["E-BANKB-J"])["E-BANKB-J"])
+    >>> e.verdict, e.contamination >= 0.9
+    ('spillover', True)
+    """
+    policy = policy or default_policy()
+    proposed = entry.entry_id is None
+    chain = (entry,) if proposed else copy_chain(entry, backend)
+    sharing = backend.sharing()
+    reach = compute_reach(chain, sharing)
+    statuses = policy.origin_statuses
+
+    def is_origin(loan: Loan) -> bool:
+        return loan.status in statuses and origin_reaches(loan, reach)
+
+    ties = find_ties(
+        backend, entry.subject_kind, entry.subject, entry.listed_at, policy,
+        is_origin=is_origin, listing_day=entry.listed_at,
+    )
+    paths = []
+    for label in ties.values():
+        loan = label.loans[-1]
+        steps = label.steps + route_steps(loan, reach, proposed)
+        paths.append(ExplanationPath(loan, round(label.prob, ROUND), label.hops, steps))
+    paths.sort(key=lambda p: (-p.responsibility, p.hops, p.origin.loan_id))
+    limit = max_paths if max_paths is not None else policy.max_paths
+    paths = paths[:limit]
+
+    if paths:
+        contamination = round(1.0 - paths[0].responsibility, ROUND)
+        verdict = SPILLOVER if contamination >= policy.spillover_at else OWN_CONDUCT
+        codes = _codes(paths[0].steps)
+    else:
+        contamination, verdict = 1.0, UNEXPLAINED
+        codes = ("NO_TIME_RESPECTING_PATH",)
+        if diagnose:
+            codes += (_diagnose(backend, entry, chain, sharing, policy),)
+    loans = {loan.loan_id: loan for label in ties.values() for loan in label.loans}
+    return Explanation(
+        entry, contamination, verdict, tuple(paths), codes, policy, _names(backend, entry, paths, loans)
+    )
+
+
+def _codes(steps: Iterable[Step]) -> tuple[str, ...]:
+    out: list[str] = []
+    for s in steps:
+        if s.code and s.code not in out:
+            out.append(s.code)
+    return tuple(out)
+
+
+def _diagnose(
+    backend: GraphBackend, entry: Entry, chain: tuple[Entry, ...], sharing: tuple[Sharing, ...], policy: Policy
+) -> str:
+    """Why nothing explains the entry: dates, platform routes, or no tie at all."""
+    loose = compute_reach(chain, sharing, ignore_dates=True)
+    statuses = policy.origin_statuses
+    if find_ties(
+        backend, entry.subject_kind, entry.subject, date.max, policy,
+        is_origin=lambda loan: loan.status in statuses and loan.platform_id in loose.deadline,
+    ):
+        return "PATH_IGNORES_DATES"
+    if find_ties(
+        backend, entry.subject_kind, entry.subject, date.max, policy,
+        is_origin=lambda loan: loan.status in statuses,
+    ):
+        return "NO_PLATFORM_ROUTE"
+    return "NO_TIE_TO_ANY_DEFAULT"
+
+
+def _names(
+    backend: GraphBackend, entry: Entry, paths: list[ExplanationPath], loans: dict[str, Loan]
+) -> dict[str, str]:
+    """Display names for every node the explanation mentions; loans are named by borrower and platform."""
+    refs = {entry.subject_ref, ref("platform", entry.platform_id)}
+    for p in paths:
+        for s in p.steps:
+            refs.update((s.source, s.target))
+    for loan in loans.values():
+        refs.update((ref("person", loan.borrower_id), ref("platform", loan.platform_id)))
+    names = backend.names(sorted(refs))
+    for loan in loans.values():
+        node = ref("loan", loan.loan_id)
+        if node in refs:
+            borrower = names.get(ref("person", loan.borrower_id), loan.borrower_id)
+            platform = names.get(ref("platform", loan.platform_id), loan.platform_id)
+            names[node] = f"{borrower}'s loan at {platform}"
+    return names
+
+
+def proposed_entry(platform_id: str, subject_kind: SubjectKind | str, subject: str, at: date) -> Entry:
+    return Entry(None, platform_id, SubjectKind(subject_kind), subject, at)
+
+
+def check(
+    backend: GraphBackend,
+    platform_id: str,
+    subject_kind: SubjectKind | str,
+    subject: str,
+    at: date | None = None,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
+) -> Explanation:
+    """Explain a blacklisting that is only proposed: ``platform_id`` listing ``subject`` on ``at``."""
+    at = at or date.today()
+    if not backend.exists(ref("platform", platform_id)):
+        raise NotFoundError(f"unknown platform {platform_id!r}")
+    kind = SubjectKind(subject_kind)
+    if kind == SubjectKind.PERSON and not backend.exists(ref("person", subject)):
+        raise NotFoundError(f"unknown person {subject!r}")
+    return explain(backend, proposed_entry(platform_id, kind, subject, at), policy, max_paths=max_paths)
+
+
+def explain_entry(
+    backend: GraphBackend, entry_id: str, policy: Policy | None = None, *, max_paths: int | None = None
+) -> Explanation:
+    """Explain the recorded blacklist entry ``entry_id``."""
+    entry = backend.entries([entry_id]).get(entry_id)
+    if entry is None:
+        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
+    return explain(backend, entry, policy, max_paths=max_paths)
+
+
+def explain_all(
+    backend: GraphBackend, policy: Policy | None = None, *, max_paths: int | None = None, batch_size: int = 1000
+) -> Iterator[Explanation]:
+    """Explain every recorded entry, in ``entry_id`` order."""
+    policy = policy or default_policy()
+    for batch in backend.iter_entries(batch_size):
+        for entry in batch:
+            yield explain(backend, entry, policy, max_paths=max_paths)
+
+
+def explain_about_person(
+    backend: GraphBackend, person_id: str, policy: Policy | None = None
+) -> list[Explanation]:
+    """Explanations of every entry that lists ``person_id`` or a phone they owned on the listing day."""
+    if not backend.exists(ref("person", person_id)):
+        raise NotFoundError(f"unknown person {person_id!r}")
+    periods = [p for p in backend.expand([person_id], [], date.max).periods if p.owner_id == person_id]
+    out = []
+    for batch in backend.iter_entries():
+        for entry in batch:
+            if entry.subject_kind == "person":
+                hit = entry.subject == person_id
+            else:
+                hit = any(p.phone == entry.subject and p.covers(entry.listed_at) for p in periods)
+            if hit:
+                out.append(explain(backend, entry, policy))
+    return out

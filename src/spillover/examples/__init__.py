@@ -1,0 +1,11 @@
+"""Example data folders shipped with the package."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def jiang_case_path() -> Path:
+    """The data folder of the seed case: Jiang, Xu Yan, eight lenders, a data broker, three banks."""
+    return Path(str(resources.files("spillover").joinpath("examples/jiang_case")))

@@ -1,0 +1,178 @@
+"""The graph facts as small frozen dataclasses, shared by every backend and the core.
+
+Node references are strings ``KIND:ID`` (CONTRACT §2): ``person:jiang``,
+``phone:+8613800000001``, ``loan:L1``, ``platform:quickcash``, ``entry:E7``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+class PlatformKind(StrEnum):
+    BANK = "bank"
+    ONLINE_LENDER = "online_lender"
+    DATA_BROKER = "data_broker"
+    OTHER = "other"
+
+
+class LoanStatus(StrEnum):
+    CURRENT = "current"
+    REPAID = "repaid"
+    OVERDUE = "overdue"
+    DEFAULTED = "defaulted"
+
+
+class LinkRole(StrEnum):
+    EMERGENCY_CONTACT = "emergency_contact"
+    REFERENCE = "reference"
+    ADDRESS_BOOK = "address_book"
+    GUARANTOR = "guarantor"
+
+
+class SubjectKind(StrEnum):
+    PERSON = "person"
+    PHONE = "phone"
+
+
+#: The role a phone plays on a loan when it is the applicant's own number.
+APPLICANT = "applicant"
+
+
+def ref(kind: str, ident: str) -> str:
+    """``ref("person", "jiang") == "person:jiang"``."""
+    return f"{kind}:{ident}"
+
+
+def split_ref(node: str) -> tuple[str, str]:
+    kind, _, ident = node.partition(":")
+    return kind, ident
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    person_id: str
+    name: str
+    id_number: str | None = None
+    city: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    platform_id: str
+    name: str
+    kind: PlatformKind = PlatformKind.OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class PhonePeriod:
+    """One owner period of a phone number. ``owner_id`` None: the subscriber is unknown."""
+
+    phone: str
+    owner_id: str | None
+    verified: bool = False
+    since: date | None = None
+    until: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return (self.since is None or self.since <= day) and (self.until is None or day <= self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class Loan:
+    loan_id: str
+    platform_id: str
+    borrower_id: str
+    applied_at: date
+    status: LoanStatus
+    applicant_phone: str | None = None
+    phone_verified: bool | None = None
+    amount: float | None = None
+    status_at: date | None = None
+
+    @property
+    def known_at(self) -> date:
+        """The day the loan reached its status (``status_at``, else ``applied_at``)."""
+        return self.status_at if self.status_at is not None else self.applied_at
+
+
+@dataclass(frozen=True, slots=True)
+class LoanLink:
+    loan_id: str
+    phone: str
+    role: LinkRole
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    entry_id: str | None
+    platform_id: str
+    subject_kind: SubjectKind
+    subject: str
+    listed_at: date
+    stated_reason: str | None = None
+    copied_from: str | None = None
+
+    @property
+    def subject_ref(self) -> str:
+        return ref(self.subject_kind.value, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class Sharing:
+    from_platform: str
+    to_platform: str
+    since: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneUse:
+    """A loan that names a phone: as the applicant's number (role ``applicant``) or through a link."""
+
+    phone: str
+    role: str
+    loan: Loan
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """Graph facts around a frontier of people and phones, as a backend supplies them.
+
+    - ``periods``: every owner period of every phone owned by a frontier person or
+      named in ``uses`` (so the core can tell who owned a number on a given day);
+    - ``own_loans``: loans borrowed by frontier people;
+    - ``uses``: loans that name a frontier phone or a phone owned by a frontier person.
+
+    Only loans applied for on or before the day asked for are included.
+    """
+
+    periods: tuple[PhonePeriod, ...] = ()
+    own_loans: tuple[Loan, ...] = ()
+    uses: tuple[PhoneUse, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated data folder (CONTRACT §1), every reference resolved."""
+
+    people: Mapping[str, Person]
+    platforms: Mapping[str, Platform]
+    phone_periods: Mapping[str, tuple[PhonePeriod, ...]]
+    loans: Mapping[str, Loan]
+    links: tuple[LoanLink, ...] = ()
+    entries: Mapping[str, Entry] = field(default_factory=dict)
+    sharing: tuple[Sharing, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "people": len(self.people),
+            "platforms": len(self.platforms),
+            "phones": sum(len(v) for v in self.phone_periods.values()),
+            "loans": len(self.loans),
+            "loan_links": len(self.links),
+            "blacklist": len(self.entries),
+            "sharing": len(self.sharing),
+        }

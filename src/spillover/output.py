@@ -1,0 +1,161 @@
+"""The JSON edge: explanations and audit rows as pydantic models (CONTRACT §3 and §4).
+
+Fields of the contract are never renamed or dropped; fields added beyond it
+(``listed_at``, ``hops``, ``at``, ``code``, ``reasons``, ``policy_detail``,
+``names``) are documented in ``docs/output.md``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .core import Explanation, ExplanationPath
+from .reasons import reason_text
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+
+class SubjectOut(_Out):
+    kind: Literal["person", "phone"]
+    id: str
+
+
+class OriginOut(_Out):
+    loan_id: str
+    borrower_id: str
+    platform_id: str
+    status: str
+    applied_at: date
+    status_at: date | None = None
+    amount: float | None = None
+
+
+class StepOut(_Out):
+    from_: str = Field(alias="from")
+    rel: str
+    to: str
+    factor: float
+    at: date | None = None
+    code: str | None = None
+
+
+class PathOut(_Out):
+    origin: OriginOut
+    responsibility: float
+    hops: int
+    steps: list[StepOut]
+
+
+class ReasonOut(_Out):
+    code: str
+    text: str
+
+
+class PolicyOut(_Out):
+    name: str
+    version: str
+    digest: str
+
+
+class ExplanationOut(_Out):
+    entry_id: str | None
+    platform_id: str
+    subject: SubjectOut
+    listed_at: date
+    contamination: float = Field(ge=0, le=1)
+    verdict: Literal["own_conduct", "spillover", "unexplained"]
+    paths: list[PathOut]
+    reason_codes: list[str]
+    reasons: list[ReasonOut]
+    policy: str
+    policy_detail: PolicyOut
+    names: dict[str, str]
+
+
+class AuditRowOut(_Out):
+    entry_id: str
+    platform_id: str
+    subject_kind: str
+    subject: str
+    listed_at: date
+    contamination: float
+    verdict: str
+    origin_loan_id: str | None
+    origin_borrower_id: str | None
+    origin_platform_id: str | None
+    responsibility: float | None
+    hops: int | None
+    reason_codes: str
+
+
+AUDIT_COLUMNS = list(AuditRowOut.model_fields)
+
+
+def _path(p: ExplanationPath) -> PathOut:
+    o = p.origin
+    return PathOut(
+        origin=OriginOut(
+            loan_id=o.loan_id,
+            borrower_id=o.borrower_id,
+            platform_id=o.platform_id,
+            status=o.status.value,
+            applied_at=o.applied_at,
+            status_at=o.status_at,
+            amount=o.amount,
+        ),
+        responsibility=p.responsibility,
+        hops=p.hops,
+        steps=[
+            StepOut(from_=s.source, rel=s.rel, to=s.target, factor=s.factor, at=s.at, code=s.code)
+            for s in p.steps
+        ],
+    )
+
+
+def explanation_out(e: Explanation) -> ExplanationOut:
+    return ExplanationOut(
+        entry_id=e.entry.entry_id,
+        platform_id=e.entry.platform_id,
+        subject=SubjectOut(kind=e.entry.subject_kind.value, id=e.entry.subject),
+        listed_at=e.entry.listed_at,
+        contamination=e.contamination,
+        verdict=e.verdict,  # type: ignore[arg-type]
+        paths=[_path(p) for p in e.paths],
+        reason_codes=list(e.reason_codes),
+        reasons=[ReasonOut(code=c, text=reason_text(c)) for c in e.reason_codes],
+        policy=e.policy.label,
+        policy_detail=PolicyOut(name=e.policy.name, version=e.policy.version, digest=e.policy.digest),
+        names=e.names,
+    )
+
+
+def explanation_json(e: Explanation, indent: int | None = 2) -> str:
+    return explanation_out(e).model_dump_json(by_alias=True, indent=indent)
+
+
+def explanation_dict(e: Explanation) -> dict:
+    return explanation_out(e).model_dump(by_alias=True, mode="json")
+
+
+def audit_row(e: Explanation) -> AuditRowOut:
+    best = e.best
+    return AuditRowOut(
+        entry_id=e.entry.entry_id or "",
+        platform_id=e.entry.platform_id,
+        subject_kind=e.entry.subject_kind.value,
+        subject=e.entry.subject,
+        listed_at=e.entry.listed_at,
+        contamination=e.contamination,
+        verdict=e.verdict,
+        origin_loan_id=best.origin.loan_id if best else None,
+        origin_borrower_id=best.origin.borrower_id if best else None,
+        origin_platform_id=best.origin.platform_id if best else None,
+        responsibility=best.responsibility if best else None,
+        hops=best.hops if best else None,
+        reason_codes=" ".join(e.reason_codes),
+    )

@@ -1,0 +1,178 @@
+"""Scoring policies: versioned TOML files of step factors, validated against the contract.
+
+The default policy ships in the package (``spillover/policies/default.toml``);
+``load_policy(path)`` reads another one. A policy that breaks a property every
+policy must keep (CONTRACT §3) is refused with :class:`~spillover.errors.PolicyError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import PolicyError
+from .model import APPLICANT, LinkRole, LoanStatus
+
+Factor = float
+
+
+class _Factors(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    own_loan: Factor = Field(ge=0, le=1)
+    owns_verified: Factor = Field(ge=0, le=1)
+    owns_unverified: Factor = Field(ge=0, le=1)
+    own_phone: Factor = Field(ge=0, le=1)
+    reassigned_phone: Factor = Field(ge=0, le=1)
+    applicant_sms_verified: Factor = Field(ge=0, le=1)
+    applicant_unverified: Factor = Field(ge=0, le=1)
+    guarantor: Factor = Field(ge=0, le=1)
+    emergency_contact: Factor = Field(ge=0, le=1)
+    reference: Factor = Field(ge=0, le=1)
+    address_book: Factor = Field(ge=0, le=1)
+    borrower_of_linked_loan: Factor = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _contract(self) -> _Factors:
+        problems = []
+        if self.own_loan != 1.0:
+            problems.append("own_loan must be 1.0 (an own default explains a listing fully)")
+        if self.own_phone != 1.0:
+            problems.append("own_phone must be 1.0 (the borrower's own number is own conduct)")
+        stranger = max(
+            self.applicant_sms_verified,
+            self.applicant_unverified,
+            self.emergency_contact,
+            self.reference,
+            self.address_book,
+            self.reassigned_phone,
+        )
+        if stranger > 0.1:
+            problems.append(
+                "a stranger's loan that lists or uses the subject's phone must leave "
+                "contamination >= 0.9: applicant_*, emergency_contact, reference, "
+                "address_book and reassigned_phone must be <= 0.1"
+            )
+        if self.guarantor * min(self.owns_verified, self.owns_unverified) < 0.7:
+            problems.append("a guarantor must score contamination <= 0.3: guarantor * owns_* >= 0.7")
+        if self.address_book > self.emergency_contact:
+            problems.append("address_book must not exceed emergency_contact")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class _Search(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_loans: int = Field(default=3, ge=1, le=10)
+    max_paths: int = Field(default=10, ge=1)
+    origin_statuses: tuple[LoanStatus, ...] = (LoanStatus.DEFAULTED, LoanStatus.OVERDUE)
+
+
+class _Verdict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spillover_at: float = Field(default=0.5, gt=0, le=1)
+
+
+class _Header(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    version: str
+    description: str = ""
+
+
+class _PolicyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: _Header
+    factors: _Factors
+    search: _Search = _Search()
+    verdict: _Verdict = _Verdict()
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A validated scoring policy. ``digest`` is the SHA-256 of the file's bytes."""
+
+    name: str
+    version: str
+    digest: str
+    factors: dict[str, float]
+    max_loans: int
+    max_paths: int
+    origin_statuses: frozenset[LoanStatus]
+    spillover_at: float
+    description: str = ""
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        """``name version sha256:digest`` as written into every explanation."""
+        return f"{self.name} {self.version} sha256:{self.digest}"
+
+    def factor(self, name: str) -> float:
+        return self.factors[name]
+
+    def role_factor(self, role: str, sms_verified: bool | None) -> float:
+        """Factor of a phone named on someone else's loan in ``role``."""
+        if role == APPLICANT:
+            return self.factors["applicant_sms_verified" if sms_verified else "applicant_unverified"]
+        return self.factors[LinkRole(role).value]
+
+    def owns_factor(self, verified: bool) -> float:
+        return self.factors["owns_verified" if verified else "owns_unverified"]
+
+
+def parse_policy(raw: bytes, source: str = "<policy>") -> Policy:
+    """Parse and validate policy TOML bytes."""
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        parsed = _PolicyFile.model_validate(data)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(policy)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise PolicyError(f"{source}: {details}") from None
+    return Policy(
+        name=parsed.policy.name,
+        version=parsed.policy.version,
+        digest=hashlib.sha256(raw).hexdigest(),
+        factors=parsed.factors.model_dump(),
+        max_loans=parsed.search.max_loans,
+        max_paths=parsed.search.max_paths,
+        origin_statuses=frozenset(parsed.search.origin_statuses),
+        spillover_at=parsed.verdict.spillover_at,
+        description=parsed.policy.description,
+        source=source,
+    )
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The policy in ``path``, or the packaged default when ``path`` is None."""
+    if path is None:
+        return default_policy()
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read policy: {exc.strerror}") from None
+    return parse_policy(raw, str(path))
+
+
+@cache
+def default_policy() -> Policy:
+    raw = resources.files("spillover").joinpath("policies/default.toml").read_bytes()
+    return parse_policy(raw, "spillover/policies/default.toml")

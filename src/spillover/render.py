@@ -1,0 +1,116 @@
+"""Plain-text explanations that read well to a person (the CLI's ``--format text``)."""
+
+from __future__ import annotations
+
+from .core import OWN_CONDUCT, SPILLOVER, Explanation, ExplanationPath, Step
+from .model import split_ref
+from .reasons import reason_text
+
+_ROLE_TEXT = {
+    "EMERGENCY_CONTACT_OF": "is an emergency contact on",
+    "REFERENCE_OF": "is a reference on",
+    "GUARANTOR_OF": "is the guarantor on",
+    "IN_ADDRESS_BOOK_OF": "was in the uploaded address book of",
+}
+
+
+def _amount(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f", {value:,.0f}" if value == int(value) else f", {value:,.2f}"
+
+
+class _Namer:
+    def __init__(self, e: Explanation) -> None:
+        self.names = e.names
+
+    def __call__(self, node: str) -> str:
+        kind, ident = split_ref(node)
+        name = self.names.get(node)
+        if kind == "loan":
+            return f"{name} ({ident})" if name else f"loan {ident}"
+        if kind == "entry":
+            return f"entry {ident}"
+        return name or ident
+
+
+def step_text(step: Step, path: ExplanationPath, name: _Namer) -> str:
+    src, dst = name(step.source), name(step.target)
+    at = step.at.isoformat() if step.at else "?"
+    rel = step.rel
+    if rel == "OWNS":
+        how = "real-name verified" if step.code is None else "not real-name verified"
+        return f"{src} owns phone {dst} (since {at}, {how})"
+    if rel == "APPLICANT_PHONE_OF":
+        if step.code in ("OWN_PHONE", "PHONE_REASSIGNED"):
+            return f"{src} was the borrower's own number on {dst}, applied {at}"
+        check = "SMS-verified" if step.code == "PHONE_USED_SMS_VERIFIED" else "no SMS check"
+        return f"{src} was given as the applicant's phone for {dst}, applied {at} ({check})"
+    if rel in _ROLE_TEXT:
+        return f"{src} {_ROLE_TEXT[rel]} {dst}, applied {at}"
+    if rel == "BORROWED":
+        return f"{src} borrowed {dst}, applied {at}"
+    if rel == "BORROWED_BY":
+        return f"{src} was borrowed by {dst}, whose other loans follow"
+    if rel == "AT":
+        o = path.origin
+        return f"{src}{_amount(o.amount)} is {o.status.value} at {dst} since {at}"
+    if rel == "SHARES_WITH":
+        return f"{src} passed its blacklist to {dst} ({at})"
+    if rel == "LISTED":
+        return f"{src} listed the subject as {dst} on {at}"
+    if rel == "COPIED_TO":
+        return f"{src} was copied into {dst} on {at}"
+    return f"{src} -{rel}-> {dst} ({at})"
+
+
+def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
+    name = _Namer(e)
+    entry = e.entry
+    subject = name(entry.subject_ref)
+    platform = name(f"platform:{entry.platform_id}")
+    if entry.entry_id is None:
+        head = f"Proposed: {platform} lists {subject} [{entry.subject_ref}] on {entry.listed_at}"
+    else:
+        head = f"{entry.entry_id}: {platform} listed {subject} [{entry.subject_ref}] on {entry.listed_at}"
+        if entry.stated_reason:
+            head += f' ("{entry.stated_reason}")'
+    lines = [head]
+    pct = round(e.contamination * 100)
+    if e.verdict == SPILLOVER:
+        meaning = f"{pct}% of this listing rests on other people's debts"
+    elif e.verdict == OWN_CONDUCT:
+        meaning = f"the subject's own conduct explains {100 - pct}% of it"
+    else:
+        meaning = "nothing in the data explains it"
+    lines.append(f"  verdict: {e.verdict.upper()}  contamination {e.contamination:.3f}  ({meaning})")
+    best = e.best
+    if best is not None:
+        factors = " x ".join(f"{s.factor:g}" for s in best.steps if s.factor != 1.0) or "1"
+        lines.append(
+            f"  best of {len(e.paths)} path(s): responsibility {best.responsibility:g}"
+            f" = {factors}, {best.hops} loan(s) deep"
+        )
+        width = 0
+        texts = [step_text(s, best, name) for s in best.steps]
+        width = min(max(len(t) for t in texts), 96)
+        for i, (step, text) in enumerate(zip(best.steps, texts, strict=True)):
+            arrow = "   " if i == 0 else "-> "
+            lines.append(f"    {arrow}{text:<{width}}  x{step.factor:g}")
+    if e.reason_codes:
+        lines.append("  reasons:")
+        for code in e.reason_codes:
+            lines.append(f"    {code:<24} {reason_text(code)}")
+    rest = e.paths[1 : 1 + other_paths]
+    if rest:
+        lines.append("  other paths:")
+        for p in rest:
+            o = p.origin
+            lines.append(
+                f"    {o.loan_id:<12} {name(f'person:{o.borrower_id}')}, {o.status.value} at "
+                f"{name(f'platform:{o.platform_id}')}: responsibility {p.responsibility:g}, {p.hops} loan(s) deep"
+            )
+        if len(e.paths) > 1 + other_paths:
+            lines.append(f"    ... and {len(e.paths) - 1 - other_paths} more (see --format json)")
+    lines.append(f"  policy: {e.policy.label}")
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""Input rows (CONTRACT §1) as pydantic models: the edge where raw text becomes typed facts.
+
+Every model turns an empty cell into ``None``, reads booleans as ``true/false``,
+``1/0`` or ``yes/no``, dates as ISO ``YYYY-MM-DD`` and phone numbers into E.164
+(in the region given through the validation context, ``{"region": "CN"}``).
+Unknown extra columns are ignored, so that new optional columns never break a loader.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
+
+from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
+from .phones import DEFAULT_REGION, normalize_phone
+from .resident_id import validate_resident_id
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _parse_bool(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected true/false (or 1/0, yes/no), got {value!r}")
+
+
+def _parse_day(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if value is None or isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not _ISO_DAY.match(text):
+        raise ValueError(f"expected an ISO date YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a real date: {text!r}") from None
+
+
+def _text(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+OptText = Annotated[str | None, BeforeValidator(_text)]
+OptBool = Annotated[bool | None, BeforeValidator(_parse_bool)]
+Day = Annotated[date, BeforeValidator(_parse_day)]
+OptDay = Annotated[date | None, BeforeValidator(_parse_day)]
+
+
+def _phone(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    region = (info.context or {}).get("region", DEFAULT_REGION)
+    return normalize_phone(value, region)
+
+
+Phone = Annotated[str, BeforeValidator(_text), AfterValidator(_phone)]
+OptPhone = Annotated[str | None, BeforeValidator(_text), AfterValidator(_phone)]
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PersonRow(Row):
+    person_id: Text
+    name: Text
+    id_number: OptText = None
+    city: OptText = None
+
+    @field_validator("id_number")
+    @classmethod
+    def _resident_id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_resident_id(value)
+
+
+class PlatformRow(Row):
+    platform_id: Text
+    name: Text
+    kind: Annotated[PlatformKind, BeforeValidator(_blank_to_none)] = PlatformKind.OTHER
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _default_kind(cls, value: Any) -> Any:
+        return PlatformKind.OTHER if value is None else value
+
+
+class PhoneRow(Row):
+    phone: Phone
+    owner_id: OptText = None
+    verified: OptBool = None
+    since: OptDay = None
+    until: OptDay = None
+
+    @field_validator("until")
+    @classmethod
+    def _until_after_since(cls, value: date | None, info: ValidationInfo) -> date | None:
+        since = info.data.get("since")
+        if value is not None and since is not None and value < since:
+            raise ValueError(f"until {value} is before since {since}")
+        return value
+
+
+class LoanRow(Row):
+    loan_id: Text
+    platform_id: Text
+    borrower_id: Text
+    applied_at: Day
+    status: LoanStatus
+    applicant_phone: OptPhone = None
+    phone_verified: OptBool = None
+    amount: Annotated[float | None, BeforeValidator(_blank_to_none)] = None
+    status_at: OptDay = None
+
+    @field_validator("amount")
+    @classmethod
+    def _non_negative(cls, value: float | None) -> float | None:
+        if value is not None and value < 0:
+            raise ValueError(f"amount must not be negative, got {value}")
+        return value
+
+    @field_validator("status_at")
+    @classmethod
+    def _status_after_application(cls, value: date | None, info: ValidationInfo) -> date | None:
+        applied = info.data.get("applied_at")
+        if value is not None and applied is not None and value < applied:
+            raise ValueError(f"status_at {value} is before applied_at {applied}")
+        return value
+
+
+class LoanLinkRow(Row):
+    loan_id: Text
+    phone: Phone
+    role: LinkRole
+
+
+class BlacklistRow(Row):
+    entry_id: Text
+    platform_id: Text
+    subject_kind: SubjectKind
+    subject: Text
+    listed_at: Day
+    stated_reason: OptText = None
+    copied_from: OptText = None
+
+    @field_validator("subject")
+    @classmethod
+    def _phone_subject(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("subject_kind") == SubjectKind.PHONE:
+            return _phone(value, info) or value
+        return value
+
+
+class SharingRow(Row):
+    from_platform: Text
+    to_platform: Text
+    since: OptDay = None
+
+
+#: table name -> (row model, required columns)
+TABLES: dict[str, type[Row]] = {
+    "people": PersonRow,
+    "platforms": PlatformRow,
+    "phones": PhoneRow,
+    "loans": LoanRow,
+    "loan_links": LoanLinkRow,
+    "blacklist": BlacklistRow,
+    "sharing": SharingRow,
+}
+REQUIRED_TABLES = ("people", "platforms", "phones", "loans")
+
+
+def required_columns(model: type[Row]) -> list[str]:
+    return [name for name, f in model.model_fields.items() if f.is_required()]
