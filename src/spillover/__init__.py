@@ -15,7 +15,14 @@ from pathlib import Path
 from . import examples
 from .backends import GraphBackend, MemoryBackend
 from .core import Explanation, ExplanationPath, Step, check, explain, explain_all, explain_entry
-from .errors import BackendUnavailable, DataError, NotFoundError, PolicyError, Problem, SpilloverError
+from .errors import (
+    BackendUnavailable,
+    DataError,
+    NotFoundError,
+    PolicyError,
+    Problem,
+    SpilloverError,
+)
 from .loader import load_folder
 from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy, load_policy

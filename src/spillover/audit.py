@@ -34,7 +34,10 @@ def audit_rows(
 
 
 def write_audit(
-    rows: Iterable[AuditRowOut], out: str | Path, *, on_row: Callable[[AuditRowOut], None] | None = None
+    rows: Iterable[AuditRowOut],
+    out: str | Path,
+    *,
+    on_row: Callable[[AuditRowOut], None] | None = None,
 ) -> AuditSummary:
     """Write ``rows`` to ``out``; the format follows the extension (``.csv`` or ``.jsonl``).
 

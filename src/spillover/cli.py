@@ -41,7 +41,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except DataError as exc:
-            click.echo(f"spillover: error: the data was refused ({len(exc.problems)} problem(s)):", err=True)
+            click.echo(
+                f"spillover: error: the data was refused ({len(exc.problems)} problem(s)):",
+                err=True,
+            )
             for problem in exc.problems:
                 click.echo(f"  {problem}", err=True)
             if exc.truncated:
@@ -56,11 +59,17 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--data`` and ``--region``: where the graph comes from."""
     func = click.option(
-        "--region", default=DEFAULT_REGION, show_default=True, metavar="CC",
+        "--region",
+        default=DEFAULT_REGION,
+        show_default=True,
+        metavar="CC",
         help="Region for phone numbers written without +country code.",
     )(func)
     func = click.option(
-        "--data", "data", type=click.Path(path_type=Path), metavar="DIR",
+        "--data",
+        "data",
+        type=click.Path(path_type=Path),
+        metavar="DIR",
         help="Data folder (CONTRACT §1) for the embedded in-memory graph.",
     )(func)
     return func
@@ -68,15 +77,25 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
-        "--max-paths", type=click.IntRange(min=1), default=None,
+        "--max-paths",
+        type=click.IntRange(min=1),
+        default=None,
         help="Paths to list per explanation (default: the policy's).",
     )(func)
     func = click.option(
-        "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE",
+        "--policy",
+        "policy_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        metavar="FILE",
         help="Scoring policy TOML (default: the packaged one).",
     )(func)
     func = click.option(
-        "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
     )(func)
     return func
 
@@ -103,7 +122,9 @@ def demo(person: str, fmt: str, policy_path: Path | None, max_paths: int | None)
     if fmt == "json":
         import json
 
-        click.echo(json.dumps([explanation_dict(e) for e in explanations], indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps([explanation_dict(e) for e in explanations], indent=2, ensure_ascii=False)
+        )
         return
     click.echo(
         f"The Jiang case: {len(explanations)} blacklist entries name {person} or a phone he owned.\n"
@@ -119,7 +140,12 @@ def demo(person: str, fmt: str, policy_path: Path | None, max_paths: int | None)
 @output_options
 @handle_errors
 def explain(
-    entry_id: str, data: Path | None, region: str, fmt: str, policy_path: Path | None, max_paths: int | None
+    entry_id: str,
+    data: Path | None,
+    region: str,
+    fmt: str,
+    policy_path: Path | None,
+    max_paths: int | None,
 ) -> None:
     """Explain the recorded blacklist entry ENTRY_ID."""
     policy = load_policy(policy_path)
@@ -134,15 +160,25 @@ def explain(
     "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
 )
 @click.option(
-    "--at", "at", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+    "--at",
+    "at",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
     help="Day of the proposed listing (default: today).",
 )
 @backend_options
 @output_options
 @handle_errors
 def check(
-    platform: str, subject: str, subject_kind: str, at: Any, data: Path | None, region: str,
-    fmt: str, policy_path: Path | None, max_paths: int | None,
+    platform: str,
+    subject: str,
+    subject_kind: str,
+    at: Any,
+    data: Path | None,
+    region: str,
+    fmt: str,
+    policy_path: Path | None,
+    max_paths: int | None,
 ) -> None:
     """Pre-blacklist check: explain a listing that is only proposed."""
     policy = load_policy(policy_path)
@@ -153,17 +189,33 @@ def check(
             raise click.BadParameter(str(exc), param_hint="--subject") from None
     day: date | None = at.date() if at is not None else None
     e = run_check(
-        open_backend(data, region=region), platform, subject_kind, subject, day, policy, max_paths=max_paths
+        open_backend(data, region=region),
+        platform,
+        subject_kind,
+        subject,
+        day,
+        policy,
+        max_paths=max_paths,
     )
     click.echo(explanation_json(e) if fmt == "json" else explanation_text(e))
 
 
 @cli.command()
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file, .csv or .jsonl.")
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Output file, .csv or .jsonl."
+)
 @backend_options
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Format of the summary printed at the end.")
+@click.option(
+    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of the summary printed at the end.",
+)
 @handle_errors
 def audit(out: Path, data: Path | None, region: str, policy_path: Path | None, fmt: str) -> None:
     """Explain and score every blacklist entry; write one row per entry to --out."""
@@ -175,7 +227,11 @@ def audit(out: Path, data: Path | None, region: str, policy_path: Path | None, f
     if fmt == "json":
         import json
 
-        click.echo(json.dumps({"out": str(summary.path), "rows": summary.rows, "verdicts": summary.verdicts}))
+        click.echo(
+            json.dumps(
+                {"out": str(summary.path), "rows": summary.rows, "verdicts": summary.verdicts}
+            )
+        )
     else:
         counts = ", ".join(f"{v} {k}" for k, v in summary.verdicts.items()) or "no entries"
         click.echo(f"wrote {summary.rows} rows to {summary.path} ({counts})")

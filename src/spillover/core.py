@@ -196,7 +196,14 @@ def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
         since = reach.since[(platform, nxt)]
         at = max(at, since) if since is not None else at
         steps.append(
-            Step(ref("platform", platform), "SHARES_WITH", ref("platform", nxt), 1.0, at, "SHARED_BLACKLIST")
+            Step(
+                ref("platform", platform),
+                "SHARES_WITH",
+                ref("platform", nxt),
+                1.0,
+                at,
+                "SHARED_BLACKLIST",
+            )
         )
         platform, nxt = nxt, reach.next_hop[nxt]
     index = reach.target[platform]
@@ -204,7 +211,13 @@ def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
         return tuple(steps)
     listed = reach.chain[index]
     steps.append(
-        Step(ref("platform", platform), "LISTED", ref("entry", listed.entry_id or ""), 1.0, listed.listed_at)
+        Step(
+            ref("platform", platform),
+            "LISTED",
+            ref("entry", listed.entry_id or ""),
+            1.0,
+            listed.listed_at,
+        )
     )
     for i in range(index, 0, -1):
         src, dst = reach.chain[i], reach.chain[i - 1]
@@ -272,7 +285,9 @@ def find_ties(
     start = ref(subject_kind.value, subject)
     start_label = _Label(1.0, 0, ())
     seen: dict[str, tuple[float, int, tuple[str, ...]]] = {start: start_label.rank()}
-    persons: dict[str, _Label] = {subject: start_label} if subject_kind == SubjectKind.PERSON else {}
+    persons: dict[str, _Label] = (
+        {subject: start_label} if subject_kind == SubjectKind.PERSON else {}
+    )
     phones: dict[str, _Label] = {subject: start_label} if subject_kind == SubjectKind.PHONE else {}
     origins: dict[str, _Label] = {}
     subject_owner_now: str | None = None
@@ -290,7 +305,9 @@ def find_ties(
 
         reached: dict[str, tuple[_Label, Loan]] = {}
 
-        def offer(label: _Label, loan: Loan, reached: dict[str, tuple[_Label, Loan]] = reached) -> None:
+        def offer(
+            label: _Label, loan: Loan, reached: dict[str, tuple[_Label, Loan]] = reached
+        ) -> None:
             current = reached.get(loan.loan_id)
             if current is None or label.rank() < current[0].rank():
                 reached[loan.loan_id] = (label, loan)
@@ -325,7 +342,12 @@ def find_ties(
                         factor, code = f["own_phone"], "OWN_PHONE"
                 else:
                     factor, code = _role(use.role, loan, policy)
-                offer(base.extend(Step(phone_node, rel, loan_node, factor, loan.applied_at, code), loan=loan), loan)
+                offer(
+                    base.extend(
+                        Step(phone_node, rel, loan_node, factor, loan.applied_at, code), loan=loan
+                    ),
+                    loan,
+                )
             if owner is None or owner == loan.borrower_id:
                 continue
             base = persons.get(owner)
@@ -340,7 +362,12 @@ def find_ties(
                 period.since,
                 None if period.verified else "OWNER_UNVERIFIED",
             )
-            offer(base.extend(owns, Step(phone_node, rel, loan_node, factor, loan.applied_at, code), loan=loan), loan)
+            offer(
+                base.extend(
+                    owns, Step(phone_node, rel, loan_node, factor, loan.applied_at, code), loan=loan
+                ),
+                loan,
+            )
 
         next_persons: dict[str, _Label] = {}
         for loan_id in sorted(reached):
@@ -356,7 +383,14 @@ def find_ties(
             if layer == policy.max_loans:
                 continue
             borrower = ref("person", loan.borrower_id)
-            step = Step(node, "BORROWED_BY", borrower, f["borrower_of_linked_loan"], None, "CHAIN_VIA_BORROWER")
+            step = Step(
+                node,
+                "BORROWED_BY",
+                borrower,
+                f["borrower_of_linked_loan"],
+                None,
+                "CHAIN_VIA_BORROWER",
+            )
             nxt = label.extend(step)
             if borrower in seen and seen[borrower] <= nxt.rank():
                 continue
@@ -409,8 +443,13 @@ def explain(
         return loan.status in statuses and origin_reaches(loan, reach)
 
     ties = find_ties(
-        backend, entry.subject_kind, entry.subject, entry.listed_at, policy,
-        is_origin=is_origin, listing_day=entry.listed_at,
+        backend,
+        entry.subject_kind,
+        entry.subject,
+        entry.listed_at,
+        policy,
+        is_origin=is_origin,
+        listing_day=entry.listed_at,
     )
     paths = []
     for label in ties.values():
@@ -432,7 +471,13 @@ def explain(
             codes += (_diagnose(backend, entry, chain, sharing, policy),)
     loans = {loan.loan_id: loan for label in ties.values() for loan in label.loans}
     return Explanation(
-        entry, contamination, verdict, tuple(paths), codes, policy, _names(backend, entry, paths, loans)
+        entry,
+        contamination,
+        verdict,
+        tuple(paths),
+        codes,
+        policy,
+        _names(backend, entry, paths, loans),
     )
 
 
@@ -445,18 +490,30 @@ def _codes(steps: Iterable[Step]) -> tuple[str, ...]:
 
 
 def _diagnose(
-    backend: GraphBackend, entry: Entry, chain: tuple[Entry, ...], sharing: tuple[Sharing, ...], policy: Policy
+    backend: GraphBackend,
+    entry: Entry,
+    chain: tuple[Entry, ...],
+    sharing: tuple[Sharing, ...],
+    policy: Policy,
 ) -> str:
     """Why nothing explains the entry: dates, platform routes, or no tie at all."""
     loose = compute_reach(chain, sharing, ignore_dates=True)
     statuses = policy.origin_statuses
     if find_ties(
-        backend, entry.subject_kind, entry.subject, date.max, policy,
+        backend,
+        entry.subject_kind,
+        entry.subject,
+        date.max,
+        policy,
         is_origin=lambda loan: loan.status in statuses and loan.platform_id in loose.deadline,
     ):
         return "PATH_IGNORES_DATES"
     if find_ties(
-        backend, entry.subject_kind, entry.subject, date.max, policy,
+        backend,
+        entry.subject_kind,
+        entry.subject,
+        date.max,
+        policy,
         is_origin=lambda loan: loan.status in statuses,
     ):
         return "NO_PLATFORM_ROUTE"
@@ -483,7 +540,9 @@ def _names(
     return names
 
 
-def proposed_entry(platform_id: str, subject_kind: SubjectKind | str, subject: str, at: date) -> Entry:
+def proposed_entry(
+    platform_id: str, subject_kind: SubjectKind | str, subject: str, at: date
+) -> Entry:
     return Entry(None, platform_id, SubjectKind(subject_kind), subject, at)
 
 
@@ -504,11 +563,17 @@ def check(
     kind = SubjectKind(subject_kind)
     if kind == SubjectKind.PERSON and not backend.exists(ref("person", subject)):
         raise NotFoundError(f"unknown person {subject!r}")
-    return explain(backend, proposed_entry(platform_id, kind, subject, at), policy, max_paths=max_paths)
+    return explain(
+        backend, proposed_entry(platform_id, kind, subject, at), policy, max_paths=max_paths
+    )
 
 
 def explain_entry(
-    backend: GraphBackend, entry_id: str, policy: Policy | None = None, *, max_paths: int | None = None
+    backend: GraphBackend,
+    entry_id: str,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
 ) -> Explanation:
     """Explain the recorded blacklist entry ``entry_id``."""
     entry = backend.entries([entry_id]).get(entry_id)
@@ -518,7 +583,11 @@ def explain_entry(
 
 
 def explain_all(
-    backend: GraphBackend, policy: Policy | None = None, *, max_paths: int | None = None, batch_size: int = 1000
+    backend: GraphBackend,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
+    batch_size: int = 1000,
 ) -> Iterator[Explanation]:
     """Explain every recorded entry, in ``entry_id`` order."""
     policy = policy or default_policy()
@@ -533,7 +602,9 @@ def explain_about_person(
     """Explanations of every entry that lists ``person_id`` or a phone they owned on the listing day."""
     if not backend.exists(ref("person", person_id)):
         raise NotFoundError(f"unknown person {person_id!r}")
-    periods = [p for p in backend.expand([person_id], [], date.max).periods if p.owner_id == person_id]
+    periods = [
+        p for p in backend.expand([person_id], [], date.max).periods if p.owner_id == person_id
+    ]
     out = []
     for batch in backend.iter_entries():
         for entry in batch:

@@ -9,6 +9,7 @@ returned. Validation runs in two passes: each row on its own (pydantic models in
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterator
@@ -60,9 +61,6 @@ class _Problems:
             return
         self.per_file[file] += 1
         self.items.append(Problem(file, line, field, message))
-
-    def full(self, file: str) -> bool:
-        return self.per_file[file] >= self.cap
 
 
 def table_file(folder: Path, table: str) -> Path | None:
@@ -137,18 +135,23 @@ def _error_text(err: dict[str, Any]) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
-    if err.get("type") == "missing":
+    if err.get("type") == "missing" or ("input" in err and err["input"] is None):
         return "required value is missing"
     return msg
 
 
 def read_table(
-    path: Path, model: type[Row], problems: _Problems, region: str
+    path: Path, model: type[Row], problems: _Problems, region: str, rejected: set[str] | None = None
 ) -> list[Located]:
-    """Validate every row of one file; problems go to ``problems``."""
+    """Validate every row of one file; problems go to ``problems``.
+
+    The first column's raw value of every refused row goes to ``rejected``, so that
+    references to it are not reported a second time as unknown.
+    """
     name = str(path)
     out: list[Located] = []
     needed = required_columns(model)
+    key = next(iter(model.model_fields))
     checked_header = False
     context = {"region": region}
     for line, raw in _raw_rows(path, problems):
@@ -165,8 +168,8 @@ def read_table(
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
                 problems.add(name, line, loc, _error_text(err))
-            if problems.full(name):
-                return out
+            if rejected is not None and isinstance(raw.get(key), str):
+                rejected.add(raw[key].strip())
             continue
         out.append(Located(name, line, row))
     return out
@@ -187,21 +190,31 @@ def load_folder(
         raise DataError([Problem(str(folder), 0, "(folder)", "not a directory")])
     problems = _Problems(max_errors)
     tables: dict[str, list[Located]] = {}
+    rejected: set[str] = set()
     for table, model in TABLES.items():
-        both = [folder / f"{table}{s}" for s in (".csv", ".jsonl") if (folder / f"{table}{s}").is_file()]
+        both = [
+            folder / f"{table}{s}" for s in (".csv", ".jsonl") if (folder / f"{table}{s}").is_file()
+        ]
         if len(both) > 1:
-            problems.add(str(both[1]), 0, "(table)", f"both {both[0].name} and {both[1].name} exist; keep one")
+            problems.add(
+                str(both[1]),
+                0,
+                "(table)",
+                f"both {both[0].name} and {both[1].name} exist; keep one",
+            )
         path = table_file(folder, table)
         if path is None:
             if table in REQUIRED_TABLES:
                 problems.add(
-                    str(folder / f"{table}.csv"), 0, "(table)",
+                    str(folder / f"{table}.csv"),
+                    0,
+                    "(table)",
                     f"required table {table!r} is missing ({table}.csv or {table}.jsonl)",
                 )
             tables[table] = []
             continue
-        tables[table] = read_table(path, model, problems, region)
-    dataset = _link(tables, problems)
+        tables[table] = read_table(path, model, problems, region, rejected)
+    dataset = _link(tables, problems, rejected)
     if problems.items:
         raise DataError(problems.items, problems.truncated)
     return dataset
@@ -213,21 +226,25 @@ def _unique(rows: list[Located], key: str, problems: _Problems) -> dict[str, Loc
         value = getattr(item.row, key)
         if value in seen:
             first = seen[value]
-            problems.add(item.file, item.line, key, f"duplicate {key} {value!r} (first on line {first.line})")
+            problems.add(
+                item.file, item.line, key, f"duplicate {key} {value!r} (first on line {first.line})"
+            )
             continue
         seen[value] = item
     return seen
 
 
-def _link(tables: dict[str, list[Located]], problems: _Problems) -> Dataset:
+def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[str]) -> Dataset:
     """Second pass: keys unique, references known, phone periods disjoint, copy chains acyclic."""
     people = _unique(tables["people"], "person_id", problems)
     platforms = _unique(tables["platforms"], "platform_id", problems)
     loans = _unique(tables["loans"], "loan_id", problems)
     entries = _unique(tables["blacklist"], "entry_id", problems)
 
-    def known(item: Located, field: str, value: str | None, pool: dict[str, Located], what: str) -> None:
-        if value is not None and value not in pool:
+    def known(
+        item: Located, field: str, value: str | None, pool: dict[str, Located], what: str
+    ) -> None:
+        if value is not None and value not in pool and value not in rejected:
             problems.add(item.file, item.line, field, f"unknown {what} {value!r}")
 
     periods: dict[str, list[Located]] = defaultdict(list)
@@ -236,10 +253,16 @@ def _link(tables: dict[str, list[Located]], problems: _Problems) -> Dataset:
         periods[item.row.phone].append(item)
     for phone, items in periods.items():
         ordered = sorted(items, key=lambda i: (i.row.since is not None, i.row.since or 0, i.line))
-        for before, after in zip(ordered, ordered[1:], strict=False):
-            if before.row.until is None or after.row.since is None or before.row.until >= after.row.since:
+        for before, after in itertools.pairwise(ordered):
+            if (
+                before.row.until is None
+                or after.row.since is None
+                or before.row.until >= after.row.since
+            ):
                 problems.add(
-                    after.file, after.line, "since",
+                    after.file,
+                    after.line,
+                    "since",
                     f"owner period of {phone} overlaps the one on line {before.line}",
                 )
     for item in loans.values():
@@ -250,7 +273,9 @@ def _link(tables: dict[str, list[Located]], problems: _Problems) -> Dataset:
         known(item, "loan_id", item.row.loan_id, loans, "loan_id")
         key = (item.row.loan_id, item.row.phone, item.row.role.value)
         if key in link_keys:
-            problems.add(item.file, item.line, "role", f"duplicate link (first on line {link_keys[key]})")
+            problems.add(
+                item.file, item.line, "role", f"duplicate link (first on line {link_keys[key]})"
+            )
         link_keys.setdefault(key, item.line)
     for item in entries.values():
         known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
@@ -262,7 +287,12 @@ def _link(tables: dict[str, list[Located]], problems: _Problems) -> Dataset:
         parent = item.row.copied_from
         while parent is not None and parent in entries:
             if parent in seen:
-                problems.add(item.file, item.line, "copied_from", f"copy chain of {entry_id!r} loops back to {parent!r}")
+                problems.add(
+                    item.file,
+                    item.line,
+                    "copied_from",
+                    f"copy chain of {entry_id!r} loops back to {parent!r}",
+                )
                 break
             seen.add(parent)
             parent = entries[parent].row.copied_from
@@ -274,7 +304,12 @@ def _link(tables: dict[str, list[Located]], problems: _Problems) -> Dataset:
         if pair[0] == pair[1]:
             problems.add(item.file, item.line, "to_platform", "a platform cannot share with itself")
         elif pair in pairs:
-            problems.add(item.file, item.line, "to_platform", f"duplicate sharing (first on line {pairs[pair]})")
+            problems.add(
+                item.file,
+                item.line,
+                "to_platform",
+                f"duplicate sharing (first on line {pairs[pair]})",
+            )
         pairs.setdefault(pair, item.line)
 
     if problems.items:
@@ -284,7 +319,9 @@ def _link(tables: dict[str, list[Located]], problems: _Problems) -> Dataset:
         platforms={k: Platform(**v.row.model_dump()) for k, v in platforms.items()},
         phone_periods={
             phone: tuple(
-                PhonePeriod(i.row.phone, i.row.owner_id, bool(i.row.verified), i.row.since, i.row.until)
+                PhonePeriod(
+                    i.row.phone, i.row.owner_id, bool(i.row.verified), i.row.since, i.row.until
+                )
                 for i in sorted(items, key=lambda i: (i.row.since is not None, i.row.since or 0))
             )
             for phone, items in periods.items()

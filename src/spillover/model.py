@@ -78,7 +78,9 @@ class PhonePeriod:
     until: date | None = None
 
     def covers(self, day: date) -> bool:
-        return (self.since is None or self.since <= day) and (self.until is None or day <= self.until)
+        return (self.since is None or self.since <= day) and (
+            self.until is None or day <= self.until
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,7 +129,9 @@ def explanation_out(e: Explanation) -> ExplanationOut:
         reason_codes=list(e.reason_codes),
         reasons=[ReasonOut(code=c, text=reason_text(c)) for c in e.reason_codes],
         policy=e.policy.label,
-        policy_detail=PolicyOut(name=e.policy.name, version=e.policy.version, digest=e.policy.digest),
+        policy_detail=PolicyOut(
+            name=e.policy.name, version=e.policy.version, digest=e.policy.digest
+        ),
         names=e.names,
     )
 

@@ -60,7 +60,9 @@ class _Factors(BaseModel):
                 "address_book and reassigned_phone must be <= 0.1"
             )
         if self.guarantor * min(self.owns_verified, self.owns_unverified) < 0.7:
-            problems.append("a guarantor must score contamination <= 0.3: guarantor * owns_* >= 0.7")
+            problems.append(
+                "a guarantor must score contamination <= 0.3: guarantor * owns_* >= 0.7"
+            )
         if self.address_book > self.emergency_contact:
             problems.append("address_book must not exceed emergency_contact")
         if problems:
@@ -125,7 +127,9 @@ class Policy:
     def role_factor(self, role: str, sms_verified: bool | None) -> float:
         """Factor of a phone named on someone else's loan in ``role``."""
         if role == APPLICANT:
-            return self.factors["applicant_sms_verified" if sms_verified else "applicant_unverified"]
+            return self.factors[
+                "applicant_sms_verified" if sms_verified else "applicant_unverified"
+            ]
         return self.factors[LinkRole(role).value]
 
     def owns_factor(self, verified: bool) -> float:
@@ -172,7 +176,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
     return parse_policy(raw, str(path))
 
 
+def default_policy_bytes() -> bytes:
+    """The packaged default policy file, e.g. to start a variant of it."""
+    return resources.files("spillover").joinpath("policies/default.toml").read_bytes()
+
+
 @cache
 def default_policy() -> Policy:
-    raw = resources.files("spillover").joinpath("policies/default.toml").read_bytes()
-    return parse_policy(raw, "spillover/policies/default.toml")
+    return parse_policy(default_policy_bytes(), "spillover/policies/default.toml")

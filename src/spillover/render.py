@@ -83,7 +83,9 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
         meaning = f"the subject's own conduct explains {100 - pct}% of it"
     else:
         meaning = "nothing in the data explains it"
-    lines.append(f"  verdict: {e.verdict.upper()}  contamination {e.contamination:.3f}  ({meaning})")
+    lines.append(
+        f"  verdict: {e.verdict.upper()}  contamination {e.contamination:.3f}  ({meaning})"
+    )
     best = e.best
     if best is not None:
         factors = " x ".join(f"{s.factor:g}" for s in best.steps if s.factor != 1.0) or "1"

@@ -29,7 +29,9 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
         g.add_node(ref("phone", phone), kind="phone", periods=periods)
         for period in periods:
             if period.owner_id is not None:
-                g.add_edge(ref("person", period.owner_id), ref("phone", phone), "OWNS", period=period)
+                g.add_edge(
+                    ref("person", period.owner_id), ref("phone", phone), "OWNS", period=period
+                )
     for loan in data.loans.values():
         node = ref("loan", loan.loan_id)
         g.add_node(node, kind="loan", fact=loan)
@@ -40,7 +42,12 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
             g.add_edge(node, ref("phone", loan.applicant_phone), APPLICANT, role=APPLICANT)
     for link in data.links:
         _ensure_phone(g, link.phone)
-        g.add_edge(ref("loan", link.loan_id), ref("phone", link.phone), link.role.value, role=link.role.value)
+        g.add_edge(
+            ref("loan", link.loan_id),
+            ref("phone", link.phone),
+            link.role.value,
+            role=link.role.value,
+        )
     for entry in data.entries.values():
         node = ref("entry", entry.entry_id or "")
         g.add_node(node, kind="entry", fact=entry)
@@ -50,9 +57,16 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
         g.add_edge(node, entry.subject_ref, "LISTS")
     for entry in data.entries.values():
         if entry.copied_from is not None:
-            g.add_edge(ref("entry", entry.entry_id or ""), ref("entry", entry.copied_from), "COPIED_FROM")
+            g.add_edge(
+                ref("entry", entry.entry_id or ""), ref("entry", entry.copied_from), "COPIED_FROM"
+            )
     for s in data.sharing:
-        g.add_edge(ref("platform", s.from_platform), ref("platform", s.to_platform), "SHARES_WITH", since=s.since)
+        g.add_edge(
+            ref("platform", s.from_platform),
+            ref("platform", s.to_platform),
+            "SHARES_WITH",
+            since=s.since,
+        )
     return g
 
 
