@@ -1,0 +1,24 @@
+.PHONY: install test lint format demo ci clean
+
+install:
+	python -m pip install -e ".[test]"
+
+test:
+	python -m pytest
+
+lint:
+	ruff check src tests benchmarks scripts
+	ruff format --check src tests
+
+format:
+	ruff format src tests
+	ruff check --fix src tests
+
+demo:
+	spillover demo
+
+ci:
+	d=$$(mktemp -d) && git clone -q . "$$d" && cd "$$d" && bash .ci/run
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,378 @@
+"""The contract's properties (CONTRACT §3), on every backend."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pytest
+
+from scenario import Scenario
+from spillover.core import check, explain_entry
+from spillover.policy import default_policy_bytes, parse_policy
+
+
+def stranger_case(
+    role: str | None = None, *, applicant: bool = False, verified: bool = False
+) -> Scenario:
+    """Jiang owns a phone; Xu, a stranger, defaults on a loan at 'lender' that names it."""
+    s = Scenario()
+    s.person("jiang")
+    s.person("xu")
+    s.platform("lender")
+    phone = s.phone("jiang", verified=True)
+    s.phone("xu", "+8615000000001", verified=False)
+    s.loan(
+        "L1",
+        "lender",
+        "xu",
+        "2023-01-10",
+        "defaulted",
+        status_at="2023-03-01",
+        applicant_phone=phone if applicant else "+8615000000001",
+        phone_verified=verified if applicant else True,
+    )
+    if role:
+        s.link("L1", phone, role)
+    s.entry("E-J", "lender", "jiang", "2023-04-01")
+    s.entry("E-PH", "lender", phone, "2023-04-01", kind="phone")
+    return s
+
+
+def contamination(backend, entry_id: str, policy=None) -> float:
+    return explain_entry(backend, entry_id, policy).contamination
+
+
+# --- own conduct ---------------------------------------------------------------
+
+
+def test_own_default_same_platform_is_zero(graph):
+    s = Scenario()
+    s.person("xu")
+    s.platform("lender")
+    s.loan("L1", "lender", "xu", "2023-01-10", "defaulted", status_at="2023-03-01")
+    s.entry("E1", "lender", "xu", "2023-04-01")
+    e = explain_entry(graph(s), "E1")
+    assert e.contamination == 0
+    assert e.verdict == "own_conduct"
+    assert e.reason_codes[0] == "OWN_DEFAULT"
+    assert e.paths[0].origin.loan_id == "L1"
+
+
+def test_own_default_reaching_through_sharing_and_copy_is_zero(graph):
+    s = Scenario()
+    s.person("xu")
+    s.platform("lender")
+    s.platform("broker", "data_broker")
+    s.platform("bank", "bank")
+    s.platform("bank2", "bank")
+    s.loan("L1", "lender", "xu", "2023-01-10", "defaulted", status_at="2023-03-01")
+    s.share("lender", "broker", "2022-01-01")
+    s.share("broker", "bank", "2022-01-01")
+    s.entry("E-B", "broker", "xu", "2023-05-01")
+    s.entry("E-BANK", "bank", "xu", "2023-06-01")
+    s.entry("E-BANK2", "bank2", "xu", "2023-07-01", copied_from="E-B")
+    g = graph(s)
+    shared = explain_entry(g, "E-BANK")
+    assert shared.contamination == 0
+    assert [st.rel for st in shared.paths[0].steps] == [
+        "BORROWED",
+        "AT",
+        "SHARES_WITH",
+        "SHARES_WITH",
+        "LISTED",
+    ]
+    copied = explain_entry(g, "E-BANK2")
+    assert copied.contamination == 0
+    assert "COPIED_ENTRY" in copied.reason_codes
+    assert copied.paths[0].steps[-1].rel == "COPIED_TO"
+
+
+# --- strangers -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["emergency_contact", "reference", "address_book"])
+@pytest.mark.parametrize("entry", ["E-J", "E-PH"])
+def test_stranger_listing_the_phone_is_at_least_090(graph, role, entry):
+    e = explain_entry(graph(stranger_case(role)), entry)
+    assert e.contamination >= 0.9
+    assert e.verdict == "spillover"
+    assert role.upper() in e.reason_codes
+
+
+@pytest.mark.parametrize("verified", [True, False])
+@pytest.mark.parametrize("entry", ["E-J", "E-PH"])
+def test_stranger_using_the_phone_to_apply_is_at_least_090(graph, verified, entry):
+    e = explain_entry(graph(stranger_case(applicant=True, verified=verified)), entry)
+    assert e.contamination >= 0.9
+    code = "PHONE_USED_SMS_VERIFIED" if verified else "PHONE_USED_UNVERIFIED"
+    assert code in e.reason_codes
+
+
+@pytest.mark.parametrize("owner_verified", [True, False])
+def test_guarantor_is_at_most_030(graph, owner_verified):
+    s = stranger_case("guarantor")
+    s.tables["phones"][0]["verified"] = owner_verified
+    g = graph(s)
+    for entry in ("E-J", "E-PH"):
+        e = explain_entry(g, entry)
+        assert e.contamination <= 0.3
+        assert e.verdict == "own_conduct"
+        assert "GUARANTOR" in e.reason_codes
+
+
+def test_address_book_never_more_responsible_than_emergency_contact(graph):
+    book = contamination(graph(stranger_case("address_book")), "E-J")
+    contact = contamination(graph(stranger_case("emergency_contact")), "E-J")
+    assert book >= contact
+
+
+def test_the_borrowers_own_phone_listed_is_own_conduct(graph):
+    s = Scenario()
+    s.person("xu")
+    s.platform("lender")
+    phone = s.phone("xu")
+    s.loan("L1", "lender", "xu", "2023-01-10", applicant_phone=phone, phone_verified=True)
+    s.entry("E-PH", "lender", phone, "2023-04-01", kind="phone")
+    e = explain_entry(graph(s), "E-PH")
+    assert e.contamination == 0
+    assert e.reason_codes == ("OWN_PHONE",)
+
+
+def test_reassigned_number_is_spillover_for_the_new_owner(graph):
+    s = Scenario()
+    s.person("xu")
+    s.person("wang")
+    s.platform("lender")
+    phone = s.phone("xu", since="2015-01-01", until="2023-06-30")
+    s.phone("wang", phone, since="2023-07-01")
+    s.loan(
+        "L1",
+        "lender",
+        "xu",
+        "2023-01-10",
+        applicant_phone=phone,
+        phone_verified=True,
+        status_at="2023-03-01",
+    )
+    s.entry("E-OLD", "lender", phone, "2023-04-01", kind="phone")
+    s.entry("E-NEW", "lender", phone, "2023-09-01", kind="phone")
+    s.entry("E-WANG", "lender", "wang", "2023-09-01")
+    g = graph(s)
+    assert contamination(g, "E-OLD") == 0
+    new = explain_entry(g, "E-NEW")
+    assert new.contamination >= 0.9 and "PHONE_REASSIGNED" in new.reason_codes
+    # the loan predates wang's ownership: no tie at all from wang
+    assert explain_entry(g, "E-WANG").verdict == "unexplained"
+
+
+def test_path_through_phone_uses_owner_at_application_time(graph):
+    s = Scenario()
+    s.person("old_owner")
+    s.person("new_owner")
+    s.person("xu")
+    s.platform("lender")
+    phone = s.phone("old_owner", since="2015-01-01", until="2022-12-31")
+    s.phone("new_owner", phone, since="2023-01-01")
+    s.loan("L1", "lender", "xu", "2023-02-01", status_at="2023-03-01")
+    s.link("L1", phone, "emergency_contact")
+    s.entry("E-OLD", "lender", "old_owner", "2023-04-01")
+    s.entry("E-NEW", "lender", "new_owner", "2023-04-01")
+    g = graph(s)
+    assert explain_entry(g, "E-OLD").verdict == "unexplained"
+    new = explain_entry(g, "E-NEW")
+    assert new.verdict == "spillover"
+    assert new.paths[0].steps[0].source == "person:new_owner"
+
+
+# --- chains and monotonicity -------------------------------------------------------
+
+
+def chain_case(depth: int, role: str = "emergency_contact") -> Scenario:
+    """p0's phone is linked (role) on p1's loan, p1's phone on p2's loan, ...; p_depth defaults."""
+    s = Scenario()
+    s.platform("lender")
+    people = [s.person(f"p{i}") for i in range(depth + 1)]
+    phones = [s.phone(p) for p in people]
+    for i in range(1, depth + 1):
+        status = "defaulted" if i == depth else "current"
+        s.loan(f"L{i}", "lender", people[i], "2023-01-10", status, status_at="2023-02-01")
+        s.link(f"L{i}", phones[i - 1], role)
+    s.entry("E", "lender", "p0", "2023-04-01")
+    return s
+
+
+@pytest.mark.parametrize("role", ["guarantor", "emergency_contact"])
+def test_longer_chain_never_lowers_contamination(graph, role):
+    scores = [contamination(graph(chain_case(d, role)), "E") for d in (1, 2, 3)]
+    assert scores == sorted(scores)
+    assert scores[0] < scores[-1]
+
+
+def test_hop_bound_limits_chain_depth(graph):
+    g = graph(chain_case(4))
+    assert explain_entry(g, "E").verdict == "unexplained"
+    raw = (
+        default_policy_bytes()
+        .replace(b"max_loans = 3", b"max_loans = 4")
+        .replace(b'version = "1.0.0"', b'version = "1.0.0-deep"')
+    )
+    deep = parse_policy(raw)
+    e = explain_entry(g, "E", deep)
+    assert e.verdict == "spillover"
+    assert e.paths[0].hops == 4
+    assert "CHAIN_VIA_BORROWER" in e.reason_codes
+
+
+def test_added_own_default_never_raises_contamination(graph):
+    s = stranger_case("guarantor")
+    before = contamination(graph(s), "E-J")
+    s.loan("OWN", "lender", "jiang", "2023-02-01", "overdue", status_at="2023-03-15")
+    after = contamination(graph(s), "E-J")
+    assert after <= before
+    assert after == 0
+
+
+def test_score_recomputes_from_the_steps(graph):
+    g = graph(chain_case(3, "reference"))
+    e = explain_entry(g, "E")
+    for path in e.paths:
+        assert math.isclose(
+            path.responsibility, math.prod(st.factor for st in path.steps), abs_tol=1e-6
+        )
+    assert math.isclose(e.contamination, 1 - e.paths[0].responsibility, abs_tol=1e-6)
+
+
+# --- time and reach -------------------------------------------------------------------
+
+
+def test_entry_listed_before_the_loan_existed_is_unexplained(graph):
+    s = stranger_case("emergency_contact")
+    s.tables["blacklist"][0]["listed_at"] = "2022-12-01"
+    e = explain_entry(graph(s), "E-J")
+    assert e.verdict == "unexplained"
+    assert e.contamination == 1
+    assert e.paths == ()
+    assert e.reason_codes == ("NO_TIME_RESPECTING_PATH", "PATH_IGNORES_DATES")
+
+
+def test_entry_listed_before_the_default_was_reached_is_unexplained(graph):
+    s = stranger_case("emergency_contact")
+    s.tables["blacklist"][0]["listed_at"] = "2023-02-01"  # applied 01-10, defaulted 03-01
+    assert explain_entry(graph(s), "E-J").verdict == "unexplained"
+
+
+def _shared_case(since: str, listed: str) -> Scenario:
+    s = stranger_case("emergency_contact")
+    s.platform("bank", "bank")
+    s.share("lender", "bank", since)
+    s.entry("E-BANK", "bank", "jiang", listed)
+    return s
+
+
+def test_entry_listed_before_sharing_began_is_unexplained(graph):
+    e = explain_entry(graph(_shared_case(since="2023-06-01", listed="2023-05-01")), "E-BANK")
+    assert e.verdict == "unexplained"
+    assert "PATH_IGNORES_DATES" in e.reason_codes
+
+
+def test_sharing_hop_happens_no_earlier_than_since(graph):
+    e = explain_entry(graph(_shared_case(since="2023-04-15", listed="2023-05-01")), "E-BANK")
+    assert e.verdict == "spillover"
+    share = next(st for st in e.paths[0].steps if st.rel == "SHARES_WITH")
+    assert share.at == date(2023, 4, 15)
+
+
+def test_origin_on_unconnected_platform_is_unexplained(graph):
+    s = stranger_case("emergency_contact")
+    s.platform("bank", "bank")
+    s.entry("E-BANK", "bank", "jiang", "2024-01-01")
+    e = explain_entry(graph(s), "E-BANK")
+    assert e.verdict == "unexplained"
+    assert "NO_PLATFORM_ROUTE" in e.reason_codes
+
+
+def test_sharing_runs_one_way(graph):
+    s = stranger_case("emergency_contact")
+    s.platform("bank", "bank")
+    s.share("bank", "lender", "2020-01-01")
+    s.entry("E-BANK", "bank", "jiang", "2024-01-01")
+    assert explain_entry(graph(s), "E-BANK").verdict == "unexplained"
+
+
+def test_copy_of_a_later_entry_does_not_count(graph):
+    s = stranger_case("emergency_contact")
+    s.platform("bank", "bank")
+    s.entry("E-BANK", "bank", "jiang", "2023-03-15", copied_from="E-J")  # E-J listed 2023-04-01
+    assert explain_entry(graph(s), "E-BANK").verdict == "unexplained"
+
+
+def test_copy_chain_reaches_the_origin(graph):
+    s = stranger_case("emergency_contact")
+    s.platform("broker", "data_broker")
+    s.platform("bank", "bank")
+    s.entry("E-BR", "broker", "jiang", "2023-05-01", copied_from="E-PH")
+    s.entry("E-BANK", "bank", "jiang", "2023-06-01", copied_from="E-BR")
+    e = explain_entry(graph(s), "E-BANK")
+    assert e.verdict == "spillover"
+    rels = [st.rel for st in e.paths[0].steps]
+    assert rels[-3:] == ["LISTED", "COPIED_TO", "COPIED_TO"]
+    assert e.paths[0].steps[-1].target == "entry:E-BANK"
+
+
+def test_no_tie_at_all(graph):
+    s = stranger_case(None)
+    e = explain_entry(graph(s), "E-J")
+    assert e.verdict == "unexplained"
+    assert e.reason_codes == ("NO_TIME_RESPECTING_PATH", "NO_TIE_TO_ANY_DEFAULT")
+
+
+def test_repaid_and_current_loans_do_not_originate(graph):
+    s = stranger_case("emergency_contact")
+    s.tables["loans"][0]["status"] = "repaid"
+    assert explain_entry(graph(s), "E-J").verdict == "unexplained"
+
+
+# --- proposed listings ----------------------------------------------------------------
+
+
+def test_check_matches_the_recorded_entry(graph):
+    g = graph(stranger_case("reference"))
+    recorded = explain_entry(g, "E-J")
+    proposed = check(g, "lender", "person", "jiang", date(2023, 4, 1))
+    assert proposed.entry.entry_id is None
+    assert proposed.contamination == recorded.contamination
+    assert [p.origin.loan_id for p in proposed.paths] == [p.origin.loan_id for p in recorded.paths]
+    assert (
+        proposed.paths[0].steps[-1].rel == "AT"
+    )  # no LISTED step for a listing that does not exist
+
+
+def test_check_unknown_names_are_errors(graph):
+    from spillover.errors import NotFoundError
+
+    g = graph(stranger_case("reference"))
+    with pytest.raises(NotFoundError, match="platform"):
+        check(g, "nope", "person", "jiang", date(2023, 4, 1))
+    with pytest.raises(NotFoundError, match="person"):
+        check(g, "lender", "person", "nobody", date(2023, 4, 1))
+    with pytest.raises(NotFoundError, match="entry"):
+        explain_entry(g, "E-missing")
+
+
+def test_check_on_a_phone_without_records_is_unexplained(graph):
+    g = graph(stranger_case("reference"))
+    e = check(g, "lender", "phone", "+8618900000000", date(2023, 4, 1))
+    assert e.verdict == "unexplained"
+
+
+def test_paths_are_best_first_and_deterministic(graph):
+    s = stranger_case("address_book")
+    s.loan("L2", "lender", "xu", "2023-01-11", "defaulted", status_at="2023-03-01")
+    s.link("L2", s.tables["phones"][0]["phone"], "emergency_contact")
+    g = graph(s)
+    e = explain_entry(g, "E-J")
+    resp = [p.responsibility for p in e.paths]
+    assert resp == sorted(resp, reverse=True)
+    assert e.paths[0].origin.loan_id == "L2"
+    assert explain_entry(g, "E-J") == e

@@ -1,0 +1,183 @@
+"""The CLI through click's CliRunner, and once as a real subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from scenario import Scenario
+from spillover.cli import cli
+from spillover.examples import jiang_case_path
+
+DATA = str(jiang_case_path())
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_demo_prints_the_jiang_chains(run):
+    result = run("demo")
+    assert result.exit_code == 0
+    out = result.output
+    assert "Jiang (bakery owner)" in out
+    assert "Xu Yan's loan at" in out
+    assert "Tianyan Big Data passed its blacklist to Qiantang Bank" in out
+    assert "SPILLOVER" in out and "OWN_CONDUCT" not in out
+
+
+def test_demo_json_scores(run):
+    result = run("demo", "--format", "json")
+    assert result.exit_code == 0
+    explanations = json.loads(result.output)
+    assert len(explanations) >= 10
+    assert all(e["contamination"] >= 0.9 for e in explanations)
+    xu = json.loads(run("demo", "--person", "xu_yan", "--format", "json").output)
+    assert xu and all(e["contamination"] == 0 and e["verdict"] == "own_conduct" for e in xu)
+
+
+def test_explain_json_follows_the_contract(run):
+    result = run("explain", "E-QT-J", "--data", DATA, "--format", "json")
+    assert result.exit_code == 0, result.output
+    e = json.loads(result.output)
+    assert e["entry_id"] == "E-QT-J"
+    assert e["platform_id"] == "qiantang_bank"
+    assert e["subject"] == {"kind": "person", "id": "jiang"}
+    assert 0.9 <= e["contamination"] <= 1
+    assert e["verdict"] == "spillover"
+    path = e["paths"][0]
+    assert set(path["origin"]) >= {"loan_id", "borrower_id", "platform_id", "status"}
+    assert path["origin"]["borrower_id"] == "xu_yan"
+    first = path["steps"][0]
+    assert first == {
+        **first,
+        "from": "person:jiang",
+        "rel": "OWNS",
+        "to": "phone:+8613957112345",
+        "factor": 1.0,
+    }
+    product = 1.0
+    for step in path["steps"]:
+        product *= step["factor"]
+    assert abs(product - path["responsibility"]) < 1e-6
+    assert abs(e["contamination"] - (1 - path["responsibility"])) < 1e-6
+    assert e["reason_codes"] and all(isinstance(c, str) for c in e["reason_codes"])
+    assert e["policy"].startswith("spillover-default 1.0.0 sha256:")
+
+
+def test_explain_text(run):
+    result = run("explain", "E-TY-XU", "--data", DATA)
+    assert result.exit_code == 0
+    assert "OWN_CONDUCT" in result.output and "contamination 0.000" in result.output
+
+
+def test_check_json_has_null_entry(run):
+    result = run(
+        "check",
+        "--platform",
+        "westlake_bank",
+        "--subject",
+        "13957112345",
+        "--subject-kind",
+        "phone",
+        "--at",
+        "2024-05-01",
+        "--data",
+        DATA,
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    e = json.loads(result.output)
+    assert e["entry_id"] is None
+    assert e["subject"] == {"kind": "phone", "id": "+8613957112345"}
+    assert e["contamination"] >= 0.9
+
+
+def test_audit_csv_and_jsonl(run, tmp_path):
+    out = tmp_path / "audit.csv"
+    result = run("audit", "--data", DATA, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 16
+    assert {
+        "entry_id",
+        "platform_id",
+        "subject_kind",
+        "subject",
+        "contamination",
+        "verdict",
+        "origin_loan_id",
+        "origin_borrower_id",
+        "hops",
+    } <= set(rows[0])
+    by_id = {r["entry_id"]: r for r in rows}
+    assert float(by_id["E-QT-J"]["contamination"]) >= 0.9
+    assert by_id["E-QC-XU"]["verdict"] == "own_conduct"
+    out2 = tmp_path / "audit.jsonl"
+    assert run("audit", "--data", DATA, "--out", str(out2)).exit_code == 0
+    lines = [json.loads(line) for line in out2.read_text().splitlines()]
+    assert [r["entry_id"] for r in lines] == [r["entry_id"] for r in rows]
+    assert lines[0]["hops"] is None or isinstance(lines[0]["hops"], int)
+
+
+def test_audit_refuses_unknown_extension(run, tmp_path):
+    result = run("audit", "--data", DATA, "--out", str(tmp_path / "audit.xlsx"))
+    assert result.exit_code == 1
+    assert ".csv or .jsonl" in result.output
+
+
+def test_user_errors_are_one_clean_message(run, tmp_path):
+    result = run("explain", "NOPE", "--data", DATA)
+    assert result.exit_code == 1
+    assert "unknown blacklist entry 'NOPE'" in result.output
+    assert "Traceback" not in result.output
+    result = run("explain", "E1", "--data", str(tmp_path / "none"))
+    assert result.exit_code == 1 and "not a directory" in result.output
+    result = run("explain", "E1")
+    assert result.exit_code == 1 and "--data" in result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[policy]\nname='x'\n")
+    result = run("explain", "E-QT-J", "--data", DATA, "--policy", str(bad))
+    assert result.exit_code == 1 and "bad.toml" in result.output
+
+
+def test_bad_data_lists_every_problem(run, tmp_path):
+    s = Scenario()
+    s.person("a", id_number="330106198203154016")
+    s.platform("p", kind="casino")
+    s.phone("a")
+    folder = s.write(tmp_path / "bad")
+    result = run("explain", "E1", "--data", str(folder))
+    assert result.exit_code == 1
+    assert "2 problem(s)" in result.output
+    assert "people.csv:2: id_number:" in result.output
+    assert "platforms.csv:2: kind:" in result.output
+
+
+def test_real_subprocess_demo_and_error():
+    done = subprocess.run(
+        [sys.executable, "-m", "spillover", "demo"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Qiantang Bank" in done.stdout
+    failed = subprocess.run(
+        [sys.executable, "-m", "spillover", "explain", "NOPE", "--data", DATA],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == "spillover: error: unknown blacklist entry 'NOPE'"
+    assert failed.stdout == ""

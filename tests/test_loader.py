@@ -1,0 +1,322 @@
+"""Loading data folders (CONTRACT §1): good input in both formats, and every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenario import Scenario
+from spillover.errors import DataError
+from spillover.examples import jiang_case_path
+from spillover.loader import load_folder
+
+
+def base() -> Scenario:
+    s = Scenario()
+    s.person("jiang", id_number="330106198203154015")
+    s.person("xu")
+    s.platform("lender")
+    s.platform("bank", "bank")
+    s.phone("jiang", "+8613957112345")
+    s.loan(
+        "L1", "lender", "xu", "2023-01-10", applicant_phone="+8613957112345", phone_verified=False
+    )
+    s.link("L1", "+8613957112345", "emergency_contact")
+    s.entry("E1", "lender", "jiang", "2023-04-01")
+    s.share("lender", "bank", "2022-01-01")
+    return s
+
+
+def refused(tmp_path: Path, s: Scenario, fmt: str = "csv") -> DataError:
+    folder = s.write(tmp_path / "data", fmt)
+    with pytest.raises(DataError) as info:
+        load_folder(folder)
+    return info.value
+
+
+def assert_problem(err: DataError, file: str, line: int, field: str, words: str) -> None:
+    text = str(err)
+    for p in err.problems:
+        if p.file.endswith(file) and p.line == line and p.field == field and words in p.message:
+            assert f"{file}:{line}: {field}: " in text
+            return
+    raise AssertionError(f"no problem {file}:{line}: {field}: ...{words}... in:\n{text}")
+
+
+def test_jiang_case_loads():
+    data = load_folder(jiang_case_path())
+    assert data.people["jiang"].city == "Hangzhou"
+    assert data.phone_periods["+8613957112345"][0].owner_id == "jiang"
+    assert data.loans["XY-QC-1"].applicant_phone == "+8613957112345"
+    assert data.entries["E-QT-J"].copied_from == "E-TY-J"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_both_formats_give_the_same_dataset(tmp_path, fmt):
+    data = load_folder(base().write(tmp_path / fmt, fmt))
+    assert data.counts() == {
+        "people": 2,
+        "platforms": 2,
+        "phones": 1,
+        "loans": 1,
+        "loan_links": 1,
+        "blacklist": 1,
+        "sharing": 1,
+    }
+    assert data.loans["L1"].phone_verified is False
+
+
+def test_national_numbers_are_normalized_in_the_region(tmp_path):
+    s = base()
+    s.tables["phones"][0]["phone"] = "139 5711 2345"
+    s.tables["loan_links"][0]["phone"] = "+86-139-5711-2345"
+    data = load_folder(s.write(tmp_path / "d"))
+    assert "+8613957112345" in data.phone_periods
+    assert data.links[0].phone == "+8613957112345"
+    other = load_folder(s.write(tmp_path / "d"), region="US")
+    assert "+8613957112345" not in other.phone_periods
+
+
+@pytest.mark.parametrize("value", ["true", "1", "yes", "false", "0", "no", "TRUE", ""])
+def test_boolean_spellings(tmp_path, value):
+    s = base()
+    s.tables["phones"][0]["verified"] = value
+    data = load_folder(s.write(tmp_path / "d"))
+    assert data.phone_periods["+8613957112345"][0].verified is (
+        value.lower() in ("true", "1", "yes")
+    )
+
+
+def test_extra_columns_are_ignored(tmp_path):
+    folder = base().write(tmp_path / "d")
+    lines = (folder / "people.csv").read_text().splitlines()
+    (folder / "people.csv").write_text("\n".join(line + ",extra" for line in lines) + "\n")
+    assert load_folder(folder).people["jiang"].name == "Jiang"
+
+
+# --- one test per kind of defect -----------------------------------------------------
+
+
+def test_missing_required_table(tmp_path):
+    folder = base().write(tmp_path / "d")
+    (folder / "loans.csv").unlink()
+    err = refused_folder(folder)
+    assert_problem(err, "loans.csv", 0, "(table)", "required table 'loans' is missing")
+
+
+def refused_folder(folder: Path) -> DataError:
+    with pytest.raises(DataError) as info:
+        load_folder(folder)
+    return info.value
+
+
+def test_both_csv_and_jsonl(tmp_path):
+    folder = base().write(tmp_path / "d")
+    (folder / "people.jsonl").write_text('{"person_id": "a", "name": "A"}\n')
+    assert_problem(refused_folder(folder), "people.jsonl", 0, "(table)", "keep one")
+
+
+def test_missing_required_column(tmp_path):
+    folder = base().write(tmp_path / "d")
+    lines = (folder / "loans.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    keep = [i for i, h in enumerate(header) if h != "status"]
+    (folder / "loans.csv").write_text(
+        "\n".join(",".join(row.split(",")[i] for i in keep) for row in lines) + "\n"
+    )
+    assert_problem(refused_folder(folder), "loans.csv", 1, "status", "required column is missing")
+
+
+def test_missing_required_value(tmp_path):
+    s = base()
+    s.tables["people"][1]["name"] = ""
+    assert_problem(refused(tmp_path, s), "people.csv", 3, "name", "required value is missing")
+
+
+def test_bad_boolean(tmp_path):
+    s = base()
+    s.tables["phones"][0]["verified"] = "maybe"
+    assert_problem(refused(tmp_path, s), "phones.csv", 2, "verified", "expected true/false")
+
+
+@pytest.mark.parametrize("value", ["2023/01/10", "10-01-2023", "2023-02-30"])
+def test_bad_date(tmp_path, value):
+    s = base()
+    s.tables["loans"][0]["applied_at"] = value
+    assert_problem(refused(tmp_path, s), "loans.csv", 2, "applied_at", "date")
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "line"),
+    [
+        ("platforms", "kind", 2),
+        ("loans", "status", 2),
+        ("loan_links", "role", 2),
+        ("blacklist", "subject_kind", 2),
+    ],
+)
+def test_bad_enum_value(tmp_path, table, field, line):
+    s = base()
+    s.tables[table][0][field] = "bogus"
+    assert_problem(refused(tmp_path, s), f"{table}.csv", line, field, "Input should be")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("330106198203154016", "check digit is 6, expected 5"),
+        ("33010619820315401", "18 characters"),
+        ("3301061982031540AB", "17 digits"),
+        ("330106198213324015", "impossible birth date"),
+    ],
+)
+def test_bad_resident_id(tmp_path, value, words):
+    s = base()
+    s.tables["people"][0]["id_number"] = value
+    assert_problem(refused(tmp_path, s), "people.csv", 2, "id_number", words)
+
+
+@pytest.mark.parametrize("value", ["not-a-phone", "12", "+86 1"])
+def test_bad_phone(tmp_path, value):
+    s = base()
+    s.tables["loan_links"][0]["phone"] = value
+    assert_problem(refused(tmp_path, s), "loan_links.csv", 2, "phone", "phone number")
+
+
+def test_overlapping_phone_periods(tmp_path):
+    s = base()
+    s.tables["phones"][0]["until"] = "2020-12-31"
+    s.phone("xu", "+8613957112345", since="2020-06-01")
+    assert_problem(refused(tmp_path, s), "phones.csv", 3, "since", "overlaps the one on line 2")
+
+
+def test_period_ending_before_it_starts(tmp_path):
+    s = base()
+    s.tables["phones"][0]["until"] = "2009-01-01"
+    assert_problem(refused(tmp_path, s), "phones.csv", 2, "until", "before since")
+
+
+def test_status_before_application(tmp_path):
+    s = base()
+    s.tables["loans"][0]["status_at"] = "2022-01-01"
+    assert_problem(refused(tmp_path, s), "loans.csv", 2, "status_at", "before applied_at")
+
+
+def test_negative_amount(tmp_path):
+    s = base()
+    s.tables["loans"][0]["amount"] = "-5"
+    assert_problem(refused(tmp_path, s), "loans.csv", 2, "amount", "negative")
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "words"),
+    [
+        ("loans", "platform_id", "unknown platform_id 'ghost'"),
+        ("loans", "borrower_id", "unknown person_id 'ghost'"),
+        ("phones", "owner_id", "unknown person_id 'ghost'"),
+        ("loan_links", "loan_id", "unknown loan_id 'ghost'"),
+        ("blacklist", "platform_id", "unknown platform_id 'ghost'"),
+        ("blacklist", "copied_from", "unknown entry_id 'ghost'"),
+        ("blacklist", "subject", "unknown person_id 'ghost'"),
+        ("sharing", "from_platform", "unknown platform_id 'ghost'"),
+        ("sharing", "to_platform", "unknown platform_id 'ghost'"),
+    ],
+)
+def test_unknown_reference(tmp_path, table, field, words):
+    s = base()
+    s.tables[table][0][field] = "ghost"
+    assert_problem(refused(tmp_path, s), f"{table}.csv", 2, field, words)
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("people", "person_id"),
+        ("loans", "loan_id"),
+        ("blacklist", "entry_id"),
+        ("platforms", "platform_id"),
+    ],
+)
+def test_duplicate_key(tmp_path, table, key):
+    s = base()
+    s.tables[table].append(dict(s.tables[table][0]))
+    line = len(s.tables[table]) + 1
+    assert_problem(refused(tmp_path, s), f"{table}.csv", line, key, "duplicate")
+
+
+def test_copy_chain_loop(tmp_path):
+    s = base()
+    s.entry("E2", "bank", "jiang", "2023-05-01", copied_from="E3")
+    s.entry("E3", "bank", "jiang", "2023-05-01", copied_from="E2")
+    assert_problem(refused(tmp_path, s), "blacklist.csv", 3, "copied_from", "loops back")
+
+
+def test_sharing_with_itself(tmp_path):
+    s = base()
+    s.share("bank", "bank")
+    assert_problem(refused(tmp_path, s), "sharing.csv", 3, "to_platform", "itself")
+
+
+def test_wrong_number_of_cells(tmp_path):
+    folder = base().write(tmp_path / "d")
+    with (folder / "people.csv").open("a") as handle:
+        handle.write("a,b,c,d,e\n")
+    assert_problem(refused_folder(folder), "people.csv", 4, "(row)", "expected 4 cells, found 5")
+
+
+def test_bad_jsonl_line(tmp_path):
+    folder = base().write(tmp_path / "d", "jsonl")
+    with (folder / "people.jsonl").open("a") as handle:
+        handle.write("{not json\n[1, 2]\n")
+    err = refused_folder(folder)
+    assert_problem(err, "people.jsonl", 3, "(row)", "not valid JSON")
+    assert_problem(err, "people.jsonl", 4, "(row)", "JSON object")
+
+
+def test_jsonl_errors_name_the_line(tmp_path):
+    s = base()
+    s.tables["loans"][0]["status"] = "bogus"
+    assert_problem(refused(tmp_path, s, "jsonl"), "loans.jsonl", 1, "status", "Input should be")
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(DataError, match="not a directory"):
+        load_folder(tmp_path / "missing")
+
+
+# --- all problems, capped, nothing kept -------------------------------------------------
+
+
+def test_every_problem_is_reported_not_only_the_first(tmp_path):
+    s = base()
+    s.tables["people"][0]["id_number"] = "330106198203154016"
+    s.tables["loans"][0]["status"] = "bogus"
+    s.tables["loans"][0]["applied_at"] = "yesterday"
+    s.tables["phones"][0]["verified"] = "maybe"
+    err = refused(tmp_path, s)
+    fields = {(Path(p.file).name, p.field) for p in err.problems}
+    assert {
+        ("people.csv", "id_number"),
+        ("loans.csv", "status"),
+        ("loans.csv", "applied_at"),
+        ("phones.csv", "verified"),
+    } <= fields
+
+
+def test_problems_are_capped_per_file(tmp_path):
+    s = base()
+    for i in range(80):
+        s.person(f"p{i}", id_number="123")
+    folder = s.write(tmp_path / "d")
+    with pytest.raises(DataError) as info:
+        load_folder(folder, max_errors=10)
+    assert len(info.value.problems) == 10
+    assert info.value.truncated
+    assert "cap reached" in str(info.value)
+
+
+def test_utf8_names_round_trip(tmp_path):
+    s = base()
+    s.tables["people"][0]["name"] = "蒋先生"
+    assert load_folder(s.write(tmp_path / "d")).people["jiang"].name == "蒋先生"
