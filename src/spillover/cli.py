@@ -7,8 +7,11 @@ stderr and exit code 1; usage errors exit 2 (click's convention).
 from __future__ import annotations
 
 import functools
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ import click
 
 from . import __version__
 from .audit import audit as run_audit
+from .backends.base import GraphBackend
+from .backends.neo4j import Neo4jSettings
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_about_person, explain_entry
@@ -56,23 +61,91 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where the graph comes from, as the user gave it."""
+
+    data: Path | None
+    neo4j: Neo4jSettings | None
+    region: str
+
+    @contextmanager
+    def open(self) -> Iterator[GraphBackend]:
+        backend = open_backend(self.data, self.neo4j, region=self.region)
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+
+def neo4j_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--neo4j-uri`` and friends; each falls back to its NEO4J_* environment variable."""
+    for option in reversed(
+        [
+            click.option(
+                "--neo4j-uri",
+                metavar="URI",
+                help="Neo4j Bolt URI (env NEO4J_URI), e.g. bolt://localhost:7687.",
+            ),
+            click.option(
+                "--neo4j-user", metavar="USER", help="Neo4j user (env NEO4J_USER, default neo4j)."
+            ),
+            click.option(
+                "--neo4j-password", metavar="PW", help="Neo4j password (env NEO4J_PASSWORD)."
+            ),
+            click.option(
+                "--neo4j-database",
+                metavar="DB",
+                help="Neo4j database (env NEO4J_DATABASE, default neo4j).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _settings(kwargs: dict[str, Any], required: bool) -> Neo4jSettings | None:
+    settings = Neo4jSettings.from_env(
+        kwargs.pop("neo4j_uri"),
+        kwargs.pop("neo4j_user"),
+        kwargs.pop("neo4j_password"),
+        kwargs.pop("neo4j_database"),
+    )
+    if settings is None and required:
+        raise SpilloverError("no Neo4j URI: pass --neo4j-uri or set NEO4J_URI")
+    return settings
+
+
 def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--data`` and ``--region``: where the graph comes from."""
-    func = click.option(
+    """``--data DIR`` (embedded graph) or the Neo4j options; passes ``source`` to the command.
+
+    An explicit ``--data`` wins over a NEO4J_URI in the environment.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        data = kwargs.pop("data")
+        explicit_uri = kwargs["neo4j_uri"] is not None
+        settings = _settings(kwargs, required=False)
+        if data is not None and not explicit_uri:
+            settings = None
+        return func(*args, source=Source(data, settings, kwargs.pop("region")), **kwargs)
+
+    wrapper = neo4j_options(wrapper)
+    wrapper = click.option(
         "--region",
         default=DEFAULT_REGION,
         show_default=True,
         metavar="CC",
         help="Region for phone numbers written without +country code.",
-    )(func)
-    func = click.option(
+    )(wrapper)
+    return click.option(
         "--data",
         "data",
         type=click.Path(path_type=Path),
         metavar="DIR",
         help="Data folder (CONTRACT §1) for the embedded in-memory graph.",
-    )(func)
-    return func
+    )(wrapper)
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,22 +185,40 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--person", default="jiang", show_default=True, help="Whose entries to explain.")
+@neo4j_options
 @output_options
 @handle_errors
-def demo(person: str, fmt: str, policy_path: Path | None, max_paths: int | None) -> None:
-    """Explain every entry on Jiang in the packaged seed case (examples/jiang_case)."""
-    backend = open_backend(jiang_case_path())
-    explanations = explain_about_person(backend, person, load_policy(policy_path))
+def demo(
+    person: str, fmt: str, policy_path: Path | None, max_paths: int | None, **neo4j: Any
+) -> None:
+    """Explain every entry on Jiang in the packaged seed case (examples/jiang_case).
+
+    With a Neo4j URI the case is first written into that database (idempotent
+    MERGE), then explained from there.
+    """
+    settings = _settings(neo4j, required=False)
+    policy = load_policy(policy_path)
+    if settings is not None:
+        from .backends.neo4j import connect
+        from .ingest import ingest_folder
+
+        driver = connect(settings)
+        try:
+            ingest_folder(jiang_case_path(), driver, settings.database)
+        finally:
+            driver.close()
+        click.echo(f"(loaded the Jiang case into Neo4j at {settings.uri})", err=True)
+    source = Source(None if settings else jiang_case_path(), settings, DEFAULT_REGION)
+    with source.open() as backend:
+        explanations = explain_about_person(backend, person, policy, max_paths=max_paths)
     explanations.sort(key=lambda e: (e.entry.listed_at, e.entry.entry_id or ""))
     if fmt == "json":
-        import json
-
         click.echo(
             json.dumps([explanation_dict(e) for e in explanations], indent=2, ensure_ascii=False)
         )
         return
     click.echo(
-        f"The Jiang case: {len(explanations)} blacklist entries name {person} or a phone he owned.\n"
+        f"The Jiang case: {len(explanations)} blacklist entries name {person} or a phone they owned.\n"
     )
     for e in explanations:
         click.echo(explanation_text(e))
@@ -140,16 +231,12 @@ def demo(person: str, fmt: str, policy_path: Path | None, max_paths: int | None)
 @output_options
 @handle_errors
 def explain(
-    entry_id: str,
-    data: Path | None,
-    region: str,
-    fmt: str,
-    policy_path: Path | None,
-    max_paths: int | None,
+    entry_id: str, source: Source, fmt: str, policy_path: Path | None, max_paths: int | None
 ) -> None:
     """Explain the recorded blacklist entry ENTRY_ID."""
     policy = load_policy(policy_path)
-    e = explain_entry(open_backend(data, region=region), entry_id, policy, max_paths=max_paths)
+    with source.open() as backend:
+        e = explain_entry(backend, entry_id, policy, max_paths=max_paths)
     click.echo(explanation_json(e) if fmt == "json" else explanation_text(e))
 
 
@@ -174,8 +261,7 @@ def check(
     subject: str,
     subject_kind: str,
     at: Any,
-    data: Path | None,
-    region: str,
+    source: Source,
     fmt: str,
     policy_path: Path | None,
     max_paths: int | None,
@@ -184,19 +270,12 @@ def check(
     policy = load_policy(policy_path)
     if subject_kind == "phone":
         try:
-            subject = normalize_phone(subject, region)
+            subject = normalize_phone(subject, source.region)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--subject") from None
     day: date | None = at.date() if at is not None else None
-    e = run_check(
-        open_backend(data, region=region),
-        platform,
-        subject_kind,
-        subject,
-        day,
-        policy,
-        max_paths=max_paths,
-    )
+    with source.open() as backend:
+        e = run_check(backend, platform, subject_kind, subject, day, policy, max_paths=max_paths)
     click.echo(explanation_json(e) if fmt == "json" else explanation_text(e))
 
 
@@ -217,16 +296,14 @@ def check(
     help="Format of the summary printed at the end.",
 )
 @handle_errors
-def audit(out: Path, data: Path | None, region: str, policy_path: Path | None, fmt: str) -> None:
+def audit(out: Path, source: Source, policy_path: Path | None, fmt: str) -> None:
     """Explain and score every blacklist entry; write one row per entry to --out."""
     policy = load_policy(policy_path)
-    backend = open_backend(data, region=region)
-    total = backend.entry_count()
-    with click.progressbar(length=total, label="auditing", file=sys.stderr) as bar:
-        summary = run_audit(backend, out, policy, on_row=lambda _row: bar.update(1))
+    with source.open() as backend:
+        total = backend.entry_count()
+        with click.progressbar(length=total, label="auditing", file=sys.stderr) as bar:
+            summary = run_audit(backend, out, policy, on_row=lambda _row: bar.update(1))
     if fmt == "json":
-        import json
-
         click.echo(
             json.dumps(
                 {"out": str(summary.path), "rows": summary.rows, "verdicts": summary.verdicts}
@@ -235,6 +312,65 @@ def audit(out: Path, data: Path | None, region: str, policy_path: Path | None, f
     else:
         counts = ", ".join(f"{v} {k}" for k, v in summary.verdicts.items()) or "no entries"
         click.echo(f"wrote {summary.rows} rows to {summary.path} ({counts})")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@neo4j_options
+@click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
+@click.option("--wipe", is_flag=True, help="Delete everything in the database first.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before --wipe.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
+@handle_errors
+def ingest(folder: Path, region: str, wipe: bool, yes: bool, batch_size: int, **neo4j: Any) -> None:
+    """Validate the data folder FOLDER and write it into Neo4j.
+
+    Nothing is written when the folder has any problem. Running it twice on the
+    same data changes nothing.
+    """
+    from .backends.neo4j import connect
+    from .ingest import ingest_folder
+
+    settings = _settings(neo4j, required=True)
+    assert settings is not None
+    if wipe and not yes:
+        click.confirm(
+            f"Delete every node and relationship in database {settings.database!r} at {settings.uri}?",
+            abort=True,
+            err=True,
+        )
+    driver = connect(settings)
+    bars: dict[str, Any] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        if table not in bars:
+            for bar in bars.values():
+                bar.render_finish()
+            bars[table] = click.progressbar(
+                length=max(total, 1), label=f"{table:<10}", file=sys.stderr
+            )
+        bar = bars[table]
+        bar.update(done - bar.pos)
+
+    try:
+        summary = ingest_folder(
+            folder,
+            driver,
+            settings.database,
+            region=region,
+            batch_size=batch_size,
+            wipe_first=wipe,
+            progress=progress if sys.stderr.isatty() else None,
+        )
+    finally:
+        for bar in bars.values():
+            bar.render_finish()
+        driver.close()
+    rows = sum(summary.rows.values())
+    click.echo(
+        f"ingested {rows} rows into {settings.uri} in {summary.seconds:.1f}s; "
+        f"the database holds {summary.elements} nodes and relationships"
+    )
 
 
 def main() -> None:

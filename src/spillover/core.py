@@ -141,14 +141,15 @@ def compute_reach(
 ) -> Reach:
     """Latest-departure labels over the sharing graph (a small Bellman-Ford on platforms).
 
-    A label is better with a later deadline, then fewer hops, then the smaller next
-    platform id, so the chosen route is the same on every backend.
+    A label is better with a later deadline, then fewer hops, then an earlier place
+    in the copy chain, then the smaller next platform id, so the chosen route is the
+    same on every backend.
     """
     far = date.max
-    labels: dict[str, tuple[date, int, str, int]] = {}
+    labels: dict[str, tuple[date, int, int, str]] = {}
     for index, e in enumerate(chain):
         deadline = far if ignore_dates else e.listed_at
-        label = (deadline, 0, "", index)
+        label = (deadline, 0, index, "")
         if e.platform_id not in labels or _better(label, labels[e.platform_id]):
             labels[e.platform_id] = label
     edges = list(sharing)
@@ -161,7 +162,7 @@ def compute_reach(
                 continue
             if not ignore_dates and s.since is not None and s.since > to_label[0]:
                 continue
-            label = (to_label[0], to_label[1] + 1, s.to_platform, to_label[3])
+            label = (to_label[0], to_label[1] + 1, to_label[2], s.to_platform)
             current = labels.get(s.from_platform)
             if current is None or _better(label, current):
                 labels[s.from_platform] = label
@@ -170,14 +171,14 @@ def compute_reach(
             break
     return Reach(
         deadline={p: lab[0] for p, lab in labels.items()},
-        next_hop={p: (lab[2] or None) for p, lab in labels.items()},
-        target={p: lab[3] for p, lab in labels.items()},
+        next_hop={p: (lab[3] or None) for p, lab in labels.items()},
+        target={p: lab[2] for p, lab in labels.items()},
         since=since,
         chain=chain,
     )
 
 
-def _better(a: tuple[date, int, str, int], b: tuple[date, int, str, int]) -> bool:
+def _better(a: tuple[date, int, int, str], b: tuple[date, int, int, str]) -> bool:
     return (-a[0].toordinal(), a[1], a[2], a[3]) < (-b[0].toordinal(), b[1], b[2], b[3])
 
 
@@ -241,23 +242,41 @@ def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
 
 @dataclass(frozen=True, slots=True)
 class _Label:
-    """A partial path: its responsibility, loans so far, and steps."""
+    """A partial path: its responsibility, loans so far, steps, and tie-break key.
+
+    Labels compare by :meth:`rank`: higher responsibility, then fewer loans, then
+    ``key``. The key has a fixed shape per layer, ``(phone, role, loan)`` for each
+    tie (``""`` for an own loan) and then the borrower when the chain goes on, so
+    that it orders paths the same way everywhere (the batch kernel in
+    :mod:`spillover.kernel` reproduces it with integer codes).
+    """
 
     prob: float
     hops: int
     steps: tuple[Step, ...]
     loans: tuple[Loan, ...] = ()
+    key: tuple[str, ...] = ()
 
     def rank(self) -> tuple[float, int, tuple[str, ...]]:
-        return (-self.prob, self.hops, tuple(s.target for s in self.steps))
+        return (-self.prob, self.hops, self.key)
 
-    def extend(self, *steps: Step, loan: Loan | None = None) -> _Label:
+    def tie(self, loan: Loan, phone: str, role: str, *steps: Step) -> _Label:
+        """This label extended by a tie to ``loan`` (through ``phone`` in ``role``, or own)."""
         prob = self.prob
         for s in steps:
             prob *= s.factor
-        if loan is None:
-            return _Label(prob, self.hops, self.steps + steps, self.loans)
-        return _Label(prob, self.hops + 1, self.steps + steps, (*self.loans, loan))
+        key = (*self.key, ref("phone", phone) if phone else "", role, ref("loan", loan.loan_id))
+        return _Label(prob, self.hops + 1, self.steps + steps, (*self.loans, loan), key)
+
+    def chain(self, step: Step) -> _Label:
+        """This label extended from its last loan to that loan's borrower."""
+        return _Label(
+            self.prob * step.factor,
+            self.hops,
+            (*self.steps, step),
+            self.loans,
+            (*self.key, step.target),
+        )
 
 
 def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
@@ -324,7 +343,7 @@ def find_ties(
                 loan.applied_at,
                 "OWN_DEFAULT" if layer == 1 and subject_kind == SubjectKind.PERSON else None,
             )
-            offer(base.extend(step, loan=loan), loan)
+            offer(base.tie(loan, "", "", step), loan)
 
         for use in exp.uses:
             loan = use.loan
@@ -342,12 +361,8 @@ def find_ties(
                         factor, code = f["own_phone"], "OWN_PHONE"
                 else:
                     factor, code = _role(use.role, loan, policy)
-                offer(
-                    base.extend(
-                        Step(phone_node, rel, loan_node, factor, loan.applied_at, code), loan=loan
-                    ),
-                    loan,
-                )
+                step = Step(phone_node, rel, loan_node, factor, loan.applied_at, code)
+                offer(base.tie(loan, use.phone, use.role, step), loan)
             if owner is None or owner == loan.borrower_id:
                 continue
             base = persons.get(owner)
@@ -362,12 +377,8 @@ def find_ties(
                 period.since,
                 None if period.verified else "OWNER_UNVERIFIED",
             )
-            offer(
-                base.extend(
-                    owns, Step(phone_node, rel, loan_node, factor, loan.applied_at, code), loan=loan
-                ),
-                loan,
-            )
+            step = Step(phone_node, rel, loan_node, factor, loan.applied_at, code)
+            offer(base.tie(loan, use.phone, use.role, owns, step), loan)
 
         next_persons: dict[str, _Label] = {}
         for loan_id in sorted(reached):
@@ -391,7 +402,7 @@ def find_ties(
                 None,
                 "CHAIN_VIA_BORROWER",
             )
-            nxt = label.extend(step)
+            nxt = label.chain(step)
             if borrower in seen and seen[borrower] <= nxt.rank():
                 continue
             current = next_persons.get(loan.borrower_id)
@@ -451,12 +462,12 @@ def explain(
         is_origin=is_origin,
         listing_day=entry.listed_at,
     )
+    ranked = sorted(ties.values(), key=lambda lab: (-lab.prob, lab.hops, lab.loans[-1].loan_id))
     paths = []
-    for label in ties.values():
+    for label in ranked:
         loan = label.loans[-1]
         steps = label.steps + route_steps(loan, reach, proposed)
         paths.append(ExplanationPath(loan, round(label.prob, ROUND), label.hops, steps))
-    paths.sort(key=lambda p: (-p.responsibility, p.hops, p.origin.loan_id))
     limit = max_paths if max_paths is not None else policy.max_paths
     paths = paths[:limit]
 
@@ -597,7 +608,11 @@ def explain_all(
 
 
 def explain_about_person(
-    backend: GraphBackend, person_id: str, policy: Policy | None = None
+    backend: GraphBackend,
+    person_id: str,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
 ) -> list[Explanation]:
     """Explanations of every entry that lists ``person_id`` or a phone they owned on the listing day."""
     if not backend.exists(ref("person", person_id)):
@@ -613,5 +628,5 @@ def explain_about_person(
             else:
                 hit = any(p.phone == entry.subject and p.covers(entry.listed_at) for p in periods)
             if hit:
-                out.append(explain(backend, entry, policy))
+                out.append(explain(backend, entry, policy, max_paths=max_paths))
     return out

@@ -22,7 +22,7 @@ class GraphBackend(Protocol):
     - :meth:`iter_entries`: every entry, in ``entry_id`` order, in batches;
     - :meth:`entry_count`: how many entries there are (for progress bars);
     - :meth:`sharing`: every sharing agreement between platforms;
-    - :meth:`names`: display names for node references (``person:jiang`` -> ``Jiang Wei``);
+    - :meth:`names`: display names of people, platforms and phones (``person:jiang`` -> ``Jiang``);
     - :meth:`exists`: whether a node reference is in the graph;
     - :meth:`expand`: the people, phones and loans one hop around a frontier.
     """

@@ -106,9 +106,8 @@ class MemoryBackend:
             kind, ident = split_ref(node)
             if kind == "phone":
                 out[node] = display_phone(ident)
-            elif node in self.graph and "fact" in self.graph.nodes[node]:
-                fact = self.graph.nodes[node]["fact"]
-                out[node] = getattr(fact, "name", ident)
+            elif kind in ("person", "platform") and node in self.graph:
+                out[node] = self.graph.nodes[node]["fact"].name
         return out
 
     def exists(self, node: str) -> bool:

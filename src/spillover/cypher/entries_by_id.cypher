@@ -1,0 +1,3 @@
+UNWIND $ids AS id
+MATCH (e:Entry {id: id})
+RETURN e {.*} AS entry

@@ -1,0 +1,2 @@
+MATCH (e:Entry)
+RETURN count(e) AS n

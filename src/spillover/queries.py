@@ -1,0 +1,23 @@
+"""The Cypher statements in ``spillover/cypher/*.cypher``, loaded once through importlib.resources.
+
+Every statement takes ``$parameters``; no Cypher is ever built from strings.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+
+@cache
+def cypher(name: str) -> str:
+    """The text of ``cypher/NAME.cypher`` (comments kept; Neo4j ignores them)."""
+    return (
+        resources.files("spillover").joinpath(f"cypher/{name}.cypher").read_text(encoding="utf-8")
+    )
+
+
+def statements(name: str) -> list[str]:
+    """The ``;``-separated statements of a multi-statement file (the schema), without comments."""
+    lines = [line for line in cypher(name).splitlines() if not line.lstrip().startswith("//")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
