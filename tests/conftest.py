@@ -1,25 +1,123 @@
 """Shared fixtures: one behaviour suite, every backend.
 
 ``graph`` turns a :class:`~scenario.Scenario` into a backend of the kind the
-test is parametrized with (``backend_kind``).
+test is parametrized with (``backend_kind``: ``memory`` or ``neo4j``).
+
+Neo4j comes from, in this order (``neo4j_service``, once per test session):
+
+1. ``NEO4J_URI`` (+ ``NEO4J_USER``, ``NEO4J_PASSWORD``, ``NEO4J_DATABASE``) if set;
+   the database must be empty, and is emptied again after every test;
+2. a testcontainers ``Neo4jContainer("neo4j:5.26-community")`` if a Docker engine answers;
+3. a local Neo4j 5.26 started from Maven Central jars by ``scripts/neo4j-local``
+   (needs Java 17; the jars are cached in ~/.cache/spillover);
+4. otherwise the Neo4j tests fail with a message saying what was tried. They
+   never skip. Deselect them explicitly with ``-m "not neo4j"`` if you must.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import neo4j
 import pytest
 
 from scenario import Scenario
 from spillover.backends.base import GraphBackend
 from spillover.backends.memory import MemoryBackend
+from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, connect
+from spillover.ingest import graph_counts, ingest_dataset, wipe
 from spillover.loader import load_folder
 
-BACKENDS = ["memory"]
+ROOT = Path(__file__).resolve().parents[1]
+NEO4J_IMAGE = "neo4j:5.26-community"
+BACKENDS = ["memory", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 
 _counter = itertools.count()
+
+
+@dataclass
+class Neo4jService:
+    settings: Neo4jSettings
+    driver: neo4j.Driver
+    how: str
+
+    def clear(self) -> None:
+        wipe(self.driver, self.settings.database)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def neo4j_service(request: pytest.FixtureRequest) -> Iterator[Neo4jService]:
+    tried = []
+    env = Neo4jSettings.from_env()
+    if env is not None:
+        driver = connect(env)
+        if any(graph_counts(driver, env.database).values()):
+            driver.close()
+            pytest.fail(
+                f"NEO4J_URI={env.uri} (database {env.database!r}) is not empty; the tests need an "
+                "empty database and wipe it after every test. Point NEO4J_URI at a scratch server."
+            )
+        service = Neo4jService(env, driver, f"NEO4J_URI {env.uri}")
+        yield service
+        service.clear()
+        driver.close()
+        return
+    tried.append("NEO4J_URI is not set")
+
+    if _docker_answers():
+        from testcontainers.neo4j import Neo4jContainer
+
+        with Neo4jContainer(NEO4J_IMAGE) as container:
+            settings = Neo4jSettings(container.get_connection_url(), "neo4j", container.password)
+            driver = connect(settings)
+            yield Neo4jService(settings, driver, f"testcontainers {NEO4J_IMAGE}")
+            driver.close()
+        return
+    tried.append("no Docker engine answers")
+
+    script = ROOT / "scripts" / "neo4j-local"
+    if shutil.which("java") and script.exists():
+        state = Path(tempfile.mkdtemp(prefix="spillover-neo4j-"))
+        done = subprocess.run(
+            [str(script), "start", "--state-dir", str(state)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"scripts/neo4j-local could not start Neo4j:\n{done.stderr[-3000:]}")
+        info = json.loads(done.stdout.strip().splitlines()[-1])
+        settings = Neo4jSettings(info["uri"], info["user"], info["password"])
+        driver = connect(settings)
+        try:
+            yield Neo4jService(settings, driver, f"scripts/neo4j-local {info['uri']}")
+        finally:
+            driver.close()
+            subprocess.run(
+                [str(script), "stop", "--state-dir", str(state)], capture_output=True, timeout=120
+            )
+        return
+    tried.append("no Java on PATH" if not shutil.which("java") else f"{script} is missing")
+    pytest.fail("no Neo4j for the tests: " + "; ".join(tried) + ". See docs/neo4j-local.md.")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -28,17 +126,45 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def graph(backend_kind: str, tmp_path: Path) -> Iterator[Callable[[Scenario], GraphBackend]]:
-    """``graph(scenario)`` -> a backend holding the scenario's data."""
-    opened: list[GraphBackend] = []
+def graph(
+    backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[Scenario], GraphBackend]]:
+    """``graph(scenario)`` -> a backend holding the scenario's data (and only it)."""
+    service: Neo4jService | None = None
+    if backend_kind == "neo4j":
+        service = request.getfixturevalue("neo4j_service")
 
     def make(scenario: Scenario) -> GraphBackend:
-        folder = scenario.write(tmp_path / f"data{next(_counter)}")
-        data = load_folder(folder)
-        backend: GraphBackend = MemoryBackend(data)
-        opened.append(backend)
-        return backend
+        data = load_folder(scenario.write(tmp_path / f"data{next(_counter)}"))
+        if service is None:
+            return MemoryBackend(data)
+        service.clear()
+        ingest_dataset(data, service.driver, service.settings.database)
+        return Neo4jBackend(service.driver, service.settings.database)
 
     yield make
-    for backend in opened:
-        backend.close()
+    if service is not None:
+        service.clear()
+
+
+@pytest.fixture
+def neo4j_db(neo4j_service: Neo4jService) -> Iterator[Neo4jService]:
+    """The Neo4j service, empty before and after the test."""
+    neo4j_service.clear()
+    yield neo4j_service
+    neo4j_service.clear()
+
+
+@pytest.fixture
+def neo4j_env(neo4j_db: Neo4jService, monkeypatch: pytest.MonkeyPatch) -> Neo4jService:
+    """NEO4J_* variables pointing at the test database (for CLI tests)."""
+    s = neo4j_db.settings
+    monkeypatch.setenv("NEO4J_URI", s.uri)
+    monkeypatch.setenv("NEO4J_USER", s.user)
+    monkeypatch.setenv("NEO4J_PASSWORD", s.password)
+    monkeypatch.setenv("NEO4J_DATABASE", s.database)
+    return neo4j_db
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"spillover backends: {', '.join(str(getattr(b, 'values', [b])[0]) for b in BACKENDS)}; CI={os.environ.get('CI', '')}"

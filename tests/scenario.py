@@ -143,3 +143,81 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+ROLES = ("emergency_contact", "reference", "address_book", "guarantor")
+STATUSES = ("current", "repaid", "overdue", "defaulted")
+
+
+def random_scenario(seed: int, people: int = 10, loans: int = 25, entries: int = 15) -> Scenario:
+    """A seeded random graph with every kind of record (reassigned numbers, copies, sharing)."""
+    import random
+    from datetime import date, timedelta
+
+    rng = random.Random(seed)
+    day0 = date(2022, 1, 1)
+
+    def day(offset: int) -> str:
+        return (day0 + timedelta(days=offset)).isoformat()
+
+    s = Scenario()
+    ids = [s.person(f"p{i}") for i in range(people)]
+    platforms = [s.platform(f"lender{i}") for i in range(4)] + [
+        s.platform("broker", "data_broker"),
+        s.platform("bank", "bank"),
+    ]
+    phones = []
+    for i, person in enumerate(ids):
+        if i % 4 == 3:  # a reassigned number: p(i-1) held it before p(i)
+            number = s.phone(
+                ids[i - 1], verified=rng.random() < 0.7, since="2015-01-01", until=day(180)
+            )
+            s.phone(person, number, verified=True, since=day(181))
+        else:
+            number = s.phone(person, verified=rng.random() < 0.8)
+        phones.append(number)
+    phones.append(s.phone(None))  # a number whose subscriber is unknown
+    for i in range(loans):
+        applied = rng.randint(0, 400)
+        s.loan(
+            f"L{i}",
+            rng.choice(platforms[:4]),
+            rng.choice(ids),
+            day(applied),
+            rng.choice(STATUSES),
+            applicant_phone=rng.choice(phones),
+            phone_verified=rng.random() < 0.5,
+            status_at=day(applied + rng.randint(0, 90)) if rng.random() < 0.8 else None,
+        )
+        for phone in rng.sample(phones, rng.randint(0, 3)):
+            s.link(f"L{i}", phone, rng.choice(ROLES))
+    for lender in platforms[:4]:
+        s.share(lender, "broker", day(rng.randint(-100, 300)))
+    s.share("broker", "bank", day(rng.randint(0, 300)))
+    if rng.random() < 0.5:
+        s.share("lender0", "lender1")
+    made: list[tuple[str, str]] = []
+    for i in range(entries):
+        listed = day(rng.randint(100, 700))
+        kind = "phone" if rng.random() < 0.3 else "person"
+        subject = rng.choice(phones) if kind == "phone" else rng.choice(ids)
+        copied = None
+        if made and rng.random() < 0.3:
+            copied = rng.choice(made)[0]
+        s.entry(f"E{i:02d}", rng.choice(platforms), subject, listed, kind=kind, copied_from=copied)
+        made.append((f"E{i:02d}", listed))
+    return s
+
+
+def chain_case(depth: int, role: str = "emergency_contact") -> Scenario:
+    """p0's phone is linked (role) on p1's loan, p1's phone on p2's loan, ...; p_depth defaults."""
+    s = Scenario()
+    s.platform("lender")
+    people = [s.person(f"p{i}") for i in range(depth + 1)]
+    phones = [s.phone(p) for p in people]
+    for i in range(1, depth + 1):
+        status = "defaulted" if i == depth else "current"
+        s.loan(f"L{i}", "lender", people[i], "2023-01-10", status, status_at="2023-02-01")
+        s.link(f"L{i}", phones[i - 1], role)
+    s.entry("E", "lender", "p0", "2023-04-01")
+    return s

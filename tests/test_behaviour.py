@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from scenario import Scenario
+from scenario import Scenario, chain_case
 from spillover.core import check, explain_entry
 from spillover.policy import default_policy_bytes, parse_policy
 
@@ -186,20 +186,6 @@ def test_path_through_phone_uses_owner_at_application_time(graph):
 
 
 # --- chains and monotonicity -------------------------------------------------------
-
-
-def chain_case(depth: int, role: str = "emergency_contact") -> Scenario:
-    """p0's phone is linked (role) on p1's loan, p1's phone on p2's loan, ...; p_depth defaults."""
-    s = Scenario()
-    s.platform("lender")
-    people = [s.person(f"p{i}") for i in range(depth + 1)]
-    phones = [s.phone(p) for p in people]
-    for i in range(1, depth + 1):
-        status = "defaulted" if i == depth else "current"
-        s.loan(f"L{i}", "lender", people[i], "2023-01-10", status, status_at="2023-02-01")
-        s.link(f"L{i}", phones[i - 1], role)
-    s.entry("E", "lender", "p0", "2023-04-01")
-    return s
 
 
 @pytest.mark.parametrize("role", ["guarantor", "emergency_contact"])

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from datetime import date
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..model import Entry, Expansion, Sharing
+
+if TYPE_CHECKING:
+    from ..kernel import Columns
 
 
 @runtime_checkable
@@ -24,7 +27,8 @@ class GraphBackend(Protocol):
     - :meth:`sharing`: every sharing agreement between platforms;
     - :meth:`names`: display names of people, platforms and phones (``person:jiang`` -> ``Jiang``);
     - :meth:`exists`: whether a node reference is in the graph;
-    - :meth:`expand`: the people, phones and loans one hop around a frontier.
+    - :meth:`expand`: the people, phones and loans one hop around a frontier;
+    - :meth:`columns`: everything at once, as flat columns, for batch passes.
     """
 
     name: str
@@ -45,6 +49,10 @@ class GraphBackend(Protocol):
         """Loans borrowed by ``persons``; loans applied for on or before ``until`` that name
         one of ``phones`` or a phone any of ``persons`` ever owned; and every owner period
         of those phones."""
+        ...
+
+    def columns(self) -> Columns:
+        """The whole graph as flat columns, for the batch kernel (:mod:`spillover.kernel`)."""
         ...
 
     def close(self) -> None: ...

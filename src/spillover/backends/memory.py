@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from datetime import date
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from ..model import APPLICANT, Dataset, Entry, Expansion, PhoneUse, Sharing, ref, split_ref
 from ..phones import display_phone
+
+if TYPE_CHECKING:
+    from ..kernel import Columns
 
 
 def build_graph(data: Dataset) -> nx.MultiDiGraph:
@@ -141,6 +145,11 @@ class MemoryBackend:
                 if loan.applied_at <= until:
                     uses.append(PhoneUse(split_ref(node)[1], attrs["role"], loan))
         return Expansion(tuple(periods), tuple(own_loans), tuple(uses))
+
+    def columns(self) -> Columns:
+        from ..kernel import columns_from_dataset
+
+        return columns_from_dataset(self.data)
 
     def close(self) -> None:
         return None

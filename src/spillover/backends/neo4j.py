@@ -12,9 +12,10 @@ import os
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import neo4j
+import numpy as np
 from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
 
 from ..errors import BackendUnavailable
@@ -32,6 +33,9 @@ from ..model import (
 )
 from ..phones import display_phone
 from ..queries import cypher
+
+if TYPE_CHECKING:
+    from ..kernel import Columns
 
 DEFAULT_USER = "neo4j"
 DEFAULT_DATABASE = "neo4j"
@@ -218,6 +222,82 @@ class Neo4jBackend:
             uses=tuple(
                 PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]
             ),
+        )
+
+    def _pages(self, name: str, key: str, page: int = 10_000) -> Iterator[neo4j.Record]:
+        after = ""
+        while True:
+            records = self._read(name, after=after, limit=page)
+            yield from records
+            if len(records) < page:
+                return
+            last = records[-1][key]
+            after = last["id"] if isinstance(last, Mapping) else last
+
+    def columns(self) -> Columns:
+        """The whole graph as flat columns, read in keyset pages (no per-entry round trip)."""
+        from ..kernel import FOREVER, NEVER, Columns
+
+        def day(value: Any, missing: int) -> int:
+            d = _day(value)
+            return missing if d is None else d.toordinal()
+
+        people = [r["id"] for r in self._pages("export_people", "id")]
+        platforms = [r["id"] for r in self._read("export_platforms")]
+        pp, po, pv, ps, pu = [], [], [], [], []
+        for r in self._pages("export_phones", "phone"):
+            for owner, verified, since, until in r["periods"]:
+                pp.append(r["phone"])
+                po.append(owner)
+                pv.append(bool(verified))
+                ps.append(day(since, NEVER))
+                pu.append(day(until, FOREVER))
+        loans: list[Loan] = []
+        lk_loan, lk_phone, lk_role = [], [], []
+        for r in self._pages("export_loans", "loan"):
+            loan = loan_from(r["loan"])
+            loans.append(loan)
+            for phone, role in r["links"]:
+                lk_loan.append(loan.loan_id)
+                lk_phone.append(phone)
+                lk_role.append(role)
+        entries = [e for batch in self.iter_entries(10_000) for e in batch]
+        sharing = self.sharing()
+
+        def s(values: list[Any]) -> np.ndarray:
+            return np.asarray(values, dtype=object)
+
+        def i(values: list[int]) -> np.ndarray:
+            return np.asarray(values, dtype=np.int64)
+
+        return Columns(
+            person_ids=s(people),
+            platform_ids=s(platforms),
+            period_phone=s(pp),
+            period_owner=s(po),
+            period_verified=np.asarray(pv, dtype=bool),
+            period_since=i(ps),
+            period_until=i(pu),
+            loan_ids=s([x.loan_id for x in loans]),
+            loan_platform=s([x.platform_id for x in loans]),
+            loan_borrower=s([x.borrower_id for x in loans]),
+            loan_applied=i([x.applied_at.toordinal() for x in loans]),
+            loan_known=i([x.known_at.toordinal() for x in loans]),
+            loan_status=s([x.status.value for x in loans]),
+            loan_applicant_phone=s([x.applicant_phone or "" for x in loans]),
+            loan_phone_verified=np.asarray([bool(x.phone_verified) for x in loans], dtype=bool),
+            link_loan=s(lk_loan),
+            link_phone=s(lk_phone),
+            link_role=s(lk_role),
+            entry_ids=s([e.entry_id for e in entries]),
+            entry_platform=s([e.platform_id for e in entries]),
+            entry_kind=s([e.subject_kind.value for e in entries]),
+            entry_subject=s([e.subject for e in entries]),
+            entry_listed=i([e.listed_at.toordinal() for e in entries]),
+            entry_copied_from=s([e.copied_from or "" for e in entries]),
+            share_from=s([x.from_platform for x in sharing]),
+            share_to=s([x.to_platform for x in sharing]),
+            share_since=i([day(x.since, NEVER) for x in sharing]),
         )
 
     def close(self) -> None:

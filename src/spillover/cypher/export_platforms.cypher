@@ -1,0 +1,3 @@
+MATCH (p:Platform)
+RETURN p.id AS id
+ORDER BY id

@@ -1,0 +1,157 @@
+"""Neo4j-only behaviour: ingest (idempotent, all-or-nothing), connection errors, parity with memory.
+
+Every test here runs against a real Neo4j (see conftest.py); none is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from scenario import Scenario, random_scenario
+from spillover.backends.memory import MemoryBackend
+from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, open_neo4j
+from spillover.cli import cli
+from spillover.core import explain_all
+from spillover.errors import BackendUnavailable, DataError
+from spillover.examples import jiang_case_path
+from spillover.ingest import graph_counts, ingest_folder
+from spillover.loader import load_folder
+
+pytestmark = pytest.mark.neo4j
+
+
+def test_ingest_twice_changes_nothing(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    first = ingest_folder(jiang_case_path(), driver, db)
+    second = ingest_folder(jiang_case_path(), driver, db)
+    assert first.counts == second.counts
+    assert (
+        first.counts["Person"] == 3 and first.counts["Entry"] == 16 and first.counts["Loan"] == 10
+    )
+    assert first.counts["COPIED_FROM"] == 4 and first.counts["SHARES_WITH"] == 11
+
+
+def test_a_bad_folder_leaves_the_database_as_it_was(neo4j_db, tmp_path):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    before = graph_counts(driver, db)
+    entries_before = [e for batch in Neo4jBackend(driver, db).iter_entries() for e in batch]
+    s = Scenario()
+    s.person("new_person")
+    s.platform("new_lender")
+    s.phone("new_person")
+    s.loan("NEW", "new_lender", "new_person", "2024-01-01")
+    s.loan("BAD", "ghost_platform", "new_person", "2024-01-01")
+    with pytest.raises(DataError, match="ghost_platform"):
+        ingest_folder(s.write(tmp_path / "bad"), driver, db, wipe_first=True)
+    assert graph_counts(driver, db) == before
+    assert [e for batch in Neo4jBackend(driver, db).iter_entries() for e in batch] == entries_before
+
+
+def test_wipe_then_ingest_holds_only_the_new_data(neo4j_db, tmp_path):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    s = Scenario()
+    s.person("solo")
+    s.platform("p")
+    s.phone("solo")
+    s.loan("L", "p", "solo", "2024-01-01")
+    summary = ingest_folder(s.write(tmp_path / "d"), driver, db, wipe_first=True)
+    assert summary.counts["Person"] == 1 and "Entry" not in summary.counts
+
+
+def test_unreachable_server_is_one_clear_line():
+    with pytest.raises(BackendUnavailable, match=r"cannot reach Neo4j at bolt://127\.0\.0\.1:1"):
+        open_neo4j(Neo4jSettings("bolt://127.0.0.1:1", "neo4j", "x"))
+
+
+def test_wrong_password_is_refused(neo4j_service):
+    bad = Neo4jSettings(neo4j_service.settings.uri, neo4j_service.settings.user, "wrong-password")
+    with pytest.raises(BackendUnavailable, match="refused the credentials"):
+        open_neo4j(bad)
+
+
+def test_cli_connection_errors_exit_1_with_the_uri():
+    result = CliRunner().invoke(cli, ["explain", "E1", "--neo4j-uri", "bolt://127.0.0.1:1"])
+    assert result.exit_code == 1
+    assert "bolt://127.0.0.1:1" in result.output
+    assert "Traceback" not in result.output
+
+
+def _parity(folder, neo4j_db) -> int:
+    data = load_folder(folder)
+    ingest_folder(folder, neo4j_db.driver, neo4j_db.settings.database, wipe_first=True)
+    memory = list(explain_all(MemoryBackend(data)))
+    graph = list(explain_all(Neo4jBackend(neo4j_db.driver, neo4j_db.settings.database)))
+    assert [e.entry.entry_id for e in memory] == [e.entry.entry_id for e in graph]
+    for a, b in zip(memory, graph, strict=True):
+        assert a == b, a.entry.entry_id
+    return len(memory)
+
+
+def test_jiang_case_parity(neo4j_db):
+    assert _parity(jiang_case_path(), neo4j_db) == 16
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_generated_graph_parity(neo4j_db, tmp_path, seed):
+    s = random_scenario(seed)
+    explained = _parity(s.write(tmp_path / "d"), neo4j_db)
+    assert explained == 15
+
+
+def test_cli_on_neo4j_matches_the_embedded_run(neo4j_env, tmp_path):
+    runner = CliRunner()
+    ingested = runner.invoke(cli, ["ingest", str(jiang_case_path())])
+    assert ingested.exit_code == 0, ingested.output
+    assert "ingested" in ingested.output
+    again = runner.invoke(cli, ["ingest", str(jiang_case_path())])
+    assert again.output.split("holds")[1] == ingested.output.split("holds")[1]
+    data = str(jiang_case_path())
+    for args in (
+        ["explain", "E-ZM-J", "--format", "json"],
+        [
+            "check",
+            "--platform",
+            "westlake_bank",
+            "--subject",
+            "jiang",
+            "--at",
+            "2024-05-01",
+            "--format",
+            "json",
+        ],
+    ):
+        on_neo4j = runner.invoke(cli, args)
+        embedded = runner.invoke(cli, [*args, "--data", data])
+        assert on_neo4j.exit_code == 0, on_neo4j.output
+        assert json.loads(on_neo4j.output) == json.loads(embedded.output)
+    out_a, out_b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert runner.invoke(cli, ["audit", "--out", str(out_a)]).exit_code == 0
+    assert runner.invoke(cli, ["audit", "--out", str(out_b), "--data", data]).exit_code == 0
+    assert out_a.read_text() == out_b.read_text()
+
+
+def test_cli_ingest_refuses_bad_data_and_asks_before_wiping(neo4j_env, tmp_path):
+    runner = CliRunner()
+    s = Scenario()
+    s.person("a", id_number="123")
+    result = runner.invoke(cli, ["ingest", str(s.write(tmp_path / "bad"))])
+    assert result.exit_code == 1
+    assert "people.csv:2: id_number:" in result.output
+    assert graph_counts(neo4j_env.driver, neo4j_env.settings.database) == {}
+    declined = runner.invoke(cli, ["ingest", str(jiang_case_path()), "--wipe"], input="n\n")
+    assert declined.exit_code == 1
+    assert graph_counts(neo4j_env.driver, neo4j_env.settings.database) == {}
+
+
+def test_demo_on_neo4j(neo4j_env):
+    result = CliRunner().invoke(cli, ["demo", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    explanations = json.loads(
+        result.output.split("\n", 1)[1] if result.output.startswith("(") else result.output
+    )
+    assert len(explanations) == 11 and all(e["contamination"] >= 0.9 for e in explanations)
