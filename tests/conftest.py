@@ -77,6 +77,7 @@ def neo4j_service(request: pytest.FixtureRequest) -> Iterator[Neo4jService]:
                 "empty database and wipe it after every test. Point NEO4J_URI at a scratch server."
             )
         service = Neo4jService(env, driver, f"NEO4J_URI {env.uri}")
+        _neo4j_how.append(service.how)
         yield service
         service.clear()
         driver.close()
@@ -89,7 +90,8 @@ def neo4j_service(request: pytest.FixtureRequest) -> Iterator[Neo4jService]:
         with Neo4jContainer(NEO4J_IMAGE) as container:
             settings = Neo4jSettings(container.get_connection_url(), "neo4j", container.password)
             driver = connect(settings)
-            yield Neo4jService(settings, driver, f"testcontainers {NEO4J_IMAGE}")
+            _neo4j_how.append(f"testcontainers {NEO4J_IMAGE}")
+            yield Neo4jService(settings, driver, _neo4j_how[-1])
             driver.close()
         return
     tried.append("no Docker engine answers")
@@ -108,8 +110,9 @@ def neo4j_service(request: pytest.FixtureRequest) -> Iterator[Neo4jService]:
         info = json.loads(done.stdout.strip().splitlines()[-1])
         settings = Neo4jSettings(info["uri"], info["user"], info["password"])
         driver = connect(settings)
+        _neo4j_how.append(f"a local Neo4j from scripts/neo4j-local at {info['uri']}")
         try:
-            yield Neo4jService(settings, driver, f"scripts/neo4j-local {info['uri']}")
+            yield Neo4jService(settings, driver, _neo4j_how[-1])
         finally:
             driver.close()
             subprocess.run(
@@ -166,5 +169,24 @@ def neo4j_env(neo4j_db: Neo4jService, monkeypatch: pytest.MonkeyPatch) -> Neo4jS
     return neo4j_db
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"spillover backends: {', '.join(str(getattr(b, 'values', [b])[0]) for b in BACKENDS)}; CI={os.environ.get('CI', '')}"
+_neo4j_outcomes: dict[str, int] = {}
+_neo4j_how: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "neo4j" in report.keywords and (report.when == "call" or report.outcome != "passed"):
+        _neo4j_outcomes[report.outcome] = _neo4j_outcomes.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(_neo4j_outcomes.items())) or "none ran"
+    where = f" against {_neo4j_how[0]}" if _neo4j_how else ""
+    terminalreporter.write_line(f"Neo4j tests: {counts}{where}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes") and not _neo4j_outcomes.get(
+        "passed"
+    ):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nCI=true but no Neo4j test passed: the Neo4j tests must run in CI.")

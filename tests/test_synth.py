@@ -97,8 +97,8 @@ def test_every_entry_has_consistent_ground_truth(world):
                 assert entry["subject"] != cause["borrower_id"]
         if row["mechanism"] == "own_default" and entry["subject_kind"] == "person":
             assert not spill and entry["platform_id"] == cause["platform_id"]
-        if row["mechanism"] in ("contact_listing", "misused_phone"):
-            assert spill or row["subject_person_id"] == ""
+        if row["root_mechanism"] in ("contact_listing", "misused_phone"):
+            assert row["linked_person_id"] != cause["borrower_id"]
         if row["mechanism"] in MECHANISMS[:3]:
             assert entry["platform_id"] == cause["platform_id"] and entry["copied_from"] == ""
             assert row["root_entry_id"] == entry_id
