@@ -181,3 +181,25 @@ def test_real_subprocess_demo_and_error():
     assert failed.returncode == 1
     assert failed.stderr.strip() == "spillover: error: unknown blacklist entry 'NOPE'"
     assert failed.stdout == ""
+
+
+def test_synth_then_audit(run, tmp_path):
+    folder = tmp_path / "synth"
+    result = run("synth", "--people", "300", "--seed", "5", "--out", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "ground truth" in result.output
+    assert (folder / "ground_truth").is_dir()
+    out = tmp_path / "audit.jsonl"
+    result = run("audit", "--data", str(folder), "--out", str(out), "--format", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert summary["rows"] == len(rows) > 0
+    assert sum(summary["verdicts"].values()) == len(rows)
+    again = run("synth", "--people", "300", "--seed", "5", "--out", str(folder))
+    assert again.exit_code == 1 and "not empty" in again.output
+
+
+def test_synth_refuses_too_few_people(run, tmp_path):
+    result = run("synth", "--people", "3", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2

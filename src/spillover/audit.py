@@ -8,12 +8,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .backends.base import GraphBackend
 from .core import explain
 from .errors import SpilloverError
 from .output import AUDIT_COLUMNS, AuditRowOut, audit_row
+from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy
+
+if TYPE_CHECKING:
+    from .kernel import Columns
 
 FORMATS = (".csv", ".jsonl")
 
@@ -50,9 +55,24 @@ def audit_rows(
         return
     if method != "pass":
         raise SpilloverError(f"unknown audit method {method!r}; choose one of {', '.join(METHODS)}")
+    yield from pass_rows(backend.columns(), policy, progress=progress)
+
+
+def pass_rows(
+    columns: Columns,
+    policy: Policy | None = None,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Iterator[AuditRowOut]:
+    """Audit rows of a whole graph given as columns, from one pass of the kernel."""
     from .kernel import Index, rows
 
-    index = Index(backend.columns(), policy)
+    policy = policy or default_policy()
+    if progress:
+        progress("index", 0, 1)
+    index = Index(columns, policy)
+    if progress:
+        progress("index", 1, 1)
     result = index.audit(progress=progress)
     for row in rows(result, policy):
         yield AuditRowOut(**row)
@@ -96,6 +116,21 @@ def write_audit(
     finally:
         tmp.unlink(missing_ok=True)
     return AuditSummary(out, count, dict(sorted(verdicts.items())))
+
+
+def audit_folder(
+    folder: str | Path,
+    out: str | Path,
+    policy: Policy | None = None,
+    *,
+    region: str = DEFAULT_REGION,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> AuditSummary:
+    """Audit a data folder without building a graph: fast columnar load, then one kernel pass."""
+    from .fastload import read_columns
+
+    columns = read_columns(folder, region=region, progress=progress)
+    return write_audit(pass_rows(columns, policy, progress=progress), out)
 
 
 def audit(

@@ -20,6 +20,7 @@ import click
 
 from . import __version__
 from .audit import audit as run_audit
+from .audit import audit_folder
 from .backends.base import GraphBackend
 from .backends.neo4j import Neo4jSettings
 from .connect import open_backend
@@ -59,6 +60,35 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc))
 
     return wrapper
+
+
+class StageProgress:
+    """``progress(stage, done, total)`` callbacks drawn as one click progress bar per stage.
+
+    Draws only on a terminal; elsewhere (pipes, CI logs) it stays silent.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage not in self.bars:
+            self.close()
+            bar = click.progressbar(length=max(total, 1), label=f"{stage:<14}", file=sys.stderr)
+            bar.__enter__()
+            self.bars = {stage: bar}
+        bar = self.bars[stage]
+        if total and bar.length != total:
+            bar.length = total
+        bar.update(max(done - bar.pos, 0))
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.__exit__(None, None, None)
+        self.bars = {}
 
 
 @dataclass(frozen=True)
@@ -299,10 +329,17 @@ def check(
 def audit(out: Path, source: Source, policy_path: Path | None, fmt: str) -> None:
     """Explain and score every blacklist entry; write one row per entry to --out."""
     policy = load_policy(policy_path)
-    with source.open() as backend:
-        total = backend.entry_count()
-        with click.progressbar(length=total, label="auditing", file=sys.stderr) as bar:
-            summary = run_audit(backend, out, policy, on_row=lambda _row: bar.update(1))
+    progress = StageProgress()
+    try:
+        if source.data is not None:
+            summary = audit_folder(
+                source.data, out, policy, region=source.region, progress=progress
+            )
+        else:
+            with source.open() as backend:
+                summary = run_audit(backend, out, policy, progress=progress)
+    finally:
+        progress.close()
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -340,18 +377,7 @@ def ingest(folder: Path, region: str, wipe: bool, yes: bool, batch_size: int, **
             err=True,
         )
     driver = connect(settings)
-    bars: dict[str, Any] = {}
-
-    def progress(table: str, done: int, total: int) -> None:
-        if table not in bars:
-            for bar in bars.values():
-                bar.render_finish()
-            bars[table] = click.progressbar(
-                length=max(total, 1), label=f"{table:<10}", file=sys.stderr
-            )
-        bar = bars[table]
-        bar.update(done - bar.pos)
-
+    progress = StageProgress()
     try:
         summary = ingest_folder(
             folder,
@@ -360,16 +386,37 @@ def ingest(folder: Path, region: str, wipe: bool, yes: bool, batch_size: int, **
             region=region,
             batch_size=batch_size,
             wipe_first=wipe,
-            progress=progress if sys.stderr.isatty() else None,
+            progress=progress,
         )
     finally:
-        for bar in bars.values():
-            bar.render_finish()
+        progress.close()
         driver.close()
     rows = sum(summary.rows.values())
     click.echo(
         f"ingested {rows} rows into {settings.uri} in {summary.seconds:.1f}s; "
         f"the database holds {summary.elements} nodes and relationships"
+    )
+
+
+@cli.command()
+@click.option("--people", type=click.IntRange(min=10), required=True, help="How many people.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="New (or empty) folder."
+)
+@handle_errors
+def synth(people: int, seed: int, out: Path) -> None:
+    """Write a synthetic, contract-valid data folder with its ground truth (docs/synthetic-data.md)."""
+    from .synth import generate
+
+    progress = StageProgress()
+    try:
+        summary = generate(people, seed, out, progress=progress)
+    finally:
+        progress.close()
+    counts = ", ".join(f"{n} {table}" for table, n in summary.counts.items())
+    click.echo(
+        f"wrote {out} in {summary.elapsed:.1f}s: {counts}; ground truth in {out}/ground_truth"
     )
 
 

@@ -1,0 +1,110 @@
+"""The columnar fast loader accepts exactly what the exact loader accepts, and gives the same audit."""
+
+from __future__ import annotations
+
+import pytest
+
+from scenario import random_scenario
+from spillover import fastload
+from spillover.errors import DataError
+from spillover.examples import jiang_case_path
+from spillover.kernel import Index, columns_from_dataset, rows
+from spillover.loader import load_folder
+from spillover.policy import default_policy
+from spillover.synth import generate
+
+
+def audit_of(columns):
+    return list(rows(Index(columns).audit(), default_policy()))
+
+
+@pytest.fixture
+def exact_calls(monkeypatch):
+    """How often read_columns handed the folder to the exact loader."""
+    calls = []
+    original = fastload.load_folder
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fastload, "load_folder", spy)
+    return calls
+
+
+def test_jiang_case_takes_the_fast_path(exact_calls):
+    fast = fastload.read_columns(jiang_case_path())
+    assert exact_calls == []
+    assert audit_of(fast) == audit_of(columns_from_dataset(load_folder(jiang_case_path())))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_folders_same_audit(tmp_path, exact_calls, seed):
+    folder = random_scenario(seed).write(tmp_path / "d")
+    assert audit_of(fastload.read_columns(folder)) == audit_of(
+        columns_from_dataset(load_folder(folder))
+    )
+    assert exact_calls == []
+
+
+def test_synthetic_folder_same_audit(tmp_path, exact_calls):
+    folder = tmp_path / "synth"
+    generate(1500, 3, folder)
+    assert audit_of(fastload.read_columns(folder)) == audit_of(
+        columns_from_dataset(load_folder(folder))
+    )
+    assert exact_calls == []
+
+
+def test_national_numbers_are_normalized_like_the_exact_loader(tmp_path, exact_calls):
+    s = random_scenario(1)
+    for row in s.tables["phones"]:
+        row["phone"] = row["phone"].removeprefix("+86")
+    folder = s.write(tmp_path / "d")
+    assert audit_of(fastload.read_columns(folder)) == audit_of(
+        columns_from_dataset(load_folder(folder))
+    )
+    assert exact_calls == []
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "value"),
+    [
+        ("people", "id_number", "330106198203154016"),
+        ("loans", "applied_at", "2023-02-30"),
+        ("loans", "status", "bogus"),
+        ("loans", "platform_id", "ghost"),
+        ("phones", "verified", "maybe"),
+        ("blacklist", "copied_from", "ghost"),
+        ("loan_links", "phone", "12"),
+    ],
+)
+def test_bad_folders_are_refused_with_the_exact_messages(
+    tmp_path, exact_calls, table, field, value
+):
+    s = random_scenario(2)
+    s.tables[table][0][field] = value
+    folder = s.write(tmp_path / "d")
+    with pytest.raises(DataError) as fast:
+        fastload.read_columns(folder)
+    with pytest.raises(DataError) as exact:
+        load_folder(folder)
+    assert str(fast.value) == str(exact.value)
+    assert f"{table}.csv:2: {field}:" in str(fast.value)
+    assert len(exact_calls) == 1
+
+
+def test_odd_but_valid_input_falls_back_and_is_accepted(tmp_path, exact_calls):
+    s = random_scenario(3)
+    s.tables["people"][0]["name"] = "  Padded Name  "  # the exact loader trims it
+    s.tables["phones"][0]["verified"] = "YES"
+    folder = s.write(tmp_path / "d")
+    fast = fastload.read_columns(folder)
+    assert len(exact_calls) == 1
+    assert audit_of(fast) == audit_of(columns_from_dataset(load_folder(folder)))
+
+
+def test_jsonl_falls_back(tmp_path, exact_calls):
+    folder = random_scenario(4).write(tmp_path / "d", "jsonl")
+    fastload.read_columns(folder)
+    assert len(exact_calls) == 1
