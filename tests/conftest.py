@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ def neo4j_service(request: pytest.FixtureRequest) -> Iterator[Neo4jService]:
     if shutil.which("java") and script.exists():
         state = Path(tempfile.mkdtemp(prefix="spillover-neo4j-"))
         done = subprocess.run(
-            [str(script), "start", "--state-dir", str(state)],
+            [sys.executable, str(script), "start", "--state-dir", str(state)],
             capture_output=True,
             text=True,
             timeout=900,
@@ -116,7 +117,9 @@ def neo4j_service(request: pytest.FixtureRequest) -> Iterator[Neo4jService]:
         finally:
             driver.close()
             subprocess.run(
-                [str(script), "stop", "--state-dir", str(state)], capture_output=True, timeout=120
+                [sys.executable, str(script), "stop", "--state-dir", str(state)],
+                capture_output=True,
+                timeout=120,
             )
         return
     tried.append("no Java on PATH" if not shutil.which("java") else f"{script} is missing")

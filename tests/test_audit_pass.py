@@ -88,3 +88,12 @@ def test_deeper_policy(graph):
 def test_unknown_method(graph):
     with pytest.raises(SpilloverError, match="unknown audit method"):
         list(audit_rows(graph(random_scenario(1)), method="fast"))
+
+
+@pytest.mark.parametrize("seed", range(100, 140))
+def test_many_random_graphs_in_memory(tmp_path, seed):
+    from spillover.backends.memory import MemoryBackend
+
+    folder = random_scenario(seed, people=20, loans=70, entries=30).write(tmp_path / "d")
+    one_pass, per_entry = both(MemoryBackend(load_folder(folder)))
+    assert one_pass == per_entry

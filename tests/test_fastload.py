@@ -71,6 +71,7 @@ def test_national_numbers_are_normalized_like_the_exact_loader(tmp_path, exact_c
     ("table", "field", "value"),
     [
         ("people", "id_number", "330106198203154016"),
+        ("people", "id_number", "330106198202304012"),
         ("loans", "applied_at", "2023-02-30"),
         ("loans", "status", "bogus"),
         ("loans", "platform_id", "ghost"),

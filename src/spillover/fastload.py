@@ -90,32 +90,36 @@ def _header(path: Path) -> list[str]:
         return next(pycsv.reader(handle))
 
 
-def _col(table: pa.Table | None, name: str, rows: int = 0) -> pa.Array:
+def _col(table: pa.Table | None, name: str) -> pa.Array:
     if table is None or name not in table.column_names:
-        return pa.array([""] * (table.num_rows if table is not None else rows), pa.string())
+        return pa.array([""] * (table.num_rows if table is not None else 0), pa.string())
     return table.column(name).combine_chunks()
 
 
-def _clean(arr: pa.Array, required: bool) -> np.ndarray:
-    """Text column as a numpy str array; leading/trailing spaces or a missing required value: fall back."""
-    _need(pc.all(pc.equal(pc.utf8_trim_whitespace(arr), arr)).as_py() in (True, None))
-    values = arr.to_numpy(zero_copy_only=False).astype(str)
+def _true(mask: pa.Array | pa.ChunkedArray) -> bool:
+    """Every value true (an empty column counts as true)."""
+    return pc.all(mask).as_py() in (True, None)
+
+
+def _clean(arr: pa.Array, required: bool) -> pa.Array:
+    """A text column; leading/trailing spaces, or a missing required value: fall back."""
+    _need(_true(pc.equal(pc.utf8_trim_whitespace(arr), arr)))
     if required:
-        _need(not (values == "").any())
-    return values
+        _need(not pc.any(pc.equal(arr, "")).as_py())
+    return arr
 
 
-def _enum(values: np.ndarray, allowed: set[str], optional: bool) -> None:
-    ok = set(np.unique(values).tolist())
+def _enum(values: pa.Array, allowed: set[str], optional: bool) -> None:
+    found = set(pc.unique(values).to_pylist())
     if optional:
-        ok.discard("")
-    _need(ok <= allowed)
+        found.discard("")
+    _need(found <= allowed)
 
 
 def _bools(arr: pa.Array) -> np.ndarray:
     low = pc.utf8_lower(arr)
-    _need(pc.all(pc.is_in(low, pa.array(["", *_BOOL_TRUE, *_BOOL_FALSE]))).as_py() in (True, None))
-    return pc.is_in(low, pa.array(list(_BOOL_TRUE))).to_numpy(zero_copy_only=False)
+    _need(_true(pc.is_in(low, value_set=pa.array(["", *_BOOL_TRUE, *_BOOL_FALSE]))))
+    return pc.is_in(low, value_set=pa.array(list(_BOOL_TRUE))).to_numpy(zero_copy_only=False)
 
 
 def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
@@ -124,68 +128,74 @@ def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
     if missing is None:
         _need(not pc.any(empty).as_py())
     present = pc.filter(arr, pc.invert(empty))
-    _need(pc.all(pc.match_substring_regex(present, _DATE)).as_py() in (True, None))
-    parsed = pc.strptime(present, format="%Y-%m-%d", unit="s", error_is_null=True)
-    _need(parsed.null_count == 0)
-    days = parsed.cast(pa.int64()).to_numpy() // 86400 + _ORDINAL_1970
-    # strptime accepts some impossible days (e.g. 2023-02-30 -> rolls); compare back
-    _need(pc.all(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), present)).as_py() in (True, None))
+    _need(_true(pc.match_substring_regex(present, _DATE)))
+    try:  # Arrow's ISO parser refuses impossible days (2023-02-30), like date.fromisoformat
+        days = pc.cast(present, pa.date32()).cast(pa.int32()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise _Fallback from exc
     out = np.full(len(arr), missing if missing is not None else 0, dtype=np.int64)
-    out[~empty.to_numpy(zero_copy_only=False)] = days
+    out[~empty.to_numpy(zero_copy_only=False)] = days.astype(np.int64) + _ORDINAL_1970
     return out
 
 
-def _phones(values: np.ndarray, region: str, optional: bool) -> np.ndarray:
-    """E.164 numbers; national CN mobiles are completed directly, anything else through phonenumbers."""
-    out = values.astype(object)
-    mask = np.zeros(len(values), dtype=bool)
-    if len(values):
-        arr = pa.array(values)
-        mask = pc.match_substring_regex(arr, _E164_CN_MOBILE).to_numpy(zero_copy_only=False)
-        if region == "CN":
-            national = pc.match_substring_regex(arr, _CN_NATIONAL_MOBILE).to_numpy(
-                zero_copy_only=False
-            )
-            out[national] = np.char.add("+86", values[national].astype(str))
-            mask |= national
-    rest = ~mask & (values != "") if optional else ~mask
-    if rest.any():
-        mapped = {}
-        for raw in np.unique(values[rest]).tolist():
-            try:
-                mapped[raw] = normalize_phone(raw, region)
-            except ValueError as exc:
-                raise _Fallback from exc
-        out[rest] = [mapped[v] for v in values[rest].tolist()]
-    return out.astype(str)
+def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
+    """E.164 numbers: CN mobiles directly; anything else through phonenumbers (per distinct value)."""
+    ok = pc.match_substring_regex(values, _E164_CN_MOBILE)
+    out = values
+    if region == "CN":
+        national = pc.match_substring_regex(values, _CN_NATIONAL_MOBILE)
+        out = pc.if_else(national, pc.binary_join_element_wise("+86", values, ""), values)
+        ok = pc.or_(ok, national)
+    rest = pc.invert(ok)
+    if optional:
+        rest = pc.and_(rest, pc.not_equal(values, ""))
+    if pc.any(rest).as_py():
+        distinct = pc.unique(pc.filter(values, rest)).to_pylist()
+        try:
+            mapped = [normalize_phone(raw, region) for raw in distinct]
+        except ValueError as exc:
+            raise _Fallback from exc
+        where = pc.index_in(values, value_set=pa.array(distinct, pa.string()))
+        replaced = pa.array(mapped, pa.string()).take(where.fill_null(0))
+        out = pc.if_else(rest, replaced, out)
+    return out
 
 
-def _unique(values: np.ndarray) -> None:
-    _need(len(np.unique(values)) == len(values))
+def _unique(values: pa.Array) -> None:
+    if len(values) > 1:
+        ordered = values.take(pc.sort_indices(values))
+        _need(not pc.any(pc.equal(ordered[1:], ordered[:-1])).as_py())
 
 
-def _known(values: np.ndarray, pool: np.ndarray, optional: bool) -> None:
-    check = values[values != ""] if optional else values
-    _need(np.isin(check, pool).all())
+def _known(values: pa.Array, pool: pa.Array, optional: bool) -> None:
+    check = pc.filter(values, pc.not_equal(values, "")) if optional else values
+    _need(_true(pc.is_in(check, value_set=pool)))
 
 
-def _resident_ids(values: np.ndarray) -> None:
-    present = values[values != ""]
+def _joined(*columns: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(*columns, "\x00")
+
+
+def _resident_ids(values: pa.Array) -> None:
+    present = pc.filter(values, pc.not_equal(values, ""))
     if not len(present):
         return
-    arr = pa.array(present)
-    _need(pc.all(pc.match_substring_regex(arr, r"^\d{17}[\dX]$")).as_py())
-    births = pc.utf8_slice_codeunits(arr, 6, 14)
-    parsed = pc.strptime(births, format="%Y%m%d", unit="s", error_is_null=True)
-    _need(parsed.null_count == 0)
-    _need(pc.all(pc.equal(pc.strftime(parsed, format="%Y%m%d"), births)).as_py())
-    codes = np.frombuffer(np.asarray(present, dtype="U18").tobytes(), dtype=np.uint32).reshape(
-        -1, 18
+    _need(_true(pc.match_substring_regex(present, r"^\d{17}[\dX]$")))
+    births = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(present, 6, 10),
+        pc.utf8_slice_codeunits(present, 10, 12),
+        pc.utf8_slice_codeunits(present, 12, 14),
+        "-",
     )
-    digits = codes[:, :17].astype(np.int64) - ord("0")
-    total = digits @ np.array(_WEIGHTS, dtype=np.int64)
+    _days(births, None)
+    raw = np.frombuffer(present.buffers()[2], dtype=np.uint8)
+    offsets = np.frombuffer(present.buffers()[1], dtype=np.int32)[
+        present.offset : present.offset + len(present)
+    ]
+    chars = raw[offsets[:, None] + np.arange(18)]
+    total = (chars[:, :17].astype(np.int64) - ord("0")) @ np.array(_WEIGHTS, dtype=np.int64)
     expected = np.frombuffer(b"10X98765432", dtype=np.uint8)[total % 11]
-    _need((codes[:, 17] == expected).all())
+    _need((chars[:, 17] == expected).all())
 
 
 def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
@@ -197,7 +207,7 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
         tables[name] = _read(folder, name)
     if progress:
         progress("read", len(TABLES), len(TABLES))
-        progress("check", 0, 1)
+        progress("check", 0, 6)
 
     people, platforms = tables["people"], tables["platforms"]
     person_ids = _clean(_col(people, "person_id"), True)
@@ -210,6 +220,8 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
     _clean(_col(platforms, "name"), True)
     _unique(platform_ids)
     _enum(_clean(_col(platforms, "kind"), False), {k.value for k in PlatformKind}, True)
+    if progress:
+        progress("check", 1, 6)
 
     ph = tables["phones"]
     p_phone = _phones(_clean(_col(ph, "phone"), True), region, False)
@@ -219,9 +231,12 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
     p_since = _days(_col(ph, "since"), NEVER)
     p_until = _days(_col(ph, "until"), FOREVER)
     _need((p_until >= p_since).all())
-    order = np.lexsort((p_since, p_phone))
-    same = p_phone[order][1:] == p_phone[order][:-1]
+    phone_code = pc.index_in(p_phone, value_set=pc.unique(p_phone)).to_numpy(zero_copy_only=False)
+    order = np.lexsort((p_since, phone_code))
+    same = phone_code[order][1:] == phone_code[order][:-1]
     _need(not (same & (p_until[order][:-1] >= p_since[order][1:])).any())
+    if progress:
+        progress("check", 2, 6)
 
     ln = tables["loans"]
     loan_ids = _clean(_col(ln, "loan_id"), True)
@@ -238,65 +253,54 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
     applicant = _phones(_clean(_col(ln, "applicant_phone"), False), region, True)
     verified = _bools(_col(ln, "phone_verified"))
     amount = _clean(_col(ln, "amount"), False)
-    present = amount[amount != ""]
-    if len(present):
-        _need(
-            bool(
-                pc.all(pc.match_substring_regex(pa.array(present), r"^[0-9]+(\.[0-9]+)?$")).as_py()
-            )
-        )
+    present = pc.filter(amount, pc.not_equal(amount, ""))
+    _need(_true(pc.match_substring_regex(present, r"^[0-9]+(\.[0-9]+)?$")))
+    if progress:
+        progress("check", 3, 6)
 
     lk = tables["loan_links"]
-    n_links = lk.num_rows if lk is not None else 0
-    link_loan = _clean(_col(lk, "loan_id"), True) if n_links else np.array([], dtype=str)
-    link_phone = _phones(_clean(_col(lk, "phone"), True), region, False) if n_links else link_loan
-    link_role = _clean(_col(lk, "role"), True) if n_links else link_loan
-    if n_links:
-        _known(link_loan, loan_ids, False)
-        _enum(link_role, {r.value for r in LinkRole}, False)
-        _unique(
-            np.char.add(
-                np.char.add(np.char.add(link_loan, "\x00"), np.char.add(link_phone, "\x00")),
-                link_role,
-            )
-        )
+    link_loan = _clean(_col(lk, "loan_id"), True)
+    link_phone = _phones(_clean(_col(lk, "phone"), True), region, False)
+    link_role = _clean(_col(lk, "role"), True)
+    _known(link_loan, loan_ids, False)
+    _enum(link_role, {r.value for r in LinkRole}, False)
+    _unique(_joined(link_loan, link_phone, link_role))
+    if progress:
+        progress("check", 4, 6)
 
     bl = tables["blacklist"]
-    n_entries = bl.num_rows if bl is not None else 0
-    empty = np.array([], dtype=str)
-    entry_ids = _clean(_col(bl, "entry_id"), True) if n_entries else empty
-    e_platform = _clean(_col(bl, "platform_id"), True) if n_entries else empty
-    e_kind = _clean(_col(bl, "subject_kind"), True) if n_entries else empty
-    e_subject = _clean(_col(bl, "subject"), True) if n_entries else empty
-    e_listed = _days(_col(bl, "listed_at"), None) if n_entries else np.array([], dtype=np.int64)
-    e_copied = _clean(_col(bl, "copied_from"), False) if n_entries else empty
-    if n_entries:
-        _clean(_col(bl, "stated_reason"), False)
-        _unique(entry_ids)
-        _known(e_platform, platform_ids, False)
-        _enum(e_kind, {k.value for k in SubjectKind}, False)
-        is_person = e_kind == "person"
-        _known(e_subject[is_person], person_ids, False)
-        subjects = e_subject.astype(object)
-        subjects[~is_person] = _phones(e_subject[~is_person], region, False)
-        e_subject = subjects.astype(str)
-        _known(e_copied, entry_ids, True)
-        _acyclic(entry_ids, e_copied)
+    entry_ids = _clean(_col(bl, "entry_id"), True)
+    e_platform = _clean(_col(bl, "platform_id"), True)
+    e_kind = _clean(_col(bl, "subject_kind"), True)
+    e_subject = _clean(_col(bl, "subject"), True)
+    e_listed = _days(_col(bl, "listed_at"), None)
+    e_copied = _clean(_col(bl, "copied_from"), False)
+    _clean(_col(bl, "stated_reason"), False)
+    _unique(entry_ids)
+    _known(e_platform, platform_ids, False)
+    _enum(e_kind, {k.value for k in SubjectKind}, False)
+    is_person = pc.equal(e_kind, "person")
+    _known(pc.filter(e_subject, is_person), person_ids, False)
+    is_phone = pc.invert(is_person)
+    if pc.any(is_phone).as_py():
+        normalized = _phones(pc.filter(e_subject, is_phone), region, False)
+        e_subject = pc.replace_with_mask(e_subject, is_phone, normalized)
+    _known(e_copied, entry_ids, True)
+    _acyclic(entry_ids, e_copied)
+    if progress:
+        progress("check", 5, 6)
 
     sh = tables["sharing"]
-    n_share = sh.num_rows if sh is not None else 0
-    s_from = _clean(_col(sh, "from_platform"), True) if n_share else empty
-    s_to = _clean(_col(sh, "to_platform"), True) if n_share else empty
-    s_since = _days(_col(sh, "since"), NEVER) if n_share else np.array([], dtype=np.int64)
-    if n_share:
-        _known(s_from, platform_ids, False)
-        _known(s_to, platform_ids, False)
-        _need(not (s_from == s_to).any())
-        _unique(np.char.add(np.char.add(s_from, "\x00"), s_to))
+    s_from = _clean(_col(sh, "from_platform"), True)
+    s_to = _clean(_col(sh, "to_platform"), True)
+    s_since = _days(_col(sh, "since"), NEVER)
+    _known(s_from, platform_ids, False)
+    _known(s_to, platform_ids, False)
+    _need(not pc.any(pc.equal(s_from, s_to)).as_py())
+    _unique(_joined(s_from, s_to))
     if progress:
-        progress("check", 1, 1)
+        progress("check", 6, 6)
 
-    known_at = np.where(status_at == NEVER, applied, status_at)
     return Columns(
         person_ids=person_ids,
         platform_ids=platform_ids,
@@ -309,7 +313,7 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
         loan_platform=loan_platform,
         loan_borrower=loan_borrower,
         loan_applied=applied,
-        loan_known=known_at,
+        loan_known=np.where(status_at == NEVER, applied, status_at),
         loan_status=status,
         loan_applicant_phone=applicant,
         loan_phone_verified=verified,
@@ -328,12 +332,14 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
     )
 
 
-def _acyclic(ids: np.ndarray, copied: np.ndarray, max_depth: int = 64) -> None:
+def _acyclic(ids: pa.Array, copied: pa.Array, max_depth: int = 64) -> None:
     """Copy chains end within ``max_depth`` links (a loop, or a longer chain: the exact loader decides)."""
-    order = np.argsort(ids)
-    has = copied != ""
-    parent = np.full(len(ids), -1, dtype=np.int64)
-    parent[has] = order[np.searchsorted(ids[order], copied[has])]
+    parent = (
+        pc.index_in(copied, value_set=ids)
+        .fill_null(-1)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+    )
     cur = parent.copy()
     for _ in range(max_depth):
         alive = cur >= 0

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
@@ -148,26 +150,48 @@ def columns_from_dataset(data: Dataset) -> Columns:
     )
 
 
-def _codes(universe: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Index of each value in the sorted ``universe`` (values must all be present)."""
-    return np.searchsorted(universe, values).astype(np.int64)
+def _arrow(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A string column as one Arrow array (numpy object/str arrays are converted)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(np.asarray(values, dtype=object), pa.string())
+
+
+def _sorted_unique(*columns: np.ndarray | pa.Array) -> pa.Array:
+    """The distinct strings of ``columns``, sorted (so codes sort like the strings)."""
+    arrays = [_arrow(c) for c in columns]
+    distinct = pc.unique(pa.concat_arrays(arrays)) if arrays else pa.array([], pa.string())
+    return distinct.take(pc.sort_indices(distinct))
+
+
+def _codes(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
+    """Index of each value in ``universe`` (a hash lookup), -1 where absent."""
+    found = pc.index_in(_arrow(values), value_set=universe)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _is(values: np.ndarray | pa.Array, text: str) -> np.ndarray:
+    return pc.equal(_arrow(values), text).to_numpy(zero_copy_only=False)
 
 
 @dataclass(frozen=True)
 class AuditResult:
     """One row per entry (arrays in entry_id order) of the batch pass."""
 
-    entry_ids: np.ndarray
-    platform_ids: np.ndarray
-    subject_kinds: np.ndarray
-    subjects: np.ndarray
-    listed: np.ndarray
+    entry_ids: pa.Array
+    platform_ids: pa.Array
+    subject_kinds: pa.Array
+    subjects: pa.Array
+    listed: np.ndarray  # ordinal days
     prob: np.ndarray  # best responsibility (unrounded), nan when unexplained
     hops: np.ndarray  # loans on the best path, 0 when unexplained
-    origin_loan: np.ndarray  # str, "" when unexplained
-    origin_borrower: np.ndarray
-    origin_platform: np.ndarray
-    reason_codes: list[tuple[str, ...]]
+    origin_loan: np.ndarray  # loan code, -1 when unexplained
+    origin_borrower: np.ndarray  # person code, -1
+    origin_platform: np.ndarray  # platform code, -1
+    reason_codes: np.ndarray  # space-separated codes (str objects)
+    index: Index
 
     def __len__(self) -> int:
         return len(self.entry_ids)
@@ -181,56 +205,55 @@ class Index:
         f = policy.factors
         self.cols = cols
         # --- codes: loans, persons, phones sort like their KIND:ID strings -------
-        self.loans = np.sort(cols.loan_ids.astype(str))
-        self.persons = np.sort(cols.person_ids.astype(str))
-        self.platforms = np.sort(cols.platform_ids.astype(str))
-        phones = np.unique(
-            np.concatenate(
-                [
-                    cols.period_phone.astype(str),
-                    cols.link_phone.astype(str),
-                    cols.loan_applicant_phone[cols.loan_applicant_phone != ""].astype(str),
-                    cols.entry_subject[cols.entry_kind == "phone"].astype(str),
-                ]
-            )
+        loan_ids = _arrow(cols.loan_ids)
+        order = pc.sort_indices(loan_ids).to_numpy()
+        self.loans = loan_ids.take(pa.array(order))
+        self.persons = _sorted_unique(cols.person_ids)
+        self.platforms = _sorted_unique(cols.platform_ids)
+        applicant = _arrow(cols.loan_applicant_phone).take(pa.array(order))
+        has_app = ~_is(applicant, "")
+        subjects = _arrow(cols.entry_subject)
+        phones = _sorted_unique(
+            cols.period_phone,
+            cols.link_phone,
+            applicant.filter(pa.array(has_app)),
+            subjects.filter(pa.array(_is(cols.entry_kind, "phone"))),
         )
         self.phones = phones
         nl, npers = len(self.loans), len(self.persons)
         self.person_base = nl  # global code of person i = nl + i
         self.phone_base = nl + npers
-        order = np.argsort(cols.loan_ids.astype(str), kind="stable")
-        self.loan_platform = _codes(self.platforms, cols.loan_platform[order].astype(str))
-        self.loan_borrower = _codes(self.persons, cols.loan_borrower[order].astype(str))
-        self.loan_applied = cols.loan_applied[order]
-        self.loan_known = cols.loan_known[order]
-        statuses = {s.value for s in policy.origin_statuses}
-        self.loan_origin = np.isin(cols.loan_status[order].astype(str), list(statuses))
-        self.loan_verified = cols.loan_phone_verified[order]
+        self.loan_platform = _codes(
+            self.platforms, _arrow(cols.loan_platform).take(pa.array(order))
+        )
+        self.loan_borrower = _codes(self.persons, _arrow(cols.loan_borrower).take(pa.array(order)))
+        self.loan_applied = np.asarray(cols.loan_applied)[order]
+        self.loan_known = np.asarray(cols.loan_known)[order]
+        statuses = pa.array(sorted(s.value for s in policy.origin_statuses), pa.string())
+        self.loan_origin = pc.is_in(_arrow(cols.loan_status), value_set=statuses).to_numpy(
+            zero_copy_only=False
+        )[order]
+        self.loan_verified = np.asarray(cols.loan_phone_verified)[order]
         # --- owner periods, sorted by (phone, since) for searchsorted lookups ------
-        p_phone = _codes(phones, cols.period_phone.astype(str))
-        p_owner = np.full(len(p_phone), -1, dtype=np.int64)
-        known = cols.period_owner != ""
-        p_owner[known] = _codes(self.persons, cols.period_owner[known].astype(str))
-        porder = np.lexsort((cols.period_since, p_phone))
+        p_phone = _codes(phones, cols.period_phone)
+        p_owner = _codes(self.persons, cols.period_owner)  # "" (unknown) is absent: -1
+        p_since = np.asarray(cols.period_since)
+        porder = np.lexsort((p_since, p_phone))
         self.p_phone = p_phone[porder]
-        self.p_since = cols.period_since[porder]
-        self.p_until = cols.period_until[porder]
+        self.p_since = p_since[porder]
+        self.p_until = np.asarray(cols.period_until)[porder]
         self.p_owner = p_owner[porder]
-        self.p_verified = cols.period_verified[porder]
+        self.p_verified = np.asarray(cols.period_verified)[porder]
         # --- uses: (phone, role, loan) from applicant phones and links -----------
-        has_app = cols.loan_applicant_phone[order] != ""
         app_loans = np.nonzero(has_app)[0]
         u_phone = np.concatenate(
-            [
-                _codes(phones, cols.loan_applicant_phone[order][has_app].astype(str)),
-                _codes(phones, cols.link_phone.astype(str)),
-            ]
+            [_codes(phones, applicant.filter(pa.array(has_app))), _codes(phones, cols.link_phone)]
         )
-        u_loan = np.concatenate([app_loans, _codes(self.loans, cols.link_loan.astype(str))])
+        u_loan = np.concatenate([app_loans, _codes(self.loans, cols.link_loan)])
         u_role = np.concatenate(
             [
                 np.full(len(app_loans), APPLICANT, dtype=np.int64),
-                np.array([ROLE_CODE[r] for r in cols.link_role.astype(str)], dtype=np.int64),
+                _codes(pa.array(ROLE_NAMES, pa.string()), cols.link_role),
             ]
         )
         period = self._period_at(u_phone, self.loan_applied[u_loan])
@@ -318,9 +341,9 @@ class Index:
     def _build_epochs(self) -> None:
         cols = self.cols
         n = len(self.platforms)
-        s_from = _codes(self.platforms, cols.share_from.astype(str))
-        s_to = _codes(self.platforms, cols.share_to.astype(str))
-        since = cols.share_since
+        s_from = _codes(self.platforms, cols.share_from)
+        s_to = _codes(self.platforms, cols.share_to)
+        since = np.asarray(cols.share_since, dtype=np.int64)
         self.epoch_days = np.unique(since[since != NEVER])
         dists = []
         for k in range(len(self.epoch_days) + 1):
@@ -387,76 +410,60 @@ class Index:
         policy = self.policy
         f = policy.factors
         cols = self.cols
-        eorder = np.argsort(cols.entry_ids.astype(str), kind="stable")
-        e_ids = cols.entry_ids[eorder].astype(str)
-        e_platform = _codes(self.platforms, cols.entry_platform[eorder].astype(str))
-        e_kind = cols.entry_kind[eorder].astype(str)
-        e_subject = cols.entry_subject[eorder].astype(str)
-        e_listed = cols.entry_listed[eorder]
-        e_copied_raw = cols.entry_copied_from[eorder].astype(str)
+        entry_ids = _arrow(cols.entry_ids)
+        eorder = pc.sort_indices(entry_ids)
+        e_ids = entry_ids.take(eorder)
+        eo = eorder.to_numpy()
+        e_platform = _codes(self.platforms, _arrow(cols.entry_platform).take(eorder))
+        e_kind = _arrow(cols.entry_kind).take(eorder)
+        e_subject = _arrow(cols.entry_subject).take(eorder)
+        e_listed = np.asarray(cols.entry_listed, dtype=np.int64)[eo]
+        e_copied = _codes(e_ids, _arrow(cols.entry_copied_from).take(eorder))
         n_entries = len(e_ids)
-        has_copy = e_copied_raw != ""
-        e_copied = np.full(n_entries, -1, dtype=np.int64)
-        e_copied[has_copy] = np.searchsorted(e_ids, e_copied_raw[has_copy])
         if progress:
             progress("reach", 0, n_entries)
         reach_d, reach_h, reach_i = self._reach(e_platform, e_listed, e_copied)
         if progress:
             progress("reach", n_entries, n_entries)
 
-        is_person = e_kind == "person"
-        is_phone = ~is_person
-        subj_person = np.full(n_entries, -1, dtype=np.int64)
-        subj_person[is_person] = _codes(self.persons, e_subject[is_person])
-        subj_phone = np.full(n_entries, -1, dtype=np.int64)
-        phone_rows = np.nonzero(is_phone)[0]
-        if len(phone_rows) and len(self.phones):
-            pos = np.searchsorted(self.phones, e_subject[phone_rows])
-            pos = np.minimum(pos, len(self.phones) - 1)
-            hit = self.phones[pos] == e_subject[phone_rows]
-            subj_phone[phone_rows[hit]] = pos[hit]
+        is_person = _is(e_kind, "person")
+        subj_person = np.where(is_person, _codes(self.persons, e_subject), -1)
+        subj_phone = np.where(is_person, -1, _codes(self.phones, e_subject))
         owner_now = np.full(n_entries, -1, dtype=np.int64)
         ph_rows = np.nonzero(subj_phone >= 0)[0]
         if len(ph_rows):
             per = self._period_at(subj_phone[ph_rows], e_listed[ph_rows])
             owner_now[ph_rows] = np.where(per >= 0, self.p_owner[np.maximum(per, 0)], -1)
 
-        # seen[(entry, node)] -> best prob of an earlier layer
-        seen_keys: list[np.ndarray] = []
-        seen_probs: list[np.ndarray] = []
+        # seen[(entry, node)] -> best responsibility reached at an earlier layer
         n_nodes = self.phone_base + len(self.phones) + 1
+        seen: list[tuple[np.ndarray, np.ndarray]] = []
 
         def key_of(e: np.ndarray, node: np.ndarray) -> np.ndarray:
             return e.astype(np.int64) * n_nodes + node
 
         def seen_prob(keys: np.ndarray) -> np.ndarray:
             out = np.full(len(keys), -1.0)
-            for ks, ps in zip(seen_keys, seen_probs, strict=True):
-                if len(ks) == 0:
-                    continue
-                pos = np.searchsorted(ks, keys)
-                pos = np.minimum(pos, len(ks) - 1)
-                hit = ks[pos] == keys
-                out = np.where(hit, np.maximum(out, ps[pos]), out)
+            for ks, ps in seen:
+                if len(ks):
+                    pos = np.minimum(np.searchsorted(ks, keys), len(ks) - 1)
+                    out = np.where(ks[pos] == keys, np.maximum(out, ps[pos]), out)
             return out
 
         def remember(keys: np.ndarray, probs: np.ndarray) -> None:
             o = np.argsort(keys, kind="stable")
-            seen_keys.append(keys[o])
-            seen_probs.append(probs[o])
+            seen.append((keys[o], probs[o]))
 
         subj_rows = np.nonzero(subj_person >= 0)[0]
         remember(
             key_of(subj_rows, self.person_base + subj_person[subj_rows]), np.ones(len(subj_rows))
         )
-
-        # frontier persons: entry, person, prob, rank of key, parent index (into previous loans)
-        fr_e = subj_rows
-        fr_person = subj_person[subj_rows]
+        # frontier person labels: entry, person, responsibility, rank of their key
+        fr_e, fr_person = subj_rows, subj_person[subj_rows]
         fr_prob = np.ones(len(subj_rows))
         fr_rank = np.zeros(len(subj_rows), dtype=np.int64)
+        n_phone_keys = len(self.phones) + 1  # phone key: local phone index + 1 (0 = own loan)
 
-        # best origin per entry
         best_prob = np.full(n_entries, -1.0)
         best_hops = np.zeros(n_entries, dtype=np.int64)
         best_loan = np.full(n_entries, -1, dtype=np.int64)
@@ -465,232 +472,252 @@ class Index:
         layers: list[dict[str, np.ndarray]] = []
 
         for layer in range(1, policy.max_loans + 1):
-            # --- candidate ties ----------------------------------------------------------
             parts = []
             if len(fr_e):
                 lab, edge = self._gather(self.t_ptr, fr_person)
-                loan = self.t_loan[edge]
                 e = fr_e[lab]
+                loan = self.t_loan[edge]
                 prob = fr_prob[lab] * self.t_f1[edge] * self.t_f2[edge]
-                code = np.where(
-                    self.t_code[edge] >= 0,
-                    self.t_code[edge],
-                    _TC["OWN_DEFAULT"] if layer == 1 else 0,
-                )
+                # in time, and able to beat the entry's best origin so far (every
+                # later factor is <= 1 and a tie with more loans loses)
+                keep = (self.loan_applied[loan] <= e_listed[e]) & (prob > best_prob[e])
+                lab, edge, e, loan, prob = lab[keep], edge[keep], e[keep], loan[keep], prob[keep]
+                own_code = _TC["OWN_DEFAULT"] if layer == 1 else 0
+                code = np.where(self.t_code[edge] >= 0, self.t_code[edge], own_code)
                 parts.append(
-                    dict(
-                        e=e,
-                        loan=loan,
-                        prob=prob,
-                        prank=fr_rank[lab],
-                        phone=np.where(
-                            self.t_phone[edge] >= 0, self.phone_base + self.t_phone[edge], -1
-                        ),
-                        role=self.t_role[edge],
-                        parent=lab,
-                        code=code,
-                        unverified=self.t_unverified[edge],
+                    (
+                        e,
+                        loan,
+                        prob,
+                        (fr_rank[lab] * n_phone_keys + self.t_phone[edge] + 1) * 8
+                        + self.t_role[edge],
+                        lab,
+                        code * 2 + self.t_unverified[edge],
                     )
                 )
             if layer == 1 and len(ph_rows):
-                rows = ph_rows
-                lab, edge = self._gather(self.u_ptr, subj_phone[rows])
+                lab, edge = self._gather(self.u_ptr, subj_phone[ph_rows])
+                e = ph_rows[lab]
                 loan = self.u_loan[edge]
-                e = rows[lab]
+                keep = self.loan_applied[loan] <= e_listed[e]
+                edge, e, loan = edge[keep], e[keep], loan[keep]
                 owner = self.u_owner[edge]
                 own = (owner >= 0) & (owner == self.loan_borrower[loan])
-                reassigned = own & (owner_now[e] >= 0) & (owner_now[e] != owner)
+                moved = own & (owner_now[e] >= 0) & (owner_now[e] != owner)
                 factor = np.where(
                     own,
-                    np.where(reassigned, f["reassigned_phone"], f["own_phone"]),
+                    np.where(moved, f["reassigned_phone"], f["own_phone"]),
                     self.u_role_factor[edge],
                 )
                 code = np.where(
                     own,
-                    np.where(reassigned, _TC["PHONE_REASSIGNED"], _TC["OWN_PHONE"]),
+                    np.where(moved, _TC["PHONE_REASSIGNED"], _TC["OWN_PHONE"]),
                     self.u_tie_code[edge],
                 )
                 parts.append(
-                    dict(
-                        e=e,
-                        loan=loan,
-                        prob=1.0 * factor,
-                        prank=np.zeros(len(e), dtype=np.int64),
-                        phone=self.phone_base + subj_phone[e],
-                        role=self.u_role[edge],
-                        parent=np.full(len(e), -1),
-                        code=code,
-                        unverified=np.zeros(len(e), bool),
+                    (
+                        e,
+                        loan,
+                        1.0 * factor,
+                        (subj_phone[e] + 1) * 8 + self.u_role[edge],
+                        np.full(len(e), -1),
+                        code * 2,
                     )
                 )
             if not parts:
                 break
-            c = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-            keep = self.loan_applied[c["loan"]] <= e_listed[c["e"]]
-            c = {k: v[keep] for k, v in c.items()}
-            # best per (entry, loan): responsibility, then key (prank, phone, role)
-            o = np.lexsort((c["role"], c["phone"], c["prank"], -c["prob"], c["loan"], c["e"]))
-            c = {k: v[o] for k, v in c.items()}
-            first = np.ones(len(o), dtype=bool)
-            first[1:] = (c["e"][1:] != c["e"][:-1]) | (c["loan"][1:] != c["loan"][:-1])
-            c = {k: v[first] for k, v in c.items()}
-            # drop what an earlier layer beats (same or better responsibility, fewer loans)
-            lkeys = key_of(c["e"], c["loan"])
-            keep = seen_prob(lkeys) < c["prob"]
-            c = {k: v[keep] for k, v in c.items()}
-            remember(key_of(c["e"], c["loan"]), c["prob"])
-            layers.append(c)
-            # origins
-            plat = self.loan_platform[c["loan"]]
-            origin = self.loan_origin[c["loan"]] & (
-                self.loan_known[c["loan"]] <= reach_d[c["e"], plat]
+            e, loan, prob, tkey, parent, code = (
+                np.concatenate(x) for x in zip(*parts, strict=True)
             )
-            oi = np.nonzero(origin)[0]
+            # best label per (entry, loan): responsibility, then the key
+            group = key_of(e, loan)
+            o = np.lexsort((tkey, -prob, group))
+            first = np.ones(len(o), dtype=bool)
+            first[1:] = group[o][1:] != group[o][:-1]
+            o = o[first]
+            # drop what an earlier layer beats (same or better responsibility, fewer loans)
+            o = o[seen_prob(group[o]) < prob[o]]
+            c = {
+                "e": e[o],
+                "loan": loan[o],
+                "prob": prob[o],
+                "tkey": tkey[o],
+                "parent": parent[o],
+                "code": code[o],
+            }
+            remember(group[o], c["prob"])
+            layers.append(c)
+            # origins of this layer
+            plat = self.loan_platform[c["loan"]]
+            ok = self.loan_origin[c["loan"]] & (self.loan_known[c["loan"]] <= reach_d[c["e"], plat])
+            oi = np.nonzero(ok)[0]
             if len(oi):
+                o2 = np.lexsort((c["loan"][oi], -c["prob"][oi], c["e"][oi]))
+                oi = oi[o2]
                 oe, op, ol = c["e"][oi], c["prob"][oi], c["loan"][oi]
+                firsts = np.ones(len(oe), dtype=bool)
+                firsts[1:] = oe[1:] != oe[:-1]
+                oi, oe, op, ol = oi[firsts], oe[firsts], op[firsts], ol[firsts]
                 better = (op > best_prob[oe]) | (
                     (op == best_prob[oe])
                     & ((best_hops[oe] > layer) | ((best_hops[oe] == layer) & (ol < best_loan[oe])))
                 )
-                # several origins of one entry in this layer: take the best one first
-                o2 = np.lexsort((ol, -op, oe))
-                oi, oe, op, ol, better = oi[o2], oe[o2], op[o2], ol[o2], better[o2]
-                firsts = np.ones(len(oe), dtype=bool)
-                firsts[1:] = oe[1:] != oe[:-1]
-                sel = firsts & better
-                best_layer[oe[sel]] = layer - 1
-                best_idx[oe[sel]] = oi[sel]
-                best_prob[oe[sel]] = op[sel]
-                best_hops[oe[sel]] = layer
-                best_loan[oe[sel]] = ol[sel]
+                oi, oe = oi[better], oe[better]
+                best_prob[oe] = c["prob"][oi]
+                best_hops[oe] = layer
+                best_loan[oe] = c["loan"][oi]
+                best_layer[oe] = layer - 1
+                best_idx[oe] = oi
             if progress:
                 progress("layers", layer, policy.max_loans)
             if layer == policy.max_loans:
                 break
-            # --- on to the borrowers ---------------------------------------------------------
+            # on to the borrowers of these loans
             person = self.loan_borrower[c["loan"]]
             prob = c["prob"] * f["borrower_of_linked_loan"]
-            pkeys = key_of(c["e"], self.person_base + person)
-            keep = seen_prob(pkeys) < prob
-            idx = np.nonzero(keep)[0]
-            pe, pp, pprob = c["e"][idx], person[idx], prob[idx]
-            o = np.lexsort(
-                (c["loan"][idx], c["role"][idx], c["phone"][idx], c["prank"][idx], -pprob, pp, pe)
-            )
-            idx, pe, pp, pprob = idx[o], pe[o], pp[o], pprob[o]
-            first = np.ones(len(idx), dtype=bool)
-            first[1:] = (pe[1:] != pe[:-1]) | (pp[1:] != pp[:-1])
-            idx, pe, pp, pprob = idx[first], pe[first], pp[first], pprob[first]
-            remember(key_of(pe, self.person_base + pp), pprob)
-            # dense rank of the person labels' keys (prank, phone, role, loan, borrower)
-            ko = np.lexsort((pp, c["loan"][idx], c["role"][idx], c["phone"][idx], c["prank"][idx]))
-            kcols = np.stack(
-                [c["prank"][idx], c["phone"][idx], c["role"][idx], c["loan"][idx], pp]
-            )[:, ko]
+            group = key_of(c["e"], self.person_base + person)
+            idx = np.nonzero(prob > best_prob[c["e"]])[0]  # else nothing further can win
+            idx = idx[seen_prob(group[idx]) < prob[idx]]
+            o = idx[np.lexsort((c["loan"][idx], c["tkey"][idx], -prob[idx], group[idx]))]
+            first = np.ones(len(o), dtype=bool)
+            first[1:] = group[o][1:] != group[o][:-1]
+            idx = o[first]
+            remember(group[idx], prob[idx])
+            # dense rank of the new labels' keys (key of the loan label, then the borrower)
+            ko = np.lexsort((person[idx], c["loan"][idx], c["tkey"][idx]))
             change = np.ones(len(ko), dtype=bool)
-            change[1:] = (kcols[:, 1:] != kcols[:, :-1]).any(axis=0)
+            change[1:] = (
+                (c["tkey"][idx][ko][1:] != c["tkey"][idx][ko][:-1])
+                | (c["loan"][idx][ko][1:] != c["loan"][idx][ko][:-1])
+                | (person[idx][ko][1:] != person[idx][ko][:-1])
+            )
             rank = np.empty(len(ko), dtype=np.int64)
             rank[ko] = np.cumsum(change)
-            fr_e, fr_person, fr_prob, fr_rank = pe, pp, pprob, rank
-            layers[-1]["to_person"] = idx  # loan label index of each next-layer person label
+            c["to_person"] = idx
+            fr_e, fr_person, fr_prob, fr_rank = c["e"][idx], person[idx], prob[idx], rank
 
-        # --- rows ----------------------------------------------------------------------------
         found = best_loan >= 0
-        origin_loan = np.full(n_entries, "", dtype=object)
-        origin_borrower = np.full(n_entries, "", dtype=object)
-        origin_platform = np.full(n_entries, "", dtype=object)
-        origin_loan[found] = self.loans[best_loan[found]]
-        origin_borrower[found] = self.persons[self.loan_borrower[best_loan[found]]]
-        origin_platform[found] = self.platforms[self.loan_platform[best_loan[found]]]
-        codes = self._codes(best_layer, best_idx, layers, reach_h, reach_i)
+        safe = np.maximum(best_loan, 0)
         return AuditResult(
             entry_ids=e_ids,
-            platform_ids=self.platforms[e_platform],
+            platform_ids=self.platforms.take(pa.array(e_platform)),
             subject_kinds=e_kind,
             subjects=e_subject,
             listed=e_listed,
             prob=np.where(found, best_prob, np.nan),
             hops=np.where(found, best_hops, 0),
-            origin_loan=origin_loan,
-            origin_borrower=origin_borrower,
-            origin_platform=origin_platform,
-            reason_codes=codes,
+            origin_loan=np.where(found, safe, -1),
+            origin_borrower=np.where(found, self.loan_borrower[safe], -1),
+            origin_platform=np.where(found, self.loan_platform[safe], -1),
+            reason_codes=self._reason_codes(
+                best_layer, best_idx, best_loan, layers, reach_h, reach_i
+            ),
+            index=self,
         )
 
-    def _codes(
+    def _reason_codes(
         self,
         best_layer: np.ndarray,
         best_idx: np.ndarray,
+        best_loan: np.ndarray,
         layers: list[dict[str, np.ndarray]],
         reach_h: np.ndarray,
         reach_i: np.ndarray,
-    ) -> list[tuple[str, ...]]:
-        """Reason codes of every entry's best path, in step order, as the core lists them."""
-        out: list[tuple[str, ...]] = []
-        for ent in range(len(best_layer)):
-            if best_layer[ent] < 0:
-                out.append(("NO_TIME_RESPECTING_PATH",))
+    ) -> np.ndarray:
+        """Reason codes of every entry's best path, in step order (as the core lists them).
+
+        Each best path is summarised by a small integer signature (its tie codes per
+        layer, and whether it was shared or copied); the text is built once per
+        distinct signature.
+        """
+        n = len(best_layer)
+        found = best_layer >= 0
+        depth = np.where(found, best_layer + 1, 0)
+        per_layer = np.zeros((n, len(layers)), dtype=np.int64)  # code*2+unverified, layer 1 first
+        layer = best_layer.copy()
+        idx = best_idx.copy()
+        for k in range(len(layers) - 1, -1, -1):
+            at = np.nonzero(found & (layer == k))[0]
+            if not len(at):
                 continue
-            layer, idx = int(best_layer[ent]), int(best_idx[ent])
-            where = (layer, idx)
-            chain: list[list[str]] = []
-            while True:
-                c = layers[layer]
-                codes = []
-                if c["unverified"][idx]:
-                    codes.append("OWNER_UNVERIFIED")
-                tie = TIE_CODES[int(c["code"][idx])]
-                if tie is not None:
-                    codes.append(tie)
-                if layer > 0:
-                    codes.insert(0, "CHAIN_VIA_BORROWER")
-                chain.append(codes)
-                parent = int(c["parent"][idx])
-                if layer == 0 or parent < 0:
-                    break
-                # parent is a person label of layer-1; map it back to its loan label
-                idx = int(layers[layer - 1]["to_person"][parent])
-                layer -= 1
+            per_layer[at, k] = layers[k]["code"][idx[at]]
+            if k > 0:
+                parent = layers[k]["parent"][idx[at]]
+                idx[at] = layers[k - 1]["to_person"][parent]
+                layer[at] = k - 1
+        plat = self.loan_platform[np.maximum(best_loan, 0)]
+        rows = np.arange(n)
+        shared = found & (reach_h[rows, plat] > 0)
+        copied = found & (reach_i[rows, plat] > 0)
+        # one integer per path: depth, shared, copied, then 5 bits per layer's code
+        signature = depth * 4 + shared * 2 + copied
+        for k in range(len(layers)):
+            signature = signature * 32 + per_layer[:, k]
+        distinct, inverse = np.unique(signature, return_inverse=True)
+        texts = np.empty(len(distinct), dtype=object)
+        for j, sig in enumerate(distinct.tolist()):
+            codes = []
+            for _ in range(len(layers)):
+                codes.insert(0, sig % 32)
+                sig //= 32
+            d, sh, cp = sig // 4, (sig // 2) % 2, sig % 2
+            if d == 0:
+                texts[j] = "NO_TIME_RESPECTING_PATH"
+                continue
             seq: list[str] = []
-            for codes in reversed(chain):
-                for code in codes:
-                    if code not in seq:
-                        seq.append(code)
-            loan = int(layers[where[0]]["loan"][where[1]])
-            q = int(self.loan_platform[loan])
-            if reach_h[ent, q] > 0 and "SHARED_BLACKLIST" not in seq:
-                seq.append("SHARED_BLACKLIST")
-            if reach_i[ent, q] > 0 and "COPIED_ENTRY" not in seq:
-                seq.append("COPIED_ENTRY")
-            out.append(tuple(seq))
-        return out
+            for k in range(d):
+                if k > 0:
+                    seq.append("CHAIN_VIA_BORROWER")
+                if codes[k] % 2:
+                    seq.append("OWNER_UNVERIFIED")
+                tie = TIE_CODES[codes[k] // 2]
+                if tie is not None:
+                    seq.append(tie)
+                if sh and k == d - 1:
+                    seq.append("SHARED_BLACKLIST")
+                if cp and k == d - 1:
+                    seq.append("COPIED_ENTRY")
+            texts[j] = " ".join(dict.fromkeys(seq))
+        return texts[inverse.ravel()]
 
 
 def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
     """Audit rows (CONTRACT §4 fields) from a batch result, scored like the core."""
-    for i in range(len(result)):
-        prob = float(result.prob[i])
-        found = not np.isnan(prob)
-        responsibility = round(prob, ROUND) if found else None
-        contamination = round(1.0 - responsibility, ROUND) if responsibility is not None else 1.0
-        if not found:
-            verdict = "unexplained"
-        elif contamination >= policy.spillover_at:
-            verdict = "spillover"
-        else:
-            verdict = "own_conduct"
-        yield {
-            "entry_id": str(result.entry_ids[i]),
-            "platform_id": str(result.platform_ids[i]),
-            "subject_kind": str(result.subject_kinds[i]),
-            "subject": str(result.subjects[i]),
-            "listed_at": date.fromordinal(int(result.listed[i])),
-            "contamination": contamination,
-            "verdict": verdict,
-            "origin_loan_id": str(result.origin_loan[i]) or None,
-            "origin_borrower_id": str(result.origin_borrower[i]) or None,
-            "origin_platform_id": str(result.origin_platform[i]) or None,
-            "responsibility": responsibility,
-            "hops": int(result.hops[i]) if found else None,
-            "reason_codes": " ".join(result.reason_codes[i]),
-        }
+    index = result.index
+    found = result.origin_loan >= 0
+    probs = result.prob.tolist()
+    responsibility = [
+        round(p, ROUND) if ok else None for p, ok in zip(probs, found.tolist(), strict=True)
+    ]
+    contamination = [1.0 if r is None else round(1.0 - r, ROUND) for r in responsibility]
+    verdict = [
+        "unexplained" if r is None else ("spillover" if c >= policy.spillover_at else "own_conduct")
+        for r, c in zip(responsibility, contamination, strict=True)
+    ]
+
+    def names(universe: pa.Array, codes: np.ndarray) -> list[str | None]:
+        taken = universe.take(pa.array(np.maximum(codes, 0))).to_pylist() if len(universe) else []
+        return [t if ok else None for t, ok in zip(taken, (codes >= 0).tolist(), strict=False)] or [
+            None
+        ] * len(codes)
+
+    columns = {
+        "entry_id": result.entry_ids.to_pylist(),
+        "platform_id": result.platform_ids.to_pylist(),
+        "subject_kind": result.subject_kinds.to_pylist(),
+        "subject": result.subjects.to_pylist(),
+        "listed_at": [date.fromordinal(d) for d in result.listed.tolist()],
+        "contamination": contamination,
+        "verdict": verdict,
+        "origin_loan_id": names(index.loans, result.origin_loan),
+        "origin_borrower_id": names(index.persons, result.origin_borrower),
+        "origin_platform_id": names(index.platforms, result.origin_platform),
+        "responsibility": responsibility,
+        "hops": [
+            h if ok else None for h, ok in zip(result.hops.tolist(), found.tolist(), strict=True)
+        ],
+        "reason_codes": result.reason_codes.tolist(),
+    }
+    keys = list(columns)
+    for values in zip(*columns.values(), strict=True):
+        yield dict(zip(keys, values, strict=True))
