@@ -109,3 +109,17 @@ def test_jsonl_falls_back(tmp_path, exact_calls):
     folder = random_scenario(4).write(tmp_path / "d", "jsonl")
     fastload.read_columns(folder)
     assert len(exact_calls) == 1
+
+
+def test_read_dataset_equals_the_exact_loader(tmp_path, exact_calls):
+    folders = [jiang_case_path(), random_scenario(5).write(tmp_path / "r")]
+    generate(800, 2, tmp_path / "s")
+    folders.append(tmp_path / "s")
+    for folder in folders:
+        assert fastload.read_dataset(folder) == load_folder(folder)
+    assert exact_calls == []
+    s = random_scenario(6)
+    s.tables["loans"][0]["status_at"] = s.tables["loans"][0]["applied_at"]
+    s.tables["loans"][1]["phone_verified"] = None
+    folder = s.write(tmp_path / "edge")
+    assert fastload.read_dataset(folder) == load_folder(folder)

@@ -32,7 +32,9 @@ __version__ = "0.1.0"
 
 def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> MemoryBackend:
     """Load and validate a data folder into the embedded (networkx) backend."""
-    return MemoryBackend(load_folder(folder, region=region))
+    from .fastload import read_dataset
+
+    return MemoryBackend(read_dataset(folder, region=region))
 
 
 __all__ = [

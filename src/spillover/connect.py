@@ -29,6 +29,6 @@ def open_backend(
     if data is None:
         raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
     from .backends.memory import MemoryBackend
-    from .loader import load_folder
+    from .fastload import read_dataset
 
-    return MemoryBackend(load_folder(data, region=region))
+    return MemoryBackend(read_dataset(data, region=region))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv as pycsv
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,20 @@ from pyarrow import csv
 
 from .kernel import FOREVER, NEVER, Columns, columns_from_dataset
 from .loader import load_folder, table_file
-from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
+from .model import (
+    Dataset,
+    Entry,
+    LinkRole,
+    Loan,
+    LoanLink,
+    LoanStatus,
+    Person,
+    PhonePeriod,
+    Platform,
+    PlatformKind,
+    Sharing,
+    SubjectKind,
+)
 from .phones import DEFAULT_REGION, normalize_phone
 from .resident_id import _WEIGHTS
 from .rows import REQUIRED_TABLES, TABLES, required_columns
@@ -51,11 +65,109 @@ def read_columns(
     :func:`~spillover.loader.load_folder` does for a bad folder.
     """
     try:
-        return _fast(Path(folder), region, progress)
+        return _fast(Path(folder), region, progress)[0]
     except _Fallback:
         if progress:
             progress("exact loader", 0, 1)
         return columns_from_dataset(load_folder(folder, region=region))
+
+
+def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
+    """The same :class:`~spillover.model.Dataset` as :func:`~spillover.loader.load_folder`, faster
+    on large plain CSV folders (checked with Arrow, then built once); anything unusual goes
+    through the exact loader."""
+    try:
+        columns, extra = _fast(Path(folder), region, None)
+    except _Fallback:
+        return load_folder(folder, region=region)
+    return _dataset(columns, extra)
+
+
+def _opt(values: list[str]) -> list[str | None]:
+    return [v if v != "" else None for v in values]
+
+
+def _day_or_none(ordinals: np.ndarray, missing: np.int64) -> list[date | None]:
+    return [None if d == missing else date.fromordinal(d) for d in ordinals.tolist()]
+
+
+def _dataset(c: Columns, x: dict[str, pa.Array | np.ndarray]) -> Dataset:
+    people = {
+        pid: Person(pid, name, idn, city)
+        for pid, name, idn, city in zip(
+            c.person_ids.to_pylist(),
+            x["person_name"].to_pylist(),
+            _opt(x["person_id_number"].to_pylist()),
+            _opt(x["person_city"].to_pylist()),
+            strict=True,
+        )
+    }
+    platforms = {
+        pid: Platform(pid, name, PlatformKind(kind) if kind else PlatformKind.OTHER)
+        for pid, name, kind in zip(
+            c.platform_ids.to_pylist(),
+            x["platform_name"].to_pylist(),
+            x["platform_kind"].to_pylist(),
+            strict=True,
+        )
+    }
+    periods: dict[str, list[PhonePeriod]] = {}
+    for phone, owner, verified, since, until in zip(
+        c.period_phone.to_pylist(),
+        _opt(c.period_owner.to_pylist()),
+        c.period_verified.tolist(),
+        _day_or_none(c.period_since, NEVER),
+        _day_or_none(c.period_until, FOREVER),
+        strict=True,
+    ):
+        periods.setdefault(phone, []).append(PhonePeriod(phone, owner, verified, since, until))
+    phone_periods = {
+        phone: tuple(sorted(ps, key=lambda p: (p.since is not None, p.since or date.min)))
+        for phone, ps in periods.items()
+    }
+    raw_verified = pc.utf8_lower(x["loan_phone_verified"]).to_pylist()
+    loans = {}
+    for lid, plat, borrower, applied, status, phone, verified, amount, status_at in zip(
+        c.loan_ids.to_pylist(),
+        c.loan_platform.to_pylist(),
+        c.loan_borrower.to_pylist(),
+        [date.fromordinal(d) for d in c.loan_applied.tolist()],
+        c.loan_status.to_pylist(),
+        _opt(c.loan_applicant_phone.to_pylist()),
+        [None if v == "" else v in _BOOL_TRUE for v in raw_verified],
+        [None if a == "" else float(a) for a in x["loan_amount"].to_pylist()],
+        _day_or_none(x["loan_status_at"], NEVER),
+        strict=True,
+    ):
+        loans[lid] = Loan(
+            lid, plat, borrower, applied, LoanStatus(status), phone, verified, amount, status_at
+        )
+    links = tuple(
+        LoanLink(loan, phone, LinkRole(role))
+        for loan, phone, role in zip(
+            c.link_loan.to_pylist(), c.link_phone.to_pylist(), c.link_role.to_pylist(), strict=True
+        )
+    )
+    entries = {
+        eid: Entry(eid, plat, SubjectKind(kind), subject, date.fromordinal(listed), reason, copied)
+        for eid, plat, kind, subject, listed, reason, copied in zip(
+            c.entry_ids.to_pylist(),
+            c.entry_platform.to_pylist(),
+            c.entry_kind.to_pylist(),
+            c.entry_subject.to_pylist(),
+            c.entry_listed.tolist(),
+            _opt(x["entry_stated_reason"].to_pylist()),
+            _opt(c.entry_copied_from.to_pylist()),
+            strict=True,
+        )
+    }
+    sharing = tuple(
+        Sharing(a, b, None if s == NEVER else date.fromordinal(s))
+        for a, b, s in zip(
+            c.share_from.to_pylist(), c.share_to.to_pylist(), c.share_since.tolist(), strict=True
+        )
+    )
+    return Dataset(people, platforms, phone_periods, loans, links, entries, sharing)
 
 
 def _need(ok: bool | np.bool_) -> None:
@@ -198,7 +310,9 @@ def _resident_ids(values: pa.Array) -> None:
     _need((chars[:, 17] == expected).all())
 
 
-def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
+def _fast(
+    folder: Path, region: str, progress: Progress | None
+) -> tuple[Columns, dict[str, pa.Array]]:
     _need(folder.is_dir())
     tables = {}
     for i, name in enumerate(TABLES):
@@ -211,15 +325,18 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
 
     people, platforms = tables["people"], tables["platforms"]
     person_ids = _clean(_col(people, "person_id"), True)
-    _clean(_col(people, "name"), True)
+    extra: dict[str, pa.Array | np.ndarray] = {}
+    extra["person_name"] = _clean(_col(people, "name"), True)
     _unique(person_ids)
-    _resident_ids(_clean(_col(people, "id_number"), False))
-    _clean(_col(people, "city"), False)
+    extra["person_id_number"] = _clean(_col(people, "id_number"), False)
+    _resident_ids(extra["person_id_number"])
+    extra["person_city"] = _clean(_col(people, "city"), False)
 
     platform_ids = _clean(_col(platforms, "platform_id"), True)
-    _clean(_col(platforms, "name"), True)
+    extra["platform_name"] = _clean(_col(platforms, "name"), True)
     _unique(platform_ids)
-    _enum(_clean(_col(platforms, "kind"), False), {k.value for k in PlatformKind}, True)
+    extra["platform_kind"] = _clean(_col(platforms, "kind"), False)
+    _enum(extra["platform_kind"], {k.value for k in PlatformKind}, True)
     if progress:
         progress("check", 1, 6)
 
@@ -248,11 +365,12 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
     applied = _days(_col(ln, "applied_at"), None)
     status = _clean(_col(ln, "status"), True)
     _enum(status, {s.value for s in LoanStatus}, False)
-    status_at = _days(_col(ln, "status_at"), NEVER)
+    status_at = extra["loan_status_at"] = _days(_col(ln, "status_at"), NEVER)
     _need(((status_at == NEVER) | (status_at >= applied)).all())
     applicant = _phones(_clean(_col(ln, "applicant_phone"), False), region, True)
-    verified = _bools(_col(ln, "phone_verified"))
-    amount = _clean(_col(ln, "amount"), False)
+    extra["loan_phone_verified"] = _col(ln, "phone_verified")
+    verified = _bools(extra["loan_phone_verified"])
+    amount = extra["loan_amount"] = _clean(_col(ln, "amount"), False)
     present = pc.filter(amount, pc.not_equal(amount, ""))
     _need(_true(pc.match_substring_regex(present, r"^[0-9]+(\.[0-9]+)?$")))
     if progress:
@@ -275,7 +393,7 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
     e_subject = _clean(_col(bl, "subject"), True)
     e_listed = _days(_col(bl, "listed_at"), None)
     e_copied = _clean(_col(bl, "copied_from"), False)
-    _clean(_col(bl, "stated_reason"), False)
+    extra["entry_stated_reason"] = _clean(_col(bl, "stated_reason"), False)
     _unique(entry_ids)
     _known(e_platform, platform_ids, False)
     _enum(e_kind, {k.value for k in SubjectKind}, False)
@@ -301,7 +419,7 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
     if progress:
         progress("check", 6, 6)
 
-    return Columns(
+    columns = Columns(
         person_ids=person_ids,
         platform_ids=platform_ids,
         period_phone=p_phone,
@@ -330,6 +448,7 @@ def _fast(folder: Path, region: str, progress: Progress | None) -> Columns:
         share_to=s_to,
         share_since=s_since,
     )
+    return columns, extra
 
 
 def _acyclic(ids: pa.Array, copied: pa.Array, max_depth: int = 64) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import neo4j
 
-from .loader import load_folder
+from .fastload import read_dataset
 from .model import Dataset
 from .phones import DEFAULT_REGION
 from .queries import cypher, statements
@@ -196,7 +196,7 @@ def ingest_folder(
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Validate ``folder`` in full, then (optionally wipe and) write it. Raises DataError before any write."""
-    data = load_folder(folder, region=region)
+    data = read_dataset(folder, region=region)
     start = time.perf_counter()
     if wipe_first:
         wipe(driver, database)

@@ -238,12 +238,13 @@ class Index:
         p_phone = _codes(phones, cols.period_phone)
         p_owner = _codes(self.persons, cols.period_owner)  # "" (unknown) is absent: -1
         p_since = np.asarray(cols.period_since)
-        porder = np.lexsort((p_since, p_phone))
+        porder = np.argsort(p_phone * (1 << 23) + np.clip(p_since, 0, (1 << 23) - 1), kind="stable")
         self.p_phone = p_phone[porder]
         self.p_since = p_since[porder]
         self.p_until = np.asarray(cols.period_until)[porder]
         self.p_owner = p_owner[porder]
         self.p_verified = np.asarray(cols.period_verified)[porder]
+        self.p_ptr = np.searchsorted(self.p_phone, np.arange(len(phones) + 1))
         # --- uses: (phone, role, loan) from applicant phones and links -----------
         app_loans = np.nonzero(has_app)[0]
         u_phone = np.concatenate(
@@ -277,12 +278,12 @@ class Index:
         self.t_f2 = np.concatenate([np.ones(own_n), u_role_factor[person_tie]])
         self.t_unverified = np.concatenate([np.zeros(own_n, bool), ~u_owner_verified[person_tie]])
         self.t_code = np.concatenate([np.full(own_n, -1), u_tie_code[person_tie]])  # -1: own
-        torder = np.lexsort((self.t_loan, src))
+        torder = np.argsort(src * nl + self.t_loan)
         for name in ("t_loan", "t_phone", "t_role", "t_f1", "t_f2", "t_unverified", "t_code"):
             setattr(self, name, getattr(self, name)[torder])
         self.t_ptr = np.searchsorted(src[torder], np.arange(npers + 1))
         # --- phone -> loan uses (CSR by phone), for phone subjects ----------------
-        uorder = np.lexsort((u_loan, u_phone))
+        uorder = np.argsort(u_phone * max(nl, 1) + u_loan)
         self.u_loan = u_loan[uorder]
         self.u_role = u_role[uorder]
         self.u_owner = u_owner[uorder]
@@ -295,17 +296,23 @@ class Index:
     # -- helpers ---------------------------------------------------------------------
 
     def _period_at(self, phone: np.ndarray, day: np.ndarray) -> np.ndarray:
-        """Index of the owner period of ``phone`` covering ``day``, or -1."""
-        if len(self.p_phone) == 0:
-            return np.full(len(phone), -1, dtype=np.int64)
-        # periods are sorted by (phone, since); find the last with (phone, since) <= (phone, day)
-        key_p = self.p_phone * (1 << 42) + (self.p_since - NEVER)
-        key_q = phone * (1 << 42) + (day - NEVER)
-        idx = np.searchsorted(key_p, key_q, side="right") - 1
-        ok = idx >= 0
-        safe = np.maximum(idx, 0)
-        ok &= (self.p_phone[safe] == phone) & (self.p_until[safe] >= day)
-        return np.where(ok, idx, -1)
+        """Index of the owner period of ``phone`` covering ``day``, or -1.
+
+        Periods are sorted by (phone, since) and do not overlap, so the covering
+        one is the last of the phone's periods starting on or before ``day``.
+        """
+        out = np.full(len(phone), -1, dtype=np.int64)
+        if len(self.p_phone) == 0 or len(phone) == 0:
+            return out
+        lo = self.p_ptr[phone]
+        count = self.p_ptr[phone + 1] - lo
+        for j in range(int(count.max())):  # most numbers have one period, a few have several
+            cand = lo + j
+            starts = (j < count) & (self.p_since[np.minimum(cand, len(self.p_since) - 1)] <= day)
+            out = np.where(starts, cand, out)
+        ok = out >= 0
+        ok[ok] = self.p_until[out[ok]] >= day[ok]
+        return np.where(ok, out, -1)
 
     def _role_factors(self, role: np.ndarray, loan: np.ndarray) -> np.ndarray:
         f = self.policy.factors
