@@ -1,4 +1,4 @@
-.PHONY: install test lint format demo ci clean
+.PHONY: install test lint format demo ci bench clean
 
 install:
 	python -m pip install -e ".[test]"
@@ -16,6 +16,9 @@ format:
 
 demo:
 	spillover demo
+
+bench:
+	python benchmarks/bench.py
 
 ci:
 	d=$$(mktemp -d) && git clone -q . "$$d" && cd "$$d" && bash .ci/run

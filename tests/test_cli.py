@@ -34,7 +34,10 @@ def test_demo_prints_the_jiang_chains(run):
     assert "Jiang (bakery owner)" in out
     assert "Xu Yan's loan at" in out
     assert "Tianyan Big Data passed its blacklist to Qiantang Bank" in out
-    assert "SPILLOVER" in out and "OWN_CONDUCT" not in out
+    jiang_part, contrast = out.split("For contrast, the entries on Xu Yan")
+    assert jiang_part.count("verdict: SPILLOVER") == 11 and "OWN_CONDUCT" not in jiang_part
+    assert all(float(c.split()[0]) >= 0.9 for c in jiang_part.split("contamination ")[1:])
+    assert contrast.count("OWN_CONDUCT  contamination 0.000") == 4
 
 
 def test_demo_json_scores(run):

@@ -25,13 +25,12 @@ from .backends.base import GraphBackend
 from .backends.neo4j import Neo4jSettings
 from .connect import open_backend
 from .core import check as run_check
-from .core import explain_about_person, explain_entry
+from .core import explain_entry
 from .errors import DataError, SpilloverError
-from .examples import jiang_case_path
 from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, normalize_phone
 from .policy import load_policy
-from .render import explanation_text
+from .render import demo_text, explanation_text
 
 
 def _fail(message: str) -> None:
@@ -226,33 +225,22 @@ def demo(
     With a Neo4j URI the case is first written into that database (idempotent
     MERGE), then explained from there.
     """
-    settings = _settings(neo4j, required=False)
-    policy = load_policy(policy_path)
-    if settings is not None:
-        from .backends.neo4j import connect
-        from .ingest import ingest_folder
+    from .demo import run_demo
 
-        driver = connect(settings)
-        try:
-            ingest_folder(jiang_case_path(), driver, settings.database)
-        finally:
-            driver.close()
-        click.echo(f"(loaded the Jiang case into Neo4j at {settings.uri})", err=True)
-    source = Source(None if settings else jiang_case_path(), settings, DEFAULT_REGION)
-    with source.open() as backend:
-        explanations = explain_about_person(backend, person, policy, max_paths=max_paths)
-    explanations.sort(key=lambda e: (e.entry.listed_at, e.entry.entry_id or ""))
+    result = run_demo(
+        person,
+        load_policy(policy_path),
+        neo4j=_settings(neo4j, required=False),
+        max_paths=max_paths,
+    )
     if fmt == "json":
         click.echo(
-            json.dumps([explanation_dict(e) for e in explanations], indent=2, ensure_ascii=False)
+            json.dumps(
+                [explanation_dict(e) for e in result.explanations], indent=2, ensure_ascii=False
+            )
         )
-        return
-    click.echo(
-        f"The Jiang case: {len(explanations)} blacklist entries name {person} or a phone they owned.\n"
-    )
-    for e in explanations:
-        click.echo(explanation_text(e))
-        click.echo("")
+    else:
+        click.echo(demo_text(result))
 
 
 @cli.command()

@@ -507,28 +507,27 @@ def _diagnose(
     sharing: tuple[Sharing, ...],
     policy: Policy,
 ) -> str:
-    """Why nothing explains the entry: dates, platform routes, or no tie at all."""
+    """Why nothing explains the entry: dates, platform routes, or no tie at all.
+
+    One search ignoring dates finds every overdue or defaulted loan tied to the
+    subject (which loans the search visits does not depend on which count as
+    origins); their platforms tell the cases apart.
+    """
     loose = compute_reach(chain, sharing, ignore_dates=True)
     statuses = policy.origin_statuses
-    if find_ties(
-        backend,
-        entry.subject_kind,
-        entry.subject,
-        date.max,
-        policy,
-        is_origin=lambda loan: loan.status in statuses and loan.platform_id in loose.deadline,
-    ):
-        return "PATH_IGNORES_DATES"
-    if find_ties(
+    tied = find_ties(
         backend,
         entry.subject_kind,
         entry.subject,
         date.max,
         policy,
         is_origin=lambda loan: loan.status in statuses,
-    ):
-        return "NO_PLATFORM_ROUTE"
-    return "NO_TIE_TO_ANY_DEFAULT"
+    )
+    if not tied:
+        return "NO_TIE_TO_ANY_DEFAULT"
+    if any(label.loans[-1].platform_id in loose.deadline for label in tied.values()):
+        return "PATH_IGNORES_DATES"
+    return "NO_PLATFORM_ROUTE"
 
 
 def _names(

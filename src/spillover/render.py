@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .core import OWN_CONDUCT, SPILLOVER, Explanation, ExplanationPath, Step
+from .demo import Demo
 from .model import split_ref
 from .reasons import reason_text
 
@@ -116,3 +117,38 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
             lines.append(f"    ... and {len(e.paths) - 1 - other_paths} more (see --format json)")
     lines.append(f"  policy: {e.policy.label}")
     return "\n".join(lines)
+
+
+def demo_text(demo: Demo) -> str:
+    """The seed case as a person reads it: every entry on the subject, then the contrast."""
+    name = (
+        demo.explanations[0].names.get(f"person:{demo.person}", demo.person)
+        if demo.explanations
+        else demo.person
+    )
+    lines = [
+        f"The Jiang case ({demo.where}): {len(demo.explanations)} blacklist entries name "
+        f"{name} or a phone they owned.",
+        "",
+    ]
+    for e in demo.explanations:
+        lines += [explanation_text(e), ""]
+    for borrower, explanations in demo.contrast.items():
+        if not explanations:
+            continue
+        who = explanations[0].names.get(f"person:{borrower}", borrower)
+        lines.append(f"For contrast, the entries on {who}, whose loans these chains start from:")
+        for e in explanations:
+            best = e.best
+            origin = (
+                f"origin {best.origin.loan_id} ({best.origin.status.value})"
+                if best
+                else "no origin"
+            )
+            platform = e.names.get(f"platform:{e.entry.platform_id}", e.entry.platform_id)
+            lines.append(
+                f"  {e.entry.entry_id:<10} {platform:<28} {e.entry.listed_at}  "
+                f"{e.verdict.upper():<12} contamination {e.contamination:.3f}  {origin}"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
