@@ -112,6 +112,7 @@ from pathlib import Path
 from spillover.backends.memory import MemoryBackend
 from spillover.core import check, explain
 from spillover.fastload import read_dataset
+from spillover.output import audit_row
 from spillover.policy import default_policy
 
 folder, sample, checks = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -122,8 +123,8 @@ rng = random.Random(7)
 ids = sorted(data.entries)
 picked = rng.sample(ids, min(sample, len(ids)))
 t = time.perf_counter()
-for i in picked:
-    explain(backend, data.entries[i], policy, max_paths=1, diagnose=False)
+for i in picked:  # what the per-entry audit does for each row
+    audit_row(explain(backend, data.entries[i], policy, max_paths=1, diagnose=False))
 naive = time.perf_counter() - t
 lat = []
 for i in rng.sample(ids, min(checks, len(ids))):

@@ -8,12 +8,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .backends.base import GraphBackend
 from .core import explain
 from .errors import SpilloverError
-from .output import AUDIT_COLUMNS, AuditRowOut, audit_row
+from .output import AUDIT_COLUMNS, audit_row
 from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .kernel import Columns
 
 FORMATS = (".csv", ".jsonl")
+
+#: an audit row: the fields of spillover.output.AuditRowOut, JSON-ready
+AuditRow = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +42,9 @@ def audit_rows(
     *,
     method: str = "pass",
     progress: Callable[[str, int, int], None] | None = None,
-) -> Iterator[AuditRowOut]:
-    """One :class:`AuditRowOut` per entry, in ``entry_id`` order.
+) -> Iterator[AuditRow]:
+    """One row per entry, in ``entry_id`` order: the fields of
+    :class:`~spillover.output.AuditRowOut`, JSON-ready (dates as ISO text).
 
     ``method="pass"`` (default) scores every entry in one vectorized pass over the
     whole graph (:mod:`spillover.kernel`); ``"per-entry"`` explains entries one by
@@ -51,7 +55,8 @@ def audit_rows(
     if method == "per-entry":
         for batch in backend.iter_entries():
             for entry in batch:
-                yield audit_row(explain(backend, entry, policy, max_paths=1, diagnose=False))
+                row = audit_row(explain(backend, entry, policy, max_paths=1, diagnose=False))
+                yield row.model_dump(mode="json")
         return
     if method != "pass":
         raise SpilloverError(f"unknown audit method {method!r}; choose one of {', '.join(METHODS)}")
@@ -63,7 +68,7 @@ def pass_rows(
     policy: Policy | None = None,
     *,
     progress: Callable[[str, int, int], None] | None = None,
-) -> Iterator[AuditRowOut]:
+) -> Iterator[AuditRow]:
     """Audit rows of a whole graph given as columns, from one pass of the kernel."""
     from .kernel import Index, rows
 
@@ -74,15 +79,14 @@ def pass_rows(
     if progress:
         progress("index", 1, 1)
     result = index.audit(progress=progress)
-    for row in rows(result, policy):
-        yield AuditRowOut(**row)
+    yield from rows(result, policy)
 
 
 def write_audit(
-    rows: Iterable[AuditRowOut],
+    rows: Iterable[AuditRow],
     out: str | Path,
     *,
-    on_row: Callable[[AuditRowOut], None] | None = None,
+    on_row: Callable[[AuditRow], None] | None = None,
 ) -> AuditSummary:
     """Write ``rows`` to ``out``; the format follows the extension (``.csv`` or ``.jsonl``).
 
@@ -99,16 +103,15 @@ def write_audit(
     count = 0
     try:
         with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, AUDIT_COLUMNS) if out.suffix == ".csv" else None
+            writer = csv.writer(handle) if out.suffix == ".csv" else None
             if writer is not None:
-                writer.writeheader()
+                writer.writerow(AUDIT_COLUMNS)
             for row in rows:
-                data = row.model_dump(mode="json")
                 if writer is not None:
-                    writer.writerow({k: "" if v is None else v for k, v in data.items()})
+                    writer.writerow(["" if row[c] is None else row[c] for c in AUDIT_COLUMNS])
                 else:
-                    handle.write(json.dumps(data, ensure_ascii=False) + "\n")
-                verdicts[row.verdict] += 1
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                verdicts[row["verdict"]] += 1
                 count += 1
                 if on_row is not None:
                     on_row(row)
@@ -139,7 +142,7 @@ def audit(
     policy: Policy | None = None,
     *,
     method: str = "pass",
-    on_row: Callable[[AuditRowOut], None] | None = None,
+    on_row: Callable[[AuditRow], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AuditSummary:
     """Explain and score every entry and write the audit file."""

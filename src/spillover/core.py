@@ -286,8 +286,39 @@ def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
     return None
 
 
+class Expansions:
+    """A memo of :meth:`GraphBackend.expand` for one explanation.
+
+    Asks the backend without a date bound and filters by date here, so that the
+    main search and the diagnosis (which ignores dates) share round trips.
+    """
+
+    def __init__(self, backend: GraphBackend) -> None:
+        self.backend = backend
+        self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], Expansion] = {}
+
+    def expand(self, persons: list[str], phones: list[str], until: date) -> Expansion:
+        key = (tuple(persons), tuple(phones))
+        full = self.seen.get(key)
+        if full is None:
+            full = self.seen[key] = self.backend.expand(persons, phones, date.max)
+        if until == date.max:
+            return full
+        return Expansion(
+            full.periods,
+            tuple(loan for loan in full.own_loans if loan.applied_at <= until),
+            tuple(use for use in full.uses if use.loan.applied_at <= until),
+        )
+
+
+def _expand(
+    backend: GraphBackend | Expansions, persons: list[str], phones: list[str], until: date
+) -> Expansion:
+    return backend.expand(persons, phones, until)
+
+
 def find_ties(
-    backend: GraphBackend,
+    backend: GraphBackend | Expansions,
     subject_kind: SubjectKind,
     subject: str,
     until: date,
@@ -314,7 +345,7 @@ def find_ties(
     for layer in range(1, policy.max_loans + 1):
         if not persons and not phones:
             break
-        exp: Expansion = backend.expand(sorted(persons), sorted(phones), until)
+        exp: Expansion = _expand(backend, sorted(persons), sorted(phones), until)
         periods: dict[str, list[PhonePeriod]] = {}
         for period in exp.periods:
             periods.setdefault(period.phone, []).append(period)
@@ -439,7 +470,7 @@ def explain(
 
     >>> from spillover import open_folder, examples
     >>> backend = open_folder(examples.jiang_case_path())
-    >>> e = explain(backend, backend.entries(["E-BANKB-J"])["E-BANKB-J"])
+    >>> e = explain(backend, backend.entries(["E-WL-J"])["E-WL-J"])
     >>> e.verdict, e.contamination >= 0.9
     ('spillover', True)
     """
@@ -453,8 +484,9 @@ def explain(
     def is_origin(loan: Loan) -> bool:
         return loan.status in statuses and origin_reaches(loan, reach)
 
+    expansions = Expansions(backend)
     ties = find_ties(
-        backend,
+        expansions,
         entry.subject_kind,
         entry.subject,
         entry.listed_at,
@@ -479,7 +511,7 @@ def explain(
         contamination, verdict = 1.0, UNEXPLAINED
         codes = ("NO_TIME_RESPECTING_PATH",)
         if diagnose:
-            codes += (_diagnose(backend, entry, chain, sharing, policy),)
+            codes += (_diagnose(expansions, entry, chain, sharing, policy),)
     loans = {loan.loan_id: loan for label in ties.values() for loan in label.loans}
     return Explanation(
         entry,
@@ -501,7 +533,7 @@ def _codes(steps: Iterable[Step]) -> tuple[str, ...]:
 
 
 def _diagnose(
-    backend: GraphBackend,
+    backend: Expansions,
     entry: Entry,
     chain: tuple[Entry, ...],
     sharing: tuple[Sharing, ...],
@@ -568,10 +600,13 @@ def check(
 ) -> Explanation:
     """Explain a blacklisting that is only proposed: ``platform_id`` listing ``subject`` on ``at``."""
     at = at or date.today()
-    if not backend.exists(ref("platform", platform_id)):
-        raise NotFoundError(f"unknown platform {platform_id!r}")
     kind = SubjectKind(subject_kind)
-    if kind == SubjectKind.PERSON and not backend.exists(ref("person", subject)):
+    platform, person = ref("platform", platform_id), ref("person", subject)
+    # one round trip for both checks: names are known exactly for existing nodes
+    known = backend.names([platform, person] if kind == SubjectKind.PERSON else [platform])
+    if platform not in known:
+        raise NotFoundError(f"unknown platform {platform_id!r}")
+    if kind == SubjectKind.PERSON and person not in known:
         raise NotFoundError(f"unknown person {subject!r}")
     return explain(
         backend, proposed_entry(platform_id, kind, subject, at), policy, max_paths=max_paths

@@ -9,8 +9,10 @@ retried batch, or a second ingest of the same data, changes nothing.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,17 +25,21 @@ from .phones import DEFAULT_REGION
 from .queries import cypher, statements
 
 DEFAULT_BATCH = 5000
+DEFAULT_WORKERS = 2
 
-#: (table, statement) in the order they must run: nodes before what links them.
+#: (table, statement, concurrent) in the order they must run: nodes before what links
+#: them. Statements that link rows to a few very dense nodes (every loan and entry to
+#: one of a few dozen platforms) run one batch at a time: concurrent batches would
+#: deadlock on those nodes' locks.
 STEPS = (
-    ("platforms", "ingest_platforms"),
-    ("people", "ingest_people"),
-    ("phones", "ingest_phones"),
-    ("loans", "ingest_loans"),
-    ("loan_links", "ingest_loan_links"),
-    ("blacklist", "ingest_blacklist"),
-    ("copies", "ingest_copies"),
-    ("sharing", "ingest_sharing"),
+    ("platforms", "ingest_platforms", False),
+    ("people", "ingest_people", True),
+    ("phones", "ingest_phones", True),
+    ("loans", "ingest_loans", False),
+    ("loan_links", "ingest_loan_links", True),
+    ("blacklist", "ingest_blacklist", False),
+    ("copies", "ingest_copies", False),
+    ("sharing", "ingest_sharing", False),
 )
 
 Progress = Callable[[str, int, int], None]
@@ -163,25 +169,54 @@ def ingest_dataset(
     database: str,
     *,
     batch_size: int = DEFAULT_BATCH,
+    workers: int = DEFAULT_WORKERS,
     progress: Progress | None = None,
 ) -> dict[str, int]:
-    """Write a validated dataset; return rows written per step."""
+    """Write a validated dataset; return rows written per step.
+
+    ``workers`` batches of the same table are written concurrently.
+    """
     apply_schema(driver, database)
     rows = table_rows(data)
     written: dict[str, int] = {}
-    with driver.session(database=database) as session:
-        for table, statement in STEPS:
-            query = cypher(statement)
-            todo = rows[table]
-            done = 0
-            if progress is not None:
-                progress(table, 0, len(todo))
-            for batch in _batches(todo, batch_size):
-                session.execute_write(_write, query, batch)
-                done += len(batch)
+    local = threading.local()
+    sessions: list[neo4j.Session] = []
+    lock = threading.Lock()
+
+    def write(query: str, batch: list[dict[str, Any]]) -> int:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = driver.session(database=database)
+            with lock:
+                sessions.append(session)
+        session.execute_write(_write, query, batch)
+        return len(batch)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for table, statement, concurrent in STEPS:
+                query = cypher(statement)
+                todo = rows[table]
+                done = 0
                 if progress is not None:
-                    progress(table, done, len(todo))
-            written[table] = done
+                    progress(table, 0, len(todo))
+                # batches of one table run concurrently (each its own transaction; a
+                # deadlock between two of them is retried by the driver: the writes are
+                # idempotent MERGEs); tables run one after the other
+                batches = _batches(todo, batch_size)
+                counts = (
+                    pool.map(lambda b, q=query: write(q, b), batches)
+                    if concurrent
+                    else (write(query, b) for b in batches)
+                )
+                for count in counts:
+                    done += count
+                    if progress is not None:
+                        progress(table, done, len(todo))
+                written[table] = done
+    finally:
+        for session in sessions:
+            session.close()
     return written
 
 
@@ -192,6 +227,7 @@ def ingest_folder(
     *,
     region: str = DEFAULT_REGION,
     batch_size: int = DEFAULT_BATCH,
+    workers: int = DEFAULT_WORKERS,
     wipe_first: bool = False,
     progress: Progress | None = None,
 ) -> IngestSummary:
@@ -200,5 +236,7 @@ def ingest_folder(
     start = time.perf_counter()
     if wipe_first:
         wipe(driver, database)
-    written = ingest_dataset(data, driver, database, batch_size=batch_size, progress=progress)
+    written = ingest_dataset(
+        data, driver, database, batch_size=batch_size, workers=workers, progress=progress
+    )
     return IngestSummary(written, graph_counts(driver, database), time.perf_counter() - start)

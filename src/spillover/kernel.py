@@ -713,7 +713,7 @@ def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
         "platform_id": result.platform_ids.to_pylist(),
         "subject_kind": result.subject_kinds.to_pylist(),
         "subject": result.subjects.to_pylist(),
-        "listed_at": [date.fromordinal(d) for d in result.listed.tolist()],
+        "listed_at": [date.fromordinal(d).isoformat() for d in result.listed.tolist()],
         "contamination": contamination,
         "verdict": verdict,
         "origin_loan_id": names(index.loans, result.origin_loan),

@@ -26,6 +26,7 @@ class GraphBackend(Protocol):
     - :meth:`entry_count`: how many entries there are (for progress bars);
     - :meth:`sharing`: every sharing agreement between platforms;
     - :meth:`names`: display names of people, platforms and phones (``person:jiang`` -> ``Jiang``);
+      people and platforms not in the graph are left out;
     - :meth:`exists`: whether a node reference is in the graph;
     - :meth:`expand`: the people, phones and loans one hop around a frontier;
     - :meth:`columns`: everything at once, as flat columns, for batch passes.
