@@ -151,8 +151,14 @@ class Neo4jBackend:
         self._sharing: tuple[Sharing, ...] | None = None
 
     def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
+        # No bookmark manager: Neo4j Community is a single instance, where a read
+        # always sees every committed write; tracking bookmarks only adds latency.
         records, _, _ = self.driver.execute_query(
-            cypher(name), params, database_=self.database, routing_=neo4j.RoutingControl.READ
+            cypher(name),
+            params,
+            database_=self.database,
+            routing_=neo4j.RoutingControl.READ,
+            bookmark_manager_=None,
         )
         return records
 
