@@ -70,6 +70,21 @@ def spawn(args: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
+LATENCY = """
+def latencies(backend, entries, ids, rng, n, policy, warm=0):
+    for i in rng.sample(ids, min(warm, len(ids))):  # warm up: query plans, caches, the JIT
+        e = entries[i]
+        check(backend, e.platform_id, e.subject_kind, e.subject, e.listed_at, policy)
+    lat = []
+    for i in rng.sample(ids, min(n, len(ids))):
+        e = entries[i]
+        t = time.perf_counter()
+        check(backend, e.platform_id, e.subject_kind, e.subject, e.listed_at, policy)
+        lat.append(time.perf_counter() - t)
+    lat.sort()
+    return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+"""
+
 PASS = """
 import json, sys, time, numpy as np
 from pathlib import Path
@@ -126,15 +141,9 @@ t = time.perf_counter()
 for i in picked:  # what the per-entry audit does for each row
     audit_row(explain(backend, data.entries[i], policy, max_paths=1, diagnose=False))
 naive = time.perf_counter() - t
-lat = []
-for i in rng.sample(ids, min(checks, len(ids))):
-    e = data.entries[i]
-    t = time.perf_counter()
-    check(backend, e.platform_id, e.subject_kind, e.subject, e.listed_at, policy)
-    lat.append(time.perf_counter() - t)
-lat.sort()
+p50, p99 = latencies(backend, data.entries, ids, rng, checks, policy)
 print(json.dumps({"load": load, "graph": graph, "sample": len(picked), "naive": naive,
-                  "check_p50": lat[len(lat) // 2], "check_p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}))
+                  "check_p50": p50, "check_p99": p99}))
 """
 
 NEO4J = """
@@ -157,21 +166,12 @@ backend = Neo4jBackend(driver, settings.database)
 policy = default_policy()
 rng = random.Random(7)
 ids = sorted(data.entries)
-for i in rng.sample(ids, min(30, len(ids))):  # warm up: query plans and the JIT
-    e = data.entries[i]
-    check(backend, e.platform_id, e.subject_kind, e.subject, e.listed_at, policy)
-lat = []
-for i in rng.sample(ids, min(checks, len(ids))):
-    e = data.entries[i]
-    t = time.perf_counter()
-    check(backend, e.platform_id, e.subject_kind, e.subject, e.listed_at, policy)
-    lat.append(time.perf_counter() - t)
-lat.sort()
+p50, p99 = latencies(backend, data.entries, ids, rng, checks, policy, warm=30)
 t = time.perf_counter(); cols = backend.columns(); export = time.perf_counter() - t
 wipe(driver, settings.database)
 driver.close()
 print(json.dumps({"ingest": ingest, "elements": elements, "export": export,
-                  "check_p50": lat[len(lat) // 2], "check_p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}))
+                  "check_p50": p50, "check_p99": p99}))
 """
 
 
@@ -266,7 +266,7 @@ def main() -> None:
             )
             if n in naive_sizes:
                 _, r["naive_mb"], q = python_child(
-                    NAIVE, str(folder), str(args.naive_sample), str(args.checks)
+                    LATENCY + NAIVE, str(folder), str(args.naive_sample), str(args.checks)
                 )
                 naive_rate = q["sample"] / q["naive"]
                 pass_rate = p["entries"] / (p["index"] + p["audit"] + p["rows"])
@@ -281,7 +281,7 @@ def main() -> None:
                     f"check embedded        p50 {q['check_p50'] * 1e3:6.2f} ms   p99 {q['check_p99'] * 1e3:6.2f} ms   (graph build {q['graph']:.1f} s, load {q['load']:.1f} s)"
                 )
             if n in neo_sizes:
-                _, _, g = python_child(NEO4J, str(folder), str(args.checks))
+                _, _, g = python_child(LATENCY + NEO4J, str(folder), str(args.checks))
                 r.update({f"neo4j_{k}": v for k, v in g.items()})
                 r["neo4j_elements_per_s"] = g["elements"] / g["ingest"]
                 print(
