@@ -601,16 +601,16 @@ def check(
     """Explain a blacklisting that is only proposed: ``platform_id`` listing ``subject`` on ``at``."""
     at = at or date.today()
     kind = SubjectKind(subject_kind)
-    platform, person = ref("platform", platform_id), ref("person", subject)
-    # one round trip for both checks: names are known exactly for existing nodes
-    known = backend.names([platform, person] if kind == SubjectKind.PERSON else [platform])
-    if platform not in known:
-        raise NotFoundError(f"unknown platform {platform_id!r}")
-    if kind == SubjectKind.PERSON and person not in known:
-        raise NotFoundError(f"unknown person {subject!r}")
-    return explain(
+    e = explain(
         backend, proposed_entry(platform_id, kind, subject, at), policy, max_paths=max_paths
     )
+    # the explanation names every existing person and platform it mentions, so an unknown
+    # one shows here without a round trip of its own (the search found nothing for it)
+    if ref("platform", platform_id) not in e.names:
+        raise NotFoundError(f"unknown platform {platform_id!r}")
+    if kind == SubjectKind.PERSON and ref("person", subject) not in e.names:
+        raise NotFoundError(f"unknown person {subject!r}")
+    return e
 
 
 def explain_entry(
