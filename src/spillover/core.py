@@ -311,12 +311,6 @@ class Expansions:
         )
 
 
-def _expand(
-    backend: GraphBackend | Expansions, persons: list[str], phones: list[str], until: date
-) -> Expansion:
-    return backend.expand(persons, phones, until)
-
-
 def find_ties(
     backend: GraphBackend | Expansions,
     subject_kind: SubjectKind,
@@ -345,7 +339,7 @@ def find_ties(
     for layer in range(1, policy.max_loans + 1):
         if not persons and not phones:
             break
-        exp: Expansion = _expand(backend, sorted(persons), sorted(phones), until)
+        exp: Expansion = backend.expand(sorted(persons), sorted(phones), until)
         periods: dict[str, list[PhonePeriod]] = {}
         for period in exp.periods:
             periods.setdefault(period.phone, []).append(period)

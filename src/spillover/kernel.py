@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
-from .model import Dataset
+from .model import Dataset, Entry, Loan, LoanLink, PhonePeriod, Sharing
 from .policy import Policy, default_policy
 
 ROUND = 6
@@ -116,12 +116,30 @@ def _strs(values: Sequence[str]) -> np.ndarray:
 
 def columns_from_dataset(data: Dataset) -> Columns:
     """Flatten a validated :class:`Dataset` into :class:`Columns`."""
-    periods = [p for ps in data.phone_periods.values() for p in ps]
-    loans = list(data.loans.values())
-    entries = list(data.entries.values())
+    return columns_from_facts(
+        list(data.people),
+        list(data.platforms),
+        [p for ps in data.phone_periods.values() for p in ps],
+        list(data.loans.values()),
+        list(data.links),
+        list(data.entries.values()),
+        list(data.sharing),
+    )
+
+
+def columns_from_facts(
+    person_ids: Sequence[str],
+    platform_ids: Sequence[str],
+    periods: Sequence[PhonePeriod],
+    loans: Sequence[Loan],
+    links: Sequence[LoanLink],
+    entries: Sequence[Entry],
+    sharing: Sequence[Sharing],
+) -> Columns:
+    """:class:`Columns` from lists of facts (a dataset's, or a backend's export)."""
     return Columns(
-        person_ids=_strs(list(data.people)),
-        platform_ids=_strs(list(data.platforms)),
+        person_ids=_strs(person_ids),
+        platform_ids=_strs(platform_ids),
         period_phone=_strs([p.phone for p in periods]),
         period_owner=_strs([p.owner_id or "" for p in periods]),
         period_verified=np.array([p.verified for p in periods], dtype=bool),
@@ -135,18 +153,18 @@ def columns_from_dataset(data: Dataset) -> Columns:
         loan_status=_strs([x.status.value for x in loans]),
         loan_applicant_phone=_strs([x.applicant_phone or "" for x in loans]),
         loan_phone_verified=np.array([bool(x.phone_verified) for x in loans], dtype=bool),
-        link_loan=_strs([x.loan_id for x in data.links]),
-        link_phone=_strs([x.phone for x in data.links]),
-        link_role=_strs([x.role.value for x in data.links]),
+        link_loan=_strs([x.loan_id for x in links]),
+        link_phone=_strs([x.phone for x in links]),
+        link_role=_strs([x.role.value for x in links]),
         entry_ids=_strs([e.entry_id or "" for e in entries]),
         entry_platform=_strs([e.platform_id for e in entries]),
         entry_kind=_strs([e.subject_kind.value for e in entries]),
         entry_subject=_strs([e.subject for e in entries]),
         entry_listed=np.array([e.listed_at.toordinal() for e in entries], dtype=np.int64),
         entry_copied_from=_strs([e.copied_from or "" for e in entries]),
-        share_from=_strs([s.from_platform for s in data.sharing]),
-        share_to=_strs([s.to_platform for s in data.sharing]),
-        share_since=np.array([_day(s.since, NEVER) for s in data.sharing], dtype=np.int64),
+        share_from=_strs([s.from_platform for s in sharing]),
+        share_to=_strs([s.to_platform for s in sharing]),
+        share_since=np.array([_day(s.since, NEVER) for s in sharing], dtype=np.int64),
     )
 
 

@@ -15,14 +15,15 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import neo4j
-import numpy as np
 from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
 
 from ..errors import BackendUnavailable
 from ..model import (
     Entry,
     Expansion,
+    LinkRole,
     Loan,
+    LoanLink,
     LoanStatus,
     PhonePeriod,
     PhoneUse,
@@ -242,69 +243,25 @@ class Neo4jBackend:
 
     def columns(self) -> Columns:
         """The whole graph as flat columns, read in keyset pages (no per-entry round trip)."""
-        from ..kernel import FOREVER, NEVER, Columns
-
-        def day(value: Any, missing: int) -> int:
-            d = _day(value)
-            return missing if d is None else d.toordinal()
+        from ..kernel import columns_from_facts
 
         people = [r["id"] for r in self._pages("export_people", "id")]
         platforms = [r["id"] for r in self._read("export_platforms")]
-        pp, po, pv, ps, pu = [], [], [], [], []
-        for r in self._pages("export_phones", "phone"):
-            for owner, verified, since, until in r["periods"]:
-                pp.append(r["phone"])
-                po.append(owner)
-                pv.append(bool(verified))
-                ps.append(day(since, NEVER))
-                pu.append(day(until, FOREVER))
+        periods = [
+            PhonePeriod(r["phone"], owner, bool(verified), _day(since), _day(until))
+            for r in self._pages("export_phones", "phone")
+            for owner, verified, since, until in r["periods"]
+        ]
         loans: list[Loan] = []
-        lk_loan, lk_phone, lk_role = [], [], []
+        links: list[LoanLink] = []
         for r in self._pages("export_loans", "loan"):
             loan = loan_from(r["loan"])
             loans.append(loan)
-            for phone, role in r["links"]:
-                lk_loan.append(loan.loan_id)
-                lk_phone.append(phone)
-                lk_role.append(role)
+            links.extend(
+                LoanLink(loan.loan_id, phone, LinkRole(role)) for phone, role in r["links"]
+            )
         entries = [e for batch in self.iter_entries(10_000) for e in batch]
-        sharing = self.sharing()
-
-        def s(values: list[Any]) -> np.ndarray:
-            return np.asarray(values, dtype=object)
-
-        def i(values: list[int]) -> np.ndarray:
-            return np.asarray(values, dtype=np.int64)
-
-        return Columns(
-            person_ids=s(people),
-            platform_ids=s(platforms),
-            period_phone=s(pp),
-            period_owner=s(po),
-            period_verified=np.asarray(pv, dtype=bool),
-            period_since=i(ps),
-            period_until=i(pu),
-            loan_ids=s([x.loan_id for x in loans]),
-            loan_platform=s([x.platform_id for x in loans]),
-            loan_borrower=s([x.borrower_id for x in loans]),
-            loan_applied=i([x.applied_at.toordinal() for x in loans]),
-            loan_known=i([x.known_at.toordinal() for x in loans]),
-            loan_status=s([x.status.value for x in loans]),
-            loan_applicant_phone=s([x.applicant_phone or "" for x in loans]),
-            loan_phone_verified=np.asarray([bool(x.phone_verified) for x in loans], dtype=bool),
-            link_loan=s(lk_loan),
-            link_phone=s(lk_phone),
-            link_role=s(lk_role),
-            entry_ids=s([e.entry_id for e in entries]),
-            entry_platform=s([e.platform_id for e in entries]),
-            entry_kind=s([e.subject_kind.value for e in entries]),
-            entry_subject=s([e.subject for e in entries]),
-            entry_listed=i([e.listed_at.toordinal() for e in entries]),
-            entry_copied_from=s([e.copied_from or "" for e in entries]),
-            share_from=s([x.from_platform for x in sharing]),
-            share_to=s([x.to_platform for x in sharing]),
-            share_since=i([day(x.since, NEVER) for x in sharing]),
-        )
+        return columns_from_facts(people, platforms, periods, loans, links, entries, self.sharing())
 
     def close(self) -> None:
         if self._owns_driver:
