@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scenario import chain_case, random_scenario
 from spillover.audit import audit_rows
@@ -109,3 +111,14 @@ def test_files_are_identical_either_way(tmp_path, suffix):
     b = write_audit(audit_rows(backend, method="per-entry"), tmp_path / f"b{suffix}")
     assert a.rows == b.rows == 15 and a.verdicts == b.verdicts
     assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=50))
+def test_round6_is_pythons_round(values):
+    import numpy as np
+
+    from spillover.kernel import round6
+
+    halves = [k / 2e6 for k in range(0, 40, 1)]  # exact and near halves of the 6th decimal
+    values = values + halves
+    assert round6(np.array(values)).tolist() == [round(v, 6) for v in values]

@@ -706,25 +706,40 @@ class Index:
         return texts[inverse.ravel()]
 
 
+def round6(values: np.ndarray) -> np.ndarray:
+    """``round(x, 6)`` of every element, exactly as Python rounds.
+
+    numpy's rint of ``x * 1e6`` agrees with Python's correctly rounded decimal
+    rounding except near a half; those few go through Python's ``round``.
+    """
+    scaled = values * 1e6
+    out = np.rint(scaled) / 1e6
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    if near_half.any():
+        out[near_half] = [round(v, ROUND) for v in values[near_half].tolist()]
+    return out
+
+
 def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
     """Audit rows (CONTRACT §4 fields) from a batch result, scored like the core."""
     index = result.index
     found = result.origin_loan >= 0
-    probs = result.prob.tolist()
-    responsibility = [
-        round(p, ROUND) if ok else None for p, ok in zip(probs, found.tolist(), strict=True)
-    ]
-    contamination = [1.0 if r is None else round(1.0 - r, ROUND) for r in responsibility]
-    verdict = [
-        "unexplained" if r is None else ("spillover" if c >= policy.spillover_at else "own_conduct")
-        for r, c in zip(responsibility, contamination, strict=True)
-    ]
+    responsibility = round6(np.where(found, result.prob, 0.0))
+    contamination = np.where(found, round6(1.0 - responsibility), 1.0)
+    verdict = np.where(
+        ~found,
+        "unexplained",
+        np.where(contamination >= policy.spillover_at, "spillover", "own_conduct"),
+    )
+    found_list = found.tolist()
 
-    def names(universe: pa.Array, codes: np.ndarray) -> list[str | None]:
-        taken = universe.take(pa.array(np.maximum(codes, 0))).to_pylist() if len(universe) else []
-        return [t if ok else None for t, ok in zip(taken, (codes >= 0).tolist(), strict=False)] or [
-            None
-        ] * len(codes)
+    def maybe(values: list[object]) -> list[object]:
+        return [v if ok else None for v, ok in zip(values, found_list, strict=True)]
+
+    def names(universe: pa.Array, codes: np.ndarray) -> list[object]:
+        if not len(universe):
+            return [None] * len(codes)
+        return maybe(universe.take(pa.array(np.maximum(codes, 0))).to_pylist())
 
     columns = {
         "entry_id": result.entry_ids.to_pylist(),
@@ -732,15 +747,13 @@ def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
         "subject_kind": result.subject_kinds.to_pylist(),
         "subject": result.subjects.to_pylist(),
         "listed_at": [date.fromordinal(d).isoformat() for d in result.listed.tolist()],
-        "contamination": contamination,
-        "verdict": verdict,
+        "contamination": contamination.tolist(),
+        "verdict": verdict.tolist(),
         "origin_loan_id": names(index.loans, result.origin_loan),
         "origin_borrower_id": names(index.persons, result.origin_borrower),
         "origin_platform_id": names(index.platforms, result.origin_platform),
-        "responsibility": responsibility,
-        "hops": [
-            h if ok else None for h, ok in zip(result.hops.tolist(), found.tolist(), strict=True)
-        ],
+        "responsibility": maybe(responsibility.tolist()),
+        "hops": maybe(result.hops.tolist()),
         "reason_codes": result.reason_codes.tolist(),
     }
     keys = list(columns)
