@@ -362,3 +362,24 @@ def test_paths_are_best_first_and_deterministic(graph):
     assert resp == sorted(resp, reverse=True)
     assert e.paths[0].origin.loan_id == "L2"
     assert explain_entry(g, "E-J") == e
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_neighbourhood_answers_every_covered_expansion(graph, seed):
+    from collections import Counter
+
+    from scenario import random_scenario
+    from spillover.core import _part
+
+    g = graph(random_scenario(seed))
+    around = g.neighbourhood(["p0"], [])
+    assert "p0" in around.covers and len(around.covers) > 1
+    people = sorted(around.covers)
+    for frontier in (["p0"], people[:2], people):
+        direct = g.expand(frontier, [], date.max)
+        part = _part(around, set(frontier), set())
+        for field in ("periods", "own_loans", "uses"):
+            assert Counter(getattr(part, field)) == Counter(getattr(direct, field)), (
+                frontier,
+                field,
+            )

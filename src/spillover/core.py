@@ -287,21 +287,41 @@ def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
 
 
 class Expansions:
-    """A memo of :meth:`GraphBackend.expand` for one explanation.
+    """The graph facts of one explanation, fetched in as few round trips as possible.
 
-    Asks the backend without a date bound and filters by date here, so that the
-    main search and the diagnosis (which ignores dates) share round trips.
+    On a backend where every call is a round trip (Neo4j), the first request fetches
+    the whole three-layer neighbourhood of the subject in one
+    (:meth:`GraphBackend.neighbourhood`); later layers are answered from it while
+    their people are covered, else from :meth:`GraphBackend.expand`. Facts are
+    fetched without a date bound and filtered here, so the main search and the
+    diagnosis (which ignores dates) share them.
     """
 
     def __init__(self, backend: GraphBackend) -> None:
         self.backend = backend
         self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], Expansion] = {}
+        self.around: Expansion | None = None
+        self.around_phones: frozenset[str] = frozenset()
 
     def expand(self, persons: list[str], phones: list[str], until: date) -> Expansion:
         key = (tuple(persons), tuple(phones))
         full = self.seen.get(key)
         if full is None:
-            full = self.seen[key] = self.backend.expand(persons, phones, date.max)
+            if self.around is None:
+                if self.backend.round_trips:
+                    self.around = self.backend.neighbourhood(persons, phones)
+                    self.around_phones = frozenset(phones)
+                else:
+                    self.around = Expansion()  # covers nobody: every layer asks expand
+            if (
+                self.around.covers
+                and set(persons) <= self.around.covers
+                and set(phones) <= self.around_phones
+            ):
+                full = _part(self.around, set(persons), set(phones))
+            else:
+                full = self.backend.expand(persons, phones, date.max)
+            self.seen[key] = full
         if until == date.max:
             return full
         return Expansion(
@@ -309,6 +329,17 @@ class Expansions:
             tuple(loan for loan in full.own_loans if loan.applied_at <= until),
             tuple(use for use in full.uses if use.loan.applied_at <= until),
         )
+
+
+def _part(around: Expansion, persons: set[str], phones: set[str]) -> Expansion:
+    """What :meth:`GraphBackend.expand` would give for ``persons`` and ``phones``, taken
+    from a neighbourhood that covers them."""
+    numbers = phones | {p.phone for p in around.periods if p.owner_id in persons}
+    return Expansion(
+        tuple(p for p in around.periods if p.phone in numbers),
+        tuple(loan for loan in around.own_loans if loan.borrower_id in persons),
+        tuple(use for use in around.uses if use.phone in numbers),
+    )
 
 
 def find_ties(

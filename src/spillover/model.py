@@ -154,6 +154,8 @@ class Expansion:
     periods: tuple[PhonePeriod, ...] = ()
     own_loans: tuple[Loan, ...] = ()
     uses: tuple[PhoneUse, ...] = ()
+    #: for a neighbourhood: the people whose facts are all here (see GraphBackend.neighbourhood)
+    covers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

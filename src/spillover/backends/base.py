@@ -29,10 +29,13 @@ class GraphBackend(Protocol):
       people and platforms not in the graph are left out;
     - :meth:`exists`: whether a node reference is in the graph;
     - :meth:`expand`: the people, phones and loans one hop around a frontier;
+    - :meth:`neighbourhood`: the same for a whole three-layer search, in one go;
     - :meth:`columns`: everything at once, as flat columns, for batch passes.
     """
 
     name: str
+    #: whether each call is a round trip to a server (then the core batches requests)
+    round_trips: bool
 
     def entries(self, ids: Collection[str]) -> dict[str, Entry]: ...
 
@@ -50,6 +53,14 @@ class GraphBackend(Protocol):
         """Loans borrowed by ``persons``; loans applied for on or before ``until`` that name
         one of ``phones`` or a phone any of ``persons`` ever owned; and every owner period
         of those phones."""
+        ...
+
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
+        """Everything a search of up to three layers from ``persons`` and ``phones`` needs,
+        at once: the facts :meth:`expand` gives (with no date bound) for every person
+        within two ties of a start person, within one tie of a borrower of a loan naming
+        a start phone, and for the start phones; ``covers`` names those people.
+        (A tie: a person owns a phone named on another person's loan.)"""
         ...
 
     def columns(self) -> Columns:

@@ -84,6 +84,7 @@ class MemoryBackend:
     """Graph facts from an in-memory :func:`build_graph` graph."""
 
     name = "memory"
+    round_trips = False
 
     def __init__(self, data: Dataset) -> None:
         self.data = data
@@ -145,6 +146,20 @@ class MemoryBackend:
                 if loan.applied_at <= until:
                     uses.append(PhoneUse(split_ref(node)[1], attrs["role"], loan))
         return Expansion(tuple(periods), tuple(own_loans), tuple(uses))
+
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
+        people = {p for p in persons if ref("person", p) in self.graph}
+        for _ in range(2):
+            people |= self._tied_borrowers(people, ())
+        from_phones = self._tied_borrowers((), phones)
+        people |= from_phones | self._tied_borrowers(from_phones, ())
+        full = self.expand(sorted(people), sorted(phones), date.max)
+        return Expansion(full.periods, full.own_loans, full.uses, frozenset(people))
+
+    def _tied_borrowers(self, persons: Collection[str], phones: Collection[str]) -> set[str]:
+        """Borrowers of loans naming ``phones`` or a phone any of ``persons`` ever owned."""
+        exp = self.expand(sorted(persons), sorted(phones), date.max)
+        return {use.loan.borrower_id for use in exp.uses}
 
     def columns(self) -> Columns:
         from ..kernel import columns_from_dataset

@@ -142,6 +142,7 @@ class Neo4jBackend:
     """Graph facts from Neo4j. Open with :func:`open_neo4j` or from a driver you own."""
 
     name = "neo4j"
+    round_trips = True
 
     def __init__(
         self, driver: neo4j.Driver, database: str = DEFAULT_DATABASE, *, owns_driver: bool = False
@@ -212,8 +213,17 @@ class Neo4jBackend:
         kind, ident = split_ref(node)
         return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
 
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
+        record = self._read("neighbourhood", persons=list(persons), phones=list(phones))[0]
+        exp = self._expansion(record)
+        return Expansion(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
+
     def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
         record = self._read("expand", persons=list(persons), phones=list(phones), until=until)[0]
+        return self._expansion(record)
+
+    @staticmethod
+    def _expansion(record: neo4j.Record) -> Expansion:
         return Expansion(
             periods=tuple(
                 PhonePeriod(

@@ -1,0 +1,47 @@
+// Everything a search of up to three layers needs, in one round trip
+// (GraphBackend.neighbourhood): the people within two person-to-person ties of the
+// start people (a tie: owns a phone named on a loan of the other), the people within
+// one tie of the borrowers of loans naming a start phone; their own loans; and for
+// every phone they ever owned and every start phone, the loans naming it and its
+// owner periods. Ownership days are not checked here (a superset): the core checks them.
+CALL () {
+  UNWIND $persons AS pid
+  MATCH (p0:Person {id: pid})
+  MATCH (p0) ((:Person)-[:OWNS]->(:Phone)<-[:APPLIED_WITH|LINKS]-(:Loan)<-[:BORROWED]-(:Person)){0,2} (pn:Person)
+  RETURN collect(DISTINCT pn) AS from_people
+}
+CALL () {
+  UNWIND $phones AS number
+  MATCH (:Phone {number: number})<-[:APPLIED_WITH|LINKS]-(:Loan)<-[:BORROWED]-(b:Person)
+  MATCH (b) ((:Person)-[:OWNS]->(:Phone)<-[:APPLIED_WITH|LINKS]-(:Loan)<-[:BORROWED]-(:Person)){0,1} (pn:Person)
+  RETURN collect(DISTINCT pn) AS from_phones
+}
+WITH from_people + [p IN from_phones WHERE NOT p IN from_people] AS people
+CALL (people) {
+  UNWIND people AS p
+  MATCH (p)-[:BORROWED]->(l:Loan)
+  RETURN collect(l {.*}) AS own_loans
+}
+CALL (people) {
+  UNWIND people AS p
+  MATCH (p)-[:OWNS]->(ph:Phone)
+  RETURN collect(DISTINCT ph.number) AS owned
+}
+WITH people, own_loans, owned + [n IN $phones WHERE NOT n IN owned] AS numbers
+CALL (numbers) {
+  UNWIND numbers AS number
+  MATCH (ph:Phone {number: number})<-[r:APPLIED_WITH|LINKS]-(l:Loan)
+  RETURN collect({
+    phone: ph.number,
+    role: CASE type(r) WHEN 'APPLIED_WITH' THEN 'applicant' ELSE r.role END,
+    loan: l {.*}
+  }) AS uses
+}
+CALL (numbers) {
+  UNWIND numbers AS number
+  MATCH (o:Person)-[r:OWNS]->(ph:Phone {number: number})
+  RETURN collect({
+    phone: ph.number, owner_id: o.id, since: r.since, until: r.until, verified: r.verified
+  }) AS periods
+}
+RETURN [p IN people | p.id] AS covered, own_loans, uses, periods
