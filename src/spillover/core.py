@@ -101,15 +101,6 @@ class Explanation:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """A place where a default must arrive: a platform, by a day; ``chain`` indexes the copy chain."""
-
-    platform_id: str
-    deadline: date
-    chain: int
-
-
-@dataclass(frozen=True, slots=True)
 class Reach:
     """For each platform, the latest day a default known there still reaches a target in time,
     the next platform on that route (None at a target) and the target reached."""

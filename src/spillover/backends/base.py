@@ -23,7 +23,6 @@ class GraphBackend(Protocol):
 
     - :meth:`entries`: blacklist entries by id (missing ids are left out);
     - :meth:`iter_entries`: every entry, in ``entry_id`` order, in batches;
-    - :meth:`entry_count`: how many entries there are (for progress bars);
     - :meth:`sharing`: every sharing agreement between platforms;
     - :meth:`names`: display names of people, platforms and phones (``person:jiang`` -> ``Jiang``);
       people and platforms not in the graph are left out;
@@ -40,8 +39,6 @@ class GraphBackend(Protocol):
     def entries(self, ids: Collection[str]) -> dict[str, Entry]: ...
 
     def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]: ...
-
-    def entry_count(self) -> int: ...
 
     def sharing(self) -> tuple[Sharing, ...]: ...
 

@@ -99,9 +99,6 @@ class MemoryBackend:
         for start in range(0, len(self._entry_ids), batch_size):
             yield [self.data.entries[i] for i in self._entry_ids[start : start + batch_size]]
 
-    def entry_count(self) -> int:
-        return len(self._entry_ids)
-
     def sharing(self) -> tuple[Sharing, ...]:
         return self._sharing
 

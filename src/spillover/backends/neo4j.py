@@ -182,9 +182,6 @@ class Neo4jBackend:
             yield batch
             after = batch[-1].entry_id or ""
 
-    def entry_count(self) -> int:
-        return int(self._read("entry_count")[0]["n"])
-
     def sharing(self) -> tuple[Sharing, ...]:
         if self._sharing is None:
             self._sharing = tuple(

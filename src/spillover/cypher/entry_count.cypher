@@ -1,2 +1,0 @@
-MATCH (e:Entry)
-RETURN count(e) AS n
