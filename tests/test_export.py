@@ -127,9 +127,12 @@ def test_export_is_valid_for_both_loaders_and_well_formed(source: Path, tmp_path
             assert validate_resident_id(person.id_number) == person.id_number
             assert person.id_number.startswith("99")
     assert all(e.stated_reason is None for e in exact.entries.values())
+    assert out.stat().st_mode & 0o777 == 0o700  # readable by its owner only
 
 
-def _audit(backend_kind: str, folder: Path, request: pytest.FixtureRequest) -> list[dict]:
+def _audit(
+    backend_kind: str, folder: Path, out: Path, request: pytest.FixtureRequest
+) -> list[dict]:
     data = load_folder(folder)
     if backend_kind == "memory":
         backend = MemoryBackend(data)
@@ -138,7 +141,6 @@ def _audit(backend_kind: str, folder: Path, request: pytest.FixtureRequest) -> l
         service.clear()
         ingest_dataset(data, service.driver, service.settings.database)
         backend = Neo4jBackend(service.driver, service.settings.database)
-    out = folder.parent / f"audit-{folder.name}.jsonl"
     audit(backend, out)
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
@@ -147,8 +149,8 @@ def test_audit_of_export_equals_audit_of_original(
     source: Path, backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     out = _export(source, tmp_path / "out")
-    before = _audit(backend_kind, source, request)
-    after = _audit(backend_kind, out, request)
+    before = _audit(backend_kind, source, tmp_path / "before.jsonl", request)
+    after = _audit(backend_kind, out, tmp_path / "after.jsonl", request)
     original = load_folder(source)
     p = Pseudonymizer(KEY)
     entry = p.entry_ids(original.entries)

@@ -202,3 +202,23 @@ def test_cli_audit_csv_is_neutralized(tmp_path: Path) -> None:
     subjects = {r["subject"] for r in csv.DictReader(out.open(encoding="utf-8"))}
     assert '\'=HYPERLINK("http://x","y")' in subjects
     assert _leftovers(tmp_path) == []
+
+
+def test_synth_killed_while_writing_leaves_no_folder(tmp_path: Path) -> None:
+    from spillover.synth import generate
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "write loans" and done > 0:
+            raise KeyboardInterrupt  # what Ctrl-C does in the middle of the files
+
+    (tmp_path / ".data.stale.part").mkdir()  # a killed run's leftover
+    with pytest.raises(KeyboardInterrupt):
+        generate(50, 1, tmp_path / "data", progress=progress)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".data.stale.part"]
+    mask = os.umask(0o022)
+    try:
+        generate(50, 1, tmp_path / "data")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "data" / "ground_truth" / "entries.csv").is_file()
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o755  # a normal folder

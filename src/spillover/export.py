@@ -380,6 +380,6 @@ def export_pseudonymized(
     if progress:
         progress("pseudonymize", 1, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, private=True) as tmp:
         counts = write_dataset(result, tmp, progress)
     return ExportSummary(out, counts)

@@ -104,18 +104,20 @@ def atomic_file(target: str | Path, *, newline: str | None = "") -> Iterator[IO[
 
 
 @contextmanager
-def atomic_folder(target: str | Path) -> Iterator[Path]:
+def atomic_folder(target: str | Path, *, private: bool = False) -> Iterator[Path]:
     """A new folder that appears at ``target`` only when the block succeeds.
 
     The block fills a unique hidden temporary folder next to ``target``
     (``.NAME.XXXXXXXX.part``); at the end it is renamed to ``target``, which must
     not exist or be an empty folder. If the block raises, the temporary folder is
-    removed. The folder is private to its owner (mode 0700), as it may hold
-    personal data.
+    removed. The folder gets the usual permissions of a new folder (the umask), or
+    with ``private`` those of its owner only (0700), for data about people.
     """
     target = Path(target)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=_temp_name(target), suffix=".part"))
     try:
+        if not private:
+            tmp.chmod(0o777 & ~_umask())
         yield tmp
         os.replace(tmp, target)
     finally:
