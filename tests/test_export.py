@@ -338,3 +338,30 @@ def test_cli_export_refuses_empty_key_file(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "is empty" in result.output and "head -c 32 /dev/urandom" in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["audit", "export", "explain"])
+def test_refused_id_numbers_are_never_printed_in_full(tmp_path: Path, command: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for table in JIANG.glob("*.csv"):
+        (data / table.name).write_bytes(table.read_bytes())
+    people = data / "people.csv"
+    wrong_check, impossible_day = "330106198203154016", "330102199002303028"
+    text = people.read_text(encoding="utf-8")
+    text = text.replace("330106198203154015", wrong_check)
+    people.write_text(text.replace("330102199007083028", impossible_day), encoding="utf-8")
+    key = tmp_path / "k"
+    key.write_bytes(KEY)
+    args = {
+        "audit": ["audit", "--data", str(data), "--out", str(tmp_path / "a.csv")],
+        "export": ["export", "--data", str(data), "--out", str(tmp_path / "o"),
+                   "--pseudonymize", "--key-file", str(key)],
+        "explain": ["explain", "E-QT-J", "--data", str(data)],
+    }[command]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "people.csv:2: id_number" in result.output
+    assert "people.csv:4: id_number" in result.output
+    assert wrong_check not in result.output and impossible_day not in result.output
+    assert wrong_check[:17] not in result.output and impossible_day[:17] not in result.output
