@@ -365,3 +365,19 @@ def test_refused_id_numbers_are_never_printed_in_full(tmp_path: Path, command: s
     assert "people.csv:4: id_number" in result.output
     assert wrong_check not in result.output and impossible_day not in result.output
     assert wrong_check[:17] not in result.output and impossible_day[:17] not in result.output
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_data_folders_are_written_exactly_not_neutralized(tmp_path: Path, fmt: str) -> None:
+    """A data folder is machine input: a platform id like ``=1+1`` must come back as it was."""
+    from test_outfiles import _evil_scenario
+
+    source = _evil_scenario().write(tmp_path / "data", fmt)
+    out = _export(source, tmp_path / "out")
+    exported = load_folder(out)
+    assert set(exported.platforms) == {"+cmd", "=1+1"}
+    assert {s.to_platform for s in exported.sharing} == {"=1+1"}
+    before = audit_folder(source, tmp_path / "a.jsonl")
+    after = audit_folder(out, tmp_path / "b.jsonl")
+    assert before.verdicts == after.verdicts == {"spillover": 2}
+    assert b"HYPERLINK" not in _all_bytes(out)  # the person id and name are pseudonymized
