@@ -28,7 +28,6 @@ see :func:`_injective`), and no pseudonym equals a raw value of the same kind.
 from __future__ import annotations
 
 import csv
-import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable
@@ -108,7 +107,7 @@ class Pseudonymizer:
         message = _DOMAIN + kind.encode() + b"\0" + value.encode("utf-8")
         if attempt:
             message += b"\0" + str(attempt).encode()
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, "sha256")
 
     def name(self, name: str) -> str:
         """``P-`` and 12 hex digits. Not injective (names are not keys): equal names stay equal."""
