@@ -222,3 +222,59 @@ def test_synth_killed_while_writing_leaves_no_folder(tmp_path: Path) -> None:
         os.umask(mask)
     assert (tmp_path / "data" / "ground_truth" / "entries.csv").is_file()
     assert (tmp_path / "data").stat().st_mode & 0o777 == 0o755  # a normal folder
+
+
+def _kill_when_writing(args: list[str], folder: Path) -> None:
+    """Run ``spillover ARGS`` and SIGKILL it as soon as its temporary output appears."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = _leftovers(folder)
+    proc = subprocess.Popen([sys.executable, "-m", "spillover", *args])
+    try:
+        deadline = time.monotonic() + 120
+        while _leftovers(folder) == before and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert proc.poll() is None, "finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
+def test_killed_audit_and_synth_leave_nothing_a_rerun_trips_on(tmp_path: Path) -> None:
+    from spillover.synth import generate
+
+    data = tmp_path / "data"
+    generate(10_000, 5, data)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    out = runs / "audit.csv"
+    _kill_when_writing(["audit", "--data", str(data), "--out", str(out)], runs)
+    assert not out.exists()
+    [stale] = _leftovers(runs)
+    assert stale.startswith(".audit.csv.")
+    result = CliRunner().invoke(cli, ["audit", "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) > 1000
+    assert _leftovers(runs) == [stale]
+
+    again = runs / "synth"
+    _kill_when_writing(["synth", "--people", "30000", "--seed", "1", "--out", str(again)], runs)
+    assert not again.exists()
+    assert len(_leftovers(runs)) == 2
+    result = CliRunner().invoke(cli, ["synth", "--people", "50", "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    assert (again / "people.csv").is_file()
+
+    key = tmp_path / "key"
+    key.write_bytes(bytes(range(32)))
+    export = ["export", "--data", str(data), "--pseudonymize", "--key-file", str(key)]
+    _kill_when_writing([*export, "--out", str(runs / "pseudo")], runs)
+    assert not (runs / "pseudo").exists()
+    assert len(_leftovers(runs)) == 3
+    result = CliRunner().invoke(cli, [*export, "--out", str(runs / "pseudo")])
+    assert result.exit_code == 0, result.output
+    assert len((runs / "pseudo" / "people.csv").read_text(encoding="utf-8").splitlines()) == 10_001
