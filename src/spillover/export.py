@@ -136,13 +136,14 @@ class Pseudonymizer:
 
 def _phone_candidate(digest: bytes) -> str | None:
     n = int.from_bytes(digest[:16], "big")
-    national = _PHONE_PREFIXES[n % len(_PHONE_PREFIXES)] + f"{(n // 64) % 10**8:08d}"
+    rest, prefix = divmod(n, len(_PHONE_PREFIXES))
+    national = _PHONE_PREFIXES[prefix] + f"{rest % 10**8:08d}"
     return "+86" + national if _CN_MOBILE.fullmatch(national) else None
 
 
 def _id_candidate(digest: bytes) -> str:
     n = int.from_bytes(digest[:16], "big")
-    area = f"99{n % 10_000:04d}"  # real address codes start 11..82: never a real person's ID
+    area = f"99{n % 10_000:04d}"  # real IDs begin 11..83 (or 9 + a province code)
     n //= 10_000
     born = _BIRTH_FIRST + timedelta(days=n % _BIRTH_DAYS)
     n //= _BIRTH_DAYS
