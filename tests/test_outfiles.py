@@ -10,12 +10,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scenario import Scenario
 from spillover.audit import audit, write_audit
 from spillover.cli import cli
 from spillover.errors import SpilloverError
-from spillover.outfiles import atomic_file, atomic_folder, neutralize, restore
+from spillover.outfiles import (
+    FORMULA_TRIGGERS,
+    atomic_file,
+    atomic_folder,
+    neutralize,
+    restore,
+)
 
 EVIL = [
     '=HYPERLINK("http://x","y")',
@@ -29,9 +37,11 @@ EVIL = [
     "\uff0bcmd",
     "\uff20cmd",
     "\uff0d2+3",
+    "'quoted",
+    "'=1+1",
 ]
-NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
-HARMLESS = ["jiang", "E-QT-J", "-1", "+8613957112345", "2.5e-3", "", "x=1", "'quoted", "1-2"]
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+HARMLESS = ["jiang", "E-QT-J", "-1", "+8613957112345", "2.5e-3", "", "x=1", "1-2", " x"]
 
 
 @pytest.mark.parametrize("cell", EVIL)
@@ -45,6 +55,14 @@ def test_formula_cells_get_a_quote_and_restore(cell: str) -> None:
 def test_plain_cells_and_numbers_are_kept(cell: str) -> None:
     assert neutralize(cell) == cell
     assert restore(cell) == cell
+
+
+@given(st.text())
+def test_restore_undoes_neutralize_for_any_text(cell: str) -> None:
+    safe = neutralize(cell)
+    assert restore(safe) == cell
+    head = safe.lstrip(" \u00a0\u3000")[:1]
+    assert safe[:1] == "'" or head not in FORMULA_TRIGGERS or NUMBER.fullmatch(safe)
 
 
 def test_non_text_values_are_kept() -> None:

@@ -50,6 +50,9 @@ def neutralize(value: Any) -> Any:
       and phone numbers in E.164 form stay exact for scripts reading the report;
     - non-text values (numbers, ``None``) are returned unchanged.
 
+    A cell that itself begins with a quote gets one more, so that the spreadsheet
+    shows the quote and :func:`restore` gives back every cell exactly.
+
     >>> neutralize('=HYPERLINK("http://x","y")')
     '\\'=HYPERLINK("http://x","y")'
     >>> neutralize("-2+3"), neutralize("-1"), neutralize("+8613957112345"), neutralize("jiang")
@@ -57,6 +60,8 @@ def neutralize(value: Any) -> Any:
     """
     if not isinstance(value, str) or not value:
         return value
+    if value[0] == "'":  # a spreadsheet would eat this quote: keep it, and restore() exact
+        return "'" + value
     head = value.lstrip(_LEADING_BLANKS)
     if not head or head[0] not in FORMULA_TRIGGERS:
         return value
@@ -68,7 +73,7 @@ def neutralize(value: Any) -> Any:
 def restore(cell: str) -> str:
     """Undo :func:`neutralize` for a script that reads a neutralized CSV back.
 
-    >>> restore("'=1+2"), restore("'quoted"), restore("-1")
+    >>> restore("'=1+2"), restore("''quoted"), restore("-1")
     ('=1+2', "'quoted", '-1')
     """
     if cell.startswith("'") and neutralize(cell[1:]) == cell:
