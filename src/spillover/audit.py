@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .backends.base import GraphBackend
 from .core import explain
 from .errors import SpilloverError
+from .outfiles import atomic_file, neutralize
 from .output import AUDIT_COLUMNS, audit_row
 from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy
@@ -90,34 +91,35 @@ def write_audit(
 ) -> AuditSummary:
     """Write ``rows`` to ``out``; the format follows the extension (``.csv`` or ``.jsonl``).
 
-    The file is written to a temporary name and moved into place at the end, so a
-    failed audit never leaves a half-written file behind.
+    The file is written under a unique temporary name and moved into place at the
+    end (:func:`spillover.outfiles.atomic_file`), so a failed or killed audit never
+    leaves a half-written file behind. CSV cells a spreadsheet would run as a
+    formula are neutralized (:func:`spillover.outfiles.neutralize`); JSONL is exact.
     """
     out = Path(out)
     if out.suffix not in FORMATS:
         raise SpilloverError(f"{out}: the audit file must end in .csv or .jsonl")
     if not out.parent.is_dir():
         raise SpilloverError(f"{out}: folder {out.parent} does not exist")
-    tmp = out.with_name(out.name + ".part")
+    if out.is_dir():
+        raise SpilloverError(f"{out}: is a folder, not a file")
     verdicts: Counter[str] = Counter()
     count = 0
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle) if out.suffix == ".csv" else None
+    with atomic_file(out) as handle:
+        writer = csv.writer(handle) if out.suffix == ".csv" else None
+        if writer is not None:
+            writer.writerow(AUDIT_COLUMNS)
+        for row in rows:
             if writer is not None:
-                writer.writerow(AUDIT_COLUMNS)
-            for row in rows:
-                if writer is not None:
-                    writer.writerow(["" if row[c] is None else row[c] for c in AUDIT_COLUMNS])
-                else:
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                verdicts[row["verdict"]] += 1
-                count += 1
-                if on_row is not None:
-                    on_row(row)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+                writer.writerow(
+                    ["" if row[c] is None else neutralize(row[c]) for c in AUDIT_COLUMNS]
+                )
+            else:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            verdicts[row["verdict"]] += 1
+            count += 1
+            if on_row is not None:
+                on_row(row)
     return AuditSummary(out, count, dict(sorted(verdicts.items())))
 
 

@@ -408,6 +408,45 @@ def synth(people: int, seed: int, out: Path) -> None:
     )
 
 
+@cli.command()
+@click.option(
+    "--data", required=True, type=click.Path(path_type=Path), metavar="DIR", help="Data folder."
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="New (or empty) folder."
+)
+@click.option(
+    "--pseudonymize",
+    is_flag=True,
+    help="Replace names, phone numbers, ID numbers and ids by keyed pseudonyms (required).",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Secret key, at least 32 bytes (head -c 32 /dev/urandom > FILE); never written out.",
+)
+@click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
+@handle_errors
+def export(data: Path, out: Path, pseudonymize: bool, key_file: Path | None, region: str) -> None:
+    """Write a pseudonymized copy of the data folder --data to --out (docs/privacy.md)."""
+    from .export import export_pseudonymized
+
+    if not pseudonymize:
+        raise click.UsageError("export writes pseudonymized data only: pass --pseudonymize")
+    if key_file is None:
+        raise click.UsageError("--pseudonymize needs --key-file FILE")
+    progress = StageProgress()
+    try:
+        summary = export_pseudonymized(
+            data, out, key_file=key_file, region=region, progress=progress
+        )
+    finally:
+        progress.close()
+    counts = ", ".join(f"{n} {table}" for table, n in summary.counts.items())
+    click.echo(f"wrote {out} (pseudonymized): {counts}")
+
+
 def main() -> None:
     cli(prog_name="spillover")
 

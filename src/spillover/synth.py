@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SpilloverError
+from .outfiles import atomic_folder
 
 __all__ = ["MECHANISMS", "SynthParams", "SynthSummary", "generate"]
 
@@ -1672,8 +1673,11 @@ def generate(
         lambda: _make_entries(folk, phones, plat, loans, links, p, rng),
         lambda r: r.n,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    counts, truth = _write_all(out, folk, phones, plat, loans, links, entries, p, _Writer(report))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out) as tmp:
+        counts, truth = _write_all(
+            tmp, folk, phones, plat, loans, links, entries, p, _Writer(report)
+        )
     return SynthSummary(
         out=out,
         people=people,

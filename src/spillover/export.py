@@ -1,0 +1,385 @@
+"""Pseudonymized export of a data folder (docs/privacy.md).
+
+``export_pseudonymized(data, out, key_file=K)`` reads and validates a data folder
+and writes a new one (CONTRACT §1) in which every value that names a person is
+replaced by a keyed HMAC-SHA256 pseudonym:
+
+========================  ===================================================
+person ids                ``pid-`` + 16 hex digits
+names                     ``P-`` + 12 hex digits (derived from the name text)
+phone numbers             a valid mainland mobile number, ``+861[3589]x xxxx xxxx``
+resident ID numbers       a valid 18-character ID with address code ``99``
+                          (no real ID starts so), a made-up birth date and a
+                          correct check digit
+loan and entry ids        ``loan-`` / ``entry-`` + 16 hex digits (they may embed
+                          names or initials in real data)
+stated reasons, cities    dropped (free text can hold anything)
+========================  ===================================================
+
+Platforms (institutions, not people), dates, amounts, statuses, roles and the
+graph's structure are kept, so every command runs on the export and scores it
+exactly as the original. The same input and key give byte-identical output;
+the key is read, never written. Person ids, phone numbers, ID numbers, loan and
+entry ids are mapped *injectively*: two different values never share a
+pseudonym (a clash of the HMAC-derived candidates is resolved deterministically,
+see :func:`_injective`), and no pseudonym equals a raw value of the same kind.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+
+from .errors import SpilloverError
+from .model import Dataset, Entry, Loan, LoanLink, Person, PhonePeriod, SubjectKind
+from .outfiles import atomic_folder
+from .phones import DEFAULT_REGION
+from .resident_id import check_character
+from .rows import TABLES
+
+#: The shortest key accepted, in bytes (the HMAC-SHA256 output size).
+MIN_KEY_BYTES = 32
+
+#: Mobile prefixes whose every 8-digit continuation is a valid mainland number
+#: (phonenumbers metadata); pseudonyms are drawn from them.
+_PHONE_PREFIXES = tuple(
+    str(p)
+    for p in (*range(130, 140), 150, 151, 152, 153, 155, 156, 157, 158, 159, *range(180, 190))
+)
+_CN_MOBILE = re.compile(
+    phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern
+)
+#: Made-up birth dates of pseudonymous ID numbers lie in this range.
+_BIRTH_FIRST = date(1940, 1, 1)
+_BIRTH_DAYS = (date(2005, 12, 31) - _BIRTH_FIRST).days + 1
+#: Version tag of the derivation: a change of format gets a new tag, never silently new values.
+_DOMAIN = b"spillover/pseudonym/v1/"
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    out: Path
+    counts: dict[str, int]
+
+
+def read_key(path: str | Path) -> bytes:
+    """The secret key in ``path`` (its raw bytes, all of them).
+
+    Refused with a clear message when the file is missing, unreadable or shorter
+    than :data:`MIN_KEY_BYTES` bytes. The key's content never appears in a message.
+    """
+    path = Path(path)
+    hint = f"make one with: head -c {MIN_KEY_BYTES} /dev/urandom > {path}"
+    if not path.is_file():
+        raise SpilloverError(f"key file {path} does not exist or is not a file; {hint}")
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise SpilloverError(f"key file {path} cannot be read: {exc.strerror}") from None
+    if len(key) < MIN_KEY_BYTES:
+        what = "is empty" if not key else f"holds only {len(key)} bytes"
+        raise SpilloverError(
+            f"key file {path} {what}; a key needs at least {MIN_KEY_BYTES} random bytes ({hint})"
+        )
+    return key
+
+
+class Pseudonymizer:
+    """Keyed pseudonyms of one kind of value at a time (HMAC-SHA256, domain-separated)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < MIN_KEY_BYTES:
+            raise SpilloverError(f"a pseudonymization key needs at least {MIN_KEY_BYTES} bytes")
+        self._key = key
+
+    def digest(self, kind: str, value: str, attempt: int = 0) -> bytes:
+        """HMAC-SHA256 of ``value`` for ``kind``; ``attempt`` > 0 gives the next candidates."""
+        message = _DOMAIN + kind.encode() + b"\0" + value.encode("utf-8")
+        if attempt:
+            message += b"\0" + str(attempt).encode()
+        return hmac.digest(self._key, message, "sha256")
+
+    def name(self, name: str) -> str:
+        """``P-`` and 12 hex digits. Not injective (names are not keys): equal names stay equal."""
+        return "P-" + self.digest("name", name).hex()[:12]
+
+    def person_ids(self, values: Iterable[str]) -> dict[str, str]:
+        return self._hex_ids("person", "pid-", values)
+
+    def loan_ids(self, values: Iterable[str]) -> dict[str, str]:
+        return self._hex_ids("loan", "loan-", values)
+
+    def entry_ids(self, values: Iterable[str]) -> dict[str, str]:
+        return self._hex_ids("entry", "entry-", values)
+
+    def _hex_ids(self, kind: str, prefix: str, values: Iterable[str]) -> dict[str, str]:
+        return _injective(self, kind, values, lambda d: prefix + d.hex()[:16])
+
+    def phones(self, values: Iterable[str]) -> dict[str, str]:
+        """E.164 numbers to valid mainland mobile numbers, injectively."""
+        return _injective(self, "phone", values, _phone_candidate)
+
+    def id_numbers(self, values: Iterable[str]) -> dict[str, str]:
+        """Resident ID numbers to valid-looking ones that no real person holds, injectively."""
+        return _injective(self, "id_number", values, _id_candidate)
+
+
+def _phone_candidate(digest: bytes) -> str | None:
+    n = int.from_bytes(digest[:16], "big")
+    rest, prefix = divmod(n, len(_PHONE_PREFIXES))
+    national = _PHONE_PREFIXES[prefix] + f"{rest % 10**8:08d}"
+    return "+86" + national if _CN_MOBILE.fullmatch(national) else None
+
+
+def _id_candidate(digest: bytes) -> str:
+    n = int.from_bytes(digest[:16], "big")
+    area = f"99{n % 10_000:04d}"  # real IDs begin 11..83 (or 9 + a province code)
+    n //= 10_000
+    born = _BIRTH_FIRST + timedelta(days=n % _BIRTH_DAYS)
+    n //= _BIRTH_DAYS
+    first17 = f"{area}{born:%Y%m%d}{n % 1000:03d}"
+    return first17 + check_character(first17)
+
+
+def _injective(
+    p: Pseudonymizer, kind: str, values: Iterable[str], make: Callable[[bytes], str | None]
+) -> dict[str, str]:
+    """Map each distinct value to the first free candidate ``make(digest(value, attempt))``.
+
+    Values are assigned in the order of their first digest (so the order of the
+    input leaks nothing); a candidate is taken when it is valid (``make`` does not
+    return None), not given to another value yet, and not itself a raw value of
+    this kind. Almost always attempt 0 wins, so a value's pseudonym is the same in
+    every export with the same key; only after a clash does the value whose digest
+    sorts later move on to its next candidate.
+    """
+    raw = set(values)
+    taken: set[str] = set()
+    mapping: dict[str, str] = {}
+    for first, value in sorted((p.digest(kind, v), v) for v in raw):
+        attempt = 0
+        while True:
+            candidate = make(first if attempt == 0 else p.digest(kind, value, attempt))
+            if candidate is not None and candidate not in taken and candidate not in raw:
+                break
+            attempt += 1
+        taken.add(candidate)
+        mapping[value] = candidate
+    return mapping
+
+
+def pseudonymize(data: Dataset, key: bytes) -> Dataset:
+    """The dataset with every personal value replaced (see the module docs)."""
+    p = Pseudonymizer(key)
+    entries = data.entries.values()
+    phone_values = set(data.phone_periods)
+    phone_values.update(
+        loan.applicant_phone for loan in data.loans.values() if loan.applicant_phone
+    )
+    phone_values.update(link.phone for link in data.links)
+    phone_values.update(e.subject for e in entries if e.subject_kind is SubjectKind.PHONE)
+    person_values = set(data.people)
+    person_values.update(loan.borrower_id for loan in data.loans.values())
+    person_values.update(
+        period.owner_id for periods in data.phone_periods.values() for period in periods
+    )
+    person_values.update(e.subject for e in entries if e.subject_kind is SubjectKind.PERSON)
+    person_values.discard(None)  # type: ignore[arg-type]
+
+    phone = p.phones(phone_values)
+    person = p.person_ids(v for v in person_values if v is not None)
+    loan_id = p.loan_ids(data.loans)
+    entry_id = p.entry_ids(e for e in data.entries)
+    id_number = p.id_numbers(
+        person.id_number for person in data.people.values() if person.id_number
+    )
+
+    def owner(value: str | None) -> str | None:
+        return None if value is None else person[value]
+
+    def subject(e: Entry) -> str:
+        return phone[e.subject] if e.subject_kind is SubjectKind.PHONE else person[e.subject]
+
+    people = {
+        person[x.person_id]: Person(
+            person[x.person_id],
+            p.name(x.name),
+            id_number[x.id_number] if x.id_number else None,
+            None,
+        )
+        for x in data.people.values()
+    }
+    periods = {
+        phone[number]: tuple(
+            PhonePeriod(phone[number], owner(x.owner_id), x.verified, x.since, x.until)
+            for x in rows
+        )
+        for number, rows in data.phone_periods.items()
+    }
+    loans = {
+        loan_id[x.loan_id]: Loan(
+            loan_id[x.loan_id],
+            x.platform_id,
+            person[x.borrower_id],
+            x.applied_at,
+            x.status,
+            phone[x.applicant_phone] if x.applicant_phone else None,
+            x.phone_verified,
+            x.amount,
+            x.status_at,
+        )
+        for x in data.loans.values()
+    }
+    links = tuple(LoanLink(loan_id[x.loan_id], phone[x.phone], x.role) for x in data.links)
+    new_entries = {
+        entry_id[x.entry_id]: Entry(
+            entry_id[x.entry_id],
+            x.platform_id,
+            x.subject_kind,
+            subject(x),
+            x.listed_at,
+            None,
+            entry_id[x.copied_from] if x.copied_from else None,
+        )
+        for x in data.entries.values()
+        if x.entry_id is not None
+    }
+    return Dataset(people, dict(data.platforms), periods, loans, links, new_entries, data.sharing)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _table_rows(data: Dataset) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows per table in the contract's column order, sorted (the input's order is not kept)."""
+    return {
+        "people": sorted((x.person_id, x.name, x.id_number, x.city) for x in data.people.values()),
+        "platforms": sorted((x.platform_id, x.name, x.kind.value) for x in data.platforms.values()),
+        "phones": sorted(
+            (
+                (x.phone, x.owner_id, x.verified, x.since, x.until)
+                for periods in data.phone_periods.values()
+                for x in periods
+            ),
+            key=lambda r: (r[0], r[3] or date.min, r[4] or date.max, r[1] or ""),
+        ),
+        "loans": sorted(
+            (
+                x.loan_id,
+                x.platform_id,
+                x.borrower_id,
+                x.applied_at,
+                x.status.value,
+                x.applicant_phone,
+                x.phone_verified,
+                x.amount,
+                x.status_at,
+            )
+            for x in data.loans.values()
+        ),
+        "loan_links": sorted((x.loan_id, x.phone, x.role.value) for x in data.links),
+        "blacklist": sorted(
+            (
+                (
+                    x.entry_id,
+                    x.platform_id,
+                    x.subject_kind.value,
+                    x.subject,
+                    x.listed_at,
+                    x.stated_reason,
+                    x.copied_from,
+                )
+                for x in data.entries.values()
+            ),
+            key=lambda r: r[0] or "",
+        ),
+        "sharing": sorted(
+            ((x.from_platform, x.to_platform, x.since) for x in data.sharing),
+            key=lambda r: (r[0], r[1], r[2] or date.min),
+        ),
+    }
+
+
+def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None) -> dict[str, int]:
+    """Write ``data`` as CSV files (CONTRACT §1) into the existing folder ``folder``.
+
+    A data folder is machine input: cells are written exactly as the loader reads
+    them back (no formula neutralizing, see docs/privacy.md).
+    """
+    counts: dict[str, int] = {}
+    tables = _table_rows(data)
+    for done, (table, rows) in enumerate(tables.items()):
+        if progress:
+            progress("write", done, len(tables))
+        with (folder / f"{table}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(list(TABLES[table].model_fields))
+            writer.writerows([_cell(v) for v in row] for row in rows)
+        counts[table] = len(rows)
+    if progress:
+        progress("write", len(tables), len(tables))
+    return counts
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise SpilloverError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise SpilloverError(f"{out}: the output folder must be new or empty")
+
+
+def export_pseudonymized(
+    data: str | Path,
+    out: str | Path,
+    *,
+    key_file: str | Path | None = None,
+    key: bytes | None = None,
+    region: str = DEFAULT_REGION,
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """Read the data folder ``data`` and write its pseudonymized copy to the new folder ``out``.
+
+    The key comes from ``key_file`` (see :func:`read_key`) or is given as ``key``.
+    The folder is written atomically (it appears complete or not at all) and is
+    readable by its owner only. Bad input is refused before anything is written.
+    """
+    from .fastload import read_dataset
+
+    if (key is None) == (key_file is None):
+        raise SpilloverError("give exactly one of a key file or a key")
+    secret = read_key(key_file) if key_file is not None else key
+    assert secret is not None
+    source, out = Path(data), Path(out)
+    _check_out(out)
+    if progress:
+        progress("read", 0, 1)
+    dataset = read_dataset(source, region=region)
+    if progress:
+        progress("read", 1, 1)
+        progress("pseudonymize", 0, 1)
+    result = pseudonymize(dataset, secret)
+    if progress:
+        progress("pseudonymize", 1, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out, private=True) as tmp:
+        counts = write_dataset(result, tmp, progress)
+    return ExportSummary(out, counts)

@@ -1,0 +1,383 @@
+"""Pseudonymized export (docs/privacy.md): nothing personal leaks, every answer stays the same."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import phonenumbers
+import pytest
+from click.testing import CliRunner
+
+from spillover.audit import audit, audit_folder
+from spillover.backends import MemoryBackend
+from spillover.backends.neo4j import Neo4jBackend
+from spillover.cli import cli
+from spillover.errors import DataError, SpilloverError
+from spillover.examples import jiang_case_path
+from spillover.export import (
+    MIN_KEY_BYTES,
+    Pseudonymizer,
+    _injective,
+    export_pseudonymized,
+    read_key,
+)
+from spillover.fastload import read_dataset
+from spillover.ingest import ingest_dataset
+from spillover.loader import load_folder
+from spillover.model import Dataset
+from spillover.resident_id import validate_resident_id
+from spillover.synth import generate
+
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(100, 132))
+JIANG = jiang_case_path()
+
+
+@pytest.fixture(scope="module")
+def synth_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "data"
+    generate(2000, 11, out)
+    return out
+
+
+@pytest.fixture(params=["jiang", "synth"])
+def source(request: pytest.FixtureRequest, synth_folder: Path) -> Path:
+    return JIANG if request.param == "jiang" else synth_folder
+
+
+def _export(source: Path, out: Path, key: bytes = KEY) -> Path:
+    export_pseudonymized(source, out, key=key)
+    return out
+
+
+def _all_bytes(folder: Path) -> bytes:
+    return b"\n".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def _phone_forms(e164: str) -> set[str]:
+    """How a number may be written. Its national digits are a substring of the E.164
+    and all-digit forms; the spaced and dashed forms are checked on their own."""
+    number = phonenumbers.parse(e164, None)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return {str(number.national_number), national, national.replace(" ", "-")}
+
+
+def _leaks(values: set[str], blob: bytes) -> list[str]:
+    """The values that occur anywhere in ``blob`` (as bytes, inside cells too)."""
+    by_length: dict[int, set[bytes]] = {}
+    for value in values:
+        encoded = value.encode("utf-8")
+        by_length.setdefault(len(encoded), set()).add(encoded)
+    found: list[str] = []
+    for length, group in by_length.items():
+        if len(group) < 500:
+            hits = {v for v in group if v in blob}
+        else:  # many values of one length: compare with every window of the blob
+            windows = {blob[i : i + length] for i in range(len(blob) - length + 1)}
+            hits = group & windows
+        found.extend(v.decode("utf-8") for v in hits)
+    return sorted(found)
+
+
+def _personal_values(data: Dataset) -> dict[str, set[str]]:
+    phones = set(data.phone_periods) | {x.phone for x in data.links}
+    phones |= {x.applicant_phone for x in data.loans.values() if x.applicant_phone}
+    return {
+        "name": {p.name for p in data.people.values()},
+        "id_number": {p.id_number for p in data.people.values() if p.id_number},
+        "phone": {form for e164 in phones for form in _phone_forms(e164)},
+        "stated_reason": {e.stated_reason for e in data.entries.values() if e.stated_reason},
+    }
+
+
+def test_no_raw_name_phone_or_id_number_anywhere(source: Path, tmp_path: Path) -> None:
+    original = load_folder(source)
+    exported = _all_bytes(_export(source, tmp_path / "out"))
+    values = _personal_values(original)
+    assert values["name"] and values["phone"]
+    if source == JIANG:
+        assert len(values["id_number"]) == 2
+        assert {"13957112345", "139 5711 2345", "139-5711-2345"} <= values["phone"]
+    else:
+        assert len(values["id_number"]) > 100
+    for kind, raw in values.items():
+        assert _leaks(raw, exported) == [], kind
+    # the ids that may embed names are gone too, cell by cell
+    cells = set(re.split(rb"[,\n]", exported))
+    for ident in [*original.people, *original.loans, *original.entries]:
+        assert ident.encode() not in cells
+    # and the key is nowhere
+    assert KEY not in exported and KEY.hex().encode() not in exported
+
+
+def test_export_is_valid_for_both_loaders_and_well_formed(source: Path, tmp_path: Path) -> None:
+    out = _export(source, tmp_path / "out")
+    exact, fast = load_folder(out), read_dataset(out)
+    assert exact.counts() == fast.counts() == load_folder(source).counts()
+    for number in exact.phone_periods:
+        assert phonenumbers.is_valid_number(phonenumbers.parse(number, None)), number
+    for person in exact.people.values():
+        assert re.fullmatch(r"pid-[0-9a-f]{16}", person.person_id)
+        assert re.fullmatch(r"P-[0-9a-f]{12}", person.name)
+        assert person.city is None
+        if person.id_number:
+            assert validate_resident_id(person.id_number) == person.id_number
+            assert person.id_number.startswith("99")
+    assert all(e.stated_reason is None for e in exact.entries.values())
+    assert out.stat().st_mode & 0o777 == 0o700  # readable by its owner only
+
+
+def _audit(
+    backend_kind: str, folder: Path, out: Path, request: pytest.FixtureRequest
+) -> list[dict]:
+    data = load_folder(folder)
+    if backend_kind == "memory":
+        backend = MemoryBackend(data)
+    else:
+        service = request.getfixturevalue("neo4j_db")
+        service.clear()
+        ingest_dataset(data, service.driver, service.settings.database)
+        backend = Neo4jBackend(service.driver, service.settings.database)
+    audit(backend, out)
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+def test_audit_of_export_equals_audit_of_original(
+    source: Path, backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    out = _export(source, tmp_path / "out")
+    before = _audit(backend_kind, source, tmp_path / "before.jsonl", request)
+    after = _audit(backend_kind, out, tmp_path / "after.jsonl", request)
+    original = load_folder(source)
+    p = Pseudonymizer(KEY)
+    entry = p.entry_ids(original.entries)
+    assert len(before) == len(after) == len(original.entries)
+    by_id = {row["entry_id"]: row for row in after}
+    for row in before:
+        twin = by_id[entry[row["entry_id"]]]
+        for field in ("contamination", "verdict", "responsibility", "listed_at", "platform_id"):
+            assert twin[field] == row[field], (row["entry_id"], field)
+    scores = Counter((r["contamination"], r["verdict"]) for r in before)
+    assert scores == Counter((r["contamination"], r["verdict"]) for r in after)
+    assert {r["verdict"] for r in before} >= {"own_conduct", "spillover"}
+
+
+def test_audit_folder_of_export_equals_original_jiang(tmp_path: Path) -> None:
+    out = _export(JIANG, tmp_path / "out")
+    rows = []
+    for folder in (JIANG, out):
+        summary = audit_folder(folder, tmp_path / f"{folder.name}.jsonl")
+        rows.append(summary.verdicts)
+    assert rows[0] == rows[1]
+
+
+def test_same_key_same_bytes_other_key_other_pseudonyms(source: Path, tmp_path: Path) -> None:
+    first = _export(source, tmp_path / "a")
+    second = _export(source, tmp_path / "b")
+    other = _export(source, tmp_path / "c", OTHER_KEY)
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    a, c = load_folder(first), load_folder(other)
+    assert not set(a.people) & set(c.people)
+    assert not set(a.phone_periods) & set(c.phone_periods)
+    assert not {p.name for p in a.people.values()} & {p.name for p in c.people.values()}
+    assert not set(a.entries) & set(c.entries)
+
+
+def test_phone_pseudonyms_are_injective_and_valid_over_many_numbers() -> None:
+    numbers = [f"+86{prefix}{i:08d}" for prefix in (139, 150, 186) for i in range(0, 10**8, 2999)]
+    numbers += [f"+8657{i:08d}" for i in range(0, 10**8, 9973)]  # landlines too
+    numbers += ["+14155550100", "+442071838750"]
+    mapping = Pseudonymizer(KEY).phones(numbers)
+    assert len(mapping) == len(set(numbers)) > 100_000
+    assert len(set(mapping.values())) == len(mapping)
+    assert not set(mapping.values()) & set(numbers)
+    assert all(re.fullmatch(r"\+861[3589]\d{9}", v) for v in mapping.values())
+    for value in list(mapping.values())[::500]:
+        assert phonenumbers.is_valid_number(phonenumbers.parse(value, None)), value
+    # deterministic, and independent of the order the numbers come in
+    assert Pseudonymizer(KEY).phones(reversed(numbers)) == mapping
+
+
+def test_clashing_candidates_are_resolved_deterministically() -> None:
+    p = Pseudonymizer(KEY)
+    values = [f"v{i}" for i in range(40)]
+
+    def tiny(digest: bytes) -> str:  # 50 slots for 40 values: clashes are certain
+        return f"s{digest[0] % 50}"
+
+    first = _injective(p, "test", values, tiny)
+    assert len(set(first.values())) == 40
+    assert _injective(p, "test", reversed(values), tiny) == first
+    # a candidate equal to a raw value of the same kind is never handed out
+    raw = [f"s{i}" for i in range(25)]
+    mapping = _injective(p, "test", raw, tiny)
+    assert not set(mapping.values()) & set(raw)
+    assert len(set(mapping.values())) == 25
+
+
+def test_id_number_pseudonyms_are_valid_and_injective() -> None:
+    ids = [validate_resident_id(x) for x in ("330106198203154015", "330102199007083028")]
+    mapping = Pseudonymizer(KEY).id_numbers(ids)
+    assert len(set(mapping.values())) == 2
+    for raw, pseudo in mapping.items():
+        assert validate_resident_id(pseudo) == pseudo != raw
+        assert pseudo[:2] == "99" and raw[6:14] != pseudo[6:14]
+
+
+@pytest.mark.parametrize("content", [b"", b"s3cr3t!", b"k" * (MIN_KEY_BYTES - 1)])
+def test_short_key_files_are_refused(tmp_path: Path, content: bytes) -> None:
+    key = tmp_path / "k"
+    key.write_bytes(content)
+    with pytest.raises(SpilloverError, match="at least 32") as info:
+        read_key(key)
+    assert "head -c 32 /dev/urandom" in str(info.value)
+    if content:
+        assert content.decode() not in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_key_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SpilloverError, match="does not exist"):
+        export_pseudonymized(JIANG, tmp_path / "out", key_file=tmp_path / "nope")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_data_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for table in ("people", "platforms", "phones", "loans"):
+        (bad / f"{table}.csv").write_bytes((JIANG / f"{table}.csv").read_bytes())
+    with (bad / "loans.csv").open("a", encoding="utf-8") as handle:
+        handle.write("L-X,nowhere,jiang,2024-01-01,defaulted,,,,\n")
+    with pytest.raises(DataError):
+        export_pseudonymized(bad, tmp_path / "out", key=KEY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+def test_output_folder_must_be_new_or_empty(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(SpilloverError, match="new or empty"):
+        export_pseudonymized(JIANG, out, key=KEY)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / ".empty.stale.part").mkdir()  # a killed run's leftover does not matter
+    export_pseudonymized(JIANG, tmp_path / "empty", key=KEY)
+    assert (tmp_path / "empty" / "people.csv").is_file()
+
+
+def test_cli_export_then_every_command_runs_on_it(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    key.write_bytes(OTHER_KEY)
+    out = tmp_path / "out"
+    run = CliRunner().invoke
+    result = run(
+        cli,
+        [
+            "export",
+            "--data",
+            str(JIANG),
+            "--out",
+            str(out),
+            "--pseudonymize",
+            "--key-file",
+            str(key),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "16 blacklist" in result.output
+    assert OTHER_KEY.hex() not in result.output
+    data = load_folder(out)
+    entry = Pseudonymizer(OTHER_KEY).entry_ids(load_folder(JIANG).entries)["E-WL-J"]
+    result = run(cli, ["explain", entry, "--data", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    e = json.loads(result.output)
+    assert e["verdict"] == "spillover" and e["contamination"] == 0.95
+    phone = (
+        e["subject"]["id"] if e["subject"]["kind"] == "phone" else next(iter(data.phone_periods))
+    )
+    result = run(
+        cli,
+        ["check", "--platform", "quickcash", "--subject", phone, "--subject-kind", "phone",
+         "--at", "2024-01-01", "--data", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "pass --pseudonymize"),
+        (["--pseudonymize"], "needs --key-file"),
+    ],
+)
+def test_cli_export_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["export", "--data", str(JIANG), "--out", str(tmp_path / "o"), *args]
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_export_refuses_empty_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    key.write_bytes(b"")
+    result = CliRunner().invoke(
+        cli,
+        ["export", "--data", str(JIANG), "--out", str(tmp_path / "o"), "--pseudonymize",
+         "--key-file", str(key)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "is empty" in result.output and "head -c 32 /dev/urandom" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["audit", "export", "explain"])
+def test_refused_id_numbers_are_never_printed_in_full(tmp_path: Path, command: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for table in JIANG.glob("*.csv"):
+        (data / table.name).write_bytes(table.read_bytes())
+    people = data / "people.csv"
+    wrong_check, impossible_day = "330106198203154016", "330102199002303028"
+    text = people.read_text(encoding="utf-8")
+    text = text.replace("330106198203154015", wrong_check)
+    people.write_text(text.replace("330102199007083028", impossible_day), encoding="utf-8")
+    key = tmp_path / "k"
+    key.write_bytes(KEY)
+    args = {
+        "audit": ["audit", "--data", str(data), "--out", str(tmp_path / "a.csv")],
+        "export": ["export", "--data", str(data), "--out", str(tmp_path / "o"),
+                   "--pseudonymize", "--key-file", str(key)],
+        "explain": ["explain", "E-QT-J", "--data", str(data)],
+    }[command]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "people.csv:2: id_number" in result.output
+    assert "people.csv:4: id_number" in result.output
+    assert wrong_check not in result.output and impossible_day not in result.output
+    assert wrong_check[:17] not in result.output and impossible_day[:17] not in result.output
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_data_folders_are_written_exactly_not_neutralized(tmp_path: Path, fmt: str) -> None:
+    """A data folder is machine input: a platform id like ``=1+1`` must come back as it was."""
+    from test_outfiles import _evil_scenario
+
+    source = _evil_scenario().write(tmp_path / "data", fmt)
+    out = _export(source, tmp_path / "out")
+    exported = load_folder(out)
+    assert set(exported.platforms) == {"+cmd", "=1+1"}
+    assert {s.to_platform for s in exported.sharing} == {"=1+1"}
+    before = audit_folder(source, tmp_path / "a.jsonl")
+    after = audit_folder(out, tmp_path / "b.jsonl")
+    assert before.verdicts == after.verdicts == {"spillover": 2}
+    assert b"HYPERLINK" not in _all_bytes(out)  # the person id and name are pseudonymized

@@ -1,0 +1,298 @@
+"""Safe outputs: formula-neutralized CSV reports and atomic writes (docs/output.md)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scenario import Scenario
+from spillover.audit import audit, write_audit
+from spillover.cli import cli
+from spillover.errors import SpilloverError
+from spillover.outfiles import (
+    FORMULA_TRIGGERS,
+    atomic_file,
+    atomic_folder,
+    neutralize,
+    restore,
+)
+
+EVIL = [
+    '=HYPERLINK("http://x","y")',
+    "+cmd",
+    "@cmd",
+    "-2+3",
+    "\tx",
+    "\rx",
+    "  =1+1",
+    "\uff1dSUM(A1)",
+    "\uff0bcmd",
+    "\uff20cmd",
+    "\uff0d2+3",
+    "'quoted",
+    "'=1+1",
+]
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+HARMLESS = ["jiang", "E-QT-J", "-1", "+8613957112345", "2.5e-3", "", "x=1", "1-2", " x"]
+
+
+@pytest.mark.parametrize("cell", EVIL)
+def test_formula_cells_get_a_quote_and_restore(cell: str) -> None:
+    safe = neutralize(cell)
+    assert safe == "'" + cell
+    assert restore(safe) == cell
+
+
+@pytest.mark.parametrize("cell", HARMLESS)
+def test_plain_cells_and_numbers_are_kept(cell: str) -> None:
+    assert neutralize(cell) == cell
+    assert restore(cell) == cell
+
+
+@given(st.text())
+def test_restore_undoes_neutralize_for_any_text(cell: str) -> None:
+    safe = neutralize(cell)
+    assert restore(safe) == cell
+    head = safe.lstrip(" \u00a0\u3000")[:1]
+    assert safe[:1] == "'" or head not in FORMULA_TRIGGERS or NUMBER.fullmatch(safe)
+
+
+def test_non_text_values_are_kept() -> None:
+    assert neutralize(-1.5) == -1.5
+    assert neutralize(None) is None
+
+
+def _evil_scenario() -> Scenario:
+    """Ids, names and stated reasons that a spreadsheet would run as formulas."""
+    s = Scenario()
+    victim = s.person('=HYPERLINK("http://x","y")', name='=HYPERLINK("http://x","y")')
+    debtor = s.person("@cmd", name="+cmd")
+    lender = s.platform("+cmd")
+    bank = s.platform("=1+1", kind="bank")
+    s.share(lender, bank, "2020-01-01")
+    phone = s.phone(victim)
+    s.phone(debtor)
+    s.loan("-2+3", lender, debtor, "2023-01-01", "defaulted", status_at="2023-03-01")
+    s.link("-2+3", phone, "emergency_contact")
+    s.entry("@cmd", bank, victim, "2023-06-01", stated_reason='=HYPERLINK("http://x","y")')
+    s.entry("-1", lender, phone, "2023-06-01", kind="phone", stated_reason="-2+3")
+    return s
+
+
+def test_audit_csv_neutralizes_formulas(graph, tmp_path: Path) -> None:
+    backend = graph(_evil_scenario())
+    out = tmp_path / "audit.csv"
+    audit(backend, out)
+    text = out.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(text.splitlines()))
+    assert len(rows) == 2
+    for row in rows:
+        for column, cell in row.items():
+            head = cell.lstrip(" ")[:1]
+            # a cell may only start with a trigger when it is a plain number
+            assert head not in "=+-@\t\r" or not head or NUMBER.fullmatch(cell), (column, cell)
+    by_entry = {restore(r["entry_id"]): r for r in rows}
+    spill = by_entry["@cmd"]
+    assert spill["entry_id"] == "'@cmd"
+    assert spill["subject"] == '\'=HYPERLINK("http://x","y")'
+    assert spill["platform_id"] == "'=1+1"
+    assert spill["origin_loan_id"] == "'-2+3"
+    assert spill["origin_borrower_id"] == "'@cmd"
+    assert spill["origin_platform_id"] == "'+cmd"
+    assert spill["verdict"] == "spillover"
+    phone_row = by_entry["-1"]
+    assert phone_row["entry_id"] == "-1"
+    assert phone_row["subject"].startswith("+86")  # E.164 is a plain number: kept exact
+    # JSONL is exact: no quote is added
+    jsonl = tmp_path / "audit.jsonl"
+    audit(backend, jsonl)
+    lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert {r["entry_id"] for r in lines} == {"@cmd", "-1"}
+    assert {r["subject"] for r in lines} >= {'=HYPERLINK("http://x","y")'}
+
+
+def _row(entry_id: str) -> dict:
+    return {
+        "entry_id": entry_id,
+        "platform_id": "p",
+        "subject_kind": "person",
+        "subject": "s",
+        "listed_at": "2024-01-01",
+        "contamination": 1.0,
+        "verdict": "unexplained",
+        "origin_loan_id": None,
+        "origin_borrower_id": None,
+        "origin_platform_id": None,
+        "responsibility": None,
+        "hops": None,
+        "reason_codes": "NO_TIME_RESPECTING_PATH",
+    }
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_audit_ignores_a_stale_part_file(tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"audit{suffix}"
+    # what a killed run of an older version (fixed name) or of this one (unique name) leaves
+    stale = [tmp_path / f"audit{suffix}.part", tmp_path / f".audit{suffix}.k1ll3d.part"]
+    for path in stale:
+        path.write_text("half a row,", encoding="utf-8")
+    stale[0].chmod(0o400)  # not even writable: a fixed temp name would fail on it
+    summary = write_audit([_row("E1"), _row("E2")], out)
+    assert summary.rows == 2
+    assert "E2" in out.read_text(encoding="utf-8")
+    assert _leftovers(tmp_path) == sorted(p.name for p in stale)  # untouched, not tripped on
+
+
+def test_audit_error_mid_write_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "audit.csv"
+
+    def rows():
+        yield _row("E1")
+        raise SpilloverError("the graph went away")
+
+    with pytest.raises(SpilloverError):
+        write_audit(rows(), out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_audit_error_keeps_the_previous_file(tmp_path: Path) -> None:
+    out = tmp_path / "audit.csv"
+    write_audit([_row("E1")], out)
+    before = out.read_bytes()
+
+    def rows():
+        yield _row("E9")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        write_audit(rows(), out)
+    assert out.read_bytes() == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_audit_refuses_a_folder_as_output(tmp_path: Path) -> None:
+    (tmp_path / "audit.csv").mkdir()
+    with pytest.raises(SpilloverError, match="is a folder"):
+        write_audit([_row("E1")], tmp_path / "audit.csv")
+
+
+def test_atomic_file_gets_normal_permissions(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "x.csv") as handle:
+            handle.write("a\n")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "x.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "export"
+    with pytest.raises(RuntimeError), atomic_folder(target) as tmp:
+        (tmp / "people.csv").write_text("person_id,name\n", encoding="utf-8")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / ".export.stale.part").mkdir()  # left by a killed run
+    target.mkdir()  # an empty folder may be the target
+    with atomic_folder(target) as tmp:
+        (tmp / "people.csv").write_text("person_id,name\n", encoding="utf-8")
+    assert [p.name for p in target.iterdir()] == ["people.csv"]
+    assert _leftovers(tmp_path) == [".export.stale.part"]
+
+
+def test_cli_audit_csv_is_neutralized(tmp_path: Path) -> None:
+    data = _evil_scenario().write(tmp_path / "data")
+    out = tmp_path / "audit.csv"
+    result = CliRunner().invoke(cli, ["audit", "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    subjects = {r["subject"] for r in csv.DictReader(out.open(encoding="utf-8"))}
+    assert '\'=HYPERLINK("http://x","y")' in subjects
+    assert _leftovers(tmp_path) == []
+
+
+def test_synth_killed_while_writing_leaves_no_folder(tmp_path: Path) -> None:
+    from spillover.synth import generate
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "write loans" and done > 0:
+            raise KeyboardInterrupt  # what Ctrl-C does in the middle of the files
+
+    (tmp_path / ".data.stale.part").mkdir()  # a killed run's leftover
+    with pytest.raises(KeyboardInterrupt):
+        generate(50, 1, tmp_path / "data", progress=progress)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".data.stale.part"]
+    mask = os.umask(0o022)
+    try:
+        generate(50, 1, tmp_path / "data")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "data" / "ground_truth" / "entries.csv").is_file()
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o755  # a normal folder
+
+
+def _kill_when_writing(args: list[str], folder: Path) -> None:
+    """Run ``spillover ARGS`` and SIGKILL it as soon as its temporary output appears."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = _leftovers(folder)
+    proc = subprocess.Popen([sys.executable, "-m", "spillover", *args])
+    try:
+        deadline = time.monotonic() + 120
+        while _leftovers(folder) == before and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        assert proc.poll() is None, "finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
+def test_killed_audit_and_synth_leave_nothing_a_rerun_trips_on(tmp_path: Path) -> None:
+    from spillover.synth import generate
+
+    data = tmp_path / "data"
+    generate(10_000, 5, data)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    out = runs / "audit.csv"
+    _kill_when_writing(["audit", "--data", str(data), "--out", str(out)], runs)
+    assert not out.exists()
+    [stale] = _leftovers(runs)
+    assert stale.startswith(".audit.csv.")
+    result = CliRunner().invoke(cli, ["audit", "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) > 1000
+    assert _leftovers(runs) == [stale]
+
+    again = runs / "synth"
+    _kill_when_writing(["synth", "--people", "30000", "--seed", "1", "--out", str(again)], runs)
+    assert not again.exists()
+    assert len(_leftovers(runs)) == 2
+    result = CliRunner().invoke(cli, ["synth", "--people", "50", "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    assert (again / "people.csv").is_file()
+
+    key = tmp_path / "key"
+    key.write_bytes(bytes(range(32)))
+    export = ["export", "--data", str(data), "--pseudonymize", "--key-file", str(key)]
+    _kill_when_writing([*export, "--out", str(runs / "pseudo")], runs)
+    assert not (runs / "pseudo").exists()
+    assert len(_leftovers(runs)) == 3
+    result = CliRunner().invoke(cli, [*export, "--out", str(runs / "pseudo")])
+    assert result.exit_code == 0, result.output
+    assert len((runs / "pseudo" / "people.csv").read_text(encoding="utf-8").splitlines()) == 10_001
