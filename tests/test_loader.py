@@ -74,8 +74,12 @@ def test_national_numbers_are_normalized_in_the_region(tmp_path):
     data = load_folder(s.write(tmp_path / "d"))
     assert "+8613957112345" in data.phone_periods
     assert data.links[0].phone == "+8613957112345"
+    with pytest.raises(DataError) as info:  # no valid US number
+        load_folder(s.write(tmp_path / "d"), region="US")
+    assert_problem(info.value, "phones.csv", 2, "phone", "not a valid phone number in region US")
+    s.tables["phones"][0]["phone"] = "(650) 253-0000"
     other = load_folder(s.write(tmp_path / "d"), region="US")
-    assert "+8613957112345" not in other.phone_periods
+    assert "+16502530000" in other.phone_periods
 
 
 @pytest.mark.parametrize("value", ["true", "1", "yes", "false", "0", "no", "TRUE", ""])
@@ -281,8 +285,11 @@ def test_jsonl_errors_name_the_line(tmp_path):
 
 
 def test_not_a_folder(tmp_path):
-    with pytest.raises(DataError, match="not a directory"):
+    with pytest.raises(DataError, match="does not exist"):
         load_folder(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="is not a directory"):
+        load_folder(tmp_path / "file")
 
 
 # --- all problems, capped, nothing kept -------------------------------------------------
