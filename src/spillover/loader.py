@@ -102,19 +102,16 @@ def _what_is(path: Path) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def _bad_bytes(text: str) -> str | None:
     """The first undecodable byte of a line read with ``surrogateescape``, described."""
-    found = _SURROGATE.search(text)
+    found = _ESCAPED_BYTE.search(text)
     if found is None:
         return None
-    code = ord(found.group())
-    if 0xDC80 <= code <= 0xDCFF:
-        what = f"byte 0x{code - 0xDC00:02x}"
-    else:
-        what = f"code point U+{code:04X}"
-    return f"not UTF-8: {what} at column {found.start() + 1}"
+    byte = ord(found.group()) - 0xDC00
+    return f"not UTF-8: byte 0x{byte:02x} at column {found.start() + 1}"
 
 
 class _Lines:
@@ -144,9 +141,7 @@ class _Lines:
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
-    return io.TextIOWrapper(
-        path.open("rb"), encoding="utf-8", errors="surrogateescape", newline=""
-    )
+    return io.TextIOWrapper(path.open("rb"), encoding="utf-8", errors="surrogateescape", newline="")
 
 
 def _csv_rows(

@@ -65,7 +65,9 @@ def _parse_day(value: Any) -> Any:
         raise ValueError(f"expected an ISO date YYYY-MM-DD, got {value!r}")
     year = int(text[:4])
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise ValueError(f"year {text[:4]} is out of range: dates must lie in {MIN_YEAR}-{MAX_YEAR}")
+        raise ValueError(
+            f"year {text[:4]} is out of range: dates must lie in {MIN_YEAR}-{MAX_YEAR}"
+        )
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
