@@ -240,11 +240,10 @@ def _jsonl_rows(
             if not text.strip():
                 continue
             try:
-                value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+                value = json.loads(text.rstrip("\r\n"), object_pairs_hook=_no_duplicate_keys)
             except json.JSONDecodeError as exc:
-                problems.add(
-                    name, line, "(row)", f"not valid JSON: {exc.msg} at column {exc.colno}"
-                )
+                what = exc.msg.removesuffix(" at")
+                problems.add(name, line, "(row)", f"not valid JSON: {what} at column {exc.colno}")
                 continue
             except _DuplicateKey as exc:
                 problems.add(name, line, exc.key or "(row)", "field appears twice in this object")
@@ -252,8 +251,8 @@ def _jsonl_rows(
             except RecursionError:
                 problems.add(name, line, "(row)", "not valid JSON: nested too deeply")
                 continue
-            except ValueError as exc:  # e.g. an integer with more digits than Python converts
-                problems.add(name, line, "(row)", f"not valid JSON: {exc}")
+            except ValueError:  # an integer with more digits than Python converts (4300)
+                problems.add(name, line, "(row)", "not valid JSON: a number has too many digits")
                 continue
             if not isinstance(value, dict):
                 problems.add(name, line, "(row)", "each line must be a JSON object")

@@ -86,6 +86,8 @@ def _parse_amount(value: Any) -> Any:
         number = value
     elif isinstance(value, str):
         text = value.strip()
+        if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise ValueError(f"amount must be a finite number, got {value!r}")
         if not _AMOUNT.match(text):
             raise ValueError(f"expected a number such as 3000 or 1250.50, got {value!r}")
         number = float(text)
