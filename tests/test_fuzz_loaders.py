@@ -87,7 +87,9 @@ def edits(draw: st.DrawFn) -> list[tuple[Any, ...]]:
         if kind == "cell":
             out.append((kind, table, row, col, draw(CELL_TEXT)))
         elif kind == "bytes":
-            out.append((kind, table, draw(st.integers(0, 4000)), draw(st.binary(min_size=1, max_size=3))))
+            out.append(
+                (kind, table, draw(st.integers(0, 4000)), draw(st.binary(min_size=1, max_size=3)))
+            )
         elif kind == "line":
             out.append((kind, table, row, draw(st.integers(0, 20)), draw(st.booleans())))
         elif kind == "cut":

@@ -327,3 +327,13 @@ def test_utf8_names_round_trip(tmp_path):
     s = base()
     s.tables["people"][0]["name"] = "蒋先生"
     assert load_folder(s.write(tmp_path / "d")).people["jiang"].name == "蒋先生"
+
+
+def test_a_very_long_cell_is_read_by_both_loaders(tmp_path):
+    from spillover import fastload
+
+    s = base()
+    s.tables["people"][1]["name"] = "X" * 200_000
+    folder = s.write(tmp_path / "d")
+    assert load_folder(folder).people["xu"].name == "X" * 200_000
+    assert fastload.read_dataset(folder) == load_folder(folder)

@@ -38,6 +38,8 @@ from .phones import DEFAULT_REGION, check_region
 from .rows import REQUIRED_TABLES, TABLES, Row, required_columns
 
 DEFAULT_MAX_ERRORS = 50
+#: the longest CSV cell read (Python's csv module stops at 131,072 characters by default)
+_MAX_CELL = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,8 @@ def _csv_rows(
     path: Path, problems: _Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     name = str(path)
+    if csv.field_size_limit() < _MAX_CELL:
+        csv.field_size_limit(_MAX_CELL)  # as long as Arrow's (the fast loader) allows
     with _open_text(path) as handle:
         lines = _Lines(handle)
         reader = csv.reader(lines)
