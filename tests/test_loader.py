@@ -337,3 +337,16 @@ def test_a_very_long_cell_is_read_by_both_loaders(tmp_path):
     folder = s.write(tmp_path / "d")
     assert load_folder(folder).people["xu"].name == "X" * 200_000
     assert fastload.read_dataset(folder) == load_folder(folder)
+
+
+def test_an_empty_platform_kind_means_other(tmp_path):
+    from spillover import fastload
+    from spillover.model import PlatformKind
+
+    s = base()
+    s.tables["platforms"][0]["kind"] = ""
+    s.tables["platforms"][1]["kind"] = " "
+    folder = s.write(tmp_path / "d")
+    data = load_folder(folder)
+    assert data.platforms["lender"].kind == data.platforms["bank"].kind == PlatformKind.OTHER
+    assert fastload.read_dataset(folder) == data

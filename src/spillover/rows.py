@@ -127,6 +127,12 @@ Phone = Annotated[str, BeforeValidator(_text), AfterValidator(_phone)]
 OptPhone = Annotated[str | None, BeforeValidator(_text), AfterValidator(_phone)]
 
 
+def _kind_or_other(value: Any) -> Any:
+    """An empty ``kind`` cell (or a JSON null) means ``other``, as a missing column does."""
+    value = _blank_to_none(value)
+    return PlatformKind.OTHER if value is None else value
+
+
 class Row(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -146,12 +152,7 @@ class PersonRow(Row):
 class PlatformRow(Row):
     platform_id: Text
     name: Text
-    kind: Annotated[PlatformKind, BeforeValidator(_blank_to_none)] = PlatformKind.OTHER
-
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _default_kind(cls, value: Any) -> Any:
-        return PlatformKind.OTHER if value is None else value
+    kind: Annotated[PlatformKind, BeforeValidator(_kind_or_other)] = PlatformKind.OTHER
 
 
 class PhoneRow(Row):
