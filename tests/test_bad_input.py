@@ -752,3 +752,26 @@ def test_no_table_file_is_opened_as_missing_when_it_is_a_directory(tmp_path: Pat
         load_folder(folder)
     assert "missing" not in str(info.value)
     assert os.path.isdir(folder / "people.csv")
+
+
+@pytest.mark.parametrize("backend_kind", BACKENDS)
+def test_edge_folders_that_load_also_audit_and_explain(
+    backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Found by fuzzing: a valid folder with no phone periods at all crashed the audit kernel."""
+    folder = tmp_path / "data"
+    shutil.copytree(jiang_case_path(), folder)
+    (folder / "phones.csv").write_text("phone\n")
+    runner = CliRunner()
+    out = tmp_path / "audit.csv"
+    where = ["--data", str(folder)]
+    if backend_kind == "neo4j":
+        request.getfixturevalue("neo4j_env")
+        result = runner.invoke(cli, ["ingest", str(folder)])
+        assert result.exit_code == 0, result.output
+        where = []
+    result = runner.invoke(cli, ["audit", *where, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote 16 rows" in result.output
+    result = runner.invoke(cli, ["explain", "E-QT-J", *where])
+    assert result.exit_code == 0, result.output
