@@ -775,3 +775,11 @@ def test_edge_folders_that_load_also_audit_and_explain(
     assert "wrote 16 rows" in result.output
     result = runner.invoke(cli, ["explain", "E-QT-J", *where])
     assert result.exit_code == 0, result.output
+
+
+def test_an_audit_file_that_is_a_directory_is_a_clean_error(tmp_path: Path) -> None:
+    (tmp_path / "out.csv").mkdir()
+    result = CliRunner().invoke(cli, ["audit", "--data", DATA, "--out", str(tmp_path / "out.csv")])
+    assert result.exit_code == 1 and "is a directory" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out.csv.part").exists()

@@ -98,6 +98,8 @@ def write_audit(
         raise SpilloverError(f"{out}: the audit file must end in .csv or .jsonl")
     if not out.parent.is_dir():
         raise SpilloverError(f"{out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise SpilloverError(f"{out}: is a directory; give a file name for --out")
     tmp = out.with_name(out.name + ".part")
     verdicts: Counter[str] = Counter()
     count = 0
