@@ -350,3 +350,15 @@ def test_an_empty_platform_kind_means_other(tmp_path):
     data = load_folder(folder)
     assert data.platforms["lender"].kind == data.platforms["bank"].kind == PlatformKind.OTHER
     assert fastload.read_dataset(folder) == data
+
+
+def test_an_unknown_region_is_the_callers_error_not_the_datas(tmp_path):
+    from spillover import fastload
+    from spillover.errors import OptionError
+
+    folder = base().write(tmp_path / "d")
+    for load in (load_folder, fastload.read_dataset, fastload.read_columns):
+        with pytest.raises(OptionError, match="unknown region 'XX'") as info:
+            load(folder, region="XX")
+        assert info.value.option == "--region"
+    assert load_folder(folder, region="cn").counts()["people"] == 2
