@@ -147,7 +147,7 @@ def test_user_errors_are_one_clean_message(run, tmp_path):
     assert "unknown blacklist entry 'NOPE'" in result.output
     assert "Traceback" not in result.output
     result = run("explain", "E1", "--data", str(tmp_path / "none"))
-    assert result.exit_code == 1 and "not a directory" in result.output
+    assert result.exit_code == 1 and "does not exist" in result.output
     result = run("explain", "E1")
     assert result.exit_code == 1 and "--data" in result.output
     bad = tmp_path / "bad.toml"

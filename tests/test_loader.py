@@ -74,8 +74,12 @@ def test_national_numbers_are_normalized_in_the_region(tmp_path):
     data = load_folder(s.write(tmp_path / "d"))
     assert "+8613957112345" in data.phone_periods
     assert data.links[0].phone == "+8613957112345"
+    with pytest.raises(DataError) as info:  # no valid US number
+        load_folder(s.write(tmp_path / "d"), region="US")
+    assert_problem(info.value, "phones.csv", 2, "phone", "not a valid phone number in region US")
+    s.tables["phones"][0]["phone"] = "(650) 253-0000"
     other = load_folder(s.write(tmp_path / "d"), region="US")
-    assert "+8613957112345" not in other.phone_periods
+    assert "+16502530000" in other.phone_periods
 
 
 @pytest.mark.parametrize("value", ["true", "1", "yes", "false", "0", "no", "TRUE", ""])
@@ -281,8 +285,11 @@ def test_jsonl_errors_name_the_line(tmp_path):
 
 
 def test_not_a_folder(tmp_path):
-    with pytest.raises(DataError, match="not a directory"):
+    with pytest.raises(DataError, match="does not exist"):
         load_folder(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="is not a directory"):
+        load_folder(tmp_path / "file")
 
 
 # --- all problems, capped, nothing kept -------------------------------------------------
@@ -320,3 +327,38 @@ def test_utf8_names_round_trip(tmp_path):
     s = base()
     s.tables["people"][0]["name"] = "蒋先生"
     assert load_folder(s.write(tmp_path / "d")).people["jiang"].name == "蒋先生"
+
+
+def test_a_very_long_cell_is_read_by_both_loaders(tmp_path):
+    from spillover import fastload
+
+    s = base()
+    s.tables["people"][1]["name"] = "X" * 200_000
+    folder = s.write(tmp_path / "d")
+    assert load_folder(folder).people["xu"].name == "X" * 200_000
+    assert fastload.read_dataset(folder) == load_folder(folder)
+
+
+def test_an_empty_platform_kind_means_other(tmp_path):
+    from spillover import fastload
+    from spillover.model import PlatformKind
+
+    s = base()
+    s.tables["platforms"][0]["kind"] = ""
+    s.tables["platforms"][1]["kind"] = " "
+    folder = s.write(tmp_path / "d")
+    data = load_folder(folder)
+    assert data.platforms["lender"].kind == data.platforms["bank"].kind == PlatformKind.OTHER
+    assert fastload.read_dataset(folder) == data
+
+
+def test_an_unknown_region_is_the_callers_error_not_the_datas(tmp_path):
+    from spillover import fastload
+    from spillover.errors import OptionError
+
+    folder = base().write(tmp_path / "d")
+    for load in (load_folder, fastload.read_dataset, fastload.read_columns):
+        with pytest.raises(OptionError, match="unknown region 'XX'") as info:
+            load(folder, region="XX")
+        assert info.value.option == "--region"
+    assert load_folder(folder, region="cn").counts()["people"] == 2

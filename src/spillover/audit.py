@@ -102,7 +102,7 @@ def write_audit(
     if not out.parent.is_dir():
         raise SpilloverError(f"{out}: folder {out.parent} does not exist")
     if out.is_dir():
-        raise SpilloverError(f"{out}: is a folder, not a file")
+        raise SpilloverError(f"{out}: is a directory; give a file name for --out")
     verdicts: Counter[str] = Counter()
     count = 0
     with atomic_file(out) as handle:

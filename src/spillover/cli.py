@@ -26,15 +26,17 @@ from .backends.neo4j import Neo4jSettings
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_entry
-from .errors import DataError, SpilloverError
+from .errors import DataError, NotFoundError, OptionError, SpilloverError
 from .output import explanation_dict, explanation_json
-from .phones import DEFAULT_REGION, normalize_phone
+from .phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
 from .policy import load_policy
 from .render import demo_text, explanation_text
+from .resident_id import mask_ids_in
+from .rows import MAX_YEAR, MIN_YEAR
 
 
 def _fail(message: str) -> None:
-    click.echo(f"spillover: error: {message}", err=True)
+    click.echo(f"spillover: error: {mask_ids_in(message)}", err=True)
     sys.exit(1)
 
 
@@ -46,19 +48,63 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except DataError as exc:
-            click.echo(
-                f"spillover: error: the data was refused ({len(exc.problems)} problem(s)):",
-                err=True,
-            )
+            click.echo(f"spillover: error: {exc.summary()}:", err=True)
             for problem in exc.problems:
                 click.echo(f"  {problem}", err=True)
             if exc.truncated:
-                click.echo("  ... more problems not shown (cap reached)", err=True)
+                click.echo(f"  {exc.more_line()}", err=True)
             sys.exit(1)
+        except OptionError as exc:
+            raise click.BadParameter(mask_ids_in(exc.reason), param_hint=exc.option) from None
         except SpilloverError as exc:
             _fail(str(exc))
 
     return wrapper
+
+
+def _region_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return check_region(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def region_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--region CC``, checked against the regions phonenumbers knows."""
+    return click.option(
+        "--region",
+        default=DEFAULT_REGION,
+        show_default=True,
+        metavar="CC",
+        callback=_region_option,
+        help="Region for phone numbers written without +country code.",
+    )(func)
+
+
+class IsoDay(click.ParamType):
+    """A day written ``YYYY-MM-DD``; an impossible day (2024-02-30) is named as such."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        text = str(value).strip()
+        parts = text.split("-")
+        if (
+            len(parts) != 3
+            or [len(p) for p in parts] != [4, 2, 2]
+            or not all(p.isascii() and p.isdigit() for p in parts)
+        ):
+            self.fail(f"{value!r} is not a date written YYYY-MM-DD", param, ctx)
+        if not MIN_YEAR <= int(parts[0]) <= MAX_YEAR:
+            self.fail(
+                f"{text} is out of range: the year must lie in {MIN_YEAR}-{MAX_YEAR}", param, ctx
+            )
+        try:
+            return date.fromisoformat(text)
+        except ValueError as exc:
+            self.fail(f"{text} is an impossible date ({exc})", param, ctx)
 
 
 class StageProgress:
@@ -161,13 +207,7 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(*args, source=Source(data, settings, kwargs.pop("region")), **kwargs)
 
     wrapper = neo4j_options(wrapper)
-    wrapper = click.option(
-        "--region",
-        default=DEFAULT_REGION,
-        show_default=True,
-        metavar="CC",
-        help="Region for phone numbers written without +country code.",
-    )(wrapper)
+    wrapper = region_option(wrapper)
     return click.option(
         "--data",
         "data",
@@ -267,7 +307,7 @@ def explain(
 @click.option(
     "--at",
     "at",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=IsoDay(),
     default=None,
     help="Day of the proposed listing (default: today).",
 )
@@ -278,7 +318,7 @@ def check(
     platform: str,
     subject: str,
     subject_kind: str,
-    at: Any,
+    at: date | None,
     source: Source,
     fmt: str,
     policy_path: Path | None,
@@ -291,9 +331,19 @@ def check(
             subject = normalize_phone(subject, source.region)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--subject") from None
-    day: date | None = at.date() if at is not None else None
+    day: date | None = at
     with source.open() as backend:
-        e = run_check(backend, platform, subject_kind, subject, day, policy, max_paths=max_paths)
+        try:
+            e = run_check(
+                backend, platform, subject_kind, subject, day, policy, max_paths=max_paths
+            )
+        except NotFoundError as exc:
+            if subject_kind == "person" and looks_like_phone(subject, source.region):
+                raise NotFoundError(
+                    f"{exc}; {subject!r} looks like a phone number: "
+                    "did you mean --subject-kind phone?"
+                ) from None
+            raise
     click.echo(explanation_json(e) if fmt == "json" else explanation_text(e))
 
 
@@ -342,7 +392,7 @@ def audit(out: Path, source: Source, policy_path: Path | None, fmt: str) -> None
 @cli.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 @neo4j_options
-@click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
+@region_option
 @click.option("--wipe", is_flag=True, help="Delete everything in the database first.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before --wipe.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)

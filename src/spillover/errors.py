@@ -1,8 +1,14 @@
-"""Errors raised by spillover. The CLI turns every one of them into a one-line message."""
+"""Errors raised by spillover. The CLI turns every one of them into a one-line message.
+
+Messages never carry a full resident ID number: :class:`Problem` and the CLI mask
+anything shaped like one (first 3 and last 2 characters kept).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .resident_id import mask_ids_in
 
 
 class SpilloverError(Exception):
@@ -18,20 +24,50 @@ class Problem:
     field: str
     message: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", mask_ids_in(self.message))
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
 class DataError(SpilloverError):
-    """A data folder was refused. ``problems`` lists every defect found (up to a cap)."""
+    """A data folder was refused. ``problems`` lists the defects shown (up to a cap per
+    file); ``total`` counts every defect found, shown or not."""
 
-    def __init__(self, problems: list[Problem], truncated: bool = False) -> None:
+    def __init__(
+        self,
+        problems: list[Problem],
+        truncated: bool = False,
+        total: int | None = None,
+        cap: int | None = None,
+    ) -> None:
+        self.cap = cap
         self.problems = list(problems)
-        self.truncated = truncated
+        self.total = max(total if total is not None else 0, len(self.problems))
+        self.truncated = truncated or self.total > len(self.problems)
         lines = [str(p) for p in self.problems]
-        if truncated:
-            lines.append("... more problems not shown (cap reached)")
+        if self.truncated:
+            lines.append(self.more_line())
         super().__init__("\n".join(lines))
+
+    def summary(self) -> str:
+        """``refused (N problems)`` or, past the cap, ``refused (N problems, the first M shown)``."""
+        shown = "" if not self.truncated else f"; only the first {len(self.problems)} are shown"
+        return f"the data was refused ({self.total} problem(s){shown})"
+
+    def more_line(self) -> str:
+        per_file = f": at most {self.cap} per file are listed" if self.cap else ""
+        return f"... {self.total - len(self.problems)} more problem(s) not shown (cap reached{per_file})"
+
+
+class OptionError(SpilloverError):
+    """An option or argument given by the caller is invalid (not the data's fault)."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        self.reason = message
+        super().__init__(f"{option}: {message}")
 
 
 class NotFoundError(SpilloverError):

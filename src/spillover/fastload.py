@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from pyarrow import csv
 
 from .kernel import FOREVER, NEVER, Columns, columns_from_dataset
-from .loader import load_folder, table_file
+from .loader import _region, load_folder, odd_table_paths, table_file
 from .model import (
     Dataset,
     Entry,
@@ -38,18 +38,25 @@ from .model import (
     Sharing,
     SubjectKind,
 )
-from .phones import DEFAULT_REGION, normalize_phone
+from .phones import DEFAULT_REGION, mobile_pattern, normalize_phone
 from .resident_id import _WEIGHTS
-from .rows import REQUIRED_TABLES, TABLES, required_columns
+from .rows import MAX_YEAR, MIN_YEAR, REQUIRED_TABLES, TABLES, required_columns
 
 Progress = Callable[[str, int, int], None]
 
-_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _BOOL_TRUE = ("true", "1", "yes")
 _BOOL_FALSE = ("false", "0", "no")
-_E164_CN_MOBILE = r"^\+861[3-9]\d{9}$"
-_CN_NATIONAL_MOBILE = r"^1[3-9]\d{9}$"
+_E164_CN_MOBILE, _CN_NATIONAL_MOBILE = mobile_pattern("CN")
 _ORDINAL_1970 = 719163  # date(1970, 1, 1).toordinal()
+#: the days the exact loader accepts (rows.MIN_YEAR-01-01 .. rows.MAX_YEAR-12-31), as ordinals
+_FIRST_DAY = date(MIN_YEAR, 1, 1).toordinal()
+_LAST_DAY = date(MAX_YEAR, 12, 31).toordinal()
+#: every character Python's str.strip() removes (the exact loader trims them)
+_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 class _Fallback(Exception):
@@ -64,9 +71,10 @@ def read_columns(
     Raises :class:`~spillover.errors.DataError` exactly as
     :func:`~spillover.loader.load_folder` does for a bad folder.
     """
+    region = _region(region)
     try:
         return _fast(Path(folder), region, progress)[0]
-    except _Fallback:
+    except (_Fallback, pa.ArrowException):
         if progress:
             progress("exact loader", 0, 1)
         return columns_from_dataset(load_folder(folder, region=region))
@@ -76,9 +84,10 @@ def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset
     """The same :class:`~spillover.model.Dataset` as :func:`~spillover.loader.load_folder`, faster
     on large plain CSV folders (checked with Arrow, then built once); anything unusual goes
     through the exact loader."""
+    region = _region(region)
     try:
         columns, extra = _fast(Path(folder), region, None)
-    except _Fallback:
+    except (_Fallback, pa.ArrowException):
         return load_folder(folder, region=region)
     return _dataset(columns, extra)
 
@@ -176,6 +185,7 @@ def _need(ok: bool | np.bool_) -> None:
 
 
 def _read(folder: Path, table: str) -> pa.Table | None:
+    _need(not odd_table_paths(folder, table))
     path = table_file(folder, table)
     if path is None:
         _need(table not in REQUIRED_TABLES)
@@ -184,14 +194,18 @@ def _read(folder: Path, table: str) -> pa.Table | None:
     with path.open("rb") as handle:
         _need(handle.read(3) != b"\xef\xbb\xbf")  # a byte-order mark: let the exact loader read it
     try:
-        types = {name: pa.string() for name in _header(path)}
+        header = _header(path)
+        # duplicate, padded or oddly read column names: the exact loader names the problem
+        _need(len(set(header)) == len(header) and all(h == h.strip() and h for h in header))
+        types = {name: pa.string() for name in header}
         out = csv.read_csv(
             path,
             convert_options=csv.ConvertOptions(column_types=types, strings_can_be_null=False),
             read_options=csv.ReadOptions(block_size=1 << 24),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, StopIteration) as exc:
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, StopIteration, pycsv.Error) as exc:
         raise _Fallback from exc
+    _need(out.column_names == header)
     needed = required_columns(TABLES[table])
     _need(all(c in out.column_names for c in needed))
     return out
@@ -215,7 +229,7 @@ def _true(mask: pa.Array | pa.ChunkedArray) -> bool:
 
 def _clean(arr: pa.Array, required: bool) -> pa.Array:
     """A text column; leading/trailing spaces, or a missing required value: fall back."""
-    _need(_true(pc.equal(pc.utf8_trim_whitespace(arr), arr)))
+    _need(_true(pc.equal(pc.utf8_trim(arr, characters=_SPACES), arr)))
     if required:
         _need(not pc.any(pc.equal(arr, "")).as_py())
     return arr
@@ -245,8 +259,10 @@ def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
         days = pc.cast(present, pa.date32()).cast(pa.int32()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise _Fallback from exc
+    days = days.astype(np.int64) + _ORDINAL_1970
+    _need(((days >= _FIRST_DAY) & (days <= _LAST_DAY)).all())  # years out of bounds
     out = np.full(len(arr), missing if missing is not None else 0, dtype=np.int64)
-    out[~empty.to_numpy(zero_copy_only=False)] = days.astype(np.int64) + _ORDINAL_1970
+    out[~empty.to_numpy(zero_copy_only=False)] = days
     return out
 
 
@@ -373,6 +389,7 @@ def _fast(
     amount = extra["loan_amount"] = _clean(_col(ln, "amount"), False)
     present = pc.filter(amount, pc.not_equal(amount, ""))
     _need(_true(pc.match_substring_regex(present, r"^[0-9]+(\.[0-9]+)?$")))
+    _need(_true(pc.is_finite(pc.cast(present, pa.float64()))))  # 400 digits: inf
     if progress:
         progress("check", 3, 6)
 
@@ -451,18 +468,22 @@ def _fast(
     return columns, extra
 
 
-def _acyclic(ids: pa.Array, copied: pa.Array, max_depth: int = 64) -> None:
-    """Copy chains end within ``max_depth`` links (a loop, or a longer chain: the exact loader decides)."""
+def _acyclic(ids: pa.Array, copied: pa.Array) -> None:
+    """Copy chains end (no loop); a loop: the exact loader names it.
+
+    Pointer doubling: after k rounds every entry points 2**k links up its chain, so
+    ceil(log2(n)) + 1 rounds reach the end of every chain that has one.
+    """
+    n = len(ids)
     parent = (
         pc.index_in(copied, value_set=ids)
-        .fill_null(-1)
+        .fill_null(n)
         .to_numpy(zero_copy_only=False)
         .astype(np.int64)
     )
-    cur = parent.copy()
-    for _ in range(max_depth):
-        alive = cur >= 0
-        if not alive.any():
+    jump = np.append(parent, n)  # n: past the end of a chain, points to itself
+    for _ in range(max(n, 1).bit_length() + 1):
+        if (jump == n).all():
             return
-        cur[alive] = parent[cur[alive]]
-    raise _Fallback
+        jump = jump[jump]
+    _need((jump == n).all())

@@ -276,8 +276,9 @@ class Index:
             ]
         )
         period = self._period_at(u_phone, self.loan_applied[u_loan])
-        u_owner = np.where(period >= 0, self.p_owner[np.maximum(period, 0)], -1)
-        u_owner_verified = np.where(period >= 0, self.p_verified[np.maximum(period, 0)], False)
+        # period -1 (no owner period) picks the appended sentinel; works with no periods at all
+        u_owner = np.append(self.p_owner, -1)[period]
+        u_owner_verified = np.append(self.p_verified, False)[period]
         u_role_factor = self._role_factors(u_role, u_loan)
         u_tie_code = self._role_tie_codes(u_role, u_loan)
         # --- person -> loan ties (CSR by person) ------------------------------------
@@ -458,7 +459,7 @@ class Index:
         ph_rows = np.nonzero(subj_phone >= 0)[0]
         if len(ph_rows):
             per = self._period_at(subj_phone[ph_rows], e_listed[ph_rows])
-            owner_now[ph_rows] = np.where(per >= 0, self.p_owner[np.maximum(per, 0)], -1)
+            owner_now[ph_rows] = np.append(self.p_owner, -1)[per]  # -1: no owner period
 
         # seen[(entry, node)] -> best responsibility reached at an earlier layer
         n_nodes = self.phone_base + len(self.phones) + 1

@@ -9,8 +9,11 @@ returned. Validation runs in two passes: each row on its own (pydantic models in
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
+import os
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import DataError, Problem
+from .errors import DataError, OptionError, Problem
 from .model import (
     Dataset,
     Entry,
@@ -31,10 +34,12 @@ from .model import (
     Sharing,
     SubjectKind,
 )
-from .phones import DEFAULT_REGION
+from .phones import DEFAULT_REGION, check_region
 from .rows import REQUIRED_TABLES, TABLES, Row, required_columns
 
 DEFAULT_MAX_ERRORS = 50
+#: the longest CSV cell read (Python's csv module stops at 131,072 characters by default)
+_MAX_CELL = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,20 +52,27 @@ class Located:
 
 
 class _Problems:
-    """Collects problems with a cap per file."""
+    """Collects problems with a cap per file; counts every problem, shown or not."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.items: list[Problem] = []
         self.per_file: dict[str, int] = defaultdict(int)
-        self.truncated = False
+        self.total = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.items)
 
     def add(self, file: str, line: int, field: str, message: str) -> None:
+        self.total += 1
         if self.per_file[file] >= self.cap:
-            self.truncated = True
             return
         self.per_file[file] += 1
         self.items.append(Problem(file, line, field, message))
+
+    def error(self) -> DataError:
+        return DataError(self.items, self.truncated, self.total, self.cap)
 
 
 def table_file(folder: Path, table: str) -> Path | None:
@@ -72,62 +84,207 @@ def table_file(folder: Path, table: str) -> Path | None:
     return None
 
 
-def _raw_rows(path: Path, problems: _Problems) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line, mapping)`` for every data row of a CSV or JSONL file."""
+def odd_table_paths(folder: Path, table: str) -> list[Path]:
+    """``NAME.csv`` / ``NAME.jsonl`` entries that exist but are no regular file (a folder,
+    a broken link, a device): never taken for a missing table."""
+    out = []
+    for suffix in (".csv", ".jsonl"):
+        candidate = folder / f"{table}{suffix}"
+        if os.path.lexists(candidate) and not candidate.is_file():
+            out.append(candidate)
+    return out
+
+
+def _what_is(path: Path) -> str:
+    if path.is_dir():
+        return "a directory"
+    if path.is_symlink() and not path.exists():
+        return "a broken symbolic link"
+    return "not a regular file"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _bad_bytes(text: str) -> str | None:
+    """The first undecodable byte of a line read with ``surrogateescape``, described."""
+    found = _ESCAPED_BYTE.search(text)
+    if found is None:
+        return None
+    byte = ord(found.group()) - 0xDC00
+    return f"not UTF-8: byte 0x{byte:02x} at column {found.start() + 1}"
+
+
+class _Lines:
+    """Physical lines of a text file read with ``surrogateescape``: counts them and
+    remembers the first undecodable spot of each bad line."""
+
+    def __init__(self, handle: io.TextIOWrapper) -> None:
+        self.handle = handle
+        self.count = 0
+        self.bad: dict[int, str] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self.handle:
+            self.count += 1
+            if self.count == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            problem = _bad_bytes(text)
+            if problem is not None:
+                self.bad[self.count] = problem
+            yield text
+
+    def bad_between(self, first: int, last: int) -> tuple[int, str] | None:
+        for line in range(first, last + 1):
+            if line in self.bad:
+                return line, self.bad[line]
+        return None
+
+
+def _open_text(path: Path) -> io.TextIOWrapper:
+    return io.TextIOWrapper(path.open("rb"), encoding="utf-8", errors="surrogateescape", newline="")
+
+
+def _csv_rows(
+    path: Path, problems: _Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
     name = str(path)
-    if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+    if csv.field_size_limit() < _MAX_CELL:
+        csv.field_size_limit(_MAX_CELL)  # as long as Arrow's (the fast loader) allows
+    with _open_text(path) as handle:
+        lines = _Lines(handle)
+        reader = csv.reader(lines)
+        try:
+            header = next(reader)
+        except StopIteration:
+            problems.add(name, 1, "(header)", "file is empty; a header row is required")
+            return
+        except csv.Error as exc:
+            problems.add(name, 1, "(header)", f"unreadable: {exc}")
+            return
+        bad = lines.bad_between(1, lines.count)
+        if bad is not None:
+            problems.add(name, bad[0], "(header)", bad[1])
+            return
+        header = [h.strip() for h in header]
+        header_ok = True
+        first_seen: dict[str, int] = {}
+        for position, column in enumerate(header, start=1):
+            if column in first_seen:
+                problems.add(
+                    name,
+                    1,
+                    column or "(header)",
+                    f"column {column!r} appears twice in the header "
+                    f"(columns {first_seen[column]} and {position})",
+                )
+                header_ok = False
+            first_seen.setdefault(column, position)
+        for column in needed:
+            if column not in first_seen:
+                problems.add(name, 1, column, "required column is missing from the header")
+                header_ok = False
+        if not header_ok:
+            return
+        last = lines.count
+        while True:
             try:
-                header = next(reader)
+                values = next(reader)
             except StopIteration:
-                problems.add(name, 1, "(header)", "file is empty; a header row is required")
                 return
-            except (UnicodeDecodeError, csv.Error) as exc:
-                problems.add(name, 1, "(header)", f"unreadable: {exc}")
-                return
-            header = [h.strip() for h in header]
-            line = reader.line_num
-            while True:
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    return
-                except (UnicodeDecodeError, csv.Error) as exc:
-                    problems.add(name, line + 1, "(row)", f"unreadable: {exc}")
-                    return
-                line = reader.line_num
-                if not values or all(not v.strip() for v in values):
-                    continue
-                if len(values) != len(header):
-                    problems.add(
-                        name, line, "(row)", f"expected {len(header)} cells, found {len(values)}"
-                    )
-                    continue
-                yield line, dict(zip(header, values, strict=True))
+            except csv.Error as exc:
+                problems.add(name, last + 1, "(row)", f"unreadable: {exc}")
+                last = lines.count
+                continue
+            first, last = last + 1, lines.count
+            bad = lines.bad_between(first, last)
+            if bad is not None:
+                problems.add(name, bad[0], "(row)", bad[1])
+                if values:
+                    rejected_rows.append(dict(zip(header, values, strict=False)))
+                continue
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                problems.add(
+                    name, last, "(row)", f"expected {len(header)} cells, found {len(values)}"
+                )
+                rejected_rows.append(dict(zip(header, values, strict=False)))
+                continue
+            yield last, dict(zip(header, values, strict=True))
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _jsonl_rows(
+    path: Path, problems: _Problems, rejected_rows: list[dict[str, Any]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    name = str(path)
+    with _open_text(path) as handle:
+        lines = _Lines(handle)
+        for text in lines:
+            line = lines.count
+            if line in lines.bad:
+                problems.add(name, line, "(row)", lines.bad[line])
+                continue
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text.rstrip("\r\n"), object_pairs_hook=_no_duplicate_keys)
+            except json.JSONDecodeError as exc:
+                what = exc.msg.removesuffix(" at")
+                problems.add(name, line, "(row)", f"not valid JSON: {what} at column {exc.colno}")
+                continue
+            except _DuplicateKey as exc:
+                problems.add(name, line, exc.key or "(row)", "field appears twice in this object")
+                continue
+            except RecursionError:
+                problems.add(name, line, "(row)", "not valid JSON: nested too deeply")
+                continue
+            except ValueError:  # an integer with more digits than Python converts (4300)
+                problems.add(name, line, "(row)", "not valid JSON: a number has too many digits")
+                continue
+            if not isinstance(value, dict):
+                problems.add(name, line, "(row)", "each line must be a JSON object")
+                continue
+            unicode_ok = True
+            for key, item in value.items():
+                if isinstance(item, str) and _SURROGATE.search(item):
+                    problems.add(name, line, key, "text holds a lone surrogate (not valid Unicode)")
+                    unicode_ok = False
+            if not unicode_ok:
+                rejected_rows.append(value)
+                continue
+            yield line, value
+
+
+def _raw_rows(
+    path: Path, problems: _Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line, mapping)`` for every readable data row of a CSV or JSONL file.
+
+    Rows that cannot be read (bad bytes, wrong number of cells) are reported and
+    their raw mappings go to ``rejected_rows`` (so references to them are not
+    reported again); reading goes on with the next row.
+    """
+    if path.suffix == ".csv":
+        yield from _csv_rows(path, problems, needed, rejected_rows)
     else:
-        with path.open(encoding="utf-8-sig") as handle:
-            line = 0
-            while True:
-                try:
-                    text = handle.readline()
-                except UnicodeDecodeError as exc:
-                    problems.add(name, line + 1, "(row)", f"not UTF-8: {exc}")
-                    return
-                if not text:
-                    return
-                line += 1
-                if not text.strip():
-                    continue
-                try:
-                    value = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    problems.add(name, line, "(row)", f"not valid JSON: {exc.msg}")
-                    continue
-                if not isinstance(value, dict):
-                    problems.add(name, line, "(row)", "each line must be a JSON object")
-                    continue
-                yield line, value
+        yield from _jsonl_rows(path, problems, rejected_rows)
 
 
 def _error_text(err: dict[str, Any]) -> str:
@@ -152,26 +309,25 @@ def read_table(
     out: list[Located] = []
     needed = required_columns(model)
     key = next(iter(model.model_fields))
-    checked_header = False
     context = {"region": region}
-    for line, raw in _raw_rows(path, problems):
-        if not checked_header and path.suffix == ".csv":
-            missing = [c for c in needed if c not in raw]
-            for column in missing:
-                problems.add(name, 1, column, "required column is missing from the header")
-            if missing:
-                return out
-        checked_header = True
-        try:
-            row = model.model_validate(raw, context=context)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
-                problems.add(name, line, loc, _error_text(err))
-            if rejected is not None and isinstance(raw.get(key), str):
+    unreadable: list[dict[str, Any]] = []
+    try:
+        for line, raw in _raw_rows(path, problems, needed, unreadable):
+            try:
+                row = model.model_validate(raw, context=context)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
+                    problems.add(name, line, loc, _error_text(err))
+                unreadable.append(raw)
+                continue
+            out.append(Located(name, line, row))
+    except OSError as exc:
+        problems.add(name, 0, "(table)", f"cannot be read: {exc.strerror or exc}")
+    if rejected is not None:
+        for raw in unreadable:
+            if isinstance(raw.get(key), str):
                 rejected.add(raw[key].strip())
-            continue
-        out.append(Located(name, line, row))
     return out
 
 
@@ -186,8 +342,10 @@ def load_folder(
     'Hangzhou'
     """
     folder = Path(folder)
+    region = _region(region)
     if not folder.is_dir():
-        raise DataError([Problem(str(folder), 0, "(folder)", "not a directory")])
+        what = "does not exist" if not os.path.lexists(folder) else "is not a directory"
+        raise DataError([Problem(str(folder), 0, "(folder)", f"the data folder {what}")])
     problems = _Problems(max_errors)
     tables: dict[str, list[Located]] = {}
     rejected: set[str] = set()
@@ -202,9 +360,17 @@ def load_folder(
                 "(table)",
                 f"both {both[0].name} and {both[1].name} exist; keep one",
             )
+        odd = odd_table_paths(folder, table)
+        for candidate in odd:
+            problems.add(
+                str(candidate),
+                0,
+                "(table)",
+                f"{candidate.name} is {_what_is(candidate)}, not a file",
+            )
         path = table_file(folder, table)
         if path is None:
-            if table in REQUIRED_TABLES:
+            if table in REQUIRED_TABLES and not odd:
                 problems.add(
                     str(folder / f"{table}.csv"),
                     0,
@@ -215,9 +381,16 @@ def load_folder(
             continue
         tables[table] = read_table(path, model, problems, region, rejected)
     dataset = _link(tables, problems, rejected)
-    if problems.items:
-        raise DataError(problems.items, problems.truncated)
+    if problems.total:
+        raise problems.error()
     return dataset
+
+
+def _region(region: str) -> str:
+    try:
+        return check_region(region)
+    except ValueError as exc:
+        raise OptionError("--region", str(exc)) from None
 
 
 def _unique(rows: list[Located], key: str, problems: _Problems) -> dict[str, Located]:
@@ -282,20 +455,15 @@ def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[s
         known(item, "copied_from", item.row.copied_from, entries, "entry_id")
         if item.row.subject_kind == SubjectKind.PERSON:
             known(item, "subject", item.row.subject, people, "person_id")
+    loops = _loop_entry_points({k: v.row.copied_from for k, v in entries.items()})
     for entry_id, item in entries.items():
-        seen = {entry_id}
-        parent = item.row.copied_from
-        while parent is not None and parent in entries:
-            if parent in seen:
-                problems.add(
-                    item.file,
-                    item.line,
-                    "copied_from",
-                    f"copy chain of {entry_id!r} loops back to {parent!r}",
-                )
-                break
-            seen.add(parent)
-            parent = entries[parent].row.copied_from
+        if entry_id in loops:
+            problems.add(
+                item.file,
+                item.line,
+                "copied_from",
+                f"copy chain of {entry_id!r} loops back to {loops[entry_id]!r}",
+            )
     pairs: dict[tuple[str, str], int] = {}
     for item in tables["sharing"]:
         known(item, "from_platform", item.row.from_platform, platforms, "platform_id")
@@ -312,7 +480,7 @@ def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[s
             )
         pairs.setdefault(pair, item.line)
 
-    if problems.items:
+    if problems.total:
         return Dataset({}, {}, {}, {})
     return Dataset(
         people={k: Person(**v.row.model_dump()) for k, v in people.items()},
@@ -331,3 +499,34 @@ def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[s
         entries={k: Entry(**v.row.model_dump()) for k, v in entries.items()},
         sharing=tuple(Sharing(**i.row.model_dump()) for i in tables["sharing"]),
     )
+
+
+def _loop_entry_points(parent_of: dict[str, str | None]) -> dict[str, str]:
+    """For every entry whose copy chain runs into a loop: the first entry met twice when
+    following the chain from it (an entry on the loop: itself). Linear time."""
+    done: dict[str, str | None] = {}  # entry -> loop entry point, or None (chain ends)
+    for start in parent_of:
+        if start in done:
+            continue
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        node: str | None = start
+        while node is not None and node in parent_of and node not in done:
+            if node in on_path:
+                break
+            on_path[node] = len(path)
+            path.append(node)
+            node = parent_of[node]
+        if node is not None and node in on_path:  # a new loop: path[k:] is the loop
+            k = on_path[node]
+            for member in path[k:]:
+                done[member] = member
+            tail_answer: str | None = node
+            path = path[:k]
+        elif node is not None and node in done:
+            tail_answer = done[node]
+        else:
+            tail_answer = None
+        for member in path:
+            done[member] = tail_answer
+    return {k: v for k, v in done.items() if v is not None}

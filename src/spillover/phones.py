@@ -1,4 +1,11 @@
-"""Phone numbers: everything is compared in E.164 form."""
+"""Phone numbers: everything is compared in E.164 form.
+
+A number is accepted only when it is written with digits (and the usual
+separators: spaces, ``-``, ``.``, ``/``, parentheses, a leading ``+``) and is a
+*valid* number by the ``phonenumbers`` metadata (``is_valid_number``), not only a
+parseable one: letters are never turned into keypad digits, and ``12345`` is no
+number in CN.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,38 @@ from functools import lru_cache
 import phonenumbers
 
 DEFAULT_REGION = "CN"
+
+#: characters a written phone number may hold besides decimal digits
+_SEPARATORS = frozenset(" \t\u00a0-./()")
+
+
+def check_region(region: str) -> str:
+    """``region`` as a two-letter region code phonenumbers knows (upper-cased).
+
+    >>> check_region("cn")
+    'CN'
+
+    Raises ``ValueError`` for an unknown region.
+    """
+    code = region.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"unknown region {region!r}: give a two-letter region code such as CN, HK or US"
+        )
+    return code
+
+
+def _shape_problem(text: str) -> str | None:
+    """Why ``text`` is not written like a phone number, or None."""
+    for i, char in enumerate(text):
+        if char.isdecimal() or char in _SEPARATORS or (char == "+" and i == 0):
+            continue
+        if char.isalpha():
+            return "letters are not allowed in a phone number"
+        return f"character {char!r} is not allowed in a phone number"
+    if not any(char.isdecimal() for char in text):
+        return "no digits"
+    return None
 
 
 @lru_cache(maxsize=1 << 16)
@@ -18,18 +57,42 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     >>> normalize_phone("+86-138-0000-0001")
     '+8613800000001'
 
-    Raises ``ValueError`` with a short reason when the text is not a possible number.
+    Raises ``ValueError`` with a short reason when the text is not a valid number.
     """
     text = raw.strip()
     if not text:
         raise ValueError("empty phone number")
+    shape = _shape_problem(text)
+    if shape is not None:
+        raise ValueError(f"not a phone number: {raw!r} ({shape})")
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else region)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(f"not a phone number: {raw!r} ({exc._msg})") from None
-    if not phonenumbers.is_possible_number(number):
-        raise ValueError(f"not a possible phone number in region {region}: {raw!r}")
+    if not phonenumbers.is_valid_number(number):
+        where = "" if text.startswith("+") else f" in region {region}"
+        raise ValueError(f"not a valid phone number{where}: {raw!r}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=8)
+def mobile_pattern(region: str) -> tuple[str, str]:
+    """Regular expressions (RE2 and Python compatible) for the region's mobile numbers,
+    ``(E.164 form, national form)``, from the phonenumbers metadata. Every match is a
+    valid number; the fast loader takes CN matches as they are (tests check that
+    :func:`normalize_phone` agrees) and checks everything else one by one."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    pattern = meta.mobile.national_number_pattern
+    return rf"^\+{meta.country_code}(?:{pattern})$", rf"^(?:{pattern})$"
+
+
+def looks_like_phone(text: str, region: str = DEFAULT_REGION) -> bool:
+    """Whether ``text`` is a valid phone number (for hints in messages)."""
+    try:
+        normalize_phone(text, region)
+    except ValueError:
+        return False
+    return True
 
 
 def display_phone(e164: str) -> str:

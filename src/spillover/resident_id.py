@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
+#: anything that could be a resident ID number inside a longer text
+_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])([0-9]{3})[0-9]{12}([0-9]{2}[0-9Xx])(?![0-9A-Za-z])")
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -23,7 +28,7 @@ def validate_resident_id(value: str) -> str:
     text = value.strip().upper()
     if len(text) != 18:
         raise ValueError(f"resident ID must have 18 characters, got {len(text)}")
-    if not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
+    if not _SHAPE.match(text):
         raise ValueError("resident ID must be 17 digits followed by a digit or X")
     try:
         date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
@@ -33,3 +38,24 @@ def validate_resident_id(value: str) -> str:
     if text[17] != expected:
         raise ValueError(f"resident ID check digit is {text[17]}, expected {expected}")
     return text
+
+
+def mask_id(value: str) -> str:
+    """An ID number with all but its first 3 and last 2 characters hidden.
+
+    >>> mask_id("330106198203154015")
+    '330*************15'
+    """
+    text = value.strip()
+    if len(text) <= 5:
+        return "*" * len(text)
+    return text[:3] + "*" * (len(text) - 5) + text[-2:]
+
+
+def mask_ids_in(text: str) -> str:
+    """``text`` with every 18-character resident-ID-shaped number masked (for messages and logs).
+
+    >>> mask_ids_in("unknown person '330106198203154015'")
+    "unknown person '330*************15'"
+    """
+    return _ID_LIKE.sub(lambda m: mask_id(m.group(0)), text)

@@ -1,13 +1,15 @@
 """Input rows (CONTRACT §1) as pydantic models: the edge where raw text becomes typed facts.
 
 Every model turns an empty cell into ``None``, reads booleans as ``true/false``,
-``1/0`` or ``yes/no``, dates as ISO ``YYYY-MM-DD`` and phone numbers into E.164
-(in the region given through the validation context, ``{"region": "CN"}``).
+``1/0`` or ``yes/no``, dates as ISO ``YYYY-MM-DD`` (years 1900-2100), amounts as
+finite non-negative numbers and phone numbers into E.164 (valid numbers only, in
+the region given through the validation context, ``{"region": "CN"}``).
 Unknown extra columns are ignored, so that new optional columns never break a loader.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Annotated, Any
@@ -27,7 +29,11 @@ from .resident_id import validate_resident_id
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
-_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_AMOUNT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+#: dates outside these years are refused (both loaders): typos such as 0000 or 9999
+MIN_YEAR = 1900
+MAX_YEAR = 2100
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -57,10 +63,41 @@ def _parse_day(value: Any) -> Any:
     text = str(value).strip()
     if not _ISO_DAY.match(text):
         raise ValueError(f"expected an ISO date YYYY-MM-DD, got {value!r}")
+    year = int(text[:4])
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(
+            f"year {text[:4]} is out of range: dates must lie in {MIN_YEAR}-{MAX_YEAR}"
+        )
     try:
         return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not a real date: {text!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"impossible date {text!r} ({exc})") from None
+
+
+def _parse_amount(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, int):
+        number = float(value) if abs(value) < 10**300 else math.inf
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise ValueError(f"amount must be a finite number, got {value!r}")
+        if not _AMOUNT.match(text):
+            raise ValueError(f"expected a number such as 3000 or 1250.50, got {value!r}")
+        number = float(text)
+    else:
+        raise ValueError("expected a number")
+    if not math.isfinite(number):
+        raise ValueError(f"amount must be a finite number, got {value!r}")
+    if number < 0:
+        raise ValueError(f"amount must not be negative, got {value!r}")
+    return number + 0.0  # -0.0 becomes 0.0
 
 
 def _text(value: Any) -> Any:
@@ -90,6 +127,12 @@ Phone = Annotated[str, BeforeValidator(_text), AfterValidator(_phone)]
 OptPhone = Annotated[str | None, BeforeValidator(_text), AfterValidator(_phone)]
 
 
+def _kind_or_other(value: Any) -> Any:
+    """An empty ``kind`` cell (or a JSON null) means ``other``, as a missing column does."""
+    value = _blank_to_none(value)
+    return PlatformKind.OTHER if value is None else value
+
+
 class Row(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -109,12 +152,7 @@ class PersonRow(Row):
 class PlatformRow(Row):
     platform_id: Text
     name: Text
-    kind: Annotated[PlatformKind, BeforeValidator(_blank_to_none)] = PlatformKind.OTHER
-
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _default_kind(cls, value: Any) -> Any:
-        return PlatformKind.OTHER if value is None else value
+    kind: Annotated[PlatformKind, BeforeValidator(_kind_or_other)] = PlatformKind.OTHER
 
 
 class PhoneRow(Row):
@@ -141,15 +179,8 @@ class LoanRow(Row):
     status: LoanStatus
     applicant_phone: OptPhone = None
     phone_verified: OptBool = None
-    amount: Annotated[float | None, BeforeValidator(_blank_to_none)] = None
+    amount: Annotated[float | None, BeforeValidator(_parse_amount)] = None
     status_at: OptDay = None
-
-    @field_validator("amount")
-    @classmethod
-    def _non_negative(cls, value: float | None) -> float | None:
-        if value is not None and value < 0:
-            raise ValueError(f"amount must not be negative, got {value}")
-        return value
 
     @field_validator("status_at")
     @classmethod
