@@ -184,7 +184,7 @@ def test_audit_error_keeps_the_previous_file(tmp_path: Path) -> None:
 
 def test_audit_refuses_a_folder_as_output(tmp_path: Path) -> None:
     (tmp_path / "audit.csv").mkdir()
-    with pytest.raises(SpilloverError, match="is a folder"):
+    with pytest.raises(SpilloverError, match="is a directory"):
         write_audit([_row("E1")], tmp_path / "audit.csv")
 
 
