@@ -667,7 +667,7 @@ def test_bad_region_is_an_option_error_not_the_datas(tmp_path: Path) -> None:
         ["ingest", data, "--region", "XX", "--neo4j-uri", "bolt://127.0.0.1:1"],
     ):
         result = runner.invoke(cli, args)
-        assert result.exit_code == 2, result.output  # click's usage error
+        assert result.exit_code == 1, result.output  # a wrong value, not a malformed command
         assert "--region" in result.output and "unknown region 'XX'" in result.output
         assert "refused" not in result.output and "Traceback" not in result.output
     assert not (tmp_path / "a.csv").exists()
@@ -689,7 +689,7 @@ def test_check_at_names_the_problem_of_the_date(at: str, words: str) -> None:
         cli,
         ["check", "--platform", "tianyan", "--subject", "jiang", "--at", at, "--data", DATA],
     )
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     assert "--at" in result.output and words in result.output
     assert "does not match the format" not in result.output
 

@@ -1,7 +1,7 @@
 """The ``spillover`` command line: each command parses, makes one library call, and prints.
 
 Library errors (:class:`~spillover.errors.SpilloverError`) become a message on
-stderr and exit code 1; usage errors exit 2 (click's convention).
+stderr and exit code 1; so do option values that are wrong (:class:`InvalidValue`); a malformed command line (missing or unknown options) exits 2, click's convention.
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+class InvalidValue(click.BadParameter):
+    """An option whose value is wrong (an unknown region, an impossible day): exit code 1,
+    like bad data; a malformed command line (a missing or unknown option) stays click's 2."""
+
+    exit_code = 1
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into one clean message (all problems for bad data) and exit 1."""
 
@@ -55,7 +62,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                 click.echo(f"  {exc.more_line()}", err=True)
             sys.exit(1)
         except OptionError as exc:
-            raise click.BadParameter(mask_ids_in(exc.reason), param_hint=exc.option) from None
+            raise InvalidValue(mask_ids_in(exc.reason), param_hint=exc.option) from None
         except SpilloverError as exc:
             _fail(str(exc))
 
@@ -66,7 +73,7 @@ def _region_option(ctx: click.Context, param: click.Parameter, value: str) -> st
     try:
         return check_region(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise InvalidValue(str(exc), ctx=ctx, param=param) from None
 
 
 def region_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,15 +103,15 @@ class IsoDay(click.ParamType):
             or [len(p) for p in parts] != [4, 2, 2]
             or not all(p.isascii() and p.isdigit() for p in parts)
         ):
-            self.fail(f"{value!r} is not a date written YYYY-MM-DD", param, ctx)
+            raise InvalidValue(f"{value!r} is not a date written YYYY-MM-DD", ctx, param)
         if not MIN_YEAR <= int(parts[0]) <= MAX_YEAR:
-            self.fail(
-                f"{text} is out of range: the year must lie in {MIN_YEAR}-{MAX_YEAR}", param, ctx
+            raise InvalidValue(
+                f"{text} is out of range: the year must lie in {MIN_YEAR}-{MAX_YEAR}", ctx, param
             )
         try:
             return date.fromisoformat(text)
         except ValueError as exc:
-            self.fail(f"{text} is an impossible date ({exc})", param, ctx)
+            raise InvalidValue(f"{text} is an impossible date ({exc})", ctx, param) from None
 
 
 class StageProgress:
@@ -330,7 +337,7 @@ def check(
         try:
             subject = normalize_phone(subject, source.region)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--subject") from None
+            raise InvalidValue(str(exc), param_hint="--subject") from None
     day: date | None = at
     with source.open() as backend:
         try:
