@@ -33,37 +33,76 @@ from scipy.sparse.csgraph import shortest_path
 
 from .model import Dataset, Entry, Loan, LoanLink, PhonePeriod, Sharing
 from .policy import Policy, default_policy
+from .rules import APPLICANT as APPLICANT_ROLE
+from .rules import (
+    CHAIN_STEP,
+    COPY_STEP,
+    LISTING_STEP,
+    NO_PATH,
+    ORIGIN_STEP,
+    ROLES,
+    SHARING_STEP,
+    TIE_KINDS,
+    StepKind,
+    factor,
+    loan_kind,
+    owns_kind,
+    reason_codes,
+    score,
+    subject_phone_kind,
+    use_kind,
+)
 
 ROUND = 6
 NEVER = np.int64(-(2**40))  # a day before every day (missing `since`)
 FOREVER = np.int64(2**40)  # a day after every day (missing `until`)
 
 #: role codes sort like the role strings ("" = own loan sorts first)
-ROLE_NAMES = ("", "address_book", "applicant", "emergency_contact", "guarantor", "reference")
+ROLE_NAMES = ("", *sorted(ROLES))
 ROLE_CODE = {name: i for i, name in enumerate(ROLE_NAMES)}
 OWN = ROLE_CODE[""]
-APPLICANT = ROLE_CODE["applicant"]
+APPLICANT = ROLE_CODE[APPLICANT_ROLE]
 
-# tie reason codes (index into TIE_CODES)
-TIE_CODES = (
-    None,
-    "OWN_DEFAULT",
-    "OWN_PHONE",
-    "PHONE_REASSIGNED",
-    "PHONE_USED_SMS_VERIFIED",
-    "PHONE_USED_UNVERIFIED",
-    "ADDRESS_BOOK",
-    "EMERGENCY_CONTACT",
-    "GUARANTOR",
-    "REFERENCE",
+#: tie kinds as integer codes: the index in spillover.rules.TIE_KINDS
+KIND_CODE = {k.name: i for i, k in enumerate(TIE_KINDS)}
+#: the bits of one layer's summary (kind code * 2 + owner unverified) in a path signature
+_LAYER_BITS = (2 * len(TIE_KINDS) - 1).bit_length()
+
+
+def _kind_table(choose: Callable[..., StepKind], *axes: Sequence[object]) -> np.ndarray:
+    """The kind code ``choose`` gives for every combination of ``axes`` (the rules,
+    compiled into a lookup table indexed by integer codes)."""
+    shape = tuple(len(a) for a in axes)
+    table = np.empty(shape, dtype=np.int64)
+    for at in np.ndindex(*shape):
+        table[at] = KIND_CODE[choose(*(a[i] for a, i in zip(axes, at, strict=True))).name]
+    return table
+
+
+_BOOLS = (False, True)
+#: use kind by (role code, sms verified); row OWN unused
+_USE_KIND = _kind_table(
+    lambda role, sms: use_kind(role, sms) if role else loan_kind(subject=True),
+    ROLE_NAMES,
+    _BOOLS,
 )
-_TC = {c: i for i, c in enumerate(TIE_CODES)}
-_ROLE_TIE_CODE = {
-    ROLE_CODE["address_book"]: _TC["ADDRESS_BOOK"],
-    ROLE_CODE["emergency_contact"]: _TC["EMERGENCY_CONTACT"],
-    ROLE_CODE["guarantor"]: _TC["GUARANTOR"],
-    ROLE_CODE["reference"]: _TC["REFERENCE"],
-}
+#: phone-subject kind by (role code, sms verified, borrower owned, owner changed)
+_SUBJECT_PHONE_KIND = _kind_table(
+    lambda role, sms, owned, changed: (
+        subject_phone_kind(role, sms, borrower_owned=owned, owner_changed=changed)
+        if role
+        else loan_kind(subject=True)
+    ),
+    ROLE_NAMES,
+    _BOOLS,
+    _BOOLS,
+    _BOOLS,
+)
+#: owns kind by verified
+_OWNS_KIND = _kind_table(owns_kind, _BOOLS)
+#: own-loan kind by "the subject's own loan" (layer 1)
+_LOAN_KIND = _kind_table(lambda subject: loan_kind(subject=subject), _BOOLS)
+_OWNS_UNVERIFIED = KIND_CODE[owns_kind(False).name]
 
 Progress = Callable[[str, int, int], None]
 
@@ -220,7 +259,9 @@ class Index:
 
     def __init__(self, cols: Columns, policy: Policy | None = None) -> None:
         self.policy = policy = policy or default_policy()
-        f = policy.factors
+        #: factor of every tie kind under the policy, by kind code
+        self.kind_factor = np.array([factor(policy, k) for k in TIE_KINDS])
+        self.chain_factor = factor(policy, CHAIN_STEP)
         self.cols = cols
         # --- codes: loans, persons, phones sort like their KIND:ID strings -------
         loan_ids = _arrow(cols.loan_ids)
@@ -278,8 +319,8 @@ class Index:
         period = self._period_at(u_phone, self.loan_applied[u_loan])
         u_owner = np.where(period >= 0, self.p_owner[np.maximum(period, 0)], -1)
         u_owner_verified = np.where(period >= 0, self.p_verified[np.maximum(period, 0)], False)
-        u_role_factor = self._role_factors(u_role, u_loan)
-        u_tie_code = self._role_tie_codes(u_role, u_loan)
+        u_sms = self.loan_verified[u_loan].astype(np.int64)
+        u_kind = _USE_KIND[u_role, u_sms]
         # --- person -> loan ties (CSR by person) ------------------------------------
         own_n = nl
         person_tie = (u_owner >= 0) & (u_owner != self.loan_borrower[u_loan])
@@ -287,17 +328,15 @@ class Index:
         self.t_loan = np.concatenate([np.arange(own_n), u_loan[person_tie]])
         self.t_phone = np.concatenate([np.full(own_n, -1), u_phone[person_tie]])
         self.t_role = np.concatenate([np.full(own_n, OWN), u_role[person_tie]])
-        self.t_f1 = np.concatenate(
-            [
-                np.full(own_n, f["own_loan"]),
-                np.where(u_owner_verified[person_tie], f["owns_verified"], f["owns_unverified"]),
-            ]
+        # the owns step (-1: none, an own loan) and the loan step (-1: an own loan, whose
+        # kind depends on the layer) of each tie
+        self.t_owns = np.concatenate(
+            [np.full(own_n, -1), _OWNS_KIND[u_owner_verified[person_tie].astype(np.int64)]]
         )
-        self.t_f2 = np.concatenate([np.ones(own_n), u_role_factor[person_tie]])
-        self.t_unverified = np.concatenate([np.zeros(own_n, bool), ~u_owner_verified[person_tie]])
-        self.t_code = np.concatenate([np.full(own_n, -1), u_tie_code[person_tie]])  # -1: own
+        self.t_kind = np.concatenate([np.full(own_n, -1), u_kind[person_tie]])
+        self.t_f1 = np.where(self.t_owns >= 0, self.kind_factor[np.maximum(self.t_owns, 0)], 1.0)
         torder = np.argsort(src * nl + self.t_loan)
-        for name in ("t_loan", "t_phone", "t_role", "t_f1", "t_f2", "t_unverified", "t_code"):
+        for name in ("t_loan", "t_phone", "t_role", "t_owns", "t_kind", "t_f1"):
             setattr(self, name, getattr(self, name)[torder])
         self.t_ptr = np.searchsorted(src[torder], np.arange(npers + 1))
         # --- phone -> loan uses (CSR by phone), for phone subjects ----------------
@@ -305,8 +344,7 @@ class Index:
         self.u_loan = u_loan[uorder]
         self.u_role = u_role[uorder]
         self.u_owner = u_owner[uorder]
-        self.u_role_factor = u_role_factor[uorder]
-        self.u_tie_code = u_tie_code[uorder]
+        self.u_sms = u_sms[uorder]
         self.u_ptr = np.searchsorted(u_phone[uorder], np.arange(len(phones) + 1))
         # --- sharing epochs ----------------------------------------------------------
         self._build_epochs()
@@ -331,37 +369,6 @@ class Index:
         ok = out >= 0
         ok[ok] = self.p_until[out[ok]] >= day[ok]
         return np.where(ok, out, -1)
-
-    def _role_factors(self, role: np.ndarray, loan: np.ndarray) -> np.ndarray:
-        f = self.policy.factors
-        table = np.array(
-            [
-                f["own_loan"],
-                f["address_book"],
-                0.0,
-                f["emergency_contact"],
-                f["guarantor"],
-                f["reference"],
-            ]
-        )
-        out = table[role]
-        app = role == APPLICANT
-        out[app] = np.where(
-            self.loan_verified[loan[app]], f["applicant_sms_verified"], f["applicant_unverified"]
-        )
-        return out
-
-    def _role_tie_codes(self, role: np.ndarray, loan: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(role), dtype=np.int64)
-        for code, tie in _ROLE_TIE_CODE.items():
-            out[role == code] = tie
-        app = role == APPLICANT
-        out[app] = np.where(
-            self.loan_verified[loan[app]],
-            _TC["PHONE_USED_SMS_VERIFIED"],
-            _TC["PHONE_USED_UNVERIFIED"],
-        )
-        return out
 
     def _build_epochs(self) -> None:
         cols = self.cols
@@ -433,7 +440,6 @@ class Index:
     def audit(self, progress: Progress | None = None) -> AuditResult:
         """Best path of every entry, as the core would explain it (without diagnostics)."""
         policy = self.policy
-        f = policy.factors
         cols = self.cols
         entry_ids = _arrow(cols.entry_ids)
         eorder = pc.sort_indices(entry_ids)
@@ -502,13 +508,14 @@ class Index:
                 lab, edge = self._gather(self.t_ptr, fr_person)
                 e = fr_e[lab]
                 loan = self.t_loan[edge]
-                prob = fr_prob[lab] * self.t_f1[edge] * self.t_f2[edge]
+                own_kind = _LOAN_KIND[int(layer == 1)]
+                kind = np.where(self.t_kind[edge] >= 0, self.t_kind[edge], own_kind)
+                prob = fr_prob[lab] * self.t_f1[edge] * self.kind_factor[kind]
                 # in time, and able to beat the entry's best origin so far (every
                 # later factor is <= 1 and a tie with more loans loses)
                 keep = (self.loan_applied[loan] <= e_listed[e]) & (prob > best_prob[e])
                 lab, edge, e, loan, prob = lab[keep], edge[keep], e[keep], loan[keep], prob[keep]
-                own_code = _TC["OWN_DEFAULT"] if layer == 1 else 0
-                code = np.where(self.t_code[edge] >= 0, self.t_code[edge], own_code)
+                kind = kind[keep]
                 parts.append(
                     (
                         e,
@@ -517,7 +524,7 @@ class Index:
                         (fr_rank[lab] * n_phone_keys + self.t_phone[edge] + 1) * 8
                         + self.t_role[edge],
                         lab,
-                        code * 2 + self.t_unverified[edge],
+                        kind * 2 + (self.t_owns[edge] == _OWNS_UNVERIFIED),
                     )
                 )
             if layer == 1 and len(ph_rows):
@@ -528,25 +535,21 @@ class Index:
                 edge, e, loan = edge[keep], e[keep], loan[keep]
                 owner = self.u_owner[edge]
                 own = (owner >= 0) & (owner == self.loan_borrower[loan])
-                moved = own & (owner_now[e] >= 0) & (owner_now[e] != owner)
-                factor = np.where(
-                    own,
-                    np.where(moved, f["reassigned_phone"], f["own_phone"]),
-                    self.u_role_factor[edge],
-                )
-                code = np.where(
-                    own,
-                    np.where(moved, _TC["PHONE_REASSIGNED"], _TC["OWN_PHONE"]),
-                    self.u_tie_code[edge],
-                )
+                moved = (owner_now[e] >= 0) & (owner_now[e] != owner)
+                kind = _SUBJECT_PHONE_KIND[
+                    self.u_role[edge],
+                    self.u_sms[edge],
+                    own.astype(np.int64),
+                    moved.astype(np.int64),
+                ]
                 parts.append(
                     (
                         e,
                         loan,
-                        1.0 * factor,
+                        1.0 * self.kind_factor[kind],
                         (subj_phone[e] + 1) * 8 + self.u_role[edge],
                         np.full(len(e), -1),
-                        code * 2,
+                        kind * 2,
                     )
                 )
             if not parts:
@@ -599,7 +602,7 @@ class Index:
                 break
             # on to the borrowers of these loans
             person = self.loan_borrower[c["loan"]]
-            prob = c["prob"] * f["borrower_of_linked_loan"]
+            prob = c["prob"] * self.chain_factor
             group = key_of(c["e"], self.person_base + person)
             idx = np.nonzero(prob > best_prob[c["e"]])[0]  # else nothing further can win
             idx = idx[seen_prob(group[idx]) < prob[idx]]
@@ -674,36 +677,43 @@ class Index:
         rows = np.arange(n)
         shared = found & (reach_h[rows, plat] > 0)
         copied = found & (reach_i[rows, plat] > 0)
-        # one integer per path: depth, shared, copied, then 5 bits per layer's code
+        # one integer per path: depth, shared, copied, then each layer's summary
+        bits = _LAYER_BITS
+        if 2 + (max(len(layers), 1)).bit_length() + bits * len(layers) > 62:
+            raise ValueError("too many layers to summarise paths in 64 bits")
         signature = depth * 4 + shared * 2 + copied
         for k in range(len(layers)):
-            signature = signature * 32 + per_layer[:, k]
+            signature = (signature << bits) + per_layer[:, k]
         distinct, inverse = np.unique(signature, return_inverse=True)
         texts = np.empty(len(distinct), dtype=object)
         for j, sig in enumerate(distinct.tolist()):
-            codes = []
+            summaries = []
             for _ in range(len(layers)):
-                codes.insert(0, sig % 32)
-                sig //= 32
-            d, sh, cp = sig // 4, (sig // 2) % 2, sig % 2
-            if d == 0:
-                texts[j] = "NO_TIME_RESPECTING_PATH"
-                continue
-            seq: list[str] = []
-            for k in range(d):
-                if k > 0:
-                    seq.append("CHAIN_VIA_BORROWER")
-                if codes[k] % 2:
-                    seq.append("OWNER_UNVERIFIED")
-                tie = TIE_CODES[codes[k] // 2]
-                if tie is not None:
-                    seq.append(tie)
-                if sh and k == d - 1:
-                    seq.append("SHARED_BLACKLIST")
-                if cp and k == d - 1:
-                    seq.append("COPIED_ENTRY")
-            texts[j] = " ".join(dict.fromkeys(seq))
+                summaries.insert(0, sig & ((1 << bits) - 1))
+                sig >>= bits
+            texts[j] = " ".join(_path_codes(summaries[: sig // 4], bool(sig & 2), bool(sig & 1)))
         return texts[inverse.ravel()]
+
+
+def _path_codes(layers: list[int], shared: bool, copied: bool) -> tuple[str, ...]:
+    """The reason codes of a path from its layer summaries, listed as the core lists
+    them: the codes of its steps in step order (:func:`spillover.rules.reason_codes`)."""
+    if not layers:
+        return (NO_PATH,)
+    steps: list[str | None] = []
+    for k, summary in enumerate(layers):
+        if k > 0:
+            steps.append(CHAIN_STEP.code)
+        if summary % 2:
+            steps.append(owns_kind(False).code)
+        steps.append(TIE_KINDS[summary // 2].code)
+    steps.append(ORIGIN_STEP.code)
+    if shared:
+        steps.append(SHARING_STEP.code)
+    steps.append(LISTING_STEP.code)
+    if copied:
+        steps.append(COPY_STEP.code)
+    return reason_codes(steps)
 
 
 def round6(values: np.ndarray) -> np.ndarray:
@@ -724,13 +734,13 @@ def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
     """Audit rows (CONTRACT §4 fields) from a batch result, scored like the core."""
     index = result.index
     found = result.origin_loan >= 0
-    responsibility = round6(np.where(found, result.prob, 0.0))
-    contamination = np.where(found, round6(1.0 - responsibility), 1.0)
-    verdict = np.where(
-        ~found,
-        "unexplained",
-        np.where(contamination >= policy.spillover_at, "spillover", "own_conduct"),
-    )
+    # score each distinct best responsibility once, with the rules' one score function
+    distinct, inverse = np.unique(np.where(found, result.prob, -1.0), return_inverse=True)
+    scores = [score(p if p >= 0 else None, policy) for p in distinct.tolist()]
+    inverse = inverse.ravel()
+    responsibility = np.array([s.responsibility or 0.0 for s in scores])[inverse]
+    contamination = np.array([s.contamination for s in scores])[inverse]
+    verdict = np.array([s.verdict.value for s in scores], dtype=object)[inverse]
     found_list = found.tolist()
 
     def maybe(values: list[object]) -> list[object]:

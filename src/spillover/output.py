@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .core import Explanation, ExplanationPath
-from .reasons import reason_text
+from .rules import REASONS, Verdict
 
 
 class _Out(BaseModel):
@@ -68,7 +68,7 @@ class ExplanationOut(_Out):
     subject: SubjectOut
     listed_at: date
     contamination: float = Field(ge=0, le=1)
-    verdict: Literal["own_conduct", "spillover", "unexplained"]
+    verdict: Verdict
     paths: list[PathOut]
     reason_codes: list[str]
     reasons: list[ReasonOut]
@@ -124,10 +124,10 @@ def explanation_out(e: Explanation) -> ExplanationOut:
         subject=SubjectOut(kind=e.entry.subject_kind.value, id=e.entry.subject),
         listed_at=e.entry.listed_at,
         contamination=e.contamination,
-        verdict=e.verdict,  # type: ignore[arg-type]
+        verdict=e.verdict,
         paths=[_path(p) for p in e.paths],
         reason_codes=list(e.reason_codes),
-        reasons=[ReasonOut(code=c, text=reason_text(c)) for c in e.reason_codes],
+        reasons=[ReasonOut(code=c, text=REASONS[c]) for c in e.reason_codes],
         policy=e.policy.label,
         policy_detail=PolicyOut(
             name=e.policy.name, version=e.policy.version, digest=e.policy.digest
@@ -153,7 +153,7 @@ def audit_row(e: Explanation) -> AuditRowOut:
         subject=e.entry.subject,
         listed_at=e.entry.listed_at,
         contamination=e.contamination,
-        verdict=e.verdict,
+        verdict=e.verdict.value,
         origin_loan_id=best.origin.loan_id if best else None,
         origin_borrower_id=best.origin.borrower_id if best else None,
         origin_platform_id=best.origin.platform_id if best else None,

@@ -34,9 +34,13 @@ from ..model import (
 )
 from ..phones import display_phone
 from ..queries import cypher
+from ..rules import APPLICANT, ROLES
 
 if TYPE_CHECKING:
     from ..kernel import Columns
+
+#: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
+_ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
 
 DEFAULT_USER = "neo4j"
 DEFAULT_DATABASE = "neo4j"
@@ -211,12 +215,16 @@ class Neo4jBackend:
         return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
 
     def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
-        record = self._read("neighbourhood", persons=list(persons), phones=list(phones))[0]
+        record = self._read(
+            "neighbourhood", persons=list(persons), phones=list(phones), **_ROLE_PARAMS
+        )[0]
         exp = self._expansion(record)
         return Expansion(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
 
     def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
-        record = self._read("expand", persons=list(persons), phones=list(phones), until=until)[0]
+        record = self._read(
+            "expand", persons=list(persons), phones=list(phones), until=until, **_ROLE_PARAMS
+        )[0]
         return self._expansion(record)
 
     @staticmethod
