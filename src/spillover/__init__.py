@@ -10,10 +10,9 @@ Library first::
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from . import examples
 from .backends import GraphBackend, MemoryBackend
+from .connect import open_folder, read_columns, read_dataset
 from .core import Explanation, ExplanationPath, Step, check, explain, explain_all, explain_entry
 from .errors import (
     BackendUnavailable,
@@ -24,17 +23,9 @@ from .errors import (
     SpilloverError,
 )
 from .loader import load_folder
-from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy, load_policy
 
 __version__ = "0.1.0"
-
-
-def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> MemoryBackend:
-    """Load and validate a data folder into the embedded (networkx) backend."""
-    from .fastload import read_dataset
-
-    return MemoryBackend(read_dataset(folder, region=region))
 
 
 __all__ = [
@@ -60,4 +51,6 @@ __all__ = [
     "load_folder",
     "load_policy",
     "open_folder",
+    "read_columns",
+    "read_dataset",
 ]

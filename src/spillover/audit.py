@@ -18,7 +18,7 @@ from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy
 
 if TYPE_CHECKING:
-    from .kernel import Columns
+    from .columns import Columns
 
 FORMATS = (".csv", ".jsonl")
 

@@ -22,7 +22,6 @@ from . import __version__
 from .audit import audit as run_audit
 from .audit import audit_folder
 from .backends.base import GraphBackend
-from .backends.neo4j import Neo4jSettings
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_entry
@@ -31,6 +30,7 @@ from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, normalize_phone
 from .policy import load_policy
 from .render import demo_text, explanation_text
+from .settings import Neo4jSettings
 
 
 def _fail(message: str) -> None:

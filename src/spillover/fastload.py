@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
-from .kernel import FOREVER, NEVER, Columns, columns_from_dataset
+from .columns import FOREVER, NEVER, Columns, columns_from_dataset
 from .loader import load_folder, table_file
 from .model import (
     Dataset,

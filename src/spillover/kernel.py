@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
-from .model import Dataset, Entry, Loan, LoanLink, PhonePeriod, Sharing
+from .columns import FOREVER, NEVER, Columns, columns_from_dataset, columns_from_facts
 from .policy import Policy, default_policy
 from .rules import APPLICANT as APPLICANT_ROLE
 from .rules import (
@@ -54,9 +54,6 @@ from .rules import (
 )
 
 ROUND = 6
-NEVER = np.int64(-(2**40))  # a day before every day (missing `since`)
-FOREVER = np.int64(2**40)  # a day after every day (missing `until`)
-
 #: role codes sort like the role strings ("" = own loan sorts first)
 ROLE_NAMES = ("", *sorted(ROLES))
 ROLE_CODE = {name: i for i, name in enumerate(ROLE_NAMES)}
@@ -104,107 +101,20 @@ _OWNS_KIND = _kind_table(owns_kind, _BOOLS)
 _LOAN_KIND = _kind_table(lambda subject: loan_kind(subject=subject), _BOOLS)
 _OWNS_UNVERIFIED = KIND_CODE[owns_kind(False).name]
 
+__all__ = [
+    "FOREVER",
+    "NEVER",
+    "AuditResult",
+    "Columns",
+    "Index",
+    "Progress",
+    "columns_from_dataset",
+    "columns_from_facts",
+    "round6",
+    "rows",
+]
+
 Progress = Callable[[str, int, int], None]
-
-
-def _day(d: date | None, missing: np.int64) -> np.int64:
-    return missing if d is None else np.int64(d.toordinal())
-
-
-@dataclass(frozen=True)
-class Columns:
-    """The graph as flat columns (one array per field); see :func:`columns_from_dataset`."""
-
-    person_ids: np.ndarray  # str, any order
-    platform_ids: np.ndarray
-    # phone owner periods
-    period_phone: np.ndarray  # str (E.164)
-    period_owner: np.ndarray  # str, "" = unknown
-    period_verified: np.ndarray  # bool
-    period_since: np.ndarray  # int64 ordinal, NEVER when missing
-    period_until: np.ndarray  # int64 ordinal, FOREVER when missing
-    # loans
-    loan_ids: np.ndarray
-    loan_platform: np.ndarray
-    loan_borrower: np.ndarray
-    loan_applied: np.ndarray  # int64 ordinal
-    loan_known: np.ndarray  # int64 ordinal: status_at, else applied_at
-    loan_status: np.ndarray  # str
-    loan_applicant_phone: np.ndarray  # str, "" = none
-    loan_phone_verified: np.ndarray  # bool (missing = False)
-    # loan links
-    link_loan: np.ndarray
-    link_phone: np.ndarray
-    link_role: np.ndarray
-    # entries
-    entry_ids: np.ndarray
-    entry_platform: np.ndarray
-    entry_kind: np.ndarray  # "person" | "phone"
-    entry_subject: np.ndarray
-    entry_listed: np.ndarray  # int64 ordinal
-    entry_copied_from: np.ndarray  # str, "" = none
-    # sharing
-    share_from: np.ndarray
-    share_to: np.ndarray
-    share_since: np.ndarray  # int64 ordinal, NEVER when missing
-
-
-def _strs(values: Sequence[str]) -> np.ndarray:
-    return np.asarray(values, dtype=object)
-
-
-def columns_from_dataset(data: Dataset) -> Columns:
-    """Flatten a validated :class:`Dataset` into :class:`Columns`."""
-    return columns_from_facts(
-        list(data.people),
-        list(data.platforms),
-        [p for ps in data.phone_periods.values() for p in ps],
-        list(data.loans.values()),
-        list(data.links),
-        list(data.entries.values()),
-        list(data.sharing),
-    )
-
-
-def columns_from_facts(
-    person_ids: Sequence[str],
-    platform_ids: Sequence[str],
-    periods: Sequence[PhonePeriod],
-    loans: Sequence[Loan],
-    links: Sequence[LoanLink],
-    entries: Sequence[Entry],
-    sharing: Sequence[Sharing],
-) -> Columns:
-    """:class:`Columns` from lists of facts (a dataset's, or a backend's export)."""
-    return Columns(
-        person_ids=_strs(person_ids),
-        platform_ids=_strs(platform_ids),
-        period_phone=_strs([p.phone for p in periods]),
-        period_owner=_strs([p.owner_id or "" for p in periods]),
-        period_verified=np.array([p.verified for p in periods], dtype=bool),
-        period_since=np.array([_day(p.since, NEVER) for p in periods], dtype=np.int64),
-        period_until=np.array([_day(p.until, FOREVER) for p in periods], dtype=np.int64),
-        loan_ids=_strs([x.loan_id for x in loans]),
-        loan_platform=_strs([x.platform_id for x in loans]),
-        loan_borrower=_strs([x.borrower_id for x in loans]),
-        loan_applied=np.array([x.applied_at.toordinal() for x in loans], dtype=np.int64),
-        loan_known=np.array([x.known_at.toordinal() for x in loans], dtype=np.int64),
-        loan_status=_strs([x.status.value for x in loans]),
-        loan_applicant_phone=_strs([x.applicant_phone or "" for x in loans]),
-        loan_phone_verified=np.array([bool(x.phone_verified) for x in loans], dtype=bool),
-        link_loan=_strs([x.loan_id for x in links]),
-        link_phone=_strs([x.phone for x in links]),
-        link_role=_strs([x.role.value for x in links]),
-        entry_ids=_strs([e.entry_id or "" for e in entries]),
-        entry_platform=_strs([e.platform_id for e in entries]),
-        entry_kind=_strs([e.subject_kind.value for e in entries]),
-        entry_subject=_strs([e.subject for e in entries]),
-        entry_listed=np.array([e.listed_at.toordinal() for e in entries], dtype=np.int64),
-        entry_copied_from=_strs([e.copied_from or "" for e in entries]),
-        share_from=_strs([s.from_platform for s in sharing]),
-        share_to=_strs([s.to_platform for s in sharing]),
-        share_since=np.array([_day(s.since, NEVER) for s in sharing], dtype=np.int64),
-    )
 
 
 def _arrow(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:

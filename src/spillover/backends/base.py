@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from ..model import Entry, Expansion, Sharing
 
 if TYPE_CHECKING:
-    from ..kernel import Columns
+    from ..columns import Columns
 
 
 @runtime_checkable

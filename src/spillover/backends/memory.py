@@ -12,7 +12,7 @@ from ..model import APPLICANT, Dataset, Entry, Expansion, PhoneUse, Sharing, ref
 from ..phones import display_phone
 
 if TYPE_CHECKING:
-    from ..kernel import Columns
+    from ..columns import Columns
 
 
 def build_graph(data: Dataset) -> nx.MultiDiGraph:
@@ -159,7 +159,7 @@ class MemoryBackend:
         return {use.loan.borrower_id for use in exp.uses}
 
     def columns(self) -> Columns:
-        from ..kernel import columns_from_dataset
+        from ..columns import columns_from_dataset
 
         return columns_from_dataset(self.data)
 

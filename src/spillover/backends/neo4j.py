@@ -8,9 +8,7 @@ Scoring stays in the core: this class only answers the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -35,45 +33,24 @@ from ..model import (
 from ..phones import display_phone
 from ..queries import cypher
 from ..rules import APPLICANT, ROLES
+from ..settings import DEFAULT_DATABASE, DEFAULT_USER, Neo4jSettings
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "DEFAULT_USER",
+    "Neo4jBackend",
+    "Neo4jSettings",
+    "connect",
+    "entry_from",
+    "loan_from",
+    "open_neo4j",
+]
 
 if TYPE_CHECKING:
-    from ..kernel import Columns
+    from ..columns import Columns
 
 #: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
 _ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
-
-DEFAULT_USER = "neo4j"
-DEFAULT_DATABASE = "neo4j"
-
-
-@dataclass(frozen=True, slots=True)
-class Neo4jSettings:
-    """Where the database is. ``from_env`` reads NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE."""
-
-    uri: str
-    user: str = DEFAULT_USER
-    password: str = ""
-    database: str = DEFAULT_DATABASE
-
-    @classmethod
-    def from_env(
-        cls,
-        uri: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        database: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> Neo4jSettings | None:
-        env = os.environ if env is None else env
-        uri = uri or env.get("NEO4J_URI")
-        if not uri:
-            return None
-        return cls(
-            uri=uri,
-            user=user or env.get("NEO4J_USER", DEFAULT_USER),
-            password=password if password is not None else env.get("NEO4J_PASSWORD", ""),
-            database=database or env.get("NEO4J_DATABASE", DEFAULT_DATABASE),
-        )
 
 
 def connect(settings: Neo4jSettings) -> neo4j.Driver:
@@ -258,7 +235,7 @@ class Neo4jBackend:
 
     def columns(self) -> Columns:
         """The whole graph as flat columns, read in keyset pages (no per-entry round trip)."""
-        from ..kernel import columns_from_facts
+        from ..columns import columns_from_facts
 
         people = [r["id"] for r in self._pages("export_people", "id")]
         platforms = [r["id"] for r in self._read("export_platforms")]
