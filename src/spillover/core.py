@@ -37,7 +37,7 @@ from datetime import date
 
 from .backends.base import GraphBackend
 from .errors import NotFoundError
-from .model import Entry, Expansion, Loan, PhonePeriod, Sharing, SubjectKind, ref
+from .model import Entry, FrontierFacts, Loan, PhonePeriod, Sharing, SubjectKind, ref
 from .policy import Policy, default_policy
 from .rules import (
     CHAIN_STEP,
@@ -83,10 +83,22 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class ExplanationPath:
+    """One path from the subject to an origin loan and on to the listing.
+
+    ``responsibility`` is the product of the step factors (rounded); ``depth`` the
+    loans on the tie (1: the origin is tied to the subject directly), written out as
+    ``hops``.
+    """
+
     origin: Loan
     responsibility: float
-    hops: int
+    depth: int
     steps: tuple[Step, ...]
+
+    @property
+    def hops(self) -> int:
+        """``depth`` under its name in the JSON and the audit rows."""
+        return self.depth
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,28 +269,28 @@ class _Label:
     :mod:`spillover.kernel` reproduces it with integer codes).
     """
 
-    prob: float
-    hops: int
+    responsibility: float
+    depth: int  # loans so far
     steps: tuple[Step, ...]
     loans: tuple[Loan, ...] = ()
     key: tuple[str, ...] = ()
 
     def rank(self) -> tuple[float, int, tuple[str, ...]]:
-        return (-self.prob, self.hops, self.key)
+        return (-self.responsibility, self.depth, self.key)
 
     def tie(self, loan: Loan, phone: str, role: str, *steps: Step) -> _Label:
         """This label extended by a tie to ``loan`` (through ``phone`` in ``role``, or own)."""
-        prob = self.prob
+        responsibility = self.responsibility
         for s in steps:
-            prob *= s.factor
+            responsibility *= s.factor
         key = (*self.key, ref("phone", phone) if phone else "", role, ref("loan", loan.loan_id))
-        return _Label(prob, self.hops + 1, self.steps + steps, (*self.loans, loan), key)
+        return _Label(responsibility, self.depth + 1, self.steps + steps, (*self.loans, loan), key)
 
     def chain(self, step: Step) -> _Label:
         """This label extended from its last loan to that loan's borrower."""
         return _Label(
-            self.prob * step.factor,
-            self.hops,
+            self.responsibility * step.factor,
+            self.depth,
             (*self.steps, step),
             self.loans,
             (*self.key, step.target),
@@ -292,7 +304,7 @@ def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
     return None
 
 
-class Expansions:
+class ExplanationFacts:
     """The graph facts of one explanation, fetched in as few round trips as possible.
 
     On a backend where every call is a round trip (Neo4j), the first request fetches
@@ -305,11 +317,11 @@ class Expansions:
 
     def __init__(self, backend: GraphBackend) -> None:
         self.backend = backend
-        self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], Expansion] = {}
-        self.around: Expansion | None = None
+        self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], FrontierFacts] = {}
+        self.around: FrontierFacts | None = None
         self.around_phones: frozenset[str] = frozenset()
 
-    def expand(self, persons: list[str], phones: list[str], until: date) -> Expansion:
+    def expand(self, persons: list[str], phones: list[str], until: date) -> FrontierFacts:
         key = (tuple(persons), tuple(phones))
         full = self.seen.get(key)
         if full is None:
@@ -318,7 +330,7 @@ class Expansions:
                     self.around = self.backend.neighbourhood(persons, phones)
                     self.around_phones = frozenset(phones)
                 else:
-                    self.around = Expansion()  # covers nobody: every layer asks expand
+                    self.around = FrontierFacts()  # covers nobody: every layer asks expand
             if (
                 self.around.covers
                 and set(persons) <= self.around.covers
@@ -330,18 +342,18 @@ class Expansions:
             self.seen[key] = full
         if until == date.max:
             return full
-        return Expansion(
+        return FrontierFacts(
             full.periods,
             tuple(loan for loan in full.own_loans if loan_in_time(loan.applied_at, until)),
             tuple(use for use in full.uses if loan_in_time(use.loan.applied_at, until)),
         )
 
 
-def _part(around: Expansion, persons: set[str], phones: set[str]) -> Expansion:
+def _part(around: FrontierFacts, persons: set[str], phones: set[str]) -> FrontierFacts:
     """What :meth:`GraphBackend.expand` would give for ``persons`` and ``phones``, taken
     from a neighbourhood that covers them."""
     numbers = phones | {p.phone for p in around.periods if p.owner_id in persons}
-    return Expansion(
+    return FrontierFacts(
         tuple(p for p in around.periods if p.phone in numbers),
         tuple(loan for loan in around.own_loans if loan.borrower_id in persons),
         tuple(use for use in around.uses if use.phone in numbers),
@@ -349,7 +361,7 @@ def _part(around: Expansion, persons: set[str], phones: set[str]) -> Expansion:
 
 
 def find_ties(
-    backend: GraphBackend | Expansions,
+    backend: GraphBackend | ExplanationFacts,
     subject_kind: SubjectKind,
     subject: str,
     until: date,
@@ -375,9 +387,9 @@ def find_ties(
     for layer in range(1, policy.max_loans + 1):
         if not persons and not phones:
             break
-        exp: Expansion = backend.expand(sorted(persons), sorted(phones), until)
+        facts: FrontierFacts = backend.expand(sorted(persons), sorted(phones), until)
         periods: dict[str, list[PhonePeriod]] = {}
-        for period in exp.periods:
+        for period in facts.periods:
             periods.setdefault(period.phone, []).append(period)
         if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
             now = _owner_on(periods.get(subject, ()), listing_day)
@@ -392,7 +404,7 @@ def find_ties(
             if current is None or label.rank() < current[0].rank():
                 reached[loan.loan_id] = (label, loan)
 
-        for loan in exp.own_loans:
+        for loan in facts.own_loans:
             base = persons.get(loan.borrower_id)
             if base is None:
                 continue
@@ -406,7 +418,7 @@ def find_ties(
             )
             offer(base.tie(loan, "", "", step), loan)
 
-        for use in exp.uses:
+        for use in facts.uses:
             loan = use.loan
             period = _owner_on(periods.get(use.phone, ()), loan.applied_at)
             owner = period.owner_id if period else None
@@ -499,9 +511,9 @@ def explain(
     def is_origin(loan: Loan) -> bool:
         return loan.status in statuses and origin_reaches(loan, reach)
 
-    expansions = Expansions(backend)
+    facts = ExplanationFacts(backend)
     ties = find_ties(
-        expansions,
+        facts,
         entry.subject_kind,
         entry.subject,
         entry.listed_at,
@@ -509,12 +521,14 @@ def explain(
         is_origin=is_origin,
         listing_day=entry.listed_at,
     )
-    ranked = sorted(ties.values(), key=lambda lab: (-lab.prob, lab.hops, lab.loans[-1].loan_id))
+    ranked = sorted(
+        ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
+    )
     paths = []
     for label in ranked:
         loan = label.loans[-1]
         steps = label.steps + route_steps(loan, reach, proposed)
-        paths.append(ExplanationPath(loan, rounded(label.prob), label.hops, steps))
+        paths.append(ExplanationPath(loan, rounded(label.responsibility), label.depth, steps))
     limit = max_paths if max_paths is not None else policy.max_paths
     paths = paths[:limit]
 
@@ -525,7 +539,7 @@ def explain(
     else:
         codes = (NO_PATH,)
         if diagnose:
-            codes += (_diagnose(expansions, entry, chain, sharing, policy),)
+            codes += (_diagnose(facts, entry, chain, sharing, policy),)
     loans = {loan.loan_id: loan for label in ties.values() for loan in label.loans}
     return Explanation(
         entry,
@@ -539,7 +553,7 @@ def explain(
 
 
 def _diagnose(
-    backend: Expansions,
+    backend: ExplanationFacts,
     entry: Entry,
     chain: tuple[Entry, ...],
     sharing: tuple[Sharing, ...],

@@ -153,7 +153,7 @@ class AuditResult:
     subjects: pa.Array
     listed: np.ndarray  # ordinal days
     responsibility: np.ndarray  # of the best path (unrounded), nan when unexplained
-    loans: np.ndarray  # loans on the best path, 0 when unexplained
+    depth: np.ndarray  # loans on the best path ("hops" in the rows), 0 when unexplained
     origin_loan: np.ndarray  # loan code, -1 when unexplained
     origin_borrower: np.ndarray  # person code, -1
     origin_platform: np.ndarray  # platform code, -1
@@ -199,9 +199,9 @@ class _Best:
     """Each entry's best origin so far (the arrays are updated in place)."""
 
     responsibility: np.ndarray  # -1 while none
-    loans: np.ndarray  # loans on the path (its depth), 0 while none
+    depth: np.ndarray  # loans on the path, 0 while none
     loan: np.ndarray  # loan code, -1 while none
-    label: np.ndarray  # index of its label in the layer ``loans - 1``
+    label: np.ndarray  # index of its label in layer ``depth`` (layers[depth - 1])
 
     @classmethod
     def empty(cls, n: int) -> _Best:
@@ -664,11 +664,11 @@ class Index:
         best = state.best
         better = (op > best.responsibility[oe]) | (
             (op == best.responsibility[oe])
-            & ((best.loans[oe] > depth) | ((best.loans[oe] == depth) & (ol < best.loan[oe])))
+            & ((best.depth[oe] > depth) | ((best.depth[oe] == depth) & (ol < best.loan[oe])))
         )
         oi, oe = oi[better], oe[better]
         best.responsibility[oe] = labels.responsibility[oi]
-        best.loans[oe] = depth
+        best.depth[oe] = depth
         best.loan[oe] = labels.loan[oi]
         best.label[oe] = oi
 
@@ -713,7 +713,7 @@ class Index:
             subjects=entries.subject,
             listed=entries.listed,
             responsibility=np.where(found, best.responsibility, np.nan),
-            loans=np.where(found, best.loans, 0),
+            depth=np.where(found, best.depth, 0),
             origin_loan=np.where(found, safe, -1),
             origin_borrower=np.where(found, self.loan_borrower[safe], -1),
             origin_platform=np.where(found, self.loan_platform[safe], -1),
@@ -731,9 +731,9 @@ class Index:
         best, layers = state.best, state.layers
         n = len(best.loan)
         found = best.loan >= 0
-        depth = best.loans.copy()
+        depth = best.depth.copy()
         per_layer = np.zeros((n, len(layers)), dtype=np.int64)  # summaries, layer 1 first
-        layer = np.where(found, best.loans - 1, -1)
+        layer = np.where(found, best.depth - 1, -1)
         idx = best.label.copy()
         for k in range(len(layers) - 1, -1, -1):
             at = np.nonzero(found & (layer == k))[0]
@@ -834,7 +834,7 @@ def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
         "origin_borrower_id": names(index.persons, result.origin_borrower),
         "origin_platform_id": names(index.platforms, result.origin_platform),
         "responsibility": maybe(responsibility.tolist()),
-        "hops": maybe(result.loans.tolist()),
+        "hops": maybe(result.depth.tolist()),
         "reason_codes": result.reason_codes.tolist(),
     }
     keys = list(columns)

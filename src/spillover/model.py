@@ -140,7 +140,7 @@ class PhoneUse:
 
 
 @dataclass(frozen=True, slots=True)
-class Expansion:
+class FrontierFacts:
     """Graph facts around a frontier of people and phones, as a backend supplies them.
 
     - ``periods``: every owner period of every phone owned by a frontier person or
@@ -156,6 +156,10 @@ class Expansion:
     uses: tuple[PhoneUse, ...] = ()
     #: for a neighbourhood: the people whose facts are all here (see GraphBackend.neighbourhood)
     covers: frozenset[str] = frozenset()
+
+
+#: the former name of :class:`FrontierFacts`
+Expansion = FrontierFacts
 
 
 @dataclass(frozen=True)

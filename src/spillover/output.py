@@ -109,7 +109,7 @@ def _path(p: ExplanationPath) -> PathOut:
             amount=o.amount,
         ),
         responsibility=p.responsibility,
-        hops=p.hops,
+        hops=p.depth,
         steps=[
             StepOut(from_=s.source, rel=s.rel, to=s.target, factor=s.factor, at=s.at, code=s.code)
             for s in p.steps
@@ -158,6 +158,6 @@ def audit_row(e: Explanation) -> AuditRowOut:
         origin_borrower_id=best.origin.borrower_id if best else None,
         origin_platform_id=best.origin.platform_id if best else None,
         responsibility=best.responsibility if best else None,
-        hops=best.hops if best else None,
+        hops=best.depth if best else None,
         reason_codes=" ".join(e.reason_codes),
     )

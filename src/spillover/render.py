@@ -76,7 +76,7 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
         factors = " x ".join(f"{s.factor:g}" for s in best.steps if s.factor != 1.0) or "1"
         lines.append(
             f"  best of {len(e.paths)} path(s): responsibility {best.responsibility:g}"
-            f" = {factors}, {best.hops} loan(s) deep"
+            f" = {factors}, {best.depth} loan(s) deep"
         )
         width = 0
         texts = [step_text(s, best, name) for s in best.steps]
@@ -95,7 +95,7 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
             o = p.origin
             lines.append(
                 f"    {o.loan_id:<12} {name(f'person:{o.borrower_id}')}, {o.status.value} at "
-                f"{name(f'platform:{o.platform_id}')}: responsibility {p.responsibility:g}, {p.hops} loan(s) deep"
+                f"{name(f'platform:{o.platform_id}')}: responsibility {p.responsibility:g}, {p.depth} loan(s) deep"
             )
         if len(e.paths) > 1 + other_paths:
             lines.append(f"    ... and {len(e.paths) - 1 - other_paths} more (see --format json)")

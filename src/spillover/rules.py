@@ -71,6 +71,7 @@ __all__ = [
     "score",
     "subject_phone_kind",
     "use_kind",
+    "vocabulary_markdown",
 ]
 
 #: decimals of every responsibility and contamination written out
@@ -84,6 +85,29 @@ class Verdict(StrEnum):
     SPILLOVER = "spillover"
     UNEXPLAINED = "unexplained"
 
+
+# ---------------------------------------------------------------------------
+# Stored relationships: the graph stores' names (Neo4j types, embedded graph keys)
+# ---------------------------------------------------------------------------
+
+#: person -> phone, one per owner period (``since``, ``until``, ``verified``)
+OWNS = "OWNS"
+#: person -> loan
+BORROWED = "BORROWED"
+#: loan -> platform
+AT = "AT"
+#: loan -> phone, the applicant's number (``verified``)
+APPLIED_WITH = "APPLIED_WITH"
+#: loan -> phone, a link (``role``)
+LINKS = "LINKS"
+#: entry -> platform
+ON = "ON"
+#: entry -> person or phone
+LISTS = "LISTS"
+#: entry -> the entry it was copied from
+COPIED_FROM = "COPIED_FROM"
+#: platform -> platform (``since``)
+SHARES_WITH = "SHARES_WITH"
 
 # ---------------------------------------------------------------------------
 # Roles: how a phone is named on a loan
@@ -118,12 +142,12 @@ ROLES: Mapping[str, Role] = {
         Role(
             APPLICANT,
             "APPLICANT_PHONE_OF",
-            "APPLIED_WITH",
+            APPLIED_WITH,
             "was given as the applicant's phone for",
             "was the borrower's own number on",
         ),
         *(
-            Role(name, rel, "LINKS", text, text)
+            Role(name, rel, LINKS, text, text)
             for name, rel, text in (
                 ("guarantor", "GUARANTOR_OF", "is the guarantor on"),
                 ("emergency_contact", "EMERGENCY_CONTACT_OF", "is an emergency contact on"),
@@ -182,7 +206,7 @@ class StepKind:
         return ROLES[role].rel
 
 
-_ROLE_AT = "the loan's applied_at (a loan counts only when applied for by the listing day)"
+_ROLE_AT = "the loan's applied_at, no later than the listing"
 _PHONE_USE = "{src} {role} {dst}, applied {at}"
 
 _KINDS = (
@@ -193,7 +217,7 @@ _KINDS = (
         "own_loan",
         "OWN_DEFAULT",
         _ROLE_AT,
-        "BORROWED (person -> loan)",
+        f"{BORROWED} (person -> loan)",
         "{src} borrowed {dst}, applied {at}",
     ),
     StepKind(
@@ -202,7 +226,7 @@ _KINDS = (
         "own_loan",
         None,
         _ROLE_AT,
-        "BORROWED (person -> loan)",
+        f"{BORROWED} (person -> loan)",
         "{src} borrowed {dst}, applied {at}",
     ),
     StepKind(
@@ -210,8 +234,8 @@ _KINDS = (
         "OWNS",
         "owns_verified",
         None,
-        "the owner period's since; the period covers the next loan's applied_at",
-        "OWNS (person -> phone)",
+        "the owner period's since; the period covers the loan's applied_at",
+        f"{OWNS} (person -> phone)",
         "{src} owns phone {dst} (since {at}, real-name verified)",
     ),
     StepKind(
@@ -219,8 +243,8 @@ _KINDS = (
         "OWNS",
         "owns_unverified",
         "OWNER_UNVERIFIED",
-        "the owner period's since; the period covers the next loan's applied_at",
-        "OWNS (person -> phone)",
+        "the owner period's since; the period covers the loan's applied_at",
+        f"{OWNS} (person -> phone)",
         "{src} owns phone {dst} (since {at}, not real-name verified)",
     ),
     StepKind(
@@ -229,7 +253,7 @@ _KINDS = (
         "own_phone",
         "OWN_PHONE",
         _ROLE_AT + "; the borrower owned the phone that day",
-        "APPLIED_WITH | LINKS (loan -> phone)",
+        f"{APPLIED_WITH} or {LINKS} (loan -> phone)",
         "{src} {own_role} {dst}, applied {at}",
     ),
     StepKind(
@@ -238,7 +262,7 @@ _KINDS = (
         "reassigned_phone",
         "PHONE_REASSIGNED",
         _ROLE_AT + "; another known owner on the listing day",
-        "APPLIED_WITH | LINKS (loan -> phone)",
+        f"{APPLIED_WITH} or {LINKS} (loan -> phone)",
         "{src} {own_role} {dst}, applied {at}",
     ),
     StepKind(
@@ -247,7 +271,7 @@ _KINDS = (
         "applicant_sms_verified",
         "PHONE_USED_SMS_VERIFIED",
         _ROLE_AT,
-        "APPLIED_WITH (loan -> phone)",
+        f"{APPLIED_WITH} (loan -> phone)",
         "{src} was given as the applicant's phone for {dst}, applied {at} (SMS-verified)",
     ),
     StepKind(
@@ -256,7 +280,7 @@ _KINDS = (
         "applicant_unverified",
         "PHONE_USED_UNVERIFIED",
         _ROLE_AT,
-        "APPLIED_WITH (loan -> phone)",
+        f"{APPLIED_WITH} (loan -> phone)",
         "{src} was given as the applicant's phone for {dst}, applied {at} (no SMS check)",
     ),
     *(
@@ -266,7 +290,7 @@ _KINDS = (
             role,
             role.upper(),
             _ROLE_AT,
-            f"LINKS {{role: '{role}'}} (loan -> phone)",
+            f"{LINKS} {{role: '{role}'}} (loan -> phone)",
             _PHONE_USE,
         )
         for role in ("guarantor", "emergency_contact", "reference", "address_book")
@@ -276,8 +300,8 @@ _KINDS = (
         "BORROWED_BY",
         "borrower_of_linked_loan",
         "CHAIN_VIA_BORROWER",
-        "none",
-        "BORROWED (loan <- person)",
+        "none (no date)",
+        f"{BORROWED} (loan <- person)",
         "{src} was borrowed by {dst}, whose other loans follow",
     ),
     # --- reach: origin loan -> listing (factor 1) --------------------------------------
@@ -287,7 +311,7 @@ _KINDS = (
         None,
         None,
         "the loan's known_at (status_at, else applied_at); it must reach a target in time",
-        "AT (loan -> platform)",
+        f"{AT} (loan -> platform)",
         "{src}{amount} is {status} at {dst} since {at}",
     ),
     StepKind(
@@ -296,7 +320,7 @@ _KINDS = (
         None,
         "SHARED_BLACKLIST",
         "max(day known at the sharing platform, the agreement's since)",
-        "SHARES_WITH (platform -> platform)",
+        f"{SHARES_WITH} (platform -> platform)",
         "{src} passed its blacklist to {dst} ({at})",
     ),
     StepKind(
@@ -305,7 +329,7 @@ _KINDS = (
         None,
         None,
         "the entry's listed_at",
-        "ON (entry -> platform)",
+        f"{ON} (entry -> platform)",
         "{src} listed the subject as {dst} on {at}",
     ),
     StepKind(
@@ -314,7 +338,7 @@ _KINDS = (
         None,
         "COPIED_ENTRY",
         "the copy's listed_at (a copy counts when no earlier than what it copies)",
-        "COPIED_FROM (entry -> entry, walked backwards)",
+        f"{COPIED_FROM} (entry -> entry, walked backwards)",
         "{src} was copied into {dst} on {at}",
     ),
 )
@@ -404,6 +428,30 @@ def relay_day(known, since):  # type: ignore[no-untyped-def]
     """The day a default known on ``known`` arrives over a sharing agreement in force
     from ``since`` (None: always)."""
     return known if since is None else max(known, since)
+
+
+def vocabulary_markdown() -> str:
+    """The tables of roles and step kinds as Markdown: one name per thing, and how the
+    explanation steps map onto the stored relationships (``docs/architecture.md``
+    holds this text; a test keeps the two equal)."""
+    lines = [
+        "| role (data value) | explanation step | stored relationship (Neo4j and embedded graph) |",
+        "|---|---|---|",
+    ]
+    for r in ROLES.values():
+        stored = f"`{r.stored_as}`" if r.stored_as != LINKS else f"`{LINKS} {{role: '{r.name}'}}`"
+        lines.append(f"| `{r.name}` | `{r.rel}` | loan -> phone {stored} |")
+    lines += [
+        "",
+        "| step kind | explanation step | walks | factor key | reason code | day the step carries |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k in _KINDS:
+        rel = f"`{k.rel}`" if k.rel else "the role's"
+        key = f"`{k.factor_key}`" if k.factor_key else "1 (relays knowledge)"
+        code = f"`{k.code}`" if k.code else ""
+        lines.append(f"| `{k.name}` | {rel} | {k.follows} | {key} | {code} | {k.at} |")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------

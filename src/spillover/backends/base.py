@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..model import Entry, Expansion, Sharing
+from ..model import Entry, FrontierFacts, Sharing
 
 if TYPE_CHECKING:
     from ..columns import Columns
@@ -46,13 +46,15 @@ class GraphBackend(Protocol):
 
     def exists(self, node: str) -> bool: ...
 
-    def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
+    def expand(
+        self, persons: Collection[str], phones: Collection[str], until: date
+    ) -> FrontierFacts:
         """Loans borrowed by ``persons``; loans applied for on or before ``until`` that name
         one of ``phones`` or a phone any of ``persons`` ever owned; and every owner period
         of those phones."""
         ...
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         """Everything a search of up to three layers from ``persons`` and ``phones`` needs,
         at once: the facts :meth:`expand` gives (with no date bound) for every person
         within two ties of a start person, within one tie of a borrower of a loan naming

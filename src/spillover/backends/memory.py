@@ -1,4 +1,10 @@
-"""The embedded backend: a networkx multigraph built from a validated data folder."""
+"""The embedded backend: a networkx multigraph built from a validated data folder.
+
+Nodes are ``KIND:ID`` references; edges are keyed by the same relationship names
+as in Neo4j (:mod:`spillover.rules`: ``OWNS``, ``BORROWED``, ``AT``,
+``APPLIED_WITH``, ``LINKS`` with its ``role``, ``ON``, ``LISTS``, ``COPIED_FROM``,
+``SHARES_WITH``), so that a graph view or a GraphML export reads like the database.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,19 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from ..model import APPLICANT, Dataset, Entry, Expansion, PhoneUse, Sharing, ref, split_ref
+from ..model import Dataset, Entry, FrontierFacts, PhoneUse, Sharing, ref, split_ref
 from ..phones import display_phone
+from ..rules import (
+    APPLICANT,
+    AT,
+    BORROWED,
+    COPIED_FROM,
+    LISTS,
+    ON,
+    OWNS,
+    ROLES,
+    SHARES_WITH,
+)
 
 if TYPE_CHECKING:
     from ..columns import Columns
@@ -33,42 +50,48 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
         g.add_node(ref("phone", phone), kind="phone", periods=periods)
         for period in periods:
             if period.owner_id is not None:
-                g.add_edge(
-                    ref("person", period.owner_id), ref("phone", phone), "OWNS", period=period
-                )
+                g.add_edge(ref("person", period.owner_id), ref("phone", phone), OWNS, period=period)
     for loan in data.loans.values():
         node = ref("loan", loan.loan_id)
         g.add_node(node, kind="loan", fact=loan)
-        g.add_edge(ref("person", loan.borrower_id), node, "BORROWED")
-        g.add_edge(node, ref("platform", loan.platform_id), "AT")
+        g.add_edge(ref("person", loan.borrower_id), node, BORROWED)
+        g.add_edge(node, ref("platform", loan.platform_id), AT)
         if loan.applicant_phone is not None:
             _ensure_phone(g, loan.applicant_phone)
-            g.add_edge(node, ref("phone", loan.applicant_phone), APPLICANT, role=APPLICANT)
+            g.add_edge(
+                node,
+                ref("phone", loan.applicant_phone),
+                ROLES[APPLICANT].stored_as,
+                role=APPLICANT,
+                verified=loan.phone_verified,
+            )
     for link in data.links:
         _ensure_phone(g, link.phone)
+        role = ROLES[link.role.value]
+        # several links of one loan to one phone differ by role: the role keys them
         g.add_edge(
             ref("loan", link.loan_id),
             ref("phone", link.phone),
-            link.role.value,
-            role=link.role.value,
+            f"{role.stored_as} {role.name}",
+            role=role.name,
         )
     for entry in data.entries.values():
         node = ref("entry", entry.entry_id or "")
         g.add_node(node, kind="entry", fact=entry)
-        g.add_edge(node, ref("platform", entry.platform_id), "ON")
+        g.add_edge(node, ref("platform", entry.platform_id), ON)
         if entry.subject_kind == "phone":
             _ensure_phone(g, entry.subject)
-        g.add_edge(node, entry.subject_ref, "LISTS")
+        g.add_edge(node, entry.subject_ref, LISTS)
     for entry in data.entries.values():
         if entry.copied_from is not None:
             g.add_edge(
-                ref("entry", entry.entry_id or ""), ref("entry", entry.copied_from), "COPIED_FROM"
+                ref("entry", entry.entry_id or ""), ref("entry", entry.copied_from), COPIED_FROM
             )
     for s in data.sharing:
         g.add_edge(
             ref("platform", s.from_platform),
             ref("platform", s.to_platform),
-            "SHARES_WITH",
+            SHARES_WITH,
             since=s.since,
         )
     return g
@@ -115,7 +138,9 @@ class MemoryBackend:
     def exists(self, node: str) -> bool:
         return node in self.graph
 
-    def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
+    def expand(
+        self, persons: Collection[str], phones: Collection[str], until: date
+    ) -> FrontierFacts:
         g = self.graph
         own_loans = []
         phone_nodes = {ref("phone", p) for p in phones}
@@ -124,11 +149,11 @@ class MemoryBackend:
             if node not in g:
                 continue
             for _, target, key in g.out_edges(node, keys=True):
-                if key == "BORROWED":
+                if key == BORROWED:
                     loan = g.nodes[target]["fact"]
                     if loan.applied_at <= until:
                         own_loans.append(loan)
-                elif key == "OWNS":
+                elif key == OWNS:
                     phone_nodes.add(target)
         uses = []
         periods = []
@@ -142,16 +167,16 @@ class MemoryBackend:
                 loan = g.nodes[source]["fact"]
                 if loan.applied_at <= until:
                     uses.append(PhoneUse(split_ref(node)[1], attrs["role"], loan))
-        return Expansion(tuple(periods), tuple(own_loans), tuple(uses))
+        return FrontierFacts(tuple(periods), tuple(own_loans), tuple(uses))
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         people = {p for p in persons if ref("person", p) in self.graph}
         for _ in range(2):
             people |= self._tied_borrowers(people, ())
         from_phones = self._tied_borrowers((), phones)
         people |= from_phones | self._tied_borrowers(from_phones, ())
         full = self.expand(sorted(people), sorted(phones), date.max)
-        return Expansion(full.periods, full.own_loans, full.uses, frozenset(people))
+        return FrontierFacts(full.periods, full.own_loans, full.uses, frozenset(people))
 
     def _tied_borrowers(self, persons: Collection[str], phones: Collection[str]) -> set[str]:
         """Borrowers of loans naming ``phones`` or a phone any of ``persons`` ever owned."""

@@ -18,7 +18,7 @@ from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavaila
 from ..errors import BackendUnavailable
 from ..model import (
     Entry,
-    Expansion,
+    FrontierFacts,
     LinkRole,
     Loan,
     LoanLink,
@@ -191,22 +191,24 @@ class Neo4jBackend:
         kind, ident = split_ref(node)
         return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         record = self._read(
             "neighbourhood", persons=list(persons), phones=list(phones), **_ROLE_PARAMS
         )[0]
-        exp = self._expansion(record)
-        return Expansion(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
+        exp = self._frontier_facts(record)
+        return FrontierFacts(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
 
-    def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
+    def expand(
+        self, persons: Collection[str], phones: Collection[str], until: date
+    ) -> FrontierFacts:
         record = self._read(
             "expand", persons=list(persons), phones=list(phones), until=until, **_ROLE_PARAMS
         )[0]
-        return self._expansion(record)
+        return self._frontier_facts(record)
 
     @staticmethod
-    def _expansion(record: neo4j.Record) -> Expansion:
-        return Expansion(
+    def _frontier_facts(record: neo4j.Record) -> FrontierFacts:
+        return FrontierFacts(
             periods=tuple(
                 PhonePeriod(
                     p["phone"],
