@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import examples
 from .backends import GraphBackend, MemoryBackend
-from .connect import open_folder, read_columns, read_dataset
+from .connect import open_backend, open_folder, read_columns, read_dataset
 from .core import Explanation, ExplanationPath, Step, check, explain, explain_all, explain_entry
 from .errors import (
     BackendUnavailable,
@@ -24,6 +24,8 @@ from .errors import (
 )
 from .loader import load_folder
 from .policy import Policy, default_policy, load_policy
+from .rules import Verdict
+from .settings import Neo4jSettings
 
 __version__ = "0.1.0"
 
@@ -35,12 +37,14 @@ __all__ = [
     "ExplanationPath",
     "GraphBackend",
     "MemoryBackend",
+    "Neo4jSettings",
     "NotFoundError",
     "Policy",
     "PolicyError",
     "Problem",
     "SpilloverError",
     "Step",
+    "Verdict",
     "__version__",
     "check",
     "default_policy",
@@ -50,6 +54,7 @@ __all__ = [
     "explain_entry",
     "load_folder",
     "load_policy",
+    "open_backend",
     "open_folder",
     "read_columns",
     "read_dataset",

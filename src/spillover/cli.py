@@ -32,6 +32,8 @@ from .policy import load_policy
 from .render import demo_text, explanation_text
 from .settings import Neo4jSettings
 
+__all__ = ["cli", "main"]
+
 
 def _fail(message: str) -> None:
     click.echo(f"spillover: error: {message}", err=True)

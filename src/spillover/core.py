@@ -63,6 +63,29 @@ from .rules import (
     use_kind,
 )
 
+__all__ = [
+    "OWN_CONDUCT",
+    "SPILLOVER",
+    "UNEXPLAINED",
+    "Explanation",
+    "ExplanationFacts",
+    "ExplanationPath",
+    "Reach",
+    "Step",
+    "check",
+    "compute_reach",
+    "copy_chain",
+    "explain",
+    "explain_about_person",
+    "explain_all",
+    "explain_entry",
+    "find_ties",
+    "origin_reaches",
+    "proposed_entry",
+    "route_steps",
+]
+
+
 # the verdict strings, kept under their old names (spillover.rules.Verdict is the definition)
 OWN_CONDUCT = Verdict.OWN_CONDUCT
 SPILLOVER = Verdict.SPILLOVER

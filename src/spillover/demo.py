@@ -10,6 +10,8 @@ from .examples import jiang_case_path
 from .policy import Policy
 from .settings import Neo4jSettings
 
+__all__ = ["Demo", "run_demo"]
+
 
 @dataclass(frozen=True)
 class Demo:

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "BackendUnavailable",
+    "DataError",
+    "NotFoundError",
+    "PolicyError",
+    "Problem",
+    "SpilloverError",
+]
+
 
 class SpilloverError(Exception):
     """Base class of every error a user can cause (bad data, unknown ids, unreachable server)."""

@@ -11,6 +11,29 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from .rules import APPLICANT
+
+__all__ = [
+    "APPLICANT",
+    "Dataset",
+    "Entry",
+    "Expansion",
+    "FrontierFacts",
+    "LinkRole",
+    "Loan",
+    "LoanLink",
+    "LoanStatus",
+    "Person",
+    "PhonePeriod",
+    "PhoneUse",
+    "Platform",
+    "PlatformKind",
+    "Sharing",
+    "SubjectKind",
+    "ref",
+    "split_ref",
+]
+
 
 class PlatformKind(StrEnum):
     BANK = "bank"
@@ -36,10 +59,6 @@ class LinkRole(StrEnum):
 class SubjectKind(StrEnum):
     PERSON = "person"
     PHONE = "phone"
-
-
-#: The role a phone plays on a loan when it is the applicant's own number.
-APPLICANT = "applicant"
 
 
 def ref(kind: str, ident: str) -> str:

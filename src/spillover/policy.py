@@ -20,6 +20,9 @@ from .errors import PolicyError
 from .model import LoanStatus
 from .rules import FACTOR_KEYS, factor, owns_kind, use_kind
 
+__all__ = ["Policy", "default_policy", "default_policy_bytes", "load_policy", "parse_policy"]
+
+
 Factor = float
 
 

@@ -7,6 +7,8 @@ from .demo import Demo
 from .model import split_ref
 from .rules import REASONS, Verdict, kind_of, role_of
 
+__all__ = ["demo_text", "explanation_text", "step_text"]
+
 
 def _amount(value: float | None) -> str:
     if value is None:

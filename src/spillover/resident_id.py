@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+__all__ = ["check_character", "validate_resident_id"]
+
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 

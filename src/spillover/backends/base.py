@@ -16,6 +16,8 @@ from ..model import Entry, FrontierFacts, Sharing
 if TYPE_CHECKING:
     from ..columns import Columns
 
+__all__ = ["GraphBackend"]
+
 
 @runtime_checkable
 class GraphBackend(Protocol):

@@ -31,6 +31,8 @@ from ..rules import (
 if TYPE_CHECKING:
     from ..columns import Columns
 
+__all__ = ["MemoryBackend", "build_graph"]
+
 
 def build_graph(data: Dataset) -> nx.MultiDiGraph:
     """The linkage graph of ``data``; nodes are ``KIND:ID`` references, each with its fact.
