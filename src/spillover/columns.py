@@ -9,14 +9,14 @@ nothing but numpy and the fact classes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
 
 from .model import Dataset, Entry, Loan, LoanLink, PhonePeriod, Sharing
 
-__all__ = ["FOREVER", "NEVER", "Columns", "columns_from_dataset", "columns_from_facts"]
+__all__ = ["FOREVER", "NEVER", "Columns", "Details", "columns_from_dataset", "columns_from_facts"]
 
 NEVER = np.int64(-(2**40))  # a day before every day (missing `since`)
 FOREVER = np.int64(2**40)  # a day after every day (missing `until`)
@@ -24,6 +24,19 @@ FOREVER = np.int64(2**40)  # a day after every day (missing `until`)
 
 def _day(d: date | None, missing: np.int64) -> np.int64:
     return missing if d is None else np.int64(d.toordinal())
+
+
+@dataclass(frozen=True)
+class Details:
+    """What an explanation shows beyond the search, in the rows of :class:`Columns`:
+    display names and the loan and entry fields the search does not use."""
+
+    person_name: np.ndarray  # str, per person_ids row
+    platform_name: np.ndarray  # str, per platform_ids row
+    loan_amount: np.ndarray  # float, nan when missing
+    loan_status_at: np.ndarray  # int64 ordinal, NEVER when missing
+    loan_phone_verified: np.ndarray  # int8: -1 missing, 0 false, 1 true
+    entry_stated_reason: np.ndarray  # str, "" = none
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,8 @@ class Columns:
     share_from: np.ndarray
     share_to: np.ndarray
     share_since: np.ndarray  # int64 ordinal, NEVER when missing
+    #: names and display fields, when the source gave them (a data folder does)
+    details: Details | None = None
 
 
 def _strs(values: Sequence[str]) -> np.ndarray:
@@ -69,16 +84,31 @@ def _strs(values: Sequence[str]) -> np.ndarray:
 
 
 def columns_from_dataset(data: Dataset) -> Columns:
-    """Flatten a validated :class:`Dataset` into :class:`Columns`."""
-    return columns_from_facts(
+    """Flatten a validated :class:`Dataset` into :class:`Columns` (with :class:`Details`)."""
+    loans = list(data.loans.values())
+    columns = columns_from_facts(
         list(data.people),
         list(data.platforms),
         [p for ps in data.phone_periods.values() for p in ps],
-        list(data.loans.values()),
+        loans,
         list(data.links),
         list(data.entries.values()),
         list(data.sharing),
     )
+    details = Details(
+        person_name=_strs([p.name for p in data.people.values()]),
+        platform_name=_strs([p.name for p in data.platforms.values()]),
+        loan_amount=np.array(
+            [np.nan if x.amount is None else x.amount for x in loans], dtype=float
+        ),
+        loan_status_at=np.array([_day(x.status_at, NEVER) for x in loans], dtype=np.int64),
+        loan_phone_verified=np.array(
+            [-1 if x.phone_verified is None else int(x.phone_verified) for x in loans],
+            dtype=np.int8,
+        ),
+        entry_stated_reason=_strs([e.stated_reason or "" for e in data.entries.values()]),
+    )
+    return replace(columns, details=details)
 
 
 def columns_from_facts(

@@ -1,7 +1,7 @@
 """Open a data folder or a database, one public function per purpose, named for what it returns:
 
-- :func:`open_folder`: a :class:`~spillover.backends.GraphBackend` (the embedded graph)
-  to explain and check entries;
+- :func:`open_folder`: a :class:`~spillover.backends.GraphBackend` (the embedded
+  backend over the folder's columns) to explain and check entries;
 - :func:`read_dataset`: the validated facts (:class:`~spillover.model.Dataset`), e.g.
   to ingest them;
 - :func:`read_columns`: the graph as flat :class:`~spillover.columns.Columns`, for the
@@ -24,7 +24,7 @@ from .phones import DEFAULT_REGION
 from .settings import Neo4jSettings
 
 if TYPE_CHECKING:
-    from .backends.memory import MemoryBackend
+    from .backends.arrays import ArrayBackend
     from .columns import Columns
     from .model import Dataset
 
@@ -52,11 +52,13 @@ def read_columns(
     return fast_read_columns(folder, region=region, progress=progress)
 
 
-def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> MemoryBackend:
-    """Load and validate a data folder into the embedded (networkx) backend."""
-    from .backends.memory import MemoryBackend
+def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> ArrayBackend:
+    """Load and validate a data folder into the embedded backend: the folder's columns
+    indexed as for the batch audit (no graph is built; ``MemoryBackend(read_dataset(...))``
+    gives the networkx graph for graph views)."""
+    from .backends.arrays import ArrayBackend
 
-    return MemoryBackend(read_dataset(folder, region=region))
+    return ArrayBackend(read_columns(folder, region=region))
 
 
 def open_backend(

@@ -307,6 +307,7 @@ class Index:
         # --- codes: loans, persons, phones sort like their KIND:ID strings -------
         loan_ids = _arrow(cols.loan_ids)
         order = pc.sort_indices(loan_ids).to_numpy()
+        self.loan_order = order  # column row of each loan code
         self.loans = loan_ids.take(pa.array(order))
         self.persons = _sorted_unique(cols.person_ids)
         self.platforms = _sorted_unique(cols.platform_ids)

@@ -16,7 +16,7 @@ from ..model import Entry, FrontierFacts, Sharing
 if TYPE_CHECKING:
     from ..columns import Columns
 
-__all__ = ["GraphBackend"]
+__all__ = ["GraphBackend", "neighbourhood_by_expand"]
 
 
 @runtime_checkable
@@ -69,3 +69,22 @@ class GraphBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def neighbourhood_by_expand(
+    backend: GraphBackend, persons: Collection[str], phones: Collection[str]
+) -> FrontierFacts:
+    """:meth:`GraphBackend.neighbourhood` answered with :meth:`GraphBackend.expand`
+    (for embedded backends, where a call is not a round trip)."""
+
+    def tied_borrowers(persons: Collection[str], phones: Collection[str]) -> set[str]:
+        facts = backend.expand(sorted(persons), sorted(phones), date.max)
+        return {use.loan.borrower_id for use in facts.uses}
+
+    people = {p for p in persons if backend.exists(f"person:{p}")}
+    for _ in range(2):
+        people |= tied_borrowers(people, ())
+    from_phones = tied_borrowers((), phones)
+    people |= from_phones | tied_borrowers(from_phones, ())
+    full = backend.expand(sorted(people), sorted(phones), date.max)
+    return FrontierFacts(full.periods, full.own_loans, full.uses, frozenset(people))

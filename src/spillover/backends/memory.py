@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from datetime import date
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from ..model import Dataset, Entry, FrontierFacts, PhoneUse, Sharing, ref, split_ref
+from ..model import Dataset, Entry, FrontierFacts, Loan, PhoneUse, Sharing, ref, split_ref
 from ..phones import display_phone
 from ..rules import (
     APPLICANT,
@@ -26,7 +27,9 @@ from ..rules import (
     OWNS,
     ROLES,
     SHARES_WITH,
+    loan_in_time,
 )
+from .base import neighbourhood_by_expand
 
 if TYPE_CHECKING:
     from ..columns import Columns
@@ -106,16 +109,43 @@ def _ensure_phone(g: nx.MultiDiGraph, phone: str) -> None:
 
 
 class MemoryBackend:
-    """Graph facts from an in-memory :func:`build_graph` graph."""
+    """Graph facts from a validated :class:`Dataset` in memory, indexed by person and
+    phone; :attr:`graph` gives the same data as a networkx graph on demand."""
 
     name = "memory"
     round_trips = False
 
     def __init__(self, data: Dataset) -> None:
         self.data = data
-        self.graph = build_graph(data)
         self._sharing = tuple(data.sharing)
         self._entry_ids = sorted(data.entries)
+        # the facts around each person and phone, indexed once (dicts, no graph)
+        self._own: dict[str, list[Loan]] = {}
+        self._owned: dict[str, set[str]] = {}
+        self._uses: dict[str, list[tuple[str, Loan]]] = {}
+        for loan in data.loans.values():
+            self._own.setdefault(loan.borrower_id, []).append(loan)
+            if loan.applicant_phone is not None:
+                self._uses.setdefault(loan.applicant_phone, []).append((APPLICANT, loan))
+        for link in data.links:
+            self._uses.setdefault(link.phone, []).append(
+                (link.role.value, data.loans[link.loan_id])
+            )
+        for phone, periods in data.phone_periods.items():
+            for period in periods:
+                if period.owner_id is not None:
+                    self._owned.setdefault(period.owner_id, set()).add(phone)
+        self._phones = (
+            set(data.phone_periods)
+            | set(self._uses)
+            | {e.subject for e in data.entries.values() if e.subject_kind == "phone"}
+        )
+
+    @cached_property
+    def graph(self) -> nx.MultiDiGraph:
+        """The data as a networkx graph (:func:`build_graph`), built on first use: for
+        graph views and exports; explanations do not need it."""
+        return build_graph(self.data)
 
     def entries(self, ids: Collection[str]) -> dict[str, Entry]:
         return {i: self.data.entries[i] for i in ids if i in self.data.entries}
@@ -133,57 +163,49 @@ class MemoryBackend:
             kind, ident = split_ref(node)
             if kind == "phone":
                 out[node] = display_phone(ident)
-            elif kind in ("person", "platform") and node in self.graph:
-                out[node] = self.graph.nodes[node]["fact"].name
+            elif kind == "person" and ident in self.data.people:
+                out[node] = self.data.people[ident].name
+            elif kind == "platform" and ident in self.data.platforms:
+                out[node] = self.data.platforms[ident].name
         return out
 
     def exists(self, node: str) -> bool:
-        return node in self.graph
+        kind, ident = split_ref(node)
+        if kind == "phone":
+            return ident in self._phones
+        found = {
+            "person": self.data.people,
+            "platform": self.data.platforms,
+            "loan": self.data.loans,
+            "entry": self.data.entries,
+        }.get(kind)
+        return found is not None and ident in found
 
     def expand(
         self, persons: Collection[str], phones: Collection[str], until: date
     ) -> FrontierFacts:
-        g = self.graph
         own_loans = []
-        phone_nodes = {ref("phone", p) for p in phones}
+        numbers = set(phones)
         for person in persons:
-            node = ref("person", person)
-            if node not in g:
-                continue
-            for _, target, key in g.out_edges(node, keys=True):
-                if key == BORROWED:
-                    loan = g.nodes[target]["fact"]
-                    if loan.applied_at <= until:
-                        own_loans.append(loan)
-                elif key == OWNS:
-                    phone_nodes.add(target)
+            own_loans.extend(
+                loan for loan in self._own.get(person, ()) if loan_in_time(loan.applied_at, until)
+            )
+            numbers |= self._owned.get(person, set())
         uses = []
         periods = []
-        for node in sorted(phone_nodes):
-            if node not in g:
+        for phone in sorted(numbers):
+            if phone not in self._phones:
                 continue
-            periods.extend(g.nodes[node]["periods"])
-            for source, _, attrs in g.in_edges(node, data=True):
-                if "role" not in attrs:
-                    continue
-                loan = g.nodes[source]["fact"]
-                if loan.applied_at <= until:
-                    uses.append(PhoneUse(split_ref(node)[1], attrs["role"], loan))
+            periods.extend(self.data.phone_periods.get(phone, ()))
+            uses.extend(
+                PhoneUse(phone, role, loan)
+                for role, loan in self._uses.get(phone, ())
+                if loan_in_time(loan.applied_at, until)
+            )
         return FrontierFacts(tuple(periods), tuple(own_loans), tuple(uses))
 
     def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
-        people = {p for p in persons if ref("person", p) in self.graph}
-        for _ in range(2):
-            people |= self._tied_borrowers(people, ())
-        from_phones = self._tied_borrowers((), phones)
-        people |= from_phones | self._tied_borrowers(from_phones, ())
-        full = self.expand(sorted(people), sorted(phones), date.max)
-        return FrontierFacts(full.periods, full.own_loans, full.uses, frozenset(people))
-
-    def _tied_borrowers(self, persons: Collection[str], phones: Collection[str]) -> set[str]:
-        """Borrowers of loans naming ``phones`` or a phone any of ``persons`` ever owned."""
-        exp = self.expand(sorted(persons), sorted(phones), date.max)
-        return {use.loan.borrower_id for use in exp.uses}
+        return neighbourhood_by_expand(self, persons, phones)
 
     def columns(self) -> Columns:
         from ..columns import columns_from_dataset
