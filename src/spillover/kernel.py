@@ -28,8 +28,6 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
 
 from .columns import FOREVER, NEVER, Columns, columns_from_dataset, columns_from_facts
 from .policy import Policy, default_policy
@@ -388,8 +386,7 @@ class Index:
         self.u_owner = u_owner[uorder]
         self.u_sms = u_sms[uorder]
         self.u_ptr = np.searchsorted(u_phone[uorder], np.arange(len(phones) + 1))
-        # --- sharing epochs ----------------------------------------------------------
-        self._build_epochs()
+        # (the sharing epochs are built by the first pass: _build_epochs)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -413,6 +410,14 @@ class Index:
         return np.where(ok, out, -1)
 
     def _build_epochs(self) -> None:
+        """Reachability between platforms, one matrix per period between two sharing
+        start days (built once, on the first pass; explaining single entries from the
+        index does not need it)."""
+        if hasattr(self, "epoch_dist"):
+            return
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import shortest_path
+
         cols = self.cols
         n = len(self.platforms)
         s_from = _codes(self.platforms, cols.share_from)
@@ -447,6 +452,7 @@ class Index:
         (latest t_i, fewest sharing hops from Q to P_i using agreements started by
         t_i, earliest i).
         """
+        self._build_epochs()
         n_entries, n_plat = len(platform), len(self.platforms)
         best_d = np.full((n_entries, n_plat), NEVER, dtype=np.int64)
         best_h = np.full((n_entries, n_plat), np.inf)
