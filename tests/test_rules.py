@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 import spillover
+from spillover.model import LinkRole
 from spillover.output import ExplanationOut
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.rules import (
+    APPLICANT,
     DIAGNOSIS_CODES,
     FACTOR_KEYS,
     NO_PATH,
@@ -66,6 +68,11 @@ def test_a_step_names_its_kind(kind):
             # the two kinds of BORROWED step differ by code only
             kind.name == "chained_loan"
         )
+
+
+def test_the_data_format_knows_every_link_role_of_the_rules():
+    assert {r.value for r in LinkRole} == set(ROLES) - {APPLICANT}
+    assert all(STEP_KINDS[r.value].rel == ROLES[r.value].rel for r in LinkRole)
 
 
 def test_tie_kinds_choose_factors_from_the_policy():

@@ -20,6 +20,19 @@ from .policy import Policy, default_policy
 if TYPE_CHECKING:
     from .columns import Columns
 
+__all__ = [
+    "FORMATS",
+    "METHODS",
+    "AuditRow",
+    "AuditSummary",
+    "audit",
+    "audit_folder",
+    "audit_rows",
+    "pass_rows",
+    "write_audit",
+]
+
+
 FORMATS = (".csv", ".jsonl")
 
 #: an audit row: the fields of spillover.output.AuditRowOut, JSON-ready

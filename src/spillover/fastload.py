@@ -42,6 +42,9 @@ from .phones import DEFAULT_REGION, normalize_phone
 from .resident_id import _WEIGHTS
 from .rows import REQUIRED_TABLES, TABLES, required_columns
 
+__all__ = ["Progress", "read_columns", "read_dataset"]
+
+
 Progress = Callable[[str, int, int], None]
 
 _DATE = r"^\d{4}-\d{2}-\d{2}$"

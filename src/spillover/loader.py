@@ -34,6 +34,9 @@ from .model import (
 from .phones import DEFAULT_REGION
 from .rows import REQUIRED_TABLES, TABLES, Row, required_columns
 
+__all__ = ["DEFAULT_MAX_ERRORS", "Located", "load_folder", "read_table", "table_file"]
+
+
 DEFAULT_MAX_ERRORS = 50
 
 

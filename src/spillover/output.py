@@ -15,6 +15,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from .core import Explanation, ExplanationPath
 from .rules import REASONS, Verdict
 
+__all__ = [
+    "AUDIT_COLUMNS",
+    "AuditRowOut",
+    "ExplanationOut",
+    "OriginOut",
+    "PathOut",
+    "PolicyOut",
+    "ReasonOut",
+    "StepOut",
+    "SubjectOut",
+    "audit_row",
+    "explanation_dict",
+    "explanation_json",
+    "explanation_out",
+]
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(populate_by_name=True, frozen=True)

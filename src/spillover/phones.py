@@ -6,6 +6,9 @@ from functools import lru_cache
 
 import phonenumbers
 
+__all__ = ["DEFAULT_REGION", "display_phone", "normalize_phone"]
+
+
 DEFAULT_REGION = "CN"
 
 

@@ -25,6 +25,21 @@ from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
 from .phones import DEFAULT_REGION, normalize_phone
 from .resident_id import validate_resident_id
 
+__all__ = [
+    "REQUIRED_TABLES",
+    "TABLES",
+    "BlacklistRow",
+    "LoanLinkRow",
+    "LoanRow",
+    "PersonRow",
+    "PhoneRow",
+    "PlatformRow",
+    "Row",
+    "SharingRow",
+    "required_columns",
+]
+
+
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
