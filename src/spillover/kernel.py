@@ -5,7 +5,9 @@ blacklist that is one search per entry; this module instead runs the *same*
 layered search for all entries at once on integer arrays (numpy), one layer per
 loan depth, and gives the same best path, score and reason codes as the core
 (tests hold the two to each other). It is a compiled kernel behind the core,
-not a second definition of what a path means:
+not a second definition of what a path means: every step kind, factor, reason
+code and the score come from :mod:`spillover.rules`, compiled into lookup tables
+indexed by integer codes (``_USE_KIND``, ``_SUBJECT_PHONE_KIND``, ...).
 
 * ties are precomputed once: person -> loan (own loans, and loans naming a
   phone the person owned on the application day), phone -> loan (for phone
