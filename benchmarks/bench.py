@@ -7,6 +7,8 @@ its own child process so that peak memory belongs to that step:
 - synth:   ``spillover synth`` wall time and peak RSS;
 - audit:   ``spillover audit --data`` end to end (load + one pass + write): time,
            entries/s, peak RSS (the 60 s / 4 GB target at 1M);
+- explain: ``spillover explain ENTRY --data`` on the same folder, end to end (it must
+           cost no more than the audit of the whole folder);
 - pass:    the breakdown in one process: columnar load, index build, the audit pass,
            and a bare ``scipy.sparse.csgraph.dijkstra`` multi-source pass over the same
            link graph (the baseline of the 5x target);
@@ -106,8 +108,9 @@ n_loans, n_people = len(index.loans), len(index.persons)
 n = n_loans + n_people
 src = np.repeat(np.arange(n_people), np.diff(index.t_ptr)) + n_loans
 dst = index.t_loan
-w = -np.log(np.maximum(index.t_f1 * index.t_f2, 1e-12)) + 1e-9
-chain = -np.log(default_policy().factors["borrower_of_linked_loan"])
+tie_factor = np.where(index.t_kind >= 0, index.kind_factor[np.maximum(index.t_kind, 0)], 1.0)
+w = -np.log(np.maximum(index.t_f1 * tie_factor, 1e-12)) + 1e-9
+chain = -np.log(index.chain_factor)
 # reversed edges: loan -> the person tied to it, and person -> the loans they borrowed
 rows_ = np.concatenate([dst, index.loan_borrower + n_loans])
 cols_ = np.concatenate([src, np.arange(n_loans)])
@@ -241,6 +244,10 @@ def main() -> None:
             r["audit_cli_s"], r["audit_cli_mb"] = spawn(
                 [spill, "audit", "--data", str(folder), "--out", str(out)]
             )
+            first = out.read_text(encoding="utf-8").splitlines()[1].split(",")[0]
+            r["explain_cli_s"], r["explain_cli_mb"] = spawn(
+                [spill, "explain", first, "--data", str(folder)]
+            )
             _, r["pass_mb"], p = python_child(PASS, str(folder))
             r.update({f"pass_{k}": v for k, v in p.items()})
             r["entries"] = p["entries"]
@@ -254,6 +261,9 @@ def main() -> None:
             print(f"synth                 {r['synth_s']:8.2f} s   peak {r['synth_mb']:7.0f} MB")
             print(
                 f"audit (CLI, all in)   {r['audit_cli_s']:8.2f} s   peak {r['audit_cli_mb']:7.0f} MB   {r['audit_entries_per_s']:,.0f} entries/s"
+            )
+            print(
+                f"explain (CLI, 1 entry){r['explain_cli_s']:8.2f} s   peak {r['explain_cli_mb']:7.0f} MB"
             )
             print(f"  load (columnar)     {p['load']:8.2f} s")
             print(f"  index build         {p['index']:8.2f} s")
@@ -278,7 +288,7 @@ def main() -> None:
                     f"naive (one search per entry, {q['sample']} sampled) {naive_rate:,.0f} entries/s; one pass {pass_rate:,.0f} entries/s: {r['pass_over_naive']:.0f}x"
                 )
                 print(
-                    f"check embedded        p50 {q['check_p50'] * 1e3:6.2f} ms   p99 {q['check_p99'] * 1e3:6.2f} ms   (graph build {q['graph']:.1f} s, load {q['load']:.1f} s)"
+                    f"check embedded        p50 {q['check_p50'] * 1e3:6.2f} ms   p99 {q['check_p99'] * 1e3:6.2f} ms   (backend index {q['graph']:.1f} s, load {q['load']:.1f} s)"
                 )
             if n in neo_sizes:
                 _, _, g = python_child(LATENCY + NEO4J, str(folder), str(args.checks))

@@ -31,15 +31,17 @@ import neo4j
 import pytest
 
 from scenario import Scenario
+from spillover.backends.arrays import ArrayBackend
 from spillover.backends.base import GraphBackend
 from spillover.backends.memory import MemoryBackend
 from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, connect
+from spillover.connect import read_columns
 from spillover.ingest import graph_counts, ingest_dataset, wipe
 from spillover.loader import load_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 NEO4J_IMAGE = "neo4j:5.26-community"
-BACKENDS = ["memory", pytest.param("neo4j", marks=pytest.mark.neo4j)]
+BACKENDS = ["memory", "arrays", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 
 _counter = itertools.count()
 
@@ -141,7 +143,10 @@ def graph(
         service = request.getfixturevalue("neo4j_service")
 
     def make(scenario: Scenario) -> GraphBackend:
-        data = load_folder(scenario.write(tmp_path / f"data{next(_counter)}"))
+        folder = scenario.write(tmp_path / f"data{next(_counter)}")
+        if backend_kind == "arrays":  # what open_folder gives: the index over the columns
+            return ArrayBackend(read_columns(folder))
+        data = load_folder(folder)
         if service is None:
             return MemoryBackend(data)
         service.clear()

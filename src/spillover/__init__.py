@@ -10,10 +10,9 @@ Library first::
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from . import examples
 from .backends import GraphBackend, MemoryBackend
+from .connect import open_backend, open_folder, read_columns, read_dataset
 from .core import Explanation, ExplanationPath, Step, check, explain, explain_all, explain_entry
 from .errors import (
     BackendUnavailable,
@@ -24,17 +23,11 @@ from .errors import (
     SpilloverError,
 )
 from .loader import load_folder
-from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy, load_policy
+from .rules import Verdict
+from .settings import Neo4jSettings
 
 __version__ = "0.1.0"
-
-
-def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> MemoryBackend:
-    """Load and validate a data folder into the embedded (networkx) backend."""
-    from .fastload import read_dataset
-
-    return MemoryBackend(read_dataset(folder, region=region))
 
 
 __all__ = [
@@ -44,12 +37,14 @@ __all__ = [
     "ExplanationPath",
     "GraphBackend",
     "MemoryBackend",
+    "Neo4jSettings",
     "NotFoundError",
     "Policy",
     "PolicyError",
     "Problem",
     "SpilloverError",
     "Step",
+    "Verdict",
     "__version__",
     "check",
     "default_policy",
@@ -59,5 +54,8 @@ __all__ = [
     "explain_entry",
     "load_folder",
     "load_policy",
+    "open_backend",
     "open_folder",
+    "read_columns",
+    "read_dataset",
 ]

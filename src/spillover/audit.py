@@ -19,7 +19,20 @@ from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy
 
 if TYPE_CHECKING:
-    from .kernel import Columns
+    from .columns import Columns
+
+__all__ = [
+    "FORMATS",
+    "METHODS",
+    "AuditRow",
+    "AuditSummary",
+    "audit",
+    "audit_folder",
+    "audit_rows",
+    "pass_rows",
+    "write_audit",
+]
+
 
 FORMATS = (".csv", ".jsonl")
 

@@ -22,7 +22,6 @@ from . import __version__
 from .audit import audit as run_audit
 from .audit import audit_folder
 from .backends.base import GraphBackend
-from .backends.neo4j import Neo4jSettings
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_entry
@@ -33,6 +32,9 @@ from .policy import load_policy
 from .render import demo_text, explanation_text
 from .resident_id import mask_ids_in
 from .rows import MAX_YEAR, MIN_YEAR
+from .settings import Neo4jSettings
+
+__all__ = ["cli", "main"]
 
 
 def _fail(message: str) -> None:

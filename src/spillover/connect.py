@@ -1,13 +1,64 @@
-"""Open a backend from what the user gave: a data folder (embedded) or Neo4j settings."""
+"""Open a data folder or a database, one public function per purpose, named for what it returns:
+
+- :func:`open_folder`: a :class:`~spillover.backends.GraphBackend` (the embedded
+  backend over the folder's columns) to explain and check entries;
+- :func:`read_dataset`: the validated facts (:class:`~spillover.model.Dataset`), e.g.
+  to ingest them;
+- :func:`read_columns`: the graph as flat :class:`~spillover.columns.Columns`, for the
+  batch audit;
+- :func:`open_backend`: the embedded backend over a folder, or Neo4j.
+
+All of them validate the whole folder first and refuse bad input with every problem
+listed (:class:`~spillover.errors.DataError`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .backends.base import GraphBackend
-from .backends.neo4j import Neo4jSettings
 from .errors import SpilloverError
 from .phones import DEFAULT_REGION
+from .settings import Neo4jSettings
+
+if TYPE_CHECKING:
+    from .backends.arrays import ArrayBackend
+    from .columns import Columns
+    from .model import Dataset
+
+__all__ = ["open_backend", "open_folder", "read_columns", "read_dataset"]
+
+
+def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
+    """The validated facts of a data folder (fast columnar checks, the exact loader
+    for anything unusual; the same Dataset either way). (The imports are deferred:
+    ``import spillover`` stays light for the command line.)"""
+    from .fastload import read_dataset as fast_read_dataset
+
+    return fast_read_dataset(folder, region=region)
+
+
+def read_columns(
+    folder: str | Path,
+    *,
+    region: str = DEFAULT_REGION,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Columns:
+    """A data folder as flat columns for the batch audit, without building a graph."""
+    from .fastload import read_columns as fast_read_columns
+
+    return fast_read_columns(folder, region=region, progress=progress)
+
+
+def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> ArrayBackend:
+    """Load and validate a data folder into the embedded backend: the folder's columns
+    indexed as for the batch audit (no graph is built; ``MemoryBackend(read_dataset(...))``
+    gives the networkx graph for graph views)."""
+    from .backends.arrays import ArrayBackend
+
+    return ArrayBackend(read_columns(folder, region=region))
 
 
 def open_backend(
@@ -28,7 +79,4 @@ def open_backend(
         return open_neo4j(neo4j)
     if data is None:
         raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
-    from .backends.memory import MemoryBackend
-    from .fastload import read_dataset
-
-    return MemoryBackend(read_dataset(data, region=region))
+    return open_folder(data, region=region)

@@ -37,27 +37,59 @@ from datetime import date
 
 from .backends.base import GraphBackend
 from .errors import NotFoundError
-from .model import APPLICANT, Entry, Expansion, Loan, PhonePeriod, Sharing, SubjectKind, ref
+from .model import Entry, FrontierFacts, Loan, PhonePeriod, Sharing, SubjectKind, ref
 from .policy import Policy, default_policy
+from .rules import (
+    CHAIN_STEP,
+    COPY_STEP,
+    IGNORES_DATES,
+    LISTING_STEP,
+    NO_PATH,
+    NO_ROUTE,
+    NO_TIE,
+    ORIGIN_STEP,
+    SHARING_STEP,
+    StepKind,
+    Verdict,
+    factor,
+    loan_in_time,
+    loan_kind,
+    owns_kind,
+    reason_codes,
+    relay_day,
+    rounded,
+    score,
+    subject_phone_kind,
+    use_kind,
+)
 
-ROLE_CODES = {
-    "guarantor": "GUARANTOR",
-    "emergency_contact": "EMERGENCY_CONTACT",
-    "reference": "REFERENCE",
-    "address_book": "ADDRESS_BOOK",
-}
-ROLE_RELS = {
-    APPLICANT: "APPLICANT_PHONE_OF",
-    "guarantor": "GUARANTOR_OF",
-    "emergency_contact": "EMERGENCY_CONTACT_OF",
-    "reference": "REFERENCE_OF",
-    "address_book": "IN_ADDRESS_BOOK_OF",
-}
-ROUND = 6
+__all__ = [
+    "OWN_CONDUCT",
+    "SPILLOVER",
+    "UNEXPLAINED",
+    "Explanation",
+    "ExplanationFacts",
+    "ExplanationPath",
+    "Reach",
+    "Step",
+    "check",
+    "compute_reach",
+    "copy_chain",
+    "explain",
+    "explain_about_person",
+    "explain_all",
+    "explain_entry",
+    "find_ties",
+    "origin_reaches",
+    "proposed_entry",
+    "route_steps",
+]
 
-OWN_CONDUCT = "own_conduct"
-SPILLOVER = "spillover"
-UNEXPLAINED = "unexplained"
+
+# the verdict strings, kept under their old names (spillover.rules.Verdict is the definition)
+OWN_CONDUCT = Verdict.OWN_CONDUCT
+SPILLOVER = Verdict.SPILLOVER
+UNEXPLAINED = Verdict.UNEXPLAINED
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +106,29 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class ExplanationPath:
+    """One path from the subject to an origin loan and on to the listing.
+
+    ``responsibility`` is the product of the step factors (rounded); ``depth`` the
+    loans on the tie (1: the origin is tied to the subject directly), written out as
+    ``hops``.
+    """
+
     origin: Loan
     responsibility: float
-    hops: int
+    depth: int
     steps: tuple[Step, ...]
+
+    @property
+    def hops(self) -> int:
+        """``depth`` under its name in the JSON and the audit rows."""
+        return self.depth
 
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
     entry: Entry
     contamination: float
-    verdict: str
+    verdict: Verdict
     paths: tuple[ExplanationPath, ...]
     reason_codes: tuple[str, ...]
     policy: Policy
@@ -182,48 +226,54 @@ def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
     """Steps from the origin loan to its platform, along sharing, to the listing."""
     at = loan.known_at
     platform = loan.platform_id
-    steps = [Step(ref("loan", loan.loan_id), "AT", ref("platform", platform), 1.0, at)]
+    steps = [_step(ORIGIN_STEP, ref("loan", loan.loan_id), ref("platform", platform), at)]
     nxt = reach.next_hop[platform]
     while nxt is not None:
-        since = reach.since[(platform, nxt)]
-        at = max(at, since) if since is not None else at
-        steps.append(
-            Step(
-                ref("platform", platform),
-                "SHARES_WITH",
-                ref("platform", nxt),
-                1.0,
-                at,
-                "SHARED_BLACKLIST",
-            )
-        )
+        at = relay_day(at, reach.since[(platform, nxt)])
+        steps.append(_step(SHARING_STEP, ref("platform", platform), ref("platform", nxt), at))
         platform, nxt = nxt, reach.next_hop[nxt]
     index = reach.target[platform]
     if proposed and index == 0:
         return tuple(steps)
     listed = reach.chain[index]
     steps.append(
-        Step(
+        _step(
+            LISTING_STEP,
             ref("platform", platform),
-            "LISTED",
             ref("entry", listed.entry_id or ""),
-            1.0,
             listed.listed_at,
         )
     )
     for i in range(index, 0, -1):
         src, dst = reach.chain[i], reach.chain[i - 1]
         steps.append(
-            Step(
+            _step(
+                COPY_STEP,
                 ref("entry", src.entry_id or ""),
-                "COPIED_TO",
                 ref("entry", dst.entry_id or ""),
-                1.0,
                 dst.listed_at,
-                "COPIED_ENTRY",
             )
         )
     return tuple(steps)
+
+
+def _step(
+    kind: StepKind,
+    source: str,
+    target: str,
+    at: date | None,
+    policy: Policy | None = None,
+    role: str | None = None,
+) -> Step:
+    """A step of ``kind``: its name, factor and code as the rules give them."""
+    return Step(
+        source,
+        kind.rel_for(role),
+        target,
+        1.0 if policy is None else factor(policy, kind),
+        at,
+        kind.code,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -242,28 +292,28 @@ class _Label:
     :mod:`spillover.kernel` reproduces it with integer codes).
     """
 
-    prob: float
-    hops: int
+    responsibility: float
+    depth: int  # loans so far
     steps: tuple[Step, ...]
     loans: tuple[Loan, ...] = ()
     key: tuple[str, ...] = ()
 
     def rank(self) -> tuple[float, int, tuple[str, ...]]:
-        return (-self.prob, self.hops, self.key)
+        return (-self.responsibility, self.depth, self.key)
 
     def tie(self, loan: Loan, phone: str, role: str, *steps: Step) -> _Label:
         """This label extended by a tie to ``loan`` (through ``phone`` in ``role``, or own)."""
-        prob = self.prob
+        responsibility = self.responsibility
         for s in steps:
-            prob *= s.factor
+            responsibility *= s.factor
         key = (*self.key, ref("phone", phone) if phone else "", role, ref("loan", loan.loan_id))
-        return _Label(prob, self.hops + 1, self.steps + steps, (*self.loans, loan), key)
+        return _Label(responsibility, self.depth + 1, self.steps + steps, (*self.loans, loan), key)
 
     def chain(self, step: Step) -> _Label:
         """This label extended from its last loan to that loan's borrower."""
         return _Label(
-            self.prob * step.factor,
-            self.hops,
+            self.responsibility * step.factor,
+            self.depth,
             (*self.steps, step),
             self.loans,
             (*self.key, step.target),
@@ -277,7 +327,7 @@ def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
     return None
 
 
-class Expansions:
+class ExplanationFacts:
     """The graph facts of one explanation, fetched in as few round trips as possible.
 
     On a backend where every call is a round trip (Neo4j), the first request fetches
@@ -290,11 +340,11 @@ class Expansions:
 
     def __init__(self, backend: GraphBackend) -> None:
         self.backend = backend
-        self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], Expansion] = {}
-        self.around: Expansion | None = None
+        self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], FrontierFacts] = {}
+        self.around: FrontierFacts | None = None
         self.around_phones: frozenset[str] = frozenset()
 
-    def expand(self, persons: list[str], phones: list[str], until: date) -> Expansion:
+    def expand(self, persons: list[str], phones: list[str], until: date) -> FrontierFacts:
         key = (tuple(persons), tuple(phones))
         full = self.seen.get(key)
         if full is None:
@@ -303,7 +353,7 @@ class Expansions:
                     self.around = self.backend.neighbourhood(persons, phones)
                     self.around_phones = frozenset(phones)
                 else:
-                    self.around = Expansion()  # covers nobody: every layer asks expand
+                    self.around = FrontierFacts()  # covers nobody: every layer asks expand
             if (
                 self.around.covers
                 and set(persons) <= self.around.covers
@@ -315,18 +365,18 @@ class Expansions:
             self.seen[key] = full
         if until == date.max:
             return full
-        return Expansion(
+        return FrontierFacts(
             full.periods,
-            tuple(loan for loan in full.own_loans if loan.applied_at <= until),
-            tuple(use for use in full.uses if use.loan.applied_at <= until),
+            tuple(loan for loan in full.own_loans if loan_in_time(loan.applied_at, until)),
+            tuple(use for use in full.uses if loan_in_time(use.loan.applied_at, until)),
         )
 
 
-def _part(around: Expansion, persons: set[str], phones: set[str]) -> Expansion:
+def _part(around: FrontierFacts, persons: set[str], phones: set[str]) -> FrontierFacts:
     """What :meth:`GraphBackend.expand` would give for ``persons`` and ``phones``, taken
     from a neighbourhood that covers them."""
     numbers = phones | {p.phone for p in around.periods if p.owner_id in persons}
-    return Expansion(
+    return FrontierFacts(
         tuple(p for p in around.periods if p.phone in numbers),
         tuple(loan for loan in around.own_loans if loan.borrower_id in persons),
         tuple(use for use in around.uses if use.phone in numbers),
@@ -334,7 +384,7 @@ def _part(around: Expansion, persons: set[str], phones: set[str]) -> Expansion:
 
 
 def find_ties(
-    backend: GraphBackend | Expansions,
+    backend: GraphBackend | ExplanationFacts,
     subject_kind: SubjectKind,
     subject: str,
     until: date,
@@ -347,7 +397,6 @@ def find_ties(
 
     ``is_origin(loan)`` says whether a reached loan may originate the listing.
     """
-    f = policy.factors
     start = ref(subject_kind.value, subject)
     start_label = _Label(1.0, 0, ())
     seen: dict[str, tuple[float, int, tuple[str, ...]]] = {start: start_label.rank()}
@@ -361,9 +410,9 @@ def find_ties(
     for layer in range(1, policy.max_loans + 1):
         if not persons and not phones:
             break
-        exp: Expansion = backend.expand(sorted(persons), sorted(phones), until)
+        facts: FrontierFacts = backend.expand(sorted(persons), sorted(phones), until)
         periods: dict[str, list[PhonePeriod]] = {}
-        for period in exp.periods:
+        for period in facts.periods:
             periods.setdefault(period.phone, []).append(period)
         if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
             now = _owner_on(periods.get(subject, ()), listing_day)
@@ -378,53 +427,53 @@ def find_ties(
             if current is None or label.rank() < current[0].rank():
                 reached[loan.loan_id] = (label, loan)
 
-        for loan in exp.own_loans:
+        for loan in facts.own_loans:
             base = persons.get(loan.borrower_id)
             if base is None:
                 continue
-            step = Step(
+            kind = loan_kind(subject=layer == 1 and subject_kind == SubjectKind.PERSON)
+            step = _step(
+                kind,
                 ref("person", loan.borrower_id),
-                "BORROWED",
                 ref("loan", loan.loan_id),
-                f["own_loan"],
                 loan.applied_at,
-                "OWN_DEFAULT" if layer == 1 and subject_kind == SubjectKind.PERSON else None,
+                policy,
             )
             offer(base.tie(loan, "", "", step), loan)
 
-        for use in exp.uses:
+        for use in facts.uses:
             loan = use.loan
             period = _owner_on(periods.get(use.phone, ()), loan.applied_at)
             owner = period.owner_id if period else None
             phone_node = ref("phone", use.phone)
             loan_node = ref("loan", loan.loan_id)
-            rel = ROLE_RELS[use.role]
             base = phones.get(use.phone)
             if base is not None:
-                if owner is not None and owner == loan.borrower_id:
-                    if subject_owner_now is not None and subject_owner_now != owner:
-                        factor, code = f["reassigned_phone"], "PHONE_REASSIGNED"
-                    else:
-                        factor, code = f["own_phone"], "OWN_PHONE"
-                else:
-                    factor, code = _role(use.role, loan, policy)
-                step = Step(phone_node, rel, loan_node, factor, loan.applied_at, code)
+                borrower_owned = owner is not None and owner == loan.borrower_id
+                kind = subject_phone_kind(
+                    use.role,
+                    loan.phone_verified,
+                    borrower_owned=borrower_owned,
+                    owner_changed=subject_owner_now is not None and subject_owner_now != owner,
+                )
+                step = _step(kind, phone_node, loan_node, loan.applied_at, policy, use.role)
                 offer(base.tie(loan, use.phone, use.role, step), loan)
             if owner is None or owner == loan.borrower_id:
                 continue
             base = persons.get(owner)
             if base is None or period is None:
                 continue
-            factor, code = _role(use.role, loan, policy)
-            owns = Step(
-                ref("person", owner),
-                "OWNS",
-                phone_node,
-                policy.owns_factor(period.verified),
-                period.since,
-                None if period.verified else "OWNER_UNVERIFIED",
+            owns = _step(
+                owns_kind(period.verified), ref("person", owner), phone_node, period.since, policy
             )
-            step = Step(phone_node, rel, loan_node, factor, loan.applied_at, code)
+            step = _step(
+                use_kind(use.role, loan.phone_verified),
+                phone_node,
+                loan_node,
+                loan.applied_at,
+                policy,
+                use.role,
+            )
             offer(base.tie(loan, use.phone, use.role, owns, step), loan)
 
         next_persons: dict[str, _Label] = {}
@@ -441,14 +490,7 @@ def find_ties(
             if layer == policy.max_loans:
                 continue
             borrower = ref("person", loan.borrower_id)
-            step = Step(
-                node,
-                "BORROWED_BY",
-                borrower,
-                f["borrower_of_linked_loan"],
-                None,
-                "CHAIN_VIA_BORROWER",
-            )
+            step = _step(CHAIN_STEP, node, borrower, None, policy)
             nxt = label.chain(step)
             if borrower in seen and seen[borrower] <= nxt.rank():
                 continue
@@ -459,14 +501,6 @@ def find_ties(
             seen[ref("person", person)] = label.rank()
         persons, phones = next_persons, {}
     return origins
-
-
-def _role(role: str, loan: Loan, policy: Policy) -> tuple[float, str]:
-    if role == APPLICANT:
-        verified = bool(loan.phone_verified)
-        code = "PHONE_USED_SMS_VERIFIED" if verified else "PHONE_USED_UNVERIFIED"
-        return policy.role_factor(role, verified), code
-    return policy.role_factor(role, None), ROLE_CODES[role]
 
 
 # ---------------------------------------------------------------------------
@@ -487,7 +521,7 @@ def explain(
     >>> from spillover import open_folder, examples
     >>> backend = open_folder(examples.jiang_case_path())
     >>> e = explain(backend, backend.entries(["E-WL-J"])["E-WL-J"])
-    >>> e.verdict, e.contamination >= 0.9
+    >>> e.verdict.value, e.contamination >= 0.9
     ('spillover', True)
     """
     policy = policy or default_policy()
@@ -500,9 +534,9 @@ def explain(
     def is_origin(loan: Loan) -> bool:
         return loan.status in statuses and origin_reaches(loan, reach)
 
-    expansions = Expansions(backend)
+    facts = ExplanationFacts(backend)
     ties = find_ties(
-        expansions,
+        facts,
         entry.subject_kind,
         entry.subject,
         entry.listed_at,
@@ -510,24 +544,25 @@ def explain(
         is_origin=is_origin,
         listing_day=entry.listed_at,
     )
-    ranked = sorted(ties.values(), key=lambda lab: (-lab.prob, lab.hops, lab.loans[-1].loan_id))
+    ranked = sorted(
+        ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
+    )
     paths = []
     for label in ranked:
         loan = label.loans[-1]
         steps = label.steps + route_steps(loan, reach, proposed)
-        paths.append(ExplanationPath(loan, round(label.prob, ROUND), label.hops, steps))
+        paths.append(ExplanationPath(loan, rounded(label.responsibility), label.depth, steps))
     limit = max_paths if max_paths is not None else policy.max_paths
     paths = paths[:limit]
 
+    result = score(paths[0].responsibility if paths else None, policy)
+    contamination, verdict = result.contamination, result.verdict
     if paths:
-        contamination = round(1.0 - paths[0].responsibility, ROUND)
-        verdict = SPILLOVER if contamination >= policy.spillover_at else OWN_CONDUCT
-        codes = _codes(paths[0].steps)
+        codes = reason_codes(s.code for s in paths[0].steps)
     else:
-        contamination, verdict = 1.0, UNEXPLAINED
-        codes = ("NO_TIME_RESPECTING_PATH",)
+        codes = (NO_PATH,)
         if diagnose:
-            codes += (_diagnose(expansions, entry, chain, sharing, policy),)
+            codes += (_diagnose(facts, entry, chain, sharing, policy),)
     loans = {loan.loan_id: loan for label in ties.values() for loan in label.loans}
     return Explanation(
         entry,
@@ -540,16 +575,8 @@ def explain(
     )
 
 
-def _codes(steps: Iterable[Step]) -> tuple[str, ...]:
-    out: list[str] = []
-    for s in steps:
-        if s.code and s.code not in out:
-            out.append(s.code)
-    return tuple(out)
-
-
 def _diagnose(
-    backend: Expansions,
+    backend: ExplanationFacts,
     entry: Entry,
     chain: tuple[Entry, ...],
     sharing: tuple[Sharing, ...],
@@ -572,10 +599,10 @@ def _diagnose(
         is_origin=lambda loan: loan.status in statuses,
     )
     if not tied:
-        return "NO_TIE_TO_ANY_DEFAULT"
+        return NO_TIE
     if any(label.loans[-1].platform_id in loose.deadline for label in tied.values()):
-        return "PATH_IGNORES_DATES"
-    return "NO_PLATFORM_ROUTE"
+        return IGNORES_DATES
+    return NO_ROUTE
 
 
 def _names(

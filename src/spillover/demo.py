@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .backends.neo4j import Neo4jSettings
 from .connect import open_backend
 from .core import Explanation, explain_about_person
 from .examples import jiang_case_path
 from .policy import Policy
+from .settings import Neo4jSettings
+
+__all__ = ["Demo", "run_demo"]
 
 
 @dataclass(frozen=True)

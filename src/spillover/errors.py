@@ -10,6 +10,15 @@ from dataclasses import dataclass
 
 from .resident_id import mask_ids_in
 
+__all__ = [
+    "BackendUnavailable",
+    "DataError",
+    "NotFoundError",
+    "PolicyError",
+    "Problem",
+    "SpilloverError",
+]
+
 
 class SpilloverError(Exception):
     """Base class of every error a user can cause (bad data, unknown ids, unreachable server)."""

@@ -45,6 +45,16 @@ from .phones import DEFAULT_REGION
 from .resident_id import check_character
 from .rows import TABLES
 
+__all__ = [
+    "MIN_KEY_BYTES",
+    "ExportSummary",
+    "Pseudonymizer",
+    "export_pseudonymized",
+    "pseudonymize",
+    "read_key",
+    "write_dataset",
+]
+
 #: The shortest key accepted, in bytes (the HMAC-SHA256 output size).
 MIN_KEY_BYTES = 32
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
-from .kernel import FOREVER, NEVER, Columns, columns_from_dataset
+from .columns import FOREVER, NEVER, Columns, Details, columns_from_dataset
 from .loader import _region, load_folder, odd_table_paths, table_file
 from .model import (
     Dataset,
@@ -41,6 +41,9 @@ from .model import (
 from .phones import DEFAULT_REGION, mobile_pattern, normalize_phone
 from .resident_id import _WEIGHTS
 from .rows import MAX_YEAR, MIN_YEAR, REQUIRED_TABLES, TABLES, required_columns
+
+__all__ = ["Progress", "read_columns", "read_dataset"]
+
 
 Progress = Callable[[str, int, int], None]
 
@@ -177,6 +180,27 @@ def _dataset(c: Columns, x: dict[str, pa.Array | np.ndarray]) -> Dataset:
         )
     )
     return Dataset(people, platforms, phone_periods, loans, links, entries, sharing)
+
+
+def _details(x: dict[str, pa.Array | np.ndarray]) -> Details:
+    """The display fields of a checked folder as :class:`~spillover.columns.Details`."""
+    amount = x["loan_amount"]
+    raw = pc.utf8_lower(x["loan_phone_verified"])
+    verified = np.where(
+        pc.equal(raw, "").to_numpy(zero_copy_only=False),
+        -1,
+        pc.is_in(raw, value_set=pa.array(_BOOL_TRUE)).to_numpy(zero_copy_only=False),
+    ).astype(np.int8)
+    return Details(
+        person_name=x["person_name"],
+        platform_name=x["platform_name"],
+        loan_amount=pc.cast(pc.if_else(pc.equal(amount, ""), None, amount), pa.float64())
+        .fill_null(np.nan)
+        .to_numpy(zero_copy_only=False),
+        loan_status_at=x["loan_status_at"],
+        loan_phone_verified=verified,
+        entry_stated_reason=x["entry_stated_reason"],
+    )
 
 
 def _need(ok: bool | np.bool_) -> None:
@@ -464,6 +488,7 @@ def _fast(
         share_from=s_from,
         share_to=s_to,
         share_since=s_since,
+        details=_details(extra),
     )
     return columns, extra
 

@@ -24,6 +24,19 @@ from .model import Dataset
 from .phones import DEFAULT_REGION
 from .queries import cypher, statements
 
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_WORKERS",
+    "IngestSummary",
+    "apply_schema",
+    "graph_counts",
+    "ingest_dataset",
+    "ingest_folder",
+    "table_rows",
+    "wipe",
+]
+
+
 DEFAULT_BATCH = 5000
 DEFAULT_WORKERS = 2
 

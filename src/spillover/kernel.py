@@ -5,7 +5,9 @@ blacklist that is one search per entry; this module instead runs the *same*
 layered search for all entries at once on integer arrays (numpy), one layer per
 loan depth, and gives the same best path, score and reason codes as the core
 (tests hold the two to each other). It is a compiled kernel behind the core,
-not a second definition of what a path means:
+not a second definition of what a path means: every step kind, factor, reason
+code and the score come from :mod:`spillover.rules`, compiled into lookup tables
+indexed by integer codes (``_USE_KIND``, ``_SUBJECT_PHONE_KIND``, ...).
 
 * ties are precomputed once: person -> loan (own loans, and loans naming a
   phone the person owned on the application day), phone -> loan (for phone
@@ -22,150 +24,97 @@ not a second definition of what a path means:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
 
-from .model import Dataset, Entry, Loan, LoanLink, PhonePeriod, Sharing
+from .columns import FOREVER, NEVER, Columns, columns_from_dataset, columns_from_facts
 from .policy import Policy, default_policy
+from .rules import APPLICANT as APPLICANT_ROLE
+from .rules import (
+    CHAIN_STEP,
+    COPY_STEP,
+    LISTING_STEP,
+    NO_PATH,
+    ORIGIN_STEP,
+    ROLES,
+    SHARING_STEP,
+    TIE_KINDS,
+    StepKind,
+    factor,
+    loan_kind,
+    owns_kind,
+    reason_codes,
+    score,
+    subject_phone_kind,
+    use_kind,
+)
 
 ROUND = 6
-NEVER = np.int64(-(2**40))  # a day before every day (missing `since`)
-FOREVER = np.int64(2**40)  # a day after every day (missing `until`)
-
 #: role codes sort like the role strings ("" = own loan sorts first)
-ROLE_NAMES = ("", "address_book", "applicant", "emergency_contact", "guarantor", "reference")
+ROLE_NAMES = ("", *sorted(ROLES))
 ROLE_CODE = {name: i for i, name in enumerate(ROLE_NAMES)}
 OWN = ROLE_CODE[""]
-APPLICANT = ROLE_CODE["applicant"]
+APPLICANT = ROLE_CODE[APPLICANT_ROLE]
 
-# tie reason codes (index into TIE_CODES)
-TIE_CODES = (
-    None,
-    "OWN_DEFAULT",
-    "OWN_PHONE",
-    "PHONE_REASSIGNED",
-    "PHONE_USED_SMS_VERIFIED",
-    "PHONE_USED_UNVERIFIED",
-    "ADDRESS_BOOK",
-    "EMERGENCY_CONTACT",
-    "GUARANTOR",
-    "REFERENCE",
+#: tie kinds as integer codes: the index in spillover.rules.TIE_KINDS
+KIND_CODE = {k.name: i for i, k in enumerate(TIE_KINDS)}
+#: the bits of one layer's summary (kind code * 2 + owner unverified) in a path signature
+_LAYER_BITS = (2 * len(TIE_KINDS) - 1).bit_length()
+
+
+def _kind_table(choose: Callable[..., StepKind], *axes: Sequence[object]) -> np.ndarray:
+    """The kind code ``choose`` gives for every combination of ``axes`` (the rules,
+    compiled into a lookup table indexed by integer codes)."""
+    shape = tuple(len(a) for a in axes)
+    table = np.empty(shape, dtype=np.int64)
+    for at in np.ndindex(*shape):
+        table[at] = KIND_CODE[choose(*(a[i] for a, i in zip(axes, at, strict=True))).name]
+    return table
+
+
+_BOOLS = (False, True)
+#: use kind by (role code, sms verified); row OWN unused
+_USE_KIND = _kind_table(
+    lambda role, sms: use_kind(role, sms) if role else loan_kind(subject=True),
+    ROLE_NAMES,
+    _BOOLS,
 )
-_TC = {c: i for i, c in enumerate(TIE_CODES)}
-_ROLE_TIE_CODE = {
-    ROLE_CODE["address_book"]: _TC["ADDRESS_BOOK"],
-    ROLE_CODE["emergency_contact"]: _TC["EMERGENCY_CONTACT"],
-    ROLE_CODE["guarantor"]: _TC["GUARANTOR"],
-    ROLE_CODE["reference"]: _TC["REFERENCE"],
-}
+#: phone-subject kind by (role code, sms verified, borrower owned, owner changed)
+_SUBJECT_PHONE_KIND = _kind_table(
+    lambda role, sms, owned, changed: (
+        subject_phone_kind(role, sms, borrower_owned=owned, owner_changed=changed)
+        if role
+        else loan_kind(subject=True)
+    ),
+    ROLE_NAMES,
+    _BOOLS,
+    _BOOLS,
+    _BOOLS,
+)
+#: owns kind by verified
+_OWNS_KIND = _kind_table(owns_kind, _BOOLS)
+#: own-loan kind by "the subject's own loan" (layer 1)
+_LOAN_KIND = _kind_table(lambda subject: loan_kind(subject=subject), _BOOLS)
+_OWNS_UNVERIFIED = KIND_CODE[owns_kind(False).name]
+
+__all__ = [
+    "FOREVER",
+    "NEVER",
+    "AuditResult",
+    "Columns",
+    "Index",
+    "Progress",
+    "columns_from_dataset",
+    "columns_from_facts",
+    "round6",
+    "rows",
+]
 
 Progress = Callable[[str, int, int], None]
-
-
-def _day(d: date | None, missing: np.int64) -> np.int64:
-    return missing if d is None else np.int64(d.toordinal())
-
-
-@dataclass(frozen=True)
-class Columns:
-    """The graph as flat columns (one array per field); see :func:`columns_from_dataset`."""
-
-    person_ids: np.ndarray  # str, any order
-    platform_ids: np.ndarray
-    # phone owner periods
-    period_phone: np.ndarray  # str (E.164)
-    period_owner: np.ndarray  # str, "" = unknown
-    period_verified: np.ndarray  # bool
-    period_since: np.ndarray  # int64 ordinal, NEVER when missing
-    period_until: np.ndarray  # int64 ordinal, FOREVER when missing
-    # loans
-    loan_ids: np.ndarray
-    loan_platform: np.ndarray
-    loan_borrower: np.ndarray
-    loan_applied: np.ndarray  # int64 ordinal
-    loan_known: np.ndarray  # int64 ordinal: status_at, else applied_at
-    loan_status: np.ndarray  # str
-    loan_applicant_phone: np.ndarray  # str, "" = none
-    loan_phone_verified: np.ndarray  # bool (missing = False)
-    # loan links
-    link_loan: np.ndarray
-    link_phone: np.ndarray
-    link_role: np.ndarray
-    # entries
-    entry_ids: np.ndarray
-    entry_platform: np.ndarray
-    entry_kind: np.ndarray  # "person" | "phone"
-    entry_subject: np.ndarray
-    entry_listed: np.ndarray  # int64 ordinal
-    entry_copied_from: np.ndarray  # str, "" = none
-    # sharing
-    share_from: np.ndarray
-    share_to: np.ndarray
-    share_since: np.ndarray  # int64 ordinal, NEVER when missing
-
-
-def _strs(values: Sequence[str]) -> np.ndarray:
-    return np.asarray(values, dtype=object)
-
-
-def columns_from_dataset(data: Dataset) -> Columns:
-    """Flatten a validated :class:`Dataset` into :class:`Columns`."""
-    return columns_from_facts(
-        list(data.people),
-        list(data.platforms),
-        [p for ps in data.phone_periods.values() for p in ps],
-        list(data.loans.values()),
-        list(data.links),
-        list(data.entries.values()),
-        list(data.sharing),
-    )
-
-
-def columns_from_facts(
-    person_ids: Sequence[str],
-    platform_ids: Sequence[str],
-    periods: Sequence[PhonePeriod],
-    loans: Sequence[Loan],
-    links: Sequence[LoanLink],
-    entries: Sequence[Entry],
-    sharing: Sequence[Sharing],
-) -> Columns:
-    """:class:`Columns` from lists of facts (a dataset's, or a backend's export)."""
-    return Columns(
-        person_ids=_strs(person_ids),
-        platform_ids=_strs(platform_ids),
-        period_phone=_strs([p.phone for p in periods]),
-        period_owner=_strs([p.owner_id or "" for p in periods]),
-        period_verified=np.array([p.verified for p in periods], dtype=bool),
-        period_since=np.array([_day(p.since, NEVER) for p in periods], dtype=np.int64),
-        period_until=np.array([_day(p.until, FOREVER) for p in periods], dtype=np.int64),
-        loan_ids=_strs([x.loan_id for x in loans]),
-        loan_platform=_strs([x.platform_id for x in loans]),
-        loan_borrower=_strs([x.borrower_id for x in loans]),
-        loan_applied=np.array([x.applied_at.toordinal() for x in loans], dtype=np.int64),
-        loan_known=np.array([x.known_at.toordinal() for x in loans], dtype=np.int64),
-        loan_status=_strs([x.status.value for x in loans]),
-        loan_applicant_phone=_strs([x.applicant_phone or "" for x in loans]),
-        loan_phone_verified=np.array([bool(x.phone_verified) for x in loans], dtype=bool),
-        link_loan=_strs([x.loan_id for x in links]),
-        link_phone=_strs([x.phone for x in links]),
-        link_role=_strs([x.role.value for x in links]),
-        entry_ids=_strs([e.entry_id or "" for e in entries]),
-        entry_platform=_strs([e.platform_id for e in entries]),
-        entry_kind=_strs([e.subject_kind.value for e in entries]),
-        entry_subject=_strs([e.subject for e in entries]),
-        entry_listed=np.array([e.listed_at.toordinal() for e in entries], dtype=np.int64),
-        entry_copied_from=_strs([e.copied_from or "" for e in entries]),
-        share_from=_strs([s.from_platform for s in sharing]),
-        share_to=_strs([s.to_platform for s in sharing]),
-        share_since=np.array([_day(s.since, NEVER) for s in sharing], dtype=np.int64),
-    )
 
 
 def _arrow(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -203,8 +152,8 @@ class AuditResult:
     subject_kinds: pa.Array
     subjects: pa.Array
     listed: np.ndarray  # ordinal days
-    prob: np.ndarray  # best responsibility (unrounded), nan when unexplained
-    hops: np.ndarray  # loans on the best path, 0 when unexplained
+    responsibility: np.ndarray  # of the best path (unrounded), nan when unexplained
+    depth: np.ndarray  # loans on the best path ("hops" in the rows), 0 when unexplained
     origin_loan: np.ndarray  # loan code, -1 when unexplained
     origin_borrower: np.ndarray  # person code, -1
     origin_platform: np.ndarray  # platform code, -1
@@ -215,16 +164,150 @@ class AuditResult:
         return len(self.entry_ids)
 
 
+# -- the state of one pass ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """Per entry (rows) and platform (columns): the latest day a default known there
+    still reaches the entry's copy chain in time (NEVER: not at all), the sharing hops
+    of that route and the place in the copy chain it reaches."""
+
+    deadline: np.ndarray
+    sharing_hops: np.ndarray
+    chain_index: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """The entries of a pass, in entry_id order, with their subjects as codes."""
+
+    ids: pa.Array
+    platform: np.ndarray  # platform code
+    kind: pa.Array  # "person" | "phone"
+    subject: pa.Array
+    listed: np.ndarray  # ordinal day
+    copied: np.ndarray  # entry index of copied_from, -1 = none
+    subject_person: np.ndarray  # person code, -1 for a phone subject
+    subject_phone: np.ndarray  # phone code, -1 for a person subject
+    phone_rows: np.ndarray  # the entries whose subject is a phone
+    owner_now: np.ndarray  # person code owning the subject phone on the listing day, -1
+
+
+@dataclass
+class _Best:
+    """Each entry's best origin so far (the arrays are updated in place)."""
+
+    responsibility: np.ndarray  # -1 while none
+    depth: np.ndarray  # loans on the path, 0 while none
+    loan: np.ndarray  # loan code, -1 while none
+    label: np.ndarray  # index of its label in layer ``depth`` (layers[depth - 1])
+
+    @classmethod
+    def empty(cls, n: int) -> _Best:
+        return cls(
+            np.full(n, -1.0),
+            np.zeros(n, dtype=np.int64),
+            np.full(n, -1, dtype=np.int64),
+            np.full(n, -1, dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class _Frontier:
+    """Person labels a layer starts from: entry, person, responsibility, rank of the key."""
+
+    entry: np.ndarray
+    person: np.ndarray
+    responsibility: np.ndarray
+    rank: np.ndarray  # dense rank of the label's key among the frontier's labels
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """Ties to loans offered at one layer, before the best per (entry, loan) is chosen.
+
+    ``key`` orders equal responsibilities like the core's string keys; ``parent``
+    is the frontier label the tie extends (-1 from a phone subject); ``summary`` is
+    ``tie kind code * 2 + owner unverified`` (for the reason codes).
+    """
+
+    entry: np.ndarray
+    loan: np.ndarray
+    responsibility: np.ndarray
+    key: np.ndarray
+    parent: np.ndarray
+    summary: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list[_Candidates]) -> _Candidates:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("entry", "loan", "responsibility", "key", "parent", "summary")
+            )
+        )
+
+
+@dataclass
+class _Layer:
+    """The labels kept at one layer (one per entry and loan), and which of them went
+    on to their loan's borrower (``to_person``: label index of each next frontier label)."""
+
+    entry: np.ndarray
+    loan: np.ndarray
+    responsibility: np.ndarray
+    key: np.ndarray
+    parent: np.ndarray
+    summary: np.ndarray
+    to_person: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+@dataclass
+class _PassState:
+    """What one pass carries from layer to layer."""
+
+    entries: _Entries
+    n_nodes: int  # node codes: loans, then people, then phones
+    best: _Best
+    frontier: _Frontier | None = None
+    layers: list[_Layer] = field(default_factory=list)
+    #: (entry, node) keys reached at earlier layers with their best responsibility,
+    #: one sorted chunk per layer
+    seen: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def node_key(self, entry: np.ndarray, node: np.ndarray) -> np.ndarray:
+        return entry.astype(np.int64) * self.n_nodes + node
+
+    def seen_responsibility(self, keys: np.ndarray) -> np.ndarray:
+        """The best responsibility each key was reached with before, -1 when never."""
+        out = np.full(len(keys), -1.0)
+        for ks, rs in self.seen:
+            if len(ks):
+                pos = np.minimum(np.searchsorted(ks, keys), len(ks) - 1)
+                out = np.where(ks[pos] == keys, np.maximum(out, rs[pos]), out)
+        return out
+
+    def remember(self, keys: np.ndarray, responsibility: np.ndarray) -> None:
+        o = np.argsort(keys, kind="stable")
+        self.seen.append((keys[o], responsibility[o]))
+
+
 class Index:
     """Integer-coded ties of a graph, ready for :meth:`audit` passes."""
 
     def __init__(self, cols: Columns, policy: Policy | None = None) -> None:
         self.policy = policy = policy or default_policy()
-        f = policy.factors
+        #: factor of every tie kind under the policy, by kind code
+        self.kind_factor = np.array([factor(policy, k) for k in TIE_KINDS])
+        self.chain_factor = factor(policy, CHAIN_STEP)
         self.cols = cols
         # --- codes: loans, persons, phones sort like their KIND:ID strings -------
         loan_ids = _arrow(cols.loan_ids)
         order = pc.sort_indices(loan_ids).to_numpy()
+        self.loan_order = order  # column row of each loan code
         self.loans = loan_ids.take(pa.array(order))
         self.persons = _sorted_unique(cols.person_ids)
         self.platforms = _sorted_unique(cols.platform_ids)
@@ -279,8 +362,8 @@ class Index:
         # period -1 (no owner period) picks the appended sentinel; works with no periods at all
         u_owner = np.append(self.p_owner, -1)[period]
         u_owner_verified = np.append(self.p_verified, False)[period]
-        u_role_factor = self._role_factors(u_role, u_loan)
-        u_tie_code = self._role_tie_codes(u_role, u_loan)
+        u_sms = self.loan_verified[u_loan].astype(np.int64)
+        u_kind = _USE_KIND[u_role, u_sms]
         # --- person -> loan ties (CSR by person) ------------------------------------
         own_n = nl
         person_tie = (u_owner >= 0) & (u_owner != self.loan_borrower[u_loan])
@@ -288,17 +371,15 @@ class Index:
         self.t_loan = np.concatenate([np.arange(own_n), u_loan[person_tie]])
         self.t_phone = np.concatenate([np.full(own_n, -1), u_phone[person_tie]])
         self.t_role = np.concatenate([np.full(own_n, OWN), u_role[person_tie]])
-        self.t_f1 = np.concatenate(
-            [
-                np.full(own_n, f["own_loan"]),
-                np.where(u_owner_verified[person_tie], f["owns_verified"], f["owns_unverified"]),
-            ]
+        # the owns step (-1: none, an own loan) and the loan step (-1: an own loan, whose
+        # kind depends on the layer) of each tie
+        self.t_owns = np.concatenate(
+            [np.full(own_n, -1), _OWNS_KIND[u_owner_verified[person_tie].astype(np.int64)]]
         )
-        self.t_f2 = np.concatenate([np.ones(own_n), u_role_factor[person_tie]])
-        self.t_unverified = np.concatenate([np.zeros(own_n, bool), ~u_owner_verified[person_tie]])
-        self.t_code = np.concatenate([np.full(own_n, -1), u_tie_code[person_tie]])  # -1: own
+        self.t_kind = np.concatenate([np.full(own_n, -1), u_kind[person_tie]])
+        self.t_f1 = np.where(self.t_owns >= 0, self.kind_factor[np.maximum(self.t_owns, 0)], 1.0)
         torder = np.argsort(src * nl + self.t_loan)
-        for name in ("t_loan", "t_phone", "t_role", "t_f1", "t_f2", "t_unverified", "t_code"):
+        for name in ("t_loan", "t_phone", "t_role", "t_owns", "t_kind", "t_f1"):
             setattr(self, name, getattr(self, name)[torder])
         self.t_ptr = np.searchsorted(src[torder], np.arange(npers + 1))
         # --- phone -> loan uses (CSR by phone), for phone subjects ----------------
@@ -306,11 +387,9 @@ class Index:
         self.u_loan = u_loan[uorder]
         self.u_role = u_role[uorder]
         self.u_owner = u_owner[uorder]
-        self.u_role_factor = u_role_factor[uorder]
-        self.u_tie_code = u_tie_code[uorder]
+        self.u_sms = u_sms[uorder]
         self.u_ptr = np.searchsorted(u_phone[uorder], np.arange(len(phones) + 1))
-        # --- sharing epochs ----------------------------------------------------------
-        self._build_epochs()
+        # (the sharing epochs are built by the first pass: _build_epochs)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -333,38 +412,15 @@ class Index:
         ok[ok] = self.p_until[out[ok]] >= day[ok]
         return np.where(ok, out, -1)
 
-    def _role_factors(self, role: np.ndarray, loan: np.ndarray) -> np.ndarray:
-        f = self.policy.factors
-        table = np.array(
-            [
-                f["own_loan"],
-                f["address_book"],
-                0.0,
-                f["emergency_contact"],
-                f["guarantor"],
-                f["reference"],
-            ]
-        )
-        out = table[role]
-        app = role == APPLICANT
-        out[app] = np.where(
-            self.loan_verified[loan[app]], f["applicant_sms_verified"], f["applicant_unverified"]
-        )
-        return out
-
-    def _role_tie_codes(self, role: np.ndarray, loan: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(role), dtype=np.int64)
-        for code, tie in _ROLE_TIE_CODE.items():
-            out[role == code] = tie
-        app = role == APPLICANT
-        out[app] = np.where(
-            self.loan_verified[loan[app]],
-            _TC["PHONE_USED_SMS_VERIFIED"],
-            _TC["PHONE_USED_UNVERIFIED"],
-        )
-        return out
-
     def _build_epochs(self) -> None:
+        """Reachability between platforms, one matrix per period between two sharing
+        start days (built once, on the first pass; explaining single entries from the
+        index does not need it)."""
+        if hasattr(self, "epoch_dist"):
+            return
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import shortest_path
+
         cols = self.cols
         n = len(self.platforms)
         s_from = _codes(self.platforms, cols.share_from)
@@ -391,16 +447,15 @@ class Index:
 
     # -- reach --------------------------------------------------------------------------
 
-    def _reach(
-        self, platform: np.ndarray, listed: np.ndarray, copied: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per entry and platform: latest departure day, hops and copy-chain index.
+    def _reach(self, platform: np.ndarray, listed: np.ndarray, copied: np.ndarray) -> _Reach:
+        """Per entry and platform: latest departure day, sharing hops and copy-chain index.
 
         The same labels as :func:`spillover.core.compute_reach`: for each platform
         Q, the best over the entry's copy chain targets (P_i, t_i) of
         (latest t_i, fewest sharing hops from Q to P_i using agreements started by
         t_i, earliest i).
         """
+        self._build_epochs()
         n_entries, n_plat = len(platform), len(self.platforms)
         best_d = np.full((n_entries, n_plat), NEVER, dtype=np.int64)
         best_h = np.full((n_entries, n_plat), np.inf)
@@ -427,284 +482,319 @@ class Index:
             ok[ok] = listed[parent[ok]] <= t[ok]
             alive[rows] = ok
             cur[rows[ok]] = parent[ok]
-        return best_d, best_h, best_i
+        return _Reach(best_d, best_h, best_i)
 
     # -- the pass ------------------------------------------------------------------------
 
     def audit(self, progress: Progress | None = None) -> AuditResult:
-        """Best path of every entry, as the core would explain it (without diagnostics)."""
-        policy = self.policy
-        f = policy.factors
+        """Best path of every entry, as the core would explain it (without diagnostics).
+
+        The same layered search as :func:`spillover.core.find_ties`, for all entries
+        at once: :meth:`_start` (the subjects), then per layer :meth:`_person_ties`
+        and :meth:`_phone_ties` (candidate labels), :meth:`_best_per_loan` (one label
+        per entry and loan), :meth:`_record_origins` and :meth:`_to_borrowers` (the
+        next frontier); :meth:`_result` reads the best paths back.
+        """
+        entries = self._entries()
+        n = len(entries.ids)
+        if progress:
+            progress("reach", 0, n)
+        reach = self._reach(entries.platform, entries.listed, entries.copied)
+        if progress:
+            progress("reach", n, n)
+        state = self._start(entries)
+        max_loans = self.policy.max_loans
+        for depth in range(1, max_loans + 1):
+            candidates = self._person_ties(state, depth)
+            if depth == 1:
+                candidates += self._phone_ties(state)
+            if not candidates:
+                break
+            labels = self._best_per_loan(state, candidates)
+            state.layers.append(labels)
+            self._record_origins(state, labels, depth, reach.deadline)
+            if progress:
+                progress("layers", depth, max_loans)
+            if depth == max_loans:
+                break
+            self._to_borrowers(state, labels)
+        return self._result(state, reach)
+
+    # -- the pass, step by step ----------------------------------------------------------
+
+    def _entries(self) -> _Entries:
+        """The entries in entry_id order, their subjects coded, the phone subjects' owners."""
         cols = self.cols
         entry_ids = _arrow(cols.entry_ids)
         eorder = pc.sort_indices(entry_ids)
-        e_ids = entry_ids.take(eorder)
-        eo = eorder.to_numpy()
-        e_platform = _codes(self.platforms, _arrow(cols.entry_platform).take(eorder))
-        e_kind = _arrow(cols.entry_kind).take(eorder)
-        e_subject = _arrow(cols.entry_subject).take(eorder)
-        e_listed = np.asarray(cols.entry_listed, dtype=np.int64)[eo]
-        e_copied = _codes(e_ids, _arrow(cols.entry_copied_from).take(eorder))
-        n_entries = len(e_ids)
-        if progress:
-            progress("reach", 0, n_entries)
-        reach_d, reach_h, reach_i = self._reach(e_platform, e_listed, e_copied)
-        if progress:
-            progress("reach", n_entries, n_entries)
-
-        is_person = _is(e_kind, "person")
-        subj_person = np.where(is_person, _codes(self.persons, e_subject), -1)
-        subj_phone = np.where(is_person, -1, _codes(self.phones, e_subject))
-        owner_now = np.full(n_entries, -1, dtype=np.int64)
-        ph_rows = np.nonzero(subj_phone >= 0)[0]
-        if len(ph_rows):
-            per = self._period_at(subj_phone[ph_rows], e_listed[ph_rows])
-            owner_now[ph_rows] = np.append(self.p_owner, -1)[per]  # -1: no owner period
-
-        # seen[(entry, node)] -> best responsibility reached at an earlier layer
-        n_nodes = self.phone_base + len(self.phones) + 1
-        seen: list[tuple[np.ndarray, np.ndarray]] = []
-
-        def key_of(e: np.ndarray, node: np.ndarray) -> np.ndarray:
-            return e.astype(np.int64) * n_nodes + node
-
-        def seen_prob(keys: np.ndarray) -> np.ndarray:
-            out = np.full(len(keys), -1.0)
-            for ks, ps in seen:
-                if len(ks):
-                    pos = np.minimum(np.searchsorted(ks, keys), len(ks) - 1)
-                    out = np.where(ks[pos] == keys, np.maximum(out, ps[pos]), out)
-            return out
-
-        def remember(keys: np.ndarray, probs: np.ndarray) -> None:
-            o = np.argsort(keys, kind="stable")
-            seen.append((keys[o], probs[o]))
-
-        subj_rows = np.nonzero(subj_person >= 0)[0]
-        remember(
-            key_of(subj_rows, self.person_base + subj_person[subj_rows]), np.ones(len(subj_rows))
+        ids = entry_ids.take(eorder)
+        kind = _arrow(cols.entry_kind).take(eorder)
+        subject = _arrow(cols.entry_subject).take(eorder)
+        listed = np.asarray(cols.entry_listed, dtype=np.int64)[eorder.to_numpy()]
+        is_person = _is(kind, "person")
+        person = np.where(is_person, _codes(self.persons, subject), -1)
+        phone = np.where(is_person, -1, _codes(self.phones, subject))
+        owner_now = np.full(len(ids), -1, dtype=np.int64)
+        phone_rows = np.nonzero(phone >= 0)[0]
+        if len(phone_rows):
+            period = self._period_at(phone[phone_rows], listed[phone_rows])
+            owner_now[phone_rows] = np.append(self.p_owner, -1)[period]
+        return _Entries(
+            ids=ids,
+            platform=_codes(self.platforms, _arrow(cols.entry_platform).take(eorder)),
+            kind=kind,
+            subject=subject,
+            listed=listed,
+            copied=_codes(ids, _arrow(cols.entry_copied_from).take(eorder)),
+            subject_person=person,
+            subject_phone=phone,
+            phone_rows=phone_rows,
+            owner_now=owner_now,
         )
-        # frontier person labels: entry, person, responsibility, rank of their key
-        fr_e, fr_person = subj_rows, subj_person[subj_rows]
-        fr_prob = np.ones(len(subj_rows))
-        fr_rank = np.zeros(len(subj_rows), dtype=np.int64)
-        n_phone_keys = len(self.phones) + 1  # phone key: local phone index + 1 (0 = own loan)
 
-        best_prob = np.full(n_entries, -1.0)
-        best_hops = np.zeros(n_entries, dtype=np.int64)
-        best_loan = np.full(n_entries, -1, dtype=np.int64)
-        best_layer = np.full(n_entries, -1, dtype=np.int64)
-        best_idx = np.full(n_entries, -1, dtype=np.int64)
-        layers: list[dict[str, np.ndarray]] = []
+    def _start(self, entries: _Entries) -> _PassState:
+        """The search before its first layer: person subjects on the frontier, seen."""
+        n = len(entries.ids)
+        state = _PassState(
+            entries=entries,
+            n_nodes=self.phone_base + len(self.phones) + 1,
+            best=_Best.empty(n),
+        )
+        rows = np.nonzero(entries.subject_person >= 0)[0]
+        person = entries.subject_person[rows]
+        state.remember(state.node_key(rows, self.person_base + person), np.ones(len(rows)))
+        state.frontier = _Frontier(
+            entry=rows,
+            person=person,
+            responsibility=np.ones(len(rows)),
+            rank=np.zeros(len(rows), dtype=np.int64),
+        )
+        return state
 
-        for layer in range(1, policy.max_loans + 1):
-            parts = []
-            if len(fr_e):
-                lab, edge = self._gather(self.t_ptr, fr_person)
-                e = fr_e[lab]
-                loan = self.t_loan[edge]
-                prob = fr_prob[lab] * self.t_f1[edge] * self.t_f2[edge]
-                # in time, and able to beat the entry's best origin so far (every
-                # later factor is <= 1 and a tie with more loans loses)
-                keep = (self.loan_applied[loan] <= e_listed[e]) & (prob > best_prob[e])
-                lab, edge, e, loan, prob = lab[keep], edge[keep], e[keep], loan[keep], prob[keep]
-                own_code = _TC["OWN_DEFAULT"] if layer == 1 else 0
-                code = np.where(self.t_code[edge] >= 0, self.t_code[edge], own_code)
-                parts.append(
-                    (
-                        e,
-                        loan,
-                        prob,
-                        (fr_rank[lab] * n_phone_keys + self.t_phone[edge] + 1) * 8
-                        + self.t_role[edge],
-                        lab,
-                        code * 2 + self.t_unverified[edge],
-                    )
-                )
-            if layer == 1 and len(ph_rows):
-                lab, edge = self._gather(self.u_ptr, subj_phone[ph_rows])
-                e = ph_rows[lab]
-                loan = self.u_loan[edge]
-                keep = self.loan_applied[loan] <= e_listed[e]
-                edge, e, loan = edge[keep], e[keep], loan[keep]
-                owner = self.u_owner[edge]
-                own = (owner >= 0) & (owner == self.loan_borrower[loan])
-                moved = own & (owner_now[e] >= 0) & (owner_now[e] != owner)
-                factor = np.where(
-                    own,
-                    np.where(moved, f["reassigned_phone"], f["own_phone"]),
-                    self.u_role_factor[edge],
-                )
-                code = np.where(
-                    own,
-                    np.where(moved, _TC["PHONE_REASSIGNED"], _TC["OWN_PHONE"]),
-                    self.u_tie_code[edge],
-                )
-                parts.append(
-                    (
-                        e,
-                        loan,
-                        1.0 * factor,
-                        (subj_phone[e] + 1) * 8 + self.u_role[edge],
-                        np.full(len(e), -1),
-                        code * 2,
-                    )
-                )
-            if not parts:
-                break
-            e, loan, prob, tkey, parent, code = (
-                np.concatenate(x) for x in zip(*parts, strict=True)
+    def _person_ties(self, state: _PassState, depth: int) -> list[_Candidates]:
+        """Ties from the frontier people to loans: their own loans, and loans naming a
+        phone they owned on the application day."""
+        fr = state.frontier
+        if not len(fr.entry):
+            return []
+        label, tie = self._gather(self.t_ptr, fr.person)
+        entry = fr.entry[label]
+        loan = self.t_loan[tie]
+        own_kind = _LOAN_KIND[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
+        kind = np.where(self.t_kind[tie] >= 0, self.t_kind[tie], own_kind)
+        responsibility = fr.responsibility[label] * self.t_f1[tie] * self.kind_factor[kind]
+        # in time, and able to beat the entry's best origin so far (every later factor
+        # is <= 1 and a tie with more loans loses)
+        keep = (self.loan_applied[loan] <= state.entries.listed[entry]) & (
+            responsibility > state.best.responsibility[entry]
+        )
+        label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
+        kind = kind[keep]
+        n_phone_keys = len(self.phones) + 1  # phone key: phone code + 1 (0 = own loan)
+        return [
+            _Candidates(
+                entry=entry,
+                loan=loan,
+                responsibility=responsibility[keep],
+                key=(fr.rank[label] * n_phone_keys + self.t_phone[tie] + 1) * 8 + self.t_role[tie],
+                parent=label,
+                summary=kind * 2 + (self.t_owns[tie] == _OWNS_UNVERIFIED),
             )
-            # best label per (entry, loan): responsibility, then the key
-            group = key_of(e, loan)
-            o = np.lexsort((tkey, -prob, group))
-            first = np.ones(len(o), dtype=bool)
-            first[1:] = group[o][1:] != group[o][:-1]
-            o = o[first]
-            # drop what an earlier layer beats (same or better responsibility, fewer loans)
-            o = o[seen_prob(group[o]) < prob[o]]
-            c = {
-                "e": e[o],
-                "loan": loan[o],
-                "prob": prob[o],
-                "tkey": tkey[o],
-                "parent": parent[o],
-                "code": code[o],
-            }
-            remember(group[o], c["prob"])
-            layers.append(c)
-            # origins of this layer
-            plat = self.loan_platform[c["loan"]]
-            ok = self.loan_origin[c["loan"]] & (self.loan_known[c["loan"]] <= reach_d[c["e"], plat])
-            oi = np.nonzero(ok)[0]
-            if len(oi):
-                o2 = np.lexsort((c["loan"][oi], -c["prob"][oi], c["e"][oi]))
-                oi = oi[o2]
-                oe, op, ol = c["e"][oi], c["prob"][oi], c["loan"][oi]
-                firsts = np.ones(len(oe), dtype=bool)
-                firsts[1:] = oe[1:] != oe[:-1]
-                oi, oe, op, ol = oi[firsts], oe[firsts], op[firsts], ol[firsts]
-                better = (op > best_prob[oe]) | (
-                    (op == best_prob[oe])
-                    & ((best_hops[oe] > layer) | ((best_hops[oe] == layer) & (ol < best_loan[oe])))
-                )
-                oi, oe = oi[better], oe[better]
-                best_prob[oe] = c["prob"][oi]
-                best_hops[oe] = layer
-                best_loan[oe] = c["loan"][oi]
-                best_layer[oe] = layer - 1
-                best_idx[oe] = oi
-            if progress:
-                progress("layers", layer, policy.max_loans)
-            if layer == policy.max_loans:
-                break
-            # on to the borrowers of these loans
-            person = self.loan_borrower[c["loan"]]
-            prob = c["prob"] * f["borrower_of_linked_loan"]
-            group = key_of(c["e"], self.person_base + person)
-            idx = np.nonzero(prob > best_prob[c["e"]])[0]  # else nothing further can win
-            idx = idx[seen_prob(group[idx]) < prob[idx]]
-            o = idx[np.lexsort((c["loan"][idx], c["tkey"][idx], -prob[idx], group[idx]))]
-            first = np.ones(len(o), dtype=bool)
-            first[1:] = group[o][1:] != group[o][:-1]
-            idx = o[first]
-            remember(group[idx], prob[idx])
-            # dense rank of the new labels' keys (key of the loan label, then the borrower)
-            ko = np.lexsort((person[idx], c["loan"][idx], c["tkey"][idx]))
-            change = np.ones(len(ko), dtype=bool)
-            change[1:] = (
-                (c["tkey"][idx][ko][1:] != c["tkey"][idx][ko][:-1])
-                | (c["loan"][idx][ko][1:] != c["loan"][idx][ko][:-1])
-                | (person[idx][ko][1:] != person[idx][ko][:-1])
-            )
-            rank = np.empty(len(ko), dtype=np.int64)
-            rank[ko] = np.cumsum(change)
-            c["to_person"] = idx
-            fr_e, fr_person, fr_prob, fr_rank = c["e"][idx], person[idx], prob[idx], rank
+        ]
 
-        found = best_loan >= 0
-        safe = np.maximum(best_loan, 0)
+    def _phone_ties(self, state: _PassState) -> list[_Candidates]:
+        """Ties from phone subjects to the loans naming them (first layer only)."""
+        entries = state.entries
+        rows = entries.phone_rows
+        if not len(rows):
+            return []
+        label, use = self._gather(self.u_ptr, entries.subject_phone[rows])
+        entry = rows[label]
+        loan = self.u_loan[use]
+        keep = self.loan_applied[loan] <= entries.listed[entry]
+        use, entry, loan = use[keep], entry[keep], loan[keep]
+        owner = self.u_owner[use]
+        borrower_owned = (owner >= 0) & (owner == self.loan_borrower[loan])
+        now = entries.owner_now[entry]
+        owner_changed = (now >= 0) & (now != owner)
+        kind = _SUBJECT_PHONE_KIND[
+            self.u_role[use],
+            self.u_sms[use],
+            borrower_owned.astype(np.int64),
+            owner_changed.astype(np.int64),
+        ]
+        return [
+            _Candidates(
+                entry=entry,
+                loan=loan,
+                responsibility=1.0 * self.kind_factor[kind],
+                key=(entries.subject_phone[entry] + 1) * 8 + self.u_role[use],
+                parent=np.full(len(entry), -1),
+                summary=kind * 2,
+            )
+        ]
+
+    def _best_per_loan(self, state: _PassState, parts: list[_Candidates]) -> _Layer:
+        """The best candidate per (entry, loan) by responsibility then key, less what an
+        earlier layer beats (same or better responsibility with fewer loans)."""
+        c = _Candidates.concat(parts)
+        group = state.node_key(c.entry, c.loan)
+        o = np.lexsort((c.key, -c.responsibility, group))
+        first = np.ones(len(o), dtype=bool)
+        first[1:] = group[o][1:] != group[o][:-1]
+        o = o[first]
+        o = o[state.seen_responsibility(group[o]) < c.responsibility[o]]
+        state.remember(group[o], c.responsibility[o])
+        return _Layer(
+            entry=c.entry[o],
+            loan=c.loan[o],
+            responsibility=c.responsibility[o],
+            key=c.key[o],
+            parent=c.parent[o],
+            summary=c.summary[o],
+        )
+
+    def _record_origins(
+        self, state: _PassState, labels: _Layer, depth: int, deadline: np.ndarray
+    ) -> None:
+        """Keep each entry's best origin: an origin loan of this layer that reaches the
+        listing in time and beats the best so far (responsibility, loans, loan id)."""
+        plat = self.loan_platform[labels.loan]
+        ok = self.loan_origin[labels.loan] & (
+            self.loan_known[labels.loan] <= deadline[labels.entry, plat]
+        )
+        oi = np.nonzero(ok)[0]
+        if not len(oi):
+            return
+        oi = oi[np.lexsort((labels.loan[oi], -labels.responsibility[oi], labels.entry[oi]))]
+        oe, op, ol = labels.entry[oi], labels.responsibility[oi], labels.loan[oi]
+        firsts = np.ones(len(oe), dtype=bool)
+        firsts[1:] = oe[1:] != oe[:-1]
+        oi, oe, op, ol = oi[firsts], oe[firsts], op[firsts], ol[firsts]
+        best = state.best
+        better = (op > best.responsibility[oe]) | (
+            (op == best.responsibility[oe])
+            & ((best.depth[oe] > depth) | ((best.depth[oe] == depth) & (ol < best.loan[oe])))
+        )
+        oi, oe = oi[better], oe[better]
+        best.responsibility[oe] = labels.responsibility[oi]
+        best.depth[oe] = depth
+        best.loan[oe] = labels.loan[oi]
+        best.label[oe] = oi
+
+    def _to_borrowers(self, state: _PassState, labels: _Layer) -> None:
+        """The next frontier: from each loan label to the loan's borrower, best per
+        (entry, person), with the rank of its key among the new labels."""
+        person = self.loan_borrower[labels.loan]
+        responsibility = labels.responsibility * self.chain_factor
+        group = state.node_key(labels.entry, self.person_base + person)
+        # else nothing further can win
+        idx = np.nonzero(responsibility > state.best.responsibility[labels.entry])[0]
+        idx = idx[state.seen_responsibility(group[idx]) < responsibility[idx]]
+        o = idx[np.lexsort((labels.loan[idx], labels.key[idx], -responsibility[idx], group[idx]))]
+        first = np.ones(len(o), dtype=bool)
+        first[1:] = group[o][1:] != group[o][:-1]
+        idx = o[first]
+        state.remember(group[idx], responsibility[idx])
+        # dense rank of the new labels' keys (key of the loan label, then the borrower)
+        key, loan, who = labels.key[idx], labels.loan[idx], person[idx]
+        ko = np.lexsort((who, loan, key))
+        change = np.ones(len(ko), dtype=bool)
+        change[1:] = (
+            (key[ko][1:] != key[ko][:-1])
+            | (loan[ko][1:] != loan[ko][:-1])
+            | (who[ko][1:] != who[ko][:-1])
+        )
+        rank = np.empty(len(ko), dtype=np.int64)
+        rank[ko] = np.cumsum(change)
+        labels.to_person = idx
+        state.frontier = _Frontier(
+            entry=labels.entry[idx], person=who, responsibility=responsibility[idx], rank=rank
+        )
+
+    def _result(self, state: _PassState, reach: _Reach) -> AuditResult:
+        entries, best = state.entries, state.best
+        found = best.loan >= 0
+        safe = np.maximum(best.loan, 0)
         return AuditResult(
-            entry_ids=e_ids,
-            platform_ids=self.platforms.take(pa.array(e_platform)),
-            subject_kinds=e_kind,
-            subjects=e_subject,
-            listed=e_listed,
-            prob=np.where(found, best_prob, np.nan),
-            hops=np.where(found, best_hops, 0),
+            entry_ids=entries.ids,
+            platform_ids=self.platforms.take(pa.array(entries.platform)),
+            subject_kinds=entries.kind,
+            subjects=entries.subject,
+            listed=entries.listed,
+            responsibility=np.where(found, best.responsibility, np.nan),
+            depth=np.where(found, best.depth, 0),
             origin_loan=np.where(found, safe, -1),
             origin_borrower=np.where(found, self.loan_borrower[safe], -1),
             origin_platform=np.where(found, self.loan_platform[safe], -1),
-            reason_codes=self._reason_codes(
-                best_layer, best_idx, best_loan, layers, reach_h, reach_i
-            ),
+            reason_codes=self._reason_codes(state, reach),
             index=self,
         )
 
-    def _reason_codes(
-        self,
-        best_layer: np.ndarray,
-        best_idx: np.ndarray,
-        best_loan: np.ndarray,
-        layers: list[dict[str, np.ndarray]],
-        reach_h: np.ndarray,
-        reach_i: np.ndarray,
-    ) -> np.ndarray:
+    def _reason_codes(self, state: _PassState, reach: _Reach) -> np.ndarray:
         """Reason codes of every entry's best path, in step order (as the core lists them).
 
-        Each best path is summarised by a small integer signature (its tie codes per
+        Each best path is summarised by a small integer signature (its tie kinds per
         layer, and whether it was shared or copied); the text is built once per
         distinct signature.
         """
-        n = len(best_layer)
-        found = best_layer >= 0
-        depth = np.where(found, best_layer + 1, 0)
-        per_layer = np.zeros((n, len(layers)), dtype=np.int64)  # code*2+unverified, layer 1 first
-        layer = best_layer.copy()
-        idx = best_idx.copy()
+        best, layers = state.best, state.layers
+        n = len(best.loan)
+        found = best.loan >= 0
+        depth = best.depth.copy()
+        per_layer = np.zeros((n, len(layers)), dtype=np.int64)  # summaries, layer 1 first
+        layer = np.where(found, best.depth - 1, -1)
+        idx = best.label.copy()
         for k in range(len(layers) - 1, -1, -1):
             at = np.nonzero(found & (layer == k))[0]
             if not len(at):
                 continue
-            per_layer[at, k] = layers[k]["code"][idx[at]]
+            per_layer[at, k] = layers[k].summary[idx[at]]
             if k > 0:
-                parent = layers[k]["parent"][idx[at]]
-                idx[at] = layers[k - 1]["to_person"][parent]
+                parent = layers[k].parent[idx[at]]
+                idx[at] = layers[k - 1].to_person[parent]
                 layer[at] = k - 1
-        plat = self.loan_platform[np.maximum(best_loan, 0)]
+        plat = self.loan_platform[np.maximum(best.loan, 0)]
         rows = np.arange(n)
-        shared = found & (reach_h[rows, plat] > 0)
-        copied = found & (reach_i[rows, plat] > 0)
-        # one integer per path: depth, shared, copied, then 5 bits per layer's code
+        shared = found & (reach.sharing_hops[rows, plat] > 0)
+        copied = found & (reach.chain_index[rows, plat] > 0)
+        # one integer per path: depth, shared, copied, then each layer's summary
+        bits = _LAYER_BITS
+        if 2 + (max(len(layers), 1)).bit_length() + bits * len(layers) > 62:
+            raise ValueError("too many layers to summarise paths in 64 bits")
         signature = depth * 4 + shared * 2 + copied
         for k in range(len(layers)):
-            signature = signature * 32 + per_layer[:, k]
+            signature = (signature << bits) + per_layer[:, k]
         distinct, inverse = np.unique(signature, return_inverse=True)
         texts = np.empty(len(distinct), dtype=object)
         for j, sig in enumerate(distinct.tolist()):
-            codes = []
+            summaries = []
             for _ in range(len(layers)):
-                codes.insert(0, sig % 32)
-                sig //= 32
-            d, sh, cp = sig // 4, (sig // 2) % 2, sig % 2
-            if d == 0:
-                texts[j] = "NO_TIME_RESPECTING_PATH"
-                continue
-            seq: list[str] = []
-            for k in range(d):
-                if k > 0:
-                    seq.append("CHAIN_VIA_BORROWER")
-                if codes[k] % 2:
-                    seq.append("OWNER_UNVERIFIED")
-                tie = TIE_CODES[codes[k] // 2]
-                if tie is not None:
-                    seq.append(tie)
-                if sh and k == d - 1:
-                    seq.append("SHARED_BLACKLIST")
-                if cp and k == d - 1:
-                    seq.append("COPIED_ENTRY")
-            texts[j] = " ".join(dict.fromkeys(seq))
+                summaries.insert(0, sig & ((1 << bits) - 1))
+                sig >>= bits
+            texts[j] = " ".join(_path_codes(summaries[: sig // 4], bool(sig & 2), bool(sig & 1)))
         return texts[inverse.ravel()]
+
+
+def _path_codes(layers: list[int], shared: bool, copied: bool) -> tuple[str, ...]:
+    """The reason codes of a path from its layer summaries, listed as the core lists
+    them: the codes of its steps in step order (:func:`spillover.rules.reason_codes`)."""
+    if not layers:
+        return (NO_PATH,)
+    steps: list[str | None] = []
+    for k, summary in enumerate(layers):
+        if k > 0:
+            steps.append(CHAIN_STEP.code)
+        if summary % 2:
+            steps.append(owns_kind(False).code)
+        steps.append(TIE_KINDS[summary // 2].code)
+    steps.append(ORIGIN_STEP.code)
+    if shared:
+        steps.append(SHARING_STEP.code)
+    steps.append(LISTING_STEP.code)
+    if copied:
+        steps.append(COPY_STEP.code)
+    return reason_codes(steps)
 
 
 def round6(values: np.ndarray) -> np.ndarray:
@@ -725,13 +815,13 @@ def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
     """Audit rows (CONTRACT §4 fields) from a batch result, scored like the core."""
     index = result.index
     found = result.origin_loan >= 0
-    responsibility = round6(np.where(found, result.prob, 0.0))
-    contamination = np.where(found, round6(1.0 - responsibility), 1.0)
-    verdict = np.where(
-        ~found,
-        "unexplained",
-        np.where(contamination >= policy.spillover_at, "spillover", "own_conduct"),
-    )
+    # score each distinct best responsibility once, with the rules' one score function
+    distinct, inverse = np.unique(np.where(found, result.responsibility, -1.0), return_inverse=True)
+    scores = [score(p if p >= 0 else None, policy) for p in distinct.tolist()]
+    inverse = inverse.ravel()
+    responsibility = np.array([s.responsibility or 0.0 for s in scores])[inverse]
+    contamination = np.array([s.contamination for s in scores])[inverse]
+    verdict = np.array([s.verdict.value for s in scores], dtype=object)[inverse]
     found_list = found.tolist()
 
     def maybe(values: list[object]) -> list[object]:
@@ -754,7 +844,7 @@ def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
         "origin_borrower_id": names(index.persons, result.origin_borrower),
         "origin_platform_id": names(index.platforms, result.origin_platform),
         "responsibility": maybe(responsibility.tolist()),
-        "hops": maybe(result.hops.tolist()),
+        "hops": maybe(result.depth.tolist()),
         "reason_codes": result.reason_codes.tolist(),
     }
     keys = list(columns)

@@ -37,6 +37,9 @@ from .model import (
 from .phones import DEFAULT_REGION, check_region
 from .rows import REQUIRED_TABLES, TABLES, Row, required_columns
 
+__all__ = ["DEFAULT_MAX_ERRORS", "Located", "load_folder", "read_table", "table_file"]
+
+
 DEFAULT_MAX_ERRORS = 50
 #: the longest CSV cell read (Python's csv module stops at 131,072 characters by default)
 _MAX_CELL = 1 << 30

@@ -11,6 +11,29 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from .rules import APPLICANT
+
+__all__ = [
+    "APPLICANT",
+    "Dataset",
+    "Entry",
+    "Expansion",
+    "FrontierFacts",
+    "LinkRole",
+    "Loan",
+    "LoanLink",
+    "LoanStatus",
+    "Person",
+    "PhonePeriod",
+    "PhoneUse",
+    "Platform",
+    "PlatformKind",
+    "Sharing",
+    "SubjectKind",
+    "ref",
+    "split_ref",
+]
+
 
 class PlatformKind(StrEnum):
     BANK = "bank"
@@ -36,10 +59,6 @@ class LinkRole(StrEnum):
 class SubjectKind(StrEnum):
     PERSON = "person"
     PHONE = "phone"
-
-
-#: The role a phone plays on a loan when it is the applicant's own number.
-APPLICANT = "applicant"
 
 
 def ref(kind: str, ident: str) -> str:
@@ -140,7 +159,7 @@ class PhoneUse:
 
 
 @dataclass(frozen=True, slots=True)
-class Expansion:
+class FrontierFacts:
     """Graph facts around a frontier of people and phones, as a backend supplies them.
 
     - ``periods``: every owner period of every phone owned by a frontier person or
@@ -156,6 +175,10 @@ class Expansion:
     uses: tuple[PhoneUse, ...] = ()
     #: for a neighbourhood: the people whose facts are all here (see GraphBackend.neighbourhood)
     covers: frozenset[str] = frozenset()
+
+
+#: the former name of :class:`FrontierFacts`
+Expansion = FrontierFacts
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+__all__ = ["FORMULA_TRIGGERS", "atomic_file", "atomic_folder", "neutralize", "restore"]
+
 #: First characters that make a spreadsheet read a cell as a formula (OWASP: = + - @,
 #: tab, carriage return; ASVS adds NUL), plus line feed and the full-width forms of
 #: = + - @ that spreadsheets in East Asian locales may convert to their ASCII forms.

@@ -13,7 +13,23 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .core import Explanation, ExplanationPath
-from .reasons import reason_text
+from .rules import REASONS, Verdict
+
+__all__ = [
+    "AUDIT_COLUMNS",
+    "AuditRowOut",
+    "ExplanationOut",
+    "OriginOut",
+    "PathOut",
+    "PolicyOut",
+    "ReasonOut",
+    "StepOut",
+    "SubjectOut",
+    "audit_row",
+    "explanation_dict",
+    "explanation_json",
+    "explanation_out",
+]
 
 
 class _Out(BaseModel):
@@ -68,7 +84,7 @@ class ExplanationOut(_Out):
     subject: SubjectOut
     listed_at: date
     contamination: float = Field(ge=0, le=1)
-    verdict: Literal["own_conduct", "spillover", "unexplained"]
+    verdict: Verdict
     paths: list[PathOut]
     reason_codes: list[str]
     reasons: list[ReasonOut]
@@ -109,7 +125,7 @@ def _path(p: ExplanationPath) -> PathOut:
             amount=o.amount,
         ),
         responsibility=p.responsibility,
-        hops=p.hops,
+        hops=p.depth,
         steps=[
             StepOut(from_=s.source, rel=s.rel, to=s.target, factor=s.factor, at=s.at, code=s.code)
             for s in p.steps
@@ -124,10 +140,10 @@ def explanation_out(e: Explanation) -> ExplanationOut:
         subject=SubjectOut(kind=e.entry.subject_kind.value, id=e.entry.subject),
         listed_at=e.entry.listed_at,
         contamination=e.contamination,
-        verdict=e.verdict,  # type: ignore[arg-type]
+        verdict=e.verdict,
         paths=[_path(p) for p in e.paths],
         reason_codes=list(e.reason_codes),
-        reasons=[ReasonOut(code=c, text=reason_text(c)) for c in e.reason_codes],
+        reasons=[ReasonOut(code=c, text=REASONS[c]) for c in e.reason_codes],
         policy=e.policy.label,
         policy_detail=PolicyOut(
             name=e.policy.name, version=e.policy.version, digest=e.policy.digest
@@ -153,11 +169,11 @@ def audit_row(e: Explanation) -> AuditRowOut:
         subject=e.entry.subject,
         listed_at=e.entry.listed_at,
         contamination=e.contamination,
-        verdict=e.verdict,
+        verdict=e.verdict.value,
         origin_loan_id=best.origin.loan_id if best else None,
         origin_borrower_id=best.origin.borrower_id if best else None,
         origin_platform_id=best.origin.platform_id if best else None,
         responsibility=best.responsibility if best else None,
-        hops=best.hops if best else None,
+        hops=best.depth if best else None,
         reason_codes=" ".join(e.reason_codes),
     )

@@ -13,6 +13,9 @@ from functools import lru_cache
 
 import phonenumbers
 
+__all__ = ["DEFAULT_REGION", "display_phone", "normalize_phone"]
+
+
 DEFAULT_REGION = "CN"
 
 #: characters a written phone number may hold besides decimal digits

@@ -14,44 +14,38 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from .errors import PolicyError
-from .model import APPLICANT, LinkRole, LoanStatus
+from .model import LoanStatus
+from .rules import FACTOR_KEYS, factor, owns_kind, use_kind
+
+__all__ = ["Policy", "default_policy", "default_policy_bytes", "load_policy", "parse_policy"]
+
 
 Factor = float
 
 
-class _Factors(BaseModel):
+class _FactorRules(BaseModel):
+    """The properties every policy keeps (CONTRACT §3); the fields come from the rules."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    own_loan: Factor = Field(ge=0, le=1)
-    owns_verified: Factor = Field(ge=0, le=1)
-    owns_unverified: Factor = Field(ge=0, le=1)
-    own_phone: Factor = Field(ge=0, le=1)
-    reassigned_phone: Factor = Field(ge=0, le=1)
-    applicant_sms_verified: Factor = Field(ge=0, le=1)
-    applicant_unverified: Factor = Field(ge=0, le=1)
-    guarantor: Factor = Field(ge=0, le=1)
-    emergency_contact: Factor = Field(ge=0, le=1)
-    reference: Factor = Field(ge=0, le=1)
-    address_book: Factor = Field(ge=0, le=1)
-    borrower_of_linked_loan: Factor = Field(ge=0, le=1)
-
     @model_validator(mode="after")
-    def _contract(self) -> _Factors:
+    def _contract(self) -> _FactorRules:
+        f = self.model_dump()
         problems = []
-        if self.own_loan != 1.0:
+        if f["own_loan"] != 1.0:
             problems.append("own_loan must be 1.0 (an own default explains a listing fully)")
-        if self.own_phone != 1.0:
+        if f["own_phone"] != 1.0:
             problems.append("own_phone must be 1.0 (the borrower's own number is own conduct)")
         stranger = max(
-            self.applicant_sms_verified,
-            self.applicant_unverified,
-            self.emergency_contact,
-            self.reference,
-            self.address_book,
-            self.reassigned_phone,
+            f["applicant_sms_verified"],
+            f["applicant_unverified"],
+            f["emergency_contact"],
+            f["reference"],
+            f["address_book"],
+            f["reassigned_phone"],
         )
         if stranger > 0.1:
             problems.append(
@@ -59,15 +53,23 @@ class _Factors(BaseModel):
                 "contamination >= 0.9: applicant_*, emergency_contact, reference, "
                 "address_book and reassigned_phone must be <= 0.1"
             )
-        if self.guarantor * min(self.owns_verified, self.owns_unverified) < 0.7:
+        if f["guarantor"] * min(f["owns_verified"], f["owns_unverified"]) < 0.7:
             problems.append(
                 "a guarantor must score contamination <= 0.3: guarantor * owns_* >= 0.7"
             )
-        if self.address_book > self.emergency_contact:
+        if f["address_book"] > f["emergency_contact"]:
             problems.append("address_book must not exceed emergency_contact")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+#: one required factor in [0, 1] per factor key of the rules (spillover.rules.FACTOR_KEYS)
+_Factors = create_model(  # type: ignore[call-overload]
+    "_Factors",
+    __base__=_FactorRules,
+    **{key: (Factor, Field(ge=0, le=1)) for key in FACTOR_KEYS},
+)
 
 
 class _Search(BaseModel):
@@ -96,7 +98,7 @@ class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: _Header
-    factors: _Factors
+    factors: _Factors  # type: ignore[valid-type]
     search: _Search = _Search()
     verdict: _Verdict = _Verdict()
 
@@ -125,15 +127,12 @@ class Policy:
         return self.factors[name]
 
     def role_factor(self, role: str, sms_verified: bool | None) -> float:
-        """Factor of a phone named on someone else's loan in ``role``."""
-        if role == APPLICANT:
-            return self.factors[
-                "applicant_sms_verified" if sms_verified else "applicant_unverified"
-            ]
-        return self.factors[LinkRole(role).value]
+        """Factor of a phone named on someone else's loan in ``role`` (see :mod:`spillover.rules`)."""
+        return factor(self, use_kind(role, sms_verified))
 
     def owns_factor(self, verified: bool) -> float:
-        return self.factors["owns_verified" if verified else "owns_unverified"]
+        """Factor of owning a phone, real-name verified or not (see :mod:`spillover.rules`)."""
+        return factor(self, owns_kind(verified))
 
 
 def parse_policy(raw: bytes, source: str = "<policy>") -> Policy:

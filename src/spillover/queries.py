@@ -8,6 +8,8 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
+__all__ = ["cypher", "statements"]
+
 
 @cache
 def cypher(name: str) -> str:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from .core import OWN_CONDUCT, SPILLOVER, Explanation, ExplanationPath, Step
+from .core import Explanation, ExplanationPath, Step
 from .demo import Demo
 from .model import split_ref
-from .reasons import reason_text
+from .rules import REASONS, Verdict, kind_of, role_of
 
-_ROLE_TEXT = {
-    "EMERGENCY_CONTACT_OF": "is an emergency contact on",
-    "REFERENCE_OF": "is a reference on",
-    "GUARANTOR_OF": "is the guarantor on",
-    "IN_ADDRESS_BOOK_OF": "was in the uploaded address book of",
-}
+__all__ = ["demo_text", "explanation_text", "step_text"]
 
 
 def _amount(value: float | None) -> str:
@@ -36,33 +31,24 @@ class _Namer:
 
 
 def step_text(step: Step, path: ExplanationPath, name: _Namer) -> str:
+    """One step as a sentence: the text of its kind (:data:`spillover.rules.STEP_KINDS`)."""
     src, dst = name(step.source), name(step.target)
     at = step.at.isoformat() if step.at else "?"
-    rel = step.rel
-    if rel == "OWNS":
-        how = "real-name verified" if step.code is None else "not real-name verified"
-        return f"{src} owns phone {dst} (since {at}, {how})"
-    if rel == "APPLICANT_PHONE_OF":
-        if step.code in ("OWN_PHONE", "PHONE_REASSIGNED"):
-            return f"{src} was the borrower's own number on {dst}, applied {at}"
-        check = "SMS-verified" if step.code == "PHONE_USED_SMS_VERIFIED" else "no SMS check"
-        return f"{src} was given as the applicant's phone for {dst}, applied {at} ({check})"
-    if rel in _ROLE_TEXT:
-        return f"{src} {_ROLE_TEXT[rel]} {dst}, applied {at}"
-    if rel == "BORROWED":
-        return f"{src} borrowed {dst}, applied {at}"
-    if rel == "BORROWED_BY":
-        return f"{src} was borrowed by {dst}, whose other loans follow"
-    if rel == "AT":
-        o = path.origin
-        return f"{src}{_amount(o.amount)} is {o.status.value} at {dst} since {at}"
-    if rel == "SHARES_WITH":
-        return f"{src} passed its blacklist to {dst} ({at})"
-    if rel == "LISTED":
-        return f"{src} listed the subject as {dst} on {at}"
-    if rel == "COPIED_TO":
-        return f"{src} was copied into {dst} on {at}"
-    return f"{src} -{rel}-> {dst} ({at})"
+    try:
+        kind = kind_of(step.rel, step.code)
+    except KeyError:
+        return f"{src} -{step.rel}-> {dst} ({at})"
+    role = role_of(step.rel)
+    o = path.origin
+    return kind.text.format(
+        src=src,
+        dst=dst,
+        at=at,
+        role=role.text if role else "",
+        own_role=role.own_text if role else "",
+        amount=_amount(o.amount),
+        status=o.status.value,
+    )
 
 
 def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
@@ -78,9 +64,9 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
             head += f' ("{entry.stated_reason}")'
     lines = [head]
     pct = round(e.contamination * 100)
-    if e.verdict == SPILLOVER:
+    if e.verdict == Verdict.SPILLOVER:
         meaning = f"{pct}% of this listing rests on other people's debts"
-    elif e.verdict == OWN_CONDUCT:
+    elif e.verdict == Verdict.OWN_CONDUCT:
         meaning = f"the subject's own conduct explains {100 - pct}% of it"
     else:
         meaning = "nothing in the data explains it"
@@ -92,7 +78,7 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
         factors = " x ".join(f"{s.factor:g}" for s in best.steps if s.factor != 1.0) or "1"
         lines.append(
             f"  best of {len(e.paths)} path(s): responsibility {best.responsibility:g}"
-            f" = {factors}, {best.hops} loan(s) deep"
+            f" = {factors}, {best.depth} loan(s) deep"
         )
         width = 0
         texts = [step_text(s, best, name) for s in best.steps]
@@ -103,7 +89,7 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
     if e.reason_codes:
         lines.append("  reasons:")
         for code in e.reason_codes:
-            lines.append(f"    {code:<24} {reason_text(code)}")
+            lines.append(f"    {code:<24} {REASONS[code]}")
     rest = e.paths[1 : 1 + other_paths]
     if rest:
         lines.append("  other paths:")
@@ -111,7 +97,7 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
             o = p.origin
             lines.append(
                 f"    {o.loan_id:<12} {name(f'person:{o.borrower_id}')}, {o.status.value} at "
-                f"{name(f'platform:{o.platform_id}')}: responsibility {p.responsibility:g}, {p.hops} loan(s) deep"
+                f"{name(f'platform:{o.platform_id}')}: responsibility {p.responsibility:g}, {p.depth} loan(s) deep"
             )
         if len(e.paths) > 1 + other_paths:
             lines.append(f"    ... and {len(e.paths) - 1 - other_paths} more (see --format json)")

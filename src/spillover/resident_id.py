@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+__all__ = ["check_character", "mask_ids_in", "validate_resident_id"]
+
 _SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 #: anything that could be a resident ID number inside a longer text
 _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])([0-9]{3})[0-9]{12}([0-9]{2}[0-9Xx])(?![0-9A-Za-z])")

@@ -27,6 +27,21 @@ from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
 from .phones import DEFAULT_REGION, normalize_phone
 from .resident_id import validate_resident_id
 
+__all__ = [
+    "REQUIRED_TABLES",
+    "TABLES",
+    "BlacklistRow",
+    "LoanLinkRow",
+    "LoanRow",
+    "PersonRow",
+    "PhoneRow",
+    "PlatformRow",
+    "Row",
+    "SharingRow",
+    "required_columns",
+]
+
+
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 _AMOUNT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")

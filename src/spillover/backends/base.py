@@ -11,10 +11,12 @@ from collections.abc import Collection, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..model import Entry, Expansion, Sharing
+from ..model import Entry, FrontierFacts, Sharing
 
 if TYPE_CHECKING:
-    from ..kernel import Columns
+    from ..columns import Columns
+
+__all__ = ["GraphBackend", "neighbourhood_by_expand"]
 
 
 @runtime_checkable
@@ -46,13 +48,15 @@ class GraphBackend(Protocol):
 
     def exists(self, node: str) -> bool: ...
 
-    def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
+    def expand(
+        self, persons: Collection[str], phones: Collection[str], until: date
+    ) -> FrontierFacts:
         """Loans borrowed by ``persons``; loans applied for on or before ``until`` that name
         one of ``phones`` or a phone any of ``persons`` ever owned; and every owner period
         of those phones."""
         ...
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         """Everything a search of up to three layers from ``persons`` and ``phones`` needs,
         at once: the facts :meth:`expand` gives (with no date bound) for every person
         within two ties of a start person, within one tie of a borrower of a loan naming
@@ -65,3 +69,22 @@ class GraphBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def neighbourhood_by_expand(
+    backend: GraphBackend, persons: Collection[str], phones: Collection[str]
+) -> FrontierFacts:
+    """:meth:`GraphBackend.neighbourhood` answered with :meth:`GraphBackend.expand`
+    (for embedded backends, where a call is not a round trip)."""
+
+    def tied_borrowers(persons: Collection[str], phones: Collection[str]) -> set[str]:
+        facts = backend.expand(sorted(persons), sorted(phones), date.max)
+        return {use.loan.borrower_id for use in facts.uses}
+
+    people = {p for p in persons if backend.exists(f"person:{p}")}
+    for _ in range(2):
+        people |= tied_borrowers(people, ())
+    from_phones = tied_borrowers((), phones)
+    people |= from_phones | tied_borrowers(from_phones, ())
+    full = backend.expand(sorted(people), sorted(phones), date.max)
+    return FrontierFacts(full.periods, full.own_loans, full.uses, frozenset(people))

@@ -1,18 +1,40 @@
-"""The embedded backend: a networkx multigraph built from a validated data folder."""
+"""The embedded backend: a networkx multigraph built from a validated data folder.
+
+Nodes are ``KIND:ID`` references; edges are keyed by the same relationship names
+as in Neo4j (:mod:`spillover.rules`: ``OWNS``, ``BORROWED``, ``AT``,
+``APPLIED_WITH``, ``LINKS`` with its ``role``, ``ON``, ``LISTS``, ``COPIED_FROM``,
+``SHARES_WITH``), so that a graph view or a GraphML export reads like the database.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from datetime import date
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from ..model import APPLICANT, Dataset, Entry, Expansion, PhoneUse, Sharing, ref, split_ref
+from ..model import Dataset, Entry, FrontierFacts, Loan, PhoneUse, Sharing, ref, split_ref
 from ..phones import display_phone
+from ..rules import (
+    APPLICANT,
+    AT,
+    BORROWED,
+    COPIED_FROM,
+    LISTS,
+    ON,
+    OWNS,
+    ROLES,
+    SHARES_WITH,
+    loan_in_time,
+)
+from .base import neighbourhood_by_expand
 
 if TYPE_CHECKING:
-    from ..kernel import Columns
+    from ..columns import Columns
+
+__all__ = ["MemoryBackend", "build_graph"]
 
 
 def build_graph(data: Dataset) -> nx.MultiDiGraph:
@@ -33,42 +55,48 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
         g.add_node(ref("phone", phone), kind="phone", periods=periods)
         for period in periods:
             if period.owner_id is not None:
-                g.add_edge(
-                    ref("person", period.owner_id), ref("phone", phone), "OWNS", period=period
-                )
+                g.add_edge(ref("person", period.owner_id), ref("phone", phone), OWNS, period=period)
     for loan in data.loans.values():
         node = ref("loan", loan.loan_id)
         g.add_node(node, kind="loan", fact=loan)
-        g.add_edge(ref("person", loan.borrower_id), node, "BORROWED")
-        g.add_edge(node, ref("platform", loan.platform_id), "AT")
+        g.add_edge(ref("person", loan.borrower_id), node, BORROWED)
+        g.add_edge(node, ref("platform", loan.platform_id), AT)
         if loan.applicant_phone is not None:
             _ensure_phone(g, loan.applicant_phone)
-            g.add_edge(node, ref("phone", loan.applicant_phone), APPLICANT, role=APPLICANT)
+            g.add_edge(
+                node,
+                ref("phone", loan.applicant_phone),
+                ROLES[APPLICANT].stored_as,
+                role=APPLICANT,
+                verified=loan.phone_verified,
+            )
     for link in data.links:
         _ensure_phone(g, link.phone)
+        role = ROLES[link.role.value]
+        # several links of one loan to one phone differ by role: the role keys them
         g.add_edge(
             ref("loan", link.loan_id),
             ref("phone", link.phone),
-            link.role.value,
-            role=link.role.value,
+            f"{role.stored_as} {role.name}",
+            role=role.name,
         )
     for entry in data.entries.values():
         node = ref("entry", entry.entry_id or "")
         g.add_node(node, kind="entry", fact=entry)
-        g.add_edge(node, ref("platform", entry.platform_id), "ON")
+        g.add_edge(node, ref("platform", entry.platform_id), ON)
         if entry.subject_kind == "phone":
             _ensure_phone(g, entry.subject)
-        g.add_edge(node, entry.subject_ref, "LISTS")
+        g.add_edge(node, entry.subject_ref, LISTS)
     for entry in data.entries.values():
         if entry.copied_from is not None:
             g.add_edge(
-                ref("entry", entry.entry_id or ""), ref("entry", entry.copied_from), "COPIED_FROM"
+                ref("entry", entry.entry_id or ""), ref("entry", entry.copied_from), COPIED_FROM
             )
     for s in data.sharing:
         g.add_edge(
             ref("platform", s.from_platform),
             ref("platform", s.to_platform),
-            "SHARES_WITH",
+            SHARES_WITH,
             since=s.since,
         )
     return g
@@ -81,16 +109,43 @@ def _ensure_phone(g: nx.MultiDiGraph, phone: str) -> None:
 
 
 class MemoryBackend:
-    """Graph facts from an in-memory :func:`build_graph` graph."""
+    """Graph facts from a validated :class:`Dataset` in memory, indexed by person and
+    phone; :attr:`graph` gives the same data as a networkx graph on demand."""
 
     name = "memory"
     round_trips = False
 
     def __init__(self, data: Dataset) -> None:
         self.data = data
-        self.graph = build_graph(data)
         self._sharing = tuple(data.sharing)
         self._entry_ids = sorted(data.entries)
+        # the facts around each person and phone, indexed once (dicts, no graph)
+        self._own: dict[str, list[Loan]] = {}
+        self._owned: dict[str, set[str]] = {}
+        self._uses: dict[str, list[tuple[str, Loan]]] = {}
+        for loan in data.loans.values():
+            self._own.setdefault(loan.borrower_id, []).append(loan)
+            if loan.applicant_phone is not None:
+                self._uses.setdefault(loan.applicant_phone, []).append((APPLICANT, loan))
+        for link in data.links:
+            self._uses.setdefault(link.phone, []).append(
+                (link.role.value, data.loans[link.loan_id])
+            )
+        for phone, periods in data.phone_periods.items():
+            for period in periods:
+                if period.owner_id is not None:
+                    self._owned.setdefault(period.owner_id, set()).add(phone)
+        self._phones = (
+            set(data.phone_periods)
+            | set(self._uses)
+            | {e.subject for e in data.entries.values() if e.subject_kind == "phone"}
+        )
+
+    @cached_property
+    def graph(self) -> nx.MultiDiGraph:
+        """The data as a networkx graph (:func:`build_graph`), built on first use: for
+        graph views and exports; explanations do not need it."""
+        return build_graph(self.data)
 
     def entries(self, ids: Collection[str]) -> dict[str, Entry]:
         return {i: self.data.entries[i] for i in ids if i in self.data.entries}
@@ -108,58 +163,52 @@ class MemoryBackend:
             kind, ident = split_ref(node)
             if kind == "phone":
                 out[node] = display_phone(ident)
-            elif kind in ("person", "platform") and node in self.graph:
-                out[node] = self.graph.nodes[node]["fact"].name
+            elif kind == "person" and ident in self.data.people:
+                out[node] = self.data.people[ident].name
+            elif kind == "platform" and ident in self.data.platforms:
+                out[node] = self.data.platforms[ident].name
         return out
 
     def exists(self, node: str) -> bool:
-        return node in self.graph
+        kind, ident = split_ref(node)
+        if kind == "phone":
+            return ident in self._phones
+        found = {
+            "person": self.data.people,
+            "platform": self.data.platforms,
+            "loan": self.data.loans,
+            "entry": self.data.entries,
+        }.get(kind)
+        return found is not None and ident in found
 
-    def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
-        g = self.graph
+    def expand(
+        self, persons: Collection[str], phones: Collection[str], until: date
+    ) -> FrontierFacts:
         own_loans = []
-        phone_nodes = {ref("phone", p) for p in phones}
+        numbers = set(phones)
         for person in persons:
-            node = ref("person", person)
-            if node not in g:
-                continue
-            for _, target, key in g.out_edges(node, keys=True):
-                if key == "BORROWED":
-                    loan = g.nodes[target]["fact"]
-                    if loan.applied_at <= until:
-                        own_loans.append(loan)
-                elif key == "OWNS":
-                    phone_nodes.add(target)
+            own_loans.extend(
+                loan for loan in self._own.get(person, ()) if loan_in_time(loan.applied_at, until)
+            )
+            numbers |= self._owned.get(person, set())
         uses = []
         periods = []
-        for node in sorted(phone_nodes):
-            if node not in g:
+        for phone in sorted(numbers):
+            if phone not in self._phones:
                 continue
-            periods.extend(g.nodes[node]["periods"])
-            for source, _, attrs in g.in_edges(node, data=True):
-                if "role" not in attrs:
-                    continue
-                loan = g.nodes[source]["fact"]
-                if loan.applied_at <= until:
-                    uses.append(PhoneUse(split_ref(node)[1], attrs["role"], loan))
-        return Expansion(tuple(periods), tuple(own_loans), tuple(uses))
+            periods.extend(self.data.phone_periods.get(phone, ()))
+            uses.extend(
+                PhoneUse(phone, role, loan)
+                for role, loan in self._uses.get(phone, ())
+                if loan_in_time(loan.applied_at, until)
+            )
+        return FrontierFacts(tuple(periods), tuple(own_loans), tuple(uses))
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
-        people = {p for p in persons if ref("person", p) in self.graph}
-        for _ in range(2):
-            people |= self._tied_borrowers(people, ())
-        from_phones = self._tied_borrowers((), phones)
-        people |= from_phones | self._tied_borrowers(from_phones, ())
-        full = self.expand(sorted(people), sorted(phones), date.max)
-        return Expansion(full.periods, full.own_loans, full.uses, frozenset(people))
-
-    def _tied_borrowers(self, persons: Collection[str], phones: Collection[str]) -> set[str]:
-        """Borrowers of loans naming ``phones`` or a phone any of ``persons`` ever owned."""
-        exp = self.expand(sorted(persons), sorted(phones), date.max)
-        return {use.loan.borrower_id for use in exp.uses}
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
+        return neighbourhood_by_expand(self, persons, phones)
 
     def columns(self) -> Columns:
-        from ..kernel import columns_from_dataset
+        from ..columns import columns_from_dataset
 
         return columns_from_dataset(self.data)
 

@@ -8,9 +8,7 @@ Scoring stays in the core: this class only answers the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +18,7 @@ from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavaila
 from ..errors import BackendUnavailable
 from ..model import (
     Entry,
-    Expansion,
+    FrontierFacts,
     LinkRole,
     Loan,
     LoanLink,
@@ -34,42 +32,25 @@ from ..model import (
 )
 from ..phones import display_phone
 from ..queries import cypher
+from ..rules import APPLICANT, ROLES
+from ..settings import DEFAULT_DATABASE, DEFAULT_USER, Neo4jSettings
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "DEFAULT_USER",
+    "Neo4jBackend",
+    "Neo4jSettings",
+    "connect",
+    "entry_from",
+    "loan_from",
+    "open_neo4j",
+]
 
 if TYPE_CHECKING:
-    from ..kernel import Columns
+    from ..columns import Columns
 
-DEFAULT_USER = "neo4j"
-DEFAULT_DATABASE = "neo4j"
-
-
-@dataclass(frozen=True, slots=True)
-class Neo4jSettings:
-    """Where the database is. ``from_env`` reads NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE."""
-
-    uri: str
-    user: str = DEFAULT_USER
-    password: str = ""
-    database: str = DEFAULT_DATABASE
-
-    @classmethod
-    def from_env(
-        cls,
-        uri: str | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        database: str | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> Neo4jSettings | None:
-        env = os.environ if env is None else env
-        uri = uri or env.get("NEO4J_URI")
-        if not uri:
-            return None
-        return cls(
-            uri=uri,
-            user=user or env.get("NEO4J_USER", DEFAULT_USER),
-            password=password if password is not None else env.get("NEO4J_PASSWORD", ""),
-            database=database or env.get("NEO4J_DATABASE", DEFAULT_DATABASE),
-        )
+#: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
+_ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
 
 
 def connect(settings: Neo4jSettings) -> neo4j.Driver:
@@ -210,18 +191,24 @@ class Neo4jBackend:
         kind, ident = split_ref(node)
         return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> Expansion:
-        record = self._read("neighbourhood", persons=list(persons), phones=list(phones))[0]
-        exp = self._expansion(record)
-        return Expansion(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
+        record = self._read(
+            "neighbourhood", persons=list(persons), phones=list(phones), **_ROLE_PARAMS
+        )[0]
+        exp = self._frontier_facts(record)
+        return FrontierFacts(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
 
-    def expand(self, persons: Collection[str], phones: Collection[str], until: date) -> Expansion:
-        record = self._read("expand", persons=list(persons), phones=list(phones), until=until)[0]
-        return self._expansion(record)
+    def expand(
+        self, persons: Collection[str], phones: Collection[str], until: date
+    ) -> FrontierFacts:
+        record = self._read(
+            "expand", persons=list(persons), phones=list(phones), until=until, **_ROLE_PARAMS
+        )[0]
+        return self._frontier_facts(record)
 
     @staticmethod
-    def _expansion(record: neo4j.Record) -> Expansion:
-        return Expansion(
+    def _frontier_facts(record: neo4j.Record) -> FrontierFacts:
+        return FrontierFacts(
             periods=tuple(
                 PhonePeriod(
                     p["phone"],
@@ -250,7 +237,7 @@ class Neo4jBackend:
 
     def columns(self) -> Columns:
         """The whole graph as flat columns, read in keyset pages (no per-entry round trip)."""
-        from ..kernel import columns_from_facts
+        from ..columns import columns_from_facts
 
         people = [r["id"] for r in self._pages("export_people", "id")]
         platforms = [r["id"] for r in self._read("export_platforms")]

@@ -1,3 +1,4 @@
+// $applicant and $applied_with: the applicant role and its stored type (spillover.rules.ROLES).
 // Graph facts one hop around a frontier (GraphBackend.expand):
 //   own_loans: loans borrowed by $persons, applied on or before $until
 //   uses:      loans applied on or before $until that name one of $phones, or a
@@ -23,7 +24,7 @@ CALL (numbers) {
   WHERE l.applied_at <= $until
   RETURN collect({
     phone: ph.number,
-    role: CASE type(r) WHEN 'APPLIED_WITH' THEN 'applicant' ELSE r.role END,
+    role: CASE type(r) WHEN $applied_with THEN $applicant ELSE r.role END,
     loan: l {.*}
   }) AS uses
 }

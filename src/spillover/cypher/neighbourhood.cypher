@@ -1,3 +1,4 @@
+// $applicant and $applied_with: the applicant role and its stored type (spillover.rules.ROLES).
 // Everything a search of up to three layers needs, in one round trip
 // (GraphBackend.neighbourhood): the people within two person-to-person ties of the
 // start people (a tie: owns a phone named on a loan of the other), the people within
@@ -33,7 +34,7 @@ CALL (numbers) {
   MATCH (ph:Phone {number: number})<-[r:APPLIED_WITH|LINKS]-(l:Loan)
   RETURN collect({
     phone: ph.number,
-    role: CASE type(r) WHEN 'APPLIED_WITH' THEN 'applicant' ELSE r.role END,
+    role: CASE type(r) WHEN $applied_with THEN $applicant ELSE r.role END,
     loan: l {.*}
   }) AS uses
 }

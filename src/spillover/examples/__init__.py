@@ -5,6 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+__all__ = ["jiang_case_path"]
+
 
 def jiang_case_path() -> Path:
     """The data folder of the seed case: Jiang, Xu Yan, eight lenders, a data broker, three banks."""

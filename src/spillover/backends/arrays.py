@@ -1,0 +1,240 @@
+"""The embedded backend over column arrays: graph facts from the batch pass's index.
+
+A data folder read as :class:`~spillover.columns.Columns` (Arrow checks, no Python
+object per row) is indexed once by :class:`~spillover.kernel.Index`, the same
+integer-coded structure the batch audit runs on: loans by borrower, owner periods
+and loan uses by phone. :class:`ArrayBackend` answers the
+:class:`~spillover.backends.GraphBackend` questions from it and builds Python facts
+(:class:`~spillover.model.Loan`, ...) only for the few nodes an explanation
+touches, so that ``explain`` or ``check`` on a folder costs no more than an audit
+of it. :class:`~spillover.backends.memory.MemoryBackend` (a Dataset, and a
+networkx graph on demand) remains for graph views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from datetime import date
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..columns import FOREVER, NEVER, Columns, Details, columns_from_dataset
+from ..kernel import ROLE_NAMES, Index
+from ..model import (
+    Dataset,
+    Entry,
+    FrontierFacts,
+    Loan,
+    LoanStatus,
+    PhonePeriod,
+    PhoneUse,
+    Sharing,
+    SubjectKind,
+    split_ref,
+)
+from ..phones import display_phone
+from ..rules import loan_in_time
+from .base import neighbourhood_by_expand
+
+__all__ = ["ArrayBackend"]
+
+
+def _list(values: np.ndarray | pa.Array | pa.ChunkedArray) -> list:
+    return values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else list(values)
+
+
+def _text(values: np.ndarray | pa.Array | pa.ChunkedArray, row: int) -> str:
+    value = values[row]
+    return value.as_py() if isinstance(value, pa.Scalar) else value
+
+
+def _day(ordinal: int, missing: np.int64) -> date | None:
+    return None if ordinal == missing else date.fromordinal(int(ordinal))
+
+
+def _positions(ids: list[str], universe: pa.Array) -> list[int]:
+    """The index of each id in ``universe``, -1 where absent."""
+    if not ids:
+        return []
+    found = pc.index_in(pa.array(ids, pa.string()), value_set=universe)
+    return [-1 if i is None else i for i in found.to_pylist()]
+
+
+class ArrayBackend:
+    """Graph facts from column arrays (a data folder, or a :class:`Dataset`)."""
+
+    name = "memory"
+    round_trips = False
+
+    def __init__(self, columns: Columns) -> None:
+        if columns.details is None:
+            raise ValueError("ArrayBackend needs columns with details (names, amounts, ...)")
+        self.cols = columns
+        self.details: Details = columns.details
+        self.index = index = Index(columns)
+        npers = len(index.persons)
+        # own loans by borrower, owner periods by owner (CSR over person codes)
+        self._by_borrower = np.argsort(index.loan_borrower, kind="stable")
+        self._borrower_ptr = np.searchsorted(
+            index.loan_borrower[self._by_borrower], np.arange(npers + 1)
+        )
+        self._by_owner = np.argsort(index.p_owner, kind="stable")
+        self._owner_ptr = np.searchsorted(index.p_owner[self._by_owner], np.arange(npers + 1))
+        self._loans: dict[int, Loan] = {}
+
+    @classmethod
+    def from_dataset(cls, data: Dataset) -> ArrayBackend:
+        return cls(columns_from_dataset(data))
+
+    # -- lookups -------------------------------------------------------------------------
+
+    @cached_property
+    def _entry_rows(self) -> dict[str, int]:
+        return {e: i for i, e in enumerate(_list(self.cols.entry_ids))}
+
+    @cached_property
+    def _person_rows(self) -> pa.Array:
+        return pa.array(_list(self.cols.person_ids), pa.string())
+
+    @cached_property
+    def _platform_rows(self) -> pa.Array:
+        return pa.array(_list(self.cols.platform_ids), pa.string())
+
+    def _loan(self, code: int) -> Loan:
+        loan = self._loans.get(code)
+        if loan is None:
+            ix, cols, d = self.index, self.cols, self.details
+            row = int(ix.loan_order[code])
+            phone = _text(cols.loan_applicant_phone, row)
+            verified = int(d.loan_phone_verified[row])
+            amount = float(d.loan_amount[row])
+            loan = Loan(
+                loan_id=ix.loans[code].as_py(),
+                platform_id=ix.platforms[int(ix.loan_platform[code])].as_py(),
+                borrower_id=ix.persons[int(ix.loan_borrower[code])].as_py(),
+                applied_at=date.fromordinal(int(ix.loan_applied[code])),
+                status=LoanStatus(_text(cols.loan_status, row)),
+                applicant_phone=phone or None,
+                phone_verified=None if verified < 0 else bool(verified),
+                amount=None if np.isnan(amount) else amount,
+                status_at=_day(d.loan_status_at[row], NEVER),
+            )
+            self._loans[code] = loan
+        return loan
+
+    def _period(self, i: int) -> PhonePeriod:
+        ix = self.index
+        owner = int(ix.p_owner[i])
+        return PhonePeriod(
+            ix.phones[int(ix.p_phone[i])].as_py(),
+            ix.persons[owner].as_py() if owner >= 0 else None,
+            bool(ix.p_verified[i]),
+            _day(ix.p_since[i], NEVER),
+            _day(ix.p_until[i], FOREVER),
+        )
+
+    def _entry(self, row: int) -> Entry:
+        cols = self.cols
+        copied = _text(cols.entry_copied_from, row)
+        return Entry(
+            _text(cols.entry_ids, row),
+            _text(cols.entry_platform, row),
+            SubjectKind(_text(cols.entry_kind, row)),
+            _text(cols.entry_subject, row),
+            date.fromordinal(int(cols.entry_listed[row])),
+            _text(self.details.entry_stated_reason, row) or None,
+            copied or None,
+        )
+
+    # -- the GraphBackend questions --------------------------------------------------------
+
+    def entries(self, ids: Collection[str]) -> dict[str, Entry]:
+        rows = self._entry_rows
+        return {i: self._entry(rows[i]) for i in ids if i in rows}
+
+    def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]:
+        rows = self._entry_rows
+        ordered = sorted(rows)
+        for start in range(0, len(ordered), batch_size):
+            yield [self._entry(rows[i]) for i in ordered[start : start + batch_size]]
+
+    @cached_property
+    def _sharing(self) -> tuple[Sharing, ...]:
+        cols = self.cols
+        return tuple(
+            Sharing(a, b, _day(s, NEVER))
+            for a, b, s in zip(
+                _list(cols.share_from), _list(cols.share_to), cols.share_since, strict=True
+            )
+        )
+
+    def sharing(self) -> tuple[Sharing, ...]:
+        return self._sharing
+
+    def names(self, refs: Collection[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for kind, universe, names in (
+            ("person", self._person_rows, self.details.person_name),
+            ("platform", self._platform_rows, self.details.platform_name),
+        ):
+            wanted = [n for n in refs if split_ref(n)[0] == kind]
+            rows = _positions([split_ref(n)[1] for n in wanted], universe)
+            found.update((n, _text(names, r)) for n, r in zip(wanted, rows, strict=True) if r >= 0)
+        out: dict[str, str] = {}  # in the order asked, like the other backends
+        for node in refs:
+            kind, ident = split_ref(node)
+            if kind == "phone":
+                out[node] = display_phone(ident)
+            elif node in found:
+                out[node] = found[node]
+        return out
+
+    def exists(self, node: str) -> bool:
+        kind, ident = split_ref(node)
+        universe = {
+            "person": self.index.persons,
+            "platform": self.index.platforms,
+            "phone": self.index.phones,
+            "loan": self.index.loans,
+        }.get(kind)
+        if universe is not None:
+            return _positions([ident], universe)[0] >= 0
+        return kind == "entry" and ident in self._entry_rows
+
+    def expand(
+        self, persons: Collection[str], phones: Collection[str], until: date
+    ) -> FrontierFacts:
+        ix = self.index
+        day = until.toordinal() if until != date.max else FOREVER
+        own: list[Loan] = []
+        numbers = {c for c in _positions(list(phones), ix.phones) if c >= 0}
+        for p in _positions(list(persons), ix.persons):
+            if p < 0:
+                continue
+            for code in self._by_borrower[self._borrower_ptr[p] : self._borrower_ptr[p + 1]]:
+                if loan_in_time(ix.loan_applied[code], day):
+                    own.append(self._loan(int(code)))
+            owned = self._by_owner[self._owner_ptr[p] : self._owner_ptr[p + 1]]
+            numbers.update(int(c) for c in ix.p_phone[owned])
+        periods: list[PhonePeriod] = []
+        uses: list[PhoneUse] = []
+        for c in sorted(numbers):  # codes sort like the numbers
+            periods.extend(self._period(i) for i in range(ix.p_ptr[c], ix.p_ptr[c + 1]))
+            number = ix.phones[c].as_py()
+            for u in range(ix.u_ptr[c], ix.u_ptr[c + 1]):
+                code = int(ix.u_loan[u])
+                if loan_in_time(ix.loan_applied[code], day):
+                    uses.append(PhoneUse(number, ROLE_NAMES[ix.u_role[u]], self._loan(code)))
+        return FrontierFacts(tuple(periods), tuple(own), tuple(uses))
+
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
+        return neighbourhood_by_expand(self, persons, phones)
+
+    def columns(self) -> Columns:
+        return self.cols
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,527 @@
+"""The rules of spillover in one place: every kind of step, its factor, code and date rule.
+
+Every engine that explains or scores a blacklisting (the per-entry search in
+:mod:`spillover.core`, the batch pass in :mod:`spillover.kernel`, the Neo4j
+queries' parameters) and every renderer (:mod:`spillover.render`,
+:mod:`spillover.output`) takes from here:
+
+* :data:`ROLES`: how a phone can be named on a loan (the applicant's number, or a
+  link role): the data value, the stored relationship, the explanation step's name;
+* :data:`STEP_KINDS`: every kind of step on an explanation path: its relationship
+  name, its factor key in the scoring policy (``None``: factor 1, the step relays
+  knowledge, not responsibility), its reason code, the day it carries, its text;
+* small pure functions that choose a step kind (:func:`use_kind`, :func:`owns_kind`,
+  :func:`subject_phone_kind`, :func:`loan_kind`), give its factor
+  (:func:`factor`), order reason codes (:func:`reason_codes`) and turn a
+  responsibility into a contamination and a :class:`Verdict` (:func:`score`).
+
+Adding a tie kind or a reason code is a change here (and a factor in the policy
+file); ``docs/architecture.md`` says how a new engine plugs in.
+
+>>> from spillover.policy import default_policy
+>>> p = default_policy()
+>>> k = use_kind("emergency_contact", sms_verified=None)
+>>> k.rel_for("emergency_contact"), k.factor_key, k.code, factor(p, k)
+('EMERGENCY_CONTACT_OF', 'emergency_contact', 'EMERGENCY_CONTACT', 0.05)
+>>> score(0.05, p)
+Score(responsibility=0.05, contamination=0.95, verdict=<Verdict.SPILLOVER: 'spillover'>)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .policy import Policy
+
+__all__ = [
+    "APPLICANT",
+    "CHAIN_STEP",
+    "COPY_STEP",
+    "DIAGNOSIS_CODES",
+    "FACTOR_KEYS",
+    "IGNORES_DATES",
+    "LISTING_STEP",
+    "NO_PATH",
+    "NO_ROUTE",
+    "NO_TIE",
+    "ORIGIN_STEP",
+    "REASONS",
+    "ROLES",
+    "ROUND",
+    "SHARING_STEP",
+    "STEP_KINDS",
+    "TIE_KINDS",
+    "Role",
+    "Score",
+    "StepKind",
+    "Verdict",
+    "factor",
+    "kind_of",
+    "loan_in_time",
+    "loan_kind",
+    "owns_kind",
+    "reason_codes",
+    "relay_day",
+    "role_of",
+    "rounded",
+    "score",
+    "subject_phone_kind",
+    "use_kind",
+    "vocabulary_markdown",
+]
+
+#: decimals of every responsibility and contamination written out
+ROUND = 6
+
+
+class Verdict(StrEnum):
+    """What a contamination means; the values are the JSON and CSV ``verdict`` strings."""
+
+    OWN_CONDUCT = "own_conduct"
+    SPILLOVER = "spillover"
+    UNEXPLAINED = "unexplained"
+
+
+# ---------------------------------------------------------------------------
+# Stored relationships: the graph stores' names (Neo4j types, embedded graph keys)
+# ---------------------------------------------------------------------------
+
+#: person -> phone, one per owner period (``since``, ``until``, ``verified``)
+OWNS = "OWNS"
+#: person -> loan
+BORROWED = "BORROWED"
+#: loan -> platform
+AT = "AT"
+#: loan -> phone, the applicant's number (``verified``)
+APPLIED_WITH = "APPLIED_WITH"
+#: loan -> phone, a link (``role``)
+LINKS = "LINKS"
+#: entry -> platform
+ON = "ON"
+#: entry -> person or phone
+LISTS = "LISTS"
+#: entry -> the entry it was copied from
+COPIED_FROM = "COPIED_FROM"
+#: platform -> platform (``since``)
+SHARES_WITH = "SHARES_WITH"
+
+# ---------------------------------------------------------------------------
+# Roles: how a phone is named on a loan
+# ---------------------------------------------------------------------------
+
+#: the role of a phone given as the applicant's own number (``loans.applicant_phone``)
+APPLICANT = "applicant"
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """How a loan names a phone.
+
+    ``name`` is the value in the data (``loan_links.role``, or ``applicant`` for
+    ``loans.applicant_phone``); ``rel`` the name of the explanation step
+    ``phone -> loan``; ``stored_as`` the relationship ``loan -> phone`` in the
+    graph stores (Neo4j type, and the key of the embedded graph's edge), which for a
+    link carries the role as its ``role`` property; ``text`` how a sentence says it.
+    """
+
+    name: str
+    rel: str
+    stored_as: str
+    text: str
+    #: how a sentence says it when the phone was the borrower's own number
+    own_text: str
+
+
+ROLES: Mapping[str, Role] = {
+    r.name: r
+    for r in (
+        Role(
+            APPLICANT,
+            "APPLICANT_PHONE_OF",
+            APPLIED_WITH,
+            "was given as the applicant's phone for",
+            "was the borrower's own number on",
+        ),
+        *(
+            Role(name, rel, LINKS, text, text)
+            for name, rel, text in (
+                ("guarantor", "GUARANTOR_OF", "is the guarantor on"),
+                ("emergency_contact", "EMERGENCY_CONTACT_OF", "is an emergency contact on"),
+                ("reference", "REFERENCE_OF", "is a reference on"),
+                ("address_book", "IN_ADDRESS_BOOK_OF", "was in the uploaded address book of"),
+            )
+        ),
+    )
+}
+
+_ROLE_BY_REL = {r.rel: r for r in ROLES.values()}
+
+
+def role_of(rel: str) -> Role | None:
+    """The role whose explanation steps are named ``rel`` (None: not a role's step)."""
+    return _ROLE_BY_REL.get(rel)
+
+
+# ---------------------------------------------------------------------------
+# Step kinds
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StepKind:
+    """One kind of step on an explanation path.
+
+    - ``name``: the kind's name (for a tie, the factor key it is scored with, where
+      that is one-to-one);
+    - ``rel``: the step's relationship name in explanations (``None``: the name of the
+      role the phone plays on the loan, :data:`ROLES`);
+    - ``factor_key``: the factor in the policy's ``[factors]``; ``None``: factor 1.0
+      (relaying a listing moves knowledge, not responsibility);
+    - ``code``: the reason code the step contributes, if any (:data:`REASONS`);
+    - ``at``: the day the step carries (its date rule);
+    - ``follows``: the stored relationship(s) the step walks;
+    - ``text``: the step as a sentence, with ``{src}``, ``{dst}``, ``{at}``, ``{role}``
+      (the role's text), ``{own_role}`` (the role's text for the borrower's own number),
+      and for the origin ``{amount}`` and ``{status}``.
+    """
+
+    name: str
+    rel: str | None
+    factor_key: str | None
+    code: str | None
+    at: str
+    follows: str
+    text: str
+
+    def rel_for(self, role: str | None = None) -> str:
+        """The step's relationship name (the role's, for a step ``phone -> loan``)."""
+        if self.rel is not None:
+            return self.rel
+        if role is None:
+            raise ValueError(f"step kind {self.name} takes its name from a role")
+        return ROLES[role].rel
+
+
+_ROLE_AT = "the loan's applied_at, no later than the listing"
+_PHONE_USE = "{src} {role} {dst}, applied {at}"
+
+_KINDS = (
+    # --- ties: subject -> origin loan ------------------------------------------------
+    StepKind(
+        "own_loan",
+        "BORROWED",
+        "own_loan",
+        "OWN_DEFAULT",
+        _ROLE_AT,
+        f"{BORROWED} (person -> loan)",
+        "{src} borrowed {dst}, applied {at}",
+    ),
+    StepKind(
+        "chained_loan",  # a loan of a borrower the chain reached: no code of its own
+        "BORROWED",
+        "own_loan",
+        None,
+        _ROLE_AT,
+        f"{BORROWED} (person -> loan)",
+        "{src} borrowed {dst}, applied {at}",
+    ),
+    StepKind(
+        "owns_verified",
+        "OWNS",
+        "owns_verified",
+        None,
+        "the owner period's since; the period covers the loan's applied_at",
+        f"{OWNS} (person -> phone)",
+        "{src} owns phone {dst} (since {at}, real-name verified)",
+    ),
+    StepKind(
+        "owns_unverified",
+        "OWNS",
+        "owns_unverified",
+        "OWNER_UNVERIFIED",
+        "the owner period's since; the period covers the loan's applied_at",
+        f"{OWNS} (person -> phone)",
+        "{src} owns phone {dst} (since {at}, not real-name verified)",
+    ),
+    StepKind(
+        "own_phone",
+        None,
+        "own_phone",
+        "OWN_PHONE",
+        _ROLE_AT + "; the borrower owned the phone that day",
+        f"{APPLIED_WITH} or {LINKS} (loan -> phone)",
+        "{src} {own_role} {dst}, applied {at}",
+    ),
+    StepKind(
+        "reassigned_phone",
+        None,
+        "reassigned_phone",
+        "PHONE_REASSIGNED",
+        _ROLE_AT + "; another known owner on the listing day",
+        f"{APPLIED_WITH} or {LINKS} (loan -> phone)",
+        "{src} {own_role} {dst}, applied {at}",
+    ),
+    StepKind(
+        "applicant_sms_verified",
+        "APPLICANT_PHONE_OF",
+        "applicant_sms_verified",
+        "PHONE_USED_SMS_VERIFIED",
+        _ROLE_AT,
+        f"{APPLIED_WITH} (loan -> phone)",
+        "{src} was given as the applicant's phone for {dst}, applied {at} (SMS-verified)",
+    ),
+    StepKind(
+        "applicant_unverified",
+        "APPLICANT_PHONE_OF",
+        "applicant_unverified",
+        "PHONE_USED_UNVERIFIED",
+        _ROLE_AT,
+        f"{APPLIED_WITH} (loan -> phone)",
+        "{src} was given as the applicant's phone for {dst}, applied {at} (no SMS check)",
+    ),
+    *(
+        StepKind(
+            role,
+            ROLES[role].rel,
+            role,
+            role.upper(),
+            _ROLE_AT,
+            f"{LINKS} {{role: '{role}'}} (loan -> phone)",
+            _PHONE_USE,
+        )
+        for role in ("guarantor", "emergency_contact", "reference", "address_book")
+    ),
+    StepKind(
+        "borrower_of_linked_loan",
+        "BORROWED_BY",
+        "borrower_of_linked_loan",
+        "CHAIN_VIA_BORROWER",
+        "none (no date)",
+        f"{BORROWED} (loan <- person)",
+        "{src} was borrowed by {dst}, whose other loans follow",
+    ),
+    # --- reach: origin loan -> listing (factor 1) --------------------------------------
+    StepKind(
+        "origin",
+        "AT",
+        None,
+        None,
+        "the loan's known_at (status_at, else applied_at); it must reach a target in time",
+        f"{AT} (loan -> platform)",
+        "{src}{amount} is {status} at {dst} since {at}",
+    ),
+    StepKind(
+        "sharing",
+        "SHARES_WITH",
+        None,
+        "SHARED_BLACKLIST",
+        "max(day known at the sharing platform, the agreement's since)",
+        f"{SHARES_WITH} (platform -> platform)",
+        "{src} passed its blacklist to {dst} ({at})",
+    ),
+    StepKind(
+        "listing",
+        "LISTED",
+        None,
+        None,
+        "the entry's listed_at",
+        f"{ON} (entry -> platform)",
+        "{src} listed the subject as {dst} on {at}",
+    ),
+    StepKind(
+        "copy",
+        "COPIED_TO",
+        None,
+        "COPIED_ENTRY",
+        "the copy's listed_at (a copy counts when no earlier than what it copies)",
+        f"{COPIED_FROM} (entry -> entry, walked backwards)",
+        "{src} was copied into {dst} on {at}",
+    ),
+)
+
+#: every step kind, by name
+STEP_KINDS: Mapping[str, StepKind] = {k.name: k for k in _KINDS}
+
+#: the step from a linked loan to its borrower, and the steps of the reach
+CHAIN_STEP = STEP_KINDS["borrower_of_linked_loan"]
+ORIGIN_STEP = STEP_KINDS["origin"]
+SHARING_STEP = STEP_KINDS["sharing"]
+LISTING_STEP = STEP_KINDS["listing"]
+COPY_STEP = STEP_KINDS["copy"]
+_REACH = (ORIGIN_STEP, SHARING_STEP, LISTING_STEP, COPY_STEP)
+
+#: the kinds a tie (subject -> origin loan) is made of, in a fixed order (engines
+#: that work on integer codes use the index in this tuple)
+TIE_KINDS: tuple[StepKind, ...] = tuple(k for k in _KINDS if k not in _REACH)
+
+#: every factor key a policy sets, in the policy file's order
+FACTOR_KEYS: tuple[str, ...] = tuple(
+    dict.fromkeys(k.factor_key for k in _KINDS if k.factor_key is not None)
+)
+
+_BY_CODE = {k.code: k for k in _KINDS if k.code is not None}
+_BY_REL = {k.rel: k for k in _KINDS if k.code is None and k.rel is not None}
+
+
+def kind_of(rel: str, code: str | None) -> StepKind:
+    """The kind of a step with relationship ``rel`` and reason code ``code``.
+
+    >>> kind_of("OWNS", None).name, kind_of("GUARANTOR_OF", "OWN_PHONE").name
+    ('owns_verified', 'own_phone')
+    """
+    kind = _BY_CODE.get(code) if code is not None else _BY_REL.get(rel)
+    if kind is None:
+        raise KeyError(f"no step kind for {rel} with code {code}")
+    return kind
+
+
+def factor(policy: Policy, kind: StepKind) -> float:
+    """The factor of a step of ``kind`` under ``policy``."""
+    return 1.0 if kind.factor_key is None else policy.factors[kind.factor_key]
+
+
+def loan_kind(*, subject: bool) -> StepKind:
+    """``person -BORROWED-> loan``: the subject's own loan, or a loan the chain reached."""
+    return STEP_KINDS["own_loan" if subject else "chained_loan"]
+
+
+def owns_kind(verified: bool) -> StepKind:
+    """``person -OWNS-> phone``, real-name verified or not."""
+    return STEP_KINDS["owns_verified" if verified else "owns_unverified"]
+
+
+def use_kind(role: str, sms_verified: bool | None) -> StepKind:
+    """``phone -ROLE-> loan`` where the phone is not the borrower's own number.
+
+    ``sms_verified`` is the loan's ``phone_verified`` (it matters for the applicant
+    role only; missing counts as not verified).
+    """
+    if role == APPLICANT:
+        return STEP_KINDS["applicant_sms_verified" if sms_verified else "applicant_unverified"]
+    return STEP_KINDS[role]
+
+
+def subject_phone_kind(
+    role: str, sms_verified: bool | None, *, borrower_owned: bool, owner_changed: bool
+) -> StepKind:
+    """``phone -ROLE-> loan`` from a phone subject.
+
+    ``borrower_owned``: the loan's borrower owned the phone on the application day;
+    ``owner_changed``: the phone has another known owner on the listing day.
+    """
+    if borrower_owned:
+        return STEP_KINDS["reassigned_phone" if owner_changed else "own_phone"]
+    return use_kind(role, sms_verified)
+
+
+def loan_in_time(applied_at, until):  # type: ignore[no-untyped-def]
+    """A loan belongs on a path for a listing on ``until`` when applied for by then
+    (works on dates, and elementwise on arrays of day numbers)."""
+    return applied_at <= until
+
+
+def relay_day(known, since):  # type: ignore[no-untyped-def]
+    """The day a default known on ``known`` arrives over a sharing agreement in force
+    from ``since`` (None: always)."""
+    return known if since is None else max(known, since)
+
+
+def vocabulary_markdown() -> str:
+    """The tables of roles and step kinds as Markdown: one name per thing, and how the
+    explanation steps map onto the stored relationships (``docs/architecture.md``
+    holds this text; a test keeps the two equal)."""
+    lines = [
+        "| role (data value) | explanation step | stored relationship (Neo4j and embedded graph) |",
+        "|---|---|---|",
+    ]
+    for r in ROLES.values():
+        stored = f"`{r.stored_as}`" if r.stored_as != LINKS else f"`{LINKS} {{role: '{r.name}'}}`"
+        lines.append(f"| `{r.name}` | `{r.rel}` | loan -> phone {stored} |")
+    lines += [
+        "",
+        "| step kind | explanation step | walks | factor key | reason code | day the step carries |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k in _KINDS:
+        rel = f"`{k.rel}`" if k.rel else "the role's"
+        key = f"`{k.factor_key}`" if k.factor_key else "1 (relays knowledge)"
+        code = f"`{k.code}`" if k.code else ""
+        lines.append(f"| `{k.name}` | {rel} | {k.follows} | {key} | {code} | {k.at} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Reason codes
+# ---------------------------------------------------------------------------
+
+#: the code of an entry with no time-respecting path; a diagnosis code follows it
+NO_PATH = "NO_TIME_RESPECTING_PATH"
+#: why no path explains an entry (``spillover explain`` adds one of these after NO_PATH):
+#: a tie exists only by ignoring dates; ties to defaults, none on a platform that
+#: reaches the listing; no tie to any default at all
+IGNORES_DATES, NO_ROUTE, NO_TIE = "PATH_IGNORES_DATES", "NO_PLATFORM_ROUTE", "NO_TIE_TO_ANY_DEFAULT"
+DIAGNOSIS_CODES = (IGNORES_DATES, NO_ROUTE, NO_TIE)
+
+#: every reason code with its one-line text. Codes are part of the output contract:
+#: never rename one; add new ones.
+REASONS: Mapping[str, str] = {
+    "OWN_DEFAULT": "The subject's own loan is overdue or defaulted.",
+    "OWN_PHONE": "The listed phone was the borrower's own number when the loan was taken.",
+    "PHONE_REASSIGNED": "The listed number was the borrower's then, but has another owner at the listing.",
+    "PHONE_USED_SMS_VERIFIED": "Another person applied with the subject's phone and passed an SMS check.",
+    "PHONE_USED_UNVERIFIED": "Another person applied with the subject's phone without SMS verification.",
+    "GUARANTOR": "The subject's phone stands as guarantor on the loan: a guarantee responsibility.",
+    "EMERGENCY_CONTACT": "The subject's phone is only an emergency contact on another person's loan.",
+    "REFERENCE": "The subject's phone is only a reference on another person's loan.",
+    "ADDRESS_BOOK": "The subject's phone was only in another borrower's uploaded address book.",
+    "OWNER_UNVERIFIED": "The subject's ownership of the phone is not real-name verified.",
+    "CHAIN_VIA_BORROWER": "The tie runs through another borrower's loans.",
+    "SHARED_BLACKLIST": "The listing reached this platform through blacklist sharing.",
+    "COPIED_ENTRY": "The entry was copied from another platform's entry.",
+    NO_PATH: "No record ties the subject to a default that reached this platform in time.",
+    IGNORES_DATES: "A tie exists only by ignoring dates (listed before the default or the sharing).",
+    NO_ROUTE: "The subject is tied to defaults, but none on a platform that reaches this one.",
+    NO_TIE: "No record ties the subject to any overdue or defaulted loan.",
+}
+
+
+def reason_codes(codes: Iterable[str | None]) -> tuple[str, ...]:
+    """The reason codes of a path: its steps' codes in step order, each once."""
+    return tuple(dict.fromkeys(c for c in codes if c))
+
+
+# ---------------------------------------------------------------------------
+# The score
+# ---------------------------------------------------------------------------
+
+
+def rounded(value: float) -> float:
+    """A responsibility or contamination as written out (:data:`ROUND` decimals)."""
+    return round(value, ROUND)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The best path's responsibility (None: no path), the contamination and the verdict."""
+
+    responsibility: float | None
+    contamination: float
+    verdict: Verdict
+
+
+def score(responsibility: float | None, policy: Policy) -> Score:
+    """Score a listing from its best path's responsibility (None when no path explains it).
+
+    ``contamination = 1 - responsibility`` (both rounded), 1 when unexplained;
+    ``spillover`` from the policy's ``spillover_at`` on, else ``own_conduct``.
+    """
+    if responsibility is None:
+        return Score(None, 1.0, Verdict.UNEXPLAINED)
+    r = rounded(responsibility)
+    contamination = rounded(1.0 - r)
+    verdict = Verdict.SPILLOVER if contamination >= policy.spillover_at else Verdict.OWN_CONDUCT
+    return Score(r, contamination, verdict)

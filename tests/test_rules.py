@@ -1,0 +1,132 @@
+"""The rules module is the one definition of step kinds, factors, codes and verdicts."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import spillover
+from spillover.model import LinkRole
+from spillover.output import ExplanationOut
+from spillover.policy import default_policy, default_policy_bytes, parse_policy
+from spillover.rules import (
+    APPLICANT,
+    DIAGNOSIS_CODES,
+    FACTOR_KEYS,
+    NO_PATH,
+    REASONS,
+    ROLES,
+    STEP_KINDS,
+    TIE_KINDS,
+    Verdict,
+    factor,
+    kind_of,
+    score,
+    subject_phone_kind,
+    use_kind,
+)
+
+PACKAGE = Path(spillover.__file__).parent
+#: modules that run or render the rules; none of them may spell a rule itself
+ENGINES_AND_RENDERERS = [
+    "core.py",
+    "kernel.py",
+    "render.py",
+    "output.py",
+    "audit.py",
+    "backends/memory.py",
+    "backends/neo4j.py",
+]
+
+
+def test_the_policy_file_sets_exactly_the_factor_keys_of_the_rules():
+    raw = tomllib.loads(default_policy_bytes().decode())
+    assert tuple(raw["factors"]) == FACTOR_KEYS
+    assert tuple(default_policy().factors) == FACTOR_KEYS
+
+
+def test_a_policy_without_a_factor_of_the_rules_is_refused():
+    text = default_policy_bytes().decode().replace("reference = 0.04\n", "")
+    with pytest.raises(spillover.PolicyError, match=r"factors\.reference"):
+        parse_policy(text.encode())
+
+
+def test_every_reason_code_comes_from_a_step_kind_or_the_diagnosis():
+    kind_codes = {k.code for k in STEP_KINDS.values() if k.code is not None}
+    assert set(REASONS) == kind_codes | {NO_PATH, *DIAGNOSIS_CODES}
+    assert len(kind_codes) == len([k for k in STEP_KINDS.values() if k.code is not None])
+
+
+@pytest.mark.parametrize("kind", list(STEP_KINDS.values()), ids=lambda k: k.name)
+def test_a_step_names_its_kind(kind):
+    roles = list(ROLES) if kind.rel is None else [None]
+    for role in roles:
+        assert kind_of(kind.rel_for(role), kind.code) is kind or (
+            # the two kinds of BORROWED step differ by code only
+            kind.name == "chained_loan"
+        )
+
+
+def test_the_data_format_knows_every_link_role_of_the_rules():
+    assert {r.value for r in LinkRole} == set(ROLES) - {APPLICANT}
+    assert all(STEP_KINDS[r.value].rel == ROLES[r.value].rel for r in LinkRole)
+
+
+def test_tie_kinds_choose_factors_from_the_policy():
+    p = default_policy()
+    assert factor(p, use_kind("applicant", True)) == p.factors["applicant_sms_verified"]
+    assert factor(p, use_kind("applicant", None)) == p.factors["applicant_unverified"]
+    for role in ("guarantor", "emergency_contact", "reference", "address_book"):
+        assert use_kind(role, True) is use_kind(role, False) is STEP_KINDS[role]
+    own = subject_phone_kind("reference", False, borrower_owned=True, owner_changed=False)
+    moved = subject_phone_kind("applicant", True, borrower_owned=True, owner_changed=True)
+    assert (own.code, moved.code) == ("OWN_PHONE", "PHONE_REASSIGNED")
+    assert factor(p, STEP_KINDS["sharing"]) == 1.0
+    assert all(k.factor_key is not None for k in TIE_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("responsibility", "expected"),
+    [
+        (None, (None, 1.0, Verdict.UNEXPLAINED)),
+        (1.0, (1.0, 0.0, Verdict.OWN_CONDUCT)),
+        (0.5, (0.5, 0.5, Verdict.SPILLOVER)),  # spillover_at 0.5 is spillover
+        (0.5000004, (0.5, 0.5, Verdict.SPILLOVER)),
+        (0.72, (0.72, 0.28, Verdict.OWN_CONDUCT)),
+        (0.05 * 0.1, (0.005, 0.995, Verdict.SPILLOVER)),
+    ],
+)
+def test_score(responsibility, expected):
+    s = score(responsibility, default_policy())
+    assert (s.responsibility, s.contamination, s.verdict) == expected
+
+
+def test_verdict_values_are_the_output_strings():
+    schema = ExplanationOut.model_json_schema()
+    assert set(schema["$defs"]["Verdict"]["enum"]) == {
+        "own_conduct",
+        "spillover",
+        "unexplained",
+    }
+    assert [v.value for v in Verdict] == ["own_conduct", "spillover", "unexplained"]
+
+
+@pytest.mark.parametrize("module", ENGINES_AND_RENDERERS)
+def test_engines_and_renderers_spell_no_rule_themselves(module):
+    """A factor key, reason code or verdict appears as a literal only in the rules."""
+    rule_strings = (
+        set(FACTOR_KEYS)
+        | set(REASONS)
+        | {v.value for v in Verdict}
+        | {r.rel for r in ROLES.values()}
+    )
+    tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
+    literals = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    assert not literals & rule_strings
