@@ -358,11 +358,25 @@ def check(
 
 @cli.command()
 @click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Output file, .csv or .jsonl."
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Output file, .csv or .jsonl (required unless --write-back).",
 )
 @backend_options
 @click.option(
     "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@click.option(
+    "--write-back",
+    is_flag=True,
+    help="Neo4j: store every entry's score, verdict, reason codes and TRACED_TO paths "
+    "in the graph (docs/investigating.md).",
+)
+@click.option(
+    "--max-paths",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --write-back: paths stored per entry (default: the policy's).",
 )
 @click.option(
     "--format",
@@ -373,10 +387,58 @@ def check(
     help="Format of the summary printed at the end.",
 )
 @handle_errors
-def audit(out: Path, source: Source, policy_path: Path | None, fmt: str) -> None:
-    """Explain and score every blacklist entry; write one row per entry to --out."""
+def audit(
+    out: Path | None,
+    source: Source,
+    policy_path: Path | None,
+    write_back: bool,
+    max_paths: int | None,
+    fmt: str,
+) -> None:
+    """Explain and score every blacklist entry; write one row per entry to --out,
+    or (--write-back, Neo4j) store the results in the graph."""
     policy = load_policy(policy_path)
     progress = StageProgress()
+    if write_back:
+        if out is not None:
+            raise click.UsageError("--write-back stores the results in Neo4j: drop --out")
+        if source.neo4j is None:
+            raise click.UsageError("--write-back needs Neo4j (--neo4j-uri or NEO4J_URI)")
+        from .investigate import write_back as run_write_back
+
+        with source.open() as backend:
+            try:
+                result = run_write_back(
+                    backend,  # type: ignore[arg-type]
+                    policy,
+                    max_paths=max_paths,
+                    progress=progress,
+                )
+            finally:
+                progress.close()
+        if fmt == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "entries": result.entries,
+                        "traces": result.traces,
+                        "verdicts": result.verdicts,
+                        "audited_at": result.audited_at.isoformat(),
+                        "seconds": round(result.seconds, 3),
+                    }
+                )
+            )
+        else:
+            counts = ", ".join(f"{v} {k}" for k, v in result.verdicts.items()) or "no entries"
+            click.echo(
+                f"wrote back {result.entries} entries and {result.traces} TRACED_TO paths "
+                f"in {result.seconds:.1f}s ({counts})"
+            )
+        return
+    if out is None:
+        raise click.UsageError("give --out FILE.csv|FILE.jsonl (or --write-back on Neo4j)")
+    if max_paths is not None:
+        raise click.UsageError("--max-paths goes with --write-back (audit rows hold the best path)")
     try:
         if source.data is not None:
             summary = audit_folder(
@@ -396,6 +458,70 @@ def audit(out: Path, source: Source, policy_path: Path | None, fmt: str) -> None
     else:
         counts = ", ".join(f"{v} {k}" for k, v in summary.verdicts.items()) or "no entries"
         click.echo(f"wrote {summary.rows} rows to {summary.path} ({counts})")
+
+
+def _param(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise InvalidValue(f"{value!r} is not NAME=VALUE", ctx=ctx, param=param)
+        out[key.strip()] = text
+    return out
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_only", is_flag=True, help="List the saved queries and exit.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=_param,
+    help="A query parameter (repeat for more).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Write to FILE (default stdout)."
+)
+@neo4j_options
+@handle_errors
+def query(
+    name: str | None,
+    list_only: bool,
+    params: dict[str, str],
+    fmt: str,
+    out: Path | None,
+    **neo4j: Any,
+) -> None:
+    """Run the saved investigation query NAME on Neo4j (docs/investigating.md)."""
+    from .investigate import format_result, list_saved_queries, run_saved_query, write_result
+
+    if list_only or name is None:
+        for q in list_saved_queries():
+            click.echo(f"{q.name:<20} {q.title}")
+        return
+    settings = _settings(neo4j, required=True)
+    assert settings is not None
+    from .backends.neo4j import connect
+
+    driver = connect(settings)
+    try:
+        result = run_saved_query(driver, settings.database, name, params)
+    finally:
+        driver.close()
+    if out is not None:
+        write_result(result, fmt, out)
+        click.echo(f"wrote {len(result.rows)} rows to {out}", err=True)
+    else:
+        click.echo(format_result(result, fmt), nl=False)
 
 
 @cli.command()
