@@ -39,6 +39,7 @@ from .model import split_ref
 from .outfiles import atomic_file, neutralize
 from .policy import Policy, default_policy
 from .queries import cypher
+from .rules import AT as AT_REL
 from .rules import (
     BORROWED,
     CHAIN_STEP,
@@ -54,7 +55,6 @@ from .rules import (
     owns_kind,
     role_of,
 )
-from .rules import AT as AT_REL
 from .rules import COPIED_FROM as COPIED_FROM_REL
 from .rules import ON as ON_REL
 from .rules import SHARES_WITH as SHARES_WITH_REL
@@ -92,7 +92,13 @@ Progress = Callable[[str, int, int], None]
 DEFAULT_BATCH = 1000
 
 #: the node label of each kind of node reference (spillover.model.ref)
-LABELS = {"person": "Person", "phone": "Phone", "loan": "Loan", "platform": "Platform", "entry": "Entry"}
+LABELS = {
+    "person": "Person",
+    "phone": "Phone",
+    "loan": "Loan",
+    "platform": "Platform",
+    "entry": "Entry",
+}
 
 #: the stored relationship each explanation step walks, by the step's name (the rules')
 _WALKS: Mapping[str, str] = {
@@ -301,9 +307,9 @@ def write_back(
         progress("write-back", entries, total)
     cleared = 0
     while True:
-        n = _write(driver, database, "writeback_clear", audited_at=audited_at, limit=batch_size)[
-            0
-        ]["cleared"]
+        n = _write(driver, database, "writeback_clear", audited_at=audited_at, limit=batch_size)[0][
+            "cleared"
+        ]
         cleared += n
         if n == 0:
             break
@@ -353,7 +359,8 @@ class Param:
             return _TYPES[self.type](text)
         except (KeyError, ValueError):
             raise OptionError(
-                "--param", f"{self.name}={text!r}: not a{'n' if self.type[0] in 'ai' else ''} {self.type}"
+                "--param",
+                f"{self.name}={text!r}: not a{'n' if self.type[0] in 'ai' else ''} {self.type}",
             ) from None
 
 
@@ -501,12 +508,10 @@ def run_saved_query(
 
     query = saved_query(name)
     bound = query.bind(params or {})
-    records, summary, keys = driver.execute_query(
+    records, _, keys = driver.execute_query(
         query.text, bound, database_=database, routing_=_neo4j.RoutingControl.READ
     )
-    return QueryResult(
-        name, tuple(keys), tuple({k: plain(r[k]) for k in keys} for r in records)
-    )
+    return QueryResult(name, tuple(keys), tuple({k: plain(r[k]) for k in keys} for r in records))
 
 
 FORMATS = ("text", "json", "csv")
@@ -522,9 +527,7 @@ def _cell(value: Any) -> str:
         for rel, node in zip(value["relationships"], value["nodes"][1:], strict=True):
             forward = rel["end"] == _node_key(node)
             role = f" {rel['role']}" if "role" in rel else ""
-            parts.append(
-                f"-[:{rel['type']}{role}]->" if forward else f"<-[:{rel['type']}{role}]-"
-            )
+            parts.append(f"-[:{rel['type']}{role}]->" if forward else f"<-[:{rel['type']}{role}]-")
             parts.append(_cell(node))
         return "".join(parts)
     if isinstance(value, float):

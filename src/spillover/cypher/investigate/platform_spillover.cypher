@@ -23,7 +23,10 @@ WITH platform,
 CALL (platform) {
   OPTIONAL MATCH (entry:Entry {verdict: $spillover})-[:ON]->(platform)
   OPTIONAL MATCH (entry)-[t:TRACED_TO {rank: 1}]->(:Loan)
-  WITH entry, [i IN range(0, size(t.labels) - 1) WHERE t.labels[i] = 'Platform' | t.keys[i]] AS route
+  WITH entry,
+       CASE WHEN t IS NULL THEN []
+            ELSE [i IN range(0, size(t.labels) - 1) WHERE t.labels[i] = 'Platform' | t.keys[i]]
+       END AS route
   // the route's last platform listed first; before it, the partner that shared with it
   WITH entry, route,
        CASE WHEN size(route) = 0 THEN null
