@@ -39,6 +39,7 @@ from spillover.loader import load_folder
 from spillover.model import Dataset, Entry, split_ref
 from spillover.outfiles import restore
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
+from spillover.queries import cypher
 from spillover.rules import Verdict
 from spillover.synth import generate
 
@@ -457,6 +458,7 @@ def test_query_list_shows_every_saved_query_with_its_header_line():
     assert {"trace_entry", "spread_from", "most_harmed", "platform_spillover"} <= set(names)
     for q in list_saved_queries():
         assert f"{q.name:<20} {q.title}" in done.output
+        assert cypher(f"investigate/{q.name}") == q.text  # the package's loader reads them
 
 
 @pytest.mark.parametrize("query", list_saved_queries(), ids=lambda q: q.name)

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +37,7 @@ from .errors import NotFoundError, OptionError, SpilloverError
 from .model import split_ref
 from .outfiles import atomic_file, neutralize
 from .policy import Policy, default_policy
-from .queries import cypher
+from .queries import cypher, cypher_folder
 from .rules import AT as AT_REL
 from .rules import (
     BORROWED,
@@ -428,19 +427,10 @@ def _parse(name: str, text: str) -> SavedQuery:
     return SavedQuery(name, title, tuple(params), browser, text)
 
 
-def _folder() -> Any:
-    return resources.files("spillover").joinpath("cypher/investigate")
-
-
 @cache
 def list_saved_queries() -> tuple[SavedQuery, ...]:
     """Every saved investigation query, by name."""
-    found = sorted(
-        (f.name.removesuffix(".cypher"), f.read_text(encoding="utf-8"))
-        for f in _folder().iterdir()
-        if f.name.endswith(".cypher")
-    )
-    return tuple(_parse(name, text) for name, text in found)
+    return tuple(_parse(name, text) for name, text in cypher_folder("investigate").items())
 
 
 def saved_query(name: str) -> SavedQuery:

@@ -17,6 +17,7 @@ import bisect
 from collections.abc import Collection, Iterator
 from datetime import date
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -78,7 +79,7 @@ def _positions(ids: list[str], universe: pa.Array) -> list[int]:
     return [-1 if i is None else i for i in found.to_pylist()]
 
 
-def _as_py(value: pa.Scalar) -> object:
+def _as_py(value: Any) -> Any:
     return value.as_py()
 
 
@@ -117,12 +118,18 @@ class ArrayBackend:
     @cached_property
     def _person_rows(self) -> np.ndarray:
         """The column row of each person code (codes sort like the ids)."""
-        return pc.sort_indices(pa.array(_list(self.cols.person_ids), pa.string())).to_numpy()
+        rows: np.ndarray = pc.sort_indices(
+            pa.array(_list(self.cols.person_ids), pa.string())
+        ).to_numpy()
+        return rows
 
     @cached_property
     def _platform_rows(self) -> np.ndarray:
         """The column row of each platform code."""
-        return pc.sort_indices(pa.array(_list(self.cols.platform_ids), pa.string())).to_numpy()
+        rows: np.ndarray = pc.sort_indices(
+            pa.array(_list(self.cols.platform_ids), pa.string())
+        ).to_numpy()
+        return rows
 
     def _loan(self, code: int) -> Loan:
         loan = self._loans.get(code)
