@@ -222,7 +222,7 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "data",
         type=click.Path(path_type=Path),
         metavar="DIR",
-        help="Data folder (CONTRACT §1) for the embedded in-memory graph.",
+        help="Data folder (docs/contract.md §1) for the embedded in-memory graph.",
     )(wrapper)
 
 

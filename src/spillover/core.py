@@ -1,4 +1,4 @@
-"""The core: what an explanation path is and how it is scored (CONTRACT §3).
+"""The core: what an explanation path is and how it is scored (docs/contract.md §3).
 
 This module is backend-neutral. It asks a :class:`~spillover.backends.GraphBackend`
 for graph facts (``expand``, ``sharing``, ``entries``) and decides everything else:

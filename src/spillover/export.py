@@ -1,7 +1,7 @@
 """Pseudonymized export of a data folder (docs/privacy.md).
 
 ``export_pseudonymized(data, out, key_file=K)`` reads and validates a data folder
-and writes a new one (CONTRACT §1) in which every value that names a person is
+and writes a new one (docs/contract.md §1) in which every value that names a person is
 replaced by a keyed HMAC-SHA256 pseudonym:
 
 ========================  ===================================================
@@ -330,7 +330,7 @@ def _table_rows(data: Dataset) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None) -> dict[str, int]:
-    """Write ``data`` as CSV files (CONTRACT §1) into the existing folder ``folder``.
+    """Write ``data`` as CSV files (docs/contract.md §1) into the existing folder ``folder``.
 
     A data folder is machine input: cells are written exactly as the loader reads
     them back (no formula neutralizing, see docs/privacy.md).

@@ -1,7 +1,7 @@
 """Fast columnar loading of large data folders (Arrow CSV reader + vectorized checks).
 
 :func:`read_columns` is for batch work (the one-pass audit) on big folders. It
-reads CSV tables with Arrow and checks every rule of CONTRACT §1 on whole
+reads CSV tables with Arrow and checks every rule of docs/contract.md §1 on whole
 columns. It is deliberately conservative: whenever something is not plainly
 valid (a JSONL table, an odd spelling, a stray space, any defect at all), it
 hands the folder to the exact loader (:func:`spillover.loader.load_folder`),

@@ -812,7 +812,7 @@ def round6(values: np.ndarray) -> np.ndarray:
 
 
 def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
-    """Audit rows (CONTRACT §4 fields) from a batch result, scored like the core."""
+    """Audit rows (docs/contract.md §4 fields) from a batch result, scored like the core."""
     index = result.index
     found = result.origin_loan >= 0
     # score each distinct best responsibility once, with the rules' one score function

@@ -1,4 +1,4 @@
-"""Read and validate a data folder (CONTRACT §1) into a :class:`~spillover.model.Dataset`.
+"""Read and validate a data folder (docs/contract.md §1) into a :class:`~spillover.model.Dataset`.
 
 The load is all or nothing: every defect found is reported (up to a cap per
 file) as ``file:line: field: what is wrong`` and nothing of a refused folder is

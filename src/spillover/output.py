@@ -1,8 +1,8 @@
-"""The JSON edge: explanations and audit rows as pydantic models (CONTRACT §3 and §4).
+"""The JSON edge: explanations and audit rows as pydantic models (docs/contract.md §3 and §4).
 
 Fields of the contract are never renamed or dropped; fields added beyond it
 (``listed_at``, ``hops``, ``at``, ``code``, ``reasons``, ``policy_detail``,
-``names``) are documented in ``docs/output.md``.
+``names``) are documented in ``docs/contract.md`` §3.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Synthetic data folders with known ground truth, from a few people to millions.
 
-:func:`generate` writes a contract-valid data folder (CONTRACT §1: ``people``,
+:func:`generate` writes a contract-valid data folder (docs/contract.md §1: ``people``,
 ``platforms``, ``phones``, ``loans``, ``loan_links``, ``blacklist``, ``sharing``)
 and, next to it, the ground truth the analyzer cannot see (``ground_truth/``):
 for every blacklist entry the loan whose default caused it, how the platform's
