@@ -412,8 +412,8 @@ def find_ties(
             break
         facts: FrontierFacts = backend.expand(sorted(persons), sorted(phones), until)
         periods: dict[str, list[PhonePeriod]] = {}
-        for period in facts.periods:
-            periods.setdefault(period.phone, []).append(period)
+        for known in facts.periods:
+            periods.setdefault(known.phone, []).append(known)
         if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
             now = _owner_on(periods.get(subject, ()), listing_day)
             subject_owner_now = now.owner_id if now else None

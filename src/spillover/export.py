@@ -36,12 +36,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
-
 from .errors import SpilloverError
 from .model import Dataset, Entry, Loan, LoanLink, Person, PhonePeriod, SubjectKind
 from .outfiles import atomic_folder
-from .phones import DEFAULT_REGION
+from .phones import DEFAULT_REGION, mobile_pattern
 from .resident_id import check_character
 from .rows import TABLES
 
@@ -64,9 +62,7 @@ _PHONE_PREFIXES = tuple(
     str(p)
     for p in (*range(130, 140), 150, 151, 152, 153, 155, 156, 157, 158, 159, *range(180, 190))
 )
-_CN_MOBILE = re.compile(
-    phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern
-)
+_CN_MOBILE = re.compile(mobile_pattern("CN")[1])
 #: Made-up birth dates of pseudonymous ID numbers lie in this range.
 _BIRTH_FIRST = date(1940, 1, 1)
 _BIRTH_DAYS = (date(2005, 12, 31) - _BIRTH_FIRST).days + 1
@@ -201,10 +197,12 @@ def pseudonymize(data: Dataset, key: bytes) -> Dataset:
     person_values = set(data.people)
     person_values.update(loan.borrower_id for loan in data.loans.values())
     person_values.update(
-        period.owner_id for periods in data.phone_periods.values() for period in periods
+        period.owner_id
+        for periods in data.phone_periods.values()
+        for period in periods
+        if period.owner_id is not None
     )
     person_values.update(e.subject for e in entries if e.subject_kind is SubjectKind.PERSON)
-    person_values.discard(None)  # type: ignore[arg-type]
 
     phone = p.phones(phone_values)
     person = p.person_ids(v for v in person_values if v is not None)

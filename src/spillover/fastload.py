@@ -269,7 +269,10 @@ def _enum(values: pa.Array, allowed: set[str], optional: bool) -> None:
 def _bools(arr: pa.Array) -> np.ndarray:
     low = pc.utf8_lower(arr)
     _need(_true(pc.is_in(low, value_set=pa.array(["", *_BOOL_TRUE, *_BOOL_FALSE]))))
-    return pc.is_in(low, value_set=pa.array(list(_BOOL_TRUE))).to_numpy(zero_copy_only=False)
+    truth: np.ndarray = pc.is_in(low, value_set=pa.array(list(_BOOL_TRUE))).to_numpy(
+        zero_copy_only=False
+    )
+    return truth
 
 
 def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:

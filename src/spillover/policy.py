@@ -98,7 +98,7 @@ class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: _Header
-    factors: _Factors  # type: ignore[valid-type]
+    factors: _Factors
     search: _Search = _Search()
     verdict: _Verdict = _Verdict()
 
