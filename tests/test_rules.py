@@ -39,6 +39,7 @@ ENGINES_AND_RENDERERS = [
     "audit.py",
     "backends/memory.py",
     "backends/neo4j.py",
+    "neighborhood.py",
 ]
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "PlatformKind",
     "Sharing",
     "SubjectKind",
+    "Surroundings",
     "ref",
     "split_ref",
 ]
@@ -175,6 +176,18 @@ class FrontierFacts:
     uses: tuple[PhoneUse, ...] = ()
     #: for a neighbourhood: the people whose facts are all here (see GraphBackend.neighbourhood)
     covers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Surroundings:
+    """What a graph view needs beyond :class:`FrontierFacts` (GraphBackend.surroundings):
+
+    - ``uses``: every phone named on the loans asked for (applicant's number or link);
+    - ``entries``: every blacklist entry listing one of the people or phones asked for.
+    """
+
+    uses: tuple[PhoneUse, ...] = ()
+    entries: tuple[Entry, ...] = ()
 
 
 #: the former name of :class:`FrontierFacts`

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..model import Entry, FrontierFacts, Sharing
+from ..model import Entry, FrontierFacts, Sharing, Surroundings
 
 if TYPE_CHECKING:
     from ..columns import Columns
@@ -31,6 +31,8 @@ class GraphBackend(Protocol):
     - :meth:`exists`: whether a node reference is in the graph;
     - :meth:`expand`: the people, phones and loans one hop around a frontier;
     - :meth:`neighbourhood`: the same for a whole three-layer search, in one go;
+    - :meth:`surroundings`: the phones named on given loans, the entries listing given
+      people and phones (for graph views and red flags, not for explanations);
     - :meth:`columns`: everything at once, as flat columns, for batch passes.
     """
 
@@ -62,6 +64,13 @@ class GraphBackend(Protocol):
         within two ties of a start person, within one tie of a borrower of a loan naming
         a start phone, and for the start phones; ``covers`` names those people.
         (A tie: a person owns a phone named on another person's loan.)"""
+        ...
+
+    def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
+        """Every phone named on the loans ``loans`` (ids; as the applicant's number or by a
+        link, one :class:`~spillover.model.PhoneUse` each) and every blacklist entry that
+        lists one of ``subjects`` (node references ``person:ID`` or ``phone:NUMBER``).
+        Unknown ids are left out."""
         ...
 
     def columns(self) -> Columns:

@@ -27,6 +27,7 @@ from ..model import (
     PhoneUse,
     Sharing,
     SubjectKind,
+    Surroundings,
     ref,
     split_ref,
 )
@@ -119,6 +120,10 @@ def entry_from(props: Mapping[str, Any]) -> Entry:
     )
 
 
+def _entry_key(entry: Entry) -> str:
+    return entry.entry_id or ""
+
+
 class Neo4jBackend:
     """Graph facts from Neo4j. Open with :func:`open_neo4j` or from a driver you own."""
 
@@ -205,6 +210,16 @@ class Neo4jBackend:
             "expand", persons=list(persons), phones=list(phones), until=until, **_ROLE_PARAMS
         )[0]
         return self._frontier_facts(record)
+
+    def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
+        wanted = [dict(zip(("kind", "id"), split_ref(s), strict=True)) for s in subjects]
+        record = self._read(
+            "surroundings", loans=list(dict.fromkeys(loans)), subjects=wanted, **_ROLE_PARAMS
+        )[0]
+        return Surroundings(
+            tuple(PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]),
+            tuple(sorted((entry_from(e) for e in record["entries"]), key=_entry_key)),
+        )
 
     @staticmethod
     def _frontier_facts(record: neo4j.Record) -> FrontierFacts:
