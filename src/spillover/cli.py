@@ -561,6 +561,48 @@ def neighborhood(
     click.echo(f"wrote {path}: {view.note}")
 
 
+@cli.command()
+@click.option(
+    "--min-borrowers",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="CONTACT_HUB: how many unrelated borrowers naming a phone make it a hub.",
+)
+@click.option(
+    "--spillover-share",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="MOSTLY_SPILLOVER_PLATFORM: flag a platform when more than this share of its listings is spillover.",
+)
+@click.option(
+    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@backend_options
+@handle_errors
+def findings(
+    min_borrowers: int,
+    spillover_share: float,
+    policy_path: Path | None,
+    fmt: str,
+    source: Source,
+) -> None:
+    """Red flags in the whole graph, each with a stable code, counts and the records behind it."""
+    from .findings import find, findings_text
+
+    policy = load_policy(policy_path)
+    with source.open() as backend:
+        found = find(backend, policy, min_borrowers=min_borrowers, spillover_share=spillover_share)
+    if fmt == "json":
+        click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(findings_text(found))
+
+
 def main() -> None:
     cli(prog_name="spillover")
 

@@ -120,6 +120,14 @@ def entry_from(props: Mapping[str, Any]) -> Entry:
     )
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, neo4j.time.Date):
+        return value.to_native().isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _entry_key(entry: Entry) -> str:
     return entry.entry_id or ""
 
@@ -210,6 +218,14 @@ class Neo4jBackend:
             "expand", persons=list(persons), phones=list(phones), until=until, **_ROLE_PARAMS
         )[0]
         return self._frontier_facts(record)
+
+    def query(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run the saved query ``cypher/investigate/NAME.cypher`` (read-only) with
+        ``params``; dates come back as ISO text."""
+        return [
+            {k: _plain(v) for k, v in r.items()}
+            for r in self._read(f"investigate/{name}", **params)
+        ]
 
     def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
         wanted = [dict(zip(("kind", "id"), split_ref(s), strict=True)) for s in subjects]
