@@ -485,9 +485,9 @@ def to_json(view: Neighborhood) -> dict[str, Any]:
     }
 
 
-def to_networkx(view: Neighborhood) -> nx.MultiDiGraph:
+def to_networkx(view: Neighborhood) -> nx.MultiDiGraph[str]:
     """The view as a networkx graph with scalar attributes only (GraphML-ready)."""
-    g = nx.MultiDiGraph(
+    g: nx.MultiDiGraph[str] = nx.MultiDiGraph(
         subject=view.subject, hops=view.hops, max_nodes=view.max_nodes, note=view.note
     )
     for n in view.nodes:

@@ -161,10 +161,8 @@ class Neo4jBackend:
     def entries(self, ids: Collection[str]) -> dict[str, Entry]:
         if not ids:
             return {}
-        return {
-            e.entry_id: e
-            for e in (entry_from(r["entry"]) for r in self._read("entries_by_id", ids=list(ids)))
-        }  # type: ignore[misc]
+        found = (entry_from(r["entry"]) for r in self._read("entries_by_id", ids=list(ids)))
+        return {e.entry_id: e for e in found if e.entry_id is not None}
 
     def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]:
         after = ""
@@ -223,7 +221,7 @@ class Neo4jBackend:
         """Run the saved query ``cypher/investigate/NAME.cypher`` (read-only) with
         ``params``; dates come back as ISO text."""
         return [
-            {k: _plain(v) for k, v in r.items()}
+            {k: _plain(r[k]) for k in r.keys()}  # noqa: SIM118 (a Record, not a dict)
             for r in self._read(f"investigate/{name}", **params)
         ]
 
