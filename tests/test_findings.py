@@ -9,7 +9,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from scenario import Scenario, random_scenario
+from scenario import Scenario, SynthPopulation, random_scenario
 from spillover.backends.memory import MemoryBackend
 from spillover.cli import cli
 from spillover.examples import jiang_case_path
@@ -107,6 +107,13 @@ def test_same_findings_on_a_synthetic_population_on_every_backend(graph, tmp_pat
     }
     if seed == 1:
         assert "COPY_AFTER_REPAID" in found_kinds
+
+
+def test_same_findings_on_a_spillover_synth_population_on_every_backend(graph, tmp_path):
+    population = SynthPopulation(300, seed=4)
+    found = find(graph(population), min_borrowers=3)
+    assert found == _reference(population, tmp_path, min_borrowers=3)
+    assert found.by_code()["APPLICANT_PHONE_OF_ANOTHER"]
 
 
 def test_saved_queries_say_what_they_answer():

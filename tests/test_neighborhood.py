@@ -12,7 +12,7 @@ import networkx as nx
 import pytest
 from click.testing import CliRunner
 
-from scenario import random_scenario
+from scenario import SynthPopulation, random_scenario
 from spillover.backends.memory import MemoryBackend
 from spillover.cli import cli
 from spillover.errors import NotFoundError
@@ -82,6 +82,23 @@ def test_same_view_of_a_synthetic_population_on_every_backend(graph, tmp_path, s
     phone = sorted(reference_backend.data.phone_periods)[0]
     want = neighborhood(reference_backend, phone, "phone", hops=3)
     assert _sets(neighborhood(backend, phone, "phone", hops=3)) == _sets(want)
+
+
+def test_same_view_of_a_spillover_synth_population_on_every_backend(graph, tmp_path):
+    population = SynthPopulation(300, seed=4)
+    reference = MemoryBackend(load_folder(population.write(tmp_path / "ref")))
+    backend = graph(population)
+    # the phone named on the most loans: a hub, cut by the cap
+    hub = max(
+        sorted(reference.data.phone_periods),
+        key=lambda p: len(reference.expand([], [p], _max()).uses),
+    )
+    want = neighborhood(reference, hub, "phone", hops=3, max_nodes=40)
+    assert want.cut_at_hop is not None and "capped at 40 nodes" in want.note
+    assert _sets(neighborhood(backend, hub, "phone", hops=3, max_nodes=40)) == _sets(want)
+    person = sorted(reference.data.people)[7]
+    want = neighborhood(reference, person, hops=3)
+    assert _sets(neighborhood(backend, person, hops=3)) == _sets(want)
 
 
 def _max():
