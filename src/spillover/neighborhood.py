@@ -149,7 +149,9 @@ class Neighborhood:
         shown = f"{len(self.nodes)} nodes and {len(self.edges)} relationships within {self.hops} hop(s) of {self.label}"
         if self.cut_at_hop is None:
             return f"{shown}; nothing left out."
-        counts = ", ".join(f"{n} {_PLURAL[kind]}" for kind, n in self.omitted.items() if n)
+        counts = ", ".join(
+            f"{n} {kind if n == 1 else _PLURAL[kind]}" for kind, n in self.omitted.items() if n
+        )
         return (
             f"{shown}; capped at {self.max_nodes} nodes: left out {counts} found at hop "
             f"{self.cut_at_hop}, and everything beyond them (raise --max-nodes to see more)."
