@@ -506,6 +506,7 @@ def export(data: Path, out: Path, pseudonymize: bool, key_file: Path | None, reg
 
 
 def main() -> None:
+    """Run the ``spillover`` command line (the console script's entry point)."""
     cli(prog_name="spillover")
 
 
