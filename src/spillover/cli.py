@@ -603,6 +603,7 @@ def findings(
 
 
 def main() -> None:
+    """Run the ``spillover`` command line (the console script's entry point)."""
     cli(prog_name="spillover")
 
 

@@ -384,7 +384,12 @@ def kind_of(rel: str, code: str | None) -> StepKind:
 
 
 def factor(policy: Policy, kind: StepKind) -> float:
-    """The factor of a step of ``kind`` under ``policy``."""
+    """The factor of a step of ``kind`` under ``policy`` (1.0 for a step that relays).
+
+    >>> from spillover.policy import default_policy
+    >>> factor(default_policy(), use_kind("guarantor", None)), factor(default_policy(), SHARING_STEP)
+    (0.8, 1.0)
+    """
     return 1.0 if kind.factor_key is None else policy.factors[kind.factor_key]
 
 
@@ -430,7 +435,12 @@ def loan_in_time(applied_at: Any, until: Any) -> Any:
 
 def relay_day(known: Any, since: Any) -> Any:
     """The day a default known on ``known`` arrives over a sharing agreement in force
-    from ``since`` (None: always)."""
+    from ``since`` (None: always).
+
+    >>> from datetime import date
+    >>> relay_day(date(2023, 8, 20), date(2024, 1, 1)), relay_day(date(2023, 8, 20), None)
+    (datetime.date(2024, 1, 1), datetime.date(2023, 8, 20))
+    """
     return known if since is None else max(known, since)
 
 
@@ -494,7 +504,11 @@ REASONS: Mapping[str, str] = {
 
 
 def reason_codes(codes: Iterable[str | None]) -> tuple[str, ...]:
-    """The reason codes of a path: its steps' codes in step order, each once."""
+    """The reason codes of a path: its steps' codes in step order, each once.
+
+    >>> reason_codes(["EMERGENCY_CONTACT", None, "SHARED_BLACKLIST", "SHARED_BLACKLIST"])
+    ('EMERGENCY_CONTACT', 'SHARED_BLACKLIST')
+    """
     return tuple(dict.fromkeys(c for c in codes if c))
 
 
@@ -522,6 +536,12 @@ def score(responsibility: float | None, policy: Policy) -> Score:
 
     ``contamination = 1 - responsibility`` (both rounded), 1 when unexplained;
     ``spillover`` from the policy's ``spillover_at`` on, else ``own_conduct``.
+
+    >>> from spillover.policy import default_policy
+    >>> score(1.0, default_policy())
+    Score(responsibility=1.0, contamination=0.0, verdict=<Verdict.OWN_CONDUCT: 'own_conduct'>)
+    >>> score(0.3, default_policy()).verdict, score(None, default_policy()).contamination
+    (<Verdict.SPILLOVER: 'spillover'>, 1.0)
     """
     if responsibility is None:
         return Score(None, 1.0, Verdict.UNEXPLAINED)

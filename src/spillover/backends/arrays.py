@@ -89,6 +89,7 @@ class ArrayBackend:
 
     @classmethod
     def from_dataset(cls, data: Dataset) -> ArrayBackend:
+        """The backend over a :class:`Dataset`'s columns (:func:`columns_from_dataset`)."""
         return cls(columns_from_dataset(data))
 
     # -- lookups -------------------------------------------------------------------------

@@ -95,6 +95,7 @@ def _day(value: Any) -> date | None:
 
 
 def loan_from(props: Mapping[str, Any]) -> Loan:
+    """The :class:`Loan` of a ``Loan`` node's properties."""
     return Loan(
         loan_id=props["id"],
         platform_id=props["platform_id"],
@@ -109,6 +110,7 @@ def loan_from(props: Mapping[str, Any]) -> Loan:
 
 
 def entry_from(props: Mapping[str, Any]) -> Entry:
+    """The :class:`Entry` of an ``Entry`` node's properties."""
     return Entry(
         entry_id=props["id"],
         platform_id=props["platform_id"],
