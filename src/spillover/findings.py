@@ -72,7 +72,9 @@ Row = dict[str, Any]
 class QueryRunner(Protocol):
     """A backend that runs a saved Cypher query (the Neo4j backend)."""
 
-    def query(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+    def query(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rows of the saved query ``cypher/investigate/NAME.cypher``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class Finding:
     records: Mapping[str, tuple[str, ...]]
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding as the JSON object ``spillover findings --format json`` prints."""
         return {
             "code": self.code,
             "subject": self.subject,
@@ -102,12 +105,14 @@ class Findings:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def by_code(self) -> dict[str, list[Finding]]:
+        """The findings grouped by finding code, every code present (empty when none)."""
         out: dict[str, list[Finding]] = {code: [] for code in FINDINGS}
         for f in self.findings:
             out[f.code].append(f)
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as the JSON object ``spillover findings --format json`` prints."""
         return {
             "params": dict(self.params),
             "summary": {code: len(fs) for code, fs in self.by_code().items()},

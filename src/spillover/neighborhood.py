@@ -125,6 +125,7 @@ class ViewEdge:
 
     @property
     def key(self) -> tuple[str, str, str, str]:
+        """What makes the edge itself: its ends, its relationship and its label."""
         return (self.source, self.target, self.rel, _edge_label(self))
 
 
