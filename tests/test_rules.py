@@ -39,6 +39,8 @@ ENGINES_AND_RENDERERS = [
     "audit.py",
     "backends/memory.py",
     "backends/neo4j.py",
+    "remedy.py",
+    "report.py",
 ]
 
 
