@@ -234,7 +234,7 @@ def drawing_svg(explanations: list[Explanation], subject_ref: str, name: _Namer)
     tallest = max(sum(1 for d in distance.values() if d == k) for k in range(layers))
     params = {
         "svg.fonttype": "none",
-        "svg.hashsalt": "spillover",
+        "svg.hashsalt": _PACKAGE,
         "font.family": ["DejaVu Sans", "sans-serif"],
         "font.size": 8,
     }
