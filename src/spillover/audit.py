@@ -1,4 +1,4 @@
-"""Batch audit (CONTRACT §4): one row per blacklist entry, written as CSV or JSONL."""
+"""Batch audit (docs/contract.md §4): one row per blacklist entry, written as CSV or JSONL."""
 
 from __future__ import annotations
 

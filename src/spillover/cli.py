@@ -90,7 +90,7 @@ def region_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-class IsoDay(click.ParamType):
+class IsoDay(click.ParamType):  # type: ignore[type-arg]  # generic only in click's newest stubs
     """A day written ``YYYY-MM-DD``; an impossible day (2024-02-30) is named as such."""
 
     name = "YYYY-MM-DD"
@@ -215,15 +215,14 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
             settings = None
         return func(*args, source=Source(data, settings, kwargs.pop("region")), **kwargs)
 
-    wrapper = neo4j_options(wrapper)
-    wrapper = region_option(wrapper)
+    command = region_option(neo4j_options(wrapper))
     return click.option(
         "--data",
         "data",
         type=click.Path(path_type=Path),
         metavar="DIR",
-        help="Data folder (CONTRACT §1) for the embedded in-memory graph.",
-    )(wrapper)
+        help="Data folder (docs/contract.md §1) for the embedded in-memory graph.",
+    )(command)
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:

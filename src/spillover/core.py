@@ -1,4 +1,4 @@
-"""The core: what an explanation path is and how it is scored (CONTRACT §3).
+"""The core: what an explanation path is and how it is scored (docs/contract.md §3).
 
 This module is backend-neutral. It asks a :class:`~spillover.backends.GraphBackend`
 for graph facts (``expand``, ``sharing``, ``entries``) and decides everything else:
@@ -412,8 +412,8 @@ def find_ties(
             break
         facts: FrontierFacts = backend.expand(sorted(persons), sorted(phones), until)
         periods: dict[str, list[PhonePeriod]] = {}
-        for period in facts.periods:
-            periods.setdefault(period.phone, []).append(period)
+        for known in facts.periods:
+            periods.setdefault(known.phone, []).append(known)
         if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
             now = _owner_on(periods.get(subject, ()), listing_day)
             subject_owner_now = now.owner_id if now else None

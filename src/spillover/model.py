@@ -1,6 +1,6 @@
 """The graph facts as small frozen dataclasses, shared by every backend and the core.
 
-Node references are strings ``KIND:ID`` (CONTRACT §2): ``person:jiang``,
+Node references are strings ``KIND:ID`` (docs/contract.md §2): ``person:jiang``,
 ``phone:+8613800000001``, ``loan:L1``, ``platform:quickcash``, ``entry:E7``.
 """
 
@@ -183,7 +183,7 @@ Expansion = FrontierFacts
 
 @dataclass(frozen=True)
 class Dataset:
-    """A validated data folder (CONTRACT §1), every reference resolved."""
+    """A validated data folder (docs/contract.md §1), every reference resolved."""
 
     people: Mapping[str, Person]
     platforms: Mapping[str, Platform]

@@ -1,14 +1,14 @@
-"""The JSON edge: explanations and audit rows as pydantic models (CONTRACT §3 and §4).
+"""The JSON edge: explanations and audit rows as pydantic models (docs/contract.md §3 and §4).
 
 Fields of the contract are never renamed or dropped; fields added beyond it
 (``listed_at``, ``hops``, ``at``, ``code``, ``reasons``, ``policy_detail``,
-``names``) are documented in ``docs/output.md``.
+``names``) are documented in ``docs/contract.md`` §3.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -156,7 +156,7 @@ def explanation_json(e: Explanation, indent: int | None = 2) -> str:
     return explanation_out(e).model_dump_json(by_alias=True, indent=indent)
 
 
-def explanation_dict(e: Explanation) -> dict:
+def explanation_dict(e: Explanation) -> dict[str, Any]:
     return explanation_out(e).model_dump(by_alias=True, mode="json")
 
 

@@ -85,6 +85,8 @@ def mobile_pattern(region: str) -> tuple[str, str]:
     valid number; the fast loader takes CN matches as they are (tests check that
     :func:`normalize_phone` agrees) and checks everything else one by one."""
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.mobile is None or meta.mobile.national_number_pattern is None:
+        raise ValueError(f"no mobile numbering plan for region {region!r}")
     pattern = meta.mobile.national_number_pattern
     return rf"^\+{meta.country_code}(?:{pattern})$", rf"^(?:{pattern})$"
 

@@ -2,7 +2,7 @@
 
 The default policy ships in the package (``spillover/policies/default.toml``);
 ``load_policy(path)`` reads another one. A policy that breaks a property every
-policy must keep (CONTRACT §3) is refused with :class:`~spillover.errors.PolicyError`.
+policy must keep (docs/contract.md §3) is refused with :class:`~spillover.errors.PolicyError`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ Factor = float
 
 
 class _FactorRules(BaseModel):
-    """The properties every policy keeps (CONTRACT §3); the fields come from the rules."""
+    """The properties every policy keeps (docs/contract.md §3); the fields come from the rules."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,7 +98,7 @@ class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: _Header
-    factors: _Factors  # type: ignore[valid-type]
+    factors: _Factors
     search: _Search = _Search()
     verdict: _Verdict = _Verdict()
 

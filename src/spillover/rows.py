@@ -1,4 +1,4 @@
-"""Input rows (CONTRACT §1) as pydantic models: the edge where raw text becomes typed facts.
+"""Input rows (docs/contract.md §1) as pydantic models: the edge where raw text becomes typed facts.
 
 Every model turns an empty cell into ``None``, reads booleans as ``true/false``,
 ``1/0`` or ``yes/no``, dates as ISO ``YYYY-MM-DD`` (years 1900-2100), amounts as

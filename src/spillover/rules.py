@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -418,13 +418,13 @@ def subject_phone_kind(
     return use_kind(role, sms_verified)
 
 
-def loan_in_time(applied_at, until):  # type: ignore[no-untyped-def]
+def loan_in_time(applied_at: Any, until: Any) -> Any:
     """A loan belongs on a path for a listing on ``until`` when applied for by then
     (works on dates, and elementwise on arrays of day numbers)."""
     return applied_at <= until
 
 
-def relay_day(known, since):  # type: ignore[no-untyped-def]
+def relay_day(known: Any, since: Any) -> Any:
     """The day a default known on ``known`` arrives over a sharing agreement in force
     from ``since`` (None: always)."""
     return known if since is None else max(known, since)

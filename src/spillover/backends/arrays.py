@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from datetime import date
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,13 +43,13 @@ from .base import neighbourhood_by_expand
 __all__ = ["ArrayBackend"]
 
 
-def _list(values: np.ndarray | pa.Array | pa.ChunkedArray) -> list:
+def _list(values: np.ndarray | pa.Array | pa.ChunkedArray) -> list[Any]:
     return values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else list(values)
 
 
 def _text(values: np.ndarray | pa.Array | pa.ChunkedArray, row: int) -> str:
     value = values[row]
-    return value.as_py() if isinstance(value, pa.Scalar) else value
+    return str(value.as_py() if isinstance(value, pa.Scalar) else value)
 
 
 def _day(ordinal: int, missing: np.int64) -> date | None:

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from ..model import Dataset, Entry, FrontierFacts, Loan, PhoneUse, Sharing, ref, split_ref
+from ..model import (
+    Dataset,
+    Entry,
+    FrontierFacts,
+    Loan,
+    PhonePeriod,
+    PhoneUse,
+    Sharing,
+    ref,
+    split_ref,
+)
 from ..phones import display_phone
 from ..rules import (
     APPLICANT,
@@ -37,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryBackend", "build_graph"]
 
 
-def build_graph(data: Dataset) -> nx.MultiDiGraph:
+def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:
     """The linkage graph of ``data``; nodes are ``KIND:ID`` references, each with its fact.
 
     >>> from spillover.loader import load_folder
@@ -46,11 +56,11 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
     >>> g.nodes["person:jiang"]["kind"]
     'person'
     """
-    g = nx.MultiDiGraph()
+    g: nx.MultiDiGraph[str] = nx.MultiDiGraph()
     for p in data.people.values():
         g.add_node(ref("person", p.person_id), kind="person", fact=p)
-    for p in data.platforms.values():
-        g.add_node(ref("platform", p.platform_id), kind="platform", fact=p)
+    for pl in data.platforms.values():
+        g.add_node(ref("platform", pl.platform_id), kind="platform", fact=pl)
     for phone, periods in data.phone_periods.items():
         g.add_node(ref("phone", phone), kind="phone", periods=periods)
         for period in periods:
@@ -102,7 +112,7 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
     return g
 
 
-def _ensure_phone(g: nx.MultiDiGraph, phone: str) -> None:
+def _ensure_phone(g: nx.MultiDiGraph[str], phone: str) -> None:
     node = ref("phone", phone)
     if node not in g:
         g.add_node(node, kind="phone", periods=())
@@ -142,7 +152,7 @@ class MemoryBackend:
         )
 
     @cached_property
-    def graph(self) -> nx.MultiDiGraph:
+    def graph(self) -> nx.MultiDiGraph[str]:
         """The data as a networkx graph (:func:`build_graph`), built on first use: for
         graph views and exports; explanations do not need it."""
         return build_graph(self.data)
@@ -184,15 +194,15 @@ class MemoryBackend:
     def expand(
         self, persons: Collection[str], phones: Collection[str], until: date
     ) -> FrontierFacts:
-        own_loans = []
+        own_loans: list[Loan] = []
         numbers = set(phones)
         for person in persons:
             own_loans.extend(
                 loan for loan in self._own.get(person, ()) if loan_in_time(loan.applied_at, until)
             )
             numbers |= self._owned.get(person, set())
-        uses = []
-        periods = []
+        uses: list[PhoneUse] = []
+        periods: list[PhonePeriod] = []
         for phone in sorted(numbers):
             if phone not in self._phones:
                 continue

@@ -148,10 +148,8 @@ class Neo4jBackend:
     def entries(self, ids: Collection[str]) -> dict[str, Entry]:
         if not ids:
             return {}
-        return {
-            e.entry_id: e
-            for e in (entry_from(r["entry"]) for r in self._read("entries_by_id", ids=list(ids)))
-        }  # type: ignore[misc]
+        found = (entry_from(r["entry"]) for r in self._read("entries_by_id", ids=list(ids)))
+        return {e.entry_id: e for e in found if e.entry_id is not None}
 
     def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]:
         after = ""
