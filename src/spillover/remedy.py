@@ -292,10 +292,10 @@ def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryP
             loan = use.loan
             if not loan_in_time(loan.applied_at, until):
                 continue
-            period = _owner_on(periods.get(use.phone, ()), loan.applied_at)
-            if period is None or period.owner_id != person or person == loan.borrower_id:
+            owner = _owner_on(periods.get(use.phone, ()), loan.applied_at)
+            if owner is None or owner.owner_id != person or person == loan.borrower_id:
                 continue
-            own = () if person == subject_person else (_period_record(period),)
+            own = () if person == subject_person else (_period_record(owner),)
             reach(loan, depth + 1, (*records, *own, _use_record(use)), visited)
 
     if subject_person is not None:
@@ -315,9 +315,9 @@ def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryP
 _S, _T = ("source",), ("sink",)
 
 
-def _network(entries: list[_EntryPaths]) -> tuple[nx.DiGraph, set[Record]]:
+def _network(entries: list[_EntryPaths]) -> tuple[nx.DiGraph[Any], set[Record]]:
     """One flow network for the paths of ``entries`` (records shared between them)."""
-    g = nx.DiGraph()
+    g: nx.DiGraph[Any] = nx.DiGraph()
     g.add_node(_S)
     g.add_node(_T)
     records: set[Record] = set()

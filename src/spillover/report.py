@@ -196,8 +196,8 @@ _COLOURS = {
 }
 
 
-def _chain_graph(explanations: Iterable[Explanation], name: _Namer) -> nx.DiGraph:
-    g = nx.DiGraph()
+def _chain_graph(explanations: Iterable[Explanation], name: _Namer) -> nx.DiGraph[str]:
+    g: nx.DiGraph[str] = nx.DiGraph()
     for e in explanations:
         for path in e.paths:
             for st in path.steps:
@@ -223,7 +223,7 @@ def drawing_svg(explanations: list[Explanation], subject_ref: str, name: _Namer)
         return ""
     distance = nx.single_source_shortest_path_length(g, subject_ref)
     order = sorted(g.nodes, key=lambda n: (distance.get(n, 0), g.nodes[n]["kind"], n))
-    h = nx.DiGraph()
+    h: nx.DiGraph[str] = nx.DiGraph()
     for n in order:
         h.add_node(n, layer=distance.get(n, 0), **g.nodes[n])
     h.add_edges_from(sorted(g.edges))
@@ -232,7 +232,7 @@ def drawing_svg(explanations: list[Explanation], subject_ref: str, name: _Namer)
     lift = 0.03 * ((max(ys) - min(ys)) or 1.0)
     layers = max(distance.values()) + 1
     tallest = max(sum(1 for d in distance.values() if d == k) for k in range(layers))
-    params = {
+    params: Any = {
         "svg.fonttype": "none",
         "svg.hashsalt": _PACKAGE,
         "font.family": ["DejaVu Sans", "sans-serif"],
@@ -396,7 +396,7 @@ def _groups(sr: SubjectRemedy, name: _Namer) -> list[dict[str, Any]]:
         else:
             key = ("one", *map(str, r.sort_key()))
         groups.setdefault(key, []).append(rr)
-    out = []
+    out: list[dict[str, Any]] = []
     for key, items in groups.items():
         entries = sorted({e for rr in items for e in rr.entries})
         if key[0] == "use":
