@@ -62,7 +62,7 @@ STEP_TEXTS_ZH: Mapping[str, str] = {
     "borrower_of_linked_loan": "{src} 的借款人是 {dst}，继续追溯其其他贷款",
     "origin": "{src}{amount} 自 {at} 起在 {dst} {status}",
     "sharing": "{src} 把黑名单传给了 {dst}（{at}）",
-    "listing": "{src} 于 {at} 将当事人列为条目 {dst}",
+    "listing": "{src} 于 {at} 将当事人列为 {dst}",
     "copy": "{src} 于 {at} 被复制为 {dst}",
 }
 
