@@ -432,6 +432,7 @@ class Remedy:
 
     @property
     def needed(self) -> bool:
+        """Whether the entry rests on other people's debts (only then is there a remedy)."""
         return self.verdict == Verdict.SPILLOVER
 
 
@@ -508,6 +509,7 @@ def _contacts(
 
 
 def contact_order(c: Contact) -> tuple[Any, ...]:
+    """Travel order: stage, first listers before record holders, first day, platform id."""
     return (c.stage, c.how == HOLDER, c.first_day or date.max, c.platform_id)
 
 
@@ -775,6 +777,7 @@ def remedy_dict(r: Remedy) -> dict[str, Any]:
 
 
 def remedy_json(r: Remedy) -> str:
+    """The remedy as indented JSON (:func:`remedy_dict`)."""
     import json
 
     return json.dumps(remedy_dict(r), indent=2, ensure_ascii=False)

@@ -83,24 +83,30 @@ class ReportText:
         self.lang = lang
 
     def __call__(self, key: str, **values: Any) -> str:
+        """The label ``key`` in this language, with ``values`` filled in."""
         return UI[key][self.lang].format(**values)
 
     def reason(self, code: str) -> str:
+        """The text of reason code ``code``."""
         return REASONS[code] if self.lang == "en" else REASONS_ZH[code]
 
     def verdict(self, verdict: Verdict) -> str:
+        """How a verdict reads."""
         return VERDICTS[verdict.value][self.lang]
 
     def status(self, status: str) -> str:
+        """How a loan status reads."""
         return LOAN_STATUS[status][self.lang]
 
     def role(self, role: str, own: bool = False) -> str:
+        """How a phone's role on a loan reads (``own``: the borrower's own number)."""
         if self.lang == "en":
             r = ROLES[role]
             return r.own_text if own else r.text
         return ROLE_TEXTS_ZH[role][1 if own else 0]
 
     def step_template(self, kind_name: str, english: str) -> str:
+        """The sentence of a step kind, with the placeholders of the English one."""
         return english if self.lang == "en" else STEP_TEXTS_ZH[kind_name]
 
 
