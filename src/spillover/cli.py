@@ -307,6 +307,77 @@ def explain(
 
 
 @cli.command()
+@click.argument("entry_id")
+@backend_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Scoring policy TOML (default: the packaged one).",
+)
+@handle_errors
+def remedy(entry_id: str, source: Source, fmt: str, policy_path: Path | None) -> None:
+    """The smallest set of records whose correction clears ENTRY_ID, and whom to ask."""
+    from .remedy import remedy as run_remedy
+    from .remedy import remedy_json, remedy_text
+
+    policy = load_policy(policy_path)
+    with source.open() as backend:
+        r = run_remedy(backend, entry_id, policy)
+    click.echo(remedy_json(r) if fmt == "json" else remedy_text(r))
+
+
+@cli.command()
+@click.argument("subject")
+@click.option(
+    "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="FILE.html|FILE.md",
+    help="Where to write the report; the suffix chooses HTML or Markdown.",
+)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Scoring policy TOML (default: the packaged one).",
+)
+@backend_options
+@handle_errors
+def report(
+    subject: str,
+    subject_kind: str,
+    out: Path,
+    lang: str,
+    policy_path: Path | None,
+    source: Source,
+) -> None:
+    """A dispute report on SUBJECT (a person_id or a phone): every listing, why, and the remedy."""
+    from .report import write_report
+
+    policy = load_policy(policy_path)
+    if subject_kind == "phone":
+        try:
+            subject = normalize_phone(subject, source.region)
+        except ValueError as exc:
+            raise InvalidValue(str(exc), param_hint="SUBJECT") from None
+    with source.open() as backend:
+        written = write_report(backend, subject, out, subject_kind, lang=lang, policy=policy)
+    click.echo(f"wrote {written}", err=True)
+
+
+@cli.command()
 @click.option("--platform", required=True, help="The platform that would list the subject.")
 @click.option("--subject", required=True, help="A person_id, or a phone number.")
 @click.option(
@@ -505,7 +576,7 @@ def query(
 
     if list_only or name is None:
         for q in list_saved_queries():
-            click.echo(f"{q.name:<20} {q.title}")
+            click.echo(f"{q.name:<26} {q.title}")
         return
     settings = _settings(neo4j, required=True)
     assert settings is not None
@@ -631,7 +702,105 @@ def export(data: Path, out: Path, pseudonymize: bool, key_file: Path | None, reg
     click.echo(f"wrote {out} (pseudonymized): {counts}")
 
 
+@cli.command()
+@click.argument("subject")
+@click.option(
+    "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
+)
+@click.option("--hops", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Cap on the nodes shown; what is left out is said in the output.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "graphml", "json"]),
+    default="html",
+    show_default=True,
+    help="html: one offline interactive file (needs spillover[view]); graphml: Gephi, yEd.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file.")
+@click.option(
+    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@backend_options
+@handle_errors
+def neighborhood(
+    subject: str,
+    subject_kind: str,
+    hops: int,
+    max_nodes: int,
+    fmt: str,
+    out: Path,
+    policy_path: Path | None,
+    source: Source,
+) -> None:
+    """The ego network of a person or a phone: an interactive HTML view, GraphML or JSON."""
+    from .neighborhood import neighborhood as build_view
+    from .neighborhood import write_view
+
+    policy = load_policy(policy_path)
+    if subject_kind == "phone":
+        try:
+            subject = normalize_phone(subject, source.region)
+        except ValueError as exc:
+            raise InvalidValue(str(exc), param_hint="SUBJECT") from None
+    with source.open() as backend:
+        view = build_view(
+            backend, subject, subject_kind, hops=hops, max_nodes=max_nodes, policy=policy
+        )
+    path = write_view(view, out, fmt)
+    click.echo(f"wrote {path}: {view.note}")
+
+
+@cli.command()
+@click.option(
+    "--min-borrowers",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="CONTACT_HUB: how many unrelated borrowers naming a phone make it a hub.",
+)
+@click.option(
+    "--spillover-share",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="MOSTLY_SPILLOVER_PLATFORM: flag a platform when more than this share of its listings is spillover.",
+)
+@click.option(
+    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@backend_options
+@handle_errors
+def findings(
+    min_borrowers: int,
+    spillover_share: float,
+    policy_path: Path | None,
+    fmt: str,
+    source: Source,
+) -> None:
+    """Red flags in the whole graph, each with a stable code, counts and the records behind it."""
+    from .findings import find, findings_text
+
+    policy = load_policy(policy_path)
+    with source.open() as backend:
+        found = find(backend, policy, min_borrowers=min_borrowers, spillover_share=spillover_share)
+    if fmt == "json":
+        click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(findings_text(found))
+
+
 def main() -> None:
+    """Run the ``spillover`` command line (the console script's entry point)."""
     cli(prog_name="spillover")
 
 

@@ -74,6 +74,8 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class ExportSummary:
+    """What :func:`export_pseudonymized` wrote: the folder and the rows per table."""
+
     out: Path
     counts: dict[str, int]
 
@@ -120,12 +122,15 @@ class Pseudonymizer:
         return "P-" + self.digest("name", name).hex()[:12]
 
     def person_ids(self, values: Iterable[str]) -> dict[str, str]:
+        """Person ids to ``pid-`` and 16 hex digits, injectively."""
         return self._hex_ids("person", "pid-", values)
 
     def loan_ids(self, values: Iterable[str]) -> dict[str, str]:
+        """Loan ids to ``loan-`` and 16 hex digits, injectively."""
         return self._hex_ids("loan", "loan-", values)
 
     def entry_ids(self, values: Iterable[str]) -> dict[str, str]:
+        """Blacklist entry ids to ``entry-`` and 16 hex digits, injectively."""
         return self._hex_ids("entry", "entry-", values)
 
     def _hex_ids(self, kind: str, prefix: str, values: Iterable[str]) -> dict[str, str]:

@@ -337,6 +337,7 @@ _TYPES: Mapping[str, Callable[[str], Any]] = {
     "integer": int,
     "float": float,
     "boolean": lambda v: {"true": True, "false": False}[v.strip().lower()],
+    "json": json.loads,
 }
 
 _PARAM_LINE = re.compile(r"^//\s*@param\s+(\w+)\s*:\s*(\w+)(?:\s*=\s*(\S+))?\s*\.?\s*(.*)$")
@@ -354,9 +355,10 @@ class Param:
     help: str
 
     def convert(self, text: str) -> Any:
+        """The value of ``--param NAME=TEXT`` as this parameter's type."""
         try:
             return _TYPES[self.type](text)
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, TypeError):
             raise OptionError(
                 "--param",
                 f"{self.name}={text!r}: not a{'n' if self.type[0] in 'ai' else ''} {self.type}",
@@ -424,7 +426,33 @@ def _parse(name: str, text: str) -> SavedQuery:
         m = _BROWSER_LINE.match(line)
         if m:
             browser[m.group(1)] = m.group(2)
+    if not params:  # a red-flag query of `spillover findings`: its parameters come from there
+        params = _finding_params(name, text)
     return SavedQuery(name, title, tuple(params), browser, text)
+
+
+def _finding_params(name: str, text: str) -> list[Param]:
+    """The parameters of a saved query whose header has no ``@param`` lines (the red-flag
+    queries of :mod:`spillover.findings`): the ``$names`` its body uses, with the values
+    ``spillover findings`` passes (from the rules and the default policy) as defaults."""
+    from .findings import query_params
+
+    defaults = query_params(default_policy()).get(name, {})
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+    out = []
+    for pname in sorted(set(re.findall(r"\$(\w+)", body))):
+        value = defaults.get(pname)
+        ptype = (
+            "boolean"
+            if isinstance(value, bool)
+            else "integer"
+            if isinstance(value, int)
+            else "string"
+            if isinstance(value, str) or value is None
+            else "json"
+        )
+        out.append(Param(pname, ptype, value, "as spillover findings passes it (see the header)"))
+    return out
 
 
 @cache
@@ -434,6 +462,7 @@ def list_saved_queries() -> tuple[SavedQuery, ...]:
 
 
 def saved_query(name: str) -> SavedQuery:
+    """The saved query ``name``; an unknown name is a NotFoundError listing the others."""
     for q in list_saved_queries():
         if q.name == name:
             return q

@@ -101,7 +101,11 @@ def looks_like_phone(text: str, region: str = DEFAULT_REGION) -> bool:
 
 
 def display_phone(e164: str) -> str:
-    """Human form of an E.164 number, e.g. ``+86 138 0000 0001``."""
+    """Human form of an E.164 number (the number itself when it cannot be parsed).
+
+    >>> display_phone("+8613957112345")
+    '+86 139 5711 2345'
+    """
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

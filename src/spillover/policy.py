@@ -124,6 +124,7 @@ class Policy:
         return f"{self.name} {self.version} sha256:{self.digest}"
 
     def factor(self, name: str) -> float:
+        """The factor named ``name`` in the policy's ``[factors]``."""
         return self.factors[name]
 
     def role_factor(self, role: str, sms_verified: bool | None) -> float:
@@ -182,4 +183,5 @@ def default_policy_bytes() -> bytes:
 
 @cache
 def default_policy() -> Policy:
+    """The policy packaged with spillover (``spillover/policies/default.toml``), parsed once."""
     return parse_policy(default_policy_bytes(), "spillover/policies/default.toml")

@@ -1642,8 +1642,8 @@ def generate(
     for bad arguments.
 
     >>> import tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "data"
-    >>> generate(200, 1, folder).counts["people"]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     generate(200, 1, pathlib.Path(tmp) / "data").counts["people"]
     200
     """
     began = time.perf_counter()

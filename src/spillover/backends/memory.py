@@ -23,6 +23,7 @@ from ..model import (
     PhonePeriod,
     PhoneUse,
     Sharing,
+    Surroundings,
     ref,
     split_ref,
 )
@@ -216,6 +217,30 @@ class MemoryBackend:
 
     def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         return neighbourhood_by_expand(self, persons, phones)
+
+    @cached_property
+    def _named_on(self) -> dict[str, list[PhoneUse]]:
+        out: dict[str, list[PhoneUse]] = {}
+        for phone, uses in self._uses.items():
+            for role, loan in uses:
+                out.setdefault(loan.loan_id, []).append(PhoneUse(phone, role, loan))
+        return out
+
+    @cached_property
+    def _listings(self) -> dict[str, list[Entry]]:
+        out: dict[str, list[Entry]] = {}
+        for entry_id in self._entry_ids:
+            entry = self.data.entries[entry_id]
+            out.setdefault(entry.subject_ref, []).append(entry)
+        return out
+
+    def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
+        named = self._named_on
+        listings = self._listings
+        return Surroundings(
+            tuple(u for loan in dict.fromkeys(loans) for u in named.get(loan, ())),
+            tuple(e for s in dict.fromkeys(subjects) for e in listings.get(s, ())),
+        )
 
     def columns(self) -> Columns:
         from ..columns import columns_from_dataset
