@@ -8,8 +8,9 @@ Scoring stays in the core: this class only answers the
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 DEFAULT_USER = "neo4j"
 DEFAULT_DATABASE = "neo4j"
+#: URI schemes of the Bolt protocol, the only one spillover speaks (the driver's
+#: experimental http(s) query API is not supported).
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,12 @@ class Neo4jSettings:
 
 def connect(settings: Neo4jSettings) -> neo4j.Driver:
     """A driver that has answered once; a down server or bad credentials give one clear line."""
+    scheme, sep, _ = settings.uri.partition("://")
+    if not sep or scheme.lower() not in BOLT_SCHEMES:
+        raise BackendUnavailable(
+            f"bad Neo4j URI {settings.uri!r}: give a Bolt URI such as bolt://localhost:7687 "
+            f"(schemes: {', '.join(BOLT_SCHEMES)})"
+        )
     try:
         driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
     except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
@@ -95,6 +105,51 @@ def connect(settings: Neo4jSettings) -> neo4j.Driver:
         driver.close()
         raise BackendUnavailable(f"Neo4j at {settings.uri}: {_first_line(exc)}") from None
     return driver
+
+
+class _DriverLog(logging.Handler):
+    """The driver's log records as ONE line each on a sink.
+
+    Server notifications are dropped (the queries are written to raise none; what is
+    left, such as "label does not exist" on an empty database, says nothing a user
+    can act on), and a transaction retry (a deadlock between concurrent ingest
+    batches, a server restarting) becomes one line with the error's code, not a dump.
+    """
+
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("neo4j.notifications"):
+            return
+        if str(record.msg).startswith("Transaction failed and will be retried") and record.args:
+            delay, error = (*tuple(record.args), None, None)[:2]  # type: ignore[arg-type]
+            line = f"Neo4j transaction retried in {float(delay or 0):.1f}s ({_reason(error)})"
+        else:
+            try:
+                text = record.getMessage()
+            except Exception:  # a malformed record must not break the command
+                text = str(record.msg)
+            line = "Neo4j driver: " + " ".join(text.split())
+        self.sink(line if len(line) <= 240 else line[:237] + "...")
+
+
+def _reason(error: object) -> str:
+    code = getattr(error, "code", None)
+    if code:
+        return str(code)
+    return type(error).__name__ if isinstance(error, BaseException) else str(error)
+
+
+def route_driver_logs(sink: Callable[[str], None]) -> None:
+    """Send the driver's warnings to ``sink`` as one line each (see :class:`_DriverLog`)."""
+    logger = logging.getLogger("neo4j")
+    for handler in list(logger.handlers):
+        if isinstance(handler, _DriverLog):
+            logger.removeHandler(handler)
+    logger.addHandler(_DriverLog(sink))
+    logger.propagate = False
 
 
 def _first_line(exc: BaseException) -> str:
