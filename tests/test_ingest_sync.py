@@ -228,7 +228,7 @@ def test_another_dataset_is_refused_unless_named_or_replaced(neo4j_db, tmp_path)
     assert read_marker(driver, db).name == "jiang"
     other = random_scenario(5).write(tmp_path / "other")
     before = snapshot(neo4j_db)
-    with pytest.raises(DatasetMismatch, match="holds dataset 'jiang'.*--dataset jiang"):
+    with pytest.raises(DatasetMismatch, match=r"holds dataset 'jiang'.*--dataset jiang"):
         ingest_folder(other, driver, db)
     with pytest.raises(DatasetMismatch):
         ingest_folder(other, driver, db, plan=True)
