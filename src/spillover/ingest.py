@@ -692,6 +692,9 @@ def _ingest(
     progress: Progress | None,
     start: float,
 ) -> IngestSummary:
+    if not plan:
+        # first, so that even the marker query names only labels the database knows
+        apply_schema(driver, database)
     marker = read_marker(driver, database)
     if not wipe_first:
         check_dataset(marker, dataset, replace=replace)
@@ -718,7 +721,6 @@ def _ingest(
             wiped=wiped,
             rows=rows,
         )
-    apply_schema(driver, database)
     stamp: dict[str, Any] = {
         "name": dataset,
         "folder": folder,

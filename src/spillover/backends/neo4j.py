@@ -131,7 +131,8 @@ class _DriverLog(logging.Handler):
                 text = record.getMessage()
             except Exception:  # a malformed record must not break the command
                 text = str(record.msg)
-            line = "Neo4j driver: " + " ".join(text.split())
+            line = f"Neo4j driver: {text}"
+        line = " ".join(line.split())
         self.sink(line if len(line) <= 240 else line[:237] + "...")
 
 
