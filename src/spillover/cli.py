@@ -229,8 +229,8 @@ def demo(
 ) -> None:
     """Explain every entry on Jiang in the packaged seed case (examples/jiang_case).
 
-    With a Neo4j URI the case is first written into that database (idempotent
-    MERGE), then explained from there.
+    With a Neo4j URI the case is first ingested into that database (dataset
+    jiang_case; refused if the database holds another dataset), then explained from there.
     """
     from .demo import run_demo
 
