@@ -98,6 +98,7 @@ READS: dict[str, dict[str, Any]] = {
     "export_loans": {"after": "", "limit": 100},
     "counts": {},
     "element_counts": {},
+    "label_counts": {},
     "dataset_get": {},
     "sync_platforms": {"after": "", "limit": 100},
     "sync_people": {"after": "", "limit": 100},
@@ -161,9 +162,9 @@ def test_a_server_killed_mid_ingest_then_restarted_gets_the_graph_of_a_clean_ing
     own_server, tmp_path
 ):
     folder = tmp_path / "synth"
-    generate(3000, 11, folder)
+    generate(1500, 11, folder)
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "spillover", "ingest", str(folder), "--batch-size", "300"],
+        [sys.executable, "-m", "spillover", "ingest", str(folder), "--batch-size", "150"],
         env=own_server.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -172,7 +173,7 @@ def test_a_server_killed_mid_ingest_then_restarted_gets_the_graph_of_a_clean_ing
     watcher = connect(own_server.settings)
     try:
         deadline = time.monotonic() + 300
-        while _loans(watcher) < 600 and ingest.poll() is None and time.monotonic() < deadline:
+        while _loans(watcher) < 300 and ingest.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         watcher.close()

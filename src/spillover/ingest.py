@@ -103,6 +103,7 @@ class IngestSummary:
 
     dataset: str
     changes: dict[str, TableChange]
+    #: nodes per label and relationships per type after the ingest (a plan: nodes per label now)
     counts: dict[str, int]
     seconds: float
     applied: bool = True
@@ -707,8 +708,14 @@ def _ingest(
         else:
             wiped = wipe(driver, database, progress=progress)
         marker = Marker(None, False)
-    counts = graph_counts(driver, database) if marker.has_data else {}
-    held = held_rows(driver, database, counts, progress) if marker.has_data else {}
+    counts: dict[str, int] = {}
+    held: Held = {}
+    if marker.has_data:
+        records, _, _ = driver.execute_query(
+            cypher("label_counts"), database_=database, routing_=neo4j.RoutingControl.READ
+        )
+        counts = dict(records[0])
+        held = held_rows(driver, database, counts, progress)
     d = diff(wanted, held)
     if plan:
         return IngestSummary(
