@@ -20,6 +20,8 @@ on the same graph, and the second ingest of an unchanged folder writes nothing.
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import neo4j
-from neo4j.exceptions import DriverError, Neo4jError
+from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
 from .errors import BackendUnavailable, SpilloverError
 from .fastload import read_dataset
@@ -45,6 +47,17 @@ READ_PAGE = 10_000
 #: Ingest gives up on a batch after this many seconds of driver retries (the driver's
 #: default is 30 s); a server that went away is reported sooner.
 INGEST_RETRY_SECONDS = 10.0
+#: A batch that deadlocked for the whole retry time is tried again, up to this many times.
+DEADLOCK_ATTEMPTS = 6
+DEADLOCK = "Neo.TransientError.Transaction.DeadlockDetected"
+#: Rows of the tables written concurrently are sorted so that concurrent batches lock
+#: different phones (and a batch locks its phones in order): far fewer deadlocks.
+LOCK_ORDER: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "owner_periods": lambda row: (row["phone"], row["owner_id"]),
+    "loan_links": lambda row: (row["phone"], row["loan_id"], row["role"]),
+    "phones": lambda row: row["props"]["number"],
+    "people": lambda row: row["props"]["id"],
+}
 #: The name of a dataset given to :func:`ingest_dataset` without one.
 DEFAULT_DATASET = "dataset"
 
@@ -550,8 +563,18 @@ def _write_table(
             )
             with lock:
                 sessions.append(session)
-        session.execute_write(_write, query, batch)
-        return len(batch)
+        for attempt in itertools.count(1):
+            try:
+                session.execute_write(_write, query, batch)
+                return len(batch)
+            except TransientError as exc:
+                # The server is up, but this batch kept losing lock races with a
+                # concurrent one for the driver's whole retry time: try again, a while
+                # longer. A server that went away raises other errors and fails fast.
+                if exc.code != DEADLOCK or attempt >= DEADLOCK_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0.2, 1.0) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     done = 0
     if progress is not None:
@@ -602,11 +625,14 @@ def apply_diff(
             )
     for table, concurrent in TABLES:
         if d.upserts[table]:
+            rows = d.upserts[table]
+            if concurrent and table in LOCK_ORDER:
+                rows = sorted(rows, key=LOCK_ORDER[table])
             _write_table(
                 driver,
                 database,
                 cypher(f"ingest_{table}"),
-                d.upserts[table],
+                rows,
                 batch_size=batch_size,
                 workers=workers if concurrent else 1,
                 stage=table,
