@@ -52,10 +52,19 @@ if TYPE_CHECKING:
 
 #: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
 _ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
+#: URI schemes of the Bolt protocol, the only one spillover speaks (the driver's
+#: experimental http(s) query API is not supported).
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
 def connect(settings: Neo4jSettings) -> neo4j.Driver:
     """A driver that has answered once; a down server or bad credentials give one clear line."""
+    scheme, sep, _ = settings.uri.partition("://")
+    if not sep or scheme.lower() not in BOLT_SCHEMES:
+        raise BackendUnavailable(
+            f"bad Neo4j URI {settings.uri!r}: give a Bolt URI such as bolt://localhost:7687 "
+            f"(schemes: {', '.join(BOLT_SCHEMES)})"
+        )
     try:
         driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
     except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
