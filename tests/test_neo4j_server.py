@@ -22,7 +22,7 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
-from spillover.backends.neo4j import Neo4jSettings, connect
+from spillover.backends.neo4j import ROLE_PARAMS, Neo4jSettings, connect
 from spillover.cli import cli
 from spillover.examples import jiang_case_path
 from spillover.ingest import graph_counts, held_rows, ingest_folder, read_marker, wipe
@@ -90,8 +90,18 @@ READS: dict[str, dict[str, Any]] = {
     "sharing": {},
     "names": {"people": ["jiang"], "platforms": ["quickcash"]},
     "exists": {"kind": "phone", "id": "+8613957112345"},
-    "neighbourhood": {"persons": ["jiang"], "phones": ["+8613957112345"]},
-    "expand": {"persons": ["jiang"], "phones": ["+8613957112345"], "until": "2030-01-01"},
+    "neighbourhood": {"persons": ["jiang"], "phones": ["+8613957112345"], **ROLE_PARAMS},
+    "expand": {
+        "persons": ["jiang"],
+        "phones": ["+8613957112345"],
+        "until": "2030-01-01",
+        **ROLE_PARAMS,
+    },
+    "surroundings": {
+        "loans": ["XY-AX-1"],
+        "subjects": [{"kind": "person", "id": "jiang"}],
+        **ROLE_PARAMS,
+    },
     "export_people": {"after": "", "limit": 100},
     "export_platforms": {},
     "export_phones": {"after": "", "limit": 100},

@@ -39,6 +39,7 @@ from ..settings import DEFAULT_DATABASE, DEFAULT_USER, Neo4jSettings
 __all__ = [
     "DEFAULT_DATABASE",
     "DEFAULT_USER",
+    "ROLE_PARAMS",
     "Neo4jBackend",
     "Neo4jSettings",
     "connect",
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from ..columns import Columns
 
 #: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
-_ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
+ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
 #: URI schemes of the Bolt protocol, the only one spillover speaks (the driver's
 #: experimental http(s) query API is not supported).
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
@@ -215,7 +216,7 @@ class Neo4jBackend:
 
     def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         record = self._read(
-            "neighbourhood", persons=list(persons), phones=list(phones), **_ROLE_PARAMS
+            "neighbourhood", persons=list(persons), phones=list(phones), **ROLE_PARAMS
         )[0]
         exp = self._frontier_facts(record)
         return FrontierFacts(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
@@ -224,7 +225,7 @@ class Neo4jBackend:
         self, persons: Collection[str], phones: Collection[str], until: date
     ) -> FrontierFacts:
         record = self._read(
-            "expand", persons=list(persons), phones=list(phones), until=until, **_ROLE_PARAMS
+            "expand", persons=list(persons), phones=list(phones), until=until, **ROLE_PARAMS
         )[0]
         return self._frontier_facts(record)
 
@@ -239,7 +240,7 @@ class Neo4jBackend:
     def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
         wanted = [dict(zip(("kind", "id"), split_ref(s), strict=True)) for s in subjects]
         record = self._read(
-            "surroundings", loans=list(dict.fromkeys(loans)), subjects=wanted, **_ROLE_PARAMS
+            "surroundings", loans=list(dict.fromkeys(loans)), subjects=wanted, **ROLE_PARAMS
         )[0]
         return Surroundings(
             tuple(PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]),
