@@ -522,3 +522,30 @@ def test_a_traced_path_records_the_route_it_walks():
     assert row["roles"] == ["", "emergency_contact", "", "", "", ""]
     assert row["periods"] == ["2012-03-01", "", "", "", "", ""]
     assert row["steps"] == [s.rel for s in e.paths[0].steps]
+
+
+@pytest.mark.neo4j
+def test_an_ingest_keeps_unchanged_results_and_drops_those_of_a_changed_entry(neo4j_db, tmp_path):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    write_back(Neo4jBackend(driver, db))
+    state = graph_state(driver, db)
+    ingest_folder(jiang_case_path(), driver, db)  # the same data: nothing changes
+    assert graph_state(driver, db) == state
+    # the same folder with one entry's stated reason changed: that entry's result goes
+    import shutil
+
+    folder = tmp_path / "changed"
+    shutil.copytree(jiang_case_path(), folder)
+    blacklist = next(folder.glob("blacklist.*"))
+    text = blacklist.read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("E-WL-J") or '"E-WL-J"' in x)
+    changed = line.replace("internet blacklist", "internet blacklist (updated)")
+    assert changed != line
+    blacklist.write_text(text.replace(line, changed), encoding="utf-8")
+    ingest_folder(folder, driver, db, dataset="jiang_case")  # a corrected copy of it
+    after = {s["id"]: s for s in graph_state(driver, db)}
+    assert after["E-WL-J"]["props"].get("verdict") is None
+    assert [t for t in after["E-WL-J"]["traces"] if t[0]] == []
+    before = {s["id"]: s for s in state}
+    assert after["E-QT-J"] == before["E-QT-J"]

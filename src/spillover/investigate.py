@@ -69,6 +69,7 @@ __all__ = [
     "FORMATS",
     "LABELS",
     "RULE_PARAMS",
+    "WRITE_BACK_PROPERTIES",
     "Param",
     "QueryResult",
     "SavedQuery",
@@ -89,6 +90,18 @@ Progress = Callable[[str, int, int], None]
 
 #: entries per write transaction
 DEFAULT_BATCH = 1000
+
+#: the properties the write-back sets on every Entry (an ingest ignores them when it
+#: compares an entry with its row, and drops them with its TRACED_TO when it rewrites it)
+WRITE_BACK_PROPERTIES = (
+    "contamination",
+    "verdict",
+    "reason_codes",
+    "policy_name",
+    "policy_version",
+    "policy_digest",
+    "audited_at",
+)
 
 #: the node label of each kind of node reference (spillover.model.ref)
 LABELS = {

@@ -17,8 +17,8 @@
 MATCH (entry:Entry {verdict: $spillover})
 OPTIONAL MATCH (entry)-[:LISTS]->(subject:Person)
 OPTIONAL MATCH (entry)-[:LISTS]->(:Phone)<-[o:OWNS]-(owner:Person)
-  WHERE (o.since IS NULL OR o.since <= entry.listed_at)
-    AND (o.until IS NULL OR entry.listed_at <= o.until)
+  WHERE (properties(o).since IS NULL OR properties(o).since <= entry.listed_at)
+    AND (properties(o).until IS NULL OR entry.listed_at <= properties(o).until)
 WITH entry, coalesce(subject, owner) AS person
 WHERE person IS NOT NULL
 WITH entry, person

@@ -22,8 +22,8 @@ CALL () {
 MATCH (entry:Entry)-[t:TRACED_TO]->(origin)
 OPTIONAL MATCH (entry)-[:LISTS]->(subject:Person)
 OPTIONAL MATCH (entry)-[:LISTS]->(:Phone)<-[o:OWNS]-(owner:Person)
-  WHERE (o.since IS NULL OR o.since <= entry.listed_at)
-    AND (o.until IS NULL OR entry.listed_at <= o.until)
+  WHERE (properties(o).since IS NULL OR properties(o).since <= entry.listed_at)
+    AND (properties(o).until IS NULL OR entry.listed_at <= properties(o).until)
 WITH entry, t, origin, coalesce(subject, owner) AS person
 WHERE person IS NULL OR person.id <> origin.borrower_id
 RETURN entry.id AS entry_id,
