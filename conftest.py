@@ -8,7 +8,14 @@ of failing the collection; any other import error still fails it.
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
+
+# The README's test command installs the package (`pip install ".[test]"`, not editable):
+# `spillover` is then imported from site-packages while pytest collects the same modules
+# from src/spillover for their doctests. Both are the same code; tell pytest to accept
+# the installed module for the file instead of stopping on the path mismatch.
+os.environ.setdefault("PY_IGNORE_IMPORTMISMATCH", "1")
 
 _PACKAGE = Path(__file__).parent / "src" / "spillover"
 
