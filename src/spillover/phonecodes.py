@@ -106,6 +106,7 @@ class PhoneCodes:
     texts: pa.Array | None = None
 
     def __len__(self) -> int:
+        """How many distinct numbers."""
         return len(self.keys)
 
     @classmethod
