@@ -9,6 +9,7 @@ test:
 lint:
 	ruff check src tests benchmarks scripts
 	ruff format --check src tests
+	mypy
 
 format:
 	ruff format src tests

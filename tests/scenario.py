@@ -221,3 +221,18 @@ def chain_case(depth: int, role: str = "emergency_contact") -> Scenario:
         s.link(f"L{i}", phones[i - 1], role)
     s.entry("E", "lender", "p0", "2023-04-01")
     return s
+
+
+@dataclass
+class SynthPopulation:
+    """A population from ``spillover synth`` (spillover.synth.generate), usable wherever a
+    :class:`Scenario` is (the ``graph`` fixture only calls ``write``)."""
+
+    people: int
+    seed: int = 0
+
+    def write(self, folder: Path, fmt: str = "csv") -> Path:
+        from spillover.synth import generate
+
+        generate(self.people, self.seed, folder)
+        return folder

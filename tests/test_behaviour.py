@@ -1,4 +1,4 @@
-"""The contract's properties (CONTRACT §3), on every backend."""
+"""The contract's properties (docs/contract.md §3), on every backend."""
 
 from __future__ import annotations
 

@@ -11,8 +11,9 @@ import phonenumbers
 import pytest
 from click.testing import CliRunner
 
+from spillover import open_folder
 from spillover.audit import audit, audit_folder
-from spillover.backends import MemoryBackend
+from spillover.backends import GraphBackend, MemoryBackend
 from spillover.backends.neo4j import Neo4jBackend
 from spillover.cli import cli
 from spillover.errors import DataError, SpilloverError
@@ -134,9 +135,13 @@ def _audit(
     backend_kind: str, folder: Path, out: Path, request: pytest.FixtureRequest
 ) -> list[dict]:
     data = load_folder(folder)
+    backend: GraphBackend
     if backend_kind == "memory":
         backend = MemoryBackend(data)
+    elif backend_kind == "arrays":
+        backend = open_folder(folder)
     else:
+        assert backend_kind == "neo4j"
         service = request.getfixturevalue("neo4j_db")
         service.clear()
         ingest_dataset(data, service.driver, service.settings.database)

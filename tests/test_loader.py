@@ -1,4 +1,4 @@
-"""Loading data folders (CONTRACT §1): good input in both formats, and every kind of bad input."""
+"""Loading data folders (docs/contract.md §1): good input in both formats, and every kind of bad input."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Safe outputs: formula-neutralized CSV reports and atomic writes (docs/output.md)."""
+"""Safe outputs: formula-neutralized CSV reports and atomic writes (docs/contract.md §4)."""
 
 from __future__ import annotations
 

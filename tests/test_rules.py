@@ -16,6 +16,7 @@ from spillover.rules import (
     APPLICANT,
     DIAGNOSIS_CODES,
     FACTOR_KEYS,
+    FINDINGS,
     NO_PATH,
     REASONS,
     ROLES,
@@ -39,6 +40,8 @@ ENGINES_AND_RENDERERS = [
     "audit.py",
     "backends/memory.py",
     "backends/neo4j.py",
+    "neighborhood.py",
+    "findings.py",
 ]
 
 
@@ -122,6 +125,7 @@ def test_engines_and_renderers_spell_no_rule_themselves(module):
         | set(REASONS)
         | {v.value for v in Verdict}
         | {r.rel for r in ROLES.values()}
+        | set(FINDINGS)
     )
     tree = ast.parse((PACKAGE / module).read_text(encoding="utf-8"))
     literals = {
@@ -130,3 +134,15 @@ def test_engines_and_renderers_spell_no_rule_themselves(module):
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     }
     assert not literals & rule_strings
+
+
+def test_the_contract_page_lists_exactly_the_reason_codes_and_texts_of_the_rules():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "contract.md").read_text("utf-8")
+    section = page.split("### Reason codes", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        line.split("|")[1:3]
+        for line in section.splitlines()
+        if line.startswith("| `") and line.count("|") == 3
+    ]
+    assert {code.strip().strip("`"): text.strip() for code, text in rows} == REASONS
+    assert [code.strip().strip("`") for code, _ in rows] == list(REASONS)

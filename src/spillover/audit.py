@@ -1,4 +1,4 @@
-"""Batch audit (CONTRACT §4): one row per blacklist entry, written as CSV or JSONL."""
+"""Batch audit (docs/contract.md §4): one row per blacklist entry, written as CSV or JSONL."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ AuditRow = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class AuditSummary:
+    """What :func:`write_audit` wrote: the file, its number of rows, the rows per verdict."""
+
     path: Path
     rows: int
     verdicts: dict[str, int]

@@ -90,7 +90,7 @@ def region_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-class IsoDay(click.ParamType):
+class IsoDay(click.ParamType):  # type: ignore[type-arg]  # generic only in click's newest stubs
     """A day written ``YYYY-MM-DD``; an impossible day (2024-02-30) is named as such."""
 
     name = "YYYY-MM-DD"
@@ -215,15 +215,14 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
             settings = None
         return func(*args, source=Source(data, settings, kwargs.pop("region")), **kwargs)
 
-    wrapper = neo4j_options(wrapper)
-    wrapper = region_option(wrapper)
+    command = region_option(neo4j_options(wrapper))
     return click.option(
         "--data",
         "data",
         type=click.Path(path_type=Path),
         metavar="DIR",
-        help="Data folder (CONTRACT §1) for the embedded in-memory graph.",
-    )(wrapper)
+        help="Data folder (docs/contract.md §1) for the embedded in-memory graph.",
+    )(command)
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -506,7 +505,105 @@ def export(data: Path, out: Path, pseudonymize: bool, key_file: Path | None, reg
     click.echo(f"wrote {out} (pseudonymized): {counts}")
 
 
+@cli.command()
+@click.argument("subject")
+@click.option(
+    "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
+)
+@click.option("--hops", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Cap on the nodes shown; what is left out is said in the output.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "graphml", "json"]),
+    default="html",
+    show_default=True,
+    help="html: one offline interactive file (needs spillover[view]); graphml: Gephi, yEd.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file.")
+@click.option(
+    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@backend_options
+@handle_errors
+def neighborhood(
+    subject: str,
+    subject_kind: str,
+    hops: int,
+    max_nodes: int,
+    fmt: str,
+    out: Path,
+    policy_path: Path | None,
+    source: Source,
+) -> None:
+    """The ego network of a person or a phone: an interactive HTML view, GraphML or JSON."""
+    from .neighborhood import neighborhood as build_view
+    from .neighborhood import write_view
+
+    policy = load_policy(policy_path)
+    if subject_kind == "phone":
+        try:
+            subject = normalize_phone(subject, source.region)
+        except ValueError as exc:
+            raise InvalidValue(str(exc), param_hint="SUBJECT") from None
+    with source.open() as backend:
+        view = build_view(
+            backend, subject, subject_kind, hops=hops, max_nodes=max_nodes, policy=policy
+        )
+    path = write_view(view, out, fmt)
+    click.echo(f"wrote {path}: {view.note}")
+
+
+@cli.command()
+@click.option(
+    "--min-borrowers",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="CONTACT_HUB: how many unrelated borrowers naming a phone make it a hub.",
+)
+@click.option(
+    "--spillover-share",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="MOSTLY_SPILLOVER_PLATFORM: flag a platform when more than this share of its listings is spillover.",
+)
+@click.option(
+    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@backend_options
+@handle_errors
+def findings(
+    min_borrowers: int,
+    spillover_share: float,
+    policy_path: Path | None,
+    fmt: str,
+    source: Source,
+) -> None:
+    """Red flags in the whole graph, each with a stable code, counts and the records behind it."""
+    from .findings import find, findings_text
+
+    policy = load_policy(policy_path)
+    with source.open() as backend:
+        found = find(backend, policy, min_borrowers=min_borrowers, spillover_share=spillover_share)
+    if fmt == "json":
+        click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(findings_text(found))
+
+
 def main() -> None:
+    """Run the ``spillover`` command line (the console script's entry point)."""
     cli(prog_name="spillover")
 
 

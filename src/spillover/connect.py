@@ -34,7 +34,12 @@ __all__ = ["open_backend", "open_folder", "read_columns", "read_dataset"]
 def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
     """The validated facts of a data folder (fast columnar checks, the exact loader
     for anything unusual; the same Dataset either way). (The imports are deferred:
-    ``import spillover`` stays light for the command line.)"""
+    ``import spillover`` stays light for the command line.)
+
+    >>> from spillover import examples
+    >>> read_dataset(examples.jiang_case_path()).counts()["blacklist"]
+    16
+    """
     from .fastload import read_dataset as fast_read_dataset
 
     return fast_read_dataset(folder, region=region)
@@ -55,7 +60,13 @@ def read_columns(
 def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> ArrayBackend:
     """Load and validate a data folder into the embedded backend: the folder's columns
     indexed as for the batch audit (no graph is built; ``MemoryBackend(read_dataset(...))``
-    gives the networkx graph for graph views)."""
+    gives the networkx graph for graph views).
+
+    >>> from spillover import examples
+    >>> backend = open_folder(examples.jiang_case_path())
+    >>> backend.names(["person:jiang", "phone:+8613957112345"])
+    {'person:jiang': 'Jiang (bakery owner)', 'phone:+8613957112345': '+86 139 5711 2345'}
+    """
     from .backends.arrays import ArrayBackend
 
     return ArrayBackend(read_columns(folder, region=region))

@@ -1,4 +1,4 @@
-"""The core: what an explanation path is and how it is scored (CONTRACT §3).
+"""The core: what an explanation path is and how it is scored (docs/contract.md §3).
 
 This module is backend-neutral. It asks a :class:`~spillover.backends.GraphBackend`
 for graph facts (``expand``, ``sharing``, ``entries``) and decides everything else:
@@ -126,6 +126,13 @@ class ExplanationPath:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
+    """Why an entry lists its subject: the paths found, best first, and what they score.
+
+    ``contamination`` and ``verdict`` come from the best path (:func:`spillover.rules.score`);
+    ``reason_codes`` are the best path's codes, or why no path was found; ``names`` holds
+    display names of the nodes the explanation mentions.
+    """
+
     entry: Entry
     contamination: float
     verdict: Verdict
@@ -136,6 +143,7 @@ class Explanation:
 
     @property
     def best(self) -> ExplanationPath | None:
+        """The path with the highest responsibility (None: no path, ``unexplained``)."""
         return self.paths[0] if self.paths else None
 
 
@@ -218,6 +226,7 @@ def _better(a: tuple[date, int, int, str], b: tuple[date, int, int, str]) -> boo
 
 
 def origin_reaches(loan: Loan, reach: Reach) -> bool:
+    """Whether a default on ``loan`` is known at its platform in time to reach the listing."""
     deadline = reach.deadline.get(loan.platform_id)
     return deadline is not None and loan.applied_at <= deadline and loan.known_at <= deadline
 
@@ -345,6 +354,7 @@ class ExplanationFacts:
         self.around_phones: frozenset[str] = frozenset()
 
     def expand(self, persons: list[str], phones: list[str], until: date) -> FrontierFacts:
+        """The facts :meth:`GraphBackend.expand` gives, each frontier fetched only once."""
         key = (tuple(persons), tuple(phones))
         full = self.seen.get(key)
         if full is None:
@@ -412,8 +422,8 @@ def find_ties(
             break
         facts: FrontierFacts = backend.expand(sorted(persons), sorted(phones), until)
         periods: dict[str, list[PhonePeriod]] = {}
-        for period in facts.periods:
-            periods.setdefault(period.phone, []).append(period)
+        for known in facts.periods:
+            periods.setdefault(known.phone, []).append(known)
         if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
             now = _owner_on(periods.get(subject, ()), listing_day)
             subject_owner_now = now.owner_id if now else None
@@ -628,6 +638,7 @@ def _names(
 def proposed_entry(
     platform_id: str, subject_kind: SubjectKind | str, subject: str, at: date
 ) -> Entry:
+    """The entry ``platform_id`` would record listing ``subject`` on ``at`` (no ``entry_id``)."""
     return Entry(None, platform_id, SubjectKind(subject_kind), subject, at)
 
 
@@ -663,7 +674,15 @@ def explain_entry(
     *,
     max_paths: int | None = None,
 ) -> Explanation:
-    """Explain the recorded blacklist entry ``entry_id``."""
+    """Explain the recorded blacklist entry ``entry_id`` (:class:`NotFoundError` if unknown).
+
+    >>> from spillover import open_folder, examples
+    >>> e = explain_entry(open_folder(examples.jiang_case_path()), "E-QT-J")
+    >>> e.verdict, e.contamination, e.reason_codes
+    (<Verdict.SPILLOVER: 'spillover'>, 0.95, ('EMERGENCY_CONTACT', 'SHARED_BLACKLIST'))
+    >>> e.best.origin.loan_id, e.names[e.entry.subject_ref]
+    ('XY-AX-1', 'Jiang (bakery owner)')
+    """
     entry = backend.entries([entry_id]).get(entry_id)
     if entry is None:
         raise NotFoundError(f"unknown blacklist entry {entry_id!r}")

@@ -61,11 +61,12 @@ class DataError(SpilloverError):
         super().__init__("\n".join(lines))
 
     def summary(self) -> str:
-        """``refused (N problems)`` or, past the cap, ``refused (N problems, the first M shown)``."""
+        """One line: ``the data was refused (N problem(s))``, and past the cap how many are shown."""
         shown = "" if not self.truncated else f"; only the first {len(self.problems)} are shown"
         return f"the data was refused ({self.total} problem(s){shown})"
 
     def more_line(self) -> str:
+        """The last line of the message when problems were left out: how many, and the cap."""
         per_file = f": at most {self.cap} per file are listed" if self.cap else ""
         return f"... {self.total - len(self.problems)} more problem(s) not shown (cap reached{per_file})"
 

@@ -1,7 +1,7 @@
 """Pseudonymized export of a data folder (docs/privacy.md).
 
 ``export_pseudonymized(data, out, key_file=K)`` reads and validates a data folder
-and writes a new one (CONTRACT §1) in which every value that names a person is
+and writes a new one (docs/contract.md §1) in which every value that names a person is
 replaced by a keyed HMAC-SHA256 pseudonym:
 
 ========================  ===================================================
@@ -36,12 +36,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
-
 from .errors import SpilloverError
 from .model import Dataset, Entry, Loan, LoanLink, Person, PhonePeriod, SubjectKind
 from .outfiles import atomic_folder
-from .phones import DEFAULT_REGION
+from .phones import DEFAULT_REGION, mobile_pattern
 from .resident_id import check_character
 from .rows import TABLES
 
@@ -64,9 +62,7 @@ _PHONE_PREFIXES = tuple(
     str(p)
     for p in (*range(130, 140), 150, 151, 152, 153, 155, 156, 157, 158, 159, *range(180, 190))
 )
-_CN_MOBILE = re.compile(
-    phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern
-)
+_CN_MOBILE = re.compile(mobile_pattern("CN")[1])
 #: Made-up birth dates of pseudonymous ID numbers lie in this range.
 _BIRTH_FIRST = date(1940, 1, 1)
 _BIRTH_DAYS = (date(2005, 12, 31) - _BIRTH_FIRST).days + 1
@@ -78,6 +74,8 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class ExportSummary:
+    """What :func:`export_pseudonymized` wrote: the folder and the rows per table."""
+
     out: Path
     counts: dict[str, int]
 
@@ -124,12 +122,15 @@ class Pseudonymizer:
         return "P-" + self.digest("name", name).hex()[:12]
 
     def person_ids(self, values: Iterable[str]) -> dict[str, str]:
+        """Person ids to ``pid-`` and 16 hex digits, injectively."""
         return self._hex_ids("person", "pid-", values)
 
     def loan_ids(self, values: Iterable[str]) -> dict[str, str]:
+        """Loan ids to ``loan-`` and 16 hex digits, injectively."""
         return self._hex_ids("loan", "loan-", values)
 
     def entry_ids(self, values: Iterable[str]) -> dict[str, str]:
+        """Blacklist entry ids to ``entry-`` and 16 hex digits, injectively."""
         return self._hex_ids("entry", "entry-", values)
 
     def _hex_ids(self, kind: str, prefix: str, values: Iterable[str]) -> dict[str, str]:
@@ -201,10 +202,12 @@ def pseudonymize(data: Dataset, key: bytes) -> Dataset:
     person_values = set(data.people)
     person_values.update(loan.borrower_id for loan in data.loans.values())
     person_values.update(
-        period.owner_id for periods in data.phone_periods.values() for period in periods
+        period.owner_id
+        for periods in data.phone_periods.values()
+        for period in periods
+        if period.owner_id is not None
     )
     person_values.update(e.subject for e in entries if e.subject_kind is SubjectKind.PERSON)
-    person_values.discard(None)  # type: ignore[arg-type]
 
     phone = p.phones(phone_values)
     person = p.person_ids(v for v in person_values if v is not None)
@@ -330,7 +333,7 @@ def _table_rows(data: Dataset) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None) -> dict[str, int]:
-    """Write ``data`` as CSV files (CONTRACT §1) into the existing folder ``folder``.
+    """Write ``data`` as CSV files (docs/contract.md §1) into the existing folder ``folder``.
 
     A data folder is machine input: cells are written exactly as the loader reads
     them back (no formula neutralizing, see docs/privacy.md).

@@ -1,7 +1,7 @@
 """Fast columnar loading of large data folders (Arrow CSV reader + vectorized checks).
 
 :func:`read_columns` is for batch work (the one-pass audit) on big folders. It
-reads CSV tables with Arrow and checks every rule of CONTRACT §1 on whole
+reads CSV tables with Arrow and checks every rule of docs/contract.md §1 on whole
 columns. It is deliberately conservative: whenever something is not plainly
 valid (a JSONL table, an odd spelling, a stray space, any defect at all), it
 hands the folder to the exact loader (:func:`spillover.loader.load_folder`),
@@ -270,7 +270,10 @@ def _enum(values: pa.Array, allowed: set[str], optional: bool) -> None:
 def _bools(arr: pa.Array) -> np.ndarray:
     low = pc.utf8_lower(arr)
     _need(_true(pc.is_in(low, value_set=pa.array(["", *_BOOL_TRUE, *_BOOL_FALSE]))))
-    return pc.is_in(low, value_set=pa.array(list(_BOOL_TRUE))).to_numpy(zero_copy_only=False)
+    truth: np.ndarray = pc.is_in(low, value_set=pa.array(list(_BOOL_TRUE))).to_numpy(
+        zero_copy_only=False
+    )
+    return truth
 
 
 def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:

@@ -60,6 +60,8 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class IngestSummary:
+    """What an ingest did: rows written per step, the graph's counts after it, the time taken."""
+
     rows: dict[str, int]
     counts: dict[str, int]
     seconds: float

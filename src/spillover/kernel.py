@@ -138,11 +138,13 @@ def _sorted_unique(*columns: np.ndarray | pa.Array) -> pa.Array:
 def _codes(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
     """Index of each value in ``universe`` (a hash lookup), -1 where absent."""
     found = pc.index_in(_arrow(values), value_set=universe)
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes: np.ndarray = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes
 
 
 def _is(values: np.ndarray | pa.Array, text: str) -> np.ndarray:
-    return pc.equal(_arrow(values), text).to_numpy(zero_copy_only=False)
+    mask: np.ndarray = pc.equal(_arrow(values), text).to_numpy(zero_copy_only=False)
+    return mask
 
 
 def _order(values: np.ndarray | pa.Array) -> np.ndarray:
@@ -355,7 +357,8 @@ class _PassState:
     seen: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def node_key(self, entry: np.ndarray, node: np.ndarray) -> np.ndarray:
-        return entry.astype(np.int64) * self.n_nodes + node
+        key: np.ndarray = entry.astype(np.int64) * self.n_nodes + node
+        return key
 
     def seen_responsibility(self, keys: np.ndarray) -> np.ndarray:
         """The best responsibility each key was reached with before, -1 when never."""
@@ -648,7 +651,7 @@ class Index:
         """Ties from the frontier people to loans: their own loans, and loans naming a
         phone they owned on the application day."""
         fr = state.frontier
-        if not len(fr.entry):
+        if fr is None or not len(fr.entry):
             return []
         label, tie = self._gather(self.t_ptr, fr.person)
         entry = fr.entry[label]
@@ -841,7 +844,7 @@ class Index:
         distinct, inverse = np.unique(signature, return_inverse=True)
         texts = np.empty(len(distinct), dtype=object)
         for j, sig in enumerate(distinct.tolist()):
-            summaries = []
+            summaries: list[int] = []
             for _ in range(len(layers)):
                 summaries.insert(0, sig & ((1 << bits) - 1))
                 sig >>= bits
@@ -885,7 +888,7 @@ def round6(values: np.ndarray) -> np.ndarray:
 
 
 def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
-    """Audit rows (CONTRACT §4 fields) from a batch result, scored like the core."""
+    """Audit rows (docs/contract.md §4 fields) from a batch result, scored like the core."""
     index = result.index
     found = result.origin_loan >= 0
     # score each distinct best responsibility once, with the rules' one score function

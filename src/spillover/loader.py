@@ -1,4 +1,4 @@
-"""Read and validate a data folder (CONTRACT §1) into a :class:`~spillover.model.Dataset`.
+"""Read and validate a data folder (docs/contract.md §1) into a :class:`~spillover.model.Dataset`.
 
 The load is all or nothing: every defect found is reported (up to a cap per
 file) as ``file:line: field: what is wrong`` and nothing of a refused folder is
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import DataError, OptionError, Problem
 from .model import (
@@ -290,7 +291,7 @@ def _raw_rows(
         yield from _jsonl_rows(path, problems, rejected_rows)
 
 
-def _error_text(err: dict[str, Any]) -> str:
+def _error_text(err: ErrorDetails) -> str:
     msg = str(err.get("msg", "invalid"))
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):

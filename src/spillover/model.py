@@ -1,6 +1,6 @@
 """The graph facts as small frozen dataclasses, shared by every backend and the core.
 
-Node references are strings ``KIND:ID`` (CONTRACT §2): ``person:jiang``,
+Node references are strings ``KIND:ID`` (docs/contract.md §2): ``person:jiang``,
 ``phone:+8613800000001``, ``loan:L1``, ``platform:quickcash``, ``entry:E7``.
 """
 
@@ -30,12 +30,15 @@ __all__ = [
     "PlatformKind",
     "Sharing",
     "SubjectKind",
+    "Surroundings",
     "ref",
     "split_ref",
 ]
 
 
 class PlatformKind(StrEnum):
+    """What a platform is (``platforms.kind``)."""
+
     BANK = "bank"
     ONLINE_LENDER = "online_lender"
     DATA_BROKER = "data_broker"
@@ -43,6 +46,8 @@ class PlatformKind(StrEnum):
 
 
 class LoanStatus(StrEnum):
+    """The state of a loan (``loans.status``)."""
+
     CURRENT = "current"
     REPAID = "repaid"
     OVERDUE = "overdue"
@@ -50,6 +55,8 @@ class LoanStatus(StrEnum):
 
 
 class LinkRole(StrEnum):
+    """How a loan names a phone other than the applicant's (``loan_links.role``)."""
+
     EMERGENCY_CONTACT = "emergency_contact"
     REFERENCE = "reference"
     ADDRESS_BOOK = "address_book"
@@ -57,22 +64,37 @@ class LinkRole(StrEnum):
 
 
 class SubjectKind(StrEnum):
+    """What a blacklist entry lists: a person or a phone number (``blacklist.subject_kind``)."""
+
     PERSON = "person"
     PHONE = "phone"
 
 
 def ref(kind: str, ident: str) -> str:
-    """``ref("person", "jiang") == "person:jiang"``."""
+    """The node reference ``KIND:ID``.
+
+    >>> ref("person", "jiang")
+    'person:jiang'
+    """
     return f"{kind}:{ident}"
 
 
 def split_ref(node: str) -> tuple[str, str]:
+    """The kind and the id of a node reference (the id may hold more colons).
+
+    >>> split_ref("person:jiang")
+    ('person', 'jiang')
+    >>> split_ref("loan:L:7")
+    ('loan', 'L:7')
+    """
     kind, _, ident = node.partition(":")
     return kind, ident
 
 
 @dataclass(frozen=True, slots=True)
 class Person:
+    """A person (``people``); ``id_number`` is the resident identity number, if known."""
+
     person_id: str
     name: str
     id_number: str | None = None
@@ -81,6 +103,8 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class Platform:
+    """A lender, bank, data broker or other platform (``platforms``)."""
+
     platform_id: str
     name: str
     kind: PlatformKind = PlatformKind.OTHER
@@ -97,6 +121,7 @@ class PhonePeriod:
     until: date | None = None
 
     def covers(self, day: date) -> bool:
+        """Whether ``day`` falls in the period (both ends inclusive, a missing end open)."""
         return (self.since is None or self.since <= day) and (
             self.until is None or day <= self.until
         )
@@ -104,6 +129,8 @@ class PhonePeriod:
 
 @dataclass(frozen=True, slots=True)
 class Loan:
+    """A loan application (``loans``), with the applicant's phone and its status."""
+
     loan_id: str
     platform_id: str
     borrower_id: str
@@ -122,6 +149,8 @@ class Loan:
 
 @dataclass(frozen=True, slots=True)
 class LoanLink:
+    """A phone named on a loan in a role other than the applicant's (``loan_links``)."""
+
     loan_id: str
     phone: str
     role: LinkRole
@@ -129,6 +158,11 @@ class LoanLink:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """A blacklist entry (``blacklist``): a platform lists a person or a phone number.
+
+    ``entry_id`` is None only for a proposed entry that :func:`spillover.check` tests.
+    """
+
     entry_id: str | None
     platform_id: str
     subject_kind: SubjectKind
@@ -139,11 +173,14 @@ class Entry:
 
     @property
     def subject_ref(self) -> str:
+        """The node reference of the listed subject (``person:jiang``, ``phone:+86...``)."""
         return ref(self.subject_kind.value, self.subject)
 
 
 @dataclass(frozen=True, slots=True)
 class Sharing:
+    """``from_platform`` passes its blacklist to ``to_platform`` from ``since`` on (``sharing``)."""
+
     from_platform: str
     to_platform: str
     since: date | None = None
@@ -177,13 +214,25 @@ class FrontierFacts:
     covers: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class Surroundings:
+    """What a graph view needs beyond :class:`FrontierFacts` (GraphBackend.surroundings):
+
+    - ``uses``: every phone named on the loans asked for (applicant's number or link);
+    - ``entries``: every blacklist entry listing one of the people or phones asked for.
+    """
+
+    uses: tuple[PhoneUse, ...] = ()
+    entries: tuple[Entry, ...] = ()
+
+
 #: the former name of :class:`FrontierFacts`
 Expansion = FrontierFacts
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A validated data folder (CONTRACT §1), every reference resolved."""
+    """A validated data folder (docs/contract.md §1), every reference resolved."""
 
     people: Mapping[str, Person]
     platforms: Mapping[str, Platform]
@@ -194,6 +243,7 @@ class Dataset:
     sharing: tuple[Sharing, ...] = ()
 
     def counts(self) -> dict[str, int]:
+        """The number of rows of each table, by table name (``phones``: owner periods)."""
         return {
             "people": len(self.people),
             "platforms": len(self.platforms),

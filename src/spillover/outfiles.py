@@ -1,6 +1,6 @@
 """Output files: written atomically, and CSV reports safe to open in a spreadsheet.
 
-Two rules for everything spillover writes (docs/output.md, docs/privacy.md):
+Two rules for everything spillover writes (docs/contract.md §4, docs/privacy.md):
 
 - **Atomic.** A file (or a folder) is written under a unique temporary name in
   the same directory and renamed into place when complete. An error removes the

@@ -1,14 +1,14 @@
-"""The JSON edge: explanations and audit rows as pydantic models (CONTRACT §3 and §4).
+"""The JSON edge: explanations and audit rows as pydantic models (docs/contract.md §3 and §4).
 
 Fields of the contract are never renamed or dropped; fields added beyond it
 (``listed_at``, ``hops``, ``at``, ``code``, ``reasons``, ``policy_detail``,
-``names``) are documented in ``docs/output.md``.
+``names``) are documented in ``docs/contract.md`` §3.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,11 +37,15 @@ class _Out(BaseModel):
 
 
 class SubjectOut(_Out):
+    """The listed subject: ``kind`` ``person`` or ``phone``, ``id`` (a phone in E.164)."""
+
     kind: Literal["person", "phone"]
     id: str
 
 
 class OriginOut(_Out):
+    """The overdue or defaulted loan a path starts from."""
+
     loan_id: str
     borrower_id: str
     platform_id: str
@@ -52,6 +56,8 @@ class OriginOut(_Out):
 
 
 class StepOut(_Out):
+    """One step of a path: ``from`` -``rel``-> ``to`` with its factor, day and reason code."""
+
     from_: str = Field(alias="from")
     rel: str
     to: str
@@ -61,6 +67,8 @@ class StepOut(_Out):
 
 
 class PathOut(_Out):
+    """One path from the subject to an origin loan and on to the listing."""
+
     origin: OriginOut
     responsibility: float
     hops: int
@@ -68,17 +76,23 @@ class PathOut(_Out):
 
 
 class ReasonOut(_Out):
+    """A reason code and its one-line text."""
+
     code: str
     text: str
 
 
 class PolicyOut(_Out):
+    """The scoring policy used: name, version and digest."""
+
     name: str
     version: str
     digest: str
 
 
 class ExplanationOut(_Out):
+    """The explanation JSON of one entry (docs/contract.md §3)."""
+
     entry_id: str | None
     platform_id: str
     subject: SubjectOut
@@ -94,6 +108,8 @@ class ExplanationOut(_Out):
 
 
 class AuditRowOut(_Out):
+    """One row of the batch audit (docs/contract.md §4); the fields are its columns."""
+
     entry_id: str
     platform_id: str
     subject_kind: str
@@ -134,6 +150,7 @@ def _path(p: ExplanationPath) -> PathOut:
 
 
 def explanation_out(e: Explanation) -> ExplanationOut:
+    """The explanation as its JSON model."""
     return ExplanationOut(
         entry_id=e.entry.entry_id,
         platform_id=e.entry.platform_id,
@@ -153,14 +170,23 @@ def explanation_out(e: Explanation) -> ExplanationOut:
 
 
 def explanation_json(e: Explanation, indent: int | None = 2) -> str:
+    """The explanation JSON as text (``indent`` None: on one line)."""
     return explanation_out(e).model_dump_json(by_alias=True, indent=indent)
 
 
-def explanation_dict(e: Explanation) -> dict:
+def explanation_dict(e: Explanation) -> dict[str, Any]:
+    """The explanation JSON as plain Python values (dates as ISO strings).
+
+    >>> from spillover import examples, explain_entry, open_folder
+    >>> d = explanation_dict(explain_entry(open_folder(examples.jiang_case_path()), "E-QT-J"))
+    >>> d["verdict"], d["paths"][0]["steps"][0]
+    ('spillover', {'from': 'person:jiang', 'rel': 'OWNS', 'to': 'phone:+8613957112345', 'factor': 1.0, 'at': '2012-03-01', 'code': None})
+    """
     return explanation_out(e).model_dump(by_alias=True, mode="json")
 
 
 def audit_row(e: Explanation) -> AuditRowOut:
+    """The audit row of an explanation (origin fields None when unexplained)."""
     best = e.best
     return AuditRowOut(
         entry_id=e.entry.entry_id or "",

@@ -85,6 +85,8 @@ def mobile_pattern(region: str) -> tuple[str, str]:
     valid number; the fast loader takes CN matches as they are (tests check that
     :func:`normalize_phone` agrees) and checks everything else one by one."""
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.mobile is None or meta.mobile.national_number_pattern is None:
+        raise ValueError(f"no mobile numbering plan for region {region!r}")
     pattern = meta.mobile.national_number_pattern
     return rf"^\+{meta.country_code}(?:{pattern})$", rf"^(?:{pattern})$"
 
@@ -99,7 +101,11 @@ def looks_like_phone(text: str, region: str = DEFAULT_REGION) -> bool:
 
 
 def display_phone(e164: str) -> str:
-    """Human form of an E.164 number, e.g. ``+86 138 0000 0001``."""
+    """Human form of an E.164 number (the number itself when it cannot be parsed).
+
+    >>> display_phone("+8613957112345")
+    '+86 139 5711 2345'
+    """
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

@@ -2,7 +2,7 @@
 
 The default policy ships in the package (``spillover/policies/default.toml``);
 ``load_policy(path)`` reads another one. A policy that breaks a property every
-policy must keep (CONTRACT §3) is refused with :class:`~spillover.errors.PolicyError`.
+policy must keep (docs/contract.md §3) is refused with :class:`~spillover.errors.PolicyError`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ Factor = float
 
 
 class _FactorRules(BaseModel):
-    """The properties every policy keeps (CONTRACT §3); the fields come from the rules."""
+    """The properties every policy keeps (docs/contract.md §3); the fields come from the rules."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,7 +98,7 @@ class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: _Header
-    factors: _Factors  # type: ignore[valid-type]
+    factors: _Factors
     search: _Search = _Search()
     verdict: _Verdict = _Verdict()
 
@@ -124,6 +124,7 @@ class Policy:
         return f"{self.name} {self.version} sha256:{self.digest}"
 
     def factor(self, name: str) -> float:
+        """The factor named ``name`` in the policy's ``[factors]``."""
         return self.factors[name]
 
     def role_factor(self, role: str, sms_verified: bool | None) -> float:
@@ -182,4 +183,5 @@ def default_policy_bytes() -> bytes:
 
 @cache
 def default_policy() -> Policy:
+    """The policy packaged with spillover (``spillover/policies/default.toml``), parsed once."""
     return parse_policy(default_policy_bytes(), "spillover/policies/default.toml")

@@ -52,6 +52,8 @@ def step_text(step: Step, path: ExplanationPath, name: _Namer) -> str:
 
 
 def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
+    """The explanation as a person reads it: the verdict, the best path step by step, the
+    reasons, and up to ``other_paths`` other paths in one line each."""
     name = _Namer(e)
     entry = e.entry
     subject = name(entry.subject_ref)

@@ -1,4 +1,4 @@
-"""Input rows (CONTRACT §1) as pydantic models: the edge where raw text becomes typed facts.
+"""Input rows (docs/contract.md §1) as pydantic models: the edge where raw text becomes typed facts.
 
 Every model turns an empty cell into ``None``, reads booleans as ``true/false``,
 ``1/0`` or ``yes/no``, dates as ISO ``YYYY-MM-DD`` (years 1900-2100), amounts as
@@ -149,10 +149,14 @@ def _kind_or_other(value: Any) -> Any:
 
 
 class Row(BaseModel):
+    """A row of an input table: frozen, extra columns ignored."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class PersonRow(Row):
+    """A row of ``people``; ``id_number`` must be a valid resident identity number."""
+
     person_id: Text
     name: Text
     id_number: OptText = None
@@ -165,12 +169,16 @@ class PersonRow(Row):
 
 
 class PlatformRow(Row):
+    """A row of ``platforms``; an empty ``kind`` is ``other``."""
+
     platform_id: Text
     name: Text
     kind: Annotated[PlatformKind, BeforeValidator(_kind_or_other)] = PlatformKind.OTHER
 
 
 class PhoneRow(Row):
+    """A row of ``phones``: one owner period of a number (``until`` >= ``since``)."""
+
     phone: Phone
     owner_id: OptText = None
     verified: OptBool = None
@@ -187,6 +195,8 @@ class PhoneRow(Row):
 
 
 class LoanRow(Row):
+    """A row of ``loans`` (``status_at`` >= ``applied_at``)."""
+
     loan_id: Text
     platform_id: Text
     borrower_id: Text
@@ -207,12 +217,16 @@ class LoanRow(Row):
 
 
 class LoanLinkRow(Row):
+    """A row of ``loan_links``: a phone named on a loan in a role."""
+
     loan_id: Text
     phone: Phone
     role: LinkRole
 
 
 class BlacklistRow(Row):
+    """A row of ``blacklist``; a ``phone`` subject is read as a phone number."""
+
     entry_id: Text
     platform_id: Text
     subject_kind: SubjectKind
@@ -230,6 +244,8 @@ class BlacklistRow(Row):
 
 
 class SharingRow(Row):
+    """A row of ``sharing``: one platform passes its blacklist to another."""
+
     from_platform: Text
     to_platform: Text
     since: OptDay = None
@@ -249,4 +265,9 @@ REQUIRED_TABLES = ("people", "platforms", "phones", "loans")
 
 
 def required_columns(model: type[Row]) -> list[str]:
+    """The columns a table must have (its row model's required fields), in order.
+
+    >>> required_columns(LoanLinkRow)
+    ['loan_id', 'phone', 'role']
+    """
     return [name for name, f in model.model_fields.items() if f.is_required()]

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -43,6 +43,7 @@ __all__ = [
     "COPY_STEP",
     "DIAGNOSIS_CODES",
     "FACTOR_KEYS",
+    "FINDINGS",
     "IGNORES_DATES",
     "LISTING_STEP",
     "NO_PATH",
@@ -55,6 +56,8 @@ __all__ = [
     "SHARING_STEP",
     "STEP_KINDS",
     "TIE_KINDS",
+    "UNVERIFIED_TIE_CODES",
+    "FindingKind",
     "Role",
     "Score",
     "StepKind",
@@ -70,6 +73,7 @@ __all__ = [
     "rounded",
     "score",
     "subject_phone_kind",
+    "unverified_tie",
     "use_kind",
     "vocabulary_markdown",
 ]
@@ -380,7 +384,12 @@ def kind_of(rel: str, code: str | None) -> StepKind:
 
 
 def factor(policy: Policy, kind: StepKind) -> float:
-    """The factor of a step of ``kind`` under ``policy``."""
+    """The factor of a step of ``kind`` under ``policy`` (1.0 for a step that relays).
+
+    >>> from spillover.policy import default_policy
+    >>> factor(default_policy(), use_kind("guarantor", None)), factor(default_policy(), SHARING_STEP)
+    (0.8, 1.0)
+    """
     return 1.0 if kind.factor_key is None else policy.factors[kind.factor_key]
 
 
@@ -418,15 +427,20 @@ def subject_phone_kind(
     return use_kind(role, sms_verified)
 
 
-def loan_in_time(applied_at, until):  # type: ignore[no-untyped-def]
+def loan_in_time(applied_at: Any, until: Any) -> Any:
     """A loan belongs on a path for a listing on ``until`` when applied for by then
     (works on dates, and elementwise on arrays of day numbers)."""
     return applied_at <= until
 
 
-def relay_day(known, since):  # type: ignore[no-untyped-def]
+def relay_day(known: Any, since: Any) -> Any:
     """The day a default known on ``known`` arrives over a sharing agreement in force
-    from ``since`` (None: always)."""
+    from ``since`` (None: always).
+
+    >>> from datetime import date
+    >>> relay_day(date(2023, 8, 20), date(2024, 1, 1)), relay_day(date(2023, 8, 20), None)
+    (datetime.date(2024, 1, 1), datetime.date(2023, 8, 20))
+    """
     return known if since is None else max(known, since)
 
 
@@ -490,7 +504,11 @@ REASONS: Mapping[str, str] = {
 
 
 def reason_codes(codes: Iterable[str | None]) -> tuple[str, ...]:
-    """The reason codes of a path: its steps' codes in step order, each once."""
+    """The reason codes of a path: its steps' codes in step order, each once.
+
+    >>> reason_codes(["EMERGENCY_CONTACT", None, "SHARED_BLACKLIST", "SHARED_BLACKLIST"])
+    ('EMERGENCY_CONTACT', 'SHARED_BLACKLIST')
+    """
     return tuple(dict.fromkeys(c for c in codes if c))
 
 
@@ -518,6 +536,12 @@ def score(responsibility: float | None, policy: Policy) -> Score:
 
     ``contamination = 1 - responsibility`` (both rounded), 1 when unexplained;
     ``spillover`` from the policy's ``spillover_at`` on, else ``own_conduct``.
+
+    >>> from spillover.policy import default_policy
+    >>> score(1.0, default_policy())
+    Score(responsibility=1.0, contamination=0.0, verdict=<Verdict.OWN_CONDUCT: 'own_conduct'>)
+    >>> score(0.3, default_policy()).verdict, score(None, default_policy()).contamination
+    (<Verdict.SPILLOVER: 'spillover'>, 1.0)
     """
     if responsibility is None:
         return Score(None, 1.0, Verdict.UNEXPLAINED)
@@ -525,3 +549,86 @@ def score(responsibility: float | None, policy: Policy) -> Score:
     contamination = rounded(1.0 - r)
     verdict = Verdict.SPILLOVER if contamination >= policy.spillover_at else Verdict.OWN_CONDUCT
     return Score(r, contamination, verdict)
+
+
+# ---------------------------------------------------------------------------
+# Red flags (spillover findings)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FindingKind:
+    """One kind of red flag ``spillover findings`` reports: a stable ``code`` (part of
+    the output contract: never renamed), a short ``title``, what it means (``text``),
+    the saved Cypher query that finds it on Neo4j (``query``, in
+    ``cypher/investigate/``; None: computed from the audit's verdicts on every backend)."""
+
+    code: str
+    title: str
+    text: str
+    query: str | None
+
+
+#: every kind of finding, in report order
+FINDINGS: Mapping[str, FindingKind] = {
+    f.code: f
+    for f in (
+        FindingKind(
+            "APPLICANT_PHONE_OF_ANOTHER",
+            "phone used by someone who is not its owner, without SMS check",
+            "A borrower gave as their own number a phone that belonged to another person on "
+            "the application day, and no SMS check was made: the owner bears the consequences.",
+            "unverified_applicant_phone",
+        ),
+        FindingKind(
+            "CONTACT_HUB",
+            "phone named as a contact by many unrelated borrowers",
+            "A phone is named as a contact (emergency contact, reference, guarantor, address "
+            "book) on the loans of many borrowers who never owned it.",
+            "shared_phone_hubs",
+        ),
+        FindingKind(
+            "LISTED_ONLY_UNVERIFIED",
+            "person listed only through ties they did not verify",
+            "A listed person with no overdue or defaulted loan of their own, whose every tie "
+            "to another person's overdue or defaulted loan is one they did not verify "
+            "(unverified ownership, unverified applicant use, an address-book upload).",
+            "listed_only_unverified",
+        ),
+        FindingKind(
+            "MOSTLY_SPILLOVER_PLATFORM",
+            "platform whose listings are mostly spillover",
+            "More than the given share of a platform's listings are spillover (the audit's "
+            "verdicts under the policy).",
+            None,
+        ),
+        FindingKind(
+            "COPY_AFTER_REPAID",
+            "copy that travelled after the origin loan was repaid",
+            "A copied listing made after every loan tying the first listing's subject to its "
+            "platform had been repaid.",
+            "copies_after_repaid",
+        ),
+    )
+}
+
+#: the reason codes of the tie steps a subject did not verify
+UNVERIFIED_TIE_CODES: tuple[str, ...] = tuple(
+    c
+    for c in (
+        owns_kind(False).code,
+        use_kind(APPLICANT, False).code,
+        use_kind("address_book", None).code,
+    )
+    if c is not None
+)
+
+
+def unverified_tie(owner_verified: bool, role: str, sms_verified: bool | None) -> bool:
+    """Whether a tie (the subject owns a phone that a loan names in ``role``) is one the
+    subject did not verify: its ownership step or its use step carries one of
+    :data:`UNVERIFIED_TIE_CODES`."""
+    return (
+        owns_kind(owner_verified).code in UNVERIFIED_TIE_CODES
+        or use_kind(role, sms_verified).code in UNVERIFIED_TIE_CODES
+    )

@@ -35,6 +35,8 @@ class Neo4jSettings:
         database: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Neo4jSettings | None:
+        """Settings from the arguments given, the rest from ``env`` (default: the process
+        environment); None when no URI is given either way."""
         env = os.environ if env is None else env
         uri = uri or env.get("NEO4J_URI")
         if not uri:

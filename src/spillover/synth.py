@@ -1,6 +1,6 @@
 """Synthetic data folders with known ground truth, from a few people to millions.
 
-:func:`generate` writes a contract-valid data folder (CONTRACT §1: ``people``,
+:func:`generate` writes a contract-valid data folder (docs/contract.md §1: ``people``,
 ``platforms``, ``phones``, ``loans``, ``loan_links``, ``blacklist``, ``sharing``)
 and, next to it, the ground truth the analyzer cannot see (``ground_truth/``):
 for every blacklist entry the loan whose default caused it, how the platform's
@@ -754,10 +754,10 @@ def _make_platforms(people: int, p: SynthParams, rng: np.random.Generator) -> _P
         mask = rng.random((src.size, dst.size)) < prob
         mask &= src[:, None] != dst[None, :]
         if force:  # every receiver gets at least one source
-            for j in range(dst.size):
-                if not mask[:, j].any():
-                    options = np.flatnonzero(src != dst[j])
-                    mask[options[rng.integers(options.size)], j] = True
+            for col in range(dst.size):
+                if not mask[:, col].any():
+                    options = np.flatnonzero(src != dst[col])
+                    mask[options[rng.integers(options.size)], col] = True
         i, j = np.nonzero(mask)
         since = start + rng.integers(int(lo * span), int(hi * span) + 1, i.size)
         pairs.append((src[i], dst[j], since))
@@ -1642,8 +1642,8 @@ def generate(
     for bad arguments.
 
     >>> import tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "data"
-    >>> generate(200, 1, folder).counts["people"]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     generate(200, 1, pathlib.Path(tmp) / "data").counts["people"]
     200
     """
     began = time.perf_counter()

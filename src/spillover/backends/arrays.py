@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from datetime import date
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,22 +34,23 @@ from ..model import (
     PhoneUse,
     Sharing,
     SubjectKind,
+    Surroundings,
     split_ref,
 )
 from ..phones import display_phone
-from ..rules import loan_in_time
+from ..rules import APPLICANT, loan_in_time
 from .base import neighbourhood_by_expand
 
 __all__ = ["ArrayBackend"]
 
 
-def _list(values: np.ndarray | pa.Array | pa.ChunkedArray) -> list:
+def _list(values: np.ndarray | pa.Array | pa.ChunkedArray) -> list[Any]:
     return values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else list(values)
 
 
 def _text(values: np.ndarray | pa.Array | pa.ChunkedArray, row: int) -> str:
     value = values[row]
-    return value.as_py() if isinstance(value, pa.Scalar) else value
+    return str(value.as_py() if isinstance(value, pa.Scalar) else value)
 
 
 def _day(ordinal: int, missing: np.int64) -> date | None:
@@ -87,6 +89,7 @@ class ArrayBackend:
 
     @classmethod
     def from_dataset(cls, data: Dataset) -> ArrayBackend:
+        """The backend over a :class:`Dataset`'s columns (:func:`columns_from_dataset`)."""
         return cls(columns_from_dataset(data))
 
     # -- lookups -------------------------------------------------------------------------
@@ -234,6 +237,46 @@ class ArrayBackend:
 
     def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         return neighbourhood_by_expand(self, persons, phones)
+
+    @cached_property
+    def _links_by_loan(self) -> dict[str, list[tuple[str, str]]]:
+        cols = self.cols
+        out: dict[str, list[tuple[str, str]]] = {}
+        for loan, phone, role in zip(
+            _list(cols.link_loan), _list(cols.link_phone), _list(cols.link_role), strict=True
+        ):
+            out.setdefault(loan, []).append((phone, role))
+        return out
+
+    @cached_property
+    def _listings(self) -> dict[str, list[int]]:
+        cols = self.cols
+        rows = self._entry_rows
+        out: dict[str, list[int]] = {}
+        kinds, subjects, ids = (
+            _list(cols.entry_kind),
+            _list(cols.entry_subject),
+            _list(cols.entry_ids),
+        )
+        for i in sorted(range(len(ids)), key=ids.__getitem__):
+            out.setdefault(f"{kinds[i]}:{subjects[i]}", []).append(rows[ids[i]])
+        return out
+
+    def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
+        wanted = list(dict.fromkeys(loans))
+        uses: list[PhoneUse] = []
+        for loan_id, code in zip(wanted, _positions(wanted, self.index.loans), strict=True):
+            if code < 0:
+                continue
+            loan = self._loan(code)
+            if loan.applicant_phone is not None:
+                uses.append(PhoneUse(loan.applicant_phone, APPLICANT, loan))
+            uses.extend(PhoneUse(p, r, loan) for p, r in self._links_by_loan.get(loan_id, ()))
+        listings = self._listings
+        entries = tuple(
+            self._entry(row) for s in dict.fromkeys(subjects) for row in listings.get(s, ())
+        )
+        return Surroundings(tuple(uses), entries)
 
     def columns(self) -> Columns:
         return self.cols

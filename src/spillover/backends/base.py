@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..model import Entry, FrontierFacts, Sharing
+from ..model import Entry, FrontierFacts, Sharing, Surroundings
 
 if TYPE_CHECKING:
     from ..columns import Columns
@@ -31,6 +31,8 @@ class GraphBackend(Protocol):
     - :meth:`exists`: whether a node reference is in the graph;
     - :meth:`expand`: the people, phones and loans one hop around a frontier;
     - :meth:`neighbourhood`: the same for a whole three-layer search, in one go;
+    - :meth:`surroundings`: the phones named on given loans, the entries listing given
+      people and phones (for graph views and red flags, not for explanations);
     - :meth:`columns`: everything at once, as flat columns, for batch passes.
     """
 
@@ -38,15 +40,26 @@ class GraphBackend(Protocol):
     #: whether each call is a round trip to a server (then the core batches requests)
     round_trips: bool
 
-    def entries(self, ids: Collection[str]) -> dict[str, Entry]: ...
+    def entries(self, ids: Collection[str]) -> dict[str, Entry]:
+        """The blacklist entries with these ids, by id; ids not in the graph are left out."""
+        ...
 
-    def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]: ...
+    def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]:
+        """Every blacklist entry, in ``entry_id`` order, in lists of up to ``batch_size``."""
+        ...
 
-    def sharing(self) -> tuple[Sharing, ...]: ...
+    def sharing(self) -> tuple[Sharing, ...]:
+        """Every data-sharing agreement between platforms."""
+        ...
 
-    def names(self, refs: Collection[str]) -> dict[str, str]: ...
+    def names(self, refs: Collection[str]) -> dict[str, str]:
+        """Display names by node reference (``person:jiang`` -> ``Jiang``, a phone its
+        number in human form); people and platforms not in the graph are left out."""
+        ...
 
-    def exists(self, node: str) -> bool: ...
+    def exists(self, node: str) -> bool:
+        """Whether the node reference (``KIND:ID``) is in the graph."""
+        ...
 
     def expand(
         self, persons: Collection[str], phones: Collection[str], until: date
@@ -64,11 +77,20 @@ class GraphBackend(Protocol):
         (A tie: a person owns a phone named on another person's loan.)"""
         ...
 
+    def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
+        """Every phone named on the loans ``loans`` (ids; as the applicant's number or by a
+        link, one :class:`~spillover.model.PhoneUse` each) and every blacklist entry that
+        lists one of ``subjects`` (node references ``person:ID`` or ``phone:NUMBER``).
+        Unknown ids are left out."""
+        ...
+
     def columns(self) -> Columns:
         """The whole graph as flat columns, for the batch kernel (:mod:`spillover.kernel`)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the backend holds (a driver it opened); embedded backends hold nothing."""
+        ...
 
 
 def neighbourhood_by_expand(

@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from ..model import Dataset, Entry, FrontierFacts, Loan, PhoneUse, Sharing, ref, split_ref
+from ..model import (
+    Dataset,
+    Entry,
+    FrontierFacts,
+    Loan,
+    PhonePeriod,
+    PhoneUse,
+    Sharing,
+    Surroundings,
+    ref,
+    split_ref,
+)
 from ..phones import display_phone
 from ..rules import (
     APPLICANT,
@@ -37,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryBackend", "build_graph"]
 
 
-def build_graph(data: Dataset) -> nx.MultiDiGraph:
+def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:
     """The linkage graph of ``data``; nodes are ``KIND:ID`` references, each with its fact.
 
     >>> from spillover.loader import load_folder
@@ -46,11 +57,11 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
     >>> g.nodes["person:jiang"]["kind"]
     'person'
     """
-    g = nx.MultiDiGraph()
+    g: nx.MultiDiGraph[str] = nx.MultiDiGraph()
     for p in data.people.values():
         g.add_node(ref("person", p.person_id), kind="person", fact=p)
-    for p in data.platforms.values():
-        g.add_node(ref("platform", p.platform_id), kind="platform", fact=p)
+    for pl in data.platforms.values():
+        g.add_node(ref("platform", pl.platform_id), kind="platform", fact=pl)
     for phone, periods in data.phone_periods.items():
         g.add_node(ref("phone", phone), kind="phone", periods=periods)
         for period in periods:
@@ -102,7 +113,7 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph:
     return g
 
 
-def _ensure_phone(g: nx.MultiDiGraph, phone: str) -> None:
+def _ensure_phone(g: nx.MultiDiGraph[str], phone: str) -> None:
     node = ref("phone", phone)
     if node not in g:
         g.add_node(node, kind="phone", periods=())
@@ -142,7 +153,7 @@ class MemoryBackend:
         )
 
     @cached_property
-    def graph(self) -> nx.MultiDiGraph:
+    def graph(self) -> nx.MultiDiGraph[str]:
         """The data as a networkx graph (:func:`build_graph`), built on first use: for
         graph views and exports; explanations do not need it."""
         return build_graph(self.data)
@@ -184,15 +195,15 @@ class MemoryBackend:
     def expand(
         self, persons: Collection[str], phones: Collection[str], until: date
     ) -> FrontierFacts:
-        own_loans = []
+        own_loans: list[Loan] = []
         numbers = set(phones)
         for person in persons:
             own_loans.extend(
                 loan for loan in self._own.get(person, ()) if loan_in_time(loan.applied_at, until)
             )
             numbers |= self._owned.get(person, set())
-        uses = []
-        periods = []
+        uses: list[PhoneUse] = []
+        periods: list[PhonePeriod] = []
         for phone in sorted(numbers):
             if phone not in self._phones:
                 continue
@@ -206,6 +217,30 @@ class MemoryBackend:
 
     def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         return neighbourhood_by_expand(self, persons, phones)
+
+    @cached_property
+    def _named_on(self) -> dict[str, list[PhoneUse]]:
+        out: dict[str, list[PhoneUse]] = {}
+        for phone, uses in self._uses.items():
+            for role, loan in uses:
+                out.setdefault(loan.loan_id, []).append(PhoneUse(phone, role, loan))
+        return out
+
+    @cached_property
+    def _listings(self) -> dict[str, list[Entry]]:
+        out: dict[str, list[Entry]] = {}
+        for entry_id in self._entry_ids:
+            entry = self.data.entries[entry_id]
+            out.setdefault(entry.subject_ref, []).append(entry)
+        return out
+
+    def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
+        named = self._named_on
+        listings = self._listings
+        return Surroundings(
+            tuple(u for loan in dict.fromkeys(loans) for u in named.get(loan, ())),
+            tuple(e for s in dict.fromkeys(subjects) for e in listings.get(s, ())),
+        )
 
     def columns(self) -> Columns:
         from ..columns import columns_from_dataset

@@ -27,6 +27,7 @@ from ..model import (
     PhoneUse,
     Sharing,
     SubjectKind,
+    Surroundings,
     ref,
     split_ref,
 )
@@ -94,6 +95,7 @@ def _day(value: Any) -> date | None:
 
 
 def loan_from(props: Mapping[str, Any]) -> Loan:
+    """The :class:`Loan` of a ``Loan`` node's properties."""
     return Loan(
         loan_id=props["id"],
         platform_id=props["platform_id"],
@@ -108,6 +110,7 @@ def loan_from(props: Mapping[str, Any]) -> Loan:
 
 
 def entry_from(props: Mapping[str, Any]) -> Entry:
+    """The :class:`Entry` of an ``Entry`` node's properties."""
     return Entry(
         entry_id=props["id"],
         platform_id=props["platform_id"],
@@ -117,6 +120,18 @@ def entry_from(props: Mapping[str, Any]) -> Entry:
         stated_reason=props.get("stated_reason"),
         copied_from=props.get("copied_from"),
     )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, neo4j.time.Date):
+        return value.to_native().isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _entry_key(entry: Entry) -> str:
+    return entry.entry_id or ""
 
 
 class Neo4jBackend:
@@ -148,10 +163,8 @@ class Neo4jBackend:
     def entries(self, ids: Collection[str]) -> dict[str, Entry]:
         if not ids:
             return {}
-        return {
-            e.entry_id: e
-            for e in (entry_from(r["entry"]) for r in self._read("entries_by_id", ids=list(ids)))
-        }  # type: ignore[misc]
+        found = (entry_from(r["entry"]) for r in self._read("entries_by_id", ids=list(ids)))
+        return {e.entry_id: e for e in found if e.entry_id is not None}
 
     def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]:
         after = ""
@@ -205,6 +218,24 @@ class Neo4jBackend:
             "expand", persons=list(persons), phones=list(phones), until=until, **_ROLE_PARAMS
         )[0]
         return self._frontier_facts(record)
+
+    def query(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run the saved query ``cypher/investigate/NAME.cypher`` (read-only) with
+        ``params``; dates come back as ISO text."""
+        return [
+            {k: _plain(r[k]) for k in r.keys()}  # noqa: SIM118 (a Record, not a dict)
+            for r in self._read(f"investigate/{name}", **params)
+        ]
+
+    def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
+        wanted = [dict(zip(("kind", "id"), split_ref(s), strict=True)) for s in subjects]
+        record = self._read(
+            "surroundings", loans=list(dict.fromkeys(loans)), subjects=wanted, **_ROLE_PARAMS
+        )[0]
+        return Surroundings(
+            tuple(PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]),
+            tuple(sorted((entry_from(e) for e in record["entries"]), key=_entry_key)),
+        )
 
     @staticmethod
     def _frontier_facts(record: neo4j.Record) -> FrontierFacts:

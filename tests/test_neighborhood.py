@@ -1,0 +1,240 @@
+"""The exploration view (spillover neighborhood): the same ego network on every backend,
+capped with a note, GraphML that parses back, and HTML that loads offline in Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import networkx as nx
+import pytest
+from click.testing import CliRunner
+
+from scenario import SynthPopulation, random_scenario
+from spillover.backends.memory import MemoryBackend
+from spillover.cli import cli
+from spillover.errors import NotFoundError
+from spillover.examples import jiang_case_path
+from spillover.loader import load_folder
+from spillover.neighborhood import (
+    KIND_COLOURS,
+    VERDICT_COLOURS,
+    Neighborhood,
+    neighborhood,
+    to_html,
+    to_json,
+    write_view,
+)
+from spillover.rules import Verdict
+from test_audit_pass import _jiang
+
+#: Debian's chromium (CI installs it with apt); the HTML test needs it and never skips
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _sets(view: Neighborhood) -> tuple[set, set]:
+    nodes = {(n.id, n.kind, n.label, n.hop, tuple(sorted(n.attrs.items()))) for n in view.nodes}
+    edges = {(e.source, e.target, e.rel, tuple(sorted(e.attrs.items()))) for e in view.edges}
+    return nodes, edges
+
+
+@pytest.fixture(scope="module")
+def jiang_view() -> Neighborhood:
+    return neighborhood(MemoryBackend(load_folder(jiang_case_path())), "jiang", hops=3)
+
+
+def test_jiang_view_shows_the_spread(jiang_view):
+    ids = {n.id for n in jiang_view.nodes}
+    # Jiang's phone, Xu Yan's loans that named it, Xu Yan, and Jiang's entries
+    assert {"person:jiang", "phone:+8613957112345", "loan:XY-QC-1", "person:xu_yan"} <= ids
+    assert "entry:E-WL-J" in ids
+    wl = next(n for n in jiang_view.nodes if n.id == "entry:E-WL-J")
+    assert wl.attrs["verdict"] == Verdict.SPILLOVER.value and wl.attrs["contamination"] == 0.95
+    use = next(
+        e for e in jiang_view.edges if e.source == "loan:XY-QC-1" and e.target.startswith("phone:")
+    )
+    assert use.attrs == {"role": "applicant", "applied_at": "2023-03-02", "sms_verified": False}
+    owns = next(e for e in jiang_view.edges if e.rel == "OWNS" and e.source == "person:jiang")
+    assert owns.attrs["since"] == "2012-03-01" and owns.attrs["verified"] is True
+    assert jiang_view.cut_at_hop is None and "nothing left out" in jiang_view.note
+
+
+def test_same_view_of_the_jiang_case_on_every_backend(graph, tmp_path):
+    reference = MemoryBackend(load_folder(_jiang().write(tmp_path / "ref")))
+    backend = graph(_jiang())
+    for subject, kind, hops in (("jiang", "person", 3), ("+8613957112345", "phone", 2)):
+        want = neighborhood(reference, subject, kind, hops=hops)
+        assert _sets(neighborhood(backend, subject, kind, hops=hops)) == _sets(want)
+        assert {"person:jiang", "person:xu_yan"} <= {n.id for n in want.nodes}
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_same_view_of_a_synthetic_population_on_every_backend(graph, tmp_path, seed):
+    scenario = random_scenario(seed, people=15, loans=45, entries=20)
+    reference_backend = MemoryBackend(load_folder(scenario.write(tmp_path / "ref")))
+    backend = graph(scenario)
+    people = sorted(reference_backend.data.people)
+    busiest = max(people, key=lambda p: len(reference_backend.expand([p], [], _max()).uses))
+    for hops, cap in ((2, 500), (3, 25)):
+        want = neighborhood(reference_backend, busiest, hops=hops, max_nodes=cap)
+        assert _sets(neighborhood(backend, busiest, hops=hops, max_nodes=cap)) == _sets(want)
+    phone = sorted(reference_backend.data.phone_periods)[0]
+    want = neighborhood(reference_backend, phone, "phone", hops=3)
+    assert _sets(neighborhood(backend, phone, "phone", hops=3)) == _sets(want)
+
+
+def test_same_view_of_a_spillover_synth_population_on_every_backend(graph, tmp_path):
+    population = SynthPopulation(300, seed=4)
+    reference = MemoryBackend(load_folder(population.write(tmp_path / "ref")))
+    backend = graph(population)
+    # the phone named on the most loans: a hub, cut by the cap
+    hub = max(
+        sorted(reference.data.phone_periods),
+        key=lambda p: len(reference.expand([], [p], _max()).uses),
+    )
+    want = neighborhood(reference, hub, "phone", hops=3, max_nodes=40)
+    assert want.cut_at_hop is not None and "capped at 40 nodes" in want.note
+    assert _sets(neighborhood(backend, hub, "phone", hops=3, max_nodes=40)) == _sets(want)
+    person = sorted(reference.data.people)[7]
+    want = neighborhood(reference, person, hops=3)
+    assert _sets(neighborhood(backend, person, hops=3)) == _sets(want)
+
+
+def _max():
+    from datetime import date
+
+    return date.max
+
+
+def test_the_cap_leaves_nodes_out_and_says_so(jiang_view):
+    backend = MemoryBackend(load_folder(jiang_case_path()))
+    small = neighborhood(backend, "jiang", hops=3, max_nodes=12)
+    assert len(small.nodes) == 12
+    assert small.cut_at_hop == 1 and sum(small.omitted.values()) > 0
+    assert "capped at 12 nodes: left out" in small.note
+    assert {n.id for n in small.nodes} < {n.id for n in jiang_view.nodes}
+    kept = {n.id for n in small.nodes}
+    assert all(e.source in kept and e.target in kept for e in small.edges)
+    out = to_json(small)
+    assert out["complete"] is False and out["omitted"] == dict(small.omitted)
+    # exactly full after a layer: the next layer is counted as left out
+    exact = neighborhood(backend, "jiang", hops=3, max_nodes=9)
+    assert len(exact.nodes) == 9 and exact.cut_at_hop == 1 and exact.omitted
+    assert small.note in to_html(small)
+
+
+def test_graphml_parses_back_with_networkx(tmp_path, jiang_view):
+    path = write_view(jiang_view, tmp_path / "jiang.graphml", "graphml")
+    g = nx.read_graphml(path, force_multigraph=True)
+    assert g.number_of_nodes() == len(jiang_view.nodes)
+    assert g.number_of_edges() == len(jiang_view.edges)
+    assert g.nodes["person:jiang"]["label"] == "Jiang (bakery owner)"
+    assert g.nodes["entry:E-WL-J"]["colour"] == VERDICT_COLOURS[Verdict.SPILLOVER]
+    assert g.nodes["phone:+8613957112345"]["colour"] == KIND_COLOURS["phone"]
+    assert "jiang 2012-03-01..now (verified)" in g.nodes["phone:+8613957112345"]["owner_periods"]
+    assert g.graph["note"] == jiang_view.note
+
+
+def test_json_output(tmp_path, jiang_view):
+    data = json.loads(write_view(jiang_view, tmp_path / "v.json", "json").read_text())
+    assert data["subject"] == "person:jiang" and data["complete"] is True
+    assert len(data["nodes"]) == len(jiang_view.nodes)
+    assert {e["rel"] for e in data["edges"]} >= {"OWNS", "BORROWED", "APPLIED_WITH", "LINKS"}
+
+
+def _chromium(*args: str, path: Path) -> subprocess.CompletedProcess[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "no chromium: the offline HTML test needs Debian's chromium (apt install chromium)"
+        )
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            # no network: every request would go to a proxy that is not there
+            "--proxy-server=127.0.0.1:9",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,800",
+            # real time for the layout to settle (a virtual-time budget races its animation)
+            "--timeout=6000",
+            *args,
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_html_loads_offline_in_chromium_and_shows_the_subject(tmp_path, jiang_view):
+    path = write_view(jiang_view, tmp_path / "jiang.html", "html")
+    html = path.read_text(encoding="utf-8")
+    # one file: nothing is loaded from elsewhere
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    done = _chromium("--dump-dom", path=path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    assert '<strong id="spillover-subject">Jiang (bakery owner)</strong>' in dom
+    assert "<title>spillover: Jiang (bakery owner) (3 hop(s))</title>" in dom
+    # the graph component ran (it draws into a canvas it creates) and raised nothing
+    assert 'data-testid="nvl-c2d-canvas"' in dom
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert not [line for line in console if "Uncaught" in line or "Error" in line], console
+    shot = tmp_path / "shot.png"
+    done = _chromium(f"--screenshot={shot}", path=path)
+    # a drawn graph: an empty canvas with the header compresses to under 30 kB, the
+    # Jiang view to about 160 kB
+    assert done.returncode == 0 and shot.stat().st_size > 80_000
+
+
+def test_cli_writes_each_format(tmp_path):
+    runner = CliRunner()
+    for fmt in ("html", "graphml", "json"):
+        out = tmp_path / f"v.{fmt}"
+        result = runner.invoke(
+            cli,
+            [
+                "neighborhood",
+                "+86 139 5711 2345",
+                "--subject-kind",
+                "phone",
+                "--hops",
+                "2",
+                "--max-nodes",
+                "15",
+                "--format",
+                fmt,
+                "--out",
+                str(out),
+                "--data",
+                str(jiang_case_path()),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "capped at 15 nodes" in result.output and out.exists()
+
+
+def test_cli_unknown_subject(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "neighborhood",
+            "nobody",
+            "--out",
+            str(tmp_path / "x.json"),
+            "--format",
+            "json",
+            "--data",
+            str(jiang_case_path()),
+        ],
+    )
+    assert result.exit_code == 1 and "unknown person 'nobody'" in result.output
+    assert not (tmp_path / "x.json").exists()
+    with pytest.raises(NotFoundError):
+        neighborhood(MemoryBackend(load_folder(jiang_case_path())), "+8613000000000", "phone")
