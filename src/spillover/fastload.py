@@ -323,7 +323,7 @@ def _unique(values: pa.Array) -> np.ndarray:
     if len(values) > 1:
         ordered = values.take(order)
         _need(not pc.any(pc.equal(ordered[1:], ordered[:-1])).as_py())
-    return order.to_numpy().astype(np.int64)
+    return np.asarray(order.to_numpy(), dtype=np.int64)
 
 
 def _known(values: pa.Array, pool: pa.Array, optional: bool) -> np.ndarray:
@@ -334,7 +334,7 @@ def _known(values: pa.Array, pool: pa.Array, optional: bool) -> np.ndarray:
     if optional:
         missing = pc.and_(missing, pc.not_equal(values, ""))
     _need(not pc.any(missing).as_py())
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _joined(*columns: pa.Array) -> pa.Array:

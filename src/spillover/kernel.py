@@ -149,7 +149,7 @@ def _is(values: np.ndarray | pa.Array, text: str) -> np.ndarray:
 
 def _order(values: np.ndarray | pa.Array) -> np.ndarray:
     """The rows of an id column in the order of the ids."""
-    return pc.sort_indices(_arrow(values)).to_numpy().astype(np.int64)
+    return np.asarray(pc.sort_indices(_arrow(values)).to_numpy(), dtype=np.int64)
 
 
 def _rows(universe: np.ndarray | pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:

@@ -38,7 +38,7 @@ def _sorted_unique(*columns: pa.Array) -> pa.Array:
 
 def _codes(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
     found = pc.index_in(_arrow(values), value_set=universe)
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _rank(order: np.ndarray) -> np.ndarray:
