@@ -42,6 +42,8 @@ ENGINES_AND_RENDERERS = [
     "backends/neo4j.py",
     "neighborhood.py",
     "findings.py",
+    "remedy.py",
+    "report.py",
 ]
 
 

@@ -307,6 +307,77 @@ def explain(
 
 
 @cli.command()
+@click.argument("entry_id")
+@backend_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Scoring policy TOML (default: the packaged one).",
+)
+@handle_errors
+def remedy(entry_id: str, source: Source, fmt: str, policy_path: Path | None) -> None:
+    """The smallest set of records whose correction clears ENTRY_ID, and whom to ask."""
+    from .remedy import remedy as run_remedy
+    from .remedy import remedy_json, remedy_text
+
+    policy = load_policy(policy_path)
+    with source.open() as backend:
+        r = run_remedy(backend, entry_id, policy)
+    click.echo(remedy_json(r) if fmt == "json" else remedy_text(r))
+
+
+@cli.command()
+@click.argument("subject")
+@click.option(
+    "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="FILE.html|FILE.md",
+    help="Where to write the report; the suffix chooses HTML or Markdown.",
+)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Scoring policy TOML (default: the packaged one).",
+)
+@backend_options
+@handle_errors
+def report(
+    subject: str,
+    subject_kind: str,
+    out: Path,
+    lang: str,
+    policy_path: Path | None,
+    source: Source,
+) -> None:
+    """A dispute report on SUBJECT (a person_id or a phone): every listing, why, and the remedy."""
+    from .report import write_report
+
+    policy = load_policy(policy_path)
+    if subject_kind == "phone":
+        try:
+            subject = normalize_phone(subject, source.region)
+        except ValueError as exc:
+            raise InvalidValue(str(exc), param_hint="SUBJECT") from None
+    with source.open() as backend:
+        written = write_report(backend, subject, out, subject_kind, lang=lang, policy=policy)
+    click.echo(f"wrote {written}", err=True)
+
+
+@cli.command()
 @click.option("--platform", required=True, help="The platform that would list the subject.")
 @click.option("--subject", required=True, help="A person_id, or a phone number.")
 @click.option(

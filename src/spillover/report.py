@@ -1,0 +1,704 @@
+"""The dispute report: every listing on a subject, why, and what to have corrected.
+
+One self-contained file (HTML with inline CSS and an inline SVG drawing, or
+Markdown), in English or Chinese, from Jinja2 templates in
+``spillover/templates/`` with autoescaping on: every value taken from the data is
+escaped (HTML: Jinja's autoescape; Markdown: a ``finalize`` that escapes markup and
+Markdown punctuation in every value written). ``docs/disputes.md`` explains how
+to read it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from .backends.base import GraphBackend
+from .core import Explanation, ExplanationPath, Step
+from .errors import OptionError
+from .i18n import (
+    LANGS,
+    LOAN_STATUS,
+    REASONS_ZH,
+    RECORD_TEXTS,
+    ROLE_TEXTS_ZH,
+    STEP_TEXTS_ZH,
+    UI,
+    VERDICTS,
+)
+from .model import Loan, SubjectKind, ref, split_ref
+from .outfiles import atomic_file
+from .policy import Policy, default_policy
+from .remedy import (
+    APPLICANT_PHONE,
+    HOLDER,
+    LOAN_LINK,
+    Contact,
+    Record,
+    Remedy,
+    SubjectRemedy,
+    contact_order,
+    subject_remedy,
+)
+from .rules import APPLICANT, COPY_STEP, REASONS, ROLES, Verdict, kind_of, role_of
+
+__all__ = [
+    "CHROMIUM",
+    "FORMATS",
+    "ReportText",
+    "build_context",
+    "chromium_snapshot",
+    "markdown_escape",
+    "render",
+    "report",
+    "write_report",
+]
+
+#: output formats by file suffix
+FORMATS = {".html": "html", ".htm": "html", ".md": "md"}
+#: the package the templates ship in
+_PACKAGE = __name__.rpartition(".")[0]
+#: paths listed per entry under "other explanations"
+OTHER_PATHS = 8
+
+
+class ReportText:
+    """The words of one language: UI labels, reason texts, step and record sentences."""
+
+    def __init__(self, lang: str) -> None:
+        if lang not in LANGS:
+            raise OptionError(
+                "--lang", f"unknown language {lang!r}; choose one of {', '.join(LANGS)}"
+            )
+        self.lang = lang
+
+    def __call__(self, key: str, **values: Any) -> str:
+        """The label ``key`` in this language, with ``values`` filled in."""
+        return UI[key][self.lang].format(**values)
+
+    def reason(self, code: str) -> str:
+        """The text of reason code ``code``."""
+        return REASONS[code] if self.lang == "en" else REASONS_ZH[code]
+
+    def verdict(self, verdict: Verdict) -> str:
+        """How a verdict reads."""
+        return VERDICTS[verdict.value][self.lang]
+
+    def status(self, status: str) -> str:
+        """How a loan status reads."""
+        return LOAN_STATUS[status][self.lang]
+
+    def role(self, role: str, own: bool = False) -> str:
+        """How a phone's role on a loan reads (``own``: the borrower's own number)."""
+        if self.lang == "en":
+            r = ROLES[role]
+            return r.own_text if own else r.text
+        return ROLE_TEXTS_ZH[role][1 if own else 0]
+
+    def step_template(self, kind_name: str, english: str) -> str:
+        """The sentence of a step kind, with the placeholders of the English one."""
+        return english if self.lang == "en" else STEP_TEXTS_ZH[kind_name]
+
+
+# ---------------------------------------------------------------------------
+# Names
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Namer:
+    names: dict[str, str]
+    loans: dict[str, Loan]
+    t: ReportText
+
+    def __call__(self, node: str) -> str:
+        kind, ident = split_ref(node)
+        if kind == "loan":
+            return self.loan(ident)
+        if kind == "entry":
+            return f"{self.t('entry_word')} {ident}"
+        return self.names.get(node, ident)
+
+    def loan(self, loan_id: str) -> str:
+        loan = self.loans.get(loan_id)
+        if loan is None:
+            return f"{self.t('loan_id')} {loan_id}"
+        borrower = self.names.get(ref("person", loan.borrower_id), loan.borrower_id)
+        platform = self.names.get(ref("platform", loan.platform_id), loan.platform_id)
+        return f"{self.t('loan_of', borrower=borrower, platform=platform)} ({loan_id})"
+
+    def platform(self, platform_id: str | None) -> str:
+        if platform_id is None:
+            return self.t("carrier")
+        return self.names.get(ref("platform", platform_id), platform_id)
+
+
+def _amount(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f", {value:,.0f}" if value == int(value) else f", {value:,.2f}"
+
+
+def step_sentence(step: Step, path: ExplanationPath, name: _Namer) -> str:
+    src, dst = name(step.source), name(step.target)
+    at = step.at.isoformat() if step.at else "?"
+    try:
+        kind = kind_of(step.rel, step.code)
+    except KeyError:
+        return f"{src} -{step.rel}-> {dst} ({at})"
+    role = role_of(step.rel)
+    o = path.origin
+    return name.t.step_template(kind.name, kind.text).format(
+        src=src,
+        dst=dst,
+        at=at,
+        role=name.t.role(role.name) if role else "",
+        own_role=name.t.role(role.name, own=True) if role else "",
+        amount=_amount(o.amount),
+        status=name.t.status(o.status.value),
+    )
+
+
+def record_sentence(r: Record, name: _Namer) -> str:
+    phone = name(ref("phone", r.phone)) if r.phone else "?"
+    role = ""
+    if r.kind == APPLICANT_PHONE:
+        role = name.t.role(APPLICANT)
+    elif r.kind == LOAN_LINK and r.role:
+        role = name.t.role(r.role)
+    return RECORD_TEXTS[r.kind][name.t.lang].format(
+        phone=phone,
+        role=role,
+        loan=name.loan(r.loan_id or ""),
+        owner=name(ref("person", r.owner_id or "")),
+        since=r.since.isoformat() if r.since else "?",
+        entry=r.entry_id,
+        copied_from=r.copied_from,
+        from_platform=name.platform(r.from_platform),
+        to_platform=name.platform(r.to_platform),
+    )
+
+
+# ---------------------------------------------------------------------------
+# The drawing
+# ---------------------------------------------------------------------------
+
+_COLOURS = {
+    "person": "#f2c14e",
+    "phone": "#8ecae6",
+    "loan": "#f4978e",
+    "platform": "#b8e0b5",
+    "entry": "#d7d7ef",
+}
+
+
+def _chain_graph(explanations: Iterable[Explanation], name: _Namer) -> nx.DiGraph[str]:
+    g: nx.DiGraph[str] = nx.DiGraph()
+    for e in explanations:
+        for path in e.paths:
+            for st in path.steps:
+                for node in (st.source, st.target):
+                    if node not in g:
+                        kind, ident = split_ref(node)
+                        label = ident if kind in ("loan", "entry") else name(node)
+                        g.add_node(node, kind=kind, label=label)
+                g.add_edge(st.source, st.target)
+    return g
+
+
+def drawing_svg(explanations: list[Explanation], subject_ref: str, name: _Namer) -> str:
+    """The chains of every explanation as an SVG: networkx's multipartite layout (layers
+    by distance from the subject), drawn by matplotlib's SVG backend."""
+    import matplotlib
+
+    matplotlib.use("svg", force=False)
+    import matplotlib.pyplot as plt
+
+    g = _chain_graph(explanations, name)
+    if subject_ref not in g or g.number_of_nodes() < 2:
+        return ""
+    distance = nx.single_source_shortest_path_length(g, subject_ref)
+    order = sorted(g.nodes, key=lambda n: (distance.get(n, 0), g.nodes[n]["kind"], n))
+    h: nx.DiGraph[str] = nx.DiGraph()
+    for n in order:
+        h.add_node(n, layer=distance.get(n, 0), **g.nodes[n])
+    h.add_edges_from(sorted(g.edges))
+    pos = nx.multipartite_layout(h, subset_key="layer", align="vertical")
+    ys = [float(y) for _, y in pos.values()]
+    lift = 0.03 * ((max(ys) - min(ys)) or 1.0)
+    layers = max(distance.values()) + 1
+    tallest = max(sum(1 for d in distance.values() if d == k) for k in range(layers))
+    params: Any = {
+        "svg.fonttype": "none",
+        "svg.hashsalt": _PACKAGE,
+        "font.family": ["DejaVu Sans", "sans-serif"],
+        "font.size": 8,
+    }
+    with matplotlib.rc_context(params):
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.05 * layers), max(3.0, 0.36 * tallest)))
+        try:
+            for kind, colour in _COLOURS.items():
+                nodes = [n for n in h if h.nodes[n]["kind"] == kind]
+                nx.draw_networkx_nodes(
+                    h,
+                    pos,
+                    nodelist=nodes,
+                    node_color=colour,
+                    node_size=260,
+                    ax=ax,
+                    edgecolors="#555555",
+                    linewidths=0.5,
+                )
+            nx.draw_networkx_edges(
+                h,
+                pos,
+                ax=ax,
+                arrows=True,
+                arrowsize=7,
+                width=0.6,
+                edge_color="#777777",
+                node_size=260,
+                connectionstyle="arc3,rad=0.06",
+            )
+            labels = {n: h.nodes[n]["label"] for n in h}
+            nx.draw_networkx_labels(
+                h,
+                {n: (x, y + lift) for n, (x, y) in pos.items()},
+                labels=labels,
+                ax=ax,
+                font_size=6.5,
+                verticalalignment="bottom",
+                font_family="DejaVu Sans",
+            )
+            ax.set_axis_off()
+            ax.margins(0.08, 0.06)
+            fig.tight_layout(pad=0.2)
+            buffer = io.StringIO()
+            fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+        finally:
+            plt.close(fig)
+    return _clean_svg(buffer.getvalue())
+
+
+_SVG_START = re.compile(r"<svg\b", re.S)
+
+
+def _clean_svg(svg: str) -> str:
+    """The ``<svg>`` element alone, checked to carry no script and no event handler."""
+    start = _SVG_START.search(svg)
+    if start is None:
+        return ""
+    svg = svg[start.start() :]
+    root = ET.fromstring(svg)
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1].lower()
+        if tag in ("script", "foreignobject") or any(
+            a.lower().startswith("on") or "javascript:" in v.lower() for a, v in el.attrib.items()
+        ):
+            raise ValueError("the drawing holds active content")
+    svg = re.sub(r'\swidth="[^"]*"', ' width="100%"', svg, count=1)
+    svg = re.sub(r'\sheight="[^"]*"', "", svg, count=1)
+    return svg
+
+
+# ---------------------------------------------------------------------------
+# The context the templates render
+# ---------------------------------------------------------------------------
+
+
+def _loans_around(backend: GraphBackend, kind: SubjectKind, subject: str) -> dict[str, Loan]:
+    persons, phones = ([subject], []) if kind == SubjectKind.PERSON else ([], [subject])
+    facts = backend.neighbourhood(persons, phones)
+    loans = {loan.loan_id: loan for loan in facts.own_loans}
+    loans.update((use.loan.loan_id, use.loan) for use in facts.uses)
+    return loans
+
+
+def _data_date(explanations: Iterable[Explanation]) -> date | None:
+    days: list[date] = []
+    for e in explanations:
+        days.append(e.entry.listed_at)
+        for p in e.paths:
+            days.extend(s.at for s in p.steps if s.at is not None)
+            if p.origin.status_at:
+                days.append(p.origin.status_at)
+    return max(days) if days else None
+
+
+def _yes_no(value: bool | None, t: ReportText) -> str:
+    return t("unknown") if value is None else t("yes") if value else t("no")
+
+
+def _contact_out(c: Contact, name: _Namer) -> dict[str, Any]:
+    t = name.t
+    if c.how == HOLDER:
+        how = t("holder")
+    elif c.stage == 0:
+        how = t("first_lister")
+    else:
+        key = "copied_from" if c.how == COPY_STEP.name else "received_from"
+        how = t(key, p=name.platform(c.received_from))
+    if c.first_day:
+        how += t("on_day", d=c.first_day.isoformat())
+    return {
+        "platform": name.platform(c.platform_id),
+        "platform_id": c.platform_id,
+        "stage": c.stage,
+        "how": how,
+        "ask": t("ask_correct")
+        if c.records
+        else t("ask_nothing")
+        if c.stage == 0
+        else t("ask_withdraw"),
+        "records": [record_sentence(r, name) for r in c.records],
+    }
+
+
+def _merge_contacts(remedies: Iterable[Remedy]) -> list[Contact]:
+    best: dict[str, Contact] = {}
+    held: dict[str, set[Record]] = {}
+    for r in remedies:
+        for c in r.contacts:
+            held.setdefault(c.platform_id, set()).update(c.records)
+            key = (c.stage, c.first_day or date.max)
+            cur = best.get(c.platform_id)
+            if cur is None or key < (cur.stage, cur.first_day or date.max):
+                best[c.platform_id] = c
+    out = [
+        Contact(
+            c.platform_id,
+            c.stage,
+            c.first_day,
+            c.how,
+            c.received_from,
+            tuple(sorted(held[p], key=Record.sort_key)),
+            c.lists_subject,
+        )
+        for p, c in best.items()
+    ]
+    out.sort(key=contact_order)
+    return out
+
+
+def _groups(sr: SubjectRemedy, name: _Namer) -> list[dict[str, Any]]:
+    """The subject's remedy records grouped by what they say: a phone on one borrower's
+    loans, or a record alone; the groups behind the most listings first."""
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for rr in sr.records:
+        r = rr.record
+        loan = name.loans.get(r.loan_id or "")
+        if r.kind in (APPLICANT_PHONE, LOAN_LINK) and loan is not None:
+            key: tuple[str, ...] = ("use", r.phone or "", loan.borrower_id)
+        else:
+            key = ("one", *map(str, r.sort_key()))
+        groups.setdefault(key, []).append(rr)
+    out: list[dict[str, Any]] = []
+    for key, items in groups.items():
+        entries = sorted({e for rr in items for e in rr.entries})
+        if key[0] == "use":
+            phone = name(ref("phone", key[1]))
+            borrower = name(ref("person", key[2]))
+            text = (
+                f"{phone} on {borrower}'s loans"
+                if name.t.lang == "en"
+                else f"手机号 {phone} 出现在 {borrower} 的贷款上"
+            )
+        else:
+            text = record_sentence(items[0].record, name)
+        out.append(
+            {
+                "text": text,
+                "count": len(items),
+                "entries": entries,
+                "loans": sorted({rr.record.loan_id for rr in items if rr.record.loan_id}),
+                "lenders": sorted({name.platform(rr.record.platform_id) for rr in items}),
+            }
+        )
+    out.sort(key=lambda g: (-len(g["entries"]), -g["count"], g["text"]))
+    return out
+
+
+def build_context(
+    backend: GraphBackend,
+    subject: str,
+    subject_kind: SubjectKind | str = SubjectKind.PERSON,
+    *,
+    lang: str = "en",
+    policy: Policy | None = None,
+    drawing: bool = True,
+) -> dict[str, Any]:
+    """Everything the templates show, as plain values (strings, numbers, lists, dicts)."""
+    from . import __version__
+
+    t = ReportText(lang)
+    policy = policy or default_policy()
+    kind = SubjectKind(subject_kind)
+    sr = subject_remedy(backend, subject, kind, policy)
+    loans = _loans_around(backend, kind, subject)
+    name = _Namer(dict(sr.names), loans, t)
+    subject_ref = ref(kind.value, subject)
+    remedies = {r.entry.entry_id: r for r in sr.remedies}
+
+    entries = []
+    for e in sr.explanations:
+        entry = e.entry
+        rem = remedies[entry.entry_id]
+        best = e.best
+        steps = []
+        chain_loans: list[dict[str, Any]] = []
+        factors = ""
+        if best is not None:
+            for st in best.steps:
+                steps.append(
+                    {
+                        "text": step_sentence(st, best, name),
+                        "at": st.at.isoformat() if st.at else "",
+                        "factor": f"{st.factor:g}",
+                        "weighs": st.factor != 1.0,
+                    }
+                )
+                kind_, ident = split_ref(st.target)
+                if (
+                    kind_ == "loan"
+                    and ident in loans
+                    and ident not in [x["id"] for x in chain_loans]
+                ):
+                    loan = loans[ident]
+                    chain_loans.append(
+                        {
+                            "id": loan.loan_id,
+                            "borrower": name(ref("person", loan.borrower_id)),
+                            "lender": name.platform(loan.platform_id),
+                            "applied": loan.applied_at.isoformat(),
+                            "status": t.status(loan.status.value),
+                            "status_at": loan.status_at.isoformat() if loan.status_at else "",
+                            "amount": f"{loan.amount:,.0f}" if loan.amount is not None else "",
+                            "sms": _yes_no(loan.phone_verified, t),
+                        }
+                    )
+            weighing = [f"{s.factor:g}" for s in best.steps if s.factor != 1.0] or ["1"]
+            factors = " × ".join(weighing) + f" = {best.responsibility:g}"
+        others = [
+            {
+                "loan": p.origin.loan_id,
+                "borrower": name(ref("person", p.origin.borrower_id)),
+                "lender": name.platform(p.origin.platform_id),
+                "status": t.status(p.origin.status.value),
+                "responsibility": f"{p.responsibility:g}",
+                "hops": p.depth,
+            }
+            for p in e.paths[1 : 1 + OTHER_PATHS]
+        ]
+        entries.append(
+            {
+                "id": entry.entry_id,
+                "platform": name.platform(entry.platform_id),
+                "listed_at": entry.listed_at.isoformat(),
+                "subject": name(entry.subject_ref),
+                "subject_kind": t(entry.subject_kind.value),
+                "stated_reason": entry.stated_reason or "",
+                "copied_from": entry.copied_from or "",
+                "verdict": t.verdict(e.verdict),
+                "verdict_code": e.verdict.value,
+                "is_spillover": e.verdict == Verdict.SPILLOVER,
+                "contamination": f"{e.contamination:.3f}",
+                "meaning": t("contamination_means", pct=round(e.contamination * 100)),
+                "steps": steps,
+                "factors": factors,
+                "contamination_formula": f"1 − {best.responsibility:g} = {e.contamination:g}"
+                if best
+                else "",
+                "loans": chain_loans,
+                "reasons": [{"code": c, "text": t.reason(c)} for c in e.reason_codes],
+                "others": others,
+                "more": max(0, len(e.paths) - 1 - OTHER_PATHS),
+                "remedy": {
+                    "needed": rem.needed,
+                    "clearable": rem.clearable,
+                    "lead": t("remedy_lead", n=len(rem.records), p=rem.paths),
+                    "records": [
+                        {"text": record_sentence(r, name), "holder": name.platform(r.platform_id)}
+                        for r in rem.records
+                    ],
+                    "contacts": [_contact_out(c, name) for c in rem.contacts],
+                    "none": t("no_remedy_own")
+                    if e.verdict == Verdict.OWN_CONDUCT
+                    else t("no_remedy_unexplained"),
+                },
+            }
+        )
+
+    platforms = list(dict.fromkeys(name.platform(e.entry.platform_id) for e in sr.explanations))
+    counts = {v: sum(1 for e in sr.explanations if e.verdict == v) for v in Verdict}
+    day = _data_date(sr.explanations)
+    spill = [e for e in sr.explanations if e.verdict == Verdict.SPILLOVER]
+    svg = drawing_svg(spill or list(sr.explanations), subject_ref, name) if drawing else ""
+    return {
+        "lang": lang,
+        "html_lang": "zh-CN" if lang == "zh" else "en",
+        "t": t,
+        "version": __version__,
+        "subject": {
+            "name": name(subject_ref),
+            "ref": subject_ref,
+            "kind": t(kind.value),
+        },
+        "data_date": day.isoformat() if day else t("unknown"),
+        "summary": {
+            "listings": len(sr.explanations),
+            "platforms": platforms,
+            "n_spillover": counts[Verdict.SPILLOVER],
+            "n_own": counts[Verdict.OWN_CONDUCT],
+            "n_unexplained": counts[Verdict.UNEXPLAINED],
+            "groups": _groups(sr, name)[:2],
+            "spill_entries": sr.spillover_entries,
+        },
+        "remedy": {
+            "clearable": sr.clearable,
+            "records": [
+                {
+                    "text": record_sentence(rr.record, name),
+                    "holder": name.platform(rr.record.platform_id),
+                    "cleared": t("clears_after", n=rr.cleared_after, m=sr.spillover_entries)
+                    if rr.cleared_after > (sr.records[i - 1].cleared_after if i else 0)
+                    else "",
+                }
+                for i, rr in enumerate(sr.records)
+            ],
+            "contacts": [_contact_out(c, name) for c in _merge_contacts(sr.remedies)],
+        },
+        "svg": Markup(svg),
+        "entries": entries,
+        "policy": {
+            "name": policy.name,
+            "version": policy.version,
+            "digest": policy.digest,
+            "label": policy.label,
+        },
+    }
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def markdown_escape(value: Any) -> str:
+    """A value as Markdown text: HTML markup as entities, Markdown punctuation escaped."""
+    if value is None:
+        return ""
+    if isinstance(value, Markup):
+        return str(value)
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _environment(fmt: str) -> Environment:
+    if fmt == "html":
+        return Environment(
+            loader=PackageLoader(_PACKAGE, "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    finalize: Callable[[Any], Any] = markdown_escape
+    return Environment(
+        loader=PackageLoader(_PACKAGE, "templates"),
+        autoescape=False,
+        finalize=finalize,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render(context: dict[str, Any], fmt: str = "html") -> str:
+    """The report as HTML (``fmt="html"``) or Markdown (``"md"``)."""
+    if fmt not in ("html", "md"):
+        raise OptionError("--out", f"unknown report format {fmt!r}: write .html or .md")
+    return _environment(fmt).get_template(f"report.{fmt}.j2").render(**context)
+
+
+def report(
+    backend: GraphBackend,
+    subject: str,
+    subject_kind: SubjectKind | str = SubjectKind.PERSON,
+    *,
+    lang: str = "en",
+    fmt: str = "html",
+    policy: Policy | None = None,
+) -> str:
+    """The dispute report on a person or a phone, as one HTML or Markdown document."""
+    ctx = build_context(
+        backend, subject, subject_kind, lang=lang, policy=policy, drawing=fmt == "html"
+    )
+    return render(ctx, fmt)
+
+
+def write_report(
+    backend: GraphBackend,
+    subject: str,
+    out: str | Path,
+    subject_kind: SubjectKind | str = SubjectKind.PERSON,
+    *,
+    lang: str = "en",
+    policy: Policy | None = None,
+) -> Path:
+    """Write the report to ``out`` (``.html`` or ``.md``; the file appears only when complete)."""
+    out = Path(out)
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise OptionError("--out", f"{out.name}: the report is written as .html or .md")
+    if out.is_dir():
+        raise OptionError("--out", f"{out} is a directory; name a file (.html or .md)")
+    if not out.parent.exists():
+        raise OptionError("--out", f"{out.parent} does not exist")
+    text = report(backend, subject, subject_kind, lang=lang, fmt=fmt, policy=policy)
+    with atomic_file(out, newline="\n") as handle:
+        handle.write(text)
+    return out
+
+
+#: the browser the report is checked in (Debian's package)
+CHROMIUM = "/usr/bin/chromium"
+
+
+def chromium_snapshot(
+    html: str | Path,
+    *,
+    png: str | Path | None = None,
+    pdf: str | Path | None = None,
+    chromium: str = CHROMIUM,
+    window: tuple[int, int] = (1240, 1754),
+    timeout: float = 180,
+) -> None:
+    """Open a report in headless Chromium and write a screenshot and/or an A4 PDF of it
+    (what ``scripts/report-screenshots`` and the tests do)."""
+    import subprocess
+
+    url = Path(html).resolve().as_uri()
+    base = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    runs = []
+    if png is not None:
+        runs.append(
+            [f"--screenshot={Path(png).resolve()}", f"--window-size={window[0]},{window[1]}"]
+        )
+    if pdf is not None:
+        runs.append([f"--print-to-pdf={Path(pdf).resolve()}", "--no-pdf-header-footer"])
+    for extra in runs:
+        subprocess.run([*base, *extra, url], check=True, capture_output=True, timeout=timeout)

@@ -1,0 +1,362 @@
+"""Remedies: minimum cuts over every explanation path, on every backend."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenario import Scenario, random_scenario
+from spillover.cli import cli
+from spillover.core import explain_entry
+from spillover.examples import jiang_case_path
+from spillover.remedy import (
+    APPLICANT_PHONE,
+    COPY,
+    LOAN_LINK,
+    OWNER_PERIOD,
+    SHARING,
+    Record,
+    remedy,
+    subject_remedy,
+)
+from spillover.rules import Verdict
+
+JIANG_PHONE = "+8613957112345"
+
+
+def jiang_scenario() -> Scenario:
+    """The packaged Jiang case as a Scenario (so every backend can hold it)."""
+    s = Scenario()
+    for name in s.tables:
+        path = jiang_case_path() / f"{name}.csv"
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                s.tables[name] = [
+                    {k: (v if v != "" else None) for k, v in row.items()}
+                    for row in csv.DictReader(handle)
+                ]
+    return s
+
+
+def keys(records) -> set[tuple]:
+    return {(r.kind, r.loan_id, r.phone, r.owner_id, r.entry_id, r.from_platform) for r in records}
+
+
+def two_lenders(*, bank_entry: bool = True) -> Scenario:
+    """Jiang's phone is an emergency contact on Xu's loan at lender A and a reference on
+    Wu's loan at lender B: two independent routes to the bank's listing."""
+    s = Scenario()
+    s.person("jiang")
+    s.person("xu")
+    s.person("wu")
+    for p in ("lender_a", "lender_b"):
+        s.platform(p)
+    s.platform("bank", "bank")
+    phone = s.phone("jiang", "+8613900000001")
+    s.phone("xu", "+8613900000002")
+    s.phone("wu", "+8613900000003")
+    s.loan(
+        "LA",
+        "lender_a",
+        "xu",
+        "2023-01-10",
+        applicant_phone="+8613900000002",
+        status_at="2023-03-01",
+    )
+    s.loan(
+        "LB",
+        "lender_b",
+        "wu",
+        "2023-01-12",
+        applicant_phone="+8613900000003",
+        status_at="2023-03-05",
+    )
+    s.link("LA", phone, "emergency_contact")
+    s.link("LB", phone, "reference")
+    s.share("lender_a", "bank", "2022-01-01")
+    s.share("lender_b", "bank", "2022-01-01")
+    if bank_entry:
+        s.entry("E-BANK", "bank", "jiang", "2023-06-01")
+    return s
+
+
+# --- hand-built graphs with a known minimum cut -----------------------------------
+
+
+def test_one_stranger_loan_one_record(graph):
+    s = two_lenders()
+    s.tables["loan_links"] = [r for r in s.tables["loan_links"] if r["loan_id"] == "LA"]
+    r = remedy(graph(s), "E-BANK")
+    assert r.needed and r.clearable
+    assert keys(r.records) == {(LOAN_LINK, "LA", "+8613900000001", None, None, None)}
+    assert r.records[0].role == "emergency_contact" and r.records[0].platform_id == "lender_a"
+    assert [c.platform_id for c in r.contacts] == ["lender_a", "bank"]
+    assert r.contacts[0].stage == 0 and r.contacts[-1].lists_subject
+
+
+def test_two_independent_routes_need_both_records(graph, tmp_path):
+    """The best path alone (the emergency contact at A) would leave B's route standing."""
+    s = two_lenders()
+    g = graph(s)
+    e = explain_entry(g, "E-BANK")
+    assert e.best.origin.loan_id == "LA" and len(e.paths) == 2
+    r = remedy(g, "E-BANK")
+    assert {x.loan_id for x in r.records} == {"LA", "LB"}
+    assert {x.kind for x in r.records} == {LOAN_LINK}
+    best_only = [x for x in r.records if x.loan_id == "LA"]
+    assert explained_after(s, best_only, "E-BANK", tmp_path).verdict == Verdict.SPILLOVER
+    assert explained_after(s, r.records, "E-BANK", tmp_path).verdict != Verdict.SPILLOVER
+
+
+def test_the_cut_nearest_the_subject_wins_a_tie(graph):
+    """Jiang -> L1 (Chen's loan, current) -> Chen -> Chen's phone on two defaults: the subject's
+    link on L1 and Chen's owner period cost one each; the link is nearer the subject."""
+    s = Scenario()
+    s.person("jiang")
+    s.person("chen")
+    s.person("d1")
+    s.person("d2")
+    s.platform("lender")
+    phone = s.phone("jiang", "+8613900000001")
+    chen = s.phone("chen", "+8613900000002", since="2015-01-01")
+    s.phone("d1", "+8613900000003")
+    s.phone("d2", "+8613900000004")
+    s.loan("L1", "lender", "chen", "2022-05-01", "current", applicant_phone=chen)
+    s.link("L1", phone, "reference")
+    for n, d in ((2, "d1"), (3, "d2")):
+        s.loan(f"L{n}", "lender", d, "2022-06-01", status_at="2022-09-01")
+        s.link(f"L{n}", chen, "emergency_contact")
+    s.entry("E", "lender", "jiang", "2023-01-01")
+    r = remedy(graph(s), "E")
+    assert keys(r.records) == {(LOAN_LINK, "L1", "+8613900000001", None, None, None)}
+
+
+def test_an_owner_period_further_down_is_the_cut_when_it_is_smaller(graph):
+    """Jiang's phone is on two of Chen's current loans; Chen's one phone is on a default:
+    two links near Jiang, or Chen's owner period (one record)."""
+    s = Scenario()
+    for p in ("jiang", "chen", "d1"):
+        s.person(p)
+    s.platform("lender")
+    phone = s.phone("jiang", "+8613900000001")
+    chen = s.phone("chen", "+8613900000002", since="2015-01-01")
+    s.phone("d1", "+8613900000003")
+    for n in (1, 2):
+        s.loan(f"L{n}", "lender", "chen", "2022-05-0" + str(n), "current", applicant_phone=chen)
+        s.link(f"L{n}", phone, "reference")
+    s.loan("L3", "lender", "d1", "2022-06-01", status_at="2022-09-01")
+    s.link("L3", chen, "emergency_contact")
+    s.entry("E", "lender", "jiang", "2023-01-01")
+    r = remedy(graph(s), "E")
+    assert [(x.kind, x.phone, x.owner_id) for x in r.records] == [
+        (OWNER_PERIOD, "+8613900000002", "chen")
+    ]
+
+
+def test_a_copy_is_cheaper_than_two_links(graph):
+    """The bank copied the lender's entry and has no sharing agreement: one copy record."""
+    s = Scenario()
+    s.person("jiang")
+    s.person("xu")
+    s.platform("lender")
+    s.platform("bank", "bank")
+    phone = s.phone("jiang", "+8613900000001")
+    for n in (1, 2):
+        s.loan(f"L{n}", "lender", "xu", f"2023-01-1{n}", status_at="2023-03-01")
+        s.link(f"L{n}", phone, "emergency_contact")
+    s.entry("E-L", "lender", "jiang", "2023-04-01")
+    s.entry("E-B", "bank", "jiang", "2023-05-01", copied_from="E-L")
+    g = graph(s)
+    r = remedy(g, "E-B")
+    assert [(x.kind, x.entry_id, x.copied_from, x.platform_id) for x in r.records] == [
+        (COPY, "E-B", "E-L", "bank")
+    ]
+    assert [c.platform_id for c in r.contacts] == ["lender", "bank"]
+    assert r.contacts[1].how == "copy" and r.contacts[1].received_from == "lender"
+    assert len(remedy(g, "E-L").records) == 2
+
+
+def test_a_sharing_agreement_is_the_last_resort(graph):
+    """Cutting the one agreement lender -> bank would clear the entry, but it carries every
+    listing the lender passes on: the two links about the subject are the remedy."""
+    s = two_lenders()
+    s.tables["sharing"] = [r for r in s.tables["sharing"] if r["from_platform"] == "lender_a"]
+    s.tables["loans"][1]["platform_id"] = "lender_a"  # both loans at lender A
+    r = remedy(graph(s), "E-BANK")
+    assert {x.kind for x in r.records} == {LOAN_LINK}
+    assert len(r.records) == 2
+    assert SHARING not in {x.kind for x in r.records}
+
+
+def test_an_applicant_phone_record(graph):
+    s = Scenario()
+    s.person("jiang")
+    s.person("xu")
+    s.platform("lender")
+    phone = s.phone("jiang", "+8613900000001")
+    s.loan("L1", "lender", "xu", "2023-01-10", applicant_phone=phone, phone_verified=False)
+    s.entry("E-PH", "lender", phone, "2023-04-01", kind="phone")
+    r = remedy(graph(s), "E-PH")
+    assert [(x.kind, x.loan_id, x.phone) for x in r.records] == [(APPLICANT_PHONE, "L1", phone)]
+
+
+def test_own_conduct_and_unexplained_need_no_remedy(graph):
+    s = two_lenders()
+    s.loan("LJ", "lender_a", "jiang", "2023-01-01", status_at="2023-02-01")
+    s.entry("E-UNX", "lender_b", "xu", "2022-01-01")
+    g = graph(s)
+    own = remedy(g, "E-BANK")
+    assert own.verdict == Verdict.OWN_CONDUCT and not own.needed and own.records == ()
+    none = remedy(g, "E-UNX")
+    assert none.verdict == Verdict.UNEXPLAINED and none.records == () and none.contacts == ()
+
+
+def test_unknown_entry_is_not_found(graph):
+    from spillover.errors import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        remedy(graph(two_lenders()), "NOPE")
+
+
+# --- the Jiang case -----------------------------------------------------------
+
+
+def test_jiang_remedy_is_his_phone_on_xu_yans_loans(graph):
+    g = graph(jiang_scenario())
+    r = remedy(g, "E-WL-J")
+    assert all(x.phone == JIANG_PHONE for x in r.records)
+    xu_loans = {"XY-QC-1", "XY-YD-1", "XY-XY-1", "XY-HQ-1", "XY-AX-1", "XY-JD-1", "XY-MT-1"}
+    assert xu_loans <= {x.loan_id for x in r.records}
+    # plus the one record that ties him to Li Na, through whom Lanhai's default also reaches
+    assert {x.loan_id for x in r.records} - xu_loans == {"LN-HQ-1"}
+    contacts = [c.platform_id for c in r.contacts]
+    first = [c.platform_id for c in r.contacts if c.stage == 0]
+    assert "anxin" in first and {"quickcash", "yidai", "huaqian", "moneytree"} <= set(first)
+    assert contacts.index("anxin") < contacts.index("tianyan") < contacts.index("westlake_bank")
+    assert contacts[-1] == "westlake_bank" and r.contacts[-1].lists_subject
+    anxin = next(c for c in r.contacts if c.platform_id == "anxin")
+    assert [x.loan_id for x in anxin.records] == ["XY-AX-1"]
+
+
+def test_jiang_subject_remedy_clears_all_eleven(graph):
+    g = graph(jiang_scenario())
+    sr = subject_remedy(g, "jiang")
+    assert len(sr.remedies) == 11 and sr.spillover_entries == 11
+    assert len(sr.records) == 8 and sr.records[-1].cleared_after == 11
+    assert all(len(x.entries) == 11 for x in sr.records)
+    assert {x.record.phone for x in sr.records} == {JIANG_PHONE}
+    # one cut for all entries: every entry's own remedy is within it
+    joint = {x.record for x in sr.records}
+    assert all(set(r.records) <= joint for r in sr.remedies)
+
+
+def test_remedy_cli_text_and_json(tmp_path):
+    runner = CliRunner()
+    data = str(jiang_case_path())
+    out = runner.invoke(cli, ["remedy", "E-QT-J", "--data", data])
+    assert out.exit_code == 0, out.output
+    assert "Anxin Finance" in out.output and "correct these 8 record(s)" in out.output
+    js = runner.invoke(cli, ["remedy", "E-QT-J", "--data", data, "--format", "json"])
+    doc = json.loads(js.output)
+    assert doc["entry_id"] == "E-QT-J" and doc["verdict"] == "spillover" and doc["needed"]
+    assert len(doc["records"]) == 8 and doc["contacts"][-1]["platform_id"] == "qiantang_bank"
+    assert {r["kind"] for r in doc["records"]} == {"applicant_phone", "loan_link"}
+    bad = runner.invoke(cli, ["remedy", "NOPE", "--data", data])
+    assert bad.exit_code == 1 and "unknown blacklist entry" in bad.output
+
+
+@pytest.mark.neo4j
+def test_remedy_cli_on_neo4j(neo4j_env):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(jiang_case_path())]).exit_code == 0
+    js = runner.invoke(cli, ["remedy", "E-WL-J", "--format", "json"])
+    assert js.exit_code == 0, js.output
+    doc = json.loads(js.output)
+    local = runner.invoke(
+        cli, ["remedy", "E-WL-J", "--format", "json", "--data", str(jiang_case_path())]
+    )
+    assert doc == json.loads(local.output)
+
+
+# --- applying the remedy clears the entry ----------------------------------------
+
+
+def apply_remedy(s: Scenario, records) -> Scenario:
+    """A copy of the scenario with the records corrected (removed)."""
+    out = copy.deepcopy(s)
+    t = out.tables
+    for r in records:
+        if r.kind == APPLICANT_PHONE:
+            for row in t["loans"]:
+                if row["loan_id"] == r.loan_id:
+                    row["applicant_phone"] = None
+        elif r.kind == LOAN_LINK:
+            t["loan_links"] = [
+                x
+                for x in t["loan_links"]
+                if (x["loan_id"], x["phone"], x["role"]) != (r.loan_id, r.phone, r.role)
+            ]
+        elif r.kind == OWNER_PERIOD:
+            since = r.since.isoformat() if r.since else None
+            t["phones"] = [
+                x
+                for x in t["phones"]
+                if (x["phone"], x["owner_id"], x["since"]) != (r.phone, r.owner_id, since)
+            ]
+        elif r.kind == COPY:
+            for row in t["blacklist"]:
+                if row["entry_id"] == r.entry_id:
+                    row["copied_from"] = None
+        elif r.kind == SHARING:
+            t["sharing"] = [
+                x
+                for x in t["sharing"]
+                if (x["from_platform"], x["to_platform"]) != (r.from_platform, r.to_platform)
+            ]
+    return out
+
+
+def explained_after(s: Scenario, records, entry_id: str, tmp_path: Path):
+    from spillover.connect import open_folder
+
+    folder = apply_remedy(s, records).write(tmp_path / f"fixed-{entry_id}-{len(records)}")
+    return explain_entry(open_folder(folder), entry_id)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 10_000))
+def test_applying_the_remedy_clears_the_entry(graph, tmp_path_factory, seed):
+    """Remove the remedy's records from the folder and explain again: no longer spillover;
+    put any one record back and the entry is explained again (nothing in it is spare)."""
+    s = random_scenario(seed, people=8, loans=18, entries=10)
+    g = graph(s)
+    tmp = tmp_path_factory.mktemp("fixed")
+    for entry_id in [row["entry_id"] for row in s.tables["blacklist"]]:
+        r = remedy(g, entry_id)
+        if not r.needed:
+            assert r.records == ()
+            continue
+        assert r.clearable and r.records
+        after = explained_after(s, r.records, entry_id, tmp)
+        assert after.verdict != Verdict.SPILLOVER, (seed, entry_id, r.records)
+        for i, kept in enumerate(r.records):
+            rest = r.records[:i] + r.records[i + 1 :]
+            assert explained_after(s, rest, entry_id, tmp).paths, (seed, entry_id, kept)
+
+
+def test_records_sort_stably():
+    a = Record(LOAN_LINK, "b", loan_id="L1", phone="+1", role="reference")
+    b = Record(APPLICANT_PHONE, "z", loan_id="L9", phone="+1")
+    c = Record(SHARING, "a", from_platform="a", to_platform="b")
+    assert sorted([c, a, b], key=Record.sort_key) == [b, a, c]
