@@ -25,6 +25,7 @@ from .backends.base import GraphBackend
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_entry
+from .driverlog import route_driver_logs
 from .errors import DataError, NotFoundError, OptionError, SpilloverError
 from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
@@ -258,6 +259,13 @@ def cli() -> None:
     Every blacklisting gets explanation paths and a contamination score: the share
     of it that rests on other people's debts rather than the subject's own conduct.
     """
+    route_driver_logs(_note)
+
+
+def _note(line: str) -> None:
+    """One line on stderr; on a terminal it first clears a progress bar drawn on that line."""
+    prefix = "\r\033[K" if sys.stderr.isatty() else ""
+    click.echo(f"{prefix}spillover: note: {line}", err=True)
 
 
 @cli.command()
@@ -270,8 +278,8 @@ def demo(
 ) -> None:
     """Explain every entry on Jiang in the packaged seed case (examples/jiang_case).
 
-    With a Neo4j URI the case is first written into that database (idempotent
-    MERGE), then explained from there.
+    With a Neo4j URI the case is first ingested into that database (dataset
+    jiang_case; refused if the database holds another dataset), then explained from there.
     """
     from .demo import run_demo
 
@@ -472,22 +480,44 @@ def audit(out: Path, source: Source, policy_path: Path | None, fmt: str) -> None
 @click.argument("folder", type=click.Path(path_type=Path))
 @neo4j_options
 @region_option
+@click.option(
+    "--dataset",
+    metavar="NAME",
+    help="Name of the dataset the folder holds (default: the folder's name). The database "
+    "records it at the first ingest and refuses a folder of another name.",
+)
+@click.option("--plan", is_flag=True, help="Only print what would be added, changed and removed.")
+@click.option(
+    "--replace", is_flag=True, help="Accept a database that holds another dataset (replace it)."
+)
 @click.option("--wipe", is_flag=True, help="Delete everything in the database first.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before --wipe.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
 @handle_errors
-def ingest(folder: Path, region: str, wipe: bool, yes: bool, batch_size: int, **neo4j: Any) -> None:
-    """Validate the data folder FOLDER and write it into Neo4j.
+def ingest(
+    folder: Path,
+    region: str,
+    dataset: str | None,
+    plan: bool,
+    replace: bool,
+    wipe: bool,
+    yes: bool,
+    batch_size: int,
+    **neo4j: Any,
+) -> None:
+    """Validate the data folder FOLDER and make the Neo4j database equal it.
 
-    Nothing is written when the folder has any problem. Running it twice on the
-    same data changes nothing.
+    Rows that changed since the last ingest are updated and rows that are no longer
+    in the folder are removed, so the database ends up holding exactly what a fresh
+    ingest of the folder writes. Nothing is written when the folder has any problem;
+    running it twice on the same folder changes nothing.
     """
     from .backends.neo4j import connect
     from .ingest import ingest_folder
 
     settings = _settings(neo4j, required=True)
     assert settings is not None
-    if wipe and not yes:
+    if wipe and not yes and not plan:
         click.confirm(
             f"Delete every node and relationship in database {settings.database!r} at {settings.uri}?",
             abort=True,
@@ -500,19 +530,42 @@ def ingest(folder: Path, region: str, wipe: bool, yes: bool, batch_size: int, **
             folder,
             driver,
             settings.database,
+            dataset=dataset,
             region=region,
-            batch_size=batch_size,
+            replace=replace,
             wipe_first=wipe,
+            plan=plan,
+            batch_size=batch_size,
             progress=progress,
         )
     finally:
         progress.close()
         driver.close()
-    rows = sum(summary.rows.values())
-    click.echo(
-        f"ingested {rows} rows into {settings.uri} in {summary.seconds:.1f}s; "
-        f"the database holds {summary.elements} nodes and relationships"
-    )
+    click.echo(ingest_text(summary, settings.uri))
+
+
+def ingest_text(summary: Any, uri: str) -> str:
+    """The report of ``ingest``: one line, then added / changed / removed per table."""
+    if summary.applied:
+        rows = sum(summary.rows.values())
+        head = f"ingested {rows} rows of dataset {summary.dataset!r} into {uri}"
+        head += f" in {summary.seconds:.1f}s"
+    else:
+        head = f"plan for dataset {summary.dataset!r} in {uri} (nothing written)"
+    lines = [head]
+    if summary.previous is not None and summary.previous != summary.dataset:
+        lines.append(f"  replaces dataset {summary.previous!r}")
+    if summary.wiped:
+        verb = "wiped" if summary.applied else "would wipe"
+        lines.append(f"  {verb} {summary.wiped} nodes and relationships first")
+    lines.append(f"  {'table':<14}{'added':>10}{'changed':>10}{'removed':>10}")
+    for table, c in summary.changes.items():
+        lines.append(f"  {table:<14}{c.added:>10}{c.changed:>10}{c.removed:>10}")
+    if summary.applied:
+        lines.append(f"the database holds {summary.elements} nodes and relationships")
+    elif summary.unchanged:
+        lines.append("the database already equals the folder")
+    return "\n".join(lines)
 
 
 @cli.command()
