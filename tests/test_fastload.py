@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import fields, replace
+
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from scenario import random_scenario
 from spillover import fastload
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path
-from spillover.kernel import Index, columns_from_dataset, rows
+from spillover.kernel import Index, codes_of, columns_from_dataset, rows
 from spillover.loader import load_folder
+from spillover.phonecodes import PhoneCodes, phone_keys, phone_text
 from spillover.policy import default_policy
 from spillover.synth import generate
 
@@ -123,3 +129,45 @@ def test_read_dataset_equals_the_exact_loader(tmp_path, exact_calls):
     s.tables["loans"][1]["phone_verified"] = None
     folder = s.write(tmp_path / "edge")
     assert fastload.read_dataset(folder) == load_folder(folder)
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_the_loaders_codes_give_the_same_index_as_fresh_ones(tmp_path, exact_calls, seed):
+    """The rows and orders the fast loader resolved while checking (Columns.codes) are
+    the ones the index would compute itself from the strings."""
+    generate(400, seed, tmp_path)
+    fast = fastload.read_columns(tmp_path)
+    assert exact_calls == [] and fast.codes is not None
+    fresh = codes_of(replace(fast, codes=None))
+    for name in (f.name for f in fields(fresh)):
+        if name == "phones":
+            assert fast.codes.phones.keys.tolist() == fresh.phones.keys.tolist()
+        else:
+            assert getattr(fast.codes, name).tolist() == getattr(fresh, name).tolist(), name
+    assert audit_of(fast) == audit_of(replace(fast, codes=None))
+
+
+def test_phone_keys_sort_like_the_numbers_and_read_back():
+    rng = random.Random(5)
+    numbers = [
+        "+" + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 15)))
+        for _ in range(3000)
+    ]
+    keys = phone_keys(pa.array(numbers))
+    assert [phone_text(int(k)) for k in keys] == numbers
+    assert [numbers[i] for i in np.argsort(keys, kind="stable")] == sorted(numbers)
+    phones, (codes,) = PhoneCodes.build([pa.array(numbers)])
+    assert [phones.text(i) for i in range(len(phones))] == sorted(set(numbers))
+    assert [phones.text(int(c)) for c in codes] == numbers
+    assert phones.codes(pa.array([numbers[0], "+", "8613800000001", "+1234567890123456"])).tolist()[
+        1:
+    ] == [-1, -1, -1]
+
+
+def test_phone_codes_keep_text_that_is_not_e164():
+    """A source that hands over other text still gets codes in text order."""
+    values = ["+8613800000002", "p-1", "+8613800000001", "p-1"]
+    phones, (codes,) = PhoneCodes.build([pa.array(values)])
+    assert [phones.text(i) for i in range(len(phones))] == sorted(set(values))
+    assert [phones.text(int(c)) for c in codes] == values
+    assert phones.codes(pa.array(["p-1", "x"])).tolist() == [sorted(set(values)).index("p-1"), -1]

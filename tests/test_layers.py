@@ -65,6 +65,7 @@ def _imports(module: str) -> set[str]:
     [
         ("columns.py", {".kernel", ".fastload", ".loader", ".backends", "neo4j"}),
         ("fastload.py", {".kernel"}),
+        ("phonecodes.py", {".kernel", ".fastload", ".loader", ".columns", ".backends", "neo4j"}),
         ("backends/memory.py", {"..kernel"}),
         ("backends/neo4j.py", {"..kernel"}),
         ("backends/base.py", {"..kernel"}),

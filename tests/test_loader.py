@@ -132,60 +132,66 @@ def test_missing_required_column(tmp_path):
     assert_problem(refused_folder(folder), "loans.csv", 1, "status", "required column is missing")
 
 
-def test_missing_required_value(tmp_path):
-    s = base()
-    s.tables["people"][1]["name"] = ""
-    assert_problem(refused(tmp_path, s), "people.csv", 3, "name", "required value is missing")
-
-
-def test_bad_boolean(tmp_path):
-    s = base()
-    s.tables["phones"][0]["verified"] = "maybe"
-    assert_problem(refused(tmp_path, s), "phones.csv", 2, "verified", "expected true/false")
-
-
-@pytest.mark.parametrize("value", ["2023/01/10", "10-01-2023", "2023-02-30"])
-def test_bad_date(tmp_path, value):
-    s = base()
-    s.tables["loans"][0]["applied_at"] = value
-    assert_problem(refused(tmp_path, s), "loans.csv", 2, "applied_at", "date")
+#: one bad cell in the base folder: (table, row, field, value) and the problem expected
+#: (line, words in the message)
+BAD_CELLS = {
+    "missing required value": ("people", 1, "name", "", 3, "required value is missing"),
+    "bad boolean": ("phones", 0, "verified", "maybe", 2, "expected true/false"),
+    **{
+        f"bad date {value}": ("loans", 0, "applied_at", value, 2, "date")
+        for value in ("2023/01/10", "10-01-2023", "2023-02-30")
+    },
+    **{
+        f"bad enum {table}.{field}": (table, 0, field, "bogus", 2, "Input should be")
+        for table, field in (
+            ("platforms", "kind"),
+            ("loans", "status"),
+            ("loan_links", "role"),
+            ("blacklist", "subject_kind"),
+        )
+    },
+    **{
+        f"bad resident id {value}": ("people", 0, "id_number", value, 2, words)
+        for value, words in (
+            ("330106198203154016", "check digit is 6, expected 5"),
+            ("33010619820315401", "18 characters"),
+            ("3301061982031540AB", "17 digits"),
+            ("330106198213324015", "impossible birth date"),
+        )
+    },
+    **{
+        f"bad phone {value}": ("loan_links", 0, "phone", value, 2, "phone number")
+        for value in ("not-a-phone", "12", "+86 1")
+    },
+    "period ending before it starts": ("phones", 0, "until", "2009-01-01", 2, "before since"),
+    "status before application": ("loans", 0, "status_at", "2022-01-01", 2, "before applied_at"),
+    "negative amount": ("loans", 0, "amount", "-5", 2, "negative"),
+    **{
+        f"unknown {table}.{field}": (table, 0, field, "ghost", 2, f"unknown {kind}_id 'ghost'")
+        for table, field, kind in (
+            ("loans", "platform_id", "platform"),
+            ("loans", "borrower_id", "person"),
+            ("phones", "owner_id", "person"),
+            ("loan_links", "loan_id", "loan"),
+            ("blacklist", "platform_id", "platform"),
+            ("blacklist", "copied_from", "entry"),
+            ("blacklist", "subject", "person"),
+            ("sharing", "from_platform", "platform"),
+            ("sharing", "to_platform", "platform"),
+        )
+    },
+}
 
 
 @pytest.mark.parametrize(
-    ("table", "field", "line"),
-    [
-        ("platforms", "kind", 2),
-        ("loans", "status", 2),
-        ("loan_links", "role", 2),
-        ("blacklist", "subject_kind", 2),
-    ],
+    ("table", "row", "field", "value", "line", "words"),
+    list(BAD_CELLS.values()),
+    ids=list(BAD_CELLS),
 )
-def test_bad_enum_value(tmp_path, table, field, line):
+def test_a_bad_cell_is_refused_with_its_place(tmp_path, table, row, field, value, line, words):
     s = base()
-    s.tables[table][0][field] = "bogus"
-    assert_problem(refused(tmp_path, s), f"{table}.csv", line, field, "Input should be")
-
-
-@pytest.mark.parametrize(
-    ("value", "words"),
-    [
-        ("330106198203154016", "check digit is 6, expected 5"),
-        ("33010619820315401", "18 characters"),
-        ("3301061982031540AB", "17 digits"),
-        ("330106198213324015", "impossible birth date"),
-    ],
-)
-def test_bad_resident_id(tmp_path, value, words):
-    s = base()
-    s.tables["people"][0]["id_number"] = value
-    assert_problem(refused(tmp_path, s), "people.csv", 2, "id_number", words)
-
-
-@pytest.mark.parametrize("value", ["not-a-phone", "12", "+86 1"])
-def test_bad_phone(tmp_path, value):
-    s = base()
-    s.tables["loan_links"][0]["phone"] = value
-    assert_problem(refused(tmp_path, s), "loan_links.csv", 2, "phone", "phone number")
+    s.tables[table][row][field] = value
+    assert_problem(refused(tmp_path, s), f"{table}.csv", line, field, words)
 
 
 def test_overlapping_phone_periods(tmp_path):
@@ -193,44 +199,6 @@ def test_overlapping_phone_periods(tmp_path):
     s.tables["phones"][0]["until"] = "2020-12-31"
     s.phone("xu", "+8613957112345", since="2020-06-01")
     assert_problem(refused(tmp_path, s), "phones.csv", 3, "since", "overlaps the one on line 2")
-
-
-def test_period_ending_before_it_starts(tmp_path):
-    s = base()
-    s.tables["phones"][0]["until"] = "2009-01-01"
-    assert_problem(refused(tmp_path, s), "phones.csv", 2, "until", "before since")
-
-
-def test_status_before_application(tmp_path):
-    s = base()
-    s.tables["loans"][0]["status_at"] = "2022-01-01"
-    assert_problem(refused(tmp_path, s), "loans.csv", 2, "status_at", "before applied_at")
-
-
-def test_negative_amount(tmp_path):
-    s = base()
-    s.tables["loans"][0]["amount"] = "-5"
-    assert_problem(refused(tmp_path, s), "loans.csv", 2, "amount", "negative")
-
-
-@pytest.mark.parametrize(
-    ("table", "field", "words"),
-    [
-        ("loans", "platform_id", "unknown platform_id 'ghost'"),
-        ("loans", "borrower_id", "unknown person_id 'ghost'"),
-        ("phones", "owner_id", "unknown person_id 'ghost'"),
-        ("loan_links", "loan_id", "unknown loan_id 'ghost'"),
-        ("blacklist", "platform_id", "unknown platform_id 'ghost'"),
-        ("blacklist", "copied_from", "unknown entry_id 'ghost'"),
-        ("blacklist", "subject", "unknown person_id 'ghost'"),
-        ("sharing", "from_platform", "unknown platform_id 'ghost'"),
-        ("sharing", "to_platform", "unknown platform_id 'ghost'"),
-    ],
-)
-def test_unknown_reference(tmp_path, table, field, words):
-    s = base()
-    s.tables[table][0][field] = "ghost"
-    assert_problem(refused(tmp_path, s), f"{table}.csv", 2, field, words)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
-"""Property-based tests (hypothesis) over random small graphs: the contract's monotonicity rules."""
+"""Property-based tests (hypothesis) over random small graphs: the contract's monotonicity rules,
+on every backend (the ``graph`` fixture: each example is loaded into a fresh store)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -11,15 +13,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenario import Scenario
+from spillover.backends.base import GraphBackend
 from spillover.backends.memory import MemoryBackend
-from spillover.core import explain_entry
+from spillover.core import Explanation, explain_entry
 from spillover.loader import load_folder
 
 ROLES = ["emergency_contact", "reference", "address_book", "guarantor"]
 STATUSES = ["current", "repaid", "overdue", "defaulted"]
 PLATFORMS = ["a", "b", "c", "bank"]
 DAY0 = date(2023, 1, 1)
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: the ``graph`` fixture is made once per test and backend and gives a fresh store per call,
+#: so reusing it across examples is what is wanted
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def day(offset: int) -> str:
@@ -72,16 +81,14 @@ def random_graph(draw) -> Scenario:
     return s
 
 
-def explain(s: Scenario):
-    with TemporaryDirectory() as tmp:
-        backend = MemoryBackend(load_folder(s.write(Path(tmp) / "d")))
-    return explain_entry(backend, "E")
+def explain(graph: Callable[[Scenario], GraphBackend], s: Scenario) -> Explanation:
+    return explain_entry(graph(s), "E")
 
 
 @SETTINGS
 @given(random_graph())
-def test_explanations_are_well_formed(s):
-    e = explain(s)
+def test_explanations_are_well_formed(graph, s):
+    e = explain(graph, s)
     listed = e.entry.listed_at
     assert 0 <= e.contamination <= 1
     if not e.paths:
@@ -108,11 +115,11 @@ def test_explanations_are_well_formed(s):
 
 @SETTINGS
 @given(random_graph())
-def test_an_added_own_default_never_raises_contamination(s):
-    before = explain(s).contamination
+def test_an_added_own_default_never_raises_contamination(graph, s):
+    before = explain(graph, s).contamination
     entry = s.tables["blacklist"][0]
     s.loan("OWN", entry["platform_id"], "p0", "2022-12-01", "defaulted", status_at="2022-12-15")
-    after = explain(s)
+    after = explain(graph, s)
     assert after.contamination <= before
     if entry["subject_kind"] == "person":
         assert after.contamination == 0 and after.verdict == "own_conduct"
@@ -120,8 +127,8 @@ def test_an_added_own_default_never_raises_contamination(s):
 
 @SETTINGS
 @given(random_graph())
-def test_address_book_never_more_responsible_than_emergency_contact(s):
-    book = explain(s).contamination
+def test_address_book_never_more_responsible_than_emergency_contact(graph, s):
+    book = explain(graph, s).contamination
     for row in s.tables["loan_links"]:
         if row["role"] == "address_book":
             row["role"] = "emergency_contact"
@@ -132,7 +139,7 @@ def test_address_book_never_more_responsible_than_emergency_contact(s):
             seen.add(key)
             unique.append(row)
     s.tables["loan_links"] = unique
-    assert book >= explain(s).contamination
+    assert book >= explain(graph, s).contamination
 
 
 def chain(roles: list[str]) -> Scenario:
@@ -154,9 +161,9 @@ def chain(roles: list[str]) -> Scenario:
     st.sampled_from(ROLES),
     st.integers(0, 2),
 )
-def test_a_longer_chain_never_lowers_contamination(roles, extra, where):
+def test_a_longer_chain_never_lowers_contamination(graph, roles, extra, where):
     longer = [*roles[: min(where, len(roles))], extra, *roles[min(where, len(roles)) :]]
-    assert explain(chain(longer)).contamination >= explain(chain(roles)).contamination
+    assert explain(graph, chain(longer)).contamination >= explain(graph, chain(roles)).contamination
 
 
 @SETTINGS

@@ -3,7 +3,7 @@
 This module sits below both sides: :mod:`spillover.fastload` (a data folder read
 with Arrow) and every :class:`~spillover.backends.GraphBackend` (``columns()``)
 produce :class:`Columns`; :mod:`spillover.kernel` consumes them. It depends on
-nothing but numpy and the fact classes.
+nothing but numpy, the fact classes and the phone keys (:mod:`spillover.phonecodes`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,17 @@ from datetime import date
 import numpy as np
 
 from .model import Dataset, Entry, Loan, LoanLink, PhonePeriod, Sharing
+from .phonecodes import PhoneCodes
 
-__all__ = ["FOREVER", "NEVER", "Columns", "Details", "columns_from_dataset", "columns_from_facts"]
+__all__ = [
+    "FOREVER",
+    "NEVER",
+    "Codes",
+    "Columns",
+    "Details",
+    "columns_from_dataset",
+    "columns_from_facts",
+]
 
 NEVER = np.int64(-(2**40))  # a day before every day (missing `since`)
 FOREVER = np.int64(2**40)  # a day after every day (missing `until`)
@@ -37,6 +46,42 @@ class Details:
     loan_status_at: np.ndarray  # int64 ordinal, NEVER when missing
     loan_phone_verified: np.ndarray  # int8: -1 missing, 0 false, 1 true
     entry_stated_reason: np.ndarray  # str, "" = none
+
+
+@dataclass(frozen=True)
+class Codes:
+    """References between the rows of :class:`Columns`, already resolved.
+
+    A loader that checks every reference of a folder (:mod:`spillover.fastload`)
+    finds, on the way, the row each id refers to and the order of each id column;
+    handed over with the columns, they spare the batch pass's index hashing and
+    sorting the same strings again. Each ``*_order`` lists the rows of an id
+    column in the order of its ids (as strings); every other field is, per row of
+    the referring column, the row of the id it names in the referred column (-1:
+    none). Phone numbers are numbered by :class:`~spillover.phonecodes.PhoneCodes`
+    (integers, not strings). Sources without codes get them from
+    :func:`spillover.kernel.codes_of`.
+    """
+
+    person_order: np.ndarray  # rows of person_ids, by id
+    platform_order: np.ndarray  # rows of platform_ids, by id
+    loan_order: np.ndarray  # rows of loan_ids, by id
+    entry_order: np.ndarray  # rows of entry_ids, by id
+    period_owner: np.ndarray  # row in person_ids, -1 = unknown
+    loan_platform: np.ndarray  # row in platform_ids
+    loan_borrower: np.ndarray  # row in person_ids
+    link_loan: np.ndarray  # row in loan_ids
+    entry_platform: np.ndarray  # row in platform_ids
+    entry_person: np.ndarray  # row in person_ids of a person subject, -1 for a phone
+    entry_copied_from: np.ndarray  # row in entry_ids, -1 = none
+    share_from: np.ndarray  # row in platform_ids
+    share_to: np.ndarray  # row in platform_ids
+    #: every phone number of the columns, as integers (code = rank in text order)
+    phones: PhoneCodes
+    period_phone: np.ndarray  # phone code
+    loan_applicant_phone: np.ndarray  # phone code, -1 = none
+    link_phone: np.ndarray  # phone code
+    entry_phone: np.ndarray  # phone code of a phone subject, -1 for a person
 
 
 @dataclass(frozen=True)
@@ -77,6 +122,8 @@ class Columns:
     share_since: np.ndarray  # int64 ordinal, NEVER when missing
     #: names and display fields, when the source gave them (a data folder does)
     details: Details | None = None
+    #: the references between rows, when the source resolved them (a data folder does)
+    codes: Codes | None = None
 
 
 def _strs(values: Sequence[str]) -> np.ndarray:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
 
-from .columns import FOREVER, NEVER, Columns, Details, columns_from_dataset
+from .columns import FOREVER, NEVER, Codes, Columns, Details, columns_from_dataset
 from .loader import _region, load_folder, odd_table_paths, table_file
 from .model import (
     Dataset,
@@ -38,6 +38,7 @@ from .model import (
     Sharing,
     SubjectKind,
 )
+from .phonecodes import PhoneCodes
 from .phones import DEFAULT_REGION, mobile_pattern, normalize_phone
 from .resident_id import _WEIGHTS
 from .rows import MAX_YEAR, MIN_YEAR, REQUIRED_TABLES, TABLES, required_columns
@@ -316,15 +317,24 @@ def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
     return out
 
 
-def _unique(values: pa.Array) -> None:
+def _unique(values: pa.Array) -> np.ndarray:
+    """No value twice; returns the rows in the order of their values (the index reuses it)."""
+    order = pc.sort_indices(values)
     if len(values) > 1:
-        ordered = values.take(pc.sort_indices(values))
+        ordered = values.take(order)
         _need(not pc.any(pc.equal(ordered[1:], ordered[:-1])).as_py())
+    return np.asarray(order.to_numpy(), dtype=np.int64)
 
 
-def _known(values: pa.Array, pool: pa.Array, optional: bool) -> None:
-    check = pc.filter(values, pc.not_equal(values, "")) if optional else values
-    _need(_true(pc.is_in(check, value_set=pool)))
+def _known(values: pa.Array, pool: pa.Array, optional: bool) -> np.ndarray:
+    """Every value (but "" when optional) is in ``pool``; returns each value's row in
+    ``pool``, -1 for "" (the one hash lookup checks and resolves the reference)."""
+    found = pc.index_in(values, value_set=pool)
+    missing = pc.is_null(found)
+    if optional:
+        missing = pc.and_(missing, pc.not_equal(values, ""))
+    _need(not pc.any(missing).as_py())
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _joined(*columns: pa.Array) -> pa.Array:
@@ -370,14 +380,14 @@ def _fast(
     person_ids = _clean(_col(people, "person_id"), True)
     extra: dict[str, pa.Array | np.ndarray] = {}
     extra["person_name"] = _clean(_col(people, "name"), True)
-    _unique(person_ids)
+    person_order = _unique(person_ids)
     extra["person_id_number"] = _clean(_col(people, "id_number"), False)
     _resident_ids(extra["person_id_number"])
     extra["person_city"] = _clean(_col(people, "city"), False)
 
     platform_ids = _clean(_col(platforms, "platform_id"), True)
     extra["platform_name"] = _clean(_col(platforms, "name"), True)
-    _unique(platform_ids)
+    platform_order = _unique(platform_ids)
     extra["platform_kind"] = _clean(_col(platforms, "kind"), False)
     _enum(extra["platform_kind"], {k.value for k in PlatformKind}, True)
     if progress:
@@ -386,25 +396,21 @@ def _fast(
     ph = tables["phones"]
     p_phone = _phones(_clean(_col(ph, "phone"), True), region, False)
     p_owner = _clean(_col(ph, "owner_id"), False)
-    _known(p_owner, person_ids, True)
+    p_owner_row = _known(p_owner, person_ids, True)
     p_verified = _bools(_col(ph, "verified"))
     p_since = _days(_col(ph, "since"), NEVER)
     p_until = _days(_col(ph, "until"), FOREVER)
     _need((p_until >= p_since).all())
-    phone_code = pc.index_in(p_phone, value_set=pc.unique(p_phone)).to_numpy(zero_copy_only=False)
-    order = np.lexsort((p_since, phone_code))
-    same = phone_code[order][1:] == phone_code[order][:-1]
-    _need(not (same & (p_until[order][:-1] >= p_since[order][1:])).any())
     if progress:
         progress("check", 2, 6)
 
     ln = tables["loans"]
     loan_ids = _clean(_col(ln, "loan_id"), True)
-    _unique(loan_ids)
+    loan_order = _unique(loan_ids)
     loan_platform = _clean(_col(ln, "platform_id"), True)
-    _known(loan_platform, platform_ids, False)
+    loan_platform_row = _known(loan_platform, platform_ids, False)
     loan_borrower = _clean(_col(ln, "borrower_id"), True)
-    _known(loan_borrower, person_ids, False)
+    loan_borrower_row = _known(loan_borrower, person_ids, False)
     applied = _days(_col(ln, "applied_at"), None)
     status = _clean(_col(ln, "status"), True)
     _enum(status, {s.value for s in LoanStatus}, False)
@@ -424,9 +430,8 @@ def _fast(
     link_loan = _clean(_col(lk, "loan_id"), True)
     link_phone = _phones(_clean(_col(lk, "phone"), True), region, False)
     link_role = _clean(_col(lk, "role"), True)
-    _known(link_loan, loan_ids, False)
+    link_loan_row = _known(link_loan, loan_ids, False)
     _enum(link_role, {r.value for r in LinkRole}, False)
-    _unique(_joined(link_loan, link_phone, link_role))
     if progress:
         progress("check", 4, 6)
 
@@ -438,17 +443,20 @@ def _fast(
     e_listed = _days(_col(bl, "listed_at"), None)
     e_copied = _clean(_col(bl, "copied_from"), False)
     extra["entry_stated_reason"] = _clean(_col(bl, "stated_reason"), False)
-    _unique(entry_ids)
-    _known(e_platform, platform_ids, False)
+    entry_order = _unique(entry_ids)
+    e_platform_row = _known(e_platform, platform_ids, False)
     _enum(e_kind, {k.value for k in SubjectKind}, False)
     is_person = pc.equal(e_kind, "person")
-    _known(pc.filter(e_subject, is_person), person_ids, False)
+    e_person_row = np.full(len(e_subject), -1, dtype=np.int64)
+    e_person_row[is_person.to_numpy(zero_copy_only=False)] = _known(
+        pc.filter(e_subject, is_person), person_ids, False
+    )
     is_phone = pc.invert(is_person)
     if pc.any(is_phone).as_py():
         normalized = _phones(pc.filter(e_subject, is_phone), region, False)
         e_subject = pc.replace_with_mask(e_subject, is_phone, normalized)
-    _known(e_copied, entry_ids, True)
-    _acyclic(entry_ids, e_copied)
+    e_copied_row = _known(e_copied, entry_ids, True)
+    _acyclic(e_copied_row)
     if progress:
         progress("check", 5, 6)
 
@@ -456,10 +464,35 @@ def _fast(
     s_from = _clean(_col(sh, "from_platform"), True)
     s_to = _clean(_col(sh, "to_platform"), True)
     s_since = _days(_col(sh, "since"), NEVER)
-    _known(s_from, platform_ids, False)
-    _known(s_to, platform_ids, False)
+    s_from_row = _known(s_from, platform_ids, False)
+    s_to_row = _known(s_to, platform_ids, False)
     _need(not pc.any(pc.equal(s_from, s_to)).as_py())
     _unique(_joined(s_from, s_to))
+
+    # phone numbers as integer codes (the index reuses them): owner periods of one
+    # number do not overlap, and no link is given twice
+    has_applicant = pc.not_equal(applicant, "").to_numpy(zero_copy_only=False)
+    is_phone_subject = is_phone.to_numpy(zero_copy_only=False)
+    phones, (p_phone_code, app_code, link_phone_code, subject_code) = PhoneCodes.build(
+        [
+            p_phone,
+            applicant.filter(pa.array(has_applicant)),
+            link_phone,
+            e_subject.filter(pa.array(is_phone_subject)),
+        ]
+    )
+    order = np.lexsort((p_since, p_phone_code))
+    same = p_phone_code[order][1:] == p_phone_code[order][:-1]
+    _need(not (same & (p_until[order][:-1] >= p_since[order][1:])).any())
+    role = pc.index_in(link_role, value_set=pa.array(sorted(r.value for r in LinkRole)))
+    link_key = (link_loan_row * max(len(phones), 1) + link_phone_code) * 8 + role.to_numpy(
+        zero_copy_only=False
+    )
+    _need(len(pc.unique(pa.array(link_key))) == len(link_key))
+    applicant_code = np.full(len(applicant), -1, dtype=np.int64)
+    applicant_code[has_applicant] = app_code
+    subject_phone = np.full(len(e_subject), -1, dtype=np.int64)
+    subject_phone[is_phone_subject] = subject_code
     if progress:
         progress("check", 6, 6)
 
@@ -492,23 +525,39 @@ def _fast(
         share_to=s_to,
         share_since=s_since,
         details=_details(extra),
+        codes=Codes(
+            person_order=person_order,
+            platform_order=platform_order,
+            loan_order=loan_order,
+            entry_order=entry_order,
+            period_owner=p_owner_row,
+            loan_platform=loan_platform_row,
+            loan_borrower=loan_borrower_row,
+            link_loan=link_loan_row,
+            entry_platform=e_platform_row,
+            entry_person=e_person_row,
+            entry_copied_from=e_copied_row,
+            share_from=s_from_row,
+            share_to=s_to_row,
+            phones=phones,
+            period_phone=p_phone_code,
+            loan_applicant_phone=applicant_code,
+            link_phone=link_phone_code,
+            entry_phone=subject_phone,
+        ),
     )
     return columns, extra
 
 
-def _acyclic(ids: pa.Array, copied: pa.Array) -> None:
-    """Copy chains end (no loop); a loop: the exact loader names it.
+def _acyclic(copied: np.ndarray) -> None:
+    """Copy chains end (no loop); a loop: the exact loader names it. ``copied``: the
+    row each entry copies, -1 for none.
 
     Pointer doubling: after k rounds every entry points 2**k links up its chain, so
     ceil(log2(n)) + 1 rounds reach the end of every chain that has one.
     """
-    n = len(ids)
-    parent = (
-        pc.index_in(copied, value_set=ids)
-        .fill_null(n)
-        .to_numpy(zero_copy_only=False)
-        .astype(np.int64)
-    )
+    n = len(copied)
+    parent = np.where(copied < 0, n, copied)
     jump = np.append(parent, n)  # n: past the end of a chain, points to itself
     for _ in range(max(n, 1).bit_length() + 1):
         if (jump == n).all():

@@ -31,7 +31,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import FOREVER, NEVER, Columns, columns_from_dataset, columns_from_facts
+from .columns import FOREVER, NEVER, Codes, Columns, columns_from_dataset, columns_from_facts
+from .phonecodes import PhoneCodes
 from .policy import Policy, default_policy
 from .rules import APPLICANT as APPLICANT_ROLE
 from .rules import (
@@ -108,6 +109,7 @@ __all__ = [
     "Columns",
     "Index",
     "Progress",
+    "codes_of",
     "columns_from_dataset",
     "columns_from_facts",
     "round6",
@@ -143,6 +145,80 @@ def _codes(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
 def _is(values: np.ndarray | pa.Array, text: str) -> np.ndarray:
     mask: np.ndarray = pc.equal(_arrow(values), text).to_numpy(zero_copy_only=False)
     return mask
+
+
+def _order(values: np.ndarray | pa.Array) -> np.ndarray:
+    """The rows of an id column in the order of the ids."""
+    return np.asarray(pc.sort_indices(_arrow(values)).to_numpy(), dtype=np.int64)
+
+
+def _rows(universe: np.ndarray | pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
+    """The row of each value in ``universe`` (an id column), -1 where absent."""
+    return _codes(_arrow(universe), values)
+
+
+def codes_of(cols: Columns) -> Codes:
+    """The :class:`~spillover.columns.Codes` of columns whose source did not resolve them
+    (hash lookups and sorts of the id strings)."""
+    is_person = _is(cols.entry_kind, "person")
+    applicant = _arrow(cols.loan_applicant_phone)
+    has_applicant = ~_is(applicant, "")
+    subjects = _arrow(cols.entry_subject)
+    phones, (period, app, link, subject) = PhoneCodes.build(
+        [
+            _arrow(cols.period_phone),
+            applicant.filter(pa.array(has_applicant)),
+            _arrow(cols.link_phone),
+            subjects.filter(pa.array(~is_person)),
+        ]
+    )
+    applicant_phone = np.full(len(applicant), -1, dtype=np.int64)
+    applicant_phone[has_applicant] = app
+    entry_phone = np.full(len(subjects), -1, dtype=np.int64)
+    entry_phone[~is_person] = subject
+    return Codes(
+        person_order=_order(cols.person_ids),
+        platform_order=_order(cols.platform_ids),
+        loan_order=_order(cols.loan_ids),
+        entry_order=_order(cols.entry_ids),
+        period_owner=_rows(cols.person_ids, cols.period_owner),
+        loan_platform=_rows(cols.platform_ids, cols.loan_platform),
+        loan_borrower=_rows(cols.person_ids, cols.loan_borrower),
+        link_loan=_rows(cols.loan_ids, cols.link_loan),
+        entry_platform=_rows(cols.platform_ids, cols.entry_platform),
+        entry_person=np.where(is_person, _rows(cols.person_ids, cols.entry_subject), -1),
+        entry_copied_from=_rows(cols.entry_ids, cols.entry_copied_from),
+        share_from=_rows(cols.platform_ids, cols.share_from),
+        share_to=_rows(cols.platform_ids, cols.share_to),
+        phones=phones,
+        period_phone=period,
+        loan_applicant_phone=applicant_phone,
+        link_phone=link,
+        entry_phone=entry_phone,
+    )
+
+
+def _ptr(node: np.ndarray, n: int) -> np.ndarray:
+    """CSR offsets of rows grouped by ``node`` (codes 0..n-1; -1, none, sorts first):
+    where each node's rows start once they are sorted by node (``searchsorted`` of
+    the sorted codes, by counting)."""
+    known = node >= 0
+    counts = np.bincount(node[known], minlength=n)
+    start = len(node) - int(known.sum())
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64) + start
+
+
+def _rank(order: np.ndarray) -> np.ndarray:
+    """The inverse of a permutation: the position of each row in ``order``."""
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank
+
+
+def _recode(rank: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows (-1: none) as codes (-1 stays -1)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    return np.where(rows >= 0, np.append(rank, -1)[rows], -1)
 
 
 @dataclass(frozen=True)
@@ -307,30 +383,26 @@ class Index:
         self.kind_factor = np.array([factor(policy, k) for k in TIE_KINDS])
         self.chain_factor = factor(policy, CHAIN_STEP)
         self.cols = cols
-        # --- codes: loans, persons, phones sort like their KIND:ID strings -------
-        loan_ids = _arrow(cols.loan_ids)
-        order = pc.sort_indices(loan_ids).to_numpy()
+        # --- codes: loans, persons, phones sort like their ids ---------------------
+        # (the rows and orders the loader resolved while checking, when it did)
+        self.codes = codes = cols.codes or codes_of(cols)
+        order = codes.loan_order
         self.loan_order = order  # column row of each loan code
-        self.loans = loan_ids.take(pa.array(order))
-        self.persons = _sorted_unique(cols.person_ids)
-        self.platforms = _sorted_unique(cols.platform_ids)
-        applicant = _arrow(cols.loan_applicant_phone).take(pa.array(order))
-        has_app = ~_is(applicant, "")
-        subjects = _arrow(cols.entry_subject)
-        phones = _sorted_unique(
-            cols.period_phone,
-            cols.link_phone,
-            applicant.filter(pa.array(has_app)),
-            subjects.filter(pa.array(_is(cols.entry_kind, "phone"))),
-        )
-        self.phones = phones
+        self.loans = _arrow(cols.loan_ids).take(pa.array(order))
+        self.persons = _arrow(cols.person_ids).take(pa.array(codes.person_order))
+        self.platforms = _arrow(cols.platform_ids).take(pa.array(codes.platform_order))
+        self.person_rank = _rank(codes.person_order)  # person code of each person row
+        self.platform_rank = _rank(codes.platform_order)
+        self.loan_rank = _rank(order)
+        self.phones = phones = codes.phones
+        p_phone = np.asarray(codes.period_phone, dtype=np.int64)
+        applicant = np.asarray(codes.loan_applicant_phone, dtype=np.int64)[order]
+        has_app = applicant >= 0
         nl, npers = len(self.loans), len(self.persons)
         self.person_base = nl  # global code of person i = nl + i
         self.phone_base = nl + npers
-        self.loan_platform = _codes(
-            self.platforms, _arrow(cols.loan_platform).take(pa.array(order))
-        )
-        self.loan_borrower = _codes(self.persons, _arrow(cols.loan_borrower).take(pa.array(order)))
+        self.loan_platform = _recode(self.platform_rank, codes.loan_platform[order])
+        self.loan_borrower = _recode(self.person_rank, codes.loan_borrower[order])
         self.loan_applied = np.asarray(cols.loan_applied)[order]
         self.loan_known = np.asarray(cols.loan_known)[order]
         statuses = pa.array(sorted(s.value for s in policy.origin_statuses), pa.string())
@@ -339,8 +411,7 @@ class Index:
         )[order]
         self.loan_verified = np.asarray(cols.loan_phone_verified)[order]
         # --- owner periods, sorted by (phone, since) for searchsorted lookups ------
-        p_phone = _codes(phones, cols.period_phone)
-        p_owner = _codes(self.persons, cols.period_owner)  # "" (unknown) is absent: -1
+        p_owner = _recode(self.person_rank, codes.period_owner)  # -1: unknown
         p_since = np.asarray(cols.period_since)
         porder = np.argsort(p_phone * (1 << 23) + np.clip(p_since, 0, (1 << 23) - 1), kind="stable")
         self.p_phone = p_phone[porder]
@@ -348,13 +419,11 @@ class Index:
         self.p_until = np.asarray(cols.period_until)[porder]
         self.p_owner = p_owner[porder]
         self.p_verified = np.asarray(cols.period_verified)[porder]
-        self.p_ptr = np.searchsorted(self.p_phone, np.arange(len(phones) + 1))
+        self.p_ptr = _ptr(self.p_phone, len(phones))
         # --- uses: (phone, role, loan) from applicant phones and links -----------
         app_loans = np.nonzero(has_app)[0]
-        u_phone = np.concatenate(
-            [_codes(phones, applicant.filter(pa.array(has_app))), _codes(phones, cols.link_phone)]
-        )
-        u_loan = np.concatenate([app_loans, _codes(self.loans, cols.link_loan)])
+        u_phone = np.concatenate([applicant[has_app], codes.link_phone])
+        u_loan = np.concatenate([app_loans, _recode(self.loan_rank, codes.link_loan)])
         u_role = np.concatenate(
             [
                 np.full(len(app_loans), APPLICANT, dtype=np.int64),
@@ -384,14 +453,14 @@ class Index:
         torder = np.argsort(src * nl + self.t_loan)
         for name in ("t_loan", "t_phone", "t_role", "t_owns", "t_kind", "t_f1"):
             setattr(self, name, getattr(self, name)[torder])
-        self.t_ptr = np.searchsorted(src[torder], np.arange(npers + 1))
+        self.t_ptr = _ptr(src, npers)
         # --- phone -> loan uses (CSR by phone), for phone subjects ----------------
         uorder = np.argsort(u_phone * max(nl, 1) + u_loan)
         self.u_loan = u_loan[uorder]
         self.u_role = u_role[uorder]
         self.u_owner = u_owner[uorder]
         self.u_sms = u_sms[uorder]
-        self.u_ptr = np.searchsorted(u_phone[uorder], np.arange(len(phones) + 1))
+        self.u_ptr = _ptr(u_phone, len(phones))
         # (the sharing epochs are built by the first pass: _build_epochs)
 
     # -- helpers ---------------------------------------------------------------------
@@ -407,10 +476,15 @@ class Index:
             return out
         lo = self.p_ptr[phone]
         count = self.p_ptr[phone + 1] - lo
-        for j in range(int(count.max())):  # most numbers have one period, a few have several
-            cand = lo + j
-            starts = (j < count) & (self.p_since[np.minimum(cand, len(self.p_since) - 1)] <= day)
-            out = np.where(starts, cand, out)
+        last = len(self.p_since) - 1
+        out = np.where((count > 0) & (self.p_since[np.minimum(lo, last)] <= day), lo, -1)
+        # most numbers have one period; the few with several are looked at further
+        more = np.nonzero(count > 1)[0]
+        for j in range(1, int(count.max())):
+            more = more[j < count[more]]
+            cand = lo[more] + j
+            starts = self.p_since[cand] <= day[more]
+            out[more[starts]] = cand[starts]
         ok = out >= 0
         ok[ok] = self.p_until[out[ok]] >= day[ok]
         return np.where(ok, out, -1)
@@ -426,8 +500,8 @@ class Index:
 
         cols = self.cols
         n = len(self.platforms)
-        s_from = _codes(self.platforms, cols.share_from)
-        s_to = _codes(self.platforms, cols.share_to)
+        s_from = _recode(self.platform_rank, self.codes.share_from)
+        s_to = _recode(self.platform_rank, self.codes.share_to)
         since = np.asarray(cols.share_since, dtype=np.int64)
         self.epoch_days = np.unique(since[since != NEVER])
         dists = []
@@ -527,16 +601,15 @@ class Index:
 
     def _entries(self) -> _Entries:
         """The entries in entry_id order, their subjects coded, the phone subjects' owners."""
-        cols = self.cols
-        entry_ids = _arrow(cols.entry_ids)
-        eorder = pc.sort_indices(entry_ids)
-        ids = entry_ids.take(eorder)
+        cols, codes = self.cols, self.codes
+        order = codes.entry_order
+        eorder = pa.array(order)
+        ids = _arrow(cols.entry_ids).take(eorder)
         kind = _arrow(cols.entry_kind).take(eorder)
         subject = _arrow(cols.entry_subject).take(eorder)
-        listed = np.asarray(cols.entry_listed, dtype=np.int64)[eorder.to_numpy()]
-        is_person = _is(kind, "person")
-        person = np.where(is_person, _codes(self.persons, subject), -1)
-        phone = np.where(is_person, -1, _codes(self.phones, subject))
+        listed = np.asarray(cols.entry_listed, dtype=np.int64)[order]
+        person = _recode(self.person_rank, codes.entry_person[order])
+        phone = np.asarray(codes.entry_phone, dtype=np.int64)[order]
         owner_now = np.full(len(ids), -1, dtype=np.int64)
         phone_rows = np.nonzero(phone >= 0)[0]
         if len(phone_rows):
@@ -544,11 +617,11 @@ class Index:
             owner_now[phone_rows] = np.append(self.p_owner, -1)[period]
         return _Entries(
             ids=ids,
-            platform=_codes(self.platforms, _arrow(cols.entry_platform).take(eorder)),
+            platform=_recode(self.platform_rank, codes.entry_platform[order]),
             kind=kind,
             subject=subject,
             listed=listed,
-            copied=_codes(ids, _arrow(cols.entry_copied_from).take(eorder)),
+            copied=_recode(_rank(order), codes.entry_copied_from[order]),
             subject_person=person,
             subject_phone=phone,
             phone_rows=phone_rows,

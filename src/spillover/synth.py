@@ -1256,32 +1256,68 @@ def _make_entries(
 # writing
 
 
-def _write_all(
-    out: Path,
-    people: _People,
-    phones: _Phones,
-    plat: _Platforms,
-    loans: _Loans,
-    links: _Links,
-    entries: _Entries,
-    p: SynthParams,
-    writer: _Writer,
-) -> tuple[dict[str, int], dict[str, int]]:
-    n = people.n
-    pw = _width(n)
-    lw = _width(loans.n)
-    ew = _width(entries.n)
-    start, end = _day(p.start), _day(p.end)
-    dates = _Dates(start - 90 * _YEAR, end + 1)
-    plat_ids = _table(plat.ids)
-    counts: dict[str, int] = {}
-    truth: dict[str, int] = {}
+@dataclass(frozen=True)
+class _Out:
+    """What every table writer reads: the generated population, the folder, the id
+    widths and the day formats (one row builder per table below)."""
 
-    # people
+    out: Path
+    people: _People
+    phones: _Phones
+    plat: _Platforms
+    loans: _Loans
+    links: _Links
+    entries: _Entries
+    p: SynthParams
+    writer: _Writer
+    pw: int  # digits of a person id
+    lw: int  # of a loan id
+    ew: int  # of an entry id
+    dates: _Dates
+    plat_ids: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        out: Path,
+        people: _People,
+        phones: _Phones,
+        plat: _Platforms,
+        loans: _Loans,
+        links: _Links,
+        entries: _Entries,
+        p: SynthParams,
+        writer: _Writer,
+    ) -> _Out:
+        start, end = _day(p.start), _day(p.end)
+        return cls(
+            out,
+            people,
+            phones,
+            plat,
+            loans,
+            links,
+            entries,
+            p,
+            writer,
+            pw=_width(people.n),
+            lw=_width(loans.n),
+            ew=_width(entries.n),
+            dates=_Dates(start - 90 * _YEAR, end + 1),
+            plat_ids=_table(plat.ids),
+        )
+
+
+_CITY_NAMES = _table([c[0] for c in _CITIES])
+_ROLE_NAMES = _table(_ROLES)
+
+
+def _write_people(o: _Out) -> int:
+    people, dates, pw = o.people, o.dates, o.pw
     surname = _table(_SURNAMES)
     given1 = _table(_GIVEN)
     given2 = _table([g.lower() for g in _GIVEN])
-    cities = _table([c[0] for c in _CITIES])
+    cities = _CITY_NAMES
     city_code = np.array([c[1] for c in _CITIES], np.int64)
     space = np.full((1, 1), 32, np.uint8)
     weights = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], np.int64)
@@ -1316,14 +1352,17 @@ def _write_all(
             cities[people.city[s]],
         ]
 
-    counts["people"] = writer.write(
-        out / "people.csv",
+    return o.writer.write(
+        o.out / "people.csv",
         "write people",
         ("person_id", "name", "id_number", "city"),
-        n,
+        people.n,
         people_rows,
     )
 
+
+def _write_platforms(o: _Out) -> int:
+    plat = o.plat
     kinds = {
         _BANK: "bank",
         _BROKER: "data_broker",
@@ -1331,8 +1370,8 @@ def _write_all(
         _INFORMAL: "online_lender",
     }
     verifies = {_BANK: "true", _BROKER: "", _LENDER: "true", _INFORMAL: "false"}
-    counts["platforms"] = _write_text(
-        out / "platforms.csv",
+    return _write_text(
+        o.out / "platforms.csv",
         ("platform_id", "name", "kind", "verifies_phone"),
         [
             (plat.ids[i], plat.names[i], kinds[int(c)], verifies[int(c)])
@@ -1340,7 +1379,10 @@ def _write_all(
         ],
     )
 
-    # phones: one row per owner period, sorted by number then since
+
+def _write_phones(o: _Out) -> int:
+    """One row per owner period, sorted by number then since."""
+    phones, dates, pw = o.phones, o.dates, o.pw
     m = phones.number.size
     prev = np.flatnonzero(phones.prev_owner >= 0)
     r_number = np.concatenate([phones.number, phones.number[prev]])
@@ -1366,14 +1408,17 @@ def _write_all(
             dates.iso(r_until[o]),
         ]
 
-    counts["phones"] = writer.write(
-        out / "phones.csv",
+    return o.writer.write(
+        o.out / "phones.csv",
         "write phones",
         ("phone", "owner_id", "verified", "since", "until"),
         order.size,
         phone_rows,
     )
 
+
+def _write_loans(o: _Out) -> int:
+    loans, phones, dates, pw, lw, plat_ids = o.loans, o.phones, o.dates, o.pw, o.lw, o.plat_ids
     statuses = _table(_STATUSES)
 
     def loan_rows(s: slice) -> list[np.ndarray]:
@@ -1389,8 +1434,8 @@ def _write_all(
             dates.iso(loans.status_at[s]),
         ]
 
-    counts["loans"] = writer.write(
-        out / "loans.csv",
+    return o.writer.write(
+        o.out / "loans.csv",
         "write loans",
         (
             "loan_id",
@@ -1407,7 +1452,10 @@ def _write_all(
         loan_rows,
     )
 
-    roles = _table(_ROLES)
+
+def _write_links(o: _Out) -> int:
+    links, phones, lw = o.links, o.phones, o.lw
+    roles = _ROLE_NAMES
 
     def link_rows(s: slice) -> list[np.ndarray]:
         return [
@@ -1416,35 +1464,57 @@ def _write_all(
             roles[links.role[s]],
         ]
 
-    counts["loan_links"] = writer.write(
-        out / "loan_links.csv",
+    return o.writer.write(
+        o.out / "loan_links.csv",
         "write loan_links",
         ("loan_id", "phone", "role"),
         links.loan.size,
         link_rows,
     )
 
-    # blacklist: entry ids in order of listing day, then platform
-    e = entries
-    order = np.lexsort((np.arange(e.n), e.plat, e.listed))
-    rank = np.empty(e.n, np.int64)
-    rank[order] = np.arange(e.n)
-    kinds_t = _table(("person", "phone"))
-    reasons = _table(_REASONS)
 
-    def subjects(o: np.ndarray) -> np.ndarray:
-        person = _ids(b"P", np.where(e.kind[o] == 0, e.subj[o], 0), pw)
-        phone = _phones(phones.number[np.where(e.kind[o] == 1, e.subj[o], 0)])
+@dataclass(frozen=True)
+class _Listing:
+    """Entry ids in order of listing day, then platform: the order both the blacklist
+    and its ground truth are written in, and the cells they share."""
+
+    o: _Out
+    order: np.ndarray
+    rank: np.ndarray
+
+    @classmethod
+    def of(cls, o: _Out) -> _Listing:
+        e = o.entries
+        order = np.lexsort((np.arange(e.n), e.plat, e.listed))
+        rank = np.empty(e.n, np.int64)
+        rank[order] = np.arange(e.n)
+        return cls(o, order, rank)
+
+    def subjects(self, rows: np.ndarray) -> np.ndarray:
+        e, phones = self.o.entries, self.o.phones
+        person = _ids(b"P", np.where(e.kind[rows] == 0, e.subj[rows], 0), self.o.pw)
+        phone = _phones(phones.number[np.where(e.kind[rows] == 1, e.subj[rows], 0)])
         width = max(person.shape[1], phone.shape[1])
-        out_ = np.zeros((o.size, width), np.uint8)
-        is_person = e.kind[o] == 0
+        out_ = np.zeros((rows.size, width), np.uint8)
+        is_person = e.kind[rows] == 0
         out_[is_person, : person.shape[1]] = person[is_person]
         out_[~is_person, : phone.shape[1]] = phone[~is_person]
         return out_
 
-    def source(o: np.ndarray, column: np.ndarray) -> np.ndarray:
-        ref = column[o]
-        return _ids(b"E", np.where(ref >= 0, rank[np.maximum(ref, 0)], -1), ew)
+    def source(self, rows: np.ndarray, column: np.ndarray) -> np.ndarray:
+        ref = column[rows]
+        return _ids(b"E", np.where(ref >= 0, self.rank[np.maximum(ref, 0)], -1), self.o.ew)
+
+
+_KINDS = _table(("person", "phone"))
+
+
+def _write_blacklist(o: _Out, listing: _Listing) -> int:
+    e, dates, ew, plat_ids = o.entries, o.dates, o.ew, o.plat_ids
+    order, rank = listing.order, listing.rank
+    kinds_t = _KINDS
+    reasons = _table(_REASONS)
+    subjects, source = listing.subjects, listing.source
 
     def entry_rows(s: slice) -> list[np.ndarray]:
         o = order[s]
@@ -1458,8 +1528,8 @@ def _write_all(
             source(o, e.src),
         ]
 
-    counts["blacklist"] = writer.write(
-        out / "blacklist.csv",
+    return o.writer.write(
+        o.out / "blacklist.csv",
         "write blacklist",
         (
             "entry_id",
@@ -1474,8 +1544,11 @@ def _write_all(
         entry_rows,
     )
 
-    counts["sharing"] = _write_text(
-        out / "sharing.csv",
+
+def _write_sharing(o: _Out) -> int:
+    plat = o.plat
+    return _write_text(
+        o.out / "sharing.csv",
         ("from_platform", "to_platform", "since"),
         [
             (plat.ids[a], plat.ids[b], _iso(int(since)))
@@ -1483,15 +1556,25 @@ def _write_all(
         ],
     )
 
-    # ground truth
-    gt = out / "ground_truth"
-    gt.mkdir()
+
+def _first_bad(o: _Out) -> np.ndarray:
+    """Per person, the first day one of their loans was known overdue or defaulted."""
+    loans = o.loans
+    delinquent = (loans.status == _OVERDUE) | (loans.status == _DEFAULTED)
+    first_bad = np.full(o.people.n, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first_bad, loans.borrower[delinquent], loans.status_at[delinquent])
+    return first_bad
+
+
+def _write_truth_entries(o: _Out, listing: _Listing, gt: Path, first_bad: np.ndarray) -> int:
+    e, loans, phones, dates = o.entries, o.loans, o.phones, o.dates
+    pw, lw, ew, plat_ids = o.pw, o.lw, o.ew, o.plat_ids
+    order, rank = listing.order, listing.rank
+    kinds_t, roles = _KINDS, _ROLE_NAMES
+    subjects, source = listing.subjects, listing.source
     cause_borrower = loans.borrower[e.cause]
     subject_person = np.where(e.kind == 0, e.subj, phones.owner_at(e.subj, e.listed))
     spill = subject_person != cause_borrower
-    delinquent = (loans.status == _OVERDUE) | (loans.status == _DEFAULTED)
-    first_bad = np.full(n, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(first_bad, loans.borrower[delinquent], loans.status_at[delinquent])
     subject_delinquent = (subject_person >= 0) & (
         first_bad[np.maximum(subject_person, 0)] <= e.listed
     )
@@ -1519,7 +1602,7 @@ def _write_all(
             source(o, e.src_true),
         ]
 
-    truth["entries"] = writer.write(
+    return o.writer.write(
         gt / "entries.csv",
         "write ground_truth/entries",
         (
@@ -1545,6 +1628,10 @@ def _write_all(
         truth_rows,
     )
 
+
+def _write_truth_people(o: _Out, gt: Path, first_bad: np.ndarray) -> int:
+    people, loans, pw = o.people, o.loans, o.pw
+    n, end, cities = people.n, _day(o.p.end), _CITY_NAMES
     defaulted = np.zeros(n, bool)
     defaulted[loans.borrower[loans.status == _DEFAULTED]] = True
     n_loans = np.bincount(loans.borrower, minlength=n)
@@ -1560,13 +1647,17 @@ def _write_all(
             _number(n_loans[s]),
         ]
 
-    truth["people"] = writer.write(
+    return o.writer.write(
         gt / "people.csv",
         "write ground_truth/people",
         ("person_id", "defaulted", "delinquent", "risky", "community", "city", "loans"),
         n,
         truth_people,
     )
+
+
+def _write_truth_loans(o: _Out, gt: Path) -> int:
+    loans, pw, lw = o.loans, o.pw, o.lw
 
     def truth_loans(s: slice) -> list[np.ndarray]:
         return [
@@ -1575,7 +1666,7 @@ def _write_all(
             _ids(b"P", loans.user[s], pw),
         ]
 
-    truth["loans"] = writer.write(
+    return o.writer.write(
         gt / "loans.csv",
         "write ground_truth/loans",
         ("loan_id", "misused_phone", "applicant_phone_user_id"),
@@ -1583,7 +1674,10 @@ def _write_all(
         truth_loans,
     )
 
-    truth["platforms"] = _write_text(
+
+def _write_truth_platforms(o: _Out, gt: Path) -> int:
+    plat = o.plat
+    return _write_text(
         gt / "platforms.csv",
         (
             "platform_id",
@@ -1614,6 +1708,41 @@ def _write_all(
             for i, c in enumerate(plat.cls)
         ],
     )
+
+
+def _write_all(
+    out: Path,
+    people: _People,
+    phones: _Phones,
+    plat: _Platforms,
+    loans: _Loans,
+    links: _Links,
+    entries: _Entries,
+    p: SynthParams,
+    writer: _Writer,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Every table of the folder and of its ground truth, in this order (the progress
+    stages follow it); returns the rows written per table."""
+    o = _Out.of(out, people, phones, plat, loans, links, entries, p, writer)
+    counts = {
+        "people": _write_people(o),
+        "platforms": _write_platforms(o),
+        "phones": _write_phones(o),
+        "loans": _write_loans(o),
+        "loan_links": _write_links(o),
+    }
+    listing = _Listing.of(o)
+    counts["blacklist"] = _write_blacklist(o, listing)
+    counts["sharing"] = _write_sharing(o)
+    gt = out / "ground_truth"
+    gt.mkdir()
+    first_bad = _first_bad(o)
+    truth = {
+        "entries": _write_truth_entries(o, listing, gt, first_bad),
+        "people": _write_truth_people(o, gt, first_bad),
+        "loans": _write_truth_loans(o, gt),
+        "platforms": _write_truth_platforms(o, gt),
+    }
     return counts, truth
 
 

@@ -159,7 +159,7 @@ class ArrayBackend:
         ix = self.index
         owner = int(ix.p_owner[i])
         return PhonePeriod(
-            ix.phones[int(ix.p_phone[i])].as_py(),
+            ix.phones.text(int(ix.p_phone[i])),
             ix.persons[owner].as_py() if owner >= 0 else None,
             bool(ix.p_verified[i]),
             _day(ix.p_since[i], NEVER),
@@ -228,10 +228,11 @@ class ArrayBackend:
 
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)
+        if kind == "phone":
+            return bool(self.index.phones.codes(pa.array([ident], pa.string()))[0] >= 0)
         universe = {
             "person": self.index.persons,
             "platform": self.index.platforms,
-            "phone": self.index.phones,
             "loan": self.index.loans,
         }.get(kind)
         if universe is not None:
@@ -244,7 +245,8 @@ class ArrayBackend:
         ix = self.index
         day = until.toordinal() if until != date.max else FOREVER
         own: list[Loan] = []
-        numbers = {c for c in _positions(list(phones), ix.phones) if c >= 0}
+        asked = pa.array(list(phones), pa.string())
+        numbers = {int(c) for c in ix.phones.codes(asked) if c >= 0}
         for p in _positions(list(persons), ix.persons):
             if p < 0:
                 continue
@@ -257,7 +259,7 @@ class ArrayBackend:
         uses: list[PhoneUse] = []
         for c in sorted(numbers):  # codes sort like the numbers
             periods.extend(self._period(i) for i in range(ix.p_ptr[c], ix.p_ptr[c + 1]))
-            number = ix.phones[c].as_py()
+            number = ix.phones.text(c)
             for u in range(ix.u_ptr[c], ix.u_ptr[c + 1]):
                 code = int(ix.u_loan[u])
                 if loan_in_time(ix.loan_applied[code], day):
