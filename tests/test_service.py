@@ -20,7 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from conftest import Neo4jService
 from spillover import examples
@@ -512,3 +515,33 @@ def _day(text: str) -> Any:
     from datetime import date
 
     return date.fromisoformat(text)
+
+
+# ---------------------------------------------------------------------------
+# schemathesis: generated requests against the served OpenAPI document
+# ---------------------------------------------------------------------------
+
+
+def test_generated_requests_get_no_server_error_and_match_the_schema(server: Server) -> None:
+    """schemathesis generates requests from the served document: 30 per operation,
+    with a valid token; no answer may be a 5xx or break the document's schema."""
+    schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 6
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=30,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def call(case: Any) -> None:
+            case.call_and_validate(
+                base_url=server.url,
+                headers=RIGHT,
+                checks=[not_a_server_error, response_schema_conformance],
+            )
+
+        call()
