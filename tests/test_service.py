@@ -137,7 +137,10 @@ def _neo4j_env(service: Neo4jService, uri: str | None = None) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module", params=["arrays", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+@pytest.fixture(
+    scope="module",
+    params=["memory", "arrays", pytest.param("neo4j", marks=pytest.mark.neo4j)],
+)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -150,7 +153,9 @@ def server(
         ingest_folder(JIANG, service.driver, service.settings.database)
         srv = start_server([], _neo4j_env(service), tmp)
     else:
-        srv = start_server(["--data", str(JIANG)], {"NEO4J_URI": ""}, tmp)
+        srv = start_server(
+            ["--data", str(JIANG), "--embedded", request.param], {"NEO4J_URI": ""}, tmp
+        )
     try:
         yield srv
     finally:

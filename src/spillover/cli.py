@@ -702,6 +702,13 @@ def findings(
 @click.option(
     "--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN", help="Allow CORS (off)."
 )
+@click.option(
+    "--embedded",
+    type=click.Choice(["memory", "arrays"]),
+    default="memory",
+    show_default=True,
+    help="With --data: a networkx graph (fast checks) or the audit's columns (less memory).",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(
     "--graceful-seconds",
@@ -723,6 +730,7 @@ def serve(
     max_batch: int,
     max_body_bytes: int,
     cors_origins: tuple[str, ...],
+    embedded: str,
     workers: int,
     graceful_seconds: int,
 ) -> None:
@@ -755,6 +763,7 @@ def serve(
         cors_origins=cors_origins,
         log_max_bytes=check_log_max_bytes,
         log_backups=check_log_backups,
+        embedded=embedded,
     )
     run_service(spec, host, port, workers=workers, graceful_seconds=graceful_seconds)
 

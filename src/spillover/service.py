@@ -729,6 +729,10 @@ class ServeSpec:
     log_max_bytes: int = 50 * 1024 * 1024
     log_backups: int = 10
     max_paths: int | None = None
+    #: the embedded backend over ``data``: ``memory`` (a networkx graph: one check in
+    #: about a millisecond, more memory) or ``arrays`` (the audit's columns: less memory,
+    #: a check in a few hundred milliseconds at 100k people)
+    embedded: str = "memory"
 
     def config(self) -> ServiceConfig:
         """The service configuration (tokens and policy read and checked)."""
@@ -750,7 +754,7 @@ class ServeSpec:
             log_max_bytes=self.log_max_bytes,
             log_backups=self.log_backups,
             max_paths=self.max_paths,
-            backend_name="neo4j" if self.neo4j_uri else "embedded",
+            backend_name="neo4j" if self.neo4j_uri else self.embedded,
         )
 
     def open_graph(self) -> GraphBackend:
@@ -763,6 +767,11 @@ class ServeSpec:
             settings = Neo4jSettings.from_env(
                 self.neo4j_uri, self.neo4j_user, None, self.neo4j_database
             )
+        elif self.data is not None and self.embedded == "memory":
+            from .backends.memory import MemoryBackend
+            from .connect import read_dataset
+
+            return MemoryBackend(read_dataset(self.data, region=self.region))
         return open_backend(self.data, settings, region=self.region)
 
 
