@@ -18,7 +18,10 @@ DATA = str(jiang_case_path())
 
 
 @pytest.fixture
-def run():
+def run(monkeypatch):
+    # these tests are about the embedded graph: a NEO4J_URI of the developer's shell
+    # (the Neo4j tests use one) must not send them to Neo4j
+    monkeypatch.delenv("NEO4J_URI", raising=False)
     runner = CliRunner()
 
     def invoke(*args: str):

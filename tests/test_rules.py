@@ -40,6 +40,7 @@ ENGINES_AND_RENDERERS = [
     "audit.py",
     "backends/memory.py",
     "backends/neo4j.py",
+    "investigate.py",
     "neighborhood.py",
     "findings.py",
     "remedy.py",

@@ -25,6 +25,7 @@ from .backends.base import GraphBackend
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_entry
+from .driverlog import route_driver_logs
 from .errors import DataError, NotFoundError, OptionError, SpilloverError
 from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
@@ -258,6 +259,13 @@ def cli() -> None:
     Every blacklisting gets explanation paths and a contamination score: the share
     of it that rests on other people's debts rather than the subject's own conduct.
     """
+    route_driver_logs(_note)
+
+
+def _note(line: str) -> None:
+    """One line on stderr; on a terminal it first clears a progress bar drawn on that line."""
+    prefix = "\r\033[K" if sys.stderr.isatty() else ""
+    click.echo(f"{prefix}spillover: note: {line}", err=True)
 
 
 @cli.command()
@@ -270,8 +278,8 @@ def demo(
 ) -> None:
     """Explain every entry on Jiang in the packaged seed case (examples/jiang_case).
 
-    With a Neo4j URI the case is first written into that database (idempotent
-    MERGE), then explained from there.
+    With a Neo4j URI the case is first ingested into that database (dataset
+    jiang_case; refused if the database holds another dataset), then explained from there.
     """
     from .demo import run_demo
 
@@ -428,11 +436,25 @@ def check(
 
 @cli.command()
 @click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Output file, .csv or .jsonl."
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Output file, .csv or .jsonl (required unless --write-back).",
 )
 @backend_options
 @click.option(
     "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@click.option(
+    "--write-back",
+    is_flag=True,
+    help="Neo4j: store every entry's score, verdict, reason codes and TRACED_TO paths "
+    "in the graph (docs/investigating.md).",
+)
+@click.option(
+    "--max-paths",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --write-back: paths stored per entry (default: the policy's).",
 )
 @click.option(
     "--format",
@@ -443,10 +465,58 @@ def check(
     help="Format of the summary printed at the end.",
 )
 @handle_errors
-def audit(out: Path, source: Source, policy_path: Path | None, fmt: str) -> None:
-    """Explain and score every blacklist entry; write one row per entry to --out."""
+def audit(
+    out: Path | None,
+    source: Source,
+    policy_path: Path | None,
+    write_back: bool,
+    max_paths: int | None,
+    fmt: str,
+) -> None:
+    """Explain and score every blacklist entry; write one row per entry to --out,
+    or (--write-back, Neo4j) store the results in the graph."""
     policy = load_policy(policy_path)
     progress = StageProgress()
+    if write_back:
+        if out is not None:
+            raise click.UsageError("--write-back stores the results in Neo4j: drop --out")
+        if source.neo4j is None:
+            raise click.UsageError("--write-back needs Neo4j (--neo4j-uri or NEO4J_URI)")
+        from .investigate import write_back as run_write_back
+
+        with source.open() as backend:
+            try:
+                result = run_write_back(
+                    backend,  # type: ignore[arg-type]
+                    policy,
+                    max_paths=max_paths,
+                    progress=progress,
+                )
+            finally:
+                progress.close()
+        if fmt == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "entries": result.entries,
+                        "traces": result.traces,
+                        "verdicts": result.verdicts,
+                        "audited_at": result.audited_at.isoformat(),
+                        "seconds": round(result.seconds, 3),
+                    }
+                )
+            )
+        else:
+            counts = ", ".join(f"{v} {k}" for k, v in result.verdicts.items()) or "no entries"
+            click.echo(
+                f"wrote back {result.entries} entries and {result.traces} TRACED_TO paths "
+                f"in {result.seconds:.1f}s ({counts})"
+            )
+        return
+    if out is None:
+        raise click.UsageError("give --out FILE.csv|FILE.jsonl (or --write-back on Neo4j)")
+    if max_paths is not None:
+        raise click.UsageError("--max-paths goes with --write-back (audit rows hold the best path)")
     try:
         if source.data is not None:
             summary = audit_folder(
@@ -468,26 +538,112 @@ def audit(out: Path, source: Source, policy_path: Path | None, fmt: str) -> None
         click.echo(f"wrote {summary.rows} rows to {summary.path} ({counts})")
 
 
+def _param(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise InvalidValue(f"{value!r} is not NAME=VALUE", ctx=ctx, param=param)
+        out[key.strip()] = text
+    return out
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_only", is_flag=True, help="List the saved queries and exit.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=_param,
+    help="A query parameter (repeat for more).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Write to FILE (default stdout)."
+)
+@neo4j_options
+@handle_errors
+def query(
+    name: str | None,
+    list_only: bool,
+    params: dict[str, str],
+    fmt: str,
+    out: Path | None,
+    **neo4j: Any,
+) -> None:
+    """Run the saved investigation query NAME on Neo4j (docs/investigating.md)."""
+    from .investigate import format_result, list_saved_queries, run_saved_query, write_result
+
+    if list_only or name is None:
+        for q in list_saved_queries():
+            click.echo(f"{q.name:<26} {q.title}")
+        return
+    settings = _settings(neo4j, required=True)
+    assert settings is not None
+    from .backends.neo4j import connect
+
+    driver = connect(settings)
+    try:
+        result = run_saved_query(driver, settings.database, name, params)
+    finally:
+        driver.close()
+    if out is not None:
+        write_result(result, fmt, out)
+        click.echo(f"wrote {len(result.rows)} rows to {out}", err=True)
+    else:
+        click.echo(format_result(result, fmt), nl=False)
+
+
 @cli.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 @neo4j_options
 @region_option
+@click.option(
+    "--dataset",
+    metavar="NAME",
+    help="Name of the dataset the folder holds (default: the folder's name). The database "
+    "records it at the first ingest and refuses a folder of another name.",
+)
+@click.option("--plan", is_flag=True, help="Only print what would be added, changed and removed.")
+@click.option(
+    "--replace", is_flag=True, help="Accept a database that holds another dataset (replace it)."
+)
 @click.option("--wipe", is_flag=True, help="Delete everything in the database first.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before --wipe.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
 @handle_errors
-def ingest(folder: Path, region: str, wipe: bool, yes: bool, batch_size: int, **neo4j: Any) -> None:
-    """Validate the data folder FOLDER and write it into Neo4j.
+def ingest(
+    folder: Path,
+    region: str,
+    dataset: str | None,
+    plan: bool,
+    replace: bool,
+    wipe: bool,
+    yes: bool,
+    batch_size: int,
+    **neo4j: Any,
+) -> None:
+    """Validate the data folder FOLDER and make the Neo4j database equal it.
 
-    Nothing is written when the folder has any problem. Running it twice on the
-    same data changes nothing.
+    Rows that changed since the last ingest are updated and rows that are no longer
+    in the folder are removed, so the database ends up holding exactly what a fresh
+    ingest of the folder writes. Nothing is written when the folder has any problem;
+    running it twice on the same folder changes nothing.
     """
     from .backends.neo4j import connect
     from .ingest import ingest_folder
 
     settings = _settings(neo4j, required=True)
     assert settings is not None
-    if wipe and not yes:
+    if wipe and not yes and not plan:
         click.confirm(
             f"Delete every node and relationship in database {settings.database!r} at {settings.uri}?",
             abort=True,
@@ -500,19 +656,42 @@ def ingest(folder: Path, region: str, wipe: bool, yes: bool, batch_size: int, **
             folder,
             driver,
             settings.database,
+            dataset=dataset,
             region=region,
-            batch_size=batch_size,
+            replace=replace,
             wipe_first=wipe,
+            plan=plan,
+            batch_size=batch_size,
             progress=progress,
         )
     finally:
         progress.close()
         driver.close()
-    rows = sum(summary.rows.values())
-    click.echo(
-        f"ingested {rows} rows into {settings.uri} in {summary.seconds:.1f}s; "
-        f"the database holds {summary.elements} nodes and relationships"
-    )
+    click.echo(ingest_text(summary, settings.uri))
+
+
+def ingest_text(summary: Any, uri: str) -> str:
+    """The report of ``ingest``: one line, then added / changed / removed per table."""
+    if summary.applied:
+        rows = sum(summary.rows.values())
+        head = f"ingested {rows} rows of dataset {summary.dataset!r} into {uri}"
+        head += f" in {summary.seconds:.1f}s"
+    else:
+        head = f"plan for dataset {summary.dataset!r} in {uri} (nothing written)"
+    lines = [head]
+    if summary.previous is not None and summary.previous != summary.dataset:
+        lines.append(f"  replaces dataset {summary.previous!r}")
+    if summary.wiped:
+        verb = "wiped" if summary.applied else "would wipe"
+        lines.append(f"  {verb} {summary.wiped} nodes and relationships first")
+    lines.append(f"  {'table':<14}{'added':>10}{'changed':>10}{'removed':>10}")
+    for table, c in summary.changes.items():
+        lines.append(f"  {table:<14}{c.added:>10}{c.changed:>10}{c.removed:>10}")
+    if summary.applied:
+        lines.append(f"the database holds {summary.elements} nodes and relationships")
+    elif summary.unchanged:
+        lines.append("the database already equals the folder")
+    return "\n".join(lines)
 
 
 @cli.command()

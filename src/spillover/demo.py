@@ -36,15 +36,21 @@ def run_demo(
     max_paths: int | None = None,
 ) -> Demo:
     """Explain the seed case. With ``neo4j``, the case is first written into that database
-    (an idempotent ingest) and explained from there."""
+    (an ingest of dataset ``jiang_case``: refused when the database holds another dataset)
+    and explained from there."""
     folder = jiang_case_path()
     if neo4j is not None:
         from .backends.neo4j import connect
-        from .ingest import ingest_folder
+        from .ingest import DatasetMismatch, ingest_folder
 
         driver = connect(neo4j)
         try:
             ingest_folder(folder, driver, neo4j.database)
+        except DatasetMismatch as exc:
+            raise DatasetMismatch(
+                f"demo writes the Jiang case into the database, but {exc}. Use an empty "
+                "database for the demo"
+            ) from None
         finally:
             driver.close()
     backend = open_backend(None if neo4j else folder, neo4j)

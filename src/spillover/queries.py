@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-__all__ = ["cypher", "statements"]
+__all__ = ["cypher", "cypher_folder", "statements"]
 
 
 @cache
@@ -17,6 +17,18 @@ def cypher(name: str) -> str:
     return (
         resources.files("spillover").joinpath(f"cypher/{name}.cypher").read_text(encoding="utf-8")
     )
+
+
+def cypher_folder(folder: str) -> dict[str, str]:
+    """The text of every ``cypher/FOLDER/NAME.cypher`` by NAME, in name order (e.g. the
+    saved investigation queries in ``cypher/investigate``); ``cypher("FOLDER/NAME")``
+    reads one of them."""
+    files = resources.files("spillover").joinpath(f"cypher/{folder}")
+    return {
+        f.name.removesuffix(".cypher"): f.read_text(encoding="utf-8")
+        for f in sorted(files.iterdir(), key=lambda f: f.name)
+        if f.name.endswith(".cypher")
+    }
 
 
 def statements(name: str) -> list[str]:

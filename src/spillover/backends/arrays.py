@@ -13,6 +13,7 @@ networkx graph on demand) remains for graph views.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection, Iterator
 from datetime import date
 from functools import cached_property
@@ -57,12 +58,30 @@ def _day(ordinal: int, missing: np.int64) -> date | None:
     return None if ordinal == missing else date.fromordinal(int(ordinal))
 
 
+#: below this many ids, look them up by binary search instead of hashing the universe
+_FEW = 64
+
+
 def _positions(ids: list[str], universe: pa.Array) -> list[int]:
-    """The index of each id in ``universe``, -1 where absent."""
+    """The index of each id in the *sorted* ``universe``, -1 where absent.
+
+    A few ids (one explanation's frontier) are found by binary search: hashing the
+    whole universe for every call would cost milliseconds per call at 100k people.
+    """
     if not ids:
         return []
+    if len(ids) < _FEW:
+        out = []
+        for ident in ids:
+            i = bisect.bisect_left(universe, ident, key=_as_py)
+            out.append(i if i < len(universe) and universe[i].as_py() == ident else -1)
+        return out
     found = pc.index_in(pa.array(ids, pa.string()), value_set=universe)
     return [-1 if i is None else i for i in found.to_pylist()]
+
+
+def _as_py(value: Any) -> Any:
+    return value.as_py()
 
 
 class ArrayBackend:
@@ -99,12 +118,20 @@ class ArrayBackend:
         return {e: i for i, e in enumerate(_list(self.cols.entry_ids))}
 
     @cached_property
-    def _person_rows(self) -> pa.Array:
-        return pa.array(_list(self.cols.person_ids), pa.string())
+    def _person_rows(self) -> np.ndarray:
+        """The column row of each person code (codes sort like the ids)."""
+        rows: np.ndarray = pc.sort_indices(
+            pa.array(_list(self.cols.person_ids), pa.string())
+        ).to_numpy()
+        return rows
 
     @cached_property
-    def _platform_rows(self) -> pa.Array:
-        return pa.array(_list(self.cols.platform_ids), pa.string())
+    def _platform_rows(self) -> np.ndarray:
+        """The column row of each platform code."""
+        rows: np.ndarray = pc.sort_indices(
+            pa.array(_list(self.cols.platform_ids), pa.string())
+        ).to_numpy()
+        return rows
 
     def _loan(self, code: int) -> Loan:
         loan = self._loans.get(code)
@@ -179,13 +206,17 @@ class ArrayBackend:
 
     def names(self, refs: Collection[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for kind, universe, names in (
-            ("person", self._person_rows, self.details.person_name),
-            ("platform", self._platform_rows, self.details.platform_name),
+        for kind, universe, rows_of, names in (
+            ("person", self.index.persons, self._person_rows, self.details.person_name),
+            ("platform", self.index.platforms, self._platform_rows, self.details.platform_name),
         ):
             wanted = [n for n in refs if split_ref(n)[0] == kind]
-            rows = _positions([split_ref(n)[1] for n in wanted], universe)
-            found.update((n, _text(names, r)) for n, r in zip(wanted, rows, strict=True) if r >= 0)
+            codes = _positions([split_ref(n)[1] for n in wanted], universe)
+            found.update(
+                (n, _text(names, int(rows_of[c])))
+                for n, c in zip(wanted, codes, strict=True)
+                if c >= 0
+            )
         out: dict[str, str] = {}  # in the order asked, like the other backends
         for node in refs:
             kind, ident = split_ref(node)

@@ -39,6 +39,7 @@ from ..settings import DEFAULT_DATABASE, DEFAULT_USER, Neo4jSettings
 __all__ = [
     "DEFAULT_DATABASE",
     "DEFAULT_USER",
+    "ROLE_PARAMS",
     "Neo4jBackend",
     "Neo4jSettings",
     "connect",
@@ -51,11 +52,20 @@ if TYPE_CHECKING:
     from ..columns import Columns
 
 #: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
-_ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
+ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
+#: URI schemes of the Bolt protocol, the only one spillover speaks (the driver's
+#: experimental http(s) query API is not supported).
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 
 
 def connect(settings: Neo4jSettings) -> neo4j.Driver:
     """A driver that has answered once; a down server or bad credentials give one clear line."""
+    scheme, sep, _ = settings.uri.partition("://")
+    if not sep or scheme.lower() not in BOLT_SCHEMES:
+        raise BackendUnavailable(
+            f"bad Neo4j URI {settings.uri!r}: give a Bolt URI such as bolt://localhost:7687 "
+            f"(schemes: {', '.join(BOLT_SCHEMES)})"
+        )
     try:
         driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
     except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
@@ -206,7 +216,7 @@ class Neo4jBackend:
 
     def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
         record = self._read(
-            "neighbourhood", persons=list(persons), phones=list(phones), **_ROLE_PARAMS
+            "neighbourhood", persons=list(persons), phones=list(phones), **ROLE_PARAMS
         )[0]
         exp = self._frontier_facts(record)
         return FrontierFacts(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
@@ -215,7 +225,7 @@ class Neo4jBackend:
         self, persons: Collection[str], phones: Collection[str], until: date
     ) -> FrontierFacts:
         record = self._read(
-            "expand", persons=list(persons), phones=list(phones), until=until, **_ROLE_PARAMS
+            "expand", persons=list(persons), phones=list(phones), until=until, **ROLE_PARAMS
         )[0]
         return self._frontier_facts(record)
 
@@ -230,7 +240,7 @@ class Neo4jBackend:
     def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
         wanted = [dict(zip(("kind", "id"), split_ref(s), strict=True)) for s in subjects]
         record = self._read(
-            "surroundings", loans=list(dict.fromkeys(loans)), subjects=wanted, **_ROLE_PARAMS
+            "surroundings", loans=list(dict.fromkeys(loans)), subjects=wanted, **ROLE_PARAMS
         )[0]
         return Surroundings(
             tuple(PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]),

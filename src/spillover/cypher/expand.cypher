@@ -24,7 +24,7 @@ CALL (numbers) {
   WHERE l.applied_at <= $until
   RETURN collect({
     phone: ph.number,
-    role: CASE type(r) WHEN $applied_with THEN $applicant ELSE r.role END,
+    role: CASE type(r) WHEN $applied_with THEN $applicant ELSE properties(r).role END,
     loan: l {.*}
   }) AS uses
 }
@@ -32,8 +32,10 @@ CALL (numbers) {
   UNWIND numbers AS number
   MATCH (o:Person)-[r:OWNS]->(ph:Phone {number: number})
   WITH DISTINCT ph, o, r
+  WITH ph, o, properties(r) AS period
   RETURN collect({
-    phone: ph.number, owner_id: o.id, since: r.since, until: r.until, verified: r.verified
+    phone: ph.number, owner_id: o.id,
+    since: period.since, until: period.until, verified: period.verified
   }) AS periods
 }
 RETURN own_loans, uses, periods

@@ -5,4 +5,4 @@ WITH ph
 ORDER BY ph.number
 LIMIT $limit
 RETURN ph.number AS phone,
-       [(o:Person)-[r:OWNS]->(ph) | [o.id, r.verified, r.since, r.until]] AS periods
+       [(o:Person)-[r:OWNS]->(ph) | [o.id, properties(r).verified, properties(r).since, properties(r).until]] AS periods

@@ -1,20 +1,33 @@
-// Entries and what they list; COPIED_FROM links come in a second pass
-// (ingest_copies) once every entry exists.
+// Upsert entries and what they list. An updated entry loses the ON and LISTS
+// relationships that no longer match its row, and any audit result written back on it
+// (SET e = row.props drops its properties; its TRACED_TO go here). COPIED_FROM links come in a second
+// pass (ingest_copies) once every entry exists.
 UNWIND $rows AS row
-MATCH (pl:Platform {id: row.platform_id})
-MERGE (e:Entry {id: row.entry_id})
-SET e.platform_id = row.platform_id,
-    e.subject_kind = row.subject_kind,
-    e.subject = row.subject,
-    e.listed_at = row.listed_at,
-    e.stated_reason = row.stated_reason,
-    e.copied_from = row.copied_from
+MATCH (pl:Platform {id: row.props.platform_id})
+MERGE (e:Entry {id: row.props.id})
+SET e = row.props
+WITH e, pl, row
+CALL (e) {
+  MATCH (e)-[t:TRACED_TO]->(:Loan)
+  DELETE t
+}
+CALL (e, pl) {
+  MATCH (e)-[r:ON]->(x)
+  WHERE x <> pl
+  DELETE r
+}
+CALL (e, row) {
+  MATCH (e)-[r:LISTS]->(x)
+  WHERE NOT (row.props.subject_kind = 'person' AND x:Person AND x.id = row.props.subject)
+    AND NOT (row.props.subject_kind = 'phone' AND x:Phone AND x.number = row.props.subject)
+  DELETE r
+}
 MERGE (e)-[:ON]->(pl)
 WITH e, row
-OPTIONAL MATCH (person:Person {id: row.subject})
-WHERE row.subject_kind = 'person'
+OPTIONAL MATCH (person:Person {id: row.props.subject})
+WHERE row.props.subject_kind = 'person'
 FOREACH (_ IN CASE WHEN person IS NULL THEN [] ELSE [1] END | MERGE (e)-[:LISTS]->(person))
 WITH e, row
-WHERE row.subject_kind = 'phone'
-MERGE (ph:Phone {number: row.subject})
+WHERE row.props.subject_kind = 'phone'
+MERGE (ph:Phone {number: row.props.subject})
 MERGE (e)-[:LISTS]->(ph)

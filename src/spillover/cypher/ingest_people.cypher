@@ -1,3 +1,3 @@
 UNWIND $rows AS row
-MERGE (p:Person {id: row.person_id})
-SET p.name = row.name, p.id_number = row.id_number, p.city = row.city
+MERGE (p:Person {id: row.props.id})
+SET p = row.props

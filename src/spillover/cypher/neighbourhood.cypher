@@ -5,6 +5,8 @@
 // one tie of the borrowers of loans naming a start phone; their own loans; and for
 // every phone they ever owned and every start phone, the loans naming it and its
 // owner periods. Ownership days are not checked here (a superset): the core checks them.
+// Optional properties are read through properties(r): a property that no row has ever
+// had would otherwise raise an "unknown property" notification.
 CALL () {
   UNWIND $persons AS pid
   MATCH (p0:Person {id: pid})
@@ -34,15 +36,17 @@ CALL (numbers) {
   MATCH (ph:Phone {number: number})<-[r:APPLIED_WITH|LINKS]-(l:Loan)
   RETURN collect({
     phone: ph.number,
-    role: CASE type(r) WHEN $applied_with THEN $applicant ELSE r.role END,
+    role: CASE type(r) WHEN $applied_with THEN $applicant ELSE properties(r).role END,
     loan: l {.*}
   }) AS uses
 }
 CALL (numbers) {
   UNWIND numbers AS number
   MATCH (o:Person)-[r:OWNS]->(ph:Phone {number: number})
+  WITH ph, o, properties(r) AS period
   RETURN collect({
-    phone: ph.number, owner_id: o.id, since: r.since, until: r.until, verified: r.verified
+    phone: ph.number, owner_id: o.id,
+    since: period.since, until: period.until, verified: period.verified
   }) AS periods
 }
 RETURN [p IN people | p.id] AS covered, own_loans, uses, periods

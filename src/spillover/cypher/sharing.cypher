@@ -1,3 +1,3 @@
 MATCH (a:Platform)-[s:SHARES_WITH]->(b:Platform)
-RETURN a.id AS from_platform, b.id AS to_platform, s.since AS since
+RETURN a.id AS from_platform, b.id AS to_platform, properties(s).since AS since
 ORDER BY from_platform, to_platform

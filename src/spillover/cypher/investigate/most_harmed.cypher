@@ -1,0 +1,37 @@
+// most_harmed: people ranked by their spillover listings (how many, on which platforms, the worst score)
+//
+// Every entry the write-back judged spillover ($spillover), counted against the person it
+// lists (the subject, or the owner of the listed phone on the listing day; a phone with no
+// known owner that day counts for nobody): the number of such listings, the platforms that
+// list them, and the worst (highest) contamination among them.
+// Needs `spillover audit --write-back`.
+//
+// @param spillover: string = Verdict.SPILLOVER. The verdict of a spillover listing (spillover.rules.Verdict; `spillover query` passes it).
+// @param limit: integer = 25. How many people to list.
+//
+// In Neo4j Browser:
+//   :param spillover => 'spillover'
+//   :param limit => 25
+// Command line:
+//   spillover query most_harmed --param limit=10
+MATCH (entry:Entry {verdict: $spillover})
+OPTIONAL MATCH (entry)-[:LISTS]->(subject:Person)
+OPTIONAL MATCH (entry)-[:LISTS]->(:Phone)<-[o:OWNS]-(owner:Person)
+  WHERE (properties(o).since IS NULL OR properties(o).since <= entry.listed_at)
+    AND (properties(o).until IS NULL OR entry.listed_at <= properties(o).until)
+WITH entry, coalesce(subject, owner) AS person
+WHERE person IS NOT NULL
+WITH entry, person
+ORDER BY entry.platform_id
+WITH person,
+     count(entry) AS listings,
+     collect(DISTINCT entry.platform_id) AS platforms,
+     max(entry.contamination) AS worst_contamination
+RETURN person.id AS person_id,
+       person.name AS person,
+       listings,
+       size(platforms) AS n_platforms,
+       platforms,
+       worst_contamination
+ORDER BY listings DESC, worst_contamination DESC, person_id
+LIMIT $limit

@@ -1,0 +1,45 @@
+// platform_spillover: per platform, its listings, the share that is spillover, and through which partner the spillover arrived
+//
+// One row per platform and way in: `listings` (all its entries), `spillover` (those the
+// write-back judged $spillover) and `share`; then, for its spillover entries, where the
+// best path (TRACED_TO rank 1) came from: `via` is the sharing partner that passed the
+// default on (the platform just before it on the route), the platform whose entry was
+// copied, or empty when the origin loan was at the platform itself; `via_spillover`
+// counts those entries. Platforms with no spillover have one row with `via` empty and
+// `via_spillover` 0.
+// Needs `spillover audit --write-back`.
+//
+// @param spillover: string = Verdict.SPILLOVER. The verdict of a spillover listing (spillover.rules.Verdict; `spillover query` passes it).
+//
+// In Neo4j Browser:
+//   :param spillover => 'spillover'
+// Command line:
+//   spillover query platform_spillover
+MATCH (platform:Platform)
+OPTIONAL MATCH (entry:Entry)-[:ON]->(platform)
+WITH platform,
+     count(entry) AS listings,
+     count(CASE WHEN entry.verdict = $spillover THEN 1 END) AS spillover
+CALL (platform) {
+  OPTIONAL MATCH (entry:Entry {verdict: $spillover})-[:ON]->(platform)
+  OPTIONAL MATCH (entry)-[t:TRACED_TO {rank: 1}]->(:Loan)
+  WITH entry,
+       CASE WHEN t IS NULL THEN []
+            ELSE [i IN range(0, size(t.labels) - 1) WHERE t.labels[i] = 'Platform' | t.keys[i]]
+       END AS route
+  // the route's last platform listed first; before it, the partner that shared with it
+  WITH entry, route,
+       CASE WHEN size(route) = 0 THEN null
+            WHEN route[-1] <> platform.id THEN route[-1]
+            WHEN size(route) > 1 THEN route[-2]
+            ELSE null END AS via
+  RETURN via, count(entry) AS via_spillover
+}
+RETURN platform.id AS platform_id,
+       platform.name AS platform,
+       listings,
+       spillover,
+       CASE WHEN listings = 0 THEN 0.0 ELSE round(toFloat(spillover) / listings, 6) END AS share,
+       via,
+       via_spillover
+ORDER BY share DESC, platform_id, via_spillover DESC, via

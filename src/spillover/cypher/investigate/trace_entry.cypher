@@ -1,0 +1,63 @@
+// trace_entry: the chains that explain one blacklist entry, drawn over the graph's own nodes and relationships
+//
+// What `spillover explain ENTRY_ID` prints, as Neo4j paths: one row per step of every
+// explanation path (rank 1 is the best), each a one-relationship path over the stored
+// Person, Phone, Loan, Platform and Entry nodes, so that Neo4j Browser draws the chain
+// (Jiang -> phone -> Xu Yan's loan -> lender -> broker -> bank).
+// Needs `spillover audit --write-back`: its TRACED_TO relationships pick the origin loans
+// and hold the route each path walks (labels/keys of its nodes; per step the stored
+// relationship, link role and owner period); this query matches those nodes and
+// relationships in the graph. Run the write-back again after an ingest.
+//
+// @param entry_id: string. The blacklist entry, e.g. E-WL-J.
+//
+// In Neo4j Browser:
+//   :param entry_id => 'E-WL-J'
+// Command line:
+//   spillover query trace_entry --param entry_id=E-WL-J
+MATCH (entry:Entry {id: $entry_id})-[t:TRACED_TO]->(origin:Loan)
+UNWIND range(0, size(t.steps) - 1) AS i
+CALL (t, i) {
+  WITH t.labels[i] AS label, t.keys[i] AS key
+  CALL (label, key) {
+    MATCH (n:Person {id: key}) WHERE label = 'Person' RETURN n
+    UNION ALL
+    MATCH (n:Phone {number: key}) WHERE label = 'Phone' RETURN n
+    UNION ALL
+    MATCH (n:Loan {id: key}) WHERE label = 'Loan' RETURN n
+    UNION ALL
+    MATCH (n:Platform {id: key}) WHERE label = 'Platform' RETURN n
+    UNION ALL
+    MATCH (n:Entry {id: key}) WHERE label = 'Entry' RETURN n
+  }
+  RETURN n AS a
+}
+CALL (t, i) {
+  WITH t.labels[i + 1] AS label, t.keys[i + 1] AS key
+  CALL (label, key) {
+    MATCH (n:Person {id: key}) WHERE label = 'Person' RETURN n
+    UNION ALL
+    MATCH (n:Phone {number: key}) WHERE label = 'Phone' RETURN n
+    UNION ALL
+    MATCH (n:Loan {id: key}) WHERE label = 'Loan' RETURN n
+    UNION ALL
+    MATCH (n:Platform {id: key}) WHERE label = 'Platform' RETURN n
+    UNION ALL
+    MATCH (n:Entry {id: key}) WHERE label = 'Entry' RETURN n
+  }
+  RETURN n AS b
+}
+MATCH step = (a)-[r]-(b)
+WHERE type(r) = t.walks[i]
+  AND coalesce(r.role, '') = t.roles[i]
+  AND coalesce(r.period, '') = t.periods[i]
+RETURN t.rank AS rank,
+       t.responsibility AS responsibility,
+       t.hops AS hops,
+       origin.id AS origin_loan,
+       i + 1 AS step,
+       t.steps[i] AS rel,
+       t.keys[i] AS source,
+       t.keys[i + 1] AS target,
+       step AS path
+ORDER BY rank, step

@@ -1,0 +1,551 @@
+"""Issue 9: audit results written into Neo4j, and the saved investigation queries.
+
+Every saved query runs against the real Neo4j on the Jiang case and on a synthetic
+population, and its answers are checked against the library: ``trace_entry`` against
+``explain`` (the same node sequence and steps), ``spread_from`` against the
+explanations and the audit rows, ``most_harmed`` and ``platform_spillover`` against
+aggregations of the audit rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from spillover.audit import audit_rows
+from spillover.backends.neo4j import Neo4jBackend
+from spillover.cli import cli
+from spillover.connect import open_folder
+from spillover.core import Explanation, explain_all
+from spillover.examples import jiang_case_path
+from spillover.ingest import ingest_dataset, ingest_folder
+from spillover.investigate import (
+    LABELS,
+    RULE_PARAMS,
+    list_saved_queries,
+    run_saved_query,
+    saved_query,
+    write_back,
+)
+from spillover.loader import load_folder
+from spillover.model import Dataset, Entry, split_ref
+from spillover.outfiles import restore
+from spillover.policy import default_policy, default_policy_bytes, parse_policy
+from spillover.queries import cypher
+from spillover.rules import Verdict
+from spillover.synth import generate
+
+KIND_OF_LABEL = {label: kind for kind, label in LABELS.items()}
+
+
+# ---------------------------------------------------------------------------
+# The library's answers
+# ---------------------------------------------------------------------------
+
+
+def listed_person(data: Dataset, entry: Entry) -> str | None:
+    """The person an entry lists: the subject, or the listed phone's owner that day."""
+    if entry.subject_kind == "person":
+        return entry.subject
+    for period in data.phone_periods.get(entry.subject, ()):
+        if period.covers(entry.listed_at):
+            return period.owner_id
+    return None
+
+
+def node_refs(e: Explanation, rank: int) -> list[str]:
+    steps = e.paths[rank - 1].steps
+    return [steps[0].source, *(s.target for s in steps)]
+
+
+def traced_refs(rows: list[dict[str, Any]], rank: int) -> tuple[list[str], list[str]]:
+    """The node sequence and step names of one rank of trace_entry's rows."""
+    mine = sorted((r for r in rows if r["rank"] == rank), key=lambda r: r["step"])
+
+    def ref(node: dict[str, Any]) -> str:
+        (label,) = node["labels"]
+        return f"{KIND_OF_LABEL[label]}:{node.get('id', node.get('number'))}"
+
+    nodes = [ref(mine[0]["path"]["nodes"][0])] + [ref(r["path"]["nodes"][1]) for r in mine]
+    return nodes, [r["rel"] for r in mine]
+
+
+def check_against_library(neo4j_db: Any, folder: Path, sample: int | None = None) -> None:
+    """Write back, then hold every saved query to the library's explanations and audit rows."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    data = load_folder(folder)
+    policy = default_policy()
+    summary = write_back(Neo4jBackend(driver, db), policy)
+    local = open_folder(folder)
+    explanations = {e.entry.entry_id: e for e in explain_all(local, policy)}
+    audit = {r["entry_id"]: r for r in audit_rows(local, policy)}
+    assert summary.entries == len(explanations)
+    assert summary.traces == sum(len(e.paths) for e in explanations.values())
+
+    # the stored results are the explanations'
+    stored, _, _ = driver.execute_query(
+        "MATCH (e:Entry) OPTIONAL MATCH (e)-[t:TRACED_TO]->(l:Loan) "
+        "WITH e, t, l ORDER BY t.rank "
+        "RETURN e {.*} AS e, collect([t.rank, l.id, t.responsibility, t.hops]) AS traces",
+        database_=db,
+    )
+    assert len(stored) == len(explanations)
+    for record in stored:
+        e = explanations[record["e"]["id"]]
+        props = record["e"]
+        assert props["contamination"] == e.contamination == audit[e.entry.entry_id]["contamination"]
+        assert props["verdict"] == e.verdict.value == audit[e.entry.entry_id]["verdict"]
+        assert props["reason_codes"] == list(e.reason_codes)
+        assert " ".join(props["reason_codes"]) == audit[e.entry.entry_id]["reason_codes"]
+        assert (props["policy_name"], props["policy_version"], props["policy_digest"]) == (
+            policy.name,
+            policy.version,
+            policy.digest,
+        )
+        assert props["audited_at"].to_native() == summary.audited_at
+        assert [t for t in record["traces"] if t[0] is not None] == [
+            [rank, p.origin.loan_id, p.responsibility, p.hops]
+            for rank, p in enumerate(e.paths, start=1)
+        ]
+        best = e.best
+        row = audit[e.entry.entry_id]
+        assert row["origin_loan_id"] == (best.origin.loan_id if best else None)
+
+    # trace_entry: the same chains as explain, over the stored nodes and relationships
+    traced = sorted(i for i, e in explanations.items() if e.paths)
+    if sample is not None:
+        deep = [i for i in traced if any(p.hops > 1 for p in explanations[i].paths)]
+        traced = sorted(set(traced[:: max(1, len(traced) // sample)]) | set(deep[:5]))
+    assert traced
+    for entry_id in traced:
+        e = explanations[entry_id]
+        rows = list(run_saved_query(driver, db, "trace_entry", {"entry_id": entry_id}).rows)
+        assert {r["rank"] for r in rows} == set(range(1, len(e.paths) + 1))
+        for rank in range(1, len(e.paths) + 1):
+            nodes, rels = traced_refs(rows, rank)
+            assert nodes == node_refs(e, rank), (entry_id, rank)
+            assert rels == [s.rel for s in e.paths[rank - 1].steps]
+
+    # spread_from: per defaulter, the entries tracing to their loans, none their own
+    expected: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
+    for e in explanations.values():
+        person = listed_person(data, e.entry)
+        for rank, p in enumerate(e.paths, start=1):
+            if person == p.origin.borrower_id:
+                continue
+            expected[p.origin.borrower_id].add(
+                (e.entry.entry_id, person, p.origin.loan_id, rank, p.hops, p.responsibility)
+            )
+    defaulters = sorted(expected, key=lambda b: (-len(expected[b]), b))
+    for borrower in defaulters[:5] if sample is not None else defaulters:
+        rows = run_saved_query(driver, db, "spread_from", {"from": borrower}).rows
+        got = {
+            (
+                r["entry_id"],
+                r["person_id"],
+                r["origin_loan"],
+                r["rank"],
+                r["hops"],
+                r["responsibility"],
+            )
+            for r in rows
+        }
+        assert got == expected[borrower], borrower
+        assert all(r["person_id"] != borrower for r in rows)
+        # its best paths are the audit rows of other people's entries tracing to them
+        assert {r["entry_id"] for r in rows if r["rank"] == 1} == {
+            i
+            for i, row in audit.items()
+            if row["origin_borrower_id"] == borrower
+            and listed_person(data, explanations[i].entry) != borrower
+        }
+        for r in rows:
+            assert r["contamination"] == audit[r["entry_id"]]["contamination"]
+            assert r["verdict"] == audit[r["entry_id"]]["verdict"]
+    # and from one loan
+    loan_id = next(iter(expected[defaulters[0]]))[2]
+    rows = run_saved_query(driver, db, "spread_from", {"from": loan_id}).rows
+    assert {r["entry_id"] for r in rows} == {
+        x[0] for x in expected[defaulters[0]] if x[2] == loan_id
+    }
+
+    # most_harmed: the audit rows' spillover listings per person listed
+    harmed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry_id, row in audit.items():
+        person = listed_person(data, explanations[entry_id].entry)
+        if row["verdict"] == Verdict.SPILLOVER.value and person is not None:
+            harmed[person].append(row)
+    want = sorted(
+        (
+            (
+                person,
+                len(rows),
+                sorted({r["platform_id"] for r in rows}),
+                max(r["contamination"] for r in rows),
+            )
+            for person, rows in harmed.items()
+        ),
+        key=lambda t: (-t[1], -t[3], t[0]),
+    )
+    got_harmed = run_saved_query(driver, db, "most_harmed", {"limit": str(10**6)}).rows
+    assert [
+        (r["person_id"], r["listings"], r["platforms"], r["worst_contamination"])
+        for r in got_harmed
+    ] == want
+    assert all(r["n_platforms"] == len(r["platforms"]) for r in got_harmed)
+    top = run_saved_query(driver, db, "most_harmed", {"limit": "3"}).rows
+    assert [r["person_id"] for r in top] == [w[0] for w in want[:3]]
+
+    # platform_spillover: listings, spillover share, and where the best path came from
+    listings = Counter(row["platform_id"] for row in audit.values())
+    spill = Counter(
+        row["platform_id"] for row in audit.values() if row["verdict"] == Verdict.SPILLOVER.value
+    )
+    via: Counter[tuple[str, str | None]] = Counter()
+    for entry_id, row in audit.items():
+        if row["verdict"] != Verdict.SPILLOVER.value:
+            continue
+        e = explanations[entry_id]
+        route = [split_ref(n)[1] for n in node_refs(e, 1) if split_ref(n)[0] == "platform"]
+        here = row["platform_id"]
+        came = route[-1] if route[-1] != here else (route[-2] if len(route) > 1 else None)
+        via[(here, came)] += 1
+    rows = run_saved_query(driver, db, "platform_spillover").rows
+    assert {r["platform_id"] for r in rows} == set(data.platforms)
+    for r in rows:
+        p = r["platform_id"]
+        assert (r["listings"], r["spillover"]) == (listings[p], spill[p])
+        assert r["share"] == (round(spill[p] / listings[p], 6) if listings[p] else 0.0)
+    assert {
+        (r["platform_id"], r["via"]): r["via_spillover"] for r in rows if r["via_spillover"]
+    } == dict(via)
+
+
+# ---------------------------------------------------------------------------
+# Tests on Neo4j
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.neo4j
+def test_every_saved_query_answers_as_the_library_on_the_jiang_case(neo4j_db):
+    ingest_folder(jiang_case_path(), neo4j_db.driver, neo4j_db.settings.database)
+    check_against_library(neo4j_db, jiang_case_path())
+
+
+@pytest.mark.neo4j
+def test_every_saved_query_answers_as_the_library_on_a_synthetic_population(neo4j_db, tmp_path):
+    folder = tmp_path / "synth"
+    generate(2500, 7, folder)
+    ingest_dataset(load_folder(folder), neo4j_db.driver, neo4j_db.settings.database)
+    check_against_library(neo4j_db, folder, sample=40)
+
+
+@pytest.mark.neo4j
+def test_spread_from_xu_yan_lists_jiangs_entries_and_no_own_default(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    write_back(Neo4jBackend(driver, db))
+    rows = run_saved_query(driver, db, "spread_from", {"from": "xu_yan"}).rows
+    entries = {r["entry_id"] for r in rows}
+    jiangs = {"E-QT-J", "E-WL-J", "E-ZM-J", "E-TY-J", "E-AX-PH", "E-QC-PH"}
+    assert jiangs <= entries
+    assert "jiang" in {r["person_id"] for r in rows}
+    assert all(r["person_id"] != "xu_yan" for r in rows)
+    data = load_folder(jiang_case_path())
+    own = {i for i, e in data.entries.items() if listed_person(data, e) == "xu_yan"}
+    assert own and not own & entries
+    # trace_entry draws Jiang -> phone -> Xu Yan's loan -> lender -> broker -> bank
+    rows = run_saved_query(driver, db, "trace_entry", {"entry_id": "E-WL-J"}).rows
+    best = sorted((r for r in rows if r["rank"] == 1), key=lambda r: r["step"])
+    labels = [best[0]["path"]["nodes"][0]["labels"]] + [
+        r["path"]["nodes"][1]["labels"] for r in best
+    ]
+    assert labels == [
+        ["Person"],
+        ["Phone"],
+        ["Loan"],
+        ["Platform"],
+        ["Platform"],
+        ["Platform"],
+        ["Entry"],
+    ]
+    assert [r["path"]["relationships"][0]["type"] for r in best] == [
+        "OWNS",
+        "LINKS",
+        "AT",
+        "SHARES_WITH",
+        "SHARES_WITH",
+        "ON",
+    ]
+
+
+def graph_state(driver: Any, db: str) -> list[Any]:
+    records, _, _ = driver.execute_query(
+        "MATCH (e:Entry) OPTIONAL MATCH (e)-[t:TRACED_TO]->(l:Loan) "
+        "WITH e, t, l ORDER BY e.id, t.rank "
+        "RETURN e.id AS id, e {.*, audited_at: null} AS props, "
+        "collect([l.id, t {.*}]) AS traces ORDER BY id",
+        database_=db,
+    )
+    return [r.data() for r in records]
+
+
+@pytest.mark.neo4j
+def test_write_back_twice_gives_the_same_graph_and_another_policy_replaces_it(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    first = write_back(backend)
+    state = graph_state(driver, db)
+    second = write_back(backend)
+    assert graph_state(driver, db) == state
+    assert (first.entries, first.traces) == (second.entries, second.traces)
+    count, _, _ = driver.execute_query(
+        "MATCH ()-[t:TRACED_TO]->() RETURN count(t) AS n", database_=db
+    )
+    assert count[0]["n"] == first.traces
+
+    # another policy: scores replaced, one TRACED_TO per entry path under it, none left over
+    text = default_policy_bytes().decode()
+    text = text.replace('version = "1.0.0"', 'version = "2.0.0"')
+    text = text.replace("emergency_contact = 0.05", "emergency_contact = 0.08")
+    text = text.replace("max_paths = 10", "max_paths = 2")
+    other = parse_policy(text.encode(), "other.toml")
+    write_back(backend, other)
+    local = open_folder(jiang_case_path())
+    want = {e.entry.entry_id: e for e in explain_all(local, other)}
+    after = {s["id"]: s for s in graph_state(driver, db)}
+    assert after["E-WL-J"]["props"]["contamination"] == pytest.approx(0.92)
+    for entry_id, e in want.items():
+        props = after[entry_id]["props"]
+        assert props["contamination"] == e.contamination
+        assert (props["policy_version"], props["policy_digest"]) == ("2.0.0", other.digest)
+        assert [t[0] for t in after[entry_id]["traces"] if t[0]] == [
+            p.origin.loan_id for p in e.paths
+        ]
+    assert max(len([t for t in s["traces"] if t[0]]) for s in after.values()) == 2
+
+
+@pytest.mark.neo4j
+def test_an_entry_the_run_did_not_see_keeps_no_stale_result(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    write_back(backend)
+    # an entry removed from the data takes its results with it
+    driver.execute_query("MATCH (e:Entry {id: 'E-WL-J'}) DETACH DELETE e", database_=db)
+    # an entry that carries an older run's results but is not in this run's read of the graph
+    # (ingested while the run was writing): simulated by writing back before it exists
+    driver.execute_query(
+        "MATCH (l:Loan {id: 'XY-AX-1'}) "
+        "CREATE (e:Entry {id: 'E-LATE', platform_id: 'anxin', subject_kind: 'person', "
+        "subject: 'jiang', listed_at: date('2024-01-01'), verdict: 'stale', "
+        "contamination: 0.5, audited_at: datetime('2020-01-01T00:00:00Z')})"
+        "-[:TRACED_TO {rank: 1}]->(l)",
+        database_=db,
+    )
+
+    class Without:  # the graph as read before E-LATE arrived
+        def __init__(self, inner: Neo4jBackend) -> None:
+            self.inner = inner
+            self.driver, self.database = inner.driver, inner.database
+
+        def columns(self) -> Any:
+            from dataclasses import replace
+
+            import numpy as np
+
+            cols = self.inner.columns()
+            keep = np.asarray(cols.entry_ids) != "E-LATE"
+            return replace(
+                cols,
+                **{
+                    f: np.asarray(getattr(cols, f))[keep]
+                    for f in (
+                        "entry_ids",
+                        "entry_platform",
+                        "entry_kind",
+                        "entry_subject",
+                        "entry_listed",
+                        "entry_copied_from",
+                    )
+                },
+            )
+
+    summary = write_back(Without(backend))  # type: ignore[arg-type]
+    assert summary.cleared == 1
+    late, _, _ = driver.execute_query(
+        "MATCH (e:Entry {id: 'E-LATE'}) RETURN e.verdict AS v, e.audited_at AS at, "
+        "COUNT { (e)-[:TRACED_TO]->() } AS traces",
+        database_=db,
+    )
+    assert late[0].data() == {"v": None, "at": None, "traces": 0}
+    gone, _, _ = driver.execute_query(
+        "MATCH (e:Entry {id: 'E-WL-J'}) RETURN count(e) AS n", database_=db
+    )
+    assert gone[0]["n"] == 0
+
+
+@pytest.mark.neo4j
+def test_query_command_formats_and_errors(neo4j_env, tmp_path):
+    runner = CliRunner()
+    driver, db = neo4j_env.driver, neo4j_env.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    done = runner.invoke(cli, ["audit", "--write-back", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["entries"] == 16
+    done = runner.invoke(
+        cli, ["query", "trace_entry", "--param", "entry_id=E-WL-J", "--format", "json"]
+    )
+    assert done.exit_code == 0, done.output
+    rows = json.loads(done.output)
+    assert rows[0]["rank"] == 1 and rows[0]["path"]["nodes"][0]["id"] == "jiang"
+    text = runner.invoke(cli, ["query", "trace_entry", "--param", "entry_id=E-WL-J"])
+    assert "(Person jiang)-[:OWNS]->(Phone +8613957112345)" in text.output
+    out = tmp_path / "harmed.csv"
+    done = runner.invoke(
+        cli, ["query", "most_harmed", "--param", "limit=5", "--format", "csv", "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert table[0]["person_id"] == "jiang" and table[0]["listings"] == "11"
+    stdout = runner.invoke(cli, ["query", "most_harmed", "--param", "limit=5", "--format", "csv"])
+    assert stdout.output == out.read_text(encoding="utf-8")
+    # a name that a spreadsheet would run is neutralized in CSV
+    driver.execute_query("MATCH (p:Person {id: 'jiang'}) SET p.name = '=cmd()'", database_=db)
+    cells = runner.invoke(cli, ["query", "most_harmed", "--format", "csv"]).output
+    assert "'=cmd()" in cells
+    assert restore("'=cmd()") == "=cmd()"
+    # the red-flag queries of spillover findings run too, with the parameters it passes
+    done = runner.invoke(cli, ["query", "unverified_applicant_phone", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert "+8613957112345" in done.output
+    done = runner.invoke(cli, ["query", "shared_phone_hubs", "--param", "min_borrowers=1"])
+    assert done.exit_code == 0 and "+8613957112345" in done.output, done.output
+    # errors: one line, exit 1
+    for args, message in (
+        (["query", "trace_entry"], "needs --param entry_id"),
+        (["query", "nope"], "no saved query 'nope'"),
+        (["query", "most_harmed", "--param", "limit=ten"], "not an integer"),
+        (["query", "most_harmed", "--param", "color=red"], "takes no parameter color"),
+    ):
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 1, (args, done.output)
+        assert message in done.output
+
+
+def test_write_back_needs_neo4j_and_no_out(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["audit", "--write-back", "--data", str(jiang_case_path())])
+    assert done.exit_code == 2 and "needs Neo4j" in done.output
+    done = runner.invoke(cli, ["audit", "--data", str(jiang_case_path())])
+    assert done.exit_code == 2 and "--out" in done.output
+
+
+# ---------------------------------------------------------------------------
+# The saved query files (no Neo4j)
+# ---------------------------------------------------------------------------
+
+
+def test_query_list_shows_every_saved_query_with_its_header_line():
+    done = CliRunner().invoke(cli, ["query", "--list"])
+    assert done.exit_code == 0
+    names = [line.split()[0] for line in done.output.splitlines()]
+    assert names == [q.name for q in list_saved_queries()]
+    assert {"trace_entry", "spread_from", "most_harmed", "platform_spillover"} <= set(names)
+    for q in list_saved_queries():
+        assert f"{q.name:<26} {q.title}" in done.output
+        assert cypher(f"investigate/{q.name}") == q.text  # the package's loader reads them
+
+
+MINE = ("trace_entry", "spread_from", "most_harmed", "platform_spillover")
+
+
+@pytest.mark.parametrize("query", [saved_query(n) for n in MINE], ids=lambda q: q.name)
+def test_every_saved_query_documents_its_parameters(query):
+    body = "\n".join(line for line in query.text.splitlines() if not line.startswith("//"))
+    used = set(re.findall(r"\$(\w+)", body))
+    declared = {p.name for p in query.params}
+    assert used == declared, query.name
+    assert set(query.browser) == declared  # a :param line for each, to paste into Browser
+    assert f"spillover query {query.name}" in query.text
+    for p in query.params:
+        assert p.help, (query.name, p.name)
+        if p.name in RULE_PARAMS:  # the Browser value is the rules' value (pinned here)
+            assert p.default == RULE_PARAMS[p.name]
+            assert query.browser[p.name] == repr(RULE_PARAMS[p.name])
+        elif p.default is not None:
+            assert query.browser[p.name] == str(p.default)
+    # the verdict strings reach the queries as parameters, never as literals
+    assert not {f"'{v.value}'" for v in Verdict} & set(re.findall(r"'[^']*'", body))
+
+
+def test_the_red_flag_queries_take_their_parameters_from_spillover_findings():
+    from spillover.findings import query_params
+
+    for name, params in query_params(default_policy()).items():
+        assert saved_query(name).bind({}) == params
+
+
+def test_the_rule_parameters_are_the_rules_verdicts():
+    assert RULE_PARAMS == {
+        "own_conduct": "own_conduct",
+        "spillover": "spillover",
+        "unexplained": "unexplained",
+    }
+    assert set(RULE_PARAMS.values()) == {v.value for v in Verdict}
+    assert saved_query("most_harmed").bind({}) == {
+        "spillover": Verdict.SPILLOVER.value,
+        "limit": 25,
+    }
+
+
+def test_a_traced_path_records_the_route_it_walks():
+    from spillover.core import explain_entry
+    from spillover.investigate import trace_rows
+
+    e = explain_entry(open_folder(jiang_case_path()), "E-WL-J")
+    row = trace_rows(e.paths[0], 1)
+    assert row["loan"] == "XY-AX-1" and (row["rank"], row["hops"]) == (1, 1)
+    assert row["labels"] == ["Person", "Phone", "Loan", "Platform", "Platform", "Platform", "Entry"]
+    assert row["keys"][:3] == ["jiang", "+8613957112345", "XY-AX-1"]
+    assert row["walks"] == ["OWNS", "LINKS", "AT", "SHARES_WITH", "SHARES_WITH", "ON"]
+    assert row["roles"] == ["", "emergency_contact", "", "", "", ""]
+    assert row["periods"] == ["2012-03-01", "", "", "", "", ""]
+    assert row["steps"] == [s.rel for s in e.paths[0].steps]
+
+
+@pytest.mark.neo4j
+def test_an_ingest_keeps_unchanged_results_and_drops_those_of_a_changed_entry(neo4j_db, tmp_path):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    write_back(Neo4jBackend(driver, db))
+    state = graph_state(driver, db)
+    ingest_folder(jiang_case_path(), driver, db)  # the same data: nothing changes
+    assert graph_state(driver, db) == state
+    # the same folder with one entry's stated reason changed: that entry's result goes
+    import shutil
+
+    folder = tmp_path / "changed"
+    shutil.copytree(jiang_case_path(), folder)
+    blacklist = next(folder.glob("blacklist.*"))
+    text = blacklist.read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("E-WL-J") or '"E-WL-J"' in x)
+    changed = line.replace("internet blacklist", "internet blacklist (updated)")
+    assert changed != line
+    blacklist.write_text(text.replace(line, changed), encoding="utf-8")
+    ingest_folder(folder, driver, db, dataset="jiang_case")  # a corrected copy of it
+    after = {s["id"]: s for s in graph_state(driver, db)}
+    assert after["E-WL-J"]["props"].get("verdict") is None
+    assert [t for t in after["E-WL-J"]["traces"] if t[0]] == []
+    before = {s["id"]: s for s in state}
+    assert after["E-QT-J"] == before["E-QT-J"]
