@@ -45,6 +45,8 @@ ENGINES_AND_RENDERERS = [
     "findings.py",
     "remedy.py",
     "report.py",
+    "service.py",
+    "checklog.py",
 ]
 
 
@@ -149,3 +151,21 @@ def test_the_contract_page_lists_exactly_the_reason_codes_and_texts_of_the_rules
     ]
     assert {code.strip().strip("`"): text.strip() for code, text in rows} == REASONS
     assert [code.strip().strip("`") for code, _ in rows] == list(REASONS)
+
+
+def test_recommendation_thresholds_come_from_the_policy_with_defaults():
+    from spillover.rules import Recommendation, recommendation
+
+    text = default_policy_bytes().decode()
+    start = text.index("[recommendation]")
+    without = parse_policy(text[:start].encode())  # a policy file written before the section
+    assert (without.review_at, without.do_not_list_at) == (0.3, 0.5)
+    strict = parse_policy(
+        text[:start].encode() + b"[recommendation]\nreview_at = 0.1\ndo_not_list_at = 0.2\n"
+    )
+    assert recommendation(0.05, strict) == Recommendation.LIST
+    assert recommendation(0.15, strict) == Recommendation.REVIEW
+    assert recommendation(0.2, strict) == Recommendation.DO_NOT_LIST
+    assert recommendation(0.25, without) == Recommendation.LIST
+    with pytest.raises(spillover.PolicyError, match="review_at must not exceed do_not_list_at"):
+        parse_policy(text[:start].encode() + b"[recommendation]\nreview_at = 0.6\n")

@@ -852,6 +852,118 @@ def findings(
         click.echo(findings_text(found))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@backend_options
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Bearer tokens, one name:token a line (also: env SPILLOVER_TOKENS=name:token,...).",
+)
+@click.option(
+    "--check-log",
+    type=click.Path(path_type=Path),
+    default=Path("spillover-checks.jsonl"),
+    show_default=True,
+    help="Append-only JSON-lines record of every check (rotated).",
+)
+@click.option("--check-log-max-bytes", type=click.IntRange(min=1024), default=50 * 1024 * 1024)
+@click.option("--check-log-backups", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@click.option("--max-batch", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--max-body-bytes", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True
+)
+@click.option(
+    "--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN", help="Allow CORS (off)."
+)
+@click.option(
+    "--embedded",
+    type=click.Choice(["memory", "arrays"]),
+    default="memory",
+    show_default=True,
+    help="With --data: a networkx graph (fast checks) or the audit's columns (less memory).",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--graceful-seconds",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="On SIGTERM: how long requests in flight may take to finish.",
+)
+@handle_errors
+def serve(
+    host: str,
+    port: int,
+    source: Source,
+    token_file: Path | None,
+    check_log: Path,
+    check_log_max_bytes: int,
+    check_log_backups: int,
+    policy_path: Path | None,
+    max_batch: int,
+    max_body_bytes: int,
+    cors_origins: tuple[str, ...],
+    embedded: str,
+    workers: int,
+    graceful_seconds: int,
+) -> None:
+    """Serve the pre-blacklist check API over HTTP (docs/service.md; needs spillover[serve])."""
+    try:
+        from .service import ServeSpec
+        from .service import serve as run_service
+    except ImportError as exc:
+        raise SpilloverError(
+            f"spillover serve needs the serve extra ({exc.name} is missing): "
+            "pip install 'spillover[serve]'"
+        ) from None
+    if source.data is None and source.neo4j is None:
+        raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
+    if source.neo4j is not None and source.neo4j.password:
+        import os
+
+        os.environ["NEO4J_PASSWORD"] = source.neo4j.password
+    spec = ServeSpec(
+        check_log=str(check_log),
+        data=str(source.data) if source.data is not None else None,
+        neo4j_uri=source.neo4j.uri if source.neo4j else None,
+        neo4j_user=source.neo4j.user if source.neo4j else None,
+        neo4j_database=source.neo4j.database if source.neo4j else None,
+        region=source.region,
+        token_file=str(token_file) if token_file is not None else None,
+        policy=str(policy_path) if policy_path is not None else None,
+        max_batch=max_batch,
+        max_body_bytes=max_body_bytes,
+        cors_origins=cors_origins,
+        log_max_bytes=check_log_max_bytes,
+        log_backups=check_log_backups,
+        embedded=embedded,
+    )
+    run_service(spec, host, port, workers=workers, graceful_seconds=graceful_seconds)
+
+
+@cli.command()
+@click.option(
+    "--log", "log_path", required=True, type=click.Path(path_type=Path), help="The check log."
+)
+@click.option("--subject", default=None, help="Only checks of this person_id or phone.")
+@click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
+@handle_errors
+def checks(log_path: Path, subject: str | None, region: str) -> None:
+    """Read the service's check log back (rotated files included), one JSON line a check."""
+    from .checklog import read_checks
+
+    if subject is not None and looks_like_phone(subject, region):
+        subject = normalize_phone(subject, region)
+    for record in read_checks(log_path, subject):
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
 def main() -> None:
     """Run the ``spillover`` command line (the console script's entry point)."""
     cli(prog_name="spillover")

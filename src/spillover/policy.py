@@ -86,6 +86,21 @@ class _Verdict(BaseModel):
     spillover_at: float = Field(default=0.5, gt=0, le=1)
 
 
+class _Recommendation(BaseModel):
+    """``[recommendation]``: contamination thresholds of the pre-blacklist check's answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    review_at: float = Field(default=0.3, gt=0, le=1)
+    do_not_list_at: float = Field(default=0.5, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Recommendation:
+        if self.review_at > self.do_not_list_at:
+            raise ValueError("review_at must not exceed do_not_list_at")
+        return self
+
+
 class _Header(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,6 +116,7 @@ class _PolicyFile(BaseModel):
     factors: _Factors
     search: _Search = _Search()
     verdict: _Verdict = _Verdict()
+    recommendation: _Recommendation = _Recommendation()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +133,10 @@ class Policy:
     spillover_at: float
     description: str = ""
     source: str = ""
+    #: the check's recommendation: ``review`` from this contamination on (``[recommendation]``)
+    review_at: float = 0.3
+    #: ... and ``do_not_list`` from this one on
+    do_not_list_at: float = 0.5
 
     @property
     def label(self) -> str:
@@ -161,6 +181,8 @@ def parse_policy(raw: bytes, source: str = "<policy>") -> Policy:
         spillover_at=parsed.verdict.spillover_at,
         description=parsed.policy.description,
         source=source,
+        review_at=parsed.recommendation.review_at,
+        do_not_list_at=parsed.recommendation.do_not_list_at,
     )
 
 

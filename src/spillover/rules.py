@@ -58,6 +58,7 @@ __all__ = [
     "TIE_KINDS",
     "UNVERIFIED_TIE_CODES",
     "FindingKind",
+    "Recommendation",
     "Role",
     "Score",
     "StepKind",
@@ -68,6 +69,7 @@ __all__ = [
     "loan_kind",
     "owns_kind",
     "reason_codes",
+    "recommendation",
     "relay_day",
     "role_of",
     "rounded",
@@ -549,6 +551,29 @@ def score(responsibility: float | None, policy: Policy) -> Score:
     contamination = rounded(1.0 - r)
     verdict = Verdict.SPILLOVER if contamination >= policy.spillover_at else Verdict.OWN_CONDUCT
     return Score(r, contamination, verdict)
+
+
+class Recommendation(StrEnum):
+    """The pre-blacklist check's answer; the values are the JSON ``recommendation`` strings."""
+
+    LIST = "list"
+    REVIEW = "review"
+    DO_NOT_LIST = "do_not_list"
+
+
+def recommendation(contamination: float, policy: Policy) -> Recommendation:
+    """What to do with a proposed listing of this contamination, by the policy's
+    ``[recommendation]`` thresholds (``review_at`` <= ``do_not_list_at``).
+
+    >>> from spillover.policy import default_policy
+    >>> [recommendation(c, default_policy()).value for c in (0.0, 0.3, 0.5, 1.0)]
+    ['list', 'review', 'do_not_list', 'do_not_list']
+    """
+    if contamination >= policy.do_not_list_at:
+        return Recommendation.DO_NOT_LIST
+    if contamination >= policy.review_at:
+        return Recommendation.REVIEW
+    return Recommendation.LIST
 
 
 # ---------------------------------------------------------------------------

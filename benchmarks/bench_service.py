@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Benchmark of ``spillover serve``: POST /v1/checks latency (p50, p99) and throughput over
+loopback HTTP, with a bounded number of concurrent clients (httpx, one connection each).
+
+The proposed listings are the recorded entries of the folder (platform, subject, day),
+sampled with a fixed seed; each is checked as if it were only proposed. The server runs
+as a child process (one uvicorn worker) on the embedded backend (``--data``) or on
+Neo4j (``--neo4j``: NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD; ingest the same folder first
+with ``spillover ingest DIR --wipe -y``).
+
+Usage::
+
+    spillover synth --people 100000 --seed 11 --out /tmp/synth100k
+    python benchmarks/bench_service.py --data /tmp/synth100k
+    spillover ingest /tmp/synth100k --wipe -y        # NEO4J_* set
+    python benchmarks/bench_service.py --data /tmp/synth100k --neo4j
+
+Results go to docs/benchmarks.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TOKEN = "bench-token-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proposals(folder: Path, n: int, seed: int) -> list[dict[str, Any]]:
+    with open(folder / "blacklist.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    rng = random.Random(seed)
+    return [
+        {
+            "platform_id": r["platform_id"],
+            "subject": {"kind": r["subject_kind"], "id": r["subject"]},
+            "listed_at": r["listed_at"],
+        }
+        for r in rng.sample(rows, min(n, len(rows)))
+    ]
+
+
+async def run(
+    url: str, bodies: list[dict[str, Any]], concurrency: int
+) -> tuple[list[float], float, dict[int, int]]:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def client() -> None:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=60, limits=httpx.Limits(max_connections=1)
+        ) as c:
+            while not queue.empty():
+                body = queue.get_nowait()
+                t = time.perf_counter()
+                r = await c.post("/v1/checks", json=body, headers=headers)
+                latencies.append(time.perf_counter() - t)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - began, statuses
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="the synthetic folder (proposals; the embedded graph)",
+    )
+    ap.add_argument("--neo4j", action="store_true", help="serve from Neo4j (NEO4J_*) instead")
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--warm", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=11)
+    args = ap.parse_args()
+
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
+    source = [] if args.neo4j else ["--data", str(args.data)]
+    env = {**os.environ, "SPILLOVER_TOKENS": f"bench:{TOKEN}"}
+    if not args.neo4j:
+        env.pop("NEO4J_URI", None)
+    began = time.perf_counter()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "spillover",
+            "serve",
+            "--port",
+            str(port),
+            "--check-log",
+            str(tmp / "checks.jsonl"),
+            *source,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "server.log", "wb"),  # noqa: SIM115
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if server.poll() is not None:
+                raise SystemExit((tmp / "server.log").read_text()[-3000:])
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        ready = time.perf_counter() - began
+        bodies = proposals(args.data, args.warm + args.requests, args.seed)
+        asyncio.run(run(url, bodies[: args.warm], args.concurrency))
+        lat, wall, statuses = asyncio.run(run(url, bodies[args.warm :], args.concurrency))
+        rss = _rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+    lat.sort()
+    out = {
+        "backend": "neo4j" if args.neo4j else "embedded",
+        "requests": len(lat),
+        "concurrency": args.concurrency,
+        "statuses": statuses,
+        "p50_ms": round(lat[len(lat) // 2] * 1e3, 2),
+        "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3, 2),
+        "max_ms": round(lat[-1] * 1e3, 2),
+        "throughput_per_s": round(len(lat) / wall, 1),
+        "server_ready_s": round(ready, 1),
+        "server_rss_mb": rss,
+        "check_log_lines": len((tmp / "checks.jsonl").read_text().splitlines()),
+    }
+    print(json.dumps(out))
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+if __name__ == "__main__":
+    main()

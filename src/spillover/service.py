@@ -1,0 +1,814 @@
+"""The pre-blacklist check service (``spillover serve``): FastAPI on uvicorn.
+
+Routes, authentication, logs and the check log are documented in docs/service.md.
+The explanation JSON is :class:`~spillover.output.ExplanationOut` (docs/contract.md §3),
+the recommendation :func:`spillover.rules.recommendation`; this module only wires
+them to HTTP. It needs the optional extra ``spillover[serve]``.
+"""
+
+import hmac
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import neo4j
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .backends.base import GraphBackend
+from .checklog import CheckLog
+from .core import Explanation, explain, explain_about_person, explain_entry
+from .core import check as run_check
+from .errors import BackendUnavailable, NotFoundError, SpilloverError
+from .model import SubjectKind
+from .output import ExplanationOut, explanation_out
+from .phones import DEFAULT_REGION, normalize_phone
+from .policy import Policy
+from .resident_id import mask_ids_in
+from .rows import MAX_YEAR, MIN_YEAR
+from .rules import Recommendation, recommendation
+
+__all__ = [
+    "BatchIn",
+    "BatchItemOut",
+    "BatchOut",
+    "CheckIn",
+    "CheckOut",
+    "ErrorOut",
+    "ServeSpec",
+    "ServiceConfig",
+    "SubjectIn",
+    "app_from_env",
+    "create_app",
+    "load_tokens",
+    "serve",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("spillover.service")
+
+#: the Jiang case (examples/jiang_case): the proposed listing the OpenAPI document shows
+JIANG_CHECK: dict[str, Any] = {
+    "platform_id": "quickcash",
+    "subject": {"kind": "person", "id": "jiang"},
+    "listed_at": "2024-03-01",
+    "stated_reason": "phone 13957112345 named on a defaulted loan",
+}
+
+
+def load_tokens(env_value: str | None = None, file: str | Path | None = None) -> dict[str, str]:
+    """Bearer tokens by name, from ``name:token`` pairs: in ``env_value`` separated by
+    commas or newlines, in ``file`` one a line (``#`` starts a comment).
+
+    >>> load_tokens("qc:s3cret-token-one, yd:s3cret-token-two")
+    {'qc': 's3cret-token-one', 'yd': 's3cret-token-two'}
+    """
+    pairs: list[tuple[str, str]] = []
+    if env_value:
+        pairs += [("SPILLOVER_TOKENS", p) for p in env_value.replace("\n", ",").split(",")]
+    if file is not None:
+        path = Path(file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpilloverError(f"{path}: cannot read tokens: {exc.strerror}") from None
+        pairs += [(str(path), line.split("#", 1)[0]) for line in text.splitlines()]
+    tokens: dict[str, str] = {}
+    for where, pair in pairs:
+        pair = pair.strip()
+        if not pair:
+            continue
+        name, sep, token = pair.partition(":")
+        name, token = name.strip(), token.strip()
+        if not sep or not name or not token:
+            raise SpilloverError(f"{where}: a token is written name:token")
+        if len(token) < 16:
+            raise SpilloverError(f"{where}: the token named {name!r} is shorter than 16 characters")
+        if name in tokens:
+            raise SpilloverError(f"{where}: two tokens named {name!r}")
+        tokens[name] = token
+    return tokens
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What the service needs besides the graph: tokens, the check log, limits."""
+
+    tokens: dict[str, str]
+    check_log: Path
+    policy: Policy
+    region: str = DEFAULT_REGION
+    max_batch: int = 100
+    max_body_bytes: int = 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    log_max_bytes: int = 50 * 1024 * 1024
+    log_backups: int = 10
+    max_paths: int | None = None
+    backend_name: str = field(default="embedded")
+
+
+# ---------------------------------------------------------------------------
+# The edge: request and response models
+# ---------------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SubjectIn(_In):
+    """Who would be listed: a person (``person_id``) or a phone (any written form)."""
+
+    kind: Literal["person", "phone"]
+    id: str = Field(min_length=1, max_length=200)
+
+
+class CheckIn(_In):
+    """A proposed listing: ``platform_id`` would list ``subject`` on ``listed_at``."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"examples": [dict(JIANG_CHECK)]}
+    )
+
+    platform_id: str = Field(min_length=1, max_length=200)
+    subject: SubjectIn
+    listed_at: date | None = Field(
+        default=None, description="Day of the proposed listing (default: today, UTC)."
+    )
+    stated_reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("listed_at")
+    @classmethod
+    def _year(cls, value: date | None) -> date | None:
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"the year must lie in {MIN_YEAR}-{MAX_YEAR}")
+        return value
+
+
+class CheckOut(ExplanationOut):
+    """The explanation of the proposed listing (docs/contract.md §3), its recommendation
+    (docs/contract.md §6) and the id under which it is recorded in the check log."""
+
+    check_id: str
+    recommendation: Recommendation
+
+
+class ErrorOut(BaseModel):
+    """An error: ``detail`` says what was wrong."""
+
+    detail: str
+
+
+class ItemErrorOut(BaseModel):
+    """Why one item of a batch got no answer: ``status`` as the single call would give it."""
+
+    status: int
+    detail: Any
+
+
+class BatchIn(_In):
+    """Proposed listings, answered in order (at most the service's ``max_batch``)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"examples": [{"checks": [JIANG_CHECK]}]}
+    )
+
+    checks: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="Each item is a CheckIn; a bad item gets an error, not the whole batch.",
+    )
+
+
+class BatchItemOut(BaseModel):
+    """One answer of a batch: ``check`` or ``error``, for the item at ``index``."""
+
+    index: int
+    check: CheckOut | None = None
+    error: ItemErrorOut | None = None
+
+
+class BatchOut(BaseModel):
+    """The answers of a batch, in the order of its items."""
+
+    results: list[BatchItemOut]
+
+
+class StatusOut(BaseModel):
+    """Health and readiness."""
+
+    status: Literal["ok", "unavailable"]
+    backend: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# Middleware: request size, structured logs
+# ---------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """413 for a request body over ``limit`` bytes (declared or streamed); the body is
+    read here, up to the limit, and replayed to the application."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body over {self.limit} bytes"},
+            status_code=413,
+            headers={"connection": "close"},
+        )
+        scope.setdefault("state", {})["status"] = 413
+        await response(scope, _noop_receive, send)
+
+
+async def _noop_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _json_log(record: dict[str, Any]) -> None:
+    log.info(json.dumps(record, separators=(",", ":")))
+
+
+class JsonLines(logging.Formatter):
+    """Log records as JSON lines; a record whose message is JSON already is kept as is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if message.startswith("{"):
+            return message
+        # uvicorn's own messages (started, stopping) carry no personal data; any other
+        # message text might carry a name, a phone or an ID number and is left out
+        out: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": "log",
+        }
+        if record.name.startswith("uvicorn") and not record.exc_info:
+            out["message"] = mask_ids_in(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            out["error"] = type(record.exc_info[1]).__name__
+        return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging() -> None:
+    """JSON lines on stderr for the service's logger and uvicorn's error logger."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    for name in ("spillover.service", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    # everything else (the Neo4j driver's notifications, Python warnings) as JSON lines too,
+    # without its text: a query notification quotes parameters
+    logging.captureWarnings(True)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------------------
+# The application
+# ---------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _unauthorized() -> HTTPException:
+    return HTTPException(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _validation_error(loc: tuple[str | int, ...], msg: str, value: Any) -> RequestValidationError:
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error", "input": value}])
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No token, or a wrong one."},
+    503: {"model": ErrorOut, "description": "The graph store (Neo4j) does not answer."},
+    413: {"model": ErrorOut, "description": "The request body is over the size limit."},
+}
+
+
+def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) -> FastAPI:
+    """The service's ASGI application over the graph ``open_graph()`` opens (at startup;
+    closed at shutdown, after the requests in flight have been answered)."""
+    policy = config.policy
+    check_log = CheckLog(config.check_log, config.log_max_bytes, config.log_backups)
+    state: dict[str, GraphBackend] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state["backend"] = open_graph()
+        _json_log({"event": "start", "backend": state["backend"].name, "policy": policy.label})
+        try:
+            yield
+        finally:
+            state.pop("backend").close()
+            _json_log({"event": "stop"})
+
+    app = FastAPI(
+        title="spillover pre-blacklist check",
+        version=_version(),
+        description=(
+            "Before a platform lists someone: would the listing punish them for someone "
+            "else's debt? Every /v1 route needs a bearer token. See docs/service.md."
+        ),
+        lifespan=lifespan,
+    )
+
+    def backend() -> GraphBackend:
+        return state["backend"]
+
+    def authenticate(header: str | None) -> str | None:
+        scheme, _, given = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            return None
+        found = None
+        for name, token in config.tokens.items():
+            # every token is compared, in constant time, whichever matches
+            if hmac.compare_digest(given.strip().encode(), token.encode()):
+                found = name
+        return found
+
+    def token_name(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> str:
+        # the access middleware has checked the token before anything else (so that a
+        # request without one learns nothing, not even whether its body is valid)
+        name = getattr(request.state, "token_name", None)
+        if credentials is None or name is None:
+            raise _unauthorized()
+        return str(name)
+
+    Token = Annotated[str, Depends(token_name)]
+
+    def _subject(kind: str, subject: str, loc: tuple[str | int, ...]) -> str:
+        if kind != "phone":
+            return subject
+        try:
+            return normalize_phone(subject, config.region)
+        except ValueError as exc:
+            raise _validation_error(loc, str(exc), subject) from None
+
+    def _check(item: CheckIn, token: str, loc: tuple[str | int, ...]) -> CheckOut:
+        subject = _subject(item.subject.kind, item.subject.id, (*loc, "subject", "id"))
+        day = item.listed_at or datetime.now(UTC).date()
+        e = run_check(
+            backend(),
+            item.platform_id,
+            item.subject.kind,
+            subject,
+            day,
+            policy,
+            max_paths=config.max_paths,
+        )
+        advice = recommendation(e.contamination, policy)
+        check_id = uuid.uuid4().hex
+        out = CheckOut.model_validate(
+            {
+                **dict(explanation_out(e)),
+                "check_id": check_id,
+                "recommendation": advice,
+            }
+        )
+        check_log.append(
+            {
+                "check_id": check_id,
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "token_name": token,
+                "platform_id": item.platform_id,
+                "subject": {"kind": item.subject.kind, "id": subject},
+                "listed_at": day.isoformat(),
+                "stated_reason": item.stated_reason,
+                "result": {
+                    "recommendation": advice.value,
+                    "verdict": e.verdict.value,
+                    "contamination": e.contamination,
+                    "reason_codes": list(e.reason_codes),
+                    "origin_loan_id": e.best.origin.loan_id if e.best else None,
+                },
+                "policy": {
+                    "name": policy.name,
+                    "version": policy.version,
+                    "digest": policy.digest,
+                },
+            }
+        )
+        return out
+
+    @app.exception_handler(BackendUnavailable)
+    @app.exception_handler(neo4j.exceptions.ServiceUnavailable)
+    @app.exception_handler(neo4j.exceptions.SessionExpired)
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # the message may name the server; the client learns only that it is down
+        return JSONResponse({"detail": "the graph store is unavailable"}, status_code=503)
+
+    @app.post(
+        "/v1/checks",
+        response_model=CheckOut,
+        responses={
+            **_RESPONSES,
+            404: {"model": ErrorOut, "description": "Unknown platform or person."},
+        },
+        summary="Check a proposed listing",
+        tags=["checks"],
+    )
+    def post_check(body: CheckIn, token: Token) -> CheckOut:
+        """The explanation of the proposed listing, a recommendation, and a check id
+        under which it is recorded in the check log."""
+        try:
+            return _check(body, token, ("body",))
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @app.post(
+        "/v1/checks:batch",
+        response_model=BatchOut,
+        responses=_RESPONSES,
+        summary="Check proposed listings in one call",
+        tags=["checks"],
+    )
+    def post_batch(body: BatchIn, token: Token) -> BatchOut:
+        """Each item answered in order; a bad item gets an error of its own."""
+        if len(body.checks) > config.max_batch:
+            raise _validation_error(
+                ("body", "checks"),
+                f"at most {config.max_batch} checks in one batch",
+                len(body.checks),
+            )
+        results = []
+        for i, raw in enumerate(body.checks):
+            try:
+                item = CheckIn.model_validate(raw)
+                results.append(BatchItemOut(index=i, check=_check(item, token, ("checks", i))))
+            except ValidationError as exc:
+                results.append(
+                    BatchItemOut(index=i, error=ItemErrorOut(status=422, detail=_errors(exc)))
+                )
+            except RequestValidationError as exc:
+                detail = [
+                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                    for e in exc.errors()
+                ]
+                results.append(BatchItemOut(index=i, error=ItemErrorOut(status=422, detail=detail)))
+            except NotFoundError as exc:
+                results.append(
+                    BatchItemOut(index=i, error=ItemErrorOut(status=404, detail=str(exc)))
+                )
+        return BatchOut(results=results)
+
+    @app.get(
+        "/v1/entries/{entry_id}/explanation",
+        response_model=ExplanationOut,
+        responses={**_RESPONSES, 404: {"model": ErrorOut, "description": "Unknown entry."}},
+        summary="Explain a recorded blacklist entry",
+        tags=["entries"],
+    )
+    def get_explanation(entry_id: str, token: Token) -> ExplanationOut:
+        """The explanation JSON (docs/contract.md §3) of the entry ``entry_id``."""
+        try:
+            return explanation_out(
+                explain_entry(backend(), entry_id, policy, max_paths=config.max_paths)
+            )
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @app.get(
+        "/v1/subjects/{kind}/{subject_id}/entries",
+        response_model=list[ExplanationOut],
+        responses={**_RESPONSES, 404: {"model": ErrorOut, "description": "Unknown subject."}},
+        summary="Explain every entry on a person or a phone",
+        tags=["entries"],
+    )
+    def get_subject_entries(
+        kind: Literal["person", "phone"], subject_id: str, token: Token
+    ) -> list[ExplanationOut]:
+        """Every recorded entry on the subject, explained: for a person also the entries
+        on a phone they owned on the listing day."""
+        subject = _subject(kind, subject_id, ("path", "subject_id"))
+        try:
+            found = _about(backend(), kind, subject, policy, config.max_paths)
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return [explanation_out(e) for e in found]
+
+    @app.get("/healthz", response_model=StatusOut, tags=["operations"])
+    def healthz() -> StatusOut:
+        """The process is alive (no token needed)."""
+        return StatusOut(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=StatusOut,
+        responses={503: {"model": StatusOut, "description": "The graph store does not answer."}},
+        tags=["operations"],
+    )
+    def readyz(response: Response) -> StatusOut:
+        """Ready to answer: the graph is loaded, and Neo4j (if used) answers."""
+        b = state.get("backend")
+        if b is None or not _answers(b):
+            response.status_code = 503
+            return StatusOut(status="unavailable", backend=config.backend_name)
+        return StatusOut(status="ok", backend=config.backend_name)
+
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    @app.middleware("http")
+    async def access_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
+        try:
+            if request.url.path.startswith("/v1/"):
+                name = authenticate(request.headers.get("authorization"))
+                if name is None:
+                    status = 401
+                    return JSONResponse(
+                        {"detail": "unauthorized"},
+                        status_code=401,
+                        headers={"WWW-Authenticate": "Bearer", "X-Request-ID": request_id},
+                    )
+                request.state.token_name = name
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request_id
+            return response
+        finally:
+            route = request.scope.get("route")
+            _json_log(
+                {
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "event": "request",
+                    "request_id": request_id,
+                    "token_name": getattr(request.state, "token_name", None),
+                    "method": request.method,
+                    # the route's template, never the path: a path can carry a phone or an id
+                    "route": getattr(route, "path", None),
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
+            )
+
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    _add_examples(app, policy)
+    return app
+
+
+def _about(
+    backend: GraphBackend, kind: str, subject: str, policy: Policy, max_paths: int | None
+) -> list[Explanation]:
+    if kind == SubjectKind.PERSON:
+        return explain_about_person(backend, subject, policy, max_paths=max_paths)
+    if not backend.exists(f"phone:{subject}"):
+        raise NotFoundError(f"unknown phone {subject!r}")
+    return [
+        explain(backend, entry, policy, max_paths=max_paths)
+        for batch in backend.iter_entries()
+        for entry in batch
+        if entry.subject_kind == SubjectKind.PHONE and entry.subject == subject
+    ]
+
+
+def _answers(backend: GraphBackend) -> bool:
+    driver = getattr(backend, "driver", None)
+    if driver is None:
+        return True
+    try:
+        # one auto-commit query, no retries: a dead pooled connection or a refused new
+        # one fails at once
+        with driver.session(database=getattr(backend, "database", None)) as session:
+            session.run("RETURN 1").consume()
+    except Exception:
+        return False
+    return True
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _add_examples(app: FastAPI, policy: Policy) -> None:
+    """Response examples in the OpenAPI document, computed from the packaged Jiang case."""
+    from . import examples
+    from .connect import open_folder
+
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        jiang = open_folder(examples.jiang_case_path())
+        item = CheckIn.model_validate(JIANG_CHECK)
+        e = run_check(
+            jiang, item.platform_id, item.subject.kind, item.subject.id, item.listed_at, policy
+        )
+        check = {
+            **json.loads(explanation_out(e).model_dump_json(by_alias=True)),
+            "check_id": "5f0c1d2e3a4b4c5d8e9f0a1b2c3d4e5f",
+            "recommendation": recommendation(e.contamination, policy).value,
+        }
+        entry = json.loads(
+            explanation_out(explain_entry(jiang, "E-QT-J", policy)).model_dump_json(by_alias=True)
+        )
+        paths = schema["paths"]
+        _example(paths["/v1/checks"]["post"], check)
+        _example(paths["/v1/checks:batch"]["post"], {"results": [{"index": 0, "check": check}]})
+        _example(paths["/v1/entries/{entry_id}/explanation"]["get"], entry)
+        for p in paths["/v1/entries/{entry_id}/explanation"]["get"]["parameters"]:
+            if p["name"] == "entry_id":
+                p["example"] = "E-QT-J"
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _example(operation: dict[str, Any], value: Any) -> None:
+    operation["responses"]["200"]["content"]["application/json"]["example"] = value
+
+
+#: the environment variable ``spillover serve`` hands its settings to the workers in
+SPEC_ENV = "SPILLOVER_SERVE_SPEC"
+#: the environment variable holding the bearer tokens (``name:token,name:token``)
+TOKENS_ENV = "SPILLOVER_TOKENS"
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """``spillover serve``'s settings as plain values: every uvicorn worker builds its
+    application from them (:func:`app_from_env`). The Neo4j password and the tokens are
+    not in it: the workers read them from the environment (NEO4J_PASSWORD,
+    SPILLOVER_TOKENS) or the token file."""
+
+    check_log: str
+    data: str | None = None
+    neo4j_uri: str | None = None
+    neo4j_user: str | None = None
+    neo4j_database: str | None = None
+    region: str = DEFAULT_REGION
+    token_file: str | None = None
+    policy: str | None = None
+    max_batch: int = 100
+    max_body_bytes: int = 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    log_max_bytes: int = 50 * 1024 * 1024
+    log_backups: int = 10
+    max_paths: int | None = None
+    #: the embedded backend over ``data``: ``memory`` (a networkx graph: one check in
+    #: about a millisecond, more memory) or ``arrays`` (the audit's columns: less memory,
+    #: a check in a few hundred milliseconds at 100k people)
+    embedded: str = "memory"
+
+    def config(self) -> ServiceConfig:
+        """The service configuration (tokens and policy read and checked)."""
+        from .policy import load_policy
+
+        tokens = load_tokens(os.environ.get(TOKENS_ENV), self.token_file)
+        if not tokens:
+            raise SpilloverError(
+                f"no bearer tokens: set {TOKENS_ENV}=name:token[,name:token] or pass --token-file"
+            )
+        return ServiceConfig(
+            tokens=tokens,
+            check_log=Path(self.check_log),
+            policy=load_policy(self.policy),
+            region=self.region,
+            max_batch=self.max_batch,
+            max_body_bytes=self.max_body_bytes,
+            cors_origins=tuple(self.cors_origins),
+            log_max_bytes=self.log_max_bytes,
+            log_backups=self.log_backups,
+            max_paths=self.max_paths,
+            backend_name="neo4j" if self.neo4j_uri else self.embedded,
+        )
+
+    def open_graph(self) -> GraphBackend:
+        """Open the graph the spec names (the embedded backend over ``data``, or Neo4j)."""
+        from .connect import open_backend
+        from .settings import Neo4jSettings
+
+        settings = None
+        if self.neo4j_uri:
+            settings = Neo4jSettings.from_env(
+                self.neo4j_uri, self.neo4j_user, None, self.neo4j_database
+            )
+        elif self.data is not None and self.embedded == "memory":
+            from .backends.memory import MemoryBackend
+            from .connect import read_dataset
+
+            return MemoryBackend(read_dataset(self.data, region=self.region))
+        return open_backend(self.data, settings, region=self.region)
+
+
+def app_from_env() -> FastAPI:
+    """The application of one uvicorn worker, from the spec ``spillover serve`` left in
+    the environment (uvicorn's ``factory``)."""
+    configure_logging()
+    raw = json.loads(os.environ[SPEC_ENV])
+    spec = ServeSpec(**{**raw, "cors_origins": tuple(raw.get("cors_origins", ()))})
+    return create_app(spec.open_graph, spec.config())
+
+
+def serve(
+    spec: ServeSpec,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    workers: int = 1,
+    graceful_seconds: int = 30,
+) -> None:
+    """Run the service until SIGINT or SIGTERM; then stop taking connections, answer the
+    requests in flight (up to ``graceful_seconds``) and close the graph."""
+    import uvicorn
+
+    spec.config()  # refuse missing tokens or a bad policy before anything starts
+    if spec.data is not None and not Path(spec.data).is_dir():
+        raise SpilloverError(f"{spec.data}: no such data folder")
+    os.environ[SPEC_ENV] = json.dumps(asdict(spec))
+    configure_logging()
+    uvicorn.run(
+        "spillover.service:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=graceful_seconds,
+        server_header=False,
+    )
