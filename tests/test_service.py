@@ -550,3 +550,39 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(server: Ser
             )
 
         call()
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+    """A batch that is still being answered when SIGTERM arrives is answered in full."""
+    many = 5000
+    srv = start_server(
+        ["--data", str(JIANG), "--max-batch", str(many), "--max-body-bytes", str(10**7)],
+        {"NEO4J_URI": ""},
+        tmp_path,
+    )
+    answer: dict[str, Any] = {}
+
+    def post() -> None:
+        with srv.client() as c:
+            r = c.post("/v1/checks:batch", json={"checks": [CHECK] * many}, headers=RIGHT)
+        answer["at"] = time.monotonic()
+        answer["response"] = r
+
+    try:
+        sender = threading.Thread(target=post)
+        sender.start()
+        time.sleep(0.3)  # the batch is on its way (5000 checks take seconds to answer)
+        signalled = time.monotonic()
+        srv.process.send_signal(signal.SIGTERM)
+        sender.join(timeout=120)
+        code = srv.process.wait(timeout=60)
+    finally:
+        if srv.process.poll() is None:
+            srv.process.kill()
+    r = answer["response"]
+    # the answer came after the signal: the request was in flight, and it was finished
+    assert answer["at"] > signalled
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert len(results) == many and all(x["error"] is None for x in results)
+    assert code in (0, -signal.SIGTERM)
