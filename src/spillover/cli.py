@@ -117,6 +117,17 @@ class IsoDay(click.ParamType):  # type: ignore[type-arg]  # generic only in clic
             raise InvalidValue(f"{text} is an impossible date ({exc})", ctx, param) from None
 
 
+def _subject(subject: str, kind: str, region: str, hint: str) -> str:
+    """A subject as the graph names it: a phone number in E.164 (refused with the option
+    named in ``hint`` when it is no valid number), a person id as given."""
+    if kind != "phone":
+        return subject
+    try:
+        return normalize_phone(subject, region)
+    except ValueError as exc:
+        raise InvalidValue(str(exc), param_hint=hint) from None
+
+
 class StageProgress:
     """``progress(stage, done, total)`` callbacks drawn as one click progress bar per stage.
 
@@ -375,11 +386,7 @@ def report(
     from .report import write_report
 
     policy = load_policy(policy_path)
-    if subject_kind == "phone":
-        try:
-            subject = normalize_phone(subject, source.region)
-        except ValueError as exc:
-            raise InvalidValue(str(exc), param_hint="SUBJECT") from None
+    subject = _subject(subject, subject_kind, source.region, "SUBJECT")
     with source.open() as backend:
         written = write_report(backend, subject, out, subject_kind, lang=lang, policy=policy)
     click.echo(f"wrote {written}", err=True)
@@ -413,11 +420,7 @@ def check(
 ) -> None:
     """Pre-blacklist check: explain a listing that is only proposed."""
     policy = load_policy(policy_path)
-    if subject_kind == "phone":
-        try:
-            subject = normalize_phone(subject, source.region)
-        except ValueError as exc:
-            raise InvalidValue(str(exc), param_hint="--subject") from None
+    subject = _subject(subject, subject_kind, source.region, "--subject")
     day: date | None = at
     with source.open() as backend:
         try:
@@ -797,11 +800,7 @@ def neighborhood(
     from .neighborhood import write_view
 
     policy = load_policy(policy_path)
-    if subject_kind == "phone":
-        try:
-            subject = normalize_phone(subject, source.region)
-        except ValueError as exc:
-            raise InvalidValue(str(exc), param_hint="SUBJECT") from None
+    subject = _subject(subject, subject_kind, source.region, "SUBJECT")
     with source.open() as backend:
         view = build_view(
             backend, subject, subject_kind, hops=hops, max_nodes=max_nodes, policy=policy
