@@ -46,6 +46,7 @@ __all__ = [
     "FINDINGS",
     "IGNORES_DATES",
     "LISTING_STEP",
+    "MATCH_FIELDS",
     "NO_PATH",
     "NO_ROUTE",
     "NO_TIE",
@@ -58,6 +59,7 @@ __all__ = [
     "TIE_KINDS",
     "UNVERIFIED_TIE_CODES",
     "FindingKind",
+    "MatchKey",
     "Recommendation",
     "Role",
     "Score",
@@ -67,6 +69,7 @@ __all__ = [
     "kind_of",
     "loan_in_time",
     "loan_kind",
+    "match_key",
     "owns_kind",
     "reason_codes",
     "recommendation",
@@ -657,3 +660,66 @@ def unverified_tie(owner_verified: bool, role: str, sms_verified: bool | None) -
         owns_kind(owner_verified).code in UNVERIFIED_TIE_CODES
         or use_kind(role, sms_verified).code in UNVERIFIED_TIE_CODES
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity linkage: how a platform record was resolved to a person (docs/contract.md §1,
+# the ``matched_by`` column of the ``matches`` table). The step kinds, factors and reason
+# codes of the match step build on these keys.
+
+#: The record fields a match compares, in waterfall order.
+MATCH_FIELDS: tuple[str, ...] = ("id_number", "name", "phone", "birth_date", "city")
+
+
+class MatchKey(StrEnum):
+    """What decided that a record is a given person; the values are ``matched_by`` strings.
+
+    ``known``: the data gives the record's person (``records.person_id``);
+    ``new_identity``: no other record matched, the record is a person of its own;
+    the others name the fields that agreed, strongest evidence first.
+    """
+
+    KNOWN = "known"
+    ID_NUMBER = "id_number"
+    NAME_AND_PHONE = "name_and_phone"
+    NAME_AND_BIRTH_DATE = "name_and_birth_date"
+    NAME_AND_CITY = "name_and_city"
+    PHONE_ONLY = "phone_only"
+    NAME_ONLY = "name_only"
+    OTHER = "other"
+    NEW_IDENTITY = "new_identity"
+
+
+def match_key(agreed: Iterable[str]) -> MatchKey:
+    """Name the evidence of a match from the fields that agreed (exactly or closely).
+
+    An ID number outweighs everything; a name counts with a second field; a phone
+    without a name is the weakest tie a platform acts on (docs/contract.md §1).
+
+    >>> match_key(["phone"])
+    <MatchKey.PHONE_ONLY: 'phone_only'>
+    >>> match_key({"name", "phone", "city"})
+    <MatchKey.NAME_AND_PHONE: 'name_and_phone'>
+    >>> match_key(["id_number", "phone"]).value
+    'id_number'
+    >>> match_key([])
+    <MatchKey.OTHER: 'other'>
+    """
+    fields = set(agreed)
+    unknown = fields - set(MATCH_FIELDS)
+    if unknown:
+        raise ValueError(f"not a match field: {sorted(unknown)[0]!r}")
+    if "id_number" in fields:
+        return MatchKey.ID_NUMBER
+    if "name" in fields:
+        for other, key in (
+            ("phone", MatchKey.NAME_AND_PHONE),
+            ("birth_date", MatchKey.NAME_AND_BIRTH_DATE),
+            ("city", MatchKey.NAME_AND_CITY),
+        ):
+            if other in fields:
+                return key
+        return MatchKey.NAME_ONLY
+    if "phone" in fields:
+        return MatchKey.PHONE_ONLY
+    return MatchKey.OTHER
