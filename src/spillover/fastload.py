@@ -1,7 +1,7 @@
 """Fast columnar loading of large data folders (Arrow CSV reader + vectorized checks).
 
 :func:`read_columns` is for batch work (the one-pass audit) on big folders. It
-reads CSV tables with Arrow and checks every rule of docs/contract.md §1 on whole
+reads CSV and Parquet tables with Arrow and checks every rule of docs/contract.md §1 on whole
 columns. It is deliberately conservative: whenever something is not plainly
 valid (a JSONL table, an odd spelling, a stray space, any defect at all), it
 hands the folder to the exact loader (:func:`spillover.loader.load_folder`),
@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyarrow import csv
 
+from . import parquetio
 from .columns import FOREVER, NEVER, Codes, Columns, Details, columns_from_dataset
-from .loader import _region, load_folder, odd_table_paths, table_file
+from .loader import _region, load_folder, odd_table_paths, table_paths
 from .model import (
     Dataset,
     Entry,
@@ -41,7 +43,7 @@ from .model import (
 from .phonecodes import PhoneCodes
 from .phones import DEFAULT_REGION, mobile_pattern, normalize_phone
 from .resident_id import _WEIGHTS
-from .rows import MAX_YEAR, MIN_YEAR, REQUIRED_TABLES, TABLES, required_columns
+from .rows import MAX_YEAR, MIN_YEAR, REQUIRED_TABLES, TABLES, Row, field_kinds, required_columns
 
 __all__ = ["Progress", "read_columns", "read_dataset"]
 
@@ -211,11 +213,15 @@ def _need(ok: bool | np.bool_) -> None:
 
 def _read(folder: Path, table: str) -> pa.Table | None:
     _need(not odd_table_paths(folder, table))
-    path = table_file(folder, table)
-    if path is None:
+    found = table_paths(folder, table)
+    if not found:
         _need(table not in REQUIRED_TABLES)
         return None
-    _need(path.suffix == ".csv" and not (folder / f"{table}.jsonl").exists())
+    _need(len(found) == 1)
+    path = found[0]
+    if path.suffix == parquetio.SUFFIX:
+        return _read_parquet(path, TABLES[table])
+    _need(path.suffix == ".csv")
     with path.open("rb") as handle:
         _need(handle.read(3) != b"\xef\xbb\xbf")  # a byte-order mark: let the exact loader read it
     try:
@@ -234,6 +240,35 @@ def _read(folder: Path, table: str) -> pa.Table | None:
     needed = required_columns(TABLES[table])
     _need(all(c in out.column_names for c in needed))
     return out
+
+
+def _read_parquet(path: Path, model: type[Row]) -> pa.Table:
+    """A Parquet table (a file or the parts of a folder) as text columns, the cells of its
+    CSV form (:func:`spillover.parquetio.as_text`); anything unusual: the exact loader."""
+    kinds = field_kinds(model)
+    needed = required_columns(model)
+    pieces = []
+    try:
+        for part in parquetio.parts(path):
+            with pq.ParquetFile(part) as handle:
+                schema = handle.schema_arrow
+                header = schema.names
+                _need(len(set(header)) == len(header) and all(h == h.strip() and h for h in header))
+                used = [c for c in kinds if c in header]
+                _need(all(c in used for c in needed))
+                _need(
+                    all(
+                        parquetio.column_problem(kinds[c], schema.field(c).type) is None
+                        for c in used
+                    )
+                )
+                data = handle.read(columns=used)
+            data.validate(full=True)  # text that is not UTF-8: the exact loader names the row
+            pieces.append(pa.table({c: parquetio.as_text(data.column(c)) for c in used}))
+    except (parquetio.PartsError, OSError) as exc:
+        raise _Fallback from exc
+    _need(all(p.column_names == pieces[0].column_names for p in pieces))
+    return pa.concat_tables(pieces)
 
 
 def _header(path: Path) -> list[str]:

@@ -1,6 +1,7 @@
 """Read and validate a data folder (docs/contract.md §1) into a :class:`~spillover.model.Dataset`.
 
-The load is all or nothing: every defect found is reported (up to a cap per
+A table is ``NAME.csv``, ``NAME.jsonl`` or ``NAME.parquet`` (a Parquet file or a folder
+of parts, :mod:`spillover.parquetio`). The load is all or nothing: every defect found is reported (up to a cap per
 file) as ``file:line: field: what is wrong`` and nothing of a refused folder is
 returned. Validation runs in two passes: each row on its own (pydantic models in
 :mod:`spillover.rows`), then every reference across tables.
@@ -20,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from . import parquetio
 from .errors import DataError, OptionError, Problem
 from .model import (
     Dataset,
@@ -36,9 +40,20 @@ from .model import (
     SubjectKind,
 )
 from .phones import DEFAULT_REGION, check_region
-from .rows import REQUIRED_TABLES, TABLES, Row, required_columns
+from .rows import REQUIRED_TABLES, TABLES, Row, field_kinds, required_columns
 
-__all__ = ["DEFAULT_MAX_ERRORS", "Located", "load_folder", "read_table", "table_file"]
+__all__ = [
+    "DEFAULT_MAX_ERRORS",
+    "TABLE_SUFFIXES",
+    "Located",
+    "load_folder",
+    "read_table",
+    "table_file",
+    "table_paths",
+]
+
+#: the forms a table may take, in the order they are looked for (``NAME`` + suffix)
+TABLE_SUFFIXES = (".csv", ".jsonl", parquetio.SUFFIX)
 
 
 DEFAULT_MAX_ERRORS = 50
@@ -79,22 +94,39 @@ class _Problems:
         return DataError(self.items, self.truncated, self.total, self.cap)
 
 
+def _is_table(path: Path) -> bool:
+    if path.suffix == parquetio.SUFFIX:
+        return parquetio.is_table_path(path)
+    return path.is_file()
+
+
+def table_paths(folder: Path, table: str) -> list[Path]:
+    """Every form of ``table`` present in ``folder`` (more than one is an error).
+
+    >>> from spillover.examples import jiang_case_path
+    >>> [p.name for p in table_paths(jiang_case_path(), "loans")]
+    ['loans.csv']
+    """
+    return [
+        folder / f"{table}{suffix}"
+        for suffix in TABLE_SUFFIXES
+        if _is_table(folder / f"{table}{suffix}")
+    ]
+
+
 def table_file(folder: Path, table: str) -> Path | None:
-    """The file holding ``table`` in ``folder`` (``NAME.csv`` or ``NAME.jsonl``), if any."""
-    for suffix in (".csv", ".jsonl"):
-        candidate = folder / f"{table}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
+    """The file (or Parquet folder) holding ``table`` in ``folder``, if any."""
+    found = table_paths(folder, table)
+    return found[0] if found else None
 
 
 def odd_table_paths(folder: Path, table: str) -> list[Path]:
-    """``NAME.csv`` / ``NAME.jsonl`` entries that exist but are no regular file (a folder,
-    a broken link, a device): never taken for a missing table."""
+    """``NAME.csv`` / ``NAME.jsonl`` / ``NAME.parquet`` entries that exist but are not a table
+    (a folder named ``.csv``, a broken link, a device): never taken for a missing table."""
     out = []
-    for suffix in (".csv", ".jsonl"):
+    for suffix in TABLE_SUFFIXES:
         candidate = folder / f"{table}{suffix}"
-        if os.path.lexists(candidate) and not candidate.is_file():
+        if os.path.lexists(candidate) and not _is_table(candidate):
             out.append(candidate)
     return out
 
@@ -276,17 +308,135 @@ def _jsonl_rows(
             yield line, value
 
 
-def _raw_rows(
-    path: Path, problems: _Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _arrow_reason(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _texts(column: pa.ChunkedArray, field: str, bad: dict[int, tuple[str, str]]) -> list[Any]:
+    """A string column's values; a value that is not UTF-8 is read with ``surrogateescape``
+    and its row goes to ``bad`` (first problem per row)."""
+    try:
+        column.validate(full=True)
+        values: list[Any] = column.to_pylist()
+        return values
+    except pa.ArrowInvalid:
+        pass
+    out: list[Any] = []
+    for i, data in enumerate(column.cast(pa.binary()).to_pylist()):
+        if data is None:
+            out.append(None)
+            continue
+        try:
+            out.append(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            out.append(data.decode("utf-8", "surrogateescape"))
+            at = len(data[: exc.start].decode("utf-8", "replace")) + 1
+            bad.setdefault(i, (field, f"not UTF-8: byte 0x{data[exc.start]:02x} at character {at}"))
+    return out
+
+
+def _other_cells_blank(table: pa.Table, row: int, skip: set[int]) -> bool:
+    """Every cell of ``row`` outside the columns ``skip`` is missing."""
+    for index in range(table.num_columns):
+        if index in skip:
+            continue
+        try:
+            if not _blank(table.column(index)[row].as_py()):
+                return False
+        except (UnicodeDecodeError, pa.ArrowException):
+            return False
+    return True
+
+
+def _parquet_rows(
+    path: Path, problems: _Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line, mapping)`` for every readable data row of a CSV or JSONL file.
+    """Rows of a Parquet table (a file or a folder of parts), numbered 1, 2, ... across the
+    parts; problems of a part's schema name the part at line 0 (docs/contract.md §1)."""
+    name = str(path)
+    try:
+        files = parquetio.parts(path)
+    except parquetio.PartsError as exc:
+        problems.add(str(exc.path), 0, "(table)", exc.message)
+        return
+    kinds = field_kinds(model)
+    needed = required_columns(model)
+    line = 0
+    for part in files:
+        try:
+            with pq.ParquetFile(part) as handle:
+                table = handle.read()
+        except (pa.ArrowException, OSError) as exc:
+            problems.add(
+                str(part), 0, "(table)", f"not a readable Parquet file: {_arrow_reason(exc)}"
+            )
+            return
+        where = str(part)
+        header_ok = True
+        first_seen: dict[str, int] = {}
+        for position, column in enumerate((c.strip() for c in table.column_names), start=1):
+            if column in first_seen:
+                problems.add(
+                    where,
+                    0,
+                    column or "(schema)",
+                    f"column {column!r} appears twice in the schema "
+                    f"(columns {first_seen[column]} and {position})",
+                )
+                header_ok = False
+            first_seen.setdefault(column, position)
+        for column in needed:
+            if column not in first_seen:
+                problems.add(where, 0, column, "required column is missing from the schema")
+                header_ok = False
+        used = {c: first_seen[c] - 1 for c in kinds if c in first_seen}
+        for column, index in used.items():
+            wrong = parquetio.column_problem(kinds[column], table.column(index).type)
+            if wrong is not None:
+                problems.add(where, 0, column, wrong)
+                header_ok = False
+        if not header_ok:
+            line += table.num_rows
+            continue
+        bad: dict[int, tuple[str, str]] = {}
+        values: dict[str, list[Any]] = {}
+        for column, index in used.items():
+            data = parquetio.decoded(table.column(index))
+            if pa.types.is_string(data.type) or pa.types.is_large_string(data.type):
+                values[column] = _texts(data, column, bad)
+            else:
+                values[column] = data.to_pylist()
+        skip = set(used.values())
+        for i in range(table.num_rows):
+            raw = {column: cells[i] for column, cells in values.items()}
+            if i in bad:
+                problems.add(name, line + i + 1, bad[i][0], bad[i][1])
+                rejected_rows.append(raw)
+                continue
+            if all(_blank(v) for v in raw.values()) and _other_cells_blank(table, i, skip):
+                continue  # a row of missing values: skipped, as a blank CSV line is
+            yield line + i + 1, raw
+        line += table.num_rows
+
+
+def _raw_rows(
+    path: Path, problems: _Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line, mapping)`` for every readable data row of a CSV, JSONL or Parquet table.
 
     Rows that cannot be read (bad bytes, wrong number of cells) are reported and
     their raw mappings go to ``rejected_rows`` (so references to them are not
     reported again); reading goes on with the next row.
     """
     if path.suffix == ".csv":
-        yield from _csv_rows(path, problems, needed, rejected_rows)
+        yield from _csv_rows(path, problems, required_columns(model), rejected_rows)
+    elif path.suffix == parquetio.SUFFIX:
+        yield from _parquet_rows(path, problems, model, rejected_rows)
     else:
         yield from _jsonl_rows(path, problems, rejected_rows)
 
@@ -311,12 +461,11 @@ def read_table(
     """
     name = str(path)
     out: list[Located] = []
-    needed = required_columns(model)
     key = next(iter(model.model_fields))
     context = {"region": region}
     unreadable: list[dict[str, Any]] = []
     try:
-        for line, raw in _raw_rows(path, problems, needed, unreadable):
+        for line, raw in _raw_rows(path, problems, model, unreadable):
             try:
                 row = model.model_validate(raw, context=context)
             except ValidationError as exc:
@@ -354,15 +503,13 @@ def load_folder(
     tables: dict[str, list[Located]] = {}
     rejected: set[str] = set()
     for table, model in TABLES.items():
-        both = [
-            folder / f"{table}{s}" for s in (".csv", ".jsonl") if (folder / f"{table}{s}").is_file()
-        ]
-        if len(both) > 1:
+        both = table_paths(folder, table)
+        for other in both[1:]:
             problems.add(
-                str(both[1]),
+                str(other),
                 0,
                 "(table)",
-                f"both {both[0].name} and {both[1].name} exist; keep one",
+                f"both {both[0].name} and {other.name} exist; keep one",
             )
         odd = odd_table_paths(folder, table)
         for candidate in odd:
@@ -379,7 +526,7 @@ def load_folder(
                     str(folder / f"{table}.csv"),
                     0,
                     "(table)",
-                    f"required table {table!r} is missing ({table}.csv or {table}.jsonl)",
+                    f"required table {table!r} is missing ({_forms(table)})",
                 )
             tables[table] = []
             continue
@@ -388,6 +535,12 @@ def load_folder(
     if problems.total:
         raise problems.error()
     return dataset
+
+
+def _forms(table: str) -> str:
+    """``people.csv, people.jsonl or people.parquet``."""
+    names = [f"{table}{suffix}" for suffix in TABLE_SUFFIXES]
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _region(region: str) -> str:

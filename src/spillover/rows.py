@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+import types
+import typing
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -38,6 +41,7 @@ __all__ = [
     "PlatformRow",
     "Row",
     "SharingRow",
+    "field_kinds",
     "required_columns",
 ]
 
@@ -71,18 +75,24 @@ def _parse_bool(value: Any) -> Any:
     raise ValueError(f"expected true/false (or 1/0, yes/no), got {value!r}")
 
 
+def _year_in_range(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(
+            f"year {year:04d} is out of range: dates must lie in {MIN_YEAR}-{MAX_YEAR}"
+        )
+
+
 def _parse_day(value: Any) -> Any:
     value = _blank_to_none(value)
-    if value is None or isinstance(value, date):
+    if value is None:
+        return value
+    if isinstance(value, date):  # a Parquet date column: the same years as text
+        _year_in_range(value.year)
         return value
     text = str(value).strip()
     if not _ISO_DAY.match(text):
         raise ValueError(f"expected an ISO date YYYY-MM-DD, got {value!r}")
-    year = int(text[:4])
-    if not MIN_YEAR <= year <= MAX_YEAR:
-        raise ValueError(
-            f"year {text[:4]} is out of range: dates must lie in {MIN_YEAR}-{MAX_YEAR}"
-        )
+    _year_in_range(int(text[:4]))
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
@@ -99,6 +109,8 @@ def _parse_amount(value: Any) -> Any:
         number = float(value) if abs(value) < 10**300 else math.inf
     elif isinstance(value, float):
         number = value
+    elif isinstance(value, Decimal):  # a Parquet decimal column
+        number = float(value)
     elif isinstance(value, str):
         text = value.strip()
         if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
@@ -271,3 +283,28 @@ def required_columns(model: type[Row]) -> list[str]:
     ['loan_id', 'phone', 'role']
     """
     return [name for name, f in model.model_fields.items() if f.is_required()]
+
+
+def field_kinds(model: type[Row]) -> dict[str, str]:
+    """The kind of value each field of a table holds: ``date``, ``bool``, ``number`` or ``text``
+    (what a typed column, e.g. in Parquet, may hold; read from the row model's types).
+
+    >>> field_kinds(SharingRow)
+    {'from_platform': 'text', 'to_platform': 'text', 'since': 'date'}
+    >>> field_kinds(LoanRow)["amount"], field_kinds(LoanRow)["phone_verified"]
+    ('number', 'bool')
+    """
+    out = {}
+    for name, f in model.model_fields.items():
+        annotation = f.annotation
+        choices = (
+            [a for a in typing.get_args(annotation) if a is not type(None)]
+            if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+            else [annotation]
+        )
+        kind = "text"
+        for value_type, what in ((bool, "bool"), (date, "date"), (float, "number")):
+            if choices == [value_type]:
+                kind = what
+        out[name] = kind
+    return out
