@@ -27,6 +27,7 @@ from .core import check as run_check
 from .core import explain_entry
 from .driverlog import route_driver_logs
 from .errors import DataError, NotFoundError, OptionError, SpilloverError
+from .formats import FORMATS
 from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
 from .policy import load_policy
@@ -703,14 +704,22 @@ def ingest_text(summary: Any, uri: str) -> str:
 @click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="New (or empty) folder."
 )
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(FORMATS),
+    default=FORMATS[0],
+    show_default=True,
+    help="Form of the data tables (the ground truth stays CSV).",
+)
 @handle_errors
-def synth(people: int, seed: int, out: Path) -> None:
+def synth(people: int, seed: int, out: Path, table_format: str) -> None:
     """Write a synthetic, contract-valid data folder with its ground truth (docs/synthetic-data.md)."""
     from .synth import generate
 
     progress = StageProgress()
     try:
-        summary = generate(people, seed, out, progress=progress)
+        summary = generate(people, seed, out, progress=progress, format=table_format)
     finally:
         progress.close()
     counts = ", ".join(f"{n} {table}" for table, n in summary.counts.items())

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SpilloverError
+from .formats import check_format, convert_folder
 from .outfiles import atomic_folder
 
 __all__ = ["MECHANISMS", "SynthParams", "SynthSummary", "generate"]
@@ -1760,6 +1761,7 @@ def generate(
     out: str | Path,
     *,
     progress: Progress | None = None,
+    format: str = "csv",
     **params: Any,
 ) -> SynthSummary:
     """Write a synthetic data folder of ``people`` people to ``out`` and return what was written.
@@ -1767,8 +1769,10 @@ def generate(
     ``out`` must not exist or be an empty directory. ``params`` override fields of
     :class:`SynthParams` by name. ``progress(stage, done, total)`` is called as every
     stage starts and ends (and after every chunk written). The same ``(people, seed,
-    params)`` gives byte-identical files. Raises :class:`~spillover.errors.SpilloverError`
-    for bad arguments.
+    params)`` gives byte-identical files. ``format``: the data tables as ``csv`` (the
+    default), ``jsonl`` or ``parquet`` (:func:`spillover.formats.convert_folder`; the
+    ground truth stays CSV). Raises :class:`~spillover.errors.SpilloverError` for bad
+    arguments.
 
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as tmp:
@@ -1778,6 +1782,7 @@ def generate(
     began = time.perf_counter()
     out = Path(out)
     p = _params(params)
+    check_format(format)
     _check_target(people, seed, out)
     people, seed = int(people), int(seed)
     report = progress or _no_progress
@@ -1807,6 +1812,7 @@ def generate(
         counts, truth = _write_all(
             tmp, folk, phones, plat, loans, links, entries, p, _Writer(report)
         )
+        convert_folder(tmp, format, report)
     return SynthSummary(
         out=out,
         people=people,
