@@ -93,7 +93,8 @@ def parquet_message(problem: Problem, converted: set[str]) -> str:
     file = str(Path(problem.file).with_name(f"{table}.parquet"))
     message = re.sub(r"(on line )(\d+)", lambda m: f"{m[1]}{int(m[2]) - 1}", problem.message)
     message = message.replace(" the header", " the schema")
-    return str(Problem(file, max(problem.line - 1, 0), problem.field, message))
+    field = "(schema)" if problem.field == "(header)" else problem.field
+    return str(Problem(file, max(problem.line - 1, 0), field, message))
 
 
 def outcome(load: Any, folder: Path, converted: set[str] = frozenset()) -> tuple[str, Any]:

@@ -3,7 +3,8 @@ exception, and the fast (Arrow) and the exact loader agree on it (same data, or 
 
 The folders are the Jiang case with a few random edits: a cell set to a tricky value,
 stray bytes, lines duplicated, dropped or cut, tables turned into JSONL with odd JSON
-values. Seeded (``derandomize``) so that CI runs the same examples every time;
+values. The Parquet form of each folder (every table that converts, tests/parquet_forms.py)
+gets the same answer from both loaders as the CSV form. Seeded (``derandomize``) so that CI runs the same examples every time;
 ``SPILLOVER_FUZZ_EXAMPLES`` raises the count for a longer local run.
 """
 
@@ -22,6 +23,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from parquet_forms import outcome as parquet_outcome
+from parquet_forms import to_parquet
 from scenario import Scenario
 from spillover import fastload
 from spillover.errors import DataError
@@ -200,6 +203,34 @@ def test_loaders_refuse_cleanly_and_agree(changes: list[tuple[Any, ...]]) -> Non
         assert columns[0] == exact[0]
         if exact[0] == "refused":
             assert columns[1] == exact[1]
+
+
+@settings(
+    max_examples=max(EXAMPLES // 2, 1),
+    deadline=None,
+    derandomize="SPILLOVER_FUZZ_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(edits())
+def test_the_parquet_form_gets_the_answer_of_the_csv_form(changes: list[tuple[Any, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "csv" / "data"
+        shutil.copytree(jiang_case_path(), folder)
+        for edit in changes:
+            apply(folder, edit)
+        other = Path(tmp) / "pq" / "data"
+        shutil.copytree(folder, other, symlinks=True)
+        converted = to_parquet(other)
+        kind, found = parquet_outcome(load_folder, folder, converted)
+        if kind == "refused":
+            found = ([m.replace(str(folder), str(other)) for m in found[0]], found[1])
+        expected = (kind, found)
+        assert parquet_outcome(load_folder, other) == expected
+        assert parquet_outcome(fastload.read_dataset, other) == expected
+        columns = parquet_outcome(fastload.read_columns, other)
+        assert columns[0] == kind
+        if kind == "refused":
+            assert columns[1] == found
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
