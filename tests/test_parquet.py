@@ -651,3 +651,23 @@ def test_cli_synth_format(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "'orc' is not one of" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_export_writes_parquet_too(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_bytes(b"k" * 32)
+    runner = CliRunner()
+    for fmt in ("csv", "parquet"):
+        result = runner.invoke(
+            cli,
+            ["export", "--data", str(jiang_case_path()), "--out", str(tmp_path / fmt),
+             "--pseudonymize", "--key-file", str(key), "--format", fmt],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "parquet" / "loans.parquet").is_file()
+    assert not list((tmp_path / "parquet").glob("*.csv"))
+    assert load_folder(tmp_path / "parquet") == load_folder(tmp_path / "csv")
+    assert (
+        pq.read_schema(tmp_path / "parquet" / "loans.parquet").field("applied_at").type
+        == pa.date32()
+    )

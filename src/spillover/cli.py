@@ -747,8 +747,18 @@ def synth(people: int, seed: int, out: Path, table_format: str) -> None:
     help="Secret key, at least 32 bytes (head -c 32 /dev/urandom > FILE); never written out.",
 )
 @click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(FORMATS),
+    default=FORMATS[0],
+    show_default=True,
+    help="Form of the tables written.",
+)
 @handle_errors
-def export(data: Path, out: Path, pseudonymize: bool, key_file: Path | None, region: str) -> None:
+def export(
+    data: Path, out: Path, pseudonymize: bool, key_file: Path | None, region: str, table_format: str
+) -> None:
     """Write a pseudonymized copy of the data folder --data to --out (docs/privacy.md)."""
     from .export import export_pseudonymized
 
@@ -759,7 +769,7 @@ def export(data: Path, out: Path, pseudonymize: bool, key_file: Path | None, reg
     progress = StageProgress()
     try:
         summary = export_pseudonymized(
-            data, out, key_file=key_file, region=region, progress=progress
+            data, out, key_file=key_file, region=region, progress=progress, format=table_format
         )
     finally:
         progress.close()

@@ -368,15 +368,21 @@ def export_pseudonymized(
     key: bytes | None = None,
     region: str = DEFAULT_REGION,
     progress: Progress | None = None,
+    format: str = "csv",
 ) -> ExportSummary:
     """Read the data folder ``data`` and write its pseudonymized copy to the new folder ``out``.
+
+    ``format``: the tables as ``csv`` (default), ``jsonl`` or ``parquet``
+    (:func:`spillover.formats.convert_folder`).
 
     The key comes from ``key_file`` (see :func:`read_key`) or is given as ``key``.
     The folder is written atomically (it appears complete or not at all) and is
     readable by its owner only. Bad input is refused before anything is written.
     """
     from .fastload import read_dataset
+    from .formats import check_format, convert_folder
 
+    check_format(format)
     if (key is None) == (key_file is None):
         raise SpilloverError("give exactly one of a key file or a key")
     secret = read_key(key_file) if key_file is not None else key
@@ -395,4 +401,5 @@ def export_pseudonymized(
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out, private=True) as tmp:
         counts = write_dataset(result, tmp, progress)
+        convert_folder(tmp, format, progress)
     return ExportSummary(out, counts)
