@@ -1,6 +1,6 @@
 """The Parquet form of a CSV data folder, and the messages the loaders give on it.
 
-A CSV table is turned into ``NAME.parquet`` (text columns, an empty cell a null) when
+A CSV table is turned into ``NAME.parquet`` (text columns, an empty cell "") when
 its rows map one to one onto physical lines (row N is line N + 1, the header line 1):
 UTF-8 without a byte-order mark, no blank line, no line break inside a cell, every
 row as long as the header. The loaders must then refuse the Parquet form with the
@@ -53,10 +53,14 @@ def convertible_rows(path: Path) -> list[list[str]] | None:
 
 def write_parquet(path: Path, rows: list[list[str]], parts: int = 1) -> None:
     """``rows`` (a header, then data) as a Parquet table of text columns: one file, or a
-    folder of ``parts`` part files (and the extra files Spark writes next to them)."""
+    folder of ``parts`` part files (and the extra files Spark writes next to them).
+
+    An empty cell stays an empty text, not a null: both are a missing value, but a
+    required enum column says "Input should be ..." for an empty cell and "required
+    value is missing" for a null, as JSONL does for a missing field."""
     header, body = rows[0], rows[1:]
     table = pa.Table.from_arrays(
-        [pa.array([r[i] or None for r in body], pa.string()) for i in range(len(header))],
+        [pa.array([r[i] for r in body], pa.string()) for i in range(len(header))],
         names=header,
     )
     if parts == 1:

@@ -257,6 +257,14 @@ BAD = [
         "required value is missing",
     ),
     Bad(
+        "null-required-enum",
+        with_value("loan_links", 1, "role", None),
+        "loan_links.parquet",
+        1,
+        "role",
+        "required value is missing",
+    ),
+    Bad(
         "unknown-reference",
         with_value("loans", 3, "borrower_id", "nobody"),
         "loans.parquet",
@@ -542,7 +550,7 @@ def test_convertible_rows_refuses_what_would_shift_lines(tmp_path: Path) -> None
     path.write_text("a,b\n1,\n,\n", encoding="utf-8")
     assert convertible_rows(path) == [["a", "b"], ["1", ""], ["", ""]]
     write_parquet(tmp_path / "t.parquet", [["a", "b"], ["1", ""]], parts=2)
-    assert pq.read_table(tmp_path / "t.parquet").to_pylist() == [{"a": "1", "b": None}]
+    assert pq.read_table(tmp_path / "t.parquet").to_pylist() == [{"a": "1", "b": ""}]
 
 
 # --- synth --format parquet: the same audit, the same graph -----------------------------
