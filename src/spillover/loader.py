@@ -1,9 +1,9 @@
 """Read and validate a data folder (docs/contract.md §1) into a :class:`~spillover.model.Dataset`.
 
 A table is ``NAME.csv``, ``NAME.jsonl`` or ``NAME.parquet`` (a Parquet file or a folder
-of parts, :mod:`spillover.parquetio`). The load is all or nothing: every defect found is reported (up to a cap per
-file) as ``file:line: field: what is wrong`` and nothing of a refused folder is
-returned. Validation runs in two passes: each row on its own (pydantic models in
+of parts, :mod:`spillover.parquetio`). The load is all or nothing: every defect found
+is reported (up to a cap per file) as ``file:line: field: what is wrong`` and nothing
+of a refused folder is returned. Validation runs in two passes: each row on its own (pydantic models in
 :mod:`spillover.rows`), then every reference across tables.
 """
 
