@@ -53,6 +53,7 @@ __all__ = [
     "audit_engine",
     "compare_runs",
     "compare_text",
+    "expand_rules",
     "metrics_text",
     "prepare",
     "rule_metrics",
@@ -316,7 +317,10 @@ class SimulatedBlacklist:
     day (the person for a person subject; -1 unknown); ``hop`` the depth the rule
     reached the subject at (0: the borrower's own default; for copies the hop of the
     entry copied); ``cause`` the loan code whose default set it off; ``copied_from``
-    the row the entry was copied from (-1: listed by the platform itself)."""
+    the row the entry was copied from (-1: listed by the platform itself); ``tie`` the
+    tie kind the listing acted on (index in :data:`spillover.listing.TIE_KINDS`; for
+    copies the one of the entry at the start of the chain) and ``linked`` the person
+    it named (the borrower, or the phone's owner on the application day; -1 unknown)."""
 
     rule: ListingRule
     platform: np.ndarray
@@ -326,10 +330,15 @@ class SimulatedBlacklist:
     listed: np.ndarray
     hop: np.ndarray
     cause: np.ndarray
+    tie: np.ndarray
+    linked: np.ndarray
     copied_from: np.ndarray
 
     def __len__(self) -> int:
         return len(self.platform)
+
+
+_CAND_FIELDS = ("platform", "person", "phone", "listed", "hop", "cause", "tie", "linked")
 
 
 @dataclass
@@ -340,10 +349,15 @@ class _Cands:
     listed: np.ndarray
     hop: np.ndarray
     cause: np.ndarray
+    tie: np.ndarray  # tie kind index (listing.TIE_KINDS)
+    linked: np.ndarray  # the person the tie names (owner on the application day), -1
+
+    def take(self, rows: np.ndarray) -> _Cands:
+        return _Cands(*(getattr(self, f)[rows] for f in _CAND_FIELDS))
 
     @classmethod
     def concat(cls, parts: Sequence[_Cands]) -> _Cands:
-        fields = ("platform", "person", "phone", "listed", "hop", "cause")
+        fields = _CAND_FIELDS
         if not parts:
             return cls(*(np.zeros(0, dtype=np.int64) for _ in fields))
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
@@ -379,6 +393,7 @@ def _tie_listings(
     unverified = _UNVERIFIED[role, sms, world.use_owner_verified[use].astype(np.int64)]
     keep &= ~(acts.verified_only[plat] & unverified)
     use, plat, day, cause = use[keep], plat[keep], day[keep], cause[keep]
+    tie, owner = tie[keep], owner[keep]
     phone = world.use_phone[use]
     now = _owner_at(world, phone, day)
     as_person = ~acts.as_phone[plat] & (now >= 0)
@@ -389,6 +404,8 @@ def _tie_listings(
         listed=day,
         hop=np.full(len(plat), hop, dtype=np.int64),
         cause=cause,
+        tie=tie,
+        linked=owner,
     )
 
 
@@ -442,17 +459,22 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
             listed=day[own],
             hop=np.zeros(int(own.sum()), dtype=np.int64),
             cause=trig[own],
+            tie=np.full(int(own.sum()), _OWN, dtype=np.int64),
+            linked=ix.loan_borrower[trig[own]],
         )
     ]
     frontier = _tie_listings(world, acts, seed, trig, day, 1, trig)
     parts.append(frontier)
     # 2. deeper: the listed people's own loans with the platform
     for hop in range(2, int(acts.depth.max(initial=1)) + 1):
-        fr = frontier
-        sel = (fr.person >= 0) & (acts.depth[fr.platform] >= hop)
-        fr = _Cands(*(getattr(fr, f)[sel] for f in ("platform", "person", "phone", "listed", "hop", "cause")))
-        keep = _first(fr.platform * ix.phone_base + fr.person, fr.listed)
-        person, fplat, fday, fcause = fr.person[keep], fr.platform[keep], fr.listed[keep], fr.cause[keep]
+        fr = frontier.take(np.nonzero(acts.depth[frontier.platform] >= hop)[0])
+        # who was listed: the person, or a listed phone's owner on the listing day
+        who = fr.person.copy()
+        phones = np.nonzero(who < 0)[0]
+        who[phones] = _owner_at(world, fr.phone[phones], fr.listed[phones])
+        fr, who = fr.take(np.nonzero(who >= 0)[0]), who[who >= 0]
+        keep = _first(fr.platform * ix.phone_base + who, fr.listed)
+        person, fplat, fday, fcause = who[keep], fr.platform[keep], fr.listed[keep], fr.cause[keep]
         row, pos = _gather(world.own_ptr, person)
         loan = world.own_loan[pos]
         ok = (ix.loan_platform[loan] == fplat[row]) & (ix.loan_applied[loan] <= fday[row])
@@ -476,6 +498,8 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
         "listed": c.listed[first],
         "hop": c.hop[first],
         "cause": c.cause[first],
+        "tie": c.tie[first],
+        "linked": c.linked[first],
         "src": np.full(len(first), -1, dtype=np.int64),
     }
     # 4. copies through the sharing network
@@ -533,6 +557,8 @@ def _share(
             "listed": day[new],
             "hop": e["hop"][src[new]],
             "cause": e["cause"][src[new]],
+            "tie": e["tie"][src[new]],
+            "linked": e["linked"][src[new]],
             "src": src[new],
         }
         e = {k: np.concatenate([v, add[k]]) for k, v in e.items()}
@@ -551,8 +577,8 @@ def _share(
         if not more.any():
             break
         root = np.where(more, parent, root)
-    e["hop"] = e["hop"][root]
-    e["cause"] = e["cause"][root]
+    for name in ("hop", "cause", "tie", "linked"):
+        e[name] = e[name][root]
     return e
 
 
@@ -589,6 +615,8 @@ def _finish(world: World, rule: ListingRule, e: dict[str, np.ndarray]) -> Simula
         listed=listed,
         hop=e["hop"][order],
         cause=e["cause"][order],
+        tie=e["tie"][order],
+        linked=e["linked"][order],
         copied_from=np.where(src >= 0, rank[np.maximum(src, 0)], -1),
     )
 
@@ -815,6 +843,7 @@ BLACKLIST_COLUMNS = (
     "stated_reason",
     "copied_from",
     "hop",
+    "tie",
     "cause_loan_id",
     "owner_id",
     "contamination",
@@ -880,6 +909,7 @@ def _write_blacklist(path: Path, world: World, bl: SimulatedBlacklist, audited: 
         [f"simulated: {bl.rule.name}"] * n,
         np.asarray(cols.entry_copied_from).tolist(),
         bl.hop.tolist(),
+        np.asarray(TIE_KINDS, dtype=object)[bl.tie].tolist() if n else [],
         safe(np.asarray(cause)),
         safe(owner),
         audited.contamination.tolist(),
@@ -893,6 +923,21 @@ def _write_blacklist(path: Path, world: World, bl: SimulatedBlacklist, audited: 
 
 def _csv_cell(value: Any) -> Any:
     return "" if value is None else value
+
+
+def expand_rules(names: Iterable[str | Path]) -> list[str | Path]:
+    """Rule names as given on the command line, with ``all`` standing for every shipped
+    rule (in name order).
+
+    >>> expand_rules(["all"])[:2]
+    ['borrower_and_guarantor', 'borrower_only']
+    """
+    from .listing import shipped_rule_names
+
+    out: list[str | Path] = []
+    for name in names:
+        out.extend(shipped_rule_names() if str(name) == "all" else [name])
+    return out
 
 
 def simulate(

@@ -80,15 +80,16 @@ def _by_hop(ax: Any, metrics: Metrics) -> None:
 
 
 def _tradeoff(ax: Any, metrics: Metrics) -> None:
+    points: dict[tuple[int, int], list[str]] = {}
     for m in metrics:
-        ax.scatter(m["innocents"], m["defaulted_later"], s=40)
+        points.setdefault((int(m["innocents"]), int(m["defaulted_later"])), []).append(str(m["rule"]))
+    for (x, y), names in points.items():
+        ax.scatter(x, y, s=40)
         ax.annotate(
-            str(m["rule"]),
-            (m["innocents"], m["defaulted_later"]),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
+            "\n".join(names), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points"
         )
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("innocents listed (harm)")
     ax.set_ylabel("listed people who default after the cut-off (risk caught)")
     ax.set_title("What each rule buys in risk caught against the innocents it costs")
