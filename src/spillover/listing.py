@@ -295,4 +295,3 @@ def load_rule(name_or_path: str | Path) -> ListingRule:
             raise ListingRuleError(f"{text}: cannot read the rule file: {exc.strerror}") from None
         return parse_rule(raw, text)
     return shipped_rule(text)
-

@@ -106,7 +106,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return (x ^ (x >> np.uint64(31))) & _MASK
+        out: np.ndarray = (x ^ (x >> np.uint64(31))) & _MASK
+    return out
 
 
 def _draw(seed: int, salt: int, *keys: np.ndarray) -> np.ndarray:
@@ -115,13 +116,16 @@ def _draw(seed: int, salt: int, *keys: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = _mix(np.full(len(keys[0]), np.uint64(seed * 1_000_003 + salt), dtype=np.uint64))
         for k in keys:
-            h = _mix(h ^ (np.asarray(k).astype(np.int64).view(np.uint64) + np.uint64(0x9E3779B97F4A7C15)))
+            h = _mix(
+                h ^ (np.asarray(k).astype(np.int64).view(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+            )
     return h
 
 
 def _delay(draw: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     span = (hi - lo + 1).astype(np.uint64)
-    return lo + (draw % span).astype(np.int64)
+    out: np.ndarray = lo + (draw % span).astype(np.int64)
+    return out
 
 
 def _ptr(node: np.ndarray, n: int) -> np.ndarray:
@@ -286,7 +290,9 @@ class _Actions:
         ]
         unknown = sorted(set(rule.platforms) - set(world.platform_ids))
         if unknown:
-            raise SpilloverError(f"{rule.source}: platform.{unknown[0]}: no such platform in the data")
+            raise SpilloverError(
+                f"{rule.source}: platform.{unknown[0]}: no such platform in the data"
+            )
 
         def arr(values: Iterable[Any], dtype: Any = np.int64) -> np.ndarray:
             return np.array(list(values), dtype=dtype)
@@ -436,7 +442,6 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
     acts = _Actions.of(rule, world)
     ix = world.index
     cutoff = world.cutoff
-    n_plat = len(world.platform_ids)
     # 1. the loans that set a listing off, and the day
     plat = ix.loan_platform
     trig = np.nonzero(
@@ -445,9 +450,7 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
         else np.zeros(0, dtype=bool)
     )[0]
     tp = plat[trig]
-    day = ix.loan_known[trig] + _delay(
-        _draw(seed, 1, trig), acts.delay_lo[tp], acts.delay_hi[tp]
-    )
+    day = ix.loan_known[trig] + _delay(_draw(seed, 1, trig), acts.delay_lo[tp], acts.delay_hi[tp])
     ok = day <= cutoff
     trig, tp, day = trig[ok], tp[ok], day[ok]
     own = acts.ties[tp, _OWN]
@@ -480,7 +483,9 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
         ok = (ix.loan_platform[loan] == fplat[row]) & (ix.loan_applied[loan] <= fday[row])
         row, loan = row[ok], loan[ok]
         lday = fday[row] + _delay(
-            _draw(seed, hop, loan, person[row]), acts.delay_lo[fplat[row]], acts.delay_hi[fplat[row]]
+            _draw(seed, hop, loan, person[row]),
+            acts.delay_lo[fplat[row]],
+            acts.delay_hi[fplat[row]],
         )
         ok = lday <= cutoff
         frontier = _tie_listings(world, acts, seed, loan[ok], lday[ok], hop, fcause[row][ok])
@@ -710,9 +715,7 @@ def audit_engine(cols: Columns, policy: Policy, engine: str = "numpy") -> Audite
         raise SpilloverError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     result = Index(cols, policy).audit()
     found = result.origin_loan >= 0
-    distinct, inverse = np.unique(
-        np.where(found, result.responsibility, -1.0), return_inverse=True
-    )
+    distinct, inverse = np.unique(np.where(found, result.responsibility, -1.0), return_inverse=True)
     scores = [score(p if p >= 0 else None, policy) for p in distinct.tolist()]
     inverse = inverse.ravel()
     # the kernel's rows are in entry_id order, which is the simulated entries' order
@@ -884,7 +887,9 @@ def _ground_truth_risky(folder: Path) -> dict[str, bool] | None:
         return {r["person_id"]: r["risky"].strip().lower() == "true" for r in reader}
 
 
-def _write_blacklist(path: Path, world: World, bl: SimulatedBlacklist, audited: Audited, cols: Columns) -> None:
+def _write_blacklist(
+    path: Path, world: World, bl: SimulatedBlacklist, audited: Audited, cols: Columns
+) -> None:
     ix = world.index
     n = len(bl)
 
@@ -893,13 +898,18 @@ def _write_blacklist(path: Path, world: World, bl: SimulatedBlacklist, audited: 
             return []
         distinct, inverse = np.unique(values.astype(str), return_inverse=True)
         cleaned = np.array([neutralize(v) for v in distinct.tolist()], dtype=object)
-        return cleaned[inverse.ravel()].tolist()
+        out: list[Any] = cleaned[inverse.ravel()].tolist()
+        return out
 
     owner = np.full(n, "", dtype=object)
     has = bl.owner >= 0
     if has.any():
         owner[has] = ix.persons.take(pa.array(bl.owner[has])).to_numpy(zero_copy_only=False)
-    cause = ix.loans.take(pa.array(bl.cause)).to_numpy(zero_copy_only=False) if n else np.zeros(0, dtype=object)
+    cause = (
+        ix.loans.take(pa.array(bl.cause)).to_numpy(zero_copy_only=False)
+        if n
+        else np.zeros(0, dtype=object)
+    )
     columns = [
         np.asarray(cols.entry_ids).tolist(),
         safe(np.asarray(cols.entry_platform)),
@@ -968,7 +978,9 @@ def simulate(
         raise SpilloverError("give at least one listing rule")
     names = [r.name for r in loaded]
     if len(set(names)) != len(names):
-        raise SpilloverError(f"rule {sorted(n for n in names if names.count(n) > 1)[0]!r} given twice")
+        raise SpilloverError(
+            f"rule {sorted(n for n in names if names.count(n) > 1)[0]!r} given twice"
+        )
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SpilloverError(f"{out}: exists and is not an empty folder")
@@ -1121,4 +1133,3 @@ def compare_text(rows: Sequence[Mapping[str, Any]], *, changed_only: bool = True
             f"{r['rule']:<28} {r['metric']:<28} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12}"
         )
     return "\n".join(lines)
-

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-
 __all__ = ["PLOTS", "draw"]
 
 #: the figures :func:`draw` writes (each as NAME.png and NAME.svg)
@@ -61,9 +60,7 @@ def _histograms(fig: Any, metrics: Metrics) -> None:
 def _by_hop(ax: Any, metrics: Metrics) -> None:
     from .simulate import MAX_HOPS
 
-    hops = [
-        h for h in range(MAX_HOPS + 1) if any(m[f"entries_hop_{h}"] for m in metrics)
-    ] or [0]
+    hops = [h for h in range(MAX_HOPS + 1) if any(m[f"entries_hop_{h}"] for m in metrics)] or [0]
     width = 0.8 / max(len(metrics), 1)
     for i, m in enumerate(metrics):
         ax.bar(
@@ -82,12 +79,12 @@ def _by_hop(ax: Any, metrics: Metrics) -> None:
 def _tradeoff(ax: Any, metrics: Metrics) -> None:
     points: dict[tuple[int, int], list[str]] = {}
     for m in metrics:
-        points.setdefault((int(m["innocents"]), int(m["defaulted_later"])), []).append(str(m["rule"]))
+        points.setdefault((int(m["innocents"]), int(m["defaulted_later"])), []).append(
+            str(m["rule"])
+        )
     for (x, y), names in points.items():
         ax.scatter(x, y, s=40)
-        ax.annotate(
-            "\n".join(names), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points"
-        )
+        ax.annotate("\n".join(names), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("innocents listed (harm)")
@@ -114,9 +111,11 @@ def draw(metrics: Metrics, out: str | Path) -> list[Path]:
         else:
             fig = Figure(figsize=(9, 5), layout="constrained")
             ax = fig.add_subplot(1, 1, 1)
-            {"innocents_per_rule": _innocents, "spillover_by_hop": _by_hop, "innocents_vs_risk": _tradeoff}[
-                name
-            ](ax, metrics)
+            {
+                "innocents_per_rule": _innocents,
+                "spillover_by_hop": _by_hop,
+                "innocents_vs_risk": _tradeoff,
+            }[name](ax, metrics)
         for ext in ("png", "svg"):
             path = out / f"{name}.{ext}"
             part = out / f".{name}.{ext}.part"
