@@ -95,6 +95,7 @@ TIES: Mapping[str, frozenset[str]] = {
 SUBJECTS = ("owner", "phone")
 
 _RULES_FOLDER = "listing_rules"
+_PACKAGE = __name__.rpartition(".")[0]  # spillover
 _DELINQUENT = (LoanStatus.OVERDUE, LoanStatus.DEFAULTED)
 
 
@@ -268,7 +269,7 @@ def shipped_rule_names() -> list[str]:
     >>> "contacts" in shipped_rule_names()
     True
     """
-    folder = resources.files("spillover").joinpath(_RULES_FOLDER)
+    folder = resources.files(_PACKAGE).joinpath(_RULES_FOLDER)
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -279,7 +280,7 @@ def shipped_rule(name: str) -> ListingRule:
             f"no listing rule {name!r}; shipped: {', '.join(shipped_rule_names())} "
             "(or give a path to a .toml file)"
         )
-    raw = resources.files("spillover").joinpath(f"{_RULES_FOLDER}/{name}.toml").read_bytes()
+    raw = resources.files(_PACKAGE).joinpath(f"{_RULES_FOLDER}/{name}.toml").read_bytes()
     return parse_rule(raw, f"{name}.toml")
 
 

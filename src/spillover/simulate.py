@@ -1011,7 +1011,7 @@ def simulate(
         if progress:
             progress("rules", len(loaded), len(loaded))
         run = {
-            "spillover": __version__,
+            "spillover_version": __version__,
             "data": str(folder),
             "seed": seed,
             "cutoff": date.fromordinal(world.cutoff).isoformat(),
