@@ -679,3 +679,12 @@ def test_export_writes_parquet_too(tmp_path: Path) -> None:
         pq.read_schema(tmp_path / "parquet" / "loans.parquet").field("applied_at").type
         == pa.date32()
     )
+
+
+def test_the_simulator_reads_platform_kinds_from_any_form(forms: dict[str, Path]) -> None:
+    from spillover.simulate import _platform_kinds
+
+    kinds = _platform_kinds(forms["csv"])
+    assert len(kinds) >= 10 and set(kinds.values()) >= {"bank", "online_lender", "data_broker"}
+    assert _platform_kinds(forms["parquet"]) == kinds
+    assert _platform_kinds(forms["jsonl"]) == kinds

@@ -855,24 +855,16 @@ BLACKLIST_COLUMNS = (
 
 
 def _platform_kinds(folder: Path) -> dict[str, str]:
-    """``platforms.kind`` by platform id (the folder is already validated)."""
-    from .loader import table_file
+    """``platforms.kind`` by platform id (the folder is already validated; the table in any
+    of its forms, CSV, JSONL or Parquet, read by the exact loader's row reader)."""
+    from .loader import _Problems, read_table, table_file
+    from .rows import TABLES
 
     path = table_file(folder, "platforms")
     if path is None:
         return {}
-    kinds: dict[str, str] = {}
-    if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8-sig") as handle:
-            for line in handle:
-                if line.strip():
-                    row = json.loads(line)
-                    kinds[str(row["platform_id"]).strip()] = str(row.get("kind") or "").strip()
-    else:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            for row in csv.DictReader(handle):
-                kinds[(row.get("platform_id") or "").strip()] = (row.get("kind") or "").strip()
-    return {p: (k or PlatformKind.OTHER.value) for p, k in kinds.items()}
+    rows = read_table(path, TABLES["platforms"], _Problems(1), DEFAULT_REGION)
+    return {item.row.platform_id: item.row.kind.value for item in rows}
 
 
 def _ground_truth_risky(folder: Path) -> dict[str, bool] | None:
