@@ -1,0 +1,1 @@
+"""Linkage models shipped with spillover (Splink settings JSON, docs/linkage.md)."""
