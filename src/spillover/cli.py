@@ -27,7 +27,8 @@ from .core import check as run_check
 from .core import explain_entry
 from .driverlog import route_driver_logs
 from .errors import DataError, NotFoundError, OptionError, SpilloverError
-from .link import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
+from .linkage import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
+from .linkage import require_extra
 from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
 from .policy import load_policy
@@ -806,6 +807,7 @@ def link(
     seed: int,
 ) -> None:
     """Resolve the platform records of --data to people; write the linked folder --out."""
+    require_extra()
     from .link import link as link_records
 
     s = link_records(

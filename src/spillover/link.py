@@ -49,8 +49,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
+from pypinyin import lazy_pinyin
 
 from .errors import DataError, OptionError, Problem, SpilloverError
+from .linkage import DEFAULT_THRESHOLD, SETTINGS_VERSION
 from .outfiles import atomic_folder
 from .phones import normalize_phone
 from .rules import MATCH_FIELDS, MatchKey, match_key
@@ -60,6 +62,7 @@ __all__ = [
     "LEVEL_AGREES",
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
+    "TF_MIN_RECORDS",
     "LinkSummary",
     "default_settings",
     "link",
@@ -81,12 +84,6 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "person_id",
 )
 
-#: The model shipped with the package (``spillover/linkage/<version>.json``).
-SETTINGS_VERSION = "splink-v1"
-
-#: Pairs at or above this match probability are the same person (``--threshold``).
-DEFAULT_THRESHOLD = 0.9
-
 #: The comparison-level labels a model may use and what each says about the field:
 #: agreed (exactly or closely), disagreed, or could not be compared (a value missing).
 LEVEL_AGREES: Mapping[str, bool | None] = {
@@ -96,6 +93,11 @@ LEVEL_AGREES: Mapping[str, bool | None] = {
     "different": False,
     "missing": None,
 }
+
+#: Term frequencies (how common a name or a phone is) are counted against at least this
+#: many records, so that a handful of records is not read as a population in which
+#: every value is common.
+TF_MIN_RECORDS = 100_000
 
 #: The columns the model compares (made from the records by :func:`_prepare`).
 _MODEL_COLUMNS = ("record_id", "id_number", "name_norm", "name_key", "phone", "birth_date", "city")
@@ -146,8 +148,6 @@ def name_forms(name: str) -> tuple[str, str]:
     >>> name_forms("王伟芳"), name_forms("Wang Weifang")
     (('王伟芳', 'wangweifang'), ('wangweifang', 'wangweifang'))
     """
-    from pypinyin import lazy_pinyin
-
     written = _SPACES.sub("", unicodedata.normalize("NFKC", name)).lower()
     if written.isascii():
         return written, written
@@ -372,12 +372,40 @@ def _quiet_splink() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _tf_columns(settings: Mapping[str, Any]) -> list[str]:
+    columns = {
+        lv["tf_adjustment_column"]
+        for c in settings["comparisons"]
+        for lv in c["comparison_levels"]
+        if lv.get("tf_adjustment_column")
+    }
+    return sorted(columns)
+
+
+def _term_frequencies(con: Any, settings: Mapping[str, Any]) -> None:
+    """Every term-frequency column's value frequencies, counted against at least
+    :data:`TF_MIN_RECORDS` records (tables ``tf_lookup_<column>``)."""
+    n: int = con.execute("SELECT count(*) FROM prepared").fetchone()[0]
+    for column in _tf_columns(settings):
+        if column not in _MODEL_COLUMNS:
+            raise OptionError("--settings", f"no column {column!r} to adjust for")
+        con.execute(
+            f"CREATE OR REPLACE TABLE tf_lookup_{column} AS SELECT {column}, "
+            f"count(*) / {max(n, TF_MIN_RECORDS)}::DOUBLE AS tf_{column} "
+            f"FROM prepared WHERE {column} IS NOT NULL GROUP BY {column}"
+        )
+
+
 def _linker(con: Any, settings: Mapping[str, Any]) -> Any:
     from splink import DuckDBAPI, Linker
 
     db_api = DuckDBAPI(connection=con)
     table = db_api.register("prepared")
-    return Linker(table, copy.deepcopy(dict(settings)), log_level=None)
+    linker = Linker(table, copy.deepcopy(dict(settings)), log_level=None)
+    for column in _tf_columns(settings):
+        lookup = db_api.register(f"tf_lookup_{column}")
+        linker.table_management.register_term_frequency_lookup(lookup, column)
+    return linker
 
 
 def _train(con: Any, settings: Mapping[str, Any], seed: int) -> dict[str, Any]:
@@ -516,18 +544,6 @@ def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
 # the whole step
 
 
-def _need_extra() -> None:
-    try:
-        import duckdb  # noqa: F401
-        import pypinyin  # noqa: F401
-        import splink  # noqa: F401
-    except ImportError as exc:
-        raise SpilloverError(
-            f"spillover link needs the 'link' extra ({exc.name} is not installed): "
-            "pip install 'spillover[link]'"
-        ) from None
-
-
 def link(
     data: str | Path,
     out: str | Path,
@@ -547,7 +563,6 @@ def link(
     above which a pair is the same person. ``out`` must not exist or be empty.
     The same input, settings and seed give the same folder.
     """
-    _need_extra()
     import duckdb
 
     began = time.perf_counter()
@@ -585,6 +600,7 @@ def link(
         con.register("prepared_arrow", prepared)
         con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
         con.unregister("prepared_arrow")
+        _term_frequencies(con, model)
         with _quiet_splink():
             if train:
                 model = _train(con, model, seed)
