@@ -418,12 +418,27 @@ def _train(con: Any, settings: Mapping[str, Any], seed: int) -> dict[str, Any]:
         ["l.id_number = r.id_number", "l.name_key = r.name_key AND l.phone = r.phone"],
         recall=0.8,
     )
-    training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
     for rule in (block_on("phone"), block_on("name_key", "birth_date")):
         training.estimate_parameters_using_expectation_maximisation(rule)
     trained: dict[str, Any] = linker.misc.save_model_to_json()
     trained.pop("linker_uid", None)
-    return trained
+    return _fill_unseen(trained, 1.0 / _U_SAMPLE_PAIRS)
+
+
+#: Pairs sampled at random to estimate the u probabilities (``train=True``).
+_U_SAMPLE_PAIRS = 2_000_000
+
+
+def _fill_unseen(settings: dict[str, Any], u_floor: float) -> dict[str, Any]:
+    """A level no random pair fell into gets u = 1 / (pairs sampled), not Splink's default."""
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            if level.get("u_probability") is None:
+                level["u_probability"] = u_floor
+    return settings
 
 
 def _score(con: Any, settings: Mapping[str, Any]) -> int:
