@@ -371,3 +371,36 @@ def test_real_subprocess_link(tmp_path):
     assert done.returncode == 0, done.stderr
     m = matches(tmp_path / "out")
     assert m["r1"]["person_id"] != m["r2"]["person_id"]
+
+
+def test_link_spells_no_match_key_itself():
+    """The matched_by values come from spillover.rules (MatchKey, match_key), never literals."""
+    import ast
+
+    import spillover.link as module
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    literals = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    keys = {k.value for k in MatchKey} - set(MATCH_FIELDS)
+    assert keys and not literals & keys
+
+
+def test_bad_input_is_refused_before_anything_is_written(tmp_path):
+    from spillover.errors import DataError, OptionError
+
+    data = write_records(tmp_path / "in", [rec("r1", "Li Lei", person_id="P9")])
+    with pytest.raises(DataError, match="unknown person_id 'P9'"):
+        link(data, tmp_path / "out")
+    dup = write_records(tmp_path / "dup", [rec("r1", "Li Lei"), rec("r1", "Li Na")])
+    with pytest.raises(DataError, match="appears twice"):
+        link(dup, tmp_path / "out")
+    no_platform = write_records(tmp_path / "np", [rec("r1", "Li Lei", platform_id="")])
+    with pytest.raises(DataError, match=r"records\.csv:2: platform_id"):
+        link(no_platform, tmp_path / "out")
+    with pytest.raises(OptionError, match="inside the data folder"):
+        link(dup, dup / "linked")
+    assert not (tmp_path / "out").exists()

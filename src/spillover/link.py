@@ -586,6 +586,8 @@ def link(
         raise OptionError("--threshold", f"must be in (0, 1], not {threshold}")
     if seed < 0:
         raise OptionError("--seed", "must be >= 0")
+    if out.resolve().is_relative_to(data.resolve()):
+        raise OptionError("--out", f"{out} is inside the data folder {data}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OptionError("--out", f"{out} exists and is not an empty folder")
     model = load_settings(Path(settings) if settings is not None else None)
@@ -593,9 +595,7 @@ def link(
     people_path = _people_file(data)
     taken = _people_ids(people_path)
     known = records["person_id"]
-    unknown_known = sorted(
-        set(pc.unique(known).drop_null().to_pylist()) - taken if people_path else set()
-    )
+    unknown_known = sorted(set(pc.unique(known).drop_null().to_pylist()) - taken)
     if unknown_known:
         raise DataError(
             [
