@@ -334,7 +334,8 @@ def test_cli_link(run, tmp_path):
         again.exit_code == 1 and "--out" in again.output and "not an empty folder" in again.output
     )
     assert run("link", "--data", str(data), "--out", "x", "--threshold", "0").exit_code == 2
-    missing = run("link", "--data", str(tmp_path), "--out", str(tmp_path / "o2"))
+    (tmp_path / "empty").mkdir()
+    missing = run("link", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o2"))
     assert missing.exit_code == 1 and "records" in missing.output
     (tmp_path / "bad.json").write_text('{"comparisons": []}', encoding="utf-8")
     bad = run(

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import json
 import logging
 import math
@@ -151,8 +152,17 @@ def name_forms(name: str) -> tuple[str, str]:
     written = _SPACES.sub("", unicodedata.normalize("NFKC", name)).lower()
     if written.isascii():
         return written, written
-    key = "".join(lazy_pinyin(written, errors="default"))
+    key = "".join(map(_pinyin, written))
     return written, _SPACES.sub("", unicodedata.normalize("NFKC", key)).lower()
+
+
+@functools.lru_cache(maxsize=65536)
+def _pinyin(char: str) -> str:
+    """One character's toneless pinyin (itself when it is not Chinese); read one character
+    at a time, as names are (a name is no phrase whose context changes a reading)."""
+    if char.isascii():
+        return char
+    return "".join(lazy_pinyin(char, errors="default"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -817,12 +827,26 @@ def _write_matches(path: Path, rows: list[tuple[Any, ...]]) -> None:
 
 
 def _write_csv(path: Path, table: pa.Table) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(table.column_names)
-        columns = [table[c].to_pylist() for c in table.column_names]
-        for row in zip(*columns, strict=True):
-            writer.writerow(["" if v is None else v for v in row])
+    """A CSV of text columns in row order, quoted only where needed, empty for missing."""
+    import duckdb
+
+    columns = {}
+    for name in table.column_names:
+        col = table[name].cast(pa.string())
+        columns[name] = pc.if_else(pc.equal(col, ""), None, col)
+    con = duckdb.connect()
+    try:
+        con.register("out_table", pa.table(columns))
+        con.execute(
+            f"COPY out_table TO '{_sql_text(path)}' (FORMAT csv, HEADER, DELIMITER ',', "
+            "QUOTE '\"', ESCAPE '\"', NEW_LINE '\n')"
+        )
+    finally:
+        con.close()
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 # ---------------------------------------------------------------------------------------------
