@@ -54,7 +54,7 @@ from pypinyin import lazy_pinyin
 
 from .errors import DataError, OptionError, Problem, SpilloverError
 from .linkage import DEFAULT_THRESHOLD, SETTINGS_VERSION
-from .outfiles import atomic_folder
+from .outfiles import atomic_file, atomic_folder
 from .phones import normalize_phone
 from .rules import MATCH_FIELDS, MatchKey, match_key
 
@@ -643,9 +643,8 @@ def link(
     result = _resolve(records, order, cluster, pairs, left, right, taken)
 
     if save_settings is not None:
-        Path(save_settings).write_text(
-            json.dumps(model, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        with atomic_file(save_settings) as handle:
+            handle.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.rmdir()
