@@ -1,10 +1,10 @@
 """Linkage quality and speed: pairwise precision, recall and F1 against the synthetic truth.
 
-    python benchmarks/bench_link.py --records 100000 [--records 1000000] [--train]
+    python benchmarks/bench_link.py --records 100000 [--records 1000000] [--model both]
 
 For each size: a synthetic folder with customer records (spillover synth --records,
-about two records per person), then spillover link with the shipped model (and with
---train, a model estimated from the records), timed; then the quality of the
+about two records per person), then spillover link with the shipped model and/or (--model) a model estimated from the
+records (spillover link --train), timed; then the quality of the
 clustering against ground_truth/records.csv, and how many joined pairs rest on a
 phone alone between records of different people (must be 0).
 """
@@ -27,7 +27,7 @@ def _column(path: Path, key: str, value: str) -> dict[str, str]:
         return {row[key]: row[value] for row in csv.DictReader(handle)}
 
 
-def run(records: int, seed: int, train: bool, tmp: Path) -> None:
+def run(records: int, seed: int, models: list[bool], tmp: Path) -> None:
     people = max(10, records // 2)
     data = tmp / f"synth-{records}"
     began = time.perf_counter()
@@ -35,7 +35,7 @@ def run(records: int, seed: int, train: bool, tmp: Path) -> None:
     synth_s = time.perf_counter() - began
     truth = _column(data / "ground_truth" / "records.csv", "record_id", "person_id")
     print(f"records={made.counts['records']} people={people} synth={synth_s:.1f}s")
-    for trained in [False, True] if train else [False]:
+    for trained in models:
         out = tmp / f"linked-{records}-{int(trained)}"
         summary = link(data, out, train=trained, seed=seed)
         predicted = _column(out / "records.csv", "record_id", "person_id")
@@ -57,12 +57,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, action="append", default=None)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--train", action="store_true")
+    parser.add_argument("--model", choices=["shipped", "trained", "both"], default="shipped")
     args = parser.parse_args()
     print("load:", os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         for records in args.records or [100_000]:
-            run(records, args.seed, args.train, Path(tmp))
+            models = {"shipped": [False], "trained": [True], "both": [False, True]}[args.model]
+            run(records, args.seed, models, Path(tmp))
     print("load:", os.getloadavg())
 
 
