@@ -405,3 +405,16 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(OptionError, match="inside the data folder"):
         link(dup, dup / "linked")
     assert not (tmp_path / "out").exists()
+
+
+def test_records_in_jsonl_are_read_too(tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    rows = [rec("j1", "徐燕", ID_XU, "+8613900000001"), rec("j2", "Xu Yan", ID_XU, "")]
+    (data / "records.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    link(data, tmp_path / "out")
+    assert not (tmp_path / "out" / "records.jsonl").exists()
+    m = matches(tmp_path / "out")
+    assert m["j1"]["person_id"] == m["j2"]["person_id"] == "new-j1"
