@@ -28,6 +28,8 @@ from .core import explain_entry
 from .driverlog import route_driver_logs
 from .errors import DataError, NotFoundError, OptionError, SpilloverError
 from .formats import FORMATS
+from .linkage import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
+from .linkage import require_extra
 from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
 from .policy import load_policy
@@ -712,14 +714,21 @@ def ingest_text(summary: Any, uri: str) -> str:
     show_default=True,
     help="Form of the data tables (the ground truth stays CSV).",
 )
+@click.option(
+    "--records",
+    is_flag=True,
+    help="Also write per-platform customer records (records.csv) with their true people.",
+)
 @handle_errors
-def synth(people: int, seed: int, out: Path, table_format: str) -> None:
+def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -> None:
     """Write a synthetic, contract-valid data folder with its ground truth (docs/synthetic-data.md)."""
     from .synth import generate
 
     progress = StageProgress()
     try:
-        summary = generate(people, seed, out, progress=progress, format=table_format)
+        summary = generate(
+            people, seed, out, progress=progress, format=table_format, records=records
+        )
     finally:
         progress.close()
     counts = ", ".join(f"{n} {table}" for table, n in summary.counts.items())
@@ -775,6 +784,67 @@ def export(
         progress.close()
     counts = ", ".join(f"{n} {table}" for table, n in summary.counts.items())
     click.echo(f"wrote {out} (pseudonymized): {counts}")
+
+
+@cli.command()
+@click.option(
+    "--data", required=True, type=click.Path(path_type=Path), metavar="DIR", help="Data folder."
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="New (or empty) folder."
+)
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="A Splink model (settings JSON); default: the one shipped (docs/linkage.md).",
+)
+@click.option(
+    "--train", is_flag=True, help="Estimate the model from these records (EM, no labels)."
+)
+@click.option(
+    "--save-settings",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Write the model used (trained with --train) to FILE.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=DEFAULT_LINK_THRESHOLD,
+    show_default=True,
+    help="Match probability at or above which two records are one person.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@handle_errors
+def link(
+    data: Path,
+    out: Path,
+    settings_path: Path | None,
+    train: bool,
+    save_settings: Path | None,
+    threshold: float,
+    seed: int,
+) -> None:
+    """Resolve the platform records of --data to people; write the linked folder --out."""
+    require_extra()
+    from .link import link as link_records
+
+    s = link_records(
+        data,
+        out,
+        settings=settings_path,
+        train=train,
+        threshold=threshold,
+        seed=seed,
+        save_settings=save_settings,
+    )
+    click.echo(
+        f"wrote {out} in {s.elapsed:.1f}s: {s.records} records, {s.known} known, "
+        f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
+        f"{s.pairs_joined} joined, {s.pairs_refused_phone_only} refused (no name or ID agreed)"
+    )
 
 
 @cli.command()

@@ -214,6 +214,40 @@ class SynthParams:
     #: the same for a lender
     p_lender_records_source: float = 0.3
 
+    # --- customer records (generate(..., records=True); docs/synthetic-data.md)
+    #: platform records per person beyond the first (Poisson mean)
+    records_extra: float = 1.0
+    #: a record writes the name in Chinese characters (王伟芳) instead of pinyin
+    p_record_hanzi: float = 0.3
+    #: a pinyin name is written with other case or spacing (WANG WEIFANG, wangweifang, Wang Wei Fang)
+    p_record_spacing: float = 0.3
+    #: a pinyin name has a typo (one letter replaced)
+    p_record_typo: float = 0.05
+    #: a record has no ID number (also when the person has none)
+    p_record_no_id: float = 0.3
+    #: a record's ID number has a typo (one of the first 17 digits replaced)
+    p_record_id_typo: float = 0.01
+    #: a record has no phone number
+    p_record_no_phone: float = 0.05
+    #: a record gives the person's second number (when they have one)
+    p_record_second_phone: float = 0.15
+    #: a record gives the first number of someone in the person's circle (a shared phone)
+    p_record_shared_phone: float = 0.03
+    #: a record gives a hub number (an agent's or a shop's, reused by many customers)
+    p_record_hub_phone: float = 0.005
+    #: a record writes the phone as a national number (13912345678) instead of E.164
+    p_record_national_phone: float = 0.2
+    #: a record has no birth date
+    p_record_no_birth: float = 0.3
+    #: a record's birth date is one day off
+    p_record_birth_typo: float = 0.01
+    #: a record has no city
+    p_record_no_city: float = 0.15
+    #: a record gives another city (the person moved)
+    p_record_moved: float = 0.05
+    #: a record already names its person (records.person_id)
+    p_record_known: float = 0.05
+
 
 @dataclass(frozen=True)
 class SynthSummary:
@@ -1313,31 +1347,39 @@ _CITY_NAMES = _table([c[0] for c in _CITIES])
 _ROLE_NAMES = _table(_ROLES)
 
 
+_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], np.int64)
+_ID_CHECK = np.frombuffer(b"10X98765432", np.uint8)
+
+
+def _id_numbers(people: _People, dates: _Dates, idx: np.ndarray) -> np.ndarray:
+    """The resident ID numbers of people ``idx`` (empty for those without one)."""
+    city_code = np.array([c[1] for c in _CITIES], np.int64)
+    first17 = np.concatenate(
+        [
+            _digits(city_code[people.city_true[idx]] * 100 + people.district[idx], 6),
+            dates.compact(people.birth[idx]),
+            _digits(people.seq[idx], 3),
+        ],
+        axis=1,
+    )
+    total = ((first17.astype(np.int64) - 48) @ _ID_WEIGHTS) % 11
+    id_number = np.concatenate([first17, _ID_CHECK[total][:, None]], axis=1)
+    id_number[~people.has_id[idx]] = 0
+    return id_number
+
+
 def _write_people(o: _Out) -> int:
     people, dates, pw = o.people, o.dates, o.pw
     surname = _table(_SURNAMES)
     given1 = _table(_GIVEN)
     given2 = _table([g.lower() for g in _GIVEN])
     cities = _CITY_NAMES
-    city_code = np.array([c[1] for c in _CITIES], np.int64)
     space = np.full((1, 1), 32, np.uint8)
-    weights = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], np.int64)
-    check = np.frombuffer(b"10X98765432", np.uint8)
 
     def people_rows(s: slice) -> list[np.ndarray]:
         m = s.stop - s.start
         idx = np.arange(s.start, s.stop)
-        first17 = np.concatenate(
-            [
-                _digits(city_code[people.city_true[s]] * 100 + people.district[s], 6),
-                dates.compact(people.birth[s]),
-                _digits(people.seq[s], 3),
-            ],
-            axis=1,
-        )
-        total = ((first17.astype(np.int64) - 48) @ weights) % 11
-        id_number = np.concatenate([first17, check[total][:, None]], axis=1)
-        id_number[~people.has_id[s]] = 0
+        id_number = _id_numbers(people, dates, idx)
         return [
             _ids(b"P", idx, pw),
             np.concatenate(
@@ -1711,6 +1753,203 @@ def _write_truth_platforms(o: _Out, gt: Path) -> int:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# customer records (generate(..., records=True)): every platform's own record of a person
+
+#: Chinese characters of _SURNAMES and _GIVEN (pypinyin reads each back as that pinyin)
+_SURNAMES_HANZI = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐韩冯邓曹彭增肖田董潘袁蔡蒋于杜叶程魏苏卢丁任沈姚范"
+_GIVEN_HANZI = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂慧红兰梅华建波宁玉欣浩怡晨瑞子涵云凯龙"
+#: how a record writes the name (ground_truth/records.csv name_form)
+NAME_FORMS = ("pinyin", "hanzi", "upper", "compact", "spaced")
+#: where a record's phone comes from (ground_truth/records.csv phone_source)
+PHONE_SOURCES = ("own", "second", "shared", "hub", "none")
+
+
+@dataclass
+class _Records:
+    person: np.ndarray  # true person of every record, in record-id order
+    platform: np.ndarray
+    name: np.ndarray  # (m, w) bytes
+    form: np.ndarray
+    typo: np.ndarray
+    id_number: np.ndarray  # (m, 18) bytes, NUL when missing
+    id_typo: np.ndarray
+    phone: np.ndarray  # number or -1
+    national: np.ndarray
+    source: np.ndarray
+    birth: np.ndarray  # day or _MISSING
+    city: np.ndarray  # index or -1
+    known: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.person.size)
+
+
+def _concat(*parts: np.ndarray) -> np.ndarray:
+    return np.concatenate(parts, axis=1)
+
+
+def _pad(matrix: np.ndarray, width: int) -> np.ndarray:
+    return np.pad(matrix, ((0, 0), (0, width - matrix.shape[1])))
+
+
+def _record_names(
+    people: _People, person: np.ndarray, p: SynthParams, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    m = person.size
+    sur, g1, g2 = people.surname[person], people.given1[person], people.given2[person]
+    space = np.full((m, 1), 32, np.uint8)
+    space2 = np.where((g2 >= 0)[:, None], space, 0).astype(np.uint8)
+    cap = _table(_SURNAMES), _table(_GIVEN)
+    low = _table([x.lower() for x in _SURNAMES]), _table([x.lower() for x in _GIVEN])
+    up = _table([x.upper() for x in _SURNAMES]), _table([x.upper() for x in _GIVEN])
+    han = _table(list(_SURNAMES_HANZI)), _table(list(_GIVEN_HANZI))
+    forms = [
+        _concat(cap[0][sur], space, cap[1][g1], low[1][g2]),  # Wang Weifang
+        _concat(han[0][sur], han[1][g1], han[1][g2]),  # 王伟芳
+        _concat(up[0][sur], space, up[1][g1], up[1][g2]),  # WANG WEIFANG
+        _concat(low[0][sur], low[1][g1], low[1][g2]),  # wangweifang
+        _concat(cap[0][sur], space, cap[1][g1], space2, cap[1][g2]),  # Wang Wei Fang
+    ]
+    width = max(f.shape[1] for f in forms)
+    draw = rng.random((m, 2))
+    form = np.where(draw[:, 0] < p.p_record_hanzi, 1, 0)
+    other = (draw[:, 0] >= p.p_record_hanzi) & (draw[:, 1] < p.p_record_spacing)
+    form = np.where(other, 2 + rng.integers(0, 3, m), form)
+    name = np.zeros((m, width), np.uint8)
+    for k, f in enumerate(forms):
+        rows = form == k
+        name[rows] = _pad(f[rows], width)
+    typo = (form != 1) & (rng.random(m) < p.p_record_typo)
+    letters = name >= 65
+    count = letters.sum(axis=1)
+    pick = (rng.random(m) * np.maximum(count, 1)).astype(np.int64)
+    position = np.argmax(np.cumsum(letters, axis=1) > pick[:, None], axis=1)
+    new = (97 + rng.integers(0, 26, m)).astype(np.uint8)
+    rows = np.flatnonzero(typo)
+    old = name[rows, position[rows]] | 32
+    name[rows, position[rows]] = np.where(new[rows] == old, 97 + (old - 96) % 26, new[rows])
+    return name, form, typo
+
+
+def _make_records(
+    people: _People, phones: _Phones, plat: _Platforms, p: SynthParams, rng: np.random.Generator
+) -> _Records:
+    n = people.n
+    per = 1 + np.minimum(rng.poisson(p.records_extra, n), plat.n - 1)
+    person = rng.permutation(np.repeat(np.arange(n), per))
+    m = person.size
+    platform = rng.choice(plat.n, m, p=plat.weight / plat.weight.sum())
+    name, form, typo = _record_names(people, person, p, rng)
+
+    start, end = _day(p.start), _day(p.end)
+    dates = _Dates(start - 90 * _YEAR, end + 1)
+    id_number = _id_numbers(people, dates, person)
+    id_number[rng.random(m) < p.p_record_no_id] = 0
+    id_typo = (id_number[:, 0] != 0) & (rng.random(m) < p.p_record_id_typo)
+    rows = np.flatnonzero(id_typo)
+    col = rng.integers(0, 17, rows.size)
+    digit = id_number[rows, col].astype(np.int64) - 48
+    id_number[rows, col] = (48 + (digit + rng.integers(1, 10, rows.size)) % 10).astype(np.uint8)
+
+    draw = rng.random((m, 4))
+    source = np.zeros(m, np.int64)
+    phone_index = person.astype(np.int64)  # the first number of person i is phone index i
+    sec = phones.sec[person]
+    second = (sec >= 0) & (draw[:, 0] < p.p_record_second_phone)
+    source[second] = 1
+    phone_index = np.where(second, sec, phone_index)
+    friend = people.circle[person, rng.integers(0, people.circle.shape[1], m)]
+    shared = draw[:, 1] < p.p_record_shared_phone
+    source[shared] = 2
+    phone_index = np.where(shared, friend, phone_index)
+    hubs = rng.choice(n, max(1, m // 5000), replace=False)
+    hub = draw[:, 2] < p.p_record_hub_phone
+    source[hub] = 3
+    phone_index = np.where(hub, hubs[rng.integers(0, hubs.size, m)], phone_index)
+    none = draw[:, 3] < p.p_record_no_phone
+    source[none] = 4
+    phone = np.where(none, -1, phones.number[phone_index])
+    national = rng.random(m) < p.p_record_national_phone
+
+    birth = people.birth[person].astype(np.int64)
+    birth = np.where(rng.random(m) < p.p_record_birth_typo, birth + 1, birth)
+    birth = np.where(rng.random(m) < p.p_record_no_birth, _MISSING, birth)
+    city = people.city_true[person].astype(np.int64)
+    city = np.where(rng.random(m) < p.p_record_moved, rng.integers(0, len(_CITIES), m), city)
+    city = np.where(rng.random(m) < p.p_record_no_city, -1, city)
+    known = rng.random(m) < p.p_record_known
+    return _Records(
+        person=person,
+        platform=platform,
+        name=name,
+        form=form,
+        typo=typo,
+        id_number=id_number,
+        id_typo=id_typo,
+        phone=phone,
+        national=national,
+        source=source,
+        birth=birth,
+        city=city,
+        known=known,
+    )
+
+
+def _write_records(o: _Out, rec: _Records, gt: Path) -> tuple[int, int]:
+    rw, pw, dates = _width(rec.n), o.pw, o.dates
+
+    def record_rows(s: slice) -> list[np.ndarray]:
+        phone = _phones(rec.phone[s])
+        phone[rec.national[s], :3] = 0  # 13912345678: a national number
+        return [
+            _ids(b"R", np.arange(s.start, s.stop), rw),
+            o.plat_ids[rec.platform[s]],
+            rec.name[s],
+            rec.id_number[s],
+            phone,
+            dates.iso(rec.birth[s]),
+            _CITY_NAMES[rec.city[s]],
+            _ids(b"P", np.where(rec.known[s], rec.person[s], -1), pw),
+        ]
+
+    def truth_rows(s: slice) -> list[np.ndarray]:
+        return [
+            _ids(b"R", np.arange(s.start, s.stop), rw),
+            _ids(b"P", rec.person[s], pw),
+            _table(NAME_FORMS)[rec.form[s]],
+            _bools(rec.typo[s]),
+            _bools(rec.id_typo[s]),
+            _table(PHONE_SOURCES)[rec.source[s]],
+        ]
+
+    written = o.writer.write(
+        o.out / "records.csv",
+        "write records",
+        (
+            "record_id",
+            "platform_id",
+            "name",
+            "id_number",
+            "phone",
+            "birth_date",
+            "city",
+            "person_id",
+        ),
+        rec.n,
+        record_rows,
+    )
+    truth = o.writer.write(
+        gt / "records.csv",
+        "write ground_truth/records",
+        ("record_id", "person_id", "name_form", "name_typo", "id_typo", "phone_source"),
+        rec.n,
+        truth_rows,
+    )
+    return written, truth
+
+
 def _write_all(
     out: Path,
     people: _People,
@@ -1721,6 +1960,7 @@ def _write_all(
     entries: _Entries,
     p: SynthParams,
     writer: _Writer,
+    records: _Records | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Every table of the folder and of its ground truth, in this order (the progress
     stages follow it); returns the rows written per table."""
@@ -1744,6 +1984,8 @@ def _write_all(
         "loans": _write_truth_loans(o, gt),
         "platforms": _write_truth_platforms(o, gt),
     }
+    if records is not None:
+        counts["records"], truth["records"] = _write_records(o, records, gt)
     return counts, truth
 
 
@@ -1762,6 +2004,7 @@ def generate(
     *,
     progress: Progress | None = None,
     format: str = "csv",
+    records: bool = False,
     **params: Any,
 ) -> SynthSummary:
     """Write a synthetic data folder of ``people`` people to ``out`` and return what was written.
@@ -1807,10 +2050,18 @@ def generate(
         lambda: _make_entries(folk, phones, plat, loans, links, p, rng),
         lambda r: r.n,
     )
+    recs = None
+    if records:  # from a stream of its own: the other tables stay as they are without records
+        record_rng = np.random.default_rng([seed, 14])
+        recs = stage(
+            "records",
+            lambda: _make_records(folk, phones, plat, p, record_rng),
+            lambda r: r.n,
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out) as tmp:
         counts, truth = _write_all(
-            tmp, folk, phones, plat, loans, links, entries, p, _Writer(report)
+            tmp, folk, phones, plat, loans, links, entries, p, _Writer(report), recs
         )
         convert_folder(tmp, format, report)
     return SynthSummary(

@@ -1,0 +1,420 @@
+"""Identity linkage (spillover link): hand-made record sets, the output folder, the CLI,
+and the quality of the linkage on synthetic records against their ground truth."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("splink")
+
+from spillover.cli import cli
+from spillover.link import (
+    LEVEL_AGREES,
+    RECORD_COLUMNS,
+    link,
+    load_settings,
+    name_forms,
+    pairwise_quality,
+)
+from spillover.loader import load_folder
+from spillover.rules import MATCH_FIELDS, MatchKey
+from spillover.synth import (
+    _GIVEN,
+    _GIVEN_HANZI,
+    _SURNAMES,
+    _SURNAMES_HANZI,
+    NAME_FORMS,
+    generate,
+)
+
+MATCH_COLUMNS = [
+    "record_id",
+    "person_id",
+    "match_probability",
+    "matched_by",
+    "matched_with",
+    "match_weight",
+    "waterfall",
+]
+
+
+def write_records(folder: Path, rows: list[dict[str, str]], people: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "records.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(RECORD_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c, "") for c in RECORD_COLUMNS})
+    if people is not None:
+        (folder / "people.csv").write_text(people, encoding="utf-8")
+    return folder
+
+
+def rec(rid: str, name: str = "", id_number: str = "", phone: str = "", **more: str) -> dict:
+    return {
+        "record_id": rid,
+        "platform_id": more.pop("platform_id", "bank01"),
+        "name": name,
+        "id_number": id_number,
+        "phone": phone,
+        **more,
+    }
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def matches(out: Path) -> dict[str, dict[str, str]]:
+    return {row["record_id"]: row for row in read(out / "matches.csv")}
+
+
+# a valid resident ID number (check character right) and a second one
+ID_XU = "11010119900101123X"
+ID_OTHER = "330106198505050017"
+
+
+def test_name_forms_make_hanzi_and_pinyin_meet():
+    assert name_forms("徐燕")[1] == name_forms("Xu Yan")[1] == name_forms("XU YAN")[1] == "xuyan"
+    assert name_forms("王伟芳") == ("王伟芳", "wangweifang")
+    assert name_forms("Wang Wei-fang") == ("wangweifang", "wangweifang")
+
+
+def test_synth_hanzi_are_read_back_as_their_pinyin():
+    for pinyin, hanzi in zip(_SURNAMES + _GIVEN, _SURNAMES_HANZI + _GIVEN_HANZI, strict=True):
+        assert name_forms(hanzi)[1] == pinyin.lower(), (pinyin, hanzi)
+
+
+def test_chinese_and_pinyin_names_are_one_person(tmp_path):
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("r1", "徐燕", ID_XU, "+8613900000001", city="Beijing", platform_id="bank01"),
+            rec("r2", "Xu Yan", "", "13900000001", city="beijing", platform_id="brok01"),
+            rec("r3", "XU  YAN", "", "+8613900000001", birth_date="1990-01-01", platform_id="l1"),
+            rec("r4", "Wang Fang", "", "+8613900000099", city="Shanghai"),
+        ],
+    )
+    link(data, tmp_path / "out")
+    m = matches(tmp_path / "out")
+    assert m["r1"]["person_id"] == m["r2"]["person_id"] == m["r3"]["person_id"]
+    assert m["r4"]["person_id"] != m["r1"]["person_id"]
+    assert m["r4"]["matched_by"] == MatchKey.NEW_IDENTITY
+    assert m["r2"]["matched_by"] == MatchKey.NAME_AND_PHONE
+    levels = {w["field"]: w["level"] for w in json.loads(m["r2"]["waterfall"])}
+    assert levels["name"] in {"pinyin", "exact"} and levels["phone"] == "exact"
+    # the Chinese-written record is matched through its pinyin
+    assert {w["field"]: w["level"] for w in json.loads(m["r1"]["waterfall"])}["name"] == "pinyin"
+
+
+def test_pinyin_typo_and_id_number_match(tmp_path):
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("a1", "Zhang Weifang", ID_OTHER, "+8613900000011"),
+            rec("a2", "Zhang Weifong", ID_OTHER, "+8613900000022"),  # typo, other phone
+            rec("a3", "Zhang Weifang", "", "+8613900000033"),  # nothing but the name
+        ],
+    )
+    link(data, tmp_path / "out")
+    m = matches(tmp_path / "out")
+    assert m["a1"]["person_id"] == m["a2"]["person_id"]
+    assert m["a2"]["matched_by"] == MatchKey.ID_NUMBER and m["a2"]["matched_with"] == "a1"
+    steps = {w["field"]: w for w in json.loads(m["a2"]["waterfall"])}
+    assert steps["id_number"]["level"] == "exact" and steps["id_number"]["agreed"] is True
+    assert steps["name"]["level"] == "close" and steps["phone"]["agreed"] is False
+    assert steps["phone"]["log2_bayes_factor"] < 0 < steps["id_number"]["log2_bayes_factor"]
+    # a name alone, with another phone and nothing else, is not enough
+    assert m["a3"]["matched_by"] == MatchKey.NEW_IDENTITY
+
+
+@pytest.mark.parametrize("threshold", [0.9, 1e-9])
+def test_a_shared_phone_alone_never_joins(tmp_path, threshold):
+    # the Xu Yan pattern: two people, one phone, names and ID numbers disagree
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("b1", "Xu Yan", ID_XU, "+8613957112345", city="Hangzhou", birth_date="1990-01-01"),
+            rec("b2", "Jiang Wei", ID_OTHER, "+8613957112345", city="Hangzhou"),
+            rec("b3", "姜伟", "", "+8613957112345", city="Hangzhou", birth_date="1990-01-01"),
+        ],
+    )
+    summary = link(data, tmp_path / "out", threshold=threshold)
+    m = matches(tmp_path / "out")
+    assert m["b1"]["person_id"] != m["b2"]["person_id"]
+    assert m["b1"]["person_id"] != m["b3"]["person_id"]
+    assert all(row["matched_by"] != MatchKey.PHONE_ONLY for row in m.values())
+    if threshold < 0.5:  # the model would join them at this threshold: the rule refuses
+        assert summary.pairs_refused_phone_only >= 1
+    # 姜伟 and Jiang Wei: the same name, the same phone; one person
+    assert m["b2"]["person_id"] == m["b3"]["person_id"]
+
+
+def test_a_hub_phone_counts_for_less(tmp_path):
+    hub, rows = "+8613900000777", []
+    for i in range(30):  # an agent's phone on thirty different customers' records
+        rows.append(rec(f"h{i:02d}", f"Person{chr(97 + i % 26)}{i}", "", hub, city=f"City{i}"))
+    rows += [
+        rec("x1", "Li Na", "", hub, city="Wuhan"),
+        rec("x2", "Li Na", "", hub, city="Wuhan"),
+        rec("y1", "Li Na", "", "+8613900000888", city="Wuhan"),
+        rec("y2", "Li Na", "", "+8613900000888", city="Wuhan"),
+    ]
+    link(write_records(tmp_path / "in", rows), tmp_path / "out", threshold=0.01)
+    m = matches(tmp_path / "out")
+
+    def phone_weight(rid: str) -> float:
+        steps = {w["field"]: w for w in json.loads(m[rid]["waterfall"])}
+        assert steps["phone"]["level"] == "exact"
+        return float(steps["phone"]["log2_bayes_factor"])
+
+    assert m["x1"]["matched_with"] == "x2" and m["y1"]["matched_with"] == "y2"
+    assert phone_weight("x1") < phone_weight("y1") - 3
+    assert float(m["x1"]["match_weight"]) < float(m["y1"]["match_weight"])
+
+
+def test_output_folder_format(tmp_path):
+    people = "person_id,name,id_number,city\nP1,Xu Yan,,Hangzhou\n"
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("k1", "Xu Yan", ID_XU, "+8613900000001", person_id="P1"),
+            rec("k2", "徐燕", ID_XU, "+8613900000002"),
+            rec("n1", "Wang Fang", "", "+8613900000003"),
+            rec("n2", "Wang Fang", "", "+8613900000003", city="Shanghai"),
+            rec("s1", "Li Lei", "", ""),
+        ],
+        people=people,
+    )
+    (data / "platforms.csv").write_text("platform_id,name\nbank01,A Bank\n", encoding="utf-8")
+    out = tmp_path / "out"
+    summary = link(data, out)
+    assert summary.records == 5 and summary.known == 1
+    assert (out / "platforms.csv").read_bytes() == (data / "platforms.csv").read_bytes()
+    rows = read(out / "matches.csv")
+    assert list(rows[0]) == MATCH_COLUMNS
+    assert [r["record_id"] for r in rows] == sorted(r["record_id"] for r in rows)
+    m = {r["record_id"]: r for r in rows}
+    assert m["k1"]["matched_by"] == "known" and m["k1"]["match_probability"] == "1"
+    assert m["k1"]["matched_with"] == "" and m["k1"]["waterfall"] == "[]"
+    assert m["k2"]["person_id"] == "P1" and m["k2"]["matched_by"] == "id_number"
+    assert m["n1"]["person_id"] == m["n2"]["person_id"] == "new-n1"
+    assert m["s1"]["person_id"] == "new-s1" and m["s1"]["matched_by"] == "new_identity"
+    for row in rows:
+        assert row["matched_by"] in {k.value for k in MatchKey}
+        assert 0.0 <= float(row["match_probability"]) <= 1.0
+        steps = json.loads(row["waterfall"])
+        if row["matched_with"]:
+            assert [s["field"] for s in steps] == list(MATCH_FIELDS)
+            for s in steps:
+                assert set(s) == {"field", "level", "agreed", "log2_bayes_factor"}
+                assert LEVEL_AGREES[s["level"]] is s["agreed"]
+            assert float(row["match_weight"]) == pytest.approx(
+                sum(s["log2_bayes_factor"] for s in steps)
+                + __import__("math").log2(
+                    load_settings(None)["probability_two_random_records_match"]
+                    / (1 - load_settings(None)["probability_two_random_records_match"])
+                ),
+                abs=0.01,
+            )
+        else:
+            assert steps == [] and row["match_weight"] == ""
+    records = {r["record_id"]: r for r in read(out / "records.csv")}
+    assert all(r["person_id"] for r in records.values())
+    assert records["k1"]["person_id"] == "P1" and records["k2"]["name"] == "徐燕"
+    people_rows = read(out / "people.csv")
+    assert [p["person_id"] for p in people_rows] == ["P1", "new-n1", "new-s1"]
+    assert people_rows[1]["name"] == "Wang Fang" and people_rows[1]["city"] == "Shanghai"
+
+
+def test_new_ids_never_collide_with_people(tmp_path):
+    people = "person_id,name\nnew-r1,Somebody Else\n"
+    data = write_records(tmp_path / "in", [rec("r1", "Li Lei")], people=people)
+    link(data, tmp_path / "out")
+    assert matches(tmp_path / "out")["r1"]["person_id"] == "new-r1~2"
+
+
+def small_synth(tmp_path: Path, people: int = 1500, seed: int = 3) -> Path:
+    return generate(people, seed, tmp_path / f"synth-{people}-{seed}", records=True).out
+
+
+def truth_of(folder: Path) -> dict[str, str]:
+    return {r["record_id"]: r["person_id"] for r in read(folder / "ground_truth" / "records.csv")}
+
+
+def test_precision_and_recall_on_synthetic_records(tmp_path):
+    data = small_synth(tmp_path)
+    out = tmp_path / "linked"
+    link(data, out)
+    predicted = {r["record_id"]: r["person_id"] for r in read(out / "records.csv")}
+    q = pairwise_quality(predicted, truth_of(data))
+    assert q["precision"] >= 0.98 and q["recall"] >= 0.9 and q["f1"] >= 0.95, q
+    assert all(r["matched_by"] != "phone_only" for r in read(out / "matches.csv"))
+    # the linked folder is still a data folder the loaders read
+    assert load_folder(out).counts()["people"] > load_folder(data).counts()["people"]
+
+
+def test_link_is_deterministic_and_training_is_seeded(tmp_path):
+    data = small_synth(tmp_path, 600, 5)
+    link(data, tmp_path / "a")
+    link(data, tmp_path / "b")
+    for name in ("matches.csv", "records.csv", "people.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    link(data, tmp_path / "t1", train=True, seed=7, save_settings=tmp_path / "m1.json")
+    link(data, tmp_path / "t2", train=True, seed=7, save_settings=tmp_path / "m2.json")
+    assert (tmp_path / "t1" / "matches.csv").read_bytes() == (
+        tmp_path / "t2" / "matches.csv"
+    ).read_bytes()
+    trained = load_settings(tmp_path / "m1.json")
+    assert trained["comparisons"][0]["comparison_levels"][1]["m_probability"] > 0.5
+    # the saved model links the same folder the same way
+    link(data, tmp_path / "t3", settings=tmp_path / "m1.json")
+    assert (tmp_path / "t3" / "matches.csv").read_bytes() == (
+        tmp_path / "t1" / "matches.csv"
+    ).read_bytes()
+
+
+def test_synth_records_are_seeded_and_leave_the_other_tables_alone(tmp_path):
+    a = generate(300, 9, tmp_path / "a", records=True).out
+    b = generate(300, 9, tmp_path / "b", records=True).out
+    plain = generate(300, 9, tmp_path / "plain").out
+    for name in ("records.csv", "ground_truth/records.csv", "people.csv", "blacklist.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    for name in (
+        "people.csv",
+        "phones.csv",
+        "loans.csv",
+        "blacklist.csv",
+        "ground_truth/entries.csv",
+    ):
+        assert (a / name).read_bytes() == (plain / name).read_bytes()
+    assert not (plain / "records.csv").exists()
+    records, truth = read(a / "records.csv"), read(a / "ground_truth" / "records.csv")
+    assert [r["record_id"] for r in records] == [t["record_id"] for t in truth]
+    assert list(records[0]) == list(RECORD_COLUMNS)
+    assert {t["name_form"] for t in truth} == set(NAME_FORMS)
+    assert {t["phone_source"] for t in truth} >= {"own", "shared", "none"}
+    people = {p["person_id"] for p in read(a / "people.csv")}
+    assert {t["person_id"] for t in truth} <= people
+    assert all(r["person_id"] in ("", t["person_id"]) for r, t in zip(records, truth, strict=True))
+    assert any(not r["id_number"] for r in records) and any(r["id_number"] for r in records)
+    assert any(r["phone"].startswith("1") for r in records)  # national numbers too
+
+
+@pytest.fixture
+def run(monkeypatch):
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_cli_link(run, tmp_path):
+    data = write_records(
+        tmp_path / "in",
+        [rec("r1", "徐燕", ID_XU, "+8613900000001"), rec("r2", "Xu Yan", ID_XU, "")],
+    )
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "2 records" in result.output and "1 new people" in result.output
+    assert matches(tmp_path / "out")["r2"]["matched_by"] == "id_number"
+    again = run("link", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert (
+        again.exit_code == 1 and "--out" in again.output and "not an empty folder" in again.output
+    )
+    assert run("link", "--data", str(data), "--out", "x", "--threshold", "0").exit_code == 2
+    (tmp_path / "empty").mkdir()
+    missing = run("link", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o2"))
+    assert missing.exit_code == 1 and "records" in missing.output
+    (tmp_path / "bad.json").write_text('{"comparisons": []}', encoding="utf-8")
+    bad = run(
+        "link",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "o3"),
+        "--settings",
+        str(tmp_path / "bad.json"),
+    )
+    assert bad.exit_code == 1 and "--settings" in bad.output
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+
+
+def test_cli_synth_records(run, tmp_path):
+    result = run(
+        "synth", "--people", "50", "--seed", "1", "--out", str(tmp_path / "s"), "--records"
+    )
+    assert result.exit_code == 0, result.output
+    assert "records" in result.output and (tmp_path / "s" / "ground_truth" / "records.csv").exists()
+
+
+def test_real_subprocess_link(tmp_path):
+    data = write_records(
+        tmp_path / "in",
+        [rec("r1", "Xu Yan", "", "+8613957112345"), rec("r2", "Jiang Wei", "", "+8613957112345")],
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "spillover", "link", "--data", str(data), "--out",
+         str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    m = matches(tmp_path / "out")
+    assert m["r1"]["person_id"] != m["r2"]["person_id"]
+
+
+def test_link_spells_no_match_key_itself():
+    """The matched_by values come from spillover.rules (MatchKey, match_key), never literals."""
+    import ast
+
+    import spillover.link as module
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    literals = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    keys = {k.value for k in MatchKey} - set(MATCH_FIELDS)
+    assert keys and not literals & keys
+
+
+def test_bad_input_is_refused_before_anything_is_written(tmp_path):
+    from spillover.errors import DataError, OptionError
+
+    data = write_records(tmp_path / "in", [rec("r1", "Li Lei", person_id="P9")])
+    with pytest.raises(DataError, match="unknown person_id 'P9'"):
+        link(data, tmp_path / "out")
+    dup = write_records(tmp_path / "dup", [rec("r1", "Li Lei"), rec("r1", "Li Na")])
+    with pytest.raises(DataError, match="appears twice"):
+        link(dup, tmp_path / "out")
+    no_platform = write_records(tmp_path / "np", [rec("r1", "Li Lei", platform_id="")])
+    with pytest.raises(DataError, match=r"records\.csv:2: platform_id"):
+        link(no_platform, tmp_path / "out")
+    with pytest.raises(OptionError, match="inside the data folder"):
+        link(dup, dup / "linked")
+    assert not (tmp_path / "out").exists()
+
+
+def test_records_in_jsonl_are_read_too(tmp_path):
+    data = tmp_path / "in"
+    data.mkdir()
+    rows = [rec("j1", "徐燕", ID_XU, "+8613900000001"), rec("j2", "Xu Yan", ID_XU, "")]
+    (data / "records.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    link(data, tmp_path / "out")
+    assert not (tmp_path / "out" / "records.jsonl").exists()
+    m = matches(tmp_path / "out")
+    assert m["j1"]["person_id"] == m["j2"]["person_id"] == "new-j1"
