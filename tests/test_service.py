@@ -572,7 +572,8 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     answer: dict[str, Any] = {}
 
     def post() -> None:
-        with srv.client() as c:
+        # a loaded machine may take longer than the usual client timeout to answer 2500
+        with httpx.Client(base_url=srv.url, timeout=120) as c:
             r = c.post("/v1/checks:batch", json={"checks": [CHECK] * many}, headers=RIGHT)
         answer["at"] = time.monotonic()
         answer["response"] = r
@@ -580,7 +581,13 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     try:
         sender = threading.Thread(target=post)
         sender.start()
-        time.sleep(0.3)  # the batch is on its way (2500 checks take seconds to answer)
+        # the batch is being answered once its first check is in the check log (each
+        # answered check is appended as it is answered; 2500 take seconds)
+        deadline = time.monotonic() + 120
+        while not (srv.check_log.exists() and srv.check_log.stat().st_size > 0):
+            assert time.monotonic() < deadline, "the batch was never answered"
+            assert sender.is_alive(), "the batch ended before it was answered"
+            time.sleep(0.02)
         signalled = time.monotonic()
         srv.process.send_signal(signal.SIGTERM)
         sender.join(timeout=120)
