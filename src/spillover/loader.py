@@ -38,9 +38,9 @@ from .model import (
     Sharing,
     SubjectKind,
 )
-from .rules import MatchKey
 from .phones import DEFAULT_REGION, check_region
 from .rows import REQUIRED_TABLES, TABLES, Row, required_columns
+from .rules import MatchKey
 
 __all__ = ["DEFAULT_MAX_ERRORS", "Located", "load_folder", "read_table", "table_file"]
 

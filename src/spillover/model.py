@@ -6,10 +6,12 @@ Node references are strings ``KIND:ID`` (docs/contract.md §2): ``person:jiang``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from .rules import APPLICANT, MatchKey
 
@@ -34,6 +36,8 @@ __all__ = [
     "Sharing",
     "SubjectKind",
     "Surroundings",
+    "match_from",
+    "match_props",
     "record_name",
     "ref",
     "split_ref",
@@ -233,6 +237,53 @@ class Match:
     matched_with: str | None = None
     match_weight: float | None = None
     waterfall: tuple[MatchLevel, ...] = ()
+
+
+def match_props(match: Match) -> dict[str, Any]:
+    """A match as stored properties (the ``MATCHED_TO`` relationship): no nulls, the
+    waterfall as JSON text.
+
+    >>> match_props(Match("R1", "jiang", 0.62, MatchKey.PHONE_ONLY))
+    {'matched_by': 'phone_only', 'match_probability': 0.62}
+    """
+    out: dict[str, Any] = {
+        "matched_by": match.matched_by.value,
+        "match_probability": match.match_probability,
+    }
+    if match.matched_with is not None:
+        out["matched_with"] = match.matched_with
+    if match.match_weight is not None:
+        out["match_weight"] = match.match_weight
+    if match.waterfall:
+        out["waterfall"] = json.dumps(
+            [
+                {
+                    "field": w.field,
+                    "level": w.level,
+                    "agreed": w.agreed,
+                    "log2_bayes_factor": w.log2_bayes_factor,
+                }
+                for w in match.waterfall
+            ]
+        )
+    return out
+
+
+def match_from(record_id: str, person_id: str, props: Mapping[str, Any]) -> Match:
+    """The :class:`Match` of stored properties (:func:`match_props`)."""
+    waterfall = json.loads(props["waterfall"]) if props.get("waterfall") else []
+    return Match(
+        record_id,
+        person_id,
+        float(props["match_probability"]),
+        MatchKey(props["matched_by"]),
+        props.get("matched_with"),
+        props.get("match_weight"),
+        tuple(
+            MatchLevel(w["field"], w["level"], w["agreed"], float(w["log2_bayes_factor"]))
+            for w in waterfall
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

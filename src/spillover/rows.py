@@ -26,9 +26,9 @@ from pydantic import (
 )
 
 from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
-from .rules import MATCH_FIELDS, MatchKey
 from .phones import DEFAULT_REGION, normalize_phone
 from .resident_id import validate_resident_id
+from .rules import MATCH_FIELDS, MatchKey
 
 __all__ = [
     "REQUIRED_TABLES",

@@ -81,8 +81,6 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:
     for loan in data.loans.values():
         node = ref("loan", loan.loan_id)
         g.add_node(node, kind="loan", fact=loan)
-        if loan.borrower_record is not None:
-            g.add_edge(ref("record", loan.borrower_record), node, BORROWED)
         g.add_edge(ref("person", loan.borrower_id), node, BORROWED)
         g.add_edge(node, ref("platform", loan.platform_id), AT)
         if loan.applicant_phone is not None:
