@@ -1,0 +1,191 @@
+"""Platform records resolved to people: the match step on every backend (docs/contract.md §1, §3)."""
+
+from __future__ import annotations
+
+import pytest
+from scenario import Scenario
+
+from spillover.audit import pass_rows
+from spillover.core import explain_all, explain_entry
+from spillover.errors import PolicyError
+from spillover.policy import default_policy, default_policy_bytes, parse_policy
+from spillover.rules import MATCH_FACTOR_DEFAULTS, NO_PATH, UNRESOLVED_RECORD, MatchKey
+
+JIANG_ID = "330106198203154015"
+WATERFALL = [
+    {"field": "id_number", "level": "missing", "agreed": None, "log2_bayes_factor": 0.0},
+    {"field": "name", "level": "different", "agreed": False, "log2_bayes_factor": -6.1},
+    {"field": "phone", "level": "exact", "agreed": True, "log2_bayes_factor": 8.3},
+]
+
+
+def phone_only_case() -> Scenario:
+    """Xu borrows at a lender under his record (phone: Jiang's number); a broker's record
+    of Xu is matched to Jiang by the phone alone; a bank copies the broker's listing."""
+    s = Scenario()
+    s.person("jiang")
+    s.person("xu")
+    for p in ("lender", "broker", "bank"):
+        s.platform(p)
+    s.share("lender", "broker")
+    s.share("broker", "bank")
+    phone = s.phone("jiang", verified=True)
+    s.record("R-XU", "lender", name="Xu", phone=phone, person_id="xu")
+    s.loan(
+        "L1",
+        "lender",
+        None,
+        "2023-01-10",
+        status_at="2023-03-01",
+        borrower_record="R-XU",
+        applicant_phone=phone,
+        phone_verified=False,
+    )
+    s.record("B-XU", "broker", name="Xu", phone=phone)
+    s.record("K-J", "bank", name="Jiang", id_number=JIANG_ID, phone=phone, person_id="jiang")
+    s.match("B-XU", "jiang", "phone_only", 0.62, matched_with="K-J", match_weight=0.7,
+            waterfall=WATERFALL)  # fmt: skip
+    s.record("U", "bank", name="Nobody")
+    s.entry("E-L", "lender", "R-XU", "2023-04-01", kind="record")
+    s.entry("E-B", "broker", "B-XU", "2023-05-01", kind="record")
+    s.entry("E-K", "bank", "B-XU", "2023-06-01", kind="record", copied_from="E-B")
+    s.entry("E-U", "bank", "U", "2023-06-01", kind="record")
+    s.entry("E-X", "lender", "xu", "2023-04-01")
+    return s
+
+
+def test_a_phone_only_match_is_the_first_step_and_weak_evidence(graph):
+    e = explain_entry(graph(phone_only_case()), "E-B")
+    first = e.best.steps[0]
+    assert (first.source, first.rel, first.target) == ("record:B-XU", "MATCHED_TO", "person:jiang")
+    assert first.factor == MATCH_FACTOR_DEFAULTS["match_phone_only"] == 0.05
+    assert first.code == "MATCHED_BY_PHONE_ONLY"
+    assert e.reason_codes == ("MATCHED_BY_PHONE_ONLY", "PHONE_USED_UNVERIFIED", "SHARED_BLACKLIST")
+    assert e.contamination == pytest.approx(1 - 0.05 * 0.02)
+    assert e.verdict == "spillover"
+    assert e.names["record:B-XU"] == "Xu (record B-XU)"
+
+
+def test_the_match_carries_its_waterfall(graph):
+    e = explain_entry(graph(phone_only_case()), "E-K")
+    match = e.matches["B-XU"]
+    assert (match.person_id, match.matched_by, match.match_probability) == (
+        "jiang",
+        MatchKey.PHONE_ONLY,
+        0.62,
+    )
+    assert (match.matched_with, match.match_weight) == ("K-J", 0.7)
+    assert [(w.field, w.agreed, w.log2_bayes_factor) for w in match.waterfall] == [
+        ("id_number", None, 0.0),
+        ("name", False, -6.1),
+        ("phone", True, 8.3),
+    ]
+    assert e.reason_codes[0] == "MATCHED_BY_PHONE_ONLY"
+
+
+def test_a_record_the_data_names_is_its_person_and_their_loans_are_own(graph):
+    backend = graph(phone_only_case())
+    listed = explain_entry(backend, "E-L")  # the lender lists its record of Xu
+    assert listed.contamination == 0 and listed.verdict == "own_conduct"
+    assert listed.reason_codes == ("MATCHED_BY_KNOWN", "OWN_DEFAULT")
+    person = explain_entry(backend, "E-X")  # ... or Xu himself: his loan through his record
+    steps = [(s.source, s.rel, s.target) for s in person.best.steps[:2]]
+    assert steps == [
+        ("person:xu", "MATCHED_TO", "record:R-XU"),
+        ("record:R-XU", "BORROWED", "loan:L1"),
+    ]
+    assert person.contamination == 0
+    assert person.best.origin.borrower_record == "R-XU"
+
+
+def test_an_unresolved_record_is_unexplained(graph):
+    e = explain_entry(graph(phone_only_case()), "E-U")
+    assert e.verdict == "unexplained" and e.contamination == 1
+    assert e.reason_codes == (NO_PATH, UNRESOLVED_RECORD)
+
+
+def chain_case() -> Scenario:
+    """A's phone is guarantor on a current loan of B's record (matched by name and phone);
+    B's own loan defaulted: the chain runs loan -> B's record -> B -> B's loan."""
+    s = Scenario()
+    s.person("a")
+    s.person("b")
+    s.platform("lender")
+    phone = s.phone("a", verified=True)
+    s.record("RB", "lender", name="B")
+    s.match("RB", "b", "name_and_phone", 0.97)
+    s.loan("L2", "lender", None, "2023-01-10", "current", borrower_record="RB")
+    s.link("L2", phone, "guarantor")
+    s.loan("L3", "lender", "b", "2023-01-12", "defaulted", status_at="2023-03-01")
+    s.entry("E-A", "lender", "a", "2023-04-01")
+    s.record("RC", "lender", name="C")
+    s.person("c")
+    s.match("RC", "c", "name_and_city", 0.8)
+    s.loan("L4", "lender", "c", "2023-01-10", "defaulted", borrower_record="RC")
+    s.entry("E-C", "lender", "c", "2023-04-01")
+    return s
+
+
+def test_a_chain_through_a_record_passes_its_match(graph):
+    e = explain_entry(graph(chain_case()), "E-A")
+    rels = [(s.source, s.rel, s.target) for s in e.best.steps[:5]]
+    assert rels == [
+        ("person:a", "OWNS", e.best.steps[0].target),
+        (e.best.steps[0].target, "GUARANTOR_OF", "loan:L2"),
+        ("loan:L2", "BORROWED_BY", "record:RB"),
+        ("record:RB", "MATCHED_TO", "person:b"),
+        ("person:b", "BORROWED", "loan:L3"),
+    ]
+    assert e.best.responsibility == pytest.approx(0.8 * 0.1 * 0.9)
+    assert e.reason_codes == ("GUARANTOR", "CHAIN_VIA_BORROWER", "MATCHED_BY_NAME_AND_PHONE")
+    assert "RB" in e.matches
+
+
+def test_an_own_loan_through_a_weak_match_is_partly_spillover(graph):
+    e = explain_entry(graph(chain_case()), "E-C")
+    assert e.reason_codes == ("MATCHED_BY_NAME_AND_CITY", "OWN_DEFAULT")
+    assert e.contamination == pytest.approx(1 - MATCH_FACTOR_DEFAULTS["match_name_and_city"])
+
+
+@pytest.mark.parametrize("case", [phone_only_case, chain_case])
+def test_the_batch_pass_agrees_with_the_search(graph, case):
+    backend = graph(case())
+    batch = {r["entry_id"]: r for r in pass_rows(backend.columns())}
+    for e in explain_all(backend):
+        row = batch[e.entry.entry_id]
+        assert row["contamination"] == e.contamination, e.entry.entry_id
+        assert row["verdict"] == e.verdict
+        if e.paths:
+            assert row["reason_codes"] == " ".join(e.reason_codes)
+            assert row["origin_loan_id"] == e.best.origin.loan_id
+        else:
+            assert row["reason_codes"] == NO_PATH
+
+
+# --- the policy's match factors -------------------------------------------------------
+
+
+def test_a_policy_without_match_factors_takes_the_defaults():
+    text = default_policy_bytes().decode()
+    kept = "\n".join(line for line in text.splitlines() if not line.startswith("match_"))
+    policy = parse_policy(kept.encode())
+    assert {k: policy.factors[k] for k in MATCH_FACTOR_DEFAULTS} == dict(MATCH_FACTOR_DEFAULTS)
+    assert policy.factors == default_policy().factors
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("match_phone_only = 0.5", "match_phone_only must be <= 0.1"),
+        ("match_known = 0.9", "match_known must be 1.0"),
+        ("match_name_only = 0.95", "match_name_only must not exceed match_name_and_phone"),
+        ("match_id_number = 0.85", "must not exceed match_id_number"),
+        ("match_other = 1.5", "less than or equal to 1"),
+    ],
+)
+def test_a_policy_breaking_a_match_property_is_refused(line, words):
+    key = line.split(" = ")[0]
+    text = default_policy_bytes().decode()
+    old = next(x for x in text.splitlines() if x.startswith(f"{key} = "))
+    with pytest.raises(PolicyError, match=words):
+        parse_policy(text.replace(old, line).encode())
