@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from scenario import Scenario
 
+from scenario import Scenario
 from spillover.audit import pass_rows
 from spillover.core import explain_all, explain_entry
 from spillover.errors import PolicyError
