@@ -116,7 +116,9 @@ class Scenario:
 
     def record(self, record_id: str, platform_id: str, **fields: Any) -> str:
         """A platform record (name, id_number, phone, birth_date, city, person_id)."""
-        self.tables["records"].append({"record_id": record_id, "platform_id": platform_id, **fields})
+        self.tables["records"].append(
+            {"record_id": record_id, "platform_id": platform_id, **fields}
+        )
         return record_id
 
     def match(

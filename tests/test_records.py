@@ -43,8 +43,15 @@ def phone_only_case() -> Scenario:
     )
     s.record("B-XU", "broker", name="Xu", phone=phone)
     s.record("K-J", "bank", name="Jiang", id_number=JIANG_ID, phone=phone, person_id="jiang")
-    s.match("B-XU", "jiang", "phone_only", 0.62, matched_with="K-J", match_weight=0.7,
-            waterfall=WATERFALL)  # fmt: skip
+    s.match(
+        "B-XU",
+        "jiang",
+        "phone_only",
+        0.62,
+        matched_with="K-J",
+        match_weight=0.7,
+        waterfall=WATERFALL,
+    )
     s.record("U", "bank", name="Nobody")
     s.entry("E-L", "lender", "R-XU", "2023-04-01", kind="record")
     s.entry("E-B", "broker", "B-XU", "2023-05-01", kind="record")
@@ -189,3 +196,56 @@ def test_a_policy_breaking_a_match_property_is_refused(line, words):
     old = next(x for x in text.splitlines() if x.startswith(f"{key} = "))
     with pytest.raises(PolicyError, match=words):
         parse_policy(text.replace(old, line).encode())
+
+
+# --- misuse findings ------------------------------------------------------------------
+
+
+def records_flags_case() -> Scenario:
+    """One case of every identity-linkage finding, and near misses that must not be found."""
+    s = Scenario()
+    for p in ("lender_a", "lender_b", "broker"):
+        s.platform(p)
+    for p in ("jiang", "xu", "li"):
+        s.person(p)
+    p1, p2, p3 = s.new_phone(), s.new_phone(), s.new_phone()
+    s.record("RA1", "lender_a", name="Xu", phone=p1, person_id="xu")
+    s.record("RA2", "lender_a", name="Xu", phone=p1)  # same platform as RA1: no pair
+    s.record("RB1", "lender_b", name="Jiang", id_number=JIANG_ID, phone=p1, person_id="jiang")
+    s.record("RC", "broker", name="Xu", phone=p1)  # the name of RA1/RA2: only RB1 pairs
+    s.match("RC", "jiang", "phone_only", 0.6, matched_with="RB1")
+    s.match("RA2", "xu", "name_and_phone", 0.99, matched_with="RA1")
+    li_id = "330102199007083028"
+    s.record("RX", "lender_a", name="Li", id_number=li_id, phone=p2, person_id="li")
+    s.record("RY", "lender_b", name="Li Na", id_number=li_id, phone=p2)  # same ID: no pair
+    s.match("RY", "li", "id_number", 0.999)
+    for i, name in enumerate(("Ann", "Bo", "Cy")):
+        s.record(f"RF{i}", ("lender_a", "lender_b", "broker")[i], name=name, phone=p3)
+    s.record("RF3", "broker", name="Ann", phone=p3)  # a fourth record, no new identity
+    return s
+
+
+def test_identity_linkage_findings_on_every_backend(graph, tmp_path):
+    from spillover.findings import find
+    from test_findings import _reference
+
+    case = records_flags_case()
+    found = find(graph(case))
+    assert found == _reference(case, tmp_path)
+    by = found.by_code()
+    link, strangers = by["PHONE_ONLY_RECORD_LINK"]  # p1, and p3 (strangers on one number)
+    assert strangers.counts == {"pairs": 4, "records": 4}
+    assert link.records["records"] == ("RA1", "RA2", "RB1", "RC")
+    assert link.counts == {"pairs": 3, "records": 4}
+    assert link.records["platforms"] == ("broker", "lender_a", "lender_b")
+    # Jiang: RB1 has his ID, RC none; Xu: neither record has one; Li's two share one
+    jiang, xu = by["CLUSTER_WITHOUT_ID_NUMBER"]
+    assert (jiang.subject, jiang.records["records"]) == ("person:jiang", ("RB1", "RC"))
+    assert jiang.records["matched_by"] == ("known", "phone_only")
+    assert (xu.subject, xu.counts) == ("person:xu", {"records": 2})
+    (fan,) = by["PHONE_FANOUT"]
+    assert fan.counts == {"records": 4, "identities": 3}
+    assert fan.records["identities"] == ("Ann", "Bo", "Cy")
+    wider = find(graph(case), min_identities=2).by_code()["PHONE_FANOUT"]
+    assert [f.subject for f in wider] == [link.subject, fan.subject]
+    assert wider[0].records["identities"] == (JIANG_ID, "Xu")

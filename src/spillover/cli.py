@@ -825,6 +825,13 @@ def neighborhood(
     help="MOSTLY_SPILLOVER_PLATFORM: flag a platform when more than this share of its listings is spillover.",
 )
 @click.option(
+    "--min-identities",
+    type=click.IntRange(min=2),
+    default=3,
+    show_default=True,
+    help="PHONE_FANOUT: on the platform records of how many identities (ID number, else name) a phone fans out.",
+)
+@click.option(
     "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
 )
 @click.option(
@@ -835,6 +842,7 @@ def neighborhood(
 def findings(
     min_borrowers: int,
     spillover_share: float,
+    min_identities: int,
     policy_path: Path | None,
     fmt: str,
     source: Source,
@@ -844,7 +852,13 @@ def findings(
 
     policy = load_policy(policy_path)
     with source.open() as backend:
-        found = find(backend, policy, min_borrowers=min_borrowers, spillover_share=spillover_share)
+        found = find(
+            backend,
+            policy,
+            min_borrowers=min_borrowers,
+            spillover_share=spillover_share,
+            min_identities=min_identities,
+        )
     if fmt == "json":
         click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
     else:
