@@ -394,9 +394,14 @@ def report(
 
 @cli.command()
 @click.option("--platform", required=True, help="The platform that would list the subject.")
-@click.option("--subject", required=True, help="A person_id, or a phone number.")
 @click.option(
-    "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
+    "--subject", required=True, help="A person_id, a phone number, or a platform record_id."
+)
+@click.option(
+    "--subject-kind",
+    type=click.Choice(["person", "phone", "record"]),
+    default="person",
+    show_default=True,
 )
 @click.option(
     "--at",
