@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 
 from scenario import Scenario
+from spillover import open_folder
 from spillover.audit import pass_rows
-from spillover.core import explain_all, explain_entry
+from spillover.backends.neo4j import Neo4jBackend
+from spillover.cli import cli
+from spillover.core import explain_about_person, explain_all, explain_entry
 from spillover.errors import PolicyError
+from spillover.examples import jiang_case_path, jiang_records_path
+from spillover.findings import find
+from spillover.output import explanation_dict
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
+from spillover.render import explanation_text
 from spillover.rules import MATCH_FACTOR_DEFAULTS, NO_PATH, UNRESOLVED_RECORD, MatchKey
 
 JIANG_ID = "330106198203154015"
@@ -249,3 +261,128 @@ def test_identity_linkage_findings_on_every_backend(graph, tmp_path):
     wider = find(graph(case), min_identities=2).by_code()["PHONE_FANOUT"]
     assert [f.subject for f in wider] == [link.subject, fan.subject]
     assert wider[0].records["identities"] == (JIANG_ID, "Xu")
+
+
+# --- the Jiang case with platform records -----------------------------------------------
+
+
+class Folder:
+    """A data folder given as it is (for the ``graph`` fixture, like a Scenario)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, folder: Path, fmt: str = "csv") -> Path:
+        shutil.copytree(self.path, folder)
+        return folder
+
+
+def test_the_banks_entry_on_jiang_comes_through_a_phone_only_match(graph):
+    backend = graph(Folder(jiang_records_path()))
+    e = explain_entry(backend, "E-QT-J")
+    match_step = e.best.steps[0]
+    assert (match_step.source, match_step.rel, match_step.target) == (
+        "record:TY-R-XU",
+        "MATCHED_TO",
+        "person:jiang",
+    )
+    assert e.reason_codes[0] == "MATCHED_BY_PHONE_ONLY"
+    assert e.contamination == pytest.approx(1 - 0.05 * 0.05)
+    step = explanation_dict(e)["paths"][0]["steps"][0]
+    assert step["match"]["matched_by"] == "phone_only"
+    assert step["match"]["matched_with"] == "QT-R-J"
+    agreed = {w["field"]: w["agreed"] for w in step["match"]["waterfall"]}
+    assert agreed == {
+        "id_number": None,
+        "name": False,
+        "phone": True,
+        "birth_date": None,
+        "city": None,
+    }
+    assert "match" not in explanation_dict(e)["paths"][0]["steps"][1]
+    text = explanation_text(e)
+    assert "was matched to Jiang (bakery owner) by the phone number alone" in text
+    assert "phone       exact      agreed     +8.3 bits" in text
+    # every entry on a record matched to Jiang is about him
+    about = {x.entry.entry_id for x in explain_about_person(backend, "jiang")}
+    assert {"E-TY-R", "E-QT-J", "E-ZM-J", "E-WL-J"} <= about
+    # Xu Yan's own loan at QuickCash names him by QuickCash's record
+    own = explain_entry(backend, "E-QC-XU")
+    assert own.reason_codes == ("MATCHED_BY_KNOWN", "OWN_DEFAULT") and own.contamination == 0
+    found = find(backend).by_code()
+    assert [f.subject for f in found["PHONE_ONLY_RECORD_LINK"]] == ["phone:+8613957112345"]
+    assert [f.subject for f in found["CLUSTER_WITHOUT_ID_NUMBER"]] == ["person:jiang"]
+
+
+def test_the_old_jiang_case_explains_as_before():
+    """No records: no match steps, no match objects, the same reason codes."""
+    e = explain_entry(open_folder(jiang_case_path()), "E-QT-J")
+    steps = explanation_dict(e)["paths"][0]["steps"]
+    assert all("match" not in s for s in steps)
+    assert e.matches == {}
+    assert (e.contamination, e.reason_codes) == (0.95, ("EMERGENCY_CONTACT", "SHARED_BLACKLIST"))
+
+
+def test_cli_explains_checks_and_flags_records():
+    data = str(jiang_records_path())
+    runner = CliRunner()
+    text = runner.invoke(cli, ["explain", "E-QT-J", "--data", data])
+    assert text.exit_code == 0, text.output
+    assert "match: phone_only, probability 0.62" in text.output
+    as_json = runner.invoke(cli, ["explain", "E-QT-J", "--data", data, "--format", "json"])
+    parsed = json.loads(as_json.output)
+    assert parsed["subject"] == {"kind": "record", "id": "TY-R-XU"}
+    assert parsed["paths"][0]["steps"][0]["match"]["match_probability"] == 0.62
+    check = runner.invoke(
+        cli,
+        ["check", "--platform", "westlake_bank", "--subject", "TY-R-XU",
+         "--subject-kind", "record", "--at", "2024-05-01", "--data", data, "--format", "json"],
+    )  # fmt: skip
+    assert check.exit_code == 0, check.output
+    assert json.loads(check.output)["reason_codes"][0] == "MATCHED_BY_PHONE_ONLY"
+    unknown = runner.invoke(
+        cli,
+        ["check", "--platform", "westlake_bank", "--subject", "NOPE",
+         "--subject-kind", "record", "--data", data],
+    )  # fmt: skip
+    assert unknown.exit_code == 1 and "unknown record 'NOPE'" in unknown.output
+    flags = runner.invoke(cli, ["findings", "--data", data, "--format", "json"])
+    assert flags.exit_code == 0, flags.output
+    summary = json.loads(flags.output)["summary"]
+    assert summary["PHONE_ONLY_RECORD_LINK"] == 1 and summary["CLUSTER_WITHOUT_ID_NUMBER"] == 1
+    assert json.loads(flags.output)["params"]["min_identities"] == 3
+
+
+def test_the_packaged_and_the_repository_example_are_the_same():
+    here = Path(__file__).resolve().parents[1] / "examples" / "jiang_records"
+    packaged = jiang_records_path()
+    names = sorted(p.name for p in here.iterdir())
+    assert names == sorted(p.name for p in packaged.iterdir())
+    for name in names:
+        assert (here / name).read_bytes() == (packaged / name).read_bytes(), name
+
+
+@pytest.mark.neo4j
+def test_ingest_keeps_records_in_sync(neo4j_db, tmp_path):
+    from spillover.ingest import ingest_folder
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    folder = tmp_path / "d"
+    shutil.copytree(jiang_records_path(), folder)
+    first = ingest_folder(folder, driver, db)
+    assert first.changes["records"].added == 3
+    assert (first.counts["Record"], first.counts["MATCHED_TO"], first.counts["HELD_BY"]) == (
+        3,
+        3,
+        3,
+    )
+    assert ingest_folder(folder, driver, db).unchanged
+    # the bank's match is withdrawn: the record is unresolved, its MATCHED_TO goes
+    (folder / "matches.csv").write_text(
+        "record_id,person_id,match_probability,matched_by\n", encoding="utf-8"
+    )
+    second = ingest_folder(folder, driver, db)
+    assert second.changes["records"].changed == 1 and second.counts["MATCHED_TO"] == 2
+    backend = Neo4jBackend(driver, db)
+    assert explain_entry(backend, "E-QT-J").reason_codes == (NO_PATH, UNRESOLVED_RECORD)
+    assert ingest_folder(folder, driver, db).unchanged
