@@ -863,6 +863,8 @@ class Index:
         found = best.loan >= 0
         depth = best.depth.copy()
         per_layer = np.zeros((n, len(layers)), dtype=np.int64)  # summaries, layer 1 first
+        # the record match of each layer's loan (index in MATCH_KEYS, -1: none)
+        layer_match = np.full((n, len(layers)), -1, dtype=np.int64)
         layer = np.where(found, best.depth - 1, -1)
         idx = best.label.copy()
         for k in range(len(layers) - 1, -1, -1):
@@ -870,6 +872,7 @@ class Index:
             if not len(at):
                 continue
             per_layer[at, k] = layers[k].summary[idx[at]]
+            layer_match[at, k] = self.loan_match[layers[k].loan[idx[at]]]
             if k > 0:
                 parent = layers[k].parent[idx[at]]
                 idx[at] = layers[k - 1].to_person[parent]
@@ -894,38 +897,33 @@ class Index:
                 sig >>= bits
             texts[j] = " ".join(_path_codes(summaries[: sig // 4], bool(sig & 2), bool(sig & 1)))
         out = texts[inverse.ravel()]
-        self._match_codes(state, out, shared, copied)
+        # paths through a platform record's match step (a record subject, or a loan named
+        # by a record): their codes are built per distinct signature with the matches
+        touched = found & ((state.entries.match >= 0) | (layer_match >= 0).any(axis=1))
+        if touched.any():
+            at = np.nonzero(touched)[0]
+            keys: dict[tuple[int, ...], str] = {}
+            for i, d, sh, co, m in zip(
+                at.tolist(),
+                depth[at].tolist(),
+                shared[at].tolist(),
+                copied[at].tolist(),
+                state.entries.match[at].tolist(),
+                strict=True,
+            ):
+                key = (d, sh, co, m, *per_layer[i, :d].tolist(), *layer_match[i, :d].tolist())
+                if key not in keys:
+                    keys[key] = " ".join(
+                        _path_codes(
+                            per_layer[i, :d].tolist(),
+                            bool(sh),
+                            bool(co),
+                            entry_match=m,
+                            loan_matches=layer_match[i, :d].tolist(),
+                        )
+                    )
+                out[i] = keys[key]
         return out
-
-    def _match_codes(
-        self, state: _PassState, out: np.ndarray, shared: np.ndarray, copied: np.ndarray
-    ) -> None:
-        """The codes of the paths that pass a platform record's match step (a record
-        subject, or a loan named by a record), rebuilt per path in place (few paths)."""
-        best, layers, entries = state.best, state.layers, state.entries
-        if not (self.loan_match >= 0).any() and not (entries.match >= 0).any():
-            return
-        for i in np.nonzero(best.loan >= 0)[0].tolist():
-            summaries: list[int] = []
-            loans: list[int] = []
-            idx = int(best.label[i])
-            for k in range(int(best.depth[i]) - 1, -1, -1):
-                summaries.insert(0, int(layers[k].summary[idx]))
-                loans.insert(0, int(layers[k].loan[idx]))
-                if k > 0:
-                    idx = int(layers[k - 1].to_person[int(layers[k].parent[idx])])
-            matches = [int(self.loan_match[code]) for code in loans]
-            if entries.match[i] < 0 and max(matches) < 0:
-                continue
-            out[i] = " ".join(
-                _path_codes(
-                    summaries,
-                    bool(shared[i]),
-                    bool(copied[i]),
-                    entry_match=int(entries.match[i]),
-                    loan_matches=matches,
-                )
-            )
 
 
 def _path_codes(
