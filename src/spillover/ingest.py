@@ -89,6 +89,8 @@ TABLES: tuple[tuple[str, bool], ...] = (
     ("copies", False),
     ("sharing", False),
 )
+#: Tables reported only when the folder or the database holds some of their rows.
+OPTIONAL_TABLES = frozenset({"records"})
 #: Removals run before upserts, relationships before nodes, one batch at a time.
 REMOVAL_ORDER = (
     "copies",
@@ -444,6 +446,8 @@ def diff(wanted: Wanted, held: Held) -> Diff:
                 rows.append(row)
         gone = [_removal_row(table, key) for key in have if key not in want]
         upserts[table], removals[table] = rows, gone
+        if table in OPTIONAL_TABLES and not want and not have:
+            continue  # a folder without platform records reports its tables as before
         changes[table] = TableChange(added, changed, len(gone))
     return Diff(upserts, removals, changes)
 

@@ -1,5 +1,6 @@
 // clusters_without_id_number: people whose resolved platform records (MATCHED_TO, from records.person_id or a match) number two or more and never share an ID number (none carries one twice: they are missing or differ)
 // params: none
+// example: (no parameters) on examples/jiang_records: jiang (his bank record has his ID number, the broker's record matched to him by phone has none)
 MATCH (r:Record)-[m:MATCHED_TO]->(p:Person)
 WITH p, r, m
 ORDER BY r.id

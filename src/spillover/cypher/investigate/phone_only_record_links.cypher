@@ -1,5 +1,6 @@
 // phone_only_record_links: pairs of platform records on different platforms that share a phone number but neither a name nor an ID number (the Xu Yan pattern: a platform matching on the phone alone takes one person's record for another's)
 // params: none
+// example: (no parameters) on examples/jiang_records: Jiang's number, held by QuickCash's and Tianyan's records of Xu Yan and Qiantang Bank's record of Jiang
 MATCH (a:Record)
 WHERE a.phone IS NOT NULL
 MATCH (b:Record {phone: a.phone})
