@@ -61,7 +61,7 @@ class Scenario:
         self,
         loan_id: str,
         platform_id: str,
-        borrower_id: str,
+        borrower_id: str | None,
         applied_at: str,
         status: str = "defaulted",
         *,
@@ -69,12 +69,14 @@ class Scenario:
         phone_verified: bool | None = None,
         status_at: str | None = None,
         amount: float | None = 1000,
+        borrower_record: str | None = None,
     ) -> str:
         self.tables["loans"].append(
             {
                 "loan_id": loan_id,
                 "platform_id": platform_id,
                 "borrower_id": borrower_id,
+                "borrower_record": borrower_record,
                 "applied_at": applied_at,
                 "status": status,
                 "applicant_phone": applicant_phone,
@@ -111,6 +113,36 @@ class Scenario:
             }
         )
         return entry_id
+
+    def record(self, record_id: str, platform_id: str, **fields: Any) -> str:
+        """A platform record (name, id_number, phone, birth_date, city, person_id)."""
+        self.tables["records"].append(
+            {"record_id": record_id, "platform_id": platform_id, **fields}
+        )
+        return record_id
+
+    def match(
+        self,
+        record_id: str,
+        person_id: str,
+        matched_by: str,
+        probability: float = 0.9,
+        *,
+        matched_with: str | None = None,
+        match_weight: float | None = None,
+        waterfall: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.tables["matches"].append(
+            {
+                "record_id": record_id,
+                "person_id": person_id,
+                "match_probability": probability,
+                "matched_by": matched_by,
+                "matched_with": matched_with,
+                "match_weight": match_weight,
+                "waterfall": json.dumps(waterfall) if waterfall is not None else None,
+            }
+        )
 
     def share(self, from_platform: str, to_platform: str, since: str | None = None) -> None:
         self.tables["sharing"].append(

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from spillover import fastload
 from spillover.cli import cli
 from spillover.errors import DataError
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.ingest import graph_counts
 from spillover.loader import load_folder
 from spillover.resident_id import check_character
@@ -140,9 +140,6 @@ def id_with_birth(birth: str) -> str:
     return first17 + check_character(first17)
 
 
-# --- the corpus -------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -153,6 +150,251 @@ class Case:
     words: str
     #: the exact number of problems, when the case is about counting them
     total: int | None = None
+
+
+def on_records(*builds: Callable[[Path], None]) -> Callable[[Path], None]:
+    """The records version of the case (examples/jiang_records), then the defect."""
+
+    def build(folder: Path) -> None:
+        for table in ("records", "matches", "loans", "blacklist"):
+            shutil.copyfile(jiang_records_path() / f"{table}.csv", folder / f"{table}.csv")
+        for b in builds:
+            b(folder)
+
+    return build
+
+
+def append_row(table: str, **values: str) -> Callable[[Path], None]:
+    def build(folder: Path) -> None:
+        rows = read_rows(folder, table)
+        write_rows(folder, table, [*rows, [values.get(c, "") for c in rows[0]]])
+
+    return build
+
+
+WATERFALL_ITEM = '[{"field": "phone", "level": "exact", "agreed": true, "log2_bayes_factor": 8.3}]'
+
+#: one case per kind of bad identity-linkage input (records, matches, loans and entries on records)
+RECORD_CASES = [
+    Case(
+        "records-unknown-platform",
+        on_records(cell("records", 2, "platform_id", "nowhere")),
+        "records.csv",
+        2,
+        "platform_id",
+        "unknown platform_id 'nowhere'",
+    ),
+    Case(
+        "records-unknown-person",
+        on_records(cell("records", 2, "person_id", "nobody")),
+        "records.csv",
+        2,
+        "person_id",
+        "unknown person_id 'nobody'",
+    ),
+    Case(
+        "records-bad-id-number",
+        on_records(cell("records", 4, "id_number", "123")),
+        "records.csv",
+        4,
+        "id_number",
+        "must have 18 characters",
+    ),
+    Case(
+        "records-bad-phone",
+        on_records(cell("records", 2, "phone", "12345")),
+        "records.csv",
+        2,
+        "phone",
+        "not a valid phone number",
+    ),
+    Case(
+        "records-impossible-birth-date",
+        on_records(cell("records", 4, "birth_date", "1982-02-30")),
+        "records.csv",
+        4,
+        "birth_date",
+        "impossible date",
+    ),
+    Case(
+        "records-duplicate-id",
+        on_records(cell("records", 3, "record_id", "QC-R-XU")),
+        "records.csv",
+        3,
+        "record_id",
+        "duplicate record_id 'QC-R-XU'",
+    ),
+    Case(
+        "records-missing-platform",
+        on_records(cell("records", 3, "platform_id", "")),
+        "records.csv",
+        3,
+        "platform_id",
+        "required value is missing",
+    ),
+    Case(
+        "matches-unknown-record",
+        on_records(cell("matches", 2, "record_id", "R-NONE")),
+        "matches.csv",
+        2,
+        "record_id",
+        "unknown record_id 'R-NONE'",
+    ),
+    Case(
+        "matches-unknown-person",
+        on_records(cell("matches", 2, "person_id", "nobody")),
+        "matches.csv",
+        2,
+        "person_id",
+        "unknown person_id 'nobody'",
+    ),
+    Case(
+        "matches-probability-above-1",
+        on_records(cell("matches", 2, "match_probability", "1.5")),
+        "matches.csv",
+        2,
+        "match_probability",
+        "lies in 0..1",
+    ),
+    Case(
+        "matches-probability-negative",
+        on_records(cell("matches", 2, "match_probability", "-0.1")),
+        "matches.csv",
+        2,
+        "match_probability",
+        "must not be negative",
+    ),
+    Case(
+        "matches-unknown-key",
+        on_records(cell("matches", 2, "matched_by", "guesswork")),
+        "matches.csv",
+        2,
+        "matched_by",
+        "Input should be 'known'",
+    ),
+    Case(
+        "matches-weight-not-a-number",
+        on_records(cell("matches", 2, "match_weight", "heavy")),
+        "matches.csv",
+        2,
+        "match_weight",
+        "expected a number",
+    ),
+    Case(
+        "matches-unknown-matched-with",
+        on_records(cell("matches", 2, "matched_with", "R-NONE")),
+        "matches.csv",
+        2,
+        "matched_with",
+        "unknown record_id 'R-NONE'",
+    ),
+    Case(
+        "matches-itself",
+        on_records(cell("matches", 2, "matched_with", "TY-R-XU")),
+        "matches.csv",
+        2,
+        "matched_with",
+        "cannot match itself",
+    ),
+    Case(
+        "matches-record-twice",
+        on_records(
+            append_row(
+                "matches",
+                record_id="TY-R-XU",
+                person_id="xu_yan",
+                match_probability="0.9",
+                matched_by="name_only",
+            )
+        ),
+        "matches.csv",
+        3,
+        "record_id",
+        "duplicate record_id 'TY-R-XU'",
+    ),
+    Case(
+        "matches-another-person-than-the-record",
+        on_records(
+            append_row(
+                "matches",
+                record_id="QC-R-XU",
+                person_id="jiang",
+                match_probability="0.9",
+                matched_by="phone_only",
+            )
+        ),
+        "matches.csv",
+        3,
+        "person_id",
+        "is person 'xu_yan' by records.person_id, not 'jiang'",
+    ),
+    Case(
+        "matches-waterfall-not-json",
+        on_records(cell("matches", 2, "waterfall", "[{")),
+        "matches.csv",
+        2,
+        "waterfall",
+        "not valid JSON",
+    ),
+    Case(
+        "matches-waterfall-unknown-field",
+        on_records(cell("matches", 2, "waterfall", WATERFALL_ITEM.replace('"phone"', '"email"'))),
+        "matches.csv",
+        2,
+        "waterfall.0.field",
+        "Input should be 'id_number'",
+    ),
+    Case(
+        "matches-waterfall-weight-not-a-number",
+        on_records(cell("matches", 2, "waterfall", WATERFALL_ITEM.replace("8.3", '"x"'))),
+        "matches.csv",
+        2,
+        "waterfall.0.log2_bayes_factor",
+        "expected a number",
+    ),
+    Case(
+        "loans-no-borrower",
+        on_records(cell("loans", 3, "borrower_record", "")),
+        "loans.csv",
+        3,
+        "borrower_id",
+        "required value is missing",
+    ),
+    Case(
+        "loans-unknown-borrower-record",
+        on_records(cell("loans", 3, "borrower_record", "R-NONE")),
+        "loans.csv",
+        3,
+        "borrower_record",
+        "unknown record_id 'R-NONE'",
+    ),
+    Case(
+        "loans-record-of-another-platform",
+        on_records(cell("loans", 4, "borrower_record", "QC-R-XU")),
+        "loans.csv",
+        4,
+        "borrower_record",
+        "held by 'quickcash', not by the loan's platform 'yidai'",
+    ),
+    Case(
+        "loans-record-of-another-person",
+        on_records(cell("loans", 3, "borrower_id", "jiang")),
+        "loans.csv",
+        3,
+        "borrower_record",
+        "resolves to person 'xu_yan', not to borrower_id 'jiang'",
+    ),
+    Case(
+        "blacklist-unknown-record",
+        on_records(cell("blacklist", 15, "subject", "R-NONE")),
+        "blacklist.csv",
+        15,
+        "subject",
+        "unknown record_id 'R-NONE'",
+    ),
+]
+
+# --- the corpus -------------------------------------------------------------------------
 
 
 CASES = [
@@ -572,6 +814,7 @@ CASES = [
         "phone",
         "'330*************15'",
     ),
+    *RECORD_CASES,
 ]
 
 

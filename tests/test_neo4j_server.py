@@ -88,7 +88,7 @@ READS: dict[str, dict[str, Any]] = {
     "entries_by_id": {"ids": ["E-QT-J"]},
     "entries_page": {"after": "", "limit": 100},
     "sharing": {},
-    "names": {"people": ["jiang"], "platforms": ["quickcash"]},
+    "names": {"people": ["jiang"], "platforms": ["quickcash"], "records": ["TY-R-XU"]},
     "exists": {"kind": "phone", "id": "+8613957112345"},
     "neighbourhood": {"persons": ["jiang"], "phones": ["+8613957112345"], **ROLE_PARAMS},
     "expand": {
@@ -116,6 +116,9 @@ READS: dict[str, dict[str, Any]] = {
     "sync_loans": {"after": "", "limit": 100},
     "sync_entries": {"after": "", "limit": 100},
     "sync_sharing": {},
+    "sync_records": {"after": "", "limit": 100},
+    "export_records": {"after": "", "limit": 100},
+    "matches": {"ids": ["TY-R-XU"]},
 }
 
 

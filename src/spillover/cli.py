@@ -397,9 +397,14 @@ def report(
 
 @cli.command()
 @click.option("--platform", required=True, help="The platform that would list the subject.")
-@click.option("--subject", required=True, help="A person_id, or a phone number.")
 @click.option(
-    "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
+    "--subject", required=True, help="A person_id, a phone number, or a platform record_id."
+)
+@click.option(
+    "--subject-kind",
+    type=click.Choice(["person", "phone", "record"]),
+    default="person",
+    show_default=True,
 )
 @click.option(
     "--at",
@@ -914,6 +919,13 @@ def neighborhood(
     help="MOSTLY_SPILLOVER_PLATFORM: flag a platform when more than this share of its listings is spillover.",
 )
 @click.option(
+    "--min-identities",
+    type=click.IntRange(min=2),
+    default=3,
+    show_default=True,
+    help="PHONE_FANOUT: on the platform records of how many identities (ID number, else name) a phone fans out.",
+)
+@click.option(
     "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
 )
 @click.option(
@@ -924,6 +936,7 @@ def neighborhood(
 def findings(
     min_borrowers: int,
     spillover_share: float,
+    min_identities: int,
     policy_path: Path | None,
     fmt: str,
     source: Source,
@@ -933,7 +946,13 @@ def findings(
 
     policy = load_policy(policy_path)
     with source.open() as backend:
-        found = find(backend, policy, min_borrowers=min_borrowers, spillover_share=spillover_share)
+        found = find(
+            backend,
+            policy,
+            min_borrowers=min_borrowers,
+            spillover_share=spillover_share,
+            min_identities=min_identities,
+        )
     if fmt == "json":
         click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -8,13 +8,13 @@ nothing but numpy, the fact classes and the phone keys (:mod:`spillover.phonecod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
 
-from .model import Dataset, Entry, Loan, LoanLink, PhonePeriod, Sharing
+from .model import Dataset, Entry, Loan, LoanLink, Match, PhonePeriod, Record, Sharing
 from .phonecodes import PhoneCodes
 
 __all__ = [
@@ -124,6 +124,11 @@ class Columns:
     details: Details | None = None
     #: the references between rows, when the source resolved them (a data folder does)
     codes: Codes | None = None
+    #: identity linkage (docs/contract.md §1): per loan row, the platform record that names
+    #: its borrower ("" none; None: no loan does); the records and each one's match
+    loan_record: np.ndarray | None = None
+    records: Mapping[str, Record] = field(default_factory=dict)
+    matches: Mapping[str, Match] = field(default_factory=dict)
 
 
 def _strs(values: Sequence[str]) -> np.ndarray:
@@ -155,6 +160,14 @@ def columns_from_dataset(data: Dataset) -> Columns:
         ),
         entry_stated_reason=_strs([e.stated_reason or "" for e in data.entries.values()]),
     )
+    if data.records or any(x.borrower_record for x in loans):
+        return replace(
+            columns,
+            details=details,
+            loan_record=_strs([x.borrower_record or "" for x in loans]),
+            records=data.records,
+            matches=data.matches,
+        )
     return replace(columns, details=details)
 
 

@@ -37,23 +37,36 @@ from datetime import date
 
 from .backends.base import GraphBackend
 from .errors import NotFoundError
-from .model import Entry, FrontierFacts, Loan, PhonePeriod, Sharing, SubjectKind, ref
+from .model import (
+    Entry,
+    FrontierFacts,
+    Loan,
+    Match,
+    PhonePeriod,
+    Sharing,
+    SubjectKind,
+    ref,
+    split_ref,
+)
 from .policy import Policy, default_policy
 from .rules import (
     CHAIN_STEP,
     COPY_STEP,
     IGNORES_DATES,
     LISTING_STEP,
+    MATCHED_TO,
     NO_PATH,
     NO_ROUTE,
     NO_TIE,
     ORIGIN_STEP,
     SHARING_STEP,
+    UNRESOLVED_RECORD,
     StepKind,
     Verdict,
     factor,
     loan_in_time,
     loan_kind,
+    match_kind,
     owns_kind,
     reason_codes,
     relay_day,
@@ -140,6 +153,8 @@ class Explanation:
     reason_codes: tuple[str, ...]
     policy: Policy
     names: dict[str, str] = field(default_factory=dict)
+    #: the match of every platform record on the paths (the waterfall of each match step)
+    matches: dict[str, Match] = field(default_factory=dict)
 
     @property
     def best(self) -> ExplanationPath | None:
@@ -318,14 +333,23 @@ class _Label:
         key = (*self.key, ref("phone", phone) if phone else "", role, ref("loan", loan.loan_id))
         return _Label(responsibility, self.depth + 1, self.steps + steps, (*self.loans, loan), key)
 
-    def chain(self, step: Step) -> _Label:
-        """This label extended from its last loan to that loan's borrower."""
+    def chain(self, step: Step, match: Step | None = None) -> _Label:
+        """This label extended from its last loan to that loan's borrower (through the
+        match step of the record the loan names its borrower by, if any)."""
+        if match is None:
+            return _Label(
+                self.responsibility * step.factor,
+                self.depth,
+                (*self.steps, step),
+                self.loans,
+                (*self.key, step.target),
+            )
         return _Label(
-            self.responsibility * step.factor,
+            self.responsibility * step.factor * match.factor,
             self.depth,
-            (*self.steps, step),
+            (*self.steps, step, match),
             self.loans,
-            (*self.key, step.target),
+            (*self.key, match.target),
         )
 
 
@@ -402,13 +426,16 @@ def find_ties(
     *,
     is_origin: Callable[[Loan], bool],
     listing_day: date | None = None,
+    via: Step | None = None,
 ) -> dict[str, _Label]:
     """Best tie path from the subject to every origin loan, keyed by loan id.
 
-    ``is_origin(loan)`` says whether a reached loan may originate the listing.
+    ``is_origin(loan)`` says whether a reached loan may originate the listing; ``via``:
+    the match step of a listed platform record to ``subject`` (its person), which every
+    path starts with.
     """
     start = ref(subject_kind.value, subject)
-    start_label = _Label(1.0, 0, ())
+    start_label = _Label(1.0, 0, ()) if via is None else _Label(via.factor, 0, (via,))
     seen: dict[str, tuple[float, int, tuple[str, ...]]] = {start: start_label.rank()}
     persons: dict[str, _Label] = (
         {subject: start_label} if subject_kind == SubjectKind.PERSON else {}
@@ -442,14 +469,16 @@ def find_ties(
             if base is None:
                 continue
             kind = loan_kind(subject=layer == 1 and subject_kind == SubjectKind.PERSON)
-            step = _step(
-                kind,
-                ref("person", loan.borrower_id),
-                ref("loan", loan.loan_id),
-                loan.applied_at,
-                policy,
-            )
-            offer(base.tie(loan, "", "", step), loan)
+            person_node = ref("person", loan.borrower_id)
+            if loan.borrower_record is None:
+                step = _step(kind, person_node, ref("loan", loan.loan_id), loan.applied_at, policy)
+                offer(base.tie(loan, "", "", step), loan)
+                continue
+            # the person -> the platform record they were matched to -> its loan
+            record_node = ref("record", loan.borrower_record)
+            match = _match_step(loan, person_node, record_node, policy)
+            step = _step(kind, record_node, ref("loan", loan.loan_id), loan.applied_at, policy)
+            offer(base.tie(loan, "", "", match, step), loan)
 
         for use in facts.uses:
             loan = use.loan
@@ -500,8 +529,14 @@ def find_ties(
             if layer == policy.max_loans:
                 continue
             borrower = ref("person", loan.borrower_id)
-            step = _step(CHAIN_STEP, node, borrower, None, policy)
-            nxt = label.chain(step)
+            if loan.borrower_record is None:
+                nxt = label.chain(_step(CHAIN_STEP, node, borrower, None, policy))
+            else:  # the loan -> its borrower's record -> the person it was matched to
+                record_node = ref("record", loan.borrower_record)
+                nxt = label.chain(
+                    _step(CHAIN_STEP, node, record_node, None, policy),
+                    _match_step(loan, record_node, borrower, policy),
+                )
             if borrower in seen and seen[borrower] <= nxt.rank():
                 continue
             current = next_persons.get(loan.borrower_id)
@@ -511,6 +546,11 @@ def find_ties(
             seen[ref("person", person)] = label.rank()
         persons, phones = next_persons, {}
     return origins
+
+
+def _match_step(loan: Loan, source: str, target: str, policy: Policy) -> Step:
+    """The match step of the record a loan names its borrower by (either direction)."""
+    return _step(match_kind(loan.matched_by or ""), source, target, None, policy)
 
 
 # ---------------------------------------------------------------------------
@@ -545,14 +585,32 @@ def explain(
         return loan.status in statuses and origin_reaches(loan, reach)
 
     facts = ExplanationFacts(backend)
+    subject_kind, subject, via = entry.subject_kind, entry.subject, None
+    matches: dict[str, Match] = {}
+    if subject_kind == SubjectKind.RECORD:
+        # a listed platform record: explained from the person it was matched to, through
+        # the match step (an unresolved record has no path)
+        matches = backend.matches([subject])
+        found = matches.get(subject)
+        if found is None:
+            return _unresolved(backend, entry, policy)
+        subject_kind, subject = SubjectKind.PERSON, found.person_id
+        via = _step(
+            match_kind(found.matched_by),
+            entry.subject_ref,
+            ref("person", found.person_id),
+            None,
+            policy,
+        )
     ties = find_ties(
         facts,
-        entry.subject_kind,
-        entry.subject,
+        subject_kind,
+        subject,
         entry.listed_at,
         policy,
         is_origin=is_origin,
         listing_day=entry.listed_at,
+        via=via,
     )
     ranked = sorted(
         ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
@@ -572,8 +630,18 @@ def explain(
     else:
         codes = (NO_PATH,)
         if diagnose:
-            codes += (_diagnose(facts, entry, chain, sharing, policy),)
+            codes += (_diagnose(facts, entry, chain, sharing, policy, subject_kind, subject),)
     loans = {loan.loan_id: loan for label in ties.values() for loan in label.loans}
+    on_paths = {
+        split_ref(node)[1]
+        for p in paths
+        for s in p.steps
+        if s.rel == MATCHED_TO
+        for node in (s.source, s.target)
+        if split_ref(node)[0] == SubjectKind.RECORD.value
+    } - set(matches)
+    if on_paths:
+        matches.update(backend.matches(sorted(on_paths)))
     return Explanation(
         entry,
         contamination,
@@ -582,6 +650,21 @@ def explain(
         codes,
         policy,
         _names(backend, entry, paths, loans),
+        matches,
+    )
+
+
+def _unresolved(backend: GraphBackend, entry: Entry, policy: Policy) -> Explanation:
+    """The explanation of an entry on a platform record that resolves to no person."""
+    result = score(None, policy)
+    return Explanation(
+        entry,
+        result.contamination,
+        result.verdict,
+        (),
+        (NO_PATH, UNRESOLVED_RECORD),
+        policy,
+        _names(backend, entry, [], {}),
     )
 
 
@@ -591,6 +674,8 @@ def _diagnose(
     chain: tuple[Entry, ...],
     sharing: tuple[Sharing, ...],
     policy: Policy,
+    subject_kind: SubjectKind,
+    subject: str,
 ) -> str:
     """Why nothing explains the entry: dates, platform routes, or no tie at all.
 
@@ -602,8 +687,8 @@ def _diagnose(
     statuses = policy.origin_statuses
     tied = find_ties(
         backend,
-        entry.subject_kind,
-        entry.subject,
+        subject_kind,
+        subject,
         date.max,
         policy,
         is_origin=lambda loan: loan.status in statuses,
@@ -664,6 +749,8 @@ def check(
         raise NotFoundError(f"unknown platform {platform_id!r}")
     if kind == SubjectKind.PERSON and ref("person", subject) not in e.names:
         raise NotFoundError(f"unknown person {subject!r}")
+    if kind == SubjectKind.RECORD and ref("record", subject) not in e.names:
+        raise NotFoundError(f"unknown record {subject!r}")
     return e
 
 
@@ -719,8 +806,11 @@ def explain_about_person(
     out = []
     for batch in backend.iter_entries():
         for entry in batch:
-            if entry.subject_kind == "person":
+            if entry.subject_kind == SubjectKind.PERSON:
                 hit = entry.subject == person_id
+            elif entry.subject_kind == SubjectKind.RECORD:
+                match = backend.matches([entry.subject]).get(entry.subject)
+                hit = match is not None and match.person_id == person_id
             else:
                 hit = any(p.phone == entry.subject and p.covers(entry.listed_at) for p in periods)
             if hit:

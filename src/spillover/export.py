@@ -13,7 +13,11 @@ resident ID numbers       a valid 18-character ID with address code ``99``
                           correct check digit
 loan and entry ids        ``loan-`` / ``entry-`` + 16 hex digits (they may embed
                           names or initials in real data)
+platform record ids       ``rec-`` + 16 hex digits (their names, ID numbers and
+                          phones as above)
 stated reasons, cities    dropped (free text can hold anything)
+records' birth dates      dropped (a match's waterfall still says which fields
+                          agreed)
 ========================  ===================================================
 
 Platforms (institutions, not people), dates, amounts, statuses, roles and the
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import hmac
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,7 +42,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpilloverError
-from .model import Dataset, Entry, Loan, LoanLink, Person, PhonePeriod, SubjectKind
+from .model import (
+    Dataset,
+    Entry,
+    Loan,
+    LoanLink,
+    Match,
+    Person,
+    PhonePeriod,
+    Record,
+    SubjectKind,
+)
 from .outfiles import atomic_folder
 from .phones import DEFAULT_REGION, mobile_pattern
 from .resident_id import check_character
@@ -133,6 +148,10 @@ class Pseudonymizer:
         """Blacklist entry ids to ``entry-`` and 16 hex digits, injectively."""
         return self._hex_ids("entry", "entry-", values)
 
+    def record_ids(self, values: Iterable[str]) -> dict[str, str]:
+        """Platform record ids to ``rec-`` and 16 hex digits, injectively."""
+        return self._hex_ids("record", "rec-", values)
+
     def _hex_ids(self, kind: str, prefix: str, values: Iterable[str]) -> dict[str, str]:
         return _injective(self, kind, values, lambda d: prefix + d.hex()[:16])
 
@@ -208,19 +227,27 @@ def pseudonymize(data: Dataset, key: bytes) -> Dataset:
         if period.owner_id is not None
     )
     person_values.update(e.subject for e in entries if e.subject_kind is SubjectKind.PERSON)
+    records = data.records.values()
+    phone_values.update(r.phone for r in records if r.phone)
+    person_values.update(r.person_id for r in records if r.person_id)
+    person_values.update(m.person_id for m in data.matches.values())
 
     phone = p.phones(phone_values)
     person = p.person_ids(v for v in person_values if v is not None)
     loan_id = p.loan_ids(data.loans)
     entry_id = p.entry_ids(e for e in data.entries)
     id_number = p.id_numbers(
-        person.id_number for person in data.people.values() if person.id_number
+        [x.id_number for x in data.people.values() if x.id_number]
+        + [r.id_number for r in records if r.id_number]
     )
+    record_id = p.record_ids(data.records)
 
     def owner(value: str | None) -> str | None:
         return None if value is None else person[value]
 
     def subject(e: Entry) -> str:
+        if e.subject_kind is SubjectKind.RECORD:
+            return record_id[e.subject]
         return phone[e.subject] if e.subject_kind is SubjectKind.PHONE else person[e.subject]
 
     people = {
@@ -250,6 +277,8 @@ def pseudonymize(data: Dataset, key: bytes) -> Dataset:
             x.phone_verified,
             x.amount,
             x.status_at,
+            record_id[x.borrower_record] if x.borrower_record else None,
+            x.matched_by,
         )
         for x in data.loans.values()
     }
@@ -267,7 +296,42 @@ def pseudonymize(data: Dataset, key: bytes) -> Dataset:
         for x in data.entries.values()
         if x.entry_id is not None
     }
-    return Dataset(people, dict(data.platforms), periods, loans, links, new_entries, data.sharing)
+    new_records = {
+        record_id[x.record_id]: Record(
+            record_id[x.record_id],
+            x.platform_id,
+            p.name(x.name) if x.name else None,
+            id_number[x.id_number] if x.id_number else None,
+            phone[x.phone] if x.phone else None,
+            None,
+            None,
+            owner(x.person_id),
+        )
+        for x in records
+    }
+    matches = {
+        record_id[m.record_id]: Match(
+            record_id[m.record_id],
+            person[m.person_id],
+            m.match_probability,
+            m.matched_by,
+            record_id[m.matched_with] if m.matched_with else None,
+            m.match_weight,
+            m.waterfall,
+        )
+        for m in data.matches.values()
+    }
+    return Dataset(
+        people,
+        dict(data.platforms),
+        periods,
+        loans,
+        links,
+        new_entries,
+        data.sharing,
+        new_records,
+        matches,
+    )
 
 
 def _cell(value: Any) -> str:
@@ -283,7 +347,38 @@ def _cell(value: Any) -> str:
 
 
 def _table_rows(data: Dataset) -> dict[str, list[tuple[Any, ...]]]:
-    """Rows per table in the contract's column order, sorted (the input's order is not kept)."""
+    """Rows per table in the contract's column order (:func:`columns`), sorted (the input's
+    order is not kept)."""
+    records = bool(data.records) or any(x.borrower_record for x in data.loans.values())
+    identity: dict[str, list[tuple[Any, ...]]] = {}
+    if records:
+        identity["records"] = sorted(
+            (
+                x.record_id,
+                x.platform_id,
+                x.name,
+                x.id_number,
+                x.phone,
+                x.birth_date,
+                x.city,
+                x.person_id,
+            )
+            for x in data.records.values()
+        )
+        # a record's person given in the data is not repeated as a match
+        identity["matches"] = sorted(
+            (
+                m.record_id,
+                m.person_id,
+                m.match_probability,
+                m.matched_by.value,
+                m.matched_with,
+                m.match_weight,
+                _waterfall(m),
+            )
+            for m in data.matches.values()
+            if data.records[m.record_id].person_id is None
+        )
     return {
         "people": sorted((x.person_id, x.name, x.id_number, x.city) for x in data.people.values()),
         "platforms": sorted((x.platform_id, x.name, x.kind.value) for x in data.platforms.values()),
@@ -306,6 +401,7 @@ def _table_rows(data: Dataset) -> dict[str, list[tuple[Any, ...]]]:
                 x.phone_verified,
                 x.amount,
                 x.status_at,
+                *((x.borrower_record,) if records else ()),
             )
             for x in data.loans.values()
         ),
@@ -329,7 +425,33 @@ def _table_rows(data: Dataset) -> dict[str, list[tuple[Any, ...]]]:
             ((x.from_platform, x.to_platform, x.since) for x in data.sharing),
             key=lambda r: (r[0], r[1], r[2] or date.min),
         ),
+        **identity,
     }
+
+
+def _waterfall(m: Match) -> str | None:
+    if not m.waterfall:
+        return None
+    return json.dumps(
+        [
+            {
+                "field": w.field,
+                "level": w.level,
+                "agreed": w.agreed,
+                "log2_bayes_factor": w.log2_bayes_factor,
+            }
+            for w in m.waterfall
+        ]
+    )
+
+
+def columns(table: str, data: Dataset) -> list[str]:
+    """The header of ``table`` as :func:`write_dataset` writes it: the contract's columns
+    in order; ``loans.borrower_record`` last, and only when the data has records."""
+    names = [c for c in TABLES[table].model_fields if c != "borrower_record"]
+    if table == "loans" and (data.records or any(x.borrower_record for x in data.loans.values())):
+        names.append("borrower_record")
+    return names
 
 
 def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None) -> dict[str, int]:
@@ -345,7 +467,7 @@ def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None)
             progress("write", done, len(tables))
         with (folder / f"{table}.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(list(TABLES[table].model_fields))
+            writer.writerow(columns(table, data))
             writer.writerows([_cell(v) for v in row] for row in rows)
         counts[table] = len(rows)
     if progress:

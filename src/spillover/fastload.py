@@ -410,6 +410,11 @@ def _fast(
     if progress:
         progress("read", len(TABLES), len(TABLES))
         progress("check", 0, 6)
+    # identity linkage (platform records, matches, loans and entries naming a record):
+    # the exact loader resolves and checks them (docs/contract.md §1)
+    for linkage in ("records", "matches"):
+        _need(tables[linkage] is None or tables[linkage].num_rows == 0)
+    _need(not pc.any(pc.not_equal(_col(tables["loans"], "borrower_record"), "")).as_py())
 
     people, platforms = tables["people"], tables["platforms"]
     person_ids = _clean(_col(people, "person_id"), True)
@@ -480,7 +485,7 @@ def _fast(
     extra["entry_stated_reason"] = _clean(_col(bl, "stated_reason"), False)
     entry_order = _unique(entry_ids)
     e_platform_row = _known(e_platform, platform_ids, False)
-    _enum(e_kind, {k.value for k in SubjectKind}, False)
+    _enum(e_kind, {SubjectKind.PERSON.value, SubjectKind.PHONE.value}, False)
     is_person = pc.equal(e_kind, "person")
     e_person_row = np.full(len(e_subject), -1, dtype=np.int64)
     e_person_row[is_person.to_numpy(zero_copy_only=False)] = _known(

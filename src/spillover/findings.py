@@ -1,11 +1,11 @@
 """Red flags: ``spillover findings``, the same findings on every backend.
 
 Each kind of finding is defined once, in :data:`spillover.rules.FINDINGS` (a stable
-code, a title, what it means, and the saved query that finds it on Neo4j). Four
-are patterns in the graph; on Neo4j they run as the saved Cypher queries in
+code, a title, what it means, and the saved query that finds it on Neo4j). All
+but one are patterns in the graph; on Neo4j they run as the saved Cypher queries in
 ``cypher/investigate/`` (usable as they are in Neo4j Browser), on the embedded
 backends as the same patterns in Python over the graph's columns. Both give rows
-of the same shape, grouped here into :class:`Finding`\\ s. The fifth
+of the same shape, grouped here into :class:`Finding`\\ s. One
 (``MOSTLY_SPILLOVER_PLATFORM``) needs the verdicts, which only the rules engine
 computes: it comes from the batch audit on every backend.
 
@@ -23,7 +23,14 @@ computes: it comes from the batch audit on every backend.
   its listings spillover;
 - ``COPY_AFTER_REPAID``: a copied entry (``copied_from``) whose first listing's
   subject is tied to that listing's platform only by loans that were all repaid
-  (status ``repaid``, reached no later than the copy's listing day).
+  (status ``repaid``, reached no later than the copy's listing day);
+- ``PHONE_ONLY_RECORD_LINK``: platform records on different platforms that share a
+  phone number but neither a name nor an ID number (the Xu Yan pattern); one finding
+  per phone;
+- ``CLUSTER_WITHOUT_ID_NUMBER``: a person with two or more resolved records
+  (``records.person_id`` or ``matches``) of which no two share an ID number;
+- ``PHONE_FANOUT``: a phone number on the records of at least ``min_identities``
+  identities (a record's ID number, else its name).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from typing import Any, Protocol, runtime_checkable
 from .audit import audit_rows
 from .backends.base import GraphBackend
 from .columns import Columns
-from .model import LoanStatus, ref
+from .model import LoanStatus, Record, ref
 from .policy import Policy, default_policy
 from .rules import (
     APPLICANT,
@@ -64,6 +71,8 @@ __all__ = [
 DEFAULT_MIN_BORROWERS = 5
 #: a platform is flagged when more than this share of its listings is spillover
 DEFAULT_SPILLOVER_SHARE = 0.5
+#: a phone fans out when on the platform records of this many identities (ID number, else name)
+DEFAULT_MIN_IDENTITIES = 3
 
 Row = dict[str, Any]
 
@@ -121,7 +130,9 @@ class Findings:
 
 
 def query_params(
-    policy: Policy, min_borrowers: int = DEFAULT_MIN_BORROWERS
+    policy: Policy,
+    min_borrowers: int = DEFAULT_MIN_BORROWERS,
+    min_identities: int = DEFAULT_MIN_IDENTITIES,
 ) -> dict[str, dict[str, Any]]:
     """The $parameters of each saved query, from the rules and the policy."""
     unverified_roles = [r for r in ROLES if use_kind(r, True).code in UNVERIFIED_TIE_CODES]
@@ -143,6 +154,9 @@ def query_params(
             "owner_unverified": owns_kind(False).code in UNVERIFIED_TIE_CODES,
         },
         "copies_after_repaid": {"repaid": LoanStatus.REPAID.value},
+        "phone_only_record_links": {},
+        "clusters_without_id_number": {},
+        "record_phone_fanout": {"min_identities": min_identities},
     }
 
 
@@ -152,6 +166,7 @@ def find(
     *,
     min_borrowers: int = DEFAULT_MIN_BORROWERS,
     spillover_share: float = DEFAULT_SPILLOVER_SHARE,
+    min_identities: int = DEFAULT_MIN_IDENTITIES,
 ) -> Findings:
     """Every red flag in the graph of ``backend`` (see the module text for each kind).
 
@@ -161,11 +176,11 @@ def find(
     [('phone:+8613957112345', ('jiang',))]
     """
     policy = policy or default_policy()
-    params = query_params(policy, min_borrowers)
+    params = query_params(policy, min_borrowers, min_identities)
     if isinstance(backend, QueryRunner):
         rows = {name: backend.query(name, p) for name, p in params.items()}
     else:
-        rows = _python_rows(backend.columns(), policy, min_borrowers)
+        rows = _python_rows(backend.columns(), policy, min_borrowers, min_identities)
     out: list[Finding] = []
     for code, kind in FINDINGS.items():
         if kind.query is None:
@@ -174,7 +189,11 @@ def find(
             out.extend(_GROUP[kind.query](code, rows[kind.query]))
     return Findings(
         tuple(out),
-        {"min_borrowers": min_borrowers, "spillover_share": spillover_share},
+        {
+            "min_borrowers": min_borrowers,
+            "spillover_share": spillover_share,
+            "min_identities": min_identities,
+        },
     )
 
 
@@ -246,12 +265,52 @@ def _copy_findings(code: str, rows: list[Row]) -> Iterator[Finding]:
         )
 
 
+def _phone_only_findings(code: str, rows: list[Row]) -> Iterator[Finding]:
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r["phone"], []).append(r)
+    for phone, rs in sorted(groups.items()):
+        records = _ids([r[k] for r in rs for k in ("record_a", "record_b")])
+        yield Finding(
+            code,
+            ref("phone", phone),
+            {"pairs": len(rs), "records": len(records)},
+            {
+                "records": records,
+                "platforms": _ids([r[k] for r in rs for k in ("platform_a", "platform_b")]),
+            },
+        )
+
+
+def _cluster_findings(code: str, rows: list[Row]) -> Iterator[Finding]:
+    for r in sorted(rows, key=lambda r: r["person_id"]):
+        yield Finding(
+            code,
+            ref("person", r["person_id"]),
+            {"records": len(r["record_ids"])},
+            {"records": _ids(r["record_ids"]), "matched_by": _ids(r["matched_by"])},
+        )
+
+
+def _fanout_findings(code: str, rows: list[Row]) -> Iterator[Finding]:
+    for r in sorted(rows, key=lambda r: r["phone"]):
+        yield Finding(
+            code,
+            ref("phone", r["phone"]),
+            {"records": len(r["record_ids"]), "identities": len(r["identities"])},
+            {"records": _ids(r["record_ids"]), "identities": _ids(r["identities"])},
+        )
+
+
 #: rows of each saved query (or its Python twin) to findings
 _GROUP = {
     "unverified_applicant_phone": _applicant_findings,
     "shared_phone_hubs": _hub_findings,
     "listed_only_unverified": _unverified_findings,
     "copies_after_repaid": _copy_findings,
+    "phone_only_record_links": _phone_only_findings,
+    "clusters_without_id_number": _cluster_findings,
+    "record_phone_fanout": _fanout_findings,
 }
 
 
@@ -306,7 +365,9 @@ class _Loan:
     sms: bool
 
 
-def _python_rows(cols: Columns, policy: Policy, min_borrowers: int) -> dict[str, list[Row]]:
+def _python_rows(
+    cols: Columns, policy: Policy, min_borrowers: int, min_identities: int = DEFAULT_MIN_IDENTITIES
+) -> dict[str, list[Row]]:
     periods: dict[str, list[_Period]] = {}
     for phone, owner, verified, since, until in zip(
         _strs(cols.period_phone),
@@ -343,6 +404,74 @@ def _python_rows(cols: Columns, policy: Policy, min_borrowers: int) -> dict[str,
         "shared_phone_hubs": _py_hubs(uses, periods, min_borrowers),
         "listed_only_unverified": _py_unverified(cols, uses, periods, loans, policy),
         "copies_after_repaid": _py_copies(cols, uses, periods, loans),
+        **_py_records(cols, min_identities),
+    }
+
+
+def _py_records(cols: Columns, min_identities: int) -> dict[str, list[Row]]:
+    """The identity-linkage patterns over the platform records and their matches (the
+    Python twins of the saved queries ``phone_only_record_links``,
+    ``clusters_without_id_number`` and ``record_phone_fanout``)."""
+    records = sorted(cols.records.values(), key=lambda r: r.record_id)
+    by_phone: dict[str, list[Record]] = {}
+    for r in records:
+        if r.phone is not None:
+            by_phone.setdefault(r.phone, []).append(r)
+    pairs: list[Row] = []
+    fanout: list[Row] = []
+    for phone, rs in sorted(by_phone.items()):
+        for i, a in enumerate(rs):
+            for b in rs[i + 1 :]:
+                if a.platform_id == b.platform_id:
+                    continue
+                if a.name is not None and a.name == b.name:
+                    continue
+                if a.id_number is not None and a.id_number == b.id_number:
+                    continue
+                pairs.append(
+                    {
+                        "phone": phone,
+                        "record_a": a.record_id,
+                        "record_b": b.record_id,
+                        "platform_a": a.platform_id,
+                        "platform_b": b.platform_id,
+                    }
+                )
+        identities = list(
+            dict.fromkeys(
+                r.id_number if r.id_number is not None else r.name
+                for r in rs
+                if r.id_number is not None or r.name is not None
+            )
+        )
+        if len(identities) >= min_identities:
+            fanout.append(
+                {
+                    "phone": phone,
+                    "record_ids": [r.record_id for r in rs],
+                    "identities": identities,
+                }
+            )
+    clusters: dict[str, list[Record]] = {}
+    for r in records:
+        match = cols.matches.get(r.record_id)
+        if match is not None:
+            clusters.setdefault(match.person_id, []).append(r)
+    without_id: list[Row] = []
+    for person, rs in sorted(clusters.items()):
+        numbers = [r.id_number for r in rs if r.id_number is not None]
+        if len(rs) >= 2 and len(numbers) == len(set(numbers)):
+            without_id.append(
+                {
+                    "person_id": person,
+                    "record_ids": [r.record_id for r in rs],
+                    "matched_by": sorted({cols.matches[r.record_id].matched_by.value for r in rs}),
+                }
+            )
+    return {
+        "phone_only_record_links": pairs,
+        "clusters_without_id_number": without_id,
+        "record_phone_fanout": fanout,
     }
 
 

@@ -36,7 +36,7 @@ from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
 from .errors import BackendUnavailable, SpilloverError
 from .fastload import read_dataset
-from .model import Dataset
+from .model import Dataset, match_props
 from .phones import DEFAULT_REGION
 from .queries import cypher, statements
 
@@ -82,12 +82,15 @@ TABLES: tuple[tuple[str, bool], ...] = (
     ("people", True),
     ("phones", True),
     ("owner_periods", True),
+    ("records", False),
     ("loans", False),
     ("loan_links", True),
     ("blacklist", False),
     ("copies", False),
     ("sharing", False),
 )
+#: Tables reported only when the folder or the database holds some of their rows.
+OPTIONAL_TABLES = frozenset({"records"})
 #: Removals run before upserts, relationships before nodes, one batch at a time.
 REMOVAL_ORDER = (
     "copies",
@@ -96,6 +99,7 @@ REMOVAL_ORDER = (
     "owner_periods",
     "blacklist",
     "loans",
+    "records",
     "phones",
     "people",
     "platforms",
@@ -200,6 +204,8 @@ def wanted_rows(data: Dataset) -> Wanted:
             amount=loan.amount,
             applicant_phone=loan.applicant_phone,
             phone_verified=loan.phone_verified,
+            borrower_record=loan.borrower_record,
+            matched_by=loan.matched_by,
         )
         applied = _props(verified=loan.phone_verified)
         if loan.applicant_phone is not None:
@@ -231,7 +237,12 @@ def wanted_rows(data: Dataset) -> Wanted:
         kind = e.subject_kind.value
         if kind == "phone":
             numbers.add(e.subject)
-        lists = () if kind == "person" and e.subject not in data.people else ((kind, e.subject),)
+        lists = (
+            ()
+            if (kind == "person" and e.subject not in data.people)
+            or (kind == "record" and e.subject not in data.records)
+            else ((kind, e.subject),)
+        )
         entries[e.entry_id] = ((props, (e.platform_id,), lists), {"props": props})
         if e.copied_from is not None and e.copied_from in data.entries:
             key = (e.entry_id, e.copied_from)
@@ -248,11 +259,34 @@ def wanted_rows(data: Dataset) -> Wanted:
         for s in data.sharing
     }
     phones = {n: _node({"number": n}) for n in numbers}
+    records: dict[Key, tuple[Any, dict[str, Any]]] = {}
+    for r in data.records.values():
+        props = _props(
+            id=r.record_id,
+            platform_id=r.platform_id,
+            name=r.name,
+            id_number=r.id_number,
+            phone=r.phone,
+            birth_date=r.birth_date,
+            city=r.city,
+            person_id=r.person_id,
+        )
+        match = data.matches.get(r.record_id)
+        matched = match_props(match) if match is not None else None
+        records[r.record_id] = (
+            (props, (r.platform_id,), ((match.person_id, matched),) if match else ()),
+            {
+                "props": props,
+                "person_id": match.person_id if match else None,
+                "match": matched,
+            },
+        )
     return {
         "platforms": platforms,
         "people": people,
         "phones": phones,
         "owner_periods": periods,
+        "records": records,
         "loans": loans,
         "loan_links": links,
         "blacklist": entries,
@@ -343,6 +377,12 @@ def held_rows(
         )
         for number, role in r["links"]:
             held["loan_links"][(loan_id, number, role)] = True
+    for r in pages("sync_records", "Record"):
+        held["records"][r["key"]] = (
+            _plain(r["props"]),
+            tuple(sorted(r["platforms"])),
+            tuple(sorted(((p, _plain(m)) for p, m in r["matches"]), key=lambda pm: pm[0])),
+        )
     from .investigate import WRITE_BACK_PROPERTIES
 
     for r in pages("sync_entries", "Entry"):
@@ -406,6 +446,8 @@ def diff(wanted: Wanted, held: Held) -> Diff:
                 rows.append(row)
         gone = [_removal_row(table, key) for key in have if key not in want]
         upserts[table], removals[table] = rows, gone
+        if table in OPTIONAL_TABLES and not want and not have:
+            continue  # a folder without platform records reports its tables as before
         changes[table] = TableChange(added, changed, len(gone))
     return Diff(upserts, removals, changes)
 

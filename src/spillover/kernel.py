@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import FOREVER, NEVER, Codes, Columns, columns_from_dataset, columns_from_facts
+from .model import SubjectKind
 from .phonecodes import PhoneCodes
 from .policy import Policy, default_policy
 from .rules import APPLICANT as APPLICANT_ROLE
@@ -44,9 +45,11 @@ from .rules import (
     ROLES,
     SHARING_STEP,
     TIE_KINDS,
+    MatchKey,
     StepKind,
     factor,
     loan_kind,
+    match_kind,
     owns_kind,
     reason_codes,
     score,
@@ -101,6 +104,10 @@ _OWNS_KIND = _kind_table(owns_kind, _BOOLS)
 #: own-loan kind by "the subject's own loan" (layer 1)
 _LOAN_KIND = _kind_table(lambda subject: loan_kind(subject=subject), _BOOLS)
 _OWNS_UNVERIFIED = KIND_CODE[owns_kind(False).name]
+#: the factor key of a step person -BORROWED-> loan (the tie of an own loan)
+_OWN_LOAN_KEY = loan_kind(subject=True).factor_key
+#: match keys as integer codes: the index in this tuple
+MATCH_KEYS: tuple[MatchKey, ...] = tuple(MatchKey)
 
 __all__ = [
     "FOREVER",
@@ -161,6 +168,7 @@ def codes_of(cols: Columns) -> Codes:
     """The :class:`~spillover.columns.Codes` of columns whose source did not resolve them
     (hash lookups and sorts of the id strings)."""
     is_person = _is(cols.entry_kind, "person")
+    is_phone = _is(cols.entry_kind, "phone")
     applicant = _arrow(cols.loan_applicant_phone)
     has_applicant = ~_is(applicant, "")
     subjects = _arrow(cols.entry_subject)
@@ -169,13 +177,13 @@ def codes_of(cols: Columns) -> Codes:
             _arrow(cols.period_phone),
             applicant.filter(pa.array(has_applicant)),
             _arrow(cols.link_phone),
-            subjects.filter(pa.array(~is_person)),
+            subjects.filter(pa.array(is_phone)),
         ]
     )
     applicant_phone = np.full(len(applicant), -1, dtype=np.int64)
     applicant_phone[has_applicant] = app
     entry_phone = np.full(len(subjects), -1, dtype=np.int64)
-    entry_phone[~is_person] = subject
+    entry_phone[is_phone] = subject
     return Codes(
         person_order=_order(cols.person_ids),
         platform_order=_order(cols.platform_ids),
@@ -270,6 +278,9 @@ class _Entries:
     subject_phone: np.ndarray  # phone code, -1 for a person subject
     phone_rows: np.ndarray  # the entries whose subject is a phone
     owner_now: np.ndarray  # person code owning the subject phone on the listing day, -1
+    #: a record subject's match (index in MATCH_KEYS, -1: none) and its factor (1.0: none)
+    match: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    start_factor: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -410,6 +421,18 @@ class Index:
             zero_copy_only=False
         )[order]
         self.loan_verified = np.asarray(cols.loan_phone_verified)[order]
+        # --- identity linkage: a loan naming its borrower by a platform record carries
+        # the record's match step (factor and reason code), per loan code
+        self.match_factor = np.array([factor(policy, match_kind(k)) for k in MATCH_KEYS])
+        self.loan_match = np.full(nl, -1, dtype=np.int64)  # index in MATCH_KEYS, -1: none
+        if cols.loan_record is not None:
+            records = np.asarray(_arrow(cols.loan_record).to_pylist(), dtype=object)[order]
+            for code in np.nonzero(records != "")[0].tolist():
+                match = cols.matches[records[code]]
+                self.loan_match[code] = MATCH_KEYS.index(match.matched_by)
+        self.loan_match_f = np.where(
+            self.loan_match >= 0, self.match_factor[np.maximum(self.loan_match, 0)], 1.0
+        )
         # --- owner periods, sorted by (phone, since) for searchsorted lookups ------
         p_owner = _recode(self.person_rank, codes.period_owner)  # -1: unknown
         p_since = np.asarray(cols.period_since)
@@ -449,7 +472,12 @@ class Index:
             [np.full(own_n, -1), _OWNS_KIND[u_owner_verified[person_tie].astype(np.int64)]]
         )
         self.t_kind = np.concatenate([np.full(own_n, -1), u_kind[person_tie]])
-        self.t_f1 = np.where(self.t_owns >= 0, self.kind_factor[np.maximum(self.t_owns, 0)], 1.0)
+        # the first factor: the owns step's, or for an own loan its record's match (1.0: none)
+        self.t_f1 = np.where(
+            self.t_owns >= 0,
+            self.kind_factor[np.maximum(self.t_owns, 0)],
+            self.loan_match_f[self.t_loan],
+        )
         torder = np.argsort(src * nl + self.t_loan)
         for name in ("t_loan", "t_phone", "t_role", "t_owns", "t_kind", "t_f1"):
             setattr(self, name, getattr(self, name)[torder])
@@ -615,6 +643,18 @@ class Index:
         if len(phone_rows):
             period = self._period_at(phone[phone_rows], listed[phone_rows])
             owner_now[phone_rows] = np.append(self.p_owner, -1)[period]
+        # a record subject starts from its person, through the match step
+        match = np.full(len(ids), -1, dtype=np.int64)
+        start_factor = np.ones(len(ids))
+        if cols.matches:
+            kinds, subjects = kind.to_pylist(), subject.to_pylist()
+            rows = [i for i, k in enumerate(kinds) if k == SubjectKind.RECORD.value]
+            found = [(i, cols.matches[subjects[i]]) for i in rows if subjects[i] in cols.matches]
+            if found:
+                at = np.array([i for i, _ in found], dtype=np.int64)
+                person[at] = _codes(self.persons, pa.array([m.person_id for _, m in found]))
+                match[at] = [MATCH_KEYS.index(m.matched_by) for _, m in found]
+                start_factor[at] = self.match_factor[match[at]]
         return _Entries(
             ids=ids,
             platform=_recode(self.platform_rank, codes.entry_platform[order]),
@@ -626,6 +666,8 @@ class Index:
             subject_phone=phone,
             phone_rows=phone_rows,
             owner_now=owner_now,
+            match=match,
+            start_factor=start_factor,
         )
 
     def _start(self, entries: _Entries) -> _PassState:
@@ -638,11 +680,12 @@ class Index:
         )
         rows = np.nonzero(entries.subject_person >= 0)[0]
         person = entries.subject_person[rows]
-        state.remember(state.node_key(rows, self.person_base + person), np.ones(len(rows)))
+        start = entries.start_factor[rows]
+        state.remember(state.node_key(rows, self.person_base + person), start)
         state.frontier = _Frontier(
             entry=rows,
             person=person,
-            responsibility=np.ones(len(rows)),
+            responsibility=start,
             rank=np.zeros(len(rows), dtype=np.int64),
         )
         return state
@@ -762,7 +805,8 @@ class Index:
         """The next frontier: from each loan label to the loan's borrower, best per
         (entry, person), with the rank of its key among the new labels."""
         person = self.loan_borrower[labels.loan]
-        responsibility = labels.responsibility * self.chain_factor
+        # loan -BORROWED_BY-> borrower, through the loan's record's match step if any
+        responsibility = labels.responsibility * self.chain_factor * self.loan_match_f[labels.loan]
         group = state.node_key(labels.entry, self.person_base + person)
         # else nothing further can win
         idx = np.nonzero(responsibility > state.best.responsibility[labels.entry])[0]
@@ -819,6 +863,8 @@ class Index:
         found = best.loan >= 0
         depth = best.depth.copy()
         per_layer = np.zeros((n, len(layers)), dtype=np.int64)  # summaries, layer 1 first
+        # the record match of each layer's loan (index in MATCH_KEYS, -1: none)
+        layer_match = np.full((n, len(layers)), -1, dtype=np.int64)
         layer = np.where(found, best.depth - 1, -1)
         idx = best.label.copy()
         for k in range(len(layers) - 1, -1, -1):
@@ -826,6 +872,7 @@ class Index:
             if not len(at):
                 continue
             per_layer[at, k] = layers[k].summary[idx[at]]
+            layer_match[at, k] = self.loan_match[layers[k].loan[idx[at]]]
             if k > 0:
                 parent = layers[k].parent[idx[at]]
                 idx[at] = layers[k - 1].to_person[parent]
@@ -849,21 +896,66 @@ class Index:
                 summaries.insert(0, sig & ((1 << bits) - 1))
                 sig >>= bits
             texts[j] = " ".join(_path_codes(summaries[: sig // 4], bool(sig & 2), bool(sig & 1)))
-        return texts[inverse.ravel()]
+        out = texts[inverse.ravel()]
+        # paths through a platform record's match step (a record subject, or a loan named
+        # by a record): their codes are built per distinct signature with the matches
+        touched = found & ((state.entries.match >= 0) | (layer_match >= 0).any(axis=1))
+        if touched.any():
+            at = np.nonzero(touched)[0]
+            keys: dict[tuple[int, ...], str] = {}
+            for i, d, sh, co, m in zip(
+                at.tolist(),
+                depth[at].tolist(),
+                shared[at].tolist(),
+                copied[at].tolist(),
+                state.entries.match[at].tolist(),
+                strict=True,
+            ):
+                key = (d, sh, co, m, *per_layer[i, :d].tolist(), *layer_match[i, :d].tolist())
+                if key not in keys:
+                    keys[key] = " ".join(
+                        _path_codes(
+                            per_layer[i, :d].tolist(),
+                            bool(sh),
+                            bool(co),
+                            entry_match=m,
+                            loan_matches=layer_match[i, :d].tolist(),
+                        )
+                    )
+                out[i] = keys[key]
+        return out
 
 
-def _path_codes(layers: list[int], shared: bool, copied: bool) -> tuple[str, ...]:
+def _path_codes(
+    layers: list[int],
+    shared: bool,
+    copied: bool,
+    *,
+    entry_match: int = -1,
+    loan_matches: list[int] | None = None,
+) -> tuple[str, ...]:
     """The reason codes of a path from its layer summaries, listed as the core lists
-    them: the codes of its steps in step order (:func:`spillover.rules.reason_codes`)."""
+    them: the codes of its steps in step order (:func:`spillover.rules.reason_codes`).
+
+    ``entry_match``: the match of a record subject (index in ``MATCH_KEYS``, -1: none);
+    ``loan_matches``: the same for the record naming each layer's loan's borrower."""
     if not layers:
         return (NO_PATH,)
+    matches = loan_matches or [-1] * len(layers)
     steps: list[str | None] = []
+    if entry_match >= 0:
+        steps.append(match_kind(MATCH_KEYS[entry_match]).code)
     for k, summary in enumerate(layers):
         if k > 0:
             steps.append(CHAIN_STEP.code)
+            if matches[k - 1] >= 0:
+                steps.append(match_kind(MATCH_KEYS[matches[k - 1]]).code)
         if summary % 2:
             steps.append(owns_kind(False).code)
-        steps.append(TIE_KINDS[summary // 2].code)
+        kind = TIE_KINDS[summary // 2]
+        if kind.factor_key == _OWN_LOAN_KEY and matches[k] >= 0:
+            steps.append(match_kind(MATCH_KEYS[matches[k]]).code)
+        steps.append(kind.code)
     steps.append(ORIGIN_STEP.code)
     if shared:
         steps.append(SHARING_STEP.code)

@@ -41,6 +41,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,9 @@ from pypinyin import lazy_pinyin
 
 from .errors import DataError, OptionError, Problem, SpilloverError
 from .linkage import DEFAULT_THRESHOLD, SETTINGS_VERSION
+from .loader import read_valid_table, table_file
 from .outfiles import atomic_file, atomic_folder
-from .phones import normalize_phone
+from .phones import DEFAULT_REGION, normalize_phone
 from .rules import MATCH_FIELDS, MatchKey, match_key
 
 __all__ = [
@@ -253,62 +255,31 @@ def _untrained(settings: Mapping[str, Any]) -> dict[str, Any]:
 # reading the records
 
 
-def _read_records(data: Path) -> pa.Table:
-    """The ``records`` table of ``data`` as text columns (missing values null).
-
-    The data loaders read this table once the contract has it (docs/contract.md
-    §1); this one function is the seam where link takes their reading instead.
-    """
-    csv_path, jsonl_path = data / "records.csv", data / "records.jsonl"
+def _read_records(data: Path, region: str = DEFAULT_REGION) -> pa.Table:
+    """The ``records`` table of ``data`` as text columns (missing values null), every row
+    checked by the contract's rules first (docs/contract.md §1, the loader's messages)."""
     if not data.is_dir():
         raise OptionError("--data", f"not a folder: {data}")
-    if csv_path.exists() and jsonl_path.exists():
-        raise DataError([Problem(str(csv_path), 0, "(table)", "both records.csv and .jsonl")])
-    if csv_path.is_file():
-        path = csv_path
-        try:
-            table = pacsv.read_csv(
-                csv_path,
-                read_options=pacsv.ReadOptions(encoding="utf8"),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(RECORD_COLUMNS, pa.string()),
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise DataError([Problem(str(csv_path), 0, "(row)", str(exc))]) from None
-    elif jsonl_path.is_file():
-        path = jsonl_path
-        try:
-            table = pajson.read_json(jsonl_path)
-        except pa.ArrowInvalid as exc:
-            raise DataError([Problem(str(jsonl_path), 0, "(row)", str(exc))]) from None
-    else:
-        raise DataError(
-            [Problem(str(csv_path), 0, "(table)", "no records table (records.csv or .jsonl)")]
-        )
-    columns: dict[str, pa.Array] = {}
-    for name in RECORD_COLUMNS:
-        if name in table.column_names:
-            col = pc.utf8_trim_whitespace(table[name].cast(pa.string()))
-            columns[name] = pc.if_else(pc.equal(col, ""), None, col).combine_chunks()
-        else:
-            columns[name] = pa.nulls(table.num_rows, pa.string())
+    rows = read_valid_table(data, "records", region)
+    path = table_file(data, "records") or data / "records.csv"
+
+    def text(value: object) -> str | None:
+        if value is None:
+            return None
+        return value.isoformat() if isinstance(value, date) else str(value)
+
+    columns: dict[str, pa.Array] = {
+        name: pa.array([text(getattr(r, name, None)) for r in rows], pa.string())
+        for name in RECORD_COLUMNS
+    }
     problems: list[Problem] = []
-    for required in ("record_id", "platform_id"):
-        if required not in table.column_names:
-            problems.append(Problem(str(path), 0, required, "required column is missing"))
-            continue
-        for row in np.flatnonzero(columns[required].is_null().to_numpy(zero_copy_only=False)):
-            problems.append(Problem(str(path), int(row) + 2, required, "a value is required"))
     ids = columns["record_id"]
     if ids.null_count == 0 and len(pc.unique(ids)) != len(ids):
         counts = pc.value_counts(ids)
         dup = counts.field("values").filter(pc.greater(counts.field("counts"), 1))[0].as_py()
         problems.append(Problem(str(path), 0, "record_id", f"record_id {dup!r} appears twice"))
     if problems:
-        raise DataError(problems[:50], total=len(problems), cap=50)
+        raise DataError(problems)
     return pa.table(columns)
 
 

@@ -33,14 +33,18 @@ from .model import (
     Entry,
     Loan,
     LoanLink,
+    Match,
+    MatchLevel,
     Person,
     PhonePeriod,
     Platform,
+    Record,
     Sharing,
     SubjectKind,
 )
 from .phones import DEFAULT_REGION, check_region
 from .rows import REQUIRED_TABLES, TABLES, Row, field_kinds, required_columns
+from .rules import MatchKey
 
 __all__ = [
     "DEFAULT_MAX_ERRORS",
@@ -48,6 +52,7 @@ __all__ = [
     "Located",
     "load_folder",
     "read_table",
+    "read_valid_table",
     "table_file",
     "table_paths",
 ]
@@ -451,6 +456,38 @@ def _error_text(err: ErrorDetails) -> str:
     return msg
 
 
+def read_valid_table(
+    folder: Path,
+    table: str,
+    region: str = DEFAULT_REGION,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+) -> list[Row]:
+    """The rows of one table of ``folder`` (any form), each checked by the contract's row
+    rules (docs/contract.md §1); a defect raises :class:`DataError` with the usual
+    file:line:field messages. References to other tables are not checked here
+    (:func:`load_folder` checks the folder as a whole).
+
+    >>> from spillover.examples import jiang_records_path
+    >>> rows = read_valid_table(jiang_records_path(), "records")
+    >>> sorted(r.record_id for r in rows)[:2]
+    ['QC-R-XU', 'QT-R-J']
+    """
+    check_region(region)
+    problems = _Problems(max_errors)
+    found = table_paths(folder, table)
+    if not found:
+        problems.add(str(folder / f"{table}.csv"), 0, "(table)", f"table {table!r} is missing")
+        raise problems.error()
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        problems.add(str(found[0]), 0, "(table)", f"both {names}: keep one form of the table")
+        raise problems.error()
+    rows = read_table(found[0], TABLES[table], problems, region)
+    if problems.total:
+        raise problems.error()
+    return [located.row for located in rows]
+
+
 def read_table(
     path: Path, model: type[Row], problems: _Problems, region: str, rejected: set[str] | None = None
 ) -> list[Located]:
@@ -595,9 +632,53 @@ def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[s
                     "since",
                     f"owner period of {phone} overlaps the one on line {before.line}",
                 )
+    records = _unique(tables["records"], "record_id", problems)
+    for item in records.values():
+        known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
+        known(item, "person_id", item.row.person_id, people, "person_id")
+    matches = _unique(tables["matches"], "record_id", problems)
+    for item in matches.values():
+        row = item.row
+        known(item, "record_id", row.record_id, records, "record_id")
+        known(item, "person_id", row.person_id, people, "person_id")
+        known(item, "matched_with", row.matched_with, records, "record_id")
+        given = records[row.record_id].row.person_id if row.record_id in records else None
+        if given is not None and given != row.person_id:
+            problems.add(
+                item.file,
+                item.line,
+                "person_id",
+                f"record {row.record_id!r} is person {given!r} by records.person_id, "
+                f"not {row.person_id!r}",
+            )
+        if row.matched_with is not None and row.matched_with == row.record_id:
+            problems.add(item.file, item.line, "matched_with", "a record cannot match itself")
+    resolved = _resolve(records, matches)
     for item in loans.values():
         known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
         known(item, "borrower_id", item.row.borrower_id, people, "person_id")
+        record_id = item.row.borrower_record
+        known(item, "borrower_record", record_id, records, "record_id")
+        if record_id in records:
+            held_by = records[record_id].row.platform_id
+            if held_by != item.row.platform_id:
+                problems.add(
+                    item.file,
+                    item.line,
+                    "borrower_record",
+                    f"record {record_id!r} is held by {held_by!r}, not by the loan's "
+                    f"platform {item.row.platform_id!r}",
+                )
+            person = resolved[record_id].person_id if record_id in resolved else None
+            if item.row.borrower_id is not None and person != item.row.borrower_id:
+                problems.add(
+                    item.file,
+                    item.line,
+                    "borrower_record",
+                    f"record {record_id!r} resolves to "
+                    + (f"person {person!r}" if person else "no person")
+                    + f", not to borrower_id {item.row.borrower_id!r}",
+                )
     link_keys: dict[tuple[str, str, str], int] = {}
     for item in tables["loan_links"]:
         known(item, "loan_id", item.row.loan_id, loans, "loan_id")
@@ -612,6 +693,8 @@ def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[s
         known(item, "copied_from", item.row.copied_from, entries, "entry_id")
         if item.row.subject_kind == SubjectKind.PERSON:
             known(item, "subject", item.row.subject, people, "person_id")
+        elif item.row.subject_kind == SubjectKind.RECORD:
+            known(item, "subject", item.row.subject, records, "record_id")
     loops = _loop_entry_points({k: v.row.copied_from for k, v in entries.items()})
     for entry_id, item in entries.items():
         if entry_id in loops:
@@ -639,6 +722,12 @@ def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[s
 
     if problems.total:
         return Dataset({}, {}, {}, {})
+    # a loan on a record that resolves to no person names no one: it stays out of the graph
+    graph_loans: dict[str, Loan] = {}
+    for k, v in loans.items():
+        loan = _loan(v.row, resolved)
+        if loan is not None:
+            graph_loans[k] = loan
     return Dataset(
         people={k: Person(**v.row.model_dump()) for k, v in people.items()},
         platforms={k: Platform(**v.row.model_dump()) for k, v in platforms.items()},
@@ -651,10 +740,63 @@ def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[s
             )
             for phone, items in periods.items()
         },
-        loans={k: Loan(**v.row.model_dump()) for k, v in loans.items()},
-        links=tuple(LoanLink(**i.row.model_dump()) for i in tables["loan_links"]),
+        loans=graph_loans,
+        links=tuple(
+            LoanLink(**i.row.model_dump())
+            for i in tables["loan_links"]
+            if i.row.loan_id in graph_loans
+        ),
         entries={k: Entry(**v.row.model_dump()) for k, v in entries.items()},
         sharing=tuple(Sharing(**i.row.model_dump()) for i in tables["sharing"]),
+        records={k: Record(**v.row.model_dump()) for k, v in records.items()},
+        matches=resolved,
+    )
+
+
+def _resolve(records: dict[str, Located], matches: dict[str, Located]) -> dict[str, Match]:
+    """Each record's person (docs/contract.md §1): ``records.person_id`` when given
+    (``known``), else its ``matches`` row; records with neither stay unresolved."""
+    out: dict[str, Match] = {}
+    for record_id, item in records.items():
+        if item.row.person_id is not None:
+            out[record_id] = Match(record_id, item.row.person_id, 1.0, MatchKey.KNOWN)
+    for record_id, item in matches.items():
+        row = item.row
+        if record_id in out or record_id not in records:
+            continue
+        out[record_id] = Match(
+            record_id,
+            row.person_id,
+            row.match_probability,
+            row.matched_by,
+            row.matched_with,
+            row.match_weight,
+            tuple(
+                MatchLevel(w.field, w.level, w.agreed, w.log2_bayes_factor)
+                for w in row.waterfall or ()
+            ),
+        )
+    return out
+
+
+def _loan(row: Any, resolved: dict[str, Match]) -> Loan | None:
+    """The loan of a validated row, its borrower resolved (None: an unresolved record)."""
+    match = resolved.get(row.borrower_record) if row.borrower_record is not None else None
+    borrower = row.borrower_id if match is None else match.person_id
+    if borrower is None:
+        return None
+    return Loan(
+        row.loan_id,
+        row.platform_id,
+        borrower,
+        row.applied_at,
+        row.status,
+        row.applicant_phone,
+        row.phone_verified,
+        row.amount,
+        row.status_at,
+        row.borrower_record,
+        None if match is None else match.matched_by.value,
     )
 
 

@@ -6,12 +6,14 @@ Node references are strings ``KIND:ID`` (docs/contract.md §2): ``person:jiang``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
-from .rules import APPLICANT
+from .rules import APPLICANT, MatchKey
 
 __all__ = [
     "APPLICANT",
@@ -23,14 +25,20 @@ __all__ = [
     "Loan",
     "LoanLink",
     "LoanStatus",
+    "Match",
+    "MatchLevel",
     "Person",
     "PhonePeriod",
     "PhoneUse",
     "Platform",
     "PlatformKind",
+    "Record",
     "Sharing",
     "SubjectKind",
     "Surroundings",
+    "match_from",
+    "match_props",
+    "record_name",
     "ref",
     "split_ref",
 ]
@@ -64,10 +72,12 @@ class LinkRole(StrEnum):
 
 
 class SubjectKind(StrEnum):
-    """What a blacklist entry lists: a person or a phone number (``blacklist.subject_kind``)."""
+    """What a blacklist entry lists: a person, a phone number or a platform record
+    (``blacklist.subject_kind``)."""
 
     PERSON = "person"
     PHONE = "phone"
+    RECORD = "record"
 
 
 def ref(kind: str, ident: str) -> str:
@@ -140,6 +150,11 @@ class Loan:
     phone_verified: bool | None = None
     amount: float | None = None
     status_at: date | None = None
+    #: the platform record the loan names its borrower by (``loans.borrower_record``);
+    #: ``borrower_id`` is then the record's resolved person
+    borrower_record: str | None = None
+    #: how that record was resolved to ``borrower_id`` (a :class:`MatchKey` value)
+    matched_by: str | None = None
 
     @property
     def known_at(self) -> date:
@@ -175,6 +190,100 @@ class Entry:
     def subject_ref(self) -> str:
         """The node reference of the listed subject (``person:jiang``, ``phone:+86...``)."""
         return ref(self.subject_kind.value, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A platform's own customer record (``records``); ``person_id`` when the data names it."""
+
+    record_id: str
+    platform_id: str
+    name: str | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    birth_date: date | None = None
+    city: str | None = None
+    person_id: str | None = None
+
+
+def record_name(record: Record) -> str:
+    """How an explanation names a platform record: its name and id.
+
+    >>> record_name(Record("TY-R-XU", "tianyan", "Xu Yan"))
+    'Xu Yan (record TY-R-XU)'
+    """
+    return f"{record.name or 'unnamed'} (record {record.record_id})"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchLevel:
+    """One field of a match's waterfall: the comparison level and its weight."""
+
+    field: str
+    level: str
+    agreed: bool | None
+    log2_bayes_factor: float
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """How a record was resolved to a person (``matches``, or ``records.person_id``:
+    ``matched_by`` ``known``, probability 1)."""
+
+    record_id: str
+    person_id: str
+    match_probability: float
+    matched_by: MatchKey
+    matched_with: str | None = None
+    match_weight: float | None = None
+    waterfall: tuple[MatchLevel, ...] = ()
+
+
+def match_props(match: Match) -> dict[str, Any]:
+    """A match as stored properties (the ``MATCHED_TO`` relationship): no nulls, the
+    waterfall as JSON text.
+
+    >>> match_props(Match("R1", "jiang", 0.62, MatchKey.PHONE_ONLY))
+    {'matched_by': 'phone_only', 'match_probability': 0.62}
+    """
+    out: dict[str, Any] = {
+        "matched_by": match.matched_by.value,
+        "match_probability": match.match_probability,
+    }
+    if match.matched_with is not None:
+        out["matched_with"] = match.matched_with
+    if match.match_weight is not None:
+        out["match_weight"] = match.match_weight
+    if match.waterfall:
+        out["waterfall"] = json.dumps(
+            [
+                {
+                    "field": w.field,
+                    "level": w.level,
+                    "agreed": w.agreed,
+                    "log2_bayes_factor": w.log2_bayes_factor,
+                }
+                for w in match.waterfall
+            ]
+        )
+    return out
+
+
+def match_from(record_id: str, person_id: str, props: Mapping[str, Any]) -> Match:
+    """The :class:`Match` of stored properties (:func:`match_props`)."""
+    waterfall = json.loads(props["waterfall"]) if props.get("waterfall") else []
+    return Match(
+        record_id,
+        person_id,
+        float(props["match_probability"]),
+        MatchKey(props["matched_by"]),
+        props.get("matched_with"),
+        props.get("match_weight"),
+        tuple(
+            MatchLevel(w["field"], w["level"], w["agreed"], float(w["log2_bayes_factor"]))
+            for w in waterfall
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +350,10 @@ class Dataset:
     links: tuple[LoanLink, ...] = ()
     entries: Mapping[str, Entry] = field(default_factory=dict)
     sharing: tuple[Sharing, ...] = ()
+    #: platform records (``records``) and the person each resolves to (by record_id;
+    #: unresolved records have no match)
+    records: Mapping[str, Record] = field(default_factory=dict)
+    matches: Mapping[str, Match] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """The number of rows of each table, by table name (``phones``: owner periods)."""
@@ -252,4 +365,6 @@ class Dataset:
             "loan_links": len(self.links),
             "blacklist": len(self.entries),
             "sharing": len(self.sharing),
+            **({"records": len(self.records)} if self.records else {}),
+            **({"matches": len(self.matches)} if self.matches else {}),
         }

@@ -10,15 +10,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from .core import Explanation, ExplanationPath
+from .core import Explanation, ExplanationPath, Step
+from .model import Match
+from .render import step_match
 from .rules import REASONS, Verdict
 
 __all__ = [
     "AUDIT_COLUMNS",
     "AuditRowOut",
     "ExplanationOut",
+    "MatchLevelOut",
+    "MatchOut",
     "OriginOut",
     "PathOut",
     "PolicyOut",
@@ -37,10 +41,32 @@ class _Out(BaseModel):
 
 
 class SubjectOut(_Out):
-    """The listed subject: ``kind`` ``person`` or ``phone``, ``id`` (a phone in E.164)."""
+    """The listed subject: ``kind`` ``person``, ``phone`` or ``record`` (a platform
+    record), ``id`` (a phone in E.164)."""
 
-    kind: Literal["person", "phone"]
+    kind: Literal["person", "phone", "record"]
     id: str
+
+
+class MatchLevelOut(_Out):
+    """One field of a match's waterfall: its comparison level and weight (log2 Bayes factor)."""
+
+    field: str
+    level: str
+    agreed: bool | None
+    log2_bayes_factor: float
+
+
+class MatchOut(_Out):
+    """The match behind a ``MATCHED_TO`` step: the record, its person, and what decided it."""
+
+    record_id: str
+    person_id: str
+    matched_by: str
+    match_probability: float
+    matched_with: str | None = None
+    match_weight: float | None = None
+    waterfall: list[MatchLevelOut] = []
 
 
 class OriginOut(_Out):
@@ -64,6 +90,15 @@ class StepOut(_Out):
     factor: float
     at: date | None = None
     code: str | None = None
+    #: only on a ``MATCHED_TO`` step (left out of the JSON elsewhere)
+    match: MatchOut | None = None
+
+    @model_serializer(mode="wrap")
+    def _no_empty_match(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if out.get("match") is None:
+            out.pop("match", None)
+        return out
 
 
 class PathOut(_Out):
@@ -128,7 +163,38 @@ class AuditRowOut(_Out):
 AUDIT_COLUMNS = list(AuditRowOut.model_fields)
 
 
-def _path(p: ExplanationPath) -> PathOut:
+def _match(m: Match | None) -> MatchOut | None:
+    if m is None:
+        return None
+    return MatchOut(
+        record_id=m.record_id,
+        person_id=m.person_id,
+        matched_by=m.matched_by.value,
+        match_probability=m.match_probability,
+        matched_with=m.matched_with,
+        match_weight=m.match_weight,
+        waterfall=[
+            MatchLevelOut(
+                field=w.field, level=w.level, agreed=w.agreed, log2_bayes_factor=w.log2_bayes_factor
+            )
+            for w in m.waterfall
+        ],
+    )
+
+
+def _step(s: Step, e: Explanation) -> StepOut:
+    return StepOut(
+        from_=s.source,
+        rel=s.rel,
+        to=s.target,
+        factor=s.factor,
+        at=s.at,
+        code=s.code,
+        match=_match(step_match(s, e)),
+    )
+
+
+def _path(p: ExplanationPath, e: Explanation) -> PathOut:
     o = p.origin
     return PathOut(
         origin=OriginOut(
@@ -142,10 +208,7 @@ def _path(p: ExplanationPath) -> PathOut:
         ),
         responsibility=p.responsibility,
         hops=p.depth,
-        steps=[
-            StepOut(from_=s.source, rel=s.rel, to=s.target, factor=s.factor, at=s.at, code=s.code)
-            for s in p.steps
-        ],
+        steps=[_step(s, e) for s in p.steps],
     )
 
 
@@ -158,7 +221,7 @@ def explanation_out(e: Explanation) -> ExplanationOut:
         listed_at=e.entry.listed_at,
         contamination=e.contamination,
         verdict=e.verdict,
-        paths=[_path(p) for p in e.paths],
+        paths=[_path(p, e) for p in e.paths],
         reason_codes=list(e.reason_codes),
         reasons=[ReasonOut(code=c, text=REASONS[c]) for c in e.reason_codes],
         policy=e.policy.label,

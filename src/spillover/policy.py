@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import PolicyError
 from .model import LoanStatus
-from .rules import FACTOR_KEYS, factor, owns_kind, use_kind
+from .rules import FACTOR_KEYS, MATCH_FACTOR_DEFAULTS, factor, owns_kind, use_kind
 
 __all__ = ["Policy", "default_policy", "default_policy_bytes", "load_policy", "parse_policy"]
 
@@ -59,16 +59,50 @@ class _FactorRules(BaseModel):
             )
         if f["address_book"] > f["emergency_contact"]:
             problems.append("address_book must not exceed emergency_contact")
+        problems += _match_problems(f)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
-#: one required factor in [0, 1] per factor key of the rules (spillover.rules.FACTOR_KEYS)
+def _match_problems(f: dict[str, float]) -> list[str]:
+    """The properties of the match factors (docs/contract.md §3): a record the data
+    names, or one matched by ID number, is the person; a phone-only match is weak
+    evidence (like a stranger's use of the phone); more agreeing fields never weigh less."""
+    problems = []
+    if f["match_known"] != 1.0:
+        problems.append("match_known must be 1.0 (the data names the record's person)")
+    if f["match_phone_only"] > 0.1:
+        problems.append(
+            "a phone-only match must leave contamination >= 0.9: match_phone_only must be <= 0.1"
+        )
+    order = (
+        ("match_phone_only", "match_name_and_phone"),
+        ("match_name_only", "match_name_and_phone"),
+        ("match_name_only", "match_name_and_birth_date"),
+        ("match_name_only", "match_name_and_city"),
+        ("match_name_and_phone", "match_id_number"),
+        ("match_name_and_birth_date", "match_id_number"),
+        ("match_name_and_city", "match_id_number"),
+        ("match_other", "match_id_number"),
+    )
+    for weaker, stronger in order:
+        if f[weaker] > f[stronger]:
+            problems.append(f"{weaker} must not exceed {stronger}")
+    return problems
+
+
+#: one factor in [0, 1] per factor key of the rules (spillover.rules.FACTOR_KEYS): required,
+#: but for the match factors, which a policy written before records may leave out
 _Factors = create_model(  # type: ignore[call-overload]
     "_Factors",
     __base__=_FactorRules,
-    **{key: (Factor, Field(ge=0, le=1)) for key in FACTOR_KEYS},
+    **{
+        key: (Factor, Field(default=MATCH_FACTOR_DEFAULTS[key], ge=0, le=1))
+        if key in MATCH_FACTOR_DEFAULTS
+        else (Factor, Field(ge=0, le=1))
+        for key in FACTOR_KEYS
+    },
 )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from .core import Explanation, ExplanationPath, Step
 from .demo import Demo
-from .model import split_ref
-from .rules import REASONS, Verdict, kind_of, role_of
+from .model import Match, SubjectKind, split_ref
+from .rules import MATCHED_TO, REASONS, Verdict, kind_of, role_of
 
-__all__ = ["demo_text", "explanation_text", "step_text"]
+__all__ = ["demo_text", "explanation_text", "match_lines", "step_text"]
 
 
 def _amount(value: float | None) -> str:
@@ -51,6 +51,33 @@ def step_text(step: Step, path: ExplanationPath, name: _Namer) -> str:
     )
 
 
+def step_match(step: Step, e: Explanation) -> Match | None:
+    """The match behind a ``MATCHED_TO`` step (None for any other step)."""
+    if step.rel != MATCHED_TO:
+        return None
+    for node in (step.source, step.target):
+        kind, ident = split_ref(node)
+        if kind == SubjectKind.RECORD.value:
+            return e.matches.get(ident)
+    return None
+
+
+def match_lines(match: Match, indent: str = "") -> list[str]:
+    """A match and its waterfall as text: what decided it, then each field's level and weight."""
+    head = f"{indent}match: {match.matched_by.value}, probability {match.match_probability:g}"
+    if match.match_weight is not None:
+        head += f", weight {match.match_weight:+g} bits"
+    if match.matched_with is not None:
+        head += f", matched with record {match.matched_with}"
+    lines = [head]
+    for w in match.waterfall:
+        agreed = {True: "agreed", False: "disagreed", None: "no value"}[w.agreed]
+        lines.append(
+            f"{indent}  {w.field:<11} {w.level:<10} {agreed:<10} {w.log2_bayes_factor:+.1f} bits"
+        )
+    return lines
+
+
 def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
     """The explanation as a person reads it: the verdict, the best path step by step, the
     reasons, and up to ``other_paths`` other paths in one line each."""
@@ -88,6 +115,9 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
         for i, (step, text) in enumerate(zip(best.steps, texts, strict=True)):
             arrow = "   " if i == 0 else "-> "
             lines.append(f"    {arrow}{text:<{width}}  x{step.factor:g}")
+            match = step_match(step, e)
+            if match is not None:
+                lines += match_lines(match, "         ")
     if e.reason_codes:
         lines.append("  reasons:")
         for code in e.reason_codes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-__all__ = ["check_character", "mask_ids_in", "validate_resident_id"]
+__all__ = ["check_character", "mask_ids_in", "validate_record_id_number", "validate_resident_id"]
 
 _SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 #: anything that could be a resident ID number inside a longer text
@@ -39,6 +39,29 @@ def validate_resident_id(value: str) -> str:
     expected = check_character(text[:17])
     if text[17] != expected:
         raise ValueError(f"resident ID check digit is {text[17]}, expected {expected}")
+    return text
+
+
+def validate_record_id_number(value: str) -> str:
+    """Return an ID number as a platform's record holds it, upper-cased, when it has the shape.
+
+    A platform's customer record keeps what the customer or a clerk typed, typos
+    included, and identity linkage compares it as written: so only the shape
+    (17 digits and a digit or ``X``) is required, not a real birth date or the check
+    character (docs/contract.md §1, ``records``).
+
+    >>> validate_record_id_number("330106198203154019")  # check character off by a typo
+    '330106198203154019'
+    >>> validate_record_id_number("33010619820315401")
+    Traceback (most recent call last):
+    ...
+    ValueError: resident ID must have 18 characters, got 17
+    """
+    text = value.strip().upper()
+    if len(text) != 18:
+        raise ValueError(f"resident ID must have 18 characters, got {len(text)}")
+    if not _SHAPE.match(text):
+        raise ValueError("resident ID must be 17 digits followed by a digit or X")
     return text
 
 

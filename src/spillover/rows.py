@@ -9,26 +9,29 @@ Unknown extra columns are ignored, so that new optional columns never break a lo
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import types
 import typing
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     ValidationInfo,
     field_validator,
 )
 
 from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
 from .phones import DEFAULT_REGION, normalize_phone
-from .resident_id import validate_resident_id
+from .resident_id import validate_record_id_number, validate_resident_id
+from .rules import MATCH_FIELDS, MatchKey
 
 __all__ = [
     "REQUIRED_TABLES",
@@ -36,9 +39,11 @@ __all__ = [
     "BlacklistRow",
     "LoanLinkRow",
     "LoanRow",
+    "MatchRow",
     "PersonRow",
     "PhoneRow",
     "PlatformRow",
+    "RecordRow",
     "Row",
     "SharingRow",
     "field_kinds",
@@ -207,11 +212,13 @@ class PhoneRow(Row):
 
 
 class LoanRow(Row):
-    """A row of ``loans`` (``status_at`` >= ``applied_at``)."""
+    """A row of ``loans`` (``status_at`` >= ``applied_at``); the borrower is named by
+    ``borrower_id``, by a platform record (``borrower_record``), or both."""
 
     loan_id: Text
     platform_id: Text
-    borrower_id: Text
+    borrower_record: OptText = None
+    borrower_id: Annotated[str | None, BeforeValidator(_text), Field(validate_default=True)] = None
     applied_at: Day
     status: LoanStatus
     applicant_phone: OptPhone = None
@@ -225,6 +232,13 @@ class LoanRow(Row):
         applied = info.data.get("applied_at")
         if value is not None and applied is not None and value < applied:
             raise ValueError(f"status_at {value} is before applied_at {applied}")
+        return value
+
+    @field_validator("borrower_id")
+    @classmethod
+    def _a_borrower(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("borrower_record") is None:
+            raise ValueError("required value is missing (give borrower_id or borrower_record)")
         return value
 
 
@@ -255,6 +269,84 @@ class BlacklistRow(Row):
         return value
 
 
+class RecordRow(Row):
+    """A row of ``records``: a platform's own customer record (docs/contract.md §1)."""
+
+    record_id: Text
+    platform_id: Text
+    name: OptText = None
+    id_number: OptText = None
+    phone: OptPhone = None
+    birth_date: OptDay = None
+    city: OptText = None
+    person_id: OptText = None
+
+    @field_validator("id_number")
+    @classmethod
+    def _resident_id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_record_id_number(value)
+
+
+def _probability(value: Any) -> Any:
+    number = _parse_amount(value)
+    if number is not None and number > 1:
+        raise ValueError(f"a probability lies in 0..1, got {value!r}")
+    return number
+
+
+def _weight(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    text = str(value).strip()
+    if not _AMOUNT.match(text):
+        raise ValueError(f"expected a number such as 12.5 or -3, got {value!r}")
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+class WaterfallLevel(BaseModel):
+    """One field of a match's waterfall (the ``waterfall`` JSON list of ``matches``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: Literal[MATCH_FIELDS]  # type: ignore[valid-type]
+    level: Annotated[str, Field(min_length=1, max_length=40)]
+    agreed: bool | None
+    log2_bayes_factor: Annotated[float, BeforeValidator(_weight)]
+
+
+def _waterfall(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if value is None or isinstance(value, list):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a JSON list of field levels")
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(parsed, list):
+        raise ValueError("expected a JSON list of field levels")
+    return parsed
+
+
+class MatchRow(Row):
+    """A row of ``matches``: a record resolved to a person, and how (docs/contract.md §1)."""
+
+    record_id: Text
+    person_id: Text
+    match_probability: Annotated[float, BeforeValidator(_probability)]
+    matched_by: MatchKey
+    matched_with: OptText = None
+    match_weight: Annotated[float | None, BeforeValidator(_weight)] = None
+    waterfall: Annotated[tuple[WaterfallLevel, ...] | None, BeforeValidator(_waterfall)] = None
+
+
 class SharingRow(Row):
     """A row of ``sharing``: one platform passes its blacklist to another."""
 
@@ -272,6 +364,9 @@ TABLES: dict[str, type[Row]] = {
     "loan_links": LoanLinkRow,
     "blacklist": BlacklistRow,
     "sharing": SharingRow,
+    # identity linkage (docs/contract.md §1): optional tables
+    "records": RecordRow,
+    "matches": MatchRow,
 }
 REQUIRED_TABLES = ("people", "platforms", "phones", "loans")
 

@@ -46,7 +46,11 @@ __all__ = [
     "FINDINGS",
     "IGNORES_DATES",
     "LISTING_STEP",
+    "MATCHED_TO",
+    "MATCH_FACTOR_DEFAULTS",
     "MATCH_FIELDS",
+    "MATCH_KINDS",
+    "MATCH_TEXTS",
     "NO_PATH",
     "NO_ROUTE",
     "NO_TIE",
@@ -57,6 +61,7 @@ __all__ = [
     "SHARING_STEP",
     "STEP_KINDS",
     "TIE_KINDS",
+    "UNRESOLVED_RECORD",
     "UNVERIFIED_TIE_CODES",
     "FindingKind",
     "MatchKey",
@@ -70,6 +75,7 @@ __all__ = [
     "loan_in_time",
     "loan_kind",
     "match_key",
+    "match_kind",
     "owns_kind",
     "reason_codes",
     "recommendation",
@@ -117,6 +123,10 @@ LISTS = "LISTS"
 COPIED_FROM = "COPIED_FROM"
 #: platform -> platform (``since``)
 SHARES_WITH = "SHARES_WITH"
+#: record -> person, the record's identity (``matched_by``, ``match_probability``, ...)
+MATCHED_TO = "MATCHED_TO"
+#: record -> platform, the platform that holds the record
+HELD_BY = "HELD_BY"
 
 # ---------------------------------------------------------------------------
 # Roles: how a phone is named on a loan
@@ -173,6 +183,100 @@ _ROLE_BY_REL = {r.rel: r for r in ROLES.values()}
 def role_of(rel: str) -> Role | None:
     """The role whose explanation steps are named ``rel`` (None: not a role's step)."""
     return _ROLE_BY_REL.get(rel)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity linkage: how a platform record was resolved to a person (docs/contract.md §1,
+# the ``matched_by`` column of the ``matches`` table). The step kinds, factors and reason
+# codes of the match step build on these keys.
+
+#: The record fields a match compares, in waterfall order.
+MATCH_FIELDS: tuple[str, ...] = ("id_number", "name", "phone", "birth_date", "city")
+
+
+class MatchKey(StrEnum):
+    """What decided that a record is a given person; the values are ``matched_by`` strings.
+
+    ``known``: the data gives the record's person (``records.person_id``);
+    ``new_identity``: no other record matched, the record is a person of its own;
+    the others name the fields that agreed, strongest evidence first.
+    """
+
+    KNOWN = "known"
+    ID_NUMBER = "id_number"
+    NAME_AND_PHONE = "name_and_phone"
+    NAME_AND_BIRTH_DATE = "name_and_birth_date"
+    NAME_AND_CITY = "name_and_city"
+    PHONE_ONLY = "phone_only"
+    NAME_ONLY = "name_only"
+    OTHER = "other"
+    NEW_IDENTITY = "new_identity"
+
+
+def match_key(agreed: Iterable[str]) -> MatchKey:
+    """Name the evidence of a match from the fields that agreed (exactly or closely).
+
+    An ID number outweighs everything; a name counts with a second field; a phone
+    without a name is the weakest tie a platform acts on (docs/contract.md §1).
+
+    >>> match_key(["phone"])
+    <MatchKey.PHONE_ONLY: 'phone_only'>
+    >>> match_key({"name", "phone", "city"})
+    <MatchKey.NAME_AND_PHONE: 'name_and_phone'>
+    >>> match_key(["id_number", "phone"]).value
+    'id_number'
+    >>> match_key([])
+    <MatchKey.OTHER: 'other'>
+    """
+    fields = set(agreed)
+    unknown = fields - set(MATCH_FIELDS)
+    if unknown:
+        raise ValueError(f"not a match field: {sorted(unknown)[0]!r}")
+    if "id_number" in fields:
+        return MatchKey.ID_NUMBER
+    if "name" in fields:
+        for other, key in (
+            ("phone", MatchKey.NAME_AND_PHONE),
+            ("birth_date", MatchKey.NAME_AND_BIRTH_DATE),
+            ("city", MatchKey.NAME_AND_CITY),
+        ):
+            if other in fields:
+                return key
+        return MatchKey.NAME_ONLY
+    if "phone" in fields:
+        return MatchKey.PHONE_ONLY
+    return MatchKey.OTHER
+
+
+#: how a sentence names the evidence of each match key (``... matched to Jiang by ...``)
+MATCH_TEXTS: Mapping[MatchKey, str] = {
+    MatchKey.KNOWN: "the data (the record names its person)",
+    MatchKey.ID_NUMBER: "the ID number",
+    MatchKey.NAME_AND_PHONE: "name and phone number",
+    MatchKey.NAME_AND_BIRTH_DATE: "name and birth date",
+    MatchKey.NAME_AND_CITY: "name and city",
+    MatchKey.PHONE_ONLY: "the phone number alone",
+    MatchKey.NAME_ONLY: "the name alone",
+    MatchKey.OTHER: "weak evidence (no name, ID number or phone agreed)",
+    MatchKey.NEW_IDENTITY: "no other record (the record is a person of its own)",
+}
+
+#: the factor of a match step when a policy file does not set it (docs/scoring.md
+#: justifies each value); the default policy file sets the same values
+MATCH_FACTOR_DEFAULTS: Mapping[str, float] = {
+    f"match_{k.value}": v
+    for k, v in (
+        (MatchKey.KNOWN, 1.0),
+        (MatchKey.ID_NUMBER, 1.0),
+        (MatchKey.NAME_AND_PHONE, 0.9),
+        (MatchKey.NAME_AND_BIRTH_DATE, 0.8),
+        (MatchKey.NAME_AND_CITY, 0.5),
+        (MatchKey.PHONE_ONLY, 0.05),
+        (MatchKey.NAME_ONLY, 0.2),
+        (MatchKey.OTHER, 0.05),
+        (MatchKey.NEW_IDENTITY, 1.0),
+    )
+}
 
 
 # ---------------------------------------------------------------------------
@@ -352,6 +456,23 @@ _KINDS = (
     ),
 )
 
+#: the match steps: a platform record resolved to a person, one kind per match key
+#: (docs/contract.md §1 ``matches``); walked record -> person when an entry lists a
+#: record, person -> record on the way to a loan that names its borrower by a record
+MATCH_KINDS: Mapping[MatchKey, StepKind] = {
+    k: StepKind(
+        f"match_{k.value}",
+        MATCHED_TO,
+        f"match_{k.value}",
+        f"MATCHED_BY_{k.value.upper()}",
+        "none (no date): the record's match",
+        f"{MATCHED_TO} (record -> person)",
+        "{src} was matched to {dst} by " + MATCH_TEXTS[k],
+    )
+    for k in MatchKey
+}
+_KINDS = (*_KINDS, *MATCH_KINDS.values())
+
 #: every step kind, by name
 STEP_KINDS: Mapping[str, StepKind] = {k.name: k for k in _KINDS}
 
@@ -365,7 +486,9 @@ _REACH = (ORIGIN_STEP, SHARING_STEP, LISTING_STEP, COPY_STEP)
 
 #: the kinds a tie (subject -> origin loan) is made of, in a fixed order (engines
 #: that work on integer codes use the index in this tuple)
-TIE_KINDS: tuple[StepKind, ...] = tuple(k for k in _KINDS if k not in _REACH)
+TIE_KINDS: tuple[StepKind, ...] = tuple(
+    k for k in _KINDS if k not in _REACH and k not in MATCH_KINDS.values()
+)
 
 #: every factor key a policy sets, in the policy file's order
 FACTOR_KEYS: tuple[str, ...] = tuple(
@@ -406,6 +529,16 @@ def loan_kind(*, subject: bool) -> StepKind:
 def owns_kind(verified: bool) -> StepKind:
     """``person -OWNS-> phone``, real-name verified or not."""
     return STEP_KINDS["owns_verified" if verified else "owns_unverified"]
+
+
+def match_kind(matched_by: str | MatchKey) -> StepKind:
+    """The step from a platform record to the person it was matched to (``matched_by``).
+
+    >>> k = match_kind("phone_only")
+    >>> k.rel, k.factor_key, k.code
+    ('MATCHED_TO', 'match_phone_only', 'MATCHED_BY_PHONE_ONLY')
+    """
+    return MATCH_KINDS[MatchKey(matched_by)]
 
 
 def use_kind(role: str, sms_verified: bool | None) -> StepKind:
@@ -483,7 +616,10 @@ NO_PATH = "NO_TIME_RESPECTING_PATH"
 #: a tie exists only by ignoring dates; ties to defaults, none on a platform that
 #: reaches the listing; no tie to any default at all
 IGNORES_DATES, NO_ROUTE, NO_TIE = "PATH_IGNORES_DATES", "NO_PLATFORM_ROUTE", "NO_TIE_TO_ANY_DEFAULT"
-DIAGNOSIS_CODES = (IGNORES_DATES, NO_ROUTE, NO_TIE)
+#: why an entry on a platform record has no path: the record has no person (no
+#: ``records.person_id``, no ``matches`` row)
+UNRESOLVED_RECORD = "RECORD_NOT_RESOLVED"
+DIAGNOSIS_CODES = (IGNORES_DATES, NO_ROUTE, NO_TIE, UNRESOLVED_RECORD)
 
 #: every reason code with its one-line text. Codes are part of the output contract:
 #: never rename one; add new ones.
@@ -501,6 +637,16 @@ REASONS: Mapping[str, str] = {
     "CHAIN_VIA_BORROWER": "The tie runs through another borrower's loans.",
     "SHARED_BLACKLIST": "The listing reached this platform through blacklist sharing.",
     "COPIED_ENTRY": "The entry was copied from another platform's entry.",
+    "MATCHED_BY_KNOWN": "A platform record on the path is the person by the data itself.",
+    "MATCHED_BY_ID_NUMBER": "A platform record on the path was matched to the person by ID number.",
+    "MATCHED_BY_NAME_AND_PHONE": "A platform record was matched to the person by name and phone.",
+    "MATCHED_BY_NAME_AND_BIRTH_DATE": "A platform record was matched to the person by name and birth date.",
+    "MATCHED_BY_NAME_AND_CITY": "A platform record was matched to the person by name and city only.",
+    "MATCHED_BY_PHONE_ONLY": "A platform record was matched to the person by phone number alone: weak evidence that it is them.",
+    "MATCHED_BY_NAME_ONLY": "A platform record was matched to the person by name alone.",
+    "MATCHED_BY_OTHER": "A platform record was matched to the person on weak evidence (no name, ID number or phone agreed).",
+    "MATCHED_BY_NEW_IDENTITY": "A platform record matched no other and stands as a person of its own.",
+    UNRESOLVED_RECORD: "The listed platform record was never resolved to a person.",
     NO_PATH: "No record ties the subject to a default that reached this platform in time.",
     IGNORES_DATES: "A tie exists only by ignoring dates (listed before the default or the sharing).",
     NO_ROUTE: "The subject is tied to defaults, but none on a platform that reaches this one.",
@@ -637,6 +783,29 @@ FINDINGS: Mapping[str, FindingKind] = {
             "platform had been repaid.",
             "copies_after_repaid",
         ),
+        FindingKind(
+            "PHONE_ONLY_RECORD_LINK",
+            "records on different platforms joined by a phone number alone",
+            "Two platform records on different platforms share a phone number but neither "
+            "a name nor an ID number (the Xu Yan pattern): a platform that matches on the "
+            "phone alone takes one person's record for the other's.",
+            "phone_only_record_links",
+        ),
+        FindingKind(
+            "CLUSTER_WITHOUT_ID_NUMBER",
+            "person whose matched records never share an ID number",
+            "The records resolved to one person (records.person_id or matches) include two "
+            "that share no ID number: at least one of them has none, or they differ, so the "
+            "cluster rests on weaker evidence (phone, name).",
+            "clusters_without_id_number",
+        ),
+        FindingKind(
+            "PHONE_FANOUT",
+            "phone number on the records of many people",
+            "A phone number appears on platform records of many different names or ID "
+            "numbers: a matching on that phone joins strangers.",
+            "record_phone_fanout",
+        ),
     )
 }
 
@@ -660,66 +829,3 @@ def unverified_tie(owner_verified: bool, role: str, sms_verified: bool | None) -
         owns_kind(owner_verified).code in UNVERIFIED_TIE_CODES
         or use_kind(role, sms_verified).code in UNVERIFIED_TIE_CODES
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Identity linkage: how a platform record was resolved to a person (docs/contract.md §1,
-# the ``matched_by`` column of the ``matches`` table). The step kinds, factors and reason
-# codes of the match step build on these keys.
-
-#: The record fields a match compares, in waterfall order.
-MATCH_FIELDS: tuple[str, ...] = ("id_number", "name", "phone", "birth_date", "city")
-
-
-class MatchKey(StrEnum):
-    """What decided that a record is a given person; the values are ``matched_by`` strings.
-
-    ``known``: the data gives the record's person (``records.person_id``);
-    ``new_identity``: no other record matched, the record is a person of its own;
-    the others name the fields that agreed, strongest evidence first.
-    """
-
-    KNOWN = "known"
-    ID_NUMBER = "id_number"
-    NAME_AND_PHONE = "name_and_phone"
-    NAME_AND_BIRTH_DATE = "name_and_birth_date"
-    NAME_AND_CITY = "name_and_city"
-    PHONE_ONLY = "phone_only"
-    NAME_ONLY = "name_only"
-    OTHER = "other"
-    NEW_IDENTITY = "new_identity"
-
-
-def match_key(agreed: Iterable[str]) -> MatchKey:
-    """Name the evidence of a match from the fields that agreed (exactly or closely).
-
-    An ID number outweighs everything; a name counts with a second field; a phone
-    without a name is the weakest tie a platform acts on (docs/contract.md §1).
-
-    >>> match_key(["phone"])
-    <MatchKey.PHONE_ONLY: 'phone_only'>
-    >>> match_key({"name", "phone", "city"})
-    <MatchKey.NAME_AND_PHONE: 'name_and_phone'>
-    >>> match_key(["id_number", "phone"]).value
-    'id_number'
-    >>> match_key([])
-    <MatchKey.OTHER: 'other'>
-    """
-    fields = set(agreed)
-    unknown = fields - set(MATCH_FIELDS)
-    if unknown:
-        raise ValueError(f"not a match field: {sorted(unknown)[0]!r}")
-    if "id_number" in fields:
-        return MatchKey.ID_NUMBER
-    if "name" in fields:
-        for other, key in (
-            ("phone", MatchKey.NAME_AND_PHONE),
-            ("birth_date", MatchKey.NAME_AND_BIRTH_DATE),
-            ("city", MatchKey.NAME_AND_CITY),
-        ):
-            if other in fields:
-                return key
-        return MatchKey.NAME_ONLY
-    if "phone" in fields:
-        return MatchKey.PHONE_ONLY
-    return MatchKey.OTHER

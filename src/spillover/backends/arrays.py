@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Collection, Iterator
+from dataclasses import replace
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -31,11 +32,13 @@ from ..model import (
     FrontierFacts,
     Loan,
     LoanStatus,
+    Match,
     PhonePeriod,
     PhoneUse,
     Sharing,
     SubjectKind,
     Surroundings,
+    record_name,
     split_ref,
 )
 from ..phones import display_phone
@@ -152,6 +155,13 @@ class ArrayBackend:
                 amount=None if np.isnan(amount) else amount,
                 status_at=_day(d.loan_status_at[row], NEVER),
             )
+            record = _text(cols.loan_record, row) if cols.loan_record is not None else ""
+            if record:
+                loan = replace(
+                    loan,
+                    borrower_record=record,
+                    matched_by=cols.matches[record].matched_by.value,
+                )
             self._loans[code] = loan
         return loan
 
@@ -224,7 +234,13 @@ class ArrayBackend:
                 out[node] = display_phone(ident)
             elif node in found:
                 out[node] = found[node]
+            elif kind == "record" and ident in self.cols.records:
+                out[node] = record_name(self.cols.records[ident])
         return out
+
+    def matches(self, record_ids: Collection[str]) -> dict[str, Match]:
+        found = self.cols.matches
+        return {r: found[r] for r in record_ids if r in found}
 
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)
@@ -237,6 +253,8 @@ class ArrayBackend:
         }.get(kind)
         if universe is not None:
             return _positions([ident], universe)[0] >= 0
+        if kind == "record":
+            return ident in self.cols.records
         return kind == "entry" and ident in self._entry_rows
 
     def expand(

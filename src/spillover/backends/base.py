@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..model import Entry, FrontierFacts, Sharing, Surroundings
+from ..model import Entry, FrontierFacts, Match, Sharing, Surroundings
 
 if TYPE_CHECKING:
     from ..columns import Columns
@@ -33,7 +33,8 @@ class GraphBackend(Protocol):
     - :meth:`neighbourhood`: the same for a whole three-layer search, in one go;
     - :meth:`surroundings`: the phones named on given loans, the entries listing given
       people and phones (for graph views and red flags, not for explanations);
-    - :meth:`columns`: everything at once, as flat columns, for batch passes.
+    - :meth:`columns`: everything at once, as flat columns, for batch passes;
+    - :meth:`matches`: the person each platform record resolves to, and how.
     """
 
     name: str
@@ -86,6 +87,11 @@ class GraphBackend(Protocol):
 
     def columns(self) -> Columns:
         """The whole graph as flat columns, for the batch kernel (:mod:`spillover.kernel`)."""
+        ...
+
+    def matches(self, record_ids: Collection[str]) -> dict[str, Match]:
+        """The person each platform record resolves to, and how (docs/contract.md §1), by
+        record id; unresolved and unknown records are left out."""
         ...
 
     def close(self) -> None:

@@ -20,10 +20,12 @@ from ..model import (
     Entry,
     FrontierFacts,
     Loan,
+    Match,
     PhonePeriod,
     PhoneUse,
     Sharing,
     Surroundings,
+    record_name,
     ref,
     split_ref,
 )
@@ -33,7 +35,9 @@ from ..rules import (
     AT,
     BORROWED,
     COPIED_FROM,
+    HELD_BY,
     LISTS,
+    MATCHED_TO,
     ON,
     OWNS,
     ROLES,
@@ -67,6 +71,13 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:
         for period in periods:
             if period.owner_id is not None:
                 g.add_edge(ref("person", period.owner_id), ref("phone", phone), OWNS, period=period)
+    for record in data.records.values():
+        node = ref("record", record.record_id)
+        g.add_node(node, kind="record", fact=record)
+        g.add_edge(node, ref("platform", record.platform_id), HELD_BY)
+        match = data.matches.get(record.record_id)
+        if match is not None:
+            g.add_edge(node, ref("person", match.person_id), MATCHED_TO, match=match)
     for loan in data.loans.values():
         node = ref("loan", loan.loan_id)
         g.add_node(node, kind="loan", fact=loan)
@@ -178,7 +189,13 @@ class MemoryBackend:
                 out[node] = self.data.people[ident].name
             elif kind == "platform" and ident in self.data.platforms:
                 out[node] = self.data.platforms[ident].name
+            elif kind == "record" and ident in self.data.records:
+                out[node] = record_name(self.data.records[ident])
         return out
+
+    def matches(self, record_ids: Collection[str]) -> dict[str, Match]:
+        found = self.data.matches
+        return {r: found[r] for r in record_ids if r in found}
 
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)
@@ -189,6 +206,7 @@ class MemoryBackend:
             "platform": self.data.platforms,
             "loan": self.data.loans,
             "entry": self.data.entries,
+            "record": self.data.records,
         }.get(kind)
         return found is not None and ident in found
 

@@ -9,10 +9,12 @@ Scoring stays in the core: this class only answers the
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import neo4j
+import numpy as np
 from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
 
 from ..errors import BackendUnavailable
@@ -23,11 +25,15 @@ from ..model import (
     Loan,
     LoanLink,
     LoanStatus,
+    Match,
     PhonePeriod,
     PhoneUse,
+    Record,
     Sharing,
     SubjectKind,
     Surroundings,
+    match_from,
+    record_name,
     ref,
     split_ref,
 )
@@ -116,6 +122,8 @@ def loan_from(props: Mapping[str, Any]) -> Loan:
         phone_verified=props.get("phone_verified"),
         amount=props.get("amount"),
         status_at=_day(props.get("status_at")),
+        borrower_record=props.get("borrower_record"),
+        matched_by=props.get("matched_by"),
     )
 
 
@@ -195,7 +203,7 @@ class Neo4jBackend:
         return self._sharing
 
     def names(self, refs: Collection[str]) -> dict[str, str]:
-        people, platforms, out = [], [], {}
+        people, platforms, records, out = [], [], [], {}
         for node in refs:
             kind, ident = split_ref(node)
             if kind == "phone":
@@ -204,11 +212,24 @@ class Neo4jBackend:
                 people.append(ident)
             elif kind == "platform":
                 platforms.append(ident)
-        if people or platforms:
-            record = self._read("names", people=people, platforms=platforms)[0]
+            elif kind == "record":
+                records.append(ident)
+        if people or platforms or records:
+            record = self._read("names", people=people, platforms=platforms, records=records)[0]
             out.update({ref("person", i): n for i, n in record["people"]})
             out.update({ref("platform", i): n for i, n in record["platforms"]})
+            out.update(
+                {ref("record", i): record_name(Record(i, "", n)) for i, n in record["records"]}
+            )
         return out
+
+    def matches(self, record_ids: Collection[str]) -> dict[str, Match]:
+        if not record_ids:
+            return {}
+        return {
+            r["id"]: match_from(r["id"], r["person_id"], r["match"])
+            for r in self._read("matches", ids=list(record_ids))
+        }
 
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)
@@ -296,7 +317,33 @@ class Neo4jBackend:
                 LoanLink(loan.loan_id, phone, LinkRole(role)) for phone, role in r["links"]
             )
         entries = [e for batch in self.iter_entries(10_000) for e in batch]
-        return columns_from_facts(people, platforms, periods, loans, links, entries, self.sharing())
+        columns = columns_from_facts(
+            people, platforms, periods, loans, links, entries, self.sharing()
+        )
+        records: dict[str, Record] = {}
+        matches: dict[str, Match] = {}
+        for r in self._pages("export_records", "record"):
+            props = r["record"]
+            records[props["id"]] = Record(
+                props["id"],
+                props["platform_id"],
+                props.get("name"),
+                props.get("id_number"),
+                props.get("phone"),
+                _day(props.get("birth_date")),
+                props.get("city"),
+                props.get("person_id"),
+            )
+            if r["person_id"] is not None:
+                matches[props["id"]] = match_from(props["id"], r["person_id"], r["match"])
+        if not records:
+            return columns
+        return replace(
+            columns,
+            loan_record=np.asarray([x.borrower_record or "" for x in loans], dtype=object),
+            records=records,
+            matches=matches,
+        )
 
     def close(self) -> None:
         if self._owns_driver:

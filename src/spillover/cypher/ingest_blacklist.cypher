@@ -20,6 +20,7 @@ CALL (e, row) {
   MATCH (e)-[r:LISTS]->(x)
   WHERE NOT (row.props.subject_kind = 'person' AND x:Person AND x.id = row.props.subject)
     AND NOT (row.props.subject_kind = 'phone' AND x:Phone AND x.number = row.props.subject)
+    AND NOT (row.props.subject_kind = 'record' AND x:Record AND x.id = row.props.subject)
   DELETE r
 }
 MERGE (e)-[:ON]->(pl)
@@ -27,6 +28,10 @@ WITH e, row
 OPTIONAL MATCH (person:Person {id: row.props.subject})
 WHERE row.props.subject_kind = 'person'
 FOREACH (_ IN CASE WHEN person IS NULL THEN [] ELSE [1] END | MERGE (e)-[:LISTS]->(person))
+WITH e, row
+OPTIONAL MATCH (record:Record {id: row.props.subject})
+WHERE row.props.subject_kind = 'record'
+FOREACH (_ IN CASE WHEN record IS NULL THEN [] ELSE [1] END | MERGE (e)-[:LISTS]->(record))
 WITH e, row
 WHERE row.props.subject_kind = 'phone'
 MERGE (ph:Phone {number: row.props.subject})

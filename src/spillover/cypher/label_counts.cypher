@@ -4,4 +4,5 @@ CALL () { MATCH (n:Person) RETURN count(n) AS Person }
 CALL () { MATCH (n:Phone) RETURN count(n) AS Phone }
 CALL () { MATCH (n:Loan) RETURN count(n) AS Loan }
 CALL () { MATCH (n:Entry) RETURN count(n) AS Entry }
-RETURN Platform, Person, Phone, Loan, Entry
+CALL () { MATCH (n:Record) RETURN count(n) AS Record }
+RETURN Platform, Person, Phone, Loan, Entry, Record

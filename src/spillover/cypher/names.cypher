@@ -8,4 +8,9 @@ CALL () {
   MATCH (p:Platform {id: id})
   RETURN collect([id, p.name]) AS platforms
 }
-RETURN people, platforms
+CALL () {
+  UNWIND $records AS id
+  MATCH (r:Record {id: id})
+  RETURN collect([id, r.name]) AS records
+}
+RETURN people, platforms, records
