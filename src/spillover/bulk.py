@@ -51,7 +51,7 @@ from .ingest import (
     dataset_name,
     element_counts,
     graph_counts,
-    wanted_rows,
+    table_rows,
 )
 from .model import Dataset
 from .outfiles import atomic_folder
@@ -246,27 +246,20 @@ class _Writer:
 def _write_files(data: Dataset, folder: Path, marker: dict[str, Any] | None) -> _Writer:
     """Every node and relationship a MERGE ingest of ``data`` into an empty database writes.
 
-    The rows are :func:`spillover.ingest.wanted_rows`' upsert rows, read the way the
-    ``cypher/ingest_*.cypher`` statements read them.
+    The rows are the MERGE ingest's upsert rows (:func:`spillover.ingest.table_rows`),
+    read the way the ``cypher/ingest_*.cypher`` statements read them; one table is
+    held in memory at a time.
     """
-    wanted = wanted_rows(data)
     w = _Writer(folder)
-    w.rows = sum(len(table) for table in wanted.values())
 
-    def rows(table: str) -> list[Any]:
-        return [row for _, row in wanted[table].values()]
+    def rows(table: str) -> list[dict[str, Any]]:
+        found = [row for _, _, row in table_rows(data, table)]
+        w.rows += len(found)
+        return found
 
     w.node_file("Platform", "id", [r["props"] for r in rows("platforms")])
     w.node_file("Person", "id", [r["props"] for r in rows("people")])
     w.node_file("Phone", "number", [r["props"] for r in rows("phones")])
-    loans = rows("loans")
-    w.node_file("Loan", "id", [r["props"] for r in loans])
-    entries = rows("blacklist")
-    w.node_file("Entry", "id", [r["props"] for r in entries])
-
-    if marker is not None:
-        w.node_file("Dataset", "key", [{"key": "spillover", **marker, "rows": w.rows}])
-
     # ingest_owner_periods: (Person {id: owner_id})-[:OWNS props]->(Phone {number: phone})
     w.relationship_file(
         "OWNS",
@@ -274,7 +267,9 @@ def _write_files(data: Dataset, folder: Path, marker: dict[str, Any] | None) -> 
         "Phone",
         [(r["owner_id"], r["phone"], r["props"]) for r in rows("owner_periods")],
     )
-    # ingest_loans: BORROWED, AT, and APPLIED_WITH (with the row's `applied` properties)
+    # ingest_loans: the Loan, its BORROWED, AT, and APPLIED_WITH (the row's `applied` properties)
+    loans = rows("loans")
+    w.node_file("Loan", "id", [r["props"] for r in loans])
     w.relationship_file(
         "BORROWED",
         "Person",
@@ -294,6 +289,7 @@ def _write_files(data: Dataset, folder: Path, marker: dict[str, Any] | None) -> 
             if r["props"].get("applicant_phone") is not None
         ],
     )
+    del loans
     # ingest_loan_links: LINKS {role}
     w.relationship_file(
         "LINKS",
@@ -301,22 +297,25 @@ def _write_files(data: Dataset, folder: Path, marker: dict[str, Any] | None) -> 
         "Phone",
         [(r["loan_id"], r["phone"], {"role": r["role"]}) for r in rows("loan_links")],
     )
-    # ingest_blacklist: ON, and LISTS a known person or a phone
+    # ingest_blacklist: the Entry, its ON, and LISTS a known person or a phone
+    entries = list(table_rows(data, "blacklist"))
+    w.rows += len(entries)
+    w.node_file("Entry", "id", [row["props"] for _, _, row in entries])
     w.relationship_file(
         "ON",
         "Entry",
         "Platform",
-        [(r["props"]["id"], r["props"]["platform_id"], {}) for r in entries],
+        [(row["props"]["id"], row["props"]["platform_id"], {}) for _, _, row in entries],
     )
-    listed_people: list[tuple[str, str, dict[str, Any]]] = []
-    listed_phones: list[tuple[str, str, dict[str, Any]]] = []
-    for compare, row in wanted["blacklist"].values():
-        props = row["props"]
-        for kind, subject in compare[2]:  # what the entry lists, as wanted_rows decided
-            target = listed_people if kind == "person" else listed_phones
-            target.append((props["id"], subject, {}))
-    w.relationship_file("LISTS", "Entry", "Person", listed_people, suffix="-Person")
-    w.relationship_file("LISTS", "Entry", "Phone", listed_phones, suffix="-Phone")
+    for kind, label in (("person", "Person"), ("phone", "Phone")):
+        listed: list[tuple[str, str, dict[str, Any]]] = [
+            (row["props"]["id"], subject, {})
+            for _, compare, row in entries
+            for listed_kind, subject in compare[2]  # what the entry lists, as the ingest decides
+            if listed_kind == kind
+        ]
+        w.relationship_file("LISTS", "Entry", label, listed, suffix=f"-{label}")
+    del entries
     # ingest_copies, ingest_sharing
     w.relationship_file(
         "COPIED_FROM",
@@ -330,6 +329,8 @@ def _write_files(data: Dataset, folder: Path, marker: dict[str, Any] | None) -> 
         "Platform",
         [(r["from_platform"], r["to_platform"], r["props"]) for r in rows("sharing")],
     )
+    if marker is not None:
+        w.node_file("Dataset", "key", [{"key": "spillover", **marker, "rows": w.rows}])
     return w
 
 
