@@ -541,6 +541,7 @@ def bulk_ingest(
             complete=True,
         )
         written = write_import_files(data, target, marker)
+        del data  # the importer needs the memory more
         if progress is not None:
             progress("write import files", 1, 1)
         if files_only:
