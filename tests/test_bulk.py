@@ -264,9 +264,14 @@ def test_files_only_writes_typed_files_and_the_command(tmp_path):
         '"J-2019-BIZ","qiantang_bank","jiang",2019-04-08,"repaid",2022-04-08,200000.0,'
         in (loans[1])
     )
-    assert (
-        CliRunner().invoke(cli, ["ingest", str(jiang_case_path()), "--files-only"]).exit_code == 2
-    )
+    for wrong in (
+        ["--files-only"],
+        ["--overwrite"],
+        ["--bulk", "--wipe"],
+        ["--bulk", "--files-only"],
+    ):
+        refused = CliRunner().invoke(cli, ["ingest", str(jiang_case_path()), *wrong])
+        assert refused.exit_code == 2, wrong
 
 
 def test_open_periods_and_missing_values(tmp_path):
