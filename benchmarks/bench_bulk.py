@@ -11,7 +11,7 @@ at the end), then in the same run:
    folder, writing the import files, the import (stopping the server, the offline
    importer, starting the server again) and schema plus marker.
 
-Prints one JSON line, with the ratios of the bulk rates to the MERGE baseline.
+Prints a JSON line as each step ends, then one with everything and the ratios of the bulk rates to the MERGE baseline.
 
     python benchmarks/bench_bulk.py --people 1000000 --folder /tmp/p1m
 """
@@ -79,12 +79,14 @@ def main() -> None:
             "seconds": round(merge.seconds, 1),
             "per_second": round((merge.elements - 1) / merge.seconds),
         }
+        print(json.dumps({"merge_baseline": out["merge_baseline"]}), flush=True)
         small_bulk = bulk_ingest(small, settings, admin=admin)
         out["bulk_small"] = {
             "elements": small_bulk.elements,
             "seconds": round(small_bulk.seconds, 1),
             "per_second": round(small_bulk.elements / small_bulk.seconds),
         }
+        print(json.dumps({"bulk_small": out["bulk_small"]}), flush=True)
         folder = args.folder
         if folder is None:
             folder = work / "big"
