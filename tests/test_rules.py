@@ -47,6 +47,9 @@ ENGINES_AND_RENDERERS = [
     "report.py",
     "service.py",
     "checklog.py",
+    "listing.py",
+    "simulate.py",
+    "simulate_plots.py",
 ]
 
 
