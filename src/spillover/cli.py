@@ -630,6 +630,38 @@ def query(
 @click.option("--wipe", is_flag=True, help="Delete everything in the database first.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before --wipe.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option(
+    "--bulk",
+    is_flag=True,
+    help="First load through `neo4j-admin database import full` into an empty database "
+    "(docs/graph-model.md#bulk-first-loads).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="With --bulk: replace a database that holds data (asks first unless --yes).",
+)
+@click.option(
+    "--neo4j-admin",
+    "neo4j_admin",
+    metavar="CMD",
+    envvar="SPILLOVER_NEO4J_ADMIN",
+    help="With --bulk: the command that runs neo4j-admin with the server stopped around it "
+    "(env SPILLOVER_NEO4J_ADMIN; e.g. 'scripts/neo4j-local admin --state-dir DIR --').",
+)
+@click.option(
+    "--files",
+    "files",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --bulk: write the import files into this new folder and keep them.",
+)
+@click.option(
+    "--files-only",
+    is_flag=True,
+    help="With --bulk and --files: only write the files and print the neo4j-admin "
+    "arguments that import them; Neo4j is not touched.",
+)
 @handle_errors
 def ingest(
     folder: Path,
@@ -640,6 +672,11 @@ def ingest(
     wipe: bool,
     yes: bool,
     batch_size: int,
+    bulk: bool,
+    overwrite: bool,
+    neo4j_admin: str | None,
+    files: Path | None,
+    files_only: bool,
     **neo4j: Any,
 ) -> None:
     """Validate the data folder FOLDER and make the Neo4j database equal it.
@@ -648,10 +685,27 @@ def ingest(
     in the folder are removed, so the database ends up holding exactly what a fresh
     ingest of the folder writes. Nothing is written when the folder has any problem;
     running it twice on the same folder changes nothing.
+
+    With --bulk, a first load writes the files of Neo4j's offline importer instead,
+    imports them into the empty database and applies the schema: the same graph.
     """
     from .backends.neo4j import connect
     from .ingest import ingest_folder
 
+    if not bulk and (overwrite or neo4j_admin or files or files_only):
+        raise click.UsageError(
+            "--overwrite, --neo4j-admin, --files and --files-only go with --bulk"
+        )
+    if bulk:
+        if plan or replace or wipe:
+            raise click.UsageError(
+                "--bulk replaces the whole database: use --overwrite, not "
+                "--plan, --replace or --wipe"
+            )
+        if files_only and files is None:
+            raise click.UsageError("--files-only needs --files DIR")
+        _bulk(folder, region, dataset, overwrite, yes, neo4j_admin, files, files_only, neo4j)
+        return
     settings = _settings(neo4j, required=True)
     assert settings is not None
     if wipe and not yes and not plan:
@@ -679,6 +733,77 @@ def ingest(
         progress.close()
         driver.close()
     click.echo(ingest_text(summary, settings.uri))
+
+
+def _bulk(
+    folder: Path,
+    region: str,
+    dataset: str | None,
+    overwrite: bool,
+    yes: bool,
+    neo4j_admin: str | None,
+    files: Path | None,
+    files_only: bool,
+    neo4j: dict[str, Any],
+) -> None:
+    """``ingest --bulk``: one call of :func:`spillover.bulk.bulk_ingest`."""
+    import shlex
+
+    from .bulk import bulk_ingest, default_admin
+
+    settings = _settings(neo4j, required=not files_only)
+    database = settings.database if settings is not None else "neo4j"
+    if overwrite and not yes and settings is not None and not files_only:
+        click.confirm(
+            f"Replace everything in database {database!r} at {settings.uri} "
+            "with this folder (bulk import)?",
+            abort=True,
+            err=True,
+        )
+    admin = shlex.split(neo4j_admin) if neo4j_admin else default_admin()
+    progress = StageProgress()
+    try:
+        summary = bulk_ingest(
+            folder,
+            None if files_only else settings,
+            admin=admin,
+            dataset=dataset,
+            region=region,
+            overwrite=overwrite,
+            files=files,
+            files_only=files_only,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    f = summary.files
+    if not summary.imported:
+        click.echo(
+            f"wrote {f.elements} nodes and relationships of dataset {summary.dataset!r} "
+            f"to {f.folder} in {f.seconds:.1f}s; import them, in that folder, with the "
+            "server stopped:"
+        )
+        click.echo("  neo4j-admin " + shlex.join(summary.arguments))
+        click.echo(
+            "then start the server and run "
+            f"`spillover ingest {shlex.quote(str(folder))} --dataset {shlex.quote(summary.dataset)}`: "
+            "it applies the schema and checks that the graph equals the folder (writing nothing)"
+        )
+        return
+    assert settings is not None
+    click.echo(
+        f"bulk-loaded {summary.elements} nodes and relationships of dataset "
+        f"{summary.dataset!r} into {settings.uri} in {summary.seconds:.1f}s "
+        f"({summary.elements / max(summary.seconds, 1e-9):,.0f} /s)"
+    )
+    if summary.replaced:
+        click.echo(f"  replaced {summary.replaced} nodes and relationships")
+    click.echo(
+        f"  read and validate {summary.read_seconds:.1f}s, write files {f.seconds:.1f}s, "
+        f"import {summary.import_seconds:.1f}s, schema and marker {summary.schema_seconds:.1f}s"
+    )
+    for name, n in summary.counts.items():
+        click.echo(f"  {name:<14}{n:>12}")
 
 
 def ingest_text(summary: Any, uri: str) -> str:

@@ -43,11 +43,14 @@ from .queries import cypher, statements
 __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_WORKERS",
+    "TABLE_ROWS",
     "IngestSummary",
     "apply_schema",
     "graph_counts",
     "ingest_dataset",
     "ingest_folder",
+    "phone_numbers",
+    "table_rows",
     "wipe",
 ]
 
@@ -166,18 +169,40 @@ def _props(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def wanted_rows(data: Dataset) -> Wanted:
-    """Per table, what a fresh ingest of ``data`` writes, keyed like the database read-back."""
-    platforms = {
-        p.platform_id: _node(_props(id=p.platform_id, name=p.name, kind=p.kind.value))
-        for p in data.platforms.values()
-    }
-    people = {
-        p.person_id: _node(_props(id=p.person_id, name=p.name, id_number=p.id_number, city=p.city))
-        for p in data.people.values()
-    }
+#: One row of a table: (key, the value compared with the database, the parameter row of the upsert)
+TableRow = tuple[Any, Any, dict[str, Any]]
+
+
+def _platform_rows(data: Dataset) -> Iterator[TableRow]:
+    for p in data.platforms.values():
+        props = _props(id=p.platform_id, name=p.name, kind=p.kind.value)
+        yield p.platform_id, props, {"props": props}
+
+
+def _people_rows(data: Dataset) -> Iterator[TableRow]:
+    for p in data.people.values():
+        props = _props(id=p.person_id, name=p.name, id_number=p.id_number, city=p.city)
+        yield p.person_id, props, {"props": props}
+
+
+def phone_numbers(data: Dataset) -> set[str]:
+    """Every number the folder names: owner periods, applicant phones, links, phone subjects."""
     numbers: set[str] = set(data.phone_periods)
-    periods: dict[Key, tuple[Any, dict[str, Any]]] = {}
+    numbers.update(
+        loan.applicant_phone for loan in data.loans.values() if loan.applicant_phone is not None
+    )
+    numbers.update(link.phone for link in data.links)
+    numbers.update(e.subject for e in data.entries.values() if e.subject_kind.value == "phone")
+    return numbers
+
+
+def _phone_rows(data: Dataset) -> Iterator[TableRow]:
+    for n in phone_numbers(data):
+        props = {"number": n}
+        yield n, props, {"props": props}
+
+
+def _period_rows(data: Dataset) -> Iterator[TableRow]:
     for number, owned in data.phone_periods.items():
         for p in owned:
             if p.owner_id is None:
@@ -188,11 +213,14 @@ def wanted_rows(data: Dataset) -> Wanted:
                 until=p.until,
                 verified=p.verified,
             )
-            periods[(number, p.owner_id, props["period"])] = (
+            yield (
+                (number, p.owner_id, props["period"]),
                 props,
                 {"phone": number, "owner_id": p.owner_id, "props": props},
             )
-    loans: dict[Key, tuple[Any, dict[str, Any]]] = {}
+
+
+def _loan_rows(data: Dataset) -> Iterator[TableRow]:
     for loan in data.loans.values():
         props = _props(
             id=loan.loan_id,
@@ -208,22 +236,23 @@ def wanted_rows(data: Dataset) -> Wanted:
             matched_by=loan.matched_by,
         )
         applied = _props(verified=loan.phone_verified)
-        if loan.applicant_phone is not None:
-            numbers.add(loan.applicant_phone)
         compare = (
             props,
             (loan.borrower_id,),
             (loan.platform_id,),
             ((loan.applicant_phone, applied.get("verified")),) if loan.applicant_phone else (),
         )
-        loans[loan.loan_id] = (compare, {"props": props, "applied": applied})
-    links: dict[Key, tuple[Any, dict[str, Any]]] = {}
+        yield loan.loan_id, compare, {"props": props, "applied": applied}
+
+
+def _link_rows(data: Dataset) -> Iterator[TableRow]:
     for link in data.links:
-        numbers.add(link.phone)
         row = {"loan_id": link.loan_id, "phone": link.phone, "role": link.role.value}
-        links[(link.loan_id, link.phone, link.role.value)] = (True, row)
-    entries: dict[Key, tuple[Any, dict[str, Any]]] = {}
-    copies: dict[Key, tuple[Any, dict[str, Any]]] = {}
+        yield (link.loan_id, link.phone, link.role.value), True, row
+
+
+def _entry_rows(data: Dataset) -> Iterator[TableRow]:
+    """Entries; the compare value's third part is what the entry LISTS: (kind, key) pairs."""
     for e in data.entries.values():
         props = _props(
             id=e.entry_id,
@@ -235,31 +264,24 @@ def wanted_rows(data: Dataset) -> Wanted:
             copied_from=e.copied_from,
         )
         kind = e.subject_kind.value
-        if kind == "phone":
-            numbers.add(e.subject)
         lists = (
             ()
             if (kind == "person" and e.subject not in data.people)
             or (kind == "record" and e.subject not in data.records)
             else ((kind, e.subject),)
         )
-        entries[e.entry_id] = ((props, (e.platform_id,), lists), {"props": props})
+        yield e.entry_id, (props, (e.platform_id,), lists), {"props": props}
+
+
+def _copy_rows(data: Dataset) -> Iterator[TableRow]:
+    for e in data.entries.values():
         if e.copied_from is not None and e.copied_from in data.entries:
-            key = (e.entry_id, e.copied_from)
-            copies[key] = (True, {"entry_id": e.entry_id, "copied_from": e.copied_from})
-    sharing = {
-        (s.from_platform, s.to_platform): (
-            _props(since=s.since),
-            {
-                "from_platform": s.from_platform,
-                "to_platform": s.to_platform,
-                "props": _props(since=s.since),
-            },
-        )
-        for s in data.sharing
-    }
-    phones = {n: _node({"number": n}) for n in numbers}
-    records: dict[Key, tuple[Any, dict[str, Any]]] = {}
+            row = {"entry_id": e.entry_id, "copied_from": e.copied_from}
+            yield (e.entry_id, e.copied_from), True, row
+
+
+def _record_rows(data: Dataset) -> Iterator[TableRow]:
+    """Platform records; the compare value's third part is the person it was matched to."""
     for r in data.records.values():
         props = _props(
             id=r.record_id,
@@ -273,30 +295,46 @@ def wanted_rows(data: Dataset) -> Wanted:
         )
         match = data.matches.get(r.record_id)
         matched = match_props(match) if match is not None else None
-        records[r.record_id] = (
+        yield (
+            r.record_id,
             (props, (r.platform_id,), ((match.person_id, matched),) if match else ()),
-            {
-                "props": props,
-                "person_id": match.person_id if match else None,
-                "match": matched,
-            },
+            {"props": props, "person_id": match.person_id if match else None, "match": matched},
         )
+
+
+def _sharing_rows(data: Dataset) -> Iterator[TableRow]:
+    for s in data.sharing:
+        props = _props(since=s.since)
+        row = {"from_platform": s.from_platform, "to_platform": s.to_platform, "props": props}
+        yield (s.from_platform, s.to_platform), props, row
+
+
+#: How each table's rows are built from a dataset (the MERGE ingest and ``--bulk`` alike).
+TABLE_ROWS: dict[str, Callable[[Dataset], Iterator[TableRow]]] = {
+    "platforms": _platform_rows,
+    "people": _people_rows,
+    "phones": _phone_rows,
+    "owner_periods": _period_rows,
+    "records": _record_rows,
+    "loans": _loan_rows,
+    "loan_links": _link_rows,
+    "blacklist": _entry_rows,
+    "copies": _copy_rows,
+    "sharing": _sharing_rows,
+}
+
+
+def table_rows(data: Dataset, table: str) -> Iterator[TableRow]:
+    """The rows a fresh ingest of ``data`` writes into ``table``: (key, compared value, upsert row)."""
+    return TABLE_ROWS[table](data)
+
+
+def wanted_rows(data: Dataset) -> Wanted:
+    """Per table, what a fresh ingest of ``data`` writes, keyed like the database read-back."""
     return {
-        "platforms": platforms,
-        "people": people,
-        "phones": phones,
-        "owner_periods": periods,
-        "records": records,
-        "loans": loans,
-        "loan_links": links,
-        "blacklist": entries,
-        "copies": copies,
-        "sharing": sharing,
+        table: {key: (compare, row) for key, compare, row in table_rows(data, table)}
+        for table in TABLE_ROWS
     }
-
-
-def _node(props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    return props, {"props": props}
 
 
 # ---------------------------------------------------------------------------

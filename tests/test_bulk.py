@@ -1,0 +1,300 @@
+"""``spillover ingest --bulk``: the offline importer's files, and the graph they load.
+
+The bulk load replaces a database's store, which needs the server stopped: these
+tests run a Neo4j server of their own (``scripts/neo4j-local``, state in a temporary
+dir, stopped and removed at the end), never the shared session server of conftest.py.
+The graph a bulk load leaves is compared, node by node and relationship by
+relationship (labels, every property with its type, types, endpoints), with the
+graph a MERGE ingest of the same folder writes into an empty database.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import pytest
+from click.testing import CliRunner
+
+from spillover.audit import audit
+from spillover.backends.memory import MemoryBackend
+from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, connect
+from spillover.bulk import DatabaseNotEmpty, bulk_ingest, write_import_files
+from spillover.cli import cli
+from spillover.core import explain_all
+from spillover.examples import jiang_case_path, jiang_records_path
+from spillover.fastload import read_dataset
+from spillover.ingest import graph_counts, ingest_folder, read_marker, wipe
+from spillover.loader import load_folder
+from spillover.synth import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "neo4j-local"
+
+
+@dataclass
+class BulkServer:
+    state: Path
+    settings: Neo4jSettings
+
+    @property
+    def admin(self) -> list[str]:
+        """The neo4j-admin command for this server: stops it around the import."""
+        return [sys.executable, str(SCRIPT), "admin", "--state-dir", str(self.state), "--"]
+
+    def driver(self) -> neo4j.Driver:
+        return connect(self.settings)
+
+    def clear(self) -> None:
+        with self.driver() as driver:
+            wipe(driver, self.settings.database)
+
+
+@pytest.fixture(scope="module")
+def bulk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BulkServer]:
+    """A Neo4j server of this module alone (bulk loads stop and restart it)."""
+    state = tmp_path_factory.mktemp("neo4j-bulk") / "state"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "start", "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"scripts/neo4j-local could not start Neo4j:\n{done.stderr[-3000:]}")
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    server = BulkServer(state, Neo4jSettings(info["uri"], info["user"], info["password"]))
+    try:
+        yield server
+    finally:
+        subprocess.run(
+            [sys.executable, str(SCRIPT), "stop", "--state-dir", str(state)],
+            capture_output=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def bulk_db(bulk_server: BulkServer) -> Iterator[BulkServer]:
+    """The module's server, empty before and after the test."""
+    bulk_server.clear()
+    yield bulk_server
+    bulk_server.clear()
+
+
+def _typed(props: dict[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+    """Properties with the type each value is stored as (Date, bool, float, int, str)."""
+    return tuple(sorted((k, type(v).__name__, v) for k, v in props.items()))
+
+
+def _key(labels: list[str], props: dict[str, Any]) -> tuple[str, ...]:
+    return (*sorted(labels), str(props.get("id", props.get("number", props.get("key")))))
+
+
+def dump(server: BulkServer) -> tuple[dict[tuple[str, ...], Any], Counter[Any]]:
+    """Every node (by labels and key: its typed properties) and every relationship
+    (type, start, end, typed properties, with multiplicity); the dataset marker left out."""
+    with server.driver() as driver:
+        nodes_rec, _, _ = driver.execute_query(
+            "MATCH (n) WHERE NOT n:Dataset RETURN labels(n) AS labels, properties(n) AS props",
+            database_=server.settings.database,
+        )
+        rels_rec, _, _ = driver.execute_query(
+            "MATCH (a)-[r]->(b) RETURN type(r) AS type, labels(a) AS al, properties(a) AS ap, "
+            "labels(b) AS bl, properties(b) AS bp, properties(r) AS props",
+            database_=server.settings.database,
+        )
+    nodes: dict[tuple[str, ...], Any] = {}
+    for r in nodes_rec:
+        key = _key(r["labels"], r["props"])
+        assert key not in nodes, f"two nodes {key}"
+        nodes[key] = _typed(r["props"])
+    rels = Counter(
+        (r["type"], _key(r["al"], r["ap"]), _key(r["bl"], r["bp"]), _typed(r["props"]))
+        for r in rels_rec
+    )
+    return nodes, rels
+
+
+def schema(server: BulkServer) -> set[tuple[Any, ...]]:
+    with server.driver() as driver:
+        records, _, _ = driver.execute_query(
+            "SHOW INDEXES YIELD name, type, labelsOrTypes, properties, state "
+            "RETURN name, type, labelsOrTypes, properties, state",
+            database_=server.settings.database,
+        )
+    return {
+        (
+            r["name"],
+            r["type"],
+            tuple(r["labelsOrTypes"] or ()),
+            tuple(r["properties"] or ()),
+            r["state"],
+        )
+        for r in records
+    }
+
+
+def behaviour(server: BulkServer, tmp_path: Path, name: str) -> tuple[list[Any], str]:
+    """Every explanation and the audit file the Neo4j backend gives."""
+    with server.driver() as driver:
+        graph = Neo4jBackend(driver, server.settings.database)
+        explained = list(explain_all(graph))
+        audit(graph, tmp_path / f"{name}.csv")
+    return explained, (tmp_path / f"{name}.csv").read_text()
+
+
+def merge_loaded(server: BulkServer, folder: Path) -> None:
+    with server.driver() as driver:
+        wipe(driver, server.settings.database)
+        ingest_folder(folder, driver, server.settings.database)
+
+
+def assert_same_as_merge(server: BulkServer, folder: Path, tmp_path: Path) -> None:
+    """The bulk-loaded graph (now in the server) equals a MERGE ingest of ``folder``,
+    and so do its schema, its marker and the explanations and audit rows read from it."""
+    bulk_graph = dump(server)
+    bulk_schema = schema(server)
+    bulk_behaviour = behaviour(server, tmp_path, "bulk")
+    with server.driver() as driver:
+        bulk_marker = read_marker(driver, server.settings.database)
+        bulk_counts = graph_counts(driver, server.settings.database)
+
+    merge_loaded(server, folder)
+    merge_graph = dump(server)
+    nodes, rels = bulk_graph
+    assert nodes.keys() == merge_graph[0].keys()
+    for key, props in merge_graph[0].items():
+        assert nodes[key] == props, key
+    assert rels == merge_graph[1]
+    assert bulk_schema == schema(server)
+    with server.driver() as driver:
+        merge_marker = read_marker(driver, server.settings.database)
+        assert bulk_counts == graph_counts(driver, server.settings.database)
+    assert merge_marker.props is not None and bulk_marker.props is not None
+    for prop in ("name", "folder", "complete", "rows"):
+        assert bulk_marker.props[prop] == merge_marker.props[prop], prop
+    assert set(bulk_marker.props) == set(merge_marker.props)
+
+    merge_behaviour = behaviour(server, tmp_path, "merge")
+    assert bulk_behaviour == merge_behaviour
+    expected = list(explain_all(MemoryBackend(load_folder(folder))))
+    assert bulk_behaviour[0] == expected
+
+
+def with_gaps(tmp_path: Path) -> Path:
+    """The Jiang case with the values a file format can lose: an open period (its key
+    the empty string), missing optional values, quotes and commas in text, a fraction."""
+    from test_ingest_sync import edit, setting
+
+    folder = tmp_path / "gaps"
+    shutil.copytree(jiang_case_path(), folder)
+    edit(folder, "phones", setting({"phone": "13600550077"}, since="", until="2025-12-31"))
+    edit(folder, "loans", setting({"loan_id": "XY-QC-1"}, amount="", phone_verified=""))
+    edit(folder, "loans", setting({"loan_id": "XY-YD-1"}, amount="2000.5"))
+    edit(folder, "sharing", setting({"from_platform": "yidai"}, since=""))
+    edit(folder, "people", setting({"person_id": "xu_yan"}, name='Xu "Yan", Jr.', city=" "))
+    return folder
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("case", ["jiang", "gaps"])
+def test_bulk_load_is_the_merge_ingest_graph(bulk_db, tmp_path, case):
+    folder = jiang_case_path() if case == "jiang" else with_gaps(tmp_path)
+    summary = bulk_ingest(folder, bulk_db.settings, admin=bulk_db.admin, files=tmp_path / "files")
+    assert summary.imported and summary.replaced == 0
+    assert summary.counts["Person"] == 3 and summary.counts["Dataset"] == 1
+    assert summary.elements == summary.files.elements - 1  # the marker is not an element
+    assert "nodes-Dataset.csv" in {p.name for p in (tmp_path / "files").iterdir()}
+    assert_same_as_merge(bulk_db, folder, tmp_path)
+
+
+@pytest.mark.neo4j
+def test_bulk_refuses_a_database_with_data_unless_told_to_overwrite(bulk_db, tmp_path):
+    """On a database holding the Jiang case, --bulk of a synthetic population is refused
+    (nothing changes); --overwrite asks first; confirmed, it loads the MERGE ingest's graph."""
+    synth = tmp_path / "synth"
+    generate(300, 7, synth)
+    merge_loaded(bulk_db, jiang_case_path())
+    before = dump(bulk_db)
+    with pytest.raises(DatabaseNotEmpty, match="--overwrite"):
+        bulk_ingest(synth, bulk_db.settings, admin=bulk_db.admin)
+
+    s = bulk_db.settings
+    args = ["ingest", str(synth), "--bulk", "--neo4j-uri", s.uri, "--neo4j-password", s.password]
+    args += ["--neo4j-admin", " ".join(bulk_db.admin)]
+    runner = CliRunner()
+    refused = runner.invoke(cli, args)
+    assert refused.exit_code == 1
+    assert "holds" in refused.output and "--overwrite" in refused.output
+    asked = runner.invoke(cli, [*args, "--overwrite"], input="n\n")
+    assert asked.exit_code == 1 and "Replace everything" in asked.output
+    assert dump(bulk_db) == before, "a refused bulk load changes nothing"
+
+    loaded = runner.invoke(cli, [*args, "--overwrite", "--yes"])
+    assert loaded.exit_code == 0, loaded.output
+    assert "bulk-loaded" in loaded.output and "replaced" in loaded.output
+    assert_same_as_merge(bulk_db, synth, tmp_path)
+
+
+def test_files_only_writes_typed_files_and_the_command(tmp_path):
+    """No Neo4j: the files (one per label and type, typed headers, strings quoted so that
+    an empty string is not a missing value) and the neo4j-admin arguments."""
+    out = tmp_path / "files"
+    result = CliRunner().invoke(
+        cli, ["ingest", str(jiang_case_path()), "--bulk", "--files-only", "--files", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "neo4j-admin database import full --nodes=" in result.output
+    assert "--relationships=LISTS=relationships-LISTS-Phone.csv" in result.output
+    loans = (out / "nodes-Loan.csv").read_text().splitlines()
+    assert loans[0] == (
+        "id:ID(Loan),platform_id:string,borrower_id:string,applied_at:date,status:string,"
+        "status_at:date,amount:double,applicant_phone:string,phone_verified:boolean"
+    )
+    assert (
+        '"J-2019-BIZ","qiantang_bank","jiang",2019-04-08,"repaid",2022-04-08,200000.0,'
+        in (loans[1])
+    )
+    for wrong in (
+        ["--files-only"],
+        ["--overwrite"],
+        ["--bulk", "--wipe"],
+        ["--bulk", "--files-only"],
+    ):
+        refused = CliRunner().invoke(cli, ["ingest", str(jiang_case_path()), *wrong])
+        assert refused.exit_code == 2, wrong
+
+
+def test_open_periods_and_missing_values(tmp_path):
+    """An open period's key is the empty string (quoted), an unknown end is no property."""
+    synth = tmp_path / "synth"
+    generate(200, 3, synth)
+    data = read_dataset(synth)
+    files = write_import_files(data, tmp_path / "files")
+    owns = (tmp_path / "files" / "relationships-OWNS.csv").read_text().splitlines()
+    assert owns[0].startswith(":START_ID(Person),:END_ID(Phone),period:string")
+    periods = [p for periods in data.phone_periods.values() for p in periods if p.owner_id]
+    assert files.counts["OWNS"] == len(periods) == len(owns) - 1
+    with pytest.raises(Exception, match="not an empty folder"):
+        write_import_files(data, tmp_path / "files")
+
+
+def test_a_folder_with_platform_records_is_refused(tmp_path):
+    """Records and matches are not in the import files yet: refused before any file or import."""
+    out = tmp_path / "files"
+    result = CliRunner().invoke(
+        cli, ["ingest", str(jiang_records_path()), "--bulk", "--files-only", "--files", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "holds platform records" in result.output
+    assert "MERGE ingest" in result.output
+    assert not out.exists()
