@@ -47,6 +47,7 @@ ENGINES_AND_RENDERERS = [
     "report.py",
     "service.py",
     "checklog.py",
+    "spark.py",
 ]
 
 

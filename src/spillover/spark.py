@@ -53,6 +53,7 @@ __all__ = [
     "SparkUnavailable",
     "audit_frames",
     "audit_path",
+    "audit_spark",
     "read_tables",
     "session",
 ]
@@ -204,7 +205,12 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
         try:
             if path.endswith(".csv"):
                 df = spark.read.csv(
-                    path, header=True, inferSchema=False, multiLine=True, escape='"', mode="FAILFAST"
+                    path,
+                    header=True,
+                    inferSchema=False,
+                    multiLine=True,
+                    escape='"',
+                    mode="FAILFAST",
                 )
             elif path.endswith(".jsonl"):
                 df = spark.read.json(path, primitivesAsString=True, mode="FAILFAST")
@@ -247,29 +253,41 @@ class _Check:
     shown: Column
 
 
-def _checks_of(tables: Mapping[str, DataFrame], checks: list[_Check]) -> list[str]:
-    """Run the checks (one aggregation per table) and describe each that failed."""
+def _summary(df: DataFrame, shown: Column) -> DataFrame:
+    """One row: how many rows ``df`` has, the first one's ``shown`` value and its file."""
     from pyspark.sql import functions as F
 
-    problems: list[str] = []
-    by_table: dict[str, list[_Check]] = {}
-    for c in checks:
-        by_table.setdefault(c.table, []).append(c)
-    for table, group in by_table.items():
-        df = tables[table]
-        aggs = []
-        for i, c in enumerate(group):
-            aggs.append(F.sum(F.when(c.bad, 1).otherwise(0)).alias(f"n{i}"))
-            aggs.append(F.first(F.when(c.bad, c.shown), ignorenulls=True).alias(f"v{i}"))
-        aggs.append(F.first("_file").alias("file"))
-        row = df.agg(*aggs).collect()[0]
-        for i, c in enumerate(group):
-            n = row[f"n{i}"] or 0
-            if n:
-                problems.append(
-                    f"{row['file']}: {c.field}: {n} row(s) {c.message} (first: {row[f'v{i}']!s})"
-                )
-    return problems
+    return df.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.first(shown.cast("string"), ignorenulls=True).alias("v"),
+        F.first("_file", ignorenulls=True).alias("f"),
+    )
+
+
+def _problems(found: list[tuple[str, str, DataFrame]]) -> list[str]:
+    """Run every check in one Spark job: ``(field, message, summary)`` triples, where the
+    summary is a :func:`_summary` of the rows that break the rule."""
+    from pyspark.sql import functions as F
+
+    if not found:
+        return []
+    union = None
+    for i, (_, _, df) in enumerate(found):
+        tagged = df.select(F.lit(i).alias("i"), "n", "v", "f")
+        union = tagged if union is None else union.unionByName(tagged)
+    assert union is not None
+    rows = sorted(union.where("n > 0").collect(), key=lambda r: r["i"])
+    return [
+        f"{r['f']}: {found[r['i']][0]}: {r['n']} row(s) {found[r['i']][1]} (first: {r['v']})"
+        for r in rows
+    ]
+
+
+def _checks_of(
+    tables: Mapping[str, DataFrame], checks: list[_Check]
+) -> list[tuple[str, str, DataFrame]]:
+    """The checks as summaries of the rows that break them (for :func:`_problems`)."""
+    return [(c.field, c.message, _summary(tables[c.table].where(c.bad), c.shown)) for c in checks]
 
 
 def _is_date(c: str) -> Column:
@@ -289,7 +307,9 @@ def _day(c: str, missing: int | None = None) -> Column:
 
     v = F.col(c)
     day = F.unix_date(
-        F.make_date(v.substr(1, 4).cast("int"), v.substr(6, 2).cast("int"), v.substr(9, 2).cast("int"))
+        F.make_date(
+            v.substr(1, 4).cast("int"), v.substr(6, 2).cast("int"), v.substr(9, 2).cast("int")
+        )
     ).cast("long")
     if missing is None:
         return day
@@ -366,7 +386,7 @@ def _validate(tables: Mapping[str, DataFrame]) -> None:
         ("sharing", "since"),
     ):
         day(table, name)
-    problems = _checks_of(tables, checks)
+    problems = _problems(_checks_of(tables, checks))
     if problems:
         raise SpilloverError(_refusal(problems))
     # order of days (only once the days are readable)
@@ -393,9 +413,7 @@ def _validate(tables: Mapping[str, DataFrame]) -> None:
             col("from_platform"),
         ),
     ]
-    problems = _checks_of(tables, checks)
-    problems += _duplicates(tables)
-    problems += _references(tables)
+    problems = _problems(_checks_of(tables, checks) + _duplicates(tables) + _references(tables))
     if problems:
         raise SpilloverError(_refusal(problems))
 
@@ -405,10 +423,10 @@ def _refusal(problems: list[str]) -> str:
     return f"the data was refused: {problems[0]}{more}"
 
 
-def _duplicates(tables: Mapping[str, DataFrame]) -> list[str]:
+def _duplicates(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFrame]]:
     from pyspark.sql import functions as F
 
-    problems = []
+    found = []
     for table, keys in (
         ("people", ("person_id",)),
         ("platforms", ("platform_id",)),
@@ -417,84 +435,107 @@ def _duplicates(tables: Mapping[str, DataFrame]) -> list[str]:
         ("loan_links", ("loan_id", "phone", "role")),
         ("sharing", ("from_platform", "to_platform")),
     ):
-        twice = tables[table].groupBy(*keys).agg(F.count(F.lit(1)).alias("n"), F.first("_file"))
-        twice = twice.where("n > 1")
-        row = twice.agg(F.count(F.lit(1)).alias("n"), F.first(F.struct(*keys)).alias("v")).collect()[0]
-        if row["n"]:
-            shown = ", ".join(str(v) for v in row["v"])
-            problems.append(
-                f"{table}: {', '.join(keys)}: {row['n']} value(s) given more than once (first: {shown})"
-            )
-    return problems
+        twice = (
+            tables[table]
+            .groupBy(*keys)
+            .agg(F.count(F.lit(1)).alias("_n"), F.first("_file").alias("_file"))
+        )
+        shown = F.concat_ws(", ", *keys) if len(keys) > 1 else F.col(keys[0])
+        found.append(
+            (", ".join(keys), "given more than once", _summary(twice.where("_n > 1"), shown))
+        )
+    return found
 
 
-def _references(tables: Mapping[str, DataFrame]) -> list[str]:
+def _references(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFrame]]:
     from pyspark.sql import functions as F
 
-    problems = []
+    found = []
     people = tables["people"].select(F.col("person_id").alias("_ref"))
     platforms = tables["platforms"].select(F.col("platform_id").alias("_ref"))
     loans = tables["loans"].select(F.col("loan_id").alias("_ref"))
     entries = tables["blacklist"].select(F.col("entry_id").alias("_ref"))
     persons_listed = tables["blacklist"].where(F.col("subject_kind") == SubjectKind.PERSON.value)
-    for table, df, name, pool, what in (
-        ("phones", tables["phones"], "owner_id", people, "person_id"),
-        ("loans", tables["loans"], "platform_id", platforms, "platform_id"),
-        ("loans", tables["loans"], "borrower_id", people, "person_id"),
-        ("loan_links", tables["loan_links"], "loan_id", loans, "loan_id"),
-        ("blacklist", tables["blacklist"], "platform_id", platforms, "platform_id"),
-        ("blacklist", persons_listed, "subject", people, "person_id"),
-        ("blacklist", tables["blacklist"], "copied_from", entries, "entry_id"),
-        ("sharing", tables["sharing"], "from_platform", platforms, "platform_id"),
-        ("sharing", tables["sharing"], "to_platform", platforms, "platform_id"),
+    for df, name, pool, what in (
+        (tables["phones"], "owner_id", people, "person_id"),
+        (tables["loans"], "platform_id", platforms, "platform_id"),
+        (tables["loans"], "borrower_id", people, "person_id"),
+        (tables["loan_links"], "loan_id", loans, "loan_id"),
+        (tables["blacklist"], "platform_id", platforms, "platform_id"),
+        (persons_listed, "subject", people, "person_id"),
+        (tables["blacklist"], "copied_from", entries, "entry_id"),
+        (tables["sharing"], "from_platform", platforms, "platform_id"),
+        (tables["sharing"], "to_platform", platforms, "platform_id"),
     ):
         unknown = df.where(F.col(name).isNotNull()).join(
             pool, F.col(name) == F.col("_ref"), "left_anti"
         )
-        row = unknown.agg(F.count(F.lit(1)).alias("n"), F.first(name).alias("v"), F.first("_file").alias("f")).collect()[0]
-        if row["n"]:
-            problems.append(
-                f"{row['f']}: {name}: {row['n']} row(s) name an unknown {what} (first: {row['v']})"
-            )
-    return problems
+        found.append((name, f"name an unknown {what}", _summary(unknown, F.col(name))))
+    return found
 
 
 def _phones(
-    spark: SparkSession, df: DataFrame, name: str, region: str, where: Column | None = None
-) -> DataFrame:
-    """``name`` in E.164: the region's mobile numbers by their pattern (the fast loader's
-    rule), every other distinct value through :func:`spillover.phones.normalize_phone`
-    on the driver. Raises for a value that is no valid number."""
+    spark: SparkSession, tables: Mapping[str, DataFrame], region: str
+) -> dict[str, DataFrame]:
+    """Every phone column in E.164: the region's mobile numbers by their pattern (the
+    fast loader's rule), every other distinct value through
+    :func:`spillover.phones.normalize_phone` on the driver (one job finds them all).
+    Raises for a value that is no valid number."""
     from pyspark.sql import functions as F
 
     e164, national = mobile_pattern(region)
     country = e164.split("(", 1)[0].removeprefix("^\\")  # "+86"
-    v = F.col(name)
-    selected = v.isNotNull() if where is None else (v.isNotNull() & where)
-    is_e164, is_national = v.rlike(e164), v.rlike(national)
-    fixed = F.when(is_national & ~is_e164, F.concat(F.lit(country), v)).otherwise(v)
-    rest = df.where(selected & ~is_e164 & ~is_national).select(name).distinct()
-    odd = [r[0] for r in rest.limit(100_001).collect()]
-    if len(odd) > 100_000:
-        raise SpilloverError(
-            f"{name}: more than 100,000 distinct numbers outside the {region} mobile plan; "
-            "write them in E.164 (+country code) with --region matching the rest"
-        )
-    if not odd:
-        return df.withColumn(name, F.when(selected, fixed).otherwise(v))
-    mapping = []
-    for raw in odd:
-        try:
-            mapping.append((raw, normalize_phone(raw, region)))
-        except ValueError as exc:
-            table = df.select(F.first("_file")).collect()[0][0]
-            raise SpilloverError(f"the data was refused: {table}: {name}: {exc}") from None
-    lookup = spark.createDataFrame(mapping, f"_raw string, _e164 string")
-    out = df.join(F.broadcast(lookup), v == F.col("_raw"), "left")
-    out = out.withColumn(
-        name, F.when(selected, F.coalesce(F.col("_e164"), fixed)).otherwise(v)
+    columns = (
+        ("phones", "phone", None),
+        ("loans", "applicant_phone", None),
+        ("loan_links", "phone", None),
+        ("blacklist", "subject", F.col("subject_kind") == SubjectKind.PHONE.value),
     )
-    return out.drop("_raw", "_e164")
+
+    def selected(name: str, where: Column | None) -> Column:
+        v = F.col(name)
+        return v.isNotNull() if where is None else (v.isNotNull() & where)
+
+    odd_parts = []
+    for table, name, where in columns:
+        v = F.col(name)
+        odd_parts.append(
+            tables[table]
+            .where(selected(name, where) & ~v.rlike(e164) & ~v.rlike(national))
+            .select(v.alias("raw"), F.col("_file"))
+        )
+    union = odd_parts[0]
+    for part in odd_parts[1:]:
+        union = union.unionByName(part)
+    limit = 100_000
+    odd = union.groupBy("raw").agg(F.first("_file").alias("f")).limit(limit + 1).collect()
+    if len(odd) > limit:
+        raise SpilloverError(
+            f"more than {limit:,} distinct phone numbers outside the {region} mobile plan; "
+            "write them in E.164 (+country code), or give --region of most of them"
+        )
+    mapping = []
+    for r in odd:
+        try:
+            mapping.append((r["raw"], normalize_phone(r["raw"], region)))
+        except ValueError as exc:
+            raise SpilloverError(f"the data was refused: {r['f']}: phone: {exc}") from None
+    lookup = (
+        F.broadcast(spark.createDataFrame(mapping, "_raw string, _e164 string"))
+        if mapping
+        else None
+    )
+    out = dict(tables)
+    for table, name, where in columns:
+        v = F.col(name)
+        fixed = F.when(v.rlike(national) & ~v.rlike(e164), F.concat(F.lit(country), v)).otherwise(v)
+        df = tables[table]
+        if lookup is not None:
+            df = df.join(lookup, v == F.col("_raw"), "left")
+            fixed = F.coalesce(F.col("_e164"), fixed)
+        df = df.withColumn(name, F.when(selected(name, where), fixed).otherwise(v))
+        out[table] = df.drop("_raw", "_e164") if lookup is not None else df
+    return out
 
 
 def _overlaps_and_loops(phones: DataFrame, entries: DataFrame) -> None:
@@ -505,7 +546,9 @@ def _overlaps_and_loops(phones: DataFrame, entries: DataFrame) -> None:
     w = Window.partitionBy("phone").orderBy("since", "until")
     prev = phones.withColumn("_prev_until", F.lag("until").over(w))
     bad = prev.where(F.col("_prev_until") >= F.col("since"))
-    row = bad.agg(F.count(F.lit(1)).alias("n"), F.first("phone").alias("v"), F.first("_file").alias("f")).collect()[0]
+    row = bad.agg(
+        F.count(F.lit(1)).alias("n"), F.first("phone").alias("v"), F.first("_file").alias("f")
+    ).collect()[0]
     if row["n"]:
         raise SpilloverError(
             f"the data was refused: {row['f']}: since: {row['n']} owner period(s) overlap an "
@@ -556,11 +599,9 @@ def _graph(
     if check:
         _validate(tables)
     col = F.col
-    phones = _phones(spark, tables["phones"], "phone", region)
-    loans = _phones(spark, tables["loans"], "applicant_phone", region)
-    links = _phones(spark, tables["loan_links"], "phone", region)
-    entries = _phones(
-        spark, tables["blacklist"], "subject", region, col("subject_kind") == SubjectKind.PHONE.value
+    tables = _phones(spark, tables, region)
+    phones, loans, links, entries = (
+        tables[t] for t in ("phones", "loans", "loan_links", "blacklist")
     )
     periods = phones.select(
         "phone",
@@ -605,7 +646,7 @@ def _graph(
 # -- the rules, as Spark expressions ---------------------------------------------------------
 
 
-def _lookup(table: Mapping[str, Any], key: Column) -> Column:
+def _lookup(table: Mapping[Any, Any], key: Column) -> Column:
     """``table[key]`` as a Spark map literal (a few entries compiled from the rules)."""
     from pyspark.sql import functions as F
 
@@ -672,9 +713,7 @@ def _period_at(periods: DataFrame, pairs: DataFrame) -> DataFrame:
     starting on or before it, if it lasts to the day): owner and verified, or nulls."""
     from pyspark.sql import functions as F
 
-    p = periods.select(
-        F.col("phone").alias("_p"), "owner", "verified", "since", "until"
-    )
+    p = periods.select(F.col("phone").alias("_p"), "owner", "verified", "since", "until")
     joined = pairs.join(p, (F.col("phone") == F.col("_p")) & (F.col("since") <= F.col("day")))
     last = joined.groupBy("phone", "day").agg(
         F.max_by(F.struct("owner", "verified", "until"), F.col("since")).alias("_at")
@@ -784,6 +823,8 @@ def _reach(spark: SparkSession, g: _Graph) -> DataFrame:
 
 
 def _cache(df: DataFrame) -> DataFrame:
+    """``df`` computed now and kept, its plan cut short (every layer builds on the one
+    before: without the cut, the plans would grow with every layer)."""
     return df.localCheckpoint()
 
 
@@ -840,21 +881,17 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
         "applied",
         col("phone").alias("t_phone"),
         col("role").alias("t_role"),
-        _lookup(rules.use_kind, F.concat_ws("|", col("role"), _text(col("sms")))).alias(
-            "t_kind"
-        ),
+        _lookup(rules.use_kind, F.concat_ws("|", col("role"), _text(col("sms")))).alias("t_kind"),
         _lookup(kf, owns_kind).alias("t_f1"),
         (owns_kind == rules.own_unverified).alias("t_unverified"),
     )
     ties = _cache(own.unionByName(via_phone))
-    origins = _cache(
-        loans.select(
-            "loan_id",
-            col("platform").alias("o_platform"),
-            col("borrower").alias("o_borrower"),
-            "known",
-        ).where(col("status").isin(*sorted(s.value for s in policy.origin_statuses)))
-    )
+    origins = loans.select(
+        "loan_id",
+        col("platform").alias("o_platform"),
+        col("borrower").alias("o_borrower"),
+        "known",
+    ).where(col("status").isin(*sorted(s.value for s in policy.origin_statuses)))
     borrowers = loans.select("loan_id", col("borrower").alias("b_person"))
 
     # --- entries, reach, start ---------------------------------------------------------
@@ -862,14 +899,12 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
     reach = _cache(_reach(spark, g))
     listed = entries.select(col("entry_id").alias("entry"), col("listed").alias("e_listed"))
     person_entries = entries.where(col("kind") == SubjectKind.PERSON.value)
-    frontier = _cache(
-        person_entries.select(
-            col("entry_id").alias("entry"),
-            col("subject").alias("person"),
-            F.lit(1.0).alias("resp"),
-            F.array().cast("array<string>").alias("key"),
-            F.array().cast("array<int>").alias("path"),
-        )
+    frontier = person_entries.select(
+        col("entry_id").alias("entry"),
+        col("subject").alias("person"),
+        F.lit(1.0).alias("resp"),
+        F.array().cast("array<string>").alias("key"),
+        F.array().cast("array<int>").alias("path"),
     )
     seen_persons = frontier.select("entry", "person", "resp")
     seen_loans = spark.createDataFrame([], "entry string, loan_id string, resp double")
@@ -881,7 +916,8 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
     # phone subjects and their owner on the listing day
     phone_entries = entries.where(col("kind") == SubjectKind.PHONE.value)
     now = _period_at(
-        g.periods, phone_entries.select(col("subject").alias("phone"), col("listed").alias("day")).distinct()
+        g.periods,
+        phone_entries.select(col("subject").alias("phone"), col("listed").alias("day")).distinct(),
     )
     phone_entries = phone_entries.join(
         now, (col("subject") == col("o_phone")) & (col("listed") == col("o_day")), "left"
@@ -953,12 +989,16 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
             .where(col("s_resp").isNull() | (col("s_resp") < col("resp")))
             .drop("s_resp")
         )
-        seen_loans = _cache(seen_loans.unionByName(labels.select("entry", "loan_id", "resp")))
+        seen_loans = seen_loans.unionByName(labels.select("entry", "loan_id", "resp"))
         # origins of this layer that reach the listing in time; the best beats the best so far
-        o = labels.join(origins, "loan_id").join(
-            reach,
-            (col("entry") == col("r_entry")) & (col("o_platform") == col("reach_platform")),
-        ).where(col("known") <= col("deadline"))
+        o = (
+            labels.join(origins, "loan_id")
+            .join(
+                reach,
+                (col("entry") == col("r_entry")) & (col("o_platform") == col("reach_platform")),
+            )
+            .where(col("known") <= col("deadline"))
+        )
         o = o.groupBy("entry").agg(
             F.min(
                 F.struct(
@@ -984,13 +1024,24 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
             col("m.chain_index").alias("n_chain"),
         )
         merged = best.join(layer_best, "entry", "full_outer")
-        take = col("n_resp").isNotNull() & (col("b_resp").isNull() | (col("n_resp") > col("b_resp")))
+        take = col("n_resp").isNotNull() & (
+            col("b_resp").isNull() | (col("n_resp") > col("b_resp"))
+        )
         best = _cache(
             merged.select(
                 "entry",
                 *(
                     F.when(take, col(f"n_{f}")).otherwise(col(f"b_{f}")).alias(f"b_{f}")
-                    for f in ("resp", "depth", "loan", "borrower", "platform", "path", "hops", "chain")
+                    for f in (
+                        "resp",
+                        "depth",
+                        "loan",
+                        "borrower",
+                        "platform",
+                        "path",
+                        "hops",
+                        "chain",
+                    )
                 ),
             )
         )
@@ -1008,9 +1059,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
             col("s_resp").isNull() | (col("s_resp") < col("n_resp"))
         )
         nxt = t.groupBy("entry", "b_person").agg(
-            F.min(
-                F.struct(F.negative("n_resp").alias("nr"), "key", "loan_id", "path")
-            ).alias("m")
+            F.min(F.struct(F.negative("n_resp").alias("nr"), "key", "loan_id", "path")).alias("m")
         )
         frontier = _cache(
             nxt.select(
@@ -1021,11 +1070,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
                 col("m.path").alias("path"),
             )
         )
-        seen_persons = _cache(
-            seen_persons.unionByName(frontier.select("entry", "person", "resp"))
-        )
-        if frontier.isEmpty():
-            break
+        seen_persons = seen_persons.unionByName(frontier.select("entry", "person", "resp"))
     return _rows(spark, entries, best, policy)
 
 
@@ -1049,8 +1094,12 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
         .collect()
     )
     texts = [
-        (list(r["b_path"]), bool(r["shared"]), bool(r["copied"]),
-         " ".join(_path_codes(list(r["b_path"]), bool(r["shared"]), bool(r["copied"]))))
+        (
+            list(r["b_path"]),
+            bool(r["shared"]),
+            bool(r["copied"]),
+            " ".join(_path_codes(list(r["b_path"]), bool(r["shared"]), bool(r["copied"]))),
+        )
         for r in shapes
     ]
     none_text = " ".join(_path_codes([], False, False))
@@ -1092,9 +1141,7 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
         F.date_format(F.date_from_unix_date(col("listed").cast("int")), "yyyy-MM-dd").alias(
             "listed_at"
         ),
-        F.coalesce(col("s_contamination"), F.lit(unexplained.contamination)).alias(
-            "contamination"
-        ),
+        F.coalesce(col("s_contamination"), F.lit(unexplained.contamination)).alias("contamination"),
         F.coalesce(col("s_verdict"), F.lit(unexplained.verdict.value)).alias("verdict"),
         col("b_loan").alias("origin_loan_id"),
         col("b_borrower").alias("origin_borrower_id"),
@@ -1197,7 +1244,10 @@ def audit_path(
     rows = audit_frames(spark, tables, policy, region=region)
     if suffix == ".parquet":
         rows = rows.localCheckpoint()
-        verdicts = {r["verdict"]: int(r["n"]) for r in rows.groupBy("verdict").count().withColumnRenamed("count", "n").collect()}
+        verdicts = {
+            r["verdict"]: int(r["n"])
+            for r in rows.groupBy("verdict").count().withColumnRenamed("count", "n").collect()
+        }
         _write_parquet(spark, rows, out)
         report("audit", 1, 1)
         return SparkAuditSummary(out, sum(verdicts.values()), dict(sorted(verdicts.items())))
@@ -1236,3 +1286,26 @@ def _write_parquet(spark: SparkSession, rows: DataFrame, out: str) -> None:
     finally:
         if fs.exists(temp_path):
             fs.delete(temp_path, True)
+
+
+def audit_spark(
+    data: str | Path,
+    out: str | Path,
+    policy: Policy | None = None,
+    *,
+    master: str = "local[*]",
+    conf: Mapping[str, str] | None = None,
+    region: str = DEFAULT_REGION,
+) -> SparkAuditSummary:
+    """``spillover audit --engine spark``: a session on ``master`` with ``conf``, then
+    :func:`audit_path`. Spark errors (a path it cannot read, a failed job) come back as
+    one-line :class:`~spillover.errors.SpilloverError` messages."""
+    spark = session(master, conf)
+    try:
+        return audit_path(spark, data, out, policy, region=region)
+    except SpilloverError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise SpilloverError(f"Spark failed: {_first_line(exc)}") from None
+        raise
