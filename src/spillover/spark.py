@@ -117,7 +117,7 @@ def _pyspark() -> Any:
 
 
 def session(
-    master: str = "local[*]", conf: Mapping[str, str] | None = None, *, app: str = "spillover"
+    master: str = "local[*]", conf: Mapping[str, str] | None = None, *, app: str | None = None
 ) -> SparkSession:
     """A Spark session on ``master`` with the settings ``conf`` (``spark.*`` keys), its
     log kept to errors. Raises :class:`SparkUnavailable` without pyspark or Java."""
@@ -128,7 +128,7 @@ def session(
         raise SparkUnavailable(
             "the Spark engine needs Java 17 or newer: install it or set JAVA_HOME"
         )
-    builder = SparkSession.builder.master(master).appName(app)
+    builder = SparkSession.builder.master(master).appName(app or __name__.partition(".")[0])
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
@@ -621,7 +621,7 @@ def _graph(
     )
     if check:
         _overlaps_and_loops(periods, entries)
-    return _Graph(
+    graph = _Graph(
         periods=periods.drop("_file"),
         loans=loans.select(
             "loan_id",
@@ -641,6 +641,10 @@ def _graph(
             _day("since", _NEVER).alias("since"),
         ),
     )
+    return _Graph(*(df.localCheckpoint() for df in (getattr(graph, f) for f in _GRAPH_FIELDS)))
+
+
+_GRAPH_FIELDS = ("periods", "loans", "links", "entries", "sharing")
 
 
 # -- the rules, as Spark expressions ---------------------------------------------------------
@@ -727,12 +731,16 @@ def _period_at(periods: DataFrame, pairs: DataFrame) -> DataFrame:
     )
 
 
-def _epochs(spark: SparkSession, sharing: DataFrame) -> tuple[list[int], DataFrame]:
+def _epochs(
+    spark: SparkSession, sharing: DataFrame, listing: DataFrame
+) -> tuple[list[int], DataFrame]:
     """The sharing graph solved on the driver: the start days of sharing periods, and
-    (epoch, from Q, to P, hops) for every Q that reaches P in that epoch (Q reaches Q)."""
+    (epoch, from Q, to P, hops) for every Q that reaches P in that epoch (Q reaches Q),
+    for every platform P that lists (``listing``: its ``platform`` column)."""
     rows = [(r["src"], r["dst"], int(r["since"])) for r in sharing.collect()]
     days = sorted({since for _, _, since in rows if since != _NEVER})
-    platforms = sorted({p for a, b, _ in rows for p in (a, b)})
+    listed = {r[0] for r in listing.select("platform").distinct().collect()}
+    platforms = sorted(listed | {p for a, b, _ in rows for p in (a, b)})
     out: list[tuple[int, str, str, int]] = []
     for k in range(len(days) + 1):
         limit = days[k - 1] if k > 0 else _NEVER
@@ -760,7 +768,7 @@ def _reach(spark: SparkSession, g: _Graph) -> DataFrame:
     (the kernel's :meth:`~spillover.kernel.Index._reach`)."""
     from pyspark.sql import functions as F
 
-    days, dist = _epochs(spark, g.sharing)
+    days, dist = _epochs(spark, g.sharing, g.entries)
     day_list = F.array(*[F.lit(d).cast("long") for d in days]) if days else None
 
     def epoch(t: Column) -> Column:
@@ -1195,7 +1203,8 @@ def audit_frames(
             else:
                 cols.append(F.lit(None).cast("string").alias(c))
         file = F.col("_file") if "_file" in df.columns else F.lit(table)
-        full[table] = df.select(*cols, file.alias("_file"))
+        # read once: the checks and every layer come back to the tables
+        full[table] = df.select(*cols, file.alias("_file")).localCheckpoint()
     return _audit_graph(spark, _graph(spark, full, region, check), policy)
 
 
