@@ -641,7 +641,7 @@ def _graph(
             _day("since", _NEVER).alias("since"),
         ),
     )
-    return _Graph(*(df.localCheckpoint() for df in (getattr(graph, f) for f in _GRAPH_FIELDS)))
+    return _Graph(*(df.cache() for df in (getattr(graph, f) for f in _GRAPH_FIELDS)))
 
 
 _GRAPH_FIELDS = ("periods", "loans", "links", "entries", "sharing")
@@ -1204,7 +1204,7 @@ def audit_frames(
                 cols.append(F.lit(None).cast("string").alias(c))
         file = F.col("_file") if "_file" in df.columns else F.lit(table)
         # read once: the checks and every layer come back to the tables
-        full[table] = df.select(*cols, file.alias("_file")).localCheckpoint()
+        full[table] = df.select(*cols, file.alias("_file")).cache()
     return _audit_graph(spark, _graph(spark, full, region, check), policy)
 
 
