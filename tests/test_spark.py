@@ -76,7 +76,7 @@ def test_generated_populations_give_the_kernels_rows(spark, tmp_path, people, se
     codes = " ".join(r["reason_codes"] for r in got)
     # the populations reach beyond the direct tie: shared lists, copies, chains
     assert "SHARED_BLACKLIST" in codes
-    assert "CHAIN_VIA_BORROWER" in codes
+    assert "CHAIN_VIA_BORROWER" in codes and "COPIED_ENTRY" in codes
     assert {r["hops"] for r in got} >= {1, 2}
 
 
