@@ -48,6 +48,9 @@ ENGINES_AND_RENDERERS = [
     "service.py",
     "checklog.py",
     "spark.py",
+    "listing.py",
+    "simulate.py",
+    "simulate_plots.py",
 ]
 
 

@@ -1007,6 +1007,96 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
+@cli.command()
+@click.option(
+    "--data", type=click.Path(path_type=Path), metavar="DIR", help="Data folder (loans, outcomes)."
+)
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    metavar="R",
+    help="A shipped listing rule by name, a rule .toml file, or 'all' (repeatable).",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="New (or empty) folder for the run.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--cutoff",
+    type=IsoDay(),
+    default=None,
+    help="Rules act until this day; later defaults are the risk caught "
+    "(default: halfway through the loans).",
+)
+@click.option(
+    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
+)
+@click.option(
+    "--engine",
+    default="numpy",
+    show_default=True,
+    help="The audit engine (spillover.simulate.ENGINES).",
+)
+@click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
+@click.option(
+    "--compare",
+    nargs=2,
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="RUN_A RUN_B",
+    help="Compare two runs' metrics (before/after) instead of simulating.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@handle_errors
+def simulate(
+    data: Path | None,
+    rules: tuple[str, ...],
+    out: Path | None,
+    seed: int,
+    cutoff: date | None,
+    policy_path: Path | None,
+    engine: str,
+    region: str,
+    compare: tuple[Path, Path] | None,
+    fmt: str,
+) -> None:
+    """Simulate listing rules on --data and measure the harm side by side (docs/research.md);
+    or --compare two runs."""
+    from . import simulate as sim
+
+    if compare is not None:
+        if data is not None or rules or out is not None:
+            raise click.UsageError("--compare reads two finished runs: drop --data, --rule, --out")
+        rows = sim.compare_runs(*compare)
+        click.echo(json.dumps(rows) if fmt == "json" else sim.compare_text(rows))
+        return
+    if data is None or not rules or out is None:
+        raise click.UsageError("give --data DIR, at least one --rule and --out DIR (or --compare)")
+    summary = sim.simulate(
+        data,
+        sim.expand_rules(rules),
+        out,
+        seed=seed,
+        cutoff=cutoff,
+        policy=load_policy(policy_path),
+        engine=engine,
+        region=region,
+    )
+    if fmt == "json":
+        click.echo(json.dumps({"out": str(summary.out), "metrics": summary.metrics}))
+    else:
+        click.echo(sim.metrics_text(summary.metrics))
+        click.echo(
+            f"cut-off {summary.cutoff.isoformat()}, seed {summary.seed}; "
+            f"wrote {summary.out} in {summary.seconds['total']:.1f}s"
+        )
+
+
 def main() -> None:
     """Run the ``spillover`` command line (the console script's entry point)."""
     cli(prog_name="spillover")
