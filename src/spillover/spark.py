@@ -295,8 +295,9 @@ def _is_date(c: str) -> Column:
     from pyspark.sql import functions as F
 
     v = F.col(c)
-    y, m, d = (v.substr(1, 4).cast("int"), v.substr(6, 2).cast("int"), v.substr(9, 2).cast("int"))
-    shaped = v.rlike(_DATE) & y.between(1900, 2100) & m.between(1, 12) & (d >= 1)
+    digits = v.rlike(_DATE)  # the casts below only for digits (ANSI mode would raise)
+    y, m, d = (F.when(digits, v.substr(i, n).cast("int")) for i, n in ((1, 4), (6, 2), (9, 2)))
+    shaped = F.coalesce(digits & y.between(1900, 2100) & m.between(1, 12) & (d >= 1), F.lit(False))
     last = F.dayofmonth(F.last_day(F.make_date(y, F.when(shaped, m).otherwise(1), F.lit(1))))
     return F.when(shaped, d <= last).otherwise(F.lit(False))
 
