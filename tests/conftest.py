@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import neo4j
 import pytest
@@ -198,3 +199,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\nCI=true but no Neo4j test passed: the Neo4j tests must run in CI.")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session (2 cores) for the whole test session, its log quiet;
+    the Spark tests are skipped where pyspark is not installed."""
+    pytest.importorskip("pyspark")
+    from spillover.spark import session
+
+    s = session(
+        "local[2]",
+        {
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.ui.enabled": "false",
+            "spark.driver.memory": "1g",
+        },
+        app="spillover-tests",
+    )
+    yield s
+    s.stop()

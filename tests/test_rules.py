@@ -48,6 +48,7 @@ ENGINES_AND_RENDERERS = [
     "service.py",
     "checklog.py",
     "link.py",
+    "spark.py",
     "listing.py",
     "simulate.py",
     "simulate_plots.py",

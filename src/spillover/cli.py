@@ -167,6 +167,8 @@ class Source:
     data: Path | None
     neo4j: Neo4jSettings | None
     region: str
+    #: --data as typed (a URI such as hdfs://nn/data keeps its "//": the Spark engine)
+    data_text: str | None = None
 
     @contextmanager
     def open(self) -> Iterator[GraphBackend]:
@@ -223,18 +225,20 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        data = kwargs.pop("data")
+        text = kwargs.pop("data")
+        data = Path(text) if text is not None else None
         explicit_uri = kwargs["neo4j_uri"] is not None
         settings = _settings(kwargs, required=False)
         if data is not None and not explicit_uri:
             settings = None
-        return func(*args, source=Source(data, settings, kwargs.pop("region")), **kwargs)
+        source = Source(data, settings, kwargs.pop("region"), text)
+        return func(*args, source=source, **kwargs)
 
     command = region_option(neo4j_options(wrapper))
     return click.option(
         "--data",
         "data",
-        type=click.Path(path_type=Path),
+        type=click.Path(),
         metavar="DIR",
         help="Data folder (docs/contract.md §1) for the embedded in-memory graph.",
     )(command)
@@ -448,8 +452,9 @@ def check(
 @cli.command()
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
-    help="Output file, .csv or .jsonl (required unless --write-back).",
+    type=click.Path(),
+    help="Output file, .csv or .jsonl (required unless --write-back); "
+    "with --engine spark also .parquet (a Parquet dataset, any path Spark writes).",
 )
 @backend_options
 @click.option(
@@ -475,18 +480,57 @@ def check(
     show_default=True,
     help="Format of the summary printed at the end.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["numpy", "spark"]),
+    default="numpy",
+    show_default=True,
+    help="numpy: the one-pass audit in this process; spark: the same audit on Apache Spark "
+    "(--data any path Spark reads; docs/scale-out.md).",
+)
+@click.option(
+    "--master",
+    default="local[*]",
+    show_default=True,
+    help="With --engine spark: the Spark master (local[N], spark://..., yarn, k8s://...).",
+)
+@click.option(
+    "--conf",
+    "conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=lambda ctx, param, values: _param(ctx, param, values),
+    help="With --engine spark: a Spark setting (repeatable), e.g. spark.executor.memory=8g.",
+)
 @handle_errors
 def audit(
-    out: Path | None,
+    out: str | None,
     source: Source,
     policy_path: Path | None,
     write_back: bool,
     max_paths: int | None,
     fmt: str,
+    engine: str,
+    master: str,
+    conf: dict[str, str],
 ) -> None:
     """Explain and score every blacklist entry; write one row per entry to --out,
     or (--write-back, Neo4j) store the results in the graph."""
     policy = load_policy(policy_path)
+    if engine == "spark":
+        if write_back or max_paths is not None:
+            raise click.UsageError("--write-back and --max-paths go with Neo4j, not --engine spark")
+        if source.data_text is None or out is None:
+            raise click.UsageError("--engine spark needs --data DIR and --out FILE")
+        from .spark import audit_spark
+
+        done = audit_spark(
+            source.data_text, out, policy, master=master, conf=conf, region=source.region
+        )
+        _audit_summary(fmt, done.path, done.rows, done.verdicts)
+        return
+    if conf or master != "local[*]":
+        raise click.UsageError("--master and --conf go with --engine spark")
     progress = StageProgress()
     if write_back:
         if out is not None:
@@ -531,22 +575,22 @@ def audit(
     try:
         if source.data is not None:
             summary = audit_folder(
-                source.data, out, policy, region=source.region, progress=progress
+                source.data, Path(out), policy, region=source.region, progress=progress
             )
         else:
             with source.open() as backend:
-                summary = run_audit(backend, out, policy, progress=progress)
+                summary = run_audit(backend, Path(out), policy, progress=progress)
     finally:
         progress.close()
+    _audit_summary(fmt, summary.path, summary.rows, summary.verdicts)
+
+
+def _audit_summary(fmt: str, path: object, rows: int, verdicts: dict[str, int]) -> None:
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {"out": str(summary.path), "rows": summary.rows, "verdicts": summary.verdicts}
-            )
-        )
+        click.echo(json.dumps({"out": str(path), "rows": rows, "verdicts": verdicts}))
     else:
-        counts = ", ".join(f"{v} {k}" for k, v in summary.verdicts.items()) or "no entries"
-        click.echo(f"wrote {summary.rows} rows to {summary.path} ({counts})")
+        counts = ", ".join(f"{v} {k}" for k, v in verdicts.items()) or "no entries"
+        click.echo(f"wrote {rows} rows to {path} ({counts})")
 
 
 def _param(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:

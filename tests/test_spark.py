@@ -1,0 +1,200 @@
+"""The audit on Spark (spillover audit --engine spark) gives exactly the kernel's rows."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from spillover.audit import pass_rows
+from spillover.cli import cli
+from spillover.fastload import read_columns
+from spillover.output import AUDIT_COLUMNS
+from spillover.policy import default_policy, default_policy_bytes, parse_policy
+from spillover.synth import generate
+
+pytest.importorskip("pyspark")
+
+ROOT = Path(__file__).resolve().parents[1]
+JIANG = ROOT / "examples" / "jiang_case"
+
+#: generated populations: (people, seed, synth parameters) that exercise copies,
+#: sharing, reassigned and unverified phones, unknown owners and chains of borrowers
+POPULATIONS = [
+    pytest.param(500, 3, {}, id="500-default"),
+    pytest.param(
+        400,
+        8,
+        {
+            "p_reassigned": 0.5,
+            "p_stale_number": 0.6,
+            "p_owner_unknown": 0.1,
+            "p_phone_unverified": 0.4,
+            "p_lender_to_lender": 0.4,
+            "p_bad_normal": 0.05,
+            "p_lists_owner": 0.8,
+        },
+        id="400-reassigned-shared",
+    ),
+]
+
+
+def _kernel(folder: Path, policy=None) -> list[dict]:
+    return list(pass_rows(read_columns(folder), policy or default_policy()))
+
+
+def _spark_rows(spark, folder: Path, policy=None) -> list[dict]:
+    from spillover.spark import audit_frames, read_tables
+
+    frame = audit_frames(spark, read_tables(spark, str(folder)), policy)
+    assert frame.columns == AUDIT_COLUMNS
+    return [r.asDict() for r in frame.collect()]
+
+
+def test_the_jiang_case_gives_the_kernels_rows(spark):
+    want = _kernel(JIANG)
+    got = _spark_rows(spark, JIANG)
+    assert got == want
+    # the case has own conduct and spillover, over shared lists and copies
+    assert {r["verdict"] for r in got} >= {"own_conduct", "spillover"}
+    codes = " ".join(r["reason_codes"] for r in got)
+    assert "SHARED_BLACKLIST" in codes
+
+
+@pytest.mark.parametrize(("people", "seed", "params"), POPULATIONS)
+def test_generated_populations_give_the_kernels_rows(spark, tmp_path, people, seed, params):
+    folder = tmp_path / "data"
+    generate(people, seed, folder, **params)
+    want = _kernel(folder)
+    got = _spark_rows(spark, folder)
+    assert len(got) == len(want) > 50
+    assert got == want
+    codes = " ".join(r["reason_codes"] for r in got)
+    # the populations reach beyond the direct tie: shared lists, copies, chains
+    assert "SHARED_BLACKLIST" in codes
+    assert "CHAIN_VIA_BORROWER" in codes and "COPIED_ENTRY" in codes
+    assert {r["hops"] for r in got} >= {1, 2}
+
+
+def test_a_deeper_policy_gives_the_kernels_rows(spark, tmp_path):
+    policy = parse_policy(default_policy_bytes().replace(b"max_loans = 3", b"max_loans = 5"))
+    folder = tmp_path / "data"
+    generate(300, 21, folder, p_bad_normal=0.08, p_lender_to_lender=0.3)
+    assert _spark_rows(spark, folder, policy) == _kernel(folder, policy)
+
+
+def test_the_cli_writes_the_embedded_audits_file_byte_for_byte(spark, tmp_path):
+    runner = CliRunner()
+    for suffix in (".csv", ".jsonl"):
+        want, got = tmp_path / f"numpy{suffix}", tmp_path / f"spark{suffix}"
+        ok = runner.invoke(cli, ["audit", "--data", str(JIANG), "--out", str(want)])
+        assert ok.exit_code == 0, ok.output
+        res = runner.invoke(
+            cli,
+            [
+                "audit",
+                "--engine",
+                "spark",
+                "--master",
+                "local[2]",
+                "--data",
+                str(JIANG),
+                "--out",
+                str(got),
+                "--conf",
+                "spark.sql.shuffle.partitions=2",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        assert got.read_bytes() == want.read_bytes()
+        assert res.output.startswith(f"wrote 16 rows to {got}")
+
+
+def test_the_cli_writes_a_parquet_dataset_of_the_same_rows(spark, tmp_path):
+    out = tmp_path / "audit.parquet"
+    res = CliRunner().invoke(
+        cli,
+        ["audit", "--engine", "spark", "--data", str(JIANG), "--out", str(out), "--format", "json"],
+    )
+    assert res.exit_code == 0, res.output
+    assert out.is_dir()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+    table = pq.read_table(out)
+    assert table.column_names == AUDIT_COLUMNS
+    rows = sorted(table.to_pylist(), key=lambda r: r["entry_id"])
+    assert rows == _kernel(JIANG)
+
+
+def _bad_copy(tmp_path: Path, table: str, old: str, new: str) -> Path:
+    folder = tmp_path / "bad"
+    shutil.copytree(JIANG, folder)
+    path = folder / f"{table}.csv"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("table", "old", "new", "message"),
+    [
+        ("loans", ",defaulted,", ",lost,", "status: 1 row(s) not one of current, repaid"),
+        (
+            "loans",
+            "XY-QC-1,quickcash,xu_yan",
+            "XY-QC-1,nowhere,xu_yan",
+            "name an unknown platform_id",
+        ),
+        ("blacklist", "2023-06-15", "2023-02-30", "listed_at: 1 row(s) not a real day"),
+        ("phones", "13957112345,jiang", "1395711234x,jiang", "not a phone number"),
+    ],
+)
+def test_bad_data_is_refused_in_one_line(spark, tmp_path, table, old, new, message):
+    folder = _bad_copy(tmp_path, table, old, new)
+    out = tmp_path / "a.csv"
+    res = CliRunner().invoke(
+        cli, ["audit", "--engine", "spark", "--data", str(folder), "--out", str(out)]
+    )
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("spillover: error: ")
+    assert message in lines[0]
+    assert not out.exists()
+
+
+def test_a_missing_table_is_refused(spark, tmp_path):
+    folder = tmp_path / "d"
+    shutil.copytree(JIANG, folder)
+    (folder / "loans.csv").unlink()
+    res = CliRunner().invoke(
+        cli, ["audit", "--engine", "spark", "--data", str(folder), "--out", str(tmp_path / "a.csv")]
+    )
+    assert res.exit_code == 1
+    assert "required table 'loans' is missing" in res.output
+
+
+def test_without_pyspark_or_java_the_message_says_what_to_install(monkeypatch, tmp_path):
+    args = ["audit", "--engine", "spark", "--data", str(JIANG), "--out", str(tmp_path / "a.csv")]
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "pyspark", None)  # as if not installed
+        res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1
+    assert "pip install 'spillover[spark]'" in res.output
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1
+    assert "needs Java 17 or newer" in res.output
+
+
+def test_spark_options_need_the_spark_engine(tmp_path):
+    res = CliRunner().invoke(
+        cli,
+        ["audit", "--data", str(JIANG), "--out", str(tmp_path / "a.csv"), "--master", "local[1]"],
+    )
+    assert res.exit_code == 2
+    assert "--engine spark" in res.output
