@@ -1267,7 +1267,21 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
     "--engine",
     default="numpy",
     show_default=True,
-    help="The audit engine (spillover.simulate.ENGINES).",
+    help="The audit engine (spillover.simulate.ENGINES): numpy, or spark (extra spillover[spark]).",
+)
+@click.option(
+    "--master",
+    default="local[*]",
+    show_default=True,
+    help="With --engine spark: the Spark master (local[N], spark://..., yarn, k8s://...).",
+)
+@click.option(
+    "--conf",
+    "conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=lambda ctx, param, values: _param(ctx, param, values),
+    help="With --engine spark: a Spark setting (repeatable), e.g. spark.executor.memory=8g.",
 )
 @click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
 @click.option(
@@ -1294,6 +1308,8 @@ def simulate(
     cutoff: date | None,
     policy_path: Path | None,
     engine: str,
+    master: str,
+    conf: dict[str, str],
     region: str,
     compare: tuple[Path, Path] | None,
     fmt: str,
@@ -1310,6 +1326,8 @@ def simulate(
         return
     if data is None or not rules or out is None:
         raise click.UsageError("give --data DIR, at least one --rule and --out DIR (or --compare)")
+    if engine != "spark" and (conf or master != "local[*]"):
+        raise click.UsageError("--master and --conf go with --engine spark")
     summary = sim.simulate(
         data,
         sim.expand_rules(rules),
@@ -1319,6 +1337,8 @@ def simulate(
         policy=load_policy(policy_path),
         engine=engine,
         region=region,
+        master=master,
+        spark_conf=conf,
     )
     if fmt == "json":
         click.echo(json.dumps({"out": str(summary.out), "metrics": summary.metrics}))

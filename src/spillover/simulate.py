@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 #: the audit engines :func:`audit_engine` knows
-ENGINES = ("numpy",)
+ENGINES = ("numpy", "spark")
 #: the deepest hop a rule may ask for (``depth`` <= 5 in a rule file)
 MAX_HOPS = 5
 #: the contamination histogram's bins: [0, 0.1), ..., [0.9, 1.0]
@@ -707,12 +707,24 @@ class Audited:
         )
 
 
-def audit_engine(cols: Columns, policy: Policy, engine: str = "numpy") -> Audited:
+def audit_engine(
+    cols: Columns, policy: Policy, engine: str = "numpy", *, spark: Any = None
+) -> Audited:
     """Audit a simulated blacklist (its columns) with an engine: the one seam where
     another engine plugs in. ``numpy``: the one-pass kernel
-    (:meth:`spillover.kernel.Index.audit`), scored with :func:`spillover.rules.score`."""
+    (:meth:`spillover.kernel.Index.audit`), scored with :func:`spillover.rules.score`;
+    ``spark``: the same audit as Spark DataFrame operations
+    (:func:`spillover.spark.audit_frames`) in the session ``spark``, which gives the
+    same rows (docs/scale-out.md)."""
     if engine not in ENGINES:
         raise SpilloverError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "spark":
+        from .spark import audit_frames, frames_from_columns, session
+
+        spark = spark or session()
+        rows = audit_frames(spark, frames_from_columns(spark, cols), policy, check=False)
+        answered = [r.asDict() for r in rows.toLocalIterator()]
+        return Audited.from_rows(answered, cols.entry_ids.tolist())
     result = Index(cols, policy).audit()
     found = result.origin_loan >= 0
     distinct, inverse = np.unique(np.where(found, result.responsibility, -1.0), return_inverse=True)
@@ -954,11 +966,15 @@ def simulate(
     region: str = DEFAULT_REGION,
     plots: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    master: str = "local[*]",
+    spark_conf: Mapping[str, str] | None = None,
 ) -> RunSummary:
     """Simulate ``rules`` on the data folder ``data`` and write the run to the new
     folder ``out``: ``run.json``, ``metrics.csv``, ``metrics.json``,
     ``blacklists/RULE.csv`` (each rule's simulated blacklist with its audit) and the
-    plots (PNG and SVG, :func:`spillover.simulate_plots.draw`)."""
+    plots (PNG and SVG, :func:`spillover.simulate_plots.draw`). ``engine="spark"``
+    audits every rule's blacklist on Spark (one session on ``master`` with
+    ``spark_conf`` for the run); the metrics are the same as with ``numpy``."""
     import time
 
     from .connect import read_columns
@@ -988,6 +1004,11 @@ def simulate(
     )
     seconds["prepare"] = round(time.perf_counter() - t0, 3)
     metrics: list[dict[str, Any]] = []
+    spark = None
+    if engine == "spark":
+        from .spark import session
+
+        spark = session(master, spark_conf)
     with atomic_folder(out) as tmp:
         (tmp / "blacklists").mkdir()
         for i, rule in enumerate(loaded):
@@ -996,7 +1017,7 @@ def simulate(
             t = time.perf_counter()
             bl = simulate_rule(world, rule, seed=seed)
             sim_cols = blacklist_columns(world, bl)
-            audited = audit_engine(sim_cols, policy, engine)
+            audited = audit_engine(sim_cols, policy, engine, spark=spark)
             metrics.append(rule_metrics(world, bl, audited))
             _write_blacklist(tmp / "blacklists" / f"{rule.name}.csv", world, bl, audited, sim_cols)
             seconds[rule.name] = round(time.perf_counter() - t, 3)

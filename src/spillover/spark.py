@@ -46,6 +46,8 @@ from .rules import APPLICANT, CHAIN_STEP, TIE_KINDS, factor, score
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from .columns import Columns
+
 __all__ = [
     "OUT_FORMATS",
     "TABLES",
@@ -54,6 +56,7 @@ __all__ = [
     "audit_frames",
     "audit_path",
     "audit_spark",
+    "frames_from_columns",
     "read_tables",
     "session",
 ]
@@ -80,6 +83,8 @@ TABLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sharing": (("from_platform", "to_platform"), ("since",)),
 }
 _REQUIRED_TABLES = ("people", "platforms", "phones", "loans")
+#: identity-linkage tables (docs/contract.md §1) the Spark engine does not read yet: refused
+_LINKAGE_TABLES = ("records", "matches")
 _SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 #: a day before / after every day (a missing since / until), as in spillover.columns
@@ -190,6 +195,12 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
     fs, root = _fs(spark, folder)
     if not fs.exists(root):
         raise SpilloverError(f"{folder}: no such data folder")
+    for linkage in _LINKAGE_TABLES:
+        if _find(spark, folder, linkage) is not None:
+            raise SpilloverError(
+                f"{folder}: holds platform records ({linkage}): the Spark engine does not "
+                "audit them yet; use the embedded audit (--engine numpy)"
+            )
     tables: dict[str, DataFrame] = {}
     for table, (required, optional) in TABLES.items():
         path = _find(spark, folder, table)
@@ -1207,6 +1218,107 @@ def audit_frames(
         # read once: the checks and every layer come back to the tables
         full[table] = df.select(*cols, file.alias("_file")).cache()
     return _audit_graph(spark, _graph(spark, full, region, check), policy)
+
+
+def frames_from_columns(spark: SparkSession, cols: Columns) -> dict[str, DataFrame]:
+    """The tables of :func:`audit_frames` made from validated :class:`~spillover.columns.Columns`
+    (what the simulator audits): ids, days as ISO text, booleans as ``true``/``false``.
+    Display fields the audit does not read (names, amounts, stated reasons) are left out.
+    Columns with platform records are refused, as :func:`read_tables` refuses them."""
+    from datetime import date
+
+    import numpy as np
+
+    from .columns import FOREVER, NEVER
+
+    if cols.records or cols.matches:
+        raise SpilloverError("the Spark engine does not audit platform records yet")
+
+    def days(values: Any, *, missing: int | None = None) -> list[str | None]:
+        out: list[str | None] = []
+        for v in np.asarray(values, dtype=np.int64).tolist():
+            out.append(
+                None
+                if v in (int(NEVER), int(FOREVER), missing)
+                else date.fromordinal(v).isoformat()
+            )
+        return out
+
+    def text(values: Any) -> list[str | None]:
+        return [
+            None if v in ("", None) else str(v) for v in np.asarray(values, dtype=object).tolist()
+        ]
+
+    def flags(values: Any) -> list[str]:
+        return ["true" if bool(v) else "false" for v in np.asarray(values).tolist()]
+
+    def frame(table: str, data: Mapping[str, list[Any]]) -> DataFrame:
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        names = list(data)
+        schema = StructType([StructField(c, StringType()) for c in names])
+        rows = list(zip(*(data[c] for c in names), strict=True))
+        return spark.createDataFrame(rows, schema)
+
+    people = text(cols.person_ids)
+    platforms = text(cols.platform_ids)
+    applied = np.asarray(cols.loan_applied, dtype=np.int64)
+    known = np.asarray(cols.loan_known, dtype=np.int64)
+    return {
+        "people": frame("people", {"person_id": people, "name": people}),
+        "platforms": frame("platforms", {"platform_id": platforms, "name": platforms}),
+        "phones": frame(
+            "phones",
+            {
+                "phone": text(cols.period_phone),
+                "owner_id": text(cols.period_owner),
+                "verified": flags(cols.period_verified),
+                "since": days(cols.period_since),
+                "until": days(cols.period_until),
+            },
+        ),
+        "loans": frame(
+            "loans",
+            {
+                "loan_id": text(cols.loan_ids),
+                "platform_id": text(cols.loan_platform),
+                "borrower_id": text(cols.loan_borrower),
+                "applied_at": days(applied),
+                "status": text(cols.loan_status),
+                "applicant_phone": text(cols.loan_applicant_phone),
+                "phone_verified": flags(cols.loan_phone_verified),
+                # the day the status was known: the same day as applied_at when unknown
+                "status_at": days(known),
+            },
+        ),
+        "loan_links": frame(
+            "loan_links",
+            {
+                "loan_id": text(cols.link_loan),
+                "phone": text(cols.link_phone),
+                "role": text(cols.link_role),
+            },
+        ),
+        "blacklist": frame(
+            "blacklist",
+            {
+                "entry_id": text(cols.entry_ids),
+                "platform_id": text(cols.entry_platform),
+                "subject_kind": text(cols.entry_kind),
+                "subject": text(cols.entry_subject),
+                "listed_at": days(cols.entry_listed),
+                "copied_from": text(cols.entry_copied_from),
+            },
+        ),
+        "sharing": frame(
+            "sharing",
+            {
+                "from_platform": text(cols.share_from),
+                "to_platform": text(cols.share_to),
+                "since": days(cols.share_since),
+            },
+        ),
+    }
 
 
 def _is_local(path: str) -> bool:
