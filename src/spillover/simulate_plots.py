@@ -77,14 +77,19 @@ def _by_hop(ax: Any, metrics: Metrics) -> None:
 
 
 def _tradeoff(ax: Any, metrics: Metrics) -> None:
-    points: dict[tuple[int, int], list[str]] = {}
-    for m in metrics:
-        points.setdefault((int(m["innocents"]), int(m["defaulted_later"])), []).append(
-            str(m["rule"])
+    # one marker per rule and a legend: rules often land close together (or on the same
+    # point), where text labels would overprint each other
+    markers = "os^Dv<>pP*Xh"
+    for i, m in enumerate(metrics):
+        ax.scatter(
+            int(m["innocents"]),
+            int(m["defaulted_later"]),
+            s=60,
+            marker=markers[i % len(markers)],
+            alpha=0.8,
+            label=str(m["rule"]),
         )
-    for (x, y), names in points.items():
-        ax.scatter(x, y, s=40)
-        ax.annotate("\n".join(names), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("innocents listed (harm)")
