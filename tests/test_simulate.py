@@ -364,8 +364,8 @@ def test_audit_rows_from_another_engine_plug_in_as_the_kernel_scores(tmp_path):
     via_rows = Audited.from_rows(reversed(rows), [str(i) for i in cols.entry_ids])
     for field in ("contamination", "verdict", "hops"):
         assert np.array_equal(getattr(direct, field), getattr(via_rows, field))
-    with pytest.raises(Exception, match="unknown engine 'spark'"):
-        audit_engine(cols, policy, engine="spark")
+    with pytest.raises(Exception, match="unknown engine 'duckdb'"):
+        audit_engine(cols, policy, engine="duckdb")
 
 
 # --- the audit agrees with the rule, on synthetic data ---------------------------------
@@ -471,7 +471,12 @@ def test_cli_compare_shows_the_change(tmp_path):
     [
         (["--rule", "nope"], 1, "no listing rule 'nope'"),
         (["--rule", "contacts", "--cutoff", "2021-02-30"], 1, "--cutoff"),
-        (["--rule", "contacts", "--engine", "spark"], 1, "unknown engine 'spark'"),
+        (["--rule", "contacts", "--engine", "duckdb"], 1, "unknown engine 'duckdb'"),
+        (
+            ["--rule", "contacts", "--master", "local[1]"],
+            2,
+            "--master and --conf go with --engine spark",
+        ),
         ([], 2, "at least one --rule"),
     ],
 )
