@@ -53,6 +53,10 @@ class InvalidValue(click.BadParameter):
     exit_code = 1
 
 
+#: the Spark master when --master is not given (pyspark's own Spark, every local core)
+DEFAULT_MASTER = "local[*]"
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into one clean message (all problems for bad data) and exit 1."""
 
@@ -73,6 +77,30 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc))
 
     return wrapper
+
+
+def spark_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--master`` and ``--conf``: the Spark settings of a command with ``--engine spark``."""
+    func = click.option(
+        "--conf",
+        "conf",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=lambda ctx, param, values: _param(ctx, param, values),
+        help="With --engine spark: a Spark setting (repeatable), e.g. spark.executor.memory=8g.",
+    )(func)
+    return click.option(
+        "--master",
+        default=DEFAULT_MASTER,
+        show_default=True,
+        help="With --engine spark: the Spark master (local[N], spark://..., yarn, k8s://...).",
+    )(func)
+
+
+def refuse_spark_options_without_spark(master: str, conf: dict[str, str]) -> None:
+    """``--master``/``--conf`` given to a command that does not run on Spark: a usage error."""
+    if conf or master != DEFAULT_MASTER:
+        raise click.UsageError("--master and --conf go with --engine spark")
 
 
 def _region_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -488,20 +516,7 @@ def check(
     help="numpy: the one-pass audit in this process; spark: the same audit on Apache Spark "
     "(--data any path Spark reads; docs/scale-out.md).",
 )
-@click.option(
-    "--master",
-    default="local[*]",
-    show_default=True,
-    help="With --engine spark: the Spark master (local[N], spark://..., yarn, k8s://...).",
-)
-@click.option(
-    "--conf",
-    "conf",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=lambda ctx, param, values: _param(ctx, param, values),
-    help="With --engine spark: a Spark setting (repeatable), e.g. spark.executor.memory=8g.",
-)
+@spark_options
 @handle_errors
 def audit(
     out: str | None,
@@ -529,8 +544,7 @@ def audit(
         )
         _audit_summary(fmt, done.path, done.rows, done.verdicts)
         return
-    if conf or master != "local[*]":
-        raise click.UsageError("--master and --conf go with --engine spark")
+    refuse_spark_options_without_spark(master, conf)
     progress = StageProgress()
     if write_back:
         if out is not None:
@@ -1269,20 +1283,7 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
     show_default=True,
     help="The audit engine (spillover.simulate.ENGINES): numpy, or spark (extra spillover[spark]).",
 )
-@click.option(
-    "--master",
-    default="local[*]",
-    show_default=True,
-    help="With --engine spark: the Spark master (local[N], spark://..., yarn, k8s://...).",
-)
-@click.option(
-    "--conf",
-    "conf",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=lambda ctx, param, values: _param(ctx, param, values),
-    help="With --engine spark: a Spark setting (repeatable), e.g. spark.executor.memory=8g.",
-)
+@spark_options
 @click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
 @click.option(
     "--compare",
@@ -1326,8 +1327,8 @@ def simulate(
         return
     if data is None or not rules or out is None:
         raise click.UsageError("give --data DIR, at least one --rule and --out DIR (or --compare)")
-    if engine != "spark" and (conf or master != "local[*]"):
-        raise click.UsageError("--master and --conf go with --engine spark")
+    if engine != "spark":
+        refuse_spark_options_without_spark(master, conf)
     summary = sim.simulate(
         data,
         sim.expand_rules(rules),

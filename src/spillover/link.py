@@ -58,6 +58,7 @@ from .linkage import DEFAULT_THRESHOLD, SETTINGS_VERSION
 from .loader import read_valid_table, table_file
 from .outfiles import atomic_file, atomic_folder
 from .phones import DEFAULT_REGION, normalize_phone
+from .rows import RecordRow
 from .rules import MATCH_FIELDS, MatchKey, match_key
 
 __all__ = [
@@ -76,16 +77,7 @@ __all__ = [
 ]
 
 #: The columns of the ``records`` table (docs/contract.md §1), in file order.
-RECORD_COLUMNS: tuple[str, ...] = (
-    "record_id",
-    "platform_id",
-    "name",
-    "id_number",
-    "phone",
-    "birth_date",
-    "city",
-    "person_id",
-)
+RECORD_COLUMNS: tuple[str, ...] = tuple(RecordRow.model_fields)
 
 #: The comparison-level labels a model may use and what each says about the field:
 #: agreed (exactly or closely), disagreed, or could not be compared (a value missing).
