@@ -41,7 +41,7 @@ from .errors import SpilloverError
 from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
 from .phones import DEFAULT_REGION, mobile_pattern, normalize_phone
 from .policy import Policy, default_policy
-from .rules import APPLICANT, CHAIN_STEP, TIE_KINDS, factor, score
+from .rules import APPLICANT, CHAIN_STEP, TIE_KINDS, MatchKey, factor, match_kind, score
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -72,8 +72,9 @@ TABLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "platforms": (("platform_id", "name"), ("kind",)),
     "phones": (("phone",), ("owner_id", "verified", "since", "until")),
     "loans": (
-        ("loan_id", "platform_id", "borrower_id", "applied_at", "status"),
-        ("applicant_phone", "phone_verified", "status_at"),
+        ("loan_id", "platform_id", "applied_at", "status"),
+        # the borrower: by borrower_id, by a platform record (borrower_record), or both
+        ("borrower_id", "borrower_record", "applicant_phone", "phone_verified", "status_at"),
     ),
     "loan_links": (("loan_id", "phone", "role"), ()),
     "blacklist": (
@@ -81,9 +82,19 @@ TABLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("copied_from",),
     ),
     "sharing": (("from_platform", "to_platform"), ("since",)),
+    # identity linkage (docs/contract.md §1)
+    "records": (
+        ("record_id", "platform_id"),
+        ("name", "id_number", "phone", "birth_date", "city", "person_id"),
+    ),
+    "matches": (
+        ("record_id", "person_id", "match_probability", "matched_by"),
+        ("matched_with", "match_weight", "waterfall"),
+    ),
 }
 _REQUIRED_TABLES = ("people", "platforms", "phones", "loans")
-#: identity-linkage tables (docs/contract.md §1) the Spark engine does not read yet: refused
+#: identity-linkage tables (docs/contract.md §1): their rows are checked on the driver by the
+#: embedded loader's row models (spillover.rows), their references as Spark joins
 _LINKAGE_TABLES = ("records", "matches")
 _SUFFIXES = (".csv", ".jsonl", ".parquet")
 
@@ -195,12 +206,6 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
     fs, root = _fs(spark, folder)
     if not fs.exists(root):
         raise SpilloverError(f"{folder}: no such data folder")
-    for linkage in _LINKAGE_TABLES:
-        if _find(spark, folder, linkage) is not None:
-            raise SpilloverError(
-                f"{folder}: holds platform records ({linkage}): the Spark engine does not "
-                "audit them yet; use the embedded audit (--engine numpy)"
-            )
     tables: dict[str, DataFrame] = {}
     for table, (required, optional) in TABLES.items():
         path = _find(spark, folder, table)
@@ -335,10 +340,12 @@ def _bool(c: str) -> Column:
     return F.lower(F.col(c)).isin(*_TRUE) & F.col(c).isNotNull()
 
 
-def _validate(tables: Mapping[str, DataFrame]) -> None:
+def _validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> None:
     """What the Spark path checks of a folder (docs/scale-out.md: what is checked):
     required values, enumerations, booleans, dates, unique ids, references, owner
-    periods that overlap, copy chains that loop. Raises one line per kind of problem."""
+    periods that overlap, copy chains that loop; the rows of platform records and
+    matches by the embedded loader's row models (:func:`_linkage_row_problems`).
+    Raises one line per kind of problem."""
     from pyspark.sql import functions as F
 
     col = F.col
@@ -382,7 +389,17 @@ def _validate(tables: Mapping[str, DataFrame]) -> None:
         )
 
     for table, (req, _opt) in TABLES.items():
-        required(table, *req)
+        if table not in _LINKAGE_TABLES:  # those rows: the loader's row models
+            required(table, *req)
+    checks.append(
+        _Check(
+            "loans",
+            "borrower_id",
+            col("borrower_id").isNull() & col("borrower_record").isNull(),
+            "with no value (give borrower_id or borrower_record)",
+            col("loan_id"),
+        )
+    )
     enum("platforms", "kind", [k.value for k in PlatformKind])
     enum("loans", "status", [s.value for s in LoanStatus])
     enum("loan_links", "role", [r.value for r in LinkRole])
@@ -398,7 +415,7 @@ def _validate(tables: Mapping[str, DataFrame]) -> None:
         ("sharing", "since"),
     ):
         day(table, name)
-    problems = _problems(_checks_of(tables, checks))
+    problems = _problems(_checks_of(tables, checks)) + _linkage_row_problems(tables, region)
     if problems:
         raise SpilloverError(_refusal(problems))
     # order of days (only once the days are readable)
@@ -425,9 +442,128 @@ def _validate(tables: Mapping[str, DataFrame]) -> None:
             col("from_platform"),
         ),
     ]
-    problems = _problems(_checks_of(tables, checks) + _duplicates(tables) + _references(tables))
+    problems = _problems(
+        _checks_of(tables, checks)
+        + _duplicates(tables)
+        + _references(tables)
+        + _linkage_checks(tables)
+    )
     if problems:
         raise SpilloverError(_refusal(problems))
+
+
+def _linkage_row_problems(tables: Mapping[str, DataFrame], region: str) -> list[str]:
+    """The rows of ``records`` and ``matches`` checked on the driver, one by one, by the
+    embedded loader's row models (:mod:`spillover.rows`: id numbers, phones, dates,
+    probabilities, ``matched_by``, the waterfall JSON): one line per field that fails,
+    with the number of rows and the first row's ``record_id``."""
+    from pydantic import ValidationError
+
+    from .loader import _error_text
+    from .rows import TABLES as ROW_MODELS
+
+    out: list[str] = []
+    for table in _LINKAGE_TABLES:
+        model = ROW_MODELS[table]
+        required, optional = TABLES[table]
+        found: dict[str, list[Any]] = {}  # field -> [rows, message, first key, file]
+        rows = tables[table].select(*required, *optional, "_file").toLocalIterator()
+        for r in rows:
+            raw = r.asDict()
+            file = raw.pop("_file")
+            try:
+                model.model_validate(raw, context={"region": region})
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
+                    seen = found.setdefault(loc, [0, _error_text(err), raw[required[0]], file])
+                    seen[0] += 1
+        out += [
+            f"{file}: {loc}: {n} row(s) refused: {message} (first: {key})"
+            for loc, (n, message, key, file) in found.items()
+        ]
+    return out
+
+
+def _resolved(tables: Mapping[str, DataFrame]) -> DataFrame:
+    """Each record's person and how it was matched (docs/contract.md §1, as the embedded
+    loader resolves it): ``records.person_id`` when given (``known``), else its
+    ``matches`` row; records with neither are left out (unresolved). Columns
+    ``r_record``, ``r_platform``, ``r_person``, ``r_by`` (a ``MatchKey`` value)."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    records = tables["records"].select(
+        col("record_id").alias("r_record"),
+        col("platform_id").alias("r_platform"),
+        col("person_id").alias("r_given"),
+    )
+    matches = tables["matches"].select(
+        col("record_id").alias("m_record"),
+        col("person_id").alias("m_person"),
+        col("matched_by").alias("m_by"),
+    )
+    joined = records.join(matches, col("r_record") == col("m_record"), "left")
+    given = col("r_given").isNotNull()
+    return joined.select(
+        "r_record",
+        "r_platform",
+        F.coalesce(col("r_given"), col("m_person")).alias("r_person"),
+        F.when(given, F.lit(MatchKey.KNOWN.value)).otherwise(col("m_by")).alias("r_by"),
+    ).where(col("r_person").isNotNull())
+
+
+def _linkage_checks(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFrame]]:
+    """The rules of platform records that span rows (the embedded loader's): a match that
+    names another person than ``records.person_id``, a record matched with itself, a
+    loan's record held by another platform or resolving to another person than its
+    ``borrower_id``."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    records = tables["records"].select(
+        col("record_id").alias("_r"),
+        col("platform_id").alias("_held"),
+        col("person_id").alias("_given"),
+    )
+    matches = tables["matches"]
+    other_person = matches.join(records, col("record_id") == col("_r")).where(
+        col("_given").isNotNull() & (col("_given") != col("person_id"))
+    )
+    itself = matches.where(col("matched_with") == col("record_id"))
+    loans = tables["loans"].where(col("borrower_record").isNotNull())
+    held = loans.join(records, col("borrower_record") == col("_r")).where(
+        col("_held") != col("platform_id")
+    )
+    resolved = _resolved(tables)
+    other_borrower = (
+        loans.where(col("borrower_id").isNotNull())
+        .join(resolved, col("borrower_record") == col("r_record"), "left")
+        .where(col("r_person").isNull() | (col("r_person") != col("borrower_id")))
+    )
+    # (a loan naming an unknown record is reported as an unknown record_id)
+    known_records = tables["records"].select(col("record_id").alias("_k"))
+    other_borrower = other_borrower.join(
+        known_records, col("borrower_record") == col("_k"), "left_semi"
+    )
+    return [
+        (
+            "person_id",
+            "naming another person than records.person_id",
+            _summary(other_person, col("record_id")),
+        ),
+        ("matched_with", "matching a record with itself", _summary(itself, col("record_id"))),
+        (
+            "borrower_record",
+            "naming a record held by another platform than the loan's",
+            _summary(held, col("loan_id")),
+        ),
+        (
+            "borrower_record",
+            "naming a record that resolves to no person or another one than borrower_id",
+            _summary(other_borrower, col("loan_id")),
+        ),
+    ]
 
 
 def _refusal(problems: list[str]) -> str:
@@ -444,6 +580,8 @@ def _duplicates(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFra
         ("platforms", ("platform_id",)),
         ("loans", ("loan_id",)),
         ("blacklist", ("entry_id",)),
+        ("records", ("record_id",)),
+        ("matches", ("record_id",)),
         ("loan_links", ("loan_id", "phone", "role")),
         ("sharing", ("from_platform", "to_platform")),
     ):
@@ -468,6 +606,8 @@ def _references(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFra
     loans = tables["loans"].select(F.col("loan_id").alias("_ref"))
     entries = tables["blacklist"].select(F.col("entry_id").alias("_ref"))
     persons_listed = tables["blacklist"].where(F.col("subject_kind") == SubjectKind.PERSON.value)
+    records_listed = tables["blacklist"].where(F.col("subject_kind") == SubjectKind.RECORD.value)
+    records = tables["records"].select(F.col("record_id").alias("_ref"))
     for df, name, pool, what in (
         (tables["phones"], "owner_id", people, "person_id"),
         (tables["loans"], "platform_id", platforms, "platform_id"),
@@ -475,6 +615,13 @@ def _references(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFra
         (tables["loan_links"], "loan_id", loans, "loan_id"),
         (tables["blacklist"], "platform_id", platforms, "platform_id"),
         (persons_listed, "subject", people, "person_id"),
+        (records_listed, "subject", records, "record_id"),
+        (tables["loans"], "borrower_record", records, "record_id"),
+        (tables["records"], "platform_id", platforms, "platform_id"),
+        (tables["records"], "person_id", people, "person_id"),
+        (tables["matches"], "record_id", records, "record_id"),
+        (tables["matches"], "person_id", people, "person_id"),
+        (tables["matches"], "matched_with", records, "record_id"),
         (tables["blacklist"], "copied_from", entries, "entry_id"),
         (tables["sharing"], "from_platform", platforms, "platform_id"),
         (tables["sharing"], "to_platform", platforms, "platform_id"),
@@ -597,8 +744,12 @@ class _Graph:
     """The checked tables, typed: days as numbers since 1970 (NEVER/FOREVER when open)."""
 
     periods: DataFrame  # phone, owner, verified, since, until
+    #: (+ match: the borrower's record's match, an index in kernel.MATCH_KEYS, -1 none);
+    #: loans on a record that resolves to no one are left out
     loans: DataFrame  # loan_id, platform, borrower, applied, known, status, applicant, sms
     links: DataFrame  # loan_id, phone, role
+    #: (+ person: the subject person, or a record subject's, null when unresolved; match:
+    #: a record subject's match, as on loans)
     entries: DataFrame  # entry_id, platform, kind, subject, listed, copied_from
     sharing: DataFrame  # from, to, since
 
@@ -609,8 +760,9 @@ def _graph(
     from pyspark.sql import functions as F
 
     if check:
-        _validate(tables)
+        _validate(tables, region)
     col = F.col
+    resolved = _resolved(tables)
     tables = _phones(spark, tables, region)
     phones, loans, links, entries = (
         tables[t] for t in ("phones", "loans", "loan_links", "blacklist")
@@ -633,6 +785,30 @@ def _graph(
     )
     if check:
         _overlaps_and_loops(periods, entries)
+    # platform records: a record subject starts from its person, a loan named by a record
+    # carries the record's match (kernel.Index: loan_match, _Entries.match)
+    from .kernel import MATCH_KEYS
+
+    match_index = {k.value: i for i, k in enumerate(MATCH_KEYS)}
+
+    def matched(c: Column) -> Column:
+        return F.coalesce(_lookup(match_index, c), F.lit(-1)).alias("match")
+
+    by = resolved.select("r_record", "r_person", "r_by")
+    entries = entries.join(
+        by, (col("kind") == SubjectKind.RECORD.value) & (col("subject") == col("r_record")), "left"
+    ).select(
+        *(c for c in entries.columns),
+        F.when(col("kind") == SubjectKind.PERSON.value, col("subject"))
+        .otherwise(col("r_person"))
+        .alias("person"),
+        matched(col("r_by")),
+    )
+    loans = (
+        loans.join(by, col("borrower_record") == col("r_record"), "left")
+        .withColumn("borrower_id", F.coalesce(col("r_person"), col("borrower_id")))
+        .where(col("borrower_id").isNotNull())  # on an unresolved record: no one
+    )
     graph = _Graph(
         periods=periods.drop("_file"),
         loans=loans.select(
@@ -644,6 +820,7 @@ def _graph(
             "status",
             col("applicant_phone").alias("applicant"),
             _bool("phone_verified").alias("sms"),
+            matched(col("r_by")),
         ),
         links=links.select("loan_id", "phone", "role"),
         entries=entries,
@@ -683,6 +860,7 @@ class _Rules:
     own_unverified: int
     own_loan: dict[int, int]  # subject (1) or chained (0) -> kind code
     chain_factor: float
+    match_factor: dict[int, float]  # match (index in kernel.MATCH_KEYS) -> factor
 
 
 def _rules(policy: Policy) -> _Rules:
@@ -712,6 +890,7 @@ def _rules(policy: Policy) -> _Rules:
         own_unverified=int(k._OWNS_UNVERIFIED),
         own_loan={s: int(k._LOAN_KIND[s]) for s in (0, 1)},
         chain_factor=factor(policy, CHAIN_STEP),
+        match_factor={i: factor(policy, match_kind(key)) for i, key in enumerate(k.MATCH_KEYS)},
     )
 
 
@@ -856,6 +1035,10 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
     rules = _rules(policy)
     kf = rules.kind_factor
 
+    def match_f(c: Column) -> Column:
+        """The factor of a match (1.0: none, -1)."""
+        return F.coalesce(_lookup(rules.match_factor, c), F.lit(1.0))
+
     # --- uses: (phone, role, loan) from applicant phones and links, with the owner
     # of the phone on the application day -------------------------------------------
     loans = g.loans
@@ -863,7 +1046,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
         "loan_id", col("applicant").alias("phone"), F.lit(APPLICANT).alias("role")
     )
     uses = applicant.unionByName(g.links.select("loan_id", "phone", "role")).join(
-        loans.select("loan_id", "borrower", "applied", "sms"), "loan_id"
+        loans.select("loan_id", "borrower", "applied", "sms", "match"), "loan_id"
     )
     pairs = uses.select("phone", col("applied").alias("day")).distinct()
     owners = _period_at(g.periods, pairs)
@@ -879,6 +1062,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
             "borrower",
             "applied",
             "sms",
+            "match",
             "owner",
             F.coalesce(col("owner_verified"), F.lit(False)).alias("owner_verified"),
         )
@@ -891,8 +1075,10 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
         F.lit("").alias("t_phone"),
         F.lit("").alias("t_role"),
         F.lit(None).cast("int").alias("t_kind"),
-        F.lit(1.0).alias("t_f1"),
+        # an own loan named by a record: the record's match step first
+        match_f(col("match")).alias("t_f1"),
         F.lit(False).alias("t_unverified"),
+        col("match").alias("l_match"),
     )
     owns_kind = _lookup(rules.owns_kind, _text(col("owner_verified")))
     via_phone = uses.where(col("owner").isNotNull() & (col("owner") != col("borrower"))).select(
@@ -904,6 +1090,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
         _lookup(rules.use_kind, F.concat_ws("|", col("role"), _text(col("sms")))).alias("t_kind"),
         _lookup(kf, owns_kind).alias("t_f1"),
         (owns_kind == rules.own_unverified).alias("t_unverified"),
+        col("match").alias("l_match"),
     )
     ties = _cache(own.unionByName(via_phone))
     origins = loans.select(
@@ -912,26 +1099,31 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
         col("borrower").alias("o_borrower"),
         "known",
     ).where(col("status").isin(*sorted(s.value for s in policy.origin_statuses)))
-    borrowers = loans.select("loan_id", col("borrower").alias("b_person"))
+    # loan -BORROWED_BY-> borrower, through the loan's record's match step if any
+    borrowers = loans.select(
+        "loan_id", col("borrower").alias("b_person"), match_f(col("match")).alias("b_mf")
+    )
 
     # --- entries, reach, start ---------------------------------------------------------
     entries = g.entries
     reach = _cache(_reach(spark, g))
     listed = entries.select(col("entry_id").alias("entry"), col("listed").alias("e_listed"))
-    person_entries = entries.where(col("kind") == SubjectKind.PERSON.value)
+    # person subjects, and record subjects from their person through the match step
+    person_entries = entries.where(col("person").isNotNull())
     frontier = person_entries.select(
         col("entry_id").alias("entry"),
-        col("subject").alias("person"),
-        F.lit(1.0).alias("resp"),
+        "person",
+        match_f(col("match")).alias("resp"),
         F.array().cast("array<string>").alias("key"),
         F.array().cast("array<int>").alias("path"),
+        F.array().cast("array<int>").alias("mpath"),
     )
     seen_persons = frontier.select("entry", "person", "resp")
     seen_loans = spark.createDataFrame([], "entry string, loan_id string, resp double")
     best = spark.createDataFrame(
         [],
         "entry string, b_resp double, b_depth int, b_loan string, b_borrower string, "
-        "b_platform string, b_path array<int>, b_hops int, b_chain int",
+        "b_platform string, b_path array<int>, b_mpath array<int>, b_hops int, b_chain int",
     )
     # phone subjects and their owner on the listing day
     phone_entries = entries.where(col("kind") == SubjectKind.PHONE.value)
@@ -973,6 +1165,8 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
                 col("path"),
                 F.array((col("kind") * 2 + col("t_unverified").cast("int")).cast("int")),
             ).alias("path"),
+            # the match of each layer's loan's record (-1: none), for the reason codes
+            F.concat(col("mpath"), F.array(col("l_match").cast("int"))).alias("mpath"),
         )
         if depth == 1:
             p = phone_entries.join(uses, col("s_phone") == col("phone")).where(
@@ -994,14 +1188,15 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
                     (F.lit(1.0) * _lookup(kf, col("kind"))).alias("resp"),
                     F.array(col("s_phone"), col("role")).alias("key"),
                     F.array((col("kind") * 2).cast("int")).alias("path"),
+                    F.array(col("match").cast("int")).alias("mpath"),
                 )
             )
         # the best label per (entry, loan), less what an earlier layer beats
         labels = candidates.groupBy("entry", "loan_id").agg(
-            F.min(F.struct(F.negative("resp").alias("nr"), "key", "path")).alias("m")
+            F.min(F.struct(F.negative("resp").alias("nr"), "key", "path", "mpath")).alias("m")
         )
         labels = labels.select(
-            "entry", "loan_id", F.negative("m.nr").alias("resp"), "m.key", "m.path"
+            "entry", "loan_id", F.negative("m.nr").alias("resp"), "m.key", "m.path", "m.mpath"
         )
         seen = seen_loans.groupBy("entry", "loan_id").agg(F.max("resp").alias("s_resp"))
         labels = _cache(
@@ -1027,6 +1222,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
                     col("o_borrower"),
                     col("o_platform"),
                     col("path"),
+                    col("mpath"),
                     col("sharing_hops"),
                     col("chain_index"),
                 )
@@ -1040,6 +1236,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
             col("m.o_borrower").alias("n_borrower"),
             col("m.o_platform").alias("n_platform"),
             col("m.path").alias("n_path"),
+            col("m.mpath").alias("n_mpath"),
             col("m.sharing_hops").alias("n_hops"),
             col("m.chain_index").alias("n_chain"),
         )
@@ -1059,6 +1256,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
                         "borrower",
                         "platform",
                         "path",
+                        "mpath",
                         "hops",
                         "chain",
                     )
@@ -1070,7 +1268,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
         # the next frontier: loan labels -> the loans' borrowers
         t = best_resp(
             labels.join(borrowers, "loan_id").withColumn(
-                "n_resp", col("resp") * F.lit(rules.chain_factor)
+                "n_resp", (col("resp") * F.lit(rules.chain_factor)) * col("b_mf")
             )
         ).where(col("n_resp") > col("b_resp"))
         seen = seen_persons.groupBy("entry", "person").agg(F.max("resp").alias("s_resp"))
@@ -1079,7 +1277,9 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
             col("s_resp").isNull() | (col("s_resp") < col("n_resp"))
         )
         nxt = t.groupBy("entry", "b_person").agg(
-            F.min(F.struct(F.negative("n_resp").alias("nr"), "key", "loan_id", "path")).alias("m")
+            F.min(
+                F.struct(F.negative("n_resp").alias("nr"), "key", "loan_id", "path", "mpath")
+            ).alias("m")
         )
         frontier = _cache(
             nxt.select(
@@ -1088,6 +1288,7 @@ def _audit_graph(spark: SparkSession, g: _Graph, policy: Policy) -> DataFrame:
                 F.negative("m.nr").alias("resp"),
                 F.concat(col("m.key"), F.array(col("m.loan_id"), col("b_person"))).alias("key"),
                 col("m.path").alias("path"),
+                col("m.mpath").alias("mpath"),
             )
         )
         seen_persons = seen_persons.unionByName(frontier.select("entry", "person", "resp"))
@@ -1103,10 +1304,13 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
     from .output import AUDIT_COLUMNS
 
     col = F.col
-    found = best.where(col("b_resp").isNotNull())
+    matches = entries.select(col("entry_id").alias("entry"), col("match").alias("b_match"))
+    found = best.where(col("b_resp").isNotNull()).join(matches, "entry")
     shapes = (
         found.select(
             "b_path",
+            "b_mpath",
+            "b_match",
             (col("b_hops") > 0).alias("shared"),
             (col("b_chain") > 0).alias("copied"),
         )
@@ -1116,15 +1320,27 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
     texts = [
         (
             list(r["b_path"]),
+            list(r["b_mpath"]),
+            int(r["b_match"]),
             bool(r["shared"]),
             bool(r["copied"]),
-            " ".join(_path_codes(list(r["b_path"]), bool(r["shared"]), bool(r["copied"]))),
+            " ".join(
+                _path_codes(
+                    list(r["b_path"]),
+                    bool(r["shared"]),
+                    bool(r["copied"]),
+                    entry_match=int(r["b_match"]),
+                    loan_matches=list(r["b_mpath"]),
+                )
+            ),
         )
         for r in shapes
     ]
     none_text = " ".join(_path_codes([], False, False))
     codes = spark.createDataFrame(
-        texts, "c_path array<int>, c_shared boolean, c_copied boolean, c_text string"
+        texts,
+        "c_path array<int>, c_mpath array<int>, c_match int, c_shared boolean, "
+        "c_copied boolean, c_text string",
     )
     values = [r[0] for r in found.select("b_resp").distinct().collect()]
     scored = []
@@ -1138,6 +1354,8 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
     b = found.join(
         F.broadcast(codes),
         (col("b_path") == col("c_path"))
+        & (col("b_mpath") == col("c_mpath"))
+        & (col("b_match") == col("c_match"))
         & ((col("b_hops") > 0) == col("c_shared"))
         & ((col("b_chain") > 0) == col("c_copied")),
     ).join(F.broadcast(scores), col("b_resp") == col("s_raw"))
@@ -1223,16 +1441,15 @@ def audit_frames(
 def frames_from_columns(spark: SparkSession, cols: Columns) -> dict[str, DataFrame]:
     """The tables of :func:`audit_frames` made from validated :class:`~spillover.columns.Columns`
     (what the simulator audits): ids, days as ISO text, booleans as ``true``/``false``.
-    Display fields the audit does not read (names, amounts, stated reasons) are left out.
-    Columns with platform records are refused, as :func:`read_tables` refuses them."""
+    Display fields the audit does not read (names, amounts, stated reasons, the records'
+    identity fields, a match's waterfall) are left out. Platform records come as
+    ``records`` and ``matches`` (every record's resolved match, ``known`` ones too) and
+    ``loans.borrower_record``."""
     from datetime import date
 
     import numpy as np
 
     from .columns import FOREVER, NEVER
-
-    if cols.records or cols.matches:
-        raise SpilloverError("the Spark engine does not audit platform records yet")
 
     def days(values: Any, *, missing: int | None = None) -> list[str | None]:
         out: list[str | None] = []
@@ -1264,6 +1481,9 @@ def frames_from_columns(spark: SparkSession, cols: Columns) -> dict[str, DataFra
     platforms = text(cols.platform_ids)
     applied = np.asarray(cols.loan_applied, dtype=np.int64)
     known = np.asarray(cols.loan_known, dtype=np.int64)
+    records = sorted(cols.records.values(), key=lambda r: r.record_id)
+    matches = sorted(cols.matches.values(), key=lambda m: m.record_id)
+    no_record: list[str | None] = [None] * len(cols.loan_ids)
     return {
         "people": frame("people", {"person_id": people, "name": people}),
         "platforms": frame("platforms", {"platform_id": platforms, "name": platforms}),
@@ -1283,6 +1503,9 @@ def frames_from_columns(spark: SparkSession, cols: Columns) -> dict[str, DataFra
                 "loan_id": text(cols.loan_ids),
                 "platform_id": text(cols.loan_platform),
                 "borrower_id": text(cols.loan_borrower),
+                "borrower_record": (
+                    no_record if cols.loan_record is None else text(cols.loan_record)
+                ),
                 "applied_at": days(applied),
                 "status": text(cols.loan_status),
                 "applicant_phone": text(cols.loan_applicant_phone),
@@ -1316,6 +1539,23 @@ def frames_from_columns(spark: SparkSession, cols: Columns) -> dict[str, DataFra
                 "from_platform": text(cols.share_from),
                 "to_platform": text(cols.share_to),
                 "since": days(cols.share_since),
+            },
+        ),
+        "records": frame(
+            "records",
+            {
+                "record_id": [r.record_id for r in records],
+                "platform_id": [r.platform_id for r in records],
+            },
+        ),
+        # resolved matches: a record the data names comes as its ``known`` match
+        "matches": frame(
+            "matches",
+            {
+                "record_id": [m.record_id for m in matches],
+                "person_id": [m.person_id for m in matches],
+                "match_probability": [repr(m.match_probability) for m in matches],
+                "matched_by": [m.matched_by.value for m in matches],
             },
         ),
     }
