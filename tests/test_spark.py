@@ -130,9 +130,9 @@ def test_the_cli_writes_a_parquet_dataset_of_the_same_rows(spark, tmp_path):
     assert rows == _kernel(JIANG)
 
 
-def _bad_copy(tmp_path: Path, table: str, old: str, new: str) -> Path:
+def _bad_copy(tmp_path: Path, table: str, old: str, new: str, source: Path = JIANG) -> Path:
     folder = tmp_path / "bad"
-    shutil.copytree(JIANG, folder)
+    shutil.copytree(source, folder)
     path = folder / f"{table}.csv"
     text = path.read_text(encoding="utf-8")
     assert old in text
@@ -165,6 +165,39 @@ def test_bad_data_is_refused_in_one_line(spark, tmp_path, table, old, new, messa
     assert len(lines) == 1 and lines[0].startswith("spillover: error: ")
     assert message in lines[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("table", "old", "new", "message"),
+    [
+        ("matches", ",phone_only,", ",psychic,", "matched_by: 1 row(s) refused: Input should be"),
+        ("matches", '""agreed"": null', '""agreed"": 7', "waterfall.0.agreed: 1 row(s) refused"),
+        ("records", "Hangzhou,jiang", "Hangzhou,nobody", "name an unknown person_id"),
+        ("records", ",13957112345,,,\n", ",13957112345,,,xu_yan\n", "another person than"),
+        ("loans", ",,QC-R-XU,", ",,QC-R-NOPE,", "borrower_record: 1 row(s) name an unknown"),
+        ("loans", ",,QC-R-XU,", ",,QT-R-J,", "held by another platform"),
+        ("loans", ",jiang,QT-R-J,", ",xu_yan,QT-R-J,", "resolves to no person or another one"),
+        ("loans", "yidai,xu_yan,", "yidai,,", "give borrower_id or borrower_record"),
+        ("blacklist", "record,TY-R-XU,2023-10-12", "record,TY-R-NO,2023-10-12", "unknown record"),
+    ],
+)
+def test_bad_records_are_refused_in_one_line(spark, tmp_path, table, old, new, message):
+    """The rules of platform records hold on Spark: the rows of records and matches by the
+    embedded loader's row models, the references and resolutions as joins."""
+    from spillover.examples import jiang_records_path
+
+    folder = _bad_copy(tmp_path, table, old, new, jiang_records_path())
+    out = tmp_path / "a.csv"
+    res = CliRunner().invoke(
+        cli, ["audit", "--engine", "spark", "--data", str(folder), "--out", str(out)]
+    )
+    assert res.exit_code == 1, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("spillover: error: ")
+    assert message in lines[0]
+    assert not out.exists()
+    numpy = CliRunner().invoke(cli, ["audit", "--data", str(folder), "--out", str(out)])
+    assert numpy.exit_code == 1  # the embedded loader refuses the same folder
 
 
 def test_a_missing_table_is_refused(spark, tmp_path):
