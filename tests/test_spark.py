@@ -286,9 +286,7 @@ def _audit_csv(tmp_path: Path, folder: Path, engine: str) -> bytes:
     """The audit CSV ``spillover audit`` writes with ``engine`` (Spark: local[2])."""
     out = tmp_path / f"{engine}.csv"
     spark_args = ["--engine", "spark", "--master", "local[2]"] if engine == "spark" else []
-    res = CliRunner().invoke(
-        cli, ["audit", *spark_args, "--data", str(folder), "--out", str(out)]
-    )
+    res = CliRunner().invoke(cli, ["audit", *spark_args, "--data", str(folder), "--out", str(out)])
     assert res.exit_code == 0, res.output
     return out.read_bytes()
 
