@@ -205,13 +205,32 @@ def with_gaps(tmp_path: Path) -> Path:
     return folder
 
 
+def records_population(tmp_path: Path) -> Path:
+    """A synthetic population with platform records, matches and loans naming a record."""
+    folder = tmp_path / "records"
+    generate(400, 11, folder, records=True)
+    return folder
+
+
+CASES = {
+    "jiang": lambda tmp_path: jiang_case_path(),
+    "gaps": with_gaps,
+    "jiang_records": lambda tmp_path: jiang_records_path(),
+    "synth_records": records_population,
+}
+
+
 @pytest.mark.neo4j
-@pytest.mark.parametrize("case", ["jiang", "gaps"])
+@pytest.mark.parametrize("case", list(CASES))
 def test_bulk_load_is_the_merge_ingest_graph(bulk_db, tmp_path, case):
-    folder = jiang_case_path() if case == "jiang" else with_gaps(tmp_path)
+    folder = CASES[case](tmp_path)
     summary = bulk_ingest(folder, bulk_db.settings, admin=bulk_db.admin, files=tmp_path / "files")
     assert summary.imported and summary.replaced == 0
-    assert summary.counts["Person"] == 3 and summary.counts["Dataset"] == 1
+    assert summary.counts["Dataset"] == 1
+    if case != "synth_records":
+        assert summary.counts["Person"] == 3
+    else:
+        assert summary.counts["Record"] > 0 and summary.counts["MATCHED_TO"] > 0
     assert summary.elements == summary.files.elements - 1  # the marker is not an element
     assert "nodes-Dataset.csv" in {p.name for p in (tmp_path / "files").iterdir()}
     assert_same_as_merge(bulk_db, folder, tmp_path)
@@ -246,8 +265,8 @@ def test_bulk_refuses_a_database_with_data_unless_told_to_overwrite(bulk_db, tmp
 
 
 def test_files_only_writes_typed_files_and_the_command(tmp_path):
-    """No Neo4j: the files (one per label and type, typed headers, strings quoted so that
-    an empty string is not a missing value) and the neo4j-admin arguments."""
+    """No Neo4j: the files (one per label and type, typed headers, every value quoted so
+    that an empty string is not a missing value) and the neo4j-admin arguments."""
     out = tmp_path / "files"
     result = CliRunner().invoke(
         cli, ["ingest", str(jiang_case_path()), "--bulk", "--files-only", "--files", str(out)]
@@ -261,7 +280,7 @@ def test_files_only_writes_typed_files_and_the_command(tmp_path):
         "status_at:date,amount:double,applicant_phone:string,phone_verified:boolean"
     )
     assert (
-        '"J-2019-BIZ","qiantang_bank","jiang",2019-04-08,"repaid",2022-04-08,200000.0,'
+        '"J-2019-BIZ","qiantang_bank","jiang","2019-04-08","repaid","2022-04-08","200000",'
         in (loans[1])
     )
     for wrong in (
@@ -288,13 +307,22 @@ def test_open_periods_and_missing_values(tmp_path):
         write_import_files(data, tmp_path / "files")
 
 
-def test_a_folder_with_platform_records_is_refused(tmp_path):
-    """Records and matches are not in the import files yet: refused before any file or import."""
+def test_records_go_into_their_files(tmp_path):
+    """Platform records: Record nodes, HELD_BY their platform, MATCHED_TO their person with
+    the match's properties, LISTS from an entry naming a record; loans keep the record."""
     out = tmp_path / "files"
     result = CliRunner().invoke(
         cli, ["ingest", str(jiang_records_path()), "--bulk", "--files-only", "--files", str(out)]
     )
-    assert result.exit_code == 1, result.output
-    assert "holds platform records" in result.output
-    assert "MERGE ingest" in result.output
-    assert not out.exists()
+    assert result.exit_code == 0, result.output
+    data = load_folder(jiang_records_path())
+    matched = (out / "relationships-MATCHED_TO.csv").read_text().splitlines()
+    assert matched[0].startswith(":START_ID(Record),:END_ID(Person),matched_by:string")
+    assert len(matched) - 1 == len(data.matches)
+    assert '"TY-R-XU","jiang","phone_only"' in "\n".join(matched)
+    lists = (out / "relationships-LISTS-Record.csv").read_text().splitlines()
+    listed = {e.entry_id for e in data.entries.values() if e.subject_kind.value == "record"}
+    assert {line.split(",")[0].strip('"') for line in lists[1:]} == listed
+    held = (out / "relationships-HELD_BY.csv").read_text().splitlines()
+    assert len(held) - 1 == len(data.records)
+    assert "borrower_record:string" in (out / "nodes-Loan.csv").read_text().splitlines()[0]

@@ -24,7 +24,6 @@ The result is the graph a MERGE ingest of the folder into an empty database writ
 
 from __future__ import annotations
 
-import math
 import os
 import shlex
 import shutil
@@ -33,16 +32,21 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import neo4j
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from neo4j.exceptions import DriverError, Neo4jError
+from pyarrow import csv as pacsv
 
 from .backends.neo4j import Neo4jSettings, connect
+from .columns import FOREVER, NEVER, Columns, columns_from_dataset
 from .errors import BackendUnavailable, SpilloverError
-from .fastload import read_dataset
+from .fastload import read_columns
 from .ingest import (
     _now,
     _props,
@@ -51,9 +55,8 @@ from .ingest import (
     dataset_name,
     element_counts,
     graph_counts,
-    table_rows,
 )
-from .model import Dataset
+from .model import Dataset, Match, PlatformKind, Record, SubjectKind, match_props
 from .outfiles import atomic_folder
 from .phones import DEFAULT_REGION
 
@@ -87,70 +90,65 @@ class ImportFailed(SpilloverError):
 
 
 # ---------------------------------------------------------------------------
-# Values as the importer reads them
+# Columns as the importer reads them
 
-_TYPES: tuple[tuple[type, str], ...] = (
-    # bool before int: a bool is an int in Python, a boolean in Neo4j
-    (bool, "boolean"),
-    (int, "long"),
-    (float, "double"),
-    (datetime, "datetime"),
-    (date, "date"),
-    (str, "string"),
-)
-
-
-def _type_of(value: Any) -> str:
-    for kind, name in _TYPES:
-        if isinstance(value, kind):
-            return name
-    raise TypeError(f"no import type for {type(value).__name__} value {value!r}")
+#: the importer's type of each Arrow type a property column has
+_IMPORT_TYPES: dict[pa.DataType, str] = {
+    pa.string(): "string",
+    pa.bool_(): "boolean",
+    pa.int64(): "long",
+    pa.float64(): "double",
+    pa.date32(): "date",
+}
+_ORDINAL_1970 = date(1970, 1, 1).toordinal()
+_NEWLINE = r"[\r\n]"
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
+def _text(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A text column as one Arrow string array."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values.cast(pa.string())
+    return pa.array(np.asarray(values, dtype=object), pa.string())
 
 
-def _cell(value: Any) -> str:
-    """One CSV field: strings always quoted (so ``""`` is an empty string, not a
-    missing property), a missing value empty and unquoted (no property).
+def _optional(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A text column where ``""`` means "not given": no property (null).
 
-    >>> [_cell(v) for v in ("a\\"b", "", None, True, 2, 1.5, date(2024, 3, 1))]
-    ['"a""b"', '""', '', 'true', '2', '1.5', '2024-03-01']
+    >>> _optional(np.array(["a", ""], dtype=object)).to_pylist()
+    ['a', None]
     """
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return _quote(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{value!r} cannot be imported")
-        return repr(value)
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)
+    text = _text(values)
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def _columns(rows: Sequence[dict[str, Any]], skip: Iterable[str] = ()) -> list[tuple[str, str]]:
-    """(property, import type) of every property any row has, in first-seen order."""
-    types: dict[str, str] = {}
-    skipped = set(skip)
-    for row in rows:
-        for key, value in row.items():
-            if key in skipped:
-                continue
-            kind = _type_of(value)
-            seen = types.setdefault(key, kind)
-            if seen != kind:
-                # the MERGE ingest would store each value with its own type; one
-                # column has one type: refuse rather than import something else
-                raise SpilloverError(
-                    f"property {key!r} holds both {seen} and {kind} values: "
-                    "cannot write it as one import column"
-                )
-    return list(types.items())
+def _days(ordinals: np.ndarray, missing: np.int64 | None = None) -> pa.Array:
+    """Day ordinals as dates; ``missing`` (NEVER, FOREVER) as no property.
+
+    >>> _days(np.array([738946, NEVER]), NEVER).to_pylist()
+    [datetime.date(2024, 3, 1), None]
+    """
+    days = np.asarray(ordinals, dtype=np.int64)
+    mask = None if missing is None else days == missing
+    return pa.array((days - _ORDINAL_1970).astype(np.int32), pa.date32(), mask=mask)
+
+
+def _where(mask: np.ndarray | pa.Array, *columns: pa.Array) -> list[pa.Array]:
+    selected = pa.array(mask) if isinstance(mask, np.ndarray) else mask
+    return [column.filter(selected) for column in columns]
+
+
+def _present(values: pa.Array) -> np.ndarray:
+    """Rows where a text column holds a value (not null, not ``""``)."""
+    return np.asarray(pc.fill_null(pc.not_equal(values, ""), False).to_numpy(zero_copy_only=False))
+
+
+def _member(values: pa.Array, pool: np.ndarray | pa.Array | Iterable[str]) -> np.ndarray:
+    """Rows whose value is one of ``pool``'s."""
+    keys = pool if isinstance(pool, np.ndarray | pa.Array) else np.asarray(list(pool), dtype=object)
+    found = pc.is_in(values, value_set=_text(keys))
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 # ---------------------------------------------------------------------------
@@ -180,181 +178,327 @@ class ImportFiles:
 
 
 class _Writer:
+    """Writes whole Arrow columns as the importer's CSV files (``pyarrow.csv``): every
+    valid value quoted (so ``""`` is an empty string, not a missing property; the
+    importer reads quoted numbers, booleans and dates by their column's type), a null
+    empty and unquoted (no property)."""
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.nodes: list[tuple[str, str]] = []
         self.relationships: list[tuple[str, str]] = []
         self.counts: dict[str, int] = {}
         self.multiline = False
-        #: rows of the folder's tables, as the MERGE ingest counts them
-        self.rows = 0
 
-    def _write(self, name: str, header: list[str], lines: Iterable[str]) -> int:
-        count = 0
-        with open(self.folder / name, "w", encoding="utf-8", newline="") as handle:
-            handle.write(",".join(header) + "\n")
-            chunk: list[str] = []
-            for line in lines:
-                chunk.append(line)
-                if len(chunk) >= 50_000:
-                    text = "\n".join(chunk) + "\n"
-                    self.multiline = self.multiline or "\r" in text or text.count("\n") > len(chunk)
-                    handle.write(text)
-                    count += len(chunk)
-                    chunk = []
-            if chunk:
-                text = "\n".join(chunk) + "\n"
-                self.multiline = self.multiline or "\r" in text or text.count("\n") > len(chunk)
-                handle.write(text)
-                count += len(chunk)
-        return count
+    def _write(self, name: str, header: list[str], columns: list[pa.Array]) -> int:
+        for column in columns:
+            if pa.types.is_string(column.type) and len(column):
+                found = pc.any(pc.match_substring_regex(column, _NEWLINE)).as_py()
+                self.multiline = self.multiline or bool(found)
+        table = pa.Table.from_arrays(columns, names=[f"c{i}" for i in range(len(columns))])
+        with open(self.folder / name, "wb") as handle:
+            handle.write((",".join(header) + "\n").encode("utf-8"))
+            if table.num_rows:
+                options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+                pacsv.write_csv(table, handle, options)
+        return int(table.num_rows)
 
-    def node_file(self, label: str, key: str, rows: Sequence[dict[str, Any]]) -> None:
-        """``rows``: each node's properties (the key among them)."""
-        columns = _columns(rows, skip=(key,))
-        header = [f"{key}:ID({label})"] + [f"{name}:{kind}" for name, kind in columns]
-        names = [name for name, _ in columns]
-        lines = (
-            ",".join([_quote(row[key])] + [_cell(row.get(name)) for name in names]) for row in rows
-        )
+    @staticmethod
+    def _properties(props: dict[str, pa.Array]) -> tuple[list[str], list[pa.Array]]:
+        header = []
+        for name, column in props.items():
+            kind = _IMPORT_TYPES.get(column.type)
+            if kind is None:
+                raise TypeError(f"no import type for property {name!r} of type {column.type}")
+            header.append(f"{name}:{kind}")
+        return header, list(props.values())
+
+    def node_file(self, label: str, key: str, props: dict[str, pa.Array]) -> None:
+        """``props``: each property's column, the key's among them (the node's import id)."""
+        header, columns = self._properties({k: v for k, v in props.items() if k != key})
         file = f"nodes-{label}.csv"
-        self.counts[label] = self.counts.get(label, 0) + self._write(file, header, lines)
+        count = self._write(file, [f"{key}:ID({label})", *header], [props[key], *columns])
+        self.counts[label] = self.counts.get(label, 0) + count
         self.nodes.append((label, file))
 
     def relationship_file(
         self,
         rel_type: str,
-        start: str,
-        end: str,
-        rows: Sequence[tuple[str, str, dict[str, Any]]],
+        start: tuple[str, pa.Array],
+        end: tuple[str, pa.Array],
+        props: dict[str, pa.Array] | None = None,
         suffix: str = "",
     ) -> None:
-        """``rows``: (start key, end key, properties); ``start``/``end``: the id groups (labels)."""
-        columns = _columns([props for _, _, props in rows])
-        header = [f":START_ID({start})", f":END_ID({end})"]
-        header += [f"{name}:{kind}" for name, kind in columns]
-        names = [name for name, _ in columns]
-        lines = (
-            ",".join([_quote(a), _quote(b)] + [_cell(props.get(name)) for name in names])
-            for a, b, props in rows
-        )
+        """``start``/``end``: the id group (label) and the key of each relationship's end."""
+        header, columns = self._properties(props or {})
         file = f"relationships-{rel_type}{suffix}.csv"
-        self.counts[rel_type] = self.counts.get(rel_type, 0) + self._write(file, header, lines)
+        count = self._write(
+            file,
+            [f":START_ID({start[0]})", f":END_ID({end[0]})", *header],
+            [start[1], end[1], *columns],
+        )
+        self.counts[rel_type] = self.counts.get(rel_type, 0) + count
         self.relationships.append((rel_type, file))
 
 
-def _write_files(data: Dataset, folder: Path, marker: dict[str, Any] | None) -> _Writer:
-    """Every node and relationship a MERGE ingest of ``data`` into an empty database writes.
+def _constant(value: Any, n: int) -> pa.Array:
+    return pa.array([value] * n)
 
-    The rows are the MERGE ingest's upsert rows (:func:`spillover.ingest.table_rows`),
-    read the way the ``cypher/ingest_*.cypher`` statements read them; one table is
-    held in memory at a time.
+
+def _record_props(records: Iterable[Record]) -> dict[str, pa.Array]:
+    rows = list(records)
+
+    def column(values: list[Any], kind: pa.DataType | None = None) -> pa.Array:
+        return pa.array(values, kind or pa.string())
+
+    return {
+        "id": column([r.record_id for r in rows]),
+        "platform_id": column([r.platform_id for r in rows]),
+        "name": column([r.name for r in rows]),
+        "id_number": column([r.id_number for r in rows]),
+        "phone": column([r.phone for r in rows]),
+        "birth_date": column([r.birth_date for r in rows], pa.date32()),
+        "city": column([r.city for r in rows]),
+        "person_id": column([r.person_id for r in rows]),
+    }
+
+
+def _match_props(matches: Sequence[Match]) -> dict[str, pa.Array]:
+    """The ``MATCHED_TO`` properties (:func:`spillover.model.match_props`), as columns."""
+    props = [match_props(m) for m in matches]
+    kinds = {
+        "matched_by": pa.string(),
+        "match_probability": pa.float64(),
+        "matched_with": pa.string(),
+        "match_weight": pa.float64(),
+        "waterfall": pa.string(),
+    }
+    names = {k for p in props for k in p}
+    if names - kinds.keys():
+        raise TypeError(f"no import column for match properties {sorted(names - kinds.keys())}")
+    return {k: pa.array([p.get(k) for p in props], kind) for k, kind in kinds.items()}
+
+
+def _write_files(c: Columns, folder: Path, marker: dict[str, Any] | None) -> tuple[_Writer, int]:
+    """Every node and relationship a MERGE ingest of ``c`` into an empty database writes,
+    whole columns at a time; returns the writer and the rows the MERGE ingest counts.
+
+    Each file follows the statement of the MERGE ingest that writes the same elements
+    (``cypher/ingest_*.cypher`` reading :data:`spillover.ingest.TABLE_ROWS`'s rows):
+    the same properties with the same types, a missing value no property.
+    tests/test_bulk.py holds the two to the same graph.
     """
+    d = c.details
+    if d is None or d.person_id_number is None or d.person_city is None or d.platform_kind is None:
+        raise SpilloverError("a bulk load needs a data folder's columns (with every field)")
     w = _Writer(folder)
+    rows = 0
+    person_ids, platform_ids = _text(c.person_ids), _text(c.platform_ids)
+    kind = _text(d.platform_kind)
+    w.node_file(
+        "Platform",
+        "id",
+        {
+            "id": platform_ids,
+            "name": _text(d.platform_name),
+            "kind": pc.if_else(pc.equal(kind, ""), PlatformKind.OTHER.value, kind),
+        },
+    )
+    w.node_file(
+        "Person",
+        "id",
+        {
+            "id": person_ids,
+            "name": _text(d.person_name),
+            "id_number": _optional(d.person_id_number),
+            "city": _optional(d.person_city),
+        },
+    )
+    rows += len(platform_ids) + len(person_ids)
 
-    def rows(table: str) -> list[dict[str, Any]]:
-        found = [row for _, _, row in table_rows(data, table)]
-        w.rows += len(found)
-        return found
+    # ingest_phones: every number the folder names (spillover.ingest.phone_numbers)
+    applicant, link_phone = _text(c.loan_applicant_phone), _text(c.link_phone)
+    entry_kind, entry_subject = _text(c.entry_kind), _text(c.entry_subject)
+    is_phone = np.asarray(pc.equal(entry_kind, SubjectKind.PHONE.value).to_numpy(False), bool)
+    numbers = pc.unique(
+        pa.chunked_array(
+            [
+                _text(c.period_phone),
+                *_where(_present(applicant), applicant),
+                link_phone,
+                *_where(is_phone, entry_subject),
+            ],
+            pa.string(),
+        )
+    )
+    w.node_file("Phone", "number", {"number": numbers})
+    rows += len(numbers)
 
-    w.node_file("Platform", "id", [r["props"] for r in rows("platforms")])
-    w.node_file("Person", "id", [r["props"] for r in rows("people")])
-    w.node_file("Phone", "number", [r["props"] for r in rows("phones")])
-    # ingest_owner_periods: (Person {id: owner_id})-[:OWNS props]->(Phone {number: phone})
+    # ingest_owner_periods: (Person)-[:OWNS {period, since, until, verified}]->(Phone)
+    owner = _text(c.period_owner)
+    owned = _present(owner)
+    since = _days(c.period_since, NEVER)
+    owner, phone, since, until, verified = _where(
+        owned,
+        owner,
+        _text(c.period_phone),
+        since,
+        _days(c.period_until, FOREVER),
+        pa.array(np.asarray(c.period_verified, dtype=bool)),
+    )
+    period = pc.fill_null(since.cast(pa.string()), "")  # an open start: the empty string
     w.relationship_file(
         "OWNS",
-        "Person",
-        "Phone",
-        [(r["owner_id"], r["phone"], r["props"]) for r in rows("owner_periods")],
+        ("Person", owner),
+        ("Phone", phone),
+        {"period": period, "since": since, "until": until, "verified": verified},
     )
-    # ingest_loans: the Loan, its BORROWED, AT, and APPLIED_WITH (the row's `applied` properties)
-    loans = rows("loans")
-    w.node_file("Loan", "id", [r["props"] for r in loans])
-    w.relationship_file(
-        "BORROWED",
-        "Person",
-        "Loan",
-        [(r["props"]["borrower_id"], r["props"]["id"], {}) for r in loans],
-    )
-    w.relationship_file(
-        "AT", "Loan", "Platform", [(r["props"]["id"], r["props"]["platform_id"], {}) for r in loans]
+    rows += len(owner)
+
+    # ingest_records: the Record, HELD_BY its platform, MATCHED_TO its person
+    records = list(c.records.values())
+    if records:
+        props = _record_props(records)
+        w.node_file("Record", "id", props)
+        w.relationship_file("HELD_BY", ("Record", props["id"]), ("Platform", props["platform_id"]))
+        matched = [c.matches[r.record_id] for r in records if r.record_id in c.matches]
+        known = set(np.asarray(person_ids.to_pylist(), dtype=object).tolist())
+        matched = [m for m in matched if m.person_id in known]
+        w.relationship_file(
+            "MATCHED_TO",
+            ("Record", pa.array([m.record_id for m in matched], pa.string())),
+            ("Person", pa.array([m.person_id for m in matched], pa.string())),
+            _match_props(matched),
+        )
+        rows += len(records)
+
+    # ingest_loans: the Loan, BORROWED, AT, and APPLIED_WITH {verified}
+    loan_ids, loan_platform = _text(c.loan_ids), _text(c.loan_platform)
+    loan_borrower = _text(c.loan_borrower)
+    verified_code = np.asarray(d.loan_phone_verified, dtype=np.int8)
+    phone_verified = pa.array(verified_code == 1, mask=verified_code < 0)
+    amount = np.asarray(d.loan_amount, dtype=float)
+    loan: dict[str, pa.Array] = {
+        "id": loan_ids,
+        "platform_id": loan_platform,
+        "borrower_id": loan_borrower,
+        "applied_at": _days(c.loan_applied),
+        "status": _text(c.loan_status),
+        "status_at": _days(np.asarray(d.loan_status_at), NEVER),
+        "amount": pa.array(amount, pa.float64(), mask=np.isnan(amount)),
+        "applicant_phone": _optional(applicant),
+        "phone_verified": phone_verified,
+    }
+    if c.loan_record is not None:
+        record = _optional(c.loan_record)
+        loan["borrower_record"] = record
+        loan["matched_by"] = pa.array(
+            [
+                None if r is None or r not in c.matches else c.matches[r].matched_by.value
+                for r in record.to_pylist()
+            ],
+            pa.string(),
+        )
+    w.node_file("Loan", "id", loan)
+    w.relationship_file("BORROWED", ("Person", loan_borrower), ("Loan", loan_ids))
+    w.relationship_file("AT", ("Loan", loan_ids), ("Platform", loan_platform))
+    applied_ids, applied_phone, applied_verified = _where(
+        _present(applicant), loan_ids, applicant, phone_verified
     )
     w.relationship_file(
         "APPLIED_WITH",
-        "Loan",
-        "Phone",
-        [
-            (r["props"]["id"], r["props"]["applicant_phone"], r["applied"])
-            for r in loans
-            if r["props"].get("applicant_phone") is not None
-        ],
+        ("Loan", applied_ids),
+        ("Phone", applied_phone),
+        {"verified": applied_verified},
     )
-    del loans
+    rows += len(loan_ids)
+
     # ingest_loan_links: LINKS {role}
+    link_loan = _text(c.link_loan)
     w.relationship_file(
-        "LINKS",
-        "Loan",
-        "Phone",
-        [(r["loan_id"], r["phone"], {"role": r["role"]}) for r in rows("loan_links")],
+        "LINKS", ("Loan", link_loan), ("Phone", link_phone), {"role": _text(c.link_role)}
     )
-    # ingest_blacklist: the Entry, its ON, and LISTS a known person or a phone
-    entries = list(table_rows(data, "blacklist"))
-    w.rows += len(entries)
-    w.node_file("Entry", "id", [row["props"] for _, _, row in entries])
-    w.relationship_file(
-        "ON",
+    rows += len(link_loan)
+
+    # ingest_blacklist: the Entry, ON its platform, LISTS a known person, a record or a phone
+    entry_ids, entry_platform = _text(c.entry_ids), _text(c.entry_platform)
+    copied_from = _optional(c.entry_copied_from)
+    w.node_file(
         "Entry",
-        "Platform",
-        [(row["props"]["id"], row["props"]["platform_id"], {}) for _, _, row in entries],
+        "id",
+        {
+            "id": entry_ids,
+            "platform_id": entry_platform,
+            "subject_kind": entry_kind,
+            "subject": entry_subject,
+            "listed_at": _days(c.entry_listed),
+            "stated_reason": _optional(d.entry_stated_reason),
+            "copied_from": copied_from,
+        },
     )
-    for kind, label in (("person", "Person"), ("phone", "Phone")):
-        listed: list[tuple[str, str, dict[str, Any]]] = [
-            (row["props"]["id"], subject, {})
-            for _, compare, row in entries
-            for listed_kind, subject in compare[2]  # what the entry lists, as the ingest decides
-            if listed_kind == kind
-        ]
-        w.relationship_file("LISTS", "Entry", label, listed, suffix=f"-{label}")
-    del entries
-    # ingest_copies, ingest_sharing
-    w.relationship_file(
-        "COPIED_FROM",
-        "Entry",
-        "Entry",
-        [(r["entry_id"], r["copied_from"], {}) for r in rows("copies")],
+    w.relationship_file("ON", ("Entry", entry_ids), ("Platform", entry_platform))
+    lists = (
+        ("Person", SubjectKind.PERSON, person_ids),
+        ("Record", SubjectKind.RECORD, list(c.records)),
+        ("Phone", SubjectKind.PHONE, None),
     )
+    for label, subject_kind, known_ids in lists:
+        listed = np.asarray(pc.equal(entry_kind, subject_kind.value).to_numpy(False), bool)
+        if known_ids is not None:
+            listed &= _member(entry_subject, known_ids)
+        if label == "Record" and not records:
+            continue
+        ids, subjects = _where(listed, entry_ids, entry_subject)
+        w.relationship_file("LISTS", ("Entry", ids), (label, subjects), suffix=f"-{label}")
+    rows += len(entry_ids)
+
+    # ingest_copies: COPIED_FROM an entry of the folder
+    copies = _present(copied_from) & _member(pc.fill_null(copied_from, ""), entry_ids)
+    copy_ids, copy_of = _where(copies, entry_ids, copied_from)
+    w.relationship_file("COPIED_FROM", ("Entry", copy_ids), ("Entry", copy_of))
+    rows += len(copy_ids)
+
+    # ingest_sharing: SHARES_WITH {since}
+    share_from = _text(c.share_from)
     w.relationship_file(
         "SHARES_WITH",
-        "Platform",
-        "Platform",
-        [(r["from_platform"], r["to_platform"], r["props"]) for r in rows("sharing")],
+        ("Platform", share_from),
+        ("Platform", _text(c.share_to)),
+        {"since": _days(c.share_since, NEVER)},
     )
+    rows += len(share_from)
+
     if marker is not None:
-        w.node_file("Dataset", "key", [{"key": "spillover", **marker, "rows": w.rows}])
-    return w
+        props = {"key": "spillover", **marker, "rows": rows}
+        w.node_file("Dataset", "key", {k: pa.array([v]) for k, v in props.items()})
+    return w, rows
 
 
 def write_import_files(
-    data: Dataset, out: str | Path, marker: dict[str, Any] | None = None
+    data: Dataset | Columns, out: str | Path, marker: dict[str, Any] | None = None
 ) -> ImportFiles:
     """Write the node and relationship files of ``data`` into the new (or empty) folder ``out``.
 
-    ``marker``: the properties of the ``(:Dataset {key: "spillover"})`` marker to
-    import with the graph (``rows`` is added), as the MERGE ingest leaves it.
+    ``data``: a folder's :class:`~spillover.columns.Columns` (:func:`spillover.fastload.read_columns`),
+    or its :class:`~spillover.model.Dataset`. ``marker``: the properties of the
+    ``(:Dataset {key: "spillover"})`` marker to import with the graph (``rows`` is
+    added), as the MERGE ingest leaves it.
 
-    One CSV file per label and relationship type (two for ``LISTS``: to a person, to
-    a phone), each with its header line; the folder appears only when complete.
-    Node keys are import ids in one id space per label (``id:ID(Person)``,
-    ``number:ID(Phone)``), so they are stored as the same string properties the
-    MERGE ingest writes; every other column is typed from the values (``date``,
-    ``boolean``, ``double``, ``long``, ``string``). See :func:`import_arguments`.
+    One CSV file per label and relationship type (``LISTS``: one per listed label),
+    each with its header line; the folder appears only when complete. Node keys are
+    import ids in one id space per label (``id:ID(Person)``, ``number:ID(Phone)``),
+    so they are stored as the same string properties the MERGE ingest writes; every
+    other column has the type of its values (``date``, ``boolean``, ``double``,
+    ``string``). Written column by column with ``pyarrow.csv``. See
+    :func:`import_arguments`.
     """
     start = time.perf_counter()
+    columns = columns_from_dataset(data) if isinstance(data, Dataset) else data
     target = Path(out)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise SpilloverError(f"{target} exists and is not an empty folder")
     with atomic_folder(target) as tmp:
-        w = _write_files(data, tmp, marker)
+        w, rows = _write_files(columns, tmp, marker)
     return ImportFiles(
         target,
         tuple(w.nodes),
@@ -362,7 +506,7 @@ def write_import_files(
         w.counts,
         w.multiline,
         time.perf_counter() - start,
-        w.rows,
+        rows,
     )
 
 
@@ -501,13 +645,8 @@ def bulk_ingest(
     started_at = _now()
     path = Path(folder)
     name = dataset or dataset_name(path)
-    data = read_dataset(path, region=region)
+    data = read_columns(path, region=region)
     read_seconds = time.perf_counter() - start
-    if data.records or data.matches:
-        raise SpilloverError(
-            f"{path} holds platform records: a bulk load does not write them yet; "
-            "load it with the MERGE ingest (spillover ingest without --bulk)"
-        )
     if files_only and files is None:
         raise SpilloverError("files_only needs a folder for the files")
     replaced = 0

@@ -46,6 +46,11 @@ class Details:
     loan_status_at: np.ndarray  # int64 ordinal, NEVER when missing
     loan_phone_verified: np.ndarray  # int8: -1 missing, 0 false, 1 true
     entry_stated_reason: np.ndarray  # str, "" = none
+    #: the rest of the people's and platforms' fields (a data folder gives them; a
+    #: graph store's export need not): what a bulk load writes as their properties
+    person_id_number: np.ndarray | None = None  # str, "" = none
+    person_city: np.ndarray | None = None  # str, "" = none
+    platform_kind: np.ndarray | None = None  # str, "" = not given (the kind ``other``)
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,9 @@ def columns_from_dataset(data: Dataset) -> Columns:
             dtype=np.int8,
         ),
         entry_stated_reason=_strs([e.stated_reason or "" for e in data.entries.values()]),
+        person_id_number=_strs([p.id_number or "" for p in data.people.values()]),
+        person_city=_strs([p.city or "" for p in data.people.values()]),
+        platform_kind=_strs([p.kind.value for p in data.platforms.values()]),
     )
     if data.records or any(x.borrower_record for x in loans):
         return replace(

@@ -203,6 +203,9 @@ def _details(x: dict[str, pa.Array | np.ndarray]) -> Details:
         loan_status_at=x["loan_status_at"],
         loan_phone_verified=verified,
         entry_stated_reason=x["entry_stated_reason"],
+        person_id_number=x["person_id_number"],
+        person_city=x["person_city"],
+        platform_kind=x["platform_kind"],
     )
 
 
