@@ -9,6 +9,7 @@ test:
 lint:
 	ruff check src tests benchmarks scripts
 	ruff format --check src tests
+	shellcheck -s sh scripts/neo4j-docker-admin
 	mypy
 
 format:

@@ -107,6 +107,7 @@ def main() -> None:
             "schema_marker_seconds": round(big.schema_seconds, 1),
             "per_second": round(rate),
             "per_second_without_validation": round(big.elements / (big.seconds - big.read_seconds)),
+            "import_phase_per_second": round(big.elements / big.import_seconds),
             "ratio_to_merge_baseline": round(rate / (merge.elements / merge.seconds), 1),
         }
     finally:

@@ -272,15 +272,15 @@ def test_files_only_writes_typed_files_and_the_command(tmp_path):
         cli, ["ingest", str(jiang_case_path()), "--bulk", "--files-only", "--files", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "neo4j-admin database import full --nodes=" in result.output
+    assert "neo4j-admin database import full --id-type=integer --nodes=" in result.output
     assert "--relationships=LISTS=relationships-LISTS-Phone.csv" in result.output
     loans = (out / "nodes-Loan.csv").read_text().splitlines()
     assert loans[0] == (
-        "id:ID(Loan),platform_id:string,borrower_id:string,applied_at:date,status:string,"
+        ":ID(Loan),id:string,platform_id:string,borrower_id:string,applied_at:date,status:string,"
         "status_at:date,amount:double,applicant_phone:string,phone_verified:boolean"
     )
     assert (
-        '"J-2019-BIZ","qiantang_bank","jiang","2019-04-08","repaid","2022-04-08","200000",'
+        '"0","J-2019-BIZ","qiantang_bank","jiang","2019-04-08","repaid","2022-04-08","200000",'
         in (loans[1])
     )
     for wrong in (
@@ -307,6 +307,23 @@ def test_open_periods_and_missing_values(tmp_path):
         write_import_files(data, tmp_path / "files")
 
 
+def _ends(folder: Path, file: str) -> list[tuple[str, str, list[str]]]:
+    """A relationship file's rows as (start key, end key, other fields), the import ids
+    (row numbers of the node files) turned back into the nodes' keys."""
+    import csv
+
+    def keys(label: str) -> dict[str, str]:
+        with open(folder / f"nodes-{label}.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        return {row[0]: row[1] for row in rows[1:]}
+
+    with open(folder / file, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    start, end = (rows[0][i].split("(")[1].rstrip(")") for i in (0, 1))
+    starts, ends = keys(start), keys(end)
+    return [(starts[r[0]], ends[r[1]], r[2:]) for r in rows[1:]]
+
+
 def test_records_go_into_their_files(tmp_path):
     """Platform records: Record nodes, HELD_BY their platform, MATCHED_TO their person with
     the match's properties, LISTS from an entry naming a record; loans keep the record."""
@@ -316,13 +333,15 @@ def test_records_go_into_their_files(tmp_path):
     )
     assert result.exit_code == 0, result.output
     data = load_folder(jiang_records_path())
-    matched = (out / "relationships-MATCHED_TO.csv").read_text().splitlines()
-    assert matched[0].startswith(":START_ID(Record),:END_ID(Person),matched_by:string")
-    assert len(matched) - 1 == len(data.matches)
-    assert '"TY-R-XU","jiang","phone_only"' in "\n".join(matched)
-    lists = (out / "relationships-LISTS-Record.csv").read_text().splitlines()
-    listed = {e.entry_id for e in data.entries.values() if e.subject_kind.value == "record"}
-    assert {line.split(",")[0].strip('"') for line in lists[1:]} == listed
-    held = (out / "relationships-HELD_BY.csv").read_text().splitlines()
-    assert len(held) - 1 == len(data.records)
+    header = (out / "relationships-MATCHED_TO.csv").read_text().splitlines()[0]
+    assert header.startswith(":START_ID(Record),:END_ID(Person),matched_by:string")
+    matched = {(a, b): props for a, b, props in _ends(out, "relationships-MATCHED_TO.csv")}
+    assert matched.keys() == {(m.record_id, m.person_id) for m in data.matches.values()}
+    assert matched["TY-R-XU", "jiang"][:3] == ["phone_only", "0.62", "QT-R-J"]
+    lists = _ends(out, "relationships-LISTS-Record.csv")
+    assert {
+        (e.entry_id, e.subject) for e in data.entries.values() if e.subject_kind.value == "record"
+    } == {(a, b) for a, b, _ in lists}
+    held = {(a, b) for a, b, _ in _ends(out, "relationships-HELD_BY.csv")}
+    assert held == {(r.record_id, r.platform_id) for r in data.records.values()}
     assert "borrower_record:string" in (out / "nodes-Loan.csv").read_text().splitlines()[0]

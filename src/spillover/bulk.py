@@ -5,12 +5,14 @@ by batch, through Bolt; at about 22,000 graph elements per second it takes hours
 for a population of millions. A *first* load into an empty database can instead
 go through Neo4j's offline importer, which writes the store files directly:
 
-1. the folder is validated in full (the same rules and messages as every command);
+1. the folder is validated in full (the same rules and messages as every command;
+   :func:`spillover.fastload.read_columns`);
 2. the database is checked: one that holds any node is refused unless
    ``overwrite`` (:class:`DatabaseNotEmpty`);
-3. the node and relationship files are written (:func:`write_import_files`), from
-   the very rows the MERGE ingest writes (:func:`spillover.ingest.wanted_rows`):
-   the same labels, keys, properties and property types, the same relationships;
+3. the node and relationship files are written (:func:`write_import_files`) whole
+   columns at a time from the columnar loader's Arrow columns, each file following
+   the ``cypher/ingest_*.cypher`` statement that writes the same elements: the same
+   labels, keys, properties and property types, the same relationships;
 4. ``neo4j-admin database import full`` runs on them (:func:`run_import`), through a
    command that stops the server around it (``scripts/neo4j-local admin``, or the
    Docker wrapper ``scripts/neo4j-docker-admin``; Neo4j Community cannot stop a
@@ -189,6 +191,8 @@ class _Writer:
         self.relationships: list[tuple[str, str]] = []
         self.counts: dict[str, int] = {}
         self.multiline = False
+        #: per label, the key of each node in import-id order
+        self.keys: dict[str, pa.Array] = {}
 
     def _write(self, name: str, header: list[str], columns: list[pa.Array]) -> int:
         for column in columns:
@@ -214,12 +218,28 @@ class _Writer:
         return header, list(props.values())
 
     def node_file(self, label: str, key: str, props: dict[str, pa.Array]) -> None:
-        """``props``: each property's column, the key's among them (the node's import id)."""
-        header, columns = self._properties({k: v for k, v in props.items() if k != key})
+        """``props``: each property's column, the key's among them. The node's import id
+        is its row number (``--id-type=integer``: the importer maps integers much faster
+        than strings); the key is an ordinary string property, as the MERGE ingest
+        writes it."""
+        header, columns = self._properties(props)
+        keys = props[key]
+        if keys.null_count or len(pc.unique(keys)) != len(keys):
+            raise SpilloverError(f"{label} keys ({key}) must be given and unique")
+        self.keys[label] = keys
+        ids = pa.array(np.arange(len(keys), dtype=np.int64))
         file = f"nodes-{label}.csv"
-        count = self._write(file, [f"{key}:ID({label})", *header], [props[key], *columns])
+        count = self._write(file, [f":ID({label})", *header], [ids, *columns])
         self.counts[label] = self.counts.get(label, 0) + count
         self.nodes.append((label, file))
+
+    def _ids(self, label: str, keys: pa.Array) -> pa.Array:
+        """The import ids of the ``label`` nodes with these keys (written before)."""
+        ids = pc.index_in(keys, value_set=self.keys[label])
+        if ids.null_count:
+            missing = keys.filter(pc.is_null(ids))[0].as_py()
+            raise SpilloverError(f"no {label} node {missing!r} for a relationship to end at")
+        return ids.cast(pa.int64())
 
     def relationship_file(
         self,
@@ -229,20 +249,16 @@ class _Writer:
         props: dict[str, pa.Array] | None = None,
         suffix: str = "",
     ) -> None:
-        """``start``/``end``: the id group (label) and the key of each relationship's end."""
+        """``start``/``end``: the label and the key of each relationship's end node."""
         header, columns = self._properties(props or {})
         file = f"relationships-{rel_type}{suffix}.csv"
         count = self._write(
             file,
             [f":START_ID({start[0]})", f":END_ID({end[0]})", *header],
-            [start[1], end[1], *columns],
+            [self._ids(*start), self._ids(*end), *columns],
         )
         self.counts[rel_type] = self.counts.get(rel_type, 0) + count
         self.relationships.append((rel_type, file))
-
-
-def _constant(value: Any, n: int) -> pa.Array:
-    return pa.array([value] * n)
 
 
 def _record_props(records: Iterable[Record]) -> dict[str, pa.Array]:
@@ -521,11 +537,11 @@ def import_arguments(
     >>> f = ImportFiles(Path("out"), (("Person", "nodes-Person.csv"),),
     ...                 (("OWNS", "relationships-OWNS.csv"),), {"Person": 1, "OWNS": 0})
     >>> import_arguments(f, "neo4j", overwrite=False)  # doctest: +NORMALIZE_WHITESPACE
-    ['database', 'import', 'full', '--nodes=Person=nodes-Person.csv',
+    ['database', 'import', 'full', '--id-type=integer', '--nodes=Person=nodes-Person.csv',
      '--relationships=OWNS=relationships-OWNS.csv', 'neo4j']
     """
     prefix = "" if folder is None else folder.rstrip("/") + "/"
-    args = ["database", "import", "full"]
+    args = ["database", "import", "full", "--id-type=integer"]
     args += [f"--nodes={label}={prefix}{name}" for label, name in files.nodes]
     args += [f"--relationships={kind}={prefix}{name}" for kind, name in files.relationships]
     if files.multiline:
