@@ -272,7 +272,7 @@ def test_files_only_writes_typed_files_and_the_command(tmp_path):
         cli, ["ingest", str(jiang_case_path()), "--bulk", "--files-only", "--files", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "neo4j-admin database import full --id-type=integer --nodes=" in result.output
+    assert "neo4j-admin database import full --id-type=integer --threads=" in result.output
     assert "--relationships=LISTS=relationships-LISTS-Phone.csv" in result.output
     loans = (out / "nodes-Loan.csv").read_text().splitlines()
     assert loans[0] == (
@@ -288,6 +288,8 @@ def test_files_only_writes_typed_files_and_the_command(tmp_path):
         ["--overwrite"],
         ["--bulk", "--wipe"],
         ["--bulk", "--files-only"],
+        ["--import-threads", "4"],
+        ["--bulk", "--import-threads", "0"],
     ):
         refused = CliRunner().invoke(cli, ["ingest", str(jiang_case_path()), *wrong])
         assert refused.exit_code == 2, wrong

@@ -720,6 +720,13 @@ def query(
     help="With --bulk and --files: only write the files and print the neo4j-admin "
     "arguments that import them; Neo4j is not touched.",
 )
+@click.option(
+    "--import-threads",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="With --bulk: the importer's worker threads (default: 3 per processor).",
+)
 @handle_errors
 def ingest(
     folder: Path,
@@ -735,6 +742,7 @@ def ingest(
     neo4j_admin: str | None,
     files: Path | None,
     files_only: bool,
+    import_threads: int | None,
     **neo4j: Any,
 ) -> None:
     """Validate the data folder FOLDER and make the Neo4j database equal it.
@@ -750,9 +758,9 @@ def ingest(
     from .backends.neo4j import connect
     from .ingest import ingest_folder
 
-    if not bulk and (overwrite or neo4j_admin or files or files_only):
+    if not bulk and (overwrite or neo4j_admin or files or files_only or import_threads):
         raise click.UsageError(
-            "--overwrite, --neo4j-admin, --files and --files-only go with --bulk"
+            "--overwrite, --neo4j-admin, --files, --files-only and --import-threads go with --bulk"
         )
     if bulk:
         if plan or replace or wipe:
@@ -762,7 +770,18 @@ def ingest(
             )
         if files_only and files is None:
             raise click.UsageError("--files-only needs --files DIR")
-        _bulk(folder, region, dataset, overwrite, yes, neo4j_admin, files, files_only, neo4j)
+        _bulk(
+            folder,
+            region,
+            dataset,
+            overwrite,
+            yes,
+            neo4j_admin,
+            files,
+            files_only,
+            import_threads,
+            neo4j,
+        )
         return
     settings = _settings(neo4j, required=True)
     assert settings is not None
@@ -802,6 +821,7 @@ def _bulk(
     neo4j_admin: str | None,
     files: Path | None,
     files_only: bool,
+    threads: int | None,
     neo4j: dict[str, Any],
 ) -> None:
     """``ingest --bulk``: one call of :func:`spillover.bulk.bulk_ingest`."""
@@ -831,6 +851,7 @@ def _bulk(
             files=files,
             files_only=files_only,
             progress=progress,
+            threads=threads,
         )
     finally:
         progress.close()
