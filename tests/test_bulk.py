@@ -27,7 +27,13 @@ from click.testing import CliRunner
 from spillover.audit import audit
 from spillover.backends.memory import MemoryBackend
 from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, connect
-from spillover.bulk import DatabaseNotEmpty, bulk_ingest, write_import_files
+from spillover.bulk import (
+    DatabaseNotEmpty,
+    ImportFailed,
+    bulk_ingest,
+    run_import,
+    write_import_files,
+)
 from spillover.cli import cli
 from spillover.core import explain_all
 from spillover.examples import jiang_case_path, jiang_records_path
@@ -224,8 +230,18 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bulk_load_is_the_merge_ingest_graph(bulk_db, tmp_path, case):
     folder = CASES[case](tmp_path)
-    summary = bulk_ingest(folder, bulk_db.settings, admin=bulk_db.admin, files=tmp_path / "files")
+    seen: list[tuple[str, int, int]] = []
+    summary = bulk_ingest(
+        folder,
+        bulk_db.settings,
+        admin=bulk_db.admin,
+        files=tmp_path / "files",
+        progress=lambda *step: seen.append(step),
+    )
     assert summary.imported and summary.replaced == 0
+    stages = [stage for stage, _, _ in seen]
+    # the importer's own stages are reported as they come, in order
+    assert stages.index("import: node import") < stages.index("import: relationship import")
     assert summary.counts["Dataset"] == 1
     if case != "synth_records":
         assert summary.counts["Person"] == 3
@@ -293,6 +309,25 @@ def test_files_only_writes_typed_files_and_the_command(tmp_path):
     ):
         refused = CliRunner().invoke(cli, ["ingest", str(jiang_case_path()), *wrong])
         assert refused.exit_code == 2, wrong
+
+
+def test_a_failing_import_says_why(tmp_path):
+    """The command's last lines (not a Java stack) are in the message; nothing is kept."""
+    files = write_import_files(load_folder(jiang_case_path()), tmp_path / "files")
+    script = tmp_path / "failing-admin.py"
+    script.write_text(
+        "import sys\n"
+        "print('Import starting')\n"
+        "print('\\tat org.neo4j.Stack.frame')\n"
+        "print('Error: node file is broken', file=sys.stderr)\n"
+        "sys.exit(3)\n"
+    )
+    failing = [sys.executable, str(script)]
+    with pytest.raises(ImportFailed, match="node file is broken") as failed:
+        run_import(failing, files, "neo4j", overwrite=True, threads=2)
+    assert "Stack.frame" not in str(failed.value)
+    with pytest.raises(ImportFailed, match="cannot run"):
+        run_import([str(tmp_path / "no-such-admin")], files, "neo4j", overwrite=True)
 
 
 def test_open_periods_and_missing_values(tmp_path):

@@ -27,12 +27,14 @@ The result is the graph a MERGE ingest of the folder into an empty database writ
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -73,6 +75,7 @@ __all__ = [
     "default_admin",
     "default_import_threads",
     "import_arguments",
+    "import_progress",
     "run_import",
     "write_import_files",
 ]
@@ -598,6 +601,36 @@ def import_arguments(
     return args
 
 
+#: the importer's stage lines ("(2/4) Relationship import 2026-...") and its progress
+#: lines (ten-dot groups, then "45% ...")
+_STAGE = re.compile(r"^\((\d+)/(\d+)\) (.+?)(?: \d{4}-\d{2}-\d{2}.*)?$")
+_PERCENT = re.compile(r"^[. ]+\s(\d{1,3})%")
+
+
+def import_progress(lines: Iterable[str], progress: Progress) -> Iterator[str]:
+    """Pass ``lines`` (the importer's output) through, reporting each stage's share done
+    as ``progress("import: STAGE", percent, 100)``.
+
+    >>> seen = []
+    >>> out = ["(1/4) Node import 2026-11-29 02:55:40.729+0000",
+    ...        ".......... .......... .......... .......... ..........   5% ∆1s [1s]",
+    ...        "(2/4) Relationship import 2026-11-29 02:56:18.401+0000"]
+    >>> _ = list(import_progress(out, lambda *a: seen.append(a)))
+    >>> seen
+    [('import: node import', 0, 100), ('import: node import', 5, 100), ('import: relationship import', 0, 100)]
+    """
+    stage: str | None = None
+    for line in lines:
+        text = line.rstrip("\n")
+        found = _STAGE.match(text)
+        if found:
+            stage = "import: " + found.group(3).strip().lower()
+            progress(stage, 0, 100)
+        elif stage is not None and (percent := _PERCENT.match(text)):
+            progress(stage, min(int(percent.group(1)), 100), 100)
+        yield text
+
+
 def run_import(
     admin: Sequence[str],
     files: ImportFiles,
@@ -605,11 +638,14 @@ def run_import(
     *,
     overwrite: bool,
     threads: int | None = None,
+    progress: Progress | None = None,
 ) -> float:
     """Run ``ADMIN database import full ...`` in the files' folder; return the seconds it took.
 
     ``admin`` is the command that runs ``neo4j-admin`` for the server's home with the
-    server stopped (and starts it again after). Raises :class:`ImportFailed`.
+    server stopped (and starts it again after). The importer's stages are reported to
+    ``progress`` as they go (:func:`import_progress`). Raises :class:`ImportFailed`
+    with the last lines of its output.
     """
     program = admin[0] if admin else "neo4j-admin"
     if os.sep in program and not os.path.isabs(program):
@@ -621,25 +657,31 @@ def run_import(
         *import_arguments(files, database, overwrite=overwrite, threads=threads),
     ]
     start = time.perf_counter()
+    tail: deque[str] = deque(maxlen=60)
     try:
-        out = subprocess.run(
+        with subprocess.Popen(
             args,
             cwd=files.folder,
-            capture_output=True,
-            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            check=False,
-        )
+            text=True,
+            errors="replace",
+        ) as proc:
+            assert proc.stdout is not None
+            lines: Iterable[str] = proc.stdout
+            if progress is not None:
+                lines = import_progress(lines, progress)
+            for line in lines:
+                if line.strip() and not line.strip().startswith("at "):
+                    tail.append(line.rstrip("\n"))
+            returncode = proc.wait()
     except OSError as exc:
         raise ImportFailed(f"cannot run {shlex.join(admin)}: {exc}") from None
-    if out.returncode != 0:
-        lines = [
-            line
-            for line in (out.stderr + "\n" + out.stdout).splitlines()
-            if line.strip() and not line.strip().startswith("at ")
-        ]
-        tail = "; ".join(lines[-3:]) or f"exit code {out.returncode}"
-        raise ImportFailed(f"the import failed ({shlex.join(admin)}): {tail}")
+    if returncode != 0:
+        last = [line for line in tail if not _PERCENT.match(line)]
+        message = "; ".join(last[-3:]) or f"exit code {returncode}"
+        raise ImportFailed(f"the import failed ({shlex.join(admin)}): {message}")
     return time.perf_counter() - start
 
 
@@ -775,11 +817,9 @@ def bulk_ingest(
                 arguments=import_arguments(written, database, overwrite=True, threads=threads),
             )
         assert settings is not None
-        if progress is not None:
-            progress("import", 0, 1)
-        import_seconds = run_import(admin, written, database, overwrite=True, threads=threads)
-        if progress is not None:
-            progress("import", 1, 1)
+        import_seconds = run_import(
+            admin, written, database, overwrite=True, threads=threads, progress=progress
+        )
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
