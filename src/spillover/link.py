@@ -58,7 +58,7 @@ from .linkage import DEFAULT_THRESHOLD, SETTINGS_VERSION
 from .loader import read_valid_table, table_file
 from .outfiles import atomic_file, atomic_folder
 from .phones import DEFAULT_REGION, normalize_phone
-from .rows import RecordRow
+from .rows import MatchRow, RecordRow
 from .rules import MATCH_FIELDS, MatchKey, match_key
 
 __all__ = [
@@ -97,15 +97,8 @@ TF_MIN_RECORDS = 100_000
 #: The columns the model compares (made from the records by :func:`_prepare`).
 _MODEL_COLUMNS = ("record_id", "id_number", "name_norm", "name_key", "phone", "birth_date", "city")
 
-_MATCH_COLUMNS = (
-    "record_id",
-    "person_id",
-    "match_probability",
-    "matched_by",
-    "matched_with",
-    "match_weight",
-    "waterfall",
-)
+#: The columns of the ``matches`` table (docs/contract.md §1), in file order.
+_MATCH_COLUMNS: tuple[str, ...] = tuple(MatchRow.model_fields)
 
 _SPACES = re.compile(r"[\s\-_.·・'’]+")
 _E164_CN = re.compile(r"\+861[3-9]\d{9}")

@@ -16,7 +16,7 @@ import json
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,37 @@ def _open_text(path: Path) -> io.TextIOWrapper:
     return io.TextIOWrapper(path.open("rb"), encoding="utf-8", errors="surrogateescape", newline="")
 
 
+def _column_positions(
+    names: Sequence[str],
+    needed: Iterable[str],
+    problems: _Problems,
+    where: str,
+    line: int,
+    kind: str,
+) -> tuple[dict[str, int], bool]:
+    """Each column's first position (1-based) in a CSV header or a Parquet schema
+    (``kind``), and whether it is usable: a column given twice or a required one
+    missing is a problem at ``where``:``line``."""
+    ok = True
+    first_seen: dict[str, int] = {}
+    for position, column in enumerate(names, start=1):
+        if column in first_seen:
+            problems.add(
+                where,
+                line,
+                column or f"({kind})",
+                f"column {column!r} appears twice in the {kind} "
+                f"(columns {first_seen[column]} and {position})",
+            )
+            ok = False
+        first_seen.setdefault(column, position)
+    for column in needed:
+        if column not in first_seen:
+            problems.add(where, line, column, f"required column is missing from the {kind}")
+            ok = False
+    return first_seen, ok
+
+
 def _csv_rows(
     path: Path, problems: _Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -209,23 +240,7 @@ def _csv_rows(
             problems.add(name, bad[0], "(header)", bad[1])
             return
         header = [h.strip() for h in header]
-        header_ok = True
-        first_seen: dict[str, int] = {}
-        for position, column in enumerate(header, start=1):
-            if column in first_seen:
-                problems.add(
-                    name,
-                    1,
-                    column or "(header)",
-                    f"column {column!r} appears twice in the header "
-                    f"(columns {first_seen[column]} and {position})",
-                )
-                header_ok = False
-            first_seen.setdefault(column, position)
-        for column in needed:
-            if column not in first_seen:
-                problems.add(name, 1, column, "required column is missing from the header")
-                header_ok = False
+        _, header_ok = _column_positions(header, needed, problems, name, 1, "header")
         if not header_ok:
             return
         last = lines.count
@@ -382,23 +397,8 @@ def _parquet_rows(
             )
             return
         where = str(part)
-        header_ok = True
-        first_seen: dict[str, int] = {}
-        for position, column in enumerate((c.strip() for c in table.column_names), start=1):
-            if column in first_seen:
-                problems.add(
-                    where,
-                    0,
-                    column or "(schema)",
-                    f"column {column!r} appears twice in the schema "
-                    f"(columns {first_seen[column]} and {position})",
-                )
-                header_ok = False
-            first_seen.setdefault(column, position)
-        for column in needed:
-            if column not in first_seen:
-                problems.add(where, 0, column, "required column is missing from the schema")
-                header_ok = False
+        names = [c.strip() for c in table.column_names]
+        first_seen, header_ok = _column_positions(names, needed, problems, where, 0, "schema")
         used = {c: first_seen[c] - 1 for c in kinds if c in first_seen}
         for column, index in used.items():
             wrong = parquetio.column_problem(kinds[column], table.column(index).type)

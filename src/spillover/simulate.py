@@ -40,6 +40,7 @@ from .model import LoanStatus, PlatformKind
 from .outfiles import atomic_file, atomic_folder, neutralize
 from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy
+from .rows import BlacklistRow
 from .rules import ROLES, Verdict, score, unverified_tie, use_kind
 
 __all__ = [
@@ -850,13 +851,7 @@ class RunSummary:
 
 #: the blacklist file columns: docs/contract.md §1's blacklist, then what the simulation adds
 BLACKLIST_COLUMNS = (
-    "entry_id",
-    "platform_id",
-    "subject_kind",
-    "subject",
-    "listed_at",
-    "stated_reason",
-    "copied_from",
+    *BlacklistRow.model_fields,
     "hop",
     "tie",
     "cause_loan_id",
