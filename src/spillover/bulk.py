@@ -63,6 +63,7 @@ from .ingest import (
 )
 from .model import Dataset, Match, PlatformKind, Record, SubjectKind, match_props
 from .outfiles import atomic_folder
+from .phonecodes import string_array
 from .phones import DEFAULT_REGION
 
 __all__ = [
@@ -112,12 +113,8 @@ _NEWLINE = r"[\r\n]"
 
 
 def _text(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A text column as one Arrow string array."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if isinstance(values, pa.Array):
-        return values.cast(pa.string())
-    return pa.array(np.asarray(values, dtype=object), pa.string())
+    """A text column as one Arrow ``string`` array (the importer's ``string`` column)."""
+    return string_array(values).cast(pa.string())
 
 
 def _optional(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:

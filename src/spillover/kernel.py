@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from .columns import FOREVER, NEVER, Codes, Columns, columns_from_dataset, columns_from_facts
 from .model import SubjectKind
-from .phonecodes import PhoneCodes
+from .phonecodes import PhoneCodes, codes_in, string_array
 from .policy import Policy, default_policy
 from .rules import APPLICANT as APPLICANT_ROLE
 from .rules import (
@@ -126,42 +126,19 @@ __all__ = [
 Progress = Callable[[str, int, int], None]
 
 
-def _arrow(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A string column as one Arrow array (numpy object/str arrays are converted)."""
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks()
-    if isinstance(values, pa.Array):
-        return values
-    return pa.array(np.asarray(values, dtype=object), pa.string())
-
-
-def _sorted_unique(*columns: np.ndarray | pa.Array) -> pa.Array:
-    """The distinct strings of ``columns``, sorted (so codes sort like the strings)."""
-    arrays = [_arrow(c) for c in columns]
-    distinct = pc.unique(pa.concat_arrays(arrays)) if arrays else pa.array([], pa.string())
-    return distinct.take(pc.sort_indices(distinct))
-
-
-def _codes(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
-    """Index of each value in ``universe`` (a hash lookup), -1 where absent."""
-    found = pc.index_in(_arrow(values), value_set=universe)
-    codes: np.ndarray = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes
-
-
 def _is(values: np.ndarray | pa.Array, text: str) -> np.ndarray:
-    mask: np.ndarray = pc.equal(_arrow(values), text).to_numpy(zero_copy_only=False)
+    mask: np.ndarray = pc.equal(string_array(values), text).to_numpy(zero_copy_only=False)
     return mask
 
 
 def _order(values: np.ndarray | pa.Array) -> np.ndarray:
     """The rows of an id column in the order of the ids."""
-    return np.asarray(pc.sort_indices(_arrow(values)).to_numpy(), dtype=np.int64)
+    return np.asarray(pc.sort_indices(string_array(values)).to_numpy(), dtype=np.int64)
 
 
 def _rows(universe: np.ndarray | pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
     """The row of each value in ``universe`` (an id column), -1 where absent."""
-    return _codes(_arrow(universe), values)
+    return codes_in(string_array(universe), values)
 
 
 def codes_of(cols: Columns) -> Codes:
@@ -169,14 +146,14 @@ def codes_of(cols: Columns) -> Codes:
     (hash lookups and sorts of the id strings)."""
     is_person = _is(cols.entry_kind, "person")
     is_phone = _is(cols.entry_kind, "phone")
-    applicant = _arrow(cols.loan_applicant_phone)
+    applicant = string_array(cols.loan_applicant_phone)
     has_applicant = ~_is(applicant, "")
-    subjects = _arrow(cols.entry_subject)
+    subjects = string_array(cols.entry_subject)
     phones, (period, app, link, subject) = PhoneCodes.build(
         [
-            _arrow(cols.period_phone),
+            string_array(cols.period_phone),
             applicant.filter(pa.array(has_applicant)),
-            _arrow(cols.link_phone),
+            string_array(cols.link_phone),
             subjects.filter(pa.array(is_phone)),
         ]
     )
@@ -399,9 +376,9 @@ class Index:
         self.codes = codes = cols.codes or codes_of(cols)
         order = codes.loan_order
         self.loan_order = order  # column row of each loan code
-        self.loans = _arrow(cols.loan_ids).take(pa.array(order))
-        self.persons = _arrow(cols.person_ids).take(pa.array(codes.person_order))
-        self.platforms = _arrow(cols.platform_ids).take(pa.array(codes.platform_order))
+        self.loans = string_array(cols.loan_ids).take(pa.array(order))
+        self.persons = string_array(cols.person_ids).take(pa.array(codes.person_order))
+        self.platforms = string_array(cols.platform_ids).take(pa.array(codes.platform_order))
         self.person_rank = _rank(codes.person_order)  # person code of each person row
         self.platform_rank = _rank(codes.platform_order)
         self.loan_rank = _rank(order)
@@ -417,7 +394,7 @@ class Index:
         self.loan_applied = np.asarray(cols.loan_applied)[order]
         self.loan_known = np.asarray(cols.loan_known)[order]
         statuses = pa.array(sorted(s.value for s in policy.origin_statuses), pa.string())
-        self.loan_origin = pc.is_in(_arrow(cols.loan_status), value_set=statuses).to_numpy(
+        self.loan_origin = pc.is_in(string_array(cols.loan_status), value_set=statuses).to_numpy(
             zero_copy_only=False
         )[order]
         self.loan_verified = np.asarray(cols.loan_phone_verified)[order]
@@ -426,7 +403,7 @@ class Index:
         self.match_factor = np.array([factor(policy, match_kind(k)) for k in MATCH_KEYS])
         self.loan_match = np.full(nl, -1, dtype=np.int64)  # index in MATCH_KEYS, -1: none
         if cols.loan_record is not None:
-            records = np.asarray(_arrow(cols.loan_record).to_pylist(), dtype=object)[order]
+            records = np.asarray(string_array(cols.loan_record).to_pylist(), dtype=object)[order]
             for code in np.nonzero(records != "")[0].tolist():
                 match = cols.matches[records[code]]
                 self.loan_match[code] = MATCH_KEYS.index(match.matched_by)
@@ -450,7 +427,7 @@ class Index:
         u_role = np.concatenate(
             [
                 np.full(len(app_loans), APPLICANT, dtype=np.int64),
-                _codes(pa.array(ROLE_NAMES, pa.string()), cols.link_role),
+                codes_in(pa.array(ROLE_NAMES, pa.string()), cols.link_role),
             ]
         )
         period = self._period_at(u_phone, self.loan_applied[u_loan])
@@ -632,9 +609,9 @@ class Index:
         cols, codes = self.cols, self.codes
         order = codes.entry_order
         eorder = pa.array(order)
-        ids = _arrow(cols.entry_ids).take(eorder)
-        kind = _arrow(cols.entry_kind).take(eorder)
-        subject = _arrow(cols.entry_subject).take(eorder)
+        ids = string_array(cols.entry_ids).take(eorder)
+        kind = string_array(cols.entry_kind).take(eorder)
+        subject = string_array(cols.entry_subject).take(eorder)
         listed = np.asarray(cols.entry_listed, dtype=np.int64)[order]
         person = _recode(self.person_rank, codes.entry_person[order])
         phone = np.asarray(codes.entry_phone, dtype=np.int64)[order]
@@ -652,7 +629,7 @@ class Index:
             found = [(i, cols.matches[subjects[i]]) for i in rows if subjects[i] in cols.matches]
             if found:
                 at = np.array([i for i, _ in found], dtype=np.int64)
-                person[at] = _codes(self.persons, pa.array([m.person_id for _, m in found]))
+                person[at] = codes_in(self.persons, pa.array([m.person_id for _, m in found]))
                 match[at] = [MATCH_KEYS.index(m.matched_by) for _, m in found]
                 start_factor[at] = self.match_factor[match[at]]
         return _Entries(

@@ -19,11 +19,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["PhoneCodes", "phone_keys", "phone_text"]
+__all__ = ["PhoneCodes", "codes_in", "phone_keys", "phone_text", "sorted_unique", "string_array"]
 
 
-def _arrow(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A string column as one Arrow array (numpy object/str arrays are converted)."""
+def string_array(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A string column as one Arrow array (numpy object/str arrays are converted).
+
+    >>> string_array(np.array(["a", "b"], dtype=object)).to_pylist()
+    ['a', 'b']
+    """
     if isinstance(values, pa.ChunkedArray):
         return values.combine_chunks()
     if isinstance(values, pa.Array):
@@ -31,13 +35,16 @@ def _arrow(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.array(np.asarray(values, dtype=object), pa.string())
 
 
-def _sorted_unique(*columns: pa.Array) -> pa.Array:
-    distinct = pc.unique(pa.concat_arrays(list(columns))) if columns else pa.array([], pa.string())
+def sorted_unique(*columns: np.ndarray | pa.Array) -> pa.Array:
+    """The distinct strings of ``columns``, sorted (so codes sort like the strings)."""
+    arrays = [string_array(c) for c in columns]
+    distinct = pc.unique(pa.concat_arrays(arrays)) if arrays else pa.array([], pa.string())
     return distinct.take(pc.sort_indices(distinct))
 
 
-def _codes(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
-    found = pc.index_in(_arrow(values), value_set=universe)
+def codes_in(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
+    """Index of each value in ``universe`` (a hash lookup), -1 where absent."""
+    found = pc.index_in(string_array(values), value_set=universe)
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
@@ -65,7 +72,7 @@ def phone_keys(numbers: np.ndarray | pa.Array) -> np.ndarray:
     >>> [phone_text(int(k)) for k in keys[:3]]
     ['+8613800000001', '+1', '+12']
     """
-    values = _arrow(numbers)
+    values = string_array(numbers)
     if not len(values):
         return np.zeros(0, dtype=np.int64)
     size = pc.binary_length(values)
@@ -118,9 +125,9 @@ class PhoneCodes:
         keys = [phone_keys(c) for c in columns]
         every = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
         if (every < 0).any():  # not all E.164: the numbers as text
-            texts = _sorted_unique(*(_arrow(c) for c in columns))
+            texts = sorted_unique(*(string_array(c) for c in columns))
             universe = np.arange(len(texts), dtype=np.int64)
-            return cls(universe, texts), [_codes(texts, c) for c in columns]
+            return cls(universe, texts), [codes_in(texts, c) for c in columns]
         encoded = pc.dictionary_encode(pa.array(every))
         distinct = encoded.dictionary.to_numpy()
         order = np.argsort(distinct)
@@ -131,7 +138,7 @@ class PhoneCodes:
     def codes(self, numbers: np.ndarray | pa.Array) -> np.ndarray:
         """The code of each number, -1 where it is not one of these."""
         if self.texts is not None:
-            return _codes(self.texts, numbers)
+            return codes_in(self.texts, numbers)
         keys = phone_keys(numbers)
         if not len(self.keys):
             return np.full(len(keys), -1, dtype=np.int64)
