@@ -409,7 +409,7 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
         w.node_file("Record", "id", props)
         w.relationship_file("HELD_BY", ("Record", props["id"]), ("Platform", props["platform_id"]))
         matched = [c.matches[r.record_id] for r in records if r.record_id in c.matches]
-        known = set(np.asarray(person_ids.to_pylist(), dtype=object).tolist())
+        known = set(person_ids.to_pylist())
         matched = [m for m in matched if m.person_id in known]
         w.relationship_file(
             "MATCHED_TO",
