@@ -838,3 +838,41 @@ def test_the_limit_of_most_harmed_declares_its_range():
     assert saved_query("most_harmed").bind({"limit": "7"})["limit"] == 7
     reads = {q.name for q in list_saved_queries() if q.needs_results}
     assert reads == {name for name, _ in RESULT_QUERIES}
+
+
+@pytest.mark.neo4j
+def test_a_write_back_started_meanwhile_takes_over_and_the_first_stops(neo4j_db):
+    from spillover.errors import SpilloverError
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    later: list[Any] = []
+
+    def second_run(stage: str, done: int, total: int) -> None:
+        if stage == "write-back" and done and not later:
+            later.append(write_back(backend, other_policy()))
+
+    with pytest.raises(SpilloverError, match="took the dataset marker over"):
+        write_back(backend, batch_size=4, progress=second_run)
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["state"], status["results_run"]) == ("current", later[0].run)
+    versions, _, _ = driver.execute_query(
+        "MATCH (e:Entry) RETURN collect(DISTINCT e.policy_version) AS v, "
+        "collect(DISTINCT e.audit_run) AS runs",
+        database_=db,
+    )
+    assert versions[0]["v"] == ["2.0.0"] and versions[0]["runs"] == [later[0].run]
+    harmed = run_saved_query(driver, db, "most_harmed").rows
+    assert harmed[0]["person_id"] == "jiang" and harmed[0]["listings"] == 11
+    # finishing is idempotent: a retried transaction that had committed changes nothing
+    again, _, _ = driver.execute_query(
+        cypher("writeback_finish"),
+        run=later[0].run,
+        entries=16,
+        traces=later[0].traces,
+        finished_at=later[0].audited_at,
+        database_=db,
+    )
+    assert again[0]["results_data_version"] == 1
+    assert run_saved_query(driver, db, "results_status").rows[0] == status
