@@ -526,6 +526,8 @@ def _json_problem(value: Any, depth: int = 0) -> str | None:
         return None
     if isinstance(value, dict):
         for k, v in value.items():
+            if not isinstance(k, str):
+                return "a map whose keys are not all strings"
             problem = _text_problem(k) or _json_problem(v, depth + 1)
             if problem:
                 return problem
