@@ -186,7 +186,7 @@ def assert_same_as_merge(server: BulkServer, folder: Path, tmp_path: Path) -> No
         merge_marker = read_marker(driver, server.settings.database)
         assert bulk_counts == graph_counts(driver, server.settings.database)
     assert merge_marker.props is not None and bulk_marker.props is not None
-    for prop in ("name", "folder", "complete", "rows"):
+    for prop in ("name", "folder", "complete", "rows", "data_version"):
         assert bulk_marker.props[prop] == merge_marker.props[prop], prop
     assert set(bulk_marker.props) == set(merge_marker.props)
 

@@ -292,3 +292,45 @@ def test_wipe_empties_the_database_in_small_transactions(neo4j_db, tmp_path):
     assert deleted == 132 and graph_counts(driver, db) == {}
     assert all(stage == "wipe" and total == 132 for stage, _, total in calls)
     assert wipe(driver, db) == 0
+
+
+def test_the_data_version_rises_with_every_ingest_that_changes_the_data(neo4j_db, tmp_path):
+    """Issue 19 item 7: the marker's data_version says whether the data changed since a
+    write-back read it; the write-back's properties on the marker survive an ingest."""
+    from spillover.ingest import data_version_of
+    from spillover.investigate import results_status, write_back
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    v1 = jiang_copy(tmp_path)
+    first = ingest_folder(v1, driver, db)
+    assert first.data_version == 1 and not first.stale_results
+    assert data_version_of(read_marker(driver, db)) == 1
+    write_back(Neo4jBackend(driver, db))
+    status = results_status(driver, db)
+    assert (status["state"], status["results_data_version"]) == ("current", 1)
+    # the same folder again: nothing changes, the results stay current
+    again = ingest_folder(v1, driver, db)
+    assert again.unchanged and again.data_version == 1 and not again.stale_results
+    assert results_status(driver, db)["state"] == "current"
+    # a plan changes nothing either
+    v2 = corrected(v1, tmp_path)
+    ingest_folder(v2, driver, db, plan=True)
+    assert results_status(driver, db)["state"] == "current"
+    # a correction raises it: the results are stale, and the marker still names them
+    second = ingest_folder(v2, driver, db)
+    assert second.data_version == 2 and second.stale_results
+    marker = read_marker(driver, db).props or {}
+    assert marker["complete"] is True and "finished_at" in marker
+    status = results_status(driver, db)
+    assert (status["state"], status["data_version"], status["results_data_version"]) == (
+        "stale",
+        2,
+        1,
+    )
+    # only the ingest that made them stale says so
+    back = ingest_folder(v1, driver, db)
+    assert back.data_version == 3 and not back.stale_results
+    # --wipe deletes the results with everything else
+    wiped = ingest_folder(v1, driver, db, wipe_first=True)
+    assert wiped.data_version == 4 and not wiped.stale_results
+    assert results_status(driver, db)["state"] == "none"

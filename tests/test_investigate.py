@@ -103,7 +103,9 @@ def check_against_library(neo4j_db: Any, folder: Path, sample: int | None = None
         props = record["e"]
         assert props["contamination"] == e.contamination == audit[e.entry.entry_id]["contamination"]
         assert props["verdict"] == e.verdict.value == audit[e.entry.entry_id]["verdict"]
-        assert props["reason_codes"] == list(e.reason_codes)
+        # an unexplained entry stores the audit row's codes (no diagnosis code)
+        codes = audit[e.entry.entry_id]["reason_codes"].split()
+        assert props["reason_codes"] == (list(e.reason_codes) if e.paths else codes)
         assert " ".join(props["reason_codes"]) == audit[e.entry.entry_id]["reason_codes"]
         assert (props["policy_name"], props["policy_version"], props["policy_digest"]) == (
             policy.name,
@@ -291,7 +293,7 @@ def graph_state(driver: Any, db: str) -> list[Any]:
     records, _, _ = driver.execute_query(
         "MATCH (e:Entry) OPTIONAL MATCH (e)-[t:TRACED_TO]->(l:Loan) "
         "WITH e, t, l ORDER BY e.id, t.rank "
-        "RETURN e.id AS id, e {.*, audited_at: null} AS props, "
+        "RETURN e.id AS id, e {.*, audited_at: null, audit_run: null} AS props, "
         "collect([l.id, t {.*}]) AS traces ORDER BY id",
         database_=db,
     )
@@ -549,3 +551,328 @@ def test_an_ingest_keeps_unchanged_results_and_drops_those_of_a_changed_entry(ne
     assert [t for t in after["E-WL-J"]["traces"] if t[0]] == []
     before = {s["id"]: s for s in state}
     assert after["E-QT-J"] == before["E-QT-J"]
+
+
+# ---------------------------------------------------------------------------
+# Issue 19 item 7: no stale or mixed results served
+# ---------------------------------------------------------------------------
+
+RESULT_QUERIES = (
+    ("trace_entry", {"entry_id": "E-WL-J"}),
+    ("spread_from", {"from": "xu_yan"}),
+    ("most_harmed", {}),
+    ("platform_spillover", {}),
+)
+
+
+def corrected_jiang(tmp_path: Path) -> Path:
+    """The Jiang case corrected: Xu Yan's Anxin loan no longer names Jiang's phone as an
+    emergency contact, and his Huaqian loan was repaid."""
+    import shutil
+
+    folder = tmp_path / "corrected"
+    shutil.copytree(jiang_case_path(), folder)
+    links = folder / "loan_links.csv"
+    text = links.read_text(encoding="utf-8")
+    assert "XY-AX-1,13957112345,emergency_contact\n" in text
+    links.write_text(text.replace("XY-AX-1,13957112345,emergency_contact\n", ""), "utf-8")
+    loans = folder / "loans.csv"
+    text = loans.read_text(encoding="utf-8")
+    row = "XY-HQ-1,huaqian,xu_yan,2023-04-10,defaulted,"
+    assert row in text
+    loans.write_text(text.replace(row, "XY-HQ-1,huaqian,xu_yan,2023-04-10,repaid,"), "utf-8")
+    return folder
+
+
+def refused(driver: Any, db: str, why: str) -> None:
+    """Every saved query that reads the write-back refuses (library), and returns no rows
+    when its text runs as it is (as pasted into Neo4j Browser)."""
+    from spillover.errors import SpilloverError
+
+    for name, params in RESULT_QUERIES:
+        with pytest.raises(SpilloverError, match=why):
+            run_saved_query(driver, db, name, params)
+        query = saved_query(name)
+        records, _, _ = driver.execute_query(query.text, query.bind(params), database_=db)
+        assert records == [], name
+
+
+@pytest.mark.neo4j
+def test_an_ingest_after_the_write_back_makes_its_results_stale_until_written_back_again(
+    neo4j_env, tmp_path
+):
+    driver, db = neo4j_env.driver, neo4j_env.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    write_back(Neo4jBackend(driver, db))
+    before = run_saved_query(driver, db, "spread_from", {"from": "XY-AX-1"}).rows
+    assert "E-WL-J" in {r["entry_id"] for r in before}  # through the emergency contact
+
+    runner = CliRunner()
+    folder = corrected_jiang(tmp_path)
+    done = runner.invoke(cli, ["ingest", str(folder), "--dataset", "jiang_case"])
+    assert done.exit_code == 0, done.output
+    # the old TRACED_TO still hold the removed link and blame the repaid loan: refused
+    refused(driver, db, "stale")
+    assert "audit results written back into the graph are now stale" in done.output
+    for name, params in RESULT_QUERIES:
+        args = ["query", name] + [f"--param={k}={v}" for k, v in params.items()]
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 1, (name, done.output)
+        assert done.exception is None or isinstance(done.exception, SystemExit)
+        assert "stale" in done.output and "spillover audit --write-back" in done.output
+    status = runner.invoke(cli, ["query", "results_status", "--format", "json"])
+    assert json.loads(status.output)[0]["state"] == "stale"
+
+    # a fresh write-back clears it: every query answers as the library does on the
+    # corrected folder (the repaid loan and the removed link are on no path)
+    check_against_library(neo4j_env, folder)
+    rows = run_saved_query(driver, db, "spread_from", {"from": "xu_yan"}).rows
+    assert "XY-HQ-1" not in {r["origin_loan"] for r in rows}
+    traced = run_saved_query(driver, db, "trace_entry", {"entry_id": "E-WL-J"}).rows
+    assert not any(r["rel"] == "EMERGENCY_CONTACT_OF" and r["target"] == "XY-AX-1" for r in traced)
+    # ingesting the same folder again changes nothing: the results stay current
+    ingest_folder(folder, driver, db, dataset="jiang_case")
+    assert run_saved_query(driver, db, "results_status").rows[0]["state"] == "current"
+    assert run_saved_query(driver, db, "spread_from", {"from": "xu_yan"}).rows == rows
+
+
+def other_policy() -> Any:
+    text = default_policy_bytes().decode()
+    text = text.replace('version = "1.0.0"', 'version = "2.0.0"')
+    text = text.replace("emergency_contact = 0.05", "emergency_contact = 0.08")
+    return parse_policy(text.encode(), "other.toml")
+
+
+class KillSecondBatch:
+    """A write-back's progress callback that, once the first batch is written, holds a
+    write lock on every entry from another transaction (a concurrent writer) and has the
+    write-back's next transaction, blocked on that lock, killed on the server with
+    ``TERMINATE TRANSACTION``, as an operator would kill a stuck query."""
+
+    def __init__(self, driver: Any, db: str) -> None:
+        self.driver, self.db = driver, db
+        self.thread: Any = None
+        self.killed: list[str] = []
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != "write-back" or done == 0 or self.thread is not None:
+            return
+        import threading
+
+        locked = threading.Event()
+        self.thread = threading.Thread(target=self.kill, args=(locked,), daemon=True)
+        self.thread.start()
+        assert locked.wait(30)
+
+    def kill(self, locked: Any) -> None:
+        import time
+
+        with self.driver.session(database=self.db) as session:
+            tx = session.begin_transaction()
+            tx.run("MATCH (e:Entry) SET e.locked_by_test = true").consume()
+            locked.set()
+            try:
+                for _ in range(600):
+                    rows, _, _ = self.driver.execute_query(
+                        "SHOW TRANSACTIONS YIELD transactionId AS id, currentQuery AS q, "
+                        "status WHERE q CONTAINS 'audit --write-back' "
+                        "AND status STARTS WITH 'Blocked' RETURN id",
+                        database_=self.db,
+                    )
+                    if rows:
+                        self.driver.execute_query(
+                            "TERMINATE TRANSACTION $id", id=rows[0]["id"], database_=self.db
+                        )
+                        self.killed.append(rows[0]["id"])
+                        return
+                    time.sleep(0.05)
+            finally:
+                tx.rollback()
+
+
+@pytest.mark.neo4j
+def test_an_interrupted_write_back_serves_no_mixed_results(neo4j_env):
+    from spillover.errors import SpilloverError
+
+    driver, db = neo4j_env.driver, neo4j_env.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    write_back(backend)  # policy 1.0.0, complete
+    assert len(run_saved_query(driver, db, "most_harmed").rows) == 2
+
+    killer = KillSecondBatch(driver, db)
+    with pytest.raises(Exception) as stopped:  # its kind is checked below
+        write_back(backend, other_policy(), batch_size=4, progress=killer)
+    killer.thread.join(30)
+    assert killer.killed, "the second batch was not killed"
+    # the graph really mixes the two policies: the first batch under 2.0.0, the rest 1.0.0
+    mixed, _, _ = driver.execute_query(
+        "MATCH (e:Entry) RETURN e.policy_version AS v, count(*) AS n ORDER BY v", database_=db
+    )
+    assert [(r["v"], r["n"]) for r in mixed] == [("1.0.0", 12), ("2.0.0", 4)]
+    refused(driver, db, "incomplete")
+    # the write-back itself ends with one clean message saying so
+    assert isinstance(stopped.value, SpilloverError), stopped.value
+    assert "4 of 16" in str(stopped.value) and "incomplete" in str(stopped.value)
+    runner = CliRunner()
+    for name in ("most_harmed", "platform_spillover"):
+        done = runner.invoke(cli, ["query", name])
+        assert done.exit_code == 1, done.output
+        assert done.exception is None or isinstance(done.exception, SystemExit)
+        assert "incomplete" in done.output and "4 of 16 entries written" in done.output
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert status["state"] == "incomplete" and status["writeback_policy_version"] == "2.0.0"
+    assert status["results_policy_version"] == "1.0.0"
+
+    # a complete write-back clears it: the results are the new policy's, all of them
+    write_back(backend, other_policy())
+    want = {
+        e.entry.entry_id: e for e in explain_all(open_folder(jiang_case_path()), other_policy())
+    }
+    rows = run_saved_query(driver, db, "spread_from", {"from": "xu_yan"}).rows
+    assert rows and all(r["contamination"] == want[r["entry_id"]].contamination for r in rows)
+    harmed = run_saved_query(driver, db, "most_harmed").rows
+    assert harmed[0]["person_id"] == "jiang" and harmed[0]["listings"] == 11
+
+
+@pytest.mark.neo4j
+def test_an_ingest_while_the_write_back_runs_leaves_its_results_stale(neo4j_db, tmp_path):
+    from spillover.errors import SpilloverError
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    folder = corrected_jiang(tmp_path)
+    ingested: list[Any] = []
+
+    def ingest_meanwhile(stage: str, done: int, total: int) -> None:
+        if stage == "write-back" and done and not ingested:
+            ingested.append(ingest_folder(folder, driver, db, dataset="jiang_case"))
+
+    with pytest.raises(SpilloverError, match="the data changed while the write-back ran"):
+        write_back(Neo4jBackend(driver, db), batch_size=4, progress=ingest_meanwhile)
+    assert ingested and ingested[0].data_version == 2
+    refused(driver, db, "stale")
+
+
+@pytest.mark.neo4j
+def test_a_write_back_waits_for_an_unfinished_ingest(neo4j_db):
+    from spillover.errors import SpilloverError
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    # what an ingest cut short leaves: the marker's complete is false until its last write
+    driver.execute_query("MATCH (d:Dataset) SET d.complete = false", database_=db)
+    with pytest.raises(SpilloverError, match="has not finished: run the ingest again"):
+        write_back(Neo4jBackend(driver, db))
+    ingest_folder(jiang_case_path(), driver, db)
+    write_back(Neo4jBackend(driver, db))
+    assert run_saved_query(driver, db, "results_status").rows[0]["state"] == "current"
+
+
+# ---------------------------------------------------------------------------
+# Issue 19 item 11: saved-query parameters checked before they reach Neo4j
+# ---------------------------------------------------------------------------
+
+BAD_PARAMS = [
+    ("most_harmed", {"limit": "-1"}, "out of range"),
+    ("most_harmed", {"limit": "0"}, "out of range"),
+    ("most_harmed", {"limit": "1" * 20}, "out of range"),
+    ("most_harmed", {"limit": "1.5"}, "not an integer"),
+    ("most_harmed", {"limit": True}, "not an integer"),
+    ("most_harmed", {"limit": 10**20}, "out of range"),
+    ("most_harmed", {"spillover": 5}, "not a string"),
+    ("listed_only_unverified", {"statuses": '{"a": 1}'}, "not a JSON list of strings"),
+    ("listed_only_unverified", {"statuses": "[1, 2]"}, "not a JSON list of strings"),
+    ("listed_only_unverified", {"statuses": '["overdue"'}, "not a JSON list of strings"),
+    ("listed_only_unverified", {"statuses": {"a": 1}}, "not a JSON list of strings"),
+    ("listed_only_unverified", {"statuses": "[" * 5000}, "not a JSON list of strings"),
+    ("listed_only_unverified", {"owner_unverified": "maybe"}, "not true or false"),
+    ("shared_phone_hubs", {"min_borrowers": "9" * 20}, "out of range"),
+    ("shared_phone_hubs", {"min_borrowers": "-3"}, "out of range"),
+    ("trace_entry", {"entry_id": ""}, "empty"),
+    ("trace_entry", {"entry_id": "E-\ud800"}, "not valid Unicode"),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "message"), BAD_PARAMS)
+def test_a_bad_saved_query_parameter_is_refused_before_neo4j(name, params, message):
+    from spillover.errors import OptionError
+
+    with pytest.raises(OptionError, match=message):
+        saved_query(name).bind(params)
+
+
+@pytest.mark.neo4j
+def test_bad_saved_query_parameters_are_one_clean_message_through_the_library_and_cli(
+    neo4j_env,
+):
+    from spillover.errors import OptionError
+
+    driver, db = neo4j_env.driver, neo4j_env.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    write_back(Neo4jBackend(driver, db))
+    runner = CliRunner()
+    for name, params, message in BAD_PARAMS:
+        with pytest.raises(OptionError, match=message):
+            run_saved_query(driver, db, name, params)
+        if not all(isinstance(v, str) for v in params.values()):
+            continue
+        args = ["query", name] + [f"--param={k}={v}" for k, v in params.items()]
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 1, (name, params, done.output)
+        assert done.exception is None or isinstance(done.exception, SystemExit), done.exception
+        assert message in done.output and "Traceback" not in done.output
+        assert done.output.count("Error:") == 1
+    # the good values still answer
+    assert len(run_saved_query(driver, db, "most_harmed", {"limit": "1"}).rows) == 1
+    assert len(run_saved_query(driver, db, "most_harmed", {"limit": 2**63 - 1}).rows) == 2
+    rows = run_saved_query(
+        driver, db, "listed_only_unverified", {"statuses": '["defaulted", "overdue"]'}
+    ).rows
+    assert rows == run_saved_query(driver, db, "listed_only_unverified").rows
+
+
+def test_the_limit_of_most_harmed_declares_its_range():
+    (limit,) = [p for p in saved_query("most_harmed").params if p.name == "limit"]
+    assert (limit.type, limit.minimum, limit.maximum, limit.default) == ("integer", 1, None, 25)
+    assert saved_query("most_harmed").bind({"limit": "7"})["limit"] == 7
+    reads = {q.name for q in list_saved_queries() if q.needs_results}
+    assert reads == {name for name, _ in RESULT_QUERIES}
+
+
+@pytest.mark.neo4j
+def test_a_write_back_started_meanwhile_takes_over_and_the_first_stops(neo4j_db):
+    from spillover.errors import SpilloverError
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    later: list[Any] = []
+
+    def second_run(stage: str, done: int, total: int) -> None:
+        if stage == "write-back" and done and not later:
+            later.append(write_back(backend, other_policy()))
+
+    with pytest.raises(SpilloverError, match="took the dataset marker over"):
+        write_back(backend, batch_size=4, progress=second_run)
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["state"], status["results_run"]) == ("current", later[0].run)
+    versions, _, _ = driver.execute_query(
+        "MATCH (e:Entry) RETURN collect(DISTINCT e.policy_version) AS v, "
+        "collect(DISTINCT e.audit_run) AS runs",
+        database_=db,
+    )
+    assert versions[0]["v"] == ["2.0.0"] and versions[0]["runs"] == [later[0].run]
+    harmed = run_saved_query(driver, db, "most_harmed").rows
+    assert harmed[0]["person_id"] == "jiang" and harmed[0]["listings"] == 11
+    # finishing is idempotent: a retried transaction that had committed changes nothing
+    again, _, _ = driver.execute_query(
+        cypher("writeback_finish"),
+        run=later[0].run,
+        entries=16,
+        traces=later[0].traces,
+        finished_at=later[0].audited_at,
+        database_=db,
+    )
+    assert again[0]["results_data_version"] == 1
+    assert run_saved_query(driver, db, "results_status").rows[0] == status

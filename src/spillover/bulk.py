@@ -798,6 +798,9 @@ def bulk_ingest(
             started_at=started_at,
             finished_at=_now(),
             complete=True,
+            # the first version of the data; no write-back results (results_*) yet
+            data_version=1,
+            data_changed_at=started_at,
         )
         written = write_import_files(data, target, marker)
         del data  # the importer needs the memory more

@@ -572,6 +572,8 @@ def audit(
                         "verdicts": result.verdicts,
                         "audited_at": result.audited_at.isoformat(),
                         "seconds": round(result.seconds, 3),
+                        "run": result.run,
+                        "data_version": result.data_version,
                     }
                 )
             )
@@ -904,6 +906,12 @@ def ingest_text(summary: Any, uri: str) -> str:
         lines.append(f"  {table:<14}{c.added:>10}{c.changed:>10}{c.removed:>10}")
     if summary.applied:
         lines.append(f"the database holds {summary.elements} nodes and relationships")
+        if getattr(summary, "stale_results", False):
+            lines.append(
+                "the audit results written back into the graph are now stale (the data "
+                "changed): the saved queries that read them refuse them until you run "
+                "spillover audit --write-back again"
+            )
     elif summary.unchanged:
         lines.append("the database already equals the folder")
     return "\n".join(lines)

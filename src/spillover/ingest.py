@@ -144,6 +144,12 @@ class IngestSummary:
     #: nodes and relationships deleted by --wipe (or that a plan with wipe would delete)
     wiped: int = 0
     rows: dict[str, int] = field(default_factory=dict)
+    #: the dataset marker's data version after the ingest (raised by one when it changed
+    #: anything; see :func:`data_version_of`)
+    data_version: int = 0
+    #: True when the database held current write-back results that this ingest made stale
+    #: (the saved queries refuse them until ``spillover audit --write-back`` runs again)
+    stale_results: bool = False
 
     @property
     def elements(self) -> int:
@@ -542,6 +548,8 @@ def check_dataset(marker: Marker, name: str, *, replace: bool = False) -> None:
 
 
 def _write_marker(driver: neo4j.Driver, database: str, props: dict[str, Any]) -> None:
+    """Set the marker's properties ``props`` (a None value removes that property); the
+    properties not named (the write-back's ``results_*`` and ``writeback_*``) stay."""
     driver.execute_query(
         cypher("dataset_set"), props={"key": "spillover", **props}, database_=database
     )
@@ -818,7 +826,7 @@ def _ingest(
     if not plan:
         # first, so that even the marker query names only labels the database knows
         apply_schema(driver, database)
-    marker = read_marker(driver, database)
+    marker = before = read_marker(driver, database)
     if not wipe_first:
         check_dataset(marker, dataset, replace=replace)
     wanted = wanted_rows(data)
@@ -850,19 +858,35 @@ def _ingest(
             wiped=wiped,
             rows=rows,
         )
+    changes_data = wiped > 0 or any(c.total for c in d.changes.values())
+    old_version = data_version_of(before)
     stamp: dict[str, Any] = {
         "name": dataset,
         "folder": folder,
         "started_at": _now(),
         "complete": False,
+        "finished_at": None,
+        "rows": None,
     }
     if marker.props is not None and marker.name == dataset:
         stamp["first_ingest_at"] = marker.props.get("first_ingest_at")
     stamp["first_ingest_at"] = stamp.get("first_ingest_at") or stamp["started_at"]
-    _write_marker(driver, database, _props(**stamp))
+    if changes_data:
+        # before the first change: the written-back results (results_data_version) are
+        # stale from here on, whether this ingest finishes or not
+        stamp.update(data_version=old_version + 1, data_changed_at=stamp["started_at"])
+    _write_marker(driver, database, stamp)
     apply_diff(d, driver, database, batch_size=batch_size, workers=workers, progress=progress)
     stamp.update(complete=True, finished_at=_now(), rows=sum(rows.values()))
-    _write_marker(driver, database, _props(**stamp))
+    _write_marker(driver, database, stamp)
+    results = before.props or {}
+    stale = (
+        changes_data
+        and not wiped
+        and results.get("results_run") is not None
+        and results.get("writeback_run") is None
+        and results.get("results_data_version") == old_version
+    )
     return IngestSummary(
         dataset,
         d.changes,
@@ -871,7 +895,18 @@ def _ingest(
         previous=marker.name,
         wiped=wiped,
         rows=rows,
+        data_version=stamp.get("data_version", old_version),
+        stale_results=stale,
     )
+
+
+def data_version_of(marker: Marker) -> int:
+    """The data version a dataset marker records (0: none recorded). Every ingest that
+    changes the data raises it by one before its first change; the write-back records
+    the version it read (``results_data_version``), and its results are current only
+    while the two are equal."""
+    value = (marker.props or {}).get("data_version")
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def ingest_folder(

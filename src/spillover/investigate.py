@@ -21,8 +21,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -73,11 +75,14 @@ __all__ = [
     "Param",
     "QueryResult",
     "SavedQuery",
+    "StaleResults",
+    "WriteBackRefused",
     "WriteBackSummary",
     "explanations_of",
     "format_result",
     "list_saved_queries",
     "plain",
+    "results_status",
     "run_saved_query",
     "saved_query",
     "trace_rows",
@@ -101,6 +106,7 @@ WRITE_BACK_PROPERTIES = (
     "policy_version",
     "policy_digest",
     "audited_at",
+    "audit_run",
 )
 
 #: the node label of each kind of node reference (spillover.model.ref)
@@ -150,6 +156,10 @@ class WriteBackSummary:
     explain_seconds: float
     write_seconds: float
     cleared: int
+    #: this run's id (``audit_run`` on every entry it wrote; ``results_run`` on the marker)
+    run: str = ""
+    #: the data version the run read (the dataset marker's ``data_version``)
+    data_version: int = 0
 
     @property
     def elements(self) -> int:
@@ -243,13 +253,27 @@ def _entry_row(e: Explanation) -> dict[str, Any]:
     }
 
 
-def _write(driver: neo4j.Driver, database: str, name: str, **params: Any) -> list[Any]:
-    import neo4j as _neo4j
+class WriteBackRefused(SpilloverError):
+    """A write-back that could not start, or did not complete (its run is then marked
+    incomplete on the dataset marker, and the saved queries refuse its results)."""
 
-    records, _, _ = driver.execute_query(
-        cypher(name), params, database_=database, routing_=_neo4j.RoutingControl.WRITE
-    )
-    return records
+
+class StaleResults(SpilloverError):
+    """The audit results in the graph are not current (stale, incomplete or absent): a
+    saved query that reads them refuses to answer."""
+
+
+def _tx(
+    driver: neo4j.Driver, database: str, work: Callable[[neo4j.ManagedTransaction], Any]
+) -> Any:
+    with driver.session(database=database) as session:
+        return session.execute_write(work)
+
+
+def _claimed(tx: neo4j.ManagedTransaction, run: str, written: int, total: int) -> bool:
+    """Lock the dataset marker and check that run ``run`` still owns it (idempotent)."""
+    record = tx.run(cypher("writeback_claim"), run=run, written=written, total=total).single()
+    return record is not None
 
 
 def write_back(
@@ -264,67 +288,139 @@ def write_back(
     """Explain every entry in the Neo4j graph and store the results on it.
 
     Each ``Entry`` gets ``contamination``, ``verdict``, ``reason_codes``,
-    ``policy_name``, ``policy_version``, ``policy_digest`` and ``audited_at``; its
-    ``TRACED_TO`` relationships are replaced by one per explanation path (ranked as
-    ``spillover explain`` lists them). Batches of ``batch_size`` entries are written
-    with ``UNWIND`` in managed write transactions (each batch replaces what it writes,
-    so a retried batch changes nothing). Entries this run did not see (ingested while
-    it ran) lose any older result at the end: no stale result stays behind.
+    ``policy_name``, ``policy_version``, ``policy_digest``, ``audited_at`` and
+    ``audit_run`` (this run's id); its ``TRACED_TO`` relationships are replaced by one
+    per explanation path (ranked as ``spillover explain`` lists them). Batches of
+    ``batch_size`` entries are written with ``UNWIND`` in managed write transactions
+    (each batch replaces what it writes, so a retried batch changes nothing). Entries
+    this run did not see (ingested while it ran) lose any older result at the end: no
+    stale result stays behind.
+
+    The run marks itself on the dataset marker: ``writeback_*`` while it runs (a run
+    cut short stays marked incomplete), ``results_*`` once every entry holds its
+    results, with the data version it read (an ingest that changes the data raises the
+    data version: the results are then stale). The saved queries that read the results
+    answer only for a complete run on the current data (:func:`results_status`).
+    Raises :class:`WriteBackRefused` when an ingest has not finished, when the write-back
+    stops part-way (the server went away, a transaction was killed) and when another
+    write-back took over while it ran; :class:`StaleResults` when an ingest changed the
+    data while it ran (the results are stored, and marked stale).
     """
+    import neo4j as _neo4j
+
     policy = policy or default_policy()
     audited_at = now or datetime.now(UTC)
+    run = uuid.uuid4().hex
     start = time.perf_counter()
-    if progress:
-        progress("read graph", 0, 1)
-    columns = backend.columns()
-    if progress:
-        progress("read graph", 1, 1)
     driver, database = backend.driver, backend.database
-    params = {
+    params: dict[str, Any] = {
         "policy_name": policy.name,
         "policy_version": policy.version,
         "policy_digest": policy.digest,
         "audited_at": audited_at,
     }
-    total = len(columns.entry_ids)
-    entries = traces = 0
-    verdicts: dict[str, int] = {}
-    explain_seconds = write_seconds = 0.0
-    batch: list[dict[str, Any]] = []
+    entries = traces = written = total = 0
+    try:
+        started = _tx(
+            driver,
+            database,
+            lambda tx: tx.run(cypher("writeback_start"), run=run, **params).single(),
+        )
+        if not started["complete"]:
+            raise WriteBackRefused(
+                f"an ingest of dataset {started['name']!r}"
+                + (f" from {started['folder']}" if started["folder"] else "")
+                + f" started at {started['ingest_started_at']} and has not finished: "
+                "run the ingest again (it finishes the job), then write back"
+            )
+        data_version = int(started["data_version"])
+        if progress:
+            progress("read graph", 0, 1)
+        columns = backend.columns()
+        if progress:
+            progress("read graph", 1, 1)
+        total = len(columns.entry_ids)
+        verdicts: dict[str, int] = {}
+        explain_seconds = write_seconds = 0.0
+        batch: list[dict[str, Any]] = []
 
-    def flush() -> None:
-        nonlocal write_seconds
+        def write_batch(tx: neo4j.ManagedTransaction) -> int | None:
+            if not _claimed(tx, run, written + len(batch), total):
+                return None
+            record = tx.run(cypher("writeback_entries"), rows=batch, run=run, **params).single()
+            return int(record["written"]) if record is not None else 0
+
+        def flush() -> None:
+            nonlocal write_seconds, written
+            t = time.perf_counter()
+            done = _tx(driver, database, write_batch)
+            if done is None:
+                raise _taken_over(run)
+            written += done
+            write_seconds += time.perf_counter() - t
+            if progress:
+                progress("write-back", entries, total)
+            batch.clear()
+
         t = time.perf_counter()
-        _write(driver, database, "writeback_entries", rows=batch, **params)
-        write_seconds += time.perf_counter() - t
+        for e in explanations_of(columns, policy, max_paths=max_paths):
+            row = _entry_row(e)
+            batch.append(row)
+            entries += 1
+            traces += len(row["traces"])
+            verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
+            if len(batch) >= batch_size:
+                explain_seconds += time.perf_counter() - t
+                flush()
+                t = time.perf_counter()
+        explain_seconds += time.perf_counter() - t
+        if batch:
+            flush()
         if progress:
             progress("write-back", entries, total)
-        batch.clear()
 
-    t = time.perf_counter()
-    for e in explanations_of(columns, policy, max_paths=max_paths):
-        row = _entry_row(e)
-        batch.append(row)
-        entries += 1
-        traces += len(row["traces"])
-        verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
-        if len(batch) >= batch_size:
-            explain_seconds += time.perf_counter() - t
-            flush()
-            t = time.perf_counter()
-    explain_seconds += time.perf_counter() - t
-    if batch:
-        flush()
-    if progress:
-        progress("write-back", entries, total)
-    cleared = 0
-    while True:
-        n = _write(driver, database, "writeback_clear", audited_at=audited_at, limit=batch_size)[0][
-            "cleared"
-        ]
-        cleared += n
-        if n == 0:
-            break
+        def clear(tx: neo4j.ManagedTransaction) -> int | None:
+            if not _claimed(tx, run, written, total):
+                return None
+            record = tx.run(cypher("writeback_clear"), run=run, limit=batch_size).single()
+            return int(record["cleared"]) if record is not None else 0
+
+        cleared = 0
+        while True:
+            n = _tx(driver, database, clear)
+            if n is None:
+                raise _taken_over(run)
+            cleared += n
+            if n == 0:
+                break
+        finished = _tx(
+            driver,
+            database,
+            lambda tx: tx.run(
+                cypher("writeback_finish"),
+                run=run,
+                entries=written,
+                traces=traces,
+                finished_at=datetime.now(UTC),
+            ).single(),
+        )
+    except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
+        first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise WriteBackRefused(
+            f"the write-back stopped after writing {written} of {total} entries "
+            f"({type(exc).__name__}: {first}); its run {run} stays marked incomplete on "
+            "the dataset marker, and the saved queries that read the results refuse "
+            "them until a write-back completes: run spillover audit --write-back again"
+        ) from None
+    if finished is None:
+        raise _taken_over(run)
+    if int(finished["data_version"]) != data_version:
+        raise StaleResults(
+            f"the data changed while the write-back ran (an ingest raised the data version "
+            f"from {data_version} to {finished['data_version']}): its results are stored "
+            "but stale, and the saved queries refuse them: run spillover audit "
+            "--write-back again"
+        )
     return WriteBackSummary(
         entries=entries,
         traces=traces,
@@ -334,6 +430,16 @@ def write_back(
         explain_seconds=explain_seconds,
         write_seconds=write_seconds,
         cleared=cleared,
+        run=run,
+        data_version=data_version,
+    )
+
+
+def _taken_over(run: str) -> WriteBackRefused:
+    return WriteBackRefused(
+        f"another write-back started while run {run} was writing and took the dataset "
+        "marker over: this run stopped; the saved queries answer once a write-back "
+        "completes (run spillover audit --write-back again if none is running)"
     )
 
 
@@ -345,64 +451,221 @@ def write_back(
 #: strings (``$spillover``, ``$own_conduct``, ``$unexplained``)
 RULE_PARAMS: Mapping[str, str] = {v.name.lower(): v.value for v in Verdict}
 
+#: the largest and smallest integers Neo4j holds (64-bit); a parameter is checked
+#: against them (or its declared range) before it reaches the server
+INT_RANGE = (-(2**63), 2**63 - 1)
+#: how deeply a ``json`` parameter may nest lists and maps
+JSON_DEPTH = 20
+
+
+def _boolean(text: str) -> bool:
+    return {"true": True, "false": False}[text.strip().lower()]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number Neo4j takes")
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _string_list(text: str) -> list[Any]:
+    value = _json(text)
+    if not isinstance(value, list):
+        raise ValueError("")
+    return value
+
+
+#: how ``--param NAME=TEXT`` is read for each parameter type (``list``: a JSON list of
+#: strings, e.g. ``["defaulted", "overdue"]``; ``json``: any JSON value Neo4j takes)
 _TYPES: Mapping[str, Callable[[str], Any]] = {
     "string": str,
     "integer": int,
     "float": float,
-    "boolean": lambda v: {"true": True, "false": False}[v.strip().lower()],
-    "json": json.loads,
+    "boolean": _boolean,
+    "list": _string_list,
+    "json": _json,
+}
+#: what each type is, in messages
+_TYPE_TEXT: Mapping[str, str] = {
+    "string": "a string",
+    "integer": "an integer",
+    "float": "a number",
+    "boolean": "true or false",
+    "list": 'a JSON list of strings (e.g. ["a", "b"])',
+    "json": "a JSON value",
 }
 
-_PARAM_LINE = re.compile(r"^//\s*@param\s+(\w+)\s*:\s*(\w+)(?:\s*=\s*(\S+))?\s*\.?\s*(.*)$")
+_PARAM_LINE = re.compile(
+    r"^//\s*@param\s+(\w+)\s*:\s*(\w+)(?:\[\s*(-?\d*)\s*\.\.\s*(-?\d*)\s*\])?"
+    r"(?:\s*=\s*(\S+))?\s*\.?\s*(.*)$"
+)
 _BROWSER_LINE = re.compile(r"^//\s*:param\s+(\w+)\s*=>\s*(.+?)\s*$")
+_NEEDS_LINE = re.compile(r"^//\s*@needs\s*:\s*write-back\s*$")
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a JSON value cannot be a Neo4j parameter (None: it can)."""
+    if depth > JSON_DEPTH:
+        return f"nested more than {JSON_DEPTH} deep"
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return _text_problem(value) if isinstance(value, str) else None
+    if isinstance(value, int):
+        return None if INT_RANGE[0] <= value <= INT_RANGE[1] else "an integer beyond 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "a number that is not finite"
+    if isinstance(value, list):
+        for v in value:
+            problem = _json_problem(v, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return "a map whose keys are not all strings"
+            problem = _text_problem(k) or _json_problem(v, depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"a {type(value).__name__}"
+
+
+def _text_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text that is not valid Unicode (a lone surrogate or undecodable bytes)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """A parameter a saved query takes: its type, its default (None: required) and what
-    it means. A default ``Verdict.X`` is the rules' verdict string."""
+    """A parameter a saved query takes: its type, its default (None: required), what it
+    means, and for numbers the range it must lie in (``minimum``/``maximum``, inclusive;
+    None: Neo4j's 64-bit range for integers, any finite number for floats). A default
+    ``Verdict.X`` is the rules' verdict string."""
 
     name: str
     type: str
     default: Any
     help: str
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def _bad(self, shown: str, why: str) -> OptionError:
+        return OptionError("--param", f"{self.name}={shown}: {why}")
 
     def convert(self, text: str) -> Any:
-        """The value of ``--param NAME=TEXT`` as this parameter's type."""
+        """The value of ``--param NAME=TEXT`` as this parameter's type, checked (type,
+        range) as :meth:`check` does; a wrong one is an :class:`OptionError`."""
+        shown = _shown(text)
+        if not isinstance(text, str):
+            raise self._bad(shown, f"not {_TYPE_TEXT.get(self.type, self.type)}")
+        problem = _text_problem(text)
+        if problem:
+            raise self._bad(shown, problem)
         try:
-            return _TYPES[self.type](text)
-        except (KeyError, ValueError, TypeError):
-            raise OptionError(
-                "--param",
-                f"{self.name}={text!r}: not a{'n' if self.type[0] in 'ai' else ''} {self.type}",
-            ) from None
+            value = _TYPES[self.type](text)
+        except (KeyError, ValueError, TypeError) as exc:
+            detail = f" ({exc})" if self.type in ("json", "list") and str(exc) else ""  # JSON's why
+            raise self._bad(shown, f"not {_TYPE_TEXT.get(self.type, self.type)}{detail}") from None
+        return self.check(value, shown)
+
+    def check(self, value: Any, shown: str | None = None) -> Any:
+        """``value`` if it is of this parameter's type and within its range; otherwise
+        an :class:`OptionError` saying what is wrong (before anything reaches Neo4j)."""
+        shown = _shown(value) if shown is None else shown
+        want = _TYPE_TEXT.get(self.type, self.type)
+        if self.type == "string":
+            if not isinstance(value, str):
+                raise self._bad(shown, f"not {want}")
+            problem = _text_problem(value)
+            if problem:
+                raise self._bad(shown, problem)
+            if self.default is None and not value.strip():
+                raise self._bad(shown, "empty (give a value)")
+            return value
+        if self.type == "boolean":
+            if not isinstance(value, bool):
+                raise self._bad(shown, f"not {want}")
+            return value
+        if self.type in ("integer", "float"):
+            if isinstance(value, bool) or not isinstance(
+                value, int if self.type == "integer" else (int, float)
+            ):
+                raise self._bad(shown, f"not {want}")
+            if self.type == "float":
+                value = float(value)
+                if not math.isfinite(value):
+                    raise self._bad(shown, "not a finite number")
+            low, high = self.minimum, self.maximum
+            if self.type == "integer":  # what Neo4j holds, within the declared range
+                low = max(INT_RANGE[0], low) if low is not None else INT_RANGE[0]
+                high = min(INT_RANGE[1], high) if high is not None else INT_RANGE[1]
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise self._bad(shown, f"out of range: {_range_text(low, high)}")
+            return value
+        if self.type == "list" and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise self._bad(shown, f"not {want}")
+        problem = _json_problem(value)
+        if problem:
+            raise self._bad(shown, f"{problem}, which Neo4j does not take")
+        return value
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A given value as a message shows it: quoted, escaped, cut short."""
+    text = value if isinstance(value, str) else json.dumps(value, default=repr)
+    text = repr(text)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _range_text(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"from {low} to {high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
 
 
 @dataclass(frozen=True, slots=True)
 class SavedQuery:
-    """A saved investigation query: its name, header line, parameters and text."""
+    """A saved investigation query: its name, header line, parameters and text;
+    ``needs_results``: it reads the write-back's results (``// @needs: write-back``)
+    and answers only while they are current."""
 
     name: str
     title: str
     params: tuple[Param, ...]
     browser: Mapping[str, str]
     text: str
+    needs_results: bool = False
 
-    def bind(self, given: Mapping[str, str]) -> dict[str, Any]:
-        """The parameters to run with: the given values (text, converted to each
-        parameter's type), else the defaults; a missing required one is an error."""
+    def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters to run with: the given values (text is converted to each
+        parameter's type; other values must already be of it), each checked (type,
+        range), else the defaults; an unknown, wrong or missing one is an
+        :class:`OptionError`."""
         known = {p.name: p for p in self.params}
-        unknown = sorted(set(given) - set(known))
+        unknown = sorted(set(given) - set(known), key=str)
         if unknown:
+            names = ", ".join(
+                u if isinstance(u, str) and not _text_problem(u) else _shown(u) for u in unknown
+            )
             raise OptionError(
                 "--param",
-                f"{self.name} takes no parameter {', '.join(unknown)} "
-                f"(it takes: {', '.join(known) or 'none'})",
+                f"{self.name} takes no parameter {names} (it takes: {', '.join(known) or 'none'})",
             )
         out: dict[str, Any] = {}
         for p in self.params:
             if p.name in given:
-                out[p.name] = p.convert(given[p.name])
+                value = given[p.name]
+                out[p.name] = p.convert(value) if isinstance(value, str) else p.check(value)
             elif p.default is not None:
                 out[p.name] = p.default
             else:
@@ -429,19 +692,30 @@ def _parse(name: str, text: str) -> SavedQuery:
         raise SpilloverError(f"saved query {name}: the first line must be '// {name}: ...'")
     title = header[0].removeprefix(f"// {name}:").strip()
     params, browser = [], {}
+    needs_results = False
     for line in header:
         m = _PARAM_LINE.match(line)
         if m:
-            pname, ptype, default, help_text = m.groups()
+            pname, ptype, low, high, default, help_text = m.groups()
             if ptype not in _TYPES:
                 raise SpilloverError(f"saved query {name}: unknown type {ptype!r} of ${pname}")
-            params.append(Param(pname, ptype, _default(ptype, default), help_text.strip()))
+            params.append(
+                Param(
+                    pname,
+                    ptype,
+                    _default(ptype, default),
+                    help_text.strip(),
+                    int(low) if low else None,
+                    int(high) if high else None,
+                )
+            )
         m = _BROWSER_LINE.match(line)
         if m:
             browser[m.group(1)] = m.group(2)
+        needs_results = needs_results or bool(_NEEDS_LINE.match(line))
     if not params:  # a red-flag query of `spillover findings`: its parameters come from there
         params = _finding_params(name, text)
-    return SavedQuery(name, title, tuple(params), browser, text)
+    return SavedQuery(name, title, tuple(params), browser, text, needs_results)
 
 
 def _finding_params(name: str, text: str) -> list[Param]:
@@ -462,9 +736,20 @@ def _finding_params(name: str, text: str) -> list[Param]:
             if isinstance(value, int)
             else "string"
             if isinstance(value, str) or value is None
+            else "list"
+            if isinstance(value, list) and all(isinstance(v, str) for v in value)
             else "json"
         )
-        out.append(Param(pname, ptype, value, "as spillover findings passes it (see the header)"))
+        out.append(
+            Param(
+                pname,
+                ptype,
+                value,
+                "as spillover findings passes it (see the header)",
+                # the thresholds (min_borrowers, min_identities) count people or identities
+                minimum=1 if ptype == "integer" else None,
+            )
+        )
     return out
 
 
@@ -533,17 +818,98 @@ def _node_key(node: Any) -> str | None:
 
 
 def run_saved_query(
-    driver: neo4j.Driver, database: str, name: str, params: Mapping[str, str] | None = None
+    driver: neo4j.Driver, database: str, name: str, params: Mapping[str, Any] | None = None
 ) -> QueryResult:
-    """Run the saved query ``name`` (read only) with ``params`` given as text."""
+    """Run the saved query ``name`` (read only) with ``params`` (text as ``--param``
+    gives it, or values of each parameter's type), checked before anything is sent.
+
+    A query that reads the write-back's results (``trace_entry``, ``spread_from``,
+    ``most_harmed``, ``platform_spillover``) runs only while they are current: in the
+    same read transaction, the dataset marker is read before and after it, and stale,
+    incomplete or absent results (or a marker that changed meanwhile) raise
+    :class:`StaleResults` saying why and what to run.
+    """
     import neo4j as _neo4j
 
     query = saved_query(name)
     bound = query.bind(params or {})
-    records, _, keys = driver.execute_query(
-        query.text, bound, database_=database, routing_=_neo4j.RoutingControl.READ
+    if not query.needs_results:
+        records, _, keys = driver.execute_query(
+            query.text, bound, database_=database, routing_=_neo4j.RoutingControl.READ
+        )
+        return QueryResult(
+            name, tuple(keys), tuple({k: plain(r[k]) for k in keys} for r in records)
+        )
+    status = saved_query("results_status").text
+
+    def work(tx: neo4j.ManagedTransaction) -> tuple[list[str], list[dict[str, Any]]]:
+        before = tx.run(status).single()
+        assert before is not None
+        if before["state"] != "current":
+            raise StaleResults(_refusal(name, before.data()))
+        result = tx.run(query.text, bound)
+        keys = list(result.keys())
+        rows = [{k: plain(r[k]) for k in keys} for r in result]
+        after = tx.run(status).single()
+        assert after is not None
+        if after.data() != before.data():
+            raise StaleResults(
+                f"{name}: the audit results changed while the query ran (an ingest or a "
+                "write-back wrote meanwhile): run it again"
+            )
+        return keys, rows
+
+    with driver.session(database=database, default_access_mode=_neo4j.READ_ACCESS) as session:
+        keys, rows = session.execute_read(work)
+    return QueryResult(name, tuple(keys), tuple(rows))
+
+
+def results_status(driver: neo4j.Driver, database: str) -> dict[str, Any]:
+    """The state of the write-back's results (the saved query ``results_status``'s row):
+    ``state`` is ``current``, ``stale``, ``incomplete`` or ``none``."""
+    return dict(run_saved_query(driver, database, "results_status").rows[0])
+
+
+def _refusal(name: str, status: Mapping[str, Any]) -> str:
+    """Why the saved query ``name`` does not answer from results in state ``status``."""
+    again = "run spillover audit --write-back"
+    live = (
+        " (spillover explain ENTRY_ID and spillover audit read the graph as it is now, "
+        "without the write-back)"
     )
-    return QueryResult(name, tuple(keys), tuple({k: plain(r[k]) for k in keys} for r in records))
+    state = status["state"]
+    if state == "stale":
+        return (
+            f"{name}: the audit results in the graph are stale: the write-back of "
+            f"{plain(status['results_audited_at'])} read data version "
+            f"{status['results_data_version']}, and an ingest has changed the data since "
+            f"(now data version {status['data_version']}"
+            + (f", changed at {status['data_changed_at']}" if status["data_changed_at"] else "")
+            + f"); their paths and scores may name links and loans that are gone or "
+            f"changed: {again} again{live}"
+        )
+    if state == "incomplete":
+        written, total = status["writeback_written"], status["writeback_total"]
+        progress = f", {written} of {total} entries written" if total is not None else ""
+        older = (
+            f"; the other entries hold the results of run {status['results_run']} "
+            f"({status['results_policy_name']} {status['results_policy_version']})"
+            if status["results_run"]
+            else ""
+        )
+        return (
+            f"{name}: the audit results in the graph are incomplete: the write-back "
+            f"{status['writeback_run']} ({status['writeback_policy_name']} "
+            f"{status['writeback_policy_version']}) started at "
+            f"{plain(status['writeback_started_at'])} has not finished (still running, or "
+            f"interrupted{progress}){older}; {name} does not mix two runs: wait for the "
+            f"running write-back, or {again} again{live}"
+        )
+    return (
+        f"{name}: no complete audit results in the graph (no write-back recorded on the "
+        f"dataset marker, or one by a spillover from before runs were recorded): {again} "
+        f"first{live}"
+    )
 
 
 FORMATS = ("text", "json", "csv")

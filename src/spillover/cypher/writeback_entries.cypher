@@ -1,7 +1,9 @@
 // audit --write-back (spillover.investigate.write_back): one batch of entries' results.
 // $rows: {id, contamination, verdict, reason_codes, traces: [{loan, rank, responsibility,
 // hops, labels, keys, steps, walks, roles, periods}]}; $policy_name, $policy_version,
-// $policy_digest, $audited_at. Replaces what an earlier run stored (idempotent).
+// $policy_digest, $audited_at, $run (the run's id, on every entry it writes). Replaces
+// what an earlier run stored (idempotent). Runs in the transaction that claimed the
+// marker for $run (writeback_claim).
 UNWIND $rows AS row
 MATCH (e:Entry {id: row.id})
 SET e.contamination = row.contamination,
@@ -10,7 +12,8 @@ SET e.contamination = row.contamination,
     e.policy_name = $policy_name,
     e.policy_version = $policy_version,
     e.policy_digest = $policy_digest,
-    e.audited_at = $audited_at
+    e.audited_at = $audited_at,
+    e.audit_run = $run
 WITH e, row
 CALL (e) {
   MATCH (e)-[old:TRACED_TO]->(:Loan)

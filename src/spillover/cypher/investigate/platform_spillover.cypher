@@ -8,6 +8,11 @@
 // counts those entries. Platforms with no spillover have one row with `via` empty and
 // `via_spillover` 0.
 // Needs `spillover audit --write-back`.
+// Reads the results of the last complete `spillover audit --write-back` only, and only
+// while no ingest has changed the data since that run read the graph (the dataset
+// marker says so): otherwise it returns no rows, `spillover query` refuses with the
+// reason, and the saved query results_status shows it (docs/investigating.md#stale-results).
+// @needs: write-back
 //
 // @param spillover: string = Verdict.SPILLOVER. The verdict of a spillover listing (spillover.rules.Verdict; `spillover query` passes it).
 //
@@ -15,13 +20,22 @@
 //   :param spillover => 'spillover'
 // Command line:
 //   spillover query platform_spillover
+OPTIONAL MATCH (dataset:Dataset)
+WITH properties(dataset) AS marker
+WITH CASE
+       WHEN marker.writeback_run IS NULL
+        AND marker.results_data_version = coalesce(marker.data_version, 0)
+       THEN marker.results_run
+     END AS run
+WHERE run IS NOT NULL
 MATCH (platform:Platform)
 OPTIONAL MATCH (entry:Entry)-[:ON]->(platform)
-WITH platform,
+WITH run, platform,
      count(entry) AS listings,
-     count(CASE WHEN entry.verdict = $spillover THEN 1 END) AS spillover
-CALL (platform) {
+     count(CASE WHEN entry.verdict = $spillover AND entry.audit_run = run THEN 1 END) AS spillover
+CALL (platform, run) {
   OPTIONAL MATCH (entry:Entry {verdict: $spillover})-[:ON]->(platform)
+  WHERE entry.audit_run = run
   OPTIONAL MATCH (entry)-[t:TRACED_TO {rank: 1}]->(:Loan)
   WITH entry,
        CASE WHEN t IS NULL THEN []

@@ -7,6 +7,11 @@
 // entry's contamination and verdict. Entries that list the defaulter themself (their
 // own conduct) are left out.
 // Needs `spillover audit --write-back`.
+// Reads the results of the last complete `spillover audit --write-back` only, and only
+// while no ingest has changed the data since that run read the graph (the dataset
+// marker says so): otherwise it returns no rows, `spillover query` refuses with the
+// reason, and the saved query results_status shows it (docs/investigating.md#stale-results).
+// @needs: write-back
 //
 // @param from: string. A person id (e.g. xu_yan) or a loan id (e.g. XY-AX-1).
 //
@@ -14,12 +19,21 @@
 //   :param from => 'xu_yan'
 // Command line:
 //   spillover query spread_from --param from=xu_yan
+OPTIONAL MATCH (dataset:Dataset)
+WITH properties(dataset) AS marker
+WITH CASE
+       WHEN marker.writeback_run IS NULL
+        AND marker.results_data_version = coalesce(marker.data_version, 0)
+       THEN marker.results_run
+     END AS run
+WHERE run IS NOT NULL
 CALL () {
   MATCH (:Person {id: $from})-[:BORROWED]->(origin:Loan) RETURN origin
   UNION
   MATCH (origin:Loan {id: $from}) RETURN origin
 }
 MATCH (entry:Entry)-[t:TRACED_TO]->(origin)
+WHERE entry.audit_run = run
 OPTIONAL MATCH (entry)-[:LISTS]->(subject:Person)
 OPTIONAL MATCH (entry)-[:LISTS]->(:Phone)<-[o:OWNS]-(owner:Person)
   WHERE (properties(o).since IS NULL OR properties(o).since <= entry.listed_at)

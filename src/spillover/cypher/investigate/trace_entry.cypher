@@ -8,6 +8,11 @@
 // and hold the route each path walks (labels/keys of its nodes; per step the stored
 // relationship, link role and owner period); this query matches those nodes and
 // relationships in the graph. Run the write-back again after an ingest.
+// Reads the results of the last complete `spillover audit --write-back` only, and only
+// while no ingest has changed the data since that run read the graph (the dataset
+// marker says so): otherwise it returns no rows, `spillover query` refuses with the
+// reason, and the saved query results_status shows it (docs/investigating.md#stale-results).
+// @needs: write-back
 //
 // @param entry_id: string. The blacklist entry, e.g. E-WL-J.
 //
@@ -15,7 +20,16 @@
 //   :param entry_id => 'E-WL-J'
 // Command line:
 //   spillover query trace_entry --param entry_id=E-WL-J
+OPTIONAL MATCH (dataset:Dataset)
+WITH properties(dataset) AS marker
+WITH CASE
+       WHEN marker.writeback_run IS NULL
+        AND marker.results_data_version = coalesce(marker.data_version, 0)
+       THEN marker.results_run
+     END AS run
+WHERE run IS NOT NULL
 MATCH (entry:Entry {id: $entry_id})-[t:TRACED_TO]->(origin:Loan)
+WHERE entry.audit_run = run
 UNWIND range(0, size(t.steps) - 1) AS i
 CALL (t, i) {
   WITH t.labels[i] AS label, t.keys[i] AS key

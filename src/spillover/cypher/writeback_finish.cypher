@@ -1,0 +1,27 @@
+// audit --write-back: run $run wrote every entry it read and cleared the older results:
+// its results become the current ones (results_*), and the run in progress is removed.
+// Nothing happens (no row) when another write-back took the marker over, or when not
+// every one of the $entries entries it wrote carries this run's results. A retry of a
+// transaction that committed finds the run already finished and returns the same row.
+MATCH (d:Dataset {key: 'spillover'})
+WITH d, properties(d) AS m
+WITH d,
+     m.writeback_run = $run AND COUNT { (e:Entry) WHERE e.audit_run = $run } = $entries AS finishing,
+     m.writeback_run IS NULL AND m.results_run = $run AS finished
+WHERE finishing OR finished
+FOREACH (_ IN CASE WHEN finishing THEN [1] ELSE [] END |
+  SET d.results_run = $run,
+      d.results_data_version = d.writeback_data_version,
+      d.results_policy_name = d.writeback_policy_name,
+      d.results_policy_version = d.writeback_policy_version,
+      d.results_policy_digest = d.writeback_policy_digest,
+      d.results_audited_at = d.writeback_started_at,
+      d.results_finished_at = $finished_at,
+      d.results_entries = $entries,
+      d.results_traces = $traces
+  REMOVE d.writeback_run, d.writeback_started_at, d.writeback_policy_name,
+         d.writeback_policy_version, d.writeback_policy_digest, d.writeback_data_version,
+         d.writeback_total, d.writeback_written
+)
+RETURN coalesce(properties(d).data_version, 0) AS data_version,
+       d.results_data_version AS results_data_version

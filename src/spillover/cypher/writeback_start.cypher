@@ -1,0 +1,22 @@
+// audit --write-back: claim the dataset marker for run $run before the graph is read.
+// Refused (nothing set, complete = false returned) while an ingest has not finished;
+// otherwise the marker records the run in progress (writeback_*) and the data version
+// the run reads (a later ingest that changes the data raises it: the results go stale).
+MERGE (d:Dataset {key: 'spillover'})
+WITH d, properties(d) AS m
+WITH d, m, coalesce(m.complete, true) AS complete
+FOREACH (_ IN CASE WHEN complete THEN [1] ELSE [] END |
+  SET d.writeback_run = $run,
+      d.writeback_started_at = $audited_at,
+      d.writeback_policy_name = $policy_name,
+      d.writeback_policy_version = $policy_version,
+      d.writeback_policy_digest = $policy_digest,
+      d.writeback_data_version = coalesce(m.data_version, 0),
+      d.writeback_total = null,
+      d.writeback_written = 0
+)
+RETURN complete,
+       coalesce(m.data_version, 0) AS data_version,
+       m.name AS name,
+       m.folder AS folder,
+       m.started_at AS ingest_started_at
