@@ -946,6 +946,20 @@ def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -
     )
 
 
+def _generate_key(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """``export --generate-key FILE``: write a new key and exit (before --data is asked for)."""
+    if value is None or ctx.resilient_parsing:
+        return
+    from .export import generate_key
+
+    try:
+        generate_key(value)
+    except SpilloverError as exc:
+        _fail(str(exc))
+    click.echo(f"wrote a new key to {value} (mode 0600); keep it secret, apart from the exports")
+    ctx.exit(0)
+
+
 @cli.command()
 @click.option(
     "--data", required=True, type=click.Path(path_type=Path), metavar="DIR", help="Data folder."
@@ -960,9 +974,18 @@ def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -
 )
 @click.option(
     "--key-file",
+    type=click.Path(path_type=Path, allow_dash=True),
+    metavar="FILE",
+    help="Secret key: 32 random bytes or more (see --generate-key); - reads it from stdin.",
+)
+@click.option(
+    "--generate-key",
     type=click.Path(path_type=Path),
     metavar="FILE",
-    help="Secret key, at least 32 bytes (head -c 32 /dev/urandom > FILE); never written out.",
+    is_eager=True,
+    expose_value=False,
+    callback=_generate_key,
+    help="Write a new random key to the new FILE (mode 0600) and exit.",
 )
 @click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
 @click.option(
