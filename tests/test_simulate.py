@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -334,6 +335,59 @@ def test_phone_subjects_and_depth_from_a_rule_file(tmp_path):
 def test_bad_rule_files_are_refused_naming_the_field(text, message):
     with pytest.raises(ListingRuleError, match=message.replace("(", r"\(").replace("[", r"\[")):
         parse_rule(text, "bad.toml")
+
+
+DEEP_RULES = {
+    "arrays": b'[rule]\nname = "x"\n[default]\nties = ' + b"[" * 2000 + b"]" * 2000 + b"\n",
+    "inline tables": b'[rule]\nname = "x"\n[default]\nties = ' + b"{a=" * 2000 + b"1" + b"}" * 2000,
+    "dotted keys": b'[rule]\nname = "x"\n[platform]\n' + b"a" + b".a" * 2000 + b" = 1\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP_RULES))
+def test_a_rule_nested_2000_deep_is_one_clean_message(tmp_path, shape):
+    with pytest.raises(ListingRuleError, match=r"bad\.toml: nested too deeply"):
+        parse_rule(DEEP_RULES[shape], "bad.toml")
+    path = tmp_path / "deep.toml"
+    path.write_bytes(DEEP_RULES[shape])
+    data = write_story(tmp_path / "data")
+    result = CliRunner().invoke(
+        cli, ["simulate", "--data", str(data), "--rule", str(path), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        f"spillover: error: {path}: nested too deeply: more than 32 levels of tables and arrays\n"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ("depth = true", "default.depth", "expected a number, not a boolean (true)"),
+        ("delay_days = true", "default.delay_days", "not a boolean"),
+        ("copy_delay_days = [0, false]", "default.copy_delay_days", "not a boolean"),
+        ("act_on_shared = 1", "default.act_on_shared", "expected true or false, not 1"),
+        ("verified_only = 0", "default.verified_only", "expected true or false, not 0"),
+    ],
+)
+def test_booleans_and_numbers_are_not_taken_for_each_other_in_rules(tmp_path, line, field, message):
+    text = f'[rule]\nname = "x"\n[default]\n{line}\n'.encode()
+    with pytest.raises(ListingRuleError, match=f"bad.toml: {field}: .*{re.escape(message)}"):
+        parse_rule(text, "bad.toml")
+    path = tmp_path / "bool.toml"
+    path.write_bytes(text)
+    data = write_story(tmp_path / "data")
+    result = CliRunner().invoke(
+        cli, ["simulate", "--data", str(data), "--rule", str(path), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"spillover: error: {path}: {field}: ")
+    assert message in result.output and "Traceback" not in result.output
+    # the numbers and booleans themselves are still read
+    ok = parse_rule(b'[rule]\nname = "x"\n[default]\ndepth = 2\ndelay_days = [0, 3]\n'
+                    b"act_on_shared = false\n")  # fmt: skip
+    assert (ok.default.depth, ok.default.delay_days, ok.default.act_on_shared) == (2, (0, 3), False)
 
 
 def test_an_unknown_rule_or_platform_is_refused(tmp_path):
