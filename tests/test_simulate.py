@@ -488,9 +488,73 @@ def test_cli_simulate_and_compare(tmp_path):
     assert [m["rule"] for m in json.loads(res.output)["metrics"]] == shipped_rule_names()
     res = runner.invoke(cli, ["simulate", "--compare", str(tmp_path / "a"), str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
-    assert "no metric differs" in res.output  # the same rules, data, seed and cut-off
+    # the same data, seed and cut-off: the shared rules agree, and B has more rules
+    others = [r for r in shipped_rule_names() if r not in ("contacts", "no_sharing")]
+    assert res.output.splitlines() == [
+        f"rules only in run B: {', '.join(others)}",
+        "no metric of the 2 rule(s) in both runs differs",
+    ]
     rows = compare_runs(tmp_path / "a", tmp_path / "b")
-    assert {r["rule"] for r in rows} == {"contacts", "no_sharing"}
+    assert {r["rule"] for r in rows} == set(shipped_rule_names())
+    assert {r["rule"] for r in rows if r["a"] is not None} == {"contacts", "no_sharing"}
+    res = runner.invoke(cli, ["simulate", "--compare", str(tmp_path / "a"), str(tmp_path / "a")])
+    assert res.output == "no metric differs between the two runs\n"
+
+
+def test_compare_runs_of_different_rule_sets(tmp_path):
+    """A rule in one run only is named (and its metrics given against nothing); the rules
+    of both runs are compared metric by metric (issue 19, item 15)."""
+    data = write_story(tmp_path / "data")
+    runner = CliRunner()
+    runs = {
+        "a": ["--rule", "contacts", "--rule", "borrower_only", "--cutoff", "2020-05-01"],
+        "b": ["--rule", "contacts", "--rule", "no_sharing", "--cutoff", "2021-06-30"],
+    }
+    for name, args in runs.items():
+        res = runner.invoke(
+            cli, ["simulate", "--data", str(data), *args, "--out", str(tmp_path / name)]
+        )
+        assert res.exit_code == 0, res.output
+    rows = compare_runs(tmp_path / "a", tmp_path / "b")
+    assert list(dict.fromkeys(r["rule"] for r in rows)) == [
+        "contacts",
+        "borrower_only",
+        "no_sharing",
+    ]
+    listed = {(r["rule"], r["metric"]): r for r in rows if r["metric"] == "people_listed"}
+    assert listed["contacts", "people_listed"] == {
+        "rule": "contacts", "metric": "people_listed", "a": 1, "b": 6, "change": 5
+    }  # fmt: skip
+    only_a = listed["borrower_only", "people_listed"]
+    only_b = listed["no_sharing", "people_listed"]
+    assert only_a["b"] is None and only_a["change"] is None and only_a["a"] is not None
+    assert only_b["a"] is None and only_b["change"] is None and only_b["b"] == 6
+    res = runner.invoke(cli, ["simulate", "--compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[:2] == ["rules only in run A: borrower_only", "rules only in run B: no_sharing"]
+    assert lines[2].split()[:2] == ["rule", "metric"]
+    assert {line.split()[0] for line in lines[3:]} == {"contacts"}
+    assert any(line.split()[1:] == ["people_listed", "1", "6", "5"] for line in lines[3:])
+    res = runner.invoke(
+        cli,
+        ["simulate", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "json"],
+    )
+    assert json.loads(res.output) == rows
+    # two runs with no rule in common: both sides named, nothing compared
+    res = runner.invoke(
+        cli,
+        ["simulate", "--data", str(data), "--rule", "verified_ties_only", "--cutoff",
+         "2021-06-30", "--out", str(tmp_path / "c")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["simulate", "--compare", str(tmp_path / "c"), str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == [
+        "rules only in run A: verified_ties_only",
+        "rules only in run B: contacts, no_sharing",
+        "no rule is in both runs",
+    ]
 
 
 def test_cli_compare_shows_the_change(tmp_path):
