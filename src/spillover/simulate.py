@@ -1118,7 +1118,12 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> list[dict[str, Any]]:
             va = a[rule].get(col) if rule in a else None
             vb = b[rule].get(col) if rule in b else None
             numbers = [isinstance(v, int | float) for v in (va, vb)]
-            if rule in a and rule in b and all(numbers):
+            if (
+                rule in a
+                and rule in b
+                and isinstance(va, int | float)
+                and isinstance(vb, int | float)
+            ):
                 delta = vb - va
                 change = round(delta, 6) if isinstance(delta, float) else delta
                 out.append({"rule": rule, "metric": col, "a": va, "b": vb, "change": change})
