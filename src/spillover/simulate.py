@@ -1112,7 +1112,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> list[dict[str, Any]]:
     order, then those of ``run_b`` only.
     """
     a, b = _read_metrics(run_a), _read_metrics(run_b)
-    out = []
+    out: list[dict[str, Any]] = []
     for rule in [*a, *(r for r in b if r not in a)]:
         for col in METRIC_COLUMNS[1:]:
             va = a[rule].get(col) if rule in a else None
