@@ -221,7 +221,21 @@ def test_a_policy_nested_2000_deep_is_one_clean_message(tmp_path):
     result = CliRunner().invoke(
         cli, ["audit", "--data", str(jiang_case_path()), "--policy", str(path)]
     )
-    assert result.exit_code == 1
-    assert result.output == (
+    message = (
         f"spillover: error: {path}: nested too deeply: more than 32 levels of tables and arrays\n"
     )
+    assert result.exit_code == 1
+    assert result.output == message
+    out = tmp_path / "run"
+    simulate = [
+        "simulate",
+        "--data",
+        str(jiang_case_path()),
+        "--rule",
+        "contacts",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(cli, [*simulate, "--policy", str(path)])
+    assert (result.exit_code, result.output) == (1, message)
+    assert not out.exists()
