@@ -573,6 +573,16 @@ def test_cli_generate_key_then_export_with_it(tmp_path: Path) -> None:
         "(choose a new name)\n"
     )
     assert key.read_bytes() == first
+    # it only makes a key: an export asked for in the same command is a usage error
+    result = runner.invoke(
+        cli,
+        ["export", "--generate-key", str(tmp_path / "k2"), "--data", str(JIANG), "--out",
+         str(tmp_path / "o2"), "--pseudonymize", "--key-file", str(key)],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--generate-key only makes a key" in result.output
+    assert not (tmp_path / "k2").exists() and not (tmp_path / "o2").exists()
+    result = runner.invoke(cli, ["export", "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 2 and "Missing option '--data'" in result.output
     out = tmp_path / "out"
     result = runner.invoke(
         cli,

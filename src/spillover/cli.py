@@ -946,26 +946,15 @@ def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -
     )
 
 
-def _generate_key(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
-    """``export --generate-key FILE``: write a new key and exit (before --data is asked for)."""
-    if value is None or ctx.resilient_parsing:
-        return
-    from .export import generate_key
-
-    try:
-        generate_key(value)
-    except SpilloverError as exc:
-        _fail(str(exc))
-    click.echo(f"wrote a new key to {value} (mode 0600); keep it secret, apart from the exports")
-    ctx.exit(0)
-
-
 @cli.command()
 @click.option(
-    "--data", required=True, type=click.Path(path_type=Path), metavar="DIR", help="Data folder."
+    "--data",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Data folder (required to export).",
 )
 @click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="New (or empty) folder."
+    "--out", type=click.Path(path_type=Path), help="New (or empty) folder (required to export)."
 )
 @click.option(
     "--pseudonymize",
@@ -980,12 +969,10 @@ def _generate_key(ctx: click.Context, param: click.Parameter, value: Path | None
 )
 @click.option(
     "--generate-key",
+    "new_key_file",
     type=click.Path(path_type=Path),
     metavar="FILE",
-    is_eager=True,
-    expose_value=False,
-    callback=_generate_key,
-    help="Write a new random key to the new FILE (mode 0600) and exit.",
+    help="Only write a new random key to the new FILE (mode 0600); no export.",
 )
 @click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
 @click.option(
@@ -998,11 +985,31 @@ def _generate_key(ctx: click.Context, param: click.Parameter, value: Path | None
 )
 @handle_errors
 def export(
-    data: Path, out: Path, pseudonymize: bool, key_file: Path | None, region: str, table_format: str
+    data: Path | None,
+    out: Path | None,
+    pseudonymize: bool,
+    key_file: Path | None,
+    new_key_file: Path | None,
+    region: str,
+    table_format: str,
 ) -> None:
-    """Write a pseudonymized copy of the data folder --data to --out (docs/privacy.md)."""
-    from .export import export_pseudonymized
+    """Write a pseudonymized copy of the data folder --data to --out (docs/privacy.md);
+    or make a key (--generate-key FILE)."""
+    from .export import export_pseudonymized, generate_key
 
+    if new_key_file is not None:
+        if data is not None or out is not None or pseudonymize or key_file is not None:
+            raise click.UsageError(
+                "--generate-key only makes a key: export with --key-file in a second command"
+            )
+        generate_key(new_key_file)
+        click.echo(f"wrote a new key to {new_key_file} (mode 0600); keep it apart from exports")
+        return
+    ctx = click.get_current_context()
+    for param in ctx.command.params:
+        if param.name in ("data", "out") and ctx.params[param.name] is None:
+            raise click.MissingParameter(ctx=ctx, param=param)
+    assert data is not None and out is not None
     if not pseudonymize:
         raise click.UsageError("export writes pseudonymized data only: pass --pseudonymize")
     if key_file is None:
