@@ -223,8 +223,11 @@ def read_key(path: str | Path, *, stdin: BinaryIO | None = None) -> bytes:
     """
     if str(path) == "-":
         name = "the key on standard input"
+        stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise SpilloverError("--key-file -: there is no standard input to read the key from")
         try:
-            key = _read_stream(stdin if stdin is not None else sys.stdin.buffer, "standard input")
+            key = _read_stream(stream, "standard input")
         except OSError as exc:
             raise SpilloverError(f"standard input cannot be read: {exc.strerror}") from None
     else:
@@ -246,7 +249,7 @@ def read_key(path: str | Path, *, stdin: BinaryIO | None = None) -> bytes:
             raise SpilloverError(f"key file {path} cannot be read: {exc.strerror}") from None
     problem = key_problem(key)
     if problem is not None:
-        raise SpilloverError(f"{name} is refused: {problem} ({_hint('NEW_FILE')})")
+        raise SpilloverError(f"{name} is refused: {problem}; {_hint('NEW_FILE')}")
     return key
 
 
