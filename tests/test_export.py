@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
 import re
+import shutil
+import stat
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,12 +24,16 @@ from spillover.backends import GraphBackend, MemoryBackend
 from spillover.backends.neo4j import Neo4jBackend
 from spillover.cli import cli
 from spillover.errors import DataError, SpilloverError
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.export import (
+    LEVEL_LABELS,
+    MIN_KEY_BITS,
     MIN_KEY_BYTES,
     Pseudonymizer,
     _injective,
     export_pseudonymized,
+    generate_key,
+    key_entropy_bits,
     read_key,
 )
 from spillover.fastload import read_dataset
@@ -32,8 +43,9 @@ from spillover.model import Dataset
 from spillover.resident_id import validate_resident_id
 from spillover.synth import generate
 
-KEY = bytes(range(32))
-OTHER_KEY = bytes(range(100, 132))
+#: fixed random keys (a counting sequence such as bytes(range(32)) is refused as too weak)
+KEY = bytes.fromhex("b2c08485eb1ea0f899a596494b894718a962729c7b31ab374bae72157b5c9592")
+OTHER_KEY = bytes.fromhex("fdfbacb4d2b2847e7ca802d1e98495c0f4747182b3230112881aba1ca19cd7c6")
 JIANG = jiang_case_path()
 
 
@@ -386,3 +398,230 @@ def test_data_folders_are_written_exactly_not_neutralized(tmp_path: Path, fmt: s
     after = audit_folder(out, tmp_path / "b.jsonl")
     assert before.verdicts == after.verdicts == {"spillover": 2}
     assert b"HYPERLINK" not in _all_bytes(out)  # the person id and name are pseudonymized
+
+
+# --- free text of the matches (issue 19, item 10) ------------------------------------------
+
+
+def _records_with_levels(folder: Path, levels: dict[str, str]) -> Path:
+    """The Jiang records case with some waterfall levels rewritten (a hand-made matches table)."""
+    shutil.copytree(jiang_records_path(), folder)
+    path = folder / "matches.csv"
+    text = path.read_text(encoding="utf-8")
+    for old, new in levels.items():
+        text = text.replace(f'""level"": ""{old}""', f'""level"": ""{new}""', 1)
+    path.write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_free_text_in_waterfall_levels_does_not_survive(tmp_path: Path) -> None:
+    name, phone = "Xu Yan 徐燕", "13957112345 call"
+    source = _records_with_levels(tmp_path / "src", {"different": name, "exact": phone})
+    original = load_folder(source)
+    written = [w.level for m in original.matches.values() for w in m.waterfall]
+    assert name in written and phone in written  # the loader keeps them: free text
+    out = _export(source, tmp_path / "out")
+    blob = _all_bytes(out)
+    for text in (name, phone, "Xu Yan", "徐燕", "13957112345"):
+        assert text.encode() not in blob, text
+    exported = load_folder(out)
+    levels = [w.level for m in exported.matches.values() for w in m.waterfall]
+    # the labels spillover link writes are kept; free text becomes a keyed pseudonym
+    assert "missing" in levels
+    assert [x for x in levels if x not in LEVEL_LABELS] == [
+        Pseudonymizer(KEY).level(name),
+        Pseudonymizer(KEY).level(phone),
+    ]
+    assert all(re.fullmatch(r"L-[0-9a-f]{12}", x) for x in levels if x not in LEVEL_LABELS)
+    # the weights and what agreed are kept, and every answer stays the same
+    before = [
+        (w.field, w.agreed, w.log2_bayes_factor)
+        for m in original.matches.values()
+        for w in m.waterfall
+    ]
+    after = [
+        (w.field, w.agreed, w.log2_bayes_factor)
+        for m in exported.matches.values()
+        for w in m.waterfall
+    ]
+    assert after == before
+    verdicts = [audit_folder(f, tmp_path / f"{f.name}.jsonl").verdicts for f in (source, out)]
+    assert verdicts[0] == verdicts[1]
+
+
+def test_kept_level_labels_are_those_link_writes() -> None:
+    from spillover.link import LEVEL_AGREES
+
+    assert set(LEVEL_LABELS) == set(LEVEL_AGREES)
+
+
+def test_no_free_text_column_survives_raw(tmp_path: Path) -> None:
+    """Every free-text column of the tables (docs/contract.md §1: stated reasons, cities,
+    waterfall levels) is dropped or pseudonymized; names are pseudonyms."""
+    source = _records_with_levels(tmp_path / "src", {"different": "note: Xu Yan"})
+    columns = {"blacklist": "stated_reason", "people": "city", "records": "city"}
+    for table, column in columns.items():
+        path = source / f"{table}.csv"
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            fields = list(reader.fieldnames or [])
+            rows = list(reader)
+        if column not in fields:
+            fields.append(column)
+        for n, row in enumerate(rows):
+            row[column] = f"SECRET-NOTE-{table}-{n}"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    original = load_folder(source)
+    assert {e.stated_reason for e in original.entries.values()} != {None}
+    out = _export(source, tmp_path / "out")
+    blob = _all_bytes(out)
+    assert b"SECRET-NOTE" not in blob and b"Xu Yan" not in blob
+    for person in original.people.values():
+        assert person.name.encode() not in blob
+    for record in original.records.values():
+        assert not record.name or record.name.encode() not in blob
+
+
+# --- keys (issue 19, item 10) ------------------------------------------------------------
+
+
+WEAK_KEYS = {
+    "zero bytes": bytes(32),
+    "one character": b"k" * 64,
+    "spaces": b" " * 48,
+    "counting": bytes(range(32)),
+    "hex digits in order": b"0123456789abcdef" * 4,
+    "a block twice": bytes.fromhex("9f1c2a7be4d05613a8c33e7f1b6d4a02") * 2,
+    "two characters": b"ab" * 32,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WEAK_KEYS))
+def test_weak_keys_are_refused(tmp_path: Path, name: str) -> None:
+    weak = WEAK_KEYS[name]
+    assert key_entropy_bits(weak) < MIN_KEY_BITS
+    path = tmp_path / "k"
+    path.write_bytes(weak)
+    with pytest.raises(SpilloverError, match="at least 128 bits") as info:
+        read_key(path)
+    assert "--generate-key" in str(info.value)
+    with pytest.raises(SpilloverError, match="entropy"):
+        export_pseudonymized(JIANG, tmp_path / "out", key=weak)
+    with pytest.raises(SpilloverError, match="entropy"):
+        Pseudonymizer(weak)
+    result = CliRunner().invoke(
+        cli,
+        ["export", "--data", str(JIANG), "--out", str(tmp_path / "o"), "--pseudonymize",
+         "--key-file", str(path)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.startswith("spillover: error: key file") and "entropy" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()
+
+
+def test_random_keys_pass_the_entropy_check() -> None:
+    # 32 random bytes (and their hex or base64 text) show far more than the bound
+    import base64
+
+    for _ in range(2000):
+        key = os.urandom(MIN_KEY_BYTES)
+        assert key_entropy_bits(key) >= MIN_KEY_BITS
+    assert key_entropy_bits(os.urandom(32).hex().encode() + b"\n") >= MIN_KEY_BITS
+    assert key_entropy_bits(base64.b64encode(os.urandom(32))) >= MIN_KEY_BITS
+    Pseudonymizer(KEY)
+    Pseudonymizer(OTHER_KEY)
+
+
+def test_generate_key_writes_a_private_random_key_and_never_overwrites(tmp_path: Path) -> None:
+    old = os.umask(0)  # the mode does not depend on the umask
+    try:
+        path = generate_key(tmp_path / "k")
+    finally:
+        os.umask(old)
+    key = path.read_bytes()
+    assert len(key) == MIN_KEY_BYTES and key_entropy_bits(key) >= MIN_KEY_BITS
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_key(path) == key
+    assert generate_key(tmp_path / "k2").read_bytes() != key
+    with pytest.raises(SpilloverError, match="already exists"):
+        generate_key(path)
+    assert path.read_bytes() == key
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")  # not even a dangling link
+    with pytest.raises(SpilloverError, match="already exists"):
+        generate_key(tmp_path / "link")
+    assert not (tmp_path / "nowhere").exists()
+    with pytest.raises(SpilloverError, match="cannot create"):
+        generate_key(tmp_path / "no" / "such" / "folder")
+
+
+def test_cli_generate_key_then_export_with_it(tmp_path: Path) -> None:
+    runner = CliRunner()
+    key = tmp_path / "export.key"
+    result = runner.invoke(cli, ["export", "--generate-key", str(key)])
+    assert result.exit_code == 0, result.output
+    assert "wrote a new key" in result.output
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    first = key.read_bytes()
+    result = runner.invoke(cli, ["export", "--generate-key", str(key)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"spillover: error: {key} already exists: a key file is never overwritten "
+        "(choose a new name)\n"
+    )
+    assert key.read_bytes() == first
+    # it only makes a key: an export asked for in the same command is a usage error
+    result = runner.invoke(
+        cli,
+        ["export", "--generate-key", str(tmp_path / "k2"), "--data", str(JIANG), "--out",
+         str(tmp_path / "o2"), "--pseudonymize", "--key-file", str(key)],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "--generate-key only makes a key" in result.output
+    assert not (tmp_path / "k2").exists() and not (tmp_path / "o2").exists()
+    result = runner.invoke(cli, ["export", "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 2 and "Missing option '--data'" in result.output
+    out = tmp_path / "out"
+    result = runner.invoke(
+        cli,
+        ["export", "--data", str(JIANG), "--out", str(out), "--pseudonymize",
+         "--key-file", str(key)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def test_key_from_standard_input(tmp_path: Path) -> None:
+    assert read_key("-", stdin=io.BytesIO(KEY)) == KEY
+    with pytest.raises(SpilloverError, match="standard input is refused: it is empty"):
+        read_key("-", stdin=io.BytesIO(b""))
+    with pytest.raises(SpilloverError, match="more than 4096 bytes"):
+        read_key("-", stdin=io.BytesIO(os.urandom(5000)))
+    with pytest.raises(SpilloverError, match="more than 4096 bytes"):
+        read_key("/dev/zero")  # a device that never ends is refused, not read forever
+    runner = CliRunner()
+    args = ["export", "--data", str(JIANG), "--pseudonymize", "--key-file"]
+    result = runner.invoke(cli, [*args, "-", "--out", str(tmp_path / "dash")], input=KEY)
+    assert result.exit_code == 0, result.output
+    _export(JIANG, tmp_path / "file")
+    for table in ("people", "loans", "blacklist"):
+        assert (tmp_path / "dash" / f"{table}.csv").read_bytes() == (
+            tmp_path / "file" / f"{table}.csv"
+        ).read_bytes()
+    result = runner.invoke(cli, [*args, "-", "--out", str(tmp_path / "weak")], input=bytes(32))
+    assert result.exit_code == 1
+    assert "spillover: error: the key on standard input is refused" in result.output
+    # /dev/stdin as a pipe, as a shell gives it: a real process
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for name in ("/dev/stdin", "-"):
+        out = tmp_path / f"pipe{name.replace('/', '_')}"
+        done = subprocess.run(
+            [sys.executable, "-m", "spillover", *args, name, "--out", str(out)],
+            input=KEY,
+            capture_output=True,
+            timeout=120,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        assert (out / "people.csv").read_bytes() == (tmp_path / "file" / "people.csv").read_bytes()

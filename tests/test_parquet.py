@@ -673,7 +673,9 @@ def test_cli_synth_format(tmp_path: Path) -> None:
 
 def test_export_writes_parquet_too(tmp_path: Path) -> None:
     key = tmp_path / "key"
-    key.write_bytes(b"k" * 32)
+    key.write_bytes(
+        bytes.fromhex("6634d35453f4574c273881be42dd19f34a769c65b1db66218a0803eb40b982ef")
+    )  # random: weak keys are refused
     runner = CliRunner()
     for fmt in ("csv", "parquet"):
         result = runner.invoke(

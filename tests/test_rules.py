@@ -7,8 +7,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import spillover
+from spillover.cli import cli
+from spillover.errors import PolicyError
+from spillover.examples import jiang_case_path
 from spillover.model import LinkRole
 from spillover.output import ExplanationOut
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
@@ -174,3 +178,64 @@ def test_recommendation_thresholds_come_from_the_policy_with_defaults():
     assert recommendation(0.25, without) == Recommendation.LIST
     with pytest.raises(spillover.PolicyError, match="review_at must not exceed do_not_list_at"):
         parse_policy(text[:start].encode() + b"[recommendation]\nreview_at = 0.6\n")
+
+
+# --- clean messages for hostile policy files (issue 19, item 11) ---------------------------
+
+
+def _policy_with(old: str, new: str) -> bytes:
+    text = default_policy_bytes().decode("utf-8")
+    assert old in text
+    return text.replace(old, new, 1).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("own_loan = 1.0", "own_loan = true", "factors.own_loan"),
+        ("max_loans = 3", "max_loans = true", "search.max_loans"),
+        ("spillover_at = 0.5", "spillover_at = true", "verdict.spillover_at"),
+    ],
+)
+def test_a_boolean_is_no_number_in_a_policy(tmp_path, old, new, field):
+    raw = _policy_with(old, new)
+    with pytest.raises(PolicyError, match=f"p.toml: {field}: expected a number, not a boolean"):
+        parse_policy(raw, "p.toml")
+    path = tmp_path / "p.toml"
+    path.write_bytes(raw)
+    result = CliRunner().invoke(
+        cli, ["audit", "--data", str(jiang_case_path()), "--policy", str(path)]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith(f"spillover: error: {path}: {field}: expected a number")
+    # an integer is still a number
+    assert parse_policy(_policy_with("own_loan = 1.0", "own_loan = 1")).factor("own_loan") == 1.0
+
+
+def test_a_policy_nested_2000_deep_is_one_clean_message(tmp_path):
+    raw = _policy_with("own_loan = 1.0", "own_loan = " + "[" * 2000 + "]" * 2000)
+    with pytest.raises(PolicyError, match=r"p\.toml: nested too deeply"):
+        parse_policy(raw, "p.toml")
+    path = tmp_path / "p.toml"
+    path.write_bytes(raw)
+    result = CliRunner().invoke(
+        cli, ["audit", "--data", str(jiang_case_path()), "--policy", str(path)]
+    )
+    message = (
+        f"spillover: error: {path}: nested too deeply: more than 32 levels of tables and arrays\n"
+    )
+    assert result.exit_code == 1
+    assert result.output == message
+    out = tmp_path / "run"
+    simulate = [
+        "simulate",
+        "--data",
+        str(jiang_case_path()),
+        "--rule",
+        "contacts",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(cli, [*simulate, "--policy", str(path)])
+    assert (result.exit_code, result.output) == (1, message)
+    assert not out.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -336,6 +337,59 @@ def test_bad_rule_files_are_refused_naming_the_field(text, message):
         parse_rule(text, "bad.toml")
 
 
+DEEP_RULES = {
+    "arrays": b'[rule]\nname = "x"\n[default]\nties = ' + b"[" * 2000 + b"]" * 2000 + b"\n",
+    "inline tables": b'[rule]\nname = "x"\n[default]\nties = ' + b"{a=" * 2000 + b"1" + b"}" * 2000,
+    "dotted keys": b'[rule]\nname = "x"\n[platform]\n' + b"a" + b".a" * 2000 + b" = 1\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP_RULES))
+def test_a_rule_nested_2000_deep_is_one_clean_message(tmp_path, shape):
+    with pytest.raises(ListingRuleError, match=r"bad\.toml: nested too deeply"):
+        parse_rule(DEEP_RULES[shape], "bad.toml")
+    path = tmp_path / "deep.toml"
+    path.write_bytes(DEEP_RULES[shape])
+    data = write_story(tmp_path / "data")
+    result = CliRunner().invoke(
+        cli, ["simulate", "--data", str(data), "--rule", str(path), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        f"spillover: error: {path}: nested too deeply: more than 32 levels of tables and arrays\n"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ("depth = true", "default.depth", "expected a number, not a boolean (true)"),
+        ("delay_days = true", "default.delay_days", "not a boolean"),
+        ("copy_delay_days = [0, false]", "default.copy_delay_days", "not a boolean"),
+        ("act_on_shared = 1", "default.act_on_shared", "expected true or false, not 1"),
+        ("verified_only = 0", "default.verified_only", "expected true or false, not 0"),
+    ],
+)
+def test_booleans_and_numbers_are_not_taken_for_each_other_in_rules(tmp_path, line, field, message):
+    text = f'[rule]\nname = "x"\n[default]\n{line}\n'.encode()
+    with pytest.raises(ListingRuleError, match=f"bad.toml: {field}: .*{re.escape(message)}"):
+        parse_rule(text, "bad.toml")
+    path = tmp_path / "bool.toml"
+    path.write_bytes(text)
+    data = write_story(tmp_path / "data")
+    result = CliRunner().invoke(
+        cli, ["simulate", "--data", str(data), "--rule", str(path), "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"spillover: error: {path}: {field}: ")
+    assert message in result.output and "Traceback" not in result.output
+    # the numbers and booleans themselves are still read
+    ok = parse_rule(b'[rule]\nname = "x"\n[default]\ndepth = 2\ndelay_days = [0, 3]\n'
+                    b"act_on_shared = false\n")  # fmt: skip
+    assert (ok.default.depth, ok.default.delay_days, ok.default.act_on_shared) == (2, (0, 3), False)
+
+
 def test_an_unknown_rule_or_platform_is_refused(tmp_path):
     with pytest.raises(ListingRuleError, match="no listing rule 'nope'"):
         load_rule("nope")
@@ -434,9 +488,73 @@ def test_cli_simulate_and_compare(tmp_path):
     assert [m["rule"] for m in json.loads(res.output)["metrics"]] == shipped_rule_names()
     res = runner.invoke(cli, ["simulate", "--compare", str(tmp_path / "a"), str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
-    assert "no metric differs" in res.output  # the same rules, data, seed and cut-off
+    # the same data, seed and cut-off: the shared rules agree, and B has more rules
+    others = [r for r in shipped_rule_names() if r not in ("contacts", "no_sharing")]
+    assert res.output.splitlines() == [
+        f"rules only in run B: {', '.join(others)}",
+        "no metric of the 2 rule(s) in both runs differs",
+    ]
     rows = compare_runs(tmp_path / "a", tmp_path / "b")
-    assert {r["rule"] for r in rows} == {"contacts", "no_sharing"}
+    assert {r["rule"] for r in rows} == set(shipped_rule_names())
+    assert {r["rule"] for r in rows if r["a"] is not None} == {"contacts", "no_sharing"}
+    res = runner.invoke(cli, ["simulate", "--compare", str(tmp_path / "a"), str(tmp_path / "a")])
+    assert res.output == "no metric differs between the two runs\n"
+
+
+def test_compare_runs_of_different_rule_sets(tmp_path):
+    """A rule in one run only is named (and its metrics given against nothing); the rules
+    of both runs are compared metric by metric (issue 19, item 15)."""
+    data = write_story(tmp_path / "data")
+    runner = CliRunner()
+    runs = {
+        "a": ["--rule", "contacts", "--rule", "borrower_only", "--cutoff", "2020-05-01"],
+        "b": ["--rule", "contacts", "--rule", "no_sharing", "--cutoff", "2021-06-30"],
+    }
+    for name, args in runs.items():
+        res = runner.invoke(
+            cli, ["simulate", "--data", str(data), *args, "--out", str(tmp_path / name)]
+        )
+        assert res.exit_code == 0, res.output
+    rows = compare_runs(tmp_path / "a", tmp_path / "b")
+    assert list(dict.fromkeys(r["rule"] for r in rows)) == [
+        "contacts",
+        "borrower_only",
+        "no_sharing",
+    ]
+    listed = {(r["rule"], r["metric"]): r for r in rows if r["metric"] == "people_listed"}
+    assert listed["contacts", "people_listed"] == {
+        "rule": "contacts", "metric": "people_listed", "a": 1, "b": 6, "change": 5
+    }  # fmt: skip
+    only_a = listed["borrower_only", "people_listed"]
+    only_b = listed["no_sharing", "people_listed"]
+    assert only_a["b"] is None and only_a["change"] is None and only_a["a"] is not None
+    assert only_b["a"] is None and only_b["change"] is None and only_b["b"] == 6
+    res = runner.invoke(cli, ["simulate", "--compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[:2] == ["rules only in run A: borrower_only", "rules only in run B: no_sharing"]
+    assert lines[2].split()[:2] == ["rule", "metric"]
+    assert {line.split()[0] for line in lines[3:]} == {"contacts"}
+    assert any(line.split()[1:] == ["people_listed", "1", "6", "5"] for line in lines[3:])
+    res = runner.invoke(
+        cli,
+        ["simulate", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "json"],
+    )
+    assert json.loads(res.output) == rows
+    # two runs with no rule in common: both sides named, nothing compared
+    res = runner.invoke(
+        cli,
+        ["simulate", "--data", str(data), "--rule", "verified_ties_only", "--cutoff",
+         "2021-06-30", "--out", str(tmp_path / "c")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["simulate", "--compare", str(tmp_path / "c"), str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == [
+        "rules only in run A: verified_ties_only",
+        "rules only in run B: contacts, no_sharing",
+        "no rule is in both runs",
+    ]
 
 
 def test_cli_compare_shows_the_change(tmp_path):

@@ -956,10 +956,13 @@ def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -
 
 @cli.command()
 @click.option(
-    "--data", required=True, type=click.Path(path_type=Path), metavar="DIR", help="Data folder."
+    "--data",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Data folder (required to export).",
 )
 @click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="New (or empty) folder."
+    "--out", type=click.Path(path_type=Path), help="New (or empty) folder (required to export)."
 )
 @click.option(
     "--pseudonymize",
@@ -968,9 +971,16 @@ def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -
 )
 @click.option(
     "--key-file",
+    type=click.Path(path_type=Path, allow_dash=True),
+    metavar="FILE",
+    help="Secret key: 32 random bytes or more (see --generate-key); - reads it from stdin.",
+)
+@click.option(
+    "--generate-key",
+    "new_key_file",
     type=click.Path(path_type=Path),
     metavar="FILE",
-    help="Secret key, at least 32 bytes (head -c 32 /dev/urandom > FILE); never written out.",
+    help="Only write a new random key to the new FILE (mode 0600); no export.",
 )
 @click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
 @click.option(
@@ -983,11 +993,31 @@ def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -
 )
 @handle_errors
 def export(
-    data: Path, out: Path, pseudonymize: bool, key_file: Path | None, region: str, table_format: str
+    data: Path | None,
+    out: Path | None,
+    pseudonymize: bool,
+    key_file: Path | None,
+    new_key_file: Path | None,
+    region: str,
+    table_format: str,
 ) -> None:
-    """Write a pseudonymized copy of the data folder --data to --out (docs/privacy.md)."""
-    from .export import export_pseudonymized
+    """Write a pseudonymized copy of the data folder --data to --out (docs/privacy.md);
+    or make a key (--generate-key FILE)."""
+    from .export import export_pseudonymized, generate_key
 
+    if new_key_file is not None:
+        if data is not None or out is not None or pseudonymize or key_file is not None:
+            raise click.UsageError(
+                "--generate-key only makes a key: export with --key-file in a second command"
+            )
+        generate_key(new_key_file)
+        click.echo(f"wrote a new key to {new_key_file} (mode 0600); keep it apart from exports")
+        return
+    ctx = click.get_current_context()
+    for param in ctx.command.params:
+        if param.name in ("data", "out") and ctx.params[param.name] is None:
+            raise click.MissingParameter(ctx=ctx, param=param)
+    assert data is not None and out is not None
     if not pseudonymize:
         raise click.UsageError("export writes pseudonymized data only: pass --pseudonymize")
     if key_file is None:

@@ -16,6 +16,10 @@ loan and entry ids        ``loan-`` / ``entry-`` + 16 hex digits (they may embed
 platform record ids       ``rec-`` + 16 hex digits (their names, ID numbers and
                           phones as above)
 stated reasons, cities    dropped (free text can hold anything)
+waterfall levels          kept when one of :data:`LEVEL_LABELS` (the labels
+                          ``spillover link`` writes), else ``L-`` + 12 hex
+                          digits (a level is free text in a hand-made
+                          ``matches`` table)
 records' birth dates      dropped (a match's waterfall still says which fields
                           agreed)
 ========================  ===================================================
@@ -23,7 +27,8 @@ records' birth dates      dropped (a match's waterfall still says which fields
 Platforms (institutions, not people), dates, amounts, statuses, roles and the
 graph's structure are kept, so every command runs on the export and scores it
 exactly as the original. The same input and key give byte-identical output;
-the key is read, never written. Person ids, phone numbers, ID numbers, loan and
+the key is read, never written (but by :func:`generate_key`, which makes a new
+one), and must be random (:func:`key_problem`). Person ids, phone numbers, ID numbers, loan and
 entry ids are mapped *injectively*: two different values never share a
 pseudonym (a clash of the HMAC-derived candidates is resolved deterministically,
 see :func:`_injective`), and no pseudonym equals a raw value of the same kind.
@@ -33,13 +38,20 @@ from __future__ import annotations
 
 import csv
 import hmac
+import itertools
 import json
+import math
+import os
 import re
+import secrets
+import stat
+import sys
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import SpilloverError
 from .model import (
@@ -59,10 +71,16 @@ from .resident_id import check_character
 from .rows import TABLES
 
 __all__ = [
+    "LEVEL_LABELS",
+    "MAX_STREAM_KEY_BYTES",
+    "MIN_KEY_BITS",
     "MIN_KEY_BYTES",
     "ExportSummary",
     "Pseudonymizer",
     "export_pseudonymized",
+    "generate_key",
+    "key_entropy_bits",
+    "key_problem",
     "pseudonymize",
     "read_key",
     "write_dataset",
@@ -70,6 +88,15 @@ __all__ = [
 
 #: The shortest key accepted, in bytes (the HMAC-SHA256 output size).
 MIN_KEY_BYTES = 32
+#: The least entropy a key must show (:func:`key_entropy_bits`), in bits.
+MIN_KEY_BITS = 128
+#: A key read from a pipe, standard input or a device may hold at most this many bytes
+#: (so ``/dev/zero`` or ``/dev/urandom`` given by mistake is refused, not read forever).
+MAX_STREAM_KEY_BYTES = 4096
+#: Waterfall levels kept as they are: the comparison labels ``spillover link`` writes
+#: (``spillover.link.LEVEL_AGREES``). Any other level is free text (a ``matches`` table
+#: may be made by hand) and is pseudonymized.
+LEVEL_LABELS = frozenset({"exact", "pinyin", "close", "different", "missing"})
 
 #: Mobile prefixes whose every 8-digit continuation is a valid mainland number
 #: (phonenumbers metadata); pseudonyms are drawn from them.
@@ -95,34 +122,180 @@ class ExportSummary:
     counts: dict[str, int]
 
 
-def read_key(path: str | Path) -> bytes:
-    """The secret key in ``path`` (its raw bytes, all of them).
+def _shannon_bits(values: bytes) -> float:
+    """The empirical Shannon entropy of ``values``, in bits per value."""
+    n = len(values)
+    return max(0.0, -sum(c / n * math.log2(c / n) for c in Counter(values).values()))
 
-    Refused with a clear message when the file is missing, unreadable or shorter
-    than :data:`MIN_KEY_BYTES` bytes. The key's content never appears in a message.
+
+def _period(key: bytes) -> int:
+    """The shortest p such that ``key`` is its first p bytes repeated (``len(key)`` if none)."""
+    n = len(key)
+    fail = [0] * n  # Knuth-Morris-Pratt failure function: linear time
+    k = 0
+    for i in range(1, n):
+        while k and key[i] != key[k]:
+            k = fail[k - 1]
+        if key[i] == key[k]:
+            k += 1
+        fail[i] = k
+    p = n - fail[-1] if n else 0
+    return p if p and n % p == 0 else n
+
+
+def key_entropy_bits(key: bytes) -> float:
+    """A cautious estimate of the entropy of ``key``, in bits (an upper bound of what a
+    weak key shows, never a proof that a key is random).
+
+    The least of: the Shannon entropy of its byte values and that of the steps between
+    neighbouring bytes (so ``00 01 02 ...`` or ``abcabc...`` count for nothing), times the
+    length of its shortest repeating unit (a block written twice counts once).
+
+    >>> key_entropy_bits(bytes(32)), key_entropy_bits(b" " * 40), key_entropy_bits(bytes(range(32)))
+    (0.0, 0.0, 0.0)
+    >>> key_entropy_bits(b"0123456789abcdef" * 4) < MIN_KEY_BITS
+    True
     """
-    path = Path(path)
-    hint = f"make one with: head -c {MIN_KEY_BYTES} /dev/urandom > {path}"
-    if not path.is_file():
-        raise SpilloverError(f"key file {path} does not exist or is not a file; {hint}")
-    try:
-        key = path.read_bytes()
-    except OSError as exc:
-        raise SpilloverError(f"key file {path} cannot be read: {exc.strerror}") from None
+    if len(key) < 2:
+        return 0.0
+    steps = bytes((b - a) % 256 for a, b in itertools.pairwise(key))
+    return min(_shannon_bits(key), _shannon_bits(steps)) * _period(key)
+
+
+def key_problem(key: bytes) -> str | None:
+    """Why ``key`` is not fit to pseudonymize with (None when it is): fewer than
+    :data:`MIN_KEY_BYTES` bytes, or less than :data:`MIN_KEY_BITS` bits of entropy by
+    :func:`key_entropy_bits` (zero bytes, one character repeated, spaces, a counting
+    sequence, a short block repeated). The message never shows the key.
+
+    >>> key_problem(bytes(32))
+    'it shows no entropy (about 0 bits: one byte value repeated, a sequence or a block written again); a key needs at least 128 bits: 32 random bytes'
+    """
     if len(key) < MIN_KEY_BYTES:
         what = "is empty" if not key else f"holds only {len(key)} bytes"
-        raise SpilloverError(
-            f"key file {path} {what}; a key needs at least {MIN_KEY_BYTES} random bytes ({hint})"
+        return f"it {what}; a key needs at least {MIN_KEY_BYTES} random bytes"
+    bits = key_entropy_bits(key)
+    if bits < MIN_KEY_BITS:
+        what = "no entropy" if bits < 1 else "too little entropy"
+        return (
+            f"it shows {what} (about {bits:.0f} bits: one byte value repeated, a sequence "
+            f"or a block written again); a key needs at least {MIN_KEY_BITS} bits: "
+            f"{MIN_KEY_BYTES} random bytes"
         )
+    return None
+
+
+def _hint(path: object) -> str:
+    return (
+        f"make one with: spillover export --generate-key {path} "
+        f"(or head -c {MIN_KEY_BYTES} /dev/urandom > {path})"
+    )
+
+
+def _read_stream(stream: BinaryIO, name: str) -> bytes:
+    """At most :data:`MAX_STREAM_KEY_BYTES` bytes of a pipe, standard input or device."""
+    if stream.isatty():
+        raise SpilloverError(f"{name} is a terminal: pipe the key in (--key-file - < FILE)")
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_STREAM_KEY_BYTES:
+        chunk = stream.read(MAX_STREAM_KEY_BYTES + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_STREAM_KEY_BYTES:
+        raise SpilloverError(
+            f"{name} holds more than {MAX_STREAM_KEY_BYTES} bytes: not a key "
+            "(a key read from a pipe or device is at most that long)"
+        )
+    return b"".join(chunks)
+
+
+def read_key(path: str | Path, *, stdin: BinaryIO | None = None) -> bytes:
+    """The secret key in ``path`` (its raw bytes, all of them).
+
+    ``path`` ``-`` reads the key from standard input (``stdin``, default the process's);
+    a pipe, ``/dev/stdin`` or another device is read too (at most
+    :data:`MAX_STREAM_KEY_BYTES` bytes). Refused with a clear message when the file is
+    missing, unreadable, or the key is too short or too weak (:func:`key_problem`). The
+    key's content never appears in a message.
+    """
+    if str(path) == "-":
+        name = "the key on standard input"
+        stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise SpilloverError("--key-file -: there is no standard input to read the key from")
+        try:
+            key = _read_stream(stream, "standard input")
+        except OSError as exc:
+            raise SpilloverError(f"standard input cannot be read: {exc.strerror}") from None
+    else:
+        path = Path(path)
+        name = f"key file {path}"
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise SpilloverError(f"key file {path} does not exist; {_hint(path)}") from None
+        if stat.S_ISDIR(mode):
+            raise SpilloverError(f"key file {path} is a folder, not a file; {_hint(path)}")
+        try:
+            if stat.S_ISREG(mode):
+                key = path.read_bytes()
+            else:  # a pipe, /dev/stdin, a character device
+                with path.open("rb", buffering=0) as handle:
+                    key = _read_stream(handle, f"key file {path}")
+        except OSError as exc:
+            raise SpilloverError(f"key file {path} cannot be read: {exc.strerror}") from None
+    problem = key_problem(key)
+    if problem is not None:
+        raise SpilloverError(f"{name} is refused: {problem}; {_hint('NEW_FILE')}")
     return key
+
+
+def generate_key(path: str | Path) -> Path:
+    """Write a new random key (:data:`MIN_KEY_BYTES` bytes from :mod:`secrets`) to the new
+    file ``path``, readable and writable by its owner only (mode 0600).
+
+    An existing ``path`` (even a dangling link) is never overwritten: the exports made
+    with a key cannot be linked to later ones without it. Returns ``path``.
+    """
+    path = Path(path)
+    if str(path) == "-":
+        raise SpilloverError("--generate-key writes the key to a new file, not to standard output")
+    key = secrets.token_bytes(MIN_KEY_BYTES)
+    while key_problem(key) is not None:  # next to never; a generated key must pass the check
+        key = secrets.token_bytes(MIN_KEY_BYTES)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise SpilloverError(
+            f"{path} already exists: a key file is never overwritten (choose a new name)"
+        ) from None
+    except OSError as exc:
+        raise SpilloverError(f"{path}: cannot create the key file: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        view = memoryview(key)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise SpilloverError(f"{path}: cannot write the key file: {exc.strerror}") from None
+    os.close(fd)
+    return path
 
 
 class Pseudonymizer:
     """Keyed pseudonyms of one kind of value at a time (HMAC-SHA256, domain-separated)."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) < MIN_KEY_BYTES:
-            raise SpilloverError(f"a pseudonymization key needs at least {MIN_KEY_BYTES} bytes")
+        problem = key_problem(key)
+        if problem is not None:
+            raise SpilloverError(f"the pseudonymization key is refused: {problem}")
         self._key = key
 
     def digest(self, kind: str, value: str, attempt: int = 0) -> bytes:
@@ -135,6 +308,11 @@ class Pseudonymizer:
     def name(self, name: str) -> str:
         """``P-`` and 12 hex digits. Not injective (names are not keys): equal names stay equal."""
         return "P-" + self.digest("name", name).hex()[:12]
+
+    def level(self, level: str) -> str:
+        """A waterfall level: kept when one of :data:`LEVEL_LABELS`, else ``L-`` and 12 hex
+        digits (free text may hold a name or a number); equal levels stay equal."""
+        return level if level in LEVEL_LABELS else "L-" + self.digest("level", level).hex()[:12]
 
     def person_ids(self, values: Iterable[str]) -> dict[str, str]:
         """Person ids to ``pid-`` and 16 hex digits, injectively."""
@@ -317,7 +495,7 @@ def pseudonymize(data: Dataset, key: bytes) -> Dataset:
             m.matched_by,
             record_id[m.matched_with] if m.matched_with else None,
             m.match_weight,
-            m.waterfall,
+            tuple(replace(w, level=p.level(w.level)) for w in m.waterfall),
         )
         for m in data.matches.values()
     }

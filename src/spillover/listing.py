@@ -45,18 +45,25 @@ or a step kind a role's use takes (:func:`~spillover.rules.use_kind`:
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from .errors import SpilloverError
 from .model import LoanStatus, PlatformKind
 from .rules import ROLES, loan_kind, use_kind
+from .tomlfile import Boolean, Integer, parse_toml
 
 __all__ = [
     "OWN_TIE",
@@ -103,7 +110,15 @@ class ListingRuleError(SpilloverError):
     """A listing rule that cannot be read or is not valid."""
 
 
-Days = int | tuple[int, int]
+def _days_not_booleans(value: Any) -> Any:
+    """``true`` is no number of days (pydantic alone would read it as 1)."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if any(isinstance(v, bool) for v in items):
+        raise ValueError("expected a number of days or [low, high], not a boolean")
+    return value
+
+
+Days = Annotated[int | tuple[int, int], BeforeValidator(_days_not_booleans)]
 
 
 class _Action(BaseModel):
@@ -114,10 +129,10 @@ class _Action(BaseModel):
 
     ties: tuple[str, ...] | None = None
     delay_days: Days | None = None
-    depth: int | None = Field(default=None, ge=1, le=5)
-    act_on_shared: bool | None = None
+    depth: Integer | None = Field(default=None, ge=1, le=5)
+    act_on_shared: Boolean | None = None
     copy_delay_days: Days | None = None
-    verified_only: bool | None = None
+    verified_only: Boolean | None = None
     subject: Literal["owner", "phone"] | None = None
     statuses: tuple[LoanStatus, ...] | None = None
 
@@ -243,11 +258,9 @@ def parse_rule(raw: bytes, source: str = "<rule>") -> ListingRule:
     >>> sorted(parse_rule(b'[rule]\\nname = "x"\\n[default]\\nties = ["reference"]').default.ties)
     ['reference']
     """
+    data: dict[str, Any] = parse_toml(raw, source, ListingRuleError, "not a TOML file")
     try:
-        data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
         parsed = _RuleFile.model_validate(data)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ListingRuleError(f"{source}: not a TOML file: {exc}") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

@@ -8,7 +8,6 @@ policy must keep (docs/contract.md §3) is refused with :class:`~spillover.error
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -19,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from .errors import PolicyError
 from .model import LoanStatus
 from .rules import FACTOR_KEYS, MATCH_FACTOR_DEFAULTS, factor, owns_kind, use_kind
+from .tomlfile import Integer, Number, parse_toml
 
 __all__ = ["Policy", "default_policy", "default_policy_bytes", "load_policy", "parse_policy"]
 
 
-Factor = float
+Factor = Number
 
 
 class _FactorRules(BaseModel):
@@ -109,15 +109,15 @@ _Factors = create_model(  # type: ignore[call-overload]
 class _Search(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_loans: int = Field(default=3, ge=1, le=10)
-    max_paths: int = Field(default=10, ge=1)
+    max_loans: Integer = Field(default=3, ge=1, le=10)
+    max_paths: Integer = Field(default=10, ge=1)
     origin_statuses: tuple[LoanStatus, ...] = (LoanStatus.DEFAULTED, LoanStatus.OVERDUE)
 
 
 class _Verdict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    spillover_at: float = Field(default=0.5, gt=0, le=1)
+    spillover_at: Number = Field(default=0.5, gt=0, le=1)
 
 
 class _Recommendation(BaseModel):
@@ -125,8 +125,8 @@ class _Recommendation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    review_at: float = Field(default=0.3, gt=0, le=1)
-    do_not_list_at: float = Field(default=0.5, gt=0, le=1)
+    review_at: Number = Field(default=0.3, gt=0, le=1)
+    do_not_list_at: Number = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> _Recommendation:
@@ -192,10 +192,7 @@ class Policy:
 
 def parse_policy(raw: bytes, source: str = "<policy>") -> Policy:
     """Parse and validate policy TOML bytes."""
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    data = parse_toml(raw, source, PolicyError, "not valid TOML")
     try:
         parsed = _PolicyFile.model_validate(data)
     except ValidationError as exc:

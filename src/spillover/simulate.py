@@ -1103,40 +1103,76 @@ def _read_metrics(run: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> list[dict[str, Any]]:
-    """Before/after: for every rule in both runs and every numeric metric, the value in
-    ``run_a``, in ``run_b`` and the change (``b - a``)."""
+    """Before/after: for every rule of either run and every numeric metric, the value in
+    ``run_a``, in ``run_b`` and the change (``b - a``).
+
+    A rule in both runs gives a row per metric that is a number in both. A rule in one
+    run only gives a row per numeric metric with the other side and the change ``None``
+    (so two runs of different rule sets never read as equal). Rules come in ``run_a``'s
+    order, then those of ``run_b`` only.
+    """
     a, b = _read_metrics(run_a), _read_metrics(run_b)
-    common = [r for r in a if r in b]
-    if not common:
-        raise SpilloverError("the two runs have no rule in common")
-    out = []
-    for rule in common:
+    out: list[dict[str, Any]] = []
+    for rule in [*a, *(r for r in b if r not in a)]:
         for col in METRIC_COLUMNS[1:]:
-            va, vb = a[rule].get(col), b[rule].get(col)
-            if isinstance(va, int | float) and isinstance(vb, int | float):
+            va = a[rule].get(col) if rule in a else None
+            vb = b[rule].get(col) if rule in b else None
+            numbers = [isinstance(v, int | float) for v in (va, vb)]
+            if (
+                rule in a
+                and rule in b
+                and isinstance(va, int | float)
+                and isinstance(vb, int | float)
+            ):
                 delta = vb - va
-                out.append(
-                    {
-                        "rule": rule,
-                        "metric": col,
-                        "a": va,
-                        "b": vb,
-                        "change": round(delta, 6) if isinstance(delta, float) else delta,
-                    }
-                )
+                change = round(delta, 6) if isinstance(delta, float) else delta
+                out.append({"rule": rule, "metric": col, "a": va, "b": vb, "change": change})
+            elif (rule not in b and numbers[0]) or (rule not in a and numbers[1]):
+                out.append({"rule": rule, "metric": col, "a": va, "b": vb, "change": None})
     return out
 
 
+def _one_run_only(rows: Sequence[Mapping[str, Any]], side: str) -> list[str]:
+    """The rules whose every row has a value on ``side`` only (``a`` or ``b``)."""
+    other = "b" if side == "a" else "a"
+    by_rule: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by_rule.setdefault(str(r["rule"]), []).append(r)
+    return [
+        rule
+        for rule, group in by_rule.items()
+        if all(r[other] is None and r[side] is not None for r in group)
+    ]
+
+
 def compare_text(rows: Sequence[Mapping[str, Any]], *, changed_only: bool = True) -> str:
-    """The comparison as text: one line per rule and metric (only the changed ones
-    unless ``changed_only`` is false)."""
-    shown = [r for r in rows if r["change"] != 0 or not changed_only]
+    """The comparison as text: the rules found in one run only, then one line per rule in
+    both runs and metric (only the changed ones unless ``changed_only`` is false; then the
+    rules of one run only too, ``-`` for the other run)."""
+    only_a, only_b = _one_run_only(rows, "a"), _one_run_only(rows, "b")
+    one_sided = set(only_a) | set(only_b)
+    notes = [
+        f"rules only in run {side}: {', '.join(rules)}"
+        for side, rules in (("A", only_a), ("B", only_b))
+        if rules
+    ]
+    shared = [r for r in rows if r["rule"] not in one_sided]
+    shown = [
+        r for r in rows if not changed_only or (r["rule"] not in one_sided and r["change"] != 0)
+    ]
     if not shown:
-        return "no metric differs between the two runs"
-    lines = [f"{'rule':<28} {'metric':<28} {'A':>12} {'B':>12} {'B - A':>12}"]
+        if not one_sided:
+            return "no metric differs between the two runs"
+        n_shared = len({r["rule"] for r in shared})
+        if n_shared:
+            said = f"no metric of the {n_shared} rule(s) in both runs differs"
+        else:
+            said = "no rule is in both runs"
+        return "\n".join([*notes, said])
+    lines = [*notes, f"{'rule':<28} {'metric':<28} {'A':>12} {'B':>12} {'B - A':>12}"]
     for r in shown:
         vals = [r["a"], r["b"], r["change"]]
-        cells = [f"{v:.6g}" if isinstance(v, float) else str(v) for v in vals]
+        cells = ["-" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in vals]
         lines.append(
             f"{r['rule']:<28} {r['metric']:<28} {cells[0]:>12} {cells[1]:>12} {cells[2]:>12}"
         )

@@ -1,0 +1,78 @@
+"""TOML files users write (scoring policies, listing rules): read with clean refusals.
+
+:func:`parse_toml` turns bytes into the document, refusing text that is not UTF-8 or not
+TOML, and a document nested deeper than :data:`MAX_DEPTH` (``tomllib`` recurses, so
+2,000 nested arrays would end in a ``RecursionError``) with one message. The types
+:data:`Number`, :data:`Integer` and :data:`Boolean` keep TOML's booleans and numbers
+apart: pydantic's lax mode reads ``true`` as 1 and ``1`` as true.
+
+>>> parse_toml(b"a = [[1]]", "x.toml", ValueError, "not valid TOML")
+{'a': [[1]]}
+>>> parse_toml(b"a = " + b"[" * 40 + b"]" * 40, "x.toml", ValueError, "not valid TOML")
+Traceback (most recent call last):
+...
+ValueError: x.toml: nested too deeply: more than 32 levels of tables and arrays
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+__all__ = ["MAX_DEPTH", "Boolean", "Integer", "Number", "parse_toml"]
+
+#: The deepest nesting of tables and arrays accepted (a rule or policy needs three).
+MAX_DEPTH = 32
+
+
+def _depth(document: dict[str, Any]) -> int:
+    """How deeply tables and arrays nest in ``document`` (itself depth 1), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def parse_toml(
+    raw: bytes, source: str, error: type[Exception], invalid: str = "not valid TOML"
+) -> dict[str, Any]:
+    """The TOML document in ``raw``; refused with ``error("SOURCE: ...")`` when it is not
+    UTF-8 (``invalid``: the parser's reason), not TOML, or nested too deeply."""
+    too_deep = f"{source}: nested too deeply: more than {MAX_DEPTH} levels of tables and arrays"
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise error(too_deep) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise error(f"{source}: {invalid}: {exc}") from None
+    if _depth(document) > MAX_DEPTH:
+        raise error(too_deep)
+    return document
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not a boolean ({str(value).lower()})")
+    return value
+
+
+def _a_boolean(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, not {value!r}")
+    return value
+
+
+#: a float field that refuses ``true``/``false`` (an integer is still a number)
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+#: an int field that refuses ``true``/``false``
+Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+#: a bool field that takes only ``true``/``false`` (not 1, 0 or "yes")
+Boolean = Annotated[bool, BeforeValidator(_a_boolean)]
