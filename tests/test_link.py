@@ -514,6 +514,7 @@ def test_one_phone_on_thousands_of_records_is_capped_not_quadratic(tmp_path, run
         ("m", True, "must be a number in 0..1, not True"),
         ("prior", 2, "probability_two_random_records_match must be a number in 0..1"),
         ("rules", [], "at least one rule"),
+        ("sql", "no_such_column_l = no_such_column_r", "the model cannot run"),
     ],
 )
 def test_a_settings_file_with_bad_probabilities_is_refused_cleanly(
@@ -525,6 +526,8 @@ def test_a_settings_file_with_bad_probabilities_is_refused_cleanly(
         level["m_probability"] = value
     elif where == "u":
         level["u_probability"] = value
+    elif where == "sql":
+        level["sql_condition"] = value
     elif where == "prior":
         settings["probability_two_random_records_match"] = value
     else:
@@ -555,3 +558,34 @@ def test_train_on_records_without_phones_skips_what_it_cannot_estimate(tmp_path,
     result = run("link", "--data", str(data), "--out", str(tmp_path / "cli"), "--train")
     assert result.exit_code == 0, result.output
     assert "note: training: no record pairs share phone" in result.output
+
+
+def test_the_fast_check_reads_the_records_as_the_loader_does(tmp_path, monkeypatch):
+    import spillover.link as module
+
+    data = small_synth(tmp_path, 300, 4)
+    assert module._checked_fast(data, "CN") is not None  # a plain folder: the fast check
+    fast = module._read_records(data)
+    monkeypatch.setattr(module, "_checked_fast", lambda *args: None)
+    exact = module._read_records(data)
+    assert fast[0].equals(exact[0]) and fast[1] == exact[1]
+
+
+@pytest.mark.parametrize("form", ["file", "parts"])
+def test_a_people_table_in_parquet_gains_the_new_people_in_parquet(tmp_path, form):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = write_records(tmp_path / "in", [rec("r1", "Li Lei"), rec("r2", "Xu Yan", ID_XU)])
+    (data / "people.csv").unlink()
+    people = pa.table({"person_id": ["P1"], "name": ["Somebody"], "city": ["Wuhan"]})
+    if form == "file":
+        pq.write_table(people, data / "people.parquet")
+    else:
+        (data / "people.parquet").mkdir()
+        pq.write_table(people, data / "people.parquet" / "part-0.parquet")
+    link(data, tmp_path / "out")
+    assert not (tmp_path / "out" / "people.csv").exists()
+    loaded = load_folder(tmp_path / "out")
+    assert sorted(loaded.people) == ["P1", "new-r1", "new-r2"]
+    assert loaded.people["new-r2"].name == "Xu Yan" and loaded.matches["r2"].person_id == "new-r2"

@@ -34,8 +34,10 @@ import functools
 import json
 import logging
 import math
+import os
 import re
 import shutil
+import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -54,7 +56,7 @@ from pypinyin import lazy_pinyin
 from . import parquetio
 from .errors import DataError, OptionError, Problem, SpilloverError
 from .linkage import DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
-from .loader import load_folder, table_file, table_paths
+from .loader import load_folder, odd_table_paths, read_valid_table, table_file, table_paths
 from .outfiles import atomic_file, atomic_folder
 from .phones import DEFAULT_REGION, normalize_phone
 from .rows import MatchRow, RecordRow
@@ -302,8 +304,13 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, s
         raise DataError(
             [Problem(str(data / "records.csv"), 0, "(table)", "table 'records' is missing")]
         )
-    dataset = load_folder(data, region=region)
-    rows = list(dataset.records.values())
+    checked = _checked_fast(data, region)
+    if checked is None:
+        dataset = load_folder(data, region=region)
+        rows: list[Any] = list(dataset.records.values())
+        people = set(dataset.people)
+    else:
+        rows, people = checked
 
     def text(value: object) -> str | None:
         if value is None:
@@ -314,7 +321,44 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, s
         name: pa.array([text(getattr(r, name, None)) for r in rows], pa.string())
         for name in RECORD_COLUMNS
     }
-    return pa.table(columns), set(dataset.people)
+    return pa.table(columns), people
+
+
+def _checked_fast(data: Path, region: str) -> tuple[list[Any], set[str]] | None:
+    """The records of ``data`` and its people's ids when the folder is plainly valid, checked
+    without building the whole graph: the other tables by the fast loader
+    (:func:`spillover.fastload.read_columns`, itself exact), the records by their row rules,
+    unique ids and known platforms and people. ``None`` whenever anything is not plainly
+    so (a ``matches`` table, a loan or an entry naming a record, any defect): then the
+    exact loader decides, with its messages."""
+    from .fastload import read_columns
+
+    records = table_paths(data, "records")
+    if len(records) != 1 or table_paths(data, "matches") or odd_table_paths(data, "matches"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="spillover-link-") as tmp:
+        for child in data.iterdir():
+            if child.name != records[0].name:
+                os.symlink(child.absolute(), Path(tmp) / child.name)
+        try:
+            columns = read_columns(tmp, region=region)
+        except SpilloverError:
+            return None
+    try:
+        rows = [r for r in read_valid_table(data, "records", region) if isinstance(r, RecordRow)]
+    except SpilloverError:
+        return None
+    people = set(columns.person_ids.tolist())
+    platforms = set(columns.platform_ids.tolist())
+    ids = [r.record_id for r in rows]
+    if len(set(ids)) != len(ids):
+        return None
+    for row in rows:
+        if row.platform_id not in platforms or (
+            row.person_id is not None and row.person_id not in people
+        ):
+            return None
+    return rows, people
 
 
 def _prepare(records: pa.Table) -> pa.Table:
@@ -491,8 +535,12 @@ class _Blocking:
         self.capped_records += int(records)
         self.notes.append(
             f"blocking on {' + '.join(columns)}: {values} value(s) shared by more than "
-            f"{self.cap} records ({records} records) not used alone"
-            + ("" if "name_key" in columns else "; their pairs compared where the name agrees")
+            f"{self.cap} records ({records} records) "
+            + (
+                "not used: their pairs compared only where another rule brings them together"
+                if "name_key" in columns
+                else "not used alone: their pairs compared only where the name also agrees"
+            )
         )
         return name
 
