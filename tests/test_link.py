@@ -497,6 +497,11 @@ def test_one_phone_on_thousands_of_records_is_capped_not_quadratic(tmp_path, run
     assert "note: blocking on phone: 1 value(s) shared by more than 1000 records" in result.output
     # under the cap nothing changes: the same folder as with no cap at all
     small = write_records(tmp_path / "small", rows[:40] + rows[-2:])
+    # training takes the cap too (its session on the hub's pairs skipped, and said)
+    trained = link(small, tmp_path / "t", train=True, max_block_size=20)
+    assert trained.blocking_keys_capped == 1 and trained.pairs_scored == 1
+    notes = " ".join(trained.notes)
+    assert "training: no record pairs share phone under --max-block-size" in notes
     link(small, tmp_path / "a", max_block_size=1000)
     capped = link(small, tmp_path / "b", max_block_size=42)
     assert capped.blocking_keys_capped == 0 and capped.notes == ()
@@ -508,11 +513,13 @@ def test_one_phone_on_thousands_of_records_is_capped_not_quadratic(tmp_path, run
 @pytest.mark.parametrize(
     ("where", "value", "words"),
     [
-        ("m", 1.5, "must be a number in 0..1, not 1.5"),
-        ("u", -0.1, "must be a number in 0..1, not -0.1"),
-        ("m", "high", "must be a number in 0..1, not 'high'"),
-        ("m", True, "must be a number in 0..1, not True"),
-        ("prior", 2, "probability_two_random_records_match must be a number in 0..1"),
+        ("m", 1.5, "m_probability must be a number above 0 and at most 1, not 1.5"),
+        ("u", -0.1, "u_probability must be a number above 0 and at most 1, not -0.1"),
+        ("u", 0, "u_probability must be a number above 0 and at most 1, not 0"),
+        ("m", "high", "must be a number above 0 and at most 1, not 'high'"),
+        ("m", True, "must be a number above 0 and at most 1, not True"),
+        ("prior", 2, "probability_two_random_records_match must be a number above 0 and below 1"),
+        ("prior", 1, "probability_two_random_records_match must be a number above 0 and below 1"),
         ("rules", [], "at least one rule"),
         ("sql", "no_such_column_l = no_such_column_r", "the model cannot run"),
     ],

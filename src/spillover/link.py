@@ -202,7 +202,7 @@ def load_settings(path: Path | None) -> dict[str, Any]:
 def _check_settings(settings: Any) -> None:
     """Refuse, with one :class:`~spillover.errors.OptionError`, a model that is not a
     Splink settings dictionary of the shape :func:`load_settings` describes, or whose
-    probabilities are not numbers in 0..1 (a prior in (0, 1])."""
+    probabilities are not numbers above 0 and at most 1 (the prior below 1)."""
     if not isinstance(settings, dict) or not isinstance(settings.get("comparisons"), list):
         raise OptionError("--settings", "not a Splink settings dictionary (no 'comparisons')")
     for i, comparison in enumerate(settings["comparisons"]):
@@ -234,9 +234,7 @@ def _check_settings(settings: Any) -> None:
                 raise OptionError("--settings", f"{field}: no column {column!r} to adjust for")
     if "probability_two_random_records_match" in settings:
         prior = settings["probability_two_random_records_match"]
-        _check_probability("probability_two_random_records_match", prior)
-        if prior == 0:
-            raise OptionError("--settings", "probability_two_random_records_match must be > 0")
+        _check_probability("probability_two_random_records_match", prior, below_one=True)
     rules = settings.get("blocking_rules_to_generate_predictions")
     if not isinstance(rules, list) or not rules:
         raise OptionError(
@@ -252,15 +250,20 @@ def _check_settings(settings: Any) -> None:
         raise OptionError("--settings", "unique_id_column_name must be record_id")
 
 
-def _check_probability(what: str, value: Any) -> None:
-    """``value`` must be a number (not a boolean) in 0..1."""
+def _check_probability(what: str, value: Any, *, below_one: bool = False) -> None:
+    """``value`` must be a number (not a boolean) above 0 and at most 1 (below 1 with
+    ``below_one``): Splink takes logarithms of these and of their odds."""
+    top = 1 if not below_one else math.nextafter(1, 0)
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
-        or not 0 <= value <= 1
+        or not 0 < value <= top
     ):
-        raise OptionError("--settings", f"{what} must be a number in 0..1, not {value!r}")
+        where = "below 1" if below_one else "at most 1"
+        raise OptionError(
+            "--settings", f"{what} must be a number above 0 and {where}, not {value!r}"
+        )
 
 
 def _levels(settings: Mapping[str, Any]) -> dict[str, dict[int, str]]:
@@ -544,6 +547,10 @@ class _Blocking:
         )
         return name
 
+    def capped(self, columns: tuple[str, ...]) -> bool:
+        """Whether some value of the key ``columns`` was over the cap."""
+        return self._flags.get(columns) is not None
+
     def rules(self, rule: str) -> list[str]:
         """``rule`` with the cap: itself, or the capped rule and its rule by name."""
         columns = _rule_columns(rule)
@@ -622,24 +629,28 @@ def _train(
     model's by default)."""
     from splink.internals.exceptions import EMTrainingException
 
-    linker = _linker(con, _untrained(settings))
-    training = linker.training
+    # the capped rules first: capping may add columns to ``prepared``, read by the linker
     deterministic = [
         capped
         for rule in ("l.id_number = r.id_number", "l.name_key = r.name_key AND l.phone = r.phone")
         for capped in blocking.rules(rule)
     ]
+    sessions = {
+        columns: blocking.rules(" AND ".join(f'l."{c}" = r."{c}"' for c in columns))[0]
+        for columns in (("phone",), ("name_key", "birth_date"))
+    }
+    linker = _linker(con, _untrained(settings))
+    training = linker.training
     training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
     training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
-    for columns in (("phone",), ("name_key", "birth_date")):
-        rule = " AND ".join(f'l."{c}" = r."{c}"' for c in columns)
-        capped = blocking.rules(rule)[0]
+    for columns, rule in sessions.items():
         try:
-            training.estimate_parameters_using_expectation_maximisation(capped)
+            training.estimate_parameters_using_expectation_maximisation(rule)
         except EMTrainingException:
+            capped = " under --max-block-size" if blocking.capped(columns) else ""
             notes.append(
-                f"training: no record pairs share {' and '.join(columns)}: the session "
-                "blocked on it skipped"
+                f"training: no record pairs share {' and '.join(columns)}{capped}: the "
+                "session blocked on it skipped"
             )
     trained: dict[str, Any] = linker.misc.save_model_to_json()
     trained.pop("linker_uid", None)
@@ -877,9 +888,9 @@ def link(
         con.register("prepared_arrow", prepared)
         con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
         con.unregister("prepared_arrow")
-        _term_frequencies(con, model)
         blocking = _Blocking(con, max_block_size)
         with _quiet_splink(), _run_errors(settings):
+            _term_frequencies(con, model)
             if train:
                 model = _train(con, model, seed, blocking, notes)
             scored = _score(con, blocking.settings(model)) if n > 1 else 0
