@@ -3,13 +3,16 @@
 Every platform holds its own customer records (a name, maybe an ID number, a
 phone number...). :func:`link` decides which records are the same person with a
 probabilistic Fellegi-Sunter model (Splink on DuckDB, deduplication across
-platforms) and writes a complete data folder: the input tables, ``records`` with
-every ``person_id`` filled, ``people`` with one row per new identity, and the
-``matches`` table that says, for every record, which pair decided its person and
-which comparison levels decided that pair (docs/contract.md §6).
+platforms) and writes a complete data folder: the input tables, ``records`` as
+given (a ``person_id`` only where the input named one), ``people`` with one row per
+new identity, and the ``matches`` table that says, for every record, its person,
+which pair decided it and which comparison levels decided that pair
+(docs/contract.md §6): a match stays evidence, read with its factor and waterfall.
+The input folder is checked whole by the project's loaders first.
 
 The model: blocking on ID number, on phone, and on name with city or with birth
-date; one comparison per field of :data:`spillover.rules.MATCH_FIELDS` (names
+date (a key value on more than :data:`MAX_BLOCK_SIZE` records is not used alone);
+one comparison per field of :data:`spillover.rules.MATCH_FIELDS` (names
 compared written and as pinyin, so ``徐燕``, ``Xu Yan`` and ``XU YAN`` agree;
 term-frequency adjustment on names and phones, so a phone shared by many records
 counts for less). Its parameters come from a versioned settings file shipped
@@ -858,8 +861,12 @@ def link(
     package); ``train``: estimate its parameters from these records instead (u by
     random sampling seeded with ``seed``, m by EM), and with ``save_settings``
     write the trained model there. ``threshold``: the match probability at or
-    above which a pair is the same person. ``out`` must not exist or be empty.
-    The same input, settings and seed give the same folder.
+    above which a pair is the same person. ``max_block_size``: a blocking key
+    value (a phone, an ID number, a name in a city...) on more records than this
+    is not used alone to bring pairs together (said in the summary's ``notes``).
+    ``out`` must not exist or be empty. ``data`` must be a folder the loaders
+    accept (:class:`~spillover.errors.DataError` otherwise, nothing written). The
+    same input, settings and seed give the same folder.
     """
     import duckdb
 
