@@ -24,7 +24,7 @@ from spillover.link import (
     name_forms,
     pairwise_quality,
 )
-from spillover.loader import load_folder
+from spillover.loader import load_folder, odd_table_paths, table_paths
 from spillover.rows import TABLES, required_columns
 from spillover.rules import MATCH_FIELDS, MatchKey
 from spillover.synth import (
@@ -35,6 +35,9 @@ from spillover.synth import (
     NAME_FORMS,
     generate,
 )
+from test_bad_input import CASES as BAD_CASES
+from test_bad_input import assert_refused
+from test_bad_input import make_folder as make_bad_folder
 
 MATCH_COLUMNS = [
     "record_id",
@@ -596,3 +599,18 @@ def test_a_people_table_in_parquet_gains_the_new_people_in_parquet(tmp_path, for
     loaded = load_folder(tmp_path / "out")
     assert sorted(loaded.people) == ["P1", "new-r1", "new-r2"]
     assert loaded.people["new-r2"].name == "Xu Yan" and loaded.matches["r2"].person_id == "new-r2"
+
+
+@pytest.mark.parametrize("case", BAD_CASES, ids=[c.name for c in BAD_CASES])
+def test_every_bad_folder_of_the_corpus_is_refused_by_link(case, tmp_path, run):
+    """The adversarial corpus of tests/test_bad_input.py (each folder with records added
+    when it has none): link refuses each with the loader's file:line, writing nothing."""
+    folder = make_bad_folder(case, tmp_path)
+    if not table_paths(folder, "records") and not odd_table_paths(folder, "records"):
+        (folder / "records.csv").write_text(
+            "record_id,platform_id,name\nR-NEW,qiantang_bank,Li Na\n", encoding="utf-8"
+        )
+    result = run("link", "--data", str(folder), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1, result.output
+    assert_refused(result.output, folder, case)
+    assert not (tmp_path / "out").exists()
