@@ -614,3 +614,25 @@ def test_every_bad_folder_of_the_corpus_is_refused_by_link(case, tmp_path, run):
     assert result.exit_code == 1, result.output
     assert_refused(result.output, folder, case)
     assert not (tmp_path / "out").exists()
+
+
+def test_duckdb_out_of_memory_is_one_clean_message():
+    """Should DuckDB run out of memory while a model runs, link says what to lower."""
+    import duckdb
+
+    from spillover.errors import SpilloverError
+    from spillover.link import _run_errors
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET memory_limit = '1MB'")
+        with (
+            pytest.raises(SpilloverError, match=r"ran out of memory.*--max-block-size"),
+            _run_errors(None),
+        ):
+            con.execute(
+                "CREATE TABLE big AS SELECT range AS i, repeat('x', 100) AS s "
+                "FROM range(2000000) ORDER BY random()"
+            )
+    finally:
+        con.close()
