@@ -38,7 +38,7 @@ def run(records: int, seed: int, models: list[bool], tmp: Path) -> None:
     for trained in models:
         out = tmp / f"linked-{records}-{int(trained)}"
         summary = link(data, out, train=trained, seed=seed)
-        predicted = _column(out / "records.csv", "record_id", "person_id")
+        predicted = _column(out / "matches.csv", "record_id", "person_id")  # every record
         q = pairwise_quality(predicted, truth)
         with (out / "matches.csv").open(encoding="utf-8", newline="") as handle:
             phone_only = sum(

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 pytest.importorskip("splink")
 
 from spillover.cli import cli
+from spillover.errors import DataError, OptionError
 from spillover.link import (
     LEVEL_AGREES,
     RECORD_COLUMNS,
@@ -23,7 +24,8 @@ from spillover.link import (
     name_forms,
     pairwise_quality,
 )
-from spillover.loader import load_folder
+from spillover.loader import load_folder, odd_table_paths, table_paths
+from spillover.rows import TABLES, required_columns
 from spillover.rules import MATCH_FIELDS, MatchKey
 from spillover.synth import (
     _GIVEN,
@@ -33,6 +35,9 @@ from spillover.synth import (
     NAME_FORMS,
     generate,
 )
+from test_bad_input import CASES as BAD_CASES
+from test_bad_input import assert_refused
+from test_bad_input import make_folder as make_bad_folder
 
 MATCH_COLUMNS = [
     "record_id",
@@ -45,15 +50,29 @@ MATCH_COLUMNS = [
 ]
 
 
-def write_records(folder: Path, rows: list[dict[str, str]], people: str | None = None) -> Path:
+def write_records(
+    folder: Path, rows: list[dict[str, str]], people: str | None = None, *, complete: bool = True
+) -> Path:
+    """A data folder holding ``rows`` as its records; ``complete``: with the other tables
+    a data folder needs (the records' platforms, no phone, no loan)."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "records.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(RECORD_COLUMNS), lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({c: row.get(c, "") for c in RECORD_COLUMNS})
+    if people is None and complete:
+        people = "person_id,name\n"
     if people is not None:
         (folder / "people.csv").write_text(people, encoding="utf-8")
+    if complete:
+        platforms = sorted({r["platform_id"] for r in rows if r.get("platform_id")})
+        (folder / "platforms.csv").write_text(
+            "platform_id,name\n" + "".join(f"{p},{p}\n" for p in platforms), encoding="utf-8"
+        )
+        for table in ("phones", "loans"):
+            header = ",".join(required_columns(TABLES[table]))
+            (folder / f"{table}.csv").write_text(header + "\n", encoding="utf-8")
     return folder
 
 
@@ -228,8 +247,19 @@ def test_output_folder_format(tmp_path):
         else:
             assert steps == [] and row["match_weight"] == ""
     records = {r["record_id"]: r for r in read(out / "records.csv")}
-    assert all(r["person_id"] for r in records.values())
-    assert records["k1"]["person_id"] == "P1" and records["k2"]["name"] == "徐燕"
+    # a person only where the input named one: the others are resolved by their matches
+    assert {k: r["person_id"] for k, r in records.items()} == {
+        "k1": "P1",
+        "k2": "",
+        "n1": "",
+        "n2": "",
+        "s1": "",
+    }
+    assert records["k2"]["name"] == "徐燕"
+    loaded = load_folder(out)
+    assert {k: (v.person_id, v.matched_by) for k, v in loaded.matches.items()} == {
+        k: (r["person_id"], r["matched_by"]) for k, r in m.items()
+    }
     people_rows = read(out / "people.csv")
     assert [p["person_id"] for p in people_rows] == ["P1", "new-n1", "new-s1"]
     assert people_rows[1]["name"] == "Wang Fang" and people_rows[1]["city"] == "Shanghai"
@@ -254,7 +284,7 @@ def test_precision_and_recall_on_synthetic_records(tmp_path):
     data = small_synth(tmp_path)
     out = tmp_path / "linked"
     link(data, out)
-    predicted = {r["record_id"]: r["person_id"] for r in read(out / "records.csv")}
+    predicted = {r["record_id"]: r["person_id"] for r in read(out / "matches.csv")}
     q = pairwise_quality(predicted, truth_of(data))
     assert q["precision"] >= 0.98 and q["recall"] >= 0.9 and q["f1"] >= 0.95, q
     assert all(r["matched_by"] != "phone_only" for r in read(out / "matches.csv"))
@@ -393,11 +423,11 @@ def test_link_spells_no_match_key_itself():
 def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     from spillover.errors import DataError, OptionError
 
-    data = write_records(tmp_path / "in", [rec("r1", "Li Lei", person_id="P9")])
-    with pytest.raises(DataError, match="unknown person_id 'P9'"):
+    data = write_records(tmp_path / "in", [rec("r0", "Li Na"), rec("r1", "Li Lei", person_id="P9")])
+    with pytest.raises(DataError, match=r"records\.csv:3: person_id: unknown person_id 'P9'"):
         link(data, tmp_path / "out")
     dup = write_records(tmp_path / "dup", [rec("r1", "Li Lei"), rec("r1", "Li Na")])
-    with pytest.raises(DataError, match="appears twice"):
+    with pytest.raises(DataError, match=r"records\.csv:3: record_id: duplicate record_id 'r1'"):
         link(dup, tmp_path / "out")
     no_platform = write_records(tmp_path / "np", [rec("r1", "Li Lei", platform_id="")])
     with pytest.raises(DataError, match=r"records\.csv:2: platform_id"):
@@ -407,10 +437,40 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_link_refuses_a_folder_the_loaders_refuse(tmp_path, run):
+    """The whole folder is checked by the project's loader before anything is written: a
+    folder every later command would refuse is refused here, with its file:line."""
+    rows = [rec("r1", "Xu Yan", ID_XU, "+8613900000001"), rec("r2", "徐燕", ID_XU, "")]
+    alone = write_records(tmp_path / "alone", rows, complete=False)
+    with pytest.raises(DataError, match="required table 'platforms' is missing"):
+        link(alone, tmp_path / "out")
+    unknown = write_records(tmp_path / "unknown", [*rows, rec("r3", "Li Na", platform_id="nope")])
+    (unknown / "platforms.csv").write_text("platform_id,name\nbank01,A Bank\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"records\.csv:4: platform_id: unknown platform_id 'nope'"):
+        link(unknown, tmp_path / "out")
+    latin1 = write_records(tmp_path / "latin1", rows)
+    (latin1 / "platforms.csv").write_bytes("platform_id,name\nbank01,Caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"platforms\.csv"):
+        link(latin1, tmp_path / "out")
+    bad_loan = write_records(tmp_path / "loan", rows)
+    (bad_loan / "loans.csv").write_text(
+        "loan_id,platform_id,applied_at,status\nL1,bank01,not a date,current\n", encoding="utf-8"
+    )
+    with pytest.raises(DataError, match=r"loans\.csv:2: applied_at"):
+        link(bad_loan, tmp_path / "out")
+    for folder in (alone, unknown, latin1, bad_loan):
+        result = run("link", "--data", str(folder), "--out", str(tmp_path / "out"))
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "the data was refused" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_records_in_jsonl_are_read_too(tmp_path):
     data = tmp_path / "in"
     data.mkdir()
     rows = [rec("j1", "徐燕", ID_XU, "+8613900000001"), rec("j2", "Xu Yan", ID_XU, "")]
+    write_records(data, rows)
+    (data / "records.csv").unlink()
     (data / "records.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
     )
@@ -418,3 +478,161 @@ def test_records_in_jsonl_are_read_too(tmp_path):
     assert not (tmp_path / "out" / "records.jsonl").exists()
     m = matches(tmp_path / "out")
     assert m["j1"]["person_id"] == m["j2"]["person_id"] == "new-j1"
+
+
+def test_one_phone_on_thousands_of_records_is_capped_not_quadratic(tmp_path, run):
+    """A phone on 3,000 records (an agent's, a shop's) would make 4.5M pairs: over the cap it
+    is not used alone for blocking, the pairs scored stay few, and the summary says so."""
+    hub = "+8613900000777"
+    rows = [rec(f"h{i:04d}", f"Person {i:04d}", "", hub) for i in range(3000)]
+    # two records of one person on the hub phone: compared by name, and joined
+    rows += [rec("x1", "Li Na", "", hub, city="Wuhan"), rec("x2", "李娜", "", hub)]
+    data = write_records(tmp_path / "in", rows)
+    summary = link(data, tmp_path / "out", max_block_size=1000, threshold=0.5)
+    assert summary.pairs_scored < 100, summary
+    assert summary.blocking_keys_capped == 1 and summary.records_in_capped_keys == 3002
+    assert any("phone" in note and "3002 records" in note for note in summary.notes)
+    m = matches(tmp_path / "out")
+    assert m["x1"]["person_id"] == m["x2"]["person_id"] and m["x2"]["matched_with"] == "x1"
+    assert m["h0000"]["matched_by"] == MatchKey.NEW_IDENTITY
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "cli"))
+    assert result.exit_code == 0, result.output
+    assert "note: blocking on phone: 1 value(s) shared by more than 1000 records" in result.output
+    # under the cap nothing changes: the same folder as with no cap at all
+    small = write_records(tmp_path / "small", rows[:40] + rows[-2:])
+    # training takes the cap too (its session on the hub's pairs skipped, and said)
+    trained = link(small, tmp_path / "t", train=True, max_block_size=20)
+    assert trained.blocking_keys_capped == 1 and trained.pairs_scored == 1
+    notes = " ".join(trained.notes)
+    assert "training: no record pairs share phone under --max-block-size" in notes
+    link(small, tmp_path / "a", max_block_size=1000)
+    capped = link(small, tmp_path / "b", max_block_size=42)
+    assert capped.blocking_keys_capped == 0 and capped.notes == ()
+    assert (tmp_path / "a" / "matches.csv").read_bytes() == (
+        tmp_path / "b" / "matches.csv"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "words"),
+    [
+        ("m", 1.5, "m_probability must be a number above 0 and at most 1, not 1.5"),
+        ("u", -0.1, "u_probability must be a number above 0 and at most 1, not -0.1"),
+        ("u", 0, "u_probability must be a number above 0 and at most 1, not 0"),
+        ("m", "high", "must be a number above 0 and at most 1, not 'high'"),
+        ("m", True, "must be a number above 0 and at most 1, not True"),
+        ("prior", 2, "probability_two_random_records_match must be a number above 0 and below 1"),
+        ("prior", 1, "probability_two_random_records_match must be a number above 0 and below 1"),
+        ("rules", [], "at least one rule"),
+        ("sql", "no_such_column_l = no_such_column_r", "the model cannot run"),
+    ],
+)
+def test_a_settings_file_with_bad_probabilities_is_refused_cleanly(
+    tmp_path, run, where, value, words
+):
+    settings = load_settings(None)
+    level = settings["comparisons"][1]["comparison_levels"][1]
+    if where == "m":
+        level["m_probability"] = value
+    elif where == "u":
+        level["u_probability"] = value
+    elif where == "sql":
+        level["sql_condition"] = value
+    elif where == "prior":
+        settings["probability_two_random_records_match"] = value
+    else:
+        settings["blocking_rules_to_generate_predictions"] = value
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    data = write_records(tmp_path / "in", [rec("r1", "Xu Yan", ID_XU), rec("r2", "徐燕", ID_XU)])
+    with pytest.raises(OptionError, match="--settings"):
+        link(data, tmp_path / "out", settings=path)
+    result = run(
+        "link", "--data", str(data), "--out", str(tmp_path / "out"), "--settings", str(path)
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert words in result.output and not (tmp_path / "out").exists()
+
+
+def test_train_on_records_without_phones_skips_what_it_cannot_estimate(tmp_path, run):
+    rows = [
+        rec(f"r{i:02d}", f"Name{i % 9} Li", ID_XU if i % 9 == 0 else "", "",
+            city=f"City{i % 3}", birth_date=f"1990-01-0{1 + i % 9}")
+        for i in range(60)
+    ]  # fmt: skip
+    data = write_records(tmp_path / "in", rows)
+    summary = link(data, tmp_path / "out", train=True, seed=1)
+    assert any("no record pairs share phone" in note for note in summary.notes), summary.notes
+    m = matches(tmp_path / "out")
+    assert len(m) == 60 and m["r09"]["person_id"] == m["r00"]["person_id"]
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "cli"), "--train")
+    assert result.exit_code == 0, result.output
+    assert "note: training: no record pairs share phone" in result.output
+
+
+def test_the_fast_check_reads_the_records_as_the_loader_does(tmp_path, monkeypatch):
+    import spillover.link as module
+
+    data = small_synth(tmp_path, 300, 4)
+    assert module._checked_fast(data, "CN") is not None  # a plain folder: the fast check
+    fast = module._read_records(data)
+    monkeypatch.setattr(module, "_checked_fast", lambda *args: None)
+    exact = module._read_records(data)
+    assert fast[0].equals(exact[0]) and fast[1] == exact[1]
+
+
+@pytest.mark.parametrize("form", ["file", "parts"])
+def test_a_people_table_in_parquet_gains_the_new_people_in_parquet(tmp_path, form):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = write_records(tmp_path / "in", [rec("r1", "Li Lei"), rec("r2", "Xu Yan", ID_XU)])
+    (data / "people.csv").unlink()
+    people = pa.table({"person_id": ["P1"], "name": ["Somebody"], "city": ["Wuhan"]})
+    if form == "file":
+        pq.write_table(people, data / "people.parquet")
+    else:
+        (data / "people.parquet").mkdir()
+        pq.write_table(people, data / "people.parquet" / "part-0.parquet")
+    link(data, tmp_path / "out")
+    assert not (tmp_path / "out" / "people.csv").exists()
+    loaded = load_folder(tmp_path / "out")
+    assert sorted(loaded.people) == ["P1", "new-r1", "new-r2"]
+    assert loaded.people["new-r2"].name == "Xu Yan" and loaded.matches["r2"].person_id == "new-r2"
+
+
+@pytest.mark.parametrize("case", BAD_CASES, ids=[c.name for c in BAD_CASES])
+def test_every_bad_folder_of_the_corpus_is_refused_by_link(case, tmp_path, run):
+    """The adversarial corpus of tests/test_bad_input.py (each folder with records added
+    when it has none): link refuses each with the loader's file:line, writing nothing."""
+    folder = make_bad_folder(case, tmp_path)
+    if not table_paths(folder, "records") and not odd_table_paths(folder, "records"):
+        (folder / "records.csv").write_text(
+            "record_id,platform_id,name\nR-NEW,qiantang_bank,Li Na\n", encoding="utf-8"
+        )
+    result = run("link", "--data", str(folder), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1, result.output
+    assert_refused(result.output, folder, case)
+    assert not (tmp_path / "out").exists()
+
+
+def test_duckdb_out_of_memory_is_one_clean_message():
+    """Should DuckDB run out of memory while a model runs, link says what to lower."""
+    import duckdb
+
+    from spillover.errors import SpilloverError
+    from spillover.link import _run_errors
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET memory_limit = '1MB'")
+        with (
+            pytest.raises(SpilloverError, match=r"ran out of memory.*--max-block-size"),
+            _run_errors(None),
+        ):
+            con.execute(
+                "CREATE TABLE big AS SELECT range AS i, repeat('x', 100) AS s "
+                "FROM range(2000000) ORDER BY random()"
+            )
+    finally:
+        con.close()

@@ -314,6 +314,36 @@ def test_the_banks_entry_on_jiang_comes_through_a_phone_only_match(graph):
     assert [f.subject for f in found["CLUSTER_WITHOUT_ID_NUMBER"]] == ["person:jiang"]
 
 
+def test_a_linked_folder_keeps_the_match_as_evidence(graph, tmp_path):
+    """After ``spillover link`` a matched record is resolved through its match (factor,
+    code and waterfall), not made certain: records.person_id only where the input named one."""
+    pytest.importorskip("splink")
+    from spillover.link import link
+
+    link(jiang_records_path(), tmp_path / "linked")
+    e = explain_entry(graph(Folder(tmp_path / "linked")), "E-QT-J")
+    match_step = e.best.steps[0]
+    assert (match_step.source, match_step.rel, match_step.target) == (
+        "record:TY-R-XU",
+        "MATCHED_TO",
+        "person:xu_yan",
+    )
+    assert e.reason_codes == ("MATCHED_BY_NAME_AND_PHONE", "OWN_DEFAULT", "SHARED_BLACKLIST")
+    assert e.contamination == pytest.approx(0.1)
+    match = explanation_dict(e)["paths"][0]["steps"][0]["match"]
+    assert match["matched_by"] == "name_and_phone" and match["matched_with"] == "QC-R-XU"
+    assert {w["field"]: w["level"] for w in match["waterfall"]} == {
+        "id_number": "missing",
+        "name": "exact",
+        "phone": "exact",
+        "birth_date": "missing",
+        "city": "missing",
+    }
+    # the records the data named keep their person; Xu Yan's own loan stays his own
+    own = explain_entry(graph(Folder(tmp_path / "linked")), "E-QC-XU")
+    assert own.reason_codes == ("MATCHED_BY_KNOWN", "OWN_DEFAULT") and own.contamination == 0
+
+
 def test_the_old_jiang_case_explains_as_before():
     """No records: no match steps, no match objects, the same reason codes."""
     e = explain_entry(open_folder(jiang_case_path()), "E-QT-J")

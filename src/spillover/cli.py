@@ -29,6 +29,7 @@ from .driverlog import route_driver_logs
 from .errors import DataError, NotFoundError, OptionError, SpilloverError
 from .formats import FORMATS
 from .linkage import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
+from .linkage import MAX_BLOCK_SIZE as DEFAULT_MAX_BLOCK_SIZE
 from .linkage import require_extra
 from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
@@ -1064,6 +1065,14 @@ def export(
     help="Match probability at or above which two records are one person.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--max-block-size",
+    type=click.IntRange(min=2),
+    default=DEFAULT_MAX_BLOCK_SIZE,
+    show_default=True,
+    help="A blocking key (a phone, an ID number, a name in a city) on more records than this "
+    "is not used alone to pair records; the summary says how many were left out.",
+)
 @handle_errors
 def link(
     data: Path,
@@ -1073,6 +1082,7 @@ def link(
     save_settings: Path | None,
     threshold: float,
     seed: int,
+    max_block_size: int,
 ) -> None:
     """Resolve the platform records of --data to people; write the linked folder --out."""
     require_extra()
@@ -1086,12 +1096,15 @@ def link(
         threshold=threshold,
         seed=seed,
         save_settings=save_settings,
+        max_block_size=max_block_size,
     )
     click.echo(
         f"wrote {out} in {s.elapsed:.1f}s: {s.records} records, {s.known} known, "
         f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
         f"{s.pairs_joined} joined, {s.pairs_refused_phone_only} refused (no name or ID agreed)"
     )
+    for note in s.notes:
+        click.echo(f"note: {note}")
 
 
 @cli.command()

@@ -3,13 +3,16 @@
 Every platform holds its own customer records (a name, maybe an ID number, a
 phone number...). :func:`link` decides which records are the same person with a
 probabilistic Fellegi-Sunter model (Splink on DuckDB, deduplication across
-platforms) and writes a complete data folder: the input tables, ``records`` with
-every ``person_id`` filled, ``people`` with one row per new identity, and the
-``matches`` table that says, for every record, which pair decided its person and
-which comparison levels decided that pair (docs/contract.md §6).
+platforms) and writes a complete data folder: the input tables, ``records`` as
+given (a ``person_id`` only where the input named one), ``people`` with one row per
+new identity, and the ``matches`` table that says, for every record, its person,
+which pair decided it and which comparison levels decided that pair
+(docs/contract.md §6): a match stays evidence, read with its factor and waterfall.
+The input folder is checked whole by the project's loaders first.
 
 The model: blocking on ID number, on phone, and on name with city or with birth
-date; one comparison per field of :data:`spillover.rules.MATCH_FIELDS` (names
+date (a key value on more than :data:`MAX_BLOCK_SIZE` records is not used alone);
+one comparison per field of :data:`spillover.rules.MATCH_FIELDS` (names
 compared written and as pinyin, so ``徐燕``, ``Xu Yan`` and ``XU YAN`` agree;
 term-frequency adjustment on names and phones, so a phone shared by many records
 counts for less). Its parameters come from a versioned settings file shipped
@@ -34,8 +37,10 @@ import functools
 import json
 import logging
 import math
+import os
 import re
 import shutil
+import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -49,13 +54,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 from pypinyin import lazy_pinyin
 
+from . import parquetio
 from .errors import DataError, OptionError, Problem, SpilloverError
-from .linkage import DEFAULT_THRESHOLD, SETTINGS_VERSION
-from .loader import read_valid_table, table_file
+from .linkage import DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
+from .loader import load_folder, odd_table_paths, read_valid_table, table_file, table_paths
 from .outfiles import atomic_file, atomic_folder
 from .phones import DEFAULT_REGION, normalize_phone
 from .rows import MatchRow, RecordRow
@@ -64,6 +68,7 @@ from .rules import MATCH_FIELDS, MatchKey, match_key
 __all__ = [
     "DEFAULT_THRESHOLD",
     "LEVEL_AGREES",
+    "MAX_BLOCK_SIZE",
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
     "TF_MIN_RECORDS",
@@ -121,6 +126,13 @@ class LinkSummary:
     trained: bool
     seed: int
     elapsed: float
+    #: the cap on a blocking key's records (:data:`MAX_BLOCK_SIZE`), the key values over it
+    #: (not used alone for blocking) and how many records they held
+    max_block_size: int = 0
+    blocking_keys_capped: int = 0
+    records_in_capped_keys: int = 0
+    #: what the run left out or could not do (capped blocking keys, skipped training rules)
+    notes: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,24 +203,70 @@ def load_settings(path: Path | None) -> dict[str, Any]:
 
 
 def _check_settings(settings: Any) -> None:
+    """Refuse, with one :class:`~spillover.errors.OptionError`, a model that is not a
+    Splink settings dictionary of the shape :func:`load_settings` describes, or whose
+    probabilities are not numbers above 0 and at most 1 (the prior below 1)."""
     if not isinstance(settings, dict) or not isinstance(settings.get("comparisons"), list):
         raise OptionError("--settings", "not a Splink settings dictionary (no 'comparisons')")
-    names = [c.get("output_column_name") for c in settings["comparisons"] if isinstance(c, dict)]
+    for i, comparison in enumerate(settings["comparisons"]):
+        if not isinstance(comparison, dict) or not isinstance(
+            comparison.get("comparison_levels"), list
+        ):
+            raise OptionError("--settings", f"comparison {i + 1}: no list 'comparison_levels'")
+    names = [c.get("output_column_name") for c in settings["comparisons"]]
     if sorted(map(str, names)) != sorted(MATCH_FIELDS):
         raise OptionError(
             "--settings", f"the comparisons must be {', '.join(MATCH_FIELDS)}; found {names}"
         )
     for comparison in settings["comparisons"]:
-        for level in comparison.get("comparison_levels", []):
+        field = comparison["output_column_name"]
+        for level in comparison["comparison_levels"]:
+            if not isinstance(level, dict) or not isinstance(level.get("sql_condition"), str):
+                raise OptionError("--settings", f"{field}: a level without a 'sql_condition'")
             label = level.get("label_for_charts")
             if label not in LEVEL_AGREES:
                 raise OptionError(
                     "--settings",
-                    f"{comparison['output_column_name']}: level label {label!r} is not one of "
-                    f"{', '.join(LEVEL_AGREES)}",
+                    f"{field}: level label {label!r} is not one of {', '.join(LEVEL_AGREES)}",
                 )
+            for key in ("m_probability", "u_probability"):
+                if key in level and level[key] is not None:
+                    _check_probability(f"{field}: level {label!r}: {key}", level[key])
+            column = level.get("tf_adjustment_column")
+            if column is not None and column not in _MODEL_COLUMNS:
+                raise OptionError("--settings", f"{field}: no column {column!r} to adjust for")
+    if "probability_two_random_records_match" in settings:
+        prior = settings["probability_two_random_records_match"]
+        _check_probability("probability_two_random_records_match", prior, below_one=True)
+    rules = settings.get("blocking_rules_to_generate_predictions")
+    if not isinstance(rules, list) or not rules:
+        raise OptionError(
+            "--settings",
+            "blocking_rules_to_generate_predictions must list at least one rule "
+            "(without one every pair of records would be scored)",
+        )
+    for rule in rules:
+        text = rule.get("blocking_rule") if isinstance(rule, dict) else rule
+        if not isinstance(text, str) or not text.strip():
+            raise OptionError("--settings", f"not a blocking rule: {rule!r}")
     if settings.get("unique_id_column_name", "record_id") != "record_id":
         raise OptionError("--settings", "unique_id_column_name must be record_id")
+
+
+def _check_probability(what: str, value: Any, *, below_one: bool = False) -> None:
+    """``value`` must be a number (not a boolean) above 0 and at most 1 (below 1 with
+    ``below_one``): Splink takes logarithms of these and of their odds."""
+    top = 1 if not below_one else math.nextafter(1, 0)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= top
+    ):
+        where = "below 1" if below_one else "at most 1"
+        raise OptionError(
+            "--settings", f"{what} must be a number above 0 and {where}, not {value!r}"
+        )
 
 
 def _levels(settings: Mapping[str, Any]) -> dict[str, dict[int, str]]:
@@ -240,13 +298,25 @@ def _untrained(settings: Mapping[str, Any]) -> dict[str, Any]:
 # reading the records
 
 
-def _read_records(data: Path, region: str = DEFAULT_REGION) -> pa.Table:
-    """The ``records`` table of ``data`` as text columns (missing values null), every row
-    checked by the contract's rules first (docs/contract.md §1, the loader's messages)."""
+def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, set[str]]:
+    """The ``records`` table of ``data`` as text columns (missing values null), and the
+    ids of its people, after the whole folder has been checked by the project's loader
+    (:func:`spillover.loader.load_folder`: every table, every reference, the usual
+    ``file:line: field`` messages), so that nothing is written from a folder that every
+    later command would refuse."""
     if not data.is_dir():
         raise OptionError("--data", f"not a folder: {data}")
-    rows = read_valid_table(data, "records", region)
-    path = table_file(data, "records") or data / "records.csv"
+    if not table_paths(data, "records"):
+        raise DataError(
+            [Problem(str(data / "records.csv"), 0, "(table)", "table 'records' is missing")]
+        )
+    checked = _checked_fast(data, region)
+    if checked is None:
+        dataset = load_folder(data, region=region)
+        rows: list[Any] = list(dataset.records.values())
+        people = set(dataset.people)
+    else:
+        rows, people = checked
 
     def text(value: object) -> str | None:
         if value is None:
@@ -257,15 +327,44 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> pa.Table:
         name: pa.array([text(getattr(r, name, None)) for r in rows], pa.string())
         for name in RECORD_COLUMNS
     }
-    problems: list[Problem] = []
-    ids = columns["record_id"]
-    if ids.null_count == 0 and len(pc.unique(ids)) != len(ids):
-        counts = pc.value_counts(ids)
-        dup = counts.field("values").filter(pc.greater(counts.field("counts"), 1))[0].as_py()
-        problems.append(Problem(str(path), 0, "record_id", f"record_id {dup!r} appears twice"))
-    if problems:
-        raise DataError(problems)
-    return pa.table(columns)
+    return pa.table(columns), people
+
+
+def _checked_fast(data: Path, region: str) -> tuple[list[Any], set[str]] | None:
+    """The records of ``data`` and its people's ids when the folder is plainly valid, checked
+    without building the whole graph: the other tables by the fast loader
+    (:func:`spillover.fastload.read_columns`, itself exact), the records by their row rules,
+    unique ids and known platforms and people. ``None`` whenever anything is not plainly
+    so (a ``matches`` table, a loan or an entry naming a record, any defect): then the
+    exact loader decides, with its messages."""
+    from .fastload import read_columns
+
+    records = table_paths(data, "records")
+    if len(records) != 1 or table_paths(data, "matches") or odd_table_paths(data, "matches"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="spillover-link-") as tmp:
+        for child in data.iterdir():
+            if child.name != records[0].name:
+                os.symlink(child.absolute(), Path(tmp) / child.name)
+        try:
+            columns = read_columns(tmp, region=region)
+        except Exception:  # any doubt: the exact loader decides and says why
+            return None
+    try:
+        rows = [r for r in read_valid_table(data, "records", region) if isinstance(r, RecordRow)]
+    except Exception:  # as above
+        return None
+    people = set(columns.person_ids.tolist())
+    platforms = set(columns.platform_ids.tolist())
+    ids = [r.record_id for r in rows]
+    if len(set(ids)) != len(ids):
+        return None
+    for row in rows:
+        if row.platform_id not in platforms or (
+            row.person_id is not None and row.person_id not in people
+        ):
+            return None
+    return rows, people
 
 
 def _prepare(records: pa.Table) -> pa.Table:
@@ -374,22 +473,237 @@ def _linker(con: Any, settings: Mapping[str, Any]) -> Any:
     return linker
 
 
-def _train(con: Any, settings: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    """Estimate the model's parameters from the records themselves (no labels)."""
-    from splink import block_on
+_RULE_PART = re.compile(r'\(?\s*l\.("?)([A-Za-z_]\w*)\1\s*=\s*r\.("?)([A-Za-z_]\w*)\3\s*\)?')
 
+
+def _rule_columns(rule: str) -> tuple[str, ...] | None:
+    """The columns of a blocking rule that only equates columns (``l.a = r.a AND l.b =
+    r.b``), else ``None``.
+
+    >>> _rule_columns('l.name_key = r.name_key AND l."city" = r."city"')
+    ('name_key', 'city')
+    >>> _rule_columns("levenshtein(l.name_key, r.name_key) <= 1") is None
+    True
+    """
+    columns: list[str] = []
+    for part in re.split(r"\s+AND\s+", rule.strip(), flags=re.IGNORECASE):
+        found = _RULE_PART.fullmatch(part.strip())
+        if found is None or found[2] != found[4] or found[2] not in _MODEL_COLUMNS:
+            return None
+        columns.append(found[2])
+    return tuple(columns)
+
+
+class _Blocking:
+    """The blocking rules with the cap on a key's size (:data:`MAX_BLOCK_SIZE`).
+
+    A rule that equates columns (``l.phone = r.phone``) is rewritten, when some value
+    of its key is shared by more than ``cap`` records, so that those records are not
+    brought together by it alone: the rule skips them (a flag column added to the
+    ``prepared`` table), and a second rule compares them where their names also agree
+    (itself capped). A folder with no such value keeps its rules as they are.
+    """
+
+    def __init__(self, con: Any, cap: int) -> None:
+        self.con = con
+        self.cap = cap
+        self.notes: list[str] = []
+        self.capped_keys = 0
+        self.capped_records = 0
+        self._flags: dict[tuple[str, ...], str | None] = {}
+
+    def _flag(self, columns: tuple[str, ...]) -> str | None:
+        """The column flagging the records whose key ``columns`` is over the cap (``None``
+        when no value is)."""
+        if columns in self._flags:
+            return self._flags[columns]
+        present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+        key = ", ".join(columns)
+        big = (
+            f"SELECT {key} FROM prepared WHERE {present} GROUP BY {key} "
+            f"HAVING count(*) > {self.cap}"
+        )
+        values, records = self.con.execute(
+            f"SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM prepared "
+            f"WHERE {present} GROUP BY {key} HAVING count(*) > {self.cap})"
+        ).fetchall()[0]
+        if not values:
+            self._flags[columns] = None
+            return None
+        name = f"blocking_over_cap_{len(self._flags)}"
+        self.con.execute(
+            f"CREATE OR REPLACE TABLE prepared AS SELECT p.*, h.{columns[0]} IS NOT NULL "
+            f"AS {name} FROM prepared AS p LEFT JOIN ({big}) AS h USING ({key}) "
+            "ORDER BY p.record_id"
+        )
+        self._flags[columns] = name
+        self.capped_keys += int(values)
+        self.capped_records += int(records)
+        self.notes.append(
+            f"blocking on {' + '.join(columns)}: {values} value(s) shared by more than "
+            f"{self.cap} records ({records} records) "
+            + (
+                "not used: their pairs compared only where another rule brings them together"
+                if "name_key" in columns
+                else "not used alone: their pairs compared only where the name also agrees"
+            )
+        )
+        return name
+
+    def capped(self, columns: tuple[str, ...]) -> bool:
+        """Whether some value of the key ``columns`` was over the cap."""
+        return self._flags.get(columns) is not None
+
+    def rules(self, rule: str) -> list[str]:
+        """``rule`` with the cap: itself, or the capped rule and its rule by name."""
+        columns = _rule_columns(rule)
+        if columns is None:
+            return [rule]
+        flag = self._flag(columns)
+        if flag is None:
+            return [rule]
+        out = [f"({rule}) AND NOT l.{flag} AND NOT r.{flag}"]
+        if "name_key" not in columns:
+            by_name = f"({rule}) AND l.name_key = r.name_key AND l.{flag}"
+            sub = self._flag((*columns, "name_key"))
+            if sub is not None:
+                by_name += f" AND NOT l.{sub} AND NOT r.{sub}"
+            out.append(by_name)
+        return out
+
+    def settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``settings`` with every prediction blocking rule capped."""
+        out = copy.deepcopy(dict(settings))
+        rules: list[Any] = []
+        for item in settings["blocking_rules_to_generate_predictions"]:
+            text = item["blocking_rule"] if isinstance(item, dict) else item
+            if _rule_columns(text) is None:
+                self._note(
+                    f"blocking rule {text!r} is not a plain equality of columns: "
+                    f"not capped at {self.cap} records"
+                )
+            capped = self.rules(text)
+            if capped == [text]:
+                rules.append(copy.deepcopy(item))
+                continue
+            base = dict(item) if isinstance(item, dict) else {"sql_dialect": "duckdb"}
+            rules.extend({**base, "blocking_rule": r} for r in capped)
+        out["blocking_rules_to_generate_predictions"] = rules
+        return out
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+@contextmanager
+def _run_errors(settings: str | Path | None) -> Iterator[None]:
+    """Errors of DuckDB and Splink while a model runs, as one clean message: out of memory
+    says what to lower; a model given with ``--settings`` that cannot run is refused."""
+    import duckdb
+    from splink.internals.exceptions import SplinkException
+
+    try:
+        yield
+    except duckdb.OutOfMemoryException as exc:
+        raise SpilloverError(
+            f"the linkage ran out of memory ({_first_line(exc)}); lower --max-block-size, "
+            "or run it where DuckDB has more memory"
+        ) from None
+    except (duckdb.Error, SplinkException, KeyError, TypeError, ValueError) as exc:
+        if settings is None or isinstance(exc, SpilloverError):
+            raise
+        raise OptionError("--settings", f"the model cannot run: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _train(
+    con: Any, settings: Mapping[str, Any], seed: int, blocking: _Blocking, notes: list[str]
+) -> dict[str, Any]:
+    """Estimate the model's parameters from the records themselves (no labels).
+
+    A session of expectation maximisation whose blocking rule brings no pair together
+    (records with no phone: nothing to block on) is skipped and said in ``notes``; the
+    levels no session estimated keep the m probabilities ``settings`` had (the shipped
+    model's by default)."""
+    from splink.internals.exceptions import EMTrainingException
+
+    # the capped rules first: capping may add columns to ``prepared``, read by the linker
+    deterministic = [
+        capped
+        for rule in ("l.id_number = r.id_number", "l.name_key = r.name_key AND l.phone = r.phone")
+        for capped in blocking.rules(rule)
+    ]
+    sessions = {
+        columns: blocking.rules(" AND ".join(f'l."{c}" = r."{c}"' for c in columns))[0]
+        for columns in (("phone",), ("name_key", "birth_date"))
+    }
     linker = _linker(con, _untrained(settings))
     training = linker.training
-    training.estimate_probability_two_random_records_match(
-        ["l.id_number = r.id_number", "l.name_key = r.name_key AND l.phone = r.phone"],
-        recall=0.8,
-    )
+    training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
     training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
-    for rule in (block_on("phone"), block_on("name_key", "birth_date")):
-        training.estimate_parameters_using_expectation_maximisation(rule)
+    for columns, rule in sessions.items():
+        try:
+            training.estimate_parameters_using_expectation_maximisation(rule)
+        except EMTrainingException:
+            capped = " under --max-block-size" if blocking.capped(columns) else ""
+            notes.append(
+                f"training: no record pairs share {' and '.join(columns)}{capped}: the "
+                "session blocked on it skipped"
+            )
     trained: dict[str, Any] = linker.misc.save_model_to_json()
     trained.pop("linker_uid", None)
+    kept = _keep_untrained_m(trained, settings)
+    if kept:
+        notes.append(
+            f"training: m probabilities of {', '.join(kept)} not estimated (no pairs): "
+            "kept from the model"
+        )
+    if not trained.get("probability_two_random_records_match"):
+        # no pair agreed on the deterministic rules: Splink's estimate is 0 (nothing joins)
+        trained["probability_two_random_records_match"] = settings.get(
+            "probability_two_random_records_match",
+            default_settings()["probability_two_random_records_match"],
+        )
+        notes.append(
+            "training: no pair shares an ID number or a name and a phone: the prior "
+            "(probability_two_random_records_match) kept from the model"
+        )
     return _fill_unseen(trained, 1.0 / _U_SAMPLE_PAIRS)
+
+
+def _keep_untrained_m(trained: dict[str, Any], settings: Mapping[str, Any]) -> list[str]:
+    """Levels left without an m probability by training take the one of ``settings`` (and a
+    comparison training dropped comes back as it was); returns the fields concerned."""
+    before = {
+        (c["output_column_name"], lv.get("label_for_charts")): lv.get("m_probability")
+        for c in settings["comparisons"]
+        for lv in c["comparison_levels"]
+    }
+    fields: list[str] = []
+    # a comparison on a column with no value at all is dropped by Splink: put it back as it was
+    have = {c["output_column_name"]: c for c in trained["comparisons"]}
+    trained["comparisons"] = [
+        have.get(c["output_column_name"]) or copy.deepcopy(c) for c in settings["comparisons"]
+    ]
+    for comparison in settings["comparisons"]:
+        if comparison["output_column_name"] not in have:
+            fields.append(comparison["output_column_name"])
+    for comparison in trained["comparisons"]:
+        field = comparison["output_column_name"]
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level") or level.get("m_probability") is not None:
+                continue
+            old = before.get((field, level.get("label_for_charts")))
+            if old is not None:
+                level["m_probability"] = old
+                if field not in fields:
+                    fields.append(field)
+    return fields
 
 
 #: Pairs sampled at random to estimate the u probabilities (``train=True``).
@@ -477,30 +791,13 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 # people
 
 
-def _people_file(data: Path) -> Path | None:
-    for name in ("people.csv", "people.jsonl"):
-        if (data / name).is_file():
-            return data / name
-    return None
-
-
-def _people_ids(path: Path | None) -> set[str]:
-    if path is None:
-        return set()
-    if path.suffix == ".csv":
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding="utf8"),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=["person_id"], column_types={"person_id": pa.string()}
-            ),
-        )
-    else:
-        table = pajson.read_json(path).select(["person_id"])
-    return {str(v).strip() for v in table["person_id"].to_pylist() if v is not None}
-
-
 def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
+    """The new people added to the ``people`` table ``path`` in its own form."""
+    if not rows:
+        return
+    if path.suffix == parquetio.SUFFIX:
+        _append_people_parquet(path, rows)
+        return
     if path.suffix == ".jsonl":
         with path.open("a", encoding="utf-8") as handle:
             text = path.read_bytes()
@@ -521,6 +818,28 @@ def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
             writer.writerow([row.get(h, "") for h in header])
 
 
+def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
+    """The new people as one more Parquet part: the table's last part when it is a folder
+    of parts, else the file rewritten with the rows added (its column types kept)."""
+    import pyarrow.parquet as pq
+
+    files = parquetio.parts(path)
+    schema = pq.read_schema(files[0]).remove_metadata()
+    columns = []
+    for field in schema:
+        values = [row.get(field.name) or None for row in rows]
+        if any(v is not None for v in values):
+            columns.append(pa.array(values, pa.string()).cast(field.type))
+        else:
+            columns.append(pa.nulls(len(rows), field.type))
+    added = pa.Table.from_arrays(columns, schema=schema)
+    if path.is_dir():
+        last = files[-1].name
+        pq.write_table(added, path / f"{last.removesuffix(parquetio.SUFFIX)}~linked.parquet")
+        return
+    pq.write_table(pa.concat_tables([pq.read_table(path, schema=schema), added]), path)
+
+
 # ---------------------------------------------------------------------------------------------
 # the whole step
 
@@ -534,6 +853,7 @@ def link(
     threshold: float = DEFAULT_THRESHOLD,
     seed: int = 0,
     save_settings: str | Path | None = None,
+    max_block_size: int = MAX_BLOCK_SIZE,
 ) -> LinkSummary:
     """Resolve the records of ``data`` to people and write the linked folder ``out``.
 
@@ -541,8 +861,12 @@ def link(
     package); ``train``: estimate its parameters from these records instead (u by
     random sampling seeded with ``seed``, m by EM), and with ``save_settings``
     write the trained model there. ``threshold``: the match probability at or
-    above which a pair is the same person. ``out`` must not exist or be empty.
-    The same input, settings and seed give the same folder.
+    above which a pair is the same person. ``max_block_size``: a blocking key
+    value (a phone, an ID number, a name in a city...) on more records than this
+    is not used alone to bring pairs together (said in the summary's ``notes``).
+    ``out`` must not exist or be empty. ``data`` must be a folder the loaders
+    accept (:class:`~spillover.errors.DataError` otherwise, nothing written). The
+    same input, settings and seed give the same folder.
     """
     import duckdb
 
@@ -556,39 +880,31 @@ def link(
         raise OptionError("--out", f"{out} is inside the data folder {data}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OptionError("--out", f"{out} exists and is not an empty folder")
+    if max_block_size < 2:
+        raise OptionError("--max-block-size", f"must be >= 2, not {max_block_size}")
     model = load_settings(Path(settings) if settings is not None else None)
-    records = _read_records(data)
-    people_path = _people_file(data)
-    taken = _people_ids(people_path)
+    records, taken = _read_records(data)
+    people_path = table_file(data, "people")
     known = records["person_id"]
-    unknown_known = sorted(set(pc.unique(known).drop_null().to_pylist()) - taken)
-    if unknown_known:
-        raise DataError(
-            [
-                Problem(
-                    str(data / "records.csv"),
-                    0,
-                    "person_id",
-                    f"unknown person_id {unknown_known[0]!r}",
-                )
-            ]
-        )
     prepared = _prepare(records)
     n = records.num_rows
 
+    notes: list[str] = []
     con = duckdb.connect()
     try:
         con.register("prepared_arrow", prepared)
         con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
         con.unregister("prepared_arrow")
-        _term_frequencies(con, model)
-        with _quiet_splink():
+        blocking = _Blocking(con, max_block_size)
+        with _quiet_splink(), _run_errors(settings):
+            _term_frequencies(con, model)
             if train:
-                model = _train(con, model, seed)
-            scored = _score(con, model) if n > 1 else 0
-        pairs = _pairs(con, model, scored, threshold)
+                model = _train(con, model, seed, blocking, notes)
+            scored = _score(con, blocking.settings(model)) if n > 1 else 0
+            pairs = _pairs(con, model, scored, threshold)
     finally:
         con.close()
+    notes[:0] = blocking.notes
 
     ids = records["record_id"].to_numpy(zero_copy_only=False).astype(object)
     order = np.argsort(ids.astype(str), kind="stable")
@@ -606,14 +922,17 @@ def link(
         out.rmdir()
     with atomic_folder(out) as tmp:
         shutil.copytree(data, tmp, dirs_exist_ok=True)
-        for stale in ("records.csv", "records.jsonl", "matches.csv", "matches.jsonl"):
-            (tmp / stale).unlink(missing_ok=True)
-        _write_records(tmp / "records.csv", records, result["person_of"])
+        for stale in (*table_paths(tmp, "records"), *table_paths(tmp, "matches")):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+        # a person only where the input named one: every other resolution is a match
+        # (``matches``), read by the loaders with its factor and waterfall
+        _write_csv(tmp / "records.csv", records)
         _write_matches(tmp / "matches.csv", result["matches"])
-        target = tmp / people_path.name if people_path else tmp / "people.csv"
-        if people_path is None:
-            target.write_text("person_id,name,id_number,city\n", encoding="utf-8")
-        _append_people(target, result["people"])
+        if people_path is not None:
+            _append_people(tmp / people_path.name, result["people"])
     return LinkSummary(
         out=out,
         records=n,
@@ -628,6 +947,10 @@ def link(
         trained=train,
         seed=seed,
         elapsed=time.perf_counter() - began,
+        max_block_size=max_block_size,
+        blocking_keys_capped=blocking.capped_keys,
+        records_in_capped_keys=blocking.capped_records,
+        notes=tuple(notes),
     )
 
 
@@ -755,12 +1078,6 @@ def _most_common(values: list[Any]) -> str | None:
     if not counts:
         return None
     return min(counts, key=lambda k: (-counts[k], k))
-
-
-def _write_records(path: Path, records: pa.Table, person_of: Mapping[str, str]) -> None:
-    person = pa.array([person_of[r] for r in records["record_id"].to_pylist()], pa.string())
-    table = records.set_column(records.column_names.index("person_id"), "person_id", person)
-    _write_csv(path, table)
 
 
 def _write_matches(path: Path, rows: list[tuple[Any, ...]]) -> None:

@@ -11,10 +11,22 @@ import importlib.util
 
 from ..errors import SpilloverError
 
-__all__ = ["DEFAULT_THRESHOLD", "EXTRA_MODULES", "SETTINGS_VERSION", "require_extra"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "EXTRA_MODULES",
+    "MAX_BLOCK_SIZE",
+    "SETTINGS_VERSION",
+    "require_extra",
+]
 
 #: Pairs at or above this match probability are the same person (``--threshold``).
 DEFAULT_THRESHOLD = 0.9
+
+#: A blocking key value (one phone, one ID number, one name in one city...) shared by more
+#: than this many records is not used alone to bring pairs together: its records are
+#: compared only where their names also agree (``--max-block-size``, docs/linkage.md).
+#: Without it one phone on 10 000 records makes 50 million pairs.
+MAX_BLOCK_SIZE = 1000
 
 #: The model shipped with the package (``spillover/linkage/<version>.json``).
 SETTINGS_VERSION = "splink-v1"
