@@ -39,8 +39,14 @@ from spillover.rules import recommendation
 pytest.importorskip("fastapi")
 
 JIANG = examples.jiang_case_path()
-TOKENS = {"quickcash": "qc-token-0123456789abcdef", "yidai": "yd-token-0123456789abcdef"}
+TOKENS = {
+    "quickcash": "qc-token-0123456789abcdef",
+    "yidai": "yd-token-0123456789abcdef",
+    # a broker's token, configured with the platforms it acts for
+    "broker@quickcash+yidai+nowhere": "br-token-0123456789abcdef",
+}
 RIGHT = {"Authorization": f"Bearer {TOKENS['quickcash']}"}
+BROKER = {"Authorization": f"Bearer {TOKENS['broker@quickcash+yidai+nowhere']}"}
 WRONG = {"Authorization": "Bearer qc-token-0123456789abcdeX"}
 CHECK = {
     "platform_id": "quickcash",
@@ -243,7 +249,7 @@ def test_unknown_person_or_platform_is_404(server: Server) -> None:
             json={**CHECK, "subject": {"kind": "person", "id": "nobody"}},
             headers=RIGHT,
         )
-        platform = c.post("/v1/checks", json={**CHECK, "platform_id": "nowhere"}, headers=RIGHT)
+        platform = c.post("/v1/checks", json={**CHECK, "platform_id": "nowhere"}, headers=BROKER)
         entry = c.get("/v1/entries/E-NONE/explanation", headers=RIGHT)
         subject = c.get("/v1/subjects/phone/13800000000/entries", headers=RIGHT)
     assert person.status_code == platform.status_code == entry.status_code == 404
@@ -288,8 +294,10 @@ def test_body_over_the_limit_is_413_declared_or_streamed(server: Server) -> None
             headers={**RIGHT, "Content-Type": "application/json"},
         )
         unauthenticated = c.post("/v1/checks", json=big)
-    assert declared.status_code == streamed.status_code == unauthenticated.status_code == 413
+    assert declared.status_code == streamed.status_code == 413
     assert declared.json() == {"detail": f"request body over {MAX_BODY} bytes"}
+    # the token comes first: without one, the size of the body is not looked at
+    assert unauthenticated.status_code == 401
 
 
 def test_batch_answers_in_order_with_one_error_per_bad_item(server: Server) -> None:
@@ -372,7 +380,13 @@ def test_every_check_is_recorded_and_read_back(server: Server, tmp_path: Path) -
     assert out.exit_code == 0, out.output
     read = [json.loads(line) for line in out.output.splitlines()]
     assert a["check_id"] in {r["check_id"] for r in read}
-    assert all(r["subject"]["id"] == "jiang" for r in read)
+    # a person's checks include those made on the phone they owned on the listing day
+    assert b["check_id"] in {r["check_id"] for r in read}
+    assert rb["phone_owner_id"] == "jiang"
+    assert "phone_owner_id" not in ra
+    assert all(
+        r["subject"]["id"] == "jiang" or r.get("phone_owner_id") == "jiang" for r in read
+    )
     phone = CliRunner().invoke(
         cli, ["checks", "--log", str(server.check_log), "--subject", "139 5711 2345"]
     )
