@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import fastapi_offline
 import neo4j
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -856,8 +857,6 @@ def _phone_owner(backend: GraphBackend, phone: str, day: date) -> str | None:
 def _offline_docs(app: FastAPI) -> None:
     """``/docs`` (Swagger UI) and ``/redoc`` with their assets served by the service
     itself (from the fastapi-offline package), so that they work without the internet."""
-    import fastapi_offline
-
     assets = Path(fastapi_offline.__file__).parent / "static"
     app.mount(_DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
 
