@@ -718,23 +718,15 @@ def _read_until_closed(s: socket.socket, seconds: float) -> tuple[bytes, bool]:
     return data, False
 
 
-LIMITED = [
-    "--header-timeout",
-    "1",
-    "--body-timeout",
-    "1",
-    "--keep-alive-timeout",
-    "1",
-    "--max-body-bytes",
-    str(2 * 1024 * 1024),
-]
+ROOMY = ["--max-body-bytes", str(2 * 1024 * 1024)]
+SHORT_TIMEOUTS = ["--header-timeout", "1", "--body-timeout", "1", "--keep-alive-timeout", "1"]
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server on the embedded graph with short timeouts and a 2 MiB body limit."""
+def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server on the embedded graph with a 2 MiB body limit."""
     srv = start_server(
-        ["--data", str(JIANG), *LIMITED], {"NEO4J_URI": ""}, tmp_path_factory.mktemp("limited")
+        ["--data", str(JIANG), *ROOMY], {"NEO4J_URI": ""}, tmp_path_factory.mktemp("roomy")
     )
     try:
         yield srv
@@ -743,8 +735,8 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.process.wait()
 
 
-def test_no_token_is_answered_401_before_the_body_is_sent(limited: Server) -> None:
-    s = _raw(_port(limited))
+def test_no_token_is_answered_401_before_the_body_is_sent(roomy: Server) -> None:
+    s = _raw(_port(roomy))
     with s:
         # a declared body under the limit, not one byte of it sent
         s.sendall(
@@ -764,11 +756,11 @@ def _rss_peak_kib(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-def test_unauthenticated_bodies_are_not_buffered(limited: Server) -> None:
+def test_unauthenticated_bodies_are_not_buffered(roomy: Server) -> None:
     """60 connections without a token each send a 1 MiB body (under the 2 MiB limit)
     at once: the server's peak memory grows by far less than the 60 MiB they carry."""
-    pid = limited.process.pid
-    with limited.client() as c:  # warm up: one check, so that lazy imports are done
+    pid = roomy.process.pid
+    with roomy.client() as c:  # warm up: one check, so that lazy imports are done
         assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
     before = _rss_peak_kib(pid)
     body = b"{" + b" " * (1024 * 1024 - 2) + b"}"
@@ -780,7 +772,7 @@ def test_unauthenticated_bodies_are_not_buffered(limited: Server) -> None:
     lock = threading.Lock()
 
     def send_one() -> None:
-        s = _raw(_port(limited))
+        s = _raw(_port(roomy))
         try:
             s.sendall(head)
             with contextlib.suppress(OSError):
@@ -802,8 +794,16 @@ def test_unauthenticated_bodies_are_not_buffered(limited: Server) -> None:
     assert grown_mib < 20, f"the server's peak memory grew by {grown_mib:.0f} MiB"
 
 
-def test_idle_and_slow_connections_time_out(limited: Server) -> None:
-    port = _port(limited)
+def test_idle_and_slow_connections_time_out(tmp_path: Path) -> None:
+    srv = start_server(["--data", str(JIANG), *SHORT_TIMEOUTS], {"NEO4J_URI": ""}, tmp_path)
+    try:
+        _idle_and_slow(_port(srv))
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+
+
+def _idle_and_slow(port: int) -> None:
     started = time.monotonic()
     idle = _raw(port)  # says nothing at all
     slow = _raw(port)  # sends a header line every 0.3 s, never the end of the headers
@@ -879,15 +879,15 @@ def test_few_file_descriptors_many_connections(tmp_path: Path) -> None:
     assert all(line.startswith("{") for line in lines if line.strip())
 
 
-def test_repeated_log_lines_are_rate_limited(limited: Server) -> None:
-    before = len(limited.lines)
+def test_repeated_log_lines_are_rate_limited(roomy: Server) -> None:
+    before = len(roomy.lines)
     for _ in range(60):
-        s = _raw(_port(limited))
+        s = _raw(_port(roomy))
         with s:
             s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
             _read_until_closed(s, 2)
     time.sleep(0.5)
-    new = [json.loads(line) for line in limited.lines[before:] if line.startswith("{")]
+    new = [json.loads(line) for line in roomy.lines[before:] if line.startswith("{")]
     invalid = [x for x in new if x.get("message") == "Invalid HTTP request received."]
     assert 1 <= len(invalid) <= 5, len(invalid)
 
