@@ -1123,3 +1123,36 @@ def test_the_check_log_is_private_from_its_first_line(tmp_path: Path) -> None:
     files = sorted(tmp_path.joinpath("logs").iterdir())
     assert {f.name for f in files} >= {"checks.jsonl", "checks.jsonl.1", "checks.jsonl.lock"}
     assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: 0o600 for f in files}
+
+
+@pytest.mark.neo4j
+def test_every_neo4j_call_has_a_deadline(neo4j_db: Neo4jService) -> None:
+    """The library: a backend opened with a timeout raises BackendUnavailable within it
+    when Neo4j hangs, and answers again once it is back."""
+    from spillover.backends.neo4j import open_neo4j
+    from spillover.errors import BackendUnavailable
+    from spillover.settings import Neo4jSettings
+
+    s = neo4j_db.settings
+    host, _, port = s.uri.removeprefix("bolt://").rpartition(":")
+    proxy = Proxy((host, int(port)))
+    backend = open_neo4j(
+        Neo4jSettings(f"bolt://127.0.0.1:{proxy.port}", s.user, s.password, s.database),
+        timeout=2,
+    )
+    try:
+        assert backend.exists("person:nobody") is False
+        proxy.frozen.set()
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="did not answer"):
+            backend.exists("person:nobody")
+        waited = time.monotonic() - started
+        assert backend.answers(1) is False
+        proxy.frozen.clear()
+        assert backend.answers(5) is True
+        assert backend.exists("person:nobody") is False
+    finally:
+        proxy.frozen.clear()
+        backend.close()
+        proxy.cut()
+    assert 1.5 < waited < 4, waited
