@@ -105,7 +105,11 @@ def main() -> None:
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
     source = [] if args.neo4j else ["--data", str(args.data)]
-    env = {**os.environ, "SPILLOVER_TOKENS": f"bench:{TOKEN}"}
+    # one broker's token for every platform of the folder (a token checks only for the
+    # platforms it names, docs/service.md)
+    with open(args.data / "platforms.csv", newline="", encoding="utf-8") as f:
+        platforms = "+".join(sorted({r["platform_id"] for r in csv.DictReader(f)}))
+    env = {**os.environ, "SPILLOVER_TOKENS": f"bench@{platforms}:{TOKEN}"}
     if not args.neo4j:
         env.pop("NEO4J_URI", None)
     began = time.perf_counter()

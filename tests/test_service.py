@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,14 @@ from spillover.rules import recommendation
 pytest.importorskip("fastapi")
 
 JIANG = examples.jiang_case_path()
-TOKENS = {"quickcash": "qc-token-0123456789abcdef", "yidai": "yd-token-0123456789abcdef"}
+TOKENS = {
+    "quickcash": "qc-token-0123456789abcdef",
+    "yidai": "yd-token-0123456789abcdef",
+    # a broker's token, configured with the platforms it acts for
+    "broker@quickcash+yidai+nowhere": "br-token-0123456789abcdef",
+}
 RIGHT = {"Authorization": f"Bearer {TOKENS['quickcash']}"}
+BROKER = {"Authorization": f"Bearer {TOKENS['broker@quickcash+yidai+nowhere']}"}
 WRONG = {"Authorization": "Bearer qc-token-0123456789abcdeX"}
 CHECK = {
     "platform_id": "quickcash",
@@ -77,7 +83,12 @@ class Server:
         return [json.loads(line) for line in self.lines if line.startswith("{")]
 
 
-def start_server(args: list[str], env: dict[str, str], tmp: Path) -> Server:
+def start_server(
+    args: list[str],
+    env: dict[str, str],
+    tmp: Path,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Server:
     port = free_port()
     check_log = tmp / "checks.jsonl"
     cmd = [
@@ -102,7 +113,13 @@ def start_server(args: list[str], env: dict[str, str], tmp: Path) -> Server:
         **env,
         "SPILLOVER_TOKENS": ",".join(f"{k}:{v}" for k, v in TOKENS.items()),
     }
-    process = subprocess.Popen(cmd, env=full_env, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    process = subprocess.Popen(
+        cmd,
+        env=full_env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        preexec_fn=preexec_fn,  # a resource limit for the server, nothing else
+    )
     server = Server(f"http://127.0.0.1:{port}", process, check_log)
     assert process.stderr is not None
     stderr = process.stderr
@@ -243,7 +260,7 @@ def test_unknown_person_or_platform_is_404(server: Server) -> None:
             json={**CHECK, "subject": {"kind": "person", "id": "nobody"}},
             headers=RIGHT,
         )
-        platform = c.post("/v1/checks", json={**CHECK, "platform_id": "nowhere"}, headers=RIGHT)
+        platform = c.post("/v1/checks", json={**CHECK, "platform_id": "nowhere"}, headers=BROKER)
         entry = c.get("/v1/entries/E-NONE/explanation", headers=RIGHT)
         subject = c.get("/v1/subjects/phone/13800000000/entries", headers=RIGHT)
     assert person.status_code == platform.status_code == entry.status_code == 404
@@ -288,8 +305,10 @@ def test_body_over_the_limit_is_413_declared_or_streamed(server: Server) -> None
             headers={**RIGHT, "Content-Type": "application/json"},
         )
         unauthenticated = c.post("/v1/checks", json=big)
-    assert declared.status_code == streamed.status_code == unauthenticated.status_code == 413
+    assert declared.status_code == streamed.status_code == 413
     assert declared.json() == {"detail": f"request body over {MAX_BODY} bytes"}
+    # the token comes first: without one, the size of the body is not looked at
+    assert unauthenticated.status_code == 401
 
 
 def test_batch_answers_in_order_with_one_error_per_bad_item(server: Server) -> None:
@@ -372,7 +391,11 @@ def test_every_check_is_recorded_and_read_back(server: Server, tmp_path: Path) -
     assert out.exit_code == 0, out.output
     read = [json.loads(line) for line in out.output.splitlines()]
     assert a["check_id"] in {r["check_id"] for r in read}
-    assert all(r["subject"]["id"] == "jiang" for r in read)
+    # a person's checks include those made on the phone they owned on the listing day
+    assert b["check_id"] in {r["check_id"] for r in read}
+    assert rb["phone_owner_id"] == "jiang"
+    assert "phone_owner_id" not in ra
+    assert all(r["subject"]["id"] == "jiang" or r.get("phone_owner_id") == "jiang" for r in read)
     phone = CliRunner().invoke(
         cli, ["checks", "--log", str(server.check_log), "--subject", "139 5711 2345"]
     )
@@ -429,13 +452,15 @@ def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
 
 class Proxy:
     """A TCP forwarder on loopback that can be cut (connections refused), to make Neo4j
-    unreachable for the server behind it, and opened again on the same port."""
+    unreachable for the server behind it, and opened again on the same port; or frozen
+    (connections are accepted and stay open, nothing is forwarded: a hung Neo4j)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.port = free_port()
         self.conns: list[socket.socket] = []
         self.listener: socket.socket | None = None
+        self.frozen = threading.Event()
         self.resume()
 
     def resume(self) -> None:
@@ -448,6 +473,8 @@ class Proxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            while self.frozen.is_set():  # accepted, and never answered
+                time.sleep(0.05)
             upstream = socket.create_connection(self.target)
             self.conns += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
@@ -455,7 +482,11 @@ class Proxy:
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
         try:
             while True:
-                ready, _, _ = select.select([a, b], [], [], 1)
+                if self.frozen.is_set():
+                    # a hung server: the connections stay open, nothing is answered
+                    time.sleep(0.05)
+                    continue
+                ready, _, _ = select.select([a, b], [], [], 0.1)
                 for s in ready:
                     data = s.recv(65536)
                     if not data:
@@ -602,3 +633,526 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     results = r.json()["results"]
     assert len(results) == many and all(x["error"] is None for x in results)
     assert code in (0, -signal.SIGTERM)
+
+
+# ---------------------------------------------------------------------------
+# issue 19: tokens bound to platforms, the token before the body, timeouts and a
+# connection cap, deadlines for Neo4j, malformed bodies, offline docs, the check log
+# ---------------------------------------------------------------------------
+
+YIDAI = {"Authorization": f"Bearer {TOKENS['yidai']}"}
+
+
+def _records(log: Path) -> list[dict[str, Any]]:
+    return list(read_checks(log)) if log.exists() else []
+
+
+def test_a_token_checks_only_for_its_own_platforms(server: Server) -> None:
+    before = len(_records(server.check_log))
+    with server.client() as c:
+        other = c.post("/v1/checks", json=CHECK, headers=YIDAI)
+        batch = c.post(
+            "/v1/checks:batch",
+            json={"checks": [CHECK, {**CHECK, "platform_id": "yidai"}]},
+            headers=YIDAI,
+        )
+        own = c.post("/v1/checks", json={**CHECK, "platform_id": "yidai"}, headers=YIDAI)
+        broker = [
+            c.post("/v1/checks", json={**CHECK, "platform_id": p}, headers=BROKER)
+            for p in ("quickcash", "yidai")
+        ]
+    assert other.status_code == 403
+    assert other.json() == {"detail": "the token 'yidai' does not act for the platform 'quickcash'"}
+    results = batch.json()["results"]
+    assert results[0]["error"] == {"status": 403, "detail": other.json()["detail"]}
+    assert results[1]["check"]["recommendation"] == "do_not_list"
+    assert own.status_code == 200
+    assert [r.status_code for r in broker] == [200, 200]
+    records = _records(server.check_log)[before:]
+    # no check-log line says that yidai's token checked for quickcash
+    assert [(r["token_name"], r["platform_id"]) for r in records] == [
+        ("yidai", "yidai"),
+        ("yidai", "yidai"),
+        ("broker", "quickcash"),
+        ("broker", "yidai"),
+    ]
+
+
+def test_tokens_name_their_platforms() -> None:
+    from spillover.errors import SpilloverError
+    from spillover.service import load_tokens, read_tokens
+
+    grants = read_tokens("qc:0123456789abcdef0, broker @ qc + yd :0123456789abcdef1")
+    assert grants["qc"].platforms == {"qc"}
+    assert grants["broker"].platforms == {"qc", "yd"}
+    assert load_tokens("broker@qc+yd:0123456789abcdef1") == {"broker": "0123456789abcdef1"}
+    for bad in ("broker@:0123456789abcdef1", "broker@qc+:0123456789abcdef1"):
+        with pytest.raises(SpilloverError, match="name@platform"):
+            read_tokens(bad)
+
+
+def _raw(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s
+
+
+def _port(srv: Server) -> int:
+    return int(srv.url.rsplit(":", 1)[1])
+
+
+def _read_until_closed(s: socket.socket, seconds: float) -> tuple[bytes, bool]:
+    """What the server sends within ``seconds``, and whether it closed the connection."""
+    data = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(65536)
+        except TimeoutError:
+            return data, False
+        except ConnectionResetError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+ROOMY = ["--max-body-bytes", str(2 * 1024 * 1024)]
+SHORT_TIMEOUTS = ["--header-timeout", "1", "--body-timeout", "1", "--keep-alive-timeout", "1"]
+
+
+@pytest.fixture(scope="module")
+def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server on the embedded graph with a 2 MiB body limit."""
+    srv = start_server(
+        ["--data", str(JIANG), *ROOMY], {"NEO4J_URI": ""}, tmp_path_factory.mktemp("roomy")
+    )
+    try:
+        yield srv
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+
+
+def test_no_token_is_answered_401_before_the_body_is_sent(roomy: Server) -> None:
+    s = _raw(_port(roomy))
+    with s:
+        # a declared body under the limit, not one byte of it sent
+        s.sendall(
+            b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000\r\n\r\n"
+        )
+        data, closed = _read_until_closed(s, 3)
+    assert data.startswith(b"HTTP/1.1 401"), data
+    assert b"connection: close" in data.lower()
+    assert closed  # the body is never read: the connection is closed after the answer
+
+
+def _rss_peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_unauthenticated_bodies_are_not_buffered(roomy: Server) -> None:
+    """60 connections without a token each send a 1 MiB body (under the 2 MiB limit)
+    at once: the server's peak memory grows by far less than the 60 MiB they carry."""
+    pid = roomy.process.pid
+    with roomy.client() as c:  # warm up: one check, so that lazy imports are done
+        assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
+    before = _rss_peak_kib(pid)
+    body = b"{" + b" " * (1024 * 1024 - 2) + b"}"
+    head = (
+        b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    answers: list[bytes] = []
+    lock = threading.Lock()
+
+    def send_one() -> None:
+        s = _raw(_port(roomy))
+        try:
+            s.sendall(head)
+            with contextlib.suppress(OSError):
+                s.sendall(body)  # refused half way: the server closed the connection
+            data, _ = _read_until_closed(s, 10)
+            with lock:
+                answers.append(data)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=send_one) for _ in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    grown_mib = (_rss_peak_kib(pid) - before) / 1024
+    assert len(answers) == 60
+    assert all(a.startswith(b"HTTP/1.1 401") for a in answers if a)
+    assert grown_mib < 20, f"the server's peak memory grew by {grown_mib:.0f} MiB"
+
+
+def test_idle_and_slow_connections_time_out(tmp_path: Path) -> None:
+    srv = start_server(["--data", str(JIANG), *SHORT_TIMEOUTS], {"NEO4J_URI": ""}, tmp_path)
+    try:
+        _idle_and_slow(_port(srv))
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+
+
+def _idle_and_slow(port: int) -> None:
+    started = time.monotonic()
+    idle = _raw(port)  # says nothing at all
+    slow = _raw(port)  # sends a header line every 0.3 s, never the end of the headers
+    slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    slow_closed = False
+    for i in range(20):  # 6 s at most
+        try:
+            slow.sendall(b"X-Slow-%d: 1\r\n" % i)
+        except OSError:
+            slow_closed = True
+            break
+        time.sleep(0.3)
+    slow_after = time.monotonic() - started
+    _, idle_closed = _read_until_closed(idle, 3)
+    # a body that stops half way: 408 after the body timeout
+    body = _raw(port)
+    body.sendall(
+        b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + TOKENS["quickcash"].encode()
+        + b'\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"platform_id"'
+    )
+    body_answer, body_closed = _read_until_closed(body, 4)
+    # a kept-alive connection left idle after its answer
+    kept = _raw(port)
+    kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    kept_answer, kept_closed = _read_until_closed(kept, 4)
+    for s in (idle, slow, body, kept):
+        s.close()
+    assert slow_closed and slow_after < 4, slow_after
+    assert idle_closed
+    assert body_answer.startswith(b"HTTP/1.1 408") and body_closed, body_answer
+    assert kept_answer.startswith(b"HTTP/1.1 200") and kept_closed
+
+
+def test_few_file_descriptors_many_connections(tmp_path: Path) -> None:
+    """With 64 open files allowed, 150 idle connections: the server refuses those over
+    its cap at once, drops the idle ones after the header timeout (10 s by default),
+    answers again, and writes a bounded number of log lines."""
+    import resource
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    srv = start_server(["--data", str(JIANG)], {"NEO4J_URI": ""}, tmp_path, few_files)
+    conns: list[socket.socket] = []
+    try:
+        for _ in range(150):
+            with contextlib.suppress(OSError):
+                conns.append(socket.create_connection(("127.0.0.1", _port(srv)), timeout=5))
+        time.sleep(0.5)
+        # one more: answered 503 (or just closed) at once, not left hanging
+        extra = _raw(_port(srv))
+        with contextlib.suppress(OSError):
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        during, during_closed = _read_until_closed(extra, 3)
+        extra.close()
+        answered = None
+        deadline = time.monotonic() + 20
+        while answered != 200 and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                answered = httpx.get(srv.url + "/healthz", timeout=2).status_code
+            time.sleep(0.2)
+        time.sleep(0.5)
+        lines = list(srv.lines)
+    finally:
+        for s in conns:
+            s.close()
+        srv.process.kill()
+        srv.process.wait()
+    assert during_closed and (during == b"" or during.startswith(b"HTTP/1.1 503")), during
+    assert answered == 200
+    assert len(lines) < 40, lines[:50]
+    assert all(line.startswith("{") for line in lines if line.strip())
+
+
+def test_repeated_log_lines_are_rate_limited(roomy: Server) -> None:
+    before = len(roomy.lines)
+    for _ in range(60):
+        s = _raw(_port(roomy))
+        with s:
+            s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            _read_until_closed(s, 2)
+    time.sleep(0.5)
+    new = [json.loads(line) for line in roomy.lines[before:] if line.startswith("{")]
+    invalid = [x for x in new if x.get("message") == "Invalid HTTP request received."]
+    assert 1 <= len(invalid) <= 5, len(invalid)
+
+
+MALFORMED = [
+    ('{"platform_id": NaN, "subject": {"kind": "person", "id": "jiang"}}', "platform_id"),
+    ('{"platform_id": "quickcash", "subject": {"kind": "person", "id": Infinity}}', "id"),
+    (
+        '{"platform_id": "quickcash", "subject": {"kind": "person", "id": "jiang"}, '
+        '"listed_at": -Infinity}',
+        "listed_at",
+    ),
+    ('{"platform_id": "quickcash", "subject": {"kind": "person", "id": "\\ud800"}}', "id"),
+    (
+        '{"platform_id": "quickcash", "subject": {"kind": "person", "id": "jiang"}, '
+        '"stated_reason": "phone \\udfff"}',
+        "stated_reason",
+    ),
+    ('{"platform_id": "\\ud800", "subject": {"kind": "person", "id": "jiang"}}', "platform_id"),
+    ('{"platform_id": "quickcash", "subject": {"kind": "\\ud800", "id": "jiang"}}', "kind"),
+    ('{"platform_id": "quickcash", "subject": {"kind": "person", "id": "j"}, "\\ud800": 1}', None),
+    ('{"platform_id": "quickcash", "subject": {"kind": NaN, "id": "jiang"}}', "kind"),
+]
+
+
+@pytest.mark.parametrize(("raw", "field"), MALFORMED)
+def test_nan_infinity_and_lone_surrogates_get_422_without_the_input(
+    server: Server, raw: str, field: str | None
+) -> None:
+    before = len(_records(server.check_log))
+    headers = {**RIGHT, "Content-Type": "application/json"}
+    with server.client() as c:
+        single = c.post("/v1/checks", content=raw.encode(), headers=headers)
+        batch = c.post(
+            "/v1/checks:batch", content=b'{"checks": [' + raw.encode() + b"]}", headers=headers
+        )
+    assert single.status_code == 422, single.text
+    detail = single.json()["detail"]
+    assert all(set(e) == {"loc", "msg", "type"} for e in detail)
+    if field is not None:
+        assert field in [e["loc"][-1] for e in detail]
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["results"][0]["error"]["status"] == 422
+    for text in (single.text, batch.text):
+        assert "NaN" not in text and "Infinity" not in text
+        assert "\ud800" not in text and "\udfff" not in text
+    assert len(_records(server.check_log)) == before
+
+
+@pytest.mark.neo4j
+def test_a_hung_neo4j_is_503_within_the_deadline_and_not_recorded(
+    neo4j_env: Neo4jService, tmp_path: Path
+) -> None:
+    ingest_folder(JIANG, neo4j_env.driver, neo4j_env.settings.database)
+    host, _, port = neo4j_env.settings.uri.removeprefix("bolt://").rpartition(":")
+    proxy = Proxy((host, int(port)))
+    # the default deadline of a store call: 10 s
+    srv = start_server([], _neo4j_env(neo4j_env, f"bolt://127.0.0.1:{proxy.port}"), tmp_path)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
+            answered = 1
+            proxy.frozen.set()  # Neo4j hangs: connections open, nothing answered
+            started = time.monotonic()
+            hung = c.post("/v1/checks", json=CHECK, headers=RIGHT)
+            hung_after = time.monotonic() - started
+            batch = c.post("/v1/checks:batch", json={"checks": [CHECK, CHECK]}, headers=RIGHT)
+            started = time.monotonic()
+            ready = c.get("/readyz")
+            ready_after = time.monotonic() - started
+            recorded_while_hung = len(_records(srv.check_log))
+            proxy.frozen.clear()
+            deadline = time.monotonic() + 60
+            while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            back = c.post("/v1/checks", json=CHECK, headers=RIGHT)
+            time.sleep(0.3)
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+        proxy.frozen.clear()
+        proxy.cut()
+    assert hung.status_code == 503 and hung_after < 16, (hung.status_code, hung_after)
+    assert hung.json() == {"detail": "the graph store is unavailable"}
+    assert batch.status_code == 503
+    assert ready.status_code == 503 and ready_after < 2.5, ready_after
+    assert recorded_while_hung == answered  # only the checks answered before Neo4j hung
+    assert back.status_code == 200
+    assert len(_records(srv.check_log)) == answered + 1
+    # everything the server wrote on stderr meanwhile is a JSON line
+    assert [line for line in srv.lines if line.strip() and not line.startswith("{")] == []
+
+
+@pytest.mark.neo4j
+def test_driver_warnings_are_json_lines_in_the_service_log(
+    neo4j_env: Neo4jService, tmp_path: Path
+) -> None:
+    """Neo4j refuses connections during a check: the driver's retry warnings go to the
+    log as JSON lines like the rest (the command line's plain-text notes are not mixed
+    in)."""
+    ingest_folder(JIANG, neo4j_env.driver, neo4j_env.settings.database)
+    host, _, port = neo4j_env.settings.uri.removeprefix("bolt://").rpartition(":")
+    proxy = Proxy((host, int(port)))
+    srv = start_server([], _neo4j_env(neo4j_env, f"bolt://127.0.0.1:{proxy.port}"), tmp_path)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=25) as c:
+            proxy.cut()
+            down = None
+            with contextlib.suppress(httpx.TimeoutException):
+                down = c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code
+            time.sleep(0.5)
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    assert [line for line in srv.lines if line.strip() and not line.startswith("{")] == []
+    assert any(x.get("logger", "").startswith("neo4j") for x in srv.log())  # they were written
+    assert down == 503
+
+
+def _batch_server(tmp_path: Path) -> Server:
+    return start_server(
+        ["--data", str(JIANG), "--max-batch", "3000", "--max-body-bytes", str(10**7)],
+        {"NEO4J_URI": ""},
+        tmp_path,
+    )
+
+
+def test_a_batch_whose_client_left_is_not_recorded(tmp_path: Path) -> None:
+    srv = _batch_server(tmp_path)
+    try:
+        with (
+            httpx.Client(base_url=srv.url, timeout=0.5) as c,
+            contextlib.suppress(httpx.TimeoutException),
+        ):
+            c.post("/v1/checks:batch", json={"checks": [CHECK] * 2500}, headers=RIGHT)
+        # the batch's line in the request log says it is over
+        deadline = time.monotonic() + 120
+        while not any(x.get("route") == "/v1/checks:batch" for x in srv.log()):
+            assert time.monotonic() < deadline, "the batch never ended"
+            time.sleep(0.2)
+        with srv.client() as c:
+            assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    # only the single check after it is recorded
+    assert len(_records(srv.check_log)) == 1
+    assert next(x for x in srv.log() if x.get("route") == "/v1/checks:batch")["status"] == 499
+
+
+def test_a_batch_killed_half_way_leaves_no_record(tmp_path: Path) -> None:
+    srv = _batch_server(tmp_path)
+    answer: dict[str, Any] = {}
+
+    def post() -> None:
+        try:
+            with httpx.Client(base_url=srv.url, timeout=120) as c:
+                answer["response"] = c.post(
+                    "/v1/checks:batch", json={"checks": [CHECK] * 2500}, headers=RIGHT
+                )
+        except httpx.TransportError as exc:
+            answer["error"] = exc
+
+    sender = threading.Thread(target=post)
+    sender.start()
+    time.sleep(1.5)  # the batch is being answered (2500 checks take several seconds)
+    srv.process.kill()
+    srv.process.wait()
+    sender.join(timeout=60)
+    records = _records(srv.check_log)
+    if "response" in answer:  # the batch was over before the kill: all of it recorded
+        assert len(records) == 2500
+    else:
+        assert records == []
+
+
+def test_docs_work_offline(server: Server) -> None:
+    import re
+
+    with server.client() as c:
+        pages = {path: c.get(path) for path in ("/docs", "/redoc")}
+        for page in pages.values():
+            assert page.status_code == 200
+            urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+            assert urls
+            assert not [u for u in urls if "//" in u], urls  # nothing from another host
+            for url in urls:
+                if url.startswith("/docs-assets/"):
+                    asset = c.get(url)
+                    assert asset.status_code == 200 and len(asset.content) > 1000, url
+
+
+def test_swagger_ui_renders_in_headless_chromium(tmp_path: Path) -> None:
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is needed for this test (see .ci/run)"
+    srv = start_server(["--data", str(JIANG)], {"NEO4J_URI": ""}, tmp_path)
+    try:
+        done = subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                srv.url + "/docs",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    # Swagger UI ran: the operations of the document are drawn
+    assert "Check a proposed listing" in done.stdout, done.stderr[-2000:]
+    assert "/v1/checks:batch" in done.stdout
+
+
+def test_the_check_log_is_private_from_its_first_line(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        log = CheckLog(tmp_path / "logs" / "checks.jsonl", max_bytes=300, backups=3)
+        created = log.path.stat().st_mode & 0o777
+        for i in range(10):
+            log.append({"check_id": str(i), "subject": {"kind": "person", "id": "p"}})
+    finally:
+        os.umask(old)
+    assert created == 0o600
+    files = sorted(tmp_path.joinpath("logs").iterdir())
+    assert {f.name for f in files} >= {"checks.jsonl", "checks.jsonl.1", "checks.jsonl.lock"}
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: 0o600 for f in files}
+
+
+@pytest.mark.neo4j
+def test_every_neo4j_call_has_a_deadline(neo4j_db: Neo4jService) -> None:
+    """The library: a backend opened with a timeout raises BackendUnavailable within it
+    when Neo4j hangs, and answers again once it is back."""
+    from spillover.backends.neo4j import open_neo4j
+    from spillover.errors import BackendUnavailable
+    from spillover.settings import Neo4jSettings
+
+    s = neo4j_db.settings
+    host, _, port = s.uri.removeprefix("bolt://").rpartition(":")
+    proxy = Proxy((host, int(port)))
+    backend = open_neo4j(
+        Neo4jSettings(f"bolt://127.0.0.1:{proxy.port}", s.user, s.password, s.database),
+        timeout=2,
+    )
+    try:
+        assert backend.exists("person:nobody") is False
+        proxy.frozen.set()
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="did not answer"):
+            backend.exists("person:nobody")
+        waited = time.monotonic() - started
+        assert backend.answers(1) is False
+        proxy.frozen.clear()
+        assert backend.answers(5) is True
+        assert backend.exists("person:nobody") is False
+    finally:
+        proxy.frozen.clear()
+        backend.close()
+        proxy.cut()
+    assert 1.5 < waited < 4, waited

@@ -2,7 +2,8 @@
 
 Append-only: lines are only ever added; when the file passes ``max_bytes`` it is
 renamed ``FILE.1`` (``FILE.1`` to ``FILE.2`` ... up to ``backups``) and a new file is
-started. Writers in several processes (uvicorn workers) take an exclusive ``flock``
+started. Every file it creates (the log, its lock file, a rotated successor) is
+created ``0600``: the check log is personal data. Writers in several processes (uvicorn workers) take an exclusive ``flock``
 on ``FILE.lock`` around the size check, the rotation and the write, so no line is
 split or lost. :func:`read_checks` reads the rotated files oldest first, then the
 current one. The record's fields are documented in docs/service.md.
@@ -36,8 +37,8 @@ class CheckLog:
         self.path = Path(self.path)
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.touch(exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(_create(self.path, os.O_WRONLY | os.O_APPEND))
         except OSError as exc:
             raise SpilloverError(
                 f"{self.path}: cannot write the check log: {exc.strerror}"
@@ -52,25 +53,44 @@ class CheckLog:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record as one line (flushed and fsynced before it returns)."""
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        self.append_all([record])
+
+    def append_all(self, records: list[dict[str, Any]]) -> None:
+        """Write the records, one line each, in ONE write (flushed and fsynced before it
+        returns): a process killed meanwhile leaves all of them or none."""
+        if not records:
+            return
+        data = b"".join(
+            (json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            for r in records
+        )
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with self._lock, open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._lock:
+            lock = _create(lock_path, os.O_RDWR)
             try:
+                fcntl.flock(lock, fcntl.LOCK_EX)
                 if (
                     self.path.exists()
-                    and self.path.stat().st_size + len(line) > self.max_bytes
+                    and self.path.stat().st_size + len(data) > self.max_bytes
                     and self.path.stat().st_size > 0
                 ):
                     self._rotate()
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+                fd = _create(self.path, os.O_WRONLY | os.O_APPEND)
                 try:
-                    os.write(fd, line)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
                     os.fsync(fd)
                 finally:
                     os.close(fd)
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                os.close(lock)  # closing the descriptor releases the lock
+
+
+def _create(path: Path, flags: int) -> int:
+    """Open ``path``, creating it readable and writable by its owner only (0600) when
+    it does not exist; an existing file keeps its mode."""
+    return os.open(path, flags | os.O_CREAT, 0o600)
 
 
 def check_log_files(path: str | Path) -> list[Path]:
@@ -91,7 +111,9 @@ def check_log_files(path: str | Path) -> list[Path]:
 
 def read_checks(path: str | Path, subject: str | None = None) -> Iterator[dict[str, Any]]:
     """The records of the check log at ``path`` (rotated files included), oldest first;
-    only those whose subject id is ``subject`` when given."""
+    when ``subject`` is given, only the checks of that subject: those whose subject id is
+    ``subject``, and the checks of a phone whose owner on the listing day was the person
+    ``subject`` (``phone_owner_id``; records written before that field existed lack it)."""
     for file in check_log_files(path):
         with open(file, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
@@ -101,5 +123,8 @@ def read_checks(path: str | Path, subject: str | None = None) -> Iterator[dict[s
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     raise SpilloverError(f"{file}:{n}: not a JSON line") from None
-                if subject is None or record.get("subject", {}).get("id") == subject:
+                if subject is None or subject in (
+                    record.get("subject", {}).get("id"),
+                    record.get("phone_owner_id"),
+                ):
                     yield record

@@ -1258,6 +1258,41 @@ def findings(
     show_default=True,
     help="On SIGTERM: how long requests in flight may take to finish.",
 )
+@click.option(
+    "--store-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds every Neo4j call may take; a check past it is answered 503.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a connection has to send a request's headers.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds a request has to send its body (408 past it).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Seconds an idle kept-alive connection stays open.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Open connections at most (and at most half the open-files limit); 503 past it.",
+)
 @handle_errors
 def serve(
     host: str,
@@ -1274,6 +1309,11 @@ def serve(
     embedded: str,
     workers: int,
     graceful_seconds: int,
+    store_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: int,
+    max_connections: int,
 ) -> None:
     """Serve the pre-blacklist check API over HTTP (docs/service.md; needs spillover[serve])."""
     try:
@@ -1305,6 +1345,11 @@ def serve(
         log_max_bytes=check_log_max_bytes,
         log_backups=check_log_backups,
         embedded=embedded,
+        store_timeout=store_timeout,
+        body_timeout=body_timeout,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
     )
     run_service(spec, host, port, workers=workers, graceful_seconds=graceful_seconds)
 
@@ -1313,7 +1358,12 @@ def serve(
 @click.option(
     "--log", "log_path", required=True, type=click.Path(path_type=Path), help="The check log."
 )
-@click.option("--subject", default=None, help="Only checks of this person_id or phone.")
+@click.option(
+    "--subject",
+    default=None,
+    help="Only checks of this person_id (also those of a phone they owned on its listing "
+    "day) or of this phone.",
+)
 @click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
 @handle_errors
 def checks(log_path: Path, subject: str | None, region: str) -> None:

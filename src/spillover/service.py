@@ -6,9 +6,11 @@ the recommendation :func:`spillover.rules.recommendation`; this module only wire
 them to HTTP. It needs the optional extra ``spillover[serve]``.
 """
 
+import asyncio
 import hmac
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -20,13 +22,24 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import fastapi_offline
 import neo4j
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from fastapi.staticfiles import StaticFiles
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from .backends.base import GraphBackend
 from .checklog import CheckLog
@@ -48,12 +61,15 @@ __all__ = [
     "CheckIn",
     "CheckOut",
     "ErrorOut",
+    "Gate",
     "ServeSpec",
     "ServiceConfig",
     "SubjectIn",
+    "TokenGrant",
     "app_from_env",
     "create_app",
     "load_tokens",
+    "read_tokens",
     "serve",
 ]
 
@@ -74,12 +90,34 @@ JIANG_CHECK: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class TokenGrant:
+    """A bearer token and the platforms it may check for."""
+
+    token: str
+    platforms: frozenset[str]
+
+
 def load_tokens(env_value: str | None = None, file: str | Path | None = None) -> dict[str, str]:
-    """Bearer tokens by name, from ``name:token`` pairs: in ``env_value`` separated by
-    commas or newlines, in ``file`` one a line (``#`` starts a comment).
+    """Bearer tokens by name (see :func:`read_tokens`, which also gives their platforms).
 
     >>> load_tokens("qc:s3cret-token-one, yd:s3cret-token-two")
     {'qc': 's3cret-token-one', 'yd': 's3cret-token-two'}
+    """
+    return {name: grant.token for name, grant in read_tokens(env_value, file).items()}
+
+
+def read_tokens(
+    env_value: str | None = None, file: str | Path | None = None
+) -> dict[str, TokenGrant]:
+    """Bearer tokens by name, from ``name:token`` pairs: in ``env_value`` separated by
+    commas or newlines, in ``file`` one a line (``#`` starts a comment). A token acts for
+    the platform of its name; ``name@platform+platform:token`` names the platforms it
+    acts for instead (a broker's token).
+
+    >>> grants = read_tokens("quickcash:s3cret-token-one, broker@quickcash+yidai:s3cret-token-two")
+    >>> sorted(grants["quickcash"].platforms), sorted(grants["broker"].platforms)
+    (['quickcash'], ['quickcash', 'yidai'])
     """
     pairs: list[tuple[str, str]] = []
     if env_value:
@@ -91,26 +129,38 @@ def load_tokens(env_value: str | None = None, file: str | Path | None = None) ->
         except OSError as exc:
             raise SpilloverError(f"{path}: cannot read tokens: {exc.strerror}") from None
         pairs += [(str(path), line.split("#", 1)[0]) for line in text.splitlines()]
-    tokens: dict[str, str] = {}
+    tokens: dict[str, TokenGrant] = {}
     for where, pair in pairs:
         pair = pair.strip()
         if not pair:
             continue
-        name, sep, token = pair.partition(":")
-        name, token = name.strip(), token.strip()
+        named, sep, token = pair.partition(":")
+        named, token = named.strip(), token.strip()
+        name, at, listed = named.partition("@")
+        name = name.strip()
+        platforms = frozenset(p.strip() for p in listed.split("+")) if at else frozenset([name])
         if not sep or not name or not token:
             raise SpilloverError(f"{where}: a token is written name:token")
+        if "" in platforms:
+            raise SpilloverError(
+                f"{where}: the platforms of the token named {name!r} are written "
+                "name@platform+platform:token"
+            )
         if len(token) < 16:
             raise SpilloverError(f"{where}: the token named {name!r} is shorter than 16 characters")
         if name in tokens:
             raise SpilloverError(f"{where}: two tokens named {name!r}")
-        tokens[name] = token
+        tokens[name] = TokenGrant(token, platforms)
     return tokens
 
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """What the service needs besides the graph: tokens, the check log, limits."""
+    """What the service needs besides the graph: tokens, the check log, limits.
+
+    ``platforms``: the platforms a token (by name) may check for; a token not in it acts
+    for the platform of its own name. ``body_timeout``: seconds for a request's body;
+    ``ready_timeout``: seconds ``/readyz`` waits for Neo4j."""
 
     tokens: dict[str, str]
     check_log: Path
@@ -123,11 +173,27 @@ class ServiceConfig:
     log_backups: int = 10
     max_paths: int | None = None
     backend_name: str = field(default="embedded")
+    platforms: dict[str, frozenset[str]] = field(default_factory=dict)
+    body_timeout: float = 30.0
+    ready_timeout: float = 1.5
 
 
 # ---------------------------------------------------------------------------
 # The edge: request and response models
 # ---------------------------------------------------------------------------
+
+
+def _unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    return value
+
+
+#: text of a request: valid Unicode (JSON can spell a lone surrogate, ``"\ud800"``,
+#: which no answer and no log line could hold)
+Text = Annotated[str, AfterValidator(_unicode)]
 
 
 class _In(BaseModel):
@@ -138,7 +204,7 @@ class SubjectIn(_In):
     """Who would be listed: a person (``person_id``) or a phone (any written form)."""
 
     kind: Literal["person", "phone"]
-    id: str = Field(min_length=1, max_length=200)
+    id: Text = Field(min_length=1, max_length=200)
 
 
 class CheckIn(_In):
@@ -148,12 +214,12 @@ class CheckIn(_In):
         extra="forbid", frozen=True, json_schema_extra={"examples": [dict(JIANG_CHECK)]}
     )
 
-    platform_id: str = Field(min_length=1, max_length=200)
+    platform_id: Text = Field(min_length=1, max_length=200)
     subject: SubjectIn
     listed_at: date | None = Field(
         default=None, description="Day of the proposed listing (default: today, UTC)."
     )
-    stated_reason: str | None = Field(default=None, max_length=2000)
+    stated_reason: Text | None = Field(default=None, max_length=2000)
 
     @field_validator("listed_at")
     @classmethod
@@ -219,65 +285,141 @@ class StatusOut(BaseModel):
 
 
 # ---------------------------------------------------------------------------
-# Middleware: request size, structured logs
+# Middleware: the token first, then the body within its limits; structured logs
 # ---------------------------------------------------------------------------
 
 
-class BodyLimit:
-    """413 for a request body over ``limit`` bytes (declared or streamed); the body is
-    read here, up to the limit, and replayed to the application."""
+class Gate:
+    """Every HTTP request, in this order: a request id (also sent back as
+    ``X-Request-ID``); on a ``/v1`` route the bearer token, answered 401 before a byte
+    of the body is read; the body, read here up to ``limit`` bytes (413, declared or
+    streamed) within ``body_timeout`` seconds (408) and replayed to the application;
+    the request's line in the log, once it is answered."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticate: Callable[[str | None], str | None],
+        limit: int,
+        body_timeout: float,
+    ) -> None:
         self.app = app
+        self.authenticate = authenticate
         self.limit = limit
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer or pass on one request (see the class's docstring)."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
+        request_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        status = 500
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (b"x-request-id", request_id.encode()),
+                    ],
+                }
+            await send(message)
+
+        headers: dict[bytes, bytes] = {}
+        for key, value in scope.get("headers") or []:
+            headers.setdefault(key, value)
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(scope, send)
-            return
+        has_body = b"transfer-encoding" in headers or declared not in (None, b"0")
+        try:
+            if scope["path"].startswith("/v1/"):
+                given = headers.get(b"authorization")
+                name = self.authenticate(given.decode("latin-1") if given else None)
+                if name is None:
+                    # the body is never read: the connection is closed after the answer
+                    await _reply(answer, 401, "unauthorized", close=has_body, www_authenticate=True)
+                    return
+                state["token_name"] = name
+            if declared is not None and declared.isdigit() and int(declared) > self.limit:
+                await _reply(answer, 413, f"request body over {self.limit} bytes", close=True)
+                return
+            body = await self._body(receive)
+            if isinstance(body, int):
+                if body == 413:
+                    await _reply(answer, 413, f"request body over {self.limit} bytes", close=True)
+                elif body == 408:
+                    await _reply(answer, 408, "request body not received in time", close=True)
+                else:
+                    status = body  # the client left before its body was complete
+                return
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, answer)
+        finally:
+            route = scope.get("route")
+            _json_log(
+                {
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "event": "request",
+                    "request_id": request_id,
+                    "token_name": state.get("token_name"),
+                    "method": scope.get("method"),
+                    # the route's template, never the path: a path can carry a phone or an id
+                    "route": getattr(route, "path", None),
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
+            )
+
+    async def _body(self, receive: Receive) -> bytes | int:
+        """The body, or the status it earns: 413 over the limit, 408 past the deadline,
+        499 when the client left before it was complete."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return 408
             if message["type"] != "http.request":
-                break
+                return 499
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._too_large(scope, send)
-                return
+                return 413
             chunks.append(chunk)
             if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, scope: Scope, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body over {self.limit} bytes"},
-            status_code=413,
-            headers={"connection": "close"},
-        )
-        scope.setdefault("state", {})["status"] = 413
-        await response(scope, _noop_receive, send)
+                return b"".join(chunks)
 
 
-async def _noop_receive() -> Message:
-    return {"type": "http.disconnect"}
+async def _reply(
+    send: Send, status: int, detail: str, *, close: bool, www_authenticate: bool = False
+) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if www_authenticate:
+        headers.append((b"www-authenticate", b"Bearer"))
+    if close:
+        # the rest of the body is not read: the connection cannot carry another request
+        headers.append((b"connection", b"close"))
+    content = json.dumps({"detail": detail}).encode()
+    headers.append((b"content-length", str(len(content)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 def _json_log(record: dict[str, Any]) -> None:
@@ -299,22 +441,36 @@ class JsonLines(logging.Formatter):
             "logger": record.name,
             "event": "log",
         }
-        if record.name.startswith("uvicorn") and not record.exc_info:
+        if (
+            record.name.startswith("uvicorn") or record.name == "spillover.service"
+        ) and not record.exc_info:
             out["message"] = mask_ids_in(message)
         if record.exc_info and record.exc_info[1] is not None:
             out["error"] = type(record.exc_info[1]).__name__
+        suppressed = getattr(record, "suppressed", None)
+        if suppressed:
+            out["suppressed"] = suppressed  # lines like this one held back (RateLimit)
         return json.dumps(out, ensure_ascii=False)
 
 
 def configure_logging() -> None:
-    """JSON lines on stderr for the service's logger and uvicorn's error logger."""
+    """JSON lines on stderr for the service's logger and uvicorn's error logger; each
+    other message at most a few times a minute (:class:`~spillover.httpguard.RateLimit`)."""
+    from .httpguard import RateLimit
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
+    handler.addFilter(RateLimit())
     for name in ("spillover.service", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    # the Neo4j driver's warnings: the command line routes them as plain-text notes
+    # (spillover.driverlog); the service writes them as JSON lines like the rest
+    driver = logging.getLogger("neo4j")
+    driver.handlers = []
+    driver.propagate = True
     # everything else (the Neo4j driver's notifications, Python warnings) as JSON lines too,
     # without its text: a query notification quotes parameters
     logging.captureWarnings(True)
@@ -338,18 +494,50 @@ def _validation_error(loc: tuple[str | int, ...], msg: str, value: Any) -> Reque
     return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error", "input": value}])
 
 
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+def _safe(value: Any) -> Any:
+    """``value`` made fit for a JSON answer: text with lone surrogates escaped
+    (``\\ud800`` as six characters), numbers that JSON cannot spell (NaN, Infinity) as
+    text."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _clean(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors as the answer gives them: where, what, which kind, never the
+    input (it may be what made the error: a NaN, a lone surrogate, or just personal)."""
     return [
-        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False, include_input=False)
+        {
+            "loc": [_safe(x) for x in e.get("loc", ())],
+            "msg": _safe(str(e.get("msg", ""))),
+            "type": _safe(str(e.get("type", ""))),
+        }
+        for e in errors
     ]
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return _clean(exc.errors(include_url=False, include_input=False, include_context=False))
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No token, or a wrong one."},
     503: {"model": ErrorOut, "description": "The graph store (Neo4j) does not answer."},
     413: {"model": ErrorOut, "description": "The request body is over the size limit."},
+    408: {"model": ErrorOut, "description": "The request body did not arrive in time."},
 }
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorOut, "description": "The token does not act for that platform."},
+}
+
+#: where the Swagger UI and ReDoc assets are served from (the fastapi-offline package)
+_DOCS_ASSETS = "/docs-assets"
+
+
+class _ClientGone(Exception):
+    """The client closed the connection before its answer was ready."""
 
 
 def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) -> FastAPI:
@@ -377,6 +565,8 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
             "else's debt? Every /v1 route needs a bearer token. See docs/service.md."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
 
     def backend() -> GraphBackend:
@@ -397,14 +587,20 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
-        # the access middleware has checked the token before anything else (so that a
-        # request without one learns nothing, not even whether its body is valid)
+        # the gate has checked the token before anything else (so that a request without
+        # one learns nothing, not even whether its body is valid)
         name = getattr(request.state, "token_name", None)
         if credentials is None or name is None:
             raise _unauthorized()
         return str(name)
 
     Token = Annotated[str, Depends(token_name)]
+
+    def acts_for(token: str, platform_id: str) -> bool:
+        return platform_id in config.platforms.get(token, frozenset([token]))
+
+    def forbidden(token: str, platform_id: str) -> str:
+        return f"the token {token!r} does not act for the platform {_safe(platform_id)!r}"
 
     def _subject(kind: str, subject: str, loc: tuple[str | int, ...]) -> str:
         if kind != "phone":
@@ -414,11 +610,16 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
         except ValueError as exc:
             raise _validation_error(loc, str(exc), subject) from None
 
-    def _check(item: CheckIn, token: str, loc: tuple[str | int, ...]) -> CheckOut:
+    def _check(
+        item: CheckIn, token: str, loc: tuple[str | int, ...]
+    ) -> tuple[CheckOut, dict[str, Any]]:
+        """The answer to one check and its check-log record (written by the caller,
+        once the answer can still be given)."""
         subject = _subject(item.subject.kind, item.subject.id, (*loc, "subject", "id"))
         day = item.listed_at or datetime.now(UTC).date()
+        graph = backend()
         e = run_check(
-            backend(),
+            graph,
             item.platform_id,
             item.subject.kind,
             subject,
@@ -435,30 +636,39 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
                 "recommendation": advice,
             }
         )
-        check_log.append(
-            {
-                "check_id": check_id,
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "token_name": token,
-                "platform_id": item.platform_id,
-                "subject": {"kind": item.subject.kind, "id": subject},
-                "listed_at": day.isoformat(),
-                "stated_reason": item.stated_reason,
-                "result": {
-                    "recommendation": advice.value,
-                    "verdict": e.verdict.value,
-                    "contamination": e.contamination,
-                    "reason_codes": list(e.reason_codes),
-                    "origin_loan_id": e.best.origin.loan_id if e.best else None,
-                },
-                "policy": {
-                    "name": policy.name,
-                    "version": policy.version,
-                    "digest": policy.digest,
-                },
-            }
-        )
-        return out
+        record: dict[str, Any] = {
+            "check_id": check_id,
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "token_name": token,
+            "platform_id": item.platform_id,
+            "subject": {"kind": item.subject.kind, "id": subject},
+            "listed_at": day.isoformat(),
+            "stated_reason": item.stated_reason,
+            "result": {
+                "recommendation": advice.value,
+                "verdict": e.verdict.value,
+                "contamination": e.contamination,
+                "reason_codes": list(e.reason_codes),
+                "origin_loan_id": e.best.origin.loan_id if e.best else None,
+            },
+            "policy": {
+                "name": policy.name,
+                "version": policy.version,
+                "digest": policy.digest,
+            },
+        }
+        if item.subject.kind == "phone":
+            # whose phone it was on the listing day: `spillover checks --subject PERSON`
+            # finds the checks made on a person's phones by it
+            record["phone_owner_id"] = _phone_owner(graph, subject, day)
+        return out, record
+
+    async def _record(request: Request, records: list[dict[str, Any]]) -> None:
+        """Write the records to the check log if the client still waits for the answer;
+        raise :class:`_ClientGone` (nothing written) if it has left."""
+        if await request.is_disconnected():
+            raise _ClientGone
+        await run_in_threadpool(check_log.append_all, records)
 
     @app.exception_handler(BackendUnavailable)
     @app.exception_handler(neo4j.exceptions.ServiceUnavailable)
@@ -467,23 +677,37 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
         # the message may name the server; the client learns only that it is down
         return JSONResponse({"detail": "the graph store is unavailable"}, status_code=503)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _clean(exc.errors())}, status_code=422)
+
+    @app.exception_handler(_ClientGone)
+    async def gone(request: Request, exc: Exception) -> JSONResponse:
+        # nobody reads this answer; the status is for the request log
+        return JSONResponse({"detail": "the client left; not recorded"}, status_code=499)
+
     @app.post(
         "/v1/checks",
         response_model=CheckOut,
         responses={
             **_RESPONSES,
+            **_FORBIDDEN,
             404: {"model": ErrorOut, "description": "Unknown platform or person."},
         },
         summary="Check a proposed listing",
         tags=["checks"],
     )
-    def post_check(body: CheckIn, token: Token) -> CheckOut:
+    async def post_check(body: CheckIn, token: Token, request: Request) -> CheckOut:
         """The explanation of the proposed listing, a recommendation, and a check id
         under which it is recorded in the check log."""
+        if not acts_for(token, body.platform_id):
+            raise HTTPException(403, forbidden(token, body.platform_id))
         try:
-            return _check(body, token, ("body",))
+            out, record = await run_in_threadpool(_check, body, token, ("body",))
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
+        await _record(request, [record])
+        return out
 
     @app.post(
         "/v1/checks:batch",
@@ -492,7 +716,7 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
         summary="Check proposed listings in one call",
         tags=["checks"],
     )
-    def post_batch(body: BatchIn, token: Token) -> BatchOut:
+    async def post_batch(body: BatchIn, token: Token, request: Request) -> BatchOut:
         """Each item answered in order; a bad item gets an error of its own."""
         if len(body.checks) > config.max_batch:
             raise _validation_error(
@@ -500,25 +724,44 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
                 f"at most {config.max_batch} checks in one batch",
                 len(body.checks),
             )
-        results = []
-        for i, raw in enumerate(body.checks):
+        left = asyncio.Event()
+
+        def answer_all() -> tuple[list[BatchItemOut], list[dict[str, Any]]]:
+            results: list[BatchItemOut] = []
+            records: list[dict[str, Any]] = []
+            for i, raw in enumerate(body.checks):
+                if left.is_set():
+                    break  # the client is gone: no more work for it
+                results.append(answer_one(i, raw, records))
+            return results, records
+
+        def answer_one(i: int, raw: dict[str, Any], records: list[dict[str, Any]]) -> BatchItemOut:
             try:
                 item = CheckIn.model_validate(raw)
-                results.append(BatchItemOut(index=i, check=_check(item, token, ("checks", i))))
+                if not acts_for(token, item.platform_id):
+                    error = ItemErrorOut(status=403, detail=forbidden(token, item.platform_id))
+                    return BatchItemOut(index=i, error=error)
+                out, record = _check(item, token, ("checks", i))
             except ValidationError as exc:
-                results.append(
-                    BatchItemOut(index=i, error=ItemErrorOut(status=422, detail=_errors(exc)))
-                )
+                return BatchItemOut(index=i, error=ItemErrorOut(status=422, detail=_errors(exc)))
             except RequestValidationError as exc:
-                detail = [
-                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                    for e in exc.errors()
-                ]
-                results.append(BatchItemOut(index=i, error=ItemErrorOut(status=422, detail=detail)))
+                detail = _clean(exc.errors())
+                return BatchItemOut(index=i, error=ItemErrorOut(status=422, detail=detail))
             except NotFoundError as exc:
-                results.append(
-                    BatchItemOut(index=i, error=ItemErrorOut(status=404, detail=str(exc)))
-                )
+                return BatchItemOut(index=i, error=ItemErrorOut(status=404, detail=str(exc)))
+            records.append(record)
+            return BatchItemOut(index=i, check=out)
+
+        watcher = asyncio.create_task(_watch(request, left))
+        try:
+            results, records = await run_in_threadpool(answer_all)
+        finally:
+            watcher.cancel()
+        if left.is_set():
+            raise _ClientGone
+        # the batch's records in one write, once every item is answered: a batch whose
+        # client left, or a process killed meanwhile, leaves none of them in the log
+        await _record(request, records)
         return BatchOut(results=results)
 
     @app.get(
@@ -557,7 +800,7 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
         return [explanation_out(e) for e in found]
 
     @app.get("/healthz", response_model=StatusOut, tags=["operations"])
-    def healthz() -> StatusOut:
+    async def healthz() -> StatusOut:
         """The process is alive (no token needed)."""
         return StatusOut(status="ok")
 
@@ -567,13 +810,16 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
         responses={503: {"model": StatusOut, "description": "The graph store does not answer."}},
         tags=["operations"],
     )
-    def readyz(response: Response) -> StatusOut:
-        """Ready to answer: the graph is loaded, and Neo4j (if used) answers."""
+    async def readyz(response: Response) -> StatusOut:
+        """Ready to answer: the graph is loaded, and Neo4j (if used) answers within
+        a second or two."""
         b = state.get("backend")
-        if b is None or not _answers(b):
+        if b is None or not await asyncio.to_thread(_answers, b, config.ready_timeout):
             response.status_code = 503
             return StatusOut(status="unavailable", backend=config.backend_name)
         return StatusOut(status="ok", backend=config.backend_name)
+
+    _offline_docs(app)
 
     if config.cors_origins:
         app.add_middleware(
@@ -582,48 +828,57 @@ def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) ->
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-
-    @app.middleware("http")
-    async def access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = uuid.uuid4().hex
-        started = time.perf_counter()
-        status = 500
-        try:
-            if request.url.path.startswith("/v1/"):
-                name = authenticate(request.headers.get("authorization"))
-                if name is None:
-                    status = 401
-                    return JSONResponse(
-                        {"detail": "unauthorized"},
-                        status_code=401,
-                        headers={"WWW-Authenticate": "Bearer", "X-Request-ID": request_id},
-                    )
-                request.state.token_name = name
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = request_id
-            return response
-        finally:
-            route = request.scope.get("route")
-            _json_log(
-                {
-                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "event": "request",
-                    "request_id": request_id,
-                    "token_name": getattr(request.state, "token_name", None),
-                    "method": request.method,
-                    # the route's template, never the path: a path can carry a phone or an id
-                    "route": getattr(route, "path", None),
-                    "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                }
-            )
-
-    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(
+        Gate,
+        authenticate=authenticate,
+        limit=config.max_body_bytes,
+        body_timeout=config.body_timeout,
+    )
     _add_examples(app, policy)
     return app
+
+
+async def _watch(request: Request, left: asyncio.Event) -> None:
+    """Set ``left`` when the client of ``request`` closes its connection."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(0.2)
+    left.set()
+
+
+def _phone_owner(backend: GraphBackend, phone: str, day: date) -> str | None:
+    """The person who owned ``phone`` on ``day`` (None: nobody known)."""
+    facts = backend.expand((), (phone,), day)
+    for period in facts.periods:
+        if period.phone == phone and period.owner_id is not None and period.covers(day):
+            return period.owner_id
+    return None
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their assets served by the service
+    itself (from the fastapi-offline package), so that they work without the internet."""
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(_DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{_DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def _about(
@@ -641,18 +896,11 @@ def _about(
     ]
 
 
-def _answers(backend: GraphBackend) -> bool:
-    driver = getattr(backend, "driver", None)
-    if driver is None:
-        return True
-    try:
-        # one auto-commit query, no retries: a dead pooled connection or a refused new
-        # one fails at once
-        with driver.session(database=getattr(backend, "database", None)) as session:
-            session.run("RETURN 1").consume()
-    except Exception:
-        return False
-    return True
+def _answers(backend: GraphBackend, timeout: float) -> bool:
+    answers = getattr(backend, "answers", None)
+    if answers is None:
+        return True  # an embedded graph: loaded is ready
+    return bool(answers(timeout))
 
 
 def _version() -> str:
@@ -733,18 +981,27 @@ class ServeSpec:
     #: about a millisecond, more memory) or ``arrays`` (the audit's columns: less memory,
     #: a check in a few hundred milliseconds at 100k people)
     embedded: str = "memory"
+    #: seconds: every Neo4j call (a check past it is 503), a request's body, a
+    #: request's headers, an idle kept-alive connection; and open connections at most
+    store_timeout: float = 10.0
+    body_timeout: float = 30.0
+    header_timeout: float = 10.0
+    keep_alive_timeout: int = 5
+    max_connections: int = 1000
 
     def config(self) -> ServiceConfig:
         """The service configuration (tokens and policy read and checked)."""
         from .policy import load_policy
 
-        tokens = load_tokens(os.environ.get(TOKENS_ENV), self.token_file)
-        if not tokens:
+        grants = read_tokens(os.environ.get(TOKENS_ENV), self.token_file)
+        if not grants:
             raise SpilloverError(
                 f"no bearer tokens: set {TOKENS_ENV}=name:token[,name:token] or pass --token-file"
             )
         return ServiceConfig(
-            tokens=tokens,
+            tokens={name: g.token for name, g in grants.items()},
+            platforms={name: g.platforms for name, g in grants.items()},
+            body_timeout=self.body_timeout,
             check_log=Path(self.check_log),
             policy=load_policy(self.policy),
             region=self.region,
@@ -758,21 +1015,25 @@ class ServeSpec:
         )
 
     def open_graph(self) -> GraphBackend:
-        """Open the graph the spec names (the embedded backend over ``data``, or Neo4j)."""
+        """Open the graph the spec names (the embedded backend over ``data``, or Neo4j,
+        every call of which has the deadline ``store_timeout``)."""
         from .connect import open_backend
         from .settings import Neo4jSettings
 
-        settings = None
         if self.neo4j_uri:
+            from .backends.neo4j import open_neo4j
+
             settings = Neo4jSettings.from_env(
                 self.neo4j_uri, self.neo4j_user, None, self.neo4j_database
             )
-        elif self.data is not None and self.embedded == "memory":
+            assert settings is not None  # a URI is given
+            return open_neo4j(settings, timeout=self.store_timeout)
+        if self.data is not None and self.embedded == "memory":
             from .backends.memory import MemoryBackend
             from .connect import read_dataset
 
             return MemoryBackend(read_dataset(self.data, region=self.region))
-        return open_backend(self.data, settings, region=self.region)
+        return open_backend(self.data, None, region=self.region)
 
 
 def app_from_env() -> FastAPI:
@@ -796,10 +1057,13 @@ def serve(
     requests in flight (up to ``graceful_seconds``) and close the graph."""
     import uvicorn
 
+    from .httpguard import LIMITS_ENV, GuardedH11Protocol, HttpLimits
+
     spec.config()  # refuse missing tokens or a bad policy before anything starts
     if spec.data is not None and not Path(spec.data).is_dir():
         raise SpilloverError(f"{spec.data}: no such data folder")
     os.environ[SPEC_ENV] = json.dumps(asdict(spec))
+    os.environ[LIMITS_ENV] = HttpLimits(spec.header_timeout, spec.max_connections).to_env()
     configure_logging()
     uvicorn.run(
         "spillover.service:app_from_env",
@@ -810,5 +1074,10 @@ def serve(
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=graceful_seconds,
+        timeout_keep_alive=spec.keep_alive_timeout,
         server_header=False,
+        # the header deadline and the connection cap (spillover.httpguard); the plain
+        # asyncio loop, whose failed accept() waits a second before it tries again
+        http=GuardedH11Protocol,
+        loop="asyncio",
     )

@@ -8,10 +8,13 @@ Scoring stays in the core: this class only answers the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import neo4j
 import numpy as np
@@ -56,6 +59,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ..columns import Columns
+
+_T = TypeVar("_T")
+#: how many store calls of one backend with a deadline may wait on Neo4j at once (the
+#: others queue, and fail at their own deadline while the server does not answer)
+DEADLINE_WORKERS = 16
 
 #: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
 ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
@@ -159,24 +167,78 @@ class Neo4jBackend:
     round_trips = True
 
     def __init__(
-        self, driver: neo4j.Driver, database: str = DEFAULT_DATABASE, *, owns_driver: bool = False
+        self,
+        driver: neo4j.Driver,
+        database: str = DEFAULT_DATABASE,
+        *,
+        owns_driver: bool = False,
+        timeout: float | None = None,
     ):
+        """``timeout``: the deadline of every store call, in seconds (None: none). Past
+        it a call raises :class:`~spillover.errors.BackendUnavailable`, whether Neo4j is
+        slow, unreachable or hung (a paused server that keeps its connections open
+        answers nothing, and the driver has no read timeout of its own): the call is
+        waited for in a small pool of threads, and the query also carries the deadline
+        as its transaction timeout, so the server drops work nobody waits for."""
         self.driver = driver
         self.database = database
+        self.timeout = timeout
         self._owns_driver = owns_driver
         self._sharing: tuple[Sharing, ...] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _within_deadline(self, call: Callable[[], _T], timeout: float, what: str) -> _T:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(DEADLINE_WORKERS, "spillover-neo4j")
+            pool = self._pool
+        future = pool.submit(call)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            future.cancel()  # still queued: never runs; running: left to finish or fail
+            raise BackendUnavailable(f"Neo4j did not answer {what} within {timeout:g} s") from None
 
     def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
         # No bookmark manager: Neo4j Community is a single instance, where a read
         # always sees every committed write; tracking bookmarks only adds latency.
-        records, _, _ = self.driver.execute_query(
-            cypher(name),
-            params,
-            database_=self.database,
-            routing_=neo4j.RoutingControl.READ,
-            bookmark_manager_=None,
-        )
-        return records
+        timeout = self.timeout
+        if timeout is None:
+            records, _, _ = self.driver.execute_query(
+                cypher(name),
+                params,
+                database_=self.database,
+                routing_=neo4j.RoutingControl.READ,
+                bookmark_manager_=None,
+            )
+            return records
+
+        def run() -> list[neo4j.Record]:
+            found, _, _ = self.driver.execute_query(
+                neo4j.Query(cypher(name), timeout=timeout),
+                params,
+                database_=self.database,
+                routing_=neo4j.RoutingControl.READ,
+                bookmark_manager_=None,
+            )
+            return found
+
+        return self._within_deadline(run, timeout, f"the query {name!r}")
+
+    def answers(self, timeout: float) -> bool:
+        """Whether Neo4j answers ``RETURN 1`` within ``timeout`` seconds (one auto-commit
+        query, no retries: a dead pooled connection or a refused new one fails at once)."""
+
+        def ping() -> None:
+            with self.driver.session(database=self.database) as session:
+                session.run("RETURN 1").consume()
+
+        try:
+            self._within_deadline(ping, timeout, "a ping")
+        except Exception:
+            return False
+        return True
 
     def entries(self, ids: Collection[str]) -> dict[str, Entry]:
         if not ids:
@@ -346,10 +408,14 @@ class Neo4jBackend:
         )
 
     def close(self) -> None:
+        if self._pool is not None:
+            # calls still hung on the server are not waited for
+            self._pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_driver:
             self.driver.close()
 
 
-def open_neo4j(settings: Neo4jSettings) -> Neo4jBackend:
-    """Connect and return a backend that closes its driver on :meth:`Neo4jBackend.close`."""
-    return Neo4jBackend(connect(settings), settings.database, owns_driver=True)
+def open_neo4j(settings: Neo4jSettings, *, timeout: float | None = None) -> Neo4jBackend:
+    """Connect and return a backend that closes its driver on :meth:`Neo4jBackend.close`;
+    ``timeout``: the deadline of every store call (see :class:`Neo4jBackend`)."""
+    return Neo4jBackend(connect(settings), settings.database, owns_driver=True, timeout=timeout)
