@@ -168,6 +168,9 @@ def chinese_case() -> Scenario:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_chinese_names_draw_without_a_missing_glyph_warning(tmp_path, lang):
+    fonts = subprocess.run(["fc-list", ":lang=zh-cn", "family"], capture_output=True, text=True)
+    if "Noto Sans CJK" not in fonts.stdout:
+        pytest.fail("no Noto Sans CJK font: apt-get install fonts-noto-cjk (the README's list)")
     folder = chinese_case().write(tmp_path / "data")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a missing glyph is a UserWarning from matplotlib
@@ -178,3 +181,18 @@ def test_chinese_names_draw_without_a_missing_glyph_warning(tmp_path, lang):
     families = set(re.findall(r"font-family: ([^;\"]+)", svg))
     cjk = "'Noto Sans CJK SC'"
     assert families == {f"{cjk}, 'DejaVu Sans'" if lang == "zh" else f"'DejaVu Sans', {cjk}"}
+
+
+def test_a_cjk_font_installed_after_matplotlib_listed_the_fonts_is_found(monkeypatch):
+    """matplotlib lists the system's fonts once, in a cache: a machine that ran it before
+    ``apt-get install fonts-noto-cjk`` has a list without the CJK fonts; the drawing finds
+    them anyway."""
+    from matplotlib import font_manager
+
+    from spillover.report import _fonts
+
+    manager = font_manager.fontManager
+    stale = [f for f in manager.ttflist if "CJK" not in f.name]
+    monkeypatch.setattr(manager, "ttflist", stale)
+    assert _fonts("zh") == ["Noto Sans CJK SC", "DejaVu Sans"]
+    assert _fonts("en") == ["DejaVu Sans", "Noto Sans CJK SC"]

@@ -10,6 +10,7 @@ to read it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import re
@@ -243,7 +244,16 @@ def _fonts(lang: str) -> list[str]:
     has a font either way (matplotlib falls back along the list)."""
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
+    manager = font_manager.fontManager
+    installed = {f.name for f in manager.ttflist}
+    if not installed.intersection(_CJK_FONTS):
+        # matplotlib lists the system's fonts once, in a cache: fonts installed after it
+        # (apt-get install fonts-noto-cjk after a first run) are not in it; add them
+        for path in font_manager.findSystemFonts():
+            if re.search(r"(?i)(NotoSans|SourceHanSans)[-_]?(CJK|SC)|wqy-zenhei", path):
+                with contextlib.suppress(Exception):  # a font file it cannot read
+                    manager.addfont(path)
+        installed = {f.name for f in manager.ttflist}
     cjk = [f for f in _CJK_FONTS if f in installed][:1]
     return [*cjk, "DejaVu Sans"] if lang == "zh" else ["DejaVu Sans", *cjk]
 
