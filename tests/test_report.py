@@ -158,7 +158,8 @@ def test_every_value_from_the_data_is_escaped_in_html(graph):
     html = report(graph(evil_scenario()), "victim")
     lower = html.lower()
     assert "<script" not in lower and "<img" not in lower and "<b>" not in lower
-    assert "<i>" not in lower and "onload=alert" not in lower.replace("&lt;svg onload=alert", "")
+    # no tag with an onload attribute (the drawing may wrap the escaped name between words)
+    assert "<i>" not in lower and not re.search(r"<[^<>]*\bonload=", lower)
     assert "onerror=alert" not in lower.replace("&lt;img src=x onerror=alert", "")
     assert "&lt;script&gt;alert(" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "&lt;b&gt;Bold&lt;/b&gt;" in html and "&amp;" in html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -232,6 +233,26 @@ def test_spark_options_need_the_spark_engine(tmp_path):
     )
     assert res.exit_code == 2
     assert "--engine spark" in res.output
+
+
+def test_a_spark_audit_prints_no_warnings(tmp_path):
+    """A real ``audit --engine spark`` on local[1], in a process of its own (its JVM starts
+    there): stderr holds no WARN line (the JVM's incubator-module warning, log4j's start-up
+    warnings, Spark's notes on its log profile and level) and no INFO line; stdout says
+    what was written."""
+    out = tmp_path / "a.csv"
+    args = ["audit", "--engine", "spark", "--master", "local[1]", "--data", str(JIANG)]
+    done = subprocess.run(
+        [sys.executable, "-m", "spillover", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote 16 rows to {out}")
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if "WARN" in line or " INFO " in line] == []
+    assert [line for line in lines if "log4j" in line or "log level" in line.lower()] == []
 
 
 def test_simulate_on_spark_gives_the_kernels_metrics(spark, tmp_path):

@@ -263,6 +263,16 @@ UI: Mapping[str, Mapping[str, str]] = {
     "phone": {"en": "phone", "zh": "手机号"},
     "loan_of": {"en": "{borrower}'s loan at {platform}", "zh": "{borrower} 在 {platform} 的贷款"},
     "entry_word": {"en": "entry", "zh": "条目"},
+    # the legend of the drawing (report.drawing_svg)
+    "legend_record": {"en": "platform record", "zh": "平台客户记录"},
+    "legend_person": {"en": "person", "zh": "个人"},
+    "legend_phone": {"en": "phone number", "zh": "手机号"},
+    "legend_loan": {"en": "loan", "zh": "贷款"},
+    "legend_online_lender": {"en": "lender", "zh": "放贷平台"},
+    "legend_other": {"en": "other platform", "zh": "其他平台"},
+    "legend_data_broker": {"en": "data broker", "zh": "数据中介"},
+    "legend_bank": {"en": "bank", "zh": "银行"},
+    "legend_entry": {"en": "blacklist entry", "zh": "黑名单条目"},
     "colon": {"en": ": ", "zh": "："},
     "stop": {"en": ". ", "zh": "。"},
 }

@@ -10,10 +10,12 @@ to read it.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import itertools
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -36,7 +38,7 @@ from .i18n import (
     UI,
     VERDICTS,
 )
-from .model import Loan, SubjectKind, ref, split_ref
+from .model import Loan, PlatformKind, SubjectKind, ref, split_ref
 from .outfiles import atomic_file
 from .policy import Policy, default_policy
 from .remedy import (
@@ -193,13 +195,33 @@ def record_sentence(r: Record, name: _Namer) -> str:
 # The drawing
 # ---------------------------------------------------------------------------
 
-_COLOURS = {
-    "person": "#f2c14e",
-    "phone": "#8ecae6",
-    "loan": "#f4978e",
-    "platform": "#b8e0b5",
-    "entry": "#d7d7ef",
+#: what the drawing shows, in the order of its legend: the kind of a node (a platform's kind
+#: from ``platforms.kind``), its fill colour and its legend label (``UI`` key)
+_DRAWN: dict[str, tuple[str, str]] = {
+    "record": ("#e0c3f0", "legend_record"),
+    "person": ("#f2c14e", "legend_person"),
+    "phone": ("#8ecae6", "legend_phone"),
+    "loan": ("#f4978e", "legend_loan"),
+    PlatformKind.ONLINE_LENDER.value: ("#b8e0b5", "legend_online_lender"),
+    PlatformKind.OTHER.value: ("#d9d9d9", "legend_other"),
+    PlatformKind.DATA_BROKER.value: ("#6fbf73", "legend_data_broker"),
+    PlatformKind.BANK.value: ("#7fa7d9", "legend_bank"),
+    "entry": ("#d7d7ef", "legend_entry"),
 }
+#: the drawing's columns after the ties (records, people, phones and loans, by distance from
+#: the subject): the platforms by their kind, in the order a listing travels, then the entries
+_PLATFORM_COLUMNS = (
+    PlatformKind.ONLINE_LENDER,
+    PlatformKind.OTHER,
+    PlatformKind.DATA_BROKER,
+    PlatformKind.BANK,
+)
+#: CJK-capable fonts, the first one installed is used (Chinese names and the Chinese report)
+_CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei")
+#: sizes in points: label font, node radius, gaps between columns and between rows, margin
+_FONT, _RADIUS, _GAP_X, _GAP_Y, _MARGIN = 7.0, 5.0, 26.0, 6.0, 6.0
+#: characters per label line (longer labels are wrapped at spaces)
+_WRAP = 18
 
 
 def _chain_graph(explanations: Iterable[Explanation], name: _Namer) -> nx.DiGraph[str]:
@@ -216,77 +238,231 @@ def _chain_graph(explanations: Iterable[Explanation], name: _Namer) -> nx.DiGrap
     return g
 
 
-def drawing_svg(explanations: list[Explanation], subject_ref: str, name: _Namer) -> str:
-    """The chains of every explanation as an SVG: networkx's multipartite layout (layers
-    by distance from the subject), drawn by matplotlib's SVG backend."""
-    import matplotlib
+def _fonts(lang: str) -> list[str]:
+    """The font families of the drawing: DejaVu Sans (matplotlib's own) and the first CJK
+    font installed, the CJK one first in the Chinese report; every glyph of a Chinese name
+    has a font either way (matplotlib falls back along the list)."""
+    from matplotlib import font_manager
 
-    matplotlib.use("svg", force=False)
-    import matplotlib.pyplot as plt
+    manager = font_manager.fontManager
+    installed = {f.name for f in manager.ttflist}
+    if not installed.intersection(_CJK_FONTS):
+        # matplotlib lists the system's fonts once, in a cache: fonts installed after it
+        # (apt-get install fonts-noto-cjk after a first run) are not in it; add them
+        for path in font_manager.findSystemFonts():
+            if re.search(r"(?i)(NotoSans|SourceHanSans)[-_]?(CJK|SC)|wqy-zenhei", path):
+                with contextlib.suppress(Exception):  # a font file it cannot read
+                    manager.addfont(path)
+        installed = {f.name for f in manager.ttflist}
+    cjk = [f for f in _CJK_FONTS if f in installed][:1]
+    return [*cjk, "DejaVu Sans"] if lang == "zh" else ["DejaVu Sans", *cjk]
+
+
+def _drawn_kind(g: nx.DiGraph[str], node: str, kinds: Mapping[str, PlatformKind]) -> str:
+    kind = str(g.nodes[node]["kind"])
+    if kind == "platform":
+        return kinds.get(split_ref(node)[1], PlatformKind.OTHER).value
+    return kind if kind in _DRAWN else "record"
+
+
+def _columns(
+    g: nx.DiGraph[str], subject_ref: str, kinds: Mapping[str, PlatformKind]
+) -> list[list[str]]:
+    """The nodes of the drawing by column, each column in drawing order (top first).
+
+    The ties (records, people, phones, loans) stand by their distance from the subject (a
+    record matched to the subject before it); then one column per platform kind (lenders,
+    other platforms, data brokers, banks: where a platform stands says what it is); then the
+    entries. Within a column, nodes are ordered by the mean row of their neighbours in the
+    columns before (then after, then before again), which keeps edges from crossing much."""
+    ties = [n for n in g if g.nodes[n]["kind"] not in ("platform", "entry")]
+    tie_graph = g.subgraph(ties)
+    ahead = nx.single_source_shortest_path_length(tie_graph, subject_ref)
+    behind = nx.single_source_shortest_path_length(tie_graph.reverse(copy=False), subject_ref)
+    far = max(ahead.values(), default=0) + 1
+    keys: dict[str, tuple[int, int]] = {}
+    for n in g:
+        kind = g.nodes[n]["kind"]
+        if kind == "entry":
+            keys[n] = (2, 0)
+        elif kind == "platform":
+            keys[n] = (1, _PLATFORM_COLUMNS.index(kinds.get(split_ref(n)[1], PlatformKind.OTHER)))
+        else:
+            keys[n] = (0, ahead[n] if n in ahead else -behind[n] if n in behind else far)
+    columns = [
+        sorted((n for n in g if keys[n] == key), key=lambda n: (g.nodes[n]["label"], n))
+        for key in sorted(set(keys.values()))
+    ]
+    row: dict[str, float] = {}
+
+    def place(column: list[str], neighbours: Callable[[str], Iterable[str]]) -> None:
+        def centre(n: str) -> float:
+            known = [row[m] for m in neighbours(n) if m in row and m not in column]
+            return sum(known) / len(known) if known else float("inf")
+
+        column.sort(key=lambda n: (centre(n), g.nodes[n]["label"], n))
+        for i, n in enumerate(column):
+            row[n] = (i + 0.5) / len(column)
+
+    def both(n: str) -> Iterable[str]:
+        return [*g.predecessors(n), *g.successors(n)]
+
+    for column in columns:
+        place(column, g.predecessors)
+    for column in reversed(columns[:-1]):
+        place(column, g.successors)
+    for column in columns[1:]:
+        place(column, both)
+    return columns
+
+
+def drawing_svg(
+    explanations: list[Explanation],
+    subject_ref: str,
+    name: _Namer,
+    backend: GraphBackend | None = None,
+) -> str:
+    """The chains of every explanation as an SVG drawn by matplotlib: the subject on the
+    left, the ties (phones, loans, other people) by distance from it, then the platforms in
+    columns by their kind (``platforms.kind`` from ``backend``: lenders, data brokers, banks),
+    then the entries; a legend of the kinds under it. Labels are wrapped and the columns and
+    rows spaced by the labels' measured size, so that no two labels overlap."""
+    import textwrap
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch
 
     g = _chain_graph(explanations, name)
     if subject_ref not in g or g.number_of_nodes() < 2:
         return ""
-    distance = nx.single_source_shortest_path_length(g, subject_ref)
-    order = sorted(g.nodes, key=lambda n: (distance.get(n, 0), g.nodes[n]["kind"], n))
-    h: nx.DiGraph[str] = nx.DiGraph()
-    for n in order:
-        h.add_node(n, layer=distance.get(n, 0), **g.nodes[n])
-    h.add_edges_from(sorted(g.edges))
-    pos = nx.multipartite_layout(h, subset_key="layer", align="vertical")
-    ys = [float(y) for _, y in pos.values()]
-    lift = 0.03 * ((max(ys) - min(ys)) or 1.0)
-    layers = max(distance.values()) + 1
-    tallest = max(sum(1 for d in distance.values() if d == k) for k in range(layers))
+    platforms = [split_ref(n)[1] for n in g if g.nodes[n]["kind"] == "platform"]
+    kinds = backend.platform_kinds(platforms) if backend is not None else {}
+    columns = _columns(g, subject_ref, kinds)
+    drawn = {n: _drawn_kind(g, n, kinds) for n in g}
+    labels = {
+        n: "\n".join(
+            textwrap.wrap(
+                str(g.nodes[n]["label"]), _WRAP, break_long_words=False, break_on_hyphens=False
+            )
+            or [""]
+        )
+        for n in g
+    }
+    legend = [k for k in _DRAWN if k in drawn.values()]
     params: Any = {
         "svg.fonttype": "none",
         "svg.hashsalt": _PACKAGE,
-        "font.family": ["DejaVu Sans", "sans-serif"],
-        "font.size": 8,
+        "font.family": _fonts(name.t.lang),
+        "font.size": _FONT,
     }
+
+    def handles() -> list[Line2D]:
+        return [
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="o",
+                markersize=2 * _RADIUS,
+                markerfacecolor=_DRAWN[k][0],
+                markeredgecolor="#555555",
+                markeredgewidth=0.5,
+                label=name.t(_DRAWN[k][1]),
+            )
+            for k in legend
+        ]
+
     with matplotlib.rc_context(params):
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.05 * layers), max(3.0, 0.36 * tallest)))
-        try:
-            for kind, colour in _COLOURS.items():
-                nodes = [n for n in h if h.nodes[n]["kind"] == kind]
-                nx.draw_networkx_nodes(
-                    h,
-                    pos,
-                    nodelist=nodes,
-                    node_color=colour,
-                    node_size=260,
-                    ax=ax,
-                    edgecolors="#555555",
-                    linewidths=0.5,
+        legend_options: Any = {"handles": handles(), "frameon": False, "borderaxespad": 0}
+        # measure every label and the legend, in points (72 dpi: one pixel is one point)
+        probe = Figure(dpi=72)
+        canvas: Any = FigureCanvasAgg(probe)  # get_renderer is untyped
+        renderer = canvas.get_renderer()
+        size = {}
+        for n, text in labels.items():
+            box = probe.text(0, 0, text, ha="center", linespacing=1.1).get_window_extent(renderer)
+            size[n] = (box.width, box.height)
+        widths = [max([2 * _RADIUS] + [size[n][0] for n in c]) for c in columns]
+        xs = [_MARGIN + widths[0] / 2]
+        for left, right in itertools.pairwise(widths):
+            xs.append(xs[-1] + left / 2 + _GAP_X + right / 2)
+        width = xs[-1] + widths[-1] / 2 + _MARGIN
+        ncol = len(legend)
+        while True:
+            box = probe.legend(**legend_options, ncol=ncol).get_window_extent(renderer)
+            if box.width <= width - 2 * _MARGIN or ncol == 1:
+                break
+            ncol -= 1
+        width = max(width, box.width + 2 * _MARGIN)
+        legend_height = box.height
+        pitch = max(size[n][1] for n in g) + 2 * _RADIUS + 2 + _GAP_Y
+        tallest = max(len(c) for c in columns)
+        nodes_height = tallest * pitch
+        height = _MARGIN + legend_height + 2 * _GAP_Y + nodes_height + _MARGIN
+        top = height - _MARGIN
+        pos: dict[str, tuple[float, float]] = {}
+        for x, column in zip(xs, columns, strict=True):
+            first = top - (tallest - len(column)) * pitch / 2
+            for i, n in enumerate(column):
+                pos[n] = (x, first - (i + 1) * pitch + _GAP_Y / 2 + _RADIUS)
+
+        fig = Figure(figsize=(width / 72, height / 72), dpi=72)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, width)
+        ax.set_ylim(0, height)
+        ax.set_axis_off()
+        for a, b in sorted(g.edges):
+            (xa, ya), (xb, yb) = pos[a], pos[b]
+            ax.add_patch(
+                FancyArrowPatch(
+                    (xa, ya),
+                    (xb, yb),
+                    arrowstyle="-|>",
+                    mutation_scale=6,
+                    shrinkA=_RADIUS + 0.5,
+                    shrinkB=_RADIUS + 0.5,
+                    connectionstyle="arc3,rad=0.5" if xa == xb else "arc3,rad=0.06",
+                    linewidth=0.6,
+                    color="#777777",
+                    zorder=1,
                 )
-            nx.draw_networkx_edges(
-                h,
-                pos,
-                ax=ax,
-                arrows=True,
-                arrowsize=7,
-                width=0.6,
-                edge_color="#777777",
-                node_size=260,
-                connectionstyle="arc3,rad=0.06",
             )
-            labels = {n: h.nodes[n]["label"] for n in h}
-            nx.draw_networkx_labels(
-                h,
-                {n: (x, y + lift) for n, (x, y) in pos.items()},
-                labels=labels,
-                ax=ax,
-                font_size=6.5,
-                verticalalignment="bottom",
-                font_family="DejaVu Sans",
+        for kind in legend:
+            nodes = [n for n in g if drawn[n] == kind]
+            ax.scatter(
+                [pos[n][0] for n in nodes],
+                [pos[n][1] for n in nodes],
+                s=(2 * _RADIUS) ** 2,
+                c=_DRAWN[kind][0],
+                edgecolors="#555555",
+                linewidths=[1.4 if n == subject_ref else 0.5 for n in nodes],
+                zorder=2,
             )
-            ax.set_axis_off()
-            ax.margins(0.08, 0.06)
-            fig.tight_layout(pad=0.2)
-            buffer = io.StringIO()
-            fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-        finally:
-            plt.close(fig)
+        for n in g:
+            x, y = pos[n]
+            label = ax.text(
+                x,
+                y + _RADIUS + 2,
+                labels[n],
+                ha="center",
+                va="bottom",
+                linespacing=1.1,
+                zorder=3,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.3},
+            )
+            label.set_gid("label-" + re.sub(r"[^A-Za-z0-9_.-]", "_", n))
+        ax.legend(
+            **legend_options,
+            ncol=ncol,
+            loc="lower center",
+            bbox_to_anchor=(width / 2, _MARGIN),
+            bbox_transform=ax.transData,
+        ).set_gid("legend")
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return _clean_svg(buffer.getvalue())
 
 
@@ -542,7 +718,7 @@ def build_context(
     counts = {v: sum(1 for e in sr.explanations if e.verdict == v) for v in Verdict}
     day = _data_date(sr.explanations)
     spill = [e for e in sr.explanations if e.verdict == Verdict.SPILLOVER]
-    svg = drawing_svg(spill or list(sr.explanations), subject_ref, name) if drawing else ""
+    svg = drawing_svg(spill or list(sr.explanations), subject_ref, name, backend) if drawing else ""
     return {
         "lang": lang,
         "html_lang": "zh-CN" if lang == "zh" else "en",

@@ -28,6 +28,7 @@ when a function here is called, never by ``import spillover``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -144,17 +145,68 @@ def session(
         raise SparkUnavailable(
             "the Spark engine needs Java 17 or newer: install it or set JAVA_HOME"
         )
-    builder = SparkSession.builder.master(master).appName(app or __name__.partition(".")[0])
-    builder = builder.config("spark.ui.showConsoleProgress", "false")
-    for key, value in (conf or {}).items():
+    settings = {"spark.ui.showConsoleProgress": "false", **(conf or {})}
+    settings[_DRIVER_JAVA_OPTIONS] = " ".join(
+        filter(None, [_quiet_log_option(), settings.get(_DRIVER_JAVA_OPTIONS, "")])
+    )
+    name = app or __name__.partition(".")[0]
+    builder = SparkSession.builder.master(master).appName(name)
+    for key, value in settings.items():
         builder = builder.config(key, value)
     try:
+        _start_quiet_jvm(master, name, settings)
         spark = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: name the cause in one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SparkUnavailable(f"Spark could not start on {master}: {first}") from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+_DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+#: lines the JVM prints on stderr before any logging is set up, which no setting turns off:
+#: Spark's launcher always adds the incubator module jdk.incubator.vector
+_JVM_NOISE = re.compile(rb"^WARNING: Using incubator modules: ")
+
+
+def _quiet_log_option() -> str:
+    """The driver JVM option that makes it log errors only (``spark_log4j2.properties``):
+    set before the JVM starts, so that its start-up warnings are not printed either."""
+    from importlib import resources
+
+    path = str(resources.files(__name__.rpartition(".")[0]).joinpath("spark_log4j2.properties"))
+    option = f"-Dlog4j2.configurationFile={path}"
+    return f'"{option}"' if any(c.isspace() for c in option) else option
+
+
+def _relay_stderr(stream: Any) -> None:
+    """Copy the driver JVM's stderr to this process's, less :data:`_JVM_NOISE` lines."""
+    for line in iter(stream.readline, b""):
+        if not _JVM_NOISE.match(line):
+            with contextlib.suppress(OSError):  # stderr closed: nothing to tell
+                os.write(2, line)
+
+
+def _start_quiet_jvm(master: str, app: str, settings: Mapping[str, str]) -> None:
+    """Start the driver JVM (when this process has none yet) with its stderr relayed through
+    :func:`_relay_stderr`, and its SparkContext on ``master`` with ``settings``; the session
+    builder's ``getOrCreate`` then takes that context. The JVM's stderr is otherwise this
+    process's own, and the JVM prints a warning there that no log setting removes."""
+    import subprocess
+    import threading
+
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        return  # a JVM is running already (this process's, or the pyspark shell's)
+    conf = SparkConf().setMaster(master).setAppName(app).setAll(list(settings.items()))
+    launch: Callable[..., Any] = launch_gateway  # pyspark leaves it untyped
+    gateway = launch(conf, popen_kwargs={"stderr": subprocess.PIPE})
+    threading.Thread(
+        target=_relay_stderr, args=(gateway.proc.stderr,), name="spark-stderr", daemon=True
+    ).start()
+    SparkContext(conf=conf, gateway=gateway)
 
 
 def _on_path(program: str) -> bool:

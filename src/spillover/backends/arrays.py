@@ -35,6 +35,7 @@ from ..model import (
     Match,
     PhonePeriod,
     PhoneUse,
+    PlatformKind,
     Sharing,
     SubjectKind,
     Surroundings,
@@ -213,6 +214,17 @@ class ArrayBackend:
 
     def sharing(self) -> tuple[Sharing, ...]:
         return self._sharing
+
+    def platform_kinds(self, ids: Collection[str]) -> dict[str, PlatformKind]:
+        wanted = list(ids)
+        kinds = self.details.platform_kind
+        out: dict[str, PlatformKind] = {}
+        for ident, code in zip(wanted, _positions(wanted, self.index.platforms), strict=True):
+            if code >= 0:
+                given = "" if kinds is None else kinds[int(self._platform_rows[code])]
+                given = given.as_py() if isinstance(given, pa.Scalar) else given
+                out[ident] = PlatformKind(given) if given else PlatformKind.OTHER
+        return out
 
     def names(self, refs: Collection[str]) -> dict[str, str]:
         found: dict[str, str] = {}

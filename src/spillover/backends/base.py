@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..model import Entry, FrontierFacts, Match, Sharing, Surroundings
+from ..model import Entry, FrontierFacts, Match, PlatformKind, Sharing, Surroundings
 
 if TYPE_CHECKING:
     from ..columns import Columns
@@ -28,6 +28,7 @@ class GraphBackend(Protocol):
     - :meth:`sharing`: every sharing agreement between platforms;
     - :meth:`names`: display names of people, platforms and phones (``person:jiang`` -> ``Jiang``);
       people and platforms not in the graph are left out;
+    - :meth:`platform_kinds`: what each platform is (lender, data broker, bank, other);
     - :meth:`exists`: whether a node reference is in the graph;
     - :meth:`expand`: the people, phones and loans one hop around a frontier;
     - :meth:`neighbourhood`: the same for a whole three-layer search, in one go;
@@ -56,6 +57,11 @@ class GraphBackend(Protocol):
     def names(self, refs: Collection[str]) -> dict[str, str]:
         """Display names by node reference (``person:jiang`` -> ``Jiang``, a phone its
         number in human form); people and platforms not in the graph are left out."""
+        ...
+
+    def platform_kinds(self, ids: Collection[str]) -> dict[str, PlatformKind]:
+        """What each platform is (``platforms.kind``; ``other`` when not given), by id;
+        ids not in the graph are left out."""
         ...
 
     def exists(self, node: str) -> bool:

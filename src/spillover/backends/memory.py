@@ -23,6 +23,7 @@ from ..model import (
     Match,
     PhonePeriod,
     PhoneUse,
+    PlatformKind,
     Sharing,
     Surroundings,
     record_name,
@@ -192,6 +193,10 @@ class MemoryBackend:
             elif kind == "record" and ident in self.data.records:
                 out[node] = record_name(self.data.records[ident])
         return out
+
+    def platform_kinds(self, ids: Collection[str]) -> dict[str, PlatformKind]:
+        platforms = self.data.platforms
+        return {i: platforms[i].kind for i in ids if i in platforms}
 
     def matches(self, record_ids: Collection[str]) -> dict[str, Match]:
         found = self.data.matches

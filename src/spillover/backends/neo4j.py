@@ -31,6 +31,7 @@ from ..model import (
     Match,
     PhonePeriod,
     PhoneUse,
+    PlatformKind,
     Record,
     Sharing,
     SubjectKind,
@@ -284,6 +285,14 @@ class Neo4jBackend:
                 {ref("record", i): record_name(Record(i, "", n)) for i, n in record["records"]}
             )
         return out
+
+    def platform_kinds(self, ids: Collection[str]) -> dict[str, PlatformKind]:
+        if not ids:
+            return {}
+        return {
+            r["id"]: PlatformKind(r["kind"] or PlatformKind.OTHER)
+            for r in self._read("platform_kinds", ids=list(ids))
+        }
 
     def matches(self, record_ids: Collection[str]) -> dict[str, Match]:
         if not record_ids:
