@@ -615,13 +615,13 @@ def explain(
     ranked = sorted(
         ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
     )
+    limit = max_paths if max_paths is not None else policy.max_paths
+    shown = ranked[:limit]
     paths = []
-    for label in ranked:
+    for label in shown:
         loan = label.loans[-1]
         steps = label.steps + route_steps(loan, reach, proposed)
         paths.append(ExplanationPath(loan, rounded(label.responsibility), label.depth, steps))
-    limit = max_paths if max_paths is not None else policy.max_paths
-    paths = paths[:limit]
 
     result = score(paths[0].responsibility if paths else None, policy)
     contamination, verdict = result.contamination, result.verdict
@@ -631,7 +631,14 @@ def explain(
         codes = (NO_PATH,)
         if diagnose:
             codes += (_diagnose(facts, entry, chain, sharing, policy, subject_kind, subject),)
-    loans = {loan.loan_id: loan for label in ties.values() for loan in label.loans}
+    # only the loans on the paths given: their borrowers and platforms name them
+    given = {loan.loan_id for label in shown for loan in label.loans}
+    loans = {
+        loan.loan_id: loan
+        for label in ties.values()
+        for loan in label.loans
+        if loan.loan_id in given
+    }
     on_paths = {
         split_ref(node)[1]
         for p in paths
@@ -703,13 +710,18 @@ def _diagnose(
 def _names(
     backend: GraphBackend, entry: Entry, paths: list[ExplanationPath], loans: dict[str, Loan]
 ) -> dict[str, str]:
-    """Display names for every node the explanation mentions; loans are named by borrower and platform."""
+    """Display names for the nodes on ``paths`` (only those), the entry's subject and
+    platform; a loan on them is named by its borrower and platform (``loans``: the loans
+    on ``paths``), so those two are named as well. Nothing the search only touched on the
+    way (another origin's loans, their borrowers) is named: the names a check answers with
+    are those of the paths it returns (docs/contract.md §3)."""
     refs = {entry.subject_ref, ref("platform", entry.platform_id)}
     for p in paths:
         for s in p.steps:
             refs.update((s.source, s.target))
     for loan in loans.values():
-        refs.update((ref("person", loan.borrower_id), ref("platform", loan.platform_id)))
+        if ref("loan", loan.loan_id) in refs:
+            refs.update((ref("person", loan.borrower_id), ref("platform", loan.platform_id)))
     names = backend.names(sorted(refs))
     for loan in loans.values():
         node = ref("loan", loan.loan_id)
