@@ -61,6 +61,7 @@ from .rules import (
     Verdict,
     loan_in_time,
 )
+from .textsafe import printable_lines
 
 __all__ = [
     "APPLICANT_PHONE",
@@ -831,4 +832,4 @@ def remedy_text(r: Remedy) -> str:
         lines.append("  platforms to contact, in the order the listing travelled:")
         lines.extend(_contact_lines(r))
     lines.append(f"  policy: {r.policy.label}")
-    return "\n".join(lines)
+    return printable_lines(lines)  # names and ids from the data: never a line of their own

@@ -6,6 +6,7 @@ from .core import Explanation, ExplanationPath, Step
 from .demo import Demo
 from .model import Match, SubjectKind, split_ref
 from .rules import MATCHED_TO, REASONS, Verdict, kind_of, role_of
+from .textsafe import printable_lines
 
 __all__ = ["demo_text", "explanation_text", "match_lines", "step_text"]
 
@@ -134,7 +135,8 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
         if len(e.paths) > 1 + other_paths:
             lines.append(f"    ... and {len(e.paths) - 1 - other_paths} more (see --format json)")
     lines.append(f"  policy: {e.policy.label}")
-    return "\n".join(lines)
+    # names, reasons and ids come from the data: none may start a line of its own
+    return printable_lines(lines)
 
 
 def demo_text(demo: Demo) -> str:
@@ -150,7 +152,7 @@ def demo_text(demo: Demo) -> str:
         "",
     ]
     for e in demo.explanations:
-        lines += [explanation_text(e), ""]
+        lines += [*explanation_text(e).split("\n"), ""]
     for borrower, explanations in demo.contrast.items():
         if not explanations:
             continue
@@ -169,4 +171,4 @@ def demo_text(demo: Demo) -> str:
                 f"{e.verdict.upper():<12} contamination {e.contamination:.3f}  {origin}"
             )
         lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    return printable_lines(lines).rstrip() + "\n"

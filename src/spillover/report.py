@@ -21,7 +21,7 @@ from typing import Any
 
 import networkx as nx
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .backends.base import GraphBackend
 from .core import Explanation, ExplanationPath, Step
@@ -51,6 +51,7 @@ from .remedy import (
     subject_remedy,
 )
 from .rules import APPLICANT, COPY_STEP, REASONS, ROLES, Verdict, kind_of, role_of
+from .textsafe import FSI, PDI, isolated, printable
 
 __all__ = [
     "CHROMIUM",
@@ -117,9 +118,18 @@ class ReportText:
 
 @dataclass
 class _Namer:
+    """Names of nodes for the report. With ``isolate`` every name from the data comes
+    between isolate marks (:func:`spillover.textsafe.isolated`), which the HTML report
+    writes as ``<bdi>`` and the Markdown report drops."""
+
     names: dict[str, str]
     loans: dict[str, Loan]
     t: ReportText
+    isolate: bool = False
+
+    def _name(self, node: str, default: str) -> str:
+        name = self.names.get(node, default)
+        return isolated(name) if self.isolate else name
 
     def __call__(self, node: str) -> str:
         kind, ident = split_ref(node)
@@ -127,20 +137,20 @@ class _Namer:
             return self.loan(ident)
         if kind == "entry":
             return f"{self.t('entry_word')} {ident}"
-        return self.names.get(node, ident)
+        return self._name(node, ident)
 
     def loan(self, loan_id: str) -> str:
         loan = self.loans.get(loan_id)
         if loan is None:
             return f"{self.t('loan_id')} {loan_id}"
-        borrower = self.names.get(ref("person", loan.borrower_id), loan.borrower_id)
-        platform = self.names.get(ref("platform", loan.platform_id), loan.platform_id)
+        borrower = self._name(ref("person", loan.borrower_id), loan.borrower_id)
+        platform = self._name(ref("platform", loan.platform_id), loan.platform_id)
         return f"{self.t('loan_of', borrower=borrower, platform=platform)} ({loan_id})"
 
     def platform(self, platform_id: str | None) -> str:
         if platform_id is None:
             return self.t("carrier")
-        return self.names.get(ref("platform", platform_id), platform_id)
+        return self._name(ref("platform", platform_id), platform_id)
 
 
 def _amount(value: float | None) -> str:
@@ -445,7 +455,7 @@ def build_context(
     kind = SubjectKind(subject_kind)
     sr = subject_remedy(backend, subject, kind, policy)
     loans = _loans_around(backend, kind, subject)
-    name = _Namer(dict(sr.names), loans, t)
+    name = _Namer(dict(sr.names), loans, t, isolate=True)
     subject_ref = ref(kind.value, subject)
     remedies = {r.entry.entry_id: r for r in sr.remedies}
 
@@ -506,7 +516,7 @@ def build_context(
                 "listed_at": entry.listed_at.isoformat(),
                 "subject": name(entry.subject_ref),
                 "subject_kind": t(entry.subject_kind.value),
-                "stated_reason": entry.stated_reason or "",
+                "stated_reason": isolated(entry.stated_reason) if entry.stated_reason else "",
                 "copied_from": entry.copied_from or "",
                 "verdict": t.verdict(e.verdict),
                 "verdict_code": e.verdict.value,
@@ -542,7 +552,8 @@ def build_context(
     counts = {v: sum(1 for e in sr.explanations if e.verdict == v) for v in Verdict}
     day = _data_date(sr.explanations)
     spill = [e for e in sr.explanations if e.verdict == Verdict.SPILLOVER]
-    svg = drawing_svg(spill or list(sr.explanations), subject_ref, name) if drawing else ""
+    plain = _Namer(name.names, loans, t)  # the drawing's labels: no isolate marks
+    svg = drawing_svg(spill or list(sr.explanations), subject_ref, plain) if drawing else ""
     return {
         "lang": lang,
         "html_lang": "zh-CN" if lang == "zh" else "en",
@@ -550,6 +561,7 @@ def build_context(
         "version": __version__,
         "subject": {
             "name": name(subject_ref),
+            "title": printable(plain(subject_ref)),  # the page title holds text only
             "ref": subject_ref,
             "kind": t(kind.value),
         },
@@ -596,25 +608,45 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def markdown_escape(value: Any) -> str:
-    """A value as Markdown text: HTML markup as entities, Markdown punctuation escaped."""
+    """A value as Markdown text: HTML markup as entities, line breaks as spaces, other
+    control and bidi characters escaped (:func:`spillover.textsafe.printable`; the
+    isolate marks around names dropped), Markdown punctuation escaped."""
     if value is None:
         return ""
     if isinstance(value, Markup):
         return str(value)
     text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace("\r", " ").replace("\n", " ")
+    text = printable(text.replace(FSI, "").replace(PDI, ""))
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def html_value(value: Any) -> Markup:
+    """A value as HTML: escaped, and every name between isolate marks in ``<bdi>``."""
+    if isinstance(value, Markup):
+        return value
+    text = escape("" if value is None else value)
+    return Markup(str(text).replace(FSI, "<bdi>").replace(PDI, "</bdi>"))
+
+
+def _joined(values: Iterable[Any], sep: str = ", ") -> str:
+    """Values joined as plain text (escaped, names isolated, by :func:`html_value` after)."""
+    return sep.join(str(v) for v in values)
 
 
 def _environment(fmt: str) -> Environment:
     if fmt == "html":
-        return Environment(
+        finalize_html: Callable[[Any], Any] = html_value
+        env = Environment(
             loader=PackageLoader(_PACKAGE, "templates"),
             autoescape=True,
+            finalize=finalize_html,
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        env.filters["joined"] = _joined
+        return env
     finalize: Callable[[Any], Any] = markdown_escape
     return Environment(
         loader=PackageLoader(_PACKAGE, "templates"),
