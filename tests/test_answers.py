@@ -225,3 +225,99 @@ def test_the_neighborhood_page_isolates_the_subject(graph, tmp_path):
     assert_plain(title)
     # the canvas captions are drawn as text: no control or bidi character acts there
     assert "\\u202eKing Lender" in html or "\\\\u202eKing Lender" in html
+
+
+# --- item 13: one count of paths -------------------------------------------------------
+
+
+def test_the_explanation_counts_every_path_the_remedy_breaks(graph):
+    from scenario import random_scenario
+    from spillover.remedy import remedy_for
+    from test_remedy import jiang_scenario
+
+    for scenario in (jiang_scenario(), random_scenario(7, people=12, loans=40, entries=15)):
+        backend = graph(scenario)
+        for entry in scenario.tables["blacklist"]:
+            e = explain_entry(backend, entry["entry_id"], max_paths=10**9)
+            d = explanation_dict(explain_entry(backend, entry["entry_id"]))
+            assert d["paths_total"] == e.paths_total and d["origins_total"] == e.origins_total
+            assert len(d["paths"]) <= d["origins_total"] <= d["paths_total"]
+            assert e.origins_total == len(e.paths)
+            assert (e.paths_total == 0) == (not e.paths)
+            if e.verdict.value == "spillover":
+                assert e.paths_total == remedy_for(backend, e).paths, entry["entry_id"]
+    e = explain_entry(graph(jiang_scenario()), "E-QC-PH")
+    assert (e.paths_total, e.origins_total, len(e.paths)) == (18, 1, 1)
+
+
+def test_explain_and_remedy_say_how_many_paths_there_are_and_how_many_are_shown():
+    from click.testing import CliRunner
+
+    from spillover.cli import cli
+    from spillover.examples import jiang_case_path
+
+    data = str(jiang_case_path())
+    runner = CliRunner()
+    out = runner.invoke(cli, ["explain", "E-QC-PH", "--data", data]).output
+    assert "best of 18 paths to 1 origin loan (1 shown): responsibility 0.02" in out
+    assert ", 1 loan deep" in out and "loan(s)" not in out
+    out = runner.invoke(cli, ["explain", "E-WL-J", "--data", data, "--max-paths", "3"]).output
+    assert "best of 81 paths to 8 origin loans (3 shown)" in out
+    assert "... and 5 more origin loans not listed (raise --max-paths)" in out
+    out = runner.invoke(cli, ["remedy", "E-QC-PH", "--data", data]).output
+    assert "correct these 8 records and no path is left (all 18 paths " in out
+    assert "correct 1 record\n" in out and "record(s)" not in out
+    out = runner.invoke(cli, ["explain", "E-QC-PH", "--data", data, "--format", "json"]).output
+    assert '"paths_total": 18' in out and '"origins_total": 1' in out
+
+
+def near_certain_case() -> Scenario:
+    """Jiang's phone is the unverified applicant phone on a stranger's current loan, whose
+    own other loan defaulted: responsibility 0.02 x 0.1, contamination 0.998."""
+    s = Scenario()
+    s.person("jiang", "Jiang")
+    s.person("xu", "Xu")
+    s.platform("lender")
+    phone = s.phone("jiang", "+8613957112345")
+    s.loan(
+        "L1", "lender", "xu", "2023-01-10", "current", applicant_phone=phone, phone_verified=False
+    )
+    s.loan("L2", "lender", "xu", "2023-01-20", status_at="2023-02-01")
+    s.entry("E1", "lender", "jiang", "2023-04-01")
+    return s
+
+
+def test_a_share_below_one_never_reads_100_percent(graph):
+    from spillover.render import explanation_text
+    from spillover.report import report
+
+    backend = graph(near_certain_case())
+    e = explain_entry(backend, "E1")
+    assert e.contamination == 0.998
+    text = explanation_text(e)
+    assert "(99% of this listing rests on other people's debts)" in text and "100%" not in text
+    for lang in ("en", "zh"):
+        md = report(backend, "jiang", fmt="md", lang=lang)
+        assert "99%" in md and "100%" not in md
+    # one listing, one record: no "1 listings", no "1 record(s)"
+    md = report(backend, "jiang", fmt="md")
+    assert "on paths behind 1 of 1 listing" in md and "1 listings" not in md
+    assert "clears 1 of 1 listing" in md and "(s)" not in md
+    assert "Correct the 1 record below" in md
+    assert "The best of 1 path to 1 origin loan (1 shown" in md
+
+
+def test_the_report_says_why_the_remedy_is_larger_than_the_chain(graph):
+    from spillover.report import report
+    from test_remedy import jiang_scenario
+
+    backend = graph(jiang_scenario())
+    for lang, chain, lead in (
+        ("en", "The best of 18 paths to 1 origin loan (1 shown", "they break all 18 paths"),
+        ("zh", "共有 18 条路径通向 1 笔源头贷款", "全部 18 条路径"),
+    ):
+        for fmt in ("md", "html"):
+            page = report(backend, "jiang", fmt=fmt, lang=lang)
+            assert chain in page and lead in page
+    html = report(backend, "jiang")
+    assert "which is why a remedy can hold more records than the chain" in html

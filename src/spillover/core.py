@@ -88,6 +88,7 @@ __all__ = [
     "check",
     "compute_reach",
     "copy_chain",
+    "count_paths",
     "explain",
     "explain_about_person",
     "explain_all",
@@ -155,6 +156,12 @@ class Explanation:
     names: dict[str, str] = field(default_factory=dict)
     #: the match of every platform record on the paths (the waterfall of each match step)
     matches: dict[str, Match] = field(default_factory=dict)
+    #: every time-respecting path from the subject to an origin (each tie walk counted,
+    #: as the remedy counts the paths it must break); ``paths`` holds the best one to each
+    #: origin loan, up to ``max_paths`` of them
+    paths_total: int = 0
+    #: the origin loans some path reaches (``paths`` shows up to ``max_paths`` of them)
+    origins_total: int = 0
 
     @property
     def best(self) -> ExplanationPath | None:
@@ -548,6 +555,69 @@ def find_ties(
     return origins
 
 
+def count_paths(
+    facts: GraphBackend | ExplanationFacts,
+    subject_kind: SubjectKind,
+    subject: str,
+    until: date,
+    policy: Policy,
+    *,
+    is_origin: Callable[[Loan], bool],
+) -> int:
+    """How many tie walks lead from the subject to an origin loan: every walk the search
+    could take (the layers, dates and owner periods of :func:`find_ties`, a borrower
+    never entered twice on one walk), not only the best one to each loan. This is the
+    count of paths a remedy must break (:mod:`spillover.remedy`).
+
+    The walks are counted, not listed: per layer, each (person, people on the walk so
+    far) carries the number of walks that end there (on the last layer, where no walk
+    goes on, each person alone), and one ``expand`` per layer answers for all of them.
+    """
+    total = 0
+    states: dict[tuple[str, frozenset[str]], int] = {}
+
+    def reached(loan: Loan, depth: int, visited: frozenset[str], walks: int) -> None:
+        nonlocal total
+        if is_origin(loan):
+            total += walks
+        if depth < policy.max_loans and loan.borrower_id not in visited:
+            # who was on the walk matters only while it goes on: on the last layer the
+            # walks that end at one person are counted together
+            last = depth + 1 >= policy.max_loans
+            key = (loan.borrower_id, frozenset() if last else visited | {loan.borrower_id})
+            nxt[key] = nxt.get(key, 0) + walks
+
+    nxt: dict[tuple[str, frozenset[str]], int] = {}
+    depth = 0
+    if subject_kind == SubjectKind.PHONE:
+        first = facts.expand([], [subject], until)
+        for use in first.uses:
+            if use.phone == subject:
+                reached(use.loan, 1, frozenset(), 1)
+        states, depth = nxt, 1
+    else:
+        states = {(subject, frozenset({subject})): 1}
+    while states and depth < policy.max_loans:
+        nxt = {}
+        found = facts.expand(sorted({person for person, _ in states}), [], until)
+        periods: dict[str, list[PhonePeriod]] = {}
+        for period in found.periods:
+            periods.setdefault(period.phone, []).append(period)
+        ties: dict[str, list[Loan]] = {}
+        for loan in found.own_loans:
+            ties.setdefault(loan.borrower_id, []).append(loan)
+        for use in found.uses:
+            held = _owner_on(periods.get(use.phone, ()), use.loan.applied_at)
+            owner = held.owner_id if held else None
+            if owner is not None and owner != use.loan.borrower_id:
+                ties.setdefault(owner, []).append(use.loan)
+        for (person, visited), walks in states.items():
+            for loan in ties.get(person, ()):
+                reached(loan, depth + 1, visited, walks)
+        states, depth = nxt, depth + 1
+    return total
+
+
 def _match_step(loan: Loan, source: str, target: str, policy: Policy) -> Step:
     """The match step of the record a loan names its borrower by (either direction)."""
     return _step(match_kind(loan.matched_by or ""), source, target, None, policy)
@@ -649,6 +719,11 @@ def explain(
     } - set(matches)
     if on_paths:
         matches.update(backend.matches(sorted(on_paths)))
+    total = (
+        count_paths(facts, subject_kind, subject, entry.listed_at, policy, is_origin=is_origin)
+        if ties
+        else 0
+    )
     return Explanation(
         entry,
         contamination,
@@ -658,6 +733,8 @@ def explain(
         policy,
         _names(backend, entry, paths, loans),
         matches,
+        total,
+        len(ties),
     )
 
 

@@ -62,6 +62,7 @@ from .rules import (
     loan_in_time,
 )
 from .textsafe import printable_lines
+from .wording import count
 
 __all__ = [
     "APPLICANT_PHONE",
@@ -799,7 +800,7 @@ def _contact_lines(r: Remedy) -> Iterator[str]:
         if c.lists_subject:
             where += "; lists the subject in this entry"
         ask = (
-            f": correct {len(c.records)} record(s)"
+            f": correct {count(len(c.records), 'record')}"
             if c.records
             else ": ask to withdraw or update the listing"
         )
@@ -824,8 +825,10 @@ def remedy_text(r: Remedy) -> str:
         lines.append("  no set of correctable records clears this listing")
     else:
         lines.append(
-            f"  correct these {len(r.records)} record(s) and no path is left "
-            f"(of {r.paths} path(s) through other people's records):"
+            f"  correct {'this' if len(r.records) == 1 else 'these'} "
+            f"{count(len(r.records), 'record')} and no path is left (all "
+            f"{count(r.paths, 'path')} through other people's records, not only the best "
+            "that explain shows):"
         )
         for x in r.records:
             lines.append(f"    - {record_text(x, r.names)}")

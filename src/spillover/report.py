@@ -52,6 +52,7 @@ from .remedy import (
 )
 from .rules import APPLICANT, COPY_STEP, REASONS, ROLES, Verdict, kind_of, role_of
 from .textsafe import FSI, PDI, isolated, printable
+from .wording import count, percent
 
 __all__ = [
     "CHROMIUM",
@@ -86,6 +87,12 @@ class ReportText:
     def __call__(self, key: str, **values: Any) -> str:
         """The label ``key`` in this language, with ``values`` filled in."""
         return UI[key][self.lang].format(**values)
+
+    def count(self, n: int, word: str) -> str:
+        """A count for a label's placeholder: the number and its English noun, singular or
+        plural (``1 listing``, ``11 listings``); in Chinese the number alone (the label
+        holds its measure word)."""
+        return count(n, word) if self.lang == "en" else str(n)
 
     def reason(self, code: str) -> str:
         """The text of reason code ``code``."""
@@ -429,6 +436,7 @@ def _groups(sr: SubjectRemedy, name: _Namer) -> list[dict[str, Any]]:
             {
                 "text": text,
                 "count": len(items),
+                "records": name.t("n_records", n=name.t.count(len(items), "record")),
                 "entries": entries,
                 "loans": sorted({rr.record.loan_id for rr in items if rr.record.loan_id}),
                 "lenders": sorted({name.platform(rr.record.platform_id) for rr in items}),
@@ -522,7 +530,7 @@ def build_context(
                 "verdict_code": e.verdict.value,
                 "is_spillover": e.verdict == Verdict.SPILLOVER,
                 "contamination": f"{e.contamination:.3f}",
-                "meaning": t("contamination_means", pct=round(e.contamination * 100)),
+                "meaning": t("contamination_means", pct=percent(e.contamination)),
                 "steps": steps,
                 "factors": factors,
                 "contamination_formula": f"1 − {best.responsibility:g} = {e.contamination:g}"
@@ -532,10 +540,24 @@ def build_context(
                 "reasons": [{"code": c, "text": t.reason(c)} for c in e.reason_codes],
                 "others": others,
                 "more": max(0, len(e.paths) - 1 - OTHER_PATHS),
+                # how many paths there are and how many the report shows (the remedy
+                # breaks them all, so it may hold more records than the chain drawn)
+                "chain_note": t(
+                    "chain_note",
+                    p=t.count(max(e.paths_total, len(e.paths)), "path"),
+                    o=t.count(max(e.origins_total, len(e.paths)), "origin loan"),
+                    s=min(len(e.paths), 1 + OTHER_PATHS),
+                )
+                if best
+                else "",
                 "remedy": {
                     "needed": rem.needed,
                     "clearable": rem.clearable,
-                    "lead": t("remedy_lead", n=len(rem.records), p=rem.paths),
+                    "lead": t(
+                        "remedy_lead",
+                        n=t.count(len(rem.records), "record"),
+                        p=t.count(rem.paths, "path"),
+                    ),
                     "records": [
                         {"text": record_sentence(r, name), "holder": name.platform(r.platform_id)}
                         for r in rem.records
@@ -574,6 +596,7 @@ def build_context(
             "n_unexplained": counts[Verdict.UNEXPLAINED],
             "groups": _groups(sr, name)[:2],
             "spill_entries": sr.spillover_entries,
+            "listings_counted": t.count(len(sr.explanations), "listing"),
         },
         "remedy": {
             "clearable": sr.clearable,
@@ -581,7 +604,11 @@ def build_context(
                 {
                     "text": record_sentence(rr.record, name),
                     "holder": name.platform(rr.record.platform_id),
-                    "cleared": t("clears_after", n=rr.cleared_after, m=sr.spillover_entries)
+                    "cleared": t(
+                        "clears_after",
+                        n=rr.cleared_after,
+                        m=t.count(sr.spillover_entries, "listing"),
+                    )
                     if rr.cleared_after > (sr.records[i - 1].cleared_after if i else 0)
                     else "",
                 }
