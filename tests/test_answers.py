@@ -321,3 +321,43 @@ def test_the_report_says_why_the_remedy_is_larger_than_the_chain(graph):
             assert chain in page and lead in page
     html = report(backend, "jiang")
     assert "which is why a remedy can hold more records than the chain" in html
+
+
+def test_the_service_answers_with_the_names_of_its_paths_only(graph, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from spillover.policy import default_policy
+    from spillover.service import ServiceConfig, create_app
+
+    backend = graph(hub_case())
+    token = "lender-token-0123456789abcdef"
+    config = ServiceConfig({"lender": token}, tmp_path / "checks.jsonl", default_policy())
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {
+        "platform_id": "lender",
+        "subject": {"kind": "person", "id": "jiang"},
+        "listed_at": "2023-04-01",
+    }
+    with TestClient(create_app(lambda: backend, config)) as client:
+        answers = [client.post("/v1/checks", json=body, headers=auth).json()]
+        batch = client.post("/v1/checks:batch", json={"checks": [body]}, headers=auth).json()
+        answers.append(batch["results"][0]["check"])
+        answers.append(client.get("/v1/entries/E-PH/explanation", headers=auth).json())
+        got = client.get("/v1/subjects/person/jiang/entries", headers=auth).json()
+        answers += got
+    assert len(answers) == 5
+    for a in answers:
+        people = [n for n in a["names"] if n.startswith("person:b")]
+        assert len(people) == 10, len(people)
+        assert {f"person:{p['origin']['borrower_id']}" for p in a["paths"]} == set(people)
+        assert len(a["paths"]) == 10 and a["origins_total"] == HUB <= a["paths_total"]
+
+
+def test_the_neighborhood_note_counts_in_the_singular(graph):
+    from spillover.neighborhood import neighborhood
+
+    s = Scenario()
+    s.person("lone", "Lone")
+    s.platform("lender")
+    view = neighborhood(graph(s), "lone", "person")
+    assert view.note.startswith("1 node and 0 relationships within 3 hop(s) of Lone")

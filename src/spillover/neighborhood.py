@@ -50,6 +50,7 @@ from .rules import (
     Verdict,
 )
 from .textsafe import printable
+from .wording import count
 
 __all__ = [
     "DEFAULT_HOPS",
@@ -154,7 +155,8 @@ class Neighborhood:
     def note_parts(self) -> tuple[str, str, str]:
         """:attr:`note` in three parts: the text before the subject's label, the label,
         the text after it (so that HTML can isolate the label, a name from the data)."""
-        before = f"{len(self.nodes)} nodes and {len(self.edges)} relationships within {self.hops} hop(s) of "
+        nodes, edges = count(len(self.nodes), "node"), count(len(self.edges), "relationship")
+        before = f"{nodes} and {edges} within {self.hops} hop(s) of "
         if self.cut_at_hop is None:
             return before, self.label, "; nothing left out."
         counts = ", ".join(
