@@ -361,3 +361,29 @@ def test_the_neighborhood_note_counts_in_the_singular(graph):
     s.platform("lender")
     view = neighborhood(graph(s), "lone", "person")
     assert view.note.startswith("1 node and 0 relationships within 3 hop(s) of Lone")
+
+
+def test_a_score_below_one_never_reads_1_000(graph):
+    from spillover.remedy import remedy, remedy_text
+    from spillover.render import explanation_text
+    from spillover.report import report
+
+    s = Scenario()
+    for p in ("jiang", "ann", "bob"):
+        s.person(p, p.title())
+    s.platform("lender")
+    mine, anns = s.phone("jiang"), s.phone("ann")
+    s.loan("L1", "lender", "ann", "2023-01-10", "current")
+    s.link("L1", mine, "address_book")  # x0.01, then x0.1 on to Ann
+    s.loan("L2", "lender", "bob", "2023-01-10", "current")
+    s.link("L2", anns, "reference")  # x0.04, then x0.1 on to Bob
+    s.loan("L3", "lender", "bob", "2023-01-20", status_at="2023-02-01")
+    s.entry("E1", "lender", "jiang", "2023-04-01")
+    backend = graph(s)
+    e = explain_entry(backend, "E1")
+    assert e.contamination == 0.999996
+    text = explanation_text(e)
+    assert "contamination 0.999996  (99% of this listing" in text and "1.000" not in text
+    assert "contamination 0.999996" in remedy_text(remedy(backend, "E1"))
+    md = report(backend, "jiang", fmt="md")
+    assert "**0.999996**" in md and "1.000" not in md and "100%" not in md

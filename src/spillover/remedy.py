@@ -62,7 +62,7 @@ from .rules import (
     loan_in_time,
 )
 from .textsafe import printable_lines
-from .wording import count
+from .wording import count, score_text
 
 __all__ = [
     "APPLICANT_PHONE",
@@ -813,7 +813,7 @@ def remedy_text(r: Remedy) -> str:
     platform = _name(r.names, "platform", r.entry.platform_id)
     lines = [
         f"{r.entry.entry_id}: {platform} listed {subject} on {r.entry.listed_at}",
-        f"  verdict: {r.verdict.upper()}  contamination {r.contamination:.3f}",
+        f"  verdict: {r.verdict.upper()}  contamination {score_text(r.contamination)}",
     ]
     if not r.needed:
         lines.append(

@@ -7,7 +7,7 @@ from .demo import Demo
 from .model import Match, SubjectKind, split_ref
 from .rules import MATCHED_TO, REASONS, Verdict, kind_of, role_of
 from .textsafe import printable_lines
-from .wording import count, percent
+from .wording import count, percent, score_text
 
 __all__ = ["demo_text", "explanation_text", "match_lines", "paths_shown", "step_text"]
 
@@ -113,7 +113,7 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
     else:
         meaning = "nothing in the data explains it"
     lines.append(
-        f"  verdict: {e.verdict.upper()}  contamination {e.contamination:.3f}  ({meaning})"
+        f"  verdict: {e.verdict.upper()}  contamination {score_text(e.contamination)}  ({meaning})"
     )
     best = e.best
     if best is not None:
@@ -185,7 +185,7 @@ def demo_text(demo: Demo) -> str:
             platform = e.names.get(f"platform:{e.entry.platform_id}", e.entry.platform_id)
             lines.append(
                 f"  {e.entry.entry_id:<10} {platform:<28} {e.entry.listed_at}  "
-                f"{e.verdict.upper():<12} contamination {e.contamination:.3f}  {origin}"
+                f"{e.verdict.upper():<12} contamination {score_text(e.contamination)}  {origin}"
             )
         lines.append("")
     return printable_lines(lines).rstrip() + "\n"

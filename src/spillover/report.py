@@ -52,7 +52,7 @@ from .remedy import (
 )
 from .rules import APPLICANT, COPY_STEP, REASONS, ROLES, Verdict, kind_of, role_of
 from .textsafe import FSI, PDI, isolated, printable
-from .wording import count, percent
+from .wording import count, percent, score_text
 
 __all__ = [
     "CHROMIUM",
@@ -407,6 +407,11 @@ def _merge_contacts(remedies: Iterable[Remedy]) -> list[Contact]:
     return out
 
 
+def _unmarked(text: str) -> str:
+    """``text`` without the isolate marks around names (to sort as the names read)."""
+    return text.replace(FSI, "").replace(PDI, "")
+
+
 def _groups(sr: SubjectRemedy, name: _Namer) -> list[dict[str, Any]]:
     """The subject's remedy records grouped by what they say: a phone on one borrower's
     loans, or a record alone; the groups behind the most listings first."""
@@ -439,10 +444,12 @@ def _groups(sr: SubjectRemedy, name: _Namer) -> list[dict[str, Any]]:
                 "records": name.t("n_records", n=name.t.count(len(items), "record")),
                 "entries": entries,
                 "loans": sorted({rr.record.loan_id for rr in items if rr.record.loan_id}),
-                "lenders": sorted({name.platform(rr.record.platform_id) for rr in items}),
+                "lenders": sorted(
+                    {name.platform(rr.record.platform_id) for rr in items}, key=_unmarked
+                ),
             }
         )
-    out.sort(key=lambda g: (-len(g["entries"]), -g["count"], g["text"]))
+    out.sort(key=lambda g: (-len(g["entries"]), -g["count"], _unmarked(g["text"])))
     return out
 
 
@@ -529,7 +536,7 @@ def build_context(
                 "verdict": t.verdict(e.verdict),
                 "verdict_code": e.verdict.value,
                 "is_spillover": e.verdict == Verdict.SPILLOVER,
-                "contamination": f"{e.contamination:.3f}",
+                "contamination": score_text(e.contamination),
                 "meaning": t("contamination_means", pct=percent(e.contamination)),
                 "steps": steps,
                 "factors": factors,

@@ -3,7 +3,7 @@ a share below 1 (nor "0%" for one above 0)."""
 
 from __future__ import annotations
 
-__all__ = ["count", "percent", "plural"]
+__all__ = ["count", "percent", "plural", "score_text"]
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -30,3 +30,18 @@ def percent(share: float) -> int:
     if share > 0:
         pct = max(pct, 1)
     return pct
+
+
+def score_text(share: float) -> str:
+    """A score (0..1) with three decimals, or as many more as it takes for a score below
+    1 not to read ``1.000`` (nor one above 0 ``0.000``).
+
+    >>> score_text(0.95), score_text(0.9996), score_text(1.0), score_text(0.0002)
+    ('0.950', '0.9996', '1.000', '0.0002')
+    """
+    text = f"{share:.3f}"
+    if (text == "1.000" and share < 1) or (text == "0.000" and share > 0):
+        text = f"{share:.6f}".rstrip("0")
+        if text in ("1.", "1", "0.", "0"):  # closer than a millionth: say which side
+            text = "0.999999" if share < 1 else "0.000001"
+    return text
