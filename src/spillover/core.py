@@ -567,7 +567,9 @@ def count_paths(
     """How many tie walks lead from the subject to an origin loan: every walk the search
     could take (the layers, dates and owner periods of :func:`find_ties`, a borrower
     never entered twice on one walk), not only the best one to each loan. This is the
-    count of paths a remedy must break (:mod:`spillover.remedy`).
+    count of paths a remedy must break (:mod:`spillover.remedy` enumerates the same
+    walks; like it, a walk that goes on from a loan to its borrower and ends at that
+    same loan as the borrower's own is counted too).
 
     The walks are counted, not listed: per layer, each (person, people on the walk so
     far) carries the number of walks that end there (on the last layer, where no walk
