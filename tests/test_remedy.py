@@ -262,7 +262,7 @@ def test_remedy_cli_text_and_json(tmp_path):
     data = str(jiang_case_path())
     out = runner.invoke(cli, ["remedy", "E-QT-J", "--data", data])
     assert out.exit_code == 0, out.output
-    assert "Anxin Finance" in out.output and "correct these 8 record(s)" in out.output
+    assert "Anxin Finance" in out.output and "correct these 8 records" in out.output
     js = runner.invoke(cli, ["remedy", "E-QT-J", "--data", data, "--format", "json"])
     doc = json.loads(js.output)
     assert doc["entry_id"] == "E-QT-J" and doc["verdict"] == "spillover" and doc["needed"]

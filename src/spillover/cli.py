@@ -38,6 +38,7 @@ from .render import demo_text, explanation_text
 from .resident_id import mask_ids_in
 from .rows import MAX_YEAR, MIN_YEAR
 from .settings import Neo4jSettings
+from .textsafe import printable
 
 __all__ = ["cli", "main"]
 
@@ -1155,7 +1156,7 @@ def neighborhood(
             backend, subject, subject_kind, hops=hops, max_nodes=max_nodes, policy=policy
         )
     path = write_view(view, out, fmt)
-    click.echo(f"wrote {path}: {view.note}")
+    click.echo(printable(f"wrote {path}: {view.note}"))
 
 
 @cli.command()

@@ -88,6 +88,7 @@ __all__ = [
     "check",
     "compute_reach",
     "copy_chain",
+    "count_paths",
     "explain",
     "explain_about_person",
     "explain_all",
@@ -155,6 +156,12 @@ class Explanation:
     names: dict[str, str] = field(default_factory=dict)
     #: the match of every platform record on the paths (the waterfall of each match step)
     matches: dict[str, Match] = field(default_factory=dict)
+    #: every time-respecting path from the subject to an origin (each tie walk counted,
+    #: as the remedy counts the paths it must break); ``paths`` holds the best one to each
+    #: origin loan, up to ``max_paths`` of them
+    paths_total: int = 0
+    #: the origin loans some path reaches (``paths`` shows up to ``max_paths`` of them)
+    origins_total: int = 0
 
     @property
     def best(self) -> ExplanationPath | None:
@@ -548,6 +555,71 @@ def find_ties(
     return origins
 
 
+def count_paths(
+    facts: GraphBackend | ExplanationFacts,
+    subject_kind: SubjectKind,
+    subject: str,
+    until: date,
+    policy: Policy,
+    *,
+    is_origin: Callable[[Loan], bool],
+) -> int:
+    """How many tie walks lead from the subject to an origin loan: every walk the search
+    could take (the layers, dates and owner periods of :func:`find_ties`, a borrower
+    never entered twice on one walk), not only the best one to each loan. This is the
+    count of paths a remedy must break (:mod:`spillover.remedy` enumerates the same
+    walks; like it, a walk that goes on from a loan to its borrower and ends at that
+    same loan as the borrower's own is counted too).
+
+    The walks are counted, not listed: per layer, each (person, people on the walk so
+    far) carries the number of walks that end there (on the last layer, where no walk
+    goes on, each person alone), and one ``expand`` per layer answers for all of them.
+    """
+    total = 0
+    states: dict[tuple[str, frozenset[str]], int] = {}
+
+    def reached(loan: Loan, depth: int, visited: frozenset[str], walks: int) -> None:
+        nonlocal total
+        if is_origin(loan):
+            total += walks
+        if depth < policy.max_loans and loan.borrower_id not in visited:
+            # who was on the walk matters only while it goes on: on the last layer the
+            # walks that end at one person are counted together
+            last = depth + 1 >= policy.max_loans
+            key = (loan.borrower_id, frozenset() if last else visited | {loan.borrower_id})
+            nxt[key] = nxt.get(key, 0) + walks
+
+    nxt: dict[tuple[str, frozenset[str]], int] = {}
+    depth = 0
+    if subject_kind == SubjectKind.PHONE:
+        first = facts.expand([], [subject], until)
+        for use in first.uses:
+            if use.phone == subject:
+                reached(use.loan, 1, frozenset(), 1)
+        states, depth = nxt, 1
+    else:
+        states = {(subject, frozenset({subject})): 1}
+    while states and depth < policy.max_loans:
+        nxt = {}
+        found = facts.expand(sorted({person for person, _ in states}), [], until)
+        periods: dict[str, list[PhonePeriod]] = {}
+        for period in found.periods:
+            periods.setdefault(period.phone, []).append(period)
+        ties: dict[str, list[Loan]] = {}
+        for loan in found.own_loans:
+            ties.setdefault(loan.borrower_id, []).append(loan)
+        for use in found.uses:
+            held = _owner_on(periods.get(use.phone, ()), use.loan.applied_at)
+            owner = held.owner_id if held else None
+            if owner is not None and owner != use.loan.borrower_id:
+                ties.setdefault(owner, []).append(use.loan)
+        for (person, visited), walks in states.items():
+            for loan in ties.get(person, ()):
+                reached(loan, depth + 1, visited, walks)
+        states, depth = nxt, depth + 1
+    return total
+
+
 def _match_step(loan: Loan, source: str, target: str, policy: Policy) -> Step:
     """The match step of the record a loan names its borrower by (either direction)."""
     return _step(match_kind(loan.matched_by or ""), source, target, None, policy)
@@ -615,13 +687,13 @@ def explain(
     ranked = sorted(
         ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
     )
+    limit = max_paths if max_paths is not None else policy.max_paths
+    shown = ranked[:limit]
     paths = []
-    for label in ranked:
+    for label in shown:
         loan = label.loans[-1]
         steps = label.steps + route_steps(loan, reach, proposed)
         paths.append(ExplanationPath(loan, rounded(label.responsibility), label.depth, steps))
-    limit = max_paths if max_paths is not None else policy.max_paths
-    paths = paths[:limit]
 
     result = score(paths[0].responsibility if paths else None, policy)
     contamination, verdict = result.contamination, result.verdict
@@ -631,7 +703,14 @@ def explain(
         codes = (NO_PATH,)
         if diagnose:
             codes += (_diagnose(facts, entry, chain, sharing, policy, subject_kind, subject),)
-    loans = {loan.loan_id: loan for label in ties.values() for loan in label.loans}
+    # only the loans on the paths given: their borrowers and platforms name them
+    given = {loan.loan_id for label in shown for loan in label.loans}
+    loans = {
+        loan.loan_id: loan
+        for label in ties.values()
+        for loan in label.loans
+        if loan.loan_id in given
+    }
     on_paths = {
         split_ref(node)[1]
         for p in paths
@@ -642,6 +721,11 @@ def explain(
     } - set(matches)
     if on_paths:
         matches.update(backend.matches(sorted(on_paths)))
+    total = (
+        count_paths(facts, subject_kind, subject, entry.listed_at, policy, is_origin=is_origin)
+        if ties
+        else 0
+    )
     return Explanation(
         entry,
         contamination,
@@ -651,6 +735,8 @@ def explain(
         policy,
         _names(backend, entry, paths, loans),
         matches,
+        total,
+        len(ties),
     )
 
 
@@ -703,13 +789,18 @@ def _diagnose(
 def _names(
     backend: GraphBackend, entry: Entry, paths: list[ExplanationPath], loans: dict[str, Loan]
 ) -> dict[str, str]:
-    """Display names for every node the explanation mentions; loans are named by borrower and platform."""
+    """Display names for the nodes on ``paths`` (only those), the entry's subject and
+    platform; a loan on them is named by its borrower and platform (``loans``: the loans
+    on ``paths``), so those two are named as well. Nothing the search only touched on the
+    way (another origin's loans, their borrowers) is named: the names a check answers with
+    are those of the paths it returns (docs/contract.md §3)."""
     refs = {entry.subject_ref, ref("platform", entry.platform_id)}
     for p in paths:
         for s in p.steps:
             refs.update((s.source, s.target))
     for loan in loans.values():
-        refs.update((ref("person", loan.borrower_id), ref("platform", loan.platform_id)))
+        if ref("loan", loan.loan_id) in refs:
+            refs.update((ref("person", loan.borrower_id), ref("platform", loan.platform_id)))
     names = backend.names(sorted(refs))
     for loan in loans.values():
         node = ref("loan", loan.loan_id)

@@ -55,6 +55,7 @@ from .rules import (
     unverified_tie,
     use_kind,
 )
+from .textsafe import printable_lines
 
 __all__ = [
     "DEFAULT_MIN_BORROWERS",
@@ -638,4 +639,4 @@ def findings_text(found: Findings) -> str:
             counts = ", ".join(f"{n} {k}" for k, n in f.counts.items())
             records = "; ".join(f"{k}: {' '.join(v)}" for k, v in f.records.items())
             lines.append(f"  {f.subject}  {counts}  [{records}]")
-    return "\n".join(lines)
+    return printable_lines(lines)  # ids from the data: never a line of their own

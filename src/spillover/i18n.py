@@ -153,15 +153,17 @@ UI: Mapping[str, Mapping[str, str]] = {
     "own_conduct_count": {"en": "rest on the subject's own conduct", "zh": "源于本人行为"},
     "unexplained_count": {"en": "have no explanation in the data", "zh": "在数据中无法解释"},
     "behind_most": {"en": "The records behind most of them", "zh": "导致大部分条目的记录"},
-    "behind_n": {"en": "behind {n} of {m} listings", "zh": "涉及 {m} 个条目中的 {n} 个"},
-    "records_word": {"en": "record(s)", "zh": "条记录"},
+    # {m}: a count of listings (t.count: "11 listings" in English, "11" in Chinese)
+    "behind_n": {"en": "on paths behind {n} of {m}", "zh": "位于 {m} 个条目中 {n} 个的路径上"},
+    # {n}: a count of records
+    "n_records": {"en": "{n}", "zh": "{n} 条记录"},
     "what_to_do": {"en": "What you can ask for, and of whom", "zh": "可以要求什么，向谁要求"},
     "what_to_do_lead": {
         "en": "Having these records corrected leaves none of the listings on other people's debts with any explanation:",
         "zh": "更正以下记录后，所有源于他人债务的条目都将失去依据：",
     },
     "clears_after": {
-        "en": "with those above, clears {n} of {m} listings",
+        "en": "with those above, clears {n} of {m}",
         "zh": "连同以上各条，可清除 {m} 个条目中的 {n} 个",
     },
     "held_by": {"en": "held by", "zh": "记录方"},
@@ -221,6 +223,11 @@ UI: Mapping[str, Mapping[str, str]] = {
         "zh": "该条目有 {pct}% 源于他人的债务",
     },
     "chain": {"en": "The chain (best explanation)", "zh": "关联链（最佳解释）"},
+    # {p}: a count of paths, {o}: of origin loans, {s}: how many are shown
+    "chain_note": {
+        "en": "The best of {p} to {o} ({s} shown: the best path to each origin loan, this one first).",
+        "zh": "共有 {p} 条路径通向 {o} 笔源头贷款，这是最佳的一条（显示 {s} 条：每笔源头贷款的最佳路径，本条居首）。",
+    },
     "step": {"en": "Step", "zh": "步骤"},
     "date": {"en": "Date", "zh": "日期"},
     "factor": {"en": "Factor", "zh": "系数"},
@@ -243,8 +250,8 @@ UI: Mapping[str, Mapping[str, str]] = {
     "hops": {"en": "Loans deep", "zh": "关联层数"},
     "remedy": {"en": "Remedy for this listing", "zh": "该条目的更正方案"},
     "remedy_lead": {
-        "en": "Correct these {n} record(s) and no explanation is left ({p} path(s) through other people's records):",
-        "zh": "更正以下 {n} 条记录后，该条目不再有任何解释（共 {p} 条经由他人记录的路径）：",
+        "en": "Correct the {n} below and no explanation is left: they break all {p} through other people's records, not only the best one shown above, which is why a remedy can hold more records than the chain:",
+        "zh": "更正以下 {n} 条记录后，该条目不再有任何解释：它们切断了经由他人记录的全部 {p} 条路径，而不只是上面所示的最佳一条（因此更正方案的记录可能比关联链多）：",
     },
     "policy": {"en": "Scoring policy", "zh": "评分策略"},
     "policy_version": {"en": "version", "zh": "版本"},

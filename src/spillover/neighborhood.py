@@ -49,6 +49,8 @@ from .rules import (
     SHARES_WITH,
     Verdict,
 )
+from .textsafe import printable
+from .wording import count
 
 __all__ = [
     "DEFAULT_HOPS",
@@ -147,15 +149,24 @@ class Neighborhood:
     @property
     def note(self) -> str:
         """What the view shows and what it leaves out, in one sentence."""
-        shown = f"{len(self.nodes)} nodes and {len(self.edges)} relationships within {self.hops} hop(s) of {self.label}"
+        before, label, after = self.note_parts()
+        return before + label + after
+
+    def note_parts(self) -> tuple[str, str, str]:
+        """:attr:`note` in three parts: the text before the subject's label, the label,
+        the text after it (so that HTML can isolate the label, a name from the data)."""
+        nodes, edges = count(len(self.nodes), "node"), count(len(self.edges), "relationship")
+        before = f"{nodes} and {edges} within {self.hops} hop(s) of "
         if self.cut_at_hop is None:
-            return f"{shown}; nothing left out."
+            return before, self.label, "; nothing left out."
         counts = ", ".join(
             f"{n} {kind if n == 1 else _PLURAL[kind]}" for kind, n in self.omitted.items() if n
         )
         return (
-            f"{shown}; capped at {self.max_nodes} nodes: left out {counts} found at hop "
-            f"{self.cut_at_hop}, and everything beyond them (raise --max-nodes to see more)."
+            before,
+            self.label,
+            f"; capped at {self.max_nodes} nodes: left out {counts} found at hop "
+            f"{self.cut_at_hop}, and everything beyond them (raise --max-nodes to see more).",
         )
 
 
@@ -517,7 +528,7 @@ def to_html(view: Neighborhood) -> str:
         Node.model_validate(
             {
                 "id": n.id,
-                "caption": n.label,
+                "caption": printable(n.label),  # drawn as text: no control or bidi mark acts
                 "color": colour(n),
                 "size": 44 if n.id == view.subject else 22 if n.kind in _LEAVES else 30,
                 "properties": {"kind": n.kind, "hop": n.hop, **n.attrs},
@@ -539,7 +550,11 @@ def to_html(view: Neighborhood) -> str:
     ]
     graph = VisualizationGraph(nodes, rels)
     html: str = graph.render(height="88vh", width="100%", theme="light").data
-    title = f"spillover: {_escape(view.label)} ({view.hops} hop(s))"
+    # the subject's label is a name from the data: in the title (text only) its control and
+    # bidi characters are escaped, in the page it is isolated (<bdi>)
+    title = f"spillover: {_escape(printable(view.label))} ({view.hops} hop(s))"
+    before, label, after = view.note_parts()
+    note = f"{_escape(before)}<bdi>{_escape(label)}</bdi>{_escape(after)}"
     legend = " ".join(
         f'<span style="color:{c}">&#9679;</span> {name}'
         for name, c in [
@@ -551,8 +566,8 @@ def to_html(view: Neighborhood) -> str:
     header = (
         '<header id="spillover-view" style="font:14px system-ui,sans-serif;padding:6px 12px;'
         'border-bottom:1px solid #ccc;background:#fff">'
-        f'<strong id="spillover-subject">{_escape(view.label)}</strong> '
-        f'<span id="spillover-note">{_escape(view.note)}</span><br>{legend}</header>'
+        f'<strong id="spillover-subject"><bdi>{_escape(view.label)}</bdi></strong> '
+        f'<span id="spillover-note">{note}</span><br>{legend}</header>'
     )
     html = html.replace("<title>neo4j-viz</title>", f"<title>{title}</title>", 1)
     body_at = html.find("<body")

@@ -2,7 +2,7 @@
 
 Fields of the contract are never renamed or dropped; fields added beyond it
 (``listed_at``, ``hops``, ``at``, ``code``, ``reasons``, ``policy_detail``,
-``names``) are documented in ``docs/contract.md`` §3.
+``names``, ``paths_total``, ``origins_total``) are documented in ``docs/contract.md`` §3.
 """
 
 from __future__ import annotations
@@ -140,6 +140,11 @@ class ExplanationOut(_Out):
     policy: str
     policy_detail: PolicyOut
     names: dict[str, str]
+    #: every time-respecting path from the subject to an origin (each tie walk, as the
+    #: remedy counts them); ``paths`` holds the best one to each origin loan
+    paths_total: int = Field(ge=0)
+    #: the origin loans some path reaches; ``paths`` lists up to ``max_paths`` of them
+    origins_total: int = Field(ge=0)
 
 
 class AuditRowOut(_Out):
@@ -229,6 +234,8 @@ def explanation_out(e: Explanation) -> ExplanationOut:
             name=e.policy.name, version=e.policy.version, digest=e.policy.digest
         ),
         names=e.names,
+        paths_total=max(e.paths_total, len(e.paths)),
+        origins_total=max(e.origins_total, len(e.paths)),
     )
 
 

@@ -61,6 +61,8 @@ from .rules import (
     Verdict,
     loan_in_time,
 )
+from .textsafe import printable_lines
+from .wording import count, score_text
 
 __all__ = [
     "APPLICANT_PHONE",
@@ -798,7 +800,7 @@ def _contact_lines(r: Remedy) -> Iterator[str]:
         if c.lists_subject:
             where += "; lists the subject in this entry"
         ask = (
-            f": correct {len(c.records)} record(s)"
+            f": correct {count(len(c.records), 'record')}"
             if c.records
             else ": ask to withdraw or update the listing"
         )
@@ -811,7 +813,7 @@ def remedy_text(r: Remedy) -> str:
     platform = _name(r.names, "platform", r.entry.platform_id)
     lines = [
         f"{r.entry.entry_id}: {platform} listed {subject} on {r.entry.listed_at}",
-        f"  verdict: {r.verdict.upper()}  contamination {r.contamination:.3f}",
+        f"  verdict: {r.verdict.upper()}  contamination {score_text(r.contamination)}",
     ]
     if not r.needed:
         lines.append(
@@ -823,12 +825,14 @@ def remedy_text(r: Remedy) -> str:
         lines.append("  no set of correctable records clears this listing")
     else:
         lines.append(
-            f"  correct these {len(r.records)} record(s) and no path is left "
-            f"(of {r.paths} path(s) through other people's records):"
+            f"  correct {'this' if len(r.records) == 1 else 'these'} "
+            f"{count(len(r.records), 'record')} and no path is left (all "
+            f"{count(r.paths, 'path')} through other people's records, not only the best "
+            "that explain shows):"
         )
         for x in r.records:
             lines.append(f"    - {record_text(x, r.names)}")
         lines.append("  platforms to contact, in the order the listing travelled:")
         lines.extend(_contact_lines(r))
     lines.append(f"  policy: {r.policy.label}")
-    return "\n".join(lines)
+    return printable_lines(lines)  # names and ids from the data: never a line of their own

@@ -6,8 +6,10 @@ from .core import Explanation, ExplanationPath, Step
 from .demo import Demo
 from .model import Match, SubjectKind, split_ref
 from .rules import MATCHED_TO, REASONS, Verdict, kind_of, role_of
+from .textsafe import printable_lines
+from .wording import count, percent, score_text
 
-__all__ = ["demo_text", "explanation_text", "match_lines", "step_text"]
+__all__ = ["demo_text", "explanation_text", "match_lines", "paths_shown", "step_text"]
 
 
 def _amount(value: float | None) -> str:
@@ -78,6 +80,17 @@ def match_lines(match: Match, indent: str = "") -> list[str]:
     return lines
 
 
+def paths_shown(e: Explanation, other_paths: int = 5) -> str:
+    """How many paths there are and how many the text shows: ``best of 18 paths to 1
+    origin loan (1 shown)``. Every time-respecting path is counted (as the remedy counts
+    the paths it must break); the text shows the best one to each origin loan, the best
+    of all in full and up to ``other_paths`` more in one line each."""
+    total = max(e.paths_total, len(e.paths))
+    origins = max(e.origins_total, len(e.paths))
+    shown = min(len(e.paths), 1 + other_paths)
+    return f"best of {count(total, 'path')} to {count(origins, 'origin loan')} ({shown} shown)"
+
+
 def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
     """The explanation as a person reads it: the verdict, the best path step by step, the
     reasons, and up to ``other_paths`` other paths in one line each."""
@@ -92,7 +105,7 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
         if entry.stated_reason:
             head += f' ("{entry.stated_reason}")'
     lines = [head]
-    pct = round(e.contamination * 100)
+    pct = percent(e.contamination)  # 0.998 reads 99%, never 100%
     if e.verdict == Verdict.SPILLOVER:
         meaning = f"{pct}% of this listing rests on other people's debts"
     elif e.verdict == Verdict.OWN_CONDUCT:
@@ -100,14 +113,14 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
     else:
         meaning = "nothing in the data explains it"
     lines.append(
-        f"  verdict: {e.verdict.upper()}  contamination {e.contamination:.3f}  ({meaning})"
+        f"  verdict: {e.verdict.upper()}  contamination {score_text(e.contamination)}  ({meaning})"
     )
     best = e.best
     if best is not None:
         factors = " x ".join(f"{s.factor:g}" for s in best.steps if s.factor != 1.0) or "1"
         lines.append(
-            f"  best of {len(e.paths)} path(s): responsibility {best.responsibility:g}"
-            f" = {factors}, {best.depth} loan(s) deep"
+            f"  {paths_shown(e, other_paths)}: responsibility {best.responsibility:g}"
+            f" = {factors}, {count(best.depth, 'loan')} deep"
         )
         width = 0
         texts = [step_text(s, best, name) for s in best.steps]
@@ -129,12 +142,18 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
             o = p.origin
             lines.append(
                 f"    {o.loan_id:<12} {name(f'person:{o.borrower_id}')}, {o.status.value} at "
-                f"{name(f'platform:{o.platform_id}')}: responsibility {p.responsibility:g}, {p.depth} loan(s) deep"
+                f"{name(f'platform:{o.platform_id}')}: responsibility {p.responsibility:g}, {count(p.depth, 'loan')} deep"
             )
         if len(e.paths) > 1 + other_paths:
             lines.append(f"    ... and {len(e.paths) - 1 - other_paths} more (see --format json)")
+    if e.origins_total > len(e.paths):
+        left = e.origins_total - len(e.paths)
+        lines.append(
+            f"    ... and {count(left, 'more origin loan')} not listed (raise --max-paths)"
+        )
     lines.append(f"  policy: {e.policy.label}")
-    return "\n".join(lines)
+    # names, reasons and ids come from the data: none may start a line of its own
+    return printable_lines(lines)
 
 
 def demo_text(demo: Demo) -> str:
@@ -150,7 +169,7 @@ def demo_text(demo: Demo) -> str:
         "",
     ]
     for e in demo.explanations:
-        lines += [explanation_text(e), ""]
+        lines += [*explanation_text(e).split("\n"), ""]
     for borrower, explanations in demo.contrast.items():
         if not explanations:
             continue
@@ -166,7 +185,7 @@ def demo_text(demo: Demo) -> str:
             platform = e.names.get(f"platform:{e.entry.platform_id}", e.entry.platform_id)
             lines.append(
                 f"  {e.entry.entry_id:<10} {platform:<28} {e.entry.listed_at}  "
-                f"{e.verdict.upper():<12} contamination {e.contamination:.3f}  {origin}"
+                f"{e.verdict.upper():<12} contamination {score_text(e.contamination)}  {origin}"
             )
         lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    return printable_lines(lines).rstrip() + "\n"

@@ -23,7 +23,7 @@ from typing import Any
 
 import networkx as nx
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .backends.base import GraphBackend
 from .core import Explanation, ExplanationPath, Step
@@ -53,6 +53,8 @@ from .remedy import (
     subject_remedy,
 )
 from .rules import APPLICANT, COPY_STEP, REASONS, ROLES, Verdict, kind_of, role_of
+from .textsafe import FSI, PDI, isolated, printable
+from .wording import count, percent, score_text
 
 __all__ = [
     "CHROMIUM",
@@ -88,6 +90,12 @@ class ReportText:
         """The label ``key`` in this language, with ``values`` filled in."""
         return UI[key][self.lang].format(**values)
 
+    def count(self, n: int, word: str) -> str:
+        """A count for a label's placeholder: the number and its English noun, singular or
+        plural (``1 listing``, ``11 listings``); in Chinese the number alone (the label
+        holds its measure word)."""
+        return count(n, word) if self.lang == "en" else str(n)
+
     def reason(self, code: str) -> str:
         """The text of reason code ``code``."""
         return REASONS[code] if self.lang == "en" else REASONS_ZH[code]
@@ -119,9 +127,18 @@ class ReportText:
 
 @dataclass
 class _Namer:
+    """Names of nodes for the report. With ``isolate`` every name from the data comes
+    between isolate marks (:func:`spillover.textsafe.isolated`), which the HTML report
+    writes as ``<bdi>`` and the Markdown report drops."""
+
     names: dict[str, str]
     loans: dict[str, Loan]
     t: ReportText
+    isolate: bool = False
+
+    def _name(self, node: str, default: str) -> str:
+        name = self.names.get(node, default)
+        return isolated(name) if self.isolate else name
 
     def __call__(self, node: str) -> str:
         kind, ident = split_ref(node)
@@ -129,20 +146,20 @@ class _Namer:
             return self.loan(ident)
         if kind == "entry":
             return f"{self.t('entry_word')} {ident}"
-        return self.names.get(node, ident)
+        return self._name(node, ident)
 
     def loan(self, loan_id: str) -> str:
         loan = self.loans.get(loan_id)
         if loan is None:
             return f"{self.t('loan_id')} {loan_id}"
-        borrower = self.names.get(ref("person", loan.borrower_id), loan.borrower_id)
-        platform = self.names.get(ref("platform", loan.platform_id), loan.platform_id)
+        borrower = self._name(ref("person", loan.borrower_id), loan.borrower_id)
+        platform = self._name(ref("platform", loan.platform_id), loan.platform_id)
         return f"{self.t('loan_of', borrower=borrower, platform=platform)} ({loan_id})"
 
     def platform(self, platform_id: str | None) -> str:
         if platform_id is None:
             return self.t("carrier")
-        return self.names.get(ref("platform", platform_id), platform_id)
+        return self._name(ref("platform", platform_id), platform_id)
 
 
 def _amount(value: float | None) -> str:
@@ -566,6 +583,11 @@ def _merge_contacts(remedies: Iterable[Remedy]) -> list[Contact]:
     return out
 
 
+def _unmarked(text: str) -> str:
+    """``text`` without the isolate marks around names (to sort as the names read)."""
+    return text.replace(FSI, "").replace(PDI, "")
+
+
 def _groups(sr: SubjectRemedy, name: _Namer) -> list[dict[str, Any]]:
     """The subject's remedy records grouped by what they say: a phone on one borrower's
     loans, or a record alone; the groups behind the most listings first."""
@@ -595,12 +617,15 @@ def _groups(sr: SubjectRemedy, name: _Namer) -> list[dict[str, Any]]:
             {
                 "text": text,
                 "count": len(items),
+                "records": name.t("n_records", n=name.t.count(len(items), "record")),
                 "entries": entries,
                 "loans": sorted({rr.record.loan_id for rr in items if rr.record.loan_id}),
-                "lenders": sorted({name.platform(rr.record.platform_id) for rr in items}),
+                "lenders": sorted(
+                    {name.platform(rr.record.platform_id) for rr in items}, key=_unmarked
+                ),
             }
         )
-    out.sort(key=lambda g: (-len(g["entries"]), -g["count"], g["text"]))
+    out.sort(key=lambda g: (-len(g["entries"]), -g["count"], _unmarked(g["text"])))
     return out
 
 
@@ -621,7 +646,7 @@ def build_context(
     kind = SubjectKind(subject_kind)
     sr = subject_remedy(backend, subject, kind, policy)
     loans = _loans_around(backend, kind, subject)
-    name = _Namer(dict(sr.names), loans, t)
+    name = _Namer(dict(sr.names), loans, t, isolate=True)
     subject_ref = ref(kind.value, subject)
     remedies = {r.entry.entry_id: r for r in sr.remedies}
 
@@ -682,13 +707,13 @@ def build_context(
                 "listed_at": entry.listed_at.isoformat(),
                 "subject": name(entry.subject_ref),
                 "subject_kind": t(entry.subject_kind.value),
-                "stated_reason": entry.stated_reason or "",
+                "stated_reason": isolated(entry.stated_reason) if entry.stated_reason else "",
                 "copied_from": entry.copied_from or "",
                 "verdict": t.verdict(e.verdict),
                 "verdict_code": e.verdict.value,
                 "is_spillover": e.verdict == Verdict.SPILLOVER,
-                "contamination": f"{e.contamination:.3f}",
-                "meaning": t("contamination_means", pct=round(e.contamination * 100)),
+                "contamination": score_text(e.contamination),
+                "meaning": t("contamination_means", pct=percent(e.contamination)),
                 "steps": steps,
                 "factors": factors,
                 "contamination_formula": f"1 − {best.responsibility:g} = {e.contamination:g}"
@@ -698,10 +723,24 @@ def build_context(
                 "reasons": [{"code": c, "text": t.reason(c)} for c in e.reason_codes],
                 "others": others,
                 "more": max(0, len(e.paths) - 1 - OTHER_PATHS),
+                # how many paths there are and how many the report shows (the remedy
+                # breaks them all, so it may hold more records than the chain drawn)
+                "chain_note": t(
+                    "chain_note",
+                    p=t.count(max(e.paths_total, len(e.paths)), "path"),
+                    o=t.count(max(e.origins_total, len(e.paths)), "origin loan"),
+                    s=min(len(e.paths), 1 + OTHER_PATHS),
+                )
+                if best
+                else "",
                 "remedy": {
                     "needed": rem.needed,
                     "clearable": rem.clearable,
-                    "lead": t("remedy_lead", n=len(rem.records), p=rem.paths),
+                    "lead": t(
+                        "remedy_lead",
+                        n=t.count(len(rem.records), "record"),
+                        p=t.count(rem.paths, "path"),
+                    ),
                     "records": [
                         {"text": record_sentence(r, name), "holder": name.platform(r.platform_id)}
                         for r in rem.records
@@ -718,7 +757,10 @@ def build_context(
     counts = {v: sum(1 for e in sr.explanations if e.verdict == v) for v in Verdict}
     day = _data_date(sr.explanations)
     spill = [e for e in sr.explanations if e.verdict == Verdict.SPILLOVER]
-    svg = drawing_svg(spill or list(sr.explanations), subject_ref, name, backend) if drawing else ""
+    plain = _Namer(name.names, loans, t)  # the drawing's labels: no isolate marks
+    svg = (
+        drawing_svg(spill or list(sr.explanations), subject_ref, plain, backend) if drawing else ""
+    )
     return {
         "lang": lang,
         "html_lang": "zh-CN" if lang == "zh" else "en",
@@ -726,6 +768,7 @@ def build_context(
         "version": __version__,
         "subject": {
             "name": name(subject_ref),
+            "title": printable(plain(subject_ref)),  # the page title holds text only
             "ref": subject_ref,
             "kind": t(kind.value),
         },
@@ -738,6 +781,7 @@ def build_context(
             "n_unexplained": counts[Verdict.UNEXPLAINED],
             "groups": _groups(sr, name)[:2],
             "spill_entries": sr.spillover_entries,
+            "listings_counted": t.count(len(sr.explanations), "listing"),
         },
         "remedy": {
             "clearable": sr.clearable,
@@ -745,7 +789,11 @@ def build_context(
                 {
                     "text": record_sentence(rr.record, name),
                     "holder": name.platform(rr.record.platform_id),
-                    "cleared": t("clears_after", n=rr.cleared_after, m=sr.spillover_entries)
+                    "cleared": t(
+                        "clears_after",
+                        n=rr.cleared_after,
+                        m=t.count(sr.spillover_entries, "listing"),
+                    )
                     if rr.cleared_after > (sr.records[i - 1].cleared_after if i else 0)
                     else "",
                 }
@@ -772,25 +820,45 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def markdown_escape(value: Any) -> str:
-    """A value as Markdown text: HTML markup as entities, Markdown punctuation escaped."""
+    """A value as Markdown text: HTML markup as entities, line breaks as spaces, other
+    control and bidi characters escaped (:func:`spillover.textsafe.printable`; the
+    isolate marks around names dropped), Markdown punctuation escaped."""
     if value is None:
         return ""
     if isinstance(value, Markup):
         return str(value)
     text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace("\r", " ").replace("\n", " ")
+    text = printable(text.replace(FSI, "").replace(PDI, ""))
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def html_value(value: Any) -> Markup:
+    """A value as HTML: escaped, and every name between isolate marks in ``<bdi>``."""
+    if isinstance(value, Markup):
+        return value
+    text = escape("" if value is None else value)
+    return Markup(str(text).replace(FSI, "<bdi>").replace(PDI, "</bdi>"))
+
+
+def _joined(values: Iterable[Any], sep: str = ", ") -> str:
+    """Values joined as plain text (escaped, names isolated, by :func:`html_value` after)."""
+    return sep.join(str(v) for v in values)
 
 
 def _environment(fmt: str) -> Environment:
     if fmt == "html":
-        return Environment(
+        finalize_html: Callable[[Any], Any] = html_value
+        env = Environment(
             loader=PackageLoader(_PACKAGE, "templates"),
             autoescape=True,
+            finalize=finalize_html,
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        env.filters["joined"] = _joined
+        return env
     finalize: Callable[[Any], Any] = markdown_escape
     return Environment(
         loader=PackageLoader(_PACKAGE, "templates"),
