@@ -1,4 +1,5 @@
-"""Worlds that grow along one axis (a hub, a chain), and a time budget run in a child process.
+"""Worlds that stress hubs and chains: grown along one axis (a hub, a copy chain), or
+random with long copy chains; and a time budget run in a child process.
 
 The scaling tests build such a world at a size whose quadratic cost is minutes, and run
 the command under test in a fresh interpreter with a time budget some 5-10x above what
@@ -15,7 +16,7 @@ import textwrap
 import time
 from datetime import date, timedelta
 
-from scenario import Scenario
+from scenario import Scenario, random_scenario
 
 
 def hub_case(loans: int, entries: int = 1) -> Scenario:
@@ -40,11 +41,34 @@ def hub_case(loans: int, entries: int = 1) -> Scenario:
     return s
 
 
-def copy_chain_case(platforms: int, *, dated: bool = False) -> Scenario:
+def copy_heavy_scenario(seed: int, loans: int = 30, entries: int = 14) -> Scenario:
+    """A random world where most listings are copies of recent ones and more platforms
+    share, some agreements undated (so chains are long, and cuts hold copies as well as
+    tie records)."""
+    import random
+
+    s = random_scenario(seed, people=8, loans=loans, entries=entries)
+    rng = random.Random(seed)
+    rows = sorted(s.tables["blacklist"], key=lambda r: r["listed_at"])
+    for k, row in enumerate(rows):
+        row["copied_from"] = None
+        if k and rng.random() < 0.8:
+            row["copied_from"] = rng.choice(rows[max(0, k - 3) : k])["entry_id"]
+    platforms = [p["platform_id"] for p in s.tables["platforms"]]
+    pairs = {(x["from_platform"], x["to_platform"]) for x in s.tables["sharing"]}
+    for _ in range(5):
+        a, b = rng.sample(platforms, 2)
+        if (a, b) not in pairs:
+            pairs.add((a, b))
+            s.share(a, b, f"2022-0{rng.randint(1, 9)}-01" if rng.random() < 0.8 else None)
+    return s
+
+
+def copy_chain_case(platforms: int, *, dated: bool = False, status: str = "defaulted") -> Scenario:
     """A chain of ``platforms`` platforms, each passing its blacklist to the next (from one
     day, or ``dated``: from a day of its own), and a chain of as many entries on ``x``,
-    each copied from the one on the platform before (listed ten a day). ``y`` defaulted
-    at the first platform, with ``x``'s phone as emergency contact."""
+    each copied from the one on the platform before (listed ten a day). ``y``'s loan at
+    the first platform (``status``) names ``x``'s phone as emergency contact."""
     s = Scenario()
     s.person("x")
     s.person("y")
@@ -54,7 +78,7 @@ def copy_chain_case(platforms: int, *, dated: bool = False) -> Scenario:
     for i in range(platforms - 1):
         since = (date(2022, 1, 1) + timedelta(days=i % 300)).isoformat() if dated else None
         s.share(names[i], names[i + 1], since)
-    s.loan("L", names[0], "y", "2022-01-10", applicant_phone=py, status_at="2022-02-01")
+    s.loan("L", names[0], "y", "2022-01-10", status, applicant_phone=py, status_at="2022-02-01")
     s.link("L", px, "emergency_contact")
     previous = None
     for i in range(platforms):

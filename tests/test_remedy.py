@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scaling import hub_case, within
+from scaling import copy_heavy_scenario, hub_case, within
 from scenario import Scenario, random_scenario
 from spillover.cli import cli
 from spillover.core import explain_entry
@@ -467,28 +467,6 @@ def reference_order(eps, cut):
         cleared = sum(1 for ep in eps if not ep.explained(frozenset(chosen)))
         out.append((best, touches[best], cleared))
     return out
-
-
-def copy_heavy_scenario(seed: int) -> Scenario:
-    """A random world where most listings are copies of recent ones and more platforms
-    share (so cuts hold copies as well as tie records)."""
-    import random
-
-    s = random_scenario(seed, people=8, loans=30, entries=14)
-    rng = random.Random(seed)
-    rows = sorted(s.tables["blacklist"], key=lambda r: r["listed_at"])
-    for k, row in enumerate(rows):
-        row["copied_from"] = None
-        if k and rng.random() < 0.8:
-            row["copied_from"] = rng.choice(rows[max(0, k - 3) : k])["entry_id"]
-    platforms = [p["platform_id"] for p in s.tables["platforms"]]
-    pairs = {(x["from_platform"], x["to_platform"]) for x in s.tables["sharing"]}
-    for _ in range(4):
-        a, b = rng.sample(platforms, 2)
-        if (a, b) not in pairs:
-            pairs.add((a, b))
-            s.share(a, b, f"2022-0{rng.randint(1, 9)}-01")
-    return s
 
 
 @settings(
