@@ -172,3 +172,30 @@ def test_findings_on_a_5000_platform_copy_chain_take_seconds(tmp_path):
         str(folder),
     )
     assert out.split() == ["4999", "entry:E04999", "E00000", "0"]
+
+
+@pytest.mark.neo4j
+def test_copies_after_repaid_on_a_6000_entry_copy_chain_on_neo4j(neo4j_db, tmp_path):
+    """The saved query followed every copy's chain to its first listing (every path of
+    the chain from every entry): on 6,000 entries it ran out of transaction memory."""
+    import time
+
+    from spillover.backends.neo4j import Neo4jBackend
+    from spillover.findings import query_params
+    from spillover.ingest import ingest_dataset
+    from spillover.policy import default_policy
+
+    data = load_folder(copy_chain_case(6000, status="repaid").write(tmp_path / "chain"))
+    ingest_dataset(data, neo4j_db.driver, neo4j_db.settings.database)
+    backend = Neo4jBackend(neo4j_db.driver, neo4j_db.settings.database)
+    params = query_params(default_policy())["copies_after_repaid"]
+    began = time.perf_counter()
+    rows = backend.query("copies_after_repaid", params)
+    assert time.perf_counter() - began < 20
+    assert len(rows) == 5999
+    assert rows[-1] == {
+        "entry_id": "E05999",
+        "root_id": "E00000",
+        "platform_id": "pl00000",
+        "loan_ids": ["L"],
+    }
