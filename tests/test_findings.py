@@ -9,6 +9,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from scaling import copy_chain_case, copy_heavy_scenario, within
 from scenario import Scenario, SynthPopulation, random_scenario
 from spillover.backends.memory import MemoryBackend
 from spillover.cli import cli
@@ -143,3 +144,58 @@ def test_cli_text_and_json(tmp_path):
     doc = json.loads(out.output)
     assert doc["summary"]["CONTACT_HUB"] == 1 and doc["params"]["min_borrowers"] == 2
     assert {f["code"] for f in doc["findings"]} <= set(FINDINGS)
+
+
+@pytest.mark.parametrize("seed", [2, 5])
+def test_same_findings_on_long_copy_chains_on_every_backend(graph, tmp_path, seed):
+    scenario = copy_heavy_scenario(seed, loans=40, entries=30)
+    found = find(graph(scenario), min_borrowers=2)
+    assert found == _reference(scenario, tmp_path, min_borrowers=2)
+
+
+def test_findings_on_a_5000_platform_copy_chain_take_seconds(tmp_path):
+    """Every copy followed its chain to the first listing (the square of the chain's
+    length), and the audit behind MOSTLY_SPILLOVER_PLATFORM followed every chain over
+    every platform: on main it does not finish."""
+    folder = copy_chain_case(5000, status="repaid").write(tmp_path / "chain")
+    _, out = within(
+        30,
+        """
+        import sys
+        from spillover.connect import open_folder
+        from spillover.findings import find
+        found = find(open_folder(sys.argv[1])).by_code()
+        copies = found["COPY_AFTER_REPAID"]
+        print(len(copies), copies[-1].subject, copies[-1].records["first_listing"][0])
+        print(len(found["MOSTLY_SPILLOVER_PLATFORM"]))
+        """,
+        str(folder),
+    )
+    assert out.split() == ["4999", "entry:E04999", "E00000", "0"]
+
+
+@pytest.mark.neo4j
+def test_copies_after_repaid_on_a_6000_entry_copy_chain_on_neo4j(neo4j_db, tmp_path):
+    """The saved query followed every copy's chain to its first listing (every path of
+    the chain from every entry): on 6,000 entries it ran out of transaction memory."""
+    import time
+
+    from spillover.backends.neo4j import Neo4jBackend
+    from spillover.findings import query_params
+    from spillover.ingest import ingest_dataset
+    from spillover.policy import default_policy
+
+    data = load_folder(copy_chain_case(6000, status="repaid").write(tmp_path / "chain"))
+    ingest_dataset(data, neo4j_db.driver, neo4j_db.settings.database)
+    backend = Neo4jBackend(neo4j_db.driver, neo4j_db.settings.database)
+    params = query_params(default_policy())["copies_after_repaid"]
+    began = time.perf_counter()
+    rows = backend.query("copies_after_repaid", params)
+    assert time.perf_counter() - began < 20
+    assert len(rows) == 5999
+    assert rows[-1] == {
+        "entry_id": "E05999",
+        "root_id": "E00000",
+        "platform_id": "pl00000",
+        "loan_ids": ["L"],
+    }

@@ -31,6 +31,7 @@ when no path exists (``unexplained``).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -204,11 +205,15 @@ def copy_chain(entry: Entry, backend: GraphBackend) -> tuple[Entry, ...]:
 def compute_reach(
     chain: tuple[Entry, ...], sharing: Iterable[Sharing], *, ignore_dates: bool = False
 ) -> Reach:
-    """Latest-departure labels over the sharing graph (a small Bellman-Ford on platforms).
+    """Latest-departure labels over the sharing graph (a small Dijkstra on platforms).
 
     A label is better with a later deadline, then fewer hops, then an earlier place
     in the copy chain, then the smaller next platform id, so the chosen route is the
-    same on every backend.
+    same on every backend. A label passes along an agreement only to a worse one (one
+    hop more), and an agreement usable from a label is usable from every better one, so
+    the labels are settled best first, each platform once: the work is the agreements
+    (times a log), where relaxing every agreement until nothing changed cost the
+    agreements times the hops of the longest route.
     """
     far = date.max
     labels: dict[str, tuple[date, int, int, str]] = {}
@@ -219,21 +224,26 @@ def compute_reach(
             labels[e.platform_id] = label
     edges = list(sharing)
     since = {(s.from_platform, s.to_platform): s.since for s in edges}
-    for _ in range(len(edges) + 1):
-        changed = False
-        for s in edges:
-            to_label = labels.get(s.to_platform)
-            if to_label is None:
-                continue
+    into: dict[str, list[Sharing]] = {}
+    for s in edges:
+        into.setdefault(s.to_platform, []).append(s)
+    heap = [(_order(label), platform) for platform, label in labels.items()]
+    heapq.heapify(heap)
+    settled: set[str] = set()
+    while heap:
+        key, here = heapq.heappop(heap)
+        if here in settled or key != _order(labels[here]):
+            continue
+        settled.add(here)
+        to_label = labels[here]
+        for s in into.get(here, ()):
             if not ignore_dates and s.since is not None and s.since > to_label[0]:
                 continue
             label = (to_label[0], to_label[1] + 1, to_label[2], s.to_platform)
             current = labels.get(s.from_platform)
             if current is None or _better(label, current):
                 labels[s.from_platform] = label
-                changed = True
-        if not changed:
-            break
+                heapq.heappush(heap, (_order(label), s.from_platform))
     return Reach(
         deadline={p: lab[0] for p, lab in labels.items()},
         next_hop={p: (lab[3] or None) for p, lab in labels.items()},
@@ -243,8 +253,12 @@ def compute_reach(
     )
 
 
+def _order(a: tuple[date, int, int, str]) -> tuple[int, int, int, str]:
+    return (-a[0].toordinal(), a[1], a[2], a[3])
+
+
 def _better(a: tuple[date, int, int, str], b: tuple[date, int, int, str]) -> bool:
-    return (-a[0].toordinal(), a[1], a[2], a[3]) < (-b[0].toordinal(), b[1], b[2], b[3])
+    return _order(a) < _order(b)
 
 
 def origin_reaches(loan: Loan, reach: Reach) -> bool:

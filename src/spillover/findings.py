@@ -592,32 +592,71 @@ def _py_copies(
     by_phone: dict[str, set[str]] = {}
     for phone, _role, loan in uses:
         by_phone.setdefault(phone, set()).add(loan.loan_id)
+    borrowed: dict[str, set[str]] = {}
+    for x in loans.values():
+        borrowed.setdefault(x.borrower, set()).add(x.loan_id)
+    # the first listing of each entry, found once per entry (None: its chain loops), and
+    # per first listing its loans: following every chain from every copy cost the
+    # square of a chain's length
+    root_of: dict[str, str | None] = {}
+
+    def first_listing(eid: str) -> str | None:
+        path: list[str] = []
+        on_path: set[str] = set()
+        here = eid
+        while here not in root_of:
+            if here in on_path:  # a loop: no first listing
+                found = None
+                break
+            on_path.add(here)
+            path.append(here)
+            source = entries[here][5]
+            if source not in entries:
+                found = here
+                break
+            here = source
+        else:
+            found = root_of[here]
+        for x in path:
+            root_of[x] = found
+        return found
+
+    at_roots: dict[str, tuple[list[_Loan], bool, int]] = {}
+
+    def root_loans(rid: str) -> tuple[list[_Loan], bool, int]:
+        """The loans tying the first listing's subject to its platform, whether all
+        were repaid, and the last day one was known."""
+        if rid not in at_roots:
+            _, rpl, rkind, rsubject, _, _ = entries[rid]
+            if rkind == "person":
+                phones = owned.get(rsubject, set())
+                tied = set(borrowed.get(rsubject, ()))
+            else:
+                phones, tied = {rsubject}, set()
+            for phone in phones:
+                tied |= by_phone.get(phone, set())
+            at_root = [loans[lid] for lid in tied if loans[lid].platform == rpl]
+            at_roots[rid] = (
+                at_root,
+                all(x.status == repaid for x in at_root),
+                max((x.known for x in at_root), default=0),
+            )
+        return at_roots[rid]
+
     rows = []
     for eid, _pl, _kind, _subject, day, copied in entries.values():
-        if not copied:
+        if not copied or copied not in entries:
             continue
-        # the first listing: follow copied_from while it names a known entry (a cycle has none)
-        root, seen = entries.get(copied), {eid}
-        while root is not None and root[5] in entries and root[0] not in seen:
-            seen.add(root[0])
-            root = entries[root[5]]
-        if root is None or root[5] in entries:
+        rid = first_listing(copied)
+        if rid is None:
             continue
-        rid, rpl, rkind, rsubject = root[0], root[1], root[2], root[3]
-        if rkind == "person":
-            phones = owned.get(rsubject, set())
-            tied = {x.loan_id for x in loans.values() if x.borrower == rsubject}
-        else:
-            phones, tied = {rsubject}, set()
-        for phone in phones:
-            tied |= by_phone.get(phone, set())
-        at_root = [loans[lid] for lid in tied if loans[lid].platform == rpl]
-        if at_root and all(x.status == repaid and x.known <= day for x in at_root):
+        at_root, all_repaid, last_known = root_loans(rid)
+        if at_root and all_repaid and last_known <= day:
             rows.append(
                 {
                     "entry_id": eid,
                     "root_id": rid,
-                    "platform_id": rpl,
+                    "platform_id": entries[rid][1],
                     "loan_ids": sorted(x.loan_id for x in at_root),
                 }
             )

@@ -17,8 +17,9 @@ indexed by integer codes (``_USE_KIND``, ``_SUBJECT_PHONE_KIND``, ...).
   label per (entry, node) with the core's order (responsibility, then the
   fixed-shape key ``(phone, role, loan, borrower)`` per layer, as integer codes
   that sort like the core's strings), and drops labels an earlier layer beats;
-* reach (origin platform -> listing) is computed per entry from reachability
-  matrices of the sharing graph, one per period between two sharing start dates.
+* reach (origin platform -> listing) is computed per entry and platform with an
+  origin loan: one search of the sharing graph of each listing day from those
+  platforms, then along the copy chains, each entry once (:meth:`Index._reach`).
 """
 
 from __future__ import annotations
@@ -232,13 +233,16 @@ class AuditResult:
 
 @dataclass(frozen=True)
 class _Reach:
-    """Per entry (rows) and platform (columns): the latest day a default known there
-    still reaches the entry's copy chain in time (NEVER: not at all), the sharing hops
-    of that route and the place in the copy chain it reaches."""
+    """Per entry (rows) and platform with an origin loan (columns; ``column``: the
+    column of each platform code, the last one, never reached, for the others): the
+    latest day a default known there still reaches the entry's copy chain in time
+    (NEVER: not at all), the sharing hops of that route and the place in the copy chain
+    it reaches."""
 
     deadline: np.ndarray
     sharing_hops: np.ndarray
     chain_index: np.ndarray
+    column: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -466,7 +470,6 @@ class Index:
         self.u_owner = u_owner[uorder]
         self.u_sms = u_sms[uorder]
         self.u_ptr = _ptr(u_phone, len(phones))
-        # (the sharing epochs are built by the first pass: _build_epochs)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -494,29 +497,6 @@ class Index:
         ok[ok] = self.p_until[out[ok]] >= day[ok]
         return np.where(ok, out, -1)
 
-    def _build_epochs(self) -> None:
-        """Reachability between platforms, one matrix per period between two sharing
-        start days (built once, on the first pass; explaining single entries from the
-        index does not need it)."""
-        if hasattr(self, "epoch_dist"):
-            return
-        from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import shortest_path
-
-        cols = self.cols
-        n = len(self.platforms)
-        s_from = _recode(self.platform_rank, self.codes.share_from)
-        s_to = _recode(self.platform_rank, self.codes.share_to)
-        since = np.asarray(cols.share_since, dtype=np.int64)
-        self.epoch_days = np.unique(since[since != NEVER])
-        dists = []
-        for k in range(len(self.epoch_days) + 1):
-            limit = self.epoch_days[k - 1] if k > 0 else NEVER
-            on = since <= limit
-            graph = csr_matrix((np.ones(int(on.sum())), (s_from[on], s_to[on])), shape=(n, n))
-            dists.append(shortest_path(graph, method="D", directed=True, unweighted=True))
-        self.epoch_dist = np.stack(dists) if dists else np.zeros((1, n, n))
-
     def _gather(self, ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each label row, the CSR positions of its node's edges: (label index, edge index)."""
         start = ptr[rows]
@@ -530,41 +510,90 @@ class Index:
     # -- reach --------------------------------------------------------------------------
 
     def _reach(self, platform: np.ndarray, listed: np.ndarray, copied: np.ndarray) -> _Reach:
-        """Per entry and platform: latest departure day, sharing hops and copy-chain index.
+        """Per entry and origin platform: latest departure day, sharing hops and copy-chain
+        index.
 
         The same labels as :func:`spillover.core.compute_reach`: for each platform
         Q, the best over the entry's copy chain targets (P_i, t_i) of
         (latest t_i, fewest sharing hops from Q to P_i using agreements started by
         t_i, earliest i).
+
+        Only platforms with a loan in an origin status are asked about (columns), and
+        only the sharing graphs of the days entries are listed on are searched, from
+        those platforms. A chain's days never grow from an entry to the entry it was
+        copied from, so an entry's label is its own target's, unless that is not
+        reached or its source (listed the same day) is reached in fewer hops: the
+        labels of the entry it was copied from, one place further down the chain.
+        Entries are labelled in chain order (first listings first), each once: the
+        work is entries times columns, where following every chain from every entry
+        cost the square of a chain's length times all the platforms.
         """
-        self._build_epochs()
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import shortest_path
+
         n_entries, n_plat = len(platform), len(self.platforms)
-        best_d = np.full((n_entries, n_plat), NEVER, dtype=np.int64)
-        best_h = np.full((n_entries, n_plat), np.inf)
-        best_i = np.zeros((n_entries, n_plat), dtype=np.int64)
-        cur = np.arange(n_entries)
-        alive = np.ones(n_entries, dtype=bool)
-        for i in range(n_entries + 1):  # a chain never loops (the loader refuses loops)
-            rows = np.nonzero(alive)[0]
-            if len(rows) == 0:
-                break
-            at = cur[rows]
-            t = listed[at]
-            ep = np.searchsorted(self.epoch_days, t, side="right")
-            hops = self.epoch_dist[ep, :, platform[at]]  # (rows, n_plat): hops from each Q
-            better = np.isfinite(hops) & (
-                (t[:, None] > best_d[rows]) | ((t[:, None] == best_d[rows]) & (hops < best_h[rows]))
+        origin_platforms = np.unique(self.loan_platform[self.loan_origin])
+        origin_platforms = origin_platforms[origin_platforms >= 0]
+        n_cols = len(origin_platforms)
+        column = np.full(n_plat, n_cols, dtype=np.int64)  # n_cols: no origin loan there
+        column[origin_platforms] = np.arange(n_cols)
+        # the sharing graph of each listing day: agreements started by then
+        s_from = _recode(self.platform_rank, self.codes.share_from)
+        s_to = _recode(self.platform_rank, self.codes.share_to)
+        since = np.asarray(self.cols.share_since, dtype=np.int64)
+        starts = np.unique(since[since != NEVER])
+        epochs, epoch_of = np.unique(
+            np.searchsorted(starts, listed, side="right"), return_inverse=True
+        )
+        epoch_of = epoch_of.ravel()
+        own_hops = np.full((n_entries, n_cols), np.inf)  # from each column to the entry's own
+        by_epoch = np.argsort(epoch_of, kind="stable")
+        bounds = np.searchsorted(epoch_of[by_epoch], np.arange(len(epochs) + 1))
+        for k, epoch in enumerate(epochs.tolist() if n_cols else []):
+            limit = starts[epoch - 1] if epoch > 0 else NEVER
+            on = since <= limit
+            graph = csr_matrix(
+                (np.ones(int(on.sum())), (s_from[on], s_to[on])), shape=(n_plat, n_plat)
             )
-            r, q = np.nonzero(better)
-            best_d[rows[r], q] = t[r]
-            best_h[rows[r], q] = hops[r, q]
-            best_i[rows[r], q] = i
-            parent = copied[at]
-            ok = parent >= 0
-            ok[ok] = listed[parent[ok]] <= t[ok]
-            alive[rows] = ok
-            cur[rows[ok]] = parent[ok]
-        return _Reach(best_d, best_h, best_i)
+            hops = shortest_path(
+                graph, method="D", directed=True, unweighted=True, indices=origin_platforms
+            )
+            rows = by_epoch[bounds[k] : bounds[k + 1]]
+            own_hops[rows] = hops[:, platform[rows]].T
+        # chain order: first listings, then the entries copied from them, ...
+        has_source = copied >= 0
+        has_source[has_source] = listed[copied[has_source]] <= listed[has_source]
+        source = np.where(has_source, copied, -1)
+        children = np.nonzero(has_source)[0]
+        children = children[np.argsort(source[children], kind="stable")]
+        child_ptr = _ptr(source[children], n_entries)
+        best_d = np.full((n_entries, n_cols + 1), NEVER, dtype=np.int64)
+        best_h = np.full((n_entries, n_cols + 1), np.inf)
+        best_i = np.zeros((n_entries, n_cols + 1), dtype=np.int64)
+        cols = slice(0, n_cols)
+        rows = np.nonzero(~has_source)[0]  # first listings: their own target
+        t = listed[rows][:, None]
+        reached = np.isfinite(own_hops[rows])
+        best_d[rows, cols] = np.where(reached, t, NEVER)
+        best_h[rows, cols] = own_hops[rows]
+        done = len(rows)
+        while True:
+            rows = children[self._gather(child_ptr, rows)[1]]
+            if not len(rows):
+                break
+            done += len(rows)
+            # copies: their own target, or their source's labels one place further down
+            t = listed[rows][:, None]
+            own = own_hops[rows]
+            src = source[rows]
+            sd, sh, si = best_d[src, cols], best_h[src, cols], best_i[src, cols]
+            mine = np.isfinite(own) & ((sd < t) | (own <= sh))
+            best_d[rows, cols] = np.where(mine, t, sd)
+            best_h[rows, cols] = np.where(mine, own, sh)
+            best_i[rows, cols] = np.where(mine, 0, np.where(np.isfinite(sh), si + 1, 0))
+        if done < n_entries:  # a copy loop (the loaders refuse them)
+            raise ValueError("a copy chain loops back; the data folder's loaders refuse that")
+        return _Reach(best_d, best_h, best_i, column)
 
     # -- the pass ------------------------------------------------------------------------
 
@@ -594,7 +623,7 @@ class Index:
                 break
             labels = self._best_per_loan(state, candidates)
             state.layers.append(labels)
-            self._record_origins(state, labels, depth, reach.deadline)
+            self._record_origins(state, labels, depth, reach)
             if progress:
                 progress("layers", depth, max_loans)
             if depth == max_loans:
@@ -750,14 +779,12 @@ class Index:
             summary=c.summary[o],
         )
 
-    def _record_origins(
-        self, state: _PassState, labels: _Layer, depth: int, deadline: np.ndarray
-    ) -> None:
+    def _record_origins(self, state: _PassState, labels: _Layer, depth: int, reach: _Reach) -> None:
         """Keep each entry's best origin: an origin loan of this layer that reaches the
         listing in time and beats the best so far (responsibility, loans, loan id)."""
         plat = self.loan_platform[labels.loan]
         ok = self.loan_origin[labels.loan] & (
-            self.loan_known[labels.loan] <= deadline[labels.entry, plat]
+            self.loan_known[labels.loan] <= reach.deadline[labels.entry, reach.column[plat]]
         )
         oi = np.nonzero(ok)[0]
         if not len(oi):
@@ -856,8 +883,9 @@ class Index:
                 layer[at] = k - 1
         plat = self.loan_platform[np.maximum(best.loan, 0)]
         rows = np.arange(n)
-        shared = found & (reach.sharing_hops[rows, plat] > 0)
-        copied = found & (reach.chain_index[rows, plat] > 0)
+        col = reach.column[plat]
+        shared = found & (reach.sharing_hops[rows, col] > 0)
+        copied = found & (reach.chain_index[rows, col] > 0)
         # one integer per path: depth, shared, copied, then each layer's summary
         bits = _LAYER_BITS
         if 2 + (max(len(layers), 1)).bit_length() + bits * len(layers) > 62:

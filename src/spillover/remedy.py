@@ -39,6 +39,7 @@ most entries first).
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -193,6 +194,8 @@ class _EntryPaths:
     walks: list[_Walk]
     copies: tuple[Record, ...] = ()  # copies[k]: chain[k] copied from chain[k + 1]
     loans: dict[str, Loan] = field(default_factory=dict)  # every loan a walk passes
+    #: the sharing agreements by the platform that passes its blacklist on (built on first use)
+    _out: dict[str, list[Sharing]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.copies = tuple(
@@ -210,6 +213,9 @@ class _EntryPaths:
 
     def route_open(self, loan: Loan, removed: frozenset[Record]) -> bool:
         """Whether some route from ``loan``'s platform to the listing avoids ``removed``."""
+        if not self._out and self.sharing:
+            for s in self.sharing:
+                self._out.setdefault(s.from_platform, []).append(s)
         for i in self.targets(loan):
             if any(self.copies[k] in removed for k in range(i)):
                 continue
@@ -221,10 +227,9 @@ class _EntryPaths:
                 here = queue.popleft()
                 if here == goal:
                     return True
-                for s in self.sharing:
+                for s in self._out.get(here, ()):
                     if (
-                        s.from_platform == here
-                        and s.to_platform not in seen
+                        s.to_platform not in seen
                         and (s.since is None or s.since <= deadline)
                         and _sharing_record(s) not in removed
                     ):
@@ -367,7 +372,10 @@ def _min_cut(entries: list[_EntryPaths]) -> tuple[Record, ...] | None:
         return ()
     g, _ = _network(live)
     try:
-        residual = nx.flow.edmonds_karp(g, _S, _T, capacity="capacity")
+        # Dinitz: all shortest augmenting paths per phase (a hub of n loans is one phase,
+        # where Edmonds-Karp searches the whole network once per path: n searches). The
+        # cut read below is the same for every maximum flow.
+        residual = nx.flow.dinitz(g, _S, _T, capacity="capacity")
     except nx.NetworkXUnbounded:
         return None
     if residual.graph["flow_value"] >= residual.graph["inf"]:
@@ -381,12 +389,69 @@ def _min_cut(entries: list[_EntryPaths]) -> tuple[Record, ...] | None:
                 near.add(v)
                 queue.append(v)
     cut = {n[1] for n in near if n[0] == "in" and ("out", n[1]) not in near}
+    return tuple(sorted(_spare_dropped(live, cut), key=Record.sort_key))
+
+
+#: records on the route from an origin to the listing (never on a tie walk)
+_ROUTE_KINDS = frozenset({COPY, SHARING})
+
+
+def _spare_dropped(live: list[_EntryPaths], cut: set[Record]) -> set[Record]:
+    """``cut`` without the records no path needs: in reverse record order, each record
+    is dropped when every path of every entry stays cut without it.
+
+    Route records (copies, sharing agreements) sort after every tie-walk record, so they
+    are looked at first, while every tie-walk record of the cut is still kept: a route
+    record is spare when no walk the cut leaves whole has its origin's route reopened.
+    Then the routes are settled, and a tie-walk record is spare when every walk with an
+    open route that passes it holds another kept record: a count per walk, so the whole
+    pass costs the length of the walks (not, as trying each record on every path did,
+    records times paths).
+    """
     kept = set(cut)
-    for record in sorted(cut, key=Record.sort_key, reverse=True):
+    frozen = frozenset(kept)
+    if any(ep.explained(frozen) for ep in live):
+        return kept  # not a cut: without any record the paths still stand
+    order = sorted(cut, key=Record.sort_key, reverse=True)
+    # walks no kept record cuts (cut by their routes), per entry: their origins
+    whole = [
+        {w.origin.loan_id: w.origin for w in ep.walks if frozen.isdisjoint(w.records)}
+        for ep in live
+    ]
+    for record in order:
+        if record.kind not in _ROUTE_KINDS:
+            break
         trial = frozenset(kept - {record})
-        if not any(ep.explained(trial) for ep in live):
+        if not any(
+            ep.route_open(loan, trial)
+            for ep, origins in zip(live, whole, strict=True)
+            for loan in origins.values()
+        ):
             kept.discard(record)
-    return tuple(sorted(kept, key=Record.sort_key))
+    removed = frozenset(kept)
+    hits: list[int] = []  # per walk with an open route: kept records on it
+    walks_of: dict[Record, list[int]] = {}
+    for ep in live:
+        open_route: dict[str, bool] = {}
+        for w in ep.walks:
+            loan = w.origin
+            if loan.loan_id not in open_route:
+                open_route[loan.loan_id] = ep.route_open(loan, removed)
+            if not open_route[loan.loan_id]:
+                continue
+            on = {r for r in w.records if r in kept}
+            for r in on:
+                walks_of.setdefault(r, []).append(len(hits))
+            hits.append(len(on))
+    for record in order:
+        if record.kind in _ROUTE_KINDS:
+            continue
+        through = walks_of.get(record, ())
+        if all(hits[i] > 1 for i in through):
+            kept.discard(record)
+            for i in through:
+                hits[i] -= 1
+    return kept
 
 
 # ---------------------------------------------------------------------------
@@ -630,6 +695,166 @@ def entries_on_subject(
     return out
 
 
+def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[RankedRecord]:
+    """The records of ``cut`` in greedy order: each next record is the one that, with those
+    before it, clears the most entries; then the one whose paths carry the most entries;
+    then record order.
+
+    An entry is cleared when none of its paths is left: a path is left while no chosen
+    record is on its tie walk and its origin's route to the listing stays open. Adding a
+    record clears an entry when it cuts every path the entry has left, so the state is
+    kept per path and per (entry, record): how many of the entry's paths left the record
+    would cut. Choosing a record updates only the paths it cuts and the entries they
+    belong to, and a heap keyed as above gives the next record; the whole order costs
+    about the length of the walks, times the few route records (copies, sharing
+    agreements) the cut may hold. (Trying every record against every path at every step
+    cost records squared times paths.)
+    """
+    index = {r: i for i, r in enumerate(cut)}
+    touched: list[set[int]] = [set() for _ in cut]
+    for n, ep in enumerate(eps):
+        for walk in ep.walks:
+            for r in walk.records:
+                if r in index:
+                    touched[index[r]].add(n)
+        for r in ep.copies:
+            if r in index:
+                touched[index[r]].add(n)
+    touches = [tuple(eps[n].entry.entry_id or "" for n in sorted(ns)) for ns in touched]
+    left = set(range(len(cut)))
+    route_left = [i for i, r in enumerate(cut) if r.kind in _ROUTE_KINDS]
+    chosen_routes: set[Record] = set()
+
+    # the paths: entry, origin loan, the cut's records on the walk (by index)
+    w_entry: list[int] = []
+    w_origin: list[str] = []
+    w_records: list[list[int]] = []
+    walks_of_entry: list[list[int]] = []
+    origins: list[dict[str, Loan]] = []
+    for n, ep in enumerate(eps):
+        mine: list[int] = []
+        origins.append({})
+        for walk in ep.walks:
+            mine.append(len(w_entry))
+            w_entry.append(n)
+            w_origin.append(walk.origin.loan_id)
+            w_records.append(sorted({index[r] for r in walk.records if r in index}))
+            origins[n][walk.origin.loan_id] = walk.origin
+        walks_of_entry.append(mine)
+    walks_of: dict[int, list[int]] = {}
+    for w, recs in enumerate(w_records):
+        for i in recs:
+            walks_of.setdefault(i, []).append(w)
+    open_route = [
+        {lid: ep.route_open(loan, frozenset()) for lid, loan in origins[n].items()}
+        for n, ep in enumerate(eps)
+    ]
+    alive = [open_route[w_entry[w]][w_origin[w]] for w in range(len(w_entry))]
+    left_paths = [sum(1 for w in ws if alive[w]) for ws in walks_of_entry]
+    cleared = sum(1 for x in left_paths if x == 0)
+    first = [0] * len(eps)  # walks of an entry before this one are gone
+    cuts: dict[tuple[int, int], int] = {}  # (entry, record): paths left the record would cut
+    closes: dict[tuple[int, int], set[str]] = {}  # (entry, route record): origins it closes
+    full: list[set[int]] = [set() for _ in eps]  # records that alone clear the entry now
+    gain = [0] * len(cut)  # entries each record would clear now
+    heap: list[tuple[int, int, tuple[Any, ...], int]] = []
+
+    def push(i: int) -> None:
+        heapq.heappush(heap, (-gain[i], -len(touches[i]), cut[i].sort_key(), i))
+
+    def settle_routes() -> None:
+        """What each route record still in play would close, given the chosen routes."""
+        removed = frozenset(chosen_routes)
+        for n, ep in enumerate(eps):
+            for i in route_left:
+                if i not in left:
+                    continue
+                trial = removed | {cut[i]}
+                shut = {
+                    lid
+                    for lid, loan in origins[n].items()
+                    if open_route[n][lid] and not ep.route_open(loan, trial)
+                }
+                closes[n, i] = shut
+                cuts[n, i] = sum(1 for w in walks_of_entry[n] if alive[w] and w_origin[w] in shut)
+
+    def refresh(n: int) -> None:
+        """The records that alone clear entry ``n`` now, and the gains that follow."""
+        new: set[int] = set()
+        if left_paths[n]:
+            ws = walks_of_entry[n]
+            while not alive[ws[first[n]]]:
+                first[n] += 1
+            # a record that clears the entry cuts every path left, this one among them
+            for i in (*w_records[ws[first[n]]], *route_left):
+                if i in left and cuts.get((n, i), 0) == left_paths[n]:
+                    new.add(i)
+        for i in full[n] - new:
+            gain[i] -= 1
+            push(i)
+        for i in new - full[n]:
+            gain[i] += 1
+            push(i)
+        full[n] = new
+
+    def gone(w: int) -> None:
+        """Path ``w`` is cut."""
+        nonlocal cleared
+        alive[w] = False
+        n = w_entry[w]
+        left_paths[n] -= 1
+        if not left_paths[n]:
+            cleared += 1
+        for i in w_records[w]:
+            cuts[n, i] -= 1
+        for i in route_left:
+            if w_origin[w] in closes.get((n, i), ()):
+                cuts[n, i] -= 1
+
+    for w, recs in enumerate(w_records):
+        if alive[w]:
+            for i in recs:
+                cuts[w_entry[w], i] = cuts.get((w_entry[w], i), 0) + 1
+    settle_routes()
+    for n in range(len(eps)):
+        refresh(n)
+    for i in range(len(cut)):
+        push(i)
+    ranked: list[RankedRecord] = []
+    while left:
+        neg, _, _, best = heapq.heappop(heap)
+        if best not in left or -neg != gain[best]:
+            continue  # an entry pushed before the record's gain changed
+        left.discard(best)
+        record = cut[best]
+        touched_entries: set[int] = set()
+        if record.kind in _ROUTE_KINDS:
+            chosen_routes.add(record)
+            removed = frozenset(chosen_routes)
+            for n, ep in enumerate(eps):
+                shut = {
+                    lid
+                    for lid, loan in origins[n].items()
+                    if open_route[n][lid] and not ep.route_open(loan, removed)
+                }
+                for lid in shut:
+                    open_route[n][lid] = False
+                for w in walks_of_entry[n]:
+                    if alive[w] and w_origin[w] in shut:
+                        gone(w)
+            settle_routes()
+            touched_entries = set(range(len(eps)))
+        else:
+            for w in walks_of.get(best, ()):
+                if alive[w]:
+                    gone(w)
+                    touched_entries.add(w_entry[w])
+        for n in sorted(touched_entries):
+            refresh(n)
+        ranked.append(RankedRecord(record, touches[best], cleared))
+    return ranked
+
+
 def subject_remedy(
     backend: GraphBackend,
     subject: str,
@@ -649,30 +874,7 @@ def subject_remedy(
     eps = [_entry_paths(backend, e.entry, policy) for e in spill]
     cut = _min_cut(eps)
     clearable = cut is not None
-    ranked: list[RankedRecord] = []
-    if cut:
-        touches = {
-            r: tuple(
-                ep.entry.entry_id or ""
-                for ep in eps
-                if any(r in w.records for w in ep.walks) or r in ep.copies
-            )
-            for r in cut
-        }
-        chosen: list[Record] = []
-        left = set(cut)
-        while left:
-
-            def gain(r: Record) -> tuple[Any, ...]:
-                trial = frozenset((*chosen, r))
-                cleared = sum(1 for ep in eps if not ep.explained(trial))
-                return (-cleared, -len(touches[r]), r.sort_key())
-
-            best = min(left, key=gain)
-            chosen.append(best)
-            left.discard(best)
-            cleared = sum(1 for ep in eps if not ep.explained(frozenset(chosen)))
-            ranked.append(RankedRecord(best, touches[best], cleared))
+    ranked = _greedy_order(eps, cut) if cut else []
     names: dict[str, str] = {}
     for r in remedies:
         names.update(r.names)
