@@ -26,9 +26,9 @@ from spillover.cli import cli
 from spillover.connect import open_folder
 from spillover.core import Explanation, explain_all
 from spillover.examples import jiang_case_path
+from spillover.graphschema import LABELS
 from spillover.ingest import ingest_dataset, ingest_folder
 from spillover.investigate import (
-    LABELS,
     RULE_PARAMS,
     list_saved_queries,
     run_saved_query,

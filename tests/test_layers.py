@@ -78,6 +78,80 @@ def test_layers_point_one_way(module, must_not_import):
     assert not _imports(module) & must_not_import
 
 
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every spillover module and the spillover modules it imports: all of its imports,
+    at the top, inside functions and under ``if TYPE_CHECKING:`` (relative ones resolved;
+    ``from .pkg import name`` is the module ``pkg.name`` when there is one, else ``pkg``)."""
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, *([node.module] if node.module else [])])
+                else:
+                    base = node.module or ""
+                names = [f"{base}.{alias.name}" for alias in node.names]
+                found.update(n for n in names if n in MODULES)
+                if not all(n in MODULES for n in names):
+                    found.add(base)
+        graph[module] = {m for m in found if m in MODULES and m != module}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while group[-1:] != [v]:
+                group.append(stack.pop())
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_circle_finder_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _circles(graph) == [["a", "b", "c"]]
+    assert _import_graph()["spillover.demo"] >= {"spillover.core", "spillover.ingest"}
+
+
+def test_no_import_circle_among_the_modules():
+    # imports inside functions and under TYPE_CHECKING count: they close a circle too
+    circles = _circles(_import_graph())
+    assert not circles, "import circles: " + "; ".join(", ".join(c) for c in circles)
+
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
 

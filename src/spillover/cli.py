@@ -25,6 +25,7 @@ from .backends.base import GraphBackend
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_entry
+from .demo import demo_text, run_demo
 from .driverlog import route_driver_logs
 from .errors import DataError, NotFoundError, OptionError, SpilloverError
 from .formats import FORMATS
@@ -34,7 +35,7 @@ from .linkage import require_extra
 from .output import explanation_dict, explanation_json
 from .phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
 from .policy import load_policy
-from .render import demo_text, explanation_text
+from .render import explanation_text
 from .resident_id import mask_ids_in
 from .rows import MAX_YEAR, MIN_YEAR
 from .settings import Neo4jSettings
@@ -329,8 +330,6 @@ def demo(
     With a Neo4j URI the case is first ingested into that database (dataset
     jiang_case; refused if the database holds another dataset), then explained from there.
     """
-    from .demo import run_demo
-
     result = run_demo(
         person,
         load_policy(policy_path),

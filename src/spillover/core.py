@@ -98,6 +98,7 @@ __all__ = [
     "origin_reaches",
     "proposed_entry",
     "route_steps",
+    "step_match",
 ]
 
 
@@ -168,6 +169,17 @@ class Explanation:
     def best(self) -> ExplanationPath | None:
         """The path with the highest responsibility (None: no path, ``unexplained``)."""
         return self.paths[0] if self.paths else None
+
+
+def step_match(step: Step, e: Explanation) -> Match | None:
+    """The match behind a ``MATCHED_TO`` step (None for any other step)."""
+    if step.rel != MATCHED_TO:
+        return None
+    for node in (step.source, step.target):
+        kind, ident = split_ref(node)
+        if kind == SubjectKind.RECORD.value:
+            return e.matches.get(ident)
+    return None
 
 
 # ---------------------------------------------------------------------------

@@ -8,9 +8,12 @@ from .connect import open_backend
 from .core import Explanation, explain_about_person
 from .examples import jiang_case_path
 from .policy import Policy
+from .render import explanation_text
 from .settings import Neo4jSettings
+from .textsafe import printable_lines
+from .wording import score_text
 
-__all__ = ["Demo", "run_demo"]
+__all__ = ["Demo", "demo_text", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +68,38 @@ def run_demo(
     finally:
         backend.close()
     return Demo(person, explanations, contrast, neo4j.uri if neo4j else "the embedded graph")
+
+
+def demo_text(demo: Demo) -> str:
+    """The seed case as a person reads it: every entry on the subject, then the contrast."""
+    name = (
+        demo.explanations[0].names.get(f"person:{demo.person}", demo.person)
+        if demo.explanations
+        else demo.person
+    )
+    lines = [
+        f"The Jiang case ({demo.where}): {len(demo.explanations)} blacklist entries name "
+        f"{name} or a phone they owned.",
+        "",
+    ]
+    for e in demo.explanations:
+        lines += [*explanation_text(e).split("\n"), ""]
+    for borrower, explanations in demo.contrast.items():
+        if not explanations:
+            continue
+        who = explanations[0].names.get(f"person:{borrower}", borrower)
+        lines.append(f"For contrast, the entries on {who}, whose loans these chains start from:")
+        for e in explanations:
+            best = e.best
+            origin = (
+                f"origin {best.origin.loan_id} ({best.origin.status.value})"
+                if best
+                else "no origin"
+            )
+            platform = e.names.get(f"platform:{e.entry.platform_id}", e.entry.platform_id)
+            lines.append(
+                f"  {e.entry.entry_id:<10} {platform:<28} {e.entry.listed_at}  "
+                f"{e.verdict.upper():<12} contamination {score_text(e.contamination)}  {origin}"
+            )
+        lines.append("")
+    return printable_lines(lines).rstrip() + "\n"

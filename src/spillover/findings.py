@@ -42,19 +42,10 @@ from typing import Any, Protocol, runtime_checkable
 from .audit import audit_rows
 from .backends.base import GraphBackend
 from .columns import Columns
-from .model import LoanStatus, Record, ref
+from .investigate import DEFAULT_MIN_BORROWERS, DEFAULT_MIN_IDENTITIES, query_params
+from .model import APPLICANT, LoanStatus, Record, ref
 from .policy import Policy, default_policy
-from .rules import (
-    APPLICANT,
-    APPLIED_WITH,
-    FINDINGS,
-    ROLES,
-    UNVERIFIED_TIE_CODES,
-    Verdict,
-    owns_kind,
-    unverified_tie,
-    use_kind,
-)
+from .rules import FINDINGS, Verdict, unverified_tie, use_kind
 from .textsafe import printable_lines
 
 __all__ = [
@@ -68,12 +59,8 @@ __all__ = [
     "query_params",
 ]
 
-#: a phone is a hub when named as a contact by this many unrelated borrowers
-DEFAULT_MIN_BORROWERS = 5
 #: a platform is flagged when more than this share of its listings is spillover
 DEFAULT_SPILLOVER_SHARE = 0.5
-#: a phone fans out when on the platform records of this many identities (ID number, else name)
-DEFAULT_MIN_IDENTITIES = 3
 
 Row = dict[str, Any]
 
@@ -128,37 +115,6 @@ class Findings:
             "summary": {code: len(fs) for code, fs in self.by_code().items()},
             "findings": [{"title": FINDINGS[f.code].title, **f.to_dict()} for f in self.findings],
         }
-
-
-def query_params(
-    policy: Policy,
-    min_borrowers: int = DEFAULT_MIN_BORROWERS,
-    min_identities: int = DEFAULT_MIN_IDENTITIES,
-) -> dict[str, dict[str, Any]]:
-    """The $parameters of each saved query, from the rules and the policy."""
-    unverified_roles = [r for r in ROLES if use_kind(r, True).code in UNVERIFIED_TIE_CODES]
-    unchecked_roles = [
-        r
-        for r in ROLES
-        if use_kind(r, False).code in UNVERIFIED_TIE_CODES and r not in unverified_roles
-    ]
-    statuses = sorted(s.value for s in policy.origin_statuses)
-    return {
-        "unverified_applicant_phone": {},
-        "shared_phone_hubs": {"min_borrowers": min_borrowers},
-        "listed_only_unverified": {
-            "statuses": statuses,
-            "applicant": APPLICANT,
-            "applied_with": APPLIED_WITH,
-            "unverified_roles": unverified_roles,
-            "unchecked_roles": unchecked_roles,
-            "owner_unverified": owns_kind(False).code in UNVERIFIED_TIE_CODES,
-        },
-        "copies_after_repaid": {"repaid": LoanStatus.REPAID.value},
-        "phone_only_record_links": {},
-        "clusters_without_id_number": {},
-        "record_phone_fanout": {"min_identities": min_identities},
-    }
 
 
 def find(

@@ -36,6 +36,7 @@ from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
 from .errors import BackendUnavailable, SpilloverError
 from .fastload import read_dataset
+from .graphschema import WRITE_BACK_PROPERTIES
 from .model import Dataset, match_props
 from .phones import DEFAULT_REGION
 from .queries import cypher, statements
@@ -427,8 +428,6 @@ def held_rows(
             tuple(sorted(r["platforms"])),
             tuple(sorted(((p, _plain(m)) for p, m in r["matches"]), key=lambda pm: pm[0])),
         )
-    from .investigate import WRITE_BACK_PROPERTIES
-
     for r in pages("sync_entries", "Entry"):
         entry_id = r["key"]
         props = {k: v for k, v in r["props"].items() if k not in WRITE_BACK_PROPERTIES}

@@ -36,12 +36,13 @@ import numpy as np
 
 from .core import Explanation, ExplanationPath, explain
 from .errors import NotFoundError, OptionError, SpilloverError
-from .model import split_ref
+from .graphschema import LABELS
+from .model import APPLICANT, LoanStatus, split_ref
 from .outfiles import atomic_file, neutralize
 from .policy import Policy, default_policy
 from .queries import cypher, cypher_folder
-from .rules import AT as AT_REL
 from .rules import (
+    APPLIED_WITH,
     BORROWED,
     CHAIN_STEP,
     COPY_STEP,
@@ -51,11 +52,14 @@ from .rules import (
     OWNS,
     ROLES,
     SHARING_STEP,
+    UNVERIFIED_TIE_CODES,
     Verdict,
     loan_kind,
     owns_kind,
     role_of,
+    use_kind,
 )
+from .rules import AT as AT_REL
 from .rules import COPIED_FROM as COPIED_FROM_REL
 from .rules import ON as ON_REL
 from .rules import SHARES_WITH as SHARES_WITH_REL
@@ -68,10 +72,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BATCH",
+    "DEFAULT_MIN_BORROWERS",
+    "DEFAULT_MIN_IDENTITIES",
     "FORMATS",
-    "LABELS",
     "RULE_PARAMS",
-    "WRITE_BACK_PROPERTIES",
     "Param",
     "QueryResult",
     "SavedQuery",
@@ -82,6 +86,7 @@ __all__ = [
     "format_result",
     "list_saved_queries",
     "plain",
+    "query_params",
     "results_status",
     "run_saved_query",
     "saved_query",
@@ -95,28 +100,6 @@ Progress = Callable[[str, int, int], None]
 
 #: entries per write transaction
 DEFAULT_BATCH = 1000
-
-#: the properties the write-back sets on every Entry (an ingest ignores them when it
-#: compares an entry with its row, and drops them with its TRACED_TO when it rewrites it)
-WRITE_BACK_PROPERTIES = (
-    "contamination",
-    "verdict",
-    "reason_codes",
-    "policy_name",
-    "policy_version",
-    "policy_digest",
-    "audited_at",
-    "audit_run",
-)
-
-#: the node label of each kind of node reference (spillover.model.ref)
-LABELS = {
-    "person": "Person",
-    "phone": "Phone",
-    "loan": "Loan",
-    "platform": "Platform",
-    "entry": "Entry",
-}
 
 #: the stored relationship each explanation step walks, by the step's name (the rules')
 _WALKS: Mapping[str, str] = {
@@ -718,12 +701,48 @@ def _parse(name: str, text: str) -> SavedQuery:
     return SavedQuery(name, title, tuple(params), browser, text, needs_results)
 
 
+#: a phone is a hub when named as a contact by this many unrelated borrowers
+DEFAULT_MIN_BORROWERS = 5
+#: a phone fans out when on the platform records of this many identities (ID number, else name)
+DEFAULT_MIN_IDENTITIES = 3
+
+
+def query_params(
+    policy: Policy,
+    min_borrowers: int = DEFAULT_MIN_BORROWERS,
+    min_identities: int = DEFAULT_MIN_IDENTITIES,
+) -> dict[str, dict[str, Any]]:
+    """The $parameters of each red-flag query (the saved queries of :mod:`spillover.findings`),
+    from the rules and the policy."""
+    unverified_roles = [r for r in ROLES if use_kind(r, True).code in UNVERIFIED_TIE_CODES]
+    unchecked_roles = [
+        r
+        for r in ROLES
+        if use_kind(r, False).code in UNVERIFIED_TIE_CODES and r not in unverified_roles
+    ]
+    statuses = sorted(s.value for s in policy.origin_statuses)
+    return {
+        "unverified_applicant_phone": {},
+        "shared_phone_hubs": {"min_borrowers": min_borrowers},
+        "listed_only_unverified": {
+            "statuses": statuses,
+            "applicant": APPLICANT,
+            "applied_with": APPLIED_WITH,
+            "unverified_roles": unverified_roles,
+            "unchecked_roles": unchecked_roles,
+            "owner_unverified": owns_kind(False).code in UNVERIFIED_TIE_CODES,
+        },
+        "copies_after_repaid": {"repaid": LoanStatus.REPAID.value},
+        "phone_only_record_links": {},
+        "clusters_without_id_number": {},
+        "record_phone_fanout": {"min_identities": min_identities},
+    }
+
+
 def _finding_params(name: str, text: str) -> list[Param]:
     """The parameters of a saved query whose header has no ``@param`` lines (the red-flag
     queries of :mod:`spillover.findings`): the ``$names`` its body uses, with the values
     ``spillover findings`` passes (from the rules and the default policy) as defaults."""
-    from .findings import query_params
-
     defaults = query_params(default_policy()).get(name, {})
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
     out = []

@@ -60,10 +60,11 @@ from . import parquetio
 from .errors import DataError, OptionError, Problem, SpilloverError
 from .linkage import DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
 from .loader import load_folder, odd_table_paths, read_valid_table, table_file, table_paths
+from .model import MATCH_FIELDS, MatchKey
 from .outfiles import atomic_file, atomic_folder
 from .phones import DEFAULT_REGION, normalize_phone
 from .rows import MatchRow, RecordRow
-from .rules import MATCH_FIELDS, MatchKey, match_key
+from .rules import match_key
 
 __all__ = [
     "DEFAULT_THRESHOLD",

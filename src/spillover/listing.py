@@ -66,6 +66,7 @@ from .rules import ROLES, loan_kind, use_kind
 from .tomlfile import Boolean, Integer, parse_toml
 
 __all__ = [
+    "MAX_HOPS",
     "OWN_TIE",
     "SUBJECTS",
     "TIES",
@@ -78,6 +79,9 @@ __all__ = [
     "shipped_rule",
     "shipped_rule_names",
 ]
+
+#: the deepest hop a rule may ask for (``depth`` <= 5 in a rule file)
+MAX_HOPS = 5
 
 #: the borrower's own loan (step kind ``own_loan``)
 OWN_TIE: str = loan_kind(subject=True).name
@@ -129,7 +133,7 @@ class _Action(BaseModel):
 
     ties: tuple[str, ...] | None = None
     delay_days: Days | None = None
-    depth: Integer | None = Field(default=None, ge=1, le=5)
+    depth: Integer | None = Field(default=None, ge=1, le=MAX_HOPS)
     act_on_shared: Boolean | None = None
     copy_delay_days: Days | None = None
     verified_only: Boolean | None = None

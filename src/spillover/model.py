@@ -13,10 +13,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from .rules import APPLICANT, MatchKey
-
 __all__ = [
     "APPLICANT",
+    "MATCH_FIELDS",
     "Dataset",
     "Entry",
     "Expansion",
@@ -26,6 +25,7 @@ __all__ = [
     "LoanLink",
     "LoanStatus",
     "Match",
+    "MatchKey",
     "MatchLevel",
     "Person",
     "PhonePeriod",
@@ -69,6 +69,11 @@ class LinkRole(StrEnum):
     REFERENCE = "reference"
     ADDRESS_BOOK = "address_book"
     GUARANTOR = "guarantor"
+
+
+#: the role of a phone given as the applicant's own number (``loans.applicant_phone``);
+#: the other roles are :class:`LinkRole` (their meaning: :data:`spillover.rules.ROLES`)
+APPLICANT = "applicant"
 
 
 class SubjectKind(StrEnum):
@@ -213,6 +218,33 @@ def record_name(record: Record) -> str:
     'Xu Yan (record TY-R-XU)'
     """
     return f"{record.name or 'unnamed'} (record {record.record_id})"
+
+
+# Identity linkage: how a platform record was resolved to a person (docs/contract.md §1,
+# the ``matched_by`` column of the ``matches`` table); the match step's kinds, factors and
+# reason codes are in :mod:`spillover.rules`.
+
+#: The record fields a match compares, in waterfall order.
+MATCH_FIELDS: tuple[str, ...] = ("id_number", "name", "phone", "birth_date", "city")
+
+
+class MatchKey(StrEnum):
+    """What decided that a record is a given person; the values are ``matched_by`` strings.
+
+    ``known``: the data gives the record's person (``records.person_id``);
+    ``new_identity``: no other record matched, the record is a person of its own;
+    the others name the fields that agreed, strongest evidence first.
+    """
+
+    KNOWN = "known"
+    ID_NUMBER = "id_number"
+    NAME_AND_PHONE = "name_and_phone"
+    NAME_AND_BIRTH_DATE = "name_and_birth_date"
+    NAME_AND_CITY = "name_and_city"
+    PHONE_ONLY = "phone_only"
+    NAME_ONLY = "name_only"
+    OTHER = "other"
+    NEW_IDENTITY = "new_identity"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from .core import Explanation, ExplanationPath, Step
+from .core import Explanation, ExplanationPath, Step, step_match
 from .model import Match
-from .render import step_match
 from .rules import REASONS, Verdict
 
 __all__ = [

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from .core import Explanation, ExplanationPath, Step
-from .demo import Demo
-from .model import Match, SubjectKind, split_ref
-from .rules import MATCHED_TO, REASONS, Verdict, kind_of, role_of
+from .core import Explanation, ExplanationPath, Step, step_match
+from .model import Match, split_ref
+from .rules import REASONS, Verdict, kind_of, role_of
 from .textsafe import printable_lines
 from .wording import count, percent, score_text
 
-__all__ = ["demo_text", "explanation_text", "match_lines", "paths_shown", "step_text"]
+__all__ = ["explanation_text", "match_lines", "paths_shown", "step_text"]
 
 
 def _amount(value: float | None) -> str:
@@ -51,17 +50,6 @@ def step_text(step: Step, path: ExplanationPath, name: _Namer) -> str:
         amount=_amount(o.amount),
         status=o.status.value,
     )
-
-
-def step_match(step: Step, e: Explanation) -> Match | None:
-    """The match behind a ``MATCHED_TO`` step (None for any other step)."""
-    if step.rel != MATCHED_TO:
-        return None
-    for node in (step.source, step.target):
-        kind, ident = split_ref(node)
-        if kind == SubjectKind.RECORD.value:
-            return e.matches.get(ident)
-    return None
 
 
 def match_lines(match: Match, indent: str = "") -> list[str]:
@@ -154,38 +142,3 @@ def explanation_text(e: Explanation, *, other_paths: int = 5) -> str:
     lines.append(f"  policy: {e.policy.label}")
     # names, reasons and ids come from the data: none may start a line of its own
     return printable_lines(lines)
-
-
-def demo_text(demo: Demo) -> str:
-    """The seed case as a person reads it: every entry on the subject, then the contrast."""
-    name = (
-        demo.explanations[0].names.get(f"person:{demo.person}", demo.person)
-        if demo.explanations
-        else demo.person
-    )
-    lines = [
-        f"The Jiang case ({demo.where}): {len(demo.explanations)} blacklist entries name "
-        f"{name} or a phone they owned.",
-        "",
-    ]
-    for e in demo.explanations:
-        lines += [*explanation_text(e).split("\n"), ""]
-    for borrower, explanations in demo.contrast.items():
-        if not explanations:
-            continue
-        who = explanations[0].names.get(f"person:{borrower}", borrower)
-        lines.append(f"For contrast, the entries on {who}, whose loans these chains start from:")
-        for e in explanations:
-            best = e.best
-            origin = (
-                f"origin {best.origin.loan_id} ({best.origin.status.value})"
-                if best
-                else "no origin"
-            )
-            platform = e.names.get(f"platform:{e.entry.platform_id}", e.entry.platform_id)
-            lines.append(
-                f"  {e.entry.entry_id:<10} {platform:<28} {e.entry.listed_at}  "
-                f"{e.verdict.upper():<12} contamination {score_text(e.contamination)}  {origin}"
-            )
-        lines.append("")
-    return printable_lines(lines).rstrip() + "\n"

@@ -38,7 +38,7 @@ from .i18n import (
     UI,
     VERDICTS,
 )
-from .model import Loan, PlatformKind, SubjectKind, ref, split_ref
+from .model import APPLICANT, Loan, PlatformKind, SubjectKind, ref, split_ref
 from .outfiles import atomic_file
 from .policy import Policy, default_policy
 from .remedy import (
@@ -52,7 +52,7 @@ from .remedy import (
     contact_order,
     subject_remedy,
 )
-from .rules import APPLICANT, COPY_STEP, REASONS, ROLES, Verdict, kind_of, role_of
+from .rules import COPY_STEP, REASONS, ROLES, Verdict, kind_of, role_of
 from .textsafe import FSI, PDI, isolated, printable
 from .wording import count, percent, score_text
 

@@ -28,10 +28,9 @@ from pydantic import (
     field_validator,
 )
 
-from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
+from .model import MATCH_FIELDS, LinkRole, LoanStatus, MatchKey, PlatformKind, SubjectKind
 from .phones import DEFAULT_REGION, normalize_phone
 from .resident_id import validate_record_id_number, validate_resident_id
-from .rules import MATCH_FIELDS, MatchKey
 
 __all__ = [
     "REQUIRED_TABLES",

@@ -32,10 +32,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .policy import Policy
+from .model import APPLICANT, MATCH_FIELDS, MatchKey
 
 __all__ = [
     "APPLICANT",
@@ -65,6 +64,7 @@ __all__ = [
     "UNVERIFIED_TIE_CODES",
     "FindingKind",
     "MatchKey",
+    "PolicyNumbers",
     "Recommendation",
     "Role",
     "Score",
@@ -132,9 +132,6 @@ HELD_BY = "HELD_BY"
 # Roles: how a phone is named on a loan
 # ---------------------------------------------------------------------------
 
-#: the role of a phone given as the applicant's own number (``loans.applicant_phone``)
-APPLICANT = "applicant"
-
 
 @dataclass(frozen=True, slots=True)
 class Role:
@@ -188,29 +185,8 @@ def role_of(rel: str) -> Role | None:
 # ---------------------------------------------------------------------------------------------
 # Identity linkage: how a platform record was resolved to a person (docs/contract.md §1,
 # the ``matched_by`` column of the ``matches`` table). The step kinds, factors and reason
-# codes of the match step build on these keys.
-
-#: The record fields a match compares, in waterfall order.
-MATCH_FIELDS: tuple[str, ...] = ("id_number", "name", "phone", "birth_date", "city")
-
-
-class MatchKey(StrEnum):
-    """What decided that a record is a given person; the values are ``matched_by`` strings.
-
-    ``known``: the data gives the record's person (``records.person_id``);
-    ``new_identity``: no other record matched, the record is a person of its own;
-    the others name the fields that agreed, strongest evidence first.
-    """
-
-    KNOWN = "known"
-    ID_NUMBER = "id_number"
-    NAME_AND_PHONE = "name_and_phone"
-    NAME_AND_BIRTH_DATE = "name_and_birth_date"
-    NAME_AND_CITY = "name_and_city"
-    PHONE_ONLY = "phone_only"
-    NAME_ONLY = "name_only"
-    OTHER = "other"
-    NEW_IDENTITY = "new_identity"
+# codes of the match step build on these keys (:class:`spillover.model.MatchKey`, the data
+# values, and :data:`spillover.model.MATCH_FIELDS` are imported above and named here too).
 
 
 def match_key(agreed: Iterable[str]) -> MatchKey:
@@ -511,7 +487,32 @@ def kind_of(rel: str, code: str | None) -> StepKind:
     return kind
 
 
-def factor(policy: Policy, kind: StepKind) -> float:
+class PolicyNumbers(Protocol):
+    """The numbers of a scoring policy that the rules read (:class:`spillover.policy.Policy`
+    has them; the rules do not import the policy, which is built on them)."""
+
+    @property
+    def factors(self) -> Mapping[str, float]:
+        """Each factor key (:data:`FACTOR_KEYS`) and its factor."""
+        ...
+
+    @property
+    def spillover_at(self) -> float:
+        """``spillover`` from this contamination on."""
+        ...
+
+    @property
+    def review_at(self) -> float:
+        """The check's ``review`` from this contamination on."""
+        ...
+
+    @property
+    def do_not_list_at(self) -> float:
+        """The check's ``do_not_list`` from this contamination on."""
+        ...
+
+
+def factor(policy: PolicyNumbers, kind: StepKind) -> float:
     """The factor of a step of ``kind`` under ``policy`` (1.0 for a step that relays).
 
     >>> from spillover.policy import default_policy
@@ -682,7 +683,7 @@ class Score:
     verdict: Verdict
 
 
-def score(responsibility: float | None, policy: Policy) -> Score:
+def score(responsibility: float | None, policy: PolicyNumbers) -> Score:
     """Score a listing from its best path's responsibility (None when no path explains it).
 
     ``contamination = 1 - responsibility`` (both rounded), 1 when unexplained;
@@ -710,7 +711,7 @@ class Recommendation(StrEnum):
     DO_NOT_LIST = "do_not_list"
 
 
-def recommendation(contamination: float, policy: Policy) -> Recommendation:
+def recommendation(contamination: float, policy: PolicyNumbers) -> Recommendation:
     """What to do with a proposed listing of this contamination, by the policy's
     ``[recommendation]`` thresholds (``review_at`` <= ``do_not_list_at``).
 

@@ -35,13 +35,14 @@ from . import __version__
 from .columns import Columns
 from .errors import SpilloverError
 from .kernel import Index
-from .listing import OWN_TIE, TIE_KINDS, ListingRule, load_rule
+from .listing import MAX_HOPS, OWN_TIE, TIE_KINDS, ListingRule, load_rule, shipped_rule_names
 from .model import LoanStatus, PlatformKind
 from .outfiles import atomic_file, atomic_folder, neutralize
 from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy
 from .rows import BlacklistRow
 from .rules import ROLES, Verdict, score, unverified_tie, use_kind
+from .simulate_plots import draw
 
 __all__ = [
     "ENGINES",
@@ -64,8 +65,6 @@ __all__ = [
 
 #: the audit engines :func:`audit_engine` knows
 ENGINES = ("numpy", "spark")
-#: the deepest hop a rule may ask for (``depth`` <= 5 in a rule file)
-MAX_HOPS = 5
 #: the contamination histogram's bins: [0, 0.1), ..., [0.9, 1.0]
 HIST_BINS = 10
 
@@ -941,8 +940,6 @@ def expand_rules(names: Iterable[str | Path]) -> list[str | Path]:
     >>> expand_rules(["all"])[:2]
     ['borrower_and_guarantor', 'borrower_only']
     """
-    from .listing import shipped_rule_names
-
     out: list[str | Path] = []
     for name in names:
         out.extend(shipped_rule_names() if str(name) == "all" else [name])
@@ -1041,8 +1038,6 @@ def simulate(
             for m in metrics:
                 writer.writerow([_csv_cell(neutralize(m[c])) for c in METRIC_COLUMNS])
         if plots:
-            from .simulate_plots import draw
-
             draw(metrics, tmp)
     seconds["total"] = round(time.perf_counter() - t0, 3)
     return RunSummary(out, seed, date.fromordinal(world.cutoff), names, metrics, seconds)

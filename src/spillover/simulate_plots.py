@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .listing import MAX_HOPS
+
 __all__ = ["PLOTS", "draw"]
 
 #: the figures :func:`draw` writes (each as NAME.png and NAME.svg)
@@ -58,8 +60,6 @@ def _histograms(fig: Any, metrics: Metrics) -> None:
 
 
 def _by_hop(ax: Any, metrics: Metrics) -> None:
-    from .simulate import MAX_HOPS
-
     hops = [h for h in range(MAX_HOPS + 1) if any(m[f"entries_hop_{h}"] for m in metrics)] or [0]
     width = 0.8 / max(len(metrics), 1)
     for i, m in enumerate(metrics):

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from ..columns import FOREVER, NEVER, Columns, Details, columns_from_dataset
 from ..kernel import ROLE_NAMES, Index
 from ..model import (
+    APPLICANT,
     Dataset,
     Entry,
     FrontierFacts,
@@ -43,7 +44,7 @@ from ..model import (
     split_ref,
 )
 from ..phones import display_phone
-from ..rules import APPLICANT, loan_in_time
+from ..rules import loan_in_time
 from .base import neighbourhood_by_expand
 
 __all__ = ["ArrayBackend"]

@@ -22,6 +22,7 @@ from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavaila
 
 from ..errors import BackendUnavailable
 from ..model import (
+    APPLICANT,
     Entry,
     FrontierFacts,
     LinkRole,
@@ -43,7 +44,7 @@ from ..model import (
 )
 from ..phones import display_phone
 from ..queries import cypher
-from ..rules import APPLICANT, ROLES
+from ..rules import ROLES
 from ..settings import DEFAULT_DATABASE, DEFAULT_USER, Neo4jSettings
 
 __all__ = [
