@@ -288,6 +288,7 @@ UI: Mapping[str, Mapping[str, str]] = {
     },
     "person": {"en": "person", "zh": "个人"},
     "phone": {"en": "phone", "zh": "手机号"},
+    "record": {"en": "platform record", "zh": "平台客户记录"},
     "loan_of": {"en": "{borrower}'s loan at {platform}", "zh": "{borrower} 在 {platform} 的贷款"},
     "entry_word": {"en": "entry", "zh": "条目"},
     # the legend of the drawing (report.drawing_svg)
