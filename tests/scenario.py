@@ -181,8 +181,14 @@ ROLES = ("emergency_contact", "reference", "address_book", "guarantor")
 STATUSES = ("current", "repaid", "overdue", "defaulted")
 
 
-def random_scenario(seed: int, people: int = 10, loans: int = 25, entries: int = 15) -> Scenario:
-    """A seeded random graph with every kind of record (reassigned numbers, copies, sharing)."""
+def random_scenario(
+    seed: int, people: int = 10, loans: int = 25, entries: int = 15, records: int = 0
+) -> Scenario:
+    """A seeded random graph with every kind of record (reassigned numbers, copies, sharing).
+
+    ``records``: that many platform records besides, each named by the data (``known``),
+    matched by linkage (a ``matches`` row, any evidence) or unresolved, with entries listing
+    some of them (drawn after everything else, so the rest of the world is the same)."""
     import random
     from datetime import date, timedelta
 
@@ -238,6 +244,22 @@ def random_scenario(seed: int, people: int = 10, loans: int = 25, entries: int =
             copied = rng.choice(made)[0]
         s.entry(f"E{i:02d}", rng.choice(platforms), subject, listed, kind=kind, copied_from=copied)
         made.append((f"E{i:02d}", listed))
+    evidence = ("phone_only", "name_and_phone", "name_only", "id_number", "other")
+    for i in range(records):
+        record = s.record(f"R{i}", rng.choice(platforms), name=f"r{i}", phone=rng.choice(phones))
+        how = rng.random()
+        if how < 0.25:
+            s.tables["records"][-1]["person_id"] = rng.choice(ids)
+        elif how < 0.85:
+            s.match(record, rng.choice(ids), rng.choice(evidence), round(rng.random(), 2))
+        listed = day(rng.randint(100, 700))
+        copied = rng.choice(made)[0] if made and rng.random() < 0.3 else None
+        for n in range(rng.randint(0, 2)):
+            entry_id = f"ER{i}{'abc'[n]}"
+            s.entry(
+                entry_id, rng.choice(platforms), record, listed, kind="record", copied_from=copied
+            )
+            made.append((entry_id, listed))
     return s
 
 

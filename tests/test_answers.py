@@ -232,10 +232,16 @@ def test_the_neighborhood_page_isolates_the_subject(graph, tmp_path):
 
 def test_the_explanation_counts_every_path_the_remedy_breaks(graph):
     from scenario import random_scenario
+    from spillover.examples import jiang_records_path
     from spillover.remedy import remedy_for
     from test_remedy import jiang_scenario
 
-    for scenario in (jiang_scenario(), random_scenario(7, people=12, loans=40, entries=15)):
+    for scenario in (
+        jiang_scenario(),
+        jiang_scenario(jiang_records_path()),  # entries on a record matched by linkage
+        random_scenario(7, people=12, loans=40, entries=15),
+        random_scenario(11, people=10, loans=30, entries=6, records=8),
+    ):
         backend = graph(scenario)
         for entry in scenario.tables["blacklist"]:
             e = explain_entry(backend, entry["entry_id"], max_paths=10**9)
@@ -248,6 +254,10 @@ def test_the_explanation_counts_every_path_the_remedy_breaks(graph):
                 assert e.paths_total == remedy_for(backend, e).paths, entry["entry_id"]
     e = explain_entry(graph(jiang_scenario()), "E-QC-PH")
     assert (e.paths_total, e.origins_total, len(e.paths)) == (18, 1, 1)
+    records = graph(jiang_scenario(jiang_records_path()))
+    for entry_id in ("E-TY-R", "E-QT-J", "E-ZM-J"):
+        e = explain_entry(records, entry_id, max_paths=10**9)
+        assert e.paths_total == remedy_for(records, e).paths == 81, entry_id
 
 
 def test_explain_and_remedy_say_how_many_paths_there_are_and_how_many_are_shown():

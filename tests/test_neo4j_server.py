@@ -119,6 +119,7 @@ READS: dict[str, dict[str, Any]] = {
     "sync_records": {"after": "", "limit": 100},
     "export_records": {"after": "", "limit": 100},
     "matches": {"ids": ["TY-R-XU"]},
+    "record_platforms": {"ids": ["TY-R-XU"]},
 }
 
 

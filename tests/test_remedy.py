@@ -17,7 +17,7 @@ from scaling import copy_heavy_scenario, hub_case, within
 from scenario import Scenario, random_scenario
 from spillover.cli import cli
 from spillover.core import explain_entry
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.policy import default_policy
 from spillover.remedy import (
     _S,
@@ -25,6 +25,7 @@ from spillover.remedy import (
     APPLICANT_PHONE,
     COPY,
     LOAN_LINK,
+    MATCH,
     OWNER_PERIOD,
     SHARING,
     Record,
@@ -38,11 +39,12 @@ from spillover.rules import Verdict
 JIANG_PHONE = "+8613957112345"
 
 
-def jiang_scenario() -> Scenario:
-    """The packaged Jiang case as a Scenario (so every backend can hold it)."""
+def jiang_scenario(folder: Path | None = None) -> Scenario:
+    """The packaged Jiang case (or another packaged folder) as a Scenario (so every backend
+    can hold it)."""
     s = Scenario()
     for name in s.tables:
-        path = jiang_case_path() / f"{name}.csv"
+        path = (folder or jiang_case_path()) / f"{name}.csv"
         if path.exists():
             with path.open(encoding="utf-8") as handle:
                 s.tables[name] = [
@@ -321,6 +323,12 @@ def apply_remedy(s: Scenario, records) -> Scenario:
             for row in t["blacklist"]:
                 if row["entry_id"] == r.entry_id:
                     row["copied_from"] = None
+        elif r.kind == MATCH:  # the record is not that person: it stays unresolved
+            t["matches"] = [
+                x
+                for x in t["matches"]
+                if (x["record_id"], x["person_id"]) != (r.record_id, r.person_id)
+            ]
         elif r.kind == SHARING:
             t["sharing"] = [
                 x
@@ -362,11 +370,119 @@ def test_applying_the_remedy_clears_the_entry(graph, tmp_path_factory, seed):
             assert explained_after(s, rest, entry_id, tmp).paths, (seed, entry_id, kept)
 
 
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 10_000))
+def test_applying_the_remedy_clears_record_entries(graph, tmp_path_factory, seed):
+    """The same on worlds with platform records (known, matched by linkage, unresolved) and
+    entries listing them: the remedy of a record entry clears it and nothing in it is spare."""
+    s = random_scenario(seed, people=8, loans=18, entries=4, records=6)
+    g = graph(s)
+    tmp = tmp_path_factory.mktemp("fixed")
+    for row in s.tables["blacklist"]:
+        entry_id = row["entry_id"]
+        if row["subject_kind"] != "record":
+            continue
+        r = remedy(g, entry_id)
+        e = explain_entry(g, entry_id)
+        assert r.paths == e.paths_total or not r.needed, (seed, entry_id)
+        if not r.needed:
+            assert r.records == ()
+            continue
+        assert r.clearable and r.records
+        after = explained_after(s, r.records, entry_id, tmp)
+        assert after.verdict != Verdict.SPILLOVER, (seed, entry_id, r.records)
+        for i, kept in enumerate(r.records):
+            rest = r.records[:i] + r.records[i + 1 :]
+            assert explained_after(s, rest, entry_id, tmp).paths, (seed, entry_id, kept)
+
+
+# --- entries on platform records -------------------------------------------------------
+
+TY_MATCH = Record(MATCH, "tianyan", record_id="TY-R-XU", person_id="jiang", matched_by="phone_only")
+
+
+@pytest.mark.parametrize("entry_id", ["E-TY-R", "E-QT-J", "E-ZM-J"])
+def test_a_record_matched_by_linkage_is_cleared_by_its_match(graph, tmp_path, entry_id):
+    """Tianyan's record of Xu Yan, matched to Jiang by the phone alone, listed by Tianyan,
+    Qiantang and Zhemin: every path starts with the match (the record, then Jiang's phone's
+    ties), so correcting "this record is not Jiang" is the one record that clears it."""
+    s = jiang_scenario(jiang_records_path())
+    g = graph(s)
+    e = explain_entry(g, entry_id)
+    r = remedy(g, entry_id)
+    assert r.needed and r.clearable
+    assert r.records == (TY_MATCH,)
+    assert r.paths == e.paths_total == 81
+    tianyan = next(c for c in r.contacts if c.platform_id == "tianyan")
+    assert tianyan.records == (TY_MATCH,)
+    after = explained_after(s, r.records, entry_id, tmp_path)
+    assert after.verdict == Verdict.UNEXPLAINED and not after.paths
+
+
+def test_a_known_record_goes_on_from_its_person(graph):
+    """A record the data names its person by is that person's own: its remedy is the
+    person's, and an unresolved record needs none."""
+    s = two_lenders()
+    s.record("K", "bank", name="Jiang", person_id="jiang")
+    s.record("U", "bank", name="Nobody")
+    s.entry("E-K", "bank", "K", "2023-06-01", kind="record")
+    s.entry("E-U", "bank", "U", "2023-06-01", kind="record")
+    g = graph(s)
+    known, person = remedy(g, "E-K"), remedy(g, "E-BANK")
+    assert known.needed and known.records == person.records
+    assert MATCH not in {x.kind for x in known.records}
+    assert known.paths == person.paths == explain_entry(g, "E-K").paths_total
+    unresolved = remedy(g, "E-U")
+    assert not unresolved.needed and unresolved.records == () and unresolved.paths == 0
+
+
+def test_a_persons_remedy_includes_the_entries_on_records_matched_to_them(graph):
+    """Each entry on Tianyan's record has the match for its own remedy; one cut for all of
+    Jiang's entries is his phone's eight records, which clear the record entries too (fewer
+    than those eight and the match)."""
+    sr = subject_remedy(graph(jiang_scenario(jiang_records_path())), "jiang")
+    on_records = {"E-TY-R", "E-QT-J", "E-ZM-J"}
+    own = {r.entry.entry_id: r for r in sr.remedies}
+    assert on_records <= set(own) and len(own) == sr.spillover_entries == 11
+    assert all(own[e].records == (TY_MATCH,) for e in on_records)
+    assert len(sr.records) == 8 and sr.records[-1].cleared_after == 11
+    assert all(on_records <= set(x.entries) for x in sr.records)
+
+
+def test_remedy_cli_on_a_record_entry():
+    runner = CliRunner()
+    data = str(jiang_records_path())
+    out = runner.invoke(cli, ["remedy", "E-QT-J", "--data", data])
+    assert out.exit_code == 0, out.output
+    assert "correct this 1 record and no path is left (all 81 paths" in out.output
+    assert (
+        "- Xu Yan (record TY-R-XU) is matched to Jiang (bakery owner) by the phone number alone"
+        in out.output
+    )
+    js = runner.invoke(cli, ["remedy", "E-QT-J", "--data", data, "--format", "json"])
+    doc = json.loads(js.output)
+    assert doc["paths"] == 81
+    assert [{k: v for k, v in x.items() if k != "text"} for x in doc["records"]] == [
+        {
+            "kind": "match",
+            "platform_id": "tianyan",
+            "record_id": "TY-R-XU",
+            "person_id": "jiang",
+            "matched_by": "phone_only",
+        }
+    ]
+
+
 def test_records_sort_stably():
     a = Record(LOAN_LINK, "b", loan_id="L1", phone="+1", role="reference")
     b = Record(APPLICANT_PHONE, "z", loan_id="L9", phone="+1")
     c = Record(SHARING, "a", from_platform="a", to_platform="b")
-    assert sorted([c, a, b], key=Record.sort_key) == [b, a, c]
+    d = Record(MATCH, "z", record_id="R", person_id="p", matched_by="phone_only")
+    assert sorted([c, a, d, b], key=Record.sort_key) == [d, b, a, c]
 
 
 # --- hubs: near-linear, the same answers as trying every record -------------------
@@ -479,7 +595,11 @@ def test_remedies_equal_the_first_definition_on_random_worlds(graph, seed, copy_
     """Every entry's remedy and every person's and phone's ranked remedy are the ones the
     first code gave (Edmonds-Karp, each record tried on every path, every record tried
     at each greedy step)."""
-    s = copy_heavy_scenario(seed) if copy_heavy else random_scenario(seed, people=8, loans=25)
+    s = (
+        copy_heavy_scenario(seed)
+        if copy_heavy
+        else random_scenario(seed, people=8, loans=25, records=4)
+    )
     g = graph(s)
     policy = default_policy()
     for row in s.tables["blacklist"]:

@@ -15,7 +15,7 @@ from markupsafe import escape
 
 from scenario import Scenario
 from spillover.cli import cli
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.i18n import (
     LANGS,
     LOAN_STATUS,
@@ -112,6 +112,34 @@ def test_the_jiang_report(graph, lang):
         assert '<html lang="zh-CN">' in html and "黑名单申诉报告" in html and "短信验证" in html
     else:
         assert "SMS-verified" in html
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_jiang_records_report_names_the_match_to_correct(graph, lang):
+    """On examples/jiang_records three listings are of Tianyan's record of Xu Yan, matched to
+    Jiang by the phone alone: the report lists them, and each one's remedy is that match."""
+    g = graph(jiang_scenario(jiang_records_path()))
+    md = report(g, "jiang", lang=lang, fmt="md")
+    html = report(g, "jiang", lang=lang)
+    match = (
+        "Xu Yan (record TY-R-XU) is matched to Jiang (bakery owner) by the phone number alone"
+        if lang == "en"
+        else "Xu Yan (record TY-R-XU) 被匹配为 Jiang (bakery owner)（依据：仅凭手机号）"
+    )
+    held = "(held by Tianyan Big Data)" if lang == "en" else "(记录方 Tianyan Big Data)"
+    lead = (
+        "Correct the 1 record below and no explanation is left: they break all 81 paths"
+        if lang == "en"
+        else "81"
+    )
+    word = "Entry" if lang == "en" else "条目"
+    sections = {x.split(" ·")[0]: x for x in md.split("\n### ")}
+    for entry in ("E-TY-R", "E-QT-J", "E-ZM-J"):
+        remedy_part = sections[f"{word} {markdown_escape(entry)}"].split("\n#### ")[-1]
+        assert f"- {markdown_escape(match)} {held}" in remedy_part, entry
+        assert lead in remedy_part, entry
+    assert html.count('class="entry spill"') == 11
+    assert str(escape(match)) in html.replace("<bdi>", "").replace("</bdi>", "")
 
 
 def test_the_report_is_one_offline_file():

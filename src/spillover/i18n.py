@@ -13,6 +13,7 @@ from collections.abc import Mapping
 __all__ = [
     "LANGS",
     "LOAN_STATUS",
+    "MATCH_HOW_ZH",
     "REASONS_ZH",
     "RECORD_TEXTS",
     "ROLE_TEXTS_ZH",
@@ -110,8 +111,13 @@ LOAN_STATUS: Mapping[str, Mapping[str, str]] = {
 }
 
 #: remedy record kind -> sentence per language ({phone}, {role}, {loan}, {owner},
-#: {since}, {entry}, {copied_from}, {from_platform}, {to_platform})
+#: {since}, {entry}, {copied_from}, {from_platform}, {to_platform}, {record}, {person},
+#: {how}: the evidence of a match, :data:`MATCH_HOW`)
 RECORD_TEXTS: Mapping[str, Mapping[str, str]] = {
+    "match": {
+        "en": "{record} is matched to {person} by {how}",
+        "zh": "{record} 被匹配为 {person}（依据：{how}）",
+    },
     "applicant_phone": {
         "en": "{phone} {role} {loan}",
         "zh": "{phone} {role} {loan}",
@@ -132,6 +138,20 @@ RECORD_TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "{from_platform} passes its blacklist to {to_platform}",
         "zh": "{from_platform} 把黑名单共享给 {to_platform}",
     },
+}
+
+#: match evidence (``matched_by``) -> what a match rests on, in Chinese (the English is
+#: :data:`spillover.rules.MATCH_TEXTS`)
+MATCH_HOW_ZH: Mapping[str, str] = {
+    "known": "数据本身注明了记录对应的人",
+    "id_number": "身份证号",
+    "name_and_phone": "姓名和手机号",
+    "name_and_birth_date": "姓名和出生日期",
+    "name_and_city": "姓名和城市",
+    "phone_only": "仅凭手机号",
+    "name_only": "仅凭姓名",
+    "other": "薄弱证据（姓名、身份证号、手机号均不一致）",
+    "new_identity": "未与其他记录匹配，自成一人",
 }
 
 #: the report's own words
@@ -268,6 +288,7 @@ UI: Mapping[str, Mapping[str, str]] = {
     },
     "person": {"en": "person", "zh": "个人"},
     "phone": {"en": "phone", "zh": "手机号"},
+    "record": {"en": "platform record", "zh": "平台客户记录"},
     "loan_of": {"en": "{borrower}'s loan at {platform}", "zh": "{borrower} 在 {platform} 的贷款"},
     "entry_word": {"en": "entry", "zh": "条目"},
     # the legend of the drawing (report.drawing_svg)

@@ -16,7 +16,13 @@ How it is computed (``docs/disputes.md`` has the reader's version):
    (not the subject's own), an applicant phone on a loan, a loan link, a sharing
    agreement, a copy. The subject's own records (their loans, their owner periods),
    loans and their borrowers, and the listing itself are not correctable
-   (infinite capacity).
+   (infinite capacity). A listed platform record resolves as
+   :func:`spillover.core.explain` resolves it: its walks are the walks of the person
+   it resolves to, after the *match* when linkage made it (a ``matches`` row), which
+   is then a correctable record on every one of them ("this record is not that
+   person"); a record the data names its person by (``known``) or that stands as a
+   person of its own (``new_identity``) is that person's own record, and an
+   unresolved record has no path.
 2. **Minimum cut.** The chains are laid into one flow network (one vertex per
    record, split into in and out with the record's capacity) from the subject to
    the listing, and networkx's maximum flow gives a minimum vertex cut. Capacities:
@@ -51,14 +57,26 @@ import networkx as nx
 from .backends.base import GraphBackend
 from .core import Explanation, ExplanationFacts, copy_chain, explain
 from .errors import NotFoundError
-from .model import Entry, Loan, PhonePeriod, PhoneUse, Sharing, SubjectKind, ref, split_ref
+from .model import (
+    Entry,
+    Loan,
+    Match,
+    PhonePeriod,
+    PhoneUse,
+    Sharing,
+    SubjectKind,
+    ref,
+    split_ref,
+)
 from .policy import Policy, default_policy
 from .rules import (
     APPLICANT,
     COPY_STEP,
+    MATCH_TEXTS,
     ORIGIN_STEP,
     ROLES,
     SHARING_STEP,
+    MatchKey,
     Verdict,
     loan_in_time,
 )
@@ -70,6 +88,7 @@ __all__ = [
     "COPY",
     "HOLDER",
     "LOAN_LINK",
+    "MATCH",
     "OWNER_PERIOD",
     "RECORD_KINDS",
     "SHARING",
@@ -89,13 +108,15 @@ __all__ = [
     "subject_remedy",
 ]
 
-#: the kinds of correctable source records, in the order a remedy lists them
+#: the kinds of correctable source records, in the order a remedy lists them (the match of
+#: a listed platform record first: it is the first record of every path it is on)
+MATCH = "match"
 LOAN_LINK = "loan_link"
 APPLICANT_PHONE = "applicant_phone"
 OWNER_PERIOD = "owner_period"
 COPY = "copy"
 SHARING = "sharing"
-RECORD_KINDS = (APPLICANT_PHONE, LOAN_LINK, OWNER_PERIOD, COPY, SHARING)
+RECORD_KINDS = (MATCH, APPLICANT_PHONE, LOAN_LINK, OWNER_PERIOD, COPY, SHARING)
 _KIND_ORDER = {k: i for i, k in enumerate(RECORD_KINDS)}
 
 _UNBOUNDED_PATHS = 10**9
@@ -111,11 +132,13 @@ class Record:
     - ``loan_link``: ``phone`` is linked to ``loan_id`` in ``role`` (a loan_links row);
     - ``owner_period``: ``owner_id`` owned ``phone`` from ``since`` (a phones row);
     - ``copy``: entry ``entry_id`` was copied from ``copied_from`` (blacklist.copied_from);
-    - ``sharing``: ``from_platform`` passes its blacklist to ``to_platform`` (a sharing row).
+    - ``sharing``: ``from_platform`` passes its blacklist to ``to_platform`` (a sharing row);
+    - ``match``: the platform record ``record_id`` was matched to ``person_id`` by
+      ``matched_by`` (a ``matches`` row, made by linkage).
 
     ``platform_id`` is the platform that holds the record (the loan's lender, the
-    copying platform, the sharing platform; None for an owner period, which the
-    phone's carrier holds).
+    copying platform, the sharing platform, the platform holding the matched record;
+    None for an owner period, which the phone's carrier holds).
     """
 
     kind: str
@@ -129,10 +152,13 @@ class Record:
     copied_from: str | None = None
     from_platform: str | None = None
     to_platform: str | None = None
+    record_id: str | None = None
+    person_id: str | None = None
+    matched_by: str | None = None
 
     def sort_key(self) -> tuple[Any, ...]:
-        """Record order: kind (applicant phone, link, owner period, copy, sharing), then
-        the holding platform, then the record's own fields."""
+        """Record order: kind (match, applicant phone, link, owner period, copy, sharing),
+        then the holding platform, then the record's own fields."""
         return (
             _KIND_ORDER[self.kind],
             self.platform_id or "",
@@ -145,6 +171,9 @@ class Record:
             self.copied_from or "",
             self.from_platform or "",
             self.to_platform or "",
+            self.record_id or "",
+            self.person_id or "",
+            self.matched_by or "",
         )
 
 
@@ -165,6 +194,20 @@ def _sharing_record(s: Sharing) -> Record:
     return Record(
         SHARING, s.from_platform, from_platform=s.from_platform, to_platform=s.to_platform
     )
+
+
+def _match_record(match: Match, platform_id: str | None) -> Record:
+    return Record(
+        MATCH,
+        platform_id,
+        record_id=match.record_id,
+        person_id=match.person_id,
+        matched_by=match.matched_by.value,
+    )
+
+
+#: matches that are the person's own record, not a claim linkage made about them
+_OWN_MATCHES = frozenset({MatchKey.KNOWN, MatchKey.NEW_IDENTITY})
 
 
 def _copy_record(copy: Entry, source: Entry) -> Record:
@@ -277,6 +320,16 @@ def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryP
     facts = ExplanationFacts(backend)
     until = entry.listed_at
     subject_person = entry.subject if entry.subject_kind == SubjectKind.PERSON else None
+    start: tuple[Record, ...] = ()
+    if entry.subject_kind == SubjectKind.RECORD:
+        # as explain resolves it: the person the record resolves to, through the match
+        match = backend.matches([entry.subject]).get(entry.subject)
+        if match is None:
+            return paths  # an unresolved record: no path
+        subject_person = match.person_id
+        if match.matched_by not in _OWN_MATCHES:
+            held = backend.record_platforms([entry.subject]).get(entry.subject)
+            start = (_match_record(match, held),)
 
     def reach(loan: Loan, depth: int, records: tuple[Record, ...], visited: frozenset[str]) -> None:
         paths.loans[loan.loan_id] = loan
@@ -306,7 +359,7 @@ def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryP
             reach(loan, depth + 1, (*records, *own, _use_record(use)), visited)
 
     if subject_person is not None:
-        from_person(subject_person, 0, (), frozenset({subject_person}))
+        from_person(subject_person, 0, start, frozenset({subject_person}))
     else:
         f = facts.expand([], [entry.subject], until)
         for use in sorted(f.uses, key=lambda u: (u.loan.loan_id, u.phone, u.role)):
@@ -613,6 +666,10 @@ def _record_refs(records: Iterable[Record]) -> set[str]:
             refs.add(ref("phone", r.phone))
         if r.owner_id:
             refs.add(ref("person", r.owner_id))
+        if r.record_id:
+            refs.add(ref("record", r.record_id))
+        if r.person_id:
+            refs.add(ref("person", r.person_id))
         for p in (r.platform_id, r.from_platform, r.to_platform):
             if p:
                 refs.add(ref("platform", p))
@@ -672,8 +729,9 @@ def remedy(backend: GraphBackend, entry_id: str, policy: Policy | None = None) -
 def entries_on_subject(
     backend: GraphBackend, subject_kind: SubjectKind | str, subject: str
 ) -> list[Entry]:
-    """Every entry on a person (listing them, or a phone they owned on the listing day) or
-    on a phone, by listing day then entry id."""
+    """Every entry on a person (listing them, a phone they owned on the listing day, or a
+    platform record that resolves to them, as :func:`spillover.core.explain_about_person`
+    finds them) or on a phone, by listing day then entry id."""
     kind = SubjectKind(subject_kind)
     if not backend.exists(ref(kind.value, subject)):
         raise NotFoundError(f"unknown {kind.value} {subject!r}")
@@ -683,6 +741,7 @@ def entries_on_subject(
             p for p in backend.expand([subject], [], date.max).periods if p.owner_id == subject
         ]
     out: list[Entry] = []
+    records: list[Entry] = []  # entries on platform records: theirs when matched to them
     for batch in backend.iter_entries():
         for entry in batch:
             if (entry.subject_kind == kind and entry.subject == subject) or (
@@ -691,6 +750,13 @@ def entries_on_subject(
                 and any(p.phone == entry.subject and p.covers(entry.listed_at) for p in periods)
             ):
                 out.append(entry)
+            elif kind == SubjectKind.PERSON and entry.subject_kind == SubjectKind.RECORD:
+                records.append(entry)
+    if records:
+        matches = backend.matches(sorted({e.subject for e in records}))
+        out.extend(
+            e for e in records if e.subject in matches and matches[e.subject].person_id == subject
+        )
     out.sort(key=lambda x: (x.listed_at, x.entry_id or ""))
     return out
 
@@ -923,6 +989,12 @@ def record_text(r: Record, names: dict[str, str]) -> str:
         return f"{_name(names, 'person', r.owner_id)} owns phone {phone} (since {since})"
     if r.kind == COPY:
         return f"entry {r.entry_id} was copied from entry {r.copied_from}"
+    if r.kind == MATCH:
+        record = _name(names, "record", r.record_id)
+        return (
+            f"{record} is matched to {_name(names, 'person', r.person_id)} by "
+            f"{MATCH_TEXTS[MatchKey(r.matched_by or MatchKey.OTHER)]}"
+        )
     return (
         f"{_name(names, 'platform', r.from_platform)} passes its blacklist to "
         f"{_name(names, 'platform', r.to_platform)}"
@@ -942,6 +1014,9 @@ def _record_out(r: Record, names: dict[str, str]) -> dict[str, Any]:
         "copied_from",
         "from_platform",
         "to_platform",
+        "record_id",
+        "person_id",
+        "matched_by",
     ):
         value = getattr(r, key)
         if value is not None:

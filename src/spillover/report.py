@@ -31,6 +31,7 @@ from .errors import OptionError
 from .i18n import (
     LANGS,
     LOAN_STATUS,
+    MATCH_HOW_ZH,
     REASONS_ZH,
     RECORD_TEXTS,
     ROLE_TEXTS_ZH,
@@ -38,7 +39,7 @@ from .i18n import (
     UI,
     VERDICTS,
 )
-from .model import APPLICANT, Loan, PlatformKind, SubjectKind, ref, split_ref
+from .model import APPLICANT, Loan, MatchKey, PlatformKind, SubjectKind, ref, split_ref
 from .outfiles import atomic_file
 from .policy import Policy, default_policy
 from .remedy import (
@@ -52,7 +53,7 @@ from .remedy import (
     contact_order,
     subject_remedy,
 )
-from .rules import COPY_STEP, REASONS, ROLES, Verdict, kind_of, role_of
+from .rules import COPY_STEP, MATCH_TEXTS, REASONS, ROLES, Verdict, kind_of, role_of
 from .textsafe import FSI, PDI, isolated, printable
 from .wording import count, percent, score_text
 
@@ -114,6 +115,12 @@ class ReportText:
             r = ROLES[role]
             return r.own_text if own else r.text
         return ROLE_TEXTS_ZH[role][1 if own else 0]
+
+    def match_how(self, matched_by: str) -> str:
+        """What a match rests on (``matched_by``)."""
+        if self.lang == "en":
+            return MATCH_TEXTS[MatchKey(matched_by)]
+        return MATCH_HOW_ZH[matched_by]
 
     def step_template(self, kind_name: str, english: str) -> str:
         """The sentence of a step kind, with the placeholders of the English one."""
@@ -205,6 +212,9 @@ def record_sentence(r: Record, name: _Namer) -> str:
         copied_from=r.copied_from,
         from_platform=name.platform(r.from_platform),
         to_platform=name.platform(r.to_platform),
+        record=name(ref("record", r.record_id or "")),
+        person=name(ref("person", r.person_id or "")),
+        how=name.t.match_how(r.matched_by or MatchKey.OTHER.value),
     )
 
 

@@ -255,6 +255,10 @@ class ArrayBackend:
         found = self.cols.matches
         return {r: found[r] for r in record_ids if r in found}
 
+    def record_platforms(self, record_ids: Collection[str]) -> dict[str, str]:
+        records = self.cols.records
+        return {r: records[r].platform_id for r in record_ids if r in records}
+
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)
         if kind == "phone":

@@ -35,7 +35,8 @@ class GraphBackend(Protocol):
     - :meth:`surroundings`: the phones named on given loans, the entries listing given
       people and phones (for graph views and red flags, not for explanations);
     - :meth:`columns`: everything at once, as flat columns, for batch passes;
-    - :meth:`matches`: the person each platform record resolves to, and how.
+    - :meth:`matches`: the person each platform record resolves to, and how;
+    - :meth:`record_platforms`: the platform that holds each platform record.
     """
 
     name: str
@@ -98,6 +99,11 @@ class GraphBackend(Protocol):
     def matches(self, record_ids: Collection[str]) -> dict[str, Match]:
         """The person each platform record resolves to, and how (docs/contract.md §1), by
         record id; unresolved and unknown records are left out."""
+        ...
+
+    def record_platforms(self, record_ids: Collection[str]) -> dict[str, str]:
+        """The platform that holds each platform record (``records.platform_id``), by record
+        id; unknown records are left out."""
         ...
 
     def close(self) -> None:

@@ -303,6 +303,13 @@ class Neo4jBackend:
             for r in self._read("matches", ids=list(record_ids))
         }
 
+    def record_platforms(self, record_ids: Collection[str]) -> dict[str, str]:
+        if not record_ids:
+            return {}
+        return {
+            r["id"]: r["platform_id"] for r in self._read("record_platforms", ids=list(record_ids))
+        }
+
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)
         return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
