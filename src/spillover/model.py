@@ -19,7 +19,6 @@ __all__ = [
     "APPLICANT",
     "Dataset",
     "Entry",
-    "Expansion",
     "FrontierFacts",
     "LinkRole",
     "Loan",
@@ -333,10 +332,6 @@ class Surroundings:
 
     uses: tuple[PhoneUse, ...] = ()
     entries: tuple[Entry, ...] = ()
-
-
-#: the former name of :class:`FrontierFacts`
-Expansion = FrontierFacts
 
 
 @dataclass(frozen=True)
