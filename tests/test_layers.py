@@ -173,8 +173,47 @@ def _is_module(name: str) -> bool:
     ).is_file()
 
 
+def _private_definitions(tree: ast.AST) -> set[str]:
+    """The private names a module defines: functions, classes, methods, assigned names
+    and ``self._x`` attributes."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {n for n in names if _private(n)}
+
+
+def _private_uses(
+    path: Path, trees: dict[Path, ast.AST], defined: dict[Path, set[str]]
+) -> list[str]:
+    """``obj._name`` in PATH (``obj`` not ``self``/``cls``) where ``_name`` is defined only
+    in other modules of the package: a private method or attribute of another module's
+    class (``index._period_at``)."""
+    elsewhere = set().union(*(names for other, names in defined.items() if other != path))
+    return [
+        f"{path.name}:{node.lineno} .{node.attr}"
+        for node in ast.walk(trees[path])
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Load)
+        and _private(node.attr)
+        and not (isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"})
+        and node.attr in elsewhere
+        and node.attr not in defined[path]
+    ]
+
+
 def test_no_module_imports_a_private_name_of_another():
     """A leading underscore means "only this module": another module of the package that
     needs the name gets a public one (issue 20, plan §3)."""
-    found = [hit for path in sorted(PACKAGE.rglob("*.py")) for hit in _private_imports(path)]
+    paths = sorted(PACKAGE.rglob("*.py"))
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in paths}
+    defined = {path: _private_definitions(tree) for path, tree in trees.items()}
+    found = [hit for path in paths for hit in _private_imports(path)]
+    found += [hit for path in paths for hit in _private_uses(path, trees, defined)]
     assert not found, "\n".join(found)
