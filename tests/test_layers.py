@@ -184,3 +184,110 @@ def test_implementation_modules_declare_what_they_export(module):
     mod = importlib.import_module(name)
     assert isinstance(getattr(mod, "__all__", None), list), f"{name} has no __all__"
     assert all(hasattr(mod, n) for n in mod.__all__)
+
+
+def _module_name(path: Path) -> str:
+    """The dotted name of a module file of the package."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _resolve(here: str, is_package: bool, module: str | None, level: int) -> str:
+    """The absolute name a ``from ... import`` in module HERE names."""
+    if level == 0:
+        return module or ""
+    base = here.split(".") if is_package else here.split(".")[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join([*base, module] if module else base)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_imports(path: Path) -> list[str]:
+    """Every private name PATH takes from another module of the package: ``from .x import
+    _y`` and ``m._y`` where ``m`` is a spillover module it imported."""
+    here = _module_name(path)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[str] = []
+    modules: dict[str, str] = {}  # local name -> spillover module it is bound to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve(here, path.name == "__init__.py", node.module, node.level)
+            if not (source == "spillover" or source.startswith("spillover.")):
+                continue
+            for alias in node.names:
+                target = f"{source}.{alias.name}"
+                if _private(alias.name) and target != here:
+                    found.append(f"{path.name}:{node.lineno} from {source} import {alias.name}")
+                elif _is_module(target):
+                    modules[alias.asname or alias.name] = target
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("spillover."):
+                    modules[alias.asname or alias.name] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and _private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and modules[node.value.id] != here
+        ):
+            found.append(f"{path.name}:{node.lineno} {modules[node.value.id]}.{node.attr}")
+    return found
+
+
+def _is_module(name: str) -> bool:
+    """Whether NAME is a module of the package (a file or a folder with __init__)."""
+    relative = Path(*name.split(".")[1:])
+    return (PACKAGE / relative).with_suffix(".py").is_file() or (
+        PACKAGE / relative / "__init__.py"
+    ).is_file()
+
+
+def _private_definitions(tree: ast.AST) -> set[str]:
+    """The private names a module defines: functions, classes, methods, assigned names
+    and ``self._x`` attributes."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {n for n in names if _private(n)}
+
+
+def _private_uses(
+    path: Path, trees: dict[Path, ast.AST], defined: dict[Path, set[str]]
+) -> list[str]:
+    """``obj._name`` in PATH (``obj`` not ``self``/``cls``) where ``_name`` is defined only
+    in other modules of the package: a private method or attribute of another module's
+    class (``index._period_at``)."""
+    elsewhere = set().union(*(names for other, names in defined.items() if other != path))
+    return [
+        f"{path.name}:{node.lineno} .{node.attr}"
+        for node in ast.walk(trees[path])
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Load)
+        and _private(node.attr)
+        and not (isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"})
+        and node.attr in elsewhere
+        and node.attr not in defined[path]
+    ]
+
+
+def test_no_module_imports_a_private_name_of_another():
+    """A leading underscore means "only this module": another module of the package that
+    needs the name gets a public one (issue 20, plan §3)."""
+    paths = sorted(PACKAGE.rglob("*.py"))
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in paths}
+    defined = {path: _private_definitions(tree) for path, tree in trees.items()}
+    found = [hit for path in paths for hit in _private_imports(path)]
+    found += [hit for path in paths for hit in _private_uses(path, trees, defined)]
+    assert not found, "\n".join(found)

@@ -53,13 +53,13 @@ from .columns import FOREVER, NEVER, Columns, columns_from_dataset
 from .errors import BackendUnavailable, SpilloverError
 from .fastload import read_columns
 from .ingest import (
-    _now,
-    _props,
-    _write_marker,
     apply_schema,
     dataset_name,
     element_counts,
     graph_counts,
+    node_props,
+    now,
+    write_marker,
 )
 from .model import Dataset, Match, PlatformKind, Record, SubjectKind, match_props
 from .outfiles import atomic_folder
@@ -757,7 +757,7 @@ def bulk_ingest(
     if threads < 1:
         raise SpilloverError(f"the importer needs at least one thread, not {threads}")
     start = time.perf_counter()
-    started_at = _now()
+    started_at = now()
     path = Path(folder)
     name = dataset or dataset_name(path)
     data = read_columns(path, region=region)
@@ -791,12 +791,12 @@ def bulk_ingest(
     try:
         if progress is not None:
             progress("write import files", 0, 1)
-        marker = _props(
+        marker = node_props(
             name=name,
             folder=str(path.resolve()),
             first_ingest_at=started_at,
             started_at=started_at,
-            finished_at=_now(),
+            finished_at=now(),
             complete=True,
             # the first version of the data; no write-back results (results_*) yet
             data_version=1,
@@ -827,7 +827,7 @@ def bulk_ingest(
     driver = _reconnect(settings, reconnect_seconds)
     try:
         apply_schema(driver, database)
-        _write_marker(driver, database, {**marker, "finished_at": _now(), "rows": written.rows})
+        write_marker(driver, database, {**marker, "finished_at": now(), "rows": written.rows})
         counts = graph_counts(driver, database)
     except (DriverError, Neo4jError) as exc:
         raise BackendUnavailable(f"lost Neo4j after the import: {exc}") from None

@@ -78,9 +78,6 @@ from .rules import (
 )
 
 __all__ = [
-    "OWN_CONDUCT",
-    "SPILLOVER",
-    "UNEXPLAINED",
     "Explanation",
     "ExplanationFacts",
     "ExplanationPath",
@@ -100,12 +97,6 @@ __all__ = [
     "route_steps",
     "step_match",
 ]
-
-
-# the verdict strings, kept under their old names (spillover.rules.Verdict is the definition)
-OWN_CONDUCT = Verdict.OWN_CONDUCT
-SPILLOVER = Verdict.SPILLOVER
-UNEXPLAINED = Verdict.UNEXPLAINED
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from pyarrow import csv
 
 from . import parquetio
 from .columns import FOREVER, NEVER, Codes, Columns, Details, columns_from_dataset
-from .loader import _region, load_folder, odd_table_paths, table_paths
+from .loader import checked_region, load_folder, odd_table_paths, table_paths
 from .model import (
     Dataset,
     Entry,
@@ -42,7 +42,7 @@ from .model import (
 )
 from .phonecodes import PhoneCodes
 from .phones import DEFAULT_REGION, mobile_pattern, normalize_phone
-from .resident_id import _WEIGHTS
+from .resident_id import CHECK_WEIGHTS
 from .rows import MAX_YEAR, MIN_YEAR, REQUIRED_TABLES, TABLES, Row, field_kinds, required_columns
 
 __all__ = ["Progress", "read_columns", "read_dataset"]
@@ -77,7 +77,7 @@ def read_columns(
     Raises :class:`~spillover.errors.DataError` exactly as
     :func:`~spillover.loader.load_folder` does for a bad folder.
     """
-    region = _region(region)
+    region = checked_region(region)
     try:
         return _fast(Path(folder), region, progress)[0]
     except (_Fallback, pa.ArrowException):
@@ -90,7 +90,7 @@ def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset
     """The same :class:`~spillover.model.Dataset` as :func:`~spillover.loader.load_folder`, faster
     on large plain CSV folders (checked with Arrow, then built once); anything unusual goes
     through the exact loader."""
-    region = _region(region)
+    region = checked_region(region)
     try:
         columns, extra = _fast(Path(folder), region, None)
     except (_Fallback, pa.ArrowException):
@@ -396,7 +396,7 @@ def _resident_ids(values: pa.Array) -> None:
         present.offset : present.offset + len(present)
     ]
     chars = raw[offsets[:, None] + np.arange(18)]
-    total = (chars[:, :17].astype(np.int64) - ord("0")) @ np.array(_WEIGHTS, dtype=np.int64)
+    total = (chars[:, :17].astype(np.int64) - ord("0")) @ np.array(CHECK_WEIGHTS, dtype=np.int64)
     expected = np.frombuffer(b"10X98765432", dtype=np.uint8)[total % 11]
     _need((chars[:, 17] == expected).all())
 

@@ -50,9 +50,12 @@ __all__ = [
     "graph_counts",
     "ingest_dataset",
     "ingest_folder",
+    "node_props",
+    "now",
     "phone_numbers",
     "table_rows",
     "wipe",
+    "write_marker",
 ]
 
 
@@ -171,7 +174,7 @@ class DatasetMismatch(SpilloverError):
 # What a fresh ingest of the folder writes
 
 
-def _props(**values: Any) -> dict[str, Any]:
+def node_props(**values: Any) -> dict[str, Any]:
     """Node or relationship properties as Neo4j stores them: no null values."""
     return {k: v for k, v in values.items() if v is not None}
 
@@ -182,13 +185,13 @@ TableRow = tuple[Any, Any, dict[str, Any]]
 
 def _platform_rows(data: Dataset) -> Iterator[TableRow]:
     for p in data.platforms.values():
-        props = _props(id=p.platform_id, name=p.name, kind=p.kind.value)
+        props = node_props(id=p.platform_id, name=p.name, kind=p.kind.value)
         yield p.platform_id, props, {"props": props}
 
 
 def _people_rows(data: Dataset) -> Iterator[TableRow]:
     for p in data.people.values():
-        props = _props(id=p.person_id, name=p.name, id_number=p.id_number, city=p.city)
+        props = node_props(id=p.person_id, name=p.name, id_number=p.id_number, city=p.city)
         yield p.person_id, props, {"props": props}
 
 
@@ -214,7 +217,7 @@ def _period_rows(data: Dataset) -> Iterator[TableRow]:
         for p in owned:
             if p.owner_id is None:
                 continue
-            props = _props(
+            props = node_props(
                 period=p.since.isoformat() if p.since else "",
                 since=p.since,
                 until=p.until,
@@ -229,7 +232,7 @@ def _period_rows(data: Dataset) -> Iterator[TableRow]:
 
 def _loan_rows(data: Dataset) -> Iterator[TableRow]:
     for loan in data.loans.values():
-        props = _props(
+        props = node_props(
             id=loan.loan_id,
             platform_id=loan.platform_id,
             borrower_id=loan.borrower_id,
@@ -242,7 +245,7 @@ def _loan_rows(data: Dataset) -> Iterator[TableRow]:
             borrower_record=loan.borrower_record,
             matched_by=loan.matched_by,
         )
-        applied = _props(verified=loan.phone_verified)
+        applied = node_props(verified=loan.phone_verified)
         compare = (
             props,
             (loan.borrower_id,),
@@ -261,7 +264,7 @@ def _link_rows(data: Dataset) -> Iterator[TableRow]:
 def _entry_rows(data: Dataset) -> Iterator[TableRow]:
     """Entries; the compare value's third part is what the entry LISTS: (kind, key) pairs."""
     for e in data.entries.values():
-        props = _props(
+        props = node_props(
             id=e.entry_id,
             platform_id=e.platform_id,
             subject_kind=e.subject_kind.value,
@@ -290,7 +293,7 @@ def _copy_rows(data: Dataset) -> Iterator[TableRow]:
 def _record_rows(data: Dataset) -> Iterator[TableRow]:
     """Platform records; the compare value's third part is the person it was matched to."""
     for r in data.records.values():
-        props = _props(
+        props = node_props(
             id=r.record_id,
             platform_id=r.platform_id,
             name=r.name,
@@ -311,7 +314,7 @@ def _record_rows(data: Dataset) -> Iterator[TableRow]:
 
 def _sharing_rows(data: Dataset) -> Iterator[TableRow]:
     for s in data.sharing:
-        props = _props(since=s.since)
+        props = node_props(since=s.since)
         row = {"from_platform": s.from_platform, "to_platform": s.to_platform, "props": props}
         yield (s.from_platform, s.to_platform), props, row
 
@@ -546,7 +549,7 @@ def check_dataset(marker: Marker, name: str, *, replace: bool = False) -> None:
         )
 
 
-def _write_marker(driver: neo4j.Driver, database: str, props: dict[str, Any]) -> None:
+def write_marker(driver: neo4j.Driver, database: str, props: dict[str, Any]) -> None:
     """Set the marker's properties ``props`` (a None value removes that property); the
     properties not named (the write-back's ``results_*`` and ``writeback_*``) stay."""
     driver.execute_query(
@@ -751,7 +754,8 @@ def graph_counts(driver: neo4j.Driver, database: str) -> dict[str, int]:
     return {r["name"]: int(r["n"]) for r in records}
 
 
-def _now() -> str:
+def now() -> str:
+    """The current UTC time as the dataset marker stores it (ISO 8601, to the second)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -862,7 +866,7 @@ def _ingest(
     stamp: dict[str, Any] = {
         "name": dataset,
         "folder": folder,
-        "started_at": _now(),
+        "started_at": now(),
         "complete": False,
         "finished_at": None,
         "rows": None,
@@ -874,10 +878,10 @@ def _ingest(
         # before the first change: the written-back results (results_data_version) are
         # stale from here on, whether this ingest finishes or not
         stamp.update(data_version=old_version + 1, data_changed_at=stamp["started_at"])
-    _write_marker(driver, database, stamp)
+    write_marker(driver, database, stamp)
     apply_diff(d, driver, database, batch_size=batch_size, workers=workers, progress=progress)
-    stamp.update(complete=True, finished_at=_now(), rows=sum(rows.values()))
-    _write_marker(driver, database, stamp)
+    stamp.update(complete=True, finished_at=now(), rows=sum(rows.values()))
+    write_marker(driver, database, stamp)
     results = before.props or {}
     stale = (
         changes_data

@@ -7,7 +7,7 @@ loan depth, and gives the same best path, score and reason codes as the core
 (tests hold the two to each other). It is a compiled kernel behind the core,
 not a second definition of what a path means: every step kind, factor, reason
 code and the score come from :mod:`spillover.rules`, compiled into lookup tables
-indexed by integer codes (``_USE_KIND``, ``_SUBJECT_PHONE_KIND``, ...).
+indexed by integer codes (``USE_KIND``, ``SUBJECT_PHONE_KIND``, ...).
 
 * ties are precomputed once: person -> loan (own loans, and loans naming a
   phone the person owned on the application day), phone -> loan (for phone
@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import csr
 from .columns import FOREVER, NEVER, Codes, Columns, columns_from_dataset, columns_from_facts
 from .model import SubjectKind
 from .phonecodes import PhoneCodes, codes_in, string_array
@@ -83,13 +84,13 @@ def _kind_table(choose: Callable[..., StepKind], *axes: Sequence[object]) -> np.
 
 _BOOLS = (False, True)
 #: use kind by (role code, sms verified); row OWN unused
-_USE_KIND = _kind_table(
+USE_KIND = _kind_table(
     lambda role, sms: use_kind(role, sms) if role else loan_kind(subject=True),
     ROLE_NAMES,
     _BOOLS,
 )
 #: phone-subject kind by (role code, sms verified, borrower owned, owner changed)
-_SUBJECT_PHONE_KIND = _kind_table(
+SUBJECT_PHONE_KIND = _kind_table(
     lambda role, sms, owned, changed: (
         subject_phone_kind(role, sms, borrower_owned=owned, owner_changed=changed)
         if role
@@ -101,10 +102,11 @@ _SUBJECT_PHONE_KIND = _kind_table(
     _BOOLS,
 )
 #: owns kind by verified
-_OWNS_KIND = _kind_table(owns_kind, _BOOLS)
+OWNS_KIND = _kind_table(owns_kind, _BOOLS)
 #: own-loan kind by "the subject's own loan" (layer 1)
-_LOAN_KIND = _kind_table(lambda subject: loan_kind(subject=subject), _BOOLS)
-_OWNS_UNVERIFIED = KIND_CODE[owns_kind(False).name]
+LOAN_KIND = _kind_table(lambda subject: loan_kind(subject=subject), _BOOLS)
+#: the kind code of an unverified ownership
+OWNS_UNVERIFIED = KIND_CODE[owns_kind(False).name]
 #: the factor key of a step person -BORROWED-> loan (the tie of an own loan)
 _OWN_LOAN_KEY = loan_kind(subject=True).factor_key
 #: match keys as integer codes: the index in this tuple
@@ -112,7 +114,12 @@ MATCH_KEYS: tuple[MatchKey, ...] = tuple(MatchKey)
 
 __all__ = [
     "FOREVER",
+    "LOAN_KIND",
     "NEVER",
+    "OWNS_KIND",
+    "OWNS_UNVERIFIED",
+    "SUBJECT_PHONE_KIND",
+    "USE_KIND",
     "AuditResult",
     "Columns",
     "Index",
@@ -120,6 +127,7 @@ __all__ = [
     "codes_of",
     "columns_from_dataset",
     "columns_from_facts",
+    "path_codes",
     "round6",
     "rows",
 ]
@@ -182,29 +190,6 @@ def codes_of(cols: Columns) -> Codes:
         link_phone=link,
         entry_phone=entry_phone,
     )
-
-
-def _ptr(node: np.ndarray, n: int) -> np.ndarray:
-    """CSR offsets of rows grouped by ``node`` (codes 0..n-1; -1, none, sorts first):
-    where each node's rows start once they are sorted by node (``searchsorted`` of
-    the sorted codes, by counting)."""
-    known = node >= 0
-    counts = np.bincount(node[known], minlength=n)
-    start = len(node) - int(known.sum())
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64) + start
-
-
-def _rank(order: np.ndarray) -> np.ndarray:
-    """The inverse of a permutation: the position of each row in ``order``."""
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    return rank
-
-
-def _recode(rank: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Rows (-1: none) as codes (-1 stays -1)."""
-    rows = np.asarray(rows, dtype=np.int64)
-    return np.where(rows >= 0, np.append(rank, -1)[rows], -1)
 
 
 @dataclass(frozen=True)
@@ -383,9 +368,9 @@ class Index:
         self.loans = string_array(cols.loan_ids).take(pa.array(order))
         self.persons = string_array(cols.person_ids).take(pa.array(codes.person_order))
         self.platforms = string_array(cols.platform_ids).take(pa.array(codes.platform_order))
-        self.person_rank = _rank(codes.person_order)  # person code of each person row
-        self.platform_rank = _rank(codes.platform_order)
-        self.loan_rank = _rank(order)
+        self.person_rank = csr.rank(codes.person_order)  # person code of each person row
+        self.platform_rank = csr.rank(codes.platform_order)
+        self.loan_rank = csr.rank(order)
         self.phones = phones = codes.phones
         p_phone = np.asarray(codes.period_phone, dtype=np.int64)
         applicant = np.asarray(codes.loan_applicant_phone, dtype=np.int64)[order]
@@ -393,8 +378,8 @@ class Index:
         nl, npers = len(self.loans), len(self.persons)
         self.person_base = nl  # global code of person i = nl + i
         self.phone_base = nl + npers
-        self.loan_platform = _recode(self.platform_rank, codes.loan_platform[order])
-        self.loan_borrower = _recode(self.person_rank, codes.loan_borrower[order])
+        self.loan_platform = csr.recode(self.platform_rank, codes.loan_platform[order])
+        self.loan_borrower = csr.recode(self.person_rank, codes.loan_borrower[order])
         self.loan_applied = np.asarray(cols.loan_applied)[order]
         self.loan_known = np.asarray(cols.loan_known)[order]
         statuses = pa.array(sorted(s.value for s in policy.origin_statuses), pa.string())
@@ -415,7 +400,7 @@ class Index:
             self.loan_match >= 0, self.match_factor[np.maximum(self.loan_match, 0)], 1.0
         )
         # --- owner periods, sorted by (phone, since) for searchsorted lookups ------
-        p_owner = _recode(self.person_rank, codes.period_owner)  # -1: unknown
+        p_owner = csr.recode(self.person_rank, codes.period_owner)  # -1: unknown
         p_since = np.asarray(cols.period_since)
         porder = np.argsort(p_phone * (1 << 23) + np.clip(p_since, 0, (1 << 23) - 1), kind="stable")
         self.p_phone = p_phone[porder]
@@ -423,23 +408,23 @@ class Index:
         self.p_until = np.asarray(cols.period_until)[porder]
         self.p_owner = p_owner[porder]
         self.p_verified = np.asarray(cols.period_verified)[porder]
-        self.p_ptr = _ptr(self.p_phone, len(phones))
+        self.p_ptr = csr.ptr(self.p_phone, len(phones))
         # --- uses: (phone, role, loan) from applicant phones and links -----------
         app_loans = np.nonzero(has_app)[0]
         u_phone = np.concatenate([applicant[has_app], codes.link_phone])
-        u_loan = np.concatenate([app_loans, _recode(self.loan_rank, codes.link_loan)])
+        u_loan = np.concatenate([app_loans, csr.recode(self.loan_rank, codes.link_loan)])
         u_role = np.concatenate(
             [
                 np.full(len(app_loans), APPLICANT, dtype=np.int64),
                 codes_in(pa.array(ROLE_NAMES, pa.string()), cols.link_role),
             ]
         )
-        period = self._period_at(u_phone, self.loan_applied[u_loan])
+        period = self.period_at(u_phone, self.loan_applied[u_loan])
         # period -1 (no owner period) picks the appended sentinel; works with no periods at all
         u_owner = np.append(self.p_owner, -1)[period]
         u_owner_verified = np.append(self.p_verified, False)[period]
         u_sms = self.loan_verified[u_loan].astype(np.int64)
-        u_kind = _USE_KIND[u_role, u_sms]
+        u_kind = USE_KIND[u_role, u_sms]
         # --- person -> loan ties (CSR by person) ------------------------------------
         own_n = nl
         person_tie = (u_owner >= 0) & (u_owner != self.loan_borrower[u_loan])
@@ -450,7 +435,7 @@ class Index:
         # the owns step (-1: none, an own loan) and the loan step (-1: an own loan, whose
         # kind depends on the layer) of each tie
         self.t_owns = np.concatenate(
-            [np.full(own_n, -1), _OWNS_KIND[u_owner_verified[person_tie].astype(np.int64)]]
+            [np.full(own_n, -1), OWNS_KIND[u_owner_verified[person_tie].astype(np.int64)]]
         )
         self.t_kind = np.concatenate([np.full(own_n, -1), u_kind[person_tie]])
         # the first factor: the owns step's, or for an own loan its record's match (1.0: none)
@@ -462,18 +447,18 @@ class Index:
         torder = np.argsort(src * nl + self.t_loan)
         for name in ("t_loan", "t_phone", "t_role", "t_owns", "t_kind", "t_f1"):
             setattr(self, name, getattr(self, name)[torder])
-        self.t_ptr = _ptr(src, npers)
+        self.t_ptr = csr.ptr(src, npers)
         # --- phone -> loan uses (CSR by phone), for phone subjects ----------------
         uorder = np.argsort(u_phone * max(nl, 1) + u_loan)
         self.u_loan = u_loan[uorder]
         self.u_role = u_role[uorder]
         self.u_owner = u_owner[uorder]
         self.u_sms = u_sms[uorder]
-        self.u_ptr = _ptr(u_phone, len(phones))
+        self.u_ptr = csr.ptr(u_phone, len(phones))
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _period_at(self, phone: np.ndarray, day: np.ndarray) -> np.ndarray:
+    def period_at(self, phone: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Index of the owner period of ``phone`` covering ``day``, or -1.
 
         Periods are sorted by (phone, since) and do not overlap, so the covering
@@ -496,16 +481,6 @@ class Index:
         ok = out >= 0
         ok[ok] = self.p_until[out[ok]] >= day[ok]
         return np.where(ok, out, -1)
-
-    def _gather(self, ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each label row, the CSR positions of its node's edges: (label index, edge index)."""
-        start = ptr[rows]
-        counts = ptr[rows + 1] - start
-        total = int(counts.sum())
-        label = np.repeat(np.arange(len(rows)), counts)
-        offsets = np.cumsum(counts) - counts
-        edge = start[label] + (np.arange(total) - offsets[label])
-        return label, edge
 
     # -- reach --------------------------------------------------------------------------
 
@@ -538,8 +513,8 @@ class Index:
         column = np.full(n_plat, n_cols, dtype=np.int64)  # n_cols: no origin loan there
         column[origin_platforms] = np.arange(n_cols)
         # the sharing graph of each listing day: agreements started by then
-        s_from = _recode(self.platform_rank, self.codes.share_from)
-        s_to = _recode(self.platform_rank, self.codes.share_to)
+        s_from = csr.recode(self.platform_rank, self.codes.share_from)
+        s_to = csr.recode(self.platform_rank, self.codes.share_to)
         since = np.asarray(self.cols.share_since, dtype=np.int64)
         starts = np.unique(since[since != NEVER])
         epochs, epoch_of = np.unique(
@@ -566,7 +541,7 @@ class Index:
         source = np.where(has_source, copied, -1)
         children = np.nonzero(has_source)[0]
         children = children[np.argsort(source[children], kind="stable")]
-        child_ptr = _ptr(source[children], n_entries)
+        child_ptr = csr.ptr(source[children], n_entries)
         best_d = np.full((n_entries, n_cols + 1), NEVER, dtype=np.int64)
         best_h = np.full((n_entries, n_cols + 1), np.inf)
         best_i = np.zeros((n_entries, n_cols + 1), dtype=np.int64)
@@ -578,7 +553,7 @@ class Index:
         best_h[rows, cols] = own_hops[rows]
         done = len(rows)
         while True:
-            rows = children[self._gather(child_ptr, rows)[1]]
+            rows = children[csr.gather(child_ptr, rows)[1]]
             if not len(rows):
                 break
             done += len(rows)
@@ -642,12 +617,12 @@ class Index:
         kind = string_array(cols.entry_kind).take(eorder)
         subject = string_array(cols.entry_subject).take(eorder)
         listed = np.asarray(cols.entry_listed, dtype=np.int64)[order]
-        person = _recode(self.person_rank, codes.entry_person[order])
+        person = csr.recode(self.person_rank, codes.entry_person[order])
         phone = np.asarray(codes.entry_phone, dtype=np.int64)[order]
         owner_now = np.full(len(ids), -1, dtype=np.int64)
         phone_rows = np.nonzero(phone >= 0)[0]
         if len(phone_rows):
-            period = self._period_at(phone[phone_rows], listed[phone_rows])
+            period = self.period_at(phone[phone_rows], listed[phone_rows])
             owner_now[phone_rows] = np.append(self.p_owner, -1)[period]
         # a record subject starts from its person, through the match step
         match = np.full(len(ids), -1, dtype=np.int64)
@@ -663,11 +638,11 @@ class Index:
                 start_factor[at] = self.match_factor[match[at]]
         return _Entries(
             ids=ids,
-            platform=_recode(self.platform_rank, codes.entry_platform[order]),
+            platform=csr.recode(self.platform_rank, codes.entry_platform[order]),
             kind=kind,
             subject=subject,
             listed=listed,
-            copied=_recode(_rank(order), codes.entry_copied_from[order]),
+            copied=csr.recode(csr.rank(order), codes.entry_copied_from[order]),
             subject_person=person,
             subject_phone=phone,
             phone_rows=phone_rows,
@@ -702,10 +677,10 @@ class Index:
         fr = state.frontier
         if fr is None or not len(fr.entry):
             return []
-        label, tie = self._gather(self.t_ptr, fr.person)
+        label, tie = csr.gather(self.t_ptr, fr.person)
         entry = fr.entry[label]
         loan = self.t_loan[tie]
-        own_kind = _LOAN_KIND[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
+        own_kind = LOAN_KIND[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
         kind = np.where(self.t_kind[tie] >= 0, self.t_kind[tie], own_kind)
         responsibility = fr.responsibility[label] * self.t_f1[tie] * self.kind_factor[kind]
         # in time, and able to beat the entry's best origin so far (every later factor
@@ -723,7 +698,7 @@ class Index:
                 responsibility=responsibility[keep],
                 key=(fr.rank[label] * n_phone_keys + self.t_phone[tie] + 1) * 8 + self.t_role[tie],
                 parent=label,
-                summary=kind * 2 + (self.t_owns[tie] == _OWNS_UNVERIFIED),
+                summary=kind * 2 + (self.t_owns[tie] == OWNS_UNVERIFIED),
             )
         ]
 
@@ -733,7 +708,7 @@ class Index:
         rows = entries.phone_rows
         if not len(rows):
             return []
-        label, use = self._gather(self.u_ptr, entries.subject_phone[rows])
+        label, use = csr.gather(self.u_ptr, entries.subject_phone[rows])
         entry = rows[label]
         loan = self.u_loan[use]
         keep = self.loan_applied[loan] <= entries.listed[entry]
@@ -742,7 +717,7 @@ class Index:
         borrower_owned = (owner >= 0) & (owner == self.loan_borrower[loan])
         now = entries.owner_now[entry]
         owner_changed = (now >= 0) & (now != owner)
-        kind = _SUBJECT_PHONE_KIND[
+        kind = SUBJECT_PHONE_KIND[
             self.u_role[use],
             self.u_sms[use],
             borrower_owned.astype(np.int64),
@@ -900,7 +875,7 @@ class Index:
             for _ in range(len(layers)):
                 summaries.insert(0, sig & ((1 << bits) - 1))
                 sig >>= bits
-            texts[j] = " ".join(_path_codes(summaries[: sig // 4], bool(sig & 2), bool(sig & 1)))
+            texts[j] = " ".join(path_codes(summaries[: sig // 4], bool(sig & 2), bool(sig & 1)))
         out = texts[inverse.ravel()]
         # paths through a platform record's match step (a record subject, or a loan named
         # by a record): their codes are built per distinct signature with the matches
@@ -919,7 +894,7 @@ class Index:
                 key = (d, sh, co, m, *per_layer[i, :d].tolist(), *layer_match[i, :d].tolist())
                 if key not in keys:
                     keys[key] = " ".join(
-                        _path_codes(
+                        path_codes(
                             per_layer[i, :d].tolist(),
                             bool(sh),
                             bool(co),
@@ -931,7 +906,7 @@ class Index:
         return out
 
 
-def _path_codes(
+def path_codes(
     layers: list[int],
     shared: bool,
     copied: bool,

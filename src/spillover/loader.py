@@ -50,6 +50,9 @@ __all__ = [
     "DEFAULT_MAX_ERRORS",
     "TABLE_SUFFIXES",
     "Located",
+    "Problems",
+    "checked_region",
+    "error_text",
     "load_folder",
     "read_table",
     "read_valid_table",
@@ -75,8 +78,9 @@ class Located:
     row: Any
 
 
-class _Problems:
-    """Collects problems with a cap per file; counts every problem, shown or not."""
+class Problems:
+    """Collects problems with a cap per file; counts every problem, shown or not (the
+    exact loader's, and the simulator's for its rule files)."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
@@ -86,9 +90,11 @@ class _Problems:
 
     @property
     def truncated(self) -> bool:
+        """Whether some problems were counted but not kept (over the cap of a file)."""
         return self.total > len(self.items)
 
     def add(self, file: str, line: int, field: str, message: str) -> None:
+        """Count one problem; keep it unless ``file`` already has ``cap`` of them."""
         self.total += 1
         if self.per_file[file] >= self.cap:
             return
@@ -96,6 +102,7 @@ class _Problems:
         self.items.append(Problem(file, line, field, message))
 
     def error(self) -> DataError:
+        """The :class:`~spillover.errors.DataError` of the problems kept."""
         return DataError(self.items, self.truncated, self.total, self.cap)
 
 
@@ -190,7 +197,7 @@ def _open_text(path: Path) -> io.TextIOWrapper:
 def _column_positions(
     names: Sequence[str],
     needed: Iterable[str],
-    problems: _Problems,
+    problems: Problems,
     where: str,
     line: int,
     kind: str,
@@ -219,7 +226,7 @@ def _column_positions(
 
 
 def _csv_rows(
-    path: Path, problems: _Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
+    path: Path, problems: Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     name = str(path)
     if csv.field_size_limit() < _MAX_CELL:
@@ -287,7 +294,7 @@ class _DuplicateKey(Exception):
 
 
 def _jsonl_rows(
-    path: Path, problems: _Problems, rejected_rows: list[dict[str, Any]]
+    path: Path, problems: Problems, rejected_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     name = str(path)
     with _open_text(path) as handle:
@@ -374,7 +381,7 @@ def _other_cells_blank(table: pa.Table, row: int, skip: set[int]) -> bool:
 
 
 def _parquet_rows(
-    path: Path, problems: _Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
+    path: Path, problems: Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of a Parquet table (a file or a folder of parts), numbered 1, 2, ... across the
     parts; problems of a part's schema name the part at line 0 (docs/contract.md §1)."""
@@ -430,7 +437,7 @@ def _parquet_rows(
 
 
 def _raw_rows(
-    path: Path, problems: _Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
+    path: Path, problems: Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line, mapping)`` for every readable data row of a CSV, JSONL or Parquet table.
 
@@ -446,7 +453,9 @@ def _raw_rows(
         yield from _jsonl_rows(path, problems, rejected_rows)
 
 
-def _error_text(err: ErrorDetails) -> str:
+def error_text(err: ErrorDetails) -> str:
+    """One pydantic error as the loaders print it: the message without pydantic's
+    ``Value error, `` / ``Assertion failed, `` prefix (the Spark validator prints the same)."""
     msg = str(err.get("msg", "invalid"))
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
@@ -473,7 +482,7 @@ def read_valid_table(
     ['QC-R-XU', 'QT-R-J']
     """
     check_region(region)
-    problems = _Problems(max_errors)
+    problems = Problems(max_errors)
     found = table_paths(folder, table)
     if not found:
         problems.add(str(folder / f"{table}.csv"), 0, "(table)", f"table {table!r} is missing")
@@ -489,7 +498,7 @@ def read_valid_table(
 
 
 def read_table(
-    path: Path, model: type[Row], problems: _Problems, region: str, rejected: set[str] | None = None
+    path: Path, model: type[Row], problems: Problems, region: str, rejected: set[str] | None = None
 ) -> list[Located]:
     """Validate every row of one file; problems go to ``problems``.
 
@@ -508,7 +517,7 @@ def read_table(
             except ValidationError as exc:
                 for err in exc.errors():
                     loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
-                    problems.add(name, line, loc, _error_text(err))
+                    problems.add(name, line, loc, error_text(err))
                 unreadable.append(raw)
                 continue
             out.append(Located(name, line, row))
@@ -532,11 +541,11 @@ def load_folder(
     'Hangzhou'
     """
     folder = Path(folder)
-    region = _region(region)
+    region = checked_region(region)
     if not folder.is_dir():
         what = "does not exist" if not os.path.lexists(folder) else "is not a directory"
         raise DataError([Problem(str(folder), 0, "(folder)", f"the data folder {what}")])
-    problems = _Problems(max_errors)
+    problems = Problems(max_errors)
     tables: dict[str, list[Located]] = {}
     rejected: set[str] = set()
     for table, model in TABLES.items():
@@ -580,14 +589,16 @@ def _forms(table: str) -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _region(region: str) -> str:
+def checked_region(region: str) -> str:
+    """The region code of ``--region`` checked and normalized (``cn`` -> ``CN``); an
+    unknown one raises :class:`~spillover.errors.OptionError` naming ``--region``."""
     try:
         return check_region(region)
     except ValueError as exc:
         raise OptionError("--region", str(exc)) from None
 
 
-def _unique(rows: list[Located], key: str, problems: _Problems) -> dict[str, Located]:
+def _unique(rows: list[Located], key: str, problems: Problems) -> dict[str, Located]:
     seen: dict[str, Located] = {}
     for item in rows:
         value = getattr(item.row, key)
@@ -601,7 +612,7 @@ def _unique(rows: list[Located], key: str, problems: _Problems) -> dict[str, Loc
     return seen
 
 
-def _link(tables: dict[str, list[Located]], problems: _Problems, rejected: set[str]) -> Dataset:
+def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[str]) -> Dataset:
     """Second pass: keys unique, references known, phone periods disjoint, copy chains acyclic."""
     people = _unique(tables["people"], "person_id", problems)
     platforms = _unique(tables["platforms"], "platform_id", problems)

@@ -18,7 +18,6 @@ __all__ = [
     "MATCH_FIELDS",
     "Dataset",
     "Entry",
-    "Expansion",
     "FrontierFacts",
     "LinkRole",
     "Loan",
@@ -365,10 +364,6 @@ class Surroundings:
 
     uses: tuple[PhoneUse, ...] = ()
     entries: tuple[Entry, ...] = ()
-
-
-#: the former name of :class:`FrontierFacts`
-Expansion = FrontierFacts
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import csr
+
 __all__ = ["PhoneCodes", "codes_in", "phone_keys", "phone_text", "sorted_unique", "string_array"]
 
 
@@ -46,12 +48,6 @@ def codes_in(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
     """Index of each value in ``universe`` (a hash lookup), -1 where absent."""
     found = pc.index_in(string_array(values), value_set=universe)
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _rank(order: np.ndarray) -> np.ndarray:
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    return rank
 
 
 #: the longest E.164 number: 15 digits after the "+"
@@ -131,7 +127,7 @@ class PhoneCodes:
         encoded = pc.dictionary_encode(pa.array(every))
         distinct = encoded.dictionary.to_numpy()
         order = np.argsort(distinct)
-        codes = _rank(order)[encoded.indices.to_numpy()]
+        codes = csr.rank(order)[encoded.indices.to_numpy()]
         bounds = np.cumsum([0, *(len(k) for k in keys)])
         return cls(distinct[order]), [codes[a:b] for a, b in pairwise(bounds)]
 

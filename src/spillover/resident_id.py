@@ -5,13 +5,20 @@ from __future__ import annotations
 import re
 from datetime import date
 
-__all__ = ["check_character", "mask_ids_in", "validate_record_id_number", "validate_resident_id"]
+__all__ = [
+    "CHECK_WEIGHTS",
+    "check_character",
+    "mask_ids_in",
+    "validate_record_id_number",
+    "validate_resident_id",
+]
 
 _SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 #: anything that could be a resident ID number inside a longer text
 _ID_LIKE = re.compile(r"(?<![0-9A-Za-z])([0-9]{3})[0-9]{12}([0-9]{2}[0-9Xx])(?![0-9A-Za-z])")
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+#: ISO 7064 MOD 11-2 weights of the 17 digits (the check character's sum)
+CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 
 
@@ -21,7 +28,7 @@ def check_character(first17: str) -> str:
     >>> check_character("11010519491231002")
     'X'
     """
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
+    total = sum(int(d) * w for d, w in zip(first17, CHECK_WEIGHTS, strict=True))
     return _CHECK[total % 11]
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from . import __version__
+from . import __version__, csr
 from .columns import Columns
 from .errors import SpilloverError
 from .kernel import Index
@@ -128,20 +128,6 @@ def _delay(draw: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ptr(node: np.ndarray, n: int) -> np.ndarray:
-    counts = np.bincount(node, minlength=n) if len(node) else np.zeros(n, dtype=np.int64)
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-
-
-def _gather(ptr: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of ``nodes``, the CSR positions of its edges: (row, position)."""
-    start = ptr[nodes]
-    counts = ptr[nodes + 1] - start
-    row = np.repeat(np.arange(len(nodes)), counts)
-    offsets = np.cumsum(counts) - counts
-    return row, start[row] + (np.arange(int(counts.sum())) - offsets[row])
-
-
 # ---------------------------------------------------------------------------------------
 # The data, prepared once for every rule
 # ---------------------------------------------------------------------------------------
@@ -224,7 +210,7 @@ def prepare(
     # uses: the kernel's phone -> loan uses, re-sorted by loan
     u_phone = np.repeat(np.arange(len(index.phones)), np.diff(index.u_ptr)[: len(index.phones)])
     u_phone = u_phone[: len(index.u_loan)]
-    period = index._period_at(u_phone, index.loan_applied[index.u_loan])
+    period = index.period_at(u_phone, index.loan_applied[index.u_loan])
     owner_verified = np.append(index.p_verified, False)[period]
     order = np.argsort(index.u_loan, kind="stable")
     role_names = ("", *sorted(ROLES))  # the kernel's role codes
@@ -248,13 +234,13 @@ def prepare(
         platform_ids=platform_ids,
         platform_kind=kind,
         loan_status=loan_status,
-        use_ptr=_ptr(index.u_loan, nl),
+        use_ptr=csr.ptr(index.u_loan, nl),
         use_phone=u_phone[order],
         use_role=role_map[index.u_role[order]],
         use_owner=index.u_owner[order],
         use_owner_verified=owner_verified[order],
         use_sms=index.u_sms[order].astype(bool),
-        own_ptr=_ptr(index.loan_borrower, npers),
+        own_ptr=csr.ptr(index.loan_borrower, npers),
         own_loan=by_borrower,
         delinquent_by=first_known,
         later_default=later,
@@ -370,7 +356,7 @@ class _Cands:
 
 
 def _owner_at(world: World, phone: np.ndarray, day: np.ndarray) -> np.ndarray:
-    period = world.index._period_at(phone, day)
+    period = world.index.period_at(phone, day)
     owner: np.ndarray = np.append(world.index.p_owner, -1)[period]
     return owner
 
@@ -387,7 +373,7 @@ def _tie_listings(
     """The entries for the phone ties of ``loans`` (listed on ``listed``): every use of a
     phone on the loan whose tie kind the platform acts on, not the borrower's own."""
     plat = world.index.loan_platform[loans]
-    row, use = _gather(world.use_ptr, loans)
+    row, use = csr.gather(world.use_ptr, loans)
     plat, day, src, cause = plat[row], listed[row], loans[row], cause[row]
     role, sms = world.use_role[use], world.use_sms[use].astype(np.int64)
     tie = _USE_TIE[role, sms]
@@ -478,7 +464,7 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
         fr, who = fr.take(np.nonzero(who >= 0)[0]), who[who >= 0]
         keep = _first(fr.platform * ix.phone_base + who, fr.listed)
         person, fplat, fday, fcause = who[keep], fr.platform[keep], fr.listed[keep], fr.cause[keep]
-        row, pos = _gather(world.own_ptr, person)
+        row, pos = csr.gather(world.own_ptr, person)
         loan = world.own_loan[pos]
         ok = (ix.loan_platform[loan] == fplat[row]) & (ix.loan_applied[loan] <= fday[row])
         row, loan = row[ok], loan[ok]
@@ -518,10 +504,9 @@ def _share(
     """Copies through sharing, relaxed until no entry gets earlier (Bellman-Ford over
     the platforms: a copy is never earlier than what it copies)."""
     ix = world.index
-    from .kernel import _recode
 
-    s_from = _recode(ix.platform_rank, ix.codes.share_from)
-    s_to = _recode(ix.platform_rank, ix.codes.share_to)
+    s_from = csr.recode(ix.platform_rank, ix.codes.share_from)
+    s_to = csr.recode(ix.platform_rank, ix.codes.share_to)
     since = np.asarray(world.cols.share_since, dtype=np.int64)
     live = acts.act[s_to] if len(s_to) else np.zeros(0, dtype=bool)
     s_from, s_to, since = s_from[live], s_to[live], since[live]
@@ -590,8 +575,8 @@ def _share(
 def _edges(s_from: np.ndarray, platforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each row of ``platforms``, the sharing edges leaving it: (row, edge)."""
     order = np.argsort(s_from, kind="stable")
-    ptr = _ptr(s_from, int(max(s_from.max(initial=-1), platforms.max(initial=-1))) + 1)
-    row, pos = _gather(ptr, platforms)
+    ptr = csr.ptr(s_from, int(max(s_from.max(initial=-1), platforms.max(initial=-1))) + 1)
+    row, pos = csr.gather(ptr, platforms)
     return row, order[pos]
 
 
@@ -599,8 +584,7 @@ def _finish(world: World, rule: ListingRule, e: dict[str, np.ndarray]) -> Simula
     """The entries in entry order (listing day, platform, subject), copies re-pointed."""
     npers = len(world.index.persons)
     order = np.lexsort((e["subject"], e["platform"], e["listed"]))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
+    rank = csr.rank(order)
     subject = e["subject"][order]
     is_person = subject < npers
     person = np.where(is_person, subject, -1)
@@ -863,13 +847,13 @@ BLACKLIST_COLUMNS = (
 def _platform_kinds(folder: Path) -> dict[str, str]:
     """``platforms.kind`` by platform id (the folder is already validated; the table in any
     of its forms, CSV, JSONL or Parquet, read by the exact loader's row reader)."""
-    from .loader import _Problems, read_table, table_file
+    from .loader import Problems, read_table, table_file
     from .rows import TABLES
 
     path = table_file(folder, "platforms")
     if path is None:
         return {}
-    rows = read_table(path, TABLES["platforms"], _Problems(1), DEFAULT_REGION)
+    rows = read_table(path, TABLES["platforms"], Problems(1), DEFAULT_REGION)
     return {item.row.platform_id: item.row.kind.value for item in rows}
 
 

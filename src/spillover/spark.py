@@ -511,7 +511,7 @@ def _linkage_row_problems(tables: Mapping[str, DataFrame], region: str) -> list[
     with the number of rows and the first row's ``record_id``."""
     from pydantic import ValidationError
 
-    from .loader import _error_text
+    from .loader import error_text
     from .rows import TABLES as ROW_MODELS
 
     out: list[str] = []
@@ -528,7 +528,7 @@ def _linkage_row_problems(tables: Mapping[str, DataFrame], region: str) -> list[
             except ValidationError as exc:
                 for err in exc.errors():
                     loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
-                    seen = found.setdefault(loc, [0, _error_text(err), raw[required[0]], file])
+                    seen = found.setdefault(loc, [0, error_text(err), raw[required[0]], file])
                     seen[0] += 1
         out += [
             f"{file}: {loc}: {n} row(s) refused: {message} (first: {key})"
@@ -924,23 +924,20 @@ def _rules(policy: Policy) -> _Rules:
     roles = k.ROLE_NAMES
     return _Rules(
         use_kind={
-            f"{r}|{bit(s)}": int(k._USE_KIND[i, s])
-            for i, r in enumerate(roles)
-            if r
-            for s in (0, 1)
+            f"{r}|{bit(s)}": int(k.USE_KIND[i, s]) for i, r in enumerate(roles) if r for s in (0, 1)
         },
         subject_kind={
-            f"{r}|{bit(s)}|{bit(o)}|{bit(c)}": int(k._SUBJECT_PHONE_KIND[i, s, o, c])
+            f"{r}|{bit(s)}|{bit(o)}|{bit(c)}": int(k.SUBJECT_PHONE_KIND[i, s, o, c])
             for i, r in enumerate(roles)
             if r
             for s in (0, 1)
             for o in (0, 1)
             for c in (0, 1)
         },
-        owns_kind={bit(v): int(k._OWNS_KIND[v]) for v in (0, 1)},
+        owns_kind={bit(v): int(k.OWNS_KIND[v]) for v in (0, 1)},
         kind_factor={i: factor(policy, kind) for i, kind in enumerate(TIE_KINDS)},
-        own_unverified=int(k._OWNS_UNVERIFIED),
-        own_loan={s: int(k._LOAN_KIND[s]) for s in (0, 1)},
+        own_unverified=int(k.OWNS_UNVERIFIED),
+        own_loan={s: int(k.LOAN_KIND[s]) for s in (0, 1)},
         chain_factor=factor(policy, CHAIN_STEP),
         match_factor={i: factor(policy, match_kind(key)) for i, key in enumerate(k.MATCH_KEYS)},
     )
@@ -1352,7 +1349,7 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
     (both computed on the driver once per distinct value, with the rules' functions)."""
     from pyspark.sql import functions as F
 
-    from .kernel import _path_codes
+    from .kernel import path_codes
     from .output import AUDIT_COLUMNS
 
     col = F.col
@@ -1377,7 +1374,7 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
             bool(r["shared"]),
             bool(r["copied"]),
             " ".join(
-                _path_codes(
+                path_codes(
                     list(r["b_path"]),
                     bool(r["shared"]),
                     bool(r["copied"]),
@@ -1388,7 +1385,7 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
         )
         for r in shapes
     ]
-    none_text = " ".join(_path_codes([], False, False))
+    none_text = " ".join(path_codes([], False, False))
     codes = spark.createDataFrame(
         texts,
         "c_path array<int>, c_mpath array<int>, c_match int, c_shared boolean, "

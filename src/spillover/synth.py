@@ -38,6 +38,7 @@ import numpy as np
 from .errors import SpilloverError
 from .formats import check_format, convert_folder
 from .outfiles import atomic_folder
+from .resident_id import CHECK_WEIGHTS
 
 __all__ = ["MECHANISMS", "SynthParams", "SynthSummary", "generate"]
 
@@ -1347,7 +1348,7 @@ _CITY_NAMES = _table([c[0] for c in _CITIES])
 _ROLE_NAMES = _table(_ROLES)
 
 
-_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], np.int64)
+_ID_WEIGHTS = np.array(CHECK_WEIGHTS, np.int64)
 _ID_CHECK = np.frombuffer(b"10X98765432", np.uint8)
 
 
