@@ -19,16 +19,16 @@ from typing import Any
 import click
 
 from . import __version__
-from .audit import audit as run_audit
-from .audit import audit_folder
+from .auditrun import DEFAULT_MASTER, ENGINES, AuditRequest, check_spark_options, run_audit
 from .backends.base import GraphBackend
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_entry
 from .demo import demo_text, run_demo
 from .driverlog import route_driver_logs
-from .errors import DataError, NotFoundError, OptionError, SpilloverError
+from .errors import DataError, NotFoundError, OptionError, SpilloverError, UsageProblem
 from .formats import FORMATS
+from .investigate import WriteBackSummary
 from .linkage import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
 from .linkage import MAX_BLOCK_SIZE as DEFAULT_MAX_BLOCK_SIZE
 from .linkage import require_extra
@@ -56,10 +56,6 @@ class InvalidValue(click.BadParameter):
     exit_code = 1
 
 
-#: the Spark master when --master is not given (pyspark's own Spark, every local core)
-DEFAULT_MASTER = "local[*]"
-
-
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into one clean message (all problems for bad data) and exit 1."""
 
@@ -76,6 +72,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
         except OptionError as exc:
             raise InvalidValue(mask_ids_in(exc.reason), param_hint=exc.option) from None
+        except UsageProblem as exc:
+            raise click.UsageError(str(exc)) from None
         except SpilloverError as exc:
             _fail(str(exc))
 
@@ -98,12 +96,6 @@ def spark_options(func: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="With --engine spark: the Spark master (local[N], spark://..., yarn, k8s://...).",
     )(func)
-
-
-def refuse_spark_options_without_spark(master: str, conf: dict[str, str]) -> None:
-    """``--master``/``--conf`` given to a command that does not run on Spark: a usage error."""
-    if conf or master != DEFAULT_MASTER:
-        raise click.UsageError("--master and --conf go with --engine spark")
 
 
 def _region_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -512,8 +504,8 @@ def check(
 @format_option(["text", "json"], help="Format of the summary printed at the end.")
 @click.option(
     "--engine",
-    type=click.Choice(["numpy", "spark"]),
-    default="numpy",
+    type=click.Choice(list(ENGINES)),
+    default=ENGINES[0],
     show_default=True,
     help="numpy: the one-pass audit in this process; spark: the same audit on Apache Spark "
     "(--data any path Spark reads; docs/scale-out.md).",
@@ -533,74 +525,50 @@ def audit(
 ) -> None:
     """Explain and score every blacklist entry; write one row per entry to --out,
     or (--write-back, Neo4j) store the results in the graph."""
-    policy = load_policy(policy_path)
-    if engine == "spark":
-        if write_back or max_paths is not None:
-            raise click.UsageError("--write-back and --max-paths go with Neo4j, not --engine spark")
-        if source.data_text is None or out is None:
-            raise click.UsageError("--engine spark needs --data DIR and --out FILE")
-        from .spark import audit_spark
-
-        done = audit_spark(
-            source.data_text, out, policy, master=master, conf=conf, region=source.region
-        )
-        _audit_summary(fmt, done.path, done.rows, done.verdicts)
-        return
-    refuse_spark_options_without_spark(master, conf)
+    request = AuditRequest(
+        data=source.data_text,
+        neo4j=source.neo4j,
+        out=out,
+        policy=load_policy(policy_path),
+        region=source.region,
+        engine=engine,
+        write_back=write_back,
+        max_paths=max_paths,
+        master=master,
+        conf=conf,
+    )
     progress = StageProgress()
-    if write_back:
-        if out is not None:
-            raise click.UsageError("--write-back stores the results in Neo4j: drop --out")
-        if source.neo4j is None:
-            raise click.UsageError("--write-back needs Neo4j (--neo4j-uri or NEO4J_URI)")
-        from .investigate import write_back as run_write_back
-
-        with source.open() as backend:
-            try:
-                result = run_write_back(
-                    backend,  # type: ignore[arg-type]
-                    policy,
-                    max_paths=max_paths,
-                    progress=progress,
-                )
-            finally:
-                progress.close()
-        if fmt == "json":
-            click.echo(
-                json.dumps(
-                    {
-                        "entries": result.entries,
-                        "traces": result.traces,
-                        "verdicts": result.verdicts,
-                        "audited_at": result.audited_at.isoformat(),
-                        "seconds": round(result.seconds, 3),
-                        "run": result.run,
-                        "data_version": result.data_version,
-                    }
-                )
-            )
-        else:
-            counts = ", ".join(f"{v} {k}" for k, v in result.verdicts.items()) or "no entries"
-            click.echo(
-                f"wrote back {result.entries} entries and {result.traces} TRACED_TO paths "
-                f"in {result.seconds:.1f}s ({counts})"
-            )
-        return
-    if out is None:
-        raise click.UsageError("give --out FILE.csv|FILE.jsonl (or --write-back on Neo4j)")
-    if max_paths is not None:
-        raise click.UsageError("--max-paths goes with --write-back (audit rows hold the best path)")
     try:
-        if source.data is not None:
-            summary = audit_folder(
-                source.data, Path(out), policy, region=source.region, progress=progress
-            )
-        else:
-            with source.open() as backend:
-                summary = run_audit(backend, Path(out), policy, progress=progress)
+        result = run_audit(request, progress)
     finally:
         progress.close()
-    _audit_summary(fmt, summary.path, summary.rows, summary.verdicts)
+    if isinstance(result, WriteBackSummary):
+        _write_back_summary(fmt, result)
+    else:
+        _audit_summary(fmt, result.path, result.rows, result.verdicts)
+
+
+def _write_back_summary(fmt: str, result: WriteBackSummary) -> None:
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "entries": result.entries,
+                    "traces": result.traces,
+                    "verdicts": result.verdicts,
+                    "audited_at": result.audited_at.isoformat(),
+                    "seconds": round(result.seconds, 3),
+                    "run": result.run,
+                    "data_version": result.data_version,
+                }
+            )
+        )
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in result.verdicts.items()) or "no entries"
+        click.echo(
+            f"wrote back {result.entries} entries and {result.traces} TRACED_TO paths "
+            f"in {result.seconds:.1f}s ({counts})"
+        )
 
 
 def _audit_summary(fmt: str, path: object, rows: int, verdicts: dict[str, int]) -> None:
@@ -1288,10 +1256,6 @@ def serve(
         ) from None
     if source.data is None and source.neo4j is None:
         raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
-    if source.neo4j is not None and source.neo4j.password:
-        import os
-
-        os.environ["NEO4J_PASSWORD"] = source.neo4j.password
     spec = ServeSpec(
         check_log=str(check_log),
         data=str(source.data) if source.data is not None else None,
@@ -1313,7 +1277,14 @@ def serve(
         keep_alive_timeout=keep_alive_timeout,
         max_connections=max_connections,
     )
-    run_service(spec, host, port, workers=workers, graceful_seconds=graceful_seconds)
+    run_service(
+        spec,
+        host,
+        port,
+        workers=workers,
+        graceful_seconds=graceful_seconds,
+        neo4j_password=source.neo4j.password if source.neo4j is not None else None,
+    )
 
 
 @cli.command()
@@ -1401,8 +1372,7 @@ def simulate(
         return
     if data is None or not rules or out is None:
         raise click.UsageError("give --data DIR, at least one --rule and --out DIR (or --compare)")
-    if engine != "spark":
-        refuse_spark_options_without_spark(master, conf)
+    check_spark_options(engine, master, conf)
     summary = sim.simulate(
         data,
         sim.expand_rules(rules),
