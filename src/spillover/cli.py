@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .auditrun import DEFAULT_MASTER, ENGINES, AuditRequest, check_spark_options, run_audit
+from .auditrun import DEFAULT_MASTER, ENGINES, AuditRequest, run_audit
 from .backends.base import GraphBackend
 from .connect import open_backend
 from .core import check as run_check
@@ -1364,15 +1364,14 @@ def simulate(
     or --compare two runs."""
     from . import simulate as sim
 
+    sim.check_options(
+        data=data, rules=rules, out=out, compare=compare, engine=engine, master=master, conf=conf
+    )
     if compare is not None:
-        if data is not None or rules or out is not None:
-            raise click.UsageError("--compare reads two finished runs: drop --data, --rule, --out")
         rows = sim.compare_runs(*compare)
         click.echo(json.dumps(rows) if fmt == "json" else sim.compare_text(rows))
         return
-    if data is None or not rules or out is None:
-        raise click.UsageError("give --data DIR, at least one --rule and --out DIR (or --compare)")
-    check_spark_options(engine, master, conf)
+    assert data is not None and out is not None  # checked
     summary = sim.simulate(
         data,
         sim.expand_rules(rules),
