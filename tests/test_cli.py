@@ -279,3 +279,26 @@ def test_serve_hands_the_password_on_without_the_command_line_writing_the_enviro
     assert got.exit_code == 1
     assert "no bearer tokens" in got.stderr
     assert os.environ["NEO4J_PASSWORD"] == "from-the-shell"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"bulk": False, "files_only": True}, "go with --bulk"),
+        ({"bulk": False, "overwrite": True}, "go with --bulk"),
+        ({"bulk": False, "import_threads": 4}, "go with --bulk"),
+        ({"bulk": False, "neo4j_admin": "neo4j-admin"}, "go with --bulk"),
+        ({"bulk": True, "wipe": True}, "use --overwrite, not --plan, --replace or --wipe"),
+        ({"bulk": True, "plan": True}, "use --overwrite, not --plan, --replace or --wipe"),
+        ({"bulk": True, "files_only": True}, "--files-only needs --files DIR"),
+    ],
+)
+def test_ingest_refuses_option_combinations_in_the_library(given, message):
+    from spillover.errors import UsageProblem
+    from spillover.ingest import check_options
+
+    with pytest.raises(UsageProblem) as refused:
+        check_options(**given)
+    assert message in str(refused.value)
+    check_options(bulk=True, files="f", files_only=True)  # what goes together passes
+    check_options(bulk=False, plan=True, wipe=True)

@@ -722,20 +722,20 @@ def ingest(
     imports them into the empty database and applies the schema: the same graph.
     """
     from .backends.neo4j import connect
-    from .ingest import ingest_folder
+    from .ingest import check_options, ingest_folder
 
-    if not bulk and (overwrite or neo4j_admin or files or files_only or import_threads):
-        raise click.UsageError(
-            "--overwrite, --neo4j-admin, --files, --files-only and --import-threads go with --bulk"
-        )
+    check_options(
+        bulk=bulk,
+        plan=plan,
+        replace=replace,
+        wipe=wipe,
+        overwrite=overwrite,
+        neo4j_admin=neo4j_admin,
+        files=files,
+        files_only=files_only,
+        import_threads=import_threads,
+    )
     if bulk:
-        if plan or replace or wipe:
-            raise click.UsageError(
-                "--bulk replaces the whole database: use --overwrite, not "
-                "--plan, --replace or --wipe"
-            )
-        if files_only and files is None:
-            raise click.UsageError("--files-only needs --files DIR")
         _bulk(
             folder,
             region,
