@@ -302,3 +302,14 @@ def test_ingest_refuses_option_combinations_in_the_library(given, message):
     assert message in str(refused.value)
     check_options(bulk=True, files="f", files_only=True)  # what goes together passes
     check_options(bulk=False, plan=True, wipe=True)
+
+
+def test_serve_without_a_graph_is_refused_by_the_library_first(monkeypatch, tmp_path):
+    # the library refuses a spec with no graph before anything else (tokens, policy)
+    pytest.importorskip("fastapi")
+    from spillover.errors import SpilloverError
+    from spillover.service import ServeSpec, serve
+
+    monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
+    with pytest.raises(SpilloverError, match=r"^no graph given: pass --data DIR"):
+        serve(ServeSpec(check_log=str(tmp_path / "checks.jsonl")))

@@ -1254,8 +1254,6 @@ def serve(
             f"spillover serve needs the serve extra ({exc.name} is missing): "
             "pip install 'spillover[serve]'"
         ) from None
-    if source.data is None and source.neo4j is None:
-        raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
     spec = ServeSpec(
         check_log=str(check_log),
         data=str(source.data) if source.data is not None else None,

@@ -1060,6 +1060,8 @@ def serve(
     ``neo4j_password`` (not part of the spec, which the workers' environment shows) is
     handed to the workers as NEO4J_PASSWORD, beside the spec; without it they read the
     NEO4J_PASSWORD they inherit."""
+    if spec.data is None and not spec.neo4j_uri:
+        raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
     import uvicorn
 
     from .httpguard import LIMITS_ENV, GuardedH11Protocol, HttpLimits
