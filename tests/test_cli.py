@@ -219,3 +219,97 @@ def test_synth_then_audit(run, tmp_path):
 def test_synth_refuses_too_few_people(run, tmp_path):
     result = run("synth", "--people", "3", "--out", str(tmp_path / "x"))
     assert result.exit_code == 2
+
+
+AUDIT_REFUSALS = [
+    (
+        {"engine": "spark", "write_back": True, "data": "d", "out": "o.csv"},
+        "--write-back and --max-paths go with Neo4j, not --engine spark",
+    ),
+    ({"engine": "spark", "max_paths": 2, "data": "d", "out": "o.csv"}, "not --engine spark"),
+    ({"engine": "spark", "out": "o.csv"}, "--engine spark needs --data DIR and --out FILE"),
+    ({"engine": "spark", "data": "d"}, "--engine spark needs --data DIR and --out FILE"),
+    ({"data": "d", "out": "o.csv", "master": "local[2]"}, "--master and --conf go with"),
+    ({"data": "d", "out": "o.csv", "conf": {"a": "b"}}, "--master and --conf go with"),
+    ({"data": "d", "write_back": True, "master": "local[2]"}, "--master and --conf go with"),
+    ({"data": "d", "write_back": True, "out": "o.csv"}, "drop --out"),
+    ({"data": "d", "write_back": True}, "--write-back needs Neo4j (--neo4j-uri or NEO4J_URI)"),
+    ({"data": "d"}, "give --out FILE.csv|FILE.jsonl (or --write-back on Neo4j)"),
+    ({"data": "d", "out": "o.csv", "max_paths": 2}, "--max-paths goes with --write-back"),
+]
+
+
+@pytest.mark.parametrize(("given", "message"), AUDIT_REFUSALS)
+def test_the_audit_refuses_option_combinations_in_the_library(given, message):
+    # the engine choice and its refusals are one library call, not the command line's:
+    # the library says it (UsageProblem), before reading anything
+    from spillover.auditrun import AuditRequest, run_audit
+    from spillover.errors import UsageProblem
+
+    with pytest.raises(UsageProblem) as refused:
+        run_audit(AuditRequest(**given))
+    assert message in str(refused.value)
+
+
+def test_the_audit_command_shows_a_library_refusal_as_a_usage_error(run, tmp_path):
+    out = str(tmp_path / "a.csv")
+    got = CliRunner().invoke(
+        cli,
+        ["audit", "--data", str(jiang_case_path()), "--out", out, "--master", "local[2]"],
+    )
+    assert got.exit_code == 2
+    assert "Usage: cli audit [OPTIONS]" in got.stderr
+    assert "Error: --master and --conf go with --engine spark" in got.stderr
+    assert not (tmp_path / "a.csv").exists()
+
+
+def test_serve_hands_the_password_on_without_the_command_line_writing_the_environment(
+    monkeypatch,
+):
+    # the password of --neo4j-password reaches serve's workers through the library
+    # (spillover.service.serve), which sets it beside the spec only when it starts them:
+    # the command line writes no os.environ (refused here before anything starts)
+    pytest.importorskip("fastapi")
+    monkeypatch.setenv("NEO4J_PASSWORD", "from-the-shell")
+    monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
+    got = CliRunner().invoke(
+        cli,
+        ["serve", "--neo4j-uri", "bolt://127.0.0.1:9", "--neo4j-password", "given-on-the-line"],
+    )
+    assert got.exit_code == 1
+    assert "no bearer tokens" in got.stderr
+    assert os.environ["NEO4J_PASSWORD"] == "from-the-shell"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"bulk": False, "files_only": True}, "go with --bulk"),
+        ({"bulk": False, "overwrite": True}, "go with --bulk"),
+        ({"bulk": False, "import_threads": 4}, "go with --bulk"),
+        ({"bulk": False, "neo4j_admin": "neo4j-admin"}, "go with --bulk"),
+        ({"bulk": True, "wipe": True}, "use --overwrite, not --plan, --replace or --wipe"),
+        ({"bulk": True, "plan": True}, "use --overwrite, not --plan, --replace or --wipe"),
+        ({"bulk": True, "files_only": True}, "--files-only needs --files DIR"),
+    ],
+)
+def test_ingest_refuses_option_combinations_in_the_library(given, message):
+    from spillover.errors import UsageProblem
+    from spillover.ingest import check_options
+
+    with pytest.raises(UsageProblem) as refused:
+        check_options(**given)
+    assert message in str(refused.value)
+    check_options(bulk=True, files="f", files_only=True)  # what goes together passes
+    check_options(bulk=False, plan=True, wipe=True)
+
+
+def test_serve_without_a_graph_is_refused_by_the_library_first(monkeypatch, tmp_path):
+    # the library refuses a spec with no graph before anything else (tokens, policy)
+    pytest.importorskip("fastapi")
+    from spillover.errors import SpilloverError
+    from spillover.service import ServeSpec, serve
+
+    monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
+    with pytest.raises(SpilloverError, match=r"^no graph given: pass --data DIR"):
+        serve(ServeSpec(check_log=str(tmp_path / "checks.jsonl")))

@@ -536,6 +536,28 @@ def test_readyz_fails_while_neo4j_is_unreachable(neo4j_env: Neo4jService, tmp_pa
     assert back.status_code == 200
 
 
+@pytest.mark.neo4j
+def test_the_password_given_on_the_command_line_reaches_every_worker(
+    neo4j_db: Neo4jService, tmp_path: Path
+) -> None:
+    # --neo4j-password, with no NEO4J_PASSWORD in the environment: spillover.service.serve
+    # hands it to the uvicorn workers (two here, each opens its own driver)
+    ingest_folder(JIANG, neo4j_db.driver, neo4j_db.settings.database)
+    env = {**_neo4j_env(neo4j_db), "NEO4J_PASSWORD": ""}
+    password = neo4j_db.settings.password
+    srv = start_server(["--neo4j-password", password, "--workers", "2"], env, tmp_path)
+    try:
+        with srv.client() as c:
+            answers = [c.get("/readyz").status_code for _ in range(8)]
+            got = c.get("/v1/entries/E-QT-J/explanation", headers=RIGHT)
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    assert answers == [200] * 8
+    assert got.status_code == 200, got.text
+    assert got.json()["entry_id"] == "E-QT-J"
+
+
 def test_sigterm_stops_cleanly_and_closes_the_graph(tmp_path: Path) -> None:
     srv = start_server(["--data", str(JIANG)], {"NEO4J_URI": ""}, tmp_path)
     with srv.client() as c:

@@ -612,3 +612,29 @@ def test_cli_compare_refuses_a_folder_that_is_no_run(tmp_path):
     res = CliRunner().invoke(cli, ["simulate", "--compare", str(tmp_path), str(tmp_path)])
     assert res.exit_code == 1
     assert "cannot read the run's metrics" in res.output
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"data": "d", "rules": [], "out": None, "compare": ("a", "b")}, "drop --data"),
+        ({"data": None, "rules": ["all"], "out": None, "compare": ("a", "b")}, "drop --data"),
+        ({"data": None, "rules": [], "out": None}, "give --data DIR, at least one --rule"),
+        ({"data": "d", "rules": [], "out": "o"}, "give --data DIR, at least one --rule"),
+        ({"data": "d", "rules": ["all"], "out": "o", "master": "local[2]"}, "--master and --conf"),
+        (
+            {"data": "d", "rules": ["all"], "out": "o", "conf": {"a": "b"}, "master": "local[*]"},
+            "--master and --conf",
+        ),
+    ],
+)
+def test_simulate_refuses_option_combinations_in_the_library(given, message):
+    from spillover.errors import UsageProblem
+    from spillover.simulate import check_options
+
+    with pytest.raises(UsageProblem) as refused:
+        check_options(**given)
+    assert message in str(refused.value)
+    # the same options with the spark engine, or a complete run, are accepted
+    if "master" in given:
+        check_options(**{**given, "engine": "spark"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -19,16 +19,16 @@ from typing import Any
 import click
 
 from . import __version__
-from .audit import audit as run_audit
-from .audit import audit_folder
+from .auditrun import DEFAULT_MASTER, ENGINES, AuditRequest, run_audit
 from .backends.base import GraphBackend
 from .connect import open_backend
 from .core import check as run_check
 from .core import explain_entry
 from .demo import demo_text, run_demo
 from .driverlog import route_driver_logs
-from .errors import DataError, NotFoundError, OptionError, SpilloverError
+from .errors import DataError, NotFoundError, OptionError, SpilloverError, UsageProblem
 from .formats import FORMATS
+from .investigate import WriteBackSummary
 from .linkage import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
 from .linkage import MAX_BLOCK_SIZE as DEFAULT_MAX_BLOCK_SIZE
 from .linkage import require_extra
@@ -56,10 +56,6 @@ class InvalidValue(click.BadParameter):
     exit_code = 1
 
 
-#: the Spark master when --master is not given (pyspark's own Spark, every local core)
-DEFAULT_MASTER = "local[*]"
-
-
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into one clean message (all problems for bad data) and exit 1."""
 
@@ -76,6 +72,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
         except OptionError as exc:
             raise InvalidValue(mask_ids_in(exc.reason), param_hint=exc.option) from None
+        except UsageProblem as exc:
+            raise click.UsageError(str(exc)) from None
         except SpilloverError as exc:
             _fail(str(exc))
 
@@ -100,12 +98,6 @@ def spark_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def refuse_spark_options_without_spark(master: str, conf: dict[str, str]) -> None:
-    """``--master``/``--conf`` given to a command that does not run on Spark: a usage error."""
-    if conf or master != DEFAULT_MASTER:
-        raise click.UsageError("--master and --conf go with --engine spark")
-
-
 def _region_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         return check_region(value)
@@ -113,8 +105,14 @@ def _region_option(ctx: click.Context, param: click.Parameter, value: str) -> st
         raise InvalidValue(str(exc), ctx=ctx, param=param) from None
 
 
-def region_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--region CC``, checked against the regions phonenumbers knows."""
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def region_option(*, check: bool = True) -> Decorator:
+    """``--region CC``: checked against the regions phonenumbers knows (and described in
+    the help), or, with ``check=False``, taken as given (the commands that had it so)."""
+    if not check:
+        return click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
     return click.option(
         "--region",
         default=DEFAULT_REGION,
@@ -122,7 +120,61 @@ def region_option(func: Callable[..., Any]) -> Callable[..., Any]:
         metavar="CC",
         callback=_region_option,
         help="Region for phone numbers written without +country code.",
-    )(func)
+    )
+
+
+#: the help of ``--policy`` where the command describes it
+POLICY_HELP = "Scoring policy TOML (default: the packaged one)."
+
+
+def policy_option(help: str | None = POLICY_HELP) -> Decorator:
+    """``--policy FILE`` (the command's ``policy_path``); ``help=None``: not described."""
+    return click.option(
+        "--policy",
+        "policy_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        metavar="FILE",
+        help=help,
+    )
+
+
+def format_option(
+    choices: Sequence[str], *, dest: str = "fmt", help: str | None = None
+) -> Decorator:
+    """``--format`` among CHOICES, the first the default (the command's ``fmt``, or DEST)."""
+    return click.option(
+        "--format",
+        dest,
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )
+
+
+def subject_kind_option(*kinds: str) -> Decorator:
+    """``--subject-kind`` among KINDS (``person`` the default)."""
+    return click.option(
+        "--subject-kind", type=click.Choice(list(kinds)), default="person", show_default=True
+    )
+
+
+#: ``--seed N``: the seed of a random generator (0 by default)
+seed_option: Decorator = click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True
+)
+
+
+def max_paths_option(help: str) -> Decorator:
+    """``--max-paths N`` (N >= 1; default: the policy's)."""
+    return click.option("--max-paths", type=click.IntRange(min=1), default=None, help=help)
+
+
+def data_option(help: str, *, required: bool = False, as_text: bool = False) -> Decorator:
+    """``--data DIR``: a Path, or (``as_text``) the text as typed (a URI keeps its ``//``)."""
+    kind = click.Path() if as_text else click.Path(path_type=Path)
+    return click.option("--data", "data", type=kind, metavar="DIR", required=required, help=help)
 
 
 class IsoDay(click.ParamType):  # type: ignore[type-arg]  # generic only in click's newest stubs
@@ -265,39 +317,17 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
         source = Source(data, settings, kwargs.pop("region"), text)
         return func(*args, source=source, **kwargs)
 
-    command = region_option(neo4j_options(wrapper))
-    return click.option(
-        "--data",
-        "data",
-        type=click.Path(),
-        metavar="DIR",
-        help="Data folder (docs/contract.md §1) for the embedded in-memory graph.",
+    command = region_option()(neo4j_options(wrapper))
+    return data_option(
+        "Data folder (docs/contract.md §1) for the embedded in-memory graph.", as_text=True
     )(command)
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option(
-        "--max-paths",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Paths to list per explanation (default: the policy's).",
-    )(func)
-    func = click.option(
-        "--policy",
-        "policy_path",
-        type=click.Path(path_type=Path),
-        default=None,
-        metavar="FILE",
-        help="Scoring policy TOML (default: the packaged one).",
-    )(func)
-    func = click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-    )(func)
-    return func
+    """``--format text|json``, ``--policy`` and ``--max-paths`` of the per-entry commands."""
+    func = max_paths_option("Paths to list per explanation (default: the policy's).")(func)
+    func = policy_option()(func)
+    return format_option(["text", "json"])(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -364,17 +394,8 @@ def explain(
 @cli.command()
 @click.argument("entry_id")
 @backend_options
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    metavar="FILE",
-    help="Scoring policy TOML (default: the packaged one).",
-)
+@format_option(["text", "json"])
+@policy_option()
 @handle_errors
 def remedy(entry_id: str, source: Source, fmt: str, policy_path: Path | None) -> None:
     """The smallest set of records whose correction clears ENTRY_ID, and whom to ask."""
@@ -389,9 +410,7 @@ def remedy(entry_id: str, source: Source, fmt: str, policy_path: Path | None) ->
 
 @cli.command()
 @click.argument("subject")
-@click.option(
-    "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
-)
+@subject_kind_option("person", "phone")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -400,14 +419,7 @@ def remedy(entry_id: str, source: Source, fmt: str, policy_path: Path | None) ->
     help="Where to write the report; the suffix chooses HTML or Markdown.",
 )
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    metavar="FILE",
-    help="Scoring policy TOML (default: the packaged one).",
-)
+@policy_option()
 @backend_options
 @handle_errors
 def report(
@@ -433,12 +445,7 @@ def report(
 @click.option(
     "--subject", required=True, help="A person_id, a phone number, or a platform record_id."
 )
-@click.option(
-    "--subject-kind",
-    type=click.Choice(["person", "phone", "record"]),
-    default="person",
-    show_default=True,
-)
+@subject_kind_option("person", "phone", "record")
 @click.option(
     "--at",
     "at",
@@ -486,33 +493,19 @@ def check(
     "with --engine spark also .parquet (a Parquet dataset, any path Spark writes).",
 )
 @backend_options
-@click.option(
-    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
-)
+@policy_option(help=None)
 @click.option(
     "--write-back",
     is_flag=True,
     help="Neo4j: store every entry's score, verdict, reason codes and TRACED_TO paths "
     "in the graph (docs/investigating.md).",
 )
-@click.option(
-    "--max-paths",
-    type=click.IntRange(min=1),
-    default=None,
-    help="With --write-back: paths stored per entry (default: the policy's).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Format of the summary printed at the end.",
-)
+@max_paths_option("With --write-back: paths stored per entry (default: the policy's).")
+@format_option(["text", "json"], help="Format of the summary printed at the end.")
 @click.option(
     "--engine",
-    type=click.Choice(["numpy", "spark"]),
-    default="numpy",
+    type=click.Choice(list(ENGINES)),
+    default=ENGINES[0],
     show_default=True,
     help="numpy: the one-pass audit in this process; spark: the same audit on Apache Spark "
     "(--data any path Spark reads; docs/scale-out.md).",
@@ -532,74 +525,50 @@ def audit(
 ) -> None:
     """Explain and score every blacklist entry; write one row per entry to --out,
     or (--write-back, Neo4j) store the results in the graph."""
-    policy = load_policy(policy_path)
-    if engine == "spark":
-        if write_back or max_paths is not None:
-            raise click.UsageError("--write-back and --max-paths go with Neo4j, not --engine spark")
-        if source.data_text is None or out is None:
-            raise click.UsageError("--engine spark needs --data DIR and --out FILE")
-        from .spark import audit_spark
-
-        done = audit_spark(
-            source.data_text, out, policy, master=master, conf=conf, region=source.region
-        )
-        _audit_summary(fmt, done.path, done.rows, done.verdicts)
-        return
-    refuse_spark_options_without_spark(master, conf)
+    request = AuditRequest(
+        data=source.data_text,
+        neo4j=source.neo4j,
+        out=out,
+        policy=load_policy(policy_path),
+        region=source.region,
+        engine=engine,
+        write_back=write_back,
+        max_paths=max_paths,
+        master=master,
+        conf=conf,
+    )
     progress = StageProgress()
-    if write_back:
-        if out is not None:
-            raise click.UsageError("--write-back stores the results in Neo4j: drop --out")
-        if source.neo4j is None:
-            raise click.UsageError("--write-back needs Neo4j (--neo4j-uri or NEO4J_URI)")
-        from .investigate import write_back as run_write_back
-
-        with source.open() as backend:
-            try:
-                result = run_write_back(
-                    backend,  # type: ignore[arg-type]
-                    policy,
-                    max_paths=max_paths,
-                    progress=progress,
-                )
-            finally:
-                progress.close()
-        if fmt == "json":
-            click.echo(
-                json.dumps(
-                    {
-                        "entries": result.entries,
-                        "traces": result.traces,
-                        "verdicts": result.verdicts,
-                        "audited_at": result.audited_at.isoformat(),
-                        "seconds": round(result.seconds, 3),
-                        "run": result.run,
-                        "data_version": result.data_version,
-                    }
-                )
-            )
-        else:
-            counts = ", ".join(f"{v} {k}" for k, v in result.verdicts.items()) or "no entries"
-            click.echo(
-                f"wrote back {result.entries} entries and {result.traces} TRACED_TO paths "
-                f"in {result.seconds:.1f}s ({counts})"
-            )
-        return
-    if out is None:
-        raise click.UsageError("give --out FILE.csv|FILE.jsonl (or --write-back on Neo4j)")
-    if max_paths is not None:
-        raise click.UsageError("--max-paths goes with --write-back (audit rows hold the best path)")
     try:
-        if source.data is not None:
-            summary = audit_folder(
-                source.data, Path(out), policy, region=source.region, progress=progress
-            )
-        else:
-            with source.open() as backend:
-                summary = run_audit(backend, Path(out), policy, progress=progress)
+        result = run_audit(request, progress)
     finally:
         progress.close()
-    _audit_summary(fmt, summary.path, summary.rows, summary.verdicts)
+    if isinstance(result, WriteBackSummary):
+        _write_back_summary(fmt, result)
+    else:
+        _audit_summary(fmt, result.path, result.rows, result.verdicts)
+
+
+def _write_back_summary(fmt: str, result: WriteBackSummary) -> None:
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "entries": result.entries,
+                    "traces": result.traces,
+                    "verdicts": result.verdicts,
+                    "audited_at": result.audited_at.isoformat(),
+                    "seconds": round(result.seconds, 3),
+                    "run": result.run,
+                    "data_version": result.data_version,
+                }
+            )
+        )
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in result.verdicts.items()) or "no entries"
+        click.echo(
+            f"wrote back {result.entries} entries and {result.traces} TRACED_TO paths "
+            f"in {result.seconds:.1f}s ({counts})"
+        )
 
 
 def _audit_summary(fmt: str, path: object, rows: int, verdicts: dict[str, int]) -> None:
@@ -631,13 +600,7 @@ def _param(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     callback=_param,
     help="A query parameter (repeat for more).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "csv"]),
-    default="text",
-    show_default=True,
-)
+@format_option(["text", "json", "csv"])
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Write to FILE (default stdout)."
 )
@@ -677,7 +640,7 @@ def query(
 @cli.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 @neo4j_options
-@region_option
+@region_option()
 @click.option(
     "--dataset",
     metavar="NAME",
@@ -759,20 +722,20 @@ def ingest(
     imports them into the empty database and applies the schema: the same graph.
     """
     from .backends.neo4j import connect
-    from .ingest import ingest_folder
+    from .ingest import check_options, ingest_folder
 
-    if not bulk and (overwrite or neo4j_admin or files or files_only or import_threads):
-        raise click.UsageError(
-            "--overwrite, --neo4j-admin, --files, --files-only and --import-threads go with --bulk"
-        )
+    check_options(
+        bulk=bulk,
+        plan=plan,
+        replace=replace,
+        wipe=wipe,
+        overwrite=overwrite,
+        neo4j_admin=neo4j_admin,
+        files=files,
+        files_only=files_only,
+        import_threads=import_threads,
+    )
     if bulk:
-        if plan or replace or wipe:
-            raise click.UsageError(
-                "--bulk replaces the whole database: use --overwrite, not "
-                "--plan, --replace or --wipe"
-            )
-        if files_only and files is None:
-            raise click.UsageError("--files-only needs --files DIR")
         _bulk(
             folder,
             region,
@@ -920,17 +883,12 @@ def ingest_text(summary: Any, uri: str) -> str:
 
 @cli.command()
 @click.option("--people", type=click.IntRange(min=10), required=True, help="How many people.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option
 @click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="New (or empty) folder."
 )
-@click.option(
-    "--format",
-    "table_format",
-    type=click.Choice(FORMATS),
-    default=FORMATS[0],
-    show_default=True,
-    help="Form of the data tables (the ground truth stays CSV).",
+@format_option(
+    FORMATS, dest="table_format", help="Form of the data tables (the ground truth stays CSV)."
 )
 @click.option(
     "--records",
@@ -956,12 +914,7 @@ def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -
 
 
 @cli.command()
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    metavar="DIR",
-    help="Data folder (required to export).",
-)
+@data_option("Data folder (required to export).")
 @click.option(
     "--out", type=click.Path(path_type=Path), help="New (or empty) folder (required to export)."
 )
@@ -983,15 +936,8 @@ def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -
     metavar="FILE",
     help="Only write a new random key to the new FILE (mode 0600); no export.",
 )
-@click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
-@click.option(
-    "--format",
-    "table_format",
-    type=click.Choice(FORMATS),
-    default=FORMATS[0],
-    show_default=True,
-    help="Form of the tables written.",
-)
+@region_option(check=False)
+@format_option(FORMATS, dest="table_format", help="Form of the tables written.")
 @handle_errors
 def export(
     data: Path | None,
@@ -1035,9 +981,7 @@ def export(
 
 
 @cli.command()
-@click.option(
-    "--data", required=True, type=click.Path(path_type=Path), metavar="DIR", help="Data folder."
-)
+@data_option("Data folder.", required=True)
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="New (or empty) folder."
 )
@@ -1064,7 +1008,7 @@ def export(
     show_default=True,
     help="Match probability at or above which two records are one person.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option
 @click.option(
     "--max-block-size",
     type=click.IntRange(min=2),
@@ -1109,9 +1053,7 @@ def link(
 
 @cli.command()
 @click.argument("subject")
-@click.option(
-    "--subject-kind", type=click.Choice(["person", "phone"]), default="person", show_default=True
-)
+@subject_kind_option("person", "phone")
 @click.option("--hops", type=click.IntRange(min=0), default=3, show_default=True)
 @click.option(
     "--max-nodes",
@@ -1120,18 +1062,12 @@ def link(
     show_default=True,
     help="Cap on the nodes shown; what is left out is said in the output.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["html", "graphml", "json"]),
-    default="html",
-    show_default=True,
+@format_option(
+    ["html", "graphml", "json"],
     help="html: one offline interactive file (needs spillover[view]); graphml: Gephi, yEd.",
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file.")
-@click.option(
-    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
-)
+@policy_option(help=None)
 @backend_options
 @handle_errors
 def neighborhood(
@@ -1180,12 +1116,8 @@ def neighborhood(
     show_default=True,
     help="PHONE_FANOUT: on the platform records of how many identities (ID number, else name) a phone fans out.",
 )
-@click.option(
-    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@policy_option(help=None)
+@format_option(["text", "json"])
 @backend_options
 @handle_errors
 def findings(
@@ -1233,9 +1165,7 @@ def findings(
 )
 @click.option("--check-log-max-bytes", type=click.IntRange(min=1024), default=50 * 1024 * 1024)
 @click.option("--check-log-backups", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
-)
+@policy_option(help=None)
 @click.option("--max-batch", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option(
     "--max-body-bytes", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True
@@ -1324,12 +1254,6 @@ def serve(
             f"spillover serve needs the serve extra ({exc.name} is missing): "
             "pip install 'spillover[serve]'"
         ) from None
-    if source.data is None and source.neo4j is None:
-        raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
-    if source.neo4j is not None and source.neo4j.password:
-        import os
-
-        os.environ["NEO4J_PASSWORD"] = source.neo4j.password
     spec = ServeSpec(
         check_log=str(check_log),
         data=str(source.data) if source.data is not None else None,
@@ -1351,7 +1275,14 @@ def serve(
         keep_alive_timeout=keep_alive_timeout,
         max_connections=max_connections,
     )
-    run_service(spec, host, port, workers=workers, graceful_seconds=graceful_seconds)
+    run_service(
+        spec,
+        host,
+        port,
+        workers=workers,
+        graceful_seconds=graceful_seconds,
+        neo4j_password=source.neo4j.password if source.neo4j is not None else None,
+    )
 
 
 @cli.command()
@@ -1364,7 +1295,7 @@ def serve(
     help="Only checks of this person_id (also those of a phone they owned on its listing "
     "day) or of this phone.",
 )
-@click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
+@region_option(check=False)
 @handle_errors
 def checks(log_path: Path, subject: str | None, region: str) -> None:
     """Read the service's check log back (rotated files included), one JSON line a check."""
@@ -1377,9 +1308,7 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
 
 
 @cli.command()
-@click.option(
-    "--data", type=click.Path(path_type=Path), metavar="DIR", help="Data folder (loans, outcomes)."
-)
+@data_option("Data folder (loans, outcomes).")
 @click.option(
     "--rule",
     "rules",
@@ -1388,7 +1317,7 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
     help="A shipped listing rule by name, a rule .toml file, or 'all' (repeatable).",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="New (or empty) folder for the run.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option
 @click.option(
     "--cutoff",
     type=IsoDay(),
@@ -1396,9 +1325,7 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
     help="Rules act until this day; later defaults are the risk caught "
     "(default: halfway through the loans).",
 )
-@click.option(
-    "--policy", "policy_path", type=click.Path(path_type=Path), default=None, metavar="FILE"
-)
+@policy_option(help=None)
 @click.option(
     "--engine",
     default="numpy",
@@ -1406,7 +1333,7 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
     help="The audit engine (spillover.simulate.ENGINES): numpy, or spark (extra spillover[spark]).",
 )
 @spark_options
-@click.option("--region", default=DEFAULT_REGION, show_default=True, metavar="CC")
+@region_option(check=False)
 @click.option(
     "--compare",
     nargs=2,
@@ -1415,13 +1342,7 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
     metavar="RUN_A RUN_B",
     help="Compare two runs' metrics (before/after) instead of simulating.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@format_option(["text", "json"])
 @handle_errors
 def simulate(
     data: Path | None,
@@ -1441,16 +1362,14 @@ def simulate(
     or --compare two runs."""
     from . import simulate as sim
 
+    sim.check_options(
+        data=data, rules=rules, out=out, compare=compare, engine=engine, master=master, conf=conf
+    )
     if compare is not None:
-        if data is not None or rules or out is not None:
-            raise click.UsageError("--compare reads two finished runs: drop --data, --rule, --out")
         rows = sim.compare_runs(*compare)
         click.echo(json.dumps(rows) if fmt == "json" else sim.compare_text(rows))
         return
-    if data is None or not rules or out is None:
-        raise click.UsageError("give --data DIR, at least one --rule and --out DIR (or --compare)")
-    if engine != "spark":
-        refuse_spark_options_without_spark(master, conf)
+    assert data is not None and out is not None  # checked
     summary = sim.simulate(
         data,
         sim.expand_rules(rules),

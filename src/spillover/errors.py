@@ -17,6 +17,7 @@ __all__ = [
     "PolicyError",
     "Problem",
     "SpilloverError",
+    "UsageProblem",
 ]
 
 
@@ -78,6 +79,11 @@ class OptionError(SpilloverError):
         self.option = option
         self.reason = message
         super().__init__(f"{option}: {message}")
+
+
+class UsageProblem(SpilloverError):
+    """Options that do not go together (``--write-back`` with ``--engine spark``, ...):
+    the command line shows it as a usage error, with the text unchanged."""
 
 
 class NotFoundError(SpilloverError):

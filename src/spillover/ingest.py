@@ -34,7 +34,7 @@ from typing import Any
 import neo4j
 from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
-from .errors import BackendUnavailable, SpilloverError
+from .errors import BackendUnavailable, SpilloverError, UsageProblem
 from .fastload import read_dataset
 from .graphschema import WRITE_BACK_PROPERTIES
 from .model import Dataset, match_props
@@ -47,6 +47,7 @@ __all__ = [
     "TABLE_ROWS",
     "IngestSummary",
     "apply_schema",
+    "check_options",
     "graph_counts",
     "ingest_dataset",
     "ingest_folder",
@@ -910,6 +911,36 @@ def data_version_of(marker: Marker) -> int:
     while the two are equal."""
     value = (marker.props or {}).get("data_version")
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def check_options(
+    *,
+    bulk: bool,
+    plan: bool = False,
+    replace: bool = False,
+    wipe: bool = False,
+    overwrite: bool = False,
+    neo4j_admin: str | None = None,
+    files: str | Path | None = None,
+    files_only: bool = False,
+    import_threads: int | None = None,
+) -> None:
+    """Refuse ``spillover ingest`` options that do not go together
+    (:class:`~spillover.errors.UsageProblem`): the bulk load's options without ``bulk``,
+    the incremental ingest's (``plan``, ``replace``, ``wipe``) with it, ``files_only``
+    without ``files``."""
+    if not bulk and (overwrite or neo4j_admin or files or files_only or import_threads):
+        raise UsageProblem(
+            "--overwrite, --neo4j-admin, --files, --files-only and --import-threads go with --bulk"
+        )
+    if bulk:
+        if plan or replace or wipe:
+            raise UsageProblem(
+                "--bulk replaces the whole database: use --overwrite, not "
+                "--plan, --replace or --wipe"
+            )
+        if files_only and files is None:
+            raise UsageProblem("--files-only needs --files DIR")
 
 
 def ingest_folder(

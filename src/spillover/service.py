@@ -1052,9 +1052,16 @@ def serve(
     *,
     workers: int = 1,
     graceful_seconds: int = 30,
+    neo4j_password: str | None = None,
 ) -> None:
     """Run the service until SIGINT or SIGTERM; then stop taking connections, answer the
-    requests in flight (up to ``graceful_seconds``) and close the graph."""
+    requests in flight (up to ``graceful_seconds``) and close the graph.
+
+    ``neo4j_password`` (not part of the spec, which the workers' environment shows) is
+    handed to the workers as NEO4J_PASSWORD, beside the spec; without it they read the
+    NEO4J_PASSWORD they inherit."""
+    if spec.data is None and not spec.neo4j_uri:
+        raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
     import uvicorn
 
     from .httpguard import LIMITS_ENV, GuardedH11Protocol, HttpLimits
@@ -1062,6 +1069,8 @@ def serve(
     spec.config()  # refuse missing tokens or a bad policy before anything starts
     if spec.data is not None and not Path(spec.data).is_dir():
         raise SpilloverError(f"{spec.data}: no such data folder")
+    if neo4j_password:
+        os.environ["NEO4J_PASSWORD"] = neo4j_password
     os.environ[SPEC_ENV] = json.dumps(asdict(spec))
     os.environ[LIMITS_ENV] = HttpLimits(spec.header_timeout, spec.max_connections).to_env()
     configure_logging()

@@ -32,8 +32,9 @@ import numpy as np
 import pyarrow as pa
 
 from . import __version__, csr
+from .auditrun import check_spark_options
 from .columns import Columns
-from .errors import SpilloverError
+from .errors import SpilloverError, UsageProblem
 from .kernel import Index
 from .listing import MAX_HOPS, OWN_TIE, TIE_KINDS, ListingRule, load_rule, shipped_rule_names
 from .model import LoanStatus, PlatformKind
@@ -53,6 +54,7 @@ __all__ = [
     "SimulatedBlacklist",
     "World",
     "audit_engine",
+    "check_options",
     "compare_runs",
     "compare_text",
     "expand_rules",
@@ -1079,6 +1081,30 @@ def _read_metrics(run: str | Path) -> dict[str, dict[str, Any]]:
         raise SpilloverError(f"{path}: cannot read the run's metrics: {exc.strerror}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise SpilloverError(f"{path}: not a simulate run's metrics.json ({exc})") from None
+
+
+def check_options(
+    *,
+    data: str | Path | None,
+    rules: Sequence[str],
+    out: str | Path | None,
+    compare: Sequence[str | Path] | None = None,
+    engine: str = "numpy",
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse what ``spillover simulate`` was given when it does not go together
+    (:class:`~spillover.errors.UsageProblem`): ``compare`` reads two finished runs (no
+    ``data``, ``rules`` or ``out``); a run needs all three; ``master``/``conf`` go with the
+    spark engine (``master=None``: not given)."""
+    if compare is not None:
+        if data is not None or rules or out is not None:
+            raise UsageProblem("--compare reads two finished runs: drop --data, --rule, --out")
+        return
+    if data is None or not rules or out is None:
+        raise UsageProblem("give --data DIR, at least one --rule and --out DIR (or --compare)")
+    if master is not None:
+        check_spark_options(engine, master, conf or {})
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> list[dict[str, Any]]:
