@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spillover.rows import TABLES
+from spillover.contract import TABLES
 
 
 @dataclass

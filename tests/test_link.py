@@ -15,6 +15,7 @@ from click.testing import CliRunner
 pytest.importorskip("splink")
 
 from spillover.cli import cli
+from spillover.contract import TABLES, required_columns
 from spillover.errors import DataError, OptionError
 from spillover.link import (
     LEVEL_AGREES,
@@ -25,7 +26,6 @@ from spillover.link import (
     pairwise_quality,
 )
 from spillover.loader import load_folder, odd_table_paths, table_paths
-from spillover.rows import TABLES, required_columns
 from spillover.rules import MATCH_FIELDS, MatchKey
 from spillover.synth import (
     _GIVEN,

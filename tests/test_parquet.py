@@ -28,12 +28,12 @@ from spillover import fastload
 from spillover.audit import audit, audit_folder
 from spillover.backends.memory import MemoryBackend
 from spillover.cli import cli
+from spillover.contract import TABLES, field_kinds
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path
 from spillover.formats import _typed, convert_folder
 from spillover.ingest import graph_counts, held_rows, ingest_folder, wipe
 from spillover.loader import load_folder
-from spillover.rows import TABLES, field_kinds
 from spillover.synth import generate
 from test_bad_input import CASES, make_folder
 

@@ -37,7 +37,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ from neo4j.exceptions import DriverError, Neo4jError
 from pyarrow import csv as pacsv
 
 from .backends.neo4j import Neo4jSettings, connect
-from .columns import FOREVER, NEVER, Columns, columns_from_dataset
+from .columns import EPOCH_ORDINAL, FOREVER, NEVER, Columns, columns_from_dataset
 from .errors import BackendUnavailable, SpilloverError
 from .fastload import read_columns
 from .ingest import (
@@ -108,7 +107,6 @@ _IMPORT_TYPES: dict[pa.DataType, str] = {
     pa.float64(): "double",
     pa.date32(): "date",
 }
-_ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _NEWLINE = r"[\r\n]"
 
 
@@ -135,7 +133,7 @@ def _days(ordinals: np.ndarray, missing: np.int64 | None = None) -> pa.Array:
     """
     days = np.asarray(ordinals, dtype=np.int64)
     mask = None if missing is None else days == missing
-    return pa.array((days - _ORDINAL_1970).astype(np.int32), pa.date32(), mask=mask)
+    return pa.array((days - EPOCH_ORDINAL).astype(np.int32), pa.date32(), mask=mask)
 
 
 def _where(mask: np.ndarray | pa.Array, *columns: pa.Array) -> list[pa.Array]:

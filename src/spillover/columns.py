@@ -18,6 +18,7 @@ from .model import Dataset, Entry, Loan, LoanLink, Match, PhonePeriod, Record, S
 from .phonecodes import PhoneCodes
 
 __all__ = [
+    "EPOCH_ORDINAL",
     "FOREVER",
     "NEVER",
     "Codes",
@@ -29,6 +30,8 @@ __all__ = [
 
 NEVER = np.int64(-(2**40))  # a day before every day (missing `since`)
 FOREVER = np.int64(2**40)  # a day after every day (missing `until`)
+#: the ordinal of 1970-01-01 (day 0 of Arrow's date32 and of numpy's datetime64[D])
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _day(d: date | None, missing: np.int64) -> np.int64:

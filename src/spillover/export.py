@@ -53,6 +53,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .contract import CSV, FALSE, TABLES, TRUE
 from .errors import SpilloverError
 from .model import (
     Dataset,
@@ -68,7 +69,6 @@ from .model import (
 from .outfiles import atomic_folder
 from .phones import DEFAULT_REGION, mobile_pattern
 from .resident_id import check_character
-from .rows import TABLES
 
 __all__ = [
     "LEVEL_LABELS",
@@ -516,7 +516,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return TRUE if value else FALSE
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, date):
@@ -643,7 +643,7 @@ def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None)
     for done, (table, rows) in enumerate(tables.items()):
         if progress:
             progress("write", done, len(tables))
-        with (folder / f"{table}.csv").open("w", newline="", encoding="utf-8") as handle:
+        with (folder / f"{table}{CSV}").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(columns(table, data))
             writer.writerows([_cell(v) for v in row] for row in rows)

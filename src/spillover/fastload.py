@@ -24,7 +24,19 @@ import pyarrow.parquet as pq
 from pyarrow import csv
 
 from . import parquetio
-from .columns import FOREVER, NEVER, Codes, Columns, Details, columns_from_dataset
+from .columns import EPOCH_ORDINAL, FOREVER, NEVER, Codes, Columns, Details, columns_from_dataset
+from .contract import (
+    CSV,
+    FALSE_TEXTS,
+    ISO_DAY,
+    MAX_YEAR,
+    MIN_YEAR,
+    REQUIRED_TABLES,
+    TABLES,
+    TRUE_TEXTS,
+    field_kinds,
+    required_columns,
+)
 from .loader import checked_region, load_folder, odd_table_paths, table_paths
 from .model import (
     Dataset,
@@ -43,19 +55,15 @@ from .model import (
 from .phonecodes import PhoneCodes
 from .phones import DEFAULT_REGION, mobile_pattern, normalize_phone
 from .resident_id import CHECK_WEIGHTS
-from .rows import MAX_YEAR, MIN_YEAR, REQUIRED_TABLES, TABLES, Row, field_kinds, required_columns
+from .rows import Row
 
 __all__ = ["Progress", "read_columns", "read_dataset"]
 
 
 Progress = Callable[[str, int, int], None]
 
-_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_BOOL_TRUE = ("true", "1", "yes")
-_BOOL_FALSE = ("false", "0", "no")
 _E164_CN_MOBILE, _CN_NATIONAL_MOBILE = mobile_pattern("CN")
-_ORDINAL_1970 = 719163  # date(1970, 1, 1).toordinal()
-#: the days the exact loader accepts (rows.MIN_YEAR-01-01 .. rows.MAX_YEAR-12-31), as ordinals
+#: the days the exact loader accepts (contract.MIN_YEAR-01-01 .. contract.MAX_YEAR-12-31), as ordinals
 _FIRST_DAY = date(MIN_YEAR, 1, 1).toordinal()
 _LAST_DAY = date(MAX_YEAR, 12, 31).toordinal()
 #: every character Python's str.strip() removes (the exact loader trims them)
@@ -149,7 +157,7 @@ def _dataset(c: Columns, x: dict[str, pa.Array | np.ndarray]) -> Dataset:
         [date.fromordinal(d) for d in c.loan_applied.tolist()],
         c.loan_status.to_pylist(),
         _opt(c.loan_applicant_phone.to_pylist()),
-        [None if v == "" else v in _BOOL_TRUE for v in raw_verified],
+        [None if v == "" else v in TRUE_TEXTS for v in raw_verified],
         [None if a == "" else float(a) for a in x["loan_amount"].to_pylist()],
         _day_or_none(x["loan_status_at"], NEVER),
         strict=True,
@@ -192,7 +200,7 @@ def _details(x: dict[str, pa.Array | np.ndarray]) -> Details:
     verified = np.where(
         pc.equal(raw, "").to_numpy(zero_copy_only=False),
         -1,
-        pc.is_in(raw, value_set=pa.array(_BOOL_TRUE)).to_numpy(zero_copy_only=False),
+        pc.is_in(raw, value_set=pa.array(TRUE_TEXTS)).to_numpy(zero_copy_only=False),
     ).astype(np.int8)
     return Details(
         person_name=x["person_name"],
@@ -224,7 +232,7 @@ def _read(folder: Path, table: str) -> pa.Table | None:
     path = found[0]
     if path.suffix == parquetio.SUFFIX:
         return _read_parquet(path, TABLES[table])
-    _need(path.suffix == ".csv")
+    _need(path.suffix == CSV)
     with path.open("rb") as handle:
         _need(handle.read(3) != b"\xef\xbb\xbf")  # a byte-order mark: let the exact loader read it
     try:
@@ -307,8 +315,8 @@ def _enum(values: pa.Array, allowed: set[str], optional: bool) -> None:
 
 def _bools(arr: pa.Array) -> np.ndarray:
     low = pc.utf8_lower(arr)
-    _need(_true(pc.is_in(low, value_set=pa.array(["", *_BOOL_TRUE, *_BOOL_FALSE]))))
-    truth: np.ndarray = pc.is_in(low, value_set=pa.array(list(_BOOL_TRUE))).to_numpy(
+    _need(_true(pc.is_in(low, value_set=pa.array(["", *TRUE_TEXTS, *FALSE_TEXTS]))))
+    truth: np.ndarray = pc.is_in(low, value_set=pa.array(list(TRUE_TEXTS))).to_numpy(
         zero_copy_only=False
     )
     return truth
@@ -320,12 +328,12 @@ def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
     if missing is None:
         _need(not pc.any(empty).as_py())
     present = pc.filter(arr, pc.invert(empty))
-    _need(_true(pc.match_substring_regex(present, _DATE)))
+    _need(_true(pc.match_substring_regex(present, ISO_DAY)))
     try:  # Arrow's ISO parser refuses impossible days (2023-02-30), like date.fromisoformat
         days = pc.cast(present, pa.date32()).cast(pa.int32()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise _Fallback from exc
-    days = days.astype(np.int64) + _ORDINAL_1970
+    days = days.astype(np.int64) + EPOCH_ORDINAL
     _need(((days >= _FIRST_DAY) & (days <= _LAST_DAY)).all())  # years out of bounds
     out = np.full(len(arr), missing if missing is not None else 0, dtype=np.int64)
     out[~empty.to_numpy(zero_copy_only=False)] = days

@@ -9,7 +9,7 @@ every table of the folder in another form, so that all forms hold the same value
   ``date32``, booleans ``bool``, amounts ``float64``, the rest ``string``; a missing
   cell is a null). Columns the contract does not know stay text.
 
-Only the tables of the data contract (:data:`spillover.rows.TABLES`) are converted;
+Only the tables of the data contract (:data:`spillover.contract.TABLES`) are converted;
 other files (``ground_truth/``) are left as they are.
 """
 
@@ -23,9 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import csv
 
+from .contract import CSV, FALSE, PARQUET, TABLES, TRUE, field_kinds
 from .errors import SpilloverError
-from .parquetio import SUFFIX
-from .rows import TABLES, field_kinds
 
 __all__ = ["FORMATS", "check_format", "convert_folder"]
 
@@ -62,8 +61,8 @@ def _typed(path: Path, kinds: dict[str, str]) -> pa.Table:
             column_types=types,
             strings_can_be_null=True,
             null_values=[""],
-            true_values=["true"],
-            false_values=["false"],
+            true_values=[TRUE],
+            false_values=[FALSE],
         ),
         read_options=csv.ReadOptions(block_size=1 << 24),
     )
@@ -101,14 +100,14 @@ def convert_folder(
     check_format(format)
     if format == "csv":
         return
-    present = [t for t in TABLES if (folder / f"{t}.csv").is_file()]
+    present = [t for t in TABLES if (folder / f"{t}{CSV}").is_file()]
     for done, table in enumerate(present):
         if progress:
             progress(f"write {format}", done, len(present))
-        source = folder / f"{table}.csv"
+        source = folder / f"{table}{CSV}"
         data = _typed(source, field_kinds(TABLES[table]))
         if format == "parquet":
-            pq.write_table(data, folder / f"{table}{SUFFIX}")
+            pq.write_table(data, folder / f"{table}{PARQUET}")
         else:
             _write_jsonl(data, folder / f"{table}.jsonl")
         source.unlink()

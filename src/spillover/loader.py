@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from . import parquetio
+from .contract import CSV, REQUIRED_TABLES, SUFFIXES, TABLES, field_kinds, required_columns
 from .errors import DataError, OptionError, Problem
 from .model import (
     Dataset,
@@ -43,12 +44,11 @@ from .model import (
     SubjectKind,
 )
 from .phones import DEFAULT_REGION, check_region
-from .rows import REQUIRED_TABLES, TABLES, Row, field_kinds, required_columns
+from .rows import Row
 from .rules import MatchKey
 
 __all__ = [
     "DEFAULT_MAX_ERRORS",
-    "TABLE_SUFFIXES",
     "Located",
     "Problems",
     "checked_region",
@@ -59,10 +59,6 @@ __all__ = [
     "table_file",
     "table_paths",
 ]
-
-#: the forms a table may take, in the order they are looked for (``NAME`` + suffix)
-TABLE_SUFFIXES = (".csv", ".jsonl", parquetio.SUFFIX)
-
 
 DEFAULT_MAX_ERRORS = 50
 #: the longest CSV cell read (Python's csv module stops at 131,072 characters by default)
@@ -120,9 +116,7 @@ def table_paths(folder: Path, table: str) -> list[Path]:
     ['loans.csv']
     """
     return [
-        folder / f"{table}{suffix}"
-        for suffix in TABLE_SUFFIXES
-        if _is_table(folder / f"{table}{suffix}")
+        folder / f"{table}{suffix}" for suffix in SUFFIXES if _is_table(folder / f"{table}{suffix}")
     ]
 
 
@@ -136,7 +130,7 @@ def odd_table_paths(folder: Path, table: str) -> list[Path]:
     """``NAME.csv`` / ``NAME.jsonl`` / ``NAME.parquet`` entries that exist but are not a table
     (a folder named ``.csv``, a broken link, a device): never taken for a missing table."""
     out = []
-    for suffix in TABLE_SUFFIXES:
+    for suffix in SUFFIXES:
         candidate = folder / f"{table}{suffix}"
         if os.path.lexists(candidate) and not _is_table(candidate):
             out.append(candidate)
@@ -445,7 +439,7 @@ def _raw_rows(
     their raw mappings go to ``rejected_rows`` (so references to them are not
     reported again); reading goes on with the next row.
     """
-    if path.suffix == ".csv":
+    if path.suffix == CSV:
         yield from _csv_rows(path, problems, required_columns(model), rejected_rows)
     elif path.suffix == parquetio.SUFFIX:
         yield from _parquet_rows(path, problems, model, rejected_rows)
@@ -485,7 +479,7 @@ def read_valid_table(
     problems = Problems(max_errors)
     found = table_paths(folder, table)
     if not found:
-        problems.add(str(folder / f"{table}.csv"), 0, "(table)", f"table {table!r} is missing")
+        problems.add(str(folder / f"{table}{CSV}"), 0, "(table)", f"table {table!r} is missing")
         raise problems.error()
     if len(found) > 1:
         names = " and ".join(p.name for p in found)
@@ -569,7 +563,7 @@ def load_folder(
         if path is None:
             if table in REQUIRED_TABLES and not odd:
                 problems.add(
-                    str(folder / f"{table}.csv"),
+                    str(folder / f"{table}{CSV}"),
                     0,
                     "(table)",
                     f"required table {table!r} is missing ({_forms(table)})",
@@ -585,7 +579,7 @@ def load_folder(
 
 def _forms(table: str) -> str:
     """``people.csv, people.jsonl or people.parquet``."""
-    names = [f"{table}{suffix}" for suffix in TABLE_SUFFIXES]
+    names = [f"{table}{suffix}" for suffix in SUFFIXES]
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 

@@ -33,8 +33,11 @@ from .phones import DEFAULT_REGION, normalize_phone
 from .resident_id import validate_record_id_number, validate_resident_id
 
 __all__ = [
-    "REQUIRED_TABLES",
-    "TABLES",
+    "FALSE_TEXTS",
+    "ISO_DAY",
+    "MAX_YEAR",
+    "MIN_YEAR",
+    "TRUE_TEXTS",
     "BlacklistRow",
     "LoanLinkRow",
     "LoanRow",
@@ -50,13 +53,18 @@ __all__ = [
 ]
 
 
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
-_AMOUNT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
-_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-#: dates outside these years are refused (both loaders): typos such as 0000 or 9999
+#: how a boolean cell may be spelled (case-insensitive; docs/contract.md §1). These and the
+#: day bounds below are the contract's reading rules: other modules take them from
+#: :mod:`spillover.contract` (which re-exports them), never spell them again.
+TRUE_TEXTS = ("true", "1", "yes")
+FALSE_TEXTS = ("false", "0", "no")
+#: an ISO day ``YYYY-MM-DD`` (a regular expression; the years are checked against the bounds)
+ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+#: dates outside these years are refused (every loader): typos such as 0000 or 9999
 MIN_YEAR = 1900
 MAX_YEAR = 2100
+_AMOUNT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_ISO_DAY = re.compile(ISO_DAY)
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -72,9 +80,9 @@ def _parse_bool(value: Any) -> Any:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     text = str(value).strip().lower()
-    if text in _TRUE:
+    if text in TRUE_TEXTS:
         return True
-    if text in _FALSE:
+    if text in FALSE_TEXTS:
         return False
     raise ValueError(f"expected true/false (or 1/0, yes/no), got {value!r}")
 
@@ -352,22 +360,6 @@ class SharingRow(Row):
     from_platform: Text
     to_platform: Text
     since: OptDay = None
-
-
-#: table name -> (row model, required columns)
-TABLES: dict[str, type[Row]] = {
-    "people": PersonRow,
-    "platforms": PlatformRow,
-    "phones": PhoneRow,
-    "loans": LoanRow,
-    "loan_links": LoanLinkRow,
-    "blacklist": BlacklistRow,
-    "sharing": SharingRow,
-    # identity linkage (docs/contract.md §1): optional tables
-    "records": RecordRow,
-    "matches": MatchRow,
-}
-REQUIRED_TABLES = ("people", "platforms", "phones", "loans")
 
 
 def required_columns(model: type[Row]) -> list[str]:

@@ -43,6 +43,7 @@ from pydantic import (
 
 from .backends.base import GraphBackend
 from .checklog import CheckLog
+from .contract import MAX_YEAR, MIN_YEAR
 from .core import Explanation, explain, explain_about_person, explain_entry
 from .core import check as run_check
 from .errors import BackendUnavailable, NotFoundError, SpilloverError
@@ -51,7 +52,6 @@ from .output import ExplanationOut, explanation_out
 from .phones import DEFAULT_REGION, normalize_phone
 from .policy import Policy
 from .resident_id import mask_ids_in
-from .rows import MAX_YEAR, MIN_YEAR
 from .rules import Recommendation, recommendation
 
 __all__ = [

@@ -41,7 +41,7 @@ from .model import LoanStatus, PlatformKind
 from .outfiles import atomic_file, atomic_folder, neutralize
 from .phones import DEFAULT_REGION
 from .policy import Policy, default_policy
-from .rows import BlacklistRow
+from .rows import BlacklistRow, PlatformRow
 from .rules import ROLES, Verdict, score, unverified_tie, use_kind
 from .simulate_plots import draw
 
@@ -850,12 +850,11 @@ def _platform_kinds(folder: Path) -> dict[str, str]:
     """``platforms.kind`` by platform id (the folder is already validated; the table in any
     of its forms, CSV, JSONL or Parquet, read by the exact loader's row reader)."""
     from .loader import Problems, read_table, table_file
-    from .rows import TABLES
 
     path = table_file(folder, "platforms")
     if path is None:
         return {}
-    rows = read_table(path, TABLES["platforms"], Problems(1), DEFAULT_REGION)
+    rows = read_table(path, PlatformRow, Problems(1), DEFAULT_REGION)
     return {item.row.platform_id: item.row.kind.value for item in rows}
 
 

@@ -38,6 +38,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .columns import FOREVER, NEVER
+from .contract import (
+    CSV,
+    FALSE,
+    FALSE_TEXTS,
+    ISO_DAY,
+    JSONL,
+    LINKAGE_TABLES,
+    MAX_YEAR,
+    MIN_YEAR,
+    PARQUET,
+    REQUIRED_TABLES,
+    SUFFIXES,
+    TRUE,
+    TRUE_TEXTS,
+    field_kinds,
+    required_columns,
+)
+from .contract import TABLES as CONTRACT_TABLES
 from .errors import SpilloverError
 from .model import LinkRole, LoanStatus, PlatformKind, SubjectKind
 from .phones import DEFAULT_REGION, mobile_pattern, normalize_phone
@@ -65,46 +84,30 @@ __all__ = [
 #: what ``--out`` may end with: one file (.csv, .jsonl, written by the driver from the
 #: rows in entry_id order, byte for byte as the embedded audit writes it) or a Parquet
 #: dataset (a folder of parts, written by the executors, to any path Spark writes)
-OUT_FORMATS = (".csv", ".jsonl", ".parquet")
+OUT_FORMATS = (CSV, JSONL, PARQUET)
 
-#: the tables of a data folder (docs/contract.md §1): required columns, optional columns
-TABLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "people": (("person_id", "name"), ()),
-    "platforms": (("platform_id", "name"), ("kind",)),
-    "phones": (("phone",), ("owner_id", "verified", "since", "until")),
-    "loans": (
-        ("loan_id", "platform_id", "applied_at", "status"),
-        # the borrower: by borrower_id, by a platform record (borrower_record), or both
-        ("borrower_id", "borrower_record", "applicant_phone", "phone_verified", "status_at"),
-    ),
-    "loan_links": (("loan_id", "phone", "role"), ()),
-    "blacklist": (
-        ("entry_id", "platform_id", "subject_kind", "subject", "listed_at"),
-        ("copied_from",),
-    ),
-    "sharing": (("from_platform", "to_platform"), ("since",)),
-    # identity linkage (docs/contract.md §1)
-    "records": (
-        ("record_id", "platform_id"),
-        ("name", "id_number", "phone", "birth_date", "city", "person_id"),
-    ),
-    "matches": (
-        ("record_id", "person_id", "match_probability", "matched_by"),
-        ("matched_with", "match_weight", "waterfall"),
-    ),
+#: the columns of the contract's tables the Spark audit does not read (kept out of its frames)
+_NOT_READ: Mapping[str, tuple[str, ...]] = {
+    "people": ("id_number", "city"),
+    "loans": ("amount",),
+    "blacklist": ("stated_reason",),
 }
-_REQUIRED_TABLES = ("people", "platforms", "phones", "loans")
-#: identity-linkage tables (docs/contract.md §1): their rows are checked on the driver by the
-#: embedded loader's row models (spillover.rows), their references as Spark joins
-_LINKAGE_TABLES = ("records", "matches")
-_SUFFIXES = (".csv", ".jsonl", ".parquet")
+#: the tables of a data folder (docs/contract.md §1, :data:`spillover.contract.TABLES`):
+#: required columns, optional columns read, both in the order of the row models
+TABLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    table: (
+        tuple(required_columns(model)),
+        tuple(
+            c
+            for c in model.model_fields
+            if c not in required_columns(model) and c not in _NOT_READ.get(table, ())
+        ),
+    )
+    for table, model in CONTRACT_TABLES.items()
+}
 
-#: a day before / after every day (a missing since / until), as in spillover.columns
-_NEVER = -(2**40)
-_FOREVER = 2**40
-
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
-_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+#: a day before / after every day (a missing since / until), as plain ints
+_NEVER, _FOREVER = int(NEVER), int(FOREVER)
 
 
 class SparkUnavailable(SpilloverError):
@@ -236,7 +239,7 @@ def _find(spark: SparkSession, folder: str, table: str) -> str | None:
     assert jvm is not None
     found = [
         _join_path(folder, table + s)
-        for s in _SUFFIXES
+        for s in SUFFIXES
         if fs.exists(jvm.org.apache.hadoop.fs.Path(_join_path(folder, table + s)))
     ]
     if len(found) > 1:
@@ -262,7 +265,7 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
     for table, (required, optional) in TABLES.items():
         path = _find(spark, folder, table)
         if path is None:
-            if table in _REQUIRED_TABLES:
+            if table in REQUIRED_TABLES:
                 raise SpilloverError(
                     f"{folder}: required table '{table}' is missing "
                     f"({table}.csv, {table}.jsonl or {table}.parquet)"
@@ -271,7 +274,7 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
             tables[table] = spark.createDataFrame([], schema)
             continue
         try:
-            if path.endswith(".csv"):
+            if path.endswith(CSV):
                 df = spark.read.csv(
                     path,
                     header=True,
@@ -280,7 +283,7 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
                     escape='"',
                     mode="FAILFAST",
                 )
-            elif path.endswith(".jsonl"):
+            elif path.endswith(JSONL):
                 df = spark.read.json(path, primitivesAsString=True, mode="FAILFAST")
             else:
                 df = spark.read.parquet(path)
@@ -358,14 +361,33 @@ def _checks_of(
     return [(c.field, c.message, _summary(tables[c.table].where(c.bad), c.shown)) for c in checks]
 
 
+def _columns_of_kind(kind: str) -> list[tuple[str, str]]:
+    """``(table, column)`` of every column the Spark audit reads that holds ``kind``
+    (``bool``, ``date``: :func:`spillover.contract.field_kinds`), in table and column order;
+    the linkage tables are left out (their rows are checked by the row models).
+
+    >>> _columns_of_kind("bool")
+    [('phones', 'verified'), ('loans', 'phone_verified')]
+    """
+    return [
+        (table, name)
+        for table, (required, optional) in TABLES.items()
+        if table not in LINKAGE_TABLES
+        for name, what in field_kinds(CONTRACT_TABLES[table]).items()
+        if what == kind and name in (*required, *optional)
+    ]
+
+
 def _is_date(c: str) -> Column:
-    """A real ISO day from 1900 to 2100 (no exception under ANSI mode)."""
+    """A real ISO day from MIN_YEAR to MAX_YEAR (no exception under ANSI mode)."""
     from pyspark.sql import functions as F
 
     v = F.col(c)
-    digits = v.rlike(_DATE)  # the casts below only for digits (ANSI mode would raise)
+    digits = v.rlike(ISO_DAY)  # the casts below only for digits (ANSI mode would raise)
     y, m, d = (F.when(digits, v.substr(i, n).cast("int")) for i, n in ((1, 4), (6, 2), (9, 2)))
-    shaped = F.coalesce(digits & y.between(1900, 2100) & m.between(1, 12) & (d >= 1), F.lit(False))
+    shaped = F.coalesce(
+        digits & y.between(MIN_YEAR, MAX_YEAR) & m.between(1, 12) & (d >= 1), F.lit(False)
+    )
     last = F.dayofmonth(F.last_day(F.make_date(y, F.when(shaped, m).otherwise(1), F.lit(1))))
     return F.when(shaped, d <= last).otherwise(F.lit(False))
 
@@ -389,7 +411,7 @@ def _bool(c: str) -> Column:
     """A checked boolean column as true/false (missing: false)."""
     from pyspark.sql import functions as F
 
-    return F.lower(F.col(c)).isin(*_TRUE) & F.col(c).isNotNull()
+    return F.lower(F.col(c)).isin(*TRUE_TEXTS) & F.col(c).isNotNull()
 
 
 def _validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> None:
@@ -423,7 +445,7 @@ def _validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> 
             _Check(
                 table,
                 name,
-                col(name).isNotNull() & ~F.lower(col(name)).isin(*_TRUE, *_FALSE),
+                col(name).isNotNull() & ~F.lower(col(name)).isin(*TRUE_TEXTS, *FALSE_TEXTS),
                 "not a boolean (true/false, 1/0, yes/no)",
                 col(name),
             )
@@ -435,13 +457,13 @@ def _validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> 
                 table,
                 name,
                 col(name).isNotNull() & ~_is_date(name),
-                "not a real day YYYY-MM-DD from 1900 to 2100",
+                f"not a real day YYYY-MM-DD from {MIN_YEAR} to {MAX_YEAR}",
                 col(name),
             )
         )
 
     for table, (req, _opt) in TABLES.items():
-        if table not in _LINKAGE_TABLES:  # those rows: the loader's row models
+        if table not in LINKAGE_TABLES:  # those rows: the loader's row models
             required(table, *req)
     checks.append(
         _Check(
@@ -456,16 +478,9 @@ def _validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> 
     enum("loans", "status", [s.value for s in LoanStatus])
     enum("loan_links", "role", [r.value for r in LinkRole])
     enum("blacklist", "subject_kind", [k.value for k in SubjectKind])
-    boolean("phones", "verified")
-    boolean("loans", "phone_verified")
-    for table, name in (
-        ("phones", "since"),
-        ("phones", "until"),
-        ("loans", "applied_at"),
-        ("loans", "status_at"),
-        ("blacklist", "listed_at"),
-        ("sharing", "since"),
-    ):
+    for table, name in _columns_of_kind("bool"):
+        boolean(table, name)
+    for table, name in _columns_of_kind("date"):
         day(table, name)
     problems = _problems(_checks_of(tables, checks)) + _linkage_row_problems(tables, region)
     if problems:
@@ -512,11 +527,10 @@ def _linkage_row_problems(tables: Mapping[str, DataFrame], region: str) -> list[
     from pydantic import ValidationError
 
     from .loader import error_text
-    from .rows import TABLES as ROW_MODELS
 
     out: list[str] = []
-    for table in _LINKAGE_TABLES:
-        model = ROW_MODELS[table]
+    for table in LINKAGE_TABLES:
+        model = CONTRACT_TABLES[table]
         required, optional = TABLES[table]
         found: dict[str, list[Any]] = {}  # field -> [rows, message, first key, file]
         rows = tables[table].select(*required, *optional, "_file").toLocalIterator()
@@ -816,9 +830,8 @@ def _graph(
     col = F.col
     resolved = _resolved(tables)
     tables = _phones(spark, tables, region)
-    phones, loans, links, entries = (
-        tables[t] for t in ("phones", "loans", "loan_links", "blacklist")
-    )
+    phones, loans = tables["phones"], tables["loans"]
+    links, entries = tables["loan_links"], tables["blacklist"]
     periods = phones.select(
         "phone",
         col("owner_id").alias("owner"),
@@ -919,7 +932,7 @@ def _rules(policy: Policy) -> _Rules:
     from . import kernel as k
 
     def bit(b: int) -> str:
-        return "true" if b else "false"
+        return TRUE if b else FALSE
 
     roles = k.ROLE_NAMES
     return _Rules(
@@ -946,7 +959,7 @@ def _rules(policy: Policy) -> _Rules:
 def _text(c: Column) -> Column:
     from pyspark.sql import functions as F
 
-    return F.when(c, F.lit("true")).otherwise(F.lit("false"))
+    return F.when(c, F.lit(TRUE)).otherwise(F.lit(FALSE))
 
 
 # -- the pass -------------------------------------------------------------------------------
@@ -1466,7 +1479,7 @@ def audit_frames(
     for table, (required, optional) in TABLES.items():
         df = tables.get(table)
         if df is None:
-            if table in _REQUIRED_TABLES:
+            if table in REQUIRED_TABLES:
                 raise SpilloverError(f"required table '{table}' is missing")
             df = spark.createDataFrame(
                 [], StructType([StructField(c, StringType()) for c in (*required, *optional)])
@@ -1516,7 +1529,7 @@ def frames_from_columns(spark: SparkSession, cols: Columns) -> dict[str, DataFra
         ]
 
     def flags(values: Any) -> list[str]:
-        return ["true" if bool(v) else "false" for v in np.asarray(values).tolist()]
+        return [TRUE if bool(v) else FALSE for v in np.asarray(values).tolist()]
 
     def frame(table: str, data: Mapping[str, list[Any]]) -> DataFrame:
         from pyspark.sql.types import StringType, StructField, StructType

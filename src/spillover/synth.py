@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .contract import FALSE, MAX_YEAR, TRUE, columns
 from .errors import SpilloverError
 from .formats import check_format, convert_folder
 from .outfiles import atomic_folder
@@ -396,7 +397,7 @@ class _Dates:
         return self.iso(days)[:, [0, 1, 2, 3, 5, 6, 8, 9]]
 
 
-_BOOL = _table(["false", "true"])
+_BOOL = _table([FALSE, TRUE])
 
 
 def _bools(values: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
@@ -687,8 +688,8 @@ def _params(overrides: dict[str, Any]) -> SynthParams:
                 problems.append(f"{name} must be in [0, 1], got {value}")
         elif isinstance(value, float | int) and not isinstance(value, bool) and value < 0:
             problems.append(f"{name} must not be negative, got {value}")
-    if not date(1980, 1, 1) <= p.start or p.end > date(2100, 12, 31):
-        problems.append("start and end must lie between 1980-01-01 and 2100-12-31")
+    if not date(1980, 1, 1) <= p.start or p.end > date(MAX_YEAR, 12, 31):
+        problems.append(f"start and end must lie between 1980-01-01 and {MAX_YEAR}-12-31")
     if (p.end - p.start).days < _YEAR:
         problems.append(f"end {p.end} must be at least a year after start {p.start}")
     if p.platforms and p.platforms < 4:
@@ -1399,7 +1400,7 @@ def _write_people(o: _Out) -> int:
     return o.writer.write(
         o.out / "people.csv",
         "write people",
-        ("person_id", "name", "id_number", "city"),
+        columns("people"),
         people.n,
         people_rows,
     )
@@ -1413,10 +1414,10 @@ def _write_platforms(o: _Out) -> int:
         _LENDER: "online_lender",
         _INFORMAL: "online_lender",
     }
-    verifies = {_BANK: "true", _BROKER: "", _LENDER: "true", _INFORMAL: "false"}
+    verifies = {_BANK: TRUE, _BROKER: "", _LENDER: TRUE, _INFORMAL: FALSE}
     return _write_text(
         o.out / "platforms.csv",
-        ("platform_id", "name", "kind", "verifies_phone"),
+        (*columns("platforms"), "verifies_phone"),  # an extra column the loaders ignore
         [
             (plat.ids[i], plat.names[i], kinds[int(c)], verifies[int(c)])
             for i, c in enumerate(plat.cls)
@@ -1455,7 +1456,7 @@ def _write_phones(o: _Out) -> int:
     return o.writer.write(
         o.out / "phones.csv",
         "write phones",
-        ("phone", "owner_id", "verified", "since", "until"),
+        columns("phones"),
         order.size,
         phone_rows,
     )
@@ -1481,17 +1482,7 @@ def _write_loans(o: _Out) -> int:
     return o.writer.write(
         o.out / "loans.csv",
         "write loans",
-        (
-            "loan_id",
-            "platform_id",
-            "borrower_id",
-            "applied_at",
-            "status",
-            "applicant_phone",
-            "phone_verified",
-            "amount",
-            "status_at",
-        ),
+        [c for c in columns("loans") if c != "borrower_record"],  # borrowers by id only
         loans.n,
         loan_rows,
     )
@@ -1511,7 +1502,7 @@ def _write_links(o: _Out) -> int:
     return o.writer.write(
         o.out / "loan_links.csv",
         "write loan_links",
-        ("loan_id", "phone", "role"),
+        columns("loan_links"),
         links.loan.size,
         link_rows,
     )
@@ -1575,15 +1566,7 @@ def _write_blacklist(o: _Out, listing: _Listing) -> int:
     return o.writer.write(
         o.out / "blacklist.csv",
         "write blacklist",
-        (
-            "entry_id",
-            "platform_id",
-            "subject_kind",
-            "subject",
-            "listed_at",
-            "stated_reason",
-            "copied_from",
-        ),
+        columns("blacklist"),
         e.n,
         entry_rows,
     )
@@ -1593,7 +1576,7 @@ def _write_sharing(o: _Out) -> int:
     plat = o.plat
     return _write_text(
         o.out / "sharing.csv",
-        ("from_platform", "to_platform", "since"),
+        columns("sharing"),
         [
             (plat.ids[a], plat.ids[b], _iso(int(since)))
             for a, b, since in zip(plat.share_from, plat.share_to, plat.share_since, strict=True)
@@ -1738,7 +1721,7 @@ def _write_truth_platforms(o: _Out, gt: Path) -> int:
                 plat.ids[i],
                 ("bank", "data_broker", "verifying_lender", "informal_lender")[int(c)],
                 *(
-                    "true" if flag[i] else "false"
+                    TRUE if flag[i] else FALSE
                     for flag in (
                         plat.lists_app,
                         plat.lists_contacts,
@@ -1928,16 +1911,7 @@ def _write_records(o: _Out, rec: _Records, gt: Path) -> tuple[int, int]:
     written = o.writer.write(
         o.out / "records.csv",
         "write records",
-        (
-            "record_id",
-            "platform_id",
-            "name",
-            "id_number",
-            "phone",
-            "birth_date",
-            "city",
-            "person_id",
-        ),
+        columns("records"),
         rec.n,
         record_rows,
     )
