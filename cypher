@@ -1,1 +1,1 @@
-src/spillover/cypher
+src/spillover/neo4j/cypher

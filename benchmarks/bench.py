@@ -92,8 +92,8 @@ import json, sys, time, numpy as np
 from pathlib import Path
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
-from spillover.fastload import read_columns
-from spillover.kernel import Index, rows
+from spillover.data.fast import read_columns
+from spillover.engines.batch import Index, rows
 from spillover.policy import default_policy
 
 folder = Path(sys.argv[1])
@@ -128,9 +128,9 @@ NAIVE = """
 import json, sys, time, random
 from pathlib import Path
 from spillover.backends.memory import MemoryBackend
-from spillover.core import check, explain
-from spillover.fastload import read_dataset
-from spillover.output import audit_row
+from spillover.engines.search import check, explain
+from spillover.data.fast import read_dataset
+from spillover.render.json import audit_row
 from spillover.policy import default_policy
 
 folder, sample, checks = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -152,10 +152,10 @@ print(json.dumps({"load": load, "graph": graph, "sample": len(picked), "naive": 
 NEO4J = """
 import json, os, sys, time, random
 from pathlib import Path
-from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, connect
-from spillover.core import check
-from spillover.fastload import read_dataset
-from spillover.ingest import ingest_dataset, wipe, graph_counts
+from spillover.neo4j.store import Neo4jBackend, Neo4jSettings, connect
+from spillover.engines.search import check
+from spillover.data.fast import read_dataset
+from spillover.neo4j.ingest import ingest_dataset, wipe, graph_counts
 from spillover.policy import default_policy
 
 folder, checks = Path(sys.argv[1]), int(sys.argv[2])

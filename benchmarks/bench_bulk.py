@@ -27,11 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from spillover.backends.neo4j import connect
-from spillover.bulk import bulk_ingest
-from spillover.ingest import ingest_folder, wipe
-from spillover.settings import Neo4jSettings
-from spillover.synth import generate
+from spillover.neo4j.bulk import bulk_ingest
+from spillover.neo4j.ingest import ingest_folder, wipe
+from spillover.neo4j.settings import Neo4jSettings
+from spillover.neo4j.store import connect
+from spillover.synth.generate import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "neo4j-local"

@@ -33,7 +33,7 @@ from pathlib import Path
 
 LOAD = """
 import json, resource, sys, time
-from spillover import fastload
+from spillover.data import fast as fastload
 stages = []
 began = time.perf_counter()
 cpu = time.process_time()

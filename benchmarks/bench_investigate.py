@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from spillover.backends.neo4j import Neo4jBackend, connect
-from spillover.ingest import ingest_folder, wipe
-from spillover.investigate import run_saved_query, write_back
-from spillover.settings import Neo4jSettings
-from spillover.synth import generate
+from spillover.neo4j.ingest import ingest_folder, wipe
+from spillover.neo4j.investigate import run_saved_query, write_back
+from spillover.neo4j.settings import Neo4jSettings
+from spillover.neo4j.store import Neo4jBackend, connect
+from spillover.synth.generate import generate
 
 
 def _percentile(values: list[float], q: float) -> float:

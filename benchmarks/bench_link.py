@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from spillover.link import link, pairwise_quality
-from spillover.synth import generate
+from spillover.link.resolve import link, pairwise_quality
+from spillover.synth.generate import generate
 
 
 def _column(path: Path, key: str, value: str) -> dict[str, str]:

@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from spillover.audit import audit_folder
-from spillover.listing import shipped_rule_names
-from spillover.simulate import simulate
-from spillover.synth import generate
+from spillover.audit.batch import audit_folder
+from spillover.simulate.listing import shipped_rule_names
+from spillover.simulate.run import simulate
+from spillover.synth.generate import generate
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from spillover.audit import audit_folder
+from spillover.audit.batch import audit_folder
 from spillover.policy import default_policy
-from spillover.synth import generate
+from spillover.synth.generate import generate
 
 
 def _folder(people: int, seed: int) -> Path:
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--memory", default="4g", help="spark.driver.memory")
     args = parser.parse_args()
     print(f"load: {os.getloadavg()}  cpus: {os.cpu_count()}")
-    from spillover.spark import audit_path, session
+    from spillover.audit.spark import audit_path, session
 
     policy = default_policy()
     for people in args.people:

@@ -33,12 +33,12 @@ import pytest
 
 from scenario import Scenario
 from spillover.backends.arrays import ArrayBackend
-from spillover.backends.base import GraphBackend
 from spillover.backends.memory import MemoryBackend
-from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, connect
 from spillover.connect import read_columns
-from spillover.ingest import graph_counts, ingest_dataset, wipe
-from spillover.loader import load_folder
+from spillover.data.exact import load_folder
+from spillover.facts.graph import GraphBackend
+from spillover.neo4j.ingest import graph_counts, ingest_dataset, wipe
+from spillover.neo4j.store import Neo4jBackend, Neo4jSettings, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 NEO4J_IMAGE = "neo4j:5.26-community"
@@ -206,7 +206,7 @@ def spark() -> Iterator[Any]:
     """One local Spark session (2 cores) for the whole test session, its log quiet;
     the Spark tests are skipped where pyspark is not installed."""
     pytest.importorskip("pyspark")
-    from spillover.spark import session
+    from spillover.audit.spark import session
 
     s = session(
         "local[2]",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spillover.contract import TABLES
+from spillover.data.contract import TABLES
 
 
 @dataclass
@@ -279,14 +279,14 @@ def chain_case(depth: int, role: str = "emergency_contact") -> Scenario:
 
 @dataclass
 class SynthPopulation:
-    """A population from ``spillover synth`` (spillover.synth.generate), usable wherever a
+    """A population from ``spillover synth`` (spillover.synth.generate.generate), usable wherever a
     :class:`Scenario` is (the ``graph`` fixture only calls ``write``)."""
 
     people: int
     seed: int = 0
 
     def write(self, folder: Path, fmt: str = "csv") -> Path:
-        from spillover.synth import generate
+        from spillover.synth.generate import generate
 
         generate(self.people, self.seed, folder)
         return folder

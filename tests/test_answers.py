@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from scenario import Scenario
-from spillover.core import Explanation, check, explain_about_person, explain_entry
-from spillover.model import split_ref
-from spillover.output import explanation_dict
+from spillover.engines.search import Explanation, check, explain_about_person, explain_entry
+from spillover.facts.model import split_ref
+from spillover.render.json import explanation_dict
 
 HUB = 60  # borrowers whose defaulted loans name the subject's phone (max_paths is 10)
 
@@ -121,8 +121,8 @@ def assert_plain(text: str) -> None:
 
 
 def test_names_cannot_forge_lines_of_the_text_explanation(graph):
-    from spillover.remedy import remedy, remedy_text
-    from spillover.render import explanation_text
+    from spillover.engines.remedy import remedy, remedy_text
+    from spillover.render.text import explanation_text
 
     backend = graph(forged_case())
     for e in (
@@ -147,7 +147,7 @@ def test_names_cannot_forge_lines_of_the_text_explanation(graph):
 def test_control_characters_are_escaped_in_cli_text(tmp_path):
     from click.testing import CliRunner
 
-    from spillover.cli import cli
+    from spillover.cli.commands import cli
 
     data = forged_case().write(tmp_path / "data")
     runner = CliRunner()
@@ -193,7 +193,7 @@ def test_control_characters_are_escaped_in_cli_text(tmp_path):
 
 
 def test_names_are_isolated_in_html_and_escaped_in_markdown(graph, tmp_path):
-    from spillover.report import report
+    from spillover.render.report import report
 
     backend = graph(forged_case())
     html = report(backend, "jiang")
@@ -211,7 +211,7 @@ def test_names_are_isolated_in_html_and_escaped_in_markdown(graph, tmp_path):
 
 def test_the_neighborhood_page_isolates_the_subject(graph, tmp_path):
     pytest.importorskip("neo4j_viz")
-    from spillover.neighborhood import neighborhood, write_view
+    from spillover.render.neighborhood import neighborhood, write_view
 
     view = neighborhood(graph(forged_case()), "xu", "person")
     assert view.label == FORGED
@@ -232,8 +232,8 @@ def test_the_neighborhood_page_isolates_the_subject(graph, tmp_path):
 
 def test_the_explanation_counts_every_path_the_remedy_breaks(graph):
     from scenario import random_scenario
+    from spillover.engines.remedy import remedy_for
     from spillover.examples import jiang_records_path
-    from spillover.remedy import remedy_for
     from test_remedy import jiang_scenario
 
     for scenario in (
@@ -263,7 +263,7 @@ def test_the_explanation_counts_every_path_the_remedy_breaks(graph):
 def test_explain_and_remedy_say_how_many_paths_there_are_and_how_many_are_shown():
     from click.testing import CliRunner
 
-    from spillover.cli import cli
+    from spillover.cli.commands import cli
     from spillover.examples import jiang_case_path
 
     data = str(jiang_case_path())
@@ -298,8 +298,8 @@ def near_certain_case() -> Scenario:
 
 
 def test_a_share_below_one_never_reads_100_percent(graph):
-    from spillover.render import explanation_text
-    from spillover.report import report
+    from spillover.render.report import report
+    from spillover.render.text import explanation_text
 
     backend = graph(near_certain_case())
     e = explain_entry(backend, "E1")
@@ -318,7 +318,7 @@ def test_a_share_below_one_never_reads_100_percent(graph):
 
 
 def test_the_report_says_why_the_remedy_is_larger_than_the_chain(graph):
-    from spillover.report import report
+    from spillover.render.report import report
     from test_remedy import jiang_scenario
 
     backend = graph(jiang_scenario())
@@ -337,7 +337,7 @@ def test_the_service_answers_with_the_names_of_its_paths_only(graph, tmp_path):
     from fastapi.testclient import TestClient
 
     from spillover.policy import default_policy
-    from spillover.service import ServiceConfig, create_app
+    from spillover.service.app import ServiceConfig, create_app
 
     backend = graph(hub_case())
     token = "lender-token-0123456789abcdef"
@@ -364,7 +364,7 @@ def test_the_service_answers_with_the_names_of_its_paths_only(graph, tmp_path):
 
 
 def test_the_neighborhood_note_counts_in_the_singular(graph):
-    from spillover.neighborhood import neighborhood
+    from spillover.render.neighborhood import neighborhood
 
     s = Scenario()
     s.person("lone", "Lone")
@@ -374,9 +374,9 @@ def test_the_neighborhood_note_counts_in_the_singular(graph):
 
 
 def test_a_score_below_one_never_reads_1_000(graph):
-    from spillover.remedy import remedy, remedy_text
-    from spillover.render import explanation_text
-    from spillover.report import report
+    from spillover.engines.remedy import remedy, remedy_text
+    from spillover.render.report import report
+    from spillover.render.text import explanation_text
 
     s = Scenario()
     for p in ("jiang", "ann", "bob"):

@@ -8,9 +8,9 @@ from spillover import open_folder
 from spillover.backends.arrays import ArrayBackend
 from spillover.backends.memory import MemoryBackend
 from spillover.connect import read_dataset
-from spillover.core import check, explain_entry
-from spillover.output import explanation_json
-from spillover.synth import generate
+from spillover.engines.search import check, explain_entry
+from spillover.render.json import explanation_json
+from spillover.synth.generate import generate
 
 
 @pytest.fixture(scope="module")

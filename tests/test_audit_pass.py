@@ -1,4 +1,4 @@
-"""The one-pass audit (spillover.kernel) gives the same rows as explaining entries one by one."""
+"""The one-pass audit (spillover.engines.batch) gives the same rows as explaining entries one by one."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from scaling import copy_chain_case, copy_heavy_scenario, within
 from scenario import chain_case, random_scenario
-from spillover.audit import audit_rows
+from spillover.audit.batch import audit_rows
+from spillover.data.exact import load_folder
 from spillover.errors import SpilloverError
-from spillover.loader import load_folder
 from spillover.policy import default_policy_bytes, parse_policy
 
 
@@ -104,7 +104,7 @@ def test_many_random_graphs_in_memory(tmp_path, seed):
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_files_are_identical_either_way(tmp_path, suffix):
-    from spillover.audit import write_audit
+    from spillover.audit.batch import write_audit
     from spillover.backends.memory import MemoryBackend
 
     backend = MemoryBackend(load_folder(random_scenario(7).write(tmp_path / "d")))
@@ -118,7 +118,7 @@ def test_files_are_identical_either_way(tmp_path, suffix):
 def test_round6_is_pythons_round(values):
     import numpy as np
 
-    from spillover.kernel import round6
+    from spillover.engines.batch import round6
 
     halves = [k / 2e6 for k in range(0, 40, 1)]  # exact and near halves of the 6th decimal
     values = values + halves
@@ -155,7 +155,7 @@ def test_audit_of_a_5000_platform_copy_chain_takes_seconds(tmp_path):
         import sys
         from collections import Counter
         from spillover.connect import open_folder
-        from spillover.audit import audit_rows
+        from spillover.audit.batch import audit_rows
         rows = list(audit_rows(open_folder(sys.argv[1])))
         print(len(rows), Counter(r["verdict"] for r in rows)["spillover"])
         print(rows[-1]["entry_id"], rows[-1]["origin_loan_id"], rows[-1]["hops"])
@@ -199,8 +199,8 @@ def test_reach_labels_equal_relaxing_every_agreement(seed):
     import random
     from datetime import date, timedelta
 
-    from spillover.core import compute_reach
-    from spillover.model import Entry, Sharing, SubjectKind
+    from spillover.engines.search import compute_reach
+    from spillover.facts.model import Entry, Sharing, SubjectKind
 
     rng = random.Random(seed)
     platforms = [f"p{i}" for i in range(rng.randint(2, 9))]
@@ -232,7 +232,7 @@ def test_explain_at_the_end_of_a_12000_platform_copy_chain_takes_seconds(tmp_pat
         """
         import sys
         from spillover.connect import open_folder
-        from spillover.core import explain_entry
+        from spillover.engines.search import explain_entry
         e = explain_entry(open_folder(sys.argv[1]), "E11999")
         print(e.verdict.value, len(e.best.steps))
         """,

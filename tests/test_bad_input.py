@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spillover import fastload
-from spillover.cli import cli
+from spillover.cli.commands import cli
+from spillover.data import fast as fastload
+from spillover.data.exact import load_folder
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path, jiang_records_path
-from spillover.ingest import graph_counts
-from spillover.loader import load_folder
-from spillover.resident_id import check_character
+from spillover.facts.resident_id import check_character
+from spillover.neo4j.ingest import graph_counts
 
 BACKENDS = ["memory", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 JIANG_ID = "330106198203154015"

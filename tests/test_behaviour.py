@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from scenario import Scenario, chain_case
-from spillover.core import check, explain_entry
+from spillover.engines.search import check, explain_entry
 from spillover.policy import default_policy_bytes, parse_policy
 
 
@@ -369,7 +369,7 @@ def test_neighbourhood_answers_every_covered_expansion(graph, seed):
     from collections import Counter
 
     from scenario import random_scenario
-    from spillover.core import _part
+    from spillover.engines.search import _part
 
     g = graph(random_scenario(seed))
     around = g.neighbourhood(["p0"], [])

@@ -24,23 +24,23 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
-from spillover.audit import audit
+from spillover.audit.batch import audit
 from spillover.backends.memory import MemoryBackend
-from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, connect
-from spillover.bulk import (
+from spillover.cli.commands import cli
+from spillover.data.exact import load_folder
+from spillover.data.fast import read_dataset
+from spillover.engines.search import explain_all
+from spillover.examples import jiang_case_path, jiang_records_path
+from spillover.neo4j.bulk import (
     DatabaseNotEmpty,
     ImportFailed,
     bulk_ingest,
     run_import,
     write_import_files,
 )
-from spillover.cli import cli
-from spillover.core import explain_all
-from spillover.examples import jiang_case_path, jiang_records_path
-from spillover.fastload import read_dataset
-from spillover.ingest import graph_counts, ingest_folder, read_marker, wipe
-from spillover.loader import load_folder
-from spillover.synth import generate
+from spillover.neo4j.ingest import graph_counts, ingest_folder, read_marker, wipe
+from spillover.neo4j.store import Neo4jBackend, Neo4jSettings, connect
+from spillover.synth.generate import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "neo4j-local"

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenario import Scenario
-from spillover.cli import cli
+from spillover.cli.commands import cli
 from spillover.examples import jiang_case_path
 
 DATA = str(jiang_case_path())
@@ -243,7 +243,7 @@ AUDIT_REFUSALS = [
 def test_the_audit_refuses_option_combinations_in_the_library(given, message):
     # the engine choice and its refusals are one library call, not the command line's:
     # the library says it (UsageProblem), before reading anything
-    from spillover.auditrun import AuditRequest, run_audit
+    from spillover.audit.run import AuditRequest, run_audit
     from spillover.errors import UsageProblem
 
     with pytest.raises(UsageProblem) as refused:
@@ -267,7 +267,7 @@ def test_serve_hands_the_password_on_without_the_command_line_writing_the_enviro
     monkeypatch,
 ):
     # the password of --neo4j-password reaches serve's workers through the library
-    # (spillover.service.serve), which sets it beside the spec only when it starts them:
+    # (spillover.service.app.serve), which sets it beside the spec only when it starts them:
     # the command line writes no os.environ (refused here before anything starts)
     pytest.importorskip("fastapi")
     monkeypatch.setenv("NEO4J_PASSWORD", "from-the-shell")
@@ -295,7 +295,7 @@ def test_serve_hands_the_password_on_without_the_command_line_writing_the_enviro
 )
 def test_ingest_refuses_option_combinations_in_the_library(given, message):
     from spillover.errors import UsageProblem
-    from spillover.ingest import check_options
+    from spillover.neo4j.ingest import check_options
 
     with pytest.raises(UsageProblem) as refused:
         check_options(**given)
@@ -308,7 +308,7 @@ def test_serve_without_a_graph_is_refused_by_the_library_first(monkeypatch, tmp_
     # the library refuses a spec with no graph before anything else (tokens, policy)
     pytest.importorskip("fastapi")
     from spillover.errors import SpilloverError
-    from spillover.service import ServeSpec, serve
+    from spillover.service.app import ServeSpec, serve
 
     monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
     with pytest.raises(SpilloverError, match=r"^no graph given: pass --data DIR"):

@@ -1,5 +1,5 @@
-"""The data contract's table specs are defined once (spillover.contract, over the row models
-of spillover.rows): no other module spells a table list, a boolean spelling, the ISO day
+"""The data contract's table specs are defined once (spillover.data.contract, over the row models
+of spillover.data.rows): no other module spells a table list, a boolean spelling, the ISO day
 pattern or the year bounds again, and docs/contract.md lists the same tables."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 import spillover
-from spillover import contract, parquetio, rows
+from spillover.data import contract, rows
+from spillover.data import parquet as parquetio
 
 PACKAGE = Path(spillover.__file__).parent
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "contract.md"
 #: the modules allowed to spell the contract's specs: its home and the row models
-HOMES = {"contract.py", "rows.py"}
+HOMES = {"data/contract.py", "data/rows.py"}
 TABLE_NAMES = set(contract.TABLES)
 BOOL_TEXTS = {*contract.TRUE_TEXTS, *contract.FALSE_TEXTS}
 
@@ -69,13 +70,13 @@ def _respellings(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def _modules() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if p.name not in HOMES or p.parent != PACKAGE)
+    return sorted(p for p in PACKAGE.rglob("*.py") if str(p.relative_to(PACKAGE)) not in HOMES)
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_spells_the_contract_again(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    assert _respellings(tree) == [], f"{path.name}: import it from spillover.contract"
+    assert _respellings(tree) == [], f"{path.name}: import it from spillover.data.contract"
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_the_contract_derives_from_the_row_models() -> None:
 
 
 def test_the_spark_validator_reads_the_contracts_columns() -> None:
-    spark = pytest.importorskip("spillover.spark")
+    spark = pytest.importorskip("spillover.audit.spark")
     assert list(spark.TABLES) == list(contract.TABLES)
     for table, (required, optional) in spark.TABLES.items():
         model = contract.TABLES[table]

@@ -12,9 +12,9 @@ from functools import cached_property
 import pytest
 
 from spillover.backends.arrays import ArrayBackend
-from spillover.backends.base import GraphBackend
 from spillover.backends.memory import MemoryBackend
-from spillover.backends.neo4j import Neo4jBackend
+from spillover.facts.graph import GraphBackend
+from spillover.neo4j.store import Neo4jBackend
 
 PROTOCOL = {
     name

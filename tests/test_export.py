@@ -19,13 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from spillover import open_folder
-from spillover.audit import audit, audit_folder
+from spillover.audit.batch import audit, audit_folder
 from spillover.backends import GraphBackend, MemoryBackend
-from spillover.backends.neo4j import Neo4jBackend
-from spillover.cli import cli
-from spillover.errors import DataError, SpilloverError
-from spillover.examples import jiang_case_path, jiang_records_path
-from spillover.export import (
+from spillover.cli.commands import cli
+from spillover.data.exact import load_folder
+from spillover.data.export import (
     LEVEL_LABELS,
     MIN_KEY_BITS,
     MIN_KEY_BYTES,
@@ -36,12 +34,14 @@ from spillover.export import (
     key_entropy_bits,
     read_key,
 )
-from spillover.fastload import read_dataset
-from spillover.ingest import ingest_dataset
-from spillover.loader import load_folder
-from spillover.model import Dataset
-from spillover.resident_id import validate_resident_id
-from spillover.synth import generate
+from spillover.data.fast import read_dataset
+from spillover.errors import DataError, SpilloverError
+from spillover.examples import jiang_case_path, jiang_records_path
+from spillover.facts.model import Dataset
+from spillover.facts.resident_id import validate_resident_id
+from spillover.neo4j.ingest import ingest_dataset
+from spillover.neo4j.store import Neo4jBackend
+from spillover.synth.generate import generate
 
 #: fixed random keys (a counting sequence such as bytes(range(32)) is refused as too weak)
 KEY = bytes.fromhex("b2c08485eb1ea0f899a596494b894718a962729c7b31ab374bae72157b5c9592")
@@ -450,7 +450,7 @@ def test_free_text_in_waterfall_levels_does_not_survive(tmp_path: Path) -> None:
 
 
 def test_kept_level_labels_are_those_link_writes() -> None:
-    from spillover.link import LEVEL_AGREES
+    from spillover.link.resolve import LEVEL_AGREES
 
     assert set(LEVEL_LABELS) == set(LEVEL_AGREES)
 

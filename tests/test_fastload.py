@@ -10,14 +10,14 @@ import pyarrow as pa
 import pytest
 
 from scenario import random_scenario
-from spillover import fastload
+from spillover.data import fast as fastload
+from spillover.data.exact import load_folder
+from spillover.engines.batch import Index, codes_of, columns_from_dataset, rows
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path
-from spillover.kernel import Index, codes_of, columns_from_dataset, rows
-from spillover.loader import load_folder
-from spillover.phonecodes import PhoneCodes, phone_keys, phone_text
+from spillover.facts.phonecodes import PhoneCodes, phone_keys, phone_text
 from spillover.policy import default_policy
-from spillover.synth import generate
+from spillover.synth.generate import generate
 
 
 def audit_of(columns):

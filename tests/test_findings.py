@@ -11,12 +11,12 @@ from click.testing import CliRunner
 
 from scaling import copy_chain_case, copy_heavy_scenario, within
 from scenario import Scenario, SynthPopulation, random_scenario
+from spillover.audit.findings import Findings, find
 from spillover.backends.memory import MemoryBackend
-from spillover.cli import cli
+from spillover.cli.commands import cli
+from spillover.data.exact import load_folder
 from spillover.examples import jiang_case_path
-from spillover.findings import Findings, find
-from spillover.loader import load_folder
-from spillover.queries import cypher
+from spillover.neo4j.statements import cypher
 from spillover.rules import FINDINGS
 from test_audit_pass import _jiang
 
@@ -163,7 +163,7 @@ def test_findings_on_a_5000_platform_copy_chain_take_seconds(tmp_path):
         """
         import sys
         from spillover.connect import open_folder
-        from spillover.findings import find
+        from spillover.audit.findings import find
         found = find(open_folder(sys.argv[1])).by_code()
         copies = found["COPY_AFTER_REPAID"]
         print(len(copies), copies[-1].subject, copies[-1].records["first_listing"][0])
@@ -180,9 +180,9 @@ def test_copies_after_repaid_on_a_6000_entry_copy_chain_on_neo4j(neo4j_db, tmp_p
     the chain from every entry): on 6,000 entries it ran out of transaction memory."""
     import time
 
-    from spillover.backends.neo4j import Neo4jBackend
-    from spillover.findings import query_params
-    from spillover.ingest import ingest_dataset
+    from spillover.audit.findings import query_params
+    from spillover.neo4j.ingest import ingest_dataset
+    from spillover.neo4j.store import Neo4jBackend
     from spillover.policy import default_policy
 
     data = load_folder(copy_chain_case(6000, status="repaid").write(tmp_path / "chain"))

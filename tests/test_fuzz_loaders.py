@@ -26,12 +26,12 @@ from hypothesis import strategies as st
 from parquet_forms import outcome as parquet_outcome
 from parquet_forms import to_parquet
 from scenario import Scenario
-from spillover import fastload
+from spillover.data import fast as fastload
+from spillover.data.exact import load_folder
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path
-from spillover.loader import load_folder
-from spillover.phones import mobile_pattern, normalize_phone
-from spillover.synth import _MOBILE_PREFIXES
+from spillover.facts.phones import mobile_pattern, normalize_phone
+from spillover.synth.generate import _MOBILE_PREFIXES
 
 TABLES = ("people", "platforms", "phones", "loans", "loan_links", "blacklist", "sharing")
 EXAMPLES = int(os.environ.get("SPILLOVER_FUZZ_EXAMPLES", "250"))

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 
 from scenario import Scenario, random_scenario
-from spillover.audit import audit
+from spillover.audit.batch import audit
 from spillover.backends.memory import MemoryBackend
-from spillover.backends.neo4j import Neo4jBackend
-from spillover.cli import cli
-from spillover.core import explain_all
+from spillover.cli.commands import cli
+from spillover.data.exact import load_folder
+from spillover.engines.search import explain_all
 from spillover.examples import jiang_case_path
-from spillover.ingest import (
+from spillover.neo4j.ingest import (
     DatasetMismatch,
     TableChange,
     graph_counts,
@@ -30,7 +30,7 @@ from spillover.ingest import (
     read_marker,
     wipe,
 )
-from spillover.loader import load_folder
+from spillover.neo4j.store import Neo4jBackend
 
 pytestmark = pytest.mark.neo4j
 
@@ -297,8 +297,8 @@ def test_wipe_empties_the_database_in_small_transactions(neo4j_db, tmp_path):
 def test_the_data_version_rises_with_every_ingest_that_changes_the_data(neo4j_db, tmp_path):
     """Issue 19 item 7: the marker's data_version says whether the data changed since a
     write-back read it; the write-back's properties on the marker survive an ingest."""
-    from spillover.ingest import data_version_of
-    from spillover.investigate import results_status, write_back
+    from spillover.neo4j.ingest import data_version_of
+    from spillover.neo4j.investigate import results_status, write_back
 
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     v1 = jiang_copy(tmp_path)

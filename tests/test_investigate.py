@@ -20,28 +20,28 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from spillover.audit import audit_rows
-from spillover.backends.neo4j import Neo4jBackend
-from spillover.cli import cli
+from spillover.audit.batch import audit_rows
+from spillover.cli.commands import cli
 from spillover.connect import open_folder
-from spillover.core import Explanation, explain_all
+from spillover.data.exact import load_folder
+from spillover.engines.search import Explanation, explain_all
 from spillover.examples import jiang_case_path
-from spillover.graphschema import LABELS
-from spillover.ingest import ingest_dataset, ingest_folder
-from spillover.investigate import (
+from spillover.facts.model import Dataset, Entry, split_ref
+from spillover.files.write import restore
+from spillover.neo4j.ingest import ingest_dataset, ingest_folder
+from spillover.neo4j.investigate import (
     RULE_PARAMS,
     list_saved_queries,
     run_saved_query,
     saved_query,
     write_back,
 )
-from spillover.loader import load_folder
-from spillover.model import Dataset, Entry, split_ref
-from spillover.outfiles import restore
+from spillover.neo4j.schema import LABELS
+from spillover.neo4j.statements import cypher
+from spillover.neo4j.store import Neo4jBackend
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
-from spillover.queries import cypher
 from spillover.rules import Verdict
-from spillover.synth import generate
+from spillover.synth.generate import generate
 
 KIND_OF_LABEL = {label: kind for kind, label in LABELS.items()}
 
@@ -492,7 +492,7 @@ def test_every_saved_query_documents_its_parameters(query):
 
 
 def test_the_red_flag_queries_take_their_parameters_from_spillover_findings():
-    from spillover.findings import query_params
+    from spillover.audit.findings import query_params
 
     for name, params in query_params(default_policy()).items():
         assert saved_query(name).bind({}) == params
@@ -512,8 +512,8 @@ def test_the_rule_parameters_are_the_rules_verdicts():
 
 
 def test_a_traced_path_records_the_route_it_walks():
-    from spillover.core import explain_entry
-    from spillover.investigate import trace_rows
+    from spillover.engines.search import explain_entry
+    from spillover.neo4j.investigate import trace_rows
 
     e = explain_entry(open_folder(jiang_case_path()), "E-WL-J")
     row = trace_rows(e.paths[0], 1)

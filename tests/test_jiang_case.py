@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spillover import examples, open_folder
-from spillover.core import explain_about_person, explain_all
+from spillover.engines.search import explain_about_person, explain_all
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ from click.testing import CliRunner
 
 pytest.importorskip("splink")
 
-from spillover.cli import cli
-from spillover.contract import TABLES, required_columns
+from spillover.cli.commands import cli
+from spillover.data.contract import TABLES, required_columns
+from spillover.data.exact import load_folder, odd_table_paths, table_paths
 from spillover.errors import DataError, OptionError
-from spillover.link import (
+from spillover.link.resolve import (
     LEVEL_AGREES,
     RECORD_COLUMNS,
     link,
@@ -25,9 +26,8 @@ from spillover.link import (
     name_forms,
     pairwise_quality,
 )
-from spillover.loader import load_folder, odd_table_paths, table_paths
 from spillover.rules import MATCH_FIELDS, MatchKey
-from spillover.synth import (
+from spillover.synth.generate import (
     _GIVEN,
     _GIVEN_HANZI,
     _SURNAMES,
@@ -408,7 +408,7 @@ def test_link_spells_no_match_key_itself():
     """The matched_by values come from spillover.rules (MatchKey, match_key), never literals."""
     import ast
 
-    import spillover.link as module
+    import spillover.link.resolve as module
 
     tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
     literals = {
@@ -571,7 +571,7 @@ def test_train_on_records_without_phones_skips_what_it_cannot_estimate(tmp_path,
 
 
 def test_the_fast_check_reads_the_records_as_the_loader_does(tmp_path, monkeypatch):
-    import spillover.link as module
+    import spillover.link.resolve as module
 
     data = small_synth(tmp_path, 300, 4)
     assert module._checked_fast(data, "CN") is not None  # a plain folder: the fast check
@@ -621,7 +621,7 @@ def test_duckdb_out_of_memory_is_one_clean_message():
     import duckdb
 
     from spillover.errors import SpilloverError
-    from spillover.link import _run_errors
+    from spillover.link.resolve import _run_errors
 
     con = duckdb.connect()
     try:

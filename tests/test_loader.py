@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from scenario import Scenario
+from spillover.data.exact import load_folder
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path
-from spillover.loader import load_folder
 
 
 def base() -> Scenario:
@@ -298,7 +298,7 @@ def test_utf8_names_round_trip(tmp_path):
 
 
 def test_a_very_long_cell_is_read_by_both_loaders(tmp_path):
-    from spillover import fastload
+    from spillover.data import fast as fastload
 
     s = base()
     s.tables["people"][1]["name"] = "X" * 200_000
@@ -308,8 +308,8 @@ def test_a_very_long_cell_is_read_by_both_loaders(tmp_path):
 
 
 def test_an_empty_platform_kind_means_other(tmp_path):
-    from spillover import fastload
-    from spillover.model import PlatformKind
+    from spillover.data import fast as fastload
+    from spillover.facts.model import PlatformKind
 
     s = base()
     s.tables["platforms"][0]["kind"] = ""
@@ -321,7 +321,7 @@ def test_an_empty_platform_kind_means_other(tmp_path):
 
 
 def test_an_unknown_region_is_the_callers_error_not_the_datas(tmp_path):
-    from spillover import fastload
+    from spillover.data import fast as fastload
     from spillover.errors import OptionError
 
     folder = base().write(tmp_path / "d")

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 
 from scenario import Scenario, random_scenario
 from spillover.backends.memory import MemoryBackend
-from spillover.backends.neo4j import Neo4jBackend, Neo4jSettings, open_neo4j
-from spillover.cli import cli
-from spillover.core import explain_all
+from spillover.cli.commands import cli
+from spillover.data.exact import load_folder
+from spillover.engines.search import explain_all
 from spillover.errors import BackendUnavailable, DataError
 from spillover.examples import jiang_case_path
-from spillover.ingest import graph_counts, ingest_folder
-from spillover.loader import load_folder
+from spillover.neo4j.ingest import graph_counts, ingest_folder
+from spillover.neo4j.store import Neo4jBackend, Neo4jSettings, open_neo4j
 
 pytestmark = pytest.mark.neo4j
 

@@ -22,12 +22,12 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
-from spillover.backends.neo4j import ROLE_PARAMS, Neo4jSettings, connect
-from spillover.cli import cli
+from spillover.cli.commands import cli
 from spillover.examples import jiang_case_path
-from spillover.ingest import graph_counts, held_rows, ingest_folder, read_marker, wipe
-from spillover.queries import cypher
-from spillover.synth import generate
+from spillover.neo4j.ingest import graph_counts, held_rows, ingest_folder, read_marker, wipe
+from spillover.neo4j.statements import cypher
+from spillover.neo4j.store import ROLE_PARAMS, Neo4jSettings, connect
+from spillover.synth.generate import generate
 
 pytestmark = pytest.mark.neo4j
 
@@ -242,7 +242,7 @@ def test_driver_warnings_become_one_line_each():
     """A retry (the driver logs the whole deadlock report) is one line; notifications go."""
     import logging
 
-    from spillover.driverlog import route_driver_logs
+    from spillover.neo4j.driverlog import route_driver_logs
 
     lines: list[str] = []
     route_driver_logs(lines.append)

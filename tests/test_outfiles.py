@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scenario import Scenario
-from spillover.audit import audit, write_audit
-from spillover.cli import cli
+from spillover.audit.batch import audit, write_audit
+from spillover.cli.commands import cli
 from spillover.errors import SpilloverError
-from spillover.outfiles import (
+from spillover.files.write import (
     FORMULA_TRIGGERS,
     atomic_file,
     atomic_folder,
@@ -223,7 +223,7 @@ def test_cli_audit_csv_is_neutralized(tmp_path: Path) -> None:
 
 
 def test_synth_killed_while_writing_leaves_no_folder(tmp_path: Path) -> None:
-    from spillover.synth import generate
+    from spillover.synth.generate import generate
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage == "write loans" and done > 0:
@@ -263,7 +263,7 @@ def _kill_when_writing(args: list[str], folder: Path) -> None:
 
 
 def test_killed_audit_and_synth_leave_nothing_a_rerun_trips_on(tmp_path: Path) -> None:
-    from spillover.synth import generate
+    from spillover.synth.generate import generate
 
     data = tmp_path / "data"
     generate(10_000, 5, data)

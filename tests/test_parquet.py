@@ -24,17 +24,17 @@ import pytest
 from click.testing import CliRunner
 
 from parquet_forms import convertible_rows, outcome, to_parquet, write_parquet
-from spillover import fastload
-from spillover.audit import audit, audit_folder
+from spillover.audit.batch import audit, audit_folder
 from spillover.backends.memory import MemoryBackend
-from spillover.cli import cli
-from spillover.contract import TABLES, field_kinds
+from spillover.cli.commands import cli
+from spillover.data import fast as fastload
+from spillover.data.contract import TABLES, field_kinds
+from spillover.data.exact import load_folder
+from spillover.data.formats import _typed, convert_folder
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path
-from spillover.formats import _typed, convert_folder
-from spillover.ingest import graph_counts, held_rows, ingest_folder, wipe
-from spillover.loader import load_folder
-from spillover.synth import generate
+from spillover.neo4j.ingest import graph_counts, held_rows, ingest_folder, wipe
+from spillover.synth.generate import generate
 from test_bad_input import CASES, make_folder
 
 # --- the bad-input corpus in Parquet form -----------------------------------------------
@@ -694,7 +694,7 @@ def test_export_writes_parquet_too(tmp_path: Path) -> None:
 
 
 def test_the_simulator_reads_platform_kinds_from_any_form(forms: dict[str, Path]) -> None:
-    from spillover.simulate import _platform_kinds
+    from spillover.simulate.run import _platform_kinds
 
     kinds = _platform_kinds(forms["csv"])
     assert len(kinds) >= 10 and set(kinds.values()) >= {"bank", "online_lender", "data_broker"}

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenario import Scenario
-from spillover.backends.base import GraphBackend
 from spillover.backends.memory import MemoryBackend
-from spillover.core import Explanation, explain_entry
-from spillover.loader import load_folder
+from spillover.data.exact import load_folder
+from spillover.engines.search import Explanation, explain_entry
+from spillover.facts.graph import GraphBackend
 
 ROLES = ["emergency_contact", "reference", "address_book", "guarantor"]
 STATUSES = ["current", "repaid", "overdue", "defaulted"]

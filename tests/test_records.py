@@ -11,16 +11,16 @@ from click.testing import CliRunner
 
 from scenario import Scenario
 from spillover import open_folder
-from spillover.audit import pass_rows
-from spillover.backends.neo4j import Neo4jBackend
-from spillover.cli import cli
-from spillover.core import explain_about_person, explain_all, explain_entry
+from spillover.audit.batch import pass_rows
+from spillover.audit.findings import find
+from spillover.cli.commands import cli
+from spillover.engines.search import explain_about_person, explain_all, explain_entry
 from spillover.errors import PolicyError
 from spillover.examples import jiang_case_path, jiang_records_path
-from spillover.findings import find
-from spillover.output import explanation_dict
+from spillover.neo4j.store import Neo4jBackend
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
-from spillover.render import explanation_text
+from spillover.render.json import explanation_dict
+from spillover.render.text import explanation_text
 from spillover.rules import MATCH_FACTOR_DEFAULTS, NO_PATH, UNRESOLVED_RECORD, MatchKey
 
 JIANG_ID = "330106198203154015"
@@ -238,7 +238,7 @@ def records_flags_case() -> Scenario:
 
 
 def test_identity_linkage_findings_on_every_backend(graph, tmp_path):
-    from spillover.findings import find
+    from spillover.audit.findings import find
     from test_findings import _reference
 
     case = records_flags_case()
@@ -318,7 +318,7 @@ def test_a_linked_folder_keeps_the_match_as_evidence(graph, tmp_path):
     """After ``spillover link`` a matched record is resolved through its match (factor,
     code and waterfall), not made certain: records.person_id only where the input named one."""
     pytest.importorskip("splink")
-    from spillover.link import link
+    from spillover.link.resolve import link
 
     link(jiang_records_path(), tmp_path / "linked")
     e = explain_entry(graph(Folder(tmp_path / "linked")), "E-QT-J")
@@ -394,7 +394,7 @@ def test_the_packaged_and_the_repository_example_are_the_same():
 
 @pytest.mark.neo4j
 def test_ingest_keeps_records_in_sync(neo4j_db, tmp_path):
-    from spillover.ingest import ingest_folder
+    from spillover.neo4j.ingest import ingest_folder
 
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     folder = tmp_path / "d"
@@ -452,7 +452,7 @@ def records_version(seed: int) -> Scenario:
 @pytest.mark.parametrize("seed", range(8))
 def test_random_records_the_batch_pass_agrees_with_the_search(tmp_path, seed):
     from spillover.backends.memory import MemoryBackend
-    from spillover.loader import load_folder
+    from spillover.data.exact import load_folder
 
     backend = MemoryBackend(load_folder(records_version(seed).write(tmp_path / "d")))
     assert backend.data.records

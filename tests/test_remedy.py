@@ -15,11 +15,8 @@ from hypothesis import strategies as st
 
 from scaling import copy_heavy_scenario, hub_case, within
 from scenario import Scenario, random_scenario
-from spillover.cli import cli
-from spillover.core import explain_entry
-from spillover.examples import jiang_case_path, jiang_records_path
-from spillover.policy import default_policy
-from spillover.remedy import (
+from spillover.cli.commands import cli
+from spillover.engines.remedy import (
     _S,
     _T,
     APPLICANT_PHONE,
@@ -34,6 +31,9 @@ from spillover.remedy import (
     remedy,
     subject_remedy,
 )
+from spillover.engines.search import explain_entry
+from spillover.examples import jiang_case_path, jiang_records_path
+from spillover.policy import default_policy
 from spillover.rules import Verdict
 
 JIANG_PHONE = "+8613957112345"
@@ -498,7 +498,7 @@ def test_remedy_of_a_3000_loan_hub_takes_seconds(tmp_path):
         """
         import sys
         from spillover.connect import open_folder
-        from spillover.remedy import remedy
+        from spillover.engines.remedy import remedy
         r = remedy(open_folder(sys.argv[1]), "E")
         print(len(r.records), r.paths, r.clearable)
         """,
@@ -516,7 +516,7 @@ def test_subject_remedy_of_a_1500_loan_hub_takes_seconds(tmp_path):
         """
         import sys
         from spillover.connect import open_folder
-        from spillover.remedy import subject_remedy
+        from spillover.engines.remedy import subject_remedy
         sr = subject_remedy(open_folder(sys.argv[1]), "owner")
         print(len(sr.records), sr.records[0].cleared_after, sr.records[-1].cleared_after)
         print(sr.records[0].record.loan_id, sr.records[-1].record.loan_id)

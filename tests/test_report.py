@@ -14,9 +14,12 @@ from click.testing import CliRunner
 from markupsafe import escape
 
 from scenario import Scenario
-from spillover.cli import cli
+from spillover.cli.commands import cli
+from spillover.engines.remedy import RECORD_KINDS
 from spillover.examples import jiang_case_path, jiang_records_path
-from spillover.i18n import (
+from spillover.facts.model import LoanStatus
+from spillover.policy import default_policy
+from spillover.render.i18n import (
     LANGS,
     LOAN_STATUS,
     REASONS_ZH,
@@ -26,10 +29,7 @@ from spillover.i18n import (
     UI,
     VERDICTS,
 )
-from spillover.model import LoanStatus
-from spillover.policy import default_policy
-from spillover.remedy import RECORD_KINDS
-from spillover.report import CHROMIUM, chromium_snapshot, markdown_escape, report
+from spillover.render.report import CHROMIUM, chromium_snapshot, markdown_escape, report
 from spillover.rules import REASONS, ROLES, STEP_KINDS, Verdict
 from test_remedy import jiang_scenario
 

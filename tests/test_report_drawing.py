@@ -16,8 +16,8 @@ import pytest
 from scenario import Scenario
 from spillover import open_folder
 from spillover.examples import jiang_case_path, jiang_records_path
-from spillover.i18n import LANGS, UI
-from spillover.report import CHROMIUM, build_context
+from spillover.render.i18n import LANGS, UI
+from spillover.render.report import CHROMIUM, build_context
 from test_remedy import jiang_scenario
 
 LENDERS = ("quickcash", "yidai", "xiaoyu", "huaqian", "anxin", "jiedai", "moneytree", "lanhai")
@@ -189,7 +189,7 @@ def test_a_cjk_font_installed_after_matplotlib_listed_the_fonts_is_found(monkeyp
     them anyway."""
     from matplotlib import font_manager
 
-    from spillover.report import _fonts
+    from spillover.render.report import _fonts
 
     manager = font_manager.fontManager
     stale = [f for f in manager.ttflist if "CJK" not in f.name]

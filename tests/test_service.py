@@ -27,14 +27,14 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from conftest import Neo4jService
 from spillover import examples
-from spillover.checklog import CheckLog, read_checks
-from spillover.cli import cli
+from spillover.cli.commands import cli
 from spillover.connect import open_folder
-from spillover.core import check, explain_about_person, explain_entry
-from spillover.ingest import ingest_folder
-from spillover.output import explanation_dict
+from spillover.engines.search import check, explain_about_person, explain_entry
+from spillover.neo4j.ingest import ingest_folder
 from spillover.policy import default_policy
+from spillover.render.json import explanation_dict
 from spillover.rules import recommendation
+from spillover.service.checklog import CheckLog, read_checks
 
 pytest.importorskip("fastapi")
 
@@ -540,7 +540,7 @@ def test_readyz_fails_while_neo4j_is_unreachable(neo4j_env: Neo4jService, tmp_pa
 def test_the_password_given_on_the_command_line_reaches_every_worker(
     neo4j_db: Neo4jService, tmp_path: Path
 ) -> None:
-    # --neo4j-password, with no NEO4J_PASSWORD in the environment: spillover.service.serve
+    # --neo4j-password, with no NEO4J_PASSWORD in the environment: spillover.service.app.serve
     # hands it to the uvicorn workers (two here, each opens its own driver)
     ingest_folder(JIANG, neo4j_db.driver, neo4j_db.settings.database)
     env = {**_neo4j_env(neo4j_db), "NEO4J_PASSWORD": ""}
@@ -702,7 +702,7 @@ def test_a_token_checks_only_for_its_own_platforms(server: Server) -> None:
 
 def test_tokens_name_their_platforms() -> None:
     from spillover.errors import SpilloverError
-    from spillover.service import load_tokens, read_tokens
+    from spillover.service.app import load_tokens, read_tokens
 
     grants = read_tokens("qc:0123456789abcdef0, broker @ qc + yd :0123456789abcdef1")
     assert grants["qc"].platforms == {"qc"}
@@ -1151,9 +1151,9 @@ def test_the_check_log_is_private_from_its_first_line(tmp_path: Path) -> None:
 def test_every_neo4j_call_has_a_deadline(neo4j_db: Neo4jService) -> None:
     """The library: a backend opened with a timeout raises BackendUnavailable within it
     when Neo4j hangs, and answers again once it is back."""
-    from spillover.backends.neo4j import open_neo4j
     from spillover.errors import BackendUnavailable
-    from spillover.settings import Neo4jSettings
+    from spillover.neo4j.settings import Neo4jSettings
+    from spillover.neo4j.store import open_neo4j
 
     s = neo4j_db.settings
     host, _, port = s.uri.removeprefix("bolt://").rpartition(":")

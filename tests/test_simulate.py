@@ -14,10 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from scenario import Scenario
-from spillover.cli import cli
+from spillover.cli.commands import cli
 from spillover.connect import read_columns
-from spillover.kernel import rows as kernel_rows
-from spillover.listing import (
+from spillover.engines.batch import rows as kernel_rows
+from spillover.policy import default_policy
+from spillover.rules import ROLES, STEP_KINDS, Verdict, use_kind
+from spillover.simulate.listing import (
     OWN_TIE,
     TIE_KINDS,
     TIES,
@@ -27,9 +29,8 @@ from spillover.listing import (
     shipped_rule,
     shipped_rule_names,
 )
-from spillover.policy import default_policy
-from spillover.rules import ROLES, STEP_KINDS, Verdict, use_kind
-from spillover.simulate import (
+from spillover.simulate.plots import PLOTS
+from spillover.simulate.run import (
     METRIC_COLUMNS,
     Audited,
     audit_engine,
@@ -39,7 +40,6 @@ from spillover.simulate import (
     simulate,
     simulate_rule,
 )
-from spillover.simulate_plots import PLOTS
 
 CUTOFF = date(2021, 6, 30)
 SPILL, OWN = Verdict.SPILLOVER.value, Verdict.OWN_CONDUCT.value
@@ -412,7 +412,7 @@ def test_audit_rows_from_another_engine_plug_in_as_the_kernel_scores(tmp_path):
     cols = blacklist_columns(world, bl)
     policy = default_policy()
     direct = audit_engine(cols, policy)
-    from spillover.kernel import Index
+    from spillover.engines.batch import Index
 
     rows = list(kernel_rows(Index(cols, policy).audit(), policy))
     via_rows = Audited.from_rows(reversed(rows), [str(i) for i in cols.entry_ids])
@@ -427,8 +427,8 @@ def test_audit_rows_from_another_engine_plug_in_as_the_kernel_scores(tmp_path):
 
 @pytest.fixture(scope="module")
 def synth_world(tmp_path_factory: pytest.TempPathFactory):
-    from spillover.simulate import _platform_kinds
-    from spillover.synth import generate
+    from spillover.simulate.run import _platform_kinds
+    from spillover.synth.generate import generate
 
     folder = tmp_path_factory.mktemp("synth") / "data"
     generate(1500, 5, folder)
@@ -630,7 +630,7 @@ def test_cli_compare_refuses_a_folder_that_is_no_run(tmp_path):
 )
 def test_simulate_refuses_option_combinations_in_the_library(given, message):
     from spillover.errors import UsageProblem
-    from spillover.simulate import check_options
+    from spillover.simulate.run import check_options
 
     with pytest.raises(UsageProblem) as refused:
         check_options(**given)

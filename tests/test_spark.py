@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from spillover.audit import pass_rows
-from spillover.cli import cli
-from spillover.fastload import read_columns
-from spillover.output import AUDIT_COLUMNS
+from spillover.audit.batch import pass_rows
+from spillover.cli.commands import cli
+from spillover.data.fast import read_columns
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
-from spillover.synth import generate
+from spillover.render.json import AUDIT_COLUMNS
+from spillover.synth.generate import generate
 
 pytest.importorskip("pyspark")
 
@@ -50,7 +50,7 @@ def _kernel(folder: Path, policy=None) -> list[dict]:
 
 
 def _spark_rows(spark, folder: Path, policy=None) -> list[dict]:
-    from spillover.spark import audit_frames, read_tables
+    from spillover.audit.spark import audit_frames, read_tables
 
     frame = audit_frames(spark, read_tables(spark, str(folder)), policy)
     assert frame.columns == AUDIT_COLUMNS
@@ -258,7 +258,7 @@ def test_a_spark_audit_prints_no_warnings(tmp_path):
 def test_simulate_on_spark_gives_the_kernels_metrics(spark, tmp_path):
     """simulate --engine spark: every rule's blacklist audited on Spark (tables made from
     the simulator's columns) gives the metrics and blacklists of the numpy kernel."""
-    from spillover.simulate import simulate
+    from spillover.simulate.run import simulate
 
     folder = tmp_path / "data"
     generate(400, 8, folder)
@@ -277,8 +277,8 @@ def test_simulate_on_spark_gives_the_kernels_metrics(spark, tmp_path):
 def test_frames_from_columns_carry_platform_records(spark):
     """The simulator's tables (frames_from_columns) of a folder with records audit as the
     kernel does: record subjects, loans named by a record, resolved matches."""
+    from spillover.audit.spark import audit_frames, frames_from_columns
     from spillover.examples import jiang_records_path
-    from spillover.spark import audit_frames, frames_from_columns
 
     cols = read_columns(jiang_records_path())
     assert cols.records and cols.matches
@@ -289,7 +289,7 @@ def test_frames_from_columns_carry_platform_records(spark):
 def test_simulate_on_spark_with_records_gives_the_kernels_metrics(spark, tmp_path):
     """simulate --engine spark on a population with platform records: the simulated
     blacklists audited on Spark (loans named by records) give numpy's metrics."""
-    from spillover.simulate import simulate
+    from spillover.simulate.run import simulate
 
     folder = tmp_path / "data"
     generate(300, 8, folder, records=True, p_lender_to_lender=0.4)

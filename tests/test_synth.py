@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from spillover.data.exact import load_folder
 from spillover.errors import SpilloverError
-from spillover.loader import load_folder
-from spillover.resident_id import validate_resident_id
-from spillover.synth import MECHANISMS, SynthParams, SynthSummary, generate
+from spillover.facts.resident_id import validate_resident_id
+from spillover.synth.generate import MECHANISMS, SynthParams, SynthSummary, generate
 
 TABLES = ("people", "platforms", "phones", "loans", "loan_links", "blacklist", "sharing")
 

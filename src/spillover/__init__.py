@@ -13,7 +13,16 @@ from __future__ import annotations
 from . import examples
 from .backends import GraphBackend, MemoryBackend
 from .connect import open_backend, open_folder, read_columns, read_dataset
-from .core import Explanation, ExplanationPath, Step, check, explain, explain_all, explain_entry
+from .data.exact import load_folder
+from .engines.search import (
+    Explanation,
+    ExplanationPath,
+    Step,
+    check,
+    explain,
+    explain_all,
+    explain_entry,
+)
 from .errors import (
     BackendUnavailable,
     DataError,
@@ -22,13 +31,10 @@ from .errors import (
     Problem,
     SpilloverError,
 )
-from .loader import load_folder
+from .neo4j.settings import Neo4jSettings
 from .policy import Policy, default_policy, load_policy
 from .rules import Verdict
-from .settings import Neo4jSettings
-
-__version__ = "0.1.0"
-
+from .version import __version__
 
 __all__ = [
     "BackendUnavailable",

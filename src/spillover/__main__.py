@@ -1,5 +1,5 @@
-"""``python -m spillover``: the command line (:mod:`spillover.cli`)."""
+"""``python -m spillover``: the command line (:mod:`spillover.cli.commands`)."""
 
-from .cli import main
+from .cli.commands import main
 
 main()

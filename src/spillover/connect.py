@@ -2,9 +2,9 @@
 
 - :func:`open_folder`: a :class:`~spillover.backends.GraphBackend` (the embedded
   backend over the folder's columns) to explain and check entries;
-- :func:`read_dataset`: the validated facts (:class:`~spillover.model.Dataset`), e.g.
+- :func:`read_dataset`: the validated facts (:class:`~spillover.facts.model.Dataset`), e.g.
   to ingest them;
-- :func:`read_columns`: the graph as flat :class:`~spillover.columns.Columns`, for the
+- :func:`read_columns`: the graph as flat :class:`~spillover.facts.columns.Columns`, for the
   batch audit;
 - :func:`open_backend`: the embedded backend over a folder, or Neo4j.
 
@@ -18,15 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .backends.base import GraphBackend
 from .errors import SpilloverError
-from .phones import DEFAULT_REGION
-from .settings import Neo4jSettings
+from .facts.graph import GraphBackend
+from .facts.phones import DEFAULT_REGION
+from .neo4j.settings import Neo4jSettings
 
 if TYPE_CHECKING:
     from .backends.arrays import ArrayBackend
-    from .columns import Columns
-    from .model import Dataset
+    from .facts.columns import Columns
+    from .facts.model import Dataset
 
 __all__ = ["open_backend", "open_folder", "read_columns", "read_dataset"]
 
@@ -40,7 +40,7 @@ def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset
     >>> read_dataset(examples.jiang_case_path()).counts()["blacklist"]
     16
     """
-    from .fastload import read_dataset as fast_read_dataset
+    from .data.fast import read_dataset as fast_read_dataset
 
     return fast_read_dataset(folder, region=region)
 
@@ -52,7 +52,7 @@ def read_columns(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Columns:
     """A data folder as flat columns for the batch audit, without building a graph."""
-    from .fastload import read_columns as fast_read_columns
+    from .data.fast import read_columns as fast_read_columns
 
     return fast_read_columns(folder, region=region, progress=progress)
 
@@ -85,7 +85,7 @@ def open_backend(
     if data is not None and neo4j is not None:
         raise SpilloverError("give either --data DIR or a Neo4j URI, not both")
     if neo4j is not None:
-        from .backends.neo4j import open_neo4j
+        from .neo4j.store import open_neo4j
 
         return open_neo4j(neo4j)
     if data is None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .connect import open_backend
-from .core import Explanation, explain_about_person
+from .engines.search import Explanation, explain_about_person
 from .examples import jiang_case_path
+from .neo4j.settings import Neo4jSettings
 from .policy import Policy
-from .render import explanation_text
-from .settings import Neo4jSettings
-from .textsafe import printable_lines
-from .wording import score_text
+from .render.text import explanation_text
+from .text.safe import printable_lines
+from .text.wording import score_text
 
 __all__ = ["Demo", "demo_text", "run_demo"]
 
@@ -43,8 +43,8 @@ def run_demo(
     and explained from there."""
     folder = jiang_case_path()
     if neo4j is not None:
-        from .backends.neo4j import connect
-        from .ingest import DatasetMismatch, ingest_folder
+        from .neo4j.ingest import DatasetMismatch, ingest_folder
+        from .neo4j.store import connect
 
         driver = connect(neo4j)
         try:

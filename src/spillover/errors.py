@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .resident_id import mask_ids_in
+from .facts.resident_id import mask_ids_in
 
 __all__ = [
     "BackendUnavailable",

@@ -16,9 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from .errors import PolicyError
-from .model import LoanStatus
+from .facts.model import LoanStatus
+from .files.toml import Integer, Number, parse_toml
 from .rules import FACTOR_KEYS, MATCH_FACTOR_DEFAULTS, factor, owns_kind, use_kind
-from .tomlfile import Integer, Number, parse_toml
 
 __all__ = ["Policy", "default_policy", "default_policy_bytes", "load_policy", "parse_policy"]
 

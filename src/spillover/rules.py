@@ -1,9 +1,9 @@
 """The rules of spillover in one place: every kind of step, its factor, code and date rule.
 
 Every engine that explains or scores a blacklisting (the per-entry search in
-:mod:`spillover.core`, the batch pass in :mod:`spillover.kernel`, the Neo4j
-queries' parameters) and every renderer (:mod:`spillover.render`,
-:mod:`spillover.output`) takes from here:
+:mod:`spillover.engines.search`, the batch pass in :mod:`spillover.engines.batch`, the Neo4j
+queries' parameters) and every renderer (:mod:`spillover.render.text`,
+:mod:`spillover.render.json`) takes from here:
 
 * :data:`ROLES`: how a phone can be named on a loan (the applicant's number, or a
   link role): the data value, the stored relationship, the explanation step's name;
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from .model import APPLICANT, MATCH_FIELDS, MatchKey
+from .facts.model import APPLICANT, MATCH_FIELDS, MatchKey
 
 __all__ = [
     "APPLICANT",
@@ -185,8 +185,8 @@ def role_of(rel: str) -> Role | None:
 # ---------------------------------------------------------------------------------------------
 # Identity linkage: how a platform record was resolved to a person (docs/contract.md §1,
 # the ``matched_by`` column of the ``matches`` table). The step kinds, factors and reason
-# codes of the match step build on these keys (:class:`spillover.model.MatchKey`, the data
-# values, and :data:`spillover.model.MATCH_FIELDS` are imported above and named here too).
+# codes of the match step build on these keys (:class:`spillover.facts.model.MatchKey`, the data
+# values, and :data:`spillover.facts.model.MATCH_FIELDS` are imported above and named here too).
 
 
 def match_key(agreed: Iterable[str]) -> MatchKey:

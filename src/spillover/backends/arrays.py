@@ -1,11 +1,11 @@
 """The embedded backend over column arrays: graph facts from the batch pass's index.
 
-A data folder read as :class:`~spillover.columns.Columns` (Arrow checks, no Python
-object per row) is indexed once by :class:`~spillover.kernel.Index`, the same
+A data folder read as :class:`~spillover.facts.columns.Columns` (Arrow checks, no Python
+object per row) is indexed once by :class:`~spillover.engines.batch.Index`, the same
 integer-coded structure the batch audit runs on: loans by borrower, owner periods
 and loan uses by phone. :class:`ArrayBackend` answers the
 :class:`~spillover.backends.GraphBackend` questions from it and builds Python facts
-(:class:`~spillover.model.Loan`, ...) only for the few nodes an explanation
+(:class:`~spillover.facts.model.Loan`, ...) only for the few nodes an explanation
 touches, so that ``explain`` or ``check`` on a folder costs no more than an audit
 of it. :class:`~spillover.backends.memory.MemoryBackend` (a Dataset, and a
 networkx graph on demand) remains for graph views.
@@ -24,9 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..columns import FOREVER, NEVER, Columns, Details, columns_from_dataset
-from ..kernel import ROLE_NAMES, Index
-from ..model import (
+from ..engines.batch import ROLE_NAMES, Index
+from ..facts.columns import FOREVER, NEVER, Columns, Details, columns_from_dataset
+from ..facts.graph import neighbourhood_by_expand
+from ..facts.model import (
     APPLICANT,
     Dataset,
     Entry,
@@ -43,9 +44,8 @@ from ..model import (
     record_name,
     split_ref,
 )
-from ..phones import display_phone
+from ..facts.phones import display_phone
 from ..rules import loan_in_time
-from .base import neighbourhood_by_expand
 
 __all__ = ["ArrayBackend"]
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from ..model import (
+from ..facts.graph import neighbourhood_by_expand
+from ..facts.model import (
     Dataset,
     Entry,
     FrontierFacts,
@@ -30,7 +31,7 @@ from ..model import (
     ref,
     split_ref,
 )
-from ..phones import display_phone
+from ..facts.phones import display_phone
 from ..rules import (
     APPLICANT,
     AT,
@@ -45,10 +46,9 @@ from ..rules import (
     SHARES_WITH,
     loan_in_time,
 )
-from .base import neighbourhood_by_expand
 
 if TYPE_CHECKING:
-    from ..columns import Columns
+    from ..facts.columns import Columns
 
 __all__ = ["MemoryBackend", "build_graph"]
 
@@ -56,7 +56,7 @@ __all__ = ["MemoryBackend", "build_graph"]
 def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:
     """The linkage graph of ``data``; nodes are ``KIND:ID`` references, each with its fact.
 
-    >>> from spillover.loader import load_folder
+    >>> from spillover.data.exact import load_folder
     >>> from spillover.examples import jiang_case_path
     >>> g = build_graph(load_folder(jiang_case_path()))
     >>> g.nodes["person:jiang"]["kind"]
@@ -270,7 +270,7 @@ class MemoryBackend:
         )
 
     def columns(self) -> Columns:
-        from ..columns import columns_from_dataset
+        from ..facts.columns import columns_from_dataset
 
         return columns_from_dataset(self.data)
 

@@ -1,0 +1,836 @@
+"""Read and validate a data folder (docs/contract.md §1) into a :class:`~spillover.facts.model.Dataset`.
+
+A table is ``NAME.csv``, ``NAME.jsonl`` or ``NAME.parquet`` (a Parquet file or a folder
+of parts, :mod:`spillover.data.parquet`). The load is all or nothing: every defect found
+is reported (up to a cap per file) as ``file:line: field: what is wrong`` and nothing
+of a refused folder is returned. Validation runs in two passes: each row on its own (pydantic models in
+:mod:`spillover.data.rows`), then every reference across tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from ..errors import DataError, OptionError, Problem
+from ..facts.model import (
+    Dataset,
+    Entry,
+    Loan,
+    LoanLink,
+    Match,
+    MatchLevel,
+    Person,
+    PhonePeriod,
+    Platform,
+    Record,
+    Sharing,
+    SubjectKind,
+)
+from ..facts.phones import DEFAULT_REGION, check_region
+from ..rules import MatchKey
+from . import parquet as parquetio
+from .contract import CSV, REQUIRED_TABLES, SUFFIXES, TABLES, field_kinds, required_columns
+from .rows import Row
+
+__all__ = [
+    "DEFAULT_MAX_ERRORS",
+    "Located",
+    "Problems",
+    "checked_region",
+    "error_text",
+    "load_folder",
+    "read_table",
+    "read_valid_table",
+    "table_file",
+    "table_paths",
+]
+
+DEFAULT_MAX_ERRORS = 50
+#: the longest CSV cell read (Python's csv module stops at 131,072 characters by default)
+_MAX_CELL = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A validated row and where it came from."""
+
+    file: str
+    line: int
+    row: Any
+
+
+class Problems:
+    """Collects problems with a cap per file; counts every problem, shown or not (the
+    exact loader's, and the simulator's for its rule files)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.items: list[Problem] = []
+        self.per_file: dict[str, int] = defaultdict(int)
+        self.total = 0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether some problems were counted but not kept (over the cap of a file)."""
+        return self.total > len(self.items)
+
+    def add(self, file: str, line: int, field: str, message: str) -> None:
+        """Count one problem; keep it unless ``file`` already has ``cap`` of them."""
+        self.total += 1
+        if self.per_file[file] >= self.cap:
+            return
+        self.per_file[file] += 1
+        self.items.append(Problem(file, line, field, message))
+
+    def error(self) -> DataError:
+        """The :class:`~spillover.errors.DataError` of the problems kept."""
+        return DataError(self.items, self.truncated, self.total, self.cap)
+
+
+def _is_table(path: Path) -> bool:
+    if path.suffix == parquetio.SUFFIX:
+        return parquetio.is_table_path(path)
+    return path.is_file()
+
+
+def table_paths(folder: Path, table: str) -> list[Path]:
+    """Every form of ``table`` present in ``folder`` (more than one is an error).
+
+    >>> from spillover.examples import jiang_case_path
+    >>> [p.name for p in table_paths(jiang_case_path(), "loans")]
+    ['loans.csv']
+    """
+    return [
+        folder / f"{table}{suffix}" for suffix in SUFFIXES if _is_table(folder / f"{table}{suffix}")
+    ]
+
+
+def table_file(folder: Path, table: str) -> Path | None:
+    """The file (or Parquet folder) holding ``table`` in ``folder``, if any."""
+    found = table_paths(folder, table)
+    return found[0] if found else None
+
+
+def odd_table_paths(folder: Path, table: str) -> list[Path]:
+    """``NAME.csv`` / ``NAME.jsonl`` / ``NAME.parquet`` entries that exist but are not a table
+    (a folder named ``.csv``, a broken link, a device): never taken for a missing table."""
+    out = []
+    for suffix in SUFFIXES:
+        candidate = folder / f"{table}{suffix}"
+        if os.path.lexists(candidate) and not _is_table(candidate):
+            out.append(candidate)
+    return out
+
+
+def _what_is(path: Path) -> str:
+    if path.is_dir():
+        return "a directory"
+    if path.is_symlink() and not path.exists():
+        return "a broken symbolic link"
+    return "not a regular file"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _bad_bytes(text: str) -> str | None:
+    """The first undecodable byte of a line read with ``surrogateescape``, described."""
+    found = _ESCAPED_BYTE.search(text)
+    if found is None:
+        return None
+    byte = ord(found.group()) - 0xDC00
+    return f"not UTF-8: byte 0x{byte:02x} at column {found.start() + 1}"
+
+
+class _Lines:
+    """Physical lines of a text file read with ``surrogateescape``: counts them and
+    remembers the first undecodable spot of each bad line."""
+
+    def __init__(self, handle: io.TextIOWrapper) -> None:
+        self.handle = handle
+        self.count = 0
+        self.bad: dict[int, str] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self.handle:
+            self.count += 1
+            if self.count == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            problem = _bad_bytes(text)
+            if problem is not None:
+                self.bad[self.count] = problem
+            yield text
+
+    def bad_between(self, first: int, last: int) -> tuple[int, str] | None:
+        for line in range(first, last + 1):
+            if line in self.bad:
+                return line, self.bad[line]
+        return None
+
+
+def _open_text(path: Path) -> io.TextIOWrapper:
+    return io.TextIOWrapper(path.open("rb"), encoding="utf-8", errors="surrogateescape", newline="")
+
+
+def _column_positions(
+    names: Sequence[str],
+    needed: Iterable[str],
+    problems: Problems,
+    where: str,
+    line: int,
+    kind: str,
+) -> tuple[dict[str, int], bool]:
+    """Each column's first position (1-based) in a CSV header or a Parquet schema
+    (``kind``), and whether it is usable: a column given twice or a required one
+    missing is a problem at ``where``:``line``."""
+    ok = True
+    first_seen: dict[str, int] = {}
+    for position, column in enumerate(names, start=1):
+        if column in first_seen:
+            problems.add(
+                where,
+                line,
+                column or f"({kind})",
+                f"column {column!r} appears twice in the {kind} "
+                f"(columns {first_seen[column]} and {position})",
+            )
+            ok = False
+        first_seen.setdefault(column, position)
+    for column in needed:
+        if column not in first_seen:
+            problems.add(where, line, column, f"required column is missing from the {kind}")
+            ok = False
+    return first_seen, ok
+
+
+def _csv_rows(
+    path: Path, problems: Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    name = str(path)
+    if csv.field_size_limit() < _MAX_CELL:
+        csv.field_size_limit(_MAX_CELL)  # as long as Arrow's (the fast loader) allows
+    with _open_text(path) as handle:
+        lines = _Lines(handle)
+        reader = csv.reader(lines)
+        try:
+            header = next(reader)
+        except StopIteration:
+            problems.add(name, 1, "(header)", "file is empty; a header row is required")
+            return
+        except csv.Error as exc:
+            problems.add(name, 1, "(header)", f"unreadable: {exc}")
+            return
+        bad = lines.bad_between(1, lines.count)
+        if bad is not None:
+            problems.add(name, bad[0], "(header)", bad[1])
+            return
+        header = [h.strip() for h in header]
+        _, header_ok = _column_positions(header, needed, problems, name, 1, "header")
+        if not header_ok:
+            return
+        last = lines.count
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                problems.add(name, last + 1, "(row)", f"unreadable: {exc}")
+                last = lines.count
+                continue
+            first, last = last + 1, lines.count
+            bad = lines.bad_between(first, last)
+            if bad is not None:
+                problems.add(name, bad[0], "(row)", bad[1])
+                if values:
+                    rejected_rows.append(dict(zip(header, values, strict=False)))
+                continue
+            if not values or all(not v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                problems.add(
+                    name, last, "(row)", f"expected {len(header)} cells, found {len(values)}"
+                )
+                rejected_rows.append(dict(zip(header, values, strict=False)))
+                continue
+            yield last, dict(zip(header, values, strict=True))
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _jsonl_rows(
+    path: Path, problems: Problems, rejected_rows: list[dict[str, Any]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    name = str(path)
+    with _open_text(path) as handle:
+        lines = _Lines(handle)
+        for text in lines:
+            line = lines.count
+            if line in lines.bad:
+                problems.add(name, line, "(row)", lines.bad[line])
+                continue
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text.rstrip("\r\n"), object_pairs_hook=_no_duplicate_keys)
+            except json.JSONDecodeError as exc:
+                what = exc.msg.removesuffix(" at")
+                problems.add(name, line, "(row)", f"not valid JSON: {what} at column {exc.colno}")
+                continue
+            except _DuplicateKey as exc:
+                problems.add(name, line, exc.key or "(row)", "field appears twice in this object")
+                continue
+            except RecursionError:
+                problems.add(name, line, "(row)", "not valid JSON: nested too deeply")
+                continue
+            except ValueError:  # an integer with more digits than Python converts (4300)
+                problems.add(name, line, "(row)", "not valid JSON: a number has too many digits")
+                continue
+            if not isinstance(value, dict):
+                problems.add(name, line, "(row)", "each line must be a JSON object")
+                continue
+            unicode_ok = True
+            for key, item in value.items():
+                if isinstance(item, str) and _SURROGATE.search(item):
+                    problems.add(name, line, key, "text holds a lone surrogate (not valid Unicode)")
+                    unicode_ok = False
+            if not unicode_ok:
+                rejected_rows.append(value)
+                continue
+            yield line, value
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _arrow_reason(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _texts(column: pa.ChunkedArray, field: str, bad: dict[int, tuple[str, str]]) -> list[Any]:
+    """A string column's values; a value that is not UTF-8 is read with ``surrogateescape``
+    and its row goes to ``bad`` (first problem per row)."""
+    try:
+        column.validate(full=True)
+        values: list[Any] = column.to_pylist()
+        return values
+    except pa.ArrowInvalid:
+        pass
+    out: list[Any] = []
+    for i, data in enumerate(column.cast(pa.binary()).to_pylist()):
+        if data is None:
+            out.append(None)
+            continue
+        try:
+            out.append(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            out.append(data.decode("utf-8", "surrogateescape"))
+            at = len(data[: exc.start].decode("utf-8", "replace")) + 1
+            bad.setdefault(i, (field, f"not UTF-8: byte 0x{data[exc.start]:02x} at character {at}"))
+    return out
+
+
+def _other_cells_blank(table: pa.Table, row: int, skip: set[int]) -> bool:
+    """Every cell of ``row`` outside the columns ``skip`` is missing."""
+    for index in range(table.num_columns):
+        if index in skip:
+            continue
+        try:
+            if not _blank(table.column(index)[row].as_py()):
+                return False
+        except (UnicodeDecodeError, pa.ArrowException):
+            return False
+    return True
+
+
+def _parquet_rows(
+    path: Path, problems: Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a Parquet table (a file or a folder of parts), numbered 1, 2, ... across the
+    parts; problems of a part's schema name the part at line 0 (docs/contract.md §1)."""
+    name = str(path)
+    try:
+        files = parquetio.parts(path)
+    except parquetio.PartsError as exc:
+        problems.add(str(exc.path), 0, "(table)", exc.message)
+        return
+    kinds = field_kinds(model)
+    needed = required_columns(model)
+    line = 0
+    for part in files:
+        try:
+            with pq.ParquetFile(part) as handle:
+                table = handle.read()
+        except (pa.ArrowException, OSError) as exc:
+            problems.add(
+                str(part), 0, "(table)", f"not a readable Parquet file: {_arrow_reason(exc)}"
+            )
+            return
+        where = str(part)
+        names = [c.strip() for c in table.column_names]
+        first_seen, header_ok = _column_positions(names, needed, problems, where, 0, "schema")
+        used = {c: first_seen[c] - 1 for c in kinds if c in first_seen}
+        for column, index in used.items():
+            wrong = parquetio.column_problem(kinds[column], table.column(index).type)
+            if wrong is not None:
+                problems.add(where, 0, column, wrong)
+                header_ok = False
+        if not header_ok:
+            line += table.num_rows
+            continue
+        bad: dict[int, tuple[str, str]] = {}
+        values: dict[str, list[Any]] = {}
+        for column, index in used.items():
+            data = parquetio.decoded(table.column(index))
+            if pa.types.is_string(data.type) or pa.types.is_large_string(data.type):
+                values[column] = _texts(data, column, bad)
+            else:
+                values[column] = data.to_pylist()
+        skip = set(used.values())
+        for i in range(table.num_rows):
+            raw = {column: cells[i] for column, cells in values.items()}
+            if i in bad:
+                problems.add(name, line + i + 1, bad[i][0], bad[i][1])
+                rejected_rows.append(raw)
+                continue
+            if all(_blank(v) for v in raw.values()) and _other_cells_blank(table, i, skip):
+                continue  # a row of missing values: skipped, as a blank CSV line is
+            yield line + i + 1, raw
+        line += table.num_rows
+
+
+def _raw_rows(
+    path: Path, problems: Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line, mapping)`` for every readable data row of a CSV, JSONL or Parquet table.
+
+    Rows that cannot be read (bad bytes, wrong number of cells) are reported and
+    their raw mappings go to ``rejected_rows`` (so references to them are not
+    reported again); reading goes on with the next row.
+    """
+    if path.suffix == CSV:
+        yield from _csv_rows(path, problems, required_columns(model), rejected_rows)
+    elif path.suffix == parquetio.SUFFIX:
+        yield from _parquet_rows(path, problems, model, rejected_rows)
+    else:
+        yield from _jsonl_rows(path, problems, rejected_rows)
+
+
+def error_text(err: ErrorDetails) -> str:
+    """One pydantic error as the loaders print it: the message without pydantic's
+    ``Value error, `` / ``Assertion failed, `` prefix (the Spark validator prints the same)."""
+    msg = str(err.get("msg", "invalid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    if err.get("type") == "missing" or ("input" in err and err["input"] is None):
+        return "required value is missing"
+    return msg
+
+
+def read_valid_table(
+    folder: Path,
+    table: str,
+    region: str = DEFAULT_REGION,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+) -> list[Row]:
+    """The rows of one table of ``folder`` (any form), each checked by the contract's row
+    rules (docs/contract.md §1); a defect raises :class:`DataError` with the usual
+    file:line:field messages. References to other tables are not checked here
+    (:func:`load_folder` checks the folder as a whole).
+
+    >>> from spillover.examples import jiang_records_path
+    >>> rows = read_valid_table(jiang_records_path(), "records")
+    >>> sorted(r.record_id for r in rows)[:2]
+    ['QC-R-XU', 'QT-R-J']
+    """
+    check_region(region)
+    problems = Problems(max_errors)
+    found = table_paths(folder, table)
+    if not found:
+        problems.add(str(folder / f"{table}{CSV}"), 0, "(table)", f"table {table!r} is missing")
+        raise problems.error()
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        problems.add(str(found[0]), 0, "(table)", f"both {names}: keep one form of the table")
+        raise problems.error()
+    rows = read_table(found[0], TABLES[table], problems, region)
+    if problems.total:
+        raise problems.error()
+    return [located.row for located in rows]
+
+
+def read_table(
+    path: Path, model: type[Row], problems: Problems, region: str, rejected: set[str] | None = None
+) -> list[Located]:
+    """Validate every row of one file; problems go to ``problems``.
+
+    The first column's raw value of every refused row goes to ``rejected``, so that
+    references to it are not reported a second time as unknown.
+    """
+    name = str(path)
+    out: list[Located] = []
+    key = next(iter(model.model_fields))
+    context = {"region": region}
+    unreadable: list[dict[str, Any]] = []
+    try:
+        for line, raw in _raw_rows(path, problems, model, unreadable):
+            try:
+                row = model.model_validate(raw, context=context)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
+                    problems.add(name, line, loc, error_text(err))
+                unreadable.append(raw)
+                continue
+            out.append(Located(name, line, row))
+    except OSError as exc:
+        problems.add(name, 0, "(table)", f"cannot be read: {exc.strerror or exc}")
+    if rejected is not None:
+        for raw in unreadable:
+            if isinstance(raw.get(key), str):
+                rejected.add(raw[key].strip())
+    return out
+
+
+def load_folder(
+    folder: str | Path, *, region: str = DEFAULT_REGION, max_errors: int = DEFAULT_MAX_ERRORS
+) -> Dataset:
+    """Load and validate a data folder; raise :class:`DataError` listing every defect.
+
+    >>> from spillover.examples import jiang_case_path
+    >>> data = load_folder(jiang_case_path())
+    >>> data.people["jiang"].city
+    'Hangzhou'
+    """
+    folder = Path(folder)
+    region = checked_region(region)
+    if not folder.is_dir():
+        what = "does not exist" if not os.path.lexists(folder) else "is not a directory"
+        raise DataError([Problem(str(folder), 0, "(folder)", f"the data folder {what}")])
+    problems = Problems(max_errors)
+    tables: dict[str, list[Located]] = {}
+    rejected: set[str] = set()
+    for table, model in TABLES.items():
+        both = table_paths(folder, table)
+        for other in both[1:]:
+            problems.add(
+                str(other),
+                0,
+                "(table)",
+                f"both {both[0].name} and {other.name} exist; keep one",
+            )
+        odd = odd_table_paths(folder, table)
+        for candidate in odd:
+            problems.add(
+                str(candidate),
+                0,
+                "(table)",
+                f"{candidate.name} is {_what_is(candidate)}, not a file",
+            )
+        path = table_file(folder, table)
+        if path is None:
+            if table in REQUIRED_TABLES and not odd:
+                problems.add(
+                    str(folder / f"{table}{CSV}"),
+                    0,
+                    "(table)",
+                    f"required table {table!r} is missing ({_forms(table)})",
+                )
+            tables[table] = []
+            continue
+        tables[table] = read_table(path, model, problems, region, rejected)
+    dataset = _link(tables, problems, rejected)
+    if problems.total:
+        raise problems.error()
+    return dataset
+
+
+def _forms(table: str) -> str:
+    """``people.csv, people.jsonl or people.parquet``."""
+    names = [f"{table}{suffix}" for suffix in SUFFIXES]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def checked_region(region: str) -> str:
+    """The region code of ``--region`` checked and normalized (``cn`` -> ``CN``); an
+    unknown one raises :class:`~spillover.errors.OptionError` naming ``--region``."""
+    try:
+        return check_region(region)
+    except ValueError as exc:
+        raise OptionError("--region", str(exc)) from None
+
+
+def _unique(rows: list[Located], key: str, problems: Problems) -> dict[str, Located]:
+    seen: dict[str, Located] = {}
+    for item in rows:
+        value = getattr(item.row, key)
+        if value in seen:
+            first = seen[value]
+            problems.add(
+                item.file, item.line, key, f"duplicate {key} {value!r} (first on line {first.line})"
+            )
+            continue
+        seen[value] = item
+    return seen
+
+
+def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[str]) -> Dataset:
+    """Second pass: keys unique, references known, phone periods disjoint, copy chains acyclic."""
+    people = _unique(tables["people"], "person_id", problems)
+    platforms = _unique(tables["platforms"], "platform_id", problems)
+    loans = _unique(tables["loans"], "loan_id", problems)
+    entries = _unique(tables["blacklist"], "entry_id", problems)
+
+    def known(
+        item: Located, field: str, value: str | None, pool: dict[str, Located], what: str
+    ) -> None:
+        if value is not None and value not in pool and value not in rejected:
+            problems.add(item.file, item.line, field, f"unknown {what} {value!r}")
+
+    periods: dict[str, list[Located]] = defaultdict(list)
+    for item in tables["phones"]:
+        known(item, "owner_id", item.row.owner_id, people, "person_id")
+        periods[item.row.phone].append(item)
+    for phone, items in periods.items():
+        ordered = sorted(items, key=lambda i: (i.row.since is not None, i.row.since or 0, i.line))
+        for before, after in itertools.pairwise(ordered):
+            if (
+                before.row.until is None
+                or after.row.since is None
+                or before.row.until >= after.row.since
+            ):
+                problems.add(
+                    after.file,
+                    after.line,
+                    "since",
+                    f"owner period of {phone} overlaps the one on line {before.line}",
+                )
+    records = _unique(tables["records"], "record_id", problems)
+    for item in records.values():
+        known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
+        known(item, "person_id", item.row.person_id, people, "person_id")
+    matches = _unique(tables["matches"], "record_id", problems)
+    for item in matches.values():
+        row = item.row
+        known(item, "record_id", row.record_id, records, "record_id")
+        known(item, "person_id", row.person_id, people, "person_id")
+        known(item, "matched_with", row.matched_with, records, "record_id")
+        given = records[row.record_id].row.person_id if row.record_id in records else None
+        if given is not None and given != row.person_id:
+            problems.add(
+                item.file,
+                item.line,
+                "person_id",
+                f"record {row.record_id!r} is person {given!r} by records.person_id, "
+                f"not {row.person_id!r}",
+            )
+        if row.matched_with is not None and row.matched_with == row.record_id:
+            problems.add(item.file, item.line, "matched_with", "a record cannot match itself")
+    resolved = _resolve(records, matches)
+    for item in loans.values():
+        known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
+        known(item, "borrower_id", item.row.borrower_id, people, "person_id")
+        record_id = item.row.borrower_record
+        known(item, "borrower_record", record_id, records, "record_id")
+        if record_id in records:
+            held_by = records[record_id].row.platform_id
+            if held_by != item.row.platform_id:
+                problems.add(
+                    item.file,
+                    item.line,
+                    "borrower_record",
+                    f"record {record_id!r} is held by {held_by!r}, not by the loan's "
+                    f"platform {item.row.platform_id!r}",
+                )
+            person = resolved[record_id].person_id if record_id in resolved else None
+            if item.row.borrower_id is not None and person != item.row.borrower_id:
+                problems.add(
+                    item.file,
+                    item.line,
+                    "borrower_record",
+                    f"record {record_id!r} resolves to "
+                    + (f"person {person!r}" if person else "no person")
+                    + f", not to borrower_id {item.row.borrower_id!r}",
+                )
+    link_keys: dict[tuple[str, str, str], int] = {}
+    for item in tables["loan_links"]:
+        known(item, "loan_id", item.row.loan_id, loans, "loan_id")
+        key = (item.row.loan_id, item.row.phone, item.row.role.value)
+        if key in link_keys:
+            problems.add(
+                item.file, item.line, "role", f"duplicate link (first on line {link_keys[key]})"
+            )
+        link_keys.setdefault(key, item.line)
+    for item in entries.values():
+        known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
+        known(item, "copied_from", item.row.copied_from, entries, "entry_id")
+        if item.row.subject_kind == SubjectKind.PERSON:
+            known(item, "subject", item.row.subject, people, "person_id")
+        elif item.row.subject_kind == SubjectKind.RECORD:
+            known(item, "subject", item.row.subject, records, "record_id")
+    loops = _loop_entry_points({k: v.row.copied_from for k, v in entries.items()})
+    for entry_id, item in entries.items():
+        if entry_id in loops:
+            problems.add(
+                item.file,
+                item.line,
+                "copied_from",
+                f"copy chain of {entry_id!r} loops back to {loops[entry_id]!r}",
+            )
+    pairs: dict[tuple[str, str], int] = {}
+    for item in tables["sharing"]:
+        known(item, "from_platform", item.row.from_platform, platforms, "platform_id")
+        known(item, "to_platform", item.row.to_platform, platforms, "platform_id")
+        pair = (item.row.from_platform, item.row.to_platform)
+        if pair[0] == pair[1]:
+            problems.add(item.file, item.line, "to_platform", "a platform cannot share with itself")
+        elif pair in pairs:
+            problems.add(
+                item.file,
+                item.line,
+                "to_platform",
+                f"duplicate sharing (first on line {pairs[pair]})",
+            )
+        pairs.setdefault(pair, item.line)
+
+    if problems.total:
+        return Dataset({}, {}, {}, {})
+    # a loan on a record that resolves to no person names no one: it stays out of the graph
+    graph_loans: dict[str, Loan] = {}
+    for k, v in loans.items():
+        loan = _loan(v.row, resolved)
+        if loan is not None:
+            graph_loans[k] = loan
+    return Dataset(
+        people={k: Person(**v.row.model_dump()) for k, v in people.items()},
+        platforms={k: Platform(**v.row.model_dump()) for k, v in platforms.items()},
+        phone_periods={
+            phone: tuple(
+                PhonePeriod(
+                    i.row.phone, i.row.owner_id, bool(i.row.verified), i.row.since, i.row.until
+                )
+                for i in sorted(items, key=lambda i: (i.row.since is not None, i.row.since or 0))
+            )
+            for phone, items in periods.items()
+        },
+        loans=graph_loans,
+        links=tuple(
+            LoanLink(**i.row.model_dump())
+            for i in tables["loan_links"]
+            if i.row.loan_id in graph_loans
+        ),
+        entries={k: Entry(**v.row.model_dump()) for k, v in entries.items()},
+        sharing=tuple(Sharing(**i.row.model_dump()) for i in tables["sharing"]),
+        records={k: Record(**v.row.model_dump()) for k, v in records.items()},
+        matches=resolved,
+    )
+
+
+def _resolve(records: dict[str, Located], matches: dict[str, Located]) -> dict[str, Match]:
+    """Each record's person (docs/contract.md §1): ``records.person_id`` when given
+    (``known``), else its ``matches`` row; records with neither stay unresolved."""
+    out: dict[str, Match] = {}
+    for record_id, item in records.items():
+        if item.row.person_id is not None:
+            out[record_id] = Match(record_id, item.row.person_id, 1.0, MatchKey.KNOWN)
+    for record_id, item in matches.items():
+        row = item.row
+        if record_id in out or record_id not in records:
+            continue
+        out[record_id] = Match(
+            record_id,
+            row.person_id,
+            row.match_probability,
+            row.matched_by,
+            row.matched_with,
+            row.match_weight,
+            tuple(
+                MatchLevel(w.field, w.level, w.agreed, w.log2_bayes_factor)
+                for w in row.waterfall or ()
+            ),
+        )
+    return out
+
+
+def _loan(row: Any, resolved: dict[str, Match]) -> Loan | None:
+    """The loan of a validated row, its borrower resolved (None: an unresolved record)."""
+    match = resolved.get(row.borrower_record) if row.borrower_record is not None else None
+    borrower = row.borrower_id if match is None else match.person_id
+    if borrower is None:
+        return None
+    return Loan(
+        row.loan_id,
+        row.platform_id,
+        borrower,
+        row.applied_at,
+        row.status,
+        row.applicant_phone,
+        row.phone_verified,
+        row.amount,
+        row.status_at,
+        row.borrower_record,
+        None if match is None else match.matched_by.value,
+    )
+
+
+def _loop_entry_points(parent_of: dict[str, str | None]) -> dict[str, str]:
+    """For every entry whose copy chain runs into a loop: the first entry met twice when
+    following the chain from it (an entry on the loop: itself). Linear time."""
+    done: dict[str, str | None] = {}  # entry -> loop entry point, or None (chain ends)
+    for start in parent_of:
+        if start in done:
+            continue
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        node: str | None = start
+        while node is not None and node in parent_of and node not in done:
+            if node in on_path:
+                break
+            on_path[node] = len(path)
+            path.append(node)
+            node = parent_of[node]
+        if node is not None and node in on_path:  # a new loop: path[k:] is the loop
+            k = on_path[node]
+            for member in path[k:]:
+                done[member] = member
+            tail_answer: str | None = node
+            path = path[:k]
+        elif node is not None and node in done:
+            tail_answer = done[node]
+        else:
+            tail_answer = None
+        for member in path:
+            done[member] = tail_answer
+    return {k: v for k, v in done.items() if v is not None}

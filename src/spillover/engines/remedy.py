@@ -1,0 +1,1115 @@
+"""Remedies: the smallest set of source records whose correction clears a listing.
+
+A listing is *cleared* when, after the records are corrected (removed from the
+data), nothing explains it except the subject's own conduct: its contamination
+falls below the policy's ``spillover_at`` or it becomes ``unexplained``. For a
+``spillover`` entry every explanation path rests on other people's debts, so the
+remedy must cut **every** path, not only the best one.
+
+How it is computed (``docs/disputes.md`` has the reader's version):
+
+1. **All paths.** Every tie walk the per-entry search could take (the same layers,
+   dates and owner periods as :func:`spillover.engines.search.find_ties`, without keeping only
+   the best walk per loan) from the subject to an origin loan, and for each origin
+   every route to the listing: sharing agreements in force in time, then the
+   entry's copy chain. Each path is a chain of *records*: an owner period of a phone
+   (not the subject's own), an applicant phone on a loan, a loan link, a sharing
+   agreement, a copy. The subject's own records (their loans, their owner periods),
+   loans and their borrowers, and the listing itself are not correctable
+   (infinite capacity). A listed platform record resolves as
+   :func:`spillover.engines.search.explain` resolves it: its walks are the walks of the person
+   it resolves to, after the *match* when linkage made it (a ``matches`` row), which
+   is then a correctable record on every one of them ("this record is not that
+   person"); a record the data names its person by (``known``) or that stands as a
+   person of its own (``new_identity``) is that person's own record, and an
+   unresolved record has no path.
+2. **Minimum cut.** The chains are laid into one flow network (one vertex per
+   record, split into in and out with the record's capacity) from the subject to
+   the listing, and networkx's maximum flow gives a minimum vertex cut. Capacities:
+   1 for a loan link, an applicant phone, an owner period and a copy; a sharing
+   agreement carries every listing a platform passes on, not only this subject's,
+   so it costs more than all the narrow records together (a remedy uses as few
+   sharing agreements as it can, then as few records as it can).
+3. **Ties** between cuts of equal cost go to the cut nearest the subject (the set of
+   vertices reachable from the subject in the residual network of a maximum flow,
+   which is the same for every maximum flow): a record about the subject's own phone
+   comes before one further down the chain. Records the cut holds that no real path
+   needs (the network joins chains at shared records) are then dropped, in reverse
+   record order, each only if every path stays cut. Records are listed in record
+   order (:meth:`Record.sort_key`).
+
+:func:`remedy` answers for one entry, :func:`subject_remedy` for every entry on a
+person or a phone (one cut over all of their entries, the records that clear the
+most entries first).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import networkx as nx
+
+from ..errors import NotFoundError
+from ..facts.graph import GraphBackend
+from ..facts.model import (
+    Entry,
+    Loan,
+    Match,
+    PhonePeriod,
+    PhoneUse,
+    Sharing,
+    SubjectKind,
+    ref,
+    split_ref,
+)
+from ..policy import Policy, default_policy
+from ..rules import (
+    APPLICANT,
+    COPY_STEP,
+    MATCH_TEXTS,
+    ORIGIN_STEP,
+    ROLES,
+    SHARING_STEP,
+    MatchKey,
+    Verdict,
+    loan_in_time,
+)
+from ..text.safe import printable_lines
+from ..text.wording import count, score_text
+from .search import Explanation, ExplanationFacts, copy_chain, explain
+
+__all__ = [
+    "APPLICANT_PHONE",
+    "COPY",
+    "HOLDER",
+    "LOAN_LINK",
+    "MATCH",
+    "OWNER_PERIOD",
+    "RECORD_KINDS",
+    "SHARING",
+    "Contact",
+    "RankedRecord",
+    "Record",
+    "Remedy",
+    "SubjectRemedy",
+    "contact_order",
+    "entries_on_subject",
+    "record_text",
+    "remedy",
+    "remedy_dict",
+    "remedy_for",
+    "remedy_json",
+    "remedy_text",
+    "subject_remedy",
+]
+
+#: the kinds of correctable source records, in the order a remedy lists them (the match of
+#: a listed platform record first: it is the first record of every path it is on)
+MATCH = "match"
+LOAN_LINK = "loan_link"
+APPLICANT_PHONE = "applicant_phone"
+OWNER_PERIOD = "owner_period"
+COPY = "copy"
+SHARING = "sharing"
+RECORD_KINDS = (MATCH, APPLICANT_PHONE, LOAN_LINK, OWNER_PERIOD, COPY, SHARING)
+_KIND_ORDER = {k: i for i, k in enumerate(RECORD_KINDS)}
+
+_UNBOUNDED_PATHS = 10**9
+#: a contact that holds a record on a tie but is not on the listing's route
+HOLDER = "holds_record"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One correctable source record.
+
+    - ``applicant_phone``: ``loan_id``'s applicant phone is ``phone`` (loans.applicant_phone);
+    - ``loan_link``: ``phone`` is linked to ``loan_id`` in ``role`` (a loan_links row);
+    - ``owner_period``: ``owner_id`` owned ``phone`` from ``since`` (a phones row);
+    - ``copy``: entry ``entry_id`` was copied from ``copied_from`` (blacklist.copied_from);
+    - ``sharing``: ``from_platform`` passes its blacklist to ``to_platform`` (a sharing row);
+    - ``match``: the platform record ``record_id`` was matched to ``person_id`` by
+      ``matched_by`` (a ``matches`` row, made by linkage).
+
+    ``platform_id`` is the platform that holds the record (the loan's lender, the
+    copying platform, the sharing platform, the platform holding the matched record;
+    None for an owner period, which the phone's carrier holds).
+    """
+
+    kind: str
+    platform_id: str | None = None
+    loan_id: str | None = None
+    phone: str | None = None
+    role: str | None = None
+    owner_id: str | None = None
+    since: date | None = None
+    entry_id: str | None = None
+    copied_from: str | None = None
+    from_platform: str | None = None
+    to_platform: str | None = None
+    record_id: str | None = None
+    person_id: str | None = None
+    matched_by: str | None = None
+
+    def sort_key(self) -> tuple[Any, ...]:
+        """Record order: kind (match, applicant phone, link, owner period, copy, sharing),
+        then the holding platform, then the record's own fields."""
+        return (
+            _KIND_ORDER[self.kind],
+            self.platform_id or "",
+            self.loan_id or "",
+            self.phone or "",
+            self.role or "",
+            self.owner_id or "",
+            self.since.isoformat() if self.since else "",
+            self.entry_id or "",
+            self.copied_from or "",
+            self.from_platform or "",
+            self.to_platform or "",
+            self.record_id or "",
+            self.person_id or "",
+            self.matched_by or "",
+        )
+
+
+def _use_record(use: PhoneUse) -> Record:
+    loan = use.loan
+    if use.role == APPLICANT:
+        return Record(APPLICANT_PHONE, loan.platform_id, loan_id=loan.loan_id, phone=use.phone)
+    return Record(LOAN_LINK, loan.platform_id, loan_id=loan.loan_id, phone=use.phone, role=use.role)
+
+
+def _period_record(period: PhonePeriod) -> Record:
+    return Record(
+        OWNER_PERIOD, None, phone=period.phone, owner_id=period.owner_id, since=period.since
+    )
+
+
+def _sharing_record(s: Sharing) -> Record:
+    return Record(
+        SHARING, s.from_platform, from_platform=s.from_platform, to_platform=s.to_platform
+    )
+
+
+def _match_record(match: Match, platform_id: str | None) -> Record:
+    return Record(
+        MATCH,
+        platform_id,
+        record_id=match.record_id,
+        person_id=match.person_id,
+        matched_by=match.matched_by.value,
+    )
+
+
+#: matches that are the person's own record, not a claim linkage made about them
+_OWN_MATCHES = frozenset({MatchKey.KNOWN, MatchKey.NEW_IDENTITY})
+
+
+def _copy_record(copy: Entry, source: Entry) -> Record:
+    return Record(COPY, copy.platform_id, entry_id=copy.entry_id, copied_from=source.entry_id)
+
+
+# ---------------------------------------------------------------------------
+# All paths of one entry
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """A tie walk from the subject to an origin loan: its correctable records, in order."""
+
+    records: tuple[Record, ...]
+    origin: Loan
+
+
+@dataclass
+class _EntryPaths:
+    """Every path of one entry: tie walks, and what the routes from an origin need."""
+
+    entry: Entry
+    chain: tuple[Entry, ...]
+    sharing: tuple[Sharing, ...]
+    walks: list[_Walk]
+    copies: tuple[Record, ...] = ()  # copies[k]: chain[k] copied from chain[k + 1]
+    loans: dict[str, Loan] = field(default_factory=dict)  # every loan a walk passes
+    #: the sharing agreements by the platform that passes its blacklist on (built on first use)
+    _out: dict[str, list[Sharing]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.copies = tuple(
+            _copy_record(self.chain[k], self.chain[k + 1]) for k in range(len(self.chain) - 1)
+        )
+
+    def targets(self, loan: Loan) -> list[int]:
+        """The copy-chain places an origin may reach: those listed no earlier than it was
+        applied for and reached its status."""
+        return [
+            i
+            for i, e in enumerate(self.chain)
+            if loan.applied_at <= e.listed_at and loan.known_at <= e.listed_at
+        ]
+
+    def route_open(self, loan: Loan, removed: frozenset[Record]) -> bool:
+        """Whether some route from ``loan``'s platform to the listing avoids ``removed``."""
+        if not self._out and self.sharing:
+            for s in self.sharing:
+                self._out.setdefault(s.from_platform, []).append(s)
+        for i in self.targets(loan):
+            if any(self.copies[k] in removed for k in range(i)):
+                continue
+            deadline = self.chain[i].listed_at
+            goal = self.chain[i].platform_id
+            seen = {loan.platform_id}
+            queue = deque([loan.platform_id])
+            while queue:
+                here = queue.popleft()
+                if here == goal:
+                    return True
+                for s in self._out.get(here, ()):
+                    if (
+                        s.to_platform not in seen
+                        and (s.since is None or s.since <= deadline)
+                        and _sharing_record(s) not in removed
+                    ):
+                        seen.add(s.to_platform)
+                        queue.append(s.to_platform)
+        return False
+
+    def explained(self, removed: frozenset[Record]) -> bool:
+        """Whether any path survives the removal of ``removed``."""
+        checked: dict[str, bool] = {}
+        for walk in self.walks:
+            if removed.intersection(walk.records):
+                continue
+            loan = walk.origin
+            if loan.loan_id not in checked:
+                checked[loan.loan_id] = self.route_open(loan, removed)
+            if checked[loan.loan_id]:
+                return True
+        return False
+
+
+def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
+    for period in periods:
+        if period.covers(day):
+            return period
+    return None
+
+
+def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryPaths:
+    """Every tie walk (up to ``policy.max_loans`` loans) from the subject to an origin that
+    reaches the listing in time, with the entry's copy chain and the sharing agreements."""
+    chain = copy_chain(entry, backend)
+    sharing = backend.sharing()
+    paths = _EntryPaths(entry, chain, sharing, [])
+    statuses = policy.origin_statuses
+    reachable: dict[str, bool] = {}
+
+    def is_origin(loan: Loan) -> bool:
+        if loan.status not in statuses:
+            return False
+        if loan.loan_id not in reachable:
+            reachable[loan.loan_id] = paths.route_open(loan, frozenset())
+        return reachable[loan.loan_id]
+
+    facts = ExplanationFacts(backend)
+    until = entry.listed_at
+    subject_person = entry.subject if entry.subject_kind == SubjectKind.PERSON else None
+    start: tuple[Record, ...] = ()
+    if entry.subject_kind == SubjectKind.RECORD:
+        # as explain resolves it: the person the record resolves to, through the match
+        match = backend.matches([entry.subject]).get(entry.subject)
+        if match is None:
+            return paths  # an unresolved record: no path
+        subject_person = match.person_id
+        if match.matched_by not in _OWN_MATCHES:
+            held = backend.record_platforms([entry.subject]).get(entry.subject)
+            start = (_match_record(match, held),)
+
+    def reach(loan: Loan, depth: int, records: tuple[Record, ...], visited: frozenset[str]) -> None:
+        paths.loans[loan.loan_id] = loan
+        if is_origin(loan):
+            paths.walks.append(_Walk(records, loan))
+        if depth < policy.max_loans and loan.borrower_id not in visited:
+            from_person(loan.borrower_id, depth, records, visited | {loan.borrower_id})
+
+    def from_person(
+        person: str, depth: int, records: tuple[Record, ...], visited: frozenset[str]
+    ) -> None:
+        f = facts.expand([person], [], until)
+        periods: dict[str, list[PhonePeriod]] = {}
+        for period in f.periods:
+            periods.setdefault(period.phone, []).append(period)
+        for loan in sorted(f.own_loans, key=lambda x: x.loan_id):
+            if loan.borrower_id == person:
+                reach(loan, depth + 1, records, visited)
+        for use in sorted(f.uses, key=lambda u: (u.loan.loan_id, u.phone, u.role)):
+            loan = use.loan
+            if not loan_in_time(loan.applied_at, until):
+                continue
+            owner = _owner_on(periods.get(use.phone, ()), loan.applied_at)
+            if owner is None or owner.owner_id != person or person == loan.borrower_id:
+                continue
+            own = () if person == subject_person else (_period_record(owner),)
+            reach(loan, depth + 1, (*records, *own, _use_record(use)), visited)
+
+    if subject_person is not None:
+        from_person(subject_person, 0, start, frozenset({subject_person}))
+    else:
+        f = facts.expand([], [entry.subject], until)
+        for use in sorted(f.uses, key=lambda u: (u.loan.loan_id, u.phone, u.role)):
+            if use.phone == entry.subject and loan_in_time(use.loan.applied_at, until):
+                reach(use.loan, 1, (_use_record(use),), frozenset())
+    return paths
+
+
+# ---------------------------------------------------------------------------
+# The minimum cut
+# ---------------------------------------------------------------------------
+
+_S, _T = ("source",), ("sink",)
+
+
+def _network(entries: list[_EntryPaths]) -> tuple[nx.DiGraph[Any], set[Record]]:
+    """One flow network for the paths of ``entries`` (records shared between them)."""
+    g: nx.DiGraph[Any] = nx.DiGraph()
+    g.add_node(_S)
+    g.add_node(_T)
+    records: set[Record] = set()
+
+    def through(prev: Any, record: Record) -> Any:
+        records.add(record)
+        g.add_edge(prev, ("in", record))
+        return ("out", record)
+
+    for n, ep in enumerate(entries):
+        origins: dict[str, Loan] = {}
+        for walk in ep.walks:
+            prev: Any = _S
+            for record in walk.records:
+                prev = through(prev, record)
+            g.add_edge(prev, ("origin", n, walk.origin.loan_id))
+            origins[walk.origin.loan_id] = walk.origin
+        targets_used: set[int] = set()
+        for loan_id, loan in sorted(origins.items()):
+            for i in ep.targets(loan):
+                g.add_edge(("origin", n, loan_id), ("at", n, i, loan.platform_id))
+                targets_used.add(i)
+        for i in sorted(targets_used):
+            deadline = ep.chain[i].listed_at
+            for s in ep.sharing:
+                if s.since is None or s.since <= deadline:
+                    out = through(("at", n, i, s.from_platform), _sharing_record(s))
+                    g.add_edge(out, ("at", n, i, s.to_platform))
+            g.add_edge(("at", n, i, ep.chain[i].platform_id), ("target", n, i))
+        for i in range(max(targets_used, default=0), 0, -1):
+            out = through(("target", n, i), ep.copies[i - 1])
+            g.add_edge(out, ("target", n, i - 1))
+        g.add_edge(("target", n, 0), _T)
+    narrow = sum(1 for r in records if r.kind != SHARING)
+    for r in records:
+        g.add_edge(("in", r), ("out", r), capacity=narrow + 1 if r.kind == SHARING else 1)
+    return g, records
+
+
+def _min_cut(entries: list[_EntryPaths]) -> tuple[Record, ...] | None:
+    """The minimum cut nearest the subject, without records no real path needs (None: no
+    finite cut exists, some path has no correctable record)."""
+    live = [ep for ep in entries if ep.walks]
+    if not live:
+        return ()
+    g, _ = _network(live)
+    try:
+        # Dinitz: all shortest augmenting paths per phase (a hub of n loans is one phase,
+        # where Edmonds-Karp searches the whole network once per path: n searches). The
+        # cut read below is the same for every maximum flow.
+        residual = nx.flow.dinitz(g, _S, _T, capacity="capacity")
+    except nx.NetworkXUnbounded:
+        return None
+    if residual.graph["flow_value"] >= residual.graph["inf"]:
+        return None
+    near: set[Any] = {_S}
+    queue = deque([_S])
+    while queue:
+        u = queue.popleft()
+        for v, attr in residual[u].items():
+            if v not in near and attr["flow"] < attr["capacity"]:
+                near.add(v)
+                queue.append(v)
+    cut = {n[1] for n in near if n[0] == "in" and ("out", n[1]) not in near}
+    return tuple(sorted(_spare_dropped(live, cut), key=Record.sort_key))
+
+
+#: records on the route from an origin to the listing (never on a tie walk)
+_ROUTE_KINDS = frozenset({COPY, SHARING})
+
+
+def _spare_dropped(live: list[_EntryPaths], cut: set[Record]) -> set[Record]:
+    """``cut`` without the records no path needs: in reverse record order, each record
+    is dropped when every path of every entry stays cut without it.
+
+    Route records (copies, sharing agreements) sort after every tie-walk record, so they
+    are looked at first, while every tie-walk record of the cut is still kept: a route
+    record is spare when no walk the cut leaves whole has its origin's route reopened.
+    Then the routes are settled, and a tie-walk record is spare when every walk with an
+    open route that passes it holds another kept record: a count per walk, so the whole
+    pass costs the length of the walks (not, as trying each record on every path did,
+    records times paths).
+    """
+    kept = set(cut)
+    frozen = frozenset(kept)
+    if any(ep.explained(frozen) for ep in live):
+        return kept  # not a cut: without any record the paths still stand
+    order = sorted(cut, key=Record.sort_key, reverse=True)
+    # walks no kept record cuts (cut by their routes), per entry: their origins
+    whole = [
+        {w.origin.loan_id: w.origin for w in ep.walks if frozen.isdisjoint(w.records)}
+        for ep in live
+    ]
+    for record in order:
+        if record.kind not in _ROUTE_KINDS:
+            break
+        trial = frozenset(kept - {record})
+        if not any(
+            ep.route_open(loan, trial)
+            for ep, origins in zip(live, whole, strict=True)
+            for loan in origins.values()
+        ):
+            kept.discard(record)
+    removed = frozenset(kept)
+    hits: list[int] = []  # per walk with an open route: kept records on it
+    walks_of: dict[Record, list[int]] = {}
+    for ep in live:
+        open_route: dict[str, bool] = {}
+        for w in ep.walks:
+            loan = w.origin
+            if loan.loan_id not in open_route:
+                open_route[loan.loan_id] = ep.route_open(loan, removed)
+            if not open_route[loan.loan_id]:
+                continue
+            on = {r for r in w.records if r in kept}
+            for r in on:
+                walks_of.setdefault(r, []).append(len(hits))
+            hits.append(len(on))
+    for record in order:
+        if record.kind in _ROUTE_KINDS:
+            continue
+        through = walks_of.get(record, ())
+        if all(hits[i] > 1 for i in through):
+            kept.discard(record)
+            for i in through:
+                hits[i] -= 1
+    return kept
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A platform the listing travelled through, in travel order.
+
+    ``stage`` 0: a first lister (the platform of an origin loan, where the listing
+    starts); 1, 2, ...: platforms that received it (sharing) or copied it, by hops
+    from the first listers. ``first_day``: the first day the listing was known there;
+    ``received_from``: the platform it came from that day and ``how`` (``origin``,
+    ``sharing``, ``copy``, or ``holds_record``: a lender that holds a record on a tie
+    whose loan's default reaches the listing from elsewhere, listed after the first
+    listers of stage 0); ``records``: the remedy's records this platform holds.
+    """
+
+    platform_id: str
+    stage: int
+    first_day: date | None
+    how: str
+    received_from: str | None
+    records: tuple[Record, ...]
+    lists_subject: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Remedy:
+    """The remedy of one entry. ``records`` is empty when the entry needs none (its
+    verdict is not ``spillover``); ``clearable`` is False when no finite set of records
+    clears it."""
+
+    entry: Entry
+    verdict: Verdict
+    contamination: float
+    records: tuple[Record, ...]
+    paths: int
+    contacts: tuple[Contact, ...]
+    policy: Policy
+    names: dict[str, str] = field(default_factory=dict)
+    clearable: bool = True
+
+    @property
+    def needed(self) -> bool:
+        """Whether the entry rests on other people's debts (only then is there a remedy)."""
+        return self.verdict == Verdict.SPILLOVER
+
+
+@dataclass(frozen=True, slots=True)
+class RankedRecord:
+    """A record of a subject's remedy: the entries whose paths run through it, and how
+    many entries are cleared once it and every record before it are corrected."""
+
+    record: Record
+    entries: tuple[str, ...]
+    cleared_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRemedy:
+    """Every entry on a subject with its remedy, and one cut over all of them."""
+
+    subject_kind: SubjectKind
+    subject: str
+    remedies: tuple[Remedy, ...]
+    explanations: tuple[Explanation, ...]
+    records: tuple[RankedRecord, ...]
+    spillover_entries: int
+    clearable: bool
+    policy: Policy
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def _contacts(
+    e: Explanation, records: tuple[Record, ...], chain: tuple[Entry, ...]
+) -> tuple[Contact, ...]:
+    """Platforms in the order the listing travelled, from every explanation path."""
+    platform_of = {ref("entry", x.entry_id or ""): x.platform_id for x in chain}
+    stage: dict[str, int] = {}
+    day: dict[str, date | None] = {}
+    how: dict[str, str] = {}
+    source: dict[str, str | None] = {}
+
+    def offer(p: str, s: int, d: date | None, h: str, frm: str | None) -> None:
+        key = (s, d or date.max, frm or "")
+        if p not in stage or key < (stage[p], day[p] or date.max, source[p] or ""):
+            stage[p], day[p], how[p], source[p] = s, d, h, frm
+
+    for path in e.paths:
+        hops = 0
+        for st in path.steps:
+            if st.rel == ORIGIN_STEP.rel:
+                p = split_ref(st.target)[1]
+                offer(p, 0, st.at, ORIGIN_STEP.name, None)
+            elif st.rel == SHARING_STEP.rel:
+                hops += 1
+                offer(
+                    split_ref(st.target)[1], hops, st.at, SHARING_STEP.name, split_ref(st.source)[1]
+                )
+            elif st.rel == COPY_STEP.rel:
+                hops += 1
+                platform = platform_of.get(st.target)
+                if platform is not None:
+                    offer(platform, hops, st.at, COPY_STEP.name, platform_of.get(st.source))
+    holders: dict[str, list[Record]] = {}
+    for r in records:
+        if r.platform_id is not None:
+            holders.setdefault(r.platform_id, []).append(r)
+    for p in holders:
+        if p not in stage:  # holds a record on a tie, its loans' defaults reach elsewhere
+            offer(p, 0, None, HOLDER, None)
+    listing = e.entry.platform_id
+    out = [
+        Contact(p, stage[p], day[p], how[p], source[p], tuple(holders.get(p, ())), p == listing)
+        for p in stage
+    ]
+    out.sort(key=contact_order)
+    return tuple(out)
+
+
+def contact_order(c: Contact) -> tuple[Any, ...]:
+    """Travel order: stage, first listers before record holders, first day, platform id."""
+    return (c.stage, c.how == HOLDER, c.first_day or date.max, c.platform_id)
+
+
+def _with_names(
+    backend: GraphBackend, names: dict[str, str], records: Iterable[Record], loans: dict[str, Loan]
+) -> dict[str, str]:
+    """``names`` with every node the records mention, loans named by borrower and platform
+    (as in an explanation)."""
+    records = list(records)
+    refs = _record_refs(records)
+    shown = [loans[r.loan_id] for r in records if r.loan_id in loans]
+    for loan in shown:
+        refs.update((ref("person", loan.borrower_id), ref("platform", loan.platform_id)))
+    missing = refs - set(names)
+    if missing:
+        names.update(backend.names(sorted(missing)))
+    for loan in shown:
+        node = ref("loan", loan.loan_id)
+        if node not in names:
+            borrower = names.get(ref("person", loan.borrower_id), loan.borrower_id)
+            platform = names.get(ref("platform", loan.platform_id), loan.platform_id)
+            names[node] = f"{borrower}'s loan at {platform}"
+    return names
+
+
+def _all_paths(policy: Policy) -> int:
+    return max(policy.max_paths, _UNBOUNDED_PATHS)
+
+
+def _record_refs(records: Iterable[Record]) -> set[str]:
+    refs: set[str] = set()
+    for r in records:
+        if r.phone:
+            refs.add(ref("phone", r.phone))
+        if r.owner_id:
+            refs.add(ref("person", r.owner_id))
+        if r.record_id:
+            refs.add(ref("record", r.record_id))
+        if r.person_id:
+            refs.add(ref("person", r.person_id))
+        for p in (r.platform_id, r.from_platform, r.to_platform):
+            if p:
+                refs.add(ref("platform", p))
+    return refs
+
+
+def remedy_for(
+    backend: GraphBackend, explanation: Explanation, policy: Policy | None = None
+) -> Remedy:
+    """The remedy of an entry already explained with every path (``max_paths`` unbounded)."""
+    policy = policy or explanation.policy
+    e = explanation
+    records: tuple[Record, ...] = ()
+    paths = 0
+    clearable = True
+    loans: dict[str, Loan] = {}
+    if e.verdict == Verdict.SPILLOVER:
+        ep = _entry_paths(backend, e.entry, policy)
+        paths = len(ep.walks)
+        cut = _min_cut([ep])
+        clearable = cut is not None
+        records = cut or ()
+        loans = ep.loans
+    names = _with_names(backend, dict(e.names), records, loans)
+    return Remedy(
+        e.entry,
+        e.verdict,
+        e.contamination,
+        records,
+        paths,
+        _contacts(e, records, copy_chain(e.entry, backend))
+        if e.verdict == Verdict.SPILLOVER
+        else (),
+        policy,
+        names,
+        clearable,
+    )
+
+
+def remedy(backend: GraphBackend, entry_id: str, policy: Policy | None = None) -> Remedy:
+    """The smallest set of records whose correction clears the entry ``entry_id``.
+
+    >>> from spillover import open_folder, examples
+    >>> r = remedy(open_folder(examples.jiang_case_path()), "E-AX-PH")
+    >>> sorted({x.loan_id for x in r.records})[:3]
+    ['LN-HQ-1', 'XY-AX-1', 'XY-HQ-1']
+    """
+    policy = policy or default_policy()
+    entry = backend.entries([entry_id]).get(entry_id)
+    if entry is None:
+        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
+    return remedy_for(
+        backend, explain(backend, entry, policy, max_paths=_all_paths(policy)), policy
+    )
+
+
+def entries_on_subject(
+    backend: GraphBackend, subject_kind: SubjectKind | str, subject: str
+) -> list[Entry]:
+    """Every entry on a person (listing them, a phone they owned on the listing day, or a
+    platform record that resolves to them, as :func:`spillover.engines.search.explain_about_person`
+    finds them) or on a phone, by listing day then entry id."""
+    kind = SubjectKind(subject_kind)
+    if not backend.exists(ref(kind.value, subject)):
+        raise NotFoundError(f"unknown {kind.value} {subject!r}")
+    periods: list[PhonePeriod] = []
+    if kind == SubjectKind.PERSON:
+        periods = [
+            p for p in backend.expand([subject], [], date.max).periods if p.owner_id == subject
+        ]
+    out: list[Entry] = []
+    records: list[Entry] = []  # entries on platform records: theirs when matched to them
+    for batch in backend.iter_entries():
+        for entry in batch:
+            if (entry.subject_kind == kind and entry.subject == subject) or (
+                kind == SubjectKind.PERSON
+                and entry.subject_kind == SubjectKind.PHONE
+                and any(p.phone == entry.subject and p.covers(entry.listed_at) for p in periods)
+            ):
+                out.append(entry)
+            elif kind == SubjectKind.PERSON and entry.subject_kind == SubjectKind.RECORD:
+                records.append(entry)
+    if records:
+        matches = backend.matches(sorted({e.subject for e in records}))
+        out.extend(
+            e for e in records if e.subject in matches and matches[e.subject].person_id == subject
+        )
+    out.sort(key=lambda x: (x.listed_at, x.entry_id or ""))
+    return out
+
+
+def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[RankedRecord]:
+    """The records of ``cut`` in greedy order: each next record is the one that, with those
+    before it, clears the most entries; then the one whose paths carry the most entries;
+    then record order.
+
+    An entry is cleared when none of its paths is left: a path is left while no chosen
+    record is on its tie walk and its origin's route to the listing stays open. Adding a
+    record clears an entry when it cuts every path the entry has left, so the state is
+    kept per path and per (entry, record): how many of the entry's paths left the record
+    would cut. Choosing a record updates only the paths it cuts and the entries they
+    belong to, and a heap keyed as above gives the next record; the whole order costs
+    about the length of the walks, times the few route records (copies, sharing
+    agreements) the cut may hold. (Trying every record against every path at every step
+    cost records squared times paths.)
+    """
+    index = {r: i for i, r in enumerate(cut)}
+    touched: list[set[int]] = [set() for _ in cut]
+    for n, ep in enumerate(eps):
+        for walk in ep.walks:
+            for r in walk.records:
+                if r in index:
+                    touched[index[r]].add(n)
+        for r in ep.copies:
+            if r in index:
+                touched[index[r]].add(n)
+    touches = [tuple(eps[n].entry.entry_id or "" for n in sorted(ns)) for ns in touched]
+    left = set(range(len(cut)))
+    route_left = [i for i, r in enumerate(cut) if r.kind in _ROUTE_KINDS]
+    chosen_routes: set[Record] = set()
+
+    # the paths: entry, origin loan, the cut's records on the walk (by index)
+    w_entry: list[int] = []
+    w_origin: list[str] = []
+    w_records: list[list[int]] = []
+    walks_of_entry: list[list[int]] = []
+    origins: list[dict[str, Loan]] = []
+    for n, ep in enumerate(eps):
+        mine: list[int] = []
+        origins.append({})
+        for walk in ep.walks:
+            mine.append(len(w_entry))
+            w_entry.append(n)
+            w_origin.append(walk.origin.loan_id)
+            w_records.append(sorted({index[r] for r in walk.records if r in index}))
+            origins[n][walk.origin.loan_id] = walk.origin
+        walks_of_entry.append(mine)
+    walks_of: dict[int, list[int]] = {}
+    for w, recs in enumerate(w_records):
+        for i in recs:
+            walks_of.setdefault(i, []).append(w)
+    open_route = [
+        {lid: ep.route_open(loan, frozenset()) for lid, loan in origins[n].items()}
+        for n, ep in enumerate(eps)
+    ]
+    alive = [open_route[w_entry[w]][w_origin[w]] for w in range(len(w_entry))]
+    left_paths = [sum(1 for w in ws if alive[w]) for ws in walks_of_entry]
+    cleared = sum(1 for x in left_paths if x == 0)
+    first = [0] * len(eps)  # walks of an entry before this one are gone
+    cuts: dict[tuple[int, int], int] = {}  # (entry, record): paths left the record would cut
+    closes: dict[tuple[int, int], set[str]] = {}  # (entry, route record): origins it closes
+    full: list[set[int]] = [set() for _ in eps]  # records that alone clear the entry now
+    gain = [0] * len(cut)  # entries each record would clear now
+    heap: list[tuple[int, int, tuple[Any, ...], int]] = []
+
+    def push(i: int) -> None:
+        heapq.heappush(heap, (-gain[i], -len(touches[i]), cut[i].sort_key(), i))
+
+    def settle_routes() -> None:
+        """What each route record still in play would close, given the chosen routes."""
+        removed = frozenset(chosen_routes)
+        for n, ep in enumerate(eps):
+            for i in route_left:
+                if i not in left:
+                    continue
+                trial = removed | {cut[i]}
+                shut = {
+                    lid
+                    for lid, loan in origins[n].items()
+                    if open_route[n][lid] and not ep.route_open(loan, trial)
+                }
+                closes[n, i] = shut
+                cuts[n, i] = sum(1 for w in walks_of_entry[n] if alive[w] and w_origin[w] in shut)
+
+    def refresh(n: int) -> None:
+        """The records that alone clear entry ``n`` now, and the gains that follow."""
+        new: set[int] = set()
+        if left_paths[n]:
+            ws = walks_of_entry[n]
+            while not alive[ws[first[n]]]:
+                first[n] += 1
+            # a record that clears the entry cuts every path left, this one among them
+            for i in (*w_records[ws[first[n]]], *route_left):
+                if i in left and cuts.get((n, i), 0) == left_paths[n]:
+                    new.add(i)
+        for i in full[n] - new:
+            gain[i] -= 1
+            push(i)
+        for i in new - full[n]:
+            gain[i] += 1
+            push(i)
+        full[n] = new
+
+    def gone(w: int) -> None:
+        """Path ``w`` is cut."""
+        nonlocal cleared
+        alive[w] = False
+        n = w_entry[w]
+        left_paths[n] -= 1
+        if not left_paths[n]:
+            cleared += 1
+        for i in w_records[w]:
+            cuts[n, i] -= 1
+        for i in route_left:
+            if w_origin[w] in closes.get((n, i), ()):
+                cuts[n, i] -= 1
+
+    for w, recs in enumerate(w_records):
+        if alive[w]:
+            for i in recs:
+                cuts[w_entry[w], i] = cuts.get((w_entry[w], i), 0) + 1
+    settle_routes()
+    for n in range(len(eps)):
+        refresh(n)
+    for i in range(len(cut)):
+        push(i)
+    ranked: list[RankedRecord] = []
+    while left:
+        neg, _, _, best = heapq.heappop(heap)
+        if best not in left or -neg != gain[best]:
+            continue  # an entry pushed before the record's gain changed
+        left.discard(best)
+        record = cut[best]
+        touched_entries: set[int] = set()
+        if record.kind in _ROUTE_KINDS:
+            chosen_routes.add(record)
+            removed = frozenset(chosen_routes)
+            for n, ep in enumerate(eps):
+                shut = {
+                    lid
+                    for lid, loan in origins[n].items()
+                    if open_route[n][lid] and not ep.route_open(loan, removed)
+                }
+                for lid in shut:
+                    open_route[n][lid] = False
+                for w in walks_of_entry[n]:
+                    if alive[w] and w_origin[w] in shut:
+                        gone(w)
+            settle_routes()
+            touched_entries = set(range(len(eps)))
+        else:
+            for w in walks_of.get(best, ()):
+                if alive[w]:
+                    gone(w)
+                    touched_entries.add(w_entry[w])
+        for n in sorted(touched_entries):
+            refresh(n)
+        ranked.append(RankedRecord(record, touches[best], cleared))
+    return ranked
+
+
+def subject_remedy(
+    backend: GraphBackend,
+    subject: str,
+    subject_kind: SubjectKind | str = SubjectKind.PERSON,
+    policy: Policy | None = None,
+) -> SubjectRemedy:
+    """Every entry on ``subject`` with its own remedy, and one minimum cut over all of its
+    spillover entries, ordered so that the records that clear the most entries come first
+    (greedily: each next record is the one that, with those before it, clears the most
+    entries; then the one whose paths carry the most entries; then record order)."""
+    policy = policy or default_policy()
+    kind = SubjectKind(subject_kind)
+    entries = entries_on_subject(backend, kind, subject)
+    explanations = [explain(backend, e, policy, max_paths=_all_paths(policy)) for e in entries]
+    remedies = [remedy_for(backend, e, policy) for e in explanations]
+    spill = [e for e in explanations if e.verdict == Verdict.SPILLOVER]
+    eps = [_entry_paths(backend, e.entry, policy) for e in spill]
+    cut = _min_cut(eps)
+    clearable = cut is not None
+    ranked = _greedy_order(eps, cut) if cut else []
+    names: dict[str, str] = {}
+    for r in remedies:
+        names.update(r.names)
+    loans = {k: v for ep in eps for k, v in ep.loans.items()}
+    names = _with_names(backend, names, (x.record for x in ranked), loans)
+    if ref(kind.value, subject) not in names:
+        names.update(backend.names([ref(kind.value, subject)]))
+    return SubjectRemedy(
+        kind,
+        subject,
+        tuple(remedies),
+        tuple(explanations),
+        tuple(ranked),
+        len(spill),
+        clearable,
+        policy,
+        names,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Text and JSON
+# ---------------------------------------------------------------------------
+
+
+def _name(names: dict[str, str], kind: str, ident: str | None) -> str:
+    if ident is None:
+        return "?"
+    return names.get(ref(kind, ident), ident)
+
+
+def _loan_text(names: dict[str, str], r: Record) -> str:
+    loan = names.get(ref("loan", r.loan_id or ""))
+    return f"{loan} ({r.loan_id})" if loan else f"loan {r.loan_id}"
+
+
+def record_text(r: Record, names: dict[str, str]) -> str:
+    """One record as an English sentence (the report translates with :mod:`spillover.render.i18n`)."""
+    phone = _name(names, "phone", r.phone)
+    if r.kind == APPLICANT_PHONE:
+        return f"{phone} {ROLES[APPLICANT].text} {_loan_text(names, r)}"
+    if r.kind == LOAN_LINK:
+        return f"{phone} {ROLES[r.role or ''].text} {_loan_text(names, r)}"
+    if r.kind == OWNER_PERIOD:
+        since = r.since.isoformat() if r.since else "?"
+        return f"{_name(names, 'person', r.owner_id)} owns phone {phone} (since {since})"
+    if r.kind == COPY:
+        return f"entry {r.entry_id} was copied from entry {r.copied_from}"
+    if r.kind == MATCH:
+        record = _name(names, "record", r.record_id)
+        return (
+            f"{record} is matched to {_name(names, 'person', r.person_id)} by "
+            f"{MATCH_TEXTS[MatchKey(r.matched_by or MatchKey.OTHER)]}"
+        )
+    return (
+        f"{_name(names, 'platform', r.from_platform)} passes its blacklist to "
+        f"{_name(names, 'platform', r.to_platform)}"
+    )
+
+
+def _record_out(r: Record, names: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": r.kind}
+    for key in (
+        "platform_id",
+        "loan_id",
+        "phone",
+        "role",
+        "owner_id",
+        "since",
+        "entry_id",
+        "copied_from",
+        "from_platform",
+        "to_platform",
+        "record_id",
+        "person_id",
+        "matched_by",
+    ):
+        value = getattr(r, key)
+        if value is not None:
+            out[key] = value.isoformat() if isinstance(value, date) else value
+    out["text"] = record_text(r, names)
+    return out
+
+
+def remedy_dict(r: Remedy) -> dict[str, Any]:
+    """The remedy as the JSON ``spillover remedy --format json`` prints (docs/contract.md)."""
+    return {
+        "entry_id": r.entry.entry_id,
+        "platform_id": r.entry.platform_id,
+        "subject": {"kind": r.entry.subject_kind.value, "id": r.entry.subject},
+        "listed_at": r.entry.listed_at.isoformat(),
+        "verdict": r.verdict.value,
+        "contamination": r.contamination,
+        "needed": r.needed,
+        "clearable": r.clearable,
+        "paths": r.paths,
+        "records": [_record_out(x, r.names) for x in r.records],
+        "contacts": [
+            {
+                "platform_id": c.platform_id,
+                "name": _name(r.names, "platform", c.platform_id),
+                "stage": c.stage,
+                "first_day": c.first_day.isoformat() if c.first_day else None,
+                "how": c.how,
+                "received_from": c.received_from,
+                "lists_subject": c.lists_subject,
+                "records": [_record_out(x, r.names) for x in c.records],
+            }
+            for c in r.contacts
+        ],
+        "policy": r.policy.label,
+    }
+
+
+def remedy_json(r: Remedy) -> str:
+    """The remedy as indented JSON (:func:`remedy_dict`)."""
+    import json
+
+    return json.dumps(remedy_dict(r), indent=2, ensure_ascii=False)
+
+
+def _contact_lines(r: Remedy) -> Iterator[str]:
+    for n, c in enumerate(r.contacts, 1):
+        name = _name(r.names, "platform", c.platform_id)
+        if c.how == HOLDER:
+            where = "holds a record on a tie to the listing"
+        elif c.stage == 0:
+            where = "first lister (origin of the listing"
+            where += f", known there {c.first_day})" if c.first_day else ")"
+        else:
+            frm = _name(r.names, "platform", c.received_from)
+            verb = "copied it from" if c.how == COPY else "received it from"
+            where = f"{verb} {frm}" + (f" on {c.first_day}" if c.first_day else "")
+        if c.lists_subject:
+            where += "; lists the subject in this entry"
+        ask = (
+            f": correct {count(len(c.records), 'record')}"
+            if c.records
+            else ": ask to withdraw or update the listing"
+        )
+        yield f"    {n:>2}. {name} [{c.platform_id}], {where}{ask}"
+
+
+def remedy_text(r: Remedy) -> str:
+    """The remedy as ``spillover remedy`` prints it."""
+    subject = _name(r.names, r.entry.subject_kind.value, r.entry.subject)
+    platform = _name(r.names, "platform", r.entry.platform_id)
+    lines = [
+        f"{r.entry.entry_id}: {platform} listed {subject} on {r.entry.listed_at}",
+        f"  verdict: {r.verdict.upper()}  contamination {score_text(r.contamination)}",
+    ]
+    if not r.needed:
+        lines.append(
+            "  no remedy: nothing here rests on other people's debts"
+            if r.verdict == Verdict.OWN_CONDUCT
+            else "  no remedy: nothing in the data explains this listing"
+        )
+    elif not r.clearable:
+        lines.append("  no set of correctable records clears this listing")
+    else:
+        lines.append(
+            f"  correct {'this' if len(r.records) == 1 else 'these'} "
+            f"{count(len(r.records), 'record')} and no path is left (all "
+            f"{count(r.paths, 'path')} through other people's records, not only the best "
+            "that explain shows):"
+        )
+        for x in r.records:
+            lines.append(f"    - {record_text(x, r.names)}")
+        lines.append("  platforms to contact, in the order the listing travelled:")
+        lines.extend(_contact_lines(r))
+    lines.append(f"  policy: {r.policy.label}")
+    return printable_lines(lines)  # names and ids from the data: never a line of their own

@@ -1,0 +1,1161 @@
+"""Identity linkage: platform records resolved to people (``spillover link``, docs/linkage.md).
+
+Every platform holds its own customer records (a name, maybe an ID number, a
+phone number...). :func:`link` decides which records are the same person with a
+probabilistic Fellegi-Sunter model (Splink on DuckDB, deduplication across
+platforms) and writes a complete data folder: the input tables, ``records`` as
+given (a ``person_id`` only where the input named one), ``people`` with one row per
+new identity, and the ``matches`` table that says, for every record, its person,
+which pair decided it and which comparison levels decided that pair
+(docs/contract.md §6): a match stays evidence, read with its factor and waterfall.
+The input folder is checked whole by the project's loaders first.
+
+The model: blocking on ID number, on phone, and on name with city or with birth
+date (a key value on more than :data:`MAX_BLOCK_SIZE` records is not used alone);
+one comparison per field of :data:`spillover.rules.MATCH_FIELDS` (names
+compared written and as pinyin, so ``徐燕``, ``Xu Yan`` and ``XU YAN`` agree;
+term-frequency adjustment on names and phones, so a phone shared by many records
+counts for less). Its parameters come from a versioned settings file shipped
+with the package (``spillover/link/splink-v1.json``) or are estimated from
+the records without labels (``train=True``: u by seeded random sampling, m by
+expectation maximisation). Pairs at or above the threshold are clustered into
+people (connected components), except that no pair is ever joined unless its
+names or its ID numbers agree: a shared phone alone never makes two records one
+person (the hard rule of issue 14).
+
+Names are normalized before comparison:
+
+>>> name_forms("徐燕"), name_forms(" XU  Yan "), name_forms("xu-yan")
+(('徐燕', 'xuyan'), ('xuyan', 'xuyan'), ('xuyan', 'xuyan'))
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import functools
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pypinyin import lazy_pinyin
+
+from ..data import parquet as parquetio
+from ..data.exact import load_folder, odd_table_paths, read_valid_table, table_file, table_paths
+from ..data.rows import MatchRow, RecordRow
+from ..errors import DataError, OptionError, Problem, SpilloverError
+from ..facts.model import MATCH_FIELDS, MatchKey
+from ..facts.phones import DEFAULT_REGION, normalize_phone
+from ..files.write import atomic_file, atomic_folder
+from ..rules import match_key
+from .settings import DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "LEVEL_AGREES",
+    "MAX_BLOCK_SIZE",
+    "RECORD_COLUMNS",
+    "SETTINGS_VERSION",
+    "TF_MIN_RECORDS",
+    "LinkSummary",
+    "default_settings",
+    "link",
+    "load_settings",
+    "name_forms",
+    "new_person_id",
+    "pairwise_quality",
+]
+
+#: The columns of the ``records`` table (docs/contract.md §1), in file order.
+RECORD_COLUMNS: tuple[str, ...] = tuple(RecordRow.model_fields)
+
+#: The comparison-level labels a model may use and what each says about the field:
+#: agreed (exactly or closely), disagreed, or could not be compared (a value missing).
+LEVEL_AGREES: Mapping[str, bool | None] = {
+    "exact": True,
+    "pinyin": True,
+    "close": True,
+    "different": False,
+    "missing": None,
+}
+
+#: Term frequencies (how common a name or a phone is) are counted against at least this
+#: many records, so that a handful of records is not read as a population in which
+#: every value is common.
+TF_MIN_RECORDS = 100_000
+
+#: The columns the model compares (made from the records by :func:`_prepare`).
+_MODEL_COLUMNS = ("record_id", "id_number", "name_norm", "name_key", "phone", "birth_date", "city")
+
+#: The columns of the ``matches`` table (docs/contract.md §1), in file order.
+_MATCH_COLUMNS: tuple[str, ...] = tuple(MatchRow.model_fields)
+
+_SPACES = re.compile(r"[\s\-_.·・'’]+")
+_E164_CN = re.compile(r"\+861[3-9]\d{9}")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSummary:
+    """What :func:`link` wrote: the folder, the counts, the model used and the time taken."""
+
+    out: Path
+    records: int
+    known: int
+    people_new: int
+    matched: int
+    pairs_scored: int
+    pairs_joined: int
+    pairs_refused_phone_only: int
+    threshold: float
+    settings: str
+    trained: bool
+    seed: int
+    elapsed: float
+    #: the cap on a blocking key's records (:data:`MAX_BLOCK_SIZE`), the key values over it
+    #: (not used alone for blocking) and how many records they held
+    max_block_size: int = 0
+    blocking_keys_capped: int = 0
+    records_in_capped_keys: int = 0
+    #: what the run left out or could not do (capped blocking keys, skipped training rules)
+    notes: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# names
+
+
+def name_forms(name: str) -> tuple[str, str]:
+    """A name as written (case, spaces and dashes dropped) and as toneless pinyin.
+
+    Chinese characters become their pinyin (``pypinyin``), so a name written in
+    汉字 and the same name in pinyin have the same second form.
+
+    >>> name_forms("王伟芳"), name_forms("Wang Weifang")
+    (('王伟芳', 'wangweifang'), ('wangweifang', 'wangweifang'))
+    """
+    written = _SPACES.sub("", unicodedata.normalize("NFKC", name)).lower()
+    if written.isascii():
+        return written, written
+    key = "".join(map(_pinyin, written))
+    return written, _SPACES.sub("", unicodedata.normalize("NFKC", key)).lower()
+
+
+@functools.lru_cache(maxsize=65536)
+def _pinyin(char: str) -> str:
+    """One character's toneless pinyin (itself when it is not Chinese); read one character
+    at a time, as names are (a name is no phrase whose context changes a reading)."""
+    if char.isascii():
+        return char
+    return "".join(lazy_pinyin(char, errors="default"))
+
+
+# ---------------------------------------------------------------------------------------------
+# settings
+
+
+def default_settings() -> dict[str, Any]:
+    """The model shipped with the package (a Splink settings dictionary with its parameters)."""
+    text = (
+        resources.files("spillover.link")
+        .joinpath(f"{SETTINGS_VERSION}.json")
+        .read_text(encoding="utf-8")
+    )
+    settings: dict[str, Any] = json.loads(text)
+    return settings
+
+
+def load_settings(path: Path | None) -> dict[str, Any]:
+    """The model in ``path`` (a Splink settings JSON), or the shipped one when ``None``.
+
+    The model must compare the fields of :data:`~spillover.rules.MATCH_FIELDS` (one
+    comparison named after each) with the level labels of :data:`LEVEL_AGREES`, on
+    the prepared columns (``record_id``, ``id_number``, ``name_norm``, ``name_key``,
+    ``phone``, ``birth_date``, ``city``); anything else raises
+    :class:`~spillover.errors.OptionError`.
+
+    >>> [c["output_column_name"] for c in load_settings(None)["comparisons"]]
+    ['id_number', 'name', 'phone', 'birth_date', 'city']
+    """
+    if path is None:
+        settings = default_settings()
+    else:
+        try:
+            settings = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise OptionError("--settings", f"cannot read {path}: {exc}") from None
+    _check_settings(settings)
+    return settings
+
+
+def _check_settings(settings: Any) -> None:
+    """Refuse, with one :class:`~spillover.errors.OptionError`, a model that is not a
+    Splink settings dictionary of the shape :func:`load_settings` describes, or whose
+    probabilities are not numbers above 0 and at most 1 (the prior below 1)."""
+    if not isinstance(settings, dict) or not isinstance(settings.get("comparisons"), list):
+        raise OptionError("--settings", "not a Splink settings dictionary (no 'comparisons')")
+    for i, comparison in enumerate(settings["comparisons"]):
+        if not isinstance(comparison, dict) or not isinstance(
+            comparison.get("comparison_levels"), list
+        ):
+            raise OptionError("--settings", f"comparison {i + 1}: no list 'comparison_levels'")
+    names = [c.get("output_column_name") for c in settings["comparisons"]]
+    if sorted(map(str, names)) != sorted(MATCH_FIELDS):
+        raise OptionError(
+            "--settings", f"the comparisons must be {', '.join(MATCH_FIELDS)}; found {names}"
+        )
+    for comparison in settings["comparisons"]:
+        field = comparison["output_column_name"]
+        for level in comparison["comparison_levels"]:
+            if not isinstance(level, dict) or not isinstance(level.get("sql_condition"), str):
+                raise OptionError("--settings", f"{field}: a level without a 'sql_condition'")
+            label = level.get("label_for_charts")
+            if label not in LEVEL_AGREES:
+                raise OptionError(
+                    "--settings",
+                    f"{field}: level label {label!r} is not one of {', '.join(LEVEL_AGREES)}",
+                )
+            for key in ("m_probability", "u_probability"):
+                if key in level and level[key] is not None:
+                    _check_probability(f"{field}: level {label!r}: {key}", level[key])
+            column = level.get("tf_adjustment_column")
+            if column is not None and column not in _MODEL_COLUMNS:
+                raise OptionError("--settings", f"{field}: no column {column!r} to adjust for")
+    if "probability_two_random_records_match" in settings:
+        prior = settings["probability_two_random_records_match"]
+        _check_probability("probability_two_random_records_match", prior, below_one=True)
+    rules = settings.get("blocking_rules_to_generate_predictions")
+    if not isinstance(rules, list) or not rules:
+        raise OptionError(
+            "--settings",
+            "blocking_rules_to_generate_predictions must list at least one rule "
+            "(without one every pair of records would be scored)",
+        )
+    for rule in rules:
+        text = rule.get("blocking_rule") if isinstance(rule, dict) else rule
+        if not isinstance(text, str) or not text.strip():
+            raise OptionError("--settings", f"not a blocking rule: {rule!r}")
+    if settings.get("unique_id_column_name", "record_id") != "record_id":
+        raise OptionError("--settings", "unique_id_column_name must be record_id")
+
+
+def _check_probability(what: str, value: Any, *, below_one: bool = False) -> None:
+    """``value`` must be a number (not a boolean) above 0 and at most 1 (below 1 with
+    ``below_one``): Splink takes logarithms of these and of their odds."""
+    top = 1 if not below_one else math.nextafter(1, 0)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= top
+    ):
+        where = "below 1" if below_one else "at most 1"
+        raise OptionError(
+            "--settings", f"{what} must be a number above 0 and {where}, not {value!r}"
+        )
+
+
+def _levels(settings: Mapping[str, Any]) -> dict[str, dict[int, str]]:
+    """Per field, the label of every comparison vector value (Splink's numbering: the null
+    level is -1, the others count down from the first, most specific, level)."""
+    out: dict[str, dict[int, str]] = {}
+    for comparison in settings["comparisons"]:
+        levels = comparison["comparison_levels"]
+        plain = [lv for lv in levels if not lv.get("is_null_level")]
+        labels = {len(plain) - 1 - i: lv["label_for_charts"] for i, lv in enumerate(plain)}
+        for lv in levels:
+            if lv.get("is_null_level"):
+                labels[-1] = lv["label_for_charts"]
+        out[comparison["output_column_name"]] = labels
+    return out
+
+
+def _untrained(settings: Mapping[str, Any]) -> dict[str, Any]:
+    fresh = copy.deepcopy(dict(settings))
+    for comparison in fresh["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            level.pop("m_probability", None)
+            level.pop("u_probability", None)
+    fresh.pop("linker_uid", None)
+    return fresh
+
+
+# ---------------------------------------------------------------------------------------------
+# reading the records
+
+
+def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, set[str]]:
+    """The ``records`` table of ``data`` as text columns (missing values null), and the
+    ids of its people, after the whole folder has been checked by the project's loader
+    (:func:`spillover.data.exact.load_folder`: every table, every reference, the usual
+    ``file:line: field`` messages), so that nothing is written from a folder that every
+    later command would refuse."""
+    if not data.is_dir():
+        raise OptionError("--data", f"not a folder: {data}")
+    if not table_paths(data, "records"):
+        raise DataError(
+            [Problem(str(data / "records.csv"), 0, "(table)", "table 'records' is missing")]
+        )
+    checked = _checked_fast(data, region)
+    if checked is None:
+        dataset = load_folder(data, region=region)
+        rows: list[Any] = list(dataset.records.values())
+        people = set(dataset.people)
+    else:
+        rows, people = checked
+
+    def text(value: object) -> str | None:
+        if value is None:
+            return None
+        return value.isoformat() if isinstance(value, date) else str(value)
+
+    columns: dict[str, pa.Array] = {
+        name: pa.array([text(getattr(r, name, None)) for r in rows], pa.string())
+        for name in RECORD_COLUMNS
+    }
+    return pa.table(columns), people
+
+
+def _checked_fast(data: Path, region: str) -> tuple[list[Any], set[str]] | None:
+    """The records of ``data`` and its people's ids when the folder is plainly valid, checked
+    without building the whole graph: the other tables by the fast loader
+    (:func:`spillover.data.fast.read_columns`, itself exact), the records by their row rules,
+    unique ids and known platforms and people. ``None`` whenever anything is not plainly
+    so (a ``matches`` table, a loan or an entry naming a record, any defect): then the
+    exact loader decides, with its messages."""
+    from ..data.fast import read_columns
+
+    records = table_paths(data, "records")
+    if len(records) != 1 or table_paths(data, "matches") or odd_table_paths(data, "matches"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="spillover-link-") as tmp:
+        for child in data.iterdir():
+            if child.name != records[0].name:
+                os.symlink(child.absolute(), Path(tmp) / child.name)
+        try:
+            columns = read_columns(tmp, region=region)
+        except Exception:  # any doubt: the exact loader decides and says why
+            return None
+    try:
+        rows = [r for r in read_valid_table(data, "records", region) if isinstance(r, RecordRow)]
+    except Exception:  # as above
+        return None
+    people = set(columns.person_ids.tolist())
+    platforms = set(columns.platform_ids.tolist())
+    ids = [r.record_id for r in rows]
+    if len(set(ids)) != len(ids):
+        return None
+    for row in rows:
+        if row.platform_id not in platforms or (
+            row.person_id is not None and row.person_id not in people
+        ):
+            return None
+    return rows, people
+
+
+def _prepare(records: pa.Table) -> pa.Table:
+    """The columns the model compares: names written and as pinyin, phones in E.164,
+    ID numbers upper-case, birth dates (from the ID number when missing), cities."""
+    names = records["name"].combine_chunks()
+    distinct = pc.unique(names).drop_null().to_pylist()
+    forms = {n: name_forms(n) for n in distinct}
+    index = pc.index_in(names, pa.array(distinct, pa.string()))
+    written = pa.array([forms[n][0] or None for n in distinct], pa.string())
+    keyed = pa.array([forms[n][1] or None for n in distinct], pa.string())
+    name_norm = pc.take(written, index)
+    name_key = pc.take(keyed, index)
+
+    phones = records["phone"].combine_chunks()
+    national = pc.match_substring_regex(phones, r"^1[3-9]\d{9}$")
+    phones = pc.if_else(national, pc.binary_join_element_wise("+86", phones, ""), phones)
+    odd = [p for p in pc.unique(phones).drop_null().to_pylist() if not _E164_CN.fullmatch(p)]
+    fixed: dict[str, str | None] = {}
+    for raw in odd:
+        try:
+            fixed[raw] = normalize_phone(raw)
+        except SpilloverError:
+            fixed[raw] = None  # not a phone number: not compared
+    if fixed:
+        keys = pa.array(list(fixed), pa.string())
+        values = pa.array(list(fixed.values()), pa.string())
+        where = pc.index_in(phones, keys)
+        phones = pc.if_else(pc.is_null(where), phones, pc.take(values, where))
+
+    id_number = pc.utf8_upper(records["id_number"].combine_chunks())
+    birth = records["birth_date"].combine_chunks()
+    from_id = pc.if_else(
+        pc.equal(pc.utf8_length(id_number), 18),
+        pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(id_number, 6, 10),
+            pc.utf8_slice_codeunits(id_number, 10, 12),
+            pc.utf8_slice_codeunits(id_number, 12, 14),
+            "-",
+        ),
+        None,
+    )
+    birth = pc.coalesce(birth, from_id)
+    city = pc.utf8_lower(pc.utf8_trim_whitespace(records["city"].combine_chunks()))
+    return pa.table(
+        {
+            "record_id": records["record_id"],
+            "id_number": id_number,
+            "name_norm": name_norm,
+            "name_key": name_key,
+            "phone": phones,
+            "birth_date": birth,
+            "city": city,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+
+
+@contextmanager
+def _quiet_splink() -> Iterator[None]:
+    logger = logging.getLogger("splink")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _tf_columns(settings: Mapping[str, Any]) -> list[str]:
+    columns = {
+        lv["tf_adjustment_column"]
+        for c in settings["comparisons"]
+        for lv in c["comparison_levels"]
+        if lv.get("tf_adjustment_column")
+    }
+    return sorted(columns)
+
+
+def _term_frequencies(con: Any, settings: Mapping[str, Any]) -> None:
+    """Every term-frequency column's value frequencies, counted against at least
+    :data:`TF_MIN_RECORDS` records (tables ``tf_lookup_<column>``)."""
+    n: int = con.execute("SELECT count(*) FROM prepared").fetchone()[0]
+    for column in _tf_columns(settings):
+        if column not in _MODEL_COLUMNS:
+            raise OptionError("--settings", f"no column {column!r} to adjust for")
+        con.execute(
+            f"CREATE OR REPLACE TABLE tf_lookup_{column} AS SELECT {column}, "
+            f"count(*) / {max(n, TF_MIN_RECORDS)}::DOUBLE AS tf_{column} "
+            f"FROM prepared WHERE {column} IS NOT NULL GROUP BY {column}"
+        )
+
+
+def _linker(con: Any, settings: Mapping[str, Any]) -> Any:
+    from splink import DuckDBAPI, Linker
+
+    db_api = DuckDBAPI(connection=con)
+    table = db_api.register("prepared")
+    linker = Linker(table, copy.deepcopy(dict(settings)), log_level=None)
+    for column in _tf_columns(settings):
+        lookup = db_api.register(f"tf_lookup_{column}")
+        linker.table_management.register_term_frequency_lookup(lookup, column)
+    return linker
+
+
+_RULE_PART = re.compile(r'\(?\s*l\.("?)([A-Za-z_]\w*)\1\s*=\s*r\.("?)([A-Za-z_]\w*)\3\s*\)?')
+
+
+def _rule_columns(rule: str) -> tuple[str, ...] | None:
+    """The columns of a blocking rule that only equates columns (``l.a = r.a AND l.b =
+    r.b``), else ``None``.
+
+    >>> _rule_columns('l.name_key = r.name_key AND l."city" = r."city"')
+    ('name_key', 'city')
+    >>> _rule_columns("levenshtein(l.name_key, r.name_key) <= 1") is None
+    True
+    """
+    columns: list[str] = []
+    for part in re.split(r"\s+AND\s+", rule.strip(), flags=re.IGNORECASE):
+        found = _RULE_PART.fullmatch(part.strip())
+        if found is None or found[2] != found[4] or found[2] not in _MODEL_COLUMNS:
+            return None
+        columns.append(found[2])
+    return tuple(columns)
+
+
+class _Blocking:
+    """The blocking rules with the cap on a key's size (:data:`MAX_BLOCK_SIZE`).
+
+    A rule that equates columns (``l.phone = r.phone``) is rewritten, when some value
+    of its key is shared by more than ``cap`` records, so that those records are not
+    brought together by it alone: the rule skips them (a flag column added to the
+    ``prepared`` table), and a second rule compares them where their names also agree
+    (itself capped). A folder with no such value keeps its rules as they are.
+    """
+
+    def __init__(self, con: Any, cap: int) -> None:
+        self.con = con
+        self.cap = cap
+        self.notes: list[str] = []
+        self.capped_keys = 0
+        self.capped_records = 0
+        self._flags: dict[tuple[str, ...], str | None] = {}
+
+    def _flag(self, columns: tuple[str, ...]) -> str | None:
+        """The column flagging the records whose key ``columns`` is over the cap (``None``
+        when no value is)."""
+        if columns in self._flags:
+            return self._flags[columns]
+        present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+        key = ", ".join(columns)
+        big = (
+            f"SELECT {key} FROM prepared WHERE {present} GROUP BY {key} "
+            f"HAVING count(*) > {self.cap}"
+        )
+        values, records = self.con.execute(
+            f"SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM prepared "
+            f"WHERE {present} GROUP BY {key} HAVING count(*) > {self.cap})"
+        ).fetchall()[0]
+        if not values:
+            self._flags[columns] = None
+            return None
+        name = f"blocking_over_cap_{len(self._flags)}"
+        self.con.execute(
+            f"CREATE OR REPLACE TABLE prepared AS SELECT p.*, h.{columns[0]} IS NOT NULL "
+            f"AS {name} FROM prepared AS p LEFT JOIN ({big}) AS h USING ({key}) "
+            "ORDER BY p.record_id"
+        )
+        self._flags[columns] = name
+        self.capped_keys += int(values)
+        self.capped_records += int(records)
+        self.notes.append(
+            f"blocking on {' + '.join(columns)}: {values} value(s) shared by more than "
+            f"{self.cap} records ({records} records) "
+            + (
+                "not used: their pairs compared only where another rule brings them together"
+                if "name_key" in columns
+                else "not used alone: their pairs compared only where the name also agrees"
+            )
+        )
+        return name
+
+    def capped(self, columns: tuple[str, ...]) -> bool:
+        """Whether some value of the key ``columns`` was over the cap."""
+        return self._flags.get(columns) is not None
+
+    def rules(self, rule: str) -> list[str]:
+        """``rule`` with the cap: itself, or the capped rule and its rule by name."""
+        columns = _rule_columns(rule)
+        if columns is None:
+            return [rule]
+        flag = self._flag(columns)
+        if flag is None:
+            return [rule]
+        out = [f"({rule}) AND NOT l.{flag} AND NOT r.{flag}"]
+        if "name_key" not in columns:
+            by_name = f"({rule}) AND l.name_key = r.name_key AND l.{flag}"
+            sub = self._flag((*columns, "name_key"))
+            if sub is not None:
+                by_name += f" AND NOT l.{sub} AND NOT r.{sub}"
+            out.append(by_name)
+        return out
+
+    def settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``settings`` with every prediction blocking rule capped."""
+        out = copy.deepcopy(dict(settings))
+        rules: list[Any] = []
+        for item in settings["blocking_rules_to_generate_predictions"]:
+            text = item["blocking_rule"] if isinstance(item, dict) else item
+            if _rule_columns(text) is None:
+                self._note(
+                    f"blocking rule {text!r} is not a plain equality of columns: "
+                    f"not capped at {self.cap} records"
+                )
+            capped = self.rules(text)
+            if capped == [text]:
+                rules.append(copy.deepcopy(item))
+                continue
+            base = dict(item) if isinstance(item, dict) else {"sql_dialect": "duckdb"}
+            rules.extend({**base, "blocking_rule": r} for r in capped)
+        out["blocking_rules_to_generate_predictions"] = rules
+        return out
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+@contextmanager
+def _run_errors(settings: str | Path | None) -> Iterator[None]:
+    """Errors of DuckDB and Splink while a model runs, as one clean message: out of memory
+    says what to lower; a model given with ``--settings`` that cannot run is refused."""
+    import duckdb
+    from splink.internals.exceptions import SplinkException
+
+    try:
+        yield
+    except duckdb.OutOfMemoryException as exc:
+        raise SpilloverError(
+            f"the linkage ran out of memory ({_first_line(exc)}); lower --max-block-size, "
+            "or run it where DuckDB has more memory"
+        ) from None
+    except (duckdb.Error, SplinkException, KeyError, TypeError, ValueError) as exc:
+        if settings is None or isinstance(exc, SpilloverError):
+            raise
+        raise OptionError("--settings", f"the model cannot run: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _train(
+    con: Any, settings: Mapping[str, Any], seed: int, blocking: _Blocking, notes: list[str]
+) -> dict[str, Any]:
+    """Estimate the model's parameters from the records themselves (no labels).
+
+    A session of expectation maximisation whose blocking rule brings no pair together
+    (records with no phone: nothing to block on) is skipped and said in ``notes``; the
+    levels no session estimated keep the m probabilities ``settings`` had (the shipped
+    model's by default)."""
+    from splink.internals.exceptions import EMTrainingException
+
+    # the capped rules first: capping may add columns to ``prepared``, read by the linker
+    deterministic = [
+        capped
+        for rule in ("l.id_number = r.id_number", "l.name_key = r.name_key AND l.phone = r.phone")
+        for capped in blocking.rules(rule)
+    ]
+    sessions = {
+        columns: blocking.rules(" AND ".join(f'l."{c}" = r."{c}"' for c in columns))[0]
+        for columns in (("phone",), ("name_key", "birth_date"))
+    }
+    linker = _linker(con, _untrained(settings))
+    training = linker.training
+    training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
+    training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
+    for columns, rule in sessions.items():
+        try:
+            training.estimate_parameters_using_expectation_maximisation(rule)
+        except EMTrainingException:
+            capped = " under --max-block-size" if blocking.capped(columns) else ""
+            notes.append(
+                f"training: no record pairs share {' and '.join(columns)}{capped}: the "
+                "session blocked on it skipped"
+            )
+    trained: dict[str, Any] = linker.misc.save_model_to_json()
+    trained.pop("linker_uid", None)
+    kept = _keep_untrained_m(trained, settings)
+    if kept:
+        notes.append(
+            f"training: m probabilities of {', '.join(kept)} not estimated (no pairs): "
+            "kept from the model"
+        )
+    if not trained.get("probability_two_random_records_match"):
+        # no pair agreed on the deterministic rules: Splink's estimate is 0 (nothing joins)
+        trained["probability_two_random_records_match"] = settings.get(
+            "probability_two_random_records_match",
+            default_settings()["probability_two_random_records_match"],
+        )
+        notes.append(
+            "training: no pair shares an ID number or a name and a phone: the prior "
+            "(probability_two_random_records_match) kept from the model"
+        )
+    return _fill_unseen(trained, 1.0 / _U_SAMPLE_PAIRS)
+
+
+def _keep_untrained_m(trained: dict[str, Any], settings: Mapping[str, Any]) -> list[str]:
+    """Levels left without an m probability by training take the one of ``settings`` (and a
+    comparison training dropped comes back as it was); returns the fields concerned."""
+    before = {
+        (c["output_column_name"], lv.get("label_for_charts")): lv.get("m_probability")
+        for c in settings["comparisons"]
+        for lv in c["comparison_levels"]
+    }
+    fields: list[str] = []
+    # a comparison on a column with no value at all is dropped by Splink: put it back as it was
+    have = {c["output_column_name"]: c for c in trained["comparisons"]}
+    trained["comparisons"] = [
+        have.get(c["output_column_name"]) or copy.deepcopy(c) for c in settings["comparisons"]
+    ]
+    for comparison in settings["comparisons"]:
+        if comparison["output_column_name"] not in have:
+            fields.append(comparison["output_column_name"])
+    for comparison in trained["comparisons"]:
+        field = comparison["output_column_name"]
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level") or level.get("m_probability") is not None:
+                continue
+            old = before.get((field, level.get("label_for_charts")))
+            if old is not None:
+                level["m_probability"] = old
+                if field not in fields:
+                    fields.append(field)
+    return fields
+
+
+#: Pairs sampled at random to estimate the u probabilities (``train=True``).
+_U_SAMPLE_PAIRS = 2_000_000
+
+
+def _fill_unseen(settings: dict[str, Any], u_floor: float) -> dict[str, Any]:
+    """A level no random pair fell into gets u = 1 / (pairs sampled), not Splink's default."""
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            if level.get("u_probability") is None:
+                level["u_probability"] = u_floor
+    return settings
+
+
+def _score(con: Any, settings: Mapping[str, Any]) -> int:
+    """Score every blocked pair into the DuckDB table ``scored``; returns how many."""
+    linker = _linker(con, settings)
+    predictions = linker.inference.predict(warning_mode="never")
+    con.execute(f"CREATE OR REPLACE TABLE scored AS SELECT * FROM {predictions.physical_name}")
+    n: int = con.execute("SELECT count(*) FROM scored").fetchone()[0]
+    return n
+
+
+def _pair_sql(settings: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """SELECT over ``scored``: every pair with its fields' labels, agreement and weights."""
+    levels = _levels(settings)
+    tf_fields = {
+        c["output_column_name"]
+        for c in settings["comparisons"]
+        if any(lv.get("tf_adjustment_column") for lv in c["comparison_levels"])
+    }
+    parts: list[str] = []
+    structs: list[str] = []
+    for field in MATCH_FIELDS:
+        cases = " ".join(f"WHEN {g} THEN '{label}'" for g, label in sorted(levels[field].items()))
+        label = f"(CASE gamma_{field} {cases} END)"
+        lbf = f"mw_{field}" + (f" + coalesce(mw_tf_adj_{field}, 0)" if field in tf_fields else "")
+        agrees = [lab for lab, ok in LEVEL_AGREES.items() if ok]
+        refuses = [lab for lab, ok in LEVEL_AGREES.items() if ok is False]
+        agree_sql = (
+            f"(CASE WHEN {label} IN ({', '.join(repr(a) for a in agrees)}) THEN true "
+            f"WHEN {label} IN ({', '.join(repr(a) for a in refuses)}) THEN false END)"
+        )
+        parts.append(f"{label} AS level_{field}")
+        parts.append(f"{agree_sql} AS agreed_{field}")
+        parts.append(f"round({lbf}, 4) AS lbf_{field}")
+        structs.append(
+            f"{{'field': '{field}', 'level': level_{field}, 'agreed': agreed_{field}, "
+            f"'log2_bayes_factor': lbf_{field}}}"
+        )
+    return (
+        "SELECT record_id_l, record_id_r, round(match_probability, 6) AS p, "
+        "round(match_weight, 4) AS w, " + ", ".join(parts) + " FROM scored",
+        structs,
+    )
+
+
+def new_person_id(record_id: str, taken: set[str]) -> str:
+    """The person id of a new identity: from its smallest record id, never one in ``taken``.
+
+    >>> new_person_id("R000017", {"P000001"}), new_person_id("R1", {"new-R1", "new-R1~2"})
+    ('new-R000017', 'new-R1~3')
+    """
+    base = f"new-{record_id}"
+    candidate, k = base, 1
+    while candidate in taken:
+        k += 1
+        candidate = f"{base}~{k}"
+    return candidate
+
+
+def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(left.size, np.int8), (left, right)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return np.asarray(labels, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# people
+
+
+def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
+    """The new people added to the ``people`` table ``path`` in its own form."""
+    if not rows:
+        return
+    if path.suffix == parquetio.SUFFIX:
+        _append_people_parquet(path, rows)
+        return
+    if path.suffix == ".jsonl":
+        with path.open("a", encoding="utf-8") as handle:
+            text = path.read_bytes()
+            if text and not text.endswith(b"\n"):
+                handle.write("\n")
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    header = [h.strip() for h in header]
+    ends_with_newline = path.read_bytes().endswith(b"\n")
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        if not ends_with_newline:
+            handle.write("\n")
+        writer = csv.writer(handle, lineterminator="\n")
+        for row in rows:
+            writer.writerow([row.get(h, "") for h in header])
+
+
+def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
+    """The new people as one more Parquet part: the table's last part when it is a folder
+    of parts, else the file rewritten with the rows added (its column types kept)."""
+    import pyarrow.parquet as pq
+
+    files = parquetio.parts(path)
+    schema = pq.read_schema(files[0]).remove_metadata()
+    columns = []
+    for field in schema:
+        values = [row.get(field.name) or None for row in rows]
+        if any(v is not None for v in values):
+            columns.append(pa.array(values, pa.string()).cast(field.type))
+        else:
+            columns.append(pa.nulls(len(rows), field.type))
+    added = pa.Table.from_arrays(columns, schema=schema)
+    if path.is_dir():
+        last = files[-1].name
+        pq.write_table(added, path / f"{last.removesuffix(parquetio.SUFFIX)}~linked.parquet")
+        return
+    pq.write_table(pa.concat_tables([pq.read_table(path, schema=schema), added]), path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole step
+
+
+def link(
+    data: str | Path,
+    out: str | Path,
+    *,
+    settings: str | Path | None = None,
+    train: bool = False,
+    threshold: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
+    save_settings: str | Path | None = None,
+    max_block_size: int = MAX_BLOCK_SIZE,
+) -> LinkSummary:
+    """Resolve the records of ``data`` to people and write the linked folder ``out``.
+
+    ``settings``: a Splink settings JSON (default: the model shipped with the
+    package); ``train``: estimate its parameters from these records instead (u by
+    random sampling seeded with ``seed``, m by EM), and with ``save_settings``
+    write the trained model there. ``threshold``: the match probability at or
+    above which a pair is the same person. ``max_block_size``: a blocking key
+    value (a phone, an ID number, a name in a city...) on more records than this
+    is not used alone to bring pairs together (said in the summary's ``notes``).
+    ``out`` must not exist or be empty. ``data`` must be a folder the loaders
+    accept (:class:`~spillover.errors.DataError` otherwise, nothing written). The
+    same input, settings and seed give the same folder.
+    """
+    import duckdb
+
+    began = time.perf_counter()
+    data, out = Path(data), Path(out)
+    if not 0.0 < threshold <= 1.0 or math.isnan(threshold):
+        raise OptionError("--threshold", f"must be in (0, 1], not {threshold}")
+    if seed < 0:
+        raise OptionError("--seed", "must be >= 0")
+    if out.resolve().is_relative_to(data.resolve()):
+        raise OptionError("--out", f"{out} is inside the data folder {data}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OptionError("--out", f"{out} exists and is not an empty folder")
+    if max_block_size < 2:
+        raise OptionError("--max-block-size", f"must be >= 2, not {max_block_size}")
+    model = load_settings(Path(settings) if settings is not None else None)
+    records, taken = _read_records(data)
+    people_path = table_file(data, "people")
+    known = records["person_id"]
+    prepared = _prepare(records)
+    n = records.num_rows
+
+    notes: list[str] = []
+    con = duckdb.connect()
+    try:
+        con.register("prepared_arrow", prepared)
+        con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
+        con.unregister("prepared_arrow")
+        blocking = _Blocking(con, max_block_size)
+        with _quiet_splink(), _run_errors(settings):
+            _term_frequencies(con, model)
+            if train:
+                model = _train(con, model, seed, blocking, notes)
+            scored = _score(con, blocking.settings(model)) if n > 1 else 0
+            pairs = _pairs(con, model, scored, threshold)
+    finally:
+        con.close()
+    notes[:0] = blocking.notes
+
+    ids = records["record_id"].to_numpy(zero_copy_only=False).astype(object)
+    order = np.argsort(ids.astype(str), kind="stable")
+    position = {rid: i for i, rid in enumerate(ids[order])}
+    left = np.array([position[r] for r in pairs["l"]], np.int64)
+    right = np.array([position[r] for r in pairs["r"]], np.int64)
+    cluster = _components(n, left, right)
+    result = _resolve(records, order, cluster, pairs, left, right, taken)
+
+    if save_settings is not None:
+        with atomic_file(save_settings) as handle:
+            handle.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.rmdir()
+    with atomic_folder(out) as tmp:
+        shutil.copytree(data, tmp, dirs_exist_ok=True)
+        for stale in (*table_paths(tmp, "records"), *table_paths(tmp, "matches")):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+        # a person only where the input named one: every other resolution is a match
+        # (``matches``), read by the loaders with its factor and waterfall
+        _write_csv(tmp / "records.csv", records)
+        _write_matches(tmp / "matches.csv", result["matches"])
+        if people_path is not None:
+            _append_people(tmp / people_path.name, result["people"])
+    return LinkSummary(
+        out=out,
+        records=n,
+        known=int(n - known.null_count),
+        people_new=len(result["people"]),
+        matched=result["matched"],
+        pairs_scored=scored,
+        pairs_joined=int(left.size),
+        pairs_refused_phone_only=pairs["refused"],
+        threshold=threshold,
+        settings=str(settings) if settings is not None else SETTINGS_VERSION,
+        trained=train,
+        seed=seed,
+        elapsed=time.perf_counter() - began,
+        max_block_size=max_block_size,
+        blocking_keys_capped=blocking.capped_keys,
+        records_in_capped_keys=blocking.capped_records,
+        notes=tuple(notes),
+    )
+
+
+def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) -> dict[str, Any]:
+    """The pairs that join: at or above ``threshold`` and agreeing on a name or an ID number."""
+    empty: dict[str, Any] = {"l": [], "r": [], "p": [], "w": [], "waterfall": [], "key": []}
+    if not scored:
+        return {**empty, "refused": 0}
+    select, structs = _pair_sql(model)
+    con.execute(f"CREATE TABLE pairs AS {select} WHERE match_probability >= {threshold!r}")
+    agreed_name = "coalesce(agreed_name, false)"
+    agreed_id = "coalesce(agreed_id_number, false)"
+    refused: int = con.execute(
+        f"SELECT count(*) FROM pairs WHERE NOT ({agreed_name} OR {agreed_id})"
+    ).fetchone()[0]
+    flags = ", ".join(f"coalesce(agreed_{f}, false) AS a_{f}" for f in MATCH_FIELDS)
+    rows = con.execute(
+        f"SELECT record_id_l, record_id_r, p, w, to_json([{', '.join(structs)}])::VARCHAR, {flags} "
+        f"FROM pairs WHERE {agreed_name} OR {agreed_id} ORDER BY record_id_l, record_id_r"
+    ).fetchall()
+    out: dict[str, Any] = {"l": [], "r": [], "p": [], "w": [], "waterfall": [], "key": []}
+    for row in rows:
+        out["l"].append(row[0])
+        out["r"].append(row[1])
+        out["p"].append(float(row[2]))
+        out["w"].append(float(row[3]))
+        out["waterfall"].append(row[4])
+        out["key"].append(
+            match_key(f for f, a in zip(MATCH_FIELDS, row[5:], strict=True) if a).value
+        )
+    out["refused"] = refused
+    return out
+
+
+def _resolve(
+    records: pa.Table,
+    order: np.ndarray,
+    cluster: np.ndarray,
+    pairs: Mapping[str, Any],
+    left: np.ndarray,
+    right: np.ndarray,
+    taken: set[str],
+) -> dict[str, Any]:
+    """Every record's person and deciding pair, and the new people (positions: sorted ids)."""
+    n = order.size
+    rid = records["record_id"].to_numpy(zero_copy_only=False).astype(object)[order]
+    known = np.array(records["person_id"].to_pylist(), dtype=object)[order]
+    names = np.array(records["name"].to_pylist(), dtype=object)[order]
+    cities = np.array(records["city"].to_pylist(), dtype=object)[order]
+
+    # the deciding pair of a record: its heaviest joining pair (ties: the smaller other id)
+    best = np.full(n, -1, np.int64)
+    if left.size:
+        weight = np.asarray(pairs["w"], float)
+        ends = np.concatenate([left, right])
+        other = np.concatenate([right, left])
+        w2 = np.concatenate([weight, weight])
+        edge = np.concatenate([np.arange(left.size), np.arange(left.size)])
+        pick = np.lexsort((other, -w2, ends))
+        first = np.ones(pick.size, bool)
+        first[1:] = ends[pick][1:] != ends[pick][:-1]
+        best[ends[pick][first]] = edge[pick][first]
+
+    members: dict[int, list[int]] = {}
+    for i, c in enumerate(cluster.tolist()):
+        members.setdefault(c, []).append(i)
+    person = np.empty(n, dtype=object)
+    used = set(taken)
+    new_people: list[dict[str, str]] = []
+    for c in sorted(members, key=lambda k: rid[members[k][0]]):
+        idx = members[c]
+        knowns = [known[i] for i in idx if known[i] is not None]
+        if knowns:
+            counts: dict[str, int] = {}
+            for k in knowns:
+                counts[k] = counts.get(k, 0) + 1
+            chosen = min(counts, key=lambda k: (-counts[k], k))
+            for i in idx:
+                person[i] = known[i] if known[i] is not None else chosen
+            continue
+        pid = new_person_id(rid[idx[0]], used)
+        used.add(pid)
+        for i in idx:
+            person[i] = pid
+        new_people.append(
+            {
+                "person_id": pid,
+                "name": _most_common([names[i] for i in idx]) or pid,
+                "id_number": "",
+                "city": _most_common([cities[i] for i in idx]) or "",
+            }
+        )
+
+    matches: list[tuple[Any, ...]] = []
+    matched = 0
+    for i in range(n):
+        if known[i] is not None:
+            matches.append((rid[i], known[i], 1.0, MatchKey.KNOWN.value, "", "", "[]"))
+        elif best[i] < 0:
+            matches.append((rid[i], person[i], 1.0, MatchKey.NEW_IDENTITY.value, "", "", "[]"))
+        else:
+            e = int(best[i])
+            partner = pairs["r"][e] if pairs["l"][e] == rid[i] else pairs["l"][e]
+            matched += 1
+            matches.append(
+                (
+                    rid[i],
+                    person[i],
+                    pairs["p"][e],
+                    pairs["key"][e],
+                    partner,
+                    pairs["w"][e],
+                    pairs["waterfall"][e],
+                )
+            )
+    person_by_id = dict(zip(rid.tolist(), person.tolist(), strict=True))
+    return {"matches": matches, "people": new_people, "person_of": person_by_id, "matched": matched}
+
+
+def _most_common(values: list[Any]) -> str | None:
+    counts: dict[str, int] = {}
+    for v in values:
+        if v:
+            counts[v] = counts.get(v, 0) + 1
+    if not counts:
+        return None
+    return min(counts, key=lambda k: (-counts[k], k))
+
+
+def _write_matches(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(_MATCH_COLUMNS)
+    table = pa.table(
+        {
+            "record_id": pa.array(columns[0], pa.string()),
+            "person_id": pa.array(columns[1], pa.string()),
+            "match_probability": pa.array([f"{v:.6g}" for v in columns[2]], pa.string()),
+            "matched_by": pa.array(columns[3], pa.string()),
+            "matched_with": pa.array(columns[4], pa.string()),
+            "match_weight": pa.array(
+                [v if v == "" else f"{v:.4f}" for v in columns[5]], pa.string()
+            ),
+            "waterfall": pa.array(columns[6], pa.string()),
+        }
+    )
+    _write_csv(path, table)
+
+
+def _write_csv(path: Path, table: pa.Table) -> None:
+    """A CSV of text columns in row order, quoted only where needed, empty for missing."""
+    import duckdb
+
+    columns = {}
+    for name in table.column_names:
+        col = table[name].cast(pa.string())
+        columns[name] = pc.if_else(pc.equal(col, ""), None, col)
+    con = duckdb.connect()
+    try:
+        con.register("out_table", pa.table(columns))
+        con.execute(
+            f"COPY out_table TO '{_sql_text(path)}' (FORMAT csv, HEADER, DELIMITER ',', "
+            "QUOTE '\"', ESCAPE '\"', NEW_LINE '\n')"
+        )
+    finally:
+        con.close()
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+# ---------------------------------------------------------------------------------------------
+# quality
+
+
+def pairwise_quality(predicted: Mapping[str, str], truth: Mapping[str, str]) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of a clustering against the true people.
+
+    A pair of records is predicted when both have the same predicted person, true
+    when both have the same true person; records missing from either side are left out.
+
+    >>> q = pairwise_quality({"a": "x", "b": "x", "c": "y"}, {"a": "1", "b": "1", "c": "1"})
+    >>> q["precision"], q["recall"], round(q["f1"], 3)
+    (1.0, 0.3333333333333333, 0.5)
+    """
+    common = sorted(set(predicted) & set(truth))
+    pred = np.array([predicted[r] for r in common], dtype=object).astype(str)
+    true = np.array([truth[r] for r in common], dtype=object).astype(str)
+
+    def pair_count(*keys: np.ndarray) -> int:
+        if not common:
+            return 0
+        _, counts = np.unique(np.stack(keys, axis=1), axis=0, return_counts=True)
+        return int((counts * (counts - 1) // 2).sum())
+
+    tp = pair_count(pred, true)
+    n_pred, n_true = pair_count(pred), pair_count(true)
+    precision = tp / n_pred if n_pred else 1.0
+    recall = tp / n_true if n_true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "true_pairs": float(n_true),
+        "predicted_pairs": float(n_pred),
+        "correct_pairs": float(tp),
+    }

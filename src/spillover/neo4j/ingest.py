@@ -1,0 +1,983 @@
+"""Make a Neo4j database equal a validated data folder.
+
+The folder is validated in full first (the same rules and messages as the
+embedded loader); nothing is written when anything is wrong. Then:
+
+1. the database's dataset marker (one ``(:Dataset)`` node) is checked: a database
+   that holds another dataset is refused unless ``replace`` (see :func:`check_dataset`);
+2. what the database holds is read back in keyset pages (skipped when it is empty)
+   and compared with what a fresh ingest of the folder would write, row by row
+   (nodes with all their properties and the relationships their rows write);
+3. the differences are written: removals first (relationships, then nodes), then
+   added and changed rows, each table in ``UNWIND $rows`` batches through managed
+   write transactions (retried by the driver on transient errors).
+
+Every write is keyed on constrained keys and sets all properties of what it
+writes (``SET n = $props``), every removal matches by key: a retried batch, a
+rerun after a failure part-way, or a second ingest of the same folder converge
+on the same graph, and the second ingest of an unchanged folder writes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import neo4j
+from neo4j.exceptions import DriverError, Neo4jError, TransientError
+
+from ..data.fast import read_dataset
+from ..errors import BackendUnavailable, SpilloverError, UsageProblem
+from ..facts.model import Dataset, match_props
+from ..facts.phones import DEFAULT_REGION
+from .schema import WRITE_BACK_PROPERTIES
+from .statements import cypher, statements
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_WORKERS",
+    "TABLE_ROWS",
+    "IngestSummary",
+    "apply_schema",
+    "check_options",
+    "graph_counts",
+    "ingest_dataset",
+    "ingest_folder",
+    "node_props",
+    "now",
+    "phone_numbers",
+    "table_rows",
+    "wipe",
+    "write_marker",
+]
+
+
+DEFAULT_BATCH = 5000
+DEFAULT_WORKERS = 2
+DEFAULT_WIPE_BATCH = 10_000
+READ_PAGE = 10_000
+#: Ingest gives up on a batch after this many seconds of driver retries (the driver's
+#: default is 30 s); a server that went away is reported sooner.
+INGEST_RETRY_SECONDS = 10.0
+#: A batch that deadlocked for the whole retry time is tried again, up to this many times.
+DEADLOCK_ATTEMPTS = 6
+DEADLOCK = "Neo.TransientError.Transaction.DeadlockDetected"
+#: Rows of the tables written concurrently are sorted so that concurrent batches lock
+#: different phones (and a batch locks its phones in order): far fewer deadlocks.
+LOCK_ORDER: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "owner_periods": lambda row: (row["phone"], row["owner_id"]),
+    "loan_links": lambda row: (row["phone"], row["loan_id"], row["role"]),
+    "phones": lambda row: row["props"]["number"],
+    "people": lambda row: row["props"]["id"],
+}
+#: The name of a dataset given to :func:`ingest_dataset` without one.
+DEFAULT_DATASET = "dataset"
+
+#: (table, concurrent) in the order upserts run: nodes before what links them.
+#: Tables whose rows link to a few very dense nodes (every loan and entry to one of
+#: a few dozen platforms) run one batch at a time: concurrent batches would
+#: deadlock on those nodes' locks.
+TABLES: tuple[tuple[str, bool], ...] = (
+    ("platforms", False),
+    ("people", True),
+    ("phones", True),
+    ("owner_periods", True),
+    ("records", False),
+    ("loans", False),
+    ("loan_links", True),
+    ("blacklist", False),
+    ("copies", False),
+    ("sharing", False),
+)
+#: Tables reported only when the folder or the database holds some of their rows.
+OPTIONAL_TABLES = frozenset({"records"})
+#: Removals run before upserts, relationships before nodes, one batch at a time.
+REMOVAL_ORDER = (
+    "copies",
+    "sharing",
+    "loan_links",
+    "owner_periods",
+    "blacklist",
+    "loans",
+    "records",
+    "phones",
+    "people",
+    "platforms",
+)
+
+Progress = Callable[[str, int, int], None]
+Key = Hashable
+#: per table: key -> (the value compared with the database, the parameter row of the upsert)
+Wanted = dict[str, dict[Any, tuple[Any, Any]]]
+#: per table: key -> the value read back from the database
+Held = dict[str, dict[Key, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class TableChange:
+    """Rows of one table that an ingest adds, changes (any property or relationship) and removes."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.changed + self.removed
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What an ingest did (or, for a plan, would do)."""
+
+    dataset: str
+    changes: dict[str, TableChange]
+    #: nodes per label and relationships per type after the ingest (a plan: nodes per label now)
+    counts: dict[str, int]
+    seconds: float
+    applied: bool = True
+    #: the dataset the database held before (None: it held no marker)
+    previous: str | None = None
+    #: nodes and relationships deleted by --wipe (or that a plan with wipe would delete)
+    wiped: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    #: the dataset marker's data version after the ingest (raised by one when it changed
+    #: anything; see :func:`data_version_of`)
+    data_version: int = 0
+    #: True when the database held current write-back results that this ingest made stale
+    #: (the saved queries refuse them until ``spillover audit --write-back`` runs again)
+    stale_results: bool = False
+
+    @property
+    def elements(self) -> int:
+        """Nodes plus relationships in the database after the ingest (every node has one label)."""
+        return sum(self.counts.values())
+
+    @property
+    def unchanged(self) -> bool:
+        """True when the ingest added, changed and removed nothing."""
+        return all(c.total == 0 for c in self.changes.values())
+
+
+class DatasetMismatch(SpilloverError):
+    """The database holds another dataset (or unmarked data) and ``replace`` was not given."""
+
+
+# ---------------------------------------------------------------------------
+# What a fresh ingest of the folder writes
+
+
+def node_props(**values: Any) -> dict[str, Any]:
+    """Node or relationship properties as Neo4j stores them: no null values."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+#: One row of a table: (key, the value compared with the database, the parameter row of the upsert)
+TableRow = tuple[Any, Any, dict[str, Any]]
+
+
+def _platform_rows(data: Dataset) -> Iterator[TableRow]:
+    for p in data.platforms.values():
+        props = node_props(id=p.platform_id, name=p.name, kind=p.kind.value)
+        yield p.platform_id, props, {"props": props}
+
+
+def _people_rows(data: Dataset) -> Iterator[TableRow]:
+    for p in data.people.values():
+        props = node_props(id=p.person_id, name=p.name, id_number=p.id_number, city=p.city)
+        yield p.person_id, props, {"props": props}
+
+
+def phone_numbers(data: Dataset) -> set[str]:
+    """Every number the folder names: owner periods, applicant phones, links, phone subjects."""
+    numbers: set[str] = set(data.phone_periods)
+    numbers.update(
+        loan.applicant_phone for loan in data.loans.values() if loan.applicant_phone is not None
+    )
+    numbers.update(link.phone for link in data.links)
+    numbers.update(e.subject for e in data.entries.values() if e.subject_kind.value == "phone")
+    return numbers
+
+
+def _phone_rows(data: Dataset) -> Iterator[TableRow]:
+    for n in phone_numbers(data):
+        props = {"number": n}
+        yield n, props, {"props": props}
+
+
+def _period_rows(data: Dataset) -> Iterator[TableRow]:
+    for number, owned in data.phone_periods.items():
+        for p in owned:
+            if p.owner_id is None:
+                continue
+            props = node_props(
+                period=p.since.isoformat() if p.since else "",
+                since=p.since,
+                until=p.until,
+                verified=p.verified,
+            )
+            yield (
+                (number, p.owner_id, props["period"]),
+                props,
+                {"phone": number, "owner_id": p.owner_id, "props": props},
+            )
+
+
+def _loan_rows(data: Dataset) -> Iterator[TableRow]:
+    for loan in data.loans.values():
+        props = node_props(
+            id=loan.loan_id,
+            platform_id=loan.platform_id,
+            borrower_id=loan.borrower_id,
+            applied_at=loan.applied_at,
+            status=loan.status.value,
+            status_at=loan.status_at,
+            amount=loan.amount,
+            applicant_phone=loan.applicant_phone,
+            phone_verified=loan.phone_verified,
+            borrower_record=loan.borrower_record,
+            matched_by=loan.matched_by,
+        )
+        applied = node_props(verified=loan.phone_verified)
+        compare = (
+            props,
+            (loan.borrower_id,),
+            (loan.platform_id,),
+            ((loan.applicant_phone, applied.get("verified")),) if loan.applicant_phone else (),
+        )
+        yield loan.loan_id, compare, {"props": props, "applied": applied}
+
+
+def _link_rows(data: Dataset) -> Iterator[TableRow]:
+    for link in data.links:
+        row = {"loan_id": link.loan_id, "phone": link.phone, "role": link.role.value}
+        yield (link.loan_id, link.phone, link.role.value), True, row
+
+
+def _entry_rows(data: Dataset) -> Iterator[TableRow]:
+    """Entries; the compare value's third part is what the entry LISTS: (kind, key) pairs."""
+    for e in data.entries.values():
+        props = node_props(
+            id=e.entry_id,
+            platform_id=e.platform_id,
+            subject_kind=e.subject_kind.value,
+            subject=e.subject,
+            listed_at=e.listed_at,
+            stated_reason=e.stated_reason,
+            copied_from=e.copied_from,
+        )
+        kind = e.subject_kind.value
+        lists = (
+            ()
+            if (kind == "person" and e.subject not in data.people)
+            or (kind == "record" and e.subject not in data.records)
+            else ((kind, e.subject),)
+        )
+        yield e.entry_id, (props, (e.platform_id,), lists), {"props": props}
+
+
+def _copy_rows(data: Dataset) -> Iterator[TableRow]:
+    for e in data.entries.values():
+        if e.copied_from is not None and e.copied_from in data.entries:
+            row = {"entry_id": e.entry_id, "copied_from": e.copied_from}
+            yield (e.entry_id, e.copied_from), True, row
+
+
+def _record_rows(data: Dataset) -> Iterator[TableRow]:
+    """Platform records; the compare value's third part is the person it was matched to."""
+    for r in data.records.values():
+        props = node_props(
+            id=r.record_id,
+            platform_id=r.platform_id,
+            name=r.name,
+            id_number=r.id_number,
+            phone=r.phone,
+            birth_date=r.birth_date,
+            city=r.city,
+            person_id=r.person_id,
+        )
+        match = data.matches.get(r.record_id)
+        matched = match_props(match) if match is not None else None
+        yield (
+            r.record_id,
+            (props, (r.platform_id,), ((match.person_id, matched),) if match else ()),
+            {"props": props, "person_id": match.person_id if match else None, "match": matched},
+        )
+
+
+def _sharing_rows(data: Dataset) -> Iterator[TableRow]:
+    for s in data.sharing:
+        props = node_props(since=s.since)
+        row = {"from_platform": s.from_platform, "to_platform": s.to_platform, "props": props}
+        yield (s.from_platform, s.to_platform), props, row
+
+
+#: How each table's rows are built from a dataset (the MERGE ingest and ``--bulk`` alike).
+TABLE_ROWS: dict[str, Callable[[Dataset], Iterator[TableRow]]] = {
+    "platforms": _platform_rows,
+    "people": _people_rows,
+    "phones": _phone_rows,
+    "owner_periods": _period_rows,
+    "records": _record_rows,
+    "loans": _loan_rows,
+    "loan_links": _link_rows,
+    "blacklist": _entry_rows,
+    "copies": _copy_rows,
+    "sharing": _sharing_rows,
+}
+
+
+def table_rows(data: Dataset, table: str) -> Iterator[TableRow]:
+    """The rows a fresh ingest of ``data`` writes into ``table``: (key, compared value, upsert row)."""
+    return TABLE_ROWS[table](data)
+
+
+def wanted_rows(data: Dataset) -> Wanted:
+    """Per table, what a fresh ingest of ``data`` writes, keyed like the database read-back."""
+    return {
+        table: {key: (compare, row) for key, compare, row in table_rows(data, table)}
+        for table in TABLE_ROWS
+    }
+
+
+# ---------------------------------------------------------------------------
+# What the database holds
+
+
+def _native(value: Any) -> Any:
+    if isinstance(value, neo4j.time.Date):
+        return value.to_native()
+    if isinstance(value, neo4j.time.DateTime | neo4j.time.Time):
+        return value.to_native()
+    return value
+
+
+def _plain(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _native(v) for k, v in props.items()}
+
+
+def _pages(
+    driver: neo4j.Driver, database: str, name: str, page: int = READ_PAGE
+) -> Iterator[list[neo4j.Record]]:
+    after = ""
+    while True:
+        records, _, _ = driver.execute_query(
+            cypher(name),
+            after=after,
+            limit=page,
+            database_=database,
+            routing_=neo4j.RoutingControl.READ,
+        )
+        if records:
+            yield records
+        if len(records) < page:
+            return
+        after = records[-1]["key"]
+
+
+def held_rows(
+    driver: neo4j.Driver,
+    database: str,
+    counts: Mapping[str, int] | None = None,
+    progress: Progress | None = None,
+) -> Held:
+    """Per table, what the database holds, in the same shape as :func:`wanted_rows`' values."""
+    counts = counts or {}
+    held: Held = {table: {} for table, _ in TABLES}
+
+    def pages(name: str, label: str) -> Iterator[neo4j.Record]:
+        total, done = counts.get(label, 0), 0
+        stage = f"read {label}"
+        if progress is not None:
+            progress(stage, 0, total)
+        for records in _pages(driver, database, name):
+            yield from records
+            done += len(records)
+            if progress is not None:
+                progress(stage, done, max(total, done))
+
+    for r in pages("sync_platforms", "Platform"):
+        held["platforms"][r["key"]] = _plain(r["props"])
+    for r in pages("sync_people", "Person"):
+        held["people"][r["key"]] = _plain(r["props"])
+    for r in pages("sync_phones", "Phone"):
+        number = r["key"]
+        held["phones"][number] = _plain(r["props"])
+        for owner, props in r["owners"]:
+            plain = _plain(props)
+            key = (number, owner, plain.get("period"))
+            # a duplicate key (not written by an ingest) never compares equal: rewritten
+            held["owner_periods"][key] = None if key in held["owner_periods"] else plain
+    for r in pages("sync_loans", "Loan"):
+        loan_id = r["key"]
+        held["loans"][loan_id] = (
+            _plain(r["props"]),
+            tuple(sorted(r["borrowers"])),
+            tuple(sorted(r["platforms"])),
+            tuple(sorted((n, _plain(a).get("verified")) for n, a in r["applied"])),
+        )
+        for number, role in r["links"]:
+            held["loan_links"][(loan_id, number, role)] = True
+    for r in pages("sync_records", "Record"):
+        held["records"][r["key"]] = (
+            _plain(r["props"]),
+            tuple(sorted(r["platforms"])),
+            tuple(sorted(((p, _plain(m)) for p, m in r["matches"]), key=lambda pm: pm[0])),
+        )
+    for r in pages("sync_entries", "Entry"):
+        entry_id = r["key"]
+        props = {k: v for k, v in r["props"].items() if k not in WRITE_BACK_PROPERTIES}
+        held["blacklist"][entry_id] = (
+            _plain(props),
+            tuple(sorted(r["platforms"])),
+            tuple(sorted((kind, ident) for kind, ident in r["lists"])),
+        )
+        for source in r["copies"]:
+            held["copies"][(entry_id, source)] = True
+    records, _, _ = driver.execute_query(
+        cypher("sync_sharing"), database_=database, routing_=neo4j.RoutingControl.READ
+    )
+    for r in records:
+        held["sharing"][(r["from_platform"], r["to_platform"])] = _plain(r["props"])
+    return held
+
+
+# ---------------------------------------------------------------------------
+# The difference
+
+
+@dataclass(frozen=True)
+class Diff:
+    """Rows to upsert (added or changed) and keys to remove, per table."""
+
+    upserts: dict[str, list[dict[str, Any]]]
+    removals: dict[str, list[dict[str, Any]]]
+    changes: dict[str, TableChange]
+
+
+def _removal_row(table: str, key: Any) -> dict[str, Any]:
+    if table == "owner_periods":
+        return {"phone": key[0], "owner_id": key[1], "period": key[2]}
+    if table == "loan_links":
+        return {"loan_id": key[0], "phone": key[1], "role": key[2]}
+    if table == "copies":
+        return {"entry_id": key[0], "copied_from": key[1]}
+    if table == "sharing":
+        return {"from_platform": key[0], "to_platform": key[1]}
+    return {"key": key}
+
+
+def diff(wanted: Wanted, held: Held) -> Diff:
+    """What to write so that a database holding ``held`` holds exactly ``wanted``."""
+    upserts: dict[str, list[dict[str, Any]]] = {}
+    removals: dict[str, list[dict[str, Any]]] = {}
+    changes: dict[str, TableChange] = {}
+    for table, _ in TABLES:
+        want, have = wanted[table], held.get(table, {})
+        rows: list[dict[str, Any]] = []
+        added = changed = 0
+        for key, (compare, row) in want.items():
+            if key not in have:
+                added += 1
+                rows.append(row)
+            elif have[key] != compare:
+                changed += 1
+                rows.append(row)
+        gone = [_removal_row(table, key) for key in have if key not in want]
+        upserts[table], removals[table] = rows, gone
+        if table in OPTIONAL_TABLES and not want and not have:
+            continue  # a folder without platform records reports its tables as before
+        changes[table] = TableChange(added, changed, len(gone))
+    return Diff(upserts, removals, changes)
+
+
+# ---------------------------------------------------------------------------
+# The dataset marker
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """What the database says about itself: its dataset marker, and whether it holds any graph."""
+
+    props: dict[str, Any] | None
+    has_data: bool
+
+    @property
+    def name(self) -> str | None:
+        return None if self.props is None else self.props.get("name")
+
+
+def read_marker(driver: neo4j.Driver, database: str) -> Marker:
+    records, _, _ = driver.execute_query(
+        cypher("dataset_get"), database_=database, routing_=neo4j.RoutingControl.READ
+    )
+    record = records[0]
+    props = record["marker"]
+    return Marker(None if props is None else _plain(props), bool(record["has_data"]))
+
+
+def check_dataset(marker: Marker, name: str, *, replace: bool = False) -> None:
+    """Refuse to make a database equal a folder of another dataset (unless ``replace``).
+
+    A dataset is identified by its name (``--dataset``, by default the folder's name),
+    recorded in the database by the first ingest. A corrected folder of the same dataset
+    carries the same name and is accepted whatever its rows; a folder of another name is
+    refused, and so is a database holding a graph with no marker (written by hand or by an
+    older spillover), because the ingest would delete what the folder lacks.
+    """
+    if replace:
+        return
+    if marker.name is not None and marker.name != name:
+        where = marker.props.get("folder") if marker.props else None
+        raise DatasetMismatch(
+            f"the database holds dataset {marker.name!r}"
+            + (f" (from {where})" if where else "")
+            + f", not {name!r}: pass --dataset {marker.name} if this folder is a corrected "
+            "copy of it, or --replace to replace it with this folder"
+        )
+    if marker.name is None and marker.has_data:
+        raise DatasetMismatch(
+            "the database holds a graph with no dataset marker (written by hand or by an "
+            "older spillover): pass --replace to make it equal this folder"
+        )
+
+
+def write_marker(driver: neo4j.Driver, database: str, props: dict[str, Any]) -> None:
+    """Set the marker's properties ``props`` (a None value removes that property); the
+    properties not named (the write-back's ``results_*`` and ``writeback_*``) stay."""
+    driver.execute_query(
+        cypher("dataset_set"), props={"key": "spillover", **props}, database_=database
+    )
+
+
+# ---------------------------------------------------------------------------
+# Writing
+
+
+def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _write(tx: neo4j.ManagedTransaction, query: str, rows: list[dict[str, Any]]) -> None:
+    # idempotent: upserts MERGE on constrained keys and SET every property, removals
+    # match by key; so a retry changes nothing
+    tx.run(query, rows=rows).consume()
+
+
+def apply_schema(driver: neo4j.Driver, database: str) -> None:
+    """Constraints and indexes (``IF NOT EXISTS``), then wait until they are online."""
+    for statement in statements("schema"):
+        driver.execute_query(statement, database_=database)
+    driver.execute_query("CALL db.awaitIndexes(300)", database_=database)
+
+
+def element_counts(driver: neo4j.Driver, database: str) -> tuple[int, int]:
+    """Nodes and relationships in the database (from the count store)."""
+    records, _, _ = driver.execute_query(
+        cypher("element_counts"), database_=database, routing_=neo4j.RoutingControl.READ
+    )
+    return int(records[0]["nodes"]), int(records[0]["relationships"])
+
+
+def wipe(
+    driver: neo4j.Driver,
+    database: str,
+    batch: int = DEFAULT_WIPE_BATCH,
+    progress: Progress | None = None,
+    poll: float = 0.5,
+) -> int:
+    """Delete every node and relationship; return how many of them went.
+
+    Relationships first, then nodes, each with ``CALL { ... } IN TRANSACTIONS OF
+    batch ROWS`` in an auto-commit transaction: every transaction is small (no
+    dense node is ever deleted with its relationships in one go), so this works
+    within a small server heap. ``progress("wipe", done, total)`` is called while
+    it runs (from the count store, polled every ``poll`` seconds).
+    """
+    nodes, rels = element_counts(driver, database)
+    total = nodes + rels
+    if total == 0:
+        if progress is not None:
+            progress("wipe", 0, 0)
+        return 0
+    for name in ("wipe_relationships", "wipe_nodes"):
+        _run_watched(driver, database, cypher(name), {"batch": batch}, total, progress, poll)
+    return total
+
+
+def _run_watched(
+    driver: neo4j.Driver,
+    database: str,
+    query: str,
+    params: dict[str, Any],
+    total: int,
+    progress: Progress | None,
+    poll: float,
+) -> None:
+    """Run an auto-commit query (``IN TRANSACTIONS``), reporting progress meanwhile."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with driver.session(database=database) as session:
+                session.run(query, params).consume()
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="spillover-wipe", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(poll)
+        if progress is not None:
+            try:
+                nodes, rels = element_counts(driver, database)
+            except (DriverError, Neo4jError):
+                continue
+            progress("wipe", total - nodes - rels, total)
+    if failure:
+        raise failure[0]
+
+
+def _write_table(
+    driver: neo4j.Driver,
+    database: str,
+    query: str,
+    rows: list[dict[str, Any]],
+    *,
+    batch_size: int,
+    workers: int,
+    stage: str,
+    progress: Progress | None,
+) -> None:
+    local = threading.local()
+    sessions: list[neo4j.Session] = []
+    lock = threading.Lock()
+
+    def write(batch: list[dict[str, Any]]) -> int:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = driver.session(
+                database=database, max_transaction_retry_time=INGEST_RETRY_SECONDS
+            )
+            with lock:
+                sessions.append(session)
+        for attempt in itertools.count(1):
+            try:
+                session.execute_write(_write, query, batch)
+                return len(batch)
+            except TransientError as exc:
+                # The server is up, but this batch kept losing lock races with a
+                # concurrent one for the driver's whole retry time: try again, a while
+                # longer. A server that went away raises other errors and fails fast.
+                if exc.code != DEADLOCK or attempt >= DEADLOCK_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0.2, 1.0) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    done = 0
+    if progress is not None:
+        progress(stage, 0, len(rows))
+    try:
+        batches = _batches(rows, batch_size)
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for count in pool.map(write, batches):
+                    done += count
+                    if progress is not None:
+                        progress(stage, done, len(rows))
+        else:
+            for batch in batches:
+                done += write(batch)
+                if progress is not None:
+                    progress(stage, done, len(rows))
+    finally:
+        for session in sessions:
+            session.close()
+
+
+def apply_diff(
+    d: Diff,
+    driver: neo4j.Driver,
+    database: str,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> None:
+    """Write the differences: removals (relationships, then nodes), then upserts in table order.
+
+    Batches of a table marked concurrent run on ``workers`` threads (each batch its own
+    transaction; a deadlock between two of them is retried by the driver).
+    """
+    for table in REMOVAL_ORDER:
+        if d.removals[table]:
+            _write_table(
+                driver,
+                database,
+                cypher(f"remove_{table}"),
+                d.removals[table],
+                batch_size=batch_size,
+                workers=1,
+                stage=f"remove {table}",
+                progress=progress,
+            )
+    for table, concurrent in TABLES:
+        if d.upserts[table]:
+            rows = d.upserts[table]
+            if concurrent and table in LOCK_ORDER:
+                rows = sorted(rows, key=LOCK_ORDER[table])
+            _write_table(
+                driver,
+                database,
+                cypher(f"ingest_{table}"),
+                rows,
+                batch_size=batch_size,
+                workers=workers if concurrent else 1,
+                stage=table,
+                progress=progress,
+            )
+
+
+def graph_counts(driver: neo4j.Driver, database: str) -> dict[str, int]:
+    """Nodes per label and relationships per type."""
+    records, _, _ = driver.execute_query(
+        cypher("counts"), database_=database, routing_=neo4j.RoutingControl.READ
+    )
+    return {r["name"]: int(r["n"]) for r in records}
+
+
+def now() -> str:
+    """The current UTC time as the dataset marker stores it (ISO 8601, to the second)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _lost(exc: BaseException, driver: neo4j.Driver) -> SpilloverError:
+    """One clean line for a server that went away or refused a write mid-ingest."""
+    first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    if isinstance(exc, Neo4jError) and not exc.is_retryable():
+        return SpilloverError(f"Neo4j refused the ingest: {first}")
+    return BackendUnavailable(
+        f"lost Neo4j during the ingest ({type(exc).__name__}: {first}); every batch is "
+        "written whole or not at all: run the same ingest again to finish it"
+    )
+
+
+def ingest_dataset(
+    data: Dataset,
+    driver: neo4j.Driver,
+    database: str,
+    *,
+    dataset: str = DEFAULT_DATASET,
+    folder: str | None = None,
+    replace: bool = False,
+    wipe_first: bool = False,
+    plan: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Make the database hold exactly ``data``; with ``plan``, only say what that would change.
+
+    Raises :class:`DatasetMismatch` when the database holds another dataset and neither
+    ``replace`` nor ``wipe_first`` is given, and a one-line
+    :class:`~spillover.errors.BackendUnavailable` when the server goes away part-way
+    (a rerun finishes the job: the ingest starts from what the database then holds).
+    """
+    start = time.perf_counter()
+    try:
+        return _ingest(
+            data,
+            driver,
+            database,
+            dataset=dataset,
+            folder=folder,
+            replace=replace,
+            wipe_first=wipe_first,
+            plan=plan,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
+            start=start,
+        )
+    except (DriverError, Neo4jError) as exc:
+        raise _lost(exc, driver) from None
+
+
+def _ingest(
+    data: Dataset,
+    driver: neo4j.Driver,
+    database: str,
+    *,
+    dataset: str,
+    folder: str | None,
+    replace: bool,
+    wipe_first: bool,
+    plan: bool,
+    batch_size: int,
+    workers: int,
+    progress: Progress | None,
+    start: float,
+) -> IngestSummary:
+    if not plan:
+        # first, so that even the marker query names only labels the database knows
+        apply_schema(driver, database)
+    marker = before = read_marker(driver, database)
+    if not wipe_first:
+        check_dataset(marker, dataset, replace=replace)
+    wanted = wanted_rows(data)
+    rows = {table: len(v) for table, v in wanted.items()}
+    wiped = 0
+    if wipe_first:
+        if plan:
+            wiped = sum(element_counts(driver, database))
+        else:
+            wiped = wipe(driver, database, progress=progress)
+        marker = Marker(None, False)
+    counts: dict[str, int] = {}
+    held: Held = {}
+    if marker.has_data:
+        records, _, _ = driver.execute_query(
+            cypher("label_counts"), database_=database, routing_=neo4j.RoutingControl.READ
+        )
+        counts = dict(records[0])
+        held = held_rows(driver, database, counts, progress)
+    d = diff(wanted, held)
+    if plan:
+        return IngestSummary(
+            dataset,
+            d.changes,
+            counts,
+            time.perf_counter() - start,
+            applied=False,
+            previous=marker.name,
+            wiped=wiped,
+            rows=rows,
+        )
+    changes_data = wiped > 0 or any(c.total for c in d.changes.values())
+    old_version = data_version_of(before)
+    stamp: dict[str, Any] = {
+        "name": dataset,
+        "folder": folder,
+        "started_at": now(),
+        "complete": False,
+        "finished_at": None,
+        "rows": None,
+    }
+    if marker.props is not None and marker.name == dataset:
+        stamp["first_ingest_at"] = marker.props.get("first_ingest_at")
+    stamp["first_ingest_at"] = stamp.get("first_ingest_at") or stamp["started_at"]
+    if changes_data:
+        # before the first change: the written-back results (results_data_version) are
+        # stale from here on, whether this ingest finishes or not
+        stamp.update(data_version=old_version + 1, data_changed_at=stamp["started_at"])
+    write_marker(driver, database, stamp)
+    apply_diff(d, driver, database, batch_size=batch_size, workers=workers, progress=progress)
+    stamp.update(complete=True, finished_at=now(), rows=sum(rows.values()))
+    write_marker(driver, database, stamp)
+    results = before.props or {}
+    stale = (
+        changes_data
+        and not wiped
+        and results.get("results_run") is not None
+        and results.get("writeback_run") is None
+        and results.get("results_data_version") == old_version
+    )
+    return IngestSummary(
+        dataset,
+        d.changes,
+        graph_counts(driver, database),
+        time.perf_counter() - start,
+        previous=marker.name,
+        wiped=wiped,
+        rows=rows,
+        data_version=stamp.get("data_version", old_version),
+        stale_results=stale,
+    )
+
+
+def data_version_of(marker: Marker) -> int:
+    """The data version a dataset marker records (0: none recorded). Every ingest that
+    changes the data raises it by one before its first change; the write-back records
+    the version it read (``results_data_version``), and its results are current only
+    while the two are equal."""
+    value = (marker.props or {}).get("data_version")
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def check_options(
+    *,
+    bulk: bool,
+    plan: bool = False,
+    replace: bool = False,
+    wipe: bool = False,
+    overwrite: bool = False,
+    neo4j_admin: str | None = None,
+    files: str | Path | None = None,
+    files_only: bool = False,
+    import_threads: int | None = None,
+) -> None:
+    """Refuse ``spillover ingest`` options that do not go together
+    (:class:`~spillover.errors.UsageProblem`): the bulk load's options without ``bulk``,
+    the incremental ingest's (``plan``, ``replace``, ``wipe``) with it, ``files_only``
+    without ``files``."""
+    if not bulk and (overwrite or neo4j_admin or files or files_only or import_threads):
+        raise UsageProblem(
+            "--overwrite, --neo4j-admin, --files, --files-only and --import-threads go with --bulk"
+        )
+    if bulk:
+        if plan or replace or wipe:
+            raise UsageProblem(
+                "--bulk replaces the whole database: use --overwrite, not "
+                "--plan, --replace or --wipe"
+            )
+        if files_only and files is None:
+            raise UsageProblem("--files-only needs --files DIR")
+
+
+def ingest_folder(
+    folder: str | Path,
+    driver: neo4j.Driver,
+    database: str,
+    *,
+    dataset: str | None = None,
+    region: str = DEFAULT_REGION,
+    replace: bool = False,
+    wipe_first: bool = False,
+    plan: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Validate ``folder`` in full, then make the database equal it (see :func:`ingest_dataset`).
+
+    ``dataset`` names the dataset (default: the folder's name). Raises DataError before any write.
+    """
+    path = Path(folder)
+    data = read_dataset(path, region=region)
+    return ingest_dataset(
+        data,
+        driver,
+        database,
+        dataset=dataset or dataset_name(path),
+        folder=str(path.resolve()),
+        replace=replace,
+        wipe_first=wipe_first,
+        plan=plan,
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+    )
+
+
+def dataset_name(folder: str | Path) -> str:
+    """The default dataset name of a folder: its own name."""
+    return Path(folder).resolve().name or DEFAULT_DATASET

@@ -1,0 +1,438 @@
+"""The Neo4j backend: graph facts from a Neo4j 5 database through Cypher.
+
+Reads go through ``driver.execute_query`` (managed transactions, retried on
+transient errors); every statement lives in ``spillover/neo4j/cypher/*.cypher``.
+Scoring stays in the core: this class only answers the
+:class:`~spillover.facts.graph.GraphBackend` questions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import neo4j
+import numpy as np
+from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
+
+from ..errors import BackendUnavailable
+from ..facts.model import (
+    APPLICANT,
+    Entry,
+    FrontierFacts,
+    LinkRole,
+    Loan,
+    LoanLink,
+    LoanStatus,
+    Match,
+    PhonePeriod,
+    PhoneUse,
+    PlatformKind,
+    Record,
+    Sharing,
+    SubjectKind,
+    Surroundings,
+    match_from,
+    record_name,
+    ref,
+    split_ref,
+)
+from ..facts.phones import display_phone
+from ..rules import ROLES
+from .settings import DEFAULT_DATABASE, DEFAULT_USER, Neo4jSettings
+from .statements import cypher
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "DEFAULT_USER",
+    "ROLE_PARAMS",
+    "Neo4jBackend",
+    "Neo4jSettings",
+    "connect",
+    "entry_from",
+    "loan_from",
+    "open_neo4j",
+]
+
+if TYPE_CHECKING:
+    from ..facts.columns import Columns
+
+_T = TypeVar("_T")
+#: how many store calls of one backend with a deadline may wait on Neo4j at once (the
+#: others queue, and fail at their own deadline while the server does not answer)
+DEADLINE_WORKERS = 16
+
+#: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
+ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
+#: URI schemes of the Bolt protocol, the only one spillover speaks (the driver's
+#: experimental http(s) query API is not supported).
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+
+
+def connect(settings: Neo4jSettings) -> neo4j.Driver:
+    """A driver that has answered once; a down server or bad credentials give one clear line."""
+    scheme, sep, _ = settings.uri.partition("://")
+    if not sep or scheme.lower() not in BOLT_SCHEMES:
+        raise BackendUnavailable(
+            f"bad Neo4j URI {settings.uri!r}: give a Bolt URI such as bolt://localhost:7687 "
+            f"(schemes: {', '.join(BOLT_SCHEMES)})"
+        )
+    try:
+        driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
+    except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
+        raise BackendUnavailable(f"bad Neo4j URI {settings.uri!r}: {exc}") from None
+    try:
+        driver.verify_connectivity()
+        driver.execute_query("RETURN 1", database_=settings.database)
+    except AuthError:
+        driver.close()
+        raise BackendUnavailable(
+            f"Neo4j at {settings.uri} refused the credentials of user {settings.user!r}"
+        ) from None
+    except ServiceUnavailable as exc:
+        driver.close()
+        raise BackendUnavailable(
+            f"cannot reach Neo4j at {settings.uri}: {_first_line(exc)}"
+        ) from None
+    except (ClientError, Neo4jError, OSError) as exc:
+        driver.close()
+        raise BackendUnavailable(f"Neo4j at {settings.uri}: {_first_line(exc)}") from None
+    return driver
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _day(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, neo4j.time.Date):
+        return value.to_native()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def loan_from(props: Mapping[str, Any]) -> Loan:
+    """The :class:`Loan` of a ``Loan`` node's properties."""
+    return Loan(
+        loan_id=props["id"],
+        platform_id=props["platform_id"],
+        borrower_id=props["borrower_id"],
+        applied_at=_day(props["applied_at"]),  # type: ignore[arg-type]
+        status=LoanStatus(props["status"]),
+        applicant_phone=props.get("applicant_phone"),
+        phone_verified=props.get("phone_verified"),
+        amount=props.get("amount"),
+        status_at=_day(props.get("status_at")),
+        borrower_record=props.get("borrower_record"),
+        matched_by=props.get("matched_by"),
+    )
+
+
+def entry_from(props: Mapping[str, Any]) -> Entry:
+    """The :class:`Entry` of an ``Entry`` node's properties."""
+    return Entry(
+        entry_id=props["id"],
+        platform_id=props["platform_id"],
+        subject_kind=SubjectKind(props["subject_kind"]),
+        subject=props["subject"],
+        listed_at=_day(props["listed_at"]),  # type: ignore[arg-type]
+        stated_reason=props.get("stated_reason"),
+        copied_from=props.get("copied_from"),
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, neo4j.time.Date):
+        return value.to_native().isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _entry_key(entry: Entry) -> str:
+    return entry.entry_id or ""
+
+
+class Neo4jBackend:
+    """Graph facts from Neo4j. Open with :func:`open_neo4j` or from a driver you own."""
+
+    name = "neo4j"
+    round_trips = True
+
+    def __init__(
+        self,
+        driver: neo4j.Driver,
+        database: str = DEFAULT_DATABASE,
+        *,
+        owns_driver: bool = False,
+        timeout: float | None = None,
+    ):
+        """``timeout``: the deadline of every store call, in seconds (None: none). Past
+        it a call raises :class:`~spillover.errors.BackendUnavailable`, whether Neo4j is
+        slow, unreachable or hung (a paused server that keeps its connections open
+        answers nothing, and the driver has no read timeout of its own): the call is
+        waited for in a small pool of threads, and the query also carries the deadline
+        as its transaction timeout, so the server drops work nobody waits for."""
+        self.driver = driver
+        self.database = database
+        self.timeout = timeout
+        self._owns_driver = owns_driver
+        self._sharing: tuple[Sharing, ...] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _within_deadline(self, call: Callable[[], _T], timeout: float, what: str) -> _T:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(DEADLINE_WORKERS, "spillover-neo4j")
+            pool = self._pool
+        future = pool.submit(call)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            future.cancel()  # still queued: never runs; running: left to finish or fail
+            raise BackendUnavailable(f"Neo4j did not answer {what} within {timeout:g} s") from None
+
+    def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
+        # No bookmark manager: Neo4j Community is a single instance, where a read
+        # always sees every committed write; tracking bookmarks only adds latency.
+        timeout = self.timeout
+        if timeout is None:
+            records, _, _ = self.driver.execute_query(
+                cypher(name),
+                params,
+                database_=self.database,
+                routing_=neo4j.RoutingControl.READ,
+                bookmark_manager_=None,
+            )
+            return records
+
+        def run() -> list[neo4j.Record]:
+            found, _, _ = self.driver.execute_query(
+                neo4j.Query(cypher(name), timeout=timeout),
+                params,
+                database_=self.database,
+                routing_=neo4j.RoutingControl.READ,
+                bookmark_manager_=None,
+            )
+            return found
+
+        return self._within_deadline(run, timeout, f"the query {name!r}")
+
+    def answers(self, timeout: float) -> bool:
+        """Whether Neo4j answers ``RETURN 1`` within ``timeout`` seconds (one auto-commit
+        query, no retries: a dead pooled connection or a refused new one fails at once)."""
+
+        def ping() -> None:
+            with self.driver.session(database=self.database) as session:
+                session.run("RETURN 1").consume()
+
+        try:
+            self._within_deadline(ping, timeout, "a ping")
+        except Exception:
+            return False
+        return True
+
+    def entries(self, ids: Collection[str]) -> dict[str, Entry]:
+        if not ids:
+            return {}
+        found = (entry_from(r["entry"]) for r in self._read("entries_by_id", ids=list(ids)))
+        return {e.entry_id: e for e in found if e.entry_id is not None}
+
+    def iter_entries(self, batch_size: int = 1000) -> Iterator[list[Entry]]:
+        after = ""
+        while True:
+            records = self._read("entries_page", after=after, limit=batch_size)
+            if not records:
+                return
+            batch = [entry_from(r["entry"]) for r in records]
+            yield batch
+            after = batch[-1].entry_id or ""
+
+    def sharing(self) -> tuple[Sharing, ...]:
+        if self._sharing is None:
+            self._sharing = tuple(
+                Sharing(r["from_platform"], r["to_platform"], _day(r["since"]))
+                for r in self._read("sharing")
+            )
+        return self._sharing
+
+    def names(self, refs: Collection[str]) -> dict[str, str]:
+        people, platforms, records, out = [], [], [], {}
+        for node in refs:
+            kind, ident = split_ref(node)
+            if kind == "phone":
+                out[node] = display_phone(ident)
+            elif kind == "person":
+                people.append(ident)
+            elif kind == "platform":
+                platforms.append(ident)
+            elif kind == "record":
+                records.append(ident)
+        if people or platforms or records:
+            record = self._read("names", people=people, platforms=platforms, records=records)[0]
+            out.update({ref("person", i): n for i, n in record["people"]})
+            out.update({ref("platform", i): n for i, n in record["platforms"]})
+            out.update(
+                {ref("record", i): record_name(Record(i, "", n)) for i, n in record["records"]}
+            )
+        return out
+
+    def platform_kinds(self, ids: Collection[str]) -> dict[str, PlatformKind]:
+        if not ids:
+            return {}
+        return {
+            r["id"]: PlatformKind(r["kind"] or PlatformKind.OTHER)
+            for r in self._read("platform_kinds", ids=list(ids))
+        }
+
+    def matches(self, record_ids: Collection[str]) -> dict[str, Match]:
+        if not record_ids:
+            return {}
+        return {
+            r["id"]: match_from(r["id"], r["person_id"], r["match"])
+            for r in self._read("matches", ids=list(record_ids))
+        }
+
+    def record_platforms(self, record_ids: Collection[str]) -> dict[str, str]:
+        if not record_ids:
+            return {}
+        return {
+            r["id"]: r["platform_id"] for r in self._read("record_platforms", ids=list(record_ids))
+        }
+
+    def exists(self, node: str) -> bool:
+        kind, ident = split_ref(node)
+        return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
+
+    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
+        record = self._read(
+            "neighbourhood", persons=list(persons), phones=list(phones), **ROLE_PARAMS
+        )[0]
+        exp = self._frontier_facts(record)
+        return FrontierFacts(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
+
+    def expand(
+        self, persons: Collection[str], phones: Collection[str], until: date
+    ) -> FrontierFacts:
+        record = self._read(
+            "expand", persons=list(persons), phones=list(phones), until=until, **ROLE_PARAMS
+        )[0]
+        return self._frontier_facts(record)
+
+    def query(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run the saved query ``cypher/investigate/NAME.cypher`` (read-only) with
+        ``params``; dates come back as ISO text."""
+        return [
+            {k: _plain(r[k]) for k in r.keys()}  # noqa: SIM118 (a Record, not a dict)
+            for r in self._read(f"investigate/{name}", **params)
+        ]
+
+    def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
+        wanted = [dict(zip(("kind", "id"), split_ref(s), strict=True)) for s in subjects]
+        record = self._read(
+            "surroundings", loans=list(dict.fromkeys(loans)), subjects=wanted, **ROLE_PARAMS
+        )[0]
+        return Surroundings(
+            tuple(PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]),
+            tuple(sorted((entry_from(e) for e in record["entries"]), key=_entry_key)),
+        )
+
+    @staticmethod
+    def _frontier_facts(record: neo4j.Record) -> FrontierFacts:
+        return FrontierFacts(
+            periods=tuple(
+                PhonePeriod(
+                    p["phone"],
+                    p["owner_id"],
+                    bool(p["verified"]),
+                    _day(p["since"]),
+                    _day(p["until"]),
+                )
+                for p in record["periods"]
+            ),
+            own_loans=tuple(loan_from(p) for p in record["own_loans"]),
+            uses=tuple(
+                PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]
+            ),
+        )
+
+    def _pages(self, name: str, key: str, page: int = 10_000) -> Iterator[neo4j.Record]:
+        after = ""
+        while True:
+            records = self._read(name, after=after, limit=page)
+            yield from records
+            if len(records) < page:
+                return
+            last = records[-1][key]
+            after = last["id"] if isinstance(last, Mapping) else last
+
+    def columns(self) -> Columns:
+        """The whole graph as flat columns, read in keyset pages (no per-entry round trip)."""
+        from ..facts.columns import columns_from_facts
+
+        people = [r["id"] for r in self._pages("export_people", "id")]
+        platforms = [r["id"] for r in self._read("export_platforms")]
+        periods = [
+            PhonePeriod(r["phone"], owner, bool(verified), _day(since), _day(until))
+            for r in self._pages("export_phones", "phone")
+            for owner, verified, since, until in r["periods"]
+        ]
+        loans: list[Loan] = []
+        links: list[LoanLink] = []
+        for r in self._pages("export_loans", "loan"):
+            loan = loan_from(r["loan"])
+            loans.append(loan)
+            links.extend(
+                LoanLink(loan.loan_id, phone, LinkRole(role)) for phone, role in r["links"]
+            )
+        entries = [e for batch in self.iter_entries(10_000) for e in batch]
+        columns = columns_from_facts(
+            people, platforms, periods, loans, links, entries, self.sharing()
+        )
+        records: dict[str, Record] = {}
+        matches: dict[str, Match] = {}
+        for r in self._pages("export_records", "record"):
+            props = r["record"]
+            records[props["id"]] = Record(
+                props["id"],
+                props["platform_id"],
+                props.get("name"),
+                props.get("id_number"),
+                props.get("phone"),
+                _day(props.get("birth_date")),
+                props.get("city"),
+                props.get("person_id"),
+            )
+            if r["person_id"] is not None:
+                matches[props["id"]] = match_from(props["id"], r["person_id"], r["match"])
+        if not records:
+            return columns
+        return replace(
+            columns,
+            loan_record=np.asarray([x.borrower_record or "" for x in loans], dtype=object),
+            records=records,
+            matches=matches,
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            # calls still hung on the server are not waited for
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._owns_driver:
+            self.driver.close()
+
+
+def open_neo4j(settings: Neo4jSettings, *, timeout: float | None = None) -> Neo4jBackend:
+    """Connect and return a backend that closes its driver on :meth:`Neo4jBackend.close`;
+    ``timeout``: the deadline of every store call (see :class:`Neo4jBackend`)."""
+    return Neo4jBackend(connect(settings), settings.database, owns_driver=True, timeout=timeout)

@@ -1,0 +1,27 @@
+"""The HTTP check service: the app, tokens, limits and the check log.
+
+``create_app``, ``serve`` and ``app_from_env`` need the ``serve`` extra (FastAPI, uvicorn)
+and are loaded when first used.
+"""
+
+from .checklog import CheckLog
+
+_LAZY = {"create_app": "app", "serve": "app", "app_from_env": "app", "load_tokens": "app"}
+
+
+def __getattr__(name: str) -> object:
+    """The names that need the ``serve`` extra, imported when first asked for."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CheckLog",
+    "app_from_env",
+    "create_app",
+    "load_tokens",
+    "serve",
+]

@@ -1,0 +1,130 @@
+"""The check log: every pre-blacklist check answered by the service, one JSON line each.
+
+Append-only: lines are only ever added; when the file passes ``max_bytes`` it is
+renamed ``FILE.1`` (``FILE.1`` to ``FILE.2`` ... up to ``backups``) and a new file is
+started. Every file it creates (the log, its lock file, a rotated successor) is
+created ``0600``: the check log is personal data. Writers in several processes (uvicorn workers) take an exclusive ``flock``
+on ``FILE.lock`` around the size check, the rotation and the write, so no line is
+split or lost. :func:`read_checks` reads the rotated files oldest first, then the
+current one. The record's fields are documented in docs/service.md.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpilloverError
+
+__all__ = ["CheckLog", "check_log_files", "read_checks"]
+
+
+@dataclass
+class CheckLog:
+    """An append-only, rotated JSON-lines file of check records."""
+
+    path: Path
+    max_bytes: int = 50 * 1024 * 1024
+    backups: int = 10
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(_create(self.path, os.O_WRONLY | os.O_APPEND))
+        except OSError as exc:
+            raise SpilloverError(
+                f"{self.path}: cannot write the check log: {exc.strerror}"
+            ) from None
+
+    def _rotate(self) -> None:
+        for n in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{n}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{n + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record as one line (flushed and fsynced before it returns)."""
+        self.append_all([record])
+
+    def append_all(self, records: list[dict[str, Any]]) -> None:
+        """Write the records, one line each, in ONE write (flushed and fsynced before it
+        returns): a process killed meanwhile leaves all of them or none."""
+        if not records:
+            return
+        data = b"".join(
+            (json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            for r in records
+        )
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with self._lock:
+            lock = _create(lock_path, os.O_RDWR)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if (
+                    self.path.exists()
+                    and self.path.stat().st_size + len(data) > self.max_bytes
+                    and self.path.stat().st_size > 0
+                ):
+                    self._rotate()
+                fd = _create(self.path, os.O_WRONLY | os.O_APPEND)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(lock)  # closing the descriptor releases the lock
+
+
+def _create(path: Path, flags: int) -> int:
+    """Open ``path``, creating it readable and writable by its owner only (0600) when
+    it does not exist; an existing file keeps its mode."""
+    return os.open(path, flags | os.O_CREAT, 0o600)
+
+
+def check_log_files(path: str | Path) -> list[Path]:
+    """The check log's files, oldest first: ``FILE.N`` ... ``FILE.1``, then ``FILE``."""
+    path = Path(path)
+    rotated = []
+    for p in path.parent.glob(path.name + ".*"):
+        suffix = p.name[len(path.name) + 1 :]
+        if suffix.isdigit():
+            rotated.append((int(suffix), p))
+    files = [p for _, p in sorted(rotated, reverse=True)]
+    if path.exists():
+        files.append(path)
+    if not files:
+        raise SpilloverError(f"{path}: no check log there")
+    return files
+
+
+def read_checks(path: str | Path, subject: str | None = None) -> Iterator[dict[str, Any]]:
+    """The records of the check log at ``path`` (rotated files included), oldest first;
+    when ``subject`` is given, only the checks of that subject: those whose subject id is
+    ``subject``, and the checks of a phone whose owner on the listing day was the person
+    ``subject`` (``phone_owner_id``; records written before that field existed lack it)."""
+    for file in check_log_files(path):
+        with open(file, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    raise SpilloverError(f"{file}:{n}: not a JSON line") from None
+                if subject is None or subject in (
+                    record.get("subject", {}).get("id"),
+                    record.get("phone_owner_id"),
+                ):
+                    yield record

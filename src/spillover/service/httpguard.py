@@ -1,0 +1,168 @@
+"""What keeps ``spillover serve`` answering under slow, idle or too many connections.
+
+- :class:`GuardedH11Protocol`: uvicorn's HTTP/1.1 protocol with a deadline for a
+  request's headers (from the connection's start, or from the end of the previous
+  answer on a kept-alive connection; bytes trickling in do not extend it) and a cap on
+  open connections (one over it is answered 503 and closed at once, before the process
+  runs out of file descriptors and ``accept()`` starts failing);
+- :class:`RateLimit`: a logging filter that lets the same message through a few times a
+  minute and then counts what it held back, so that a storm of failing connections
+  cannot flood the log.
+
+The body deadline is the service's (:class:`spillover.service.app.Gate`); the idle
+keep-alive deadline is uvicorn's ``timeout_keep_alive``. The limits come from the
+environment variable :data:`LIMITS_ENV` (``spillover serve`` sets it, so every worker
+process reads the same). It needs the optional extra ``spillover[serve]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = [
+    "LIMITS_ENV",
+    "GuardedH11Protocol",
+    "HttpLimits",
+    "RateLimit",
+    "connection_cap",
+]
+
+#: the environment variable ``spillover serve`` hands the connection limits in
+LIMITS_ENV = "SPILLOVER_HTTP_LIMITS"
+
+log = logging.getLogger("spillover.service.app")
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """Connection limits: seconds for a request's headers, open connections at most."""
+
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+
+    def to_env(self) -> str:
+        """The limits as the value of :data:`LIMITS_ENV`."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> HttpLimits:
+        """The limits :data:`LIMITS_ENV` holds (the defaults when it is not set)."""
+        raw = os.environ.get(LIMITS_ENV)
+        return cls(**json.loads(raw)) if raw else cls()
+
+
+def connection_cap(wanted: int) -> int:
+    """``wanted``, but at most half the process's soft limit of open files: the other
+    half stays for the Neo4j driver's connections, the logs and the listening socket."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft // 2))
+
+
+_REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: 40\r\nconnection: close\r\n\r\n"
+    b'{"detail":"too many open connections"}\n'
+)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a header deadline and a connection cap (see the
+    module's docstring)."""
+
+    _limits: HttpLimits | None = None
+    _cap: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cls = type(self)
+        if cls._limits is None:
+            cls._limits = HttpLimits.from_env()
+            cls._cap = connection_cap(cls._limits.max_connections)
+        self._header_task: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Refuse a connection over the cap; arm the header deadline of the others."""
+        super().connection_made(transport)
+        if len(self.connections) > self._cap:
+            log.warning("connection refused: too many open connections")
+            transport.write(_REFUSED)
+            transport.close()
+            return
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Disarm the header deadline."""
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        """Arm the header deadline of the next request on a kept-alive connection."""
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            # the next request's headers: from the end of this answer on
+            self._arm_header_deadline()
+
+    def _arm_header_deadline(self) -> None:
+        self._disarm_header_deadline()
+        assert self._limits is not None
+        self._header_task = self.loop.call_later(
+            self._limits.header_timeout, self._header_deadline_passed
+        )
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_task is not None:
+            self._header_task.cancel()
+            self._header_task = None
+
+    def _header_deadline_passed(self) -> None:
+        self._header_task = None
+        # still waiting for (the rest of) a request line and its headers: close; a
+        # request being answered is not affected
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.warning("connection closed: request headers not received in time")
+            self.transport.close()
+
+
+class RateLimit(logging.Filter):
+    """Let each message (by logger and message template) through at most ``burst`` times
+    per ``window`` seconds; the next one let through carries ``suppressed``: how many
+    were held back meanwhile. The service's own JSON lines (requests, start, stop) are
+    never held back."""
+
+    def __init__(self, burst: int = 5, window: float = 60.0) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window = window
+        self._seen: dict[tuple[str, str], tuple[float, int, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether the record is let through (see the class's docstring)."""
+        if isinstance(record.msg, str) and record.msg.startswith("{"):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            start, passed, held = self._seen.get(key, (now, 0, 0))
+            if now - start >= self.window:
+                start, passed = now, 0
+            if passed >= self.burst:
+                self._seen[key] = (start, passed, held + 1)
+                return False
+            self._seen[key] = (start, passed + 1, 0)
+        if held:
+            record.suppressed = held
+        return True
