@@ -45,8 +45,7 @@ ENGINES_AND_RENDERERS = sorted(
     name
     for package in RULE_USERS
     for p in (PACKAGE / package).rglob("*.py")
-    if p.name != "__init__.py"
-    and (name := str(p.relative_to(PACKAGE))) not in SPELLS_ON_PURPOSE
+    if p.name != "__init__.py" and (name := str(p.relative_to(PACKAGE))) not in SPELLS_ON_PURPOSE
 )
 
 

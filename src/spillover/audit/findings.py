@@ -533,7 +533,7 @@ def _py_unverified(
     return rows
 
 
-def _py_copies(
+def _py_copies(  # noqa: C901 (to split, issue 20)
     cols: Columns,
     uses: list[tuple[str, str, _Loan]],
     periods: dict[str, list[_Period]],

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryBackend", "build_graph"]
 
 
-def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:
+def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:  # noqa: C901 (to split, issue 20)
     """The linkage graph of ``data``; nodes are ``KIND:ID`` references, each with its fact.
 
     >>> from spillover.data.exact import load_folder

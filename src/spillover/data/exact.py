@@ -606,7 +606,7 @@ def _unique(rows: list[Located], key: str, problems: Problems) -> dict[str, Loca
     return seen
 
 
-def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[str]) -> Dataset:
+def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[str]) -> Dataset:  # noqa: C901 (to split, issue 20)
     """Second pass: keys unique, references known, phone periods disjoint, copy chains acyclic."""
     people = _unique(tables["people"], "person_id", problems)
     platforms = _unique(tables["platforms"], "platform_id", problems)

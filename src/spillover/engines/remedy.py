@@ -301,7 +301,7 @@ def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
     return None
 
 
-def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryPaths:
+def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryPaths:  # noqa: C901 (to split, issue 20)
     """Every tie walk (up to ``policy.max_loans`` loans) from the subject to an origin that
     reaches the listing in time, with the entry's copy chain and the sharing agreements."""
     chain = copy_chain(entry, backend)
@@ -761,7 +761,7 @@ def entries_on_subject(
     return out
 
 
-def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[RankedRecord]:
+def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[RankedRecord]:  # noqa: C901 (to split, issue 20)
     """The records of ``cut`` in greedy order: each next record is the one that, with those
     before it, clears the most entries; then the one whose paths carry the most entries;
     then record order.

@@ -441,7 +441,7 @@ def _part(around: FrontierFacts, persons: set[str], phones: set[str]) -> Frontie
     )
 
 
-def find_ties(
+def find_ties(  # noqa: C901 (to split, issue 20)
     backend: GraphBackend | ExplanationFacts,
     subject_kind: SubjectKind,
     subject: str,

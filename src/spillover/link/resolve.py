@@ -203,7 +203,7 @@ def load_settings(path: Path | None) -> dict[str, Any]:
     return settings
 
 
-def _check_settings(settings: Any) -> None:
+def _check_settings(settings: Any) -> None:  # noqa: C901 (to split, issue 20)
     """Refuse, with one :class:`~spillover.errors.OptionError`, a model that is not a
     Splink settings dictionary of the shape :func:`load_settings` describes, or whose
     probabilities are not numbers above 0 and at most 1 (the prior below 1)."""

@@ -259,7 +259,7 @@ def _claimed(tx: neo4j.ManagedTransaction, run: str, written: int, total: int) -
     return record is not None
 
 
-def write_back(
+def write_back(  # noqa: C901 (to split, issue 20)
     backend: Neo4jBackend,
     policy: Policy | None = None,
     *,

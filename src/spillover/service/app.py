@@ -540,7 +540,7 @@ class _ClientGone(Exception):
     """The client closed the connection before its answer was ready."""
 
 
-def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) -> FastAPI:
+def create_app(open_graph: Callable[[], GraphBackend], config: ServiceConfig) -> FastAPI:  # noqa: C901 (to split, issue 20)
     """The service's ASGI application over the graph ``open_graph()`` opens (at startup;
     closed at shutdown, after the requests in flight have been answered)."""
     policy = config.policy
