@@ -16,33 +16,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from .backends.arrays import ArrayBackend
+from .data import fast
 from .errors import SpilloverError
+from .facts.columns import Columns
 from .facts.graph import GraphBackend
+from .facts.model import Dataset
 from .facts.phones import DEFAULT_REGION
 from .neo4j.settings import Neo4jSettings
-
-if TYPE_CHECKING:
-    from .backends.arrays import ArrayBackend
-    from .facts.columns import Columns
-    from .facts.model import Dataset
 
 __all__ = ["open_backend", "open_folder", "read_columns", "read_dataset"]
 
 
 def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
     """The validated facts of a data folder (fast columnar checks, the exact loader
-    for anything unusual; the same Dataset either way). (The imports are deferred:
-    ``import spillover`` stays light for the command line.)
+    for anything unusual; the same Dataset either way).
 
     >>> from spillover import examples
     >>> read_dataset(examples.jiang_case_path()).counts()["blacklist"]
     16
     """
-    from .data.fast import read_dataset as fast_read_dataset
-
-    return fast_read_dataset(folder, region=region)
+    return fast.read_dataset(folder, region=region)
 
 
 def read_columns(
@@ -52,9 +47,7 @@ def read_columns(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Columns:
     """A data folder as flat columns for the batch audit, without building a graph."""
-    from .data.fast import read_columns as fast_read_columns
-
-    return fast_read_columns(folder, region=region, progress=progress)
+    return fast.read_columns(folder, region=region, progress=progress)
 
 
 def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> ArrayBackend:
@@ -67,8 +60,6 @@ def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> ArrayBac
     >>> backend.names(["person:jiang", "phone:+8613957112345"])
     {'person:jiang': 'Jiang (bakery owner)', 'phone:+8613957112345': '+86 139 5711 2345'}
     """
-    from .backends.arrays import ArrayBackend
-
     return ArrayBackend(read_columns(folder, region=region))
 
 

@@ -69,6 +69,8 @@ from ..facts.phones import DEFAULT_REGION, mobile_pattern
 from ..facts.resident_id import check_character
 from ..files.write import atomic_folder
 from .contract import CSV, FALSE, TABLES, TRUE
+from .fast import read_dataset
+from .formats import check_format, convert_folder
 
 __all__ = [
     "LEVEL_LABELS",
@@ -679,9 +681,6 @@ def export_pseudonymized(
     The folder is written atomically (it appears complete or not at all) and is
     readable by its owner only. Bad input is refused before anything is written.
     """
-    from .fast import read_dataset
-    from .formats import check_format, convert_folder
-
     check_format(format)
     if (key is None) == (key_file is None):
         raise SpilloverError("give exactly one of a key file or a key")
