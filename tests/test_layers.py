@@ -455,7 +455,6 @@ KNOWN_LONG = {
     "audit/spark.py:frames_from_columns",
     "data/exact.py:_link",
     "data/export.py:pseudonymize",
-    "data/fast.py:_fast",
     "engines/batch.py:__init__",
     "engines/remedy.py:_greedy_order",
     "engines/search.py:find_ties",
