@@ -453,7 +453,6 @@ KNOWN_LONG = {
     "audit/spark.py:_validate",
     "audit/spark.py:_audit_graph",
     "audit/spark.py:frames_from_columns",
-    "data/export.py:pseudonymize",
     "engines/batch.py:__init__",
     "engines/remedy.py:_greedy_order",
     "engines/search.py:find_ties",
