@@ -65,7 +65,7 @@ from ..facts.model import (
     Record,
     SubjectKind,
 )
-from ..facts.phones import DEFAULT_REGION, mobile_pattern
+from ..facts.phones import CN_MOBILE_NATIONAL, DEFAULT_REGION
 from ..facts.resident_id import check_character
 from ..files.write import atomic_folder
 from .contract import CSV, FALSE, TABLES, TRUE
@@ -106,7 +106,7 @@ _PHONE_PREFIXES = tuple(
     str(p)
     for p in (*range(130, 140), 150, 151, 152, 153, 155, 156, 157, 158, 159, *range(180, 190))
 )
-_CN_MOBILE = re.compile(mobile_pattern("CN")[1])
+_CN_MOBILE = re.compile(CN_MOBILE_NATIONAL)
 #: Made-up birth dates of pseudonymous ID numbers lie in this range.
 _BIRTH_FIRST = date(1940, 1, 1)
 _BIRTH_DAYS = (date(2005, 12, 31) - _BIRTH_FIRST).days + 1

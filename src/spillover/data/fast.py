@@ -48,8 +48,8 @@ from ..facts.model import (
     SubjectKind,
 )
 from ..facts.phonecodes import PhoneCodes
-from ..facts.phones import DEFAULT_REGION, mobile_pattern, normalize_phone
-from ..facts.resident_id import CHECK_WEIGHTS
+from ..facts.phones import CN_MOBILE_E164, CN_MOBILE_NATIONAL, DEFAULT_REGION, normalize_phone
+from ..facts.resident_id import CHECK_CHARACTERS, CHECK_WEIGHTS, ID_SHAPE
 from . import parquet as parquetio
 from .contract import (
     CSV,
@@ -73,7 +73,6 @@ __all__ = ["Progress", "read_columns", "read_dataset"]
 
 Progress = Callable[[str, int, int], None]
 
-_E164_CN_MOBILE, _CN_NATIONAL_MOBILE = mobile_pattern("CN")
 #: the days the exact loader accepts (contract.MIN_YEAR-01-01 .. contract.MAX_YEAR-12-31), as ordinals
 _FIRST_DAY = date(MIN_YEAR, 1, 1).toordinal()
 _LAST_DAY = date(MAX_YEAR, 12, 31).toordinal()
@@ -353,10 +352,10 @@ def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
 
 def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
     """E.164 numbers: CN mobiles directly; anything else through phonenumbers (per distinct value)."""
-    ok = pc.match_substring_regex(values, _E164_CN_MOBILE)
+    ok = pc.match_substring_regex(values, CN_MOBILE_E164)
     out = values
     if region == "CN":
-        national = pc.match_substring_regex(values, _CN_NATIONAL_MOBILE)
+        national = pc.match_substring_regex(values, CN_MOBILE_NATIONAL)
         out = pc.if_else(national, pc.binary_join_element_wise("+86", values, ""), values)
         ok = pc.or_(ok, national)
     rest = pc.invert(ok)
@@ -402,7 +401,7 @@ def _resident_ids(values: pa.Array) -> None:
     present = pc.filter(values, pc.not_equal(values, ""))
     if not len(present):
         return
-    _need(_true(pc.match_substring_regex(present, r"^\d{17}[\dX]$")))
+    _need(_true(pc.match_substring_regex(present, ID_SHAPE)))
     births = pc.binary_join_element_wise(
         pc.utf8_slice_codeunits(present, 6, 10),
         pc.utf8_slice_codeunits(present, 10, 12),
@@ -416,7 +415,7 @@ def _resident_ids(values: pa.Array) -> None:
     ]
     chars = raw[offsets[:, None] + np.arange(18)]
     total = (chars[:, :17].astype(np.int64) - ord("0")) @ np.array(CHECK_WEIGHTS, dtype=np.int64)
-    expected = np.frombuffer(b"10X98765432", dtype=np.uint8)[total % 11]
+    expected = np.frombuffer(CHECK_CHARACTERS.encode("ascii"), dtype=np.uint8)[total % 11]
     _need((chars[:, 17] == expected).all())
 
 
