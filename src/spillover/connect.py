@@ -6,7 +6,10 @@
   to ingest them;
 - :func:`read_columns`: the graph as flat :class:`~spillover.facts.columns.Columns`, for the
   batch audit;
-- :func:`open_backend`: the embedded backend over a folder, or Neo4j.
+- :func:`open_backend`: the embedded backend over a folder, or Neo4j;
+- :class:`Source`: where the graph comes from as the user gave it (:meth:`Source.choose`:
+  an explicit data folder wins over a ``NEO4J_URI`` in the environment), opened with
+  :meth:`Source.open`.
 
 All of them validate the whole folder first and refuse bad input with every problem
 listed (:class:`~spillover.errors.DataError`).
@@ -14,35 +17,32 @@ listed (:class:`~spillover.errors.DataError`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from .backends.arrays import ArrayBackend
+from .data import fast
 from .errors import SpilloverError
+from .facts.columns import Columns
 from .facts.graph import GraphBackend
+from .facts.model import Dataset
 from .facts.phones import DEFAULT_REGION
 from .neo4j.settings import Neo4jSettings
 
-if TYPE_CHECKING:
-    from .backends.arrays import ArrayBackend
-    from .facts.columns import Columns
-    from .facts.model import Dataset
-
-__all__ = ["open_backend", "open_folder", "read_columns", "read_dataset"]
+__all__ = ["Source", "open_backend", "open_folder", "read_columns", "read_dataset"]
 
 
 def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
     """The validated facts of a data folder (fast columnar checks, the exact loader
-    for anything unusual; the same Dataset either way). (The imports are deferred:
-    ``import spillover`` stays light for the command line.)
+    for anything unusual; the same Dataset either way).
 
     >>> from spillover import examples
     >>> read_dataset(examples.jiang_case_path()).counts()["blacklist"]
     16
     """
-    from .data.fast import read_dataset as fast_read_dataset
-
-    return fast_read_dataset(folder, region=region)
+    return fast.read_dataset(folder, region=region)
 
 
 def read_columns(
@@ -52,9 +52,7 @@ def read_columns(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Columns:
     """A data folder as flat columns for the batch audit, without building a graph."""
-    from .data.fast import read_columns as fast_read_columns
-
-    return fast_read_columns(folder, region=region, progress=progress)
+    return fast.read_columns(folder, region=region, progress=progress)
 
 
 def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> ArrayBackend:
@@ -67,8 +65,6 @@ def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> ArrayBac
     >>> backend.names(["person:jiang", "phone:+8613957112345"])
     {'person:jiang': 'Jiang (bakery owner)', 'phone:+8613957112345': '+86 139 5711 2345'}
     """
-    from .backends.arrays import ArrayBackend
-
     return ArrayBackend(read_columns(folder, region=region))
 
 
@@ -91,3 +87,61 @@ def open_backend(
     if data is None:
         raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
     return open_folder(data, region=region)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the graph comes from, as the user gave it: a data folder (``data``) or a Neo4j
+    database (``neo4j``); both given is refused when opened (:func:`open_backend`).
+
+    ``data_text`` is the folder as typed: a URI such as ``hdfs://nn/data`` keeps its
+    ``//`` there (the Spark engine reads it).
+    """
+
+    data: Path | None
+    neo4j: Neo4jSettings | None
+    region: str = DEFAULT_REGION
+    data_text: str | None = None
+
+    @classmethod
+    def choose(
+        cls,
+        data: str | Path | None,
+        uri: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        *,
+        region: str = DEFAULT_REGION,
+        env: Mapping[str, str] | None = None,
+    ) -> Source:
+        """The source of a command's ``--data`` and ``--neo4j-*`` options (None: not given),
+        the Neo4j settings not given taken from ``env`` (default: the process environment,
+        :meth:`~spillover.neo4j.settings.Neo4jSettings.from_env`).
+
+        A data folder given wins over a ``NEO4J_URI`` in the environment; a URI given
+        together with a data folder is kept, and :meth:`open` refuses the two.
+
+        >>> env = {"NEO4J_URI": "bolt://db:7687"}
+        >>> Source.choose("examples/jiang_case", env=env).neo4j is None
+        True
+        >>> Source.choose(None, env=env).neo4j.uri
+        'bolt://db:7687'
+        >>> both = Source.choose("examples/jiang_case", "bolt://x:7687", env=env)
+        >>> both.data.name, both.neo4j.uri
+        ('jiang_case', 'bolt://x:7687')
+        """
+        settings = Neo4jSettings.from_env(uri, user, password, database, env)
+        if data is not None and uri is None:
+            settings = None
+        path = Path(data) if data is not None else None
+        return cls(path, settings, region, str(data) if data is not None else None)
+
+    @contextmanager
+    def open(self) -> Iterator[GraphBackend]:
+        """The backend of this source (:func:`open_backend`), closed when done."""
+        backend = open_backend(self.data, self.neo4j, region=self.region)
+        try:
+            yield backend
+        finally:
+            backend.close()

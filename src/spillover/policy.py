@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from .errors import PolicyError
 from .facts.model import LoanStatus
 from .files.toml import Integer, Number, parse_toml
-from .rules import FACTOR_KEYS, MATCH_FACTOR_DEFAULTS, factor, owns_kind, use_kind
+from .rules import (
+    DEFAULT_POLICY_FILE,
+    FACTOR_KEYS,
+    MATCH_FACTOR_DEFAULTS,
+    factor,
+    owns_kind,
+    use_kind,
+)
 
 __all__ = ["Policy", "default_policy", "default_policy_bytes", "load_policy", "parse_policy"]
 
@@ -231,10 +238,10 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
 def default_policy_bytes() -> bytes:
     """The packaged default policy file, e.g. to start a variant of it."""
-    return resources.files("spillover").joinpath("policies/default.toml").read_bytes()
+    return resources.files("spillover").joinpath(DEFAULT_POLICY_FILE).read_bytes()
 
 
 @cache
 def default_policy() -> Policy:
     """The policy packaged with spillover (``spillover/policies/default.toml``), parsed once."""
-    return parse_policy(default_policy_bytes(), "spillover/policies/default.toml")
+    return parse_policy(default_policy_bytes(), f"spillover/{DEFAULT_POLICY_FILE}")

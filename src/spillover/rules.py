@@ -29,17 +29,20 @@ Score(responsibility=0.05, contamination=0.95, verdict=<Verdict.SPILLOVER: 'spil
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from importlib import resources
 from typing import Any, Protocol
 
-from .facts.model import APPLICANT, MATCH_FIELDS, MatchKey
+from .facts.model import APPLICANT, MATCH_FIELDS, LinkRole, MatchKey
 
 __all__ = [
     "APPLICANT",
     "CHAIN_STEP",
     "COPY_STEP",
+    "DEFAULT_POLICY_FILE",
     "DIAGNOSIS_CODES",
     "FACTOR_KEYS",
     "FINDINGS",
@@ -163,12 +166,16 @@ ROLES: Mapping[str, Role] = {
             "was the borrower's own number on",
         ),
         *(
-            Role(name, rel, LINKS, text, text)
-            for name, rel, text in (
-                ("guarantor", "GUARANTOR_OF", "is the guarantor on"),
-                ("emergency_contact", "EMERGENCY_CONTACT_OF", "is an emergency contact on"),
-                ("reference", "REFERENCE_OF", "is a reference on"),
-                ("address_book", "IN_ADDRESS_BOOK_OF", "was in the uploaded address book of"),
+            Role(role.value, rel, LINKS, text, text)
+            for role, rel, text in (
+                (LinkRole.GUARANTOR, "GUARANTOR_OF", "is the guarantor on"),
+                (LinkRole.EMERGENCY_CONTACT, "EMERGENCY_CONTACT_OF", "is an emergency contact on"),
+                (LinkRole.REFERENCE, "REFERENCE_OF", "is a reference on"),
+                (
+                    LinkRole.ADDRESS_BOOK,
+                    "IN_ADDRESS_BOOK_OF",
+                    "was in the uploaded address book of",
+                ),
             )
         ),
     )
@@ -237,22 +244,21 @@ MATCH_TEXTS: Mapping[MatchKey, str] = {
     MatchKey.NEW_IDENTITY: "no other record (the record is a person of its own)",
 }
 
+#: the packaged default policy, in the package folder (read by :mod:`spillover.policy`)
+DEFAULT_POLICY_FILE = "policies/default.toml"
+
+
+def _packaged_match_factors() -> dict[str, float]:
+    """The match factors of the packaged default policy, one per :class:`MatchKey`: the
+    file is where their values are written (once)."""
+    raw = resources.files("spillover").joinpath(DEFAULT_POLICY_FILE).read_bytes()
+    factors = tomllib.loads(raw.decode("utf-8"))["factors"]
+    return {f"match_{k.value}": float(factors[f"match_{k.value}"]) for k in MatchKey}
+
+
 #: the factor of a match step when a policy file does not set it (docs/scoring.md
-#: justifies each value); the default policy file sets the same values
-MATCH_FACTOR_DEFAULTS: Mapping[str, float] = {
-    f"match_{k.value}": v
-    for k, v in (
-        (MatchKey.KNOWN, 1.0),
-        (MatchKey.ID_NUMBER, 1.0),
-        (MatchKey.NAME_AND_PHONE, 0.9),
-        (MatchKey.NAME_AND_BIRTH_DATE, 0.8),
-        (MatchKey.NAME_AND_CITY, 0.5),
-        (MatchKey.PHONE_ONLY, 0.05),
-        (MatchKey.NAME_ONLY, 0.2),
-        (MatchKey.OTHER, 0.05),
-        (MatchKey.NEW_IDENTITY, 1.0),
-    )
-}
+#: justifies each value): the values of the default policy file
+MATCH_FACTOR_DEFAULTS: Mapping[str, float] = _packaged_match_factors()
 
 
 # ---------------------------------------------------------------------------
@@ -382,7 +388,8 @@ _KINDS = (
             f"{LINKS} {{role: '{role}'}} (loan -> phone)",
             _PHONE_USE,
         )
-        for role in ("guarantor", "emergency_contact", "reference", "address_book")
+        for role in ROLES
+        if role != APPLICANT
     ),
     StepKind(
         "borrower_of_linked_loan",

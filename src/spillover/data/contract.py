@@ -22,9 +22,15 @@ True
 ['loan_id', 'phone', 'role']
 >>> columns("sharing")
 ['from_platform', 'to_platform', 'since']
+>>> role = ENUM_COLUMNS["loan_links", "role"]
+>>> role.__name__, enum_values(role)
+('LinkRole', ('emergency_contact', 'reference', 'address_book', 'guarantor'))
 """
 
 from __future__ import annotations
+
+import typing
+from enum import StrEnum
 
 from .rows import (
     FALSE_TEXTS,
@@ -48,6 +54,7 @@ from .rows import (
 
 __all__ = [
     "CSV",
+    "ENUM_COLUMNS",
     "FALSE",
     "FALSE_TEXTS",
     "ISO_DAY",
@@ -62,6 +69,7 @@ __all__ = [
     "TRUE",
     "TRUE_TEXTS",
     "columns",
+    "enum_values",
     "field_kinds",
     "required_columns",
 ]
@@ -96,3 +104,26 @@ TRUE, FALSE = TRUE_TEXTS[0], FALSE_TEXTS[0]
 def columns(table: str) -> list[str]:
     """The columns of ``table`` in the order of its row model (the header writers use)."""
     return list(TABLES[table].model_fields)
+
+
+def enum_values(kind: type[StrEnum]) -> tuple[str, ...]:
+    """The values a column of the enum ``kind`` (:mod:`spillover.facts.model`: roles,
+    statuses, kinds) may hold, in the enum's order: the one spelling of them."""
+    return tuple(member.value for member in kind)
+
+
+def _enum_columns() -> dict[tuple[str, str], type[StrEnum]]:
+    out: dict[tuple[str, str], type[StrEnum]] = {}
+    for table, model in TABLES.items():
+        for name, field in model.model_fields.items():
+            choices = [field.annotation, *typing.get_args(field.annotation)]
+            for choice in choices:
+                if isinstance(choice, type) and issubclass(choice, StrEnum):
+                    out[table, name] = choice
+    return out
+
+
+#: (table, column) -> the enum of :mod:`spillover.facts.model` whose values the column
+#: holds (read from the row models' types): ``platforms.kind``, ``loans.status``,
+#: ``loan_links.role``, ``blacklist.subject_kind``, ``matches.matched_by``
+ENUM_COLUMNS: dict[tuple[str, str], type[StrEnum]] = _enum_columns()

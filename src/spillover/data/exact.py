@@ -606,22 +606,56 @@ def _unique(rows: list[Located], key: str, problems: Problems) -> dict[str, Loca
     return seen
 
 
-def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[str]) -> Dataset:  # noqa: C901 (to split, issue 20)
-    """Second pass: keys unique, references known, phone periods disjoint, copy chains acyclic."""
-    people = _unique(tables["people"], "person_id", problems)
-    platforms = _unique(tables["platforms"], "platform_id", problems)
-    loans = _unique(tables["loans"], "loan_id", problems)
-    entries = _unique(tables["blacklist"], "entry_id", problems)
+@dataclass(frozen=True, slots=True)
+class _Linking:
+    """What the second pass checks references against: the problems found so far, the
+    keys of refused rows (not reported again as unknown) and the rows by their keys."""
+
+    problems: Problems
+    rejected: set[str]
+    people: dict[str, Located]
+    platforms: dict[str, Located]
+    loans: dict[str, Located]
+    entries: dict[str, Located]
 
     def known(
-        item: Located, field: str, value: str | None, pool: dict[str, Located], what: str
+        self, item: Located, field: str, value: str | None, pool: dict[str, Located], what: str
     ) -> None:
-        if value is not None and value not in pool and value not in rejected:
-            problems.add(item.file, item.line, field, f"unknown {what} {value!r}")
+        """A problem when ``value`` is given but not a key of ``pool`` (nor refused)."""
+        if value is not None and value not in pool and value not in self.rejected:
+            self.problems.add(item.file, item.line, field, f"unknown {what} {value!r}")
 
+
+def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[str]) -> Dataset:
+    """Second pass: keys unique, references known, phone periods disjoint, copy chains
+    acyclic; one step per table, in file order (so the problems come in that order)."""
+    state = _Linking(
+        problems,
+        rejected,
+        people=_unique(tables["people"], "person_id", problems),
+        platforms=_unique(tables["platforms"], "platform_id", problems),
+        loans=_unique(tables["loans"], "loan_id", problems),
+        entries=_unique(tables["blacklist"], "entry_id", problems),
+    )
+    periods = _link_phones(state, tables["phones"])
+    records = _link_records(state, tables["records"])
+    matches = _link_matches(state, tables["matches"], records)
+    resolved = _resolve(records, matches)
+    _link_loans(state, records, resolved)
+    _link_loan_links(state, tables["loan_links"])
+    _link_blacklist(state, records)
+    _link_sharing(state, tables["sharing"])
+    if problems.total:
+        return Dataset({}, {}, {}, {})
+    return _linked_dataset(state, tables, periods, records, resolved)
+
+
+def _link_phones(state: _Linking, rows: list[Located]) -> dict[str, list[Located]]:
+    """Owners known; the owner periods of one number do not overlap. Returns the periods
+    of each number."""
     periods: dict[str, list[Located]] = defaultdict(list)
-    for item in tables["phones"]:
-        known(item, "owner_id", item.row.owner_id, people, "person_id")
+    for item in rows:
+        state.known(item, "owner_id", item.row.owner_id, state.people, "person_id")
         periods[item.row.phone].append(item)
     for phone, items in periods.items():
         ordered = sorted(items, key=lambda i: (i.row.since is not None, i.row.since or 0, i.line))
@@ -631,25 +665,38 @@ def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[st
                 or after.row.since is None
                 or before.row.until >= after.row.since
             ):
-                problems.add(
+                state.problems.add(
                     after.file,
                     after.line,
                     "since",
                     f"owner period of {phone} overlaps the one on line {before.line}",
                 )
-    records = _unique(tables["records"], "record_id", problems)
+    return periods
+
+
+def _link_records(state: _Linking, rows: list[Located]) -> dict[str, Located]:
+    """Record ids unique; their platforms and persons known."""
+    records = _unique(rows, "record_id", state.problems)
     for item in records.values():
-        known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
-        known(item, "person_id", item.row.person_id, people, "person_id")
-    matches = _unique(tables["matches"], "record_id", problems)
+        state.known(item, "platform_id", item.row.platform_id, state.platforms, "platform_id")
+        state.known(item, "person_id", item.row.person_id, state.people, "person_id")
+    return records
+
+
+def _link_matches(
+    state: _Linking, rows: list[Located], records: dict[str, Located]
+) -> dict[str, Located]:
+    """One match per record, of a known record, to a known person that agrees with the
+    record's own ``person_id``, never matched with itself."""
+    matches = _unique(rows, "record_id", state.problems)
     for item in matches.values():
         row = item.row
-        known(item, "record_id", row.record_id, records, "record_id")
-        known(item, "person_id", row.person_id, people, "person_id")
-        known(item, "matched_with", row.matched_with, records, "record_id")
+        state.known(item, "record_id", row.record_id, records, "record_id")
+        state.known(item, "person_id", row.person_id, state.people, "person_id")
+        state.known(item, "matched_with", row.matched_with, records, "record_id")
         given = records[row.record_id].row.person_id if row.record_id in records else None
         if given is not None and given != row.person_id:
-            problems.add(
+            state.problems.add(
                 item.file,
                 item.line,
                 "person_id",
@@ -657,67 +704,90 @@ def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[st
                 f"not {row.person_id!r}",
             )
         if row.matched_with is not None and row.matched_with == row.record_id:
-            problems.add(item.file, item.line, "matched_with", "a record cannot match itself")
-    resolved = _resolve(records, matches)
-    for item in loans.values():
-        known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
-        known(item, "borrower_id", item.row.borrower_id, people, "person_id")
-        record_id = item.row.borrower_record
-        known(item, "borrower_record", record_id, records, "record_id")
-        if record_id in records:
-            held_by = records[record_id].row.platform_id
-            if held_by != item.row.platform_id:
-                problems.add(
-                    item.file,
-                    item.line,
-                    "borrower_record",
-                    f"record {record_id!r} is held by {held_by!r}, not by the loan's "
-                    f"platform {item.row.platform_id!r}",
-                )
-            person = resolved[record_id].person_id if record_id in resolved else None
-            if item.row.borrower_id is not None and person != item.row.borrower_id:
-                problems.add(
-                    item.file,
-                    item.line,
-                    "borrower_record",
-                    f"record {record_id!r} resolves to "
-                    + (f"person {person!r}" if person else "no person")
-                    + f", not to borrower_id {item.row.borrower_id!r}",
-                )
+            state.problems.add(item.file, item.line, "matched_with", "a record cannot match itself")
+    return matches
+
+
+def _link_loans(state: _Linking, records: dict[str, Located], resolved: dict[str, Match]) -> None:
+    """Platforms and borrowers known; a borrower record held by the loan's platform and
+    resolving to the loan's borrower."""
+    for item in state.loans.values():
+        row = item.row
+        state.known(item, "platform_id", row.platform_id, state.platforms, "platform_id")
+        state.known(item, "borrower_id", row.borrower_id, state.people, "person_id")
+        record_id = row.borrower_record
+        state.known(item, "borrower_record", record_id, records, "record_id")
+        if record_id not in records:
+            continue
+        held_by = records[record_id].row.platform_id
+        if held_by != row.platform_id:
+            state.problems.add(
+                item.file,
+                item.line,
+                "borrower_record",
+                f"record {record_id!r} is held by {held_by!r}, not by the loan's "
+                f"platform {row.platform_id!r}",
+            )
+        person = resolved[record_id].person_id if record_id in resolved else None
+        if row.borrower_id is not None and person != row.borrower_id:
+            state.problems.add(
+                item.file,
+                item.line,
+                "borrower_record",
+                f"record {record_id!r} resolves to "
+                + (f"person {person!r}" if person else "no person")
+                + f", not to borrower_id {row.borrower_id!r}",
+            )
+
+
+def _link_loan_links(state: _Linking, rows: list[Located]) -> None:
+    """Loans known; no link given twice."""
     link_keys: dict[tuple[str, str, str], int] = {}
-    for item in tables["loan_links"]:
-        known(item, "loan_id", item.row.loan_id, loans, "loan_id")
+    for item in rows:
+        state.known(item, "loan_id", item.row.loan_id, state.loans, "loan_id")
         key = (item.row.loan_id, item.row.phone, item.row.role.value)
         if key in link_keys:
-            problems.add(
+            state.problems.add(
                 item.file, item.line, "role", f"duplicate link (first on line {link_keys[key]})"
             )
         link_keys.setdefault(key, item.line)
+
+
+def _link_blacklist(state: _Linking, records: dict[str, Located]) -> None:
+    """Platforms, copied entries and subjects known; copy chains end."""
+    entries = state.entries
     for item in entries.values():
-        known(item, "platform_id", item.row.platform_id, platforms, "platform_id")
-        known(item, "copied_from", item.row.copied_from, entries, "entry_id")
+        state.known(item, "platform_id", item.row.platform_id, state.platforms, "platform_id")
+        state.known(item, "copied_from", item.row.copied_from, entries, "entry_id")
         if item.row.subject_kind == SubjectKind.PERSON:
-            known(item, "subject", item.row.subject, people, "person_id")
+            state.known(item, "subject", item.row.subject, state.people, "person_id")
         elif item.row.subject_kind == SubjectKind.RECORD:
-            known(item, "subject", item.row.subject, records, "record_id")
+            state.known(item, "subject", item.row.subject, records, "record_id")
     loops = _loop_entry_points({k: v.row.copied_from for k, v in entries.items()})
     for entry_id, item in entries.items():
         if entry_id in loops:
-            problems.add(
+            state.problems.add(
                 item.file,
                 item.line,
                 "copied_from",
                 f"copy chain of {entry_id!r} loops back to {loops[entry_id]!r}",
             )
+
+
+def _link_sharing(state: _Linking, rows: list[Located]) -> None:
+    """Platforms known; no platform shares with itself; no pair given twice."""
     pairs: dict[tuple[str, str], int] = {}
-    for item in tables["sharing"]:
-        known(item, "from_platform", item.row.from_platform, platforms, "platform_id")
-        known(item, "to_platform", item.row.to_platform, platforms, "platform_id")
+    for item in rows:
+        platforms = state.platforms
+        state.known(item, "from_platform", item.row.from_platform, platforms, "platform_id")
+        state.known(item, "to_platform", item.row.to_platform, platforms, "platform_id")
         pair = (item.row.from_platform, item.row.to_platform)
         if pair[0] == pair[1]:
-            problems.add(item.file, item.line, "to_platform", "a platform cannot share with itself")
+            state.problems.add(
+                item.file, item.line, "to_platform", "a platform cannot share with itself"
+            )
         elif pair in pairs:
-            problems.add(
+            state.problems.add(
                 item.file,
                 item.line,
                 "to_platform",
@@ -725,17 +795,24 @@ def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[st
             )
         pairs.setdefault(pair, item.line)
 
-    if problems.total:
-        return Dataset({}, {}, {}, {})
+
+def _linked_dataset(
+    state: _Linking,
+    tables: dict[str, list[Located]],
+    periods: dict[str, list[Located]],
+    records: dict[str, Located],
+    resolved: dict[str, Match],
+) -> Dataset:
+    """The checked rows as a :class:`~spillover.facts.model.Dataset`."""
     # a loan on a record that resolves to no person names no one: it stays out of the graph
     graph_loans: dict[str, Loan] = {}
-    for k, v in loans.items():
+    for k, v in state.loans.items():
         loan = _loan(v.row, resolved)
         if loan is not None:
             graph_loans[k] = loan
     return Dataset(
-        people={k: Person(**v.row.model_dump()) for k, v in people.items()},
-        platforms={k: Platform(**v.row.model_dump()) for k, v in platforms.items()},
+        people={k: Person(**v.row.model_dump()) for k, v in state.people.items()},
+        platforms={k: Platform(**v.row.model_dump()) for k, v in state.platforms.items()},
         phone_periods={
             phone: tuple(
                 PhonePeriod(
@@ -751,7 +828,7 @@ def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[st
             for i in tables["loan_links"]
             if i.row.loan_id in graph_loans
         ),
-        entries={k: Entry(**v.row.model_dump()) for k, v in entries.items()},
+        entries={k: Entry(**v.row.model_dump()) for k, v in state.entries.items()},
         sharing=tuple(Sharing(**i.row.model_dump()) for i in tables["sharing"]),
         records={k: Record(**v.row.model_dump()) for k, v in records.items()},
         matches=resolved,

@@ -65,10 +65,12 @@ from ..facts.model import (
     Record,
     SubjectKind,
 )
-from ..facts.phones import DEFAULT_REGION, mobile_pattern
+from ..facts.phones import CN_MOBILE_NATIONAL, DEFAULT_REGION
 from ..facts.resident_id import check_character
 from ..files.write import atomic_folder
 from .contract import CSV, FALSE, TABLES, TRUE
+from .fast import read_dataset
+from .formats import check_format, convert_folder
 
 __all__ = [
     "LEVEL_LABELS",
@@ -104,7 +106,7 @@ _PHONE_PREFIXES = tuple(
     str(p)
     for p in (*range(130, 140), 150, 151, 152, 153, 155, 156, 157, 158, 159, *range(180, 190))
 )
-_CN_MOBILE = re.compile(mobile_pattern("CN")[1])
+_CN_MOBILE = re.compile(CN_MOBILE_NATIONAL)
 #: Made-up birth dates of pseudonymous ID numbers lie in this range.
 _BIRTH_FIRST = date(1940, 1, 1)
 _BIRTH_DAYS = (date(2005, 12, 31) - _BIRTH_FIRST).days + 1
@@ -386,130 +388,182 @@ def _injective(
     return mapping
 
 
+@dataclass(frozen=True, slots=True)
+class _Pseudonyms:
+    """The pseudonym of every value of a dataset that names a person, by kind, and the
+    :class:`Pseudonymizer` that made them (for names and waterfall levels)."""
+
+    p: Pseudonymizer
+    phone: dict[str, str]
+    person: dict[str, str]
+    loan_id: dict[str, str]
+    entry_id: dict[str, str]
+    id_number: dict[str, str]
+    record_id: dict[str, str]
+
+    def owner(self, value: str | None) -> str | None:
+        return None if value is None else self.person[value]
+
+    def subject(self, e: Entry) -> str:
+        if e.subject_kind is SubjectKind.RECORD:
+            return self.record_id[e.subject]
+        if e.subject_kind is SubjectKind.PHONE:
+            return self.phone[e.subject]
+        return self.person[e.subject]
+
+
 def pseudonymize(data: Dataset, key: bytes) -> Dataset:
     """The dataset with every personal value replaced (see the module docs)."""
-    p = Pseudonymizer(key)
-    entries = data.entries.values()
-    phone_values = set(data.phone_periods)
-    phone_values.update(
-        loan.applicant_phone for loan in data.loans.values() if loan.applicant_phone
+    ids = _pseudonyms(Pseudonymizer(key), data)
+    return Dataset(
+        _pseudonymize_people(ids, data),
+        dict(data.platforms),
+        _pseudonymize_phones(ids, data),
+        _pseudonymize_loans(ids, data),
+        tuple(LoanLink(ids.loan_id[x.loan_id], ids.phone[x.phone], x.role) for x in data.links),
+        _pseudonymize_blacklist(ids, data),
+        data.sharing,
+        _pseudonymize_records(ids, data),
+        _pseudonymize_matches(ids, data),
     )
-    phone_values.update(link.phone for link in data.links)
-    phone_values.update(e.subject for e in entries if e.subject_kind is SubjectKind.PHONE)
-    person_values = set(data.people)
-    person_values.update(loan.borrower_id for loan in data.loans.values())
-    person_values.update(
+
+
+def _phone_values(data: Dataset) -> set[str]:
+    """Every phone number of the dataset (periods, applicants, links, subjects, records)."""
+    values = set(data.phone_periods)
+    values.update(loan.applicant_phone for loan in data.loans.values() if loan.applicant_phone)
+    values.update(link.phone for link in data.links)
+    values.update(e.subject for e in data.entries.values() if e.subject_kind is SubjectKind.PHONE)
+    values.update(r.phone for r in data.records.values() if r.phone)
+    return values
+
+
+def _person_values(data: Dataset) -> set[str]:
+    """Every person id of the dataset (people, borrowers, owners, subjects, records, matches)."""
+    values = set(data.people)
+    values.update(loan.borrower_id for loan in data.loans.values())
+    values.update(
         period.owner_id
         for periods in data.phone_periods.values()
         for period in periods
         if period.owner_id is not None
     )
-    person_values.update(e.subject for e in entries if e.subject_kind is SubjectKind.PERSON)
-    records = data.records.values()
-    phone_values.update(r.phone for r in records if r.phone)
-    person_values.update(r.person_id for r in records if r.person_id)
-    person_values.update(m.person_id for m in data.matches.values())
+    values.update(e.subject for e in data.entries.values() if e.subject_kind is SubjectKind.PERSON)
+    values.update(r.person_id for r in data.records.values() if r.person_id)
+    values.update(m.person_id for m in data.matches.values())
+    return values
 
-    phone = p.phones(phone_values)
-    person = p.person_ids(v for v in person_values if v is not None)
-    loan_id = p.loan_ids(data.loans)
-    entry_id = p.entry_ids(e for e in data.entries)
-    id_number = p.id_numbers(
-        [x.id_number for x in data.people.values() if x.id_number]
-        + [r.id_number for r in records if r.id_number]
+
+def _pseudonyms(p: Pseudonymizer, data: Dataset) -> _Pseudonyms:
+    """The injective pseudonyms of the dataset's phones, person ids, loan, entry and
+    record ids and ID numbers."""
+    return _Pseudonyms(
+        p,
+        phone=p.phones(_phone_values(data)),
+        person=p.person_ids(v for v in _person_values(data) if v is not None),
+        loan_id=p.loan_ids(data.loans),
+        entry_id=p.entry_ids(e for e in data.entries),
+        id_number=p.id_numbers(
+            [x.id_number for x in data.people.values() if x.id_number]
+            + [r.id_number for r in data.records.values() if r.id_number]
+        ),
+        record_id=p.record_ids(data.records),
     )
-    record_id = p.record_ids(data.records)
 
-    def owner(value: str | None) -> str | None:
-        return None if value is None else person[value]
 
-    def subject(e: Entry) -> str:
-        if e.subject_kind is SubjectKind.RECORD:
-            return record_id[e.subject]
-        return phone[e.subject] if e.subject_kind is SubjectKind.PHONE else person[e.subject]
-
-    people = {
-        person[x.person_id]: Person(
-            person[x.person_id],
-            p.name(x.name),
-            id_number[x.id_number] if x.id_number else None,
+def _pseudonymize_people(ids: _Pseudonyms, data: Dataset) -> dict[str, Person]:
+    """People: id, name and ID number replaced, city dropped."""
+    return {
+        ids.person[x.person_id]: Person(
+            ids.person[x.person_id],
+            ids.p.name(x.name),
+            ids.id_number[x.id_number] if x.id_number else None,
             None,
         )
         for x in data.people.values()
     }
-    periods = {
-        phone[number]: tuple(
-            PhonePeriod(phone[number], owner(x.owner_id), x.verified, x.since, x.until)
+
+
+def _pseudonymize_phones(ids: _Pseudonyms, data: Dataset) -> dict[str, tuple[PhonePeriod, ...]]:
+    """Owner periods: numbers and owners replaced."""
+    return {
+        ids.phone[number]: tuple(
+            PhonePeriod(ids.phone[number], ids.owner(x.owner_id), x.verified, x.since, x.until)
             for x in rows
         )
         for number, rows in data.phone_periods.items()
     }
-    loans = {
-        loan_id[x.loan_id]: Loan(
-            loan_id[x.loan_id],
+
+
+def _pseudonymize_loans(ids: _Pseudonyms, data: Dataset) -> dict[str, Loan]:
+    """Loans: ids, borrowers, applicant phones and borrower records replaced."""
+    return {
+        ids.loan_id[x.loan_id]: Loan(
+            ids.loan_id[x.loan_id],
             x.platform_id,
-            person[x.borrower_id],
+            ids.person[x.borrower_id],
             x.applied_at,
             x.status,
-            phone[x.applicant_phone] if x.applicant_phone else None,
+            ids.phone[x.applicant_phone] if x.applicant_phone else None,
             x.phone_verified,
             x.amount,
             x.status_at,
-            record_id[x.borrower_record] if x.borrower_record else None,
+            ids.record_id[x.borrower_record] if x.borrower_record else None,
             x.matched_by,
         )
         for x in data.loans.values()
     }
-    links = tuple(LoanLink(loan_id[x.loan_id], phone[x.phone], x.role) for x in data.links)
-    new_entries = {
-        entry_id[x.entry_id]: Entry(
-            entry_id[x.entry_id],
+
+
+def _pseudonymize_blacklist(ids: _Pseudonyms, data: Dataset) -> dict[str, Entry]:
+    """Entries: ids, subjects and copied entries replaced, stated reasons dropped."""
+    return {
+        ids.entry_id[x.entry_id]: Entry(
+            ids.entry_id[x.entry_id],
             x.platform_id,
             x.subject_kind,
-            subject(x),
+            ids.subject(x),
             x.listed_at,
             None,
-            entry_id[x.copied_from] if x.copied_from else None,
+            ids.entry_id[x.copied_from] if x.copied_from else None,
         )
         for x in data.entries.values()
         if x.entry_id is not None
     }
-    new_records = {
-        record_id[x.record_id]: Record(
-            record_id[x.record_id],
+
+
+def _pseudonymize_records(ids: _Pseudonyms, data: Dataset) -> dict[str, Record]:
+    """Platform records: ids, names, ID numbers, phones and persons replaced; birth
+    dates and cities dropped."""
+    return {
+        ids.record_id[x.record_id]: Record(
+            ids.record_id[x.record_id],
             x.platform_id,
-            p.name(x.name) if x.name else None,
-            id_number[x.id_number] if x.id_number else None,
-            phone[x.phone] if x.phone else None,
+            ids.p.name(x.name) if x.name else None,
+            ids.id_number[x.id_number] if x.id_number else None,
+            ids.phone[x.phone] if x.phone else None,
             None,
             None,
-            owner(x.person_id),
+            ids.owner(x.person_id),
         )
-        for x in records
+        for x in data.records.values()
     }
-    matches = {
-        record_id[m.record_id]: Match(
-            record_id[m.record_id],
-            person[m.person_id],
+
+
+def _pseudonymize_matches(ids: _Pseudonyms, data: Dataset) -> dict[str, Match]:
+    """Matches: records and persons replaced, free-text waterfall levels too."""
+    return {
+        ids.record_id[m.record_id]: Match(
+            ids.record_id[m.record_id],
+            ids.person[m.person_id],
             m.match_probability,
             m.matched_by,
-            record_id[m.matched_with] if m.matched_with else None,
+            ids.record_id[m.matched_with] if m.matched_with else None,
             m.match_weight,
-            tuple(replace(w, level=p.level(w.level)) for w in m.waterfall),
+            tuple(replace(w, level=ids.p.level(w.level)) for w in m.waterfall),
         )
         for m in data.matches.values()
     }
-    return Dataset(
-        people,
-        dict(data.platforms),
-        periods,
-        loans,
-        links,
-        new_entries,
-        data.sharing,
-        new_records,
-        matches,
-    )
 
 
 def _cell(value: Any) -> str:
@@ -679,9 +733,6 @@ def export_pseudonymized(
     The folder is written atomically (it appears complete or not at all) and is
     readable by its owner only. Bad input is refused before anything is written.
     """
-    from .fast import read_dataset
-    from .formats import check_format, convert_folder
-
     check_format(format)
     if (key is None) == (key_file is None):
         raise SpilloverError("give exactly one of a key file or a key")

@@ -13,7 +13,8 @@ reports problems itself.
 from __future__ import annotations
 
 import csv as pycsv
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -47,18 +48,20 @@ from ..facts.model import (
     SubjectKind,
 )
 from ..facts.phonecodes import PhoneCodes
-from ..facts.phones import DEFAULT_REGION, mobile_pattern, normalize_phone
-from ..facts.resident_id import CHECK_WEIGHTS
+from ..facts.phones import CN_MOBILE_E164, CN_MOBILE_NATIONAL, DEFAULT_REGION, normalize_phone
+from ..facts.resident_id import CHECK_CHARACTERS, CHECK_WEIGHTS, ID_SHAPE
 from . import parquet as parquetio
 from .contract import (
     CSV,
     FALSE_TEXTS,
     ISO_DAY,
+    LINKAGE_TABLES,
     MAX_YEAR,
     MIN_YEAR,
     REQUIRED_TABLES,
     TABLES,
     TRUE_TEXTS,
+    enum_values,
     field_kinds,
     required_columns,
 )
@@ -70,7 +73,6 @@ __all__ = ["Progress", "read_columns", "read_dataset"]
 
 Progress = Callable[[str, int, int], None]
 
-_E164_CN_MOBILE, _CN_NATIONAL_MOBILE = mobile_pattern("CN")
 #: the days the exact loader accepts (contract.MIN_YEAR-01-01 .. contract.MAX_YEAR-12-31), as ordinals
 _FIRST_DAY = date(MIN_YEAR, 1, 1).toordinal()
 _LAST_DAY = date(MAX_YEAR, 12, 31).toordinal()
@@ -314,11 +316,11 @@ def _clean(arr: pa.Array, required: bool) -> pa.Array:
     return arr
 
 
-def _enum(values: pa.Array, allowed: set[str], optional: bool) -> None:
+def _enum(values: pa.Array, allowed: Collection[str], optional: bool) -> None:
     found = set(pc.unique(values).to_pylist())
     if optional:
         found.discard("")
-    _need(found <= allowed)
+    _need(found <= set(allowed))
 
 
 def _bools(arr: pa.Array) -> np.ndarray:
@@ -350,10 +352,10 @@ def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
 
 def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
     """E.164 numbers: CN mobiles directly; anything else through phonenumbers (per distinct value)."""
-    ok = pc.match_substring_regex(values, _E164_CN_MOBILE)
+    ok = pc.match_substring_regex(values, CN_MOBILE_E164)
     out = values
     if region == "CN":
-        national = pc.match_substring_regex(values, _CN_NATIONAL_MOBILE)
+        national = pc.match_substring_regex(values, CN_MOBILE_NATIONAL)
         out = pc.if_else(national, pc.binary_join_element_wise("+86", values, ""), values)
         ok = pc.or_(ok, national)
     rest = pc.invert(ok)
@@ -399,7 +401,7 @@ def _resident_ids(values: pa.Array) -> None:
     present = pc.filter(values, pc.not_equal(values, ""))
     if not len(present):
         return
-    _need(_true(pc.match_substring_regex(present, r"^\d{17}[\dX]$")))
+    _need(_true(pc.match_substring_regex(present, ID_SHAPE)))
     births = pc.binary_join_element_wise(
         pc.utf8_slice_codeunits(present, 6, 10),
         pc.utf8_slice_codeunits(present, 10, 12),
@@ -413,14 +415,47 @@ def _resident_ids(values: pa.Array) -> None:
     ]
     chars = raw[offsets[:, None] + np.arange(18)]
     total = (chars[:, :17].astype(np.int64) - ord("0")) @ np.array(CHECK_WEIGHTS, dtype=np.int64)
-    expected = np.frombuffer(b"10X98765432", dtype=np.uint8)[total % 11]
+    expected = np.frombuffer(CHECK_CHARACTERS.encode("ascii"), dtype=np.uint8)[total % 11]
     _need((chars[:, 17] == expected).all())
 
 
 def _fast(
     folder: Path, region: str, progress: Progress | None
 ) -> tuple[Columns, dict[str, pa.Array]]:
+    """Read and check a folder in named steps (each one falls back on anything unusual);
+    returns its columns and the display fields (``extra``) the columns leave out."""
     _need(folder.is_dir())
+    tables = _read_all(folder, progress)
+    _tick(progress, 0)
+    _check_linkage(tables)
+    extra: dict[str, pa.Array | np.ndarray] = {}
+    keys = _check_platforms_people(tables, extra)
+    _tick(progress, 1)
+    periods = _check_phones(tables["phones"], region, keys)
+    _tick(progress, 2)
+    loans = _check_loans(tables["loans"], region, keys, extra)
+    _tick(progress, 3)
+    links = _check_links(tables["loan_links"], region, loans)
+    _tick(progress, 4)
+    entries = _check_entries(tables["blacklist"], region, keys, extra)
+    _tick(progress, 5)
+    shares = _check_sharing(tables["sharing"], keys)
+    codes = _phone_codes(periods, loans, links, entries)
+    _tick(progress, 6)
+    return _assemble(keys, periods, loans, links, entries, shares, codes, extra), extra
+
+
+#: the checking steps after reading (the progress of "check" counts them)
+_CHECK_STEPS = 6
+
+
+def _tick(progress: Progress | None, done: int) -> None:
+    if progress:
+        progress("check", done, _CHECK_STEPS)
+
+
+def _read_all(folder: Path, progress: Progress | None) -> dict[str, pa.Table | None]:
+    """Every table of the contract (None: missing), in file order."""
     tables = {}
     for i, name in enumerate(TABLES):
         if progress:
@@ -428,16 +463,32 @@ def _fast(
         tables[name] = _read(folder, name)
     if progress:
         progress("read", len(TABLES), len(TABLES))
-        progress("check", 0, 6)
-    # identity linkage (platform records, matches, loans and entries naming a record):
-    # the exact loader resolves and checks them (docs/contract.md §1)
-    for linkage in ("records", "matches"):
+    return tables
+
+
+def _check_linkage(tables: dict[str, pa.Table | None]) -> None:
+    """Identity linkage (platform records, matches, loans naming a record): the exact
+    loader resolves and checks them (docs/contract.md §1)."""
+    for linkage in LINKAGE_TABLES:
         _need(tables[linkage] is None or tables[linkage].num_rows == 0)
     _need(not pc.any(pc.not_equal(_col(tables["loans"], "borrower_record"), "")).as_py())
 
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The checked ids of people and platforms and the rows in the order of their ids."""
+
+    person_ids: pa.Array
+    person_order: np.ndarray
+    platform_ids: pa.Array
+    platform_order: np.ndarray
+
+
+def _check_platforms_people(
+    tables: dict[str, pa.Table | None], extra: dict[str, pa.Array | np.ndarray]
+) -> _Keys:
     people, platforms = tables["people"], tables["platforms"]
     person_ids = _clean(_col(people, "person_id"), True)
-    extra: dict[str, pa.Array | np.ndarray] = {}
     extra["person_name"] = _clean(_col(people, "name"), True)
     person_order = _unique(person_ids)
     extra["person_id_number"] = _clean(_col(people, "id_number"), False)
@@ -448,31 +499,62 @@ def _fast(
     extra["platform_name"] = _clean(_col(platforms, "name"), True)
     platform_order = _unique(platform_ids)
     extra["platform_kind"] = _clean(_col(platforms, "kind"), False)
-    _enum(extra["platform_kind"], {k.value for k in PlatformKind}, True)
-    if progress:
-        progress("check", 1, 6)
+    _enum(extra["platform_kind"], enum_values(PlatformKind), True)
+    return _Keys(person_ids, person_order, platform_ids, platform_order)
 
-    ph = tables["phones"]
-    p_phone = _phones(_clean(_col(ph, "phone"), True), region, False)
-    p_owner = _clean(_col(ph, "owner_id"), False)
-    p_owner_row = _known(p_owner, person_ids, True)
-    p_verified = _bools(_col(ph, "verified"))
-    p_since = _days(_col(ph, "since"), NEVER)
-    p_until = _days(_col(ph, "until"), FOREVER)
-    _need((p_until >= p_since).all())
-    if progress:
-        progress("check", 2, 6)
 
-    ln = tables["loans"]
+@dataclass(frozen=True, slots=True)
+class _Periods:
+    """The checked ``phones`` table: who held which number when."""
+
+    phone: pa.Array
+    owner: pa.Array
+    owner_row: np.ndarray
+    verified: np.ndarray
+    since: np.ndarray
+    until: np.ndarray
+
+
+def _check_phones(ph: pa.Table | None, region: str, keys: _Keys) -> _Periods:
+    phone = _phones(_clean(_col(ph, "phone"), True), region, False)
+    owner = _clean(_col(ph, "owner_id"), False)
+    owner_row = _known(owner, keys.person_ids, True)
+    verified = _bools(_col(ph, "verified"))
+    since = _days(_col(ph, "since"), NEVER)
+    until = _days(_col(ph, "until"), FOREVER)
+    _need((until >= since).all())
+    return _Periods(phone, owner, owner_row, verified, since, until)
+
+
+@dataclass(frozen=True, slots=True)
+class _Loans:
+    """The checked ``loans`` table."""
+
+    ids: pa.Array
+    order: np.ndarray
+    platform: pa.Array
+    platform_row: np.ndarray
+    borrower: pa.Array
+    borrower_row: np.ndarray
+    applied: np.ndarray
+    status: pa.Array
+    status_at: np.ndarray
+    applicant: pa.Array
+    verified: np.ndarray
+
+
+def _check_loans(
+    ln: pa.Table | None, region: str, keys: _Keys, extra: dict[str, pa.Array | np.ndarray]
+) -> _Loans:
     loan_ids = _clean(_col(ln, "loan_id"), True)
     loan_order = _unique(loan_ids)
-    loan_platform = _clean(_col(ln, "platform_id"), True)
-    loan_platform_row = _known(loan_platform, platform_ids, False)
-    loan_borrower = _clean(_col(ln, "borrower_id"), True)
-    loan_borrower_row = _known(loan_borrower, person_ids, False)
+    platform = _clean(_col(ln, "platform_id"), True)
+    platform_row = _known(platform, keys.platform_ids, False)
+    borrower = _clean(_col(ln, "borrower_id"), True)
+    borrower_row = _known(borrower, keys.person_ids, False)
     applied = _days(_col(ln, "applied_at"), None)
     status = _clean(_col(ln, "status"), True)
-    _enum(status, {s.value for s in LoanStatus}, False)
+    _enum(status, enum_values(LoanStatus), False)
     status_at = extra["loan_status_at"] = _days(_col(ln, "status_at"), NEVER)
     _need(((status_at == NEVER) | (status_at >= applied)).all())
     applicant = _phones(_clean(_col(ln, "applicant_phone"), False), region, True)
@@ -482,130 +564,218 @@ def _fast(
     present = pc.filter(amount, pc.not_equal(amount, ""))
     _need(_true(pc.match_substring_regex(present, r"^[0-9]+(\.[0-9]+)?$")))
     _need(_true(pc.is_finite(pc.cast(present, pa.float64()))))  # 400 digits: inf
-    if progress:
-        progress("check", 3, 6)
+    return _Loans(
+        loan_ids,
+        loan_order,
+        platform,
+        platform_row,
+        borrower,
+        borrower_row,
+        applied,
+        status,
+        status_at,
+        applicant,
+        verified,
+    )
 
-    lk = tables["loan_links"]
-    link_loan = _clean(_col(lk, "loan_id"), True)
-    link_phone = _phones(_clean(_col(lk, "phone"), True), region, False)
-    link_role = _clean(_col(lk, "role"), True)
-    link_loan_row = _known(link_loan, loan_ids, False)
-    _enum(link_role, {r.value for r in LinkRole}, False)
-    if progress:
-        progress("check", 4, 6)
 
-    bl = tables["blacklist"]
+@dataclass(frozen=True, slots=True)
+class _Links:
+    """The checked ``loan_links`` table."""
+
+    loan: pa.Array
+    phone: pa.Array
+    role: pa.Array
+    loan_row: np.ndarray
+
+
+def _check_links(lk: pa.Table | None, region: str, loans: _Loans) -> _Links:
+    loan = _clean(_col(lk, "loan_id"), True)
+    phone = _phones(_clean(_col(lk, "phone"), True), region, False)
+    role = _clean(_col(lk, "role"), True)
+    loan_row = _known(loan, loans.ids, False)
+    _enum(role, enum_values(LinkRole), False)
+    return _Links(loan, phone, role, loan_row)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entries:
+    """The checked ``blacklist`` table (phone subjects in E.164 form)."""
+
+    ids: pa.Array
+    order: np.ndarray
+    platform: pa.Array
+    platform_row: np.ndarray
+    kind: pa.Array
+    subject: pa.Array
+    is_phone: np.ndarray
+    person_row: np.ndarray
+    listed: np.ndarray
+    copied: pa.Array
+    copied_row: np.ndarray
+
+
+def _check_entries(
+    bl: pa.Table | None, region: str, keys: _Keys, extra: dict[str, pa.Array | np.ndarray]
+) -> _Entries:
     entry_ids = _clean(_col(bl, "entry_id"), True)
-    e_platform = _clean(_col(bl, "platform_id"), True)
-    e_kind = _clean(_col(bl, "subject_kind"), True)
-    e_subject = _clean(_col(bl, "subject"), True)
-    e_listed = _days(_col(bl, "listed_at"), None)
-    e_copied = _clean(_col(bl, "copied_from"), False)
+    platform = _clean(_col(bl, "platform_id"), True)
+    kind = _clean(_col(bl, "subject_kind"), True)
+    subject = _clean(_col(bl, "subject"), True)
+    listed = _days(_col(bl, "listed_at"), None)
+    copied = _clean(_col(bl, "copied_from"), False)
     extra["entry_stated_reason"] = _clean(_col(bl, "stated_reason"), False)
     entry_order = _unique(entry_ids)
-    e_platform_row = _known(e_platform, platform_ids, False)
-    _enum(e_kind, {SubjectKind.PERSON.value, SubjectKind.PHONE.value}, False)
-    is_person = pc.equal(e_kind, "person")
-    e_person_row = np.full(len(e_subject), -1, dtype=np.int64)
-    e_person_row[is_person.to_numpy(zero_copy_only=False)] = _known(
-        pc.filter(e_subject, is_person), person_ids, False
+    platform_row = _known(platform, keys.platform_ids, False)
+    _enum(kind, {SubjectKind.PERSON.value, SubjectKind.PHONE.value}, False)
+    is_person = pc.equal(kind, SubjectKind.PERSON.value)
+    person_row = np.full(len(subject), -1, dtype=np.int64)
+    person_row[is_person.to_numpy(zero_copy_only=False)] = _known(
+        pc.filter(subject, is_person), keys.person_ids, False
     )
     is_phone = pc.invert(is_person)
     if pc.any(is_phone).as_py():
-        normalized = _phones(pc.filter(e_subject, is_phone), region, False)
-        e_subject = pc.replace_with_mask(e_subject, is_phone, normalized)
-    e_copied_row = _known(e_copied, entry_ids, True)
-    _acyclic(e_copied_row)
-    if progress:
-        progress("check", 5, 6)
+        normalized = _phones(pc.filter(subject, is_phone), region, False)
+        subject = pc.replace_with_mask(subject, is_phone, normalized)
+    copied_row = _known(copied, entry_ids, True)
+    _acyclic(copied_row)
+    return _Entries(
+        entry_ids,
+        entry_order,
+        platform,
+        platform_row,
+        kind,
+        subject,
+        is_phone.to_numpy(zero_copy_only=False),
+        person_row,
+        listed,
+        copied,
+        copied_row,
+    )
 
-    sh = tables["sharing"]
+
+@dataclass(frozen=True, slots=True)
+class _Shares:
+    """The checked ``sharing`` table."""
+
+    from_platform: pa.Array
+    to_platform: pa.Array
+    since: np.ndarray
+    from_row: np.ndarray
+    to_row: np.ndarray
+
+
+def _check_sharing(sh: pa.Table | None, keys: _Keys) -> _Shares:
     s_from = _clean(_col(sh, "from_platform"), True)
     s_to = _clean(_col(sh, "to_platform"), True)
     s_since = _days(_col(sh, "since"), NEVER)
-    s_from_row = _known(s_from, platform_ids, False)
-    s_to_row = _known(s_to, platform_ids, False)
+    s_from_row = _known(s_from, keys.platform_ids, False)
+    s_to_row = _known(s_to, keys.platform_ids, False)
     _need(not pc.any(pc.equal(s_from, s_to)).as_py())
     _unique(_joined(s_from, s_to))
+    return _Shares(s_from, s_to, s_since, s_from_row, s_to_row)
 
-    # phone numbers as integer codes (the index reuses them): owner periods of one
-    # number do not overlap, and no link is given twice
+
+@dataclass(frozen=True, slots=True)
+class _Codes:
+    """Phone numbers as integer codes (the index reuses them); -1: no phone."""
+
+    phones: PhoneCodes
+    period: np.ndarray
+    applicant: np.ndarray
+    link: np.ndarray
+    subject: np.ndarray
+
+
+def _phone_codes(periods: _Periods, loans: _Loans, links: _Links, entries: _Entries) -> _Codes:
+    """The phone codes, checking on them that the owner periods of one number do not
+    overlap and that no link is given twice."""
+    applicant = loans.applicant
     has_applicant = pc.not_equal(applicant, "").to_numpy(zero_copy_only=False)
-    is_phone_subject = is_phone.to_numpy(zero_copy_only=False)
-    phones, (p_phone_code, app_code, link_phone_code, subject_code) = PhoneCodes.build(
+    phones, (period_code, app_code, link_code, subject_code) = PhoneCodes.build(
         [
-            p_phone,
+            periods.phone,
             applicant.filter(pa.array(has_applicant)),
-            link_phone,
-            e_subject.filter(pa.array(is_phone_subject)),
+            links.phone,
+            entries.subject.filter(pa.array(entries.is_phone)),
         ]
     )
-    order = np.lexsort((p_since, p_phone_code))
-    same = p_phone_code[order][1:] == p_phone_code[order][:-1]
-    _need(not (same & (p_until[order][:-1] >= p_since[order][1:])).any())
-    role = pc.index_in(link_role, value_set=pa.array(sorted(r.value for r in LinkRole)))
-    link_key = (link_loan_row * max(len(phones), 1) + link_phone_code) * 8 + role.to_numpy(
+    order = np.lexsort((periods.since, period_code))
+    same = period_code[order][1:] == period_code[order][:-1]
+    _need(not (same & (periods.until[order][:-1] >= periods.since[order][1:])).any())
+    role = pc.index_in(links.role, value_set=pa.array(sorted(enum_values(LinkRole))))
+    link_key = (links.loan_row * max(len(phones), 1) + link_code) * 8 + role.to_numpy(
         zero_copy_only=False
     )
     _need(len(pc.unique(pa.array(link_key))) == len(link_key))
     applicant_code = np.full(len(applicant), -1, dtype=np.int64)
     applicant_code[has_applicant] = app_code
-    subject_phone = np.full(len(e_subject), -1, dtype=np.int64)
-    subject_phone[is_phone_subject] = subject_code
-    if progress:
-        progress("check", 6, 6)
+    subject_phone = np.full(len(entries.subject), -1, dtype=np.int64)
+    subject_phone[entries.is_phone] = subject_code
+    return _Codes(phones, period_code, applicant_code, link_code, subject_phone)
 
-    columns = Columns(
-        person_ids=person_ids,
-        platform_ids=platform_ids,
-        period_phone=p_phone,
-        period_owner=p_owner,
-        period_verified=p_verified,
-        period_since=p_since,
-        period_until=p_until,
-        loan_ids=loan_ids,
-        loan_platform=loan_platform,
-        loan_borrower=loan_borrower,
-        loan_applied=applied,
-        loan_known=np.where(status_at == NEVER, applied, status_at),
-        loan_status=status,
-        loan_applicant_phone=applicant,
-        loan_phone_verified=verified,
-        link_loan=link_loan,
-        link_phone=link_phone,
-        link_role=link_role,
-        entry_ids=entry_ids,
-        entry_platform=e_platform,
-        entry_kind=e_kind,
-        entry_subject=e_subject,
-        entry_listed=e_listed,
-        entry_copied_from=e_copied,
-        share_from=s_from,
-        share_to=s_to,
-        share_since=s_since,
+
+def _assemble(
+    keys: _Keys,
+    periods: _Periods,
+    loans: _Loans,
+    links: _Links,
+    entries: _Entries,
+    shares: _Shares,
+    codes: _Codes,
+    extra: dict[str, pa.Array | np.ndarray],
+) -> Columns:
+    """The checked tables as one :class:`~spillover.facts.columns.Columns`."""
+    return Columns(
+        person_ids=keys.person_ids,
+        platform_ids=keys.platform_ids,
+        period_phone=periods.phone,
+        period_owner=periods.owner,
+        period_verified=periods.verified,
+        period_since=periods.since,
+        period_until=periods.until,
+        loan_ids=loans.ids,
+        loan_platform=loans.platform,
+        loan_borrower=loans.borrower,
+        loan_applied=loans.applied,
+        loan_known=np.where(loans.status_at == NEVER, loans.applied, loans.status_at),
+        loan_status=loans.status,
+        loan_applicant_phone=loans.applicant,
+        loan_phone_verified=loans.verified,
+        link_loan=links.loan,
+        link_phone=links.phone,
+        link_role=links.role,
+        entry_ids=entries.ids,
+        entry_platform=entries.platform,
+        entry_kind=entries.kind,
+        entry_subject=entries.subject,
+        entry_listed=entries.listed,
+        entry_copied_from=entries.copied,
+        share_from=shares.from_platform,
+        share_to=shares.to_platform,
+        share_since=shares.since,
         details=_details(extra),
         codes=Codes(
-            person_order=person_order,
-            platform_order=platform_order,
-            loan_order=loan_order,
-            entry_order=entry_order,
-            period_owner=p_owner_row,
-            loan_platform=loan_platform_row,
-            loan_borrower=loan_borrower_row,
-            link_loan=link_loan_row,
-            entry_platform=e_platform_row,
-            entry_person=e_person_row,
-            entry_copied_from=e_copied_row,
-            share_from=s_from_row,
-            share_to=s_to_row,
-            phones=phones,
-            period_phone=p_phone_code,
-            loan_applicant_phone=applicant_code,
-            link_phone=link_phone_code,
-            entry_phone=subject_phone,
+            person_order=keys.person_order,
+            platform_order=keys.platform_order,
+            loan_order=loans.order,
+            entry_order=entries.order,
+            period_owner=periods.owner_row,
+            loan_platform=loans.platform_row,
+            loan_borrower=loans.borrower_row,
+            link_loan=links.loan_row,
+            entry_platform=entries.platform_row,
+            entry_person=entries.person_row,
+            entry_copied_from=entries.copied_row,
+            share_from=shares.from_row,
+            share_to=shares.to_row,
+            phones=codes.phones,
+            period_phone=codes.period,
+            loan_applicant_phone=codes.applicant,
+            link_phone=codes.link,
+            entry_phone=codes.subject,
         ),
     )
-    return columns, extra
 
 
 def _acyclic(copied: np.ndarray) -> None:

@@ -13,7 +13,15 @@ from functools import lru_cache
 
 import phonenumbers
 
-__all__ = ["DEFAULT_REGION", "display_phone", "normalize_phone"]
+__all__ = [
+    "CN_MOBILE_E164",
+    "CN_MOBILE_NATIONAL",
+    "CN_MOBILE_SHAPE",
+    "DEFAULT_REGION",
+    "display_phone",
+    "mobile_pattern",
+    "normalize_phone",
+]
 
 
 DEFAULT_REGION = "CN"
@@ -89,6 +97,16 @@ def mobile_pattern(region: str) -> tuple[str, str]:
         raise ValueError(f"no mobile numbering plan for region {region!r}")
     pattern = meta.mobile.national_number_pattern
     return rf"^\+{meta.country_code}(?:{pattern})$", rf"^(?:{pattern})$"
+
+
+#: a mainland mobile number in E.164 form (``+8613957112345``) and in national form
+#: (``13957112345``): the regular expressions of :func:`mobile_pattern` for ``CN``, the one
+#: spelling of a mainland mobile number's shape (every match is a valid number)
+CN_MOBILE_E164, CN_MOBILE_NATIONAL = mobile_pattern("CN")
+#: the outline of a mainland mobile number in national form (11 digits, ``1`` and ``3``-``9``
+#: first), without :data:`CN_MOBILE_NATIONAL`'s validity check: identity linkage reads a
+#: platform record's phone so (a record keeps what was typed, :mod:`spillover.link.resolve`)
+CN_MOBILE_SHAPE = r"1[3-9]\d{9}"
 
 
 def looks_like_phone(text: str, region: str = DEFAULT_REGION) -> bool:

@@ -61,7 +61,7 @@ from ..data.exact import load_folder, odd_table_paths, read_valid_table, table_f
 from ..data.rows import MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.model import MATCH_FIELDS, MatchKey
-from ..facts.phones import DEFAULT_REGION, normalize_phone
+from ..facts.phones import CN_MOBILE_SHAPE, DEFAULT_REGION, normalize_phone
 from ..files.write import atomic_file, atomic_folder
 from ..rules import match_key
 from .settings import DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
@@ -107,7 +107,7 @@ _MODEL_COLUMNS = ("record_id", "id_number", "name_norm", "name_key", "phone", "b
 _MATCH_COLUMNS: tuple[str, ...] = tuple(MatchRow.model_fields)
 
 _SPACES = re.compile(r"[\s\-_.·・'’]+")
-_E164_CN = re.compile(r"\+861[3-9]\d{9}")
+_E164_CN = re.compile(rf"\+86{CN_MOBILE_SHAPE}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +381,7 @@ def _prepare(records: pa.Table) -> pa.Table:
     name_key = pc.take(keyed, index)
 
     phones = records["phone"].combine_chunks()
-    national = pc.match_substring_regex(phones, r"^1[3-9]\d{9}$")
+    national = pc.match_substring_regex(phones, rf"^{CN_MOBILE_SHAPE}$")
     phones = pc.if_else(national, pc.binary_join_element_wise("+86", phones, ""), phones)
     odd = [p for p in pc.unique(phones).drop_null().to_pylist() if not _E164_CN.fullmatch(p)]
     fixed: dict[str, str | None] = {}

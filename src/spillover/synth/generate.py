@@ -35,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from ..data.contract import FALSE, MAX_YEAR, TRUE, columns
+from ..data.contract import FALSE, MAX_YEAR, TRUE, columns, enum_values
 from ..data.formats import check_format, convert_folder
 from ..errors import SpilloverError
-from ..facts.resident_id import CHECK_WEIGHTS
+from ..facts.model import LinkRole, LoanStatus
+from ..facts.resident_id import CHECK_CHARACTERS, CHECK_WEIGHTS
 from ..files.write import atomic_folder
 
 __all__ = ["MECHANISMS", "SynthParams", "SynthSummary", "generate"]
@@ -54,10 +55,10 @@ _OWN, _CONTACT, _MISUSED, _COPY, _SHARED = range(5)
 #: Internal platform classes (``kind`` in platforms.csv is bank / data_broker / online_lender).
 _BANK, _BROKER, _LENDER, _INFORMAL = range(4)
 
-_ROLES = ("emergency_contact", "reference", "address_book", "guarantor")
+_ROLES = enum_values(LinkRole)
 _EC, _REF, _AB, _GUAR = range(4)
 
-_STATUSES = ("current", "repaid", "overdue", "defaulted")
+_STATUSES = enum_values(LoanStatus)
 _CURRENT, _REPAID, _OVERDUE, _DEFAULTED = range(4)
 
 _REASONS = (
@@ -1350,7 +1351,7 @@ _ROLE_NAMES = _table(_ROLES)
 
 
 _ID_WEIGHTS = np.array(CHECK_WEIGHTS, np.int64)
-_ID_CHECK = np.frombuffer(b"10X98765432", np.uint8)
+_ID_CHECK = np.frombuffer(CHECK_CHARACTERS.encode("ascii"), np.uint8)
 
 
 def _id_numbers(people: _People, dates: _Dates, idx: np.ndarray) -> np.ndarray:
