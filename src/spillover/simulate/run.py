@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -32,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..audit.run import check_spark_options
+from ..connect import read_columns
+from ..data.exact import Problems, read_table, table_file
 from ..data.rows import BlacklistRow, PlatformRow
 from ..engines.batch import Index
 from ..errors import SpilloverError, UsageProblem
@@ -48,7 +51,6 @@ from .plots import draw
 
 __all__ = [
     "ENGINES",
-    "MAX_HOPS",
     "METRIC_COLUMNS",
     "Audited",
     "RunSummary",
@@ -850,8 +852,6 @@ BLACKLIST_COLUMNS = (
 def _platform_kinds(folder: Path) -> dict[str, str]:
     """``platforms.kind`` by platform id (the folder is already validated; the table in any
     of its forms, CSV, JSONL or Parquet, read by the exact loader's row reader)."""
-    from ..data.exact import Problems, read_table, table_file
-
     path = table_file(folder, "platforms")
     if path is None:
         return {}
@@ -953,10 +953,6 @@ def simulate(
     plots (PNG and SVG, :func:`spillover.simulate.plots.draw`). ``engine="spark"``
     audits every rule's blacklist on Spark (one session on ``master`` with
     ``spark_conf`` for the run); the metrics are the same as with ``numpy``."""
-    import time
-
-    from ..connect import read_columns
-
     if engine not in ENGINES:
         raise SpilloverError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     loaded = [r if isinstance(r, ListingRule) else load_rule(r) for r in rules]

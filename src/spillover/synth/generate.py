@@ -650,7 +650,56 @@ def _entries(**columns: Any) -> _Entries:
 # argument checking
 
 
-def _params(overrides: dict[str, Any]) -> SynthParams:  # noqa: C901 (to split, issue 20)
+#: the checks across parameters, after each is read: (the parameters it reads, whether
+#: they are wrong, what to say then; ``{p.NAME}`` in the message is the parameter's value)
+_CHECKS: tuple[tuple[str, Callable[[SynthParams], bool], str], ...] = (
+    (
+        "start, end",
+        lambda p: not date(1980, 1, 1) <= p.start or p.end > date(MAX_YEAR, 12, 31),
+        f"start and end must lie between 1980-01-01 and {MAX_YEAR}-12-31",
+    ),
+    (
+        "start, end",
+        lambda p: (p.end - p.start).days < _YEAR,
+        "end {p.end} must be at least a year after start {p.start}",
+    ),
+    (
+        "platforms",
+        lambda p: bool(p.platforms) and p.platforms < 4,
+        "platforms must be 0 (auto) or at least 4, got {p.platforms}",
+    ),
+    (
+        "bank_share, broker_share",
+        lambda p: p.bank_share + p.broker_share > 0.8,
+        "bank_share + broker_share must leave room for lenders (at most 0.8)",
+    ),
+    (
+        "community_min, community_max",
+        lambda p: p.community_min < 2 or p.community_max < p.community_min,
+        "need 2 <= community_min <= community_max",
+    ),
+    ("circle_size", lambda p: p.circle_size < 1, "circle_size must be at least 1"),
+    (
+        "address_book_min, address_book_max",
+        lambda p: not 1 <= p.address_book_min <= p.address_book_max,
+        "need 1 <= address_book_min <= address_book_max",
+    ),
+    (
+        "loans_mean, loans_dispersion, max_loans",
+        lambda p: p.loans_dispersion <= 0 or p.loans_mean <= 0 or p.max_loans < 1,
+        "loans_mean and loans_dispersion must be positive, max_loans >= 1",
+    ),
+    (
+        "listing_delay_max",
+        lambda p: p.listing_delay_max < 1,
+        "listing_delay_max must be at least 1",
+    ),
+)
+
+
+def _params(overrides: dict[str, Any]) -> SynthParams:
+    """The parameters: the defaults with ``overrides`` read into their types, checked
+    (every problem named at once)."""
     known = {f.name: f for f in fields(SynthParams)}
     unknown = sorted(set(overrides) - set(known))
     if unknown:
@@ -658,57 +707,49 @@ def _params(overrides: dict[str, Any]) -> SynthParams:  # noqa: C901 (to split, 
             f"unknown synth parameter(s) {', '.join(unknown)}; known: {', '.join(known)}"
         )
     defaults = SynthParams()
-    values: dict[str, Any] = {}
-    for name, value in overrides.items():
-        default = getattr(defaults, name)
-        try:
-            if isinstance(default, date):
-                value = value if isinstance(value, date) else date.fromisoformat(str(value))
-            elif isinstance(default, tuple):
-                value = tuple(float(v) for v in value)
-                if len(value) != len(default) or min(value) < 0 or sum(value) <= 0:
-                    raise ValueError("three non-negative numbers, not all 0")
-            elif isinstance(default, bool):
-                value = bool(value)
-            elif isinstance(default, int):
-                if isinstance(value, bool) or int(value) != value:
-                    raise ValueError("an integer")
-                value = int(value)
-            else:
-                value = float(value)
-        except (TypeError, ValueError) as exc:
-            raise SpilloverError(f"synth parameter {name}={value!r}: {exc}") from None
-        values[name] = value
+    values = {
+        name: _read(name, value, getattr(defaults, name)) for name, value in overrides.items()
+    }
     p = SynthParams(**{**{f: getattr(defaults, f) for f in known}, **values})
-    problems = []
-    for name in known:
-        value = getattr(p, name)
-        if name.startswith("p_") or name.endswith("_share"):
-            if not 0.0 <= value <= 1.0:
-                problems.append(f"{name} must be in [0, 1], got {value}")
-        elif isinstance(value, float | int) and not isinstance(value, bool) and value < 0:
-            problems.append(f"{name} must not be negative, got {value}")
-    if not date(1980, 1, 1) <= p.start or p.end > date(MAX_YEAR, 12, 31):
-        problems.append(f"start and end must lie between 1980-01-01 and {MAX_YEAR}-12-31")
-    if (p.end - p.start).days < _YEAR:
-        problems.append(f"end {p.end} must be at least a year after start {p.start}")
-    if p.platforms and p.platforms < 4:
-        problems.append(f"platforms must be 0 (auto) or at least 4, got {p.platforms}")
-    if p.bank_share + p.broker_share > 0.8:
-        problems.append("bank_share + broker_share must leave room for lenders (at most 0.8)")
-    if p.community_min < 2 or p.community_max < p.community_min:
-        problems.append("need 2 <= community_min <= community_max")
-    if p.circle_size < 1:
-        problems.append("circle_size must be at least 1")
-    if not 1 <= p.address_book_min <= p.address_book_max:
-        problems.append("need 1 <= address_book_min <= address_book_max")
-    if p.loans_dispersion <= 0 or p.loans_mean <= 0 or p.max_loans < 1:
-        problems.append("loans_mean and loans_dispersion must be positive, max_loans >= 1")
-    if p.listing_delay_max < 1:
-        problems.append("listing_delay_max must be at least 1")
-    if problems:
-        raise SpilloverError("bad synth parameters: " + "; ".join(problems))
+    problems = [_range_problem(name, getattr(p, name)) for name in known]
+    problems += [message.format(p=p) for _, wrong, message in _CHECKS if wrong(p)]
+    if any(problems):
+        raise SpilloverError("bad synth parameters: " + "; ".join(filter(None, problems)))
     return p
+
+
+def _read(name: str, value: Any, default: Any) -> Any:
+    """One override read into the type of its default (a date, three shares, a flag, an
+    integer, a number)."""
+    try:
+        if isinstance(default, date):
+            return value if isinstance(value, date) else date.fromisoformat(str(value))
+        if isinstance(default, tuple):
+            shares = tuple(float(v) for v in value)
+            if len(shares) != len(default) or min(shares) < 0 or sum(shares) <= 0:
+                value = shares
+                raise ValueError("three non-negative numbers, not all 0")
+            return shares
+        if isinstance(default, bool):
+            return bool(value)
+        if isinstance(default, int):
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError("an integer")
+            return int(value)
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise SpilloverError(f"synth parameter {name}={value!r}: {exc}") from None
+
+
+def _range_problem(name: str, value: Any) -> str:
+    """What is wrong with one parameter alone: a probability or share outside [0, 1], a
+    negative count or number ("" when nothing)."""
+    if name.startswith("p_") or name.endswith("_share"):
+        if not 0.0 <= value <= 1.0:
+            return f"{name} must be in [0, 1], got {value}"
+    elif isinstance(value, float | int) and not isinstance(value, bool) and value < 0:
+        return f"{name} must not be negative, got {value}"
+    return ""
 
 
 def _check_target(people: Any, seed: Any, out: Path) -> None:
@@ -1122,16 +1163,48 @@ def _make_entries(
     p: SynthParams,
     rng: np.random.Generator,
 ) -> _Entries:
-    n = people.n
+    """Every blacklist entry, in the three rounds a listing travels (each drawing from
+    ``rng`` in this order): the platforms' own listings, the brokers' copies, the banks'
+    and lenders' screening of the lists shared with them."""
     end = _day(p.end)
-    # 1. every platform lists its delinquent borrowers; some also phones tied to the loan
+    first = _entries_first(phones, plat, loans, links, p, rng, end)
+    brokered = _entries_copy(first, phones, plat, p, rng, end)
+    screened = _entries_shared(first, brokered, people.n, plat, loans, p, rng, end)
+    return _Entries.concat([first, brokered, screened])
+
+
+def _entries_first(
+    phones: _Phones,
+    plat: _Platforms,
+    loans: _Loans,
+    links: _Links,
+    p: SynthParams,
+    rng: np.random.Generator,
+    end: int,
+) -> _Entries:
+    """1. every platform lists its delinquent borrowers; some also phones tied to the loan
+    (the applicant's, the contacts'); the first listing of a subject on a platform stays,
+    each its own root."""
     delinquent = (loans.status == _OVERDUE) | (loans.status == _DEFAULTED)
     list_day = np.full(loans.n, _MISSING, np.int64)
     d = np.flatnonzero(delinquent)
     list_day[d] = loans.status_at[d] + rng.integers(1, p.listing_delay_max + 1, d.size)
     d = d[list_day[d] <= end]
+    own = _entries_own_default(loans, list_day, d)
+    applicant = _entries_applicant_phone(plat, loans, list_day, d)
+    contact = _entries_contact_listing(phones, plat, loans, links, list_day, end)
+    first = _Entries.concat([own, applicant, contact])
+    first = first.take(
+        _first_per_group((first.plat, first.kind, first.subj), first.listed, first.cause)
+    )
+    first.root = np.arange(first.n)
+    return first
+
+
+def _entries_own_default(loans: _Loans, list_day: np.ndarray, d: np.ndarray) -> _Entries:
+    """The borrowers of the delinquent loans ``d``, listed by their lenders."""
     defaulted = loans.status[d] == _DEFAULTED
-    own = _entries(
+    return _entries(
         plat=loans.platform[d],
         kind=0,
         subj=loans.borrower[d],
@@ -1141,8 +1214,15 @@ def _make_entries(
         linked=loans.borrower[d],
         reason=np.where(defaulted, 0, 1),
     )
+
+
+def _entries_applicant_phone(
+    plat: _Platforms, loans: _Loans, list_day: np.ndarray, d: np.ndarray
+) -> _Entries:
+    """The applicant phones of the delinquent loans ``d`` at the lenders that list them
+    (a misused phone when it is not the borrower's)."""
     a = d[plat.lists_app[loans.platform[d]]]
-    applicant = _entries(
+    return _entries(
         plat=loans.platform[a],
         kind=1,
         subj=loans.phone[a],
@@ -1153,6 +1233,18 @@ def _make_entries(
         linked=loans.user[a],
         reason=np.where(loans.status[a] == _DEFAULTED, 2, 3),
     )
+
+
+def _entries_contact_listing(
+    phones: _Phones,
+    plat: _Platforms,
+    loans: _Loans,
+    links: _Links,
+    list_day: np.ndarray,
+    end: int,
+) -> _Entries:
+    """The contact, reference, guarantor (and address-book) phones of the listed loans at
+    the lenders that list them, or their real-name owners where that is the policy."""
     lk = np.flatnonzero((list_day[links.loan] != _MISSING) & (list_day[links.loan] <= end))
     lk_plat = loans.platform[links.loan[lk]]
     lk = lk[plat.lists_contacts[lk_plat] & ((links.role[lk] != _AB) | plat.lists_ab[lk_plat])]
@@ -1163,7 +1255,7 @@ def _make_entries(
     owner = phones.owner_at(subj, listed, registered=True)
     to_owner = plat.lists_owner[loans.platform[loan]] & (owner >= 0)
     kind[to_owner], subj[to_owner] = 0, owner[to_owner]
-    contact = _entries(
+    return _entries(
         plat=loans.platform[loan],
         kind=kind,
         subj=subj,
@@ -1175,25 +1267,36 @@ def _make_entries(
         reason=_R_CONTACT + links.role[lk],
         role=links.role[lk],
     )
-    first = _Entries.concat([own, applicant, contact])
-    first = first.take(
-        _first_per_group((first.plat, first.kind, first.subj), first.listed, first.cause)
-    )
-    first.root = np.arange(first.n)
-    n1 = first.n
 
-    # 2. brokers copy what lenders pass them (resolving phones to owners if that is their policy)
-    by_plat = np.argsort(first.plat, kind="stable")
-    bounds = np.searchsorted(first.plat[by_plat], np.arange(plat.n + 1))
 
-    def entries_of(q: int, pool: np.ndarray, offset: int, index: np.ndarray) -> np.ndarray:
-        return offset + pool[index[q] : index[q + 1]]
+def _by_platform(entries: _Entries, platforms: int) -> tuple[np.ndarray, np.ndarray]:
+    """The entries' indices ordered by platform, and where each platform's run starts."""
+    order = np.argsort(entries.plat, kind="stable")
+    return order, np.searchsorted(entries.plat[order], np.arange(platforms + 1))
 
+
+def _of_platform(q: int, by: tuple[np.ndarray, np.ndarray], offset: int = 0) -> np.ndarray:
+    """The indices (plus ``offset``) of platform ``q``'s entries, from :func:`_by_platform`."""
+    order, bounds = by
+    return offset + order[bounds[q] : bounds[q + 1]]
+
+
+def _entries_copy(
+    first: _Entries,
+    phones: _Phones,
+    plat: _Platforms,
+    p: SynthParams,
+    rng: np.random.Generator,
+    end: int,
+) -> _Entries:
+    """2. brokers copy what lenders pass them (resolving phones to owners if that is their
+    policy); the first copy of a subject on a broker stays."""
+    by_plat = _by_platform(first, plat.n)
     copies: list[_Entries] = []
     for s, b, since in zip(plat.share_from, plat.share_to, plat.share_since, strict=True):
         if plat.cls[b] != _BROKER:
             continue
-        src = entries_of(int(s), by_plat, 0, bounds)
+        src = _of_platform(int(s), by_plat)
         listed = np.maximum(first.listed[src], since) + rng.integers(
             0, p.copy_delay_max + 1, src.size
         )
@@ -1223,41 +1326,63 @@ def _make_entries(
         )
     brokered = _Entries.concat(copies) if copies else _Entries.empty()
     brokered = brokered.take(np.flatnonzero(brokered.listed <= end))
-    brokered = brokered.take(
+    return brokered.take(
         _first_per_group(
             (brokered.plat, brokered.kind, brokered.subj), brokered.listed, brokered.src
         )
     )
 
-    # 3. banks and lenders list their customers found on the lists shared with them
+
+def _customers(loans: _Loans, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (platform, person) customer pair as the key ``platform * n + person``, sorted,
+    and the day of the customer's first application there."""
     customer = loans.platform * n + loans.borrower
     order = np.lexsort((loans.applied, customer))
     keys = customer[order]
     head = np.ones(keys.size, bool)
     head[1:] = keys[1:] != keys[:-1]
-    cust_key, cust_since = keys[head], loans.applied[order][head]
+    return keys[head], loans.applied[order][head]
+
+
+def _found(sorted_keys: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each of ``key`` is in ``sorted_keys``, and its position there (clipped)."""
+    pos = np.minimum(np.searchsorted(sorted_keys, key), max(sorted_keys.size - 1, 0))
+    return (sorted_keys.size > 0) & (sorted_keys[pos] == key), pos
+
+
+def _entries_shared(
+    first: _Entries,
+    brokered: _Entries,
+    n: int,
+    plat: _Platforms,
+    loans: _Loans,
+    p: SynthParams,
+    rng: np.random.Generator,
+    end: int,
+) -> _Entries:
+    """3. banks and lenders list their customers found on the lists shared with them (the
+    source recorded in ``copied_from`` or not); the first listing of a person stays."""
+    n1 = first.n
+    cust_key, cust_since = _customers(loans, n)
     listed_key = np.sort(first.plat[first.kind == 0] * n + first.subj[first.kind == 0])
-    by_plat2 = np.argsort(brokered.plat, kind="stable")
-    bounds2 = np.searchsorted(brokered.plat[by_plat2], np.arange(plat.n + 1))
+    by_plat, by_plat2 = _by_platform(first, plat.n), _by_platform(brokered, plat.n)
     screens: list[_Entries] = []
     for s, r, since in zip(plat.share_from, plat.share_to, plat.share_since, strict=True):
         if plat.cls[r] == _BROKER:
             continue
         if plat.cls[s] == _BROKER:
-            src = entries_of(int(s), by_plat2, n1, bounds2)
+            src = _of_platform(int(s), by_plat2, n1)
             pool = brokered
             local = src - n1
         else:
-            src = entries_of(int(s), by_plat, 0, bounds)
+            src = _of_platform(int(s), by_plat)
             pool = first
             local = src
         person = pool.kind[local] == 0
         src, local = src[person], local[person]
         key = r * n + pool.subj[local]
-        pos = np.minimum(np.searchsorted(cust_key, key), max(cust_key.size - 1, 0))
-        is_customer = (cust_key.size > 0) & (cust_key[pos] == key)
-        pos_l = np.minimum(np.searchsorted(listed_key, key), max(listed_key.size - 1, 0))
-        already = (listed_key.size > 0) & (listed_key[pos_l] == key)
+        is_customer, pos = _found(cust_key, key)
+        already, _ = _found(listed_key, key)
         keep = is_customer & ~already
         src, local, pos = src[keep], local[keep], pos[keep]
         listed = np.maximum(np.maximum(pool.listed[local], since), cust_since[pos])
@@ -1283,10 +1408,9 @@ def _make_entries(
         )
     screened = _Entries.concat(screens) if screens else _Entries.empty()
     screened = screened.take(np.flatnonzero(screened.listed <= end))
-    screened = screened.take(
+    return screened.take(
         _first_per_group((screened.plat, screened.subj), screened.listed, screened.src_true)
     )
-    return _Entries.concat([first, brokered, screened])
 
 
 # ---------------------------------------------------------------------------------------------
