@@ -25,9 +25,12 @@ __all__ = [
     "prepare",
 ]
 
+#: what the world's integer codes index: platform kinds, loan statuses, phone roles
 KINDS = tuple(k.value for k in PlatformKind)
 STATUSES = tuple(s.value for s in LoanStatus)
 ROLE_ORDER = tuple(ROLES)
+
+
 # ---------------------------------------------------------------------------------------
 # The data, prepared once for every rule
 # ---------------------------------------------------------------------------------------
