@@ -31,7 +31,7 @@ from spillover.data.exact import load_folder
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path
 from spillover.facts.phones import mobile_pattern, normalize_phone
-from spillover.synth.generate import _MOBILE_PREFIXES
+from spillover.synth.population import _MOBILE_PREFIXES
 
 TABLES = ("people", "platforms", "phones", "loans", "loan_links", "blacklist", "sharing")
 EXAMPLES = int(os.environ.get("SPILLOVER_FUZZ_EXAMPLES", "250"))

@@ -173,8 +173,6 @@ KNOWN_IN_FUNCTION = {
     "spillover.neo4j.investigate -> spillover.backends.arrays",
     "spillover.neo4j.investigate -> spillover.facts.columns",
     "spillover.neo4j.store -> spillover.facts.columns",
-    "spillover.render.report -> spillover.version",
-    "spillover.render.report -> textwrap",
     "spillover.service.app -> spillover.backends.memory",
     "spillover.service.app -> spillover.connect",
     "spillover.service.app -> spillover.examples",
@@ -182,9 +180,6 @@ KNOWN_IN_FUNCTION = {
     "spillover.service.app -> spillover.policy",
     "spillover.service.app -> spillover.service.httpguard",
     "spillover.service.app -> spillover.version",
-    "spillover.simulate.run -> spillover.connect",
-    "spillover.simulate.run -> spillover.data.exact",
-    "spillover.simulate.run -> time",
 }
 
 #: modules outside spillover.neo4j that still import the driver (its exception types), to be
@@ -461,10 +456,7 @@ KNOWN_LONG = {
     "neo4j/bulk.py:_add_files",
     "neo4j/bulk.py:bulk_ingest",
     "neo4j/investigate.py:write_back",
-    "render/report.py:drawing_svg",
-    "render/report.py:build_context",
     "service/app.py:create_app",
-    "synth/generate.py:_make_entries",
 }
 
 

@@ -27,14 +27,9 @@ from spillover.link.resolve import (
     pairwise_quality,
 )
 from spillover.rules import MATCH_FIELDS, MatchKey
-from spillover.synth.generate import (
-    _GIVEN,
-    _GIVEN_HANZI,
-    _SURNAMES,
-    _SURNAMES_HANZI,
-    NAME_FORMS,
-    generate,
-)
+from spillover.synth.generate import generate
+from spillover.synth.population import GIVEN, SURNAMES
+from spillover.synth.records import _GIVEN_HANZI, _SURNAMES_HANZI, NAME_FORMS
 from test_bad_input import CASES as BAD_CASES
 from test_bad_input import assert_refused
 from test_bad_input import make_folder as make_bad_folder
@@ -108,7 +103,7 @@ def test_name_forms_make_hanzi_and_pinyin_meet():
 
 
 def test_synth_hanzi_are_read_back_as_their_pinyin():
-    for pinyin, hanzi in zip(_SURNAMES + _GIVEN, _SURNAMES_HANZI + _GIVEN_HANZI, strict=True):
+    for pinyin, hanzi in zip(SURNAMES + GIVEN, _SURNAMES_HANZI + _GIVEN_HANZI, strict=True):
         assert name_forms(hanzi)[1] == pinyin.lower(), (pinyin, hanzi)
 
 

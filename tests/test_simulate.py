@@ -19,6 +19,8 @@ from spillover.connect import read_columns
 from spillover.engines.batch import rows as kernel_rows
 from spillover.policy import default_policy
 from spillover.rules import ROLES, STEP_KINDS, Verdict, use_kind
+from spillover.simulate.blacklist import simulate_rule
+from spillover.simulate.engine import Audited, audit_engine, blacklist_columns
 from spillover.simulate.listing import (
     OWN_TIE,
     TIE_KINDS,
@@ -29,17 +31,10 @@ from spillover.simulate.listing import (
     shipped_rule,
     shipped_rule_names,
 )
+from spillover.simulate.metrics import METRIC_COLUMNS
 from spillover.simulate.plots import PLOTS
-from spillover.simulate.run import (
-    METRIC_COLUMNS,
-    Audited,
-    audit_engine,
-    blacklist_columns,
-    compare_runs,
-    prepare,
-    simulate,
-    simulate_rule,
-)
+from spillover.simulate.run import compare_runs, simulate
+from spillover.simulate.world import prepare
 
 CUTOFF = date(2021, 6, 30)
 SPILL, OWN = Verdict.SPILLOVER.value, Verdict.OWN_CONDUCT.value

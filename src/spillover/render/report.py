@@ -14,12 +14,13 @@ import contextlib
 import io
 import itertools
 import re
+import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -45,6 +46,7 @@ from ..policy import Policy, default_policy
 from ..rules import COPY_STEP, MATCH_TEXTS, REASONS, ROLES, Verdict, kind_of, role_of
 from ..text.safe import FSI, PDI, isolated, printable
 from ..text.wording import count, percent, score_text
+from ..version import __version__
 from .i18n import (
     LANGS,
     LOAN_STATUS,
@@ -56,6 +58,11 @@ from .i18n import (
     UI,
     VERDICTS,
 )
+
+if TYPE_CHECKING:  # matplotlib is loaded only when a report is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
 __all__ = [
     "CHROMIUM",
@@ -354,13 +361,7 @@ def drawing_svg(
     columns by their kind (``platforms.kind`` from ``backend``: lenders, data brokers, banks),
     then the entries; a legend of the kinds under it. Labels are wrapped and the columns and
     rows spaced by the labels' measured size, so that no two labels overlap."""
-    import textwrap
-
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import FancyArrowPatch
 
     g = _chain_graph(explanations, name)
     if subject_ref not in g or g.number_of_nodes() < 2:
@@ -369,7 +370,40 @@ def drawing_svg(
     kinds = backend.platform_kinds(platforms) if backend is not None else {}
     columns = _columns(g, subject_ref, kinds)
     drawn = {n: _drawn_kind(g, n, kinds) for n in g}
-    labels = {
+    labels = _wrapped_labels(g)
+    legend = [k for k in _DRAWN if k in drawn.values()]
+    params: Any = {
+        "svg.fonttype": "none",
+        "svg.hashsalt": "spillover",  # the package name before the move into render/: same SVG ids
+        "font.family": _fonts(name.t.lang),
+        "font.size": _FONT,
+    }
+    with matplotlib.rc_context(params):
+        legend_options: Any = {
+            "handles": _legend_handles(legend, name.t),
+            "frameon": False,
+            "borderaxespad": 0,
+        }
+        layout = _layout(g, columns, labels, legend_options)
+        fig = _figure(layout)
+        _draw_edges(fig.axes[0], g, layout.pos)
+        _draw_nodes(fig.axes[0], g, layout.pos, drawn, legend, subject_ref)
+        _draw_labels(fig.axes[0], g, layout.pos, labels)
+        fig.axes[0].legend(
+            **legend_options,
+            ncol=layout.ncol,
+            loc="lower center",
+            bbox_to_anchor=(layout.width / 2, _MARGIN),
+            bbox_transform=fig.axes[0].transData,
+        ).set_gid("legend")
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return _clean_svg(buffer.getvalue())
+
+
+def _wrapped_labels(g: nx.DiGraph[str]) -> dict[str, str]:
+    """Each node's label, wrapped at spaces into lines of at most ``_WRAP`` characters."""
+    return {
         n: "\n".join(
             textwrap.wrap(
                 str(g.nodes[n]["label"]), _WRAP, break_long_words=False, break_on_hyphens=False
@@ -378,119 +412,156 @@ def drawing_svg(
         )
         for n in g
     }
-    legend = [k for k in _DRAWN if k in drawn.values()]
-    params: Any = {
-        "svg.fonttype": "none",
-        "svg.hashsalt": "spillover",  # the package name before the move into render/: same SVG ids
-        "font.family": _fonts(name.t.lang),
-        "font.size": _FONT,
-    }
 
-    def handles() -> list[Line2D]:
-        return [
-            Line2D(
-                [],
-                [],
-                linestyle="none",
-                marker="o",
-                markersize=2 * _RADIUS,
-                markerfacecolor=_DRAWN[k][0],
-                markeredgecolor="#555555",
-                markeredgewidth=0.5,
-                label=name.t(_DRAWN[k][1]),
-            )
-            for k in legend
-        ]
 
-    with matplotlib.rc_context(params):
-        legend_options: Any = {"handles": handles(), "frameon": False, "borderaxespad": 0}
-        # measure every label and the legend, in points (72 dpi: one pixel is one point)
-        probe = Figure(dpi=72)
-        canvas: Any = FigureCanvasAgg(probe)  # get_renderer is untyped
-        renderer = canvas.get_renderer()
-        size = {}
-        for n, text in labels.items():
-            box = probe.text(0, 0, text, ha="center", linespacing=1.1).get_window_extent(renderer)
-            size[n] = (box.width, box.height)
-        widths = [max([2 * _RADIUS] + [size[n][0] for n in c]) for c in columns]
-        xs = [_MARGIN + widths[0] / 2]
-        for left, right in itertools.pairwise(widths):
-            xs.append(xs[-1] + left / 2 + _GAP_X + right / 2)
-        width = xs[-1] + widths[-1] / 2 + _MARGIN
-        ncol = len(legend)
-        while True:
-            box = probe.legend(**legend_options, ncol=ncol).get_window_extent(renderer)
-            if box.width <= width - 2 * _MARGIN or ncol == 1:
-                break
-            ncol -= 1
-        width = max(width, box.width + 2 * _MARGIN)
-        legend_height = box.height
-        pitch = max(size[n][1] for n in g) + 2 * _RADIUS + 2 + _GAP_Y
-        tallest = max(len(c) for c in columns)
-        nodes_height = tallest * pitch
-        height = _MARGIN + legend_height + 2 * _GAP_Y + nodes_height + _MARGIN
-        top = height - _MARGIN
-        pos: dict[str, tuple[float, float]] = {}
-        for x, column in zip(xs, columns, strict=True):
-            first = top - (tallest - len(column)) * pitch / 2
-            for i, n in enumerate(column):
-                pos[n] = (x, first - (i + 1) * pitch + _GAP_Y / 2 + _RADIUS)
+def _legend_handles(legend: list[str], t: ReportText) -> list[Line2D]:
+    """One marker per kind drawn, in the legend's order, labelled in the report's language."""
+    from matplotlib.lines import Line2D
 
-        fig = Figure(figsize=(width / 72, height / 72), dpi=72)
-        ax = fig.add_axes((0, 0, 1, 1))
-        ax.set_xlim(0, width)
-        ax.set_ylim(0, height)
-        ax.set_axis_off()
-        for a, b in sorted(g.edges):
-            (xa, ya), (xb, yb) = pos[a], pos[b]
-            ax.add_patch(
-                FancyArrowPatch(
-                    (xa, ya),
-                    (xb, yb),
-                    arrowstyle="-|>",
-                    mutation_scale=6,
-                    shrinkA=_RADIUS + 0.5,
-                    shrinkB=_RADIUS + 0.5,
-                    connectionstyle="arc3,rad=0.5" if xa == xb else "arc3,rad=0.06",
-                    linewidth=0.6,
-                    color="#777777",
-                    zorder=1,
-                )
+    return [
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            markersize=2 * _RADIUS,
+            markerfacecolor=_DRAWN[k][0],
+            markeredgecolor="#555555",
+            markeredgewidth=0.5,
+            label=t(_DRAWN[k][1]),
+        )
+        for k in legend
+    ]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the drawing puts things, in points: each node's centre, the figure's size and
+    how many columns the legend has."""
+
+    pos: dict[str, tuple[float, float]]
+    width: float
+    height: float
+    ncol: int
+
+
+def _layout(
+    g: nx.DiGraph[str],
+    columns: list[list[str]],
+    labels: Mapping[str, str],
+    legend_options: Mapping[str, Any],
+) -> _Layout:
+    """Measure every label and the legend (in points: 72 dpi, one pixel is one point) and
+    place the columns side by side, each as wide as its widest label, and the rows one
+    label-and-node apart, the columns centred on the tallest; the legend under them, in as
+    many columns as fit the width."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    probe = Figure(dpi=72)
+    canvas: Any = FigureCanvasAgg(probe)  # get_renderer is untyped
+    renderer = canvas.get_renderer()
+    size = {}
+    for n, text in labels.items():
+        box = probe.text(0, 0, text, ha="center", linespacing=1.1).get_window_extent(renderer)
+        size[n] = (box.width, box.height)
+    widths = [max([2 * _RADIUS] + [size[n][0] for n in c]) for c in columns]
+    xs = [_MARGIN + widths[0] / 2]
+    for left, right in itertools.pairwise(widths):
+        xs.append(xs[-1] + left / 2 + _GAP_X + right / 2)
+    width = xs[-1] + widths[-1] / 2 + _MARGIN
+    ncol = len(legend_options["handles"])
+    while True:
+        box = probe.legend(**legend_options, ncol=ncol).get_window_extent(renderer)
+        if box.width <= width - 2 * _MARGIN or ncol == 1:
+            break
+        ncol -= 1
+    width = max(width, box.width + 2 * _MARGIN)
+    pitch = max(size[n][1] for n in g) + 2 * _RADIUS + 2 + _GAP_Y
+    tallest = max(len(c) for c in columns)
+    height = _MARGIN + box.height + 2 * _GAP_Y + tallest * pitch + _MARGIN
+    top = height - _MARGIN
+    pos: dict[str, tuple[float, float]] = {}
+    for x, column in zip(xs, columns, strict=True):
+        first = top - (tallest - len(column)) * pitch / 2
+        for i, n in enumerate(column):
+            pos[n] = (x, first - (i + 1) * pitch + _GAP_Y / 2 + _RADIUS)
+    return _Layout(pos, width, height, ncol)
+
+
+def _figure(layout: _Layout) -> Figure:
+    """An empty figure of the layout's size, one axes over all of it in points, no axis."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(layout.width / 72, layout.height / 72), dpi=72)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, layout.width)
+    ax.set_ylim(0, layout.height)
+    ax.set_axis_off()
+    return fig
+
+
+def _draw_edges(ax: Axes, g: nx.DiGraph[str], pos: Mapping[str, tuple[float, float]]) -> None:
+    """Every tie as a grey arrow, a wide arc between two nodes of one column."""
+    from matplotlib.patches import FancyArrowPatch
+
+    for a, b in sorted(g.edges):
+        (xa, ya), (xb, yb) = pos[a], pos[b]
+        ax.add_patch(
+            FancyArrowPatch(
+                (xa, ya),
+                (xb, yb),
+                arrowstyle="-|>",
+                mutation_scale=6,
+                shrinkA=_RADIUS + 0.5,
+                shrinkB=_RADIUS + 0.5,
+                connectionstyle="arc3,rad=0.5" if xa == xb else "arc3,rad=0.06",
+                linewidth=0.6,
+                color="#777777",
+                zorder=1,
             )
-        for kind in legend:
-            nodes = [n for n in g if drawn[n] == kind]
-            ax.scatter(
-                [pos[n][0] for n in nodes],
-                [pos[n][1] for n in nodes],
-                s=(2 * _RADIUS) ** 2,
-                c=_DRAWN[kind][0],
-                edgecolors="#555555",
-                linewidths=[1.4 if n == subject_ref else 0.5 for n in nodes],
-                zorder=2,
-            )
-        for n in g:
-            x, y = pos[n]
-            label = ax.text(
-                x,
-                y + _RADIUS + 2,
-                labels[n],
-                ha="center",
-                va="bottom",
-                linespacing=1.1,
-                zorder=3,
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.3},
-            )
-            label.set_gid("label-" + re.sub(r"[^A-Za-z0-9_.-]", "_", n))
-        ax.legend(
-            **legend_options,
-            ncol=ncol,
-            loc="lower center",
-            bbox_to_anchor=(width / 2, _MARGIN),
-            bbox_transform=ax.transData,
-        ).set_gid("legend")
-        buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return _clean_svg(buffer.getvalue())
+        )
+
+
+def _draw_nodes(
+    ax: Axes,
+    g: nx.DiGraph[str],
+    pos: Mapping[str, tuple[float, float]],
+    drawn: Mapping[str, str],
+    legend: list[str],
+    subject_ref: str,
+) -> None:
+    """The nodes as discs coloured by kind, one scatter per kind; the subject's rim bold."""
+    for kind in legend:
+        nodes = [n for n in g if drawn[n] == kind]
+        ax.scatter(
+            [pos[n][0] for n in nodes],
+            [pos[n][1] for n in nodes],
+            s=(2 * _RADIUS) ** 2,
+            c=_DRAWN[kind][0],
+            edgecolors="#555555",
+            linewidths=[1.4 if n == subject_ref else 0.5 for n in nodes],
+            zorder=2,
+        )
+
+
+def _draw_labels(
+    ax: Axes, g: nx.DiGraph[str], pos: Mapping[str, tuple[float, float]], labels: Mapping[str, str]
+) -> None:
+    """Each node's label above it, on a faint white box, with an SVG id from its node."""
+    for n in g:
+        x, y = pos[n]
+        label = ax.text(
+            x,
+            y + _RADIUS + 2,
+            labels[n],
+            ha="center",
+            va="bottom",
+            linespacing=1.1,
+            zorder=3,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.3},
+        )
+        label.set_gid("label-" + re.sub(r"[^A-Za-z0-9_.-]", "_", n))
 
 
 _SVG_START = re.compile(r"<svg\b", re.S)
@@ -639,6 +710,172 @@ def _groups(sr: SubjectRemedy, name: _Namer) -> list[dict[str, Any]]:
     return out
 
 
+def _step_rows(best: ExplanationPath, name: _Namer) -> list[dict[str, Any]]:
+    """The steps of an entry's best chain, one sentence each, with its date and weight."""
+    return [
+        {
+            "text": step_sentence(st, best, name),
+            "at": st.at.isoformat() if st.at else "",
+            "factor": f"{st.factor:g}",
+            "weighs": st.factor != 1.0,
+        }
+        for st in best.steps
+    ]
+
+
+def _chain_loans(
+    best: ExplanationPath, loans: Mapping[str, Loan], name: _Namer
+) -> list[dict[str, Any]]:
+    """The loans the best chain passes through (those around the subject), once each, in
+    the order the chain meets them."""
+    t = name.t
+    out: list[dict[str, Any]] = []
+    for st in best.steps:
+        kind, ident = split_ref(st.target)
+        if kind == "loan" and ident in loans and ident not in [x["id"] for x in out]:
+            loan = loans[ident]
+            out.append(
+                {
+                    "id": loan.loan_id,
+                    "borrower": name(ref("person", loan.borrower_id)),
+                    "lender": name.platform(loan.platform_id),
+                    "applied": loan.applied_at.isoformat(),
+                    "status": t.status(loan.status.value),
+                    "status_at": loan.status_at.isoformat() if loan.status_at else "",
+                    "amount": f"{loan.amount:,.0f}" if loan.amount is not None else "",
+                    "sms": _yes_no(loan.phone_verified, t),
+                }
+            )
+    return out
+
+
+def _other_paths(e: Explanation, name: _Namer) -> list[dict[str, Any]]:
+    """The entry's next explanations after the best one (at most ``OTHER_PATHS``)."""
+    return [
+        {
+            "loan": p.origin.loan_id,
+            "borrower": name(ref("person", p.origin.borrower_id)),
+            "lender": name.platform(p.origin.platform_id),
+            "status": name.t.status(p.origin.status.value),
+            "responsibility": f"{p.responsibility:g}",
+            "hops": p.depth,
+        }
+        for p in e.paths[1 : 1 + OTHER_PATHS]
+    ]
+
+
+def _entry_remedy(e: Explanation, rem: Remedy, name: _Namer) -> dict[str, Any]:
+    """What would clear one entry: its records, whom to contact, or why nothing can."""
+    t = name.t
+    return {
+        "needed": rem.needed,
+        "clearable": rem.clearable,
+        "lead": t(
+            "remedy_lead",
+            n=t.count(len(rem.records), "record"),
+            p=t.count(rem.paths, "path"),
+        ),
+        "records": [
+            {"text": record_sentence(r, name), "holder": name.platform(r.platform_id)}
+            for r in rem.records
+        ],
+        "contacts": [_contact_out(c, name) for c in rem.contacts],
+        "none": t("no_remedy_own")
+        if e.verdict == Verdict.OWN_CONDUCT
+        else t("no_remedy_unexplained"),
+    }
+
+
+def _entry_section(
+    e: Explanation, rem: Remedy, loans: Mapping[str, Loan], name: _Namer
+) -> dict[str, Any]:
+    """One listing of the report: the entry, its verdict and score, the chain that explains
+    it (steps, weights, loans), the other chains, the reason codes and its remedy."""
+    t = name.t
+    entry = e.entry
+    best = e.best
+    factors = ""
+    if best is not None:
+        weighing = [f"{s.factor:g}" for s in best.steps if s.factor != 1.0] or ["1"]
+        factors = " × ".join(weighing) + f" = {best.responsibility:g}"
+    return {
+        "id": entry.entry_id,
+        "platform": name.platform(entry.platform_id),
+        "listed_at": entry.listed_at.isoformat(),
+        "subject": name(entry.subject_ref),
+        "subject_kind": t(entry.subject_kind.value),
+        "stated_reason": isolated(entry.stated_reason) if entry.stated_reason else "",
+        "copied_from": entry.copied_from or "",
+        "verdict": t.verdict(e.verdict),
+        "verdict_code": e.verdict.value,
+        "is_spillover": e.verdict == Verdict.SPILLOVER,
+        "contamination": score_text(e.contamination),
+        "meaning": t("contamination_means", pct=percent(e.contamination)),
+        "steps": _step_rows(best, name) if best is not None else [],
+        "factors": factors,
+        "contamination_formula": f"1 − {best.responsibility:g} = {e.contamination:g}"
+        if best
+        else "",
+        "loans": _chain_loans(best, loans, name) if best is not None else [],
+        "reasons": [{"code": c, "text": t.reason(c)} for c in e.reason_codes],
+        "others": _other_paths(e, name),
+        "more": max(0, len(e.paths) - 1 - OTHER_PATHS),
+        # how many paths there are and how many the report shows (the remedy
+        # breaks them all, so it may hold more records than the chain drawn)
+        "chain_note": t(
+            "chain_note",
+            p=t.count(max(e.paths_total, len(e.paths)), "path"),
+            o=t.count(max(e.origins_total, len(e.paths)), "origin loan"),
+            s=min(len(e.paths), 1 + OTHER_PATHS),
+        )
+        if best
+        else "",
+        "remedy": _entry_remedy(e, rem, name),
+    }
+
+
+def _summary(sr: SubjectRemedy, name: _Namer) -> dict[str, Any]:
+    """The report's first box: how many listings, where, how many are spillover, and the
+    records behind most of them."""
+    counts = {v: sum(1 for e in sr.explanations if e.verdict == v) for v in Verdict}
+    return {
+        "listings": len(sr.explanations),
+        "platforms": list(
+            dict.fromkeys(name.platform(e.entry.platform_id) for e in sr.explanations)
+        ),
+        "n_spillover": counts[Verdict.SPILLOVER],
+        "n_own": counts[Verdict.OWN_CONDUCT],
+        "n_unexplained": counts[Verdict.UNEXPLAINED],
+        "groups": _groups(sr, name)[:2],
+        "spill_entries": sr.spillover_entries,
+        "listings_counted": name.t.count(len(sr.explanations), "listing"),
+    }
+
+
+def _remedy_section(sr: SubjectRemedy, name: _Namer) -> dict[str, Any]:
+    """The subject's whole remedy: the records to correct, in order, each marked where it
+    clears more listings, and every platform to contact."""
+    t = name.t
+    return {
+        "clearable": sr.clearable,
+        "records": [
+            {
+                "text": record_sentence(rr.record, name),
+                "holder": name.platform(rr.record.platform_id),
+                "cleared": t(
+                    "clears_after",
+                    n=rr.cleared_after,
+                    m=t.count(sr.spillover_entries, "listing"),
+                )
+                if rr.cleared_after > (sr.records[i - 1].cleared_after if i else 0)
+                else "",
+            }
+            for i, rr in enumerate(sr.records)
+        ],
+        "contacts": [_contact_out(c, name) for c in _merge_contacts(sr.remedies)],
+    }
+
+
 def build_context(
     backend: GraphBackend,
     subject: str,
@@ -649,8 +886,6 @@ def build_context(
     drawing: bool = True,
 ) -> dict[str, Any]:
     """Everything the templates show, as plain values (strings, numbers, lists, dicts)."""
-    from ..version import __version__
-
     t = ReportText(lang)
     policy = policy or default_policy()
     kind = SubjectKind(subject_kind)
@@ -659,112 +894,8 @@ def build_context(
     name = _Namer(dict(sr.names), loans, t, isolate=True)
     subject_ref = ref(kind.value, subject)
     remedies = {r.entry.entry_id: r for r in sr.remedies}
-
-    entries = []
-    for e in sr.explanations:
-        entry = e.entry
-        rem = remedies[entry.entry_id]
-        best = e.best
-        steps = []
-        chain_loans: list[dict[str, Any]] = []
-        factors = ""
-        if best is not None:
-            for st in best.steps:
-                steps.append(
-                    {
-                        "text": step_sentence(st, best, name),
-                        "at": st.at.isoformat() if st.at else "",
-                        "factor": f"{st.factor:g}",
-                        "weighs": st.factor != 1.0,
-                    }
-                )
-                kind_, ident = split_ref(st.target)
-                if (
-                    kind_ == "loan"
-                    and ident in loans
-                    and ident not in [x["id"] for x in chain_loans]
-                ):
-                    loan = loans[ident]
-                    chain_loans.append(
-                        {
-                            "id": loan.loan_id,
-                            "borrower": name(ref("person", loan.borrower_id)),
-                            "lender": name.platform(loan.platform_id),
-                            "applied": loan.applied_at.isoformat(),
-                            "status": t.status(loan.status.value),
-                            "status_at": loan.status_at.isoformat() if loan.status_at else "",
-                            "amount": f"{loan.amount:,.0f}" if loan.amount is not None else "",
-                            "sms": _yes_no(loan.phone_verified, t),
-                        }
-                    )
-            weighing = [f"{s.factor:g}" for s in best.steps if s.factor != 1.0] or ["1"]
-            factors = " × ".join(weighing) + f" = {best.responsibility:g}"
-        others = [
-            {
-                "loan": p.origin.loan_id,
-                "borrower": name(ref("person", p.origin.borrower_id)),
-                "lender": name.platform(p.origin.platform_id),
-                "status": t.status(p.origin.status.value),
-                "responsibility": f"{p.responsibility:g}",
-                "hops": p.depth,
-            }
-            for p in e.paths[1 : 1 + OTHER_PATHS]
-        ]
-        entries.append(
-            {
-                "id": entry.entry_id,
-                "platform": name.platform(entry.platform_id),
-                "listed_at": entry.listed_at.isoformat(),
-                "subject": name(entry.subject_ref),
-                "subject_kind": t(entry.subject_kind.value),
-                "stated_reason": isolated(entry.stated_reason) if entry.stated_reason else "",
-                "copied_from": entry.copied_from or "",
-                "verdict": t.verdict(e.verdict),
-                "verdict_code": e.verdict.value,
-                "is_spillover": e.verdict == Verdict.SPILLOVER,
-                "contamination": score_text(e.contamination),
-                "meaning": t("contamination_means", pct=percent(e.contamination)),
-                "steps": steps,
-                "factors": factors,
-                "contamination_formula": f"1 − {best.responsibility:g} = {e.contamination:g}"
-                if best
-                else "",
-                "loans": chain_loans,
-                "reasons": [{"code": c, "text": t.reason(c)} for c in e.reason_codes],
-                "others": others,
-                "more": max(0, len(e.paths) - 1 - OTHER_PATHS),
-                # how many paths there are and how many the report shows (the remedy
-                # breaks them all, so it may hold more records than the chain drawn)
-                "chain_note": t(
-                    "chain_note",
-                    p=t.count(max(e.paths_total, len(e.paths)), "path"),
-                    o=t.count(max(e.origins_total, len(e.paths)), "origin loan"),
-                    s=min(len(e.paths), 1 + OTHER_PATHS),
-                )
-                if best
-                else "",
-                "remedy": {
-                    "needed": rem.needed,
-                    "clearable": rem.clearable,
-                    "lead": t(
-                        "remedy_lead",
-                        n=t.count(len(rem.records), "record"),
-                        p=t.count(rem.paths, "path"),
-                    ),
-                    "records": [
-                        {"text": record_sentence(r, name), "holder": name.platform(r.platform_id)}
-                        for r in rem.records
-                    ],
-                    "contacts": [_contact_out(c, name) for c in rem.contacts],
-                    "none": t("no_remedy_own")
-                    if e.verdict == Verdict.OWN_CONDUCT
-                    else t("no_remedy_unexplained"),
-                },
-            }
-        )
-
-    platforms = list(dict.fromkeys(name.platform(e.entry.platform_id) for e in sr.explanations))
-    counts = {v: sum(1 for e in sr.explanations if e.verdict == v) for v in Verdict}
+    entries = [_entry_section(e, remedies[e.entry.entry_id], loans, name) for e in sr.explanations]
+    summary = _summary(sr, name)
     day = _data_date(sr.explanations)
     spill = [e for e in sr.explanations if e.verdict == Verdict.SPILLOVER]
     plain = _Namer(name.names, loans, t)  # the drawing's labels: no isolate marks
@@ -783,34 +914,8 @@ def build_context(
             "kind": t(kind.value),
         },
         "data_date": day.isoformat() if day else t("unknown"),
-        "summary": {
-            "listings": len(sr.explanations),
-            "platforms": platforms,
-            "n_spillover": counts[Verdict.SPILLOVER],
-            "n_own": counts[Verdict.OWN_CONDUCT],
-            "n_unexplained": counts[Verdict.UNEXPLAINED],
-            "groups": _groups(sr, name)[:2],
-            "spill_entries": sr.spillover_entries,
-            "listings_counted": t.count(len(sr.explanations), "listing"),
-        },
-        "remedy": {
-            "clearable": sr.clearable,
-            "records": [
-                {
-                    "text": record_sentence(rr.record, name),
-                    "holder": name.platform(rr.record.platform_id),
-                    "cleared": t(
-                        "clears_after",
-                        n=rr.cleared_after,
-                        m=t.count(sr.spillover_entries, "listing"),
-                    )
-                    if rr.cleared_after > (sr.records[i - 1].cleared_after if i else 0)
-                    else "",
-                }
-                for i, rr in enumerate(sr.records)
-            ],
-            "contacts": [_contact_out(c, name) for c in _merge_contacts(sr.remedies)],
-        },
+        "summary": summary,
+        "remedy": _remedy_section(sr, name),
         "svg": Markup(svg),
         "entries": entries,
         "policy": {

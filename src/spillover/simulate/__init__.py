@@ -1,7 +1,8 @@
 """Research runs: listing rules, simulated worlds, the metrics of spillover harm, plots."""
 
-from .listing import ListingRule, load_rule, shipped_rule_names
-from .run import ENGINES, MAX_HOPS, compare_runs, compare_text, expand_rules, metrics_text, simulate
+from .engine import ENGINES
+from .listing import MAX_HOPS, ListingRule, load_rule, shipped_rule_names
+from .run import compare_runs, compare_text, expand_rules, metrics_text, simulate
 
 __all__ = [
     "ENGINES",

@@ -1,7 +1,7 @@
 """The plots of a simulation run (docs/research.md), drawn with matplotlib's Agg backend.
 
 :func:`draw` writes four figures, each as PNG and SVG, from the rules' metrics
-(:func:`spillover.simulate.run.rule_metrics`): innocents listed per rule, the
+(:func:`spillover.simulate.metrics.rule_metrics`): innocents listed per rule, the
 contamination histogram per rule, spillover entries by hop depth, and innocents
 against risk caught (one point per rule).
 """
