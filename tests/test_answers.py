@@ -337,18 +337,22 @@ def test_the_service_answers_with_the_names_of_its_paths_only(graph, tmp_path):
     from fastapi.testclient import TestClient
 
     from spillover.policy import default_policy
-    from spillover.service.app import ServiceConfig, create_app
+    from spillover.service import ServeConfig, create_app
+    from spillover.service.auth import read_tokens
 
     backend = graph(hub_case())
     token = "lender-token-0123456789abcdef"
-    config = ServiceConfig({"lender": token}, tmp_path / "checks.jsonl", default_policy())
+    config = ServeConfig(tmp_path / "checks.jsonl")
+    grants = read_tokens(f"lender:{token}")
     auth = {"Authorization": f"Bearer {token}"}
     body = {
         "platform_id": "lender",
         "subject": {"kind": "person", "id": "jiang"},
         "listed_at": "2023-04-01",
     }
-    with TestClient(create_app(lambda: backend, config)) as client:
+    with TestClient(
+        create_app(lambda: backend, config, grants=grants, policy=default_policy())
+    ) as client:
         answers = [client.post("/v1/checks", json=body, headers=auth).json()]
         batch = client.post("/v1/checks:batch", json={"checks": [body]}, headers=auth).json()
         answers.append(batch["results"][0]["check"])

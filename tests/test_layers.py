@@ -137,7 +137,7 @@ LAZY_PREFIXES = (
     "spillover.neo4j.bulk",
     "spillover.neo4j.investigate",
     "spillover.audit.spark",
-    "spillover.service.app",
+    "spillover.service.run",
     "spillover.link.resolve",
 )
 
@@ -179,13 +179,6 @@ KNOWN_IN_FUNCTION = {
     "spillover.neo4j.store -> spillover.facts.columns",
     "spillover.render.report -> spillover.version",
     "spillover.render.report -> textwrap",
-    "spillover.service.app -> spillover.backends.memory",
-    "spillover.service.app -> spillover.connect",
-    "spillover.service.app -> spillover.examples",
-    "spillover.service.app -> spillover.neo4j.settings",
-    "spillover.service.app -> spillover.policy",
-    "spillover.service.app -> spillover.service.httpguard",
-    "spillover.service.app -> spillover.version",
     "spillover.simulate.run -> spillover.connect",
     "spillover.simulate.run -> spillover.data.exact",
     "spillover.simulate.run -> time",
@@ -470,7 +463,6 @@ KNOWN_LONG = {
     "neo4j/investigate.py:write_back",
     "render/report.py:drawing_svg",
     "render/report.py:build_context",
-    "service/app.py:create_app",
     "synth/generate.py:_make_entries",
 }
 
