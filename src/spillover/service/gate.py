@@ -47,7 +47,7 @@ class Gate:
             return
         request_id = uuid.uuid4().hex
         started = time.perf_counter()
-        state = scope.setdefault("state", {})
+        scope.setdefault("state", {})
         status = 500
 
         async def answer(message: Message) -> None:
@@ -63,57 +63,42 @@ class Gate:
                 }
             await send(message)
 
+        try:
+            left = await self._pass(scope, receive, answer)
+            if left is not None:
+                status = left  # the client left before its body was complete
+        finally:
+            json_log(_request_line(scope, request_id, status, started))
+
+    async def _pass(self, scope: Scope, receive: Receive, answer: Send) -> int | None:
+        """Refuse the request (401, 413, 408), or pass it on to the application with its
+        body; 499 when the client left before its body was complete."""
         headers: dict[bytes, bytes] = {}
         for key, value in scope.get("headers") or []:
             headers.setdefault(key, value)
         declared = headers.get(b"content-length")
         has_body = b"transfer-encoding" in headers or declared not in (None, b"0")
-        try:
-            if scope["path"].startswith("/v1/"):
-                given = headers.get(b"authorization")
-                name = self.authenticate(given.decode("latin-1") if given else None)
-                if name is None:
-                    # the body is never read: the connection is closed after the answer
-                    await _reply(answer, 401, "unauthorized", close=has_body, www_authenticate=True)
-                    return
-                state["token_name"] = name
-            if declared is not None and declared.isdigit() and int(declared) > self.limit:
-                await _reply(answer, 413, f"request body over {self.limit} bytes", close=True)
-                return
-            body = await self._body(receive)
-            if isinstance(body, int):
-                if body == 413:
-                    await _reply(answer, 413, f"request body over {self.limit} bytes", close=True)
-                elif body == 408:
-                    await _reply(answer, 408, "request body not received in time", close=True)
-                else:
-                    status = body  # the client left before its body was complete
-                return
-            sent = False
-
-            async def replay() -> Message:
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, answer)
-        finally:
-            route = scope.get("route")
-            json_log(
-                {
-                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "event": "request",
-                    "request_id": request_id,
-                    "token_name": state.get("token_name"),
-                    "method": scope.get("method"),
-                    # the route's template, never the path: a path can carry a phone or an id
-                    "route": getattr(route, "path", None),
-                    "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                }
-            )
+        if scope["path"].startswith("/v1/"):
+            given = headers.get(b"authorization")
+            name = self.authenticate(given.decode("latin-1") if given else None)
+            if name is None:
+                # the body is never read: the connection is closed after the answer
+                await _reply(answer, 401, "unauthorized", close=has_body, www_authenticate=True)
+                return None
+            scope["state"]["token_name"] = name
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _reply(answer, 413, f"request body over {self.limit} bytes", close=True)
+            return None
+        body = await self._body(receive)
+        if body == 413:
+            await _reply(answer, 413, f"request body over {self.limit} bytes", close=True)
+        elif body == 408:
+            await _reply(answer, 408, "request body not received in time", close=True)
+        elif isinstance(body, int):
+            return body
+        else:
+            await self.app(scope, _replay(body, receive), answer)
+        return None
 
     async def _body(self, receive: Receive) -> bytes | int:
         """The body, or the status it earns: 413 over the limit, 408 past the deadline,
@@ -151,3 +136,33 @@ async def _reply(
     headers.append((b"content-length", str(len(content)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the application: the body, read already, then what comes next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _request_line(scope: Scope, request_id: str, status: int, started: float) -> dict[str, Any]:
+    """The request's line in the log: never its path, body or token."""
+    route = scope.get("route")
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "event": "request",
+        "request_id": request_id,
+        "token_name": scope["state"].get("token_name"),
+        "method": scope.get("method"),
+        # the route's template, never the path: a path can carry a phone or an id
+        "route": getattr(route, "path", None),
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
