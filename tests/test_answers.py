@@ -334,27 +334,40 @@ def test_the_report_says_why_the_remedy_is_larger_than_the_chain(graph):
 
 
 def test_the_service_answers_with_the_names_of_its_paths_only(graph, tmp_path):
-    from fastapi.testclient import TestClient
+    import asyncio
+
+    import httpx
 
     from spillover.policy import default_policy
-    from spillover.service.app import ServiceConfig, create_app
+    from spillover.service import ServeConfig, create_app
+    from spillover.service.auth import read_tokens
 
     backend = graph(hub_case())
     token = "lender-token-0123456789abcdef"
-    config = ServiceConfig({"lender": token}, tmp_path / "checks.jsonl", default_policy())
+    config = ServeConfig(tmp_path / "checks.jsonl")
+    grants = read_tokens(f"lender:{token}")
     auth = {"Authorization": f"Bearer {token}"}
     body = {
         "platform_id": "lender",
         "subject": {"kind": "person", "id": "jiang"},
         "listed_at": "2023-04-01",
     }
-    with TestClient(create_app(lambda: backend, config)) as client:
-        answers = [client.post("/v1/checks", json=body, headers=auth).json()]
-        batch = client.post("/v1/checks:batch", json={"checks": [body]}, headers=auth).json()
-        answers.append(batch["results"][0]["check"])
-        answers.append(client.get("/v1/entries/E-PH/explanation", headers=auth).json())
-        got = client.get("/v1/subjects/person/jiang/entries", headers=auth).json()
-        answers += got
+    app = create_app(lambda: backend, config, grants=grants, policy=default_policy())
+
+    async def ask() -> list[Any]:
+        # the application's startup and shutdown around the calls (httpx does not run them)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            answers = [(await c.post("/v1/checks", json=body, headers=auth)).json()]
+            batch = (await c.post("/v1/checks:batch", json={"checks": [body]}, headers=auth)).json()
+            answers.append(batch["results"][0]["check"])
+            answers.append((await c.get("/v1/entries/E-PH/explanation", headers=auth)).json())
+            got = (await c.get("/v1/subjects/person/jiang/entries", headers=auth)).json()
+            return answers + got
+
+    answers = asyncio.run(ask())
     assert len(answers) == 5
     for a in answers:
         people = [n for n in a["names"] if n.startswith("person:b")]

@@ -267,7 +267,7 @@ def test_serve_hands_the_password_on_without_the_command_line_writing_the_enviro
     monkeypatch,
 ):
     # the password of --neo4j-password reaches serve's workers through the library
-    # (spillover.service.app.serve), which sets it beside the spec only when it starts them:
+    # (spillover.service.run.serve), which sets it beside the spec only when it starts them:
     # the command line writes no os.environ (refused here before anything starts)
     pytest.importorskip("fastapi")
     monkeypatch.setenv("NEO4J_PASSWORD", "from-the-shell")
@@ -308,8 +308,8 @@ def test_serve_without_a_graph_is_refused_by_the_library_first(monkeypatch, tmp_
     # the library refuses a spec with no graph before anything else (tokens, policy)
     pytest.importorskip("fastapi")
     from spillover.errors import SpilloverError
-    from spillover.service.app import ServeSpec, serve
+    from spillover.service import ServeConfig, serve
 
     monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
     with pytest.raises(SpilloverError, match=r"^no graph given: pass --data DIR"):
-        serve(ServeSpec(check_log=str(tmp_path / "checks.jsonl")))
+        serve(ServeConfig(check_log=str(tmp_path / "checks.jsonl")))

@@ -137,7 +137,7 @@ LAZY_PREFIXES = (
     "spillover.neo4j.bulk",
     "spillover.neo4j.investigate",
     "spillover.audit.spark",
-    "spillover.service.app",
+    "spillover.service.run",
     "spillover.link.resolve",
 )
 
@@ -173,13 +173,6 @@ KNOWN_IN_FUNCTION = {
     "spillover.neo4j.investigate -> spillover.backends.arrays",
     "spillover.neo4j.investigate -> spillover.facts.columns",
     "spillover.neo4j.store -> spillover.facts.columns",
-    "spillover.service.app -> spillover.backends.memory",
-    "spillover.service.app -> spillover.connect",
-    "spillover.service.app -> spillover.examples",
-    "spillover.service.app -> spillover.neo4j.settings",
-    "spillover.service.app -> spillover.policy",
-    "spillover.service.app -> spillover.service.httpguard",
-    "spillover.service.app -> spillover.version",
 }
 
 #: modules outside spillover.neo4j that still import the driver (its exception types), to be
@@ -456,7 +449,6 @@ KNOWN_LONG = {
     "neo4j/bulk.py:_add_files",
     "neo4j/bulk.py:bulk_ingest",
     "neo4j/investigate.py:write_back",
-    "service/app.py:create_app",
 }
 
 

@@ -540,7 +540,7 @@ def test_readyz_fails_while_neo4j_is_unreachable(neo4j_env: Neo4jService, tmp_pa
 def test_the_password_given_on_the_command_line_reaches_every_worker(
     neo4j_db: Neo4jService, tmp_path: Path
 ) -> None:
-    # --neo4j-password, with no NEO4J_PASSWORD in the environment: spillover.service.app.serve
+    # --neo4j-password, with no NEO4J_PASSWORD in the environment: spillover.service.run.serve
     # hands it to the uvicorn workers (two here, each opens its own driver)
     ingest_folder(JIANG, neo4j_db.driver, neo4j_db.settings.database)
     env = {**_neo4j_env(neo4j_db), "NEO4J_PASSWORD": ""}
@@ -702,7 +702,7 @@ def test_a_token_checks_only_for_its_own_platforms(server: Server) -> None:
 
 def test_tokens_name_their_platforms() -> None:
     from spillover.errors import SpilloverError
-    from spillover.service.app import load_tokens, read_tokens
+    from spillover.service.auth import load_tokens, read_tokens
 
     grants = read_tokens("qc:0123456789abcdef0, broker @ qc + yd :0123456789abcdef1")
     assert grants["qc"].platforms == {"qc"}

@@ -1247,14 +1247,14 @@ def serve(
 ) -> None:
     """Serve the pre-blacklist check API over HTTP (docs/service.md; needs spillover[serve])."""
     try:
-        from ..service.app import ServeSpec
-        from ..service.app import serve as run_service
+        from ..service.run import ServeConfig
+        from ..service.run import serve as run_service
     except ImportError as exc:
         raise SpilloverError(
             f"spillover serve needs the serve extra ({exc.name} is missing): "
             "pip install 'spillover[serve]'"
         ) from None
-    spec = ServeSpec(
+    config = ServeConfig(
         check_log=str(check_log),
         data=str(source.data) if source.data is not None else None,
         neo4j_uri=source.neo4j.uri if source.neo4j else None,
@@ -1276,7 +1276,7 @@ def serve(
         max_connections=max_connections,
     )
     run_service(
-        spec,
+        config,
         host,
         port,
         workers=workers,

@@ -1,16 +1,23 @@
 """The HTTP check service: the app, tokens, limits and the check log.
 
 ``create_app``, ``serve`` and ``app_from_env`` need the ``serve`` extra (FastAPI, uvicorn)
-and are loaded when first used.
+and are loaded when first used, as are ``ServeConfig`` (the service's one configuration)
+and ``load_tokens``.
 """
 
 from .checklog import CheckLog
 
-_LAZY = {"create_app": "app", "serve": "app", "app_from_env": "app", "load_tokens": "app"}
+_LAZY = {
+    "ServeConfig": "config",
+    "create_app": "app",
+    "serve": "run",
+    "app_from_env": "run",
+    "load_tokens": "auth",
+}
 
 
 def __getattr__(name: str) -> object:
-    """The names that need the ``serve`` extra, imported when first asked for."""
+    """The names that need the ``serve`` extra (or load much), imported when first asked for."""
     if name in _LAZY:
         import importlib
 
@@ -20,6 +27,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "CheckLog",
+    "ServeConfig",
     "app_from_env",
     "create_app",
     "load_tokens",

@@ -9,7 +9,7 @@
   minute and then counts what it held back, so that a storm of failing connections
   cannot flood the log.
 
-The body deadline is the service's (:class:`spillover.service.app.Gate`); the idle
+The body deadline is the service's (:class:`spillover.service.gate.Gate`); the idle
 keep-alive deadline is uvicorn's ``timeout_keep_alive``. The limits come from the
 environment variable :data:`LIMITS_ENV` (``spillover serve`` sets it, so every worker
 process reads the same). It needs the optional extra ``spillover[serve]``.
@@ -41,7 +41,7 @@ __all__ = [
 #: the environment variable ``spillover serve`` hands the connection limits in
 LIMITS_ENV = "SPILLOVER_HTTP_LIMITS"
 
-log = logging.getLogger("spillover.service.app")
+log = logging.getLogger("spillover.service.app")  # the service's logger (spillover.service.logs)
 
 
 @dataclass(frozen=True)

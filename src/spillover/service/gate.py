@@ -1,0 +1,168 @@
+"""The gate every HTTP request passes first (ASGI middleware): its id, the bearer token
+before a byte of the body is read, the body within its limits, and its line in the log."""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .logs import json_log
+
+__all__ = ["ASGIApp", "Gate", "Message", "Receive", "Scope", "Send"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Gate:
+    """Every HTTP request, in this order: a request id (also sent back as
+    ``X-Request-ID``); on a ``/v1`` route the bearer token, answered 401 before a byte
+    of the body is read; the body, read here up to ``limit`` bytes (413, declared or
+    streamed) within ``body_timeout`` seconds (408) and replayed to the application;
+    the request's line in the log, once it is answered."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticate: Callable[[str | None], str | None],
+        limit: int,
+        body_timeout: float,
+    ) -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.limit = limit
+        self.body_timeout = body_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer or pass on one request (see the class's docstring)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        scope.setdefault("state", {})
+        status = 500
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (b"x-request-id", request_id.encode()),
+                    ],
+                }
+            await send(message)
+
+        try:
+            left = await self._pass(scope, receive, answer)
+            if left is not None:
+                status = left  # the client left before its body was complete
+        finally:
+            json_log(_request_line(scope, request_id, status, started))
+
+    async def _pass(self, scope: Scope, receive: Receive, answer: Send) -> int | None:
+        """Refuse the request (401, 413, 408), or pass it on to the application with its
+        body; 499 when the client left before its body was complete."""
+        headers: dict[bytes, bytes] = {}
+        for key, value in scope.get("headers") or []:
+            headers.setdefault(key, value)
+        declared = headers.get(b"content-length")
+        has_body = b"transfer-encoding" in headers or declared not in (None, b"0")
+        if scope["path"].startswith("/v1/"):
+            given = headers.get(b"authorization")
+            name = self.authenticate(given.decode("latin-1") if given else None)
+            if name is None:
+                # the body is never read: the connection is closed after the answer
+                await _reply(answer, 401, "unauthorized", close=has_body, www_authenticate=True)
+                return None
+            scope["state"]["token_name"] = name
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _reply(answer, 413, f"request body over {self.limit} bytes", close=True)
+            return None
+        body = await self._body(receive)
+        if body == 413:
+            await _reply(answer, 413, f"request body over {self.limit} bytes", close=True)
+        elif body == 408:
+            await _reply(answer, 408, "request body not received in time", close=True)
+        elif isinstance(body, int):
+            return body
+        else:
+            await self.app(scope, _replay(body, receive), answer)
+        return None
+
+    async def _body(self, receive: Receive) -> bytes | int:
+        """The body, or the status it earns: 413 over the limit, 408 past the deadline,
+        499 when the client left before it was complete."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return 408
+            if message["type"] != "http.request":
+                return 499
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return 413
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+async def _reply(
+    send: Send, status: int, detail: str, *, close: bool, www_authenticate: bool = False
+) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if www_authenticate:
+        headers.append((b"www-authenticate", b"Bearer"))
+    if close:
+        # the rest of the body is not read: the connection cannot carry another request
+        headers.append((b"connection", b"close"))
+    content = json.dumps({"detail": detail}).encode()
+    headers.append((b"content-length", str(len(content)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the application: the body, read already, then what comes next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _request_line(scope: Scope, request_id: str, status: int, started: float) -> dict[str, Any]:
+    """The request's line in the log: never its path, body or token."""
+    route = scope.get("route")
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "event": "request",
+        "request_id": request_id,
+        "token_name": scope["state"].get("token_name"),
+        "method": scope.get("method"),
+        # the route's template, never the path: a path can carry a phone or an id
+        "route": getattr(route, "path", None),
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+    }

@@ -1,0 +1,100 @@
+"""Running the service: :func:`serve` starts uvicorn's workers, each of which builds its
+application with :func:`app_from_env` from the configuration left in the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import SpilloverError
+from .app import create_app
+from .config import CONFIG_ENV, ServeConfig
+from .httpguard import LIMITS_ENV, GuardedH11Protocol, HttpLimits, RateLimit
+from .logs import LOGGER, JsonLines
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["ServeConfig", "app_from_env", "configure_logging", "serve"]
+
+
+def app_from_env() -> FastAPI:
+    """The application of one uvicorn worker, from the configuration ``spillover serve``
+    left in the environment (uvicorn's ``factory``)."""
+    configure_logging()
+    config = ServeConfig.from_env(os.environ[CONFIG_ENV])
+    return create_app(config.open_graph, config)
+
+
+def serve(
+    config: ServeConfig,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    workers: int = 1,
+    graceful_seconds: int = 30,
+    neo4j_password: str | None = None,
+) -> None:
+    """Run the service until SIGINT or SIGTERM; then stop taking connections, answer the
+    requests in flight (up to ``graceful_seconds``) and close the graph.
+
+    ``neo4j_password`` (not part of the configuration, which the workers' environment
+    shows) is handed to the workers as NEO4J_PASSWORD, beside it; without it they read
+    the NEO4J_PASSWORD they inherit."""
+    if config.data is None and not config.neo4j_uri:
+        raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
+    import uvicorn
+
+    # refuse missing tokens or a bad policy before anything starts
+    config.grants()
+    config.load_policy()
+    if config.data is not None and not Path(config.data).is_dir():
+        raise SpilloverError(f"{config.data}: no such data folder")
+    if neo4j_password:
+        os.environ["NEO4J_PASSWORD"] = neo4j_password
+    os.environ[CONFIG_ENV] = config.to_env()
+    os.environ[LIMITS_ENV] = HttpLimits(config.header_timeout, config.max_connections).to_env()
+    configure_logging()
+    uvicorn.run(
+        "spillover.service.run:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=graceful_seconds,
+        timeout_keep_alive=config.keep_alive_timeout,
+        server_header=False,
+        # the header deadline and the connection cap (spillover.service.httpguard); the plain
+        # asyncio loop, whose failed accept() waits a second before it tries again
+        http=GuardedH11Protocol,
+        loop="asyncio",
+    )
+
+
+def configure_logging() -> None:
+    """JSON lines on stderr for the service's logger and uvicorn's error logger; each
+    other message at most a few times a minute (:class:`~spillover.service.httpguard.RateLimit`)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    handler.addFilter(RateLimit())
+    for name in (LOGGER, "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    # the Neo4j driver's warnings: the command line routes them as plain-text notes
+    # (spillover.neo4j.driverlog); the service writes them as JSON lines like the rest
+    driver = logging.getLogger("neo4j")
+    driver.handlers = []
+    driver.propagate = True
+    # everything else (the Neo4j driver's notifications, Python warnings) as JSON lines too,
+    # without its text: a query notification quotes parameters
+    logging.captureWarnings(True)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)

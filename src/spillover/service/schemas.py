@@ -1,0 +1,190 @@
+"""The edge of the service: its request and response models (pydantic), and the shape
+of its validation errors (docs/service.md, Errors)."""
+
+import math
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from ..data.contract import MAX_YEAR, MIN_YEAR
+from ..render.json import ExplanationOut
+from ..rules import Recommendation
+
+__all__ = [
+    "JIANG_CHECK",
+    "BatchIn",
+    "BatchItemOut",
+    "BatchOut",
+    "CheckIn",
+    "CheckOut",
+    "ErrorOut",
+    "ItemErrorOut",
+    "StatusOut",
+    "SubjectIn",
+    "Text",
+    "clean_errors",
+    "model_errors",
+    "safe",
+    "validation_error",
+]
+
+#: the Jiang case (examples/jiang_case): the proposed listing the OpenAPI document shows
+JIANG_CHECK: dict[str, Any] = {
+    "platform_id": "quickcash",
+    "subject": {"kind": "person", "id": "jiang"},
+    "listed_at": "2024-03-01",
+    "stated_reason": "phone 13957112345 named on a defaulted loan",
+}
+
+
+def _unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    return value
+
+
+#: text of a request: valid Unicode (JSON can spell a lone surrogate, ``"\ud800"``,
+#: which no answer and no log line could hold)
+Text = Annotated[str, AfterValidator(_unicode)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SubjectIn(_In):
+    """Who would be listed: a person (``person_id``) or a phone (any written form)."""
+
+    kind: Literal["person", "phone"]
+    id: Text = Field(min_length=1, max_length=200)
+
+
+class CheckIn(_In):
+    """A proposed listing: ``platform_id`` would list ``subject`` on ``listed_at``."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"examples": [dict(JIANG_CHECK)]}
+    )
+
+    platform_id: Text = Field(min_length=1, max_length=200)
+    subject: SubjectIn
+    listed_at: date | None = Field(
+        default=None, description="Day of the proposed listing (default: today, UTC)."
+    )
+    stated_reason: Text | None = Field(default=None, max_length=2000)
+
+    @field_validator("listed_at")
+    @classmethod
+    def _year(cls, value: date | None) -> date | None:
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"the year must lie in {MIN_YEAR}-{MAX_YEAR}")
+        return value
+
+
+class CheckOut(ExplanationOut):
+    """The explanation of the proposed listing (docs/contract.md §3), its recommendation
+    (docs/contract.md §6) and the id under which it is recorded in the check log."""
+
+    check_id: str
+    recommendation: Recommendation
+
+
+class ErrorOut(BaseModel):
+    """An error: ``detail`` says what was wrong."""
+
+    detail: str
+
+
+class ItemErrorOut(BaseModel):
+    """Why one item of a batch got no answer: ``status`` as the single call would give it."""
+
+    status: int
+    detail: Any
+
+
+class BatchIn(_In):
+    """Proposed listings, answered in order (at most the service's ``max_batch``)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"examples": [{"checks": [JIANG_CHECK]}]}
+    )
+
+    checks: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="Each item is a CheckIn; a bad item gets an error, not the whole batch.",
+    )
+
+
+class BatchItemOut(BaseModel):
+    """One answer of a batch: ``check`` or ``error``, for the item at ``index``."""
+
+    index: int
+    check: CheckOut | None = None
+    error: ItemErrorOut | None = None
+
+
+class BatchOut(BaseModel):
+    """The answers of a batch, in the order of its items."""
+
+    results: list[BatchItemOut]
+
+
+class StatusOut(BaseModel):
+    """Health and readiness."""
+
+    status: Literal["ok", "unavailable"]
+    backend: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# Validation errors as the answers give them
+# ---------------------------------------------------------------------------
+
+
+def validation_error(loc: tuple[str | int, ...], msg: str, value: Any) -> RequestValidationError:
+    """A 422 answer about the field at ``loc``."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error", "input": value}])
+
+
+def safe(value: Any) -> Any:
+    """``value`` made fit for a JSON answer: text with lone surrogates escaped
+    (``\\ud800`` as six characters), numbers that JSON cannot spell (NaN, Infinity) as
+    text.
+
+    >>> safe("\\ud800"), safe(float("nan")), safe(3)
+    ('\\\\ud800', 'nan', 3)
+    """
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def clean_errors(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors as the answer gives them: where, what, which kind, never the
+    input (it may be what made the error: a NaN, a lone surrogate, or just personal)."""
+    return [
+        {
+            "loc": [safe(x) for x in e.get("loc", ())],
+            "msg": safe(str(e.get("msg", ""))),
+            "type": safe(str(e.get("type", ""))),
+        }
+        for e in errors
+    ]
+
+
+def model_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """The errors of a model's validation, as the answer gives them."""
+    return clean_errors(exc.errors(include_url=False, include_input=False, include_context=False))
