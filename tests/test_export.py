@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from spillover import open_folder
 from spillover.audit.batch import audit, audit_folder
 from spillover.backends import GraphBackend, MemoryBackend
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.data.export import (
     LEVEL_LABELS,

@@ -6,7 +6,11 @@
   to ingest them;
 - :func:`read_columns`: the graph as flat :class:`~spillover.facts.columns.Columns`, for the
   batch audit;
-- :func:`open_backend`: the embedded backend over a folder, or Neo4j.
+- :func:`open_backend`: the embedded backend over a folder, or Neo4j;
+- :func:`neo4j_beside_data`: which Neo4j settings, if any, a command given a folder uses;
+- :func:`require_neo4j`: the settings of a command that needs Neo4j, or a clear refusal;
+- :func:`query_database`, :func:`ingest_into_database`: one saved query, one ingest, on
+  a database named by its settings (connected for the call, then closed).
 
 All of them validate the whole folder first and refuse bad input with every problem
 listed (:class:`~spillover.errors.DataError`).
@@ -14,9 +18,9 @@ listed (:class:`~spillover.errors.DataError`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import SpilloverError
 from .facts.graph import GraphBackend
@@ -27,8 +31,19 @@ if TYPE_CHECKING:
     from .backends.arrays import ArrayBackend
     from .facts.columns import Columns
     from .facts.model import Dataset
+    from .neo4j.ingest import IngestSummary
+    from .neo4j.investigate import QueryResult
 
-__all__ = ["open_backend", "open_folder", "read_columns", "read_dataset"]
+__all__ = [
+    "ingest_into_database",
+    "neo4j_beside_data",
+    "open_backend",
+    "open_folder",
+    "query_database",
+    "read_columns",
+    "read_dataset",
+    "require_neo4j",
+]
 
 
 def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
@@ -91,3 +106,62 @@ def open_backend(
     if data is None:
         raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
     return open_folder(data, region=region)
+
+
+def neo4j_beside_data(
+    data: str | Path | None,
+    uri: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    database: str | None = None,
+) -> Neo4jSettings | None:
+    """The Neo4j settings of a command that may also be given a data folder: those given
+    (the rest from NEO4J_*, :meth:`Neo4jSettings.from_env`), but none when ``data`` is
+    given and ``uri`` is not: an explicit folder wins over a NEO4J_URI in the environment
+    (an explicit URI beside it stays, and :func:`open_backend` refuses the pair).
+
+    >>> neo4j_beside_data("folder") is None
+    True
+    >>> neo4j_beside_data(None, "bolt://x").uri
+    'bolt://x'
+    """
+    settings = Neo4jSettings.from_env(uri, user, password, database)
+    return None if data is not None and uri is None else settings
+
+
+def require_neo4j(settings: Neo4jSettings | None) -> Neo4jSettings:
+    """``settings``, refused (:class:`~spillover.errors.SpilloverError`) when there are none."""
+    if settings is None:
+        raise SpilloverError("no Neo4j URI: pass --neo4j-uri or set NEO4J_URI")
+    return settings
+
+
+def query_database(
+    settings: Neo4jSettings | None, name: str, params: Mapping[str, Any] | None = None
+) -> QueryResult:
+    """Run the saved query ``name`` on the database of ``settings`` (see
+    :func:`spillover.neo4j.investigate.run_saved_query`)."""
+    settings = require_neo4j(settings)
+    from .neo4j.investigate import run_saved_query
+    from .neo4j.store import connect
+
+    driver = connect(settings)
+    try:
+        return run_saved_query(driver, settings.database, name, params)
+    finally:
+        driver.close()
+
+
+def ingest_into_database(
+    settings: Neo4jSettings, folder: str | Path, **options: Any
+) -> IngestSummary:
+    """Make the database of ``settings`` equal the data folder ``folder`` (the keyword
+    options of :func:`spillover.neo4j.ingest.ingest_folder`)."""
+    from .neo4j.ingest import ingest_folder
+    from .neo4j.store import connect
+
+    driver = connect(settings)
+    try:
+        return ingest_folder(folder, driver, settings.database, **options)
+    finally:
+        driver.close()
