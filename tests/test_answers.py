@@ -147,7 +147,7 @@ def test_names_cannot_forge_lines_of_the_text_explanation(graph):
 def test_control_characters_are_escaped_in_cli_text(tmp_path):
     from click.testing import CliRunner
 
-    from spillover.cli.commands import cli
+    from spillover.cli import cli
 
     data = forged_case().write(tmp_path / "data")
     runner = CliRunner()
@@ -263,7 +263,7 @@ def test_the_explanation_counts_every_path_the_remedy_breaks(graph):
 def test_explain_and_remedy_say_how_many_paths_there_are_and_how_many_are_shown():
     from click.testing import CliRunner
 
-    from spillover.cli.commands import cli
+    from spillover.cli import cli
     from spillover.examples import jiang_case_path
 
     data = str(jiang_case_path())

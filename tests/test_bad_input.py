@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data import fast as fastload
 from spillover.data.exact import load_folder
 from spillover.errors import DataError

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from spillover.audit.batch import audit
 from spillover.backends.memory import MemoryBackend
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.data.fast import read_dataset
 from spillover.engines.search import explain_all

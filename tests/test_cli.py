@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenario import Scenario
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.examples import jiang_case_path
 
 DATA = str(jiang_case_path())

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from spillover import open_folder
 from spillover.audit.batch import audit, audit_folder
 from spillover.backends import GraphBackend, MemoryBackend
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.data.export import (
     LEVEL_LABELS,
@@ -29,13 +29,14 @@ from spillover.data.export import (
     MIN_KEY_BYTES,
     Pseudonymizer,
     _injective,
+    check_options,
     export_pseudonymized,
     generate_key,
     key_entropy_bits,
     read_key,
 )
 from spillover.data.fast import read_dataset
-from spillover.errors import DataError, SpilloverError
+from spillover.errors import DataError, SpilloverError, UsageProblem
 from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.model import Dataset
 from spillover.facts.resident_id import validate_resident_id
@@ -326,6 +327,28 @@ def test_cli_export_then_every_command_runs_on_it(tmp_path: Path) -> None:
          "--at", "2024-01-01", "--data", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"new_key_file": "k", "data": "d"}, "--generate-key only makes a key"),
+        ({"new_key_file": "k", "pseudonymize": True}, "--generate-key only makes a key"),
+        ({"data": "d", "out": "o"}, "pass --pseudonymize"),
+        ({"data": "d", "out": "o", "pseudonymize": True}, "needs --key-file"),
+    ],
+)
+def test_the_library_refuses_export_options_that_do_not_go_together(
+    given: dict[str, object], message: str
+) -> None:
+    options: dict[str, object] = {
+        "data": None, "out": None, "pseudonymize": False, "key_file": None, "new_key_file": None
+    }  # fmt: skip
+    with pytest.raises(UsageProblem, match=message):
+        check_options(**{**options, **given})  # type: ignore[arg-type]
+    ok = {**options, "data": "d", "out": "o", "pseudonymize": True, "key_file": "k"}
+    check_options(**ok)  # type: ignore[arg-type]
+    check_options(**{**options, "new_key_file": "k"})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from scaling import copy_chain_case, copy_heavy_scenario, within
 from scenario import Scenario, SynthPopulation, random_scenario
 from spillover.audit.findings import Findings, find
 from spillover.backends.memory import MemoryBackend
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.examples import jiang_case_path
 from spillover.neo4j.statements import cypher

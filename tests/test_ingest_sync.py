@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from scenario import Scenario, random_scenario
 from spillover.audit.batch import audit
 from spillover.backends.memory import MemoryBackend
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.engines.search import explain_all
 from spillover.examples import jiang_case_path

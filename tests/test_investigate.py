@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from spillover.audit.batch import audit_rows
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.connect import open_folder
 from spillover.data.exact import load_folder
 from spillover.engines.search import Explanation, explain_all

@@ -17,7 +17,7 @@ PACKAGE = Path(spillover.__file__).parent
 
 NO_DRIVER = """
 import sys
-from spillover.cli.commands import main
+from spillover.cli import main
 import spillover.render.text
 from spillover.neo4j.settings import Neo4jSettings
 sys.argv = ["spillover", "--help"]
@@ -155,14 +155,6 @@ KNOWN_IN_FUNCTION = {
     "spillover.audit.spark -> spillover.facts.columns",
     "spillover.audit.spark -> spillover.render.json",
     "spillover.backends.memory -> spillover.facts.columns",
-    "spillover.cli.commands -> spillover.audit.findings",
-    "spillover.cli.commands -> spillover.data.export",
-    "spillover.cli.commands -> spillover.engines.remedy",
-    "spillover.cli.commands -> spillover.render.neighborhood",
-    "spillover.cli.commands -> spillover.render.report",
-    "spillover.cli.commands -> spillover.service.checklog",
-    "spillover.cli.commands -> spillover.simulate.run",
-    "spillover.cli.commands -> spillover.synth.generate",
     "spillover.engines.batch -> scipy.sparse",
     "spillover.engines.batch -> scipy.sparse.csgraph",
     "spillover.engines.remedy -> json",

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("splink")
 
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data.contract import TABLES, required_columns
 from spillover.data.exact import load_folder, odd_table_paths, table_paths
 from spillover.errors import DataError, OptionError

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from scenario import SynthPopulation, random_scenario
 from spillover.backends.memory import MemoryBackend
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.errors import NotFoundError
 from spillover.examples import jiang_case_path

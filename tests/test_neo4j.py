@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from scenario import Scenario, random_scenario
 from spillover.backends.memory import MemoryBackend
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.engines.search import explain_all
 from spillover.errors import BackendUnavailable, DataError

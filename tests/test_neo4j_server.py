@@ -22,7 +22,7 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.examples import jiang_case_path
 from spillover.neo4j.ingest import graph_counts, held_rows, ingest_folder, read_marker, wipe
 from spillover.neo4j.statements import cypher

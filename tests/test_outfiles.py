@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from scenario import Scenario
 from spillover.audit.batch import audit, write_audit
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.errors import SpilloverError
 from spillover.files.write import (
     FORMULA_TRIGGERS,

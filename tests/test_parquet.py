@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from parquet_forms import convertible_rows, outcome, to_parquet, write_parquet
 from spillover.audit.batch import audit, audit_folder
 from spillover.backends.memory import MemoryBackend
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data import fast as fastload
 from spillover.data.contract import TABLES, field_kinds
 from spillover.data.exact import load_folder

@@ -13,7 +13,7 @@ from scenario import Scenario
 from spillover import open_folder
 from spillover.audit.batch import pass_rows
 from spillover.audit.findings import find
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.engines.search import explain_about_person, explain_all, explain_entry
 from spillover.errors import PolicyError
 from spillover.examples import jiang_case_path, jiang_records_path

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from scaling import copy_heavy_scenario, hub_case, within
 from scenario import Scenario, random_scenario
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.engines.remedy import (
     _S,
     _T,

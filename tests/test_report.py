@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from markupsafe import escape
 
 from scenario import Scenario
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.engines.remedy import RECORD_KINDS
 from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.model import LoanStatus

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import spillover
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.errors import PolicyError
 from spillover.examples import jiang_case_path
 from spillover.facts.model import LinkRole

@@ -27,7 +27,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from conftest import Neo4jService
 from spillover import examples
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.connect import open_folder
 from spillover.engines.search import check, explain_about_person, explain_entry
 from spillover.neo4j.ingest import ingest_folder

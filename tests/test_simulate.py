@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenario import Scenario
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.connect import read_columns
 from spillover.engines.batch import rows as kernel_rows
 from spillover.policy import default_policy

@@ -1,5 +1,5 @@
-"""``python -m spillover``: the command line (:mod:`spillover.cli.commands`)."""
+"""``python -m spillover``: the command line (:mod:`spillover.cli`)."""
 
-from .cli.commands import main
+from .cli import main
 
 main()

@@ -9,7 +9,10 @@
 - :func:`open_backend`: the embedded backend over a folder, or Neo4j;
 - :class:`Source`: where the graph comes from as the user gave it (:meth:`Source.choose`:
   an explicit data folder wins over a ``NEO4J_URI`` in the environment), opened with
-  :meth:`Source.open`.
+  :meth:`Source.open`;
+- :func:`require_neo4j`: the settings of a command that needs Neo4j, or a clear refusal;
+- :func:`query_database`, :func:`ingest_into_database`: one saved query, one ingest, on
+  a database named by its settings (connected for the call, then closed).
 
 All of them validate the whole folder first and refuse bad input with every problem
 listed (:class:`~spillover.errors.DataError`).
@@ -21,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .backends.arrays import ArrayBackend
 from .data import fast
@@ -31,7 +35,20 @@ from .facts.model import Dataset
 from .facts.phones import DEFAULT_REGION
 from .neo4j.settings import Neo4jSettings
 
-__all__ = ["Source", "open_backend", "open_folder", "read_columns", "read_dataset"]
+if TYPE_CHECKING:
+    from .neo4j.ingest import IngestSummary
+    from .neo4j.investigate import QueryResult
+
+__all__ = [
+    "Source",
+    "ingest_into_database",
+    "open_backend",
+    "open_folder",
+    "query_database",
+    "read_columns",
+    "read_dataset",
+    "require_neo4j",
+]
 
 
 def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
@@ -145,3 +162,41 @@ class Source:
             yield backend
         finally:
             backend.close()
+
+
+def require_neo4j(settings: Neo4jSettings | None) -> Neo4jSettings:
+    """``settings``, refused (:class:`~spillover.errors.SpilloverError`) when there are none."""
+    if settings is None:
+        raise SpilloverError("no Neo4j URI: pass --neo4j-uri or set NEO4J_URI")
+    return settings
+
+
+def query_database(
+    settings: Neo4jSettings | None, name: str, params: Mapping[str, Any] | None = None
+) -> QueryResult:
+    """Run the saved query ``name`` on the database of ``settings`` (see
+    :func:`spillover.neo4j.investigate.run_saved_query`)."""
+    settings = require_neo4j(settings)
+    from .neo4j.investigate import run_saved_query
+    from .neo4j.store import connect
+
+    driver = connect(settings)
+    try:
+        return run_saved_query(driver, settings.database, name, params)
+    finally:
+        driver.close()
+
+
+def ingest_into_database(
+    settings: Neo4jSettings, folder: str | Path, **options: Any
+) -> IngestSummary:
+    """Make the database of ``settings`` equal the data folder ``folder`` (the keyword
+    options of :func:`spillover.neo4j.ingest.ingest_folder`)."""
+    from .neo4j.ingest import ingest_folder
+    from .neo4j.store import connect
+
+    driver = connect(settings)
+    try:
+        return ingest_folder(folder, driver, settings.database, **options)
+    finally:
+        driver.close()

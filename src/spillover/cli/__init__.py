@@ -1,5 +1,56 @@
-"""The command line: parse, one library call, print (the script ``spillover`` is ``main``)."""
+"""The command line: parse, one library call, print (the script ``spillover`` is ``main``).
 
-from .commands import cli, main
+One module per command family, over the shared option decorators of
+:mod:`spillover.cli.options`: :mod:`~spillover.cli.explain` (demo, explain, check,
+remedy, report, neighborhood), :mod:`~spillover.cli.audit` (audit, findings, simulate),
+:mod:`~spillover.cli.neo4j` (ingest, query), :mod:`~spillover.cli.data` (synth, export,
+link) and :mod:`~spillover.cli.service` (serve, checks).
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..neo4j.driverlog import route_driver_logs
+from ..version import __version__
+from . import audit, data, explain, neo4j, service
+from .options import note
 
 __all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spillover")
+def cli() -> None:
+    """Trace how blacklist status spread from defaulters to unrelated people.
+
+    Every blacklisting gets explanation paths and a contamination score: the share
+    of it that rests on other people's debts rather than the subject's own conduct.
+    """
+    route_driver_logs(note)
+
+
+for _command in (
+    explain.demo,
+    explain.explain,
+    explain.remedy,
+    explain.report,
+    explain.check,
+    audit.audit,
+    neo4j.query,
+    neo4j.ingest,
+    data.synth,
+    data.export,
+    data.link,
+    explain.neighborhood,
+    audit.findings,
+    service.serve,
+    service.checks,
+    audit.simulate,
+):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Run the ``spillover`` command line (the console script's entry point)."""
+    cli(prog_name="spillover")

@@ -53,7 +53,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import SpilloverError
+from ..errors import SpilloverError, UsageProblem
 from ..facts.model import (
     Dataset,
     Entry,
@@ -79,6 +79,7 @@ __all__ = [
     "MIN_KEY_BYTES",
     "ExportSummary",
     "Pseudonymizer",
+    "check_options",
     "export_pseudonymized",
     "generate_key",
     "key_entropy_bits",
@@ -253,6 +254,30 @@ def read_key(path: str | Path, *, stdin: BinaryIO | None = None) -> bytes:
     if problem is not None:
         raise SpilloverError(f"{name} is refused: {problem}; {_hint('NEW_FILE')}")
     return key
+
+
+def check_options(
+    *,
+    data: str | Path | None,
+    out: str | Path | None,
+    pseudonymize: bool,
+    key_file: str | Path | None,
+    new_key_file: str | Path | None,
+) -> None:
+    """Refuse ``spillover export`` options that do not go together
+    (:class:`~spillover.errors.UsageProblem`): ``new_key_file`` (``--generate-key``) with
+    anything of an export, an export without ``pseudonymize`` or without ``key_file``
+    (``data`` and ``out`` are the command line's to require)."""
+    if new_key_file is not None:
+        if data is not None or out is not None or pseudonymize or key_file is not None:
+            raise UsageProblem(
+                "--generate-key only makes a key: export with --key-file in a second command"
+            )
+        return
+    if not pseudonymize:
+        raise UsageProblem("export writes pseudonymized data only: pass --pseudonymize")
+    if key_file is None:
+        raise UsageProblem("--pseudonymize needs --key-file FILE")
 
 
 def generate_key(path: str | Path) -> Path:
