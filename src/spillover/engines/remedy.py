@@ -46,6 +46,7 @@ most entries first).
 from __future__ import annotations
 
 import heapq
+import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -1057,8 +1058,6 @@ def remedy_dict(r: Remedy) -> dict[str, Any]:
 
 def remedy_json(r: Remedy) -> str:
     """The remedy as indented JSON (:func:`remedy_dict`)."""
-    import json
-
     return json.dumps(remedy_dict(r), indent=2, ensure_ascii=False)
 
 
