@@ -44,6 +44,7 @@ from ..facts.model import (
     Loan,
     Match,
     PhonePeriod,
+    PhoneUse,
     Sharing,
     SubjectKind,
     ref,
@@ -81,8 +82,10 @@ __all__ = [
     "Explanation",
     "ExplanationFacts",
     "ExplanationPath",
+    "PersonTie",
     "Reach",
     "Step",
+    "TiePath",
     "check",
     "compute_reach",
     "copy_chain",
@@ -93,6 +96,8 @@ __all__ = [
     "explain_entry",
     "find_ties",
     "origin_reaches",
+    "owner_on",
+    "person_ties",
     "proposed_entry",
     "route_steps",
     "step_match",
@@ -330,8 +335,8 @@ def _step(
 
 
 @dataclass(frozen=True, slots=True)
-class _Label:
-    """A partial path: its responsibility, loans so far, steps, and tie-break key.
+class TiePath:
+    """A tie path (subject -> loan), or a partial one: its responsibility, loans so far, steps, and tie-break key.
 
     Labels compare by :meth:`rank`: higher responsibility, then fewer loans, then
     ``key``. The key has a fixed shape per layer, ``(phone, role, loan)`` for each
@@ -347,28 +352,29 @@ class _Label:
     key: tuple[str, ...] = ()
 
     def rank(self) -> tuple[float, int, tuple[str, ...]]:
+        """The order of paths: higher responsibility, then fewer loans, then ``key``."""
         return (-self.responsibility, self.depth, self.key)
 
-    def tie(self, loan: Loan, phone: str, role: str, *steps: Step) -> _Label:
+    def tie(self, loan: Loan, phone: str, role: str, *steps: Step) -> TiePath:
         """This label extended by a tie to ``loan`` (through ``phone`` in ``role``, or own)."""
         responsibility = self.responsibility
         for s in steps:
             responsibility *= s.factor
         key = (*self.key, ref("phone", phone) if phone else "", role, ref("loan", loan.loan_id))
-        return _Label(responsibility, self.depth + 1, self.steps + steps, (*self.loans, loan), key)
+        return TiePath(responsibility, self.depth + 1, self.steps + steps, (*self.loans, loan), key)
 
-    def chain(self, step: Step, match: Step | None = None) -> _Label:
+    def chain(self, step: Step, match: Step | None = None) -> TiePath:
         """This label extended from its last loan to that loan's borrower (through the
         match step of the record the loan names its borrower by, if any)."""
         if match is None:
-            return _Label(
+            return TiePath(
                 self.responsibility * step.factor,
                 self.depth,
                 (*self.steps, step),
                 self.loans,
                 (*self.key, step.target),
             )
-        return _Label(
+        return TiePath(
             self.responsibility * step.factor * match.factor,
             self.depth,
             (*self.steps, step, match),
@@ -377,11 +383,42 @@ class _Label:
         )
 
 
-def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
+def owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
+    """The owner period of ``periods`` (one phone's) covering ``day``, if any."""
     for period in periods:
         if period.covers(day):
             return period
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonTie:
+    """One step of a tie walk from a person to a loan: their own loan (``use`` None), or a
+    loan naming a phone they owned on the application day (``use``, with the owner
+    ``period``)."""
+
+    loan: Loan
+    use: PhoneUse | None = None
+    period: PhonePeriod | None = None
+
+
+def person_ties(found: FrontierFacts) -> dict[str, list[PersonTie]]:
+    """The ties of each person an ``expand`` answer covers, as every tie walk takes them:
+    their own loans, then the loans naming a phone they owned on the application day (not
+    as the loan's borrower), each in the answer's order. :func:`count_paths` and the
+    remedy's walks (:mod:`spillover.engines.remedy`) step with these."""
+    periods: dict[str, list[PhonePeriod]] = {}
+    for period in found.periods:
+        periods.setdefault(period.phone, []).append(period)
+    ties: dict[str, list[PersonTie]] = {}
+    for loan in found.own_loans:
+        ties.setdefault(loan.borrower_id, []).append(PersonTie(loan))
+    for use in found.uses:
+        held = owner_on(periods.get(use.phone, ()), use.loan.applied_at)
+        owner = held.owner_id if held else None
+        if owner is not None and owner != use.loan.borrower_id:
+            ties.setdefault(owner, []).append(PersonTie(use.loan, use, held))
+    return ties
 
 
 class ExplanationFacts:
@@ -441,7 +478,26 @@ def _part(around: FrontierFacts, persons: set[str], phones: set[str]) -> Frontie
     )
 
 
-def find_ties(  # noqa: C901 (to split, issue 20)
+@dataclass
+class _TieSearch:
+    """What a tie search carries from layer to layer: the best rank each node was reached
+    with, the labels of the next layer's people and phones, the origins found so far."""
+
+    policy: Policy
+    is_origin: Callable[[Loan], bool]
+    seen: dict[str, tuple[float, int, tuple[str, ...]]]
+    persons: dict[str, TiePath]
+    phones: dict[str, TiePath]
+    origins: dict[str, TiePath] = field(default_factory=dict)
+    #: who owned a phone subject on the listing day (for the owner-changed kinds)
+    subject_owner_now: str | None = None
+
+
+#: the best label reaching each loan of a layer, with the loan
+_Reached = dict[str, tuple[TiePath, Loan]]
+
+
+def find_ties(
     backend: GraphBackend | ExplanationFacts,
     subject_kind: SubjectKind,
     subject: str,
@@ -451,125 +507,179 @@ def find_ties(  # noqa: C901 (to split, issue 20)
     is_origin: Callable[[Loan], bool],
     listing_day: date | None = None,
     via: Step | None = None,
-) -> dict[str, _Label]:
+) -> dict[str, TiePath]:
     """Best tie path from the subject to every origin loan, keyed by loan id.
 
     ``is_origin(loan)`` says whether a reached loan may originate the listing; ``via``:
     the match step of a listed platform record to ``subject`` (its person), which every
-    path starts with.
+    path starts with. Each layer offers the ties :func:`_from_people` and
+    :func:`_from_phones` find (the best per loan kept), then :func:`_to_borrowers` records
+    the origins and goes on from each loan to its borrower.
     """
-    start = ref(subject_kind.value, subject)
-    start_label = _Label(1.0, 0, ()) if via is None else _Label(via.factor, 0, (via,))
-    seen: dict[str, tuple[float, int, tuple[str, ...]]] = {start: start_label.rank()}
-    persons: dict[str, _Label] = (
-        {subject: start_label} if subject_kind == SubjectKind.PERSON else {}
-    )
-    phones: dict[str, _Label] = {subject: start_label} if subject_kind == SubjectKind.PHONE else {}
-    origins: dict[str, _Label] = {}
-    subject_owner_now: str | None = None
-
+    search = _start_search(subject_kind, subject, policy, is_origin, via)
     for layer in range(1, policy.max_loans + 1):
-        if not persons and not phones:
+        if not search.persons and not search.phones:
             break
-        facts: FrontierFacts = backend.expand(sorted(persons), sorted(phones), until)
+        facts: FrontierFacts = backend.expand(sorted(search.persons), sorted(search.phones), until)
         periods: dict[str, list[PhonePeriod]] = {}
         for known in facts.periods:
             periods.setdefault(known.phone, []).append(known)
         if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
-            now = _owner_on(periods.get(subject, ()), listing_day)
-            subject_owner_now = now.owner_id if now else None
+            now = owner_on(periods.get(subject, ()), listing_day)
+            search.subject_owner_now = now.owner_id if now else None
+        reached: _Reached = {}
+        _from_people(
+            search, facts, periods, layer == 1 and subject_kind == SubjectKind.PERSON, reached
+        )
+        _from_phones(search, facts, periods, reached)
+        search.persons, search.phones = _to_borrowers(search, reached, layer), {}
+    return search.origins
 
-        reached: dict[str, tuple[_Label, Loan]] = {}
 
-        def offer(
-            label: _Label, loan: Loan, reached: dict[str, tuple[_Label, Loan]] = reached
-        ) -> None:
-            current = reached.get(loan.loan_id)
-            if current is None or label.rank() < current[0].rank():
-                reached[loan.loan_id] = (label, loan)
+def _start_search(
+    subject_kind: SubjectKind,
+    subject: str,
+    policy: Policy,
+    is_origin: Callable[[Loan], bool],
+    via: Step | None,
+) -> _TieSearch:
+    """The search before its first layer: the subject (through ``via``) seen, on the frontier."""
+    start = TiePath(1.0, 0, ()) if via is None else TiePath(via.factor, 0, (via,))
+    return _TieSearch(
+        policy,
+        is_origin,
+        seen={ref(subject_kind.value, subject): start.rank()},
+        persons={subject: start} if subject_kind == SubjectKind.PERSON else {},
+        phones={subject: start} if subject_kind == SubjectKind.PHONE else {},
+    )
 
-        for loan in facts.own_loans:
-            base = persons.get(loan.borrower_id)
-            if base is None:
-                continue
-            kind = loan_kind(subject=layer == 1 and subject_kind == SubjectKind.PERSON)
-            person_node = ref("person", loan.borrower_id)
-            if loan.borrower_record is None:
-                step = _step(kind, person_node, ref("loan", loan.loan_id), loan.applied_at, policy)
-                offer(base.tie(loan, "", "", step), loan)
-                continue
-            # the person -> the platform record they were matched to -> its loan
+
+def _offer(reached: _Reached, label: TiePath, loan: Loan) -> None:
+    """Keep ``label`` for ``loan`` if it beats the layer's best so far."""
+    current = reached.get(loan.loan_id)
+    if current is None or label.rank() < current[0].rank():
+        reached[loan.loan_id] = (label, loan)
+
+
+def _from_people(
+    search: _TieSearch,
+    facts: FrontierFacts,
+    periods: dict[str, list[PhonePeriod]],
+    subject_layer: bool,
+    reached: _Reached,
+) -> None:
+    """Ties from the frontier people: their own loans (``subject_layer``: the subject's
+    own, OWN_DEFAULT), then loans naming a phone they owned on the application day."""
+    policy = search.policy
+    for loan in facts.own_loans:
+        base = search.persons.get(loan.borrower_id)
+        if base is None:
+            continue
+        kind = loan_kind(subject=subject_layer)
+        person_node = ref("person", loan.borrower_id)
+        if loan.borrower_record is None:
+            step = _step(kind, person_node, ref("loan", loan.loan_id), loan.applied_at, policy)
+            _offer(reached, base.tie(loan, "", "", step), loan)
+            continue
+        # the person -> the platform record they were matched to -> its loan
+        record_node = ref("record", loan.borrower_record)
+        match = _match_step(loan, person_node, record_node, policy)
+        step = _step(kind, record_node, ref("loan", loan.loan_id), loan.applied_at, policy)
+        _offer(reached, base.tie(loan, "", "", match, step), loan)
+    for use in facts.uses:
+        loan = use.loan
+        period = owner_on(periods.get(use.phone, ()), loan.applied_at)
+        if period is None or period.owner_id is None or period.owner_id == loan.borrower_id:
+            continue
+        base = search.persons.get(period.owner_id)
+        if base is None:
+            continue
+        phone_node = ref("phone", use.phone)
+        owns = _step(
+            owns_kind(period.verified),
+            ref("person", period.owner_id),
+            phone_node,
+            period.since,
+            policy,
+        )
+        step = _step(
+            use_kind(use.role, loan.phone_verified),
+            phone_node,
+            ref("loan", loan.loan_id),
+            loan.applied_at,
+            policy,
+            use.role,
+        )
+        _offer(reached, base.tie(loan, use.phone, use.role, owns, step), loan)
+
+
+def _from_phones(
+    search: _TieSearch,
+    facts: FrontierFacts,
+    periods: dict[str, list[PhonePeriod]],
+    reached: _Reached,
+) -> None:
+    """Ties from a phone subject to the loans naming it (first layer only)."""
+    for use in facts.uses:
+        base = search.phones.get(use.phone)
+        if base is None:
+            continue
+        loan = use.loan
+        period = owner_on(periods.get(use.phone, ()), loan.applied_at)
+        owner = period.owner_id if period else None
+        now = search.subject_owner_now
+        kind = subject_phone_kind(
+            use.role,
+            loan.phone_verified,
+            borrower_owned=owner is not None and owner == loan.borrower_id,
+            owner_changed=now is not None and now != owner,
+        )
+        step = _step(
+            kind,
+            ref("phone", use.phone),
+            ref("loan", loan.loan_id),
+            loan.applied_at,
+            search.policy,
+            use.role,
+        )
+        _offer(reached, base.tie(loan, use.phone, use.role, step), loan)
+
+
+def _to_borrowers(search: _TieSearch, reached: _Reached, layer: int) -> dict[str, TiePath]:
+    """Record the layer's origins (loans not reached as well before), and go on from each
+    loan to its borrower (through the record the loan names them by): the next frontier,
+    the best label per person, seen."""
+    policy, seen = search.policy, search.seen
+    next_persons: dict[str, TiePath] = {}
+    for loan_id in sorted(reached):
+        label, loan = reached[loan_id]
+        node = ref("loan", loan_id)
+        if node in seen and seen[node] <= label.rank():
+            continue
+        seen[node] = label.rank()
+        if search.is_origin(loan):
+            current = search.origins.get(loan_id)
+            if current is None or label.rank() < current.rank():
+                search.origins[loan_id] = label
+        if layer == policy.max_loans:
+            continue
+        borrower = ref("person", loan.borrower_id)
+        if loan.borrower_record is None:
+            nxt = label.chain(_step(CHAIN_STEP, node, borrower, None, policy))
+        else:  # the loan -> its borrower's record -> the person it was matched to
             record_node = ref("record", loan.borrower_record)
-            match = _match_step(loan, person_node, record_node, policy)
-            step = _step(kind, record_node, ref("loan", loan.loan_id), loan.applied_at, policy)
-            offer(base.tie(loan, "", "", match, step), loan)
-
-        for use in facts.uses:
-            loan = use.loan
-            period = _owner_on(periods.get(use.phone, ()), loan.applied_at)
-            owner = period.owner_id if period else None
-            phone_node = ref("phone", use.phone)
-            loan_node = ref("loan", loan.loan_id)
-            base = phones.get(use.phone)
-            if base is not None:
-                borrower_owned = owner is not None and owner == loan.borrower_id
-                kind = subject_phone_kind(
-                    use.role,
-                    loan.phone_verified,
-                    borrower_owned=borrower_owned,
-                    owner_changed=subject_owner_now is not None and subject_owner_now != owner,
-                )
-                step = _step(kind, phone_node, loan_node, loan.applied_at, policy, use.role)
-                offer(base.tie(loan, use.phone, use.role, step), loan)
-            if owner is None or owner == loan.borrower_id:
-                continue
-            base = persons.get(owner)
-            if base is None or period is None:
-                continue
-            owns = _step(
-                owns_kind(period.verified), ref("person", owner), phone_node, period.since, policy
+            nxt = label.chain(
+                _step(CHAIN_STEP, node, record_node, None, policy),
+                _match_step(loan, record_node, borrower, policy),
             )
-            step = _step(
-                use_kind(use.role, loan.phone_verified),
-                phone_node,
-                loan_node,
-                loan.applied_at,
-                policy,
-                use.role,
-            )
-            offer(base.tie(loan, use.phone, use.role, owns, step), loan)
-
-        next_persons: dict[str, _Label] = {}
-        for loan_id in sorted(reached):
-            label, loan = reached[loan_id]
-            node = ref("loan", loan_id)
-            if node in seen and seen[node] <= label.rank():
-                continue
-            seen[node] = label.rank()
-            if is_origin(loan):
-                current = origins.get(loan_id)
-                if current is None or label.rank() < current.rank():
-                    origins[loan_id] = label
-            if layer == policy.max_loans:
-                continue
-            borrower = ref("person", loan.borrower_id)
-            if loan.borrower_record is None:
-                nxt = label.chain(_step(CHAIN_STEP, node, borrower, None, policy))
-            else:  # the loan -> its borrower's record -> the person it was matched to
-                record_node = ref("record", loan.borrower_record)
-                nxt = label.chain(
-                    _step(CHAIN_STEP, node, record_node, None, policy),
-                    _match_step(loan, record_node, borrower, policy),
-                )
-            if borrower in seen and seen[borrower] <= nxt.rank():
-                continue
-            current = next_persons.get(loan.borrower_id)
-            if current is None or nxt.rank() < current.rank():
-                next_persons[loan.borrower_id] = nxt
-        for person, label in next_persons.items():
-            seen[ref("person", person)] = label.rank()
-        persons, phones = next_persons, {}
-    return origins
+        if borrower in seen and seen[borrower] <= nxt.rank():
+            continue
+        current = next_persons.get(loan.borrower_id)
+        if current is None or nxt.rank() < current.rank():
+            next_persons[loan.borrower_id] = nxt
+    for person, label in next_persons.items():
+        seen[ref("person", person)] = label.rank()
+    return next_persons
 
 
 def count_paths(
@@ -618,21 +728,10 @@ def count_paths(
         states = {(subject, frozenset({subject})): 1}
     while states and depth < policy.max_loans:
         nxt = {}
-        found = facts.expand(sorted({person for person, _ in states}), [], until)
-        periods: dict[str, list[PhonePeriod]] = {}
-        for period in found.periods:
-            periods.setdefault(period.phone, []).append(period)
-        ties: dict[str, list[Loan]] = {}
-        for loan in found.own_loans:
-            ties.setdefault(loan.borrower_id, []).append(loan)
-        for use in found.uses:
-            held = _owner_on(periods.get(use.phone, ()), use.loan.applied_at)
-            owner = held.owner_id if held else None
-            if owner is not None and owner != use.loan.borrower_id:
-                ties.setdefault(owner, []).append(use.loan)
+        ties = person_ties(facts.expand(sorted({person for person, _ in states}), [], until))
         for (person, visited), walks in states.items():
-            for loan in ties.get(person, ()):
-                reached(loan, depth + 1, visited, walks)
+            for tie in ties.get(person, ()):
+                reached(tie.loan, depth + 1, visited, walks)
         states, depth = nxt, depth + 1
     return total
 
@@ -657,6 +756,11 @@ def explain(
 ) -> Explanation:
     """Explain one blacklisting, recorded (``entry.entry_id`` set) or proposed (None).
 
+    The steps: the reach of the listing, the subject resolved (:func:`_resolve_subject`),
+    the tie search (:func:`find_ties`), the best paths on to the listing
+    (:func:`_shown_paths`), their score and codes (:func:`_codes`), the matches on them
+    (:func:`_path_matches`) and the count of every path.
+
     >>> from spillover import open_folder, examples
     >>> backend = open_folder(examples.jiang_case_path())
     >>> e = explain(backend, backend.entries(["E-WL-J"])["E-WL-J"])
@@ -674,23 +778,10 @@ def explain(
         return loan.status in statuses and origin_reaches(loan, reach)
 
     facts = ExplanationFacts(backend)
-    subject_kind, subject, via = entry.subject_kind, entry.subject, None
-    matches: dict[str, Match] = {}
-    if subject_kind == SubjectKind.RECORD:
-        # a listed platform record: explained from the person it was matched to, through
-        # the match step (an unresolved record has no path)
-        matches = backend.matches([subject])
-        found = matches.get(subject)
-        if found is None:
-            return _unresolved(backend, entry, policy)
-        subject_kind, subject = SubjectKind.PERSON, found.person_id
-        via = _step(
-            match_kind(found.matched_by),
-            entry.subject_ref,
-            ref("person", found.person_id),
-            None,
-            policy,
-        )
+    resolved = _resolve_subject(backend, entry, policy)
+    if resolved is None:
+        return _unresolved(backend, entry, policy)
+    subject_kind, subject, via, matches = resolved
     ties = find_ties(
         facts,
         subject_kind,
@@ -701,43 +792,13 @@ def explain(
         listing_day=entry.listed_at,
         via=via,
     )
-    ranked = sorted(
-        ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
-    )
     limit = max_paths if max_paths is not None else policy.max_paths
-    shown = ranked[:limit]
-    paths = []
-    for label in shown:
-        loan = label.loans[-1]
-        steps = label.steps + route_steps(loan, reach, proposed)
-        paths.append(ExplanationPath(loan, rounded(label.responsibility), label.depth, steps))
-
+    shown, paths = _shown_paths(ties, reach, proposed, limit)
     result = score(paths[0].responsibility if paths else None, policy)
-    contamination, verdict = result.contamination, result.verdict
-    if paths:
-        codes = reason_codes(s.code for s in paths[0].steps)
-    else:
-        codes = (NO_PATH,)
-        if diagnose:
-            codes += (_diagnose(facts, entry, chain, sharing, policy, subject_kind, subject),)
-    # only the loans on the paths given: their borrowers and platforms name them
-    given = {loan.loan_id for label in shown for loan in label.loans}
-    loans = {
-        loan.loan_id: loan
-        for label in ties.values()
-        for loan in label.loans
-        if loan.loan_id in given
-    }
-    on_paths = {
-        split_ref(node)[1]
-        for p in paths
-        for s in p.steps
-        if s.rel == MATCHED_TO
-        for node in (s.source, s.target)
-        if split_ref(node)[0] == SubjectKind.RECORD.value
-    } - set(matches)
-    if on_paths:
-        matches.update(backend.matches(sorted(on_paths)))
+    codes = _codes(paths)
+    if not paths and diagnose:
+        codes += (_diagnose(facts, entry, chain, sharing, policy, subject_kind, subject),)
+    matches.update(_path_matches(backend, paths, set(matches)))
     total = (
         count_paths(facts, subject_kind, subject, entry.listed_at, policy, is_origin=is_origin)
         if ties
@@ -745,16 +806,88 @@ def explain(
     )
     return Explanation(
         entry,
-        contamination,
-        verdict,
+        result.contamination,
+        result.verdict,
         tuple(paths),
         codes,
         policy,
-        _names(backend, entry, paths, loans),
+        _names(backend, entry, paths, _loans_shown(ties, shown)),
         matches,
         total,
         len(ties),
     )
+
+
+def _resolve_subject(
+    backend: GraphBackend, entry: Entry, policy: Policy
+) -> tuple[SubjectKind, str, Step | None, dict[str, Match]] | None:
+    """Where the search starts: the entry's subject, or for a listed platform record the
+    person it was matched to, through the match step (``via``), with that match; None
+    for a record that resolves to no person (it has no path)."""
+    if entry.subject_kind != SubjectKind.RECORD:
+        return entry.subject_kind, entry.subject, None, {}
+    matches = backend.matches([entry.subject])
+    found = matches.get(entry.subject)
+    if found is None:
+        return None
+    via = _step(
+        match_kind(found.matched_by),
+        entry.subject_ref,
+        ref("person", found.person_id),
+        None,
+        policy,
+    )
+    return SubjectKind.PERSON, found.person_id, via, matches
+
+
+def _shown_paths(
+    ties: dict[str, TiePath], reach: Reach, proposed: bool, limit: int
+) -> tuple[list[TiePath], list[ExplanationPath]]:
+    """The best ``limit`` tie paths (responsibility, then loans, then origin loan id), and
+    each as an explanation path on to the listing."""
+    ranked = sorted(
+        ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
+    )
+    shown = ranked[:limit]
+    paths = []
+    for label in shown:
+        loan = label.loans[-1]
+        steps = label.steps + route_steps(loan, reach, proposed)
+        paths.append(ExplanationPath(loan, rounded(label.responsibility), label.depth, steps))
+    return shown, paths
+
+
+def _codes(paths: list[ExplanationPath]) -> tuple[str, ...]:
+    """The reason codes of the best path, or NO_PATH (the diagnosis follows)."""
+    if paths:
+        return reason_codes(s.code for s in paths[0].steps)
+    return (NO_PATH,)
+
+
+def _loans_shown(ties: dict[str, TiePath], shown: list[TiePath]) -> dict[str, Loan]:
+    """Only the loans on the paths given: their borrowers and platforms name them."""
+    given = {loan.loan_id for label in shown for loan in label.loans}
+    return {
+        loan.loan_id: loan
+        for label in ties.values()
+        for loan in label.loans
+        if loan.loan_id in given
+    }
+
+
+def _path_matches(
+    backend: GraphBackend, paths: list[ExplanationPath], known: set[str]
+) -> dict[str, Match]:
+    """The matches of the platform records on ``paths`` not ``known`` yet."""
+    on_paths = {
+        split_ref(node)[1]
+        for p in paths
+        for s in p.steps
+        if s.rel == MATCHED_TO
+        for node in (s.source, s.target)
+        if split_ref(node)[0] == SubjectKind.RECORD.value
+    } - known
+    return backend.matches(sorted(on_paths)) if on_paths else {}
 
 
 def _unresolved(backend: GraphBackend, entry: Entry, policy: Policy) -> Explanation:
