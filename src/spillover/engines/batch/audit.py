@@ -442,14 +442,37 @@ def _reason_codes(ix: CodedGraph, state: _PassState, reach: Reach) -> np.ndarray
 
     Each best path is summarised by a small integer signature (its tie kinds per
     layer, and whether it was shared or copied); the text is built once per
-    distinct signature.
+    distinct signature (:func:`_signature_codes`), and once per distinct path through a
+    platform record's match step (:func:`_matched_codes`).
     """
+    best = state.best
+    found = best.loan >= 0
+    per_layer, layer_match = _layer_summaries(ix, state)
+    plat = ix.loan_platform[np.maximum(best.loan, 0)]
+    rows = np.arange(len(best.loan))
+    col = reach.column[plat]
+    shared = found & (reach.sharing_hops[rows, col] > 0)
+    copied = found & (reach.chain_index[rows, col] > 0)
+    out = _signature_codes(best.depth, shared, copied, per_layer)
+    # paths through a platform record's match step (a record subject, or a loan named
+    # by a record): their codes are built per distinct signature with the matches
+    touched = found & ((state.entries.match >= 0) | (layer_match >= 0).any(axis=1))
+    if touched.any():
+        at = np.nonzero(touched)[0]
+        out[at] = _matched_codes(
+            at, best.depth, shared, copied, state.entries.match, per_layer, layer_match
+        )
+    return out
+
+
+def _layer_summaries(ix: CodedGraph, state: _PassState) -> tuple[np.ndarray, np.ndarray]:
+    """Per entry and layer (layer 1 first) of its best path: the summary of the layer's
+    tie (kind code * 2 + owner unverified), and the record match of the layer's loan
+    (index in MATCH_KEYS, -1: none); read back from the best label, layer by layer."""
     best, layers = state.best, state.layers
     n = len(best.loan)
     found = best.loan >= 0
-    depth = best.depth.copy()
-    per_layer = np.zeros((n, len(layers)), dtype=np.int64)  # summaries, layer 1 first
-    # the record match of each layer's loan (index in MATCH_KEYS, -1: none)
+    per_layer = np.zeros((n, len(layers)), dtype=np.int64)
     layer_match = np.full((n, len(layers)), -1, dtype=np.int64)
     layer = np.where(found, best.depth - 1, -1)
     idx = best.label.copy()
@@ -463,51 +486,64 @@ def _reason_codes(ix: CodedGraph, state: _PassState, reach: Reach) -> np.ndarray
             parent = layers[k].parent[idx[at]]
             idx[at] = layers[k - 1].to_person[parent]
             layer[at] = k - 1
-    plat = ix.loan_platform[np.maximum(best.loan, 0)]
-    rows = np.arange(n)
-    col = reach.column[plat]
-    shared = found & (reach.sharing_hops[rows, col] > 0)
-    copied = found & (reach.chain_index[rows, col] > 0)
-    # one integer per path: depth, shared, copied, then each layer's summary
+    return per_layer, layer_match
+
+
+def _signature_codes(
+    depth: np.ndarray, shared: np.ndarray, copied: np.ndarray, per_layer: np.ndarray
+) -> np.ndarray:
+    """The codes of every path from one integer per path (depth, shared, copied, then each
+    layer's summary), built once per distinct signature."""
+    n_layers = per_layer.shape[1]
     bits = LAYER_BITS
-    if 2 + (max(len(layers), 1)).bit_length() + bits * len(layers) > 62:
+    if 2 + (max(n_layers, 1)).bit_length() + bits * n_layers > 62:
         raise ValueError("too many layers to summarise paths in 64 bits")
     signature = depth * 4 + shared * 2 + copied
-    for k in range(len(layers)):
+    for k in range(n_layers):
         signature = (signature << bits) + per_layer[:, k]
     distinct, inverse = np.unique(signature, return_inverse=True)
     texts = np.empty(len(distinct), dtype=object)
     for j, sig in enumerate(distinct.tolist()):
         summaries: list[int] = []
-        for _ in range(len(layers)):
+        for _ in range(n_layers):
             summaries.insert(0, sig & ((1 << bits) - 1))
             sig >>= bits
         texts[j] = " ".join(path_codes(summaries[: sig // 4], bool(sig & 2), bool(sig & 1)))
-    out = texts[inverse.ravel()]
-    # paths through a platform record's match step (a record subject, or a loan named
-    # by a record): their codes are built per distinct signature with the matches
-    touched = found & ((state.entries.match >= 0) | (layer_match >= 0).any(axis=1))
-    if touched.any():
-        at = np.nonzero(touched)[0]
-        keys: dict[tuple[int, ...], str] = {}
-        for i, d, sh, co, m in zip(
-            at.tolist(),
-            depth[at].tolist(),
-            shared[at].tolist(),
-            copied[at].tolist(),
-            state.entries.match[at].tolist(),
-            strict=True,
-        ):
-            key = (d, sh, co, m, *per_layer[i, :d].tolist(), *layer_match[i, :d].tolist())
-            if key not in keys:
-                keys[key] = " ".join(
-                    path_codes(
-                        per_layer[i, :d].tolist(),
-                        bool(sh),
-                        bool(co),
-                        entry_match=m,
-                        loan_matches=layer_match[i, :d].tolist(),
-                    )
+    out: np.ndarray = texts[inverse.ravel()]
+    return out
+
+
+def _matched_codes(
+    at: np.ndarray,
+    depth: np.ndarray,
+    shared: np.ndarray,
+    copied: np.ndarray,
+    entry_match: np.ndarray,
+    per_layer: np.ndarray,
+    layer_match: np.ndarray,
+) -> list[str]:
+    """The codes of the paths ``at`` that pass a platform record's match step, built once
+    per distinct (signature, matches)."""
+    keys: dict[tuple[int, ...], str] = {}
+    out: list[str] = []
+    for i, d, sh, co, m in zip(
+        at.tolist(),
+        depth[at].tolist(),
+        shared[at].tolist(),
+        copied[at].tolist(),
+        entry_match[at].tolist(),
+        strict=True,
+    ):
+        key = (d, sh, co, m, *per_layer[i, :d].tolist(), *layer_match[i, :d].tolist())
+        if key not in keys:
+            keys[key] = " ".join(
+                path_codes(
+                    per_layer[i, :d].tolist(),
+                    bool(sh),
+                    bool(co),
+                    entry_match=m,
+                    loan_matches=layer_match[i, :d].tolist(),
                 )
-            out[i] = keys[key]
+            )
+        out.append(keys[key])
     return out

@@ -9,7 +9,7 @@ numbering), and the ties the search follows are precomputed once:
   match step of the record it names its borrower by;
 * :meth:`~CodedGraph._build_owner_periods`: owner periods sorted by (phone, since), for
   :meth:`~CodedGraph.period_at`;
-* :func:`_phone_uses`: every (phone, role, loan) with the phone's owner on the day;
+* :meth:`~CodedGraph._phone_uses`: every (phone, role, loan) with the phone's owner on the day;
 * :meth:`~CodedGraph._build_person_ties`: person -> loan (own loans, and loans naming a
   phone the person owned on the application day), CSR by person;
 * :meth:`~CodedGraph._build_phone_uses`: phone -> loan, CSR by phone, for phone subjects.
