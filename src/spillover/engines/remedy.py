@@ -9,7 +9,7 @@ remedy must cut **every** path, not only the best one.
 How it is computed (``docs/disputes.md`` has the reader's version):
 
 1. **All paths.** Every tie walk the per-entry search could take (the same layers,
-   dates and owner periods as :func:`spillover.engines.search.find_ties`, without keeping only
+   dates and owner periods as :func:`spillover.engines.ties.find_ties`, without keeping only
    the best walk per loan) from the subject to an origin loan, and for each origin
    every route to the listing: sharing agreements in force in time, then the
    entry's copy chain. Each path is a chain of *records*: an owner period of a phone
@@ -82,14 +82,9 @@ from ..rules import (
 )
 from ..text.safe import printable_lines
 from ..text.wording import count, score_text
-from .search import (
-    Explanation,
-    ExplanationFacts,
-    PersonTie,
-    copy_chain,
-    explain,
-    person_ties,
-)
+from .explanation import Explanation
+from .search import copy_chain, explain
+from .ties import ExplanationFacts, PersonTie, person_ties
 
 __all__ = [
     "APPLICANT_PHONE",
@@ -344,7 +339,7 @@ def _use_order(tie: PersonTie) -> tuple[str, str, str]:
 @dataclass
 class _TieWalker:
     """Walks every tie walk of one entry depth first (the steps of
-    :func:`spillover.engines.search.person_ties`), adding those that end at an origin
+    :func:`spillover.engines.ties.person_ties`), adding those that end at an origin
     to ``paths``."""
 
     paths: _EntryPaths

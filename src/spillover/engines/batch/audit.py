@@ -1,6 +1,6 @@
 """The batch pass: every entry's best path in a few vectorized layers (:class:`Index`).
 
-The same layered search as :func:`spillover.engines.search.find_ties`, for all entries at
+The same layered search as :func:`spillover.engines.ties.find_ties`, for all entries at
 once, as named steps over a small state (:class:`_PassState`):
 
 * :func:`_entries`: the entries in entry_id order, their subjects coded;
@@ -46,7 +46,7 @@ class Index(CodedGraph):
 def audit_pass(ix: CodedGraph, progress: Progress | None = None) -> AuditResult:
     """Best path of every entry, as the core would explain it (without diagnostics).
 
-    The same layered search as :func:`spillover.engines.search.find_ties`, for all entries
+    The same layered search as :func:`spillover.engines.ties.find_ties`, for all entries
     at once: :func:`_start` (the subjects), then per layer :func:`_person_ties` and
     :func:`_phone_ties` (candidate labels), :func:`_best_per_loan` (one label per entry
     and loan), :func:`_record_origins` and :func:`_to_borrowers` (the next frontier);
