@@ -369,7 +369,7 @@ def test_neighbourhood_answers_every_covered_expansion(graph, seed):
     from collections import Counter
 
     from scenario import random_scenario
-    from spillover.engines.search import _part
+    from spillover.engines.ties import _part
 
     g = graph(random_scenario(seed))
     around = g.neighbourhood(["p0"], [])

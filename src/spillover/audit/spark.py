@@ -1018,7 +1018,7 @@ def _epochs(
 def _reach(spark: SparkSession, g: _Graph) -> DataFrame:
     """Per entry and platform Q: the latest day a default known at Q still reaches the
     entry's copy chain (``deadline``), the sharing hops and the chain index of that route
-    (the kernel's :meth:`~spillover.engines.batch.Index._reach`)."""
+    (the kernel's :func:`~spillover.engines.batch.entry_reach`)."""
     from pyspark.sql import functions as F
 
     days, dist = _epochs(spark, g.sharing, g.entries)

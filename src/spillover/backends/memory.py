@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from datetime import date
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from ..facts.columns import Columns, columns_from_dataset
 from ..facts.graph import neighbourhood_by_expand
 from ..facts.model import (
     Dataset,
@@ -47,13 +47,10 @@ from ..rules import (
     loan_in_time,
 )
 
-if TYPE_CHECKING:
-    from ..facts.columns import Columns
-
 __all__ = ["MemoryBackend", "build_graph"]
 
 
-def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:  # noqa: C901 (to split, issue 20)
+def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:
     """The linkage graph of ``data``; nodes are ``KIND:ID`` references, each with its fact.
 
     >>> from spillover.data.exact import load_folder
@@ -63,29 +60,52 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:  # noqa: C901 (to split,
     'person'
     """
     g: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+    _add_nodes(g, data)
+    _add_edges(g, data)
+    return g
+
+
+def _add_nodes(g: nx.MultiDiGraph[str], data: Dataset) -> None:
+    """Every node with its fact: people, platforms, owned phones, records, loans (each
+    followed by its applicant phone when new), link phones, entries (each followed by its
+    subject phone when new)."""
     for p in data.people.values():
         g.add_node(ref("person", p.person_id), kind="person", fact=p)
     for pl in data.platforms.values():
         g.add_node(ref("platform", pl.platform_id), kind="platform", fact=pl)
     for phone, periods in data.phone_periods.items():
         g.add_node(ref("phone", phone), kind="phone", periods=periods)
+    for record in data.records.values():
+        g.add_node(ref("record", record.record_id), kind="record", fact=record)
+    for loan in data.loans.values():
+        g.add_node(ref("loan", loan.loan_id), kind="loan", fact=loan)
+        if loan.applicant_phone is not None:
+            _ensure_phone(g, loan.applicant_phone)
+    for link in data.links:
+        _ensure_phone(g, link.phone)
+    for entry in data.entries.values():
+        g.add_node(ref("entry", entry.entry_id or ""), kind="entry", fact=entry)
+        if entry.subject_kind == "phone":
+            _ensure_phone(g, entry.subject)
+
+
+def _add_edges(g: nx.MultiDiGraph[str], data: Dataset) -> None:
+    """Every relationship, in the order of the facts (their nodes are all there)."""
+    for phone, periods in data.phone_periods.items():
         for period in periods:
             if period.owner_id is not None:
                 g.add_edge(ref("person", period.owner_id), ref("phone", phone), OWNS, period=period)
     for record in data.records.values():
         node = ref("record", record.record_id)
-        g.add_node(node, kind="record", fact=record)
         g.add_edge(node, ref("platform", record.platform_id), HELD_BY)
         match = data.matches.get(record.record_id)
         if match is not None:
             g.add_edge(node, ref("person", match.person_id), MATCHED_TO, match=match)
     for loan in data.loans.values():
         node = ref("loan", loan.loan_id)
-        g.add_node(node, kind="loan", fact=loan)
         g.add_edge(ref("person", loan.borrower_id), node, BORROWED)
         g.add_edge(node, ref("platform", loan.platform_id), AT)
         if loan.applicant_phone is not None:
-            _ensure_phone(g, loan.applicant_phone)
             g.add_edge(
                 node,
                 ref("phone", loan.applicant_phone),
@@ -94,7 +114,6 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:  # noqa: C901 (to split,
                 verified=loan.phone_verified,
             )
     for link in data.links:
-        _ensure_phone(g, link.phone)
         role = ROLES[link.role.value]
         # several links of one loan to one phone differ by role: the role keys them
         g.add_edge(
@@ -105,10 +124,7 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:  # noqa: C901 (to split,
         )
     for entry in data.entries.values():
         node = ref("entry", entry.entry_id or "")
-        g.add_node(node, kind="entry", fact=entry)
         g.add_edge(node, ref("platform", entry.platform_id), ON)
-        if entry.subject_kind == "phone":
-            _ensure_phone(g, entry.subject)
         g.add_edge(node, entry.subject_ref, LISTS)
     for entry in data.entries.values():
         if entry.copied_from is not None:
@@ -122,7 +138,6 @@ def build_graph(data: Dataset) -> nx.MultiDiGraph[str]:  # noqa: C901 (to split,
             SHARES_WITH,
             since=s.since,
         )
-    return g
 
 
 def _ensure_phone(g: nx.MultiDiGraph[str], phone: str) -> None:
@@ -270,8 +285,6 @@ class MemoryBackend:
         )
 
     def columns(self) -> Columns:
-        from ..facts.columns import columns_from_dataset
-
         return columns_from_dataset(self.data)
 
     def close(self) -> None:

@@ -2,7 +2,16 @@
 
 from .batch import AuditResult, Index
 from .remedy import Remedy, remedy, subject_remedy
-from .search import Explanation, ExplanationPath, Step, check, explain, explain_all, explain_entry
+from .search import (
+    Explanation,
+    ExplanationPath,
+    Step,
+    TiePath,
+    check,
+    explain,
+    explain_all,
+    explain_entry,
+)
 
 __all__ = [
     "AuditResult",
@@ -11,6 +20,7 @@ __all__ = [
     "Index",
     "Remedy",
     "Step",
+    "TiePath",
     "check",
     "explain",
     "explain_all",

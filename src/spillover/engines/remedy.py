@@ -9,7 +9,7 @@ remedy must cut **every** path, not only the best one.
 How it is computed (``docs/disputes.md`` has the reader's version):
 
 1. **All paths.** Every tie walk the per-entry search could take (the same layers,
-   dates and owner periods as :func:`spillover.engines.search.find_ties`, without keeping only
+   dates and owner periods as :func:`spillover.engines.ties.find_ties`, without keeping only
    the best walk per loan) from the subject to an origin loan, and for each origin
    every route to the listing: sharing agreements in force in time, then the
    entry's copy chain. Each path is a chain of *records*: an owner period of a phone
@@ -46,6 +46,7 @@ most entries first).
 from __future__ import annotations
 
 import heapq
+import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -81,7 +82,9 @@ from ..rules import (
 )
 from ..text.safe import printable_lines
 from ..text.wording import count, score_text
-from .search import Explanation, ExplanationFacts, copy_chain, explain
+from .explanation import Explanation
+from .search import copy_chain, explain
+from .ties import ExplanationFacts, PersonTie, person_ties
 
 __all__ = [
     "APPLICANT_PHONE",
@@ -294,78 +297,99 @@ class _EntryPaths:
         return False
 
 
-def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
-    for period in periods:
-        if period.covers(day):
-            return period
-    return None
-
-
-def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryPaths:  # noqa: C901 (to split, issue 20)
+def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryPaths:
     """Every tie walk (up to ``policy.max_loans`` loans) from the subject to an origin that
     reaches the listing in time, with the entry's copy chain and the sharing agreements."""
-    chain = copy_chain(entry, backend)
-    sharing = backend.sharing()
-    paths = _EntryPaths(entry, chain, sharing, [])
-    statuses = policy.origin_statuses
-    reachable: dict[str, bool] = {}
+    paths = _EntryPaths(entry, copy_chain(entry, backend), backend.sharing(), [])
+    start = _walk_start(backend, entry)
+    if start is None:
+        return paths  # an unresolved record: no path
+    subject_person, records = start
+    walker = _TieWalker(paths, ExplanationFacts(backend), policy, entry.listed_at, subject_person)
+    if subject_person is not None:
+        walker.from_person(subject_person, 0, records, frozenset({subject_person}))
+    else:
+        walker.from_phone(entry.subject)
+    return paths
 
-    def is_origin(loan: Loan) -> bool:
-        if loan.status not in statuses:
+
+def _walk_start(
+    backend: GraphBackend, entry: Entry
+) -> tuple[str | None, tuple[Record, ...]] | None:
+    """Where the walks start: the subject person (None for a phone subject) and the records
+    every walk begins with; for a listed platform record, as explain resolves it, the
+    person it resolves to through its match (a correctable record unless the record is
+    that person's own); None for an unresolved record."""
+    if entry.subject_kind != SubjectKind.RECORD:
+        return (entry.subject if entry.subject_kind == SubjectKind.PERSON else None), ()
+    match = backend.matches([entry.subject]).get(entry.subject)
+    if match is None:
+        return None
+    if match.matched_by in _OWN_MATCHES:
+        return match.person_id, ()
+    held = backend.record_platforms([entry.subject]).get(entry.subject)
+    return match.person_id, (_match_record(match, held),)
+
+
+def _use_order(tie: PersonTie) -> tuple[str, str, str]:
+    use = tie.use
+    return (tie.loan.loan_id, use.phone, use.role) if use else (tie.loan.loan_id, "", "")
+
+
+@dataclass
+class _TieWalker:
+    """Walks every tie walk of one entry depth first (the steps of
+    :func:`spillover.engines.ties.person_ties`), adding those that end at an origin
+    to ``paths``."""
+
+    paths: _EntryPaths
+    facts: ExplanationFacts
+    policy: Policy
+    until: date
+    subject_person: str | None
+    #: per origin-status loan: whether some route reaches the listing
+    reachable: dict[str, bool] = field(default_factory=dict)
+
+    def is_origin(self, loan: Loan) -> bool:
+        if loan.status not in self.policy.origin_statuses:
             return False
-        if loan.loan_id not in reachable:
-            reachable[loan.loan_id] = paths.route_open(loan, frozenset())
-        return reachable[loan.loan_id]
+        if loan.loan_id not in self.reachable:
+            self.reachable[loan.loan_id] = self.paths.route_open(loan, frozenset())
+        return self.reachable[loan.loan_id]
 
-    facts = ExplanationFacts(backend)
-    until = entry.listed_at
-    subject_person = entry.subject if entry.subject_kind == SubjectKind.PERSON else None
-    start: tuple[Record, ...] = ()
-    if entry.subject_kind == SubjectKind.RECORD:
-        # as explain resolves it: the person the record resolves to, through the match
-        match = backend.matches([entry.subject]).get(entry.subject)
-        if match is None:
-            return paths  # an unresolved record: no path
-        subject_person = match.person_id
-        if match.matched_by not in _OWN_MATCHES:
-            held = backend.record_platforms([entry.subject]).get(entry.subject)
-            start = (_match_record(match, held),)
-
-    def reach(loan: Loan, depth: int, records: tuple[Record, ...], visited: frozenset[str]) -> None:
-        paths.loans[loan.loan_id] = loan
-        if is_origin(loan):
-            paths.walks.append(_Walk(records, loan))
-        if depth < policy.max_loans and loan.borrower_id not in visited:
-            from_person(loan.borrower_id, depth, records, visited | {loan.borrower_id})
+    def reach(
+        self, loan: Loan, depth: int, records: tuple[Record, ...], visited: frozenset[str]
+    ) -> None:
+        """A walk reaches ``loan`` with ``depth`` loans: kept if an origin, and goes on to
+        the borrower (one not on the walk yet) while loans are left."""
+        self.paths.loans[loan.loan_id] = loan
+        if self.is_origin(loan):
+            self.paths.walks.append(_Walk(records, loan))
+        if depth < self.policy.max_loans and loan.borrower_id not in visited:
+            self.from_person(loan.borrower_id, depth, records, visited | {loan.borrower_id})
 
     def from_person(
-        person: str, depth: int, records: tuple[Record, ...], visited: frozenset[str]
+        self, person: str, depth: int, records: tuple[Record, ...], visited: frozenset[str]
     ) -> None:
-        f = facts.expand([person], [], until)
-        periods: dict[str, list[PhonePeriod]] = {}
-        for period in f.periods:
-            periods.setdefault(period.phone, []).append(period)
-        for loan in sorted(f.own_loans, key=lambda x: x.loan_id):
-            if loan.borrower_id == person:
-                reach(loan, depth + 1, records, visited)
-        for use in sorted(f.uses, key=lambda u: (u.loan.loan_id, u.phone, u.role)):
-            loan = use.loan
-            if not loan_in_time(loan.applied_at, until):
+        """The walk goes on from ``person``: their own loans, then loans naming a phone
+        they owned on the application day (its owner period a record unless the subject's)."""
+        ties = person_ties(self.facts.expand([person], [], self.until)).get(person, [])
+        for tie in sorted((t for t in ties if t.use is None), key=lambda t: t.loan.loan_id):
+            self.reach(tie.loan, depth + 1, records, visited)
+        for tie in sorted((t for t in ties if t.use is not None), key=_use_order):
+            if tie.use is None or tie.period is None:
                 continue
-            owner = _owner_on(periods.get(use.phone, ()), loan.applied_at)
-            if owner is None or owner.owner_id != person or person == loan.borrower_id:
+            if not loan_in_time(tie.loan.applied_at, self.until):
                 continue
-            own = () if person == subject_person else (_period_record(owner),)
-            reach(loan, depth + 1, (*records, *own, _use_record(use)), visited)
+            own = () if person == self.subject_person else (_period_record(tie.period),)
+            self.reach(tie.loan, depth + 1, (*records, *own, _use_record(tie.use)), visited)
 
-    if subject_person is not None:
-        from_person(subject_person, 0, start, frozenset({subject_person}))
-    else:
-        f = facts.expand([], [entry.subject], until)
+    def from_phone(self, phone: str) -> None:
+        """The walks of a phone subject: from the loans naming it."""
+        f = self.facts.expand([], [phone], self.until)
         for use in sorted(f.uses, key=lambda u: (u.loan.loan_id, u.phone, u.role)):
-            if use.phone == entry.subject and loan_in_time(use.loan.applied_at, until):
-                reach(use.loan, 1, (_use_record(use),), frozenset())
-    return paths
+            if use.phone == phone and loan_in_time(use.loan.applied_at, self.until):
+                self.reach(use.loan, 1, (_use_record(use),), frozenset())
 
 
 # ---------------------------------------------------------------------------
@@ -761,7 +785,7 @@ def entries_on_subject(
     return out
 
 
-def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[RankedRecord]:  # noqa: C901 (to split, issue 20)
+def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[RankedRecord]:
     """The records of ``cut`` in greedy order: each next record is the one that, with those
     before it, clears the most entries; then the one whose paths carry the most entries;
     then record order.
@@ -776,8 +800,147 @@ def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[Ranke
     agreements) the cut may hold. (Trying every record against every path at every step
     cost records squared times paths.)
     """
-    index = {r: i for i, r in enumerate(cut)}
-    touched: list[set[int]] = [set() for _ in cut]
+    state = _greedy_start(eps, cut)
+    ranked: list[RankedRecord] = []
+    while state.left:
+        best = state.pop_best()
+        state.left.discard(best)
+        record = cut[best]
+        if record.kind in _ROUTE_KINDS:
+            touched = state.choose_route(record)
+        else:
+            touched = state.choose_walk_record(best)
+        for n in sorted(touched):
+            state.refresh(n)
+        ranked.append(RankedRecord(record, state.touches[best], state.cleared))
+    return ranked
+
+
+@dataclass
+class _Greedy:
+    """The state of :func:`_greedy_order`: the paths (walks) of the entries with the cut's
+    records on each, which are left, and per (entry, record) how many of the entry's paths
+    left the record would cut; ``gain``: the entries each record would clear now, in
+    ``heap``."""
+
+    eps: list[_EntryPaths]
+    cut: tuple[Record, ...]
+    touches: list[tuple[str, ...]]  # the entries whose paths run through each record
+    left: set[int]  # records not chosen yet
+    route_left: list[int]  # the cut's route records (copies, sharing agreements)
+    # the paths: entry, origin loan, the cut's records on the walk (by index)
+    w_entry: list[int]
+    w_origin: list[str]
+    w_records: list[list[int]]
+    walks_of_entry: list[list[int]]
+    walks_of: dict[int, list[int]]  # the paths through each record
+    origins: list[dict[str, Loan]]
+    open_route: list[dict[str, bool]]  # per entry and origin: a route is still open
+    alive: list[bool]
+    left_paths: list[int]
+    cleared: int
+    chosen_routes: set[Record] = field(default_factory=set)
+    first: list[int] = field(default_factory=list)  # walks of an entry before this are gone
+    cuts: dict[tuple[int, int], int] = field(default_factory=dict)
+    closes: dict[tuple[int, int], set[str]] = field(default_factory=dict)  # origins closed
+    full: list[set[int]] = field(default_factory=list)  # records that alone clear the entry
+    gain: list[int] = field(default_factory=list)
+    heap: list[tuple[int, int, tuple[Any, ...], int]] = field(default_factory=list)
+
+    def push(self, i: int) -> None:
+        heapq.heappush(self.heap, (-self.gain[i], -len(self.touches[i]), self.cut[i].sort_key(), i))
+
+    def pop_best(self) -> int:
+        """The next record: most entries cleared, then most entries touched, then record order."""
+        while True:
+            neg, _, _, best = heapq.heappop(self.heap)
+            if best in self.left and -neg == self.gain[best]:
+                return best
+            # else an entry pushed before the record's gain changed
+
+    def shut(self, n: int, removed: frozenset[Record]) -> set[str]:
+        """The origins of entry ``n`` whose routes are open but closed by ``removed``."""
+        ep = self.eps[n]
+        return {
+            lid
+            for lid, loan in self.origins[n].items()
+            if self.open_route[n][lid] and not ep.route_open(loan, removed)
+        }
+
+    def settle_routes(self) -> None:
+        """What each route record still in play would close, given the chosen routes."""
+        removed = frozenset(self.chosen_routes)
+        for n in range(len(self.eps)):
+            for i in self.route_left:
+                if i not in self.left:
+                    continue
+                shut = self.shut(n, removed | {self.cut[i]})
+                self.closes[n, i] = shut
+                self.cuts[n, i] = sum(
+                    1 for w in self.walks_of_entry[n] if self.alive[w] and self.w_origin[w] in shut
+                )
+
+    def refresh(self, n: int) -> None:
+        """The records that alone clear entry ``n`` now, and the gains that follow."""
+        new: set[int] = set()
+        if self.left_paths[n]:
+            ws = self.walks_of_entry[n]
+            while not self.alive[ws[self.first[n]]]:
+                self.first[n] += 1
+            # a record that clears the entry cuts every path left, this one among them
+            for i in (*self.w_records[ws[self.first[n]]], *self.route_left):
+                if i in self.left and self.cuts.get((n, i), 0) == self.left_paths[n]:
+                    new.add(i)
+        for i in self.full[n] - new:
+            self.gain[i] -= 1
+            self.push(i)
+        for i in new - self.full[n]:
+            self.gain[i] += 1
+            self.push(i)
+        self.full[n] = new
+
+    def gone(self, w: int) -> None:
+        """Path ``w`` is cut."""
+        self.alive[w] = False
+        n = self.w_entry[w]
+        self.left_paths[n] -= 1
+        if not self.left_paths[n]:
+            self.cleared += 1
+        for i in self.w_records[w]:
+            self.cuts[n, i] -= 1
+        for i in self.route_left:
+            if self.w_origin[w] in self.closes.get((n, i), ()):
+                self.cuts[n, i] -= 1
+
+    def choose_route(self, record: Record) -> set[int]:
+        """A route record is chosen: the paths whose origins it closes are cut; every
+        entry is touched."""
+        self.chosen_routes.add(record)
+        removed = frozenset(self.chosen_routes)
+        for n in range(len(self.eps)):
+            shut = self.shut(n, removed)
+            for lid in shut:
+                self.open_route[n][lid] = False
+            for w in self.walks_of_entry[n]:
+                if self.alive[w] and self.w_origin[w] in shut:
+                    self.gone(w)
+        self.settle_routes()
+        return set(range(len(self.eps)))
+
+    def choose_walk_record(self, i: int) -> set[int]:
+        """A record on tie walks is chosen: the paths through it are cut; the entries they
+        belong to are touched."""
+        touched: set[int] = set()
+        for w in self.walks_of.get(i, ()):
+            if self.alive[w]:
+                self.gone(w)
+                touched.add(self.w_entry[w])
+        return touched
+
+
+def _touches(eps: list[_EntryPaths], index: dict[Record, int]) -> list[tuple[str, ...]]:
+    """The entries whose paths (tie walks or copy chain) run through each record of the cut."""
+    touched: list[set[int]] = [set() for _ in index]
     for n, ep in enumerate(eps):
         for walk in ep.walks:
             for r in walk.records:
@@ -786,12 +949,13 @@ def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[Ranke
         for r in ep.copies:
             if r in index:
                 touched[index[r]].add(n)
-    touches = [tuple(eps[n].entry.entry_id or "" for n in sorted(ns)) for ns in touched]
-    left = set(range(len(cut)))
-    route_left = [i for i, r in enumerate(cut) if r.kind in _ROUTE_KINDS]
-    chosen_routes: set[Record] = set()
+    return [tuple(eps[n].entry.entry_id or "" for n in sorted(ns)) for ns in touched]
 
-    # the paths: entry, origin loan, the cut's records on the walk (by index)
+
+def _greedy_start(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> _Greedy:
+    """The greedy state before the first choice: every path, which are alive (their
+    origin's route open), the counts and gains, every record on the heap."""
+    index = {r: i for i, r in enumerate(cut)}
     w_entry: list[int] = []
     w_origin: list[str] = []
     w_records: list[list[int]] = []
@@ -817,108 +981,36 @@ def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[Ranke
     ]
     alive = [open_route[w_entry[w]][w_origin[w]] for w in range(len(w_entry))]
     left_paths = [sum(1 for w in ws if alive[w]) for ws in walks_of_entry]
-    cleared = sum(1 for x in left_paths if x == 0)
-    first = [0] * len(eps)  # walks of an entry before this one are gone
-    cuts: dict[tuple[int, int], int] = {}  # (entry, record): paths left the record would cut
-    closes: dict[tuple[int, int], set[str]] = {}  # (entry, route record): origins it closes
-    full: list[set[int]] = [set() for _ in eps]  # records that alone clear the entry now
-    gain = [0] * len(cut)  # entries each record would clear now
-    heap: list[tuple[int, int, tuple[Any, ...], int]] = []
-
-    def push(i: int) -> None:
-        heapq.heappush(heap, (-gain[i], -len(touches[i]), cut[i].sort_key(), i))
-
-    def settle_routes() -> None:
-        """What each route record still in play would close, given the chosen routes."""
-        removed = frozenset(chosen_routes)
-        for n, ep in enumerate(eps):
-            for i in route_left:
-                if i not in left:
-                    continue
-                trial = removed | {cut[i]}
-                shut = {
-                    lid
-                    for lid, loan in origins[n].items()
-                    if open_route[n][lid] and not ep.route_open(loan, trial)
-                }
-                closes[n, i] = shut
-                cuts[n, i] = sum(1 for w in walks_of_entry[n] if alive[w] and w_origin[w] in shut)
-
-    def refresh(n: int) -> None:
-        """The records that alone clear entry ``n`` now, and the gains that follow."""
-        new: set[int] = set()
-        if left_paths[n]:
-            ws = walks_of_entry[n]
-            while not alive[ws[first[n]]]:
-                first[n] += 1
-            # a record that clears the entry cuts every path left, this one among them
-            for i in (*w_records[ws[first[n]]], *route_left):
-                if i in left and cuts.get((n, i), 0) == left_paths[n]:
-                    new.add(i)
-        for i in full[n] - new:
-            gain[i] -= 1
-            push(i)
-        for i in new - full[n]:
-            gain[i] += 1
-            push(i)
-        full[n] = new
-
-    def gone(w: int) -> None:
-        """Path ``w`` is cut."""
-        nonlocal cleared
-        alive[w] = False
-        n = w_entry[w]
-        left_paths[n] -= 1
-        if not left_paths[n]:
-            cleared += 1
-        for i in w_records[w]:
-            cuts[n, i] -= 1
-        for i in route_left:
-            if w_origin[w] in closes.get((n, i), ()):
-                cuts[n, i] -= 1
-
+    state = _Greedy(
+        eps=eps,
+        cut=cut,
+        touches=_touches(eps, index),
+        left=set(range(len(cut))),
+        route_left=[i for i, r in enumerate(cut) if r.kind in _ROUTE_KINDS],
+        w_entry=w_entry,
+        w_origin=w_origin,
+        w_records=w_records,
+        walks_of_entry=walks_of_entry,
+        walks_of=walks_of,
+        origins=origins,
+        open_route=open_route,
+        alive=alive,
+        left_paths=left_paths,
+        cleared=sum(1 for x in left_paths if x == 0),
+        first=[0] * len(eps),
+        full=[set() for _ in eps],
+        gain=[0] * len(cut),
+    )
     for w, recs in enumerate(w_records):
         if alive[w]:
             for i in recs:
-                cuts[w_entry[w], i] = cuts.get((w_entry[w], i), 0) + 1
-    settle_routes()
+                state.cuts[w_entry[w], i] = state.cuts.get((w_entry[w], i), 0) + 1
+    state.settle_routes()
     for n in range(len(eps)):
-        refresh(n)
+        state.refresh(n)
     for i in range(len(cut)):
-        push(i)
-    ranked: list[RankedRecord] = []
-    while left:
-        neg, _, _, best = heapq.heappop(heap)
-        if best not in left or -neg != gain[best]:
-            continue  # an entry pushed before the record's gain changed
-        left.discard(best)
-        record = cut[best]
-        touched_entries: set[int] = set()
-        if record.kind in _ROUTE_KINDS:
-            chosen_routes.add(record)
-            removed = frozenset(chosen_routes)
-            for n, ep in enumerate(eps):
-                shut = {
-                    lid
-                    for lid, loan in origins[n].items()
-                    if open_route[n][lid] and not ep.route_open(loan, removed)
-                }
-                for lid in shut:
-                    open_route[n][lid] = False
-                for w in walks_of_entry[n]:
-                    if alive[w] and w_origin[w] in shut:
-                        gone(w)
-            settle_routes()
-            touched_entries = set(range(len(eps)))
-        else:
-            for w in walks_of.get(best, ()):
-                if alive[w]:
-                    gone(w)
-                    touched_entries.add(w_entry[w])
-        for n in sorted(touched_entries):
-            refresh(n)
-        ranked.append(RankedRecord(record, touches[best], cleared))
-    return ranked
+        state.push(i)
+    return state
 
 
 def subject_remedy(
@@ -1057,8 +1149,6 @@ def remedy_dict(r: Remedy) -> dict[str, Any]:
 
 def remedy_json(r: Remedy) -> str:
     """The remedy as indented JSON (:func:`remedy_dict`)."""
-    import json
-
     return json.dumps(remedy_dict(r), indent=2, ensure_ascii=False)
 
 

@@ -32,18 +32,16 @@ when no path exists (``unexplained``).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 
 from ..errors import NotFoundError
 from ..facts.graph import GraphBackend
 from ..facts.model import (
     Entry,
-    FrontierFacts,
     Loan,
     Match,
-    PhonePeriod,
     Sharing,
     SubjectKind,
     ref,
@@ -51,7 +49,6 @@ from ..facts.model import (
 )
 from ..policy import Policy, default_policy
 from ..rules import (
-    CHAIN_STEP,
     COPY_STEP,
     IGNORES_DATES,
     LISTING_STEP,
@@ -62,27 +59,31 @@ from ..rules import (
     ORIGIN_STEP,
     SHARING_STEP,
     UNRESOLVED_RECORD,
-    StepKind,
-    Verdict,
-    factor,
-    loan_in_time,
-    loan_kind,
     match_kind,
-    owns_kind,
     reason_codes,
     relay_day,
     rounded,
     score,
-    subject_phone_kind,
-    use_kind,
+)
+from .explanation import Explanation, ExplanationPath, Step, rule_step, step_match
+from .ties import (
+    ExplanationFacts,
+    PersonTie,
+    TiePath,
+    count_paths,
+    find_ties,
+    owner_on,
+    person_ties,
 )
 
 __all__ = [
     "Explanation",
     "ExplanationFacts",
     "ExplanationPath",
+    "PersonTie",
     "Reach",
     "Step",
+    "TiePath",
     "check",
     "compute_reach",
     "copy_chain",
@@ -93,84 +94,12 @@ __all__ = [
     "explain_entry",
     "find_ties",
     "origin_reaches",
+    "owner_on",
+    "person_ties",
     "proposed_entry",
     "route_steps",
     "step_match",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One edge of an explanation, in the direction subject -> origin -> listing."""
-
-    source: str
-    rel: str
-    target: str
-    factor: float
-    at: date | None = None
-    code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExplanationPath:
-    """One path from the subject to an origin loan and on to the listing.
-
-    ``responsibility`` is the product of the step factors (rounded); ``depth`` the
-    loans on the tie (1: the origin is tied to the subject directly), written out as
-    ``hops``.
-    """
-
-    origin: Loan
-    responsibility: float
-    depth: int
-    steps: tuple[Step, ...]
-
-    @property
-    def hops(self) -> int:
-        """``depth`` under its name in the JSON and the audit rows."""
-        return self.depth
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """Why an entry lists its subject: the paths found, best first, and what they score.
-
-    ``contamination`` and ``verdict`` come from the best path (:func:`spillover.rules.score`);
-    ``reason_codes`` are the best path's codes, or why no path was found; ``names`` holds
-    display names of the nodes the explanation mentions.
-    """
-
-    entry: Entry
-    contamination: float
-    verdict: Verdict
-    paths: tuple[ExplanationPath, ...]
-    reason_codes: tuple[str, ...]
-    policy: Policy
-    names: dict[str, str] = field(default_factory=dict)
-    #: the match of every platform record on the paths (the waterfall of each match step)
-    matches: dict[str, Match] = field(default_factory=dict)
-    #: every time-respecting path from the subject to an origin (each tie walk counted,
-    #: as the remedy counts the paths it must break); ``paths`` holds the best one to each
-    #: origin loan, up to ``max_paths`` of them
-    paths_total: int = 0
-    #: the origin loans some path reaches (``paths`` shows up to ``max_paths`` of them)
-    origins_total: int = 0
-
-    @property
-    def best(self) -> ExplanationPath | None:
-        """The path with the highest responsibility (None: no path, ``unexplained``)."""
-        return self.paths[0] if self.paths else None
-
-
-def step_match(step: Step, e: Explanation) -> Match | None:
-    """The match behind a ``MATCHED_TO`` step (None for any other step)."""
-    if step.rel != MATCHED_TO:
-        return None
-    for node in (step.source, step.target):
-        kind, ident = split_ref(node)
-        if kind == SubjectKind.RECORD.value:
-            return e.matches.get(ident)
-    return None
 
 
 # ---------------------------------------------------------------------------
@@ -274,18 +203,18 @@ def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
     """Steps from the origin loan to its platform, along sharing, to the listing."""
     at = loan.known_at
     platform = loan.platform_id
-    steps = [_step(ORIGIN_STEP, ref("loan", loan.loan_id), ref("platform", platform), at)]
+    steps = [rule_step(ORIGIN_STEP, ref("loan", loan.loan_id), ref("platform", platform), at)]
     nxt = reach.next_hop[platform]
     while nxt is not None:
         at = relay_day(at, reach.since[(platform, nxt)])
-        steps.append(_step(SHARING_STEP, ref("platform", platform), ref("platform", nxt), at))
+        steps.append(rule_step(SHARING_STEP, ref("platform", platform), ref("platform", nxt), at))
         platform, nxt = nxt, reach.next_hop[nxt]
     index = reach.target[platform]
     if proposed and index == 0:
         return tuple(steps)
     listed = reach.chain[index]
     steps.append(
-        _step(
+        rule_step(
             LISTING_STEP,
             ref("platform", platform),
             ref("entry", listed.entry_id or ""),
@@ -295,7 +224,7 @@ def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
     for i in range(index, 0, -1):
         src, dst = reach.chain[i], reach.chain[i - 1]
         steps.append(
-            _step(
+            rule_step(
                 COPY_STEP,
                 ref("entry", src.entry_id or ""),
                 ref("entry", dst.entry_id or ""),
@@ -303,343 +232,6 @@ def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
             )
         )
     return tuple(steps)
-
-
-def _step(
-    kind: StepKind,
-    source: str,
-    target: str,
-    at: date | None,
-    policy: Policy | None = None,
-    role: str | None = None,
-) -> Step:
-    """A step of ``kind``: its name, factor and code as the rules give them."""
-    return Step(
-        source,
-        kind.rel_for(role),
-        target,
-        1.0 if policy is None else factor(policy, kind),
-        at,
-        kind.code,
-    )
-
-
-# ---------------------------------------------------------------------------
-# Ties: layered best-path search from the subject, one loan per layer
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Label:
-    """A partial path: its responsibility, loans so far, steps, and tie-break key.
-
-    Labels compare by :meth:`rank`: higher responsibility, then fewer loans, then
-    ``key``. The key has a fixed shape per layer, ``(phone, role, loan)`` for each
-    tie (``""`` for an own loan) and then the borrower when the chain goes on, so
-    that it orders paths the same way everywhere (the batch kernel in
-    :mod:`spillover.engines.batch` reproduces it with integer codes).
-    """
-
-    responsibility: float
-    depth: int  # loans so far
-    steps: tuple[Step, ...]
-    loans: tuple[Loan, ...] = ()
-    key: tuple[str, ...] = ()
-
-    def rank(self) -> tuple[float, int, tuple[str, ...]]:
-        return (-self.responsibility, self.depth, self.key)
-
-    def tie(self, loan: Loan, phone: str, role: str, *steps: Step) -> _Label:
-        """This label extended by a tie to ``loan`` (through ``phone`` in ``role``, or own)."""
-        responsibility = self.responsibility
-        for s in steps:
-            responsibility *= s.factor
-        key = (*self.key, ref("phone", phone) if phone else "", role, ref("loan", loan.loan_id))
-        return _Label(responsibility, self.depth + 1, self.steps + steps, (*self.loans, loan), key)
-
-    def chain(self, step: Step, match: Step | None = None) -> _Label:
-        """This label extended from its last loan to that loan's borrower (through the
-        match step of the record the loan names its borrower by, if any)."""
-        if match is None:
-            return _Label(
-                self.responsibility * step.factor,
-                self.depth,
-                (*self.steps, step),
-                self.loans,
-                (*self.key, step.target),
-            )
-        return _Label(
-            self.responsibility * step.factor * match.factor,
-            self.depth,
-            (*self.steps, step, match),
-            self.loans,
-            (*self.key, match.target),
-        )
-
-
-def _owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
-    for period in periods:
-        if period.covers(day):
-            return period
-    return None
-
-
-class ExplanationFacts:
-    """The graph facts of one explanation, fetched in as few round trips as possible.
-
-    On a backend where every call is a round trip (Neo4j), the first request fetches
-    the whole three-layer neighbourhood of the subject in one
-    (:meth:`GraphBackend.neighbourhood`); later layers are answered from it while
-    their people are covered, else from :meth:`GraphBackend.expand`. Facts are
-    fetched without a date bound and filtered here, so the main search and the
-    diagnosis (which ignores dates) share them.
-    """
-
-    def __init__(self, backend: GraphBackend) -> None:
-        self.backend = backend
-        self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], FrontierFacts] = {}
-        self.around: FrontierFacts | None = None
-        self.around_phones: frozenset[str] = frozenset()
-
-    def expand(self, persons: list[str], phones: list[str], until: date) -> FrontierFacts:
-        """The facts :meth:`GraphBackend.expand` gives, each frontier fetched only once."""
-        key = (tuple(persons), tuple(phones))
-        full = self.seen.get(key)
-        if full is None:
-            if self.around is None:
-                if self.backend.round_trips:
-                    self.around = self.backend.neighbourhood(persons, phones)
-                    self.around_phones = frozenset(phones)
-                else:
-                    self.around = FrontierFacts()  # covers nobody: every layer asks expand
-            if (
-                self.around.covers
-                and set(persons) <= self.around.covers
-                and set(phones) <= self.around_phones
-            ):
-                full = _part(self.around, set(persons), set(phones))
-            else:
-                full = self.backend.expand(persons, phones, date.max)
-            self.seen[key] = full
-        if until == date.max:
-            return full
-        return FrontierFacts(
-            full.periods,
-            tuple(loan for loan in full.own_loans if loan_in_time(loan.applied_at, until)),
-            tuple(use for use in full.uses if loan_in_time(use.loan.applied_at, until)),
-        )
-
-
-def _part(around: FrontierFacts, persons: set[str], phones: set[str]) -> FrontierFacts:
-    """What :meth:`GraphBackend.expand` would give for ``persons`` and ``phones``, taken
-    from a neighbourhood that covers them."""
-    numbers = phones | {p.phone for p in around.periods if p.owner_id in persons}
-    return FrontierFacts(
-        tuple(p for p in around.periods if p.phone in numbers),
-        tuple(loan for loan in around.own_loans if loan.borrower_id in persons),
-        tuple(use for use in around.uses if use.phone in numbers),
-    )
-
-
-def find_ties(  # noqa: C901 (to split, issue 20)
-    backend: GraphBackend | ExplanationFacts,
-    subject_kind: SubjectKind,
-    subject: str,
-    until: date,
-    policy: Policy,
-    *,
-    is_origin: Callable[[Loan], bool],
-    listing_day: date | None = None,
-    via: Step | None = None,
-) -> dict[str, _Label]:
-    """Best tie path from the subject to every origin loan, keyed by loan id.
-
-    ``is_origin(loan)`` says whether a reached loan may originate the listing; ``via``:
-    the match step of a listed platform record to ``subject`` (its person), which every
-    path starts with.
-    """
-    start = ref(subject_kind.value, subject)
-    start_label = _Label(1.0, 0, ()) if via is None else _Label(via.factor, 0, (via,))
-    seen: dict[str, tuple[float, int, tuple[str, ...]]] = {start: start_label.rank()}
-    persons: dict[str, _Label] = (
-        {subject: start_label} if subject_kind == SubjectKind.PERSON else {}
-    )
-    phones: dict[str, _Label] = {subject: start_label} if subject_kind == SubjectKind.PHONE else {}
-    origins: dict[str, _Label] = {}
-    subject_owner_now: str | None = None
-
-    for layer in range(1, policy.max_loans + 1):
-        if not persons and not phones:
-            break
-        facts: FrontierFacts = backend.expand(sorted(persons), sorted(phones), until)
-        periods: dict[str, list[PhonePeriod]] = {}
-        for known in facts.periods:
-            periods.setdefault(known.phone, []).append(known)
-        if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
-            now = _owner_on(periods.get(subject, ()), listing_day)
-            subject_owner_now = now.owner_id if now else None
-
-        reached: dict[str, tuple[_Label, Loan]] = {}
-
-        def offer(
-            label: _Label, loan: Loan, reached: dict[str, tuple[_Label, Loan]] = reached
-        ) -> None:
-            current = reached.get(loan.loan_id)
-            if current is None or label.rank() < current[0].rank():
-                reached[loan.loan_id] = (label, loan)
-
-        for loan in facts.own_loans:
-            base = persons.get(loan.borrower_id)
-            if base is None:
-                continue
-            kind = loan_kind(subject=layer == 1 and subject_kind == SubjectKind.PERSON)
-            person_node = ref("person", loan.borrower_id)
-            if loan.borrower_record is None:
-                step = _step(kind, person_node, ref("loan", loan.loan_id), loan.applied_at, policy)
-                offer(base.tie(loan, "", "", step), loan)
-                continue
-            # the person -> the platform record they were matched to -> its loan
-            record_node = ref("record", loan.borrower_record)
-            match = _match_step(loan, person_node, record_node, policy)
-            step = _step(kind, record_node, ref("loan", loan.loan_id), loan.applied_at, policy)
-            offer(base.tie(loan, "", "", match, step), loan)
-
-        for use in facts.uses:
-            loan = use.loan
-            period = _owner_on(periods.get(use.phone, ()), loan.applied_at)
-            owner = period.owner_id if period else None
-            phone_node = ref("phone", use.phone)
-            loan_node = ref("loan", loan.loan_id)
-            base = phones.get(use.phone)
-            if base is not None:
-                borrower_owned = owner is not None and owner == loan.borrower_id
-                kind = subject_phone_kind(
-                    use.role,
-                    loan.phone_verified,
-                    borrower_owned=borrower_owned,
-                    owner_changed=subject_owner_now is not None and subject_owner_now != owner,
-                )
-                step = _step(kind, phone_node, loan_node, loan.applied_at, policy, use.role)
-                offer(base.tie(loan, use.phone, use.role, step), loan)
-            if owner is None or owner == loan.borrower_id:
-                continue
-            base = persons.get(owner)
-            if base is None or period is None:
-                continue
-            owns = _step(
-                owns_kind(period.verified), ref("person", owner), phone_node, period.since, policy
-            )
-            step = _step(
-                use_kind(use.role, loan.phone_verified),
-                phone_node,
-                loan_node,
-                loan.applied_at,
-                policy,
-                use.role,
-            )
-            offer(base.tie(loan, use.phone, use.role, owns, step), loan)
-
-        next_persons: dict[str, _Label] = {}
-        for loan_id in sorted(reached):
-            label, loan = reached[loan_id]
-            node = ref("loan", loan_id)
-            if node in seen and seen[node] <= label.rank():
-                continue
-            seen[node] = label.rank()
-            if is_origin(loan):
-                current = origins.get(loan_id)
-                if current is None or label.rank() < current.rank():
-                    origins[loan_id] = label
-            if layer == policy.max_loans:
-                continue
-            borrower = ref("person", loan.borrower_id)
-            if loan.borrower_record is None:
-                nxt = label.chain(_step(CHAIN_STEP, node, borrower, None, policy))
-            else:  # the loan -> its borrower's record -> the person it was matched to
-                record_node = ref("record", loan.borrower_record)
-                nxt = label.chain(
-                    _step(CHAIN_STEP, node, record_node, None, policy),
-                    _match_step(loan, record_node, borrower, policy),
-                )
-            if borrower in seen and seen[borrower] <= nxt.rank():
-                continue
-            current = next_persons.get(loan.borrower_id)
-            if current is None or nxt.rank() < current.rank():
-                next_persons[loan.borrower_id] = nxt
-        for person, label in next_persons.items():
-            seen[ref("person", person)] = label.rank()
-        persons, phones = next_persons, {}
-    return origins
-
-
-def count_paths(
-    facts: GraphBackend | ExplanationFacts,
-    subject_kind: SubjectKind,
-    subject: str,
-    until: date,
-    policy: Policy,
-    *,
-    is_origin: Callable[[Loan], bool],
-) -> int:
-    """How many tie walks lead from the subject to an origin loan: every walk the search
-    could take (the layers, dates and owner periods of :func:`find_ties`, a borrower
-    never entered twice on one walk), not only the best one to each loan. This is the
-    count of paths a remedy must break (:mod:`spillover.engines.remedy` enumerates the same
-    walks; like it, a walk that goes on from a loan to its borrower and ends at that
-    same loan as the borrower's own is counted too).
-
-    The walks are counted, not listed: per layer, each (person, people on the walk so
-    far) carries the number of walks that end there (on the last layer, where no walk
-    goes on, each person alone), and one ``expand`` per layer answers for all of them.
-    """
-    total = 0
-    states: dict[tuple[str, frozenset[str]], int] = {}
-
-    def reached(loan: Loan, depth: int, visited: frozenset[str], walks: int) -> None:
-        nonlocal total
-        if is_origin(loan):
-            total += walks
-        if depth < policy.max_loans and loan.borrower_id not in visited:
-            # who was on the walk matters only while it goes on: on the last layer the
-            # walks that end at one person are counted together
-            last = depth + 1 >= policy.max_loans
-            key = (loan.borrower_id, frozenset() if last else visited | {loan.borrower_id})
-            nxt[key] = nxt.get(key, 0) + walks
-
-    nxt: dict[tuple[str, frozenset[str]], int] = {}
-    depth = 0
-    if subject_kind == SubjectKind.PHONE:
-        first = facts.expand([], [subject], until)
-        for use in first.uses:
-            if use.phone == subject:
-                reached(use.loan, 1, frozenset(), 1)
-        states, depth = nxt, 1
-    else:
-        states = {(subject, frozenset({subject})): 1}
-    while states and depth < policy.max_loans:
-        nxt = {}
-        found = facts.expand(sorted({person for person, _ in states}), [], until)
-        periods: dict[str, list[PhonePeriod]] = {}
-        for period in found.periods:
-            periods.setdefault(period.phone, []).append(period)
-        ties: dict[str, list[Loan]] = {}
-        for loan in found.own_loans:
-            ties.setdefault(loan.borrower_id, []).append(loan)
-        for use in found.uses:
-            held = _owner_on(periods.get(use.phone, ()), use.loan.applied_at)
-            owner = held.owner_id if held else None
-            if owner is not None and owner != use.loan.borrower_id:
-                ties.setdefault(owner, []).append(use.loan)
-        for (person, visited), walks in states.items():
-            for loan in ties.get(person, ()):
-                reached(loan, depth + 1, visited, walks)
-        states, depth = nxt, depth + 1
-    return total
-
-
-def _match_step(loan: Loan, source: str, target: str, policy: Policy) -> Step:
-    """The match step of the record a loan names its borrower by (either direction)."""
-    return _step(match_kind(loan.matched_by or ""), source, target, None, policy)
 
 
 # ---------------------------------------------------------------------------
@@ -656,6 +248,11 @@ def explain(
     diagnose: bool = True,
 ) -> Explanation:
     """Explain one blacklisting, recorded (``entry.entry_id`` set) or proposed (None).
+
+    The steps: the reach of the listing, the subject resolved (:func:`_resolve_subject`),
+    the tie search (:func:`find_ties`), the best paths on to the listing
+    (:func:`_shown_paths`), their score and codes (:func:`_codes`), the matches on them
+    (:func:`_path_matches`) and the count of every path.
 
     >>> from spillover import open_folder, examples
     >>> backend = open_folder(examples.jiang_case_path())
@@ -674,23 +271,10 @@ def explain(
         return loan.status in statuses and origin_reaches(loan, reach)
 
     facts = ExplanationFacts(backend)
-    subject_kind, subject, via = entry.subject_kind, entry.subject, None
-    matches: dict[str, Match] = {}
-    if subject_kind == SubjectKind.RECORD:
-        # a listed platform record: explained from the person it was matched to, through
-        # the match step (an unresolved record has no path)
-        matches = backend.matches([subject])
-        found = matches.get(subject)
-        if found is None:
-            return _unresolved(backend, entry, policy)
-        subject_kind, subject = SubjectKind.PERSON, found.person_id
-        via = _step(
-            match_kind(found.matched_by),
-            entry.subject_ref,
-            ref("person", found.person_id),
-            None,
-            policy,
-        )
+    resolved = _resolve_subject(backend, entry, policy)
+    if resolved is None:
+        return _unresolved(backend, entry, policy)
+    subject_kind, subject, via, matches = resolved
     ties = find_ties(
         facts,
         subject_kind,
@@ -701,43 +285,13 @@ def explain(
         listing_day=entry.listed_at,
         via=via,
     )
-    ranked = sorted(
-        ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
-    )
     limit = max_paths if max_paths is not None else policy.max_paths
-    shown = ranked[:limit]
-    paths = []
-    for label in shown:
-        loan = label.loans[-1]
-        steps = label.steps + route_steps(loan, reach, proposed)
-        paths.append(ExplanationPath(loan, rounded(label.responsibility), label.depth, steps))
-
+    shown, paths = _shown_paths(ties, reach, proposed, limit)
     result = score(paths[0].responsibility if paths else None, policy)
-    contamination, verdict = result.contamination, result.verdict
-    if paths:
-        codes = reason_codes(s.code for s in paths[0].steps)
-    else:
-        codes = (NO_PATH,)
-        if diagnose:
-            codes += (_diagnose(facts, entry, chain, sharing, policy, subject_kind, subject),)
-    # only the loans on the paths given: their borrowers and platforms name them
-    given = {loan.loan_id for label in shown for loan in label.loans}
-    loans = {
-        loan.loan_id: loan
-        for label in ties.values()
-        for loan in label.loans
-        if loan.loan_id in given
-    }
-    on_paths = {
-        split_ref(node)[1]
-        for p in paths
-        for s in p.steps
-        if s.rel == MATCHED_TO
-        for node in (s.source, s.target)
-        if split_ref(node)[0] == SubjectKind.RECORD.value
-    } - set(matches)
-    if on_paths:
-        matches.update(backend.matches(sorted(on_paths)))
+    codes = _codes(paths)
+    if not paths and diagnose:
+        codes += (_diagnose(facts, entry, chain, sharing, policy, subject_kind, subject),)
+    matches.update(_path_matches(backend, paths, set(matches)))
     total = (
         count_paths(facts, subject_kind, subject, entry.listed_at, policy, is_origin=is_origin)
         if ties
@@ -745,16 +299,88 @@ def explain(
     )
     return Explanation(
         entry,
-        contamination,
-        verdict,
+        result.contamination,
+        result.verdict,
         tuple(paths),
         codes,
         policy,
-        _names(backend, entry, paths, loans),
+        _names(backend, entry, paths, _loans_shown(ties, shown)),
         matches,
         total,
         len(ties),
     )
+
+
+def _resolve_subject(
+    backend: GraphBackend, entry: Entry, policy: Policy
+) -> tuple[SubjectKind, str, Step | None, dict[str, Match]] | None:
+    """Where the search starts: the entry's subject, or for a listed platform record the
+    person it was matched to, through the match step (``via``), with that match; None
+    for a record that resolves to no person (it has no path)."""
+    if entry.subject_kind != SubjectKind.RECORD:
+        return entry.subject_kind, entry.subject, None, {}
+    matches = backend.matches([entry.subject])
+    found = matches.get(entry.subject)
+    if found is None:
+        return None
+    via = rule_step(
+        match_kind(found.matched_by),
+        entry.subject_ref,
+        ref("person", found.person_id),
+        None,
+        policy,
+    )
+    return SubjectKind.PERSON, found.person_id, via, matches
+
+
+def _shown_paths(
+    ties: dict[str, TiePath], reach: Reach, proposed: bool, limit: int
+) -> tuple[list[TiePath], list[ExplanationPath]]:
+    """The best ``limit`` tie paths (responsibility, then loans, then origin loan id), and
+    each as an explanation path on to the listing."""
+    ranked = sorted(
+        ties.values(), key=lambda lab: (-lab.responsibility, lab.depth, lab.loans[-1].loan_id)
+    )
+    shown = ranked[:limit]
+    paths = []
+    for label in shown:
+        loan = label.loans[-1]
+        steps = label.steps + route_steps(loan, reach, proposed)
+        paths.append(ExplanationPath(loan, rounded(label.responsibility), label.depth, steps))
+    return shown, paths
+
+
+def _codes(paths: list[ExplanationPath]) -> tuple[str, ...]:
+    """The reason codes of the best path, or NO_PATH (the diagnosis follows)."""
+    if paths:
+        return reason_codes(s.code for s in paths[0].steps)
+    return (NO_PATH,)
+
+
+def _loans_shown(ties: dict[str, TiePath], shown: list[TiePath]) -> dict[str, Loan]:
+    """Only the loans on the paths given: their borrowers and platforms name them."""
+    given = {loan.loan_id for label in shown for loan in label.loans}
+    return {
+        loan.loan_id: loan
+        for label in ties.values()
+        for loan in label.loans
+        if loan.loan_id in given
+    }
+
+
+def _path_matches(
+    backend: GraphBackend, paths: list[ExplanationPath], known: set[str]
+) -> dict[str, Match]:
+    """The matches of the platform records on ``paths`` not ``known`` yet."""
+    on_paths = {
+        split_ref(node)[1]
+        for p in paths
+        for s in p.steps
+        if s.rel == MATCHED_TO
+        for node in (s.source, s.target)
+        if split_ref(node)[0] == SubjectKind.RECORD.value
+    } - known
+    return backend.matches(sorted(on_paths)) if on_paths else {}
 
 
 def _unresolved(backend: GraphBackend, entry: Entry, policy: Policy) -> Explanation:

@@ -1,0 +1,69 @@
+"""The one-pass audit: every entry explained and scored in a few vectorized passes.
+
+:func:`spillover.engines.search.explain` searches from one subject at a time. For a whole
+blacklist that is one search per entry; this package instead runs the *same*
+layered search for all entries at once on integer arrays (numpy), one layer per
+loan depth, and gives the same best path, score and reason codes as the core
+(tests hold the two to each other). It is a compiled kernel behind the core,
+not a second definition of what a path means: every step kind, factor, reason
+code and the score come from :mod:`spillover.rules`, compiled into lookup tables
+indexed by integer codes (``USE_KIND``, ``SUBJECT_PHONE_KIND``, ...: :mod:`.tables`).
+
+* ties are precomputed once (:mod:`.index`): person -> loan (own loans, and loans
+  naming a phone the person owned on the application day), phone -> loan (for phone
+  subjects), loan -> borrower;
+* every layer of the pass (:mod:`.audit`) gathers the next ties of all frontier labels
+  with CSR offsets, keeps loans applied no later than each entry's listing, reduces to
+  the best label per (entry, node) with the core's order (responsibility, then the
+  fixed-shape key ``(phone, role, loan, borrower)`` per layer, as integer codes that
+  sort like the core's strings), and drops labels an earlier layer beats;
+* reach (origin platform -> listing) is computed per entry and platform with an
+  origin loan (:mod:`.reach`): one search of the sharing graph of each listing day from
+  those platforms, then along the copy chains, each entry once;
+* the result reads back as audit rows (:mod:`.result`).
+"""
+
+from ...facts.columns import FOREVER, NEVER, Columns, columns_from_dataset, columns_from_facts
+from .audit import Index, Progress, audit_pass
+from .codes import codes_of
+from .index import CodedGraph
+from .reach import Reach, entry_reach
+from .result import ROUND, AuditResult, path_codes, round6, rows
+from .tables import (
+    KIND_CODE,
+    LOAN_KIND,
+    MATCH_KEYS,
+    OWNS_KIND,
+    OWNS_UNVERIFIED,
+    ROLE_NAMES,
+    SUBJECT_PHONE_KIND,
+    USE_KIND,
+)
+
+__all__ = [
+    "FOREVER",
+    "KIND_CODE",
+    "LOAN_KIND",
+    "MATCH_KEYS",
+    "NEVER",
+    "OWNS_KIND",
+    "OWNS_UNVERIFIED",
+    "ROLE_NAMES",
+    "ROUND",
+    "SUBJECT_PHONE_KIND",
+    "USE_KIND",
+    "AuditResult",
+    "CodedGraph",
+    "Columns",
+    "Index",
+    "Progress",
+    "Reach",
+    "audit_pass",
+    "codes_of",
+    "columns_from_dataset",
+    "columns_from_facts",
+    "entry_reach",
+    "path_codes",
+    "round6",
+    "rows",
+]

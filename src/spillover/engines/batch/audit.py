@@ -1,0 +1,549 @@
+"""The batch pass: every entry's best path in a few vectorized layers (:class:`Index`).
+
+The same layered search as :func:`spillover.engines.ties.find_ties`, for all entries at
+once, as named steps over a small state (:class:`_PassState`):
+
+* :func:`_entries`: the entries in entry_id order, their subjects coded;
+* :func:`_start`: the person subjects on the first frontier, seen;
+* per layer (one loan deeper each), :func:`_person_ties` and, on the first,
+  :func:`_phone_ties`: the ties to loans the frontier offers (candidate labels);
+* :func:`_best_per_loan`: one label per entry and loan, less what an earlier layer beats;
+* :func:`_record_origins`: each entry's best origin so far;
+* :func:`_to_borrowers`: the next frontier, from each loan to its borrower;
+* :func:`_result` and :func:`_reason_codes`: the best paths read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from ...facts import csr
+from ...facts.model import SubjectKind
+from ...facts.phonecodes import codes_in, string_array
+from .index import CodedGraph
+from .reach import Reach, entry_reach
+from .result import AuditResult, path_codes
+from .tables import LAYER_BITS, LOAN_KIND, MATCH_KEYS, OWNS_UNVERIFIED, SUBJECT_PHONE_KIND
+
+__all__ = ["Index", "Progress", "audit_pass"]
+
+Progress = Callable[[str, int, int], None]
+
+
+class Index(CodedGraph):
+    """Integer-coded ties of a graph, ready for :meth:`audit` passes."""
+
+    def audit(self, progress: Progress | None = None) -> AuditResult:
+        """Best path of every entry, as the core would explain it (without diagnostics)
+        (:func:`audit_pass`)."""
+        return audit_pass(self, progress)
+
+
+def audit_pass(ix: CodedGraph, progress: Progress | None = None) -> AuditResult:
+    """Best path of every entry, as the core would explain it (without diagnostics).
+
+    The same layered search as :func:`spillover.engines.ties.find_ties`, for all entries
+    at once: :func:`_start` (the subjects), then per layer :func:`_person_ties` and
+    :func:`_phone_ties` (candidate labels), :func:`_best_per_loan` (one label per entry
+    and loan), :func:`_record_origins` and :func:`_to_borrowers` (the next frontier);
+    :func:`_result` reads the best paths back.
+    """
+    entries = _entries(ix)
+    n = len(entries.ids)
+    if progress:
+        progress("reach", 0, n)
+    reach = entry_reach(ix, entries.platform, entries.listed, entries.copied)
+    if progress:
+        progress("reach", n, n)
+    state = _start(ix, entries)
+    max_loans = ix.policy.max_loans
+    for depth in range(1, max_loans + 1):
+        candidates = _person_ties(ix, state, depth)
+        if depth == 1:
+            candidates += _phone_ties(ix, state)
+        if not candidates:
+            break
+        labels = _best_per_loan(state, candidates)
+        state.layers.append(labels)
+        _record_origins(ix, state, labels, depth, reach)
+        if progress:
+            progress("layers", depth, max_loans)
+        if depth == max_loans:
+            break
+        _to_borrowers(ix, state, labels)
+    return _result(ix, state, reach)
+
+
+# -- the state of one pass ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """The entries of a pass, in entry_id order, with their subjects as codes."""
+
+    ids: pa.Array
+    platform: np.ndarray  # platform code
+    kind: pa.Array  # "person" | "phone"
+    subject: pa.Array
+    listed: np.ndarray  # ordinal day
+    copied: np.ndarray  # entry index of copied_from, -1 = none
+    subject_person: np.ndarray  # person code, -1 for a phone subject
+    subject_phone: np.ndarray  # phone code, -1 for a person subject
+    phone_rows: np.ndarray  # the entries whose subject is a phone
+    owner_now: np.ndarray  # person code owning the subject phone on the listing day, -1
+    #: a record subject's match (index in MATCH_KEYS, -1: none) and its factor (1.0: none)
+    match: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    start_factor: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass
+class _Best:
+    """Each entry's best origin so far (the arrays are updated in place)."""
+
+    responsibility: np.ndarray  # -1 while none
+    depth: np.ndarray  # loans on the path, 0 while none
+    loan: np.ndarray  # loan code, -1 while none
+    label: np.ndarray  # index of its label in layer ``depth`` (layers[depth - 1])
+
+    @classmethod
+    def empty(cls, n: int) -> _Best:
+        return cls(
+            np.full(n, -1.0),
+            np.zeros(n, dtype=np.int64),
+            np.full(n, -1, dtype=np.int64),
+            np.full(n, -1, dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class _Frontier:
+    """Person labels a layer starts from: entry, person, responsibility, rank of the key."""
+
+    entry: np.ndarray
+    person: np.ndarray
+    responsibility: np.ndarray
+    rank: np.ndarray  # dense rank of the label's key among the frontier's labels
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """Ties to loans offered at one layer, before the best per (entry, loan) is chosen.
+
+    ``key`` orders equal responsibilities like the core's string keys; ``parent``
+    is the frontier label the tie extends (-1 from a phone subject); ``summary`` is
+    ``tie kind code * 2 + owner unverified`` (for the reason codes).
+    """
+
+    entry: np.ndarray
+    loan: np.ndarray
+    responsibility: np.ndarray
+    key: np.ndarray
+    parent: np.ndarray
+    summary: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list[_Candidates]) -> _Candidates:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("entry", "loan", "responsibility", "key", "parent", "summary")
+            )
+        )
+
+
+@dataclass
+class _Layer:
+    """The labels kept at one layer (one per entry and loan), and which of them went
+    on to their loan's borrower (``to_person``: label index of each next frontier label)."""
+
+    entry: np.ndarray
+    loan: np.ndarray
+    responsibility: np.ndarray
+    key: np.ndarray
+    parent: np.ndarray
+    summary: np.ndarray
+    to_person: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+@dataclass
+class _PassState:
+    """What one pass carries from layer to layer."""
+
+    entries: _Entries
+    n_nodes: int  # node codes: loans, then people, then phones
+    best: _Best
+    frontier: _Frontier | None = None
+    layers: list[_Layer] = field(default_factory=list)
+    #: (entry, node) keys reached at earlier layers with their best responsibility,
+    #: one sorted chunk per layer
+    seen: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def node_key(self, entry: np.ndarray, node: np.ndarray) -> np.ndarray:
+        key: np.ndarray = entry.astype(np.int64) * self.n_nodes + node
+        return key
+
+    def seen_responsibility(self, keys: np.ndarray) -> np.ndarray:
+        """The best responsibility each key was reached with before, -1 when never."""
+        out = np.full(len(keys), -1.0)
+        for ks, rs in self.seen:
+            if len(ks):
+                pos = np.minimum(np.searchsorted(ks, keys), len(ks) - 1)
+                out = np.where(ks[pos] == keys, np.maximum(out, rs[pos]), out)
+        return out
+
+    def remember(self, keys: np.ndarray, responsibility: np.ndarray) -> None:
+        o = np.argsort(keys, kind="stable")
+        self.seen.append((keys[o], responsibility[o]))
+
+
+# -- the pass, step by step ------------------------------------------------------------
+
+
+def _entries(ix: CodedGraph) -> _Entries:
+    """The entries in entry_id order, their subjects coded, the phone subjects' owners."""
+    cols, codes = ix.cols, ix.codes
+    order = codes.entry_order
+    eorder = pa.array(order)
+    ids = string_array(cols.entry_ids).take(eorder)
+    kind = string_array(cols.entry_kind).take(eorder)
+    subject = string_array(cols.entry_subject).take(eorder)
+    listed = np.asarray(cols.entry_listed, dtype=np.int64)[order]
+    person = csr.recode(ix.person_rank, codes.entry_person[order])
+    phone = np.asarray(codes.entry_phone, dtype=np.int64)[order]
+    owner_now = np.full(len(ids), -1, dtype=np.int64)
+    phone_rows = np.nonzero(phone >= 0)[0]
+    if len(phone_rows):
+        period = ix.period_at(phone[phone_rows], listed[phone_rows])
+        owner_now[phone_rows] = np.append(ix.p_owner, -1)[period]
+    # a record subject starts from its person, through the match step
+    match = np.full(len(ids), -1, dtype=np.int64)
+    start_factor = np.ones(len(ids))
+    if cols.matches:
+        kinds, subjects = kind.to_pylist(), subject.to_pylist()
+        rows = [i for i, k in enumerate(kinds) if k == SubjectKind.RECORD.value]
+        found = [(i, cols.matches[subjects[i]]) for i in rows if subjects[i] in cols.matches]
+        if found:
+            at = np.array([i for i, _ in found], dtype=np.int64)
+            person[at] = codes_in(ix.persons, pa.array([m.person_id for _, m in found]))
+            match[at] = [MATCH_KEYS.index(m.matched_by) for _, m in found]
+            start_factor[at] = ix.match_factor[match[at]]
+    return _Entries(
+        ids=ids,
+        platform=csr.recode(ix.platform_rank, codes.entry_platform[order]),
+        kind=kind,
+        subject=subject,
+        listed=listed,
+        copied=csr.recode(csr.rank(order), codes.entry_copied_from[order]),
+        subject_person=person,
+        subject_phone=phone,
+        phone_rows=phone_rows,
+        owner_now=owner_now,
+        match=match,
+        start_factor=start_factor,
+    )
+
+
+def _start(ix: CodedGraph, entries: _Entries) -> _PassState:
+    """The search before its first layer: person subjects on the frontier, seen."""
+    n = len(entries.ids)
+    state = _PassState(
+        entries=entries,
+        n_nodes=ix.phone_base + len(ix.phones) + 1,
+        best=_Best.empty(n),
+    )
+    rows = np.nonzero(entries.subject_person >= 0)[0]
+    person = entries.subject_person[rows]
+    start = entries.start_factor[rows]
+    state.remember(state.node_key(rows, ix.person_base + person), start)
+    state.frontier = _Frontier(
+        entry=rows,
+        person=person,
+        responsibility=start,
+        rank=np.zeros(len(rows), dtype=np.int64),
+    )
+    return state
+
+
+def _person_ties(ix: CodedGraph, state: _PassState, depth: int) -> list[_Candidates]:
+    """Ties from the frontier people to loans: their own loans, and loans naming a
+    phone they owned on the application day."""
+    fr = state.frontier
+    if fr is None or not len(fr.entry):
+        return []
+    label, tie = csr.gather(ix.t_ptr, fr.person)
+    entry = fr.entry[label]
+    loan = ix.t_loan[tie]
+    own_kind = LOAN_KIND[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
+    kind = np.where(ix.t_kind[tie] >= 0, ix.t_kind[tie], own_kind)
+    responsibility = fr.responsibility[label] * ix.t_f1[tie] * ix.kind_factor[kind]
+    # in time, and able to beat the entry's best origin so far (every later factor
+    # is <= 1 and a tie with more loans loses)
+    keep = (ix.loan_applied[loan] <= state.entries.listed[entry]) & (
+        responsibility > state.best.responsibility[entry]
+    )
+    label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
+    kind = kind[keep]
+    n_phone_keys = len(ix.phones) + 1  # phone key: phone code + 1 (0 = own loan)
+    return [
+        _Candidates(
+            entry=entry,
+            loan=loan,
+            responsibility=responsibility[keep],
+            key=(fr.rank[label] * n_phone_keys + ix.t_phone[tie] + 1) * 8 + ix.t_role[tie],
+            parent=label,
+            summary=kind * 2 + (ix.t_owns[tie] == OWNS_UNVERIFIED),
+        )
+    ]
+
+
+def _phone_ties(ix: CodedGraph, state: _PassState) -> list[_Candidates]:
+    """Ties from phone subjects to the loans naming them (first layer only)."""
+    entries = state.entries
+    rows = entries.phone_rows
+    if not len(rows):
+        return []
+    label, use = csr.gather(ix.u_ptr, entries.subject_phone[rows])
+    entry = rows[label]
+    loan = ix.u_loan[use]
+    keep = ix.loan_applied[loan] <= entries.listed[entry]
+    use, entry, loan = use[keep], entry[keep], loan[keep]
+    owner = ix.u_owner[use]
+    borrower_owned = (owner >= 0) & (owner == ix.loan_borrower[loan])
+    now = entries.owner_now[entry]
+    owner_changed = (now >= 0) & (now != owner)
+    kind = SUBJECT_PHONE_KIND[
+        ix.u_role[use],
+        ix.u_sms[use],
+        borrower_owned.astype(np.int64),
+        owner_changed.astype(np.int64),
+    ]
+    return [
+        _Candidates(
+            entry=entry,
+            loan=loan,
+            responsibility=1.0 * ix.kind_factor[kind],
+            key=(entries.subject_phone[entry] + 1) * 8 + ix.u_role[use],
+            parent=np.full(len(entry), -1),
+            summary=kind * 2,
+        )
+    ]
+
+
+def _best_per_loan(state: _PassState, parts: list[_Candidates]) -> _Layer:
+    """The best candidate per (entry, loan) by responsibility then key, less what an
+    earlier layer beats (same or better responsibility with fewer loans)."""
+    c = _Candidates.concat(parts)
+    group = state.node_key(c.entry, c.loan)
+    o = np.lexsort((c.key, -c.responsibility, group))
+    first = np.ones(len(o), dtype=bool)
+    first[1:] = group[o][1:] != group[o][:-1]
+    o = o[first]
+    o = o[state.seen_responsibility(group[o]) < c.responsibility[o]]
+    state.remember(group[o], c.responsibility[o])
+    return _Layer(
+        entry=c.entry[o],
+        loan=c.loan[o],
+        responsibility=c.responsibility[o],
+        key=c.key[o],
+        parent=c.parent[o],
+        summary=c.summary[o],
+    )
+
+
+def _record_origins(
+    ix: CodedGraph, state: _PassState, labels: _Layer, depth: int, reach: Reach
+) -> None:
+    """Keep each entry's best origin: an origin loan of this layer that reaches the
+    listing in time and beats the best so far (responsibility, loans, loan id)."""
+    plat = ix.loan_platform[labels.loan]
+    ok = ix.loan_origin[labels.loan] & (
+        ix.loan_known[labels.loan] <= reach.deadline[labels.entry, reach.column[plat]]
+    )
+    oi = np.nonzero(ok)[0]
+    if not len(oi):
+        return
+    oi = oi[np.lexsort((labels.loan[oi], -labels.responsibility[oi], labels.entry[oi]))]
+    oe, op, ol = labels.entry[oi], labels.responsibility[oi], labels.loan[oi]
+    firsts = np.ones(len(oe), dtype=bool)
+    firsts[1:] = oe[1:] != oe[:-1]
+    oi, oe, op, ol = oi[firsts], oe[firsts], op[firsts], ol[firsts]
+    best = state.best
+    better = (op > best.responsibility[oe]) | (
+        (op == best.responsibility[oe])
+        & ((best.depth[oe] > depth) | ((best.depth[oe] == depth) & (ol < best.loan[oe])))
+    )
+    oi, oe = oi[better], oe[better]
+    best.responsibility[oe] = labels.responsibility[oi]
+    best.depth[oe] = depth
+    best.loan[oe] = labels.loan[oi]
+    best.label[oe] = oi
+
+
+def _to_borrowers(ix: CodedGraph, state: _PassState, labels: _Layer) -> None:
+    """The next frontier: from each loan label to the loan's borrower, best per
+    (entry, person), with the rank of its key among the new labels."""
+    person = ix.loan_borrower[labels.loan]
+    # loan -BORROWED_BY-> borrower, through the loan's record's match step if any
+    responsibility = labels.responsibility * ix.chain_factor * ix.loan_match_f[labels.loan]
+    group = state.node_key(labels.entry, ix.person_base + person)
+    # else nothing further can win
+    idx = np.nonzero(responsibility > state.best.responsibility[labels.entry])[0]
+    idx = idx[state.seen_responsibility(group[idx]) < responsibility[idx]]
+    o = idx[np.lexsort((labels.loan[idx], labels.key[idx], -responsibility[idx], group[idx]))]
+    first = np.ones(len(o), dtype=bool)
+    first[1:] = group[o][1:] != group[o][:-1]
+    idx = o[first]
+    state.remember(group[idx], responsibility[idx])
+    # dense rank of the new labels' keys (key of the loan label, then the borrower)
+    key, loan, who = labels.key[idx], labels.loan[idx], person[idx]
+    ko = np.lexsort((who, loan, key))
+    change = np.ones(len(ko), dtype=bool)
+    change[1:] = (
+        (key[ko][1:] != key[ko][:-1])
+        | (loan[ko][1:] != loan[ko][:-1])
+        | (who[ko][1:] != who[ko][:-1])
+    )
+    rank = np.empty(len(ko), dtype=np.int64)
+    rank[ko] = np.cumsum(change)
+    labels.to_person = idx
+    state.frontier = _Frontier(
+        entry=labels.entry[idx], person=who, responsibility=responsibility[idx], rank=rank
+    )
+
+
+def _result(ix: CodedGraph, state: _PassState, reach: Reach) -> AuditResult:
+    entries, best = state.entries, state.best
+    found = best.loan >= 0
+    safe = np.maximum(best.loan, 0)
+    return AuditResult(
+        entry_ids=entries.ids,
+        platform_ids=ix.platforms.take(pa.array(entries.platform)),
+        subject_kinds=entries.kind,
+        subjects=entries.subject,
+        listed=entries.listed,
+        responsibility=np.where(found, best.responsibility, np.nan),
+        depth=np.where(found, best.depth, 0),
+        origin_loan=np.where(found, safe, -1),
+        origin_borrower=np.where(found, ix.loan_borrower[safe], -1),
+        origin_platform=np.where(found, ix.loan_platform[safe], -1),
+        reason_codes=_reason_codes(ix, state, reach),
+        index=ix,
+    )
+
+
+def _reason_codes(ix: CodedGraph, state: _PassState, reach: Reach) -> np.ndarray:
+    """Reason codes of every entry's best path, in step order (as the core lists them).
+
+    Each best path is summarised by a small integer signature (its tie kinds per
+    layer, and whether it was shared or copied); the text is built once per
+    distinct signature (:func:`_signature_codes`), and once per distinct path through a
+    platform record's match step (:func:`_matched_codes`).
+    """
+    best = state.best
+    found = best.loan >= 0
+    per_layer, layer_match = _layer_summaries(ix, state)
+    plat = ix.loan_platform[np.maximum(best.loan, 0)]
+    rows = np.arange(len(best.loan))
+    col = reach.column[plat]
+    shared = found & (reach.sharing_hops[rows, col] > 0)
+    copied = found & (reach.chain_index[rows, col] > 0)
+    out = _signature_codes(best.depth, shared, copied, per_layer)
+    # paths through a platform record's match step (a record subject, or a loan named
+    # by a record): their codes are built per distinct signature with the matches
+    touched = found & ((state.entries.match >= 0) | (layer_match >= 0).any(axis=1))
+    if touched.any():
+        at = np.nonzero(touched)[0]
+        out[at] = _matched_codes(
+            at, best.depth, shared, copied, state.entries.match, per_layer, layer_match
+        )
+    return out
+
+
+def _layer_summaries(ix: CodedGraph, state: _PassState) -> tuple[np.ndarray, np.ndarray]:
+    """Per entry and layer (layer 1 first) of its best path: the summary of the layer's
+    tie (kind code * 2 + owner unverified), and the record match of the layer's loan
+    (index in MATCH_KEYS, -1: none); read back from the best label, layer by layer."""
+    best, layers = state.best, state.layers
+    n = len(best.loan)
+    found = best.loan >= 0
+    per_layer = np.zeros((n, len(layers)), dtype=np.int64)
+    layer_match = np.full((n, len(layers)), -1, dtype=np.int64)
+    layer = np.where(found, best.depth - 1, -1)
+    idx = best.label.copy()
+    for k in range(len(layers) - 1, -1, -1):
+        at = np.nonzero(found & (layer == k))[0]
+        if not len(at):
+            continue
+        per_layer[at, k] = layers[k].summary[idx[at]]
+        layer_match[at, k] = ix.loan_match[layers[k].loan[idx[at]]]
+        if k > 0:
+            parent = layers[k].parent[idx[at]]
+            idx[at] = layers[k - 1].to_person[parent]
+            layer[at] = k - 1
+    return per_layer, layer_match
+
+
+def _signature_codes(
+    depth: np.ndarray, shared: np.ndarray, copied: np.ndarray, per_layer: np.ndarray
+) -> np.ndarray:
+    """The codes of every path from one integer per path (depth, shared, copied, then each
+    layer's summary), built once per distinct signature."""
+    n_layers = per_layer.shape[1]
+    bits = LAYER_BITS
+    if 2 + (max(n_layers, 1)).bit_length() + bits * n_layers > 62:
+        raise ValueError("too many layers to summarise paths in 64 bits")
+    signature = depth * 4 + shared * 2 + copied
+    for k in range(n_layers):
+        signature = (signature << bits) + per_layer[:, k]
+    distinct, inverse = np.unique(signature, return_inverse=True)
+    texts = np.empty(len(distinct), dtype=object)
+    for j, sig in enumerate(distinct.tolist()):
+        summaries: list[int] = []
+        for _ in range(n_layers):
+            summaries.insert(0, sig & ((1 << bits) - 1))
+            sig >>= bits
+        texts[j] = " ".join(path_codes(summaries[: sig // 4], bool(sig & 2), bool(sig & 1)))
+    out: np.ndarray = texts[inverse.ravel()]
+    return out
+
+
+def _matched_codes(
+    at: np.ndarray,
+    depth: np.ndarray,
+    shared: np.ndarray,
+    copied: np.ndarray,
+    entry_match: np.ndarray,
+    per_layer: np.ndarray,
+    layer_match: np.ndarray,
+) -> list[str]:
+    """The codes of the paths ``at`` that pass a platform record's match step, built once
+    per distinct (signature, matches)."""
+    keys: dict[tuple[int, ...], str] = {}
+    out: list[str] = []
+    for i, d, sh, co, m in zip(
+        at.tolist(),
+        depth[at].tolist(),
+        shared[at].tolist(),
+        copied[at].tolist(),
+        entry_match[at].tolist(),
+        strict=True,
+    ):
+        key = (d, sh, co, m, *per_layer[i, :d].tolist(), *layer_match[i, :d].tolist())
+        if key not in keys:
+            keys[key] = " ".join(
+                path_codes(
+                    per_layer[i, :d].tolist(),
+                    bool(sh),
+                    bool(co),
+                    entry_match=m,
+                    loan_matches=layer_match[i, :d].tolist(),
+                )
+            )
+        out.append(keys[key])
+    return out

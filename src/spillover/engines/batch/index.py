@@ -1,0 +1,214 @@
+"""The graph as integer codes and CSR tables, built once for the batch pass in named steps.
+
+:class:`CodedGraph` is what :class:`~spillover.engines.batch.Index` audits: ids become
+integer codes that sort like the ids (loans, then people, then phones share one node
+numbering), and the ties the search follows are precomputed once:
+
+* :meth:`~CodedGraph._build_codes`: the codes of loans, people, platforms and phones;
+* :meth:`~CodedGraph._build_loans`: each loan's platform, borrower, days, status and the
+  match step of the record it names its borrower by;
+* :meth:`~CodedGraph._build_owner_periods`: owner periods sorted by (phone, since), for
+  :meth:`~CodedGraph.period_at`;
+* :meth:`~CodedGraph._phone_uses`: every (phone, role, loan) with the phone's owner on the day;
+* :meth:`~CodedGraph._build_person_ties`: person -> loan (own loans, and loans naming a
+  phone the person owned on the application day), CSR by person;
+* :meth:`~CodedGraph._build_phone_uses`: phone -> loan, CSR by phone, for phone subjects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...facts import csr
+from ...facts.columns import Codes, Columns
+from ...facts.phonecodes import codes_in, string_array
+from ...policy import Policy, default_policy
+from ...rules import CHAIN_STEP, TIE_KINDS, factor, match_kind
+from .codes import codes_of
+from .tables import APPLICANT, MATCH_KEYS, OWN, OWNS_KIND, ROLE_NAMES, USE_KIND
+
+__all__ = ["CodedGraph"]
+
+
+@dataclass(frozen=True)
+class _Uses:
+    """Every (phone, role, loan) of applicant phones and loan links, with the phone's
+    owner (-1: none known) on the loan's application day."""
+
+    phone: np.ndarray
+    loan: np.ndarray
+    role: np.ndarray  # role code
+    owner: np.ndarray  # person code, -1
+    owner_verified: np.ndarray
+    sms: np.ndarray  # the loan's phone verified, 0/1
+    kind: np.ndarray  # use kind code
+
+
+class CodedGraph:
+    """Integer-coded ties of a graph (the build of an :class:`~spillover.engines.batch.Index`)."""
+
+    def __init__(self, cols: Columns, policy: Policy | None = None) -> None:
+        self.policy = policy = policy or default_policy()
+        #: factor of every tie kind under the policy, by kind code
+        self.kind_factor = np.array([factor(policy, k) for k in TIE_KINDS])
+        self.chain_factor = factor(policy, CHAIN_STEP)
+        self.cols = cols
+        # (the rows and orders the loader resolved while checking, when it did)
+        self.codes = cols.codes or codes_of(cols)
+        self._build_codes(cols, self.codes)
+        self._build_loans(cols, self.codes, policy)
+        self._build_owner_periods(cols, self.codes)
+        uses = self._phone_uses(cols, self.codes)
+        self._build_person_ties(uses)
+        self._build_phone_uses(uses)
+
+    # -- the build, step by step ----------------------------------------------------------
+
+    def _build_codes(self, cols: Columns, codes: Codes) -> None:
+        """Codes: loans, persons, platforms and phones sort like their ids; node codes are
+        loans, then people (``person_base + i``), then phones (``phone_base + i``)."""
+        order = codes.loan_order
+        self.loan_order = order  # column row of each loan code
+        self.loans = string_array(cols.loan_ids).take(pa.array(order))
+        self.persons = string_array(cols.person_ids).take(pa.array(codes.person_order))
+        self.platforms = string_array(cols.platform_ids).take(pa.array(codes.platform_order))
+        self.person_rank = csr.rank(codes.person_order)  # person code of each person row
+        self.platform_rank = csr.rank(codes.platform_order)
+        self.loan_rank = csr.rank(order)
+        self.phones = codes.phones
+        self.person_base = len(self.loans)  # global code of person i = nl + i
+        self.phone_base = len(self.loans) + len(self.persons)
+
+    def _build_loans(self, cols: Columns, codes: Codes, policy: Policy) -> None:
+        """Per loan code: platform, borrower, days, origin status, phone verified, and the
+        match step (factor and key) of the platform record it names its borrower by."""
+        order = self.loan_order
+        self.loan_platform = csr.recode(self.platform_rank, codes.loan_platform[order])
+        self.loan_borrower = csr.recode(self.person_rank, codes.loan_borrower[order])
+        self.loan_applied = np.asarray(cols.loan_applied)[order]
+        self.loan_known = np.asarray(cols.loan_known)[order]
+        statuses = pa.array(sorted(s.value for s in policy.origin_statuses), pa.string())
+        self.loan_origin = pc.is_in(string_array(cols.loan_status), value_set=statuses).to_numpy(
+            zero_copy_only=False
+        )[order]
+        self.loan_verified = np.asarray(cols.loan_phone_verified)[order]
+        # identity linkage: a loan naming its borrower by a platform record carries
+        # the record's match step (factor and reason code), per loan code
+        self.match_factor = np.array([factor(policy, match_kind(k)) for k in MATCH_KEYS])
+        self.loan_match = np.full(len(self.loans), -1, dtype=np.int64)  # in MATCH_KEYS, -1
+        if cols.loan_record is not None:
+            records = np.asarray(string_array(cols.loan_record).to_pylist(), dtype=object)[order]
+            for code in np.nonzero(records != "")[0].tolist():
+                match = cols.matches[records[code]]
+                self.loan_match[code] = MATCH_KEYS.index(match.matched_by)
+        self.loan_match_f = np.where(
+            self.loan_match >= 0, self.match_factor[np.maximum(self.loan_match, 0)], 1.0
+        )
+
+    def _build_owner_periods(self, cols: Columns, codes: Codes) -> None:
+        """Owner periods, sorted by (phone, since) for searchsorted lookups, CSR by phone."""
+        p_phone = np.asarray(codes.period_phone, dtype=np.int64)
+        p_owner = csr.recode(self.person_rank, codes.period_owner)  # -1: unknown
+        p_since = np.asarray(cols.period_since)
+        porder = np.argsort(p_phone * (1 << 23) + np.clip(p_since, 0, (1 << 23) - 1), kind="stable")
+        self.p_phone = p_phone[porder]
+        self.p_since = p_since[porder]
+        self.p_until = np.asarray(cols.period_until)[porder]
+        self.p_owner = p_owner[porder]
+        self.p_verified = np.asarray(cols.period_verified)[porder]
+        self.p_ptr = csr.ptr(self.p_phone, len(self.phones))
+
+    def _phone_uses(self, cols: Columns, codes: Codes) -> _Uses:
+        """(phone, role, loan) from applicant phones and links, with the owner on the day."""
+        applicant = np.asarray(codes.loan_applicant_phone, dtype=np.int64)[self.loan_order]
+        has_app = applicant >= 0
+        app_loans = np.nonzero(has_app)[0]
+        phone = np.concatenate([applicant[has_app], codes.link_phone])
+        loan = np.concatenate([app_loans, csr.recode(self.loan_rank, codes.link_loan)])
+        role = np.concatenate(
+            [
+                np.full(len(app_loans), APPLICANT, dtype=np.int64),
+                codes_in(pa.array(ROLE_NAMES, pa.string()), cols.link_role),
+            ]
+        )
+        period = self.period_at(phone, self.loan_applied[loan])
+        # period -1 (no owner period) picks the appended sentinel; works with no periods at all
+        sms = self.loan_verified[loan].astype(np.int64)
+        return _Uses(
+            phone=phone,
+            loan=loan,
+            role=role,
+            owner=np.append(self.p_owner, -1)[period],
+            owner_verified=np.append(self.p_verified, False)[period],
+            sms=sms,
+            kind=USE_KIND[role, sms],
+        )
+
+    def _build_person_ties(self, uses: _Uses) -> None:
+        """person -> loan ties (CSR by person): each person's own loans, and the loans
+        naming a phone the person owned on the application day (not their own)."""
+        own_n = nl = len(self.loans)
+        person_tie = (uses.owner >= 0) & (uses.owner != self.loan_borrower[uses.loan])
+        src = np.concatenate([self.loan_borrower, uses.owner[person_tie]])
+        self.t_loan = np.concatenate([np.arange(own_n), uses.loan[person_tie]])
+        self.t_phone = np.concatenate([np.full(own_n, -1), uses.phone[person_tie]])
+        self.t_role = np.concatenate([np.full(own_n, OWN), uses.role[person_tie]])
+        # the owns step (-1: none, an own loan) and the loan step (-1: an own loan, whose
+        # kind depends on the layer) of each tie
+        self.t_owns = np.concatenate(
+            [np.full(own_n, -1), OWNS_KIND[uses.owner_verified[person_tie].astype(np.int64)]]
+        )
+        self.t_kind = np.concatenate([np.full(own_n, -1), uses.kind[person_tie]])
+        # the first factor: the owns step's, or for an own loan its record's match (1.0: none)
+        self.t_f1 = np.where(
+            self.t_owns >= 0,
+            self.kind_factor[np.maximum(self.t_owns, 0)],
+            self.loan_match_f[self.t_loan],
+        )
+        torder = np.argsort(src * nl + self.t_loan)
+        self.t_loan = self.t_loan[torder]
+        self.t_phone = self.t_phone[torder]
+        self.t_role = self.t_role[torder]
+        self.t_owns = self.t_owns[torder]
+        self.t_kind = self.t_kind[torder]
+        self.t_f1 = self.t_f1[torder]
+        self.t_ptr = csr.ptr(src, len(self.persons))
+
+    def _build_phone_uses(self, uses: _Uses) -> None:
+        """phone -> loan uses (CSR by phone), for phone subjects."""
+        uorder = np.argsort(uses.phone * max(len(self.loans), 1) + uses.loan)
+        self.u_loan = uses.loan[uorder]
+        self.u_role = uses.role[uorder]
+        self.u_owner = uses.owner[uorder]
+        self.u_sms = uses.sms[uorder]
+        self.u_ptr = csr.ptr(uses.phone, len(self.phones))
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def period_at(self, phone: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Index of the owner period of ``phone`` covering ``day``, or -1.
+
+        Periods are sorted by (phone, since) and do not overlap, so the covering
+        one is the last of the phone's periods starting on or before ``day``.
+        """
+        out = np.full(len(phone), -1, dtype=np.int64)
+        if len(self.p_phone) == 0 or len(phone) == 0:
+            return out
+        lo = self.p_ptr[phone]
+        count = self.p_ptr[phone + 1] - lo
+        last = len(self.p_since) - 1
+        out = np.where((count > 0) & (self.p_since[np.minimum(lo, last)] <= day), lo, -1)
+        # most numbers have one period; the few with several are looked at further
+        more = np.nonzero(count > 1)[0]
+        for j in range(1, int(count.max())):
+            more = more[j < count[more]]
+            cand = lo[more] + j
+            starts = self.p_since[cand] <= day[more]
+            out[more[starts]] = cand[starts]
+        ok = out >= 0
+        ok[ok] = self.p_until[out[ok]] >= day[ok]
+        return np.where(ok, out, -1)

@@ -1,0 +1,458 @@
+"""Ties (subject -> origin loan): the layered best-path search of one subject
+(:func:`find_ties`), and the count of every tie walk (:func:`count_paths`).
+
+The linkage graph is walked from the subject in layers, one loan per layer, up to
+``policy.max_loans`` loans deep (:mod:`spillover.engines.search` lists the ties); every walk
+steps from a person to a loan as :func:`person_ties` says: their own loans, and loans
+naming a phone they owned on the application day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from ..facts.graph import GraphBackend
+from ..facts.model import (
+    FrontierFacts,
+    Loan,
+    PhonePeriod,
+    PhoneUse,
+    SubjectKind,
+    ref,
+)
+from ..policy import Policy
+from ..rules import (
+    CHAIN_STEP,
+    loan_in_time,
+    loan_kind,
+    match_kind,
+    owns_kind,
+    subject_phone_kind,
+    use_kind,
+)
+from .explanation import Step, rule_step
+
+__all__ = [
+    "ExplanationFacts",
+    "PersonTie",
+    "TiePath",
+    "count_paths",
+    "find_ties",
+    "owner_on",
+    "person_ties",
+]
+
+
+# ---------------------------------------------------------------------------
+# Ties: layered best-path search from the subject, one loan per layer
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TiePath:
+    """A tie path (subject -> loan), or a partial one: its responsibility, loans so far,
+    steps, and tie-break key.
+
+    Labels compare by :meth:`rank`: higher responsibility, then fewer loans, then
+    ``key``. The key has a fixed shape per layer, ``(phone, role, loan)`` for each
+    tie (``""`` for an own loan) and then the borrower when the chain goes on, so
+    that it orders paths the same way everywhere (the batch kernel in
+    :mod:`spillover.engines.batch` reproduces it with integer codes).
+    """
+
+    responsibility: float
+    depth: int  # loans so far
+    steps: tuple[Step, ...]
+    loans: tuple[Loan, ...] = ()
+    key: tuple[str, ...] = ()
+
+    def rank(self) -> tuple[float, int, tuple[str, ...]]:
+        """The order of paths: higher responsibility, then fewer loans, then ``key``."""
+        return (-self.responsibility, self.depth, self.key)
+
+    def tie(self, loan: Loan, phone: str, role: str, *steps: Step) -> TiePath:
+        """This label extended by a tie to ``loan`` (through ``phone`` in ``role``, or own)."""
+        responsibility = self.responsibility
+        for s in steps:
+            responsibility *= s.factor
+        key = (*self.key, ref("phone", phone) if phone else "", role, ref("loan", loan.loan_id))
+        return TiePath(responsibility, self.depth + 1, self.steps + steps, (*self.loans, loan), key)
+
+    def chain(self, step: Step, match: Step | None = None) -> TiePath:
+        """This label extended from its last loan to that loan's borrower (through the
+        match step of the record the loan names its borrower by, if any)."""
+        if match is None:
+            return TiePath(
+                self.responsibility * step.factor,
+                self.depth,
+                (*self.steps, step),
+                self.loans,
+                (*self.key, step.target),
+            )
+        return TiePath(
+            self.responsibility * step.factor * match.factor,
+            self.depth,
+            (*self.steps, step, match),
+            self.loans,
+            (*self.key, match.target),
+        )
+
+
+def owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
+    """The owner period of ``periods`` (one phone's) covering ``day``, if any."""
+    for period in periods:
+        if period.covers(day):
+            return period
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonTie:
+    """One step of a tie walk from a person to a loan: their own loan (``use`` None), or a
+    loan naming a phone they owned on the application day (``use``, with the owner
+    ``period``)."""
+
+    loan: Loan
+    use: PhoneUse | None = None
+    period: PhonePeriod | None = None
+
+
+def person_ties(found: FrontierFacts) -> dict[str, list[PersonTie]]:
+    """The ties of each person an ``expand`` answer covers, as every tie walk takes them:
+    their own loans, then the loans naming a phone they owned on the application day (not
+    as the loan's borrower), each in the answer's order. :func:`count_paths` and the
+    remedy's walks (:mod:`spillover.engines.remedy`) step with these."""
+    periods: dict[str, list[PhonePeriod]] = {}
+    for period in found.periods:
+        periods.setdefault(period.phone, []).append(period)
+    ties: dict[str, list[PersonTie]] = {}
+    for loan in found.own_loans:
+        ties.setdefault(loan.borrower_id, []).append(PersonTie(loan))
+    for use in found.uses:
+        held = owner_on(periods.get(use.phone, ()), use.loan.applied_at)
+        owner = held.owner_id if held else None
+        if owner is not None and owner != use.loan.borrower_id:
+            ties.setdefault(owner, []).append(PersonTie(use.loan, use, held))
+    return ties
+
+
+class ExplanationFacts:
+    """The graph facts of one explanation, fetched in as few round trips as possible.
+
+    On a backend where every call is a round trip (Neo4j), the first request fetches
+    the whole three-layer neighbourhood of the subject in one
+    (:meth:`GraphBackend.neighbourhood`); later layers are answered from it while
+    their people are covered, else from :meth:`GraphBackend.expand`. Facts are
+    fetched without a date bound and filtered here, so the main search and the
+    diagnosis (which ignores dates) share them.
+    """
+
+    def __init__(self, backend: GraphBackend) -> None:
+        self.backend = backend
+        self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], FrontierFacts] = {}
+        self.around: FrontierFacts | None = None
+        self.around_phones: frozenset[str] = frozenset()
+
+    def expand(self, persons: list[str], phones: list[str], until: date) -> FrontierFacts:
+        """The facts :meth:`GraphBackend.expand` gives, each frontier fetched only once."""
+        key = (tuple(persons), tuple(phones))
+        full = self.seen.get(key)
+        if full is None:
+            if self.around is None:
+                if self.backend.round_trips:
+                    self.around = self.backend.neighbourhood(persons, phones)
+                    self.around_phones = frozenset(phones)
+                else:
+                    self.around = FrontierFacts()  # covers nobody: every layer asks expand
+            if (
+                self.around.covers
+                and set(persons) <= self.around.covers
+                and set(phones) <= self.around_phones
+            ):
+                full = _part(self.around, set(persons), set(phones))
+            else:
+                full = self.backend.expand(persons, phones, date.max)
+            self.seen[key] = full
+        if until == date.max:
+            return full
+        return FrontierFacts(
+            full.periods,
+            tuple(loan for loan in full.own_loans if loan_in_time(loan.applied_at, until)),
+            tuple(use for use in full.uses if loan_in_time(use.loan.applied_at, until)),
+        )
+
+
+def _part(around: FrontierFacts, persons: set[str], phones: set[str]) -> FrontierFacts:
+    """What :meth:`GraphBackend.expand` would give for ``persons`` and ``phones``, taken
+    from a neighbourhood that covers them."""
+    numbers = phones | {p.phone for p in around.periods if p.owner_id in persons}
+    return FrontierFacts(
+        tuple(p for p in around.periods if p.phone in numbers),
+        tuple(loan for loan in around.own_loans if loan.borrower_id in persons),
+        tuple(use for use in around.uses if use.phone in numbers),
+    )
+
+
+@dataclass
+class _TieSearch:
+    """What a tie search carries from layer to layer: the best rank each node was reached
+    with, the labels of the next layer's people and phones, the origins found so far."""
+
+    policy: Policy
+    is_origin: Callable[[Loan], bool]
+    seen: dict[str, tuple[float, int, tuple[str, ...]]]
+    persons: dict[str, TiePath]
+    phones: dict[str, TiePath]
+    origins: dict[str, TiePath] = field(default_factory=dict)
+    #: who owned a phone subject on the listing day (for the owner-changed kinds)
+    subject_owner_now: str | None = None
+
+
+#: the best label reaching each loan of a layer, with the loan
+_Reached = dict[str, tuple[TiePath, Loan]]
+
+
+def find_ties(
+    backend: GraphBackend | ExplanationFacts,
+    subject_kind: SubjectKind,
+    subject: str,
+    until: date,
+    policy: Policy,
+    *,
+    is_origin: Callable[[Loan], bool],
+    listing_day: date | None = None,
+    via: Step | None = None,
+) -> dict[str, TiePath]:
+    """Best tie path from the subject to every origin loan, keyed by loan id.
+
+    ``is_origin(loan)`` says whether a reached loan may originate the listing; ``via``:
+    the match step of a listed platform record to ``subject`` (its person), which every
+    path starts with. Each layer offers the ties :func:`_from_people` and
+    :func:`_from_phones` find (the best per loan kept), then :func:`_to_borrowers` records
+    the origins and goes on from each loan to its borrower.
+    """
+    search = _start_search(subject_kind, subject, policy, is_origin, via)
+    for layer in range(1, policy.max_loans + 1):
+        if not search.persons and not search.phones:
+            break
+        facts: FrontierFacts = backend.expand(sorted(search.persons), sorted(search.phones), until)
+        periods: dict[str, list[PhonePeriod]] = {}
+        for known in facts.periods:
+            periods.setdefault(known.phone, []).append(known)
+        if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
+            now = owner_on(periods.get(subject, ()), listing_day)
+            search.subject_owner_now = now.owner_id if now else None
+        reached: _Reached = {}
+        _from_people(
+            search, facts, periods, layer == 1 and subject_kind == SubjectKind.PERSON, reached
+        )
+        _from_phones(search, facts, periods, reached)
+        search.persons, search.phones = _to_borrowers(search, reached, layer), {}
+    return search.origins
+
+
+def _start_search(
+    subject_kind: SubjectKind,
+    subject: str,
+    policy: Policy,
+    is_origin: Callable[[Loan], bool],
+    via: Step | None,
+) -> _TieSearch:
+    """The search before its first layer: the subject (through ``via``) seen, on the frontier."""
+    start = TiePath(1.0, 0, ()) if via is None else TiePath(via.factor, 0, (via,))
+    return _TieSearch(
+        policy,
+        is_origin,
+        seen={ref(subject_kind.value, subject): start.rank()},
+        persons={subject: start} if subject_kind == SubjectKind.PERSON else {},
+        phones={subject: start} if subject_kind == SubjectKind.PHONE else {},
+    )
+
+
+def _offer(reached: _Reached, label: TiePath, loan: Loan) -> None:
+    """Keep ``label`` for ``loan`` if it beats the layer's best so far."""
+    current = reached.get(loan.loan_id)
+    if current is None or label.rank() < current[0].rank():
+        reached[loan.loan_id] = (label, loan)
+
+
+def _from_people(
+    search: _TieSearch,
+    facts: FrontierFacts,
+    periods: dict[str, list[PhonePeriod]],
+    subject_layer: bool,
+    reached: _Reached,
+) -> None:
+    """Ties from the frontier people: their own loans (``subject_layer``: the subject's
+    own, OWN_DEFAULT), then loans naming a phone they owned on the application day."""
+    policy = search.policy
+    for loan in facts.own_loans:
+        base = search.persons.get(loan.borrower_id)
+        if base is None:
+            continue
+        kind = loan_kind(subject=subject_layer)
+        person_node = ref("person", loan.borrower_id)
+        if loan.borrower_record is None:
+            step = rule_step(kind, person_node, ref("loan", loan.loan_id), loan.applied_at, policy)
+            _offer(reached, base.tie(loan, "", "", step), loan)
+            continue
+        # the person -> the platform record they were matched to -> its loan
+        record_node = ref("record", loan.borrower_record)
+        match = _match_step(loan, person_node, record_node, policy)
+        step = rule_step(kind, record_node, ref("loan", loan.loan_id), loan.applied_at, policy)
+        _offer(reached, base.tie(loan, "", "", match, step), loan)
+    for use in facts.uses:
+        loan = use.loan
+        period = owner_on(periods.get(use.phone, ()), loan.applied_at)
+        if period is None or period.owner_id is None or period.owner_id == loan.borrower_id:
+            continue
+        base = search.persons.get(period.owner_id)
+        if base is None:
+            continue
+        phone_node = ref("phone", use.phone)
+        owns = rule_step(
+            owns_kind(period.verified),
+            ref("person", period.owner_id),
+            phone_node,
+            period.since,
+            policy,
+        )
+        step = rule_step(
+            use_kind(use.role, loan.phone_verified),
+            phone_node,
+            ref("loan", loan.loan_id),
+            loan.applied_at,
+            policy,
+            use.role,
+        )
+        _offer(reached, base.tie(loan, use.phone, use.role, owns, step), loan)
+
+
+def _from_phones(
+    search: _TieSearch,
+    facts: FrontierFacts,
+    periods: dict[str, list[PhonePeriod]],
+    reached: _Reached,
+) -> None:
+    """Ties from a phone subject to the loans naming it (first layer only)."""
+    for use in facts.uses:
+        base = search.phones.get(use.phone)
+        if base is None:
+            continue
+        loan = use.loan
+        period = owner_on(periods.get(use.phone, ()), loan.applied_at)
+        owner = period.owner_id if period else None
+        now = search.subject_owner_now
+        kind = subject_phone_kind(
+            use.role,
+            loan.phone_verified,
+            borrower_owned=owner is not None and owner == loan.borrower_id,
+            owner_changed=now is not None and now != owner,
+        )
+        step = rule_step(
+            kind,
+            ref("phone", use.phone),
+            ref("loan", loan.loan_id),
+            loan.applied_at,
+            search.policy,
+            use.role,
+        )
+        _offer(reached, base.tie(loan, use.phone, use.role, step), loan)
+
+
+def _to_borrowers(search: _TieSearch, reached: _Reached, layer: int) -> dict[str, TiePath]:
+    """Record the layer's origins (loans not reached as well before), and go on from each
+    loan to its borrower (through the record the loan names them by): the next frontier,
+    the best label per person, seen."""
+    policy, seen = search.policy, search.seen
+    next_persons: dict[str, TiePath] = {}
+    for loan_id in sorted(reached):
+        label, loan = reached[loan_id]
+        node = ref("loan", loan_id)
+        if node in seen and seen[node] <= label.rank():
+            continue
+        seen[node] = label.rank()
+        if search.is_origin(loan):
+            current = search.origins.get(loan_id)
+            if current is None or label.rank() < current.rank():
+                search.origins[loan_id] = label
+        if layer == policy.max_loans:
+            continue
+        borrower = ref("person", loan.borrower_id)
+        if loan.borrower_record is None:
+            nxt = label.chain(rule_step(CHAIN_STEP, node, borrower, None, policy))
+        else:  # the loan -> its borrower's record -> the person it was matched to
+            record_node = ref("record", loan.borrower_record)
+            nxt = label.chain(
+                rule_step(CHAIN_STEP, node, record_node, None, policy),
+                _match_step(loan, record_node, borrower, policy),
+            )
+        if borrower in seen and seen[borrower] <= nxt.rank():
+            continue
+        current = next_persons.get(loan.borrower_id)
+        if current is None or nxt.rank() < current.rank():
+            next_persons[loan.borrower_id] = nxt
+    for person, label in next_persons.items():
+        seen[ref("person", person)] = label.rank()
+    return next_persons
+
+
+def count_paths(
+    facts: GraphBackend | ExplanationFacts,
+    subject_kind: SubjectKind,
+    subject: str,
+    until: date,
+    policy: Policy,
+    *,
+    is_origin: Callable[[Loan], bool],
+) -> int:
+    """How many tie walks lead from the subject to an origin loan: every walk the search
+    could take (the layers, dates and owner periods of :func:`find_ties`, a borrower
+    never entered twice on one walk), not only the best one to each loan. This is the
+    count of paths a remedy must break (:mod:`spillover.engines.remedy` enumerates the same
+    walks; like it, a walk that goes on from a loan to its borrower and ends at that
+    same loan as the borrower's own is counted too).
+
+    The walks are counted, not listed: per layer, each (person, people on the walk so
+    far) carries the number of walks that end there (on the last layer, where no walk
+    goes on, each person alone), and one ``expand`` per layer answers for all of them.
+    """
+    total = 0
+    states: dict[tuple[str, frozenset[str]], int] = {}
+
+    def reached(loan: Loan, depth: int, visited: frozenset[str], walks: int) -> None:
+        nonlocal total
+        if is_origin(loan):
+            total += walks
+        if depth < policy.max_loans and loan.borrower_id not in visited:
+            # who was on the walk matters only while it goes on: on the last layer the
+            # walks that end at one person are counted together
+            last = depth + 1 >= policy.max_loans
+            key = (loan.borrower_id, frozenset() if last else visited | {loan.borrower_id})
+            nxt[key] = nxt.get(key, 0) + walks
+
+    nxt: dict[tuple[str, frozenset[str]], int] = {}
+    depth = 0
+    if subject_kind == SubjectKind.PHONE:
+        first = facts.expand([], [subject], until)
+        for use in first.uses:
+            if use.phone == subject:
+                reached(use.loan, 1, frozenset(), 1)
+        states, depth = nxt, 1
+    else:
+        states = {(subject, frozenset({subject})): 1}
+    while states and depth < policy.max_loans:
+        nxt = {}
+        ties = person_ties(facts.expand(sorted({person for person, _ in states}), [], until))
+        for (person, visited), walks in states.items():
+            for tie in ties.get(person, ()):
+                reached(tie.loan, depth + 1, visited, walks)
+        states, depth = nxt, depth + 1
+    return total
+
+
+def _match_step(loan: Loan, source: str, target: str, policy: Policy) -> Step:
+    """The match step of the record a loan names its borrower by (either direction)."""
+    return rule_step(match_kind(loan.matched_by or ""), source, target, None, policy)
