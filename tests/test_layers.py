@@ -112,7 +112,7 @@ LAYERS: list[set[str]] = [
     {"neo4j"},
     {"connect"},
     {"audit"},
-    {"simulate", "service", "demo", "spillover"},
+    {"simulate", "service", "demo", "disputes", "spillover"},
     {"cli"},
     {"__main__"},
 ]

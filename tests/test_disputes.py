@@ -1,0 +1,201 @@
+"""A remedy applied to a copy of the data (issue 23, item 1): what it corrects, that it
+clears what it should and nothing else, and that the original folder never changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenario import random_scenario
+from spillover import examples, open_folder, read_dataset
+from spillover.audit.batch import audit_rows
+from spillover.backends.memory import MemoryBackend
+from spillover.data.formats import convert_folder
+from spillover.disputes import CORRECTIONS_FILE, apply_remedy, corrected, folder_format
+from spillover.engines.remedy import (
+    APPLICANT_PHONE,
+    COPY,
+    LOAN_LINK,
+    MATCH,
+    OWNER_PERIOD,
+    SHARING,
+    Record,
+    remedy,
+)
+from spillover.engines.search import explain_entry
+from spillover.errors import SpilloverError
+from spillover.rules import Verdict
+
+JIANG = examples.jiang_case_path()
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _rows(folder: Path) -> dict[str, dict[str, object]]:
+    return {row["entry_id"]: row for row in audit_rows(open_folder(folder))}
+
+
+def test_jiangs_remedy_applied_lifts_his_eleven_listings_and_nothing_else(tmp_path):
+    before_files = _digest(JIANG)
+    applied = apply_remedy(JIANG, tmp_path / "fixed", subject="jiang")
+    assert _digest(JIANG) == before_files  # the original folder is untouched
+    before, after = _rows(JIANG), _rows(tmp_path / "fixed")
+    assert set(before) == set(after)
+    his = {k for k, row in before.items() if row["verdict"] == "spillover" and k != "E-LH-LN"}
+    assert len(his) == 11 and set(applied.entries) == his
+    for k in his:
+        assert after[k]["verdict"] != "spillover", k
+    # Xu Yan's own entries, and the listing of another person's phone, stay as they were
+    for k in set(before) - his:
+        assert after[k] == before[k], k
+    assert {r.kind for r in applied.records} <= {APPLICANT_PHONE, LOAN_LINK, OWNER_PERIOD}
+    written = json.loads((tmp_path / "fixed" / CORRECTIONS_FILE).read_text(encoding="utf-8"))
+    assert written["entries"] == list(applied.entries)
+    assert len(written["records"]) == len(applied.records)
+    assert written["policy"]["name"] == "spillover-default"
+
+
+def test_one_entrys_remedy_applied_clears_that_entry(tmp_path):
+    applied = apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-QT-J")
+    assert applied.entries == ("E-QT-J",)
+    assert explain_entry(open_folder(tmp_path / "fixed"), "E-QT-J").verdict != Verdict.SPILLOVER
+
+
+def test_an_entry_that_needs_no_remedy_is_copied_unchanged(tmp_path):
+    applied = apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-HQ-XU")
+    assert applied.records == () and applied.entries == ()
+    copy, original = read_dataset(tmp_path / "fixed"), read_dataset(JIANG)
+    assert set(copy.links) == set(original.links) and set(copy.sharing) == set(original.sharing)
+    for name in ("people", "platforms", "phone_periods", "loans", "entries", "records", "matches"):
+        assert getattr(copy, name) == getattr(original, name), name
+
+
+def test_the_copy_keeps_the_input_format(tmp_path):
+    parquet = tmp_path / "parquet"
+    convert_folder_copy(JIANG, parquet, "parquet")
+    assert folder_format(parquet) == "parquet"
+    apply_remedy(parquet, tmp_path / "fixed", entry_id="E-QT-J")
+    assert folder_format(tmp_path / "fixed") == "parquet"
+    assert (tmp_path / "fixed" / "loans.parquet").exists()
+    apply_remedy(JIANG, tmp_path / "as-jsonl", entry_id="E-QT-J", format="jsonl")
+    assert folder_format(tmp_path / "as-jsonl") == "jsonl"
+
+
+def convert_folder_copy(source: Path, out: Path, fmt: str) -> None:
+    import shutil
+
+    shutil.copytree(source, out)
+    convert_folder(out, fmt)
+
+
+def test_each_kind_of_record_is_corrected():
+    data = read_dataset(JIANG)
+    loan = next(x for x in data.loans.values() if x.applicant_phone)
+    link = data.links[0]
+    phone, periods = next((p, ps) for p, ps in data.phone_periods.items() if ps[0].owner_id)
+    entry = next(x for x in data.entries.values() if x.copied_from)
+    share = data.sharing[0]
+    fixed = corrected(
+        data,
+        [
+            Record(
+                APPLICANT_PHONE, loan.platform_id, loan_id=loan.loan_id, phone=loan.applicant_phone
+            ),
+            Record(LOAN_LINK, None, loan_id=link.loan_id, phone=link.phone, role=link.role.value),
+            Record(
+                OWNER_PERIOD,
+                None,
+                phone=phone,
+                owner_id=periods[0].owner_id,
+                since=periods[0].since,
+            ),
+            Record(COPY, entry.platform_id, entry_id=entry.entry_id, copied_from=entry.copied_from),
+            Record(
+                SHARING,
+                share.from_platform,
+                from_platform=share.from_platform,
+                to_platform=share.to_platform,
+            ),
+        ],
+    )
+    assert fixed.loans[loan.loan_id].applicant_phone is None
+    assert fixed.loans[loan.loan_id].phone_verified is None
+    assert link not in fixed.links and len(fixed.links) == len(data.links) - 1
+    assert fixed.phone_periods[phone][0].owner_id is None
+    assert fixed.phone_periods[phone][0].since == periods[0].since  # the number stays
+    assert fixed.entries[entry.entry_id or ""].copied_from is None
+    assert share not in fixed.sharing
+    assert fixed.people == data.people and fixed.platforms == data.platforms
+
+
+def test_a_match_is_corrected_by_removing_it():
+    data = read_dataset(examples.jiang_records_path())
+    match = next(m for m in data.matches.values() if m.matched_by.value != "known")
+    fixed = corrected(
+        data, [Record(MATCH, None, record_id=match.record_id, person_id=match.person_id)]
+    )
+    assert match.record_id not in fixed.matches
+    assert fixed.records == data.records
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        Record(SHARING, "x", from_platform="nobody", to_platform="quickcash"),
+        Record(LOAN_LINK, None, loan_id="LN-NONE", phone="+8613800000000", role="reference"),
+        Record(APPLICANT_PHONE, None, loan_id="XY-AX-1", phone="+8613800000000"),
+        Record(COPY, None, entry_id="E-QT-J", copied_from="E-NONE"),
+        Record(MATCH, None, record_id="R-NONE", person_id="jiang"),
+    ],
+    ids=lambda r: r.kind,
+)
+def test_a_record_not_in_the_data_is_refused(record):
+    with pytest.raises(SpilloverError, match="not in the data"):
+        corrected(read_dataset(JIANG), [record])
+
+
+def test_bad_requests_write_nothing(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(SpilloverError, match="new or empty"):
+        apply_remedy(JIANG, tmp_path / "full", entry_id="E-QT-J")
+    with pytest.raises(SpilloverError, match="new folder"):
+        apply_remedy(JIANG, JIANG, entry_id="E-QT-J")
+    with pytest.raises(SpilloverError, match="exactly one"):
+        apply_remedy(JIANG, tmp_path / "a", entry_id="E-QT-J", subject="jiang")
+    with pytest.raises(SpilloverError, match="unknown blacklist entry"):
+        apply_remedy(JIANG, tmp_path / "b", entry_id="E-NOPE")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]  # no temporary left
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 10_000), records=st.sampled_from([0, 6]))
+def test_an_applied_remedy_clears_its_entry_on_random_worlds(tmp_path_factory, seed, records):
+    """For every spillover entry of a random world (reassigned numbers, copies, sharing,
+    platform records): its remedy applied by the library clears it."""
+    s = random_scenario(seed, people=8, loans=18, entries=8, records=records)
+    folder = s.write(tmp_path_factory.mktemp("world"))
+    data = read_dataset(folder)
+    backend = MemoryBackend(data)
+    for entry_id in sorted(e for e in data.entries if e):
+        r = remedy(backend, entry_id)
+        if not r.needed or not r.clearable:
+            continue
+        after = explain_entry(MemoryBackend(corrected(data, r.records)), entry_id)
+        assert after.verdict != Verdict.SPILLOVER, (seed, entry_id, r.records)
