@@ -16,7 +16,8 @@ from spillover import examples, open_folder, read_dataset
 from spillover.audit.batch import audit_rows
 from spillover.backends.memory import MemoryBackend
 from spillover.data.formats import convert_folder
-from spillover.disputes import CORRECTIONS_FILE, apply_remedy, corrected, folder_format
+from spillover.disputes import CORRECTIONS_FILE, apply_remedy, changes, corrected, folder_format
+from spillover.disputes.changes import LIFTED, NEW
 from spillover.engines.remedy import (
     APPLICANT_PHONE,
     COPY,
@@ -199,3 +200,49 @@ def test_an_applied_remedy_clears_its_entry_on_random_worlds(tmp_path_factory, s
             continue
         after = explain_entry(MemoryBackend(corrected(data, r.records)), entry_id)
         assert after.verdict != Verdict.SPILLOVER, (seed, entry_id, r.records)
+
+
+# --- changes: what a correction changed (issue 23 item 2) ---------------------------------
+
+
+def test_the_changes_of_jiangs_correction(tmp_path):
+    applied = apply_remedy(JIANG, tmp_path / "fixed", subject="jiang")
+    c = changes(JIANG, tmp_path / "fixed")
+    assert [x.entry_id for x in c.entries if x.status == LIFTED] == sorted(applied.entries)
+    assert c.count(LIFTED) == 11 and len(c.entries) == 11 and c.unchanged == 5
+    assert set(c.removed_records) == set(applied.records) and c.added_records == ()
+    for x in c.entries:
+        assert x.before is not None and x.after is not None
+        assert x.before.verdict == "spillover" and x.after.verdict != "spillover"
+        assert x.before.recommendation == "do_not_list"
+        assert x.removed_records and set(x.removed_records) <= set(applied.records)
+        assert x.added_records == ()
+
+
+def test_undoing_a_correction_makes_the_entries_new_with_the_records_it_adds(tmp_path):
+    applied = apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-QT-J")
+    c = changes(tmp_path / "fixed", JIANG)
+    assert [(x.status, x.entry_id) for x in c.entries if x.entry_id == "E-QT-J"] == [
+        (NEW, "E-QT-J")
+    ]
+    new = next(x for x in c.entries if x.entry_id == "E-QT-J")
+    assert new.added_records and set(new.added_records) <= set(applied.records)
+    assert set(c.added_records) == set(applied.records)
+
+
+def test_changes_equal_two_full_audits_compared(tmp_path):
+    """Every entry whose audit row differs is listed, and no other."""
+    apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-AX-PH")
+    c = changes(JIANG, tmp_path / "fixed")
+    before, after = _rows(JIANG), _rows(tmp_path / "fixed")
+    differ = {k for k in before if before[k] != after[k]}
+    assert {x.entry_id for x in c.entries} == differ
+    assert c.unchanged == len(before) - len(differ)
+
+
+def test_a_folder_of_another_dataset_is_refused(tmp_path):
+    from spillover.synth.generate import generate
+
+    generate(50, 1, tmp_path / "other")
+    with pytest.raises(SpilloverError, match="not two versions of one dataset"):
+        changes(JIANG, tmp_path / "other")

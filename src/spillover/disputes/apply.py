@@ -48,13 +48,20 @@ from ..engines.remedy import (
     subject_remedy,
 )
 from ..errors import SpilloverError
-from ..facts.model import Dataset, SubjectKind
+from ..facts.model import Dataset, MatchKey, SubjectKind
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_folder
 from ..policy import Policy, default_policy
 from ..version import __version__
 
-__all__ = ["CORRECTIONS_FILE", "AppliedRemedy", "apply_remedy", "corrected", "folder_format"]
+__all__ = [
+    "CORRECTIONS_FILE",
+    "AppliedRemedy",
+    "apply_remedy",
+    "corrected",
+    "dataset_records",
+    "folder_format",
+]
 
 #: the file beside the corrected tables that says what was corrected
 CORRECTIONS_FILE = "corrections.json"
@@ -162,6 +169,70 @@ def corrected(data: Dataset, records: Iterable[Record]) -> Dataset:
         sharing=sharing,
         matches=matches,
     )
+
+
+def dataset_records(data: Dataset) -> frozenset[Record]:
+    """Every correctable record ``data`` holds, as a remedy names them: each applicant
+    phone, loan link, owner period with a known owner, copy, sharing agreement, and match
+    made by linkage (not a record's own person).
+
+    >>> from spillover import examples, read_dataset
+    >>> records = dataset_records(read_dataset(examples.jiang_case_path()))
+    >>> sorted({r.kind for r in records})
+    ['applicant_phone', 'copy', 'loan_link', 'owner_period', 'sharing']
+    """
+    out: set[Record] = set()
+    for loan in data.loans.values():
+        if loan.applicant_phone:
+            out.add(
+                Record(
+                    APPLICANT_PHONE,
+                    loan.platform_id,
+                    loan_id=loan.loan_id,
+                    phone=loan.applicant_phone,
+                )
+            )
+    for link in data.links:
+        lender = data.loans[link.loan_id].platform_id if link.loan_id in data.loans else None
+        out.add(
+            Record(LOAN_LINK, lender, loan_id=link.loan_id, phone=link.phone, role=link.role.value)
+        )
+    for periods in data.phone_periods.values():
+        for p in periods:
+            if p.owner_id is not None:
+                out.add(
+                    Record(OWNER_PERIOD, None, phone=p.phone, owner_id=p.owner_id, since=p.since)
+                )
+    for entry in data.entries.values():
+        if entry.copied_from is not None:
+            out.add(
+                Record(
+                    COPY, entry.platform_id, entry_id=entry.entry_id, copied_from=entry.copied_from
+                )
+            )
+    for s in data.sharing:
+        out.add(
+            Record(
+                SHARING, s.from_platform, from_platform=s.from_platform, to_platform=s.to_platform
+            )
+        )
+    for match in data.matches.values():
+        if match.matched_by not in (MatchKey.KNOWN, MatchKey.NEW_IDENTITY):
+            held = (
+                data.records[match.record_id].platform_id
+                if match.record_id in data.records
+                else None
+            )
+            out.add(
+                Record(
+                    MATCH,
+                    held,
+                    record_id=match.record_id,
+                    person_id=match.person_id,
+                    matched_by=match.matched_by.value,
+                )
+            )
+    return frozenset(out)
 
 
 def folder_format(folder: str | Path) -> str:
