@@ -16,7 +16,15 @@ from spillover import examples, open_folder, read_dataset
 from spillover.audit.batch import audit_rows
 from spillover.backends.memory import MemoryBackend
 from spillover.data.formats import convert_folder
-from spillover.disputes import CORRECTIONS_FILE, apply_remedy, changes, corrected, folder_format
+from spillover.disputes import (
+    CORRECTIONS_FILE,
+    apply_remedy,
+    changes,
+    changes_text,
+    corrected,
+    folder_format,
+    review,
+)
 from spillover.disputes.changes import LIFTED, NEW
 from spillover.engines.remedy import (
     APPLICANT_PHONE,
@@ -31,6 +39,7 @@ from spillover.engines.remedy import (
 from spillover.engines.search import explain_entry
 from spillover.errors import SpilloverError
 from spillover.rules import Verdict
+from spillover.service.checklog import CheckLog
 
 JIANG = examples.jiang_case_path()
 
@@ -246,3 +255,113 @@ def test_a_folder_of_another_dataset_is_refused(tmp_path):
     generate(50, 1, tmp_path / "other")
     with pytest.raises(SpilloverError, match="not two versions of one dataset"):
         changes(JIANG, tmp_path / "other")
+
+
+# --- notices (issue 23 item 3) ----------------------------------------------------------------
+
+LENDERS = ["quickcash", "yidai", "xiaoyu", "huaqian", "anxin", "jiedai", "moneytree"]
+BANKS = ["qiantang_bank", "westlake_bank", "zhemin_bank"]
+
+
+@pytest.fixture(scope="module")
+def jiang_review(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("review")
+    applied = apply_remedy(JIANG, tmp / "fixed", subject="jiang")
+    log = CheckLog(tmp / "checks.jsonl")
+    log.append(
+        {
+            "check_id": "c-1",
+            "time": "2024-03-01T10:00:00+00:00",
+            "platform_id": "westlake_bank",
+            "subject": {"kind": "person", "id": "jiang"},
+            "result": {"recommendation": "do_not_list"},
+        }
+    )
+    log.append(
+        {
+            "check_id": "c-2",
+            "time": "2024-03-02T10:00:00+00:00",
+            "platform_id": "lanhai",
+            "subject": {"kind": "phone", "id": "+8613957112345"},
+            "phone_owner_id": "jiang",
+            "result": {"recommendation": "do_not_list"},
+        }
+    )
+    log.append(
+        {
+            "check_id": "c-3",
+            "time": "2024-03-03T10:00:00+00:00",
+            "platform_id": "lanhai",
+            "subject": {"kind": "person", "id": "xu_yan"},
+            "result": {"recommendation": "list"},
+        }
+    )
+    found = review(JIANG, tmp / "fixed", out=tmp / "out", check_log=tmp / "checks.jsonl")
+    return applied, found, tmp / "out"
+
+
+def test_every_platform_that_holds_or_passed_a_listing_gets_a_notice_in_travel_order(jiang_review):
+    _, found, _ = jiang_review
+    order = [n.platform_id for n in found.notices]
+    # the lenders (first listers, by the day their loan's default was known), then the
+    # broker that received it, then the banks; lanhai only for the checks it made
+    assert order[: len(LENDERS)] == LENDERS
+    assert order[len(LENDERS)] == "tianyan"
+    assert sorted(order[len(LENDERS) + 1 : len(LENDERS) + 4]) == BANKS
+    assert set(order) == {*LENDERS, "tianyan", *BANKS, "lanhai"}
+
+
+def test_each_notice_names_only_what_its_platform_holds(jiang_review):
+    _, found, _ = jiang_review
+    by = {n.platform_id: n for n in found.notices}
+    for n in found.notices:
+        assert all(c.platform_id == n.platform_id for c in n.listings)
+        assert all(r.platform_id == n.platform_id for r in n.records)
+    assert [c.entry_id for c in by["qiantang_bank"].listings] == ["E-QT-J"]
+    assert by["qiantang_bank"].records == () and by["qiantang_bank"].passed_to == ()
+    assert [p.other_platform for p in by["qiantang_bank"].received_from] == ["tianyan"]
+    assert {p.other_platform for p in by["tianyan"].passed_to} == set(BANKS)
+    assert [c.entry_id for c in by["quickcash"].listings] == ["E-QC-PH"]
+    assert [r.kind for r in by["quickcash"].records] == ["applicant_phone"]
+    assert [c.check_id for c in by["westlake_bank"].checks] == ["c-1"]
+    assert [c.check_id for c in by["lanhai"].checks] == ["c-2"]  # not Xu Yan's own check
+    assert by["lanhai"].listings == () and by["lanhai"].records == ()
+
+
+def test_the_notices_are_written_in_two_languages_and_two_formats(jiang_review):
+    _, found, out = jiang_review
+    files = sorted(p.name for p in (out / "notices").iterdir())
+    assert len(files) == 4 * len(found.notices) + 1
+    assert "notices.json" in files
+    first = out / "notices" / "01-quickcash.en.md"
+    text = first.read_text(encoding="utf-8")
+    assert "E-QC-PH" in text and "XY-QC-1" in text and "E-QT-J" not in text
+    zh = (out / "notices" / "09-qiantang_bank.zh.html").read_text(encoding="utf-8")
+    assert "记录更正通知" in zh and "E-QT-J" in zh and "XY-QC-1" not in zh
+    data = json.loads((out / "notices" / "notices.json").read_text(encoding="utf-8"))
+    assert [n["platform_id"] for n in data["notices"]] == [n.platform_id for n in found.notices]
+    assert json.loads((out / "changes.json").read_text(encoding="utf-8"))["counts"]["lifted"] == 11
+    assert (out / "changes.csv").read_text(encoding="utf-8").count("\nlifted,") == 11
+
+
+def test_a_notice_opens_in_chromium(jiang_review, tmp_path):
+    from spillover.render.report import chromium_snapshot
+
+    _, _, out = jiang_review
+    png = tmp_path / "notice.png"
+    chromium_snapshot(out / "notices" / "08-tianyan.zh.html", png=png, window=(1000, 900))
+    assert png.stat().st_size > 10_000
+
+
+def test_changes_text_names_the_records_behind_each_change(tmp_path):
+    apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-QT-J")
+    text = changes_text(changes(JIANG, tmp_path / "fixed"))
+    assert "LIFTED E-QT-J at qiantang_bank" in text
+    assert "corrected: " in text
+
+
+def test_review_refuses_a_full_output_folder_before_reading(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x").write_text("x")
+    with pytest.raises(SpilloverError, match="new or empty"):
+        review(JIANG, JIANG, out=tmp_path / "out")

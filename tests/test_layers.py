@@ -112,7 +112,8 @@ LAYERS: list[set[str]] = [
     {"neo4j"},
     {"connect"},
     {"audit"},
-    {"simulate", "service", "demo", "disputes", "spillover"},
+    {"simulate", "service", "demo", "spillover"},
+    {"disputes"},
     {"cli"},
     {"__main__"},
 ]
