@@ -113,6 +113,7 @@ LAYERS: list[set[str]] = [
     {"connect"},
     {"audit"},
     {"simulate", "service", "demo", "spillover"},
+    {"disputes"},
     {"cli"},
     {"__main__"},
 ]

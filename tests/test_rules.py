@@ -36,7 +36,17 @@ from spillover.rules import (
 
 PACKAGE = Path(spillover.__file__).parent
 #: the packages that run or render the rules; none of their modules may spell a rule itself
-RULE_USERS = ("engines", "backends", "neo4j", "render", "audit", "service", "link", "simulate")
+RULE_USERS = (
+    "engines",
+    "backends",
+    "neo4j",
+    "render",
+    "audit",
+    "service",
+    "link",
+    "simulate",
+    "disputes",
+)
 #: modules of those that name rule strings on purpose: the graph's relationship types as the
 #: ingest and the bulk import write them, the translations keyed by reason code, and the
 #: report's per-reason sections (each checked against the rules by its own tests)

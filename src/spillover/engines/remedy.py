@@ -102,6 +102,7 @@ __all__ = [
     "SubjectRemedy",
     "contact_order",
     "entries_on_subject",
+    "path_records",
     "record_text",
     "remedy",
     "remedy_dict",
@@ -1203,3 +1204,29 @@ def remedy_text(r: Remedy) -> str:
         lines.extend(_contact_lines(r))
     lines.append(f"  policy: {r.policy.label}")
     return printable_lines(lines)  # names and ids from the data: never a line of their own
+
+
+def path_records(
+    backend: GraphBackend, entry_id: str, policy: Policy | None = None
+) -> frozenset[Record]:
+    """Every correctable record on some explanation path of the entry ``entry_id``: the
+    records its remedy chooses from (empty when nothing explains it through others).
+
+    >>> from spillover import open_folder, examples
+    >>> records = path_records(open_folder(examples.jiang_case_path()), "E-QT-J")
+    >>> sorted({r.kind for r in records})
+    ['applicant_phone', 'copy', 'loan_link', 'owner_period', 'sharing']
+    """
+    policy = policy or default_policy()
+    entry = backend.entries([entry_id]).get(entry_id)
+    if entry is None:
+        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
+    ep = _entry_paths(backend, entry, policy)
+    if not ep.walks:
+        return frozenset()
+    g, records = _network([ep])
+    # a record lies on a path when the source reaches it and it reaches the sink (the
+    # network offers every sharing agreement in force; only those on a route count)
+    reached = nx.descendants(g, _S)
+    reaching = nx.ancestors(g, _T)
+    return frozenset(r for r in records if ("in", r) in reached and ("out", r) in reaching)

@@ -1,0 +1,39 @@
+"""After a dispute: a remedy applied to a copy of the data, what a correction changed, and
+the notices to every platform that must act (docs/disputes.md)."""
+
+from .apply import (
+    CORRECTIONS_FILE,
+    AppliedRemedy,
+    apply_remedy,
+    corrected,
+    dataset_records,
+    folder_format,
+)
+from .changes import Changes, EntryChange, EntryState, changes, compare_datasets
+from .notices import Notice, notices, write_notices
+from .output import changes_csv, changes_dict, changes_json, changes_text, write_changes
+from .review import Review, review
+
+__all__ = [
+    "CORRECTIONS_FILE",
+    "AppliedRemedy",
+    "Changes",
+    "EntryChange",
+    "EntryState",
+    "Notice",
+    "Review",
+    "apply_remedy",
+    "changes",
+    "changes_csv",
+    "changes_dict",
+    "changes_json",
+    "changes_text",
+    "compare_datasets",
+    "corrected",
+    "dataset_records",
+    "folder_format",
+    "notices",
+    "review",
+    "write_changes",
+    "write_notices",
+]

@@ -1,0 +1,334 @@
+"""A remedy applied: a copy of a data folder with the remedy's records corrected.
+
+A dispute handler wants to see what a correction would change before anyone acts on it.
+:func:`corrected` takes a :class:`~spillover.facts.model.Dataset` and the records a remedy
+names (:class:`spillover.engines.remedy.Record`) and returns the same facts with each of
+those records corrected, as docs/disputes.md describes:
+
+- ``applicant_phone``: the loan no longer names that number as its applicant's
+  (``loans.applicant_phone`` and ``phone_verified`` emptied);
+- ``loan_link``: the ``loan_links`` row is removed;
+- ``owner_period``: the period keeps its number and days, but no longer names its owner
+  (``phones.owner_id`` emptied, ``verified`` false: the subscriber is unknown);
+- ``copy``: the entry no longer says it was copied (``blacklist.copied_from`` emptied);
+- ``sharing``: the ``sharing`` row is removed;
+- ``match``: the ``matches`` row is removed (the record stands unresolved).
+
+:func:`apply_remedy` reads a folder, computes the remedy of one entry or of every entry on
+a subject, and writes the corrected copy to a new folder (atomically: complete or not at
+all) with a ``corrections.json`` beside the tables (the records corrected and why; the
+loaders ignore the file). Nothing in the original folder changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..backends.memory import MemoryBackend
+from ..connect import read_dataset
+from ..data.contract import CSV, JSONL, PARQUET, TABLES
+from ..data.exact import table_file
+from ..data.export import write_dataset
+from ..data.formats import check_format, convert_folder
+from ..engines.remedy import (
+    APPLICANT_PHONE,
+    COPY,
+    LOAN_LINK,
+    MATCH,
+    OWNER_PERIOD,
+    SHARING,
+    Record,
+    remedy,
+    subject_remedy,
+)
+from ..errors import SpilloverError
+from ..facts.model import Dataset, MatchKey, SubjectKind
+from ..facts.phones import DEFAULT_REGION
+from ..files.write import atomic_folder
+from ..policy import Policy, default_policy
+from ..version import __version__
+
+__all__ = [
+    "CORRECTIONS_FILE",
+    "AppliedRemedy",
+    "apply_remedy",
+    "corrected",
+    "dataset_records",
+    "folder_format",
+]
+
+#: the file beside the corrected tables that says what was corrected
+CORRECTIONS_FILE = "corrections.json"
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedRemedy:
+    """What :func:`apply_remedy` wrote: the folder, the records corrected, the entries whose
+    remedy they are, and the rows per table of the corrected copy."""
+
+    out: Path
+    records: tuple[Record, ...]
+    entries: tuple[str, ...]
+    counts: dict[str, int]
+
+
+def _missing(record: Record) -> SpilloverError:
+    return SpilloverError(
+        f"the remedy's record is not in the data: {_describe(record)} (a remedy applies to "
+        "the folder it was computed on)"
+    )
+
+
+def _describe(record: Record) -> str:
+    fields = {k: v for k, v in _record_dict(record).items() if k != "kind" and v is not None}
+    return record.kind + " " + ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def _record_dict(record: Record) -> dict[str, Any]:
+    out = dataclasses.asdict(record)
+    if record.since is not None:
+        out["since"] = record.since.isoformat()
+    return out
+
+
+def corrected(data: Dataset, records: Iterable[Record]) -> Dataset:
+    """``data`` with every one of ``records`` corrected (see the module's docstring).
+
+    A record that is not in ``data`` is an error (:class:`~spillover.errors.SpilloverError`):
+    a remedy applies to the folder it was computed on.
+
+    >>> from spillover import examples, read_dataset
+    >>> from spillover.engines.remedy import Record
+    >>> data = read_dataset(examples.jiang_case_path())
+    >>> fixed = corrected(data, [Record("sharing", "quickcash",
+    ...                                 from_platform="quickcash", to_platform="tianyan")])
+    >>> len(data.sharing) - len(fixed.sharing)
+    1
+    """
+    todo = {
+        k: [r for r in records if r.kind == k]
+        for k in (APPLICANT_PHONE, LOAN_LINK, OWNER_PERIOD, COPY, SHARING, MATCH)
+    }
+    loans = dict(data.loans)
+    for r in todo[APPLICANT_PHONE]:
+        loan = loans.get(r.loan_id or "")
+        if loan is None or loan.applicant_phone != r.phone:
+            raise _missing(r)
+        loans[loan.loan_id] = dataclasses.replace(loan, applicant_phone=None, phone_verified=None)
+    drop_links = {(r.loan_id, r.phone, r.role) for r in todo[LOAN_LINK]}
+    links = tuple(x for x in data.links if (x.loan_id, x.phone, x.role.value) not in drop_links)
+    if len(data.links) - len(links) != len(drop_links):
+        kept = {(x.loan_id, x.phone, x.role.value) for x in data.links}
+        raise _missing(next(r for r in todo[LOAN_LINK] if (r.loan_id, r.phone, r.role) not in kept))
+    periods = {phone: list(ps) for phone, ps in data.phone_periods.items()}
+    for r in todo[OWNER_PERIOD]:
+        found = [
+            i
+            for i, p in enumerate(periods.get(r.phone or "", []))
+            if p.owner_id == r.owner_id and p.since == r.since
+        ]
+        if not found:
+            raise _missing(r)
+        for i in found:
+            periods[r.phone or ""][i] = dataclasses.replace(
+                periods[r.phone or ""][i], owner_id=None, verified=False
+            )
+    entries = dict(data.entries)
+    for r in todo[COPY]:
+        entry = entries.get(r.entry_id or "")
+        if entry is None or entry.copied_from != r.copied_from:
+            raise _missing(r)
+        entries[r.entry_id or ""] = dataclasses.replace(entry, copied_from=None)
+    drop_sharing = {(r.from_platform, r.to_platform) for r in todo[SHARING]}
+    sharing = tuple(s for s in data.sharing if (s.from_platform, s.to_platform) not in drop_sharing)
+    if len(data.sharing) - len(sharing) != len(drop_sharing):
+        kept_pairs = {(s.from_platform, s.to_platform) for s in data.sharing}
+        raise _missing(
+            next(r for r in todo[SHARING] if (r.from_platform, r.to_platform) not in kept_pairs)
+        )
+    matches = dict(data.matches)
+    for r in todo[MATCH]:
+        match = matches.get(r.record_id or "")
+        if match is None or match.person_id != r.person_id:
+            raise _missing(r)
+        del matches[r.record_id or ""]
+    return dataclasses.replace(
+        data,
+        loans=loans,
+        links=links,
+        phone_periods={phone: tuple(ps) for phone, ps in periods.items()},
+        entries=entries,
+        sharing=sharing,
+        matches=matches,
+    )
+
+
+def dataset_records(data: Dataset) -> frozenset[Record]:
+    """Every correctable record ``data`` holds, as a remedy names them: each applicant
+    phone, loan link, owner period with a known owner, copy, sharing agreement, and match
+    made by linkage (not a record's own person).
+
+    >>> from spillover import examples, read_dataset
+    >>> records = dataset_records(read_dataset(examples.jiang_case_path()))
+    >>> sorted({r.kind for r in records})
+    ['applicant_phone', 'copy', 'loan_link', 'owner_period', 'sharing']
+    """
+    out: set[Record] = set()
+    for loan in data.loans.values():
+        if loan.applicant_phone:
+            out.add(
+                Record(
+                    APPLICANT_PHONE,
+                    loan.platform_id,
+                    loan_id=loan.loan_id,
+                    phone=loan.applicant_phone,
+                )
+            )
+    for link in data.links:
+        lender = data.loans[link.loan_id].platform_id if link.loan_id in data.loans else None
+        out.add(
+            Record(LOAN_LINK, lender, loan_id=link.loan_id, phone=link.phone, role=link.role.value)
+        )
+    for periods in data.phone_periods.values():
+        for p in periods:
+            if p.owner_id is not None:
+                out.add(
+                    Record(OWNER_PERIOD, None, phone=p.phone, owner_id=p.owner_id, since=p.since)
+                )
+    for entry in data.entries.values():
+        if entry.copied_from is not None:
+            out.add(
+                Record(
+                    COPY, entry.platform_id, entry_id=entry.entry_id, copied_from=entry.copied_from
+                )
+            )
+    for s in data.sharing:
+        out.add(
+            Record(
+                SHARING, s.from_platform, from_platform=s.from_platform, to_platform=s.to_platform
+            )
+        )
+    for match in data.matches.values():
+        if match.matched_by not in (MatchKey.KNOWN, MatchKey.NEW_IDENTITY):
+            held = (
+                data.records[match.record_id].platform_id
+                if match.record_id in data.records
+                else None
+            )
+            out.add(
+                Record(
+                    MATCH,
+                    held,
+                    record_id=match.record_id,
+                    person_id=match.person_id,
+                    matched_by=match.matched_by.value,
+                )
+            )
+    return frozenset(out)
+
+
+def folder_format(folder: str | Path) -> str:
+    """The format a data folder's tables are in (``csv``, ``jsonl`` or ``parquet``): the
+    form most of its tables take (CSV when they are mixed evenly).
+
+    >>> from spillover import examples
+    >>> folder_format(examples.jiang_case_path())
+    'csv'
+    """
+    forms: Counter[str] = Counter()
+    for table in TABLES:
+        path = table_file(Path(folder), table)
+        if path is not None:
+            forms[{CSV: "csv", JSONL: "jsonl", PARQUET: "parquet"}[path.suffix]] += 1
+    if not forms:
+        return "csv"
+    best = max(forms.values())
+    return next(f for f in ("csv", "jsonl", "parquet") if forms[f] == best)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise SpilloverError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise SpilloverError(f"{out}: the output folder must be new or empty")
+
+
+def apply_remedy(
+    data: str | Path,
+    out: str | Path,
+    *,
+    entry_id: str | None = None,
+    subject: str | None = None,
+    subject_kind: SubjectKind | str = SubjectKind.PERSON,
+    policy: Policy | None = None,
+    region: str = DEFAULT_REGION,
+    format: str | None = None,
+    progress: Progress | None = None,
+) -> AppliedRemedy:
+    """Write to the new folder ``out`` a copy of the data folder ``data`` with the remedy
+    of ``entry_id`` (or of every entry on ``subject``) corrected.
+
+    ``format``: the tables as ``csv``, ``jsonl`` or ``parquet``; by default the input's
+    (:func:`folder_format`). The copy holds the contract's tables (columns outside the
+    contract are not kept) and ``corrections.json``. An entry that needs no remedy (it
+    does not rest on other people's debts) is not an error: nothing is corrected for it.
+    """
+    if (entry_id is None) == (subject is None):
+        raise SpilloverError("give exactly one of an entry id or a subject")
+    source, target = Path(data), Path(out)
+    if target.resolve() == source.resolve():
+        raise SpilloverError(f"{target}: the corrected copy must go to a new folder")
+    _check_out(target)
+    chosen = check_format(format) if format is not None else folder_format(source)
+    policy = policy or default_policy()
+    if progress:
+        progress("read", 0, 1)
+    dataset = read_dataset(source, region=region)
+    backend = MemoryBackend(dataset)
+    if progress:
+        progress("read", 1, 1)
+        progress("remedy", 0, 1)
+    entries: tuple[str, ...]
+    if entry_id is not None:
+        found = remedy(backend, entry_id, policy)
+        records, entries = found.records, (entry_id,) if found.records else ()
+    else:
+        assert subject is not None
+        whole = subject_remedy(backend, subject, subject_kind, policy)
+        records = tuple(x.record for x in whole.records)
+        entries = tuple(r.entry.entry_id or "" for r in whole.remedies if r.needed and r.records)
+    if progress:
+        progress("remedy", 1, 1)
+    fixed = corrected(dataset, records)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(target) as tmp:
+        counts = write_dataset(fixed, tmp, progress)
+        convert_folder(tmp, chosen, progress)
+        (tmp / CORRECTIONS_FILE).write_text(
+            json.dumps(
+                {
+                    "source": str(source),
+                    "entries": list(entries),
+                    "records": [_record_dict(r) for r in records],
+                    "policy": {
+                        "name": policy.name,
+                        "version": policy.version,
+                        "digest": policy.digest,
+                    },
+                    "spillover_version": __version__,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+    return AppliedRemedy(target, tuple(records), entries, counts)

@@ -1,0 +1,68 @@
+"""One call for ``spillover changes``: compare two folders and, with ``out``, write the
+changes (JSON, CSV) and the notices to every platform that must act."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..backends.memory import MemoryBackend
+from ..connect import read_dataset
+from ..errors import SpilloverError
+from ..facts.phones import DEFAULT_REGION
+from ..files.write import atomic_folder
+from ..policy import Policy
+from .changes import Changes, compare_datasets
+from .notices import Notice, notices, write_notices
+from .output import write_changes
+
+__all__ = ["Review", "review"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """What :func:`review` found and wrote: the changes, the notices, the files."""
+
+    changes: Changes
+    notices: tuple[Notice, ...]
+    written: tuple[Path, ...]
+
+
+def review(
+    before: str | Path,
+    after: str | Path,
+    *,
+    out: str | Path | None = None,
+    check_log: str | Path | None = None,
+    policy: Policy | None = None,
+    region: str = DEFAULT_REGION,
+    progress: Progress | None = None,
+) -> Review:
+    """Compare the data folders ``before`` and ``after`` (:func:`~spillover.disputes.changes`)
+    and find the notices of the lifted entries; with ``out``, write into that new folder
+    ``changes.json``, ``changes.csv`` and ``notices/`` (each notice in Markdown and HTML, in
+    English and Chinese, and ``notices.json``), atomically. ``check_log``: the check
+    service's log, whose checks of a lifted entry's subject are named in the notices."""
+    target = Path(out) if out is not None else None
+    if target is not None and (
+        (target.exists() and not target.is_dir()) or (target.is_dir() and any(target.iterdir()))
+    ):
+        raise SpilloverError(f"{target}: the output folder must be new or empty")
+    a = read_dataset(before, region=region)
+    b = read_dataset(after, region=region)
+    found = compare_datasets(
+        a, b, before=str(before), after=str(after), policy=policy, progress=progress
+    )
+    backend = MemoryBackend(a)
+    items = notices(found, backend, check_log=check_log)
+    written: list[Path] = []
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_folder(target, private=True) as tmp:
+            (tmp / "notices").mkdir()
+            done = write_changes(found, tmp) + write_notices(found, items, backend, tmp / "notices")
+        written = [target / p.relative_to(tmp) for p in done]
+    return Review(found, items, tuple(written))

@@ -1,0 +1,367 @@
+"""A remedy applied to a copy of the data (issue 23, item 1): what it corrects, that it
+clears what it should and nothing else, and that the original folder never changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenario import random_scenario
+from spillover import examples, open_folder, read_dataset
+from spillover.audit.batch import audit_rows
+from spillover.backends.memory import MemoryBackend
+from spillover.data.formats import convert_folder
+from spillover.disputes import (
+    CORRECTIONS_FILE,
+    apply_remedy,
+    changes,
+    changes_text,
+    corrected,
+    folder_format,
+    review,
+)
+from spillover.disputes.changes import LIFTED, NEW
+from spillover.engines.remedy import (
+    APPLICANT_PHONE,
+    COPY,
+    LOAN_LINK,
+    MATCH,
+    OWNER_PERIOD,
+    SHARING,
+    Record,
+    remedy,
+)
+from spillover.engines.search import explain_entry
+from spillover.errors import SpilloverError
+from spillover.rules import Verdict
+from spillover.service.checklog import CheckLog
+
+JIANG = examples.jiang_case_path()
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _rows(folder: Path) -> dict[str, dict[str, object]]:
+    return {row["entry_id"]: row for row in audit_rows(open_folder(folder))}
+
+
+def test_jiangs_remedy_applied_lifts_his_eleven_listings_and_nothing_else(tmp_path):
+    before_files = _digest(JIANG)
+    applied = apply_remedy(JIANG, tmp_path / "fixed", subject="jiang")
+    assert _digest(JIANG) == before_files  # the original folder is untouched
+    before, after = _rows(JIANG), _rows(tmp_path / "fixed")
+    assert set(before) == set(after)
+    his = {k for k, row in before.items() if row["verdict"] == "spillover" and k != "E-LH-LN"}
+    assert len(his) == 11 and set(applied.entries) == his
+    for k in his:
+        assert after[k]["verdict"] != "spillover", k
+    # Xu Yan's own entries, and the listing of another person's phone, stay as they were
+    for k in set(before) - his:
+        assert after[k] == before[k], k
+    assert {r.kind for r in applied.records} <= {APPLICANT_PHONE, LOAN_LINK, OWNER_PERIOD}
+    written = json.loads((tmp_path / "fixed" / CORRECTIONS_FILE).read_text(encoding="utf-8"))
+    assert written["entries"] == list(applied.entries)
+    assert len(written["records"]) == len(applied.records)
+    assert written["policy"]["name"] == "spillover-default"
+
+
+def test_one_entrys_remedy_applied_clears_that_entry(tmp_path):
+    applied = apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-QT-J")
+    assert applied.entries == ("E-QT-J",)
+    assert explain_entry(open_folder(tmp_path / "fixed"), "E-QT-J").verdict != Verdict.SPILLOVER
+
+
+def test_an_entry_that_needs_no_remedy_is_copied_unchanged(tmp_path):
+    applied = apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-HQ-XU")
+    assert applied.records == () and applied.entries == ()
+    copy, original = read_dataset(tmp_path / "fixed"), read_dataset(JIANG)
+    assert set(copy.links) == set(original.links) and set(copy.sharing) == set(original.sharing)
+    for name in ("people", "platforms", "phone_periods", "loans", "entries", "records", "matches"):
+        assert getattr(copy, name) == getattr(original, name), name
+
+
+def test_the_copy_keeps_the_input_format(tmp_path):
+    parquet = tmp_path / "parquet"
+    convert_folder_copy(JIANG, parquet, "parquet")
+    assert folder_format(parquet) == "parquet"
+    apply_remedy(parquet, tmp_path / "fixed", entry_id="E-QT-J")
+    assert folder_format(tmp_path / "fixed") == "parquet"
+    assert (tmp_path / "fixed" / "loans.parquet").exists()
+    apply_remedy(JIANG, tmp_path / "as-jsonl", entry_id="E-QT-J", format="jsonl")
+    assert folder_format(tmp_path / "as-jsonl") == "jsonl"
+
+
+def convert_folder_copy(source: Path, out: Path, fmt: str) -> None:
+    import shutil
+
+    shutil.copytree(source, out)
+    convert_folder(out, fmt)
+
+
+def test_each_kind_of_record_is_corrected():
+    data = read_dataset(JIANG)
+    loan = next(x for x in data.loans.values() if x.applicant_phone)
+    link = data.links[0]
+    phone, periods = next((p, ps) for p, ps in data.phone_periods.items() if ps[0].owner_id)
+    entry = next(x for x in data.entries.values() if x.copied_from)
+    share = data.sharing[0]
+    fixed = corrected(
+        data,
+        [
+            Record(
+                APPLICANT_PHONE, loan.platform_id, loan_id=loan.loan_id, phone=loan.applicant_phone
+            ),
+            Record(LOAN_LINK, None, loan_id=link.loan_id, phone=link.phone, role=link.role.value),
+            Record(
+                OWNER_PERIOD,
+                None,
+                phone=phone,
+                owner_id=periods[0].owner_id,
+                since=periods[0].since,
+            ),
+            Record(COPY, entry.platform_id, entry_id=entry.entry_id, copied_from=entry.copied_from),
+            Record(
+                SHARING,
+                share.from_platform,
+                from_platform=share.from_platform,
+                to_platform=share.to_platform,
+            ),
+        ],
+    )
+    assert fixed.loans[loan.loan_id].applicant_phone is None
+    assert fixed.loans[loan.loan_id].phone_verified is None
+    assert link not in fixed.links and len(fixed.links) == len(data.links) - 1
+    assert fixed.phone_periods[phone][0].owner_id is None
+    assert fixed.phone_periods[phone][0].since == periods[0].since  # the number stays
+    assert fixed.entries[entry.entry_id or ""].copied_from is None
+    assert share not in fixed.sharing
+    assert fixed.people == data.people and fixed.platforms == data.platforms
+
+
+def test_a_match_is_corrected_by_removing_it():
+    data = read_dataset(examples.jiang_records_path())
+    match = next(m for m in data.matches.values() if m.matched_by.value != "known")
+    fixed = corrected(
+        data, [Record(MATCH, None, record_id=match.record_id, person_id=match.person_id)]
+    )
+    assert match.record_id not in fixed.matches
+    assert fixed.records == data.records
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        Record(SHARING, "x", from_platform="nobody", to_platform="quickcash"),
+        Record(LOAN_LINK, None, loan_id="LN-NONE", phone="+8613800000000", role="reference"),
+        Record(APPLICANT_PHONE, None, loan_id="XY-AX-1", phone="+8613800000000"),
+        Record(COPY, None, entry_id="E-QT-J", copied_from="E-NONE"),
+        Record(MATCH, None, record_id="R-NONE", person_id="jiang"),
+    ],
+    ids=lambda r: r.kind,
+)
+def test_a_record_not_in_the_data_is_refused(record):
+    with pytest.raises(SpilloverError, match="not in the data"):
+        corrected(read_dataset(JIANG), [record])
+
+
+def test_bad_requests_write_nothing(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(SpilloverError, match="new or empty"):
+        apply_remedy(JIANG, tmp_path / "full", entry_id="E-QT-J")
+    with pytest.raises(SpilloverError, match="new folder"):
+        apply_remedy(JIANG, JIANG, entry_id="E-QT-J")
+    with pytest.raises(SpilloverError, match="exactly one"):
+        apply_remedy(JIANG, tmp_path / "a", entry_id="E-QT-J", subject="jiang")
+    with pytest.raises(SpilloverError, match="unknown blacklist entry"):
+        apply_remedy(JIANG, tmp_path / "b", entry_id="E-NOPE")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]  # no temporary left
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 10_000), records=st.sampled_from([0, 6]))
+def test_an_applied_remedy_clears_its_entry_on_random_worlds(tmp_path_factory, seed, records):
+    """For every spillover entry of a random world (reassigned numbers, copies, sharing,
+    platform records): its remedy applied by the library clears it."""
+    s = random_scenario(seed, people=8, loans=18, entries=8, records=records)
+    folder = s.write(tmp_path_factory.mktemp("world"))
+    data = read_dataset(folder)
+    backend = MemoryBackend(data)
+    for entry_id in sorted(e for e in data.entries if e):
+        r = remedy(backend, entry_id)
+        if not r.needed or not r.clearable:
+            continue
+        after = explain_entry(MemoryBackend(corrected(data, r.records)), entry_id)
+        assert after.verdict != Verdict.SPILLOVER, (seed, entry_id, r.records)
+
+
+# --- changes: what a correction changed (issue 23 item 2) ---------------------------------
+
+
+def test_the_changes_of_jiangs_correction(tmp_path):
+    applied = apply_remedy(JIANG, tmp_path / "fixed", subject="jiang")
+    c = changes(JIANG, tmp_path / "fixed")
+    assert [x.entry_id for x in c.entries if x.status == LIFTED] == sorted(applied.entries)
+    assert c.count(LIFTED) == 11 and len(c.entries) == 11 and c.unchanged == 5
+    assert set(c.removed_records) == set(applied.records) and c.added_records == ()
+    for x in c.entries:
+        assert x.before is not None and x.after is not None
+        assert x.before.verdict == "spillover" and x.after.verdict != "spillover"
+        assert x.before.recommendation == "do_not_list"
+        assert x.removed_records and set(x.removed_records) <= set(applied.records)
+        assert x.added_records == ()
+
+
+def test_undoing_a_correction_makes_the_entries_new_with_the_records_it_adds(tmp_path):
+    applied = apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-QT-J")
+    c = changes(tmp_path / "fixed", JIANG)
+    assert [(x.status, x.entry_id) for x in c.entries if x.entry_id == "E-QT-J"] == [
+        (NEW, "E-QT-J")
+    ]
+    new = next(x for x in c.entries if x.entry_id == "E-QT-J")
+    assert new.added_records and set(new.added_records) <= set(applied.records)
+    assert set(c.added_records) == set(applied.records)
+
+
+def test_changes_equal_two_full_audits_compared(tmp_path):
+    """Every entry whose audit row differs is listed, and no other."""
+    apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-AX-PH")
+    c = changes(JIANG, tmp_path / "fixed")
+    before, after = _rows(JIANG), _rows(tmp_path / "fixed")
+    differ = {k for k in before if before[k] != after[k]}
+    assert {x.entry_id for x in c.entries} == differ
+    assert c.unchanged == len(before) - len(differ)
+
+
+def test_a_folder_of_another_dataset_is_refused(tmp_path):
+    from spillover.synth.generate import generate
+
+    generate(50, 1, tmp_path / "other")
+    with pytest.raises(SpilloverError, match="not two versions of one dataset"):
+        changes(JIANG, tmp_path / "other")
+
+
+# --- notices (issue 23 item 3) ----------------------------------------------------------------
+
+LENDERS = ["quickcash", "yidai", "xiaoyu", "huaqian", "anxin", "jiedai", "moneytree"]
+BANKS = ["qiantang_bank", "westlake_bank", "zhemin_bank"]
+
+
+@pytest.fixture(scope="module")
+def jiang_review(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("review")
+    applied = apply_remedy(JIANG, tmp / "fixed", subject="jiang")
+    log = CheckLog(tmp / "checks.jsonl")
+    log.append(
+        {
+            "check_id": "c-1",
+            "time": "2024-03-01T10:00:00+00:00",
+            "platform_id": "westlake_bank",
+            "subject": {"kind": "person", "id": "jiang"},
+            "result": {"recommendation": "do_not_list"},
+        }
+    )
+    log.append(
+        {
+            "check_id": "c-2",
+            "time": "2024-03-02T10:00:00+00:00",
+            "platform_id": "lanhai",
+            "subject": {"kind": "phone", "id": "+8613957112345"},
+            "phone_owner_id": "jiang",
+            "result": {"recommendation": "do_not_list"},
+        }
+    )
+    log.append(
+        {
+            "check_id": "c-3",
+            "time": "2024-03-03T10:00:00+00:00",
+            "platform_id": "lanhai",
+            "subject": {"kind": "person", "id": "xu_yan"},
+            "result": {"recommendation": "list"},
+        }
+    )
+    found = review(JIANG, tmp / "fixed", out=tmp / "out", check_log=tmp / "checks.jsonl")
+    return applied, found, tmp / "out"
+
+
+def test_every_platform_that_holds_or_passed_a_listing_gets_a_notice_in_travel_order(jiang_review):
+    _, found, _ = jiang_review
+    order = [n.platform_id for n in found.notices]
+    # the lenders (first listers, by the day their loan's default was known), then the
+    # broker that received it, then the banks; lanhai only for the checks it made
+    assert order[: len(LENDERS)] == LENDERS
+    assert order[len(LENDERS)] == "tianyan"
+    assert sorted(order[len(LENDERS) + 1 : len(LENDERS) + 4]) == BANKS
+    assert set(order) == {*LENDERS, "tianyan", *BANKS, "lanhai"}
+
+
+def test_each_notice_names_only_what_its_platform_holds(jiang_review):
+    _, found, _ = jiang_review
+    by = {n.platform_id: n for n in found.notices}
+    for n in found.notices:
+        assert all(c.platform_id == n.platform_id for c in n.listings)
+        assert all(r.platform_id == n.platform_id for r in n.records)
+    assert [c.entry_id for c in by["qiantang_bank"].listings] == ["E-QT-J"]
+    assert by["qiantang_bank"].records == () and by["qiantang_bank"].passed_to == ()
+    assert [p.other_platform for p in by["qiantang_bank"].received_from] == ["tianyan"]
+    assert {p.other_platform for p in by["tianyan"].passed_to} == set(BANKS)
+    assert [c.entry_id for c in by["quickcash"].listings] == ["E-QC-PH"]
+    assert [r.kind for r in by["quickcash"].records] == ["applicant_phone"]
+    assert [c.check_id for c in by["westlake_bank"].checks] == ["c-1"]
+    assert [c.check_id for c in by["lanhai"].checks] == ["c-2"]  # not Xu Yan's own check
+    assert by["lanhai"].listings == () and by["lanhai"].records == ()
+
+
+def test_the_notices_are_written_in_two_languages_and_two_formats(jiang_review):
+    _, found, out = jiang_review
+    files = sorted(p.name for p in (out / "notices").iterdir())
+    assert len(files) == 4 * len(found.notices) + 1
+    assert "notices.json" in files
+    first = out / "notices" / "01-quickcash.en.md"
+    text = first.read_text(encoding="utf-8")
+    assert "E-QC-PH" in text and "XY-QC-1" in text and "E-QT-J" not in text
+    zh = (out / "notices" / "09-qiantang_bank.zh.html").read_text(encoding="utf-8")
+    assert "记录更正通知" in zh and "E-QT-J" in zh and "XY-QC-1" not in zh
+    data = json.loads((out / "notices" / "notices.json").read_text(encoding="utf-8"))
+    assert [n["platform_id"] for n in data["notices"]] == [n.platform_id for n in found.notices]
+    assert json.loads((out / "changes.json").read_text(encoding="utf-8"))["counts"]["lifted"] == 11
+    assert (out / "changes.csv").read_text(encoding="utf-8").count("\nlifted,") == 11
+
+
+def test_a_notice_opens_in_chromium(jiang_review, tmp_path):
+    from spillover.render.report import chromium_snapshot
+
+    _, _, out = jiang_review
+    png = tmp_path / "notice.png"
+    chromium_snapshot(out / "notices" / "08-tianyan.zh.html", png=png, window=(1000, 900))
+    assert png.stat().st_size > 10_000
+
+
+def test_changes_text_names_the_records_behind_each_change(tmp_path):
+    apply_remedy(JIANG, tmp_path / "fixed", entry_id="E-QT-J")
+    text = changes_text(changes(JIANG, tmp_path / "fixed"))
+    assert "LIFTED E-QT-J at qiantang_bank" in text
+    assert "corrected: " in text
+
+
+def test_review_refuses_a_full_output_folder_before_reading(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x").write_text("x")
+    with pytest.raises(SpilloverError, match="new or empty"):
+        review(JIANG, JIANG, out=tmp_path / "out")
