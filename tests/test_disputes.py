@@ -365,3 +365,74 @@ def test_review_refuses_a_full_output_folder_before_reading(tmp_path):
     (tmp_path / "out" / "x").write_text("x")
     with pytest.raises(SpilloverError, match="new or empty"):
         review(JIANG, JIANG, out=tmp_path / "out")
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def test_remedy_apply_then_changes_on_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from spillover.cli import cli
+
+    runner = CliRunner()
+    done = runner.invoke(
+        cli,
+        [
+            "remedy",
+            "--subject",
+            "jiang",
+            "--apply",
+            "--out",
+            str(tmp_path / "fixed"),
+            "--data",
+            str(JIANG),
+            "--format",
+            "json",
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert len(json.loads(done.output)["entries"]) == 11
+    done = runner.invoke(
+        cli,
+        [
+            "changes",
+            "--before",
+            str(JIANG),
+            "--after",
+            str(tmp_path / "fixed"),
+            "--out",
+            str(tmp_path / "out"),
+            "--format",
+            "csv",
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert done.stdout.count("\nlifted,") == 11
+    assert (tmp_path / "out" / "notices" / "notices.json").exists()
+    done = runner.invoke(cli, ["changes", "--before", str(JIANG), "--after", str(JIANG)])
+    assert done.exit_code == 0 and "no entry changed" in done.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["remedy", "--data", str(JIANG)], "give an ENTRY_ID or --subject"),
+        (["remedy", "E-QT-J", "--subject", "jiang", "--data", str(JIANG)], "not both"),
+        (["remedy", "--subject", "jiang", "--data", str(JIANG)], "add --apply --out DIR"),
+        (["remedy", "E-QT-J", "--out", "x", "--data", str(JIANG)], "add --apply"),
+        (["remedy", "E-QT-J", "--apply", "--data", str(JIANG)], "give --out DIR"),
+        (
+            ["changes", "--before", str(JIANG), "--after", str(JIANG), "--check-log", "x"],
+            "give --out DIR",
+        ),
+    ],
+)
+def test_refused_option_mixes(args, message, tmp_path):
+    from click.testing import CliRunner
+
+    from spillover.cli import cli
+
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 2 and message in done.output, done.output
+    assert not Path("x").exists()

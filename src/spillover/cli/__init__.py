@@ -4,7 +4,8 @@ One module per command family, over the shared option decorators of
 :mod:`spillover.cli.options`: :mod:`~spillover.cli.explain` (demo, explain, check,
 remedy, report, neighborhood), :mod:`~spillover.cli.audit` (audit, findings, simulate),
 :mod:`~spillover.cli.neo4j` (ingest, query), :mod:`~spillover.cli.data` (synth, export,
-link) and :mod:`~spillover.cli.service` (serve, checks).
+link), :mod:`~spillover.cli.service` (serve, checks) and :mod:`~spillover.cli.disputes`
+(changes).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import click
 
 from ..neo4j.driverlog import route_driver_logs
 from ..version import __version__
-from . import audit, data, explain, neo4j, service
+from . import audit, data, disputes, explain, neo4j, service
 from .options import note
 
 __all__ = ["cli", "main"]
@@ -47,6 +48,7 @@ for _command in (
     service.serve,
     service.checks,
     audit.simulate,
+    disputes.changes,
 ):
     cli.add_command(_command)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from ..demo import demo_text, run_demo
+from ..disputes import applied_dict, applied_text, apply_remedy
+from ..disputes import check_options as check_apply_options
 from ..engines.remedy import remedy as run_remedy
 from ..engines.remedy import remedy_json, remedy_text
 from ..engines.search import check as run_check
@@ -129,14 +131,61 @@ def check(
 
 
 @click.command()
-@click.argument("entry_id")
+@click.argument("entry_id", required=False)
+@click.option(
+    "--subject",
+    metavar="ID",
+    help="With --apply: the remedy of every entry on this person (or phone).",
+)
+@subject_kind_option("person", "phone")
+@click.option(
+    "--apply",
+    "apply",
+    is_flag=True,
+    help="Write a copy of the data folder (--data) with the remedy's records corrected.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="The new folder --apply writes (the original folder is not changed).",
+)
 @backend_options
 @format_option(["text", "json"])
 @policy_option()
 @handle_errors
-def remedy(entry_id: str, source: Source, fmt: str, policy_path: Path | None) -> None:
-    """The smallest set of records whose correction clears ENTRY_ID, and whom to ask."""
+def remedy(
+    entry_id: str | None,
+    subject: str | None,
+    subject_kind: str,
+    apply: bool,
+    out: Path | None,
+    source: Source,
+    fmt: str,
+    policy_path: Path | None,
+) -> None:
+    """The smallest set of records whose correction clears ENTRY_ID, and whom to ask.
+
+    With --apply --out DIR, a copy of the data folder with those records corrected (for
+    ENTRY_ID, or every entry on --subject), to compare with `spillover changes`.
+    """
+    check_apply_options(entry_id=entry_id, subject=subject, apply=apply, out=out, data=source.data)
     policy = load_policy(policy_path)
+    if apply:
+        assert source.data is not None and out is not None
+        done = apply_remedy(
+            source.data,
+            out,
+            entry_id=entry_id,
+            subject=subject,
+            subject_kind=subject_kind,
+            policy=policy,
+            region=source.region,
+        )
+        text = json.dumps(applied_dict(done), indent=2, ensure_ascii=False)
+        click.echo(text if fmt == "json" else applied_text(done), nl=fmt == "json")
+        return
+    assert entry_id is not None
     with source.open() as backend:
         r = run_remedy(backend, entry_id, policy)
     click.echo(remedy_json(r) if fmt == "json" else remedy_text(r))

@@ -5,13 +5,22 @@ from .apply import (
     CORRECTIONS_FILE,
     AppliedRemedy,
     apply_remedy,
+    check_options,
     corrected,
     dataset_records,
     folder_format,
 )
 from .changes import Changes, EntryChange, EntryState, changes, compare_datasets
 from .notices import Notice, notices, write_notices
-from .output import changes_csv, changes_dict, changes_json, changes_text, write_changes
+from .output import (
+    applied_dict,
+    applied_text,
+    changes_csv,
+    changes_dict,
+    changes_json,
+    changes_text,
+    write_changes,
+)
 from .review import Review, review
 
 __all__ = [
@@ -22,12 +31,15 @@ __all__ = [
     "EntryState",
     "Notice",
     "Review",
+    "applied_dict",
+    "applied_text",
     "apply_remedy",
     "changes",
     "changes_csv",
     "changes_dict",
     "changes_json",
     "changes_text",
+    "check_options",
     "compare_datasets",
     "corrected",
     "dataset_records",

@@ -47,7 +47,7 @@ from ..engines.remedy import (
     remedy,
     subject_remedy,
 )
-from ..errors import SpilloverError
+from ..errors import SpilloverError, UsageProblem
 from ..facts.model import Dataset, MatchKey, SubjectKind
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_folder
@@ -58,6 +58,7 @@ __all__ = [
     "CORRECTIONS_FILE",
     "AppliedRemedy",
     "apply_remedy",
+    "check_options",
     "corrected",
     "dataset_records",
     "folder_format",
@@ -97,6 +98,31 @@ def _record_dict(record: Record) -> dict[str, Any]:
     if record.since is not None:
         out["since"] = record.since.isoformat()
     return out
+
+
+def check_options(
+    *,
+    entry_id: str | None,
+    subject: str | None,
+    apply: bool,
+    out: str | Path | None,
+    data: str | Path | None,
+) -> None:
+    """Refuse the ``remedy`` options that do not go together
+    (:class:`~spillover.errors.UsageProblem`): one entry or one subject; ``--subject``,
+    ``--out`` only with ``--apply``; ``--apply`` with ``--out`` and a data folder."""
+    if (entry_id is None) == (subject is None):
+        raise UsageProblem("give an ENTRY_ID or --subject (not both)")
+    if not apply:
+        if subject is not None:
+            raise UsageProblem("--subject applies every entry's remedy: add --apply --out DIR")
+        if out is not None:
+            raise UsageProblem("--out is the folder --apply writes: add --apply")
+        return
+    if out is None:
+        raise UsageProblem("--apply writes a corrected copy of the data: give --out DIR")
+    if data is None:
+        raise UsageProblem("--apply corrects a copy of a data folder: give --data DIR")
 
 
 def corrected(data: Dataset, records: Iterable[Record]) -> Dataset:

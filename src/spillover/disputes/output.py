@@ -21,10 +21,13 @@ from ..engines.remedy import Record
 from ..files.write import neutralize
 from ..text.safe import printable
 from ..text.wording import count
+from .apply import AppliedRemedy
 from .changes import STATUSES, Changes, EntryChange, EntryState
 
 __all__ = [
     "CHANGE_COLUMNS",
+    "applied_dict",
+    "applied_text",
     "changes_csv",
     "changes_dict",
     "changes_json",
@@ -183,3 +186,30 @@ def write_changes(found: Changes, folder: str | Path) -> list[Path]:
         path.write_text(text, encoding="utf-8", newline="")
         written.append(path)
     return written
+
+
+def applied_dict(done: AppliedRemedy) -> dict[str, Any]:
+    """What ``remedy --apply`` wrote, as JSON-ready values."""
+    return {
+        "out": str(done.out),
+        "entries": list(done.entries),
+        "records": [_record(r) for r in done.records],
+        "counts": done.counts,
+    }
+
+
+def applied_text(done: AppliedRemedy) -> str:
+    """What ``remedy --apply`` wrote, for a person."""
+    if not done.records:
+        head = f"{printable(str(done.out))}: an unchanged copy (no entry needed a remedy)"
+    else:
+        head = (
+            f"{printable(str(done.out))}: {count(len(done.records), 'record')} corrected, "
+            f"the remedy of {count(len(done.entries), 'entry', 'entries')} "
+            f"({printable(', '.join(done.entries))})"
+        )
+    lines = [head, *(f"  corrected: {printable(_describe(r))}" for r in done.records)]
+    lines.append(
+        "compare with: spillover changes --before DATA --after " + printable(str(done.out))
+    )
+    return "\n".join(lines) + "\n"

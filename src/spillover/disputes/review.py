@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..backends.memory import MemoryBackend
 from ..connect import read_dataset
-from ..errors import SpilloverError
+from ..errors import SpilloverError, UsageProblem
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_folder
 from ..policy import Policy
@@ -46,6 +46,8 @@ def review(
     ``changes.json``, ``changes.csv`` and ``notices/`` (each notice in Markdown and HTML, in
     English and Chinese, and ``notices.json``), atomically. ``check_log``: the check
     service's log, whose checks of a lifted entry's subject are named in the notices."""
+    if check_log is not None and out is None:
+        raise UsageProblem("--check-log names the checks in the notices: give --out DIR")
     target = Path(out) if out is not None else None
     if target is not None and (
         (target.exists() and not target.is_dir()) or (target.is_dir() and any(target.iterdir()))
