@@ -33,8 +33,8 @@ from ..link.settings import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
 from ..link.settings import MAX_BLOCK_SIZE as DEFAULT_MAX_BLOCK_SIZE
 from ..link.settings import require_extra
 from ..neo4j.driverlog import route_driver_logs
-from ..neo4j.investigate import WriteBackSummary
 from ..neo4j.settings import Neo4jSettings
+from ..neo4j.writeback import WriteBackSummary
 from ..policy import load_policy
 from ..render.json import explanation_dict, explanation_json
 from ..render.text import explanation_text
@@ -615,7 +615,7 @@ def query(
     **neo4j: Any,
 ) -> None:
     """Run the saved investigation query NAME on Neo4j (docs/investigating.md)."""
-    from ..neo4j.investigate import format_result, list_saved_queries, run_saved_query, write_result
+    from ..neo4j.saved import format_result, list_saved_queries, run_saved_query, write_result
 
     if list_only or name is None:
         for q in list_saved_queries():
