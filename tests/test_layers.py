@@ -463,8 +463,6 @@ KNOWN_LONG = {
     "engines/search.py:find_ties",
     "engines/search.py:explain",
     "link/resolve.py:link",
-    "neo4j/bulk.py:_add_files",
-    "neo4j/bulk.py:bulk_ingest",
     "render/report.py:drawing_svg",
     "render/report.py:build_context",
     "service/app.py:create_app",
