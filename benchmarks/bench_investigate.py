@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 from spillover.neo4j.ingest import ingest_folder, wipe
-from spillover.neo4j.investigate import run_saved_query, write_back
+from spillover.neo4j.saved import run_saved_query
 from spillover.neo4j.settings import Neo4jSettings
 from spillover.neo4j.store import Neo4jBackend, connect
+from spillover.neo4j.writeback import write_back
 from spillover.synth.generate import generate
 
 

@@ -180,8 +180,8 @@ def test_copies_after_repaid_on_a_6000_entry_copy_chain_on_neo4j(neo4j_db, tmp_p
     the chain from every entry): on 6,000 entries it ran out of transaction memory."""
     import time
 
-    from spillover.audit.findings import query_params
     from spillover.neo4j.ingest import ingest_dataset
+    from spillover.neo4j.saved import query_params
     from spillover.neo4j.store import Neo4jBackend
     from spillover.policy import default_policy
 

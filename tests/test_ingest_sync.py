@@ -298,7 +298,8 @@ def test_the_data_version_rises_with_every_ingest_that_changes_the_data(neo4j_db
     """Issue 19 item 7: the marker's data_version says whether the data changed since a
     write-back read it; the write-back's properties on the marker survive an ingest."""
     from spillover.neo4j.ingest import data_version_of
-    from spillover.neo4j.investigate import results_status, write_back
+    from spillover.neo4j.saved import results_status
+    from spillover.neo4j.writeback import write_back
 
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     v1 = jiang_copy(tmp_path)

@@ -29,16 +29,16 @@ from spillover.examples import jiang_case_path
 from spillover.facts.model import Dataset, Entry, split_ref
 from spillover.files.write import restore
 from spillover.neo4j.ingest import ingest_dataset, ingest_folder
-from spillover.neo4j.investigate import (
+from spillover.neo4j.saved import (
     RULE_PARAMS,
     list_saved_queries,
     run_saved_query,
     saved_query,
-    write_back,
 )
 from spillover.neo4j.schema import LABELS
 from spillover.neo4j.statements import cypher
 from spillover.neo4j.store import Neo4jBackend
+from spillover.neo4j.writeback import write_back
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.rules import Verdict
 from spillover.synth.generate import generate
@@ -492,7 +492,7 @@ def test_every_saved_query_documents_its_parameters(query):
 
 
 def test_the_red_flag_queries_take_their_parameters_from_spillover_findings():
-    from spillover.audit.findings import query_params
+    from spillover.neo4j.saved import query_params
 
     for name, params in query_params(default_policy()).items():
         assert saved_query(name).bind({}) == params
@@ -513,7 +513,7 @@ def test_the_rule_parameters_are_the_rules_verdicts():
 
 def test_a_traced_path_records_the_route_it_walks():
     from spillover.engines.search import explain_entry
-    from spillover.neo4j.investigate import trace_rows
+    from spillover.neo4j.writeback import trace_rows
 
     e = explain_entry(open_folder(jiang_case_path()), "E-WL-J")
     row = trace_rows(e.paths[0], 1)

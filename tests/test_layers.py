@@ -136,7 +136,8 @@ LAZY_PREFIXES = (
     "spillover.neo4j.store",
     "spillover.neo4j.ingest",
     "spillover.neo4j.bulk",
-    "spillover.neo4j.investigate",
+    "spillover.neo4j.writeback",
+    "spillover.neo4j.saved",
     "spillover.audit.spark",
     "spillover.service.run",
     "spillover.link.resolve",
@@ -159,14 +160,7 @@ KNOWN_IN_FUNCTION = {
     "spillover.link.resolve -> scipy.sparse",
     "spillover.link.resolve -> scipy.sparse.csgraph",
     "spillover.link.resolve -> spillover.data.fast",
-    "spillover.neo4j.investigate -> spillover.backends.arrays",
-    "spillover.neo4j.investigate -> spillover.facts.columns",
-    "spillover.neo4j.store -> spillover.facts.columns",
 }
-
-#: modules outside spillover.neo4j that still import the driver (its exception types), to be
-#: moved behind spillover.neo4j (issue 20); the list only shrinks
-KNOWN_DRIVER_USERS = {"spillover.service.app"}
 
 #: at most this many modules directly in src/spillover/ (the rest live in their rooms)
 MAX_TOP_MODULES = 16
@@ -231,11 +225,7 @@ def test_the_driver_and_spark_are_imported_only_in_their_rooms():
     wrong = sorted(
         f"{module} imports {name}"
         for module, name, _ in _all_imports()
-        if (
-            name.split(".")[0] == "neo4j"
-            and not module.startswith("spillover.neo4j.")
-            and module not in KNOWN_DRIVER_USERS
-        )
+        if (name.split(".")[0] == "neo4j" and not module.startswith("spillover.neo4j."))
         or (name.split(".")[0] == "pyspark" and not module.startswith("spillover.audit.spark"))
     )
     assert not wrong, "\n".join(wrong)
@@ -431,9 +421,6 @@ KNOWN_LONG = {
     "audit/spark.py:_audit_graph",
     "audit/spark.py:frames_from_columns",
     "link/resolve.py:link",
-    "neo4j/bulk.py:_add_files",
-    "neo4j/bulk.py:bulk_ingest",
-    "neo4j/investigate.py:write_back",
 }
 
 

@@ -37,7 +37,7 @@ from .neo4j.settings import Neo4jSettings
 
 if TYPE_CHECKING:
     from .neo4j.ingest import IngestSummary
-    from .neo4j.investigate import QueryResult
+    from .neo4j.saved import QueryResult
 
 __all__ = [
     "Source",
@@ -175,9 +175,9 @@ def query_database(
     settings: Neo4jSettings | None, name: str, params: Mapping[str, Any] | None = None
 ) -> QueryResult:
     """Run the saved query ``name`` on the database of ``settings`` (see
-    :func:`spillover.neo4j.investigate.run_saved_query`)."""
+    :func:`spillover.neo4j.saved.run_saved_query`)."""
     settings = require_neo4j(settings)
-    from .neo4j.investigate import run_saved_query
+    from .neo4j.saved import run_saved_query
     from .neo4j.store import connect
 
     driver = connect(settings)

@@ -42,21 +42,19 @@ from typing import Any, Protocol, runtime_checkable
 from ..facts.columns import Columns
 from ..facts.graph import GraphBackend
 from ..facts.model import APPLICANT, LoanStatus, Record, ref
-from ..neo4j.investigate import DEFAULT_MIN_BORROWERS, DEFAULT_MIN_IDENTITIES, query_params
+from ..neo4j.saved import DEFAULT_MIN_BORROWERS, DEFAULT_MIN_IDENTITIES, query_params
 from ..policy import Policy, default_policy
 from ..rules import FINDINGS, Verdict, unverified_tie, use_kind
 from ..text.safe import printable_lines
 from .batch import audit_rows
 
 __all__ = [
-    "DEFAULT_MIN_BORROWERS",
     "DEFAULT_SPILLOVER_SHARE",
     "Finding",
     "Findings",
     "QueryRunner",
     "find",
     "findings_text",
-    "query_params",
 ]
 
 #: a platform is flagged when more than this share of its listings is spillover

@@ -6,7 +6,7 @@ in the order the command line always checked them) and runs the one engine that 
 
 - ``engine="spark"``: :func:`spillover.audit.spark.audit_spark` on ``data`` (any path Spark
   reads), written to ``out``;
-- ``write_back=True``: :func:`spillover.neo4j.investigate.write_back` into Neo4j;
+- ``write_back=True``: :func:`spillover.neo4j.writeback.write_back` into Neo4j;
 - otherwise the numpy audit: :func:`spillover.audit.batch.audit_folder` on a data folder, or
   :func:`spillover.audit.batch.audit` over Neo4j.
 """
@@ -26,7 +26,7 @@ from ..policy import Policy
 from .batch import AuditSummary, audit, audit_folder
 
 if TYPE_CHECKING:
-    from ..neo4j.investigate import WriteBackSummary
+    from ..neo4j.writeback import WriteBackSummary
     from .spark import SparkAuditSummary
 
 __all__ = ["DEFAULT_MASTER", "ENGINES", "AuditRequest", "check_spark_options", "run_audit"]
@@ -105,7 +105,7 @@ def run_audit(
             region=request.region,
         )
     if request.write_back:
-        from ..neo4j.investigate import write_back
+        from ..neo4j.writeback import write_back
 
         backend = open_backend(data, request.neo4j, region=request.region)
         try:

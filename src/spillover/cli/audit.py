@@ -10,7 +10,7 @@ import click
 
 from ..audit.findings import find, findings_text
 from ..audit.run import ENGINES, AuditRequest, run_audit
-from ..neo4j.investigate import WriteBackSummary
+from ..neo4j.writeback import WriteBackSummary
 from ..policy import load_policy
 from ..simulate import run as sim
 from .options import (

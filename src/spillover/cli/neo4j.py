@@ -49,7 +49,7 @@ def query(
     neo4j: Neo4jSettings | None,
 ) -> None:
     """Run the saved investigation query NAME on Neo4j (docs/investigating.md)."""
-    from ..neo4j.investigate import format_result, list_saved_queries, write_result
+    from ..neo4j.saved import format_result, list_saved_queries, write_result
 
     if list_only or name is None:
         for q in list_saved_queries():

@@ -49,7 +49,14 @@ from pyarrow import csv as pacsv
 
 from ..data.fast import read_columns
 from ..errors import BackendUnavailable, SpilloverError
-from ..facts.columns import EPOCH_ORDINAL, FOREVER, NEVER, Columns, columns_from_dataset
+from ..facts.columns import (
+    EPOCH_ORDINAL,
+    FOREVER,
+    NEVER,
+    Columns,
+    Details,
+    columns_from_dataset,
+)
 from ..facts.model import Dataset, Match, PlatformKind, Record, SubjectKind, match_props
 from ..facts.phonecodes import string_array
 from ..facts.phones import DEFAULT_REGION
@@ -333,13 +340,33 @@ def _write_files(c: Columns, folder: Path, marker: dict[str, Any] | None) -> tup
 
 
 def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
-    """Build each file's columns and hand them to ``w``; the rows the MERGE ingest counts."""
+    """Build each file's columns and hand them to ``w``, in the order the importer's
+    arguments list them (a relationship's end nodes first); the rows the MERGE ingest
+    counts."""
     d = c.details
     if d is None or d.person_id_number is None or d.person_city is None or d.platform_kind is None:
         raise SpilloverError("a bulk load needs a data folder's columns (with every field)")
-    rows = 0
-    person_ids, platform_ids = _text(c.person_ids), _text(c.platform_ids)
-    kind = _text(d.platform_kind)
+    person_ids, applicant = _text(c.person_ids), _text(c.loan_applicant_phone)
+    rows = _add_platforms(w, c, d)
+    rows += _add_people(w, person_ids, d)
+    rows += _add_phones(w, c, applicant)
+    rows += _add_owner_periods(w, c)
+    rows += _add_records(w, c, person_ids)
+    rows += _add_loans(w, c, d, applicant)
+    rows += _add_loan_links(w, c)
+    entry_ids, copied_from = _text(c.entry_ids), _optional(c.entry_copied_from)
+    rows += _add_entries(w, c, d, person_ids, entry_ids, copied_from)
+    rows += _add_copies(w, entry_ids, copied_from)
+    rows += _add_sharing(w, c)
+    if marker is not None:
+        props = {"key": "spillover", **marker, "rows": rows}
+        w.node_file("Dataset", "key", {k: pa.array([v]) for k, v in props.items()})
+    return rows
+
+
+def _add_platforms(w: _Writer, c: Columns, d: Details) -> int:
+    """ingest_platforms: the Platform nodes (no kind given: ``other``)."""
+    platform_ids, kind = _text(c.platform_ids), _text(d.platform_kind)
     w.node_file(
         "Platform",
         "id",
@@ -349,6 +376,11 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
             "kind": pc.if_else(pc.equal(kind, ""), PlatformKind.OTHER.value, kind),
         },
     )
+    return len(platform_ids)
+
+
+def _add_people(w: _Writer, person_ids: pa.Array, d: Details) -> int:
+    """ingest_people: the Person nodes."""
     w.node_file(
         "Person",
         "id",
@@ -359,10 +391,11 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
             "city": _optional(d.person_city),
         },
     )
-    rows += len(platform_ids) + len(person_ids)
+    return len(person_ids)
 
-    # ingest_phones: every number the folder names (spillover.neo4j.ingest.phone_numbers)
-    applicant, link_phone = _text(c.loan_applicant_phone), _text(c.link_phone)
+
+def _add_phones(w: _Writer, c: Columns, applicant: pa.Array) -> int:
+    """ingest_phones: every number the folder names (spillover.neo4j.ingest.phone_numbers)."""
     entry_kind, entry_subject = _text(c.entry_kind), _text(c.entry_subject)
     is_phone = np.asarray(pc.equal(entry_kind, SubjectKind.PHONE.value).to_numpy(False), bool)
     numbers = pc.unique(
@@ -370,21 +403,22 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
             [
                 _text(c.period_phone),
                 *_where(_present(applicant), applicant),
-                link_phone,
+                _text(c.link_phone),
                 *_where(is_phone, entry_subject),
             ],
             pa.string(),
         )
     )
     w.node_file("Phone", "number", {"number": numbers})
-    rows += len(numbers)
+    return len(numbers)
 
-    # ingest_owner_periods: (Person)-[:OWNS {period, since, until, verified}]->(Phone)
+
+def _add_owner_periods(w: _Writer, c: Columns) -> int:
+    """ingest_owner_periods: (Person)-[:OWNS {period, since, until, verified}]->(Phone)."""
     owner = _text(c.period_owner)
-    owned = _present(owner)
     since = _days(c.period_since, NEVER)
     owner, phone, since, until, verified = _where(
-        owned,
+        _present(owner),
         owner,
         _text(c.period_phone),
         since,
@@ -398,41 +432,43 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
         ("Phone", phone),
         {"period": period, "since": since, "until": until, "verified": verified},
     )
-    rows += len(owner)
+    return len(owner)
 
-    # ingest_records: the Record, HELD_BY its platform, MATCHED_TO its person
+
+def _add_records(w: _Writer, c: Columns, person_ids: pa.Array) -> int:
+    """ingest_records: the Record, HELD_BY its platform, MATCHED_TO its person."""
     records = list(c.records.values())
-    if records:
-        props = _record_props(records)
-        w.node_file("Record", "id", props)
-        w.relationship_file("HELD_BY", ("Record", props["id"]), ("Platform", props["platform_id"]))
-        matched = [c.matches[r.record_id] for r in records if r.record_id in c.matches]
-        known = set(person_ids.to_pylist())
-        matched = [m for m in matched if m.person_id in known]
-        w.relationship_file(
-            "MATCHED_TO",
-            ("Record", pa.array([m.record_id for m in matched], pa.string())),
-            ("Person", pa.array([m.person_id for m in matched], pa.string())),
-            _match_props(matched),
-        )
-        rows += len(records)
+    if not records:
+        return 0
+    props = _record_props(records)
+    w.node_file("Record", "id", props)
+    w.relationship_file("HELD_BY", ("Record", props["id"]), ("Platform", props["platform_id"]))
+    matched = [c.matches[r.record_id] for r in records if r.record_id in c.matches]
+    known = set(person_ids.to_pylist())
+    matched = [m for m in matched if m.person_id in known]
+    w.relationship_file(
+        "MATCHED_TO",
+        ("Record", pa.array([m.record_id for m in matched], pa.string())),
+        ("Person", pa.array([m.person_id for m in matched], pa.string())),
+        _match_props(matched),
+    )
+    return len(records)
 
-    # ingest_loans: the Loan, BORROWED, AT, and APPLIED_WITH {verified}
-    loan_ids, loan_platform = _text(c.loan_ids), _text(c.loan_platform)
-    loan_borrower = _text(c.loan_borrower)
+
+def _loan_props(c: Columns, d: Details, applicant: pa.Array) -> dict[str, pa.Array]:
+    """The Loan nodes' properties, as columns."""
     verified_code = np.asarray(d.loan_phone_verified, dtype=np.int8)
-    phone_verified = pa.array(verified_code == 1, mask=verified_code < 0)
     amount = np.asarray(d.loan_amount, dtype=float)
     loan: dict[str, pa.Array] = {
-        "id": loan_ids,
-        "platform_id": loan_platform,
-        "borrower_id": loan_borrower,
+        "id": _text(c.loan_ids),
+        "platform_id": _text(c.loan_platform),
+        "borrower_id": _text(c.loan_borrower),
         "applied_at": _days(c.loan_applied),
         "status": _text(c.loan_status),
         "status_at": _days(np.asarray(d.loan_status_at), NEVER),
         "amount": pa.array(amount, pa.float64(), mask=np.isnan(amount)),
         "applicant_phone": _optional(applicant),
-        "phone_verified": phone_verified,
+        "phone_verified": pa.array(verified_code == 1, mask=verified_code < 0),
     }
     if c.loan_record is not None:
         record = _optional(c.loan_record)
@@ -444,11 +480,18 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
             ],
             pa.string(),
         )
+    return loan
+
+
+def _add_loans(w: _Writer, c: Columns, d: Details, applicant: pa.Array) -> int:
+    """ingest_loans: the Loan, BORROWED, AT, and APPLIED_WITH {verified}."""
+    loan = _loan_props(c, d, applicant)
+    loan_ids = loan["id"]
     w.node_file("Loan", "id", loan)
-    w.relationship_file("BORROWED", ("Person", loan_borrower), ("Loan", loan_ids))
-    w.relationship_file("AT", ("Loan", loan_ids), ("Platform", loan_platform))
+    w.relationship_file("BORROWED", ("Person", loan["borrower_id"]), ("Loan", loan_ids))
+    w.relationship_file("AT", ("Loan", loan_ids), ("Platform", loan["platform_id"]))
     applied_ids, applied_phone, applied_verified = _where(
-        _present(applicant), loan_ids, applicant, phone_verified
+        _present(applicant), loan_ids, applicant, loan["phone_verified"]
     )
     w.relationship_file(
         "APPLIED_WITH",
@@ -456,18 +499,33 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
         ("Phone", applied_phone),
         {"verified": applied_verified},
     )
-    rows += len(loan_ids)
+    return len(loan_ids)
 
-    # ingest_loan_links: LINKS {role}
+
+def _add_loan_links(w: _Writer, c: Columns) -> int:
+    """ingest_loan_links: LINKS {role}."""
     link_loan = _text(c.link_loan)
     w.relationship_file(
-        "LINKS", ("Loan", link_loan), ("Phone", link_phone), {"role": _text(c.link_role)}
+        "LINKS",
+        ("Loan", link_loan),
+        ("Phone", _text(c.link_phone)),
+        {"role": _text(c.link_role)},
     )
-    rows += len(link_loan)
+    return len(link_loan)
 
-    # ingest_blacklist: the Entry, ON its platform, LISTS a known person, a record or a phone
-    entry_ids, entry_platform = _text(c.entry_ids), _text(c.entry_platform)
-    copied_from = _optional(c.entry_copied_from)
+
+def _add_entries(
+    w: _Writer,
+    c: Columns,
+    d: Details,
+    person_ids: pa.Array,
+    entry_ids: pa.Array,
+    copied_from: pa.Array,
+) -> int:
+    """ingest_blacklist: the Entry, ON its platform, LISTS a known person, a record or a
+    phone (one file per listed label)."""
+    entry_platform = _text(c.entry_platform)
+    entry_kind, entry_subject = _text(c.entry_kind), _text(c.entry_subject)
     w.node_file(
         "Entry",
         "id",
@@ -491,19 +549,23 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
         listed = np.asarray(pc.equal(entry_kind, subject_kind.value).to_numpy(False), bool)
         if known_ids is not None:
             listed &= _member(entry_subject, known_ids)
-        if label == "Record" and not records:
+        if label == "Record" and not c.records:
             continue
         ids, subjects = _where(listed, entry_ids, entry_subject)
         w.relationship_file("LISTS", ("Entry", ids), (label, subjects), suffix=f"-{label}")
-    rows += len(entry_ids)
+    return len(entry_ids)
 
-    # ingest_copies: COPIED_FROM an entry of the folder
+
+def _add_copies(w: _Writer, entry_ids: pa.Array, copied_from: pa.Array) -> int:
+    """ingest_copies: COPIED_FROM an entry of the folder."""
     copies = _present(copied_from) & _member(pc.fill_null(copied_from, ""), entry_ids)
     copy_ids, copy_of = _where(copies, entry_ids, copied_from)
     w.relationship_file("COPIED_FROM", ("Entry", copy_ids), ("Entry", copy_of))
-    rows += len(copy_ids)
+    return len(copy_ids)
 
-    # ingest_sharing: SHARES_WITH {since}
+
+def _add_sharing(w: _Writer, c: Columns) -> int:
+    """ingest_sharing: SHARES_WITH {since}."""
     share_from = _text(c.share_from)
     w.relationship_file(
         "SHARES_WITH",
@@ -511,12 +573,7 @@ def _add_files(w: _Writer, c: Columns, marker: dict[str, Any] | None) -> int:
         ("Platform", _text(c.share_to)),
         {"since": _days(c.share_since, NEVER)},
     )
-    rows += len(share_from)
-
-    if marker is not None:
-        props = {"key": "spillover", **marker, "rows": rows}
-        w.node_file("Dataset", "key", {k: pa.array([v]) for k, v in props.items()})
-    return rows
+    return len(share_from)
 
 
 def write_import_files(
@@ -762,24 +819,8 @@ def bulk_ingest(
     read_seconds = time.perf_counter() - start
     if files_only and files is None:
         raise SpilloverError("files_only needs a folder for the files")
-    replaced = 0
     database = settings.database if settings is not None else "neo4j"
-    if not files_only:
-        if settings is None:
-            raise SpilloverError("a bulk load needs the Neo4j settings of the server")
-        driver = connect(settings)
-        try:
-            replaced = sum(element_counts(driver, database))
-        except (DriverError, Neo4jError) as exc:
-            raise BackendUnavailable(f"cannot reach Neo4j before the import: {exc}") from None
-        finally:
-            driver.close()
-        if replaced and not overwrite:
-            raise DatabaseNotEmpty(
-                f"database {database!r} holds {replaced} nodes and relationships: a bulk "
-                "load replaces the whole database; pass --overwrite to replace them, or "
-                "ingest without --bulk"
-            )
+    replaced = 0 if files_only else _prepare(settings, database, overwrite=overwrite)
     scratch: Path | None = None
     if files is None:
         scratch = Path(tempfile.mkdtemp(prefix="spillover-bulk-"))
@@ -787,23 +828,8 @@ def bulk_ingest(
     else:
         target = Path(files)
     try:
-        if progress is not None:
-            progress("write import files", 0, 1)
-        marker = node_props(
-            name=name,
-            folder=str(path.resolve()),
-            first_ingest_at=started_at,
-            started_at=started_at,
-            finished_at=now(),
-            complete=True,
-            # the first version of the data; no write-back results (results_*) yet
-            data_version=1,
-            data_changed_at=started_at,
-        )
-        written = write_import_files(data, target, marker)
+        written, marker = _write_files_of(data, target, name, path, started_at, progress)
         del data  # the importer needs the memory more
-        if progress is not None:
-            progress("write import files", 1, 1)
         if files_only:
             return BulkSummary(
                 name,
@@ -814,7 +840,6 @@ def bulk_ingest(
                 imported=False,
                 arguments=import_arguments(written, database, overwrite=True, threads=threads),
             )
-        assert settings is not None
         import_seconds = run_import(
             admin, written, database, overwrite=True, threads=threads, progress=progress
         )
@@ -822,15 +847,8 @@ def bulk_ingest(
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     schema_start = time.perf_counter()
-    driver = _reconnect(settings, reconnect_seconds)
-    try:
-        apply_schema(driver, database)
-        write_marker(driver, database, {**marker, "finished_at": now(), "rows": written.rows})
-        counts = graph_counts(driver, database)
-    except (DriverError, Neo4jError) as exc:
-        raise BackendUnavailable(f"lost Neo4j after the import: {exc}") from None
-    finally:
-        driver.close()
+    assert settings is not None
+    counts = _after_import(settings, database, marker, written.rows, reconnect_seconds)
     return BulkSummary(
         name,
         counts,
@@ -841,6 +859,76 @@ def bulk_ingest(
         time.perf_counter() - start,
         replaced,
     )
+
+
+def _prepare(settings: Neo4jSettings | None, database: str, *, overwrite: bool) -> int:
+    """Check that the server answers and that ``database`` may be replaced; the nodes
+    and relationships it holds (refused unless ``overwrite``: :class:`DatabaseNotEmpty`)."""
+    if settings is None:
+        raise SpilloverError("a bulk load needs the Neo4j settings of the server")
+    driver = connect(settings)
+    try:
+        replaced = sum(element_counts(driver, database))
+    except (DriverError, Neo4jError) as exc:
+        raise BackendUnavailable(f"cannot reach Neo4j before the import: {exc}") from None
+    finally:
+        driver.close()
+    if replaced and not overwrite:
+        raise DatabaseNotEmpty(
+            f"database {database!r} holds {replaced} nodes and relationships: a bulk "
+            "load replaces the whole database; pass --overwrite to replace them, or "
+            "ingest without --bulk"
+        )
+    return replaced
+
+
+def _write_files_of(
+    data: Columns,
+    target: Path,
+    name: str,
+    path: Path,
+    started_at: str,
+    progress: Progress | None,
+) -> tuple[ImportFiles, dict[str, Any]]:
+    """Write the import files of ``data`` into ``target``, with the dataset marker of a
+    complete first ingest; the files and the marker."""
+    if progress is not None:
+        progress("write import files", 0, 1)
+    marker = node_props(
+        name=name,
+        folder=str(path.resolve()),
+        first_ingest_at=started_at,
+        started_at=started_at,
+        finished_at=now(),
+        complete=True,
+        # the first version of the data; no write-back results (results_*) yet
+        data_version=1,
+        data_changed_at=started_at,
+    )
+    written = write_import_files(data, target, marker)
+    if progress is not None:
+        progress("write import files", 1, 1)
+    return written, marker
+
+
+def _after_import(
+    settings: Neo4jSettings,
+    database: str,
+    marker: dict[str, Any],
+    rows: int,
+    reconnect_seconds: float,
+) -> dict[str, int]:
+    """Once the server answers again: apply the schema and write the dataset marker, as
+    the MERGE ingest does; the nodes per label and relationships per type it holds."""
+    driver = _reconnect(settings, reconnect_seconds)
+    try:
+        apply_schema(driver, database)
+        write_marker(driver, database, {**marker, "finished_at": now(), "rows": rows})
+        return graph_counts(driver, database)
+    except (DriverError, Neo4jError) as exc:
+        raise BackendUnavailable(f"lost Neo4j after the import: {exc}") from None
+    finally:
+        driver.close()
 
 
 def default_admin() -> list[str]:

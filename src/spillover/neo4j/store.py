@@ -14,13 +14,20 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import neo4j
 import numpy as np
-from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import (
+    AuthError,
+    ClientError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
 
 from ..errors import BackendUnavailable
+from ..facts.columns import Columns, columns_from_facts
 from ..facts.model import (
     APPLICANT,
     Entry,
@@ -51,6 +58,7 @@ __all__ = [
     "DEFAULT_DATABASE",
     "DEFAULT_USER",
     "ROLE_PARAMS",
+    "STORE_DOWN_ERRORS",
     "Neo4jBackend",
     "Neo4jSettings",
     "connect",
@@ -58,9 +66,6 @@ __all__ = [
     "loan_from",
     "open_neo4j",
 ]
-
-if TYPE_CHECKING:
-    from ..facts.columns import Columns
 
 _T = TypeVar("_T")
 #: how many store calls of one backend with a deadline may wait on Neo4j at once (the
@@ -72,6 +77,11 @@ ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_a
 #: URI schemes of the Bolt protocol, the only one spillover speaks (the driver's
 #: experimental http(s) query API is not supported).
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+#: the driver's errors that mean the store went away during a call (a store call raises
+#: them as they are; :class:`~spillover.errors.BackendUnavailable` is spillover's own):
+#: a caller that answers "the graph store is unavailable" catches these too, without
+#: naming the driver (``from spillover.neo4j.store import STORE_DOWN_ERRORS``)
+STORE_DOWN_ERRORS: tuple[type[Exception], ...] = (ServiceUnavailable, SessionExpired)
 
 
 def connect(settings: Neo4jSettings) -> neo4j.Driver:
@@ -378,8 +388,6 @@ class Neo4jBackend:
 
     def columns(self) -> Columns:
         """The whole graph as flat columns, read in keyset pages (no per-entry round trip)."""
-        from ..facts.columns import columns_from_facts
-
         people = [r["id"] for r in self._pages("export_people", "id")]
         platforms = [r["id"] for r in self._read("export_platforms")]
         periods = [

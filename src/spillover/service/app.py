@@ -121,9 +121,9 @@ def _driver_errors(config: ServeConfig) -> tuple[type[Exception], ...]:
     (or may be) Neo4j's: the driver is loaded only then."""
     if config.backend_name != "neo4j" and "neo4j" not in sys.modules:
         return ()
-    from neo4j.exceptions import ServiceUnavailable, SessionExpired
+    from ..neo4j.store import STORE_DOWN_ERRORS
 
-    return ServiceUnavailable, SessionExpired
+    return STORE_DOWN_ERRORS
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-// audit --write-back (spillover.investigate.write_back): one batch of entries' results.
+// audit --write-back (spillover.neo4j.writeback.write_back): one batch of entries' results.
 // $rows: {id, contamination, verdict, reason_codes, traces: [{loan, rank, responsibility,
 // hops, labels, keys, steps, walks, roles, periods}]}; $policy_name, $policy_version,
 // $policy_digest, $audited_at, $run (the run's id, on every entry it writes). Replaces

@@ -1,0 +1,438 @@
+"""The audit's results written into a Neo4j graph (``spillover audit --write-back``).
+
+:func:`write_back` explains every entry of a Neo4j graph with
+:func:`spillover.engines.search.explain` (all paths up to the policy's ``max_paths``,
+exactly what ``spillover explain`` lists) and stores on each ``Entry`` its
+``contamination``, ``verdict``, ``reason_codes``, the policy and the audit time, and one
+``(:Entry)-[:TRACED_TO]->(:Loan)`` per explanation path, to the path's origin loan,
+carrying the path's rank, responsibility, hops and its route (the nodes and stored
+relationships it walks), so that Cypher can follow the spread in both directions. A
+rerun replaces the previous results; the saved queries of :mod:`spillover.neo4j.saved`
+read them.
+
+The graph is read once (:meth:`~spillover.neo4j.store.Neo4jBackend.columns`) and
+explained in memory over the batch pass's index (no round trip per entry).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..backends.arrays import ArrayBackend
+from ..engines.search import Explanation, ExplanationPath, explain
+from ..errors import SpilloverError
+from ..facts.columns import Columns, Details
+from ..facts.model import split_ref
+from ..policy import Policy, default_policy
+from ..rules import AT as AT_REL
+from ..rules import (
+    BORROWED,
+    CHAIN_STEP,
+    COPY_STEP,
+    LINKS,
+    LISTING_STEP,
+    ORIGIN_STEP,
+    OWNS,
+    ROLES,
+    SHARING_STEP,
+    loan_kind,
+    owns_kind,
+    role_of,
+)
+from ..rules import COPIED_FROM as COPIED_FROM_REL
+from ..rules import ON as ON_REL
+from ..rules import SHARES_WITH as SHARES_WITH_REL
+from .saved import StaleResults
+from .schema import LABELS
+from .statements import cypher
+
+if TYPE_CHECKING:
+    import neo4j
+
+    from .store import Neo4jBackend
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "WriteBackRefused",
+    "WriteBackSummary",
+    "explanations_of",
+    "trace_rows",
+    "walks_of",
+    "write_back",
+]
+
+
+Progress = Callable[[str, int, int], None]
+
+#: entries per write transaction
+DEFAULT_BATCH = 1000
+
+#: the stored relationship each explanation step walks, by the step's name (the rules')
+_WALKS: Mapping[str, str] = {
+    loan_kind(subject=True).rel_for(): BORROWED,
+    owns_kind(True).rel_for(): OWNS,
+    CHAIN_STEP.rel_for(): BORROWED,
+    ORIGIN_STEP.rel_for(): AT_REL,
+    SHARING_STEP.rel_for(): SHARES_WITH_REL,
+    LISTING_STEP.rel_for(): ON_REL,
+    COPY_STEP.rel_for(): COPIED_FROM_REL,
+    **{r.rel: r.stored_as for r in ROLES.values()},
+}
+
+
+def walks_of(rel: str) -> tuple[str, str]:
+    """The stored relationship an explanation step named ``rel`` walks, and the link role
+    that tells it apart (``LINKS {role}``; ``""`` for every other relationship)."""
+    stored = _WALKS[rel]
+    role = role_of(rel)
+    return stored, role.name if role is not None and stored == LINKS else ""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBackSummary:
+    """What a write-back stored: entries, TRACED_TO relationships, per verdict, the time."""
+
+    entries: int
+    traces: int
+    verdicts: dict[str, int]
+    audited_at: datetime
+    seconds: float
+    explain_seconds: float
+    write_seconds: float
+    cleared: int
+    #: this run's id (``audit_run`` on every entry it wrote; ``results_run`` on the marker)
+    run: str = ""
+    #: the data version the run read (the dataset marker's ``data_version``)
+    data_version: int = 0
+
+    @property
+    def elements(self) -> int:
+        """Graph elements written: the entries updated plus the relationships created."""
+        return self.entries + self.traces
+
+
+def _searchable(columns: Columns) -> Columns:
+    """Columns the embedded backend can explain over when the source gave no display
+    fields (Neo4j's export): ids stand in for names, and a loan's status day is the day
+    it became known (the search reads only that)."""
+    if columns.details is not None:
+        return columns
+    n_loans, n_entries = len(columns.loan_ids), len(columns.entry_ids)
+    return replace(
+        columns,
+        details=Details(
+            person_name=np.asarray(columns.person_ids, dtype=object),
+            platform_name=np.asarray(columns.platform_ids, dtype=object),
+            loan_amount=np.full(n_loans, np.nan),
+            loan_status_at=np.asarray(columns.loan_known, dtype=np.int64),
+            loan_phone_verified=np.asarray(columns.loan_phone_verified, dtype=np.int8),
+            entry_stated_reason=np.full(n_entries, "", dtype=object),
+        ),
+    )
+
+
+def explanations_of(
+    columns: Columns,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Explanation]:
+    """Every entry of a graph given as columns, explained as ``spillover explain`` does
+    (all paths up to ``max_paths``, default the policy's), in entry id order."""
+    policy = policy or default_policy()
+    backend = ArrayBackend(_searchable(columns))
+    total = len(columns.entry_ids)
+    done = 0
+    for batch in backend.iter_entries(DEFAULT_BATCH):
+        for entry in batch:
+            yield explain(backend, entry, policy, max_paths=max_paths, diagnose=False)
+        done += len(batch)
+        if progress:
+            progress("explain", done, total)
+
+
+def trace_rows(path: ExplanationPath, rank: int) -> dict[str, Any]:
+    """The properties of one ``TRACED_TO`` relationship: the path's rank, responsibility,
+    hops, and its route: the nodes (``labels``, ``keys``), and per step the explanation's
+    name (``steps``), the stored relationship walked (``walks``), the link role
+    (``roles``) and the owner period (``periods``, for ``OWNS``), ``""`` where none."""
+    nodes = [path.steps[0].source, *(s.target for s in path.steps)]
+    labels, keys = [], []
+    for node in nodes:
+        kind, ident = split_ref(node)
+        labels.append(LABELS[kind])
+        keys.append(ident)
+    walks, roles, periods = [], [], []
+    for s in path.steps:
+        stored, role = walks_of(s.rel)
+        walks.append(stored)
+        roles.append(role)
+        periods.append(s.at.isoformat() if stored == OWNS and s.at is not None else "")
+    return {
+        "loan": path.origin.loan_id,
+        "rank": rank,
+        "responsibility": path.responsibility,
+        "hops": path.hops,
+        "labels": labels,
+        "keys": keys,
+        "steps": [s.rel for s in path.steps],
+        "walks": walks,
+        "roles": roles,
+        "periods": periods,
+    }
+
+
+def _entry_row(e: Explanation) -> dict[str, Any]:
+    return {
+        "id": e.entry.entry_id,
+        "contamination": e.contamination,
+        "verdict": e.verdict.value,
+        "reason_codes": list(e.reason_codes),
+        "traces": [trace_rows(p, rank) for rank, p in enumerate(e.paths, start=1)],
+    }
+
+
+class WriteBackRefused(SpilloverError):
+    """A write-back that could not start, or did not complete (its run is then marked
+    incomplete on the dataset marker, and the saved queries refuse its results)."""
+
+
+Row = dict[str, Any]
+
+
+def write_back(
+    backend: Neo4jBackend,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> WriteBackSummary:
+    """Explain every entry in the Neo4j graph and store the results on it.
+
+    Each ``Entry`` gets ``contamination``, ``verdict``, ``reason_codes``,
+    ``policy_name``, ``policy_version``, ``policy_digest``, ``audited_at`` and
+    ``audit_run`` (this run's id); its ``TRACED_TO`` relationships are replaced by one
+    per explanation path (ranked as ``spillover explain`` lists them). Batches of
+    ``batch_size`` entries are written with ``UNWIND`` in managed write transactions
+    (each batch replaces what it writes, so a retried batch changes nothing). Entries
+    this run did not see (ingested while it ran) lose any older result at the end: no
+    stale result stays behind.
+
+    The run marks itself on the dataset marker: ``writeback_*`` while it runs (a run
+    cut short stays marked incomplete), ``results_*`` once every entry holds its
+    results, with the data version it read (an ingest that changes the data raises the
+    data version: the results are then stale). The saved queries that read the results
+    answer only for a complete run on the current data
+    (:func:`~spillover.neo4j.saved.results_status`).
+    Raises :class:`WriteBackRefused` when an ingest has not finished, when the write-back
+    stops part-way (the server went away, a transaction was killed) and when another
+    write-back took over while it ran; :class:`~spillover.neo4j.saved.StaleResults` when
+    an ingest changed the data while it ran (the results are stored, and marked stale).
+    """
+    import neo4j as _neo4j
+
+    policy = policy or default_policy()
+    audited_at = now or datetime.now(UTC)
+    run = uuid.uuid4().hex
+    start = time.perf_counter()
+    params: Row = {
+        "policy_name": policy.name,
+        "policy_version": policy.version,
+        "policy_digest": policy.digest,
+        "audited_at": audited_at,
+    }
+    entries = traces = written = total = 0
+    verdicts: dict[str, int] = {}
+    explain_seconds = write_seconds = 0.0
+    try:
+        data_version = _claim_run(backend, run, params)
+        columns = _read_graph(backend, progress)
+        total = len(columns.entry_ids)
+        for batch, seconds in _explain_batches(columns, policy, max_paths, batch_size):
+            explain_seconds += seconds
+            entries += len(batch)
+            traces += sum(len(row["traces"]) for row in batch)
+            for row in batch:
+                verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
+            t = time.perf_counter()
+            written += _write_batch(backend, run, params, batch, written, total)
+            write_seconds += time.perf_counter() - t
+            if progress:
+                progress("write-back", entries, total)
+        if progress:
+            progress("write-back", entries, total)
+        cleared = _clear_unseen(backend, run, written, total, batch_size)
+        finished = _finish_run(backend, run, written, traces)
+    except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
+        raise _stopped(exc, run, written, total) from None
+    _check_finished(finished, run, data_version)
+    return WriteBackSummary(
+        entries=entries,
+        traces=traces,
+        verdicts=dict(sorted(verdicts.items())),
+        audited_at=audited_at,
+        seconds=time.perf_counter() - start,
+        explain_seconds=explain_seconds,
+        write_seconds=write_seconds,
+        cleared=cleared,
+        run=run,
+        data_version=data_version,
+    )
+
+
+# The steps of a write-back. Each transaction function can run again when the driver
+# retries it (idempotent: it sets absolute values, and replaces what it writes); every
+# write after the start first checks that this run still owns the dataset marker.
+
+
+def _tx(backend: Neo4jBackend, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:
+    """``work`` in one managed write transaction (retried on transient errors)."""
+    with backend.driver.session(database=backend.database) as session:
+        return session.execute_write(work)
+
+
+def _claimed(tx: neo4j.ManagedTransaction, run: str, written: int, total: int) -> bool:
+    """Lock the dataset marker and check that run ``run`` still owns it (idempotent)."""
+    record = tx.run(cypher("writeback_claim"), run=run, written=written, total=total).single()
+    return record is not None
+
+
+def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> int:
+    """Mark run ``run`` on the dataset marker as the write-back in progress; the data
+    version it reads. Refused while an ingest has not finished."""
+
+    def start(tx: neo4j.ManagedTransaction) -> Any:
+        return tx.run(cypher("writeback_start"), run=run, **params).single()
+
+    started = _tx(backend, start)
+    if not started["complete"]:
+        raise WriteBackRefused(
+            f"an ingest of dataset {started['name']!r}"
+            + (f" from {started['folder']}" if started["folder"] else "")
+            + f" started at {started['ingest_started_at']} and has not finished: "
+            "run the ingest again (it finishes the job), then write back"
+        )
+    return int(started["data_version"])
+
+
+def _read_graph(backend: Neo4jBackend, progress: Progress | None) -> Columns:
+    """The whole graph as columns (one read)."""
+    if progress:
+        progress("read graph", 0, 1)
+    columns = backend.columns()
+    if progress:
+        progress("read graph", 1, 1)
+    return columns
+
+
+def _explain_batches(
+    columns: Columns, policy: Policy, max_paths: int | None, size: int
+) -> Iterator[tuple[list[Row], float]]:
+    """The rows of every entry's results, in batches of ``size`` entries, each with the
+    seconds its explaining took."""
+    batch: list[Row] = []
+    t = time.perf_counter()
+    for e in explanations_of(columns, policy, max_paths=max_paths):
+        batch.append(_entry_row(e))
+        if len(batch) >= size:
+            yield batch, time.perf_counter() - t
+            batch = []
+            t = time.perf_counter()
+    if batch:
+        yield batch, time.perf_counter() - t
+
+
+def _write_batch(
+    backend: Neo4jBackend, run: str, params: Row, batch: list[Row], written: int, total: int
+) -> int:
+    """Write one batch of results (``UNWIND $rows``); how many entries it wrote.
+    ``written``: the entries the earlier batches wrote."""
+
+    def work(tx: neo4j.ManagedTransaction) -> int | None:
+        if not _claimed(tx, run, written + len(batch), total):
+            return None
+        record = tx.run(cypher("writeback_entries"), rows=batch, run=run, **params).single()
+        return int(record["written"]) if record is not None else 0
+
+    done: int | None = _tx(backend, work)
+    if done is None:
+        raise _taken_over(run)
+    return done
+
+
+def _clear_unseen(backend: Neo4jBackend, run: str, written: int, total: int, limit: int) -> int:
+    """Remove older results from the entries this run did not write, ``limit`` entries
+    per transaction; how many it cleared."""
+
+    def work(tx: neo4j.ManagedTransaction) -> int | None:
+        if not _claimed(tx, run, written, total):
+            return None
+        record = tx.run(cypher("writeback_clear"), run=run, limit=limit).single()
+        return int(record["cleared"]) if record is not None else 0
+
+    cleared = 0
+    while True:
+        n: int | None = _tx(backend, work)
+        if n is None:
+            raise _taken_over(run)
+        cleared += n
+        if n == 0:
+            return cleared
+
+
+def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int) -> Any:
+    """Make run ``run``'s results the current ones on the dataset marker: its record
+    (``data_version``), or None when another write-back took the marker over."""
+
+    def work(tx: neo4j.ManagedTransaction) -> Any:
+        return tx.run(
+            cypher("writeback_finish"),
+            run=run,
+            entries=written,
+            traces=traces,
+            finished_at=datetime.now(UTC),
+        ).single()
+
+    return _tx(backend, work)
+
+
+def _check_finished(finished: Any, run: str, data_version: int) -> None:
+    """Refuse a run that lost the marker, or whose data changed while it ran."""
+    if finished is None:
+        raise _taken_over(run)
+    if int(finished["data_version"]) != data_version:
+        raise StaleResults(
+            f"the data changed while the write-back ran (an ingest raised the data version "
+            f"from {data_version} to {finished['data_version']}): its results are stored "
+            "but stale, and the saved queries refuse them: run spillover audit "
+            "--write-back again"
+        )
+
+
+def _stopped(exc: Exception, run: str, written: int, total: int) -> WriteBackRefused:
+    """The refusal of a write-back the server or driver stopped part-way."""
+    first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    return WriteBackRefused(
+        f"the write-back stopped after writing {written} of {total} entries "
+        f"({type(exc).__name__}: {first}); its run {run} stays marked incomplete on "
+        "the dataset marker, and the saved queries that read the results refuse "
+        "them until a write-back completes: run spillover audit --write-back again"
+    )
+
+
+def _taken_over(run: str) -> WriteBackRefused:
+    return WriteBackRefused(
+        f"another write-back started while run {run} was writing and took the dataset "
+        "marker over: this run stopped; the saved queries answer once a write-back "
+        "completes (run spillover audit --write-back again if none is running)"
+    )
