@@ -570,6 +570,38 @@ def test_train_on_records_without_phones_skips_what_it_cannot_estimate(tmp_path,
     assert "note: training: no record pairs share phone" in result.output
 
 
+@pytest.mark.parametrize(
+    "absent",
+    [("phone",), ("id_number",), ("birth_date",), ("phone", "id_number", "birth_date"), ("name",)],
+)
+def test_train_works_on_any_subset_of_fields(tmp_path, run, absent):
+    """--train chooses its rules from the fields the records have: never a traceback."""
+    rows = []
+    for i in range(40):
+        row = rec(
+            f"r{i:02d}",
+            f"Name{i % 7} Li",
+            ID_XU if i % 7 == 0 else "",
+            f"1380013{i % 7:04d}",
+            city=f"City{i % 3}",
+            birth_date=f"1990-01-0{1 + i % 7}",
+        )
+        rows.append({**row, **dict.fromkeys(absent, "")})
+    data = write_records(tmp_path / "in", rows)
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"), "--train")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert len(matches(tmp_path / "out")) == 40
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_train_on_one_or_two_records_says_so(tmp_path, count):
+    rows = [rec(f"r{i}", "Li Lei", "", "13800138000") for i in range(count)]
+    summary = link(write_records(tmp_path / "in", rows), tmp_path / "out", train=True)
+    assert len(matches(tmp_path / "out")) == count
+    if count == 1:
+        assert "fewer than two records" in " ".join(summary.notes)
+
+
 def test_the_fast_check_reads_the_records_as_the_loader_does(tmp_path, monkeypatch):
     import spillover.link.resolve as module
 

@@ -54,10 +54,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pypinyin import lazy_pinyin
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..data import parquet as parquetio
 from ..data.exact import load_folder, odd_table_paths, read_valid_table, table_file, table_paths
+from ..data.fast import read_columns
 from ..data.rows import MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.model import MATCH_FIELDS, MatchKey
@@ -203,10 +207,24 @@ def load_settings(path: Path | None) -> dict[str, Any]:
     return settings
 
 
-def _check_settings(settings: Any) -> None:  # noqa: C901 (to split, issue 20)
+def _check_settings(settings: Any) -> None:
     """Refuse, with one :class:`~spillover.errors.OptionError`, a model that is not a
     Splink settings dictionary of the shape :func:`load_settings` describes, or whose
     probabilities are not numbers above 0 and at most 1 (the prior below 1)."""
+    _check_comparisons(settings)
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            _check_level(comparison["output_column_name"], level)
+    if "probability_two_random_records_match" in settings:
+        prior = settings["probability_two_random_records_match"]
+        _check_probability("probability_two_random_records_match", prior, below_one=True)
+    _check_blocking(settings.get("blocking_rules_to_generate_predictions"))
+    if settings.get("unique_id_column_name", "record_id") != "record_id":
+        raise OptionError("--settings", "unique_id_column_name must be record_id")
+
+
+def _check_comparisons(settings: Any) -> None:
+    """One comparison per field of :data:`MATCH_FIELDS`, each with a list of levels."""
     if not isinstance(settings, dict) or not isinstance(settings.get("comparisons"), list):
         raise OptionError("--settings", "not a Splink settings dictionary (no 'comparisons')")
     for i, comparison in enumerate(settings["comparisons"]):
@@ -219,27 +237,28 @@ def _check_settings(settings: Any) -> None:  # noqa: C901 (to split, issue 20)
         raise OptionError(
             "--settings", f"the comparisons must be {', '.join(MATCH_FIELDS)}; found {names}"
         )
-    for comparison in settings["comparisons"]:
-        field = comparison["output_column_name"]
-        for level in comparison["comparison_levels"]:
-            if not isinstance(level, dict) or not isinstance(level.get("sql_condition"), str):
-                raise OptionError("--settings", f"{field}: a level without a 'sql_condition'")
-            label = level.get("label_for_charts")
-            if label not in LEVEL_AGREES:
-                raise OptionError(
-                    "--settings",
-                    f"{field}: level label {label!r} is not one of {', '.join(LEVEL_AGREES)}",
-                )
-            for key in ("m_probability", "u_probability"):
-                if key in level and level[key] is not None:
-                    _check_probability(f"{field}: level {label!r}: {key}", level[key])
-            column = level.get("tf_adjustment_column")
-            if column is not None and column not in _MODEL_COLUMNS:
-                raise OptionError("--settings", f"{field}: no column {column!r} to adjust for")
-    if "probability_two_random_records_match" in settings:
-        prior = settings["probability_two_random_records_match"]
-        _check_probability("probability_two_random_records_match", prior, below_one=True)
-    rules = settings.get("blocking_rules_to_generate_predictions")
+
+
+def _check_level(field: str, level: Any) -> None:
+    """A comparison level: a condition, a known label, probabilities, a column to adjust for."""
+    if not isinstance(level, dict) or not isinstance(level.get("sql_condition"), str):
+        raise OptionError("--settings", f"{field}: a level without a 'sql_condition'")
+    label = level.get("label_for_charts")
+    if label not in LEVEL_AGREES:
+        raise OptionError(
+            "--settings",
+            f"{field}: level label {label!r} is not one of {', '.join(LEVEL_AGREES)}",
+        )
+    for key in ("m_probability", "u_probability"):
+        if key in level and level[key] is not None:
+            _check_probability(f"{field}: level {label!r}: {key}", level[key])
+    column = level.get("tf_adjustment_column")
+    if column is not None and column not in _MODEL_COLUMNS:
+        raise OptionError("--settings", f"{field}: no column {column!r} to adjust for")
+
+
+def _check_blocking(rules: Any) -> None:
+    """At least one prediction blocking rule, each a non-empty SQL condition."""
     if not isinstance(rules, list) or not rules:
         raise OptionError(
             "--settings",
@@ -250,8 +269,6 @@ def _check_settings(settings: Any) -> None:  # noqa: C901 (to split, issue 20)
         text = rule.get("blocking_rule") if isinstance(rule, dict) else rule
         if not isinstance(text, str) or not text.strip():
             raise OptionError("--settings", f"not a blocking rule: {rule!r}")
-    if settings.get("unique_id_column_name", "record_id") != "record_id":
-        raise OptionError("--settings", "unique_id_column_name must be record_id")
 
 
 def _check_probability(what: str, value: Any, *, below_one: bool = False) -> None:
@@ -338,8 +355,6 @@ def _checked_fast(data: Path, region: str) -> tuple[list[Any], set[str]] | None:
     unique ids and known platforms and people. ``None`` whenever anything is not plainly
     so (a ``matches`` table, a loan or an entry naming a record, any defect): then the
     exact loader decides, with its messages."""
-    from ..data.fast import read_columns
-
     records = table_paths(data, "records")
     if len(records) != 1 or table_paths(data, "matches") or odd_table_paths(data, "matches"):
         return None
@@ -622,38 +637,53 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+#: The rules whose pairs are taken as matches to estimate the prior (with a recall of 0.8),
+#: and the keys of the sessions of expectation maximisation: each used only when some
+#: pair of records shares it (the fields a folder actually has).
+_PRIOR_KEYS = (("id_number",), ("name_key", "phone"), ("name_key", "birth_date"))
+_SESSION_KEYS = (("phone",), ("name_key", "birth_date"))
+
+
 def _train(
     con: Any, settings: Mapping[str, Any], seed: int, blocking: _Blocking, notes: list[str]
 ) -> dict[str, Any]:
     """Estimate the model's parameters from the records themselves (no labels).
 
-    A session of expectation maximisation whose blocking rule brings no pair together
-    (records with no phone: nothing to block on) is skipped and said in ``notes``; the
-    levels no session estimated keep the m probabilities ``settings`` had (the shipped
-    model's by default)."""
-    from splink.internals.exceptions import EMTrainingException
-
+    The prior's rules and the sessions of expectation maximisation are chosen from the
+    fields the records actually share: a session whose key no two records share (records
+    with no phone: nothing to block on) is skipped and said in ``notes``; the levels no
+    session estimated keep the m probabilities ``settings`` had (the shipped model's by
+    default). With fewer than two records nothing is estimated: ``settings`` as given."""
+    n: int = con.execute("SELECT count(*) FROM prepared").fetchone()[0]
+    if n < 2:
+        notes.append("training: fewer than two records, nothing to estimate: the model as given")
+        return dict(settings)
+    shared = {key: _shared_pairs(con, key) for key in {*_PRIOR_KEYS, *_SESSION_KEYS}}
     # the capped rules first: capping may add columns to ``prepared``, read by the linker
     deterministic = [
         capped
-        for rule in ("l.id_number = r.id_number", "l.name_key = r.name_key AND l.phone = r.phone")
-        for capped in blocking.rules(rule)
+        for key in _PRIOR_KEYS
+        if shared[key]
+        for capped in blocking.rules(" AND ".join(f"l.{c} = r.{c}" for c in key))
     ]
     sessions = {
-        columns: blocking.rules(" AND ".join(f'l."{c}" = r."{c}"' for c in columns))[0]
-        for columns in (("phone",), ("name_key", "birth_date"))
+        key: blocking.rules(" AND ".join(f'l."{c}" = r."{c}"' for c in key))[0]
+        for key in _SESSION_KEYS
     }
     linker = _linker(con, _untrained(settings))
-    training = linker.training
-    training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
-    training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
-    for columns, rule in sessions.items():
+    prior_estimated = False
+    if deterministic:
         try:
-            training.estimate_parameters_using_expectation_maximisation(rule)
-        except EMTrainingException:
-            capped = " under --max-block-size" if blocking.capped(columns) else ""
+            linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
+            prior_estimated = True
+        except ValueError:  # more pairs agree than the recall allows: too few records
+            pass
+    linker.training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
+    for key, rule in sessions.items():
+        if not (shared[key] and _em_session(linker, rule)):
+            capped = " under --max-block-size" if blocking.capped(key) else ""
             notes.append(
-                f"training: no record pairs share {' and '.join(columns)}{capped}: the "
+                f"training: no record pairs share {' and '.join(key)}{capped}: the "
                 "session blocked on it skipped"
             )
     trained: dict[str, Any] = linker.misc.save_model_to_json()
@@ -664,17 +694,80 @@ def _train(
             f"training: m probabilities of {', '.join(kept)} not estimated (no pairs): "
             "kept from the model"
         )
-    if not trained.get("probability_two_random_records_match"):
-        # no pair agreed on the deterministic rules: Splink's estimate is 0 (nothing joins)
-        trained["probability_two_random_records_match"] = settings.get(
-            "probability_two_random_records_match",
-            default_settings()["probability_two_random_records_match"],
-        )
-        notes.append(
-            "training: no pair shares an ID number or a name and a phone: the prior "
-            "(probability_two_random_records_match) kept from the model"
-        )
-    return _fill_unseen(trained, 1.0 / _U_SAMPLE_PAIRS)
+    _keep_prior(trained, settings, notes, estimated=prior_estimated)
+    _fill_unseen(trained, 1.0 / _U_SAMPLE_PAIRS)
+    _keep_implausible(trained, settings, notes)
+    return trained
+
+
+def _keep_implausible(
+    trained: dict[str, Any], settings: Mapping[str, Any], notes: list[str]
+) -> None:
+    """A level that says a field agrees but that training made no evidence for a match
+    (m at most u: too few records to tell, e.g. one ID number on every record that has
+    one) takes its m and u from ``settings``."""
+    before = {
+        (c["output_column_name"], lv.get("label_for_charts")): lv
+        for c in settings["comparisons"]
+        for lv in c["comparison_levels"]
+    }
+    for comparison in trained["comparisons"]:
+        field = comparison["output_column_name"]
+        for level in comparison["comparison_levels"]:
+            label = level.get("label_for_charts")
+            old = before.get((field, label), {})
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if not LEVEL_AGREES.get(label) or m is None or u is None or m > u:
+                continue
+            if old.get("m_probability") is None or old.get("u_probability") is None:
+                continue
+            level["m_probability"] = old["m_probability"]
+            level["u_probability"] = old["u_probability"]
+            notes.append(
+                f"training: {field} {label!r} estimated as no evidence for a match "
+                "(too few records to tell): kept from the model"
+            )
+
+
+def _shared_pairs(con: Any, key: tuple[str, ...]) -> int:
+    """How many pairs of records share the values of ``key`` (none of them missing)."""
+    present = " AND ".join(f"{c} IS NOT NULL" for c in key)
+    pairs = con.execute(
+        f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM prepared "
+        f"WHERE {present} GROUP BY {', '.join(key)})"
+    ).fetchone()[0]
+    return int(pairs)
+
+
+def _em_session(linker: Any, rule: str) -> bool:
+    """One session of expectation maximisation blocked on ``rule``; ``False`` when Splink
+    finds no pair to train on (every pair under the cap, or every field fixed by it)."""
+    from splink.internals.exceptions import EMTrainingException
+
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    except EMTrainingException:
+        return False
+    return True
+
+
+def _keep_prior(
+    trained: dict[str, Any], settings: Mapping[str, Any], notes: list[str], *, estimated: bool
+) -> None:
+    """The prior of ``settings`` (or of the shipped model) when training gave none that a
+    model can use: no pair agreed on the prior's rules (Splink's estimate is 0, nothing
+    would join) or every pair did (1, whose odds are infinite)."""
+    prior = trained.get("probability_two_random_records_match")
+    if estimated and isinstance(prior, int | float) and 0 < prior < 1:
+        return
+    trained["probability_two_random_records_match"] = settings.get(
+        "probability_two_random_records_match",
+        default_settings()["probability_two_random_records_match"],
+    )
+    notes.append(
+        "training: no pair shares an ID number or a name and a phone: the prior "
+        "(probability_two_random_records_match) kept from the model"
+    )
 
 
 def _keep_untrained_m(trained: dict[str, Any], settings: Mapping[str, Any]) -> list[str]:
@@ -780,9 +873,6 @@ def new_person_id(record_id: str, taken: set[str]) -> str:
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     graph = coo_matrix((np.ones(left.size, np.int8), (left, right)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return np.asarray(labels, dtype=np.int64)
@@ -822,8 +912,6 @@ def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
 def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
     """The new people as one more Parquet part: the table's last part when it is a folder
     of parts, else the file rewritten with the rows added (its column types kept)."""
-    import pyarrow.parquet as pq
-
     files = parquetio.parts(path)
     schema = pq.read_schema(files[0]).remove_metadata()
     columns = []
@@ -869,75 +957,29 @@ def link(
     accept (:class:`~spillover.errors.DataError` otherwise, nothing written). The
     same input, settings and seed give the same folder.
     """
-    import duckdb
-
     began = time.perf_counter()
     data, out = Path(data), Path(out)
-    if not 0.0 < threshold <= 1.0 or math.isnan(threshold):
-        raise OptionError("--threshold", f"must be in (0, 1], not {threshold}")
-    if seed < 0:
-        raise OptionError("--seed", "must be >= 0")
-    if out.resolve().is_relative_to(data.resolve()):
-        raise OptionError("--out", f"{out} is inside the data folder {data}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OptionError("--out", f"{out} exists and is not an empty folder")
-    if max_block_size < 2:
-        raise OptionError("--max-block-size", f"must be >= 2, not {max_block_size}")
+    _check_options(data, out, threshold, seed, max_block_size)
     model = load_settings(Path(settings) if settings is not None else None)
     records, taken = _read_records(data)
-    people_path = table_file(data, "people")
-    known = records["person_id"]
-    prepared = _prepare(records)
     n = records.num_rows
-
     notes: list[str] = []
-    con = duckdb.connect()
-    try:
-        con.register("prepared_arrow", prepared)
-        con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
-        con.unregister("prepared_arrow")
-        blocking = _Blocking(con, max_block_size)
-        with _quiet_splink(), _run_errors(settings):
-            _term_frequencies(con, model)
-            if train:
-                model = _train(con, model, seed, blocking, notes)
-            scored = _score(con, blocking.settings(model)) if n > 1 else 0
-            pairs = _pairs(con, model, scored, threshold)
-    finally:
-        con.close()
-    notes[:0] = blocking.notes
-
-    ids = records["record_id"].to_numpy(zero_copy_only=False).astype(object)
-    order = np.argsort(ids.astype(str), kind="stable")
-    position = {rid: i for i, rid in enumerate(ids[order])}
-    left = np.array([position[r] for r in pairs["l"]], np.int64)
-    right = np.array([position[r] for r in pairs["r"]], np.int64)
-    cluster = _components(n, left, right)
-    result = _resolve(records, order, cluster, pairs, left, right, taken)
-
+    model, scored, pairs, blocking = _run_model(
+        _prepare(records), model, settings, train, seed, threshold, max_block_size, notes
+    )
+    left, right = _pair_positions(records, pairs)
+    order = np.argsort(
+        records["record_id"].to_numpy(zero_copy_only=False).astype(str), kind="stable"
+    )
+    result = _resolve(records, order, _components(n, left, right), pairs, left, right, taken)
     if save_settings is not None:
         with atomic_file(save_settings) as handle:
             handle.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.rmdir()
-    with atomic_folder(out) as tmp:
-        shutil.copytree(data, tmp, dirs_exist_ok=True)
-        for stale in (*table_paths(tmp, "records"), *table_paths(tmp, "matches")):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            else:
-                stale.unlink()
-        # a person only where the input named one: every other resolution is a match
-        # (``matches``), read by the loaders with its factor and waterfall
-        _write_csv(tmp / "records.csv", records)
-        _write_matches(tmp / "matches.csv", result["matches"])
-        if people_path is not None:
-            _append_people(tmp / people_path.name, result["people"])
+    _write_linked(data, out, records, result)
     return LinkSummary(
         out=out,
         records=n,
-        known=int(n - known.null_count),
+        known=int(n - records["person_id"].null_count),
         people_new=len(result["people"]),
         matched=result["matched"],
         pairs_scored=scored,
@@ -953,6 +995,82 @@ def link(
         records_in_capped_keys=blocking.capped_records,
         notes=tuple(notes),
     )
+
+
+def _check_options(data: Path, out: Path, threshold: float, seed: int, cap: int) -> None:
+    """Refuse options :func:`link` cannot run with, before anything is read."""
+    if not 0.0 < threshold <= 1.0 or math.isnan(threshold):
+        raise OptionError("--threshold", f"must be in (0, 1], not {threshold}")
+    if seed < 0:
+        raise OptionError("--seed", "must be >= 0")
+    if out.resolve().is_relative_to(data.resolve()):
+        raise OptionError("--out", f"{out} is inside the data folder {data}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OptionError("--out", f"{out} exists and is not an empty folder")
+    if cap < 2:
+        raise OptionError("--max-block-size", f"must be >= 2, not {cap}")
+
+
+def _run_model(
+    prepared: pa.Table,
+    model: dict[str, Any],
+    settings: str | Path | None,
+    train: bool,
+    seed: int,
+    threshold: float,
+    cap: int,
+    notes: list[str],
+) -> tuple[dict[str, Any], int, dict[str, Any], _Blocking]:
+    """The model (trained when ``train``), how many pairs it scored and the pairs that
+    join, in DuckDB; the blocking's notes come first in ``notes``."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("prepared_arrow", prepared)
+        con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
+        con.unregister("prepared_arrow")
+        blocking = _Blocking(con, cap)
+        with _quiet_splink(), _run_errors(settings):
+            _term_frequencies(con, model)
+            if train:
+                model = _train(con, model, seed, blocking, notes)
+            scored = _score(con, blocking.settings(model)) if prepared.num_rows > 1 else 0
+            pairs = _pairs(con, model, scored, threshold)
+    finally:
+        con.close()
+    notes[:0] = blocking.notes
+    return model, scored, pairs, blocking
+
+
+def _pair_positions(records: pa.Table, pairs: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The joining pairs' two ends as positions among the records sorted by id."""
+    ids = records["record_id"].to_numpy(zero_copy_only=False).astype(str)
+    position = {rid: i for i, rid in enumerate(np.sort(ids, kind="stable").tolist())}
+    left = np.array([position[r] for r in pairs["l"]], np.int64)
+    right = np.array([position[r] for r in pairs["r"]], np.int64)
+    return left, right
+
+
+def _write_linked(data: Path, out: Path, records: pa.Table, result: Mapping[str, Any]) -> None:
+    """The linked folder ``out``: the input's tables, ``records`` as given (a person only
+    where the input named one), every resolution in ``matches`` (read by the loaders with
+    its factor and waterfall) and the new people added to ``people``."""
+    people_path = table_file(data, "people")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.rmdir()
+    with atomic_folder(out) as tmp:
+        shutil.copytree(data, tmp, dirs_exist_ok=True)
+        for stale in (*table_paths(tmp, "records"), *table_paths(tmp, "matches")):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+        _write_csv(tmp / "records.csv", records)
+        _write_matches(tmp / "matches.csv", result["matches"])
+        if people_path is not None:
+            _append_people(tmp / people_path.name, result["people"])
 
 
 def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) -> dict[str, Any]:
