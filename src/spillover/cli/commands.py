@@ -29,9 +29,9 @@ from ..errors import DataError, NotFoundError, OptionError, SpilloverError, Usag
 from ..facts.graph import GraphBackend
 from ..facts.phones import DEFAULT_REGION, check_region, looks_like_phone, normalize_phone
 from ..facts.resident_id import mask_ids_in
+from ..link.settings import AUTO_TRAIN_RECORDS, require_extra
 from ..link.settings import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
 from ..link.settings import MAX_BLOCK_SIZE as DEFAULT_MAX_BLOCK_SIZE
-from ..link.settings import require_extra
 from ..neo4j.driverlog import route_driver_logs
 from ..neo4j.investigate import WriteBackSummary
 from ..neo4j.settings import Neo4jSettings
@@ -993,7 +993,10 @@ def export(
     help="A Splink model (settings JSON); default: the one shipped (docs/linkage.md).",
 )
 @click.option(
-    "--train", is_flag=True, help="Estimate the model from these records (EM, no labels)."
+    "--train/--no-train",
+    default=None,
+    help="Estimate the model from these records (EM, no labels); default: trained when "
+    f"there is no --settings and at least {AUTO_TRAIN_RECORDS} records, else the shipped model.",
 )
 @click.option(
     "--save-settings",
@@ -1022,7 +1025,7 @@ def link(
     data: Path,
     out: Path,
     settings_path: Path | None,
-    train: bool,
+    train: bool | None,
     save_settings: Path | None,
     threshold: float,
     seed: int,
@@ -1047,6 +1050,7 @@ def link(
         f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
         f"{s.pairs_joined} joined, {s.pairs_refused_phone_only} refused (no name or ID agreed)"
     )
+    click.echo(f"model: {'trained on these records' if s.trained else s.settings}")
     for note in s.notes:
         click.echo(f"note: {note}")
 

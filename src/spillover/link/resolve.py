@@ -10,18 +10,21 @@ which pair decided it and which comparison levels decided that pair
 (docs/contract.md §6): a match stays evidence, read with its factor and waterfall.
 The input folder is checked whole by the project's loaders first.
 
-The model: blocking on ID number, on phone, and on name with city or with birth
-date (a key value on more than :data:`MAX_BLOCK_SIZE` records is not used alone);
-one comparison per field of :data:`spillover.rules.MATCH_FIELDS` (names
-compared written and as pinyin, so ``徐燕``, ``Xu Yan`` and ``XU YAN`` agree;
-term-frequency adjustment on names and phones, so a phone shared by many records
-counts for less). Its parameters come from a versioned settings file shipped
-with the package (``spillover/link/splink-v1.json``) or are estimated from
-the records without labels (``train=True``: u by seeded random sampling, m by
-expectation maximisation). Pairs at or above the threshold are clustered into
-people (connected components), except that no pair is ever joined unless its
-names or its ID numbers agree: a shared phone alone never makes two records one
-person (the hard rule of issue 14).
+The model: blocking on ID number, on phone, on name (order swaps undone) with city
+or with birth date, and on birth date alone (a key value on more than
+:data:`MAX_BLOCK_SIZE` records is not used alone); one comparison per field of
+:data:`spillover.rules.MATCH_FIELDS` (names compared written, as pinyin, with order
+swaps undone, with Jaro-Winkler and Damerau-Levenshtein levels and by their parts, so
+``徐燕``, ``Xu Yan``, ``YAN Xu`` and ``Xu Yen`` agree; term-frequency adjustment on
+names and phones, so a phone shared by many records counts for less). Its
+parameters are estimated from the records without labels (by default on a folder of
+at least :data:`AUTO_TRAIN_RECORDS` records, or ``train=True``: the prior and u by
+seeded random sampling, m by expectation maximisation over blocking rules chosen
+from the fields present), else come from a versioned settings file shipped with the
+package (``spillover/link/splink-v2.json``). Pairs at or above the threshold are
+clustered into people (connected components), except that no pair is ever joined
+unless its names or its ID numbers agree: a shared phone alone never makes two
+records one person (the hard rule of issue 14).
 
 Names are normalized before comparison:
 
@@ -66,11 +69,13 @@ from ..data.rows import MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.model import MATCH_FIELDS, MatchKey
 from ..facts.phones import DEFAULT_REGION, normalize_phone
+from ..facts.resident_id import validate_resident_id
 from ..files.write import atomic_file, atomic_folder
 from ..rules import match_key
-from .settings import DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
+from .settings import AUTO_TRAIN_RECORDS, DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
 
 __all__ = [
+    "AUTO_TRAIN_RECORDS",
     "DEFAULT_THRESHOLD",
     "LEVEL_AGREES",
     "MAX_BLOCK_SIZE",
@@ -81,7 +86,9 @@ __all__ = [
     "default_settings",
     "link",
     "load_settings",
+    "name_canon",
     "name_forms",
+    "name_parts",
     "new_person_id",
     "pairwise_quality",
 ]
@@ -94,7 +101,11 @@ RECORD_COLUMNS: tuple[str, ...] = tuple(RecordRow.model_fields)
 LEVEL_AGREES: Mapping[str, bool | None] = {
     "exact": True,
     "pinyin": True,
+    "swapped": True,
     "close": True,
+    "similar": True,
+    "alike": False,
+    "partial": False,
     "different": False,
     "missing": None,
 }
@@ -105,7 +116,17 @@ LEVEL_AGREES: Mapping[str, bool | None] = {
 TF_MIN_RECORDS = 100_000
 
 #: The columns the model compares (made from the records by :func:`_prepare`).
-_MODEL_COLUMNS = ("record_id", "id_number", "name_norm", "name_key", "phone", "birth_date", "city")
+_MODEL_COLUMNS = (
+    "record_id",
+    "id_number",
+    "name_norm",
+    "name_key",
+    "name_canon",
+    "name_parts",
+    "phone",
+    "birth_date",
+    "city",
+)
 
 #: The columns of the ``matches`` table (docs/contract.md §1), in file order.
 _MATCH_COLUMNS: tuple[str, ...] = tuple(MatchRow.model_fields)
@@ -158,6 +179,41 @@ def name_forms(name: str) -> tuple[str, str]:
         return written, written
     key = "".join(map(_pinyin, written))
     return written, _SPACES.sub("", unicodedata.normalize("NFKC", key)).lower()
+
+
+def name_parts(name: str) -> tuple[str, ...]:
+    """A name's parts as toneless pinyin, in the order written: its words, or for a name
+    in Chinese characters one syllable per character (the surname first).
+
+    >>> name_parts("徐燕"), name_parts("Yan  XU"), name_parts("Wang Wei-fang")
+    (('xu', 'yan'), ('yan', 'xu'), ('wang', 'wei', 'fang'))
+    """
+    text = unicodedata.normalize("NFKC", name).lower()
+    if not text.isascii():
+        text = " ".join(_pinyin(c) if not c.isascii() else c for c in text)
+    return tuple(p for p in _SPACES.split(text) if p)
+
+
+def name_canon(name: str) -> str | None:
+    """A name with a swap of its order undone: of the name and the name turned round (a
+    name in Chinese characters: its surname, the first character, moved to the end; else
+    its last word moved to the front), the smaller. ``Xia Han``, ``Han Xia`` and ``韩霞``
+    meet, as do ``Weifang Wang``, ``Wei Fang Wang``, ``Wang Weifang`` and ``王伟芳``.
+
+    >>> name_canon("Xia Han") == name_canon("Han Xia") == name_canon("韩霞") == "hanxia"
+    True
+    >>> len({name_canon(n) for n in ("Weifang Wang", "Wei Fang Wang", "王伟芳")})
+    1
+    """
+    parts = name_parts(name)
+    if not parts:
+        return None
+    written = "".join(parts)
+    if len(parts) < 2:
+        return written
+    hanzi = not unicodedata.normalize("NFKC", name).isascii()
+    turned = "".join(parts[1:]) + parts[0] if hanzi else parts[-1] + "".join(parts[:-1])
+    return min(written, turned)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -384,8 +440,9 @@ def _checked_fast(data: Path, region: str) -> tuple[list[Any], set[str]] | None:
 
 
 def _prepare(records: pa.Table) -> pa.Table:
-    """The columns the model compares: names written and as pinyin, phones in E.164,
-    ID numbers upper-case, birth dates (from the ID number when missing), cities."""
+    """The columns the model compares: names written, as pinyin, with order swaps undone
+    and in parts, phones in E.164, ID numbers upper-case, birth dates (when missing, from
+    the ID number if it is a valid resident ID), cities."""
     names = records["name"].combine_chunks()
     distinct = pc.unique(names).drop_null().to_pylist()
     forms = {n: name_forms(n) for n in distinct}
@@ -394,6 +451,8 @@ def _prepare(records: pa.Table) -> pa.Table:
     keyed = pa.array([forms[n][1] or None for n in distinct], pa.string())
     name_norm = pc.take(written, index)
     name_key = pc.take(keyed, index)
+    canon = pa.array([name_canon(n) for n in distinct], pa.string())
+    parts = pa.array([list(name_parts(n)) or None for n in distinct], pa.list_(pa.string()))
 
     phones = records["phone"].combine_chunks()
     national = pc.match_substring_regex(phones, r"^1[3-9]\d{9}$")
@@ -412,18 +471,7 @@ def _prepare(records: pa.Table) -> pa.Table:
         phones = pc.if_else(pc.is_null(where), phones, pc.take(values, where))
 
     id_number = pc.utf8_upper(records["id_number"].combine_chunks())
-    birth = records["birth_date"].combine_chunks()
-    from_id = pc.if_else(
-        pc.equal(pc.utf8_length(id_number), 18),
-        pc.binary_join_element_wise(
-            pc.utf8_slice_codeunits(id_number, 6, 10),
-            pc.utf8_slice_codeunits(id_number, 10, 12),
-            pc.utf8_slice_codeunits(id_number, 12, 14),
-            "-",
-        ),
-        None,
-    )
-    birth = pc.coalesce(birth, from_id)
+    birth = pc.coalesce(records["birth_date"].combine_chunks(), _birth_dates(id_number))
     city = pc.utf8_lower(pc.utf8_trim_whitespace(records["city"].combine_chunks()))
     return pa.table(
         {
@@ -431,10 +479,30 @@ def _prepare(records: pa.Table) -> pa.Table:
             "id_number": id_number,
             "name_norm": name_norm,
             "name_key": name_key,
+            "name_canon": pc.take(canon, index),
+            "name_parts": pc.take(parts, index),
             "phone": phones,
             "birth_date": birth,
             "city": city,
         }
+    )
+
+
+def _birth_dates(id_numbers: pa.Array) -> pa.Array:
+    """The birth date an ID number holds when it is a valid Chinese resident ID (its date
+    real, its check character right); null for any other identifier (a foreign ID, a
+    customer number, a resident ID with a typo), which is compared as text only."""
+    distinct = pc.unique(id_numbers).drop_null().to_pylist()
+    dates: list[str | None] = []
+    for value in distinct:
+        try:
+            text = validate_resident_id(value)
+        except ValueError:
+            dates.append(None)
+        else:
+            dates.append(f"{text[6:10]}-{text[10:12]}-{text[12:14]}")
+    return pc.take(
+        pa.array(dates, pa.string()), pc.index_in(id_numbers, pa.array(distinct, pa.string()))
     )
 
 
@@ -488,6 +556,10 @@ def _linker(con: Any, settings: Mapping[str, Any]) -> Any:
         linker.table_management.register_term_frequency_lookup(lookup, column)
     return linker
 
+
+#: The name column that blocks (order swaps undone): a key over the cap is still used
+#: where it also agrees.
+_NAME_KEY = "name_canon"
 
 _RULE_PART = re.compile(r'\(?\s*l\.("?)([A-Za-z_]\w*)\1\s*=\s*r\.("?)([A-Za-z_]\w*)\3\s*\)?')
 
@@ -560,7 +632,7 @@ class _Blocking:
             f"{self.cap} records ({records} records) "
             + (
                 "not used: their pairs compared only where another rule brings them together"
-                if "name_key" in columns
+                if _NAME_KEY in columns
                 else "not used alone: their pairs compared only where the name also agrees"
             )
         )
@@ -579,9 +651,9 @@ class _Blocking:
         if flag is None:
             return [rule]
         out = [f"({rule}) AND NOT l.{flag} AND NOT r.{flag}"]
-        if "name_key" not in columns:
-            by_name = f"({rule}) AND l.name_key = r.name_key AND l.{flag}"
-            sub = self._flag((*columns, "name_key"))
+        if _NAME_KEY not in columns:
+            by_name = f"({rule}) AND l.{_NAME_KEY} = r.{_NAME_KEY} AND l.{flag}"
+            sub = self._flag((*columns, _NAME_KEY))
             if sub is not None:
                 by_name += f" AND NOT l.{sub} AND NOT r.{sub}"
             out.append(by_name)
@@ -640,8 +712,8 @@ def _first_line(exc: BaseException) -> str:
 #: The rules whose pairs are taken as matches to estimate the prior (with a recall of 0.8),
 #: and the keys of the sessions of expectation maximisation: each used only when some
 #: pair of records shares it (the fields a folder actually has).
-_PRIOR_KEYS = (("id_number",), ("name_key", "phone"), ("name_key", "birth_date"))
-_SESSION_KEYS = (("phone",), ("name_key", "birth_date"))
+_PRIOR_KEYS = (("id_number",), ("name_canon", "phone"), ("name_canon", "birth_date"))
+_SESSION_KEYS = (("birth_date",), ("phone",), ("id_number",), ("name_canon",))
 
 
 def _train(
@@ -745,7 +817,9 @@ def _em_session(linker: Any, rule: str) -> bool:
     from splink.internals.exceptions import EMTrainingException
 
     try:
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True
+        )
     except EMTrainingException:
         return False
     return True
@@ -938,7 +1012,7 @@ def link(
     out: str | Path,
     *,
     settings: str | Path | None = None,
-    train: bool = False,
+    train: bool | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     seed: int = 0,
     save_settings: str | Path | None = None,
@@ -949,7 +1023,8 @@ def link(
     ``settings``: a Splink settings JSON (default: the model shipped with the
     package); ``train``: estimate its parameters from these records instead (u by
     random sampling seeded with ``seed``, m by EM), and with ``save_settings``
-    write the trained model there. ``threshold``: the match probability at or
+    write the trained model there; ``None`` (the default): trained when ``settings``
+    is ``None`` and there are at least :data:`AUTO_TRAIN_RECORDS` records. ``threshold``: the match probability at or
     above which a pair is the same person. ``max_block_size``: a blocking key
     value (a phone, an ID number, a name in a city...) on more records than this
     is not used alone to bring pairs together (said in the summary's ``notes``).
@@ -963,6 +1038,8 @@ def link(
     model = load_settings(Path(settings) if settings is not None else None)
     records, taken = _read_records(data)
     n = records.num_rows
+    if train is None:
+        train = settings is None and n >= AUTO_TRAIN_RECORDS
     notes: list[str] = []
     model, scored, pairs, blocking = _run_model(
         _prepare(records), model, settings, train, seed, threshold, max_block_size, notes
