@@ -156,10 +156,6 @@ KNOWN_IN_FUNCTION = {
     "spillover.audit.spark -> spillover.engines.batch",
     "spillover.audit.spark -> spillover.facts.columns",
     "spillover.audit.spark -> spillover.render.json",
-    "spillover.link.resolve -> pyarrow.parquet",
-    "spillover.link.resolve -> scipy.sparse",
-    "spillover.link.resolve -> scipy.sparse.csgraph",
-    "spillover.link.resolve -> spillover.data.fast",
 }
 
 #: at most this many modules directly in src/spillover/ (the rest live in their rooms)
@@ -420,7 +416,6 @@ KNOWN_LONG = {
     "audit/spark.py:_validate",
     "audit/spark.py:_audit_graph",
     "audit/spark.py:frames_from_columns",
-    "link/resolve.py:link",
 }
 
 

@@ -172,6 +172,70 @@ def test_a_shared_phone_alone_never_joins(tmp_path, threshold):
     assert m["b2"]["person_id"] == m["b3"]["person_id"]
 
 
+def test_a_phone_alone_never_joins_whatever_the_model_says(tmp_path):
+    """Rule 4 (issue 21): a model that trusts a phone above all, and a threshold that takes
+    anything, still joins no two records whose names (or ID numbers) do not agree, a shared
+    surname included (``partial``)."""
+    model = load_settings(None)
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if comparison["output_column_name"] == "phone" and level["label_for_charts"] == "exact":
+                level["m_probability"], level["u_probability"] = 0.999999, 1e-12
+                level.pop("tf_adjustment_column", None)
+            elif not level.get("is_null_level"):
+                level["m_probability"] = level["u_probability"] = 0.25
+    path = tmp_path / "phone-is-all.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("c1", "Li Wei", "", "+8613957112345", city="Hangzhou"),
+            rec("c2", "Li Na", "", "+8613957112345", city="Hangzhou"),
+            rec("c3", "Zhao Min", "", "+8613957112345", city="Hangzhou"),
+        ],
+    )
+    summary = link(data, tmp_path / "out", settings=path, threshold=1e-9)
+    m = matches(tmp_path / "out")
+    assert len({row["person_id"] for row in m.values()}) == 3, m
+    assert summary.pairs_refused_phone_only == 3
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Xia Han", "韩霞"),
+        ("Xia Han", "Han Xia"),
+        ("Weifang Wang", "王伟芳"),
+        ("Wang Wei Fang", "王伟芳"),
+    ],
+)
+def test_names_in_either_order_split_or_joined_meet(tmp_path, first, second):
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("d1", first, "", "+8613900000123", city="Wuhan", birth_date="1991-02-03"),
+            rec("d2", second, "", "+8613900000123", city="Wuhan", birth_date="1991-02-03"),
+        ],
+    )
+    link(data, tmp_path / "out")
+    m = matches(tmp_path / "out")
+    assert m["d1"]["person_id"] == m["d2"]["person_id"], m
+    level = {w["field"]: w for w in json.loads(m["d2"]["waterfall"])}["name"]
+    assert level["agreed"] is True and level["level"] in {"pinyin", "swapped", "close", "similar"}
+
+
+def test_a_birth_date_only_from_a_valid_resident_id():
+    """Item 3: an 18-character identifier that is not a valid resident ID (a zero-padded
+    customer number, a check character off) gives no birth date; it is compared as text."""
+    import pyarrow as pa
+
+    from spillover.link import resolve
+
+    valid = "110101199001011237"  # check character right (ID_XU's X is off: a typo)
+    ids = pa.array([valid, "000000000005304218", ID_XU, None], pa.string())
+    assert resolve._birth_dates(ids).to_pylist() == ["1990-01-01", None, None, None]
+
+
 def test_a_hub_phone_counts_for_less(tmp_path):
     hub, rows = "+8613900000777", []
     for i in range(30):  # an agent's phone on thirty different customers' records
@@ -483,7 +547,9 @@ def test_one_phone_on_thousands_of_records_is_capped_not_quadratic(tmp_path, run
     # two records of one person on the hub phone: compared by name, and joined
     rows += [rec("x1", "Li Na", "", hub, city="Wuhan"), rec("x2", "李娜", "", hub)]
     data = write_records(tmp_path / "in", rows)
-    summary = link(data, tmp_path / "out", max_block_size=1000, threshold=0.5)
+    # the shipped model (3,002 records would be trained on by default: one phone on all of
+    # them and no other field, from which a name and the hub phone come out as weak evidence)
+    summary = link(data, tmp_path / "out", max_block_size=1000, threshold=0.5, train=False)
     assert summary.pairs_scored < 100, summary
     assert summary.blocking_keys_capped == 1 and summary.records_in_capped_keys == 3002
     assert any("phone" in note and "3002 records" in note for note in summary.notes)
@@ -563,6 +629,38 @@ def test_train_on_records_without_phones_skips_what_it_cannot_estimate(tmp_path,
     result = run("link", "--data", str(data), "--out", str(tmp_path / "cli"), "--train")
     assert result.exit_code == 0, result.output
     assert "note: training: no record pairs share phone" in result.output
+
+
+@pytest.mark.parametrize(
+    "absent",
+    [("phone",), ("id_number",), ("birth_date",), ("phone", "id_number", "birth_date"), ("name",)],
+)
+def test_train_works_on_any_subset_of_fields(tmp_path, run, absent):
+    """--train chooses its rules from the fields the records have: never a traceback."""
+    rows = []
+    for i in range(40):
+        row = rec(
+            f"r{i:02d}",
+            f"Name{i % 7} Li",
+            ID_XU if i % 7 == 0 else "",
+            f"1380013{i % 7:04d}",
+            city=f"City{i % 3}",
+            birth_date=f"1990-01-0{1 + i % 7}",
+        )
+        rows.append({**row, **dict.fromkeys(absent, "")})
+    data = write_records(tmp_path / "in", rows)
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"), "--train")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert len(matches(tmp_path / "out")) == 40
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_train_on_one_or_two_records_says_so(tmp_path, count):
+    rows = [rec(f"r{i}", "Li Lei", "", "13800138000") for i in range(count)]
+    summary = link(write_records(tmp_path / "in", rows), tmp_path / "out", train=True)
+    assert len(matches(tmp_path / "out")) == count
+    if count == 1:
+        assert "fewer than two records" in " ".join(summary.notes)
 
 
 def test_the_fast_check_reads_the_records_as_the_loader_does(tmp_path, monkeypatch):

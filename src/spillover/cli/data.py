@@ -9,9 +9,9 @@ import click
 
 from ..data.export import check_options, export_pseudonymized, generate_key
 from ..data.formats import FORMATS
+from ..link.settings import AUTO_TRAIN_RECORDS, require_extra
 from ..link.settings import DEFAULT_THRESHOLD as DEFAULT_LINK_THRESHOLD
 from ..link.settings import MAX_BLOCK_SIZE as DEFAULT_MAX_BLOCK_SIZE
-from ..link.settings import require_extra
 from ..synth.generate import generate
 from .options import (
     StageProgress,
@@ -134,7 +134,10 @@ def _require(*names: str) -> None:
     help="A Splink model (settings JSON); default: the one shipped (docs/linkage.md).",
 )
 @click.option(
-    "--train", is_flag=True, help="Estimate the model from these records (EM, no labels)."
+    "--train/--no-train",
+    default=None,
+    help="Estimate the model from these records (EM, no labels); default: trained when "
+    f"there is no --settings and at least {AUTO_TRAIN_RECORDS} records, else the shipped model.",
 )
 @click.option(
     "--save-settings",
@@ -163,7 +166,7 @@ def link(
     data: Path,
     out: Path,
     settings_path: Path | None,
-    train: bool,
+    train: bool | None,
     save_settings: Path | None,
     threshold: float,
     seed: int,
@@ -188,5 +191,6 @@ def link(
         f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
         f"{s.pairs_joined} joined, {s.pairs_refused_phone_only} refused (no name or ID agreed)"
     )
+    click.echo(f"model: {'trained on these records' if s.trained else s.settings}")
     for note in s.notes:
         click.echo(f"note: {note}")

@@ -5,9 +5,10 @@ The linkage needs the ``link`` extra (Splink, DuckDB, pypinyin); it is imported 
 """
 
 from .resolve import LinkSummary, default_settings, link, load_settings
-from .settings import DEFAULT_THRESHOLD, SETTINGS_VERSION, require_extra
+from .settings import AUTO_TRAIN_RECORDS, DEFAULT_THRESHOLD, SETTINGS_VERSION, require_extra
 
 __all__ = [
+    "AUTO_TRAIN_RECORDS",
     "DEFAULT_THRESHOLD",
     "SETTINGS_VERSION",
     "LinkSummary",

@@ -10,18 +10,21 @@ which pair decided it and which comparison levels decided that pair
 (docs/contract.md §6): a match stays evidence, read with its factor and waterfall.
 The input folder is checked whole by the project's loaders first.
 
-The model: blocking on ID number, on phone, and on name with city or with birth
-date (a key value on more than :data:`MAX_BLOCK_SIZE` records is not used alone);
-one comparison per field of :data:`spillover.rules.MATCH_FIELDS` (names
-compared written and as pinyin, so ``徐燕``, ``Xu Yan`` and ``XU YAN`` agree;
-term-frequency adjustment on names and phones, so a phone shared by many records
-counts for less). Its parameters come from a versioned settings file shipped
-with the package (``spillover/link/splink-v1.json``) or are estimated from
-the records without labels (``train=True``: u by seeded random sampling, m by
-expectation maximisation). Pairs at or above the threshold are clustered into
-people (connected components), except that no pair is ever joined unless its
-names or its ID numbers agree: a shared phone alone never makes two records one
-person (the hard rule of issue 14).
+The model: blocking on ID number, on phone, on name (order swaps undone) with city
+or with birth date, and on birth date alone (a key value on more than
+:data:`MAX_BLOCK_SIZE` records is not used alone); one comparison per field of
+:data:`spillover.rules.MATCH_FIELDS` (names compared written, as pinyin, with order
+swaps undone, with Jaro-Winkler and Damerau-Levenshtein levels and by their parts, so
+``徐燕``, ``Xu Yan``, ``YAN Xu`` and ``Xu Yen`` agree; term-frequency adjustment on
+names and phones, so a phone shared by many records counts for less). Its
+parameters are estimated from the records without labels (by default on a folder of
+at least :data:`AUTO_TRAIN_RECORDS` records, or ``train=True``: the prior and u by
+seeded random sampling, m by expectation maximisation over blocking rules chosen
+from the fields present), else come from a versioned settings file shipped with the
+package (``spillover/link/splink-v2.json``). Pairs at or above the threshold are
+clustered into people (connected components), except that no pair is ever joined
+unless its names or its ID numbers agree: a shared phone alone never makes two
+records one person (the hard rule of issue 14).
 
 Names are normalized before comparison:
 
@@ -54,19 +57,25 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pypinyin import lazy_pinyin
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..data import parquet as parquetio
 from ..data.exact import load_folder, odd_table_paths, read_valid_table, table_file, table_paths
+from ..data.fast import read_columns
 from ..data.rows import MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.model import MATCH_FIELDS, MatchKey
 from ..facts.phones import CN_MOBILE_SHAPE, DEFAULT_REGION, normalize_phone
+from ..facts.resident_id import validate_resident_id
 from ..files.write import atomic_file, atomic_folder
 from ..rules import match_key
-from .settings import DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
+from .settings import AUTO_TRAIN_RECORDS, DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
 
 __all__ = [
+    "AUTO_TRAIN_RECORDS",
     "DEFAULT_THRESHOLD",
     "LEVEL_AGREES",
     "MAX_BLOCK_SIZE",
@@ -77,7 +86,9 @@ __all__ = [
     "default_settings",
     "link",
     "load_settings",
+    "name_canon",
     "name_forms",
+    "name_parts",
     "new_person_id",
     "pairwise_quality",
 ]
@@ -90,7 +101,11 @@ RECORD_COLUMNS: tuple[str, ...] = tuple(RecordRow.model_fields)
 LEVEL_AGREES: Mapping[str, bool | None] = {
     "exact": True,
     "pinyin": True,
+    "swapped": True,
     "close": True,
+    "similar": True,
+    "alike": False,
+    "partial": False,
     "different": False,
     "missing": None,
 }
@@ -101,7 +116,17 @@ LEVEL_AGREES: Mapping[str, bool | None] = {
 TF_MIN_RECORDS = 100_000
 
 #: The columns the model compares (made from the records by :func:`_prepare`).
-_MODEL_COLUMNS = ("record_id", "id_number", "name_norm", "name_key", "phone", "birth_date", "city")
+_MODEL_COLUMNS = (
+    "record_id",
+    "id_number",
+    "name_norm",
+    "name_key",
+    "name_canon",
+    "name_parts",
+    "phone",
+    "birth_date",
+    "city",
+)
 
 #: The columns of the ``matches`` table (docs/contract.md §1), in file order.
 _MATCH_COLUMNS: tuple[str, ...] = tuple(MatchRow.model_fields)
@@ -156,6 +181,41 @@ def name_forms(name: str) -> tuple[str, str]:
     return written, _SPACES.sub("", unicodedata.normalize("NFKC", key)).lower()
 
 
+def name_parts(name: str) -> tuple[str, ...]:
+    """A name's parts as toneless pinyin, in the order written: its words, or for a name
+    in Chinese characters one syllable per character (the surname first).
+
+    >>> name_parts("徐燕"), name_parts("Yan  XU"), name_parts("Wang Wei-fang")
+    (('xu', 'yan'), ('yan', 'xu'), ('wang', 'wei', 'fang'))
+    """
+    text = unicodedata.normalize("NFKC", name).lower()
+    if not text.isascii():
+        text = " ".join(_pinyin(c) if not c.isascii() else c for c in text)
+    return tuple(p for p in _SPACES.split(text) if p)
+
+
+def name_canon(name: str) -> str | None:
+    """A name with a swap of its order undone: of the name and the name turned round (a
+    name in Chinese characters: its surname, the first character, moved to the end; else
+    its last word moved to the front), the smaller. ``Xia Han``, ``Han Xia`` and ``韩霞``
+    meet, as do ``Weifang Wang``, ``Wei Fang Wang``, ``Wang Weifang`` and ``王伟芳``.
+
+    >>> name_canon("Xia Han") == name_canon("Han Xia") == name_canon("韩霞") == "hanxia"
+    True
+    >>> len({name_canon(n) for n in ("Weifang Wang", "Wei Fang Wang", "王伟芳")})
+    1
+    """
+    parts = name_parts(name)
+    if not parts:
+        return None
+    written = "".join(parts)
+    if len(parts) < 2:
+        return written
+    hanzi = not unicodedata.normalize("NFKC", name).isascii()
+    turned = "".join(parts[1:]) + parts[0] if hanzi else parts[-1] + "".join(parts[:-1])
+    return min(written, turned)
+
+
 @functools.lru_cache(maxsize=65536)
 def _pinyin(char: str) -> str:
     """One character's toneless pinyin (itself when it is not Chinese); read one character
@@ -203,10 +263,24 @@ def load_settings(path: Path | None) -> dict[str, Any]:
     return settings
 
 
-def _check_settings(settings: Any) -> None:  # noqa: C901 (to split, issue 20)
+def _check_settings(settings: Any) -> None:
     """Refuse, with one :class:`~spillover.errors.OptionError`, a model that is not a
     Splink settings dictionary of the shape :func:`load_settings` describes, or whose
     probabilities are not numbers above 0 and at most 1 (the prior below 1)."""
+    _check_comparisons(settings)
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            _check_level(comparison["output_column_name"], level)
+    if "probability_two_random_records_match" in settings:
+        prior = settings["probability_two_random_records_match"]
+        _check_probability("probability_two_random_records_match", prior, below_one=True)
+    _check_blocking(settings.get("blocking_rules_to_generate_predictions"))
+    if settings.get("unique_id_column_name", "record_id") != "record_id":
+        raise OptionError("--settings", "unique_id_column_name must be record_id")
+
+
+def _check_comparisons(settings: Any) -> None:
+    """One comparison per field of :data:`MATCH_FIELDS`, each with a list of levels."""
     if not isinstance(settings, dict) or not isinstance(settings.get("comparisons"), list):
         raise OptionError("--settings", "not a Splink settings dictionary (no 'comparisons')")
     for i, comparison in enumerate(settings["comparisons"]):
@@ -219,27 +293,28 @@ def _check_settings(settings: Any) -> None:  # noqa: C901 (to split, issue 20)
         raise OptionError(
             "--settings", f"the comparisons must be {', '.join(MATCH_FIELDS)}; found {names}"
         )
-    for comparison in settings["comparisons"]:
-        field = comparison["output_column_name"]
-        for level in comparison["comparison_levels"]:
-            if not isinstance(level, dict) or not isinstance(level.get("sql_condition"), str):
-                raise OptionError("--settings", f"{field}: a level without a 'sql_condition'")
-            label = level.get("label_for_charts")
-            if label not in LEVEL_AGREES:
-                raise OptionError(
-                    "--settings",
-                    f"{field}: level label {label!r} is not one of {', '.join(LEVEL_AGREES)}",
-                )
-            for key in ("m_probability", "u_probability"):
-                if key in level and level[key] is not None:
-                    _check_probability(f"{field}: level {label!r}: {key}", level[key])
-            column = level.get("tf_adjustment_column")
-            if column is not None and column not in _MODEL_COLUMNS:
-                raise OptionError("--settings", f"{field}: no column {column!r} to adjust for")
-    if "probability_two_random_records_match" in settings:
-        prior = settings["probability_two_random_records_match"]
-        _check_probability("probability_two_random_records_match", prior, below_one=True)
-    rules = settings.get("blocking_rules_to_generate_predictions")
+
+
+def _check_level(field: str, level: Any) -> None:
+    """A comparison level: a condition, a known label, probabilities, a column to adjust for."""
+    if not isinstance(level, dict) or not isinstance(level.get("sql_condition"), str):
+        raise OptionError("--settings", f"{field}: a level without a 'sql_condition'")
+    label = level.get("label_for_charts")
+    if label not in LEVEL_AGREES:
+        raise OptionError(
+            "--settings",
+            f"{field}: level label {label!r} is not one of {', '.join(LEVEL_AGREES)}",
+        )
+    for key in ("m_probability", "u_probability"):
+        if key in level and level[key] is not None:
+            _check_probability(f"{field}: level {label!r}: {key}", level[key])
+    column = level.get("tf_adjustment_column")
+    if column is not None and column not in _MODEL_COLUMNS:
+        raise OptionError("--settings", f"{field}: no column {column!r} to adjust for")
+
+
+def _check_blocking(rules: Any) -> None:
+    """At least one prediction blocking rule, each a non-empty SQL condition."""
     if not isinstance(rules, list) or not rules:
         raise OptionError(
             "--settings",
@@ -250,8 +325,6 @@ def _check_settings(settings: Any) -> None:  # noqa: C901 (to split, issue 20)
         text = rule.get("blocking_rule") if isinstance(rule, dict) else rule
         if not isinstance(text, str) or not text.strip():
             raise OptionError("--settings", f"not a blocking rule: {rule!r}")
-    if settings.get("unique_id_column_name", "record_id") != "record_id":
-        raise OptionError("--settings", "unique_id_column_name must be record_id")
 
 
 def _check_probability(what: str, value: Any, *, below_one: bool = False) -> None:
@@ -338,8 +411,6 @@ def _checked_fast(data: Path, region: str) -> tuple[list[Any], set[str]] | None:
     unique ids and known platforms and people. ``None`` whenever anything is not plainly
     so (a ``matches`` table, a loan or an entry naming a record, any defect): then the
     exact loader decides, with its messages."""
-    from ..data.fast import read_columns
-
     records = table_paths(data, "records")
     if len(records) != 1 or table_paths(data, "matches") or odd_table_paths(data, "matches"):
         return None
@@ -369,8 +440,9 @@ def _checked_fast(data: Path, region: str) -> tuple[list[Any], set[str]] | None:
 
 
 def _prepare(records: pa.Table) -> pa.Table:
-    """The columns the model compares: names written and as pinyin, phones in E.164,
-    ID numbers upper-case, birth dates (from the ID number when missing), cities."""
+    """The columns the model compares: names written, as pinyin, with order swaps undone
+    and in parts, phones in E.164, ID numbers upper-case, birth dates (when missing, from
+    the ID number if it is a valid resident ID), cities."""
     names = records["name"].combine_chunks()
     distinct = pc.unique(names).drop_null().to_pylist()
     forms = {n: name_forms(n) for n in distinct}
@@ -379,6 +451,8 @@ def _prepare(records: pa.Table) -> pa.Table:
     keyed = pa.array([forms[n][1] or None for n in distinct], pa.string())
     name_norm = pc.take(written, index)
     name_key = pc.take(keyed, index)
+    canon = pa.array([name_canon(n) for n in distinct], pa.string())
+    parts = pa.array([list(name_parts(n)) or None for n in distinct], pa.list_(pa.string()))
 
     phones = records["phone"].combine_chunks()
     national = pc.match_substring_regex(phones, rf"^{CN_MOBILE_SHAPE}$")
@@ -397,18 +471,7 @@ def _prepare(records: pa.Table) -> pa.Table:
         phones = pc.if_else(pc.is_null(where), phones, pc.take(values, where))
 
     id_number = pc.utf8_upper(records["id_number"].combine_chunks())
-    birth = records["birth_date"].combine_chunks()
-    from_id = pc.if_else(
-        pc.equal(pc.utf8_length(id_number), 18),
-        pc.binary_join_element_wise(
-            pc.utf8_slice_codeunits(id_number, 6, 10),
-            pc.utf8_slice_codeunits(id_number, 10, 12),
-            pc.utf8_slice_codeunits(id_number, 12, 14),
-            "-",
-        ),
-        None,
-    )
-    birth = pc.coalesce(birth, from_id)
+    birth = pc.coalesce(records["birth_date"].combine_chunks(), _birth_dates(id_number))
     city = pc.utf8_lower(pc.utf8_trim_whitespace(records["city"].combine_chunks()))
     return pa.table(
         {
@@ -416,10 +479,30 @@ def _prepare(records: pa.Table) -> pa.Table:
             "id_number": id_number,
             "name_norm": name_norm,
             "name_key": name_key,
+            "name_canon": pc.take(canon, index),
+            "name_parts": pc.take(parts, index),
             "phone": phones,
             "birth_date": birth,
             "city": city,
         }
+    )
+
+
+def _birth_dates(id_numbers: pa.Array) -> pa.Array:
+    """The birth date an ID number holds when it is a valid Chinese resident ID (its date
+    real, its check character right); null for any other identifier (a foreign ID, a
+    customer number, a resident ID with a typo), which is compared as text only."""
+    distinct = pc.unique(id_numbers).drop_null().to_pylist()
+    dates: list[str | None] = []
+    for value in distinct:
+        try:
+            text = validate_resident_id(value)
+        except ValueError:
+            dates.append(None)
+        else:
+            dates.append(f"{text[6:10]}-{text[10:12]}-{text[12:14]}")
+    return pc.take(
+        pa.array(dates, pa.string()), pc.index_in(id_numbers, pa.array(distinct, pa.string()))
     )
 
 
@@ -473,6 +556,10 @@ def _linker(con: Any, settings: Mapping[str, Any]) -> Any:
         linker.table_management.register_term_frequency_lookup(lookup, column)
     return linker
 
+
+#: The name column that blocks (order swaps undone): a key over the cap is still used
+#: where it also agrees.
+_NAME_KEY = "name_canon"
 
 _RULE_PART = re.compile(r'\(?\s*l\.("?)([A-Za-z_]\w*)\1\s*=\s*r\.("?)([A-Za-z_]\w*)\3\s*\)?')
 
@@ -545,7 +632,7 @@ class _Blocking:
             f"{self.cap} records ({records} records) "
             + (
                 "not used: their pairs compared only where another rule brings them together"
-                if "name_key" in columns
+                if _NAME_KEY in columns
                 else "not used alone: their pairs compared only where the name also agrees"
             )
         )
@@ -564,9 +651,9 @@ class _Blocking:
         if flag is None:
             return [rule]
         out = [f"({rule}) AND NOT l.{flag} AND NOT r.{flag}"]
-        if "name_key" not in columns:
-            by_name = f"({rule}) AND l.name_key = r.name_key AND l.{flag}"
-            sub = self._flag((*columns, "name_key"))
+        if _NAME_KEY not in columns:
+            by_name = f"({rule}) AND l.{_NAME_KEY} = r.{_NAME_KEY} AND l.{flag}"
+            sub = self._flag((*columns, _NAME_KEY))
             if sub is not None:
                 by_name += f" AND NOT l.{sub} AND NOT r.{sub}"
             out.append(by_name)
@@ -622,38 +709,53 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+#: The rules whose pairs are taken as matches to estimate the prior (with a recall of 0.8),
+#: and the keys of the sessions of expectation maximisation: each used only when some
+#: pair of records shares it (the fields a folder actually has).
+_PRIOR_KEYS = (("id_number",), ("name_canon", "phone"), ("name_canon", "birth_date"))
+_SESSION_KEYS = (("birth_date",), ("phone",), ("id_number",), ("name_canon",))
+
+
 def _train(
     con: Any, settings: Mapping[str, Any], seed: int, blocking: _Blocking, notes: list[str]
 ) -> dict[str, Any]:
     """Estimate the model's parameters from the records themselves (no labels).
 
-    A session of expectation maximisation whose blocking rule brings no pair together
-    (records with no phone: nothing to block on) is skipped and said in ``notes``; the
-    levels no session estimated keep the m probabilities ``settings`` had (the shipped
-    model's by default)."""
-    from splink.internals.exceptions import EMTrainingException
-
+    The prior's rules and the sessions of expectation maximisation are chosen from the
+    fields the records actually share: a session whose key no two records share (records
+    with no phone: nothing to block on) is skipped and said in ``notes``; the levels no
+    session estimated keep the m probabilities ``settings`` had (the shipped model's by
+    default). With fewer than two records nothing is estimated: ``settings`` as given."""
+    n: int = con.execute("SELECT count(*) FROM prepared").fetchone()[0]
+    if n < 2:
+        notes.append("training: fewer than two records, nothing to estimate: the model as given")
+        return dict(settings)
+    shared = {key: _shared_pairs(con, key) for key in {*_PRIOR_KEYS, *_SESSION_KEYS}}
     # the capped rules first: capping may add columns to ``prepared``, read by the linker
     deterministic = [
         capped
-        for rule in ("l.id_number = r.id_number", "l.name_key = r.name_key AND l.phone = r.phone")
-        for capped in blocking.rules(rule)
+        for key in _PRIOR_KEYS
+        if shared[key]
+        for capped in blocking.rules(" AND ".join(f"l.{c} = r.{c}" for c in key))
     ]
     sessions = {
-        columns: blocking.rules(" AND ".join(f'l."{c}" = r."{c}"' for c in columns))[0]
-        for columns in (("phone",), ("name_key", "birth_date"))
+        key: blocking.rules(" AND ".join(f'l."{c}" = r."{c}"' for c in key))[0]
+        for key in _SESSION_KEYS
     }
     linker = _linker(con, _untrained(settings))
-    training = linker.training
-    training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
-    training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
-    for columns, rule in sessions.items():
+    prior_estimated = False
+    if deterministic:
         try:
-            training.estimate_parameters_using_expectation_maximisation(rule)
-        except EMTrainingException:
-            capped = " under --max-block-size" if blocking.capped(columns) else ""
+            linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
+            prior_estimated = True
+        except ValueError:  # more pairs agree than the recall allows: too few records
+            pass
+    linker.training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
+    for key, rule in sessions.items():
+        if not (shared[key] and _em_session(linker, rule)):
+            capped = " under --max-block-size" if blocking.capped(key) else ""
             notes.append(
-                f"training: no record pairs share {' and '.join(columns)}{capped}: the "
+                f"training: no record pairs share {' and '.join(key)}{capped}: the "
                 "session blocked on it skipped"
             )
     trained: dict[str, Any] = linker.misc.save_model_to_json()
@@ -664,17 +766,82 @@ def _train(
             f"training: m probabilities of {', '.join(kept)} not estimated (no pairs): "
             "kept from the model"
         )
-    if not trained.get("probability_two_random_records_match"):
-        # no pair agreed on the deterministic rules: Splink's estimate is 0 (nothing joins)
-        trained["probability_two_random_records_match"] = settings.get(
-            "probability_two_random_records_match",
-            default_settings()["probability_two_random_records_match"],
+    _keep_prior(trained, settings, notes, estimated=prior_estimated)
+    _fill_unseen(trained, 1.0 / _U_SAMPLE_PAIRS)
+    _keep_implausible(trained, settings, notes)
+    return trained
+
+
+def _keep_implausible(
+    trained: dict[str, Any], settings: Mapping[str, Any], notes: list[str]
+) -> None:
+    """A level that says a field agrees but that training made no evidence for a match
+    (m at most u: too few records to tell, e.g. one ID number on every record that has
+    one) takes its m and u from ``settings``."""
+    before = {
+        (c["output_column_name"], lv.get("label_for_charts")): lv
+        for c in settings["comparisons"]
+        for lv in c["comparison_levels"]
+    }
+    for comparison in trained["comparisons"]:
+        field = comparison["output_column_name"]
+        for level in comparison["comparison_levels"]:
+            label = level.get("label_for_charts")
+            old = before.get((field, label), {})
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if not LEVEL_AGREES.get(label) or m is None or u is None or m > u:
+                continue
+            if old.get("m_probability") is None or old.get("u_probability") is None:
+                continue
+            level["m_probability"] = old["m_probability"]
+            level["u_probability"] = old["u_probability"]
+            notes.append(
+                f"training: {field} {label!r} estimated as no evidence for a match "
+                "(too few records to tell): kept from the model"
+            )
+
+
+def _shared_pairs(con: Any, key: tuple[str, ...]) -> int:
+    """How many pairs of records share the values of ``key`` (none of them missing)."""
+    present = " AND ".join(f"{c} IS NOT NULL" for c in key)
+    pairs = con.execute(
+        f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM prepared "
+        f"WHERE {present} GROUP BY {', '.join(key)})"
+    ).fetchone()[0]
+    return int(pairs)
+
+
+def _em_session(linker: Any, rule: str) -> bool:
+    """One session of expectation maximisation blocked on ``rule``; ``False`` when Splink
+    finds no pair to train on (every pair under the cap, or every field fixed by it)."""
+    from splink.internals.exceptions import EMTrainingException
+
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True
         )
-        notes.append(
-            "training: no pair shares an ID number or a name and a phone: the prior "
-            "(probability_two_random_records_match) kept from the model"
-        )
-    return _fill_unseen(trained, 1.0 / _U_SAMPLE_PAIRS)
+    except EMTrainingException:
+        return False
+    return True
+
+
+def _keep_prior(
+    trained: dict[str, Any], settings: Mapping[str, Any], notes: list[str], *, estimated: bool
+) -> None:
+    """The prior of ``settings`` (or of the shipped model) when training gave none that a
+    model can use: no pair agreed on the prior's rules (Splink's estimate is 0, nothing
+    would join) or every pair did (1, whose odds are infinite)."""
+    prior = trained.get("probability_two_random_records_match")
+    if estimated and isinstance(prior, int | float) and 0 < prior < 1:
+        return
+    trained["probability_two_random_records_match"] = settings.get(
+        "probability_two_random_records_match",
+        default_settings()["probability_two_random_records_match"],
+    )
+    notes.append(
+        "training: no pair shares an ID number or a name and a phone: the prior "
+        "(probability_two_random_records_match) kept from the model"
+    )
 
 
 def _keep_untrained_m(trained: dict[str, Any], settings: Mapping[str, Any]) -> list[str]:
@@ -780,9 +947,6 @@ def new_person_id(record_id: str, taken: set[str]) -> str:
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     graph = coo_matrix((np.ones(left.size, np.int8), (left, right)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return np.asarray(labels, dtype=np.int64)
@@ -822,8 +986,6 @@ def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
 def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
     """The new people as one more Parquet part: the table's last part when it is a folder
     of parts, else the file rewritten with the rows added (its column types kept)."""
-    import pyarrow.parquet as pq
-
     files = parquetio.parts(path)
     schema = pq.read_schema(files[0]).remove_metadata()
     columns = []
@@ -850,7 +1012,7 @@ def link(
     out: str | Path,
     *,
     settings: str | Path | None = None,
-    train: bool = False,
+    train: bool | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     seed: int = 0,
     save_settings: str | Path | None = None,
@@ -861,7 +1023,8 @@ def link(
     ``settings``: a Splink settings JSON (default: the model shipped with the
     package); ``train``: estimate its parameters from these records instead (u by
     random sampling seeded with ``seed``, m by EM), and with ``save_settings``
-    write the trained model there. ``threshold``: the match probability at or
+    write the trained model there; ``None`` (the default): trained when ``settings``
+    is ``None`` and there are at least :data:`AUTO_TRAIN_RECORDS` records. ``threshold``: the match probability at or
     above which a pair is the same person. ``max_block_size``: a blocking key
     value (a phone, an ID number, a name in a city...) on more records than this
     is not used alone to bring pairs together (said in the summary's ``notes``).
@@ -869,75 +1032,31 @@ def link(
     accept (:class:`~spillover.errors.DataError` otherwise, nothing written). The
     same input, settings and seed give the same folder.
     """
-    import duckdb
-
     began = time.perf_counter()
     data, out = Path(data), Path(out)
-    if not 0.0 < threshold <= 1.0 or math.isnan(threshold):
-        raise OptionError("--threshold", f"must be in (0, 1], not {threshold}")
-    if seed < 0:
-        raise OptionError("--seed", "must be >= 0")
-    if out.resolve().is_relative_to(data.resolve()):
-        raise OptionError("--out", f"{out} is inside the data folder {data}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OptionError("--out", f"{out} exists and is not an empty folder")
-    if max_block_size < 2:
-        raise OptionError("--max-block-size", f"must be >= 2, not {max_block_size}")
+    _check_options(data, out, threshold, seed, max_block_size)
     model = load_settings(Path(settings) if settings is not None else None)
     records, taken = _read_records(data)
-    people_path = table_file(data, "people")
-    known = records["person_id"]
-    prepared = _prepare(records)
     n = records.num_rows
-
+    if train is None:
+        train = settings is None and n >= AUTO_TRAIN_RECORDS
     notes: list[str] = []
-    con = duckdb.connect()
-    try:
-        con.register("prepared_arrow", prepared)
-        con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
-        con.unregister("prepared_arrow")
-        blocking = _Blocking(con, max_block_size)
-        with _quiet_splink(), _run_errors(settings):
-            _term_frequencies(con, model)
-            if train:
-                model = _train(con, model, seed, blocking, notes)
-            scored = _score(con, blocking.settings(model)) if n > 1 else 0
-            pairs = _pairs(con, model, scored, threshold)
-    finally:
-        con.close()
-    notes[:0] = blocking.notes
-
-    ids = records["record_id"].to_numpy(zero_copy_only=False).astype(object)
-    order = np.argsort(ids.astype(str), kind="stable")
-    position = {rid: i for i, rid in enumerate(ids[order])}
-    left = np.array([position[r] for r in pairs["l"]], np.int64)
-    right = np.array([position[r] for r in pairs["r"]], np.int64)
-    cluster = _components(n, left, right)
-    result = _resolve(records, order, cluster, pairs, left, right, taken)
-
+    model, scored, pairs, blocking = _run_model(
+        _prepare(records), model, settings, train, seed, threshold, max_block_size, notes
+    )
+    left, right = _pair_positions(records, pairs)
+    order = np.argsort(
+        records["record_id"].to_numpy(zero_copy_only=False).astype(str), kind="stable"
+    )
+    result = _resolve(records, order, _components(n, left, right), pairs, left, right, taken)
     if save_settings is not None:
         with atomic_file(save_settings) as handle:
             handle.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.rmdir()
-    with atomic_folder(out) as tmp:
-        shutil.copytree(data, tmp, dirs_exist_ok=True)
-        for stale in (*table_paths(tmp, "records"), *table_paths(tmp, "matches")):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            else:
-                stale.unlink()
-        # a person only where the input named one: every other resolution is a match
-        # (``matches``), read by the loaders with its factor and waterfall
-        _write_csv(tmp / "records.csv", records)
-        _write_matches(tmp / "matches.csv", result["matches"])
-        if people_path is not None:
-            _append_people(tmp / people_path.name, result["people"])
+    _write_linked(data, out, records, result)
     return LinkSummary(
         out=out,
         records=n,
-        known=int(n - known.null_count),
+        known=int(n - records["person_id"].null_count),
         people_new=len(result["people"]),
         matched=result["matched"],
         pairs_scored=scored,
@@ -953,6 +1072,82 @@ def link(
         records_in_capped_keys=blocking.capped_records,
         notes=tuple(notes),
     )
+
+
+def _check_options(data: Path, out: Path, threshold: float, seed: int, cap: int) -> None:
+    """Refuse options :func:`link` cannot run with, before anything is read."""
+    if not 0.0 < threshold <= 1.0 or math.isnan(threshold):
+        raise OptionError("--threshold", f"must be in (0, 1], not {threshold}")
+    if seed < 0:
+        raise OptionError("--seed", "must be >= 0")
+    if out.resolve().is_relative_to(data.resolve()):
+        raise OptionError("--out", f"{out} is inside the data folder {data}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OptionError("--out", f"{out} exists and is not an empty folder")
+    if cap < 2:
+        raise OptionError("--max-block-size", f"must be >= 2, not {cap}")
+
+
+def _run_model(
+    prepared: pa.Table,
+    model: dict[str, Any],
+    settings: str | Path | None,
+    train: bool,
+    seed: int,
+    threshold: float,
+    cap: int,
+    notes: list[str],
+) -> tuple[dict[str, Any], int, dict[str, Any], _Blocking]:
+    """The model (trained when ``train``), how many pairs it scored and the pairs that
+    join, in DuckDB; the blocking's notes come first in ``notes``."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("prepared_arrow", prepared)
+        con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
+        con.unregister("prepared_arrow")
+        blocking = _Blocking(con, cap)
+        with _quiet_splink(), _run_errors(settings):
+            _term_frequencies(con, model)
+            if train:
+                model = _train(con, model, seed, blocking, notes)
+            scored = _score(con, blocking.settings(model)) if prepared.num_rows > 1 else 0
+            pairs = _pairs(con, model, scored, threshold)
+    finally:
+        con.close()
+    notes[:0] = blocking.notes
+    return model, scored, pairs, blocking
+
+
+def _pair_positions(records: pa.Table, pairs: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The joining pairs' two ends as positions among the records sorted by id."""
+    ids = records["record_id"].to_numpy(zero_copy_only=False).astype(str)
+    position = {rid: i for i, rid in enumerate(np.sort(ids, kind="stable").tolist())}
+    left = np.array([position[r] for r in pairs["l"]], np.int64)
+    right = np.array([position[r] for r in pairs["r"]], np.int64)
+    return left, right
+
+
+def _write_linked(data: Path, out: Path, records: pa.Table, result: Mapping[str, Any]) -> None:
+    """The linked folder ``out``: the input's tables, ``records`` as given (a person only
+    where the input named one), every resolution in ``matches`` (read by the loaders with
+    its factor and waterfall) and the new people added to ``people``."""
+    people_path = table_file(data, "people")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.rmdir()
+    with atomic_folder(out) as tmp:
+        shutil.copytree(data, tmp, dirs_exist_ok=True)
+        for stale in (*table_paths(tmp, "records"), *table_paths(tmp, "matches")):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink()
+        _write_csv(tmp / "records.csv", records)
+        _write_matches(tmp / "matches.csv", result["matches"])
+        if people_path is not None:
+            _append_people(tmp / people_path.name, result["people"])
 
 
 def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) -> dict[str, Any]:

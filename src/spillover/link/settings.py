@@ -12,6 +12,7 @@ import importlib.util
 from ..errors import SpilloverError
 
 __all__ = [
+    "AUTO_TRAIN_RECORDS",
     "DEFAULT_THRESHOLD",
     "EXTRA_MODULES",
     "MAX_BLOCK_SIZE",
@@ -28,8 +29,13 @@ DEFAULT_THRESHOLD = 0.9
 #: Without it one phone on 10 000 records makes 50 million pairs.
 MAX_BLOCK_SIZE = 1000
 
-#: The model shipped with the package (``spillover/linkage/<version>.json``).
-SETTINGS_VERSION = "splink-v1"
+#: The model shipped with the package (``spillover/link/<version>.json``, made by
+#: ``scripts/make-link-model.py``): the fallback for folders too small to estimate their own.
+SETTINGS_VERSION = "splink-v2"
+
+#: With no model given, a folder of at least this many records gets one estimated from its
+#: own records (``--train``); a smaller one is linked with the shipped model.
+AUTO_TRAIN_RECORDS = 1000
 
 #: The modules of the ``link`` extra.
 EXTRA_MODULES = ("splink", "duckdb", "pypinyin")
