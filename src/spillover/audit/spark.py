@@ -1363,7 +1363,7 @@ def _rows(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Poli
     from pyspark.sql import functions as F
 
     from ..engines.batch import path_codes
-    from ..render.json import AUDIT_COLUMNS
+    from .rows import AUDIT_COLUMNS
 
     col = F.col
     matches = entries.select(col("entry_id").alias("entry"), col("match").alias("b_match"))
