@@ -130,7 +130,7 @@ from pathlib import Path
 from spillover.backends.memory import MemoryBackend
 from spillover.engines.search import check, explain
 from spillover.data.fast import read_dataset
-from spillover.render.json import audit_row
+from spillover.audit.rows import audit_row
 from spillover.policy import default_policy
 
 folder, sample, checks = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])

@@ -143,21 +143,6 @@ LAZY_PREFIXES = (
     "spillover.link.resolve",
 )
 
-#: imports inside functions that are not lazy for a reason above: today's, to be moved to
-#: the top of their module (issue 20); the list only shrinks
-KNOWN_IN_FUNCTION = {
-    "spillover.audit.batch -> spillover.data.fast",
-    "spillover.audit.batch -> spillover.engines.batch",
-    "spillover.audit.spark -> datetime",
-    "spillover.audit.spark -> numpy",
-    "spillover.audit.spark -> pydantic",
-    "spillover.audit.spark -> spillover.audit.batch",
-    "spillover.audit.spark -> spillover.data.exact",
-    "spillover.audit.spark -> spillover.engines.batch",
-    "spillover.audit.spark -> spillover.facts.columns",
-    "spillover.audit.spark -> spillover.render.json",
-}
-
 #: at most this many modules directly in src/spillover/ (the rest live in their rooms)
 MAX_TOP_MODULES = 16
 
@@ -237,9 +222,7 @@ def test_a_function_imports_only_what_must_load_late():
         for module, name, inside in _all_imports()
         if inside and not _lazy(name) and name.split(".")[0] not in STDLIB_LAZY
     }
-    assert not found - KNOWN_IN_FUNCTION, "\n".join(sorted(found - KNOWN_IN_FUNCTION))
-    # an entry that no longer happens leaves the list
-    assert not KNOWN_IN_FUNCTION - found, sorted(KNOWN_IN_FUNCTION - found)
+    assert not found, "\n".join(sorted(found))
 
 
 #: standard-library modules a function may import where it needs them (a subprocess or a
@@ -411,13 +394,6 @@ def test_no_module_imports_a_private_name_of_another():
 #: no function of the package longer than this many lines (issue 20)
 MAX_FUNCTION_LINES = 100
 
-#: today's longer functions, to be split; the list only shrinks
-KNOWN_LONG = {
-    "audit/spark.py:_validate",
-    "audit/spark.py:_audit_graph",
-    "audit/spark.py:frames_from_columns",
-}
-
 
 def test_no_function_is_longer_than_a_screen_or_two():
     long = {
@@ -427,5 +403,4 @@ def test_no_function_is_longer_than_a_screen_or_two():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     }
-    assert not long - KNOWN_LONG, sorted(long - KNOWN_LONG)
-    assert not KNOWN_LONG - long, f"no longer long, leave KNOWN_LONG: {sorted(KNOWN_LONG - long)}"
+    assert not long, sorted(long)

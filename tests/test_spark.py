@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from spillover.audit.batch import pass_rows
+from spillover.audit.rows import AUDIT_COLUMNS
 from spillover.cli import cli
 from spillover.data.fast import read_columns
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
-from spillover.render.json import AUDIT_COLUMNS
 from spillover.synth.generate import generate
 
 pytest.importorskip("pyspark")

@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data.fast import read_columns
+from ..engines.batch import Index
+from ..engines.batch import rows as kernel_rows
 from ..engines.search import explain
 from ..errors import SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_file, neutralize
 from ..policy import Policy, default_policy
-from ..render.json import AUDIT_COLUMNS, audit_row
+from .rows import AUDIT_COLUMNS, audit_row
 
 if TYPE_CHECKING:
     from ..facts.columns import Columns
@@ -36,7 +39,7 @@ __all__ = [
 
 FORMATS = (".csv", ".jsonl")
 
-#: an audit row: the fields of spillover.render.json.AuditRowOut, JSON-ready
+#: an audit row: the fields of spillover.audit.rows.AuditRowOut, JSON-ready
 AuditRow = dict[str, Any]
 
 
@@ -60,7 +63,7 @@ def audit_rows(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Iterator[AuditRow]:
     """One row per entry, in ``entry_id`` order: the fields of
-    :class:`~spillover.render.json.AuditRowOut`, JSON-ready (dates as ISO text).
+    :class:`~spillover.audit.rows.AuditRowOut`, JSON-ready (dates as ISO text).
 
     ``method="pass"`` (default) scores every entry in one vectorized pass over the
     whole graph (:mod:`spillover.engines.batch`); ``"per-entry"`` explains entries one by
@@ -86,8 +89,6 @@ def pass_rows(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Iterator[AuditRow]:
     """Audit rows of a whole graph given as columns, from one pass of the kernel."""
-    from ..engines.batch import Index, rows
-
     policy = policy or default_policy()
     if progress:
         progress("index", 0, 1)
@@ -95,7 +96,7 @@ def pass_rows(
     if progress:
         progress("index", 1, 1)
     result = index.audit(progress=progress)
-    yield from rows(result, policy)
+    yield from kernel_rows(result, policy)
 
 
 def write_audit(
@@ -147,8 +148,6 @@ def audit_folder(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AuditSummary:
     """Audit a data folder without building a graph: fast columnar load, then one kernel pass."""
-    from ..data.fast import read_columns
-
     columns = read_columns(folder, region=region, progress=progress)
     return write_audit(pass_rows(columns, policy, progress=progress), out)
 

@@ -477,7 +477,12 @@ def _py_hubs(
     return rows
 
 
-def _entries(cols: Columns) -> list[tuple[str, str, str, str, int, str]]:
+#: an entry as :func:`_entries` gives it: id, platform, subject kind, subject, listed day,
+#: the entry it copies
+_Entry = tuple[str, str, str, str, int, str]
+
+
+def _entries(cols: Columns) -> list[_Entry]:
     return list(
         zip(
             _strs(cols.entry_ids),
@@ -531,80 +536,28 @@ def _py_unverified(
     return rows
 
 
-def _py_copies(  # noqa: C901 (to split, issue 20)
+def _py_copies(
     cols: Columns,
     uses: list[tuple[str, str, _Loan]],
     periods: dict[str, list[_Period]],
     loans: dict[str, _Loan],
 ) -> list[Row]:
     entries = {e[0]: e for e in _entries(cols)}
-    repaid = LoanStatus.REPAID.value
-    owned: dict[str, set[str]] = {}
-    for phone, ps in periods.items():
-        for p in ps:
-            owned.setdefault(p.owner, set()).add(phone)
-    by_phone: dict[str, set[str]] = {}
-    for phone, _role, loan in uses:
-        by_phone.setdefault(phone, set()).add(loan.loan_id)
-    borrowed: dict[str, set[str]] = {}
-    for x in loans.values():
-        borrowed.setdefault(x.borrower, set()).add(x.loan_id)
-    # the first listing of each entry, found once per entry (None: its chain loops), and
-    # per first listing its loans: following every chain from every copy cost the
-    # square of a chain's length
+    subject_loans = _SubjectLoans.of(uses, periods, loans)
+    # the first listing of each entry, found once per entry, and per first listing its
+    # loans: following every chain from every copy cost the square of a chain's length
     root_of: dict[str, str | None] = {}
-
-    def first_listing(eid: str) -> str | None:
-        path: list[str] = []
-        on_path: set[str] = set()
-        here = eid
-        while here not in root_of:
-            if here in on_path:  # a loop: no first listing
-                found = None
-                break
-            on_path.add(here)
-            path.append(here)
-            source = entries[here][5]
-            if source not in entries:
-                found = here
-                break
-            here = source
-        else:
-            found = root_of[here]
-        for x in path:
-            root_of[x] = found
-        return found
-
     at_roots: dict[str, tuple[list[_Loan], bool, int]] = {}
-
-    def root_loans(rid: str) -> tuple[list[_Loan], bool, int]:
-        """The loans tying the first listing's subject to its platform, whether all
-        were repaid, and the last day one was known."""
-        if rid not in at_roots:
-            _, rpl, rkind, rsubject, _, _ = entries[rid]
-            if rkind == "person":
-                phones = owned.get(rsubject, set())
-                tied = set(borrowed.get(rsubject, ()))
-            else:
-                phones, tied = {rsubject}, set()
-            for phone in phones:
-                tied |= by_phone.get(phone, set())
-            at_root = [loans[lid] for lid in tied if loans[lid].platform == rpl]
-            at_roots[rid] = (
-                at_root,
-                all(x.status == repaid for x in at_root),
-                max((x.known for x in at_root), default=0),
-            )
-        return at_roots[rid]
-
     rows = []
     for eid, _pl, _kind, _subject, day, copied in entries.values():
         if not copied or copied not in entries:
             continue
-        rid = first_listing(copied)
+        rid = _first_listing(entries, root_of, copied)
         if rid is None:
             continue
-        at_root, all_repaid, last_known = root_loans(rid)
+        if rid not in at_roots:
+            at_roots[rid] = subject_loans.at_root(entries[rid])
+        at_root, all_repaid, last_known = at_roots[rid]
         if at_root and all_repaid and last_known <= day:
             rows.append(
                 {
@@ -615,6 +568,80 @@ def _py_copies(  # noqa: C901 (to split, issue 20)
                 }
             )
     return rows
+
+
+def _first_listing(
+    entries: Mapping[str, _Entry], root_of: dict[str, str | None], eid: str
+) -> str | None:
+    """The first listing of the copy chain of entry ``eid`` (None: its chain loops),
+    remembered in ``root_of`` for every entry on the way."""
+    path: list[str] = []
+    on_path: set[str] = set()
+    here = eid
+    while here not in root_of:
+        if here in on_path:  # a loop: no first listing
+            found = None
+            break
+        on_path.add(here)
+        path.append(here)
+        source = entries[here][5]
+        if source not in entries:
+            found = here
+            break
+        here = source
+    else:
+        found = root_of[here]
+    for x in path:
+        root_of[x] = found
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _SubjectLoans:
+    """The loans of a listing's subject: phones per owner, loans per phone named, loans
+    per borrower."""
+
+    owned: dict[str, set[str]]
+    by_phone: dict[str, set[str]]
+    borrowed: dict[str, set[str]]
+    loans: Mapping[str, _Loan]
+
+    @classmethod
+    def of(
+        cls,
+        uses: list[tuple[str, str, _Loan]],
+        periods: Mapping[str, list[_Period]],
+        loans: Mapping[str, _Loan],
+    ) -> _SubjectLoans:
+        owned: dict[str, set[str]] = {}
+        for phone, ps in periods.items():
+            for p in ps:
+                owned.setdefault(p.owner, set()).add(phone)
+        by_phone: dict[str, set[str]] = {}
+        for phone, _role, loan in uses:
+            by_phone.setdefault(phone, set()).add(loan.loan_id)
+        borrowed: dict[str, set[str]] = {}
+        for x in loans.values():
+            borrowed.setdefault(x.borrower, set()).add(x.loan_id)
+        return cls(owned, by_phone, borrowed, loans)
+
+    def at_root(self, root: _Entry) -> tuple[list[_Loan], bool, int]:
+        """The loans tying the first listing's subject to its platform, whether all
+        were repaid, and the last day one was known."""
+        _, rpl, rkind, rsubject, _, _ = root
+        if rkind == "person":
+            phones = self.owned.get(rsubject, set())
+            tied = set(self.borrowed.get(rsubject, ()))
+        else:
+            phones, tied = {rsubject}, set()
+        for phone in phones:
+            tied |= self.by_phone.get(phone, set())
+        at_root = [self.loans[lid] for lid in tied if self.loans[lid].platform == rpl]
+        return (
+            at_root,
+            all(x.status == LoanStatus.REPAID.value for x in at_root),
+            max((x.known for x in at_root), default=0),
+        )
 
 
 # ---------------------------------------------------------------------------

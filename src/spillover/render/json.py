@@ -1,4 +1,5 @@
-"""The JSON edge: explanations and audit rows as pydantic models (docs/contract.md §3 and §4).
+"""The JSON edge: explanations as pydantic models (docs/contract.md §3; the audit row of §4
+is :mod:`spillover.audit.rows`).
 
 Fields of the contract are never renamed or dropped; fields added beyond it
 (``listed_at``, ``hops``, ``at``, ``code``, ``reasons``, ``policy_detail``,
@@ -17,8 +18,6 @@ from ..facts.model import Match
 from ..rules import REASONS, Verdict
 
 __all__ = [
-    "AUDIT_COLUMNS",
-    "AuditRowOut",
     "ExplanationOut",
     "MatchLevelOut",
     "MatchOut",
@@ -28,7 +27,6 @@ __all__ = [
     "ReasonOut",
     "StepOut",
     "SubjectOut",
-    "audit_row",
     "explanation_dict",
     "explanation_json",
     "explanation_out",
@@ -146,27 +144,6 @@ class ExplanationOut(_Out):
     origins_total: int = Field(ge=0)
 
 
-class AuditRowOut(_Out):
-    """One row of the batch audit (docs/contract.md §4); the fields are its columns."""
-
-    entry_id: str
-    platform_id: str
-    subject_kind: str
-    subject: str
-    listed_at: date
-    contamination: float
-    verdict: str
-    origin_loan_id: str | None
-    origin_borrower_id: str | None
-    origin_platform_id: str | None
-    responsibility: float | None
-    hops: int | None
-    reason_codes: str
-
-
-AUDIT_COLUMNS = list(AuditRowOut.model_fields)
-
-
 def _match(m: Match | None) -> MatchOut | None:
     if m is None:
         return None
@@ -252,23 +229,3 @@ def explanation_dict(e: Explanation) -> dict[str, Any]:
     ('spillover', {'from': 'person:jiang', 'rel': 'OWNS', 'to': 'phone:+8613957112345', 'factor': 1.0, 'at': '2012-03-01', 'code': None})
     """
     return explanation_out(e).model_dump(by_alias=True, mode="json")
-
-
-def audit_row(e: Explanation) -> AuditRowOut:
-    """The audit row of an explanation (origin fields None when unexplained)."""
-    best = e.best
-    return AuditRowOut(
-        entry_id=e.entry.entry_id or "",
-        platform_id=e.entry.platform_id,
-        subject_kind=e.entry.subject_kind.value,
-        subject=e.entry.subject,
-        listed_at=e.entry.listed_at,
-        contamination=e.contamination,
-        verdict=e.verdict.value,
-        origin_loan_id=best.origin.loan_id if best else None,
-        origin_borrower_id=best.origin.borrower_id if best else None,
-        origin_platform_id=best.origin.platform_id if best else None,
-        responsibility=best.responsibility if best else None,
-        hops=best.depth if best else None,
-        reason_codes=" ".join(e.reason_codes),
-    )

@@ -1,0 +1,320 @@
+"""The tables as Spark DataFrames: read from a data folder at any path Spark reads
+(:func:`read_tables`), made from validated columns (:func:`frames_from_columns`, what the
+simulator audits), or given by the caller (:func:`text_frames` brings them to text)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...data.contract import (
+    CSV,
+    FALSE,
+    JSONL,
+    REQUIRED_TABLES,
+    SUFFIXES,
+    TRUE,
+    required_columns,
+)
+from ...data.contract import TABLES as CONTRACT_TABLES
+from ...errors import SpilloverError
+from ...facts.columns import FOREVER, NEVER
+from .session import file_system, first_line
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from pyspark.sql import DataFrame, SparkSession
+
+    from ...facts.columns import Columns
+
+__all__ = ["TABLES", "frames_from_columns", "read_tables", "text_frames"]
+
+#: the columns of the contract's tables the Spark audit does not read (kept out of its frames)
+_NOT_READ: Mapping[str, tuple[str, ...]] = {
+    "people": ("id_number", "city"),
+    "loans": ("amount",),
+    "blacklist": ("stated_reason",),
+}
+#: the tables of a data folder (docs/contract.md §1, :data:`spillover.data.contract.TABLES`):
+#: required columns, optional columns read, both in the order of the row models
+TABLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    table: (
+        tuple(required_columns(model)),
+        tuple(
+            c
+            for c in model.model_fields
+            if c not in required_columns(model) and c not in _NOT_READ.get(table, ())
+        ),
+    )
+    for table, model in CONTRACT_TABLES.items()
+}
+
+
+# -- a data folder --------------------------------------------------------------------------
+
+
+def _join_path(folder: str, name: str) -> str:
+    return folder.rstrip("/") + "/" + name
+
+
+def _find(spark: SparkSession, folder: str, table: str) -> str | None:
+    fs, _ = file_system(spark, folder)
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    found = [
+        _join_path(folder, table + s)
+        for s in SUFFIXES
+        if fs.exists(jvm.org.apache.hadoop.fs.Path(_join_path(folder, table + s)))
+    ]
+    if len(found) > 1:
+        names = " and ".join(f.rsplit("/", 1)[1] for f in found)
+        raise SpilloverError(f"{folder}: table {table} is given twice ({names}); keep one")
+    return found[0] if found else None
+
+
+def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]:
+    """The tables of a data folder at any path Spark reads (``hdfs://``, ``s3a://``, a
+    local folder), each ``NAME.csv``, ``NAME.jsonl`` or ``NAME.parquet`` (a file or a
+    folder of parts), every column as trimmed text (empty: null). An absent optional
+    table is an empty one. Raises :class:`~spillover.errors.SpilloverError` for a
+    missing table or column."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    folder = str(folder)
+    fs, root = file_system(spark, folder)
+    if not fs.exists(root):
+        raise SpilloverError(f"{folder}: no such data folder")
+    tables: dict[str, DataFrame] = {}
+    for table, (required, optional) in TABLES.items():
+        path = _find(spark, folder, table)
+        if path is None:
+            if table in REQUIRED_TABLES:
+                raise SpilloverError(
+                    f"{folder}: required table '{table}' is missing "
+                    f"({table}.csv, {table}.jsonl or {table}.parquet)"
+                )
+            schema = StructType([StructField(c, StringType()) for c in (*required, *optional)])
+            tables[table] = spark.createDataFrame([], schema)
+            continue
+        try:
+            if path.endswith(CSV):
+                df = spark.read.csv(
+                    path,
+                    header=True,
+                    inferSchema=False,
+                    multiLine=True,
+                    escape='"',
+                    mode="FAILFAST",
+                )
+            elif path.endswith(JSONL):
+                df = spark.read.json(path, primitivesAsString=True, mode="FAILFAST")
+            else:
+                df = spark.read.parquet(path)
+        except Exception as exc:
+            raise SpilloverError(f"{path}: cannot be read: {first_line(exc)}") from None
+        names = {c.strip(): c for c in df.columns}
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise SpilloverError(f"{path}: required column(s) missing: {', '.join(missing)}")
+        cols = []
+        for c in (*required, *optional):
+            if c in names:
+                text = F.trim(F.col(f"`{names[c]}`").cast("string"))
+                cols.append(F.when(text == "", None).otherwise(text).alias(c))
+            else:
+                cols.append(F.lit(None).cast("string").alias(c))
+        tables[table] = df.select(*cols).withColumn("_file", F.lit(path))
+    return tables
+
+
+def text_frames(spark: SparkSession, tables: Mapping[str, DataFrame]) -> dict[str, DataFrame]:
+    """The tables given to :func:`~spillover.audit.spark.audit_frames`, each with the columns
+    of :data:`TABLES` as trimmed text (empty: null) and ``_file`` (its file, else its
+    name), kept (the checks and every layer come back to them). An absent optional table
+    is an empty one; raises for a missing table or column."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    full: dict[str, DataFrame] = {}
+    for table, (required, optional) in TABLES.items():
+        df = tables.get(table)
+        if df is None:
+            if table in REQUIRED_TABLES:
+                raise SpilloverError(f"required table '{table}' is missing")
+            df = spark.createDataFrame(
+                [], StructType([StructField(c, StringType()) for c in (*required, *optional)])
+            )
+        missing = [c for c in required if c not in df.columns]
+        if missing:
+            raise SpilloverError(f"{table}: required column(s) missing: {', '.join(missing)}")
+        cols = []
+        for c in (*required, *optional):
+            if c in df.columns:
+                text = F.trim(F.col(c).cast("string"))
+                cols.append(F.when(text == "", None).otherwise(text).alias(c))
+            else:
+                cols.append(F.lit(None).cast("string").alias(c))
+        file = F.col("_file") if "_file" in df.columns else F.lit(table)
+        # read once: the checks and every layer come back to the tables
+        full[table] = df.select(*cols, file.alias("_file")).cache()
+    return full
+
+
+# -- the simulator's columns -----------------------------------------------------------------
+
+
+def frames_from_columns(spark: SparkSession, cols: Columns) -> dict[str, DataFrame]:
+    """The tables of :func:`~spillover.audit.spark.audit_frames` made from validated
+    :class:`~spillover.facts.columns.Columns` (what the simulator audits): ids, days as ISO
+    text, booleans as ``true``/``false``. Display fields the audit does not read (names,
+    amounts, stated reasons, the records' identity fields, a match's waterfall) are left
+    out. Platform records come as ``records`` and ``matches`` (every record's resolved
+    match, ``known`` ones too) and ``loans.borrower_record``."""
+    return {
+        "people": _frame_people(spark, cols),
+        "platforms": _frame_platforms(spark, cols),
+        "phones": _frame_phones(spark, cols),
+        "loans": _frame_loans(spark, cols),
+        "loan_links": _frame_loan_links(spark, cols),
+        "blacklist": _frame_blacklist(spark, cols),
+        "sharing": _frame_sharing(spark, cols),
+        "records": _frame_records(spark, cols),
+        "matches": _frame_matches(spark, cols),
+    }
+
+
+def _days(values: Any, *, missing: int | None = None) -> list[str | None]:
+    """Ordinal days as ISO text (None: NEVER, FOREVER or ``missing``)."""
+    out: list[str | None] = []
+    for v in np.asarray(values, dtype=np.int64).tolist():
+        out.append(
+            None if v in (int(NEVER), int(FOREVER), missing) else date.fromordinal(v).isoformat()
+        )
+    return out
+
+
+def _text(values: Any) -> list[str | None]:
+    """Values as text (None: empty or missing)."""
+    return [None if v in ("", None) else str(v) for v in np.asarray(values, dtype=object).tolist()]
+
+
+def _flags(values: Any) -> list[str]:
+    """Booleans as the contract writes them."""
+    return [TRUE if bool(v) else FALSE for v in np.asarray(values).tolist()]
+
+
+def _frame(spark: SparkSession, data: Mapping[str, list[Any]]) -> DataFrame:
+    """A DataFrame of text columns, ``data``'s keys in order."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    names = list(data)
+    schema = StructType([StructField(c, StringType()) for c in names])
+    rows = list(zip(*(data[c] for c in names), strict=True))
+    return spark.createDataFrame(rows, schema)
+
+
+def _frame_people(spark: SparkSession, cols: Columns) -> DataFrame:
+    people = _text(cols.person_ids)
+    return _frame(spark, {"person_id": people, "name": people})
+
+
+def _frame_platforms(spark: SparkSession, cols: Columns) -> DataFrame:
+    platforms = _text(cols.platform_ids)
+    return _frame(spark, {"platform_id": platforms, "name": platforms})
+
+
+def _frame_phones(spark: SparkSession, cols: Columns) -> DataFrame:
+    return _frame(
+        spark,
+        {
+            "phone": _text(cols.period_phone),
+            "owner_id": _text(cols.period_owner),
+            "verified": _flags(cols.period_verified),
+            "since": _days(cols.period_since),
+            "until": _days(cols.period_until),
+        },
+    )
+
+
+def _frame_loans(spark: SparkSession, cols: Columns) -> DataFrame:
+    no_record: list[str | None] = [None] * len(cols.loan_ids)
+    return _frame(
+        spark,
+        {
+            "loan_id": _text(cols.loan_ids),
+            "platform_id": _text(cols.loan_platform),
+            "borrower_id": _text(cols.loan_borrower),
+            "borrower_record": (no_record if cols.loan_record is None else _text(cols.loan_record)),
+            "applied_at": _days(np.asarray(cols.loan_applied, dtype=np.int64)),
+            "status": _text(cols.loan_status),
+            "applicant_phone": _text(cols.loan_applicant_phone),
+            "phone_verified": _flags(cols.loan_phone_verified),
+            # the day the status was known: the same day as applied_at when unknown
+            "status_at": _days(np.asarray(cols.loan_known, dtype=np.int64)),
+        },
+    )
+
+
+def _frame_loan_links(spark: SparkSession, cols: Columns) -> DataFrame:
+    return _frame(
+        spark,
+        {
+            "loan_id": _text(cols.link_loan),
+            "phone": _text(cols.link_phone),
+            "role": _text(cols.link_role),
+        },
+    )
+
+
+def _frame_blacklist(spark: SparkSession, cols: Columns) -> DataFrame:
+    return _frame(
+        spark,
+        {
+            "entry_id": _text(cols.entry_ids),
+            "platform_id": _text(cols.entry_platform),
+            "subject_kind": _text(cols.entry_kind),
+            "subject": _text(cols.entry_subject),
+            "listed_at": _days(cols.entry_listed),
+            "copied_from": _text(cols.entry_copied_from),
+        },
+    )
+
+
+def _frame_sharing(spark: SparkSession, cols: Columns) -> DataFrame:
+    return _frame(
+        spark,
+        {
+            "from_platform": _text(cols.share_from),
+            "to_platform": _text(cols.share_to),
+            "since": _days(cols.share_since),
+        },
+    )
+
+
+def _frame_records(spark: SparkSession, cols: Columns) -> DataFrame:
+    records = sorted(cols.records.values(), key=lambda r: r.record_id)
+    return _frame(
+        spark,
+        {
+            "record_id": [r.record_id for r in records],
+            "platform_id": [r.platform_id for r in records],
+        },
+    )
+
+
+def _frame_matches(spark: SparkSession, cols: Columns) -> DataFrame:
+    """Resolved matches: a record the data names comes as its ``known`` match."""
+    matches = sorted(cols.matches.values(), key=lambda m: m.record_id)
+    return _frame(
+        spark,
+        {
+            "record_id": [m.record_id for m in matches],
+            "person_id": [m.person_id for m in matches],
+            "match_probability": [repr(m.match_probability) for m in matches],
+            "matched_by": [m.matched_by.value for m in matches],
+        },
+    )

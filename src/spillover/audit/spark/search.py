@@ -1,0 +1,513 @@
+"""The layered search as DataFrame steps, named after the numpy kernel's
+(:meth:`spillover.engines.batch.Index.audit`): :func:`_entries` and :func:`_start` (the
+subjects), then per layer :func:`_person_ties` and :func:`_phone_ties` (candidate
+labels), :func:`_best_per_loan` (one label per entry and loan), :func:`_record_origins`
+and :func:`_to_borrowers` (the next frontier); :func:`~.result.result` reads the best
+paths back as the audit rows.
+
+The ties are tables: person -> loan (own loans, and loans naming a phone the person owned
+on the application day), phone -> loan (for phone subjects). Every layer joins the
+frontier labels to their ties, keeps loans applied no later than the listing, and keeps
+the best label per (entry, loan) by the kernel's order: responsibility, then the path's
+key ``(phone, role, loan, borrower, ...)`` compared as an array of id strings (the
+kernel's integer codes sort like those strings), less labels an earlier layer beats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ...data.contract import FALSE, TRUE
+from ...engines import batch as k
+from ...facts.model import SubjectKind
+from ...facts.phones import DEFAULT_REGION
+from ...policy import Policy, default_policy
+from ...rules import APPLICANT, CHAIN_STEP, TIE_KINDS, factor, match_kind
+from .expressions import as_text, lookup
+from .frames import text_frames
+from .graph import Graph, typed_graph
+from .reach import reach
+from .result import result
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+__all__ = ["audit_frames", "audit_graph"]
+
+
+def audit_frames(
+    spark: SparkSession,
+    tables: Mapping[str, DataFrame],
+    policy: Policy | None = None,
+    *,
+    region: str = DEFAULT_REGION,
+    check: bool = True,
+) -> DataFrame:
+    """The audit rows (docs/contract.md §4 columns, in ``entry_id`` order) of a graph
+    given as Spark DataFrames, one per table of docs/contract.md §1 (column names as
+    there, values as text or typed; absent optional tables may be left out).
+
+    ``check`` runs the Spark path's checks (:func:`read_tables` gives text columns;
+    docs/scale-out.md says what is checked). The simulator's audit step can call this
+    with the tables it made."""
+    policy = policy or default_policy()
+    full = text_frames(spark, tables)
+    return audit_graph(spark, typed_graph(spark, full, region, check), policy)
+
+
+def audit_graph(spark: SparkSession, g: Graph, policy: Policy) -> DataFrame:
+    """The audit rows of a typed graph (docs/contract.md §4 columns, entry_id order)."""
+    rules = _rules(policy)
+    index = _index(g, rules, policy)
+    entries = _entries(g)
+    reaches = _cache(reach(spark, g))
+    state = _start(spark, entries, rules)
+    for depth in range(1, policy.max_loans + 1):
+        candidates = _person_ties(state, index, entries, rules, depth)
+        if depth == 1:
+            candidates = candidates.unionByName(_phone_ties(entries, index, rules))
+        labels, state = _best_per_loan(state, candidates)
+        state = _record_origins(state, labels, index, reaches, depth)
+        if depth == policy.max_loans:
+            break
+        state = _to_borrowers(state, labels, index, rules)
+    return result(spark, g.entries, state.best, policy)
+
+
+# -- the rules, as Spark expressions ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The kernel's compiled rule tables, keyed by text for Spark map literals."""
+
+    use_kind: dict[str, int]  # "role|sms" -> kind code
+    subject_kind: dict[str, int]  # "role|sms|owned|changed" -> kind code
+    owns_kind: dict[str, int]  # "true"/"false" (verified) -> kind code
+    kind_factor: dict[int, float]  # kind code -> factor under the policy
+    own_unverified: int
+    own_loan: dict[int, int]  # subject (1) or chained (0) -> kind code
+    chain_factor: float
+    match_factor: dict[int, float]  # match (index in kernel.MATCH_KEYS) -> factor
+
+
+def _rules(policy: Policy) -> _Rules:
+    def bit(b: int) -> str:
+        return TRUE if b else FALSE
+
+    roles = k.ROLE_NAMES
+    return _Rules(
+        use_kind={
+            f"{r}|{bit(s)}": int(k.USE_KIND[i, s]) for i, r in enumerate(roles) if r for s in (0, 1)
+        },
+        subject_kind={
+            f"{r}|{bit(s)}|{bit(o)}|{bit(c)}": int(k.SUBJECT_PHONE_KIND[i, s, o, c])
+            for i, r in enumerate(roles)
+            if r
+            for s in (0, 1)
+            for o in (0, 1)
+            for c in (0, 1)
+        },
+        owns_kind={bit(v): int(k.OWNS_KIND[v]) for v in (0, 1)},
+        kind_factor={i: factor(policy, kind) for i, kind in enumerate(TIE_KINDS)},
+        own_unverified=int(k.OWNS_UNVERIFIED),
+        own_loan={s: int(k.LOAN_KIND[s]) for s in (0, 1)},
+        chain_factor=factor(policy, CHAIN_STEP),
+        match_factor={i: factor(policy, match_kind(key)) for i, key in enumerate(k.MATCH_KEYS)},
+    )
+
+
+def _match_factor(rules: _Rules, c: Column) -> Column:
+    """The factor of a match (1.0: none, -1)."""
+    from pyspark.sql import functions as F
+
+    return F.coalesce(lookup(rules.match_factor, c), F.lit(1.0))
+
+
+# -- the ties (the kernel's Index) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Index:
+    """The ties of a graph, as the kernel's Index holds them."""
+
+    #: (phone, role, loan) from applicant phones and links, with the phone's owner on the
+    #: application day: loan_id, phone, role, borrower, applied, sms, match, owner,
+    #: owner_verified
+    uses: DataFrame
+    #: person -> loan: person, loan_id, applied, t_phone, t_role, t_kind, t_f1,
+    #: t_unverified, l_match
+    ties: DataFrame
+    #: the origin loans: loan_id, o_platform, o_borrower, known
+    origins: DataFrame
+    #: loan -BORROWED_BY-> borrower: loan_id, b_person, b_mf (the factor of its match step)
+    borrowers: DataFrame
+
+
+def _index(g: Graph, rules: _Rules, policy: Policy) -> _Index:
+    from pyspark.sql import functions as F
+
+    col = F.col
+    loans = g.loans
+    uses = _uses(g)
+    own = loans.select(
+        col("borrower").alias("person"),
+        "loan_id",
+        "applied",
+        F.lit("").alias("t_phone"),
+        F.lit("").alias("t_role"),
+        F.lit(None).cast("int").alias("t_kind"),
+        # an own loan named by a record: the record's match step first
+        _match_factor(rules, col("match")).alias("t_f1"),
+        F.lit(False).alias("t_unverified"),
+        col("match").alias("l_match"),
+    )
+    owns_kind = lookup(rules.owns_kind, as_text(col("owner_verified")))
+    via_phone = uses.where(col("owner").isNotNull() & (col("owner") != col("borrower"))).select(
+        col("owner").alias("person"),
+        "loan_id",
+        "applied",
+        col("phone").alias("t_phone"),
+        col("role").alias("t_role"),
+        lookup(rules.use_kind, F.concat_ws("|", col("role"), as_text(col("sms")))).alias("t_kind"),
+        lookup(rules.kind_factor, owns_kind).alias("t_f1"),
+        (owns_kind == rules.own_unverified).alias("t_unverified"),
+        col("match").alias("l_match"),
+    )
+    ties = _cache(own.unionByName(via_phone))
+    origins = loans.select(
+        "loan_id",
+        col("platform").alias("o_platform"),
+        col("borrower").alias("o_borrower"),
+        "known",
+    ).where(col("status").isin(*sorted(s.value for s in policy.origin_statuses)))
+    # loan -BORROWED_BY-> borrower, through the loan's record's match step if any
+    borrowers = loans.select(
+        "loan_id",
+        col("borrower").alias("b_person"),
+        _match_factor(rules, col("match")).alias("b_mf"),
+    )
+    return _Index(uses=uses, ties=ties, origins=origins, borrowers=borrowers)
+
+
+def _uses(g: Graph) -> DataFrame:
+    """(phone, role, loan) from applicant phones and links, with the owner of the phone
+    on the application day."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    loans = g.loans
+    applicant = loans.where(col("applicant").isNotNull()).select(
+        "loan_id", col("applicant").alias("phone"), F.lit(APPLICANT).alias("role")
+    )
+    uses = applicant.unionByName(g.links.select("loan_id", "phone", "role")).join(
+        loans.select("loan_id", "borrower", "applied", "sms", "match"), "loan_id"
+    )
+    pairs = uses.select("phone", col("applied").alias("day")).distinct()
+    owners = _period_at(g.periods, pairs)
+    return _cache(
+        uses.join(
+            owners,
+            (col("phone") == col("o_phone")) & (col("applied") == col("o_day")),
+            "left",
+        ).select(
+            "loan_id",
+            "phone",
+            "role",
+            "borrower",
+            "applied",
+            "sms",
+            "match",
+            "owner",
+            F.coalesce(col("owner_verified"), F.lit(False)).alias("owner_verified"),
+        )
+    )
+
+
+def _period_at(periods: DataFrame, pairs: DataFrame) -> DataFrame:
+    """For distinct (phone, day) pairs: the owner period covering the day (the last one
+    starting on or before it, if it lasts to the day): owner and verified, or nulls."""
+    from pyspark.sql import functions as F
+
+    p = periods.select(F.col("phone").alias("_p"), "owner", "verified", "since", "until")
+    joined = pairs.join(p, (F.col("phone") == F.col("_p")) & (F.col("since") <= F.col("day")))
+    last = joined.groupBy("phone", "day").agg(
+        F.max_by(F.struct("owner", "verified", "until"), F.col("since")).alias("_at")
+    )
+    covering = F.col("_at.until") >= F.col("day")
+    return last.select(
+        F.col("phone").alias("o_phone"),
+        F.col("day").alias("o_day"),
+        F.when(covering, F.col("_at.owner")).alias("owner"),
+        F.when(covering, F.col("_at.verified")).alias("owner_verified"),
+    )
+
+
+def _cache(df: DataFrame) -> DataFrame:
+    """``df`` computed now and kept, its plan cut short (every layer builds on the one
+    before: without the cut, the plans would grow with every layer)."""
+    return df.localCheckpoint()
+
+
+# -- the pass, step by step ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """The entries of a pass: their listing days, person subjects (a record subject from
+    its person) and phone subjects with the phone's owner on the listing day."""
+
+    listed: DataFrame  # entry, e_listed
+    persons: DataFrame  # the graph's entries with a person
+    phones: DataFrame  # entry, s_phone, e_listed, owner_now
+
+
+@dataclass(frozen=True)
+class _PassState:
+    """What one pass carries from layer to layer."""
+
+    #: person labels a layer starts from: entry, person, resp, key, path, mpath
+    frontier: DataFrame
+    #: (entry, person) and (entry, loan) reached at earlier layers, with the responsibility
+    seen_persons: DataFrame
+    seen_loans: DataFrame
+    #: each entry's best origin so far: entry, b_resp, b_depth, b_loan, b_borrower,
+    #: b_platform, b_path, b_mpath, b_hops, b_chain
+    best: DataFrame
+
+
+def _entries(g: Graph) -> _Entries:
+    """The entries' listing days, their person subjects, the phone subjects' owners."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    entries = g.entries
+    listed = entries.select(col("entry_id").alias("entry"), col("listed").alias("e_listed"))
+    # phone subjects and their owner on the listing day
+    phone_entries = entries.where(col("kind") == SubjectKind.PHONE.value)
+    now = _period_at(
+        g.periods,
+        phone_entries.select(col("subject").alias("phone"), col("listed").alias("day")).distinct(),
+    )
+    phones = phone_entries.join(
+        now, (col("subject") == col("o_phone")) & (col("listed") == col("o_day")), "left"
+    ).select(
+        col("entry_id").alias("entry"),
+        col("subject").alias("s_phone"),
+        col("listed").alias("e_listed"),
+        col("owner").alias("owner_now"),
+    )
+    # person subjects, and record subjects from their person through the match step
+    persons = entries.where(col("person").isNotNull())
+    return _Entries(listed=listed, persons=persons, phones=phones)
+
+
+def _start(spark: SparkSession, entries: _Entries, rules: _Rules) -> _PassState:
+    """The search before its first layer: person subjects on the frontier, seen."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    frontier = entries.persons.select(
+        col("entry_id").alias("entry"),
+        "person",
+        _match_factor(rules, col("match")).alias("resp"),
+        F.array().cast("array<string>").alias("key"),
+        F.array().cast("array<int>").alias("path"),
+        F.array().cast("array<int>").alias("mpath"),
+    )
+    return _PassState(
+        frontier=frontier,
+        seen_persons=frontier.select("entry", "person", "resp"),
+        seen_loans=spark.createDataFrame([], "entry string, loan_id string, resp double"),
+        best=spark.createDataFrame(
+            [],
+            "entry string, b_resp double, b_depth int, b_loan string, b_borrower string, "
+            "b_platform string, b_path array<int>, b_mpath array<int>, b_hops int, b_chain int",
+        ),
+    )
+
+
+def _best_resp(df: DataFrame, best: DataFrame) -> DataFrame:
+    """``df`` with ``b_resp``: its entry's best responsibility so far (-1.0: none)."""
+    from pyspark.sql import functions as F
+
+    return df.join(best.select("entry", "b_resp"), "entry", "left").withColumn(
+        "b_resp", F.coalesce(F.col("b_resp"), F.lit(-1.0))
+    )
+
+
+def _person_ties(
+    state: _PassState, index: _Index, entries: _Entries, rules: _Rules, depth: int
+) -> DataFrame:
+    """Candidates from the frontier people to loans: their own loans, and loans naming a
+    phone they owned on the application day; in time, and able to beat the entry's best."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    own_kind = rules.own_loan[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
+    c = state.frontier.join(index.ties, "person").join(entries.listed, "entry")
+    kind = F.coalesce(col("t_kind"), F.lit(own_kind))
+    c = c.withColumn("kind", kind).withColumn(
+        "c_resp", (col("resp") * col("t_f1")) * lookup(rules.kind_factor, col("kind"))
+    )
+    c = _best_resp(c, state.best).where(
+        (col("applied") <= col("e_listed")) & (col("c_resp") > col("b_resp"))
+    )
+    return c.select(
+        "entry",
+        "loan_id",
+        col("c_resp").alias("resp"),
+        F.concat(col("key"), F.array(col("t_phone"), col("t_role"))).alias("key"),
+        F.concat(
+            col("path"),
+            F.array((col("kind") * 2 + col("t_unverified").cast("int")).cast("int")),
+        ).alias("path"),
+        # the match of each layer's loan's record (-1: none), for the reason codes
+        F.concat(col("mpath"), F.array(col("l_match").cast("int"))).alias("mpath"),
+    )
+
+
+def _phone_ties(entries: _Entries, index: _Index, rules: _Rules) -> DataFrame:
+    """Candidates from phone subjects to the loans naming them (first layer only)."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    p = entries.phones.join(index.uses, col("s_phone") == col("phone")).where(
+        col("applied") <= col("e_listed")
+    )
+    owned = col("owner").isNotNull() & (col("owner") == col("borrower"))
+    changed = col("owner_now").isNotNull() & ~(
+        col("owner").isNotNull() & (col("owner_now") == col("owner"))
+    )
+    skind = lookup(
+        rules.subject_kind,
+        F.concat_ws("|", col("role"), as_text(col("sms")), as_text(owned), as_text(changed)),
+    )
+    p = p.withColumn("kind", skind)
+    return p.select(
+        "entry",
+        "loan_id",
+        (F.lit(1.0) * lookup(rules.kind_factor, col("kind"))).alias("resp"),
+        F.array(col("s_phone"), col("role")).alias("key"),
+        F.array((col("kind") * 2).cast("int")).alias("path"),
+        F.array(col("match").cast("int")).alias("mpath"),
+    )
+
+
+def _best_per_loan(state: _PassState, candidates: DataFrame) -> tuple[DataFrame, _PassState]:
+    """The best label per (entry, loan) by responsibility then key, less what an earlier
+    layer beats; the labels, and the state that has seen them."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    labels = candidates.groupBy("entry", "loan_id").agg(
+        F.min(F.struct(F.negative("resp").alias("nr"), "key", "path", "mpath")).alias("m")
+    )
+    labels = labels.select(
+        "entry", "loan_id", F.negative("m.nr").alias("resp"), "m.key", "m.path", "m.mpath"
+    )
+    seen = state.seen_loans.groupBy("entry", "loan_id").agg(F.max("resp").alias("s_resp"))
+    labels = _cache(
+        labels.join(seen, ["entry", "loan_id"], "left")
+        .where(col("s_resp").isNull() | (col("s_resp") < col("resp")))
+        .drop("s_resp")
+    )
+    seen_loans = state.seen_loans.unionByName(labels.select("entry", "loan_id", "resp"))
+    return labels, replace(state, seen_loans=seen_loans)
+
+
+_BEST_FIELDS = ("resp", "depth", "loan", "borrower", "platform", "path", "mpath", "hops", "chain")
+
+
+def _record_origins(
+    state: _PassState, labels: DataFrame, index: _Index, reaches: DataFrame, depth: int
+) -> _PassState:
+    """Keep each entry's best origin: an origin loan of this layer that reaches the
+    listing in time and beats the best so far."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    o = (
+        labels.join(index.origins, "loan_id")
+        .join(
+            reaches,
+            (col("entry") == col("r_entry")) & (col("o_platform") == col("reach_platform")),
+        )
+        .where(col("known") <= col("deadline"))
+    )
+    o = o.groupBy("entry").agg(
+        F.min(
+            F.struct(
+                F.negative("resp").alias("nr"),
+                col("loan_id"),
+                col("o_borrower"),
+                col("o_platform"),
+                col("path"),
+                col("mpath"),
+                col("sharing_hops"),
+                col("chain_index"),
+            )
+        ).alias("m")
+    )
+    layer_best = o.select(
+        "entry",
+        F.negative("m.nr").alias("n_resp"),
+        F.lit(depth).alias("n_depth"),
+        col("m.loan_id").alias("n_loan"),
+        col("m.o_borrower").alias("n_borrower"),
+        col("m.o_platform").alias("n_platform"),
+        col("m.path").alias("n_path"),
+        col("m.mpath").alias("n_mpath"),
+        col("m.sharing_hops").alias("n_hops"),
+        col("m.chain_index").alias("n_chain"),
+    )
+    merged = state.best.join(layer_best, "entry", "full_outer")
+    take = col("n_resp").isNotNull() & (col("b_resp").isNull() | (col("n_resp") > col("b_resp")))
+    best = _cache(
+        merged.select(
+            "entry",
+            *(
+                F.when(take, col(f"n_{f}")).otherwise(col(f"b_{f}")).alias(f"b_{f}")
+                for f in _BEST_FIELDS
+            ),
+        )
+    )
+    return replace(state, best=best)
+
+
+def _to_borrowers(state: _PassState, labels: DataFrame, index: _Index, rules: _Rules) -> _PassState:
+    """The next frontier: from each loan label to the loan's borrower, best per
+    (entry, person)."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    t = _best_resp(
+        labels.join(index.borrowers, "loan_id").withColumn(
+            "n_resp", (col("resp") * F.lit(rules.chain_factor)) * col("b_mf")
+        ),
+        state.best,
+    ).where(col("n_resp") > col("b_resp"))
+    seen = state.seen_persons.groupBy("entry", "person").agg(F.max("resp").alias("s_resp"))
+    seen = seen.withColumnRenamed("person", "b_person")
+    t = t.join(seen, ["entry", "b_person"], "left").where(
+        col("s_resp").isNull() | (col("s_resp") < col("n_resp"))
+    )
+    nxt = t.groupBy("entry", "b_person").agg(
+        F.min(F.struct(F.negative("n_resp").alias("nr"), "key", "loan_id", "path", "mpath")).alias(
+            "m"
+        )
+    )
+    frontier = _cache(
+        nxt.select(
+            "entry",
+            col("b_person").alias("person"),
+            F.negative("m.nr").alias("resp"),
+            F.concat(col("m.key"), F.array(col("m.loan_id"), col("b_person"))).alias("key"),
+            col("m.path").alias("path"),
+            col("m.mpath").alias("mpath"),
+        )
+    )
+    seen_persons = state.seen_persons.unionByName(frontier.select("entry", "person", "resp"))
+    return replace(state, frontier=frontier, seen_persons=seen_persons)

@@ -1,0 +1,135 @@
+"""The Spark session: started with its log kept to errors (``spark_log4j2.properties``, given
+to the driver JVM before it starts), and :class:`SparkUnavailable` when pyspark or Java is
+missing; the Hadoop file system of a path, and Spark's errors in one line."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ...errors import SpilloverError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from pyspark.sql import SparkSession
+
+__all__ = ["SparkUnavailable", "file_system", "first_line", "session"]
+
+
+class SparkUnavailable(SpilloverError):
+    """pyspark is not installed, or Spark could not start (no Java)."""
+
+
+# -- the session ----------------------------------------------------------------------------
+
+
+def _pyspark() -> Any:
+    try:
+        import pyspark
+    except ImportError:
+        raise SparkUnavailable(
+            "the Spark engine needs pyspark: pip install 'spillover[spark]'"
+        ) from None
+    return pyspark
+
+
+def session(
+    master: str = "local[*]", conf: Mapping[str, str] | None = None, *, app: str | None = None
+) -> SparkSession:
+    """A Spark session on ``master`` with the settings ``conf`` (``spark.*`` keys), its
+    log kept to errors. Raises :class:`SparkUnavailable` without pyspark or Java."""
+    _pyspark()
+    from pyspark.sql import SparkSession
+
+    if os.environ.get("JAVA_HOME") is None and not _on_path("java"):
+        raise SparkUnavailable(
+            "the Spark engine needs Java 17 or newer: install it or set JAVA_HOME"
+        )
+    settings = {"spark.ui.showConsoleProgress": "false", **(conf or {})}
+    settings[_DRIVER_JAVA_OPTIONS] = " ".join(
+        filter(None, [_quiet_log_option(), settings.get(_DRIVER_JAVA_OPTIONS, "")])
+    )
+    name = app or __name__.partition(".")[0]
+    builder = SparkSession.builder.master(master).appName(name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        _start_quiet_jvm(master, name, settings)
+        spark = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start: name the cause in one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SparkUnavailable(f"Spark could not start on {master}: {first}") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+_DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+#: lines the JVM prints on stderr before any logging is set up, which no setting turns off:
+#: Spark's launcher always adds the incubator module jdk.incubator.vector
+_JVM_NOISE = re.compile(rb"^WARNING: Using incubator modules: ")
+
+
+def _quiet_log_option() -> str:
+    """The driver JVM option that makes it log errors only (``spark_log4j2.properties``):
+    set before the JVM starts, so that its start-up warnings are not printed either."""
+    from importlib import resources
+
+    path = str(resources.files(__name__.rpartition(".")[0]).joinpath("spark_log4j2.properties"))
+    option = f"-Dlog4j2.configurationFile={path}"
+    return f'"{option}"' if any(c.isspace() for c in option) else option
+
+
+def _relay_stderr(stream: Any) -> None:
+    """Copy the driver JVM's stderr to this process's, less :data:`_JVM_NOISE` lines."""
+    for line in iter(stream.readline, b""):
+        if not _JVM_NOISE.match(line):
+            with contextlib.suppress(OSError):  # stderr closed: nothing to tell
+                os.write(2, line)
+
+
+def _start_quiet_jvm(master: str, app: str, settings: Mapping[str, str]) -> None:
+    """Start the driver JVM (when this process has none yet) with its stderr relayed through
+    :func:`_relay_stderr`, and its SparkContext on ``master`` with ``settings``; the session
+    builder's ``getOrCreate`` then takes that context. The JVM's stderr is otherwise this
+    process's own, and the JVM prints a warning there that no log setting removes."""
+    import subprocess
+    import threading
+
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        return  # a JVM is running already (this process's, or the pyspark shell's)
+    conf = SparkConf().setMaster(master).setAppName(app).setAll(list(settings.items()))
+    launch: Callable[..., Any] = launch_gateway  # pyspark leaves it untyped
+    gateway = launch(conf, popen_kwargs={"stderr": subprocess.PIPE})
+    threading.Thread(
+        target=_relay_stderr, args=(gateway.proc.stderr,), name="spark-stderr", daemon=True
+    ).start()
+    SparkContext(conf=conf, gateway=gateway)
+
+
+def _on_path(program: str) -> bool:
+    from shutil import which
+
+    return which(program) is not None
+
+
+def file_system(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """The Hadoop file system of ``path`` and the path as a Hadoop Path."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a Spark error that says what went wrong (no stack trace)."""
+    text = str(exc).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("JVM stacktrace", "at ")):
+            return line[:300]
+    return type(exc).__name__

@@ -1,0 +1,472 @@
+"""What the Spark audit checks of a folder's tables (docs/scale-out.md: what is checked), as
+DataFrame checks derived from the contract's row models (:mod:`spillover.data.contract`):
+required values, enumerations, booleans, real days; then the order of days, unique ids,
+references, the rules of platform records that span rows, owner periods that overlap and
+copy chains that loop. The rows of ``records`` and ``matches`` are checked on the driver
+by the row models themselves. Each check refuses with one line per kind of problem."""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from ...data.contract import (
+    FALSE_TEXTS,
+    LINKAGE_TABLES,
+    MAX_YEAR,
+    MIN_YEAR,
+    TRUE_TEXTS,
+    field_kinds,
+)
+from ...data.contract import TABLES as CONTRACT_TABLES
+from ...data.exact import error_text
+from ...errors import SpilloverError
+from ...facts.model import SubjectKind
+from ...facts.phones import DEFAULT_REGION
+from ...rules import MatchKey
+from .expressions import is_date
+from .frames import TABLES
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from pyspark.sql import Column, DataFrame
+
+__all__ = ["overlaps_and_loops", "resolved", "validate"]
+
+
+def validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> None:
+    """What the Spark path checks of a folder (docs/scale-out.md: what is checked):
+    required values, enumerations, booleans, dates, unique ids, references, owner
+    periods that overlap, copy chains that loop; the rows of platform records and
+    matches by the embedded loader's row models (:func:`_linkage_row_problems`).
+    Raises one line per kind of problem."""
+    problems = _problems(_checks_of(tables, _value_checks())) + _linkage_row_problems(
+        tables, region
+    )
+    if problems:
+        raise SpilloverError(_refusal(problems))
+    # order of days (only once the days are readable)
+    problems = _problems(
+        _checks_of(tables, _order_checks())
+        + _duplicates(tables)
+        + _references(tables)
+        + _linkage_checks(tables)
+    )
+    if problems:
+        raise SpilloverError(_refusal(problems))
+
+
+@dataclass(frozen=True)
+class _Check:
+    """A rule over one table's rows: ``bad`` marks the rows that break it."""
+
+    table: str
+    field: str
+    bad: Column
+    message: str
+    shown: Column
+
+
+def _value_checks() -> list[_Check]:
+    """The checks of single values, in this order: required values (the linkage tables'
+    rows: the loader's row models), a loan's borrower, enumerations, booleans, days."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    checks = [
+        _required(table, name)
+        for table, (required, _optional) in TABLES.items()
+        if table not in LINKAGE_TABLES  # those rows: the loader's row models
+        for name in required
+    ]
+    checks.append(
+        _Check(
+            "loans",
+            "borrower_id",
+            col("borrower_id").isNull() & col("borrower_record").isNull(),
+            "with no value (give borrower_id or borrower_record)",
+            col("loan_id"),
+        )
+    )
+    checks += [_enum(table, name, allowed) for table, name, allowed in _enum_columns()]
+    checks += [_boolean(table, name) for table, name in _columns_of_kind("bool")]
+    checks += [_day_check(table, name) for table, name in _columns_of_kind("date")]
+    return checks
+
+
+def _required(table: str, name: str) -> _Check:
+    from pyspark.sql import functions as F
+
+    return _Check(table, name, F.col(name).isNull(), "with no value", F.lit("empty"))
+
+
+def _enum(table: str, name: str, allowed: list[str]) -> _Check:
+    from pyspark.sql import functions as F
+
+    col = F.col
+    return _Check(
+        table,
+        name,
+        col(name).isNotNull() & ~col(name).isin(*allowed),
+        f"not one of {', '.join(allowed)}",
+        col(name),
+    )
+
+
+def _boolean(table: str, name: str) -> _Check:
+    from pyspark.sql import functions as F
+
+    col = F.col
+    return _Check(
+        table,
+        name,
+        col(name).isNotNull() & ~F.lower(col(name)).isin(*TRUE_TEXTS, *FALSE_TEXTS),
+        "not a boolean (true/false, 1/0, yes/no)",
+        col(name),
+    )
+
+
+def _day_check(table: str, name: str) -> _Check:
+    from pyspark.sql import functions as F
+
+    col = F.col
+    return _Check(
+        table,
+        name,
+        col(name).isNotNull() & ~is_date(name),
+        f"not a real day YYYY-MM-DD from {MIN_YEAR} to {MAX_YEAR}",
+        col(name),
+    )
+
+
+def _order_checks() -> list[_Check]:
+    """The checks of days in order and of sharing (only once the days are readable)."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    return [
+        _Check(
+            "phones",
+            "until",
+            col("since").isNotNull() & col("until").isNotNull() & (col("until") < col("since")),
+            "ending before they start",
+            col("phone"),
+        ),
+        _Check(
+            "loans",
+            "status_at",
+            col("status_at").isNotNull() & (col("status_at") < col("applied_at")),
+            "reached before the loan was applied for",
+            col("loan_id"),
+        ),
+        _Check(
+            "sharing",
+            "to_platform",
+            col("from_platform") == col("to_platform"),
+            "sharing with itself",
+            col("from_platform"),
+        ),
+    ]
+
+
+def _enum_columns() -> list[tuple[str, str, list[str]]]:
+    """``(table, column, allowed values)`` of every column the Spark audit reads whose row
+    model field is an enumeration, in table and column order; the linkage tables are left
+    out (their rows are checked by the row models).
+
+    >>> [(table, column) for table, column, _ in _enum_columns()]
+    [('platforms', 'kind'), ('loans', 'status'), ('loan_links', 'role'), ('blacklist', 'subject_kind')]
+    """
+    out = []
+    for table, (required, optional) in TABLES.items():
+        if table in LINKAGE_TABLES:
+            continue
+        for name, f in CONTRACT_TABLES[table].model_fields.items():
+            choices = (
+                [a for a in typing.get_args(f.annotation) if a is not type(None)]
+                if typing.get_origin(f.annotation) in (typing.Union, types.UnionType)
+                else [f.annotation]
+            )
+            kind = choices[0] if len(choices) == 1 else None
+            read = name in (*required, *optional)
+            if read and isinstance(kind, type) and issubclass(kind, enum.Enum):
+                out.append((table, name, [str(k.value) for k in kind]))
+    return out
+
+
+def _columns_of_kind(kind: str) -> list[tuple[str, str]]:
+    """``(table, column)`` of every column the Spark audit reads that holds ``kind``
+    (``bool``, ``date``: :func:`spillover.data.contract.field_kinds`), in table and column order;
+    the linkage tables are left out (their rows are checked by the row models).
+
+    >>> _columns_of_kind("bool")
+    [('phones', 'verified'), ('loans', 'phone_verified')]
+    """
+    return [
+        (table, name)
+        for table, (required, optional) in TABLES.items()
+        if table not in LINKAGE_TABLES
+        for name, what in field_kinds(CONTRACT_TABLES[table]).items()
+        if what == kind and name in (*required, *optional)
+    ]
+
+
+def _summary(df: DataFrame, shown: Column) -> DataFrame:
+    """One row: how many rows ``df`` has, the first one's ``shown`` value and its file."""
+    from pyspark.sql import functions as F
+
+    return df.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.first(shown.cast("string"), ignorenulls=True).alias("v"),
+        F.first("_file", ignorenulls=True).alias("f"),
+    )
+
+
+def _problems(found: list[tuple[str, str, DataFrame]]) -> list[str]:
+    """Run every check in one Spark job: ``(field, message, summary)`` triples, where the
+    summary is a :func:`_summary` of the rows that break the rule."""
+    from pyspark.sql import functions as F
+
+    if not found:
+        return []
+    union = None
+    for i, (_, _, df) in enumerate(found):
+        tagged = df.select(F.lit(i).alias("i"), "n", "v", "f")
+        union = tagged if union is None else union.unionByName(tagged)
+    assert union is not None
+    rows = sorted(union.where("n > 0").collect(), key=lambda r: r["i"])
+    return [
+        f"{r['f']}: {found[r['i']][0]}: {r['n']} row(s) {found[r['i']][1]} (first: {r['v']})"
+        for r in rows
+    ]
+
+
+def _checks_of(
+    tables: Mapping[str, DataFrame], checks: list[_Check]
+) -> list[tuple[str, str, DataFrame]]:
+    """The checks as summaries of the rows that break them (for :func:`_problems`)."""
+    return [(c.field, c.message, _summary(tables[c.table].where(c.bad), c.shown)) for c in checks]
+
+
+def _refusal(problems: list[str]) -> str:
+    """The refusal: the first problem, and how many more kinds there are."""
+    more = f" (and {len(problems) - 1} more kind(s) of problem)" if len(problems) > 1 else ""
+    return f"the data was refused: {problems[0]}{more}"
+
+
+def _linkage_row_problems(tables: Mapping[str, DataFrame], region: str) -> list[str]:
+    """The rows of ``records`` and ``matches`` checked on the driver, one by one, by the
+    embedded loader's row models (:mod:`spillover.data.rows`: id numbers, phones, dates,
+    probabilities, ``matched_by``, the waterfall JSON): one line per field that fails,
+    with the number of rows and the first row's ``record_id``."""
+    out: list[str] = []
+    for table in LINKAGE_TABLES:
+        model = CONTRACT_TABLES[table]
+        required, optional = TABLES[table]
+        found: dict[str, list[Any]] = {}  # field -> [rows, message, first key, file]
+        rows = tables[table].select(*required, *optional, "_file").toLocalIterator()
+        for r in rows:
+            raw = r.asDict()
+            file = raw.pop("_file")
+            try:
+                model.model_validate(raw, context={"region": region})
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
+                    seen = found.setdefault(loc, [0, error_text(err), raw[required[0]], file])
+                    seen[0] += 1
+        out += [
+            f"{file}: {loc}: {n} row(s) refused: {message} (first: {key})"
+            for loc, (n, message, key, file) in found.items()
+        ]
+    return out
+
+
+def resolved(tables: Mapping[str, DataFrame]) -> DataFrame:
+    """Each record's person and how it was matched (docs/contract.md §1, as the embedded
+    loader resolves it): ``records.person_id`` when given (``known``), else its
+    ``matches`` row; records with neither are left out (unresolved). Columns
+    ``r_record``, ``r_platform``, ``r_person``, ``r_by`` (a ``MatchKey`` value)."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    records = tables["records"].select(
+        col("record_id").alias("r_record"),
+        col("platform_id").alias("r_platform"),
+        col("person_id").alias("r_given"),
+    )
+    matches = tables["matches"].select(
+        col("record_id").alias("m_record"),
+        col("person_id").alias("m_person"),
+        col("matched_by").alias("m_by"),
+    )
+    joined = records.join(matches, col("r_record") == col("m_record"), "left")
+    given = col("r_given").isNotNull()
+    return joined.select(
+        "r_record",
+        "r_platform",
+        F.coalesce(col("r_given"), col("m_person")).alias("r_person"),
+        F.when(given, F.lit(MatchKey.KNOWN.value)).otherwise(col("m_by")).alias("r_by"),
+    ).where(col("r_person").isNotNull())
+
+
+def _linkage_checks(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFrame]]:
+    """The rules of platform records that span rows (the embedded loader's): a match that
+    names another person than ``records.person_id``, a record matched with itself, a
+    loan's record held by another platform or resolving to another person than its
+    ``borrower_id``."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    records = tables["records"].select(
+        col("record_id").alias("_r"),
+        col("platform_id").alias("_held"),
+        col("person_id").alias("_given"),
+    )
+    matches = tables["matches"]
+    other_person = matches.join(records, col("record_id") == col("_r")).where(
+        col("_given").isNotNull() & (col("_given") != col("person_id"))
+    )
+    itself = matches.where(col("matched_with") == col("record_id"))
+    loans = tables["loans"].where(col("borrower_record").isNotNull())
+    held = loans.join(records, col("borrower_record") == col("_r")).where(
+        col("_held") != col("platform_id")
+    )
+    by_record = resolved(tables)
+    other_borrower = (
+        loans.where(col("borrower_id").isNotNull())
+        .join(by_record, col("borrower_record") == col("r_record"), "left")
+        .where(col("r_person").isNull() | (col("r_person") != col("borrower_id")))
+    )
+    # (a loan naming an unknown record is reported as an unknown record_id)
+    known_records = tables["records"].select(col("record_id").alias("_k"))
+    other_borrower = other_borrower.join(
+        known_records, col("borrower_record") == col("_k"), "left_semi"
+    )
+    return [
+        (
+            "person_id",
+            "naming another person than records.person_id",
+            _summary(other_person, col("record_id")),
+        ),
+        ("matched_with", "matching a record with itself", _summary(itself, col("record_id"))),
+        (
+            "borrower_record",
+            "naming a record held by another platform than the loan's",
+            _summary(held, col("loan_id")),
+        ),
+        (
+            "borrower_record",
+            "naming a record that resolves to no person or another one than borrower_id",
+            _summary(other_borrower, col("loan_id")),
+        ),
+    ]
+
+
+def _duplicates(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFrame]]:
+    from pyspark.sql import functions as F
+
+    found = []
+    for table, keys in (
+        ("people", ("person_id",)),
+        ("platforms", ("platform_id",)),
+        ("loans", ("loan_id",)),
+        ("blacklist", ("entry_id",)),
+        ("records", ("record_id",)),
+        ("matches", ("record_id",)),
+        ("loan_links", ("loan_id", "phone", "role")),
+        ("sharing", ("from_platform", "to_platform")),
+    ):
+        twice = (
+            tables[table]
+            .groupBy(*keys)
+            .agg(F.count(F.lit(1)).alias("_n"), F.first("_file").alias("_file"))
+        )
+        shown = F.concat_ws(", ", *keys) if len(keys) > 1 else F.col(keys[0])
+        found.append(
+            (", ".join(keys), "given more than once", _summary(twice.where("_n > 1"), shown))
+        )
+    return found
+
+
+def _references(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFrame]]:
+    from pyspark.sql import functions as F
+
+    found = []
+    people = tables["people"].select(F.col("person_id").alias("_ref"))
+    platforms = tables["platforms"].select(F.col("platform_id").alias("_ref"))
+    loans = tables["loans"].select(F.col("loan_id").alias("_ref"))
+    entries = tables["blacklist"].select(F.col("entry_id").alias("_ref"))
+    persons_listed = tables["blacklist"].where(F.col("subject_kind") == SubjectKind.PERSON.value)
+    records_listed = tables["blacklist"].where(F.col("subject_kind") == SubjectKind.RECORD.value)
+    records = tables["records"].select(F.col("record_id").alias("_ref"))
+    for df, name, pool, what in (
+        (tables["phones"], "owner_id", people, "person_id"),
+        (tables["loans"], "platform_id", platforms, "platform_id"),
+        (tables["loans"], "borrower_id", people, "person_id"),
+        (tables["loan_links"], "loan_id", loans, "loan_id"),
+        (tables["blacklist"], "platform_id", platforms, "platform_id"),
+        (persons_listed, "subject", people, "person_id"),
+        (records_listed, "subject", records, "record_id"),
+        (tables["loans"], "borrower_record", records, "record_id"),
+        (tables["records"], "platform_id", platforms, "platform_id"),
+        (tables["records"], "person_id", people, "person_id"),
+        (tables["matches"], "record_id", records, "record_id"),
+        (tables["matches"], "person_id", people, "person_id"),
+        (tables["matches"], "matched_with", records, "record_id"),
+        (tables["blacklist"], "copied_from", entries, "entry_id"),
+        (tables["sharing"], "from_platform", platforms, "platform_id"),
+        (tables["sharing"], "to_platform", platforms, "platform_id"),
+    ):
+        unknown = df.where(F.col(name).isNotNull()).join(
+            pool, F.col(name) == F.col("_ref"), "left_anti"
+        )
+        found.append((name, f"name an unknown {what}", _summary(unknown, F.col(name))))
+    return found
+
+
+def overlaps_and_loops(phones: DataFrame, entries: DataFrame) -> None:
+    """Refuse owner periods of one number that overlap, and copy chains that loop."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    w = Window.partitionBy("phone").orderBy("since", "until")
+    prev = phones.withColumn("_prev_until", F.lag("until").over(w))
+    bad = prev.where(F.col("_prev_until") >= F.col("since"))
+    row = bad.agg(
+        F.count(F.lit(1)).alias("n"), F.first("phone").alias("v"), F.first("_file").alias("f")
+    ).collect()[0]
+    if row["n"]:
+        raise SpilloverError(
+            f"the data was refused: {row['f']}: since: {row['n']} owner period(s) overlap an "
+            f"earlier one of the same number (first: {row['v']})"
+        )
+    # copy chains: jump 1, 2, 4, ... copies up; a chain still going after the number
+    # of entries steps loops (log2 joins)
+    links = entries.where(F.col("copied_from").isNotNull()).select(
+        F.col("entry_id").alias("e"), F.col("copied_from").alias("up")
+    )
+    n = links.count()
+    step = links
+    jumps = 0
+    while n and (1 << jumps) <= n + 1:
+        step = (
+            step.alias("a")
+            .join(step.alias("b"), F.col("a.up") == F.col("b.e"))
+            .select(F.col("a.e").alias("e"), F.col("b.up").alias("up"))
+            .localCheckpoint()
+        )
+        jumps += 1
+        if step.isEmpty():
+            return
+    if n:
+        first = step.select("e").first()
+        raise SpilloverError(
+            f"the data was refused: blacklist: copied_from: copy chains loop "
+            f"(entry {first[0] if first else '?'} is on or leads into a loop)"
+        )
