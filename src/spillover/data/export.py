@@ -99,7 +99,9 @@ MAX_STREAM_KEY_BYTES = 4096
 #: Waterfall levels kept as they are: the comparison labels ``spillover link`` writes
 #: (``spillover.link.resolve.LEVEL_AGREES``). Any other level is free text (a ``matches`` table
 #: may be made by hand) and is pseudonymized.
-LEVEL_LABELS = frozenset({"exact", "pinyin", "close", "different", "missing"})
+LEVEL_LABELS = frozenset(
+    {"exact", "pinyin", "swapped", "close", "similar", "alike", "partial", "different", "missing"}
+)
 
 #: Mobile prefixes whose every 8-digit continuation is a valid mainland number
 #: (phonenumbers metadata); pseudonyms are drawn from them.
