@@ -152,6 +152,34 @@ def _room(module: str) -> str:
     return parts[1] if len(parts) > 1 else "spillover"
 
 
+WITHOUT_EXTRAS = """
+import importlib.abc, sys
+EXTRAS = {"pypinyin", "splink", "duckdb", "pyspark", "fastapi", "fastapi_offline", "uvicorn",
+          "neo4j_viz", "matplotlib"}
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in EXTRAS:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Missing())
+import spillover, spillover.link, spillover.service, spillover.audit, spillover.render
+from spillover.cli import main
+sys.argv = ["spillover", "--help"]
+try:
+    main()
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+"""
+
+
+def test_the_package_and_the_command_line_load_without_the_optional_extras():
+    """``pip install spillover`` without extras: the library and ``spillover --help`` load
+    (the extras' modules are imported where a command needs them, not before)."""
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRAS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def _all_imports() -> list[tuple[str, str, bool]]:
     """(module, imported name, inside a function) for every import of every module of the
     package, relative names resolved (``from ..neo4j import x`` is spillover.neo4j, the
