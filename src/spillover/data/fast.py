@@ -101,14 +101,12 @@ def read_columns(
     """
     region = checked_region(region)
     try:
-        columns, extra, linkage = _fast(Path(folder), region, progress)
+        columns, _, linkage = _fast(Path(folder), region, progress)
     except (_Fallback, pa.ArrowException):
         if progress:
             progress("exact loader", 0, 1)
         return columns_from_dataset(load_folder(folder, region=region))
-    if linkage is None:
-        return columns
-    return columns_from_dataset(_linked(_dataset(columns, extra), linkage))
+    return columns if linkage is None else _linked_columns(columns, linkage)
 
 
 def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
@@ -1004,6 +1002,53 @@ def _linked(data: Dataset, linkage: _Linkage) -> Dataset:
         data,
         loans=loans,
         links=tuple(x for x in data.links if x.loan_id in loans),
+        records=linkage.records,
+        matches=linkage.matches,
+    )
+
+
+def _pick(values: pa.Array | np.ndarray, rows: np.ndarray) -> pa.Array | np.ndarray:
+    """The values at ``rows`` (indices), Arrow or numpy alike."""
+    if isinstance(values, np.ndarray):
+        return values[rows]
+    return values.take(pa.array(rows, pa.int64()))
+
+
+def _linked_columns(c: Columns, linkage: _Linkage) -> Columns:
+    """The columns of a folder with identity linkage, as
+    :func:`~spillover.facts.columns.columns_from_dataset` makes them from the exact loader's
+    dataset: the loans whose record resolves to no one (and their links) left out, the
+    owner periods grouped by number (first seen first) and ordered by ``since``, no codes
+    (the batch index makes them), each loan's record, the records and their matches."""
+    loans = np.flatnonzero(pc.not_equal(c.loan_borrower, "").to_numpy(zero_copy_only=False))
+    kept = pc.filter(c.loan_ids, pc.not_equal(c.loan_borrower, ""))
+    links = np.flatnonzero(pc.is_in(c.link_loan, value_set=kept).to_numpy(zero_copy_only=False))
+    first_seen = pc.index_in(c.period_phone, value_set=pc.unique(c.period_phone))
+    periods = np.lexsort((c.period_since, first_seen.to_numpy(zero_copy_only=False)))
+    picked: dict[str, pa.Array | np.ndarray] = {
+        f"period_{name}": _pick(getattr(c, f"period_{name}"), periods)
+        for name in ("phone", "owner", "verified", "since", "until")
+    }
+    for name in ("ids", "platform", "borrower", "applied", "known", "status"):
+        picked[f"loan_{name}"] = _pick(getattr(c, f"loan_{name}"), loans)
+    for name in ("applicant_phone", "phone_verified"):
+        picked[f"loan_{name}"] = _pick(getattr(c, f"loan_{name}"), loans)
+    for name in ("loan", "phone", "role"):
+        picked[f"link_{name}"] = _pick(getattr(c, f"link_{name}"), links)
+    details = c.details
+    if details is not None:
+        details = replace(
+            details,
+            loan_amount=details.loan_amount[loans],
+            loan_status_at=details.loan_status_at[loans],
+            loan_phone_verified=details.loan_phone_verified[loans],
+        )
+    return replace(
+        c,
+        **picked,
+        details=details,
+        codes=None,
+        loan_record=np.asarray(linkage.loan_record, dtype=object)[loans],
         records=linkage.records,
         matches=linkage.matches,
     )
