@@ -932,15 +932,18 @@ def _check_matches(
     mt: pa.Table | None, keys: _Keys, record_ids: pa.Array, record_person: pa.Array
 ) -> tuple[dict[str, Match], np.ndarray]:
     """The ``matches`` rows checked (one per known record, to a known person, never with
-    itself), as the exact loader's :class:`Match` values in file order, and the row of
-    each one's record. A matched record that also names its person: the exact loader
-    decides."""
+    itself, agreeing with the record's own ``person_id``), as the exact loader's
+    :class:`Match` values in file order, and the row of each one's record. The row of a
+    record that names its person is checked but not used (``known`` wins, as in the exact
+    loader)."""
     ids = _clean(_col(mt, "record_id"), True)
     _unique(ids)
     rows = _known(ids, record_ids, False)
-    _need(_true(pc.equal(record_person.take(pa.array(rows, pa.int64())), "")))
     person = _clean(_col(mt, "person_id"), True)
     _known(person, keys.person_ids, False)
+    given = record_person.take(pa.array(rows, pa.int64()))
+    unnamed = pc.equal(given, "").to_numpy(zero_copy_only=False)
+    _need(_true(pc.or_(pc.equal(given, ""), pc.equal(given, person))))
     probability = _numbers(_clean(_col(mt, "match_probability"), True), _PROBABILITY)
     _need((probability <= 1).all())
     by = _clean(_col(mt, "matched_by"), True)
@@ -953,7 +956,7 @@ def _check_matches(
     levels = _waterfalls(waterfall)
     matches = {
         rid: Match(rid, pid, p + 0.0, MatchKey(k), w or None, None if np.isnan(x) else x, levels[f])
-        for rid, pid, p, k, w, x, f in zip(
+        for rid, pid, p, k, w, x, f, unnamed_record in zip(
             ids.to_pylist(),
             person.to_pylist(),
             probability.tolist(),
@@ -961,10 +964,12 @@ def _check_matches(
             matched_with.to_pylist(),
             weight.tolist(),
             waterfall.to_pylist(),
+            unnamed.tolist(),
             strict=True,
         )
+        if unnamed_record
     }
-    return matches, rows
+    return matches, rows[unnamed]
 
 
 def _loan_records(ln: pa.Table | None, loans: _Loans, linkage: _Linkage) -> tuple[_Loans, _Linkage]:
