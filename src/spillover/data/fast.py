@@ -832,9 +832,6 @@ class _Linkage:
     loan_matched_by: list[str | None]
 
 
-#: a record's ID number as the exact loader keeps it (validate_record_id_number upper-cases:
-#: a lower-case ``x`` goes to the exact loader)
-_RECORD_ID = r"^[0-9]{17}[0-9X]$"
 _PROBABILITY = r"^[0-9]+(\.[0-9]+)?$"
 _WEIGHT = r"^-?[0-9]+(\.[0-9]+)?$"
 
@@ -860,7 +857,8 @@ def _check_linkage(tables: dict[str, pa.Table | None], region: str, keys: _Keys)
     _known(platform, keys.platform_ids, False)
     id_number = _clean(_col(rc, "id_number"), False)
     present = pc.filter(id_number, pc.not_equal(id_number, ""))
-    _need(_true(pc.match_substring_regex(present, _RECORD_ID)))
+    # a record's ID number: the shape only, upper-case (a lower-case x: the exact loader)
+    _need(_true(pc.match_substring_regex(present, ID_SHAPE)))
     person = _clean(_col(rc, "person_id"), False)
     _known(person, keys.person_ids, True)
     records = {
