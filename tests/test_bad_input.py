@@ -392,6 +392,45 @@ RECORD_CASES = [
         "subject",
         "unknown record_id 'R-NONE'",
     ),
+    Case(
+        "blacklist-record-without-records",
+        append_row(
+            "blacklist",
+            entry_id="E-R",
+            platform_id="tianyan",
+            subject_kind="record",
+            subject="TY-R-XU",
+            listed_at="2023-10-12",
+        ),
+        "blacklist.csv",
+        18,
+        "subject",
+        "unknown record_id 'TY-R-XU'",
+    ),
+    Case(
+        "matches-probability-not-a-number",
+        on_records(cell("matches", 2, "match_probability", "high")),
+        "matches.csv",
+        2,
+        "match_probability",
+        "expected a number",
+    ),
+    Case(
+        "matches-no-matched-by",
+        on_records(cell("matches", 2, "matched_by", "")),
+        "matches.csv",
+        2,
+        "matched_by",
+        "Input should be 'known'",
+    ),
+    Case(
+        "records-id-number-too-short",
+        on_records(cell("records", 4, "id_number", "33010619820315401")),
+        "records.csv",
+        4,
+        "id_number",
+        "must have 18 characters, got 17",
+    ),
 ]
 
 # --- the corpus -------------------------------------------------------------------------

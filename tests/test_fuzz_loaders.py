@@ -11,6 +11,7 @@ gets the same answer from both loaders as the CSV form. Seeded (``derandomize``)
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,11 +31,14 @@ from scenario import Scenario
 from spillover.data import fast as fastload
 from spillover.data.exact import load_folder
 from spillover.errors import DataError
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
+from spillover.facts.columns import columns_from_dataset
 from spillover.facts.phones import mobile_pattern, normalize_phone
 from spillover.synth.population import _MOBILE_PREFIXES
 
 TABLES = ("people", "platforms", "phones", "loans", "loan_links", "blacklist", "sharing")
+#: the tables edited in the records version of the case (examples/jiang_records)
+RECORD_TABLES = ("records", "matches", "loans", "blacklist", "people", "platforms")
 EXAMPLES = int(os.environ.get("SPILLOVER_FUZZ_EXAMPLES", "250"))
 
 #: values that have broken (or nearly broken) a loader
@@ -65,6 +70,22 @@ CELL_TEXT = st.one_of(
     st.text(max_size=6),
 )
 
+#: values that matter to records, matches and the loans and entries that name a record
+RECORD_ATOMS = [
+    *ATOMS, "QC-R-XU", "TY-R-XU", "QT-R-J", "record", "known", "phone_only", "name_and_phone",
+    "new_identity", "1", "0", "1.0", "1.5", "0.62", "-6.1", "+0.5", "1e-3", "33010619820315401X",
+    "33010619820315401x", "xiaoyu", "[]", "[{}]", "null",
+    '[{"field": "phone", "level": "exact", "agreed": true, "log2_bayes_factor": 8.3}]',
+    '[{"field": "phone", "level": "exact", "agreed": true, "log2_bayes_factor": "8.3"}]',
+    '[{"field": "email", "level": "exact", "agreed": true, "log2_bayes_factor": 8.3}]',
+]  # fmt: skip
+
+RECORD_CELL_TEXT = st.one_of(
+    st.sampled_from(RECORD_ATOMS),
+    st.lists(st.sampled_from(RECORD_ATOMS), min_size=2, max_size=3).map("".join),
+    st.text(max_size=6),
+)
+
 
 def _rows(folder: Path, table: str) -> list[list[str]]:
     with (folder / f"{table}.csv").open(newline="", encoding="utf-8") as handle:
@@ -78,17 +99,19 @@ def _csv_bytes(rows: list[list[str]]) -> bytes:
 
 
 @st.composite
-def edits(draw: st.DrawFn) -> list[tuple[Any, ...]]:
+def edits(
+    draw: st.DrawFn, tables: tuple[str, ...] = TABLES, cells: Any = CELL_TEXT
+) -> list[tuple[Any, ...]]:
     """A few edits, each a tuple naming what to do; applied by :func:`apply`."""
     out = []
     for _ in range(draw(st.integers(1, 3))):
-        table = draw(st.sampled_from(TABLES))
+        table = draw(st.sampled_from(tables))
         kind = draw(
             st.sampled_from(["cell", "cell", "cell", "bytes", "line", "cut", "jsonl", "header"])
         )
         row, col = draw(st.integers(0, 20)), draw(st.integers(0, 10))
         if kind == "cell":
-            out.append((kind, table, row, col, draw(CELL_TEXT)))
+            out.append((kind, table, row, col, draw(cells)))
         elif kind == "bytes":
             out.append(
                 (kind, table, draw(st.integers(0, 4000)), draw(st.binary(min_size=1, max_size=3)))
@@ -203,6 +226,57 @@ def test_loaders_refuse_cleanly_and_agree(changes: list[tuple[Any, ...]]) -> Non
         assert columns[0] == exact[0]
         if exact[0] == "refused":
             assert columns[1] == exact[1]
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize="SPILLOVER_FUZZ_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(edits(RECORD_TABLES, RECORD_CELL_TEXT))
+def test_loaders_agree_on_records_and_matches(changes: list[tuple[Any, ...]]) -> None:
+    """The records version of the case (records, matches, loans and entries naming a
+    record), edited: the fast loader's checks of identity linkage give the exact loader's
+    answer (same dataset and columns, or the same problems)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "data"
+        shutil.copytree(jiang_records_path(), folder, ignore=shutil.ignore_patterns("*.md"))
+        for edit in changes:
+            apply(folder, edit)
+        exact = outcome(load_folder, folder)
+        assert outcome(fastload.read_dataset, folder) == exact
+        columns = outcome(fastload.read_columns, folder)
+        assert columns[0] == exact[0]
+        if exact[0] == "refused":
+            assert columns[1] == exact[1]
+        else:
+            assert same_columns(columns[1], columns_from_dataset(exact[1]))
+
+
+def same_columns(a: Any, b: Any) -> bool:
+    """Two :class:`~spillover.facts.columns.Columns` hold the same values."""
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            if not same_columns(x, y):
+                return False
+        elif isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            if x is None or y is None or not np.array_equal(x, y):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def test_the_fast_loader_reads_the_records_case_itself() -> None:
+    """The records case is read by the fast path (not handed to the exact loader), and
+    gives the exact loader's dataset and columns."""
+    linkage = fastload._fast(jiang_records_path(), "CN", None)[2]
+    assert linkage is not None and set(linkage.records) == {"QC-R-XU", "TY-R-XU", "QT-R-J"}
+    exact = load_folder(jiang_records_path())
+    assert fastload.read_dataset(jiang_records_path()) == exact
+    assert same_columns(fastload.read_columns(jiang_records_path()), columns_from_dataset(exact))
 
 
 @settings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -377,14 +378,19 @@ def test_synth_records_are_seeded_and_leave_the_other_tables_alone(tmp_path):
     plain = generate(300, 9, tmp_path / "plain").out
     for name in ("records.csv", "ground_truth/records.csv", "people.csv", "blacklist.csv"):
         assert (a / name).read_bytes() == (b / name).read_bytes()
-    for name in (
-        "people.csv",
-        "phones.csv",
-        "loans.csv",
-        "blacklist.csv",
-        "ground_truth/entries.csv",
-    ):
+    for name in ("people.csv", "phones.csv", "ground_truth/entries.csv"):
         assert (a / name).read_bytes() == (plain / name).read_bytes()
+    # loans and entries only gain the journey's rows (tests/test_record_journey.py): the
+    # loans an empty borrower_record column, then the loans named by a record
+    head, _, body = (plain / "loans.csv").read_bytes().partition(b"\n")
+    old_loans = head + b",borrower_record\n" + body.replace(b"\n", b",\n")
+    assert (a / "loans.csv").read_bytes().startswith(old_loans)
+    added = (a / "loans.csv").read_bytes()[len(old_loans) :].splitlines()
+    assert added and all(line.startswith(b"LR") for line in added)
+    old_entries = (plain / "blacklist.csv").read_bytes()
+    assert (a / "blacklist.csv").read_bytes().startswith(old_entries)
+    added = (a / "blacklist.csv").read_bytes()[len(old_entries) :].splitlines()
+    assert added and all(b",record,R" in line for line in added)
     assert not (plain / "records.csv").exists()
     records, truth = read(a / "records.csv"), read(a / "ground_truth" / "records.csv")
     assert [r["record_id"] for r in records] == [t["record_id"] for t in truth]
@@ -667,6 +673,11 @@ def test_the_fast_check_reads_the_records_as_the_loader_does(tmp_path, monkeypat
     import spillover.link.resolve as module
 
     data = small_synth(tmp_path, 300, 4)
+    # without the journey's loans and entries naming a record (the same tables as without
+    # --records): a plain folder, which link's own fast check reads
+    plain = generate(300, 4, tmp_path / "plain").out
+    for name in ("loans.csv", "blacklist.csv"):
+        shutil.copyfile(plain / name, data / name)
     assert module._checked_fast(data, "CN") is not None  # a plain folder: the fast check
     fast = module._read_records(data)
     monkeypatch.setattr(module, "_checked_fast", lambda *args: None)

@@ -378,6 +378,8 @@ def _with_records(folder: Path, seed: int) -> None:
         held.setdefault((person_of[r["record_id"]], r["platform_id"]), r["record_id"])
     fields, loans = read(folder / "loans.csv")
     for i, loan in enumerate(loans):
+        if loan.get("borrower_record"):  # synth's own journey: a loan named by a record
+            continue
         record = held.get((loan["borrower_id"], loan["platform_id"]))
         loan["borrower_record"] = ""
         if record is None or i % 3:
@@ -385,7 +387,9 @@ def _with_records(folder: Path, seed: int) -> None:
         loan["borrower_record"] = record
         if i % 2 or record not in resolved:
             loan["borrower_id"] = ""
-    write(folder / "loans.csv", [*fields, "borrower_record"], loans)
+    if "borrower_record" not in fields:
+        fields.append("borrower_record")
+    write(folder / "loans.csv", fields, loans)
     fields, entries = read(folder / "blacklist.csv")
     for i, entry in enumerate(entries):
         record = held.get((entry["subject"], entry["platform_id"]))

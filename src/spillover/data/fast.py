@@ -13,8 +13,9 @@ reports problems itself.
 from __future__ import annotations
 
 import csv as pycsv
+import json
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -40,10 +41,14 @@ from ..facts.model import (
     Loan,
     LoanLink,
     LoanStatus,
+    Match,
+    MatchKey,
+    MatchLevel,
     Person,
     PhonePeriod,
     Platform,
     PlatformKind,
+    Record,
     Sharing,
     SubjectKind,
 )
@@ -55,7 +60,6 @@ from .contract import (
     CSV,
     FALSE_TEXTS,
     ISO_DAY,
-    LINKAGE_TABLES,
     MAX_YEAR,
     MIN_YEAR,
     REQUIRED_TABLES,
@@ -66,7 +70,7 @@ from .contract import (
     required_columns,
 )
 from .exact import checked_region, load_folder, odd_table_paths, table_paths
-from .rows import Row
+from .rows import MatchRow, Row
 
 __all__ = ["Progress", "read_columns", "read_dataset"]
 
@@ -97,11 +101,12 @@ def read_columns(
     """
     region = checked_region(region)
     try:
-        return _fast(Path(folder), region, progress)[0]
+        columns, _, linkage = _fast(Path(folder), region, progress)
     except (_Fallback, pa.ArrowException):
         if progress:
             progress("exact loader", 0, 1)
         return columns_from_dataset(load_folder(folder, region=region))
+    return columns if linkage is None else _linked_columns(columns, linkage)
 
 
 def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
@@ -110,10 +115,11 @@ def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset
     through the exact loader."""
     region = checked_region(region)
     try:
-        columns, extra = _fast(Path(folder), region, None)
+        columns, extra, linkage = _fast(Path(folder), region, None)
     except (_Fallback, pa.ArrowException):
         return load_folder(folder, region=region)
-    return _dataset(columns, extra)
+    data = _dataset(columns, extra)
+    return data if linkage is None else _linked(data, linkage)
 
 
 def _opt(values: list[str]) -> list[str | None]:
@@ -421,28 +427,34 @@ def _resident_ids(values: pa.Array) -> None:
 
 def _fast(
     folder: Path, region: str, progress: Progress | None
-) -> tuple[Columns, dict[str, pa.Array]]:
+) -> tuple[Columns, dict[str, pa.Array], _Linkage | None]:
     """Read and check a folder in named steps (each one falls back on anything unusual);
-    returns its columns and the display fields (``extra``) the columns leave out."""
+    returns its columns, the display fields (``extra``) the columns leave out and its
+    identity linkage (None: the folder has none). With linkage, the columns' loans name
+    each loan's resolved borrower ("" for a record that resolves to no one: the loan
+    stays out of the graph, :func:`_linked`)."""
     _need(folder.is_dir())
     tables = _read_all(folder, progress)
     _tick(progress, 0)
-    _check_linkage(tables)
     extra: dict[str, pa.Array | np.ndarray] = {}
     keys = _check_platforms_people(tables, extra)
+    linkage = _check_linkage(tables, region, keys)
     _tick(progress, 1)
     periods = _check_phones(tables["phones"], region, keys)
     _tick(progress, 2)
     loans = _check_loans(tables["loans"], region, keys, extra)
+    if linkage is not None:
+        loans, linkage = _loan_records(tables["loans"], loans, linkage)
     _tick(progress, 3)
     links = _check_links(tables["loan_links"], region, loans)
     _tick(progress, 4)
-    entries = _check_entries(tables["blacklist"], region, keys, extra)
+    entries = _check_entries(tables["blacklist"], region, keys, extra, linkage)
     _tick(progress, 5)
     shares = _check_sharing(tables["sharing"], keys)
     codes = _phone_codes(periods, loans, links, entries)
     _tick(progress, 6)
-    return _assemble(keys, periods, loans, links, entries, shares, codes, extra), extra
+    columns = _assemble(keys, periods, loans, links, entries, shares, codes, extra)
+    return columns, extra, linkage
 
 
 #: the checking steps after reading (the progress of "check" counts them)
@@ -464,14 +476,6 @@ def _read_all(folder: Path, progress: Progress | None) -> dict[str, pa.Table | N
     if progress:
         progress("read", len(TABLES), len(TABLES))
     return tables
-
-
-def _check_linkage(tables: dict[str, pa.Table | None]) -> None:
-    """Identity linkage (platform records, matches, loans naming a record): the exact
-    loader resolves and checks them (docs/contract.md §1)."""
-    for linkage in LINKAGE_TABLES:
-        _need(tables[linkage] is None or tables[linkage].num_rows == 0)
-    _need(not pc.any(pc.not_equal(_col(tables["loans"], "borrower_record"), "")).as_py())
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,8 +554,10 @@ def _check_loans(
     loan_order = _unique(loan_ids)
     platform = _clean(_col(ln, "platform_id"), True)
     platform_row = _known(platform, keys.platform_ids, False)
-    borrower = _clean(_col(ln, "borrower_id"), True)
-    borrower_row = _known(borrower, keys.person_ids, False)
+    borrower = _clean(_col(ln, "borrower_id"), False)
+    named = pc.or_(pc.not_equal(borrower, ""), pc.not_equal(_col(ln, "borrower_record"), ""))
+    _need(_true(named))  # a borrower_id, or a record (resolved by _loan_records)
+    borrower_row = _known(borrower, keys.person_ids, True)
     applied = _days(_col(ln, "applied_at"), None)
     status = _clean(_col(ln, "status"), True)
     _enum(status, enum_values(LoanStatus), False)
@@ -616,7 +622,11 @@ class _Entries:
 
 
 def _check_entries(
-    bl: pa.Table | None, region: str, keys: _Keys, extra: dict[str, pa.Array | np.ndarray]
+    bl: pa.Table | None,
+    region: str,
+    keys: _Keys,
+    extra: dict[str, pa.Array | np.ndarray],
+    linkage: _Linkage | None,
 ) -> _Entries:
     entry_ids = _clean(_col(bl, "entry_id"), True)
     platform = _clean(_col(bl, "platform_id"), True)
@@ -627,13 +637,18 @@ def _check_entries(
     extra["entry_stated_reason"] = _clean(_col(bl, "stated_reason"), False)
     entry_order = _unique(entry_ids)
     platform_row = _known(platform, keys.platform_ids, False)
-    _enum(kind, {SubjectKind.PERSON.value, SubjectKind.PHONE.value}, False)
+    kinds = {SubjectKind.PERSON.value, SubjectKind.PHONE.value}
+    if linkage is not None:  # an entry on a platform record: a known record
+        kinds.add(SubjectKind.RECORD.value)
+        is_record = pc.equal(kind, SubjectKind.RECORD.value)
+        _known(pc.filter(subject, is_record), linkage.record_ids, False)
+    _enum(kind, kinds, False)
     is_person = pc.equal(kind, SubjectKind.PERSON.value)
     person_row = np.full(len(subject), -1, dtype=np.int64)
     person_row[is_person.to_numpy(zero_copy_only=False)] = _known(
         pc.filter(subject, is_person), keys.person_ids, False
     )
-    is_phone = pc.invert(is_person)
+    is_phone = pc.equal(kind, SubjectKind.PHONE.value)
     if pc.any(is_phone).as_py():
         normalized = _phones(pc.filter(subject, is_phone), region, False)
         subject = pc.replace_with_mask(subject, is_phone, normalized)
@@ -793,3 +808,250 @@ def _acyclic(copied: np.ndarray) -> None:
             return
         jump = jump[jump]
     _need((jump == n).all())
+
+
+# ---------------------------------------------------------------------------------------------
+# identity linkage (docs/contract.md §1): platform records, their matches, loans and entries
+# naming a record. Checked on whole columns like the rest; resolved as the exact loader
+# resolves them (exact._resolve): records.person_id when given (``known``), else the record's
+# matches row; a record with neither resolves to no one.
+
+
+@dataclass(frozen=True, slots=True)
+class _Linkage:
+    """The checked ``records`` and ``matches``: the records by id, each resolved record's
+    match (in the exact loader's order), the person each record resolves to ("" none),
+    and per loan row its record ("") and how that record was resolved (None)."""
+
+    record_ids: pa.Array
+    record_platform: np.ndarray
+    resolved: np.ndarray
+    records: dict[str, Record]
+    matches: dict[str, Match]
+    loan_record: list[str]
+    loan_matched_by: list[str | None]
+
+
+_PROBABILITY = r"^[0-9]+(\.[0-9]+)?$"
+_WEIGHT = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+def _has_linkage(tables: dict[str, pa.Table | None]) -> bool:
+    """Whether the folder uses identity linkage at all (else: no records, as before)."""
+    if any(tables[t] is not None and tables[t].num_rows for t in ("records", "matches")):
+        return True
+    if pc.any(pc.not_equal(_col(tables["loans"], "borrower_record"), "")).as_py():
+        return True
+    kinds = _col(tables["blacklist"], "subject_kind")
+    return bool(pc.any(pc.equal(kinds, SubjectKind.RECORD.value)).as_py())
+
+
+def _check_linkage(tables: dict[str, pa.Table | None], region: str, keys: _Keys) -> _Linkage | None:
+    """The records and their matches checked and resolved (None: the folder has none)."""
+    if not _has_linkage(tables):
+        return None
+    rc = tables["records"]
+    ids = _clean(_col(rc, "record_id"), True)
+    _unique(ids)
+    platform = _clean(_col(rc, "platform_id"), True)
+    _known(platform, keys.platform_ids, False)
+    id_number = _clean(_col(rc, "id_number"), False)
+    present = pc.filter(id_number, pc.not_equal(id_number, ""))
+    # a record's ID number: the shape only, upper-case (a lower-case x: the exact loader)
+    _need(_true(pc.match_substring_regex(present, ID_SHAPE)))
+    person = _clean(_col(rc, "person_id"), False)
+    _known(person, keys.person_ids, True)
+    records = {
+        rid: Record(rid, plat, name, idn, phone, birth, city, pid)
+        for rid, plat, name, idn, phone, birth, city, pid in zip(
+            ids.to_pylist(),
+            platform.to_pylist(),
+            _opt(_clean(_col(rc, "name"), False).to_pylist()),
+            _opt(id_number.to_pylist()),
+            _opt(_phones(_clean(_col(rc, "phone"), False), region, True).to_pylist()),
+            _day_or_none(_days(_col(rc, "birth_date"), NEVER), NEVER),
+            _opt(_clean(_col(rc, "city"), False).to_pylist()),
+            _opt(person.to_pylist()),
+            strict=True,
+        )
+    }
+    matches, rows = _check_matches(tables["matches"], keys, ids, person)
+    resolved = np.asarray(person.to_numpy(zero_copy_only=False), dtype=object)
+    resolved[rows] = [m.person_id for m in matches.values()]
+    known = {
+        rid: Match(rid, r.person_id, 1.0, MatchKey.KNOWN)
+        for rid, r in records.items()
+        if r.person_id is not None
+    }
+    return _Linkage(
+        ids,
+        np.asarray(platform.to_numpy(zero_copy_only=False), dtype=object),
+        resolved,
+        records,
+        {**known, **matches},
+        [],
+        [],
+    )
+
+
+def _numbers(values: pa.Array, pattern: str) -> np.ndarray:
+    """Plain decimal numbers (``pattern``) as floats, NaN for ""; anything else (signs,
+    exponents, inf): the exact loader reads it."""
+    present = pc.not_equal(values, "")
+    _need(_true(pc.match_substring_regex(pc.filter(values, present), pattern)))
+    numbers = pc.cast(pc.if_else(present, values, None), pa.float64())
+    out: np.ndarray = numbers.fill_null(np.nan).to_numpy(zero_copy_only=False)
+    _need(np.isfinite(out[present.to_numpy(zero_copy_only=False)]).all())
+    return out
+
+
+def _waterfalls(values: pa.Array) -> dict[str, tuple[MatchLevel, ...]]:
+    """Each distinct ``waterfall`` cell read by the row model the exact loader uses (a
+    linked folder repeats few of them); anything it refuses: the exact loader names it."""
+    out: dict[str, tuple[MatchLevel, ...]] = {"": ()}
+    for text in pc.unique(values).to_pylist():
+        if text in out:
+            continue
+        try:
+            _need(isinstance(json.loads(text), list))
+            row = MatchRow.model_validate(
+                {"record_id": "r", "person_id": "p", "match_probability": "0"}
+                | {"matched_by": MatchKey.KNOWN.value, "waterfall": text}
+            )
+        except ValueError as exc:  # pydantic's ValidationError and JSON's errors are ValueErrors
+            raise _Fallback from exc
+        out[text] = tuple(
+            MatchLevel(w.field, w.level, w.agreed, w.log2_bayes_factor) for w in row.waterfall or ()
+        )
+    return out
+
+
+def _check_matches(
+    mt: pa.Table | None, keys: _Keys, record_ids: pa.Array, record_person: pa.Array
+) -> tuple[dict[str, Match], np.ndarray]:
+    """The ``matches`` rows checked (one per known record, to a known person, never with
+    itself, agreeing with the record's own ``person_id``), as the exact loader's
+    :class:`Match` values in file order, and the row of each one's record. The row of a
+    record that names its person is checked but not used (``known`` wins, as in the exact
+    loader)."""
+    ids = _clean(_col(mt, "record_id"), True)
+    _unique(ids)
+    rows = _known(ids, record_ids, False)
+    person = _clean(_col(mt, "person_id"), True)
+    _known(person, keys.person_ids, False)
+    given = record_person.take(pa.array(rows, pa.int64()))
+    unnamed = pc.equal(given, "").to_numpy(zero_copy_only=False)
+    _need(_true(pc.or_(pc.equal(given, ""), pc.equal(given, person))))
+    probability = _numbers(_clean(_col(mt, "match_probability"), True), _PROBABILITY)
+    _need((probability <= 1).all())
+    by = _clean(_col(mt, "matched_by"), True)
+    _enum(by, enum_values(MatchKey), False)
+    matched_with = _clean(_col(mt, "matched_with"), False)
+    _known(matched_with, record_ids, True)
+    _need(not pc.any(pc.equal(matched_with, ids)).as_py())
+    weight = _numbers(_clean(_col(mt, "match_weight"), False), _WEIGHT)
+    waterfall = _clean(_col(mt, "waterfall"), False)
+    levels = _waterfalls(waterfall)
+    matches = {
+        rid: Match(rid, pid, p + 0.0, MatchKey(k), w or None, None if np.isnan(x) else x, levels[f])
+        for rid, pid, p, k, w, x, f, unnamed_record in zip(
+            ids.to_pylist(),
+            person.to_pylist(),
+            probability.tolist(),
+            by.to_pylist(),
+            matched_with.to_pylist(),
+            weight.tolist(),
+            waterfall.to_pylist(),
+            unnamed.tolist(),
+            strict=True,
+        )
+        if unnamed_record
+    }
+    return matches, rows[unnamed]
+
+
+def _loan_records(ln: pa.Table | None, loans: _Loans, linkage: _Linkage) -> tuple[_Loans, _Linkage]:
+    """Each loan's record known, held by the loan's platform, resolving to its borrower_id
+    when that is given; the loans then name the resolved borrower ("" none)."""
+    record = _clean(_col(ln, "borrower_record"), False)
+    row = _known(record, linkage.record_ids, True)
+    has = row >= 0
+    platform = np.asarray(loans.platform.to_numpy(zero_copy_only=False), dtype=object)
+    _need((linkage.record_platform[row[has]] == platform[has]).all())
+    given = np.asarray(loans.borrower.to_numpy(zero_copy_only=False), dtype=object)
+    person = given.copy()
+    person[has] = linkage.resolved[row[has]]
+    _need(((given == "") | (person == given)).all())
+    borrower = pa.array(person.tolist(), pa.string())
+    by = [
+        linkage.matches[r].matched_by.value if r and r in linkage.matches else None
+        for r in record.to_pylist()
+    ]
+    resolved = replace(loans, borrower=borrower)
+    return resolved, replace(linkage, loan_record=record.to_pylist(), loan_matched_by=by)
+
+
+def _linked(data: Dataset, linkage: _Linkage) -> Dataset:
+    """The dataset of a folder with identity linkage, as the exact loader builds it: loans
+    naming their record and how it was resolved; a loan whose record resolves to no one
+    (and its links) out of the graph; the records and their matches."""
+    loans = {}
+    for (loan_id, loan), record, by in zip(
+        data.loans.items(), linkage.loan_record, linkage.loan_matched_by, strict=True
+    ):
+        if loan.borrower_id:
+            loans[loan_id] = replace(loan, borrower_record=record or None, matched_by=by)
+    return replace(
+        data,
+        loans=loans,
+        links=tuple(x for x in data.links if x.loan_id in loans),
+        records=linkage.records,
+        matches=linkage.matches,
+    )
+
+
+def _pick(values: pa.Array | np.ndarray, rows: np.ndarray) -> pa.Array | np.ndarray:
+    """The values at ``rows`` (indices), Arrow or numpy alike."""
+    if isinstance(values, np.ndarray):
+        return values[rows]
+    return values.take(pa.array(rows, pa.int64()))
+
+
+def _linked_columns(c: Columns, linkage: _Linkage) -> Columns:
+    """The columns of a folder with identity linkage, as
+    :func:`~spillover.facts.columns.columns_from_dataset` makes them from the exact loader's
+    dataset: the loans whose record resolves to no one (and their links) left out, the
+    owner periods grouped by number (first seen first) and ordered by ``since``, no codes
+    (the batch index makes them), each loan's record, the records and their matches."""
+    loans = np.flatnonzero(pc.not_equal(c.loan_borrower, "").to_numpy(zero_copy_only=False))
+    kept = pc.filter(c.loan_ids, pc.not_equal(c.loan_borrower, ""))
+    links = np.flatnonzero(pc.is_in(c.link_loan, value_set=kept).to_numpy(zero_copy_only=False))
+    first_seen = pc.index_in(c.period_phone, value_set=pc.unique(c.period_phone))
+    periods = np.lexsort((c.period_since, first_seen.to_numpy(zero_copy_only=False)))
+    picked: dict[str, pa.Array | np.ndarray] = {
+        f"period_{name}": _pick(getattr(c, f"period_{name}"), periods)
+        for name in ("phone", "owner", "verified", "since", "until")
+    }
+    for name in ("ids", "platform", "borrower", "applied", "known", "status"):
+        picked[f"loan_{name}"] = _pick(getattr(c, f"loan_{name}"), loans)
+    for name in ("applicant_phone", "phone_verified"):
+        picked[f"loan_{name}"] = _pick(getattr(c, f"loan_{name}"), loans)
+    for name in ("loan", "phone", "role"):
+        picked[f"link_{name}"] = _pick(getattr(c, f"link_{name}"), links)
+    details = c.details
+    if details is not None:
+        details = replace(
+            details,
+            loan_amount=details.loan_amount[loans],
+            loan_status_at=details.loan_status_at[loans],
+            loan_phone_verified=details.loan_phone_verified[loans],
+        )
+    return replace(
+        c,
+        **picked,
+        details=details,
+        codes=None,
+        loan_record=np.asarray(linkage.loan_record, dtype=object)[loans],
+        records=linkage.records,
+        matches=linkage.matches,
+    )

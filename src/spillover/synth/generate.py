@@ -52,7 +52,7 @@ from .population import (
     make_phones,
     make_platforms,
 )
-from .records import Records, make_records, write_records
+from .records import Journey, Records, make_journey, make_records, write_journey, write_records
 from .writers import (
     Listing,
     Out,
@@ -103,6 +103,7 @@ def _write_all(
     p: SynthParams,
     writer: Writer,
     records: Records | None = None,
+    journey: Journey | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Every table of the folder and of its ground truth, in this order (the progress
     stages follow it); returns the rows written per table."""
@@ -128,6 +129,10 @@ def _write_all(
     }
     if records is not None:
         counts["records"], truth["records"] = write_records(o, records, gt)
+    if records is not None and journey is not None:
+        added_loans, added_entries, truth["record_journey"] = write_journey(o, records, journey, gt)
+        counts["loans"] += added_loans
+        counts["blacklist"] += added_entries
     return counts, truth
 
 
@@ -192,7 +197,7 @@ def generate(
         lambda: make_entries(folk, phones, plat, loans, links, p, rng),
         lambda r: r.n,
     )
-    recs = None
+    recs, journey = None, None
     if records:  # from a stream of its own: the other tables stay as they are without records
         record_rng = np.random.default_rng([seed, 14])
         recs = stage(
@@ -200,10 +205,11 @@ def generate(
             lambda: make_records(folk, phones, plat, p, record_rng),
             lambda r: r.n,
         )
+        recs, journey = make_journey(recs, plat, p, np.random.default_rng([seed, 15]))
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out) as tmp:
         counts, truth = _write_all(
-            tmp, folk, phones, plat, loans, links, entries, p, Writer(report), recs
+            tmp, folk, phones, plat, loans, links, entries, p, Writer(report), recs, journey
         )
         convert_folder(tmp, format, report)
     return SynthSummary(

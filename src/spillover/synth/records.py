@@ -22,6 +22,7 @@ from .population import (
     Platforms,
     day_number,
     id_width,
+    iso_day,
 )
 from .writers import (
     CITY_NAMES,
@@ -34,7 +35,7 @@ from .writers import (
     phone_cells,
 )
 
-__all__ = ["Records", "make_records", "write_records"]
+__all__ = ["Journey", "Records", "make_journey", "make_records", "write_journey", "write_records"]
 
 # ---------------------------------------------------------------------------------------------
 # customer records (generate(..., records=True)): every platform's own record of a person
@@ -229,3 +230,138 @@ def write_records(o: Out, rec: Records, gt: Path) -> tuple[int, int]:
         truth_rows,
     )
     return written, truth
+
+
+# ---------------------------------------------------------------------------------------------
+# the journey to the end (generate(..., records=True)): loans named by a record, entries on
+# records, and one record of a person posing as another (the seed case's misidentification)
+
+
+@dataclass(frozen=True)
+class Journey:
+    """Loans that name their borrower by a platform record (``loans.borrower_record``) and
+    the entries listing those records (``subject_kind`` ``record``); one record (``posing``)
+    is a person's application under another's name and phone, which linkage takes for
+    that other person. Indices into :class:`Records`; days are internal day numbers."""
+
+    record: np.ndarray  # the record each loan names (and each entry lists)
+    applied: np.ndarray
+    defaulted: np.ndarray
+    listed: np.ndarray
+    amount: np.ndarray
+    posing: int  # the record written with another person's name and phone
+    posing_as: int  # that other person
+
+    @property
+    def n(self) -> int:
+        """How many loans (and entries)."""
+        return int(self.record.size)
+
+
+def _append_record(rec: Records, copy_of: int, person: int, platform: int) -> Records:
+    """``rec`` with one more record: ``copy_of``'s name, phone and city, held by ``platform``
+    and truly ``person``'s (no ID number, no birth date, not known to the data)."""
+
+    def one(field: np.ndarray, value: object) -> np.ndarray:
+        return np.concatenate([field, np.asarray([value], dtype=field.dtype)])
+
+    return Records(
+        person=one(rec.person, person),
+        platform=one(rec.platform, platform),
+        name=np.concatenate([rec.name, rec.name[copy_of : copy_of + 1]]),
+        form=one(rec.form, rec.form[copy_of]),
+        typo=one(rec.typo, False),
+        id_number=np.concatenate([rec.id_number, np.zeros((1, 18), rec.id_number.dtype)]),
+        id_typo=one(rec.id_typo, False),
+        phone=one(rec.phone, rec.phone[copy_of]),
+        national=one(rec.national, False),
+        source=one(rec.source, PHONE_SOURCES.index("shared")),
+        birth=one(rec.birth, MISSING),
+        city=one(rec.city, rec.city[copy_of]),
+        known=one(rec.known, False),
+    )
+
+
+def make_journey(
+    rec: Records, plat: Platforms, p: SynthParams, rng: np.random.Generator
+) -> tuple[Records, Journey]:
+    """Pick the records that borrow and default (about one in fifty of those the data does
+    not name a person for, at least three), and add the posing record: someone applies
+    with the name and phone of a person another platform knows by a clean record.
+    Returns the records (with the posing one, last) and the journey."""
+    clean = rec.known & (rec.form == 0) & ~rec.typo & (rec.source == 0) & (rec.phone >= 0)
+    clean &= rec.city >= 0
+    candidates = np.flatnonzero(clean)
+    if candidates.size == 0:  # a tiny folder: any record with a phone
+        candidates = np.flatnonzero(rec.phone >= 0)
+    copy_of = int(candidates[rng.integers(0, candidates.size)])
+    posing_as = int(rec.person[copy_of])
+    people = int(rec.person.max()) + 1
+    poser = int((posing_as + 1 + rng.integers(0, max(people - 1, 1))) % people)
+    platform = int((rec.platform[copy_of] + 1 + rng.integers(0, max(plat.n - 1, 1))) % plat.n)
+    rec = _append_record(rec, copy_of, poser, platform)
+    posing = rec.n - 1
+    unnamed = np.flatnonzero(~rec.known[:posing] & (rec.phone[:posing] >= 0))
+    k = min(unnamed.size, max(3, posing // 50))
+    chosen = np.sort(rng.choice(unnamed, k, replace=False)) if k else unnamed[:0]
+    record = np.append(chosen, posing)
+    start, end = day_number(p.start), day_number(p.end)
+    applied = rng.integers(start, end - 200, record.size)
+    defaulted = applied + rng.integers(60, 120, record.size)
+    listed = defaulted + rng.integers(1, 30, record.size)
+    amount = 500 * rng.integers(2, 40, record.size)
+    return rec, Journey(record, applied, defaulted, listed, amount, posing, posing_as)
+
+
+def _text_rows(path: Path, rows: list[list[str]]) -> None:
+    with path.open("ab") as handle:
+        handle.write("".join(",".join(r) + "\n" for r in rows).encode())
+
+
+def write_journey(o: Out, rec: Records, j: Journey, gt: Path) -> tuple[int, int, int]:
+    """Add the journey's loans to ``loans.csv`` (a ``borrower_record`` column, empty on the
+    other loans), its entries to ``blacklist.csv`` and who truly borrowed to
+    ``ground_truth/record_journey.csv``; the loans, entries and truth rows written."""
+    loans = o.out / "loans.csv"
+    text = loans.read_bytes()
+    header, _, body = text.partition(b"\n")
+    loans.write_bytes(header + b",borrower_record\n" + body.replace(b"\n", b",\n"))
+    rw, pw = id_width(rec.n), o.pw
+    record_ids = [f"R{r + 1:0{rw}d}" for r in j.record.tolist()]
+    platforms = [bytes(o.plat_ids[rec.platform[r]]).rstrip(b"\0").decode() for r in j.record]
+    loan_ids = [f"LR{i + 1:06d}" for i in range(j.n)]
+    entry_ids = [f"ER{i + 1:06d}" for i in range(j.n)]
+    phones = [f"+86{rec.phone[r]:011d}" for r in j.record.tolist()]
+    _text_rows(
+        loans,
+        [
+            [lid, plat, "", iso_day(a), "defaulted", phone, "false", str(amt), iso_day(d), rid]
+            for lid, plat, a, phone, amt, d, rid in zip(
+                loan_ids, platforms, j.applied.tolist(), phones, j.amount.tolist(),
+                j.defaulted.tolist(), record_ids, strict=True,
+            )
+        ],
+    )  # fmt: skip
+    _text_rows(
+        o.out / "blacklist.csv",
+        [
+            [eid, plat, "record", rid, iso_day(day), f"loan {lid} defaulted", ""]
+            for eid, plat, rid, day, lid in zip(
+                entry_ids, platforms, record_ids, j.listed.tolist(), loan_ids, strict=True
+            )
+        ],
+    )
+    truth = gt / "record_journey.csv"
+    truth.write_text("entry_id,loan_id,record_id,person_id,posing_as\n")
+    _text_rows(
+        truth,
+        [
+            [eid, lid, rid, f"P{rec.person[r] + 1:0{pw}d}", ""]
+            if r != j.posing
+            else [eid, lid, rid, f"P{rec.person[r] + 1:0{pw}d}", f"P{j.posing_as + 1:0{pw}d}"]
+            for eid, lid, rid, r in zip(
+                entry_ids, loan_ids, record_ids, j.record.tolist(), strict=True
+            )
+        ],
+    )
+    return j.n, j.n, j.n
