@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("splink")
 
-from spillover.cli.commands import cli
+from spillover.cli import cli
 from spillover.data import fast as fastload
 from spillover.data.exact import load_folder
 from spillover.link.resolve import link
