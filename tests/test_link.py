@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -670,19 +669,18 @@ def test_train_on_one_or_two_records_says_so(tmp_path, count):
 
 
 def test_the_fast_check_reads_the_records_as_the_loader_does(tmp_path, monkeypatch):
+    """link checks its input with the fast loader (records, matches, loans named by a
+    record and entries on records included): the same records and people as the exact
+    loader gives."""
     import spillover.link.resolve as module
+    from spillover.data.exact import load_folder
 
-    data = small_synth(tmp_path, 300, 4)
-    # without the journey's loans and entries naming a record (the same tables as without
-    # --records): a plain folder, which link's own fast check reads
-    plain = generate(300, 4, tmp_path / "plain").out
-    for name in ("loans.csv", "blacklist.csv"):
-        shutil.copyfile(plain / name, data / name)
-    assert module._checked_fast(data, "CN") is not None  # a plain folder: the fast check
+    data = small_synth(tmp_path, 300, 4)  # with the journey's loans and entries on records
     fast = module._read_records(data)
-    monkeypatch.setattr(module, "_checked_fast", lambda *args: None)
+    monkeypatch.setattr(module, "read_dataset", load_folder)
     exact = module._read_records(data)
     assert fast[0].equals(exact[0]) and fast[1] == exact[1]
+    assert fast[0].num_rows > 0
 
 
 @pytest.mark.parametrize("form", ["file", "parts"])

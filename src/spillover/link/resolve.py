@@ -40,10 +40,8 @@ import functools
 import json
 import logging
 import math
-import os
 import re
 import shutil
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -63,8 +61,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..data import parquet as parquetio
-from ..data.exact import load_folder, odd_table_paths, read_valid_table, table_file, table_paths
-from ..data.fast import read_columns
+from ..data.exact import table_file, table_paths
+from ..data.fast import read_dataset
 from ..data.rows import MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.model import MATCH_FIELDS, MatchKey
@@ -375,7 +373,7 @@ def _untrained(settings: Mapping[str, Any]) -> dict[str, Any]:
 def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, set[str]]:
     """The ``records`` table of ``data`` as text columns (missing values null), and the
     ids of its people, after the whole folder has been checked by the project's loader
-    (:func:`spillover.data.exact.load_folder`: every table, every reference, the usual
+    (:func:`spillover.data.fast.read_dataset`: every table, every reference, the usual
     ``file:line: field`` messages), so that nothing is written from a folder that every
     later command would refuse."""
     if not data.is_dir():
@@ -384,13 +382,10 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, s
         raise DataError(
             [Problem(str(data / "records.csv"), 0, "(table)", "table 'records' is missing")]
         )
-    checked = _checked_fast(data, region)
-    if checked is None:
-        dataset = load_folder(data, region=region)
-        rows: list[Any] = list(dataset.records.values())
-        people = set(dataset.people)
-    else:
-        rows, people = checked
+    # the fast loader: its vectorized checks, and the exact loader's messages for any defect
+    dataset = read_dataset(data, region=region)
+    rows: list[Any] = list(dataset.records.values())
+    people = set(dataset.people)
 
     def text(value: object) -> str | None:
         if value is None:
@@ -402,41 +397,6 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, s
         for name in RECORD_COLUMNS
     }
     return pa.table(columns), people
-
-
-def _checked_fast(data: Path, region: str) -> tuple[list[Any], set[str]] | None:
-    """The records of ``data`` and its people's ids when the folder is plainly valid, checked
-    without building the whole graph: the other tables by the fast loader
-    (:func:`spillover.data.fast.read_columns`, itself exact), the records by their row rules,
-    unique ids and known platforms and people. ``None`` whenever anything is not plainly
-    so (a ``matches`` table, a loan or an entry naming a record, any defect): then the
-    exact loader decides, with its messages."""
-    records = table_paths(data, "records")
-    if len(records) != 1 or table_paths(data, "matches") or odd_table_paths(data, "matches"):
-        return None
-    with tempfile.TemporaryDirectory(prefix="spillover-link-") as tmp:
-        for child in data.iterdir():
-            if child.name != records[0].name:
-                os.symlink(child.absolute(), Path(tmp) / child.name)
-        try:
-            columns = read_columns(tmp, region=region)
-        except Exception:  # any doubt: the exact loader decides and says why
-            return None
-    try:
-        rows = [r for r in read_valid_table(data, "records", region) if isinstance(r, RecordRow)]
-    except Exception:  # as above
-        return None
-    people = set(columns.person_ids.tolist())
-    platforms = set(columns.platform_ids.tolist())
-    ids = [r.record_id for r in rows]
-    if len(set(ids)) != len(ids):
-        return None
-    for row in rows:
-        if row.platform_id not in platforms or (
-            row.person_id is not None and row.person_id not in people
-        ):
-            return None
-    return rows, people
 
 
 def _prepare(records: pa.Table) -> pa.Table:
