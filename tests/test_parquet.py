@@ -504,7 +504,7 @@ def test_native_types_read_as_the_csv_form(name: str, tmp_path: Path) -> None:
     exact = load_folder(folder)
     assert fastload.read_dataset(folder) == exact
     # the columnar fast path takes it (no detour through the exact loader)
-    columns, _ = fastload._fast(folder, "CN", None)
+    columns = fastload._fast(folder, "CN", None)[0]
     assert sorted(columns.entry_ids.to_pylist()) == sorted(exact.entries)
 
 
