@@ -79,6 +79,7 @@ __all__ = [
     "MIN_KEY_BYTES",
     "ExportSummary",
     "Pseudonymizer",
+    "check_new_folder",
     "check_options",
     "export_pseudonymized",
     "generate_key",
@@ -734,7 +735,9 @@ def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None)
     return counts
 
 
-def _check_out(out: Path) -> None:
+def check_new_folder(out: Path) -> None:
+    """Refuse ``out`` as a folder to write unless it is new or empty (a file there, or a
+    folder with anything in it, is refused: nothing is overwritten)."""
     if out.exists() and not out.is_dir():
         raise SpilloverError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
@@ -766,7 +769,7 @@ def export_pseudonymized(
     secret = read_key(key_file) if key_file is not None else key
     assert secret is not None
     source, out = Path(data), Path(out)
-    _check_out(out)
+    check_new_folder(out)
     if progress:
         progress("read", 0, 1)
     dataset = read_dataset(source, region=region)

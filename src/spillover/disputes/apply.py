@@ -34,7 +34,7 @@ from ..backends.memory import MemoryBackend
 from ..connect import read_dataset
 from ..data.contract import CSV, JSONL, PARQUET, TABLES
 from ..data.exact import table_file
-from ..data.export import write_dataset
+from ..data.export import check_new_folder, write_dataset
 from ..data.formats import check_format, convert_folder
 from ..engines.remedy import (
     APPLICANT_PHONE,
@@ -61,7 +61,10 @@ __all__ = [
     "check_options",
     "corrected",
     "dataset_records",
+    "describe_record",
     "folder_format",
+    "record_dict",
+    "record_fields",
 ]
 
 #: the file beside the corrected tables that says what was corrected
@@ -83,21 +86,28 @@ class AppliedRemedy:
 
 def _missing(record: Record) -> SpilloverError:
     return SpilloverError(
-        f"the remedy's record is not in the data: {_describe(record)} (a remedy applies to "
+        f"the remedy's record is not in the data: {describe_record(record)} (a remedy applies to "
         "the folder it was computed on)"
     )
 
 
-def _describe(record: Record) -> str:
-    fields = {k: v for k, v in _record_dict(record).items() if k != "kind" and v is not None}
+def describe_record(record: Record) -> str:
+    """A record on one line: its kind, then its fields (``loan_link loan_id=..., ...``)."""
+    fields = {k: v for k, v in record_dict(record).items() if k != "kind"}
     return record.kind + " " + ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
-def _record_dict(record: Record) -> dict[str, Any]:
+def record_fields(record: Record) -> dict[str, Any]:
+    """Every field of a record, JSON-ready (the day as ISO text; a missing field None)."""
     out = dataclasses.asdict(record)
     if record.since is not None:
         out["since"] = record.since.isoformat()
     return out
+
+
+def record_dict(record: Record) -> dict[str, Any]:
+    """The fields a record has, JSON-ready (:func:`record_fields` without the missing ones)."""
+    return {k: v for k, v in record_fields(record).items() if v is not None}
 
 
 def check_options(
@@ -280,13 +290,6 @@ def folder_format(folder: str | Path) -> str:
     return next(f for f in ("csv", "jsonl", "parquet") if forms[f] == best)
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise SpilloverError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        raise SpilloverError(f"{out}: the output folder must be new or empty")
-
-
 def apply_remedy(
     data: str | Path,
     out: str | Path,
@@ -312,7 +315,7 @@ def apply_remedy(
     source, target = Path(data), Path(out)
     if target.resolve() == source.resolve():
         raise SpilloverError(f"{target}: the corrected copy must go to a new folder")
-    _check_out(target)
+    check_new_folder(target)
     chosen = check_format(format) if format is not None else folder_format(source)
     policy = policy or default_policy()
     if progress:
@@ -343,7 +346,7 @@ def apply_remedy(
                 {
                     "source": str(source),
                     "entries": list(entries),
-                    "records": [_record_dict(r) for r in records],
+                    "records": [record_fields(r) for r in records],
                     "policy": {
                         "name": policy.name,
                         "version": policy.version,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from ..rules import APPLICANT
 from ..service.checklog import read_checks
 from ..text.safe import printable
 from ..version import __version__
+from .apply import record_dict
 from .changes import LIFTED, Changes, EntryChange
 
 __all__ = ["LANGS", "NOTICES_FILE", "Checked", "Notice", "Passed", "notices", "write_notices"]
@@ -370,16 +371,6 @@ def notice_text(
 
 
 def _json(notice: Notice) -> dict[str, Any]:
-    def records(rs: Iterable[Record]) -> list[dict[str, Any]]:
-        return [
-            {
-                k: (v.isoformat() if isinstance(v, date) else v)
-                for k, v in asdict(r).items()
-                if v is not None
-            }
-            for r in rs
-        ]
-
     def passed(ps: Iterable[Passed]) -> list[dict[str, Any]]:
         return [
             {
@@ -406,7 +397,7 @@ def _json(notice: Notice) -> dict[str, Any]:
             }
             for c in notice.listings
         ],
-        "corrected_records": records(notice.records),
+        "corrected_records": [record_dict(r) for r in notice.records],
         "passed_to": passed(notice.passed_to),
         "received_from": passed(notice.received_from),
         "checks": [

@@ -13,15 +13,13 @@ import csv
 import io
 import json
 from dataclasses import asdict
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ..engines.remedy import Record
 from ..files.write import neutralize
 from ..text.safe import printable
 from ..text.wording import count
-from .apply import AppliedRemedy
+from .apply import AppliedRemedy, describe_record, record_dict
 from .changes import STATUSES, Changes, EntryChange, EntryState
 
 __all__ = [
@@ -57,14 +55,6 @@ CHANGE_COLUMNS = [
 ]
 
 
-def _record(r: Record) -> dict[str, Any]:
-    return {
-        k: (v.isoformat() if isinstance(v, date) else v)
-        for k, v in asdict(r).items()
-        if v is not None
-    }
-
-
 def _state(s: EntryState | None) -> dict[str, Any] | None:
     return None if s is None else asdict(s)
 
@@ -77,8 +67,8 @@ def _change(c: EntryChange) -> dict[str, Any]:
         "subject": {"kind": c.subject_kind, "id": c.subject},
         "before": _state(c.before),
         "after": _state(c.after),
-        "records_removed": [_record(r) for r in c.removed_records],
-        "records_added": [_record(r) for r in c.added_records],
+        "records_removed": [record_dict(r) for r in c.removed_records],
+        "records_added": [record_dict(r) for r in c.added_records],
     }
 
 
@@ -94,8 +84,8 @@ def changes_dict(found: Changes) -> dict[str, Any]:
         },
         "counts": {status: found.count(status) for status in STATUSES}
         | {"unchanged": found.unchanged},
-        "records_removed": [_record(r) for r in found.removed_records],
-        "records_added": [_record(r) for r in found.added_records],
+        "records_removed": [record_dict(r) for r in found.removed_records],
+        "records_added": [record_dict(r) for r in found.added_records],
         "entries": [_change(c) for c in found.entries],
     }
 
@@ -166,15 +156,10 @@ def changes_text(found: Changes) -> str:
             f"{_verdict(c.before)} -> {_verdict(c.after)}"
         )
         for r in c.removed_records:
-            lines.append(f"  corrected: {printable(_describe(r))}")
+            lines.append(f"  corrected: {printable(describe_record(r))}")
         for r in c.added_records:
-            lines.append(f"  added:     {printable(_describe(r))}")
+            lines.append(f"  added:     {printable(describe_record(r))}")
     return "\n".join(lines) + "\n"
-
-
-def _describe(r: Record) -> str:
-    fields = {k: v for k, v in _record(r).items() if k != "kind"}
-    return r.kind + " " + ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
 def write_changes(found: Changes, folder: str | Path) -> list[Path]:
@@ -193,7 +178,7 @@ def applied_dict(done: AppliedRemedy) -> dict[str, Any]:
     return {
         "out": str(done.out),
         "entries": list(done.entries),
-        "records": [_record(r) for r in done.records],
+        "records": [record_dict(r) for r in done.records],
         "counts": done.counts,
     }
 
@@ -208,7 +193,7 @@ def applied_text(done: AppliedRemedy) -> str:
             f"the remedy of {count(len(done.entries), 'entry', 'entries')} "
             f"({printable(', '.join(done.entries))})"
         )
-    lines = [head, *(f"  corrected: {printable(_describe(r))}" for r in done.records)]
+    lines = [head, *(f"  corrected: {printable(describe_record(r))}" for r in done.records)]
     lines.append(
         "compare with: spillover changes --before DATA --after " + printable(str(done.out))
     )
