@@ -193,7 +193,7 @@ def link_report(
     _check_report_folder(report, Path(out))
     truth_path = Path(truth) if truth is not None else None
     truth_map = read_truth(truth_path) if truth_path is not None else None
-    seen = _Seen()
+    seen = _Seen(truth=truth_map)
     summary = link(data, out, on_model=seen.read, **options)
     assert seen.run is not None  # link calls on_model once the pairs are scored
     checked = None
@@ -258,17 +258,18 @@ def _write_text(path: Path, text: str) -> bool:
 
 @dataclass
 class _Seen:
-    """What :func:`link_report` reads from the model run (``on_model``)."""
+    """What :func:`link_report` reads from the model run (``on_model``); with ``truth``
+    (record -> true person) also the true pairs counted against the scored ones."""
 
+    truth: Mapping[str, str] | None = None
     run: ModelRun | None = None
     blocking: list[BlockingRule] = field(default_factory=list)
     over_threshold: int = 0
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     closest: dict[str, Any] | None = None
     recall: RecallEstimate | None = None
-    scored_pairs: set[tuple[str, str]] | None = None
     html: dict[str, str] = field(default_factory=dict)
-    truth_wider: list[tuple[Any, ...]] = field(default_factory=list)
+    true_pairs: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def read(self, run: ModelRun) -> None:
         self.run = run
@@ -276,16 +277,12 @@ class _Seen:
         self.blocking = _blocking_counts(run)
         self.over_threshold = sum(r.pairs_over_threshold for r in self.blocking)
         if run.scored:
-            self.weights = np.asarray(
-                [w for (w,) in con.execute("SELECT match_weight FROM scored").fetchall()], float
-            )
+            weights = con.execute("SELECT match_weight FROM scored").fetchnumpy()
+            self.weights = np.asarray(weights["match_weight"], float)
             self.closest = _closest_joined(run)
         self.recall = _estimate_recall(run, self.over_threshold)
-        if run.scored:
-            self.scored_pairs = set(
-                con.execute("SELECT record_id_l, record_id_r FROM scored").fetchall()
-            )
-        self.truth_wider = _wider_truth_table(run)
+        if self.truth is not None:
+            self.true_pairs = _true_pairs(run, self.truth)
         self.html = _splink_charts(run, self.blocking)
 
 
@@ -570,39 +567,59 @@ def splink_linker(con: Any, table: str, settings: Mapping[str, Any]) -> Any:
 # the truth
 
 
-def _wider_truth_table(run: ModelRun) -> Any:
-    """The prepared records' wider keys (for the truth check: how many true pairs the
-    wider comparison reaches)."""
-    keys = ", ".join(f"{k} AS k{i}" for i, k in enumerate(WIDER_KEYS.values()))
-    return run.con.execute(f"SELECT record_id, {keys} FROM prepared").fetchall()
+def _true_pairs(run: ModelRun, truth: Mapping[str, str]) -> tuple[int, int, int, int]:
+    """Against ``truth`` (record -> true person), in DuckDB: the records of the data it
+    names, their true pairs, how many of those the blocking rules compared (were scored)
+    and how many agree on one of :data:`WIDER_KEYS`."""
+    import pyarrow as pa
+
+    con = run.con
+    con.register(
+        "truth_arrow",
+        pa.table(
+            {"record_id": pa.array(list(truth), pa.string()),
+             "person_id": pa.array(list(truth.values()), pa.string())}
+        ),
+    )  # fmt: skip
+    con.execute(
+        "CREATE OR REPLACE TABLE truth_pairs AS SELECT a.record_id AS l, b.record_id AS r "
+        "FROM truth_arrow a JOIN truth_arrow b ON a.person_id = b.person_id "
+        "AND a.record_id < b.record_id "
+        "WHERE a.record_id IN (SELECT record_id FROM prepared) "
+        "AND b.record_id IN (SELECT record_id FROM prepared)"
+    )
+    records = con.execute(
+        "SELECT count(*) FROM truth_arrow WHERE record_id IN (SELECT record_id FROM prepared)"
+    ).fetchall()[0][0]
+    con.unregister("truth_arrow")
+    total = con.execute("SELECT count(*) FROM truth_pairs").fetchall()[0][0]
+    compared = 0
+    if run.scored:
+        compared = con.execute(
+            "SELECT count(*) FROM truth_pairs t JOIN scored s ON "
+            "least(s.record_id_l, s.record_id_r) = t.l AND greatest(s.record_id_l, "
+            "s.record_id_r) = t.r"
+        ).fetchall()[0][0]
+    agree = " OR ".join(
+        f"coalesce({_side(k, 'l')} = {_side(k, 'r')}, false)" for k in WIDER_KEYS.values()
+    )
+    wider = con.execute(
+        "SELECT count(*) FROM truth_pairs t JOIN prepared l ON l.record_id = t.l "
+        f"JOIN prepared r ON r.record_id = t.r WHERE {agree}"
+    ).fetchall()[0][0]
+    return int(records), int(total), int(compared), int(wider)
 
 
 def _truth_check(seen: _Seen, out: Path, path: Path, truth: Mapping[str, str]) -> TruthCheck:
     """The exact blocking recall (true pairs scored / true pairs) and the clustering's
-    pairwise quality against ``truth``."""
-    rows: list[tuple[Any, ...]] = seen.truth_wider
-    ids = {r[0] for r in rows}
-    common = {rid: pid for rid, pid in truth.items() if rid in ids}
-    groups: dict[str, list[str]] = {}
-    for rid in sorted(common):
-        groups.setdefault(common[rid], []).append(rid)
-    keys = {r[0]: r[1:] for r in rows}
-    scored = seen.scored_pairs or set()
-    true_pairs = compared = wider = 0
-    for members in groups.values():
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                true_pairs += 1
-                compared += (a, b) in scored
-                wider += any(
-                    x is not None and x == y for x, y in zip(keys[a], keys[b], strict=True)
-                )
+    pairwise quality against ``truth`` (read from the linked folder's ``matches``)."""
+    records, true_pairs, compared, wider = seen.true_pairs
     with (out / "matches.csv").open(encoding="utf-8", newline="") as handle:
         predicted = {r["record_id"]: r["person_id"] for r in csv.DictReader(handle)}
-    quality = pairwise_quality(predicted, common)
+    quality = pairwise_quality(predicted, truth)
     return TruthCheck(
         file=str(path),
-        records=len(common),
+        records=records,
         true_pairs=true_pairs,
         true_pairs_compared=compared,
         blocking_recall=round(compared / true_pairs, 6) if true_pairs else 1.0,
