@@ -68,6 +68,10 @@ WIDER_KEYS: Mapping[str, str] = {
 #: sample of this many pairs (drawn with replacement, uniformly over its pairs).
 PROBE_PAIRS = 20_000
 
+#: The match-weight chart's axis runs from -this to +this many bits; a level beyond it is
+#: drawn to the edge with its value written beside it.
+WEIGHT_AXIS = 30.0
+
 #: Where a level's m or u came from: estimated from these records, kept as it was in the
 #: starting model (the shipped one or ``--settings``), or the starting model (no training).
 LEVEL_SOURCES = ("estimated", "kept", "model")
@@ -492,10 +496,18 @@ def _score_probes(
     pairs = sorted({(a, b) for _, a, b, _ in probes})
     if not pairs:
         return {}
-    con.execute("CREATE OR REPLACE TABLE probe_pairs (pair INTEGER, l VARCHAR, r VARCHAR)")
-    con.executemany(
-        "INSERT INTO probe_pairs VALUES (?, ?, ?)", [(i, a, b) for i, (a, b) in enumerate(pairs)]
-    )
+    import pyarrow as pa
+
+    con.register(
+        "probe_arrow",
+        pa.table(
+            {"pair": pa.array(range(len(pairs)), pa.int32()),
+             "l": pa.array([a for a, _ in pairs], pa.string()),
+             "r": pa.array([b for _, b in pairs], pa.string())}
+        ),
+    )  # fmt: skip
+    con.execute("CREATE OR REPLACE TABLE probe_pairs AS SELECT * FROM probe_arrow")
+    con.unregister("probe_arrow")
     rules = [
         r["blocking_rule"] if isinstance(r, dict) else str(r)
         for r in run.scoring["blocking_rules_to_generate_predictions"]
@@ -799,12 +811,18 @@ def _draw_levels(ax: Any, levels: Sequence[LevelRow], run: ModelRun) -> None:
     weights = [lv.match_weight or 0.0 for lv in rows]
     colors = ["#2b8a3e" if w > 0 else "#c92a2a" for w in weights]
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, weights, color=colors)
+    shown = [max(-WEIGHT_AXIS, min(WEIGHT_AXIS, w)) for w in weights]
+    bars = ax.barh(y, shown, color=colors)
+    ax.bar_label(bars, labels=[f"{w:+.1f}" for w in weights], fontsize=7, padding=2)
+    ax.set_xlim(-WEIGHT_AXIS - 6, WEIGHT_AXIS + 6)
     ax.set_yticks(y, labels, fontsize=8)
     ax.axvline(0, color="#444", linewidth=0.8)
     prior = float(run.model.get("probability_two_random_records_match") or 0.0)
     prior_weight = math.log2(prior / (1 - prior)) if 0 < prior < 1 else 0.0
-    ax.set_xlabel("match weight, log2(m/u), bits (before term-frequency adjustment)")
+    ax.set_xlabel(
+        "match weight, log2(m/u), bits (before term-frequency adjustment; "
+        f"bars cut at ±{WEIGHT_AXIS:g}, the label gives the value)"
+    )
     ax.set_title(
         f"Match weight of each comparison level (prior {prior_weight:+.1f} bits; "
         f"{'estimated from these records' if run.trained else 'the model as given'})"
