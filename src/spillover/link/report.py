@@ -194,7 +194,7 @@ def link_report(
     ``report`` and ``truth`` are checked before anything is read or written
     (:class:`~spillover.errors.OptionError`: nothing written)."""
     report = Path(report)
-    _check_report_folder(report, Path(out))
+    _check_report_folder(report, Path(out), Path(data))
     truth_path = Path(truth) if truth is not None else None
     truth_map = read_truth(truth_path) if truth_path is not None else None
     seen = _Seen(truth=truth_map)
@@ -216,11 +216,16 @@ def link_report(
     return summary, result
 
 
-def _check_report_folder(report: Path, out: Path) -> None:
+def _check_report_folder(report: Path, out: Path, data: Path) -> None:
+    """The report goes to a new or empty folder of its own: not a file, not inside the
+    data folder or the linked folder (it would become part of them), nor holding them."""
     if report.exists() and (not report.is_dir() or any(report.iterdir())):
         raise OptionError("--report", f"{report} exists and is not an empty folder")
-    if report.resolve() == out.resolve():
-        raise OptionError("--report", f"{report} is the --out folder; give a folder of its own")
+    where = report.resolve()
+    for folder, option in ((out, "--out"), (data, "--data")):
+        inside = where.is_relative_to(folder.resolve()) or folder.resolve().is_relative_to(where)
+        if inside:
+            raise OptionError("--report", f"{report} overlaps the {option} folder {folder}")
 
 
 def read_truth(path: Path) -> dict[str, str]:
