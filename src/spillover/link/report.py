@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import OptionError
@@ -279,6 +280,7 @@ class _Seen:
     recall: RecallEstimate | None = None
     html: dict[str, str] = field(default_factory=dict)
     true_pairs: tuple[int, int, int, int] = (0, 0, 0, 0)
+    notes: list[str] = field(default_factory=list)
 
     def read(self, run: ModelRun) -> None:
         self.run = run
@@ -292,7 +294,7 @@ class _Seen:
         self.recall = _estimate_recall(run, self.over_threshold)
         if self.truth is not None:
             self.true_pairs = _true_pairs(run, self.truth)
-        self.html = _splink_charts(run, self.blocking)
+        self.html = _splink_charts_or_note(run, self.blocking, self.notes)
 
 
 def _blocking_counts(run: ModelRun) -> list[BlockingRule]:
@@ -501,8 +503,6 @@ def _score_probes(
     pairs = sorted({(a, b) for _, a, b, _ in probes})
     if not pairs:
         return {}
-    import pyarrow as pa
-
     con.register(
         "probe_arrow",
         pa.table(
@@ -588,8 +588,6 @@ def _true_pairs(run: ModelRun, truth: Mapping[str, str]) -> tuple[int, int, int,
     """Against ``truth`` (record -> true person), in DuckDB: the records of the data it
     names, their true pairs, how many of those the blocking rules compared (were scored)
     and how many agree on one of :data:`WIDER_KEYS`."""
-    import pyarrow as pa
-
     con = run.con
     con.register(
         "truth_arrow",
@@ -718,12 +716,28 @@ def _build(summary: LinkSummary, seen: _Seen, truth: TruthCheck | None) -> LinkR
         truth=truth,
         levels=_levels_table(run),
         files=[],
-        notes=list(summary.notes),
+        notes=[*summary.notes, *seen.notes],
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # Splink's own charts
+
+
+def _splink_charts_or_note(
+    run: ModelRun, blocking: Sequence[BlockingRule], notes: list[str]
+) -> dict[str, str]:
+    """Splink's charts; if Splink cannot draw them for this model (a ``--settings`` model
+    it does not chart), a note says so and the report goes on without them."""
+    import duckdb
+    from splink.internals.exceptions import SplinkException
+
+    try:
+        return _splink_charts(run, blocking)
+    except (SplinkException, duckdb.Error, KeyError, TypeError, ValueError) as exc:
+        text = str(exc).strip().splitlines()
+        notes.append(f"Splink's charts not written: {text[0] if text else type(exc).__name__}")
+        return {}
 
 
 def _splink_charts(run: ModelRun, blocking: Sequence[BlockingRule]) -> dict[str, str]:
