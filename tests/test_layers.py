@@ -141,6 +141,7 @@ LAZY_PREFIXES = (
     "spillover.audit.spark",
     "spillover.service.run",
     "spillover.link.resolve",
+    "spillover.link.report",
 )
 
 #: at most this many modules directly in src/spillover/ (the rest live in their rooms)

@@ -339,6 +339,28 @@ def test_a_linked_folder_keeps_the_match_as_evidence(graph, tmp_path):
         "birth_date": "missing",
         "city": "missing",
     }
+    # the step's factor is the policy's for a name-and-phone match (issue 21: "the match
+    # step is shown with its factor and waterfall"), in the text as in the JSON
+    factor = MATCH_FACTOR_DEFAULTS[f"match_{MatchKey.NAME_AND_PHONE.value}"]
+    assert match_step.factor == factor == pytest.approx(0.9)
+    assert e.best.responsibility == pytest.approx(factor)
+    bits = {w["field"]: w["log2_bayes_factor"] for w in match["waterfall"]}
+    assert bits["name"] > 0 and bits["phone"] > 0 and 0.9 < match["match_probability"] < 1
+    text = explanation_text(e)
+    assert "Xu Yan (record TY-R-XU) was matched to Xu Yan by name and phone number" in text
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if "was matched to Xu Yan by name" in line)
+    assert lines[first].rstrip().endswith("x0.9")
+    assert "match: name_and_phone, probability" in lines[first + 1]
+    assert "matched with record QC-R-XU" in lines[first + 1]
+    shown = [line.split() for line in lines[first + 2 : first + 7]]
+    assert [(w[0], w[1], w[2]) for w in shown] == [
+        ("id_number", "missing", "no"),
+        ("name", "exact", "agreed"),
+        ("phone", "exact", "agreed"),
+        ("birth_date", "missing", "no"),
+        ("city", "missing", "no"),
+    ]
     # the records the data named keep their person; Xu Yan's own loan stays his own
     own = explain_entry(graph(Folder(tmp_path / "linked")), "E-QC-XU")
     assert own.reason_codes == ("MATCHED_BY_KNOWN", "OWN_DEFAULT") and own.contamination == 0

@@ -4,6 +4,7 @@ pseudonymized copy) and ``link`` (platform records resolved to people)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -161,6 +162,21 @@ def _require(*names: str) -> None:
     help="A blocking key (a phone, an ID number, a name in a city) on more records than this "
     "is not used alone to pair records; the summary says how many were left out.",
 )
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Also write a report on the linkage to the new folder DIR: comparisons per blocking "
+    "rule, blocking recall (estimated), the m/u table, match-weight charts (PNG, SVG, HTML).",
+)
+@click.option(
+    "--truth",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="With --report: a CSV of record_id,person_id (each record's true person, as "
+    "synth's ground_truth/records.csv) for the exact blocking recall and pairwise quality.",
+)
 @handle_errors
 def link(
     data: Path,
@@ -171,21 +187,30 @@ def link(
     threshold: float,
     seed: int,
     max_block_size: int,
+    report_dir: Path | None,
+    truth: Path | None,
 ) -> None:
     """Resolve the platform records of --data to people; write the linked folder --out."""
+    if truth is not None and report_dir is None:
+        raise click.UsageError("--truth needs --report DIR")
     require_extra()
     from ..link.resolve import link as link_records
 
-    s = link_records(
-        data,
-        out,
-        settings=settings_path,
-        train=train,
-        threshold=threshold,
-        seed=seed,
-        save_settings=save_settings,
-        max_block_size=max_block_size,
-    )
+    options: dict[str, Any] = {
+        "settings": settings_path,
+        "train": train,
+        "threshold": threshold,
+        "seed": seed,
+        "save_settings": save_settings,
+        "max_block_size": max_block_size,
+    }
+    report = None
+    if report_dir is None:
+        s = link_records(data, out, **options)
+    else:
+        from ..link.report import link_report
+
+        s, report = link_report(data, out, report_dir, truth=truth, **options)
     click.echo(
         f"wrote {out} in {s.elapsed:.1f}s: {s.records} records, {s.known} known, "
         f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
@@ -194,3 +219,10 @@ def link(
     click.echo(f"model: {'trained on these records' if s.trained else s.settings}")
     for note in s.notes:
         click.echo(f"note: {note}")
+    if report is not None:
+        recall = report.recall.recall_estimate
+        exact = f", exact {report.truth.blocking_recall:g}" if report.truth is not None else ""
+        click.echo(
+            f"wrote the report to {report_dir}: {report.pairs_scored} pairs compared, "
+            f"blocking recall estimated {'n/a' if recall is None else f'{recall:g}'}{exact}"
+        )

@@ -44,7 +44,7 @@ import re
 import shutil
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -81,6 +81,7 @@ __all__ = [
     "SETTINGS_VERSION",
     "TF_MIN_RECORDS",
     "LinkSummary",
+    "ModelRun",
     "default_settings",
     "link",
     "load_settings",
@@ -157,6 +158,24 @@ class LinkSummary:
     records_in_capped_keys: int = 0
     #: what the run left out or could not do (capped blocking keys, skipped training rules)
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRun:
+    """The model run of :func:`link` while its DuckDB connection is open, handed to
+    ``link(..., on_model=...)`` (``link --report``, :mod:`spillover.link.report`): the
+    connection (tables ``prepared``, ``scored`` and the term-frequency lookups
+    ``tf_lookup_<column>``), the model before and after training, and the model as it
+    scored (its blocking rules capped)."""
+
+    con: Any
+    start: Mapping[str, Any]
+    model: Mapping[str, Any]
+    scoring: Mapping[str, Any]
+    scored: int
+    threshold: float
+    seed: int
+    trained: bool
 
 
 # ---------------------------------------------------------------------------------------------
@@ -977,6 +996,7 @@ def link(
     seed: int = 0,
     save_settings: str | Path | None = None,
     max_block_size: int = MAX_BLOCK_SIZE,
+    on_model: Callable[[ModelRun], None] | None = None,
 ) -> LinkSummary:
     """Resolve the records of ``data`` to people and write the linked folder ``out``.
 
@@ -990,7 +1010,9 @@ def link(
     is not used alone to bring pairs together (said in the summary's ``notes``).
     ``out`` must not exist or be empty. ``data`` must be a folder the loaders
     accept (:class:`~spillover.errors.DataError` otherwise, nothing written). The
-    same input, settings and seed give the same folder.
+    same input, settings and seed give the same folder. ``on_model``: called with the
+    :class:`ModelRun` once the pairs are scored, before anything is written
+    (``link --report``).
     """
     began = time.perf_counter()
     data, out = Path(data), Path(out)
@@ -1002,7 +1024,7 @@ def link(
         train = settings is None and n >= AUTO_TRAIN_RECORDS
     notes: list[str] = []
     model, scored, pairs, blocking = _run_model(
-        _prepare(records), model, settings, train, seed, threshold, max_block_size, notes
+        _prepare(records), model, settings, train, seed, threshold, max_block_size, notes, on_model
     )
     left, right = _pair_positions(records, pairs)
     order = np.argsort(
@@ -1057,6 +1079,7 @@ def _run_model(
     threshold: float,
     cap: int,
     notes: list[str],
+    on_model: Callable[[ModelRun], None] | None = None,
 ) -> tuple[dict[str, Any], int, dict[str, Any], _Blocking]:
     """The model (trained when ``train``), how many pairs it scored and the pairs that
     join, in DuckDB; the blocking's notes come first in ``notes``."""
@@ -1070,10 +1093,15 @@ def _run_model(
         blocking = _Blocking(con, cap)
         with _quiet_splink(), _run_errors(settings):
             _term_frequencies(con, model)
+            start = model
             if train:
                 model = _train(con, model, seed, blocking, notes)
             scored = _score(con, blocking.settings(model)) if prepared.num_rows > 1 else 0
             pairs = _pairs(con, model, scored, threshold)
+        if on_model is not None:
+            with _quiet_splink():
+                scoring = blocking.settings(model)
+                on_model(ModelRun(con, start, model, scoring, scored, threshold, seed, train))
     finally:
         con.close()
     notes[:0] = blocking.notes
