@@ -6,17 +6,21 @@ Every test here runs against a real Neo4j (see conftest.py); none is skipped.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from scenario import Scenario, random_scenario
 from spillover.backends.memory import MemoryBackend
 from spillover.cli import cli
+from spillover.connect import read_columns
 from spillover.data.exact import load_folder
 from spillover.engines.search import explain_all
 from spillover.errors import BackendUnavailable, DataError
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
+from spillover.facts.columns import Columns
 from spillover.neo4j.ingest import graph_counts, ingest_folder
 from spillover.neo4j.store import Neo4jBackend, Neo4jSettings, open_neo4j
 
@@ -155,3 +159,63 @@ def test_demo_on_neo4j(neo4j_env):
         result.output.split("\n", 1)[1] if result.output.startswith("(") else result.output
     )
     assert len(explanations) == 11 and all(e["contamination"] >= 0.9 for e in explanations)
+
+
+#: the columns of each table of Columns, by field name prefix
+_TABLES = ("person_", "platform_", "period_", "loan_", "link_", "entry_", "share_")
+
+
+def _facts(columns: Columns) -> dict[str, list[tuple[object, ...]]]:
+    """The columns' rows per table, sorted (the stores need not keep one row order)."""
+    out = {}
+    for prefix in _TABLES:
+        cols = [  # numpy or Arrow arrays (a folder's strings stay in Arrow)
+            np.asarray(v).tolist()
+            for k, v in vars(columns).items()
+            if k.startswith(prefix) and k != "loan_record"
+        ]
+        out[prefix] = sorted(zip(*cols, strict=True))
+    return out
+
+
+@pytest.mark.parametrize(
+    "folder", [jiang_case_path(), jiang_records_path()], ids=["case", "records"]
+)
+def test_the_column_reads_give_the_folders_columns(neo4j_db, folder):
+    """Neo4jBackend.columns (one list per field, the reads side by side) holds the rows
+    of the folder's own columns (periods of a known owner: Neo4j keeps only those)."""
+    ingest_folder(folder, neo4j_db.driver, neo4j_db.settings.database, wipe_first=True)
+    from_neo4j = Neo4jBackend(neo4j_db.driver, neo4j_db.settings.database).columns()
+    from_folder = read_columns(folder)
+    known = np.asarray(from_folder.period_owner) != ""
+    periods = {
+        k: np.asarray(v)[known] for k, v in vars(from_folder).items() if k.startswith("period_")
+    }
+    from_folder = replace(from_folder, **periods)
+    assert _facts(from_neo4j) == _facts(from_folder)
+    if from_folder.loan_record is not None:
+        assert from_neo4j.loan_record is not None
+        by_loan = {}
+        for c in (from_neo4j, from_folder):
+            by_loan[c is from_neo4j] = sorted(
+                zip(
+                    np.asarray(c.loan_ids).tolist(), np.asarray(c.loan_record).tolist(), strict=True
+                )
+            )
+        assert by_loan[True] == by_loan[False]
+    assert from_neo4j.records == from_folder.records
+    assert from_neo4j.matches == from_folder.matches
+
+
+def test_a_node_without_a_required_property_is_refused_not_misread(neo4j_db):
+    """collect() drops nulls: a loan without applied_at would shift every later day of the
+    column onto the wrong loan, so the read refuses it."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    driver.execute_query(
+        "CREATE (:Loan {id: 'NO-DAY', platform_id: 'quickcash', borrower_id: 'jiang', "
+        "status: 'repaid'})",
+        database_=db,
+    )
+    with pytest.raises(BackendUnavailable, match="columns_loans: applied missing on some of 11"):
+        Neo4jBackend(driver, db).columns()

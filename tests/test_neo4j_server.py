@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from spillover.cli import cli
 from spillover.examples import jiang_case_path
 from spillover.neo4j.ingest import graph_counts, held_rows, ingest_folder, read_marker, wipe
 from spillover.neo4j.statements import cypher
-from spillover.neo4j.store import ROLE_PARAMS, Neo4jSettings, connect
+from spillover.neo4j.store import COLUMN_READS, MISSING_DAY, ROLE_PARAMS, Neo4jSettings, connect
 from spillover.synth.generate import generate
 
 pytestmark = pytest.mark.neo4j
@@ -102,10 +103,6 @@ READS: dict[str, dict[str, Any]] = {
         "subjects": [{"kind": "person", "id": "jiang"}],
         **ROLE_PARAMS,
     },
-    "export_people": {"after": "", "limit": 100},
-    "export_platforms": {},
-    "export_phones": {"after": "", "limit": 100},
-    "export_loans": {"after": "", "limit": 100},
     "counts": {},
     "element_counts": {},
     "label_counts": {},
@@ -118,6 +115,7 @@ READS: dict[str, dict[str, Any]] = {
     "sync_sharing": {},
     "sync_records": {"after": "", "limit": 100},
     "export_records": {"after": "", "limit": 100},
+    **{name: {"epoch": date(1970, 1, 1), "missing": MISSING_DAY} for name in COLUMN_READS},
     "matches": {"ids": ["TY-R-XU"]},
     "record_platforms": {"ids": ["TY-R-XU"]},
 }

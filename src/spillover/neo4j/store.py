@@ -9,11 +9,12 @@ Scoring stays in the core: this class only answers the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import date
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import neo4j
@@ -27,14 +28,13 @@ from neo4j.exceptions import (
 )
 
 from ..errors import BackendUnavailable
-from ..facts.columns import Columns, columns_from_facts
+from ..facts.columns import EPOCH_ORDINAL, FOREVER, NEVER, Columns
 from ..facts.model import (
     APPLICANT,
     Entry,
     FrontierFacts,
     LinkRole,
     Loan,
-    LoanLink,
     LoanStatus,
     Match,
     PhonePeriod,
@@ -61,6 +61,7 @@ __all__ = [
     "STORE_DOWN_ERRORS",
     "Neo4jBackend",
     "Neo4jSettings",
+    "columns_from_lists",
     "connect",
     "entry_from",
     "loan_from",
@@ -71,6 +72,22 @@ _T = TypeVar("_T")
 #: how many store calls of one backend with a deadline may wait on Neo4j at once (the
 #: others queue, and fail at their own deadline while the server does not answer)
 DEADLINE_WORKERS = 16
+
+#: the reads of :meth:`Neo4jBackend.columns` (``cypher/NAME.cypher``): each returns one
+#: record holding one list per field, and they run side by side in READ_THREADS threads
+COLUMN_READS = (
+    "columns_loans",
+    "columns_periods",
+    "columns_links",
+    "columns_entries",
+    "columns_people",
+    "columns_platforms",
+)
+READ_THREADS = 4
+#: the day the column reads give for a date not given (``$missing``: no real day is this
+#: far from 1970-01-01; the reads count days from ``$epoch``)
+MISSING_DAY = -(2**40)
+_EPOCH = date(1970, 1, 1)
 
 #: how the reads name the applicant's role, from the rules (spillover.rules.ROLES)
 ROLE_PARAMS = {"applicant": APPLICANT, "applied_with": ROLES[APPLICANT].stored_as}
@@ -157,6 +174,70 @@ def entry_from(props: Mapping[str, Any]) -> Entry:
         listed_at=_day(props["listed_at"]),  # type: ignore[arg-type]
         stated_reason=props.get("stated_reason"),
         copied_from=props.get("copied_from"),
+    )
+
+
+def _strs(values: list[Any]) -> np.ndarray:
+    return np.asarray(values, dtype=object)
+
+
+def _ordinals(days: list[int], missing: np.int64) -> np.ndarray:
+    """Days since 1970-01-01 (:data:`MISSING_DAY`: not given) as date ordinals (``missing``)."""
+    found = np.asarray(days, dtype=np.int64)
+    return np.where(found == MISSING_DAY, missing, found + EPOCH_ORDINAL)
+
+
+def _checked(values: list[str], kind: type[StrEnum]) -> np.ndarray:
+    """``values`` as a column, every distinct one a value of ``kind`` (ValueError if not)."""
+    for value in set(values):
+        kind(value)  # raises ValueError naming the value, as reading it one by one did
+    return _strs(values)
+
+
+def columns_from_lists(
+    lists: Mapping[str, Mapping[str, list[Any]]], sharing: Sequence[Sharing]
+) -> Columns:
+    """:class:`Columns` from the column reads (:data:`COLUMN_READS`, by name without
+    ``columns_``): the same columns as :func:`~spillover.facts.columns.columns_from_facts`
+    over the facts they hold, without a Python object per node."""
+    periods, loans, links, entries = (
+        lists["periods"],
+        lists["loans"],
+        lists["links"],
+        lists["entries"],
+    )
+    applied = _ordinals(loans["applied"], NEVER)
+    status_at = np.asarray(loans["status_at"], dtype=np.int64)
+    return Columns(
+        person_ids=_strs(lists["people"]["id"]),
+        platform_ids=_strs(lists["platforms"]["id"]),
+        period_phone=_strs(periods["phone"]),
+        period_owner=_strs(periods["owner"]),
+        period_verified=np.asarray(periods["verified"], dtype=bool),
+        period_since=_ordinals(periods["since"], NEVER),
+        period_until=_ordinals(periods["until"], FOREVER),
+        loan_ids=_strs(loans["id"]),
+        loan_platform=_strs(loans["platform"]),
+        loan_borrower=_strs(loans["borrower"]),
+        loan_applied=applied,
+        loan_known=np.where(status_at == MISSING_DAY, applied, status_at + EPOCH_ORDINAL),
+        loan_status=_checked(loans["status"], LoanStatus),
+        loan_applicant_phone=_strs(loans["applicant_phone"]),
+        loan_phone_verified=np.asarray(loans["phone_verified"], dtype=bool),
+        link_loan=_strs(links["loan"]),
+        link_phone=_strs(links["phone"]),
+        link_role=_checked(links["role"], LinkRole),
+        entry_ids=_strs(entries["id"]),
+        entry_platform=_strs(entries["platform"]),
+        entry_kind=_checked(entries["subject_kind"], SubjectKind),
+        entry_subject=_strs(entries["subject"]),
+        entry_listed=_ordinals(entries["listed"], NEVER),
+        entry_copied_from=_strs(entries["copied_from"]),
+        share_from=_strs([s.from_platform for s in sharing]),
+        share_to=_strs([s.to_platform for s in sharing]),
+        share_since=np.array(
+            [NEVER if s.since is None else s.since.toordinal() for s in sharing], dtype=np.int64
+        ),
     )
 
 
@@ -386,27 +467,40 @@ class Neo4jBackend:
             last = records[-1][key]
             after = last["id"] if isinstance(last, Mapping) else last
 
-    def columns(self) -> Columns:
-        """The whole graph as flat columns, read in keyset pages (no per-entry round trip)."""
-        people = [r["id"] for r in self._pages("export_people", "id")]
-        platforms = [r["id"] for r in self._read("export_platforms")]
-        periods = [
-            PhonePeriod(r["phone"], owner, bool(verified), _day(since), _day(until))
-            for r in self._pages("export_phones", "phone")
-            for owner, verified, since, until in r["periods"]
-        ]
-        loans: list[Loan] = []
-        links: list[LoanLink] = []
-        for r in self._pages("export_loans", "loan"):
-            loan = loan_from(r["loan"])
-            loans.append(loan)
-            links.extend(
-                LoanLink(loan.loan_id, phone, LinkRole(role)) for phone, role in r["links"]
+    def _column_lists(self, name: str) -> dict[str, list[Any]]:
+        """The one record of the column read ``cypher/NAME.cypher``: a list per field,
+        each as long as its ``rows`` (a null would have been dropped by ``collect``)."""
+        record = self._read(name, epoch=_EPOCH, missing=MISSING_DAY)[0]
+        lists = {k: record[k] for k in record.keys() if k != "rows"}  # noqa: SIM118 (a Record)
+        short = sorted(k for k, v in lists.items() if len(v) != record["rows"])
+        if short:
+            raise BackendUnavailable(
+                f"Neo4j: {name}: {', '.join(short)} missing on some of {record['rows']} rows"
             )
-        entries = [e for batch in self.iter_entries(10_000) for e in batch]
-        columns = columns_from_facts(
-            people, platforms, periods, loans, links, entries, self.sharing()
+        return lists
+
+    def columns(self) -> Columns:
+        """The whole graph as flat columns: one read per label, each a single record of
+        one list per field (only the fields the batch pass uses), the reads run side by
+        side (:data:`COLUMN_READS` in :data:`READ_THREADS` threads)."""
+        with ThreadPoolExecutor(READ_THREADS, "spillover-columns") as pool:
+            sharing = pool.submit(self.sharing)
+            records = pool.submit(self._records)
+            read = {name: pool.submit(self._column_lists, name) for name in COLUMN_READS}
+            got = {name.removeprefix("columns_"): f.result() for name, f in read.items()}
+            columns = columns_from_lists(got, sharing.result())
+            found, matches = records.result()
+        if not found:
+            return columns
+        return replace(
+            columns,
+            loan_record=_strs(got["loans"]["borrower_record"]),
+            records=found,
+            matches=matches,
         )
+
+    def _records(self) -> tuple[dict[str, Record], dict[str, Match]]:
+        """The platform records, each with its match (if any), read in keyset pages."""
         records: dict[str, Record] = {}
         matches: dict[str, Match] = {}
         for r in self._pages("export_records", "record"):
@@ -423,14 +517,7 @@ class Neo4jBackend:
             )
             if r["person_id"] is not None:
                 matches[props["id"]] = match_from(props["id"], r["person_id"], r["match"])
-        if not records:
-            return columns
-        return replace(
-            columns,
-            loan_record=np.asarray([x.borrower_record or "" for x in loans], dtype=object),
-            records=records,
-            matches=matches,
-        )
+        return records, matches
 
     def close(self) -> None:
         if self._pool is not None:

@@ -1,3 +1,0 @@
-MATCH (p:Platform)
-RETURN p.id AS id
-ORDER BY id
