@@ -28,7 +28,7 @@ from .audit import Index, Progress, audit_pass
 from .codes import codes_of
 from .index import CodedGraph
 from .reach import Reach, entry_reach
-from .result import ROUND, AuditResult, path_codes, round6, rows
+from .result import ROUND, AuditResult, path_codes, round6, row_columns, rows
 from .tables import (
     KIND_CODE,
     LOAN_KIND,
@@ -65,5 +65,6 @@ __all__ = [
     "entry_reach",
     "path_codes",
     "round6",
+    "row_columns",
     "rows",
 ]
