@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ..data.fast import read_columns
-from ..engines.batch import Index, row_columns
+from ..engines.batch import Index, coded_only, row_columns
 from ..engines.batch import rows as kernel_rows
 from ..engines.search import explain
 from ..errors import SpilloverError
@@ -184,7 +184,9 @@ def audit_folder(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AuditSummary:
     """Audit a data folder without building a graph: fast columnar load, then one kernel pass."""
-    columns = read_columns(folder, region=region, progress=progress)
+    # (only what the pass reads is kept: the rest of the text is freed before it)
+    columns = coded_only(read_columns(folder, region=region, progress=progress))
+    pa.default_memory_pool().release_unused()
     _checked_out(out)
     return write_audit_columns(pass_columns(columns, policy, progress=progress), out)
 

@@ -25,7 +25,7 @@ indexed by integer codes (``USE_KIND``, ``SUBJECT_PHONE_KIND``, ...: :mod:`.tabl
 
 from ...facts.columns import FOREVER, NEVER, Columns, columns_from_dataset, columns_from_facts
 from .audit import Index, Progress, audit_pass
-from .codes import codes_of
+from .codes import coded_only, codes_of
 from .index import CodedGraph
 from .reach import Reach, entry_reach
 from .result import ROUND, AuditResult, path_codes, round6, row_columns, rows
@@ -59,6 +59,7 @@ __all__ = [
     "Progress",
     "Reach",
     "audit_pass",
+    "coded_only",
     "codes_of",
     "columns_from_dataset",
     "columns_from_facts",
