@@ -6,7 +6,10 @@ its own child process so that peak memory belongs to that step:
 
 - synth:   ``spillover synth`` wall time and peak RSS;
 - audit:   ``spillover audit --data`` end to end (load + one pass + write): time,
-           entries/s, peak RSS (the 60 s / 4 GB target at 1M);
+           entries/s, peak RSS (issue 22: < 12 s and < 2 GB at 1M), alternated with
+           its floor, a bare ``pyarrow.csv`` read of the folder's CSV files (time and
+           peak RSS, in a child of its own), ``--audit-repeat`` times: the medians and
+           the ratio audit / bare read;
 - explain: ``spillover explain ENTRY --data`` on the same folder, end to end (it must
            cost no more than the audit of the whole folder);
 - pass:    the breakdown in one process: columnar load, index build, the audit pass,
@@ -34,6 +37,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,6 +89,27 @@ def latencies(backend, entries, ids, rng, n, policy, warm=0):
         lat.append(time.perf_counter() - t)
     lat.sort()
     return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+"""
+
+ARROW_READ = """
+import json, sys
+from pathlib import Path
+import pyarrow as pa
+from pyarrow import csv
+
+rows = 0
+for path in sorted(Path(sys.argv[1]).glob("*.csv")):  # every table as text, as the loader reads it
+    header = path.open(encoding="utf-8").readline().rstrip("\\r\\n").split(",")
+    table = csv.read_csv(
+        path,
+        convert_options=csv.ConvertOptions(
+            column_types={h: pa.string() for h in header}, strings_can_be_null=False
+        ),
+        read_options=csv.ReadOptions(block_size=1 << 24),
+    )
+    rows += table.num_rows
+    del table
+print(json.dumps({"rows": rows}))
 """
 
 PASS = """
@@ -205,6 +230,29 @@ def start_neo4j(workdir: Path) -> tuple[dict, Path | None]:
     return info, state
 
 
+def uptime() -> str:
+    """The load, as ``uptime`` prints it (the machine may be shared: say how busy it was)."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def audit_and_floor(r: dict, spill: str, folder: Path, out: Path, repeat: int) -> None:
+    """``spillover audit --data`` and its floor (a bare Arrow read of the CSV files),
+    alternated ``repeat`` times, each in a child of its own: medians into ``r``."""
+    audits, reads = [], []
+    for _ in range(max(repeat, 1)):
+        audits.append(spawn([spill, "audit", "--data", str(folder), "--out", str(out)]))
+        wall, mb, _ = python_child(ARROW_READ, str(folder))
+        reads.append((wall, mb))
+    r["audit_cli_s"], r["audit_cli_mb"] = (statistics.median(x) for x in zip(*audits, strict=True))
+    r["arrow_read_s"], r["arrow_read_mb"] = (statistics.median(x) for x in zip(*reads, strict=True))
+    r["audit_over_read"] = r["audit_cli_s"] / r["arrow_read_s"]
+    r["audit_mb_over_read"] = r["audit_cli_mb"] / r["arrow_read_mb"]
+    r["uptime"] = uptime()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,6 +267,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--audit-repeat", type=int, default=1, help="audit CLI and bare read, alternated N times"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep a people-N folder already in --workdir"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     neo_sizes = {int(s) for s in args.neo4j_sizes.split(",") if s}
@@ -227,6 +281,7 @@ def main() -> None:
     spill = shutil.which("spillover") or "spillover"
     print(f"# spillover benchmarks  {time.strftime('%Y-%m-%d %H:%M')}  {platform.node()}")
     print(f"# {platform.platform()}  python {platform.python_version()}  cpus {os.cpu_count()}")
+    print(f"# uptime: {uptime()}")
     results: dict[str, dict] = {}
     neo_state = None
     try:
@@ -235,15 +290,26 @@ def main() -> None:
         for n in sizes:
             r: dict[str, float] = {}
             folder = workdir / f"people-{n}"
-            if folder.exists():
+            if folder.exists() and not args.reuse:
                 shutil.rmtree(folder)
-            r["synth_s"], r["synth_mb"] = spawn(
-                [spill, "synth", "--people", str(n), "--seed", str(args.seed), "--out", str(folder)]
+            r["synth_s"], r["synth_mb"] = (
+                spawn(
+                    [
+                        spill,
+                        "synth",
+                        "--people",
+                        str(n),
+                        "--seed",
+                        str(args.seed),
+                        "--out",
+                        str(folder),
+                    ]
+                )
+                if not folder.exists()
+                else (float("nan"), float("nan"))
             )
             out = workdir / f"audit-{n}.csv"
-            r["audit_cli_s"], r["audit_cli_mb"] = spawn(
-                [spill, "audit", "--data", str(folder), "--out", str(out)]
-            )
+            audit_and_floor(r, spill, folder, out, args.audit_repeat)
             first = out.read_text(encoding="utf-8").splitlines()[1].split(",")[0]
             r["explain_cli_s"], r["explain_cli_mb"] = spawn(
                 [spill, "explain", first, "--data", str(folder)]
@@ -263,12 +329,21 @@ def main() -> None:
                 f"audit (CLI, all in)   {r['audit_cli_s']:8.2f} s   peak {r['audit_cli_mb']:7.0f} MB   {r['audit_entries_per_s']:,.0f} entries/s"
             )
             print(
+                f"  bare arrow read     {r['arrow_read_s']:8.2f} s   peak {r['arrow_read_mb']:7.0f} MB   "
+                f"audit = {r['audit_over_read']:.1f}x the read, peak {r['audit_mb_over_read']:.1f}x "
+                f"(medians of {args.audit_repeat}, alternated)"
+            )
+            print(
                 f"explain (CLI, 1 entry){r['explain_cli_s']:8.2f} s   peak {r['explain_cli_mb']:7.0f} MB"
             )
             print(f"  load (columnar)     {p['load']:8.2f} s")
             print(f"  index build         {p['index']:8.2f} s")
             print(f"  audit pass          {p['audit']:8.2f} s")
             print(f"  rows                {p['rows']:8.2f} s")
+            print(
+                f"  audit CLI = {r['audit_cli_s'] / p['dijkstra']:.1f}x the bare dijkstra below, "
+                f"{r['audit_cli_s'] / (r['arrow_read_s'] + p['dijkstra']):.1f}x read + dijkstra"
+            )
             print(
                 f"  bare dijkstra       {p['dijkstra']:8.2f} s   ({p['sources']:,} sources, "
                 f"{p['reached']:,} nodes reached); pass = {r['audit_over_dijkstra']:.1f}x dijkstra, "
@@ -300,6 +375,7 @@ def main() -> None:
                 print(
                     f"check neo4j           p50 {g['check_p50'] * 1e3:6.2f} ms   p99 {g['check_p99'] * 1e3:6.2f} ms   (export for audit {g['export']:.1f} s)"
                 )
+            print(f"# uptime: {r['uptime']}")
             results[str(n)] = r
         if len(sizes) > 1:
             print("\n## growth")

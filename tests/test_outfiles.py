@@ -8,13 +8,15 @@ import os
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenario import Scenario
-from spillover.audit.batch import audit, write_audit
+from spillover.audit.batch import audit, write_audit, write_audit_columns
+from spillover.audit.rows import AUDIT_COLUMNS
 from spillover.cli import cli
 from spillover.errors import SpilloverError
 from spillover.files.write import (
@@ -298,3 +300,40 @@ def test_killed_audit_and_synth_leave_nothing_a_rerun_trips_on(tmp_path: Path) -
     result = CliRunner().invoke(cli, [*export, "--out", str(runs / "pseudo")])
     assert result.exit_code == 0, result.output
     assert len((runs / "pseudo" / "people.csv").read_text(encoding="utf-8").splitlines()) == 10_001
+
+
+_TEXT = st.one_of(
+    st.sampled_from([*EVIL, *HARMLESS, "a,b", 'say "x"', "a\nb", "a\r\nb", "\u2028", "\x00", "\\"]),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8),
+)
+_AUDIT_ROW = st.fixed_dictionaries(
+    {
+        **{c: _TEXT for c in ("entry_id", "platform_id", "subject_kind", "subject", "listed_at")},
+        "contamination": st.floats(0, 1),
+        "verdict": _TEXT,
+        **{
+            c: st.none() | _TEXT
+            for c in ("origin_loan_id", "origin_borrower_id", "origin_platform_id")
+        },
+        "responsibility": st.none() | st.floats(0, 1),
+        "hops": st.none() | st.integers(0, 9),
+        "reason_codes": _TEXT,
+    }
+)
+_TYPES = {"contamination": pa.float64(), "responsibility": pa.float64(), "hops": pa.int64()}
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(_AUDIT_ROW, max_size=6))
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_column_writer_gives_the_row_writers_bytes(
+    rows: list[dict], suffix: str, tmp_path_factory
+) -> None:
+    """The column-wise writer (the batch audit's) writes the bytes of the row writer, for any text."""
+    folder = tmp_path_factory.mktemp("cols")
+    rows = [{c: r[c] for c in AUDIT_COLUMNS} for r in rows]  # the pass's rows: in column order
+    by_row = write_audit(rows, folder / f"rows{suffix}")
+    columns = {c: pa.array([r[c] for r in rows], _TYPES.get(c, pa.string())) for c in AUDIT_COLUMNS}
+    by_column = write_audit_columns(columns, folder / f"columns{suffix}")
+    assert (folder / f"columns{suffix}").read_bytes() == (folder / f"rows{suffix}").read_bytes()
+    assert (by_column.rows, by_column.verdicts) == (by_row.rows, by_row.verdicts)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from ..data.fast import read_columns
-from ..engines.batch import Index
+from ..engines.batch import Index, coded_only, row_columns
 from ..engines.batch import rows as kernel_rows
 from ..engines.search import explain
 from ..errors import SpilloverError
@@ -19,9 +21,11 @@ from ..facts.graph import GraphBackend
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_file, neutralize
 from ..policy import Policy, default_policy
+from .columnar import write_columns
 from .rows import AUDIT_COLUMNS, audit_row
 
 if TYPE_CHECKING:
+    from ..engines.batch import AuditResult
     from ..facts.columns import Columns
 
 __all__ = [
@@ -32,8 +36,10 @@ __all__ = [
     "audit",
     "audit_folder",
     "audit_rows",
+    "pass_columns",
     "pass_rows",
     "write_audit",
+    "write_audit_columns",
 ]
 
 
@@ -90,13 +96,49 @@ def pass_rows(
 ) -> Iterator[AuditRow]:
     """Audit rows of a whole graph given as columns, from one pass of the kernel."""
     policy = policy or default_policy()
+    yield from kernel_rows(_pass(columns, policy, progress), policy)
+
+
+def pass_columns(
+    columns: Columns,
+    policy: Policy | None = None,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, pa.Array]:
+    """The audit rows of :func:`pass_rows` as Arrow columns (null = None), in column order."""
+    policy = policy or default_policy()
+    return row_columns(_pass(columns, policy, progress), policy)
+
+
+def _pass(
+    columns: Columns, policy: Policy, progress: Callable[[str, int, int], None] | None
+) -> AuditResult:
     if progress:
         progress("index", 0, 1)
     index = Index(columns, policy)
     if progress:
         progress("index", 1, 1)
-    result = index.audit(progress=progress)
-    yield from kernel_rows(result, policy)
+    return index.audit(progress=progress)
+
+
+def _checked_out(out: str | Path) -> Path:
+    out = Path(out)
+    if out.suffix not in FORMATS:
+        raise SpilloverError(f"{out}: the audit file must end in .csv or .jsonl")
+    if not out.parent.is_dir():
+        raise SpilloverError(f"{out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise SpilloverError(f"{out}: is a directory; give a file name for --out")
+    return out
+
+
+def write_audit_columns(columns: Mapping[str, pa.Array], out: str | Path) -> AuditSummary:
+    """Write audit rows given as columns (:func:`pass_columns`) to ``out``: the same file,
+    byte for byte, as :func:`write_audit` writes from the same rows, made column by column
+    (:mod:`spillover.audit.columnar`)."""
+    out = _checked_out(out)
+    verdicts = write_columns(columns, out)
+    return AuditSummary(out, sum(verdicts.values()), verdicts)
 
 
 def write_audit(
@@ -112,13 +154,7 @@ def write_audit(
     leaves a half-written file behind. CSV cells a spreadsheet would run as a
     formula are neutralized (:func:`spillover.files.write.neutralize`); JSONL is exact.
     """
-    out = Path(out)
-    if out.suffix not in FORMATS:
-        raise SpilloverError(f"{out}: the audit file must end in .csv or .jsonl")
-    if not out.parent.is_dir():
-        raise SpilloverError(f"{out}: folder {out.parent} does not exist")
-    if out.is_dir():
-        raise SpilloverError(f"{out}: is a directory; give a file name for --out")
+    out = _checked_out(out)
     verdicts: Counter[str] = Counter()
     count = 0
     with atomic_file(out) as handle:
@@ -148,8 +184,11 @@ def audit_folder(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AuditSummary:
     """Audit a data folder without building a graph: fast columnar load, then one kernel pass."""
-    columns = read_columns(folder, region=region, progress=progress)
-    return write_audit(pass_rows(columns, policy, progress=progress), out)
+    # (only what the pass reads is kept: the rest of the text is freed before it)
+    columns = coded_only(read_columns(folder, region=region, progress=progress))
+    pa.default_memory_pool().release_unused()
+    _checked_out(out)
+    return write_audit_columns(pass_columns(columns, policy, progress=progress), out)
 
 
 def audit(
@@ -162,6 +201,9 @@ def audit(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AuditSummary:
     """Explain and score every entry and write the audit file."""
+    if method == "pass" and on_row is None:
+        _checked_out(out)
+        return write_audit_columns(pass_columns(backend.columns(), policy, progress=progress), out)
     return write_audit(
         audit_rows(backend, policy, method=method, progress=progress), out, on_row=on_row
     )

@@ -106,6 +106,9 @@ def read_columns(
         if progress:
             progress("exact loader", 0, 1)
         return columns_from_dataset(load_folder(folder, region=region))
+    # the tables as read are gone (only the checked columns are kept): their memory goes
+    # back to the system now, not at the allocator's leisure
+    pa.default_memory_pool().release_unused()
     return columns if linkage is None else _linked_columns(columns, linkage)
 
 

@@ -25,10 +25,10 @@ indexed by integer codes (``USE_KIND``, ``SUBJECT_PHONE_KIND``, ...: :mod:`.tabl
 
 from ...facts.columns import FOREVER, NEVER, Columns, columns_from_dataset, columns_from_facts
 from .audit import Index, Progress, audit_pass
-from .codes import codes_of
+from .codes import coded_only, codes_of
 from .index import CodedGraph
 from .reach import Reach, entry_reach
-from .result import ROUND, AuditResult, path_codes, round6, rows
+from .result import ROUND, AuditResult, path_codes, round6, row_columns, rows
 from .tables import (
     KIND_CODE,
     LOAN_KIND,
@@ -59,11 +59,13 @@ __all__ = [
     "Progress",
     "Reach",
     "audit_pass",
+    "coded_only",
     "codes_of",
     "columns_from_dataset",
     "columns_from_facts",
     "entry_reach",
     "path_codes",
     "round6",
+    "row_columns",
     "rows",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -9,7 +11,7 @@ import pyarrow.compute as pc
 from ...facts.columns import Codes, Columns
 from ...facts.phonecodes import PhoneCodes, codes_in, string_array
 
-__all__ = ["codes_of"]
+__all__ = ["coded_only", "codes_of"]
 
 
 def _is(values: np.ndarray | pa.Array, text: str) -> np.ndarray:
@@ -68,3 +70,31 @@ def codes_of(cols: Columns) -> Codes:
         link_phone=link,
         entry_phone=entry_phone,
     )
+
+
+#: the columns the index reads only through their codes when the source resolved them
+#: (:attr:`~spillover.facts.columns.Columns.codes`), and only to make the codes when not
+CODED_COLUMNS = (
+    "period_phone",
+    "period_owner",
+    "loan_platform",
+    "loan_borrower",
+    "loan_applicant_phone",
+    "link_loan",
+    "link_phone",
+    "entry_platform",
+    "entry_copied_from",
+    "share_from",
+    "share_to",
+)
+
+
+def coded_only(cols: Columns) -> Columns:
+    """What an :class:`~spillover.engines.batch.Index` of ``cols`` reads, for a caller that
+    keeps nothing else: when the source resolved the codes, the text of the references the
+    codes stand for (phone numbers, the ids a row names) and the display fields are dropped
+    (empty), so that their memory is freed before the pass; else ``cols`` as they are."""
+    if cols.codes is None:
+        return cols
+    empty = pa.array([], pa.string())
+    return replace(cols, details=None, **{name: empty for name in CODED_COLUMNS})

@@ -41,11 +41,11 @@ class _Uses:
 
     phone: np.ndarray
     loan: np.ndarray
-    role: np.ndarray  # role code
+    role: np.ndarray  # role code (int8)
     owner: np.ndarray  # person code, -1
     owner_verified: np.ndarray
-    sms: np.ndarray  # the loan's phone verified, 0/1
-    kind: np.ndarray  # use kind code
+    sms: np.ndarray  # the loan's phone verified, 0/1 (int8)
+    kind: np.ndarray  # use kind code (int8)
 
 
 class CodedGraph:
@@ -129,15 +129,16 @@ class CodedGraph:
         app_loans = np.nonzero(has_app)[0]
         phone = np.concatenate([applicant[has_app], codes.link_phone])
         loan = np.concatenate([app_loans, csr.recode(self.loan_rank, codes.link_loan)])
+        # (small codes: roles, kinds and flags, are int8 here and in the ties)
         role = np.concatenate(
             [
-                np.full(len(app_loans), APPLICANT, dtype=np.int64),
-                codes_in(pa.array(ROLE_NAMES, pa.string()), cols.link_role),
+                np.full(len(app_loans), APPLICANT, dtype=np.int8),
+                codes_in(pa.array(ROLE_NAMES, pa.string()), cols.link_role).astype(np.int8),
             ]
         )
         period = self.period_at(phone, self.loan_applied[loan])
         # period -1 (no owner period) picks the appended sentinel; works with no periods at all
-        sms = self.loan_verified[loan].astype(np.int64)
+        sms = self.loan_verified[loan].astype(np.int8)
         return _Uses(
             phone=phone,
             loan=loan,
@@ -145,7 +146,7 @@ class CodedGraph:
             owner=np.append(self.p_owner, -1)[period],
             owner_verified=np.append(self.p_verified, False)[period],
             sms=sms,
-            kind=USE_KIND[role, sms],
+            kind=USE_KIND[role, sms].astype(np.int8),
         )
 
     def _build_person_ties(self, uses: _Uses) -> None:
@@ -156,13 +157,16 @@ class CodedGraph:
         src = np.concatenate([self.loan_borrower, uses.owner[person_tie]])
         self.t_loan = np.concatenate([np.arange(own_n), uses.loan[person_tie]])
         self.t_phone = np.concatenate([np.full(own_n, -1), uses.phone[person_tie]])
-        self.t_role = np.concatenate([np.full(own_n, OWN), uses.role[person_tie]])
+        self.t_role = np.concatenate([np.full(own_n, OWN, dtype=np.int8), uses.role[person_tie]])
         # the owns step (-1: none, an own loan) and the loan step (-1: an own loan, whose
         # kind depends on the layer) of each tie
         self.t_owns = np.concatenate(
-            [np.full(own_n, -1), OWNS_KIND[uses.owner_verified[person_tie].astype(np.int64)]]
+            [
+                np.full(own_n, -1, dtype=np.int8),
+                OWNS_KIND[uses.owner_verified[person_tie].astype(np.int64)].astype(np.int8),
+            ]
         )
-        self.t_kind = np.concatenate([np.full(own_n, -1), uses.kind[person_tie]])
+        self.t_kind = np.concatenate([np.full(own_n, -1, dtype=np.int8), uses.kind[person_tie]])
         # the first factor: the owns step's, or for an own loan its record's match (1.0: none)
         self.t_f1 = np.where(
             self.t_owns >= 0,

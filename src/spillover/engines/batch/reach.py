@@ -73,7 +73,8 @@ def _own_hops(
     starts = np.unique(since[since != NEVER])
     epochs, epoch_of = np.unique(np.searchsorted(starts, listed, side="right"), return_inverse=True)
     epoch_of = epoch_of.ravel()
-    own_hops = np.full((len(platform), len(origin_platforms)), np.inf)
+    # (hops are small whole numbers or inf: float32 holds them exactly, in half the memory)
+    own_hops = np.full((len(platform), len(origin_platforms)), np.inf, dtype=np.float32)
     by_epoch = np.argsort(epoch_of, kind="stable")
     bounds = np.searchsorted(epoch_of[by_epoch], np.arange(len(epochs) + 1))
     for k, epoch in enumerate(epochs.tolist() if len(origin_platforms) else []):
@@ -101,8 +102,8 @@ def _label_chains(
     children = children[np.argsort(source[children], kind="stable")]
     child_ptr = csr.ptr(source[children], n_entries)
     best_d = np.full((n_entries, n_cols + 1), NEVER, dtype=np.int64)
-    best_h = np.full((n_entries, n_cols + 1), np.inf)
-    best_i = np.zeros((n_entries, n_cols + 1), dtype=np.int64)
+    best_h = np.full((n_entries, n_cols + 1), np.inf, dtype=np.float32)  # exact, as own_hops
+    best_i = np.zeros((n_entries, n_cols + 1), dtype=np.int32)
     cols = slice(0, n_cols)
     rows = np.nonzero(~has_source)[0]  # first listings: their own target
     t = listed[rows][:, None]

@@ -27,7 +27,7 @@ from ...rules import (
 from .index import CodedGraph
 from .tables import MATCH_KEYS, OWN_LOAN_KEY
 
-__all__ = ["ROUND", "AuditResult", "path_codes", "round6", "rows"]
+__all__ = ["ROUND", "AuditResult", "path_codes", "round6", "row_columns", "rows"]
 
 ROUND = 6
 
@@ -106,42 +106,50 @@ def round6(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
-    """Audit rows (docs/contract.md §4 fields) from a batch result, scored like the core."""
+def row_columns(result: AuditResult, policy: Policy) -> dict[str, pa.Array]:
+    """The audit rows (docs/contract.md §4 fields) as Arrow columns, in column order, scored
+    like the core: what :func:`rows` yields one row at a time (null = ``None``; dates as
+    ISO text). Values repeated across rows (scores, days) are computed once per distinct value."""
     index = result.index
+    n = len(result)
     found = result.origin_loan >= 0
+    missing = ~found
     # score each distinct best responsibility once, with the rules' one score function
     distinct, inverse = np.unique(np.where(found, result.responsibility, -1.0), return_inverse=True)
     scores = [score(p if p >= 0 else None, policy) for p in distinct.tolist()]
-    inverse = inverse.ravel()
-    responsibility = np.array([s.responsibility or 0.0 for s in scores])[inverse]
-    contamination = np.array([s.contamination for s in scores])[inverse]
-    verdict = np.array([s.verdict.value for s in scores], dtype=object)[inverse]
-    found_list = found.tolist()
+    at = pa.array(inverse.ravel())
+    days, day_at = np.unique(result.listed, return_inverse=True)
 
-    def maybe(values: list[object]) -> list[object]:
-        return [v if ok else None for v, ok in zip(values, found_list, strict=True)]
-
-    def names(universe: pa.Array, codes: np.ndarray) -> list[object]:
+    def names(universe: pa.Array, codes: np.ndarray) -> pa.Array:
         if not len(universe):
-            return [None] * len(codes)
-        return maybe(universe.take(pa.array(np.maximum(codes, 0))).to_pylist())
+            return pa.nulls(n, pa.string())
+        return universe.take(pa.array(np.maximum(codes, 0), mask=missing))
 
-    columns = {
-        "entry_id": result.entry_ids.to_pylist(),
-        "platform_id": result.platform_ids.to_pylist(),
-        "subject_kind": result.subject_kinds.to_pylist(),
-        "subject": result.subjects.to_pylist(),
-        "listed_at": [date.fromordinal(d).isoformat() for d in result.listed.tolist()],
-        "contamination": contamination.tolist(),
-        "verdict": verdict.tolist(),
+    return {
+        "entry_id": result.entry_ids,
+        "platform_id": result.platform_ids,
+        "subject_kind": result.subject_kinds,
+        "subject": result.subjects,
+        "listed_at": pa.array(
+            [date.fromordinal(d).isoformat() for d in days.tolist()], pa.string()
+        ).take(pa.array(day_at.ravel())),
+        "contamination": pa.array([s.contamination for s in scores], pa.float64()).take(at),
+        "verdict": pa.array([s.verdict.value for s in scores], pa.string()).take(at),
         "origin_loan_id": names(index.loans, result.origin_loan),
         "origin_borrower_id": names(index.persons, result.origin_borrower),
         "origin_platform_id": names(index.platforms, result.origin_platform),
-        "responsibility": maybe(responsibility.tolist()),
-        "hops": maybe(result.depth.tolist()),
-        "reason_codes": result.reason_codes.tolist(),
+        "responsibility": pa.array(
+            np.array([s.responsibility or 0.0 for s in scores])[inverse.ravel()], mask=missing
+        ),
+        "hops": pa.array(np.asarray(result.depth, dtype=np.int64), mask=missing),
+        "reason_codes": pa.array(result.reason_codes, pa.string()),
     }
+
+
+def rows(result: AuditResult, policy: Policy) -> Iterator[dict[str, object]]:
+    """Audit rows (docs/contract.md §4 fields) from a batch result, scored like the core
+    (:func:`row_columns`, one row at a time)."""
+    columns = {name: values.to_pylist() for name, values in row_columns(result, policy).items()}
     keys = list(columns)
     for values in zip(*columns.values(), strict=True):
         yield dict(zip(keys, values, strict=True))

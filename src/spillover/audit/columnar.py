@@ -1,0 +1,125 @@
+"""The audit file written column by column: the same bytes as :func:`spillover.audit.batch.write_audit`
+writes row by row (``csv.writer`` with :func:`~spillover.files.write.neutralize`, or one
+``json.dumps(row, ensure_ascii=False)`` a line), made with whole-column Arrow operations.
+
+Every cell is formatted by a rule that gives the row writer's text: text cells that need
+no quoting, escaping or neutralizing (nearly all) are used as they are, the few that do go
+through the row writer's own functions; numbers are formatted once per distinct value
+with Python's ``repr``. Rows are joined a slice at a time, so the text of the whole file
+is never held at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..files.write import FORMULA_TRIGGERS, atomic_file, neutralize
+from .rows import AUDIT_COLUMNS
+
+__all__ = ["SLICE_ROWS", "csv_cells", "json_cells", "write_columns"]
+
+#: rows formatted and written at a time
+SLICE_ROWS = 1 << 16
+
+#: a text cell :func:`neutralize` may change: a leading quote, or a formula trigger after
+#: the blanks a spreadsheet skips (the others are returned as they are)
+_MAY_NEUTRALIZE = (
+    "^(?:'|[ \u00a0\u3000]*["
+    + "".join(sorted(f"\\x{{{ord(c):x}}}" for c in FORMULA_TRIGGERS))
+    + "])"
+)
+#: a CSV cell ``csv.writer`` quotes (excel dialect, minimal quoting)
+_CSV_QUOTED = '[,"\r\n]'
+#: a JSON string ``json.dumps(ensure_ascii=False)`` escapes
+_JSON_ESCAPED = '["\\\\\\x00-\\x1f]'
+
+
+def _patched(cells: pa.Array, where: str, fix: Callable[[str], str]) -> pa.Array:
+    """``cells`` with the values matching the regex ``where`` replaced by ``fix(value)``."""
+    hit = pc.fill_null(pc.match_substring_regex(cells, where), False)
+    if not pc.any(hit).as_py():
+        return cells
+    fixed = pa.array([fix(v) for v in pc.filter(cells, hit).to_pylist()], pa.string())
+    return pc.replace_with_mask(cells, hit, fixed)
+
+
+def _numbers(values: pa.Array, missing: str) -> pa.Array:
+    """Number cells as the row writers write them (``repr`` of the Python value, per
+    distinct value); ``missing`` for null."""
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    distinct, at = np.unique(values.filter(pa.array(valid)).to_numpy(), return_inverse=True)
+    texts = [repr(v) for v in distinct.tolist()]
+    where = np.full(len(values), len(texts), dtype=np.int64)  # null: the last text
+    where[valid] = at.ravel()
+    return pa.array([*texts, missing], pa.string()).take(pa.array(where))
+
+
+def _is_text(values: pa.Array) -> bool:
+    return bool(pa.types.is_string(values.type) or pa.types.is_null(values.type))
+
+
+def csv_cells(values: pa.Array) -> pa.Array:
+    """One column's CSV cells, as ``csv.writer`` writes ``neutralize(value)`` ("" for null)."""
+    if not _is_text(values):
+        return _numbers(values, "")
+    cells = pc.fill_null(values.cast(pa.string()), "")
+    cells = _patched(cells, _MAY_NEUTRALIZE, neutralize)
+    return _patched(cells, _CSV_QUOTED, lambda v: '"' + v.replace('"', '""') + '"')
+
+
+def json_cells(values: pa.Array) -> pa.Array:
+    """One column's JSON values, as ``json.dumps(value, ensure_ascii=False)`` writes them."""
+    if not _is_text(values):
+        return _numbers(values, "null")
+    text = values.cast(pa.string())
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    quoted = pc.if_else(
+        pc.fill_null(pc.match_substring_regex(text, _JSON_ESCAPED), False),
+        _patched(text, _JSON_ESCAPED, lambda v: json.dumps(v, ensure_ascii=False)),
+        quoted,
+    )
+    return pc.fill_null(quoted, "null")
+
+
+def _text(lines: pa.Array) -> str:
+    """The text of string cells put end to end."""
+    if not len(lines):
+        return ""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset :]
+    data = lines.buffers()[2]
+    return bytes(memoryview(data)[offsets[0] : offsets[len(lines)]]).decode("utf-8")
+
+
+def _csv_lines(part: Mapping[str, pa.Array]) -> pa.Array:
+    cells = [csv_cells(part[c]) for c in AUDIT_COLUMNS]
+    return pc.binary_join_element_wise(
+        *cells[:-1], pc.binary_join_element_wise(cells[-1], "\r\n", ""), ","
+    )
+
+
+def _json_lines(part: Mapping[str, pa.Array]) -> pa.Array:
+    pieces: list[pa.Array | str] = []
+    for i, c in enumerate(AUDIT_COLUMNS):
+        pieces += ["{" if i == 0 else ", ", json.dumps(c) + ": ", json_cells(part[c])]
+    return pc.binary_join_element_wise(*pieces, "}\n", "")
+
+
+def write_columns(columns: Mapping[str, pa.Array], out: Path) -> dict[str, int]:
+    """Write the audit columns to ``out`` (``.csv`` or ``.jsonl``), atomically; returns
+    the rows per verdict. The caller checks ``out`` (:func:`spillover.audit.batch.write_audit`)."""
+    n = len(columns[AUDIT_COLUMNS[0]])
+    lines = _csv_lines if out.suffix == ".csv" else _json_lines
+    with atomic_file(out) as handle:
+        if out.suffix == ".csv":
+            handle.write(",".join(AUDIT_COLUMNS) + "\r\n")
+        for start in range(0, n, SLICE_ROWS):
+            part = {c: columns[c].slice(start, SLICE_ROWS) for c in AUDIT_COLUMNS}
+            handle.write(_text(lines(part)))
+    counts = pc.value_counts(columns["verdict"]).to_pylist() if n else []
+    return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: c["values"])}
