@@ -1,8 +1,8 @@
 """The audit's results written into a Neo4j graph (``spillover audit --write-back``).
 
-:func:`write_back` explains every entry of a Neo4j graph with
-:func:`spillover.engines.search.explain` (all paths up to the policy's ``max_paths``,
-exactly what ``spillover explain`` lists) and stores on each ``Entry`` its
+:func:`write_back` explains every entry of a Neo4j graph (all paths up to the policy's
+``max_paths``, exactly what :func:`spillover.engines.search.explain` lists, from one
+batch pass: :func:`spillover.engines.batch.paths.every_path`) and stores on each ``Entry`` its
 ``contamination``, ``verdict``, ``reason_codes``, the policy and the audit time, and one
 ``(:Entry)-[:TRACED_TO]->(:Loan)`` per explanation path, to the path's origin loan,
 carrying the path's rank, responsibility, hops and its route (the nodes and stored
@@ -11,7 +11,7 @@ rerun replaces the previous results; the saved queries of :mod:`spillover.neo4j.
 read them.
 
 The graph is read once (:meth:`~spillover.neo4j.store.Neo4jBackend.columns`) and
-explained in memory over the batch pass's index (no round trip per entry).
+explained in memory by the batch pass (no round trip, and no search, per entry).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends.arrays import ArrayBackend
+from ..engines.batch import Index
+from ..engines.batch.paths import EntryPaths, every_path
 from ..engines.search import Explanation, ExplanationPath, explain
 from ..errors import SpilloverError
 from ..facts.columns import Columns, Details
@@ -60,8 +62,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BATCH",
+    "METHODS",
     "WriteBackRefused",
     "WriteBackSummary",
+    "entry_paths_of",
     "explanations_of",
     "trace_rows",
     "walks_of",
@@ -73,6 +77,9 @@ Progress = Callable[[str, int, int], None]
 
 #: entries per write transaction
 DEFAULT_BATCH = 1000
+
+#: how the write-back finds every entry's paths: one batch pass, or one search per entry
+METHODS = ("pass", "per-entry")
 
 #: the stored relationship each explanation step walks, by the step's name (the rules')
 _WALKS: Mapping[str, str] = {
@@ -190,14 +197,33 @@ def trace_rows(path: ExplanationPath, rank: int) -> dict[str, Any]:
     }
 
 
-def _entry_row(e: Explanation) -> dict[str, Any]:
+def _entry_row(e: Explanation | EntryPaths) -> dict[str, Any]:
     return {
-        "id": e.entry.entry_id,
+        "id": e.entry_id if isinstance(e, EntryPaths) else e.entry.entry_id,
         "contamination": e.contamination,
         "verdict": e.verdict.value,
         "reason_codes": list(e.reason_codes),
         "traces": [trace_rows(p, rank) for rank, p in enumerate(e.paths, start=1)],
     }
+
+
+def entry_paths_of(
+    columns: Columns,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
+    method: str = "pass",
+) -> Iterator[EntryPaths | Explanation]:
+    """Every entry's paths, in entry id order, as ``spillover explain`` lists them (all
+    paths up to ``max_paths``, default the policy's): from one batch pass over the
+    columns (``method="pass"``: :func:`spillover.engines.batch.paths.every_path`), or one
+    per-entry search per entry (``"per-entry"``: :func:`explanations_of`). Both give the
+    same paths, ranks and routes."""
+    if method == "pass":
+        return every_path(Index(columns, policy or default_policy()), max_paths)
+    if method == "per-entry":
+        return explanations_of(columns, policy, max_paths=max_paths)
+    raise WriteBackRefused(f"unknown write-back method {method!r} ({', '.join(METHODS)})")
 
 
 class WriteBackRefused(SpilloverError):
@@ -216,6 +242,7 @@ def write_back(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     now: datetime | None = None,
+    method: str = "pass",
 ) -> WriteBackSummary:
     """Explain every entry in the Neo4j graph and store the results on it.
 
@@ -236,11 +263,15 @@ def write_back(
     (:func:`~spillover.neo4j.saved.results_status`).
     Raises :class:`WriteBackRefused` when an ingest has not finished, when the write-back
     stops part-way (the server went away, a transaction was killed) and when another
-    write-back took over while it ran; :class:`~spillover.neo4j.saved.StaleResults` when
+    write-back took over while it ran (and for an unknown ``method``: ``"pass"``, every
+    entry's paths from one batch pass, or ``"per-entry"``, one search per entry, the
+    same paths, ranks and routes: :func:`entry_paths_of`); :class:`~spillover.neo4j.saved.StaleResults` when
     an ingest changed the data while it ran (the results are stored, and marked stale).
     """
     import neo4j as _neo4j
 
+    if method not in METHODS:
+        raise WriteBackRefused(f"unknown write-back method {method!r} ({', '.join(METHODS)})")
     policy = policy or default_policy()
     audited_at = now or datetime.now(UTC)
     run = uuid.uuid4().hex
@@ -258,7 +289,8 @@ def write_back(
         data_version = _claim_run(backend, run, params)
         columns = _read_graph(backend, progress)
         total = len(columns.entry_ids)
-        for batch, seconds in _explain_batches(columns, policy, max_paths, batch_size):
+        batches = _explain_batches(columns, policy, max_paths, batch_size, method)
+        for batch, seconds in batches:
             explain_seconds += seconds
             entries += len(batch)
             traces += sum(len(row["traces"]) for row in batch)
@@ -336,13 +368,13 @@ def _read_graph(backend: Neo4jBackend, progress: Progress | None) -> Columns:
 
 
 def _explain_batches(
-    columns: Columns, policy: Policy, max_paths: int | None, size: int
+    columns: Columns, policy: Policy, max_paths: int | None, size: int, method: str
 ) -> Iterator[tuple[list[Row], float]]:
     """The rows of every entry's results, in batches of ``size`` entries, each with the
-    seconds its explaining took."""
+    seconds its explaining took (the batch pass's counted in the first)."""
     batch: list[Row] = []
     t = time.perf_counter()
-    for e in explanations_of(columns, policy, max_paths=max_paths):
+    for e in entry_paths_of(columns, policy, max_paths=max_paths, method=method):
         batch.append(_entry_row(e))
         if len(batch) >= size:
             yield batch, time.perf_counter() - t
