@@ -16,10 +16,12 @@ explained in memory by the batch pass (no round trip, and no search, per entry).
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +96,7 @@ _WALKS: Mapping[str, str] = {
 }
 
 
+@functools.cache
 def walks_of(rel: str) -> tuple[str, str]:
     """The stored relationship an explanation step named ``rel`` walks, and the link role
     that tells it apart (``LINKS {role}``; ``""`` for every other relationship)."""
@@ -104,7 +107,9 @@ def walks_of(rel: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class WriteBackSummary:
-    """What a write-back stored: entries, TRACED_TO relationships, per verdict, the time."""
+    """What a write-back stored: entries, TRACED_TO relationships, per verdict, the time
+    (``seconds`` in all; ``explain_seconds`` finding the paths and ``write_seconds`` in
+    the write transactions overlap: a batch is written while the next one is made)."""
 
     entries: int
     traces: int
@@ -118,6 +123,8 @@ class WriteBackSummary:
     run: str = ""
     #: the data version the run read (the dataset marker's ``data_version``)
     data_version: int = 0
+    #: the seconds reading the graph took
+    read_seconds: float = 0.0
 
     @property
     def elements(self) -> int:
@@ -282,44 +289,87 @@ def write_back(
         "policy_digest": policy.digest,
         "audited_at": audited_at,
     }
-    entries = traces = written = total = 0
-    verdicts: dict[str, int] = {}
-    explain_seconds = write_seconds = 0.0
+    tally = _Tally()
     try:
         data_version = _claim_run(backend, run, params)
+        t = time.perf_counter()
         columns = _read_graph(backend, progress)
-        total = len(columns.entry_ids)
+        read_seconds = time.perf_counter() - t
+        tally.total = len(columns.entry_ids)
         batches = _explain_batches(columns, policy, max_paths, batch_size, method)
-        for batch, seconds in batches:
-            explain_seconds += seconds
-            entries += len(batch)
-            traces += sum(len(row["traces"]) for row in batch)
-            for row in batch:
-                verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
-            t = time.perf_counter()
-            written += _write_batch(backend, run, params, batch, written, total)
-            write_seconds += time.perf_counter() - t
-            if progress:
-                progress("write-back", entries, total)
-        if progress:
-            progress("write-back", entries, total)
-        cleared = _clear_unseen(backend, run, written, total, batch_size)
-        finished = _finish_run(backend, run, written, traces)
+        _write_all(backend, run, params, batches, tally, progress)
+        cleared = _clear_unseen(backend, run, tally.written, tally.total, batch_size)
+        finished = _finish_run(backend, run, tally.written, tally.traces)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
-        raise _stopped(exc, run, written, total) from None
+        raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
     return WriteBackSummary(
-        entries=entries,
-        traces=traces,
-        verdicts=dict(sorted(verdicts.items())),
+        entries=tally.entries,
+        traces=tally.traces,
+        verdicts=dict(sorted(tally.verdicts.items())),
         audited_at=audited_at,
         seconds=time.perf_counter() - start,
-        explain_seconds=explain_seconds,
-        write_seconds=write_seconds,
+        explain_seconds=tally.explain_seconds,
+        write_seconds=tally.write_seconds,
         cleared=cleared,
         run=run,
         data_version=data_version,
+        read_seconds=read_seconds,
     )
+
+
+@dataclass
+class _Tally:
+    """What a write-back has done so far (read when it stops part-way)."""
+
+    total: int = 0
+    entries: int = 0
+    traces: int = 0
+    written: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    explain_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+
+def _write_all(
+    backend: Neo4jBackend,
+    run: str,
+    params: Row,
+    batches: Iterator[tuple[list[Row], float]],
+    tally: _Tally,
+    progress: Progress | None,
+) -> None:
+    """Write every batch, in order, each in its transaction: one writer thread writes a
+    batch while this one makes the next (the server works while the paths are read
+    back), and a batch is sent only once the one before it is written."""
+
+    def write(batch: list[Row], written: int) -> tuple[int, float]:
+        t = time.perf_counter()
+        done = _write_batch(backend, run, params, batch, written, tally.total)
+        return done, time.perf_counter() - t
+
+    def wait(pending: Future[tuple[int, float]]) -> None:
+        done, seconds = pending.result()
+        tally.written += done
+        tally.write_seconds += seconds
+        if progress:
+            progress("write-back", tally.written, tally.total)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-back") as writer:
+        pending: Future[tuple[int, float]] | None = None
+        for batch, seconds in batches:
+            tally.explain_seconds += seconds
+            tally.entries += len(batch)
+            tally.traces += sum(len(row["traces"]) for row in batch)
+            for row in batch:
+                tally.verdicts[row["verdict"]] = tally.verdicts.get(row["verdict"], 0) + 1
+            if pending is not None:
+                wait(pending)
+            pending = writer.submit(write, batch, tally.written)
+        if pending is not None:
+            wait(pending)
+    if progress:
+        progress("write-back", tally.entries, tally.total)
 
 
 # The steps of a write-back. Each transaction function can run again when the driver
