@@ -1,8 +1,8 @@
 """The audit's results written into a Neo4j graph (``spillover audit --write-back``).
 
-:func:`write_back` explains every entry of a Neo4j graph with
-:func:`spillover.engines.search.explain` (all paths up to the policy's ``max_paths``,
-exactly what ``spillover explain`` lists) and stores on each ``Entry`` its
+:func:`write_back` explains every entry of a Neo4j graph (all paths up to the policy's
+``max_paths``, exactly what :func:`spillover.engines.search.explain` lists, from one
+batch pass: :func:`spillover.engines.batch.paths.every_path`) and stores on each ``Entry`` its
 ``contamination``, ``verdict``, ``reason_codes``, the policy and the audit time, and one
 ``(:Entry)-[:TRACED_TO]->(:Loan)`` per explanation path, to the path's origin loan,
 carrying the path's rank, responsibility, hops and its route (the nodes and stored
@@ -11,21 +11,25 @@ rerun replaces the previous results; the saved queries of :mod:`spillover.neo4j.
 read them.
 
 The graph is read once (:meth:`~spillover.neo4j.store.Neo4jBackend.columns`) and
-explained in memory over the batch pass's index (no round trip per entry).
+explained in memory by the batch pass (no round trip, and no search, per entry).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..backends.arrays import ArrayBackend
+from ..engines.batch import Index
+from ..engines.batch.paths import EntryPaths, every_path
 from ..engines.search import Explanation, ExplanationPath, explain
 from ..errors import SpilloverError
 from ..facts.columns import Columns, Details
@@ -60,8 +64,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BATCH",
+    "METHODS",
     "WriteBackRefused",
     "WriteBackSummary",
+    "entry_paths_of",
     "explanations_of",
     "trace_rows",
     "walks_of",
@@ -73,6 +79,9 @@ Progress = Callable[[str, int, int], None]
 
 #: entries per write transaction
 DEFAULT_BATCH = 1000
+
+#: how the write-back finds every entry's paths: one batch pass, or one search per entry
+METHODS = ("pass", "per-entry")
 
 #: the stored relationship each explanation step walks, by the step's name (the rules')
 _WALKS: Mapping[str, str] = {
@@ -87,6 +96,7 @@ _WALKS: Mapping[str, str] = {
 }
 
 
+@functools.cache
 def walks_of(rel: str) -> tuple[str, str]:
     """The stored relationship an explanation step named ``rel`` walks, and the link role
     that tells it apart (``LINKS {role}``; ``""`` for every other relationship)."""
@@ -97,7 +107,9 @@ def walks_of(rel: str) -> tuple[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class WriteBackSummary:
-    """What a write-back stored: entries, TRACED_TO relationships, per verdict, the time."""
+    """What a write-back stored: entries, TRACED_TO relationships, per verdict, the time
+    (``seconds`` in all; ``explain_seconds`` finding the paths and ``write_seconds`` in
+    the write transactions overlap: a batch is written while the next one is made)."""
 
     entries: int
     traces: int
@@ -111,6 +123,8 @@ class WriteBackSummary:
     run: str = ""
     #: the data version the run read (the dataset marker's ``data_version``)
     data_version: int = 0
+    #: the seconds reading the graph took
+    read_seconds: float = 0.0
 
     @property
     def elements(self) -> int:
@@ -190,14 +204,33 @@ def trace_rows(path: ExplanationPath, rank: int) -> dict[str, Any]:
     }
 
 
-def _entry_row(e: Explanation) -> dict[str, Any]:
+def _entry_row(e: Explanation | EntryPaths) -> dict[str, Any]:
     return {
-        "id": e.entry.entry_id,
+        "id": e.entry_id if isinstance(e, EntryPaths) else e.entry.entry_id,
         "contamination": e.contamination,
         "verdict": e.verdict.value,
         "reason_codes": list(e.reason_codes),
         "traces": [trace_rows(p, rank) for rank, p in enumerate(e.paths, start=1)],
     }
+
+
+def entry_paths_of(
+    columns: Columns,
+    policy: Policy | None = None,
+    *,
+    max_paths: int | None = None,
+    method: str = "pass",
+) -> Iterator[EntryPaths | Explanation]:
+    """Every entry's paths, in entry id order, as ``spillover explain`` lists them (all
+    paths up to ``max_paths``, default the policy's): from one batch pass over the
+    columns (``method="pass"``: :func:`spillover.engines.batch.paths.every_path`), or one
+    per-entry search per entry (``"per-entry"``: :func:`explanations_of`). Both give the
+    same paths, ranks and routes."""
+    if method == "pass":
+        return every_path(Index(columns, policy or default_policy()), max_paths)
+    if method == "per-entry":
+        return explanations_of(columns, policy, max_paths=max_paths)
+    raise WriteBackRefused(f"unknown write-back method {method!r} ({', '.join(METHODS)})")
 
 
 class WriteBackRefused(SpilloverError):
@@ -216,6 +249,7 @@ def write_back(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     now: datetime | None = None,
+    method: str = "pass",
 ) -> WriteBackSummary:
     """Explain every entry in the Neo4j graph and store the results on it.
 
@@ -236,11 +270,15 @@ def write_back(
     (:func:`~spillover.neo4j.saved.results_status`).
     Raises :class:`WriteBackRefused` when an ingest has not finished, when the write-back
     stops part-way (the server went away, a transaction was killed) and when another
-    write-back took over while it ran; :class:`~spillover.neo4j.saved.StaleResults` when
+    write-back took over while it ran (and for an unknown ``method``: ``"pass"``, every
+    entry's paths from one batch pass, or ``"per-entry"``, one search per entry, the
+    same paths, ranks and routes: :func:`entry_paths_of`); :class:`~spillover.neo4j.saved.StaleResults` when
     an ingest changed the data while it ran (the results are stored, and marked stale).
     """
     import neo4j as _neo4j
 
+    if method not in METHODS:
+        raise WriteBackRefused(f"unknown write-back method {method!r} ({', '.join(METHODS)})")
     policy = policy or default_policy()
     audited_at = now or datetime.now(UTC)
     run = uuid.uuid4().hex
@@ -251,43 +289,87 @@ def write_back(
         "policy_digest": policy.digest,
         "audited_at": audited_at,
     }
-    entries = traces = written = total = 0
-    verdicts: dict[str, int] = {}
-    explain_seconds = write_seconds = 0.0
+    tally = _Tally()
     try:
         data_version = _claim_run(backend, run, params)
+        t = time.perf_counter()
         columns = _read_graph(backend, progress)
-        total = len(columns.entry_ids)
-        for batch, seconds in _explain_batches(columns, policy, max_paths, batch_size):
-            explain_seconds += seconds
-            entries += len(batch)
-            traces += sum(len(row["traces"]) for row in batch)
-            for row in batch:
-                verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
-            t = time.perf_counter()
-            written += _write_batch(backend, run, params, batch, written, total)
-            write_seconds += time.perf_counter() - t
-            if progress:
-                progress("write-back", entries, total)
-        if progress:
-            progress("write-back", entries, total)
-        cleared = _clear_unseen(backend, run, written, total, batch_size)
-        finished = _finish_run(backend, run, written, traces)
+        read_seconds = time.perf_counter() - t
+        tally.total = len(columns.entry_ids)
+        batches = _explain_batches(columns, policy, max_paths, batch_size, method)
+        _write_all(backend, run, params, batches, tally, progress)
+        cleared = _clear_unseen(backend, run, tally.written, tally.total, batch_size)
+        finished = _finish_run(backend, run, tally.written, tally.traces)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
-        raise _stopped(exc, run, written, total) from None
+        raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
     return WriteBackSummary(
-        entries=entries,
-        traces=traces,
-        verdicts=dict(sorted(verdicts.items())),
+        entries=tally.entries,
+        traces=tally.traces,
+        verdicts=dict(sorted(tally.verdicts.items())),
         audited_at=audited_at,
         seconds=time.perf_counter() - start,
-        explain_seconds=explain_seconds,
-        write_seconds=write_seconds,
+        explain_seconds=tally.explain_seconds,
+        write_seconds=tally.write_seconds,
         cleared=cleared,
         run=run,
         data_version=data_version,
+        read_seconds=read_seconds,
     )
+
+
+@dataclass
+class _Tally:
+    """What a write-back has done so far (read when it stops part-way)."""
+
+    total: int = 0
+    entries: int = 0
+    traces: int = 0
+    written: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    explain_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+
+def _write_all(
+    backend: Neo4jBackend,
+    run: str,
+    params: Row,
+    batches: Iterator[tuple[list[Row], float]],
+    tally: _Tally,
+    progress: Progress | None,
+) -> None:
+    """Write every batch, in order, each in its transaction: one writer thread writes a
+    batch while this one makes the next (the server works while the paths are read
+    back), and a batch is sent only once the one before it is written."""
+
+    def write(batch: list[Row], written: int) -> tuple[int, float]:
+        t = time.perf_counter()
+        done = _write_batch(backend, run, params, batch, written, tally.total)
+        return done, time.perf_counter() - t
+
+    def wait(pending: Future[tuple[int, float]]) -> None:
+        done, seconds = pending.result()
+        tally.written += done
+        tally.write_seconds += seconds
+        if progress:
+            progress("write-back", tally.written, tally.total)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-back") as writer:
+        pending: Future[tuple[int, float]] | None = None
+        for batch, seconds in batches:
+            tally.explain_seconds += seconds
+            tally.entries += len(batch)
+            tally.traces += sum(len(row["traces"]) for row in batch)
+            for row in batch:
+                tally.verdicts[row["verdict"]] = tally.verdicts.get(row["verdict"], 0) + 1
+            if pending is not None:
+                wait(pending)
+            pending = writer.submit(write, batch, tally.written)
+        if pending is not None:
+            wait(pending)
+    if progress:
+        progress("write-back", tally.entries, tally.total)
 
 
 # The steps of a write-back. Each transaction function can run again when the driver
@@ -336,13 +418,13 @@ def _read_graph(backend: Neo4jBackend, progress: Progress | None) -> Columns:
 
 
 def _explain_batches(
-    columns: Columns, policy: Policy, max_paths: int | None, size: int
+    columns: Columns, policy: Policy, max_paths: int | None, size: int, method: str
 ) -> Iterator[tuple[list[Row], float]]:
     """The rows of every entry's results, in batches of ``size`` entries, each with the
-    seconds its explaining took."""
+    seconds its explaining took (the batch pass's counted in the first)."""
     batch: list[Row] = []
     t = time.perf_counter()
-    for e in explanations_of(columns, policy, max_paths=max_paths):
+    for e in entry_paths_of(columns, policy, max_paths=max_paths, method=method):
         batch.append(_entry_row(e))
         if len(batch) >= size:
             yield batch, time.perf_counter() - t

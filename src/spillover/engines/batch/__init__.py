@@ -20,7 +20,11 @@ indexed by integer codes (``USE_KIND``, ``SUBJECT_PHONE_KIND``, ...: :mod:`.tabl
 * reach (origin platform -> listing) is computed per entry and platform with an
   origin loan (:mod:`.reach`): one search of the sharing graph of each listing day from
   those platforms, then along the copy chains, each entry once;
-* the result reads back as audit rows (:mod:`.result`).
+* the result reads back as audit rows (:mod:`.result`);
+* every entry's paths (not only the best), as ``explain`` lists them with their routes,
+  come from the same pass keeping the best label per (entry, origin loan)
+  (:func:`.audit.origins_pass`), read back into steps by :func:`.paths.every_path` (the
+  write-back of every path uses it).
 """
 
 from ...facts.columns import FOREVER, NEVER, Columns, columns_from_dataset, columns_from_facts

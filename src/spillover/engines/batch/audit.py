@@ -29,7 +29,7 @@ from .reach import Reach, entry_reach
 from .result import AuditResult, path_codes
 from .tables import LAYER_BITS, LOAN_KIND, MATCH_KEYS, OWNS_UNVERIFIED, SUBJECT_PHONE_KIND
 
-__all__ = ["Index", "Progress", "audit_pass"]
+__all__ = ["Index", "LayerLabels", "OriginLabels", "Progress", "audit_pass", "origins_pass"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -52,6 +52,14 @@ def audit_pass(ix: CodedGraph, progress: Progress | None = None) -> AuditResult:
     and loan), :func:`_record_origins` and :func:`_to_borrowers` (the next frontier);
     :func:`_result` reads the best paths back.
     """
+    state, reach = _layers(ix, progress, keep=0)
+    return _result(ix, state, reach)
+
+
+def _layers(ix: CodedGraph, progress: Progress | None, keep: int) -> tuple[_PassState, Reach]:
+    """The layers of a pass: ``keep`` 0 for each entry's best path alone (a label must
+    beat the entry's best origin so far), else every origin loan's best label that can
+    be among the entry's ``keep`` best paths (-1: every origin loan)."""
     entries = _entries(ix)
     n = len(entries.ids)
     if progress:
@@ -59,7 +67,7 @@ def audit_pass(ix: CodedGraph, progress: Progress | None = None) -> AuditResult:
     reach = entry_reach(ix, entries.platform, entries.listed, entries.copied)
     if progress:
         progress("reach", n, n)
-    state = _start(ix, entries)
+    state = _start(ix, entries, keep)
     max_loans = ix.policy.max_loans
     for depth in range(1, max_loans + 1):
         candidates = _person_ties(ix, state, depth)
@@ -75,7 +83,7 @@ def audit_pass(ix: CodedGraph, progress: Progress | None = None) -> AuditResult:
         if depth == max_loans:
             break
         _to_borrowers(ix, state, labels)
-    return _result(ix, state, reach)
+    return state, reach
 
 
 # -- the state of one pass ----------------------------------------------------------------
@@ -183,6 +191,13 @@ class _PassState:
     #: (entry, node) keys reached at earlier layers with their best responsibility,
     #: one sorted chunk per layer
     seen: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    #: per entry, the responsibility a label must beat to matter (the best origin's so
+    #: far when ``keep`` is 0; else the ``keep``-th best origin loan's, -1 while fewer)
+    bar: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: 0: the best path alone; else how many paths per entry matter (-1: all)
+    keep: int = 0
+    #: with ``keep``: the origin labels of every layer, (depth, label indices)
+    found: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
     def node_key(self, entry: np.ndarray, node: np.ndarray) -> np.ndarray:
         key: np.ndarray = entry.astype(np.int64) * self.n_nodes + node
@@ -249,13 +264,16 @@ def _entries(ix: CodedGraph) -> _Entries:
     )
 
 
-def _start(ix: CodedGraph, entries: _Entries) -> _PassState:
+def _start(ix: CodedGraph, entries: _Entries, keep: int = 0) -> _PassState:
     """The search before its first layer: person subjects on the frontier, seen."""
     n = len(entries.ids)
+    best = _Best.empty(n)
     state = _PassState(
         entries=entries,
         n_nodes=ix.phone_base + len(ix.phones) + 1,
-        best=_Best.empty(n),
+        best=best,
+        bar=best.responsibility if keep == 0 else np.full(n, -1.0),
+        keep=keep,
     )
     rows = np.nonzero(entries.subject_person >= 0)[0]
     person = entries.subject_person[rows]
@@ -282,10 +300,10 @@ def _person_ties(ix: CodedGraph, state: _PassState, depth: int) -> list[_Candida
     own_kind = LOAN_KIND[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
     kind = np.where(ix.t_kind[tie] >= 0, ix.t_kind[tie], own_kind)
     responsibility = fr.responsibility[label] * ix.t_f1[tie] * ix.kind_factor[kind]
-    # in time, and able to beat the entry's best origin so far (every later factor
-    # is <= 1 and a tie with more loans loses)
+    # in time, and able to matter (beat the entry's best origin so far, or its keep-th:
+    # every later factor is <= 1 and a tie with more loans loses)
     keep = (ix.loan_applied[loan] <= state.entries.listed[entry]) & (
-        responsibility > state.best.responsibility[entry]
+        responsibility > state.bar[entry]
     )
     label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
     kind = kind[keep]
@@ -368,6 +386,8 @@ def _record_origins(
     oi = np.nonzero(ok)[0]
     if not len(oi):
         return
+    if state.keep:
+        _keep_origins(state, labels, depth, oi)
     oi = oi[np.lexsort((labels.loan[oi], -labels.responsibility[oi], labels.entry[oi]))]
     oe, op, ol = labels.entry[oi], labels.responsibility[oi], labels.loan[oi]
     firsts = np.ones(len(oe), dtype=bool)
@@ -393,7 +413,7 @@ def _to_borrowers(ix: CodedGraph, state: _PassState, labels: _Layer) -> None:
     responsibility = labels.responsibility * ix.chain_factor * ix.loan_match_f[labels.loan]
     group = state.node_key(labels.entry, ix.person_base + person)
     # else nothing further can win
-    idx = np.nonzero(responsibility > state.best.responsibility[labels.entry])[0]
+    idx = np.nonzero(responsibility > state.bar[labels.entry])[0]
     idx = idx[state.seen_responsibility(group[idx]) < responsibility[idx]]
     o = idx[np.lexsort((labels.loan[idx], labels.key[idx], -responsibility[idx], group[idx]))]
     first = np.ones(len(o), dtype=bool)
@@ -547,3 +567,148 @@ def _matched_codes(
             )
         out.append(keys[key])
     return out
+
+
+# -- every origin: the paths of every entry ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerLabels:
+    """The labels one layer kept (:class:`OriginLabels`): per label its loan code, its key
+    (phone code + 1 and role code: ``key // 8 % n_phone_keys - 1``, ``key % 8``), its
+    summary (tie kind code * 2 + owner unverified) and the label of the layer before it
+    extends (-1 on the first layer)."""
+
+    loan: np.ndarray
+    key: np.ndarray
+    summary: np.ndarray
+    previous: np.ndarray
+
+
+@dataclass(frozen=True)
+class OriginLabels:
+    """Every entry's paths, as :func:`spillover.engines.search.explain` ranks them: per
+    path (entry index, then rank) its entry, rank (1: the best), origin loan code,
+    responsibility (unrounded), loans (``depth``) and label index in layer ``depth``;
+    ``layers``: the labels, to read each path's ties back layer by layer. ``entry_ids``,
+    ``entry_platform``, ``entry_listed`` and ``entry_copied`` (entry index, -1) describe
+    the entries in entry_id order; ``entry_match`` a record subject's match (index in
+    MATCH_KEYS, -1) and ``entry_phone`` a phone subject's phone code (-1)."""
+
+    entry: np.ndarray
+    rank: np.ndarray
+    loan: np.ndarray
+    responsibility: np.ndarray
+    depth: np.ndarray
+    label: np.ndarray
+    layers: list[LayerLabels]
+    entry_ids: pa.Array
+    entry_kind: pa.Array
+    entry_subject: pa.Array
+    entry_platform: np.ndarray
+    entry_listed: np.ndarray
+    entry_copied: np.ndarray
+    entry_person: np.ndarray
+    entry_phone: np.ndarray
+    entry_match: np.ndarray
+
+
+def origins_pass(
+    ix: CodedGraph, max_paths: int | None = None, progress: Progress | None = None
+) -> OriginLabels:
+    """Every entry's best path to each origin loan, the ``max_paths`` best of them (None:
+    every one) ranked as :func:`spillover.engines.search.explain` ranks them
+    (responsibility, then loans, then origin loan id): the same layered search as
+    :func:`audit_pass`, which keeps a label while it can still be among the entry's
+    ``max_paths`` best paths (not only while it can beat the best)."""
+    keep = -1 if max_paths is None else max_paths
+    if keep == 0:
+        raise ValueError("max_paths must be at least 1")
+    state, _ = _layers(ix, progress, keep)
+    depth_parts, label_parts = [], []
+    for d, oi in state.found:
+        depth_parts.append(np.full(len(oi), d, dtype=np.int64))
+        label_parts.append(oi)
+    depth = np.concatenate(depth_parts) if depth_parts else np.zeros(0, dtype=np.int64)
+    label = np.concatenate(label_parts) if label_parts else np.zeros(0, dtype=np.int64)
+    entry = np.zeros(len(label), dtype=np.int64)
+    loan = np.zeros(len(label), dtype=np.int64)
+    responsibility = np.zeros(len(label))
+    for k in np.unique(depth).tolist():
+        at = depth == k
+        layer = state.layers[k - 1]
+        entry[at] = layer.entry[label[at]]
+        loan[at] = layer.loan[label[at]]
+        responsibility[at] = layer.responsibility[label[at]]
+    # the best label of each (entry, origin loan), then the entry's best ones in order
+    o = np.lexsort((loan, depth, -responsibility, entry))
+    # a loan's first label in rank order is its best (a later layer's label for the same
+    # loan passed the seen check only if strictly better)
+    _, first = np.unique(entry[o] * max(len(ix.loans), 1) + loan[o], return_index=True)
+    o = o[np.sort(first)]
+    rank = _ranks(entry[o])
+    if keep > 0:
+        o, rank = o[rank <= keep], rank[rank <= keep]
+    entries = state.entries
+    return OriginLabels(
+        entry=entry[o],
+        rank=rank,
+        loan=loan[o],
+        responsibility=responsibility[o],
+        depth=depth[o],
+        label=label[o],
+        layers=_layer_labels(state),
+        entry_ids=entries.ids,
+        entry_kind=entries.kind,
+        entry_subject=entries.subject,
+        entry_platform=entries.platform,
+        entry_listed=entries.listed,
+        entry_copied=entries.copied,
+        entry_person=entries.subject_person,
+        entry_phone=entries.subject_phone,
+        entry_match=entries.match,
+    )
+
+
+def _ranks(entry: np.ndarray) -> np.ndarray:
+    """1, 2, ... along each run of equal (sorted) entries."""
+    n = len(entry)
+    start = np.ones(n, dtype=bool)
+    start[1:] = entry[1:] != entry[:-1]
+    first_at = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    rank: np.ndarray = np.arange(n) - first_at + 1
+    return rank
+
+
+def _layer_labels(state: _PassState) -> list[LayerLabels]:
+    """Each layer's labels with the label of the layer before that each extends."""
+    out = []
+    for k, layer in enumerate(state.layers):
+        if k == 0:
+            previous = np.full(len(layer.loan), -1, dtype=np.int64)
+        else:
+            before = state.layers[k - 1].to_person
+            previous = np.where(layer.parent >= 0, before[np.maximum(layer.parent, 0)], -1)
+        out.append(LayerLabels(layer.loan, layer.key, layer.summary, previous))
+    return out
+
+
+def _keep_origins(state: _PassState, labels: _Layer, depth: int, oi: np.ndarray) -> None:
+    """Keep the layer's origin labels ``oi``, and raise each entry's bar to the
+    responsibility of its ``keep``-th best origin loan so far (a label no better cannot
+    be among the entry's ``keep`` best paths, nor can any label it leads to: their
+    factors are <= 1 and they hold more loans)."""
+    state.found.append((depth, oi))
+    if state.keep < 0:
+        return
+    entry = np.concatenate([state.layers[d - 1].entry[i] for d, i in state.found])
+    loan = np.concatenate([state.layers[d - 1].loan[i] for d, i in state.found])
+    resp = np.concatenate([state.layers[d - 1].responsibility[i] for d, i in state.found])
+    o = np.lexsort((-resp, loan, entry))
+    first = np.ones(len(o), dtype=bool)
+    first[1:] = (entry[o][1:] != entry[o][:-1]) | (loan[o][1:] != loan[o][:-1])
+    o = o[first]
+    o = o[np.lexsort((-resp[o], entry[o]))]
+    rank = _ranks(entry[o])
+    at = o[rank == state.keep]
+    state.bar[entry[at]] = np.maximum(state.bar[entry[at]], resp[at])

@@ -1,0 +1,175 @@
+"""Every entry's paths from one batch pass (spillover.engines.batch.paths.every_path) are the
+per-entry search's: the same paths, ranks and routes as ``explain`` lists them, on random
+worlds and on every backend; and the write-back stores the same graph either way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scaling import copy_heavy_scenario
+from scenario import random_scenario
+from spillover.backends.memory import MemoryBackend
+from spillover.connect import open_folder
+from spillover.data.exact import load_folder
+from spillover.engines.batch import Index
+from spillover.engines.batch.paths import every_path
+from spillover.engines.search import explain
+from spillover.examples import jiang_case_path, jiang_records_path
+from spillover.facts.graph import GraphBackend
+from spillover.neo4j.ingest import ingest_folder
+from spillover.neo4j.store import Neo4jBackend
+from spillover.neo4j.writeback import WriteBackRefused, write_back
+from spillover.policy import Policy, default_policy, default_policy_bytes, parse_policy
+from spillover.synth.generate import generate
+
+
+def policy_with(max_loans: int) -> Policy:
+    raw = default_policy_bytes().replace(b"max_loans = 3", f"max_loans = {max_loans}".encode())
+    return parse_policy(raw)
+
+
+def as_explained(backend: GraphBackend, policy: Policy, max_paths: int | None) -> list[Any]:
+    """Every entry's score, codes and paths as the per-entry search gives them."""
+    out = []
+    for batch in backend.iter_entries():
+        for entry in batch:
+            e = explain(backend, entry, policy, max_paths=max_paths, diagnose=False)
+            out.append(
+                (entry.entry_id, e.contamination, e.verdict, e.reason_codes, _paths(e.paths))
+            )
+    return out
+
+
+def from_one_pass(backend: GraphBackend, policy: Policy, max_paths: int | None) -> list[Any]:
+    """The same from one batch pass over the backend's columns."""
+    return [
+        (e.entry_id, e.contamination, e.verdict, e.reason_codes, _paths(e.paths))
+        for e in every_path(Index(backend.columns(), policy), max_paths)
+    ]
+
+
+def _paths(paths: Any) -> list[Any]:
+    # rank order, origin, responsibility, loans, and every step (names, nodes, factors,
+    # days, codes): the route
+    return [(p.origin.loan_id, p.responsibility, p.depth, p.steps) for p in paths]
+
+
+WORLDS = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 10_000),
+        "people": st.integers(3, 14),
+        "loans": st.integers(1, 45),
+        "entries": st.integers(1, 14),
+        "records": st.sampled_from([0, 0, 4, 10]),
+        "copies": st.booleans(),
+        "max_loans": st.sampled_from([1, 2, 3, 3, 4]),
+        "max_paths": st.sampled_from([None, 1, 2, 3, 10]),
+    }
+)
+
+
+def _world(w: dict[str, Any]) -> Any:
+    if w["copies"]:
+        return copy_heavy_scenario(w["seed"], loans=w["loans"], entries=w["entries"])
+    return random_scenario(
+        w["seed"], people=w["people"], loans=w["loans"], entries=w["entries"], records=w["records"]
+    )
+
+
+@given(world=WORLDS)
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+def test_one_pass_gives_the_paths_ranks_and_routes_explain_gives(graph, world):
+    backend = graph(_world(world))
+    policy = policy_with(world["max_loans"])
+    want = as_explained(backend, policy, world["max_paths"])
+    assert from_one_pass(backend, policy, world["max_paths"]) == want
+
+
+@pytest.mark.parametrize("path", [jiang_case_path(), jiang_records_path()], ids=["case", "records"])
+@pytest.mark.parametrize("max_paths", [None, 1, 2, 100])
+@pytest.mark.parametrize("store", ["arrays", "memory"])
+def test_the_jiang_folders_paths_from_one_pass(path, max_paths, store):
+    backend = open_folder(path) if store == "arrays" else MemoryBackend(load_folder(path))
+    policy = default_policy()
+    want = as_explained(backend, policy, max_paths)
+    if max_paths != 1:
+        assert sum(len(x[-1]) for x in want) > len(want)  # several paths to some entries
+    assert from_one_pass(backend, policy, max_paths) == want
+
+
+def test_the_every_path_order_is_explain_order_on_a_synthetic_population(tmp_path):
+    folder = tmp_path / "d"
+    generate(800, 5, folder)
+    backend = open_folder(folder)
+    policy = default_policy()
+    want = as_explained(backend, policy, None)
+    assert sum(len(x[-1]) for x in want) > len(want)
+    assert from_one_pass(backend, policy, None) == want
+
+
+# -- the write-back graph -------------------------------------------------------------------
+
+
+def graph_state(driver: Any, db: str) -> list[Any]:
+    """Every entry's stored results and TRACED_TO (ranks, routes), less the run's id and time."""
+    records, _, _ = driver.execute_query(
+        "MATCH (e:Entry) OPTIONAL MATCH (e)-[t:TRACED_TO]->(l:Loan) "
+        "WITH e, t, l ORDER BY e.id, t.rank "
+        "RETURN e.id AS id, e {.*, audited_at: null, audit_run: null} AS props, "
+        "collect([l.id, t {.*}]) AS traces ORDER BY id",
+        database_=db,
+    )
+    return [r.data() for r in records]
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("max_paths", [None, 2])
+def test_the_write_back_graph_is_the_same_from_one_pass_as_from_a_search_per_entry(
+    neo4j_db, tmp_path, max_paths
+):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    folder = tmp_path / "d"
+    generate(1500, 3, folder)
+    ingest_folder(folder, driver, db)
+    backend = Neo4jBackend(driver, db)
+    per_entry = write_back(backend, max_paths=max_paths, method="per-entry")
+    before = graph_state(driver, db)
+    assert per_entry.traces > per_entry.entries  # several paths to many entries
+    one_pass = write_back(backend, max_paths=max_paths, method="pass")
+    assert graph_state(driver, db) == before
+    assert (one_pass.entries, one_pass.traces, one_pass.verdicts) == (
+        per_entry.entries,
+        per_entry.traces,
+        per_entry.verdicts,
+    )
+
+
+@pytest.mark.neo4j
+def test_the_write_back_of_the_jiang_case_is_the_same_either_way(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    write_back(backend, method="per-entry")
+    before = graph_state(driver, db)
+    write_back(backend)
+    assert graph_state(driver, db) == before
+
+
+@pytest.mark.neo4j
+def test_an_unknown_write_back_method_is_refused_before_anything_is_written(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    with pytest.raises(WriteBackRefused, match="unknown write-back method 'fast'"):
+        write_back(Neo4jBackend(driver, db), method="fast")
+    records, _, _ = driver.execute_query(
+        "MATCH (e:Entry) WHERE e.audit_run IS NOT NULL RETURN count(e) AS n", database_=db
+    )
+    assert records[0]["n"] == 0
