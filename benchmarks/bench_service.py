@@ -8,10 +8,16 @@ as a child process (one uvicorn worker) on the embedded backend (``--data``) or 
 Neo4j (``--neo4j``: NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD; ingest the same folder first
 with ``spillover ingest DIR --wipe -y``).
 
+The floor is measured in the same run, in this process: the library's own ``check``
+(``spillover.engines.search.check`` on the memory backend of the same folder) over the
+same proposals, one after the other; the output gives the service's figures as ratios
+to it, and ``uptime`` before and after (on a shared machine, compare ratios).
+
 Usage::
 
     spillover synth --people 100000 --seed 11 --out /tmp/synth100k
     python benchmarks/bench_service.py --data /tmp/synth100k
+    python benchmarks/bench_service.py --data /tmp/synth100k --workers 2
     spillover ingest /tmp/synth100k --wipe -y        # NEO4J_* set
     python benchmarks/bench_service.py --data /tmp/synth100k --neo4j
 
@@ -100,7 +106,12 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument(
+        "--no-floor", action="store_true", help="skip the library's own check (the floor)"
+    )
     args = ap.parse_args()
+    uptime_before = _uptime()
 
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
@@ -123,6 +134,8 @@ def main() -> None:
             str(port),
             "--check-log",
             str(tmp / "checks.jsonl"),
+            "--workers",
+            str(args.workers),
             *source,
         ],
         env=env,
@@ -148,11 +161,13 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+    floor = None if args.no_floor else library_floor(args.data, bodies)
     lat.sort()
-    out = {
+    out: dict[str, Any] = {
         "backend": "neo4j" if args.neo4j else "embedded",
         "requests": len(lat),
         "concurrency": args.concurrency,
+        "workers": args.workers,
         "statuses": statuses,
         "p50_ms": round(lat[len(lat) // 2] * 1e3, 2),
         "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3, 2),
@@ -162,7 +177,54 @@ def main() -> None:
         "server_rss_mb": rss,
         "check_log_lines": len((tmp / "checks.jsonl").read_text().splitlines()),
     }
+    if floor is not None:
+        out["floor_library_check"] = floor
+        out["p50_over_floor_p50"] = round(out["p50_ms"] / floor["p50_ms"], 1)
+        out["p99_over_floor_p99"] = round(out["p99_ms"] / floor["p99_ms"], 1)
+        out["throughput_over_floor"] = round(out["throughput_per_s"] / floor["throughput_per_s"], 2)
+    out["uptime_before"] = uptime_before
+    out["uptime_after"] = _uptime()
     print(json.dumps(out))
+
+
+def library_floor(folder: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The library's own check over the same proposals, in this process, one after the
+    other (the service's floor): p50, p99, checks per second of one core."""
+    from datetime import date
+
+    from spillover.backends.memory import MemoryBackend
+    from spillover.connect import read_dataset
+    from spillover.engines.search import check
+    from spillover.policy import default_policy
+
+    graph = MemoryBackend(read_dataset(folder))
+    policy = default_policy()
+    times = []
+    for b in bodies:
+        t = time.perf_counter()
+        check(
+            graph,
+            b["platform_id"],
+            b["subject"]["kind"],
+            b["subject"]["id"],
+            date.fromisoformat(b["listed_at"]),
+            policy,
+        )
+        times.append(time.perf_counter() - t)
+    times = sorted(times[len(times) // 10 :])  # the first tenth warms up
+    return {
+        "checks": len(times),
+        "p50_ms": round(times[len(times) // 2] * 1e3, 3),
+        "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))] * 1e3, 3),
+        "throughput_per_s": round(len(times) / sum(times), 1),
+    }
+
+
+def _uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
 
 
 def _rss_mb(pid: int) -> float | None:

@@ -27,7 +27,7 @@ from ..policy import Policy
 from ..version import __version__
 from . import docs, routes
 from .auth import TokenGrant, authenticate
-from .checklog import CheckLog
+from .checklog import CheckLog, GroupCommit
 from .config import ServeConfig
 from .gate import Gate
 from .logs import json_log
@@ -65,6 +65,7 @@ def create_app(
     app.state.grants = dict(grants if grants is not None else config.grants())
     app.state.policy = policy if policy is not None else config.load_policy()
     app.state.check_log = CheckLog(Path(config.check_log), config.log_max_bytes, config.log_backups)
+    app.state.check_log_commit = GroupCommit(app.state.check_log)
     _add_error_handlers(app, config)
     app.include_router(routes.checks)
     app.include_router(routes.entries)

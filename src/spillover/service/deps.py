@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..facts.graph import GraphBackend
 from ..policy import Policy
 from .auth import TokenGrant
-from .checklog import CheckLog
+from .checklog import GroupCommit
 from .config import ServeConfig
 
 __all__ = [
@@ -55,9 +55,9 @@ async def get_grants(request: Request) -> Mapping[str, TokenGrant]:
     return grants
 
 
-async def get_check_log(request: Request) -> CheckLog:
-    """The check log."""
-    check_log: CheckLog = request.app.state.check_log
+async def get_check_log(request: Request) -> GroupCommit:
+    """The check log, written by group commit."""
+    check_log: GroupCommit = request.app.state.check_log_commit
     return check_log
 
 
@@ -88,6 +88,6 @@ async def require_token(
 Config = Annotated[ServeConfig, Depends(get_config)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 Grants = Annotated[Mapping[str, TokenGrant], Depends(get_grants)]
-CheckLogDep = Annotated[CheckLog, Depends(get_check_log)]
+CheckLogDep = Annotated[GroupCommit, Depends(get_check_log)]
 Backend = Annotated[GraphBackend, Depends(get_backend)]
 Token = Annotated[str, Depends(require_token)]

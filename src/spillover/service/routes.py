@@ -16,7 +16,7 @@ from ..policy import Policy
 from ..render.json import ExplanationOut, explanation_out
 from .answers import about_subject, answer_check, answer_item, forbidden, graph_subject
 from .auth import TokenGrant, acts_for
-from .checklog import CheckLog
+from .checklog import GroupCommit
 from .config import ServeConfig
 from .deps import Backend, CheckLogDep, Config, Grants, PolicyDep, Token
 from .schemas import (
@@ -72,7 +72,7 @@ async def post_check(
     policy: PolicyDep,
     grants: Grants,
     check_log: CheckLogDep,
-) -> CheckOut:
+) -> Response:
     """The explanation of the proposed listing, a recommendation, and a check id
     under which it is recorded in the check log."""
     if not acts_for(grants, token, body.platform_id):
@@ -84,7 +84,7 @@ async def post_check(
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     await _record(request, check_log, [record])
-    return out
+    return _json(out)
 
 
 @checks.post(
@@ -102,7 +102,7 @@ async def post_batch(
     policy: PolicyDep,
     grants: Grants,
     check_log: CheckLogDep,
-) -> BatchOut:
+) -> Response:
     """Each item answered in order; a bad item gets an error of its own."""
     if len(body.checks) > config.max_batch:
         raise validation_error(
@@ -123,7 +123,14 @@ async def post_batch(
     # the batch's records in one write, once every item is answered: a batch whose
     # client left, or a process killed meanwhile, leaves none of them in the log
     await _record(request, check_log, records)
-    return BatchOut(results=results)
+    return _json(BatchOut(results=results))
+
+
+def _json(out: CheckOut | BatchOut) -> Response:
+    """The answer's JSON, encoded once: the model was validated when it was built, so
+    FastAPI's second validation against ``response_model`` is skipped; the bytes are
+    those FastAPI would send (pydantic's ``dump_json``, by alias)."""
+    return Response(out.model_dump_json(by_alias=True), media_type="application/json")
 
 
 def _answer_all(
@@ -156,12 +163,13 @@ async def _watch(request: Request, left: asyncio.Event) -> None:
     left.set()
 
 
-async def _record(request: Request, check_log: CheckLog, records: list[dict[str, Any]]) -> None:
+async def _record(request: Request, check_log: GroupCommit, records: list[dict[str, Any]]) -> None:
     """Write the records to the check log if the client still waits for the answer;
-    raise :class:`ClientGone` (nothing written) if it has left."""
+    raise :class:`ClientGone` (nothing written) if it has left. Returns once they are
+    durable (fsynced, in one write with the records of the answers given meanwhile)."""
     if await request.is_disconnected():
         raise ClientGone
-    await run_in_threadpool(check_log.append_all, records)
+    await check_log.append_all(records)
 
 
 @entries.get(
