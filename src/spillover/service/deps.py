@@ -5,6 +5,8 @@ Each is also an ``Annotated`` type (``Config``, ``Backend``, ...) for a route's
 parameters."""
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -22,6 +24,8 @@ __all__ = [
     "Config",
     "Grants",
     "PolicyDep",
+    "Service",
+    "ServiceDep",
     "Token",
     "bearer",
     "get_backend",
@@ -29,6 +33,7 @@ __all__ = [
     "get_config",
     "get_grants",
     "get_policy",
+    "get_service",
     "require_token",
     "unauthorized",
 ]
@@ -67,6 +72,33 @@ async def get_backend(request: Request) -> GraphBackend:
     return backend
 
 
+@dataclass(frozen=True)
+class Service:
+    """What a check route needs, in one dependency (each dependency costs a little on
+    every request): the graph, the configuration, the policy, the tokens, the check log
+    and the threads the checks run in."""
+
+    graph: GraphBackend
+    config: ServeConfig
+    policy: Policy
+    grants: Mapping[str, TokenGrant]
+    check_log: GroupCommit
+    threads: ThreadPoolExecutor
+
+
+async def get_service(request: Request) -> Service:
+    """What a check route needs (:class:`Service`)."""
+    state = request.app.state
+    return Service(
+        state.backend,
+        state.config,
+        state.policy,
+        state.grants,
+        state.check_log_commit,
+        state.threads,
+    )
+
+
 def unauthorized() -> HTTPException:
     """The 401 answer."""
     return HTTPException(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
@@ -91,3 +123,4 @@ Grants = Annotated[Mapping[str, TokenGrant], Depends(get_grants)]
 CheckLogDep = Annotated[GroupCommit, Depends(get_check_log)]
 Backend = Annotated[GraphBackend, Depends(get_backend)]
 Token = Annotated[str, Depends(require_token)]
+ServiceDep = Annotated[Service, Depends(get_service)]

@@ -4,10 +4,10 @@
 
 import asyncio
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from ..engines.search import explain_entry
 from ..errors import NotFoundError
@@ -18,7 +18,7 @@ from .answers import about_subject, answer_check, answer_item, forbidden, graph_
 from .auth import TokenGrant, acts_for
 from .checklog import GroupCommit
 from .config import ServeConfig
-from .deps import Backend, CheckLogDep, Config, Grants, PolicyDep, Token
+from .deps import Backend, Config, PolicyDep, ServiceDep, Token
 from .schemas import (
     BatchIn,
     BatchItemOut,
@@ -63,27 +63,17 @@ health = APIRouter(tags=["operations"])
     },
     summary="Check a proposed listing",
 )
-async def post_check(
-    body: CheckIn,
-    token: Token,
-    request: Request,
-    graph: Backend,
-    config: Config,
-    policy: PolicyDep,
-    grants: Grants,
-    check_log: CheckLogDep,
-) -> Response:
+async def post_check(body: CheckIn, token: Token, request: Request, s: ServiceDep) -> Response:
     """The explanation of the proposed listing, a recommendation, and a check id
     under which it is recorded in the check log."""
-    if not acts_for(grants, token, body.platform_id):
+    if not acts_for(s.grants, token, body.platform_id):
         raise HTTPException(403, forbidden(token, body.platform_id))
+    check = partial(answer_check, s.graph, body, token, ("body",), policy=s.policy, config=s.config)
     try:
-        out, record = await run_in_threadpool(
-            answer_check, graph, body, token, ("body",), policy=policy, config=config
-        )
+        out, record = await asyncio.get_running_loop().run_in_executor(s.threads, check)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
-    await _record(request, check_log, [record])
+    await _record(request, s.check_log, [record])
     return _json(out)
 
 
@@ -93,36 +83,28 @@ async def post_check(
     responses=RESPONSES,
     summary="Check proposed listings in one call",
 )
-async def post_batch(
-    body: BatchIn,
-    token: Token,
-    request: Request,
-    graph: Backend,
-    config: Config,
-    policy: PolicyDep,
-    grants: Grants,
-    check_log: CheckLogDep,
-) -> Response:
+async def post_batch(body: BatchIn, token: Token, request: Request, s: ServiceDep) -> Response:
     """Each item answered in order; a bad item gets an error of its own."""
-    if len(body.checks) > config.max_batch:
+    if len(body.checks) > s.config.max_batch:
         raise validation_error(
             ("body", "checks"),
-            f"at most {config.max_batch} checks in one batch",
+            f"at most {s.config.max_batch} checks in one batch",
             len(body.checks),
         )
     left = asyncio.Event()
     watcher = asyncio.create_task(_watch(request, left))
+    answer = partial(
+        _answer_all, s.graph, body, token, left, grants=s.grants, policy=s.policy, config=s.config
+    )
     try:
-        results, records = await run_in_threadpool(
-            _answer_all, graph, body, token, left, grants=grants, policy=policy, config=config
-        )
+        results, records = await asyncio.get_running_loop().run_in_executor(s.threads, answer)
     finally:
         watcher.cancel()
     if left.is_set():
         raise ClientGone
     # the batch's records in one write, once every item is answered: a batch whose
     # client left, or a process killed meanwhile, leaves none of them in the log
-    await _record(request, check_log, records)
+    await _record(request, s.check_log, records)
     return _json(BatchOut(results=results))
 
 
