@@ -8,10 +8,16 @@ as a child process (one uvicorn worker) on the embedded backend (``--data``) or 
 Neo4j (``--neo4j``: NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD; ingest the same folder first
 with ``spillover ingest DIR --wipe -y``).
 
+The floor is measured in the same run, in this process: the library's own ``check``
+(``spillover.engines.search.check`` on the memory backend of the same folder) over the
+same proposals, one after the other; the output gives the service's figures as ratios
+to it, and ``uptime`` before and after (on a shared machine, compare ratios).
+
 Usage::
 
     spillover synth --people 100000 --seed 11 --out /tmp/synth100k
     python benchmarks/bench_service.py --data /tmp/synth100k
+    python benchmarks/bench_service.py --data /tmp/synth100k --workers 2
     spillover ingest /tmp/synth100k --wipe -y        # NEO4J_* set
     python benchmarks/bench_service.py --data /tmp/synth100k --neo4j
 
@@ -100,7 +106,12 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument(
+        "--no-floor", action="store_true", help="skip the library's own check (the floor)"
+    )
     args = ap.parse_args()
+    uptime_before = _uptime()
 
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
@@ -123,6 +134,8 @@ def main() -> None:
             str(port),
             "--check-log",
             str(tmp / "checks.jsonl"),
+            "--workers",
+            str(args.workers),
             *source,
         ],
         env=env,
@@ -143,26 +156,112 @@ def main() -> None:
         ready = time.perf_counter() - began
         bodies = proposals(args.data, args.warm + args.requests, args.seed)
         asyncio.run(run(url, bodies[: args.warm], args.concurrency))
+        cpu_before = _tree_cpu_s(server.pid)
         lat, wall, statuses = asyncio.run(run(url, bodies[args.warm :], args.concurrency))
+        server_cpu = _tree_cpu_s(server.pid) - cpu_before
         rss = _rss_mb(server.pid)
     finally:
         server.terminate()
         server.wait(30)
+    floor = None if args.no_floor else library_floor(args.data, bodies)
     lat.sort()
-    out = {
+    out: dict[str, Any] = {
         "backend": "neo4j" if args.neo4j else "embedded",
         "requests": len(lat),
         "concurrency": args.concurrency,
+        "workers": args.workers,
         "statuses": statuses,
         "p50_ms": round(lat[len(lat) // 2] * 1e3, 2),
         "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3, 2),
         "max_ms": round(lat[-1] * 1e3, 2),
         "throughput_per_s": round(len(lat) / wall, 1),
+        # CPU time of the server's processes per check: on a loaded machine the figure
+        # that least depends on how long the processes waited for a core
+        "server_cpu_ms_per_check": round(server_cpu / len(lat) * 1e3, 3),
         "server_ready_s": round(ready, 1),
         "server_rss_mb": rss,
         "check_log_lines": len((tmp / "checks.jsonl").read_text().splitlines()),
     }
+    if floor is not None:
+        out["floor_library_check"] = floor
+        out["p50_over_floor_p50"] = round(out["p50_ms"] / floor["p50_ms"], 1)
+        out["p99_over_floor_p99"] = round(out["p99_ms"] / floor["p99_ms"], 1)
+        out["throughput_over_floor"] = round(out["throughput_per_s"] / floor["throughput_per_s"], 2)
+        out["server_cpu_over_floor_cpu"] = round(
+            out["server_cpu_ms_per_check"] / floor["cpu_ms_per_check"], 1
+        )
+    out["uptime_before"] = uptime_before
+    out["uptime_after"] = _uptime()
     print(json.dumps(out))
+
+
+def library_floor(folder: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The library's own check over the same proposals, in this process, one after the
+    other (the service's floor): p50, p99, checks per second of one core."""
+    from datetime import date
+
+    from spillover.backends.memory import MemoryBackend
+    from spillover.connect import read_dataset
+    from spillover.engines.search import check
+    from spillover.policy import default_policy
+
+    graph = MemoryBackend(read_dataset(folder))
+    policy = default_policy()
+    times = []
+    cpu = 0.0
+    for b in bodies:
+        c = time.process_time()
+        t = time.perf_counter()
+        check(
+            graph,
+            b["platform_id"],
+            b["subject"]["kind"],
+            b["subject"]["id"],
+            date.fromisoformat(b["listed_at"]),
+            policy,
+        )
+        times.append(time.perf_counter() - t)
+        if len(times) > len(bodies) // 10:
+            cpu += time.process_time() - c
+    times = sorted(times[len(times) // 10 :])  # the first tenth warms up
+    return {
+        "checks": len(times),
+        "p50_ms": round(times[len(times) // 2] * 1e3, 3),
+        "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))] * 1e3, 3),
+        "throughput_per_s": round(len(times) / sum(times), 1),
+        "cpu_ms_per_check": round(cpu / len(times) * 1e3, 3),
+    }
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its live descendants (the
+    uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def _uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
 
 
 def _rss_mb(pid: int) -> float | None:

@@ -10,6 +10,7 @@ needs the optional extra ``spillover[serve]``.
 
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -27,13 +28,17 @@ from ..policy import Policy
 from ..version import __version__
 from . import docs, routes
 from .auth import TokenGrant, authenticate
-from .checklog import CheckLog
+from .checklog import CheckLog, GroupCommit
 from .config import ServeConfig
 from .gate import Gate
 from .logs import json_log
 from .schemas import clean_errors
 
-__all__ = ["create_app"]
+__all__ = ["CHECK_THREADS", "create_app"]
+
+#: threads that answer checks (as many as Starlette's pool: a check on Neo4j waits on
+#: the network, so that many can be under way at once)
+CHECK_THREADS = 40
 
 
 def create_app(
@@ -65,6 +70,7 @@ def create_app(
     app.state.grants = dict(grants if grants is not None else config.grants())
     app.state.policy = policy if policy is not None else config.load_policy()
     app.state.check_log = CheckLog(Path(config.check_log), config.log_max_bytes, config.log_backups)
+    app.state.check_log_commit = GroupCommit(app.state.check_log)
     _add_error_handlers(app, config)
     app.include_router(routes.checks)
     app.include_router(routes.entries)
@@ -92,8 +98,12 @@ def create_app(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the graph at startup; close it at shutdown."""
+    """Open the graph and the checks' threads at startup; close them at shutdown."""
     app.state.backend = app.state.open_graph()
+    # the checks run in threads of their own (a check on Neo4j waits on the network;
+    # /readyz's probe runs in asyncio's default threads, so that hung checks cannot
+    # delay it); as many as Starlette's thread pool has
+    app.state.threads = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="spillover-check")
     json_log(
         {"event": "start", "backend": app.state.backend.name, "policy": app.state.policy.label}
     )
@@ -102,6 +112,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         backend = app.state.backend
         del app.state.backend
+        app.state.threads.shutdown(wait=False, cancel_futures=True)
         backend.close()
         json_log({"event": "stop"})
 

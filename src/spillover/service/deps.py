@@ -5,6 +5,8 @@ Each is also an ``Annotated`` type (``Config``, ``Backend``, ...) for a route's
 parameters."""
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -13,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..facts.graph import GraphBackend
 from ..policy import Policy
 from .auth import TokenGrant
-from .checklog import CheckLog
+from .checklog import GroupCommit
 from .config import ServeConfig
 
 __all__ = [
@@ -22,6 +24,8 @@ __all__ = [
     "Config",
     "Grants",
     "PolicyDep",
+    "Service",
+    "ServiceDep",
     "Token",
     "bearer",
     "get_backend",
@@ -29,6 +33,7 @@ __all__ = [
     "get_config",
     "get_grants",
     "get_policy",
+    "get_service",
     "require_token",
     "unauthorized",
 ]
@@ -55,9 +60,9 @@ async def get_grants(request: Request) -> Mapping[str, TokenGrant]:
     return grants
 
 
-async def get_check_log(request: Request) -> CheckLog:
-    """The check log."""
-    check_log: CheckLog = request.app.state.check_log
+async def get_check_log(request: Request) -> GroupCommit:
+    """The check log, written by group commit."""
+    check_log: GroupCommit = request.app.state.check_log_commit
     return check_log
 
 
@@ -65,6 +70,33 @@ async def get_backend(request: Request) -> GraphBackend:
     """The graph, opened at startup."""
     backend: GraphBackend = request.app.state.backend
     return backend
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a check route needs, in one dependency (each dependency costs a little on
+    every request): the graph, the configuration, the policy, the tokens, the check log
+    and the threads the checks run in."""
+
+    graph: GraphBackend
+    config: ServeConfig
+    policy: Policy
+    grants: Mapping[str, TokenGrant]
+    check_log: GroupCommit
+    threads: ThreadPoolExecutor
+
+
+async def get_service(request: Request) -> Service:
+    """What a check route needs (:class:`Service`)."""
+    state = request.app.state
+    return Service(
+        state.backend,
+        state.config,
+        state.policy,
+        state.grants,
+        state.check_log_commit,
+        state.threads,
+    )
 
 
 def unauthorized() -> HTTPException:
@@ -88,6 +120,7 @@ async def require_token(
 Config = Annotated[ServeConfig, Depends(get_config)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 Grants = Annotated[Mapping[str, TokenGrant], Depends(get_grants)]
-CheckLogDep = Annotated[CheckLog, Depends(get_check_log)]
+CheckLogDep = Annotated[GroupCommit, Depends(get_check_log)]
 Backend = Annotated[GraphBackend, Depends(get_backend)]
 Token = Annotated[str, Depends(require_token)]
+ServiceDep = Annotated[Service, Depends(get_service)]

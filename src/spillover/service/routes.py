@@ -4,10 +4,10 @@
 
 import asyncio
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from ..engines.search import explain_entry
 from ..errors import NotFoundError
@@ -16,9 +16,9 @@ from ..policy import Policy
 from ..render.json import ExplanationOut, explanation_out
 from .answers import about_subject, answer_check, answer_item, forbidden, graph_subject
 from .auth import TokenGrant, acts_for
-from .checklog import CheckLog
+from .checklog import GroupCommit
 from .config import ServeConfig
-from .deps import Backend, CheckLogDep, Config, Grants, PolicyDep, Token
+from .deps import Backend, Config, PolicyDep, ServiceDep, Token
 from .schemas import (
     BatchIn,
     BatchItemOut,
@@ -63,28 +63,18 @@ health = APIRouter(tags=["operations"])
     },
     summary="Check a proposed listing",
 )
-async def post_check(
-    body: CheckIn,
-    token: Token,
-    request: Request,
-    graph: Backend,
-    config: Config,
-    policy: PolicyDep,
-    grants: Grants,
-    check_log: CheckLogDep,
-) -> CheckOut:
+async def post_check(body: CheckIn, token: Token, request: Request, s: ServiceDep) -> Response:
     """The explanation of the proposed listing, a recommendation, and a check id
     under which it is recorded in the check log."""
-    if not acts_for(grants, token, body.platform_id):
+    if not acts_for(s.grants, token, body.platform_id):
         raise HTTPException(403, forbidden(token, body.platform_id))
+    check = partial(answer_check, s.graph, body, token, ("body",), policy=s.policy, config=s.config)
     try:
-        out, record = await run_in_threadpool(
-            answer_check, graph, body, token, ("body",), policy=policy, config=config
-        )
+        out, record = await asyncio.get_running_loop().run_in_executor(s.threads, check)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
-    await _record(request, check_log, [record])
-    return out
+    await _record(request, s.check_log, [record])
+    return _json(out)
 
 
 @checks.post(
@@ -93,37 +83,36 @@ async def post_check(
     responses=RESPONSES,
     summary="Check proposed listings in one call",
 )
-async def post_batch(
-    body: BatchIn,
-    token: Token,
-    request: Request,
-    graph: Backend,
-    config: Config,
-    policy: PolicyDep,
-    grants: Grants,
-    check_log: CheckLogDep,
-) -> BatchOut:
+async def post_batch(body: BatchIn, token: Token, request: Request, s: ServiceDep) -> Response:
     """Each item answered in order; a bad item gets an error of its own."""
-    if len(body.checks) > config.max_batch:
+    if len(body.checks) > s.config.max_batch:
         raise validation_error(
             ("body", "checks"),
-            f"at most {config.max_batch} checks in one batch",
+            f"at most {s.config.max_batch} checks in one batch",
             len(body.checks),
         )
     left = asyncio.Event()
     watcher = asyncio.create_task(_watch(request, left))
+    answer = partial(
+        _answer_all, s.graph, body, token, left, grants=s.grants, policy=s.policy, config=s.config
+    )
     try:
-        results, records = await run_in_threadpool(
-            _answer_all, graph, body, token, left, grants=grants, policy=policy, config=config
-        )
+        results, records = await asyncio.get_running_loop().run_in_executor(s.threads, answer)
     finally:
         watcher.cancel()
     if left.is_set():
         raise ClientGone
     # the batch's records in one write, once every item is answered: a batch whose
     # client left, or a process killed meanwhile, leaves none of them in the log
-    await _record(request, check_log, records)
-    return BatchOut(results=results)
+    await _record(request, s.check_log, records)
+    return _json(BatchOut(results=results))
+
+
+def _json(out: CheckOut | BatchOut) -> Response:
+    """The answer's JSON, encoded once: the model was validated when it was built, so
+    FastAPI's second validation against ``response_model`` is skipped; the bytes are
+    those FastAPI would send (pydantic's ``dump_json``, by alias)."""
+    return Response(out.model_dump_json(by_alias=True), media_type="application/json")
 
 
 def _answer_all(
@@ -156,12 +145,13 @@ async def _watch(request: Request, left: asyncio.Event) -> None:
     left.set()
 
 
-async def _record(request: Request, check_log: CheckLog, records: list[dict[str, Any]]) -> None:
+async def _record(request: Request, check_log: GroupCommit, records: list[dict[str, Any]]) -> None:
     """Write the records to the check log if the client still waits for the answer;
-    raise :class:`ClientGone` (nothing written) if it has left."""
+    raise :class:`ClientGone` (nothing written) if it has left. Returns once they are
+    durable (fsynced, in one write with the records of the answers given meanwhile)."""
     if await request.is_disconnected():
         raise ClientGone
-    await run_in_threadpool(check_log.append_all, records)
+    await check_log.append_all(records)
 
 
 @entries.get(

@@ -18,7 +18,16 @@ from .logs import LOGGER, JsonLines
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["ServeConfig", "app_from_env", "configure_logging", "serve"]
+__all__ = [
+    "WORKER_HEALTHCHECK_SECONDS",
+    "ServeConfig",
+    "app_from_env",
+    "configure_logging",
+    "serve",
+]
+
+#: seconds a uvicorn worker may take to answer its supervisor's ping (``--workers N``)
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def app_from_env() -> FastAPI:
@@ -68,6 +77,10 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=graceful_seconds,
         timeout_keep_alive=config.keep_alive_timeout,
+        # with --workers N, uvicorn's supervisor kills a worker that does not answer its
+        # ping within this many seconds; its default (5 s) killed every worker, again and
+        # again, on a loaded machine (a spawned worker takes that long to start)
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         server_header=False,
         # the header deadline and the connection cap (spillover.service.httpguard); the plain
         # asyncio loop, whose failed accept() waits a second before it tries again
