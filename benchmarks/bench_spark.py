@@ -1,13 +1,14 @@
-"""The audit on Spark next to the numpy kernel, in the same run (docs/benchmarks.md).
+"""The audit on Spark next to the numpy kernel, in the same run (docs/benchmarks.md, issue 22).
 
-    python benchmarks/bench_spark.py                 # 100k and 1M people
-    python benchmarks/bench_spark.py --people 100000 --masters 'local[1]' 'local[2]'
+    python benchmarks/bench_spark.py                       # 20k and 100k people, local[2]
+    python benchmarks/bench_spark.py --people 1000000 --master 'local[2]'
 
-For every size: a synthetic folder (spillover synth, cached under /tmp), the numpy
-audit (fast load + one kernel pass, written to CSV), then the Spark audit of the same
-folder on each master (written to Parquet; the session's start is timed apart). The
-rows are compared (Spark's Parquet against the numpy CSV's rows) and the ratios
-printed against the numpy audit of the same run. Prints the machine load first.
+Prints ``uptime`` first and last. For every size: a synthetic folder (spillover synth,
+cached under /tmp), the numpy audit (fast load + one kernel pass, written to CSV), then
+the Spark audit of the same folder as a user runs it (``audit_path`` to CSV, the shuffle
+partitions sized to the folder) on one session started once and timed apart. The two
+CSVs are compared byte for byte; the Spark jobs, stages and tasks of the audit are
+counted (``statusTracker``), and the ratio to the numpy audit of the same run printed.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from spillover.audit.batch import audit_folder
 from spillover.policy import default_policy
@@ -35,49 +35,74 @@ def _folder(people: int, seed: int) -> Path:
     return folder
 
 
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def _counts(spark: object, since: int) -> tuple[int, int, int]:
+    """Jobs, stages and tasks Spark ran since job id ``since``."""
+    tracker = spark.sparkContext.statusTracker()  # type: ignore[attr-defined]
+    jobs = [j for j in tracker.getJobIdsForGroup(None) if j >= since]
+    stages = tasks = 0
+    for j in jobs:
+        info = tracker.getJobInfo(j)
+        for sid in info.stageIds if info else ():
+            stage = tracker.getStageInfo(sid)
+            if stage is not None and stage.numCompletedTasks > 0:
+                stages += 1
+                tasks += stage.numCompletedTasks
+    return len(jobs), stages, tasks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--people", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--masters", nargs="+", default=["local[1]", "local[2]"])
+    parser.add_argument("--people", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--master", default="local[2]")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--memory", default="4g", help="spark.driver.memory")
+    parser.add_argument("--memory", default="2g", help="spark.driver.memory")
+    parser.add_argument("--conf", nargs="*", default=[], help="more Spark settings, KEY=VALUE")
     args = parser.parse_args()
-    print(f"load: {os.getloadavg()}  cpus: {os.cpu_count()}")
+    print(f"uptime: {_uptime()}  cpus: {os.cpu_count()}", flush=True)
     from spillover.audit.spark import audit_path, session
 
     policy = default_policy()
-    for people in args.people:
-        folder = _folder(people, args.seed)
-        out = Path(f"/tmp/spillover-bench-spark-{people}.csv")
+    folders = {people: _folder(people, args.seed) for people in args.people}
+    began = time.perf_counter()
+    spark = session(
+        args.master,
+        {
+            "spark.driver.memory": args.memory,
+            "spark.ui.enabled": "false",
+            # the status tracker keeps this many jobs (the counts below)
+            "spark.ui.retainedJobs": "100000",
+            "spark.ui.retainedStages": "100000",
+            **dict(c.split("=", 1) for c in args.conf),
+        },
+        app="spillover-bench",
+    )
+    print(f"Spark session start on {args.master}: {time.perf_counter() - began:.1f} s", flush=True)
+    for people, folder in folders.items():
+        want = Path(f"/tmp/spillover-bench-spark-{people}-numpy.csv")
         began = time.perf_counter()
-        summary = audit_folder(folder, out, policy)
+        summary = audit_folder(folder, want, policy)
         numpy_s = time.perf_counter() - began
-        print(f"{people:>9,} people, {summary.rows:,} entries: numpy audit {numpy_s:.1f} s")
-        for master in args.masters:
-            began = time.perf_counter()
-            spark = session(
-                master,
-                {
-                    "spark.driver.memory": args.memory,
-                    "spark.ui.enabled": "false",
-                    "spark.sql.shuffle.partitions": str(4 * int(master[6:-1] or 1)),
-                },
-                app="spillover-bench",
-            )
-            start_s = time.perf_counter() - began
-            target = f"/tmp/spillover-bench-spark-{people}-{master[6:-1]}.parquet"
-            began = time.perf_counter()
-            result = audit_path(spark, str(folder), target, policy)
-            spark_s = time.perf_counter() - began
-            spark.stop()
-            rows = pq.read_table(target).num_rows
-            same = rows == summary.rows and result.verdicts == summary.verdicts
-            print(
-                f"{'':>9}  spark {master:<9} {spark_s:7.1f} s "
-                f"(x{spark_s / numpy_s:.1f} the numpy audit; session start {start_s:.1f} s); "
-                f"same rows and verdicts: {same}"
-            )
-    print(f"load: {os.getloadavg()}")
+        got = Path(f"/tmp/spillover-bench-spark-{people}-spark.csv")
+        first_job = max(spark.sparkContext.statusTracker().getJobIdsForGroup(None), default=-1) + 1
+        began = time.perf_counter()
+        audit_path(spark, str(folder), got, policy)
+        spark_s = time.perf_counter() - began
+        jobs, stages, tasks = _counts(spark, first_job)
+        same = got.read_bytes() == want.read_bytes()
+        print(
+            f"{people:>9,} people, {summary.rows:,} entries: numpy audit {numpy_s:.1f} s; "
+            f"spark {spark_s:.1f} s (x{spark_s / numpy_s:.1f} the numpy audit; "
+            f"{jobs} jobs, {stages} stages, {tasks} tasks; shuffle partitions "
+            f"{spark.conf.get('spark.sql.shuffle.partitions')}); "
+            f"CSV byte for byte the same: {same}  [load {os.getloadavg()[0]:.1f}]",
+            flush=True,
+        )
+    spark.stop()
+    print(f"uptime: {_uptime()}")
 
 
 if __name__ == "__main__":

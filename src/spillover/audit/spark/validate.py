@@ -45,17 +45,19 @@ def validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> N
     periods that overlap, copy chains that loop; the rows of platform records and
     matches by the embedded loader's row models (:func:`_linkage_row_problems`).
     Raises one line per kind of problem."""
-    problems = _problems(_checks_of(tables, _value_checks())) + _linkage_row_problems(
+    problems = _problems([_checks_of(tables, _value_checks())]) + _linkage_row_problems(
         tables, region
     )
     if problems:
         raise SpilloverError(_refusal(problems))
     # order of days (only once the days are readable)
     problems = _problems(
-        _checks_of(tables, _order_checks())
-        + _duplicates(tables)
-        + _references(tables)
-        + _linkage_checks(tables)
+        [
+            _checks_of(tables, _order_checks()),
+            _duplicates(tables),
+            _references(tables),
+            _summaries(_linkage_checks(tables)),
+        ]
     )
     if problems:
         raise SpilloverError(_refusal(problems))
@@ -227,30 +229,75 @@ def _summary(df: DataFrame, shown: Column) -> DataFrame:
     )
 
 
-def _problems(found: list[tuple[str, str, DataFrame]]) -> list[str]:
-    """Run every check in one Spark job: ``(field, message, summary)`` triples, where the
-    summary is a :func:`_summary` of the rows that break the rule."""
+@dataclass(frozen=True)
+class _Found:
+    """Checks as rows: ``rows`` holds ``(i, n, v, f)`` (check ``i`` of ``labels``: how
+    many rows break it, the first one's shown value and its file); ``labels`` the
+    ``(field, message)`` of each check."""
+
+    labels: list[tuple[str, str]]
+    rows: DataFrame
+
+
+def _problems(found: list[_Found]) -> list[str]:
+    """Run every check in one Spark job: one line per check some row breaks, in the
+    order of the checks."""
     from pyspark.sql import functions as F
 
-    if not found:
+    labels: list[tuple[str, str]] = []
+    union = None
+    for part in found:
+        tagged = part.rows.select((F.col("i") + len(labels)).alias("i"), "n", "v", "f")
+        union = tagged if union is None else union.unionByName(tagged)
+        labels += part.labels
+    if union is None:
         return []
+    broken = sorted(union.where("n > 0").collect(), key=lambda r: r["i"])
+    return [
+        f"{r['f']}: {labels[r['i']][0]}: {r['n']} row(s) {labels[r['i']][1]} (first: {r['v']})"
+        for r in broken
+    ]
+
+
+def _summaries(found: list[tuple[str, str, DataFrame]]) -> _Found:
+    """``(field, message, summary)`` triples (:func:`_summary` of the rows that break a
+    rule) as :class:`_Found` rows."""
+    from pyspark.sql import functions as F
+
     union = None
     for i, (_, _, df) in enumerate(found):
         tagged = df.select(F.lit(i).alias("i"), "n", "v", "f")
         union = tagged if union is None else union.unionByName(tagged)
     assert union is not None
-    rows = sorted(union.where("n > 0").collect(), key=lambda r: r["i"])
-    return [
-        f"{r['f']}: {found[r['i']][0]}: {r['n']} row(s) {found[r['i']][1]} (first: {r['v']})"
-        for r in rows
-    ]
+    return _Found([(field, message) for field, message, _ in found], union)
 
 
-def _checks_of(
-    tables: Mapping[str, DataFrame], checks: list[_Check]
-) -> list[tuple[str, str, DataFrame]]:
-    """The checks as summaries of the rows that break them (for :func:`_problems`)."""
-    return [(c.field, c.message, _summary(tables[c.table].where(c.bad), c.shown)) for c in checks]
+def _checks_of(tables: Mapping[str, DataFrame], checks: list[_Check]) -> _Found:
+    """The checks over the tables' rows, one aggregate per table (every check of a table
+    in one pass over it, not one pass per check)."""
+    from pyspark.sql import functions as F
+
+    by_table: dict[str, list[tuple[int, _Check]]] = {}
+    for i, c in enumerate(checks):
+        by_table.setdefault(c.table, []).append((i, c))
+    union = None
+    for table, items in by_table.items():
+        summary = tables[table].agg(
+            *(
+                F.struct(
+                    F.lit(i).alias("i"),
+                    F.count_if(c.bad).alias("n"),
+                    F.first(F.when(c.bad, c.shown.cast("string")), ignorenulls=True).alias("v"),
+                    F.first(F.when(c.bad, F.col("_file")), ignorenulls=True).alias("f"),
+                ).alias(f"c{i}")
+                for i, c in items
+            )
+        )
+        rows = summary.select(F.explode(F.array(*(f"c{i}" for i, _ in items))).alias("c"))
+        rows = rows.select("c.i", "c.n", "c.v", "c.f")
+        union = rows if union is None else union.unionByName(rows)
+    assert union is not None
+    return _Found([(c.field, c.message) for c in checks], union)
 
 
 def _refusal(problems: list[str]) -> str:
@@ -368,66 +415,100 @@ def _linkage_checks(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, Dat
     ]
 
 
-def _duplicates(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFrame]]:
+def _duplicates(tables: Mapping[str, DataFrame]) -> _Found:
+    """Ids given twice: the keys of every table in one union, grouped once (not one
+    grouping per table)."""
     from pyspark.sql import functions as F
 
-    found = []
-    for table, keys in (
-        ("people", ("person_id",)),
-        ("platforms", ("platform_id",)),
-        ("loans", ("loan_id",)),
-        ("blacklist", ("entry_id",)),
-        ("records", ("record_id",)),
-        ("matches", ("record_id",)),
-        ("loan_links", ("loan_id", "phone", "role")),
-        ("sharing", ("from_platform", "to_platform")),
-    ):
-        twice = (
-            tables[table]
-            .groupBy(*keys)
-            .agg(F.count(F.lit(1)).alias("_n"), F.first("_file").alias("_file"))
+    labels = []
+    union = None
+    for i, (table, keys) in enumerate(
+        (
+            ("people", ("person_id",)),
+            ("platforms", ("platform_id",)),
+            ("loans", ("loan_id",)),
+            ("blacklist", ("entry_id",)),
+            ("records", ("record_id",)),
+            ("matches", ("record_id",)),
+            ("loan_links", ("loan_id", "phone", "role")),
+            ("sharing", ("from_platform", "to_platform")),
         )
+    ):
         shown = F.concat_ws(", ", *keys) if len(keys) > 1 else F.col(keys[0])
-        found.append(
-            (", ".join(keys), "given more than once", _summary(twice.where("_n > 1"), shown))
+        part = tables[table].select(
+            F.lit(i).alias("i"), F.array(*keys).alias("k"), shown.alias("s"), "_file"
         )
-    return found
+        union = part if union is None else union.unionByName(part)
+        labels.append((", ".join(keys), "given more than once"))
+    assert union is not None
+    twice = (
+        union.groupBy("i", "k")
+        .agg(F.count(F.lit(1)).alias("_n"), F.first("s").alias("s"), F.first("_file").alias("f"))
+        .where("_n > 1")
+    )
+    rows = twice.groupBy("i").agg(
+        F.count(F.lit(1)).alias("n"),
+        F.first("s", ignorenulls=True).alias("v"),
+        F.first("f", ignorenulls=True).alias("f"),
+    )
+    return _Found(labels, rows)
 
 
-def _references(tables: Mapping[str, DataFrame]) -> list[tuple[str, str, DataFrame]]:
+def _references(tables: Mapping[str, DataFrame]) -> _Found:
+    """Unknown references: every referring column in one union, against every pool of
+    ids in one union (one anti join, not one per column)."""
     from pyspark.sql import functions as F
 
-    found = []
-    people = tables["people"].select(F.col("person_id").alias("_ref"))
-    platforms = tables["platforms"].select(F.col("platform_id").alias("_ref"))
-    loans = tables["loans"].select(F.col("loan_id").alias("_ref"))
-    entries = tables["blacklist"].select(F.col("entry_id").alias("_ref"))
-    persons_listed = tables["blacklist"].where(F.col("subject_kind") == SubjectKind.PERSON.value)
-    records_listed = tables["blacklist"].where(F.col("subject_kind") == SubjectKind.RECORD.value)
-    records = tables["records"].select(F.col("record_id").alias("_ref"))
-    for df, name, pool, what in (
-        (tables["phones"], "owner_id", people, "person_id"),
-        (tables["loans"], "platform_id", platforms, "platform_id"),
-        (tables["loans"], "borrower_id", people, "person_id"),
-        (tables["loan_links"], "loan_id", loans, "loan_id"),
-        (tables["blacklist"], "platform_id", platforms, "platform_id"),
-        (persons_listed, "subject", people, "person_id"),
-        (records_listed, "subject", records, "record_id"),
-        (tables["loans"], "borrower_record", records, "record_id"),
-        (tables["records"], "platform_id", platforms, "platform_id"),
-        (tables["records"], "person_id", people, "person_id"),
-        (tables["matches"], "record_id", records, "record_id"),
-        (tables["matches"], "person_id", people, "person_id"),
-        (tables["matches"], "matched_with", records, "record_id"),
-        (tables["blacklist"], "copied_from", entries, "entry_id"),
-        (tables["sharing"], "from_platform", platforms, "platform_id"),
-        (tables["sharing"], "to_platform", platforms, "platform_id"),
-    ):
-        unknown = df.where(F.col(name).isNotNull()).join(
-            pool, F.col(name) == F.col("_ref"), "left_anti"
+    col = F.col
+    pools = {
+        "person_id": tables["people"].select(col("person_id").alias("_ref")),
+        "platform_id": tables["platforms"].select(col("platform_id").alias("_ref")),
+        "loan_id": tables["loans"].select(col("loan_id").alias("_ref")),
+        "entry_id": tables["blacklist"].select(col("entry_id").alias("_ref")),
+        "record_id": tables["records"].select(col("record_id").alias("_ref")),
+    }
+    persons_listed = tables["blacklist"].where(col("subject_kind") == SubjectKind.PERSON.value)
+    records_listed = tables["blacklist"].where(col("subject_kind") == SubjectKind.RECORD.value)
+    labels = []
+    union = None
+    for i, (df, name, what) in enumerate(
+        (
+            (tables["phones"], "owner_id", "person_id"),
+            (tables["loans"], "platform_id", "platform_id"),
+            (tables["loans"], "borrower_id", "person_id"),
+            (tables["loan_links"], "loan_id", "loan_id"),
+            (tables["blacklist"], "platform_id", "platform_id"),
+            (persons_listed, "subject", "person_id"),
+            (records_listed, "subject", "record_id"),
+            (tables["loans"], "borrower_record", "record_id"),
+            (tables["records"], "platform_id", "platform_id"),
+            (tables["records"], "person_id", "person_id"),
+            (tables["matches"], "record_id", "record_id"),
+            (tables["matches"], "person_id", "person_id"),
+            (tables["matches"], "matched_with", "record_id"),
+            (tables["blacklist"], "copied_from", "entry_id"),
+            (tables["sharing"], "from_platform", "platform_id"),
+            (tables["sharing"], "to_platform", "platform_id"),
         )
-        found.append((name, f"name an unknown {what}", _summary(unknown, F.col(name))))
-    return found
+    ):
+        part = df.where(col(name).isNotNull()).select(
+            F.lit(i).alias("i"), F.lit(what).alias("_pool"), col(name).alias("v"), "_file"
+        )
+        union = part if union is None else union.unionByName(part)
+        labels.append((name, f"name an unknown {what}"))
+    assert union is not None
+    ids = None
+    for what, pool in pools.items():
+        part = pool.select(F.lit(what).alias("_in"), "_ref")
+        ids = part if ids is None else ids.unionByName(part)
+    assert ids is not None
+    unknown = union.join(ids, (col("_pool") == col("_in")) & (col("v") == col("_ref")), "left_anti")
+    rows = unknown.groupBy("i").agg(
+        F.count(F.lit(1)).alias("n"),
+        F.first("v", ignorenulls=True).alias("v"),
+        F.first("_file", ignorenulls=True).alias("f"),
+    )
+    return _Found(labels, rows)
 
 
 def overlaps_and_loops(phones: DataFrame, entries: DataFrame) -> None:

@@ -3,6 +3,7 @@ Parquet dataset) and :func:`audit_spark` (``spillover audit --engine spark``).""
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -22,7 +23,14 @@ from .session import file_system, first_line, session
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["OUT_FORMATS", "SparkAuditSummary", "audit_path", "audit_spark"]
+__all__ = [
+    "BYTES_PER_PARTITION",
+    "OUT_FORMATS",
+    "SparkAuditSummary",
+    "audit_path",
+    "audit_spark",
+    "size_shuffles",
+]
 
 #: what ``--out`` may end with: one file (.csv, .jsonl, written by the driver from the
 #: rows in entry_id order, byte for byte as the embedded audit writes it) or a Parquet
@@ -78,6 +86,7 @@ def audit_path(
             raise SpilloverError(f"{out}: is a directory; give a file name for --out")
     report = progress or (lambda stage, done, total: None)
     report("read", 0, 1)
+    size_shuffles(spark, str(data))
     tables = read_tables(spark, data)
     report("read", 1, 1)
     report("audit", 0, 1)
@@ -94,6 +103,35 @@ def audit_path(
     summary = write_audit(_iter_rows(rows), _local(out))
     report("audit", 1, 1)
     return SparkAuditSummary(str(summary.path), summary.rows, summary.verdicts)
+
+
+#: the input bytes per shuffle partition (the labels of a layer are a few times the input)
+BYTES_PER_PARTITION = 8 << 20
+#: the settings :func:`size_shuffles` makes (unless given): adaptive execution coalesces
+#: small partitions after each shuffle
+_ADAPTIVE = {
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+}
+
+
+def size_shuffles(spark: SparkSession, data: str) -> int | None:
+    """Size ``spark.sql.shuffle.partitions`` to the data folder (one partition per
+    :data:`BYTES_PER_PARTITION` of input, at least two per core), and turn adaptive
+    execution on, each unless the session was given that setting (``--conf``): a small
+    folder then runs its shuffles in a few tasks, not Spark's default 200. Returns the
+    number set (None: the session's own)."""
+    given = spark.sparkContext.getConf()
+    for key, value in _ADAPTIVE.items():
+        if not given.contains(key):
+            spark.conf.set(key, value)
+    if given.contains("spark.sql.shuffle.partitions"):
+        return None
+    fs, root = file_system(spark, data)
+    size = int(fs.getContentSummary(root).getLength()) if fs.exists(root) else 0
+    n = max(2 * spark.sparkContext.defaultParallelism, math.ceil(size / BYTES_PER_PARTITION))
+    spark.conf.set("spark.sql.shuffle.partitions", str(n))
+    return n
 
 
 def _iter_rows(rows: DataFrame) -> Iterator[dict[str, Any]]:
