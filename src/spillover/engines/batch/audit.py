@@ -29,7 +29,7 @@ from .reach import Reach, entry_reach
 from .result import AuditResult, path_codes
 from .tables import LAYER_BITS, LOAN_KIND, MATCH_KEYS, OWNS_UNVERIFIED, SUBJECT_PHONE_KIND
 
-__all__ = ["Index", "Progress", "audit_pass"]
+__all__ = ["Index", "Progress", "audit_entries", "audit_pass"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -52,7 +52,51 @@ def audit_pass(ix: CodedGraph, progress: Progress | None = None) -> AuditResult:
     and loan), :func:`_record_origins` and :func:`_to_borrowers` (the next frontier);
     :func:`_result` reads the best paths back.
     """
-    entries = _entries(ix)
+    return _search(ix, _entries(ix), progress)
+
+
+def audit_entries(
+    ix: CodedGraph, rows: np.ndarray, progress: Progress | None = None
+) -> AuditResult:
+    """The pass of :func:`audit_pass` restricted to some entries: ``rows`` (indices in
+    entry_id order), and the entries their copy chains were copied from (reach labels a
+    copy from its source's). Each entry's search is its own, so every row of the result
+    equals that entry's row of the whole pass (the re-audit of only what changed:
+    :mod:`.incremental`)."""
+    full = _entries(ix)
+    n = len(full.ids)
+    keep = np.zeros(n, dtype=bool)
+    keep[np.asarray(rows, dtype=np.int64)] = True
+    step = np.nonzero(keep)[0]
+    while len(step):  # close over the copy sources
+        src = full.copied[step]
+        src = src[src >= 0]
+        step = np.unique(src[~keep[src]])
+        keep[step] = True
+    sel = np.nonzero(keep)[0]
+    place = np.full(n, -1, dtype=np.int64)
+    place[sel] = np.arange(len(sel))
+    take = pa.array(sel)
+    phone = full.subject_phone[sel]
+    sub = _Entries(
+        ids=full.ids.take(take),
+        platform=full.platform[sel],
+        kind=full.kind.take(take),
+        subject=full.subject.take(take),
+        listed=full.listed[sel],
+        copied=np.where(full.copied[sel] >= 0, place[np.maximum(full.copied[sel], 0)], -1),
+        subject_person=full.subject_person[sel],
+        subject_phone=phone,
+        phone_rows=np.nonzero(phone >= 0)[0],
+        owner_now=full.owner_now[sel],
+        match=full.match[sel],
+        start_factor=full.start_factor[sel],
+    )
+    return _search(ix, sub, progress)
+
+
+def _search(ix: CodedGraph, entries: _Entries, progress: Progress | None) -> AuditResult:
+    """The layered search of ``entries`` (the body of :func:`audit_pass`)."""
     n = len(entries.ids)
     if progress:
         progress("reach", 0, n)

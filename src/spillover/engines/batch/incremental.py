@@ -1,0 +1,321 @@
+"""Re-audit only what a correction changed (issue 23): from the difference between the
+columns of two versions of one dataset, the entries of the new version whose answer can
+have moved (:func:`affected_entries`), and the pass restricted to them (:func:`reaudit`).
+
+An entry's search reads only the facts it can reach: its subject's ties to loans, each
+loan's facts, its borrower's ties, ... up to the policy's ``max_loans`` loans, and the
+reach of each origin platform to the entry's listing (sharing agreements, the copy chain).
+So an entry whose reachable facts are the same in both versions has the same answer, and
+the entries a correction can reach are found backwards from the changed facts:
+
+* **seeds**: the people whose ties changed, i.e. every person a changed fact ties to a loan
+  (the borrower of a changed loan, every owner of a number named by a changed loan or link
+  or whose owner periods changed, the owners of changed periods, people added or removed),
+  and the numbers whose uses or owners changed (for phone subjects);
+* **within the depth**: a person subject is reached when it can put a seed on its search's
+  frontier within ``max_loans - 1`` loans (walking back: a loan whose borrower is reached
+  makes every person tied to it reached); a phone subject when its number is a seed or one
+  of its loans' borrowers is reached within ``max_loans - 2`` loans;
+* **forward over sharing and copies**: an entry changed or added, and every entry listed on
+  a platform a changed sharing agreement leads to, with every entry copied from them
+  (their copy chains' labels change).
+
+The search walks the new version's ties: a path of unchanged facts is the same in both
+versions, and a path through a changed fact reaches a seed first. Platform records and
+matches are compared whole: when they differ, every entry is re-audited (a correction
+by remedy removes matches rarely; the full pass is always right).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...facts import csr
+from ...facts.columns import Columns
+from ...facts.model import SubjectKind
+from ...facts.phonecodes import codes_in, string_array
+from .audit import audit_entries, audit_pass
+from .index import CodedGraph
+from .result import AuditResult
+
+__all__ = ["FactChanges", "affected_entries", "fact_changes", "reaudit"]
+
+
+@dataclass(frozen=True)
+class FactChanges:
+    """What differs between two versions' columns, as ids and numbers (text), from both
+    sides: ``everything`` when the difference cannot be followed (records or matches)."""
+
+    persons: pa.Array  # people whose ties changed (seeds)
+    phones: pa.Array  # numbers whose uses or owners changed (seeds)
+    loans: pa.Array  # loans changed, added or removed
+    entries: pa.Array  # entries changed or added (in the new version)
+    platforms: pa.Array  # platforms a changed sharing agreement leads to
+    everything: bool = False
+
+    @property
+    def none(self) -> bool:
+        """Nothing changed."""
+        return not self.everything and not any(
+            len(x) for x in (self.persons, self.phones, self.loans, self.entries, self.platforms)
+        )
+
+
+def _text(values: np.ndarray | pa.Array) -> pa.Array:
+    arr = values if isinstance(values, pa.Array) else pa.array(np.asarray(values))
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr
+    if pa.types.is_null(arr.type) or pa.types.is_binary(arr.type):
+        return string_array(values)
+    return pc.cast(arr, pa.string())
+
+
+def _same(a: Sequence[np.ndarray | pa.Array], b: Sequence[np.ndarray | pa.Array]) -> bool:
+    if len(a[0]) != len(b[0]):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.dtype != object:
+            if not np.array_equal(x, y):
+                return False
+        elif not _text(x).equals(_text(y)):
+            return False
+    return True
+
+
+def _keys(columns: Sequence[np.ndarray | pa.Array]) -> pa.Array:
+    texts = [_text(c) for c in columns]
+    if len(texts) == 1:
+        return texts[0]
+    joined: pa.Array = pc.binary_join_element_wise(*texts, "\x1f")
+    return joined
+
+
+def _diff(
+    a: Sequence[np.ndarray | pa.Array], b: Sequence[np.ndarray | pa.Array]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of table ``a`` not in ``b`` and of ``b`` not in ``a`` (each a row index array)."""
+    if _same(a, b):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    ka, kb = _keys(a), _keys(b)
+    in_b = pc.is_in(ka, value_set=kb).to_numpy(zero_copy_only=False)
+    in_a = pc.is_in(kb, value_set=ka).to_numpy(zero_copy_only=False)
+    return np.nonzero(~in_b)[0], np.nonzero(~in_a)[0]
+
+
+def _tables(c: Columns) -> dict[str, list[np.ndarray | pa.Array]]:
+    loans = [
+        c.loan_ids,
+        c.loan_platform,
+        c.loan_borrower,
+        c.loan_applied,
+        c.loan_known,
+        c.loan_status,
+        c.loan_applicant_phone,
+        c.loan_phone_verified,
+    ]
+    if c.loan_record is not None:
+        loans.append(c.loan_record)
+    return {
+        "people": [c.person_ids],
+        "periods": [
+            c.period_phone,
+            c.period_owner,
+            c.period_verified,
+            c.period_since,
+            c.period_until,
+        ],
+        "loans": loans,
+        "links": [c.link_loan, c.link_phone, c.link_role],
+        "entries": [
+            c.entry_ids,
+            c.entry_platform,
+            c.entry_kind,
+            c.entry_subject,
+            c.entry_listed,
+            c.entry_copied_from,
+        ],
+        "sharing": [c.share_from, c.share_to, c.share_since],
+    }
+
+
+def _pick(column: np.ndarray | pa.Array, rows: np.ndarray) -> pa.Array:
+    return string_array(column).take(pa.array(rows, pa.int64()))
+
+
+def _both(a: Columns, b: Columns, name: str, rows: tuple[np.ndarray, np.ndarray]) -> pa.Array:
+    """Column ``name`` of the changed rows of both sides, as one text array."""
+    return pa.concat_arrays([_pick(getattr(a, name), rows[0]), _pick(getattr(b, name), rows[1])])
+
+
+def _nonempty(values: pa.Array) -> pa.Array:
+    out: pa.Array = pc.unique(values.filter(pc.not_equal(values, "")))
+    return out
+
+
+def fact_changes(a: Columns, b: Columns) -> FactChanges:
+    """The changed facts between ``a`` (before) and ``b`` (after), as seeds (module doc)."""
+    empty = pa.array([], pa.string())
+    if dict(a.records) != dict(b.records) or dict(a.matches) != dict(b.matches):
+        return FactChanges(empty, empty, empty, empty, empty, everything=True)
+    ta, tb = _tables(a), _tables(b)
+    d = {name: _diff(ta[name], tb[name]) for name in ta}
+    loans = _nonempty(_both(a, b, "loan_ids", d["loans"]))
+    # the links of changed loans (of either side: a kept link is in b)
+    of_loans = pc.is_in(string_array(b.link_loan), value_set=loans).to_numpy(zero_copy_only=False)
+    phones = pa.concat_arrays(
+        [
+            _both(a, b, "link_phone", d["links"]),
+            _both(a, b, "period_phone", d["periods"]),
+            _both(a, b, "loan_applicant_phone", d["loans"]),
+            _pick(b.link_phone, np.nonzero(of_loans)[0]),
+        ]
+    )
+    persons = pa.concat_arrays(
+        [
+            _both(a, b, "person_ids", d["people"]),
+            _both(a, b, "period_owner", d["periods"]),
+            _both(a, b, "loan_borrower", d["loans"]),
+        ]
+    )
+    share_to = _both(a, b, "share_to", d["sharing"])
+    return FactChanges(
+        persons=_nonempty(persons),
+        phones=_nonempty(phones),
+        loans=loans,
+        entries=_nonempty(_pick(b.entry_ids, d["entries"][1])),
+        platforms=_forward(a, b, _nonempty(share_to)),
+    )
+
+
+def _forward(a: Columns, b: Columns, start: pa.Array) -> pa.Array:
+    """The platforms ``start`` leads to over the sharing agreements of either side (any day)."""
+    if not len(start):
+        return start
+    edges = {
+        (f, t)
+        for c in (a, b)
+        for f, t in zip(
+            string_array(c.share_from).to_pylist(),
+            string_array(c.share_to).to_pylist(),
+            strict=True,
+        )
+    }
+    seen = set(start.to_pylist())
+    todo = list(seen)
+    while todo:
+        here = todo.pop()
+        for f, t in edges:
+            if f == here and t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return pa.array(sorted(seen), pa.string())
+
+
+def affected_entries(ix: CodedGraph, changes: FactChanges) -> np.ndarray:
+    """The entries of ``ix`` (indices in entry_id order) whose answer can differ from the
+    other version's, under ``changes`` (module doc): the ones a re-audit must score."""
+    cols, codes = ix.cols, ix.codes
+    order = codes.entry_order
+    n = len(order)
+    if changes.everything:
+        return np.arange(n, dtype=np.int64)
+    reached = _reached_people(ix, changes)
+    max_loans = ix.policy.max_loans
+    person_ok = reached[min(max_loans - 1, len(reached) - 1)]
+    subject = csr.recode(ix.person_rank, codes.entry_person[order])
+    subject = _record_subjects(ix, subject)
+    hit = (subject >= 0) & person_ok[np.maximum(subject, 0)]
+    # phone subjects: the number a seed, or a borrower of its loans reached one loan later
+    seed_phone = np.zeros(len(ix.phones) + 1, dtype=bool)
+    seed_phone[ix.phones.codes(changes.phones)] = True  # -1 marks the spare slot
+    if max_loans >= 2:
+        by_use = reached[max_loans - 2][ix.loan_borrower[ix.u_loan[ix.u_ptr[0] :]]]
+        use_phone = np.repeat(np.arange(len(ix.phones)), np.diff(ix.u_ptr))
+        seed_phone[use_phone[by_use]] = True
+    phone = np.asarray(codes.entry_phone, dtype=np.int64)[order]
+    hit |= (phone >= 0) & seed_phone[np.where(phone >= 0, phone, len(ix.phones))]
+    return np.nonzero(hit | _reach_changed(ix, changes))[0]
+
+
+def _record_subjects(ix: CodedGraph, subject: np.ndarray) -> np.ndarray:
+    """Record subjects start from their matched person (as the pass does)."""
+    cols = ix.cols
+    if not cols.matches:
+        return subject
+    order = ix.codes.entry_order
+    kinds = string_array(cols.entry_kind).take(pa.array(order)).to_pylist()
+    subjects = string_array(cols.entry_subject).take(pa.array(order)).to_pylist()
+    found = [
+        (i, cols.matches[s].person_id)
+        for i, (k, s) in enumerate(zip(kinds, subjects, strict=True))
+        if k == SubjectKind.RECORD.value and s in cols.matches
+    ]
+    if found:
+        out = subject.copy()
+        at = np.array([i for i, _ in found], dtype=np.int64)
+        out[at] = codes_in(ix.persons, pa.array([p for _, p in found], pa.string()))
+        return out
+    return subject
+
+
+def _reached_people(ix: CodedGraph, changes: FactChanges) -> list[np.ndarray]:
+    """Per j = 0 .. max_loans - 1: the people that put a seed on their search's frontier
+    within j loans (walking the ties backwards from the seeds)."""
+    n_people = len(ix.persons)
+    seeds = np.zeros(n_people + 1, dtype=bool)  # the last slot: -1 (not in this version)
+    seeds[codes_in(ix.persons, changes.persons)] = True
+    phone = ix.phones.codes(changes.phones)
+    phone = phone[phone >= 0]
+    if len(phone):  # every owner, any day, of a seed number
+        mark = np.zeros(len(ix.phones), dtype=bool)
+        mark[phone] = True
+        seeds[ix.p_owner[mark[ix.p_phone]]] = True
+    loans = codes_in(ix.loans, changes.loans)
+    seeds[ix.loan_borrower[loans[loans >= 0]]] = True
+    seeds[-1] = False
+    tie_person = np.repeat(np.arange(n_people), np.diff(ix.t_ptr))
+    tie_loan = ix.t_loan[ix.t_ptr[0] :]
+    out = [seeds[:n_people].copy()]
+    for _ in range(1, ix.policy.max_loans):
+        now = out[-1].copy()
+        by_loan = now[ix.loan_borrower[tie_loan]]
+        now[tie_person[by_loan]] = True
+        out.append(now)
+    return out
+
+
+def _reach_changed(ix: CodedGraph, changes: FactChanges) -> np.ndarray:
+    """Entries changed or added, or listed where a changed agreement leads, and every
+    entry copied (at any remove) from one of them."""
+    cols, codes = ix.cols, ix.codes
+    order = codes.entry_order
+    ids = string_array(cols.entry_ids).take(pa.array(order))
+    mark = pc.is_in(ids, value_set=changes.entries).to_numpy(zero_copy_only=False)
+    if len(changes.platforms):
+        platform = string_array(cols.entry_platform).take(pa.array(order))
+        mark |= pc.is_in(platform, value_set=changes.platforms).to_numpy(zero_copy_only=False)
+    mark = np.asarray(mark, dtype=bool)
+    copied = csr.recode(csr.rank(order), codes.entry_copied_from[order])
+    has = copied >= 0
+    while True:
+        more = has & ~mark
+        more[more] = mark[copied[more]]
+        if not more.any():
+            return mark
+        mark |= more
+
+
+def reaudit(before: Columns, ix: CodedGraph) -> tuple[np.ndarray, AuditResult]:
+    """The entries of ``ix`` (the new version) to re-score against ``before`` (indices in
+    entry_id order), and their result (with the copy sources they need): every other entry's
+    row is the one ``before``'s audit gave (tests hold this to a full pass)."""
+    changes = fact_changes(before, ix.cols)
+    if changes.everything:
+        return np.arange(len(ix.codes.entry_order), dtype=np.int64), audit_pass(ix)
+    rows = affected_entries(ix, changes)
+    return rows, audit_entries(ix, rows)
