@@ -55,7 +55,7 @@ def _full(data: Dataset) -> dict[str, dict[str, object]]:
 def _incremental(a: Dataset, b: Dataset) -> dict[str, dict[str, object]]:
     before = _full(a)
     ix = Index(columns_from_dataset(b), default_policy())
-    done, result = reaudit(columns_from_dataset(a), ix)
+    _done, result = reaudit(columns_from_dataset(a), ix)
     fresh = {str(r["entry_id"]): r for r in rows(result, default_policy())}
     ids = [str(x) for x in ix.cols.entry_ids]
     return {e: fresh[e] if e in fresh else before[e] for e in sorted(ids)}

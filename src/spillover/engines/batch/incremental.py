@@ -219,7 +219,7 @@ def _forward(a: Columns, b: Columns, start: pa.Array) -> pa.Array:
 def affected_entries(ix: CodedGraph, changes: FactChanges) -> np.ndarray:
     """The entries of ``ix`` (indices in entry_id order) whose answer can differ from the
     other version's, under ``changes`` (module doc): the ones a re-audit must score."""
-    cols, codes = ix.cols, ix.codes
+    codes = ix.codes
     order = codes.entry_order
     n = len(order)
     if changes.everything:
