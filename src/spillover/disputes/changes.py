@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audit.batch import pass_rows
 from ..backends.memory import MemoryBackend
 from ..connect import read_dataset
+from ..engines.batch import Index
+from ..engines.batch import rows as kernel_rows
+from ..engines.batch.incremental import reaudit
 from ..engines.remedy import Record, path_records
 from ..errors import SpilloverError
 from ..facts.columns import columns_from_dataset
@@ -131,11 +133,25 @@ def _status(before: EntryState | None, after: EntryState | None) -> str | None:
     return CHANGED if before != after else None
 
 
-def _rows(data: Dataset, policy: Policy, progress: Progress | None) -> dict[str, dict[str, Any]]:
-    return {
-        str(row["entry_id"]): row
-        for row in pass_rows(columns_from_dataset(data), policy, progress=progress)
-    }
+def _index(data: Dataset, policy: Policy, progress: Progress | None) -> Index:
+    if progress:
+        progress("index", 0, 1)
+    index = Index(columns_from_dataset(data), policy)
+    if progress:
+        progress("index", 1, 1)
+    return index
+
+
+def _rows_after(
+    ix_a: Index, ix_b: Index, rows_a: dict[str, dict[str, Any]], policy: Policy
+) -> dict[str, dict[str, Any]]:
+    """The audit rows of ``ix_b`` from those of ``ix_a``: only the entries the correction can
+    reach are re-scored (:func:`spillover.engines.batch.incremental.reaudit`), the rest
+    carried over; the same rows as a full audit of ``ix_b`` (tests/test_incremental.py)."""
+    _done, result = reaudit(ix_a, ix_b)
+    fresh = {str(row["entry_id"]): row for row in kernel_rows(result, policy)}
+    ids = sorted(str(e) for e in ix_b.cols.entry_ids)
+    return {e: fresh[e] if e in fresh else rows_a[e] for e in ids}
 
 
 def _check_same_dataset(a: Dataset, b: Dataset, before: str, after: str) -> None:
@@ -168,7 +184,9 @@ def compare_datasets(
     """The changes from dataset ``a`` to dataset ``b`` (see :func:`changes`)."""
     policy = policy or default_policy()
     _check_same_dataset(a, b, before, after)
-    rows_a, rows_b = _rows(a, policy, progress), _rows(b, policy, progress)
+    ix_a, ix_b = _index(a, policy, progress), _index(b, policy, progress)
+    rows_a = {str(r["entry_id"]): r for r in kernel_rows(ix_a.audit(progress), policy)}
+    rows_b = _rows_after(ix_a, ix_b, rows_a, policy)
     records_a, records_b = dataset_records(a), dataset_records(b)
     removed, added = records_a - records_b, records_b - records_a
     backend_a, backend_b = MemoryBackend(a), MemoryBackend(b)

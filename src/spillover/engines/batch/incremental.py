@@ -43,7 +43,7 @@ from .audit import audit_entries, audit_pass
 from .index import CodedGraph
 from .result import AuditResult
 
-__all__ = ["FactChanges", "affected_entries", "fact_changes", "reaudit"]
+__all__ = ["FactChanges", "affected_entries", "fact_changes", "index_changes", "reaudit"]
 
 
 @dataclass(frozen=True)
@@ -310,11 +310,136 @@ def _reach_changed(ix: CodedGraph, changes: FactChanges) -> np.ndarray:
         mark |= more
 
 
-def reaudit(before: Columns, ix: CodedGraph) -> tuple[np.ndarray, AuditResult]:
-    """The entries of ``ix`` (the new version) to re-score against ``before`` (indices in
-    entry_id order), and their result (with the copy sources they need): every other entry's
-    row is the one ``before``'s audit gave (tests hold this to a full pass)."""
-    changes = fact_changes(before, ix.cols)
+def _same_universe(a: CodedGraph, b: CodedGraph) -> bool:
+    """Both indexes code people, loans, numbers, platforms and entries alike."""
+    return (
+        a.persons.equals(b.persons)
+        and a.loans.equals(b.loans)
+        and a.platforms.equals(b.platforms)
+        and a.phones.texts is None
+        and b.phones.texts is None
+        and np.array_equal(a.phones.keys, b.phones.keys)
+        and _sorted_entries(a).equals(_sorted_entries(b))
+    )
+
+
+def _sorted_entries(ix: CodedGraph) -> pa.Array:
+    return string_array(ix.cols.entry_ids).take(pa.array(ix.codes.entry_order))
+
+
+def _group_changed(
+    ptr_a: np.ndarray,
+    ptr_b: np.ndarray,
+    cols_a: Sequence[np.ndarray],
+    cols_b: Sequence[np.ndarray],
+) -> np.ndarray:
+    """Per group of two CSR tables with the same groups (a number's owner periods, its
+    uses): whether its rows differ (in number, or any column at the same place)."""
+    count_a, count_b = np.diff(ptr_a), np.diff(ptr_b)
+    changed: np.ndarray = count_a != count_b
+    group = np.repeat(np.arange(len(count_a)), count_a)
+    row_a = np.arange(ptr_a[0], ptr_a[-1])
+    ok = ~changed[group]
+    row_a, group = row_a[ok], group[ok]
+    row_b = ptr_b[group] + (row_a - ptr_a[group])
+    differ = np.zeros(len(row_a), dtype=bool)
+    for x, y in zip(cols_a, cols_b, strict=True):
+        differ |= x[row_a] != y[row_b]
+    changed[group[differ]] = True
+    return changed
+
+
+def _use_phone(ix: CodedGraph) -> np.ndarray:
+    return np.repeat(np.arange(len(ix.phones)), np.diff(ix.u_ptr))
+
+
+def _use_roles(ix: CodedGraph) -> np.ndarray:
+    """Per use, the roles its loan names its number in, as one bit mask: the uses of a
+    number are sorted by loan, but one loan's roles for it in no fixed order."""
+    loan = ix.u_loan[ix.u_ptr[0] :]
+    key = _use_phone(ix) * (len(ix.loans) + 1) + loan
+    start = np.ones(len(key), dtype=bool)
+    start[1:] = key[1:] != key[:-1]
+    run = np.cumsum(start) - 1
+    mask = np.bincount(run, weights=np.left_shift(1, ix.u_role[ix.u_ptr[0] :]))
+    out = np.zeros(len(ix.u_loan), dtype=np.int64)
+    out[ix.u_ptr[0] :] = mask[run].astype(np.int64)
+    return out
+
+
+def index_changes(a: CodedGraph, b: CodedGraph) -> FactChanges:
+    """:func:`fact_changes` from the two indexes, on their integer codes (no text): the same
+    seeds or more, much faster; the text comparison when the two do not code people, loans,
+    numbers and entries alike (an id added or removed)."""
+    if not _same_universe(a, b) or a.cols.loan_record is not None:
+        return fact_changes(a.cols, b.cols)
+    if dict(a.cols.records) != dict(b.cols.records) or dict(a.cols.matches) != dict(b.cols.matches):
+        return fact_changes(a.cols, b.cols)
+    phone = _group_changed(
+        a.p_ptr,
+        b.p_ptr,
+        [a.p_owner, a.p_since, a.p_until, a.p_verified],
+        [b.p_owner, b.p_since, b.p_until, b.p_verified],
+    )
+    period_owners = [ix.p_owner[phone[ix.p_phone]] for ix in (a, b)]
+    phone |= _group_changed(
+        a.u_ptr,
+        b.u_ptr,
+        [a.u_loan, _use_roles(a), a.u_owner, a.u_sms],
+        [b.u_loan, _use_roles(b), b.u_owner, b.u_sms],
+    )
+    loan = np.zeros(len(a.loans), dtype=bool)
+    for name in (
+        "loan_platform",
+        "loan_borrower",
+        "loan_applied",
+        "loan_known",
+        "loan_origin",
+        "loan_verified",
+        "loan_match",
+    ):
+        loan |= getattr(a, name) != getattr(b, name)
+    for ix in (a, b):  # the numbers a changed loan names
+        phone[_use_phone(ix)[loan[ix.u_loan[ix.u_ptr[0] :]]]] = True
+    persons = np.concatenate([*period_owners, a.loan_borrower[loan], b.loan_borrower[loan]])
+    persons = np.unique(persons[persons >= 0])
+    phones = np.nonzero(phone)[0]
+    ta, tb = _tables(a.cols), _tables(b.cols)
+    ea, eb = (
+        [
+            string_array(x).take(pa.array(ix.codes.entry_order))
+            if not isinstance(x, np.ndarray)
+            else x[ix.codes.entry_order]
+            for x in t["entries"]
+        ]
+        for ix, t in ((a, ta), (b, tb))
+    )
+    entry = np.zeros(len(ea[0]), dtype=bool)
+    for x, y in zip(ea, eb, strict=True):
+        if isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+            entry |= x != y
+        else:
+            same = pc.equal(_text(x), _text(y)).to_numpy(zero_copy_only=False)
+            entry |= ~np.asarray(same, dtype=bool)
+    share = _diff(ta["sharing"], tb["sharing"])
+    return FactChanges(
+        persons=b.persons.take(pa.array(persons, pa.int64())),
+        phones=pa.array([b.phones.text(int(c)) for c in phones], pa.string()),
+        loans=b.loans.take(pa.array(np.nonzero(loan)[0], pa.int64())),
+        entries=_sorted_entries(b).filter(pa.array(entry)),
+        platforms=_forward(a.cols, b.cols, _nonempty(_both(a.cols, b.cols, "share_to", share))),
+    )
+
+
+def reaudit(before: Columns | CodedGraph, ix: CodedGraph) -> tuple[np.ndarray, AuditResult]:
+    """The entries of ``ix`` (the new version) to re-score against ``before`` (its columns or
+    its index: faster), as indices in entry_id order, and their result (with the copy
+    sources they need): every other entry's row is the one ``before``'s audit gave (tests
+    hold this to a full pass)."""
+    if isinstance(before, CodedGraph):
+        changes = index_changes(before, ix)
+    else:
+        changes = fact_changes(before, ix.cols)
     if changes.everything:
         return np.arange(len(ix.codes.entry_order), dtype=np.int64), audit_pass(ix)
     rows = affected_entries(ix, changes)
