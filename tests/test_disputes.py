@@ -496,3 +496,41 @@ def test_an_audit_file_of_another_policy_or_dataset_is_refused(tmp_path):
     (tmp_path / "before.csv.meta.json").unlink()
     with pytest.raises(SpilloverError, match="says which policy"):
         changes(audit_file, JIANG)
+
+
+# --- in Neo4j: the write-back records what changed (issue 23 item 5) -------------------------
+
+
+@pytest.mark.neo4j
+def test_a_write_back_after_a_corrected_ingest_records_the_changes(neo4j_db, tmp_path):
+    from spillover.neo4j.ingest import ingest_folder
+    from spillover.neo4j.saved import run_saved_query
+    from spillover.neo4j.store import Neo4jBackend
+    from spillover.neo4j.writeback import write_back
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(JIANG, driver, db)
+    first = write_back(Neo4jBackend(driver, db))
+    assert run_saved_query(driver, db, "changes_since", {}).rows == ()  # nothing before
+    applied = apply_remedy(JIANG, tmp_path / "fixed", subject="jiang")
+    ingest_folder(tmp_path / "fixed", driver, db, dataset="jiang_case")
+    second = write_back(Neo4jBackend(driver, db))
+    found = run_saved_query(driver, db, "changes_since", {}).rows
+    expected = changes(JIANG, tmp_path / "fixed")
+    assert sorted(r["entry_id"] for r in found) == sorted(applied.entries)
+    by_id = {c.entry_id: c for c in expected.entries}
+    for r in found:
+        c = by_id[r["entry_id"]]
+        assert r["status"] == c.status == LIFTED
+        assert c.before is not None and c.after is not None
+        assert (r["previous_verdict"], r["verdict"]) == (c.before.verdict, c.after.verdict)
+        assert r["previous_contamination"] == pytest.approx(c.before.contamination)
+        assert r["contamination"] == pytest.approx(c.after.contamination)
+        assert r["changed_at"].startswith(second.audited_at.isoformat()[:19])
+    # a rerun changes nothing: the same changes, still dated from the run that saw them
+    write_back(Neo4jBackend(driver, db))
+    again = run_saved_query(driver, db, "changes_since", {}).rows
+    assert again == found
+    later = {"since": second.audited_at.isoformat().replace("+00:00", "Z")[:23] + "9Z"}
+    assert run_saved_query(driver, db, "changes_since", later).rows == ()
+    assert first.audited_at < second.audited_at
