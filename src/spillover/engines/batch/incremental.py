@@ -218,27 +218,31 @@ def _forward(a: Columns, b: Columns, start: pa.Array) -> pa.Array:
 
 def affected_entries(ix: CodedGraph, changes: FactChanges) -> np.ndarray:
     """The entries of ``ix`` (indices in entry_id order) whose answer can differ from the
-    other version's, under ``changes`` (module doc): the ones a re-audit must score."""
+    other version's, under ``changes`` (module doc): the ones a re-audit must score.
+
+    The walk back from the seeds touches only the people, loans and numbers it reaches
+    (ties by person, uses by number), plus one look at the links per loan depth."""
     codes = ix.codes
     order = codes.entry_order
     n = len(order)
     if changes.everything:
         return np.arange(n, dtype=np.int64)
-    reached = _reached_people(ix, changes)
+    walk = _Walk(ix)
+    reached = walk.reached_people(changes)
     max_loans = ix.policy.max_loans
-    person_ok = reached[min(max_loans - 1, len(reached) - 1)]
+    person_ok = np.zeros(len(ix.persons) + 1, dtype=bool)
+    person_ok[reached[min(max_loans - 1, len(reached) - 1)]] = True
     subject = csr.recode(ix.person_rank, codes.entry_person[order])
     subject = _record_subjects(ix, subject)
-    hit = (subject >= 0) & person_ok[np.maximum(subject, 0)]
+    hit = person_ok[subject]  # -1 (a phone subject) reads the spare slot: False
     # phone subjects: the number a seed, or a borrower of its loans reached one loan later
-    seed_phone = np.zeros(len(ix.phones) + 1, dtype=bool)
-    seed_phone[ix.phones.codes(changes.phones)] = True  # -1 marks the spare slot
+    phone_ok = np.zeros(len(ix.phones) + 1, dtype=bool)
+    seeds = ix.phones.codes(changes.phones)
+    phone_ok[seeds[seeds >= 0]] = True
     if max_loans >= 2:
-        by_use = reached[max_loans - 2][ix.loan_borrower[ix.u_loan[ix.u_ptr[0] :]]]
-        use_phone = np.repeat(np.arange(len(ix.phones)), np.diff(ix.u_ptr))
-        seed_phone[use_phone[by_use]] = True
+        phone_ok[walk.phones_of(walk.own_loans(reached[max_loans - 2]))] = True
     phone = np.asarray(codes.entry_phone, dtype=np.int64)[order]
-    hit |= (phone >= 0) & seed_phone[np.where(phone >= 0, phone, len(ix.phones))]
+    hit |= phone_ok[phone]
     return np.nonzero(hit | _reach_changed(ix, changes))[0]
 
 
@@ -263,30 +267,53 @@ def _record_subjects(ix: CodedGraph, subject: np.ndarray) -> np.ndarray:
     return subject
 
 
-def _reached_people(ix: CodedGraph, changes: FactChanges) -> list[np.ndarray]:
-    """Per j = 0 .. max_loans - 1: the people that put a seed on their search's frontier
-    within j loans (walking the ties backwards from the seeds)."""
-    n_people = len(ix.persons)
-    seeds = np.zeros(n_people + 1, dtype=bool)  # the last slot: -1 (not in this version)
-    seeds[codes_in(ix.persons, changes.persons)] = True
-    phone = ix.phones.codes(changes.phones)
-    phone = phone[phone >= 0]
-    if len(phone):  # every owner, any day, of a seed number
-        mark = np.zeros(len(ix.phones), dtype=bool)
-        mark[phone] = True
-        seeds[ix.p_owner[mark[ix.p_phone]]] = True
-    loans = codes_in(ix.loans, changes.loans)
-    seeds[ix.loan_borrower[loans[loans >= 0]]] = True
-    seeds[-1] = False
-    tie_person = np.repeat(np.arange(n_people), np.diff(ix.t_ptr))
-    tie_loan = ix.t_loan[ix.t_ptr[0] :]
-    out = [seeds[:n_people].copy()]
-    for _ in range(1, ix.policy.max_loans):
-        now = out[-1].copy()
-        by_loan = now[ix.loan_borrower[tie_loan]]
-        now[tie_person[by_loan]] = True
-        out.append(now)
-    return out
+class _Walk:
+    """The ties of an index walked backwards from a few people or loans."""
+
+    def __init__(self, ix: CodedGraph) -> None:
+        self.ix = ix
+        self.link_loan = csr.recode(ix.loan_rank, ix.codes.link_loan)
+        self.link_phone = np.asarray(ix.codes.link_phone, dtype=np.int64)
+        self.applicant = np.asarray(ix.codes.loan_applicant_phone, dtype=np.int64)[ix.loan_order]
+
+    def own_loans(self, people: np.ndarray) -> np.ndarray:
+        """The loans ``people`` borrowed (their ties without a number)."""
+        ix = self.ix
+        _label, tie = csr.gather(ix.t_ptr, people)
+        loans: np.ndarray = ix.t_loan[tie[ix.t_phone[tie] < 0]]
+        return loans
+
+    def phones_of(self, loans: np.ndarray) -> np.ndarray:
+        """The numbers ``loans`` name (applicant and links)."""
+        mark = np.zeros(len(self.ix.loans), dtype=bool)
+        mark[loans] = True
+        app = self.applicant[loans]
+        return np.unique(np.concatenate([app[app >= 0], self.link_phone[mark[self.link_loan]]]))
+
+    def tied_to(self, loans: np.ndarray) -> np.ndarray:
+        """The people tied to ``loans``: their borrowers and the owners of the numbers they
+        name on the application day (the uses of those numbers)."""
+        ix = self.ix
+        mark = np.zeros(len(ix.loans), dtype=bool)
+        mark[loans] = True
+        _label, use = csr.gather(ix.u_ptr, self.phones_of(loans))
+        owner = ix.u_owner[use[mark[ix.u_loan[use]]]]
+        return np.unique(np.concatenate([ix.loan_borrower[loans], owner[owner >= 0]]))
+
+    def reached_people(self, changes: FactChanges) -> list[np.ndarray]:
+        """Per j = 0 .. max_loans - 1: the people (codes) that put a seed on their search's
+        frontier within j loans."""
+        ix = self.ix
+        people = codes_in(ix.persons, changes.persons)
+        phone = ix.phones.codes(changes.phones)
+        _label, period = csr.gather(ix.p_ptr, phone[phone >= 0])  # every owner, any day
+        loans = codes_in(ix.loans, changes.loans)
+        seeds = np.concatenate([people, ix.p_owner[period], ix.loan_borrower[loans[loans >= 0]]])
+        out = [np.unique(seeds[seeds >= 0])]
+        for _ in range(1, ix.policy.max_loans):
+            now = out[-1]
+            out.append(np.union1d(now, self.tied_to(self.own_loans(now))))
+        return out
 
 
 def _reach_changed(ix: CodedGraph, changes: FactChanges) -> np.ndarray:
@@ -335,6 +362,10 @@ def _group_changed(
 ) -> np.ndarray:
     """Per group of two CSR tables with the same groups (a number's owner periods, its
     uses): whether its rows differ (in number, or any column at the same place)."""
+    if np.array_equal(ptr_a, ptr_b) and all(
+        np.array_equal(x, y) for x, y in zip(cols_a, cols_b, strict=True)
+    ):
+        return np.zeros(len(ptr_a) - 1, dtype=bool)
     count_a, count_b = np.diff(ptr_a), np.diff(ptr_b)
     changed: np.ndarray = count_a != count_b
     group = np.repeat(np.arange(len(count_a)), count_a)
