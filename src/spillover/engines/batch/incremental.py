@@ -57,6 +57,9 @@ class FactChanges:
     entries: pa.Array  # entries changed or added (in the new version)
     platforms: pa.Array  # platforms a changed sharing agreement leads to
     everything: bool = False
+    #: the persons, phones and loans as codes of the new version's index, when known
+    #: (:func:`index_changes`): no lookup of the text in the whole index then
+    codes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def none(self) -> bool:
@@ -237,7 +240,7 @@ def affected_entries(ix: CodedGraph, changes: FactChanges) -> np.ndarray:
     hit = person_ok[subject]  # -1 (a phone subject) reads the spare slot: False
     # phone subjects: the number a seed, or a borrower of its loans reached one loan later
     phone_ok = np.zeros(len(ix.phones) + 1, dtype=bool)
-    seeds = ix.phones.codes(changes.phones)
+    seeds = changes.codes[1] if changes.codes else ix.phones.codes(changes.phones)
     phone_ok[seeds[seeds >= 0]] = True
     if max_loans >= 2:
         phone_ok[walk.phones_of(walk.own_loans(reached[max_loans - 2]))] = True
@@ -304,10 +307,13 @@ class _Walk:
         """Per j = 0 .. max_loans - 1: the people (codes) that put a seed on their search's
         frontier within j loans."""
         ix = self.ix
-        people = codes_in(ix.persons, changes.persons)
-        phone = ix.phones.codes(changes.phones)
+        if changes.codes is not None:
+            people, phone, loans = changes.codes
+        else:
+            people = codes_in(ix.persons, changes.persons)
+            phone = ix.phones.codes(changes.phones)
+            loans = codes_in(ix.loans, changes.loans)
         _label, period = csr.gather(ix.p_ptr, phone[phone >= 0])  # every owner, any day
-        loans = codes_in(ix.loans, changes.loans)
         seeds = np.concatenate([people, ix.p_owner[period], ix.loan_borrower[loans[loans >= 0]]])
         out = [np.unique(seeds[seeds >= 0])]
         for _ in range(1, ix.policy.max_loans):
@@ -459,6 +465,7 @@ def index_changes(a: CodedGraph, b: CodedGraph) -> FactChanges:
         loans=b.loans.take(pa.array(np.nonzero(loan)[0], pa.int64())),
         entries=_sorted_entries(b).filter(pa.array(entry)),
         platforms=_forward(a.cols, b.cols, _nonempty(_both(a.cols, b.cols, "share_to", share))),
+        codes=(persons, phones, np.nonzero(loan)[0]),
     )
 
 
