@@ -436,3 +436,101 @@ def test_refused_option_mixes(args, message, tmp_path):
     done = CliRunner().invoke(cli, args)
     assert done.exit_code == 2 and message in done.output, done.output
     assert not Path("x").exists()
+
+
+# --- changes from an earlier audit file (issue 23 item 2) -----------------------------------
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from spillover.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_changes_from_an_earlier_audit_file_equal_those_from_the_folder(tmp_path, suffix):
+    audit_file = tmp_path / f"before{suffix}"
+    done = _cli("audit", "--data", str(JIANG), "--out", str(audit_file))
+    assert done.exit_code == 0, done.output
+    meta = json.loads((tmp_path / f"before{suffix}.meta.json").read_text())
+    assert meta["rows"] == 16 and meta["policy_detail"]["name"] == "spillover-default"
+    apply_remedy(JIANG, tmp_path / "fixed", subject="jiang")
+    from_folder = changes(JIANG, tmp_path / "fixed")
+    from_file = changes(audit_file, tmp_path / "fixed")
+    assert [(c.status, c.entry_id, c.before, c.after) for c in from_file.entries] == [
+        (c.status, c.entry_id, c.before, c.after) for c in from_folder.entries
+    ]
+    assert from_file.unchanged == from_folder.unchanged and from_file.count(LIFTED) == 11
+    assert from_file.removed_records == () and from_file.before == str(audit_file)
+    shown = _cli("changes", "--before", str(audit_file), "--after", str(tmp_path / "fixed"))
+    assert shown.exit_code == 0 and "lifted" in shown.output
+
+
+def test_an_audit_file_of_another_policy_or_dataset_is_refused(tmp_path):
+    from spillover.policy import load_policy
+
+    audit_file = tmp_path / "before.csv"
+    assert _cli("audit", "--data", str(JIANG), "--out", str(audit_file)).exit_code == 0
+    other = tmp_path / "other.toml"
+    text = (Path(__file__).parents[1] / "src/spillover/policies/default.toml").read_text()
+    other.write_text(text.replace('version = "1.0.0"', 'version = "1.0.1"'))
+    with pytest.raises(SpilloverError, match=r"audited under the policy spillover-default 1\.0\.0"):
+        changes(audit_file, JIANG, policy=load_policy(other))
+    world = random_scenario(3, people=6, loans=10, entries=4).write(tmp_path / "world")
+    with pytest.raises(SpilloverError, match="not an audit of the dataset"):
+        changes(audit_file, world)
+    out = tmp_path / "out"
+    for args, says in [
+        (["--policy", str(other)], "audited under the policy"),
+        ([], None),
+        (["--out", str(out)], "give --before the folder"),
+    ]:
+        after = str(world) if says is None else str(JIANG)
+        done = _cli("changes", "--before", str(audit_file), "--after", after, *args)
+        assert done.exit_code != 0
+        assert (says or "not an audit of the dataset") in done.output
+        assert done.output.lower().count("error") == 1 and "Traceback" not in done.output
+    assert not out.exists()
+    (tmp_path / "before.csv.meta.json").unlink()
+    with pytest.raises(SpilloverError, match="says which policy"):
+        changes(audit_file, JIANG)
+
+
+# --- in Neo4j: the write-back records what changed (issue 23 item 5) -------------------------
+
+
+@pytest.mark.neo4j
+def test_a_write_back_after_a_corrected_ingest_records_the_changes(neo4j_db, tmp_path):
+    from spillover.neo4j.ingest import ingest_folder
+    from spillover.neo4j.saved import run_saved_query
+    from spillover.neo4j.store import Neo4jBackend
+    from spillover.neo4j.writeback import write_back
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(JIANG, driver, db)
+    first = write_back(Neo4jBackend(driver, db))
+    assert run_saved_query(driver, db, "changes_since", {}).rows == ()  # nothing before
+    applied = apply_remedy(JIANG, tmp_path / "fixed", subject="jiang")
+    ingest_folder(tmp_path / "fixed", driver, db, dataset="jiang_case")
+    second = write_back(Neo4jBackend(driver, db))
+    found = run_saved_query(driver, db, "changes_since", {}).rows
+    expected = changes(JIANG, tmp_path / "fixed")
+    assert sorted(r["entry_id"] for r in found) == sorted(applied.entries)
+    by_id = {c.entry_id: c for c in expected.entries}
+    for r in found:
+        c = by_id[r["entry_id"]]
+        assert r["status"] == c.status == LIFTED
+        assert c.before is not None and c.after is not None
+        assert (r["previous_verdict"], r["verdict"]) == (c.before.verdict, c.after.verdict)
+        assert r["previous_contamination"] == pytest.approx(c.before.contamination)
+        assert r["contamination"] == pytest.approx(c.after.contamination)
+        assert r["changed_at"].startswith(second.audited_at.isoformat()[:19])
+    # a rerun changes nothing: the same changes, still dated from the run that saw them
+    write_back(Neo4jBackend(driver, db))
+    again = run_saved_query(driver, db, "changes_since", {}).rows
+    assert again == found
+    later = {"since": second.audited_at.isoformat().replace("+00:00", "Z")[:23] + "9Z"}
+    assert run_saved_query(driver, db, "changes_since", later).rows == ()
+    assert first.audited_at < second.audited_at

@@ -22,8 +22,9 @@ from ..connect import open_backend
 from ..errors import UsageProblem
 from ..facts.phones import DEFAULT_REGION
 from ..neo4j.settings import Neo4jSettings
-from ..policy import Policy
+from ..policy import Policy, default_policy
 from .batch import AuditSummary, audit, audit_folder
+from .meta import write_audit_meta
 
 if TYPE_CHECKING:
     from ..neo4j.writeback import WriteBackSummary
@@ -91,6 +92,17 @@ def run_audit(
     the write-back (not by Spark).
     """
     request.check()
+    summary = _run(request, progress)
+    rows = getattr(summary, "rows", None)
+    if rows is not None and request.out is not None and "://" not in request.out:
+        write_audit_meta(request.out, request.policy or default_policy(), int(rows))
+    return summary
+
+
+def _run(
+    request: AuditRequest,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> AuditSummary | SparkAuditSummary | WriteBackSummary:
     data = Path(request.data) if request.data is not None else None
     if request.engine == "spark":
         from .spark import audit_spark

@@ -19,8 +19,9 @@ __all__ = ["changes"]
     "--before",
     type=click.Path(path_type=Path),
     required=True,
-    metavar="DIR",
-    help="The data folder before the correction.",
+    metavar="DIR|FILE",
+    help="The data folder before the correction, or an earlier audit file of it "
+    "(CSV or JSONL of spillover audit, with its .meta.json: the changes only, no --out).",
 )
 @click.option(
     "--after",

@@ -10,7 +10,7 @@ from .apply import (
     dataset_records,
     folder_format,
 )
-from .changes import Changes, EntryChange, EntryState, changes, compare_datasets
+from .changes import Changes, EntryChange, EntryState, changes, compare_audit, compare_datasets
 from .notices import Notice, notices, write_notices
 from .output import (
     applied_dict,
@@ -40,6 +40,7 @@ __all__ = [
     "changes_json",
     "changes_text",
     "check_options",
+    "compare_audit",
     "compare_datasets",
     "corrected",
     "dataset_records",

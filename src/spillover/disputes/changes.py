@@ -19,13 +19,17 @@ explanation paths that the correction removed (paths before) or added (paths aft
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audit.batch import pass_rows
+from ..audit.meta import read_audit_file
 from ..backends.memory import MemoryBackend
 from ..connect import read_dataset
+from ..engines.batch import Index
+from ..engines.batch import rows as kernel_rows
+from ..engines.batch.incremental import reaudit
 from ..engines.remedy import Record, path_records
 from ..errors import SpilloverError
 from ..facts.columns import columns_from_dataset
@@ -46,6 +50,7 @@ __all__ = [
     "EntryChange",
     "EntryState",
     "changes",
+    "compare_audit",
     "compare_datasets",
 ]
 
@@ -131,11 +136,25 @@ def _status(before: EntryState | None, after: EntryState | None) -> str | None:
     return CHANGED if before != after else None
 
 
-def _rows(data: Dataset, policy: Policy, progress: Progress | None) -> dict[str, dict[str, Any]]:
-    return {
-        str(row["entry_id"]): row
-        for row in pass_rows(columns_from_dataset(data), policy, progress=progress)
-    }
+def _index(data: Dataset, policy: Policy, progress: Progress | None) -> Index:
+    if progress:
+        progress("index", 0, 1)
+    index = Index(columns_from_dataset(data), policy)
+    if progress:
+        progress("index", 1, 1)
+    return index
+
+
+def _rows_after(
+    ix_a: Index, ix_b: Index, rows_a: dict[str, dict[str, Any]], policy: Policy
+) -> dict[str, dict[str, Any]]:
+    """The audit rows of ``ix_b`` from those of ``ix_a``: only the entries the correction can
+    reach are re-scored (:func:`spillover.engines.batch.incremental.reaudit`), the rest
+    carried over; the same rows as a full audit of ``ix_b`` (tests/test_incremental.py)."""
+    _done, result = reaudit(ix_a, ix_b)
+    fresh = {str(row["entry_id"]): row for row in kernel_rows(result, policy)}
+    ids = sorted(str(e) for e in ix_b.cols.entry_ids)
+    return {e: fresh[e] if e in fresh else rows_a[e] for e in ids}
 
 
 def _check_same_dataset(a: Dataset, b: Dataset, before: str, after: str) -> None:
@@ -168,10 +187,72 @@ def compare_datasets(
     """The changes from dataset ``a`` to dataset ``b`` (see :func:`changes`)."""
     policy = policy or default_policy()
     _check_same_dataset(a, b, before, after)
-    rows_a, rows_b = _rows(a, policy, progress), _rows(b, policy, progress)
+    ix_a, ix_b = _index(a, policy, progress), _index(b, policy, progress)
+    rows_a = {str(r["entry_id"]): r for r in kernel_rows(ix_a.audit(progress), policy)}
+    rows_b = _rows_after(ix_a, ix_b, rows_a, policy)
     records_a, records_b = dataset_records(a), dataset_records(b)
     removed, added = records_a - records_b, records_b - records_a
     backend_a, backend_b = MemoryBackend(a), MemoryBackend(b)
+
+    def records(
+        entry_id: str, in_a: bool, in_b: bool
+    ) -> tuple[AbstractSet[Record], AbstractSet[Record]]:
+        was = path_records(backend_a, entry_id, policy) & removed if in_a and removed else set()
+        now = path_records(backend_b, entry_id, policy) & added if in_b and added else set()
+        return was, now
+
+    out, unchanged = _compare(rows_a, rows_b, policy, records)
+    return Changes(before, after, policy, out, _sorted(removed), _sorted(added), unchanged)
+
+
+def compare_audit(
+    audit_file: str | Path,
+    b: Dataset,
+    *,
+    after: str = "after",
+    policy: Policy | None = None,
+    progress: Progress | None = None,
+) -> Changes:
+    """The changes from an earlier audit file (CSV or JSONL of ``spillover audit``, with its
+    sidecar naming the policy: :mod:`spillover.audit.meta`) to dataset ``b``, audited
+    under ``policy``. An audit of another policy, or of another dataset (no entry in
+    common, or entries on platforms ``b`` does not have), is refused. The file holds no
+    records, so the changes carry none (compare two folders for the records)."""
+    policy = policy or default_policy()
+    meta, rows_a = read_audit_file(audit_file)
+    if meta["policy_detail"]["digest"] != policy.digest:
+        raise SpilloverError(
+            f"{audit_file} was audited under the policy {meta['policy']}, not "
+            f"{policy.label}: compare under the same policy (--policy)"
+        )
+    platforms = {str(r["platform_id"]) for r in rows_a.values()}
+    if not set(rows_a) & set(b.entries) or not platforms <= set(b.platforms):
+        raise SpilloverError(
+            f"{audit_file} is not an audit of the dataset of {after}: "
+            + (
+                "no entry is in both"
+                if not set(rows_a) & set(b.entries)
+                else "its entries are on platforms the folder does not have"
+            )
+        )
+    ix_b = _index(b, policy, progress)
+    rows_b = {str(r["entry_id"]): r for r in kernel_rows(ix_b.audit(progress), policy)}
+
+    def no_records(_e: str, _a: bool, _b: bool) -> tuple[AbstractSet[Record], AbstractSet[Record]]:
+        return set(), set()
+
+    out, unchanged = _compare(rows_a, rows_b, policy, no_records)
+    return Changes(str(audit_file), after, policy, out, (), (), unchanged)
+
+
+def _compare(
+    rows_a: Mapping[str, Mapping[str, Any]],
+    rows_b: Mapping[str, Mapping[str, Any]],
+    policy: Policy,
+    records: Callable[[str, bool, bool], tuple[AbstractSet[Record], AbstractSet[Record]]],
+) -> tuple[tuple[EntryChange, ...], int]:
+    """Every entry whose state moved from ``rows_a`` to ``rows_b``, with the records
+    ``records(entry_id, in_a, in_b)`` gives, by status then id; and how many did not."""
     out: list[EntryChange] = []
     unchanged = 0
     for entry_id in sorted(set(rows_a) | set(rows_b)):
@@ -182,8 +263,7 @@ def compare_datasets(
         if status is None:
             unchanged += 1
             continue
-        was = path_records(backend_a, entry_id, policy) & removed if row_a and removed else set()
-        now = path_records(backend_b, entry_id, policy) & added if row_b and added else set()
+        was, now = records(entry_id, row_a is not None, row_b is not None)
         row = row_a or row_b
         assert row is not None
         out.append(
@@ -200,7 +280,7 @@ def compare_datasets(
             )
         )
     out.sort(key=lambda c: (STATUSES.index(c.status), c.entry_id))
-    return Changes(before, after, policy, tuple(out), _sorted(removed), _sorted(added), unchanged)
+    return tuple(out), unchanged
 
 
 def changes(
@@ -213,16 +293,21 @@ def changes(
 ) -> Changes:
     """Compare the data folders ``before`` and ``after`` of one dataset, entry by entry.
 
-    Both folders are audited under ``policy`` (the default policy if None). Folders of
-    different datasets (other platforms, or no blacklist entry in common) are refused.
+    ``before`` is audited under ``policy`` (the default policy if None), and of ``after``
+    only the entries the correction can reach are re-scored (the others' rows are the
+    same: :mod:`spillover.engines.batch.incremental`). Folders of different datasets
+    (other platforms, or no blacklist entry in common) are refused. ``before`` may also be
+    an earlier audit file of ``spillover audit`` (:func:`compare_audit`).
 
     >>> from spillover import examples
     >>> same = changes(examples.jiang_case_path(), examples.jiang_case_path())
     >>> same.entries, same.unchanged
     ((), 16)
     """
-    a = read_dataset(before, region=region)
     b = read_dataset(after, region=region)
+    if Path(before).is_file():
+        return compare_audit(before, b, after=str(after), policy=policy, progress=progress)
+    a = read_dataset(before, region=region)
     return compare_datasets(
         a, b, before=str(before), after=str(after), policy=policy, progress=progress
     )

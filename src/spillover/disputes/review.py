@@ -13,7 +13,7 @@ from ..errors import SpilloverError, UsageProblem
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_folder
 from ..policy import Policy
-from .changes import Changes, compare_datasets
+from .changes import Changes, compare_audit, compare_datasets
 from .notices import Notice, notices, write_notices
 from .output import write_changes
 
@@ -53,6 +53,15 @@ def review(
         (target.exists() and not target.is_dir()) or (target.is_dir() and any(target.iterdir()))
     ):
         raise SpilloverError(f"{target}: the output folder must be new or empty")
+    if Path(before).is_file():  # an earlier audit: the changes, no notices (no records)
+        if target is not None:
+            raise UsageProblem(
+                "the notices need the data before the correction: give --before the folder "
+                "(an audit file gives the changes only, without --out)"
+            )
+        b = read_dataset(after, region=region)
+        audited = compare_audit(before, b, after=str(after), policy=policy, progress=progress)
+        return Review(audited, (), ())
     a = read_dataset(before, region=region)
     b = read_dataset(after, region=region)
     found = compare_datasets(

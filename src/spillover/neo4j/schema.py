@@ -18,8 +18,9 @@ LABELS = {
     "entry": "Entry",
 }
 
-#: the properties the write-back sets on every Entry (an ingest ignores them when it
-#: compares an entry with its row, and drops them with its TRACED_TO when it rewrites it)
+#: the properties the write-back sets on an Entry (an ingest ignores them when it compares
+#: an entry with its row; when it rewrites it, it drops them with its TRACED_TO but keeps
+#: the last answer as stale_* and the last change, previous_* and changed_at)
 WRITE_BACK_PROPERTIES = (
     "contamination",
     "verdict",
@@ -29,4 +30,16 @@ WRITE_BACK_PROPERTIES = (
     "policy_digest",
     "audited_at",
     "audit_run",
+    # what changed (issue 23): the answer of the run before the last change, and when
+    "previous_contamination",
+    "previous_verdict",
+    "previous_reason_codes",
+    "previous_audited_at",
+    "changed_at",
+    # the last run's answer, kept by an ingest that rewrote the entry (until the next run)
+    "stale_contamination",
+    "stale_verdict",
+    "stale_reason_codes",
+    "stale_audited_at",
+    "stale_audit_run",
 )

@@ -29,7 +29,15 @@ from .reach import Reach, entry_reach
 from .result import AuditResult, path_codes
 from .tables import LAYER_BITS, LOAN_KIND, MATCH_KEYS, OWNS_UNVERIFIED, SUBJECT_PHONE_KIND
 
-__all__ = ["Index", "LayerLabels", "OriginLabels", "Progress", "audit_pass", "origins_pass"]
+__all__ = [
+    "Index",
+    "LayerLabels",
+    "OriginLabels",
+    "Progress",
+    "audit_entries",
+    "audit_pass",
+    "origins_pass",
+]
 
 Progress = Callable[[str, int, int], None]
 
@@ -52,15 +60,57 @@ def audit_pass(ix: CodedGraph, progress: Progress | None = None) -> AuditResult:
     and loan), :func:`_record_origins` and :func:`_to_borrowers` (the next frontier);
     :func:`_result` reads the best paths back.
     """
-    state, reach = _layers(ix, progress, keep=0)
+    state, reach = _layers(ix, _entries(ix), progress, keep=0)
     return _result(ix, state, reach)
 
 
-def _layers(ix: CodedGraph, progress: Progress | None, keep: int) -> tuple[_PassState, Reach]:
+def audit_entries(
+    ix: CodedGraph, rows: np.ndarray, progress: Progress | None = None
+) -> AuditResult:
+    """The pass of :func:`audit_pass` restricted to some entries: ``rows`` (indices in
+    entry_id order), and the entries their copy chains were copied from (reach labels a
+    copy from its source's). Each entry's search is its own, so every row of the result
+    equals that entry's row of the whole pass (the re-audit of only what changed:
+    :mod:`.incremental`)."""
+    full = _entries(ix)
+    n = len(full.ids)
+    keep = np.zeros(n, dtype=bool)
+    keep[np.asarray(rows, dtype=np.int64)] = True
+    step = np.nonzero(keep)[0]
+    while len(step):  # close over the copy sources
+        src = full.copied[step]
+        src = src[src >= 0]
+        step = np.unique(src[~keep[src]])
+        keep[step] = True
+    sel = np.nonzero(keep)[0]
+    place = np.full(n, -1, dtype=np.int64)
+    place[sel] = np.arange(len(sel))
+    take = pa.array(sel)
+    phone = full.subject_phone[sel]
+    sub = _Entries(
+        ids=full.ids.take(take),
+        platform=full.platform[sel],
+        kind=full.kind.take(take),
+        subject=full.subject.take(take),
+        listed=full.listed[sel],
+        copied=np.where(full.copied[sel] >= 0, place[np.maximum(full.copied[sel], 0)], -1),
+        subject_person=full.subject_person[sel],
+        subject_phone=phone,
+        phone_rows=np.nonzero(phone >= 0)[0],
+        owner_now=full.owner_now[sel],
+        match=full.match[sel],
+        start_factor=full.start_factor[sel],
+    )
+    state, reach = _layers(ix, sub, progress, keep=0)
+    return _result(ix, state, reach)
+
+
+def _layers(
+    ix: CodedGraph, entries: _Entries, progress: Progress | None, keep: int
+) -> tuple[_PassState, Reach]:
     """The layers of a pass: ``keep`` 0 for each entry's best path alone (a label must
     beat the entry's best origin so far), else every origin loan's best label that can
     be among the entry's ``keep`` best paths (-1: every origin loan)."""
-    entries = _entries(ix)
     n = len(entries.ids)
     if progress:
         progress("reach", 0, n)
@@ -624,7 +674,7 @@ def origins_pass(
     keep = -1 if max_paths is None else max_paths
     if keep == 0:
         raise ValueError("max_paths must be at least 1")
-    state, _ = _layers(ix, progress, keep)
+    state, _ = _layers(ix, _entries(ix), progress, keep)
     depth_parts, label_parts = [], []
     for d, oi in state.found:
         depth_parts.append(np.full(len(oi), d, dtype=np.int64))
