@@ -562,6 +562,7 @@ RESULT_QUERIES = (
     ("spread_from", {"from": "xu_yan"}),
     ("most_harmed", {}),
     ("platform_spillover", {}),
+    ("changes_since", {}),
 )
 
 
