@@ -252,7 +252,7 @@ def run_febrl(name: str, models: list[bool | None], tmp: Path) -> None:
             summary.elapsed,
             f"scored={summary.pairs_scored} peak={_peak_mb():.0f}MB",
         )
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         clusters, seconds = _plain_splink(frame, name == "febrl3", DEFAULT_THRESHOLD)
     _print_quality("plain Splink (docs settings)", pairwise_quality(clusters, truth), seconds)
 
