@@ -538,21 +538,24 @@ MISUSED_PHONE_FACTOR = 4
 
 def _phone_identities(con: Any) -> None:
     """How many identities each shared phone's records carry (table ``phone_identities``):
-    its distinct names (as ``name_canon``: pinyin, order swaps undone), a name within two
+    its distinct names (the letters of their pinyin, sorted: order and spacing do not
+    matter), a name within two
     typos (Damerau-Levenshtein 2) of a more common one on the same phone counting as that
     one. A phone on more than :data:`MAX_BLOCK_SIZE` records counts its distinct names
     (comparing them all would be quadratic)."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE phone_names AS SELECT phone, name_canon AS v, "
+        "CREATE OR REPLACE TEMP TABLE phone_names AS SELECT phone, "
+        "array_to_string(list_sort(string_split(name_key, '')), '') AS v, "
         "count(*) AS c, count(*) OVER (PARTITION BY phone) AS k FROM prepared "
-        "WHERE phone IS NOT NULL AND name_canon IS NOT NULL GROUP BY phone, name_canon"
+        "WHERE phone IS NOT NULL AND name_key IS NOT NULL GROUP BY phone, v"
     )
+    # an explicit join on the phone (no correlated subquery: nothing quadratic in the records)
     con.execute(
-        "CREATE OR REPLACE TABLE phone_identities AS SELECT a.phone, count(*) AS identities "
-        "FROM phone_names AS a WHERE a.k > 1 AND (a.k > "
-        f"{MAX_BLOCK_SIZE} OR NOT EXISTS (SELECT 1 FROM phone_names AS b "
-        "WHERE b.phone = a.phone AND (b.c > a.c OR (b.c = a.c AND b.v < a.v)) "
-        "AND damerau_levenshtein(a.v, b.v) <= 2)) GROUP BY a.phone"
+        "CREATE OR REPLACE TABLE phone_identities AS SELECT phone, count(*) AS identities "
+        "FROM (SELECT phone, v FROM phone_names WHERE k > 1 EXCEPT SELECT a.phone, a.v "
+        "FROM phone_names AS a JOIN phone_names AS b ON a.phone = b.phone "
+        f"WHERE a.k > 1 AND a.k <= {MAX_BLOCK_SIZE} AND (b.c > a.c OR (b.c = a.c AND b.v < a.v)) "
+        "AND damerau_levenshtein(a.v, b.v) <= 2) GROUP BY phone"
     )
 
 
