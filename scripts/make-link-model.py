@@ -1,4 +1,4 @@
-"""Make the Splink model shipped with spillover (src/spillover/link/splink-v2.json).
+"""Make the Splink model shipped with spillover (src/spillover/link/splink-v3.json).
 
     python scripts/make-link-model.py [--people 20000] [--seed 11]
 
@@ -19,10 +19,10 @@ from typing import Any
 
 import splink.comparison_level_library as cll
 
-from spillover.link.resolve import link
+from spillover.link.resolve import WIDE_RULE_KEY, link
 from spillover.synth.generate import generate
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "spillover" / "link" / "splink-v2.json"
+OUT = Path(__file__).resolve().parents[1] / "src" / "spillover" / "link" / "splink-v3.json"
 
 
 def _level(level: Any, label: str, tf: str | None = None) -> dict[str, Any]:
@@ -57,7 +57,9 @@ def comparisons() -> list[dict[str, Any]]:
             "name",
             [
                 _level(null("name_key"), "missing"),
-                _level(cll.ExactMatchLevel("name_norm"), "exact", "name_key"),
+                # its term frequencies are those of the written name: Splink adjusts a level
+                # against the u of the exact match on the level's own column
+                _level(cll.ExactMatchLevel("name_norm"), "exact", "name_norm"),
                 _level(cll.ExactMatchLevel("name_key"), "pinyin", "name_key"),
                 _level(cll.ExactMatchLevel("name_canon"), "swapped"),
                 _level(dl("name_key", 1), "close"),
@@ -107,6 +109,15 @@ BLOCKING = [
     "l.birth_date = r.birth_date",
 ]
 
+#: Wide rules (a name alone, a name part and a city): used only on records where they bring
+#: at most this many pairs per record together (``spillover.link.resolve.WIDE_RULE_KEY``);
+#: they reach the pairs whose ID number and birth date both carry a typo.
+WIDE = {
+    "l.name_canon = r.name_canon": 5,
+    "l.name_lo = r.name_lo AND l.city = r.city": 5,
+    "l.name_hi = r.name_hi AND l.city = r.city": 5,
+}
+
 
 #: The m and u a level starts from (kept where training on synthetic records cannot reach).
 BELIEF = {
@@ -154,6 +165,9 @@ def untrained(prior: float = 1e-4) -> dict[str, Any]:
         "retain_intermediate_calculation_columns": True,
         "blocking_rules_to_generate_predictions": [
             {"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING
+        ]
+        + [
+            {"blocking_rule": r, "sql_dialect": "duckdb", WIDE_RULE_KEY: k} for r, k in WIDE.items()
         ],
         "comparisons": comparisons(),
     }

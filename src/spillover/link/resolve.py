@@ -21,7 +21,7 @@ parameters are estimated from the records without labels (by default on a folder
 at least :data:`AUTO_TRAIN_RECORDS` records, or ``train=True``: the prior and u by
 seeded random sampling, m by expectation maximisation over blocking rules chosen
 from the fields present), else come from a versioned settings file shipped with the
-package (``spillover/link/splink-v2.json``). Pairs at or above the threshold are
+package (``spillover/link/splink-v3.json``). Pairs at or above the threshold are
 clustered into people (connected components), except that no pair is ever joined
 unless its names or its ID numbers agree: a shared phone alone never makes two
 records one person (the hard rule of issue 14).
@@ -77,9 +77,11 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "LEVEL_AGREES",
     "MAX_BLOCK_SIZE",
+    "MISUSED_PHONE_FACTOR",
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
     "TF_MIN_RECORDS",
+    "WIDE_RULE_KEY",
     "LinkSummary",
     "ModelRun",
     "default_settings",
@@ -111,7 +113,8 @@ LEVEL_AGREES: Mapping[str, bool | None] = {
 
 #: Term frequencies (how common a name or a phone is) are counted against at least this
 #: many records, so that a handful of records is not read as a population in which
-#: every value is common.
+#: every value is common. A model estimated from the records themselves counts them against
+#: the records (its u probabilities come from the same population).
 TF_MIN_RECORDS = 100_000
 
 #: The columns the model compares (made from the records by :func:`_prepare`).
@@ -122,6 +125,8 @@ _MODEL_COLUMNS = (
     "name_key",
     "name_canon",
     "name_parts",
+    "name_lo",
+    "name_hi",
     "phone",
     "birth_date",
     "city",
@@ -431,7 +436,12 @@ def _prepare(records: pa.Table) -> pa.Table:
     name_norm = pc.take(written, index)
     name_key = pc.take(keyed, index)
     canon = pa.array([name_canon(n) for n in distinct], pa.string())
-    parts = pa.array([list(name_parts(n)) or None for n in distinct], pa.list_(pa.string()))
+    split = [name_parts(n) for n in distinct]
+    parts = pa.array([list(p) or None for p in split], pa.list_(pa.string()))
+    # a name's parts in alphabetical order, the first and the last (order swaps ignored):
+    # a typo in one part leaves the other to block on
+    lo = pa.array([min(p) if len(p) > 1 else None for p in split], pa.string())
+    hi = pa.array([max(p) if len(p) > 1 else None for p in split], pa.string())
 
     phones = records["phone"].combine_chunks()
     national = pc.match_substring_regex(phones, rf"^{CN_MOBILE_SHAPE}$")
@@ -460,6 +470,8 @@ def _prepare(records: pa.Table) -> pa.Table:
             "name_key": name_key,
             "name_canon": pc.take(canon, index),
             "name_parts": pc.take(parts, index),
+            "name_lo": pc.take(lo, index),
+            "name_hi": pc.take(hi, index),
             "phone": phones,
             "birth_date": birth,
             "city": city,
@@ -510,18 +522,60 @@ def _tf_columns(settings: Mapping[str, Any]) -> list[str]:
     return sorted(columns)
 
 
-def _term_frequencies(con: Any, settings: Mapping[str, Any]) -> None:
-    """Every term-frequency column's value frequencies, counted against at least
-    :data:`TF_MIN_RECORDS` records (tables ``tf_lookup_<column>``)."""
+def _term_frequencies(con: Any, settings: Mapping[str, Any], floor: int = TF_MIN_RECORDS) -> None:
+    """Every term-frequency column's value frequencies, counted against at least ``floor``
+    records (tables ``tf_lookup_<column>``)."""
     n: int = con.execute("SELECT count(*) FROM prepared").fetchone()[0]
     for column in _tf_columns(settings):
         if column not in _MODEL_COLUMNS:
             raise OptionError("--settings", f"no column {column!r} to adjust for")
+        frequency = f"count(*) / {max(n, floor, 1)}::DOUBLE"
+        if column == "phone":
+            _phone_identities(con)
+            frequency = (
+                f"least(1.0, {frequency} * "
+                f"pow({MISUSED_PHONE_FACTOR}, coalesce(any_value(i.identities), 1) - 1))"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TABLE tf_lookup_phone AS SELECT p.phone, {frequency} "
+                "AS tf_phone FROM prepared AS p LEFT JOIN phone_identities AS i USING (phone) "
+                "WHERE p.phone IS NOT NULL GROUP BY p.phone"
+            )
+            continue
         con.execute(
             f"CREATE OR REPLACE TABLE tf_lookup_{column} AS SELECT {column}, "
-            f"count(*) / {max(n, TF_MIN_RECORDS)}::DOUBLE AS tf_{column} "
+            f"{frequency} AS tf_{column} "
             f"FROM prepared WHERE {column} IS NOT NULL GROUP BY {column}"
         )
+
+
+#: A phone on the records of k identities (names no closer than two typos) counts as if
+#: MISUSED_PHONE_FACTOR ** (k - 1) times as common: each identity beyond its owner lowers the
+#: weight of agreeing on it by log2(MISUSED_PHONE_FACTOR) bits (2 bits).
+MISUSED_PHONE_FACTOR = 4
+
+
+def _phone_identities(con: Any) -> None:
+    """How many identities each shared phone's records carry (table ``phone_identities``):
+    its distinct names (the letters of their pinyin, sorted: order and spacing do not
+    matter), a name within two
+    typos (Damerau-Levenshtein 2) of a more common one on the same phone counting as that
+    one. A phone on more than :data:`MAX_BLOCK_SIZE` records counts its distinct names
+    (comparing them all would be quadratic)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE phone_names AS SELECT phone, "
+        "array_to_string(list_sort(string_split(name_key, '')), '') AS v, "
+        "count(*) AS c, count(*) OVER (PARTITION BY phone) AS k FROM prepared "
+        "WHERE phone IS NOT NULL AND name_key IS NOT NULL GROUP BY phone, v"
+    )
+    # an explicit join on the phone (no correlated subquery: nothing quadratic in the records)
+    con.execute(
+        "CREATE OR REPLACE TABLE phone_identities AS SELECT phone, count(*) AS identities "
+        "FROM (SELECT phone, v FROM phone_names WHERE k > 1 EXCEPT SELECT a.phone, a.v "
+        "FROM phone_names AS a JOIN phone_names AS b ON a.phone = b.phone "
+        f"WHERE a.k > 1 AND a.k <= {MAX_BLOCK_SIZE} AND (b.c > a.c OR (b.c = a.c AND b.v < a.v)) "
+        "AND damerau_levenshtein(a.v, b.v) <= 2) GROUP BY phone"
+    )
 
 
 def _linker(con: Any, settings: Mapping[str, Any]) -> Any:
@@ -529,12 +583,21 @@ def _linker(con: Any, settings: Mapping[str, Any]) -> Any:
 
     db_api = DuckDBAPI(connection=con)
     table = db_api.register("prepared")
-    linker = Linker(table, copy.deepcopy(dict(settings)), log_level=None)
+    plain = copy.deepcopy(dict(settings))
+    plain["blocking_rules_to_generate_predictions"] = [
+        {k: v for k, v in rule.items() if k != WIDE_RULE_KEY} if isinstance(rule, dict) else rule
+        for rule in plain.get("blocking_rules_to_generate_predictions", [])
+    ]
+    linker = Linker(table, plain, log_level=None)
     for column in _tf_columns(settings):
         lookup = db_api.register(f"tf_lookup_{column}")
         linker.table_management.register_term_frequency_lookup(lookup, column)
     return linker
 
+
+#: A prediction blocking rule of the model with this key (a number) is wide: used only when
+#: it brings at most that many pairs per record together (the key is not passed to Splink).
+WIDE_RULE_KEY = "max_pairs_per_record"
 
 #: The name column that blocks (order swaps undone): a key over the cap is still used
 #: where it also agrees.
@@ -644,6 +707,10 @@ class _Blocking:
         rules: list[Any] = []
         for item in settings["blocking_rules_to_generate_predictions"]:
             text = item["blocking_rule"] if isinstance(item, dict) else item
+            if isinstance(item, dict) and WIDE_RULE_KEY in item:
+                if not self._within_budget(text, item[WIDE_RULE_KEY]):
+                    continue
+                item = {k: v for k, v in item.items() if k != WIDE_RULE_KEY}
             if _rule_columns(text) is None:
                 self._note(
                     f"blocking rule {text!r} is not a plain equality of columns: "
@@ -657,6 +724,28 @@ class _Blocking:
             rules.extend({**base, "blocking_rule": r} for r in capped)
         out["blocking_rules_to_generate_predictions"] = rules
         return out
+
+    def _within_budget(self, rule: str, per_record: Any) -> bool:
+        """Whether a wide rule (a name alone, a name part and a city...) brings at most
+        ``per_record`` pairs per record together (its key's values over the cap left out);
+        else it is not used, and a note says so. A rule that is not a plain equality of
+        columns is used as it is."""
+        columns = _rule_columns(rule)
+        if columns is None:
+            return True
+        present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+        n, pairs = self.con.execute(
+            f"SELECT (SELECT count(*) FROM prepared), coalesce(sum(k * (k - 1) // 2), 0) "
+            f"FROM (SELECT count(*) AS k FROM prepared WHERE {present} "
+            f"GROUP BY {', '.join(columns)} HAVING count(*) <= {self.cap})"
+        ).fetchone()
+        if pairs <= float(per_record) * n:
+            return True
+        self._note(
+            f"blocking rule {rule!r} not used: it would compare {pairs} pairs, more than "
+            f"{per_record} per record (names too common in these records to block on alone)"
+        )
+        return False
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
@@ -853,8 +942,11 @@ def _keep_untrained_m(trained: dict[str, Any], settings: Mapping[str, Any]) -> l
     return fields
 
 
-#: Pairs sampled at random to estimate the u probabilities (``train=True``).
-_U_SAMPLE_PAIRS = 2_000_000
+#: Pairs sampled at random to estimate the u probabilities (``train=True``): Splink's own
+#: default. The sample is most of an estimation's time (every level of every field computed
+#: for every sampled pair; Damerau-Levenshtein is the slow part); 2 million gave the same
+#: FEBRL figures in twice the time.
+_U_SAMPLE_PAIRS = 1_000_000
 
 
 def _fill_unseen(settings: dict[str, Any], u_floor: float) -> dict[str, Any]:
@@ -1092,7 +1184,11 @@ def _run_model(
         con.unregister("prepared_arrow")
         blocking = _Blocking(con, cap)
         with _quiet_splink(), _run_errors(settings):
-            _term_frequencies(con, model)
+            # the shipped model's u come from another population: its frequencies are counted
+            # against TF_MIN_RECORDS at least; an estimated or given model's against these
+            # records (a model estimated here and saved links the same way given back)
+            shipped = settings is None and not train
+            _term_frequencies(con, model, TF_MIN_RECORDS if shipped else 1)
             start = model
             if train:
                 model = _train(con, model, seed, blocking, notes)

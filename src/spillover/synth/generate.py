@@ -52,7 +52,15 @@ from .population import (
     make_phones,
     make_platforms,
 )
-from .records import Journey, Records, make_journey, make_records, write_journey, write_records
+from .records import (
+    Journey,
+    Records,
+    make_journey,
+    make_records,
+    swap_name_orders,
+    write_journey,
+    write_records,
+)
 from .writers import (
     Listing,
     Out,
@@ -205,6 +213,7 @@ def generate(
             lambda: make_records(folk, phones, plat, p, record_rng),
             lambda r: r.n,
         )
+        recs = swap_name_orders(recs, p, np.random.default_rng([seed, 16]))
         recs, journey = make_journey(recs, plat, p, np.random.default_rng([seed, 15]))
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(out) as tmp:

@@ -163,6 +163,8 @@ class SynthParams:
     p_record_hanzi: float = 0.3
     #: a pinyin name is written with other case or spacing (WANG WEIFANG, wangweifang, Wang Wei Fang)
     p_record_spacing: float = 0.3
+    #: a pinyin name is written given name first (Weifang Wang): an order swap
+    p_record_swapped: float = 0.1
     #: a pinyin name has a typo (one letter replaced)
     p_record_typo: float = 0.05
     #: a record has no ID number (also when the person has none)

@@ -5,6 +5,7 @@ of whom each record is (``docs/synthetic-data.md``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,15 @@ from .writers import (
     phone_cells,
 )
 
-__all__ = ["Journey", "Records", "make_journey", "make_records", "write_journey", "write_records"]
+__all__ = [
+    "Journey",
+    "Records",
+    "make_journey",
+    "make_records",
+    "swap_name_orders",
+    "write_journey",
+    "write_records",
+]
 
 # ---------------------------------------------------------------------------------------------
 # customer records (generate(..., records=True)): every platform's own record of a person
@@ -44,7 +53,7 @@ __all__ = ["Journey", "Records", "make_journey", "make_records", "write_journey"
 _SURNAMES_HANZI = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐韩冯邓曹彭增肖田董潘袁蔡蒋于杜叶程魏苏卢丁任沈姚范"
 _GIVEN_HANZI = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂慧红兰梅华建波宁玉欣浩怡晨瑞子涵云凯龙"
 #: how a record writes the name (ground_truth/records.csv name_form)
-NAME_FORMS = ("pinyin", "hanzi", "upper", "compact", "spaced")
+NAME_FORMS = ("pinyin", "hanzi", "upper", "compact", "spaced", "swapped")
 #: where a record's phone comes from (ground_truth/records.csv phone_source)
 PHONE_SOURCES = ("own", "second", "shared", "hub", "none")
 
@@ -184,6 +193,23 @@ def make_records(
         city=city,
         known=known,
     )
+
+
+def swap_name_orders(rec: Records, p: SynthParams, rng: np.random.Generator) -> Records:
+    """Some pinyin names written given name first (``Weifang Wang`` for ``Wang Weifang``,
+    a typo kept where it is): ``p.p_record_swapped`` of the records written ``pinyin``, drawn
+    from ``rng`` (a stream of its own, so that the other records stay as they were)."""
+    draw = rng.random(rec.n)
+    rows = np.flatnonzero((rec.form == 0) & (draw < p.p_record_swapped))
+    name, form = rec.name.copy(), rec.form.copy()
+    for i in rows.tolist():
+        text = bytes(name[i][name[i] != 0])
+        surname, _, given = text.partition(b" ")
+        swapped = np.frombuffer(given + b" " + surname, np.uint8)
+        name[i] = 0
+        name[i, : swapped.size] = swapped
+    form[rows] = NAME_FORMS.index("swapped")
+    return dataclasses.replace(rec, name=name, form=form)
 
 
 def write_records(o: Out, rec: Records, gt: Path) -> tuple[int, int]:
