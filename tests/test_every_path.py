@@ -153,9 +153,10 @@ def test_the_write_back_graph_is_the_same_from_one_pass_as_from_a_search_per_ent
 
 
 @pytest.mark.neo4j
-def test_the_write_back_of_the_jiang_case_is_the_same_either_way(neo4j_db):
+@pytest.mark.parametrize("path", [jiang_case_path(), jiang_records_path()], ids=["case", "records"])
+def test_the_write_back_of_the_jiang_case_is_the_same_either_way(neo4j_db, path):
     driver, db = neo4j_db.driver, neo4j_db.settings.database
-    ingest_folder(jiang_case_path(), driver, db)
+    ingest_folder(path, driver, db)
     backend = Neo4jBackend(driver, db)
     write_back(backend, method="per-entry")
     before = graph_state(driver, db)

@@ -42,6 +42,7 @@ from ..rules import (
     COPY_STEP,
     LINKS,
     LISTING_STEP,
+    MATCH_KINDS,
     ORIGIN_STEP,
     OWNS,
     ROLES,
@@ -51,6 +52,7 @@ from ..rules import (
     role_of,
 )
 from ..rules import COPIED_FROM as COPIED_FROM_REL
+from ..rules import MATCHED_TO as MATCHED_TO_REL
 from ..rules import ON as ON_REL
 from ..rules import SHARES_WITH as SHARES_WITH_REL
 from .saved import StaleResults
@@ -93,6 +95,9 @@ _WALKS: Mapping[str, str] = {
     LISTING_STEP.rel_for(): ON_REL,
     COPY_STEP.rel_for(): COPIED_FROM_REL,
     **{r.rel: r.stored_as for r in ROLES.values()},
+    # a platform record's match, walked record -> person (an entry that lists a record)
+    # or person -> record (on to a loan that names its borrower by the record)
+    **{k.rel_for(): MATCHED_TO_REL for k in MATCH_KINDS.values()},
 }
 
 
