@@ -52,9 +52,13 @@ KIND_OF_LABEL = {label: kind for kind, label in LABELS.items()}
 
 
 def listed_person(data: Dataset, entry: Entry) -> str | None:
-    """The person an entry lists: the subject, or the listed phone's owner that day."""
+    """The person an entry lists: the subject, the listed phone's owner that day, or the
+    person a listed platform record is matched to."""
     if entry.subject_kind == "person":
         return entry.subject
+    if entry.subject_kind == "record":
+        match = data.matches.get(entry.subject)
+        return match.person_id if match is not None else None
     for period in data.phone_periods.get(entry.subject, ()):
         if period.covers(entry.listed_at):
             return period.owner_id

@@ -182,7 +182,12 @@ def trace_rows(path: ExplanationPath, rank: int) -> dict[str, Any]:
     """The properties of one ``TRACED_TO`` relationship: the path's rank, responsibility,
     hops, and its route: the nodes (``labels``, ``keys``), and per step the explanation's
     name (``steps``), the stored relationship walked (``walks``), the link role
-    (``roles``) and the owner period (``periods``, for ``OWNS``), ``""`` where none."""
+    (``roles``) and the owner period (``periods``, for ``OWNS``), ``""`` where none.
+
+    A platform record on the path is a ``Record`` node: its match step walks the stored
+    ``MATCHED_TO`` (record -> person, or person -> record), and the step from a record
+    to the loan that names its borrower by it walks ``BORROWED``, which the graph stores
+    from the record's person (``Loan.borrower_record`` names the record)."""
     nodes = [path.steps[0].source, *(s.target for s in path.steps)]
     labels, keys = [], []
     for node in nodes:
