@@ -293,9 +293,27 @@ def test_every_saved_query_answers_as_the_library_on_the_jiang_records(neo4j_db,
 
 
 @pytest.mark.neo4j
-def test_every_saved_query_answers_as_the_library_on_a_synthetic_population(neo4j_db, tmp_path):
+@pytest.mark.parametrize(
+    "records",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap: an unexplained entry on an unresolved record is stored with "
+                "NO_TIME_RESPECTING_PATH RECORD_NOT_RESOLVED (write-back, both methods; and the "
+                "per-entry audit rows), the pass audit rows give NO_TIME_RESPECTING_PATH alone",
+            ),
+        ),
+    ],
+    ids=["people", "records"],
+)
+def test_every_saved_query_answers_as_the_library_on_a_synthetic_population(
+    neo4j_db, tmp_path, records
+):
     folder = tmp_path / "synth"
-    generate(2500, 7, folder)
+    generate(2500, 7, folder, records=records)
     ingest_dataset(load_folder(folder), neo4j_db.driver, neo4j_db.settings.database)
     check_against_library(neo4j_db, folder, sample=40)
 
