@@ -131,13 +131,13 @@ def graph_state(driver: Any, db: str) -> list[Any]:
 
 
 @pytest.mark.neo4j
-@pytest.mark.parametrize("max_paths", [None, 2])
+@pytest.mark.parametrize(("max_paths", "records"), [(None, False), (2, False), (None, True)])
 def test_the_write_back_graph_is_the_same_from_one_pass_as_from_a_search_per_entry(
-    neo4j_db, tmp_path, max_paths
+    neo4j_db, tmp_path, max_paths, records
 ):
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     folder = tmp_path / "d"
-    generate(1500, 3, folder)
+    generate(1500, 3, folder, records=records)
     ingest_folder(folder, driver, db)
     backend = Neo4jBackend(driver, db)
     per_entry = write_back(backend, max_paths=max_paths, method="per-entry")
@@ -153,9 +153,10 @@ def test_the_write_back_graph_is_the_same_from_one_pass_as_from_a_search_per_ent
 
 
 @pytest.mark.neo4j
-def test_the_write_back_of_the_jiang_case_is_the_same_either_way(neo4j_db):
+@pytest.mark.parametrize("path", [jiang_case_path(), jiang_records_path()], ids=["case", "records"])
+def test_the_write_back_of_the_jiang_case_is_the_same_either_way(neo4j_db, path):
     driver, db = neo4j_db.driver, neo4j_db.settings.database
-    ingest_folder(jiang_case_path(), driver, db)
+    ingest_folder(path, driver, db)
     backend = Neo4jBackend(driver, db)
     write_back(backend, method="per-entry")
     before = graph_state(driver, db)

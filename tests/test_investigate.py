@@ -24,8 +24,8 @@ from spillover.audit.batch import audit_rows
 from spillover.cli import cli
 from spillover.connect import open_folder
 from spillover.data.exact import load_folder
-from spillover.engines.search import Explanation, explain_all
-from spillover.examples import jiang_case_path
+from spillover.engines.search import Explanation, explain_all, explain_entry
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.model import Dataset, Entry, split_ref
 from spillover.files.write import restore
 from spillover.neo4j.ingest import ingest_dataset, ingest_folder
@@ -52,9 +52,13 @@ KIND_OF_LABEL = {label: kind for kind, label in LABELS.items()}
 
 
 def listed_person(data: Dataset, entry: Entry) -> str | None:
-    """The person an entry lists: the subject, or the listed phone's owner that day."""
+    """The person an entry lists: the subject, the listed phone's owner that day, or the
+    person a listed platform record is matched to."""
     if entry.subject_kind == "person":
         return entry.subject
+    if entry.subject_kind == "record":
+        match = data.matches.get(entry.subject)
+        return match.person_id if match is not None else None
     for period in data.phone_periods.get(entry.subject, ()):
         if period.covers(entry.listed_at):
             return period.owner_id
@@ -74,7 +78,8 @@ def traced_refs(rows: list[dict[str, Any]], rank: int) -> tuple[list[str], list[
         (label,) = node["labels"]
         return f"{KIND_OF_LABEL[label]}:{node.get('id', node.get('number'))}"
 
-    nodes = [ref(mine[0]["path"]["nodes"][0])] + [ref(r["path"]["nodes"][1]) for r in mine]
+    # a step is one relationship, or two for a record's loan (record - person - loan)
+    nodes = [ref(mine[0]["path"]["nodes"][0])] + [ref(r["path"]["nodes"][-1]) for r in mine]
     return nodes, [r["rel"] for r in mine]
 
 
@@ -243,9 +248,72 @@ def test_every_saved_query_answers_as_the_library_on_the_jiang_case(neo4j_db):
 
 
 @pytest.mark.neo4j
-def test_every_saved_query_answers_as_the_library_on_a_synthetic_population(neo4j_db, tmp_path):
+@pytest.mark.parametrize("linked", [False, True], ids=["records", "linked"])
+def test_every_saved_query_answers_as_the_library_on_the_jiang_records(neo4j_db, tmp_path, linked):
+    """Platform records on the routes: an entry that lists a record starts with its match
+    (record -MATCHED_TO-> person), a loan named by a record is reached through it
+    (person -MATCHED_TO-> record -BORROWED-> loan); before and after ``spillover link``."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    folder = jiang_records_path()
+    if linked:
+        pytest.importorskip("splink")
+        from spillover.link.resolve import link
+
+        folder = tmp_path / "linked"
+        link(jiang_records_path(), folder)
+    ingest_folder(folder, driver, db)
+    check_against_library(neo4j_db, folder)
+    e = explain_entry(open_folder(folder), "E-QT-J")
+    stored, _, _ = driver.execute_query(
+        "MATCH (:Entry {id: 'E-QT-J'})-[t:TRACED_TO]->(l:Loan) RETURN t {.*} AS t, l.id AS loan "
+        "ORDER BY t.rank",
+        database_=db,
+    )
+    assert [r["t"]["rank"] for r in stored] == list(range(1, len(e.paths) + 1))
+    for record, path in zip(stored, e.paths, strict=True):
+        t = record["t"]
+        assert (t["labels"][:2], t["keys"][:2]) == (
+            ["Record", "Person"],
+            ["TY-R-XU", path.steps[0].target.split(":")[1]],
+        )
+        assert (t["steps"][0], t["walks"][0]) == ("MATCHED_TO", "MATCHED_TO")
+        assert t["keys"] == [
+            split_ref(n)[1] for n in [path.steps[0].source, *(s.target for s in path.steps)]
+        ]
+    rows = run_saved_query(driver, db, "trace_entry", {"entry_id": "E-QT-J"}).rows
+    first = next(r for r in rows if (r["rank"], r["step"]) == (1, 1))
+    assert first["path"]["relationships"][0]["type"] == "MATCHED_TO"
+    assert first["path"]["relationships"][0]["matched_by"] == e.matches["TY-R-XU"].matched_by
+    # Xu Yan's own QuickCash loan names him by QuickCash's record
+    rows = run_saved_query(driver, db, "trace_entry", {"entry_id": "E-QC-XU"}).rows
+    assert [r["rel"] for r in rows if r["rank"] == 1][:2] == ["MATCHED_TO", "BORROWED"]
+    borrowed = next(r for r in rows if (r["rank"], r["step"]) == (1, 2))
+    assert [n.get("id") for n in borrowed["path"]["nodes"]] == ["QC-R-XU", "xu_yan", "XY-QC-1"]
+    assert [x["type"] for x in borrowed["path"]["relationships"]] == ["MATCHED_TO", "BORROWED"]
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize(
+    "records",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap: an unexplained entry on an unresolved record is stored with "
+                "NO_TIME_RESPECTING_PATH RECORD_NOT_RESOLVED (write-back, both methods; and the "
+                "per-entry audit rows), the pass audit rows give NO_TIME_RESPECTING_PATH alone",
+            ),
+        ),
+    ],
+    ids=["people", "records"],
+)
+def test_every_saved_query_answers_as_the_library_on_a_synthetic_population(
+    neo4j_db, tmp_path, records
+):
     folder = tmp_path / "synth"
-    generate(2500, 7, folder)
+    generate(2500, 7, folder, records=records)
     ingest_dataset(load_folder(folder), neo4j_db.driver, neo4j_db.settings.database)
     check_against_library(neo4j_db, folder, sample=40)
 

@@ -16,6 +16,7 @@ LABELS = {
     "loan": "Loan",
     "platform": "Platform",
     "entry": "Entry",
+    "record": "Record",
 }
 
 #: the properties the write-back sets on an Entry (an ingest ignores them when it compares

@@ -42,6 +42,7 @@ from ..rules import (
     COPY_STEP,
     LINKS,
     LISTING_STEP,
+    MATCH_KINDS,
     ORIGIN_STEP,
     OWNS,
     ROLES,
@@ -51,6 +52,7 @@ from ..rules import (
     role_of,
 )
 from ..rules import COPIED_FROM as COPIED_FROM_REL
+from ..rules import MATCHED_TO as MATCHED_TO_REL
 from ..rules import ON as ON_REL
 from ..rules import SHARES_WITH as SHARES_WITH_REL
 from .saved import StaleResults
@@ -93,6 +95,9 @@ _WALKS: Mapping[str, str] = {
     LISTING_STEP.rel_for(): ON_REL,
     COPY_STEP.rel_for(): COPIED_FROM_REL,
     **{r.rel: r.stored_as for r in ROLES.values()},
+    # a platform record's match, walked record -> person (an entry that lists a record)
+    # or person -> record (on to a loan that names its borrower by the record)
+    **{k.rel_for(): MATCHED_TO_REL for k in MATCH_KINDS.values()},
 }
 
 
@@ -177,7 +182,12 @@ def trace_rows(path: ExplanationPath, rank: int) -> dict[str, Any]:
     """The properties of one ``TRACED_TO`` relationship: the path's rank, responsibility,
     hops, and its route: the nodes (``labels``, ``keys``), and per step the explanation's
     name (``steps``), the stored relationship walked (``walks``), the link role
-    (``roles``) and the owner period (``periods``, for ``OWNS``), ``""`` where none."""
+    (``roles``) and the owner period (``periods``, for ``OWNS``), ``""`` where none.
+
+    A platform record on the path is a ``Record`` node: its match step walks the stored
+    ``MATCHED_TO`` (record -> person, or person -> record), and the step from a record
+    to the loan that names its borrower by it walks ``BORROWED``, which the graph stores
+    from the record's person (``Loan.borrower_record`` names the record)."""
     nodes = [path.steps[0].source, *(s.target for s in path.steps)]
     labels, keys = [], []
     for node in nodes:

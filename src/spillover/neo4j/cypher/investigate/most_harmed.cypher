@@ -1,8 +1,9 @@
 // most_harmed: people ranked by their spillover listings (how many, on which platforms, the worst score)
 //
 // Every entry the write-back judged spillover ($spillover), counted against the person it
-// lists (the subject, or the owner of the listed phone on the listing day; a phone with no
-// known owner that day counts for nobody): the number of such listings, the platforms that
+// lists (the subject, the owner of the listed phone on the listing day, or the person a
+// listed platform record is matched to; a phone with no known owner that day, or an
+// unresolved record, counts for nobody): the number of such listings, the platforms that
 // list them, and the worst (highest) contamination among them.
 // Needs `spillover audit --write-back`.
 // Reads the results of the last complete `spillover audit --write-back` only, and only
@@ -33,7 +34,8 @@ OPTIONAL MATCH (entry)-[:LISTS]->(subject:Person)
 OPTIONAL MATCH (entry)-[:LISTS]->(:Phone)<-[o:OWNS]-(owner:Person)
   WHERE (properties(o).since IS NULL OR properties(o).since <= entry.listed_at)
     AND (properties(o).until IS NULL OR entry.listed_at <= properties(o).until)
-WITH entry, coalesce(subject, owner) AS person
+OPTIONAL MATCH (entry)-[:LISTS]->(:Record)-[:MATCHED_TO]->(matched:Person)
+WITH entry, coalesce(subject, owner, matched) AS person
 WHERE person IS NOT NULL
 WITH entry, person
 ORDER BY entry.platform_id

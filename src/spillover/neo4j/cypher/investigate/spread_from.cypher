@@ -2,8 +2,8 @@
 //
 // A defaulter's blast radius: the entries whose explanation paths (TRACED_TO, all ranks;
 // rank 1 is the path that sets the score) end at a loan of $from (a person id: their
-// loans; or a loan id), with the person listed (the subject, or the owner of the listed
-// phone on the listing day), the loans deep (hops), the path's responsibility and the
+// loans; or a loan id), with the person listed (the subject, the owner of the listed
+// phone on the listing day, or the person a listed platform record is matched to), the loans deep (hops), the path's responsibility and the
 // entry's contamination and verdict. Entries that list the defaulter themself (their
 // own conduct) are left out.
 // Needs `spillover audit --write-back`.
@@ -38,7 +38,8 @@ OPTIONAL MATCH (entry)-[:LISTS]->(subject:Person)
 OPTIONAL MATCH (entry)-[:LISTS]->(:Phone)<-[o:OWNS]-(owner:Person)
   WHERE (properties(o).since IS NULL OR properties(o).since <= entry.listed_at)
     AND (properties(o).until IS NULL OR entry.listed_at <= properties(o).until)
-WITH entry, t, origin, coalesce(subject, owner) AS person
+OPTIONAL MATCH (entry)-[:LISTS]->(:Record)-[:MATCHED_TO]->(matched:Person)
+WITH entry, t, origin, coalesce(subject, owner, matched) AS person
 WHERE person IS NULL OR person.id <> origin.borrower_id
 RETURN entry.id AS entry_id,
        entry.platform_id AS platform_id,

@@ -2,8 +2,11 @@
 //
 // What `spillover explain ENTRY_ID` prints, as Neo4j paths: one row per step of every
 // explanation path (rank 1 is the best), each a one-relationship path over the stored
-// Person, Phone, Loan, Platform and Entry nodes, so that Neo4j Browser draws the chain
-// (Jiang -> phone -> Xu Yan's loan -> lender -> broker -> bank).
+// Person, Phone, Loan, Platform, Entry and Record nodes, so that Neo4j Browser draws the
+// chain (Jiang -> phone -> Xu Yan's loan -> lender -> broker -> bank). A platform
+// record's match is its MATCHED_TO; the step from a record to the loan that names its
+// borrower by it is two relationships, record -MATCHED_TO- person -BORROWED-> loan (the
+// loan's BORROWED is stored from the record's person).
 // Needs `spillover audit --write-back`: its TRACED_TO relationships pick the origin loans
 // and hold the route each path walks (labels/keys of its nodes; per step the stored
 // relationship, link role and owner period); this query matches those nodes and
@@ -43,6 +46,8 @@ CALL (t, i) {
     MATCH (n:Platform {id: key}) WHERE label = 'Platform' RETURN n
     UNION ALL
     MATCH (n:Entry {id: key}) WHERE label = 'Entry' RETURN n
+    UNION ALL
+    MATCH (n:Record {id: key}) WHERE label = 'Record' RETURN n
   }
   RETURN n AS a
 }
@@ -58,13 +63,25 @@ CALL (t, i) {
     MATCH (n:Platform {id: key}) WHERE label = 'Platform' RETURN n
     UNION ALL
     MATCH (n:Entry {id: key}) WHERE label = 'Entry' RETURN n
+    UNION ALL
+    MATCH (n:Record {id: key}) WHERE label = 'Record' RETURN n
   }
   RETURN n AS b
 }
-MATCH step = (a)-[r]-(b)
-WHERE type(r) = t.walks[i]
-  AND coalesce(r.role, '') = t.roles[i]
-  AND coalesce(r.period, '') = t.periods[i]
+CALL (t, i, a, b) {
+  MATCH step = (a)-[r]-(b)
+  WHERE type(r) = t.walks[i]
+    AND coalesce(r.role, '') = t.roles[i]
+    AND coalesce(r.period, '') = t.periods[i]
+  RETURN step
+  UNION ALL
+  // a loan that names its borrower by a platform record: BORROWED is stored from the
+  // record's person, so the step record -> loan is drawn record -> person -> loan
+  MATCH step = (a)-[:MATCHED_TO]-(:Person)-[:BORROWED]-(b)
+  WHERE t.walks[i] = 'BORROWED'
+    AND ((a:Record AND b.borrower_record = a.id) OR (b:Record AND a.borrower_record = b.id))
+  RETURN step
+}
 RETURN t.rank AS rank,
        t.responsibility AS responsibility,
        t.hops AS hops,
