@@ -297,15 +297,7 @@ def test_every_saved_query_answers_as_the_library_on_the_jiang_records(neo4j_db,
     "records",
     [
         False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: an unexplained entry on an unresolved record is stored with "
-                "NO_TIME_RESPECTING_PATH RECORD_NOT_RESOLVED (write-back, both methods; and the "
-                "per-entry audit rows), the pass audit rows give NO_TIME_RESPECTING_PATH alone",
-            ),
-        ),
+        True,
     ],
     ids=["people", "records"],
 )

@@ -273,7 +273,7 @@ def explain(
     facts = ExplanationFacts(backend)
     resolved = _resolve_subject(backend, entry, policy)
     if resolved is None:
-        return _unresolved(backend, entry, policy)
+        return _unresolved(backend, entry, policy, diagnose)
     subject_kind, subject, via, matches = resolved
     ties = find_ties(
         facts,
@@ -383,15 +383,17 @@ def _path_matches(
     return backend.matches(sorted(on_paths)) if on_paths else {}
 
 
-def _unresolved(backend: GraphBackend, entry: Entry, policy: Policy) -> Explanation:
-    """The explanation of an entry on a platform record that resolves to no person."""
+def _unresolved(backend: GraphBackend, entry: Entry, policy: Policy, diagnose: bool) -> Explanation:
+    """The explanation of an entry on a platform record that resolves to no person (its
+    diagnosis, ``RECORD_NOT_RESOLVED``, only when ``diagnose``: audit rows and the
+    write-back carry none, docs/contract.md section 3)."""
     result = score(None, policy)
     return Explanation(
         entry,
         result.contamination,
         result.verdict,
         (),
-        (NO_PATH, UNRESOLVED_RECORD),
+        (NO_PATH, UNRESOLVED_RECORD) if diagnose else (NO_PATH,),
         policy,
         _names(backend, entry, [], {}),
     )

@@ -30,7 +30,6 @@ from ...rules import (
     CHAIN_STEP,
     NO_PATH,
     TIE_KINDS,
-    UNRESOLVED_RECORD,
     Verdict,
     match_kind,
     owns_kind,
@@ -70,7 +69,6 @@ def every_path(
     reader = _Reader(ix, found, policy)
     entry_ids = found.entry_ids.to_pylist()
     bounds = np.searchsorted(found.entry, np.arange(len(entry_ids) + 1))
-    kinds = found.entry_kind.to_pylist()
     for e, entry_id in enumerate(entry_ids):
         first, last = int(bounds[e]), int(bounds[e + 1])
         paths: tuple[ExplanationPath, ...] = ()
@@ -78,12 +76,8 @@ def every_path(
             reach = reader.reach(e)
             paths = tuple(reader.path(p, reach) for p in range(first, last))
         result = score(paths[0].responsibility if paths else None, policy)
-        if paths:
-            codes = reason_codes(s.code for s in paths[0].steps)
-        elif kinds[e] == SubjectKind.RECORD.value and found.entry_person[e] < 0:
-            codes = (NO_PATH, UNRESOLVED_RECORD)
-        else:
-            codes = (NO_PATH,)
+        # no diagnosis code, as explain(diagnose=False) and the audit rows
+        codes = reason_codes(s.code for s in paths[0].steps) if paths else (NO_PATH,)
         yield EntryPaths(entry_id, result.contamination, result.verdict, codes, paths)
 
 
