@@ -797,3 +797,23 @@ def test_a_misused_phone_counts_for_less_than_an_ordinary_shared_one(tmp_path):
     assert phone_weight("t1") > phone_weight("o1") - 1
     # the hard rule: the misuse is joined to no one on the phone alone
     assert m["m3"]["matched_by"] == "new_identity" and m["m3"]["person_id"] != m["m1"]["person_id"]
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_a_wide_rule_over_its_budget_is_not_used_trained_or_not(tmp_path, train):
+    """The wide blocking rules (a name alone; a name part and a city) are used only within
+    their budget of pairs per record: a name on 120 records (7,140 pairs, about 60 per
+    record) is not blocked on alone, with the shipped model and with a trained one (a
+    trained model once lost the budget and compared every such pair: 14 GB at 100k people).
+    """
+    cities = ["Wuhan", "Hefei", "Xi'an", "Jinan", "Nanjing", "Fuzhou"]
+    rows = [
+        rec(f"w{i:03d}", "Wang Wei", "", f"+86139{i:08d}", city=cities[i % 6])
+        for i in range(120)
+    ]
+    data = write_records(tmp_path / "in", rows)
+    summary = link(data, tmp_path / "out", train=train)
+    notes = " ".join(summary.notes)
+    assert "blocking rule 'l.name_canon = r.name_canon' not used: it would compare 7140" in notes
+    # what is left: the name within each city (20 records: 190 pairs a city)
+    assert summary.pairs_scored == 6 * 190, summary

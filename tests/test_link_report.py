@@ -18,6 +18,7 @@ from PIL import Image
 
 from spillover.cli import cli
 from spillover.errors import OptionError
+from spillover.link import SETTINGS_VERSION
 from spillover.link.report import LinkReport, link_report
 from spillover.link.resolve import default_settings, link, pairwise_quality
 from spillover.synth.generate import generate
@@ -98,7 +99,7 @@ def test_the_numbers_agree_with_the_link_summary(synth_report):
     ]
     assert [b.rule for b in report.blocking] == rules  # no key over the cap: as shipped
     # 566 records: the shipped model, every level's m and u as it ships
-    assert not report.trained and report.model == "splink-v2"
+    assert not report.trained and report.model == SETTINGS_VERSION
     shipped = {
         (c["output_column_name"], lv["label_for_charts"]): lv
         for c in default_settings()["comparisons"]
@@ -166,16 +167,17 @@ def test_the_recall_with_the_truth_is_exact(synth_report, tmp_path):
 
 
 def test_a_pair_no_rule_compares_lowers_the_recall(tmp_path):
-    """Two records of one person that share no blocking key (one in 汉字 with a phone, one
-    with a birth date and another phone) are never compared: the exact recall is 1/2;
-    the wider comparison (their name in common) finds the pair and scores it."""
+    """Two records of one person that share no blocking key (one with a city, one in 汉字
+    with a longer given name, a birth date and another phone) are never compared: the
+    exact recall is 1/2; the wider comparison (their first name part in common) finds the
+    pair and scores it."""
     data = write_records(
         tmp_path / "in",
         [
             rec("a1", "Li Lei", "", "+8613900000001"),
             rec("a2", "LI Lei", "", "+8613900000001"),
             rec("b1", "Wang Fang", "", "+8613900000002", city="Hangzhou"),
-            rec("b2", "王芳", "", "+8613900000003", birth_date="1990-01-01"),
+            rec("b2", "王芳芳", "", "+8613900000003", birth_date="1990-01-01"),
             rec("c1", "Zhao Min", "", "+8613900000004"),
         ],
     )

@@ -525,7 +525,7 @@ def _tf_columns(settings: Mapping[str, Any]) -> list[str]:
 def _term_frequencies(con: Any, settings: Mapping[str, Any], floor: int = TF_MIN_RECORDS) -> None:
     """Every term-frequency column's value frequencies, counted against at least ``floor``
     records (tables ``tf_lookup_<column>``)."""
-    n: int = con.execute("SELECT count(*) FROM prepared").fetchone()[0]
+    n: int = con.execute("SELECT count(*) FROM prepared").fetchall()[0][0]
     for column in _tf_columns(settings):
         if column not in _MODEL_COLUMNS:
             raise OptionError("--settings", f"no column {column!r} to adjust for")
@@ -738,7 +738,7 @@ class _Blocking:
             f"SELECT (SELECT count(*) FROM prepared), coalesce(sum(k * (k - 1) // 2), 0) "
             f"FROM (SELECT count(*) AS k FROM prepared WHERE {present} "
             f"GROUP BY {', '.join(columns)} HAVING count(*) <= {self.cap})"
-        ).fetchone()
+        ).fetchall()[0]
         if pairs <= float(per_record) * n:
             return True
         self._note(
@@ -794,7 +794,7 @@ def _train(
     with no phone: nothing to block on) is skipped and said in ``notes``; the levels no
     session estimated keep the m probabilities ``settings`` had (the shipped model's by
     default). With fewer than two records nothing is estimated: ``settings`` as given."""
-    n: int = con.execute("SELECT count(*) FROM prepared").fetchone()[0]
+    n: int = con.execute("SELECT count(*) FROM prepared").fetchall()[0][0]
     if n < 2:
         notes.append("training: fewer than two records, nothing to estimate: the model as given")
         return dict(settings)
@@ -828,6 +828,11 @@ def _train(
             )
     trained: dict[str, Any] = linker.misc.save_model_to_json()
     trained.pop("linker_uid", None)
+    # the prediction rules as the model gives them: Splink's saved model has lost the
+    # wide rules' budgets (_linker strips WIDE_RULE_KEY), which would make them unbounded
+    trained["blocking_rules_to_generate_predictions"] = copy.deepcopy(
+        settings["blocking_rules_to_generate_predictions"]
+    )
     kept = _keep_untrained_m(trained, settings)
     if kept:
         notes.append(
@@ -875,7 +880,7 @@ def _shared_pairs(con: Any, key: tuple[str, ...]) -> int:
     pairs = con.execute(
         f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM prepared "
         f"WHERE {present} GROUP BY {', '.join(key)})"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return int(pairs)
 
 
@@ -965,7 +970,7 @@ def _score(con: Any, settings: Mapping[str, Any]) -> int:
     linker = _linker(con, settings)
     predictions = linker.inference.predict(warning_mode="never")
     con.execute(f"CREATE OR REPLACE TABLE scored AS SELECT * FROM {predictions.physical_name}")
-    n: int = con.execute("SELECT count(*) FROM scored").fetchone()[0]
+    n: int = con.execute("SELECT count(*) FROM scored").fetchall()[0][0]
     return n
 
 
@@ -1245,7 +1250,7 @@ def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) ->
     agreed_id = "coalesce(agreed_id_number, false)"
     refused: int = con.execute(
         f"SELECT count(*) FROM pairs WHERE NOT ({agreed_name} OR {agreed_id})"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     flags = ", ".join(f"coalesce(agreed_{f}, false) AS a_{f}" for f in MATCH_FIELDS)
     rows = con.execute(
         f"SELECT record_id_l, record_id_r, p, w, to_json([{', '.join(structs)}])::VARCHAR, {flags} "
