@@ -307,14 +307,15 @@ def _person_ties(ix: CodedGraph, state: _PassState, depth: int) -> list[_Candida
     label, tie = csr.gather(ix.t_ptr, fr.person)
     entry = fr.entry[label]
     loan = ix.t_loan[tie]
+    # in time (filtered first, before the factors are computed: less memory at once)
+    keep = ix.loan_applied[loan] <= state.entries.listed[entry]
+    label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
     own_kind = LOAN_KIND[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
     kind = np.where(ix.t_kind[tie] >= 0, ix.t_kind[tie], own_kind)
     responsibility = fr.responsibility[label] * ix.t_f1[tie] * ix.kind_factor[kind]
-    # in time, and able to matter (beat the entry's best origin so far, or its keep-th:
-    # every later factor is <= 1 and a tie with more loans loses)
-    keep = (ix.loan_applied[loan] <= state.entries.listed[entry]) & (
-        responsibility > state.bar[entry]
-    )
+    # and able to matter (beat the entry's best origin so far, or its keep-th: every
+    # later factor is <= 1 and a tie with more loans loses)
+    keep = responsibility > state.bar[entry]
     label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
     kind = kind[keep]
     n_phone_keys = len(ix.phones) + 1  # phone key: phone code + 1 (0 = own loan)
@@ -371,11 +372,15 @@ def _best_per_loan(state: _PassState, parts: list[_Candidates]) -> _Layer:
         raise ValueError("too many candidate labels for the pass's label codes")
     group = state.node_key(c.entry, c.loan)
     o = np.lexsort((c.key, -c.responsibility, group))
+    sorted_group = group[o]
+    del group
     first = np.ones(len(o), dtype=bool)
-    first[1:] = group[o][1:] != group[o][:-1]
-    o = o[first]
-    o = o[state.seen_responsibility(group[o]) < c.responsibility[o]]
-    state.remember(group[o], c.responsibility[o])
+    first[1:] = sorted_group[1:] != sorted_group[:-1]
+    o, kept = o[first], sorted_group[first]
+    del sorted_group, first
+    better = state.seen_responsibility(kept) < c.responsibility[o]
+    o, kept = o[better], kept[better]
+    state.remember(kept, c.responsibility[o])
     return _Layer(
         entry=c.entry[o],
         loan=c.loan[o],
