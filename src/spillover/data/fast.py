@@ -437,23 +437,32 @@ def _fast(
     each loan's resolved borrower ("" for a record that resolves to no one: the loan
     stays out of the graph, :func:`_linked`)."""
     _need(folder.is_dir())
-    tables = _read_all(folder, progress)
+    # one table at a time: each is read when a check first needs it and dropped (its
+    # text freed) once checked, so the text of only a few tables is held at once
+    tables = _Tables(folder, progress)
     _tick(progress, 0)
     extra: dict[str, pa.Array | np.ndarray] = {}
     keys = _check_platforms_people(tables, extra)
-    linkage = _check_linkage(tables, region, keys)
-    _tick(progress, 1)
+    tables.drop("people", "platforms")
     periods = _check_phones(tables["phones"], region, keys)
+    tables.drop("phones")
+    _tick(progress, 1)
+    linkage = _check_linkage(tables, region, keys)
+    tables.drop("records", "matches")
     _tick(progress, 2)
     loans = _check_loans(tables["loans"], region, keys, extra)
     if linkage is not None:
         loans, linkage = _loan_records(tables["loans"], loans, linkage)
+    tables.drop("loans")
     _tick(progress, 3)
-    links = _check_links(tables["loan_links"], region, loans)
-    _tick(progress, 4)
     entries = _check_entries(tables["blacklist"], region, keys, extra, linkage)
+    tables.drop("blacklist")
+    _tick(progress, 4)
+    links = _check_links(tables["loan_links"], region, loans)
+    tables.drop("loan_links")
     _tick(progress, 5)
     shares = _check_sharing(tables["sharing"], keys)
+    tables.drop("sharing")
     codes = _phone_codes(periods, loans, links, entries)
     _tick(progress, 6)
     columns = _assemble(keys, periods, loans, links, entries, shares, codes, extra)
@@ -469,16 +478,32 @@ def _tick(progress: Progress | None, done: int) -> None:
         progress("check", done, _CHECK_STEPS)
 
 
-def _read_all(folder: Path, progress: Progress | None) -> dict[str, pa.Table | None]:
-    """Every table of the contract (None: missing), in file order."""
-    tables = {}
-    for i, name in enumerate(TABLES):
-        if progress:
-            progress("read", i, len(TABLES))
-        tables[name] = _read(folder, name)
-    if progress:
-        progress("read", len(TABLES), len(TABLES))
-    return tables
+class _Tables:
+    """The tables of the contract (None: missing), each read when first asked for and
+    held until :meth:`drop` (then its memory goes back to the system: the checked
+    columns are copies, :func:`_col`). Every table is asked for by some check, so a
+    folder falls back on an unusual file whichever table holds it."""
+
+    def __init__(self, folder: Path, progress: Progress | None) -> None:
+        self._folder, self._progress = folder, progress
+        self._held: dict[str, pa.Table | None] = {}
+        self._read = 0
+
+    def __getitem__(self, name: str) -> pa.Table | None:
+        if name not in self._held:
+            if self._progress:
+                self._progress("read", self._read, len(TABLES))
+            self._held[name] = _read(self._folder, name)
+            self._read += 1
+            if self._progress and self._read == len(TABLES):
+                self._progress("read", self._read, len(TABLES))
+        return self._held[name]
+
+    def drop(self, *names: str) -> None:
+        """Forget the tables ``names`` (checked), and give their memory back."""
+        for name in names:
+            self._held.pop(name, None)
+        pa.default_memory_pool().release_unused()
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,9 +516,7 @@ class _Keys:
     platform_order: np.ndarray
 
 
-def _check_platforms_people(
-    tables: dict[str, pa.Table | None], extra: dict[str, pa.Array | np.ndarray]
-) -> _Keys:
+def _check_platforms_people(tables: _Tables, extra: dict[str, pa.Array | np.ndarray]) -> _Keys:
     people, platforms = tables["people"], tables["platforms"]
     person_ids = _clean(_col(people, "person_id"), True)
     extra["person_name"] = _clean(_col(people, "name"), True)
@@ -839,7 +862,7 @@ _PROBABILITY = r"^[0-9]+(\.[0-9]+)?$"
 _WEIGHT = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
-def _has_linkage(tables: dict[str, pa.Table | None]) -> bool:
+def _has_linkage(tables: _Tables) -> bool:
     """Whether the folder uses identity linkage at all (else: no records, as before)."""
     if any(tables[t] is not None and tables[t].num_rows for t in ("records", "matches")):
         return True
@@ -849,7 +872,7 @@ def _has_linkage(tables: dict[str, pa.Table | None]) -> bool:
     return bool(pc.any(pc.equal(kinds, SubjectKind.RECORD.value)).as_py())
 
 
-def _check_linkage(tables: dict[str, pa.Table | None], region: str, keys: _Keys) -> _Linkage | None:
+def _check_linkage(tables: _Tables, region: str, keys: _Keys) -> _Linkage | None:
     """The records and their matches checked and resolved (None: the folder has none)."""
     if not _has_linkage(tables):
         return None

@@ -41,6 +41,12 @@ __all__ = [
 
 Progress = Callable[[str, int, int], None]
 
+#: the dtype of the entry, loan and label codes a pass's labels carry (narrower than the
+#: index's int64 codes; checked against the graph's sizes in :func:`_start`)
+LABEL_CODE = np.int32
+#: the dtype of a label's summary (tie kind code * 2 + owner unverified, < 2**LAYER_BITS)
+SUMMARY_CODE = np.int8 if LAYER_BITS < 8 else np.int16
+
 
 class Index(CodedGraph):
     """Integer-coded ties of a graph, ready for :meth:`audit` passes."""
@@ -193,7 +199,9 @@ class _Candidates:
 
     ``key`` orders equal responsibilities like the core's string keys; ``parent``
     is the frontier label the tie extends (-1 from a phone subject); ``summary`` is
-    ``tie kind code * 2 + owner unverified`` (for the reason codes).
+    ``tie kind code * 2 + owner unverified`` (for the reason codes). Entry, loan and
+    parent are int32 (:data:`LABEL_CODE`; the pass widens them where it multiplies them
+    into keys, :meth:`_PassState.node_key`), the summary int8.
     """
 
     entry: np.ndarray
@@ -325,7 +333,9 @@ def _start(ix: CodedGraph, entries: _Entries, keep: int = 0) -> _PassState:
         bar=best.responsibility if keep == 0 else np.full(n, -1.0),
         keep=keep,
     )
-    rows = np.nonzero(entries.subject_person >= 0)[0]
+    if max(n, len(ix.loans)) > np.iinfo(LABEL_CODE).max:
+        raise ValueError("too many entries or loans for the pass's label codes")
+    rows = np.nonzero(entries.subject_person >= 0)[0].astype(LABEL_CODE)
     person = entries.subject_person[rows]
     start = entries.start_factor[rows]
     state.remember(state.node_key(rows, ix.person_base + person), start)
@@ -347,25 +357,26 @@ def _person_ties(ix: CodedGraph, state: _PassState, depth: int) -> list[_Candida
     label, tie = csr.gather(ix.t_ptr, fr.person)
     entry = fr.entry[label]
     loan = ix.t_loan[tie]
+    # in time (filtered first, before the factors are computed: less memory at once)
+    keep = ix.loan_applied[loan] <= state.entries.listed[entry]
+    label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
     own_kind = LOAN_KIND[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
     kind = np.where(ix.t_kind[tie] >= 0, ix.t_kind[tie], own_kind)
     responsibility = fr.responsibility[label] * ix.t_f1[tie] * ix.kind_factor[kind]
-    # in time, and able to matter (beat the entry's best origin so far, or its keep-th:
-    # every later factor is <= 1 and a tie with more loans loses)
-    keep = (ix.loan_applied[loan] <= state.entries.listed[entry]) & (
-        responsibility > state.bar[entry]
-    )
+    # and able to matter (beat the entry's best origin so far, or its keep-th: every
+    # later factor is <= 1 and a tie with more loans loses)
+    keep = responsibility > state.bar[entry]
     label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
     kind = kind[keep]
     n_phone_keys = len(ix.phones) + 1  # phone key: phone code + 1 (0 = own loan)
     return [
         _Candidates(
-            entry=entry,
-            loan=loan,
+            entry=entry.astype(LABEL_CODE, copy=False),
+            loan=loan.astype(LABEL_CODE),
             responsibility=responsibility[keep],
             key=(fr.rank[label] * n_phone_keys + ix.t_phone[tie] + 1) * 8 + ix.t_role[tie],
-            parent=label,
-            summary=kind * 2 + (ix.t_owns[tie] == OWNS_UNVERIFIED),
+            parent=label.astype(LABEL_CODE),
+            summary=(kind * 2 + (ix.t_owns[tie] == OWNS_UNVERIFIED)).astype(SUMMARY_CODE),
         )
     ]
 
@@ -393,12 +404,12 @@ def _phone_ties(ix: CodedGraph, state: _PassState) -> list[_Candidates]:
     ]
     return [
         _Candidates(
-            entry=entry,
-            loan=loan,
+            entry=entry.astype(LABEL_CODE),
+            loan=loan.astype(LABEL_CODE),
             responsibility=1.0 * ix.kind_factor[kind],
             key=(entries.subject_phone[entry] + 1) * 8 + ix.u_role[use],
-            parent=np.full(len(entry), -1),
-            summary=kind * 2,
+            parent=np.full(len(entry), -1, dtype=LABEL_CODE),
+            summary=(kind * 2).astype(SUMMARY_CODE),
         )
     ]
 
@@ -407,13 +418,19 @@ def _best_per_loan(state: _PassState, parts: list[_Candidates]) -> _Layer:
     """The best candidate per (entry, loan) by responsibility then key, less what an
     earlier layer beats (same or better responsibility with fewer loans)."""
     c = _Candidates.concat(parts)
+    if len(c.entry) > np.iinfo(LABEL_CODE).max:  # label indices (parent, to_person)
+        raise ValueError("too many candidate labels for the pass's label codes")
     group = state.node_key(c.entry, c.loan)
     o = np.lexsort((c.key, -c.responsibility, group))
+    sorted_group = group[o]
+    del group
     first = np.ones(len(o), dtype=bool)
-    first[1:] = group[o][1:] != group[o][:-1]
-    o = o[first]
-    o = o[state.seen_responsibility(group[o]) < c.responsibility[o]]
-    state.remember(group[o], c.responsibility[o])
+    first[1:] = sorted_group[1:] != sorted_group[:-1]
+    o, kept = o[first], sorted_group[first]
+    del sorted_group, first
+    better = state.seen_responsibility(kept) < c.responsibility[o]
+    o, kept = o[better], kept[better]
+    state.remember(kept, c.responsibility[o])
     return _Layer(
         entry=c.entry[o],
         loan=c.loan[o],
@@ -481,7 +498,7 @@ def _to_borrowers(ix: CodedGraph, state: _PassState, labels: _Layer) -> None:
     )
     rank = np.empty(len(ko), dtype=np.int64)
     rank[ko] = np.cumsum(change)
-    labels.to_person = idx
+    labels.to_person = idx.astype(LABEL_CODE)
     state.frontier = _Frontier(
         entry=labels.entry[idx], person=who, responsibility=responsibility[idx], rank=rank
     )

@@ -151,8 +151,11 @@ class CodedGraph:
 
     def _build_person_ties(self, uses: _Uses) -> None:
         """person -> loan ties (CSR by person): each person's own loans, and the loans
-        naming a phone the person owned on the application day (not their own)."""
+        naming a phone the person owned on the application day (not their own); loan
+        and phone codes as int32."""
         own_n = nl = len(self.loans)
+        if max(nl, len(self.phones)) > np.iinfo(np.int32).max:
+            raise ValueError("too many loans or phones for int32 codes")
         person_tie = (uses.owner >= 0) & (uses.owner != self.loan_borrower[uses.loan])
         src = np.concatenate([self.loan_borrower, uses.owner[person_tie]])
         self.t_loan = np.concatenate([np.arange(own_n), uses.loan[person_tie]])
@@ -174,8 +177,9 @@ class CodedGraph:
             self.loan_match_f[self.t_loan],
         )
         torder = np.argsort(src * nl + self.t_loan)
-        self.t_loan = self.t_loan[torder]
-        self.t_phone = self.t_phone[torder]
+        # loan and phone codes fit int32 (the pass widens them where it makes keys)
+        self.t_loan = self.t_loan[torder].astype(np.int32)
+        self.t_phone = self.t_phone[torder].astype(np.int32)
         self.t_role = self.t_role[torder]
         self.t_owns = self.t_owns[torder]
         self.t_kind = self.t_kind[torder]

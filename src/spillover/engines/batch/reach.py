@@ -28,7 +28,11 @@ from ...facts import csr
 from ...facts.columns import NEVER
 from .index import CodedGraph
 
-__all__ = ["Reach", "entry_reach"]
+__all__ = ["NOT_REACHED", "Reach", "entry_reach"]
+
+#: the deadline of a column an entry is not reached from: a day before every day (the
+#: deadlines are ordinal days, held as int32 in half the memory of int64)
+NOT_REACHED = np.iinfo(np.int32).min
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,8 @@ class Reach:
     """Per entry (rows) and platform with an origin loan (columns; ``column``: the
     column of each platform code, the last one, never reached, for the others): the
     latest day a default known there still reaches the entry's copy chain in time
-    (NEVER: not at all), the sharing hops of that route and the place in the copy chain
-    it reaches."""
+    (int32 ordinal days; :data:`NOT_REACHED`, before every day: not at all), the sharing
+    hops of that route and the place in the copy chain it reaches."""
 
     deadline: np.ndarray
     sharing_hops: np.ndarray
@@ -101,14 +105,17 @@ def _label_chains(
     children = np.nonzero(has_source)[0]
     children = children[np.argsort(source[children], kind="stable")]
     child_ptr = csr.ptr(source[children], n_entries)
-    best_d = np.full((n_entries, n_cols + 1), NEVER, dtype=np.int64)
+    best_d = np.full((n_entries, n_cols + 1), NOT_REACHED, dtype=np.int32)
     best_h = np.full((n_entries, n_cols + 1), np.inf, dtype=np.float32)  # exact, as own_hops
     best_i = np.zeros((n_entries, n_cols + 1), dtype=np.int32)
     cols = slice(0, n_cols)
+    days = listed.astype(np.int32)  # ordinal days: int32 holds them
+    if len(listed) and (days != listed).any():
+        raise ValueError("a listing day out of the ordinal range")
     rows = np.nonzero(~has_source)[0]  # first listings: their own target
-    t = listed[rows][:, None]
+    t = days[rows][:, None]
     reached = np.isfinite(own_hops[rows])
-    best_d[rows, cols] = np.where(reached, t, NEVER)
+    best_d[rows, cols] = np.where(reached, t, np.int32(NOT_REACHED))
     best_h[rows, cols] = own_hops[rows]
     done = len(rows)
     while True:
@@ -117,7 +124,7 @@ def _label_chains(
             break
         done += len(rows)
         # copies: their own target, or their source's labels one place further down
-        t = listed[rows][:, None]
+        t = days[rows][:, None]
         own = own_hops[rows]
         src = source[rows]
         sd, sh, si = best_d[src, cols], best_h[src, cols], best_i[src, cols]
