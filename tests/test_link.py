@@ -808,8 +808,7 @@ def test_a_wide_rule_over_its_budget_is_not_used_trained_or_not(tmp_path, train)
     """
     cities = ["Wuhan", "Hefei", "Xi'an", "Jinan", "Nanjing", "Fuzhou"]
     rows = [
-        rec(f"w{i:03d}", "Wang Wei", "", f"+86139{i:08d}", city=cities[i % 6])
-        for i in range(120)
+        rec(f"w{i:03d}", "Wang Wei", "", f"+86139{i:08d}", city=cities[i % 6]) for i in range(120)
     ]
     data = write_records(tmp_path / "in", rows)
     summary = link(data, tmp_path / "out", train=train)
