@@ -405,12 +405,22 @@ class Neo4jBackend:
         kind, ident = split_ref(node)
         return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
+    def neighbourhood(
+        self, persons: Collection[str], phones: Collection[str], platforms: Collection[str] = ()
+    ) -> FrontierFacts:
         record = self._read(
-            "neighbourhood", persons=list(persons), phones=list(phones), **ROLE_PARAMS
+            "neighbourhood",
+            persons=list(persons),
+            phones=list(phones),
+            platforms=list(platforms),
+            **ROLE_PARAMS,
         )[0]
         exp = self._frontier_facts(record)
-        return FrontierFacts(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
+        names = {ref("person", i): n for i, n in record["people_names"]}
+        names.update({ref("platform", i): n for i, n in record["platform_names"]})
+        return FrontierFacts(
+            exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]), names
+        )
 
     def expand(
         self, persons: Collection[str], phones: Collection[str], until: date

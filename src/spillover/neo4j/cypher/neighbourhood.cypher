@@ -1,3 +1,4 @@
+// $platforms: platform ids whose names to give as well.
 // $applicant and $applied_with: the applicant role and its stored type (spillover.rules.ROLES).
 // Everything a search of up to three layers needs, in one round trip
 // (GraphBackend.neighbourhood): the people within two person-to-person ties of the
@@ -49,4 +50,23 @@ CALL (numbers) {
     since: period.since, until: period.until, verified: period.verified
   }) AS periods
 }
-RETURN [p IN people | p.id] AS covered, own_loans, uses, periods
+// The names an explanation of the search shows (GraphBackend.neighbourhood): the people
+// covered, the borrowers of the loans naming the phones (some are not covered), the
+// platforms of all the loans here and $platforms (the listing's routes), so that naming
+// the paths costs no second round trip.
+WITH people, own_loans, uses, periods, [p IN people | p.id] AS covered
+CALL (uses, covered) {
+  UNWIND uses AS u
+  WITH DISTINCT u.loan.borrower_id AS id
+  WHERE NOT id IN covered
+  MATCH (b:Person {id: id})
+  RETURN collect([id, b.name]) AS borrowers
+}
+CALL (own_loans, uses) {
+  UNWIND [l IN own_loans | l.platform_id] + [u IN uses | u.loan.platform_id] + $platforms AS id
+  WITH DISTINCT id
+  MATCH (pl:Platform {id: id})
+  RETURN collect([id, pl.name]) AS platforms
+}
+RETURN covered, own_loans, uses, periods,
+  [p IN people | [p.id, p.name]] + borrowers AS people_names, platforms AS platform_names
