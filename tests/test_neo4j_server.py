@@ -95,6 +95,7 @@ READS: dict[str, dict[str, Any]] = {
         "persons": ["jiang"],
         "phones": ["+8613957112345"],
         "platforms": ["xinyi"],
+        "epoch": date(1970, 1, 1),
         **ROLE_PARAMS,
     },
     "expand": {

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -138,8 +138,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _day(value: Any) -> date | None:
+    """A date as Neo4j gives it: a ``Date``, ISO text or days since ``_EPOCH`` (an int)."""
     if value is None:
         return None
+    if isinstance(value, int):
+        return _EPOCH + timedelta(days=value)
     if isinstance(value, neo4j.time.Date):
         return value.to_native()
     if isinstance(value, date):
@@ -413,6 +416,7 @@ class Neo4jBackend:
             persons=list(persons),
             phones=list(phones),
             platforms=list(platforms),
+            epoch=_EPOCH,
             **ROLE_PARAMS,
         )[0]
         exp = self._frontier_facts(record)
