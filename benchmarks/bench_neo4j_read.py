@@ -18,9 +18,10 @@ these run alternated, ``--rounds`` times, each in a fresh interpreter:
 It prints each median, the Neo4j audit as a ratio to the embedded audit (the goal: <= 3x)
 and its read as a ratio to the floor, and checks that the audit files from Neo4j and from
 the folder are byte-identical. With ``--checks N`` it also measures ``check`` latency
-(p50 / p99 over N proposed listings, after 30 to warm up) on Neo4j and on the embedded
-backend. ``uptime`` is printed at the start and at the end: the figures are only
-comparable within one run.
+(p50 / p99 over N proposed listings, after 30 to warm up, and the round trips per check)
+on Neo4j and on the embedded backend; ``--checks-only`` measures only that, ``--rounds``
+times alternated (Neo4j, Neo4j with ``--baseline-src``, embedded). ``uptime`` is printed
+at the start and at the end: the figures are only comparable within one run.
 
 Usage::
 
@@ -108,9 +109,15 @@ from spillover.data.fast import read_dataset
 from spillover.engines.search import check
 from spillover.policy import default_policy
 where, folder, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+trips = [0]
 if where == "neo4j":
     from spillover.neo4j.store import Neo4jSettings, open_neo4j
     backend = open_neo4j(Neo4jSettings.from_env())
+    read = backend._read  # count the round trips of the checks measured
+    def counted(*a, **k):
+        trips[0] += 1
+        return read(*a, **k)
+    backend._read = counted
 else:
     from spillover.connect import open_folder
     backend = open_folder(folder)
@@ -124,13 +131,18 @@ def one(i):
 for i in rng.sample(ids, min(30, len(ids))):
     one(i)
 lat = []
+trips[0] = 0
 for i in rng.sample(ids, min(n, len(ids))):
     t = time.perf_counter()
     one(i)
     lat.append(time.perf_counter() - t)
 lat.sort()
 backend.close()
-print(json.dumps({"p50": lat[len(lat) // 2], "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}))
+print(json.dumps({
+    "p50": lat[len(lat) // 2],
+    "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+    "trips": trips[0] / len(lat),
+}))
 """
 
 
@@ -231,6 +243,46 @@ def measure(n: int, workdir: Path, args: argparse.Namespace) -> dict:
     return r
 
 
+def measure_checks(n: int, workdir: Path, args: argparse.Namespace) -> dict:
+    """``--checks-only``: ``check`` latency alone, ``--rounds`` times, alternated: on Neo4j
+    with this source, on Neo4j with ``--baseline-src`` (if given), embedded."""
+    folder = workdir / f"p{n // 1000}k"
+    if not folder.exists():
+        raise SystemExit(f"{folder} is missing: run once without --checks-only")
+    took = ingest(folder)
+    print(f"\n## {n:,} people, check only (ingest or sync {took:.0f} s)", flush=True)
+    kinds = [("neo4j", None), ("embedded", None)]
+    if args.baseline_src is not None:
+        kinds.insert(1, ("baseline", args.baseline_src))
+    runs: dict[str, list[dict]] = {k: [] for k, _ in kinds}
+    for i in range(args.rounds):
+        for kind, src in kinds:
+            where = "embedded" if kind == "embedded" else "neo4j"
+            c = child(CHECKS, where, str(folder), str(args.checks), src=src)
+            runs[kind].append(c)
+            print(
+                f"round {i + 1} {kind:9s} p50 {c['p50'] * 1e3:6.2f} ms   p99 "
+                f"{c['p99'] * 1e3:6.2f} ms   round trips/check {c['trips']:.2f}   "
+                f"({uptime().split('load')[-1].strip()})",
+                flush=True,
+            )
+    r: dict[str, float] = {}
+    for kind in runs:
+        r[f"{kind}_p50"], r[f"{kind}_p99"] = median(runs[kind], "p50"), median(runs[kind], "p99")
+    for kind in runs:
+        if kind != "embedded":
+            print(
+                f"median {kind:9s} p50 {r[kind + '_p50'] * 1e3:6.2f} ms ("
+                f"{r[kind + '_p50'] / r['embedded_p50']:.2f}x embedded)   p99 "
+                f"{r[kind + '_p99'] * 1e3:6.2f} ms ({r[kind + '_p99'] / r['embedded_p99']:.2f}x)"
+            )
+    print(
+        f"median embedded  p50 {r['embedded_p50'] * 1e3:6.2f} ms   "
+        f"p99 {r['embedded_p99'] * 1e3:6.2f} ms"
+    )
+    return r
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -239,6 +291,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--checks", type=int, default=0, help="check latency over N listings")
     parser.add_argument("--baseline-src", type=Path, default=None)
+    parser.add_argument(
+        "--checks-only",
+        action="store_true",
+        help="only the --checks latency, --rounds times (with --baseline-src too), alternated",
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -248,7 +305,8 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# bench_neo4j_read  {time.strftime('%Y-%m-%d %H:%M')}  cpus {os.cpu_count()}")
     print(f"# uptime at start: {uptime()}", flush=True)
-    results = {str(n): measure(int(n), workdir, args) for n in args.sizes.split(",") if n}
+    run = measure_checks if args.checks_only else measure
+    results = {str(n): run(int(n), workdir, args) for n in args.sizes.split(",") if n}
     print(f"\n# uptime at end: {uptime()}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

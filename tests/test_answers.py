@@ -87,6 +87,24 @@ def test_names_hold_only_the_references_on_the_paths(graph):
     assert len(backend.asked) <= sum(len(path_refs(e)) for e in answers)
 
 
+def test_a_check_names_its_paths_from_the_neighbourhood_on_neo4j(graph):
+    """Issue 22: on a backend where a call is a round trip, the neighbourhood brings the
+    names of the people and platforms a check's paths show; ``names`` is asked for no
+    person and no platform (only phones, loans, entries: named without the server). The answer
+    still names only its paths (the test above) and is the same on every backend."""
+    backend = NamesSpy(graph(hub_case()))
+    for kind, subject in (("person", "jiang"), ("phone", "+8613957112345")):
+        backend.asked.clear()
+        e = check(backend, "lender", kind, subject, date(2023, 4, 1))
+        assert len(e.paths) == 10 and set(e.names) <= path_refs(e)
+        assert sum(n.startswith("person:") for n in e.names) == 10 + (kind == "person")
+        asked = {split_ref(r)[0] for r in backend.asked}
+        if backend.round_trips:
+            assert not asked & {"person", "platform"}, sorted(backend.asked)
+        else:
+            assert {"person", "platform"} <= asked
+
+
 # --- item 12: names cannot forge output ------------------------------------------------
 
 FORGED = "Xu Yan\n  verdict: OWN_CONDUCT  contamination 0.000\r\x07"

@@ -91,7 +91,13 @@ READS: dict[str, dict[str, Any]] = {
     "sharing": {},
     "names": {"people": ["jiang"], "platforms": ["quickcash"], "records": ["TY-R-XU"]},
     "exists": {"kind": "phone", "id": "+8613957112345"},
-    "neighbourhood": {"persons": ["jiang"], "phones": ["+8613957112345"], **ROLE_PARAMS},
+    "neighbourhood": {
+        "persons": ["jiang"],
+        "phones": ["+8613957112345"],
+        "platforms": ["xinyi"],
+        "epoch": date(1970, 1, 1),
+        **ROLE_PARAMS,
+    },
     "expand": {
         "persons": ["jiang"],
         "phones": ["+8613957112345"],

@@ -301,8 +301,10 @@ class ArrayBackend:
                     uses.append(PhoneUse(number, ROLE_NAMES[ix.u_role[u]], self._loan(code)))
         return FrontierFacts(tuple(periods), tuple(own), tuple(uses))
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
-        return neighbourhood_by_expand(self, persons, phones)
+    def neighbourhood(
+        self, persons: Collection[str], phones: Collection[str], platforms: Collection[str] = ()
+    ) -> FrontierFacts:
+        return neighbourhood_by_expand(self, persons, phones, platforms)
 
     @cached_property
     def _links_by_loan(self) -> dict[str, list[tuple[str, str]]]:

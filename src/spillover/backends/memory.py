@@ -257,8 +257,10 @@ class MemoryBackend:
             )
         return FrontierFacts(tuple(periods), tuple(own_loans), tuple(uses))
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
-        return neighbourhood_by_expand(self, persons, phones)
+    def neighbourhood(
+        self, persons: Collection[str], phones: Collection[str], platforms: Collection[str] = ()
+    ) -> FrontierFacts:
+        return neighbourhood_by_expand(self, persons, phones, platforms)
 
     @cached_property
     def _named_on(self) -> dict[str, list[PhoneUse]]:

@@ -32,7 +32,7 @@ when no path exists (``unexplained``).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -270,7 +270,8 @@ def explain(
     def is_origin(loan: Loan) -> bool:
         return loan.status in statuses and origin_reaches(loan, reach)
 
-    facts = ExplanationFacts(backend)
+    # the platforms a path may show (the listing's routes): named with the neighbourhood
+    facts = ExplanationFacts(backend, {*reach.deadline, *(e.platform_id for e in chain)})
     resolved = _resolve_subject(backend, entry, policy)
     if resolved is None:
         return _unresolved(backend, entry, policy, diagnose)
@@ -304,7 +305,7 @@ def explain(
         tuple(paths),
         codes,
         policy,
-        _names(backend, entry, paths, _loans_shown(ties, shown)),
+        _names(backend, entry, paths, _loans_shown(ties, shown), facts.known_names),
         matches,
         total,
         len(ties),
@@ -432,13 +433,19 @@ def _diagnose(
 
 
 def _names(
-    backend: GraphBackend, entry: Entry, paths: list[ExplanationPath], loans: dict[str, Loan]
+    backend: GraphBackend,
+    entry: Entry,
+    paths: list[ExplanationPath],
+    loans: dict[str, Loan],
+    known: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Display names for the nodes on ``paths`` (only those), the entry's subject and
     platform; a loan on them is named by its borrower and platform (``loans``: the loans
     on ``paths``), so those two are named as well. Nothing the search only touched on the
     way (another origin's loans, their borrowers) is named: the names a check answers with
-    are those of the paths it returns (docs/contract.md §3)."""
+    are those of the paths it returns (docs/contract.md §3). ``known``: names fetched
+    already (with the neighbourhood, :attr:`ExplanationFacts.known_names`); only those
+    wanted are taken from it, and the backend is asked for the rest alone."""
     refs = {entry.subject_ref, ref("platform", entry.platform_id)}
     for p in paths:
         for s in p.steps:
@@ -446,7 +453,7 @@ def _names(
     for loan in loans.values():
         if ref("loan", loan.loan_id) in refs:
             refs.update((ref("person", loan.borrower_id), ref("platform", loan.platform_id)))
-    names = backend.names(sorted(refs))
+    names = _wanted_names(backend, sorted(refs), known or {})
     for loan in loans.values():
         node = ref("loan", loan.loan_id)
         if node in refs:
@@ -454,6 +461,18 @@ def _names(
             platform = names.get(ref("platform", loan.platform_id), loan.platform_id)
             names[node] = f"{borrower}'s loan at {platform}"
     return names
+
+
+def _wanted_names(
+    backend: GraphBackend, wanted: list[str], known: Mapping[str, str]
+) -> dict[str, str]:
+    """``backend.names(wanted)``, with the names in ``known`` not asked for again; in the
+    order of ``wanted`` (the embedded backends' order) when ``known`` helped."""
+    if not known:
+        return backend.names(wanted)
+    missing = [r for r in wanted if r not in known]
+    fetched = backend.names(missing) if missing else {}
+    return {r: known[r] if r in known else fetched[r] for r in wanted if r in known or r in fetched}
 
 
 def proposed_entry(

@@ -9,7 +9,7 @@ naming a phone they owned on the application day.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -144,16 +144,25 @@ class ExplanationFacts:
     On a backend where every call is a round trip (Neo4j), the first request fetches
     the whole three-layer neighbourhood of the subject in one
     (:meth:`GraphBackend.neighbourhood`); later layers are answered from it while
-    their people are covered, else from :meth:`GraphBackend.expand`. Facts are
-    fetched without a date bound and filtered here, so the main search and the
-    diagnosis (which ignores dates) share them.
+    their people are covered, else from :meth:`GraphBackend.expand`; the names that
+    neighbourhood gives (:attr:`known_names`) spare the explanation's ``names`` call.
+    Facts are fetched without a date bound and filtered here, so the main search and
+    the diagnosis (which ignores dates) share them.
     """
 
-    def __init__(self, backend: GraphBackend) -> None:
+    def __init__(self, backend: GraphBackend, platforms: Collection[str] = ()) -> None:
         self.backend = backend
+        #: the platforms whose names the neighbourhood gives as well (the listing's routes)
+        self.platforms = sorted(platforms)
         self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], FrontierFacts] = {}
         self.around: FrontierFacts | None = None
         self.around_phones: frozenset[str] = frozenset()
+
+    @property
+    def known_names(self) -> Mapping[str, str]:
+        """The display names fetched with the neighbourhood so far (none on embedded
+        backends): more than an explanation shows, so pick from them."""
+        return self.around.names if self.around is not None else {}
 
     def expand(self, persons: list[str], phones: list[str], until: date) -> FrontierFacts:
         """The facts :meth:`GraphBackend.expand` gives, each frontier fetched only once."""
@@ -162,7 +171,7 @@ class ExplanationFacts:
         if full is None:
             if self.around is None:
                 if self.backend.round_trips:
-                    self.around = self.backend.neighbourhood(persons, phones)
+                    self.around = self.backend.neighbourhood(persons, phones, self.platforms)
                     self.around_phones = frozenset(phones)
                 else:
                     self.around = FrontierFacts()  # covers nobody: every layer asks expand

@@ -77,12 +77,17 @@ class GraphBackend(Protocol):
         of those phones."""
         ...
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
+    def neighbourhood(
+        self, persons: Collection[str], phones: Collection[str], platforms: Collection[str] = ()
+    ) -> FrontierFacts:
         """Everything a search of up to three layers from ``persons`` and ``phones`` needs,
         at once: the facts :meth:`expand` gives (with no date bound) for every person
         within two ties of a start person, within one tie of a borrower of a loan naming
         a start phone, and for the start phones; ``covers`` names those people.
-        (A tie: a person owns a phone named on another person's loan.)"""
+        (A tie: a person owns a phone named on another person's loan.) A backend where a
+        call is a round trip also gives ``names``: those of the people covered, of the
+        borrowers and platforms of the loans given and of ``platforms`` (ids); the
+        embedded backends leave it empty."""
         ...
 
     def surroundings(self, loans: Collection[str], subjects: Collection[str]) -> Surroundings:
@@ -112,10 +117,14 @@ class GraphBackend(Protocol):
 
 
 def neighbourhood_by_expand(
-    backend: GraphBackend, persons: Collection[str], phones: Collection[str]
+    backend: GraphBackend,
+    persons: Collection[str],
+    phones: Collection[str],
+    platforms: Collection[str] = (),
 ) -> FrontierFacts:
     """:meth:`GraphBackend.neighbourhood` answered with :meth:`GraphBackend.expand`
-    (for embedded backends, where a call is not a round trip)."""
+    (for embedded backends, where a call is not a round trip; no ``names``, so
+    ``platforms`` is not used)."""
 
     def tied_borrowers(persons: Collection[str], phones: Collection[str]) -> set[str]:
         facts = backend.expand(sorted(persons), sorted(phones), date.max)

@@ -352,6 +352,12 @@ class FrontierFacts:
     uses: tuple[PhoneUse, ...] = ()
     #: for a neighbourhood: the people whose facts are all here (see GraphBackend.neighbourhood)
     covers: frozenset[str] = frozenset()
+    #: for a neighbourhood, from a backend where a call is a round trip: display names
+    #: (``person:ID`` / ``platform:ID`` -> name) of the people covered, the borrowers and
+    #: platforms of the loans here and the platforms asked for, so an explanation names
+    #: its paths without another round trip. A hint, never an answer: the search keeps
+    #: only the names of what its paths show (GraphBackend.names gives the rest).
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -138,8 +138,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _day(value: Any) -> date | None:
+    """A date as Neo4j gives it: a ``Date``, ISO text or days since ``_EPOCH`` (an int)."""
     if value is None:
         return None
+    if isinstance(value, int):
+        return _EPOCH + timedelta(days=value)
     if isinstance(value, neo4j.time.Date):
         return value.to_native()
     if isinstance(value, date):
@@ -405,12 +408,23 @@ class Neo4jBackend:
         kind, ident = split_ref(node)
         return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
 
-    def neighbourhood(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
+    def neighbourhood(
+        self, persons: Collection[str], phones: Collection[str], platforms: Collection[str] = ()
+    ) -> FrontierFacts:
         record = self._read(
-            "neighbourhood", persons=list(persons), phones=list(phones), **ROLE_PARAMS
+            "neighbourhood",
+            persons=list(persons),
+            phones=list(phones),
+            platforms=list(platforms),
+            epoch=_EPOCH,
+            **ROLE_PARAMS,
         )[0]
         exp = self._frontier_facts(record)
-        return FrontierFacts(exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]))
+        names = {ref("person", i): n for i, n in record["people_names"]}
+        names.update({ref("platform", i): n for i, n in record["platform_names"]})
+        return FrontierFacts(
+            exp.periods, exp.own_loans, exp.uses, frozenset(record["covered"]), names
+        )
 
     def expand(
         self, persons: Collection[str], phones: Collection[str], until: date

@@ -1,3 +1,5 @@
+// $platforms: platform ids whose names to give as well. Dates come as days since $epoch
+// (1970-01-01; null when not given): the driver decodes an integer much faster than a date.
 // $applicant and $applied_with: the applicant role and its stored type (spillover.rules.ROLES).
 // Everything a search of up to three layers needs, in one round trip
 // (GraphBackend.neighbourhood): the people within two person-to-person ties of the
@@ -23,7 +25,7 @@ WITH from_people + [p IN from_phones WHERE NOT p IN from_people] AS people
 CALL (people) {
   UNWIND people AS p
   MATCH (p)-[:BORROWED]->(l:Loan)
-  RETURN collect(l {.*}) AS own_loans
+  RETURN collect(l {.*, applied_at: duration.inDays($epoch, l.applied_at).days, status_at: CASE WHEN l.status_at IS NULL THEN null ELSE duration.inDays($epoch, l.status_at).days END}) AS own_loans
 }
 CALL (people) {
   UNWIND people AS p
@@ -37,7 +39,7 @@ CALL (numbers) {
   RETURN collect({
     phone: ph.number,
     role: CASE type(r) WHEN $applied_with THEN $applicant ELSE properties(r).role END,
-    loan: l {.*}
+    loan: l {.*, applied_at: duration.inDays($epoch, l.applied_at).days, status_at: CASE WHEN l.status_at IS NULL THEN null ELSE duration.inDays($epoch, l.status_at).days END}
   }) AS uses
 }
 CALL (numbers) {
@@ -46,7 +48,28 @@ CALL (numbers) {
   WITH ph, o, properties(r) AS period
   RETURN collect({
     phone: ph.number, owner_id: o.id,
-    since: period.since, until: period.until, verified: period.verified
+    since: CASE WHEN period.since IS NULL THEN null ELSE duration.inDays($epoch, period.since).days END,
+    until: CASE WHEN period.until IS NULL THEN null ELSE duration.inDays($epoch, period.until).days END,
+    verified: period.verified
   }) AS periods
 }
-RETURN [p IN people | p.id] AS covered, own_loans, uses, periods
+// The names an explanation of the search shows (GraphBackend.neighbourhood): the people
+// covered, the borrowers of the loans naming the phones (some are not covered), the
+// platforms of all the loans here and $platforms (the listing's routes), so that naming
+// the paths costs no second round trip.
+WITH people, own_loans, uses, periods, [p IN people | p.id] AS covered
+CALL (uses, covered) {
+  UNWIND uses AS u
+  WITH DISTINCT u.loan.borrower_id AS id
+  WHERE NOT id IN covered
+  MATCH (b:Person {id: id})
+  RETURN collect([id, b.name]) AS borrowers
+}
+CALL (own_loans, uses) {
+  UNWIND [l IN own_loans | l.platform_id] + [u IN uses | u.loan.platform_id] + $platforms AS id
+  WITH DISTINCT id
+  MATCH (pl:Platform {id: id})
+  RETURN collect([id, pl.name]) AS platforms
+}
+RETURN covered, own_loans, uses, periods,
+  [p IN people | [p.id, p.name]] + borrowers AS people_names, platforms AS platform_names
