@@ -816,3 +816,28 @@ def test_a_wide_rule_over_its_budget_is_not_used_trained_or_not(tmp_path, train)
     assert "blocking rule 'l.name_canon = r.name_canon' not used: it would compare 7140" in notes
     # what is left: the name within each city (20 records: 190 pairs a city)
     assert summary.pairs_scored == 6 * 190, summary
+
+
+def test_an_em_session_over_its_budget_is_skipped_and_said(tmp_path, monkeypatch):
+    """EM scores every pair its rule brings: a session whose key more pairs share than
+    5 per record (and than the floor, lowered here from 1,000,000 to 100) is skipped with
+    a note, and the other sessions still estimate; at a million synthetic records a birth
+    date alone made about 22 million pairs and took training past 7 GB."""
+    import spillover.link.resolve as resolve
+
+    monkeypatch.setattr(resolve, "_SESSION_MIN_PAIRS", 100)
+    rows = [
+        rec(f"b{i:03d}", f"Person {i:03d}", "", f"+86139{i:08d}", birth_date="1990-01-01")
+        for i in range(120)
+    ]
+    rows += [rec("p1", "Li Na", "", "+8613900000777"), rec("p2", "李娜", "", "+8613900000777")]
+    data = write_records(tmp_path / "in", rows)
+    summary = link(data, tmp_path / "out", train=True)
+    notes = " ".join(summary.notes)
+    assert "training: 7140 pairs share birth_date, more than 610" in notes, notes
+    assert "session blocked on it skipped" in notes
+    assert "pairs share phone" not in notes and "share phone:" not in notes  # it ran
+    # under the floor of 1,000,000 pairs nothing is skipped
+    monkeypatch.setattr(resolve, "_SESSION_MIN_PAIRS", 1_000_000)
+    again = link(data, tmp_path / "again", train=True)
+    assert "pairs share birth_date" not in " ".join(again.notes)

@@ -782,6 +782,11 @@ def _first_line(exc: BaseException) -> str:
 #: pair of records shares it (the fields a folder actually has).
 _PRIOR_KEYS = (("id_number",), ("name_canon", "phone"), ("name_canon", "birth_date"))
 _SESSION_KEYS = (("birth_date",), ("phone",), ("id_number",), ("name_canon",))
+#: A session of expectation maximisation is skipped when more pairs than this many per
+#: record (and than _SESSION_MIN_PAIRS) share its key: EM scores every pair its rule
+#: brings (a birth date alone: about 22 million pairs at a million records).
+_SESSION_PAIRS_PER_RECORD = 5
+_SESSION_MIN_PAIRS = 1_000_000
 
 
 def _train(
@@ -819,7 +824,15 @@ def _train(
         except ValueError:  # more pairs agree than the recall allows: too few records
             pass
     linker.training.estimate_u_using_random_sampling(max_pairs=_U_SAMPLE_PAIRS, seed=seed)
+    budget = max(_SESSION_PAIRS_PER_RECORD * n, _SESSION_MIN_PAIRS)
     for key, rule in sessions.items():
+        if shared[key] > budget:  # EM scores every pair of its rule: bounded like the wide rules
+            notes.append(
+                f"training: {shared[key]} pairs share {' and '.join(key)}, more than "
+                f"{budget}: the session blocked on it skipped (the other sessions estimate "
+                "its fields)"
+            )
+            continue
         if not (shared[key] and _em_session(linker, rule)):
             capped = " under --max-block-size" if blocking.capped(key) else ""
             notes.append(
