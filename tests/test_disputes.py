@@ -3,6 +3,7 @@ clears what it should and nothing else, and that the original folder never chang
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from pathlib import Path
@@ -531,6 +532,9 @@ def test_a_write_back_after_a_corrected_ingest_records_the_changes(neo4j_db, tmp
     write_back(Neo4jBackend(driver, db))
     again = run_saved_query(driver, db, "changes_since", {}).rows
     assert again == found
-    later = {"since": second.audited_at.isoformat().replace("+00:00", "Z")[:23] + "9Z"}
+    # a moment after the run (a time cut to the millisecond plus 0.9 ms fell before the
+    # run's own time once in ten: its microseconds past .xxx900)
+    after = second.audited_at + datetime.timedelta(milliseconds=1)
+    later = {"since": after.isoformat().replace("+00:00", "Z")}
     assert run_saved_query(driver, db, "changes_since", later).rows == ()
     assert first.audited_at < second.audited_at
