@@ -25,6 +25,7 @@ from spillover.neo4j.store import Neo4jBackend
 from spillover.neo4j.writeback import WriteBackRefused, write_back
 from spillover.policy import Policy, default_policy, default_policy_bytes, parse_policy
 from spillover.synth.generate import generate
+from test_investigate import graph_state
 
 
 def policy_with(max_loans: int) -> Policy:
@@ -115,19 +116,7 @@ def test_the_every_path_order_is_explain_order_on_a_synthetic_population(tmp_pat
     assert from_one_pass(backend, policy, None) == want
 
 
-# -- the write-back graph -------------------------------------------------------------------
-
-
-def graph_state(driver: Any, db: str) -> list[Any]:
-    """Every entry's stored results and TRACED_TO (ranks, routes), less the run's id and time."""
-    records, _, _ = driver.execute_query(
-        "MATCH (e:Entry) OPTIONAL MATCH (e)-[t:TRACED_TO]->(l:Loan) "
-        "WITH e, t, l ORDER BY e.id, t.rank "
-        "RETURN e.id AS id, e {.*, audited_at: null, audit_run: null} AS props, "
-        "collect([l.id, t {.*}]) AS traces ORDER BY id",
-        database_=db,
-    )
-    return [r.data() for r in records]
+# -- the write-back graph (graph_state: test_investigate's) -------------------------------
 
 
 @pytest.mark.neo4j
