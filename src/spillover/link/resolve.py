@@ -733,12 +733,8 @@ class _Blocking:
         columns = _rule_columns(rule)
         if columns is None:
             return True
-        present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
-        n, pairs = self.con.execute(
-            f"SELECT (SELECT count(*) FROM prepared), coalesce(sum(k * (k - 1) // 2), 0) "
-            f"FROM (SELECT count(*) AS k FROM prepared WHERE {present} "
-            f"GROUP BY {', '.join(columns)} HAVING count(*) <= {self.cap})"
-        ).fetchall()[0]
+        n: int = self.con.execute("SELECT count(*) FROM prepared").fetchall()[0][0]
+        pairs = _shared_pairs(self.con, columns, self.cap)
         if pairs <= float(per_record) * n:
             return True
         self._note(
@@ -887,12 +883,14 @@ def _keep_implausible(
             )
 
 
-def _shared_pairs(con: Any, key: tuple[str, ...]) -> int:
-    """How many pairs of records share the values of ``key`` (none of them missing)."""
+def _shared_pairs(con: Any, key: tuple[str, ...], cap: int | None = None) -> int:
+    """How many pairs of records share the values of ``key`` (none of them missing), the
+    values on more than ``cap`` records left out when given."""
     present = " AND ".join(f"{c} IS NOT NULL" for c in key)
+    within = f" HAVING count(*) <= {int(cap)}" if cap is not None else ""
     pairs = con.execute(
         f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM prepared "
-        f"WHERE {present} GROUP BY {', '.join(key)})"
+        f"WHERE {present} GROUP BY {', '.join(key)}{within})"
     ).fetchall()[0][0]
     return int(pairs)
 
