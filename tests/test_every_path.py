@@ -22,10 +22,9 @@ from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.graph import GraphBackend
 from spillover.neo4j.ingest import ingest_folder
 from spillover.neo4j.store import Neo4jBackend
-from spillover.neo4j.writeback import WriteBackRefused, write_back
+from spillover.neo4j.writeback import WriteBackRefused, stored_results, write_back
 from spillover.policy import Policy, default_policy, default_policy_bytes, parse_policy
 from spillover.synth.generate import generate
-from test_investigate import graph_state
 
 
 def policy_with(max_loans: int) -> Policy:
@@ -116,7 +115,7 @@ def test_the_every_path_order_is_explain_order_on_a_synthetic_population(tmp_pat
     assert from_one_pass(backend, policy, None) == want
 
 
-# -- the write-back graph (graph_state: test_investigate's) -------------------------------
+# -- the write-back graph (stored_results) ------------------------------------------------
 
 
 @pytest.mark.neo4j
@@ -130,10 +129,10 @@ def test_the_write_back_graph_is_the_same_from_one_pass_as_from_a_search_per_ent
     ingest_folder(folder, driver, db)
     backend = Neo4jBackend(driver, db)
     per_entry = write_back(backend, max_paths=max_paths, method="per-entry")
-    before = graph_state(driver, db)
+    before = stored_results(driver, db)
     assert per_entry.traces > per_entry.entries  # several paths to many entries
     one_pass = write_back(backend, max_paths=max_paths, method="pass")
-    assert graph_state(driver, db) == before
+    assert stored_results(driver, db) == before
     assert (one_pass.entries, one_pass.traces, one_pass.verdicts) == (
         per_entry.entries,
         per_entry.traces,
@@ -148,9 +147,9 @@ def test_the_write_back_of_the_jiang_case_is_the_same_either_way(neo4j_db, path)
     ingest_folder(path, driver, db)
     backend = Neo4jBackend(driver, db)
     write_back(backend, method="per-entry")
-    before = graph_state(driver, db)
+    before = stored_results(driver, db)
     write_back(backend)
-    assert graph_state(driver, db) == before
+    assert stored_results(driver, db) == before
 
 
 @pytest.mark.neo4j

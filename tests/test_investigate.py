@@ -38,7 +38,7 @@ from spillover.neo4j.saved import (
 from spillover.neo4j.schema import LABELS
 from spillover.neo4j.statements import cypher
 from spillover.neo4j.store import Neo4jBackend
-from spillover.neo4j.writeback import write_back
+from spillover.neo4j.writeback import stored_results, write_back
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.rules import Verdict
 from spillover.synth.generate import generate
@@ -349,26 +349,15 @@ def test_spread_from_xu_yan_lists_jiangs_entries_and_no_own_default(neo4j_db):
     ]
 
 
-def graph_state(driver: Any, db: str) -> list[Any]:
-    records, _, _ = driver.execute_query(
-        "MATCH (e:Entry) OPTIONAL MATCH (e)-[t:TRACED_TO]->(l:Loan) "
-        "WITH e, t, l ORDER BY e.id, t.rank "
-        "RETURN e.id AS id, e {.*, audited_at: null, audit_run: null} AS props, "
-        "collect([l.id, t {.*}]) AS traces ORDER BY id",
-        database_=db,
-    )
-    return [r.data() for r in records]
-
-
 @pytest.mark.neo4j
 def test_write_back_twice_gives_the_same_graph_and_another_policy_replaces_it(neo4j_db):
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     ingest_folder(jiang_case_path(), driver, db)
     backend = Neo4jBackend(driver, db)
     first = write_back(backend)
-    state = graph_state(driver, db)
+    state = stored_results(driver, db)
     second = write_back(backend)
-    assert graph_state(driver, db) == state
+    assert stored_results(driver, db) == state
     assert (first.entries, first.traces) == (second.entries, second.traces)
     count, _, _ = driver.execute_query(
         "MATCH ()-[t:TRACED_TO]->() RETURN count(t) AS n", database_=db
@@ -384,7 +373,7 @@ def test_write_back_twice_gives_the_same_graph_and_another_policy_replaces_it(ne
     write_back(backend, other)
     local = open_folder(jiang_case_path())
     want = {e.entry.entry_id: e for e in explain_all(local, other)}
-    after = {s["id"]: s for s in graph_state(driver, db)}
+    after = {s["id"]: s for s in stored_results(driver, db)}
     assert after["E-WL-J"]["props"]["contamination"] == pytest.approx(0.92)
     for entry_id, e in want.items():
         props = after[entry_id]["props"]
@@ -394,6 +383,51 @@ def test_write_back_twice_gives_the_same_graph_and_another_policy_replaces_it(ne
             p.origin.loan_id for p in e.paths
         ]
     assert max(len([t for t in s["traces"] if t[0]]) for s in after.values()) == 2
+
+
+@pytest.mark.neo4j
+def test_a_rerun_keeps_each_unchanged_traced_to_and_replaces_each_altered_one(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    first = write_back(backend)
+    assert (first.traces_created, first.traces_deleted) == (first.traces, 0)
+    state = stored_results(driver, db)
+    # a rerun whose paths did not move writes no relationship: every one is kept
+    again = write_back(backend)
+    assert (again.traces, again.traces_created, again.traces_deleted) == (first.traces, 0, 0)
+    assert stored_results(driver, db) == state
+
+    # altered by hand: a property changed, one missing (null), one extra; one deleted;
+    # one doubled (the same loan and properties twice): the rerun puts the graph back
+    # (recreates the first four, deletes the three altered and one of the two equal)
+    records, _, _ = driver.execute_query(
+        "MATCH (e:Entry)-[t:TRACED_TO]->() RETURN elementId(t) AS id ORDER BY e.id, t.rank",
+        database_=db,
+    )
+    ids = [r["id"] for r in records]
+    assert len(ids) == first.traces >= 5
+    alter = [
+        "SET t.hops = 99",
+        "REMOVE t.periods",
+        "SET t.note = 'x'",
+        "DELETE t",
+        "CREATE (e)-[d:TRACED_TO]->(l) SET d = properties(t)",
+    ]
+    for id_, change in zip(ids, alter, strict=False):
+        driver.execute_query(
+            "MATCH (e:Entry)-[t:TRACED_TO]->(l:Loan) WHERE elementId(t) = $id " + change,
+            id=id_,
+            database_=db,
+        )
+    assert stored_results(driver, db) != state
+    fixed = write_back(backend)
+    assert (fixed.traces_created, fixed.traces_deleted) == (4, 4)
+    assert stored_results(driver, db) == state
+    count, _, _ = driver.execute_query(
+        "MATCH ()-[t:TRACED_TO]->() RETURN count(t) AS n", database_=db
+    )
+    assert count[0]["n"] == first.traces
 
 
 @pytest.mark.neo4j
@@ -463,7 +497,15 @@ def test_query_command_formats_and_errors(neo4j_env, tmp_path):
     ingest_folder(jiang_case_path(), driver, db)
     done = runner.invoke(cli, ["audit", "--write-back", "--format", "json"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output)["entries"] == 16
+    first = json.loads(done.output)
+    assert first["entries"] == 16
+    assert (first["traces_created"], first["traces_deleted"]) == (first["traces"], 0)
+    again = json.loads(runner.invoke(cli, ["audit", "--write-back", "--format", "json"]).output)
+    assert (again["traces"], again["traces_created"], again["traces_deleted"]) == (
+        first["traces"],
+        0,
+        0,
+    )
     done = runner.invoke(
         cli, ["query", "trace_entry", "--param", "entry_id=E-WL-J", "--format", "json"]
     )
@@ -591,9 +633,9 @@ def test_an_ingest_keeps_unchanged_results_and_drops_those_of_a_changed_entry(ne
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     ingest_folder(jiang_case_path(), driver, db)
     write_back(Neo4jBackend(driver, db))
-    state = graph_state(driver, db)
+    state = stored_results(driver, db)
     ingest_folder(jiang_case_path(), driver, db)  # the same data: nothing changes
-    assert graph_state(driver, db) == state
+    assert stored_results(driver, db) == state
     # the same folder with one entry's stated reason changed: that entry's result goes
     import shutil
 
@@ -606,7 +648,7 @@ def test_an_ingest_keeps_unchanged_results_and_drops_those_of_a_changed_entry(ne
     assert changed != line
     blacklist.write_text(text.replace(line, changed), encoding="utf-8")
     ingest_folder(folder, driver, db, dataset="jiang_case")  # a corrected copy of it
-    after = {s["id"]: s for s in graph_state(driver, db)}
+    after = {s["id"]: s for s in stored_results(driver, db)}
     assert after["E-WL-J"]["props"].get("verdict") is None
     assert [t for t in after["E-WL-J"]["traces"] if t[0]] == []
     before = {s["id"]: s for s in state}

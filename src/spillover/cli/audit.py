@@ -101,6 +101,8 @@ def _write_back_summary(fmt: str, result: WriteBackSummary) -> None:
                 {
                     "entries": result.entries,
                     "traces": result.traces,
+                    "traces_created": result.traces_created,
+                    "traces_deleted": result.traces_deleted,
                     "verdicts": result.verdicts,
                     "audited_at": result.audited_at.isoformat(),
                     "seconds": round(result.seconds, 3),

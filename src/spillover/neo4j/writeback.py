@@ -71,6 +71,7 @@ __all__ = [
     "WriteBackSummary",
     "entry_paths_of",
     "explanations_of",
+    "stored_results",
     "trace_rows",
     "walks_of",
     "write_back",
@@ -130,6 +131,11 @@ class WriteBackSummary:
     data_version: int = 0
     #: the seconds reading the graph took
     read_seconds: float = 0.0
+    #: the TRACED_TO relationships this run created and deleted: an entry's relationship
+    #: equal to one of its paths is kept as it is (a rerun whose paths did not move
+    #: creates and deletes none); ``traces`` counts every path stored, kept or created
+    traces_created: int = 0
+    traces_deleted: int = 0
 
     @property
     def elements(self) -> int:
@@ -308,7 +314,7 @@ def write_back(
         tally.total = len(columns.entry_ids)
         batches = _explain_batches(columns, policy, max_paths, batch_size, method)
         _write_all(backend, run, params, batches, tally, progress)
-        cleared = _clear_unseen(backend, run, tally.written, tally.total, batch_size)
+        cleared = _clear_unseen(backend, run, tally, batch_size)
         finished = _finish_run(backend, run, tally.written, tally.traces)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
         raise _stopped(exc, run, tally.written, tally.total) from None
@@ -325,6 +331,8 @@ def write_back(
         run=run,
         data_version=data_version,
         read_seconds=read_seconds,
+        traces_created=tally.created,
+        traces_deleted=tally.deleted,
     )
 
 
@@ -336,6 +344,8 @@ class _Tally:
     entries: int = 0
     traces: int = 0
     written: int = 0
+    created: int = 0
+    deleted: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
     explain_seconds: float = 0.0
     write_seconds: float = 0.0
@@ -353,20 +363,22 @@ def _write_all(
     batch while this one makes the next (the server works while the paths are read
     back), and a batch is sent only once the one before it is written."""
 
-    def write(batch: list[Row], written: int) -> tuple[int, float]:
+    def write(batch: list[Row], written: int) -> tuple[_Written, float]:
         t = time.perf_counter()
         done = _write_batch(backend, run, params, batch, written, tally.total)
         return done, time.perf_counter() - t
 
-    def wait(pending: Future[tuple[int, float]]) -> None:
+    def wait(pending: Future[tuple[_Written, float]]) -> None:
         done, seconds = pending.result()
-        tally.written += done
+        tally.written += done.entries
+        tally.created += done.created
+        tally.deleted += done.deleted
         tally.write_seconds += seconds
         if progress:
             progress("write-back", tally.written, tally.total)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-back") as writer:
-        pending: Future[tuple[int, float]] | None = None
+        pending: Future[tuple[_Written, float]] | None = None
         for batch, seconds in batches:
             tally.explain_seconds += seconds
             tally.entries += len(batch)
@@ -444,41 +456,63 @@ def _explain_batches(
         yield batch, time.perf_counter() - t
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What one write transaction did: entries written, TRACED_TO created and deleted."""
+
+    entries: int
+    created: int
+    deleted: int
+
+
+def _written(result: neo4j.Result, key: str) -> _Written:
+    """The count ``key`` of a write statement's one record, and its relationship counters."""
+    record = result.single()
+    counters = result.consume().counters
+    return _Written(
+        int(record[key]) if record is not None else 0,
+        counters.relationships_created,
+        counters.relationships_deleted,
+    )
+
+
 def _write_batch(
     backend: Neo4jBackend, run: str, params: Row, batch: list[Row], written: int, total: int
-) -> int:
-    """Write one batch of results (``UNWIND $rows``); how many entries it wrote.
-    ``written``: the entries the earlier batches wrote."""
+) -> _Written:
+    """Write one batch of results (``UNWIND $rows``): the entries it wrote, the
+    relationships it created and deleted. ``written``: the entries the earlier batches
+    wrote."""
 
-    def work(tx: neo4j.ManagedTransaction) -> int | None:
+    def work(tx: neo4j.ManagedTransaction) -> _Written | None:
         if not _claimed(tx, run, written + len(batch), total):
             return None
-        record = tx.run(cypher("writeback_entries"), rows=batch, run=run, **params).single()
-        return int(record["written"]) if record is not None else 0
+        return _written(
+            tx.run(cypher("writeback_entries"), rows=batch, run=run, **params), "written"
+        )
 
-    done: int | None = _tx(backend, work)
+    done: _Written | None = _tx(backend, work)
     if done is None:
         raise _taken_over(run)
     return done
 
 
-def _clear_unseen(backend: Neo4jBackend, run: str, written: int, total: int, limit: int) -> int:
+def _clear_unseen(backend: Neo4jBackend, run: str, tally: _Tally, limit: int) -> int:
     """Remove older results from the entries this run did not write, ``limit`` entries
-    per transaction; how many it cleared."""
+    per transaction; how many it cleared (their relationships counted in ``tally``)."""
 
-    def work(tx: neo4j.ManagedTransaction) -> int | None:
-        if not _claimed(tx, run, written, total):
+    def work(tx: neo4j.ManagedTransaction) -> _Written | None:
+        if not _claimed(tx, run, tally.written, tally.total):
             return None
-        record = tx.run(cypher("writeback_clear"), run=run, limit=limit).single()
-        return int(record["cleared"]) if record is not None else 0
+        return _written(tx.run(cypher("writeback_clear"), run=run, limit=limit), "cleared")
 
     cleared = 0
     while True:
-        n: int | None = _tx(backend, work)
+        n: _Written | None = _tx(backend, work)
         if n is None:
             raise _taken_over(run)
-        cleared += n
-        if n == 0:
+        cleared += n.entries
+        tally.deleted += n.deleted
+        if n.entries == 0:
             return cleared
 
 
@@ -496,6 +530,20 @@ def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int) -> A
         ).single()
 
     return _tx(backend, work)
+
+
+def stored_results(driver: neo4j.Driver, database: str) -> list[dict[str, Any]]:
+    """The write-back's results as stored in the graph: per entry (in id order) its ``id``,
+    its properties (``props``, without the run's own ``audited_at`` and ``audit_run``) and
+    its ``TRACED_TO`` as ``[loan id, properties]`` in rank order (``[None, None]`` when it
+    has none). Two runs that stored the same results give equal lists (how the tests and
+    ``benchmarks/bench_writeback.py`` compare write-back graphs)."""
+    import neo4j as _neo4j
+
+    records, _, _ = driver.execute_query(
+        cypher("writeback_state"), database_=database, routing_=_neo4j.RoutingControl.READ
+    )
+    return [r.data() for r in records]
 
 
 def _check_finished(finished: Any, run: str, data_version: int) -> None:

@@ -2,8 +2,8 @@
 // $rows: {id, contamination, verdict, reason_codes, traces: [{loan, rank, responsibility,
 // hops, labels, keys, steps, walks, roles, periods}]}; $policy_name, $policy_version,
 // $policy_digest, $audited_at, $run (the run's id, on every entry it writes). Replaces
-// what an earlier run stored (idempotent). Runs in the transaction that claimed the
-// marker for $run (writeback_claim).
+// what an earlier run stored (idempotent: a retry, or a second run, changes nothing).
+// Runs in the transaction that claimed the marker for $run (writeback_claim).
 // An entry an earlier run scored otherwise (contamination, verdict or reason codes; its
 // score, or the stale_* an ingest that changed the entry kept of it) keeps
 // that run's answer as previous_contamination, previous_verdict, previous_reason_codes and
@@ -38,23 +38,24 @@ SET e.contamination = row.contamination,
     e.policy_digest = $policy_digest,
     e.audited_at = $audited_at,
     e.audit_run = $run
-WITH e, row
-CALL (e) {
-  MATCH (e)-[old:TRACED_TO]->(:Loan)
-  DELETE old
-}
-CALL (e, row) {
+// Its TRACED_TO: an old relationship equal to one of the row's traces (the same loan and
+// the same properties, nothing more) stays as it is; the others are deleted (one of two
+// equal old ones too), and the traces no old one equals are created. A rerun whose paths
+// did not move writes no relationship; the graph is the same as deleting them all and
+// creating the row's traces.
+WITH e, row, [(e)-[t:TRACED_TO]->(l:Loan) | [t, t {.*, loan: l.id}]] AS olds
+WITH e, row, olds,
+     [i IN range(0, size(olds) - 1) |
+      coalesce(olds[i][1] IN row.traces
+               AND NOT olds[i][1] IN [j IN range(0, i - 1) | olds[j][1]], false)] AS keep
+FOREACH (t IN [i IN range(0, size(olds) - 1) WHERE NOT keep[i] | olds[i][0]] | DELETE t)
+WITH e, row, [i IN range(0, size(olds) - 1) WHERE keep[i] | olds[i][1]] AS kept
+CALL (e, row, kept) {
   UNWIND row.traces AS tr
+  WITH tr WHERE NOT tr IN kept
   MATCH (l:Loan {id: tr.loan})
-  CREATE (e)-[t:TRACED_TO]->(l)
-  SET t.rank = tr.rank,
-      t.responsibility = tr.responsibility,
-      t.hops = tr.hops,
-      t.labels = tr.labels,
-      t.keys = tr.keys,
-      t.steps = tr.steps,
-      t.walks = tr.walks,
-      t.roles = tr.roles,
-      t.periods = tr.periods
+  CREATE (e)-[:TRACED_TO {rank: tr.rank, responsibility: tr.responsibility, hops: tr.hops,
+                          labels: tr.labels, keys: tr.keys, steps: tr.steps, walks: tr.walks,
+                          roles: tr.roles, periods: tr.periods}]->(l)
 }
 RETURN count(*) AS written
