@@ -317,9 +317,27 @@ def _true(mask: pa.Array | pa.ChunkedArray) -> bool:
     return pc.all(mask).as_py() in (True, None)
 
 
+def _plain_ends(arr: pa.Array) -> bool:
+    """Every value of a text column begins and ends with a printable ASCII character other
+    than a space (or is empty), read from the first and last bytes: then no value has a
+    character at either end that ``str.strip()`` removes (those are ASCII controls and
+    spaces, or characters whose UTF-8 bytes are all >= 0x80). False: not known so."""
+    if arr.type != pa.string() or arr.null_count:
+        return False
+    _, offsets_buf, data = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    start, end = offsets[:-1], offsets[1:]
+    some = end > start
+    if not some.any():
+        return True
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.concatenate([raw[start[some]], raw[end[some] - 1]])
+    return bool(((ends > 0x20) & (ends < 0x7F)).all())
+
+
 def _clean(arr: pa.Array, required: bool) -> pa.Array:
     """A text column; leading/trailing spaces, or a missing required value: fall back."""
-    _need(_true(pc.equal(pc.utf8_trim(arr, characters=_SPACES), arr)))
+    _need(_plain_ends(arr) or _true(pc.equal(pc.utf8_trim(arr, characters=_SPACES), arr)))
     if required:
         _need(not pc.any(pc.equal(arr, "")).as_py())
     return arr
@@ -362,6 +380,10 @@ def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
 def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
     """E.164 numbers: CN mobiles directly; anything else through phonenumbers (per distinct value)."""
     ok = pc.match_substring_regex(values, CN_MOBILE_E164)
+    if optional:
+        ok = pc.or_(ok, pc.equal(values, ""))
+    if _true(ok):  # every number a CN mobile in E.164 form already (no national form is)
+        return values
     out = values
     if region == "CN":
         national = pc.match_substring_regex(values, CN_MOBILE_NATIONAL)
@@ -384,6 +406,8 @@ def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
 
 def _unique(values: pa.Array) -> np.ndarray:
     """No value twice; returns the rows in the order of their values (the index reuses it)."""
+    if len(values) > 1 and _true(pc.greater(values[1:], values[:-1])):
+        return np.arange(len(values), dtype=np.int64)  # in order already (one pass, no sort)
     order = pc.sort_indices(values)
     if len(values) > 1:
         ordered = values.take(order)
