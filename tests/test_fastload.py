@@ -207,6 +207,20 @@ def test_phone_keys_sort_like_the_numbers_and_read_back():
     ] == [-1, -1, -1]
 
 
+def test_phone_keys_of_numbers_of_one_length_equal_the_general_ones():
+    """Numbers all of one length are read digit by digit from their bytes: the same keys."""
+    rng = random.Random(9)
+    for length in (1, 11, 13, 15):
+        numbers = [
+            "+" + "".join(rng.choice("0123456789") for _ in range(length)) for _ in range(500)
+        ]
+        other = "+" + "0" * (16 - length)  # another length: the general path
+        general = phone_keys(pa.array([*numbers, other]))[:-1]
+        assert phone_keys(pa.array(numbers)).tolist() == general.tolist()
+    assert phone_keys(pa.array(["+86138x", "+861389"])).tolist() == [-1, 861389 * 10**9 * 16 + 6]
+    assert phone_keys(pa.array(["8613800", "+861380"]))[0] == -1
+
+
 def test_phone_codes_keep_text_that_is_not_e164():
     """A source that hands over other text still gets codes in text order."""
     values = ["+8613800000002", "p-1", "+8613800000001", "p-1"]

@@ -52,7 +52,7 @@ from ..facts.model import (
     Sharing,
     SubjectKind,
 )
-from ..facts.phonecodes import PhoneCodes
+from ..facts.phonecodes import PhoneCodes, fixed_width
 from ..facts.phones import CN_MOBILE_E164, CN_MOBILE_NATIONAL, DEFAULT_REGION, normalize_phone
 from ..facts.resident_id import CHECK_CHARACTERS, CHECK_WEIGHTS, ID_SHAPE
 from . import parquet as parquetio
@@ -328,11 +328,12 @@ def _plain_ends(arr: pa.Array) -> bool:
     offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
     start, end = offsets[:-1], offsets[1:]
     some = end > start
-    if not some.any():
-        return True
+    if not some.all():
+        if not some.any():
+            return True
+        start, end = start[some], end[some]
     raw = np.frombuffer(data, dtype=np.uint8)
-    ends = np.concatenate([raw[start[some]], raw[end[some] - 1]])
-    return bool(((ends > 0x20) & (ends < 0x7F)).all())
+    return all(bool(((b > 0x20) & (b < 0x7F)).all()) for b in (raw[start], raw[end - 1]))
 
 
 def _clean(arr: pa.Array, required: bool) -> pa.Array:
@@ -362,18 +363,21 @@ def _bools(arr: pa.Array) -> np.ndarray:
 def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
     """ISO dates as ordinals; empty cells become ``missing`` (None: not allowed)."""
     empty = pc.equal(arr, "")
+    some_empty = bool(pc.any(empty).as_py())
     if missing is None:
-        _need(not pc.any(empty).as_py())
-    present = pc.filter(arr, pc.invert(empty))
+        _need(not some_empty)
+    present = pc.filter(arr, pc.invert(empty)) if some_empty else arr
     _need(_true(pc.match_substring_regex(present, ISO_DAY)))
     try:  # Arrow's ISO parser refuses impossible days (2023-02-30), like date.fromisoformat
         days = pc.cast(present, pa.date32()).cast(pa.int32()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise _Fallback from exc
-    days = days.astype(np.int64) + EPOCH_ORDINAL
-    _need(((days >= _FIRST_DAY) & (days <= _LAST_DAY)).all())  # years out of bounds
+    ordinals: np.ndarray = days.astype(np.int64) + EPOCH_ORDINAL
+    _need(((ordinals >= _FIRST_DAY) & (ordinals <= _LAST_DAY)).all())  # years out of bounds
+    if not some_empty:
+        return ordinals
     out = np.full(len(arr), missing if missing is not None else 0, dtype=np.int64)
-    out[~empty.to_numpy(zero_copy_only=False)] = days
+    out[~empty.to_numpy(zero_copy_only=False)] = ordinals
     return out
 
 
@@ -417,7 +421,16 @@ def _unique(values: pa.Array) -> np.ndarray:
 
 def _known(values: pa.Array, pool: pa.Array, optional: bool) -> np.ndarray:
     """Every value (but "" when optional) is in ``pool``; returns each value's row in
-    ``pool``, -1 for "" (the one hash lookup checks and resolves the reference)."""
+    ``pool``, -1 for "" (the one hash lookup checks and resolves the reference). A column
+    in runs of one value (a table grouped by it: each loan's links) is looked up once
+    per run."""
+    if len(values) > 1:
+        heads = np.flatnonzero(
+            np.concatenate([[True], pc.not_equal(values[1:], values[:-1]).to_numpy(False)])
+        )
+        if len(heads) < 0.75 * len(values):
+            rows = _known(values.take(pa.array(heads)), pool, optional)
+            return np.repeat(rows, np.diff(np.append(heads, len(values))))
     found = pc.index_in(values, value_set=pool)
     missing = pc.is_null(found)
     if optional:
@@ -442,12 +455,12 @@ def _resident_ids(values: pa.Array) -> None:
         "-",
     )
     _days(births, None)
-    raw = np.frombuffer(present.buffers()[2], dtype=np.uint8)
-    offsets = np.frombuffer(present.buffers()[1], dtype=np.int32)[
-        present.offset : present.offset + len(present)
-    ]
-    chars = raw[offsets[:, None] + np.arange(18)]
-    total = (chars[:, :17].astype(np.int64) - ord("0")) @ np.array(CHECK_WEIGHTS, dtype=np.int64)
+    chars = fixed_width(present)  # (18 ASCII characters each: the shape above)
+    if chars is None:
+        raise _Fallback
+    total = np.zeros(len(present), dtype=np.int64)
+    for k, weight in enumerate(CHECK_WEIGHTS):  # column by column: no n x 17 temporary
+        total += (chars[:, k] - np.uint8(ord("0"))).astype(np.int64) * weight
     expected = np.frombuffer(CHECK_CHARACTERS.encode("ascii"), dtype=np.uint8)[total % 11]
     _need((chars[:, 17] == expected).all())
 
