@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv as pycsv
 import random
 from dataclasses import fields, replace
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -12,7 +14,8 @@ import pytest
 from scenario import random_scenario
 from spillover.data import fast as fastload
 from spillover.data.exact import load_folder
-from spillover.engines.batch import Index, codes_of, columns_from_dataset, rows
+from spillover.engines.batch import Index, coded_only, codes_of, columns_from_dataset, rows
+from spillover.engines.batch.index import BUILD_ONLY_CODES, BUILD_ONLY_COLUMNS
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path
 from spillover.facts.phonecodes import PhoneCodes, phone_keys, phone_text
@@ -111,6 +114,18 @@ def test_odd_but_valid_input_falls_back_and_is_accepted(tmp_path, exact_calls):
     assert audit_of(fast) == audit_of(columns_from_dataset(load_folder(folder)))
 
 
+@pytest.mark.parametrize("padded", ["Name\u3000", "\u00a0Name", "Name\x1f", "\u2028Name"])
+def test_text_padded_with_any_space_strip_removes_falls_back(tmp_path, exact_calls, padded):
+    """The loader reads the first and last bytes of a column for spaces; a space that is
+    not ASCII, or an ASCII control, at either end still goes to the exact loader."""
+    s = random_scenario(3)
+    s.tables["people"][0]["name"] = padded
+    folder = s.write(tmp_path / "d")
+    fast = fastload.read_columns(folder)
+    assert len(exact_calls) == 1
+    assert audit_of(fast) == audit_of(columns_from_dataset(load_folder(folder)))
+
+
 def test_jsonl_falls_back(tmp_path, exact_calls):
     folder = random_scenario(4).write(tmp_path / "d", "jsonl")
     fastload.read_columns(folder)
@@ -131,11 +146,25 @@ def test_read_dataset_equals_the_exact_loader(tmp_path, exact_calls):
     assert fastload.read_dataset(folder) == load_folder(folder)
 
 
-@pytest.mark.parametrize("seed", [3, 8])
-def test_the_loaders_codes_give_the_same_index_as_fresh_ones(tmp_path, exact_calls, seed):
+def _shuffled_rows(folder: Path, seed: int) -> None:
+    """Every table of ``folder`` with its rows in a random order (the ids unsorted)."""
+    rng = random.Random(seed)
+    for path in folder.glob("*.csv"):
+        with path.open(newline="", encoding="utf-8") as handle:
+            header, *rows = list(pycsv.reader(handle))
+        rng.shuffle(rows)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            pycsv.writer(handle).writerows([header, *rows])
+
+
+@pytest.mark.parametrize(("seed", "shuffled"), [(3, False), (8, False), (5, True)])
+def test_the_loaders_codes_give_the_same_index_as_fresh_ones(tmp_path, exact_calls, seed, shuffled):
     """The rows and orders the fast loader resolved while checking (Columns.codes) are
-    the ones the index would compute itself from the strings."""
+    the ones the index would compute itself from the strings (ids in order as written,
+    or not)."""
     generate(400, seed, tmp_path)
+    if shuffled:
+        _shuffled_rows(tmp_path, seed)
     fast = fastload.read_columns(tmp_path)
     assert exact_calls == [] and fast.codes is not None
     fresh = codes_of(replace(fast, codes=None))
@@ -145,6 +174,20 @@ def test_the_loaders_codes_give_the_same_index_as_fresh_ones(tmp_path, exact_cal
         else:
             assert getattr(fast.codes, name).tolist() == getattr(fresh, name).tolist(), name
     assert audit_of(fast) == audit_of(replace(fast, codes=None))
+
+
+def test_an_index_that_forgot_its_build_columns_audits_alike(tmp_path, exact_calls):
+    """audit_folder frees what only the index's build read before the pass."""
+    generate(600, 4, tmp_path)
+    columns = coded_only(fastload.read_columns(tmp_path))
+    slim = Index(columns)
+    slim.release_build_columns()
+    for name in BUILD_ONLY_COLUMNS:
+        assert len(getattr(slim.cols, name)) == 0, name
+    for name in BUILD_ONLY_CODES:
+        assert len(getattr(slim.codes, name)) == 0, name
+    assert list(rows(slim.audit(), default_policy())) == audit_of(columns)
+    assert exact_calls == []
 
 
 def test_phone_keys_sort_like_the_numbers_and_read_back():
@@ -162,6 +205,20 @@ def test_phone_keys_sort_like_the_numbers_and_read_back():
     assert phones.codes(pa.array([numbers[0], "+", "8613800000001", "+1234567890123456"])).tolist()[
         1:
     ] == [-1, -1, -1]
+
+
+def test_phone_keys_of_numbers_of_one_length_equal_the_general_ones():
+    """Numbers all of one length are read digit by digit from their bytes: the same keys."""
+    rng = random.Random(9)
+    for length in (1, 11, 13, 15):
+        numbers = [
+            "+" + "".join(rng.choice("0123456789") for _ in range(length)) for _ in range(500)
+        ]
+        other = "+" + "0" * (16 - length)  # another length: the general path
+        general = phone_keys(pa.array([*numbers, other]))[:-1]
+        assert phone_keys(pa.array(numbers)).tolist() == general.tolist()
+    assert phone_keys(pa.array(["+86138x", "+861389"])).tolist() == [-1, 861389 * 10**9 * 16 + 6]
+    assert phone_keys(pa.array(["8613800", "+861380"]))[0] == -1
 
 
 def test_phone_codes_keep_text_that_is_not_e164():

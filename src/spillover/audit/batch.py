@@ -110,15 +110,21 @@ def pass_columns(
     return row_columns(_pass(columns, policy, progress), policy)
 
 
-def _pass(
+def _index(
     columns: Columns, policy: Policy, progress: Callable[[str, int, int], None] | None
-) -> AuditResult:
+) -> Index:
     if progress:
         progress("index", 0, 1)
     index = Index(columns, policy)
     if progress:
         progress("index", 1, 1)
-    return index.audit(progress=progress)
+    return index
+
+
+def _pass(
+    columns: Columns, policy: Policy, progress: Callable[[str, int, int], None] | None
+) -> AuditResult:
+    return _index(columns, policy, progress).audit(progress=progress)
 
 
 def _checked_out(out: str | Path) -> Path:
@@ -184,11 +190,19 @@ def audit_folder(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AuditSummary:
     """Audit a data folder without building a graph: fast columnar load, then one kernel pass."""
-    # (only what the pass reads is kept: the rest of the text is freed before it)
+    policy = policy or default_policy()
+    # (only what the index reads is kept: the rest of the text is freed before it is
+    # built, and what only its build read before the pass)
     columns = coded_only(read_columns(folder, region=region, progress=progress))
     pa.default_memory_pool().release_unused()
     _checked_out(out)
-    return write_audit_columns(pass_columns(columns, policy, progress=progress), out)
+    index = _index(columns, policy, progress)
+    del columns
+    index.release_build_columns()
+    pa.default_memory_pool().release_unused()
+    out_columns = row_columns(index.audit(progress=progress), policy)
+    del index  # (the rows hold their own text: the index is freed before the file is written)
+    return write_audit_columns(out_columns, out)
 
 
 def audit(

@@ -52,7 +52,7 @@ from ..facts.model import (
     Sharing,
     SubjectKind,
 )
-from ..facts.phonecodes import PhoneCodes
+from ..facts.phonecodes import PhoneCodes, fixed_width
 from ..facts.phones import CN_MOBILE_E164, CN_MOBILE_NATIONAL, DEFAULT_REGION, normalize_phone
 from ..facts.resident_id import CHECK_CHARACTERS, CHECK_WEIGHTS, ID_SHAPE
 from . import parquet as parquetio
@@ -317,9 +317,28 @@ def _true(mask: pa.Array | pa.ChunkedArray) -> bool:
     return pc.all(mask).as_py() in (True, None)
 
 
+def _plain_ends(arr: pa.Array) -> bool:
+    """Every value of a text column begins and ends with a printable ASCII character other
+    than a space (or is empty), read from the first and last bytes: then no value has a
+    character at either end that ``str.strip()`` removes (those are ASCII controls and
+    spaces, or characters whose UTF-8 bytes are all >= 0x80). False: not known so."""
+    if arr.type != pa.string() or arr.null_count:
+        return False
+    _, offsets_buf, data = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    start, end = offsets[:-1], offsets[1:]
+    some = end > start
+    if not some.all():
+        if not some.any():
+            return True
+        start, end = start[some], end[some]
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return all(bool(((b > 0x20) & (b < 0x7F)).all()) for b in (raw[start], raw[end - 1]))
+
+
 def _clean(arr: pa.Array, required: bool) -> pa.Array:
     """A text column; leading/trailing spaces, or a missing required value: fall back."""
-    _need(_true(pc.equal(pc.utf8_trim(arr, characters=_SPACES), arr)))
+    _need(_plain_ends(arr) or _true(pc.equal(pc.utf8_trim(arr, characters=_SPACES), arr)))
     if required:
         _need(not pc.any(pc.equal(arr, "")).as_py())
     return arr
@@ -344,24 +363,31 @@ def _bools(arr: pa.Array) -> np.ndarray:
 def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
     """ISO dates as ordinals; empty cells become ``missing`` (None: not allowed)."""
     empty = pc.equal(arr, "")
+    some_empty = bool(pc.any(empty).as_py())
     if missing is None:
-        _need(not pc.any(empty).as_py())
-    present = pc.filter(arr, pc.invert(empty))
+        _need(not some_empty)
+    present = pc.filter(arr, pc.invert(empty)) if some_empty else arr
     _need(_true(pc.match_substring_regex(present, ISO_DAY)))
     try:  # Arrow's ISO parser refuses impossible days (2023-02-30), like date.fromisoformat
         days = pc.cast(present, pa.date32()).cast(pa.int32()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise _Fallback from exc
-    days = days.astype(np.int64) + EPOCH_ORDINAL
-    _need(((days >= _FIRST_DAY) & (days <= _LAST_DAY)).all())  # years out of bounds
+    ordinals: np.ndarray = days.astype(np.int64) + EPOCH_ORDINAL
+    _need(((ordinals >= _FIRST_DAY) & (ordinals <= _LAST_DAY)).all())  # years out of bounds
+    if not some_empty:
+        return ordinals
     out = np.full(len(arr), missing if missing is not None else 0, dtype=np.int64)
-    out[~empty.to_numpy(zero_copy_only=False)] = days
+    out[~empty.to_numpy(zero_copy_only=False)] = ordinals
     return out
 
 
 def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
     """E.164 numbers: CN mobiles directly; anything else through phonenumbers (per distinct value)."""
     ok = pc.match_substring_regex(values, CN_MOBILE_E164)
+    if optional:
+        ok = pc.or_(ok, pc.equal(values, ""))
+    if _true(ok):  # every number a CN mobile in E.164 form already (no national form is)
+        return values
     out = values
     if region == "CN":
         national = pc.match_substring_regex(values, CN_MOBILE_NATIONAL)
@@ -384,6 +410,8 @@ def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
 
 def _unique(values: pa.Array) -> np.ndarray:
     """No value twice; returns the rows in the order of their values (the index reuses it)."""
+    if len(values) > 1 and _true(pc.greater(values[1:], values[:-1])):
+        return np.arange(len(values), dtype=np.int64)  # in order already (one pass, no sort)
     order = pc.sort_indices(values)
     if len(values) > 1:
         ordered = values.take(order)
@@ -393,7 +421,16 @@ def _unique(values: pa.Array) -> np.ndarray:
 
 def _known(values: pa.Array, pool: pa.Array, optional: bool) -> np.ndarray:
     """Every value (but "" when optional) is in ``pool``; returns each value's row in
-    ``pool``, -1 for "" (the one hash lookup checks and resolves the reference)."""
+    ``pool``, -1 for "" (the one hash lookup checks and resolves the reference). A column
+    in runs of one value (a table grouped by it: each loan's links) is looked up once
+    per run."""
+    if len(values) > 1:
+        heads = np.flatnonzero(
+            np.concatenate([[True], pc.not_equal(values[1:], values[:-1]).to_numpy(False)])
+        )
+        if len(heads) < 0.75 * len(values):
+            rows = _known(values.take(pa.array(heads)), pool, optional)
+            return np.repeat(rows, np.diff(np.append(heads, len(values))))
     found = pc.index_in(values, value_set=pool)
     missing = pc.is_null(found)
     if optional:
@@ -418,12 +455,12 @@ def _resident_ids(values: pa.Array) -> None:
         "-",
     )
     _days(births, None)
-    raw = np.frombuffer(present.buffers()[2], dtype=np.uint8)
-    offsets = np.frombuffer(present.buffers()[1], dtype=np.int32)[
-        present.offset : present.offset + len(present)
-    ]
-    chars = raw[offsets[:, None] + np.arange(18)]
-    total = (chars[:, :17].astype(np.int64) - ord("0")) @ np.array(CHECK_WEIGHTS, dtype=np.int64)
+    chars = fixed_width(present)  # (18 ASCII characters each: the shape above)
+    if chars is None:
+        raise _Fallback
+    total = np.zeros(len(present), dtype=np.int64)
+    for k, weight in enumerate(CHECK_WEIGHTS):  # column by column: no n x 17 temporary
+        total += (chars[:, k] - np.uint8(ord("0"))).astype(np.int64) * weight
     expected = np.frombuffer(CHECK_CHARACTERS.encode("ascii"), dtype=np.uint8)[total % 11]
     _need((chars[:, 17] == expected).all())
 

@@ -139,6 +139,8 @@ def _layers(
         if depth == max_loans:
             break
         _to_borrowers(ix, state, labels)
+        if not keep:  # (the keys ranked the next frontier; only the paths read them later)
+            labels.key = np.empty(0, dtype=labels.key.dtype)
     return state, reach
 
 
@@ -246,9 +248,10 @@ class _PassState:
     best: _Best
     frontier: _Frontier | None = None
     layers: list[_Layer] = field(default_factory=list)
-    #: (entry, node) keys reached at earlier layers with their best responsibility,
-    #: one sorted chunk per layer
-    seen: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    #: (entry, node) keys reached at earlier steps with their best responsibility, one
+    #: chunk per step, sorted by key; each made again when asked (:func:`_label_keys`,
+    #: :func:`_borrower_keys`) from the labels the pass keeps anyway, not held twice
+    seen: list[Callable[[], tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
     #: per entry, the responsibility a label must beat to matter (the best origin's so
     #: far when ``keep`` is 0; else the ``keep``-th best origin loan's, -1 while fewer)
     bar: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -264,15 +267,48 @@ class _PassState:
     def seen_responsibility(self, keys: np.ndarray) -> np.ndarray:
         """The best responsibility each key was reached with before, -1 when never."""
         out = np.full(len(keys), -1.0)
-        for ks, rs in self.seen:
+        for chunk in self.seen:
+            ks, rs = chunk()
             if len(ks):
                 pos = np.minimum(np.searchsorted(ks, keys), len(ks) - 1)
                 out = np.where(ks[pos] == keys, np.maximum(out, rs[pos]), out)
         return out
 
     def remember(self, keys: np.ndarray, responsibility: np.ndarray) -> None:
+        """Keys reached (held: the subjects, before any layer)."""
         o = np.argsort(keys, kind="stable")
-        self.seen.append((keys[o], responsibility[o]))
+        ks, rs = keys[o], responsibility[o]
+        self.seen.append(lambda: (ks, rs))
+
+
+def _label_keys(n_nodes: int, layer: _Layer) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    """The (entry, loan) keys of a layer's labels and their responsibilities, made when
+    asked (the layer keeps its labels in the order of these keys: :func:`_best_per_loan`)."""
+    return lambda: (layer.entry.astype(np.int64) * n_nodes + layer.loan, layer.responsibility)
+
+
+def _borrower_keys(
+    ix: CodedGraph, n_nodes: int, layer: _Layer
+) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    """The (entry, borrower) keys and responsibilities of the frontier labels a layer's
+    labels went on to (``to_person``, in the order of these keys: :func:`_to_borrowers`),
+    made again when asked, as :func:`_to_borrowers` made them."""
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        at = layer.to_person
+        loan = layer.loan[at]
+        person = ix.person_base + ix.loan_borrower[loan]
+        key = layer.entry[at].astype(np.int64) * n_nodes + person
+        return key, _across_chain(ix, layer.responsibility[at], loan)
+
+    return make
+
+
+def _across_chain(ix: CodedGraph, responsibility: np.ndarray, loan: np.ndarray) -> np.ndarray:
+    """The responsibility of labels on ``loan`` carried on to its borrower: loan
+    -BORROWED_BY-> borrower, through the loan's record's match step if any."""
+    out: np.ndarray = responsibility * ix.chain_factor * ix.loan_match_f[loan]
+    return out
 
 
 # -- the pass, step by step ------------------------------------------------------------
@@ -418,6 +454,7 @@ def _best_per_loan(state: _PassState, parts: list[_Candidates]) -> _Layer:
     """The best candidate per (entry, loan) by responsibility then key, less what an
     earlier layer beats (same or better responsibility with fewer loans)."""
     c = _Candidates.concat(parts)
+    parts.clear()  # (the caller's list: the parts are freed once concatenated)
     if len(c.entry) > np.iinfo(LABEL_CODE).max:  # label indices (parent, to_person)
         raise ValueError("too many candidate labels for the pass's label codes")
     group = state.node_key(c.entry, c.loan)
@@ -429,9 +466,9 @@ def _best_per_loan(state: _PassState, parts: list[_Candidates]) -> _Layer:
     o, kept = o[first], sorted_group[first]
     del sorted_group, first
     better = state.seen_responsibility(kept) < c.responsibility[o]
-    o, kept = o[better], kept[better]
-    state.remember(kept, c.responsibility[o])
-    return _Layer(
+    o = o[better]
+    del kept, better
+    layer = _Layer(
         entry=c.entry[o],
         loan=c.loan[o],
         responsibility=c.responsibility[o],
@@ -439,6 +476,8 @@ def _best_per_loan(state: _PassState, parts: list[_Candidates]) -> _Layer:
         parent=c.parent[o],
         summary=c.summary[o],
     )
+    state.seen.append(_label_keys(state.n_nodes, layer))  # (in key order: group order)
+    return layer
 
 
 def _record_origins(
@@ -476,8 +515,7 @@ def _to_borrowers(ix: CodedGraph, state: _PassState, labels: _Layer) -> None:
     """The next frontier: from each loan label to the loan's borrower, best per
     (entry, person), with the rank of its key among the new labels."""
     person = ix.loan_borrower[labels.loan]
-    # loan -BORROWED_BY-> borrower, through the loan's record's match step if any
-    responsibility = labels.responsibility * ix.chain_factor * ix.loan_match_f[labels.loan]
+    responsibility = _across_chain(ix, labels.responsibility, labels.loan)
     group = state.node_key(labels.entry, ix.person_base + person)
     # else nothing further can win
     idx = np.nonzero(responsibility > state.bar[labels.entry])[0]
@@ -485,8 +523,7 @@ def _to_borrowers(ix: CodedGraph, state: _PassState, labels: _Layer) -> None:
     o = idx[np.lexsort((labels.loan[idx], labels.key[idx], -responsibility[idx], group[idx]))]
     first = np.ones(len(o), dtype=bool)
     first[1:] = group[o][1:] != group[o][:-1]
-    idx = o[first]
-    state.remember(group[idx], responsibility[idx])
+    idx = o[first]  # (in the order of their keys, group)
     # dense rank of the new labels' keys (key of the loan label, then the borrower)
     key, loan, who = labels.key[idx], labels.loan[idx], person[idx]
     ko = np.lexsort((who, loan, key))
@@ -499,6 +536,7 @@ def _to_borrowers(ix: CodedGraph, state: _PassState, labels: _Layer) -> None:
     rank = np.empty(len(ko), dtype=np.int64)
     rank[ko] = np.cumsum(change)
     labels.to_person = idx.astype(LABEL_CODE)
+    state.seen.append(_borrower_keys(ix, state.n_nodes, labels))
     state.frontier = _Frontier(
         entry=labels.entry[idx], person=who, responsibility=responsibility[idx], rank=rank
     )
@@ -538,8 +576,8 @@ def _reason_codes(ix: CodedGraph, state: _PassState, reach: Reach) -> np.ndarray
     plat = ix.loan_platform[np.maximum(best.loan, 0)]
     rows = np.arange(len(best.loan))
     col = reach.column[plat]
-    shared = found & (reach.sharing_hops[rows, col] > 0)
-    copied = found & (reach.chain_index[rows, col] > 0)
+    shared = found & reach.shared[rows, col]
+    copied = found & reach.copied[rows, col]
     out = _signature_codes(best.depth, shared, copied, per_layer)
     # paths through a platform record's match step (a record subject, or a loan named
     # by a record): their codes are built per distinct signature with the matches

@@ -17,7 +17,8 @@ numbering), and the ties the search follows are precomputed once:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,18 +32,62 @@ from ...rules import CHAIN_STEP, TIE_KINDS, factor, match_kind
 from .codes import codes_of
 from .tables import APPLICANT, MATCH_KEYS, OWN, OWNS_KIND, ROLE_NAMES, USE_KIND
 
-__all__ = ["CodedGraph"]
+__all__ = ["BUILD_ONLY_CODES", "BUILD_ONLY_COLUMNS", "CodedGraph"]
+
+#: the columns only the build of an index reads (what a pass reads once the index is
+#: built: the entries, the sharing agreements, the records and matches)
+BUILD_ONLY_COLUMNS = (
+    "person_ids",
+    "platform_ids",
+    "period_phone",
+    "period_owner",
+    "period_verified",
+    "period_since",
+    "period_until",
+    "loan_ids",
+    "loan_platform",
+    "loan_borrower",
+    "loan_applied",
+    "loan_known",
+    "loan_status",
+    "loan_applicant_phone",
+    "loan_phone_verified",
+    "link_loan",
+    "link_phone",
+    "link_role",
+)
+#: the codes only the build reads (a pass reads the entries', the sharing's and the phones)
+BUILD_ONLY_CODES = (
+    "person_order",
+    "platform_order",
+    "loan_order",
+    "period_owner",
+    "loan_platform",
+    "loan_borrower",
+    "link_loan",
+    "period_phone",
+    "loan_applicant_phone",
+    "link_phone",
+)
+
+
+def _emptied(values: np.ndarray | pa.Array) -> np.ndarray | pa.Array:
+    """An empty column of the same type (a new one: a slice would keep the data alive)."""
+    if isinstance(values, np.ndarray):
+        return np.empty(0, dtype=values.dtype)
+    return pa.array([], values.type)
 
 
 @dataclass(frozen=True)
 class _Uses:
     """Every (phone, role, loan) of applicant phones and loan links, with the phone's
-    owner (-1: none known) on the loan's application day."""
+    owner (-1: none known) on the loan's application day; codes as int32 (checked in
+    :meth:`CodedGraph._phone_uses`)."""
 
-    phone: np.ndarray
-    loan: np.ndarray
+    phone: np.ndarray  # phone code (int32)
+    loan: np.ndarray  # loan code (int32)
     role: np.ndarray  # role code (int8)
-    owner: np.ndarray  # person code, -1
+    owner: np.ndarray  # person code, -1 (int32)
     owner_verified: np.ndarray
     sms: np.ndarray  # the loan's phone verified, 0/1 (int8)
     kind: np.ndarray  # use kind code (int8)
@@ -65,6 +110,19 @@ class CodedGraph:
         uses = self._phone_uses(cols, self.codes)
         self._build_person_ties(uses)
         self._build_phone_uses(uses)
+
+    def release_build_columns(self) -> None:
+        """Forget what only the build read (:data:`BUILD_ONLY_COLUMNS`,
+        :data:`BUILD_ONLY_CODES`): those columns and codes become empty, so that a caller
+        that keeps nothing else of the columns (the audit of a data folder) frees them
+        before its pass; :meth:`~spillover.engines.batch.Index.audit` reads only the rest.
+        The index's own arrays stay whole; what else reads :attr:`cols` (a path search,
+        the re-audit of changes, the simulator) needs an index that kept them."""
+        cols = self.cols
+        no_codes: dict[str, Any] = {n: _emptied(getattr(self.codes, n)) for n in BUILD_ONLY_CODES}
+        self.codes = codes = replace(self.codes, **no_codes)
+        no_columns: dict[str, Any] = {n: _emptied(getattr(cols, n)) for n in BUILD_ONLY_COLUMNS}
+        self.cols = replace(cols, codes=codes, **no_columns)
 
     # -- the build, step by step ----------------------------------------------------------
 
@@ -139,11 +197,14 @@ class CodedGraph:
         period = self.period_at(phone, self.loan_applied[loan])
         # period -1 (no owner period) picks the appended sentinel; works with no periods at all
         sms = self.loan_verified[loan].astype(np.int8)
+        if max(len(self.loans), len(self.phones), len(self.persons)) > np.iinfo(np.int32).max:
+            raise ValueError("too many loans, phones or people for int32 codes")
+        # (held while the ties are built: int32 codes, half the memory of int64)
         return _Uses(
-            phone=phone,
-            loan=loan,
+            phone=phone.astype(np.int32),
+            loan=loan.astype(np.int32),
             role=role,
-            owner=np.append(self.p_owner, -1)[period],
+            owner=np.append(self.p_owner, -1)[period].astype(np.int32),
             owner_verified=np.append(self.p_verified, False)[period],
             sms=sms,
             kind=USE_KIND[role, sms].astype(np.int8),
@@ -154,8 +215,6 @@ class CodedGraph:
         naming a phone the person owned on the application day (not their own); loan
         and phone codes as int32."""
         own_n = nl = len(self.loans)
-        if max(nl, len(self.phones)) > np.iinfo(np.int32).max:
-            raise ValueError("too many loans or phones for int32 codes")
         person_tie = (uses.owner >= 0) & (uses.owner != self.loan_borrower[uses.loan])
         src = np.concatenate([self.loan_borrower, uses.owner[person_tie]])
         self.t_loan = np.concatenate([np.arange(own_n), uses.loan[person_tie]])
@@ -187,8 +246,9 @@ class CodedGraph:
         self.t_ptr = csr.ptr(src, len(self.persons))
 
     def _build_phone_uses(self, uses: _Uses) -> None:
-        """phone -> loan uses (CSR by phone), for phone subjects."""
-        uorder = np.argsort(uses.phone * max(len(self.loans), 1) + uses.loan)
+        """phone -> loan uses (CSR by phone), for phone subjects; loan and owner codes as
+        int32."""
+        uorder = np.argsort(uses.phone.astype(np.int64) * max(len(self.loans), 1) + uses.loan)
         self.u_loan = uses.loan[uorder]
         self.u_role = uses.role[uorder]
         self.u_owner = uses.owner[uorder]

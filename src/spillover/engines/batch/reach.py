@@ -40,12 +40,15 @@ class Reach:
     """Per entry (rows) and platform with an origin loan (columns; ``column``: the
     column of each platform code, the last one, never reached, for the others): the
     latest day a default known there still reaches the entry's copy chain in time
-    (int32 ordinal days; :data:`NOT_REACHED`, before every day: not at all), the sharing
-    hops of that route and the place in the copy chain it reaches."""
+    (int32 ordinal days; :data:`NOT_REACHED`, before every day: not at all), whether
+    that route goes through a sharing agreement (``shared``: sharing hops > 0) and
+    whether it reaches a copy rather than the entry's own listing (``copied``: place in
+    the copy chain > 0), as bool matrices (what the reason codes read of the hops and
+    the places, in a quarter of their memory)."""
 
     deadline: np.ndarray
-    sharing_hops: np.ndarray
-    chain_index: np.ndarray
+    shared: np.ndarray
+    copied: np.ndarray
     column: np.ndarray
 
 
@@ -53,7 +56,8 @@ def entry_reach(
     index: CodedGraph, platform: np.ndarray, listed: np.ndarray, copied: np.ndarray
 ) -> Reach:
     """Per entry (``platform`` code, ``listed`` day, ``copied``: entry index of its source,
-    -1) and origin platform: latest departure day, sharing hops and copy-chain index."""
+    -1) and origin platform: latest departure day, and whether its route is shared and
+    reaches a copy."""
     origin_platforms = np.unique(index.loan_platform[index.loan_origin])
     origin_platforms = origin_platforms[origin_platforms >= 0]
     n_cols = len(origin_platforms)
@@ -61,7 +65,10 @@ def entry_reach(
     column[origin_platforms] = np.arange(n_cols)
     own_hops = _own_hops(index, origin_platforms, platform, listed)
     deadline, hops, chain_index = _label_chains(own_hops, listed, copied)
-    return Reach(deadline, hops, chain_index, column)
+    del own_hops
+    shared = hops > 0  # (inf, not reached, counts as shared, as the hops did)
+    del hops
+    return Reach(deadline, shared, chain_index > 0, column)
 
 
 def _own_hops(
