@@ -32,10 +32,11 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ..engines.remedy import APPLICANT_PHONE, LOAN_LINK, Record, record_text, remedy
+from ..engines.remedy import APPLICANT_PHONE, LOAN_LINK, Record, remedy
 from ..facts.graph import GraphBackend
 from ..facts.model import ref
 from ..render.i18n import MATCH_HOW_ZH, RECORD_TEXTS, ROLE_TEXTS_ZH
+from ..render.remedy import record_text
 from ..rules import APPLICANT
 from ..service.checklog import read_checks
 from ..text.safe import printable
