@@ -98,6 +98,7 @@ __all__ = [
     "contact_order",
     "entries_on_subject",
     "path_records",
+    "records_and_remedy",
     "remedy",
     "remedy_for",
     "subject_remedy",
@@ -697,31 +698,33 @@ def remedy_for(
 ) -> Remedy:
     """The remedy of an entry already explained with every path (``max_paths`` unbounded)."""
     policy = policy or explanation.policy
-    e = explanation
+    ep = None
+    if explanation.verdict == Verdict.SPILLOVER:
+        ep = _entry_paths(backend, explanation.entry, policy)
+    return _remedy_of(backend, explanation, ep, policy)
+
+
+def _remedy_of(
+    backend: GraphBackend, e: Explanation, ep: _EntryPaths | None, policy: Policy
+) -> Remedy:
+    """The remedy of the entry explained by ``e``, from its paths ``ep`` (walked when it
+    rests on other people's debts; None otherwise)."""
     records: tuple[Record, ...] = ()
     paths = 0
     clearable = True
     loans: dict[str, Loan] = {}
+    contacts: tuple[Contact, ...] = ()
     if e.verdict == Verdict.SPILLOVER:
-        ep = _entry_paths(backend, e.entry, policy)
+        assert ep is not None
         paths = len(ep.walks)
         cut = _min_cut([ep])
         clearable = cut is not None
         records = cut or ()
         loans = ep.loans
+        contacts = _contacts(e, records, ep.chain)
     names = _with_names(backend, dict(e.names), records, loans)
     return Remedy(
-        e.entry,
-        e.verdict,
-        e.contamination,
-        records,
-        paths,
-        _contacts(e, records, copy_chain(e.entry, backend))
-        if e.verdict == Verdict.SPILLOVER
-        else (),
-        policy,
-        names,
-        clearable,
+        e.entry, e.verdict, e.contamination, records, paths, contacts, policy, names, clearable
     )
 
 
@@ -734,12 +737,30 @@ def remedy(backend: GraphBackend, entry_id: str, policy: Policy | None = None) -
     ['LN-HQ-1', 'XY-AX-1', 'XY-HQ-1']
     """
     policy = policy or default_policy()
-    entry = backend.entries([entry_id]).get(entry_id)
-    if entry is None:
-        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
+    entry = _entry(backend, entry_id)
     return remedy_for(
         backend, explain(backend, entry, policy, max_paths=_all_paths(policy)), policy
     )
+
+
+def _entry(backend: GraphBackend, entry_id: str) -> Entry:
+    entry = backend.entries([entry_id]).get(entry_id)
+    if entry is None:
+        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
+    return entry
+
+
+def records_and_remedy(
+    backend: GraphBackend, entry_id: str, policy: Policy | None = None
+) -> tuple[frozenset[Record], Remedy]:
+    """:func:`path_records` and :func:`remedy` of the entry ``entry_id`` from one walk of its
+    paths (what ``spillover changes`` needs of an entry the correction lifts)."""
+    policy = policy or default_policy()
+    entry = _entry(backend, entry_id)
+    ep = _entry_paths(backend, entry, policy)
+    e = explain(backend, entry, policy, max_paths=_all_paths(policy))
+    found = _remedy_of(backend, e, ep if e.verdict == Verdict.SPILLOVER else None, policy)
+    return _on_paths(ep), found
 
 
 def entries_on_subject(
@@ -1057,10 +1078,11 @@ def path_records(
     ['applicant_phone', 'copy', 'loan_link', 'owner_period', 'sharing']
     """
     policy = policy or default_policy()
-    entry = backend.entries([entry_id]).get(entry_id)
-    if entry is None:
-        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
-    ep = _entry_paths(backend, entry, policy)
+    return _on_paths(_entry_paths(backend, _entry(backend, entry_id), policy))
+
+
+def _on_paths(ep: _EntryPaths) -> frozenset[Record]:
+    """The correctable records on some path of ``ep``."""
     if not ep.walks:
         return frozenset()
     g, records = _network([ep])
