@@ -43,7 +43,7 @@ __all__ = [
     "audit_path",
     "audit_spark",
     "frames_from_columns",
-    "reaudit_spark",
     "read_tables",
+    "reaudit_spark",
     "session",
 ]
