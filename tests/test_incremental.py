@@ -75,7 +75,7 @@ ENGINES = [
 ]
 #: random worlds per engine (a Neo4j example ingests both versions, a Spark one runs two
 #: Spark passes per form of the old version: fewer)
-EXAMPLES = {"pass": 40, "per-entry": 25, "neo4j": 10, "spark": 4}
+EXAMPLES = {"pass": 40, "per-entry": 25, "neo4j": 10, "spark": 2}
 
 
 @pytest.mark.parametrize(("engine", "backend_kind"), ENGINES)
