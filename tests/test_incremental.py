@@ -74,8 +74,8 @@ ENGINES = [
     ("spark", "memory"),
 ]
 #: random worlds per engine (a Neo4j example ingests both versions, a Spark one runs two
-#: Spark passes per form of the old version: fewer)
-EXAMPLES = {"pass": 40, "per-entry": 25, "neo4j": 10, "spark": 2}
+#: Spark passes, about 200 s each on a 2-core machine under load 24: fewer)
+EXAMPLES = {"pass": 40, "per-entry": 25, "neo4j": 10, "spark": 1}
 
 
 @pytest.mark.parametrize(("engine", "backend_kind"), ENGINES)
@@ -109,7 +109,9 @@ def test_reaudit_equals_a_full_audit_on_random_worlds_and_corrections(
             after = Index(backend.columns(), default_policy())
             full, rows_old = _full(new), _full(old)
             cols = columns_from_dataset(old)
-            for before in (cols, Index(cols, default_policy())):
+            # (Spark re-scores what the numpy step finds, from either form: one is enough)
+            forms = (cols, Index(cols, default_policy()))[1 if engine == "spark" else 0 :]
+            for before in forms:
                 assert rescore(before, rows_old, after, backend) == full, (seed, engine)
 
     check()
