@@ -37,6 +37,7 @@ from spillover.backends.memory import MemoryBackend
 from spillover.connect import read_columns
 from spillover.data.exact import load_folder
 from spillover.facts.graph import GraphBackend
+from spillover.facts.model import Dataset
 from spillover.neo4j.ingest import graph_counts, ingest_dataset, wipe
 from spillover.neo4j.store import Neo4jBackend, Neo4jSettings, connect
 
@@ -148,6 +149,30 @@ def graph(
         if backend_kind == "arrays":  # what open_folder gives: the index over the columns
             return ArrayBackend(read_columns(folder))
         data = load_folder(folder)
+        if service is None:
+            return MemoryBackend(data)
+        service.clear()
+        ingest_dataset(data, service.driver, service.settings.database)
+        return Neo4jBackend(service.driver, service.settings.database)
+
+    yield make
+    if service is not None:
+        service.clear()
+
+
+@pytest.fixture
+def dataset_graph(
+    backend_kind: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[[Dataset], GraphBackend]]:
+    """``dataset_graph(data)`` -> a backend of the kind ``backend_kind`` holding the facts
+    ``data`` (and only them): for data made in memory, such as a corrected dataset."""
+    service: Neo4jService | None = None
+    if backend_kind == "neo4j":
+        service = request.getfixturevalue("neo4j_service")
+
+    def make(data: Dataset) -> GraphBackend:
+        if backend_kind == "arrays":
+            return ArrayBackend.from_dataset(data)
         if service is None:
             return MemoryBackend(data)
         service.clear()

@@ -139,7 +139,8 @@ def assert_plain(text: str) -> None:
 
 
 def test_names_cannot_forge_lines_of_the_text_explanation(graph):
-    from spillover.engines.remedy import remedy, remedy_text
+    from spillover.engines.remedy import remedy
+    from spillover.render.remedy import remedy_text
     from spillover.render.text import explanation_text
 
     backend = graph(forged_case())
@@ -405,7 +406,8 @@ def test_the_neighborhood_note_counts_in_the_singular(graph):
 
 
 def test_a_score_below_one_never_reads_1_000(graph):
-    from spillover.engines.remedy import remedy, remedy_text
+    from spillover.engines.remedy import remedy
+    from spillover.render.remedy import remedy_text
     from spillover.render.report import report
     from spillover.render.text import explanation_text
 

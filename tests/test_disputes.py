@@ -538,3 +538,108 @@ def test_a_write_back_after_a_corrected_ingest_records_the_changes(neo4j_db, tmp
     later = {"since": after.isoformat().replace("+00:00", "Z")}
     assert run_saved_query(driver, db, "changes_since", later).rows == ()
     assert first.audited_at < second.audited_at
+
+
+# --- changes against the store (issue 23 item 5) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def jiang_reviewed(tmp_path_factory):
+    """Jiang's remedy applied, and the changes and notices of the two folders compared."""
+    tmp = tmp_path_factory.mktemp("reviewed")
+    apply_remedy(JIANG, tmp / "fixed", subject="jiang")
+    review(JIANG, tmp / "fixed", out=tmp / "folders")
+    return tmp / "fixed", tmp / "folders"
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): p.read_text(encoding="utf-8")
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("side", ["after", "before"])
+def test_changes_with_one_side_in_the_store_equal_those_of_the_two_folders(
+    side, jiang_reviewed, neo4j_env, tmp_path
+):
+    """The store holds the data after (the corrected folder ingested over the original) or
+    before (not yet ingested); the rows, JSON and notices are the folders', but for the
+    name of the side read from the store."""
+    from spillover.disputes.changes import store_label
+    from spillover.neo4j.ingest import graph_counts
+
+    fixed, folders = jiang_reviewed
+    assert _cli("ingest", str(JIANG)).exit_code == 0
+    if side == "after":
+        assert _cli("ingest", str(fixed), "--dataset", "jiang_case").exit_code == 0
+    args = ["--before", str(JIANG)] if side == "after" else ["--after", str(fixed)]
+    held = graph_counts(neo4j_env.driver, neo4j_env.settings.database)
+    out = tmp_path / "out"
+    done = _cli("changes", *args, "--out", str(out), "--format", "json")
+    assert done.exit_code == 0, done.output
+    label = store_label(neo4j_env.settings)
+    expected = json.loads((folders / "changes.json").read_text(encoding="utf-8"))
+    assert json.loads(done.stdout) == {**expected, side: label}
+    assert expected["counts"]["lifted"] == 11
+    got, want = _files(out), _files(folders)
+    assert sorted(got) == sorted(want)
+    for name, text in want.items():
+        if name.endswith(".json"):
+            assert json.loads(got[name]) == {**json.loads(text), side: label}, name
+        else:
+            assert got[name] == text, name
+    shown = _cli("changes", *args, "--format", "csv")
+    assert shown.stdout == want["changes.csv"]
+    assert graph_counts(neo4j_env.driver, neo4j_env.settings.database) == held  # only read
+
+
+@pytest.mark.neo4j
+def test_changes_refuse_a_store_of_another_dataset_or_policy_writing_nothing(neo4j_env, tmp_path):
+    world = random_scenario(3, people=6, loans=10, entries=4).write(tmp_path / "world")
+    other = tmp_path / "other.toml"
+    text = (Path(__file__).parents[1] / "src/spillover/policies/default.toml").read_text()
+    other.write_text(text.replace('version = "1.0.0"', 'version = "1.0.1"'))
+    out = tmp_path / "out"
+
+    def refused(says: str, *args: str) -> None:
+        done = _cli("changes", *args, "--out", str(out))
+        assert done.exit_code == 1, done.output
+        assert says in done.output, done.output
+        assert done.output.lower().count("error") == 1 and "Traceback" not in done.output
+        assert not out.exists()
+
+    refused("holds no data", "--before", str(JIANG))
+    assert _cli("ingest", str(world)).exit_code == 0
+    refused("not two versions of one dataset", "--before", str(JIANG))
+    refused("holds dataset 'world'", "--after", str(JIANG))
+    assert _cli("ingest", str(JIANG), "--replace").exit_code == 0
+    assert _cli("audit", "--write-back").exit_code == 0
+    refused(
+        "holds audit results scored under the policy spillover-default 1.0.0",
+        "--after",
+        str(JIANG),
+        "--policy",
+        str(other),
+    )
+    done = _cli("changes", "--after", str(JIANG), "--policy", str(other))  # without --out too
+    assert done.exit_code == 1 and "compare under the same policy (--policy)" in done.output
+    done = _cli("changes", "--after", str(JIANG))  # the store's own policy: nothing changed
+    assert done.exit_code == 0 and "no entry changed" in done.output
+    s = neo4j_env.settings
+    both = _cli("changes", "--before", str(JIANG), "--after", str(JIANG), "--neo4j-uri", s.uri)
+    assert both.exit_code == 2 and "leave out --before or --after" in both.output
+
+
+def test_a_side_left_out_needs_neo4j(monkeypatch):
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    done = _cli("changes", "--before", str(JIANG))
+    assert done.exit_code == 2 and "no Neo4j is given" in done.output
+    done = _cli("changes")
+    assert done.exit_code == 2 and "give --before or --after" in done.output
+    # two folders: a NEO4J_URI in the environment is not used
+    monkeypatch.setenv("NEO4J_URI", "bolt://localhost:1")
+    done = _cli("changes", "--before", str(JIANG), "--after", str(JIANG))
+    assert done.exit_code == 0 and "no entry changed" in done.output

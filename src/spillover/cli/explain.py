@@ -13,7 +13,6 @@ from ..demo import demo_text, run_demo
 from ..disputes import applied_dict, applied_text, apply_remedy
 from ..disputes import check_options as check_apply_options
 from ..engines.remedy import remedy as run_remedy
-from ..engines.remedy import remedy_json, remedy_text
 from ..engines.search import check as run_check
 from ..engines.search import explain_entry
 from ..errors import NotFoundError
@@ -23,6 +22,7 @@ from ..policy import load_policy
 from ..render.json import explanation_dict, explanation_json
 from ..render.neighborhood import neighborhood as build_view
 from ..render.neighborhood import write_view
+from ..render.remedy import remedy_json, remedy_text
 from ..render.report import write_report
 from ..render.text import explanation_text
 from ..text.safe import printable

@@ -6,11 +6,23 @@ from .apply import (
     AppliedRemedy,
     apply_remedy,
     check_options,
+    columns_records,
     corrected,
     dataset_records,
     folder_format,
 )
-from .changes import Changes, EntryChange, EntryState, changes, compare_audit, compare_datasets
+from .changes import (
+    Changes,
+    EntryChange,
+    EntryState,
+    Version,
+    changes,
+    compare_audit,
+    compare_datasets,
+    compare_versions,
+    folder_version,
+    store_version,
+)
 from .notices import Notice, notices, write_notices
 from .output import (
     applied_dict,
@@ -31,6 +43,7 @@ __all__ = [
     "EntryState",
     "Notice",
     "Review",
+    "Version",
     "applied_dict",
     "applied_text",
     "apply_remedy",
@@ -40,13 +53,17 @@ __all__ = [
     "changes_json",
     "changes_text",
     "check_options",
+    "columns_records",
     "compare_audit",
     "compare_datasets",
+    "compare_versions",
     "corrected",
     "dataset_records",
     "folder_format",
+    "folder_version",
     "notices",
     "review",
+    "store_version",
     "write_changes",
     "write_notices",
 ]

@@ -27,6 +27,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from ..engines.remedy import (
     subject_remedy,
 )
 from ..errors import SpilloverError, UsageProblem
+from ..facts.columns import NEVER, Columns, columns_from_dataset
 from ..facts.model import Dataset, MatchKey, SubjectKind
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_folder
@@ -59,6 +61,7 @@ __all__ = [
     "AppliedRemedy",
     "apply_remedy",
     "check_options",
+    "columns_records",
     "corrected",
     "dataset_records",
     "describe_record",
@@ -217,48 +220,48 @@ def dataset_records(data: Dataset) -> frozenset[Record]:
     >>> sorted({r.kind for r in records})
     ['applicant_phone', 'copy', 'loan_link', 'owner_period', 'sharing']
     """
+    return columns_records(columns_from_dataset(data))
+
+
+def _day(ordinal: Any) -> date | None:
+    return None if ordinal == NEVER else date.fromordinal(int(ordinal))
+
+
+def columns_records(c: Columns) -> frozenset[Record]:
+    """:func:`dataset_records` of a graph given as columns (a folder's, or what a graph
+    store holds: :meth:`~spillover.facts.graph.GraphBackend.columns`)."""
     out: set[Record] = set()
-    for loan in data.loans.values():
-        if loan.applicant_phone:
-            out.add(
-                Record(
-                    APPLICANT_PHONE,
-                    loan.platform_id,
-                    loan_id=loan.loan_id,
-                    phone=loan.applicant_phone,
-                )
-            )
-    for link in data.links:
-        lender = data.loans[link.loan_id].platform_id if link.loan_id in data.loans else None
-        out.add(
-            Record(LOAN_LINK, lender, loan_id=link.loan_id, phone=link.phone, role=link.role.value)
-        )
-    for periods in data.phone_periods.values():
-        for p in periods:
-            if p.owner_id is not None:
-                out.add(
-                    Record(OWNER_PERIOD, None, phone=p.phone, owner_id=p.owner_id, since=p.since)
-                )
-    for entry in data.entries.values():
-        if entry.copied_from is not None:
-            out.add(
-                Record(
-                    COPY, entry.platform_id, entry_id=entry.entry_id, copied_from=entry.copied_from
-                )
-            )
-    for s in data.sharing:
+    lender = {str(k): str(v) for k, v in zip(c.loan_ids, c.loan_platform, strict=True)}
+    for loan, platform, phone in zip(
+        c.loan_ids, c.loan_platform, c.loan_applicant_phone, strict=True
+    ):
+        if phone:
+            out.add(Record(APPLICANT_PHONE, str(platform), loan_id=str(loan), phone=str(phone)))
+    for loan, phone, role in zip(c.link_loan, c.link_phone, c.link_role, strict=True):
         out.add(
             Record(
-                SHARING, s.from_platform, from_platform=s.from_platform, to_platform=s.to_platform
+                LOAN_LINK,
+                lender.get(str(loan)),
+                loan_id=str(loan),
+                phone=str(phone),
+                role=str(role),
             )
         )
-    for match in data.matches.values():
-        if match.matched_by not in (MatchKey.KNOWN, MatchKey.NEW_IDENTITY):
-            held = (
-                data.records[match.record_id].platform_id
-                if match.record_id in data.records
-                else None
+    for phone, owner, since in zip(c.period_phone, c.period_owner, c.period_since, strict=True):
+        if owner:
+            out.add(
+                Record(OWNER_PERIOD, None, phone=str(phone), owner_id=str(owner), since=_day(since))
             )
+    for entry, platform, source in zip(
+        c.entry_ids, c.entry_platform, c.entry_copied_from, strict=True
+    ):
+        if source:
+            out.add(Record(COPY, str(platform), entry_id=str(entry), copied_from=str(source)))
+    for frm, to in zip(c.share_from, c.share_to, strict=True):
+        out.add(Record(SHARING, str(frm), from_platform=str(frm), to_platform=str(to)))
+    for match in c.matches.values():
+        if match.matched_by not in (MatchKey.KNOWN, MatchKey.NEW_IDENTITY):
+            held = c.records[match.record_id].platform_id if match.record_id in c.records else None
             out.add(
                 Record(
                     MATCH,

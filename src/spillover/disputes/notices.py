@@ -32,10 +32,11 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ..engines.remedy import APPLICANT_PHONE, LOAN_LINK, Record, record_text, remedy
+from ..engines.remedy import APPLICANT_PHONE, LOAN_LINK, Record, remedy
 from ..facts.graph import GraphBackend
 from ..facts.model import ref
 from ..render.i18n import MATCH_HOW_ZH, RECORD_TEXTS, ROLE_TEXTS_ZH
+from ..render.remedy import record_text
 from ..rules import APPLICANT
 from ..service.checklog import read_checks
 from ..text.safe import printable
@@ -136,7 +137,7 @@ def notices(
 ) -> tuple[Notice, ...]:
     """The notices of the lifted entries of ``found``, in travel order (stage, first day,
     platform id). ``before`` is the graph the entries were explained on before the
-    correction (their routes)."""
+    correction (their routes: the remedies ``found`` carries, else found again on it)."""
     lifted = [c for c in found.entries if c.status == LIFTED]
     drafts: dict[str, _Draft] = {}
 
@@ -144,7 +145,7 @@ def notices(
         return drafts.setdefault(platform, _Draft())
 
     for change in lifted:
-        r = remedy(before, change.entry_id, found.policy)
+        r = found.remedies.get(change.entry_id) or remedy(before, change.entry_id, found.policy)
         subject = ref(change.subject_kind, change.subject)
         stage_of = {c.platform_id: (c.stage, c.first_day) for c in r.contacts}
         lister = draft(change.platform_id)

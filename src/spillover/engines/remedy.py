@@ -46,9 +46,8 @@ most entries first).
 from __future__ import annotations
 
 import heapq
-import json
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -72,16 +71,12 @@ from ..policy import Policy, default_policy
 from ..rules import (
     APPLICANT,
     COPY_STEP,
-    MATCH_TEXTS,
     ORIGIN_STEP,
-    ROLES,
     SHARING_STEP,
     MatchKey,
     Verdict,
     loan_in_time,
 )
-from ..text.safe import printable_lines
-from ..text.wording import count, score_text
 from .explanation import Explanation
 from .search import copy_chain, explain
 from .ties import ExplanationFacts, PersonTie, person_ties
@@ -103,12 +98,9 @@ __all__ = [
     "contact_order",
     "entries_on_subject",
     "path_records",
-    "record_text",
+    "records_and_remedy",
     "remedy",
-    "remedy_dict",
     "remedy_for",
-    "remedy_json",
-    "remedy_text",
     "subject_remedy",
 ]
 
@@ -706,31 +698,33 @@ def remedy_for(
 ) -> Remedy:
     """The remedy of an entry already explained with every path (``max_paths`` unbounded)."""
     policy = policy or explanation.policy
-    e = explanation
+    ep = None
+    if explanation.verdict == Verdict.SPILLOVER:
+        ep = _entry_paths(backend, explanation.entry, policy)
+    return _remedy_of(backend, explanation, ep, policy)
+
+
+def _remedy_of(
+    backend: GraphBackend, e: Explanation, ep: _EntryPaths | None, policy: Policy
+) -> Remedy:
+    """The remedy of the entry explained by ``e``, from its paths ``ep`` (walked when it
+    rests on other people's debts; None otherwise)."""
     records: tuple[Record, ...] = ()
     paths = 0
     clearable = True
     loans: dict[str, Loan] = {}
+    contacts: tuple[Contact, ...] = ()
     if e.verdict == Verdict.SPILLOVER:
-        ep = _entry_paths(backend, e.entry, policy)
+        assert ep is not None
         paths = len(ep.walks)
         cut = _min_cut([ep])
         clearable = cut is not None
         records = cut or ()
         loans = ep.loans
+        contacts = _contacts(e, records, ep.chain)
     names = _with_names(backend, dict(e.names), records, loans)
     return Remedy(
-        e.entry,
-        e.verdict,
-        e.contamination,
-        records,
-        paths,
-        _contacts(e, records, copy_chain(e.entry, backend))
-        if e.verdict == Verdict.SPILLOVER
-        else (),
-        policy,
-        names,
-        clearable,
+        e.entry, e.verdict, e.contamination, records, paths, contacts, policy, names, clearable
     )
 
 
@@ -743,12 +737,30 @@ def remedy(backend: GraphBackend, entry_id: str, policy: Policy | None = None) -
     ['LN-HQ-1', 'XY-AX-1', 'XY-HQ-1']
     """
     policy = policy or default_policy()
-    entry = backend.entries([entry_id]).get(entry_id)
-    if entry is None:
-        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
+    entry = _entry(backend, entry_id)
     return remedy_for(
         backend, explain(backend, entry, policy, max_paths=_all_paths(policy)), policy
     )
+
+
+def _entry(backend: GraphBackend, entry_id: str) -> Entry:
+    entry = backend.entries([entry_id]).get(entry_id)
+    if entry is None:
+        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
+    return entry
+
+
+def records_and_remedy(
+    backend: GraphBackend, entry_id: str, policy: Policy | None = None
+) -> tuple[frozenset[Record], Remedy]:
+    """:func:`path_records` and :func:`remedy` of the entry ``entry_id`` from one walk of its
+    paths (what ``spillover changes`` needs of an entry the correction lifts)."""
+    policy = policy or default_policy()
+    entry = _entry(backend, entry_id)
+    ep = _entry_paths(backend, entry, policy)
+    e = explain(backend, entry, policy, max_paths=_all_paths(policy))
+    found = _remedy_of(backend, e, ep if e.verdict == Verdict.SPILLOVER else None, policy)
+    return _on_paths(ep), found
 
 
 def entries_on_subject(
@@ -1054,158 +1066,6 @@ def subject_remedy(
     )
 
 
-# ---------------------------------------------------------------------------
-# Text and JSON
-# ---------------------------------------------------------------------------
-
-
-def _name(names: dict[str, str], kind: str, ident: str | None) -> str:
-    if ident is None:
-        return "?"
-    return names.get(ref(kind, ident), ident)
-
-
-def _loan_text(names: dict[str, str], r: Record) -> str:
-    loan = names.get(ref("loan", r.loan_id or ""))
-    return f"{loan} ({r.loan_id})" if loan else f"loan {r.loan_id}"
-
-
-def record_text(r: Record, names: dict[str, str]) -> str:
-    """One record as an English sentence (the report translates with :mod:`spillover.render.i18n`)."""
-    phone = _name(names, "phone", r.phone)
-    if r.kind == APPLICANT_PHONE:
-        return f"{phone} {ROLES[APPLICANT].text} {_loan_text(names, r)}"
-    if r.kind == LOAN_LINK:
-        return f"{phone} {ROLES[r.role or ''].text} {_loan_text(names, r)}"
-    if r.kind == OWNER_PERIOD:
-        since = r.since.isoformat() if r.since else "?"
-        return f"{_name(names, 'person', r.owner_id)} owns phone {phone} (since {since})"
-    if r.kind == COPY:
-        return f"entry {r.entry_id} was copied from entry {r.copied_from}"
-    if r.kind == MATCH:
-        record = _name(names, "record", r.record_id)
-        return (
-            f"{record} is matched to {_name(names, 'person', r.person_id)} by "
-            f"{MATCH_TEXTS[MatchKey(r.matched_by or MatchKey.OTHER)]}"
-        )
-    return (
-        f"{_name(names, 'platform', r.from_platform)} passes its blacklist to "
-        f"{_name(names, 'platform', r.to_platform)}"
-    )
-
-
-def _record_out(r: Record, names: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": r.kind}
-    for key in (
-        "platform_id",
-        "loan_id",
-        "phone",
-        "role",
-        "owner_id",
-        "since",
-        "entry_id",
-        "copied_from",
-        "from_platform",
-        "to_platform",
-        "record_id",
-        "person_id",
-        "matched_by",
-    ):
-        value = getattr(r, key)
-        if value is not None:
-            out[key] = value.isoformat() if isinstance(value, date) else value
-    out["text"] = record_text(r, names)
-    return out
-
-
-def remedy_dict(r: Remedy) -> dict[str, Any]:
-    """The remedy as the JSON ``spillover remedy --format json`` prints (docs/contract.md)."""
-    return {
-        "entry_id": r.entry.entry_id,
-        "platform_id": r.entry.platform_id,
-        "subject": {"kind": r.entry.subject_kind.value, "id": r.entry.subject},
-        "listed_at": r.entry.listed_at.isoformat(),
-        "verdict": r.verdict.value,
-        "contamination": r.contamination,
-        "needed": r.needed,
-        "clearable": r.clearable,
-        "paths": r.paths,
-        "records": [_record_out(x, r.names) for x in r.records],
-        "contacts": [
-            {
-                "platform_id": c.platform_id,
-                "name": _name(r.names, "platform", c.platform_id),
-                "stage": c.stage,
-                "first_day": c.first_day.isoformat() if c.first_day else None,
-                "how": c.how,
-                "received_from": c.received_from,
-                "lists_subject": c.lists_subject,
-                "records": [_record_out(x, r.names) for x in c.records],
-            }
-            for c in r.contacts
-        ],
-        "policy": r.policy.label,
-    }
-
-
-def remedy_json(r: Remedy) -> str:
-    """The remedy as indented JSON (:func:`remedy_dict`)."""
-    return json.dumps(remedy_dict(r), indent=2, ensure_ascii=False)
-
-
-def _contact_lines(r: Remedy) -> Iterator[str]:
-    for n, c in enumerate(r.contacts, 1):
-        name = _name(r.names, "platform", c.platform_id)
-        if c.how == HOLDER:
-            where = "holds a record on a tie to the listing"
-        elif c.stage == 0:
-            where = "first lister (origin of the listing"
-            where += f", known there {c.first_day})" if c.first_day else ")"
-        else:
-            frm = _name(r.names, "platform", c.received_from)
-            verb = "copied it from" if c.how == COPY else "received it from"
-            where = f"{verb} {frm}" + (f" on {c.first_day}" if c.first_day else "")
-        if c.lists_subject:
-            where += "; lists the subject in this entry"
-        ask = (
-            f": correct {count(len(c.records), 'record')}"
-            if c.records
-            else ": ask to withdraw or update the listing"
-        )
-        yield f"    {n:>2}. {name} [{c.platform_id}], {where}{ask}"
-
-
-def remedy_text(r: Remedy) -> str:
-    """The remedy as ``spillover remedy`` prints it."""
-    subject = _name(r.names, r.entry.subject_kind.value, r.entry.subject)
-    platform = _name(r.names, "platform", r.entry.platform_id)
-    lines = [
-        f"{r.entry.entry_id}: {platform} listed {subject} on {r.entry.listed_at}",
-        f"  verdict: {r.verdict.upper()}  contamination {score_text(r.contamination)}",
-    ]
-    if not r.needed:
-        lines.append(
-            "  no remedy: nothing here rests on other people's debts"
-            if r.verdict == Verdict.OWN_CONDUCT
-            else "  no remedy: nothing in the data explains this listing"
-        )
-    elif not r.clearable:
-        lines.append("  no set of correctable records clears this listing")
-    else:
-        lines.append(
-            f"  correct {'this' if len(r.records) == 1 else 'these'} "
-            f"{count(len(r.records), 'record')} and no path is left (all "
-            f"{count(r.paths, 'path')} through other people's records, not only the best "
-            "that explain shows):"
-        )
-        for x in r.records:
-            lines.append(f"    - {record_text(x, r.names)}")
-        lines.append("  platforms to contact, in the order the listing travelled:")
-        lines.extend(_contact_lines(r))
-    lines.append(f"  policy: {r.policy.label}")
-    return printable_lines(lines)  # names and ids from the data: never a line of their own
-
-
 def path_records(
     backend: GraphBackend, entry_id: str, policy: Policy | None = None
 ) -> frozenset[Record]:
@@ -1218,10 +1078,11 @@ def path_records(
     ['applicant_phone', 'copy', 'loan_link', 'owner_period', 'sharing']
     """
     policy = policy or default_policy()
-    entry = backend.entries([entry_id]).get(entry_id)
-    if entry is None:
-        raise NotFoundError(f"unknown blacklist entry {entry_id!r}")
-    ep = _entry_paths(backend, entry, policy)
+    return _on_paths(_entry_paths(backend, _entry(backend, entry_id), policy))
+
+
+def _on_paths(ep: _EntryPaths) -> frozenset[Record]:
+    """The correctable records on some path of ``ep``."""
     if not ep.walks:
         return frozenset()
     g, records = _network([ep])

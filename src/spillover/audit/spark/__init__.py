@@ -13,7 +13,9 @@ and gives exactly the kernel's rows (tests hold the two to each other):
 * :mod:`.reach`: origin platform -> listing, along copy chains and sharing;
 * :mod:`.search`: the layered search, one DataFrame step per step of the kernel;
 * :mod:`.result`: the audit rows, scored and their reason codes spelled;
-* :mod:`.write`: the audit written (a file, or a Parquet dataset).
+* :mod:`.write`: the audit written (a file, or a Parquet dataset);
+* :mod:`.incremental`: the re-audit of only what a correction changed, the entries found
+  on the driver and re-scored by Spark's pass.
 
 Every step kind, factor, reason code and the score come from :mod:`spillover.rules`
 through the kernel's compiled tables (``USE_KIND``, ``SUBJECT_PHONE_KIND``, ...)
@@ -27,6 +29,7 @@ package).
 """
 
 from .frames import TABLES, frames_from_columns, read_tables
+from .incremental import reaudit_spark
 from .search import audit_frames
 from .session import SparkUnavailable, session
 from .write import OUT_FORMATS, SparkAuditSummary, audit_path, audit_spark
@@ -41,5 +44,6 @@ __all__ = [
     "audit_spark",
     "frames_from_columns",
     "read_tables",
+    "reaudit_spark",
     "session",
 ]

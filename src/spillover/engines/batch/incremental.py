@@ -43,7 +43,14 @@ from .audit import audit_entries, audit_pass
 from .index import CodedGraph
 from .result import AuditResult
 
-__all__ = ["FactChanges", "affected_entries", "fact_changes", "index_changes", "reaudit"]
+__all__ = [
+    "FactChanges",
+    "affected_entries",
+    "entries_to_reaudit",
+    "fact_changes",
+    "index_changes",
+    "reaudit",
+]
 
 
 @dataclass(frozen=True)
@@ -469,15 +476,29 @@ def index_changes(a: CodedGraph, b: CodedGraph) -> FactChanges:
     )
 
 
+def _changes(before: Columns | CodedGraph, ix: CodedGraph) -> FactChanges:
+    if isinstance(before, CodedGraph):
+        return index_changes(before, ix)
+    return fact_changes(before, ix.cols)
+
+
+def entries_to_reaudit(before: Columns | CodedGraph, ix: CodedGraph) -> np.ndarray:
+    """The entries of ``ix`` (the new version; indices in entry_id order) whose answer can
+    differ from ``before``'s (its columns, or its index: faster): every entry when the
+    difference cannot be followed. Any engine may re-score them (the per-entry search on
+    a backend of the new version, or the pass: :func:`reaudit`)."""
+    changes = _changes(before, ix)
+    if changes.everything:
+        return np.arange(len(ix.codes.entry_order), dtype=np.int64)
+    return affected_entries(ix, changes)
+
+
 def reaudit(before: Columns | CodedGraph, ix: CodedGraph) -> tuple[np.ndarray, AuditResult]:
     """The entries of ``ix`` (the new version) to re-score against ``before`` (its columns or
     its index: faster), as indices in entry_id order, and their result (with the copy
     sources they need): every other entry's row is the one ``before``'s audit gave (tests
     hold this to a full pass)."""
-    if isinstance(before, CodedGraph):
-        changes = index_changes(before, ix)
-    else:
-        changes = fact_changes(before, ix.cols)
+    changes = _changes(before, ix)
     if changes.everything:
         return np.arange(len(ix.codes.entry_order), dtype=np.int64), audit_pass(ix)
     rows = affected_entries(ix, changes)
