@@ -1330,3 +1330,33 @@ def test_with_cors_every_check_goes_the_long_way(tmp_path: Path) -> None:
         srv.process.wait()
     assert short == long
     assert all(("vary", "Origin") in x["headers"] for x in short)
+
+
+def test_the_short_way_sees_a_client_leave_as_starlette_does() -> None:
+    """The short way's request learns whether the client left without anyio's cancel
+    scope: before the client leaves it says no (and takes no message), after it yes,
+    as Starlette's own request says."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from spillover.service.shortcut import _Request
+
+    async def scenario(kind: type[Request]) -> list[bool]:
+        arrived = asyncio.Event()
+        taken: list[str] = []
+
+        async def receive() -> dict[str, Any]:
+            await arrived.wait()  # as uvicorn's: wait for the next message
+            taken.append("disconnect")
+            return {"type": "http.disconnect"}
+
+        request = kind({"type": "http", "headers": []}, receive)
+        answers = [await request.is_disconnected(), await request.is_disconnected()]
+        assert taken == []  # nothing taken while nothing was there
+        arrived.set()  # the client leaves
+        answers += [await request.is_disconnected(), await request.is_disconnected()]
+        return answers
+
+    assert asyncio.run(scenario(_Request)) == [False, False, True, True]
+    assert asyncio.run(scenario(Request)) == [False, False, True, True]

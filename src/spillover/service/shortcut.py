@@ -13,6 +13,7 @@ way, byte for byte: the same code answers the check, the same exception handlers
 answer its errors (403, 404, 422, 499, 503), and the request log names the same route.
 """
 
+import inspect
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -63,7 +64,7 @@ class CheckShortcut:
         if item is None:
             return False
         scope["route"] = self.route  # what FastAPI's router sets: the request log names it
-        request = Request(scope, receive)
+        request = _Request(scope, receive)
         try:
             response = await check_response(
                 await get_service(request), item, scope["state"]["token_name"], request
@@ -88,6 +89,30 @@ class CheckShortcut:
             if cls in handlers and cls is not Exception:
                 return handlers[cls]
         return None
+
+
+class _Request(Request):
+    """Starlette's request, whose :meth:`is_disconnected` does without anyio's cancel
+    scope (whose ``cancel()`` formats the task's repr: about 3 % of the event loop's
+    time per check in the profile)."""
+
+    _left = False
+
+    async def is_disconnected(self) -> bool:
+        """Whether the client has left: Starlette's answer (the next message, if it is
+        there already, says so), found by running ``receive()`` up to its first wait."""
+        if self._left:
+            return True
+        waiting = self.receive()
+        if not inspect.iscoroutine(waiting):
+            return await super().is_disconnected()
+        try:
+            waiting.send(None)
+        except StopIteration as done:  # a message was there already
+            self._left = done.value.get("type") == "http.disconnect"
+            return self._left
+        waiting.close()  # it would wait for one: the client is still there
+        return False
 
 
 def _valid_check(body: bytes) -> CheckIn | None:
