@@ -121,12 +121,12 @@ class Listener(asyncio.AbstractServer):
     connections stay in the kernel's backlog). Each accepted socket becomes a uvloop
     transport with ``protocol_factory()``'s protocol.
 
-    One connection each time a socket is readable (asyncio takes up to ``backlog``): the
-    workers of ``--workers N`` share the listening socket and are all woken, so each
-    takes one in turn and a worker busy answering comes back for the next one later;
-    when one took them all, four clients arriving at once could all land on one worker
-    while the others idle. The socket stays readable while connections wait, so the
-    next turn of the loop takes the next one."""
+    One connection each time a socket is readable (asyncio's loop takes up to
+    ``backlog``, and usually finds one): the socket stays readable while connections
+    wait, so the next turn of the loop takes the next one. With ``--workers N`` the
+    workers share the listening socket; which one takes a connection is the kernel's
+    and the scheduler's choice (docs/benchmarks.md: in one run on a loaded machine one
+    worker took all four clients)."""
 
     def __init__(
         self,
