@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark of ``spillover serve``: POST /v1/checks latency (p50, p99) and throughput over
-loopback HTTP, with a bounded number of concurrent clients (httpx, one connection each).
+loopback HTTP, with a bounded number of concurrent clients, one kept-alive HTTP/1.1
+connection each: ``--client raw`` (default) writes the requests and reads the answers on
+asyncio streams (the least CPU a Python client can spend), ``--client httpx`` uses
+httpx's AsyncClient (the figures of issue 22's table; it costs more CPU per request than
+the server's HTTP stack). The clients share the machine with the server: their CPU time
+per check is printed apart (``client_cpu_ms_per_check``), beside the server's.
 
 The proposed listings are the recorded entries of the folder (platform, subject, day),
 sampled with a fixed seed; each is checked as if it were only proposed. The server runs
@@ -12,12 +17,15 @@ The floor is measured in the same run, in this process: the library's own ``chec
 (``spillover.engines.search.check`` on the memory backend of the same folder) over the
 same proposals, one after the other; the output gives the service's figures as ratios
 to it, and ``uptime`` before and after (on a shared machine, compare ratios).
+``--http`` picks the server's HTTP stack (``spillover serve --http``); ``--profile FILE``
+records the server with py-spy during the measured run (speedscope JSON).
 
 Usage::
 
     spillover synth --people 100000 --seed 11 --out /tmp/synth100k
     python benchmarks/bench_service.py --data /tmp/synth100k
     python benchmarks/bench_service.py --data /tmp/synth100k --workers 2
+    python benchmarks/bench_service.py --data /tmp/synth100k --client httpx --http h11
     spillover ingest /tmp/synth100k --wipe -y        # NEO4J_* set
     python benchmarks/bench_service.py --data /tmp/synth100k --neo4j
 
@@ -66,8 +74,10 @@ def proposals(folder: Path, n: int, seed: int) -> list[dict[str, Any]]:
 
 
 async def run(
-    url: str, bodies: list[dict[str, Any]], concurrency: int
+    url: str, bodies: list[dict[str, Any]], concurrency: int, client: str = "raw"
 ) -> tuple[list[float], float, dict[int, int]]:
+    """Post ``bodies`` to /v1/checks from ``concurrency`` clients at once: the latency of
+    each answer, the wall time of all, the answers' statuses."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for b in bodies:
         queue.put_nowait(b)
@@ -75,7 +85,7 @@ async def run(
     statuses: dict[int, int] = {}
     headers = {"Authorization": f"Bearer {TOKEN}"}
 
-    async def client() -> None:
+    async def httpx_client() -> None:
         async with httpx.AsyncClient(
             base_url=url, timeout=60, limits=httpx.Limits(max_connections=1)
         ) as c:
@@ -86,9 +96,70 @@ async def run(
                 latencies.append(time.perf_counter() - t)
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
+    async def raw_client() -> None:
+        conn = RawConnection(url)
+        try:
+            while not queue.empty():
+                body = json.dumps(queue.get_nowait(), separators=(",", ":")).encode()
+                t = time.perf_counter()
+                status = await conn.post_json("/v1/checks", body)
+                latencies.append(time.perf_counter() - t)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            conn.close()
+
+    one = raw_client if client == "raw" else httpx_client
     began = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
+    await asyncio.gather(*(one() for _ in range(concurrency)))
     return latencies, time.perf_counter() - began, statuses
+
+
+class RawConnection:
+    """One kept-alive HTTP/1.1 connection on asyncio streams: a POST written in one go,
+    its answer read by its ``content-length`` (reconnects after ``connection: close``)."""
+
+    def __init__(self, url: str) -> None:
+        hostport = url.split("://", 1)[1].rstrip("/")
+        self.host, _, port = hostport.partition(":")
+        self.port = int(port or 80)
+        self.head = (
+            f"Host: {hostport}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Content-Type: application/json\r\nContent-Length: "
+        ).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post_json(self, path: str, body: bytes) -> int:
+        """POST ``body`` to ``path``; the answer's status (its body read and dropped)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(
+            b"POST %s HTTP/1.1\r\n%s%d\r\n\r\n%s" % (path.encode(), self.head, len(body), body)
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length, close = None, False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and b"close" in value.lower():
+                close = True
+        if length is None:
+            raise RuntimeError(f"an answer without content-length: {head!r}")
+        await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return status
+
+    def close(self) -> None:
+        """Close the connection (the next post opens another)."""
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
 
 
 def main() -> None:
@@ -107,6 +178,24 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="the clients: HTTP/1.1 on asyncio streams (raw) or httpx's AsyncClient",
+    )
+    ap.add_argument(
+        "--http",
+        choices=["auto", "httptools", "h11"],
+        default=None,
+        help="the server's HTTP stack (spillover serve --http; default: serve's own)",
+    )
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="record the server with py-spy during the measured run (speedscope JSON)",
+    )
     ap.add_argument(
         "--no-floor", action="store_true", help="skip the library's own check (the floor)"
     )
@@ -136,6 +225,7 @@ def main() -> None:
             str(tmp / "checks.jsonl"),
             "--workers",
             str(args.workers),
+            *(["--http", args.http] if args.http else []),
             *source,
         ],
         env=env,
@@ -155,11 +245,22 @@ def main() -> None:
             time.sleep(0.2)
         ready = time.perf_counter() - began
         bodies = proposals(args.data, args.warm + args.requests, args.seed)
-        asyncio.run(run(url, bodies[: args.warm], args.concurrency))
-        cpu_before = _tree_cpu_s(server.pid)
-        lat, wall, statuses = asyncio.run(run(url, bodies[args.warm :], args.concurrency))
-        server_cpu = _tree_cpu_s(server.pid) - cpu_before
+        asyncio.run(run(url, bodies[: args.warm], args.concurrency, args.client))
+        profiler = _py_spy(server.pid, args.profile) if args.profile else None
+        by_process = _tree_cpu_by_process(server.pid)
+        client_before = time.process_time()
+        lat, wall, statuses = asyncio.run(
+            run(url, bodies[args.warm :], args.concurrency, args.client)
+        )
+        client_cpu = time.process_time() - client_before
+        spent = {
+            p: cpu - by_process.get(p, 0.0) for p, cpu in _tree_cpu_by_process(server.pid).items()
+        }
+        server_cpu = sum(spent.values())
         rss = _rss_mb(server.pid)
+        if profiler is not None:
+            profiler.send_signal(2)  # SIGINT: py-spy writes its file and exits
+            profiler.wait(60)
     finally:
         server.terminate()
         server.wait(30)
@@ -170,6 +271,8 @@ def main() -> None:
         "requests": len(lat),
         "concurrency": args.concurrency,
         "workers": args.workers,
+        "client": args.client,
+        "http": args.http or "default",
         "statuses": statuses,
         "p50_ms": round(lat[len(lat) // 2] * 1e3, 2),
         "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3, 2),
@@ -178,6 +281,14 @@ def main() -> None:
         # CPU time of the server's processes per check: on a loaded machine the figure
         # that least depends on how long the processes waited for a core
         "server_cpu_ms_per_check": round(server_cpu / len(lat) * 1e3, 3),
+        # CPU seconds of each server process during the run (the supervisor first, then
+        # the workers with --workers N: how evenly the connections spread)
+        "server_cpu_s_by_process": [round(spent[p], 2) for p in sorted(spent)],
+        # the clients' CPU (this process) per check: they share the cores with the server
+        "client_cpu_ms_per_check": round(client_cpu / len(lat) * 1e3, 3),
+        # the cores the server and the clients kept busy, on average, during the run
+        "cores_busy": round((server_cpu + client_cpu) / wall, 2),
+        "cores": os.cpu_count(),
         "server_ready_s": round(ready, 1),
         "server_rss_mb": rss,
         "check_log_lines": len((tmp / "checks.jsonl").read_text().splitlines()),
@@ -236,6 +347,11 @@ def library_floor(folder: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
 def _tree_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` and its live descendants (the
     uvicorn workers)."""
+    return sum(_tree_cpu_by_process(pid).values())
+
+
+def _tree_cpu_by_process(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of process ``pid`` and of each live descendant."""
     tick = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -245,7 +361,8 @@ def _tree_cpu_s(pid: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0.0, [pid]
+    out: dict[int, float] = {}
+    todo = [pid]
     while todo:
         p = todo.pop()
         todo += children.get(p, [])
@@ -253,8 +370,32 @@ def _tree_cpu_s(pid: int) -> float:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
+        out[p] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording the process ``pid`` and its workers, every thread, until SIGINT."""
+    profiler = subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--threads",
+            "--rate",
+            "500",
+            "--format",
+            "speedscope",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # attached before the run starts
+    return profiler
 
 
 def _uptime() -> str:

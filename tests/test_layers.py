@@ -132,6 +132,8 @@ LAZY_PREFIXES = (
     "fastapi",
     "uvicorn",
     "h11",
+    "uvloop",
+    "httptools",
     "matplotlib",
     "spillover.neo4j.store",
     "spillover.neo4j.ingest",
@@ -140,6 +142,7 @@ LAZY_PREFIXES = (
     "spillover.neo4j.saved",
     "spillover.audit.spark",
     "spillover.service.run",
+    "spillover.service.uvhttp",
     "spillover.link.resolve",
     "spillover.link.report",
 )

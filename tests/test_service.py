@@ -56,6 +56,9 @@ CHECK = {
 }
 MAX_BODY = 4096
 MAX_BATCH = 5
+#: the HTTP stacks of ``spillover serve --http`` (httptools on uvloop is the default when
+#: installed); the guard's tests run on both
+STACKS = ["httptools", "h11"]
 
 
 def free_port() -> int:
@@ -558,8 +561,9 @@ def test_the_password_given_on_the_command_line_reaches_every_worker(
     assert got.json()["entry_id"] == "E-QT-J"
 
 
-def test_sigterm_stops_cleanly_and_closes_the_graph(tmp_path: Path) -> None:
-    srv = start_server(["--data", str(JIANG)], {"NEO4J_URI": ""}, tmp_path)
+@pytest.mark.parametrize("stack", STACKS)
+def test_sigterm_stops_cleanly_and_closes_the_graph(tmp_path: Path, stack: str) -> None:
+    srv = start_server(["--data", str(JIANG), "--http", stack], {"NEO4J_URI": ""}, tmp_path)
     with srv.client() as c:
         assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
     # uvicorn answers what is in flight, runs the shutdown (the graph is closed), then
@@ -605,11 +609,14 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(server: Ser
         call()
 
 
-def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stack", STACKS)
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path, stack: str) -> None:
     """A batch that is still being answered when SIGTERM arrives is answered in full."""
     many = 2500
     srv = start_server(
         [
+            "--http",
+            stack,
             "--data",
             str(JIANG),
             "--max-batch",
@@ -744,11 +751,15 @@ ROOMY = ["--max-body-bytes", str(2 * 1024 * 1024)]
 SHORT_TIMEOUTS = ["--header-timeout", "1", "--body-timeout", "1", "--keep-alive-timeout", "1"]
 
 
-@pytest.fixture(scope="module")
-def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server on the embedded graph with a 2 MiB body limit."""
+@pytest.fixture(scope="module", params=STACKS)
+def roomy(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A server on the embedded graph with a 2 MiB body limit, on each HTTP stack."""
     srv = start_server(
-        ["--data", str(JIANG), *ROOMY], {"NEO4J_URI": ""}, tmp_path_factory.mktemp("roomy")
+        ["--data", str(JIANG), *ROOMY, "--http", request.param],
+        {"NEO4J_URI": ""},
+        tmp_path_factory.mktemp("roomy"),
     )
     try:
         yield srv
@@ -816,8 +827,11 @@ def test_unauthenticated_bodies_are_not_buffered(roomy: Server) -> None:
     assert grown_mib < 20, f"the server's peak memory grew by {grown_mib:.0f} MiB"
 
 
-def test_idle_and_slow_connections_time_out(tmp_path: Path) -> None:
-    srv = start_server(["--data", str(JIANG), *SHORT_TIMEOUTS], {"NEO4J_URI": ""}, tmp_path)
+@pytest.mark.parametrize("stack", STACKS)
+def test_idle_and_slow_connections_time_out(tmp_path: Path, stack: str) -> None:
+    srv = start_server(
+        ["--data", str(JIANG), *SHORT_TIMEOUTS, "--http", stack], {"NEO4J_URI": ""}, tmp_path
+    )
     try:
         _idle_and_slow(_port(srv))
     finally:
@@ -860,7 +874,8 @@ def _idle_and_slow(port: int) -> None:
     assert kept_answer.startswith(b"HTTP/1.1 200") and kept_closed
 
 
-def test_few_file_descriptors_many_connections(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stack", STACKS)
+def test_few_file_descriptors_many_connections(tmp_path: Path, stack: str) -> None:
     """With 64 open files allowed, 150 idle connections: the server refuses those over
     its cap at once, drops the idle ones after the header timeout (10 s by default),
     answers again, and writes a bounded number of log lines."""
@@ -869,7 +884,9 @@ def test_few_file_descriptors_many_connections(tmp_path: Path) -> None:
     def few_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-    srv = start_server(["--data", str(JIANG)], {"NEO4J_URI": ""}, tmp_path, few_files)
+    srv = start_server(
+        ["--data", str(JIANG), "--http", stack], {"NEO4J_URI": ""}, tmp_path, few_files
+    )
     conns: list[socket.socket] = []
     try:
         for _ in range(150):
@@ -1034,16 +1051,20 @@ def test_driver_warnings_are_json_lines_in_the_service_log(
     assert down == 503
 
 
-def _batch_server(tmp_path: Path) -> Server:
+BATCH_ARGS = ["--data", str(JIANG), "--max-batch", "3000", "--max-body-bytes", str(10**7)]
+
+
+def _batch_server(tmp_path: Path, stack: str = "httptools") -> Server:
     return start_server(
-        ["--data", str(JIANG), "--max-batch", "3000", "--max-body-bytes", str(10**7)],
+        [*BATCH_ARGS, "--http", stack],
         {"NEO4J_URI": ""},
         tmp_path,
     )
 
 
-def test_a_batch_whose_client_left_is_not_recorded(tmp_path: Path) -> None:
-    srv = _batch_server(tmp_path)
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_batch_whose_client_left_is_not_recorded(tmp_path: Path, stack: str) -> None:
+    srv = _batch_server(tmp_path, stack)
     try:
         with (
             httpx.Client(base_url=srv.url, timeout=0.5) as c,
@@ -1183,3 +1204,208 @@ def test_every_neo4j_call_has_a_deadline(neo4j_db: Neo4jService) -> None:
         backend.close()
         proxy.cut()
     assert 1.5 < waited < 4, waited
+
+
+# ---------------------------------------------------------------------------
+# issue 22: httptools on uvloop beside h11, and the short way of POST /v1/checks
+# ---------------------------------------------------------------------------
+
+
+PIPELINE_ARGS = ["--data", str(JIANG), "--header-timeout", "1", "--keep-alive-timeout", "30"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_pipelined_requests_are_answered_in_order(tmp_path: Path, stack: str) -> None:
+    """Three requests written at once on one connection (the third a check): three
+    answers, in order; the header deadline (1 s) does not close the connection while
+    the ones behind the first are answered, and does close it once it idles."""
+    srv = start_server(
+        [*PIPELINE_ARGS, "--http", stack],
+        {"NEO4J_URI": ""},
+        tmp_path,
+    )
+    body = json.dumps(CHECK).encode()
+    check = (
+        b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (TOKENS["quickcash"].encode(), len(body), body)
+    )
+    try:
+        s = _raw(_port(srv))
+        with s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2 + check)
+            data, closed = _read_until_closed(s, 6)
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    answers = data.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"200"] * 3, data[:2000]
+    assert b'"check_id"' in answers[2]
+    assert closed  # idle after the third answer: closed by the header deadline, not 30 s
+
+
+def _exchange(c: httpx.Client, content_type: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = c.post(
+        "/v1/checks",
+        content=json.dumps(body).encode(),
+        headers={**RIGHT, "Content-Type": content_type},
+    )
+    headers = [(k, v) for k, v in r.headers.multi_items() if k not in ("date", "x-request-id")]
+    text = r.text
+    if r.status_code == 200:
+        text = text.replace(r.json()["check_id"], "CHECK_ID")
+    return {"status": r.status_code, "headers": headers, "body": text}
+
+
+SHORT_AND_LONG = [
+    CHECK,  # 200
+    {**CHECK, "platform_id": "yidai"},  # 403: the token acts for quickcash only
+    {**CHECK, "subject": {"kind": "person", "id": "nobody"}},  # 404
+    {**CHECK, "platform_id": "quickcash", "subject": {"kind": "phone", "id": "12"}},  # 422
+    {**CHECK, "subject": {"kind": "phone", "id": "139 5711 2345"}},  # 200, a phone
+    {**CHECK, "listed_at": "1800-01-01"},  # 422 from the model: the long way both times
+]
+
+
+def test_the_short_way_answers_as_the_long_way(server: Server) -> None:
+    """``Content-Type: application/json`` goes the short way (spillover.service.shortcut),
+    ``application/json; charset=utf-8`` the long way (FastAPI): status, headers (but the
+    date and the request id) and bodies are the same, byte for byte, and so are the
+    check log's lines (but the check id and the time) and the request log's route."""
+    before = len(_records(server.check_log))
+    lines_before = len(server.log())
+    with server.client() as c:
+        short = [_exchange(c, "application/json", b) for b in SHORT_AND_LONG]
+        long = [_exchange(c, "application/json; charset=utf-8", b) for b in SHORT_AND_LONG]
+    assert [x["status"] for x in short] == [200, 403, 404, 422, 200, 422]
+    assert short == long
+    records = _records(server.check_log)[before:]
+    masked = [{**r, "check_id": None, "time": None} for r in records]
+    assert len(masked) == 4
+    assert masked[:2] == masked[2:]
+    time.sleep(0.5)
+    routes = [x["route"] for x in server.log()[lines_before:] if x.get("event") == "request"]
+    assert routes[-12:] == ["/v1/checks"] * 12  # (a line of the test before may come late)
+
+
+def test_headers_over_16_kib_are_refused_and_large_bodies_are_not(roomy: Server) -> None:
+    """Over 16 KiB of a request line and headers still incomplete: 400 and closed, on
+    both stacks (h11's limit; llhttp has none of its own), well before the header
+    deadline; a valid check whose body (1 MiB, mostly whitespace) arrives in the same
+    packets as its headers is answered."""
+    s = _raw(_port(roomy))
+    with s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000)
+        big_head, closed = _read_until_closed(s, 5)
+    body = json.dumps(CHECK).encode() + b" " * (1024 * 1024)
+    s = _raw(_port(roomy))
+    with s:
+        s.sendall(
+            b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            b"Connection: close\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (TOKENS["quickcash"].encode(), len(body), body)
+        )
+        answer, _ = _read_until_closed(s, 10)
+    assert big_head.startswith(b"HTTP/1.1 400") and closed, big_head[:200]
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
+def test_with_cors_every_check_goes_the_long_way(tmp_path: Path) -> None:
+    """With --cors-origin every answer carries ``vary: Origin`` (the CORS middleware's):
+    the short way is off, both content types get the same answers."""
+    srv = start_server(
+        ["--data", str(JIANG), "--cors-origin", "https://ops.example"], {"NEO4J_URI": ""}, tmp_path
+    )
+    try:
+        with srv.client() as c:
+            short = [_exchange(c, "application/json", b) for b in SHORT_AND_LONG]
+            long = [_exchange(c, "application/json; charset=utf-8", b) for b in SHORT_AND_LONG]
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    assert short == long
+    assert all(("vary", "Origin") in x["headers"] for x in short)
+
+
+def test_the_short_way_sees_a_client_leave_as_starlette_does() -> None:
+    """The short way's request learns whether the client left without anyio's cancel
+    scope: before the client leaves it says no (and takes no message), after it yes,
+    as Starlette's own request says."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    from spillover.service.shortcut import _Request
+
+    async def scenario(kind: type[Request]) -> list[bool]:
+        arrived = asyncio.Event()
+        taken: list[str] = []
+
+        async def receive() -> dict[str, Any]:
+            await arrived.wait()  # as uvicorn's: wait for the next message
+            taken.append("disconnect")
+            return {"type": "http.disconnect"}
+
+        request = kind({"type": "http", "headers": []}, receive)
+        answers = [await request.is_disconnected(), await request.is_disconnected()]
+        assert taken == []  # nothing taken while nothing was there
+        arrived.set()  # the client leaves
+        answers += [await request.is_disconnected(), await request.is_disconnected()]
+        return answers
+
+    assert asyncio.run(scenario(_Request)) == [False, False, True, True]
+    assert asyncio.run(scenario(Request)) == [False, False, True, True]
+
+
+LISTENER = """
+import asyncio, logging, socket, sys, time
+from spillover.service.uvhttp import new_event_loop
+logging.basicConfig(stream=sys.stdout, format="%(message)s")
+
+class Hello(asyncio.Protocol):
+    def connection_made(self, transport):
+        transport.write(b"hello")
+        transport.close()
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Hello, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    held = []
+    try:  # every file descriptor taken: accept() fails with EMFILE
+        while True:
+            held.append(socket.socket())
+    except OSError:
+        pass
+    await asyncio.sleep(2)
+    for s in held:  # free them: the listener accepts again
+        s.close()
+    await asyncio.sleep(3)
+    print("serving", server.is_serving(), flush=True)
+
+with asyncio.Runner(loop_factory=new_event_loop) as runner:
+    runner.run(main())
+"""
+
+
+def test_the_uvloop_listener_survives_running_out_of_file_descriptors() -> None:
+    """accept() fails with EMFILE: spillover.service.uvhttp's listener notes it, waits
+    a second and accepts again; the connection made meanwhile is answered once
+    descriptors are free (uvloop's own server would have closed its port for good)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", LISTENER], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        time.sleep(0.5)  # its descriptors are taken by now
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.settimeout(30)
+            answer = s.recv(100)
+        out = child.communicate(timeout=60)[0]
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert answer == b"hello"
+    assert "accept() failed: out of file descriptors" in out
+    assert "serving True" in out

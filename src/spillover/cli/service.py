@@ -93,6 +93,13 @@ __all__ = ["checks", "serve"]
     show_default=True,
     help="Open connections at most (and at most half the open-files limit); 503 past it.",
 )
+@click.option(
+    "--http",
+    type=click.Choice(["auto", "httptools", "h11"]),
+    default="auto",
+    show_default=True,
+    help="HTTP stack: httptools on uvloop (faster; auto: when installed) or h11 on asyncio.",
+)
 @handle_errors
 def serve(
     host: str,
@@ -114,6 +121,7 @@ def serve(
     body_timeout: float,
     keep_alive_timeout: int,
     max_connections: int,
+    http: str,
 ) -> None:
     """Serve the pre-blacklist check API over HTTP (docs/service.md; needs spillover[serve])."""
     try:
@@ -152,6 +160,7 @@ def serve(
         workers=workers,
         graceful_seconds=graceful_seconds,
         neo4j_password=source.neo4j.password if source.neo4j is not None else None,
+        http=http,
     )
 
 

@@ -4,7 +4,8 @@ Routes, authentication, logs and the check log are documented in docs/service.md
 The explanation JSON is :class:`~spillover.render.json.ExplanationOut` (docs/contract.md §3),
 the recommendation :func:`spillover.rules.recommendation`; the service only wires them
 to HTTP: :mod:`~spillover.service.routes` (over :mod:`~spillover.service.deps`),
-:mod:`~spillover.service.gate`, :mod:`~spillover.service.docs`, assembled here. It
+:mod:`~spillover.service.gate` (and its short way for checks,
+:mod:`~spillover.service.shortcut`), :mod:`~spillover.service.docs`, assembled here. It
 needs the optional extra ``spillover[serve]``.
 """
 
@@ -33,6 +34,7 @@ from .config import ServeConfig
 from .gate import Gate
 from .logs import json_log
 from .schemas import clean_errors
+from .shortcut import CheckShortcut
 
 __all__ = ["CHECK_THREADS", "create_app"]
 
@@ -91,6 +93,9 @@ def create_app(
         authenticate=partial(authenticate, app.state.grants),
         limit=config.max_body_bytes,
         body_timeout=config.body_timeout,
+        # the short way skips the CORS middleware (which adds `vary: Origin` to every
+        # answer when it is on): only without it
+        shortcut=None if config.cors_origins else CheckShortcut(app),
     )
     docs.add_examples(app, app.state.policy)
     return app

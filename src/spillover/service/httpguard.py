@@ -1,10 +1,12 @@
 """What keeps ``spillover serve`` answering under slow, idle or too many connections.
 
 - :class:`GuardedH11Protocol`: uvicorn's HTTP/1.1 protocol with a deadline for a
-  request's headers (from the connection's start, or from the end of the previous
-  answer on a kept-alive connection; bytes trickling in do not extend it) and a cap on
-  open connections (one over it is answered 503 and closed at once, before the process
-  runs out of file descriptors and ``accept()`` starts failing);
+  request's headers (:class:`HeaderDeadline`: from the connection's start, or from the
+  end of the previous answer on a kept-alive connection; bytes trickling in do not
+  extend it) and a cap on open connections (:func:`refused`: one over it is answered
+  503 and closed at once, before the process runs out of file descriptors and
+  ``accept()`` starts failing); the same guard on httptools and uvloop is
+  :mod:`spillover.service.uvhttp`'s;
 - :class:`RateLimit`: a logging filter that lets the same message through a few times a
   minute and then counts what it held back, so that a storm of failing connections
   cannot flood the log.
@@ -18,12 +20,14 @@ process reads the same). It needs the optional extra ``spillover[serve]``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
 import resource
 import threading
 import time
+from collections.abc import Callable, Sized
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,9 +37,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 __all__ = [
     "LIMITS_ENV",
     "GuardedH11Protocol",
+    "HeaderDeadline",
     "HttpLimits",
     "RateLimit",
     "connection_cap",
+    "limits_and_cap",
+    "refused",
 ]
 
 #: the environment variable ``spillover serve`` hands the connection limits in
@@ -78,62 +85,96 @@ _REFUSED = (
 )
 
 
+@functools.cache
+def limits_and_cap() -> tuple[HttpLimits, int]:
+    """The limits of :data:`LIMITS_ENV` and the connection cap they give (read once per
+    process: every worker reads the same)."""
+    limits = HttpLimits.from_env()
+    return limits, connection_cap(limits.max_connections)
+
+
+def refused(connections: Sized, transport: asyncio.Transport) -> bool:
+    """Whether the connection just counted in ``connections`` is over the cap: then it
+    is answered 503 and closed at once."""
+    if len(connections) <= limits_and_cap()[1]:
+        return False
+    log.warning("connection refused: too many open connections")
+    transport.write(_REFUSED)
+    transport.close()
+    return True
+
+
+class HeaderDeadline:
+    """A connection's deadline for a request's headers: :meth:`arm` when the connection
+    starts and when an answer ends; when it passes while ``waiting()`` (the headers of
+    a request are still awaited), the connection is closed. Bytes trickling in do not
+    extend it."""
+
+    __slots__ = ("_handle", "_loop", "_transport", "_waiting")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        transport: asyncio.BaseTransport,
+        waiting: Callable[[], bool],
+    ) -> None:
+        self._loop = loop
+        self._transport = transport
+        self._waiting = waiting
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        """Start the deadline over, from now."""
+        self.disarm()
+        timeout = limits_and_cap()[0].header_timeout
+        self._handle = self._loop.call_later(timeout, self._passed)
+
+    def disarm(self) -> None:
+        """No deadline (a request's headers are in, or the connection is gone)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _passed(self) -> None:
+        self._handle = None
+        # still waiting for (the rest of) a request line and its headers: close; a
+        # request being answered is not affected
+        if self._waiting() and not self._transport.is_closing():
+            log.warning("connection closed: request headers not received in time")
+            self._transport.close()
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a header deadline and a connection cap (see the
     module's docstring)."""
 
-    _limits: HttpLimits | None = None
-    _cap: int = 0
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        cls = type(self)
-        if cls._limits is None:
-            cls._limits = HttpLimits.from_env()
-            cls._cap = connection_cap(cls._limits.max_connections)
-        self._header_task: asyncio.TimerHandle | None = None
+        self._deadline: HeaderDeadline | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Refuse a connection over the cap; arm the header deadline of the others."""
         super().connection_made(transport)
-        if len(self.connections) > self._cap:
-            log.warning("connection refused: too many open connections")
-            transport.write(_REFUSED)
-            transport.close()
+        if refused(self.connections, transport):
             return
-        self._arm_header_deadline()
+        self._deadline = HeaderDeadline(self.loop, transport, self._awaiting_headers)
+        self._deadline.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Disarm the header deadline."""
-        self._disarm_header_deadline()
+        if self._deadline is not None:
+            self._deadline.disarm()
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
         """Arm the header deadline of the next request on a kept-alive connection."""
         super().on_response_complete()
-        if not self.transport.is_closing():
+        if self._deadline is not None and not self.transport.is_closing():
             # the next request's headers: from the end of this answer on
-            self._arm_header_deadline()
+            self._deadline.arm()
 
-    def _arm_header_deadline(self) -> None:
-        self._disarm_header_deadline()
-        assert self._limits is not None
-        self._header_task = self.loop.call_later(
-            self._limits.header_timeout, self._header_deadline_passed
-        )
-
-    def _disarm_header_deadline(self) -> None:
-        if self._header_task is not None:
-            self._header_task.cancel()
-            self._header_task = None
-
-    def _header_deadline_passed(self) -> None:
-        self._header_task = None
-        # still waiting for (the rest of) a request line and its headers: close; a
-        # request being answered is not affected
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            log.warning("connection closed: request headers not received in time")
-            self.transport.close()
+    def _awaiting_headers(self) -> bool:
+        return self.conn.their_state is h11.IDLE
 
 
 class RateLimit(logging.Filter):

@@ -18,7 +18,7 @@ from .answers import about_subject, answer_check, answer_item, forbidden, graph_
 from .auth import TokenGrant, acts_for
 from .checklog import GroupCommit
 from .config import ServeConfig
-from .deps import Backend, Config, PolicyDep, ServiceDep, Token
+from .deps import Backend, Config, PolicyDep, Service, ServiceDep, Token
 from .schemas import (
     BatchIn,
     BatchItemOut,
@@ -30,7 +30,7 @@ from .schemas import (
     validation_error,
 )
 
-__all__ = ["RESPONSES", "ClientGone", "checks", "entries", "health"]
+__all__ = ["RESPONSES", "ClientGone", "check_response", "checks", "entries", "health"]
 
 #: the answers every /v1 route may give besides its own
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -66,6 +66,13 @@ health = APIRouter(tags=["operations"])
 async def post_check(body: CheckIn, token: Token, request: Request, s: ServiceDep) -> Response:
     """The explanation of the proposed listing, a recommendation, and a check id
     under which it is recorded in the check log."""
+    return await check_response(s, body, token, request)
+
+
+async def check_response(s: Service, body: CheckIn, token: str, request: Request) -> Response:
+    """The answer of ``POST /v1/checks`` to the valid ``body`` of the caller ``token``
+    (the route's, and :mod:`~spillover.service.shortcut`'s): its record durable in the
+    check log before it is returned; 403, 404 as :class:`HTTPException`."""
     if not acts_for(s.grants, token, body.platform_id):
         raise HTTPException(403, forbidden(token, body.platform_id))
     check = partial(answer_check, s.graph, body, token, ("body",), policy=s.policy, config=s.config)

@@ -3,6 +3,7 @@ application with :func:`app_from_env` from the configuration left in the environ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -19,12 +20,18 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 __all__ = [
+    "HTTP_STACKS",
     "WORKER_HEALTHCHECK_SECONDS",
     "ServeConfig",
     "app_from_env",
     "configure_logging",
+    "http_stack",
     "serve",
 ]
+
+#: the HTTP stacks ``serve`` can run on: ``httptools`` (on uvloop), ``h11`` (on asyncio),
+#: ``auto`` (httptools when uvloop and httptools are installed, else h11)
+HTTP_STACKS = ("auto", "httptools", "h11")
 
 #: seconds a uvicorn worker may take to answer its supervisor's ping (``--workers N``)
 WORKER_HEALTHCHECK_SECONDS = 60
@@ -46,17 +53,20 @@ def serve(
     workers: int = 1,
     graceful_seconds: int = 30,
     neo4j_password: str | None = None,
+    http: str = "auto",
 ) -> None:
     """Run the service until SIGINT or SIGTERM; then stop taking connections, answer the
     requests in flight (up to ``graceful_seconds``) and close the graph.
 
     ``neo4j_password`` (not part of the configuration, which the workers' environment
     shows) is handed to the workers as NEO4J_PASSWORD, beside it; without it they read
-    the NEO4J_PASSWORD they inherit."""
+    the NEO4J_PASSWORD they inherit. ``http``: the HTTP stack (:data:`HTTP_STACKS`,
+    :func:`http_stack`)."""
     if config.data is None and not config.neo4j_uri:
         raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
     import uvicorn
 
+    protocol, loop = http_stack(http)
     # refuse missing tokens or a bad policy before anything starts
     config.grants()
     config.load_policy()
@@ -82,11 +92,32 @@ def serve(
         # again, on a loaded machine (a spawned worker takes that long to start)
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         server_header=False,
-        # the header deadline and the connection cap (spillover.service.httpguard); the plain
-        # asyncio loop, whose failed accept() waits a second before it tries again
-        http=GuardedH11Protocol,
-        loop="asyncio",
+        # the header deadline and the connection cap (spillover.service.httpguard), on a
+        # loop whose failed accept() waits a second before it tries again
+        http=protocol,
+        loop=loop,
     )
+
+
+def http_stack(choice: str = "auto") -> tuple[type[asyncio.Protocol], str]:
+    """The guarded HTTP protocol and the event loop (uvicorn's ``http`` and ``loop``) of
+    the stack ``choice`` (:data:`HTTP_STACKS`): httptools on uvloop
+    (:mod:`spillover.service.uvhttp`) or h11 on asyncio
+    (:class:`~spillover.service.httpguard.GuardedH11Protocol`)."""
+    if choice not in HTTP_STACKS:
+        raise SpilloverError(f"unknown HTTP stack {choice!r}: one of {', '.join(HTTP_STACKS)}")
+    if choice != "h11":
+        try:
+            from .uvhttp import GuardedHttpToolsProtocol
+        except ImportError as exc:
+            if choice == "httptools":
+                raise SpilloverError(
+                    f"--http httptools needs uvloop and httptools ({exc.name} is missing): "
+                    "pip install 'spillover[serve]'"
+                ) from None
+        else:
+            return GuardedHttpToolsProtocol, "spillover.service.uvhttp:new_event_loop"
+    return GuardedH11Protocol, "asyncio"
 
 
 def configure_logging() -> None:
