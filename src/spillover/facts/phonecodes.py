@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import csr
+from . import csr, fixedtext
 
 __all__ = ["PhoneCodes", "codes_in", "phone_keys", "phone_text", "sorted_unique", "string_array"]
 
@@ -71,6 +71,9 @@ def phone_keys(numbers: np.ndarray | pa.Array) -> np.ndarray:
     values = string_array(numbers)
     if not len(values):
         return np.zeros(0, dtype=np.int64)
+    fixed = _fixed_keys(values)
+    if fixed is not None:
+        return fixed
     size = pc.binary_length(values)
     digits = pc.utf8_slice_codeunits(values, 1)
     ok = pc.and_(
@@ -83,6 +86,21 @@ def phone_keys(numbers: np.ndarray | pa.Array) -> np.ndarray:
     padded = pc.cast(pc.utf8_rpad(digits, _E164_DIGITS, "0"), pa.int64()).to_numpy()
     keys = padded * 16 + (size.to_numpy().astype(np.int64) - 1)  # digits: size less the +
     return keys if every else np.where(ok.to_numpy(zero_copy_only=False), keys, -1)
+
+
+def _fixed_keys(values: pa.Array) -> np.ndarray | None:
+    """:func:`phone_keys` of a column of numbers all of one width, all ``+`` and digits,
+    read from its bytes (no string per value); None for any other column."""
+    m = fixedtext.matrix(values)
+    if m is None or not 2 <= m.shape[1] <= _E164_DIGITS + 1:
+        return None
+    if not ((m[:, 0] == ord("+")).all() and fixedtext.all_digits(m[:, 1:])):
+        return None
+    count = m.shape[1] - 1
+    keys = fixedtext.decimal(m[:, 1:])
+    keys *= 10 ** (_E164_DIGITS - count) * 16  # in place: one int64 per number at a time
+    keys += count
+    return keys
 
 
 def _true(mask: pa.Array) -> bool:
