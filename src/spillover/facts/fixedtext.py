@@ -75,8 +75,8 @@ def edges(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 
 def all_digits(m: np.ndarray) -> bool:
-    """Every byte of ``m`` an ASCII digit."""
-    return bool(((m - np.uint8(_ZERO)) < 10).all())
+    """Every byte of ``m`` an ASCII digit (a column at a time: small temporaries)."""
+    return all(bool(((m[:, j] - np.uint8(_ZERO)) < 10).all()) for j in range(m.shape[1]))
 
 
 def decimal(m: np.ndarray) -> np.ndarray:
