@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import csv
 
+from ..facts import fixedtext
 from ..facts.columns import (
     EPOCH_ORDINAL,
     FOREVER,
@@ -52,7 +53,7 @@ from ..facts.model import (
     Sharing,
     SubjectKind,
 )
-from ..facts.phonecodes import PhoneCodes, fixed_width
+from ..facts.phonecodes import PhoneCodes
 from ..facts.phones import CN_MOBILE_E164, CN_MOBILE_NATIONAL, DEFAULT_REGION, normalize_phone
 from ..facts.resident_id import CHECK_CHARACTERS, CHECK_WEIGHTS, ID_SHAPE
 from . import parquet as parquetio
@@ -85,6 +86,10 @@ _SPACES = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
+#: per byte, whether it is one of :data:`_SPACES` (the ASCII ones; a byte from 0x80 up
+#: starts or ends a character the general check looks at)
+_SPACE_BYTE = np.zeros(256, dtype=bool)
+_SPACE_BYTE[[ord(c) for c in _SPACES if ord(c) < 0x80]] = True
 
 
 class _Fallback(Exception):
@@ -317,28 +322,16 @@ def _true(mask: pa.Array | pa.ChunkedArray) -> bool:
     return pc.all(mask).as_py() in (True, None)
 
 
-def _plain_ends(arr: pa.Array) -> bool:
-    """Every value of a text column begins and ends with a printable ASCII character other
-    than a space (or is empty), read from the first and last bytes: then no value has a
-    character at either end that ``str.strip()`` removes (those are ASCII controls and
-    spaces, or characters whose UTF-8 bytes are all >= 0x80). False: not known so."""
-    if arr.type != pa.string() or arr.null_count:
-        return False
-    _, offsets_buf, data = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    start, end = offsets[:-1], offsets[1:]
-    some = end > start
-    if not some.all():
-        if not some.any():
-            return True
-        start, end = start[some], end[some]
-    raw = np.frombuffer(data, dtype=np.uint8)
-    return all(bool(((b > 0x20) & (b < 0x7F)).all()) for b in (raw[start], raw[end - 1]))
-
-
 def _clean(arr: pa.Array, required: bool) -> pa.Array:
     """A text column; leading/trailing spaces, or a missing required value: fall back."""
-    _need(_plain_ends(arr) or _true(pc.equal(pc.utf8_trim(arr, characters=_SPACES), arr)))
+    found = fixedtext.edges(arr)
+    if found is not None:  # the first and last bytes: ASCII ones are decided here
+        first, last, empty = found
+        _need(not (_SPACE_BYTE[first].any() or _SPACE_BYTE[last].any()))
+        _need(not (required and empty.any()))
+        if (first < 0x80).all() and (last < 0x80).all():
+            return arr
+    _need(_true(pc.equal(pc.utf8_trim(arr, characters=_SPACES), arr)))
     if required:
         _need(not pc.any(pc.equal(arr, "")).as_py())
     return arr
@@ -365,20 +358,31 @@ def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
     empty = pc.equal(arr, "")
     some_empty = bool(pc.any(empty).as_py())
     if missing is None:
-        _need(not some_empty)
+        _need(not pc.any(empty).as_py())
+    some_empty = pc.any(empty).as_py()
     present = pc.filter(arr, pc.invert(empty)) if some_empty else arr
+    days = _iso_days(present) + EPOCH_ORDINAL
+    _need(((days >= _FIRST_DAY) & (days <= _LAST_DAY)).all())  # years out of bounds
+    if not some_empty:
+        return days
+    out = np.full(len(arr), missing if missing is not None else 0, dtype=np.int64)
+    out[~empty.to_numpy(zero_copy_only=False)] = days
+    return out
+
+
+def _iso_days(present: pa.Array) -> np.ndarray:
+    """ISO dates (no empty cell) as days since 1970-01-01 (int64); anything else: fall back."""
+    m = fixedtext.matrix(present)
+    if m is not None:  # one width: read from the bytes, no string per value
+        found = fixedtext.iso_days(m)
+        _need(found is not None)
+        return np.asarray(found, dtype=np.int64)
     _need(_true(pc.match_substring_regex(present, ISO_DAY)))
     try:  # Arrow's ISO parser refuses impossible days (2023-02-30), like date.fromisoformat
         days = pc.cast(present, pa.date32()).cast(pa.int32()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise _Fallback from exc
-    ordinals: np.ndarray = days.astype(np.int64) + EPOCH_ORDINAL
-    _need(((ordinals >= _FIRST_DAY) & (ordinals <= _LAST_DAY)).all())  # years out of bounds
-    if not some_empty:
-        return ordinals
-    out = np.full(len(arr), missing if missing is not None else 0, dtype=np.int64)
-    out[~empty.to_numpy(zero_copy_only=False)] = ordinals
-    return out
+    return np.asarray(days, dtype=np.int64)
 
 
 def _phones(values: pa.Array, region: str, optional: bool) -> pa.Array:
@@ -447,6 +451,20 @@ def _resident_ids(values: pa.Array) -> None:
     present = pc.filter(values, pc.not_equal(values, ""))
     if not len(present):
         return
+    m = fixedtext.matrix(present)
+    if m is not None and m.shape[1] == 18:  # the usual case: read from the bytes
+        _need(fixedtext.all_digits(m[:, :17]))
+        _need(_digit_or_x(m))
+        _check_digits(m)
+        born = fixedtext.civil_days(
+            fixedtext.decimal(m[:, 6:10]),
+            fixedtext.decimal(m[:, 10:12]),
+            fixedtext.decimal(m[:, 12:14]),
+        )
+        _need(born is not None)
+        born = np.asarray(born) + EPOCH_ORDINAL
+        _need(((born >= _FIRST_DAY) & (born <= _LAST_DAY)).all())
+        return
     _need(_true(pc.match_substring_regex(present, ID_SHAPE)))
     births = pc.binary_join_element_wise(
         pc.utf8_slice_codeunits(present, 6, 10),
@@ -455,12 +473,23 @@ def _resident_ids(values: pa.Array) -> None:
         "-",
     )
     _days(births, None)
-    chars = fixed_width(present)  # (18 ASCII characters each: the shape above)
-    if chars is None:
-        raise _Fallback
-    total = np.zeros(len(present), dtype=np.int64)
-    for k, weight in enumerate(CHECK_WEIGHTS):  # column by column: no n x 17 temporary
-        total += (chars[:, k] - np.uint8(ord("0"))).astype(np.int64) * weight
+    raw = np.frombuffer(present.buffers()[2], dtype=np.uint8)
+    offsets = np.frombuffer(present.buffers()[1], dtype=np.int32)[
+        present.offset : present.offset + len(present)
+    ]
+    _check_digits(raw[offsets[:, None] + np.arange(18)])
+
+
+def _digit_or_x(m: np.ndarray) -> bool:
+    last = m[:, 17]
+    return bool((((last - np.uint8(ord("0"))) < 10) | (last == ord("X"))).all())
+
+
+def _check_digits(chars: np.ndarray) -> None:
+    """The check character (the 18th) of resident ID numbers, rows of 18 bytes."""
+    total = np.full(len(chars), -ord("0") * sum(CHECK_WEIGHTS), dtype=np.int64)
+    for j, weight in enumerate(CHECK_WEIGHTS):
+        total += chars[:, j].astype(np.int64) * weight
     expected = np.frombuffer(CHECK_CHARACTERS.encode("ascii"), dtype=np.uint8)[total % 11]
     _need((chars[:, 17] == expected).all())
 

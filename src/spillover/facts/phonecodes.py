@@ -19,12 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import csr
+from . import csr, fixedtext
 
 __all__ = [
     "PhoneCodes",
     "codes_in",
-    "fixed_width",
     "phone_keys",
     "phone_text",
     "sorted_unique",
@@ -50,46 +49,6 @@ def sorted_unique(*columns: np.ndarray | pa.Array) -> pa.Array:
     arrays = [string_array(c) for c in columns]
     distinct = pc.unique(pa.concat_arrays(arrays)) if arrays else pa.array([], pa.string())
     return distinct.take(pc.sort_indices(distinct))
-
-
-def fixed_width(values: pa.Array) -> np.ndarray | None:
-    """The bytes of a string array whose values all have the same (non-zero) length, as
-    an ``(n, width)`` uint8 matrix viewing the array's data (no copy); None when the
-    lengths differ, a value is null or the array is empty.
-
-    >>> fixed_width(pa.array(["ab", "cd"])).tolist(), fixed_width(pa.array(["a", "bc"]))
-    ([[97, 98], [99, 100]], None)
-    """
-    if values.type != pa.string() or values.null_count or not len(values):
-        return None
-    _, offsets_buf, data = values.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[
-        values.offset : values.offset + len(values) + 1
-    ]
-    width = int(offsets[1] - offsets[0])
-    if width == 0 or int(offsets[-1] - offsets[0]) != width * len(values):
-        return None
-    if not (np.diff(offsets) == width).all():
-        return None
-    raw = np.frombuffer(data, dtype=np.uint8)
-    return raw[int(offsets[0]) : int(offsets[-1])].reshape(len(values), width)
-
-
-def _digit_keys(matrix: np.ndarray) -> np.ndarray | None:
-    """:func:`phone_keys` of numbers all of one length (``matrix``: their bytes, as
-    :func:`fixed_width` gives them), column by column; None unless every one is ``+``
-    and 1 to 15 ASCII digits."""
-    n_digits = matrix.shape[1] - 1
-    if not 1 <= n_digits <= _E164_DIGITS or not (matrix[:, 0] == ord("+")).all():
-        return None
-    acc = np.zeros(len(matrix), dtype=np.int64)
-    for k in range(1, n_digits + 1):
-        digit = matrix[:, k] - np.uint8(ord("0"))  # (below "0": wraps past 9)
-        if (digit > 9).any():
-            return None
-        acc = acc * 10 + digit
-    keys: np.ndarray = acc * 10 ** (_E164_DIGITS - n_digits) * 16 + n_digits
-    return keys
 
 
 def codes_in(universe: pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
@@ -119,10 +78,9 @@ def phone_keys(numbers: np.ndarray | pa.Array) -> np.ndarray:
     values = string_array(numbers)
     if not len(values):
         return np.zeros(0, dtype=np.int64)
-    matrix = fixed_width(values)  # (numbers of one length, the usual case: no text made)
-    keys = _digit_keys(matrix) if matrix is not None else None
-    if keys is not None:
-        return keys
+    fixed = _fixed_keys(values)
+    if fixed is not None:
+        return fixed
     size = pc.binary_length(values)
     digits = pc.utf8_slice_codeunits(values, 1)
     ok = pc.and_(
@@ -135,6 +93,21 @@ def phone_keys(numbers: np.ndarray | pa.Array) -> np.ndarray:
     padded = pc.cast(pc.utf8_rpad(digits, _E164_DIGITS, "0"), pa.int64()).to_numpy()
     keys = padded * 16 + (size.to_numpy().astype(np.int64) - 1)  # digits: size less the +
     return keys if every else np.where(ok.to_numpy(zero_copy_only=False), keys, -1)
+
+
+def _fixed_keys(values: pa.Array) -> np.ndarray | None:
+    """:func:`phone_keys` of a column of numbers all of one width, all ``+`` and digits,
+    read from its bytes (no string per value); None for any other column."""
+    m = fixedtext.matrix(values)
+    if m is None or not 2 <= m.shape[1] <= _E164_DIGITS + 1:
+        return None
+    if not ((m[:, 0] == ord("+")).all() and fixedtext.all_digits(m[:, 1:])):
+        return None
+    count = m.shape[1] - 1
+    keys = fixedtext.decimal(m[:, 1:])
+    keys *= 10 ** (_E164_DIGITS - count) * 16  # in place: one int64 per number at a time
+    keys += count
+    return keys
 
 
 def _true(mask: pa.Array) -> bool:
