@@ -702,10 +702,15 @@ def test_the_fast_check_reads_the_records_as_the_loader_does(tmp_path, monkeypat
     loader gives."""
     import spillover.link.resolve as module
     from spillover.data.exact import load_folder
+    from spillover.facts.columns import columns_from_dataset
 
     data = small_synth(tmp_path, 300, 4)  # with the journey's loans and entries on records
     fast = module._read_records(data)
-    monkeypatch.setattr(module, "read_dataset", load_folder)
+    monkeypatch.setattr(
+        module,
+        "read_columns",
+        lambda d, region: columns_from_dataset(load_folder(d, region=region)),
+    )
     exact = module._read_records(data)
     assert fast[0].equals(exact[0]) and fast[1] == exact[1]
     assert fast[0].num_rows > 0

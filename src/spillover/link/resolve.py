@@ -62,7 +62,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..data import parquet as parquetio
 from ..data.exact import table_file, table_paths
-from ..data.fast import read_dataset
+from ..data.fast import read_columns
 from ..data.rows import MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.model import MATCH_FIELDS, MatchKey
@@ -406,10 +406,12 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, s
         raise DataError(
             [Problem(str(data / "records.csv"), 0, "(table)", "table 'records' is missing")]
         )
-    # the fast loader: its vectorized checks, and the exact loader's messages for any defect
-    dataset = read_dataset(data, region=region)
-    rows: list[Any] = list(dataset.records.values())
-    people = set(dataset.people)
+    # the fast loader: its vectorized checks, and the exact loader's messages for any defect;
+    # its columns, not the whole dataset's objects (people, loans, entries: unused here)
+    checked = read_columns(data, region=region)
+    rows: list[Any] = list(checked.records.values())
+    people = set(checked.person_ids.tolist())
+    del checked
 
     def text(value: object) -> str | None:
         if value is None:
@@ -976,13 +978,28 @@ def _fill_unseen(settings: dict[str, Any], u_floor: float) -> dict[str, Any]:
     return settings
 
 
-def _score(con: Any, settings: Mapping[str, Any]) -> int:
-    """Score every blocked pair into the DuckDB table ``scored``; returns how many."""
+def _score(con: Any, settings: Mapping[str, Any], threshold: float | None = None) -> int:
+    """Score every blocked pair into the DuckDB table ``scored``; returns how many pairs
+    were scored. With ``threshold``, ``scored`` keeps only the pairs that may reach it (a
+    hair below, the exact cut is :func:`_pairs`'s): the pairs below it are scored as they
+    stream by and never stored (at a million records they are three quarters of them)."""
     linker = _linker(con, settings)
-    predictions = linker.inference.predict(warning_mode="never")
-    con.execute(f"CREATE OR REPLACE TABLE scored AS SELECT * FROM {predictions.physical_name}")
-    n: int = con.execute("SELECT count(*) FROM scored").fetchall()[0][0]
+    blocked = linker.inference.compute_blocked_pairs_for_predict()
+    n: int = con.execute(f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0][0]
+    weight = None
+    if threshold is not None and threshold < 1:
+        weight = math.log2(threshold / (1 - threshold)) - _THRESHOLD_MARGIN_BITS
+    predictions = linker.inference.predict(threshold_match_weight=weight, warning_mode="never")
+    blocked.drop_table_from_database_and_remove_from_cache()
+    # the predictions table itself becomes ``scored`` (no copy of it)
+    con.execute("DROP TABLE IF EXISTS scored")
+    con.execute(f"ALTER TABLE {predictions.physical_name} RENAME TO scored")
     return n
+
+
+#: Splink's threshold is on the match weight: the pairs kept reach a hair (this many bits)
+#: below the threshold's weight, so rounding never loses a pair at the threshold itself.
+_THRESHOLD_MARGIN_BITS = 1e-3
 
 
 def _pair_sql(settings: Mapping[str, Any]) -> tuple[str, list[str]]:
@@ -1135,10 +1152,10 @@ def link(
         _prepare(records), model, settings, train, seed, threshold, max_block_size, notes, on_model
     )
     left, right = _pair_positions(records, pairs)
-    order = np.argsort(
-        records["record_id"].to_numpy(zero_copy_only=False).astype(str), kind="stable"
-    )
+    order = pc.array_sort_indices(records["record_id"]).to_numpy()
     result = _resolve(records, order, _components(n, left, right), pairs, left, right, taken)
+    refused = _refused(pairs)
+    del pairs  # the joining pairs' waterfalls are in result's matches now
     if save_settings is not None:
         with atomic_file(save_settings) as handle:
             handle.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
@@ -1151,7 +1168,7 @@ def link(
         matched=result["matched"],
         pairs_scored=scored,
         pairs_joined=int(left.size),
-        pairs_refused_phone_only=pairs["refused"],
+        pairs_refused_phone_only=refused,
         threshold=threshold,
         settings=str(settings) if settings is not None else SETTINGS_VERSION,
         trained=train,
@@ -1188,7 +1205,7 @@ def _run_model(
     cap: int,
     notes: list[str],
     on_model: Callable[[ModelRun], None] | None = None,
-) -> tuple[dict[str, Any], int, dict[str, Any], _Blocking]:
+) -> tuple[dict[str, Any], int, pa.Table, _Blocking]:
     """The model (trained when ``train``), how many pairs it scored and the pairs that
     join, in DuckDB; the blocking's notes come first in ``notes``."""
     import duckdb
@@ -1198,6 +1215,8 @@ def _run_model(
         con.register("prepared_arrow", prepared)
         con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
         con.unregister("prepared_arrow")
+        records = prepared.num_rows
+        del prepared  # in DuckDB now
         blocking = _Blocking(con, cap)
         with _quiet_splink(), _run_errors(settings):
             # the shipped model's u come from another population: its frequencies are counted
@@ -1208,7 +1227,9 @@ def _run_model(
             start = model
             if train:
                 model = _train(con, model, seed, blocking, notes)
-            scored = _score(con, blocking.settings(model)) if prepared.num_rows > 1 else 0
+            # the pairs below the threshold are kept only for the report
+            cut = None if on_model is not None else threshold
+            scored = _score(con, blocking.settings(model), cut) if records > 1 else 0
             pairs = _pairs(con, model, scored, threshold)
         if on_model is not None:
             with _quiet_splink():
@@ -1220,13 +1241,13 @@ def _run_model(
     return model, scored, pairs, blocking
 
 
-def _pair_positions(records: pa.Table, pairs: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _pair_positions(records: pa.Table, pairs: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """The joining pairs' two ends as positions among the records sorted by id."""
-    ids = records["record_id"].to_numpy(zero_copy_only=False).astype(str)
-    position = {rid: i for i, rid in enumerate(np.sort(ids, kind="stable").tolist())}
-    left = np.array([position[r] for r in pairs["l"]], np.int64)
-    right = np.array([position[r] for r in pairs["r"]], np.int64)
-    return left, right
+    ids = pc.array_sort_indices(records["record_id"])
+    ordered = pc.take(records["record_id"], ids).combine_chunks()
+    left = pc.index_in(pairs["l"], value_set=ordered).to_numpy(zero_copy_only=False)
+    right = pc.index_in(pairs["r"], value_set=ordered).to_numpy(zero_copy_only=False)
+    return left.astype(np.int64), right.astype(np.int64)
 
 
 def _write_linked(data: Path, out: Path, records: pa.Table, result: Mapping[str, Any]) -> None:
@@ -1245,16 +1266,20 @@ def _write_linked(data: Path, out: Path, records: pa.Table, result: Mapping[str,
             else:
                 stale.unlink()
         _write_csv(tmp / "records.csv", records)
-        _write_matches(tmp / "matches.csv", result["matches"])
+        _write_csv(tmp / "matches.csv", result["matches"])
         if people_path is not None:
             _append_people(tmp / people_path.name, result["people"])
 
 
-def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) -> dict[str, Any]:
-    """The pairs that join: at or above ``threshold`` and agreeing on a name or an ID number."""
-    empty: dict[str, Any] = {"l": [], "r": [], "p": [], "w": [], "waterfall": [], "key": []}
+def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) -> pa.Table:
+    """The pairs that join: at or above ``threshold`` and agreeing on a name or an ID number,
+    in record-id order, as Arrow columns ``l``, ``r``, ``p``, ``w``, ``waterfall`` (its JSON)
+    and ``key`` (its ``matched_by``); the table's metadata ``refused`` counts the pairs at
+    or above the threshold that agreed on neither (the hard rule)."""
     if not scored:
-        return {**empty, "refused": 0}
+        return pa.table(
+            {name: pa.array([], kind) for name, kind in _PAIR_COLUMNS.items()}
+        ).replace_schema_metadata({"refused": "0"})
     select, structs = _pair_sql(model)
     con.execute(f"CREATE TABLE pairs AS {select} WHERE match_probability >= {threshold!r}")
     agreed_name = "coalesce(agreed_name, false)"
@@ -1262,45 +1287,106 @@ def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) ->
     refused: int = con.execute(
         f"SELECT count(*) FROM pairs WHERE NOT ({agreed_name} OR {agreed_id})"
     ).fetchall()[0][0]
-    flags = ", ".join(f"coalesce(agreed_{f}, false) AS a_{f}" for f in MATCH_FIELDS)
-    rows = con.execute(
-        f"SELECT record_id_l, record_id_r, p, w, to_json([{', '.join(structs)}])::VARCHAR, {flags} "
-        f"FROM pairs WHERE {agreed_name} OR {agreed_id} ORDER BY record_id_l, record_id_r"
-    ).fetchall()
-    out: dict[str, Any] = {"l": [], "r": [], "p": [], "w": [], "waterfall": [], "key": []}
-    for row in rows:
-        out["l"].append(row[0])
-        out["r"].append(row[1])
-        out["p"].append(float(row[2]))
-        out["w"].append(float(row[3]))
-        out["waterfall"].append(row[4])
-        out["key"].append(
-            match_key(f for f, a in zip(MATCH_FIELDS, row[5:], strict=True) if a).value
-        )
-    out["refused"] = refused
-    return out
+    # which fields agreed, as bits (MATCH_FIELDS order): one match_key per pattern
+    mask = " + ".join(
+        f"(CASE WHEN coalesce(agreed_{f}, false) THEN {1 << i} ELSE 0 END)"
+        for i, f in enumerate(MATCH_FIELDS)
+    )
+    table = _arrow(
+        con,
+        f"SELECT record_id_l AS l, record_id_r AS r, p::DOUBLE AS p, w::DOUBLE AS w, "
+        f"to_json([{', '.join(structs)}])::VARCHAR AS waterfall, ({mask})::INTEGER AS mask "
+        f"FROM pairs WHERE {agreed_name} OR {agreed_id} ORDER BY record_id_l, record_id_r",
+    )
+    con.execute("DROP TABLE pairs")
+    keys = [
+        match_key(f for i, f in enumerate(MATCH_FIELDS) if bits >> i & 1).value
+        for bits in range(1 << len(MATCH_FIELDS))
+    ]
+    masks = table["mask"].to_numpy(zero_copy_only=False).astype(np.int64)
+    key = pa.array(np.asarray(keys, dtype=object)[masks], pa.string())
+    table = table.drop_columns(["mask"]).append_column("key", key).combine_chunks()
+    return table.replace_schema_metadata({"refused": str(refused)})
+
+
+#: The columns of :func:`_pairs`'s table.
+_PAIR_COLUMNS = {
+    "l": pa.string(),
+    "r": pa.string(),
+    "p": pa.float64(),
+    "w": pa.float64(),
+    "waterfall": pa.string(),
+    "key": pa.string(),
+}
+
+
+def _arrow(con: Any, sql: str) -> pa.Table:
+    """The result of ``sql`` as an Arrow table, read from the relation (a DB-API result
+    makes an extra copy of the rows; DuckDB 2 names the call ``to_arrow_table``, DuckDB 1
+    ``arrow``)."""
+    relation = con.sql(sql)
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    table: pa.Table = fetch()
+    return table
+
+
+def _refused(pairs: pa.Table) -> int:
+    """The pairs at or above the threshold that the hard rule refused (:func:`_pairs`)."""
+    return int((pairs.schema.metadata or {}).get(b"refused", b"0"))
 
 
 def _resolve(
     records: pa.Table,
     order: np.ndarray,
     cluster: np.ndarray,
-    pairs: Mapping[str, Any],
+    pairs: pa.Table,
     left: np.ndarray,
     right: np.ndarray,
     taken: set[str],
 ) -> dict[str, Any]:
-    """Every record's person and deciding pair, and the new people (positions: sorted ids)."""
+    """Every record's person and deciding pair (the ``matches`` table, in record-id order),
+    and the new people (positions: sorted ids)."""
     n = order.size
-    rid = records["record_id"].to_numpy(zero_copy_only=False).astype(object)[order]
-    known = np.array(records["person_id"].to_pylist(), dtype=object)[order]
-    names = np.array(records["name"].to_pylist(), dtype=object)[order]
-    cities = np.array(records["city"].to_pylist(), dtype=object)[order]
+    rid_sorted = pc.take(records["record_id"], order).combine_chunks()
+    rid = np.asarray(rid_sorted.to_pylist(), dtype=object)
+    known_sorted = pc.take(records["person_id"], order).combine_chunks()
+    known = np.asarray(known_sorted.to_pylist(), dtype=object)
+    best = _deciding_pairs(n, pairs, left, right)
+    person, new_people = _people(records, order, cluster, rid, known, taken)
 
-    # the deciding pair of a record: its heaviest joining pair (ties: the smaller other id)
+    # the matches table: known, a new identity, or matched by its deciding pair
+    is_known = known_sorted.is_valid().to_numpy(zero_copy_only=False)
+    matched = ~is_known & (best >= 0)
+    at = np.flatnonzero(matched)
+    e = best[at]
+    partner = np.where(left[e] == at, right[e], left[e])
+    probability = np.full(n, "1", dtype=object)
+    probability[at] = [f"{v:.6g}" for v in pairs["p"].to_numpy()[e].tolist()]
+    by = np.where(is_known, MatchKey.KNOWN.value, MatchKey.NEW_IDENTITY.value).astype(object)
+    by[at] = pairs["key"].to_numpy(zero_copy_only=False)[e]
+    with_ = np.full(n, "", dtype=object)
+    with_[at] = rid[partner]
+    weight = np.full(n, "", dtype=object)
+    weight[at] = [f"{v:.4f}" for v in pairs["w"].to_numpy()[e].tolist()]
+    pick = np.full(n, -1, np.int64)
+    pick[at] = e
+    waterfall = pc.fill_null(pc.take(pairs["waterfall"], pa.array(pick, mask=pick < 0)), "[]")
+    columns = [rid_sorted, person, probability, by, with_, weight, waterfall]
+    table = pa.table(
+        {
+            name: column if isinstance(column, pa.Array) else pa.array(column, pa.string())
+            for name, column in zip(_MATCH_COLUMNS, columns, strict=True)
+        }
+    )
+    return {"matches": table, "people": new_people, "matched": int(at.size)}
+
+
+def _deciding_pairs(n: int, pairs: pa.Table, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The deciding pair of every record (a row of ``pairs``; -1 none): its heaviest
+    joining pair (ties: the smaller other id)."""
     best = np.full(n, -1, np.int64)
     if left.size:
-        weight = np.asarray(pairs["w"], float)
+        weight = pairs["w"].to_numpy()
         ends = np.concatenate([left, right])
         other = np.concatenate([right, left])
         w2 = np.concatenate([weight, weight])
@@ -1309,15 +1395,33 @@ def _resolve(
         first = np.ones(pick.size, bool)
         first[1:] = ends[pick][1:] != ends[pick][:-1]
         best[ends[pick][first]] = edge[pick][first]
+    return best
 
-    members: dict[int, list[int]] = {}
-    for i, c in enumerate(cluster.tolist()):
-        members.setdefault(c, []).append(i)
+
+def _people(
+    records: pa.Table,
+    order: np.ndarray,
+    cluster: np.ndarray,
+    rid: np.ndarray,
+    known: np.ndarray,
+    taken: set[str],
+) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Every record's person (positions: sorted ids) and the new people: a cluster with
+    known people takes its most common one (ties: the smallest id) for its unknown records;
+    one without becomes a new person named after its smallest record id, in that order."""
+    n = order.size
+    names = np.asarray(pc.take(records["name"], order).to_pylist(), dtype=object)
+    cities = np.asarray(pc.take(records["city"], order).to_pylist(), dtype=object)
+    # the members of each cluster together, in id order; the clusters by their smallest id
+    by_cluster = np.lexsort((np.arange(n), cluster))
+    grouped = cluster[by_cluster]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if n else grouped
+    bounds = np.r_[starts, n]
     person = np.empty(n, dtype=object)
     used = set(taken)
     new_people: list[dict[str, str]] = []
-    for c in sorted(members, key=lambda k: rid[members[k][0]]):
-        idx = members[c]
+    for g in np.argsort(by_cluster[starts], kind="stable").tolist():
+        idx = by_cluster[bounds[g] : bounds[g + 1]].tolist()
         knowns = [known[i] for i in idx if known[i] is not None]
         if knowns:
             counts: dict[str, int] = {}
@@ -1339,31 +1443,7 @@ def _resolve(
                 "city": _most_common([cities[i] for i in idx]) or "",
             }
         )
-
-    matches: list[tuple[Any, ...]] = []
-    matched = 0
-    for i in range(n):
-        if known[i] is not None:
-            matches.append((rid[i], known[i], 1.0, MatchKey.KNOWN.value, "", "", "[]"))
-        elif best[i] < 0:
-            matches.append((rid[i], person[i], 1.0, MatchKey.NEW_IDENTITY.value, "", "", "[]"))
-        else:
-            e = int(best[i])
-            partner = pairs["r"][e] if pairs["l"][e] == rid[i] else pairs["l"][e]
-            matched += 1
-            matches.append(
-                (
-                    rid[i],
-                    person[i],
-                    pairs["p"][e],
-                    pairs["key"][e],
-                    partner,
-                    pairs["w"][e],
-                    pairs["waterfall"][e],
-                )
-            )
-    person_by_id = dict(zip(rid.tolist(), person.tolist(), strict=True))
-    return {"matches": matches, "people": new_people, "person_of": person_by_id, "matched": matched}
+    return person, new_people
 
 
 def _most_common(values: list[Any]) -> str | None:
@@ -1376,24 +1456,6 @@ def _most_common(values: list[Any]) -> str | None:
     return min(counts, key=lambda k: (-counts[k], k))
 
 
-def _write_matches(path: Path, rows: list[tuple[Any, ...]]) -> None:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(_MATCH_COLUMNS)
-    table = pa.table(
-        {
-            "record_id": pa.array(columns[0], pa.string()),
-            "person_id": pa.array(columns[1], pa.string()),
-            "match_probability": pa.array([f"{v:.6g}" for v in columns[2]], pa.string()),
-            "matched_by": pa.array(columns[3], pa.string()),
-            "matched_with": pa.array(columns[4], pa.string()),
-            "match_weight": pa.array(
-                [v if v == "" else f"{v:.4f}" for v in columns[5]], pa.string()
-            ),
-            "waterfall": pa.array(columns[6], pa.string()),
-        }
-    )
-    _write_csv(path, table)
-
-
 def _write_csv(path: Path, table: pa.Table) -> None:
     """A CSV of text columns in row order, quoted only where needed, empty for missing."""
     import duckdb
@@ -1401,7 +1463,9 @@ def _write_csv(path: Path, table: pa.Table) -> None:
     columns = {}
     for name in table.column_names:
         col = table[name].cast(pa.string())
-        columns[name] = pc.if_else(pc.equal(col, ""), None, col)
+        empty = pc.equal(col, "")
+        # a column with no empty value is written as it is (no copy of it)
+        columns[name] = pc.if_else(empty, None, col) if pc.any(empty).as_py() else col
     con = duckdb.connect()
     try:
         con.register("out_table", pa.table(columns))
