@@ -162,6 +162,8 @@ class LinkReport(_Edge):
     pairs_over_threshold: int
     pairs_joined: int
     pairs_refused_phone_only: int
+    #: over the threshold, names agreeing only at ``similar`` (or below) on a misused phone
+    pairs_refused_misused_phone: int = 0
     threshold: float
     model: str
     trained: bool
@@ -705,6 +707,7 @@ def _build(summary: LinkSummary, seen: _Seen, truth: TruthCheck | None) -> LinkR
         pairs_over_threshold=seen.over_threshold,
         pairs_joined=summary.pairs_joined,
         pairs_refused_phone_only=summary.pairs_refused_phone_only,
+        pairs_refused_misused_phone=summary.pairs_refused_misused_phone,
         threshold=summary.threshold,
         model="trained on these records" if summary.trained else summary.settings,
         trained=summary.trained,
@@ -906,6 +909,11 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits - 1}e}"
 
 
+def _misused_refusals(n: int) -> str:
+    """The refusals of a merely similar name on a misused phone, said only when there are."""
+    return f"; {n} refused: names only similar on a misused phone" if n else ""
+
+
 def report_markdown(report: LinkReport) -> str:
     """``report.md``: the report as Markdown (tables, how each figure is obtained)."""
     lines = [
@@ -915,7 +923,7 @@ def report_markdown(report: LinkReport) -> str:
         f"- pairs scored (compared by the blocking rules): {report.pairs_scored}",
         f"- pairs at or above the threshold {report.threshold:g}: {report.pairs_over_threshold}"
         f" ({report.pairs_joined} joined, {report.pairs_refused_phone_only} refused: no name or"
-        " ID agreed)",
+        f" ID agreed{_misused_refusals(report.pairs_refused_misused_phone)})",
         f"- model: {report.model}; prior (probability two random records match): "
         f"{_num(report.prior, 6)} ({report.prior_source}); seed {report.seed}",
         "",

@@ -24,7 +24,9 @@ from the fields present), else come from a versioned settings file shipped with 
 package (``spillover/link/splink-v3.json``). Pairs at or above the threshold are
 clustered into people (connected components), except that no pair is ever joined
 unless its names or its ID numbers agree: a shared phone alone never makes two
-records one person (the hard rule of issue 14).
+records one person (the hard rule of issue 14); on a phone the records of several
+identities carry (a misused phone), names agree for this rule only within one typo
+(:data:`MISUSED_PHONE_NAME_LEVELS`).
 
 Names are normalized before comparison:
 
@@ -78,6 +80,7 @@ __all__ = [
     "LEVEL_AGREES",
     "MAX_BLOCK_SIZE",
     "MISUSED_PHONE_FACTOR",
+    "MISUSED_PHONE_NAME_LEVELS",
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
     "TF_MIN_RECORDS",
@@ -163,6 +166,9 @@ class LinkSummary:
     records_in_capped_keys: int = 0
     #: what the run left out or could not do (capped blocking keys, skipped training rules)
     notes: tuple[str, ...] = ()
+    #: pairs over the threshold refused because their names agree only below
+    #: :data:`MISUSED_PHONE_NAME_LEVELS` (``similar``) on a phone several identities use
+    pairs_refused_misused_phone: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,7 +537,6 @@ def _term_frequencies(con: Any, settings: Mapping[str, Any], floor: int = TF_MIN
             raise OptionError("--settings", f"no column {column!r} to adjust for")
         frequency = f"count(*) / {max(n, floor, 1)}::DOUBLE"
         if column == "phone":
-            _phone_identities(con)
             frequency = (
                 f"least(1.0, {frequency} * "
                 f"pow({MISUSED_PHONE_FACTOR}, coalesce(any_value(i.identities), 1) - 1))"
@@ -553,6 +558,13 @@ def _term_frequencies(con: Any, settings: Mapping[str, Any], floor: int = TF_MIN
 #: MISUSED_PHONE_FACTOR ** (k - 1) times as common: each identity beyond its owner lowers the
 #: weight of agreeing on it by log2(MISUSED_PHONE_FACTOR) bits (2 bits).
 MISUSED_PHONE_FACTOR = 4
+
+#: On a misused phone (k > 1 identities above), two records sharing it are joined on their
+#: names only when the names agree at one of these levels (one typo at most): a ``similar``
+#: name (two typos apart, or Jaro-Winkler 0.92, as ``zhengfang`` and ``zhengming`` are) is
+#: there no name agreeing, for the hard rule that a phone alone joins nothing. An ID number
+#: agreeing still joins.
+MISUSED_PHONE_NAME_LEVELS: frozenset[str] = frozenset({"exact", "pinyin", "swapped", "close"})
 
 
 def _phone_identities(con: Any) -> None:
@@ -1152,6 +1164,7 @@ def link(
         pairs_scored=scored,
         pairs_joined=int(left.size),
         pairs_refused_phone_only=pairs["refused"],
+        pairs_refused_misused_phone=pairs["refused_misused"],
         threshold=threshold,
         settings=str(settings) if settings is not None else SETTINGS_VERSION,
         trained=train,
@@ -1199,6 +1212,7 @@ def _run_model(
         con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_arrow ORDER BY record_id")
         con.unregister("prepared_arrow")
         blocking = _Blocking(con, cap)
+        _phone_identities(con)  # the phone's term frequency and the hard rule use it
         with _quiet_splink(), _run_errors(settings):
             # the shipped model's u come from another population: its frequencies are counted
             # against TF_MIN_RECORDS at least; an estimated or given model's against these
@@ -1251,21 +1265,35 @@ def _write_linked(data: Path, out: Path, records: pa.Table, result: Mapping[str,
 
 
 def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) -> dict[str, Any]:
-    """The pairs that join: at or above ``threshold`` and agreeing on a name or an ID number."""
+    """The pairs that join: at or above ``threshold`` and agreeing on an ID number or on a
+    name, at one of :data:`MISUSED_PHONE_NAME_LEVELS` when the phone the two records share
+    is misused (the table ``phone_identities``: the records of several identities carry it).
+    ``refused``: the pairs over the threshold that agree on neither; ``refused_misused``:
+    those whose name agrees only below those levels on a misused phone."""
     empty: dict[str, Any] = {"l": [], "r": [], "p": [], "w": [], "waterfall": [], "key": []}
     if not scored:
-        return {**empty, "refused": 0}
+        return {**empty, "refused": 0, "refused_misused": 0}
     select, structs = _pair_sql(model)
-    con.execute(f"CREATE TABLE pairs AS {select} WHERE match_probability >= {threshold!r}")
+    # each pair with whether the phone it agrees on is misused (several identities on it)
+    con.execute(
+        f"CREATE TABLE pairs AS SELECT s.*, coalesce(i.identities, 1) > 1 AS misused_phone "
+        f"FROM ({select} WHERE match_probability >= {threshold!r}) AS s "
+        "JOIN prepared AS a ON a.record_id = s.record_id_l "
+        "JOIN prepared AS b ON b.record_id = s.record_id_r "
+        "LEFT JOIN phone_identities AS i ON i.phone = a.phone AND a.phone = b.phone"
+    )
     agreed_name = "coalesce(agreed_name, false)"
     agreed_id = "coalesce(agreed_id_number, false)"
-    refused: int = con.execute(
-        f"SELECT count(*) FROM pairs WHERE NOT ({agreed_name} OR {agreed_id})"
-    ).fetchall()[0][0]
+    strong = ", ".join(repr(level) for level in sorted(MISUSED_PHONE_NAME_LEVELS))
+    name_holds = f"({agreed_name} AND NOT (misused_phone AND level_name NOT IN ({strong})))"
+    refused, refused_misused = con.execute(
+        f"SELECT count(*) FILTER (WHERE NOT ({agreed_name} OR {agreed_id})), "
+        f"count(*) FILTER (WHERE {agreed_name} AND NOT ({name_holds} OR {agreed_id})) FROM pairs"
+    ).fetchall()[0]
     flags = ", ".join(f"coalesce(agreed_{f}, false) AS a_{f}" for f in MATCH_FIELDS)
     rows = con.execute(
         f"SELECT record_id_l, record_id_r, p, w, to_json([{', '.join(structs)}])::VARCHAR, {flags} "
-        f"FROM pairs WHERE {agreed_name} OR {agreed_id} ORDER BY record_id_l, record_id_r"
+        f"FROM pairs WHERE {name_holds} OR {agreed_id} ORDER BY record_id_l, record_id_r"
     ).fetchall()
     out: dict[str, Any] = {"l": [], "r": [], "p": [], "w": [], "waterfall": [], "key": []}
     for row in rows:
@@ -1277,7 +1305,8 @@ def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) ->
         out["key"].append(
             match_key(f for f, a in zip(MATCH_FIELDS, row[5:], strict=True) if a).value
         )
-    out["refused"] = refused
+    out["refused"] = int(refused)
+    out["refused_misused"] = int(refused_misused)
     return out
 
 
