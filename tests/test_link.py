@@ -827,6 +827,24 @@ def test_a_similar_name_on_a_misused_phone_joins_nothing(tmp_path):
     assert steps["name"]["level"] == "similar", steps
 
 
+def test_two_resident_ids_are_never_one_person(tmp_path):
+    """Issue 21: a misuse whose name is one letter from the owner's (``Zhang Long`` on the
+    phone of ``Zhang Yong``, the ``close`` level: a typo by its name alone) joins the
+    owner's record without an ID number, but that would make one person of two valid
+    resident ID numbers: the pair is left out, the heavier ones (the owner's) kept."""
+    rows = [
+        rec("o1", "Zhang Yong", ID_OTHER, "+8613900000333", city="Taiyuan"),
+        rec("o2", "Zhang Yong", "", "+8613900000333", city="Taiyuan"),
+        rec("x1", "Zhang Long", ID_XU, "+8613900000333", city="Taiyuan"),  # the misuse
+    ]
+    summary = link(write_records(tmp_path / "in", rows), tmp_path / "out")
+    m = matches(tmp_path / "out")
+    assert m["o1"]["person_id"] == m["o2"]["person_id"]
+    assert m["x1"]["person_id"] != m["o1"]["person_id"]
+    assert m["x1"]["matched_by"] == "new_identity"
+    assert summary.pairs_refused_id_conflict >= 1, summary
+
+
 @pytest.mark.parametrize("train", [False, True])
 def test_a_wide_rule_over_its_budget_is_not_used_trained_or_not(tmp_path, train):
     """The wide blocking rules (a name alone; a name part and a city) are used only within

@@ -220,6 +220,11 @@ def link(
             if s.pairs_refused_misused_phone
             else ""
         )
+        + (
+            f", {s.pairs_refused_id_conflict} left out (two resident ID numbers)"
+            if s.pairs_refused_id_conflict
+            else ""
+        )
     )
     click.echo(f"model: {'trained on these records' if s.trained else s.settings}")
     for note in s.notes:

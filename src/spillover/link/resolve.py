@@ -26,7 +26,9 @@ clustered into people (connected components), except that no pair is ever joined
 unless its names or its ID numbers agree: a shared phone alone never makes two
 records one person (the hard rule of issue 14); on a phone the records of several
 identities carry (a misused phone), names agree for this rule only within one typo
-(:data:`MISUSED_PHONE_NAME_LEVELS`).
+(:data:`MISUSED_PHONE_NAME_LEVELS`); and no person is made of records with two
+different valid resident ID numbers (the pair that would, taken heaviest first, is
+left out).
 
 Names are normalized before comparison:
 
@@ -169,6 +171,9 @@ class LinkSummary:
     #: pairs over the threshold refused because their names agree only below
     #: :data:`MISUSED_PHONE_NAME_LEVELS` (``similar``) on a phone several identities use
     pairs_refused_misused_phone: int = 0
+    #: joining pairs left out because they would make one person of two different valid
+    #: resident ID numbers (:func:`_without_id_conflicts`)
+    pairs_refused_id_conflict: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,7 +559,7 @@ def _term_frequencies(con: Any, settings: Mapping[str, Any], floor: int = TF_MIN
         )
 
 
-#: A phone on the records of k identities (names no closer than two typos) counts as if
+#: A phone on the records of k identities (names more than one typo apart) counts as if
 #: MISUSED_PHONE_FACTOR ** (k - 1) times as common: each identity beyond its owner lowers the
 #: weight of agreeing on it by log2(MISUSED_PHONE_FACTOR) bits (2 bits).
 MISUSED_PHONE_FACTOR = 4
@@ -570,13 +575,15 @@ MISUSED_PHONE_NAME_LEVELS: frozenset[str] = frozenset({"exact", "pinyin", "swapp
 def _phone_identities(con: Any) -> None:
     """How many identities each shared phone's records carry (table ``phone_identities``):
     its distinct names (the letters of their pinyin, sorted: order and spacing do not
-    matter), a name within two
-    typos (Damerau-Levenshtein 2) of a more common one on the same phone counting as that
-    one. A phone on more than :data:`MAX_BLOCK_SIZE` records counts its distinct names
-    (comparing them all would be quadratic)."""
+    matter), a name within one typo (Damerau-Levenshtein 1, order swaps undone: the
+    ``close`` level) of a more common one on the same phone counting as that one, as
+    :data:`MISUSED_PHONE_NAME_LEVELS` joins them. A phone on more than
+    :data:`MAX_BLOCK_SIZE` records counts its distinct names (comparing them all would be
+    quadratic)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE phone_names AS SELECT phone, "
         "array_to_string(list_sort(string_split(name_key, '')), '') AS v, "
+        "coalesce(min(name_canon), v) AS n, "
         "count(*) AS c, count(*) OVER (PARTITION BY phone) AS k FROM prepared "
         "WHERE phone IS NOT NULL AND name_key IS NOT NULL GROUP BY phone, v"
     )
@@ -586,7 +593,7 @@ def _phone_identities(con: Any) -> None:
         "FROM (SELECT phone, v FROM phone_names WHERE k > 1 EXCEPT SELECT a.phone, a.v "
         "FROM phone_names AS a JOIN phone_names AS b ON a.phone = b.phone "
         f"WHERE a.k > 1 AND a.k <= {MAX_BLOCK_SIZE} AND (b.c > a.c OR (b.c = a.c AND b.v < a.v)) "
-        "AND damerau_levenshtein(a.v, b.v) <= 2) GROUP BY phone"
+        "AND damerau_levenshtein(a.n, b.n) <= 1) GROUP BY phone"
     )
 
 
@@ -1045,6 +1052,52 @@ def new_person_id(record_id: str, taken: set[str]) -> str:
     return candidate
 
 
+def _without_id_conflicts(
+    records: pa.Table,
+    order: np.ndarray,
+    pairs: dict[str, Any],
+    left: np.ndarray,
+    right: np.ndarray,
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The joining pairs less those that would put two different valid resident ID numbers
+    (checksum right) in one person: taken heaviest first (ties: by their ends), a pair
+    joining two groups that each hold another resident ID is left out (counted in
+    ``pairs["refused_id_conflict"]``). A shared phone with a name one letter off, or a
+    namesake, then joins no one whose ID number says otherwise."""
+    ids = pc.utf8_upper(records["id_number"].combine_chunks())
+    valid = pc.if_else(pc.is_null(_birth_dates(ids)), pa.scalar(None, pa.string()), ids)
+    resident = np.array(valid.to_pylist(), dtype=object)[order]
+    parent = list(range(order.size))
+    holds: dict[int, str] = {}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    keep = np.ones(left.size, bool)
+    weight = np.asarray(pairs["w"], float)
+    for e in np.lexsort((right, left, -weight)).tolist():
+        a, b = root(int(left[e])), root(int(right[e]))
+        if a == b:
+            continue
+        ia, ib = holds.get(a, resident[a]), holds.get(b, resident[b])
+        if ia is not None and ib is not None and ia != ib:
+            keep[e] = False
+            continue
+        parent[b] = a
+        if ia is None and ib is not None:
+            holds[a] = ib
+    flags = keep.tolist()
+    kept = {
+        k: [v for v, ok in zip(values, flags, strict=True) if ok]
+        for k, values in pairs.items()
+        if isinstance(values, list)
+    }
+    return {**pairs, **kept, "refused_id_conflict": int((~keep).sum())}, left[keep], right[keep]
+
+
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(left.size, np.int8), (left, right)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
@@ -1150,6 +1203,7 @@ def link(
     order = np.argsort(
         records["record_id"].to_numpy(zero_copy_only=False).astype(str), kind="stable"
     )
+    pairs, left, right = _without_id_conflicts(records, order, pairs, left, right)
     result = _resolve(records, order, _components(n, left, right), pairs, left, right, taken)
     if save_settings is not None:
         with atomic_file(save_settings) as handle:
@@ -1165,6 +1219,7 @@ def link(
         pairs_joined=int(left.size),
         pairs_refused_phone_only=pairs["refused"],
         pairs_refused_misused_phone=pairs["refused_misused"],
+        pairs_refused_id_conflict=pairs["refused_id_conflict"],
         threshold=threshold,
         settings=str(settings) if settings is not None else SETTINGS_VERSION,
         trained=train,
