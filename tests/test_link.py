@@ -832,10 +832,11 @@ def test_two_resident_ids_are_never_one_person(tmp_path):
     phone of ``Zhang Yong``, the ``close`` level: a typo by its name alone) joins the
     owner's record without an ID number, but that would make one person of two valid
     resident ID numbers: the pair is left out, the heavier ones (the owner's) kept."""
+    owner_id, misuse_id = "110101199003074514", "140101200007125391"  # check characters right
     rows = [
-        rec("o1", "Zhang Yong", ID_OTHER, "+8613900000333", city="Taiyuan"),
+        rec("o1", "Zhang Yong", owner_id, "+8613900000333", city="Taiyuan"),
         rec("o2", "Zhang Yong", "", "+8613900000333", city="Taiyuan"),
-        rec("x1", "Zhang Long", ID_XU, "+8613900000333", city="Taiyuan"),  # the misuse
+        rec("x1", "Zhang Long", misuse_id, "+8613900000333", city="Taiyuan"),  # the misuse
     ]
     summary = link(write_records(tmp_path / "in", rows), tmp_path / "out")
     m = matches(tmp_path / "out")
