@@ -114,6 +114,8 @@ def run(people: int, seed: int, models: list[bool | None], tmp: Path) -> None:
             summary.elapsed,
             f"scored={summary.pairs_scored} joined={summary.pairs_joined} "
             f"refused_no_name_or_id={summary.pairs_refused_phone_only} "
+            f"refused_similar_on_misused_phone={summary.pairs_refused_misused_phone} "
+            f"refused_id_conflict={summary.pairs_refused_id_conflict} "
             f"phone_only_matches={phone_only} "
             f"misuses_joined={_misuses_joined(data, predicted)} peak={_peak_mb():.0f}MB",
         )

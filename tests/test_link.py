@@ -804,6 +804,53 @@ def test_a_misused_phone_counts_for_less_than_an_ordinary_shared_one(tmp_path):
     assert m["m3"]["matched_by"] == "new_identity" and m["m3"]["person_id"] != m["m1"]["person_id"]
 
 
+def test_a_similar_name_on_a_misused_phone_joins_nothing(tmp_path):
+    """Issue 21: a misuse whose name is two edits from the owner's (``zhengfang`` on the
+    phone of ``zhengming``, the ``similar`` level) is not joined to the owner on the phone:
+    on a phone of several identities names agree for the hard rule only within one typo. A
+    one-typo record still joins the owner there, and the same two-edit distance on a phone
+    of one identity (two transpositions: the same letters) still joins."""
+    rows = [
+        rec("o1", "Zheng Ming", "", "+8613900000555", city="Wuhan"),
+        rec("o2", "Zheng Ming", "", "+8613900000555", city="Wuhan"),
+        rec("o3", "Zheng Mimg", "", "+8613900000555", city="Wuhan"),  # a typo: the owner
+        rec("f1", "Zheng Fang", "", "+8613900000555", city="Wuhan"),  # the misuse
+        rec("t1", "Zhang Xiaoming", "", "+8613900000444", city="Hefei"),
+        rec("t2", "Zhagn Xiaomnig", "", "+8613900000444", city="Hefei"),
+    ]
+    summary = link(write_records(tmp_path / "in", rows), tmp_path / "out")
+    m = matches(tmp_path / "out")
+    owner = m["o1"]["person_id"]
+    assert m["o2"]["person_id"] == m["o3"]["person_id"] == owner
+    assert m["f1"]["matched_by"] == "new_identity" and m["f1"]["person_id"] != owner
+    # the model put the misuse over the threshold with both Zheng Ming records (the typo is
+    # three edits from it): refused, and counted apart
+    assert summary.pairs_refused_misused_phone == 2, summary
+    # on a phone of one identity a similar name is a name agreeing, as before
+    assert m["t1"]["person_id"] == m["t2"]["person_id"]
+    steps = {w["field"]: w for w in json.loads(m["t2"]["waterfall"])}
+    assert steps["name"]["level"] == "similar", steps
+
+
+def test_two_resident_ids_are_never_one_person(tmp_path):
+    """Issue 21: a misuse whose name is one letter from the owner's (``Zhang Long`` on the
+    phone of ``Zhang Yong``, the ``close`` level: a typo by its name alone) joins the
+    owner's record without an ID number, but that would make one person of two valid
+    resident ID numbers: the pair is left out, the heavier ones (the owner's) kept."""
+    owner_id, misuse_id = "110101199003074514", "140101200007125391"  # check characters right
+    rows = [
+        rec("o1", "Zhang Yong", owner_id, "+8613900000333", city="Taiyuan"),
+        rec("o2", "Zhang Yong", "", "+8613900000333", city="Taiyuan"),
+        rec("x1", "Zhang Long", misuse_id, "+8613900000333", city="Taiyuan"),  # the misuse
+    ]
+    summary = link(write_records(tmp_path / "in", rows), tmp_path / "out")
+    m = matches(tmp_path / "out")
+    assert m["o1"]["person_id"] == m["o2"]["person_id"]
+    assert m["x1"]["person_id"] != m["o1"]["person_id"]
+    assert m["x1"]["matched_by"] == "new_identity"
+    assert summary.pairs_refused_id_conflict >= 1, summary
+
+
 @pytest.mark.parametrize("train", [False, True])
 def test_a_wide_rule_over_its_budget_is_not_used_trained_or_not(tmp_path, train):
     """The wide blocking rules (a name alone; a name part and a city) are used only within

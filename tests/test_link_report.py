@@ -91,7 +91,12 @@ def test_the_numbers_agree_with_the_link_summary(synth_report):
     assert f"{report.pairs_refused_phone_only} refused" in output
     assert report.pairs_scored == sum(b.pairs for b in report.blocking)
     assert report.blocking[-1].cumulative_pairs == report.pairs_scored
-    assert report.pairs_over_threshold == report.pairs_joined + report.pairs_refused_phone_only
+    assert report.pairs_over_threshold == (
+        report.pairs_joined
+        + report.pairs_refused_phone_only
+        + report.pairs_refused_misused_phone
+        + report.pairs_refused_id_conflict
+    )
     assert report.pairs_over_threshold == sum(b.pairs_over_threshold for b in report.blocking)
     assert report.pairs_possible == report.records * (report.records - 1) // 2
     rules = [

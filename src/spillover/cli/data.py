@@ -215,6 +215,16 @@ def link(
         f"wrote {out} in {s.elapsed:.1f}s: {s.records} records, {s.known} known, "
         f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
         f"{s.pairs_joined} joined, {s.pairs_refused_phone_only} refused (no name or ID agreed)"
+        + (
+            f", {s.pairs_refused_misused_phone} refused (names only similar on a misused phone)"
+            if s.pairs_refused_misused_phone
+            else ""
+        )
+        + (
+            f", {s.pairs_refused_id_conflict} left out (two resident ID numbers)"
+            if s.pairs_refused_id_conflict
+            else ""
+        )
     )
     click.echo(f"model: {'trained on these records' if s.trained else s.settings}")
     for note in s.notes:

@@ -162,6 +162,10 @@ class LinkReport(_Edge):
     pairs_over_threshold: int
     pairs_joined: int
     pairs_refused_phone_only: int
+    #: over the threshold, names agreeing only at ``similar`` (or below) on a misused phone
+    pairs_refused_misused_phone: int = 0
+    #: joining pairs left out: they would make one person of two valid resident IDs
+    pairs_refused_id_conflict: int = 0
     threshold: float
     model: str
     trained: bool
@@ -705,6 +709,8 @@ def _build(summary: LinkSummary, seen: _Seen, truth: TruthCheck | None) -> LinkR
         pairs_over_threshold=seen.over_threshold,
         pairs_joined=summary.pairs_joined,
         pairs_refused_phone_only=summary.pairs_refused_phone_only,
+        pairs_refused_misused_phone=summary.pairs_refused_misused_phone,
+        pairs_refused_id_conflict=summary.pairs_refused_id_conflict,
         threshold=summary.threshold,
         model="trained on these records" if summary.trained else summary.settings,
         trained=summary.trained,
@@ -906,6 +912,15 @@ def _num(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits - 1}e}"
 
 
+def _misused_refusals(report: LinkReport) -> str:
+    """The refusals of a merely similar name on a misused phone and of pairs joining two
+    resident IDs, each said only when there are."""
+    n, c = report.pairs_refused_misused_phone, report.pairs_refused_id_conflict
+    return (f"; {n} refused: names only similar on a misused phone" if n else "") + (
+        f"; {c} left out: they would join two resident ID numbers" if c else ""
+    )
+
+
 def report_markdown(report: LinkReport) -> str:
     """``report.md``: the report as Markdown (tables, how each figure is obtained)."""
     lines = [
@@ -915,7 +930,7 @@ def report_markdown(report: LinkReport) -> str:
         f"- pairs scored (compared by the blocking rules): {report.pairs_scored}",
         f"- pairs at or above the threshold {report.threshold:g}: {report.pairs_over_threshold}"
         f" ({report.pairs_joined} joined, {report.pairs_refused_phone_only} refused: no name or"
-        " ID agreed)",
+        f" ID agreed{_misused_refusals(report)})",
         f"- model: {report.model}; prior (probability two random records match): "
         f"{_num(report.prior, 6)} ({report.prior_source}); seed {report.seed}",
         "",

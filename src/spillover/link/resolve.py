@@ -24,7 +24,11 @@ from the fields present), else come from a versioned settings file shipped with 
 package (``spillover/link/splink-v3.json``). Pairs at or above the threshold are
 clustered into people (connected components), except that no pair is ever joined
 unless its names or its ID numbers agree: a shared phone alone never makes two
-records one person (the hard rule of issue 14).
+records one person (the hard rule of issue 14); on a phone the records of several
+identities carry (a misused phone), names agree for this rule only within one typo
+(:data:`MISUSED_PHONE_NAME_LEVELS`); and no person is made of records with two
+different valid resident ID numbers (the pair that would, taken heaviest first, is
+left out).
 
 Names are normalized before comparison:
 
@@ -78,6 +82,7 @@ __all__ = [
     "LEVEL_AGREES",
     "MAX_BLOCK_SIZE",
     "MISUSED_PHONE_FACTOR",
+    "MISUSED_PHONE_NAME_LEVELS",
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
     "TF_MIN_RECORDS",
@@ -163,6 +168,12 @@ class LinkSummary:
     records_in_capped_keys: int = 0
     #: what the run left out or could not do (capped blocking keys, skipped training rules)
     notes: tuple[str, ...] = ()
+    #: pairs over the threshold refused because their names agree only below
+    #: :data:`MISUSED_PHONE_NAME_LEVELS` (``similar``) on a phone several identities use
+    pairs_refused_misused_phone: int = 0
+    #: joining pairs left out because they would make one person of two different valid
+    #: resident ID numbers (:func:`_without_id_conflicts`)
+    pairs_refused_id_conflict: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,7 +544,6 @@ def _term_frequencies(con: Any, settings: Mapping[str, Any], floor: int = TF_MIN
             raise OptionError("--settings", f"no column {column!r} to adjust for")
         frequency = f"count(*) / {max(n, floor, 1)}::DOUBLE"
         if column == "phone":
-            _phone_identities(con)
             frequency = (
                 f"least(1.0, {frequency} * "
                 f"pow({MISUSED_PHONE_FACTOR}, coalesce(any_value(i.identities), 1) - 1))"
@@ -551,22 +561,31 @@ def _term_frequencies(con: Any, settings: Mapping[str, Any], floor: int = TF_MIN
         )
 
 
-#: A phone on the records of k identities (names no closer than two typos) counts as if
+#: A phone on the records of k identities (names more than one typo apart) counts as if
 #: MISUSED_PHONE_FACTOR ** (k - 1) times as common: each identity beyond its owner lowers the
 #: weight of agreeing on it by log2(MISUSED_PHONE_FACTOR) bits (2 bits).
 MISUSED_PHONE_FACTOR = 4
+
+#: On a misused phone (k > 1 identities above), two records sharing it are joined on their
+#: names only when the names agree at one of these levels (one typo at most): a ``similar``
+#: name (two typos apart, or Jaro-Winkler 0.92, as ``zhengfang`` and ``zhengming`` are) is
+#: there no name agreeing, for the hard rule that a phone alone joins nothing. An ID number
+#: agreeing still joins.
+MISUSED_PHONE_NAME_LEVELS: frozenset[str] = frozenset({"exact", "pinyin", "swapped", "close"})
 
 
 def _phone_identities(con: Any) -> None:
     """How many identities each shared phone's records carry (table ``phone_identities``):
     its distinct names (the letters of their pinyin, sorted: order and spacing do not
-    matter), a name within two
-    typos (Damerau-Levenshtein 2) of a more common one on the same phone counting as that
-    one. A phone on more than :data:`MAX_BLOCK_SIZE` records counts its distinct names
-    (comparing them all would be quadratic)."""
+    matter), a name within one typo (Damerau-Levenshtein 1, order swaps undone: the
+    ``close`` level) of a more common one on the same phone counting as that one, as
+    :data:`MISUSED_PHONE_NAME_LEVELS` joins them. A phone on more than
+    :data:`MAX_BLOCK_SIZE` records counts its distinct names (comparing them all would be
+    quadratic)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE phone_names AS SELECT phone, "
         "array_to_string(list_sort(string_split(name_key, '')), '') AS v, "
+        "coalesce(min(name_canon), v) AS n, "
         "count(*) AS c, count(*) OVER (PARTITION BY phone) AS k FROM prepared "
         "WHERE phone IS NOT NULL AND name_key IS NOT NULL GROUP BY phone, v"
     )
@@ -576,7 +595,7 @@ def _phone_identities(con: Any) -> None:
         "FROM (SELECT phone, v FROM phone_names WHERE k > 1 EXCEPT SELECT a.phone, a.v "
         "FROM phone_names AS a JOIN phone_names AS b ON a.phone = b.phone "
         f"WHERE a.k > 1 AND a.k <= {MAX_BLOCK_SIZE} AND (b.c > a.c OR (b.c = a.c AND b.v < a.v)) "
-        "AND damerau_levenshtein(a.v, b.v) <= 2) GROUP BY phone"
+        "AND damerau_levenshtein(a.n, b.n) <= 1) GROUP BY phone"
     )
 
 
@@ -1050,6 +1069,48 @@ def new_person_id(record_id: str, taken: set[str]) -> str:
     return candidate
 
 
+def _without_id_conflicts(
+    records: pa.Table,
+    order: np.ndarray,
+    pairs: pa.Table,
+    left: np.ndarray,
+    right: np.ndarray,
+) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """The joining pairs less those that would put two different valid resident ID numbers
+    (checksum right) in one person: taken heaviest first (ties: by their ends), a pair
+    joining two groups that each hold another resident ID is left out (counted in the
+    table's metadata, ``refused_id_conflict``). A shared phone with a name one letter off, or a
+    namesake, then joins no one whose ID number says otherwise."""
+    ids = pc.utf8_upper(records["id_number"].combine_chunks())
+    valid = pc.if_else(pc.is_null(_birth_dates(ids)), pa.scalar(None, pa.string()), ids)
+    resident = np.array(valid.to_pylist(), dtype=object)[order]
+    parent = list(range(order.size))
+    holds: dict[int, str] = {}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    keep = np.ones(left.size, bool)
+    weight = pairs["w"].to_numpy(zero_copy_only=False).astype(float)
+    for e in np.lexsort((right, left, -weight)).tolist():
+        a, b = root(int(left[e])), root(int(right[e]))
+        if a == b:
+            continue
+        ia, ib = holds.get(a, resident[a]), holds.get(b, resident[b])
+        if ia is not None and ib is not None and ia != ib:
+            keep[e] = False
+            continue
+        parent[b] = a
+        if ia is None and ib is not None:
+            holds[a] = ib
+    meta = {**(pairs.schema.metadata or {}), b"refused_id_conflict": str(int((~keep).sum()))}
+    kept = pairs.filter(pa.array(keep)) if not keep.all() else pairs
+    return kept.replace_schema_metadata(meta), left[keep], right[keep]
+
+
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(left.size, np.int8), (left, right)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
@@ -1153,6 +1214,7 @@ def link(
     )
     left, right = _pair_positions(records, pairs)
     order = pc.array_sort_indices(records["record_id"]).to_numpy()
+    pairs, left, right = _without_id_conflicts(records, order, pairs, left, right)
     result = _resolve(records, order, _components(n, left, right), pairs, left, right, taken)
     refused = _refused(pairs)
     del pairs  # the joining pairs' waterfalls are in result's matches now
@@ -1168,7 +1230,9 @@ def link(
         matched=result["matched"],
         pairs_scored=scored,
         pairs_joined=int(left.size),
-        pairs_refused_phone_only=refused,
+        pairs_refused_phone_only=refused["refused"],
+        pairs_refused_misused_phone=refused["refused_misused"],
+        pairs_refused_id_conflict=refused["refused_id_conflict"],
         threshold=threshold,
         settings=str(settings) if settings is not None else SETTINGS_VERSION,
         trained=train,
@@ -1218,6 +1282,7 @@ def _run_model(
         records = prepared.num_rows
         del prepared  # in DuckDB now
         blocking = _Blocking(con, cap)
+        _phone_identities(con)  # the phone's term frequency and the hard rule use it
         with _quiet_splink(), _run_errors(settings):
             # the shipped model's u come from another population: its frequencies are counted
             # against TF_MIN_RECORDS at least; an estimated or given model's against these
@@ -1272,21 +1337,34 @@ def _write_linked(data: Path, out: Path, records: pa.Table, result: Mapping[str,
 
 
 def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) -> pa.Table:
-    """The pairs that join: at or above ``threshold`` and agreeing on a name or an ID number,
+    """The pairs that join: at or above ``threshold`` and agreeing on an ID number or on a
+    name, at one of :data:`MISUSED_PHONE_NAME_LEVELS` when the phone the two records share
+    is misused (the table ``phone_identities``: the records of several identities carry it),
     in record-id order, as Arrow columns ``l``, ``r``, ``p``, ``w``, ``waterfall`` (its JSON)
-    and ``key`` (its ``matched_by``); the table's metadata ``refused`` counts the pairs at
-    or above the threshold that agreed on neither (the hard rule)."""
+    and ``key`` (its ``matched_by``). The table's metadata counts the pairs at or above the
+    threshold that agree on neither (``refused``: the hard rule) and those whose name agrees
+    only below those levels on a misused phone (``refused_misused``)."""
     if not scored:
         return pa.table(
             {name: pa.array([], kind) for name, kind in _PAIR_COLUMNS.items()}
-        ).replace_schema_metadata({"refused": "0"})
+        ).replace_schema_metadata({"refused": "0", "refused_misused": "0"})
     select, structs = _pair_sql(model)
-    con.execute(f"CREATE TABLE pairs AS {select} WHERE match_probability >= {threshold!r}")
+    # each pair with whether the phone it agrees on is misused (several identities on it)
+    con.execute(
+        f"CREATE TABLE pairs AS SELECT s.*, coalesce(i.identities, 1) > 1 AS misused_phone "
+        f"FROM ({select} WHERE match_probability >= {threshold!r}) AS s "
+        "JOIN prepared AS a ON a.record_id = s.record_id_l "
+        "JOIN prepared AS b ON b.record_id = s.record_id_r "
+        "LEFT JOIN phone_identities AS i ON i.phone = a.phone AND a.phone = b.phone"
+    )
     agreed_name = "coalesce(agreed_name, false)"
     agreed_id = "coalesce(agreed_id_number, false)"
-    refused: int = con.execute(
-        f"SELECT count(*) FROM pairs WHERE NOT ({agreed_name} OR {agreed_id})"
-    ).fetchall()[0][0]
+    strong = ", ".join(repr(level) for level in sorted(MISUSED_PHONE_NAME_LEVELS))
+    name_holds = f"({agreed_name} AND NOT (misused_phone AND level_name NOT IN ({strong})))"
+    refused, refused_misused = con.execute(
+        f"SELECT count(*) FILTER (WHERE NOT ({agreed_name} OR {agreed_id})), "
+        f"count(*) FILTER (WHERE {agreed_name} AND NOT ({name_holds} OR {agreed_id})) FROM pairs"
+    ).fetchall()[0]
     # which fields agreed, as bits (MATCH_FIELDS order): one match_key per pattern
     mask = " + ".join(
         f"(CASE WHEN coalesce(agreed_{f}, false) THEN {1 << i} ELSE 0 END)"
@@ -1296,7 +1374,7 @@ def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) ->
         con,
         f"SELECT record_id_l AS l, record_id_r AS r, p::DOUBLE AS p, w::DOUBLE AS w, "
         f"to_json([{', '.join(structs)}])::VARCHAR AS waterfall, ({mask})::INTEGER AS mask "
-        f"FROM pairs WHERE {agreed_name} OR {agreed_id} ORDER BY record_id_l, record_id_r",
+        f"FROM pairs WHERE {name_holds} OR {agreed_id} ORDER BY record_id_l, record_id_r",
     )
     con.execute("DROP TABLE pairs")
     keys = [
@@ -1306,7 +1384,9 @@ def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) ->
     masks = table["mask"].to_numpy(zero_copy_only=False).astype(np.int64)
     key = pa.array(np.asarray(keys, dtype=object)[masks], pa.string())
     table = table.drop_columns(["mask"]).append_column("key", key).combine_chunks()
-    return table.replace_schema_metadata({"refused": str(refused)})
+    return table.replace_schema_metadata(
+        {"refused": str(int(refused)), "refused_misused": str(int(refused_misused))}
+    )
 
 
 #: The columns of :func:`_pairs`'s table.
@@ -1330,9 +1410,14 @@ def _arrow(con: Any, sql: str) -> pa.Table:
     return table
 
 
-def _refused(pairs: pa.Table) -> int:
-    """The pairs at or above the threshold that the hard rule refused (:func:`_pairs`)."""
-    return int((pairs.schema.metadata or {}).get(b"refused", b"0"))
+#: The counts :func:`_pairs` and :func:`_without_id_conflicts` keep in the table's metadata.
+_REFUSED_COUNTS = ("refused", "refused_misused", "refused_id_conflict")
+
+
+def _refused(pairs: pa.Table) -> dict[str, int]:
+    """The pairs the rules refused (:func:`_pairs`, :func:`_without_id_conflicts`), by rule."""
+    meta = pairs.schema.metadata or {}
+    return {name: int(meta.get(name.encode(), b"0")) for name in _REFUSED_COUNTS}
 
 
 def _resolve(
