@@ -4,6 +4,8 @@ simulator audits), or given by the caller (:func:`text_frames` brings them to te
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -139,9 +141,6 @@ def _header_schema(spark: SparkSession, path: str) -> StructType | None:
     ``_c<i>``, names given twice, in any case, ``<name><i>``: Spark's own rule), all text:
     read here, so that Spark does not run a job to read the header. None (Spark reads
     the header) for a folder of parts, a file on a cluster file system or an empty one."""
-    import csv
-    import io
-
     from pyspark.sql.types import StringType, StructField, StructType
 
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path) and not path.startswith("file://"):
