@@ -82,10 +82,32 @@ def test_generated_populations_give_the_kernels_rows(spark, tmp_path, people, se
     assert {r["hops"] for r in got} >= {1, 2}
 
 
-def test_a_deeper_policy_gives_the_kernels_rows(spark, tmp_path):
+@pytest.fixture(params=["broadcast", "shuffle"])
+def plan(request, spark):
+    """The search's two plans: a small folder's index tables broadcast to every layer, or
+    (as for a large folder) every join left to Spark, here all shuffled (broadcast joins
+    off)."""
+    key = "spark.sql.autoBroadcastJoinThreshold"
+    before = spark.conf.get(key)
+    if request.param == "shuffle":
+        spark.conf.set(key, "-1")
+    yield request.param
+    spark.conf.set(key, before)
+
+
+def test_a_deeper_policy_gives_the_kernels_rows(spark, tmp_path, plan):
+    from spillover.audit.spark import read_tables
+    from spillover.audit.spark.frames import text_frames
+    from spillover.audit.spark.graph import typed_graph
+    from spillover.audit.spark.search import broadcast_all
+
     policy = parse_policy(default_policy_bytes().replace(b"max_loans = 3", b"max_loans = 5"))
     folder = tmp_path / "data"
     generate(300, 21, folder, p_bad_normal=0.08, p_lender_to_lender=0.3)
+    # the decision audit_frames makes: on the tables once checked (their cached size)
+    full = text_frames(spark, read_tables(spark, str(folder)))
+    typed_graph(spark, full, "CN", check=True)
+    assert broadcast_all(spark, full) == (plan == "broadcast")
     assert _spark_rows(spark, folder, policy) == _kernel(folder, policy)
 
 

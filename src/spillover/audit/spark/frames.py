@@ -4,6 +4,9 @@ simulator audits), or given by the caller (:func:`text_frames` brings them to te
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -27,6 +30,7 @@ from .session import file_system, first_line
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
     from ...facts.columns import Columns
 
@@ -104,6 +108,7 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
             if path.endswith(CSV):
                 df = spark.read.csv(
                     path,
+                    schema=_header_schema(spark, path),
                     header=True,
                     inferSchema=False,
                     multiLine=True,
@@ -129,6 +134,33 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
                 cols.append(F.lit(None).cast("string").alias(c))
         tables[table] = df.select(*cols).withColumn("_file", F.lit(path))
     return tables
+
+
+def _header_schema(spark: SparkSession, path: str) -> StructType | None:
+    """The columns of a local CSV file as Spark names them from its header (empty names
+    ``_c<i>``, names given twice, in any case, ``<name><i>``: Spark's own rule), all text:
+    read here, so that Spark does not run a job to read the header. None (Spark reads
+    the header) for a folder of parts, a file on a cluster file system or an empty one."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path) and not path.startswith("file://"):
+        return None
+    file = Path(path.removeprefix("file://"))
+    if not file.is_file():
+        return None
+    with file.open("rb") as f:
+        head = f.read(1 << 16).decode("utf-8", errors="replace").removeprefix("\ufeff")
+    row = next(csv.reader(io.StringIO(head, newline="")), [])
+    if not row:
+        return None
+    case_sensitive = spark.conf.get("spark.sql.caseSensitive", "false") == "true"
+    names = [v if case_sensitive else v.lower() for v in row if v]
+    twice = {v for v in names if names.count(v) > 1}
+    safe = [
+        f"_c{i}" if not v else f"{v}{i}" if (v if case_sensitive else v.lower()) in twice else v
+        for i, v in enumerate(row)
+    ]
+    return StructType([StructField(c, StringType()) for c in safe])
 
 
 def text_frames(spark: SparkSession, tables: Mapping[str, DataFrame]) -> dict[str, DataFrame]:

@@ -16,10 +16,11 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 __all__ = ["reach"]
 
 
-def reach(spark: SparkSession, g: Graph) -> DataFrame:
+def reach(spark: SparkSession, g: Graph, small: bool = False) -> DataFrame:
     """Per entry and platform Q: the latest day a default known at Q still reaches the
     entry's copy chain (``deadline``), the sharing hops and the chain index of that route
-    (the kernel's :func:`~spillover.engines.batch.entry_reach`)."""
+    (the kernel's :func:`~spillover.engines.batch.entry_reach`); ``small``: the entries
+    broadcast to each copy step."""
     from pyspark.sql import functions as F
 
     days, dist = _epochs(spark, g.sharing, g.entries)
@@ -37,6 +38,8 @@ def reach(spark: SparkSession, g: Graph) -> DataFrame:
         F.col("listed").alias("_listed"),
         F.col("copied_from").alias("_up"),
     )
+    if small:
+        parents = F.broadcast(parents)
     cur = e.select(
         F.col("entry_id").alias("entry"),
         F.lit(0).alias("i"),

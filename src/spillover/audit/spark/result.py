@@ -33,8 +33,10 @@ def result(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Pol
             "b_match",
             (col("b_hops") > 0).alias("shared"),
             (col("b_chain") > 0).alias("copied"),
+            "b_resp",
         )
-        .distinct()
+        .groupBy("b_path", "b_mpath", "b_match", "shared", "copied")
+        .agg(F.collect_set("b_resp").alias("resps"))  # the scores below: one job for both
         .collect()
     )
     texts = [
@@ -62,7 +64,7 @@ def result(spark: SparkSession, entries: DataFrame, best: DataFrame, policy: Pol
         "c_path array<int>, c_mpath array<int>, c_match int, c_shared boolean, "
         "c_copied boolean, c_text string",
     )
-    values = [r[0] for r in found.select("b_resp").distinct().collect()]
+    values = sorted({float(v) for r in shapes for v in r["resps"]})
     scored = []
     for v in values:
         s = score(v, policy)

@@ -34,7 +34,7 @@ from .result import result
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["audit_frames", "audit_graph"]
+__all__ = ["BROADCAST_BELOW", "audit_frames", "audit_graph", "broadcast_all"]
 
 
 def audit_frames(
@@ -54,26 +54,54 @@ def audit_frames(
     with the tables it made."""
     policy = policy or default_policy()
     full = text_frames(spark, tables)
-    return audit_graph(spark, typed_graph(spark, full, region, check), policy)
+    g = typed_graph(spark, full, region, check)
+    return audit_graph(spark, g, policy, small=broadcast_all(spark, full))
 
 
-def audit_graph(spark: SparkSession, g: Graph, policy: Policy) -> DataFrame:
-    """The audit rows of a typed graph (docs/contract.md §4 columns, entry_id order)."""
+#: the size of the tables (Spark's estimate: once checked, their cached size) under which
+#: the search broadcasts its index tables; the largest, the ties, takes a few times this
+#: in memory on the driver and on every executor
+BROADCAST_BELOW = 32 << 20
+#: the tables the search's index is not made of (not counted by :func:`broadcast_all`)
+_NOT_INDEXED = ("people", "platforms")
+
+
+def broadcast_all(spark: SparkSession, tables: Mapping[str, DataFrame]) -> bool:
+    """Whether the search broadcasts its index tables (the ties, the origin and borrower
+    tables, the reach, the best so far, what was seen): when the tables together are
+    under :data:`BROADCAST_BELOW` by Spark's own size estimate (their cached size once
+    the checks have read them, else the files' sizes or the rows given), unless broadcast
+    joins are off (``spark.sql.autoBroadcastJoinThreshold=-1``). A small folder then runs
+    each layer's joins without shuffling the labels; a large one lets Spark plan them."""
+    if int(spark._jsparkSession.sessionState().conf().autoBroadcastJoinThreshold()) < 0:
+        return False
+    size = 0
+    for name, df in tables.items():
+        if name in _NOT_INDEXED:
+            continue
+        size += int(str(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+    return size <= BROADCAST_BELOW
+
+
+def audit_graph(spark: SparkSession, g: Graph, policy: Policy, *, small: bool = False) -> DataFrame:
+    """The audit rows of a typed graph (docs/contract.md §4 columns, entry_id order);
+    ``small``: broadcast the index tables in every layer (:func:`broadcast_all`)."""
     rules = _rules(policy)
-    index = _index(g, rules, policy)
+    index = _index(g, rules, policy, small)
     entries = _entries(g)
-    reaches = _cache(reach(spark, g))
-    state = _start(spark, entries, rules)
+    reaches = _cache(reach(spark, g, small))
+    state = _start(entries, rules)
     for depth in range(1, policy.max_loans + 1):
-        candidates = _person_ties(state, index, entries, rules, depth)
+        candidates = _person_ties(state, index, rules, depth)
         if depth == 1:
             candidates = candidates.unionByName(_phone_ties(entries, index, rules))
-        labels, state = _best_per_loan(state, candidates)
+        labels, state = _best_per_loan(state, candidates, index)
         state = _record_origins(state, labels, index, reaches, depth)
         if depth == policy.max_loans:
             break
         state = _to_borrowers(state, labels, index, rules)
-    return result(spark, g.entries, state.best, policy)
+    best = state.best if state.best is not None else _no_best(spark)
+    return result(spark, g.entries, best, policy)
 
 
 # -- the rules, as Spark expressions ---------------------------------------------------------
@@ -144,14 +172,22 @@ class _Index:
     origins: DataFrame
     #: loan -BORROWED_BY-> borrower: loan_id, b_person, b_mf (the factor of its match step)
     borrowers: DataFrame
+    #: broadcast the index tables and the pass's per-entry tables (:func:`broadcast_all`)
+    small: bool = False
+
+    def side(self, df: DataFrame) -> DataFrame:
+        """``df`` as the broadcast side of a join when the graph is small."""
+        from pyspark.sql import functions as F
+
+        return F.broadcast(df) if self.small else df
 
 
-def _index(g: Graph, rules: _Rules, policy: Policy) -> _Index:
+def _index(g: Graph, rules: _Rules, policy: Policy, small: bool = False) -> _Index:
     from pyspark.sql import functions as F
 
     col = F.col
     loans = g.loans
-    uses = _uses(g)
+    uses = _uses(g, small)
     own = loans.select(
         col("borrower").alias("person"),
         "loan_id",
@@ -189,27 +225,31 @@ def _index(g: Graph, rules: _Rules, policy: Policy) -> _Index:
         col("borrower").alias("b_person"),
         _match_factor(rules, col("match")).alias("b_mf"),
     )
-    return _Index(uses=uses, ties=ties, origins=origins, borrowers=borrowers)
+    return _Index(uses=uses, ties=ties, origins=origins, borrowers=borrowers, small=small)
 
 
-def _uses(g: Graph) -> DataFrame:
+def _uses(g: Graph, small: bool) -> DataFrame:
     """(phone, role, loan) from applicant phones and links, with the owner of the phone
-    on the application day."""
+    on the application day (``small``: the loans and owners broadcast)."""
     from pyspark.sql import functions as F
 
     col = F.col
+
+    def side(df: DataFrame) -> DataFrame:
+        return F.broadcast(df) if small else df
+
     loans = g.loans
     applicant = loans.where(col("applicant").isNotNull()).select(
         "loan_id", col("applicant").alias("phone"), F.lit(APPLICANT).alias("role")
     )
     uses = applicant.unionByName(g.links.select("loan_id", "phone", "role")).join(
-        loans.select("loan_id", "borrower", "applied", "sms", "match"), "loan_id"
+        side(loans.select("loan_id", "borrower", "applied", "sms", "match")), "loan_id"
     )
     pairs = uses.select("phone", col("applied").alias("day")).distinct()
     owners = _period_at(g.periods, pairs)
     return _cache(
         uses.join(
-            owners,
+            side(owners),
             (col("phone") == col("o_phone")) & (col("applied") == col("o_day")),
             "left",
         ).select(
@@ -256,10 +296,9 @@ def _cache(df: DataFrame) -> DataFrame:
 
 @dataclass(frozen=True)
 class _Entries:
-    """The entries of a pass: their listing days, person subjects (a record subject from
-    its person) and phone subjects with the phone's owner on the listing day."""
+    """The entries of a pass: their person subjects (a record subject from its person) and
+    phone subjects with the phone's owner on the listing day."""
 
-    listed: DataFrame  # entry, e_listed
     persons: DataFrame  # the graph's entries with a person
     phones: DataFrame  # entry, s_phone, e_listed, owner_now
 
@@ -268,23 +307,25 @@ class _Entries:
 class _PassState:
     """What one pass carries from layer to layer."""
 
-    #: person labels a layer starts from: entry, person, resp, key, path, mpath
+    #: person labels a layer starts from: entry, person, resp, key, path, mpath, and the
+    #: entry's listing day and best responsibility so far (e_listed, b_resp; -1.0: none),
+    #: carried with the labels rather than joined back every layer
     frontier: DataFrame
     #: (entry, person) and (entry, loan) reached at earlier layers, with the responsibility
+    #: (seen_loans None: none yet)
     seen_persons: DataFrame
-    seen_loans: DataFrame
+    seen_loans: DataFrame | None
     #: each entry's best origin so far: entry, b_resp, b_depth, b_loan, b_borrower,
-    #: b_platform, b_path, b_mpath, b_hops, b_chain
-    best: DataFrame
+    #: b_platform, b_path, b_mpath, b_hops, b_chain (None: none yet)
+    best: DataFrame | None
 
 
 def _entries(g: Graph) -> _Entries:
-    """The entries' listing days, their person subjects, the phone subjects' owners."""
+    """The entries' person subjects, the phone subjects' owners on the listing day."""
     from pyspark.sql import functions as F
 
     col = F.col
     entries = g.entries
-    listed = entries.select(col("entry_id").alias("entry"), col("listed").alias("e_listed"))
     # phone subjects and their owner on the listing day
     phone_entries = entries.where(col("kind") == SubjectKind.PHONE.value)
     now = _period_at(
@@ -301,10 +342,10 @@ def _entries(g: Graph) -> _Entries:
     )
     # person subjects, and record subjects from their person through the match step
     persons = entries.where(col("person").isNotNull())
-    return _Entries(listed=listed, persons=persons, phones=phones)
+    return _Entries(persons=persons, phones=phones)
 
 
-def _start(spark: SparkSession, entries: _Entries, rules: _Rules) -> _PassState:
+def _start(entries: _Entries, rules: _Rules) -> _PassState:
     """The search before its first layer: person subjects on the frontier, seen."""
     from pyspark.sql import functions as F
 
@@ -316,45 +357,40 @@ def _start(spark: SparkSession, entries: _Entries, rules: _Rules) -> _PassState:
         F.array().cast("array<string>").alias("key"),
         F.array().cast("array<int>").alias("path"),
         F.array().cast("array<int>").alias("mpath"),
+        col("listed").alias("e_listed"),
+        F.lit(-1.0).alias("b_resp"),
     )
     return _PassState(
         frontier=frontier,
         seen_persons=frontier.select("entry", "person", "resp"),
-        seen_loans=spark.createDataFrame([], "entry string, loan_id string, resp double"),
-        best=spark.createDataFrame(
-            [],
-            "entry string, b_resp double, b_depth int, b_loan string, b_borrower string, "
-            "b_platform string, b_path array<int>, b_mpath array<int>, b_hops int, b_chain int",
-        ),
+        seen_loans=None,
+        best=None,
     )
 
 
-def _best_resp(df: DataFrame, best: DataFrame) -> DataFrame:
-    """``df`` with ``b_resp``: its entry's best responsibility so far (-1.0: none)."""
-    from pyspark.sql import functions as F
-
-    return df.join(best.select("entry", "b_resp"), "entry", "left").withColumn(
-        "b_resp", F.coalesce(F.col("b_resp"), F.lit(-1.0))
+def _no_best(spark: SparkSession) -> DataFrame:
+    """The best origins of a pass that found none (the columns of :class:`_PassState`)."""
+    return spark.createDataFrame(
+        [],
+        "entry string, b_resp double, b_depth int, b_loan string, b_borrower string, "
+        "b_platform string, b_path array<int>, b_mpath array<int>, b_hops int, b_chain int",
     )
 
 
-def _person_ties(
-    state: _PassState, index: _Index, entries: _Entries, rules: _Rules, depth: int
-) -> DataFrame:
+def _person_ties(state: _PassState, index: _Index, rules: _Rules, depth: int) -> DataFrame:
     """Candidates from the frontier people to loans: their own loans, and loans naming a
-    phone they owned on the application day; in time, and able to beat the entry's best."""
+    phone they owned on the application day; in time, and able to beat the entry's best
+    (both carried by the frontier)."""
     from pyspark.sql import functions as F
 
     col = F.col
     own_kind = rules.own_loan[int(depth == 1)]  # only the subject's own loan is OWN_DEFAULT
-    c = state.frontier.join(index.ties, "person").join(entries.listed, "entry")
+    c = state.frontier.join(index.side(index.ties), "person")
     kind = F.coalesce(col("t_kind"), F.lit(own_kind))
     c = c.withColumn("kind", kind).withColumn(
         "c_resp", (col("resp") * col("t_f1")) * lookup(rules.kind_factor, col("kind"))
     )
-    c = _best_resp(c, state.best).where(
-        (col("applied") <= col("e_listed")) & (col("c_resp") > col("b_resp"))
-    )
+    c = c.where((col("applied") <= col("e_listed")) & (col("c_resp") > col("b_resp")))
     return c.select(
         "entry",
         "loan_id",
@@ -366,6 +402,7 @@ def _person_ties(
         ).alias("path"),
         # the match of each layer's loan's record (-1: none), for the reason codes
         F.concat(col("mpath"), F.array(col("l_match").cast("int"))).alias("mpath"),
+        "e_listed",
     )
 
 
@@ -374,7 +411,7 @@ def _phone_ties(entries: _Entries, index: _Index, rules: _Rules) -> DataFrame:
     from pyspark.sql import functions as F
 
     col = F.col
-    p = entries.phones.join(index.uses, col("s_phone") == col("phone")).where(
+    p = entries.phones.join(index.side(index.uses), col("s_phone") == col("phone")).where(
         col("applied") <= col("e_listed")
     )
     owned = col("owner").isNotNull() & (col("owner") == col("borrower"))
@@ -393,85 +430,106 @@ def _phone_ties(entries: _Entries, index: _Index, rules: _Rules) -> DataFrame:
         F.array(col("s_phone"), col("role")).alias("key"),
         F.array((col("kind") * 2).cast("int")).alias("path"),
         F.array(col("match").cast("int")).alias("mpath"),
+        "e_listed",
     )
 
 
-def _best_per_loan(state: _PassState, candidates: DataFrame) -> tuple[DataFrame, _PassState]:
+def _unbeaten(df: DataFrame, seen: DataFrame | None, keys: list[str], index: _Index) -> DataFrame:
+    """The rows of ``df`` (``keys`` and ``resp``) that no ``seen`` row of the same keys
+    reaches as well or better (an anti join: no grouping of what was seen)."""
+    from pyspark.sql import functions as F
+
+    if seen is None:
+        return df
+    s = seen.select(*(F.col(k).alias(f"_s_{k}") for k in keys), F.col("resp").alias("_s_resp"))
+    on = [F.col(k) == F.col(f"_s_{k}") for k in keys]
+    cond = on[0]
+    for c in on[1:]:
+        cond = cond & c
+    return df.join(index.side(s), cond & (F.col("_s_resp") >= F.col("resp")), "left_anti")
+
+
+def _best_per_loan(
+    state: _PassState, candidates: DataFrame, index: _Index
+) -> tuple[DataFrame, _PassState]:
     """The best label per (entry, loan) by responsibility then key, less what an earlier
     layer beats; the labels, and the state that has seen them."""
     from pyspark.sql import functions as F
 
-    col = F.col
     labels = candidates.groupBy("entry", "loan_id").agg(
-        F.min(F.struct(F.negative("resp").alias("nr"), "key", "path", "mpath")).alias("m")
+        F.min(F.struct(F.negative("resp").alias("nr"), "key", "path", "mpath")).alias("m"),
+        F.max("e_listed").alias("e_listed"),  # the entry's: one value
     )
     labels = labels.select(
-        "entry", "loan_id", F.negative("m.nr").alias("resp"), "m.key", "m.path", "m.mpath"
+        "entry",
+        "loan_id",
+        F.negative("m.nr").alias("resp"),
+        "m.key",
+        "m.path",
+        "m.mpath",
+        "e_listed",
     )
-    seen = state.seen_loans.groupBy("entry", "loan_id").agg(F.max("resp").alias("s_resp"))
-    labels = _cache(
-        labels.join(seen, ["entry", "loan_id"], "left")
-        .where(col("s_resp").isNull() | (col("s_resp") < col("resp")))
-        .drop("s_resp")
-    )
-    seen_loans = state.seen_loans.unionByName(labels.select("entry", "loan_id", "resp"))
+    labels = _cache(_unbeaten(labels, state.seen_loans, ["entry", "loan_id"], index))
+    new = labels.select("entry", "loan_id", "resp")
+    seen_loans = new if state.seen_loans is None else state.seen_loans.unionByName(new)
     return labels, replace(state, seen_loans=seen_loans)
 
 
-_BEST_FIELDS = ("resp", "depth", "loan", "borrower", "platform", "path", "mpath", "hops", "chain")
+#: the fields of a best origin, in the order that breaks ties between equal
+#: responsibilities (after ``nr``, the negated responsibility, and ``old``: 0 for the best
+#: so far, which a new origin must beat, 1 for a new one)
+_BEST_FIELDS = ("loan", "borrower", "platform", "path", "mpath", "hops", "chain", "depth")
 
 
 def _record_origins(
     state: _PassState, labels: DataFrame, index: _Index, reaches: DataFrame, depth: int
 ) -> _PassState:
     """Keep each entry's best origin: an origin loan of this layer that reaches the
-    listing in time and beats the best so far."""
+    listing in time and beats the best so far (the best so far and this layer's origins
+    in one grouping by entry)."""
     from pyspark.sql import functions as F
 
     col = F.col
     o = (
-        labels.join(index.origins, "loan_id")
+        labels.join(index.side(index.origins), "loan_id")
         .join(
-            reaches,
+            index.side(reaches),
             (col("entry") == col("r_entry")) & (col("o_platform") == col("reach_platform")),
         )
         .where(col("known") <= col("deadline"))
     )
-    o = o.groupBy("entry").agg(
-        F.min(
-            F.struct(
-                F.negative("resp").alias("nr"),
-                col("loan_id"),
-                col("o_borrower"),
-                col("o_platform"),
-                col("path"),
-                col("mpath"),
-                col("sharing_hops"),
-                col("chain_index"),
-            )
-        ).alias("m")
-    )
-    layer_best = o.select(
+    found = o.select(
         "entry",
-        F.negative("m.nr").alias("n_resp"),
-        F.lit(depth).alias("n_depth"),
-        col("m.loan_id").alias("n_loan"),
-        col("m.o_borrower").alias("n_borrower"),
-        col("m.o_platform").alias("n_platform"),
-        col("m.path").alias("n_path"),
-        col("m.mpath").alias("n_mpath"),
-        col("m.sharing_hops").alias("n_hops"),
-        col("m.chain_index").alias("n_chain"),
+        F.struct(
+            F.negative("resp").alias("nr"),
+            F.lit(1).alias("old"),
+            col("loan_id").alias("loan"),
+            col("o_borrower").alias("borrower"),
+            col("o_platform").alias("platform"),
+            "path",
+            "mpath",
+            col("sharing_hops").alias("hops"),
+            col("chain_index").alias("chain"),
+            F.lit(depth).alias("depth"),
+        ).alias("m"),
     )
-    merged = state.best.join(layer_best, "entry", "full_outer")
-    take = col("n_resp").isNotNull() & (col("b_resp").isNull() | (col("n_resp") > col("b_resp")))
+    if state.best is not None:
+        found = found.unionByName(
+            state.best.select(
+                "entry",
+                F.struct(
+                    F.negative("b_resp").alias("nr"),
+                    F.lit(0).alias("old"),
+                    *(col(f"b_{f}").alias(f) for f in _BEST_FIELDS),
+                ).alias("m"),
+            )
+        )
+    best = found.groupBy("entry").agg(F.min("m").alias("m"))
     best = _cache(
-        merged.select(
+        best.select(
             "entry",
-            *(
-                F.when(take, col(f"n_{f}")).otherwise(col(f"b_{f}")).alias(f"b_{f}")
-                for f in _BEST_FIELDS
-            ),
+            F.negative("m.nr").alias("b_resp"),
+            *(col(f"m.{f}").alias(f"b_{f}") for f in _BEST_FIELDS),
         )
     )
     return replace(state, best=best)
@@ -479,25 +537,33 @@ def _record_origins(
 
 def _to_borrowers(state: _PassState, labels: DataFrame, index: _Index, rules: _Rules) -> _PassState:
     """The next frontier: from each loan label to the loan's borrower, best per
-    (entry, person)."""
+    (entry, person); each label carries its entry's best responsibility so far."""
     from pyspark.sql import functions as F
 
     col = F.col
-    t = _best_resp(
-        labels.join(index.borrowers, "loan_id").withColumn(
-            "n_resp", (col("resp") * F.lit(rules.chain_factor)) * col("b_mf")
-        ),
-        state.best,
-    ).where(col("n_resp") > col("b_resp"))
-    seen = state.seen_persons.groupBy("entry", "person").agg(F.max("resp").alias("s_resp"))
-    seen = seen.withColumnRenamed("person", "b_person")
-    t = t.join(seen, ["entry", "b_person"], "left").where(
-        col("s_resp").isNull() | (col("s_resp") < col("n_resp"))
+    t = labels.join(index.side(index.borrowers), "loan_id").withColumn(
+        "n_resp", (col("resp") * F.lit(rules.chain_factor)) * col("b_mf")
+    )
+    if state.best is None:
+        t = t.withColumn("b_resp", F.lit(-1.0))
+    else:
+        best = index.side(state.best.select("entry", "b_resp"))
+        t = t.join(best, "entry", "left").withColumn(
+            "b_resp", F.coalesce(col("b_resp"), F.lit(-1.0))
+        )
+    t = t.where(col("n_resp") > col("b_resp"))
+    t = _unbeaten(
+        t.drop("resp").withColumnRenamed("n_resp", "resp"),
+        state.seen_persons.withColumnRenamed("person", "b_person"),
+        ["entry", "b_person"],
+        index,
     )
     nxt = t.groupBy("entry", "b_person").agg(
-        F.min(F.struct(F.negative("n_resp").alias("nr"), "key", "loan_id", "path", "mpath")).alias(
+        F.min(F.struct(F.negative("resp").alias("nr"), "key", "loan_id", "path", "mpath")).alias(
             "m"
-        )
+        ),
+        F.max("e_listed").alias("e_listed"),  # the entry's: one value each
+        F.max("b_resp").alias("b_resp"),
     )
     frontier = _cache(
         nxt.select(
@@ -507,6 +573,8 @@ def _to_borrowers(state: _PassState, labels: DataFrame, index: _Index, rules: _R
             F.concat(col("m.key"), F.array(col("m.loan_id"), col("b_person"))).alias("key"),
             col("m.path").alias("path"),
             col("m.mpath").alias("mpath"),
+            "e_listed",
+            "b_resp",
         )
     )
     seen_persons = state.seen_persons.unionByName(frontier.select("entry", "person", "resp"))

@@ -273,8 +273,9 @@ def _summaries(found: list[tuple[str, str, DataFrame]]) -> _Found:
 
 
 def _checks_of(tables: Mapping[str, DataFrame], checks: list[_Check]) -> _Found:
-    """The checks over the tables' rows, one aggregate per table (every check of a table
-    in one pass over it, not one pass per check)."""
+    """The checks over the tables' rows in one grouping: every table's rows that break a
+    check as ``(i, v, f)`` (check, shown value, file), all tables in one union, counted by
+    check (one shuffle for them all, not one per table nor one per check)."""
     from pyspark.sql import functions as F
 
     by_table: dict[str, list[tuple[int, _Check]]] = {}
@@ -282,22 +283,28 @@ def _checks_of(tables: Mapping[str, DataFrame], checks: list[_Check]) -> _Found:
         by_table.setdefault(c.table, []).append((i, c))
     union = None
     for table, items in by_table.items():
-        summary = tables[table].agg(
+        marks = F.array(
             *(
                 F.struct(
                     F.lit(i).alias("i"),
-                    F.count_if(c.bad).alias("n"),
-                    F.first(F.when(c.bad, c.shown.cast("string")), ignorenulls=True).alias("v"),
-                    F.first(F.when(c.bad, F.col("_file")), ignorenulls=True).alias("f"),
-                ).alias(f"c{i}")
+                    F.coalesce(c.bad, F.lit(False)).alias("bad"),
+                    F.when(c.bad, c.shown.cast("string")).alias("v"),
+                )
                 for i, c in items
             )
         )
-        rows = summary.select(F.explode(F.array(*(f"c{i}" for i, _ in items))).alias("c"))
-        rows = rows.select("c.i", "c.n", "c.v", "c.f")
+        broken = tables[table].select(
+            F.explode(F.filter(marks, lambda m: m["bad"])).alias("c"), "_file"
+        )
+        rows = broken.select("c.i", "c.v", F.col("_file").alias("f"))
         union = rows if union is None else union.unionByName(rows)
     assert union is not None
-    return _Found([(c.field, c.message) for c in checks], union)
+    found = union.groupBy("i").agg(
+        F.count(F.lit(1)).alias("n"),
+        F.first("v", ignorenulls=True).alias("v"),
+        F.first("f", ignorenulls=True).alias("f"),
+    )
+    return _Found([(c.field, c.message) for c in checks], found)
 
 
 def _refusal(problems: list[str]) -> str:
