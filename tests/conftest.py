@@ -149,15 +149,18 @@ def graph(
         if backend_kind == "arrays":  # what open_folder gives: the index over the columns
             return ArrayBackend(read_columns(folder))
         data = load_folder(folder)
-        if service is None:
-            return MemoryBackend(data)
-        service.clear()
-        ingest_dataset(data, service.driver, service.settings.database)
-        return Neo4jBackend(service.driver, service.settings.database)
+        return MemoryBackend(data) if service is None else _ingested(service, data)
 
     yield make
     if service is not None:
         service.clear()
+
+
+def _ingested(service: Neo4jService, data: Dataset) -> GraphBackend:
+    """A Neo4j backend holding ``data`` and only it (the database emptied first)."""
+    service.clear()
+    ingest_dataset(data, service.driver, service.settings.database)
+    return Neo4jBackend(service.driver, service.settings.database)
 
 
 @pytest.fixture
@@ -173,11 +176,7 @@ def dataset_graph(
     def make(data: Dataset) -> GraphBackend:
         if backend_kind == "arrays":
             return ArrayBackend.from_dataset(data)
-        if service is None:
-            return MemoryBackend(data)
-        service.clear()
-        ingest_dataset(data, service.driver, service.settings.database)
-        return Neo4jBackend(service.driver, service.settings.database)
+        return MemoryBackend(data) if service is None else _ingested(service, data)
 
     yield make
     if service is not None:

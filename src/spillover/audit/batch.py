@@ -36,6 +36,7 @@ __all__ = [
     "audit",
     "audit_folder",
     "audit_rows",
+    "build_index",
     "pass_columns",
     "pass_rows",
     "write_audit",
@@ -110,9 +111,10 @@ def pass_columns(
     return row_columns(_pass(columns, policy, progress), policy)
 
 
-def _index(
+def build_index(
     columns: Columns, policy: Policy, progress: Callable[[str, int, int], None] | None
 ) -> Index:
+    """The batch kernel's index of ``columns``, its build reported as the step ``index``."""
     if progress:
         progress("index", 0, 1)
     index = Index(columns, policy)
@@ -124,7 +126,7 @@ def _index(
 def _pass(
     columns: Columns, policy: Policy, progress: Callable[[str, int, int], None] | None
 ) -> AuditResult:
-    return _index(columns, policy, progress).audit(progress=progress)
+    return build_index(columns, policy, progress).audit(progress=progress)
 
 
 def _checked_out(out: str | Path) -> Path:
@@ -196,7 +198,7 @@ def audit_folder(
     columns = coded_only(read_columns(folder, region=region, progress=progress))
     pa.default_memory_pool().release_unused()
     _checked_out(out)
-    index = _index(columns, policy, progress)
+    index = build_index(columns, policy, progress)
     del columns
     index.release_build_columns()
     pa.default_memory_pool().release_unused()

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..audit.batch import build_index
 from ..audit.incremental import reaudit_rows
 from ..audit.meta import read_audit_file
 from ..backends.memory import MemoryBackend
 from ..connect import read_dataset
-from ..engines.batch import Index
 from ..engines.batch import rows as kernel_rows
 from ..engines.remedy import Record, Remedy, path_records, records_and_remedy
 from ..errors import SpilloverError, UsageProblem
@@ -220,15 +220,6 @@ def store_version(settings: Neo4jSettings, policy: Policy | None = None) -> Vers
     return Version(label, columns, backend, marker.name)
 
 
-def _index(columns: Columns, policy: Policy, progress: Progress | None) -> Index:
-    if progress:
-        progress("index", 0, 1)
-    index = Index(columns, policy)
-    if progress:
-        progress("index", 1, 1)
-    return index
-
-
 def _check_same_dataset(a: Version, b: Version) -> None:
     platforms_a, platforms_b = set(a.columns.platform_ids), set(b.columns.platform_ids)
     common = set(a.columns.entry_ids) & set(b.columns.entry_ids)
@@ -261,7 +252,7 @@ def compare_versions(
     on ``a`` too (its route), found from the same walk of its paths as its records."""
     policy = policy or default_policy()
     _check_same_dataset(a, b)
-    ix_a, ix_b = _index(a.columns, policy, progress), _index(b.columns, policy, progress)
+    ix_a, ix_b = build_index(a.columns, policy, progress), build_index(b.columns, policy, progress)
     rows_a = {str(r["entry_id"]): r for r in kernel_rows(ix_a.audit(progress), policy)}
     rows_b = reaudit_rows(ix_a, rows_a, ix_b, policy)
     records_a, records_b = columns_records(a.columns), columns_records(b.columns)
@@ -336,7 +327,7 @@ def compare_audit(
                 else "its entries are on platforms the folder does not have"
             )
         )
-    ix_b = _index(version.columns, policy, progress)
+    ix_b = build_index(version.columns, policy, progress)
     rows_b = {str(r["entry_id"]): r for r in kernel_rows(ix_b.audit(progress), policy)}
 
     def no_records(
