@@ -6,6 +6,7 @@ Every test here runs against a real Neo4j (see conftest.py).
 from __future__ import annotations
 
 import csv
+import itertools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scenario import Scenario, random_scenario
 from spillover.audit.batch import audit
@@ -27,6 +30,7 @@ from spillover.neo4j.ingest import (
     graph_counts,
     held_rows,
     ingest_folder,
+    mix_and_batch,
     read_marker,
     wipe,
 )
@@ -335,3 +339,33 @@ def test_the_data_version_rises_with_every_ingest_that_changes_the_data(neo4j_db
     wiped = ingest_folder(v1, driver, db, wipe_first=True)
     assert wiped.data_version == 4 and not wiped.stale_results
     assert results_status(driver, db)["state"] == "none"
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), max_size=80),
+    st.integers(1, 5),
+)
+def test_mixed_and_batched_lanes_of_a_round_share_no_node(pairs, lanes):
+    rows = [{"loan": f"L{a}", "phone": f"P{b}", "n": i} for i, (a, b) in enumerate(pairs)]
+    rounds = mix_and_batch(rows, ("loan", "phone"), lanes)
+    assert len(rounds) == lanes and all(len(r) == lanes for r in rounds)
+    written = [row["n"] for lanes_ in rounds for lane in lanes_ for row in lane]
+    assert sorted(written) == list(range(len(rows))), "every row once"
+    for lanes_ in rounds:
+        for lane in lanes_:
+            assert [r["n"] for r in lane] == sorted(r["n"] for r in lane), "order kept"
+        for one, other in itertools.combinations(lanes_, 2):
+            assert not {r["loan"] for r in one} & {r["loan"] for r in other}
+            assert not {r["phone"] for r in one} & {r["phone"] for r in other}
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_concurrent_writers_give_the_graph_of_one_writer(neo4j_db, tmp_path, workers):
+    """Many lanes and rounds of tiny batches (people, phones, owners, loan links) write
+    exactly the graph one writer in large batches writes."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    folder = random_scenario(5, people=30, loans=60).write(tmp_path / "data")
+    ingest_folder(folder, driver, db, batch_size=3, workers=workers)
+    many = snapshot(neo4j_db)
+    assert many[0]["LINKS"] > 0 and many[0]["OWNS"] > 0
+    assert many == fresh_snapshot(neo4j_db, folder)

@@ -21,11 +21,13 @@ on the same graph, and the second ingest of an unchanged folder writes nothing.
 from __future__ import annotations
 
 import itertools
+import queue
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +53,7 @@ __all__ = [
     "graph_counts",
     "ingest_dataset",
     "ingest_folder",
+    "mix_and_batch",
     "node_props",
     "now",
     "phone_numbers",
@@ -70,13 +73,20 @@ INGEST_RETRY_SECONDS = 10.0
 #: A batch that deadlocked for the whole retry time is tried again, up to this many times.
 DEADLOCK_ATTEMPTS = 6
 DEADLOCK = "Neo.TransientError.Transaction.DeadlockDetected"
-#: Rows of the tables written concurrently are sorted so that concurrent batches lock
-#: different phones (and a batch locks its phones in order): far fewer deadlocks.
+#: Rows of the node tables written concurrently are sorted by key and each of the
+#: ``workers`` lanes writes one contiguous run of them: no two lanes touch a node.
 LOCK_ORDER: dict[str, Callable[[dict[str, Any]], Any]] = {
     "owner_periods": lambda row: (row["phone"], row["owner_id"]),
     "loan_links": lambda row: (row["phone"], row["loan_id"], row["role"]),
     "phones": lambda row: row["props"]["number"],
     "people": lambda row: row["props"]["id"],
+}
+#: The two nodes a row of a relationship table written concurrently links (start, end):
+#: those tables are written "mixed and batched" (:func:`mix_and_batch`), so that
+#: transactions running side by side never lock the same node and cannot deadlock.
+ENDS: dict[str, tuple[str, str]] = {
+    "owner_periods": ("owner_id", "phone"),
+    "loan_links": ("loan_id", "phone"),
 }
 #: The name of a dataset given to :func:`ingest_dataset` without one.
 DEFAULT_DATASET = "dataset"
@@ -114,6 +124,10 @@ REMOVAL_ORDER = (
 )
 
 Progress = Callable[[str, int, int], None]
+Rows = list[dict[str, Any]]
+#: Lanes of one round run side by side (a thread each, its batches in order); rounds
+#: run one after the other.
+Rounds = list[list[Rows]]
 Key = Hashable
 #: per table: key -> (the value compared with the database, the parameter row of the upsert)
 Wanted = dict[str, dict[Any, tuple[Any, Any]]]
@@ -647,22 +661,73 @@ def _run_watched(
         raise failure[0]
 
 
+def _lane(key: Any, lanes: int) -> int:
+    # crc32, not hash(): the same lanes in every process
+    return zlib.crc32(str(key).encode("utf-8")) % lanes
+
+
+def mix_and_batch(rows: Rows, ends: tuple[str, str], lanes: int) -> Rounds:
+    """Rows of a relationship table in rounds of lanes that share no node.
+
+    Each row goes to the cell (lane of its start node, lane of its end node); round
+    ``r`` holds the cells ``(i, (i + r) % lanes)`` for every ``i``: two cells of one
+    round differ in both their start lane and their end lane, so transactions of
+    different lanes never lock the same node (the "mix and batch" way of loading
+    relationships in parallel). Rows keep their order within a cell.
+
+    >>> rows = [{"loan": f"L{i}", "phone": f"P{i % 7}"} for i in range(40)]
+    >>> rounds = mix_and_batch(rows, ("loan", "phone"), 2)
+    >>> sum(len(lane) for lanes in rounds for lane in lanes)
+    40
+    >>> [set.intersection(*({r["phone"] for r in lane} for lane in lanes)) for lanes in rounds]
+    [set(), set()]
+    """
+    if lanes < 1:
+        raise ValueError(f"lanes must be >= 1, got {lanes}")
+    start, end = ends
+    cells: dict[tuple[int, int], Rows] = {}
+    for row in rows:
+        cell = (_lane(row[start], lanes), _lane(row[end], lanes))
+        cells.setdefault(cell, []).append(row)
+    return [[cells.get((i, (i + r) % lanes), []) for i in range(lanes)] for r in range(lanes)]
+
+
+def _runs(rows: Rows, lanes: int) -> Rounds:
+    """One round: ``rows`` (sorted by key) cut into ``lanes`` contiguous runs."""
+    size = -(-len(rows) // lanes) if rows else 0
+    return [[rows[i * size : (i + 1) * size] for i in range(lanes)]] if size else []
+
+
+def _write_batch(session: neo4j.Session, query: str, batch: Rows) -> None:
+    for attempt in itertools.count(1):
+        try:
+            session.execute_write(_write, query, batch)
+            return
+        except TransientError as exc:
+            # The server is up, but this batch kept losing lock races with a
+            # concurrent one for the driver's whole retry time: try again, a while
+            # longer. A server that went away raises other errors and fails fast.
+            if exc.code != DEADLOCK or attempt >= DEADLOCK_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.2, 1.0) * attempt)
+
+
 def _write_table(
     driver: neo4j.Driver,
     database: str,
     query: str,
-    rows: list[dict[str, Any]],
+    rounds: Rounds,
     *,
     batch_size: int,
-    workers: int,
     stage: str,
     progress: Progress | None,
 ) -> None:
     local = threading.local()
     sessions: list[neo4j.Session] = []
     lock = threading.Lock()
+    written: queue.SimpleQueue[int] = queue.SimpleQueue()
 
-    def write(batch: list[dict[str, Any]]) -> int:
+    def write(batch: Rows) -> None:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = driver.session(
@@ -670,38 +735,48 @@ def _write_table(
             )
             with lock:
                 sessions.append(session)
-        for attempt in itertools.count(1):
-            try:
-                session.execute_write(_write, query, batch)
-                return len(batch)
-            except TransientError as exc:
-                # The server is up, but this batch kept losing lock races with a
-                # concurrent one for the driver's whole retry time: try again, a while
-                # longer. A server that went away raises other errors and fails fast.
-                if exc.code != DEADLOCK or attempt >= DEADLOCK_ATTEMPTS:
-                    raise
-                time.sleep(random.uniform(0.2, 1.0) * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        _write_batch(session, query, batch)
+        written.put(len(batch))
 
+    def write_lane(lane: Rows) -> None:
+        for batch in _batches(lane, batch_size):
+            write(batch)
+
+    total = sum(len(lane) for lanes in rounds for lane in lanes)
     done = 0
+
+    def report() -> None:
+        nonlocal done
+        while not written.empty():
+            done += written.get()
+            if progress is not None:
+                progress(stage, done, total)
+
     if progress is not None:
-        progress(stage, 0, len(rows))
+        progress(stage, 0, total)
+    width = max((len(lanes) for lanes in rounds), default=1)
     try:
-        batches = _batches(rows, batch_size)
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for count in pool.map(write, batches):
-                    done += count
-                    if progress is not None:
-                        progress(stage, done, len(rows))
-        else:
-            for batch in batches:
-                done += write(batch)
-                if progress is not None:
-                    progress(stage, done, len(rows))
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            for lanes in rounds:
+                pending = {pool.submit(write_lane, lane) for lane in lanes if lane}
+                while pending:
+                    finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                    report()
+                    for future in finished:
+                        future.result()
+        report()
     finally:
         for session in sessions:
             session.close()
+
+
+def _upsert_rounds(table: str, rows: Rows, workers: int) -> Rounds:
+    """How a table's upserts run: mixed and batched, in sorted runs, or in one lane."""
+    if workers > 1 and table in ENDS:
+        return mix_and_batch(sorted(rows, key=LOCK_ORDER[table]), ENDS[table], workers)
+    if workers > 1 and table in LOCK_ORDER:
+        return _runs(sorted(rows, key=LOCK_ORDER[table]), workers)
+    return [[rows]]
 
 
 def apply_diff(
@@ -715,8 +790,10 @@ def apply_diff(
 ) -> None:
     """Write the differences: removals (relationships, then nodes), then upserts in table order.
 
-    Batches of a table marked concurrent run on ``workers`` threads (each batch its own
-    transaction; a deadlock between two of them is retried by the driver).
+    Tables marked concurrent are written by ``workers`` threads (each batch its own
+    transaction) that never touch the same node: node tables in sorted runs, the
+    relationship tables mixed and batched (:func:`mix_and_batch`). The others run one
+    batch at a time. A deadlock would still be retried.
     """
     for table in REMOVAL_ORDER:
         if d.removals[table]:
@@ -724,24 +801,19 @@ def apply_diff(
                 driver,
                 database,
                 cypher(f"remove_{table}"),
-                d.removals[table],
+                [[d.removals[table]]],
                 batch_size=batch_size,
-                workers=1,
                 stage=f"remove {table}",
                 progress=progress,
             )
     for table, concurrent in TABLES:
         if d.upserts[table]:
-            rows = d.upserts[table]
-            if concurrent and table in LOCK_ORDER:
-                rows = sorted(rows, key=LOCK_ORDER[table])
             _write_table(
                 driver,
                 database,
                 cypher(f"ingest_{table}"),
-                rows,
+                _upsert_rounds(table, d.upserts[table], workers if concurrent else 1),
                 batch_size=batch_size,
-                workers=workers if concurrent else 1,
                 stage=table,
                 progress=progress,
             )
