@@ -17,7 +17,7 @@ from spillover.backends.memory import MemoryBackend
 from spillover.connect import open_folder
 from spillover.data.exact import load_folder
 from spillover.engines.batch import Index
-from spillover.engines.batch.paths import every_path, path_columns
+from spillover.engines.batch.paths import every_path, path_chunks, path_columns
 from spillover.engines.search import explain
 from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.graph import GraphBackend
@@ -99,6 +99,20 @@ def from_columns(backend: GraphBackend, policy: Policy, max_paths: int | None) -
     return out
 
 
+def _by_entry(c: Any) -> list[Any]:
+    """Every entry of a :class:`PathColumns` with its paths' nodes and kinds by name."""
+    out = []
+    for e, entry_id in enumerate(c.entry_ids):
+        paths = []
+        for p in range(int(c.first[e]), int(c.first[e + 1])):
+            a, b = int(c.off[p]), int(c.off[p + 1])
+            nodes = [c.nodes[int(c.start[p])], *(c.nodes[n] for n in c.node[a:b].tolist())]
+            kinds = [c.kinds[k] for k in c.kind[a:b].tolist()]
+            paths.append((c.loan[p], c.responsibility[p], int(c.hops[p]), nodes, kinds))
+        out.append((entry_id, c.contamination[e], c.verdict[e], c.reason_codes[e], paths))
+    return out
+
+
 def _paths(paths: Any) -> list[Any]:
     # rank order, origin, responsibility, loans, and every step (names, nodes, factors,
     # days, codes): the route
@@ -163,6 +177,11 @@ def test_the_every_path_order_is_explain_order_on_a_synthetic_population(tmp_pat
     assert sum(len(x[-1]) for x in want) > len(want)
     assert from_one_pass(backend, policy, None) == want
     assert from_columns(backend, policy, None) == as_columns(want)
+    # a chunk at a time: the same columns, entry by entry
+    whole = path_columns(Index(backend.columns(), policy), days_of=DAYS)
+    chunks = list(path_chunks(Index(backend.columns(), policy), days_of=DAYS, size=97))
+    assert len(chunks) > 1
+    assert [e for c in chunks for e in _by_entry(c)] == _by_entry(whole)
 
 
 # -- the write-back graph (stored_results) ------------------------------------------------

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..backends.arrays import ArrayBackend
 from ..engines.batch import Index
-from ..engines.batch.paths import EntryPaths, PathColumns, every_path, path_columns
+from ..engines.batch.paths import EntryPaths, PathColumns, every_path, path_chunks
 from ..engines.search import Explanation, ExplanationPath, explain
 from ..errors import SpilloverError
 from ..facts.columns import Columns, Details
@@ -461,11 +461,13 @@ def _explain_batches(
     its explaining took (the batch pass's counted in the first)."""
     t = time.perf_counter()
     if method == "pass":
-        found = path_columns(Index(columns, policy), max_paths, days_of=_DAYS_OF)
-        tables = _tables(found)
-        for lo in range(0, len(found.entry_ids), size):
-            yield _sliced(found, tables, lo, lo + size), time.perf_counter() - t
-            t = time.perf_counter()
+        tables = _Tables()
+        chunks = path_chunks(Index(columns, policy), max_paths, days_of=_DAYS_OF, size=size * 5)
+        for found in chunks:
+            tables.grow(found)
+            for lo in range(0, len(found.entry_ids), size):
+                yield _sliced(found, tables, lo, lo + size), time.perf_counter() - t
+                t = time.perf_counter()
         return
     rows: list[Row] = []
     for e in entry_paths_of(columns, policy, max_paths=max_paths, method=method):
@@ -478,35 +480,30 @@ def _explain_batches(
         yield _from_rows(rows), time.perf_counter() - t
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Tables:
     """What :class:`PathColumns` names by index, as the write-back stores it: per node its
-    label and key, per step kind its step, walk, role and period."""
+    label and key, per step kind its step, walk, role and period (grown chunk by chunk)."""
 
-    label: np.ndarray
-    key: np.ndarray
-    step: np.ndarray
-    walk: np.ndarray
-    role: np.ndarray
-    period: np.ndarray
+    label: list[str] = field(default_factory=list)
+    key: list[str] = field(default_factory=list)
+    step: list[str] = field(default_factory=list)
+    walk: list[str] = field(default_factory=list)
+    role: list[str] = field(default_factory=list)
+    period: list[str] = field(default_factory=list)
 
-
-def _tables(found: PathColumns) -> _Tables:
-    labels, keys = [], []
-    for node in found.nodes:
-        kind, ident = split_ref(node)
-        labels.append(LABELS[kind])
-        keys.append(ident)
-    steps, walks, roles, periods = [], [], [], []
-    for rel, at in found.kinds:
-        stored, role = walks_of(rel)
-        steps.append(rel)
-        walks.append(stored)
-        roles.append(role)
-        periods.append(at.isoformat() if stored == OWNS and at is not None else "")
-    return _Tables(
-        *(np.asarray(x, dtype=object) for x in (labels, keys, steps, walks, roles, periods))
-    )
+    def grow(self, found: PathColumns) -> None:
+        """Add the nodes and kinds ``found`` names that are not in yet."""
+        for node in found.nodes[len(self.label) :]:
+            kind, ident = split_ref(node)
+            self.label.append(LABELS[kind])
+            self.key.append(ident)
+        for rel, at in found.kinds[len(self.step) :]:
+            stored, role = walks_of(rel)
+            self.step.append(rel)
+            self.walk.append(stored)
+            self.role.append(role)
+            self.period.append(at.isoformat() if stored == OWNS and at is not None else "")
 
 
 def _sliced(found: PathColumns, tables: _Tables, lo: int, hi: int) -> _Batch:
@@ -533,12 +530,12 @@ def _sliced(found: PathColumns, tables: _Tables, lo: int, hi: int) -> _Batch:
         "off": (found.off[a : b + 1] - start).tolist(),
         "node": node[b - a :].tolist(),
         "kind": kind.tolist(),
-        "word_label": tables.label[words].tolist(),
-        "word_key": tables.key[words].tolist(),
-        "kind_step": tables.step[kinds].tolist(),
-        "kind_walk": tables.walk[kinds].tolist(),
-        "kind_role": tables.role[kinds].tolist(),
-        "kind_period": tables.period[kinds].tolist(),
+        "word_label": [tables.label[w] for w in words.tolist()],
+        "word_key": [tables.key[w] for w in words.tolist()],
+        **{
+            f"kind_{name}": [getattr(tables, name)[k] for k in kinds.tolist()]
+            for name in _KIND_FIELDS
+        },
     }
     return _Batch(params, hi - lo, b - a, verdicts)
 

@@ -45,7 +45,7 @@ from .audit import OriginLabels, Progress, origins_pass
 from .index import CodedGraph
 from .tables import MATCH_KEYS, OWN, ROLE_NAMES
 
-__all__ = ["EntryPaths", "PathColumns", "every_path", "path_columns"]
+__all__ = ["EntryPaths", "PathColumns", "every_path", "path_chunks", "path_columns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +382,11 @@ class _Segments:
         self.targets: list[tuple[int, ...]] = []
         self.steps: list[tuple[int, ...]] = []
         self.codes: list[tuple[str | None, ...]] = []
+        #: per entry: the segment of its match (-1), the shape of its listing
+        self.match: np.ndarray | None = None
+        self.shape_of: np.ndarray | None = None
+        #: an entry of each shape
+        self.shape_entry: list[int] = []
 
     def node(self, name: str) -> int:
         code = self._node.get(name)
@@ -417,13 +422,41 @@ def path_columns(
     """Every entry's paths, as :func:`every_path` gives them, as :class:`PathColumns`:
     the steps of each distinct tie, loan-to-borrower and route made once, and the paths
     put together from them with column operations (no step objects per path)."""
+    return next(path_chunks(ix, max_paths, progress, days_of=days_of, size=None))
+
+
+def path_chunks(
+    ix: CodedGraph,
+    max_paths: int | None = None,
+    progress: Progress | None = None,
+    *,
+    days_of: frozenset[str] = frozenset(),
+    size: int | None = 5000,
+) -> Iterator[PathColumns]:
+    """:func:`path_columns` ``size`` entries at a time (None: all at once), in entry_id
+    order, after one pass: a chunk is ready while the next ones are made (``nodes`` and
+    ``kinds`` are one list, grown by each chunk, that every chunk refers to)."""
     policy = ix.policy
     limit = max_paths if max_paths is not None else policy.max_paths
     found = origins_pass(ix, limit, progress)
     reader = _Reader(ix, found, policy)
     segs = _Segments(days_of)
     n_entries = len(found.entry_ids)
-    parts = _path_segments(reader, segs)  # per path, its segment ids in order (-1: none)
+    first = np.searchsorted(found.entry, np.arange(n_entries + 1))
+    entry_ids = found.entry_ids.to_pylist()
+    step = size or max(n_entries, 1)
+    for lo in range(0, max(n_entries, 1), step):
+        hi = min(lo + step, n_entries)
+        yield _chunk(reader, segs, first, entry_ids, lo, hi)
+
+
+def _chunk(
+    reader: _Reader, segs: _Segments, first: np.ndarray, entry_ids: list[str], lo: int, hi: int
+) -> PathColumns:
+    """The :class:`PathColumns` of entries ``lo`` to ``hi``."""
+    found, ix = reader.found, reader.ix
+    a, b = int(first[lo]), int(first[hi])
+    parts = _path_segments(reader, segs, a, b)  # per path, its segment ids in order (-1: none)
     seq = np.stack(parts, axis=1) if parts else np.zeros((0, 0), dtype=np.int64)
     valid = seq >= 0
     flat = seq[valid]
@@ -434,22 +467,22 @@ def path_columns(
     at += np.arange(int(counts.sum()))
     node = np.fromiter((t for ts in segs.targets for t in ts), np.int64, int(seg_off[-1]))[at]
     kind = np.fromiter((k for ks in segs.steps for k in ks), np.int64, int(seg_off[-1]))[at]
-    per_path = np.zeros(len(found.entry), dtype=np.int64)
+    per_path = np.zeros(b - a, dtype=np.int64)
     np.add.at(per_path, np.nonzero(valid)[0], counts)
     first_seg = seq[np.arange(len(seq)), np.argmax(valid, axis=1)] if len(seq) else flat
     start = np.asarray(segs.source, dtype=np.int64)[first_seg]
-    first = np.searchsorted(found.entry, np.arange(n_entries + 1))
-    responsibility = [rounded(x) for x in found.responsibility.tolist()]
-    scores = _scores(found, seq, segs, first, responsibility, policy)
+    chunk_first = first[lo : hi + 1] - a
+    responsibility = [rounded(x) for x in found.responsibility[a:b].tolist()]
+    scores = _scores(seq, segs, chunk_first, responsibility, reader.policy)
     return PathColumns(
-        entry_ids=found.entry_ids.to_pylist(),
+        entry_ids=entry_ids[lo:hi],
         contamination=scores[0],
         verdict=scores[1],
         reason_codes=scores[2],
-        first=first,
-        loan=ix.loans.take(found.loan).to_pylist(),
+        first=chunk_first,
+        loan=ix.loans.take(found.loan[a:b]).to_pylist(),
         responsibility=responsibility,
-        hops=found.depth,
+        hops=found.depth[a:b],
         start=start,
         off=np.concatenate(([0], np.cumsum(per_path))),
         node=node,
@@ -459,27 +492,30 @@ def path_columns(
     )
 
 
-def _path_segments(reader: _Reader, segs: _Segments) -> list[np.ndarray]:
-    """Per path, its segments as columns in step order: the entry's match (a listed
-    record), then per layer the loan before to its borrower and the tie, then the route."""
+def _path_segments(reader: _Reader, segs: _Segments, a: int, b: int) -> list[np.ndarray]:
+    """Per path ``a`` to ``b``, its segments as columns in step order: the entry's match
+    (a listed record), then per layer the loan before to its borrower and the tie, then
+    the route."""
     found, ix = reader.found, reader.ix
-    n = len(found.entry)
-    entry = found.entry
+    n = b - a
+    entry, depth = found.entry[a:b], found.depth[a:b]
     columns: list[np.ndarray] = []
     # a listed record, through its match to its person
-    match = np.full(len(found.entry_ids), -1, dtype=np.int64)
-    for e in np.nonzero(found.entry_match >= 0)[0].tolist():
-        m = int(found.entry_match[e])
-        record = ref(SubjectKind.RECORD.value, found.entry_subject[e].as_py())
-        person = reader.person(int(found.entry_person[e]))
-        match[e] = segs.add((rule_step(match_kind(MATCH_KEYS[m]), record, person, None),))
-    columns.append(match[entry])
+    if segs.match is None:
+        segs.match = np.full(len(found.entry_ids), -1, dtype=np.int64)
+        for e in np.nonzero(found.entry_match >= 0)[0].tolist():
+            m = int(found.entry_match[e])
+            record = ref(SubjectKind.RECORD.value, found.entry_subject[e].as_py())
+            person = reader.person(int(found.entry_person[e]))
+            step = rule_step(match_kind(MATCH_KEYS[m]), record, person, None)
+            segs.match[e] = segs.add((step,))
+    columns.append(segs.match[entry])
     # the label of each path at each layer (-1 past its depth)
-    depth_max = int(found.depth.max()) if n else 0
+    depth_max = int(depth.max()) if n else 0
     labels = np.full((n, depth_max), -1, dtype=np.int64)
     for d in range(depth_max, 0, -1):
-        at = found.depth == d
-        labels[at, d - 1] = found.label[at]
+        at = depth == d
+        labels[at, d - 1] = found.label[a:b][at]
         for k in range(d - 1, 0, -1):
             labels[at, k - 1] = found.layers[k].previous[labels[at, k]]
     loan_before = np.full(n, -1, dtype=np.int64)
@@ -493,7 +529,7 @@ def _path_segments(reader: _Reader, segs: _Segments) -> list[np.ndarray]:
         tie[on] = _tie_segments(reader, segs, k, labels[on, k], entry[on], loan_before[on])
         columns.append(tie)
         loan_before[on] = found.layers[k].loan[labels[on, k]]
-    columns.extend(_route_segments(reader, segs, entry, found.loan, ix))
+    columns.extend(_route_segments(reader, segs, entry, found.loan[a:b], ix))
     return columns
 
 
@@ -552,15 +588,16 @@ def _route_segments(
     if not len(entry):
         return [np.zeros(0, dtype=np.int64)] * 2
     n_platforms = max(len(reader.platform_ids), 1)
-    shapes: dict[tuple[tuple[str, int, bool], ...], int] = {}
-    shape_entry: list[int] = []  # an entry of each shape
-    of_entry = np.empty(len(reader.entry_ids), dtype=np.int64)
-    for e, shape in enumerate(reader.shapes()):
-        code = shapes.get(shape)
-        if code is None:
-            code = shapes[shape] = len(shape_entry)
-            shape_entry.append(e)
-        of_entry[e] = code
+    if segs.shape_of is None:
+        shapes: dict[tuple[tuple[str, int, bool], ...], int] = {}
+        segs.shape_of = np.empty(len(reader.entry_ids), dtype=np.int64)
+        for e, shape in enumerate(reader.shapes()):
+            code = shapes.get(shape)
+            if code is None:
+                code = shapes[shape] = len(segs.shape_entry)
+                segs.shape_entry.append(e)
+            segs.shape_of[e] = code
+    of_entry, shape_entry = segs.shape_of, segs.shape_entry
     key = of_entry[entry] * n_platforms + ix.loan_platform[loan].astype(np.int64)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     hop = np.empty(len(first), dtype=np.int64)
@@ -592,7 +629,6 @@ _MAX_CHAIN = 1 << 20
 
 
 def _scores(
-    found: OriginLabels,
     seq: np.ndarray,
     segs: _Segments,
     first: np.ndarray,
@@ -604,7 +640,7 @@ def _scores(
     verdict: list[str] = []
     codes: list[tuple[str, ...]] = []
     known: dict[float | None, tuple[float, str]] = {}
-    for e in range(len(found.entry_ids)):
+    for e in range(len(first) - 1):
         best = int(first[e]) if first[e + 1] > first[e] else -1
         value = responsibility[best] if best >= 0 else None
         got = known.get(value)
