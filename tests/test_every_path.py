@@ -1,6 +1,7 @@
-"""Every entry's paths from one batch pass (spillover.engines.batch.paths.every_path) are the
-per-entry search's: the same paths, ranks and routes as ``explain`` lists them, on random
-worlds and on every backend; and the write-back stores the same graph either way."""
+"""Every entry's paths from one batch pass (spillover.engines.batch.paths.every_path, and as
+columns: path_columns) are the per-entry search's: the same paths, ranks and routes as
+``explain`` lists them, on random worlds and on every backend; and the write-back stores the
+same graph either way."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from spillover.backends.memory import MemoryBackend
 from spillover.connect import open_folder
 from spillover.data.exact import load_folder
 from spillover.engines.batch import Index
-from spillover.engines.batch.paths import every_path
+from spillover.engines.batch.paths import every_path, path_chunks, path_columns
 from spillover.engines.search import explain
 from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.graph import GraphBackend
@@ -24,6 +25,7 @@ from spillover.neo4j.ingest import ingest_folder
 from spillover.neo4j.store import Neo4jBackend
 from spillover.neo4j.writeback import WriteBackRefused, stored_results, write_back
 from spillover.policy import Policy, default_policy, default_policy_bytes, parse_policy
+from spillover.rules import owns_kind
 from spillover.synth.generate import generate
 
 
@@ -50,6 +52,65 @@ def from_one_pass(backend: GraphBackend, policy: Policy, max_paths: int | None) 
         (e.entry_id, e.contamination, e.verdict, e.reason_codes, _paths(e.paths))
         for e in every_path(Index(backend.columns(), policy), max_paths)
     ]
+
+
+#: the steps whose day the columns keep (the write-back's owner periods)
+DAYS = frozenset({owns_kind(True).rel_for(), owns_kind(False).rel_for()})
+
+
+def as_columns(explained: list[Any]) -> list[Any]:
+    """Entries as :func:`as_explained` gives them, in what :func:`path_columns` keeps."""
+    return [
+        (
+            entry_id,
+            contamination,
+            verdict.value,
+            codes,
+            [
+                (
+                    loan,
+                    responsibility,
+                    depth,
+                    steps[0].source,
+                    [(s.target, s.rel, s.at if s.rel in DAYS else None) for s in steps],
+                )
+                for loan, responsibility, depth, steps in paths
+            ],
+        )
+        for entry_id, contamination, verdict, codes, paths in explained
+    ]
+
+
+def from_columns(backend: GraphBackend, policy: Policy, max_paths: int | None) -> list[Any]:
+    """The same from :func:`path_columns` over the backend's columns."""
+    c = path_columns(Index(backend.columns(), policy), max_paths, days_of=DAYS)
+    out = []
+    for e, entry_id in enumerate(c.entry_ids):
+        paths = []
+        for p in range(int(c.first[e]), int(c.first[e + 1])):
+            a, b = int(c.off[p]), int(c.off[p + 1])
+            steps = [
+                (c.nodes[n], *c.kinds[k])
+                for n, k in zip(c.node[a:b].tolist(), c.kind[a:b].tolist(), strict=True)
+            ]
+            start = c.nodes[int(c.start[p])]
+            paths.append((c.loan[p], c.responsibility[p], int(c.hops[p]), start, steps))
+        out.append((entry_id, c.contamination[e], c.verdict[e], c.reason_codes[e], paths))
+    return out
+
+
+def _by_entry(c: Any) -> list[Any]:
+    """Every entry of a :class:`PathColumns` with its paths' nodes and kinds by name."""
+    out = []
+    for e, entry_id in enumerate(c.entry_ids):
+        paths = []
+        for p in range(int(c.first[e]), int(c.first[e + 1])):
+            a, b = int(c.off[p]), int(c.off[p + 1])
+            nodes = [c.nodes[int(c.start[p])], *(c.nodes[n] for n in c.node[a:b].tolist())]
+            kinds = [c.kinds[k] for k in c.kind[a:b].tolist()]
+            paths.append((c.loan[p], c.responsibility[p], int(c.hops[p]), nodes, kinds))
+        out.append((entry_id, c.contamination[e], c.verdict[e], c.reason_codes[e], paths))
+    return out
 
 
 def _paths(paths: Any) -> list[Any]:
@@ -91,6 +152,7 @@ def test_one_pass_gives_the_paths_ranks_and_routes_explain_gives(graph, world):
     policy = policy_with(world["max_loans"])
     want = as_explained(backend, policy, world["max_paths"])
     assert from_one_pass(backend, policy, world["max_paths"]) == want
+    assert from_columns(backend, policy, world["max_paths"]) == as_columns(want)
 
 
 @pytest.mark.parametrize("path", [jiang_case_path(), jiang_records_path()], ids=["case", "records"])
@@ -103,6 +165,7 @@ def test_the_jiang_folders_paths_from_one_pass(path, max_paths, store):
     if max_paths != 1:
         assert sum(len(x[-1]) for x in want) > len(want)  # several paths to some entries
     assert from_one_pass(backend, policy, max_paths) == want
+    assert from_columns(backend, policy, max_paths) == as_columns(want)
 
 
 def test_the_every_path_order_is_explain_order_on_a_synthetic_population(tmp_path):
@@ -113,6 +176,12 @@ def test_the_every_path_order_is_explain_order_on_a_synthetic_population(tmp_pat
     want = as_explained(backend, policy, None)
     assert sum(len(x[-1]) for x in want) > len(want)
     assert from_one_pass(backend, policy, None) == want
+    assert from_columns(backend, policy, None) == as_columns(want)
+    # a chunk at a time: the same columns, entry by entry
+    whole = path_columns(Index(backend.columns(), policy), days_of=DAYS)
+    chunks = list(path_chunks(Index(backend.columns(), policy), days_of=DAYS, size=97))
+    assert len(chunks) > 1
+    assert [e for c in chunks for e in _by_entry(c)] == _by_entry(whole)
 
 
 # -- the write-back graph (stored_results) ------------------------------------------------

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..backends.arrays import ArrayBackend
 from ..engines.batch import Index
-from ..engines.batch.paths import EntryPaths, every_path
+from ..engines.batch.paths import EntryPaths, PathColumns, every_path, path_chunks
 from ..engines.search import Explanation, ExplanationPath, explain
 from ..errors import SpilloverError
 from ..facts.columns import Columns, Details
@@ -355,7 +355,7 @@ def _write_all(
     backend: Neo4jBackend,
     run: str,
     params: Row,
-    batches: Iterator[tuple[list[Row], float]],
+    batches: Iterator[tuple[_Batch, float]],
     tally: _Tally,
     progress: Progress | None,
 ) -> None:
@@ -363,7 +363,7 @@ def _write_all(
     batch while this one makes the next (the server works while the paths are read
     back), and a batch is sent only once the one before it is written."""
 
-    def write(batch: list[Row], written: int) -> tuple[_Written, float]:
+    def write(batch: _Batch, written: int) -> tuple[_Written, float]:
         t = time.perf_counter()
         done = _write_batch(backend, run, params, batch, written, tally.total)
         return done, time.perf_counter() - t
@@ -381,10 +381,10 @@ def _write_all(
         pending: Future[tuple[_Written, float]] | None = None
         for batch, seconds in batches:
             tally.explain_seconds += seconds
-            tally.entries += len(batch)
-            tally.traces += sum(len(row["traces"]) for row in batch)
-            for row in batch:
-                tally.verdicts[row["verdict"]] = tally.verdicts.get(row["verdict"], 0) + 1
+            tally.entries += batch.entries
+            tally.traces += batch.traces
+            for verdict in batch.verdicts:
+                tally.verdicts[verdict] = tally.verdicts.get(verdict, 0) + 1
             if pending is not None:
                 wait(pending)
             pending = writer.submit(write, batch, tally.written)
@@ -439,21 +439,154 @@ def _read_graph(backend: Neo4jBackend, progress: Progress | None) -> Columns:
     return columns
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One write transaction's entries: the columns ``writeback_entries.cypher`` takes
+    (``params``), how many entries and traces, and each entry's verdict."""
+
+    params: Row
+    entries: int
+    traces: int
+    verdicts: list[str]
+
+
+#: the steps whose day the write-back stores (an OWNS step's owner period)
+_DAYS_OF = frozenset(rel for rel, stored in _WALKS.items() if stored == OWNS)
+
+
 def _explain_batches(
     columns: Columns, policy: Policy, max_paths: int | None, size: int, method: str
-) -> Iterator[tuple[list[Row], float]]:
-    """The rows of every entry's results, in batches of ``size`` entries, each with the
-    seconds its explaining took (the batch pass's counted in the first)."""
-    batch: list[Row] = []
+) -> Iterator[tuple[_Batch, float]]:
+    """The results of every entry, in batches of ``size`` entries, each with the seconds
+    its explaining took (the batch pass's counted in the first)."""
     t = time.perf_counter()
+    if method == "pass":
+        tables = _Tables()
+        chunks = path_chunks(Index(columns, policy), max_paths, days_of=_DAYS_OF, size=size * 5)
+        for found in chunks:
+            tables.grow(found)
+            for lo in range(0, len(found.entry_ids), size):
+                yield _sliced(found, tables, lo, lo + size), time.perf_counter() - t
+                t = time.perf_counter()
+        return
+    rows: list[Row] = []
     for e in entry_paths_of(columns, policy, max_paths=max_paths, method=method):
-        batch.append(_entry_row(e))
-        if len(batch) >= size:
-            yield batch, time.perf_counter() - t
-            batch = []
+        rows.append(_entry_row(e))
+        if len(rows) >= size:
+            yield _from_rows(rows), time.perf_counter() - t
+            rows = []
             t = time.perf_counter()
-    if batch:
-        yield batch, time.perf_counter() - t
+    if rows:
+        yield _from_rows(rows), time.perf_counter() - t
+
+
+@dataclass(slots=True)
+class _Tables:
+    """What :class:`PathColumns` names by index, as the write-back stores it: per node its
+    label and key, per step kind its step, walk, role and period (grown chunk by chunk)."""
+
+    label: list[str] = field(default_factory=list)
+    key: list[str] = field(default_factory=list)
+    step: list[str] = field(default_factory=list)
+    walk: list[str] = field(default_factory=list)
+    role: list[str] = field(default_factory=list)
+    period: list[str] = field(default_factory=list)
+
+    def grow(self, found: PathColumns) -> None:
+        """Add the nodes and kinds ``found`` names that are not in yet."""
+        for node in found.nodes[len(self.label) :]:
+            kind, ident = split_ref(node)
+            self.label.append(LABELS[kind])
+            self.key.append(ident)
+        for rel, at in found.kinds[len(self.step) :]:
+            stored, role = walks_of(rel)
+            self.step.append(rel)
+            self.walk.append(stored)
+            self.role.append(role)
+            self.period.append(at.isoformat() if stored == OWNS and at is not None else "")
+
+
+def _sliced(found: PathColumns, tables: _Tables, lo: int, hi: int) -> _Batch:
+    """Entries ``lo`` to ``hi`` of ``found`` as one batch (the nodes and kinds numbered
+    afresh, each sent once)."""
+    hi = min(hi, len(found.entry_ids))
+    a, b = int(found.first[lo]), int(found.first[hi])
+    start, end = int(found.off[a]), int(found.off[b])
+    words, node = np.unique(
+        np.concatenate((found.start[a:b], found.node[start:end])), return_inverse=True
+    )
+    kinds, kind = np.unique(found.kind[start:end], return_inverse=True)
+    verdicts = found.verdict[lo:hi]
+    params: Row = {
+        "ids": found.entry_ids[lo:hi],
+        "contamination": found.contamination[lo:hi],
+        "verdict": verdicts,
+        "reason_codes": [list(c) for c in found.reason_codes[lo:hi]],
+        "first": (found.first[lo : hi + 1] - a).tolist(),
+        "loan": found.loan[a:b],
+        "responsibility": found.responsibility[a:b],
+        "hops": found.hops[a:b].tolist(),
+        "start": node[: b - a].tolist(),
+        "off": (found.off[a : b + 1] - start).tolist(),
+        "node": node[b - a :].tolist(),
+        "kind": kind.tolist(),
+        "word_label": [tables.label[w] for w in words.tolist()],
+        "word_key": [tables.key[w] for w in words.tolist()],
+        **{
+            f"kind_{name}": [getattr(tables, name)[k] for k in kinds.tolist()]
+            for name in _KIND_FIELDS
+        },
+    }
+    return _Batch(params, hi - lo, b - a, verdicts)
+
+
+def _from_rows(rows: list[Row]) -> _Batch:
+    """Entry rows (:func:`_entry_row`) as one batch's columns (:func:`_sliced`'s)."""
+    words: dict[tuple[str, str], int] = {}
+    kinds: dict[tuple[str, str, str, str], int] = {}
+    first: list[int] = [0]
+    off: list[int] = [0]
+    start: list[int] = []
+    node: list[int] = []
+    kind: list[int] = []
+    loan: list[str] = []
+    responsibility: list[float] = []
+    hops: list[int] = []
+    for row in rows:
+        for tr in row["traces"]:
+            pairs = zip(tr["labels"], tr["keys"], strict=True)
+            nodes = [words.setdefault(w, len(words)) for w in pairs]
+            start.append(nodes[0])
+            node.extend(nodes[1:])
+            steps = zip(tr["steps"], tr["walks"], tr["roles"], tr["periods"], strict=True)
+            kind.extend(kinds.setdefault(k, len(kinds)) for k in steps)
+            off.append(len(node))
+            loan.append(tr["loan"])
+            responsibility.append(tr["responsibility"])
+            hops.append(tr["hops"])
+        first.append(len(loan))
+    verdicts = [row["verdict"] for row in rows]
+    params: Row = {
+        "ids": [row["id"] for row in rows],
+        "contamination": [row["contamination"] for row in rows],
+        "verdict": verdicts,
+        "reason_codes": [row["reason_codes"] for row in rows],
+        "first": first,
+        "loan": loan,
+        "responsibility": responsibility,
+        "hops": hops,
+        "start": start,
+        "off": off,
+        "node": node,
+        "kind": kind,
+        "word_label": [w[0] for w in words],
+        "word_key": [w[1] for w in words],
+        **{f"kind_{name}": [k[i] for k in kinds] for i, name in enumerate(_KIND_FIELDS)},
+    }
+    return _Batch(params, len(rows), len(loan), verdicts)
+
+
+_KIND_FIELDS = ("step", "walk", "role", "period")
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,18 +610,17 @@ def _written(result: neo4j.Result, key: str) -> _Written:
 
 
 def _write_batch(
-    backend: Neo4jBackend, run: str, params: Row, batch: list[Row], written: int, total: int
+    backend: Neo4jBackend, run: str, params: Row, batch: _Batch, written: int, total: int
 ) -> _Written:
     """Write one batch of results (``UNWIND $rows``): the entries it wrote, the
     relationships it created and deleted. ``written``: the entries the earlier batches
     wrote."""
 
     def work(tx: neo4j.ManagedTransaction) -> _Written | None:
-        if not _claimed(tx, run, written + len(batch), total):
+        if not _claimed(tx, run, written + batch.entries, total):
             return None
-        return _written(
-            tx.run(cypher("writeback_entries"), rows=batch, run=run, **params), "written"
-        )
+        statement = cypher("writeback_entries")
+        return _written(tx.run(statement, run=run, **params, **batch.params), "written")
 
     done: _Written | None = _tx(backend, work)
     if done is None:

@@ -28,6 +28,8 @@ from ...facts.model import Entry, Loan, LoanStatus, Sharing, SubjectKind, ref
 from ...policy import Policy
 from ...rules import (
     CHAIN_STEP,
+    COPY_STEP,
+    LISTING_STEP,
     NO_PATH,
     TIE_KINDS,
     Verdict,
@@ -43,7 +45,7 @@ from .audit import OriginLabels, Progress, origins_pass
 from .index import CodedGraph
 from .tables import MATCH_KEYS, OWN, ROLE_NAMES
 
-__all__ = ["EntryPaths", "every_path"]
+__all__ = ["EntryPaths", "PathColumns", "every_path", "path_chunks", "path_columns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class _Reader:
         self.statuses = np.asarray(cols.loan_status, dtype=object)[ix.loan_order]
         self.entry_ids = found.entry_ids.to_pylist()
         self.platform_ids = ix.platforms.to_pylist()
+        self.platform_code = {p: i for i, p in enumerate(self.platform_ids)}
         # owner periods of every use tie of every layer (their since: the OWNS step's day)
         self.since: list[np.ndarray] = []
         for layer in found.layers:
@@ -178,12 +181,12 @@ class _Reader:
             )
         return chain
 
-    def reach(self, e: int) -> Reach:
-        """The reach of entry ``e``'s listing for its routes (``deadline`` left empty),
-        computed once per chain of the same shape: its platforms, and its days as the
-        search compares them (with the agreements' start days, and with each other)."""
+    def shape(self, e: int) -> tuple[tuple[str, int, bool], ...]:
+        """Entry ``e``'s listing as its reach depends on it: per entry of its chain the
+        platform, the day's place among the agreements' start days and whether it is the
+        day of the one before (entries of one shape share their reach)."""
         chain = self.chain(e)
-        key = tuple(
+        return tuple(
             (
                 x.platform_id,
                 bisect.bisect_right(self.starts, x.listed_at.toordinal()),
@@ -191,6 +194,51 @@ class _Reader:
             )
             for k, x in enumerate(chain)
         )
+
+    def shapes(self) -> Iterator[tuple[tuple[str, int, bool], ...]]:
+        """Every entry's :meth:`shape`, in entry order (an entry copied from none, most of
+        them, without making its chain)."""
+        found = self.found
+        place = np.searchsorted(
+            np.asarray(self.starts, dtype=np.int64), found.entry_listed, "right"
+        )
+        alone = found.entry_copied < 0
+        for e, (platform, at, single) in enumerate(
+            zip(found.entry_platform.tolist(), place.tolist(), alone.tolist(), strict=True)
+        ):
+            yield ((self.platform_ids[platform], at, False),) if single else self.shape(e)
+
+    def listing(self, e: int, target: int, platform: int) -> tuple[Step, ...]:
+        """The steps from ``platform`` to entry ``e``'s chain at ``target`` and along the
+        copies to ``e`` (as :func:`spillover.engines.search.route_steps` ends a route)."""
+        chain = self.chain(e)
+        listed = chain[target]
+        steps = [
+            rule_step(
+                LISTING_STEP,
+                ref("platform", self.platform_ids[platform]),
+                ref("entry", listed.entry_id or ""),
+                listed.listed_at,
+            )
+        ]
+        for i in range(target, 0, -1):
+            src, dst = chain[i], chain[i - 1]
+            steps.append(
+                rule_step(
+                    COPY_STEP,
+                    ref("entry", src.entry_id or ""),
+                    ref("entry", dst.entry_id or ""),
+                    dst.listed_at,
+                )
+            )
+        return tuple(steps)
+
+    def reach(self, e: int) -> Reach:
+        """The reach of entry ``e``'s listing for its routes (``deadline`` left empty),
+        computed once per chain of the same shape: its platforms, and its days as the
+        search compares them (with the agreements' start days, and with each other)."""
+        chain = self.chain(e)
+        key = self.shape(e)
         known = self._reach.get(key)
         if known is None:
             known = self._reach[key] = compute_reach(chain, self.sharing)
@@ -288,3 +336,321 @@ class _Reader:
             policy,
         )
         return (owns, use)
+
+
+# -- every path as columns (the write-back's) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathColumns:
+    """Every entry's paths as :func:`every_path` gives them, as columns: per entry (entry_id
+    order) its score and codes and ``first``, where its paths begin (``first[-1]``: the
+    paths); per path (entry, then rank) its origin loan id, rounded responsibility,
+    ``hops``, ``start`` (its first node: index in ``nodes``) and, from ``off[p]`` to
+    ``off[p + 1]`` in ``node`` and ``kind``, each step's target node and kind (index in
+    ``kinds``: the step's name and day, the day kept only for the steps named in
+    :func:`path_columns`'s ``days_of``). ``nodes`` holds node references
+    (:func:`spillover.facts.model.ref`)."""
+
+    entry_ids: list[str]
+    contamination: list[float]
+    verdict: list[str]
+    reason_codes: list[tuple[str, ...]]
+    first: np.ndarray
+    loan: list[str]
+    responsibility: list[float]
+    hops: np.ndarray
+    start: np.ndarray
+    off: np.ndarray
+    node: np.ndarray
+    kind: np.ndarray
+    nodes: list[str]
+    kinds: list[tuple[str, date | None]]
+
+
+class _Segments:
+    """The distinct runs of steps the paths are made of (a tie, a loan to its borrower, a
+    route), each once: its first node, its steps' target nodes and kinds, and codes."""
+
+    def __init__(self, days_of: frozenset[str]) -> None:
+        self.days_of = days_of
+        self.nodes: list[str] = []
+        self.kinds: list[tuple[str, date | None]] = []
+        self._node: dict[str, int] = {}
+        self._kind: dict[tuple[str, date | None], int] = {}
+        self.source: list[int] = []
+        self.targets: list[tuple[int, ...]] = []
+        self.steps: list[tuple[int, ...]] = []
+        self.codes: list[tuple[str | None, ...]] = []
+        #: per entry: the segment of its match (-1), the shape of its listing
+        self.match: np.ndarray | None = None
+        self.shape_of: np.ndarray | None = None
+        #: an entry of each shape
+        self.shape_entry: list[int] = []
+
+    def node(self, name: str) -> int:
+        code = self._node.get(name)
+        if code is None:
+            code = self._node[name] = len(self.nodes)
+            self.nodes.append(name)
+        return code
+
+    def add(self, steps: tuple[Step, ...]) -> int:
+        """A new segment of ``steps``; its id."""
+        kinds = []
+        for s in steps:
+            kind = (s.rel, s.at if s.rel in self.days_of else None)
+            code = self._kind.get(kind)
+            if code is None:
+                code = self._kind[kind] = len(self.kinds)
+                self.kinds.append(kind)
+            kinds.append(code)
+        self.source.append(self.node(steps[0].source))
+        self.targets.append(tuple(self.node(s.target) for s in steps))
+        self.steps.append(tuple(kinds))
+        self.codes.append(tuple(s.code for s in steps))
+        return len(self.source) - 1
+
+
+def path_columns(
+    ix: CodedGraph,
+    max_paths: int | None = None,
+    progress: Progress | None = None,
+    *,
+    days_of: frozenset[str] = frozenset(),
+) -> PathColumns:
+    """Every entry's paths, as :func:`every_path` gives them, as :class:`PathColumns`:
+    the steps of each distinct tie, loan-to-borrower and route made once, and the paths
+    put together from them with column operations (no step objects per path)."""
+    return next(path_chunks(ix, max_paths, progress, days_of=days_of, size=None))
+
+
+def path_chunks(
+    ix: CodedGraph,
+    max_paths: int | None = None,
+    progress: Progress | None = None,
+    *,
+    days_of: frozenset[str] = frozenset(),
+    size: int | None = 5000,
+) -> Iterator[PathColumns]:
+    """:func:`path_columns` ``size`` entries at a time (None: all at once), in entry_id
+    order, after one pass: a chunk is ready while the next ones are made (``nodes`` and
+    ``kinds`` are one list, grown by each chunk, that every chunk refers to)."""
+    policy = ix.policy
+    limit = max_paths if max_paths is not None else policy.max_paths
+    found = origins_pass(ix, limit, progress)
+    reader = _Reader(ix, found, policy)
+    segs = _Segments(days_of)
+    n_entries = len(found.entry_ids)
+    first = np.searchsorted(found.entry, np.arange(n_entries + 1))
+    entry_ids = found.entry_ids.to_pylist()
+    step = size or max(n_entries, 1)
+    for lo in range(0, max(n_entries, 1), step):
+        hi = min(lo + step, n_entries)
+        yield _chunk(reader, segs, first, entry_ids, lo, hi)
+
+
+def _chunk(
+    reader: _Reader, segs: _Segments, first: np.ndarray, entry_ids: list[str], lo: int, hi: int
+) -> PathColumns:
+    """The :class:`PathColumns` of entries ``lo`` to ``hi``."""
+    found, ix = reader.found, reader.ix
+    a, b = int(first[lo]), int(first[hi])
+    parts = _path_segments(reader, segs, a, b)  # per path, its segment ids in order (-1: none)
+    seq = np.stack(parts, axis=1) if parts else np.zeros((0, 0), dtype=np.int64)
+    valid = seq >= 0
+    flat = seq[valid]
+    n_targets = np.array([len(t) for t in segs.targets], dtype=np.int64)
+    seg_off = np.concatenate(([0], np.cumsum(n_targets)))
+    counts = n_targets[flat]
+    at = np.repeat(seg_off[flat] - np.concatenate(([0], np.cumsum(counts)))[:-1], counts)
+    at += np.arange(int(counts.sum()))
+    node = np.fromiter((t for ts in segs.targets for t in ts), np.int64, int(seg_off[-1]))[at]
+    kind = np.fromiter((k for ks in segs.steps for k in ks), np.int64, int(seg_off[-1]))[at]
+    per_path = np.zeros(b - a, dtype=np.int64)
+    np.add.at(per_path, np.nonzero(valid)[0], counts)
+    first_seg = seq[np.arange(len(seq)), np.argmax(valid, axis=1)] if len(seq) else flat
+    start = np.asarray(segs.source, dtype=np.int64)[first_seg]
+    chunk_first = first[lo : hi + 1] - a
+    responsibility = [rounded(x) for x in found.responsibility[a:b].tolist()]
+    scores = _scores(seq, segs, chunk_first, responsibility, reader.policy)
+    return PathColumns(
+        entry_ids=entry_ids[lo:hi],
+        contamination=scores[0],
+        verdict=scores[1],
+        reason_codes=scores[2],
+        first=chunk_first,
+        loan=ix.loans.take(found.loan[a:b]).to_pylist(),
+        responsibility=responsibility,
+        hops=found.depth[a:b],
+        start=start,
+        off=np.concatenate(([0], np.cumsum(per_path))),
+        node=node,
+        kind=kind,
+        nodes=segs.nodes,
+        kinds=segs.kinds,
+    )
+
+
+def _path_segments(reader: _Reader, segs: _Segments, a: int, b: int) -> list[np.ndarray]:
+    """Per path ``a`` to ``b``, its segments as columns in step order: the entry's match
+    (a listed record), then per layer the loan before to its borrower and the tie, then
+    the route."""
+    found, ix = reader.found, reader.ix
+    n = b - a
+    entry, depth = found.entry[a:b], found.depth[a:b]
+    columns: list[np.ndarray] = []
+    # a listed record, through its match to its person
+    if segs.match is None:
+        segs.match = np.full(len(found.entry_ids), -1, dtype=np.int64)
+        for e in np.nonzero(found.entry_match >= 0)[0].tolist():
+            m = int(found.entry_match[e])
+            record = ref(SubjectKind.RECORD.value, found.entry_subject[e].as_py())
+            person = reader.person(int(found.entry_person[e]))
+            step = rule_step(match_kind(MATCH_KEYS[m]), record, person, None)
+            segs.match[e] = segs.add((step,))
+    columns.append(segs.match[entry])
+    # the label of each path at each layer (-1 past its depth)
+    depth_max = int(depth.max()) if n else 0
+    labels = np.full((n, depth_max), -1, dtype=np.int64)
+    for d in range(depth_max, 0, -1):
+        at = depth == d
+        labels[at, d - 1] = found.label[a:b][at]
+        for k in range(d - 1, 0, -1):
+            labels[at, k - 1] = found.layers[k].previous[labels[at, k]]
+    loan_before = np.full(n, -1, dtype=np.int64)
+    for k in range(depth_max):
+        on = labels[:, k] >= 0
+        if k:
+            borrower = np.full(n, -1, dtype=np.int64)
+            borrower[on] = _borrower_segments(reader, segs, loan_before[on])
+            columns.append(borrower)
+        tie = np.full(n, -1, dtype=np.int64)
+        tie[on] = _tie_segments(reader, segs, k, labels[on, k], entry[on], loan_before[on])
+        columns.append(tie)
+        loan_before[on] = found.layers[k].loan[labels[on, k]]
+    columns.extend(_route_segments(reader, segs, entry, found.loan[a:b], ix))
+    return columns
+
+
+def _borrower_segments(reader: _Reader, segs: _Segments, loans: np.ndarray) -> np.ndarray:
+    """The segment from each loan to its borrower."""
+    distinct, inverse = np.unique(loans, return_inverse=True)
+    ids = np.array([segs.add(reader.to_borrower(int(c))) for c in distinct.tolist()])
+    out: np.ndarray = ids[inverse] if len(ids) else np.zeros(0, dtype=np.int64)
+    return out
+
+
+def _tie_segments(
+    reader: _Reader,
+    segs: _Segments,
+    k: int,
+    label: np.ndarray,
+    entry: np.ndarray,
+    loan_before: np.ndarray,
+) -> np.ndarray:
+    """The tie segment of each (layer ``k``) label, one per distinct tie."""
+    found, ix = reader.found, reader.ix
+    layer = found.layers[k]
+    if k == 0:
+        person = found.entry_person[entry].astype(np.int64)
+        phone_first = (found.entry_phone[entry] >= 0).astype(np.int64)
+    else:
+        person = ix.loan_borrower[loan_before].astype(np.int64)
+        phone_first = np.zeros(len(label), dtype=np.int64)
+    key = np.stack(
+        (
+            person,
+            layer.loan[label],
+            layer.key[label] % (8 * reader.n_phone_keys),
+            layer.summary[label],
+            reader.since[k][label],
+            phone_first,
+        ),
+        axis=1,
+    ).astype(np.int64)
+    if not len(key):
+        return np.zeros(0, dtype=np.int64)
+    distinct, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    ids = np.empty(len(distinct), dtype=np.int64)
+    for u, i in enumerate(first.tolist()):
+        ids[u] = segs.add(reader.tie(k, int(label[i]), int(person[i]), int(entry[i])))
+    out: np.ndarray = ids[inverse.reshape(-1)]
+    return out
+
+
+def _route_segments(
+    reader: _Reader, segs: _Segments, entry: np.ndarray, loan: np.ndarray, ix: CodedGraph
+) -> list[np.ndarray]:
+    """The route of each path, as two segments: from its origin loan to its platform and
+    along sharing (one per shape of listing, :meth:`_Reader.shape`, and origin
+    platform), then to the listing and along its copies (one per entry and target)."""
+    if not len(entry):
+        return [np.zeros(0, dtype=np.int64)] * 2
+    n_platforms = max(len(reader.platform_ids), 1)
+    if segs.shape_of is None:
+        shapes: dict[tuple[tuple[str, int, bool], ...], int] = {}
+        segs.shape_of = np.empty(len(reader.entry_ids), dtype=np.int64)
+        for e, shape in enumerate(reader.shapes()):
+            code = shapes.get(shape)
+            if code is None:
+                code = shapes[shape] = len(segs.shape_entry)
+                segs.shape_entry.append(e)
+            segs.shape_of[e] = code
+    of_entry, shape_entry = segs.shape_of, segs.shape_entry
+    key = of_entry[entry] * n_platforms + ix.loan_platform[loan].astype(np.int64)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    hop = np.empty(len(first), dtype=np.int64)
+    end = np.empty(len(first), dtype=np.int64)  # target * platforms + last platform
+    for u, p in enumerate(first.tolist()):
+        reach = reader.reach(shape_entry[int(of_entry[entry[p]])])
+        origin = reader.loan(int(loan[p]))
+        steps = route_steps(origin, reach, False)
+        steps = steps[: [s.rel for s in steps].index(_LISTED)]  # to the target's platform
+        last, hop_to = origin.platform_id, reach.next_hop[origin.platform_id]
+        while hop_to is not None:
+            last, hop_to = hop_to, reach.next_hop[hop_to]
+        hop[u] = segs.add(steps)
+        end[u] = reach.target[last] * n_platforms + reader.platform_code[last]
+    hops = hop[inverse.reshape(-1)]
+    key = entry.astype(np.int64) * (n_platforms * _MAX_CHAIN) + end[inverse.reshape(-1)]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    listing = np.empty(len(first), dtype=np.int64)
+    for u, p in enumerate(first.tolist()):
+        target, final = divmod(int(key[p]) % (n_platforms * _MAX_CHAIN), n_platforms)
+        listing[u] = segs.add(reader.listing(int(entry[p]), target, final))
+    return [hops, listing[inverse.reshape(-1)]]
+
+
+_LISTED = LISTING_STEP.rel_for()
+
+#: copies a chain follows at most, for a key (an entry's chain is far shorter)
+_MAX_CHAIN = 1 << 20
+
+
+def _scores(
+    seq: np.ndarray,
+    segs: _Segments,
+    first: np.ndarray,
+    responsibility: list[float],
+    policy: Policy,
+) -> tuple[list[float], list[str], list[tuple[str, ...]]]:
+    """Per entry its contamination, verdict and reason codes (its best path's)."""
+    contamination: list[float] = []
+    verdict: list[str] = []
+    codes: list[tuple[str, ...]] = []
+    known: dict[float | None, tuple[float, str]] = {}
+    for e in range(len(first) - 1):
+        best = int(first[e]) if first[e + 1] > first[e] else -1
+        value = responsibility[best] if best >= 0 else None
+        got = known.get(value)
+        if got is None:
+            result = score(value, policy)
+            got = known[value] = (result.contamination, result.verdict.value)
+        contamination.append(got[0])
+        verdict.append(got[1])
+        if best < 0:
+            codes.append((NO_PATH,))
+            continue
+        codes.append(reason_codes(c for s in seq[best].tolist() if s >= 0 for c in segs.codes[s]))
+    return contamination, verdict, codes
