@@ -71,9 +71,10 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _misuses_joined(data: Path, predicted: dict[str, str]) -> int:
+def _misuses_joined(data: Path, predicted: dict[str, str]) -> list[tuple[str, str]]:
     """Records of a misuse (a friend's phone, ``phone_source`` ``shared``, not the posing
-    record) in the same person as a record of another true person with that phone."""
+    record) in the same person as a record of another true person with that phone: each
+    as (the misused record, that other record)."""
     truth = _column(data / "ground_truth" / "records.csv", "record_id", "person_id")
     source = _column(data / "ground_truth" / "records.csv", "record_id", "phone_source")
     with (data / "ground_truth" / "record_journey.csv").open(encoding="utf-8") as handle:
@@ -83,14 +84,39 @@ def _misuses_joined(data: Path, predicted: dict[str, str]) -> int:
     for rid, number in phone.items():
         if number:
             on_phone.setdefault(number, []).append(rid)
-    joined = 0
+    joined: list[tuple[str, str]] = []
     for rid, kind in source.items():
         if kind != "shared" or rid in posing or not phone[rid]:
             continue
-        joined += any(
-            truth[o] != truth[rid] and predicted[o] == predicted[rid] for o in on_phone[phone[rid]]
-        )
+        others = [
+            o
+            for o in on_phone[phone[rid]]
+            if truth[o] != truth[rid] and predicted[o] == predicted[rid]
+        ]
+        if others:
+            joined.append((rid, others[0]))
     return joined
+
+
+def _print_misuses(data: Path, out: Path, joined: list[tuple[str, str]]) -> None:
+    """Each misuse joined (at most ten): the records as written and their ``matches`` rows
+    (the deciding pair, ``matched_by``, the waterfall), to see which rule joined them."""
+    wanted = {r for pair in joined[:10] for r in pair}
+    with (data / "records.csv").open(encoding="utf-8", newline="") as handle:
+        written = {r["record_id"]: r for r in csv.DictReader(handle) if r["record_id"] in wanted}
+    with (out / "matches.csv").open(encoding="utf-8", newline="") as handle:
+        matches = {r["record_id"]: r for r in csv.DictReader(handle) if r["record_id"] in wanted}
+    truth = _column(data / "ground_truth" / "records.csv", "record_id", "person_id")
+    for misused, other in joined[:10]:
+        for rid in (misused, other):
+            w, m = written[rid], matches[rid]
+            print(
+                f"    {'misuse' if rid == misused else 'joined'} {rid} (truly {truth[rid]}): "
+                f"{w['name']!r} id={w['id_number']} phone={w['phone']} birth={w['birth_date']} "
+                f"city={w['city']} -> {m['person_id']} by {m['matched_by']} with "
+                f"{m['matched_with']} p={m['match_probability']} w={m['match_weight']}"
+            )
+            print(f"      {m['waterfall']}")
 
 
 def run(people: int, seed: int, models: list[bool | None], tmp: Path) -> None:
@@ -104,6 +130,7 @@ def run(people: int, seed: int, models: list[bool | None], tmp: Path) -> None:
         out = tmp / f"linked-{people}-{trained}"
         summary = link(data, out, train=trained, seed=seed)
         predicted = _column(out / "matches.csv", "record_id", "person_id")  # every record
+        misuses = _misuses_joined(data, predicted)
         with (out / "matches.csv").open(encoding="utf-8", newline="") as handle:
             phone_only = sum(
                 1 for row in csv.DictReader(handle) if row["matched_by"] == "phone_only"
@@ -116,9 +143,11 @@ def run(people: int, seed: int, models: list[bool | None], tmp: Path) -> None:
             f"refused_no_name_or_id={summary.pairs_refused_phone_only} "
             f"refused_similar_on_misused_phone={summary.pairs_refused_misused_phone} "
             f"refused_id_conflict={summary.pairs_refused_id_conflict} "
+            f"refused_birth_conflict={summary.pairs_refused_birth_conflict} "
             f"phone_only_matches={phone_only} "
-            f"misuses_joined={_misuses_joined(data, predicted)} peak={_peak_mb():.0f}MB",
+            f"misuses_joined={len(misuses)} peak={_peak_mb():.0f}MB",
         )
+        _print_misuses(data, out, misuses)
         shutil.rmtree(out)
 
 

@@ -851,6 +851,33 @@ def test_two_resident_ids_are_never_one_person(tmp_path):
     assert summary.pairs_refused_id_conflict >= 1, summary
 
 
+def test_a_namesake_on_the_phone_is_not_joined_through_a_record_without_a_birth_date(tmp_path):
+    """Issue 21, the misuse joined at a million records: a friend's phone on the record of
+    a namesake (``Li Tao`` on the phone of ``Li Tao``, the same city, no ID number) joined
+    the owner's record that carries no birth date (the name, the phone and the city agree),
+    and through it the owner, born 29 years apart. No person is made of two birth dates
+    farther apart than a typo: the owner's own pairs (heavier, or first) stand, the pair
+    joining the namesake is left out and counted; a birth date a day off still joins."""
+    phone = "+8618176145406"
+    rows = [
+        rec("o1", "Li Tao", "320106199605141041", phone, birth_date="1996-05-14", city="Nanjing"),
+        rec("o2", "Li Tao", "", phone, city="Nanjing"),
+        rec("x1", "Li Tao", "", phone, birth_date="1967-03-27", city="Nanjing"),  # the misuse
+        rec("t1", "Zhou Min", "", "+8613900000901", birth_date="1980-02-29", city="Wuhan"),
+        rec("t2", "Zhou Min", "", "+8613900000901", city="Wuhan"),
+        rec("t3", "Zhou Min", "", "+8613900000901", birth_date="1980-03-01", city="Wuhan"),
+    ]
+    summary = link(write_records(tmp_path / "in", rows), tmp_path / "out")
+    m = matches(tmp_path / "out")
+    assert m["o1"]["person_id"] == m["o2"]["person_id"]
+    assert m["x1"]["person_id"] != m["o1"]["person_id"], m["x1"]
+    assert m["x1"]["matched_by"] == "new_identity"
+    assert summary.pairs_refused_birth_conflict >= 1, summary
+    assert summary.pairs_refused_id_conflict == 0, summary
+    # 1980-02-29 and 1980-03-01: a day apart (five characters): one person
+    assert m["t1"]["person_id"] == m["t2"]["person_id"] == m["t3"]["person_id"]
+
+
 @pytest.mark.parametrize("train", [False, True])
 def test_a_wide_rule_over_its_budget_is_not_used_trained_or_not(tmp_path, train):
     """The wide blocking rules (a name alone; a name part and a city) are used only within
@@ -868,6 +895,36 @@ def test_a_wide_rule_over_its_budget_is_not_used_trained_or_not(tmp_path, train)
     assert "blocking rule 'l.name_canon = r.name_canon' not used: it would compare 7140" in notes
     # what is left: the name within each city (20 records: 190 pairs a city)
     assert summary.pairs_scored == 6 * 190, summary
+
+
+def test_a_common_birth_date_still_compares_a_name_as_written_or_within_its_city(tmp_path):
+    """Issue 21: a birth date on too many records to block on alone (34 records: 16 pairs
+    per record) still brings together a name written with its given names split and the
+    same name in Chinese characters (``Wang Wei Fang`` / ``王伟芳``: the same pinyin, which
+    the order-swap key ``name_canon`` tells apart) with that birth date, and a name with a
+    typo (``Zhao Minghui`` / ``Zhao Minhui``) with that birth date in the same city: both
+    were never compared (the largest group of true pairs missed at 100k people)."""
+    cities = ["Hefei", "Xi'an", "Jinan", "Nanjing", "Fuzhou", "Harbin"]
+    rows = [
+        rec(f"b{i:03d}", f"Person {i:03d}", "", f"+86139{i:08d}", city=cities[i % 6])
+        for i in range(30)
+    ]
+    rows += [
+        rec("s1", "Wang Wei Fang", "", "+8613900000701", city="Wuhan"),
+        rec("s2", "王伟芳", "", "+8613900000702"),
+        rec("t1", "Zhao Minghui", "", "+8613900000703", city="Wuhan"),
+        rec("t2", "Zhao Minhui", "", "+8613900000704", city="Wuhan"),
+    ]
+    for row in rows:
+        row["birth_date"] = "1990-01-01"
+    summary = link(write_records(tmp_path / "in", rows), tmp_path / "out")
+    notes = " ".join(summary.notes)
+    assert "blocking rule 'l.birth_date = r.birth_date' not used: it would compare 561" in notes
+    m = matches(tmp_path / "out")
+    assert m["s1"]["person_id"] == m["s2"]["person_id"], m["s2"]
+    assert m["t1"]["person_id"] == m["t2"]["person_id"], m["t2"]
+    steps = {w["field"]: w["level"] for w in json.loads(m["s2"]["waterfall"])}
+    assert steps["name"] == "pinyin" and steps["birth_date"] == "exact", steps
 
 
 def test_an_em_session_over_its_budget_is_skipped_and_said(tmp_path, monkeypatch):

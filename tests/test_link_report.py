@@ -96,6 +96,7 @@ def test_the_numbers_agree_with_the_link_summary(synth_report):
         + report.pairs_refused_phone_only
         + report.pairs_refused_misused_phone
         + report.pairs_refused_id_conflict
+        + report.pairs_refused_birth_conflict
     )
     assert report.pairs_over_threshold == sum(b.pairs_over_threshold for b in report.blocking)
     assert report.pairs_possible == report.records * (report.records - 1) // 2

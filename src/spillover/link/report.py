@@ -166,6 +166,9 @@ class LinkReport(_Edge):
     pairs_refused_misused_phone: int = 0
     #: joining pairs left out: they would make one person of two valid resident IDs
     pairs_refused_id_conflict: int = 0
+    #: joining pairs left out: they would make one person of two birth dates farther apart
+    #: than a typo
+    pairs_refused_birth_conflict: int = 0
     threshold: float
     model: str
     trained: bool
@@ -711,6 +714,7 @@ def _build(summary: LinkSummary, seen: _Seen, truth: TruthCheck | None) -> LinkR
         pairs_refused_phone_only=summary.pairs_refused_phone_only,
         pairs_refused_misused_phone=summary.pairs_refused_misused_phone,
         pairs_refused_id_conflict=summary.pairs_refused_id_conflict,
+        pairs_refused_birth_conflict=summary.pairs_refused_birth_conflict,
         threshold=summary.threshold,
         model="trained on these records" if summary.trained else summary.settings,
         trained=summary.trained,
@@ -916,8 +920,11 @@ def _misused_refusals(report: LinkReport) -> str:
     """The refusals of a merely similar name on a misused phone and of pairs joining two
     resident IDs, each said only when there are."""
     n, c = report.pairs_refused_misused_phone, report.pairs_refused_id_conflict
-    return (f"; {n} refused: names only similar on a misused phone" if n else "") + (
-        f"; {c} left out: they would join two resident ID numbers" if c else ""
+    b = report.pairs_refused_birth_conflict
+    return (
+        (f"; {n} refused: names only similar on a misused phone" if n else "")
+        + (f"; {c} left out: they would join two resident ID numbers" if c else "")
+        + (f"; {b} left out: they would join two birth dates" if b else "")
     )
 
 

@@ -174,6 +174,9 @@ class LinkSummary:
     #: joining pairs left out because they would make one person of two different valid
     #: resident ID numbers (:func:`_without_id_conflicts`)
     pairs_refused_id_conflict: int = 0
+    #: joining pairs left out because they would make one person of two birth dates farther
+    #: apart than a typo (:func:`_without_id_conflicts`)
+    pairs_refused_birth_conflict: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -1076,16 +1079,24 @@ def _without_id_conflicts(
     left: np.ndarray,
     right: np.ndarray,
 ) -> tuple[pa.Table, np.ndarray, np.ndarray]:
-    """The joining pairs less those that would put two different valid resident ID numbers
-    (checksum right) in one person: taken heaviest first (ties: by their ends), a pair
-    joining two groups that each hold another resident ID is left out (counted in the
-    table's metadata, ``refused_id_conflict``). A shared phone with a name one letter off, or a
-    namesake, then joins no one whose ID number says otherwise."""
+    """The joining pairs less those that would make one person of two identities: two
+    different valid resident ID numbers (checksum right), or, through a pair whose ID
+    numbers do not agree (``exact`` or ``close``), two birth dates farther apart than a
+    typo (:func:`_births_apart`; a birth date as given, else the one of a valid resident
+    ID). Taken heaviest first (ties: by their ends), such a pair joining two groups is left
+    out (counted in the table's metadata, ``refused_id_conflict`` and
+    ``refused_birth_conflict``). A shared phone with a name one letter off, or a namesake,
+    then joins no one whose ID number says otherwise, nor, without an ID number agreeing,
+    anyone born otherwise, directly or through a record that has no birth date."""
     ids = pc.utf8_upper(records["id_number"].combine_chunks())
-    valid = pc.if_else(pc.is_null(_birth_dates(ids)), pa.scalar(None, pa.string()), ids)
+    born = _birth_dates(ids)
+    valid = pc.if_else(pc.is_null(born), pa.scalar(None, pa.string()), ids)
     resident = np.array(valid.to_pylist(), dtype=object)[order]
+    given = pc.utf8_trim_whitespace(records["birth_date"].combine_chunks())
+    given = pc.if_else(pc.equal(given, ""), pa.scalar(None, pa.string()), given)
+    birth = np.array(pc.coalesce(given, born).to_pylist(), dtype=object)[order]
     parent = list(range(order.size))
-    holds: dict[int, str] = {}
+    holds: dict[int, tuple[Any, Any]] = {}
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -1094,21 +1105,73 @@ def _without_id_conflicts(
         return i
 
     keep = np.ones(left.size, bool)
+    why = np.zeros(left.size, np.int8)  # 1: two resident IDs, 2: two birth dates
     weight = pairs["w"].to_numpy(zero_copy_only=False).astype(float)
+    id_agreed = pairs["id_agreed"].to_numpy(zero_copy_only=False).astype(bool).tolist()
     for e in np.lexsort((right, left, -weight)).tolist():
         a, b = root(int(left[e])), root(int(right[e]))
         if a == b:
             continue
-        ia, ib = holds.get(a, resident[a]), holds.get(b, resident[b])
-        if ia is not None and ib is not None and ia != ib:
-            keep[e] = False
+        ia, ba = holds.get(a, (resident[a], birth[a]))
+        ib, bb = holds.get(b, (resident[b], birth[b]))
+        clash = _clash(ia, ib, ba, bb, id_agreed[e])
+        if clash:
+            keep[e], why[e] = False, clash
             continue
         parent[b] = a
-        if ia is None and ib is not None:
-            holds[a] = ib
-    meta = {**(pairs.schema.metadata or {}), b"refused_id_conflict": str(int((~keep).sum()))}
+        holds[a] = (ia if ia is not None else ib, ba if ba is not None else bb)
+    meta = {
+        **(pairs.schema.metadata or {}),
+        b"refused_id_conflict": str(int((why == 1).sum())),
+        b"refused_birth_conflict": str(int((why == 2).sum())),
+    }
     kept = pairs.filter(pa.array(keep)) if not keep.all() else pairs
     return kept.replace_schema_metadata(meta), left[keep], right[keep]
+
+
+def _clash(ia: str | None, ib: str | None, ba: str | None, bb: str | None, id_agreed: bool) -> int:
+    """Why a pair may not join two groups of records: 1, they hold two resident ID numbers;
+    2, the pair's ID numbers do not agree (it joins on a name, a phone...) and the groups
+    hold two birth dates farther apart than a typo; 0, neither."""
+    if ia is not None and ib is not None and ia != ib:
+        return 1
+    if not id_agreed and ba is not None and bb is not None and ba != bb:
+        return 2 if _births_apart(ba, bb) else 0
+    return 0
+
+
+def _births_apart(a: str, b: str) -> bool:
+    """Whether two birth dates (ISO text) are farther apart than a typo: more than one
+    character apart (the ``close`` level: a digit mistyped, two swapped) and more than
+    one day apart (``1990-01-09`` / ``1990-01-10``: a day off, two characters).
+
+    >>> _births_apart("1990-01-09", "1990-01-10"), _births_apart("1990-01-19", "1990-10-19")
+    (False, False)
+    >>> _births_apart("1996-05-14", "1967-03-27"), _births_apart("1990-03-05", "1990-05-03")
+    (True, True)
+    """
+    if _within_one_edit(a, b):
+        return False
+    try:
+        return abs((date.fromisoformat(a) - date.fromisoformat(b)).days) > 1
+    except ValueError:
+        return True
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance at most 1 (one character changed, added, dropped, or
+    two neighbours swapped)."""
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) <= 1:
+            return True
+        i = diff[0]
+        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[i:] == long_[i + 1 :]
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -1233,6 +1296,7 @@ def link(
         pairs_refused_phone_only=refused["refused"],
         pairs_refused_misused_phone=refused["refused_misused"],
         pairs_refused_id_conflict=refused["refused_id_conflict"],
+        pairs_refused_birth_conflict=refused["refused_birth_conflict"],
         threshold=threshold,
         settings=str(settings) if settings is not None else SETTINGS_VERSION,
         trained=train,
@@ -1373,7 +1437,8 @@ def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) ->
     table = _arrow(
         con,
         f"SELECT record_id_l AS l, record_id_r AS r, p::DOUBLE AS p, w::DOUBLE AS w, "
-        f"to_json([{', '.join(structs)}])::VARCHAR AS waterfall, ({mask})::INTEGER AS mask "
+        f"to_json([{', '.join(structs)}])::VARCHAR AS waterfall, ({mask})::INTEGER AS mask, "
+        f"{agreed_id} AS id_agreed "
         f"FROM pairs WHERE {name_holds} OR {agreed_id} ORDER BY record_id_l, record_id_r",
     )
     con.execute("DROP TABLE pairs")
@@ -1396,6 +1461,7 @@ _PAIR_COLUMNS = {
     "p": pa.float64(),
     "w": pa.float64(),
     "waterfall": pa.string(),
+    "id_agreed": pa.bool_(),
     "key": pa.string(),
 }
 
@@ -1411,7 +1477,12 @@ def _arrow(con: Any, sql: str) -> pa.Table:
 
 
 #: The counts :func:`_pairs` and :func:`_without_id_conflicts` keep in the table's metadata.
-_REFUSED_COUNTS = ("refused", "refused_misused", "refused_id_conflict")
+_REFUSED_COUNTS = (
+    "refused",
+    "refused_misused",
+    "refused_id_conflict",
+    "refused_birth_conflict",
+)
 
 
 def _refused(pairs: pa.Table) -> dict[str, int]:
