@@ -851,7 +851,7 @@ def test_two_resident_ids_are_never_one_person(tmp_path):
     assert summary.pairs_refused_id_conflict >= 1, summary
 
 
-def test_a_namesake_on_the_phone_is_not_joined_through_a_record_without_a_birth_date(tmp_path):
+def test_a_namesake_on_the_phone_is_not_joined_through_a_record_without_a_birth_date(tmp_path, run):
     """Issue 21, the misuse joined at a million records: a friend's phone on the record of
     a namesake (``Li Tao`` on the phone of ``Li Tao``, the same city, no ID number) joined
     the owner's record that carries no birth date (the name, the phone and the city agree),
@@ -876,6 +876,11 @@ def test_a_namesake_on_the_phone_is_not_joined_through_a_record_without_a_birth_
     assert summary.pairs_refused_id_conflict == 0, summary
     # 1980-02-29 and 1980-03-01: a day apart (five characters): one person
     assert m["t1"]["person_id"] == m["t2"]["person_id"] == m["t3"]["person_id"]
+    # the command says what it left out
+    shown = run("link", "--data", str(tmp_path / "in"), "--out", str(tmp_path / "cli"))
+    assert shown.exit_code == 0, shown.output
+    left = f"{summary.pairs_refused_birth_conflict} left out (two birth dates, no ID agreeing)"
+    assert left in shown.output, shown.output
 
 
 @pytest.mark.parametrize("train", [False, True])

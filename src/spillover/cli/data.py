@@ -225,6 +225,11 @@ def link(
             if s.pairs_refused_id_conflict
             else ""
         )
+        + (
+            f", {s.pairs_refused_birth_conflict} left out (two birth dates, no ID agreeing)"
+            if s.pairs_refused_birth_conflict
+            else ""
+        )
     )
     click.echo(f"model: {'trained on these records' if s.trained else s.settings}")
     for note in s.notes:
