@@ -118,8 +118,11 @@ def looks_like_phone(text: str, region: str = DEFAULT_REGION) -> bool:
     return True
 
 
+@lru_cache(maxsize=1 << 16)
 def display_phone(e164: str) -> str:
     """Human form of an E.164 number (the number itself when it cannot be parsed).
+    Remembered for the last 65,536 numbers asked for: an explanation names its phones
+    so, and parsing and formatting one is a tenth of a check's time.
 
     >>> display_phone("+8613957112345")
     '+86 139 5711 2345'
