@@ -14,7 +14,8 @@ The requests (on a folder from ``spillover synth``, and on the Jiang case with
 checks written locally, two batches with 403/404/422 items, no token, a wrong token,
 403, 404, a body over the limit (declared), bad bodies (422 of several kinds, a body
 that is not JSON, another content type, no content type), the GET routes, /healthz and
-/openapi.json.
+/openapi.json, a HEAD request (an answer without a body) and a check sent with
+``Expect: 100-continue`` (its interim answer recorded).
 
 Usage::
 

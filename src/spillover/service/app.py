@@ -109,7 +109,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.backend = app.state.open_graph()
     # the checks run in threads of their own (a check on Neo4j waits on the network;
     # /readyz's probe runs in asyncio's default threads, so that hung checks cannot
-    # delay it); as many as Starlette's thread pool has
+    # delay it); as many as Starlette's thread pool has. A single check on the embedded
+    # memory graph runs on the event loop itself (Service.inline)
     app.state.threads = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="spillover-check")
     app.state.service = Service(
         app.state.backend,
