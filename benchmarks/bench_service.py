@@ -248,6 +248,7 @@ def main() -> None:
         asyncio.run(run(url, bodies[: args.warm], args.concurrency, args.client))
         profiler = _py_spy(server.pid, args.profile) if args.profile else None
         by_process = _tree_cpu_by_process(server.pid)
+        user_sys = _tree_cpu_user_sys(server.pid)
         client_before = time.process_time()
         lat, wall, statuses = asyncio.run(
             run(url, bodies[args.warm :], args.concurrency, args.client)
@@ -257,6 +258,8 @@ def main() -> None:
             p: cpu - by_process.get(p, 0.0) for p, cpu in _tree_cpu_by_process(server.pid).items()
         }
         server_cpu = sum(spent.values())
+        user_after, sys_after = _tree_cpu_user_sys(server.pid)
+        server_user, server_sys = user_after - user_sys[0], sys_after - user_sys[1]
         rss = _rss_mb(server.pid)
         if profiler is not None:
             profiler.send_signal(2)  # SIGINT: py-spy writes its file and exits
@@ -284,6 +287,9 @@ def main() -> None:
         # CPU seconds of each server process during the run (the supervisor first, then
         # the workers with --workers N: how evenly the connections spread)
         "server_cpu_s_by_process": [round(spent[p], 2) for p in sorted(spent)],
+        # of it, in user space (Python, the parsers) and in the kernel (sockets, fsync)
+        "server_user_ms_per_check": round(server_user / len(lat) * 1e3, 3),
+        "server_sys_ms_per_check": round(server_sys / len(lat) * 1e3, 3),
         # the clients' CPU (this process) per check: they share the cores with the server
         "client_cpu_ms_per_check": round(client_cpu / len(lat) * 1e3, 3),
         # the cores the server and the clients kept busy, on average, during the run
@@ -352,6 +358,17 @@ def _tree_cpu_s(pid: int) -> float:
 
 def _tree_cpu_by_process(pid: int) -> dict[int, float]:
     """User + system CPU seconds of process ``pid`` and of each live descendant."""
+    return {p: u + s for p, (u, s) in _tree_cpu_parts(pid).items()}
+
+
+def _tree_cpu_user_sys(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of process ``pid`` and its live descendants."""
+    parts = _tree_cpu_parts(pid).values()
+    return sum(u for u, _ in parts), sum(s for _, s in parts)
+
+
+def _tree_cpu_parts(pid: int) -> dict[int, tuple[float, float]]:
+    """(user, system) CPU seconds of process ``pid`` and of each live descendant."""
     tick = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -361,7 +378,7 @@ def _tree_cpu_by_process(pid: int) -> dict[int, float]:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    out: dict[int, float] = {}
+    out: dict[int, tuple[float, float]] = {}
     todo = [pid]
     while todo:
         p = todo.pop()
@@ -370,7 +387,7 @@ def _tree_cpu_by_process(pid: int) -> dict[int, float]:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        out[p] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        out[p] = (int(fields[11]) / tick, int(fields[12]) / tick)  # utime, stime
     return out
 
 

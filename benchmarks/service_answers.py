@@ -14,7 +14,8 @@ The requests (on a folder from ``spillover synth``, and on the Jiang case with
 checks written locally, two batches with 403/404/422 items, no token, a wrong token,
 403, 404, a body over the limit (declared), bad bodies (422 of several kinds, a body
 that is not JSON, another content type, no content type), the GET routes, /healthz and
-/openapi.json.
+/openapi.json, a HEAD request (an answer without a body) and a check sent with
+``Expect: 100-continue`` (its interim answer recorded).
 
 Usage::
 
@@ -45,6 +46,7 @@ OTHER = "other-token-0123456789abcdef"
 REASON = "手机号出现在违约贷款上 · número 📱"
 MASKED_HEADERS = (b"date", b"x-request-id")
 CHECK_ID = re.compile(rb'"check_id":"[0-9a-f]{32}"')
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def requests_for(folder: Path, n: int, seed: int) -> list[tuple[str, str, dict[str, str], bytes]]:
@@ -119,6 +121,9 @@ def requests_for(folder: Path, n: int, seed: int) -> list[tuple[str, str, dict[s
         out.append(("GET", f"/v1/subjects/phone/{phones[0]['subject']}/entries", auth, b""))
     for path in ("/healthz", "/readyz", "/openapi.json", "/nowhere"):
         out.append(("GET", path, {}, b""))
+    # an answer without a body; a check whose client waits for "100 Continue"
+    out.append(("HEAD", "/healthz", {}, b""))
+    post("/v1/checks", check(sample[1]), {**js, "Expect": "100-continue"})
     return out
 
 
@@ -144,7 +149,9 @@ def exchange(port: int, method: str, path: str, headers: dict[str, str], body: b
             if not chunk:
                 break
             data += chunk
-            head, sep, rest = data.partition(b"\r\n\r\n")
+            head, sep, rest = data.removeprefix(CONTINUE).partition(b"\r\n\r\n")
+            if sep and method == "HEAD":
+                break  # the head only
             if sep and length is None:
                 for line in head.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
@@ -156,7 +163,8 @@ def exchange(port: int, method: str, path: str, headers: dict[str, str], body: b
 
 
 def masked(answer: bytes) -> dict[str, Any]:
-    head, _, body = answer.partition(b"\r\n\r\n")
+    interim = answer.startswith(CONTINUE)
+    head, _, body = answer.removeprefix(CONTINUE).partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     kept = [
         line.decode("latin-1")
@@ -164,7 +172,8 @@ def masked(answer: bytes) -> dict[str, Any]:
         if line.split(b":", 1)[0].strip().lower() not in MASKED_HEADERS
     ]
     body = CHECK_ID.sub(b'"check_id":"MASKED"', body)
-    return {"status_line": lines[0].decode("latin-1"), "headers": kept, "body": body.decode()}
+    out = {"status_line": lines[0].decode("latin-1"), "headers": kept, "body": body.decode()}
+    return {"interim": "100 Continue", **out} if interim else out
 
 
 def record(args: argparse.Namespace) -> None:

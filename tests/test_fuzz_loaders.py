@@ -15,6 +15,7 @@ import dataclasses
 import io
 import json
 import os
+import random
 import re
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import phonenumbers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +35,7 @@ from spillover.data.exact import load_folder
 from spillover.errors import DataError
 from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.columns import columns_from_dataset
-from spillover.facts.phones import mobile_pattern, normalize_phone
+from spillover.facts.phones import display_phone, mobile_pattern, normalize_phone
 from spillover.synth.population import _MOBILE_PREFIXES
 
 TABLES = ("people", "platforms", "phones", "loans", "loan_links", "blacklist", "sharing")
@@ -314,8 +316,32 @@ def test_the_fast_phone_pattern_only_takes_valid_numbers(text: str) -> None:
     e164, national = mobile_pattern("CN")
     if re.match(e164, text):
         assert normalize_phone(text) == text
+        # normalize_phone and display_phone take such a number without phonenumbers too
+        number = phonenumbers.parse(text, None)
+        assert phonenumbers.is_valid_number(number)
+        assert phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == text
+        international = phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        assert display_phone(text) == phonenumbers.format_number(number, international)
     if re.match(national, text):
         assert normalize_phone(text) == "+86" + text
+
+
+def test_mainland_mobiles_are_read_and_shown_as_phonenumbers_does() -> None:
+    """5,000 random numbers of the mainland mobile pattern (seeded): normalize_phone and
+    display_phone, which take them without phonenumbers, give what phonenumbers gives."""
+    e164 = re.compile(mobile_pattern("CN")[0])
+    rng = random.Random(22)
+    international = phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    seen = 0
+    while seen < 5000:
+        text = f"+861{rng.randint(3, 9)}{rng.randrange(10**9):09d}"
+        if not e164.match(text):
+            continue
+        seen += 1
+        number = phonenumbers.parse(text, None)
+        assert phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == text
+        assert normalize_phone(text) == text
+        assert display_phone(text) == phonenumbers.format_number(number, international), text
 
 
 def test_generated_numbers_are_valid() -> None:

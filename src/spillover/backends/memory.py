@@ -160,14 +160,17 @@ class MemoryBackend:
         # the facts around each person and phone, indexed once (dicts, no graph)
         self._own: dict[str, list[Loan]] = {}
         self._owned: dict[str, set[str]] = {}
-        self._uses: dict[str, list[tuple[str, Loan]]] = {}
+        # each phone's uses, made once (an expand hands them out as they are)
+        self._uses: dict[str, list[PhoneUse]] = {}
         for loan in data.loans.values():
             self._own.setdefault(loan.borrower_id, []).append(loan)
             if loan.applicant_phone is not None:
-                self._uses.setdefault(loan.applicant_phone, []).append((APPLICANT, loan))
+                self._uses.setdefault(loan.applicant_phone, []).append(
+                    PhoneUse(loan.applicant_phone, APPLICANT, loan)
+                )
         for link in data.links:
             self._uses.setdefault(link.phone, []).append(
-                (link.role.value, data.loans[link.loan_id])
+                PhoneUse(link.phone, link.role.value, data.loans[link.loan_id])
             )
         for phone, periods in data.phone_periods.items():
             for period in periods:
@@ -251,9 +254,7 @@ class MemoryBackend:
                 continue
             periods.extend(self.data.phone_periods.get(phone, ()))
             uses.extend(
-                PhoneUse(phone, role, loan)
-                for role, loan in self._uses.get(phone, ())
-                if loan_in_time(loan.applied_at, until)
+                use for use in self._uses.get(phone, ()) if loan_in_time(use.loan.applied_at, until)
             )
         return FrontierFacts(tuple(periods), tuple(own_loans), tuple(uses))
 
@@ -265,9 +266,9 @@ class MemoryBackend:
     @cached_property
     def _named_on(self) -> dict[str, list[PhoneUse]]:
         out: dict[str, list[PhoneUse]] = {}
-        for phone, uses in self._uses.items():
-            for role, loan in uses:
-                out.setdefault(loan.loan_id, []).append(PhoneUse(phone, role, loan))
+        for uses in self._uses.values():
+            for use in uses:
+                out.setdefault(use.loan.loan_id, []).append(use)
         return out
 
     @cached_property

@@ -2,7 +2,6 @@
 item, the entries about a subject. The routes (:mod:`spillover.service.routes`) call
 these in a worker thread: they ask the graph."""
 
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from ..render.json import explanation_out
 from ..rules import recommendation
 from .auth import TokenGrant, acts_for
 from .config import ServeConfig
+from .ids import new_id
 from .schemas import (
     BatchItemOut,
     CheckIn,
@@ -83,13 +83,13 @@ def answer_check(
         policy,
         max_paths=config.max_paths,
     )
-    check_id = uuid.uuid4().hex
-    out = CheckOut.model_validate(
-        {
-            **dict(explanation_out(e)),
-            "check_id": check_id,
-            "recommendation": recommendation(e.contamination, policy),
-        }
+    check_id = new_id()
+    # the explanation's fields were validated when its model was built, the other two
+    # are made here: the answer is put together without validating it again
+    out = CheckOut.model_construct(
+        **dict(explanation_out(e)),
+        check_id=check_id,
+        recommendation=recommendation(e.contamination, policy),
     )
     record = check_record(check_id, item, token, subject, day, e, policy)
     if item.subject.kind == "phone":

@@ -23,6 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from ..backends.memory import MemoryBackend
 from ..errors import BackendUnavailable
 from ..facts.graph import GraphBackend
 from ..policy import Policy
@@ -31,6 +32,7 @@ from . import docs, routes
 from .auth import TokenGrant, authenticate
 from .checklog import CheckLog, GroupCommit
 from .config import ServeConfig
+from .deps import Service
 from .gate import Gate
 from .logs import json_log
 from .schemas import clean_errors
@@ -107,8 +109,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.backend = app.state.open_graph()
     # the checks run in threads of their own (a check on Neo4j waits on the network;
     # /readyz's probe runs in asyncio's default threads, so that hung checks cannot
-    # delay it); as many as Starlette's thread pool has
+    # delay it); as many as Starlette's thread pool has. A single check on the embedded
+    # memory graph runs on the event loop itself (Service.inline)
     app.state.threads = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="spillover-check")
+    app.state.service = Service(
+        app.state.backend,
+        app.state.config,
+        app.state.policy,
+        app.state.grants,
+        app.state.check_log_commit,
+        app.state.threads,
+        inline=isinstance(app.state.backend, MemoryBackend),
+    )
     json_log(
         {"event": "start", "backend": app.state.backend.name, "policy": app.state.policy.label}
     )
@@ -116,7 +128,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         backend = app.state.backend
-        del app.state.backend
+        del app.state.backend, app.state.service
         app.state.threads.shutdown(wait=False, cancel_futures=True)
         backend.close()
         json_log({"event": "stop"})

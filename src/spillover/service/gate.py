@@ -4,11 +4,11 @@ before a byte of the body is read, the body within its limits, and its line in t
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .ids import new_id
 from .logs import json_log
 
 __all__ = ["ASGIApp", "Gate", "Message", "Receive", "Scope", "Send", "Shortcut"]
@@ -63,7 +63,7 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex
+        request_id = new_id()
         started = time.perf_counter()
         scope.setdefault("state", {})
         status = 500

@@ -36,6 +36,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = [
     "LIMITS_ENV",
+    "ConnectionGuard",
     "GuardedH11Protocol",
     "HeaderDeadline",
     "HttpLimits",
@@ -144,36 +145,53 @@ class HeaderDeadline:
             self._transport.close()
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a header deadline and a connection cap (see the
-    module's docstring)."""
+class ConnectionGuard(asyncio.Protocol):
+    """The connection cap and the header deadline of a uvicorn HTTP protocol, as a
+    mixin placed before it among the bases (``class P(ConnectionGuard, H11Protocol)``):
+    a connection over the cap is refused (:func:`refused`), the others get a
+    :class:`HeaderDeadline`, armed when the connection is made and disarmed when it is
+    lost. The protocol says when a request's headers are awaited
+    (:meth:`awaiting_headers`) and re-arms :attr:`deadline` after each answer."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline: HeaderDeadline | None = None
+    # what uvicorn's protocols (H11Protocol, HttpToolsProtocol) set in __init__
+    loop: asyncio.AbstractEventLoop
+    connections: set[Any]
+    #: the header deadline (None: the connection was refused, or not made yet)
+    deadline: HeaderDeadline | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Refuse a connection over the cap; arm the header deadline of the others."""
         super().connection_made(transport)
         if refused(self.connections, transport):
             return
-        self._deadline = HeaderDeadline(self.loop, transport, self._awaiting_headers)
-        self._deadline.arm()
+        self.deadline = HeaderDeadline(self.loop, transport, self.awaiting_headers)
+        self.deadline.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Disarm the header deadline."""
-        if self._deadline is not None:
-            self._deadline.disarm()
+        if self.deadline is not None:
+            self.deadline.disarm()
         super().connection_lost(exc)
+
+    def awaiting_headers(self) -> bool:
+        """Whether a request's headers are awaited (the deadline closes the connection
+        only then)."""
+        raise NotImplementedError
+
+
+class GuardedH11Protocol(ConnectionGuard, H11Protocol):
+    """uvicorn's h11 protocol with a header deadline and a connection cap (see the
+    module's docstring and :class:`ConnectionGuard`)."""
 
     def on_response_complete(self) -> None:
         """Arm the header deadline of the next request on a kept-alive connection."""
         super().on_response_complete()
-        if self._deadline is not None and not self.transport.is_closing():
+        if self.deadline is not None and not self.transport.is_closing():
             # the next request's headers: from the end of this answer on
-            self._deadline.arm()
+            self.deadline.arm()
 
-    def _awaiting_headers(self) -> bool:
+    def awaiting_headers(self) -> bool:
+        """Whether h11 waits for a request (its client's state is IDLE)."""
         return self.conn.their_state is h11.IDLE
 
 

@@ -77,7 +77,10 @@ async def check_response(s: Service, body: CheckIn, token: str, request: Request
         raise HTTPException(403, forbidden(token, body.platform_id))
     check = partial(answer_check, s.graph, body, token, ("body",), policy=s.policy, config=s.config)
     try:
-        out, record = await asyncio.get_running_loop().run_in_executor(s.threads, check)
+        if s.inline:
+            out, record = check()
+        else:
+            out, record = await asyncio.get_running_loop().run_in_executor(s.threads, check)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     await _record(request, s.check_log, [record])

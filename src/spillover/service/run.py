@@ -8,16 +8,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import SpilloverError
 from .app import create_app
 from .config import CONFIG_ENV, ServeConfig
 from .httpguard import LIMITS_ENV, GuardedH11Protocol, HttpLimits, RateLimit
-from .logs import LOGGER, JsonLines
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from .logs import LOGGER, JsonLines, JsonLinesHandler
+from .shortcut import Front
 
 __all__ = [
     "HTTP_STACKS",
@@ -37,12 +34,13 @@ HTTP_STACKS = ("auto", "httptools", "h11")
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> Front:
     """The application of one uvicorn worker, from the configuration ``spillover serve``
-    left in the environment (uvicorn's ``factory``)."""
+    left in the environment (uvicorn's ``factory``): :func:`create_app`'s, checks let
+    in at its gate (:class:`~spillover.service.shortcut.Front`)."""
     configure_logging()
     config = ServeConfig.from_env(os.environ[CONFIG_ENV])
-    return create_app(config.open_graph, config)
+    return Front(create_app(config.open_graph, config))
 
 
 def serve(
@@ -123,7 +121,7 @@ def http_stack(choice: str = "auto") -> tuple[type[asyncio.Protocol], str]:
 def configure_logging() -> None:
     """JSON lines on stderr for the service's logger and uvicorn's error logger; each
     other message at most a few times a minute (:class:`~spillover.service.httpguard.RateLimit`)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JsonLinesHandler(sys.stderr)
     handler.setFormatter(JsonLines())
     handler.addFilter(RateLimit())
     for name in (LOGGER, "uvicorn.error"):

@@ -22,13 +22,14 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 
 from .deps import get_service
-from .gate import Receive, Scope, Send
+from .gate import Gate, Receive, Scope, Send
 from .routes import check_response, checks
 from .schemas import CheckIn
 
-__all__ = ["CHECKS_PATH", "CheckShortcut"]
+__all__ = ["CHECKS_PATH", "CheckShortcut", "Front"]
 
 #: the route that goes the short way
 CHECKS_PATH = "/v1/checks"
@@ -89,6 +90,37 @@ class CheckShortcut:
             if cls in handlers and cls is not Exception:
                 return handlers[cls]
         return None
+
+
+class Front:
+    """The ASGI application ``spillover serve`` runs: ``POST /v1/checks`` goes from here
+    to the application's :class:`~spillover.service.gate.Gate` (and from it the short
+    way, or on to the rest of the application, as always), past the layers FastAPI and
+    Starlette put around the gate (their OpenTelemetry hooks, FastAPI's own body limit,
+    off here: the gate has its own), inside Starlette's
+    ``ServerErrorMiddleware`` as before (an unhandled error is a 500, the same bytes);
+    every other request goes to ``app`` itself. ``app``'s middleware stack is built
+    here (it is otherwise built on the first request)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        if app.middleware_stack is None:
+            app.middleware_stack = app.build_middleware_stack()
+        outer = app.middleware_stack
+        node: Any = outer
+        while not isinstance(node, Gate):
+            node = node.app  # each layer wraps the next one as its ``app``
+        if not isinstance(outer, ServerErrorMiddleware):
+            raise TypeError(f"the application's outer layer is {type(outer).__name__}")
+        self.gate = ServerErrorMiddleware(node, handler=outer.handler, debug=outer.debug)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request, or run the application's lifespan."""
+        if scope["type"] == "http" and scope["path"] == CHECKS_PATH and scope["method"] == "POST":
+            scope["app"] = self.app  # what Starlette sets: the routes' request.app
+            await self.gate(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class _Request(Request):
