@@ -28,8 +28,11 @@ KEEP_BYTES = 1 << 30
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-#: glibc's defaults (its dynamic mmap threshold starts there)
-_DEFAULT_BYTES = 128 * 1024
+#: the mmap threshold set on leaving: where glibc's dynamic threshold settles once large
+#: arrays were freed (its maximum on 64-bit systems; setting any value turns the dynamic
+#: threshold off, so the start value, 128 KiB, would leave every array above it to fresh
+#: pages), with the trim threshold the dynamic rule pairs with it (twice as large)
+_AFTER_BYTES = 32 * 1024 * 1024
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -46,9 +49,10 @@ def _glibc() -> ctypes.CDLL | None:
 def kept_heap() -> Iterator[bool]:
     """Keep freed memory for reuse while inside (glibc; yields whether it could).
 
-    On leaving, glibc's default thresholds are set again (fixed at their start values:
-    the dynamic mmap threshold stays off in this process) and the free memory is
-    returned to the kernel."""
+    On leaving, the thresholds are set to those glibc's dynamic rule reaches in a
+    process that freed large arrays (the dynamic rule stays off in this process), and
+    the free memory is returned to the kernel. Hold the context manager while inside
+    (``with``): a discarded one leaves at once."""
     libc = _glibc()
     if libc is None:
         yield False
@@ -59,6 +63,6 @@ def kept_heap() -> Iterator[bool]:
     try:
         yield ok
     finally:
-        libc.mallopt(_M_MMAP_THRESHOLD, _DEFAULT_BYTES)
-        libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_BYTES)
+        libc.mallopt(_M_MMAP_THRESHOLD, _AFTER_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, 2 * _AFTER_BYTES)
         libc.malloc_trim(0)
