@@ -122,6 +122,12 @@ from spillover.engines.batch import Index, rows
 from spillover.policy import default_policy
 
 folder = Path(sys.argv[1])
+try:  # freed memory kept for reuse, as the audit CLI does (audit_folder)
+    from spillover.audit.heap import kept_heap
+    KEPT = kept_heap()  # (held: a discarded one leaves at once)
+    KEPT.__enter__()
+except ImportError:  # (a version without it)
+    pass
 t = time.perf_counter(); cols = read_columns(folder); load = time.perf_counter() - t
 t = time.perf_counter(); index = Index(cols); build = time.perf_counter() - t
 t = time.perf_counter(); result = index.audit(); audit = time.perf_counter() - t

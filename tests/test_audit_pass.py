@@ -114,6 +114,34 @@ def test_files_are_identical_either_way(tmp_path, suffix):
     assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_folder_audit_gives_the_per_entry_file(tmp_path, suffix):
+    """``audit_folder`` (columnar load, one pass, freed memory kept for reuse while it runs:
+    spillover.audit.heap.kept_heap) writes the per-entry audit's bytes."""
+    from spillover.audit.batch import audit_folder, write_audit
+    from spillover.backends.memory import MemoryBackend
+
+    folder = random_scenario(7).write(tmp_path / "d")
+    backend = MemoryBackend(load_folder(folder))
+    b = write_audit(audit_rows(backend, method="per-entry"), tmp_path / f"b{suffix}")
+    a = audit_folder(folder, tmp_path / f"a{suffix}")
+    assert (a.rows, a.verdicts) == (b.rows, b.verdicts)
+    assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+
+
+def test_kept_heap_is_glibcs_only():
+    import platform
+
+    import numpy as np
+
+    from spillover.audit.heap import kept_heap
+
+    with kept_heap() as kept:
+        big = np.ones(1 << 22)  # (32 MB: from the heap while inside, on glibc)
+        del big
+    assert kept == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
 @given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=50))
 def test_round6_is_pythons_round(values):
     import numpy as np

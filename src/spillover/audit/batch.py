@@ -22,6 +22,7 @@ from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_file, neutralize
 from ..policy import Policy, default_policy
 from .columnar import write_columns
+from .heap import kept_heap
 from .rows import AUDIT_COLUMNS, audit_row
 
 if TYPE_CHECKING:
@@ -191,8 +192,20 @@ def audit_folder(
     region: str = DEFAULT_REGION,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AuditSummary:
-    """Audit a data folder without building a graph: fast columnar load, then one kernel pass."""
-    policy = policy or default_policy()
+    """Audit a data folder without building a graph: fast columnar load, then one kernel pass.
+
+    Freed memory is kept for reuse until the file is written (:func:`~.heap.kept_heap`)."""
+    with kept_heap():
+        return _audit_folder(folder, out, policy or default_policy(), region, progress)
+
+
+def _audit_folder(
+    folder: str | Path,
+    out: str | Path,
+    policy: Policy,
+    region: str,
+    progress: Callable[[str, int, int], None] | None,
+) -> AuditSummary:
     # (only what the index reads is kept: the rest of the text is freed before it is
     # built, and what only its build read before the pass)
     columns = coded_only(read_columns(folder, region=region, progress=progress))

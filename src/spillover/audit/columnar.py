@@ -34,15 +34,25 @@ _MAY_NEUTRALIZE = (
     + "".join(sorted(f"\\x{{{ord(c):x}}}" for c in FORMULA_TRIGGERS))
     + "])"
 )
+#: a text cell :func:`neutralize` keeps as it is although it starts with a trigger: a
+#: plain number (its ``_PLAIN_NUMBER``, ASCII digits: a cell with other digits is left
+#: to :func:`neutralize` itself), such as a phone number in E.164 form
+_PLAIN_ASCII_NUMBER = "^[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 #: a CSV cell ``csv.writer`` quotes (excel dialect, minimal quoting)
 _CSV_QUOTED = '[,"\r\n]'
 #: a JSON string ``json.dumps(ensure_ascii=False)`` escapes
 _JSON_ESCAPED = '["\\\\\\x00-\\x1f]'
 
 
-def _patched(cells: pa.Array, where: str, fix: Callable[[str], str]) -> pa.Array:
-    """``cells`` with the values matching the regex ``where`` replaced by ``fix(value)``."""
+def _patched(
+    cells: pa.Array, where: str, fix: Callable[[str], str], unless: str | None = None
+) -> pa.Array:
+    """``cells`` with the values matching the regex ``where`` (and not ``unless``, whose
+    values ``fix`` returns as they are) replaced by ``fix(value)``."""
     hit = pc.fill_null(pc.match_substring_regex(cells, where), False)
+    if unless is not None and pc.any(hit).as_py():
+        kept = pc.fill_null(pc.match_substring_regex(cells, unless), False)
+        hit = pc.and_(hit, pc.invert(kept))
     if not pc.any(hit).as_py():
         return cells
     fixed = pa.array([fix(v) for v in pc.filter(cells, hit).to_pylist()], pa.string())
@@ -52,12 +62,10 @@ def _patched(cells: pa.Array, where: str, fix: Callable[[str], str]) -> pa.Array
 def _numbers(values: pa.Array, missing: str) -> pa.Array:
     """Number cells as the row writers write them (``repr`` of the Python value, per
     distinct value); ``missing`` for null."""
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
-    distinct, at = np.unique(values.filter(pa.array(valid)).to_numpy(), return_inverse=True)
-    texts = [repr(v) for v in distinct.tolist()]
-    where = np.full(len(values), len(texts), dtype=np.int64)  # null: the last text
-    where[valid] = at.ravel()
-    return pa.array([*texts, missing], pa.string()).take(pa.array(where))
+    coded = pc.dictionary_encode(values)
+    texts = [repr(v) for v in coded.dictionary.to_pylist()]
+    where = pc.fill_null(coded.indices.cast(pa.int32()), len(texts))  # null: the last text
+    return pa.array([*texts, missing], pa.string()).take(where)
 
 
 def _is_text(values: pa.Array) -> bool:
@@ -69,7 +77,7 @@ def csv_cells(values: pa.Array) -> pa.Array:
     if not _is_text(values):
         return _numbers(values, "")
     cells = pc.fill_null(values.cast(pa.string()), "")
-    cells = _patched(cells, _MAY_NEUTRALIZE, neutralize)
+    cells = _patched(cells, _MAY_NEUTRALIZE, neutralize, unless=_PLAIN_ASCII_NUMBER)
     return _patched(cells, _CSV_QUOTED, lambda v: '"' + v.replace('"', '""') + '"')
 
 

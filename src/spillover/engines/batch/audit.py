@@ -450,6 +450,38 @@ def _phone_ties(ix: CodedGraph, state: _PassState) -> list[_Candidates]:
     ]
 
 
+def _first_per_group(
+    group: np.ndarray, responsibility: np.ndarray, key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct group (ascending): the index of its best candidate (highest
+    responsibility, then lowest key, then first), and the group.
+
+    The same as the first per group of ``np.lexsort((key, -responsibility, group))``,
+    with one stable sort by group (the candidates come nearly in group order, which
+    the stable sort runs through) and the three-key sort only over groups of two or more.
+    """
+    o = np.argsort(group, kind="stable")
+    g = group[o]
+    first = np.ones(len(o), dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    starts = np.flatnonzero(first)
+    best = o[starts]
+    later = np.flatnonzero(~first)
+    if len(later):
+        shared = np.zeros(len(o), dtype=bool)
+        shared[later] = True
+        shared[later - 1] = True  # (the first of each group of two or more)
+        pos = np.flatnonzero(shared)
+        sub = o[pos]
+        so = np.lexsort((key[sub], -responsibility[sub], g[pos]))
+        sorted_sub = g[pos][so]
+        win = np.ones(len(so), dtype=bool)
+        win[1:] = sorted_sub[1:] != sorted_sub[:-1]
+        won = so[win]
+        best[np.searchsorted(starts, pos[won], side="right") - 1] = sub[won]
+    return best, g[starts]
+
+
 def _best_per_loan(state: _PassState, parts: list[_Candidates]) -> _Layer:
     """The best candidate per (entry, loan) by responsibility then key, less what an
     earlier layer beats (same or better responsibility with fewer loans)."""
@@ -457,14 +489,7 @@ def _best_per_loan(state: _PassState, parts: list[_Candidates]) -> _Layer:
     parts.clear()  # (the caller's list: the parts are freed once concatenated)
     if len(c.entry) > np.iinfo(LABEL_CODE).max:  # label indices (parent, to_person)
         raise ValueError("too many candidate labels for the pass's label codes")
-    group = state.node_key(c.entry, c.loan)
-    o = np.lexsort((c.key, -c.responsibility, group))
-    sorted_group = group[o]
-    del group
-    first = np.ones(len(o), dtype=bool)
-    first[1:] = sorted_group[1:] != sorted_group[:-1]
-    o, kept = o[first], sorted_group[first]
-    del sorted_group, first
+    o, kept = _first_per_group(state.node_key(c.entry, c.loan), c.responsibility, c.key)
     better = state.seen_responsibility(kept) < c.responsibility[o]
     o = o[better]
     del kept, better
