@@ -439,7 +439,7 @@ def _known(values: pa.Array, pool: pa.Array, optional: bool) -> np.ndarray:
     in runs of one value (a table grouped by it: each loan's links) is looked up once
     per run. Ids that are a prefix then digits (``P0000721``) are looked up by their
     number (:class:`~spillover.facts.fixedtext.DenseIds`), no string hashed."""
-    dense = fixedtext.DenseIds.of(pool) if len(values) > 64 else None
+    dense = fixedtext.DenseIds.of(pool)
     rows = dense.rows(values) if dense is not None else None
     if rows is not None:
         missing = rows < 0
