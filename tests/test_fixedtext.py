@@ -78,3 +78,53 @@ def test_one_width_phone_keys_equal_the_general_reading(numbers):
     one_width = phone_keys(pa.array(numbers))
     general = phone_keys(pa.array([*numbers, "+12"]))[:-1]  # two widths: per value
     assert one_width.tolist() == general.tolist()
+
+
+def _random_ids(rng: random.Random, n: int) -> list[str]:
+    """Ids of every shape a column may hold: prefix + digits of one width mostly, then
+    other widths, other prefixes, letters, spaces, non-ASCII and empty cells."""
+    odd = ["", "P1", "P00000001", "Q0000001", "P000000x", " P000001", "P000001 ", "Ｐ000001"]
+    return [
+        rng.choice(odd) if rng.random() < 0.2 else f"P{rng.randrange(0, 3 * n):06d}"
+        for _ in range(n)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dense_ids_find_what_a_hash_lookup_finds(seed):
+    rng = random.Random(seed)
+    pool = list(dict.fromkeys(f"P{rng.randrange(0, 300):06d}" for _ in range(200)))
+    dense = fixedtext.DenseIds.of(pa.array(pool))
+    assert dense is not None
+    values = _random_ids(rng, 500) + rng.sample(pool, 20)
+    expected = [pool.index(v) if v in pool else -1 for v in values]
+    assert dense.rows(pa.array(values)).tolist() == expected
+    one_width = [v for v in values if len(v) == 7 and v.isascii()]
+    assert dense.rows(pa.array(one_width)).tolist() == [
+        pool.index(v) if v in pool else -1 for v in one_width
+    ]
+    assert dense.rows(pa.array(values).slice(7)).tolist() == expected[7:]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["P1", "P22"],  # two widths
+        ["P01", "Q02"],  # two prefixes
+        ["P01", None],  # a null
+        ["P0000000000000000001", "P0000000000000000002"],  # 19 digits
+        ["P000000", "P999999"],  # too sparse for a table
+    ],
+)
+def test_dense_ids_refuse_other_columns(ids):
+    assert fixedtext.DenseIds.of(pa.array(ids, pa.string())) is None
+
+
+def test_iso_shape_is_digits_and_dashes():
+    def shaped(texts: list[str]) -> bool:
+        return fixedtext.iso_shaped(fixedtext.matrix(pa.array(texts)))
+
+    assert shaped(["2024-02-29", "0000-99-99"])
+    assert not shaped(["2024-02-29", "2024/02/29"])
+    assert not shaped(["2024-02-29", "2024-0a-29"])
+    assert not shaped(["2024-02-2900"])

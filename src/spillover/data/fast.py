@@ -92,6 +92,10 @@ _SPACE_BYTE = np.zeros(256, dtype=bool)
 _SPACE_BYTE[[ord(c) for c in _SPACES if ord(c) < 0x80]] = True
 
 
+#: the largest CSV block Arrow reads at once (a bigger file: several blocks)
+_MAX_BLOCK = 1 << 30
+
+
 class _Fallback(Exception):
     """The fast path is not sure; the exact loader decides."""
 
@@ -264,10 +268,13 @@ def _read(folder: Path, table: str) -> pa.Table | None:
         # duplicate, padded or oddly read column names: the exact loader names the problem
         _need(len(set(header)) == len(header) and all(h == h.strip() and h for h in header))
         types = {name: pa.string() for name in header}
+        # one block for the whole file (up to 1 GiB): each column one array, which the
+        # checks read in place (several blocks would be copied into one, column by column)
+        block = min(path.stat().st_size + 1, _MAX_BLOCK)
         out = csv.read_csv(
             path,
             convert_options=csv.ConvertOptions(column_types=types, strings_can_be_null=False),
-            read_options=csv.ReadOptions(block_size=1 << 24),
+            read_options=csv.ReadOptions(block_size=block),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError, StopIteration, pycsv.Error) as exc:
         raise _Fallback from exc
@@ -312,9 +319,13 @@ def _header(path: Path) -> list[str]:
 
 
 def _col(table: pa.Table | None, name: str) -> pa.Array:
+    """A column as one array (in place when it is one chunk); a missing one: all ""."""
     if table is None or name not in table.column_names:
-        return pa.array([""] * (table.num_rows if table is not None else 0), pa.string())
-    return table.column(name).combine_chunks()
+        size = table.num_rows if table is not None else 0
+        offsets = pa.py_buffer(np.zeros(size + 1, dtype=np.int32))
+        return pa.Array.from_buffers(pa.string(), size, [None, offsets, pa.py_buffer(b"")])
+    column = table.column(name)
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _true(mask: pa.Array | pa.ChunkedArray) -> bool:
@@ -373,11 +384,10 @@ def _days(arr: pa.Array, missing: np.int64 | None) -> np.ndarray:
 def _iso_days(present: pa.Array) -> np.ndarray:
     """ISO dates (no empty cell) as days since 1970-01-01 (int64); anything else: fall back."""
     m = fixedtext.matrix(present)
-    if m is not None:  # one width: read from the bytes, no string per value
-        found = fixedtext.iso_days(m)
-        _need(found is not None)
-        return np.asarray(found, dtype=np.int64)
-    _need(_true(pc.match_substring_regex(present, ISO_DAY)))
+    if m is not None:  # one width: the shape read from the bytes, no regular expression
+        _need(fixedtext.iso_shaped(m))
+    else:
+        _need(_true(pc.match_substring_regex(present, ISO_DAY)))
     try:  # Arrow's ISO parser refuses impossible days (2023-02-30), like date.fromisoformat
         days = pc.cast(present, pa.date32()).cast(pa.int32()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -427,7 +437,16 @@ def _known(values: pa.Array, pool: pa.Array, optional: bool) -> np.ndarray:
     """Every value (but "" when optional) is in ``pool``; returns each value's row in
     ``pool``, -1 for "" (the one hash lookup checks and resolves the reference). A column
     in runs of one value (a table grouped by it: each loan's links) is looked up once
-    per run."""
+    per run. Ids that are a prefix then digits (``P0000721``) are looked up by their
+    number (:class:`~spillover.facts.fixedtext.DenseIds`), no string hashed."""
+    dense = fixedtext.DenseIds.of(pool)
+    rows = dense.rows(values) if dense is not None else None
+    if rows is not None:
+        missing = rows < 0
+        if optional and missing.any():
+            missing &= pc.not_equal(values, "").to_numpy(zero_copy_only=False)
+        _need(not missing.any())
+        return rows
     if len(values) > 1:
         heads = np.flatnonzero(
             np.concatenate([[True], pc.not_equal(values[1:], values[:-1]).to_numpy(False)])
@@ -546,8 +565,8 @@ def _tick(progress: Progress | None, done: int) -> None:
 
 class _Tables:
     """The tables of the contract (None: missing), each read when first asked for and
-    held until :meth:`drop` (then its memory goes back to the system: the checked
-    columns are copies, :func:`_col`). Every table is asked for by some check, so a
+    held until :meth:`drop` (then the memory of its columns that no check kept goes
+    back to the system). Every table is asked for by some check, so a
     folder falls back on an unusual file whichever table holds it."""
 
     def __init__(self, folder: Path, progress: Progress | None) -> None:
@@ -807,19 +826,31 @@ def _phone_codes(periods: _Periods, loans: _Loans, links: _Links, entries: _Entr
             entries.subject.filter(pa.array(entries.is_phone)),
         ]
     )
-    order = np.lexsort((periods.since, period_code))
-    same = period_code[order][1:] == period_code[order][:-1]
-    _need(not (same & (periods.until[order][:-1] >= periods.since[order][1:])).any())
+    _need(not _overlapping(period_code, periods.since, periods.until))
     role = pc.index_in(links.role, value_set=pa.array(sorted(enum_values(LinkRole))))
     link_key = (links.loan_row * max(len(phones), 1) + link_code) * 8 + role.to_numpy(
         zero_copy_only=False
     )
-    _need(len(pc.unique(pa.array(link_key))) == len(link_key))
+    # a stable sort (timsort) of keys in runs (the links of a folder grouped by loan) is
+    # one pass; any duplicate is then beside its twin
+    link_key.sort(kind="stable")
+    _need(not (link_key[1:] == link_key[:-1]).any())
     applicant_code = np.full(len(applicant), -1, dtype=np.int64)
     applicant_code[has_applicant] = app_code
     subject_phone = np.full(len(entries.subject), -1, dtype=np.int64)
     subject_phone[entries.is_phone] = subject_code
     return _Codes(phones, period_code, applicant_code, link_code, subject_phone)
+
+
+def _overlapping(code: np.ndarray, since: np.ndarray, until: np.ndarray) -> bool:
+    """Whether two owner periods of one number (``code``) overlap. A table sorted by
+    number, then ``since`` (the usual export) is checked as it stands; else sorted."""
+    same = code[1:] == code[:-1]
+    if not ((code[1:] >= code[:-1]).all() and (~same | (since[1:] >= since[:-1])).all()):
+        order = np.lexsort((since, code))
+        code, since, until = code[order], since[order], until[order]
+        same = code[1:] == code[:-1]
+    return bool((same & (until[:-1] >= since[1:])).any())
 
 
 def _assemble(
