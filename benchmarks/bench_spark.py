@@ -8,7 +8,10 @@ cached under /tmp), the numpy audit (fast load + one kernel pass, written to CSV
 the Spark audit of the same folder as a user runs it (``audit_path`` to CSV, the shuffle
 partitions sized to the folder) on one session started once and timed apart. The two
 CSVs are compared byte for byte; the Spark jobs, stages and tasks of the audit are
-counted (``statusTracker``), and the ratio to the numpy audit of the same run printed.
+counted (``statusTracker``), and the ratio to the numpy audit of the same run printed,
+with the CPU seconds the Spark JVM spent on the audit (``/proc``: less moved by the load
+than the wall time). ``--event-log DIR`` keeps Spark's event log of the run (the stages'
+times and shuffle bytes).
 """
 
 from __future__ import annotations
@@ -54,6 +57,20 @@ def _counts(spark: object, since: int) -> tuple[int, int, int]:
     return len(jobs), stages, tasks
 
 
+def _jvm_cpu() -> float:
+    """CPU seconds (user + system) of this process's child processes (the Spark JVM)."""
+    me, total = os.getpid(), 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, nargs="+", default=[20_000, 100_000])
@@ -61,6 +78,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--memory", default="2g", help="spark.driver.memory")
     parser.add_argument("--conf", nargs="*", default=[], help="more Spark settings, KEY=VALUE")
+    parser.add_argument("--event-log", help="keep Spark's event log in this folder")
     args = parser.parse_args()
     print(f"uptime: {_uptime()}  cpus: {os.cpu_count()}", flush=True)
     from spillover.audit.spark import audit_path, session
@@ -76,6 +94,11 @@ def main() -> None:
             # the status tracker keeps this many jobs (the counts below)
             "spark.ui.retainedJobs": "100000",
             "spark.ui.retainedStages": "100000",
+            **(
+                {"spark.eventLog.enabled": "true", "spark.eventLog.dir": args.event_log}
+                if args.event_log
+                else {}
+            ),
             **dict(c.split("=", 1) for c in args.conf),
         },
         app="spillover-bench",
@@ -88,14 +111,14 @@ def main() -> None:
         numpy_s = time.perf_counter() - began
         got = Path(f"/tmp/spillover-bench-spark-{people}-spark.csv")
         first_job = max(spark.sparkContext.statusTracker().getJobIdsForGroup(None), default=-1) + 1
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), _jvm_cpu()
         audit_path(spark, str(folder), got, policy)
-        spark_s = time.perf_counter() - began
+        spark_s, cpu = time.perf_counter() - began, _jvm_cpu() - cpu
         jobs, stages, tasks = _counts(spark, first_job)
         same = got.read_bytes() == want.read_bytes()
         print(
             f"{people:>9,} people, {summary.rows:,} entries: numpy audit {numpy_s:.1f} s; "
-            f"spark {spark_s:.1f} s (x{spark_s / numpy_s:.1f} the numpy audit; "
+            f"spark {spark_s:.1f} s (x{spark_s / numpy_s:.1f} the numpy audit; JVM CPU {cpu:.0f} s; "
             f"{jobs} jobs, {stages} stages, {tasks} tasks; shuffle partitions "
             f"{spark.conf.get('spark.sql.shuffle.partitions')}); "
             f"CSV byte for byte the same: {same}  [load {os.getloadavg()[0]:.1f}]",

@@ -111,7 +111,8 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
                     schema=_header_schema(spark, path),
                     header=True,
                     inferSchema=False,
-                    multiLine=True,
+                    # a file whose values hold no line break is split across tasks
+                    multiLine=not _one_line_rows(path),
                     escape='"',
                     mode="FAILFAST",
                 )
@@ -161,6 +162,34 @@ def _header_schema(spark: SparkSession, path: str) -> StructType | None:
         for i, v in enumerate(row)
     ]
     return StructType([StructField(c, StringType()) for c in safe])
+
+
+#: the bytes :func:`_one_line_rows` reads at a time
+_SCAN_BYTES = 16 << 20
+
+
+def _one_line_rows(path: str) -> bool:
+    """Whether every row of a local CSV file is one line: no quote character (so no
+    quoted value can hold a line break) and no carriage return but in ``\r\n``. Spark
+    then reads it without ``multiLine``, split into parts read in parallel (a
+    ``multiLine`` file is one task and one partition, whatever its size). False for a
+    file on a cluster file system or a folder of parts (read as before)."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path) and not path.startswith("file://"):
+        return False
+    file = Path(path.removeprefix("file://"))
+    if not file.is_file():
+        return False
+    last = b""
+    with file.open("rb") as f:
+        while chunk := f.read(_SCAN_BYTES):
+            if b'"' in chunk:
+                return False
+            # a carriage return split from its line feed by the chunk boundary counts too
+            both = last + chunk
+            if both.count(b"\r") != both.count(b"\r\n") + both.endswith(b"\r"):
+                return False
+            last = chunk[-1:]
+    return not last.endswith(b"\r")
 
 
 def text_frames(spark: SparkSession, tables: Mapping[str, DataFrame]) -> dict[str, DataFrame]:

@@ -94,7 +94,7 @@ def audit_graph(spark: SparkSession, g: Graph, policy: Policy, *, small: bool = 
     for depth in range(1, policy.max_loans + 1):
         candidates = _person_ties(state, index, rules, depth)
         if depth == 1:
-            candidates = candidates.unionByName(_phone_ties(entries, index, rules))
+            candidates = candidates.unionByName(_phone_ties(entries, index, rules, policy))
         labels, state = _best_per_loan(state, candidates, index)
         state = _record_origins(state, labels, index, reaches, depth)
         if depth == policy.max_loans:
@@ -166,12 +166,9 @@ class _Index:
     #: owner_verified
     uses: DataFrame
     #: person -> loan: person, loan_id, applied, t_phone, t_role, t_kind, t_f1,
-    #: t_unverified, l_match
+    #: t_unverified, l_match, and the loan's own columns a label carries (:data:`_LOAN`:
+    #: so that a layer needs no join back to the loans), partitioned by person once
     ties: DataFrame
-    #: the origin loans: loan_id, o_platform, o_borrower, known
-    origins: DataFrame
-    #: loan -BORROWED_BY-> borrower: loan_id, b_person, b_mf (the factor of its match step)
-    borrowers: DataFrame
     #: broadcast the index tables and the pass's per-entry tables (:func:`broadcast_all`)
     small: bool = False
 
@@ -192,6 +189,11 @@ def _index(g: Graph, rules: _Rules, policy: Policy, small: bool = False) -> _Ind
         col("borrower").alias("person"),
         "loan_id",
         "applied",
+        "platform",
+        "borrower",
+        "known",
+        "status",
+        "match",
         F.lit("").alias("t_phone"),
         F.lit("").alias("t_role"),
         F.lit(None).cast("int").alias("t_kind"),
@@ -205,6 +207,11 @@ def _index(g: Graph, rules: _Rules, policy: Policy, small: bool = False) -> _Ind
         col("owner").alias("person"),
         "loan_id",
         "applied",
+        "platform",
+        "borrower",
+        "known",
+        "status",
+        "match",
         col("phone").alias("t_phone"),
         col("role").alias("t_role"),
         lookup(rules.use_kind, F.concat_ws("|", col("role"), as_text(col("sms")))).alias("t_kind"),
@@ -212,20 +219,45 @@ def _index(g: Graph, rules: _Rules, policy: Policy, small: bool = False) -> _Ind
         (owns_kind == rules.own_unverified).alias("t_unverified"),
         col("match").alias("l_match"),
     )
-    ties = _cache(own.unionByName(via_phone))
-    origins = loans.select(
+    ties = own.unionByName(via_phone).select(
+        "person",
         "loan_id",
-        col("platform").alias("o_platform"),
-        col("borrower").alias("o_borrower"),
-        "known",
-    ).where(col("status").isin(*sorted(s.value for s in policy.origin_statuses)))
-    # loan -BORROWED_BY-> borrower, through the loan's record's match step if any
-    borrowers = loans.select(
-        "loan_id",
-        col("borrower").alias("b_person"),
-        _match_factor(rules, col("match")).alias("b_mf"),
+        "applied",
+        "t_phone",
+        "t_role",
+        "t_kind",
+        "t_f1",
+        "t_unverified",
+        "l_match",
+        *_loan_columns(rules, policy),
     )
-    return _Index(uses=uses, ties=ties, origins=origins, borrowers=borrowers, small=small)
+    if not small:
+        # every layer joins the ties by person: shuffled once, here, into a fixed number
+        # of parts (adaptive execution does not merge those), which the layers' joins keep
+        n = int(g.loans.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
+        ties = ties.repartition(n, "person")
+    return _Index(uses=uses, ties=_cache(ties), small=small)
+
+
+#: the loan's columns every label carries: whether it is an origin loan (its status one
+#: of the policy's), its platform, its borrower (loan -BORROWED_BY-> borrower), the day
+#: its status was known, and the factor of the step to its borrower (its record's match)
+_LOAN = ("origin", "o_platform", "b_person", "known", "b_mf")
+
+
+def _loan_columns(rules: _Rules, policy: Policy) -> list[Column]:
+    """The :data:`_LOAN` columns of a frame of loans (a loan's ``platform``, ``borrower``,
+    ``known``, ``status``, ``match``)."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    return [
+        col("status").isin(*sorted(s.value for s in policy.origin_statuses)).alias("origin"),
+        col("platform").alias("o_platform"),
+        col("borrower").alias("b_person"),
+        col("known"),
+        _match_factor(rules, col("match")).alias("b_mf"),
+    ]
 
 
 def _uses(g: Graph, small: bool) -> DataFrame:
@@ -243,16 +275,11 @@ def _uses(g: Graph, small: bool) -> DataFrame:
         "loan_id", col("applicant").alias("phone"), F.lit(APPLICANT).alias("role")
     )
     uses = applicant.unionByName(g.links.select("loan_id", "phone", "role")).join(
-        side(loans.select("loan_id", "borrower", "applied", "sms", "match")), "loan_id"
+        side(loans.select("loan_id", "borrower", "applied", "sms", "match", *_LOAN_OF_USES)),
+        "loan_id",
     )
-    pairs = uses.select("phone", col("applied").alias("day")).distinct()
-    owners = _period_at(g.periods, pairs)
     return _cache(
-        uses.join(
-            side(owners),
-            (col("phone") == col("o_phone")) & (col("applied") == col("o_day")),
-            "left",
-        ).select(
+        uses.join(side(_periods(g)), _covering(col("phone"), col("applied")), "left").select(
             "loan_id",
             "phone",
             "role",
@@ -260,29 +287,41 @@ def _uses(g: Graph, small: bool) -> DataFrame:
             "applied",
             "sms",
             "match",
+            *_LOAN_OF_USES,
             "owner",
             F.coalesce(col("owner_verified"), F.lit(False)).alias("owner_verified"),
         )
     )
 
 
-def _period_at(periods: DataFrame, pairs: DataFrame) -> DataFrame:
-    """For distinct (phone, day) pairs: the owner period covering the day (the last one
-    starting on or before it, if it lasts to the day): owner and verified, or nulls."""
+#: the loan's columns the uses carry beside their own (for :func:`_loan_columns`)
+_LOAN_OF_USES = ("platform", "known", "status")
+
+
+def _periods(g: Graph) -> DataFrame:
+    """The owner periods as :func:`_covering` joins them: o_phone, owner, owner_verified,
+    o_since, o_until."""
     from pyspark.sql import functions as F
 
-    p = periods.select(F.col("phone").alias("_p"), "owner", "verified", "since", "until")
-    joined = pairs.join(p, (F.col("phone") == F.col("_p")) & (F.col("since") <= F.col("day")))
-    last = joined.groupBy("phone", "day").agg(
-        F.max_by(F.struct("owner", "verified", "until"), F.col("since")).alias("_at")
+    col = F.col
+    return g.periods.select(
+        col("phone").alias("o_phone"),
+        "owner",
+        col("verified").alias("owner_verified"),
+        col("since").alias("o_since"),
+        col("until").alias("o_until"),
     )
-    covering = F.col("_at.until") >= F.col("day")
-    return last.select(
-        F.col("phone").alias("o_phone"),
-        F.col("day").alias("o_day"),
-        F.when(covering, F.col("_at.owner")).alias("owner"),
-        F.when(covering, F.col("_at.verified")).alias("owner_verified"),
-    )
+
+
+def _covering(phone: Column, day: Column) -> Column:
+    """The join of a (phone, day) to the owner period covering the day (left: nulls when
+    none does). The periods of one number do not overlap (checked, as the loaders check
+    them), so at most one covers a day: the kernel's last period starting on or before
+    the day, if it lasts to the day. One join, not a grouping of every earlier period."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    return (phone == col("o_phone")) & (col("o_since") <= day) & (col("o_until") >= day)
 
 
 def _cache(df: DataFrame) -> DataFrame:
@@ -328,12 +367,8 @@ def _entries(g: Graph) -> _Entries:
     entries = g.entries
     # phone subjects and their owner on the listing day
     phone_entries = entries.where(col("kind") == SubjectKind.PHONE.value)
-    now = _period_at(
-        g.periods,
-        phone_entries.select(col("subject").alias("phone"), col("listed").alias("day")).distinct(),
-    )
     phones = phone_entries.join(
-        now, (col("subject") == col("o_phone")) & (col("listed") == col("o_day")), "left"
+        _periods(g), _covering(col("subject"), col("listed")), "left"
     ).select(
         col("entry_id").alias("entry"),
         col("subject").alias("s_phone"),
@@ -403,10 +438,11 @@ def _person_ties(state: _PassState, index: _Index, rules: _Rules, depth: int) ->
         # the match of each layer's loan's record (-1: none), for the reason codes
         F.concat(col("mpath"), F.array(col("l_match").cast("int"))).alias("mpath"),
         "e_listed",
+        *_LOAN,
     )
 
 
-def _phone_ties(entries: _Entries, index: _Index, rules: _Rules) -> DataFrame:
+def _phone_ties(entries: _Entries, index: _Index, rules: _Rules, policy: Policy) -> DataFrame:
     """Candidates from phone subjects to the loans naming them (first layer only)."""
     from pyspark.sql import functions as F
 
@@ -431,6 +467,7 @@ def _phone_ties(entries: _Entries, index: _Index, rules: _Rules) -> DataFrame:
         F.array((col("kind") * 2).cast("int")).alias("path"),
         F.array(col("match").cast("int")).alias("mpath"),
         "e_listed",
+        *_loan_columns(rules, policy),
     )
 
 
@@ -459,6 +496,7 @@ def _best_per_loan(
     labels = candidates.groupBy("entry", "loan_id").agg(
         F.min(F.struct(F.negative("resp").alias("nr"), "key", "path", "mpath")).alias("m"),
         F.max("e_listed").alias("e_listed"),  # the entry's: one value
+        *(F.max(c).alias(c) for c in _LOAN),  # the loan's: one value each
     )
     labels = labels.select(
         "entry",
@@ -468,6 +506,7 @@ def _best_per_loan(
         "m.path",
         "m.mpath",
         "e_listed",
+        *_LOAN,
     )
     labels = _cache(_unbeaten(labels, state.seen_loans, ["entry", "loan_id"], index))
     new = labels.select("entry", "loan_id", "resp")
@@ -491,7 +530,7 @@ def _record_origins(
 
     col = F.col
     o = (
-        labels.join(index.side(index.origins), "loan_id")
+        labels.where(col("origin"))
         .join(
             index.side(reaches),
             (col("entry") == col("r_entry")) & (col("o_platform") == col("reach_platform")),
@@ -504,7 +543,7 @@ def _record_origins(
             F.negative("resp").alias("nr"),
             F.lit(1).alias("old"),
             col("loan_id").alias("loan"),
-            col("o_borrower").alias("borrower"),
+            col("b_person").alias("borrower"),
             col("o_platform").alias("platform"),
             "path",
             "mpath",
@@ -541,9 +580,7 @@ def _to_borrowers(state: _PassState, labels: DataFrame, index: _Index, rules: _R
     from pyspark.sql import functions as F
 
     col = F.col
-    t = labels.join(index.side(index.borrowers), "loan_id").withColumn(
-        "n_resp", (col("resp") * F.lit(rules.chain_factor)) * col("b_mf")
-    )
+    t = labels.withColumn("n_resp", (col("resp") * F.lit(rules.chain_factor)) * col("b_mf"))
     if state.best is None:
         t = t.withColumn("b_resp", F.lit(-1.0))
     else:
