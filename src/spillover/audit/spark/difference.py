@@ -115,10 +115,14 @@ def table_difference(
     return both.withColumn("change", F.when(sides > 1, F.lit(CHANGED)).otherwise(alone))
 
 
-def _same_whole(a: DataFrame, b: DataFrame) -> bool:
-    """The two tables hold the same rows (``_file`` aside): one job."""
+def _differ(a: DataFrame, b: DataFrame) -> DataFrame:
+    """One row (``v`` null) when the two tables do not hold the same rows (``_file``
+    aside), else none."""
+    from pyspark.sql import functions as F
+
     columns = [c for c in a.columns if c != "_file"]
-    return _only_in(a, b, columns).unionByName(_only_in(b, a, columns)).isEmpty()
+    both = _only_in(a, b, columns).unionByName(_only_in(b, a, columns))
+    return both.limit(1).select(F.lit(None).cast("string").alias("v"))
 
 
 def _values(df: DataFrame, column: str, name: str, where: Column | None = None) -> DataFrame:
@@ -156,17 +160,17 @@ def frame_changes(
         "entries": (ga.entries, gb.entries),
         "sharing": (ga.sharing, gb.sharing),
     }
+    # kept once computed: the seeds read them (no job of their own)
     tables = {
-        name: table_difference(a, b, _COLUMNS[name], _KEYS[name]).localCheckpoint()
+        name: table_difference(a, b, _COLUMNS[name], _KEYS[name]).cache()
         for name, (a, b) in sources.items()
     }
-    everything = not all(_same_whole(text_a[t], text_b[t]) for t in ("records", "matches"))
     loans = _union(
         [
             _values(tables["loans"], "loan_id", "loan_id"),
             _values(tables["loan_records"], "loan_id", "loan_id"),
         ]
-    ).localCheckpoint()
+    ).cache()
     # the numbers of changed links, periods and loans, and every number a changed loan names
     of_loans = gb.links.join(loans, "loan_id", "left_semi")
     phones = _union(
@@ -185,22 +189,25 @@ def frame_changes(
         ]
     )
     entries = _values(tables["entries"], "entry_id", "entry_id", col("side") == "after").distinct()
+    # one job: whether the records or matches differ, and where changed agreements lead
+    differ = [_differ(text_a[t], text_b[t]) for t in ("records", "matches")]
+    found = _union([*differ, tables["sharing"].select(col("dst").alias("v"))]).collect()
+    everything = any(r["v"] is None for r in found)
     return FrameChanges(
         tables=tables,
-        persons=persons.localCheckpoint(),
-        phones=phones.localCheckpoint(),
+        persons=persons.cache(),
+        phones=phones.cache(),
         loans=loans,
-        entries=entries.localCheckpoint(),
-        platforms=_forward(spark, ga, gb, tables["sharing"]),
+        entries=entries.cache(),
+        platforms=_forward(spark, ga, gb, {r["v"] for r in found if r["v"] is not None}),
         everything=everything,
     )
 
 
-def _forward(spark: SparkSession, ga: Graph, gb: Graph, sharing: DataFrame) -> DataFrame:
-    """The platforms the changed agreements lead to (their ``dst``, and on over the
-    agreements of either version, any day): the sharing graph is the platforms', small,
-    solved on the driver as :mod:`.reach` solves it."""
-    start = {r["dst"] for r in sharing.select("dst").distinct().collect()}
+def _forward(spark: SparkSession, ga: Graph, gb: Graph, start: set[str]) -> DataFrame:
+    """The platforms the changed agreements lead to (``start``: their ``dst``, and on over
+    the agreements of either version, any day): the sharing graph is the platforms',
+    small, solved on the driver as :mod:`.reach` solves it."""
     seen = set(start)
     if start:
         edges = {
@@ -272,12 +279,12 @@ def _reached_people(g: Graph, changes: FrameChanges, max_loans: int) -> list[Dat
         col("borrower").alias("person")
     )
     now = _union([changes.persons, owners, borrowers]).where(col("person").isNotNull())
-    out = [now.localCheckpoint()]
+    out = [now.cache()]
     new = out[0]
     for _ in range(1, max_loans):
         more = _tied_to(g, _own_loans(g, new)).distinct()
-        new = more.join(out[-1], "person", "left_anti").localCheckpoint()
-        out.append(out[-1].unionByName(new).localCheckpoint())
+        new = more.join(out[-1], "person", "left_anti").cache()
+        out.append(out[-1].unionByName(new).cache())
     return out
 
 
@@ -305,7 +312,7 @@ def reached_entries(g: Graph, changes: FrameChanges, max_loans: int) -> DataFram
         entries.join(platforms, col("platform") == col("_q"), "left_semi")
     )
     start = _union([df.select("entry_id") for df in (by_person, phones, listed)])
-    return _copied_from(entries, start.localCheckpoint())
+    return _copied_from(entries, start.cache())
 
 
 def _copied_from(entries: DataFrame, start: DataFrame) -> DataFrame:
@@ -320,10 +327,10 @@ def _copied_from(entries: DataFrame, start: DataFrame) -> DataFrame:
         step = copies.join(
             new.withColumnRenamed("entry_id", "_up"), col("copied_from") == col("_up"), "left_semi"
         )
-        new = step.select("entry_id").join(out, "entry_id", "left_anti").localCheckpoint()
-        if new.isEmpty():
+        new = step.select("entry_id").join(out, "entry_id", "left_anti").cache()
+        if not new.count():  # the step computed and kept: one job
             return out
-        out = out.unionByName(new).localCheckpoint()
+        out = out.unionByName(new).cache()
 
 
 def with_copy_sources(entries: DataFrame, wanted: DataFrame) -> DataFrame:
@@ -339,7 +346,7 @@ def with_copy_sources(entries: DataFrame, wanted: DataFrame) -> DataFrame:
         new = (
             step.select(col("_up").alias("entry_id")).distinct().join(out, "entry_id", "left_anti")
         )
-        new = new.localCheckpoint()
-        if new.isEmpty():
+        new = new.cache()
+        if not new.count():
             return out
-        out = out.unionByName(new).localCheckpoint()
+        out = out.unionByName(new).cache()

@@ -108,9 +108,9 @@ def reaudit_frames(
         .join(gb.entries.select("entry_id"), "entry_id", "left_semi")
         .join(rescored, "entry_id", "left_anti")
     )
-    if rescored.isEmpty():
+    if not rescored.count():
         return SparkReaudit(carried.orderBy("entry_id"), rescored, changes)
-    entries = gb.entries.join(rescored, "entry_id", "left_semi")
+    entries = gb.entries.join(rescored, "entry_id", "left_semi").cache()
     fresh = _typed(spark, audit_graph(spark, replace(gb, entries=entries), policy, small=small))
     rows = fresh.unionByName(carried).orderBy("entry_id")
     return SparkReaudit(rows, rescored, changes)
