@@ -279,12 +279,13 @@ def _reached_people(g: Graph, changes: FrameChanges, max_loans: int) -> list[Dat
         col("borrower").alias("person")
     )
     now = _union([changes.persons, owners, borrowers]).where(col("person").isNotNull())
-    out = [now.cache()]
+    # each step checkpointed: its plan cut short (cached plans would grow as a tree)
+    out = [now.localCheckpoint()]
     new = out[0]
     for _ in range(1, max_loans):
         more = _tied_to(g, _own_loans(g, new)).distinct()
-        new = more.join(out[-1], "person", "left_anti").cache()
-        out.append(out[-1].unionByName(new).cache())
+        new = more.join(out[-1], "person", "left_anti").localCheckpoint()
+        out.append(out[-1].unionByName(new).localCheckpoint())
     return out
 
 
@@ -312,7 +313,7 @@ def reached_entries(g: Graph, changes: FrameChanges, max_loans: int) -> DataFram
         entries.join(platforms, col("platform") == col("_q"), "left_semi")
     )
     start = _union([df.select("entry_id") for df in (by_person, phones, listed)])
-    return _copied_from(entries, start.cache())
+    return _copied_from(entries, start.localCheckpoint())
 
 
 def _copied_from(entries: DataFrame, start: DataFrame) -> DataFrame:
@@ -327,10 +328,10 @@ def _copied_from(entries: DataFrame, start: DataFrame) -> DataFrame:
         step = copies.join(
             new.withColumnRenamed("entry_id", "_up"), col("copied_from") == col("_up"), "left_semi"
         )
-        new = step.select("entry_id").join(out, "entry_id", "left_anti").cache()
-        if not new.count():  # the step computed and kept: one job
+        new = step.select("entry_id").join(out, "entry_id", "left_anti").localCheckpoint()
+        if new.isEmpty():
             return out
-        out = out.unionByName(new).cache()
+        out = out.unionByName(new).localCheckpoint()
 
 
 def with_copy_sources(entries: DataFrame, wanted: DataFrame) -> DataFrame:
@@ -346,7 +347,7 @@ def with_copy_sources(entries: DataFrame, wanted: DataFrame) -> DataFrame:
         new = (
             step.select(col("_up").alias("entry_id")).distinct().join(out, "entry_id", "left_anti")
         )
-        new = new.cache()
-        if not new.count():
+        new = new.localCheckpoint()
+        if new.isEmpty():
             return out
-        out = out.unionByName(new).cache()
+        out = out.unionByName(new).localCheckpoint()
