@@ -32,7 +32,7 @@ when no path exists (``unexplained``).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -93,6 +93,7 @@ __all__ = [
     "explain_all",
     "explain_entry",
     "find_ties",
+    "listing_steps",
     "origin_reaches",
     "owner_on",
     "person_ties",
@@ -212,17 +213,23 @@ def route_steps(loan: Loan, reach: Reach, proposed: bool) -> tuple[Step, ...]:
     index = reach.target[platform]
     if proposed and index == 0:
         return tuple(steps)
-    listed = reach.chain[index]
-    steps.append(
+    return (*steps, *listing_steps(reach.chain, index, platform))
+
+
+def listing_steps(chain: Sequence[Entry], index: int, platform: str) -> tuple[Step, ...]:
+    """How a route ends: ``platform`` lists ``chain[index]``, then the copies from it back
+    along ``chain`` to ``chain[0]`` (the entry explained)."""
+    listed = chain[index]
+    steps = [
         rule_step(
             LISTING_STEP,
             ref("platform", platform),
             ref("entry", listed.entry_id or ""),
             listed.listed_at,
         )
-    )
+    ]
     for i in range(index, 0, -1):
-        src, dst = reach.chain[i], reach.chain[i - 1]
+        src, dst = chain[i], chain[i - 1]
         steps.append(
             rule_step(
                 COPY_STEP,

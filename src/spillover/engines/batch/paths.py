@@ -28,7 +28,6 @@ from ...facts.model import Entry, Loan, LoanStatus, Sharing, SubjectKind, ref
 from ...policy import Policy
 from ...rules import (
     CHAIN_STEP,
-    COPY_STEP,
     LISTING_STEP,
     NO_PATH,
     TIE_KINDS,
@@ -40,7 +39,7 @@ from ...rules import (
     score,
 )
 from ..explanation import ExplanationPath, Step, rule_step
-from ..search import Reach, compute_reach, route_steps
+from ..search import Reach, compute_reach, listing_steps, route_steps
 from .audit import OriginLabels, Progress, origins_pass
 from .index import CodedGraph
 from .tables import MATCH_KEYS, OWN, ROLE_NAMES
@@ -211,27 +210,7 @@ class _Reader:
     def listing(self, e: int, target: int, platform: int) -> tuple[Step, ...]:
         """The steps from ``platform`` to entry ``e``'s chain at ``target`` and along the
         copies to ``e`` (as :func:`spillover.engines.search.route_steps` ends a route)."""
-        chain = self.chain(e)
-        listed = chain[target]
-        steps = [
-            rule_step(
-                LISTING_STEP,
-                ref("platform", self.platform_ids[platform]),
-                ref("entry", listed.entry_id or ""),
-                listed.listed_at,
-            )
-        ]
-        for i in range(target, 0, -1):
-            src, dst = chain[i], chain[i - 1]
-            steps.append(
-                rule_step(
-                    COPY_STEP,
-                    ref("entry", src.entry_id or ""),
-                    ref("entry", dst.entry_id or ""),
-                    dst.listed_at,
-                )
-            )
-        return tuple(steps)
+        return listing_steps(self.chain(e), target, self.platform_ids[platform])
 
     def reach(self, e: int) -> Reach:
         """The reach of entry ``e``'s listing for its routes (``deadline`` left empty),
