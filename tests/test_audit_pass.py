@@ -142,6 +142,29 @@ def test_kept_heap_is_glibcs_only():
     assert kept == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
 
 
+def test_small_pages_turns_huge_pages_off_and_back():
+    """Inside ``small_pages`` the process asks for no transparent huge pages (Linux
+    ``prctl``); on leaving, the setting is what it was before."""
+    import ctypes
+    import ctypes.util
+    import platform
+
+    from spillover.audit.heap import small_pages
+
+    if platform.system() != "Linux":
+        with small_pages() as off:
+            assert off is False
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    before = libc.prctl(42, 0, 0, 0, 0)
+    with small_pages() as off:
+        assert off is True and libc.prctl(42, 0, 0, 0, 0) == 1
+        with small_pages() as again:  # (nested: already off, stays off)
+            assert again is True
+        assert libc.prctl(42, 0, 0, 0, 0) == 1
+    assert libc.prctl(42, 0, 0, 0, 0) == before
+
+
 @given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=50))
 def test_round6_is_pythons_round(values):
     import numpy as np
