@@ -128,6 +128,12 @@ try:  # freed memory kept for reuse, as the audit CLI does (audit_folder)
     KEPT.__enter__()
 except ImportError:  # (a version without it)
     pass
+try:  # in small pages (no transparent huge pages), as the audit CLI does (audit_folder)
+    from spillover.audit.heap import small_pages
+    SMALL = small_pages()
+    SMALL.__enter__()
+except ImportError:  # (a version without it)
+    pass
 t = time.perf_counter(); cols = read_columns(folder); load = time.perf_counter() - t
 t = time.perf_counter(); index = Index(cols); build = time.perf_counter() - t
 t = time.perf_counter(); result = index.audit(); audit = time.perf_counter() - t

@@ -142,6 +142,55 @@ def test_kept_heap_is_glibcs_only():
     assert kept == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
 
 
+def test_small_pages_turns_huge_pages_off_and_back():
+    """Inside ``small_pages`` the process asks for no transparent huge pages (Linux
+    ``prctl``); on leaving, the setting is what it was before."""
+    import ctypes
+    import ctypes.util
+    import platform
+
+    from spillover.audit.heap import small_pages
+
+    if platform.system() != "Linux":
+        with small_pages() as off:
+            assert off is False
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    before = libc.prctl(42, 0, 0, 0, 0)
+    with small_pages() as off:
+        assert off is True and libc.prctl(42, 0, 0, 0, 0) == 1
+        with small_pages() as again:  # (nested: already off, stays off)
+            assert again is True
+        assert libc.prctl(42, 0, 0, 0, 0) == 1
+    assert libc.prctl(42, 0, 0, 0, 0) == before
+
+
+def test_folder_audit_runs_in_small_pages(tmp_path):
+    """``audit_folder`` loads, builds and passes with transparent huge pages off (seen
+    from its progress calls) and puts the setting back after."""
+    import ctypes
+    import ctypes.util
+    import platform
+
+    from spillover.audit.batch import audit_folder
+
+    if platform.system() != "Linux":
+        pytest.skip("prctl is Linux's")
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    before = libc.prctl(42, 0, 0, 0, 0)
+    libc.prctl(41, 0, 0, 0, 0)  # (huge pages allowed before the audit)
+    seen: set[int] = set()
+    folder = random_scenario(7).write(tmp_path / "d")
+    try:
+        audit_folder(
+            folder, tmp_path / "a.csv", progress=lambda *_: seen.add(libc.prctl(42, 0, 0, 0, 0))
+        )
+        assert seen == {1}
+        assert libc.prctl(42, 0, 0, 0, 0) == 0
+    finally:
+        libc.prctl(41, before, 0, 0, 0)
+
+
 @given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=50))
 def test_round6_is_pythons_round(values):
     import numpy as np

@@ -22,7 +22,7 @@ from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_file, neutralize
 from ..policy import Policy, default_policy
 from .columnar import write_columns
-from .heap import kept_heap
+from .heap import kept_heap, small_pages
 from .rows import AUDIT_COLUMNS, audit_row
 
 if TYPE_CHECKING:
@@ -194,8 +194,9 @@ def audit_folder(
 ) -> AuditSummary:
     """Audit a data folder without building a graph: fast columnar load, then one kernel pass.
 
-    Freed memory is kept for reuse until the file is written (:func:`~.heap.kept_heap`)."""
-    with kept_heap():
+    Freed memory is kept for reuse until the file is written (:func:`~.heap.kept_heap`),
+    in small pages (:func:`~.heap.small_pages`)."""
+    with small_pages(), kept_heap():
         return _audit_folder(folder, out, policy or default_policy(), region, progress)
 
 
