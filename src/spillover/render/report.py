@@ -43,7 +43,7 @@ from ..facts.graph import GraphBackend
 from ..facts.model import APPLICANT, Loan, MatchKey, PlatformKind, SubjectKind, ref, split_ref
 from ..files.write import atomic_file
 from ..policy import Policy, default_policy
-from ..rules import COPY_STEP, MATCH_TEXTS, REASONS, ROLES, Verdict, kind_of, role_of
+from ..rules import COPY_STEP, MATCH_TEXTS, REASONS, ROLES, Verdict
 from ..text.safe import FSI, PDI, isolated, printable
 from ..text.wording import count, percent, score_text
 from ..version import __version__
@@ -58,6 +58,7 @@ from .i18n import (
     UI,
     VERDICTS,
 )
+from .text import step_text
 
 if TYPE_CHECKING:  # matplotlib is loaded only when a report is drawn
     from matplotlib.axes import Axes
@@ -176,30 +177,10 @@ class _Namer:
         return self._name(ref("platform", platform_id), platform_id)
 
 
-def _amount(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f", {value:,.0f}" if value == int(value) else f", {value:,.2f}"
-
-
 def step_sentence(step: Step, path: ExplanationPath, name: _Namer) -> str:
-    src, dst = name(step.source), name(step.target)
-    at = step.at.isoformat() if step.at else "?"
-    try:
-        kind = kind_of(step.rel, step.code)
-    except KeyError:
-        return f"{src} -{step.rel}-> {dst} ({at})"
-    role = role_of(step.rel)
-    o = path.origin
-    return name.t.step_template(kind.name, kind.text).format(
-        src=src,
-        dst=dst,
-        at=at,
-        role=name.t.role(role.name) if role else "",
-        own_role=name.t.role(role.name, own=True) if role else "",
-        amount=_amount(o.amount),
-        status=name.t.status(o.status.value),
-    )
+    """One step as a sentence in the report's language (:func:`spillover.render.text.step_text`
+    worded by the report's texts)."""
+    return step_text(step, path, name, name.t)
 
 
 def record_sentence(r: Record, name: _Namer) -> str:

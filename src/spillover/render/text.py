@@ -2,19 +2,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from ..engines.search import Explanation, ExplanationPath, Step, step_match
 from ..facts.model import Match, split_ref
-from ..rules import REASONS, Verdict, kind_of, role_of
+from ..rules import REASONS, ROLES, Verdict, kind_of, role_of
 from ..text.safe import printable_lines
 from ..text.wording import count, percent, score_text
 
-__all__ = ["explanation_text", "match_lines", "paths_shown", "step_text"]
+__all__ = [
+    "PLAIN",
+    "StepWording",
+    "amount_text",
+    "explanation_text",
+    "match_lines",
+    "paths_shown",
+    "step_text",
+]
 
 
-def _amount(value: float | None) -> str:
+def amount_text(value: float | None) -> str:
+    """A loan's amount as a step sentence ends it (``", 5,000"``; ``""`` when unknown)."""
     if value is None:
         return ""
     return f", {value:,.0f}" if value == int(value) else f", {value:,.2f}"
+
+
+class StepWording(Protocol):
+    """How a step sentence words its parts in one language (the dispute report's
+    :class:`spillover.render.report.ReportText` is one, :data:`PLAIN` the CLI's)."""
+
+    def step_template(self, kind_name: str, english: str) -> str:
+        """The sentence of a step kind, with the placeholders of the English one."""
+        ...
+
+    def role(self, role: str, own: bool = False) -> str:
+        """How a phone's role on a loan reads (``own``: the borrower's own number)."""
+        ...
+
+    def status(self, status: str) -> str:
+        """How a loan status reads."""
+        ...
+
+
+class _Plain:
+    """The CLI's English: each kind's own text, statuses as the data writes them."""
+
+    def step_template(self, kind_name: str, english: str) -> str:
+        return english
+
+    def role(self, role: str, own: bool = False) -> str:
+        r = ROLES[role]
+        return r.own_text if own else r.text
+
+    def status(self, status: str) -> str:
+        return status
+
+
+#: the wording of ``explain --format text``
+PLAIN: StepWording = _Plain()
 
 
 class _Namer:
@@ -31,8 +78,11 @@ class _Namer:
         return name or ident
 
 
-def step_text(step: Step, path: ExplanationPath, name: _Namer) -> str:
-    """One step as a sentence: the text of its kind (:data:`spillover.rules.STEP_KINDS`)."""
+def step_text(
+    step: Step, path: ExplanationPath, name: Callable[[str], str], wording: StepWording = PLAIN
+) -> str:
+    """One step as a sentence: the text of its kind (:data:`spillover.rules.STEP_KINDS`),
+    its nodes named by ``name``, worded by ``wording``."""
     src, dst = name(step.source), name(step.target)
     at = step.at.isoformat() if step.at else "?"
     try:
@@ -41,14 +91,14 @@ def step_text(step: Step, path: ExplanationPath, name: _Namer) -> str:
         return f"{src} -{step.rel}-> {dst} ({at})"
     role = role_of(step.rel)
     o = path.origin
-    return kind.text.format(
+    return wording.step_template(kind.name, kind.text).format(
         src=src,
         dst=dst,
         at=at,
-        role=role.text if role else "",
-        own_role=role.own_text if role else "",
-        amount=_amount(o.amount),
-        status=o.status.value,
+        role=wording.role(role.name) if role else "",
+        own_role=wording.role(role.name, own=True) if role else "",
+        amount=amount_text(o.amount),
+        status=wording.status(o.status.value),
     )
 
 
