@@ -123,13 +123,19 @@ from spillover.policy import default_policy
 
 folder = Path(sys.argv[1])
 try:  # freed memory kept for reuse, as the audit CLI does (audit_folder)
-    from spillover.audit.heap import kept_heap
+    try:
+        from spillover.memory import kept_heap
+    except ImportError:  # (a version that had it in audit.heap)
+        from spillover.audit.heap import kept_heap
     KEPT = kept_heap()  # (held: a discarded one leaves at once)
     KEPT.__enter__()
 except ImportError:  # (a version without it)
     pass
 try:  # in small pages (no transparent huge pages), as the audit CLI does (audit_folder)
-    from spillover.audit.heap import small_pages
+    try:
+        from spillover.memory import small_pages
+    except ImportError:  # (a version that had it in audit.heap)
+        from spillover.audit.heap import small_pages
     SMALL = small_pages()
     SMALL.__enter__()
 except ImportError:  # (a version without it)

@@ -117,7 +117,7 @@ def test_files_are_identical_either_way(tmp_path, suffix):
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_folder_audit_gives_the_per_entry_file(tmp_path, suffix):
     """``audit_folder`` (columnar load, one pass, freed memory kept for reuse while it runs:
-    spillover.audit.heap.kept_heap) writes the per-entry audit's bytes."""
+    spillover.memory.kept_heap) writes the per-entry audit's bytes."""
     from spillover.audit.batch import audit_folder, write_audit
     from spillover.backends.memory import MemoryBackend
 
@@ -127,42 +127,6 @@ def test_folder_audit_gives_the_per_entry_file(tmp_path, suffix):
     a = audit_folder(folder, tmp_path / f"a{suffix}")
     assert (a.rows, a.verdicts) == (b.rows, b.verdicts)
     assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
-
-
-def test_kept_heap_is_glibcs_only():
-    import platform
-
-    import numpy as np
-
-    from spillover.audit.heap import kept_heap
-
-    with kept_heap() as kept:
-        big = np.ones(1 << 22)  # (32 MB: from the heap while inside, on glibc)
-        del big
-    assert kept == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
-
-
-def test_small_pages_turns_huge_pages_off_and_back():
-    """Inside ``small_pages`` the process asks for no transparent huge pages (Linux
-    ``prctl``); on leaving, the setting is what it was before."""
-    import ctypes
-    import ctypes.util
-    import platform
-
-    from spillover.audit.heap import small_pages
-
-    if platform.system() != "Linux":
-        with small_pages() as off:
-            assert off is False
-        return
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    before = libc.prctl(42, 0, 0, 0, 0)
-    with small_pages() as off:
-        assert off is True and libc.prctl(42, 0, 0, 0, 0) == 1
-        with small_pages() as again:  # (nested: already off, stays off)
-            assert again is True
-        assert libc.prctl(42, 0, 0, 0, 0) == 1
-    assert libc.prctl(42, 0, 0, 0, 0) == before
 
 
 def test_folder_audit_runs_in_small_pages(tmp_path):

@@ -104,7 +104,7 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
 #: under spillover/, or the module itself at the top) and the rooms of the layers below;
 #: two rooms of one layer never import each other (docs/architecture.md).
 LAYERS: list[set[str]] = [
-    {"version", "facts", "files", "text", "examples"},
+    {"version", "memory", "facts", "files", "text", "examples"},
     {"errors", "rules"},
     {"policy", "data"},
     {"engines", "link", "synth"},

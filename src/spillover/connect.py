@@ -33,6 +33,7 @@ from .facts.columns import Columns
 from .facts.graph import GraphBackend
 from .facts.model import Dataset
 from .facts.phones import DEFAULT_REGION
+from .memory import small_pages
 from .neo4j.settings import Neo4jSettings
 
 if TYPE_CHECKING:
@@ -81,8 +82,12 @@ def open_folder(folder: str | Path, *, region: str = DEFAULT_REGION) -> ArrayBac
     >>> backend = open_folder(examples.jiang_case_path())
     >>> backend.names(["person:jiang", "phone:+8613957112345"])
     {'person:jiang': 'Jiang (bakery owner)', 'phone:+8613957112345': '+86 139 5711 2345'}
+
+    The folder is read and indexed in small pages (:func:`~spillover.memory.small_pages`):
+    at 1M people that cut ``explain``'s kernel time from 8-12 s to 2.5 s on a 2-core VM.
     """
-    return ArrayBackend(read_columns(folder, region=region))
+    with small_pages():
+        return ArrayBackend(read_columns(folder, region=region))
 
 
 def open_backend(

@@ -20,9 +20,9 @@ from ..errors import SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_file, neutralize
+from ..memory import kept_heap, small_pages
 from ..policy import Policy, default_policy
 from .columnar import write_columns
-from .heap import kept_heap, small_pages
 from .rows import AUDIT_COLUMNS, audit_row
 
 if TYPE_CHECKING:
@@ -194,8 +194,8 @@ def audit_folder(
 ) -> AuditSummary:
     """Audit a data folder without building a graph: fast columnar load, then one kernel pass.
 
-    Freed memory is kept for reuse until the file is written (:func:`~.heap.kept_heap`),
-    in small pages (:func:`~.heap.small_pages`)."""
+    Freed memory is kept for reuse until the file is written (:func:`~spillover.memory.kept_heap`),
+    in small pages (:func:`~spillover.memory.small_pages`)."""
     with small_pages(), kept_heap():
         return _audit_folder(folder, out, policy or default_policy(), region, progress)
 

@@ -1,4 +1,5 @@
-"""Freed memory kept for reuse during a large audit (:func:`kept_heap`).
+"""How a large load or audit takes memory: freed memory kept for reuse (:func:`kept_heap`),
+and no transparent huge pages (:func:`small_pages`).
 
 A 1M-people audit allocates and frees many large numpy arrays (tens to hundreds of MB
 each, several GB in all). glibc's malloc gives every allocation above its mmap threshold
