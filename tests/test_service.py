@@ -1546,3 +1546,48 @@ def test_two_workers_answer_as_the_library_and_keep_the_check_log_whole(
         assert record["result"]["recommendation"] == got["recommendation"]
         assert record["result"]["contamination"] == got["contamination"]
         assert record["subject"] == got["subject"]
+
+
+def _workers(srv: Server) -> list[int]:
+    """The pids of the server's uvicorn workers (its spawned children)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if parent == srv.process.pid and b"spawn_main" in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+    return sorted(pids)
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
+def test_a_worker_that_dies_is_replaced_and_the_other_answers_meanwhile(
+    two_workers: Server,
+) -> None:
+    """SIGKILL one worker: the supervisor stops handing it connections (its channel
+    closed), the other answers every new one, and the replacement, once it serves,
+    takes its share again. (Runs last on each server: it kills a worker.)"""
+    before = _workers(two_workers)
+    assert len(before) == 2, before
+    os.kill(before[0], signal.SIGKILL)
+    time.sleep(0.5)
+    for _ in range(4):  # each on a new connection
+        with two_workers.client() as c:
+            assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
+    deadline = time.monotonic() + 180
+    while True:
+        clients = [two_workers.client() for _ in range(4)]
+        try:
+            for c in clients:
+                assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
+            held = _connections_by_process(two_workers)
+        finally:
+            for c in clients:
+                c.close()
+        if len(held) == 2:
+            break
+        assert time.monotonic() < deadline, f"no replacement took connections: {held}"
+        time.sleep(1.0)
+    after = _workers(two_workers)
+    assert len(after) == 2 and before[0] not in after and before[1] in after
+    assert set(held) == set(after)

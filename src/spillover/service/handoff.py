@@ -152,8 +152,12 @@ class Dispatcher:
                     self._accept_while_served()
                     continue
             for key, _ in self._selector.select(timeout):
-                if key.data is not None and not self._stopping.is_set():
+                if key.data is None or self._stopping.is_set():
+                    continue
+                try:
                     key.data(key.fileobj)
+                except Exception as exc:  # the dispatcher goes on; the failure is logged
+                    log.warning("connection hand-off failed: %s", type(exc).__name__)
 
     def _accept_while_served(self) -> None:
         """Accept while a worker is serving (and not paused after running out of file
