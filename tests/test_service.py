@@ -1591,3 +1591,32 @@ def test_a_worker_that_dies_is_replaced_and_the_other_answers_meanwhile(
     after = _workers(two_workers)
     assert len(after) == 2 and before[0] not in after and before[1] in after
     assert set(held) == set(after)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not gone, not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
+def test_workers_whose_supervisor_was_killed_stop(tmp_path: Path) -> None:
+    """SIGKILL the supervisor: no connection can reach its workers any more, so they
+    finish what they hold and exit (uvicorn's workers kept serving the shared socket)."""
+    srv = start_server(["--data", str(JIANG), "--workers", "2"], {"NEO4J_URI": ""}, tmp_path)
+    workers = _workers(srv)
+    try:
+        assert len(workers) == 2, workers
+        srv.process.kill()
+        srv.process.wait()
+        deadline = time.monotonic() + 60
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "the workers outlived their supervisor"
+            time.sleep(0.2)
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -34,6 +34,7 @@ import logging
 import os
 import selectors
 import shutil
+import signal
 import socket
 import struct
 import sys
@@ -306,6 +307,7 @@ class HandoffServer(asyncio.AbstractServer):
         self._channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._channel.connect(path)
         self._channel.setblocking(False)
+        self._parent = os.getppid()  # the supervisor
         self._closed = asyncio.Event()
         self._unsent = 0
         self._connecting: set[asyncio.Task[None]] = set()
@@ -334,7 +336,9 @@ class HandoffServer(asyncio.AbstractServer):
 
     def close(self) -> None:
         """Take no more connections (the dispatcher sees the channel close; connections
-        sent but not yet taken are closed with it). Open connections stay."""
+        sent but not yet taken are closed with it). Open connections stay. When the
+        supervisor closes the channel because it was killed (the worker's parent
+        changed), the worker stops as on SIGTERM."""
         if self._closed.is_set():
             return
         self._loop.remove_reader(self._channel.fileno())
@@ -369,8 +373,8 @@ class HandoffServer(asyncio.AbstractServer):
             except OSError:
                 data, fds = b"", []
             if not data and not fds:
-                log.warning("the supervisor closed the hand-off of connections")
                 self.close()
+                self._watch_parent()
                 return
             for fd in fds:
                 conn = socket.socket(fileno=fd)
@@ -378,6 +382,17 @@ class HandoffServer(asyncio.AbstractServer):
                 task = self._loop.create_task(self._connect(conn))
                 self._connecting.add(task)
                 task.add_done_callback(self._connecting.discard)
+
+    def _watch_parent(self) -> None:
+        """Once the channel is closed: when the supervisor is gone (killed, the worker's
+        parent changed), no connection comes any more, so finish those open and exit,
+        as on SIGTERM. (Its end may close a moment before the worker is handed to a new
+        parent: look again every second; on an orderly stop SIGTERM comes anyway.)"""
+        if os.getppid() != self._parent:
+            log.warning("the supervisor is gone: stopping")
+            signal.raise_signal(signal.SIGTERM)
+        else:
+            self._loop.call_later(1.0, self._watch_parent)
 
     async def _connect(self, conn: socket.socket) -> None:
         try:
