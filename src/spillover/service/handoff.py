@@ -139,10 +139,6 @@ class Dispatcher:
             sock.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def open_connections(self) -> list[int]:
-        """The open connections of each serving worker, as counted (for tests and logs)."""
-        return [w.open for w in self._workers.values()]
-
     def _run(self) -> None:
         while not self._stopping.is_set():
             timeout = None
