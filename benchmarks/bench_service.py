@@ -243,6 +243,12 @@ def main() -> None:
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
+        # with --workers N, every worker serving (each logs its start-up): a worker still
+        # loading its graph takes no connections, and the clients keep theirs
+        while (tmp / "server.log").read_text().count("Application startup complete") < args.workers:
+            if server.poll() is not None:
+                raise SystemExit((tmp / "server.log").read_text()[-3000:])
+            time.sleep(0.2)
         ready = time.perf_counter() - began
         bodies = proposals(args.data, args.warm + args.requests, args.seed)
         asyncio.run(run(url, bodies[: args.warm], args.concurrency, args.client))

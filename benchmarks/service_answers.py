@@ -22,6 +22,7 @@ Usage::
     python benchmarks/service_answers.py record --data /tmp/s100k --pythonpath /work/main/src --out main.json
     python benchmarks/service_answers.py record --data /tmp/s100k --out mine.json --http httptools
     python benchmarks/service_answers.py record ... --cors-origin https://ops.example
+    python benchmarks/service_answers.py record ... --workers 2
     python benchmarks/service_answers.py compare main.json mine.json
 """
 
@@ -196,6 +197,8 @@ def record(args: argparse.Namespace) -> None:
     cmd += ["--cors-origin", args.cors_origin] if args.cors_origin else []
     if args.http:
         cmd += ["--http", args.http]
+    if args.workers > 1:
+        cmd += ["--workers", str(args.workers)]
     server = subprocess.Popen(cmd, env=env, stderr=open(tmp / "server.log", "wb"))  # noqa: SIM115
     try:
         deadline = time.monotonic() + 600
@@ -262,6 +265,13 @@ def main() -> None:
     rec.add_argument("--pythonpath", default=None, help="the code to record (PYTHONPATH)")
     rec.add_argument("--http", default=None, help="spillover serve --http (newer code only)")
     rec.add_argument("--cors-origin", default=None, help="spillover serve --cors-origin")
+    rec.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="spillover serve --workers (each request on its own connection: with 2, the "
+        "supervisor hands them to both workers once both serve)",
+    )
     rec.add_argument("--checks", type=int, default=200)
     rec.add_argument("--seed", type=int, default=11)
     cmp_ = sub.add_parser("compare")

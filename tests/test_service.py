@@ -609,12 +609,18 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(server: Ser
         call()
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path, stack: str) -> None:
-    """A batch that is still being answered when SIGTERM arrives is answered in full."""
+@pytest.mark.parametrize(
+    ("stack", "workers"), [*((stack, 1) for stack in STACKS), ("httptools", 2)]
+)
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path, stack: str, workers: int) -> None:
+    """A batch that is still being answered when SIGTERM arrives is answered in full (with
+    two workers, SIGTERM goes to the supervisor, which stops handing connections over
+    and stops its workers)."""
     many = 2500
     srv = start_server(
         [
+            "--workers",
+            str(workers),
             "--http",
             stack,
             "--data",
@@ -1409,3 +1415,208 @@ def test_the_uvloop_listener_survives_running_out_of_file_descriptors() -> None:
     assert answer == b"hello"
     assert "accept() failed: out of file descriptors" in out
     assert "serving True" in out
+
+
+# ---------------------------------------------------------------------------
+# issue 22: --workers N, each connection handed to the worker with the fewest open ones
+# (spillover.service.handoff), on both HTTP stacks
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def two_workers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A server with two workers on the embedded graph, on each HTTP stack."""
+    tmp = tmp_path_factory.mktemp(f"workers-{request.param}")
+    srv = start_server(
+        ["--data", str(JIANG), "--workers", "2", "--http", request.param],
+        {"NEO4J_URI": ""},
+        tmp,
+    )
+    try:
+        yield srv
+    finally:
+        if srv.process.poll() is None:
+            srv.process.kill()
+            srv.process.wait()
+
+
+def _connections_by_process(srv: Server) -> dict[int, int]:
+    """The established TCP connections to the server's port that each process under the
+    server holds (its workers), read from /proc."""
+    port = _port(srv)
+    established: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    established.add(fields[9])  # the socket's inode
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    under = {srv.process.pid}
+    while True:
+        more = {pid for pid, parent in parents.items() if parent in under} - under
+        if not more:
+            break
+        under |= more
+    held = {}
+    for pid in under:
+        with contextlib.suppress(OSError):
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            count = sum(link[8:-1] in established for link in links if link.startswith("socket:"))
+            if count:
+                held[pid] = count
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
+def test_connections_of_several_clients_land_on_both_workers(two_workers: Server) -> None:
+    """Six clients, one kept-alive connection each, connecting one after the other: the
+    supervisor hands them to the worker with the fewest open connections, so each of
+    the two workers holds some (with uvicorn's shared socket, one often took all)."""
+    time.sleep(1.0)  # the readiness probes' connections have closed and been counted
+    clients = [two_workers.client() for _ in range(6)]
+    try:
+        for c in clients:
+            assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
+        held = _connections_by_process(two_workers)
+    finally:
+        for c in clients:
+            c.close()
+    assert sum(held.values()) == 6, held
+    assert len(held) == 2, held  # two processes (the workers), the supervisor none
+    assert min(held.values()) >= 2, held  # 3 and 3 when the counts have settled
+
+
+def test_two_workers_answer_as_the_library_and_keep_the_check_log_whole(
+    two_workers: Server,
+) -> None:
+    """Four clients on two workers, 80 checks at once: every answer is the library's,
+    and the check log has exactly one well-formed line for each (the workers' group
+    commits take turns under the log's lock)."""
+    phone = {**CHECK, "subject": {"kind": "phone", "id": "139 5711 2345"}}
+    early = {**CHECK, "listed_at": "2023-06-01"}
+    bodies = [CHECK, phone, early]
+    want = [
+        library_check(
+            platform_id="quickcash", subject_kind="person", subject="jiang", at=_day("2024-03-01")
+        ),
+        library_check(
+            platform_id="quickcash",
+            subject_kind="phone",
+            subject="+8613957112345",
+            at=_day("2024-03-01"),
+        ),
+        library_check(
+            platform_id="quickcash", subject_kind="person", subject="jiang", at=_day("2023-06-01")
+        ),
+    ]
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def client(offset: int) -> None:
+        with two_workers.client() as c:
+            for i in range(20):
+                which = (offset + i) % len(bodies)
+                r = c.post("/v1/checks", json=bodies[which], headers=RIGHT)
+                assert r.status_code == 200, r.text
+                answers.append((which, r.json()))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(answers) == 80
+    for which, got in answers:
+        assert {k: v for k, v in got.items() if k != "check_id"} == want[which]
+    text = two_workers.check_log.read_text(encoding="utf-8")
+    assert text.endswith("\n")
+    records = [json.loads(line) for line in text.splitlines()]  # every line whole
+    ids = [r["check_id"] for r in records]
+    assert len(ids) == len(set(ids))
+    by_id = {r["check_id"]: r for r in records}
+    for _which, got in answers:
+        record = by_id[got["check_id"]]  # recorded, once
+        assert record["result"]["recommendation"] == got["recommendation"]
+        assert record["result"]["contamination"] == got["contamination"]
+        assert record["subject"] == got["subject"]
+
+
+def _workers(srv: Server) -> list[int]:
+    """The pids of the server's uvicorn workers (its spawned children)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if parent == srv.process.pid and b"spawn_main" in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+    return sorted(pids)
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
+def test_a_worker_that_dies_is_replaced_and_the_other_answers_meanwhile(
+    two_workers: Server,
+) -> None:
+    """SIGKILL one worker: the supervisor stops handing it connections (its channel
+    closed), the other answers every new one, and the replacement, once it serves,
+    takes its share again. (Runs last on each server: it kills a worker.)"""
+    before = _workers(two_workers)
+    assert len(before) == 2, before
+    os.kill(before[0], signal.SIGKILL)
+    time.sleep(0.5)
+    for _ in range(4):  # each on a new connection
+        with two_workers.client() as c:
+            assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
+    deadline = time.monotonic() + 180
+    while True:
+        clients = [two_workers.client() for _ in range(4)]
+        try:
+            for c in clients:
+                assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
+            held = _connections_by_process(two_workers)
+        finally:
+            for c in clients:
+                c.close()
+        if len(held) == 2:
+            break
+        assert time.monotonic() < deadline, f"no replacement took connections: {held}"
+        time.sleep(1.0)
+    after = _workers(two_workers)
+    assert len(after) == 2 and before[0] not in after and before[1] in after
+    assert set(held) == set(after)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not gone, not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc")
+def test_workers_whose_supervisor_was_killed_stop(tmp_path: Path) -> None:
+    """SIGKILL the supervisor: no connection can reach its workers any more, so they
+    finish what they hold and exit (uvicorn's workers kept serving the shared socket)."""
+    srv = start_server(["--data", str(JIANG), "--workers", "2"], {"NEO4J_URI": ""}, tmp_path)
+    workers = _workers(srv)
+    try:
+        assert len(workers) == 2, workers
+        srv.process.kill()
+        srv.process.wait()
+        deadline = time.monotonic() + 60
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "the workers outlived their supervisor"
+            time.sleep(0.2)
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

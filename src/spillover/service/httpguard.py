@@ -34,6 +34,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .handoff import connection_closed
+
 __all__ = [
     "LIMITS_ENV",
     "ConnectionGuard",
@@ -168,10 +170,12 @@ class ConnectionGuard(asyncio.Protocol):
         self.deadline.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Disarm the header deadline."""
+        """Disarm the header deadline; tell the supervisor's dispatcher, if the connection
+        came from one (:func:`~spillover.service.handoff.connection_closed`)."""
         if self.deadline is not None:
             self.deadline.disarm()
         super().connection_lost(exc)
+        connection_closed()
 
     def awaiting_headers(self) -> bool:
         """Whether a request's headers are awaited (the deadline closes the connection

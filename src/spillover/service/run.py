@@ -8,8 +8,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpilloverError
+from . import handoff
 from .app import create_app
 from .config import CONFIG_ENV, ServeConfig
 from .httpguard import LIMITS_ENV, GuardedH11Protocol, HttpLimits, RateLimit
@@ -17,6 +19,7 @@ from .logs import LOGGER, JsonLines, JsonLinesHandler
 from .shortcut import Front
 
 __all__ = [
+    "APP",
     "HTTP_STACKS",
     "WORKER_HEALTHCHECK_SECONDS",
     "ServeConfig",
@@ -29,6 +32,9 @@ __all__ = [
 #: the HTTP stacks ``serve`` can run on: ``httptools`` (on uvloop), ``h11`` (on asyncio),
 #: ``auto`` (httptools when uvloop and httptools are installed, else h11)
 HTTP_STACKS = ("auto", "httptools", "h11")
+
+#: the application uvicorn's workers make (a factory, uvicorn's ``factory=True``)
+APP = "spillover.service.run:app_from_env"
 
 #: seconds a uvicorn worker may take to answer its supervisor's ping (``--workers N``)
 WORKER_HEALTHCHECK_SECONDS = 60
@@ -75,8 +81,7 @@ def serve(
     os.environ[CONFIG_ENV] = config.to_env()
     os.environ[LIMITS_ENV] = HttpLimits(config.header_timeout, config.max_connections).to_env()
     configure_logging()
-    uvicorn.run(
-        "spillover.service.run:app_from_env",
+    settings: dict[str, Any] = dict(
         factory=True,
         host=host,
         port=port,
@@ -95,6 +100,12 @@ def serve(
         http=protocol,
         loop=loop,
     )
+    if workers > 1 and handoff.available():
+        # the supervisor accepts and hands each connection to the worker with the fewest
+        # (spillover.service.handoff): uvicorn's lets the workers race for them
+        handoff.run_workers(uvicorn.Config(APP, **settings))
+    else:
+        uvicorn.run(APP, **settings)
 
 
 def http_stack(choice: str = "auto") -> tuple[type[asyncio.Protocol], str]:
@@ -115,7 +126,10 @@ def http_stack(choice: str = "auto") -> tuple[type[asyncio.Protocol], str]:
                 ) from None
         else:
             return GuardedHttpToolsProtocol, "spillover.service.uvhttp:new_event_loop"
-    return GuardedH11Protocol, "asyncio"
+    if not handoff.available():
+        return GuardedH11Protocol, "asyncio"
+    # asyncio's loop, which takes its connections from the supervisor with --workers N
+    return GuardedH11Protocol, "spillover.service.handoff:new_selector_loop"
 
 
 def configure_logging() -> None:

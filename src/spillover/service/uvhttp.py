@@ -29,6 +29,7 @@ import uvloop
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from .handoff import handoff_server
 from .httpguard import ConnectionGuard, log
 
 __all__ = [
@@ -195,9 +196,8 @@ class Listener(asyncio.AbstractServer):
     One connection each time a socket is readable (asyncio's loop takes up to
     ``backlog``, and usually finds one): the socket stays readable while connections
     wait, so the next turn of the loop takes the next one. With ``--workers N`` the
-    workers share the listening socket; which one takes a connection is the kernel's
-    and the scheduler's choice (docs/benchmarks.md: in one run on a loaded machine one
-    worker took all four clients)."""
+    workers do not listen: the supervisor accepts and hands the connections over
+    (:mod:`spillover.service.handoff`)."""
 
     def __init__(
         self,
@@ -305,7 +305,14 @@ class GuardedLoop(uvloop.Loop):
         ssl: Any = None,
         **kwargs: Any,
     ) -> asyncio.AbstractServer:
-        """A TCP server on ``host``:``port`` or on the bound socket ``sock``."""
+        """A TCP server on ``host``:``port`` or on the bound socket ``sock``; in a worker
+        behind the supervisor's dispatcher, a
+        :class:`~spillover.service.handoff.HandoffServer` in place of a listener on
+        ``sock``."""
+        if sock is not None and ssl is None:
+            handed = handoff_server(self, protocol_factory)
+            if handed is not None:
+                return handed
         if ssl is not None or kwargs:
             uvloops: Any = super()  # its overloads take host and port, or sock
             server: asyncio.AbstractServer = await uvloops.create_server(
