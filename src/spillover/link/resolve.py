@@ -21,7 +21,7 @@ parameters are estimated from the records without labels (by default on a folder
 at least :data:`AUTO_TRAIN_RECORDS` records, or ``train=True``: the prior and u by
 seeded random sampling, m by expectation maximisation over blocking rules chosen
 from the fields present), else come from a versioned settings file shipped with the
-package (``spillover/link/splink-v3.json``). Pairs at or above the threshold are
+package (``spillover/link/splink-v5.json``). Pairs at or above the threshold are
 clustered into people (connected components), except that no pair is ever joined
 unless its names or its ID numbers agree: a shared phone alone never makes two
 records one person (the hard rule of issue 14); on a phone the records of several
