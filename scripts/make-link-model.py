@@ -67,7 +67,12 @@ def comparisons() -> list[dict[str, Any]]:
                 _level(cll.ExactMatchLevel("name_canon"), "swapped", "name_canon"),
                 _level(dl("name_key", 1), "close"),
                 _level(
-                    cll.Or(jw("name_key", 0.92), jw("name_canon", 0.92), dl("name_key", 2)),
+                    cll.Or(
+                        jw("name_key", 0.92),
+                        jw("name_canon", 0.92),
+                        dl("name_key", 2),
+                        dl("name_turned", 1),
+                    ),
                     "similar",
                 ),
                 _level(cll.ArrayIntersectLevel("name_parts", 1), "partial"),

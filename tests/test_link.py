@@ -25,6 +25,7 @@ from spillover.link.resolve import (
     load_settings,
     name_canon,
     name_forms,
+    name_turned,
     pairwise_quality,
 )
 from spillover.rules import MATCH_FIELDS, MatchKey
@@ -262,6 +263,28 @@ def test_the_order_swap_key_tells_other_names_apart(one, other):
 def test_a_typo_or_a_foreign_name_turns_where_it_was_written_apart():
     assert name_canon("Weifamg Wang") == name_canon("Wang Weifamg") == "wangweifamg"
     assert name_canon("Smith John") == "johnsmith" and name_canon("") is None
+
+
+def test_a_typo_in_a_swapped_name_still_agrees(tmp_path):
+    """A typo in a name written in the other order (``Ziwed Yang`` for ``Yang Ziwei``): the
+    order-swap key of a name that is no pinyin is turned only where written apart, and the
+    ``similar`` level compares it within one typo (``name_turned``). Before, the pair
+    shared one name part only (``partial``) and the hard rule refused it, whatever the
+    phone, birth date and city said."""
+    assert name_turned("Ziwed Yang") == "yangziwed" and name_turned("Yang Ziwei") == "yangziwei"
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("t1", "Yang Ziwei", "", "+8613900000321", city="Wuhan", birth_date="1990-05-06"),
+            rec("t2", "Ziwed Yang", "", "+8613900000321", city="Wuhan", birth_date="1990-05-06"),
+        ],
+    )
+    summary = link(data, tmp_path / "out")
+    m = matches(tmp_path / "out")
+    assert m["t1"]["person_id"] == m["t2"]["person_id"], m
+    name = {w["field"]: w for w in json.loads(m["t2"]["waterfall"])}["name"]
+    assert (name["level"], name["agreed"]) == ("similar", True)
+    assert summary.pairs_refused_phone_only == 0
 
 
 def test_a_name_read_in_pinyin_weighs_as_much_as_the_same_written_name(tmp_path):

@@ -96,6 +96,7 @@ __all__ = [
     "name_canon",
     "name_forms",
     "name_parts",
+    "name_turned",
     "new_person_id",
     "pairwise_quality",
 ]
@@ -130,6 +131,7 @@ _MODEL_COLUMNS = (
     "name_norm",
     "name_key",
     "name_canon",
+    "name_turned",
     "name_parts",
     "name_lo",
     "name_hi",
@@ -260,6 +262,24 @@ def name_canon(name: str) -> str | None:
     cuts = _pinyin_cuts(written, bounds)
     if cuts:
         return min(written[k:] + written[:k] for k in (0, *cuts))
+    return name_turned(name)
+
+
+def name_turned(name: str) -> str | None:
+    """A name with a swap of its order undone where it was written apart: of the name and
+    the name turned round (in Chinese characters: its surname, the first, moved to the
+    end; else its last word moved to the front), the smaller. The key ``name_canon``
+    gives a name that is no pinyin (a typo); the ``similar`` name level compares it within
+    one typo, so that a typo in a swapped name still reads as a name that agrees:
+    ``Ziwed Yang`` and ``Yang Ziwei`` (``yangziwed``, ``yangziwei``).
+
+    >>> name_turned("Ziwed Yang"), name_turned("Yang Ziwei"), name_turned("王伟芳")
+    ('yangziwed', 'yangziwei', 'wangweifang')
+    """
+    parts = name_parts(name)
+    if not parts:
+        return None
+    written = "".join(parts)
     if len(parts) < 2:
         return written
     hanzi = not unicodedata.normalize("NFKC", name).isascii()
@@ -529,6 +549,7 @@ def _prepare(records: pa.Table) -> pa.Table:
     name_norm = pc.take(written, index)
     name_key = pc.take(keyed, index)
     canon = pa.array([name_canon(n) for n in distinct], pa.string())
+    turned = pa.array([name_turned(n) for n in distinct], pa.string())
     split = [name_parts(n) for n in distinct]
     parts = pa.array([list(p) or None for p in split], pa.list_(pa.string()))
     # a name's parts in alphabetical order, the first and the last (order swaps ignored):
@@ -562,6 +583,7 @@ def _prepare(records: pa.Table) -> pa.Table:
             "name_norm": name_norm,
             "name_key": name_key,
             "name_canon": pc.take(canon, index),
+            "name_turned": pc.take(turned, index),
             "name_parts": pc.take(parts, index),
             "name_lo": pc.take(lo, index),
             "name_hi": pc.take(hi, index),
@@ -698,15 +720,15 @@ def _phone_identities(con: Any) -> None:
     """How many identities each shared phone's records carry (table ``phone_identities``):
     its distinct names (the letters of their pinyin, sorted: order and spacing do not
     matter), a name within one typo (Damerau-Levenshtein 1 as pinyin, the ``close`` level,
-    or with order swaps undone) of a more common one on the same phone counting as that
-    one, as
+    or with order swaps undone, ``name_canon`` or ``name_turned``) of a more common one on
+    the same phone counting as that one, as
     :data:`MISUSED_PHONE_NAME_LEVELS` joins them. A phone on more than
     :data:`MAX_BLOCK_SIZE` records counts its distinct names (comparing them all would be
     quadratic)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE phone_names AS SELECT phone, "
         "array_to_string(list_sort(string_split(name_key, '')), '') AS v, "
-        "coalesce(min(name_canon), v) AS n, min(name_key) AS w, "
+        "coalesce(min(name_canon), v) AS n, min(name_key) AS w, min(name_turned) AS t, "
         "count(*) AS c, count(*) OVER (PARTITION BY phone) AS k FROM prepared "
         "WHERE phone IS NOT NULL AND name_key IS NOT NULL GROUP BY phone, v"
     )
@@ -716,7 +738,8 @@ def _phone_identities(con: Any) -> None:
         "FROM (SELECT phone, v FROM phone_names WHERE k > 1 EXCEPT SELECT a.phone, a.v "
         "FROM phone_names AS a JOIN phone_names AS b ON a.phone = b.phone "
         f"WHERE a.k > 1 AND a.k <= {MAX_BLOCK_SIZE} AND (b.c > a.c OR (b.c = a.c AND b.v < a.v)) "
-        "AND (damerau_levenshtein(a.n, b.n) <= 1 OR damerau_levenshtein(a.w, b.w) <= 1)) "
+        "AND (damerau_levenshtein(a.n, b.n) <= 1 OR damerau_levenshtein(a.w, b.w) <= 1 "
+        "OR damerau_levenshtein(a.t, b.t) <= 1)) "
         "GROUP BY phone"
     )
 
