@@ -1,4 +1,4 @@
-"""Make the Splink model shipped with spillover (src/spillover/link/splink-v4.json).
+"""Make the Splink model shipped with spillover (src/spillover/link/splink-v5.json).
 
     python scripts/make-link-model.py [--people 20000] [--seed 11]
 
@@ -22,7 +22,7 @@ import splink.comparison_level_library as cll
 from spillover.link.resolve import WIDE_RULE_KEY, link
 from spillover.synth.generate import generate
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "spillover" / "link" / "splink-v4.json"
+OUT = Path(__file__).resolve().parents[1] / "src" / "spillover" / "link" / "splink-v5.json"
 
 
 def _level(level: Any, label: str, tf: str | None = None) -> dict[str, Any]:
@@ -57,14 +57,22 @@ def comparisons() -> list[dict[str, Any]]:
             "name",
             [
                 _level(null("name_key"), "missing"),
-                # its term frequencies are those of the written name: Splink adjusts a level
-                # against the u of the exact match on the level's own column
-                _level(cll.ExactMatchLevel("name_norm"), "exact", "name_norm"),
+                # the term frequencies of the name as pinyin (how a platform writes a name
+                # says nothing of whom it is) and, with its order undone, of the swapped
+                # one; spillover.link.resolve._scale_term_frequencies measures them against
+                # all the agreement on their column (Splink: against the u of the column's
+                # exact level, here only what the levels before it left)
+                _level(cll.ExactMatchLevel("name_norm"), "exact", "name_key"),
                 _level(cll.ExactMatchLevel("name_key"), "pinyin", "name_key"),
-                _level(cll.ExactMatchLevel("name_canon"), "swapped"),
+                _level(cll.ExactMatchLevel("name_canon"), "swapped", "name_canon"),
                 _level(dl("name_key", 1), "close"),
                 _level(
-                    cll.Or(jw("name_key", 0.92), jw("name_canon", 0.92), dl("name_key", 2)),
+                    cll.Or(
+                        jw("name_key", 0.92),
+                        jw("name_canon", 0.92),
+                        dl("name_key", 2),
+                        dl("name_turned", 1),
+                    ),
                     "similar",
                 ),
                 _level(cll.ArrayIntersectLevel("name_parts", 1), "partial"),

@@ -23,7 +23,9 @@ from spillover.link.resolve import (
     RECORD_COLUMNS,
     link,
     load_settings,
+    name_canon,
     name_forms,
+    name_turned,
     pairwise_quality,
 )
 from spillover.rules import MATCH_FIELDS, MatchKey
@@ -207,6 +209,11 @@ def test_a_phone_alone_never_joins_whatever_the_model_says(tmp_path):
         ("Xia Han", "Han Xia"),
         ("Weifang Wang", "王伟芳"),
         ("Wang Wei Fang", "王伟芳"),
+        # the given names split on one record, the order swapped on the other (issue 21:
+        # before, a shared part only, ``partial``, and the pair refused by the hard rule)
+        ("Wang Wei Fang", "Weifang Wang"),
+        ("WANG WEI FANG", "Wei Fang Wang"),
+        ("Wei Fang Wang", "wangweifang"),
     ],
 )
 def test_names_in_either_order_split_or_joined_meet(tmp_path, first, second):
@@ -222,6 +229,86 @@ def test_names_in_either_order_split_or_joined_meet(tmp_path, first, second):
     assert m["d1"]["person_id"] == m["d2"]["person_id"], m
     level = {w["field"]: w for w in json.loads(m["d2"]["waterfall"])}["name"]
     assert level["agreed"] is True and level["level"] in {"pinyin", "swapped", "close", "similar"}
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("Wang Wei Fang", "Weifang Wang", "Wei Fang Wang", "王伟芳", "wangweifang", "WANG WEIFANG"),
+        ("Xia Han", "Han Xia", "韩霞", "XIA HAN", "hanxia"),
+        ("Xi An", "An Xi", "西安"),
+        ("John Smith", "Smith John", "JOHN SMITH"),
+    ],
+)
+def test_the_order_swap_key_is_one_for_every_spelling_of_a_name(names):
+    """``name_canon``: the order of surname and given name and the spacing of a given name
+    of two syllables do not matter (before issue 21's fifth round, ``Wang Wei Fang`` and
+    ``Weifang Wang`` had two keys)."""
+    assert len({name_canon(n) for n in names}) == 1, {n: name_canon(n) for n in names}
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Wang Weifang", "Wang Fangwei"),  # the given name's syllables in another order
+        ("Xia Han", "Xia Hang"),
+        ("Li Ming", "Li Min"),
+        ("Weifamg Wang", "Wang Weifang"),  # a typo is no pinyin: turned only where written apart
+    ],
+)
+def test_the_order_swap_key_tells_other_names_apart(one, other):
+    assert name_canon(one) != name_canon(other)
+
+
+def test_a_typo_or_a_foreign_name_turns_where_it_was_written_apart():
+    assert name_canon("Weifamg Wang") == name_canon("Wang Weifamg") == "wangweifamg"
+    assert name_canon("Smith John") == "johnsmith" and name_canon("") is None
+
+
+def test_a_typo_in_a_swapped_name_still_agrees(tmp_path):
+    """A typo in a name written in the other order (``Ziwed Yang`` for ``Yang Ziwei``): the
+    order-swap key of a name that is no pinyin is turned only where written apart, and the
+    ``similar`` level compares it within one typo (``name_turned``). Before, the pair
+    shared one name part only (``partial``) and the hard rule refused it, whatever the
+    phone, birth date and city said."""
+    assert name_turned("Ziwed Yang") == "yangziwed" and name_turned("Yang Ziwei") == "yangziwei"
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("t1", "Yang Ziwei", "", "+8613900000321", city="Wuhan", birth_date="1990-05-06"),
+            rec("t2", "Ziwed Yang", "", "+8613900000321", city="Wuhan", birth_date="1990-05-06"),
+        ],
+    )
+    summary = link(data, tmp_path / "out")
+    m = matches(tmp_path / "out")
+    assert m["t1"]["person_id"] == m["t2"]["person_id"], m
+    name = {w["field"]: w for w in json.loads(m["t2"]["waterfall"])}["name"]
+    assert (name["level"], name["agreed"]) == ("similar", True)
+    assert summary.pairs_refused_phone_only == 0
+
+
+def test_a_name_read_in_pinyin_weighs_as_much_as_the_same_written_name(tmp_path):
+    """Issue 21: a name written in 汉字 on one record and in pinyin on the other says as
+    much about the person as the same name written alike: the way a platform writes names
+    says nothing of whom they are. Splink measured the ``pinyin`` level's frequencies
+    against the u of what the ``exact`` level left (every such name about 1.3 bits
+    weaker), and the ``exact`` one against the written form (a name written in capitals
+    counted as rarer than the same name in 汉字)."""
+    rows = [
+        rec("a1", "Li Na", "", "+8613900000001", city="Wuhan"),
+        rec("a2", "Li Na", "", "+8613900000001", city="Wuhan"),
+        rec("b1", "李娜", "", "+8613900000002", city="Wuhan"),
+        rec("b2", "Li Na", "", "+8613900000002", city="Wuhan"),
+    ]
+    link(write_records(tmp_path / "in", rows), tmp_path / "out")
+    m = matches(tmp_path / "out")
+
+    def name_step(rid: str) -> dict:
+        return {w["field"]: w for w in json.loads(m[rid]["waterfall"])}["name"]
+
+    exact, pinyin = name_step("a2"), name_step("b2")
+    assert (exact["level"], pinyin["level"]) == ("exact", "pinyin")
+    assert abs(exact["log2_bayes_factor"] - pinyin["log2_bayes_factor"]) < 0.5, (exact, pinyin)
 
 
 def test_a_birth_date_only_from_a_valid_resident_id():

@@ -21,7 +21,7 @@ parameters are estimated from the records without labels (by default on a folder
 at least :data:`AUTO_TRAIN_RECORDS` records, or ``train=True``: the prior and u by
 seeded random sampling, m by expectation maximisation over blocking rules chosen
 from the fields present), else come from a versioned settings file shipped with the
-package (``spillover/link/splink-v3.json``). Pairs at or above the threshold are
+package (``spillover/link/splink-v5.json``). Pairs at or above the threshold are
 clustered into people (connected components), except that no pair is ever joined
 unless its names or its ID numbers agree: a shared phone alone never makes two
 records one person (the hard rule of issue 14); on a phone the records of several
@@ -83,6 +83,7 @@ __all__ = [
     "MAX_BLOCK_SIZE",
     "MISUSED_PHONE_FACTOR",
     "MISUSED_PHONE_NAME_LEVELS",
+    "PINYIN_SYLLABLES",
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
     "TF_MIN_RECORDS",
@@ -95,6 +96,7 @@ __all__ = [
     "name_canon",
     "name_forms",
     "name_parts",
+    "name_turned",
     "new_person_id",
     "pairwise_quality",
 ]
@@ -129,6 +131,7 @@ _MODEL_COLUMNS = (
     "name_norm",
     "name_key",
     "name_canon",
+    "name_turned",
     "name_parts",
     "name_lo",
     "name_hi",
@@ -231,15 +234,47 @@ def name_parts(name: str) -> tuple[str, ...]:
 
 
 def name_canon(name: str) -> str | None:
-    """A name with a swap of its order undone: of the name and the name turned round (a
-    name in Chinese characters: its surname, the first character, moved to the end; else
-    its last word moved to the front), the smaller. ``Xia Han``, ``Han Xia`` and ``韩霞``
-    meet, as do ``Weifang Wang``, ``Wei Fang Wang``, ``Wang Weifang`` and ``王伟芳``.
+    """A name with a swap of its order undone, however its given names are spaced: of the
+    name's turns (its letters read from another starting point, as when a surname is
+    written last), the smallest.
+
+    A name written in pinyin or Chinese characters (its letters all read as pinyin
+    syllables, :data:`PINYIN_SYLLABLES`) turns at every point that leaves pinyin on both
+    sides, so the order of the surname and the given name and the spacing of a given name
+    of two syllables do not matter: ``Xia Han``, ``Han Xia`` and ``韩霞`` meet, as do
+    ``Wang Wei Fang``, ``Weifang Wang``, ``Wei Fang Wang``, ``wangweifang`` and ``王伟芳``
+    (the given name's syllables keep their order: ``Wang Fangwei`` is another name). Any
+    other name (a typo, a name not in pinyin) turns where it was written apart: its last
+    word moved to the front (in Chinese characters: its surname, the first, to the end).
 
     >>> name_canon("Xia Han") == name_canon("Han Xia") == name_canon("韩霞") == "hanxia"
     True
-    >>> len({name_canon(n) for n in ("Weifang Wang", "Wei Fang Wang", "王伟芳")})
-    1
+    >>> {name_canon(n) for n in ("Wang Wei Fang", "Weifang Wang", "王伟芳", "wangweifang")}
+    {'fangwangwei'}
+    >>> name_canon("Wang Fangwei") == name_canon("Wang Weifang"), name_canon("Smith John")
+    (False, 'johnsmith')
+    """
+    parts = name_parts(name)
+    if not parts:
+        return None
+    written = "".join(parts)
+    bounds = frozenset(np.cumsum([len(p) for p in parts[:-1]]).tolist())
+    cuts = _pinyin_cuts(written, bounds)
+    if cuts:
+        return min(written[k:] + written[:k] for k in (0, *cuts))
+    return name_turned(name)
+
+
+def name_turned(name: str) -> str | None:
+    """A name with a swap of its order undone where it was written apart: of the name and
+    the name turned round (in Chinese characters: its surname, the first, moved to the
+    end; else its last word moved to the front), the smaller. The key ``name_canon``
+    gives a name that is no pinyin (a typo); the ``similar`` name level compares it within
+    one typo, so that a typo in a swapped name still reads as a name that agrees:
+    ``Ziwed Yang`` and ``Yang Ziwei`` (``yangziwed``, ``yangziwei``).
+
+    >>> name_turned("Ziwed Yang"), name_turned("Yang Ziwei"), name_turned("王伟芳")
+    ('yangziwed', 'yangziwei', 'wangweifang')
     """
     parts = name_parts(name)
     if not parts:
@@ -250,6 +285,68 @@ def name_canon(name: str) -> str | None:
     hanzi = not unicodedata.normalize("NFKC", name).isascii()
     turned = "".join(parts[1:]) + parts[0] if hanzi else parts[-1] + "".join(parts[:-1])
     return min(written, turned)
+
+
+#: The syllables of Mandarin pinyin without tones (``ü`` written ``v``, or ``u`` after
+#: ``l`` and ``n``), as :func:`name_canon` reads a name: the syllables ``pypinyin`` gives
+#: the common Chinese characters, less the interjections ``m``, ``n`` and ``hm``.
+_SYLLABLES = """a ai an ang ao ba bai ban bang bao bei ben beng bi bian biao bie bin bing bo bu ca cai
+    can cang cao ce cen ceng cha chai chan chang chao che chen cheng chi chong chou chu chua
+    chuai chuan chuang chui chun chuo ci cong cou cu cuan cui cun cuo da dai dan dang dao de
+    den deng di dian diao die ding diu dong dou du duan dui dun duo e ei en eng er fa fan fang
+    fei fen feng fiao fo fou fu ga gai gan gang gao ge gei gen geng gong gou gu gua guai guan
+    guang gui gun guo ha hai han hang hao he hei hen heng hong hou hu hua huai huan huang hui
+    hun huo ji jia jian jiang jiao jie jin jing jiong jiu ju juan jue jun ka kai kan kang kao
+    ke ken keng kong kou ku kua kuai kuan kuang kui kun kuo la lai lan lang lao le lei leng li
+    lia lian liang liao lie lin ling liu lo long lou lu luan lue lun luo lv lve ma mai man mang
+    mao me mei men meng mi mian miao mie min ming miu mo mou mu na nai nan nang nao ne nei nen
+    neng ni nian niang niao nie nin ning niu nong nou nu nuan nue nun nuo nv nve o ou pa pai
+    pan pang pao pei pen peng pi pian piao pie pin ping po pou pu qi qia qian qiang qiao qie
+    qin qing qiong qiu qu quan que qun ran rang rao re ren reng ri rong rou ru rua ruan rui run
+    ruo sa sai san sang sao se sen seng sha shai shan shang shao she shen sheng shi shou shu
+    shua shuai shuan shuang shui shun shuo si song sou su suan sui sun suo ta tai tan tang tao
+    te teng ti tian tiao tie ting tong tou tu tuan tui tun tuo wa wai wan wang wei wen weng wo
+    wu xi xia xian xiang xiao xie xin xing xiong xiu xu xuan xue xun ya yan yang yao ye yi yin
+    ying yo yong you yu yuan yue yun za zai zan zang zao ze zei zen zeng zha zhai zhan zhang
+    zhao zhe zhen zheng zhi zhong zhou zhu zhua zhuai zhuan zhuang zhui zhun zhuo zi zong zou
+    zu zuan zui zun zuo"""
+PINYIN_SYLLABLES: frozenset[str] = frozenset(_SYLLABLES.split())
+_SYLLABLE_MAX = max(map(len, PINYIN_SYLLABLES))
+
+
+def _pinyin_cuts(text: str, bounds: frozenset[int] = frozenset()) -> tuple[int, ...]:
+    """The points (0 < k < len) at which ``text`` splits into two runs of pinyin syllables,
+    when ``text`` itself is one (else none). As pinyin is written, a syllable starting with
+    ``a``, ``o`` or ``e`` starts the text or a word (``bounds``: where the words of the
+    name as written start): ``xiahan`` is ``xia han``, not ``xi a han``.
+
+    >>> _pinyin_cuts("wangweifang"), _pinyin_cuts("smith"), _pinyin_cuts("xiahan")
+    ((4, 7), (), (3,))
+    >>> _pinyin_cuts("xian"), _pinyin_cuts("xian", frozenset({2}))
+    ((), (2,))
+    """
+    n = len(text)
+    if n < 2 or not text.isascii() or not text.isalpha():
+        return ()
+    ends = [False] * (n + 1)  # text[:i] is pinyin
+    ends[0] = True
+    starts = [False] * (n + 1)  # text[i:] is pinyin
+    starts[n] = True
+    # where a syllable may start: a vowel-initial one only at the start of a word
+    may = [i == 0 or i in bounds or text[i] not in "aoe" for i in range(n)]
+    for i in range(1, n + 1):
+        ends[i] = any(
+            ends[j] and may[j] and text[j:i] in PINYIN_SYLLABLES
+            for j in range(max(0, i - _SYLLABLE_MAX), i)
+        )
+    for i in range(n - 1, -1, -1):
+        starts[i] = may[i] and any(
+            starts[j] and text[i:j] in PINYIN_SYLLABLES
+            for j in range(i + 1, min(n, i + _SYLLABLE_MAX) + 1)
+        )
+    if not ends[n]:
+        return ()
+    return tuple(k for k in range(1, n) if ends[k] and starts[k])
 
 
 @functools.lru_cache(maxsize=65536)
@@ -452,6 +549,7 @@ def _prepare(records: pa.Table) -> pa.Table:
     name_norm = pc.take(written, index)
     name_key = pc.take(keyed, index)
     canon = pa.array([name_canon(n) for n in distinct], pa.string())
+    turned = pa.array([name_turned(n) for n in distinct], pa.string())
     split = [name_parts(n) for n in distinct]
     parts = pa.array([list(p) or None for p in split], pa.list_(pa.string()))
     # a name's parts in alphabetical order, the first and the last (order swaps ignored):
@@ -485,6 +583,7 @@ def _prepare(records: pa.Table) -> pa.Table:
             "name_norm": name_norm,
             "name_key": name_key,
             "name_canon": pc.take(canon, index),
+            "name_turned": pc.take(turned, index),
             "name_parts": pc.take(parts, index),
             "name_lo": pc.take(lo, index),
             "name_hi": pc.take(hi, index),
@@ -564,6 +663,46 @@ def _term_frequencies(con: Any, settings: Mapping[str, Any], floor: int = TF_MIN
         )
 
 
+_EXACT_ON = re.compile(r'\s*"?(\w+)_l"?\s*=\s*"?(\w+)_r"?\s*')
+
+
+def _scale_term_frequencies(con: Any, settings: Mapping[str, Any]) -> dict[str, float]:
+    """Measure a value's rarity against all the agreement on its column, not the share of
+    it left to one level. Splink adjusts a level for a term frequency ``tf(v)`` by
+    ``log2(u / tf(v))``, ``u`` that of the exact match level on the column; where earlier
+    levels of the comparison already take part of that agreement (a name written the same
+    way before a name read the same in pinyin, before a name with its order swapped), that
+    ``u`` is only their remainder, and every value at the level weighed ``log2`` (the
+    column's agreement / the remainder) bits less than its rarity says (``pinyin``: about
+    1.3 bits). Each such column's lookup is scaled by ``u / U``, ``U`` the u of the levels
+    from the first through the exact one (they all agree on the column: the same written
+    name is the same pinyin and the same name with its order undone), so the adjustment is
+    ``log2(U / tf(v))``. A column whose exact level is the first (a phone, the written
+    name) is left as it is. Returns the factors applied, by column."""
+    factors: dict[str, float] = {}
+    for comparison in settings["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        columns = {lv["tf_adjustment_column"] for lv in levels if lv.get("tf_adjustment_column")}
+        for column in sorted(columns):
+            base = next(
+                (
+                    i
+                    for i, lv in enumerate(levels)
+                    if (m := _EXACT_ON.fullmatch(lv["sql_condition"])) and m[1] == m[2] == column
+                ),
+                None,
+            )
+            if not base:  # none, or the first level: its u is all the column's agreement
+                continue
+            us = [lv.get("u_probability") for lv in levels[: base + 1]]
+            if any(not isinstance(u, int | float) or u <= 0 for u in us):
+                continue
+            factor = float(us[-1]) / float(sum(us))
+            con.execute(f"UPDATE tf_lookup_{column} SET tf_{column} = tf_{column} * {factor!r}")
+            factors[column] = factor
+    return factors
+
+
 #: A phone on the records of k identities (names more than one typo apart) counts as if
 #: MISUSED_PHONE_FACTOR ** (k - 1) times as common: each identity beyond its owner lowers the
 #: weight of agreeing on it by log2(MISUSED_PHONE_FACTOR) bits (2 bits).
@@ -580,15 +719,16 @@ MISUSED_PHONE_NAME_LEVELS: frozenset[str] = frozenset({"exact", "pinyin", "swapp
 def _phone_identities(con: Any) -> None:
     """How many identities each shared phone's records carry (table ``phone_identities``):
     its distinct names (the letters of their pinyin, sorted: order and spacing do not
-    matter), a name within one typo (Damerau-Levenshtein 1, order swaps undone: the
-    ``close`` level) of a more common one on the same phone counting as that one, as
+    matter), a name within one typo (Damerau-Levenshtein 1 as pinyin, the ``close`` level,
+    or with order swaps undone, ``name_canon`` or ``name_turned``) of a more common one on
+    the same phone counting as that one, as
     :data:`MISUSED_PHONE_NAME_LEVELS` joins them. A phone on more than
     :data:`MAX_BLOCK_SIZE` records counts its distinct names (comparing them all would be
     quadratic)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE phone_names AS SELECT phone, "
         "array_to_string(list_sort(string_split(name_key, '')), '') AS v, "
-        "coalesce(min(name_canon), v) AS n, "
+        "coalesce(min(name_canon), v) AS n, min(name_key) AS w, min(name_turned) AS t, "
         "count(*) AS c, count(*) OVER (PARTITION BY phone) AS k FROM prepared "
         "WHERE phone IS NOT NULL AND name_key IS NOT NULL GROUP BY phone, v"
     )
@@ -598,7 +738,9 @@ def _phone_identities(con: Any) -> None:
         "FROM (SELECT phone, v FROM phone_names WHERE k > 1 EXCEPT SELECT a.phone, a.v "
         "FROM phone_names AS a JOIN phone_names AS b ON a.phone = b.phone "
         f"WHERE a.k > 1 AND a.k <= {MAX_BLOCK_SIZE} AND (b.c > a.c OR (b.c = a.c AND b.v < a.v)) "
-        "AND damerau_levenshtein(a.n, b.n) <= 1) GROUP BY phone"
+        "AND (damerau_levenshtein(a.n, b.n) <= 1 OR damerau_levenshtein(a.w, b.w) <= 1 "
+        "OR damerau_levenshtein(a.t, b.t) <= 1)) "
+        "GROUP BY phone"
     )
 
 
@@ -1356,6 +1498,7 @@ def _run_model(
             start = model
             if train:
                 model = _train(con, model, seed, blocking, notes)
+            _scale_term_frequencies(con, model)
             # the pairs below the threshold are kept only for the report
             cut = None if on_model is not None else threshold
             scored = _score(con, blocking.settings(model), cut) if records > 1 else 0

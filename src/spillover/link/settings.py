@@ -31,7 +31,7 @@ MAX_BLOCK_SIZE = 1000
 
 #: The model shipped with the package (``spillover/link/<version>.json``, made by
 #: ``scripts/make-link-model.py``): the fallback for folders too small to estimate their own.
-SETTINGS_VERSION = "splink-v4"
+SETTINGS_VERSION = "splink-v5"
 
 #: With no model given, a folder of at least this many records gets one estimated from its
 #: own records (``--train``); a smaller one is linked with the shipped model.
