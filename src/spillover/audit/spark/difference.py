@@ -1,0 +1,353 @@
+"""The difference of two versions of one dataset as DataFrame joins, and the entries of the
+new version it can reach (issue 23 item 4, for a blacklist too large for one machine).
+
+The same definition as :mod:`spillover.engines.batch.incremental` (its module doc), on
+the typed graphs (:class:`~.graph.Graph`: phones in E.164, days as numbers) of both
+versions, with nothing collected but a flag, counts and the sharing agreements (a few
+rows per platform, as :mod:`.reach` reads them):
+
+* :func:`frame_changes`: per table, the rows of either version not in the other (anti
+  joins on every column, null-safe), each marked ``removed``, ``added`` or ``changed``
+  by the table's key (a key in both versions: ``changed``); from them the *seeds* as
+  one-column DataFrames: the people whose ties changed, the numbers whose uses or owners
+  changed, the changed loans, the entries changed or added, the platforms a changed
+  sharing agreement leads to. Platform records and matches are compared whole (when they
+  differ, ``everything``: every entry is re-scored);
+* :func:`reached_entries`: walking back from the seeds over the new version's ties,
+  ``max_loans - 1`` joins (a loan whose borrower is reached makes every person tied to it
+  on its application day reached), the entries whose subject is reached, then forward
+  over sharing and copies, one join per copy step: the entries to re-score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ...facts.model import SubjectKind
+from .graph import Graph
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+__all__ = [
+    "ADDED",
+    "CHANGED",
+    "REMOVED",
+    "FrameChanges",
+    "frame_changes",
+    "reached_entries",
+    "table_difference",
+    "with_copy_sources",
+]
+
+#: what happened to a row of a table between the two versions
+REMOVED, ADDED, CHANGED = "removed", "added", "changed"
+
+#: the tables compared (of the typed graph unless said) and their keys (none: the row)
+_KEYS: Mapping[str, tuple[str, ...]] = {
+    "people": ("person_id",),  # the text tables' (the typed graph has no people)
+    "periods": (),
+    "loans": ("loan_id",),
+    "loan_records": ("loan_id",),  # the text tables' loans: the record a loan names
+    "links": (),
+    "entries": ("entry_id",),
+    "sharing": (),
+}
+#: the columns compared per table (the numpy difference's, engines.batch.incremental)
+_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "people": ("person_id",),
+    "periods": ("phone", "owner", "verified", "since", "until"),
+    "loans": ("loan_id", "platform", "borrower", "applied", "known", "status", "applicant", "sms"),
+    "loan_records": ("loan_id", "borrower_record"),
+    "links": ("loan_id", "phone", "role"),
+    "entries": ("entry_id", "platform", "kind", "subject", "listed", "copied_from"),
+    "sharing": ("src", "dst", "since"),
+}
+
+
+@dataclass(frozen=True)
+class FrameChanges:
+    """What differs between two versions, as DataFrames (nothing collected)."""
+
+    #: per table (:data:`_COLUMNS`' names): its rows of either version not in the other,
+    #: with ``side`` (``before``/``after``) and ``change`` (removed, added, changed)
+    tables: Mapping[str, DataFrame]
+    persons: DataFrame  # person: people whose ties changed (seeds)
+    phones: DataFrame  # phone: numbers whose uses or owners changed (seeds)
+    loans: DataFrame  # loan_id: loans changed, added or removed
+    entries: DataFrame  # entry_id: entries changed or added (in the new version)
+    platforms: DataFrame  # platform: where a changed sharing agreement leads
+    #: platform records or matches differ: every entry is re-scored
+    everything: bool = False
+
+    def counts(self) -> dict[str, int]:
+        """The changed rows per table (one small job per table)."""
+        return {name: df.count() for name, df in self.tables.items()}
+
+
+def _only_in(a: DataFrame, b: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """The rows of ``a`` with no equal row in ``b`` (every column, nulls equal)."""
+    from pyspark.sql import functions as F
+
+    x, y = a.select(*columns).alias("x"), b.select(*columns).alias("y")
+    on = [F.col(f"x.{c}").eqNullSafe(F.col(f"y.{c}")) for c in columns]
+    return x.join(y, on, "left_anti").select(*(F.col(f"x.{c}").alias(c) for c in columns))
+
+
+def table_difference(
+    a: DataFrame, b: DataFrame, columns: Sequence[str], key: Sequence[str]
+) -> DataFrame:
+    """The rows of ``a`` (before) not in ``b`` (after) and of ``b`` not in ``a``, by anti
+    joins, with ``side`` and ``change``: with a ``key``, a key on both sides is
+    ``changed`` (its old and new row both listed), else ``removed`` / ``added``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    old = _only_in(a, b, columns).withColumn("side", F.lit("before"))
+    new = _only_in(b, a, columns).withColumn("side", F.lit("after"))
+    both = old.unionByName(new)
+    alone = F.when(F.col("side") == "before", F.lit(REMOVED)).otherwise(F.lit(ADDED))
+    if not key:
+        return both.withColumn("change", alone)
+    sides = F.size(F.collect_set("side").over(Window.partitionBy(*key)))
+    return both.withColumn("change", F.when(sides > 1, F.lit(CHANGED)).otherwise(alone))
+
+
+def _differ(a: DataFrame, b: DataFrame) -> DataFrame:
+    """One row (``v`` null) when the two tables do not hold the same rows (``_file``
+    aside), else none."""
+    from pyspark.sql import functions as F
+
+    columns = [c for c in a.columns if c != "_file"]
+    both = _only_in(a, b, columns).unionByName(_only_in(b, a, columns))
+    return both.limit(1).select(F.lit(None).cast("string").alias("v"))
+
+
+def _values(df: DataFrame, column: str, name: str, where: Column | None = None) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    picked = df if where is None else df.where(where)
+    return picked.select(F.col(column).alias(name)).where(F.col(name).isNotNull())
+
+
+def _union(parts: Sequence[DataFrame]) -> DataFrame:
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out.distinct()
+
+
+def frame_changes(
+    spark: SparkSession,
+    text_a: Mapping[str, DataFrame],
+    ga: Graph,
+    text_b: Mapping[str, DataFrame],
+    gb: Graph,
+) -> FrameChanges:
+    """The difference of version A (its text tables and typed graph) and version B, as
+    DataFrames (module doc): one job to compare the platform records and matches."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    sources = {
+        "people": (text_a["people"], text_b["people"]),
+        "periods": (ga.periods, gb.periods),
+        "loans": (ga.loans, gb.loans),
+        "loan_records": (text_a["loans"], text_b["loans"]),
+        "links": (ga.links, gb.links),
+        "entries": (ga.entries, gb.entries),
+        "sharing": (ga.sharing, gb.sharing),
+    }
+    # kept once computed: the seeds read them (no job of their own)
+    tables = {
+        name: table_difference(a, b, _COLUMNS[name], _KEYS[name]).cache()
+        for name, (a, b) in sources.items()
+    }
+    loans = _union(
+        [
+            _values(tables["loans"], "loan_id", "loan_id"),
+            _values(tables["loan_records"], "loan_id", "loan_id"),
+        ]
+    ).cache()
+    # the numbers of changed links, periods and loans, and every number a changed loan names
+    of_loans = gb.links.join(loans, "loan_id", "left_semi")
+    phones = _union(
+        [
+            _values(tables["links"], "phone", "phone"),
+            _values(tables["periods"], "phone", "phone"),
+            _values(tables["loans"], "applicant", "phone"),
+            _values(of_loans, "phone", "phone"),
+        ]
+    )
+    persons = _union(
+        [
+            _values(tables["people"], "person_id", "person"),
+            _values(tables["periods"], "owner", "person"),
+            _values(tables["loans"], "borrower", "person"),
+        ]
+    )
+    entries = _values(tables["entries"], "entry_id", "entry_id", col("side") == "after").distinct()
+    # one job: whether the records or matches differ, and where changed agreements lead
+    differ = [_differ(text_a[t], text_b[t]) for t in ("records", "matches")]
+    found = _union([*differ, tables["sharing"].select(col("dst").alias("v"))]).collect()
+    everything = any(r["v"] is None for r in found)
+    return FrameChanges(
+        tables=tables,
+        persons=persons.cache(),
+        phones=phones.cache(),
+        loans=loans,
+        entries=entries.cache(),
+        platforms=_forward(spark, ga, gb, {r["v"] for r in found if r["v"] is not None}),
+        everything=everything,
+    )
+
+
+def _forward(spark: SparkSession, ga: Graph, gb: Graph, start: set[str]) -> DataFrame:
+    """The platforms the changed agreements lead to (``start``: their ``dst``, and on over
+    the agreements of either version, any day): the sharing graph is the platforms',
+    small, solved on the driver as :mod:`.reach` solves it."""
+    seen = set(start)
+    if start:
+        edges = {
+            (r["src"], r["dst"])
+            for g in (ga, gb)
+            for r in g.sharing.select("src", "dst").distinct().collect()
+        }
+        todo = list(seen)
+        while todo:
+            here = todo.pop()
+            for f, t in edges:
+                if f == here and t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+    return spark.createDataFrame([(p,) for p in sorted(seen)], "platform string")
+
+
+# -- the walk back from the seeds, over the new version's ties --------------------------------
+
+
+def _own_loans(g: Graph, people: DataFrame) -> DataFrame:
+    """loan_id, applied, applicant, borrower of the loans ``people`` (person) borrowed."""
+    from pyspark.sql import functions as F
+
+    return g.loans.join(people, F.col("borrower") == F.col("person"), "left_semi").select(
+        "loan_id", "applied", "applicant", "borrower"
+    )
+
+
+def _phones_of(g: Graph, loans: DataFrame) -> DataFrame:
+    """phone, applied: the numbers ``loans`` name (applicant and links), with the day."""
+    from pyspark.sql import functions as F
+
+    applicant = loans.where(F.col("applicant").isNotNull()).select(
+        F.col("applicant").alias("phone"), "applied"
+    )
+    links = g.links.join(loans.select("loan_id", "applied"), "loan_id").select("phone", "applied")
+    return applicant.unionByName(links)
+
+
+def _tied_to(g: Graph, loans: DataFrame) -> DataFrame:
+    """person: the borrowers of ``loans`` and the owners of the numbers they name on the
+    application day (owner periods never overlap: the one covering the day)."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    uses = _phones_of(g, loans).distinct()
+    p = g.periods.select(col("phone").alias("_p"), "owner", "since", "until")
+    owners = uses.join(
+        p,
+        (col("phone") == col("_p"))
+        & (col("since") <= col("applied"))
+        & (col("until") >= col("applied")),
+    ).select(col("owner").alias("person"))
+    borrowers = loans.select(col("borrower").alias("person"))
+    return borrowers.unionByName(owners).where(col("person").isNotNull())
+
+
+def _reached_people(g: Graph, changes: FrameChanges, max_loans: int) -> list[DataFrame]:
+    """Per j = 0 .. max_loans - 1: the people (person) that put a seed on their search's
+    frontier within j loans; each step joins only the people new at the step before."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    owners = g.periods.join(changes.phones, "phone", "left_semi").select(
+        col("owner").alias("person")
+    )
+    borrowers = g.loans.join(changes.loans, "loan_id", "left_semi").select(
+        col("borrower").alias("person")
+    )
+    now = _union([changes.persons, owners, borrowers]).where(col("person").isNotNull())
+    # each step checkpointed: its plan cut short (cached plans would grow as a tree)
+    out = [now.localCheckpoint()]
+    new = out[0]
+    for _ in range(1, max_loans):
+        more = _tied_to(g, _own_loans(g, new)).distinct()
+        new = more.join(out[-1], "person", "left_anti").localCheckpoint()
+        out.append(out[-1].unionByName(new).localCheckpoint())
+    return out
+
+
+def reached_entries(g: Graph, changes: FrameChanges, max_loans: int) -> DataFrame:
+    """entry_id: the entries of ``g`` (the new version) a re-audit must score under
+    ``changes`` (module doc): every entry when the difference cannot be followed."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    entries = g.entries
+    if changes.everything:
+        return entries.select("entry_id")
+    reached = _reached_people(g, changes, max_loans)
+    people = reached[max_loans - 1].withColumnRenamed("person", "_r")
+    by_person = entries.join(people, col("person") == col("_r"), "left_semi")
+    phone_ok = [changes.phones]
+    if max_loans >= 2:
+        phone_ok.append(_phones_of(g, _own_loans(g, reached[max_loans - 2])).select("phone"))
+    numbers = _union(phone_ok).withColumnRenamed("phone", "_s")
+    phones = entries.where(col("kind") == SubjectKind.PHONE.value).join(
+        numbers, col("subject") == col("_s"), "left_semi"
+    )
+    platforms = changes.platforms.withColumnRenamed("platform", "_q")
+    listed = entries.join(changes.entries, "entry_id", "left_semi").unionByName(
+        entries.join(platforms, col("platform") == col("_q"), "left_semi")
+    )
+    start = _union([df.select("entry_id") for df in (by_person, phones, listed)])
+    return _copied_from(entries, start.localCheckpoint())
+
+
+def _copied_from(entries: DataFrame, start: DataFrame) -> DataFrame:
+    """entry_id: ``start`` and every entry copied (at any remove) from one of them: one
+    join per copy step, until a step adds none."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    copies = entries.where(col("copied_from").isNotNull()).select("entry_id", "copied_from")
+    out, new = start, start
+    while True:
+        step = copies.join(
+            new.withColumnRenamed("entry_id", "_up"), col("copied_from") == col("_up"), "left_semi"
+        )
+        new = step.select("entry_id").join(out, "entry_id", "left_anti").localCheckpoint()
+        if new.isEmpty():
+            return out
+        out = out.unionByName(new).localCheckpoint()
+
+
+def with_copy_sources(entries: DataFrame, wanted: DataFrame) -> DataFrame:
+    """entry_id: ``wanted`` and every entry their copy chains were copied from (the pass
+    scores a copy from its chain): one join per copy step, until a step adds none."""
+    from pyspark.sql import functions as F
+
+    col = F.col
+    up = entries.select(col("entry_id").alias("_e"), col("copied_from").alias("_up"))
+    out, new = wanted, wanted
+    while True:
+        step = new.join(up, col("entry_id") == col("_e")).where(col("_up").isNotNull())
+        new = (
+            step.select(col("_up").alias("entry_id")).distinct().join(out, "entry_id", "left_anti")
+        )
+        new = new.localCheckpoint()
+        if new.isEmpty():
+            return out
+        out = out.unionByName(new).localCheckpoint()
