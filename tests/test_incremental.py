@@ -29,6 +29,7 @@ from spillover.engines.batch.incremental import (
     fact_changes,
     index_changes,
 )
+from spillover.errors import SpilloverError
 from spillover.facts.model import Dataset, LoanStatus
 from spillover.facts.phonecodes import string_array
 from spillover.policy import default_policy
@@ -123,19 +124,24 @@ def _spark_rescore(spark, before, rows_old, after):
     collected; the entries it re-scored are the numpy step's, with their copy sources."""
     from spillover.audit.spark.frames import frames_from_columns
     from spillover.audit.spark.incremental import AUDIT_SCHEMA, reaudit_frames
+    from spillover.audit.spark.kept import held_rdds
 
     cols = before.cols
     old = spark.createDataFrame(
         [tuple(r[c] for c in AUDIT_COLUMNS) for r in rows_old.values()], AUDIT_SCHEMA
     )
-    got = reaudit_frames(
+    held = held_rdds(spark)
+    with reaudit_frames(
         spark,
         frames_from_columns(spark, cols),
         old,
         frames_from_columns(spark, after.cols),
         check=False,
-    )
-    rows = {str(r["entry_id"]): r.asDict() for r in got.rows.collect()}
+    ) as got:
+        rows = {str(r["entry_id"]): r.asDict() for r in got.rows.collect()}
+        rescored = {r["entry_id"] for r in got.rescored.collect()}
+    # nothing of the re-audit is left in the session (the tests share one)
+    assert _left_behind(spark, held) == {}
     ids = string_array(after.cols.entry_ids).take(pa.array(after.codes.entry_order)).to_pylist()
     numpy = {ids[i] for i in affected_entries(after, fact_changes(cols, after.cols))}
     copied = string_array(after.cols.entry_copied_from).to_pylist()
@@ -144,9 +150,52 @@ def _spark_rescore(spark, before, rows_old, after):
         while sources.get(e):
             e = str(sources[e])
             numpy.add(e)
-    assert {r["entry_id"] for r in got.rescored.collect()} == numpy
+    assert rescored == numpy
     assert list(rows) == ids
     return rows
+
+
+def _left_behind(spark, held):
+    """The RDDs the session holds now and did not hold before (``held``)."""
+    from spillover.audit.spark.kept import held_rdds
+
+    return {i: name for i, name in held_rdds(spark).items() if i not in held}
+
+
+def test_a_spark_reaudit_leaves_nothing_in_the_session(spark, tmp_path):
+    """Spark's own storage status: every frame the re-audit cached or checkpointed (the
+    text and typed tables of both versions, the difference, the walk, the pass's layers)
+    is released when it returns; its rows and re-scored ids when it is released."""
+    from spillover.audit.spark.frames import frames_from_columns
+    from spillover.audit.spark.incremental import AUDIT_SCHEMA, reaudit_frames
+    from spillover.audit.spark.kept import held_rdds
+
+    s = random_scenario(7, people=40, loans=90, entries=40, records=6)
+    a = read_dataset(s.write(tmp_path / "w"))
+    link = sorted(a.links, key=lambda x: (x.loan_id, x.phone))[0]
+    b = dataclasses.replace(a, links=tuple(x for x in a.links if x != link))
+    old = spark.createDataFrame(
+        [tuple(r[c] for c in AUDIT_COLUMNS) for r in _full(a).values()], AUDIT_SCHEMA
+    )
+    held = held_rdds(spark)
+    got = reaudit_frames(
+        spark,
+        frames_from_columns(spark, columns_from_dataset(a)),
+        old,
+        frames_from_columns(spark, columns_from_dataset(b)),
+    )
+    # while the result lives: its two frames only (computed: blocks in the block manager)
+    assert len(_left_behind(spark, held)) == 2
+    assert {str(r["entry_id"]): r.asDict() for r in got.rows.collect()} == _full(b)
+    assert 0 < got.rescored.count() < len(b.entries)
+    got.release()
+    assert _left_behind(spark, held) == {}
+    # and a re-audit that fails half way (a table refused) leaves nothing either
+    bad = frames_from_columns(spark, columns_from_dataset(b))
+    bad["loans"] = bad["loans"].limit(0)  # every link names a loan that is not there
+    with pytest.raises(SpilloverError):
+        reaudit_frames(spark, frames_from_columns(spark, columns_from_dataset(a)), old, bad)
+    assert _left_behind(spark, held) == {}
 
 
 def test_the_per_entry_engine_explains_only_the_entries_a_correction_reaches(tmp_path):

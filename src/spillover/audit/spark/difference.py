@@ -1,22 +1,28 @@
-"""The difference of two versions of one dataset as DataFrame joins, and the entries of the
-new version it can reach (issue 23 item 4, for a blacklist too large for one machine).
+"""The difference of two versions of one dataset as DataFrame steps, and the entries of
+the new version it can reach (issue 23 item 4, for a blacklist too large for one machine).
 
 The same definition as :mod:`spillover.engines.batch.incremental` (its module doc), on
 the typed graphs (:class:`~.graph.Graph`: phones in E.164, days as numbers) of both
 versions, with nothing collected but a flag, counts and the sharing agreements (a few
 rows per platform, as :mod:`.reach` reads them):
 
-* :func:`frame_changes`: per table, the rows of either version not in the other (anti
-  joins on every column, null-safe), each marked ``removed``, ``added`` or ``changed``
-  by the table's key (a key in both versions: ``changed``); from them the *seeds* as
-  one-column DataFrames: the people whose ties changed, the numbers whose uses or owners
-  changed, the changed loans, the entries changed or added, the platforms a changed
-  sharing agreement leads to. Platform records and matches are compared whole (when they
-  differ, ``everything``: every entry is re-scored);
+* :func:`frame_changes`: per table, the rows of either version not in the other (both
+  versions grouped by every column, nulls equal: the rows of one side only), each marked
+  ``removed``, ``added`` or ``changed`` by the table's key (a key in both versions:
+  ``changed``); from them the *seeds* as one-column DataFrames: the people whose ties
+  changed, the numbers whose uses or owners changed, the changed loans, the entries
+  changed or added, the platforms a changed sharing agreement leads to. Platform records
+  and matches are compared whole (when they differ, ``everything``: every entry is
+  re-scored);
 * :func:`reached_entries`: walking back from the seeds over the new version's ties,
   ``max_loans - 1`` joins (a loan whose borrower is reached makes every person tied to it
-  on its application day reached), the entries whose subject is reached, then forward
-  over sharing and copies, one join per copy step: the entries to re-score.
+  on its application day reached), one kept frame per step; the entries whose subject is
+  reached or whose platform a changed agreement leads to; then :func:`along_copies`,
+  down the copies and up the copy sources, one kept frame per copy step: the entries to
+  re-score.
+
+Every frame cached or kept here is written down in the current
+:class:`~.kept.Kept` block (:func:`~.incremental.reaudit_frames` releases them).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from ...facts.model import SubjectKind
 from .graph import Graph
+from .kept import cache, checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -36,10 +43,11 @@ __all__ = [
     "CHANGED",
     "REMOVED",
     "FrameChanges",
+    "along_copies",
     "frame_changes",
     "reached_entries",
+    "search_graph",
     "table_difference",
-    "with_copy_sources",
 ]
 
 #: what happened to a row of a table between the two versions
@@ -87,27 +95,31 @@ class FrameChanges:
         return {name: df.count() for name, df in self.tables.items()}
 
 
-def _only_in(a: DataFrame, b: DataFrame, columns: Sequence[str]) -> DataFrame:
-    """The rows of ``a`` with no equal row in ``b`` (every column, nulls equal)."""
+def _one_side(a: DataFrame, b: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """The distinct rows (``columns``) of ``a`` with no equal row in ``b`` and those of ``b``
+    with none in ``a`` (nulls equal), with ``side`` (``before``: ``a``'s): both versions
+    in one grouping by every column (one shuffle, no join: no broadcast of its own)."""
     from pyspark.sql import functions as F
 
-    x, y = a.select(*columns).alias("x"), b.select(*columns).alias("y")
-    on = [F.col(f"x.{c}").eqNullSafe(F.col(f"y.{c}")) for c in columns]
-    return x.join(y, on, "left_anti").select(*(F.col(f"x.{c}").alias(c) for c in columns))
+    both = a.select(*columns, F.lit(1).alias("_v")).unionByName(
+        b.select(*columns, F.lit(2).alias("_v"))
+    )
+    rows = both.groupBy(*columns).agg(F.min("_v").alias("_lo"), F.max("_v").alias("_hi"))
+    side = F.when(F.col("_lo") == 1, F.lit("before")).otherwise(F.lit("after"))
+    return rows.where(F.col("_lo") == F.col("_hi")).select(*columns, side.alias("side"))
 
 
 def table_difference(
     a: DataFrame, b: DataFrame, columns: Sequence[str], key: Sequence[str]
 ) -> DataFrame:
-    """The rows of ``a`` (before) not in ``b`` (after) and of ``b`` not in ``a``, by anti
-    joins, with ``side`` and ``change``: with a ``key``, a key on both sides is
-    ``changed`` (its old and new row both listed), else ``removed`` / ``added``."""
+    """The rows of ``a`` (before) not in ``b`` (after) and of ``b`` not in ``a`` (distinct,
+    every column compared, nulls equal), with ``side`` and ``change``: with a ``key``, a
+    key on both sides is ``changed`` (its old and new row both listed), else ``removed`` /
+    ``added``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    old = _only_in(a, b, columns).withColumn("side", F.lit("before"))
-    new = _only_in(b, a, columns).withColumn("side", F.lit("after"))
-    both = old.unionByName(new)
+    both = _one_side(a, b, columns)
     alone = F.when(F.col("side") == "before", F.lit(REMOVED)).otherwise(F.lit(ADDED))
     if not key:
         return both.withColumn("change", alone)
@@ -121,8 +133,7 @@ def _differ(a: DataFrame, b: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     columns = [c for c in a.columns if c != "_file"]
-    both = _only_in(a, b, columns).unionByName(_only_in(b, a, columns))
-    return both.limit(1).select(F.lit(None).cast("string").alias("v"))
+    return _one_side(a, b, columns).limit(1).select(F.lit(None).cast("string").alias("v"))
 
 
 def _values(df: DataFrame, column: str, name: str, where: Column | None = None) -> DataFrame:
@@ -162,15 +173,17 @@ def frame_changes(
     }
     # kept once computed: the seeds read them (no job of their own)
     tables = {
-        name: table_difference(a, b, _COLUMNS[name], _KEYS[name]).cache()
+        name: cache(table_difference(a, b, _COLUMNS[name], _KEYS[name]))
         for name, (a, b) in sources.items()
     }
-    loans = _union(
-        [
-            _values(tables["loans"], "loan_id", "loan_id"),
-            _values(tables["loan_records"], "loan_id", "loan_id"),
-        ]
-    ).cache()
+    loans = cache(
+        _union(
+            [
+                _values(tables["loans"], "loan_id", "loan_id"),
+                _values(tables["loan_records"], "loan_id", "loan_id"),
+            ]
+        )
+    )
     # the numbers of changed links, periods and loans, and every number a changed loan names
     of_loans = gb.links.join(loans, "loan_id", "left_semi")
     phones = _union(
@@ -195,10 +208,10 @@ def frame_changes(
     everything = any(r["v"] is None for r in found)
     return FrameChanges(
         tables=tables,
-        persons=persons.cache(),
-        phones=phones.cache(),
+        persons=cache(persons),
+        phones=cache(phones),
         loans=loans,
-        entries=entries.cache(),
+        entries=cache(entries),
         platforms=_forward(spark, ga, gb, {r["v"] for r in found if r["v"] is not None}),
         everything=everything,
     )
@@ -268,7 +281,8 @@ def _tied_to(g: Graph, loans: DataFrame) -> DataFrame:
 
 def _reached_people(g: Graph, changes: FrameChanges, max_loans: int) -> list[DataFrame]:
     """Per j = 0 .. max_loans - 1: the people (person) that put a seed on their search's
-    frontier within j loans; each step joins only the people new at the step before."""
+    frontier within j loans: one job per step (each step computed and kept, so that the
+    plans stay as long as one step: a step reads the one before twice)."""
     from pyspark.sql import functions as F
 
     col = F.col
@@ -278,20 +292,17 @@ def _reached_people(g: Graph, changes: FrameChanges, max_loans: int) -> list[Dat
     borrowers = g.loans.join(changes.loans, "loan_id", "left_semi").select(
         col("borrower").alias("person")
     )
-    now = _union([changes.persons, owners, borrowers]).where(col("person").isNotNull())
-    # each step checkpointed: its plan cut short (cached plans would grow as a tree)
-    out = [now.localCheckpoint()]
-    new = out[0]
+    out = [_union([changes.persons, owners, borrowers]).where(col("person").isNotNull())]
     for _ in range(1, max_loans):
-        more = _tied_to(g, _own_loans(g, new)).distinct()
-        new = more.join(out[-1], "person", "left_anti").localCheckpoint()
-        out.append(out[-1].unionByName(new).localCheckpoint())
+        more = _tied_to(g, _own_loans(g, out[-1]))
+        out.append(checkpoint(out[-1].unionByName(more).distinct()))
     return out
 
 
 def reached_entries(g: Graph, changes: FrameChanges, max_loans: int) -> DataFrame:
     """entry_id: the entries of ``g`` (the new version) a re-audit must score under
-    ``changes`` (module doc): every entry when the difference cannot be followed."""
+    ``changes`` (module doc) and the entries their copy chains start from (the pass scores
+    a copy from its chain): every entry when the difference cannot be followed."""
     from pyspark.sql import functions as F
 
     col = F.col
@@ -312,42 +323,97 @@ def reached_entries(g: Graph, changes: FrameChanges, max_loans: int) -> DataFram
     listed = entries.join(changes.entries, "entry_id", "left_semi").unionByName(
         entries.join(platforms, col("platform") == col("_q"), "left_semi")
     )
+    listed = checkpoint(listed.select("entry_id").distinct())
     start = _union([df.select("entry_id") for df in (by_person, phones, listed)])
-    return _copied_from(entries, start.localCheckpoint())
+    return along_copies(entries, start, listed)
 
 
-def _copied_from(entries: DataFrame, start: DataFrame) -> DataFrame:
-    """entry_id: ``start`` and every entry copied (at any remove) from one of them: one
-    join per copy step, until a step adds none."""
+def along_copies(entries: DataFrame, start: DataFrame, changed: DataFrame) -> DataFrame:
+    """entry_id: ``start``, every entry copied (at any remove) from one of ``changed`` (a
+    part of ``start``: a copy of an entry reached by its subject has that subject, and is
+    reached itself), and every entry the copy chains of all of them were copied from (the
+    pass scores a copy from its chain). Copy chains are a forest (no loops: checked), so
+    each step goes down one copy and up one source, both in one join and one kept frame;
+    a step that finds none ends the walk: two small jobs per step of the longest chain,
+    the steps' frames unioned at the end (no frame grows in the loop)."""
     from pyspark.sql import functions as F
 
     col = F.col
-    copies = entries.where(col("copied_from").isNotNull()).select("entry_id", "copied_from")
-    out, new = start, start
+    copies = entries.select(col("entry_id").alias("_e"), col("copied_from").alias("_up"))
+    down = copies.where(col("_up").isNotNull()).select(
+        col("_e").alias("_to"), col("_up").alias("_from"), F.lit(True).alias("_down")
+    )
+    up = copies.where(col("_up").isNotNull()).select(
+        col("_up").alias("_to"), col("_e").alias("_from"), F.lit(False).alias("_down")
+    )
+    steps = down.unionByName(up)
+    parts = [start.select("entry_id"), changed.select("entry_id")]
+    # the frontier: entry_id and the way it goes (down the copies or up the sources)
+    frontier = changed.select("entry_id", F.lit(True).alias("way")).unionByName(
+        start.select("entry_id", F.lit(False).alias("way"))
+    )
     while True:
-        step = copies.join(
-            new.withColumnRenamed("entry_id", "_up"), col("copied_from") == col("_up"), "left_semi"
-        )
-        new = step.select("entry_id").join(out, "entry_id", "left_anti").localCheckpoint()
-        if new.isEmpty():
-            return out
-        out = out.unionByName(new).localCheckpoint()
+        nxt = frontier.join(
+            steps, (col("entry_id") == col("_from")) & (col("way") == col("_down"))
+        ).select(col("_to").alias("entry_id"), col("way"))
+        frontier = checkpoint(nxt.distinct())
+        if frontier.isEmpty():
+            return checkpoint(_union(parts))
+        parts.append(frontier.select("entry_id"))
 
 
-def with_copy_sources(entries: DataFrame, wanted: DataFrame) -> DataFrame:
-    """entry_id: ``wanted`` and every entry their copy chains were copied from (the pass
-    scores a copy from its chain): one join per copy step, until a step adds none."""
+# -- the part of the new version the re-scored entries' searches can read ---------------------
+
+
+def search_graph(g: Graph, entries: DataFrame, max_loans: int) -> Graph:
+    """``g`` cut to what the pass's searches from ``entries`` (a part of ``g.entries``) can
+    read: walking forward from their subjects, ``max_loans`` steps (a person's own loans
+    and the loans naming a number the person owned on the application day, a phone
+    subject's loans; then those loans' borrowers), the loans found, their links, the owner
+    periods of every number they name and of the phone subjects, and ``entries``. Each
+    search runs over its frontier's ties only, and every frontier of a search from these
+    entries is among the people walked, so the pass over the cut graph gives those
+    entries' rows; its index (every tie of the graph) is then built over the loans found
+    only. One kept frame per step."""
     from pyspark.sql import functions as F
 
     col = F.col
-    up = entries.select(col("entry_id").alias("_e"), col("copied_from").alias("_up"))
-    out, new = wanted, wanted
-    while True:
-        step = new.join(up, col("entry_id") == col("_e")).where(col("_up").isNotNull())
-        new = (
-            step.select(col("_up").alias("entry_id")).distinct().join(out, "entry_id", "left_anti")
+    people = entries.where(col("person").isNotNull()).select("person")
+    numbers = entries.where(col("kind") == SubjectKind.PHONE.value).select(
+        col("subject").alias("phone")
+    )
+    loans = g.loans.select("loan_id", "borrower", "applied")
+    uses = (
+        g.loans.where(col("applicant").isNotNull())
+        .select("loan_id", col("applicant").alias("phone"))
+        .unionByName(g.links.select("loan_id", "phone"))
+    )
+    owned_by = g.periods.select("phone", col("owner").alias("person"), "since", "until")
+    found: list[DataFrame] = []
+    for step in range(max_loans):
+        owned = owned_by.join(people, "person", "left_semi").drop("person")
+        via = (
+            uses.join(owned, "phone")
+            .join(loans, "loan_id")
+            .where((col("since") <= col("applied")) & (col("until") >= col("applied")))
         )
-        new = new.localCheckpoint()
-        if new.isEmpty():
-            return out
-        out = out.unionByName(new).localCheckpoint()
+        own = loans.join(people, col("borrower") == col("person"), "left_semi")
+        parts = [own.select("loan_id"), via.select("loan_id")]
+        if step == 0:
+            parts.append(uses.join(numbers, "phone", "left_semi").select("loan_id"))
+        found.append(checkpoint(_union(parts)))
+        if step < max_loans - 1:
+            people = (
+                loans.join(found[-1], "loan_id", "left_semi")
+                .select(col("borrower").alias("person"))
+                .distinct()
+            )
+    need = checkpoint(_union(found))
+    phones = _union([uses.join(need, "loan_id", "left_semi").select("phone"), numbers])
+    return Graph(
+        periods=cache(g.periods.join(phones, "phone", "left_semi")),
+        loans=cache(g.loans.join(need, "loan_id", "left_semi")),
+        links=cache(g.links.join(need, "loan_id", "left_semi")),
+        entries=entries,
+        sharing=g.sharing,
+    )

@@ -27,7 +27,7 @@ emptiness of each copy step. :func:`reaudit_spark` is the same from the numpy co
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -37,9 +37,10 @@ from ...facts.phonecodes import string_array
 from ...facts.phones import DEFAULT_REGION
 from ...policy import Policy, default_policy
 from ..rows import AUDIT_COLUMNS
-from .difference import FrameChanges, frame_changes, reached_entries, with_copy_sources
+from .difference import FrameChanges, frame_changes, reached_entries
 from .frames import frames_from_columns, text_frames
 from .graph import typed_graph
+from .kept import Kept, cache, checkpoint
 from .search import audit_graph, broadcast_all
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -58,15 +59,30 @@ AUDIT_SCHEMA = (
 
 @dataclass(frozen=True)
 class SparkReaudit:
-    """A re-audit on Spark: the new version's rows and what was re-scored."""
+    """A re-audit on Spark: the new version's rows and what was re-scored, both computed
+    and kept until :meth:`release` (or the end of a ``with`` block over it); everything
+    else the re-audit cached or checkpointed was released when it returned."""
 
-    #: the audit rows of the new version (§4 columns, entry_id order)
+    #: the audit rows of the new version (§4 columns, entry_id order), computed and kept
     rows: DataFrame
     #: entry_id: the entries re-scored (those the difference reaches, and the entries
-    #: their copy chains start from); every other row was carried over
+    #: their copy chains start from), computed and kept; every other row was carried over
     rescored: DataFrame
-    #: the difference found (per table, and the seeds)
+    #: the difference found (per table, and the seeds): lazy again (its cache released),
+    #: computed anew when read
     changes: FrameChanges
+    #: what :attr:`rows` and :attr:`rescored` hold in the session
+    kept: Kept = field(repr=False, compare=False)
+
+    def release(self) -> None:
+        """Free the rows and the re-scored ids kept in the session (blocking)."""
+        self.kept.release()
+
+    def __enter__(self) -> SparkReaudit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _typed(spark: SparkSession, rows: DataFrame) -> DataFrame:
@@ -92,8 +108,39 @@ def reaudit_frames(
     (the old version's tables) can reach re-scored by Spark's pass, every other row
     carried over from ``rows_before`` (the old version's audit under ``policy``). ``check``
     checks ``after``'s tables as ``audit_frames`` does (``before`` was audited: not again).
-    Every step is a DataFrame join: nothing of either version is collected (module doc)."""
+    Every step is a DataFrame join: nothing of either version is collected (module doc).
+
+    The rows and the re-scored ids come back computed and kept in the session; every
+    other frame the re-audit cached or checkpointed is released before it returns (or
+    raises). Release the two with :meth:`SparkReaudit.release`, or use the result as a
+    context manager: ``with reaudit_frames(...) as got: got.rows.write...``."""
     policy = policy or default_policy()
+    out = Kept()
+    try:
+        with Kept():  # the re-audit's own frames: released when it ends
+            changes, rows, rescored = _reaudit(
+                spark, before, rows_before, after, policy, region, check
+            )
+            with out.active():  # what it gives back: computed now, kept until released
+                rows, rescored = checkpoint(rows), checkpoint(rescored)
+    except BaseException:
+        out.release()
+        raise
+    return SparkReaudit(rows, rescored, changes, out)
+
+
+def _reaudit(
+    spark: SparkSession,
+    before: Mapping[str, DataFrame],
+    rows_before: DataFrame,
+    after: Mapping[str, DataFrame],
+    policy: Policy,
+    region: str,
+    check: bool,
+) -> tuple[FrameChanges, DataFrame, DataFrame]:
+    """The difference, the rows (entry_id order) and the re-scored ids, as frames."""
+    from pyspark.sql import functions as F
+
     text_a, text_b = text_frames(spark, before), text_frames(spark, after)
     ga = typed_graph(spark, text_a, region, False)
     gb = typed_graph(spark, text_b, region, check)
@@ -101,19 +148,20 @@ def reaudit_frames(
     small = broadcast_all(spark, text_b)
     if changes.everything:
         rows = audit_graph(spark, gb, policy, small=small)
-        return SparkReaudit(rows, gb.entries.select("entry_id"), changes)
-    rescored = with_copy_sources(gb.entries, reached_entries(gb, changes, policy.max_loans))
+        return changes, rows, gb.entries.select("entry_id")
+    rescored = reached_entries(gb, changes, policy.max_loans)
+    # (a small graph: the ids joined without a shuffle; a large one: as Spark plans it)
+    ids = F.broadcast(rescored) if small else rescored
     carried = (
         _typed(spark, rows_before)
         .join(gb.entries.select("entry_id"), "entry_id", "left_semi")
-        .join(rescored, "entry_id", "left_anti")
+        .join(ids, "entry_id", "left_anti")
     )
     if not rescored.count():
-        return SparkReaudit(carried.orderBy("entry_id"), rescored, changes)
-    entries = gb.entries.join(rescored, "entry_id", "left_semi").cache()
+        return changes, carried.orderBy("entry_id"), rescored
+    entries = cache(gb.entries.join(ids, "entry_id", "left_semi"))
     fresh = _typed(spark, audit_graph(spark, replace(gb, entries=entries), policy, small=small))
-    rows = fresh.unionByName(carried).orderBy("entry_id")
-    return SparkReaudit(rows, rescored, changes)
+    return changes, fresh.unionByName(carried).orderBy("entry_id"), rescored
 
 
 def reaudit_spark(
@@ -134,13 +182,13 @@ def reaudit_spark(
     old = spark.createDataFrame(
         [tuple(r[c] for c in AUDIT_COLUMNS) for r in rows_before.values()], AUDIT_SCHEMA
     )
-    got = reaudit_frames(
+    with reaudit_frames(
         spark,
         frames_from_columns(spark, cols_a),
         old,
         frames_from_columns(spark, after.cols),
         policy,
         check=False,
-    )
-    rows = {str(r["entry_id"]): r.asDict() for r in got.rows.collect()}
+    ) as got:
+        rows = {str(r["entry_id"]): r.asDict() for r in got.rows.collect()}
     return {e: rows[e] for e in ids}
