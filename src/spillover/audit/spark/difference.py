@@ -46,7 +46,6 @@ __all__ = [
     "along_copies",
     "frame_changes",
     "reached_entries",
-    "search_graph",
     "table_difference",
 ]
 
@@ -89,6 +88,9 @@ class FrameChanges:
     platforms: DataFrame  # platform: where a changed sharing agreement leads
     #: platform records or matches differ: every entry is re-scored
     everything: bool = False
+    #: the graph is small (:func:`~.search.broadcast_all`): the seeds and every frame the
+    #: walk finds are broadcast to their joins (no shuffle of the tables they join)
+    small: bool = False
 
     def counts(self) -> dict[str, int]:
         """The changed rows per table (one small job per table)."""
@@ -116,10 +118,14 @@ def table_difference(
     every column compared, nulls equal), with ``side`` and ``change``: with a ``key``, a
     key on both sides is ``changed`` (its old and new row both listed), else ``removed`` /
     ``added``."""
+    return _marked(_one_side(a, b, columns), key)
+
+
+def _marked(both: DataFrame, key: Sequence[str]) -> DataFrame:
+    """The rows of one side only (:func:`_one_side`) with ``change`` by ``key``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    both = _one_side(a, b, columns)
     alone = F.when(F.col("side") == "before", F.lit(REMOVED)).otherwise(F.lit(ADDED))
     if not key:
         return both.withColumn("change", alone)
@@ -134,6 +140,13 @@ def _differ(a: DataFrame, b: DataFrame) -> DataFrame:
 
     columns = [c for c in a.columns if c != "_file"]
     return _one_side(a, b, columns).limit(1).select(F.lit(None).cast("string").alias("v"))
+
+
+def _side(df: DataFrame, small: bool) -> DataFrame:
+    """``df`` as the broadcast side of a join when the graph is small."""
+    from pyspark.sql import functions as F
+
+    return F.broadcast(df) if small else df
 
 
 def _values(df: DataFrame, column: str, name: str, where: Column | None = None) -> DataFrame:
@@ -156,6 +169,7 @@ def frame_changes(
     ga: Graph,
     text_b: Mapping[str, DataFrame],
     gb: Graph,
+    small: bool = False,
 ) -> FrameChanges:
     """The difference of version A (its text tables and typed graph) and version B, as
     DataFrames (module doc): one job to compare the platform records and matches."""
@@ -171,40 +185,39 @@ def frame_changes(
         "entries": (ga.entries, gb.entries),
         "sharing": (ga.sharing, gb.sharing),
     }
-    # kept once computed: the seeds read them (no job of their own)
-    tables = {
-        name: cache(table_difference(a, b, _COLUMNS[name], _KEYS[name]))
-        for name, (a, b) in sources.items()
-    }
+    # the rows of one side only, kept once computed (the seeds read them); their marks
+    # (removed / added / changed: a window by key) only when the tables are read
+    rows = {name: cache(_one_side(a, b, _COLUMNS[name])) for name, (a, b) in sources.items()}
+    tables = {name: _marked(df, _KEYS[name]) for name, df in rows.items()}
     loans = cache(
         _union(
             [
-                _values(tables["loans"], "loan_id", "loan_id"),
-                _values(tables["loan_records"], "loan_id", "loan_id"),
+                _values(rows["loans"], "loan_id", "loan_id"),
+                _values(rows["loan_records"], "loan_id", "loan_id"),
             ]
         )
     )
     # the numbers of changed links, periods and loans, and every number a changed loan names
-    of_loans = gb.links.join(loans, "loan_id", "left_semi")
+    of_loans = gb.links.join(_side(loans, small), "loan_id", "left_semi")
     phones = _union(
         [
-            _values(tables["links"], "phone", "phone"),
-            _values(tables["periods"], "phone", "phone"),
-            _values(tables["loans"], "applicant", "phone"),
+            _values(rows["links"], "phone", "phone"),
+            _values(rows["periods"], "phone", "phone"),
+            _values(rows["loans"], "applicant", "phone"),
             _values(of_loans, "phone", "phone"),
         ]
     )
     persons = _union(
         [
-            _values(tables["people"], "person_id", "person"),
-            _values(tables["periods"], "owner", "person"),
-            _values(tables["loans"], "borrower", "person"),
+            _values(rows["people"], "person_id", "person"),
+            _values(rows["periods"], "owner", "person"),
+            _values(rows["loans"], "borrower", "person"),
         ]
     )
-    entries = _values(tables["entries"], "entry_id", "entry_id", col("side") == "after").distinct()
+    entries = _values(rows["entries"], "entry_id", "entry_id", col("side") == "after").distinct()
     # one job: whether the records or matches differ, and where changed agreements lead
     differ = [_differ(text_a[t], text_b[t]) for t in ("records", "matches")]
-    found = _union([*differ, tables["sharing"].select(col("dst").alias("v"))]).collect()
+    found = _union([*differ, rows["sharing"].select(col("dst").alias("v"))]).collect()
     everything = any(r["v"] is None for r in found)
     return FrameChanges(
         tables=tables,
@@ -214,6 +227,7 @@ def frame_changes(
         entries=cache(entries),
         platforms=_forward(spark, ga, gb, {r["v"] for r in found if r["v"] is not None}),
         everything=everything,
+        small=small,
     )
 
 
@@ -241,33 +255,35 @@ def _forward(spark: SparkSession, ga: Graph, gb: Graph, start: set[str]) -> Data
 # -- the walk back from the seeds, over the new version's ties --------------------------------
 
 
-def _own_loans(g: Graph, people: DataFrame) -> DataFrame:
+def _own_loans(g: Graph, people: DataFrame, small: bool) -> DataFrame:
     """loan_id, applied, applicant, borrower of the loans ``people`` (person) borrowed."""
     from pyspark.sql import functions as F
 
-    return g.loans.join(people, F.col("borrower") == F.col("person"), "left_semi").select(
+    on = F.col("borrower") == F.col("person")
+    return g.loans.join(_side(people, small), on, "left_semi").select(
         "loan_id", "applied", "applicant", "borrower"
     )
 
 
-def _phones_of(g: Graph, loans: DataFrame) -> DataFrame:
+def _phones_of(g: Graph, loans: DataFrame, small: bool) -> DataFrame:
     """phone, applied: the numbers ``loans`` name (applicant and links), with the day."""
     from pyspark.sql import functions as F
 
     applicant = loans.where(F.col("applicant").isNotNull()).select(
         F.col("applicant").alias("phone"), "applied"
     )
-    links = g.links.join(loans.select("loan_id", "applied"), "loan_id").select("phone", "applied")
+    named = _side(loans.select("loan_id", "applied"), small)
+    links = g.links.join(named, "loan_id").select("phone", "applied")
     return applicant.unionByName(links)
 
 
-def _tied_to(g: Graph, loans: DataFrame) -> DataFrame:
+def _tied_to(g: Graph, loans: DataFrame, small: bool) -> DataFrame:
     """person: the borrowers of ``loans`` and the owners of the numbers they name on the
     application day (owner periods never overlap: the one covering the day)."""
     from pyspark.sql import functions as F
 
     col = F.col
-    uses = _phones_of(g, loans).distinct()
+    uses = _side(_phones_of(g, loans, small).distinct(), small)
     p = g.periods.select(col("phone").alias("_p"), "owner", "since", "until")
     owners = uses.join(
         p,
@@ -286,15 +302,16 @@ def _reached_people(g: Graph, changes: FrameChanges, max_loans: int) -> list[Dat
     from pyspark.sql import functions as F
 
     col = F.col
-    owners = g.periods.join(changes.phones, "phone", "left_semi").select(
+    small = changes.small
+    owners = g.periods.join(_side(changes.phones, small), "phone", "left_semi").select(
         col("owner").alias("person")
     )
-    borrowers = g.loans.join(changes.loans, "loan_id", "left_semi").select(
+    borrowers = g.loans.join(_side(changes.loans, small), "loan_id", "left_semi").select(
         col("borrower").alias("person")
     )
     out = [_union([changes.persons, owners, borrowers]).where(col("person").isNotNull())]
     for _ in range(1, max_loans):
-        more = _tied_to(g, _own_loans(g, out[-1]))
+        more = _tied_to(g, _own_loans(g, out[-1], small), small)
         out.append(checkpoint(out[-1].unionByName(more).distinct()))
     return out
 
@@ -311,24 +328,28 @@ def reached_entries(g: Graph, changes: FrameChanges, max_loans: int) -> DataFram
         return entries.select("entry_id")
     reached = _reached_people(g, changes, max_loans)
     people = reached[max_loans - 1].withColumnRenamed("person", "_r")
-    by_person = entries.join(people, col("person") == col("_r"), "left_semi")
+    small = changes.small
+    by_person = entries.join(_side(people, small), col("person") == col("_r"), "left_semi")
     phone_ok = [changes.phones]
     if max_loans >= 2:
-        phone_ok.append(_phones_of(g, _own_loans(g, reached[max_loans - 2])).select("phone"))
+        loans = _own_loans(g, reached[max_loans - 2], small)
+        phone_ok.append(_phones_of(g, loans, small).select("phone"))
     numbers = _union(phone_ok).withColumnRenamed("phone", "_s")
     phones = entries.where(col("kind") == SubjectKind.PHONE.value).join(
-        numbers, col("subject") == col("_s"), "left_semi"
+        _side(numbers, small), col("subject") == col("_s"), "left_semi"
     )
     platforms = changes.platforms.withColumnRenamed("platform", "_q")
-    listed = entries.join(changes.entries, "entry_id", "left_semi").unionByName(
-        entries.join(platforms, col("platform") == col("_q"), "left_semi")
+    listed = entries.join(_side(changes.entries, small), "entry_id", "left_semi").unionByName(
+        entries.join(_side(platforms, small), col("platform") == col("_q"), "left_semi")
     )
     listed = checkpoint(listed.select("entry_id").distinct())
-    start = _union([df.select("entry_id") for df in (by_person, phones, listed)])
-    return along_copies(entries, start, listed)
+    start = checkpoint(_union([df.select("entry_id") for df in (by_person, phones, listed)]))
+    return along_copies(entries, start, listed, small)
 
 
-def along_copies(entries: DataFrame, start: DataFrame, changed: DataFrame) -> DataFrame:
+def along_copies(
+    entries: DataFrame, start: DataFrame, changed: DataFrame, small: bool = False
+) -> DataFrame:
     """entry_id: ``start``, every entry copied (at any remove) from one of ``changed`` (a
     part of ``start``: a copy of an entry reached by its subject has that subject, and is
     reached itself), and every entry the copy chains of all of them were copied from (the
@@ -353,67 +374,12 @@ def along_copies(entries: DataFrame, start: DataFrame, changed: DataFrame) -> Da
         start.select("entry_id", F.lit(False).alias("way"))
     )
     while True:
-        nxt = frontier.join(
-            steps, (col("entry_id") == col("_from")) & (col("way") == col("_down"))
-        ).select(col("_to").alias("entry_id"), col("way"))
+        nxt = (
+            _side(frontier, small)
+            .join(steps, (col("entry_id") == col("_from")) & (col("way") == col("_down")))
+            .select(col("_to").alias("entry_id"), col("way"))
+        )
         frontier = checkpoint(nxt.distinct())
         if frontier.isEmpty():
             return checkpoint(_union(parts))
         parts.append(frontier.select("entry_id"))
-
-
-# -- the part of the new version the re-scored entries' searches can read ---------------------
-
-
-def search_graph(g: Graph, entries: DataFrame, max_loans: int) -> Graph:
-    """``g`` cut to what the pass's searches from ``entries`` (a part of ``g.entries``) can
-    read: walking forward from their subjects, ``max_loans`` steps (a person's own loans
-    and the loans naming a number the person owned on the application day, a phone
-    subject's loans; then those loans' borrowers), the loans found, their links, the owner
-    periods of every number they name and of the phone subjects, and ``entries``. Each
-    search runs over its frontier's ties only, and every frontier of a search from these
-    entries is among the people walked, so the pass over the cut graph gives those
-    entries' rows; its index (every tie of the graph) is then built over the loans found
-    only. One kept frame per step."""
-    from pyspark.sql import functions as F
-
-    col = F.col
-    people = entries.where(col("person").isNotNull()).select("person")
-    numbers = entries.where(col("kind") == SubjectKind.PHONE.value).select(
-        col("subject").alias("phone")
-    )
-    loans = g.loans.select("loan_id", "borrower", "applied")
-    uses = (
-        g.loans.where(col("applicant").isNotNull())
-        .select("loan_id", col("applicant").alias("phone"))
-        .unionByName(g.links.select("loan_id", "phone"))
-    )
-    owned_by = g.periods.select("phone", col("owner").alias("person"), "since", "until")
-    found: list[DataFrame] = []
-    for step in range(max_loans):
-        owned = owned_by.join(people, "person", "left_semi").drop("person")
-        via = (
-            uses.join(owned, "phone")
-            .join(loans, "loan_id")
-            .where((col("since") <= col("applied")) & (col("until") >= col("applied")))
-        )
-        own = loans.join(people, col("borrower") == col("person"), "left_semi")
-        parts = [own.select("loan_id"), via.select("loan_id")]
-        if step == 0:
-            parts.append(uses.join(numbers, "phone", "left_semi").select("loan_id"))
-        found.append(checkpoint(_union(parts)))
-        if step < max_loans - 1:
-            people = (
-                loans.join(found[-1], "loan_id", "left_semi")
-                .select(col("borrower").alias("person"))
-                .distinct()
-            )
-    need = checkpoint(_union(found))
-    phones = _union([uses.join(need, "loan_id", "left_semi").select("phone"), numbers])
-    return Graph(
-        periods=cache(g.periods.join(phones, "phone", "left_semi")),
-        loans=cache(g.loans.join(need, "loan_id", "left_semi")),
-        links=cache(g.links.join(need, "loan_id", "left_semi")),
-        entries=entries,
-        sharing=g.sharing,
-    )

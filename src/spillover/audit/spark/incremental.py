@@ -144,8 +144,8 @@ def _reaudit(
     text_a, text_b = text_frames(spark, before), text_frames(spark, after)
     ga = typed_graph(spark, text_a, region, False)
     gb = typed_graph(spark, text_b, region, check)
-    changes = frame_changes(spark, text_a, ga, text_b, gb)
     small = broadcast_all(spark, text_b)
+    changes = frame_changes(spark, text_a, ga, text_b, gb, small)
     if changes.everything:
         rows = audit_graph(spark, gb, policy, small=small)
         return changes, rows, gb.entries.select("entry_id")
