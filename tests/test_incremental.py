@@ -2,8 +2,8 @@
 re-scored, the rest carried over, and the result equals a full audit of the new version,
 over random worlds and random corrections (both ways: a correction removes ties, its
 undoing adds them), on every engine that audits (the batch pass and the per-entry search,
-over the memory and array backends and Neo4j; Spark has no incremental path: see
-docs/disputes.md)."""
+over the memory and array backends and Neo4j, and Spark's, whose difference and walk are
+DataFrame joins)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import dataclasses
 import random
 from datetime import timedelta
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from scenario import random_scenario
 from spillover import read_dataset
 from spillover.audit.batch import pass_rows
 from spillover.audit.incremental import reaudit_rows
+from spillover.audit.rows import AUDIT_COLUMNS
 from spillover.backends.memory import MemoryBackend
 from spillover.disputes import corrected, dataset_records
 from spillover.engines.batch import Index, columns_from_dataset
@@ -27,7 +29,9 @@ from spillover.engines.batch.incremental import (
     fact_changes,
     index_changes,
 )
+from spillover.errors import SpilloverError
 from spillover.facts.model import Dataset, LoanStatus
+from spillover.facts.phonecodes import string_array
 from spillover.policy import default_policy
 
 
@@ -74,8 +78,9 @@ ENGINES = [
     ("spark", "memory"),
 ]
 #: random worlds per engine (a Neo4j example ingests both versions, a Spark one runs two
-#: Spark passes, about 200 s each on a 2-core machine under load 24: fewer)
-EXAMPLES = {"pass": 40, "per-entry": 25, "neo4j": 10, "spark": 1}
+#: Spark re-audits in the tests' shared session: 4 worlds took 3.5 min under load 10 on a
+#: 2-core machine, the whole suite about 18 min of CI's 90: 8)
+EXAMPLES = {"pass": 40, "per-entry": 25, "neo4j": 10, "spark": 8}
 
 
 @pytest.mark.parametrize(("engine", "backend_kind"), ENGINES)
@@ -88,9 +93,7 @@ def test_reaudit_equals_a_full_audit_on_random_worlds_and_corrections(
 
     def rescore(before, rows_old, after, backend):
         if spark is not None:
-            from spillover.audit.spark.incremental import reaudit_spark
-
-            return reaudit_spark(spark, before, rows_old, after, default_policy())
+            return _spark_rescore(spark, before, rows_old, after)
         on = backend if engine == "per-entry" else None
         return reaudit_rows(before, rows_old, after, default_policy(), backend=on)
 
@@ -109,12 +112,91 @@ def test_reaudit_equals_a_full_audit_on_random_worlds_and_corrections(
             after = Index(backend.columns(), default_policy())
             full, rows_old = _full(new), _full(old)
             cols = columns_from_dataset(old)
-            # (Spark re-scores what the numpy step finds, from either form: one is enough)
+            # (Spark finds the changed facts from its own tables: one form is enough)
             forms = (cols, Index(cols, default_policy()))[1 if engine == "spark" else 0 :]
             for before in forms:
                 assert rescore(before, rows_old, after, backend) == full, (seed, engine)
 
     check()
+
+
+def _spark_rescore(spark, before, rows_old, after):
+    """Spark's re-audit of ``after`` (the DataFrame difference and walk), its rows
+    collected; the entries it re-scored are the numpy step's, with their copy sources."""
+    from spillover.audit.spark.frames import frames_from_columns
+    from spillover.audit.spark.incremental import AUDIT_SCHEMA, reaudit_frames
+    from spillover.audit.spark.kept import held_rdds
+
+    cols = before.cols
+    old = spark.createDataFrame(
+        [tuple(r[c] for c in AUDIT_COLUMNS) for r in rows_old.values()], AUDIT_SCHEMA
+    )
+    held = held_rdds(spark)
+    with reaudit_frames(
+        spark,
+        frames_from_columns(spark, cols),
+        old,
+        frames_from_columns(spark, after.cols),
+        check=False,
+    ) as got:
+        rows = {str(r["entry_id"]): r.asDict() for r in got.rows.collect()}
+        rescored = {r["entry_id"] for r in got.rescored.collect()}
+    # nothing of the re-audit is left in the session (the tests share one)
+    assert _left_behind(spark, held) == {}
+    ids = string_array(after.cols.entry_ids).take(pa.array(after.codes.entry_order)).to_pylist()
+    numpy = {ids[i] for i in affected_entries(after, fact_changes(cols, after.cols))}
+    copied = string_array(after.cols.entry_copied_from).to_pylist()
+    sources = dict(zip(string_array(after.cols.entry_ids).to_pylist(), copied, strict=True))
+    for e in list(numpy):
+        while sources.get(e):
+            e = str(sources[e])
+            numpy.add(e)
+    assert rescored == numpy
+    assert list(rows) == ids
+    return rows
+
+
+def _left_behind(spark, held):
+    """The RDDs the session holds now and did not hold before (``held``)."""
+    from spillover.audit.spark.kept import held_rdds
+
+    return {i: name for i, name in held_rdds(spark).items() if i not in held}
+
+
+def test_a_spark_reaudit_leaves_nothing_in_the_session(spark, tmp_path):
+    """Spark's own storage status: every frame the re-audit cached or checkpointed (the
+    text and typed tables of both versions, the difference, the walk, the pass's layers)
+    is released when it returns; its rows and re-scored ids when it is released."""
+    from spillover.audit.spark.frames import frames_from_columns
+    from spillover.audit.spark.incremental import AUDIT_SCHEMA, reaudit_frames
+    from spillover.audit.spark.kept import held_rdds
+
+    s = random_scenario(7, people=40, loans=90, entries=40, records=6)
+    a = read_dataset(s.write(tmp_path / "w"))
+    link = sorted(a.links, key=lambda x: (x.loan_id, x.phone))[0]
+    b = dataclasses.replace(a, links=tuple(x for x in a.links if x != link))
+    old = spark.createDataFrame(
+        [tuple(r[c] for c in AUDIT_COLUMNS) for r in _full(a).values()], AUDIT_SCHEMA
+    )
+    held = held_rdds(spark)
+    got = reaudit_frames(
+        spark,
+        frames_from_columns(spark, columns_from_dataset(a)),
+        old,
+        frames_from_columns(spark, columns_from_dataset(b)),
+    )
+    # while the result lives: its two frames only (computed: blocks in the block manager)
+    assert len(_left_behind(spark, held)) == 2
+    assert {str(r["entry_id"]): r.asDict() for r in got.rows.collect()} == _full(b)
+    assert 0 < got.rescored.count() < len(b.entries)
+    got.release()
+    assert _left_behind(spark, held) == {}
+    # and a re-audit that fails half way (a table refused) leaves nothing either
+    bad = frames_from_columns(spark, columns_from_dataset(b))
+    bad["loans"] = bad["loans"].limit(0)  # every link names a loan that is not there
+    with pytest.raises(SpilloverError):
+        reaudit_frames(spark, frames_from_columns(spark, columns_from_dataset(a)), old, bad)
+    assert _left_behind(spark, held) == {}
 
 
 def test_the_per_entry_engine_explains_only_the_entries_a_correction_reaches(tmp_path):

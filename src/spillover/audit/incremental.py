@@ -15,8 +15,10 @@ every other entry's row over from the audit of the old version:
   and Neo4j (``Neo4jBackend``: Cypher round trips per entry).
 
 Either way the rows equal a full audit of the new version (tests/test_incremental.py,
-parametrized over the engines). The Spark engine has no incremental path: see
-docs/disputes.md ("Only what changed is re-audited").
+parametrized over the engines). Spark's re-audit finds the difference and the entries it
+reaches as DataFrame joins, with nothing of either version on the driver
+(:mod:`spillover.audit.spark.incremental`; docs/disputes.md, "Only what changed is
+re-audited").
 """
 
 from __future__ import annotations

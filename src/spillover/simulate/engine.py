@@ -122,11 +122,12 @@ def audit_engine(
     if engine not in ENGINES:
         raise SpilloverError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "spark":
-        from ..audit.spark import audit_frames, frames_from_columns, session
+        from ..audit.spark import Kept, audit_frames, frames_from_columns, session
 
         spark = spark or session()
-        rows = audit_frames(spark, frames_from_columns(spark, cols), policy, check=False)
-        answered = [r.asDict() for r in rows.toLocalIterator()]
+        with Kept():  # the audit's tables and layers released once its rows are read
+            rows = audit_frames(spark, frames_from_columns(spark, cols), policy, check=False)
+            answered = [r.asDict() for r in rows.toLocalIterator()]
         return Audited.from_rows(answered, cols.entry_ids.tolist())
     result = Index(cols, policy).audit()
     found = result.origin_loan >= 0

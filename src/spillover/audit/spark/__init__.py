@@ -14,8 +14,12 @@ and gives exactly the kernel's rows (tests hold the two to each other):
 * :mod:`.search`: the layered search, one DataFrame step per step of the kernel;
 * :mod:`.result`: the audit rows, scored and their reason codes spelled;
 * :mod:`.write`: the audit written (a file, or a Parquet dataset);
-* :mod:`.incremental`: the re-audit of only what a correction changed, the entries found
-  on the driver and re-scored by Spark's pass.
+* :mod:`.difference`: the difference of two versions of one dataset by anti joins, and
+  the entries it can reach by bounded-depth joins;
+* :mod:`.incremental`: the re-audit of only what a correction changed, those entries
+  re-scored by Spark's pass and the rest carried over by a join;
+* :mod:`.kept`: what a step cached or checkpointed, released when it ends (a session
+  that runs many audits holds none of them after).
 
 Every step kind, factor, reason code and the score come from :mod:`spillover.rules`
 through the kernel's compiled tables (``USE_KIND``, ``SUBJECT_PHONE_KIND``, ...)
@@ -29,7 +33,8 @@ package).
 """
 
 from .frames import TABLES, frames_from_columns, read_tables
-from .incremental import reaudit_spark
+from .incremental import SparkReaudit, reaudit_frames, reaudit_spark
+from .kept import Kept
 from .search import audit_frames
 from .session import SparkUnavailable, session
 from .write import OUT_FORMATS, SparkAuditSummary, audit_path, audit_spark
@@ -37,13 +42,16 @@ from .write import OUT_FORMATS, SparkAuditSummary, audit_path, audit_spark
 __all__ = [
     "OUT_FORMATS",
     "TABLES",
+    "Kept",
     "SparkAuditSummary",
+    "SparkReaudit",
     "SparkUnavailable",
     "audit_frames",
     "audit_path",
     "audit_spark",
     "frames_from_columns",
     "read_tables",
+    "reaudit_frames",
     "reaudit_spark",
     "session",
 ]

@@ -26,6 +26,7 @@ from ...data.contract import (
 from ...data.contract import TABLES as CONTRACT_TABLES
 from ...errors import SpilloverError
 from ...facts.columns import FOREVER, NEVER
+from .kept import cache
 from .session import file_system, first_line
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -221,7 +222,7 @@ def text_frames(spark: SparkSession, tables: Mapping[str, DataFrame]) -> dict[st
                 cols.append(F.lit(None).cast("string").alias(c))
         file = F.col("_file") if "_file" in df.columns else F.lit(table)
         # read once: the checks and every layer come back to the tables
-        full[table] = df.select(*cols, file.alias("_file")).cache()
+        full[table] = cache(df.select(*cols, file.alias("_file")))
     return full
 
 

@@ -14,6 +14,7 @@ from ...facts.columns import FOREVER, NEVER
 from ...facts.model import SubjectKind
 from ...facts.phones import mobile_pattern, normalize_phone
 from .expressions import day_number, flag, lookup
+from .kept import cache
 from .validate import overlaps_and_loops, resolved, validate
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -73,7 +74,7 @@ def typed_graph(
             day_number("since", NEVER_DAY).alias("since"),
         ),
     )
-    return Graph(*(df.cache() for df in (getattr(graph, f) for f in _GRAPH_FIELDS)))
+    return Graph(*(cache(df) for df in (getattr(graph, f) for f in _GRAPH_FIELDS)))
 
 
 def _periods(phones: DataFrame) -> DataFrame:

@@ -1,48 +1,167 @@
-"""Re-audit only what a correction changed, on Spark (issue 23 item 4).
+"""Re-audit only what a correction changed, on Spark (issue 23 item 4), with nothing of
+either version on the driver.
 
-The entries to re-score are found on the driver, from the two versions' columns
-(:func:`spillover.engines.batch.incremental.entries_to_reaudit`: the difference and the
-walk back from it run on the numpy index of both versions); Spark then runs its own pass
-(:func:`~spillover.audit.spark.audit_frames`) over the new version's tables with the
-blacklist restricted to those entries and the entries their copy chains start from. Every
-other entry's row is carried over. So the rows are a full Spark audit's (each entry's
-search is its own), but both versions must fit in the driver's memory as columns: a
-folder too large for one machine, Spark's own case, has no incremental path (the
-difference would have to be found with DataFrame joins; docs/disputes.md).
+:func:`reaudit_frames` takes both versions as DataFrames (the tables of docs/contract.md
+§1, as :func:`~.frames.read_tables` reads a folder at any path Spark reads) and the old
+version's audit rows as a DataFrame (§4 columns, as ``audit --engine spark`` writes them):
+
+1. the difference of the two versions, per table by anti joins of their rows (null-safe,
+   every column), each changed row marked removed / added / changed by the table's key,
+   and from it the changed facts (:func:`~.difference.frame_changes`);
+2. the entries those facts can reach, within the policy's depth (``max_loans - 1`` joins
+   back over the new version's ties, then forward over sharing and copies, one join per
+   copy step): the definition of :mod:`spillover.engines.batch.incremental`
+   (:func:`~.difference.reached_entries`);
+3. Spark's own pass (:func:`~.search.audit_graph`) over the new version with its
+   blacklist restricted to those entries and the entries their copy chains start from;
+   every other entry's row carried over from the old audit by a join.
+
+The rows are a full Spark audit's of the new version (each entry's search is its own;
+tests/test_incremental.py holds them to it over random worlds and corrections). What
+reaches the driver: whether the platform records and matches are the same (one flag), the
+sharing agreements (a few rows per platform, as the pass itself reads them), and the
+emptiness of each copy step. :func:`reaudit_spark` is the same from the numpy columns
+(what ``reaudit_rows`` takes), its rows collected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from ...engines.batch import CodedGraph, Columns
-from ...engines.batch.incremental import entries_to_reaudit
 from ...facts.phonecodes import string_array
+from ...facts.phones import DEFAULT_REGION
 from ...policy import Policy, default_policy
-from .frames import frames_from_columns
-from .search import audit_frames
+from ..rows import AUDIT_COLUMNS
+from .difference import FrameChanges, frame_changes, reached_entries
+from .frames import frames_from_columns, text_frames
+from .graph import typed_graph
+from .kept import Kept, cache, checkpoint
+from .search import audit_graph, broadcast_all
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["reaudit_spark"]
+__all__ = ["AUDIT_SCHEMA", "SparkReaudit", "reaudit_frames", "reaudit_spark"]
+
+#: the audit rows' types as Spark's pass gives them (docs/contract.md §4 columns)
+AUDIT_SCHEMA = (
+    "entry_id string, platform_id string, subject_kind string, subject string, "
+    "listed_at string, contamination double, verdict string, origin_loan_id string, "
+    "origin_borrower_id string, origin_platform_id string, responsibility double, "
+    "hops long, reason_codes string"
+)
 
 
-def _with_sources(cols: Columns, wanted: set[str]) -> set[str]:
-    """``wanted`` and every entry their copy chains were copied from."""
-    source = {
-        str(e): str(s) for e, s in zip(cols.entry_ids, cols.entry_copied_from, strict=True) if s
-    }
-    out, todo = set(wanted), list(wanted)
-    while todo:
-        s = source.get(todo.pop())
-        if s and s not in out:
-            out.add(s)
-            todo.append(s)
-    return out
+@dataclass(frozen=True)
+class SparkReaudit:
+    """A re-audit on Spark: the new version's rows and what was re-scored, both computed
+    and kept until :meth:`release` (or the end of a ``with`` block over it); everything
+    else the re-audit cached or checkpointed was released when it returned."""
+
+    #: the audit rows of the new version (§4 columns, entry_id order), computed and kept
+    rows: DataFrame
+    #: entry_id: the entries re-scored (those the difference reaches, and the entries
+    #: their copy chains start from), computed and kept; every other row was carried over
+    rescored: DataFrame
+    #: the difference found (per table, and the seeds): lazy again (its cache released),
+    #: computed anew when read
+    changes: FrameChanges
+    #: what :attr:`rows` and :attr:`rescored` hold in the session
+    kept: Kept = field(repr=False, compare=False)
+
+    def release(self) -> None:
+        """Free the rows and the re-scored ids kept in the session (blocking)."""
+        self.kept.release()
+
+    def __enter__(self) -> SparkReaudit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _typed(spark: SparkSession, rows: DataFrame) -> DataFrame:
+    """``rows`` with the §4 columns in the pass's types (an audit read from CSV is text)."""
+    from pyspark.sql import functions as F
+
+    schema = spark.createDataFrame([], AUDIT_SCHEMA).schema
+    return rows.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema))
+
+
+def reaudit_frames(
+    spark: SparkSession,
+    before: Mapping[str, DataFrame],
+    rows_before: DataFrame,
+    after: Mapping[str, DataFrame],
+    policy: Policy | None = None,
+    *,
+    region: str = DEFAULT_REGION,
+    check: bool = True,
+) -> SparkReaudit:
+    """The audit rows of version ``after`` (its tables as DataFrames, as
+    :func:`~.search.audit_frames` takes them), the entries the difference from ``before``
+    (the old version's tables) can reach re-scored by Spark's pass, every other row
+    carried over from ``rows_before`` (the old version's audit under ``policy``). ``check``
+    checks ``after``'s tables as ``audit_frames`` does (``before`` was audited: not again).
+    Every step is a DataFrame join: nothing of either version is collected (module doc).
+
+    The rows and the re-scored ids come back computed and kept in the session; every
+    other frame the re-audit cached or checkpointed is released before it returns (or
+    raises). Release the two with :meth:`SparkReaudit.release`, or use the result as a
+    context manager: ``with reaudit_frames(...) as got: got.rows.write...``."""
+    policy = policy or default_policy()
+    out = Kept()
+    try:
+        with Kept():  # the re-audit's own frames: released when it ends
+            changes, rows, rescored = _reaudit(
+                spark, before, rows_before, after, policy, region, check
+            )
+            with out.active():  # what it gives back: computed now, kept until released
+                rows, rescored = checkpoint(rows), checkpoint(rescored)
+    except BaseException:
+        out.release()
+        raise
+    return SparkReaudit(rows, rescored, changes, out)
+
+
+def _reaudit(
+    spark: SparkSession,
+    before: Mapping[str, DataFrame],
+    rows_before: DataFrame,
+    after: Mapping[str, DataFrame],
+    policy: Policy,
+    region: str,
+    check: bool,
+) -> tuple[FrameChanges, DataFrame, DataFrame]:
+    """The difference, the rows (entry_id order) and the re-scored ids, as frames."""
+    from pyspark.sql import functions as F
+
+    text_a, text_b = text_frames(spark, before), text_frames(spark, after)
+    ga = typed_graph(spark, text_a, region, False)
+    gb = typed_graph(spark, text_b, region, check)
+    small = broadcast_all(spark, text_b)
+    changes = frame_changes(spark, text_a, ga, text_b, gb, small)
+    if changes.everything:
+        rows = audit_graph(spark, gb, policy, small=small)
+        return changes, rows, gb.entries.select("entry_id")
+    rescored = reached_entries(gb, changes, policy.max_loans)
+    # (a small graph: the ids joined without a shuffle; a large one: as Spark plans it)
+    ids = F.broadcast(rescored) if small else rescored
+    carried = (
+        _typed(spark, rows_before)
+        .join(gb.entries.select("entry_id"), "entry_id", "left_semi")
+        .join(ids, "entry_id", "left_anti")
+    )
+    if not rescored.count():
+        return changes, carried.orderBy("entry_id"), rescored
+    entries = cache(gb.entries.join(ids, "entry_id", "left_semi"))
+    fresh = _typed(spark, audit_graph(spark, replace(gb, entries=entries), policy, small=small))
+    return changes, fresh.unionByName(carried).orderBy("entry_id"), rescored
 
 
 def reaudit_spark(
@@ -52,21 +171,24 @@ def reaudit_spark(
     after: CodedGraph,
     policy: Policy | None = None,
 ) -> dict[str, Mapping[str, Any]]:
-    """:func:`spillover.audit.incremental.reaudit_rows` with the entries re-scored by the
-    Spark pass over the new version's columns (``after``'s): the audit rows of the new
-    version by entry id, in id order."""
-    from pyspark.sql import functions as F
-
+    """:func:`spillover.audit.incremental.reaudit_rows` on Spark: :func:`reaudit_frames`
+    over the two versions' validated columns (``before``'s, ``after``'s) and the old rows,
+    its rows collected: the audit rows of the new version by entry id, in id order."""
     policy = policy or default_policy()
-    rows = entries_to_reaudit(before, after)
+    cols_a = before.cols if isinstance(before, CodedGraph) else before
     ids: list[str] = (
         string_array(after.cols.entry_ids).take(pa.array(after.codes.entry_order)).to_pylist()
     )
-    fresh: dict[str, Mapping[str, Any]] = {}
-    if len(rows):
-        wanted = _with_sources(after.cols, {ids[i] for i in rows})
-        frames = frames_from_columns(spark, after.cols)
-        frames["blacklist"] = frames["blacklist"].where(F.col("entry_id").isin(sorted(wanted)))
-        frame = audit_frames(spark, frames, policy)
-        fresh = {str(r["entry_id"]): r.asDict() for r in frame.collect()}
-    return {e: fresh[e] if e in fresh else rows_before[e] for e in ids}
+    old = spark.createDataFrame(
+        [tuple(r[c] for c in AUDIT_COLUMNS) for r in rows_before.values()], AUDIT_SCHEMA
+    )
+    with reaudit_frames(
+        spark,
+        frames_from_columns(spark, cols_a),
+        old,
+        frames_from_columns(spark, after.cols),
+        policy,
+        check=False,
+    ) as got:
+        rows = {str(r["entry_id"]): r.asDict() for r in got.rows.collect()}
+    return {e: rows[e] for e in ids}

@@ -9,6 +9,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from .graph import NEVER_DAY, Graph
+from .kept import checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -40,18 +41,20 @@ def reach(spark: SparkSession, g: Graph, small: bool = False) -> DataFrame:
     )
     if small:
         parents = F.broadcast(parents)
-    cur = e.select(
-        F.col("entry_id").alias("entry"),
-        F.lit(0).alias("i"),
-        "platform",
-        F.col("listed").alias("t"),
-        F.col("copied_from").alias("up"),
-    ).localCheckpoint()
+    cur = checkpoint(
+        e.select(
+            F.col("entry_id").alias("entry"),
+            F.lit(0).alias("i"),
+            "platform",
+            F.col("listed").alias("t"),
+            F.col("copied_from").alias("up"),
+        )
+    )
     targets = [cur.select("entry", "i", "platform", "t")]
     i = 0
     while True:
         i += 1
-        nxt = (
+        nxt = checkpoint(
             cur.where(F.col("up").isNotNull())
             .join(parents, F.col("up") == F.col("_id"))
             .where(F.col("_listed") <= F.col("t"))
@@ -62,7 +65,6 @@ def reach(spark: SparkSession, g: Graph, small: bool = False) -> DataFrame:
                 F.col("_listed").alias("t"),
                 F.col("_up").alias("up"),
             )
-            .localCheckpoint()
         )
         if nxt.isEmpty():
             break

@@ -28,6 +28,7 @@ from ...rules import APPLICANT, CHAIN_STEP, TIE_KINDS, factor, match_kind
 from .expressions import as_text, lookup
 from .frames import text_frames
 from .graph import Graph, typed_graph
+from .kept import checkpoint
 from .reach import reach
 from .result import result
 
@@ -327,7 +328,7 @@ def _covering(phone: Column, day: Column) -> Column:
 def _cache(df: DataFrame) -> DataFrame:
     """``df`` computed now and kept, its plan cut short (every layer builds on the one
     before: without the cut, the plans would grow with every layer)."""
-    return df.localCheckpoint()
+    return checkpoint(df)
 
 
 # -- the pass, step by step ------------------------------------------------------------------

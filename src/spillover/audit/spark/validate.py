@@ -32,6 +32,7 @@ from ...facts.phones import DEFAULT_REGION
 from ...rules import MatchKey
 from .expressions import is_date
 from .frames import TABLES
+from .kept import checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import Column, DataFrame
@@ -549,11 +550,10 @@ def overlaps_and_loops(phones: DataFrame, entries: DataFrame) -> None:
     step = links
     jumps = 0
     while n and (1 << jumps) <= n + 1:
-        step = (
+        step = checkpoint(
             step.alias("a")
             .join(step.alias("b"), F.col("a.up") == F.col("b.e"))
             .select(F.col("a.e").alias("e"), F.col("b.up").alias("up"))
-            .localCheckpoint()
         )
         jumps += 1
         if step.isEmpty():

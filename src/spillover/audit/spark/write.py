@@ -17,6 +17,7 @@ from ...facts.phones import DEFAULT_REGION
 from ...policy import Policy
 from ..batch import write_audit
 from .frames import read_tables
+from .kept import Kept, checkpoint
 from .search import audit_frames
 from .session import file_system, first_line, session
 
@@ -85,6 +86,19 @@ def audit_path(
         if target.is_dir():
             raise SpilloverError(f"{out}: is a directory; give a file name for --out")
     report = progress or (lambda stage, done, total: None)
+    with Kept():  # every table and layer the audit keeps, released once it is written
+        return _audit_to(spark, data, out, suffix, policy, region, report)
+
+
+def _audit_to(
+    spark: SparkSession,
+    data: str | Path,
+    out: str,
+    suffix: str,
+    policy: Policy | None,
+    region: str,
+    report: Callable[[str, int, int], None],
+) -> SparkAuditSummary:
     report("read", 0, 1)
     size_shuffles(spark, str(data))
     tables = read_tables(spark, data)
@@ -92,7 +106,7 @@ def audit_path(
     report("audit", 0, 1)
     rows = audit_frames(spark, tables, policy, region=region)
     if suffix == ".parquet":
-        rows = rows.localCheckpoint()
+        rows = checkpoint(rows)
         verdicts = {
             r["verdict"]: int(r["n"])
             for r in rows.groupBy("verdict").count().withColumnRenamed("count", "n").collect()
