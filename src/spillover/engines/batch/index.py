@@ -194,6 +194,11 @@ class CodedGraph:
                 codes_in(pa.array(ROLE_NAMES, pa.string()), cols.link_role).astype(np.int8),
             ]
         )
+        # in loan order (a loan's applicant phone first, then its links as listed): the
+        # ties sort by phone or person, stably, from here. (Two sorted runs when the links
+        # come in loan order, as written: the stable sort then only merges them.)
+        by_loan = np.argsort(loan, kind="stable")
+        phone, loan, role = phone[by_loan], loan[by_loan], role[by_loan]
         period = self.period_at(phone, self.loan_applied[loan])
         # period -1 (no owner period) picks the appended sentinel; works with no periods at all
         sms = self.loan_verified[loan].astype(np.int8)
@@ -214,7 +219,7 @@ class CodedGraph:
         """person -> loan ties (CSR by person): each person's own loans, and the loans
         naming a phone the person owned on the application day (not their own); loan
         and phone codes as int32."""
-        own_n = nl = len(self.loans)
+        own_n = len(self.loans)
         person_tie = (uses.owner >= 0) & (uses.owner != self.loan_borrower[uses.loan])
         src = np.concatenate([self.loan_borrower, uses.owner[person_tie]])
         self.t_loan = np.concatenate([np.arange(own_n), uses.loan[person_tie]])
@@ -235,7 +240,10 @@ class CodedGraph:
             self.kind_factor[np.maximum(self.t_owns, 0)],
             self.loan_match_f[self.t_loan],
         )
-        torder = np.argsort(src * nl + self.t_loan)
+        # by (person, loan): the own loans and the uses are each in loan order, so a
+        # stable sort by loan (a merge of the two) then by person (:func:`csr.stable_order`)
+        by_loan = np.argsort(self.t_loan, kind="stable")
+        torder = by_loan[csr.stable_order(src[by_loan], len(self.persons))]
         # loan and phone codes fit int32 (the pass widens them where it makes keys)
         self.t_loan = self.t_loan[torder].astype(np.int32)
         self.t_phone = self.t_phone[torder].astype(np.int32)
@@ -248,7 +256,8 @@ class CodedGraph:
     def _build_phone_uses(self, uses: _Uses) -> None:
         """phone -> loan uses (CSR by phone), for phone subjects; loan and owner codes as
         int32."""
-        uorder = np.argsort(uses.phone.astype(np.int64) * max(len(self.loans), 1) + uses.loan)
+        # by (phone, loan): the uses are in loan order (:meth:`_phone_uses`)
+        uorder = csr.stable_order(uses.phone, len(self.phones))
         self.u_loan = uses.loan[uorder]
         self.u_role = uses.role[uorder]
         self.u_owner = uses.owner[uorder]
