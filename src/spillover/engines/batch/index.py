@@ -194,11 +194,6 @@ class CodedGraph:
                 codes_in(pa.array(ROLE_NAMES, pa.string()), cols.link_role).astype(np.int8),
             ]
         )
-        # in loan order (a loan's applicant phone first, then its links as listed): the
-        # ties sort by phone or person, stably, from here. (Two sorted runs when the links
-        # come in loan order, as written: the stable sort then only merges them.)
-        by_loan = np.argsort(loan, kind="stable")
-        phone, loan, role = phone[by_loan], loan[by_loan], role[by_loan]
         period = self.period_at(phone, self.loan_applied[loan])
         # period -1 (no owner period) picks the appended sentinel; works with no periods at all
         sms = self.loan_verified[loan].astype(np.int8)
@@ -222,42 +217,42 @@ class CodedGraph:
         own_n = len(self.loans)
         person_tie = (uses.owner >= 0) & (uses.owner != self.loan_borrower[uses.loan])
         src = np.concatenate([self.loan_borrower, uses.owner[person_tie]])
-        self.t_loan = np.concatenate([np.arange(own_n), uses.loan[person_tie]])
-        self.t_phone = np.concatenate([np.full(own_n, -1), uses.phone[person_tie]])
-        self.t_role = np.concatenate([np.full(own_n, OWN, dtype=np.int8), uses.role[person_tie]])
+        # (loan and phone codes fit int32: the pass widens them where it makes keys)
+        t_loan = np.concatenate([np.arange(own_n, dtype=np.int32), uses.loan[person_tie]])
+        # by (person, loan): a stable sort by loan (a merge: the own loans, the applicant
+        # phones and the links, as written, each come in loan order), then by person
+        # (:func:`csr.stable_order`); one person's ties to one loan by several phones or
+        # roles stay as :meth:`_phone_uses` lists them (the pass never reads their order:
+        # they differ in its tie-break key)
+        by_loan = np.argsort(t_loan, kind="stable")
+        torder = by_loan[csr.stable_order(src[by_loan], len(self.persons))]
+        self.t_loan = t_loan[torder]
+
+        def in_order(own: int, used: np.ndarray) -> np.ndarray:  # own ties, then used ones
+            return np.concatenate([np.full(own_n, own, dtype=used.dtype), used])[torder]
+
+        self.t_phone = in_order(-1, uses.phone[person_tie])
+        self.t_role = in_order(OWN, uses.role[person_tie])
         # the owns step (-1: none, an own loan) and the loan step (-1: an own loan, whose
         # kind depends on the layer) of each tie
-        self.t_owns = np.concatenate(
-            [
-                np.full(own_n, -1, dtype=np.int8),
-                OWNS_KIND[uses.owner_verified[person_tie].astype(np.int64)].astype(np.int8),
-            ]
-        )
-        self.t_kind = np.concatenate([np.full(own_n, -1, dtype=np.int8), uses.kind[person_tie]])
+        owns = OWNS_KIND[uses.owner_verified[person_tie].astype(np.int64)].astype(np.int8)
+        self.t_owns = in_order(-1, owns)
+        self.t_kind = in_order(-1, uses.kind[person_tie])
         # the first factor: the owns step's, or for an own loan its record's match (1.0: none)
         self.t_f1 = np.where(
             self.t_owns >= 0,
             self.kind_factor[np.maximum(self.t_owns, 0)],
             self.loan_match_f[self.t_loan],
         )
-        # by (person, loan): the own loans and the uses are each in loan order, so a
-        # stable sort by loan (a merge of the two) then by person (:func:`csr.stable_order`)
-        by_loan = np.argsort(self.t_loan, kind="stable")
-        torder = by_loan[csr.stable_order(src[by_loan], len(self.persons))]
-        # loan and phone codes fit int32 (the pass widens them where it makes keys)
-        self.t_loan = self.t_loan[torder].astype(np.int32)
-        self.t_phone = self.t_phone[torder].astype(np.int32)
-        self.t_role = self.t_role[torder]
-        self.t_owns = self.t_owns[torder]
-        self.t_kind = self.t_kind[torder]
-        self.t_f1 = self.t_f1[torder]
         self.t_ptr = csr.ptr(src, len(self.persons))
 
     def _build_phone_uses(self, uses: _Uses) -> None:
         """phone -> loan uses (CSR by phone), for phone subjects; loan and owner codes as
         int32."""
-        # by (phone, loan): the uses are in loan order (:meth:`_phone_uses`)
-        uorder = csr.stable_order(uses.phone, len(self.phones))
+        # (numpy's default sort, not a stable one: the uses of one phone on one loan, in
+        # several roles, stay in the order it gives, which the simulator's choice of a
+        # role reads; spillover.simulate.world)
+        uorder = np.argsort(uses.phone.astype(np.int64) * max(len(self.loans), 1) + uses.loan)
         self.u_loan = uses.loan[uorder]
         self.u_role = uses.role[uorder]
         self.u_owner = uses.owner[uorder]
