@@ -239,7 +239,9 @@ class CodedGraph:
         self.t_loan = t_loan[torder]
 
         def in_order(own: int, used: np.ndarray) -> np.ndarray:  # own ties, then used ones
-            return np.concatenate([np.full(own_n, own, dtype=used.dtype), used])[torder]
+            ties: np.ndarray = np.concatenate([np.full(own_n, own, dtype=used.dtype), used])
+            out: np.ndarray = ties[torder]
+            return out
 
         self.t_phone = in_order(-1, uses.phone[person_tie])
         self.t_role = in_order(OWN, uses.role[person_tie])
