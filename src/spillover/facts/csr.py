@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gather", "ptr", "rank", "recode"]
+__all__ = ["gather", "ptr", "rank", "recode", "stable_order"]
 
 
 def ptr(node: np.ndarray, n: int) -> np.ndarray:
@@ -46,3 +46,19 @@ def recode(ranks: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Rows (-1: none) as codes under ``ranks`` (:func:`rank`); -1 stays -1."""
     rows = np.asarray(rows, dtype=np.int64)
     return np.where(rows >= 0, np.append(ranks, -1)[rows], -1)
+
+
+def stable_order(codes: np.ndarray, n: int) -> np.ndarray:
+    """``np.argsort(codes, kind="stable")`` for codes in -1..n-1, int64: rows by code,
+    rows of one code in their order. When code and row number fit one int64 together
+    (``(code + 1) << bits | row``), one sort of those values (a SIMD sort where numpy has
+    one: several times faster than a stable argsort of the codes), else the argsort."""
+    rows = len(codes)
+    bits = max(rows - 1, 0).bit_length()
+    if n.bit_length() + bits > 62:
+        return np.argsort(codes, kind="stable").astype(np.int64, copy=False)
+    packed = (np.asarray(codes, dtype=np.int64) + 1) << bits
+    packed |= np.arange(rows, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed

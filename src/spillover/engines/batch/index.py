@@ -96,8 +96,17 @@ class _Uses:
 class CodedGraph:
     """Integer-coded ties of a graph (the build of an :class:`~spillover.engines.batch.Index`)."""
 
-    def __init__(self, cols: Columns, policy: Policy | None = None) -> None:
+    def __init__(
+        self, cols: Columns, policy: Policy | None = None, *, fixed_use_order: bool = False
+    ) -> None:
+        """``fixed_use_order``: the uses of one phone on one loan (in several roles) in a
+        fixed order, the applicant phone first, then the links as listed, by a faster sort
+        (:meth:`_build_phone_uses`); by default in the order numpy's default sort leaves
+        them, which the simulator's choice of a role and the arrays backend's list of a
+        number's uses read. The audit pass never reads that order (the roles differ in
+        its tie-break key), so an index built only to audit asks for the faster sort."""
         self.policy = policy = policy or default_policy()
+        self.fixed_use_order = fixed_use_order
         #: factor of every tie kind under the policy, by kind code
         self.kind_factor = np.array([factor(policy, k) for k in TIE_KINDS])
         self.chain_factor = factor(policy, CHAIN_STEP)
@@ -179,6 +188,7 @@ class CodedGraph:
         self.p_owner = p_owner[porder]
         self.p_verified = np.asarray(cols.period_verified)[porder]
         self.p_ptr = csr.ptr(self.p_phone, len(self.phones))
+        self.p_count = np.diff(self.p_ptr).astype(np.int32)  # periods per phone
 
     def _phone_uses(self, cols: Columns, codes: Codes) -> _Uses:
         """(phone, role, loan) from applicant phones and links, with the owner on the day."""
@@ -214,41 +224,51 @@ class CodedGraph:
         """person -> loan ties (CSR by person): each person's own loans, and the loans
         naming a phone the person owned on the application day (not their own); loan
         and phone codes as int32."""
-        own_n = nl = len(self.loans)
+        own_n = len(self.loans)
         person_tie = (uses.owner >= 0) & (uses.owner != self.loan_borrower[uses.loan])
         src = np.concatenate([self.loan_borrower, uses.owner[person_tie]])
-        self.t_loan = np.concatenate([np.arange(own_n), uses.loan[person_tie]])
-        self.t_phone = np.concatenate([np.full(own_n, -1), uses.phone[person_tie]])
-        self.t_role = np.concatenate([np.full(own_n, OWN, dtype=np.int8), uses.role[person_tie]])
+        # (loan and phone codes fit int32: the pass widens them where it makes keys)
+        t_loan = np.concatenate([np.arange(own_n, dtype=np.int32), uses.loan[person_tie]])
+        # by (person, loan): a stable sort by loan (a merge: the own loans, the applicant
+        # phones and the links, as written, each come in loan order), then by person
+        # (:func:`csr.stable_order`); one person's ties to one loan by several phones or
+        # roles stay as :meth:`_phone_uses` lists them (the pass never reads their order:
+        # they differ in its tie-break key)
+        by_loan = np.argsort(t_loan, kind="stable")
+        torder = by_loan[csr.stable_order(src[by_loan], len(self.persons))]
+        self.t_loan = t_loan[torder]
+
+        def in_order(own: int, used: np.ndarray) -> np.ndarray:  # own ties, then used ones
+            ties: np.ndarray = np.concatenate([np.full(own_n, own, dtype=used.dtype), used])
+            out: np.ndarray = ties[torder]
+            return out
+
+        self.t_phone = in_order(-1, uses.phone[person_tie])
+        self.t_role = in_order(OWN, uses.role[person_tie])
         # the owns step (-1: none, an own loan) and the loan step (-1: an own loan, whose
         # kind depends on the layer) of each tie
-        self.t_owns = np.concatenate(
-            [
-                np.full(own_n, -1, dtype=np.int8),
-                OWNS_KIND[uses.owner_verified[person_tie].astype(np.int64)].astype(np.int8),
-            ]
-        )
-        self.t_kind = np.concatenate([np.full(own_n, -1, dtype=np.int8), uses.kind[person_tie]])
+        owns = OWNS_KIND[uses.owner_verified[person_tie].astype(np.int64)].astype(np.int8)
+        self.t_owns = in_order(-1, owns)
+        self.t_kind = in_order(-1, uses.kind[person_tie])
         # the first factor: the owns step's, or for an own loan its record's match (1.0: none)
         self.t_f1 = np.where(
             self.t_owns >= 0,
             self.kind_factor[np.maximum(self.t_owns, 0)],
             self.loan_match_f[self.t_loan],
         )
-        torder = np.argsort(src * nl + self.t_loan)
-        # loan and phone codes fit int32 (the pass widens them where it makes keys)
-        self.t_loan = self.t_loan[torder].astype(np.int32)
-        self.t_phone = self.t_phone[torder].astype(np.int32)
-        self.t_role = self.t_role[torder]
-        self.t_owns = self.t_owns[torder]
-        self.t_kind = self.t_kind[torder]
-        self.t_f1 = self.t_f1[torder]
         self.t_ptr = csr.ptr(src, len(self.persons))
 
     def _build_phone_uses(self, uses: _Uses) -> None:
         """phone -> loan uses (CSR by phone), for phone subjects; loan and owner codes as
         int32."""
-        uorder = np.argsort(uses.phone.astype(np.int64) * max(len(self.loans), 1) + uses.loan)
+        if self.fixed_use_order:
+            # by (phone, loan): a stable sort by loan (a merge, as for the person ties),
+            # then by phone (:func:`csr.stable_order`)
+            by_loan = np.argsort(uses.loan, kind="stable")
+            uorder = by_loan[csr.stable_order(uses.phone[by_loan], len(self.phones))]
+        else:  # (numpy's default sort: see __init__)
+            key = uses.phone.astype(np.int64) * max(len(self.loans), 1) + uses.loan
+            uorder = np.argsort(key)
         self.u_loan = uses.loan[uorder]
         self.u_role = uses.role[uorder]
         self.u_owner = uses.owner[uorder]
@@ -267,7 +287,7 @@ class CodedGraph:
         if len(self.p_phone) == 0 or len(phone) == 0:
             return out
         lo = self.p_ptr[phone]
-        count = self.p_ptr[phone + 1] - lo
+        count = self.p_count[phone]
         last = len(self.p_since) - 1
         out = np.where((count > 0) & (self.p_since[np.minimum(lo, last)] <= day), lo, -1)
         # most numbers have one period; the few with several are looked at further
@@ -277,6 +297,4 @@ class CodedGraph:
             cand = lo[more] + j
             starts = self.p_since[cand] <= day[more]
             out[more[starts]] = cand[starts]
-        ok = out >= 0
-        ok[ok] = self.p_until[out[ok]] >= day[ok]
-        return np.where(ok, out, -1)
+        return np.where((out >= 0) & (self.p_until[np.maximum(out, 0)] >= day), out, -1)
