@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ...engines.batch.incremental import reached_from
 from ...facts.model import SubjectKind
 from .graph import Graph
 from .kept import cache, checkpoint
@@ -242,13 +243,7 @@ def _forward(spark: SparkSession, ga: Graph, gb: Graph, start: set[str]) -> Data
             for g in (ga, gb)
             for r in g.sharing.select("src", "dst").distinct().collect()
         }
-        todo = list(seen)
-        while todo:
-            here = todo.pop()
-            for f, t in edges:
-                if f == here and t not in seen:
-                    seen.add(t)
-                    todo.append(t)
+        seen = reached_from(seen, edges)
     return spark.createDataFrame([(p,) for p in sorted(seen)], "platform string")
 
 

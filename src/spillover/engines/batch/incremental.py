@@ -28,7 +28,7 @@ by remedy removes matches rarely; the full pass is always right).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +49,7 @@ __all__ = [
     "entries_to_reaudit",
     "fact_changes",
     "index_changes",
+    "reached_from",
     "reaudit",
 ]
 
@@ -202,6 +203,23 @@ def fact_changes(a: Columns, b: Columns) -> FactChanges:
     )
 
 
+def reached_from(start: Iterable[str], edges: set[tuple[str, str]]) -> set[str]:
+    """``start`` and every node reached from it along ``edges`` (pairs ``(from, to)``).
+
+    >>> sorted(reached_from(["a"], {("a", "b"), ("b", "c"), ("d", "a")}))
+    ['a', 'b', 'c']
+    """
+    seen = set(start)
+    todo = list(seen)
+    while todo:
+        here = todo.pop()
+        for f, t in edges:
+            if f == here and t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return seen
+
+
 def _forward(a: Columns, b: Columns, start: pa.Array) -> pa.Array:
     """The platforms ``start`` leads to over the sharing agreements of either side (any day)."""
     if not len(start):
@@ -215,14 +233,7 @@ def _forward(a: Columns, b: Columns, start: pa.Array) -> pa.Array:
             strict=True,
         )
     }
-    seen = set(start.to_pylist())
-    todo = list(seen)
-    while todo:
-        here = todo.pop()
-        for f, t in edges:
-            if f == here and t not in seen:
-                seen.add(t)
-                todo.append(t)
+    seen = reached_from(start.to_pylist(), edges)
     return pa.array(sorted(seen), pa.string())
 
 
