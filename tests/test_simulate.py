@@ -464,6 +464,66 @@ def test_the_audit_of_a_simulated_blacklist_agrees_with_the_rule(synth_world, ru
 # --- the command line --------------------------------------------------------------------
 
 
+def two_roles(folder: Path, roles: tuple[str, ...]) -> Path:
+    """bo defaults on L1 at quick, naming ad's number in ``roles``, in that order."""
+    s = Scenario()
+    for p in ("bo", "ad"):
+        s.person(p)
+    s.platform("quick", "online_lender")
+    s.phone("bo")
+    number = s.phone("ad")
+    s.loan("L1", "quick", "bo", "2020-03-01", "defaulted", status_at="2020-06-01")
+    for role in roles:
+        s.link("L1", number, role)
+    return s.write(folder)
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        ("address_book", "emergency_contact"),
+        ("emergency_contact", "address_book"),
+        ("address_book", "reference", "emergency_contact"),
+    ],
+)
+def test_one_number_in_several_roles_is_listed_by_the_most_direct(tmp_path, roles):
+    """One entry per (platform, subject): of the ties one loan names a person by on one
+    day, the most direct (the order of TIE_KINDS), whatever order the links are in."""
+    folder = two_roles(tmp_path / "d", roles)
+    world = prepare(read_columns(folder), {"quick": "online_lender"}, cutoff=CUTOFF)
+    ad = world.index.persons.to_pylist().index("ad")
+    for rule in ("contacts_and_address_book", "contacts"):  # (contacts: no address book)
+        bl = simulate_rule(world, shipped_rule(rule), seed=0)
+        assert [TIE_KINDS[t] for t in bl.tie[bl.person == ad].tolist()] == ["emergency_contact"], (
+            rule
+        )
+
+
+def reversed_uses(world):
+    """``world`` with every loan's uses of phones in the reverse order."""
+    import dataclasses
+
+    ptr = world.use_ptr
+    loan = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    pos = np.arange(len(loan))
+    back = ptr[loan] + ptr[loan + 1] - 1 - pos
+    fields = ("use_phone", "use_role", "use_owner", "use_owner_verified", "use_sms")
+    return dataclasses.replace(world, **{f: getattr(world, f)[back] for f in fields})
+
+
+@pytest.mark.parametrize("rule", shipped_rule_names())
+def test_a_blacklist_does_not_depend_on_the_order_of_a_loans_uses(synth_world, rule):
+    """The same blacklist, field by field, with every loan's ties in the reverse order
+    (as another sort, or other data order, would leave them)."""
+    other = reversed_uses(synth_world)
+    assert not np.array_equal(other.use_role, synth_world.use_role)
+    a = simulate_rule(synth_world, shipped_rule(rule), seed=3)
+    b = simulate_rule(other, shipped_rule(rule), seed=3)
+    for name in ("platform", "person", "phone", "owner", "listed", "hop", "cause", "tie"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert np.array_equal(a.linked, b.linked) and np.array_equal(a.copied_from, b.copied_from)
+
+
 def test_cli_simulate_and_compare(tmp_path):
     data = write_story(tmp_path / "data")
     runner = CliRunner()

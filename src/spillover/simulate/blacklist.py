@@ -244,6 +244,24 @@ def _first(keys: np.ndarray, *order: np.ndarray) -> np.ndarray:
     return o[first]
 
 
+def _entry_order(c: _Cands) -> tuple[np.ndarray, ...]:
+    """The order the candidates for one (platform, subject) are chosen in, as sort keys
+    (first key first): the earliest listing day, then the lowest hop, then the lowest
+    cause (loan codes sort like the loan ids), then the most direct tie kind, in the
+    order of :data:`~spillover.simulate.listing.TIE_KINDS` (the borrower's own loan,
+    the applicant's phone, a guarantor, an emergency contact, a reference, an address
+    book: the order of :data:`spillover.rules.ROLES`), then the person the tie names
+    (by id; unknown last).
+
+    The tie kind decides when one loan names the subject in several roles (one number
+    given as an emergency contact and found in the address book, or two numbers of one
+    person): the entry is put down to the most direct of them, whatever order the data
+    lists the roles in or the index holds them in. Every field of an entry is then
+    fixed by these keys, so no sort's order of equal keys decides an answer."""
+    linked = np.where(c.linked >= 0, c.linked, np.iinfo(np.int64).max)
+    return c.listed, c.hop, c.cause, c.tie, linked
+
+
 def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> SimulatedBlacklist:
     """The blacklist ``rule`` would create by the world's cut-off (docs/research.md).
 
@@ -254,7 +272,8 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
        listing day (the phone when unknown, or with ``subject = "phone"``).
     2. Depth k > 1: the people listed at hop k - 1 by a platform, their own loans with
        it applied for by that listing, and those loans' ties, ``delay_days`` later.
-    3. One entry per (platform, subject): the earliest (then the lowest hop).
+    3. One entry per (platform, subject): the earliest, then the lowest hop, then the
+       lowest cause (loan id), then the most direct tie (:func:`_entry_order`).
     4. Sharing: a platform that acts on shared lists copies every entry of a platform
        sharing with it, ``copy_delay_days`` after the later of the entry and the
        agreement's ``since``; copies travel on (one entry per (platform, subject), the
@@ -297,7 +316,9 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
         phones = np.nonzero(who < 0)[0]
         who[phones] = _owner_at(world, fr.phone[phones], fr.listed[phones])
         fr, who = fr.take(np.nonzero(who >= 0)[0]), who[who >= 0]
-        keep = _first(fr.platform * ix.phone_base + who, fr.listed)
+        # (the earliest listing; of listings on one day, the lowest cause: loan codes sort
+        # like the loan ids, so the rows' order never decides)
+        keep = _first(fr.platform * ix.phone_base + who, fr.listed, fr.cause)
         person, fplat, fday, fcause = who[keep], fr.platform[keep], fr.listed[keep], fr.cause[keep]
         row, pos = csr.gather(world.own_ptr, person)
         loan = world.own_loan[pos]
@@ -317,7 +338,7 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
     # 3. one entry per (platform, subject)
     n_keys = ix.phone_base + len(ix.phones) + 1
     subject = np.where(c.person >= 0, c.person, len(ix.persons) + c.phone)
-    first = _first(c.platform * n_keys + subject, c.listed, c.hop, c.cause)
+    first = _first(c.platform * n_keys + subject, *_entry_order(c))
     entries = {
         "platform": c.platform[first],
         "subject": subject[first],
