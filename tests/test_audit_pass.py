@@ -295,27 +295,37 @@ def test_stable_order_is_numpys_stable_argsort():
         assert np.array_equal(order, np.argsort(codes, kind="stable"))
 
 
-@pytest.mark.parametrize("seed", range(200, 212))
-def test_fixed_use_order_audits_alike(tmp_path, seed):
-    """The audit's index (one loan's uses of a phone in a fixed order, a faster sort) gives
-    the rows of the default index, and holds the same uses per phone, by (phone, loan)."""
+@pytest.mark.parametrize("seed", range(200, 206))
+def test_the_index_holds_a_numbers_uses_in_the_datas_order(tmp_path, seed):
+    """By (number, loan), and one loan's uses of a number as the data gives them: the
+    applicant phone first, then the links in the order of loan_links.csv (the order the
+    arrays backend lists them in); here with the links in the file's order and reversed."""
+    import csv
+
     import numpy as np
 
     from spillover.data.fast import read_columns
-    from spillover.engines.batch import Index, row_columns
+    from spillover.engines.batch import ROLE_NAMES, Index
     from spillover.policy import default_policy
 
-    folder = random_scenario(seed, people=20, loans=70, entries=30).write(tmp_path / "d")
-    cols, policy = read_columns(folder), default_policy()
-    plain, fixed = Index(cols, policy), Index(cols, policy, fixed_use_order=True)
-    a, b = row_columns(plain.audit(), policy), row_columns(fixed.audit(), policy)
-    assert list(a) == list(b) and all(a[k].equals(b[k]) for k in a)
-    assert np.array_equal(plain.u_ptr, fixed.u_ptr) and len(fixed.u_loan)
-    phone = np.repeat(np.arange(len(fixed.phones)), np.diff(fixed.u_ptr))
-
-    def uses(ix):
-        return sorted(zip(phone, ix.u_loan, ix.u_role, ix.u_owner, ix.u_sms, strict=True))
-
-    assert uses(plain) == uses(fixed)
-    key = phone * len(fixed.loans) + fixed.u_loan
-    assert np.all(np.diff(key) >= 0)
+    scenario = random_scenario(seed, people=20, loans=70, entries=30)
+    roles = ["guarantor", "emergency_contact", "reference", "address_book"]
+    links = scenario.tables["loan_links"]
+    # (and some numbers named twice on one loan, in two roles)
+    links += [{**r, "role": roles[roles.index(r["role"]) - 1]} for r in links[::5]]
+    for name, order in (("as_written", links), ("reversed", links[::-1])):
+        scenario.tables["loan_links"] = order
+        folder = scenario.write(tmp_path / name)
+        ix = Index(read_columns(folder), default_policy())
+        phone = np.repeat(np.arange(len(ix.phones)), np.diff(ix.u_ptr))
+        got = [
+            (ix.phones.text(int(c)), ix.loans[int(loan)].as_py(), ROLE_NAMES[role])
+            for c, loan, role in zip(phone, ix.u_loan, ix.u_role, strict=True)
+        ]
+        with (folder / "loans.csv").open(encoding="utf-8") as handle:
+            loans = sorted(csv.DictReader(handle), key=lambda r: r["loan_id"])
+        with (folder / "loan_links.csv").open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        want = [(r["applicant_phone"], r["loan_id"], "applicant") for r in loans]
+        want = [w for w in want if w[0]] + [(r["phone"], r["loan_id"], r["role"]) for r in rows]
+        assert got == sorted(want, key=lambda w: w[:2]) and len(rows) > 10

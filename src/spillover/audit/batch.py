@@ -118,7 +118,7 @@ def build_index(
     """The batch kernel's index of ``columns``, its build reported as the step ``index``."""
     if progress:
         progress("index", 0, 1)
-    index = Index(columns, policy, fixed_use_order=True)  # (only audited: the faster sort)
+    index = Index(columns, policy)
     if progress:
         progress("index", 1, 1)
     return index

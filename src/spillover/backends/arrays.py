@@ -295,6 +295,8 @@ class ArrayBackend:
         for c in sorted(numbers):  # codes sort like the numbers
             periods.extend(self._period(i) for i in range(ix.p_ptr[c], ix.p_ptr[c + 1]))
             number = ix.phones.text(c)
+            # (by loan id; one loan's roles for the number as the data gives them: the
+            # applicant phone first, then the links in loan_links' order)
             for u in range(ix.u_ptr[c], ix.u_ptr[c + 1]):
                 code = int(ix.u_loan[u])
                 if loan_in_time(ix.loan_applied[code], day):

@@ -110,7 +110,8 @@ def prepare(
     loan_status = np.zeros(nl, dtype=np.int64)
     for i, s in enumerate(STATUSES):
         loan_status[status_text == s] = i
-    # uses: the kernel's phone -> loan uses, re-sorted by loan
+    # uses: the kernel's phone -> loan uses, re-sorted by loan (within a loan by phone,
+    # then as the data lists them; simulate_rule's choice never reads that order)
     u_phone = np.repeat(np.arange(len(index.phones)), np.diff(index.u_ptr)[: len(index.phones)])
     u_phone = u_phone[: len(index.u_loan)]
     period = index.period_at(u_phone, index.loan_applied[index.u_loan])

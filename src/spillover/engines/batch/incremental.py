@@ -410,7 +410,9 @@ def _use_phone(ix: CodedGraph) -> np.ndarray:
 
 def _use_roles(ix: CodedGraph) -> np.ndarray:
     """Per use, the roles its loan names its number in, as one bit mask: the uses of a
-    number are sorted by loan, but one loan's roles for it in no fixed order."""
+    number are sorted by loan, and one loan's roles for it come in the data's order
+    (applicant first, then the links as listed), which two folders with the same facts
+    may list differently: the mask compares them whatever that order."""
     loan = ix.u_loan[ix.u_ptr[0] :]
     key = _use_phone(ix) * (len(ix.loans) + 1) + loan
     start = np.ones(len(key), dtype=bool)

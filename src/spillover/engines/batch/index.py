@@ -96,17 +96,9 @@ class _Uses:
 class CodedGraph:
     """Integer-coded ties of a graph (the build of an :class:`~spillover.engines.batch.Index`)."""
 
-    def __init__(
-        self, cols: Columns, policy: Policy | None = None, *, fixed_use_order: bool = False
-    ) -> None:
-        """``fixed_use_order``: the uses of one phone on one loan (in several roles) in a
-        fixed order, the applicant phone first, then the links as listed, by a faster sort
-        (:meth:`_build_phone_uses`); by default in the order numpy's default sort leaves
-        them, which the simulator's choice of a role and the arrays backend's list of a
-        number's uses read. The audit pass never reads that order (the roles differ in
-        its tie-break key), so an index built only to audit asks for the faster sort."""
+    def __init__(self, cols: Columns, policy: Policy | None = None) -> None:
+        """Build the index of ``cols`` under ``policy`` (default: the default policy)."""
         self.policy = policy = policy or default_policy()
-        self.fixed_use_order = fixed_use_order
         #: factor of every tie kind under the policy, by kind code
         self.kind_factor = np.array([factor(policy, k) for k in TIE_KINDS])
         self.chain_factor = factor(policy, CHAIN_STEP)
@@ -260,15 +252,12 @@ class CodedGraph:
 
     def _build_phone_uses(self, uses: _Uses) -> None:
         """phone -> loan uses (CSR by phone), for phone subjects; loan and owner codes as
-        int32."""
-        if self.fixed_use_order:
-            # by (phone, loan): a stable sort by loan (a merge, as for the person ties),
-            # then by phone (:func:`csr.stable_order`)
-            by_loan = np.argsort(uses.loan, kind="stable")
-            uorder = by_loan[csr.stable_order(uses.phone[by_loan], len(self.phones))]
-        else:  # (numpy's default sort: see __init__)
-            key = uses.phone.astype(np.int64) * max(len(self.loans), 1) + uses.loan
-            uorder = np.argsort(key)
+        int32. By (phone, loan), and one loan's uses of a phone in a fixed order: the
+        applicant phone first, then the links in the order the data lists them (a stable
+        sort by loan, a merge as for the person ties, then by phone with
+        :func:`csr.stable_order`), so no sort's order of equal keys decides it."""
+        by_loan = np.argsort(uses.loan, kind="stable")
+        uorder = by_loan[csr.stable_order(uses.phone[by_loan], len(self.phones))]
         self.u_loan = uses.loan[uorder]
         self.u_role = uses.role[uorder]
         self.u_owner = uses.owner[uorder]
