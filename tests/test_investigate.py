@@ -587,6 +587,10 @@ def test_query_command_formats_and_errors(neo4j_env, tmp_path):
         0,
         0,
     )
+    assert again["entries_unchanged"] == 16
+    done = runner.invoke(cli, ["audit", "--write-back", "--check-traces", "--format", "json"])
+    checked = json.loads(done.output)
+    assert (checked["traces_created"], checked["entries_unchanged"]) == (0, 0)
     done = runner.invoke(
         cli, ["query", "trace_entry", "--param", "entry_id=E-WL-J", "--format", "json"]
     )
