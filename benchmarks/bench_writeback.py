@@ -18,7 +18,11 @@ after each one of this tree (A/B on the same Neo4j). Each run is a fresh interpr
 figures from inside it; the import is not counted). The first write-back after the ingest
 writes every result; the later ones find the results of the one before: with ``--fresh``
 every ``TRACED_TO`` is deleted before each write-back (not timed), so that each one
-creates them all, as on a fresh graph.
+creates them all, as on a fresh graph. ``--reruns N`` runs this tree's write-back N more
+times right after its first in each round (with ``--baseline-src`` the baseline then runs
+first, so this tree's first finds the baseline's results, as after an upgrade, and the
+reruns find its own digests); ``--floor`` times what a rerun must at least write: every
+entry's ``audited_at`` alone, in the same batches.
 
 Prints ``uptime`` before and after and one JSON line per run, then the median ratio of the
 write-back to the Neo4j audit (and of this tree's write-back to the baseline's), and
