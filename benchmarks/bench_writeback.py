@@ -6,6 +6,8 @@ Needs an empty scratch Neo4j in NEO4J_URI (it is wiped first and left holding th
     python benchmarks/bench_writeback.py --people 100000 --seed 1 --rounds 1 --per-entry 0
     python benchmarks/bench_writeback.py --people 20000 --rounds 3 --per-entry 0 \\
         --baseline-src /work/main/src [--fresh]
+    python benchmarks/bench_writeback.py --people 20000 --rounds 3 --per-entry 0 \\
+        --baseline-src /work/main/src --reruns 1 --floor
 
 Ingests a synthetic population once, then alternates, ``--rounds`` times: the Neo4j audit
 (read the graph + the batch pass + the audit file: ``spillover audit`` over Neo4j, the
@@ -16,7 +18,11 @@ after each one of this tree (A/B on the same Neo4j). Each run is a fresh interpr
 figures from inside it; the import is not counted). The first write-back after the ingest
 writes every result; the later ones find the results of the one before: with ``--fresh``
 every ``TRACED_TO`` is deleted before each write-back (not timed), so that each one
-creates them all, as on a fresh graph.
+creates them all, as on a fresh graph. ``--reruns N`` runs this tree's write-back N more
+times right after its first in each round (with ``--baseline-src`` the baseline then runs
+first, so this tree's first finds the baseline's results, as after an upgrade, and the
+reruns find its own digests); ``--floor`` times what a rerun must at least write: every
+entry's ``audited_at`` alone, in the same batches.
 
 Prints ``uptime`` before and after and one JSON line per run, then the median ratio of the
 write-back to the Neo4j audit (and of this tree's write-back to the baseline's), and
@@ -77,7 +83,32 @@ print(json.dumps({
     "after_read_s": s.seconds - s.read_seconds,
     "entries": s.entries,
     "traces": s.traces,
+    "unchanged": getattr(s, "entries_unchanged", None),
 }))
+driver.close()
+"""
+
+#: --floor: what a rerun must at least write, alone: every entry's audited_at (and its
+#: audit_run set to itself, so that the digests stay bound to their run), in batches of 1,000,
+#: each in its managed transaction
+FLOOR = """
+import json, time
+from datetime import UTC, datetime
+from spillover.neo4j.settings import Neo4jSettings
+from spillover.neo4j.store import connect
+settings = Neo4jSettings.from_env()
+driver = connect(settings)
+records, _, _ = driver.execute_query("MATCH (e:Entry) RETURN e.id AS id ORDER BY id",
+                                     database_=settings.database)
+ids = [r["id"] for r in records]
+SET = ("UNWIND $ids AS id MATCH (e:Entry {id: id}) "
+       "SET e.audited_at = $at, e.audit_run = e.audit_run RETURN count(*)")
+t = time.perf_counter()
+for lo in range(0, len(ids), 1000):
+    with driver.session(database=settings.database) as session:
+        session.execute_write(
+            lambda tx: tx.run(SET, ids=ids[lo:lo + 1000], at=datetime.now(UTC)).consume())
+print(json.dumps({"s": time.perf_counter() - t, "entries": len(ids)}))
 driver.close()
 """
 
@@ -125,6 +156,15 @@ def _parse() -> argparse.Namespace:
     )
     parser.add_argument("--fresh", action="store_true", help="no TRACED_TO before each one")
     parser.add_argument("--batch", type=int, default=0, help="entries per write transaction")
+    parser.add_argument(
+        "--reruns",
+        type=int,
+        default=0,
+        help="this tree's write-back again N times right after its first in each round "
+        "(with --baseline-src the baseline runs first in the round, so this tree's first "
+        "finds the baseline's results: as after an upgrade; the reruns find its own)",
+    )
+    parser.add_argument("--floor", action="store_true", help="time the rerun's floor too")
     return parser.parse_args()
 
 
@@ -152,9 +192,10 @@ def main() -> None:
         audit = _child(AUDIT, str(out))
         audits.append(audit["s"])
         print(json.dumps({"round": round_, "run": "neo4j audit", **audit}), flush=True)
-        runs = [("pass", None)]
+        runs: list[tuple[str, Path | None]] = [("pass", None)] + [("rerun", None)] * args.reruns
         if args.baseline_src is not None:
-            runs.append(("pass", args.baseline_src))
+            baseline = ("pass", args.baseline_src)
+            runs = [baseline, *runs] if args.reruns else [*runs, baseline]
         if round_ < args.per_entry:
             runs.append(("per-entry", None))
         for method, src in runs:
@@ -162,11 +203,15 @@ def main() -> None:
                 with driver.session(database=db) as session:  # CALL IN TRANSACTIONS: auto-commit
                     session.run(DELETE_TRACES).consume()
             label = f"write-back {method}" + (" baseline" if src is not None else "")
-            row = _child(WRITE_BACK, method, str(args.batch), src=src)
+            row = _child(WRITE_BACK, method.replace("rerun", "pass"), str(args.batch), src=src)
             times.setdefault(label, []).append(row["s"])
             row["ratio_to_neo4j_audit"] = round(row["s"] / audit["s"], 2)
             states[f"{label} round {round_}"] = _state(driver, db)
             print(json.dumps({"round": round_, "run": label, **row}), flush=True)
+        if args.floor:
+            floor = _child(FLOOR)
+            times.setdefault("floor", []).append(floor["s"])
+            print(json.dumps({"round": round_, "run": "floor (SET audited_at)", **floor}))
     summary: dict[str, Any] = {
         "people": args.people,
         "fresh": args.fresh,
@@ -187,6 +232,10 @@ def main() -> None:
         ours, base = times["write-back pass"], times["write-back pass baseline"]
         ab = [o / b for o, b in zip(ours, base, strict=True)]
         summary["write_back_over_baseline_median"] = round(statistics.median(ab), 2)
+        if args.reruns:
+            again = times["write-back rerun"][:: args.reruns]
+            ab = [o / b for o, b in zip(again, base, strict=True)]
+            summary["write_back_rerun_over_baseline_median"] = round(statistics.median(ab), 2)
     summary["same_graph_every_run"] = len(set(states.values())) == 1
     summary["cores"] = os.cpu_count()
     print(json.dumps(summary))

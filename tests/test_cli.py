@@ -236,6 +236,7 @@ AUDIT_REFUSALS = [
     ({"data": "d", "write_back": True}, "--write-back needs Neo4j (--neo4j-uri or NEO4J_URI)"),
     ({"data": "d"}, "give --out FILE.csv|FILE.jsonl (or --write-back on Neo4j)"),
     ({"data": "d", "out": "o.csv", "max_paths": 2}, "--max-paths goes with --write-back"),
+    ({"data": "d", "out": "o.csv", "check_traces": True}, "--check-traces goes with --write-back"),
 ]
 
 

@@ -396,6 +396,7 @@ def test_a_rerun_keeps_each_unchanged_traced_to_and_replaces_each_altered_one(ne
     # a rerun whose paths did not move writes no relationship: every one is kept
     again = write_back(backend)
     assert (again.traces, again.traces_created, again.traces_deleted) == (first.traces, 0, 0)
+    assert again.entries_unchanged == again.entries  # by their digest: none sent
     assert stored_results(driver, db) == state
 
     # altered by hand: a property changed, one missing (null), one extra; one deleted;
@@ -421,13 +422,93 @@ def test_a_rerun_keeps_each_unchanged_traced_to_and_replaces_each_altered_one(ne
             database_=db,
         )
     assert stored_results(driver, db) != state
-    fixed = write_back(backend)
+    # check_traces: every entry's TRACED_TO read back and compared, digest or not
+    fixed = write_back(backend, check_traces=True)
     assert (fixed.traces_created, fixed.traces_deleted) == (4, 4)
+    assert fixed.entries_unchanged == 0
     assert stored_results(driver, db) == state
     count, _, _ = driver.execute_query(
         "MATCH ()-[t:TRACED_TO]->() RETURN count(t) AS n", database_=db
     )
     assert count[0]["n"] == first.traces
+
+
+def _traced(driver: Any, db: str) -> list[tuple[str, int, int]]:
+    records, _, _ = driver.execute_query(
+        "MATCH (e:Entry)-[t:TRACED_TO]->() RETURN e.id AS e, t.rank AS r, t.hops AS h "
+        "ORDER BY e, r",
+        database_=db,
+    )
+    return [(r["e"], r["r"], r["h"]) for r in records]
+
+
+@pytest.mark.neo4j
+def test_a_rerun_leaves_the_traces_its_digest_finds_unchanged_and_writes_what_moved(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    first = write_back(backend)
+    state = stored_results(driver, db)
+    (a, rank_a, _), *_ = traced = _traced(driver, db)
+    b, rank_b, _ = next(t for t in traced if t[0] != a)
+    one = "MATCH (e:Entry {id: $e})-[t:TRACED_TO {rank: $r}]->() "
+    driver.execute_query(one + "SET t.hops = 99", e=a, r=rank_a, database_=db)
+    driver.execute_query(one + "DELETE t", e=b, r=rank_b, database_=db)
+    # by the digest: entry b (one TRACED_TO fewer) is written again; entry a, whose
+    # count and digest did not move, is left as it is (a property altered by hand)
+    again = write_back(backend)
+    assert (again.traces_created, again.traces_deleted) == (1, 0)
+    assert again.entries_unchanged == again.entries - 1
+    assert (a, rank_a, 99) in _traced(driver, db)
+    assert len(_traced(driver, db)) == first.traces
+    # a write-back that does not keep the digest (an older spillover) sets audit_run and
+    # leaves traces_digest: the digest no longer holds, and the entry is compared again
+    driver.execute_query(
+        "MATCH (e:Entry {id: $e}) SET e.audit_run = 'an-older-spillover'", e=a, database_=db
+    )
+    fixed = write_back(backend)
+    assert (fixed.traces_created, fixed.traces_deleted) == (1, 1)
+    assert fixed.entries_unchanged == fixed.entries - 1
+    assert stored_results(driver, db) == state
+
+
+@pytest.mark.neo4j
+def test_a_rerun_with_other_weights_stores_what_a_first_write_would(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    first = write_back(backend)
+    other = write_back(backend, other_policy())  # the same paths, other responsibilities
+    assert other.traces == first.traces
+    assert other.entries_unchanged < other.entries
+    assert other.traces_created == other.traces_deleted > 0
+    state = stored_results(driver, db)
+    driver.execute_query("MATCH ()-[t:TRACED_TO]->() DELETE t", database_=db)
+    fresh = write_back(backend, other_policy())
+    assert (fresh.traces_created, fresh.entries_unchanged) == (fresh.traces, 0)
+    assert stored_results(driver, db) == state
+
+
+@pytest.mark.neo4j
+def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    first = write_back(backend)
+    state = stored_results(driver, db)
+
+    def meanwhile(stage: str, done: int, total: int) -> None:
+        if stage == "read graph" and done == total:  # read: every digest holds; now not
+            driver.execute_query(
+                "MATCH (e:Entry)-[t:TRACED_TO {rank: 1}]->() WITH t LIMIT 1 DELETE t",
+                database_=db,
+            )
+
+    again = write_back(backend, progress=meanwhile)
+    assert (again.traces_created, again.traces_deleted) == (1, 0)
+    assert again.entries_unchanged == 0  # its batch sent again, every trace with it
+    assert stored_results(driver, db) == state
+    assert len(_traced(driver, db)) == first.traces
 
 
 @pytest.mark.neo4j
@@ -506,6 +587,10 @@ def test_query_command_formats_and_errors(neo4j_env, tmp_path):
         0,
         0,
     )
+    assert again["entries_unchanged"] == 16
+    done = runner.invoke(cli, ["audit", "--write-back", "--check-traces", "--format", "json"])
+    checked = json.loads(done.output)
+    assert (checked["traces_created"], checked["entries_unchanged"]) == (0, 0)
     done = runner.invoke(
         cli, ["query", "trace_entry", "--param", "entry_id=E-WL-J", "--format", "json"]
     )

@@ -57,6 +57,8 @@ class AuditRequest:
     engine: str = "numpy"
     write_back: bool = False
     max_paths: int | None = None
+    #: with write_back: read back and compare every entry's TRACED_TO, whatever its digest
+    check_traces: bool = False
     master: str = DEFAULT_MASTER
     conf: Mapping[str, str] = field(default_factory=dict)
 
@@ -69,6 +71,8 @@ class AuditRequest:
                 raise UsageProblem("--engine spark needs --data DIR and --out FILE")
             return
         check_spark_options(self.engine, self.master, self.conf)
+        if self.check_traces and not self.write_back:
+            raise UsageProblem("--check-traces goes with --write-back")
         if self.write_back:
             if self.out is not None:
                 raise UsageProblem("--write-back stores the results in Neo4j: drop --out")
@@ -126,6 +130,7 @@ def _run(
                 request.policy,
                 max_paths=request.max_paths,
                 progress=progress,
+                check_traces=request.check_traces,
             )
         finally:
             backend.close()

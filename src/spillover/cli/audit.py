@@ -47,6 +47,12 @@ __all__ = ["audit", "findings", "simulate"]
     "in the graph (docs/investigating.md).",
 )
 @max_paths_option("With --write-back: paths stored per entry (default: the policy's).")
+@click.option(
+    "--check-traces",
+    is_flag=True,
+    help="With --write-back: read back and compare every entry's TRACED_TO, also those "
+    "whose digest says they did not move (puts right a TRACED_TO edited by hand).",
+)
 @format_option(["text", "json"], help="Format of the summary printed at the end.")
 @click.option(
     "--engine",
@@ -64,6 +70,7 @@ def audit(
     policy_path: Path | None,
     write_back: bool,
     max_paths: int | None,
+    check_traces: bool,
     fmt: str,
     engine: str,
     master: str,
@@ -80,6 +87,7 @@ def audit(
         engine=engine,
         write_back=write_back,
         max_paths=max_paths,
+        check_traces=check_traces,
         master=master,
         conf=conf,
     )
@@ -103,6 +111,7 @@ def _write_back_summary(fmt: str, result: WriteBackSummary) -> None:
                     "traces": result.traces,
                     "traces_created": result.traces_created,
                     "traces_deleted": result.traces_deleted,
+                    "entries_unchanged": result.entries_unchanged,
                     "verdicts": result.verdicts,
                     "audited_at": result.audited_at.isoformat(),
                     "seconds": round(result.seconds, 3),

@@ -31,6 +31,9 @@ WRITE_BACK_PROPERTIES = (
     "policy_digest",
     "audited_at",
     "audit_run",
+    # the digest of the entry's TRACED_TO under its audit_run (a rerun leaves unchanged
+    # traces untouched: spillover.neo4j.writeback)
+    "traces_digest",
     # what changed (issue 23): the answer of the run before the last change, and when
     "previous_contamination",
     "previous_verdict",

@@ -17,6 +17,8 @@ explained in memory by the batch pass (no round trip, and no search, per entry).
 from __future__ import annotations
 
 import functools
+import hashlib
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -136,6 +138,10 @@ class WriteBackSummary:
     #: creates and deletes none); ``traces`` counts every path stored, kept or created
     traces_created: int = 0
     traces_deleted: int = 0
+    #: the entries whose TRACED_TO this run found as it would write them (their digest,
+    #: ``traces_digest``, and their number unchanged) and left untouched, without sending
+    #: or comparing them; counted in ``traces`` too
+    entries_unchanged: int = 0
 
     @property
     def elements(self) -> int:
@@ -266,6 +272,7 @@ def write_back(
     progress: Progress | None = None,
     now: datetime | None = None,
     method: str = "pass",
+    check_traces: bool = False,
 ) -> WriteBackSummary:
     """Explain every entry in the Neo4j graph and store the results on it.
 
@@ -277,6 +284,13 @@ def write_back(
     (each batch replaces what it writes, so a retried batch changes nothing). Entries
     this run did not see (ingested while it ran) lose any older result at the end: no
     stale result stays behind.
+
+    Each entry also gets ``traces_digest``, a digest of its traces under this run: a
+    later run sends an entry whose traces digest the same (under the run that wrote them)
+    and whose ``TRACED_TO`` are as many as its traces without them, and leaves its
+    ``TRACED_TO`` as they are (``entries_unchanged`` in the summary). A ``TRACED_TO``
+    altered by hand keeps the entry's digest: ``check_traces=True`` reads back and
+    compares every entry's ``TRACED_TO`` (and puts back any altered one).
 
     The run marks itself on the dataset marker: ``writeback_*`` while it runs (a run
     cut short stays marked incomplete), ``results_*`` once every entry holds its
@@ -309,11 +323,11 @@ def write_back(
     try:
         data_version = _claim_run(backend, run, params)
         t = time.perf_counter()
-        columns = _read_graph(backend, progress)
+        columns, seen = _read_graph(backend, progress, not check_traces)
         read_seconds = time.perf_counter() - t
         tally.total = len(columns.entry_ids)
         batches = _explain_batches(columns, policy, max_paths, batch_size, method)
-        _write_all(backend, run, params, batches, tally, progress)
+        _write_all(backend, run, params, batches, tally, progress, seen)
         cleared = _clear_unseen(backend, run, tally, batch_size)
         finished = _finish_run(backend, run, tally.written, tally.traces)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
@@ -333,6 +347,7 @@ def write_back(
         read_seconds=read_seconds,
         traces_created=tally.created,
         traces_deleted=tally.deleted,
+        entries_unchanged=tally.unchanged,
     )
 
 
@@ -346,6 +361,7 @@ class _Tally:
     written: int = 0
     created: int = 0
     deleted: int = 0
+    unchanged: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
     explain_seconds: float = 0.0
     write_seconds: float = 0.0
@@ -358,14 +374,16 @@ def _write_all(
     batches: Iterator[tuple[_Batch, float]],
     tally: _Tally,
     progress: Progress | None,
+    seen: Seen | None = None,
 ) -> None:
     """Write every batch, in order, each in its transaction: one writer thread writes a
     batch while this one makes the next (the server works while the paths are read
-    back), and a batch is sent only once the one before it is written."""
+    back), and a batch is sent only once the one before it is written. An entry whose
+    traces did not move since ``seen`` is sent without them (:func:`_send`)."""
 
     def write(batch: _Batch, written: int) -> tuple[_Written, float]:
         t = time.perf_counter()
-        done = _write_batch(backend, run, params, batch, written, tally.total)
+        done = _write_batch(backend, run, params, batch, written, tally.total, seen)
         return done, time.perf_counter() - t
 
     def wait(pending: Future[tuple[_Written, float]]) -> None:
@@ -373,6 +391,7 @@ def _write_all(
         tally.written += done.entries
         tally.created += done.created
         tally.deleted += done.deleted
+        tally.unchanged += done.unchanged
         tally.write_seconds += seconds
         if progress:
             progress("write-back", tally.written, tally.total)
@@ -429,25 +448,70 @@ def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> int:
     return int(started["data_version"])
 
 
-def _read_graph(backend: Neo4jBackend, progress: Progress | None) -> Columns:
-    """The whole graph as columns (one read)."""
+def _read_graph(
+    backend: Neo4jBackend, progress: Progress | None, digests: bool = True
+) -> tuple[Columns, Seen | None]:
+    """The whole graph as columns (one read), and (``digests``) each entry's run, traces
+    digest and number of ``TRACED_TO`` (read beside it: :data:`Seen`)."""
     if progress:
         progress("read graph", 0, 1)
-    columns = backend.columns()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-back-read") as reader:
+        traces = reader.submit(_traces_seen, backend) if digests else None
+        columns = backend.columns()
+        seen = traces.result() if traces is not None else None
     if progress:
         progress("read graph", 1, 1)
-    return columns
+    return columns, seen
+
+
+def _traces_seen(backend: Neo4jBackend) -> Seen:
+    """Per entry its ``audit_run``, ``traces_digest`` and number of ``TRACED_TO``."""
+    import neo4j as _neo4j
+
+    records, _, _ = backend.driver.execute_query(
+        cypher("writeback_traces"),
+        database_=backend.database,
+        routing_=_neo4j.RoutingControl.READ,
+    )
+    r = records[0]
+    return {
+        i: (run, digest, int(n))
+        for i, run, digest, n in zip(r["id"], r["run"], r["digest"], r["traces"], strict=True)
+    }
 
 
 @dataclass(frozen=True, slots=True)
 class _Batch:
-    """One write transaction's entries: the columns ``writeback_entries.cypher`` takes
-    (``params``), how many entries and traces, and each entry's verdict."""
+    """One write transaction's entries, as columns (:func:`_send` makes the parameters of
+    ``writeback_entries.cypher`` from them): per entry its id, scores and where its paths
+    begin (``first``); per path its loan, responsibility, hops, its first node (``start``)
+    and, from ``off[p]`` to ``off[p + 1]`` in ``node`` and ``kind``, its steps, as numbers
+    into ``tables``; each entry's traces digested (``digests``, :func:`_content_digests`)."""
 
-    params: Row
-    entries: int
-    traces: int
-    verdicts: list[str]
+    entry: Row
+    first: np.ndarray
+    loan: list[str]
+    responsibility: np.ndarray
+    hops: np.ndarray
+    start: np.ndarray
+    off: np.ndarray
+    node: np.ndarray
+    kind: np.ndarray
+    tables: _Tables
+    digests: list[bytes]
+
+    @property
+    def entries(self) -> int:
+        return len(self.first) - 1
+
+    @property
+    def traces(self) -> int:
+        return int(self.first[-1])
+
+    @property
+    def verdicts(self) -> list[str]:
+        verdicts: list[str] = self.entry["verdict"]
+        return verdicts
 
 
 #: the steps whose day the write-back stores (an OWNS step's owner period)
@@ -480,10 +544,16 @@ def _explain_batches(
         yield _from_rows(rows), time.perf_counter() - t
 
 
+def _hash64(text: str) -> int:
+    """A 64-bit digest of ``text`` (blake2b)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
 @dataclass(slots=True)
 class _Tables:
-    """What :class:`PathColumns` names by index, as the write-back stores it: per node its
-    label and key, per step kind its step, walk, role and period (grown chunk by chunk)."""
+    """What the batches name by index, as the write-back stores it: per node its label and
+    key, per step kind its step, walk, role and period, each with a 64-bit digest (grown
+    chunk by chunk), and the digests of the loan ids met."""
 
     label: list[str] = field(default_factory=list)
     key: list[str] = field(default_factory=list)
@@ -491,57 +561,124 @@ class _Tables:
     walk: list[str] = field(default_factory=list)
     role: list[str] = field(default_factory=list)
     period: list[str] = field(default_factory=list)
+    word_hash: list[int] = field(default_factory=list)
+    kind_hash: list[int] = field(default_factory=list)
+    loans: dict[str, int] = field(default_factory=dict)
 
     def grow(self, found: PathColumns) -> None:
         """Add the nodes and kinds ``found`` names that are not in yet."""
         for node in found.nodes[len(self.label) :]:
             kind, ident = split_ref(node)
-            self.label.append(LABELS[kind])
-            self.key.append(ident)
+            self.add_word(LABELS[kind], ident)
         for rel, at in found.kinds[len(self.step) :]:
             stored, role = walks_of(rel)
-            self.step.append(rel)
-            self.walk.append(stored)
-            self.role.append(role)
-            self.period.append(at.isoformat() if stored == OWNS and at is not None else "")
+            period = at.isoformat() if stored == OWNS and at is not None else ""
+            self.add_kind(rel, stored, role, period)
+
+    def add_word(self, label: str, key: str) -> None:
+        self.label.append(label)
+        self.key.append(key)
+        self.word_hash.append(_hash64(f"{label}\0{key}"))
+
+    def add_kind(self, step: str, walk: str, role: str, period: str) -> None:
+        self.step.append(step)
+        self.walk.append(walk)
+        self.role.append(role)
+        self.period.append(period)
+        self.kind_hash.append(_hash64(f"{step}\0{walk}\0{role}\0{period}"))
+
+    def loan_hashes(self, loans: list[str]) -> np.ndarray:
+        """The digest of each loan id."""
+        known = self.loans
+        for loan in loans:
+            if loan not in known:
+                known[loan] = _hash64(loan)
+        return np.fromiter((known[x] for x in loans), np.uint64, len(loans))
+
+
+def _content_digests(
+    first: np.ndarray,
+    loan: np.ndarray,
+    responsibility: np.ndarray,
+    hops: np.ndarray,
+    start: np.ndarray,
+    off: np.ndarray,
+    node: np.ndarray,
+    kind: np.ndarray,
+) -> list[bytes]:
+    """Per entry a 128-bit digest (blake2b) of its traces as stored, in rank order: per
+    trace its loan, responsibility, hops, number of steps and first node, then per step
+    its node and kind (``loan``, ``start``, ``node`` and ``kind`` given as 64-bit digests
+    of the stored strings), and the number of traces."""
+    steps = np.diff(off).astype(np.uint64)
+    per_path = np.stack(
+        (
+            loan.astype(np.uint64),
+            np.asarray(responsibility, dtype=np.float64).view(np.uint64),
+            np.asarray(hops).astype(np.uint64),
+            steps,
+            start.astype(np.uint64),
+        ),
+        axis=1,
+    ).tobytes()
+    per_step = np.stack((node.astype(np.uint64), kind.astype(np.uint64)), axis=1).tobytes()
+    bounds, offs = first.tolist(), off.tolist()
+    digests: list[bytes] = []
+    for a, b in itertools.pairwise(bounds):
+        h = hashlib.blake2b(per_path[a * 40 : b * 40], digest_size=16)
+        h.update(per_step[offs[a] * 16 : offs[b] * 16])
+        h.update((b - a).to_bytes(4, "little"))
+        digests.append(h.digest())
+    return digests
+
+
+def _batch(entry: Row, tables: _Tables, **paths: Any) -> _Batch:
+    """A :class:`_Batch` of ``entry``'s columns and ``paths``' (numbered into ``tables``),
+    with each entry's traces digested."""
+    words = np.asarray(tables.word_hash, dtype=np.uint64)
+    kinds = np.asarray(tables.kind_hash, dtype=np.uint64)
+    digests = _content_digests(
+        paths["first"],
+        tables.loan_hashes(paths["loan"]),
+        paths["responsibility"],
+        paths["hops"],
+        words[paths["start"]],
+        paths["off"],
+        words[paths["node"]],
+        kinds[paths["kind"]],
+    )
+    return _Batch(entry=entry, tables=tables, digests=digests, **paths)
 
 
 def _sliced(found: PathColumns, tables: _Tables, lo: int, hi: int) -> _Batch:
-    """Entries ``lo`` to ``hi`` of ``found`` as one batch (the nodes and kinds numbered
-    afresh, each sent once)."""
+    """Entries ``lo`` to ``hi`` of ``found`` as one batch (its nodes and kinds numbered as
+    in ``tables``)."""
     hi = min(hi, len(found.entry_ids))
     a, b = int(found.first[lo]), int(found.first[hi])
     start, end = int(found.off[a]), int(found.off[b])
-    words, node = np.unique(
-        np.concatenate((found.start[a:b], found.node[start:end])), return_inverse=True
-    )
-    kinds, kind = np.unique(found.kind[start:end], return_inverse=True)
-    verdicts = found.verdict[lo:hi]
-    params: Row = {
+    entry: Row = {
         "ids": found.entry_ids[lo:hi],
         "contamination": found.contamination[lo:hi],
-        "verdict": verdicts,
+        "verdict": found.verdict[lo:hi],
         "reason_codes": [list(c) for c in found.reason_codes[lo:hi]],
-        "first": (found.first[lo : hi + 1] - a).tolist(),
-        "loan": found.loan[a:b],
-        "responsibility": found.responsibility[a:b],
-        "hops": found.hops[a:b].tolist(),
-        "start": node[: b - a].tolist(),
-        "off": (found.off[a : b + 1] - start).tolist(),
-        "node": node[b - a :].tolist(),
-        "kind": kind.tolist(),
-        "word_label": [tables.label[w] for w in words.tolist()],
-        "word_key": [tables.key[w] for w in words.tolist()],
-        **{
-            f"kind_{name}": [getattr(tables, name)[k] for k in kinds.tolist()]
-            for name in _KIND_FIELDS
-        },
     }
-    return _Batch(params, hi - lo, b - a, verdicts)
+    return _batch(
+        entry,
+        tables,
+        first=found.first[lo : hi + 1] - a,
+        loan=found.loan[a:b],
+        responsibility=np.asarray(found.responsibility[a:b], dtype=np.float64),
+        hops=np.asarray(found.hops[a:b], dtype=np.int64),
+        start=np.asarray(found.start[a:b], dtype=np.int64),
+        off=found.off[a : b + 1] - start,
+        node=np.asarray(found.node[start:end], dtype=np.int64),
+        kind=np.asarray(found.kind[start:end], dtype=np.int64),
+    )
 
 
 def _from_rows(rows: list[Row]) -> _Batch:
-    """Entry rows (:func:`_entry_row`) as one batch's columns (:func:`_sliced`'s)."""
+    """Entry rows (:func:`_entry_row`) as one batch (:func:`_sliced`'s)."""
+    tables = _Tables()
     words: dict[tuple[str, str], int] = {}
     kinds: dict[tuple[str, str, str, str], int] = {}
     first: list[int] = [0]
@@ -552,41 +689,115 @@ def _from_rows(rows: list[Row]) -> _Batch:
     loan: list[str] = []
     responsibility: list[float] = []
     hops: list[int] = []
+
+    def word(w: tuple[str, str]) -> int:
+        if w not in words:
+            words[w] = len(words)
+            tables.add_word(*w)
+        return words[w]
+
+    def kind_of(k: tuple[str, str, str, str]) -> int:
+        if k not in kinds:
+            kinds[k] = len(kinds)
+            tables.add_kind(*k)
+        return kinds[k]
+
     for row in rows:
         for tr in row["traces"]:
-            pairs = zip(tr["labels"], tr["keys"], strict=True)
-            nodes = [words.setdefault(w, len(words)) for w in pairs]
+            nodes = [word(w) for w in zip(tr["labels"], tr["keys"], strict=True)]
             start.append(nodes[0])
             node.extend(nodes[1:])
             steps = zip(tr["steps"], tr["walks"], tr["roles"], tr["periods"], strict=True)
-            kind.extend(kinds.setdefault(k, len(kinds)) for k in steps)
+            kind.extend(kind_of(k) for k in steps)
             off.append(len(node))
             loan.append(tr["loan"])
             responsibility.append(tr["responsibility"])
             hops.append(tr["hops"])
         first.append(len(loan))
-    verdicts = [row["verdict"] for row in rows]
-    params: Row = {
+    entry: Row = {
         "ids": [row["id"] for row in rows],
         "contamination": [row["contamination"] for row in rows],
-        "verdict": verdicts,
+        "verdict": [row["verdict"] for row in rows],
         "reason_codes": [row["reason_codes"] for row in rows],
-        "first": first,
-        "loan": loan,
-        "responsibility": responsibility,
-        "hops": hops,
-        "start": start,
-        "off": off,
-        "node": node,
-        "kind": kind,
-        "word_label": [w[0] for w in words],
-        "word_key": [w[1] for w in words],
-        **{f"kind_{name}": [k[i] for k in kinds] for i, name in enumerate(_KIND_FIELDS)},
     }
-    return _Batch(params, len(rows), len(loan), verdicts)
+    return _batch(
+        entry,
+        tables,
+        first=np.asarray(first, dtype=np.int64),
+        loan=loan,
+        responsibility=np.asarray(responsibility, dtype=np.float64),
+        hops=np.asarray(hops, dtype=np.int64),
+        start=np.asarray(start, dtype=np.int64),
+        off=np.asarray(off, dtype=np.int64),
+        node=np.asarray(node, dtype=np.int64),
+        kind=np.asarray(kind, dtype=np.int64),
+    )
 
 
 _KIND_FIELDS = ("step", "walk", "role", "period")
+
+
+def _bound(content: bytes, run: str) -> str:
+    """An entry's ``traces_digest``: the digest of its traces (:func:`_content_digests`)
+    under run ``run`` (so a later run of a spillover that does not keep the digest, which
+    sets ``audit_run`` and leaves the digest, invalidates it)."""
+    h = hashlib.blake2b(run.encode(), digest_size=16)
+    h.update(b"\0")
+    h.update(content)
+    return h.hexdigest()
+
+
+#: per entry id, as the run read the graph: the run that wrote its results, its
+#: traces_digest and how many TRACED_TO it has (writeback_traces.cypher)
+Seen = dict[str, tuple[str, str, int]]
+
+
+def _send(batch: _Batch, run: str, seen: Seen | None) -> tuple[Row, int]:
+    """The parameters of ``writeback_entries.cypher`` for ``batch``, and how many of its
+    entries go without their traces: those whose traces digest the same as the ones the
+    graph held when read, under the run that wrote them, in the same number (``seen``;
+    None: every entry with its traces)."""
+    counts = np.diff(batch.first)
+    expect: list[str | None] = [None] * batch.entries
+    was_run: list[str | None] = [None] * batch.entries
+    skip = np.zeros(batch.entries, dtype=bool)
+    if seen:
+        for i, (entry_id, content, count) in enumerate(
+            zip(batch.entry["ids"], batch.digests, counts.tolist(), strict=True)
+        ):
+            old = seen.get(entry_id)
+            if old is not None and old[0] and old[2] == count and old[1] == _bound(content, old[0]):
+                expect[i], was_run[i], skip[i] = old[1], old[0], True
+    keep = np.repeat(~skip, counts)
+    p = np.nonzero(keep)[0]
+    lens = np.diff(batch.off)[p]
+    off = np.concatenate(([0], np.cumsum(lens))).astype(np.int64)
+    at = np.repeat(batch.off[p] - off[:-1], lens) + np.arange(int(off[-1]), dtype=np.int64)
+    words, node = np.unique(np.concatenate((batch.start[p], batch.node[at])), return_inverse=True)
+    kinds, kind = np.unique(batch.kind[at], return_inverse=True)
+    tables = batch.tables
+    params: Row = {
+        **batch.entry,
+        "expect": expect,
+        "was_run": was_run,
+        "count": counts.tolist(),
+        "digest": [_bound(c, run) for c in batch.digests],
+        "first": np.concatenate(([0], np.cumsum(np.where(skip, 0, counts)))).tolist(),
+        "loan": [batch.loan[j] for j in p.tolist()],
+        "responsibility": batch.responsibility[p].tolist(),
+        "hops": batch.hops[p].tolist(),
+        "start": node[: len(p)].tolist(),
+        "off": off.tolist(),
+        "node": node[len(p) :].tolist(),
+        "kind": kind.tolist(),
+        "word_label": [tables.label[w] for w in words.tolist()],
+        "word_key": [tables.key[w] for w in words.tolist()],
+        **{
+            f"kind_{name}": [getattr(tables, name)[k] for k in kinds.tolist()]
+            for name in _KIND_FIELDS
+        },
+    }
+    return params, int(skip.sum())
 
 
 @dataclass(frozen=True, slots=True)
@@ -596,31 +807,55 @@ class _Written:
     entries: int
     created: int
     deleted: int
+    #: entries whose traces were left as they were (by their digest), written too
+    unchanged: int = 0
+    #: entries not written: their traces had moved since the read (sent again)
+    missed: int = 0
 
 
-def _written(result: neo4j.Result, key: str) -> _Written:
-    """The count ``key`` of a write statement's one record, and its relationship counters."""
+def _written(result: neo4j.Result, key: str, unchanged: int = 0) -> _Written:
+    """The count ``key`` of a write statement's one record (and ``missed``, if it
+    returns it), and its relationship counters."""
     record = result.single()
     counters = result.consume().counters
+    missed = int(record.get("missed", 0)) if record is not None else 0
     return _Written(
         int(record[key]) if record is not None else 0,
         counters.relationships_created,
         counters.relationships_deleted,
+        unchanged if not missed else 0,
+        missed,
     )
 
 
 def _write_batch(
-    backend: Neo4jBackend, run: str, params: Row, batch: _Batch, written: int, total: int
+    backend: Neo4jBackend,
+    run: str,
+    params: Row,
+    batch: _Batch,
+    written: int,
+    total: int,
+    seen: Seen | None = None,
 ) -> _Written:
     """Write one batch of results (``UNWIND $rows``): the entries it wrote, the
     relationships it created and deleted. ``written``: the entries the earlier batches
-    wrote."""
+    wrote. The entries whose traces did not move since ``seen`` go without them; when
+    the graph moved under one of them since (the statement writes none of those and
+    counts them ``missed``), the whole batch is sent again with every trace, in the
+    same transaction."""
+    sent, unchanged = _send(batch, run, seen)
+    statement = cypher("writeback_entries")
 
     def work(tx: neo4j.ManagedTransaction) -> _Written | None:
         if not _claimed(tx, run, written + batch.entries, total):
             return None
-        statement = cypher("writeback_entries")
-        return _written(tx.run(statement, run=run, **params, **batch.params), "written")
+        done = _written(tx.run(statement, run=run, **params, **sent), "written", unchanged)
+        if not done.missed:
+            return done
+        again = _written(
+            tx.run(statement, run=run, **params, **_send(batch, run, None)[0]), "written"
+        )
+        return _Written(again.entries, done.created + again.created, done.deleted + again.deleted)
 
     done: _Written | None = _tx(backend, work)
     if done is None:

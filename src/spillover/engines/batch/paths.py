@@ -376,16 +376,22 @@ class _Segments:
 
     def add(self, steps: tuple[Step, ...]) -> int:
         """A new segment of ``steps``; its id."""
-        kinds = []
+        known_kinds, known_nodes, days_of = self._kind, self._node, self.days_of
+        kinds, targets = [], []
         for s in steps:
-            kind = (s.rel, s.at if s.rel in self.days_of else None)
-            code = self._kind.get(kind)
+            rel = s.rel
+            kind = (rel, s.at if rel in days_of else None)
+            code = known_kinds.get(kind)
             if code is None:
-                code = self._kind[kind] = len(self.kinds)
+                code = known_kinds[kind] = len(self.kinds)
                 self.kinds.append(kind)
             kinds.append(code)
+            target = known_nodes.get(s.target)
+            if target is None:
+                target = self.node(s.target)
+            targets.append(target)
         self.source.append(self.node(steps[0].source))
-        self.targets.append(tuple(self.node(s.target) for s in steps))
+        self.targets.append(tuple(targets))
         self.steps.append(tuple(kinds))
         self.codes.append(tuple(s.code for s in steps))
         return len(self.source) - 1

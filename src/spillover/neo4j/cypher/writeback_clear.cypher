@@ -9,5 +9,5 @@ CALL (e) {
   DELETE old
 }
 REMOVE e.contamination, e.verdict, e.reason_codes, e.policy_name, e.policy_version,
-       e.policy_digest, e.audited_at, e.audit_run
+       e.policy_digest, e.audited_at, e.audit_run, e.traces_digest
 RETURN count(e) AS cleared

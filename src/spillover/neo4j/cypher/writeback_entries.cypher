@@ -10,6 +10,14 @@
 // entry it writes). Replaces what an earlier run stored (idempotent: a retry, or a second
 // run, changes nothing). Runs in the transaction that claimed the marker for $run
 // (writeback_claim).
+// An entry whose traces this run found unchanged (the client read its audit_run, its
+// traces_digest and its number of TRACED_TO, and its traces digest the same under that
+// run: $expect[i], $was_run[i], $count[i]; null $expect[i] for every other entry) comes
+// without its traces (an empty range in $first): it keeps its TRACED_TO as they are, and
+// only when all three still hold here; when one does not (the graph moved since the
+// read), the entry is not written at all and counted in `missed` (the client then sends
+// the whole batch again, with every trace, in the same transaction). Every entry written
+// gets traces_digest = $digest[i] (its traces' digest under this run).
 // An entry an earlier run scored otherwise (contamination, verdict or reason codes; its
 // score, or the stale_* an ingest that changed the entry kept of it) keeps
 // that run's answer as previous_contamination, previous_verdict, previous_reason_codes and
@@ -18,6 +26,12 @@
 UNWIND range(0, size($ids) - 1) AS i
 MATCH (e:Entry {id: $ids[i]})
 WITH e, i, properties(e) AS m
+WITH e, i, m,
+     $expect[i] IS NOT NULL
+     AND NOT coalesce(m.traces_digest = $expect[i] AND m.audit_run = $was_run[i]
+                      AND COUNT { (e)-[:TRACED_TO]->() } = $count[i], false) AS missed
+CALL (e, i, m, missed) {
+WITH e, i, m WHERE NOT missed
 WITH e, i, {contamination: coalesce(m.contamination, m.stale_contamination),
             verdict: coalesce(m.verdict, m.stale_verdict),
             reason_codes: coalesce(m.reason_codes, m.stale_reason_codes),
@@ -43,7 +57,9 @@ SET e.contamination = $contamination[i],
     e.policy_version = $policy_version,
     e.policy_digest = $policy_digest,
     e.audited_at = $audited_at,
-    e.audit_run = $run
+    e.audit_run = $run,
+    e.traces_digest = $digest[i]
+WITH e, i WHERE $expect[i] IS NULL
 // Its TRACED_TO: an old relationship equal to one of the entry's traces (the same loan and
 // the same properties, nothing more: so the same rank) stays as it is; the others are
 // deleted (one of two equal old ones too), and the traces no old one equals are created.
@@ -75,4 +91,6 @@ CALL (e, traces, kept) {
                           labels: tr.labels, keys: tr.keys, steps: tr.steps, walks: tr.walks,
                           roles: tr.roles, periods: tr.periods}]->(l)
 }
-RETURN count(*) AS written
+}
+RETURN count(CASE WHEN NOT missed THEN 1 END) AS written,
+       count(CASE WHEN missed THEN 1 END) AS missed
