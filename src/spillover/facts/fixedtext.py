@@ -26,6 +26,7 @@ __all__ = [
     "iso_days",
     "iso_shaped",
     "matrix",
+    "rows_with_bytes",
 ]
 
 _ZERO = ord("0")
@@ -83,6 +84,24 @@ def edges(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     if empty.any():
         starts, ends = starts[~empty], ends[~empty]
     return data[starts], data[ends - 1], empty
+
+
+def rows_with_bytes(values: pa.Array, table: np.ndarray) -> np.ndarray | None:
+    """Which values hold a byte ``b`` with ``table[b]`` (``table``: 256 bools), as a bool
+    array; None for a column with nulls or not plain strings.
+
+    >>> rows_with_bytes(pa.array(["a,b", "c", "", "d,"]), np.isin(np.arange(256), [44])).tolist()
+    [True, False, False, True]
+    """
+    found = _offsets(values)
+    if found is None:
+        return None
+    offsets, data = found
+    out = np.zeros(len(values), dtype=bool)
+    first = int(offsets[0])
+    where = np.flatnonzero(table[data[first : int(offsets[-1])]]) + first
+    out[np.searchsorted(offsets, where, side="right") - 1] = True
+    return out
 
 
 def all_digits(m: np.ndarray) -> bool:
