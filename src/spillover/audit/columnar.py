@@ -15,7 +15,7 @@ import io
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -169,7 +169,7 @@ def write_columns(columns: Mapping[str, pa.Array], out: Path) -> dict[str, int]:
         if out.suffix == ".csv":
             handle.write(",".join(AUDIT_COLUMNS) + "\r\n")
         handle.flush()  # (then the lines' UTF-8 bytes go to the file as they are)
-        raw = cast(io.TextIOWrapper, handle).buffer
+        raw = cast(BinaryIO, cast(io.TextIOWrapper, handle).buffer)
         for start in range(0, n, SLICE_ROWS):
             part = {c: columns[c].slice(start, SLICE_ROWS) for c in AUDIT_COLUMNS}
             raw.write(_utf8(lines(part)))
