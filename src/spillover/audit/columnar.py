@@ -56,7 +56,7 @@ def _byte_table(chars: str) -> np.ndarray:
 _MAY_NEUTRALIZE_FIRST = _byte_table("'" + " \u00a0\u3000" + "".join(FORMULA_TRIGGERS))
 #: the bytes of :data:`_CSV_QUOTED` (ASCII: a byte of a cell's UTF-8 is one of them only
 #: where the character is)
-_CSV_QUOTED_BYTES = _byte_table(',"\r\n')
+_CSV_QUOTED_BYTES = b',"\r\n'
 #: a JSON string ``json.dumps(ensure_ascii=False)`` escapes
 _JSON_ESCAPED = '["\\\\\\x00-\\x1f]'
 
