@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scaling import copy_chain_case, copy_heavy_scenario, within
@@ -293,6 +293,30 @@ def test_stable_order_is_numpys_stable_argsort():
         order = csr.stable_order(codes, n)
         assert order.dtype == np.int64
         assert np.array_equal(order, np.argsort(codes, kind="stable"))
+
+
+@settings(deadline=None)  # (the first example loads scipy)
+@given(st.integers(0, 10_000))
+def test_sharing_hops_are_scipys_unweighted_shortest_paths(seed):
+    """The pass's hops over the sharing graph (a breadth-first search in numpy, so the CLI
+    does not load scipy) are scipy's unweighted ``shortest_path``: repeated agreements,
+    loops, cycles, unreached platforms, sources listed in any order."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    from spillover.engines.batch.reach import sharing_hops
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    edges = int(rng.integers(0, 3 * n))
+    s_from, s_to = rng.integers(0, n, edges), rng.integers(0, n, edges)
+    sources = rng.permutation(n)[: int(rng.integers(0, n + 1))]
+    graph = csr_matrix((np.ones(edges), (s_from, s_to)), shape=(n, n))
+    expected = shortest_path(graph, method="D", directed=True, unweighted=True, indices=sources)
+    got = sharing_hops(n, s_from, s_to, sources)
+    assert got.shape == (len(sources), n)
+    assert np.array_equal(got, expected.reshape(len(sources), n))
 
 
 @pytest.mark.parametrize("seed", range(200, 206))

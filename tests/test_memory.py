@@ -72,3 +72,49 @@ def test_a_folder_is_read_and_indexed_in_small_pages(monkeypatch):
         assert backend.names(["person:jiang"]) == {"person:jiang": "Jiang (bakery owner)"}
     finally:
         libc.prctl(41, before, 0, 0, 0)
+
+
+def test_the_numpy_audit_does_not_import_pandas(tmp_path):
+    """pyarrow imports pandas at its first conversion of a Python value, to ask whether it
+    is installed (a third of a second); ``spillover audit`` (numpy) answers that probe
+    without the import, and pyarrow's own pandas functions still import it when called."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from spillover.cli import main
+sys.argv = ["spillover", "audit", "--data", {str(jiang_case_path())!r}, "--out", {str(tmp_path / "a.csv")!r}]
+try:
+    main()
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+assert "pandas" not in sys.modules
+import pyarrow as pa
+assert type(pa.table({{"a": [1]}}).to_pandas()).__name__ == "DataFrame"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "ok"
+    assert (tmp_path / "a.csv").read_text(encoding="utf-8").count("\n") == 17
+
+
+def test_no_pandas_probe_is_done_once():
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from spillover.memory import no_pandas_probe
+assert no_pandas_probe() is True
+assert no_pandas_probe() is True  # (pyarrow does not ask again)
+import pyarrow as pa
+pa.array([1])
+assert "pandas" not in sys.modules
+import pandas
+assert no_pandas_probe() is False
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -20,17 +20,29 @@ such page is faulted in again from the host, and the zeroing was over half of th
 audit's CPU time (``clear_page_erms`` under ``do_huge_pmd_anonymous_page`` in
 ``perf``, docs/benchmarks.md). With 4 KB pages only the pages written are zeroed, and
 freed ones stay in the guest.
+
+:func:`no_pandas_probe` is about a process's start rather than its memory: pyarrow asks
+once per process whether pandas is installed, by importing it, at its first conversion
+of a Python value (``pa.array``, a scalar argument of a compute function): a third of a
+second of pandas' import in every ``spillover audit``, which never hands pyarrow a
+pandas object.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.abc
 import platform
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 
-__all__ = ["KEEP_BYTES", "kept_heap", "small_pages"]
+import pyarrow as pa
+
+__all__ = ["KEEP_BYTES", "kept_heap", "no_pandas_probe", "small_pages"]
 
 #: allocations below this size come from the heap, and up to this much freed memory at
 #: the heap's top is kept (glibc's mallopt M_MMAP_THRESHOLD and M_TRIM_THRESHOLD)
@@ -106,3 +118,38 @@ def kept_heap() -> Iterator[bool]:
         libc.mallopt(_M_MMAP_THRESHOLD, _AFTER_BYTES)
         libc.mallopt(_M_TRIM_THRESHOLD, 2 * _AFTER_BYTES)
         libc.malloc_trim(0)
+
+
+def no_pandas_probe() -> bool:
+    """Answer pyarrow's probe for pandas "not installed" without importing pandas (returns
+    whether pandas is still not imported: False when it already was; pyarrow asks once,
+    so a second call changes nothing).
+
+    For a process that hands pyarrow no pandas objects (the numpy audit: the CLI calls
+    this): pyarrow then treats a pandas object like any other sequence, until one of its
+    pandas functions (``to_pandas``, ``from_pandas``) imports pandas, which still works.
+    The probe is pyarrow's first conversion of a Python value, made here while an import
+    finder refuses pandas (taken out again at once)."""
+    if "pandas" in sys.modules:
+        return False
+    refuse = _Refused("pandas")
+    sys.meta_path.insert(0, refuse)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(refuse)
+    return "pandas" not in sys.modules
+
+
+class _Refused(importlib.abc.MetaPathFinder):
+    """An import finder that finds one top-level package not installed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname.split(".")[0] == self.name:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None

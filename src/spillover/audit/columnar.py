@@ -11,14 +11,17 @@ is never held at once.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..facts import fixedtext
 from ..files.write import FORMULA_TRIGGERS, atomic_file, neutralize
 from .rows import AUDIT_COLUMNS
 
@@ -40,23 +43,60 @@ _MAY_NEUTRALIZE = (
 _PLAIN_ASCII_NUMBER = "^[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 #: a CSV cell ``csv.writer`` quotes (excel dialect, minimal quoting)
 _CSV_QUOTED = '[,"\r\n]'
+
+
+def _byte_table(chars: str) -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    table[[c.encode("utf-8")[0] for c in chars]] = True
+    return table
+
+
+#: the first bytes (UTF-8) of the cells :data:`_MAY_NEUTRALIZE` may match: the regular
+#: expression is run only over cells starting with one of them
+_MAY_NEUTRALIZE_FIRST = _byte_table("'" + " \u00a0\u3000" + "".join(FORMULA_TRIGGERS))
+#: the bytes of :data:`_CSV_QUOTED` (ASCII: a byte of a cell's UTF-8 is one of them only
+#: where the character is)
+_CSV_QUOTED_BYTES = b',"\r\n'
 #: a JSON string ``json.dumps(ensure_ascii=False)`` escapes
 _JSON_ESCAPED = '["\\\\\\x00-\\x1f]'
 
 
 def _patched(
-    cells: pa.Array, where: str, fix: Callable[[str], str], unless: str | None = None
+    cells: pa.Array,
+    where: str,
+    fix: Callable[[str], str],
+    unless: str | None = None,
+    among: np.ndarray | None = None,
 ) -> pa.Array:
     """``cells`` with the values matching the regex ``where`` (and not ``unless``, whose
-    values ``fix`` returns as they are) replaced by ``fix(value)``."""
-    hit = pc.fill_null(pc.match_substring_regex(cells, where), False)
+    values ``fix`` returns as they are) replaced by ``fix(value)``; ``among`` (bools): the
+    only cells that may match (the others are not searched), None: all."""
+    rows = np.arange(len(cells)) if among is None else np.flatnonzero(among)
+    if not len(rows):
+        return cells
+    some = cells if among is None else cells.take(pa.array(rows))
+    hit = pc.fill_null(pc.match_substring_regex(some, where), False)
     if unless is not None and pc.any(hit).as_py():
-        kept = pc.fill_null(pc.match_substring_regex(cells, unless), False)
+        kept = pc.fill_null(pc.match_substring_regex(some, unless), False)
         hit = pc.and_(hit, pc.invert(kept))
     if not pc.any(hit).as_py():
         return cells
-    fixed = pa.array([fix(v) for v in pc.filter(cells, hit).to_pylist()], pa.string())
-    return pc.replace_with_mask(cells, hit, fixed)
+    rows = rows[hit.to_numpy(zero_copy_only=False)]
+    fixed = pa.array([fix(v) for v in cells.take(pa.array(rows)).to_pylist()], pa.string())
+    mask = np.zeros(len(cells), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(cells, pa.array(mask), fixed)
+
+
+def _first_byte_in(cells: pa.Array, table: np.ndarray) -> np.ndarray | None:
+    """Which cells start with a byte of ``table``; None: not a plain string column."""
+    found = fixedtext.edges(cells)
+    if found is None:
+        return None
+    first, _, empty = found
+    out = np.zeros(len(cells), dtype=bool)
+    out[~empty] = table[first]
+    return out
 
 
 def _numbers(values: pa.Array, missing: str) -> pa.Array:
@@ -77,8 +117,10 @@ def csv_cells(values: pa.Array) -> pa.Array:
     if not _is_text(values):
         return _numbers(values, "")
     cells = pc.fill_null(values.cast(pa.string()), "")
-    cells = _patched(cells, _MAY_NEUTRALIZE, neutralize, unless=_PLAIN_ASCII_NUMBER)
-    return _patched(cells, _CSV_QUOTED, lambda v: '"' + v.replace('"', '""') + '"')
+    may = _first_byte_in(cells, _MAY_NEUTRALIZE_FIRST)
+    cells = _patched(cells, _MAY_NEUTRALIZE, neutralize, unless=_PLAIN_ASCII_NUMBER, among=may)
+    quoted = fixedtext.rows_with_bytes(cells, _CSV_QUOTED_BYTES)
+    return _patched(cells, _CSV_QUOTED, lambda v: '"' + v.replace('"', '""') + '"', among=quoted)
 
 
 def json_cells(values: pa.Array) -> pa.Array:
@@ -95,13 +137,13 @@ def json_cells(values: pa.Array) -> pa.Array:
     return pc.fill_null(quoted, "null")
 
 
-def _text(lines: pa.Array) -> str:
-    """The text of string cells put end to end."""
+def _utf8(lines: pa.Array) -> memoryview:
+    """The UTF-8 bytes of string cells put end to end (a view of the column's data)."""
     if not len(lines):
-        return ""
+        return memoryview(b"")
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset :]
     data = lines.buffers()[2]
-    return bytes(memoryview(data)[offsets[0] : offsets[len(lines)]]).decode("utf-8")
+    return memoryview(data)[offsets[0] : offsets[len(lines)]]
 
 
 def _csv_lines(part: Mapping[str, pa.Array]) -> pa.Array:
@@ -126,8 +168,10 @@ def write_columns(columns: Mapping[str, pa.Array], out: Path) -> dict[str, int]:
     with atomic_file(out) as handle:
         if out.suffix == ".csv":
             handle.write(",".join(AUDIT_COLUMNS) + "\r\n")
+        handle.flush()  # (then the lines' UTF-8 bytes go to the file as they are)
+        raw = cast(BinaryIO, cast(io.TextIOWrapper, handle).buffer)
         for start in range(0, n, SLICE_ROWS):
             part = {c: columns[c].slice(start, SLICE_ROWS) for c in AUDIT_COLUMNS}
-            handle.write(_text(lines(part)))
+            raw.write(_utf8(lines(part)))
     counts = pc.value_counts(columns["verdict"]).to_pylist() if n else []
     return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: c["values"])}

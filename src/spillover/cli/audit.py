@@ -10,6 +10,7 @@ import click
 
 from ..audit.findings import find, findings_text
 from ..audit.run import ENGINES, AuditRequest, run_audit
+from ..memory import no_pandas_probe
 from ..neo4j.writeback import WriteBackSummary
 from ..policy import load_policy
 from ..simulate import run as sim
@@ -91,6 +92,8 @@ def audit(
         master=master,
         conf=conf,
     )
+    if engine == "numpy":  # (hands pyarrow no pandas objects: skip its import of pandas)
+        no_pandas_probe()
     progress = StageProgress()
     try:
         result = run_audit(request, progress)

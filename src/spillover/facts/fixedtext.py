@@ -26,6 +26,7 @@ __all__ = [
     "iso_days",
     "iso_shaped",
     "matrix",
+    "rows_with_bytes",
 ]
 
 _ZERO = ord("0")
@@ -83,6 +84,28 @@ def edges(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     if empty.any():
         starts, ends = starts[~empty], ends[~empty]
     return data[starts], data[ends - 1], empty
+
+
+def rows_with_bytes(values: pa.Array, chars: bytes) -> np.ndarray | None:
+    """Which values hold one of the bytes ``chars`` (a few), as a bool array; None for a
+    column with nulls or not plain strings.
+
+    >>> rows_with_bytes(pa.array(["a,b", "c", "", "d,"]), b",").tolist()
+    [True, False, False, True]
+    """
+    found = _offsets(values)
+    if found is None:
+        return None
+    offsets, data = found
+    out = np.zeros(len(values), dtype=bool)
+    first = int(offsets[0])
+    data = data[first : int(offsets[-1])]
+    hit = np.zeros(len(data), dtype=bool)
+    for char in chars:  # (compares, not a table lookup: several times faster)
+        hit |= data == char
+    if hit.any():
+        out[np.searchsorted(offsets, np.flatnonzero(hit) + first, side="right") - 1] = True
+    return out
 
 
 def all_digits(m: np.ndarray) -> bool:

@@ -115,7 +115,11 @@ def row_columns(result: AuditResult, policy: Policy) -> dict[str, pa.Array]:
     found = result.origin_loan >= 0
     missing = ~found
     # score each distinct best responsibility once, with the rules' one score function
-    distinct, inverse = np.unique(np.where(found, result.responsibility, -1.0), return_inverse=True)
+    # (a sort of the values and a search in the few distinct ones: np.unique's inverse,
+    # without its argsort of every row)
+    best = np.where(found, result.responsibility, -1.0)
+    distinct = np.unique(best)
+    inverse = np.searchsorted(distinct, best)
     scores = [score(p if p >= 0 else None, policy) for p in distinct.tolist()]
     at = pa.array(inverse.ravel())
     days, day_at = np.unique(result.listed, return_inverse=True)
