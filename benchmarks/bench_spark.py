@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--conf", nargs="*", default=[], help="more Spark settings, KEY=VALUE")
     parser.add_argument("--event-log", help="keep Spark's event log in this folder")
     args = parser.parse_args()
+    if args.event_log:  # Spark refuses an event log folder that does not exist
+        Path(args.event_log).mkdir(parents=True, exist_ok=True)
     print(f"uptime: {_uptime()}  cpus: {os.cpu_count()}", flush=True)
     from spillover.audit.spark import audit_path, session
 

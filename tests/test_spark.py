@@ -175,6 +175,19 @@ def _bad_copy(tmp_path: Path, table: str, old: str, new: str, source: Path = JIA
         ),
         ("blacklist", "2023-06-15", "2023-02-30", "listed_at: 1 row(s) not a real day"),
         ("phones", "13957112345,jiang", "1395711234x,jiang", "not a phone number"),
+        (
+            "people",
+            "li_na,Li Na",
+            "xu_yan,Li Na",
+            "people.csv: person_id: 1 row(s) given more than once (first: xu_yan)",
+        ),
+        (
+            "loan_links",
+            "XY-AX-1,13957112345,emergency_contact",
+            "XY-HQ-1,13957112345,emergency_contact",
+            "loan_links.csv: loan_id, phone, role: 1 row(s) given more than once "
+            "(first: XY-HQ-1, 13957112345, emergency_contact)",
+        ),
     ],
 )
 def test_bad_data_is_refused_in_one_line(spark, tmp_path, table, old, new, message):

@@ -90,7 +90,9 @@ def audit_graph(spark: SparkSession, g: Graph, policy: Policy, *, small: bool = 
     rules = _rules(policy)
     index = _index(g, rules, policy, small)
     entries = _entries(g)
-    reaches = _cache(reach(spark, g, small))
+    # a large folder's reach keeps its partitioning by (entry, platform): each layer's
+    # join of its origins to it then shuffles only the origins
+    reaches = (_cache if small else _kept_partitioned)(reach(spark, g, small))
     state = _start(entries, rules)
     for depth in range(1, policy.max_loans + 1):
         candidates = _person_ties(state, index, rules, depth)
@@ -233,11 +235,31 @@ def _index(g: Graph, rules: _Rules, policy: Policy, small: bool = False) -> _Ind
         *_loan_columns(rules, policy),
     )
     if not small:
-        # every layer joins the ties by person: shuffled once, here, into a fixed number
-        # of parts (adaptive execution does not merge those), which the layers' joins keep
+        # every layer joins the ties by person: shuffled and sorted once, here, into a
+        # fixed number of parts (adaptive execution does not merge those), which the
+        # layers' joins keep (they shuffle only the frontier)
         n = int(g.loans.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
-        ties = ties.repartition(n, "person")
+        ties = _kept_partitioned(ties.repartition(n, "person").sortWithinPartitions("person"))
+        return _Index(uses=uses, ties=ties, small=small)
     return _Index(uses=uses, ties=_cache(ties), small=small)
+
+
+def _kept_partitioned(df: DataFrame) -> DataFrame:
+    """:func:`_cache` of ``df`` planned without adaptive execution, so that the kept frame
+    tells Spark its partitioning and order: a local checkpoint of an adaptive plan tells
+    none, and every join of it would shuffle and sort it again (at 1M people: the 6.5
+    million ties, in every layer)."""
+    spark = df.sparkSession
+    key = "spark.sql.adaptive.enabled"
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, "false")
+    try:
+        return _cache(df)
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 #: the loan's columns every label carries: whether it is an origin loan (its status one
@@ -279,7 +301,10 @@ def _uses(g: Graph, small: bool) -> DataFrame:
         side(loans.select("loan_id", "borrower", "applied", "sms", "match", *_LOAN_OF_USES)),
         "loan_id",
     )
-    return _cache(
+    # a large folder's uses keep the partitioning and order by phone of their join to
+    # the owner periods: the first layer's join of the phone subjects to them then
+    # shuffles only the subjects
+    return (_cache if small else _kept_partitioned)(
         uses.join(side(_periods(g)), _covering(col("phone"), col("applied")), "left").select(
             "loan_id",
             "phone",

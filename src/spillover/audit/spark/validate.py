@@ -238,22 +238,34 @@ class _Found:
 
     labels: list[tuple[str, str]]
     rows: DataFrame
+    #: the same rows with their shown value and file, when ``rows`` leaves them out
+    #: (computed only for the checks that some row breaks)
+    detail: DataFrame | None = None
 
 
 def _problems(found: list[_Found]) -> list[str]:
     """Run every check in one Spark job: one line per check some row breaks, in the
-    order of the checks."""
+    order of the checks (a part with a ``detail`` runs it too when one of its checks is
+    broken)."""
     from pyspark.sql import functions as F
 
     labels: list[tuple[str, str]] = []
     union = None
+    detailed: list[tuple[int, int, DataFrame]] = []  # (first i, last i + 1, detail)
     for part in found:
         tagged = part.rows.select((F.col("i") + len(labels)).alias("i"), "n", "v", "f")
         union = tagged if union is None else union.unionByName(tagged)
+        if part.detail is not None:
+            detailed.append((len(labels), len(labels) + len(part.labels), part.detail))
         labels += part.labels
     if union is None:
         return []
     broken = sorted(union.where("n > 0").collect(), key=lambda r: r["i"])
+    for first, end, detail in detailed:
+        if any(first <= r["i"] < end for r in broken):
+            rows = detail.select((F.col("i") + first).alias("i"), "n", "v", "f")
+            broken = [r for r in broken if not first <= r["i"] < end]
+            broken = sorted(broken + rows.where("n > 0").collect(), key=lambda r: r["i"])
     return [
         f"{r['f']}: {labels[r['i']][0]}: {r['n']} row(s) {labels[r['i']][1]} (first: {r['v']})"
         for r in broken
@@ -465,7 +477,20 @@ def _duplicates(tables: Mapping[str, DataFrame]) -> _Found:
         F.first("s", ignorenulls=True).alias("v"),
         F.first("f", ignorenulls=True).alias("f"),
     )
-    return _Found(labels, rows)
+    # the keys given more than once counted by a hash aggregation (only counts: the
+    # first value and file of a grouping make Spark sort every key, 8 million at 1M
+    # people); the shown value and file only for a check that fails
+    counted = (
+        union.groupBy("i", "k")
+        .agg(F.count(F.lit(1)).alias("_n"))
+        .where("_n > 1")
+        .groupBy("i")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .select(
+            "i", "n", F.lit(None).cast("string").alias("v"), F.lit(None).cast("string").alias("f")
+        )
+    )
+    return _Found(labels, counted, detail=rows)
 
 
 def _references(tables: Mapping[str, DataFrame]) -> _Found:
