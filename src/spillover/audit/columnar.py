@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..facts import fixedtext
-from ..files.write import FORMULA_TRIGGERS, atomic_file, neutralize
+from ..files.write import FORMULA_TRIGGERS, LEADING_BLANKS, atomic_file, neutralize
 from .rows import AUDIT_COLUMNS
 
 __all__ = ["SLICE_ROWS", "csv_cells", "json_cells", "write_columns"]
@@ -33,7 +33,9 @@ SLICE_ROWS = 1 << 16
 #: a text cell :func:`neutralize` may change: a leading quote, or a formula trigger after
 #: the blanks a spreadsheet skips (the others are returned as they are)
 _MAY_NEUTRALIZE = (
-    "^(?:'|[ \u00a0\u3000]*["
+    "^(?:'|["
+    + "".join(f"\\x{{{ord(c):x}}}" for c in LEADING_BLANKS)
+    + "]*["
     + "".join(sorted(f"\\x{{{ord(c):x}}}" for c in FORMULA_TRIGGERS))
     + "])"
 )
@@ -53,7 +55,7 @@ def _byte_table(chars: str) -> np.ndarray:
 
 #: the first bytes (UTF-8) of the cells :data:`_MAY_NEUTRALIZE` may match: the regular
 #: expression is run only over cells starting with one of them
-_MAY_NEUTRALIZE_FIRST = _byte_table("'" + " \u00a0\u3000" + "".join(FORMULA_TRIGGERS))
+_MAY_NEUTRALIZE_FIRST = _byte_table("'" + LEADING_BLANKS + "".join(FORMULA_TRIGGERS))
 #: the bytes of :data:`_CSV_QUOTED` (ASCII: a byte of a cell's UTF-8 is one of them only
 #: where the character is)
 _CSV_QUOTED_BYTES = b',"\r\n'

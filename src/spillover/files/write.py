@@ -25,7 +25,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["FORMULA_TRIGGERS", "atomic_file", "atomic_folder", "neutralize", "restore"]
+__all__ = [
+    "FORMULA_TRIGGERS",
+    "LEADING_BLANKS",
+    "atomic_file",
+    "atomic_folder",
+    "neutralize",
+    "restore",
+]
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP: = + - @,
 #: tab, carriage return; ASVS adds NUL), plus line feed and the full-width forms of
@@ -37,7 +44,7 @@ FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 #: Leading characters a spreadsheet may skip before it looks for a formula.
-_LEADING_BLANKS = " \u00a0\u3000"
+LEADING_BLANKS = " \u00a0\u3000"
 
 
 def neutralize(value: Any) -> Any:
@@ -64,7 +71,7 @@ def neutralize(value: Any) -> Any:
         return value
     if value[0] == "'":  # a spreadsheet would eat this quote: keep it, and restore() exact
         return "'" + value
-    head = value.lstrip(_LEADING_BLANKS)
+    head = value.lstrip(LEADING_BLANKS)
     if not head or head[0] not in FORMULA_TRIGGERS:
         return value
     if _PLAIN_NUMBER.fullmatch(value):
