@@ -244,23 +244,56 @@ def test_synth_killed_while_writing_leaves_no_folder(tmp_path: Path) -> None:
     assert (tmp_path / "data").stat().st_mode & 0o777 == 0o755  # a normal folder
 
 
+#: the child of :func:`_kill_when_writing`: ``spillover ARGS`` that stops itself (SIGSTOP)
+#: once its temporary output in FOLDER exists (Python's audit events: ``tempfile`` names
+#: the file or folder it is about to make; the next event after it is made stops)
+_STOP_WHEN_WRITING = """
+import os, signal, sys
+
+folder = os.path.realpath(sys.argv[1])
+pending = []
+
+def hook(event, args):
+    if event in ("tempfile.mkstemp", "tempfile.mkdtemp"):
+        if os.path.dirname(os.path.realpath(args[0])) == folder:
+            pending.append(args[0])
+    elif pending and os.path.lexists(pending[-1]):
+        pending.clear()
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+sys.addaudithook(hook)
+from spillover.cli import cli
+cli(sys.argv[2:], prog_name="spillover")
+"""
+
+
 def _kill_when_writing(args: list[str], folder: Path) -> None:
-    """Run ``spillover ARGS`` and SIGKILL it as soon as its temporary output appears."""
+    """Run ``spillover ARGS`` and SIGKILL it once its temporary output exists: the child
+    stops itself there (:data:`_STOP_WHEN_WRITING`), so no output is finished first, however
+    fast it writes."""
+    import os
     import signal
     import subprocess
     import sys
     import time
 
     before = _leftovers(folder)
-    proc = subprocess.Popen([sys.executable, "-m", "spillover", *args])
+    proc = subprocess.Popen([sys.executable, "-c", _STOP_WHEN_WRITING, str(folder), *args])
+    stopped = False
     try:
         deadline = time.monotonic() + 120
-        while _leftovers(folder) == before and proc.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        assert proc.poll() is None, "finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
+        while not stopped:
+            pid, status = os.waitpid(proc.pid, os.WNOHANG | os.WUNTRACED)
+            if pid:
+                assert os.WIFSTOPPED(status), "finished before it could be killed"
+                stopped = True
+            else:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+        assert _leftovers(folder) != before
     finally:
+        if stopped:
+            proc.send_signal(signal.SIGKILL)
         proc.wait()
 
 
