@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import phonenumbers
 
+from .digitpattern import PrefixTable, prefix_table
+
 __all__ = [
     "CN_MOBILE_E164",
     "CN_MOBILE_NATIONAL",
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_REGION",
     "display_phone",
     "mobile_pattern",
+    "mobile_prefixes",
     "normalize_phone",
 ]
 
@@ -100,6 +103,24 @@ def mobile_pattern(region: str) -> tuple[str, str]:
         raise ValueError(f"no mobile numbering plan for region {region!r}")
     pattern = meta.mobile.national_number_pattern
     return rf"^\+{meta.country_code}(?:{pattern})$", rf"^(?:{pattern})$"
+
+
+@lru_cache(maxsize=8)
+def mobile_prefixes(region: str) -> tuple[bytes, PrefixTable] | None:
+    """The region's mobile numbers in E.164 form as ``(b"+" and the country code, the
+    table of their national digits)``: the language of :func:`mobile_pattern`'s E.164
+    form, answered a column at a time (:mod:`spillover.facts.digitpattern`); None where
+    the numbering plan's pattern is outside what that table can say.
+
+    >>> lead, table = mobile_prefixes("CN")
+    >>> lead, table.width, table.depth
+    (b'+86', 11, 5)
+    """
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.mobile is None or meta.mobile.national_number_pattern is None:
+        raise ValueError(f"no mobile numbering plan for region {region!r}")
+    table = prefix_table(meta.mobile.national_number_pattern)
+    return None if table is None else (f"+{meta.country_code}".encode(), table)
 
 
 #: a mainland mobile number in E.164 form (``+8613957112345``) and in national form
