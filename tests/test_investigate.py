@@ -512,6 +512,75 @@ def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo
 
 
 @pytest.mark.neo4j
+def test_a_rerun_writes_an_entry_whose_answer_moved_in_full_and_the_rest_briefly(neo4j_db):
+    """An entry whose traces and stored answer did not move gets only this run's marks
+    (writeback_unchanged); one whose answer was altered by hand, or that holds a stale_*
+    property, is written in full (its traces kept by their digest): the same graph as if
+    every entry had been written in full."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    write_back(backend)
+    state = {s["id"]: s for s in stored_results(driver, db)}
+    moved, stale, *_ = sorted(state)
+    driver.execute_query(
+        "MATCH (e:Entry {id: $e}) SET e.contamination = 0.123", e=moved, database_=db
+    )
+    driver.execute_query(
+        "MATCH (e:Entry {id: $e}) SET e.stale_verdict = 'x'", e=stale, database_=db
+    )
+    again = write_back(backend)
+    assert again.entries_unchanged == again.entries  # every entry's traces left as they were
+    after = {s["id"]: s for s in stored_results(driver, db)}
+    assert after[moved]["props"]["previous_contamination"] == 0.123
+    assert after[moved]["props"]["changed_at"] == again.audited_at
+    for key in ("contamination", "verdict", "reason_codes"):
+        assert after[moved]["props"][key] == state[moved]["props"][key]
+    assert after[stale] == state[stale]  # its stale_verdict gone
+    assert {k: v for k, v in after.items() if k != moved} == {
+        k: v for k, v in state.items() if k != moved
+    }
+    marks, _, _ = driver.execute_query(
+        "MATCH (e:Entry) RETURN collect(DISTINCT e.audit_run) AS runs, "
+        "collect(DISTINCT e.audited_at) AS ats, count(e.traces_digest) AS digests, "
+        "count(e) AS entries",
+        database_=db,
+    )
+    assert marks[0]["runs"] == [again.run]
+    assert [a.to_native() for a in marks[0]["ats"]] == [again.audited_at]
+    assert marks[0]["digests"] == marks[0]["entries"] == again.entries
+    third = write_back(backend)  # every entry the short way now
+    assert third.entries_unchanged == third.entries
+    assert {s["id"]: s for s in stored_results(driver, db)} == after
+
+
+@pytest.mark.neo4j
+def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(neo4j_db):
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    write_back(backend)
+    state = {s["id"]: s for s in stored_results(driver, db)}
+    moved = min(state)
+
+    def meanwhile(stage: str, done: int, total: int) -> None:
+        if stage == "read graph" and done == total:  # read: every answer holds; now not
+            driver.execute_query(
+                "MATCH (e:Entry {id: $e}) SET e.contamination = 0.123", e=moved, database_=db
+            )
+
+    again = write_back(backend, progress=meanwhile)
+    # writeback_unchanged found the answer moved: the batch sent again, every trace with it
+    assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (0, 0, 0)
+    after = {s["id"]: s for s in stored_results(driver, db)}
+    assert after[moved]["props"]["contamination"] == state[moved]["props"]["contamination"]
+    assert after[moved]["props"]["previous_contamination"] == 0.123
+    assert {k: v for k, v in after.items() if k != moved} == {
+        k: v for k, v in state.items() if k != moved
+    }
+
+
+@pytest.mark.neo4j
 def test_an_entry_the_run_did_not_see_keeps_no_stale_result(neo4j_db):
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     ingest_folder(jiang_case_path(), driver, db)

@@ -465,7 +465,8 @@ def _read_graph(
 
 
 def _traces_seen(backend: Neo4jBackend) -> Seen:
-    """Per entry its ``audit_run``, ``traces_digest`` and number of ``TRACED_TO``."""
+    """Per entry its ``audit_run``, ``traces_digest``, number of ``TRACED_TO`` and stored
+    answer (:class:`_Stored`)."""
     import neo4j as _neo4j
 
     records, _, _ = backend.driver.execute_query(
@@ -475,8 +476,10 @@ def _traces_seen(backend: Neo4jBackend) -> Seen:
     )
     r = records[0]
     return {
-        i: (run, digest, int(n))
-        for i, run, digest, n in zip(r["id"], r["run"], r["digest"], r["traces"], strict=True)
+        i: _Stored(run, digest, int(n), None if a[-1] else tuple(a[:-1]))
+        for i, run, digest, n, a in zip(
+            r["id"], r["run"], r["digest"], r["traces"], r["answer"], strict=True
+        )
     }
 
 
@@ -747,27 +750,71 @@ def _bound(content: bytes, run: str) -> str:
     return h.hexdigest()
 
 
-#: per entry id, as the run read the graph: the run that wrote its results, its
-#: traces_digest and how many TRACED_TO it has (writeback_traces.cypher)
-Seen = dict[str, tuple[str, str, int]]
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """One entry as the run read the graph (``writeback_traces.cypher``): the run that
+    wrote its results (``""``: none), its traces_digest, how many TRACED_TO it has, and
+    its answer as stored, ``(contamination, verdict, reason_codes, policy_name,
+    policy_version, policy_digest)``, or None when it holds a ``stale_*`` property."""
+
+    run: str
+    digest: str
+    traces: int
+    answer: tuple[Any, ...] | None
 
 
-def _send(batch: _Batch, run: str, seen: Seen | None) -> tuple[Row, int]:
-    """The parameters of ``writeback_entries.cypher`` for ``batch``, and how many of its
-    entries go without their traces: those whose traces digest the same as the ones the
-    graph held when read, under the run that wrote them, in the same number (``seen``;
-    None: every entry with its traces)."""
+#: per entry id, the entry as the run read the graph
+Seen = dict[str, _Stored]
+
+
+def _send(batch: _Batch, run: str, params: Row, seen: Seen | None) -> _Sent:
+    """The parameters of ``writeback_entries.cypher`` for ``batch``, and of
+    ``writeback_unchanged.cypher`` for those of its entries whose traces digest the same
+    as the ones the graph held when read, under the run that wrote them, in the same
+    number, and whose answer (under the run's policy, ``params``) is the one stored
+    (``seen``; None: every entry with its traces, to ``writeback_entries``). An entry whose
+    traces are the same and its answer not goes to ``writeback_entries`` without its
+    traces."""
     counts = np.diff(batch.first)
     expect: list[str | None] = [None] * batch.entries
     was_run: list[str | None] = [None] * batch.entries
     skip = np.zeros(batch.entries, dtype=bool)
+    same = np.zeros(batch.entries, dtype=bool)
+    digest = [_bound(c, run) for c in batch.digests]
     if seen:
-        for i, (entry_id, content, count) in enumerate(
-            zip(batch.entry["ids"], batch.digests, counts.tolist(), strict=True)
+        policy = (params["policy_name"], params["policy_version"], params["policy_digest"])
+        answers = zip(
+            batch.entry["contamination"],
+            batch.entry["verdict"],
+            batch.entry["reason_codes"],
+            strict=True,
+        )
+        for i, (entry_id, content, count, answer) in enumerate(
+            zip(batch.entry["ids"], batch.digests, counts.tolist(), answers, strict=True)
         ):
             old = seen.get(entry_id)
-            if old is not None and old[0] and old[2] == count and old[1] == _bound(content, old[0]):
-                expect[i], was_run[i], skip[i] = old[1], old[0], True
+            if (
+                old is not None
+                and old.run
+                and old.traces == count
+                and old.digest == _bound(content, old.run)
+            ):
+                expect[i], was_run[i], skip[i] = old.digest, old.run, True
+                same[i] = old.answer == (*answer, *policy)
+    unchanged: Row | None = None
+    if same.any():
+        pick = np.flatnonzero(same).tolist()
+        unchanged = {
+            name: [column[i] for i in pick]
+            for name, column in (
+                *batch.entry.items(),
+                ("expect", expect),
+                ("was_run", was_run),
+                ("count", counts.tolist()),
+                ("digest", digest),
+            )
+        }
+    rest = np.flatnonzero(~same)
     keep = np.repeat(~skip, counts)
     p = np.nonzero(keep)[0]
     lens = np.diff(batch.off)[p]
@@ -776,13 +823,15 @@ def _send(batch: _Batch, run: str, seen: Seen | None) -> tuple[Row, int]:
     words, node = np.unique(np.concatenate((batch.start[p], batch.node[at])), return_inverse=True)
     kinds, kind = np.unique(batch.kind[at], return_inverse=True)
     tables = batch.tables
-    params: Row = {
-        **batch.entry,
-        "expect": expect,
-        "was_run": was_run,
-        "count": counts.tolist(),
-        "digest": [_bound(c, run) for c in batch.digests],
-        "first": np.concatenate(([0], np.cumsum(np.where(skip, 0, counts)))).tolist(),
+    sent = np.where(skip, 0, counts)[rest]
+    rest_list = rest.tolist()
+    full: Row = {
+        **{name: [column[i] for i in rest_list] for name, column in batch.entry.items()},
+        "expect": [expect[i] for i in rest_list],
+        "was_run": [was_run[i] for i in rest_list],
+        "count": counts[rest].tolist(),
+        "digest": [digest[i] for i in rest_list],
+        "first": np.concatenate(([0], np.cumsum(sent))).tolist(),
         "loan": [batch.loan[j] for j in p.tolist()],
         "responsibility": batch.responsibility[p].tolist(),
         "hops": batch.hops[p].tolist(),
@@ -797,7 +846,18 @@ def _send(batch: _Batch, run: str, seen: Seen | None) -> tuple[Row, int]:
             for name in _KIND_FIELDS
         },
     }
-    return params, int(skip.sum())
+    return _Sent(full if rest_list else None, unchanged, int(skip.sum()))
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """What :func:`_send` makes of a batch: the parameters of ``writeback_entries`` (None:
+    no entry goes there) and of ``writeback_unchanged`` (None: none goes there), and how
+    many of the batch's entries keep their TRACED_TO as they are (in either)."""
+
+    full: Row | None
+    unchanged: Row | None
+    kept: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -843,19 +903,41 @@ def _write_batch(
     the graph moved under one of them since (the statement writes none of those and
     counts them ``missed``), the whole batch is sent again with every trace, in the
     same transaction."""
-    sent, unchanged = _send(batch, run, seen)
-    statement = cypher("writeback_entries")
+    sent = _send(batch, run, params, seen)
 
     def work(tx: neo4j.ManagedTransaction) -> _Written | None:
         if not _claimed(tx, run, written + batch.entries, total):
             return None
-        done = _written(tx.run(statement, run=run, **params, **sent), "written", unchanged)
-        if not done.missed:
-            return done
+        parts = []
+        if sent.unchanged is not None:
+            parts.append(
+                _written(
+                    tx.run(cypher("writeback_unchanged"), run=run, **params, **sent.unchanged),
+                    "written",
+                )
+            )
+        if sent.full is not None:
+            parts.append(
+                _written(
+                    tx.run(cypher("writeback_entries"), run=run, **params, **sent.full), "written"
+                )
+            )
+        if not any(part.missed for part in parts):
+            return _Written(
+                sum(part.entries for part in parts),
+                sum(part.created for part in parts),
+                sum(part.deleted for part in parts),
+                sent.kept,
+            )
+        every = _send(batch, run, params, None).full
         again = _written(
-            tx.run(statement, run=run, **params, **_send(batch, run, None)[0]), "written"
+            tx.run(cypher("writeback_entries"), run=run, **params, **(every or {})), "written"
         )
-        return _Written(again.entries, done.created + again.created, done.deleted + again.deleted)
+        return _Written(
+            again.entries,
+            sum(part.created for part in parts) + again.created,
+            sum(part.deleted for part in parts) + again.deleted,
+        )
 
     done: _Written | None = _tx(backend, work)
     if done is None:
