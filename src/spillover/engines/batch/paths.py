@@ -28,18 +28,22 @@ from ...facts.model import Entry, Loan, LoanStatus, Sharing, SubjectKind, ref
 from ...policy import Policy
 from ...rules import (
     CHAIN_STEP,
+    COPY_STEP,
     LISTING_STEP,
     NO_PATH,
+    ORIGIN_STEP,
+    SHARING_STEP,
     TIE_KINDS,
     Verdict,
     match_kind,
     owns_kind,
     reason_codes,
+    relay_day,
     rounded,
     score,
 )
 from ..explanation import ExplanationPath, Step, rule_step
-from ..search import Reach, compute_reach, listing_steps, route_steps
+from ..search import Reach, compute_reach, route_steps
 from .audit import OriginLabels, Progress, origins_pass
 from .index import CodedGraph
 from .tables import MATCH_KEYS, OWN, ROLE_NAMES
@@ -80,6 +84,10 @@ def every_path(
         # no diagnosis code, as explain(diagnose=False) and the audit rows
         codes = reason_codes(s.code for s in paths[0].steps) if paths else (NO_PATH,)
         yield EntryPaths(entry_id, result.contamination, result.verdict, codes, paths)
+
+
+#: a step as a segment keeps it: its name, target node, day and code
+Raw = tuple[str, str, date | None, str | None]
 
 
 class _Reader:
@@ -124,6 +132,9 @@ class _Reader:
         self._chains: dict[int, tuple[Entry, ...]] = {}
         self._ties: dict[tuple[int, int, int, int, int, bool], tuple[Step, ...]] = {}
         self._borrowers: dict[int, tuple[Step, ...]] = {}
+        self._loan_refs: dict[int, str] = {}
+        self._reach_of: dict[int, Reach] = {}
+        self.chains = np.zeros((0, 1), dtype=np.int64)
 
     # -- names and facts, once each ---------------------------------------------------
 
@@ -194,23 +205,82 @@ class _Reader:
             for k, x in enumerate(chain)
         )
 
-    def shapes(self) -> Iterator[tuple[tuple[str, int, bool], ...]]:
-        """Every entry's :meth:`shape`, in entry order (an entry copied from none, most of
-        them, without making its chain)."""
+    def chain_rows(self) -> np.ndarray:
+        """Every entry's :meth:`chain` as entry indices: one row per entry, the entry
+        first, -1 past the chain's end."""
         found = self.found
+        current = np.arange(len(self.entry_ids), dtype=np.int64)
+        rows = [current]
+        alive = found.entry_copied >= 0
+        while alive.any():
+            parent = np.where(alive, found.entry_copied[current], -1)
+            ok = parent >= 0
+            ok[ok] = found.entry_listed[parent[ok]] <= found.entry_listed[current[ok]]
+            for row in rows:  # a copy already on the chain ends it
+                ok &= row != parent
+            rows.append(np.where(ok, parent, -1))
+            current = np.where(ok, parent, current)
+            alive = ok
+        return np.stack(rows[:-1] if len(rows) > 1 else rows, axis=1)
+
+    def shape_codes(self) -> tuple[np.ndarray, list[int]]:
+        """Every entry's :meth:`shape` as a number (the shapes numbered in the order of
+        the first entry of each), and that first entry of each shape; keeps the chains
+        (:meth:`chain_rows`) for :meth:`listing_raw`."""
+        found = self.found
+        self.chains = chains = self.chain_rows()
+        if not len(chains):
+            return np.zeros(0, dtype=np.int64), []
+        on = chains >= 0
+        rows = np.where(on, chains, 0)
         place = np.searchsorted(
             np.asarray(self.starts, dtype=np.int64), found.entry_listed, "right"
         )
-        alone = found.entry_copied < 0
-        for e, (platform, at, single) in enumerate(
-            zip(found.entry_platform.tolist(), place.tolist(), alone.tolist(), strict=True)
-        ):
-            yield ((self.platform_ids[platform], at, False),) if single else self.shape(e)
+        listed = found.entry_listed[rows]
+        same = np.zeros(chains.shape, dtype=np.int64)
+        same[:, 1:] = listed[:, 1:] == listed[:, :-1]
+        platform = found.entry_platform[rows].astype(np.int64)
+        code = (platform * (len(self.starts) + 1) + place[rows]) * 2 + same
+        code[~on] = -1
+        _, first, inverse = np.unique(code, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first)
+        number = np.empty(len(order), dtype=np.int64)
+        number[order] = np.arange(len(order))
+        shape_of: np.ndarray = number[inverse.reshape(-1)]
+        return shape_of, first[order].tolist()
 
-    def listing(self, e: int, target: int, platform: int) -> tuple[Step, ...]:
+    def listing_raw(self, e: int, target: int, platform: int) -> tuple[str, list[Raw]]:
         """The steps from ``platform`` to entry ``e``'s chain at ``target`` and along the
-        copies to ``e`` (as :func:`spillover.engines.search.route_steps` ends a route)."""
-        return listing_steps(self.chain(e), target, self.platform_ids[platform])
+        copies to ``e`` (:func:`spillover.engines.search.listing_steps`'), raw (after
+        :meth:`shape_codes`): its first node and steps."""
+        found, chain = self.found, self.chains[e]
+        at = int(chain[target])
+        steps: list[Raw] = [
+            (
+                _LISTED,
+                ref("entry", self.entry_ids[at]),
+                date.fromordinal(int(found.entry_listed[at])),
+                LISTING_STEP.code,
+            )
+        ]
+        for i in range(target, 0, -1):
+            dst = int(chain[i - 1])
+            steps.append(
+                (
+                    _COPY_REL,
+                    ref("entry", self.entry_ids[dst]),
+                    date.fromordinal(int(found.entry_listed[dst])),
+                    COPY_STEP.code,
+                )
+            )
+        return ref("platform", self.platform_ids[platform]), steps
+
+    def reach_of(self, e: int) -> Reach:
+        """The reach of entry ``e``'s chain (computed once per entry asked)."""
+        reach = self._reach_of.get(e)
+        if reach is None:
+            reach = self._reach_of[e] = compute_reach(self.chain(e), self.sharing)
+        return reach
 
     def reach(self, e: int) -> Reach:
         """The reach of entry ``e``'s listing for its routes (``deadline`` left empty),
@@ -316,6 +386,64 @@ class _Reader:
         )
         return (owns, use)
 
+    # -- the same steps as raw tuples (the columns'), without Step or Loan objects -----
+
+    def loan_ref(self, code: int) -> str:
+        """Loan ``code``'s node reference."""
+        name = self._loan_refs.get(code)
+        if name is None:
+            name = self._loan_refs[code] = ref("loan", self.ix.loans[code].as_py())
+        return name
+
+    def record_of(self, code: int) -> str | None:
+        """The record loan ``code`` names its borrower by (None: none)."""
+        return (self.records[code] if self.records is not None else "") or None
+
+    def borrower_raw(self, code: int) -> tuple[str, list[Raw]]:
+        """:meth:`to_borrower`'s steps, raw: its first node and steps."""
+        ix = self.ix
+        node = self.loan_ref(code)
+        borrower = self.person(int(ix.loan_borrower[code]))
+        match = int(ix.loan_match[code])
+        if match < 0:
+            return node, [(_CHAIN_REL, borrower, None, CHAIN_STEP.code)]
+        record = ref(SubjectKind.RECORD.value, self.records[code])  # type: ignore[index]
+        kind = match_kind(MATCH_KEYS[match])
+        return node, [
+            (_CHAIN_REL, record, None, CHAIN_STEP.code),
+            (kind.rel_for(), borrower, None, kind.code),
+        ]
+
+    def tie_raw(self, k: int, i: int, person: int, e: int) -> tuple[str, list[Raw]]:
+        """:meth:`tie`'s steps, raw: its first node and steps."""
+        ix, layer = self.ix, self.found.layers[k]
+        code = int(layer.loan[i])
+        key, summary = int(layer.key[i]), int(layer.summary[i])
+        kind = TIE_KINDS[summary // 2]
+        role = key % 8
+        loan_node = self.loan_ref(code)
+        applied = date.fromordinal(int(ix.loan_applied[code]))
+        if role == OWN:
+            owner = self.person(person)
+            record = self.record_of(code)
+            if record is None:
+                return owner, [(kind.rel_for(), loan_node, applied, kind.code)]
+            match = int(ix.loan_match[code])
+            by = match_kind(MATCH_KEYS[match].value if match >= 0 else "")
+            node = ref(SubjectKind.RECORD.value, record)
+            return owner, [
+                (by.rel_for(), node, None, by.code),
+                (kind.rel_for(), loan_node, applied, kind.code),
+            ]
+        phone = ref("phone", ix.phones.text(key // 8 % self.n_phone_keys - 1))
+        use: Raw = (kind.rel_for(ROLE_NAMES[role]), loan_node, applied, kind.code)
+        if k == 0 and int(self.found.entry_phone[e]) >= 0:
+            return phone, [use]
+        since = int(self.since[k][i])
+        owns = owns_kind(not summary % 2)
+        day = None if since == NEVER else date.fromordinal(since)
+        return self.person(person), [(owns.rel_for(), phone, day, owns.code), use]
+
 
 # -- every path as columns (the write-back's) ---------------------------------------------
 
@@ -376,24 +504,28 @@ class _Segments:
 
     def add(self, steps: tuple[Step, ...]) -> int:
         """A new segment of ``steps``; its id."""
+        return self.put(steps[0].source, [(s.rel, s.target, s.at, s.code) for s in steps])
+
+    def put(self, source: str, steps: list[Raw]) -> int:
+        """A new segment from ``source`` of ``steps`` (each its name, target node, day and
+        code, as the step would have them); its id."""
         known_kinds, known_nodes, days_of = self._kind, self._node, self.days_of
         kinds, targets = [], []
-        for s in steps:
-            rel = s.rel
-            kind = (rel, s.at if rel in days_of else None)
+        for rel, node, at, _ in steps:
+            kind = (rel, at if rel in days_of else None)
             code = known_kinds.get(kind)
             if code is None:
                 code = known_kinds[kind] = len(self.kinds)
                 self.kinds.append(kind)
             kinds.append(code)
-            target = known_nodes.get(s.target)
+            target = known_nodes.get(node)
             if target is None:
-                target = self.node(s.target)
+                target = self.node(node)
             targets.append(target)
-        self.source.append(self.node(steps[0].source))
+        self.source.append(self.node(source))
         self.targets.append(tuple(targets))
         self.steps.append(tuple(kinds))
-        self.codes.append(tuple(s.code for s in steps))
+        self.codes.append(tuple(s[3] for s in steps))
         return len(self.source) - 1
 
 
@@ -521,7 +653,7 @@ def _path_segments(reader: _Reader, segs: _Segments, a: int, b: int) -> list[np.
 def _borrower_segments(reader: _Reader, segs: _Segments, loans: np.ndarray) -> np.ndarray:
     """The segment from each loan to its borrower."""
     distinct, inverse = np.unique(loans, return_inverse=True)
-    ids = np.array([segs.add(reader.to_borrower(int(c))) for c in distinct.tolist()])
+    ids = np.array([segs.put(*reader.borrower_raw(c)) for c in distinct.tolist()])
     out: np.ndarray = ids[inverse] if len(ids) else np.zeros(0, dtype=np.int64)
     return out
 
@@ -559,7 +691,7 @@ def _tie_segments(
     distinct, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     ids = np.empty(len(distinct), dtype=np.int64)
     for u, i in enumerate(first.tolist()):
-        ids[u] = segs.add(reader.tie(k, int(label[i]), int(person[i]), int(entry[i])))
+        ids[u] = segs.put(*reader.tie_raw(k, int(label[i]), int(person[i]), int(entry[i])))
     out: np.ndarray = ids[inverse.reshape(-1)]
     return out
 
@@ -574,40 +706,41 @@ def _route_segments(
         return [np.zeros(0, dtype=np.int64)] * 2
     n_platforms = max(len(reader.platform_ids), 1)
     if segs.shape_of is None:
-        shapes: dict[tuple[tuple[str, int, bool], ...], int] = {}
-        segs.shape_of = np.empty(len(reader.entry_ids), dtype=np.int64)
-        for e, shape in enumerate(reader.shapes()):
-            code = shapes.get(shape)
-            if code is None:
-                code = shapes[shape] = len(segs.shape_entry)
-                segs.shape_entry.append(e)
-            segs.shape_of[e] = code
+        segs.shape_of, segs.shape_entry = reader.shape_codes()
     of_entry, shape_entry = segs.shape_of, segs.shape_entry
     key = of_entry[entry] * n_platforms + ix.loan_platform[loan].astype(np.int64)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     hop = np.empty(len(first), dtype=np.int64)
     end = np.empty(len(first), dtype=np.int64)  # target * platforms + last platform
     for u, p in enumerate(first.tolist()):
-        reach = reader.reach(shape_entry[int(of_entry[entry[p]])])
-        origin = reader.loan(int(loan[p]))
-        steps = route_steps(origin, reach, False)
-        steps = steps[: [s.rel for s in steps].index(_LISTED)]  # to the target's platform
-        last, hop_to = origin.platform_id, reach.next_hop[origin.platform_id]
-        while hop_to is not None:
-            last, hop_to = hop_to, reach.next_hop[hop_to]
-        hop[u] = segs.add(steps)
-        end[u] = reach.target[last] * n_platforms + reader.platform_code[last]
+        reach = reader.reach_of(shape_entry[int(of_entry[entry[p]])])
+        code = int(loan[p])
+        platform = reader.platform_ids[int(ix.loan_platform[code])]
+        at = date.fromordinal(int(ix.loan_known[code]))
+        # from the origin to its platform and along sharing (route_steps' steps)
+        steps: list[Raw] = [(_ORIGIN_REL, ref("platform", platform), at, ORIGIN_STEP.code)]
+        nxt = reach.next_hop[platform]
+        while nxt is not None:
+            at = relay_day(at, reach.since[(platform, nxt)])
+            steps.append((_SHARING_REL, ref("platform", nxt), at, SHARING_STEP.code))
+            platform, nxt = nxt, reach.next_hop[nxt]
+        hop[u] = segs.put(reader.loan_ref(code), steps)
+        end[u] = reach.target[platform] * n_platforms + reader.platform_code[platform]
     hops = hop[inverse.reshape(-1)]
     key = entry.astype(np.int64) * (n_platforms * _MAX_CHAIN) + end[inverse.reshape(-1)]
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     listing = np.empty(len(first), dtype=np.int64)
     for u, p in enumerate(first.tolist()):
         target, final = divmod(int(key[p]) % (n_platforms * _MAX_CHAIN), n_platforms)
-        listing[u] = segs.add(reader.listing(int(entry[p]), target, final))
+        listing[u] = segs.put(*reader.listing_raw(int(entry[p]), target, final))
     return [hops, listing[inverse.reshape(-1)]]
 
 
 _LISTED = LISTING_STEP.rel_for()
+_CHAIN_REL = CHAIN_STEP.rel_for()
+_ORIGIN_REL = ORIGIN_STEP.rel_for()
+_SHARING_REL = SHARING_STEP.rel_for()
+_COPY_REL = COPY_STEP.rel_for()
 
 #: copies a chain follows at most, for a key (an entry's chain is far shorter)
 _MAX_CHAIN = 1 << 20
