@@ -25,7 +25,14 @@ from spillover.neo4j.ingest import ingest_folder
 from spillover.neo4j.store import Neo4jBackend
 from spillover.neo4j.writeback import WriteBackRefused, stored_results, write_back
 from spillover.policy import Policy, default_policy, default_policy_bytes, parse_policy
-from spillover.rules import owns_kind
+from spillover.rules import (
+    COPY_STEP,
+    LISTING_STEP,
+    MATCHED_TO,
+    ORIGIN_STEP,
+    SHARING_STEP,
+    owns_kind,
+)
 from spillover.synth.generate import generate
 
 
@@ -182,6 +189,47 @@ def test_the_every_path_order_is_explain_order_on_a_synthetic_population(tmp_pat
     chunks = list(path_chunks(Index(backend.columns(), policy), days_of=DAYS, size=97))
     assert len(chunks) > 1
     assert [e for c in chunks for e in _by_entry(c)] == _by_entry(whole)
+
+
+@pytest.mark.parametrize(
+    ("source", "rels"),
+    [
+        ("synthetic", {SHARING_STEP.rel_for(), COPY_STEP.rel_for(), LISTING_STEP.rel_for()}),
+        ("records", {MATCHED_TO}),
+    ],
+)
+def test_the_columns_keep_the_day_of_every_step_asked_for(tmp_path, source, rels):
+    """With every step's day asked for (not only the owner periods the write-back keeps),
+    the columns' kinds carry every_path's days: the ties', the records' matches, the
+    listings' and the copies'; never a route's origin and sharing days (one piece of
+    route serves every origin on its platform)."""
+    folder = jiang_records_path()
+    if source == "synthetic":
+        folder = tmp_path / "d"
+        generate(2000, 4, folder, records=True)
+    index = Index(open_folder(folder).columns(), default_policy())
+    explained = list(every_path(index))
+    every = frozenset(s.rel for e in explained for p in e.paths for s in p.steps)
+    assert rels <= every
+    undated = {ORIGIN_STEP.rel_for(), SHARING_STEP.rel_for()}
+    want = [
+        [
+            (
+                p.steps[0].source,
+                [(s.target, s.rel, None if s.rel in undated else s.at) for s in p.steps],
+            )
+            for p in e.paths
+        ]
+        for e in explained
+    ]
+    got = [
+        [
+            (nodes[0], [(n, *k) for n, k in zip(nodes[1:], kinds, strict=True)])
+            for *_, nodes, kinds in paths
+        ]
+        for *_, paths in _by_entry(path_columns(index, days_of=every))
+    ]
+    assert got == want
 
 
 # -- the write-back graph (stored_results) ------------------------------------------------

@@ -38,7 +38,6 @@ from ...rules import (
     match_kind,
     owns_kind,
     reason_codes,
-    relay_day,
     rounded,
     score,
 )
@@ -133,7 +132,10 @@ class _Reader:
         self._ties: dict[tuple[int, int, int, int, int, bool], tuple[Step, ...]] = {}
         self._borrowers: dict[int, tuple[Step, ...]] = {}
         self._loan_refs: dict[int, str] = {}
-        self._reach_of: dict[int, Reach] = {}
+        self._phone_refs: dict[int, str] = {}
+        self.entry_refs: list[str] | None = None
+        #: the steps whose day the columns keep (path_columns' days_of)
+        self.days_of: frozenset[str] = frozenset()
         self.chains = np.zeros((0, 1), dtype=np.int64)
 
     # -- names and facts, once each ---------------------------------------------------
@@ -249,38 +251,89 @@ class _Reader:
         shape_of: np.ndarray = number[inverse.reshape(-1)]
         return shape_of, first[order].tolist()
 
-    def listing_raw(self, e: int, target: int, platform: int) -> tuple[str, list[Raw]]:
-        """The steps from ``platform`` to entry ``e``'s chain at ``target`` and along the
-        copies to ``e`` (:func:`spillover.engines.search.listing_steps`'), raw (after
-        :meth:`shape_codes`): its first node and steps."""
-        found, chain = self.found, self.chains[e]
-        at = int(chain[target])
-        steps: list[Raw] = [
-            (
-                _LISTED,
-                ref("entry", self.entry_ids[at]),
-                date.fromordinal(int(found.entry_listed[at])),
-                LISTING_STEP.code,
-            )
-        ]
-        for i in range(target, 0, -1):
-            dst = int(chain[i - 1])
-            steps.append(
-                (
-                    _COPY_REL,
-                    ref("entry", self.entry_ids[dst]),
-                    date.fromordinal(int(found.entry_listed[dst])),
-                    COPY_STEP.code,
-                )
-            )
-        return ref("platform", self.platform_ids[platform]), steps
+    def listings_raw(
+        self, entry: np.ndarray, target: np.ndarray, platform: np.ndarray
+    ) -> tuple[list[str], list[list[Raw]]]:
+        """For each entry, the steps from ``platform`` to its chain at ``target`` and along
+        the copies to the entry (:func:`spillover.engines.search.listing_steps`'), raw
+        (after :meth:`shape_codes`): each one's first node and steps."""
+        found, days_of = self.found, self.days_of
+        if self.entry_refs is None:
+            self.entry_refs = [ref("entry", x) for x in self.entry_ids]
+        names = self.entry_refs
+        listed = found.entry_listed.tolist()
+        listing_day, copy_day = _LISTED in days_of, _COPY_REL in days_of
+        places = [ref("platform", x) for x in self.platform_ids]
+        steps: list[list[Raw]] = []
+        for row, t in zip(self.chains[entry].tolist(), target.tolist(), strict=True):
+            at = row[t]
+            day = _day(listed[at]) if listing_day else None
+            run: list[Raw] = [(_LISTED, names[at], day, LISTING_STEP.code)]
+            for i in range(t, 0, -1):
+                dst = row[i - 1]
+                day = _day(listed[dst]) if copy_day else None
+                run.append((_COPY_REL, names[dst], day, COPY_STEP.code))
+            steps.append(run)
+        return [places[x] for x in platform.tolist()], steps
 
-    def reach_of(self, e: int) -> Reach:
-        """The reach of entry ``e``'s chain (computed once per entry asked)."""
-        reach = self._reach_of.get(e)
-        if reach is None:
-            reach = self._reach_of[e] = compute_reach(self.chain(e), self.sharing)
-        return reach
+    def routes(self, entries: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The reach of each entry's chain (:func:`spillover.engines.search.compute_reach`'s
+        labels, all chains at once) as two tables, a row per entry and a column per
+        platform code: the next platform on the route (-1: a target; -2: none reaches
+        the listing from there) and the place in the chain of the target reached.
+
+        The labels are compute_reach's, as keys that order them the same way (smaller is
+        better: the later deadline, then fewer hops, then the earlier place in the chain,
+        then the smaller next platform, a target's first), relaxed along every usable
+        agreement until none improves: an agreement is usable from every label better than
+        one it is usable from, and passes a label on only to a worse one, so this ends
+        with the best label of each platform, the one compute_reach settles."""
+        found = self.found
+        n_platforms = max(len(self.platform_ids), 1)
+        chains = self.chains[np.asarray(entries, dtype=np.int64)]
+        n, width = chains.shape
+        on = chains >= 0
+        days = found.entry_listed[np.where(on, chains, 0)]
+        top = int(days[on].max()) if on.any() else 0
+        # key = (((top - day) * hops_n + hops) * width + place) * (platforms + 1) + next + 1
+        hops_n, next_n = n_platforms + 1, n_platforms + 1
+        none = np.iinfo(np.int64).max
+        key = np.full((n, n_platforms), none, dtype=np.int64)
+        rows = np.arange(n)
+        for place in range(width - 1, -1, -1):
+            at = on[:, place]
+            label = ((top - days[at, place]) * hops_n * width + place) * next_n
+            platform = found.entry_platform[chains[at, place]].astype(np.int64)
+            np.minimum.at(key, (rows[at], platform), label)
+        edges = [
+            (
+                self.platform_code[s.from_platform],
+                self.platform_code[s.to_platform],
+                None if s.since is None else top - s.since.toordinal(),
+            )
+            for s in self.sharing
+        ]
+        for _ in range(n_platforms + 1):
+            changed = False
+            for source, into, late in edges:
+                k = key[:, into]
+                usable = k != none
+                if late is not None:  # the agreement starts no later than the deadline
+                    usable &= k // (hops_n * width * next_n) <= late
+                if not usable.any():
+                    continue
+                rest = k[usable] // next_n  # ((top - day) * hops_n + hops) * width + place
+                label = (rest + width) * next_n + into + 1  # one hop more, on to ``into``
+                better = label < key[usable, source]
+                if better.any():
+                    key[np.nonzero(usable)[0][better], source] = label[better]
+                    changed = True
+            if not changed:
+                break
+        reached = key != none
+        nxt = np.where(reached, key % next_n - 1, -2)
+        target = np.where(reached, key // next_n % width, -1)
+        return nxt, target
 
     def reach(self, e: int) -> Reach:
         """The reach of entry ``e``'s listing for its routes (``deadline`` left empty),
@@ -414,35 +467,80 @@ class _Reader:
             (kind.rel_for(), borrower, None, kind.code),
         ]
 
-    def tie_raw(self, k: int, i: int, person: int, e: int) -> tuple[str, list[Raw]]:
-        """:meth:`tie`'s steps, raw: its first node and steps."""
-        ix, layer = self.ix, self.found.layers[k]
-        code = int(layer.loan[i])
-        key, summary = int(layer.key[i]), int(layer.summary[i])
-        kind = TIE_KINDS[summary // 2]
-        role = key % 8
-        loan_node = self.loan_ref(code)
-        applied = date.fromordinal(int(ix.loan_applied[code]))
-        if role == OWN:
-            owner = self.person(person)
-            record = self.record_of(code)
-            if record is None:
-                return owner, [(kind.rel_for(), loan_node, applied, kind.code)]
-            match = int(ix.loan_match[code])
-            by = match_kind(MATCH_KEYS[match].value if match >= 0 else "")
-            node = ref(SubjectKind.RECORD.value, record)
-            return owner, [
-                (by.rel_for(), node, None, by.code),
-                (kind.rel_for(), loan_node, applied, kind.code),
-            ]
-        phone = ref("phone", ix.phones.text(key // 8 % self.n_phone_keys - 1))
-        use: Raw = (kind.rel_for(ROLE_NAMES[role]), loan_node, applied, kind.code)
-        if k == 0 and int(self.found.entry_phone[e]) >= 0:
-            return phone, [use]
-        since = int(self.since[k][i])
-        owns = owns_kind(not summary % 2)
-        day = None if since == NEVER else date.fromordinal(since)
-        return self.person(person), [(owns.rel_for(), phone, day, owns.code), use]
+    def ties_raw(
+        self, k: int, label: np.ndarray, person: np.ndarray, entry: np.ndarray
+    ) -> tuple[list[str], list[list[Raw]]]:
+        """:meth:`tie`'s steps for each label of layer ``k`` (from its person, of its
+        entry), raw: each one's first node and steps."""
+        ix, found, layer, days_of = self.ix, self.found, self.found.layers[k], self.days_of
+        code = layer.loan[label]
+        key, summary = layer.key[label], layer.summary[label]
+        phone = key // 8 % self.n_phone_keys - 1
+        phone_first = found.entry_phone[entry] >= 0 if k == 0 else np.zeros(len(label), dtype=bool)
+        record = self.records[code] if self.records is not None else None
+        match = ix.loan_match[code]
+        loan_nodes = [ref("loan", x) for x in ix.loans.take(code).to_pylist()]
+        person_nodes = [
+            ref("person", x) for x in ix.persons.take(np.maximum(person, 0)).to_pylist()
+        ]
+        sources: list[str] = []
+        steps: list[list[Raw]] = []
+        for u, (
+            loan_node,
+            role,
+            kind_at,
+            verified,
+            who,
+            number,
+            since,
+            alone,
+            applied,
+        ) in enumerate(
+            zip(
+                loan_nodes,
+                (key % 8).tolist(),
+                (summary // 2).tolist(),
+                (summary % 2 == 0).tolist(),
+                person_nodes,
+                phone.tolist(),
+                self.since[k][label].tolist(),
+                phone_first.tolist(),
+                ix.loan_applied[code].tolist(),
+                strict=True,
+            )
+        ):
+            kind = TIE_KINDS[kind_at]
+            rel = kind.rel_for(ROLE_NAMES[role] if role != OWN else None)
+            use: Raw = (rel, loan_node, _day(applied) if rel in days_of else None, kind.code)
+            if role == OWN:
+                on = record[u] if record is not None else ""
+                sources.append(who)
+                if not on:
+                    steps.append([use])
+                    continue
+                m = int(match[u])
+                by = match_kind(MATCH_KEYS[m].value if m >= 0 else "")
+                steps.append(
+                    [(by.rel_for(), ref(SubjectKind.RECORD.value, on), None, by.code), use]
+                )
+                continue
+            phone_node = self.phone_ref(number)
+            if alone:
+                sources.append(phone_node)
+                steps.append([use])
+                continue
+            owns = owns_kind(verified)
+            day = None if since == NEVER else date.fromordinal(since)
+            sources.append(who)
+            steps.append([(owns.rel_for(), phone_node, day, owns.code), use])
+        return sources, steps
+
+    def phone_ref(self, code: int) -> str:
+        """Phone ``code``'s node reference."""
+        name = self._phone_refs.get(code)
+        if name is None:
+            name = self._phone_refs[code] = ref("phone", self.ix.phones.text(code))
+        return name
 
 
 # -- every path as columns (the write-back's) ---------------------------------------------
@@ -456,8 +554,9 @@ class PathColumns:
     ``hops``, ``start`` (its first node: index in ``nodes``) and, from ``off[p]`` to
     ``off[p + 1]`` in ``node`` and ``kind``, each step's target node and kind (index in
     ``kinds``: the step's name and day, the day kept only for the steps named in
-    :func:`path_columns`'s ``days_of``). ``nodes`` holds node references
-    (:func:`spillover.facts.model.ref`)."""
+    :func:`path_columns`'s ``days_of``, and never for the origin and sharing steps of a
+    route, whose piece serves every origin on its platform). ``nodes`` holds node
+    references (:func:`spillover.facts.model.ref`)."""
 
     entry_ids: list[str]
     contamination: list[float]
@@ -477,7 +576,9 @@ class PathColumns:
 
 class _Segments:
     """The distinct runs of steps the paths are made of (a tie, a loan to its borrower, a
-    route), each once: its first node, its steps' target nodes and kinds, and codes."""
+    route), each once: its first node (``source``) and, from ``off[s]`` to
+    ``off[s + 1]`` in ``target``, ``kind`` and ``code``, its steps' target nodes, kinds
+    and codes. Nodes and kinds are numbered in the order they are first met."""
 
     def __init__(self, days_of: frozenset[str]) -> None:
         self.days_of = days_of
@@ -486,21 +587,22 @@ class _Segments:
         self._node: dict[str, int] = {}
         self._kind: dict[tuple[str, date | None], int] = {}
         self.source: list[int] = []
-        self.targets: list[tuple[int, ...]] = []
-        self.steps: list[tuple[int, ...]] = []
-        self.codes: list[tuple[str | None, ...]] = []
+        self.off: list[int] = [0]
+        self.target: list[int] = []
+        self.kind: list[int] = []
+        self.code: list[str | None] = []
         #: per entry: the segment of its match (-1), the shape of its listing
         self.match: np.ndarray | None = None
         self.shape_of: np.ndarray | None = None
         #: an entry of each shape
         self.shape_entry: list[int] = []
-
-    def node(self, name: str) -> int:
-        code = self._node.get(name)
-        if code is None:
-            code = self._node[name] = len(self.nodes)
-            self.nodes.append(name)
-        return code
+        #: per shape and platform: the next platform of the route, and the target
+        #: (:meth:`_Reader.routes`)
+        self.routes: tuple[np.ndarray, np.ndarray] | None = None
+        #: per shape and origin platform (shape * platforms + platform): the platforms'
+        #: nodes from the origin's along sharing, and the end (target * platforms + last
+        #: platform)
+        self.walks: dict[int, tuple[list[str], int]] = {}
 
     def add(self, steps: tuple[Step, ...]) -> int:
         """A new segment of ``steps``; its id."""
@@ -509,24 +611,35 @@ class _Segments:
     def put(self, source: str, steps: list[Raw]) -> int:
         """A new segment from ``source`` of ``steps`` (each its name, target node, day and
         code, as the step would have them); its id."""
+        return int(self.put_many([source], [steps])[0])
+
+    def put_many(self, sources: list[str], steps: list[list[Raw]]) -> np.ndarray:
+        """New segments, one per source and its steps (as :meth:`put`); their ids."""
         known_kinds, known_nodes, days_of = self._kind, self._node, self.days_of
-        kinds, targets = [], []
-        for rel, node, at, _ in steps:
-            kind = (rel, at if rel in days_of else None)
-            code = known_kinds.get(kind)
-            if code is None:
-                code = known_kinds[kind] = len(self.kinds)
-                self.kinds.append(kind)
-            kinds.append(code)
-            target = known_nodes.get(node)
-            if target is None:
-                target = self.node(node)
-            targets.append(target)
-        self.source.append(self.node(source))
-        self.targets.append(tuple(targets))
-        self.steps.append(tuple(kinds))
-        self.codes.append(tuple(s[3] for s in steps))
-        return len(self.source) - 1
+        nodes, kinds = self.nodes, self.kinds
+        source, off, target, kind, code = self.source, self.off, self.target, self.kind, self.code
+        begin = len(source)
+        for first, run in zip(sources, steps, strict=True):
+            for rel, node, at, reason in run:
+                key = (rel, at if rel in days_of else None)
+                number = known_kinds.get(key)
+                if number is None:
+                    number = known_kinds[key] = len(kinds)
+                    kinds.append(key)
+                kind.append(number)
+                number = known_nodes.get(node)
+                if number is None:
+                    number = known_nodes[node] = len(nodes)
+                    nodes.append(node)
+                target.append(number)
+                code.append(reason)
+            number = known_nodes.get(first)
+            if number is None:
+                number = known_nodes[first] = len(nodes)
+                nodes.append(first)
+            source.append(number)
+            off.append(len(target))
+        return np.arange(begin, len(source), dtype=np.int64)
 
 
 def path_columns(
@@ -557,6 +670,7 @@ def path_chunks(
     limit = max_paths if max_paths is not None else policy.max_paths
     found = origins_pass(ix, limit, progress)
     reader = _Reader(ix, found, policy)
+    reader.days_of = days_of
     segs = _Segments(days_of)
     n_entries = len(found.entry_ids)
     first = np.searchsorted(found.entry, np.arange(n_entries + 1))
@@ -577,13 +691,12 @@ def _chunk(
     seq = np.stack(parts, axis=1) if parts else np.zeros((0, 0), dtype=np.int64)
     valid = seq >= 0
     flat = seq[valid]
-    n_targets = np.array([len(t) for t in segs.targets], dtype=np.int64)
-    seg_off = np.concatenate(([0], np.cumsum(n_targets)))
-    counts = n_targets[flat]
+    seg_off = np.asarray(segs.off, dtype=np.int64)
+    counts = np.diff(seg_off)[flat]
     at = np.repeat(seg_off[flat] - np.concatenate(([0], np.cumsum(counts)))[:-1], counts)
     at += np.arange(int(counts.sum()))
-    node = np.fromiter((t for ts in segs.targets for t in ts), np.int64, int(seg_off[-1]))[at]
-    kind = np.fromiter((k for ks in segs.steps for k in ks), np.int64, int(seg_off[-1]))[at]
+    node = np.asarray(segs.target, dtype=np.int64)[at]
+    kind = np.asarray(segs.kind, dtype=np.int64)[at]
     per_path = np.zeros(b - a, dtype=np.int64)
     np.add.at(per_path, np.nonzero(valid)[0], counts)
     first_seg = seq[np.arange(len(seq)), np.argmax(valid, axis=1)] if len(seq) else flat
@@ -688,12 +801,23 @@ def _tie_segments(
     ).astype(np.int64)
     if not len(key):
         return np.zeros(0, dtype=np.int64)
-    distinct, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    ids = np.empty(len(distinct), dtype=np.int64)
-    for u, i in enumerate(first.tolist()):
-        ids[u] = segs.put(*reader.tie_raw(k, int(label[i]), int(person[i]), int(entry[i])))
-    out: np.ndarray = ids[inverse.reshape(-1)]
+    first, inverse = _unique_rows(key)
+    ids = segs.put_many(*reader.ties_raw(k, label[first], person[first], entry[first]))
+    out: np.ndarray = ids[inverse]
     return out
+
+
+def _unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``key`` in order (as ``np.unique(key, axis=0)`` sorts them):
+    the first row of each, and each row's distinct row."""
+    order = np.lexsort(key.T[::-1])  # stable: equal rows stay in row order
+    ordered = key[order]
+    new = np.ones(len(key), dtype=bool)
+    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    inverse = np.empty(len(key), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    first: np.ndarray = order[new]
+    return first, inverse
 
 
 def _route_segments(
@@ -710,34 +834,43 @@ def _route_segments(
     of_entry, shape_entry = segs.shape_of, segs.shape_entry
     key = of_entry[entry] * n_platforms + ix.loan_platform[loan].astype(np.int64)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    hop = np.empty(len(first), dtype=np.int64)
     end = np.empty(len(first), dtype=np.int64)  # target * platforms + last platform
-    for u, p in enumerate(first.tolist()):
-        reach = reader.reach_of(shape_entry[int(of_entry[entry[p]])])
-        code = int(loan[p])
-        platform = reader.platform_ids[int(ix.loan_platform[code])]
-        at = date.fromordinal(int(ix.loan_known[code]))
-        # from the origin to its platform and along sharing (route_steps' steps)
-        steps: list[Raw] = [(_ORIGIN_REL, ref("platform", platform), at, ORIGIN_STEP.code)]
-        nxt = reach.next_hop[platform]
-        while nxt is not None:
-            at = relay_day(at, reach.since[(platform, nxt)])
-            steps.append((_SHARING_REL, ref("platform", nxt), at, SHARING_STEP.code))
-            platform, nxt = nxt, reach.next_hop[nxt]
-        hop[u] = segs.put(reader.loan_ref(code), steps)
-        end[u] = reach.target[platform] * n_platforms + reader.platform_code[platform]
-    hops = hop[inverse.reshape(-1)]
-    key = entry.astype(np.int64) * (n_platforms * _MAX_CHAIN) + end[inverse.reshape(-1)]
+    if segs.routes is None:
+        segs.routes = reader.routes(shape_entry)
+    next_hop, target = segs.routes
+    sources: list[str] = []
+    runs: list[list[Raw]] = []
+    for u, (k, code) in enumerate(zip(key[first].tolist(), loan[first].tolist(), strict=True)):
+        walk = segs.walks.get(k)
+        if walk is None:  # the platforms from the origin's along sharing, and the end
+            shape, platform = divmod(k, n_platforms)
+            platforms = [platform]
+            nxt = int(next_hop[shape, platform])
+            while nxt >= 0:
+                platform = nxt
+                platforms.append(platform)
+                nxt = int(next_hop[shape, platform])
+            last = int(target[shape, platform]) * n_platforms + platform
+            names = [ref("platform", reader.platform_ids[x]) for x in platforms]
+            walk = segs.walks[k] = (names, last)
+        nodes, end[u] = walk
+        # from the origin to its platform and along sharing (route_steps' steps, without
+        # their days: this piece serves every origin on the platform)
+        steps: list[Raw] = [(_ORIGIN_REL, nodes[0], None, ORIGIN_STEP.code)]
+        steps.extend((_SHARING_REL, node, None, SHARING_STEP.code) for node in nodes[1:])
+        sources.append(reader.loan_ref(code))
+        runs.append(steps)
+    hops = segs.put_many(sources, runs)[inverse]
+    key = entry.astype(np.int64) * (n_platforms * _MAX_CHAIN) + end[inverse]
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    listing = np.empty(len(first), dtype=np.int64)
-    for u, p in enumerate(first.tolist()):
-        target, final = divmod(int(key[p]) % (n_platforms * _MAX_CHAIN), n_platforms)
-        listing[u] = segs.put(*reader.listing_raw(int(entry[p]), target, final))
-    return [hops, listing[inverse.reshape(-1)]]
+    target, final = np.divmod(key[first] % (n_platforms * _MAX_CHAIN), n_platforms)
+    listing = segs.put_many(*reader.listings_raw(entry[first], target, final))
+    return [hops, listing[inverse]]
 
 
 _LISTED = LISTING_STEP.rel_for()
 _CHAIN_REL = CHAIN_STEP.rel_for()
+_day = date.fromordinal
 _ORIGIN_REL = ORIGIN_STEP.rel_for()
 _SHARING_REL = SHARING_STEP.rel_for()
 _COPY_REL = COPY_STEP.rel_for()
@@ -758,6 +891,7 @@ def _scores(
     verdict: list[str] = []
     codes: list[tuple[str, ...]] = []
     known: dict[float | None, tuple[float, str]] = {}
+    off = segs.off
     for e in range(len(first) - 1):
         best = int(first[e]) if first[e + 1] > first[e] else -1
         value = responsibility[best] if best >= 0 else None
@@ -770,5 +904,9 @@ def _scores(
         if best < 0:
             codes.append((NO_PATH,))
             continue
-        codes.append(reason_codes(c for s in seq[best].tolist() if s >= 0 for c in segs.codes[s]))
+        codes.append(
+            reason_codes(
+                c for s in seq[best].tolist() if s >= 0 for c in segs.code[off[s] : off[s + 1]]
+            )
+        )
     return contamination, verdict, codes
