@@ -8,9 +8,12 @@ days, made by the same :func:`~spillover.engines.explanation.rule_step`), and ad
 route on to the listing with the per-entry search's own
 :func:`~spillover.engines.search.compute_reach` and
 :func:`~spillover.engines.search.route_steps` (one reach per distinct copy chain of
-platforms and days). So the write-back of every entry's paths costs one pass and the
-reading back, not one search per entry; ``explain`` of one entry keeps the per-entry
-search. The paths, their ranks and routes are the per-entry search's (a property test
+platforms and days). :func:`path_columns` (the write-back's) gives the same paths as
+columns: each distinct piece of a path made once, as raw steps from the columns (no
+``Step`` objects), the reaches of every chain at once (compute_reach's labels relaxed
+with numpy), and the paths put together from the pieces with column operations. So the
+write-back of every entry's paths costs one pass and the reading back, not one search per
+entry; ``explain`` of one entry keeps the per-entry search. The paths, their ranks and routes are the per-entry search's (a property test
 holds the two to each other on random worlds, on every backend).
 """
 
@@ -228,7 +231,7 @@ class _Reader:
     def shape_codes(self) -> tuple[np.ndarray, list[int]]:
         """Every entry's :meth:`shape` as a number (the shapes numbered in the order of
         the first entry of each), and that first entry of each shape; keeps the chains
-        (:meth:`chain_rows`) for :meth:`listing_raw`."""
+        (:meth:`chain_rows`) for :meth:`listings_raw`."""
         found = self.found
         self.chains = chains = self.chain_rows()
         if not len(chains):
@@ -448,10 +451,6 @@ class _Reader:
             name = self._loan_refs[code] = ref("loan", self.ix.loans[code].as_py())
         return name
 
-    def record_of(self, code: int) -> str | None:
-        """The record loan ``code`` names its borrower by (None: none)."""
-        return (self.records[code] if self.records is not None else "") or None
-
     def borrower_raw(self, code: int) -> tuple[str, list[Raw]]:
         """:meth:`to_borrower`'s steps, raw: its first node and steps."""
         ix = self.ix
@@ -460,7 +459,8 @@ class _Reader:
         match = int(ix.loan_match[code])
         if match < 0:
             return node, [(_CHAIN_REL, borrower, None, CHAIN_STEP.code)]
-        record = ref(SubjectKind.RECORD.value, self.records[code])  # type: ignore[index]
+        assert self.records is not None  # a loan's match comes from its record
+        record = ref(SubjectKind.RECORD.value, self.records[code])
         kind = match_kind(MATCH_KEYS[match])
         return node, [
             (_CHAIN_REL, record, None, CHAIN_STEP.code),
@@ -530,7 +530,7 @@ class _Reader:
                 steps.append([use])
                 continue
             owns = owns_kind(verified)
-            day = None if since == NEVER else date.fromordinal(since)
+            day = None if since == NEVER else _day(since)
             sources.append(who)
             steps.append([(owns.rel_for(), phone_node, day, owns.code), use])
         return sources, steps
@@ -766,7 +766,12 @@ def _path_segments(reader: _Reader, segs: _Segments, a: int, b: int) -> list[np.
 def _borrower_segments(reader: _Reader, segs: _Segments, loans: np.ndarray) -> np.ndarray:
     """The segment from each loan to its borrower."""
     distinct, inverse = np.unique(loans, return_inverse=True)
-    ids = np.array([segs.put(*reader.borrower_raw(c)) for c in distinct.tolist()])
+    sources, steps = [], []
+    for c in distinct.tolist():
+        source, run = reader.borrower_raw(c)
+        sources.append(source)
+        steps.append(run)
+    ids = segs.put_many(sources, steps)
     out: np.ndarray = ids[inverse] if len(ids) else np.zeros(0, dtype=np.int64)
     return out
 
