@@ -214,17 +214,26 @@ class _Reader:
         """Every entry's :meth:`chain` as entry indices: one row per entry, the entry
         first, -1 past the chain's end."""
         found = self.found
-        current = np.arange(len(self.entry_ids), dtype=np.int64)
+        n = len(self.entry_ids)
+        # the copy each entry goes on to (-1: none in time), and the entries on a loop of
+        # copies: a chain ends where it would come back to the first of those it met
+        parent = found.entry_copied.astype(np.int64)
+        has = parent >= 0
+        has[has] = found.entry_listed[parent[has]] <= found.entry_listed[has]
+        parent = np.where(has, parent, -1)
+        looped = _on_loops(parent)
+        current = np.arange(n, dtype=np.int64)
+        first_looped = np.where(looped, current, -1)
         rows = [current]
-        alive = found.entry_copied >= 0
+        alive = parent >= 0
         while alive.any():
-            parent = np.where(alive, found.entry_copied[current], -1)
-            ok = parent >= 0
-            ok[ok] = found.entry_listed[parent[ok]] <= found.entry_listed[current[ok]]
-            for row in rows:  # a copy already on the chain ends it
-                ok &= row != parent
-            rows.append(np.where(ok, parent, -1))
-            current = np.where(ok, parent, current)
+            up = np.where(alive, parent[current], -1)
+            ok = (up >= 0) & (up != first_looped)
+            rows.append(np.where(ok, up, -1))
+            current = np.where(ok, up, current)
+            first_looped = np.where(
+                (first_looped < 0) & ok & looped[current], current, first_looped
+            )
             alive = ok
         return np.stack(rows[:-1] if len(rows) > 1 else rows, axis=1)
 
@@ -316,7 +325,12 @@ class _Reader:
             )
             for s in self.sharing
         ]
-        for _ in range(n_platforms + 1):
+        # every label is final after a round per platform; past a budget of agreements
+        # relaxed (a long line of platforms moves a label one platform a round), one
+        # search per chain instead
+        rounds = min(n_platforms + 1, max(2, _RELAXED // max(len(edges), 1)))
+        changed = False
+        for _ in range(rounds):
             changed = False
             for source, into, late in edges:
                 k = key[:, into]
@@ -333,9 +347,25 @@ class _Reader:
                     changed = True
             if not changed:
                 break
+        if changed:
+            return self.routes_by_search(entries)
         reached = key != none
         nxt = np.where(reached, key % next_n - 1, -2)
         target = np.where(reached, key // next_n % width, -1)
+        return nxt, target
+
+    def routes_by_search(self, entries: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`routes` from :func:`spillover.engines.search.compute_reach` of each
+        entry's chain."""
+        n_platforms = max(len(self.platform_ids), 1)
+        nxt = np.full((len(entries), n_platforms), -2, dtype=np.int64)
+        target = np.full((len(entries), n_platforms), -1, dtype=np.int64)
+        code = self.platform_code
+        for row, e in enumerate(entries):
+            reach = compute_reach(self.chain(e), self.sharing)
+            for platform, hop in reach.next_hop.items():
+                nxt[row, code[platform]] = -1 if hop is None else code[hop]
+                target[row, code[platform]] = reach.target[platform]
         return nxt, target
 
     def reach(self, e: int) -> Reach:
@@ -812,6 +842,24 @@ def _tie_segments(
     return out
 
 
+def _on_loops(parent: np.ndarray) -> np.ndarray:
+    """Which nodes of the graph ``parent`` (each node's one successor, -1: none) lie on a
+    loop: those left once the nodes nothing leads to are taken away, again and again."""
+    n = len(parent)
+    on = parent >= 0
+    into = np.bincount(parent[on], minlength=n)
+    left = np.ones(n, dtype=bool)
+    ready = np.nonzero(into == 0)[0]
+    while len(ready):
+        left[ready] = False
+        up = parent[ready]
+        up = up[up >= 0]
+        np.subtract.at(into, up, 1)
+        up = np.unique(up)
+        ready = up[(into[up] == 0) & left[up]]
+    return left & on
+
+
 def _unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of ``key`` in order (as ``np.unique(key, axis=0)`` sorts them):
     the first row of each, and each row's distinct row."""
@@ -879,6 +927,10 @@ _day = date.fromordinal
 _ORIGIN_REL = ORIGIN_STEP.rel_for()
 _SHARING_REL = SHARING_STEP.rel_for()
 _COPY_REL = COPY_STEP.rel_for()
+
+#: agreements relaxed at most (times the rounds) by :meth:`_Reader.routes` before it
+#: searches chain by chain instead
+_RELAXED = 5_000
 
 #: copies a chain follows at most, for a key (an entry's chain is far shorter)
 _MAX_CHAIN = 1 << 20
