@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scaling import copy_heavy_scenario
+from scaling import copy_chain_case, copy_heavy_scenario
 from scenario import random_scenario
 from spillover.backends.memory import MemoryBackend
 from spillover.connect import open_folder
@@ -160,6 +160,19 @@ def test_one_pass_gives_the_paths_ranks_and_routes_explain_gives(graph, world):
     want = as_explained(backend, policy, world["max_paths"])
     assert from_one_pass(backend, policy, world["max_paths"]) == want
     assert from_columns(backend, policy, world["max_paths"]) == as_columns(want)
+
+
+@pytest.mark.parametrize("dated", [False, True])
+def test_the_routes_along_a_line_of_platforms_are_explain_s(tmp_path, dated):
+    """A line of 100 platforms each sharing with the next and 100 entries each copied from
+    the one before: too many agreements for the columns to relax at once (one platform a
+    round), so their routes come from compute_reach chain by chain; the columns are still
+    explain's (with the agreements' start days or without)."""
+    backend = open_folder(copy_chain_case(100, dated=dated).write(tmp_path / "line"))
+    policy = default_policy()
+    want = as_explained(backend, policy, None)
+    assert sum(len(x[-1]) for x in want) >= 100  # every entry explained, along the line
+    assert from_columns(backend, policy, None) == as_columns(want)
 
 
 @pytest.mark.parametrize("path", [jiang_case_path(), jiang_records_path()], ids=["case", "records"])
