@@ -652,20 +652,17 @@ class _Segments:
         for first, run in zip(sources, steps, strict=True):
             for rel, node, at, reason in run:
                 key = (rel, at if rel in days_of else None)
-                number = known_kinds.get(key)
-                if number is None:
-                    number = known_kinds[key] = len(kinds)
+                number = known_kinds.setdefault(key, len(kinds))  # a new one: the next number
+                if number == len(kinds):
                     kinds.append(key)
                 kind.append(number)
-                number = known_nodes.get(node)
-                if number is None:
-                    number = known_nodes[node] = len(nodes)
+                number = known_nodes.setdefault(node, len(nodes))
+                if number == len(nodes):
                     nodes.append(node)
                 target.append(number)
                 code.append(reason)
-            number = known_nodes.get(first)
-            if number is None:
-                number = known_nodes[first] = len(nodes)
+            number = known_nodes.setdefault(first, len(nodes))
+            if number == len(nodes):
                 nodes.append(first)
             source.append(number)
             off.append(len(target))
