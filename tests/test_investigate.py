@@ -511,17 +511,23 @@ def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo
     assert len(_traced(driver, db)) == first.traces
 
 
+def _jiang_written_back(neo4j_db: Any) -> tuple[Any, str, Neo4jBackend, dict[str, Any]]:
+    """The Jiang case ingested and written back once: the driver, the database, the
+    backend and the stored results by entry id."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    write_back(backend)
+    return driver, db, backend, {s["id"]: s for s in stored_results(driver, db)}
+
+
 @pytest.mark.neo4j
 def test_a_rerun_writes_an_entry_whose_answer_moved_in_full_and_the_rest_briefly(neo4j_db):
     """An entry whose traces and stored answer did not move gets only this run's marks
     (writeback_unchanged); one whose answer was altered by hand, or that holds a stale_*
     property, is written in full (its traces kept by their digest): the same graph as if
     every entry had been written in full."""
-    driver, db = neo4j_db.driver, neo4j_db.settings.database
-    ingest_folder(jiang_case_path(), driver, db)
-    backend = Neo4jBackend(driver, db)
-    write_back(backend)
-    state = {s["id"]: s for s in stored_results(driver, db)}
+    driver, db, backend, state = _jiang_written_back(neo4j_db)
     moved, stale, *_ = sorted(state)
     driver.execute_query(
         "MATCH (e:Entry {id: $e}) SET e.contamination = 0.123", e=moved, database_=db
@@ -556,11 +562,7 @@ def test_a_rerun_writes_an_entry_whose_answer_moved_in_full_and_the_rest_briefly
 
 @pytest.mark.neo4j
 def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(neo4j_db):
-    driver, db = neo4j_db.driver, neo4j_db.settings.database
-    ingest_folder(jiang_case_path(), driver, db)
-    backend = Neo4jBackend(driver, db)
-    write_back(backend)
-    state = {s["id"]: s for s in stored_results(driver, db)}
+    driver, db, backend, state = _jiang_written_back(neo4j_db)
     moved = min(state)
 
     def meanwhile(stage: str, done: int, total: int) -> None:

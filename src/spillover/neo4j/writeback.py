@@ -801,20 +801,17 @@ def _send(batch: _Batch, run: str, params: Row, seen: Seen | None) -> _Sent:
             ):
                 expect[i], was_run[i], skip[i] = old.digest, old.run, True
                 same[i] = old.answer == (*answer, *policy)
-    unchanged: Row | None = None
-    if same.any():
-        pick = np.flatnonzero(same).tolist()
-        unchanged = {
-            name: [column[i] for i in pick]
-            for name, column in (
-                *batch.entry.items(),
-                ("expect", expect),
-                ("was_run", was_run),
-                ("count", counts.tolist()),
-                ("digest", digest),
-            )
-        }
+    # per entry, what either statement takes of it
+    per_entry: Row = {
+        **batch.entry,
+        "expect": expect,
+        "was_run": was_run,
+        "count": counts.tolist(),
+        "digest": digest,
+    }
+    pick = np.flatnonzero(same).tolist()
     rest = np.flatnonzero(~same)
+    rest_list = rest.tolist()
     keep = np.repeat(~skip, counts)
     p = np.nonzero(keep)[0]
     lens = np.diff(batch.off)[p]
@@ -824,13 +821,8 @@ def _send(batch: _Batch, run: str, params: Row, seen: Seen | None) -> _Sent:
     kinds, kind = np.unique(batch.kind[at], return_inverse=True)
     tables = batch.tables
     sent = np.where(skip, 0, counts)[rest]
-    rest_list = rest.tolist()
     full: Row = {
-        **{name: [column[i] for i in rest_list] for name, column in batch.entry.items()},
-        "expect": [expect[i] for i in rest_list],
-        "was_run": [was_run[i] for i in rest_list],
-        "count": counts[rest].tolist(),
-        "digest": [digest[i] for i in rest_list],
+        **_rows_of(per_entry, rest_list),
         "first": np.concatenate(([0], np.cumsum(sent))).tolist(),
         "loan": [batch.loan[j] for j in p.tolist()],
         "responsibility": batch.responsibility[p].tolist(),
@@ -846,7 +838,16 @@ def _send(batch: _Batch, run: str, params: Row, seen: Seen | None) -> _Sent:
             for name in _KIND_FIELDS
         },
     }
-    return _Sent(full if rest_list else None, unchanged, int(skip.sum()))
+    return _Sent(
+        full if rest_list else None,
+        _rows_of(per_entry, pick) if pick else None,
+        int(skip.sum()),
+    )
+
+
+def _rows_of(columns: Row, rows: list[int]) -> Row:
+    """The values of ``rows`` of each of ``columns`` (lists, one value per entry)."""
+    return {name: [column[i] for i in rows] for name, column in columns.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -869,22 +870,20 @@ class _Written:
     deleted: int
     #: entries whose traces were left as they were (by their digest), written too
     unchanged: int = 0
-    #: entries not written: their traces had moved since the read (sent again)
+    #: entries not written: their traces or answer had moved since the read (sent again)
     missed: int = 0
 
 
-def _written(result: neo4j.Result, key: str, unchanged: int = 0) -> _Written:
+def _written(result: neo4j.Result, key: str) -> _Written:
     """The count ``key`` of a write statement's one record (and ``missed``, if it
     returns it), and its relationship counters."""
     record = result.single()
     counters = result.consume().counters
-    missed = int(record.get("missed", 0)) if record is not None else 0
     return _Written(
         int(record[key]) if record is not None else 0,
         counters.relationships_created,
         counters.relationships_deleted,
-        unchanged if not missed else 0,
-        missed,
+        missed=int(record.get("missed", 0)) if record is not None else 0,
     )
 
 
@@ -908,20 +907,14 @@ def _write_batch(
     def work(tx: neo4j.ManagedTransaction) -> _Written | None:
         if not _claimed(tx, run, written + batch.entries, total):
             return None
-        parts = []
-        if sent.unchanged is not None:
-            parts.append(
-                _written(
-                    tx.run(cypher("writeback_unchanged"), run=run, **params, **sent.unchanged),
-                    "written",
-                )
+        parts = [
+            _written(tx.run(cypher(statement), run=run, **params, **args), "written")
+            for statement, args in (
+                ("writeback_unchanged", sent.unchanged),
+                ("writeback_entries", sent.full),
             )
-        if sent.full is not None:
-            parts.append(
-                _written(
-                    tx.run(cypher("writeback_entries"), run=run, **params, **sent.full), "written"
-                )
-            )
+            if args is not None
+        ]
         if not any(part.missed for part in parts):
             return _Written(
                 sum(part.entries for part in parts),

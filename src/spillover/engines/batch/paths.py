@@ -636,15 +636,12 @@ class _Segments:
 
     def add(self, steps: tuple[Step, ...]) -> int:
         """A new segment of ``steps``; its id."""
-        return self.put(steps[0].source, [(s.rel, s.target, s.at, s.code) for s in steps])
-
-    def put(self, source: str, steps: list[Raw]) -> int:
-        """A new segment from ``source`` of ``steps`` (each its name, target node, day and
-        code, as the step would have them); its id."""
-        return int(self.put_many([source], [steps])[0])
+        raw: list[Raw] = [(s.rel, s.target, s.at, s.code) for s in steps]
+        return int(self.put_many([steps[0].source], [raw])[0])
 
     def put_many(self, sources: list[str], steps: list[list[Raw]]) -> np.ndarray:
-        """New segments, one per source and its steps (as :meth:`put`); their ids."""
+        """New segments, one per source and its steps (each step its name, target node, day
+        and code, as the step would have them); their ids."""
         known_kinds, known_nodes, days_of = self._kind, self._node, self.days_of
         nodes, kinds = self.nodes, self.kinds
         source, off, target, kind, code = self.source, self.off, self.target, self.kind, self.code
