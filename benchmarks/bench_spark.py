@@ -10,8 +10,11 @@ partitions sized to the folder) on one session started once and timed apart. The
 CSVs are compared byte for byte; the Spark jobs, stages and tasks of the audit are
 counted (``statusTracker``), and the ratio to the numpy audit of the same run printed,
 with the CPU seconds the Spark JVM spent on the audit (``/proc``: less moved by the load
-than the wall time). ``--event-log DIR`` keeps Spark's event log of the run (the stages'
-times and shuffle bytes).
+than the wall time), split by the JVM's kinds of thread (the tasks, the JIT's compilers,
+the garbage collector, the driver's calls: ``/proc`` sampled every second), and how
+many classes Spark compiled from generated code (its ``CodegenMetrics``).
+``--event-log DIR`` keeps Spark's event log of the run (the stages' times and shuffle
+bytes).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import argparse
 import os
 import shutil
 import subprocess
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from spillover.audit.batch import audit_folder
@@ -55,6 +60,73 @@ def _counts(spark: object, since: int) -> tuple[int, int, int]:
                 stages += 1
                 tasks += stage.numCompletedTasks
     return len(jobs), stages, tasks
+
+
+def _compiled(spark: object) -> int:
+    """How many classes Spark has compiled from generated code in this JVM (its
+    ``CodegenMetrics``: one per miss of its cache of compiled code)."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    return int(
+        jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME().getCount()
+    )
+
+
+#: the Spark JVM's threads by what they do, by the start of their names (``/proc``'s
+#: ``comm``, 15 characters): the tasks, the JIT's compilers, the garbage collector, and
+#: py4j's threads, which run the driver's calls (planning, code generation and its
+#: compiling by Janino); the rest is "other"
+_THREAD_KINDS = (
+    ("tasks", ("Executor task",)),
+    ("JIT", ("C1 Compiler", "C2 Compiler", "Sweeper")),
+    ("GC", ("G1 ", "GC Thread", "VM Thread")),
+    ("driver", ("Thread-",)),
+)
+
+
+class _JvmThreads:
+    """CPU seconds of the Spark JVM's threads by kind (:data:`_THREAD_KINDS`), sampled
+    every second in a thread of this process: a JVM thread that ends (an idle task thread
+    does) keeps its last sample."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jvm-threads", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.sample()
+
+    def sample(self) -> None:
+        me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) != me:
+                    continue
+                tids = os.listdir(f"/proc/{pid}/task")
+            except (OSError, IndexError, ValueError):
+                continue
+            for tid in tids:
+                try:
+                    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+                except OSError:
+                    continue
+                name = stat[stat.index("(") + 1 : stat.rindex(")")]
+                fields = stat.rsplit(")", 1)[1].split()
+                self._last[pid, tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+
+    def totals(self) -> Counter[str]:
+        """CPU seconds so far by kind of thread."""
+        self.sample()
+        out: Counter[str] = Counter()
+        for name, cpu in list(self._last.values()):
+            kind = next((k for k, starts in _THREAD_KINDS if name.startswith(starts)), "other")
+            out[kind] += cpu
+        return out
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _jvm_cpu() -> float:
@@ -106,6 +178,7 @@ def main() -> None:
         app="spillover-bench",
     )
     print(f"Spark session start on {args.master}: {time.perf_counter() - began:.1f} s", flush=True)
+    threads = _JvmThreads()
     for people, folder in folders.items():
         want = Path(f"/tmp/spillover-bench-spark-{people}-numpy.csv")
         began = time.perf_counter()
@@ -113,19 +186,31 @@ def main() -> None:
         numpy_s = time.perf_counter() - began
         got = Path(f"/tmp/spillover-bench-spark-{people}-spark.csv")
         first_job = max(spark.sparkContext.statusTracker().getJobIdsForGroup(None), default=-1) + 1
-        began, cpu = time.perf_counter(), _jvm_cpu()
+        began, cpu, compiled = time.perf_counter(), _jvm_cpu(), _compiled(spark)
+        by_kind = threads.totals()
         audit_path(spark, str(folder), got, policy)
         spark_s, cpu = time.perf_counter() - began, _jvm_cpu() - cpu
+        compiled = _compiled(spark) - compiled
+        by_kind = threads.totals() - by_kind
         jobs, stages, tasks = _counts(spark, first_job)
         same = got.read_bytes() == want.read_bytes()
         print(
             f"{people:>9,} people, {summary.rows:,} entries: numpy audit {numpy_s:.1f} s; "
             f"spark {spark_s:.1f} s (x{spark_s / numpy_s:.1f} the numpy audit; JVM CPU {cpu:.0f} s; "
-            f"{jobs} jobs, {stages} stages, {tasks} tasks; shuffle partitions "
+            f"{jobs} jobs, {stages} stages, {tasks} tasks; {compiled} classes compiled; "
+            f"shuffle partitions "
             f"{spark.conf.get('spark.sql.shuffle.partitions')}); "
             f"CSV byte for byte the same: {same}  [load {os.getloadavg()[0]:.1f}]",
             flush=True,
         )
+        kinds = [k for k, _ in _THREAD_KINDS] + ["other"]
+        print(
+            "    JVM CPU by thread: "
+            + ", ".join(f"{k} {by_kind[k]:.1f} s" for k in kinds)
+            + f" (sampled every second: {sum(by_kind.values()):.0f} s)",
+            flush=True,
+        )
+    threads.stop()
     spark.stop()
     print(f"uptime: {_uptime()}")
 
