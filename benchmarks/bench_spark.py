@@ -89,32 +89,25 @@ class _JvmThreads:
     does) keeps its last sample."""
 
     def __init__(self) -> None:
+        self._jvms = list(_children())  # the session has started its JVM already
         self._last: dict[tuple[str, str], tuple[str, float]] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="jvm-threads", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._run, name="jvm-threads", daemon=True).start()
 
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             self.sample()
 
     def sample(self) -> None:
-        me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+        for pid in self._jvms:
             try:
-                if int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) != me:
-                    continue
                 tids = os.listdir(f"/proc/{pid}/task")
-            except (OSError, IndexError, ValueError):
+            except OSError:
                 continue
             for tid in tids:
-                try:
-                    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-                except OSError:
-                    continue
-                name = stat[stat.index("(") + 1 : stat.rindex(")")]
-                fields = stat.rsplit(")", 1)[1].split()
-                self._last[pid, tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+                stat = _stat(f"/proc/{pid}/task/{tid}/stat")
+                if stat is not None:
+                    self._last[pid, tid] = (stat[0], _cpu_seconds(stat[1]))
 
     def totals(self) -> Counter[str]:
         """CPU seconds so far by kind of thread."""
@@ -129,18 +122,33 @@ class _JvmThreads:
         self._stop.set()
 
 
+def _stat(path: str) -> tuple[str, list[str]] | None:
+    """A ``/proc`` stat file's name (``comm``) and the fields after it (None: gone)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return None
+    return text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 1 :].split()
+
+
+def _cpu_seconds(fields: list[str]) -> float:
+    """User + system CPU seconds of a stat's fields (after the name)."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> dict[str, list[str]]:
+    """This process's child processes (the Spark JVM): per pid its stat's fields."""
+    me, out = os.getpid(), dict[str, list[str]]()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        stat = _stat(f"/proc/{pid}/stat")
+        if stat is not None and int(stat[1][1]) == me:
+            out[pid] = stat[1]
+    return out
+
+
 def _jvm_cpu() -> float:
     """CPU seconds (user + system) of this process's child processes (the Spark JVM)."""
-    me, total = os.getpid(), 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return sum(_cpu_seconds(fields) for fields in _children().values())
 
 
 def main() -> None:
