@@ -22,7 +22,10 @@ creates them all, as on a fresh graph. ``--reruns N`` runs this tree's write-bac
 times right after its first in each round (with ``--baseline-src`` the baseline then runs
 first, so this tree's first finds the baseline's results, as after an upgrade, and the
 reruns find its own digests); ``--floor`` times what a rerun must at least write: every
-entry's ``audited_at`` alone, in the same batches.
+entry's ``audited_at`` alone, in the same batches. A write-back that finds the graph the
+last one read (its seal holds) makes no path (``graph_unchanged`` in its line); with
+``--touch`` a person nobody's path meets is added or taken away before each one, so that
+every write-back makes every path (the reruns as after a change elsewhere in the graph).
 
 Prints ``uptime`` before and after and one JSON line per run, then the median ratio of the
 write-back to the Neo4j audit (and of this tree's write-back to the baseline's), and
@@ -84,6 +87,7 @@ print(json.dumps({
     "entries": s.entries,
     "traces": s.traces,
     "unchanged": getattr(s, "entries_unchanged", None),
+    "graph_unchanged": getattr(s, "graph_unchanged", None),
 }))
 driver.close()
 """
@@ -110,6 +114,13 @@ for lo in range(0, len(ids), 1000):
             lambda tx: tx.run(SET, ids=ids[lo:lo + 1000], at=datetime.now(UTC)).consume())
 print(json.dumps({"s": time.perf_counter() - t, "entries": len(ids)}))
 driver.close()
+"""
+
+#: --touch: a person nobody's path meets, added when absent and removed when present
+TOUCH = """
+OPTIONAL MATCH (p:Person {id: 'bench-touch'})
+FOREACH (_ IN CASE WHEN p IS NULL THEN [1] ELSE [] END | CREATE (:Person {id: 'bench-touch'}))
+FOREACH (_ IN CASE WHEN p IS NULL THEN [] ELSE [1] END | DELETE p)
 """
 
 #: --fresh: every TRACED_TO deleted (in transactions of 10,000), as before a first write-back
@@ -165,6 +176,13 @@ def _parse() -> argparse.Namespace:
         "finds the baseline's results: as after an upgrade; the reruns find its own)",
     )
     parser.add_argument("--floor", action="store_true", help="time the rerun's floor too")
+    parser.add_argument(
+        "--touch",
+        action="store_true",
+        help="before each write-back (not timed) add a person nobody's path meets, or take "
+        "it away: the graph is not the one the last run read, so each one makes every path "
+        "(the same results)",
+    )
     return parser.parse_args()
 
 
@@ -202,6 +220,8 @@ def main() -> None:
             if args.fresh:
                 with driver.session(database=db) as session:  # CALL IN TRANSACTIONS: auto-commit
                     session.run(DELETE_TRACES).consume()
+            if args.touch:
+                driver.execute_query(TOUCH, database_=db)
             label = f"write-back {method}" + (" baseline" if src is not None else "")
             row = _child(WRITE_BACK, method.replace("rerun", "pass"), str(args.batch), src=src)
             times.setdefault(label, []).append(row["s"])

@@ -489,13 +489,124 @@ def test_a_rerun_with_other_weights_stores_what_a_first_write_would(neo4j_db):
     assert stored_results(driver, db) == state
 
 
+def _marks(driver: Any, db: str) -> dict[str, Any]:
+    """Every entry's run marks: the runs, the audit times and how many digests."""
+    records, _, _ = driver.execute_query(
+        "MATCH (e:Entry) RETURN collect(DISTINCT e.audit_run) AS runs, "
+        "collect(DISTINCT e.audited_at) AS ats, count(e.traces_digest) AS digests",
+        database_=db,
+    )
+    return records[0].data()
+
+
 @pytest.mark.neo4j
-def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo4j_db):
+def test_a_rerun_over_the_graph_the_last_run_read_makes_no_path_and_writes_its_marks(neo4j_db):
+    """The last completed run's seal holds (the same graph read, the same policy, every
+    entry's results as it left them): the rerun writes only its marks, and the digests it
+    moved to itself hold for the runs after it, whichever way they go."""
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     ingest_folder(jiang_case_path(), driver, db)
     backend = Neo4jBackend(driver, db)
     first = write_back(backend)
     state = stored_results(driver, db)
+    assert not first.graph_unchanged
+    again = write_back(backend)
+    assert again.graph_unchanged
+    assert (again.entries, again.traces, again.verdicts) == (
+        first.entries,
+        first.traces,
+        first.verdicts,
+    )
+    assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (16, 0, 0)
+    assert stored_results(driver, db) == state
+    marks = _marks(driver, db)
+    assert marks["runs"] == [again.run] and marks["digests"] == 16
+    assert [a.to_native() for a in marks["ats"]] == [again.audited_at]
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["state"], status["results_run"]) == ("current", again.run)
+    # a person nobody's path meets: every path made, each found unchanged by its digest
+    # (moved to the rerun's id without the traces), and sealed again
+    driver.execute_query("CREATE (:Person {id: 'a-stranger'})", database_=db)
+    third = write_back(backend)
+    assert not third.graph_unchanged
+    assert (third.entries_unchanged, third.traces_created, third.traces_deleted) == (16, 0, 0)
+    fourth = write_back(backend)
+    assert fourth.graph_unchanged
+    assert stored_results(driver, db) == state
+    # the rerun's seal is its own: one run's marks alone make no seal for the next
+    fifth = write_back(backend, check_traces=True)  # reads back every TRACED_TO
+    assert not fifth.graph_unchanged and fifth.entries_unchanged == 0
+    assert stored_results(driver, db) == state
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize(
+    "change",
+    [
+        "a loan repaid by hand",
+        "fewer paths",
+        "another policy",
+        "one search per entry",
+        "the seal removed",
+        "an entry's run altered",
+    ],
+)
+def test_a_rerun_makes_every_path_when_the_seal_does_not_hold(neo4j_db, change):
+    """What the seal covers: a change to the graph made in Cypher (no ingest, no data
+    version raised), the paths kept, the policy; the per-entry method and a seal or an
+    entry's run that is not the last run's. Each time the run makes every path, and
+    stores what a first write-back of the same graph stores."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    write_back(backend)
+    before = stored_results(driver, db)
+    args: dict[str, Any] = {}
+    if change == "a loan repaid by hand":
+        driver.execute_query(
+            "MATCH (l:Loan) WHERE l.status IN ['defaulted', 'overdue'] "
+            "WITH l ORDER BY l.id LIMIT 1 SET l.status = 'repaid'",
+            database_=db,
+        )
+    elif change == "fewer paths":
+        args = {"max_paths": 1}
+    elif change == "another policy":
+        args = {"policy": other_policy()}
+    elif change == "one search per entry":
+        args = {"method": "per-entry"}
+    elif change == "the seal removed":
+        driver.execute_query("MATCH (d:Dataset) REMOVE d.results_graph", database_=db)
+    else:  # as an older spillover's write-back of one entry leaves it
+        driver.execute_query(
+            "MATCH (e:Entry) WITH e ORDER BY e.id LIMIT 1 SET e.audit_run = 'older'",
+            database_=db,
+        )
+    again = write_back(backend, **args)
+    assert not again.graph_unchanged
+    state = stored_results(driver, db)
+    driver.execute_query("MATCH ()-[t:TRACED_TO]->() DELETE t", database_=db)
+    fresh = write_back(backend, **args)
+    assert not fresh.graph_unchanged
+    assert fresh.traces_created == fresh.traces
+    assert stored_results(driver, db) == state
+    moves = change in ("a loan repaid by hand", "fewer paths", "another policy")
+    assert (state != before) == moves
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("graph", ["as the last run read it", "with a person added"])
+def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo4j_db, graph):
+    """A TRACED_TO deleted after the run read the graph: on a graph the last run read
+    (the run's marks only, by its seal) that batch is rolled back and the run makes
+    every path; on a graph that moved elsewhere (every path made) the batch is sent again
+    with every trace. Either way the graph ends as a full write leaves it."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    first = write_back(backend)
+    state = stored_results(driver, db)
+    if graph != "as the last run read it":  # no entry's paths move, the seal no longer holds
+        driver.execute_query("CREATE (:Person {id: 'a-stranger'})", database_=db)
 
     def meanwhile(stage: str, done: int, total: int) -> None:
         if stage == "read graph" and done == total:  # read: every digest holds; now not
@@ -505,8 +616,12 @@ def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo
             )
 
     again = write_back(backend, progress=meanwhile)
+    assert not again.graph_unchanged
     assert (again.traces_created, again.traces_deleted) == (1, 0)
-    assert again.entries_unchanged == 0  # its batch sent again, every trace with it
+    if graph == "as the last run read it":  # read again: only the moved entry in full
+        assert again.entries_unchanged == again.entries - 1
+    else:
+        assert again.entries_unchanged == 0  # its batch sent again, every trace with it
     assert stored_results(driver, db) == state
     assert len(_traced(driver, db)) == first.traces
 
@@ -561,9 +676,12 @@ def test_a_rerun_writes_an_entry_whose_answer_moved_in_full_and_the_rest_briefly
 
 
 @pytest.mark.neo4j
-def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(neo4j_db):
+@pytest.mark.parametrize("graph", ["as the last run read it", "with a person added"])
+def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(neo4j_db, graph):
     driver, db, backend, state = _jiang_written_back(neo4j_db)
     moved = min(state)
+    if graph != "as the last run read it":
+        driver.execute_query("CREATE (:Person {id: 'a-stranger'})", database_=db)
 
     def meanwhile(stage: str, done: int, total: int) -> None:
         if stage == "read graph" and done == total:  # read: every answer holds; now not
@@ -572,8 +690,14 @@ def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(
             )
 
     again = write_back(backend, progress=meanwhile)
-    # writeback_unchanged found the answer moved: the batch sent again, every trace with it
-    assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (0, 0, 0)
+    assert not again.graph_unchanged
+    if graph == "as the last run read it":
+        # the run's marks rolled back, the entries read again: the moved answer written in
+        # full, its traces (and every other entry's) kept by their digest
+        assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (16, 0, 0)
+    else:
+        # writeback_unchanged found the answer moved: the batch sent again, every trace with it
+        assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (0, 0, 0)
     after = {s["id"]: s for s in stored_results(driver, db)}
     assert after[moved]["props"]["contamination"] == state[moved]["props"]["contamination"]
     assert after[moved]["props"]["previous_contamination"] == 0.123
@@ -659,9 +783,11 @@ def test_query_command_formats_and_errors(neo4j_env, tmp_path):
         0,
     )
     assert again["entries_unchanged"] == 16
+    assert (first["graph_unchanged"], again["graph_unchanged"]) == (False, True)
     done = runner.invoke(cli, ["audit", "--write-back", "--check-traces", "--format", "json"])
     checked = json.loads(done.output)
     assert (checked["traces_created"], checked["entries_unchanged"]) == (0, 0)
+    assert checked["graph_unchanged"] is False
     done = runner.invoke(
         cli, ["query", "trace_entry", "--param", "entry_id=E-WL-J", "--format", "json"]
     )
@@ -1130,6 +1256,7 @@ def test_a_write_back_started_meanwhile_takes_over_and_the_first_stops(neo4j_db)
         run=later[0].run,
         entries=16,
         traces=later[0].traces,
+        graph="a-retry",
         finished_at=later[0].audited_at,
         database_=db,
     )

@@ -115,6 +115,7 @@ def _write_back_summary(fmt: str, result: WriteBackSummary) -> None:
                     "traces_created": result.traces_created,
                     "traces_deleted": result.traces_deleted,
                     "entries_unchanged": result.entries_unchanged,
+                    "graph_unchanged": result.graph_unchanged,
                     "verdicts": result.verdicts,
                     "audited_at": result.audited_at.isoformat(),
                     "seconds": round(result.seconds, 3),

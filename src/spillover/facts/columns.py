@@ -8,11 +8,15 @@ nothing but numpy, the fact classes and the phone keys (:mod:`spillover.facts.ph
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from .model import Dataset, Entry, Loan, LoanLink, Match, PhonePeriod, Record, Sharing
 from .phonecodes import PhoneCodes
@@ -24,6 +28,7 @@ __all__ = [
     "Codes",
     "Columns",
     "Details",
+    "columns_digest",
     "columns_from_dataset",
     "columns_from_facts",
 ]
@@ -137,6 +142,48 @@ class Columns:
     loan_record: np.ndarray | None = None
     records: Mapping[str, Record] = field(default_factory=dict)
     matches: Mapping[str, Match] = field(default_factory=dict)
+
+
+def columns_digest(columns: Columns) -> bytes:
+    """A 256-bit digest (BLAKE2b) of everything ``columns`` holds, in its order: every
+    field by name, each array with its type, shape and values, the records and matches
+    with every field. Two reads of an unchanged graph in the same order digest the
+    same; any value changed, added, removed or moved changes it.
+
+    >>> one = columns_from_facts(["jiang", "xu"], ["p1"], [], [], [], [], [])
+    >>> other = columns_from_facts(["xu", "jiang"], ["p1"], [], [], [], [], [])
+    >>> columns_digest(one) == columns_digest(one), columns_digest(one) == columns_digest(other)
+    (True, False)
+    """
+    h = hashlib.blake2b(digest_size=32)
+    _digest_into(h, columns)
+    return h.digest()
+
+
+def _digest_into(h: Any, value: object) -> None:
+    """Feed ``value`` to the hash ``h``, typed and delimited (:func:`columns_digest`)."""
+    if isinstance(value, np.ndarray):
+        h.update(f"a{value.dtype.str}{value.shape}:".encode())
+        if value.dtype == object:
+            h.update(repr(value.tolist()).encode())  # repr quotes and escapes every value
+        else:
+            h.update(np.ascontiguousarray(value).tobytes())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        h.update(f"d{type(value).__name__}:".encode())
+        for f in dataclasses.fields(value):
+            h.update(f"{f.name}=".encode())
+            _digest_into(h, getattr(value, f.name))
+    elif isinstance(value, Mapping):
+        h.update(f"m{len(value)}:".encode())
+        for key, item in value.items():
+            h.update(f"{key!r}=".encode())
+            _digest_into(h, item)
+    elif isinstance(value, pa.Array | pa.ChunkedArray):
+        h.update(f"p{value.type}:{value.to_pylist()!r}".encode())
+    elif value is None or isinstance(value, str | int | float | date | tuple):
+        h.update(f"v{value!r};".encode())
+    else:
+        raise TypeError(f"columns_digest: cannot digest a {type(value).__name__}")
 
 
 def _strs(values: Sequence[str]) -> np.ndarray:

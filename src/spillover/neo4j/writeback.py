@@ -34,7 +34,7 @@ from ..engines.batch import Index
 from ..engines.batch.paths import EntryPaths, PathColumns, every_path, path_chunks
 from ..engines.search import Explanation, ExplanationPath, explain
 from ..errors import SpilloverError
-from ..facts.columns import Columns, Details
+from ..facts.columns import Columns, Details, columns_digest
 from ..facts.model import split_ref
 from ..policy import Policy, default_policy
 from ..rules import AT as AT_REL
@@ -57,6 +57,7 @@ from ..rules import COPIED_FROM as COPIED_FROM_REL
 from ..rules import MATCHED_TO as MATCHED_TO_REL
 from ..rules import ON as ON_REL
 from ..rules import SHARES_WITH as SHARES_WITH_REL
+from ..version import __version__
 from .saved import StaleResults
 from .schema import LABELS
 from .statements import cypher
@@ -142,6 +143,11 @@ class WriteBackSummary:
     #: ``traces_digest``, and their number unchanged) and left untouched, without sending
     #: or comparing them; counted in ``traces`` too
     entries_unchanged: int = 0
+    #: the run found the graph, the policy and every entry's results as the last
+    #: completed run read and left them (the seal on the dataset marker): it made no path
+    #: and wrote only the run's marks on every entry (``audited_at``, ``audit_run``,
+    #: ``traces_digest``)
+    graph_unchanged: bool = False
 
     @property
     def elements(self) -> int:
@@ -292,6 +298,14 @@ def write_back(
     altered by hand keeps the entry's digest: ``check_traces=True`` reads back and
     compares every entry's ``TRACED_TO`` (and puts back any altered one).
 
+    A completed run also seals its results on the dataset marker (``results_graph``: a
+    digest of the graph it read, the policy, ``max_paths`` and every entry's answer and
+    traces digest, under the run). A later run (``method="pass"``, without
+    ``check_traces``) that reads the same graph under the same policy, and finds every
+    entry's results as that run left them, makes no path: it writes only this run's
+    marks on every entry (``graph_unchanged`` in the summary). Should an entry move
+    before its batch is written, the run makes every path as usual.
+
     The run marks itself on the dataset marker: ``writeback_*`` while it runs (a run
     cut short stays marked incomplete), ``results_*`` once every entry holds its
     results, with the data version it read (an ingest that changes the data raises the
@@ -321,15 +335,27 @@ def write_back(
     }
     tally = _Tally()
     try:
-        data_version = _claim_run(backend, run, params)
+        claim = _claim_run(backend, run, params)
+        data_version = claim.data_version
         t = time.perf_counter()
         columns, seen = _read_graph(backend, progress, not check_traces)
         read_seconds = time.perf_counter() - t
         tally.total = len(columns.entry_ids)
-        batches = _explain_batches(columns, policy, max_paths, batch_size, method)
-        _write_all(backend, run, params, batches, tally, progress, seen)
+        graph = _graph_key(columns, policy, max_paths)
+        found = _kept(claim, graph, seen, columns.entry_ids, params) if method == "pass" else None
+        kept, results = found if found is not None else (None, _Results())
+        if kept is not None and not _write_kept(
+            backend, run, params, kept, tally, progress, batch_size * 10
+        ):
+            # an entry moved since the read: read the entries again, then make every path
+            kept, results, tally = None, _Results(), _Tally(total=tally.total)
+            seen = _traces_seen(backend)
+        if kept is None:
+            batches = _explain_batches(columns, policy, max_paths, batch_size, method)
+            _write_all(backend, run, params, results.adding(batches), tally, progress, seen)
         cleared = _clear_unseen(backend, run, tally, batch_size)
-        finished = _finish_run(backend, run, tally.written, tally.traces)
+        seal = _seal(run, graph, results.digest())
+        finished = _finish_run(backend, run, tally.written, tally.traces, seal)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
         raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
@@ -348,6 +374,7 @@ def write_back(
         traces_created=tally.created,
         traces_deleted=tally.deleted,
         entries_unchanged=tally.unchanged,
+        graph_unchanged=kept is not None,
     )
 
 
@@ -430,9 +457,21 @@ def _claimed(tx: neo4j.ManagedTransaction, run: str, written: int, total: int) -
     return record is not None
 
 
-def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> int:
-    """Mark run ``run`` on the dataset marker as the write-back in progress; the data
-    version it reads. Refused while an ingest has not finished."""
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """The dataset marker as a run claimed it: the data version the run reads, and the
+    last completed run's id, seal (``results_graph``, :func:`_seal`; ``""`` when none)
+    and data version."""
+
+    data_version: int
+    results_run: str
+    results_graph: str
+    results_data_version: int | None
+
+
+def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
+    """Mark run ``run`` on the dataset marker as the write-back in progress; the marker
+    as it found it (:class:`_Claim`). Refused while an ingest has not finished."""
 
     def start(tx: neo4j.ManagedTransaction) -> Any:
         return tx.run(cypher("writeback_start"), run=run, **params).single()
@@ -445,7 +484,13 @@ def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> int:
             + f" started at {started['ingest_started_at']} and has not finished: "
             "run the ingest again (it finishes the job), then write back"
         )
-    return int(started["data_version"])
+    results_data_version = started["results_data_version"]
+    return _Claim(
+        int(started["data_version"]),
+        started["results_run"] or "",
+        started["results_graph"] or "",
+        None if results_data_version is None else int(results_data_version),
+    )
 
 
 def _read_graph(
@@ -481,6 +526,154 @@ def _traces_seen(backend: Neo4jBackend) -> Seen:
             r["id"], r["run"], r["digest"], r["traces"], r["answer"], strict=True
         )
     }
+
+
+def _graph_key(columns: Columns, policy: Policy, max_paths: int | None) -> bytes:
+    """What a run's paths and answers follow from: the graph read (every column, in the
+    order read: :func:`~spillover.facts.columns.columns_digest`), the policy's scoring
+    fields, the paths kept per entry and spillover's version."""
+    h = hashlib.blake2b(digest_size=32, person=b"spillover-graph")
+    h.update(
+        repr(
+            (
+                __version__,
+                policy.name,
+                policy.version,
+                policy.digest,
+                sorted(policy.factors.items()),
+                policy.max_loans,
+                max_paths if max_paths is not None else policy.max_paths,
+                sorted(str(s) for s in policy.origin_statuses),
+                policy.spillover_at,
+            )
+        ).encode()
+    )
+    h.update(columns_digest(columns))
+    return h.digest()
+
+
+def _seal(run: str, graph: bytes, results: bytes) -> str:
+    """Run ``run``'s seal on the dataset marker (``results_graph``): the graph it read
+    (:func:`_graph_key`) and the results it left on every entry (:class:`_Results`)."""
+    h = hashlib.blake2b(run.encode(), digest_size=16, person=b"spillover-seal")
+    h.update(b"\0" + graph + results)
+    return h.hexdigest()
+
+
+class _Results:
+    """Every entry's results as a run leaves them, digested in entry id order (the read
+    order does not count): its id, answer (contamination, verdict, reason codes), number
+    of traces and their digest (:func:`_content_digests`)."""
+
+    def __init__(self) -> None:
+        self._rows: list[bytes] = []
+
+    def add(self, entry_id: str, answer: tuple[Any, Any, Any], traces: int, content: bytes) -> None:
+        contamination, verdict, codes = answer
+        row = (str(entry_id), float(contamination), str(verdict), tuple(map(str, codes or ())))
+        self._rows.append(repr((*row, int(traces), content)).encode())
+
+    def adding(self, batches: Iterator[tuple[_Batch, float]]) -> Iterator[tuple[_Batch, float]]:
+        """``batches``, each added as it passes."""
+        for batch, seconds in batches:
+            counts = np.diff(batch.first).tolist()
+            e = batch.entry
+            for row in zip(
+                e["ids"], e["contamination"], e["verdict"], e["reason_codes"], counts,
+                batch.digests, strict=True,
+            ):  # fmt: skip
+                self.add(row[0], row[1:4], row[4], row[5])
+            yield batch, seconds
+
+    def digest(self) -> bytes:
+        return hashlib.blake2b(b"\n".join(sorted(self._rows)), digest_size=32).digest()
+
+
+def _kept(
+    claim: _Claim, graph: bytes, seen: Seen | None, entry_ids: np.ndarray, params: Row
+) -> tuple[list[tuple[str, _Stored]], _Results] | None:
+    """Every entry with its results as read (``seen``), and their digest, when the last
+    completed run read this same graph (``graph``) under this policy and every entry
+    holds its results as that run left them (its seal on the marker holds); else None."""
+    if seen is None or not claim.results_graph or claim.results_data_version != claim.data_version:
+        return None
+    if len(seen) != len(entry_ids):
+        return None
+    policy = (params["policy_name"], params["policy_version"], params["policy_digest"])
+    kept: list[tuple[str, _Stored]] = []
+    results = _Results()
+    for entry_id in entry_ids.tolist():
+        old = seen.get(entry_id)
+        if old is None or old.run != claim.results_run or old.answer is None:
+            return None
+        content = _unbound(old.digest, old.run)
+        if content is None or old.answer[3:] != policy:
+            return None
+        kept.append((entry_id, old))
+        results.add(entry_id, old.answer[:3], old.traces, content)
+    if _seal(claim.results_run, graph, results.digest()) != claim.results_graph:
+        return None
+    return kept, results
+
+
+class _Moved(Exception):
+    """An entry's results moved between the read and the write (the batch is rolled back)."""
+
+
+def _write_kept(
+    backend: Neo4jBackend,
+    run: str,
+    params: Row,
+    kept: list[tuple[str, _Stored]],
+    tally: _Tally,
+    progress: Progress | None,
+    size: int,
+) -> bool:
+    """Write this run's marks on every entry of ``kept`` (``writeback_unchanged``: its
+    answer and traces as read, its traces digest moved to this run), ``size`` entries per
+    transaction. False (that batch rolled back, the ones before it written) when an entry
+    moved since the read."""
+    for lo in range(0, len(kept), size):
+        part = kept[lo : lo + size]
+        olds = [old for _, old in part]
+        args: Row = {
+            "ids": [entry_id for entry_id, _ in part],
+            "expect": [old.digest for old in olds],
+            "was_run": [old.run for old in olds],
+            "count": [old.traces for old in olds],
+            "digest": [_moved(old.digest, old.run, run) for old in olds],
+            **{
+                name: [old.answer[k] for old in olds if old.answer is not None]
+                for k, name in enumerate(("contamination", "verdict", "reason_codes"))
+            },
+        }
+        written = tally.written + len(part)
+
+        def work(tx: neo4j.ManagedTransaction, args: Row = args, written: int = written) -> bool:
+            if not _claimed(tx, run, written, tally.total):
+                return False
+            done = _written(
+                tx.run(cypher("writeback_unchanged"), run=run, **params, **args), "written"
+            )
+            if done.missed:
+                raise _Moved
+            return True
+
+        t = time.perf_counter()
+        try:
+            if not _tx(backend, work):
+                raise _taken_over(run)
+        except _Moved:
+            return False
+        tally.write_seconds += time.perf_counter() - t
+        tally.written = tally.entries = written
+        tally.traces += sum(args["count"])
+        tally.unchanged += len(part)
+        for verdict in args["verdict"]:
+            tally.verdicts[verdict] = tally.verdicts.get(verdict, 0) + 1
+        if progress:
+            progress("write-back", tally.written, tally.total)
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -740,14 +933,36 @@ def _from_rows(rows: list[Row]) -> _Batch:
 _KIND_FIELDS = ("step", "walk", "role", "period")
 
 
+@functools.lru_cache(maxsize=16)
+def _run_mask(run: str) -> int:
+    """The 128-bit mask that binds a digest to run ``run``."""
+    mask = hashlib.blake2b(run.encode(), digest_size=16, person=b"spillover-run").digest()
+    return int.from_bytes(mask, "big")
+
+
 def _bound(content: bytes, run: str) -> str:
     """An entry's ``traces_digest``: the digest of its traces (:func:`_content_digests`)
-    under run ``run`` (so a later run of a spillover that does not keep the digest, which
-    sets ``audit_run`` and leaves the digest, invalidates it)."""
-    h = hashlib.blake2b(run.encode(), digest_size=16)
-    h.update(b"\0")
-    h.update(content)
-    return h.hexdigest()
+    under run ``run``, the two XORed (so a later run of a spillover that does not keep the
+    digest, which sets ``audit_run`` and leaves the digest, invalidates it; and a run that
+    finds the graph unchanged moves a digest to itself without the traces: :func:`_unbound`)."""
+    return (int.from_bytes(content, "big") ^ _run_mask(run)).to_bytes(16, "big").hex()
+
+
+def _moved(digest: str, was: str, run: str) -> str:
+    """``digest``, bound to run ``was``, bound to run ``run`` instead (:func:`_bound`)."""
+    return format(int(digest, 16) ^ _run_mask(was) ^ _run_mask(run), "032x")
+
+
+def _unbound(digest: str, run: str) -> bytes | None:
+    """The traces' digest that ``digest`` binds to run ``run`` (:func:`_bound`), or None
+    when ``digest`` is not one."""
+    try:
+        value = int(digest, 16)
+    except ValueError:
+        return None
+    if len(digest) != 32:
+        return None
+    return (value ^ _run_mask(run)).to_bytes(16, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -958,9 +1173,10 @@ def _clear_unseen(backend: Neo4jBackend, run: str, tally: _Tally, limit: int) ->
             return cleared
 
 
-def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int) -> Any:
-    """Make run ``run``'s results the current ones on the dataset marker: its record
-    (``data_version``), or None when another write-back took the marker over."""
+def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int, seal: str) -> Any:
+    """Make run ``run``'s results the current ones on the dataset marker, sealed with
+    ``seal`` (:func:`_seal`): its record (``data_version``), or None when another
+    write-back took the marker over."""
 
     def work(tx: neo4j.ManagedTransaction) -> Any:
         return tx.run(
@@ -968,6 +1184,7 @@ def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int) -> A
             run=run,
             entries=written,
             traces=traces,
+            graph=seal,
             finished_at=datetime.now(UTC),
         ).single()
 

@@ -2,6 +2,8 @@
 // Refused (nothing set, complete = false returned) while an ingest has not finished;
 // otherwise the marker records the run in progress (writeback_*) and the data version
 // the run reads (a later ingest that changes the data raises it: the results go stale).
+// Also returns the last completed run, its seal (results_graph: what it read and wrote,
+// under its id) and the data version it read: a run that finds the same can skip its paths.
 MERGE (d:Dataset {key: 'spillover'})
 WITH d, properties(d) AS m
 WITH d, m, coalesce(m.complete, true) AS complete
@@ -19,4 +21,7 @@ RETURN complete,
        coalesce(m.data_version, 0) AS data_version,
        m.name AS name,
        m.folder AS folder,
-       m.started_at AS ingest_started_at
+       m.started_at AS ingest_started_at,
+       m.results_run AS results_run,
+       m.results_graph AS results_graph,
+       m.results_data_version AS results_data_version
