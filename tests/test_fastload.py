@@ -17,7 +17,7 @@ from spillover.data.exact import load_folder
 from spillover.engines.batch import Index, coded_only, codes_of, columns_from_dataset, rows
 from spillover.engines.batch.index import BUILD_ONLY_CODES, BUILD_ONLY_COLUMNS
 from spillover.errors import DataError
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.phonecodes import PhoneCodes, phone_keys, phone_text
 from spillover.policy import default_policy
 from spillover.synth.generate import generate
@@ -228,3 +228,27 @@ def test_phone_codes_keep_text_that_is_not_e164():
     assert [phones.text(i) for i in range(len(phones))] == sorted(set(values))
     assert [phones.text(int(c)) for c in codes] == values
     assert phones.codes(pa.array(["p-1", "x"])).tolist() == [sorted(set(values)).index("p-1"), -1]
+
+
+def test_columns_digest_follows_every_value_of_a_folder_and_nothing_else():
+    """columns_digest (the write-back's seal reads it over Neo4j's columns) over a folder's
+    columns with everything a loader gives (details, codes, phone codes, records): two
+    reads of one folder digest the same; a day moved by one, an id changed, a value it
+    cannot digest (a set) do not."""
+    from spillover.facts.columns import columns_digest
+
+    once = fastload.read_columns(jiang_case_path())
+    assert once.codes is not None and once.details is not None
+    assert columns_digest(fastload.read_columns(jiang_case_path())) == columns_digest(once)
+    records = fastload.read_columns(jiang_records_path())
+    assert records.records and records.matches
+    assert columns_digest(fastload.read_columns(jiang_records_path())) == columns_digest(records)
+    assert columns_digest(records) != columns_digest(once)
+    listed = once.entry_listed.copy()
+    listed[-1] += 1
+    assert columns_digest(replace(once, entry_listed=listed)) != columns_digest(once)
+    ids = once.person_ids.to_pylist()  # the fast loader keeps id columns in Arrow
+    renamed = pa.array([ids[0] + " ", *ids[1:]])
+    assert columns_digest(replace(once, person_ids=renamed)) != columns_digest(once)
+    with pytest.raises(TypeError, match="cannot digest a set"):
+        columns_digest(replace(once, records={"r": {1}}))
