@@ -21,7 +21,7 @@ import hashlib
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -338,12 +338,14 @@ def write_back(
         claim = _claim_run(backend, run, params)
         data_version = claim.data_version
         t = time.perf_counter()
-        columns, seen = _read_graph(backend, progress, not check_traces)
+        keep = functools.partial(_keepable, claim, params, run) if method == "pass" else None
+        columns, seen, kept = _read_graph(backend, progress, not check_traces, keep)
         read_seconds = time.perf_counter() - t
         tally.total = len(columns.entry_ids)
         graph = _graph_key(columns, policy, max_paths)
-        found = _kept(claim, graph, seen, columns.entry_ids, params) if method == "pass" else None
-        kept, results = found if found is not None else (None, _Results())
+        if kept is not None and not _sealed(kept, claim, graph, columns.entry_ids, seen):
+            kept = None
+        results = kept.results if kept is not None else _Results()
         if kept is not None and not _write_kept(
             backend, run, params, kept, tally, progress, batch_size * 10
         ):
@@ -494,19 +496,28 @@ def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
 
 
 def _read_graph(
-    backend: Neo4jBackend, progress: Progress | None, digests: bool = True
-) -> tuple[Columns, Seen | None]:
+    backend: Neo4jBackend,
+    progress: Progress | None,
+    digests: bool = True,
+    keep: Callable[[Seen], _Kept | None] | None = None,
+) -> tuple[Columns, Seen | None, _Kept | None]:
     """The whole graph as columns (one read), and (``digests``) each entry's run, traces
-    digest and number of ``TRACED_TO`` (read beside it: :data:`Seen`)."""
+    digest and number of ``TRACED_TO`` (read beside it: :data:`Seen`), with what ``keep``
+    makes of them (in the same thread, while the columns are read)."""
     if progress:
         progress("read graph", 0, 1)
+
+    def entries() -> tuple[Seen, _Kept | None]:
+        seen = _traces_seen(backend)
+        return seen, keep(seen) if keep is not None else None
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-back-read") as reader:
-        traces = reader.submit(_traces_seen, backend) if digests else None
+        traces = reader.submit(entries) if digests else None
         columns = backend.columns()
-        seen = traces.result() if traces is not None else None
+        seen, kept = traces.result() if traces is not None else (None, None)
     if progress:
         progress("read graph", 1, 1)
-    return columns, seen
+    return columns, seen, kept
 
 
 def _traces_seen(backend: Neo4jBackend) -> Seen:
@@ -563,57 +574,109 @@ def _seal(run: str, graph: bytes, results: bytes) -> str:
 class _Results:
     """Every entry's results as a run leaves them, digested in entry id order (the read
     order does not count): its id, answer (contamination, verdict, reason codes), number
-    of traces and their digest (:func:`_content_digests`)."""
+    of traces and their digest (:func:`_content_digests`), kept as columns."""
 
     def __init__(self) -> None:
-        self._rows: list[bytes] = []
+        self._ids: list[str] = []
+        self._contamination: list[float] = []
+        self._verdicts: list[str] = []
+        self._codes: list[str] = []
+        self._traces: list[int] = []
+        self._contents: list[bytes] = []
 
-    def add(self, entry_id: str, answer: tuple[Any, Any, Any], traces: int, content: bytes) -> None:
-        contamination, verdict, codes = answer
-        row = (str(entry_id), float(contamination), str(verdict), tuple(map(str, codes or ())))
-        self._rows.append(repr((*row, int(traces), content)).encode())
+    def extend(
+        self,
+        ids: Iterable[Any],
+        contamination: Iterable[Any],
+        verdicts: Iterable[Any],
+        codes: Iterable[Any],
+        traces: Iterable[int],
+        contents: Iterable[bytes],
+    ) -> None:
+        self._ids.extend(map(str, ids))
+        self._contamination.extend(map(float, contamination))
+        self._verdicts.extend(map(str, verdicts))
+        self._codes.extend("\x1f".join(map(str, c or ())) for c in codes)
+        self._traces.extend(traces)
+        self._contents.extend(contents)
 
     def adding(self, batches: Iterator[tuple[_Batch, float]]) -> Iterator[tuple[_Batch, float]]:
         """``batches``, each added as it passes."""
         for batch, seconds in batches:
-            counts = np.diff(batch.first).tolist()
             e = batch.entry
-            for row in zip(
-                e["ids"], e["contamination"], e["verdict"], e["reason_codes"], counts,
-                batch.digests, strict=True,
-            ):  # fmt: skip
-                self.add(row[0], row[1:4], row[4], row[5])
+            self.extend(
+                e["ids"],
+                e["contamination"],
+                e["verdict"],
+                e["reason_codes"],
+                np.diff(batch.first).tolist(),
+                batch.digests,
+            )
             yield batch, seconds
 
     def digest(self) -> bytes:
-        return hashlib.blake2b(b"\n".join(sorted(self._rows)), digest_size=32).digest()
+        order = sorted(range(len(self._ids)), key=self._ids.__getitem__)
+        h = hashlib.blake2b(digest_size=32, person=b"spillover-res")
+        for column in (self._ids, self._verdicts, self._codes):
+            texts = [column[i] for i in order]
+            h.update(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).tobytes())
+            h.update("\0".join(texts).encode("utf-8", "surrogatepass"))
+        h.update(np.asarray(self._contamination, dtype=np.float64)[order].tobytes())
+        h.update(np.asarray(self._traces, dtype=np.int64)[order].tobytes())
+        h.update(b"".join(self._contents[i] for i in order))
+        return h.digest()
 
 
-def _kept(
-    claim: _Claim, graph: bytes, seen: Seen | None, entry_ids: np.ndarray, params: Row
-) -> tuple[list[tuple[str, _Stored]], _Results] | None:
-    """Every entry with its results as read (``seen``), and their digest, when the last
-    completed run read this same graph (``graph``) under this policy and every entry
-    holds its results as that run left them (its seal on the marker holds); else None."""
-    if seen is None or not claim.results_graph or claim.results_data_version != claim.data_version:
-        return None
-    if len(seen) != len(entry_ids):
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """Every entry as read, in the order read, when each holds the last completed run's
+    results under this policy: the digest of those results (:class:`_Results`) and each
+    entry's traces digest moved to this run (``digests``)."""
+
+    entries: list[tuple[str, _Stored]]
+    results: _Results
+    digests: list[str]
+
+
+def _keepable(claim: _Claim, params: Row, run: str, seen: Seen) -> _Kept | None:
+    """``seen`` as a :class:`_Kept` when the marker holds a seal for the data version
+    read, and every entry holds the results of the run that sealed them, under this
+    run's policy (``params``), with a traces digest; else None."""
+    if not claim.results_graph or claim.results_data_version != claim.data_version:
         return None
     policy = (params["policy_name"], params["policy_version"], params["policy_digest"])
-    kept: list[tuple[str, _Stored]] = []
-    results = _Results()
-    for entry_id in entry_ids.tolist():
-        old = seen.get(entry_id)
-        if old is None or old.run != claim.results_run or old.answer is None:
+    entries = list(seen.items())
+    contents: list[bytes] = []
+    for _, old in entries:
+        if old.run != claim.results_run or old.answer is None or old.answer[3:] != policy:
             return None
         content = _unbound(old.digest, old.run)
-        if content is None or old.answer[3:] != policy:
+        if content is None:
             return None
-        kept.append((entry_id, old))
-        results.add(entry_id, old.answer[:3], old.traces, content)
-    if _seal(claim.results_run, graph, results.digest()) != claim.results_graph:
-        return None
-    return kept, results
+        contents.append(content)
+    answers = [old.answer or () for _, old in entries]
+    results = _Results()
+    results.extend(
+        seen,
+        (a[0] for a in answers),
+        (a[1] for a in answers),
+        (a[2] for a in answers),
+        (old.traces for _, old in entries),
+        contents,
+    )
+    mask = _run_mask(claim.results_run) ^ _run_mask(run)
+    digests = [format(int(old.digest, 16) ^ mask, "032x") for _, old in entries]
+    return _Kept(entries, results, digests)
+
+
+def _sealed(
+    kept: _Kept, claim: _Claim, graph: bytes, entry_ids: np.ndarray, seen: Seen | None
+) -> bool:
+    """Whether the entries of ``kept`` are those of the graph read (``entry_ids``) and the
+    last completed run's seal holds for this graph (``graph``) and their results."""
+    if seen is None or len(seen) != len(entry_ids) or not all(map(seen.__contains__, entry_ids)):
+        return False
+    return _seal(claim.results_run, graph, kept.results.digest()) == claim.results_graph
 
 
 class _Moved(Exception):
@@ -624,7 +687,7 @@ def _write_kept(
     backend: Neo4jBackend,
     run: str,
     params: Row,
-    kept: list[tuple[str, _Stored]],
+    kept: _Kept,
     tally: _Tally,
     progress: Progress | None,
     size: int,
@@ -633,19 +696,19 @@ def _write_kept(
     answer and traces as read, its traces digest moved to this run), ``size`` entries per
     transaction. False (that batch rolled back, the ones before it written) when an entry
     moved since the read."""
-    for lo in range(0, len(kept), size):
-        part = kept[lo : lo + size]
+    for lo in range(0, len(kept.entries), size):
+        part = kept.entries[lo : lo + size]
         olds = [old for _, old in part]
+        answers = [old.answer or () for old in olds]
         args: Row = {
             "ids": [entry_id for entry_id, _ in part],
             "expect": [old.digest for old in olds],
             "was_run": [old.run for old in olds],
             "count": [old.traces for old in olds],
-            "digest": [_moved(old.digest, old.run, run) for old in olds],
-            **{
-                name: [old.answer[k] for old in olds if old.answer is not None]
-                for k, name in enumerate(("contamination", "verdict", "reason_codes"))
-            },
+            "digest": kept.digests[lo : lo + size],
+            "contamination": [a[0] for a in answers],
+            "verdict": [a[1] for a in answers],
+            "reason_codes": [a[2] for a in answers],
         }
         written = tally.written + len(part)
 
@@ -946,11 +1009,6 @@ def _bound(content: bytes, run: str) -> str:
     digest, which sets ``audit_run`` and leaves the digest, invalidates it; and a run that
     finds the graph unchanged moves a digest to itself without the traces: :func:`_unbound`)."""
     return (int.from_bytes(content, "big") ^ _run_mask(run)).to_bytes(16, "big").hex()
-
-
-def _moved(digest: str, was: str, run: str) -> str:
-    """``digest``, bound to run ``was``, bound to run ``run`` instead (:func:`_bound`)."""
-    return format(int(digest, 16) ^ _run_mask(was) ^ _run_mask(run), "032x")
 
 
 def _unbound(digest: str, run: str) -> bytes | None:
