@@ -298,13 +298,9 @@ def write_back(
     altered by hand keeps the entry's digest: ``check_traces=True`` reads back and
     compares every entry's ``TRACED_TO`` (and puts back any altered one).
 
-    A completed run also seals its results on the dataset marker (``results_graph``: a
-    digest of the graph it read, the policy, ``max_paths`` and every entry's answer and
-    traces digest, under the run). A later run (``method="pass"``, without
-    ``check_traces``) that reads the same graph under the same policy, and finds every
-    entry's results as that run left them, makes no path: it writes only this run's
-    marks on every entry (``graph_unchanged`` in the summary). Should an entry move
-    before its batch is written, the run makes every path as usual.
+    A completed run seals its results on the dataset marker (:func:`_seal`); a later
+    ``"pass"`` run without ``check_traces`` that finds the seal holding for the graph it
+    reads makes no path and writes only its marks on every entry (``graph_unchanged``).
 
     The run marks itself on the dataset marker: ``writeback_*`` while it runs (a run
     cut short stays marked incomplete), ``results_*`` once every entry holds its
@@ -345,16 +341,10 @@ def write_back(
         graph = _graph_key(columns, policy, max_paths)
         if kept is not None and not _sealed(kept, claim, graph, columns.entry_ids, seen):
             kept = None
-        results = kept.results if kept is not None else _Results()
-        if kept is not None and not _write_kept(
-            backend, run, params, kept, tally, progress, batch_size * 10
-        ):
-            # an entry moved since the read: read the entries again, then make every path
-            kept, results, tally = None, _Results(), _Tally(total=tally.total)
-            seen = _traces_seen(backend)
-        if kept is None:
-            batches = _explain_batches(columns, policy, max_paths, batch_size, method)
-            _write_all(backend, run, params, results.adding(batches), tally, progress, seen)
+        paths = _Paths(columns, policy, max_paths, batch_size, method)
+        results, unchanged = _write_results(
+            backend, run, params, paths, seen, kept, tally, progress
+        )
         cleared = _clear_unseen(backend, run, tally, batch_size)
         seal = _seal(run, graph, results.digest())
         finished = _finish_run(backend, run, tally.written, tally.traces, seal)
@@ -376,8 +366,46 @@ def write_back(
         traces_created=tally.created,
         traces_deleted=tally.deleted,
         entries_unchanged=tally.unchanged,
-        graph_unchanged=kept is not None,
+        graph_unchanged=unchanged,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Paths:
+    """How a run makes every entry's paths (:func:`_explain_batches`)."""
+
+    columns: Columns
+    policy: Policy
+    max_paths: int | None
+    batch_size: int
+    method: str
+
+
+def _write_results(
+    backend: Neo4jBackend,
+    run: str,
+    params: Row,
+    paths: _Paths,
+    seen: Seen | None,
+    kept: _Kept | None,
+    tally: _Tally,
+    progress: Progress | None,
+) -> tuple[_Results, bool]:
+    """Write every entry's results: only this run's marks when ``kept`` (the sealed
+    results of the last run, :func:`_sealed`), else every entry's paths; should an entry
+    move before its marks are written, every path after all (the entries read again).
+    The results written (what the run seals) and whether they were ``kept``."""
+    if kept is not None:
+        if _write_kept(backend, run, params, kept, tally, progress, paths.batch_size * 10):
+            return kept.results, True
+        tally.restart()
+        seen = _traces_seen(backend)
+    results = _Results()
+    batches = _explain_batches(
+        paths.columns, paths.policy, paths.max_paths, paths.batch_size, paths.method
+    )
+    _write_all(backend, run, params, results.adding(batches), tally, progress, seen)
+    return results, False
 
 
 @dataclass
@@ -394,6 +422,11 @@ class _Tally:
     verdicts: dict[str, int] = field(default_factory=dict)
     explain_seconds: float = 0.0
     write_seconds: float = 0.0
+
+    def restart(self) -> None:
+        """Nothing done yet (the total kept)."""
+        for name, value in vars(_Tally(total=self.total)).items():
+            setattr(self, name, value)
 
 
 def _write_all(
