@@ -690,7 +690,7 @@ def _keepable(claim: _Claim, params: Row, run: str, seen: Seen) -> _Kept | None:
     answers = [old.answer or () for _, old in entries]
     results = _Results()
     results.extend(
-        seen,
+        (entry_id for entry_id, _ in entries),
         (a[0] for a in answers),
         (a[1] for a in answers),
         (a[2] for a in answers),
