@@ -339,7 +339,7 @@ def write_back(
         read_seconds = time.perf_counter() - t
         tally.total = len(columns.entry_ids)
         graph = _graph_key(columns, policy, max_paths)
-        if kept is not None and not _sealed(kept, claim, graph, columns.entry_ids, seen):
+        if kept is not None and not _sealed(kept, claim, graph, columns.entry_ids):
             kept = None
         paths = _Paths(columns, policy, max_paths, batch_size, method)
         results, unchanged = _write_results(
@@ -423,6 +423,11 @@ class _Tally:
     explain_seconds: float = 0.0
     write_seconds: float = 0.0
 
+    def count(self, verdicts: Iterable[str]) -> None:
+        """Count the verdicts of the entries of a batch."""
+        for verdict in verdicts:
+            self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
+
     def restart(self) -> None:
         """Nothing done yet (the total kept)."""
         for name, value in vars(_Tally(total=self.total)).items():
@@ -464,8 +469,7 @@ def _write_all(
             tally.explain_seconds += seconds
             tally.entries += batch.entries
             tally.traces += batch.traces
-            for verdict in batch.verdicts:
-                tally.verdicts[verdict] = tally.verdicts.get(verdict, 0) + 1
+            tally.count(batch.verdicts)
             if pending is not None:
                 wait(pending)
             pending = writer.submit(write, batch, tally.written)
@@ -697,17 +701,13 @@ def _keepable(claim: _Claim, params: Row, run: str, seen: Seen) -> _Kept | None:
         (old.traces for _, old in entries),
         contents,
     )
-    mask = _run_mask(claim.results_run) ^ _run_mask(run)
-    digests = [format(int(old.digest, 16) ^ mask, "032x") for _, old in entries]
-    return _Kept(entries, results, digests)
+    return _Kept(entries, results, [_bound(content, run) for content in contents])
 
 
-def _sealed(
-    kept: _Kept, claim: _Claim, graph: bytes, entry_ids: np.ndarray, seen: Seen | None
-) -> bool:
+def _sealed(kept: _Kept, claim: _Claim, graph: bytes, entry_ids: np.ndarray) -> bool:
     """Whether the entries of ``kept`` are those of the graph read (``entry_ids``) and the
     last completed run's seal holds for this graph (``graph``) and their results."""
-    if seen is None or len(seen) != len(entry_ids) or not all(map(seen.__contains__, entry_ids)):
+    if {entry_id for entry_id, _ in kept.entries} != set(entry_ids.tolist()):
         return False
     return _seal(claim.results_run, graph, kept.results.digest()) == claim.results_graph
 
@@ -765,8 +765,7 @@ def _write_kept(
         tally.written = tally.entries = written
         tally.traces += sum(args["count"])
         tally.unchanged += len(part)
-        for verdict in args["verdict"]:
-            tally.verdicts[verdict] = tally.verdicts.get(verdict, 0) + 1
+        tally.count(args["verdict"])
         if progress:
             progress("write-back", tally.written, tally.total)
     return True
@@ -1047,11 +1046,11 @@ def _bound(content: bytes, run: str) -> str:
 def _unbound(digest: str, run: str) -> bytes | None:
     """The traces' digest that ``digest`` binds to run ``run`` (:func:`_bound`), or None
     when ``digest`` is not one."""
+    if len(digest) != 32:
+        return None
     try:
         value = int(digest, 16)
     except ValueError:
-        return None
-    if len(digest) != 32:
         return None
     return (value ^ _run_mask(run)).to_bytes(16, "big")
 
