@@ -6,6 +6,7 @@ import csv as pycsv
 import random
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -230,11 +231,35 @@ def test_phone_codes_keep_text_that_is_not_e164():
     assert phones.codes(pa.array(["p-1", "x"])).tolist() == [sorted(set(values)).index("p-1"), -1]
 
 
+def _rows_shuffled(columns: Any, seed: int) -> Any:
+    """``columns`` with the rows of every table (the arrays of one prefix, with the
+    details of those rows) in another order, and the records in another order."""
+    rng = np.random.default_rng(seed)
+    orders: dict[str, np.ndarray] = {}
+
+    def shuffled(source: Any) -> dict[str, Any]:
+        changes = {}
+        for f in fields(source):
+            values = getattr(source, f.name)
+            if isinstance(values, np.ndarray | pa.Array):
+                table = f.name.split("_", 1)[0]
+                order = orders.setdefault(table, rng.permutation(len(values)))
+                changes[f.name] = (
+                    values.take(order) if isinstance(values, pa.Array) else values[order]
+                )
+        return changes
+
+    details = replace(columns.details, **shuffled(columns.details))
+    records = dict(reversed(list(columns.records.items())))
+    return replace(columns, **shuffled(columns), details=details, records=records)
+
+
 def test_columns_digest_follows_every_value_of_a_folder_and_nothing_else():
     """columns_digest (the write-back's seal reads it over Neo4j's columns) over a folder's
     columns with everything a loader gives (details, codes, phone codes, records): two
-    reads of one folder digest the same; a day moved by one, an id changed, a value it
-    cannot digest (a set) do not."""
+    reads of one folder digest the same, and so do its rows in any other order (a store
+    may read them so); a day moved by one, an id changed, a value moved to another row,
+    a row dropped, a value it cannot digest (a set) do not."""
     from spillover.facts.columns import columns_digest
 
     once = fastload.read_columns(jiang_case_path())
@@ -244,11 +269,29 @@ def test_columns_digest_follows_every_value_of_a_folder_and_nothing_else():
     assert records.records and records.matches
     assert columns_digest(fastload.read_columns(jiang_records_path())) == columns_digest(records)
     assert columns_digest(records) != columns_digest(once)
+    for seed in range(3):
+        for columns in (once, records):
+            moved = _rows_shuffled(columns, seed)
+            assert moved.entry_ids.to_pylist() != columns.entry_ids.to_pylist()
+            assert columns_digest(moved) == columns_digest(columns)
     listed = once.entry_listed.copy()
     listed[-1] += 1
     assert columns_digest(replace(once, entry_listed=listed)) != columns_digest(once)
+    swapped = once.entry_listed.copy()
+    (i, j) = np.flatnonzero(swapped != swapped[0])[0], 0
+    swapped[[i, j]] = swapped[[j, i]]
+    assert columns_digest(replace(once, entry_listed=swapped)) != columns_digest(once)
+    fewer = replace(
+        once,
+        link_loan=once.link_loan[1:],
+        link_phone=once.link_phone[1:],
+        link_role=once.link_role[1:],
+    )
+    assert columns_digest(fewer) != columns_digest(once)
     ids = once.person_ids.to_pylist()  # the fast loader keeps id columns in Arrow
     renamed = pa.array([ids[0] + " ", *ids[1:]])
     assert columns_digest(replace(once, person_ids=renamed)) != columns_digest(once)
+    with pytest.raises(ValueError, match="the link columns differ in length"):
+        columns_digest(replace(once, link_role=once.link_role[1:]))
     with pytest.raises(TypeError, match="cannot digest a set"):
         columns_digest(replace(once, records={"r": {1}}))

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .model import Dataset, Entry, Loan, LoanLink, Match, PhonePeriod, Record, Sharing
 from .phonecodes import PhoneCodes
@@ -145,30 +146,113 @@ class Columns:
 
 
 def columns_digest(columns: Columns) -> bytes:
-    """A 256-bit digest (BLAKE2b) of everything ``columns`` holds, in its order: every
-    field by name, each array with its type, shape and values, the records and matches
-    with every field. Two reads of an unchanged graph in the same order digest the
-    same; any value changed, added, removed or moved changes it.
+    """A 256-bit digest (BLAKE2b) of the graph ``columns`` hold, whatever the order of
+    their rows: each table (the arrays of one prefix, ``person_*``, ``loan_*``... with
+    the :class:`Details` of its rows) digested in one order of its own (:func:`_order`:
+    its rows sorted), every array by name with its type and values; the records and
+    matches by id, with every field. A store may return the rows of an unchanged graph
+    in another order (Neo4j does when it plans a read again): they digest the same; any
+    value changed, added or removed, and any value moved to another row, changes it.
+    :class:`Codes` are not digested: they are the references of the rows digested,
+    resolved.
 
     >>> one = columns_from_facts(["jiang", "xu"], ["p1"], [], [], [], [], [])
     >>> other = columns_from_facts(["xu", "jiang"], ["p1"], [], [], [], [], [])
-    >>> columns_digest(one) == columns_digest(one), columns_digest(one) == columns_digest(other)
+    >>> third = columns_from_facts(["xu", "jiang", "li"], ["p1"], [], [], [], [], [])
+    >>> columns_digest(one) == columns_digest(other), columns_digest(one) == columns_digest(third)
     (True, False)
     """
     h = hashlib.blake2b(digest_size=32)
-    _digest_into(h, columns)
+    for name, table in _tables(columns).items():
+        h.update(f"t{name}:".encode())
+        order = _order(list(table.values()))
+        for field_name, values in table.items():
+            h.update(f"{field_name}=".encode())
+            _digest_array(h, values if order is None else values.take(order))
+    for name in ("records", "matches"):
+        mapping = getattr(columns, name)
+        h.update(f"{name}=".encode())
+        _digest_into(h, {key: mapping[key] for key in sorted(mapping)})
     return h.digest()
 
 
+def _tables(columns: Columns) -> dict[str, dict[str, pa.Array]]:
+    """The arrays of ``columns`` and of its :class:`Details` as Arrow arrays, by table
+    (the prefix of their name: ``person_ids`` and ``details.person_name`` are both the
+    people's), each table's in the order of the fields, the tables in the order of
+    their first field."""
+    tables: dict[str, dict[str, pa.Array]] = {}
+    sources: list[tuple[str, Any]] = [("", columns)]
+    if columns.details is not None:
+        sources.append(("details.", columns.details))
+    for prefix, source in sources:
+        for f in dataclasses.fields(source):
+            values = getattr(source, f.name)
+            if isinstance(values, np.ndarray | pa.Array | pa.ChunkedArray):
+                table = tables.setdefault(f.name.split("_", 1)[0], {})
+                table[prefix + f.name] = _arrow(prefix + f.name, values)
+    for name, table in tables.items():
+        sizes = {field_name: len(values) for field_name, values in table.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"columns_digest: the {name} columns differ in length: {sizes}")
+    return tables
+
+
+def _arrow(name: str, values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``values`` as one Arrow array (a TypeError naming the column when Arrow cannot
+    hold them: values of mixed types)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise TypeError(f"columns_digest: cannot digest the {name} column: {exc}") from None
+
+
+def _order(table: list[pa.Array]) -> pa.Array | None:
+    """The rows of a table (one array per field, of one length) in an order of their
+    own, whatever order they came in: by the first field when no two rows share it (an
+    id), else by every field, the first first (rows that tie are equal in every field,
+    so either order digests the same). None: one row or none."""
+    if len(table[0]) < 2:
+        return None
+    order = pc.sort_indices(table[0])
+    first = table[0].take(order)
+    if first.null_count < 2 and not pc.any(pc.equal(first[1:], first[:-1])).as_py():
+        return order
+    rows = pa.table({str(i): values for i, values in enumerate(table)})
+    return pc.sort_indices(rows, sort_keys=[(str(i), "ascending") for i in range(len(table))])
+
+
+def _digest_array(h: Any, values: pa.Array) -> None:
+    """Feed an Arrow array to the hash ``h``: its type, length, which values are null,
+    and its values (text as its offsets and bytes, the rest as numpy's bytes)."""
+    h.update(f"a{values.type}:{len(values)}:{values.null_count}:".encode())
+    if values.null_count:
+        h.update(values.is_valid().to_numpy(zero_copy_only=False).tobytes())
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        width = np.int64 if pa.types.is_large_string(kind) else np.int32
+        _, offsets_buffer, data = values.buffers()
+        offsets = np.frombuffer(offsets_buffer, dtype=width)
+        offsets = offsets[values.offset : values.offset + len(values) + 1]
+        h.update((offsets - offsets[0]).tobytes())
+        if data is not None:
+            h.update(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+        return
+    plain = values.to_numpy(zero_copy_only=False)
+    if plain.dtype == object:
+        h.update(repr(plain.tolist()).encode())  # repr quotes and escapes every value
+    else:
+        h.update(np.ascontiguousarray(plain).tobytes())
+
+
 def _digest_into(h: Any, value: object) -> None:
-    """Feed ``value`` to the hash ``h``, typed and delimited (:func:`columns_digest`)."""
-    if isinstance(value, np.ndarray):
-        h.update(f"a{value.dtype.str}{value.shape}:".encode())
-        if value.dtype == object:
-            h.update(repr(value.tolist()).encode())  # repr quotes and escapes every value
-        else:
-            h.update(np.ascontiguousarray(value).tobytes())
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+    """Feed ``value`` (a record, a match, their fields) to the hash ``h``, typed and
+    delimited (:func:`columns_digest`)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         h.update(f"d{type(value).__name__}:".encode())
         for f in dataclasses.fields(value):
             h.update(f"{f.name}=".encode())
@@ -178,8 +262,6 @@ def _digest_into(h: Any, value: object) -> None:
         for key, item in value.items():
             h.update(f"{key!r}=".encode())
             _digest_into(h, item)
-    elif isinstance(value, pa.Array | pa.ChunkedArray):
-        h.update(f"p{value.type}:{value.to_pylist()!r}".encode())
     elif value is None or isinstance(value, str | int | float | date | tuple):
         h.update(f"v{value!r};".encode())
     else:

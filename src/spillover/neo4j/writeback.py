@@ -577,9 +577,9 @@ def _traces_seen(backend: Neo4jBackend) -> Seen:
 
 
 def _graph_key(columns: Columns, policy: Policy, max_paths: int | None) -> bytes:
-    """What a run's paths and answers follow from: the graph read (every column, in the
-    order read: :func:`~spillover.facts.columns.columns_digest`), the policy's scoring
-    fields, the paths kept per entry and spillover's version."""
+    """What a run's paths and answers follow from: the graph read (every column, whatever
+    the order of the rows: :func:`~spillover.facts.columns.columns_digest`), the policy's
+    scoring fields, the paths kept per entry and spillover's version."""
     h = hashlib.blake2b(digest_size=32, person=b"spillover-graph")
     h.update(
         repr(
