@@ -549,7 +549,8 @@ def test_a_rerun_whose_reads_neo4j_planned_again_finds_the_graph_unchanged(neo4j
     """Neo4j returns the rows of a read in the order of its plan, and plans a read again
     when its statistics move (here: its plans dropped, made first over the empty graph,
     then over this one): the rerun reads the same graph in another order, and its seal
-    still holds (the seal digests each table's rows in an order of its own)."""
+    still holds (the seal digests each table's rows in an order of its own), as it
+    should: every path made from the rows in that order is the one stored."""
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     backend = Neo4jBackend(driver, db)
     driver.execute_query("CALL db.clearQueryCaches()", database_=db)
@@ -564,6 +565,10 @@ def test_a_rerun_whose_reads_neo4j_planned_again_finds_the_graph_unchanged(neo4j
     again = write_back(backend)
     assert (first.graph_unchanged, again.graph_unchanged) == (False, True)
     assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (16, 0, 0)
+    assert stored_results(driver, db) == state
+    # what the seal stands for: the paths made from the rows in this order are the same
+    checked = write_back(backend, check_traces=True)  # every path made, every trace read
+    assert (checked.traces_created, checked.traces_deleted) == (0, 0)
     assert stored_results(driver, db) == state
 
 
