@@ -539,6 +539,14 @@ def test_a_rerun_over_the_graph_the_last_run_read_makes_no_path_and_writes_its_m
     assert stored_results(driver, db) == state
 
 
+def _seals(driver: Any, db: str) -> dict[str, str]:
+    """The seals on the dataset marker (``results_graph``, ``results_read``)."""
+    records, _, _ = driver.execute_query(
+        "MATCH (d:Dataset) RETURN d.results_graph AS graph, d.results_read AS read", database_=db
+    )
+    return records[0].data()
+
+
 def _rows(columns: Any) -> list[tuple[str, ...]]:
     """The loan links of ``columns`` in the order read."""
     return list(zip(columns.link_loan.tolist(), columns.link_phone.tolist(), strict=True))
@@ -559,6 +567,7 @@ def test_a_rerun_whose_reads_neo4j_planned_again_finds_the_graph_unchanged(neo4j
     read_first = _rows(backend.columns())
     first = write_back(backend)
     state = stored_results(driver, db)
+    seals = _seals(driver, db)
     driver.execute_query("CALL db.clearQueryCaches()", database_=db)
     read_again = _rows(backend.columns())  # planned over this graph
     assert read_again != read_first and sorted(read_again) == sorted(read_first)
@@ -566,6 +575,13 @@ def test_a_rerun_whose_reads_neo4j_planned_again_finds_the_graph_unchanged(neo4j
     assert (first.graph_unchanged, again.graph_unchanged) == (False, True)
     assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (16, 0, 0)
     assert stored_results(driver, db) == state
+    # the seal of the rows as read moved with their order; the seal of the graph did not
+    moved = _seals(driver, db)
+    assert moved["graph"] == seals["graph"] and moved["read"] != seals["read"]
+    # without the seal of the rows as read, the seal of the graph alone holds
+    driver.execute_query("MATCH (d:Dataset) REMOVE d.results_read", database_=db)
+    assert write_back(backend).graph_unchanged
+    assert _seals(driver, db) == moved
     # what the seal stands for: the paths made from the rows in this order are the same
     checked = write_back(backend, check_traces=True)  # every path made, every trace read
     assert (checked.traces_created, checked.traces_deleted) == (0, 0)
@@ -1290,6 +1306,7 @@ def test_a_write_back_started_meanwhile_takes_over_and_the_first_stops(neo4j_db)
         entries=16,
         traces=later[0].traces,
         graph="a-retry",
+        read="a-retry",
         finished_at=later[0].audited_at,
         database_=db,
     )

@@ -145,7 +145,7 @@ class Columns:
     matches: Mapping[str, Match] = field(default_factory=dict)
 
 
-def columns_digest(columns: Columns) -> bytes:
+def columns_digest(columns: Columns, *, in_order: bool = False) -> bytes:
     """A 256-bit digest (BLAKE2b) of the graph ``columns`` hold, whatever the order of
     their rows: each table (the arrays of one prefix, ``person_*``, ``loan_*``... with
     the :class:`Details` of its rows) digested in one order of its own (:func:`_order`:
@@ -154,18 +154,21 @@ def columns_digest(columns: Columns) -> bytes:
     in another order (Neo4j does when it plans a read again): they digest the same; any
     value changed, added or removed, and any value moved to another row, changes it.
     :class:`Codes` are not digested: they are the references of the rows digested,
-    resolved.
+    resolved. ``in_order``: the rows in the order they come (no sort, so cheaper; the
+    same rows in another order digest otherwise, and never as the sorted digest does).
 
     >>> one = columns_from_facts(["jiang", "xu"], ["p1"], [], [], [], [], [])
     >>> other = columns_from_facts(["xu", "jiang"], ["p1"], [], [], [], [], [])
     >>> third = columns_from_facts(["xu", "jiang", "li"], ["p1"], [], [], [], [], [])
     >>> columns_digest(one) == columns_digest(other), columns_digest(one) == columns_digest(third)
     (True, False)
+    >>> columns_digest(one, in_order=True) == columns_digest(other, in_order=True)
+    False
     """
-    h = hashlib.blake2b(digest_size=32)
+    h = hashlib.blake2b(digest_size=32, person=b"rows as read" if in_order else b"rows sorted")
     for name, table in _tables(columns).items():
         h.update(f"t{name}:".encode())
-        order = _order(list(table.values()))
+        order = None if in_order else _order(list(table.values()))
         for field_name, values in table.items():
             h.update(f"{field_name}=".encode())
             _digest_array(h, values if order is None else values.take(order))

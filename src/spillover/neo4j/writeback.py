@@ -338,16 +338,16 @@ def write_back(
         columns, seen, kept = _read_graph(backend, progress, not check_traces, keep)
         read_seconds = time.perf_counter() - t
         tally.total = len(columns.entry_ids)
-        graph = _graph_key(columns, policy, max_paths)
-        if kept is not None and not _sealed(kept, claim, graph, columns.entry_ids):
-            kept = None
         paths = _Paths(columns, policy, max_paths, batch_size, method)
+        keys = _GraphKeys(paths)
+        if kept is not None and not _sealed(kept, claim, keys):
+            kept = None
         results, unchanged = _write_results(
             backend, run, params, paths, seen, kept, tally, progress
         )
         cleared = _clear_unseen(backend, run, tally, batch_size)
-        seal = _seal(run, graph, results.digest())
-        finished = _finish_run(backend, run, tally.written, tally.traces, seal)
+        seals = keys.seals(results.digest(), claim if unchanged else None)
+        finished = _finish_run(backend, run, tally.written, tally.traces, seals)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
         raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
@@ -506,6 +506,7 @@ class _Claim:
     results_run: str
     results_graph: str
     results_data_version: int | None
+    results_read: str = ""
 
 
 def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
@@ -529,6 +530,7 @@ def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
         started["results_run"] or "",
         started["results_graph"] or "",
         None if results_data_version is None else int(results_data_version),
+        started["results_read"] or "",
     )
 
 
@@ -576,10 +578,13 @@ def _traces_seen(backend: Neo4jBackend) -> Seen:
     }
 
 
-def _graph_key(columns: Columns, policy: Policy, max_paths: int | None) -> bytes:
+def _graph_key(
+    columns: Columns, policy: Policy, max_paths: int | None, *, in_order: bool = False
+) -> bytes:
     """What a run's paths and answers follow from: the graph read (every column, whatever
-    the order of the rows: :func:`~spillover.facts.columns.columns_digest`), the policy's
-    scoring fields, the paths kept per entry and spillover's version."""
+    the order of the rows, or ``in_order`` as read:
+    :func:`~spillover.facts.columns.columns_digest`), the policy's scoring fields, the
+    paths kept per entry and spillover's version."""
     h = hashlib.blake2b(digest_size=32, person=b"spillover-graph")
     h.update(
         repr(
@@ -596,16 +601,56 @@ def _graph_key(columns: Columns, policy: Policy, max_paths: int | None) -> bytes
             )
         ).encode()
     )
-    h.update(columns_digest(columns))
+    h.update(columns_digest(columns, in_order=in_order))
     return h.digest()
 
 
-def _seal(run: str, graph: bytes, results: bytes) -> str:
-    """Run ``run``'s seal on the dataset marker (``results_graph``): the graph it read
-    (:func:`_graph_key`) and the results it left on every entry (:class:`_Results`)."""
-    h = hashlib.blake2b(run.encode(), digest_size=16, person=b"spillover-seal")
-    h.update(b"\0" + graph + results)
+def _seal(graph: bytes, results: bytes) -> str:
+    """A run's seal on the dataset marker: the graph it read (:func:`_graph_key`) and the
+    results it left on every entry (:class:`_Results`). Not bound to the run: every
+    entry's traces digest is (:func:`_bound`), and a seal holds only while every entry
+    carries the run that left it (:func:`_keepable`)."""
+    h = hashlib.blake2b(digest_size=16, person=b"spillover-seal2")
+    h.update(graph + results)
     return h.hexdigest()
+
+
+class _GraphKeys:
+    """The keys of the graph a run read (:func:`_graph_key`): of its rows in the order
+    read (cheap: :attr:`read`) and whatever their order (:meth:`graph`, made when
+    first asked), and the seals a run leaves with them (:meth:`seals`)."""
+
+    def __init__(self, paths: _Paths) -> None:
+        self.paths = paths
+        self.read = _graph_key(paths.columns, paths.policy, paths.max_paths, in_order=True)
+        self._graph: bytes | None = None
+
+    def graph(self) -> bytes:
+        """The key of the graph read whatever the order of its rows."""
+        if self._graph is None:
+            self._graph = _graph_key(self.paths.columns, self.paths.policy, self.paths.max_paths)
+        return self._graph
+
+    def seals(self, results: bytes, kept: _Claim | None) -> _Seals:
+        """The seals of a run that leaves ``results``: ``kept``, the claim of the last
+        run whose results it kept (the same graph and results, so its seal of the graph
+        whatever the order, unless made here anyway)."""
+        graph = (
+            kept.results_graph
+            if kept is not None and self._graph is None
+            else _seal(self.graph(), results)
+        )
+        return _Seals(graph, _seal(self.read, results))
+
+
+@dataclass(frozen=True, slots=True)
+class _Seals:
+    """What a completed run leaves on the dataset marker: ``results_graph`` (its seal of
+    the graph whatever the order of the rows) and ``results_read`` (of the rows in the
+    order it read them: the next run that reads them so checks no more)."""
+
+    graph: str
+    read: str
 
 
 class _Results:
@@ -704,12 +749,18 @@ def _keepable(claim: _Claim, params: Row, run: str, seen: Seen) -> _Kept | None:
     return _Kept(entries, results, [_bound(content, run) for content in contents])
 
 
-def _sealed(kept: _Kept, claim: _Claim, graph: bytes, entry_ids: np.ndarray) -> bool:
-    """Whether the entries of ``kept`` are those of the graph read (``entry_ids``) and the
-    last completed run's seal holds for this graph (``graph``) and their results."""
+def _sealed(kept: _Kept, claim: _Claim, keys: _GraphKeys) -> bool:
+    """Whether the entries of ``kept`` are those of the graph read and the last completed
+    run's seal holds for this graph (``keys``) and their results: its seal of the rows
+    in the order read when they came in that order, else its seal of the graph whatever
+    the order of the rows (sorting them: :func:`_graph_key`)."""
+    entry_ids = keys.paths.columns.entry_ids
     if {entry_id for entry_id, _ in kept.entries} != set(entry_ids.tolist()):
         return False
-    return _seal(claim.results_run, graph, kept.results.digest()) == claim.results_graph
+    results = kept.results.digest()
+    if claim.results_read and _seal(keys.read, results) == claim.results_read:
+        return True
+    return _seal(keys.graph(), results) == claim.results_graph
 
 
 class _Moved(Exception):
@@ -1263,9 +1314,9 @@ def _clear_unseen(backend: Neo4jBackend, run: str, tally: _Tally, limit: int) ->
             return cleared
 
 
-def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int, seal: str) -> Any:
+def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int, seals: _Seals) -> Any:
     """Make run ``run``'s results the current ones on the dataset marker, sealed with
-    ``seal`` (:func:`_seal`): its record (``data_version``), or None when another
+    ``seals`` (:class:`_Seals`): its record (``data_version``), or None when another
     write-back took the marker over."""
 
     def work(tx: neo4j.ManagedTransaction) -> Any:
@@ -1274,7 +1325,8 @@ def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int, seal
             run=run,
             entries=written,
             traces=traces,
-            graph=seal,
+            graph=seals.graph,
+            read=seals.read,
             finished_at=datetime.now(UTC),
         ).single()
 

@@ -1,6 +1,7 @@
 // audit --write-back: run $run wrote every entry it read and cleared the older results:
 // its results become the current ones (results_*, results_graph = $graph: the run's seal
-// of the graph it read and of every entry's results), and the run in progress is removed.
+// of the graph it read and of every entry's results; results_read = $read: the same of
+// the rows in the order read), and the run in progress is removed.
 // Nothing happens (no row) when another write-back took the marker over, or when not
 // every one of the $entries entries it wrote carries this run's results. A retry of a
 // transaction that committed finds the run already finished and returns the same row.
@@ -20,7 +21,8 @@ FOREACH (_ IN CASE WHEN finishing THEN [1] ELSE [] END |
       d.results_finished_at = $finished_at,
       d.results_entries = $entries,
       d.results_traces = $traces,
-      d.results_graph = $graph
+      d.results_graph = $graph,
+      d.results_read = $read
   REMOVE d.writeback_run, d.writeback_started_at, d.writeback_policy_name,
          d.writeback_policy_version, d.writeback_policy_digest, d.writeback_data_version,
          d.writeback_total, d.writeback_written

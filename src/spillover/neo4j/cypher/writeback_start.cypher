@@ -2,8 +2,9 @@
 // Refused (nothing set, complete = false returned) while an ingest has not finished;
 // otherwise the marker records the run in progress (writeback_*) and the data version
 // the run reads (a later ingest that changes the data raises it: the results go stale).
-// Also returns the last completed run, its seal (results_graph: what it read and wrote,
-// under its id) and the data version it read: a run that finds the same can skip its paths.
+// Also returns the last completed run, its seals (results_graph: what it read, whatever the
+// order of the rows, and wrote; results_read: the same of the rows in the order it read
+// them) and the data version it read: a run that finds the same can skip its paths.
 MERGE (d:Dataset {key: 'spillover'})
 WITH d, properties(d) AS m
 WITH d, m, coalesce(m.complete, true) AS complete
@@ -24,4 +25,5 @@ RETURN complete,
        m.started_at AS ingest_started_at,
        m.results_run AS results_run,
        m.results_graph AS results_graph,
+       m.results_read AS results_read,
        m.results_data_version AS results_data_version
