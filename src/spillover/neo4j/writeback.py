@@ -607,9 +607,11 @@ def _graph_key(
 
 def _seal(graph: bytes, results: bytes) -> str:
     """A run's seal on the dataset marker: the graph it read (:func:`_graph_key`) and the
-    results it left on every entry (:class:`_Results`). Not bound to the run: every
-    entry's traces digest is (:func:`_bound`), and a seal holds only while every entry
-    carries the run that left it (:func:`_keepable`)."""
+    results it left on every entry (:class:`_Results`), so that these results follow
+    from this graph. Not bound to the run (whichever run left a seal, it holds for the
+    graph and results it covers): every entry's traces digest is (:func:`_bound`), and a
+    seal is checked only when every entry carries the last completed run's results
+    (:func:`_keepable`)."""
     h = hashlib.blake2b(digest_size=16, person=b"spillover-seal2")
     h.update(graph + results)
     return h.hexdigest()
@@ -633,8 +635,8 @@ class _GraphKeys:
 
     def seals(self, results: bytes, kept: _Claim | None) -> _Seals:
         """The seals of a run that leaves ``results``: ``kept``, the claim of the last
-        run whose results it kept (the same graph and results, so its seal of the graph
-        whatever the order, unless made here anyway)."""
+        run whose results it kept (found by its seal of the rows as read, the same graph
+        and results: its seal of the graph whatever the order is kept, not made again)."""
         graph = (
             kept.results_graph
             if kept is not None and self._graph is None
