@@ -499,14 +499,14 @@ def _claimed(tx: neo4j.ManagedTransaction, run: str, written: int, total: int) -
 @dataclass(frozen=True, slots=True)
 class _Claim:
     """The dataset marker as a run claimed it: the data version the run reads, and the
-    last completed run's id, seal (``results_graph``, :func:`_seal`; ``""`` when none)
-    and data version."""
+    last completed run's id, seals (``results_graph`` and ``results_read``,
+    :class:`_Seals`; ``""`` when none) and data version."""
 
     data_version: int
     results_run: str
     results_graph: str
     results_data_version: int | None
-    results_read: str = ""
+    results_read: str
 
 
 def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
@@ -635,13 +635,9 @@ class _GraphKeys:
 
     def seals(self, results: bytes, kept: _Claim | None) -> _Seals:
         """The seals of a run that leaves ``results``: ``kept``, the claim of the last
-        run whose results it kept (found by its seal of the rows as read, the same graph
-        and results: its seal of the graph whatever the order is kept, not made again)."""
-        graph = (
-            kept.results_graph
-            if kept is not None and self._graph is None
-            else _seal(self.graph(), results)
-        )
+        run whose results it kept (its seal held for this graph and these results: its
+        seal of the graph whatever the order is kept, not made again)."""
+        graph = kept.results_graph if kept is not None else _seal(self.graph(), results)
         return _Seals(graph, _seal(self.read, results))
 
 
