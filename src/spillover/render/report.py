@@ -47,6 +47,7 @@ from ..rules import COPY_STEP, MATCH_TEXTS, REASONS, ROLES, Verdict
 from ..text.safe import FSI, PDI, isolated, printable
 from ..text.wording import count, percent, score_text
 from ..version import __version__
+from .browser import CHROMIUM
 from .i18n import (
     LANGS,
     LOAN_STATUS,
@@ -1012,10 +1013,6 @@ def write_report(
     with atomic_file(out, newline="\n") as handle:
         handle.write(text)
     return out
-
-
-#: the browser the report is checked in (Debian's package)
-CHROMIUM = "/usr/bin/chromium"
 
 
 def chromium_snapshot(
