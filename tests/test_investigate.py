@@ -756,7 +756,10 @@ def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(
 
 
 @pytest.mark.neo4j
-def test_an_entry_the_run_did_not_see_keeps_no_stale_result(neo4j_db):
+@pytest.mark.parametrize("batch_size", [None, 1], ids=["one clearing", "a clearing per entry"])
+def test_an_entry_the_run_did_not_see_keeps_no_stale_result(neo4j_db, batch_size):
+    """With batches of one entry the clearing fills its transaction and goes on in the
+    next, which finishes the run."""
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     ingest_folder(jiang_case_path(), driver, db)
     backend = Neo4jBackend(driver, db)
@@ -801,8 +804,11 @@ def test_an_entry_the_run_did_not_see_keeps_no_stale_result(neo4j_db):
                 },
             )
 
-    summary = write_back(Without(backend))  # type: ignore[arg-type]
+    sizes = {} if batch_size is None else {"batch_size": batch_size}
+    summary = write_back(Without(backend), **sizes)  # type: ignore[arg-type]
     assert summary.cleared == 1
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["state"], status["results_run"]) == ("current", summary.run)
     late, _, _ = driver.execute_query(
         "MATCH (e:Entry {id: 'E-LATE'}) RETURN e.verdict AS v, e.audited_at AS at, "
         "COUNT { (e)-[:TRACED_TO]->() } AS traces",

@@ -345,9 +345,8 @@ def write_back(
         results, unchanged = _write_results(
             backend, run, params, paths, seen, kept, tally, progress
         )
-        cleared = _clear_unseen(backend, run, tally, batch_size)
         seals = keys.seals(results.digest(), claim if unchanged else None)
-        finished = _finish_run(backend, run, tally.written, tally.traces, seals)
+        cleared, finished = _clear_and_finish(backend, run, tally, batch_size, seals)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
         raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
@@ -752,6 +751,7 @@ def _keepable(claim: _Claim, params: Row, run: str, seen: Seen) -> _Kept | None:
         (old.traces for _, old in entries),
         contents,
     )
+    results.digest()  # made here, beside the read of the graph (kept until checked)
     return _Kept(entries, results, [_bound(content, run) for content in contents])
 
 
@@ -1327,43 +1327,47 @@ def _write_batch(
     return done
 
 
-def _clear_unseen(backend: Neo4jBackend, run: str, tally: _Tally, limit: int) -> int:
+def _clear_and_finish(
+    backend: Neo4jBackend, run: str, tally: _Tally, limit: int, seals: _Seals
+) -> tuple[int, Any]:
     """Remove older results from the entries this run did not write, ``limit`` entries
-    per transaction; how many it cleared (their relationships counted in ``tally``)."""
+    per transaction (their relationships counted in ``tally``), then make run ``run``'s
+    results the current ones on the dataset marker, sealed with ``seals``
+    (:class:`_Seals`), in the transaction that clears the last of them (often the only
+    one). How many entries it cleared, and the marker's record (``data_version``), or
+    None when not every entry it wrote carries its results."""
 
-    def work(tx: neo4j.ManagedTransaction) -> _Written | None:
+    def work(tx: neo4j.ManagedTransaction) -> tuple[_Written, Any]:
         if not _claimed(tx, run, tally.written, tally.total):
-            return None
-        return _written(tx.run(cypher("writeback_clear"), run=run, limit=limit), "cleared")
-
-    cleared = 0
-    while True:
-        n: _Written | None = _tx(backend, work)
-        if n is None:
-            raise _taken_over(run)
-        cleared += n.entries
-        tally.deleted += n.deleted
-        if n.entries == 0:
-            return cleared
-
-
-def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int, seals: _Seals) -> Any:
-    """Make run ``run``'s results the current ones on the dataset marker, sealed with
-    ``seals`` (:class:`_Seals`): its record (``data_version``), or None when another
-    write-back took the marker over."""
-
-    def work(tx: neo4j.ManagedTransaction) -> Any:
-        return tx.run(
+            raise _TakenOver
+        n = _written(tx.run(cypher("writeback_clear"), run=run, limit=limit), "cleared")
+        if n.entries == limit:  # maybe more: commit these, clear on in a new transaction
+            return n, _MORE
+        finished = tx.run(
             cypher("writeback_finish"),
             run=run,
-            entries=written,
-            traces=traces,
+            entries=tally.written,
+            traces=tally.traces,
             graph=seals.graph,
             read=seals.read,
             finished_at=datetime.now(UTC),
         ).single()
+        return n, finished
 
-    return _tx(backend, work)
+    cleared = 0
+    while True:
+        try:
+            n, finished = _tx(backend, work)
+        except _TakenOver:
+            raise _taken_over(run) from None
+        cleared += n.entries
+        tally.deleted += n.deleted
+        if finished is not _MORE:
+            return cleared, finished
+
+
+#: a clearing transaction that left the finish to the next
+_MORE = object()
 
 
 def stored_results(driver: neo4j.Driver, database: str) -> list[dict[str, Any]]:
