@@ -756,7 +756,10 @@ def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(
 
 
 @pytest.mark.neo4j
-def test_an_entry_the_run_did_not_see_keeps_no_stale_result(neo4j_db):
+@pytest.mark.parametrize("batch_size", [None, 1], ids=["one clearing", "a clearing per entry"])
+def test_an_entry_the_run_did_not_see_keeps_no_stale_result(neo4j_db, batch_size):
+    """With batches of one entry the clearing fills its transaction and goes on in the
+    next, which finishes the run."""
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     ingest_folder(jiang_case_path(), driver, db)
     backend = Neo4jBackend(driver, db)
@@ -801,8 +804,11 @@ def test_an_entry_the_run_did_not_see_keeps_no_stale_result(neo4j_db):
                 },
             )
 
-    summary = write_back(Without(backend))  # type: ignore[arg-type]
+    sizes = {} if batch_size is None else {"batch_size": batch_size}
+    summary = write_back(Without(backend), **sizes)  # type: ignore[arg-type]
     assert summary.cleared == 1
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["state"], status["results_run"]) == ("current", summary.run)
     late, _, _ = driver.execute_query(
         "MATCH (e:Entry {id: 'E-LATE'}) RETURN e.verdict AS v, e.audited_at AS at, "
         "COUNT { (e)-[:TRACED_TO]->() } AS traces",
@@ -1203,6 +1209,40 @@ def test_a_write_back_waits_for_an_unfinished_ingest(neo4j_db):
     assert run_saved_query(driver, db, "results_status").rows[0]["state"] == "current"
 
 
+@pytest.mark.neo4j
+def test_a_write_back_that_waits_on_the_marker_sees_an_ingest_that_started_meanwhile(neo4j_db):
+    """The write-back's start locks the dataset marker before it reads it: an ingest that
+    held the marker and started (complete = false) while the start waited is seen, and
+    the write-back is refused with nothing claimed (read before the lock, it was not)."""
+    import threading
+
+    from spillover.errors import SpilloverError
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    outcome: list[BaseException | object] = []
+
+    def start() -> None:
+        try:
+            outcome.append(write_back(Neo4jBackend(driver, db)))
+        except BaseException as exc:  # seen by the test below
+            outcome.append(exc)
+
+    with driver.session(database=db) as session, session.begin_transaction() as tx:
+        tx.run("MATCH (d:Dataset) SET d.complete = false").consume()
+        runner = threading.Thread(target=start)
+        runner.start()
+        _blocked(driver, db, 1)  # the write-back's start waits on the marker
+        tx.commit()
+    runner.join(120)
+    assert len(outcome) == 1 and isinstance(outcome[0], SpilloverError), outcome
+    assert "has not finished: run the ingest again" in str(outcome[0])
+    records, _, _ = driver.execute_query(
+        "MATCH (d:Dataset) RETURN d.writeback_run AS run", database_=db
+    )
+    assert records[0]["run"] is None
+
+
 # ---------------------------------------------------------------------------
 # Issue 19 item 11: saved-query parameters checked before they reach Neo4j
 # ---------------------------------------------------------------------------
@@ -1272,6 +1312,67 @@ def test_the_limit_of_most_harmed_declares_its_range():
     assert saved_query("most_harmed").bind({"limit": "7"})["limit"] == 7
     reads = {q.name for q in list_saved_queries() if q.needs_results}
     assert reads == {name for name, _ in RESULT_QUERIES}
+
+
+def _blocked(driver: Any, db: str, count: int, within: float = 60.0) -> None:
+    """Wait until ``count`` transactions wait on a lock (``SHOW TRANSACTIONS``)."""
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        records, _, _ = driver.execute_query(
+            "SHOW TRANSACTIONS YIELD status WHERE status STARTS WITH 'Blocked' RETURN count(*) AS n",
+            database_=db,
+        )
+        if records[0]["n"] >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{count} transactions did not wait on a lock within {within} s")
+
+
+@pytest.mark.neo4j
+def test_the_marks_of_a_run_taken_over_while_it_writes_them_are_rolled_back(neo4j_db):
+    """A rerun over the graph the last run read writes its marks in transactions that
+    run at once (writeback.MARK_WRITERS), each locking the dataset marker last: held by
+    another transaction here, both wait on it with their marks written; that one gives
+    the marker to another run, and both marks transactions roll back: no entry carries
+    the taken-over run, and the rerun says it stopped."""
+    import threading
+
+    from spillover.errors import SpilloverError
+    from spillover.neo4j import writeback
+
+    assert writeback.MARK_WRITERS == 2
+    driver, db, backend, state = _jiang_written_back(neo4j_db)
+    first = _marks(driver, db)
+    holding = threading.Event()
+    errors: list[BaseException] = []
+
+    def hold_the_marker() -> None:
+        try:
+            with driver.session(database=db) as session, session.begin_transaction() as tx:
+                tx.run("MATCH (d:Dataset) SET d.held = true").consume()
+                holding.set()
+                _blocked(driver, db, 2)  # both marks transactions wait on the marker
+                tx.run("MATCH (d:Dataset) SET d.writeback_run = 'another', d.held = null")
+                tx.commit()
+        except BaseException as exc:  # seen by the test below
+            errors.append(exc)
+            holding.set()
+
+    holder = threading.Thread(target=hold_the_marker)
+
+    def after_the_read(stage: str, done: int, total: int) -> None:
+        if stage == "read graph" and done == total and not holder.is_alive():
+            holder.start()
+            holding.wait(60)
+
+    with pytest.raises(SpilloverError, match="took the dataset marker over"):
+        write_back(backend, progress=after_the_read)
+    holder.join(60)
+    assert not errors, errors
+    assert _marks(driver, db) == first  # every entry as the last run left it
+    assert {s["id"]: s for s in stored_results(driver, db)} == state
 
 
 @pytest.mark.neo4j

@@ -345,9 +345,8 @@ def write_back(
         results, unchanged = _write_results(
             backend, run, params, paths, seen, kept, tally, progress
         )
-        cleared = _clear_unseen(backend, run, tally, batch_size)
         seals = keys.seals(results.digest(), claim if unchanged else None)
-        finished = _finish_run(backend, run, tally.written, tally.traces, seals)
+        cleared, finished = _clear_and_finish(backend, run, tally, batch_size, seals)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
         raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
@@ -663,6 +662,7 @@ class _Results:
         self._codes: list[str] = []
         self._traces: list[int] = []
         self._contents: list[bytes] = []
+        self._digest: bytes | None = None
 
     def extend(
         self,
@@ -679,6 +679,7 @@ class _Results:
         self._codes.extend("\x1f".join(map(str, c or ())) for c in codes)
         self._traces.extend(traces)
         self._contents.extend(contents)
+        self._digest = None
 
     def adding(self, batches: Iterator[tuple[_Batch, float]]) -> Iterator[tuple[_Batch, float]]:
         """``batches``, each added as it passes."""
@@ -695,6 +696,12 @@ class _Results:
             yield batch, seconds
 
     def digest(self) -> bytes:
+        """The digest of every entry's results (made once until more are added)."""
+        if self._digest is None:
+            self._digest = self._made_digest()
+        return self._digest
+
+    def _made_digest(self) -> bytes:
         order = sorted(range(len(self._ids)), key=self._ids.__getitem__)
         h = hashlib.blake2b(digest_size=32, person=b"spillover-res")
         for column in (self._ids, self._verdicts, self._codes):
@@ -744,6 +751,7 @@ def _keepable(claim: _Claim, params: Row, run: str, seen: Seen) -> _Kept | None:
         (old.traces for _, old in entries),
         contents,
     )
+    results.digest()  # made here, beside the read of the graph (kept until checked)
     return _Kept(entries, results, [_bound(content, run) for content in contents])
 
 
@@ -765,6 +773,11 @@ class _Moved(Exception):
     """An entry's results moved between the read and the write (the batch is rolled back)."""
 
 
+#: transactions that write a sealed run's marks at once: the server writes each on a
+#: core of its own (the entries of two are never the same)
+MARK_WRITERS = 2
+
+
 def _write_kept(
     backend: Neo4jBackend,
     run: str,
@@ -775,11 +788,20 @@ def _write_kept(
     size: int,
 ) -> bool:
     """Write this run's marks on every entry of ``kept`` (``writeback_unchanged``: its
-    answer and traces as read, its traces digest moved to this run), ``size`` entries per
-    transaction. False (that batch rolled back, the ones before it written) when an entry
-    moved since the read."""
-    for lo in range(0, len(kept.entries), size):
-        part = kept.entries[lo : lo + size]
+    answer and traces as read, its traces digest moved to this run), at most ``size``
+    entries per transaction and :data:`MARK_WRITERS` transactions at once. Each
+    transaction writes its entries first and locks the dataset marker last, checking
+    that the run still owns it (so that the lock, held to the commit, does not make the
+    others wait). False (that transaction rolled back, others maybe written) when an
+    entry moved since the read."""
+    total = len(kept.entries)
+    count = max(min(MARK_WRITERS, total), -(-total // size))
+    bounds = [round(total * k / count) for k in range(count + 1)]
+    parts = [(bounds[k], bounds[k + 1]) for k in range(count) if bounds[k] < bounds[k + 1]]
+    base = tally.written
+
+    def write(lo: int, hi: int) -> Row:
+        part = kept.entries[lo:hi]
         olds = [old for _, old in part]
         answers = [old.answer or () for old in olds]
         args: Row = {
@@ -787,37 +809,50 @@ def _write_kept(
             "expect": [old.digest for old in olds],
             "was_run": [old.run for old in olds],
             "count": [old.traces for old in olds],
-            "digest": kept.digests[lo : lo + size],
+            "digest": kept.digests[lo:hi],
             "contamination": [a[0] for a in answers],
             "verdict": [a[1] for a in answers],
             "reason_codes": [a[2] for a in answers],
         }
-        written = tally.written + len(part)
 
-        def work(tx: neo4j.ManagedTransaction, args: Row = args, written: int = written) -> bool:
-            if not _claimed(tx, run, written, tally.total):
-                return False
+        def work(tx: neo4j.ManagedTransaction) -> None:
             done = _written(
                 tx.run(cypher("writeback_unchanged"), run=run, **params, **args), "written"
             )
+            # written once the transactions before this one are (a lower bound while
+            # several run at once: each counts itself only)
+            if not _claimed(tx, run, base + hi - lo, tally.total):
+                raise _TakenOver
             if done.missed:
                 raise _Moved
-            return True
 
-        t = time.perf_counter()
-        try:
-            if not _tx(backend, work):
-                raise _taken_over(run)
-        except _Moved:
-            return False
-        tally.write_seconds += time.perf_counter() - t
-        tally.written = tally.entries = written
-        tally.traces += sum(args["count"])
-        tally.unchanged += len(part)
-        tally.count(args["verdict"])
-        if progress:
-            progress("write-back", tally.written, tally.total)
-    return True
+        _tx(backend, work)
+        return args
+
+    moved = False
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=MARK_WRITERS, thread_name_prefix="marks") as writers:
+        for future in [writers.submit(write, lo, hi) for lo, hi in parts]:
+            try:
+                args = future.result()
+            except _TakenOver:
+                raise _taken_over(run) from None
+            except _Moved:
+                moved = True
+                continue
+            tally.written += len(args["ids"])
+            tally.entries = tally.written
+            tally.traces += sum(args["count"])
+            tally.unchanged += len(args["ids"])
+            tally.count(args["verdict"])
+            if progress:
+                progress("write-back", tally.written, tally.total)
+    tally.write_seconds += time.perf_counter() - t
+    return not moved
+
+
+class _TakenOver(Exception):
+    """Another write-back took the dataset marker over (the transaction is rolled back)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1292,43 +1327,47 @@ def _write_batch(
     return done
 
 
-def _clear_unseen(backend: Neo4jBackend, run: str, tally: _Tally, limit: int) -> int:
+def _clear_and_finish(
+    backend: Neo4jBackend, run: str, tally: _Tally, limit: int, seals: _Seals
+) -> tuple[int, Any]:
     """Remove older results from the entries this run did not write, ``limit`` entries
-    per transaction; how many it cleared (their relationships counted in ``tally``)."""
+    per transaction (their relationships counted in ``tally``), then make run ``run``'s
+    results the current ones on the dataset marker, sealed with ``seals``
+    (:class:`_Seals`), in the transaction that clears the last of them (often the only
+    one). How many entries it cleared, and the marker's record (``data_version``), or
+    None when not every entry it wrote carries its results."""
 
-    def work(tx: neo4j.ManagedTransaction) -> _Written | None:
+    def work(tx: neo4j.ManagedTransaction) -> tuple[_Written, Any]:
         if not _claimed(tx, run, tally.written, tally.total):
-            return None
-        return _written(tx.run(cypher("writeback_clear"), run=run, limit=limit), "cleared")
-
-    cleared = 0
-    while True:
-        n: _Written | None = _tx(backend, work)
-        if n is None:
-            raise _taken_over(run)
-        cleared += n.entries
-        tally.deleted += n.deleted
-        if n.entries == 0:
-            return cleared
-
-
-def _finish_run(backend: Neo4jBackend, run: str, written: int, traces: int, seals: _Seals) -> Any:
-    """Make run ``run``'s results the current ones on the dataset marker, sealed with
-    ``seals`` (:class:`_Seals`): its record (``data_version``), or None when another
-    write-back took the marker over."""
-
-    def work(tx: neo4j.ManagedTransaction) -> Any:
-        return tx.run(
+            raise _TakenOver
+        n = _written(tx.run(cypher("writeback_clear"), run=run, limit=limit), "cleared")
+        if n.entries == limit:  # maybe more: commit these, clear on in a new transaction
+            return n, _MORE
+        finished = tx.run(
             cypher("writeback_finish"),
             run=run,
-            entries=written,
-            traces=traces,
+            entries=tally.written,
+            traces=tally.traces,
             graph=seals.graph,
             read=seals.read,
             finished_at=datetime.now(UTC),
         ).single()
+        return n, finished
 
-    return _tx(backend, work)
+    cleared = 0
+    while True:
+        try:
+            n, finished = _tx(backend, work)
+        except _TakenOver:
+            raise _taken_over(run) from None
+        cleared += n.entries
+        tally.deleted += n.deleted
+        if finished is not _MORE:
+            return cleared, finished
+
+
+#: a clearing transaction that left the finish to the next
+_MORE = object()
 
 
 def stored_results(driver: neo4j.Driver, database: str) -> list[dict[str, Any]]:

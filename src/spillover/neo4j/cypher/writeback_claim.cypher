@@ -1,8 +1,14 @@
-// audit --write-back: at the start of each write transaction of run $run, lock the
-// dataset marker and check that the run still owns it (a write-back started later takes
-// it over: this one then stops writing). Records how many entries are written ($written,
-// an absolute count: a retried transaction sets the same value).
+// audit --write-back: in each write transaction of run $run, lock the dataset marker and
+// check that the run still owns it (a write-back started later takes it over: this one
+// then stops writing). The lock is taken first (a property set and removed: no change),
+// and the owner read after it: read before, a takeover committed while this transaction
+// waited for the lock would go unseen. Records how many entries are written ($written,
+// an absolute count: a retried transaction sets the same value). No row (and nothing
+// set) when another run owns the marker.
 MATCH (d:Dataset {key: 'spillover'})
+SET d.writeback_lock = true
+REMOVE d.writeback_lock
+WITH d
 WHERE d.writeback_run = $run
 SET d.writeback_written = $written,
     d.writeback_total = $total

@@ -5,7 +5,10 @@
 // Nothing happens (no row) when another write-back took the marker over, or when not
 // every one of the $entries entries it wrote carries this run's results. A retry of a
 // transaction that committed finds the run already finished and returns the same row.
+// The marker is locked before it is read (as in writeback_claim).
 MATCH (d:Dataset {key: 'spillover'})
+SET d.writeback_lock = true
+REMOVE d.writeback_lock
 WITH d, properties(d) AS m
 WITH d,
      m.writeback_run = $run AND COUNT { (e:Entry) WHERE e.audit_run = $run } = $entries AS finishing,

@@ -5,7 +5,11 @@
 // Also returns the last completed run, its seals (results_graph: what it read, whatever the
 // order of the rows, and wrote; results_read: the same of the rows in the order it read
 // them) and the data version it read: a run that finds the same can skip its paths.
+// The marker is locked before it is read (as in writeback_claim): an ingest that starts
+// while this waits for the lock is seen.
 MERGE (d:Dataset {key: 'spillover'})
+SET d.writeback_lock = true
+REMOVE d.writeback_lock
 WITH d, properties(d) AS m
 WITH d, m, coalesce(m.complete, true) AS complete
 FOREACH (_ IN CASE WHEN complete THEN [1] ELSE [] END |
