@@ -97,5 +97,8 @@ def test_an_expression_that_raises_and_a_missing_browser_are_clear_errors(chromi
     page_file.write_text("<p>plain</p>", encoding="utf-8")
     with pytest.raises(SpilloverError, match="the page's expression raised"):
         open_page(page_file, ready="no_such_name.x", chromium=chromium)
+    # a path given as text, and the same page as a URL
+    for page in (str(page_file), page_file.as_uri()):
+        assert "<p>plain</p>" in open_page(page, chromium=chromium).dom
     with pytest.raises(SpilloverError, match="is missing: apt-get install chromium"):
         open_page(page_file, chromium=str(tmp_path / "no-chromium"))

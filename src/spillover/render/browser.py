@@ -94,7 +94,7 @@ def open_page(
     poll: float = 0.25,
     chromium: str = CHROMIUM,
 ) -> Page:
-    """Open ``page`` (a file or a URL) in headless Chromium with no network, wait until
+    """Open ``page`` (a file's path, or a URL such as ``file:///...``) in headless Chromium with no network, wait until
     the JavaScript expression ``ready`` gives the same truthy value on two polls
     ``poll`` seconds apart, then return the document, the console and a screenshot.
 
@@ -103,7 +103,7 @@ def open_page(
     """
     if not Path(chromium).exists():
         raise SpilloverError(f"{chromium} is missing: apt-get install chromium")
-    url = Path(page).resolve().as_uri() if isinstance(page, Path) else page
+    url = page if isinstance(page, str) and "://" in page else Path(page).resolve().as_uri()
     with (
         tempfile.TemporaryDirectory(prefix="spillover-chromium-") as scratch,
         _Browser(chromium, Path(scratch), window) as browser,
