@@ -484,15 +484,29 @@ def _write_all(
 
 
 def _tx(backend: Neo4jBackend, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:
-    """``work`` in one managed write transaction (retried on transient errors)."""
+    """``work`` in one managed write transaction (retried on transient errors); a
+    :class:`_TakenOver` it raises rolls it back and stops the run (:func:`_taken_over`)."""
     with backend.driver.session(database=backend.database) as session:
-        return session.execute_write(work)
+        try:
+            return session.execute_write(work)
+        except _TakenOver as exc:
+            raise _taken_over(exc.run) from None
 
 
-def _claimed(tx: neo4j.ManagedTransaction, run: str, written: int, total: int) -> bool:
-    """Lock the dataset marker and check that run ``run`` still owns it (idempotent)."""
+class _TakenOver(Exception):
+    """Another write-back took the dataset marker over from ``run`` (:func:`_claim`)."""
+
+    def __init__(self, run: str) -> None:
+        super().__init__(run)
+        self.run = run
+
+
+def _claim(tx: neo4j.ManagedTransaction, run: str, written: int, total: int) -> None:
+    """Lock the dataset marker and check that run ``run`` still owns it (idempotent);
+    :class:`_TakenOver` (the transaction rolled back) when another run does."""
     record = tx.run(cypher("writeback_claim"), run=run, written=written, total=total).single()
-    return record is not None
+    if record is None:
+        raise _TakenOver(run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -821,8 +835,7 @@ def _write_kept(
             )
             # written once the transactions before this one are (a lower bound while
             # several run at once: each counts itself only)
-            if not _claimed(tx, run, base + hi - lo, tally.total):
-                raise _TakenOver
+            _claim(tx, run, base + hi - lo, tally.total)
             if done.missed:
                 raise _Moved
 
@@ -835,8 +848,6 @@ def _write_kept(
         for future in [writers.submit(write, lo, hi) for lo, hi in parts]:
             try:
                 args = future.result()
-            except _TakenOver:
-                raise _taken_over(run) from None
             except _Moved:
                 moved = True
                 continue
@@ -849,10 +860,6 @@ def _write_kept(
                 progress("write-back", tally.written, tally.total)
     tally.write_seconds += time.perf_counter() - t
     return not moved
-
-
-class _TakenOver(Exception):
-    """Another write-back took the dataset marker over (the transaction is rolled back)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1293,9 +1300,8 @@ def _write_batch(
     same transaction."""
     sent = _send(batch, run, params, seen)
 
-    def work(tx: neo4j.ManagedTransaction) -> _Written | None:
-        if not _claimed(tx, run, written + batch.entries, total):
-            return None
+    def work(tx: neo4j.ManagedTransaction) -> _Written:
+        _claim(tx, run, written + batch.entries, total)
         parts = [
             _written(tx.run(cypher(statement), run=run, **params, **args), "written")
             for statement, args in (
@@ -1321,9 +1327,7 @@ def _write_batch(
             sum(part.deleted for part in parts) + again.deleted,
         )
 
-    done: _Written | None = _tx(backend, work)
-    if done is None:
-        raise _taken_over(run)
+    done: _Written = _tx(backend, work)
     return done
 
 
@@ -1338,8 +1342,7 @@ def _clear_and_finish(
     None when not every entry it wrote carries its results."""
 
     def work(tx: neo4j.ManagedTransaction) -> tuple[_Written, Any]:
-        if not _claimed(tx, run, tally.written, tally.total):
-            raise _TakenOver
+        _claim(tx, run, tally.written, tally.total)
         n = _written(tx.run(cypher("writeback_clear"), run=run, limit=limit), "cleared")
         if n.entries == limit:  # maybe more: commit these, clear on in a new transaction
             return n, _MORE
@@ -1356,10 +1359,7 @@ def _clear_and_finish(
 
     cleared = 0
     while True:
-        try:
-            n, finished = _tx(backend, work)
-        except _TakenOver:
-            raise _taken_over(run) from None
+        n, finished = _tx(backend, work)
         cleared += n.entries
         tally.deleted += n.deleted
         if finished is not _MORE:
