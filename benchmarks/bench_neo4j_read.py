@@ -7,8 +7,10 @@ these run alternated, ``--rounds`` times, each in a fresh interpreter:
 
 - embedded:  the audit of the folder (``audit_folder``: columnar load, index, pass, rows,
              the CSV written);
-- neo4j:     the audit from Neo4j (``Neo4jBackend.columns()``, then the same index, pass,
-             rows and CSV), the read timed apart;
+- neo4j:     the audit from Neo4j as ``spillover audit --neo4j`` runs it
+             (``spillover.audit.batch.audit``: ``Neo4jBackend.columns()``, then the same
+             index, pass, rows and column-wise CSV), the read timed apart (until the index
+             step starts);
 - floor:     a plain Cypher ``MATCH ... RETURN`` of the same rows and properties (one
              record per node or relationship, the way a first reader writes it) with the
              same driver, read to the end;
@@ -57,14 +59,18 @@ print(json.dumps({"total": time.perf_counter() - t}))
 
 NEO4J = """
 import json, sys, time
-from spillover.audit.batch import pass_rows, write_audit
+from spillover.audit.batch import audit
 from spillover.neo4j.store import Neo4jSettings, open_neo4j
 backend = open_neo4j(Neo4jSettings.from_env())
+steps = {}
+
+def progress(step, done, total):  # the index step starts when the read has ended
+    steps.setdefault(step, time.perf_counter())
+
 t = time.perf_counter()
-columns = backend.columns()
-read = time.perf_counter() - t
-write_audit(pass_rows(columns), sys.argv[1])
+audit(backend, sys.argv[1], progress=progress)  # what `spillover audit --neo4j` runs
 total = time.perf_counter() - t
+read = steps["index"] - t
 backend.close()
 print(json.dumps({"read": read, "total": total}))
 """
