@@ -14,30 +14,28 @@ from ...facts.phonecodes import PhoneCodes, codes_in, string_array
 __all__ = ["coded_only", "codes_of"]
 
 
-def _is(values: np.ndarray | pa.Array, text: str) -> np.ndarray:
+def _is(values: pa.Array, text: str) -> np.ndarray:
     """Where a string column equals ``text``."""
-    mask: np.ndarray = pc.equal(string_array(values), text).to_numpy(zero_copy_only=False)
+    mask: np.ndarray = pc.equal(values, text).to_numpy(zero_copy_only=False)
     return mask
 
 
-def _order(values: np.ndarray | pa.Array) -> np.ndarray:
+def _order(values: pa.Array) -> np.ndarray:
     """The rows of an id column in the order of the ids."""
-    return np.asarray(pc.sort_indices(string_array(values)).to_numpy(), dtype=np.int64)
-
-
-def _rows(universe: np.ndarray | pa.Array, values: np.ndarray | pa.Array) -> np.ndarray:
-    """The row of each value in ``universe`` (an id column), -1 where absent."""
-    return codes_in(string_array(universe), values)
+    return np.asarray(pc.sort_indices(values).to_numpy(), dtype=np.int64)
 
 
 def codes_of(cols: Columns) -> Codes:
     """The :class:`~spillover.facts.columns.Codes` of columns whose source did not resolve them
-    (hash lookups and sorts of the id strings)."""
-    is_person = _is(cols.entry_kind, "person")
-    is_phone = _is(cols.entry_kind, "phone")
+    (hash lookups and sorts of the id strings). Each text column is made an Arrow array
+    once (:func:`~spillover.facts.phonecodes.string_array`: a no-op for a column that
+    already is one), however many lookups read it."""
+    people, platforms = string_array(cols.person_ids), string_array(cols.platform_ids)
+    loans, entries = string_array(cols.loan_ids), string_array(cols.entry_ids)
+    kinds, subjects = string_array(cols.entry_kind), string_array(cols.entry_subject)
+    is_person, is_phone = _is(kinds, "person"), _is(kinds, "phone")
     applicant = string_array(cols.loan_applicant_phone)
     has_applicant = ~_is(applicant, "")
-    subjects = string_array(cols.entry_subject)
     phones, (period, app, link, subject) = PhoneCodes.build(
         [
             string_array(cols.period_phone),
@@ -51,19 +49,19 @@ def codes_of(cols: Columns) -> Codes:
     entry_phone = np.full(len(subjects), -1, dtype=np.int64)
     entry_phone[is_phone] = subject
     return Codes(
-        person_order=_order(cols.person_ids),
-        platform_order=_order(cols.platform_ids),
-        loan_order=_order(cols.loan_ids),
-        entry_order=_order(cols.entry_ids),
-        period_owner=_rows(cols.person_ids, cols.period_owner),
-        loan_platform=_rows(cols.platform_ids, cols.loan_platform),
-        loan_borrower=_rows(cols.person_ids, cols.loan_borrower),
-        link_loan=_rows(cols.loan_ids, cols.link_loan),
-        entry_platform=_rows(cols.platform_ids, cols.entry_platform),
-        entry_person=np.where(is_person, _rows(cols.person_ids, cols.entry_subject), -1),
-        entry_copied_from=_rows(cols.entry_ids, cols.entry_copied_from),
-        share_from=_rows(cols.platform_ids, cols.share_from),
-        share_to=_rows(cols.platform_ids, cols.share_to),
+        person_order=_order(people),
+        platform_order=_order(platforms),
+        loan_order=_order(loans),
+        entry_order=_order(entries),
+        period_owner=codes_in(people, cols.period_owner),
+        loan_platform=codes_in(platforms, cols.loan_platform),
+        loan_borrower=codes_in(people, cols.loan_borrower),
+        link_loan=codes_in(loans, cols.link_loan),
+        entry_platform=codes_in(platforms, cols.entry_platform),
+        entry_person=np.where(is_person, codes_in(people, subjects), -1),
+        entry_copied_from=codes_in(entries, cols.entry_copied_from),
+        share_from=codes_in(platforms, cols.share_from),
+        share_to=codes_in(platforms, cols.share_to),
         phones=phones,
         period_phone=period,
         loan_applicant_phone=applicant_phone,
