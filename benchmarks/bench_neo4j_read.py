@@ -237,6 +237,15 @@ def measure(n: int, workdir: Path, args: argparse.Namespace) -> dict:
             f"{r['baseline'] / r['embedded']:.2f}x the embedded audit; read {b_read:.2f} s "
             f"(now {b_read / r['read']:.1f}x faster)"
         )
+    for kind in ("embedded", "neo4j", "baseline"):
+        if runs[kind]:
+            each = ", ".join(f"{x['total']:.2f}" for x in runs[kind])
+            print(f"  each run, {kind + ':':10s} {each} s")
+    ratios = [a["total"] / b["total"] for a, b in zip(runs["neo4j"], runs["embedded"], strict=True)]
+    print(f"  neo4j / embedded by round: {', '.join(f'{x:.2f}x' for x in ratios)}")
+    if runs["baseline"]:
+        vs = [a["total"] / b["total"] for a, b in zip(runs["neo4j"], runs["baseline"], strict=True)]
+        print(f"  neo4j / baseline by round: {', '.join(f'{x:.2f}x' for x in vs)}")
     print(f"audit rows from Neo4j byte-identical to the embedded audit: {same}")
     r["identical"] = same
     if args.checks:

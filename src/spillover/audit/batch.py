@@ -233,7 +233,10 @@ def audit(
     """Explain and score every entry and write the audit file."""
     if method == "pass" and on_row is None:
         _checked_out(out)
-        return write_audit_columns(pass_columns(backend.columns(), policy, progress=progress), out)
+        with small_pages(), kept_heap():  # as audit_folder (spillover.memory)
+            return write_audit_columns(
+                pass_columns(backend.columns(), policy, progress=progress), out
+            )
     return write_audit(
         audit_rows(backend, policy, method=method, progress=progress), out, on_row=on_row
     )
