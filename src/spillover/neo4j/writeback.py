@@ -36,6 +36,7 @@ from ..engines.search import Explanation, ExplanationPath, explain
 from ..errors import SpilloverError
 from ..facts.columns import Columns, Details, columns_digest
 from ..facts.model import split_ref
+from ..memory import kept_heap, small_pages
 from ..policy import Policy, default_policy
 from ..rules import AT as AT_REL
 from ..rules import (
@@ -331,22 +332,23 @@ def write_back(
     }
     tally = _Tally()
     try:
-        claim = _claim_run(backend, run, params)
-        data_version = claim.data_version
-        t = time.perf_counter()
-        keep = functools.partial(_keepable, claim, params, run) if method == "pass" else None
-        columns, seen, kept = _read_graph(backend, progress, not check_traces, keep)
-        read_seconds = time.perf_counter() - t
-        tally.total = len(columns.entry_ids)
-        paths = _Paths(columns, policy, max_paths, batch_size, method)
-        keys = _GraphKeys(paths)
-        if kept is not None and not _sealed(kept, claim, keys):
-            kept = None
-        results, unchanged = _write_results(
-            backend, run, params, paths, seen, kept, tally, progress
-        )
-        seals = keys.seals(results.digest(), claim if unchanged else None)
-        cleared, finished = _clear_and_finish(backend, run, tally, batch_size, seals)
+        with small_pages(), kept_heap():  # as an audit (spillover.memory)
+            claim = _claim_run(backend, run, params)
+            data_version = claim.data_version
+            t = time.perf_counter()
+            keep = functools.partial(_keepable, claim, params, run) if method == "pass" else None
+            columns, seen, kept = _read_graph(backend, progress, not check_traces, keep)
+            read_seconds = time.perf_counter() - t
+            tally.total = len(columns.entry_ids)
+            paths = _Paths(columns, policy, max_paths, batch_size, method)
+            keys = _GraphKeys(paths)
+            if kept is not None and not _sealed(kept, claim, keys):
+                kept = None
+            results, unchanged = _write_results(
+                backend, run, params, paths, seen, kept, tally, progress
+            )
+            seals = keys.seals(results.digest(), claim if unchanged else None)
+            cleared, finished = _clear_and_finish(backend, run, tally, batch_size, seals)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
         raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
