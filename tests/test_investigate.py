@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spillover.audit.batch import audit_rows
 from spillover.cli import cli
@@ -753,6 +755,40 @@ def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(
     assert {k: v for k, v in after.items() if k != moved} == {
         k: v for k, v in state.items() if k != moved
     }
+
+
+@given(total=st.integers(0, 5000), size=st.integers(1, 2000))
+def test_the_marks_transactions_cover_every_entry_once(total, size):
+    """``mark_parts``: consecutive parts from the first entry to the last, none larger
+    than ``size``, at least as many as writers while there are entries enough."""
+    from spillover.neo4j.writeback import MARK_WRITERS, mark_parts
+
+    parts = mark_parts(total, size)
+    assert [p for part in parts for p in range(*part)] == list(range(total))
+    assert all(0 < stop - start <= size for start, stop in parts)
+    assert len(parts) >= min(MARK_WRITERS, total)
+
+
+@pytest.mark.neo4j
+def test_a_rerun_over_a_graph_without_entries_finds_it_unchanged(neo4j_db, tmp_path):
+    """No blacklist entry at all: the rerun finds the seal holding and has no mark to
+    write (it divided the entries by its number of marks transactions, none, and
+    failed with ZeroDivisionError)."""
+    import shutil
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    folder = tmp_path / "no-entries"
+    shutil.copytree(jiang_case_path(), folder)
+    header = (folder / "blacklist.csv").read_text(encoding="utf-8").splitlines()[0]
+    (folder / "blacklist.csv").write_text(header + "\n", encoding="utf-8")
+    ingest_folder(folder, driver, db)
+    backend = Neo4jBackend(driver, db)
+    first = write_back(backend)
+    again = write_back(backend)
+    assert (first.entries, first.graph_unchanged) == (0, False)
+    assert (again.entries, again.graph_unchanged) == (0, True)
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["state"], status["results_run"]) == ("current", again.run)
 
 
 @pytest.mark.neo4j

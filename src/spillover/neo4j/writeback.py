@@ -75,6 +75,7 @@ __all__ = [
     "WriteBackSummary",
     "entry_paths_of",
     "explanations_of",
+    "mark_parts",
     "stored_results",
     "trace_rows",
     "walks_of",
@@ -794,6 +795,26 @@ class _Moved(Exception):
 MARK_WRITERS = 2
 
 
+def mark_parts(total: int, size: int) -> list[tuple[int, int]]:
+    """How a rerun over a sealed graph splits the marks of ``total`` entries into
+    transactions of at most ``size`` entries, at least :data:`MARK_WRITERS` of them (to
+    write on both of the server's cores) when there are entries enough: each one's
+    ``(start, stop)`` in the entries; none for no entry.
+
+    >>> mark_parts(5, 4), mark_parts(9, 3)
+    ([(0, 2), (2, 5)], [(0, 3), (3, 6), (6, 9)])
+    >>> mark_parts(1, 4), mark_parts(0, 4)
+    ([(0, 1)], [])
+    """
+    if total < 0 or size < 1:
+        raise ValueError(f"mark_parts: total {total} must be >= 0 and size {size} >= 1")
+    count = max(min(MARK_WRITERS, total), -(-total // size))
+    if not count:
+        return []
+    bounds = [round(total * k / count) for k in range(count + 1)]
+    return [(bounds[k], bounds[k + 1]) for k in range(count) if bounds[k] < bounds[k + 1]]
+
+
 def _write_kept(
     backend: Neo4jBackend,
     run: str,
@@ -810,10 +831,7 @@ def _write_kept(
     that the run still owns it (so that the lock, held to the commit, does not make the
     others wait). False (that transaction rolled back, others maybe written) when an
     entry moved since the read."""
-    total = len(kept.entries)
-    count = max(min(MARK_WRITERS, total), -(-total // size))
-    bounds = [round(total * k / count) for k in range(count + 1)]
-    parts = [(bounds[k], bounds[k + 1]) for k in range(count) if bounds[k] < bounds[k + 1]]
+    parts = mark_parts(len(kept.entries), size)
     base = tally.written
 
     def write(lo: int, hi: int) -> Row:
