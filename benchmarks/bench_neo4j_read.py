@@ -7,7 +7,7 @@ these run alternated, ``--rounds`` times, each in a fresh interpreter:
 
 - embedded:  the audit of the folder (``audit_folder``: columnar load, index, pass, rows,
              the CSV written);
-- neo4j:     the audit from Neo4j as ``spillover audit --neo4j`` runs it
+- neo4j:     the audit from Neo4j as ``spillover audit`` runs it over Neo4j (no ``--data``)
              (``spillover.audit.batch.audit``: ``Neo4jBackend.columns()``, then the same
              index, pass, rows and column-wise CSV), the read timed apart (until the index
              step starts);
@@ -68,7 +68,7 @@ def progress(step, done, total):  # the index step starts when the read has ende
     steps.setdefault(step, time.perf_counter())
 
 t = time.perf_counter()
-audit(backend, sys.argv[1], progress=progress)  # what `spillover audit --neo4j` runs
+audit(backend, sys.argv[1], progress=progress)  # what `spillover audit` runs over Neo4j
 total = time.perf_counter() - t
 read = steps["index"] - t
 backend.close()
