@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from spillover.cli import cli
 from spillover.examples import jiang_case_path
 from spillover.neo4j.ingest import graph_counts, held_rows, ingest_folder, read_marker, wipe
+from spillover.neo4j.saved import list_saved_queries
 from spillover.neo4j.statements import cypher
 from spillover.neo4j.store import COLUMN_READS, MISSING_DAY, ROLE_PARAMS, Neo4jSettings, connect
 from spillover.synth.generate import generate
@@ -159,8 +160,23 @@ def test_no_driver_noise_on_a_fresh_server(own_server, tmp_path):
             assert _notifications(driver, cypher(name), params) == [], name
         # the control: reading the property directly is what raised the notices
         assert _notifications(driver, "MATCH ()-[r:OWNS]->() RETURN r.until AS until", {})
+
+        # the saved queries as a user pastes them, over the write-back's results (a
+        # database without platform records: no loan ever had a borrower_record)
+        written = runner.invoke(cli, ["audit", "--write-back", *neo4j_args])
+        assert written.exit_code == 0 and written.stderr == "", written.output
+        for query in list_saved_queries():
+            bound = query.bind(SAVED_PARAMS.get(query.name, {}))
+            assert _notifications(driver, query.text, bound) == [], query.name
     finally:
         driver.close()
+
+
+#: the saved queries' parameters that have no default, for the Jiang case
+SAVED_PARAMS: dict[str, dict[str, Any]] = {
+    "trace_entry": {"entry_id": "E-WL-J"},
+    "spread_from": {"from": "xu_yan"},
+}
 
 
 def _notifications(driver: neo4j.Driver, query: str, params: dict[str, Any]) -> list[str]:

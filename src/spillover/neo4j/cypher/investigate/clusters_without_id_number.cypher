@@ -4,8 +4,8 @@
 MATCH (r:Record)-[m:MATCHED_TO]->(p:Person)
 WITH p, r, m
 ORDER BY r.id
-WITH p, collect(r.id) AS record_ids, collect(r.id_number) AS id_numbers,
-     collect(DISTINCT r.id_number) AS distinct_ids, collect(DISTINCT m.matched_by) AS matched_by
+WITH p, collect(r.id) AS record_ids, collect(properties(r).id_number) AS id_numbers,
+     collect(DISTINCT properties(r).id_number) AS distinct_ids, collect(DISTINCT m.matched_by) AS matched_by
 WHERE size(record_ids) >= 2 AND size(id_numbers) = size(distinct_ids)
 RETURN p.id AS person_id, record_ids, matched_by
 ORDER BY person_id

@@ -22,7 +22,7 @@ WITH root, l
 ORDER BY l.id
 WITH root, collect(DISTINCT l) AS loans
 WHERE size(loans) > 0 AND all(l IN loans WHERE l.status = $repaid)
-WITH root, loans, [l IN loans | coalesce(l.status_at, l.applied_at)] AS known
+WITH root, loans, [l IN loans | coalesce(properties(l).status_at, l.applied_at)] AS known
 MATCH (e:Entry)-[:COPIED_FROM*]->(root)
 WITH DISTINCT e, root, loans, known
 WHERE all(day IN known WHERE day <= e.listed_at)

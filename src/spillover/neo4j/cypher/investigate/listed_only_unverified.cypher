@@ -3,8 +3,8 @@
 // example: :params {statuses: ['defaulted', 'overdue'], applicant: 'applicant', applied_with: 'APPLIED_WITH', unverified_roles: ['address_book'], unchecked_roles: ['applicant'], owner_unverified: true}
 MATCH (e:Entry)-[:LISTS]->(s)
 OPTIONAL MATCH (s)<-[r:OWNS]-(owner:Person)
-WHERE (r.since IS NULL OR r.since <= e.listed_at)
-  AND (r.until IS NULL OR e.listed_at <= r.until)
+WHERE (properties(r).since IS NULL OR properties(r).since <= e.listed_at)
+  AND (properties(r).until IS NULL OR e.listed_at <= properties(r).until)
 WITH e, CASE WHEN s:Person THEN s ELSE owner END AS p
 WHERE p IS NOT NULL
 WITH p, e
@@ -16,14 +16,14 @@ WHERE NOT EXISTS {
 }
 MATCH (p)-[o:OWNS]->(:Phone)<-[u:APPLIED_WITH|LINKS]-(l:Loan)
 WHERE l.status IN $statuses
-  AND l.borrower_id <> p.id
-  AND (o.since IS NULL OR o.since <= l.applied_at)
-  AND (o.until IS NULL OR l.applied_at <= o.until)
+  AND properties(l).borrower_id <> p.id
+  AND (properties(o).since IS NULL OR properties(o).since <= l.applied_at)
+  AND (properties(o).until IS NULL OR l.applied_at <= properties(o).until)
 WITH p, entry_ids, l, o, CASE type(u) WHEN $applied_with THEN $applicant ELSE u.role END AS role
 WITH p, entry_ids, l,
-  ($owner_unverified AND NOT coalesce(o.verified, false))
+  ($owner_unverified AND NOT coalesce(properties(o).verified, false))
   OR role IN $unverified_roles
-  OR (role IN $unchecked_roles AND NOT coalesce(l.phone_verified, false)) AS unverified
+  OR (role IN $unchecked_roles AND NOT coalesce(properties(l).phone_verified, false)) AS unverified
 ORDER BY l.id
 WITH p, entry_ids, collect(unverified) AS flags, collect(DISTINCT l.id) AS loan_ids
 WHERE all(f IN flags WHERE f)

@@ -2,11 +2,11 @@
 // params: $min_identities (how many distinct identities make a fan-out; spillover findings uses 3 unless told)
 // example: :param min_identities => 3
 MATCH (r:Record)
-WHERE r.phone IS NOT NULL
+WHERE properties(r).phone IS NOT NULL
 WITH r
 ORDER BY r.id
-WITH r.phone AS phone, collect(r.id) AS record_ids,
-     collect(DISTINCT coalesce(r.id_number, r.name)) AS identities
+WITH properties(r).phone AS phone, collect(r.id) AS record_ids,
+     collect(DISTINCT coalesce(properties(r).id_number, properties(r).name)) AS identities
 WHERE size(identities) >= $min_identities
 RETURN phone, record_ids, identities
 ORDER BY phone

@@ -40,7 +40,7 @@ OPTIONAL MATCH (entry)-[:LISTS]->(:Phone)<-[o:OWNS]-(owner:Person)
     AND (properties(o).until IS NULL OR entry.listed_at <= properties(o).until)
 OPTIONAL MATCH (entry)-[:LISTS]->(:Record)-[:MATCHED_TO]->(matched:Person)
 WITH entry, t, origin, coalesce(subject, owner, matched) AS person
-WHERE person IS NULL OR person.id <> origin.borrower_id
+WHERE person IS NULL OR person.id <> properties(origin).borrower_id
 RETURN entry.id AS entry_id,
        entry.platform_id AS platform_id,
        person.id AS person_id,
@@ -48,7 +48,7 @@ RETURN entry.id AS entry_id,
        entry.subject_kind AS subject_kind,
        entry.subject AS subject,
        origin.id AS origin_loan,
-       origin.borrower_id AS origin_borrower,
+       properties(origin).borrower_id AS origin_borrower,
        t.rank AS rank,
        t.hops AS hops,
        t.responsibility AS responsibility,

@@ -71,15 +71,16 @@ CALL (t, i) {
 CALL (t, i, a, b) {
   MATCH step = (a)-[r]-(b)
   WHERE type(r) = t.walks[i]
-    AND coalesce(r.role, '') = t.roles[i]
-    AND coalesce(r.period, '') = t.periods[i]
+    AND coalesce(properties(r).role, '') = t.roles[i]
+    AND coalesce(properties(r).period, '') = t.periods[i]
   RETURN step
   UNION ALL
   // a loan that names its borrower by a platform record: BORROWED is stored from the
   // record's person, so the step record -> loan is drawn record -> person -> loan
   MATCH step = (a)-[:MATCHED_TO]-(:Person)-[:BORROWED]-(b)
   WHERE t.walks[i] = 'BORROWED'
-    AND ((a:Record AND b.borrower_record = a.id) OR (b:Record AND a.borrower_record = b.id))
+    AND ((a:Record AND properties(b).borrower_record = a.id)
+         OR (b:Record AND properties(a).borrower_record = b.id))
   RETURN step
 }
 RETURN t.rank AS rank,

@@ -2,15 +2,17 @@
 // params: none
 // example: run as it is; spillover findings reports it as APPLICANT_PHONE_OF_ANOTHER
 MATCH (b:Person)-[:BORROWED]->(l:Loan)-[:APPLIED_WITH]->(ph:Phone)
-WHERE NOT coalesce(l.phone_verified, false)
+WHERE NOT coalesce(properties(l).phone_verified, false)
   AND NOT EXISTS {
     MATCH (b)-[r:OWNS]->(ph)
-    WHERE (r.since IS NULL OR r.since <= l.applied_at)
-      AND (r.until IS NULL OR l.applied_at <= r.until)
+    WITH properties(r) AS period
+    WHERE (period.since IS NULL OR period.since <= l.applied_at)
+      AND (period.until IS NULL OR l.applied_at <= period.until)
   }
 MATCH (o:Person)-[r:OWNS]->(ph)
-WHERE (r.since IS NULL OR r.since <= l.applied_at)
-  AND (r.until IS NULL OR l.applied_at <= r.until)
+WITH b, l, ph, o, properties(r) AS period
+WHERE (period.since IS NULL OR period.since <= l.applied_at)
+  AND (period.until IS NULL OR l.applied_at <= period.until)
 RETURN DISTINCT
   ph.number AS phone,
   o.id AS owner_id,
