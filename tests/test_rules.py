@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import spillover
 from spillover.cli import cli
 from spillover.errors import PolicyError
 from spillover.examples import jiang_case_path
-from spillover.facts.model import LinkRole
+from spillover.facts.model import LinkRole, LoanStatus
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.render.json import ExplanationOut
 from spillover.rules import (
@@ -239,3 +240,62 @@ def test_a_policy_nested_2000_deep_is_one_clean_message(tmp_path):
     result = CliRunner().invoke(cli, [*simulate, "--policy", str(path)])
     assert (result.exit_code, result.output) == (1, message)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("statuses", "message"),
+    [
+        ("[]", "must include 'defaulted'"),
+        ('["overdue"]', "must include 'defaulted'"),
+        ('["defaulted", "repaid"]', "not 'repaid'"),
+        ('["current", "defaulted", "overdue"]', "not 'current'"),
+    ],
+)
+def test_a_policy_whose_origins_break_own_default_is_refused(statuses, message):
+    """docs/contract.md §3: an own default explains a listing (contamination 0), and
+    only a default is one; a policy that breaks either is refused when it loads."""
+    raw = _policy_with(
+        'origin_statuses = ["defaulted", "overdue"]', f"origin_statuses = {statuses}"
+    )
+    with pytest.raises(PolicyError, match=rf"p\.toml: search\.origin_statuses: .*{message}"):
+        parse_policy(raw, "p.toml")
+
+
+def test_a_policy_may_count_defaulted_loans_alone_as_origins():
+    raw = _policy_with(
+        'origin_statuses = ["defaulted", "overdue"]', 'origin_statuses = ["defaulted"]'
+    )
+    assert parse_policy(raw).origin_statuses == {LoanStatus.DEFAULTED}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "guarantor = 0.8",
+            'guarantor = "0.8"',
+            "factors.guarantor: expected a number, not the text '0.8'",
+        ),
+        (
+            "guarantor = 0.8",
+            "guarantor = nan",
+            "factors.guarantor: expected a finite number, not nan",
+        ),
+        (
+            "spillover_at = 0.5",
+            "spillover_at = inf",
+            "verdict.spillover_at: expected a finite number, not inf",
+        ),
+        ("max_loans = 3", "max_loans = 2.0", "search.max_loans: expected a whole number, not 2.0"),
+        (
+            "max_paths = 10",
+            'max_paths = "10"',
+            "search.max_paths: expected a whole number, not the text '10'",
+        ),
+        ('name = "spillover-default"', 'name = " "', "policy.name: must not be empty"),
+        ('version = "1.0.0"', 'version = ""', "policy.version: must not be empty"),
+    ],
+)
+def test_a_policy_value_of_the_wrong_kind_is_refused_by_name(old, new, message):
+    with pytest.raises(PolicyError, match="^" + re.escape(f"p.toml: {message}")):
+        parse_policy(_policy_with(old, new), "p.toml")

@@ -13,7 +13,15 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from .errors import PolicyError
 from .facts.model import LoanStatus
@@ -113,12 +121,36 @@ _Factors = create_model(  # type: ignore[call-overload]
 )
 
 
+#: the loan statuses that are a default (``OWN_DEFAULT``: "overdue or defaulted"); a
+#: policy's ``origin_statuses`` holds ``defaulted`` and may hold ``overdue``
+_DEFAULTS = (LoanStatus.DEFAULTED, LoanStatus.OVERDUE)
+
+
 class _Search(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_loans: Integer = Field(default=3, ge=1, le=10)
     max_paths: Integer = Field(default=10, ge=1)
-    origin_statuses: tuple[LoanStatus, ...] = (LoanStatus.DEFAULTED, LoanStatus.OVERDUE)
+    origin_statuses: tuple[LoanStatus, ...] = _DEFAULTS
+
+    @field_validator("origin_statuses")
+    @classmethod
+    def _defaults_only(cls, statuses: tuple[LoanStatus, ...]) -> tuple[LoanStatus, ...]:
+        """An own default explains a listing (contamination 0), and only a default is one
+        (docs/contract.md §3): ``defaulted`` is an origin status, ``current`` and
+        ``repaid`` are not."""
+        if LoanStatus.DEFAULTED not in statuses:
+            raise ValueError(
+                "must include 'defaulted' (an own default explains a listing: contamination 0)"
+            )
+        others = sorted(s.value for s in set(statuses) - set(_DEFAULTS))
+        if others:
+            raise ValueError(
+                f"may hold only 'defaulted' and 'overdue', not "
+                f"{', '.join(repr(o) for o in others)} (a loan that is not in default "
+                "would be scored as an own default)"
+            )
+        return statuses
 
 
 class _Verdict(BaseModel):
@@ -148,6 +180,14 @@ class _Header(BaseModel):
     name: str
     version: str
     description: str = ""
+
+    @field_validator("name", "version")
+    @classmethod
+    def _named(cls, text: str) -> str:
+        """Every explanation names its policy as ``name version sha256:DIGEST``."""
+        if not text.strip():
+            raise ValueError("must not be empty (every explanation names the policy by it)")
+        return text
 
 
 class _PolicyFile(BaseModel):

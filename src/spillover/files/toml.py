@@ -3,8 +3,9 @@
 :func:`parse_toml` turns bytes into the document, refusing text that is not UTF-8 or not
 TOML, and a document nested deeper than :data:`MAX_DEPTH` (``tomllib`` recurses, so
 2,000 nested arrays would end in a ``RecursionError``) with one message. The types
-:data:`Number`, :data:`Integer` and :data:`Boolean` keep TOML's booleans and numbers
-apart: pydantic's lax mode reads ``true`` as 1 and ``1`` as true.
+:data:`Number`, :data:`Integer` and :data:`Boolean` keep TOML's booleans, numbers and
+strings apart: pydantic's lax mode reads ``true`` as 1, ``1`` as true, ``"0.8"`` as 0.8
+and ``2.0`` as 2.
 
 >>> parse_toml(b"a = [[1]]", "x.toml", ValueError, "not valid TOML")
 {'a': [[1]]}
@@ -16,6 +17,7 @@ ValueError: x.toml: nested too deeply: more than 32 levels of tables and arrays
 
 from __future__ import annotations
 
+import math
 import tomllib
 from typing import Annotated, Any
 
@@ -64,15 +66,57 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _a_number(value: Any) -> Any:
+    """``value`` when TOML wrote it as a finite number (not a boolean, a string, nan or inf).
+
+    >>> _a_number(1), _a_number(0.5)
+    (1, 0.5)
+    >>> _a_number("0.8")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a number, not the text '0.8'
+    """
+    _not_a_boolean(value)
+    if not isinstance(value, int | float):
+        raise ValueError(f"expected a number, not {_kind_of(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, not {value}")
+    return value
+
+
+def _an_integer(value: Any) -> Any:
+    """``value`` when TOML wrote it as a whole number (``3``, not ``3.0`` or ``"3"``).
+
+    >>> _an_integer(3)
+    3
+    >>> _an_integer(2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a whole number, not 2.0
+    """
+    _not_a_boolean(value)
+    if not isinstance(value, int):
+        shown = str(value) if isinstance(value, float) else _kind_of(value)
+        raise ValueError(f"expected a whole number, not {shown}")
+    return value
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return f"a {type(value).__name__}" if not isinstance(value, int | float) else str(value)
+
+
 def _a_boolean(value: Any) -> Any:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, not {value!r}")
     return value
 
 
-#: a float field that refuses ``true``/``false`` (an integer is still a number)
-Number = Annotated[float, BeforeValidator(_not_a_boolean)]
-#: an int field that refuses ``true``/``false``
-Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+#: a float field that takes only a finite TOML number: not ``true``/``false``, a string,
+#: ``nan`` or ``inf`` (an integer is still a number)
+Number = Annotated[float, BeforeValidator(_a_number)]
+#: an int field that takes only a TOML integer: not ``true``/``false``, ``2.0`` or ``"2"``
+Integer = Annotated[int, BeforeValidator(_an_integer)]
 #: a bool field that takes only ``true``/``false`` (not 1, 0 or "yes")
 Boolean = Annotated[bool, BeforeValidator(_a_boolean)]
