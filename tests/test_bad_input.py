@@ -570,8 +570,8 @@ CASES = [
         ),
         "loans.jsonl",
         2,
-        "amount",
-        "finite",
+        "(row)",
+        "not valid JSON: NaN is not a JSON value",  # JSON has no NaN
     ),
     Case(
         "amount-infinity-jsonl",
@@ -582,8 +582,8 @@ CASES = [
         ),
         "loans.jsonl",
         2,
-        "amount",
-        "finite",
+        "(row)",
+        "not valid JSON: Infinity is not a JSON value",  # JSON has no Infinity
     ),
     Case(
         "amount-1e400-jsonl",

@@ -246,6 +246,17 @@ def test_bad_jsonl_line(tmp_path):
     assert_problem(err, "people.jsonl", 4, "(row)", "JSON object")
 
 
+def test_jsonl_nan_and_infinity_are_not_json(tmp_path):
+    """Python's json reads NaN, Infinity and -Infinity; JSON has no such literal
+    (a name NaN would be read as the text "nan")."""
+    folder = base().write(tmp_path / "d", "jsonl")
+    with (folder / "people.jsonl").open("a") as handle:
+        handle.write('{"person_id": "x", "name": NaN}\n{"person_id": "y", "name": -Infinity}\n')
+    err = refused_folder(folder)
+    assert_problem(err, "people.jsonl", 3, "(row)", "not valid JSON: NaN is not a JSON value")
+    assert_problem(err, "people.jsonl", 4, "(row)", "not valid JSON: -Infinity is not a JSON value")
+
+
 def test_jsonl_errors_name_the_line(tmp_path):
     s = base()
     s.tables["loans"][0]["status"] = "bogus"

@@ -287,6 +287,14 @@ class _DuplicateKey(Exception):
         self.key = key
 
 
+class _NotJson(Exception):
+    """A literal Python's ``json`` reads but JSON has not (``NaN``, ``Infinity``)."""
+
+
+def _no_constant(literal: str) -> Any:
+    raise _NotJson(literal)
+
+
 def _jsonl_rows(
     path: Path, problems: Problems, rejected_rows: list[dict[str, Any]]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -301,7 +309,14 @@ def _jsonl_rows(
             if not text.strip():
                 continue
             try:
-                value = json.loads(text.rstrip("\r\n"), object_pairs_hook=_no_duplicate_keys)
+                value = json.loads(
+                    text.rstrip("\r\n"),
+                    object_pairs_hook=_no_duplicate_keys,
+                    parse_constant=_no_constant,
+                )
+            except _NotJson as exc:
+                problems.add(name, line, "(row)", f"not valid JSON: {exc} is not a JSON value")
+                continue
             except json.JSONDecodeError as exc:
                 what = exc.msg.removesuffix(" at")
                 problems.add(name, line, "(row)", f"not valid JSON: {what} at column {exc.colno}")
