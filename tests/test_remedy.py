@@ -223,8 +223,11 @@ def test_own_conduct_and_unexplained_need_no_remedy(graph):
     g = graph(s)
     own = remedy(g, "E-BANK")
     assert own.verdict == Verdict.OWN_CONDUCT and not own.needed and own.records == ()
+    # nothing is cut (docs/contract.md, remedy's `paths`), though the entry has paths
+    assert own.paths == 0 and explain_entry(g, "E-BANK").paths_total > 0
     none = remedy(g, "E-UNX")
     assert none.verdict == Verdict.UNEXPLAINED and none.records == () and none.contacts == ()
+    assert none.paths == 0
 
 
 def test_unknown_entry_is_not_found(graph):
