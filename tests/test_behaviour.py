@@ -278,6 +278,17 @@ def test_origin_on_unconnected_platform_is_unexplained(graph):
     assert "NO_PLATFORM_ROUTE" in e.reason_codes
 
 
+def test_a_copy_of_a_later_entry_is_a_route_only_by_ignoring_dates(graph):
+    """The bank's entry copies the lender's, which was made a day later: no route in
+    time, but one when dates are ignored (not 'no platform reaches this one')."""
+    s = stranger_case("emergency_contact")
+    s.platform("bank", "bank")
+    s.entry("E-BANK", "bank", "jiang", "2023-03-31", copied_from="E-J")  # E-J: 04-01
+    e = explain_entry(graph(s), "E-BANK")
+    assert e.verdict == "unexplained"
+    assert e.reason_codes == ("NO_TIME_RESPECTING_PATH", "PATH_IGNORES_DATES")
+
+
 def test_sharing_runs_one_way(graph):
     s = stranger_case("emergency_contact")
     s.platform("bank", "bank")

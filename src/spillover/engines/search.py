@@ -120,14 +120,18 @@ class Reach:
     chain: tuple[Entry, ...]
 
 
-def copy_chain(entry: Entry, backend: GraphBackend) -> tuple[Entry, ...]:
-    """``entry`` and the entries it was copied from, as long as every copy is in time."""
+def copy_chain(
+    entry: Entry, backend: GraphBackend, *, ignore_dates: bool = False
+) -> tuple[Entry, ...]:
+    """``entry`` and the entries it was copied from, as long as every copy is in time
+    (``ignore_dates``: whatever their days, as the diagnosis of an unexplained entry
+    asks)."""
     chain = [entry]
     current = entry
     seen = {entry.entry_id}
     while current.copied_from is not None and current.copied_from not in seen:
         parent = backend.entries([current.copied_from]).get(current.copied_from)
-        if parent is None or parent.listed_at > current.listed_at:
+        if parent is None or (not ignore_dates and parent.listed_at > current.listed_at):
             break
         chain.append(parent)
         seen.add(parent.entry_id)
@@ -298,7 +302,8 @@ def explain(
     result = score(paths[0].responsibility if paths else None, policy)
     codes = _codes(paths)
     if not paths and diagnose:
-        codes += (_diagnose(facts, entry, chain, sharing, policy, subject_kind, subject),)
+        loose_chain = copy_chain(entry, backend, ignore_dates=True)
+        codes += (_diagnose(facts, entry, loose_chain, sharing, policy, subject_kind, subject),)
     matches.update(_path_matches(backend, paths, set(matches)))
     total = (
         count_paths(facts, subject_kind, subject, entry.listed_at, policy, is_origin=is_origin)
@@ -420,7 +425,9 @@ def _diagnose(
 
     One search ignoring dates finds every overdue or defaulted loan tied to the
     subject (which loans the search visits does not depend on which count as
-    origins); their platforms tell the cases apart.
+    origins); their platforms tell the cases apart, reached along sharing and along
+    the copy ``chain`` (:func:`copy_chain` ignoring dates: a copy of a later entry is
+    a route only by ignoring dates).
     """
     loose = compute_reach(chain, sharing, ignore_dates=True)
     statuses = policy.origin_statuses
