@@ -648,3 +648,52 @@ def test_key_from_standard_input(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert (out / "people.csv").read_bytes() == (tmp_path / "file" / "people.csv").read_bytes()
+
+
+# --- line breaks inside quoted cells (probe s37, item 1) --------------------------------------
+
+#: cells holding a bare carriage return, a line feed and both: valid quoted CSV
+LINE_BREAKS = {"quickcash": "Quick\rCash", "yidai": "Yidai\nExpress", "xiaoyu": "Xiaoyu\r\nCredit"}
+
+
+def _rewrite_table(path: Path, change: dict[str, dict[str, str]]) -> None:
+    """Rewrite cells of the CSV table ``path`` (``{first cell: {column: value}}``), quoting
+    every cell that needs it (line ends ``\\r\\n``: ``csv.writer`` then quotes a bare ``\\r``)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    key = next(iter(rows[0]))
+    for row in rows:
+        row.update(change.get(row[key], {}))
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def line_break_folder(folder: Path) -> Path:
+    """The Jiang case with line breaks (``\\r``, ``\\n``, ``\\r\\n``) inside quoted cells:
+    platform names, a person's name and city, a stated reason."""
+    shutil.copytree(JIANG, folder)
+    names = {k: {"name": v} for k, v in LINE_BREAKS.items()}
+    _rewrite_table(folder / "platforms.csv", names)
+    _rewrite_table(folder / "people.csv", {"xu_yan": {"name": "Xu\rYan", "city": "Hang\r\nzhou"}})
+    _rewrite_table(folder / "blacklist.csv", {"E-QC-XU": {"stated_reason": "loan\rXY-QC-1\n"}})
+    data = load_folder(folder)
+    assert {k: data.platforms[k].name for k in LINE_BREAKS} == LINE_BREAKS
+    assert data.people["xu_yan"].name == "Xu\rYan"
+    return folder
+
+
+def test_line_breaks_in_cells_survive_the_export(tmp_path: Path) -> None:
+    """A bare carriage return in a cell is quoted: the export loads again, with the same
+    values (a platform name is kept exactly), and every command runs on it."""
+    source = line_break_folder(tmp_path / "data")
+    out = _export(source, tmp_path / "out")
+    assert b'"Quick\rCash"' in (out / "platforms.csv").read_bytes()
+    original, exported = load_folder(source), load_folder(out)
+    assert exported.platforms == original.platforms
+    assert read_dataset(out) == exported
+    assert exported.counts() == original.counts()
+    before = audit_folder(source, tmp_path / "a.jsonl")
+    after = audit_folder(out, tmp_path / "b.jsonl")
+    assert before.verdicts == after.verdicts

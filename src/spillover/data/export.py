@@ -36,7 +36,6 @@ see :func:`_injective`), and no pseudonym equals a raw value of the same kind.
 
 from __future__ import annotations
 
-import csv
 import hmac
 import itertools
 import json
@@ -67,7 +66,7 @@ from ..facts.model import (
 )
 from ..facts.phones import CN_MOBILE_NATIONAL, DEFAULT_REGION
 from ..facts.resident_id import check_character
-from ..files.write import atomic_folder
+from ..files.write import atomic_folder, write_data_rows
 from .contract import CSV, FALSE, TABLES, TRUE
 from .fast import read_dataset
 from .formats import check_format, convert_folder
@@ -726,9 +725,8 @@ def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None)
         if progress:
             progress("write", done, len(tables))
         with (folder / f"{table}{CSV}").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(columns(table, data))
-            writer.writerows([_cell(v) for v in row] for row in rows)
+            write_data_rows(handle, [columns(table, data)])
+            write_data_rows(handle, ([_cell(v) for v in row] for row in rows))
         counts[table] = len(rows)
     if progress:
         progress("write", len(tables), len(tables))
