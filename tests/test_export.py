@@ -22,7 +22,7 @@ from spillover import open_folder
 from spillover.audit.batch import audit, audit_folder
 from spillover.backends import GraphBackend, MemoryBackend
 from spillover.cli import cli
-from spillover.data.exact import load_folder
+from spillover.data.exact import load_folder, read_valid_table
 from spillover.data.export import (
     LEVEL_LABELS,
     MIN_KEY_BITS,
@@ -694,6 +694,42 @@ def test_line_breaks_in_cells_survive_the_export(tmp_path: Path) -> None:
     assert exported.platforms == original.platforms
     assert read_dataset(out) == exported
     assert exported.counts() == original.counts()
+    before = audit_folder(source, tmp_path / "a.jsonl")
+    after = audit_folder(out, tmp_path / "b.jsonl")
+    assert before.verdicts == after.verdicts
+
+
+# --- a loan named only by an unresolved record (probe s37, item 9) ----------------------------
+
+
+def test_a_loan_on_an_unresolved_record_is_exported_with_its_links(tmp_path: Path) -> None:
+    """The loader leaves such a loan out of the graph (it names no one), but it is a row of
+    the folder: the export keeps it and its links, pseudonymized like the rest, so that a
+    later ``spillover link`` of the export can resolve its record."""
+    source = tmp_path / "data"
+    shutil.copytree(jiang_records_path(), source)
+    with (source / "records.csv").open("a", encoding="utf-8") as handle:
+        handle.write("QC-R-NOBODY,quickcash,Nobody Known,,,,,\n")
+    with (source / "loans.csv").open("a", encoding="utf-8") as handle:
+        handle.write("NB-QC-1,quickcash,,QC-R-NOBODY,2023-01-05,defaulted,,,500,2023-03-01\n")
+    with (source / "loan_links.csv").open("a", encoding="utf-8") as handle:
+        handle.write("NB-QC-1,13957112345,guarantor\n")
+    assert "NB-QC-1" not in load_folder(source).loans  # out of the graph
+    out = _export(source, tmp_path / "out")
+    loans = {r.loan_id: r for r in read_valid_table(out, "loans")}
+    links = read_valid_table(out, "loan_links")
+    assert len(loans) == len(read_valid_table(source, "loans"))
+    assert len(links) == len(read_valid_table(source, "loan_links"))
+    exported = load_folder(out)
+    (kept,) = (r for k, r in loans.items() if k not in exported.loans)
+    assert kept.borrower_id is None and kept.amount == 500 and kept.loan_id.startswith("loan-")
+    assert kept.borrower_record in exported.records
+    assert kept.borrower_record not in exported.matches  # still unresolved
+    assert exported.records[kept.borrower_record].name.startswith("P-")
+    assert [(x.phone[:4], x.role.value) for x in links if x.loan_id == kept.loan_id] == [
+        ("+861", "guarantor")
+    ]
+    assert b"NB-QC-1" not in _all_bytes(out) and b"Nobody" not in _all_bytes(out)
     before = audit_folder(source, tmp_path / "a.jsonl")
     after = audit_folder(out, tmp_path / "b.jsonl")
     assert before.verdicts == after.verdicts
