@@ -16,6 +16,7 @@ from scenario import random_scenario
 from spillover import examples, open_folder, read_dataset
 from spillover.audit.batch import audit_rows
 from spillover.backends.memory import MemoryBackend
+from spillover.data.exact import load_folder
 from spillover.data.formats import convert_folder
 from spillover.disputes import (
     CORRECTIONS_FILE,
@@ -101,6 +102,21 @@ def test_the_copy_keeps_the_input_format(tmp_path):
     assert (tmp_path / "fixed" / "loans.parquet").exists()
     apply_remedy(JIANG, tmp_path / "as-jsonl", entry_id="E-QT-J", format="jsonl")
     assert folder_format(tmp_path / "as-jsonl") == "jsonl"
+
+
+def test_line_breaks_in_cells_survive_the_applied_remedy(tmp_path):
+    """The corrected copy of a folder whose cells hold ``\\r``, ``\\n`` or ``\\r\\n``
+    (quoted) loads again, every value as it was (probe s37, item 1)."""
+    from test_export import line_break_folder
+
+    source = line_break_folder(tmp_path / "data")
+    applied = apply_remedy(source, tmp_path / "fixed", subject="jiang")
+    assert applied.records
+    original, copy = load_folder(source), load_folder(tmp_path / "fixed")
+    for name in ("people", "platforms", "entries", "records", "matches"):
+        assert getattr(copy, name) == getattr(original, name), name
+    assert copy.people["xu_yan"].city == "Hang\r\nzhou"
+    assert copy.entries["E-QC-XU"].stated_reason == "loan\rXY-QC-1"
 
 
 def convert_folder_copy(source: Path, out: Path, fmt: str) -> None:

@@ -22,7 +22,7 @@ from spillover import open_folder
 from spillover.audit.batch import audit, audit_folder
 from spillover.backends import GraphBackend, MemoryBackend
 from spillover.cli import cli
-from spillover.data.exact import load_folder
+from spillover.data.exact import load_folder, read_valid_table
 from spillover.data.export import (
     LEVEL_LABELS,
     MIN_KEY_BITS,
@@ -648,3 +648,88 @@ def test_key_from_standard_input(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert (out / "people.csv").read_bytes() == (tmp_path / "file" / "people.csv").read_bytes()
+
+
+# --- line breaks inside quoted cells (probe s37, item 1) --------------------------------------
+
+#: cells holding a bare carriage return, a line feed and both: valid quoted CSV
+LINE_BREAKS = {"quickcash": "Quick\rCash", "yidai": "Yidai\nExpress", "xiaoyu": "Xiaoyu\r\nCredit"}
+
+
+def _rewrite_table(path: Path, change: dict[str, dict[str, str]]) -> None:
+    """Rewrite cells of the CSV table ``path`` (``{first cell: {column: value}}``), quoting
+    every cell that needs it (line ends ``\\r\\n``: ``csv.writer`` then quotes a bare ``\\r``)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    key = next(iter(rows[0]))
+    for row in rows:
+        row.update(change.get(row[key], {}))
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def line_break_folder(folder: Path) -> Path:
+    """The Jiang case with line breaks (``\\r``, ``\\n``, ``\\r\\n``) inside quoted cells:
+    platform names, a person's name and city, a stated reason."""
+    shutil.copytree(JIANG, folder)
+    names = {k: {"name": v} for k, v in LINE_BREAKS.items()}
+    _rewrite_table(folder / "platforms.csv", names)
+    _rewrite_table(folder / "people.csv", {"xu_yan": {"name": "Xu\rYan", "city": "Hang\r\nzhou"}})
+    _rewrite_table(folder / "blacklist.csv", {"E-QC-XU": {"stated_reason": "loan\rXY-QC-1\n"}})
+    data = load_folder(folder)
+    assert {k: data.platforms[k].name for k in LINE_BREAKS} == LINE_BREAKS
+    assert data.people["xu_yan"].name == "Xu\rYan"
+    return folder
+
+
+def test_line_breaks_in_cells_survive_the_export(tmp_path: Path) -> None:
+    """A bare carriage return in a cell is quoted: the export loads again, with the same
+    values (a platform name is kept exactly), and every command runs on it."""
+    source = line_break_folder(tmp_path / "data")
+    out = _export(source, tmp_path / "out")
+    assert b'"Quick\rCash"' in (out / "platforms.csv").read_bytes()
+    original, exported = load_folder(source), load_folder(out)
+    assert exported.platforms == original.platforms
+    assert read_dataset(out) == exported
+    assert exported.counts() == original.counts()
+    before = audit_folder(source, tmp_path / "a.jsonl")
+    after = audit_folder(out, tmp_path / "b.jsonl")
+    assert before.verdicts == after.verdicts
+
+
+# --- a loan named only by an unresolved record (probe s37, item 9) ----------------------------
+
+
+def test_a_loan_on_an_unresolved_record_is_exported_with_its_links(tmp_path: Path) -> None:
+    """The loader leaves such a loan out of the graph (it names no one), but it is a row of
+    the folder: the export keeps it and its links, pseudonymized like the rest, so that a
+    later ``spillover link`` of the export can resolve its record."""
+    source = tmp_path / "data"
+    shutil.copytree(jiang_records_path(), source)
+    with (source / "records.csv").open("a", encoding="utf-8") as handle:
+        handle.write("QC-R-NOBODY,quickcash,Nobody Known,,,,,\n")
+    with (source / "loans.csv").open("a", encoding="utf-8") as handle:
+        handle.write("NB-QC-1,quickcash,,QC-R-NOBODY,2023-01-05,defaulted,,,500,2023-03-01\n")
+    with (source / "loan_links.csv").open("a", encoding="utf-8") as handle:
+        handle.write("NB-QC-1,13957112345,guarantor\n")
+    assert "NB-QC-1" not in load_folder(source).loans  # out of the graph
+    out = _export(source, tmp_path / "out")
+    loans = {r.loan_id: r for r in read_valid_table(out, "loans")}
+    links = read_valid_table(out, "loan_links")
+    assert len(loans) == len(read_valid_table(source, "loans"))
+    assert len(links) == len(read_valid_table(source, "loan_links"))
+    exported = load_folder(out)
+    (kept,) = (r for k, r in loans.items() if k not in exported.loans)
+    assert kept.borrower_id is None and kept.amount == 500 and kept.loan_id.startswith("loan-")
+    assert kept.borrower_record in exported.records
+    assert kept.borrower_record not in exported.matches  # still unresolved
+    assert exported.records[kept.borrower_record].name.startswith("P-")
+    assert [(x.phone[:4], x.role.value) for x in links if x.loan_id == kept.loan_id] == [
+        ("+861", "guarantor")
+    ]
+    assert b"NB-QC-1" not in _all_bytes(out) and b"Nobody" not in _all_bytes(out)
+    before = audit_folder(source, tmp_path / "a.jsonl")
+    after = audit_folder(out, tmp_path / "b.jsonl")
+    assert before.verdicts == after.verdicts

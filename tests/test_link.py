@@ -1042,3 +1042,24 @@ def test_an_em_session_over_its_budget_is_skipped_and_said(tmp_path, monkeypatch
     monkeypatch.setattr(resolve, "_SESSION_MIN_PAIRS", 1_000_000)
     again = link(data, tmp_path / "again", train=True)
     assert "pairs share birth_date" not in " ".join(again.notes)
+
+
+def test_line_breaks_in_cells_survive_the_linked_folder(tmp_path):
+    """Records whose cells hold ``\\r``, ``\\n`` or ``\\r\\n`` (quoted): the linked folder
+    loads again, the new people named exactly as their records (probe s37, item 1)."""
+    names = {"r1": "Zed\rQ", "r2": "Li\nLei", "r3": "Wang\r\nFang"}
+    rows = [rec(k, v, city="Hang\rzhou") for k, v in names.items()]
+    people = 'person_id,name,id_number,city\r\nP1,"Xu\rYan",,\r\n'
+    data = write_records(tmp_path / "in", rows, people=people)
+    with (data / "records.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(RECORD_COLUMNS), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows({c: r.get(c, "") for c in RECORD_COLUMNS} for r in rows)
+    assert {k: v.name for k, v in load_folder(data).records.items()} == names
+    link(data, tmp_path / "out")
+    linked = load_folder(tmp_path / "out")
+    assert linked.records == load_folder(data).records
+    new = {k: linked.people[m.person_id] for k, m in linked.matches.items()}
+    assert {k: p.name for k, p in new.items()} == names
+    assert {p.city for p in new.values()} == {"Hang\rzhou"}
+    assert linked.people["P1"].name == "Xu\rYan"

@@ -36,7 +36,6 @@ see :func:`_injective`), and no pseudonym equals a raw value of the same kind.
 
 from __future__ import annotations
 
-import csv
 import hmac
 import itertools
 import json
@@ -67,10 +66,12 @@ from ..facts.model import (
 )
 from ..facts.phones import CN_MOBILE_NATIONAL, DEFAULT_REGION
 from ..facts.resident_id import check_character
-from ..files.write import atomic_folder
+from ..files.write import atomic_folder, write_data_rows
 from .contract import CSV, FALSE, TABLES, TRUE
+from .exact import read_valid_table, table_file
 from .fast import read_dataset
 from .formats import check_format, convert_folder
+from .rows import LoanLinkRow, LoanRow
 
 __all__ = [
     "LEVEL_LABELS",
@@ -469,7 +470,8 @@ def _phone_values(data: Dataset) -> set[str]:
 def _person_values(data: Dataset) -> set[str]:
     """Every person id of the dataset (people, borrowers, owners, subjects, records, matches)."""
     values = set(data.people)
-    values.update(loan.borrower_id for loan in data.loans.values())
+    # a loan left out of the graph (its record unresolved) has the borrower "" (export)
+    values.update(loan.borrower_id for loan in data.loans.values() if loan.borrower_id)
     values.update(
         period.owner_id
         for periods in data.phone_periods.values()
@@ -496,6 +498,51 @@ def _pseudonyms(p: Pseudonymizer, data: Dataset) -> _Pseudonyms:
             + [r.id_number for r in data.records.values() if r.id_number]
         ),
         record_id=p.record_ids(data.records),
+    )
+
+
+def _with_unnamed_loans(source: Path, data: Dataset, region: str) -> Dataset:
+    """``data`` with the loans the loader leaves out of the graph, and their links: a loan
+    that names its borrower only by an unresolved record names no one (docs/contract.md
+    §1), yet it is a row of the folder, and a later ``spillover link`` of the export may
+    resolve its record. Such a loan has the empty ``borrower_id`` ``""`` here (it is
+    written empty); the folder is validated already."""
+    if not data.records:  # a borrower_record names a known record: no records, no such loan
+        return data
+    unnamed = {
+        row.loan_id: Loan(
+            row.loan_id,
+            row.platform_id,
+            "",
+            row.applied_at,
+            row.status,
+            row.applicant_phone,
+            row.phone_verified,
+            row.amount,
+            row.status_at,
+            row.borrower_record,
+        )
+        for row in read_valid_table(source, "loans", region)
+        if isinstance(row, LoanRow) and row.loan_id not in data.loans
+    }
+    if not unnamed:
+        return data
+    links = (
+        read_valid_table(source, "loan_links", region)
+        if table_file(source, "loan_links") is not None
+        else []
+    )
+    return replace(
+        data,
+        loans={**data.loans, **unnamed},
+        links=(
+            *data.links,
+            *(
+                LoanLink(row.loan_id, row.phone, row.role)
+                for row in links
+                if isinstance(row, LoanLinkRow) and row.loan_id in unnamed
+            ),
+        ),
     )
 
 
@@ -529,7 +576,7 @@ def _pseudonymize_loans(ids: _Pseudonyms, data: Dataset) -> dict[str, Loan]:
         ids.loan_id[x.loan_id]: Loan(
             ids.loan_id[x.loan_id],
             x.platform_id,
-            ids.person[x.borrower_id],
+            ids.person[x.borrower_id] if x.borrower_id else "",
             x.applied_at,
             x.status,
             ids.phone[x.applicant_phone] if x.applicant_phone else None,
@@ -726,9 +773,8 @@ def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None)
         if progress:
             progress("write", done, len(tables))
         with (folder / f"{table}{CSV}").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(columns(table, data))
-            writer.writerows([_cell(v) for v in row] for row in rows)
+            write_data_rows(handle, [columns(table, data)])
+            write_data_rows(handle, ([_cell(v) for v in row] for row in rows))
         counts[table] = len(rows)
     if progress:
         progress("write", len(tables), len(tables))
@@ -772,7 +818,7 @@ def export_pseudonymized(
     check_new_folder(out)
     if progress:
         progress("read", 0, 1)
-    dataset = read_dataset(source, region=region)
+    dataset = _with_unnamed_loans(source, read_dataset(source, region=region), region)
     if progress:
         progress("read", 1, 1)
         progress("pseudonymize", 0, 1)

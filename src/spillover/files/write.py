@@ -11,16 +11,20 @@ Two rules for everything spillover writes (docs/contract.md §4, docs/privacy.md
   is neutralized by the OWASP rule: :func:`neutralize` prefixes it with a single
   quote. This applies to CSV written *for people to open* (the audit report).
   Data folders (``spillover synth``, ``spillover export``) are machine input read
-  back by the loader and are written exactly, never neutralized.
+  back by the loader and are written exactly, never neutralized
+  (:func:`write_data_rows`: every cell reads back as written).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +36,7 @@ __all__ = [
     "atomic_folder",
     "neutralize",
     "restore",
+    "write_data_rows",
 ]
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP: = + - @,
@@ -88,6 +93,46 @@ def restore(cell: str) -> str:
     if cell.startswith("'") and neutralize(cell[1:]) == cell:
         return cell[1:]
     return cell
+
+
+#: rows per block written by :func:`write_data_rows`
+_DATA_ROWS_BLOCK = 4096
+
+
+def write_data_rows(handle: IO[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Write ``rows`` to ``handle`` as data-folder CSV (docs/contract.md §1): the excel
+    dialect of :func:`csv.writer` with ``\\n`` line ends, and every cell that holds a
+    line break, a quote or a comma quoted, so that the loader reads each cell back exactly.
+
+    ``csv.writer`` quotes a line break only when it is in its line terminator: with
+    ``\\n`` line ends a cell holding a bare carriage return (``"Lender\\rA"``) would be
+    written unquoted and split its row. Such rows are written with ``\\r\\n`` as the
+    quoting terminator and then ended by ``\\n``; every other row is written by the plain
+    writer, byte for byte as before.
+
+    >>> out = io.StringIO()
+    >>> write_data_rows(out, [["id", "name"], ["A", "Lender\\rA"], ["B", "x,y"]])
+    >>> out.getvalue()
+    'id,name\\nA,"Lender\\rA"\\nB,"x,y"\\n'
+    """
+    block = io.StringIO()
+    plain = csv.writer(block, lineterminator="\n")
+    it = iter(rows)
+    while batch := list(itertools.islice(it, _DATA_ROWS_BLOCK)):
+        block.seek(0)
+        block.truncate()
+        plain.writerows(batch)
+        text = block.getvalue()
+        if "\r" in text:  # a cell holds a carriage return: only those rows differ
+            text = "".join(_data_row_quoting_cr(row) for row in batch)
+        handle.write(text)
+
+
+def _data_row_quoting_cr(row: Sequence[Any]) -> str:
+    """One row as :func:`write_data_rows` writes it, a cell holding ``\\r`` quoted."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(row)
+    return out.getvalue()[:-2] + "\n"
 
 
 def _temp_name(target: Path) -> str:

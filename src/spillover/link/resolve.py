@@ -72,7 +72,7 @@ from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.model import MATCH_FIELDS, MatchKey
 from ..facts.phones import CN_MOBILE_SHAPE, DEFAULT_REGION, normalize_phone
 from ..facts.resident_id import validate_resident_id
-from ..files.write import atomic_file, atomic_folder
+from ..files.write import atomic_file, atomic_folder, write_data_rows
 from ..rules import match_key
 from .settings import AUTO_TRAIN_RECORDS, DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
 
@@ -1348,9 +1348,7 @@ def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
     with path.open("a", encoding="utf-8", newline="") as handle:
         if not ends_with_newline:
             handle.write("\n")
-        writer = csv.writer(handle, lineterminator="\n")
-        for row in rows:
-            writer.writerow([row.get(h, "") for h in header])
+        write_data_rows(handle, ([row.get(h, "") for h in header] for row in rows))
 
 
 def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
