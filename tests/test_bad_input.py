@@ -844,6 +844,25 @@ CASES = [
         "copied_from",
         "loops back to 'E-QC-PH'",
     ),
+    # a table refused for its header: references to its rows are not reported as unknown
+    Case(
+        "header-twice-refs-not-unknown",
+        add_column("people", "name"),
+        "people.csv",
+        1,
+        "name",
+        "column 'name' appears twice in the header (columns 2 and 5)",
+        total=1,
+    ),
+    Case(
+        "header-missing-refs-not-unknown",
+        raw("platforms", lambda d: d.replace(b"platform_id,name,kind", b"platform_id,kind", 1)),
+        "platforms.csv",
+        1,
+        "name",
+        "required column is missing from the header",
+        total=1,
+    ),
     # an ID number in a wrong column is never echoed in full
     Case(
         "id-in-phone-column",
