@@ -438,6 +438,22 @@ def test_bad_parquet_is_refused_with_file_row_and_field(case: Bad, tmp_path: Pat
     assert outcome(fastload.read_columns, folder)[1] == outcome(load_folder, folder)[1]
 
 
+WHOLE = ["int-date-column", "bool-text-column", "column-twice", "corrupt-bytes", "corrupt-part"]
+
+
+@pytest.mark.parametrize("case", [c for c in BAD if c.name in WHOLE], ids=WHOLE)
+def test_a_table_refused_whole_is_the_only_problem(case: Bad, tmp_path: Path) -> None:
+    """A table refused for its schema or bytes: references to its rows (loan_links to
+    loans, loans to people, ...) are not reported as unknown too (docs/contract.md §1)."""
+    folder = jiang_parquet(tmp_path)
+    case.build(folder)
+    with pytest.raises(DataError) as exact:
+        load_folder(folder)
+    assert exact.value.total == len(exact.value.problems) == 1
+    assert str(exact.value.problems[0]).startswith(f"{folder / case.file}:0: {case.field}: ")
+    assert outcome(fastload.read_dataset, folder) == outcome(load_folder, folder)
+
+
 @pytest.mark.parametrize("case", [c for c in BAD if "file" in c.name or "corrupt" in c.name])
 def test_cli_refuses_a_corrupt_parquet_file_cleanly(case: Bad, tmp_path: Path) -> None:
     folder = jiang_parquet(tmp_path)

@@ -272,6 +272,42 @@ def test_unknown_person_or_platform_is_404(server: Server) -> None:
     assert "nowhere" in platform.json()["detail"]
 
 
+def test_error_bodies_never_carry_a_full_id_number(server: Server) -> None:
+    """404, 403 and 422 details mask a resident ID number, alone or written into a longer
+    value, as the CLI's messages do (docs/contract.md §1)."""
+    full = "330106198203154015"
+    with server.client() as c:
+        person = c.post(
+            "/v1/checks",
+            json={**CHECK, "subject": {"kind": "person", "id": "p" + full}},
+            headers=RIGHT,
+        )
+        batch = c.post(
+            "/v1/checks:batch",
+            json={"checks": [{**CHECK, "subject": {"kind": "person", "id": full}}]},
+            headers=RIGHT,
+        )
+        entry = c.get(f"/v1/entries/E{full}x/explanation", headers=RIGHT)
+        platform = c.post("/v1/checks", json={**CHECK, "platform_id": full}, headers=RIGHT)
+        phone = c.post(
+            "/v1/checks",
+            json={**CHECK, "subject": {"kind": "phone", "id": full + "x"}},
+            headers=RIGHT,
+        )
+    assert person.status_code == entry.status_code == 404
+    assert platform.status_code == 403 and phone.status_code == 422
+    assert person.json() == {"detail": "unknown person 'p330*************15'"}
+    assert batch.json()["results"][0]["error"] == {
+        "status": 404,
+        "detail": "unknown person '330*************15'",
+    }
+    assert entry.json() == {"detail": "unknown blacklist entry 'E330*************15x'"}
+    assert "'330*************15'" in platform.json()["detail"]
+    assert "'330*************15x'" in phone.json()["detail"][0]["msg"]
+    for r in (person, batch, entry, platform, phone):
+        assert full not in r.text
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [

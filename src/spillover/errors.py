@@ -22,7 +22,14 @@ __all__ = [
 
 
 class SpilloverError(Exception):
-    """Base class of every error a user can cause (bad data, unknown ids, unreachable server)."""
+    """Base class of every error a user can cause (bad data, unknown ids, unreachable server).
+
+    Its text is masked like a :class:`Problem`'s, wherever it is shown (the CLI, the
+    check service's error bodies).
+    """
+
+    def __str__(self) -> str:
+        return mask_ids_in(super().__str__())
 
 
 @dataclass(frozen=True, slots=True)

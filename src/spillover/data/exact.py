@@ -17,7 +17,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,17 @@ class Located:
     file: str
     line: int
     row: Any
+
+
+@dataclass(slots=True)
+class _Rejected:
+    """What the reader of one table could not take: the raw mappings of the rows it
+    refused (their keys are not reported again as unknown), and whether it refused the
+    table as a whole (its header or Parquet schema, an unreadable file): then no
+    reference to the table is reported as unknown either (docs/contract.md §1)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    whole: bool = False
 
 
 class Problems:
@@ -220,7 +231,7 @@ def _column_positions(
 
 
 def _csv_rows(
-    path: Path, problems: Problems, needed: list[str], rejected_rows: list[dict[str, Any]]
+    path: Path, problems: Problems, needed: list[str], rejected: _Rejected
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     name = str(path)
     if csv.field_size_limit() < _MAX_CELL:
@@ -232,17 +243,21 @@ def _csv_rows(
             header = next(reader)
         except StopIteration:
             problems.add(name, 1, "(header)", "file is empty; a header row is required")
+            rejected.whole = True
             return
         except csv.Error as exc:
             problems.add(name, 1, "(header)", f"unreadable: {exc}")
+            rejected.whole = True
             return
         bad = lines.bad_between(1, lines.count)
         if bad is not None:
             problems.add(name, bad[0], "(header)", bad[1])
+            rejected.whole = True
             return
         header = [h.strip() for h in header]
         _, header_ok = _column_positions(header, needed, problems, name, 1, "header")
         if not header_ok:
+            rejected.whole = True
             return
         last = lines.count
         while True:
@@ -259,7 +274,7 @@ def _csv_rows(
             if bad is not None:
                 problems.add(name, bad[0], "(row)", bad[1])
                 if values:
-                    rejected_rows.append(dict(zip(header, values, strict=False)))
+                    rejected.rows.append(dict(zip(header, values, strict=False)))
                 continue
             if not values or all(not v.strip() for v in values):
                 continue
@@ -267,7 +282,7 @@ def _csv_rows(
                 problems.add(
                     name, last, "(row)", f"expected {len(header)} cells, found {len(values)}"
                 )
-                rejected_rows.append(dict(zip(header, values, strict=False)))
+                rejected.rows.append(dict(zip(header, values, strict=False)))
                 continue
             yield last, dict(zip(header, values, strict=True))
 
@@ -296,7 +311,7 @@ def _no_constant(literal: str) -> Any:
 
 
 def _jsonl_rows(
-    path: Path, problems: Problems, rejected_rows: list[dict[str, Any]]
+    path: Path, problems: Problems, rejected: _Rejected
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     name = str(path)
     with _open_text(path) as handle:
@@ -339,7 +354,7 @@ def _jsonl_rows(
                     problems.add(name, line, key, "text holds a lone surrogate (not valid Unicode)")
                     unicode_ok = False
             if not unicode_ok:
-                rejected_rows.append(value)
+                rejected.rows.append(value)
                 continue
             yield line, value
 
@@ -390,7 +405,7 @@ def _other_cells_blank(table: pa.Table, row: int, skip: set[int]) -> bool:
 
 
 def _parquet_rows(
-    path: Path, problems: Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
+    path: Path, problems: Problems, model: type[Row], rejected: _Rejected
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of a Parquet table (a file or a folder of parts), numbered 1, 2, ... across the
     parts; problems of a part's schema name the part at line 0 (docs/contract.md §1)."""
@@ -399,6 +414,7 @@ def _parquet_rows(
         files = parquetio.parts(path)
     except parquetio.PartsError as exc:
         problems.add(str(exc.path), 0, "(table)", exc.message)
+        rejected.whole = True
         return
     kinds = field_kinds(model)
     needed = required_columns(model)
@@ -411,6 +427,7 @@ def _parquet_rows(
             problems.add(
                 str(part), 0, "(table)", f"not a readable Parquet file: {_arrow_reason(exc)}"
             )
+            rejected.whole = True
             return
         where = str(part)
         names = [c.strip() for c in table.column_names]
@@ -422,6 +439,7 @@ def _parquet_rows(
                 problems.add(where, 0, column, wrong)
                 header_ok = False
         if not header_ok:
+            rejected.whole = True  # a part's rows are not read: none of the table's keys known
             line += table.num_rows
             continue
         bad: dict[int, tuple[str, str]] = {}
@@ -437,7 +455,7 @@ def _parquet_rows(
             raw = {column: cells[i] for column, cells in values.items()}
             if i in bad:
                 problems.add(name, line + i + 1, bad[i][0], bad[i][1])
-                rejected_rows.append(raw)
+                rejected.rows.append(raw)
                 continue
             if all(_blank(v) for v in raw.values()) and _other_cells_blank(table, i, skip):
                 continue  # a row of missing values: skipped, as a blank CSV line is
@@ -446,20 +464,21 @@ def _parquet_rows(
 
 
 def _raw_rows(
-    path: Path, problems: Problems, model: type[Row], rejected_rows: list[dict[str, Any]]
+    path: Path, problems: Problems, model: type[Row], rejected: _Rejected
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line, mapping)`` for every readable data row of a CSV, JSONL or Parquet table.
 
     Rows that cannot be read (bad bytes, wrong number of cells) are reported and
-    their raw mappings go to ``rejected_rows`` (so references to them are not
-    reported again); reading goes on with the next row.
+    their raw mappings go to ``rejected.rows`` (so references to them are not
+    reported again); reading goes on with the next row. A table refused as a whole
+    (its header, its schema) sets ``rejected.whole``.
     """
     if path.suffix == CSV:
-        yield from _csv_rows(path, problems, required_columns(model), rejected_rows)
+        yield from _csv_rows(path, problems, required_columns(model), rejected)
     elif path.suffix == parquetio.SUFFIX:
-        yield from _parquet_rows(path, problems, model, rejected_rows)
+        yield from _parquet_rows(path, problems, model, rejected)
     else:
-        yield from _jsonl_rows(path, problems, rejected_rows)
+        yield from _jsonl_rows(path, problems, rejected)
 
 
 def error_text(err: ErrorDetails) -> str:
@@ -514,11 +533,22 @@ def read_table(
     The first column's raw value of every refused row goes to ``rejected``, so that
     references to it are not reported a second time as unknown.
     """
+    rows, keys, _ = _read_table(path, model, problems, region)
+    if rejected is not None:
+        rejected.update(keys)
+    return rows
+
+
+def _read_table(
+    path: Path, model: type[Row], problems: Problems, region: str
+) -> tuple[list[Located], set[str], bool]:
+    """:func:`read_table`: the rows, the keys of the refused rows and whether the table
+    was refused as a whole."""
     name = str(path)
     out: list[Located] = []
     key = next(iter(model.model_fields))
     context = {"region": region}
-    unreadable: list[dict[str, Any]] = []
+    unreadable = _Rejected()
     try:
         for line, raw in _raw_rows(path, problems, model, unreadable):
             try:
@@ -527,16 +557,14 @@ def read_table(
                 for err in exc.errors():
                     loc = ".".join(str(p) for p in err.get("loc", ())) or "(row)"
                     problems.add(name, line, loc, error_text(err))
-                unreadable.append(raw)
+                unreadable.rows.append(raw)
                 continue
             out.append(Located(name, line, row))
     except OSError as exc:
         problems.add(name, 0, "(table)", f"cannot be read: {exc.strerror or exc}")
-    if rejected is not None:
-        for raw in unreadable:
-            if isinstance(raw.get(key), str):
-                rejected.add(raw[key].strip())
-    return out
+        unreadable.whole = True
+    keys = {raw[key].strip() for raw in unreadable.rows if isinstance(raw.get(key), str)}
+    return out, keys, unreadable.whole
 
 
 def load_folder(
@@ -557,6 +585,7 @@ def load_folder(
     problems = Problems(max_errors)
     tables: dict[str, list[Located]] = {}
     rejected: set[str] = set()
+    refused_tables: set[str] = set()
     for table, model in TABLES.items():
         both = table_paths(folder, table)
         for other in both[1:]:
@@ -585,8 +614,11 @@ def load_folder(
                 )
             tables[table] = []
             continue
-        tables[table] = read_table(path, model, problems, region, rejected)
-    dataset = _link(tables, problems, rejected)
+        tables[table], keys, whole = _read_table(path, model, problems, region)
+        rejected.update(keys)
+        if whole:
+            refused_tables.add(table)
+    dataset = _link(tables, problems, rejected, frozenset(refused_tables))
     if problems.total:
         raise problems.error()
     return dataset
@@ -621,13 +653,25 @@ def _unique(rows: list[Located], key: str, problems: Problems) -> dict[str, Loca
     return seen
 
 
+#: the table a reference names, by the kind of key it is
+_TABLE_OF_KEY = {
+    "person_id": "people",
+    "platform_id": "platforms",
+    "loan_id": "loans",
+    "record_id": "records",
+    "entry_id": "blacklist",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Linking:
     """What the second pass checks references against: the problems found so far, the
-    keys of refused rows (not reported again as unknown) and the rows by their keys."""
+    keys of refused rows and the tables refused as a whole (references to them are not
+    reported again as unknown) and the rows by their keys."""
 
     problems: Problems
     rejected: set[str]
+    refused_tables: frozenset[str]
     people: dict[str, Located]
     platforms: dict[str, Located]
     loans: dict[str, Located]
@@ -637,16 +681,24 @@ class _Linking:
         self, item: Located, field: str, value: str | None, pool: dict[str, Located], what: str
     ) -> None:
         """A problem when ``value`` is given but not a key of ``pool`` (nor refused)."""
-        if value is not None and value not in pool and value not in self.rejected:
+        if value is None or value in pool or value in self.rejected:
+            return
+        if _TABLE_OF_KEY[what] not in self.refused_tables:
             self.problems.add(item.file, item.line, field, f"unknown {what} {value!r}")
 
 
-def _link(tables: dict[str, list[Located]], problems: Problems, rejected: set[str]) -> Dataset:
+def _link(
+    tables: dict[str, list[Located]],
+    problems: Problems,
+    rejected: set[str],
+    refused_tables: frozenset[str],
+) -> Dataset:
     """Second pass: keys unique, references known, phone periods disjoint, copy chains
     acyclic; one step per table, in file order (so the problems come in that order)."""
     state = _Linking(
         problems,
         rejected,
+        refused_tables,
         people=_unique(tables["people"], "person_id", problems),
         platforms=_unique(tables["platforms"], "platform_id", problems),
         loans=_unique(tables["loans"], "loan_id", problems),

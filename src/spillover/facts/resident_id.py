@@ -19,8 +19,10 @@ __all__ = [
 #: that Python and Arrow's RE2 read alike; the fast loader matches whole columns with it)
 ID_SHAPE = r"^[0-9]{17}[0-9X]$"
 _SHAPE = re.compile(ID_SHAPE)
-#: anything that could be a resident ID number inside a longer text
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])([0-9]{3})[0-9]{12}([0-9]{2}[0-9Xx])(?![0-9A-Za-z])")
+#: anything that could be a resident ID number inside a longer text: 17 digits and a
+#: digit or ``X``/``x``, wherever it stands (``x330...``, ``330...x`` too), but not a part of a
+#: longer run of digits (a 19-digit number is no ID number)
+_ID_LIKE = re.compile(r"(?<![0-9])[0-9]{17}(?:[0-9](?![0-9])|[Xx])")
 
 #: ISO 7064 MOD 11-2 weights of the 17 digits (the check character's sum)
 CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -91,9 +93,12 @@ def mask_id(value: str) -> str:
 
 
 def mask_ids_in(text: str) -> str:
-    """``text`` with every 18-character resident-ID-shaped number masked (for messages and logs).
+    """``text`` with every 18-character resident-ID-shaped number masked (for messages and logs),
+    also one written into a longer value, its first 3 and last 2 characters kept.
 
     >>> mask_ids_in("unknown person '330106198203154015'")
     "unknown person '330*************15'"
+    >>> mask_ids_in("got 'x330106198203154015', '33010619820315401X5', 'a3301061982031540155'")
+    "got 'x330*************15', '330*************1X5', 'a3301061982031540155'"
     """
     return _ID_LIKE.sub(lambda m: mask_id(m.group(0)), text)

@@ -15,6 +15,7 @@ from ..errors import NotFoundError
 from ..facts.graph import GraphBackend
 from ..facts.model import SubjectKind
 from ..facts.phones import normalize_phone
+from ..facts.resident_id import mask_ids_in
 from ..policy import Policy
 from ..render.json import explanation_out
 from ..rules import recommendation
@@ -45,7 +46,7 @@ __all__ = [
 
 def forbidden(token: str, platform_id: str) -> str:
     """The 403 answer's detail: ``token`` does not act for ``platform_id``."""
-    return f"the token {token!r} does not act for the platform {safe(platform_id)!r}"
+    return mask_ids_in(f"the token {token!r} does not act for the platform {safe(platform_id)!r}")
 
 
 def graph_subject(kind: str, subject: str, region: str, loc: tuple[str | int, ...]) -> str:

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from ..data.contract import MAX_YEAR, MIN_YEAR
+from ..facts.resident_id import mask_ids_in
 from ..render.json import ExplanationOut
 from ..rules import Recommendation
 
@@ -178,7 +179,7 @@ def clean_errors(errors: Any) -> list[dict[str, Any]]:
     return [
         {
             "loc": [safe(x) for x in e.get("loc", ())],
-            "msg": safe(str(e.get("msg", ""))),
+            "msg": safe(mask_ids_in(str(e.get("msg", "")))),
             "type": safe(str(e.get("type", ""))),
         }
         for e in errors
