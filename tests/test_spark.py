@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from spillover.audit.batch import pass_rows
 from spillover.audit.rows import AUDIT_COLUMNS
 from spillover.cli import cli
+from spillover.data.contract import ENUM_COLUMNS
 from spillover.data.fast import read_columns
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.synth.generate import generate
@@ -460,3 +462,42 @@ def test_random_record_scenarios_give_the_kernels_rows(spark, tmp_path, seed):
     want = _kernel(folder)
     assert _spark_rows(spark, folder) == want
     assert any("MATCHED_BY_" in r["reason_codes"] for r in want)
+
+
+#: whitespace Python's str.strip() removes (the embedded loaders trim cells of it) but
+#: Spark's trim() does not: it once kept "\tE-QC-XU" (sorted apart) and refused "jiang\u3000"
+PADDING = ["\t", "\u3000", "\xa0", "\x1f", "\u2003 ", "\x1c\u205f", " \u202f"]
+
+
+def _padded_copy(source: Path, folder: Path) -> Path:
+    """``source`` (CSV tables) with every cell padded at both ends with some of
+    :data:`PADDING`, an empty cell made of it alone; headers kept, and the values of the
+    enum columns (the embedded loaders take them as written: a padded ``bank`` is refused)."""
+    folder.mkdir()
+    turn = 0
+    for path in sorted(source.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            header, *rows = list(csv.reader(f))
+        with (folder / path.name).open("w", encoding="utf-8", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(header)
+            for row in rows:
+                padded = []
+                for name, cell in zip(header, row, strict=True):
+                    turn += 1
+                    left, right = PADDING[turn % len(PADDING)], PADDING[(turn + 3) % len(PADDING)]
+                    enum = (path.stem, name) in ENUM_COLUMNS
+                    padded.append(cell if enum and cell else f"{left}{cell}{right}")
+                out.writerow(padded)
+    return folder
+
+
+def test_cells_padded_with_unicode_whitespace_give_the_kernels_csv(spark, tmp_path):
+    """Every cell, ids too, padded with tabs, U+3000, U+00A0, U+001F, ...: Spark trims
+    exactly what the embedded loaders trim (str.strip()), so the same file, byte for byte;
+    a cell of whitespace only is a missing value on both."""
+    folder = _padded_copy(JIANG, tmp_path / "padded")
+    assert "\t" in (folder / "blacklist.csv").read_text(encoding="utf-8")
+    want = _audit_csv(tmp_path, JIANG, "numpy")
+    assert _audit_csv(tmp_path, folder, "numpy") == want
+    assert _audit_csv(tmp_path, folder, "spark") == want

@@ -37,6 +37,7 @@ __all__ = [
     "ISO_DAY",
     "MAX_YEAR",
     "MIN_YEAR",
+    "SPACES",
     "TRUE_TEXTS",
     "BlacklistRow",
     "LoanLinkRow",
@@ -63,6 +64,12 @@ ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 #: dates outside these years are refused (every loader): typos such as 0000 or 9999
 MIN_YEAR = 1900
 MAX_YEAR = 2100
+#: every character Python's ``str.strip()`` removes (``str.isspace()``): a cell is trimmed
+#: of these at both ends, an id compared after (every loader, the Spark audit too)
+SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _AMOUNT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 _ISO_DAY = re.compile(ISO_DAY)
 
