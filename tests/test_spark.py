@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -501,3 +502,51 @@ def test_cells_padded_with_unicode_whitespace_give_the_kernels_csv(spark, tmp_pa
     want = _audit_csv(tmp_path, JIANG, "numpy")
     assert _audit_csv(tmp_path, folder, "numpy") == want
     assert _audit_csv(tmp_path, folder, "spark") == want
+
+
+def _as_jsonl(csv_path: Path, pad: str) -> list[dict]:
+    """The rows of a CSV table as JSON objects (a missing cell left out), each value but
+    an enum column's padded at both ends with ``pad``."""
+    with csv_path.open(encoding="utf-8", newline="") as f:
+        return [
+            {
+                k: v if (csv_path.stem, k) in ENUM_COLUMNS else f"{pad}{v}{pad}"
+                for k, v in row.items()
+                if v
+            }
+            for row in csv.DictReader(f)
+        ]
+
+
+def test_jsonl_numbers_in_text_fields_are_read_as_written_on_both_engines(spark, tmp_path):
+    """A JSONL id written as a JSON number is the id as written (``1.50``, ``-0``, ``1E2``),
+    on Spark (its reader keeps the literal) and in the embedded loaders alike (which read
+    ``1.50`` as ``1.5`` before, refusing this folder Spark accepted); JSONL text padded with
+    line breaks (``\\n``, U+0085, U+2028) is trimmed by both."""
+    folder = tmp_path / "numbers"
+    shutil.copytree(JIANG, folder)
+    people = _as_jsonl(folder / "people.csv", "\n\u2028")
+    entries = _as_jsonl(folder / "blacklist.csv", "\x85\r")
+    (folder / "people.csv").unlink()
+    (folder / "blacklist.csv").unlink()
+    new = [("1.50", "7.10", "1.50"), ("-0", "1e1", "-0"), ("1E2", "-0.0", "1E2")]
+    lines = [json.dumps(p) for p in people]
+    lines += [f'{{"person_id": {pid}, "name": "N {pid}"}}' for pid, _, _ in new]
+    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines = [json.dumps(e) for e in entries]
+    lines += [
+        f'{{"entry_id": {eid}, "platform_id": "quickcash", "subject_kind": "person", '
+        f'"subject": {subject}, "listed_at": "2023-06-15"}}'
+        for _, eid, subject in new
+    ]
+    (folder / "blacklist.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (folder / "loans.csv").open("a", encoding="utf-8", newline="") as f:
+        for i, (pid, _, _) in enumerate(new):
+            csv.writer(f, lineterminator="\n").writerow(
+                [f"N-{i}", "quickcash", pid, "2023-03-02", "defaulted", "", "", "", ""]
+            )
+    want = _audit_csv(tmp_path, folder, "numpy")
+    assert _audit_csv(tmp_path, folder, "spark") == want
+    text = want.decode()
+    for pid, eid, _ in new:
+        assert f"\n{eid},quickcash,person,{pid}," in text.replace("\r\n", "\n")
