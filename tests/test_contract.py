@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from enum import StrEnum
 from pathlib import Path
 
@@ -129,6 +130,14 @@ def test_the_contract_derives_from_the_row_models() -> None:
     for table, model in contract.TABLES.items():
         assert contract.columns(table) == list(model.model_fields)
         assert set(contract.required_columns(model)) <= set(contract.columns(table))
+
+
+def test_the_spaces_are_what_str_strip_removes() -> None:
+    """Every code point Python counts as whitespace, and no other: what the exact loader's
+    ``str.strip()`` trims, so what the fast loader and the Spark audit trim too."""
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    assert every == contract.SPACES
+    assert all(f"{c}x{c}".strip() == "x" for c in contract.SPACES)
 
 
 def test_the_spark_validator_reads_the_contracts_columns() -> None:

@@ -357,4 +357,4 @@ def test_generated_numbers_are_valid() -> None:
 
 def test_the_fast_loader_knows_every_space_python_strips() -> None:
     """A value padded with any of them goes to the exact loader (which trims it)."""
-    assert "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) == fastload._SPACES
+    assert "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) == fastload.SPACES

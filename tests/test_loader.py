@@ -263,6 +263,32 @@ def test_jsonl_errors_name_the_line(tmp_path):
     assert_problem(refused(tmp_path, s, "jsonl"), "loans.jsonl", 1, "status", "Input should be")
 
 
+def test_jsonl_numbers_in_text_fields_are_read_as_written(tmp_path):
+    """A JSON number where text is expected is its literal (``1.50``, ``-0``, ``1E2``), as
+    Spark reads it, never the float's text (``1.5``, ``0``, ``100.0``); amounts and
+    booleans written as JSON numbers are still numbers."""
+    folder = base().write(tmp_path / "d", "jsonl")
+    with (folder / "people.jsonl").open("a") as handle:
+        handle.write('{"person_id": 1.50, "name": 7}\n{"person_id": -0, "name": 1E2}\n')
+    with (folder / "loans.jsonl").open("a") as handle:
+        handle.write(
+            '{"loan_id": 10.0, "platform_id": "lender", "borrower_id": "1.50", '
+            '"applied_at": "2023-01-10", "status": "repaid", "amount": 1.50, '
+            '"phone_verified": 1}\n'
+        )
+    data = load_folder(folder)
+    assert (data.people["1.50"].name, data.people["-0"].name) == ("7", "1E2")
+    loan = data.loans["10.0"]
+    assert (loan.borrower_id, loan.amount, loan.phone_verified) == ("1.50", 1.5, True)
+    assert type(loan.amount) is float
+    with (folder / "loans.jsonl").open("a") as handle:
+        handle.write(
+            '{"loan_id": "L9", "platform_id": "lender", "borrower_id": 1.5, '
+            '"applied_at": "2023-01-10", "status": "repaid"}\n'
+        )
+    assert_problem(refused_folder(folder), "loans.jsonl", 3, "borrower_id", "unknown person")
+
+
 def test_not_a_folder(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_folder(tmp_path / "missing")

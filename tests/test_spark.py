@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ from click.testing import CliRunner
 from spillover.audit.batch import pass_rows
 from spillover.audit.rows import AUDIT_COLUMNS
 from spillover.cli import cli
+from spillover.data.contract import ENUM_COLUMNS
 from spillover.data.fast import read_columns
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.synth.generate import generate
@@ -234,6 +237,24 @@ def test_bad_records_are_refused_in_one_line(spark, tmp_path, table, old, new, m
     assert not out.exists()
     numpy = CliRunner().invoke(cli, ["audit", "--data", str(folder), "--out", str(out)])
     assert numpy.exit_code == 1  # the embedded loader refuses the same folder
+
+
+def test_nan_in_a_jsonl_table_is_refused_by_both_engines(spark, tmp_path):
+    """JSON has no NaN literal: Spark's JSON reader would take it (as the text "NaN"),
+    Python's json reads it too; both engines refuse the line."""
+    folder = tmp_path / "nan"
+    shutil.copytree(JIANG, folder)
+    lines = [json.dumps(p) for p in _as_jsonl(folder / "people.csv", "")]
+    lines.append('{"person_id": "nan_person", "name": NaN}')
+    (folder / "people.csv").unlink()
+    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for engine in ("numpy", "spark"):
+        args = ["--engine", "spark", "--master", "local[2]"] if engine == "spark" else []
+        out = tmp_path / f"{engine}.csv"
+        res = CliRunner().invoke(cli, ["audit", *args, "--data", str(folder), "--out", str(out)])
+        assert res.exit_code == 1, (engine, res.output)
+        assert res.output.startswith("spillover: error: ") and "people.jsonl" in res.output
+        assert not out.exists()
 
 
 def test_a_missing_table_is_refused(spark, tmp_path):
@@ -460,3 +481,90 @@ def test_random_record_scenarios_give_the_kernels_rows(spark, tmp_path, seed):
     want = _kernel(folder)
     assert _spark_rows(spark, folder) == want
     assert any("MATCHED_BY_" in r["reason_codes"] for r in want)
+
+
+#: whitespace Python's str.strip() removes (the embedded loaders trim cells of it) but
+#: Spark's trim() does not: it once kept "\tE-QC-XU" (sorted apart) and refused "jiang\u3000"
+PADDING = ["\t", "\u3000", "\xa0", "\x1f", "\u2003 ", "\x1c\u205f", " \u202f"]
+
+
+def _padded_copy(source: Path, folder: Path) -> Path:
+    """``source`` (CSV tables) with every cell padded at both ends with some of
+    :data:`PADDING`, an empty cell made of it alone; headers kept, and the values of the
+    enum columns (the embedded loaders take them as written: a padded ``bank`` is refused)."""
+    folder.mkdir()
+    turn = 0
+    for path in sorted(source.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            header, *rows = list(csv.reader(f))
+        with (folder / path.name).open("w", encoding="utf-8", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(header)
+            for row in rows:
+                padded = []
+                for name, cell in zip(header, row, strict=True):
+                    turn += 1
+                    left, right = PADDING[turn % len(PADDING)], PADDING[(turn + 3) % len(PADDING)]
+                    enum = (path.stem, name) in ENUM_COLUMNS
+                    padded.append(cell if enum and cell else f"{left}{cell}{right}")
+                out.writerow(padded)
+    return folder
+
+
+def test_cells_padded_with_unicode_whitespace_give_the_kernels_csv(spark, tmp_path):
+    """Every cell, ids too, padded with tabs, U+3000, U+00A0, U+001F, ...: Spark trims
+    exactly what the embedded loaders trim (str.strip()), so the same file, byte for byte;
+    a cell of whitespace only is a missing value on both."""
+    folder = _padded_copy(JIANG, tmp_path / "padded")
+    assert "\t" in (folder / "blacklist.csv").read_text(encoding="utf-8")
+    want = _audit_csv(tmp_path, JIANG, "numpy")
+    assert _audit_csv(tmp_path, folder, "numpy") == want
+    assert _audit_csv(tmp_path, folder, "spark") == want
+
+
+def _as_jsonl(csv_path: Path, pad: str) -> list[dict]:
+    """The rows of a CSV table as JSON objects (a missing cell left out), each value but
+    an enum column's padded at both ends with ``pad``."""
+    with csv_path.open(encoding="utf-8", newline="") as f:
+        return [
+            {
+                k: v if (csv_path.stem, k) in ENUM_COLUMNS else f"{pad}{v}{pad}"
+                for k, v in row.items()
+                if v
+            }
+            for row in csv.DictReader(f)
+        ]
+
+
+def test_jsonl_numbers_in_text_fields_are_read_as_written_on_both_engines(spark, tmp_path):
+    """A JSONL id written as a JSON number is the id as written (``1.50``, ``-0``, ``1E2``),
+    on Spark (its reader keeps the literal) and in the embedded loaders alike (which read
+    ``1.50`` as ``1.5`` before, refusing this folder Spark accepted); JSONL text padded with
+    line breaks (``\\n``, U+0085, U+2028) is trimmed by both."""
+    folder = tmp_path / "numbers"
+    shutil.copytree(JIANG, folder)
+    people = _as_jsonl(folder / "people.csv", "\n\u2028")
+    entries = _as_jsonl(folder / "blacklist.csv", "\x85\r")
+    (folder / "people.csv").unlink()
+    (folder / "blacklist.csv").unlink()
+    new = [("1.50", "7.10", "1.50"), ("-0", "1e1", "-0"), ("1E2", "-0.0", "1E2")]
+    lines = [json.dumps(p) for p in people]
+    lines += [f'{{"person_id": {pid}, "name": "N {pid}"}}' for pid, _, _ in new]
+    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines = [json.dumps(e) for e in entries]
+    lines += [
+        f'{{"entry_id": {eid}, "platform_id": "quickcash", "subject_kind": "person", '
+        f'"subject": {subject}, "listed_at": "2023-06-15"}}'
+        for _, eid, subject in new
+    ]
+    (folder / "blacklist.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (folder / "loans.csv").open("a", encoding="utf-8", newline="") as f:
+        for i, (pid, _, _) in enumerate(new):
+            csv.writer(f, lineterminator="\n").writerow(
+                [f"N-{i}", "quickcash", pid, "2023-03-02", "defaulted", "", "", "", ""]
+            )
+    want = _audit_csv(tmp_path, folder, "numpy")
+    assert _audit_csv(tmp_path, folder, "spark") == want
+    text = want.decode()
+    for pid, eid, _ in new:
+        assert f"\n{eid},quickcash,person,{pid}," in text.replace("\r\n", "\n")

@@ -10,9 +10,9 @@ synth, export and bulk all take these from here (``tests/test_contract.py`` fail
 one of them spells a table list, a boolean spelling or a year bound again).
 
 The reading rules (:data:`TRUE_TEXTS`, :data:`FALSE_TEXTS`, :data:`ISO_DAY`,
-:data:`MIN_YEAR`, :data:`MAX_YEAR`) are defined beside the row models that apply them
-(:mod:`spillover.data.rows` sits below this module, which maps table names to those models)
-and re-exported here: import them from here. The days before and after every day
+:data:`MIN_YEAR`, :data:`MAX_YEAR`, the characters a cell is trimmed of: :data:`SPACES`)
+are defined beside the row models that apply them (:mod:`spillover.data.rows` sits
+below this module, which maps table names to those models) and re-exported here: import them from here. The days before and after every day
 (``NEVER``/``FOREVER``) are in :mod:`spillover.facts.columns`; the ID shapes in
 :mod:`spillover.facts.resident_id` and :mod:`spillover.facts.phones`.
 
@@ -37,6 +37,7 @@ from .rows import (
     ISO_DAY,
     MAX_YEAR,
     MIN_YEAR,
+    SPACES,
     TRUE_TEXTS,
     BlacklistRow,
     LoanLinkRow,
@@ -64,6 +65,7 @@ __all__ = [
     "MIN_YEAR",
     "PARQUET",
     "REQUIRED_TABLES",
+    "SPACES",
     "SUFFIXES",
     "TABLES",
     "TRUE",

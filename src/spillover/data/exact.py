@@ -45,7 +45,7 @@ from ..facts.phones import DEFAULT_REGION, check_region
 from ..rules import MatchKey
 from . import parquet as parquetio
 from .contract import CSV, REQUIRED_TABLES, SUFFIXES, TABLES, field_kinds, required_columns
-from .rows import Row
+from .rows import JsonFloat, JsonInt, Row
 
 __all__ = [
     "DEFAULT_MAX_ERRORS",
@@ -324,9 +324,12 @@ def _jsonl_rows(
             if not text.strip():
                 continue
             try:
+                # a number keeps its literal: a text field reads it as written (Spark too)
                 value = json.loads(
                     text.rstrip("\r\n"),
                     object_pairs_hook=_no_duplicate_keys,
+                    parse_float=JsonFloat,
+                    parse_int=JsonInt,
                     parse_constant=_no_constant,
                 )
             except _NotJson as exc:

@@ -70,6 +70,7 @@ from .contract import (
     MAX_YEAR,
     MIN_YEAR,
     REQUIRED_TABLES,
+    SPACES,
     TABLES,
     TRUE_TEXTS,
     enum_values,
@@ -87,15 +88,11 @@ Progress = Callable[[str, int, int], None]
 #: the days the exact loader accepts (contract.MIN_YEAR-01-01 .. contract.MAX_YEAR-12-31), as ordinals
 _FIRST_DAY = date(MIN_YEAR, 1, 1).toordinal()
 _LAST_DAY = date(MAX_YEAR, 12, 31).toordinal()
-#: every character Python's str.strip() removes (the exact loader trims them)
-_SPACES = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-#: per byte, whether it is one of :data:`_SPACES` (the ASCII ones; a byte from 0x80 up
-#: starts or ends a character the general check looks at)
+#: per byte, whether it is one of :data:`~spillover.data.contract.SPACES` (what the exact
+#: loader trims; the ASCII ones: a byte from 0x80 up starts or ends a character the
+#: general check looks at)
 _SPACE_BYTE = np.zeros(256, dtype=bool)
-_SPACE_BYTE[[ord(c) for c in _SPACES if ord(c) < 0x80]] = True
+_SPACE_BYTE[[ord(c) for c in SPACES if ord(c) < 0x80]] = True
 
 
 #: the largest CSV block Arrow reads at once (a bigger file: several blocks)
@@ -348,7 +345,7 @@ def _clean(arr: pa.Array, required: bool) -> pa.Array:
         _need(not (required and empty.any()))
         if (first < 0x80).all() and (last < 0x80).all():
             return arr
-    _need(_true(pc.equal(pc.utf8_trim(arr, characters=_SPACES), arr)))
+    _need(_true(pc.equal(pc.utf8_trim(arr, characters=SPACES), arr)))
     if required:
         _need(not pc.any(pc.equal(arr, "")).as_py())
     return arr

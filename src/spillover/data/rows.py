@@ -37,8 +37,11 @@ __all__ = [
     "ISO_DAY",
     "MAX_YEAR",
     "MIN_YEAR",
+    "SPACES",
     "TRUE_TEXTS",
     "BlacklistRow",
+    "JsonFloat",
+    "JsonInt",
     "LoanLinkRow",
     "LoanRow",
     "MatchRow",
@@ -63,6 +66,12 @@ ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 #: dates outside these years are refused (every loader): typos such as 0000 or 9999
 MIN_YEAR = 1900
 MAX_YEAR = 2100
+#: every character Python's ``str.strip()`` removes (``str.isspace()``): a cell is trimmed
+#: of these at both ends, an id compared after (every loader, the Spark audit too)
+SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _AMOUNT = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
 _ISO_DAY = re.compile(ISO_DAY)
 
@@ -139,10 +148,45 @@ def _parse_amount(value: Any) -> Any:
     return number + 0.0  # -0.0 becomes 0.0
 
 
+class JsonFloat(float):
+    """A JSON number with a fraction or an exponent (``1.50``, ``1e2``), as the exact
+    loader reads a JSONL line: the float, and :attr:`literal`, the number as written. A
+    text field (an id, a phone) takes the literal, as Spark's JSON reader does: ``1.50``
+    is the id ``1.50``, not ``1.5`` (docs/contract.md §1: ids are compared exactly).
+
+    >>> number = JsonFloat("1.50")
+    >>> number == 1.5, number.literal, _text(number)
+    (True, '1.50', '1.50')
+    """
+
+    literal: str
+
+    def __new__(cls, literal: str) -> JsonFloat:
+        """The number ``literal`` (JSON number text) reads as, remembering it."""
+        number = super().__new__(cls, literal)
+        number.literal = literal
+        return number
+
+
+class JsonInt(int):
+    """A JSON integer as the exact loader reads a JSONL line: the integer, and
+    :attr:`literal`, as written (``-0`` stays the id ``-0``; see :class:`JsonFloat`)."""
+
+    literal: str
+
+    def __new__(cls, literal: str) -> JsonInt:
+        """The integer ``literal`` (JSON integer text) reads as, remembering it."""
+        number = super().__new__(cls, literal)
+        number.literal = literal
+        return number
+
+
 def _text(value: Any) -> Any:
     value = _blank_to_none(value)
     if isinstance(value, str):
         return value.strip()
+    if isinstance(value, JsonFloat | JsonInt):
+        return value.literal
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return value

@@ -19,6 +19,7 @@ from ...data.contract import (
     FALSE,
     JSONL,
     REQUIRED_TABLES,
+    SPACES,
     SUFFIXES,
     TRUE,
     required_columns,
@@ -30,7 +31,7 @@ from .kept import cache
 from .session import file_system, first_line
 
 if TYPE_CHECKING:  # pragma: no cover - types only
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
     from ...facts.columns import Columns
@@ -118,7 +119,13 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
                     mode="FAILFAST",
                 )
             elif path.endswith(JSONL):
-                df = spark.read.json(path, primitivesAsString=True, mode="FAILFAST")
+                # JSON has no NaN or Infinity (the embedded loader refuses them too)
+                df = spark.read.json(
+                    path,
+                    primitivesAsString=True,
+                    allowNonNumericNumbers=False,
+                    mode="FAILFAST",
+                )
             else:
                 df = spark.read.parquet(path)
         except Exception as exc:
@@ -130,12 +137,21 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
         cols = []
         for c in (*required, *optional):
             if c in names:
-                text = F.trim(F.col(f"`{names[c]}`").cast("string"))
+                text = _trimmed(F.col(f"`{names[c]}`"))
                 cols.append(F.when(text == "", None).otherwise(text).alias(c))
             else:
                 cols.append(F.lit(None).cast("string").alias(c))
         tables[table] = df.select(*cols).withColumn("_file", F.lit(path))
     return tables
+
+
+def _trimmed(column: Column) -> Column:
+    """``column`` as text, trimmed at both ends of every character the embedded loaders
+    trim (:data:`~spillover.data.contract.SPACES`, Python's ``str.strip()``: tabs, line
+    breaks, U+3000, U+00A0, ...; Spark's ``trim`` removes only ``' '``). One expression."""
+    from pyspark.sql import functions as F
+
+    return F.btrim(column.cast("string"), F.lit(SPACES))
 
 
 def _header_schema(spark: SparkSession, path: str) -> StructType | None:
@@ -216,7 +232,7 @@ def text_frames(spark: SparkSession, tables: Mapping[str, DataFrame]) -> dict[st
         cols = []
         for c in (*required, *optional):
             if c in df.columns:
-                text = F.trim(F.col(c).cast("string"))
+                text = _trimmed(F.col(c))
                 cols.append(F.when(text == "", None).otherwise(text).alias(c))
             else:
                 cols.append(F.lit(None).cast("string").alias(c))
