@@ -238,7 +238,14 @@ def spark() -> Iterator[Any]:
             "spark.sql.shuffle.partitions": "2",
             "spark.default.parallelism": "2",
             "spark.ui.enabled": "false",
-            "spark.driver.memory": "1g",
+            "spark.driver.memory": "2g",
+            # the session runs thousands of queries: Spark's status store keeps the last
+            # 1,000 executions with their plans (large for the layered search) even
+            # without a UI, and the 1 GB driver once ran out of heap building a broadcast
+            # late in the suite; keep fewer
+            "spark.sql.ui.retainedExecutions": "50",
+            "spark.ui.retainedJobs": "200",
+            "spark.ui.retainedStages": "200",
         },
         app="spillover-tests",
     )
