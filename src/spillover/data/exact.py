@@ -54,6 +54,7 @@ __all__ = [
     "checked_region",
     "error_text",
     "load_folder",
+    "loan_of",
     "read_table",
     "read_valid_table",
     "table_file",
@@ -937,6 +938,13 @@ def _loan(row: Any, resolved: dict[str, Match]) -> Loan | None:
     borrower = row.borrower_id if match is None else match.person_id
     if borrower is None:
         return None
+    return loan_of(row, borrower, None if match is None else match.matched_by.value)
+
+
+def loan_of(row: Any, borrower: str, matched_by: str | None = None) -> Loan:
+    """The :class:`Loan` of a validated ``loans`` row with the ``borrower`` given (its
+    record's person, its ``borrower_id``, or ``""`` for the export's loan on an unresolved
+    record) and, when a record named the borrower, that record's ``matched_by``."""
     return Loan(
         row.loan_id,
         row.platform_id,
@@ -948,7 +956,7 @@ def _loan(row: Any, resolved: dict[str, Match]) -> Loan | None:
         row.amount,
         row.status_at,
         row.borrower_record,
-        None if match is None else match.matched_by.value,
+        matched_by,
     )
 
 

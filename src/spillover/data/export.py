@@ -68,7 +68,7 @@ from ..facts.phones import CN_MOBILE_NATIONAL, DEFAULT_REGION
 from ..facts.resident_id import check_character
 from ..files.write import atomic_folder, write_data_rows
 from .contract import CSV, FALSE, TABLES, TRUE
-from .exact import read_valid_table, table_file
+from .exact import loan_of, read_valid_table, table_file
 from .fast import read_dataset
 from .formats import check_format, convert_folder
 from .rows import LoanLinkRow, LoanRow
@@ -507,21 +507,10 @@ def _with_unnamed_loans(source: Path, data: Dataset, region: str) -> Dataset:
     §1), yet it is a row of the folder, and a later ``spillover link`` of the export may
     resolve its record. Such a loan has the empty ``borrower_id`` ``""`` here (it is
     written empty); the folder is validated already."""
-    if not data.records:  # a borrower_record names a known record: no records, no such loan
-        return data
+    if data.matches.keys() >= data.records.keys():
+        return data  # every record resolved (or none): no loan was left out, nothing to read
     unnamed = {
-        row.loan_id: Loan(
-            row.loan_id,
-            row.platform_id,
-            "",
-            row.applied_at,
-            row.status,
-            row.applicant_phone,
-            row.phone_verified,
-            row.amount,
-            row.status_at,
-            row.borrower_record,
-        )
+        row.loan_id: loan_of(row, "")
         for row in read_valid_table(source, "loans", region)
         if isinstance(row, LoanRow) and row.loan_id not in data.loans
     }

@@ -102,9 +102,8 @@ def _an_integer(value: Any) -> Any:
 
 
 def _kind_of(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the text {value!r}"
-    return f"a {type(value).__name__}" if not isinstance(value, int | float) else str(value)
+    """How a refusal names a value that is no number: a text quoted, else its type."""
+    return f"the text {value!r}" if isinstance(value, str) else f"a {type(value).__name__}"
 
 
 def _a_boolean(value: Any) -> Any:
