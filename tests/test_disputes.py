@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from scenario import random_scenario
 from spillover import examples, open_folder, read_dataset
 from spillover.audit.batch import audit_rows
 from spillover.backends.memory import MemoryBackend
-from spillover.data.exact import load_folder
+from spillover.data.exact import load_folder, read_valid_table
+from spillover.data.export import write_dataset
 from spillover.data.formats import convert_folder
 from spillover.disputes import (
     CORRECTIONS_FILE,
@@ -176,6 +178,51 @@ def test_a_match_is_corrected_by_removing_it():
     assert fixed.records == data.records
 
 
+def _records_case(tmp_path: Path) -> Path:
+    """The Jiang records case with two loans named only by a platform record: one on
+    ``TY-R-XU`` (matched to Jiang by the phone alone: the match ``remedy E-TY-R``
+    withdraws), one on a record nobody resolves (the loader leaves it out of the graph)."""
+    source = tmp_path / "data"
+    shutil.copytree(examples.jiang_records_path(), source)
+    (source / "README.md").unlink()
+    with (source / "records.csv").open("a", encoding="utf-8") as handle:
+        handle.write("QC-R-NOBODY,quickcash,Nobody Known,,,,,\n")
+    with (source / "loans.csv").open("a", encoding="utf-8") as handle:
+        handle.write("XY-TY-1,tianyan,,TY-R-XU,2023-07-01,defaulted,13957112345,false,1000,\n")
+        handle.write("NB-QC-1,quickcash,,QC-R-NOBODY,2023-01-05,defaulted,,,500,2023-03-01\n")
+    with (source / "loan_links.csv").open("a", encoding="utf-8") as handle:
+        handle.write("NB-QC-1,13957112345,guarantor\n")
+    return source
+
+
+def test_a_loan_named_by_a_withdrawn_match_names_no_one_in_the_copy(tmp_path):
+    """Withdrawing a match leaves the record unresolved: a loan that names its borrower by
+    it names no one in the copy (``borrower_id`` empty). The copy used to keep the record's
+    old person as ``borrower_id``, and spillover refused the folder it wrote."""
+    source = _records_case(tmp_path)
+    assert load_folder(source).loans["XY-TY-1"].borrower_id == "jiang"
+    applied = apply_remedy(source, tmp_path / "fixed", entry_id="E-TY-R")
+    assert [r.kind for r in applied.records] == [MATCH]
+    fixed = load_folder(tmp_path / "fixed")  # the copy is a valid folder
+    assert "XY-TY-1" not in fixed.loans and "TY-R-XU" not in fixed.matches
+    (row,) = (r for r in read_valid_table(tmp_path / "fixed", "loans") if r.loan_id == "XY-TY-1")
+    assert row.borrower_id is None and row.borrower_record == "TY-R-XU" and row.amount == 1000
+
+
+def test_the_copy_keeps_a_loan_on_an_unresolved_record_and_its_links(tmp_path):
+    """A loan named only by an unresolved record is out of the graph, yet a row of the
+    folder: the corrected copy keeps every row but those corrected."""
+    source = _records_case(tmp_path)
+    assert "NB-QC-1" not in load_folder(source).loans
+    apply_remedy(source, tmp_path / "fixed", entry_id="E-QT-J")
+    loans = {r.loan_id for r in read_valid_table(tmp_path / "fixed", "loans")}
+    assert loans == {r.loan_id for r in read_valid_table(source, "loans")}
+    links = read_valid_table(tmp_path / "fixed", "loan_links")
+    assert [(x.phone, x.role.value) for x in links if x.loan_id == "NB-QC-1"] == [
+        ("+8613957112345", "guarantor")
+    ]
+
+
 @pytest.mark.parametrize(
     "record",
     [
@@ -224,8 +271,12 @@ def test_an_applied_remedy_clears_its_entry_on_random_worlds(tmp_path_factory, s
         r = remedy(backend, entry_id)
         if not r.needed or not r.clearable:
             continue
-        after = explain_entry(MemoryBackend(corrected(data, r.records)), entry_id)
+        fixed = corrected(data, r.records)
+        after = explain_entry(MemoryBackend(fixed), entry_id)
         assert after.verdict != Verdict.SPILLOVER, (seed, entry_id, r.records)
+        written = tmp_path_factory.mktemp("fixed")
+        write_dataset(fixed, written)
+        load_folder(written)  # the corrected facts make a valid folder
 
 
 # --- changes: what a correction changed (issue 23 item 2) ---------------------------------

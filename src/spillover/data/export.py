@@ -88,6 +88,7 @@ __all__ = [
     "key_problem",
     "pseudonymize",
     "read_key",
+    "with_unnamed_loans",
     "write_dataset",
 ]
 
@@ -501,12 +502,13 @@ def _pseudonyms(p: Pseudonymizer, data: Dataset) -> _Pseudonyms:
     )
 
 
-def _with_unnamed_loans(source: Path, data: Dataset, region: str) -> Dataset:
+def with_unnamed_loans(source: Path, data: Dataset, region: str) -> Dataset:
     """``data`` with the loans the loader leaves out of the graph, and their links: a loan
     that names its borrower only by an unresolved record names no one (docs/contract.md
     §1), yet it is a row of the folder, and a later ``spillover link`` of the export may
     resolve its record. Such a loan has the empty ``borrower_id`` ``""`` here (it is
-    written empty); the folder is validated already."""
+    written empty); the folder is validated already. The export and ``remedy --apply``
+    write every loan of the folder with it."""
     if data.matches.keys() >= data.records.keys():
         return data  # every record resolved (or none): no loan was left out, nothing to read
     unnamed = {
@@ -807,7 +809,7 @@ def export_pseudonymized(
     check_new_folder(out)
     if progress:
         progress("read", 0, 1)
-    dataset = _with_unnamed_loans(source, read_dataset(source, region=region), region)
+    dataset = with_unnamed_loans(source, read_dataset(source, region=region), region)
     if progress:
         progress("read", 1, 1)
         progress("pseudonymize", 0, 1)

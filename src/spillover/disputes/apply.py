@@ -12,7 +12,9 @@ those records corrected, as docs/disputes.md describes:
   (``phones.owner_id`` emptied, ``verified`` false: the subscriber is unknown);
 - ``copy``: the entry no longer says it was copied (``blacklist.copied_from`` emptied);
 - ``sharing``: the ``sharing`` row is removed;
-- ``match``: the ``matches`` row is removed (the record stands unresolved).
+- ``match``: the ``matches`` row is removed (the record stands unresolved); a loan that
+  names its borrower by that record names no one (``loans.borrower_id`` emptied: it stays
+  out of the graph, docs/contract.md §1).
 
 :func:`apply_remedy` reads a folder, computes the remedy of one entry or of every entry on
 a subject, and writes the corrected copy to a new folder (atomically: complete or not at
@@ -35,7 +37,7 @@ from ..backends.memory import MemoryBackend
 from ..connect import read_dataset
 from ..data.contract import CSV, JSONL, PARQUET, TABLES
 from ..data.exact import table_file
-from ..data.export import check_new_folder, write_dataset
+from ..data.export import check_new_folder, with_unnamed_loans, write_dataset
 from ..data.formats import check_format, convert_folder
 from ..engines.remedy import (
     APPLICANT_PHONE,
@@ -199,6 +201,10 @@ def corrected(data: Dataset, records: Iterable[Record]) -> Dataset:
         if match is None or match.person_id != r.person_id:
             raise _missing(r)
         del matches[r.record_id or ""]
+    unmatched = {r.record_id for r in todo[MATCH]}
+    for loan in loans.values():
+        if loan.borrower_record in unmatched:
+            loans[loan.loan_id] = dataclasses.replace(loan, borrower_id="", matched_by=None)
     return dataclasses.replace(
         data,
         loans=loans,
@@ -339,7 +345,9 @@ def apply_remedy(
         entries = tuple(r.entry.entry_id or "" for r in whole.remedies if r.needed and r.records)
     if progress:
         progress("remedy", 1, 1)
-    fixed = corrected(dataset, records)
+    # the loans the graph leaves out (named only by an unresolved record) are rows of the
+    # folder too: the copy keeps every row but those corrected
+    fixed = corrected(with_unnamed_loans(source, dataset, region), records)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(target) as tmp:
         counts = write_dataset(fixed, tmp, progress)
