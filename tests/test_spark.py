@@ -311,6 +311,22 @@ def test_a_spark_audit_prints_no_warnings(tmp_path):
     assert [line for line in lines if "log4j" in line or "log level" in line.lower()] == []
 
 
+def test_the_session_keeps_a_short_past_unless_told_otherwise(spark):
+    """The driver keeps the plans of fewer executions, jobs and stages than Spark's 1,000
+    (``STATUS_STORE``); settings given to the session win (the suite's session keeps 50)."""
+    from spillover.audit.spark.session import STATUS_STORE, session_settings
+
+    assert {k: int(v) for k, v in session_settings().items() if k in STATUS_STORE} == {
+        "spark.sql.ui.retainedExecutions": 100,
+        "spark.ui.retainedJobs": 500,
+        "spark.ui.retainedStages": 500,
+    }
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.sql.ui.retainedExecutions") == "50"
+    assert conf.get("spark.ui.retainedJobs") == "200"
+    assert conf.get("spark.ui.showConsoleProgress") == "false"
+
+
 def test_simulate_on_spark_gives_the_kernels_metrics(spark, tmp_path):
     """simulate --engine spark: every rule's blacklist audited on Spark (tables made from
     the simulator's columns) gives the metrics and blacklists of the numpy kernel."""

@@ -15,7 +15,14 @@ from ...errors import SpilloverError
 if TYPE_CHECKING:  # pragma: no cover - types only
     from pyspark.sql import SparkSession
 
-__all__ = ["SparkUnavailable", "file_system", "first_line", "session"]
+__all__ = [
+    "STATUS_STORE",
+    "SparkUnavailable",
+    "file_system",
+    "first_line",
+    "session",
+    "session_settings",
+]
 
 
 class SparkUnavailable(SpilloverError):
@@ -39,7 +46,8 @@ def session(
     master: str = "local[*]", conf: Mapping[str, str] | None = None, *, app: str | None = None
 ) -> SparkSession:
     """A Spark session on ``master`` with the settings ``conf`` (``spark.*`` keys), its
-    log kept to errors. Raises :class:`SparkUnavailable` without pyspark or Java."""
+    log kept to errors and its web UI's past kept short (:data:`STATUS_STORE`, unless
+    ``conf`` sets those keys). Raises :class:`SparkUnavailable` without pyspark or Java."""
     _pyspark()
     from pyspark.sql import SparkSession
 
@@ -47,10 +55,7 @@ def session(
         raise SparkUnavailable(
             "the Spark engine needs Java 17 or newer: install it or set JAVA_HOME"
         )
-    settings = {"spark.ui.showConsoleProgress": "false", **(conf or {})}
-    settings[_DRIVER_JAVA_OPTIONS] = " ".join(
-        filter(None, [_quiet_log_option(), settings.get(_DRIVER_JAVA_OPTIONS, "")])
-    )
+    settings = session_settings(conf)
     name = app or __name__.partition(".")[0]
     builder = SparkSession.builder.master(master).appName(name)
     for key, value in settings.items():
@@ -65,7 +70,33 @@ def session(
     return spark
 
 
+def session_settings(conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings :func:`session` starts Spark with: ``conf`` over spillover's own (no
+    console progress bar, :data:`STATUS_STORE`), the driver's JVM options led by the one
+    that keeps its log to errors (a log4j2 file given in ``conf`` comes later and wins).
+
+    >>> s = session_settings({"spark.ui.retainedJobs": "50"})
+    >>> s["spark.ui.retainedJobs"], s["spark.sql.ui.retainedExecutions"]
+    ('50', '100')
+    """
+    settings = {"spark.ui.showConsoleProgress": "false", **STATUS_STORE, **(conf or {})}
+    settings[_DRIVER_JAVA_OPTIONS] = " ".join(
+        filter(None, [_quiet_log_option(), settings.get(_DRIVER_JAVA_OPTIONS, "")])
+    )
+    return settings
+
+
 _DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+#: how much of its past the driver keeps for its web UI (Spark's defaults: 1,000 each).
+#: An audit runs a hundred or more jobs, each with its plan; a session that serves many
+#: (``simulate --engine spark``, a notebook) kept every plan of the last 1,000 in the
+#: driver's heap, and a 1 GB driver ran out of memory in a broadcast late in a long run.
+#: Given settings (``conf``, ``spark-submit --conf``) win.
+STATUS_STORE = {
+    "spark.sql.ui.retainedExecutions": "100",
+    "spark.ui.retainedJobs": "500",
+    "spark.ui.retainedStages": "500",
+}
 #: lines the JVM prints on stderr before any logging is set up, which no setting turns off:
 #: Spark's launcher always adds the incubator module jdk.incubator.vector
 _JVM_NOISE = re.compile(rb"^WARNING: Using incubator modules: ")
