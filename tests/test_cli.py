@@ -143,6 +143,9 @@ def test_audit_refuses_unknown_extension(run, tmp_path):
     result = run("audit", "--data", DATA, "--out", str(tmp_path / "audit.xlsx"))
     assert result.exit_code == 1
     assert ".csv or .jsonl" in result.output
+    result = run("audit", "--data", DATA, "--out", str(tmp_path / ".csv"))
+    assert result.exit_code == 1
+    assert "give the audit file a name before .csv" in result.output
 
 
 def test_user_errors_are_one_clean_message(run, tmp_path, monkeypatch):

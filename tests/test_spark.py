@@ -141,6 +141,24 @@ def test_the_cli_writes_the_embedded_audits_file_byte_for_byte(spark, tmp_path):
         assert res.output.startswith(f"wrote 16 rows to {got}")
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (".csv", "give the audit output a name before .csv"),
+        (".parquet", "give the audit output a name before .parquet"),
+        ("audit.xlsx", "must end in .csv, .jsonl or .parquet"),
+    ],
+)
+def test_an_output_without_a_name_or_format_is_refused(spark, tmp_path, name, message):
+    """As the embedded audit refuses ``--out DIR/.csv`` (a hidden file with no name), so
+    does the Spark audit (it wrote a file named ``.csv``), before reading anything."""
+    args = ["audit", "--engine", "spark", "--master", "local[2]", "--data", str(JIANG)]
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / name)])
+    assert res.exit_code == 1
+    assert message in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_cli_writes_a_parquet_dataset_of_the_same_rows(spark, tmp_path):
     out = tmp_path / "audit.parquet"
     res = CliRunner().invoke(

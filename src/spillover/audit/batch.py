@@ -132,6 +132,8 @@ def _pass(
 
 def _checked_out(out: str | Path) -> Path:
     out = Path(out)
+    if out.name in FORMATS:  # ".csv" alone: a hidden file without a name, no suffix
+        raise SpilloverError(f"{out}: give the audit file a name before {out.name}")
     if out.suffix not in FORMATS:
         raise SpilloverError(f"{out}: the audit file must end in .csv or .jsonl")
     if not out.parent.is_dir():

@@ -71,7 +71,10 @@ def audit_path(
     (:func:`spillover.audit.batch.write_audit`). Both are written atomically (a hidden
     temporary renamed into place)."""
     out = str(out)
-    suffix = "." + out.rsplit(".", 1)[-1] if "." in out.rsplit("/", 1)[-1] else ""
+    name = out.rsplit("/", 1)[-1]
+    suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    if name in OUT_FORMATS:  # as the embedded audit: ".csv" alone is not a file name
+        raise SpilloverError(f"{out}: give the audit output a name before {name}")
     if suffix not in OUT_FORMATS:
         raise SpilloverError(f"{out}: the audit output must end in .csv, .jsonl or .parquet")
     if suffix != ".parquet" and not _is_local(out):
