@@ -209,6 +209,26 @@ def test_a_loan_named_by_a_withdrawn_match_names_no_one_in_the_copy(tmp_path):
     assert row.borrower_id is None and row.borrower_record == "TY-R-XU" and row.amount == 1000
 
 
+def test_a_copy_does_not_turn_a_linkage_match_into_a_given_borrower(tmp_path):
+    """A loan named only by a record that linkage matched (phone alone, 0.62) is written
+    by its record alone, even in an unchanged copy: the copy used to fill ``borrower_id``
+    with the matched person, a fact that then outlived any later correction of the
+    match (and a later ``link`` that matched the record otherwise wrote a folder
+    spillover refused)."""
+    source = _records_case(tmp_path)
+    applied = apply_remedy(source, tmp_path / "fixed", entry_id="E-HQ-XU")
+    assert applied.records == ()  # no remedy needed: an unchanged copy
+    rows = {r.loan_id: r for r in read_valid_table(tmp_path / "fixed", "loans")}
+    given = {r.loan_id: r for r in read_valid_table(source, "loans")}
+    assert rows["XY-TY-1"].borrower_id is None and rows["XY-TY-1"].borrower_record == "TY-R-XU"
+    assert rows["XY-QC-1"].borrower_id is None and rows["XY-QC-1"].borrower_record == "QC-R-XU"
+    # a loan given both its borrower and its record keeps its record; the same person
+    assert given["J-2019-BIZ"].borrower_id == "jiang"
+    assert rows["J-2019-BIZ"].borrower_record == "QT-R-J"
+    copy, original = load_folder(tmp_path / "fixed"), load_folder(source)
+    assert copy.loans == original.loans and copy.matches == original.matches
+
+
 def test_the_copy_keeps_a_loan_on_an_unresolved_record_and_its_links(tmp_path):
     """A loan named only by an unresolved record is out of the graph, yet a row of the
     folder: the corrected copy keeps every row but those corrected."""

@@ -692,7 +692,10 @@ def _table_rows(data: Dataset) -> dict[str, list[tuple[Any, ...]]]:
             (
                 x.loan_id,
                 x.platform_id,
-                x.borrower_id,
+                # a loan named by a record names its borrower by the record alone: its
+                # person follows from the record (records.person_id or its match), and a
+                # match written as a fact here would outlive the match's correction
+                "" if x.borrower_record else x.borrower_id,
                 x.applied_at,
                 x.status.value,
                 x.applicant_phone,
@@ -756,7 +759,10 @@ def write_dataset(data: Dataset, folder: Path, progress: Progress | None = None)
     """Write ``data`` as CSV files (docs/contract.md §1) into the existing folder ``folder``.
 
     A data folder is machine input: cells are written exactly as the loader reads
-    them back (no formula neutralizing, see docs/privacy.md).
+    them back (no formula neutralizing, see docs/privacy.md). A loan that names its
+    borrower by a platform record (``borrower_record``) is written with the record only
+    (``borrower_id`` empty): the record resolves to the same person, and a linkage match
+    is not turned into a given borrower.
     """
     counts: dict[str, int] = {}
     tables = _table_rows(data)
