@@ -823,6 +823,30 @@ def test_a_people_table_in_parquet_gains_the_new_people_in_parquet(tmp_path, for
     assert loaded.people["new-r2"].name == "Xu Yan" and loaded.matches["r2"].person_id == "new-r2"
 
 
+@pytest.mark.parametrize("form", ["file", "parts"])
+def test_a_parquet_column_of_nulls_only_takes_the_new_peoples_values(tmp_path, form):
+    """A ``people.parquet`` column of nulls only (type null: a column of missing values,
+    docs/contract.md §1) that the new people give a city in becomes text: link once
+    stopped with a traceback (no cast from string to null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [rec("r1", "Li Lei", city="Suzhou"), rec("r2", "Xu Yan", ID_XU)]
+    data = write_records(tmp_path / "in", rows)
+    (data / "people.csv").unlink()
+    people = pa.table({"person_id": ["P1"], "name": ["Somebody"], "city": pa.nulls(1)})
+    if form == "file":
+        pq.write_table(people, data / "people.parquet")
+    else:
+        (data / "people.parquet").mkdir()
+        pq.write_table(people, data / "people.parquet" / "part-0.parquet")
+    load_folder(data)  # the input is accepted
+    link(data, tmp_path / "out")
+    loaded = load_folder(tmp_path / "out")
+    assert sorted(loaded.people) == ["P1", "new-r1", "new-r2"]
+    assert loaded.people["new-r1"].city == "Suzhou" and loaded.people["P1"].city is None
+
+
 @pytest.mark.parametrize("case", BAD_CASES, ids=[c.name for c in BAD_CASES])
 def test_every_bad_folder_of_the_corpus_is_refused_by_link(case, tmp_path, run):
     """The adversarial corpus of tests/test_bad_input.py (each folder with records added

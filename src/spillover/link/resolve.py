@@ -1353,14 +1353,18 @@ def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
 
 def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
     """The new people as one more Parquet part: the table's last part when it is a folder
-    of parts, else the file rewritten with the rows added (its column types kept)."""
+    of parts, else the file rewritten with the rows added (its column types kept). A
+    column of nulls only (type ``null``, a column of missing values) that the new people
+    give values in becomes text (``string``): in the new part, and in the whole file."""
     files = parquetio.parts(path)
     schema = pq.read_schema(files[0]).remove_metadata()
     columns = []
-    for field in schema:
+    for i, field in enumerate(schema):
         values = [row.get(field.name) or None for row in rows]
         if any(v is not None for v in values):
-            columns.append(pa.array(values, pa.string()).cast(field.type))
+            if pa.types.is_null(field.type):  # no value to keep the type of: text now
+                schema = schema.set(i, field.with_type(pa.string()))
+            columns.append(pa.array(values, pa.string()).cast(schema.field(i).type))
         else:
             columns.append(pa.nulls(len(rows), field.type))
     added = pa.Table.from_arrays(columns, schema=schema)
@@ -1368,7 +1372,8 @@ def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
         last = files[-1].name
         pq.write_table(added, path / f"{last.removesuffix(parquetio.SUFFIX)}~linked.parquet")
         return
-    pq.write_table(pa.concat_tables([pq.read_table(path, schema=schema), added]), path)
+    given = pq.read_table(path).select(schema.names).cast(schema)
+    pq.write_table(pa.concat_tables([given, added]), path)
 
 
 # ---------------------------------------------------------------------------------------------
