@@ -560,6 +560,42 @@ def test_cli_link(run, tmp_path):
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ("in/people.csv", "inside the --data folder"),
+        ("in/model.json", "inside the --data folder"),
+        ("out/model.json", "inside the --out folder"),
+        ("out", "inside the --out folder"),
+        ("dir", "is a folder, not a file"),
+        ("file/model.json", "is not a folder"),
+    ],
+)
+def test_save_settings_never_overwrites_the_data_or_lands_in_the_output(
+    run, tmp_path, where, words
+):
+    """``--save-settings`` naming a table of --data overwrote it with the model (before the
+    linked folder, a copy of the clobbered data, was written; exit 0). A file in the data
+    folder or in the linked folder, or a folder, is refused before anything is written; a
+    missing folder for it is made."""
+    data = write_records(tmp_path / "in", [rec("r1", "Xu Yan", ID_XU), rec("r2", "XU Yan", ID_XU)])
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"),
+                 "--save-settings", str(tmp_path / where))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "--save-settings" in result.output and words in result.output, result.output
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    assert not any((tmp_path / "out").iterdir())
+    fine = run("link", "--data", str(data), "--out", str(tmp_path / "out"),
+               "--save-settings", str(tmp_path / "new" / "model.json"))  # fmt: skip
+    assert fine.exit_code == 0, fine.output
+    load_settings(tmp_path / "new" / "model.json")
+    load_folder(tmp_path / "out")
+
+
 def test_cli_synth_records(run, tmp_path):
     result = run(
         "synth", "--people", "50", "--seed", "1", "--out", str(tmp_path / "s"), "--records"

@@ -1397,7 +1397,8 @@ def link(
     ``settings``: a Splink settings JSON (default: the model shipped with the
     package); ``train``: estimate its parameters from these records instead (u by
     random sampling seeded with ``seed``, m by EM), and with ``save_settings``
-    write the trained model there; ``None`` (the default): trained when ``settings``
+    write the trained model there (a file not inside ``data`` or ``out``:
+    :class:`~spillover.errors.OptionError` otherwise, nothing written); ``None`` (the default): trained when ``settings``
     is ``None`` and there are at least :data:`AUTO_TRAIN_RECORDS` records. ``threshold``: the match probability at or
     above which a pair is the same person. ``max_block_size``: a blocking key
     value (a phone, an ID number, a name in a city...) on more records than this
@@ -1411,6 +1412,8 @@ def link(
     began = time.perf_counter()
     data, out = Path(data), Path(out)
     _check_options(data, out, threshold, seed, max_block_size)
+    if save_settings is not None:
+        _check_save_settings(Path(save_settings), data, out)
     model = load_settings(Path(settings) if settings is not None else None)
     records, taken = _read_records(data)
     n = records.num_rows
@@ -1427,6 +1430,7 @@ def link(
     refused = _refused(pairs)
     del pairs  # the joining pairs' waterfalls are in result's matches now
     if save_settings is not None:
+        Path(save_settings).parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(save_settings) as handle:
             handle.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
     _write_linked(data, out, records, result)
@@ -1466,6 +1470,22 @@ def _check_options(data: Path, out: Path, threshold: float, seed: int, cap: int)
         raise OptionError("--out", f"{out} exists and is not an empty folder")
     if cap < 2:
         raise OptionError("--max-block-size", f"must be >= 2, not {cap}")
+
+
+def _check_save_settings(path: Path, data: Path, out: Path) -> None:
+    """Refuse a ``--save-settings`` file that would overwrite a table of the data folder
+    (any file inside it: the model is written before the linked folder, which copies the
+    data folder) or land inside the linked folder (which must be new or empty), or that
+    is a folder (its folder is made when missing)."""
+    where = path.resolve()
+    for folder, option in ((data, "--data"), (out, "--out")):
+        if where.is_relative_to(folder.resolve()):
+            raise OptionError("--save-settings", f"{path} is inside the {option} folder {folder}")
+    if path.is_dir():
+        raise OptionError("--save-settings", f"{path} is a folder, not a file")
+    above = next((p for p in path.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise OptionError("--save-settings", f"{above} is not a folder")
 
 
 def _run_model(
