@@ -596,6 +596,45 @@ def test_save_settings_never_overwrites_the_data_or_lands_in_the_output(
     load_folder(tmp_path / "out")
 
 
+def test_region_reads_the_records_phones_as_the_other_tables(run, tmp_path):
+    """``link --region US`` reads every national number in the US, as ``audit --region US``
+    does (docs/contract.md §1): link had no --region and read the records in CN, refusing
+    a US number (``6502530000``) or, for one also valid in CN (``2125551234``), writing
+    ``+862125551234`` to records.csv while the phones table's ``2125551234`` reads as
+    ``+12125551234``. The records are written in E.164 as read."""
+    people = "person_id,name\nP1,Xu Yan\nP2,Li Lei\n"
+    rows = [
+        rec("r1", "Xu Yan", "", "2125551234", person_id="P1"),
+        rec("r2", "XU Yan", "", "(212) 555-1234"),
+        rec("r3", "Li Lei", "", "650 253 0000", person_id="P2"),
+        rec("r4", "Li Lei", "", "6502530000"),
+    ]
+    data = write_records(tmp_path / "in", rows, people)
+    (data / "phones.csv").write_text(
+        "phone,owner_id,verified\n2125551234,P1,true\n6502530000,P2,true\n", encoding="utf-8"
+    )
+    load_folder(data, region="US")  # the folder is valid in the US
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"), "--region", "us")
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "out" / "records.csv").open(encoding="utf-8", newline="") as handle:
+        written = {r["record_id"]: r["phone"] for r in csv.DictReader(handle)}
+    assert written == {
+        "r1": "+12125551234",
+        "r2": "+12125551234",
+        "r3": "+16502530000",
+        "r4": "+16502530000",
+    }
+    linked = load_folder(tmp_path / "out", region="US")
+    assert set(linked.phone_periods) == {"+12125551234", "+16502530000"}
+    assert {r: linked.matches[r].person_id for r in ("r2", "r4")} == {"r2": "P1", "r4": "P2"}
+    # the library takes it too; a region phonenumbers does not know is refused by name
+    link(data, tmp_path / "lib", region="US")
+    assert load_folder(tmp_path / "lib", region="US").matches["r4"].person_id == "P2"
+    with pytest.raises(OptionError, match="--region"):
+        link(data, tmp_path / "x", region="XX")
+    assert not (tmp_path / "x").exists()
+
+
 def test_cli_synth_records(run, tmp_path):
     result = run(
         "synth", "--people", "50", "--seed", "1", "--out", str(tmp_path / "s"), "--records"

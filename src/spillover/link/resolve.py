@@ -65,7 +65,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..data import parquet as parquetio
-from ..data.exact import table_file, table_paths
+from ..data.exact import checked_region, table_file, table_paths
 from ..data.fast import read_columns
 from ..data.rows import MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
@@ -536,10 +536,11 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, s
     return pa.table(columns), people
 
 
-def _prepare(records: pa.Table) -> pa.Table:
+def _prepare(records: pa.Table, region: str = DEFAULT_REGION) -> pa.Table:
     """The columns the model compares: names written, as pinyin, with order swaps undone
-    and in parts, phones in E.164, ID numbers upper-case, birth dates (when missing, from
-    the ID number if it is a valid resident ID), cities."""
+    and in parts, phones in E.164 (a number without ``+`` read in ``region``), ID numbers
+    upper-case, birth dates (when missing, from the ID number if it is a valid resident
+    ID), cities."""
     names = records["name"].combine_chunks()
     distinct = pc.unique(names).drop_null().to_pylist()
     forms = {n: name_forms(n) for n in distinct}
@@ -558,13 +559,14 @@ def _prepare(records: pa.Table) -> pa.Table:
     hi = pa.array([max(p) if len(p) > 1 else None for p in split], pa.string())
 
     phones = records["phone"].combine_chunks()
-    national = pc.match_substring_regex(phones, rf"^{CN_MOBILE_SHAPE}$")
-    phones = pc.if_else(national, pc.binary_join_element_wise("+86", phones, ""), phones)
+    if region == "CN":  # the common case without phonenumbers: a CN national mobile number
+        national = pc.match_substring_regex(phones, rf"^{CN_MOBILE_SHAPE}$")
+        phones = pc.if_else(national, pc.binary_join_element_wise("+86", phones, ""), phones)
     odd = [p for p in pc.unique(phones).drop_null().to_pylist() if not _E164_CN.fullmatch(p)]
     fixed: dict[str, str | None] = {}
     for raw in odd:
         try:
-            fixed[raw] = normalize_phone(raw)
+            fixed[raw] = normalize_phone(raw, region)
         except SpilloverError:
             fixed[raw] = None  # not a phone number: not compared
     if fixed:
@@ -1391,6 +1393,7 @@ def link(
     save_settings: str | Path | None = None,
     max_block_size: int = MAX_BLOCK_SIZE,
     on_model: Callable[[ModelRun], None] | None = None,
+    region: str = DEFAULT_REGION,
 ) -> LinkSummary:
     """Resolve the records of ``data`` to people and write the linked folder ``out``.
 
@@ -1407,21 +1410,32 @@ def link(
     accept (:class:`~spillover.errors.DataError` otherwise, nothing written). The
     same input, settings and seed give the same folder. ``on_model``: called with the
     :class:`ModelRun` once the pairs are scored, before anything is written
-    (``link --report``).
+    (``link --report``). ``region``: the region a phone number written without ``+`` is
+    read in, in every table (docs/contract.md §1, ``--region``); the records are written
+    with their phones in E.164, so the linked folder reads the same in any region.
     """
     began = time.perf_counter()
     data, out = Path(data), Path(out)
     _check_options(data, out, threshold, seed, max_block_size)
+    region = checked_region(region)
     if save_settings is not None:
         _check_save_settings(Path(save_settings), data, out)
     model = load_settings(Path(settings) if settings is not None else None)
-    records, taken = _read_records(data)
+    records, taken = _read_records(data, region)
     n = records.num_rows
     if train is None:
         train = settings is None and n >= AUTO_TRAIN_RECORDS
     notes: list[str] = []
     model, scored, pairs, blocking = _run_model(
-        _prepare(records), model, settings, train, seed, threshold, max_block_size, notes, on_model
+        _prepare(records, region),
+        model,
+        settings,
+        train,
+        seed,
+        threshold,
+        max_block_size,
+        notes,
+        on_model,
     )
     left, right = _pair_positions(records, pairs)
     order = pc.array_sort_indices(records["record_id"]).to_numpy()
