@@ -635,6 +635,74 @@ def test_region_reads_the_records_phones_as_the_other_tables(run, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def jiang_records_with_a_loan(tmp_path: Path, borrower: str) -> Path:
+    """examples/jiang_records with one more loan on tianyan naming the record TY-R-XU
+    (resolved to jiang by the given matches.csv, a phone-only match) and ``borrower``."""
+    import shutil
+
+    from spillover.examples import jiang_records_path
+
+    data = tmp_path / "in"
+    shutil.copytree(jiang_records_path(), data)
+    (data / "README.md").unlink(missing_ok=True)
+    with (data / "loans.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f"U-2,tianyan,{borrower},TY-R-XU,2023-01-01,defaulted,,,100,2023-02-01\n")
+    return data
+
+
+def test_a_record_a_loan_names_with_its_borrower_keeps_its_match(run, tmp_path):
+    """A loan that names its borrower by ``borrower_id`` and by ``borrower_record`` says
+    which person that record is (docs/contract.md §1: the record must resolve to
+    borrower_id). link dropped the given match and linked the record again, to xu_yan,
+    and wrote (exit 0) a folder every later command refused ("record 'TY-R-XU' resolves
+    to person 'xu_yan', not to borrower_id 'jiang'"). The record keeps its match as the
+    input gave it now (evidence, not made certain), and the linked folder is accepted."""
+    data = jiang_records_with_a_loan(tmp_path, "jiang")
+    load_folder(data)  # the input is accepted
+    given = matches(data)["TY-R-XU"]
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "1 kept as given (named by a loan with its borrower)" in result.output
+    linked = load_folder(tmp_path / "out")  # was refused
+    written = matches(tmp_path / "out")["TY-R-XU"]
+    assert {k: v for k, v in written.items() if k != "waterfall"} == {
+        k: v for k, v in given.items() if k != "waterfall"
+    }
+    match = linked.matches["TY-R-XU"]
+    assert (match.person_id, match.matched_by, match.match_probability) == (
+        "jiang",
+        MatchKey.PHONE_ONLY,
+        0.62,
+    )
+    assert match.waterfall == load_folder(data).matches["TY-R-XU"].waterfall
+    assert linked.records["TY-R-XU"].person_id is None  # records as given
+    assert linked.loans["U-2"].borrower_id == "jiang"
+    # a loan naming the record alone says nothing of its person: the record is linked
+    alone = jiang_records_with_a_loan(tmp_path / "alone", "")
+    link(alone, tmp_path / "alone-out")
+    assert load_folder(tmp_path / "alone-out").matches["TY-R-XU"].person_id == "xu_yan"
+
+
+def test_a_linked_folder_the_loader_refuses_is_never_written(tmp_path):
+    """link reads the folder it wrote with the project's loader before it appears at
+    --out: a defect of link is one clean message naming the files in --out, and nothing
+    is written."""
+    import spillover.link.resolve as module
+    from spillover.errors import SpilloverError
+
+    data = write_records(tmp_path / "in", [rec("r1", "Xu Yan", ID_XU)])
+    out = tmp_path / "out"
+    with (
+        pytest.raises(SpilloverError, match=r"(?s)loaders refuse.*out/loans\.csv:2: "),
+        module._linked_folder(data, out) as tmp,
+    ):
+        module._check_written(tmp, out, "CN")  # the copy of a valid folder passes
+        with (tmp / "loans.csv").open("a", encoding="utf-8") as handle:
+            handle.write("L1,nowhere,2023-01-01,defaulted\n")  # no borrower, no platform
+        module._check_written(tmp, out, "CN")
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
 def test_cli_synth_records(run, tmp_path):
     result = run(
         "synth", "--people", "50", "--seed", "1", "--out", str(tmp_path / "s"), "--records"

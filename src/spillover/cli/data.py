@@ -216,7 +216,8 @@ def link(
         s, report = link_report(data, out, report_dir, truth=truth, **options)
     click.echo(
         f"wrote {out} in {s.elapsed:.1f}s: {s.records} records, {s.known} known, "
-        f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
+        + (f"{s.held} kept as given (named by a loan with its borrower), " if s.held else "")
+        + f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
         f"{s.pairs_joined} joined, {s.pairs_refused_phone_only} refused (no name or ID agreed)"
         + (
             f", {s.pairs_refused_misused_phone} refused (names only similar on a misused phone)"
