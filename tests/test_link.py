@@ -560,6 +560,149 @@ def test_cli_link(run, tmp_path):
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ("in/people.csv", "inside the --data folder"),
+        ("in/model.json", "inside the --data folder"),
+        ("out/model.json", "inside the --out folder"),
+        ("out", "inside the --out folder"),
+        ("dir", "is a folder, not a file"),
+        ("file/model.json", "is not a folder"),
+    ],
+)
+def test_save_settings_never_overwrites_the_data_or_lands_in_the_output(
+    run, tmp_path, where, words
+):
+    """``--save-settings`` naming a table of --data overwrote it with the model (before the
+    linked folder, a copy of the clobbered data, was written; exit 0). A file in the data
+    folder or in the linked folder, or a folder, is refused before anything is written; a
+    missing folder for it is made."""
+    data = write_records(tmp_path / "in", [rec("r1", "Xu Yan", ID_XU), rec("r2", "XU Yan", ID_XU)])
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"),
+                 "--save-settings", str(tmp_path / where))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "--save-settings" in result.output and words in result.output, result.output
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    assert not any((tmp_path / "out").iterdir())
+    fine = run("link", "--data", str(data), "--out", str(tmp_path / "out"),
+               "--save-settings", str(tmp_path / "new" / "model.json"))  # fmt: skip
+    assert fine.exit_code == 0, fine.output
+    load_settings(tmp_path / "new" / "model.json")
+    load_folder(tmp_path / "out")
+
+
+def test_region_reads_the_records_phones_as_the_other_tables(run, tmp_path):
+    """``link --region US`` reads every national number in the US, as ``audit --region US``
+    does (docs/contract.md §1): link had no --region and read the records in CN, refusing
+    a US number (``6502530000``) or, for one also valid in CN (``2125551234``), writing
+    ``+862125551234`` to records.csv while the phones table's ``2125551234`` reads as
+    ``+12125551234``. The records are written in E.164 as read."""
+    people = "person_id,name\nP1,Xu Yan\nP2,Li Lei\n"
+    rows = [
+        rec("r1", "Xu Yan", "", "2125551234", person_id="P1"),
+        rec("r2", "XU Yan", "", "(212) 555-1234"),
+        rec("r3", "Li Lei", "", "650 253 0000", person_id="P2"),
+        rec("r4", "Li Lei", "", "6502530000"),
+    ]
+    data = write_records(tmp_path / "in", rows, people)
+    (data / "phones.csv").write_text(
+        "phone,owner_id,verified\n2125551234,P1,true\n6502530000,P2,true\n", encoding="utf-8"
+    )
+    load_folder(data, region="US")  # the folder is valid in the US
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"), "--region", "us")
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "out" / "records.csv").open(encoding="utf-8", newline="") as handle:
+        written = {r["record_id"]: r["phone"] for r in csv.DictReader(handle)}
+    assert written == {
+        "r1": "+12125551234",
+        "r2": "+12125551234",
+        "r3": "+16502530000",
+        "r4": "+16502530000",
+    }
+    linked = load_folder(tmp_path / "out", region="US")
+    assert set(linked.phone_periods) == {"+12125551234", "+16502530000"}
+    assert {r: linked.matches[r].person_id for r in ("r2", "r4")} == {"r2": "P1", "r4": "P2"}
+    # the library takes it too; a region phonenumbers does not know is refused by name
+    link(data, tmp_path / "lib", region="US")
+    assert load_folder(tmp_path / "lib", region="US").matches["r4"].person_id == "P2"
+    with pytest.raises(OptionError, match="--region"):
+        link(data, tmp_path / "x", region="XX")
+    assert not (tmp_path / "x").exists()
+
+
+def jiang_records_with_a_loan(tmp_path: Path, borrower: str) -> Path:
+    """examples/jiang_records with one more loan on tianyan naming the record TY-R-XU
+    (resolved to jiang by the given matches.csv, a phone-only match) and ``borrower``."""
+    import shutil
+
+    from spillover.examples import jiang_records_path
+
+    data = tmp_path / "in"
+    shutil.copytree(jiang_records_path(), data)
+    (data / "README.md").unlink(missing_ok=True)
+    with (data / "loans.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f"U-2,tianyan,{borrower},TY-R-XU,2023-01-01,defaulted,,,100,2023-02-01\n")
+    return data
+
+
+def test_a_record_a_loan_names_with_its_borrower_keeps_its_match(run, tmp_path):
+    """A loan that names its borrower by ``borrower_id`` and by ``borrower_record`` says
+    which person that record is (docs/contract.md §1: the record must resolve to
+    borrower_id). link dropped the given match and linked the record again, to xu_yan,
+    and wrote (exit 0) a folder every later command refused ("record 'TY-R-XU' resolves
+    to person 'xu_yan', not to borrower_id 'jiang'"). The record keeps its match as the
+    input gave it now (evidence, not made certain), and the linked folder is accepted."""
+    data = jiang_records_with_a_loan(tmp_path, "jiang")
+    load_folder(data)  # the input is accepted
+    given = matches(data)["TY-R-XU"]
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "1 kept as given (named by a loan with its borrower)" in result.output
+    linked = load_folder(tmp_path / "out")  # was refused
+    written = matches(tmp_path / "out")["TY-R-XU"]
+    assert {k: v for k, v in written.items() if k != "waterfall"} == {
+        k: v for k, v in given.items() if k != "waterfall"
+    }
+    match = linked.matches["TY-R-XU"]
+    assert (match.person_id, match.matched_by, match.match_probability) == (
+        "jiang",
+        MatchKey.PHONE_ONLY,
+        0.62,
+    )
+    assert match.waterfall == load_folder(data).matches["TY-R-XU"].waterfall
+    assert linked.records["TY-R-XU"].person_id is None  # records as given
+    assert linked.loans["U-2"].borrower_id == "jiang"
+    # a loan naming the record alone says nothing of its person: the record is linked
+    alone = jiang_records_with_a_loan(tmp_path / "alone", "")
+    link(alone, tmp_path / "alone-out")
+    assert load_folder(tmp_path / "alone-out").matches["TY-R-XU"].person_id == "xu_yan"
+
+
+def test_a_linked_folder_the_loader_refuses_is_never_written(tmp_path):
+    """link reads the folder it wrote with the project's loader before it appears at
+    --out: a defect of link is one clean message naming the files in --out, and nothing
+    is written."""
+    import spillover.link.resolve as module
+    from spillover.errors import SpilloverError
+
+    data = write_records(tmp_path / "in", [rec("r1", "Xu Yan", ID_XU)])
+    out = tmp_path / "out"
+    with (
+        pytest.raises(SpilloverError, match=r"(?s)loaders refuse.*out/loans\.csv:2: "),
+        module._linked_folder(data, out) as tmp,
+    ):
+        module._check_written(tmp, out, "CN")  # the copy of a valid folder passes
+        with (tmp / "loans.csv").open("a", encoding="utf-8") as handle:
+            handle.write("L1,nowhere,2023-01-01,defaulted\n")  # no borrower, no platform
+        module._check_written(tmp, out, "CN")
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
 def test_cli_synth_records(run, tmp_path):
     result = run(
         "synth", "--people", "50", "--seed", "1", "--out", str(tmp_path / "s"), "--records"
@@ -821,6 +964,30 @@ def test_a_people_table_in_parquet_gains_the_new_people_in_parquet(tmp_path, for
     loaded = load_folder(tmp_path / "out")
     assert sorted(loaded.people) == ["P1", "new-r1", "new-r2"]
     assert loaded.people["new-r2"].name == "Xu Yan" and loaded.matches["r2"].person_id == "new-r2"
+
+
+@pytest.mark.parametrize("form", ["file", "parts"])
+def test_a_parquet_column_of_nulls_only_takes_the_new_peoples_values(tmp_path, form):
+    """A ``people.parquet`` column of nulls only (type null: a column of missing values,
+    docs/contract.md §1) that the new people give a city in becomes text: link once
+    stopped with a traceback (no cast from string to null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [rec("r1", "Li Lei", city="Suzhou"), rec("r2", "Xu Yan", ID_XU)]
+    data = write_records(tmp_path / "in", rows)
+    (data / "people.csv").unlink()
+    people = pa.table({"person_id": ["P1"], "name": ["Somebody"], "city": pa.nulls(1)})
+    if form == "file":
+        pq.write_table(people, data / "people.parquet")
+    else:
+        (data / "people.parquet").mkdir()
+        pq.write_table(people, data / "people.parquet" / "part-0.parquet")
+    load_folder(data)  # the input is accepted
+    link(data, tmp_path / "out")
+    loaded = load_folder(tmp_path / "out")
+    assert sorted(loaded.people) == ["P1", "new-r1", "new-r2"]
+    assert loaded.people["new-r1"].city == "Suzhou" and loaded.people["P1"].city is None
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=[c.name for c in BAD_CASES])

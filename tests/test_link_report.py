@@ -260,6 +260,18 @@ def test_a_report_folder_inside_the_data_or_the_output_is_refused(tmp_path, wher
     assert not (tmp_path / "out").exists() and not (tmp_path / "in" / "rep").exists()
 
 
+def test_save_settings_inside_the_report_folder_is_refused(tmp_path, run):
+    """The model saved inside --report would make the report folder not empty when the
+    report is written, after the linked folder: refused first, nothing written."""
+    data = small_folder(tmp_path)
+    result = run("link", "--data", str(data), "--out", str(tmp_path / "out"),
+                 "--report", str(tmp_path / "rep"),
+                 "--save-settings", str(tmp_path / "rep" / "model.json"))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "--save-settings" in result.output and "inside the --report folder" in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "rep").exists()
+
+
 def test_truth_needs_a_report(tmp_path, run):
     data = small_folder(tmp_path)
     result = run("link", "--data", str(data), "--out", str(tmp_path / "out"),

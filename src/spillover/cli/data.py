@@ -177,6 +177,7 @@ def _require(*names: str) -> None:
     help="With --report: a CSV of record_id,person_id (each record's true person, as "
     "synth's ground_truth/records.csv) for the exact blocking recall and pairwise quality.",
 )
+@region_option()
 @handle_errors
 def link(
     data: Path,
@@ -189,6 +190,7 @@ def link(
     max_block_size: int,
     report_dir: Path | None,
     truth: Path | None,
+    region: str,
 ) -> None:
     """Resolve the platform records of --data to people; write the linked folder --out."""
     if truth is not None and report_dir is None:
@@ -203,6 +205,7 @@ def link(
         "seed": seed,
         "save_settings": save_settings,
         "max_block_size": max_block_size,
+        "region": region,
     }
     report = None
     if report_dir is None:
@@ -213,7 +216,8 @@ def link(
         s, report = link_report(data, out, report_dir, truth=truth, **options)
     click.echo(
         f"wrote {out} in {s.elapsed:.1f}s: {s.records} records, {s.known} known, "
-        f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
+        + (f"{s.held} kept as given (named by a loan with its borrower), " if s.held else "")
+        + f"{s.matched} matched, {s.people_new} new people; {s.pairs_scored} pairs scored, "
         f"{s.pairs_joined} joined, {s.pairs_refused_phone_only} refused (no name or ID agreed)"
         + (
             f", {s.pairs_refused_misused_phone} refused (names only similar on a misused phone)"

@@ -203,6 +203,9 @@ def link_report(
     (:class:`~spillover.errors.OptionError`: nothing written)."""
     report = Path(report)
     _check_report_folder(report, Path(out), Path(data))
+    saved = options.get("save_settings")
+    if saved is not None and Path(saved).resolve().is_relative_to(report.resolve()):
+        raise OptionError("--save-settings", f"{saved} is inside the --report folder {report}")
     truth_path = Path(truth) if truth is not None else None
     truth_map = read_truth(truth_path) if truth_path is not None else None
     seen = _Seen(truth=truth_map)

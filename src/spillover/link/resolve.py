@@ -65,11 +65,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..data import parquet as parquetio
-from ..data.exact import table_file, table_paths
+from ..data.exact import checked_region, read_valid_table, table_file, table_paths
 from ..data.fast import read_columns
-from ..data.rows import MatchRow, RecordRow
+from ..data.rows import LoanRow, MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
-from ..facts.model import MATCH_FIELDS, MatchKey
+from ..facts.columns import Columns
+from ..facts.model import MATCH_FIELDS, Match, MatchKey
 from ..facts.phones import CN_MOBILE_SHAPE, DEFAULT_REGION, normalize_phone
 from ..facts.resident_id import validate_resident_id
 from ..files.write import atomic_file, atomic_folder, write_data_rows
@@ -180,6 +181,9 @@ class LinkSummary:
     #: joining pairs left out because they would make one person of two birth dates farther
     #: apart than a typo (:func:`_without_id_conflicts`)
     pairs_refused_birth_conflict: int = 0
+    #: records without a ``person_id`` that a loan names with its ``borrower_id``: kept
+    #: with their match as the input gave it, not linked again
+    held: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,9 +509,12 @@ def _untrained(settings: Mapping[str, Any]) -> dict[str, Any]:
 # reading the records
 
 
-def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, set[str]]:
-    """The ``records`` table of ``data`` as text columns (missing values null), and the
-    ids of its people, after the whole folder has been checked by the project's loader
+def _read_records(
+    data: Path, region: str = DEFAULT_REGION
+) -> tuple[pa.Table, set[str], dict[str, Match]]:
+    """The ``records`` table of ``data`` as text columns (missing values null), the ids
+    of its people and the records held to their person by a loan (:func:`_held`), after
+    the whole folder has been checked by the project's loader
     (:func:`spillover.data.fast.read_dataset`: every table, every reference, the usual
     ``file:line: field`` messages), so that nothing is written from a folder that every
     later command would refuse."""
@@ -522,6 +529,7 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, s
     checked = read_columns(data, region=region)
     rows: list[Any] = list(checked.records.values())
     people = set(checked.person_ids.tolist())
+    held = _held(data, region, checked)
     del checked
 
     def text(value: object) -> str | None:
@@ -533,13 +541,32 @@ def _read_records(data: Path, region: str = DEFAULT_REGION) -> tuple[pa.Table, s
         name: pa.array([text(getattr(r, name, None)) for r in rows], pa.string())
         for name in RECORD_COLUMNS
     }
-    return pa.table(columns), people
+    return pa.table(columns), people, held
 
 
-def _prepare(records: pa.Table) -> pa.Table:
+def _held(data: Path, region: str, checked: Columns) -> dict[str, Match]:
+    """The records a loan names together with its ``borrower_id`` whose person the input
+    gives only through ``matches``, with that match: the loan says which person the
+    record is (the loader has checked that the record resolves to ``borrower_id``), so
+    link keeps the record's match as given rather than linking it again (docs/linkage.md,
+    "Records a loan names"). The loans are read again only when one names a record."""
+    if checked.loan_record is None or not (checked.loan_record != "").any():
+        return {}
+    held: dict[str, Match] = {}
+    for row in read_valid_table(data, "loans", region):
+        assert isinstance(row, LoanRow)
+        rid = row.borrower_record
+        if rid is None or row.borrower_id is None or checked.records[rid].person_id:
+            continue
+        held[rid] = checked.matches[rid]
+    return held
+
+
+def _prepare(records: pa.Table, region: str = DEFAULT_REGION) -> pa.Table:
     """The columns the model compares: names written, as pinyin, with order swaps undone
-    and in parts, phones in E.164, ID numbers upper-case, birth dates (when missing, from
-    the ID number if it is a valid resident ID), cities."""
+    and in parts, phones in E.164 (a number without ``+`` read in ``region``), ID numbers
+    upper-case, birth dates (when missing, from the ID number if it is a valid resident
+    ID), cities."""
     names = records["name"].combine_chunks()
     distinct = pc.unique(names).drop_null().to_pylist()
     forms = {n: name_forms(n) for n in distinct}
@@ -558,13 +585,14 @@ def _prepare(records: pa.Table) -> pa.Table:
     hi = pa.array([max(p) if len(p) > 1 else None for p in split], pa.string())
 
     phones = records["phone"].combine_chunks()
-    national = pc.match_substring_regex(phones, rf"^{CN_MOBILE_SHAPE}$")
-    phones = pc.if_else(national, pc.binary_join_element_wise("+86", phones, ""), phones)
+    if region == "CN":  # the common case without phonenumbers: a CN national mobile number
+        national = pc.match_substring_regex(phones, rf"^{CN_MOBILE_SHAPE}$")
+        phones = pc.if_else(national, pc.binary_join_element_wise("+86", phones, ""), phones)
     odd = [p for p in pc.unique(phones).drop_null().to_pylist() if not _E164_CN.fullmatch(p)]
     fixed: dict[str, str | None] = {}
     for raw in odd:
         try:
-            fixed[raw] = normalize_phone(raw)
+            fixed[raw] = normalize_phone(raw, region)
         except SpilloverError:
             fixed[raw] = None  # not a phone number: not compared
     if fixed:
@@ -1353,14 +1381,18 @@ def _append_people(path: Path, rows: list[dict[str, str]]) -> None:
 
 def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
     """The new people as one more Parquet part: the table's last part when it is a folder
-    of parts, else the file rewritten with the rows added (its column types kept)."""
+    of parts, else the file rewritten with the rows added (its column types kept). A
+    column of nulls only (type ``null``, a column of missing values) that the new people
+    give values in becomes text (``string``): in the new part, and in the whole file."""
     files = parquetio.parts(path)
     schema = pq.read_schema(files[0]).remove_metadata()
     columns = []
-    for field in schema:
+    for i, field in enumerate(schema):
         values = [row.get(field.name) or None for row in rows]
         if any(v is not None for v in values):
-            columns.append(pa.array(values, pa.string()).cast(field.type))
+            if pa.types.is_null(field.type):  # no value to keep the type of: text now
+                schema = schema.set(i, field.with_type(pa.string()))
+            columns.append(pa.array(values, pa.string()).cast(schema.field(i).type))
         else:
             columns.append(pa.nulls(len(rows), field.type))
     added = pa.Table.from_arrays(columns, schema=schema)
@@ -1368,7 +1400,8 @@ def _append_people_parquet(path: Path, rows: list[dict[str, str]]) -> None:
         last = files[-1].name
         pq.write_table(added, path / f"{last.removesuffix(parquetio.SUFFIX)}~linked.parquet")
         return
-    pq.write_table(pa.concat_tables([pq.read_table(path, schema=schema), added]), path)
+    given = pq.read_table(path).select(schema.names).cast(schema)
+    pq.write_table(pa.concat_tables([given, added]), path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1386,13 +1419,15 @@ def link(
     save_settings: str | Path | None = None,
     max_block_size: int = MAX_BLOCK_SIZE,
     on_model: Callable[[ModelRun], None] | None = None,
+    region: str = DEFAULT_REGION,
 ) -> LinkSummary:
     """Resolve the records of ``data`` to people and write the linked folder ``out``.
 
     ``settings``: a Splink settings JSON (default: the model shipped with the
     package); ``train``: estimate its parameters from these records instead (u by
     random sampling seeded with ``seed``, m by EM), and with ``save_settings``
-    write the trained model there; ``None`` (the default): trained when ``settings``
+    write the trained model there (a file not inside ``data`` or ``out``:
+    :class:`~spillover.errors.OptionError` otherwise, nothing written); ``None`` (the default): trained when ``settings``
     is ``None`` and there are at least :data:`AUTO_TRAIN_RECORDS` records. ``threshold``: the match probability at or
     above which a pair is the same person. ``max_block_size``: a blocking key
     value (a phone, an ID number, a name in a city...) on more records than this
@@ -1401,36 +1436,57 @@ def link(
     accept (:class:`~spillover.errors.DataError` otherwise, nothing written). The
     same input, settings and seed give the same folder. ``on_model``: called with the
     :class:`ModelRun` once the pairs are scored, before anything is written
-    (``link --report``).
+    (``link --report``). ``region``: the region a phone number written without ``+`` is
+    read in, in every table (docs/contract.md §1, ``--region``); the records are written
+    with their phones in E.164, so the linked folder reads the same in any region.
     """
     began = time.perf_counter()
     data, out = Path(data), Path(out)
     _check_options(data, out, threshold, seed, max_block_size)
+    region = checked_region(region)
+    if save_settings is not None:
+        _check_save_settings(Path(save_settings), data, out)
     model = load_settings(Path(settings) if settings is not None else None)
-    records, taken = _read_records(data)
+    records, taken, held = _read_records(data, region)
     n = records.num_rows
     if train is None:
         train = settings is None and n >= AUTO_TRAIN_RECORDS
     notes: list[str] = []
     model, scored, pairs, blocking = _run_model(
-        _prepare(records), model, settings, train, seed, threshold, max_block_size, notes, on_model
+        _prepare(records, region),
+        model,
+        settings,
+        train,
+        seed,
+        threshold,
+        max_block_size,
+        notes,
+        on_model,
     )
     left, right = _pair_positions(records, pairs)
     order = pc.array_sort_indices(records["record_id"]).to_numpy()
     pairs, left, right = _without_id_conflicts(records, order, pairs, left, right)
-    result = _resolve(records, order, _components(n, left, right), pairs, left, right, taken)
+    clusters = _components(n, left, right)
+    result = _resolve(records, order, clusters, pairs, left, right, taken, held)
     refused = _refused(pairs)
     del pairs  # the joining pairs' waterfalls are in result's matches now
     if save_settings is not None:
+        Path(save_settings).parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(save_settings) as handle:
             handle.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
-    _write_linked(data, out, records, result)
+    known = int(n - records["person_id"].null_count)
+    people_new, matched, kept = len(result["people"]), result["matched"], result["held"]
+    with _linked_folder(data, out) as tmp:
+        _write_linked(data, tmp, records, result)
+        del records, result  # the check reads the whole folder again: their memory first
+        _check_written(tmp, out, region)
     return LinkSummary(
         out=out,
         records=n,
-        known=int(n - records["person_id"].null_count),
-        people_new=len(result["people"]),
-        matched=result["matched"],
+        known=known,
+        people_new=people_new,
+        matched=matched,
+        held=kept,
         pairs_scored=scored,
         pairs_joined=int(left.size),
         pairs_refused_phone_only=refused["refused"],
@@ -1461,6 +1517,22 @@ def _check_options(data: Path, out: Path, threshold: float, seed: int, cap: int)
         raise OptionError("--out", f"{out} exists and is not an empty folder")
     if cap < 2:
         raise OptionError("--max-block-size", f"must be >= 2, not {cap}")
+
+
+def _check_save_settings(path: Path, data: Path, out: Path) -> None:
+    """Refuse a ``--save-settings`` file that would overwrite a table of the data folder
+    (any file inside it: the model is written before the linked folder, which copies the
+    data folder) or land inside the linked folder (which must be new or empty), or that
+    is a folder (its folder is made when missing)."""
+    where = path.resolve()
+    for folder, option in ((data, "--data"), (out, "--out")):
+        if where.is_relative_to(folder.resolve()):
+            raise OptionError("--save-settings", f"{path} is inside the {option} folder {folder}")
+    if path.is_dir():
+        raise OptionError("--save-settings", f"{path} is a folder, not a file")
+    above = next((p for p in path.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise OptionError("--save-settings", f"{above} is not a folder")
 
 
 def _run_model(
@@ -1520,11 +1592,11 @@ def _pair_positions(records: pa.Table, pairs: pa.Table) -> tuple[np.ndarray, np.
     return left.astype(np.int64), right.astype(np.int64)
 
 
-def _write_linked(data: Path, out: Path, records: pa.Table, result: Mapping[str, Any]) -> None:
-    """The linked folder ``out``: the input's tables, ``records`` as given (a person only
-    where the input named one), every resolution in ``matches`` (read by the loaders with
-    its factor and waterfall) and the new people added to ``people``."""
-    people_path = table_file(data, "people")
+@contextmanager
+def _linked_folder(data: Path, out: Path) -> Iterator[Path]:
+    """The folder the linked folder is written in, a copy of ``data`` without its
+    ``records`` and ``matches``, that appears at ``out`` when the block succeeds
+    (:func:`~spillover.files.write.atomic_folder`)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.rmdir()
@@ -1535,10 +1607,44 @@ def _write_linked(data: Path, out: Path, records: pa.Table, result: Mapping[str,
                 shutil.rmtree(stale)
             else:
                 stale.unlink()
-        _write_csv(tmp / "records.csv", records)
-        _write_csv(tmp / "matches.csv", result["matches"])
-        if people_path is not None:
-            _append_people(tmp / people_path.name, result["people"])
+        yield tmp
+
+
+def _write_linked(data: Path, tmp: Path, records: pa.Table, result: Mapping[str, Any]) -> None:
+    """The linked folder in ``tmp`` (:func:`_linked_folder`): ``records`` as given (a
+    person only where the input named one), every resolution in ``matches`` (read by the
+    loaders with its factor and waterfall) and the new people added to ``people``."""
+    _write_csv(tmp / "records.csv", records)
+    _write_csv(tmp / "matches.csv", result["matches"])
+    people_path = table_file(data, "people")
+    if people_path is not None:
+        _append_people(tmp / people_path.name, result["people"])
+
+
+def _check_written(tmp: Path, out: Path, region: str) -> None:
+    """Refuse to write the linked folder (being written in ``tmp``) when the loader
+    refuses it: a defect of link itself, said with the loader's first problems (their
+    files named in ``out``), as one :class:`~spillover.errors.SpilloverError`."""
+    try:
+        read_columns(tmp, region=region)
+    except DataError as exc:
+        problems = [
+            str(Problem(str(out / Path(p.file).relative_to(tmp)), p.line, p.field, p.message))
+            if Path(p.file).is_relative_to(tmp)
+            else str(p)
+            for p in exc.problems[:_CHECK_SHOWN]
+        ]
+        more = exc.total - len(problems)
+        raise SpilloverError(
+            f"link would have written a folder the loaders refuse ({exc.total} problem(s)); "
+            f"nothing was written to {out} (a defect of link: please report it):\n  "
+            + "\n  ".join(problems)
+            + (f"\n  ... {more} more" if more > 0 else "")
+        ) from None
+
+
+#: the problems of a refused linked folder :func:`_check_written` shows
+_CHECK_SHOWN = 10
 
 
 def _pairs(con: Any, model: Mapping[str, Any], scored: int, threshold: float) -> pa.Table:
@@ -1640,20 +1746,26 @@ def _resolve(
     left: np.ndarray,
     right: np.ndarray,
     taken: set[str],
+    held: Mapping[str, Match] | None = None,
 ) -> dict[str, Any]:
     """Every record's person and deciding pair (the ``matches`` table, in record-id order),
-    and the new people (positions: sorted ids)."""
+    and the new people (positions: sorted ids). A record of ``held`` keeps its match as
+    given, and its person counts as a known one of its cluster."""
     n = order.size
     rid_sorted = pc.take(records["record_id"], order).combine_chunks()
     rid = np.asarray(rid_sorted.to_pylist(), dtype=object)
     known_sorted = pc.take(records["person_id"], order).combine_chunks()
     known = np.asarray(known_sorted.to_pylist(), dtype=object)
+    is_known = known_sorted.is_valid().to_numpy(zero_copy_only=False)
+    is_held = np.zeros(n, bool)
+    if held:
+        is_held = np.fromiter((r in held for r in rid.tolist()), bool, n) & ~is_known
+        known[is_held] = [held[r].person_id for r in rid[is_held].tolist()]
     best = _deciding_pairs(n, pairs, left, right)
     person, new_people = _people(records, order, cluster, rid, known, taken)
 
-    # the matches table: known, a new identity, or matched by its deciding pair
-    is_known = known_sorted.is_valid().to_numpy(zero_copy_only=False)
-    matched = ~is_known & (best >= 0)
+    # the matches table: known, held as given, a new identity, or matched by its deciding pair
+    matched = ~is_known & ~is_held & (best >= 0)
     at = np.flatnonzero(matched)
     e = best[at]
     partner = np.where(left[e] == at, right[e], left[e])
@@ -1668,6 +1780,26 @@ def _resolve(
     pick = np.full(n, -1, np.int64)
     pick[at] = e
     waterfall = pc.fill_null(pc.take(pairs["waterfall"], pa.array(pick, mask=pick < 0)), "[]")
+    if held and is_held.any():
+        given = np.full(n, None, dtype=object)
+        for i in np.flatnonzero(is_held).tolist():
+            m = held[rid[i]]
+            probability[i], by[i] = _number_text(m.match_probability), m.matched_by.value
+            with_[i] = m.matched_with or ""
+            weight[i] = "" if m.match_weight is None else _number_text(m.match_weight)
+            given[i] = json.dumps(
+                [
+                    {
+                        "field": w.field,
+                        "level": w.level,
+                        "agreed": w.agreed,
+                        "log2_bayes_factor": w.log2_bayes_factor,
+                    }
+                    for w in m.waterfall
+                ],
+                ensure_ascii=False,
+            )
+        waterfall = pc.if_else(pa.array(is_held), pa.array(given, pa.string()), waterfall)
     columns = [rid_sorted, person, probability, by, with_, weight, waterfall]
     table = pa.table(
         {
@@ -1675,7 +1807,21 @@ def _resolve(
             for name, column in zip(_MATCH_COLUMNS, columns, strict=True)
         }
     )
-    return {"matches": table, "people": new_people, "matched": int(at.size)}
+    return {
+        "matches": table,
+        "people": new_people,
+        "matched": int(at.size),
+        "held": int(is_held.sum()),
+    }
+
+
+def _number_text(value: float) -> str:
+    """A number of a given match as the text that reads back as it (``1``, ``0.62``).
+
+    >>> _number_text(1.0), _number_text(0.62), _number_text(-6.1)
+    ('1', '0.62', '-6.1')
+    """
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def _deciding_pairs(n: int, pairs: pa.Table, left: np.ndarray, right: np.ndarray) -> np.ndarray:
