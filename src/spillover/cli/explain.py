@@ -257,5 +257,5 @@ def neighborhood(
         view = build_view(
             backend, subject, subject_kind, hops=hops, max_nodes=max_nodes, policy=policy
         )
-    path = write_view(view, out, fmt)
+    path = write_view(view, out, fmt, data=source.data)
     click.echo(printable(f"wrote {path}: {view.note}"))
