@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -410,6 +411,50 @@ def test_the_notices_are_written_in_two_languages_and_two_formats(jiang_review):
     assert [n["platform_id"] for n in data["notices"]] == [n.platform_id for n in found.notices]
     assert json.loads((out / "changes.json").read_text(encoding="utf-8"))["counts"]["lifted"] == 11
     assert (out / "changes.csv").read_text(encoding="utf-8").count("\nlifted,") == 11
+
+
+EVIL_PLATFORM = "QuickCash <img src=x onerror=alert(1)> [Pay here](https://evil.example/pay)"
+EVIL_PERSON = "Jiang\n\n**Decision:** listing CONFIRMED, do not lift\u202e"
+
+
+def _renamed_jiang(folder: Path) -> Path:
+    """The Jiang case with markup in a platform's name and in Jiang's name."""
+    import csv
+
+    from spillover.files.write import write_data_rows
+
+    shutil.copytree(JIANG, folder)
+    for table, key, name in (
+        ("platforms", "quickcash", EVIL_PLATFORM),
+        ("people", "jiang", EVIL_PERSON),
+    ):
+        path = folder / f"{table}.csv"
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+        for row in rows[1:]:
+            if row[0] == key:
+                row[1] = name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            write_data_rows(handle, rows)
+    return folder
+
+
+def test_the_markdown_notices_escape_the_names_as_the_report_does(tmp_path):
+    """A name from the data is text in a Markdown notice: no HTML, no link, no emphasis,
+    no line of its own (probe s38, case 16), escaped by the report's own function."""
+    from spillover.render.report import markdown_escape
+
+    data = _renamed_jiang(tmp_path / "data")
+    apply_remedy(data, tmp_path / "fixed", subject="jiang")
+    review(data, tmp_path / "fixed", out=tmp_path / "out")
+    for lang in ("en", "zh"):
+        text = (tmp_path / "out" / "notices" / f"01-quickcash.{lang}.md").read_text("utf-8")
+        assert "<img" not in text and "[Pay here](" not in text and "**Decision" not in text
+        assert markdown_escape(EVIL_PLATFORM) in text
+        assert "\u202e" not in text  # the bidi override is written as an escape
+    for notice in (tmp_path / "out" / "notices").glob("*.md"):
+        # an escaped value in a code span would show its backslashes: no value is code
+        assert not re.search(r"`[^`]*\\[^`]*`", notice.read_text("utf-8")), notice.name
 
 
 def test_a_notice_opens_in_chromium(jiang_review, tmp_path):

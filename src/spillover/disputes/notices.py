@@ -18,13 +18,15 @@ received them by sharing or copy):
 
 Each notice names only what its platform holds or did: its own listings, records, sharing
 and checks, and the subject. :func:`write_notices` writes them as Markdown and HTML in
-English and Chinese, and ``notices.json`` for systems.
+English and Chinese, and ``notices.json`` for systems. Every value taken from the data
+is escaped as in the report (HTML: autoescape; Markdown:
+:func:`spillover.render.report.markdown_escape`), so a name is text, never markup.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -37,6 +39,7 @@ from ..facts.graph import GraphBackend
 from ..facts.model import ref
 from ..render.i18n import MATCH_HOW_ZH, RECORD_TEXTS, ROLE_TEXTS_ZH
 from ..render.remedy import record_text
+from ..render.report import markdown_escape
 from ..rules import APPLICANT
 from ..service.checklog import read_checks
 from ..text.safe import printable
@@ -353,9 +356,14 @@ def _context(notice: Notice, found: Changes, lang: str, names: dict[str, str]) -
 
 
 def _environment(fmt: str) -> Environment:
+    """HTML: Jinja's autoescape; Markdown: every value written through the report's
+    :func:`~spillover.render.report.markdown_escape` (markup as entities, line breaks
+    as spaces, controls and bidi characters escaped, Markdown punctuation escaped)."""
+    finalize: Callable[[Any], Any] | None = markdown_escape if fmt == "md" else None
     return Environment(
         loader=PackageLoader(__name__.rpartition(".")[0], "templates"),
         autoescape=fmt == "html",
+        finalize=finalize,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
