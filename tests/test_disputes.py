@@ -457,6 +457,39 @@ def test_the_markdown_notices_escape_the_names_as_the_report_does(tmp_path):
         assert not re.search(r"`[^`]*\\[^`]*`", notice.read_text("utf-8")), notice.name
 
 
+def test_notice_file_names_are_the_platform_id_or_a_safe_form_of_it():
+    from spillover.disputes.notices import notice_stem
+
+    assert notice_stem(1, "quickcash") == "01-quickcash"  # as before
+    assert notice_stem(12, "qiantang_bank.v2") == "12-qiantang_bank.v2"
+    assert notice_stem(3, "蚂蚁") == "03-蚂蚁"
+    slash, colon = notice_stem(1, "hz/quickcash"), notice_stem(1, "hz:quickcash")
+    assert re.fullmatch(r"01-hz-quickcash-[0-9a-f]{8}", slash) and slash != colon
+    assert re.fullmatch(r"02-[0-9a-f]{8}", notice_stem(2, "../.."))
+    long = notice_stem(4, "t" * 300)
+    assert len(long.encode()) < 100 and long != notice_stem(4, "t" * 299)
+
+
+def test_notices_of_platform_ids_unsafe_in_a_file_name_are_written(tmp_path):
+    """A platform id holding ``/`` (a path) or too long for a file name (probe s38,
+    case 10) gets a notice all the same, under a safe name; other names do not change."""
+    data = tmp_path / "data"
+    shutil.copytree(JIANG, data)
+    (data / "README.md").unlink()
+    for path in data.glob("*.csv"):
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"\bquickcash\b", "hz/quickcash", text)
+        path.write_text(re.sub(r"\btianyan\b", "tianyan" * 40, text), encoding="utf-8")
+    apply_remedy(data, tmp_path / "fixed", subject="jiang")
+    found = review(data, tmp_path / "fixed", out=tmp_path / "out")
+    names = sorted(p.name for p in (tmp_path / "out" / "notices").iterdir())
+    assert len(names) == 4 * len(found.notices) + 1
+    assert [n.platform_id for n in found.notices][:1] == ["hz/quickcash"]
+    assert any(re.fullmatch(r"01-hz-quickcash-[0-9a-f]{8}\.en\.md", n) for n in names)
+    assert any(re.fullmatch(r"08-(tianyan){5}tiany-[0-9a-f]{8}\.zh\.html", n) for n in names)
+    assert "09-qiantang_bank.zh.html" in names
+
+
 def test_a_notice_opens_in_chromium(jiang_review, tmp_path):
     from spillover.render.report import chromium_snapshot
 

@@ -25,7 +25,9 @@ is escaped as in the report (HTML: autoescape; Markdown:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -47,7 +49,16 @@ from ..version import __version__
 from .apply import record_dict
 from .changes import LIFTED, Changes, EntryChange
 
-__all__ = ["LANGS", "NOTICES_FILE", "Checked", "Notice", "Passed", "notices", "write_notices"]
+__all__ = [
+    "LANGS",
+    "NOTICES_FILE",
+    "Checked",
+    "Notice",
+    "Passed",
+    "notice_stem",
+    "notices",
+    "write_notices",
+]
 
 #: the languages a notice is written in
 LANGS = ("en", "zh")
@@ -422,11 +433,39 @@ def _json(notice: Notice) -> dict[str, Any]:
     }
 
 
+#: a platform id kept as it is in a notice's file name: letters, digits, ``_``, ``-``, ``.``
+_PLAIN_ID = re.compile(r"[\w.-]+")
+#: the longest platform id (UTF-8 bytes) kept as it is in a file name
+MAX_ID_BYTES = 100
+#: the characters of the readable part of a safe name (the rest is the id's hash)
+_SLUG_CHARS = 40
+
+
+def notice_stem(index: int, platform_id: str) -> str:
+    """The file name of a notice without its ``.LANG.FMT``: ``NN-PLATFORM`` (``NN``: the
+    notice's place in travel order, from 1). A platform id of letters, digits, ``_``,
+    ``-`` and ``.`` only, and at most :data:`MAX_ID_BYTES` bytes, is written as it is;
+    any other (a ``/``, a space, a very long id) as a slug (each run of other characters
+    one ``-``, at most 40 characters) and the first 8 hex digits of the SHA-256 of the id,
+    so that two ids never share a name.
+
+    >>> notice_stem(1, "quickcash"), notice_stem(12, "qiantang_bank")
+    ('01-quickcash', '12-qiantang_bank')
+    >>> notice_stem(1, "hz/quickcash")
+    '01-hz-quickcash-943aa981'
+    """
+    if _PLAIN_ID.fullmatch(platform_id) and len(platform_id.encode()) <= MAX_ID_BYTES:
+        return f"{index:02d}-{platform_id}"
+    slug = re.sub(r"[^\w.-]+", "-", platform_id)[:_SLUG_CHARS].strip("-.")
+    digest = hashlib.sha256(platform_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{index:02d}-{slug}-{digest}" if slug else f"{index:02d}-{digest}"
+
+
 def write_notices(
     found: Changes, items: tuple[Notice, ...], before: GraphBackend, folder: str | Path
 ) -> list[Path]:
-    """Write every notice as ``NN-PLATFORM.LANG.md`` and ``.html`` (``NN``: travel order)
-    and ``notices.json`` into the existing folder ``folder``; the paths written, in order."""
+    """Write every notice as ``NN-PLATFORM.LANG.md`` and ``.html`` (``NN``: travel order;
+    ``NN-PLATFORM``: :func:`notice_stem`) and ``notices.json`` into the existing folder ``folder``; the paths written, in order."""
     refs = {s for n in items for s in n.subjects}
     refs |= {ref("platform", n.platform_id) for n in items}
     refs |= {
@@ -436,7 +475,7 @@ def write_notices(
     target = Path(folder)
     written: list[Path] = []
     for i, notice in enumerate(items, 1):
-        stem = f"{i:02d}-{notice.platform_id}"
+        stem = notice_stem(i, notice.platform_id)
         for lang in LANGS:
             for fmt in ("md", "html"):
                 path = target / f"{stem}.{lang}.{fmt}"
