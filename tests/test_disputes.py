@@ -788,3 +788,29 @@ def test_a_side_left_out_needs_neo4j(monkeypatch):
     monkeypatch.setenv("NEO4J_URI", "bolt://localhost:1")
     done = _cli("changes", "--before", str(JIANG), "--after", str(JIANG))
     assert done.exit_code == 0 and "no entry changed" in done.output
+
+
+def test_remedy_apply_takes_a_phone_subject_in_its_national_form(tmp_path):
+    """``--subject 13957112345 --subject-kind phone`` is the number of --region, as in
+    ``report`` and ``neighborhood`` (probe s38, case 13: it was an unknown phone)."""
+    from click.testing import CliRunner
+
+    from spillover.cli import cli
+
+    def apply(subject: str, out: str) -> list[str]:
+        done = CliRunner().invoke(
+            cli,
+            ["remedy", "--subject", subject, "--subject-kind", "phone", "--apply", "--out",
+             str(tmp_path / out), "--data", str(JIANG), "--format", "json"],
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+        return list(json.loads(done.output)["entries"])
+
+    national = apply("13957112345", "national")
+    assert national and national == apply("+8613957112345", "e164")
+    done = CliRunner().invoke(
+        cli,
+        ["remedy", "--subject", "12", "--subject-kind", "phone", "--apply", "--out",
+         str(tmp_path / "bad"), "--data", str(JIANG)],
+    )  # fmt: skip
+    assert done.exit_code == 1 and "--subject" in done.output and "Traceback" not in done.output

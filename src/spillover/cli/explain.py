@@ -170,6 +170,8 @@ def remedy(
     ENTRY_ID, or every entry on --subject), to compare with `spillover changes`.
     """
     check_apply_options(entry_id=entry_id, subject=subject, apply=apply, out=out, data=source.data)
+    if subject is not None:
+        subject = subject_name(subject, subject_kind, source.region, "--subject")
     policy = load_policy(policy_path)
     if apply:
         assert source.data is not None and out is not None
