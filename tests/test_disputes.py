@@ -451,6 +451,7 @@ def test_the_markdown_notices_escape_the_names_as_the_report_does(tmp_path):
         text = (tmp_path / "out" / "notices" / f"01-quickcash.{lang}.md").read_text("utf-8")
         assert "<img" not in text and "[Pay here](" not in text and "**Decision" not in text
         assert markdown_escape(EVIL_PLATFORM) in text
+        assert markdown_escape(EVIL_PERSON) in text  # as the report writes it
         assert "\u202e" not in text  # the bidi override is written as an escape
     for notice in (tmp_path / "out" / "notices").glob("*.md"):
         # an escaped value in a code span would show its backslashes: no value is code

@@ -315,27 +315,33 @@ def _record_line(r: Record, names: dict[str, str], lang: str) -> str:
     )
 
 
-def _context(notice: Notice, found: Changes, lang: str, names: dict[str, str]) -> dict[str, Any]:
+def _context(
+    notice: Notice, found: Changes, lang: str, names: dict[str, str], fmt: str
+) -> dict[str, Any]:
+    # HTML: controls and bidi characters written as escapes here (autoescape does the
+    # markup); Markdown: markdown_escape does both, line breaks as spaces, as in the report
+    text: Callable[[str], str] = printable if fmt == "html" else str
+
     def name(r: str) -> str:
-        return printable(names.get(r, r.split(":", 1)[-1]))
+        return text(names.get(r, r.split(":", 1)[-1]))
 
     return {
         "t": TEXTS[lang],
         "lang": lang,
-        "platform": printable(notice.platform_name),
-        "platform_id": printable(notice.platform_id),
+        "platform": text(notice.platform_name),
+        "platform_id": text(notice.platform_id),
         "subjects": [name(s) for s in notice.subjects],
         "listings": [
             {
-                "entry_id": printable(c.entry_id),
+                "entry_id": text(c.entry_id),
                 "subject": name(ref(c.subject_kind, c.subject)),
                 "before": _state(c, "before"),
                 "after": _state(c, "after"),
-                "path": printable(_path(c)),
+                "path": text(_path(c)),
             }
             for c in notice.listings
         ],
-        "records": [printable(_record_line(r, names, lang)) for r in notice.records],
+        "records": [text(_record_line(r, names, lang)) for r in notice.records],
         "passed_to": [
             {
                 "other": name(ref("platform", p.other_platform)),
@@ -354,8 +360,8 @@ def _context(notice: Notice, found: Changes, lang: str, names: dict[str, str]) -
         ],
         "checks": [
             {
-                "id": printable(c.check_id),
-                "time": printable(c.time),
+                "id": text(c.check_id),
+                "time": text(c.time),
                 "subject": name(ref(c.subject_kind, c.subject)),
                 "recommendation": c.recommendation or "-",
             }
@@ -387,7 +393,7 @@ def notice_text(
 ) -> str:
     """One notice as Markdown (``fmt="md"``) or HTML, in English or Chinese."""
     template = _environment(fmt).get_template(f"notice.{fmt}.j2")
-    return template.render(**_context(notice, found, lang, names))
+    return template.render(**_context(notice, found, lang, names, fmt))
 
 
 def _json(notice: Notice) -> dict[str, Any]:
