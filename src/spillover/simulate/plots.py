@@ -136,9 +136,9 @@ def draw(metrics: Metrics, out: str | Path) -> list[Path]:
 
 
 #: matplotlib settings while a plot is saved: the SVG ids (clip paths, markers) are
-#: hashes salted with this fixed text instead of a random one (set for the save only,
+#: hashes salted with this module's name instead of a random text (set for the save only,
 #: matplotlib's own settings are left as they were)
-SAME_BYTES: Any = {"svg.hashsalt": "spillover"}  # (matplotlib types its keys as literals)
+SAME_BYTES: Any = {"svg.hashsalt": __name__}  # (matplotlib types its keys as literals)
 
 
 def _metadata(ext: str) -> dict[str, Any]:
