@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -432,6 +433,84 @@ def test_the_notices_are_written_in_two_languages_and_two_formats(jiang_review):
     assert (out / "changes.csv").read_text(encoding="utf-8").count("\nlifted,") == 11
 
 
+EVIL_PLATFORM = "QuickCash <img src=x onerror=alert(1)> [Pay here](https://evil.example/pay)"
+EVIL_PERSON = "Jiang\n\n**Decision:** listing CONFIRMED, do not lift\u202e"
+
+
+def _renamed_jiang(folder: Path) -> Path:
+    """The Jiang case with markup in a platform's name and in Jiang's name."""
+    import csv
+
+    from spillover.files.write import write_data_rows
+
+    shutil.copytree(JIANG, folder)
+    for table, key, name in (
+        ("platforms", "quickcash", EVIL_PLATFORM),
+        ("people", "jiang", EVIL_PERSON),
+    ):
+        path = folder / f"{table}.csv"
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+        for row in rows[1:]:
+            if row[0] == key:
+                row[1] = name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            write_data_rows(handle, rows)
+    return folder
+
+
+def test_the_markdown_notices_escape_the_names_as_the_report_does(tmp_path):
+    """A name from the data is text in a Markdown notice: no HTML, no link, no emphasis,
+    no line of its own (probe s38, case 16), escaped by the report's own function."""
+    from spillover.render.report import markdown_escape
+
+    data = _renamed_jiang(tmp_path / "data")
+    apply_remedy(data, tmp_path / "fixed", subject="jiang")
+    review(data, tmp_path / "fixed", out=tmp_path / "out")
+    for lang in ("en", "zh"):
+        text = (tmp_path / "out" / "notices" / f"01-quickcash.{lang}.md").read_text("utf-8")
+        assert "<img" not in text and "[Pay here](" not in text and "**Decision" not in text
+        assert markdown_escape(EVIL_PLATFORM) in text
+        assert markdown_escape(EVIL_PERSON) in text  # as the report writes it
+        assert "\u202e" not in text  # the bidi override is written as an escape
+    for notice in (tmp_path / "out" / "notices").glob("*.md"):
+        # an escaped value in a code span would show its backslashes: no value is code
+        assert not re.search(r"`[^`]*\\[^`]*`", notice.read_text("utf-8")), notice.name
+
+
+def test_notice_file_names_are_the_platform_id_or_a_safe_form_of_it():
+    from spillover.disputes.notices import notice_stem
+
+    assert notice_stem(1, "quickcash") == "01-quickcash"  # as before
+    assert notice_stem(12, "qiantang_bank.v2") == "12-qiantang_bank.v2"
+    assert notice_stem(3, "蚂蚁") == "03-蚂蚁"
+    slash, colon = notice_stem(1, "hz/quickcash"), notice_stem(1, "hz:quickcash")
+    assert re.fullmatch(r"01-hz-quickcash-[0-9a-f]{8}", slash) and slash != colon
+    assert re.fullmatch(r"02-[0-9a-f]{8}", notice_stem(2, "../.."))
+    long = notice_stem(4, "t" * 300)
+    assert len(long.encode()) < 100 and long != notice_stem(4, "t" * 299)
+
+
+def test_notices_of_platform_ids_unsafe_in_a_file_name_are_written(tmp_path):
+    """A platform id holding ``/`` (a path) or too long for a file name (probe s38,
+    case 10) gets a notice all the same, under a safe name; other names do not change."""
+    data = tmp_path / "data"
+    shutil.copytree(JIANG, data)
+    (data / "README.md").unlink()
+    for path in data.glob("*.csv"):
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"\bquickcash\b", "hz/quickcash", text)
+        path.write_text(re.sub(r"\btianyan\b", "tianyan" * 40, text), encoding="utf-8")
+    apply_remedy(data, tmp_path / "fixed", subject="jiang")
+    found = review(data, tmp_path / "fixed", out=tmp_path / "out")
+    names = sorted(p.name for p in (tmp_path / "out" / "notices").iterdir())
+    assert len(names) == 4 * len(found.notices) + 1
+    assert [n.platform_id for n in found.notices][:1] == ["hz/quickcash"]
+    assert any(re.fullmatch(r"01-hz-quickcash-[0-9a-f]{8}\.en\.md", n) for n in names)
+    assert any(re.fullmatch(r"08-(tianyan){5}tiany-[0-9a-f]{8}\.zh\.html", n) for n in names)
+    assert "09-qiantang_bank.zh.html" in names
+
+
 def test_a_notice_opens_in_chromium(jiang_review, tmp_path):
     from spillover.render.report import chromium_snapshot
 
@@ -730,3 +809,29 @@ def test_a_side_left_out_needs_neo4j(monkeypatch):
     monkeypatch.setenv("NEO4J_URI", "bolt://localhost:1")
     done = _cli("changes", "--before", str(JIANG), "--after", str(JIANG))
     assert done.exit_code == 0 and "no entry changed" in done.output
+
+
+def test_remedy_apply_takes_a_phone_subject_in_its_national_form(tmp_path):
+    """``--subject 13957112345 --subject-kind phone`` is the number of --region, as in
+    ``report`` and ``neighborhood`` (probe s38, case 13: it was an unknown phone)."""
+    from click.testing import CliRunner
+
+    from spillover.cli import cli
+
+    def apply(subject: str, out: str) -> list[str]:
+        done = CliRunner().invoke(
+            cli,
+            ["remedy", "--subject", subject, "--subject-kind", "phone", "--apply", "--out",
+             str(tmp_path / out), "--data", str(JIANG), "--format", "json"],
+        )  # fmt: skip
+        assert done.exit_code == 0, done.output
+        return list(json.loads(done.output)["entries"])
+
+    national = apply("13957112345", "national")
+    assert national and national == apply("+8613957112345", "e164")
+    done = CliRunner().invoke(
+        cli,
+        ["remedy", "--subject", "12", "--subject-kind", "phone", "--apply", "--out",
+         str(tmp_path / "bad"), "--data", str(JIANG)],
+    )  # fmt: skip
+    assert done.exit_code == 1 and "--subject" in done.output and "Traceback" not in done.output

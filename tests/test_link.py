@@ -754,7 +754,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     no_platform = write_records(tmp_path / "np", [rec("r1", "Li Lei", platform_id="")])
     with pytest.raises(DataError, match=r"records\.csv:2: platform_id"):
         link(no_platform, tmp_path / "out")
-    with pytest.raises(OptionError, match="inside the data folder"):
+    with pytest.raises(OptionError, match="is inside the --data folder"):
         link(dup, dup / "linked")
     assert not (tmp_path / "out").exists()
 

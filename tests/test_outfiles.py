@@ -378,3 +378,67 @@ def test_column_writer_gives_the_row_writers_bytes(
     by_column = write_audit_columns(columns, folder / f"columns{suffix}")
     assert (folder / f"columns{suffix}").read_bytes() == (folder / f"rows{suffix}").read_bytes()
     assert (by_column.rows, by_column.verdicts) == (by_row.rows, by_row.verdicts)
+
+
+# --- outputs inside the data folder they read (probe s38, case 12) ----------------------------
+
+
+def _jiang_copy(where: Path) -> Path:
+    import shutil
+
+    from spillover import examples
+
+    shutil.copytree(examples.jiang_case_path(), where)
+    return where
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["remedy", "--subject", "jiang", "--apply", "--out", "{d}/loans.jsonl"],
+        ["remedy", "--subject", "jiang", "--apply", "--out", "{d}/fixed"],
+        ["simulate", "--rule", "contacts", "--out", "{d}/sharing.jsonl"],
+        ["changes", "--before", "{d}", "--after", "{fx}", "--out", "{d}/blacklist.jsonl"],
+        ["changes", "--before", "{fx}", "--after", "{d}", "--out", "{d}/notices"],
+        ["export", "--pseudonymize", "--key-file", "{key}", "--out", "{d}/people.jsonl"],
+        ["audit", "--out", "{d}/loans.csv"],
+        ["audit", "--out", "{d}/people.jsonl"],
+        ["neighborhood", "jiang", "--format", "json", "--out", "{d}/phones.jsonl"],
+    ],
+    ids=lambda a: " ".join(a[:1] + a[-2:]).replace("{d}/", ""),
+)
+def test_an_output_inside_the_data_folder_that_would_change_it_is_refused(tmp_path, args):
+    """A folder or a table file written inside the data folder read would change it: every
+    command refuses it before anything is written, and the folder stays as it was."""
+    from spillover.disputes import apply_remedy
+
+    data = _jiang_copy(tmp_path / "d")
+    fixed = tmp_path / "fx"
+    apply_remedy(data, fixed, subject="jiang")
+    key = tmp_path / "key"
+    key.write_bytes(os.urandom(32))
+    before = _tree(data)
+    given = [a.format(d=data, fx=fixed, key=key) for a in args]
+    if args[0] != "changes":
+        given += ["--data", str(data)]
+    done = CliRunner().invoke(cli, given)
+    assert done.exit_code != 0, done.output
+    assert "Traceback" not in done.output and "outside it" in done.output, done.output
+    assert _tree(data) == before
+    assert sorted(p.name for p in data.iterdir()) == sorted(before)  # no folder left either
+
+
+@pytest.mark.parametrize("out", ["{d}/../audit.csv", "{d}/audit.csv", "{d}/loans-audit.csv"])
+def test_an_audit_file_beside_the_tables_is_still_written(tmp_path, out):
+    data = _jiang_copy(tmp_path / "d")
+    path = out.format(d=data)
+    done = CliRunner().invoke(cli, ["audit", "--data", str(data), "--out", path])
+    assert done.exit_code == 0, done.output
+    again = CliRunner().invoke(
+        cli, ["audit", "--data", str(data), "--out", str(tmp_path / "b.csv")]
+    )
+    assert again.exit_code == 0, again.output

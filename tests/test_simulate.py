@@ -245,6 +245,26 @@ def test_the_run_folder_holds_metrics_and_plots(story_run):
         assert b"<svg" in (run / f"{name}.svg").read_bytes()[:2000]
 
 
+def test_the_same_metrics_draw_the_same_bytes(story_run, tmp_path):
+    """The plots of one run, drawn twice, are the same files, SVG included (its clip-path
+    ids were random: probe s38, case 7); matplotlib's settings are left as they were."""
+    import matplotlib
+
+    from spillover.simulate.plots import draw
+
+    _, metrics = story_run
+    salt = matplotlib.rcParams["svg.hashsalt"]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        draw(list(metrics.values()), tmp_path / name)
+    for plot in PLOTS:
+        for ext in ("svg", "png"):
+            drawn = (tmp_path / "a" / f"{plot}.{ext}").read_bytes()
+            assert drawn == (tmp_path / "b" / f"{plot}.{ext}").read_bytes(), f"{plot}.{ext}"
+    assert b"clip-path" in (tmp_path / "a" / "innocents_per_rule.svg").read_bytes()
+    assert matplotlib.rcParams["svg.hashsalt"] == salt
+
+
 def test_a_run_is_deterministic_for_a_seed(tmp_path):
     data = write_story(tmp_path / "data")
     for name in ("a", "b", "c"):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..connect import open_backend
+from ..data.outputs import check_outside
 from ..errors import UsageProblem
 from ..facts.phones import DEFAULT_REGION
 from ..neo4j.settings import Neo4jSettings
@@ -63,7 +64,14 @@ class AuditRequest:
     conf: Mapping[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
-        """Refuse options that do not go together (:class:`UsageProblem`)."""
+        """Refuse options that do not go together (:class:`UsageProblem`), then an audit
+        file the loader would read as a table of the data folder (``--out DATA/loans.csv``:
+        :class:`~spillover.errors.OptionError`, :func:`spillover.data.outputs.check_outside`)."""
+        self._check_combination()
+        if self.data is not None and self.out is not None and "://" not in self.data + self.out:
+            check_outside(self.out, self.data, folder=False)
+
+    def _check_combination(self) -> None:
         if self.engine == "spark":
             if self.write_back or self.max_paths is not None:
                 raise UsageProblem("--write-back and --max-paths go with Neo4j, not --engine spark")

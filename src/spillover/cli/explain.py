@@ -170,6 +170,8 @@ def remedy(
     ENTRY_ID, or every entry on --subject), to compare with `spillover changes`.
     """
     check_apply_options(entry_id=entry_id, subject=subject, apply=apply, out=out, data=source.data)
+    if subject is not None:
+        subject = subject_name(subject, subject_kind, source.region, "--subject")
     policy = load_policy(policy_path)
     if apply:
         assert source.data is not None and out is not None
@@ -257,5 +259,5 @@ def neighborhood(
         view = build_view(
             backend, subject, subject_kind, hops=hops, max_nodes=max_nodes, policy=policy
         )
-    path = write_view(view, out, fmt)
+    path = write_view(view, out, fmt, data=source.data)
     click.echo(printable(f"wrote {path}: {view.note}"))

@@ -71,6 +71,7 @@ from .contract import CSV, FALSE, TABLES, TRUE
 from .exact import loan_of, read_valid_table, table_file
 from .fast import read_dataset
 from .formats import check_format, convert_folder
+from .outputs import check_outside
 from .rows import LoanLinkRow, LoanRow
 
 __all__ = [
@@ -812,6 +813,7 @@ def export_pseudonymized(
     secret = read_key(key_file) if key_file is not None else key
     assert secret is not None
     source, out = Path(data), Path(out)
+    check_outside(out, source)
     check_new_folder(out)
     if progress:
         progress("read", 0, 1)

@@ -39,6 +39,7 @@ from ..data.contract import CSV, JSONL, PARQUET, TABLES
 from ..data.exact import table_file
 from ..data.export import check_new_folder, with_unnamed_loans, write_dataset
 from ..data.formats import check_format, convert_folder
+from ..data.outputs import check_outside
 from ..engines.remedy import (
     APPLICANT_PHONE,
     COPY,
@@ -322,8 +323,7 @@ def apply_remedy(
     if (entry_id is None) == (subject is None):
         raise SpilloverError("give exactly one of an entry id or a subject")
     source, target = Path(data), Path(out)
-    if target.resolve() == source.resolve():
-        raise SpilloverError(f"{target}: the corrected copy must go to a new folder")
+    check_outside(target, source)
     check_new_folder(target)
     chosen = check_format(format) if format is not None else folder_format(source)
     policy = policy or default_policy()

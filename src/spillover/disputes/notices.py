@@ -18,13 +18,17 @@ received them by sharing or copy):
 
 Each notice names only what its platform holds or did: its own listings, records, sharing
 and checks, and the subject. :func:`write_notices` writes them as Markdown and HTML in
-English and Chinese, and ``notices.json`` for systems.
+English and Chinese, and ``notices.json`` for systems. Every value taken from the data
+is escaped as in the report (HTML: autoescape; Markdown:
+:func:`spillover.render.report.markdown_escape`), so a name is text, never markup.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -37,6 +41,7 @@ from ..facts.graph import GraphBackend
 from ..facts.model import ref
 from ..render.i18n import MATCH_HOW_ZH, RECORD_TEXTS, ROLE_TEXTS_ZH
 from ..render.remedy import record_text
+from ..render.report import markdown_escape
 from ..rules import APPLICANT
 from ..service.checklog import read_checks
 from ..text.safe import printable
@@ -44,7 +49,16 @@ from ..version import __version__
 from .apply import record_dict
 from .changes import LIFTED, Changes, EntryChange
 
-__all__ = ["LANGS", "NOTICES_FILE", "Checked", "Notice", "Passed", "notices", "write_notices"]
+__all__ = [
+    "LANGS",
+    "NOTICES_FILE",
+    "Checked",
+    "Notice",
+    "Passed",
+    "notice_stem",
+    "notices",
+    "write_notices",
+]
 
 #: the languages a notice is written in
 LANGS = ("en", "zh")
@@ -301,27 +315,33 @@ def _record_line(r: Record, names: dict[str, str], lang: str) -> str:
     )
 
 
-def _context(notice: Notice, found: Changes, lang: str, names: dict[str, str]) -> dict[str, Any]:
+def _context(
+    notice: Notice, found: Changes, lang: str, names: dict[str, str], fmt: str
+) -> dict[str, Any]:
+    # HTML: controls and bidi characters written as escapes here (autoescape does the
+    # markup); Markdown: markdown_escape does both, line breaks as spaces, as in the report
+    text: Callable[[str], str] = printable if fmt == "html" else str
+
     def name(r: str) -> str:
-        return printable(names.get(r, r.split(":", 1)[-1]))
+        return text(names.get(r, r.split(":", 1)[-1]))
 
     return {
         "t": TEXTS[lang],
         "lang": lang,
-        "platform": printable(notice.platform_name),
-        "platform_id": printable(notice.platform_id),
+        "platform": text(notice.platform_name),
+        "platform_id": text(notice.platform_id),
         "subjects": [name(s) for s in notice.subjects],
         "listings": [
             {
-                "entry_id": printable(c.entry_id),
+                "entry_id": text(c.entry_id),
                 "subject": name(ref(c.subject_kind, c.subject)),
                 "before": _state(c, "before"),
                 "after": _state(c, "after"),
-                "path": printable(_path(c)),
+                "path": text(_path(c)),
             }
             for c in notice.listings
         ],
-        "records": [printable(_record_line(r, names, lang)) for r in notice.records],
+        "records": [text(_record_line(r, names, lang)) for r in notice.records],
         "passed_to": [
             {
                 "other": name(ref("platform", p.other_platform)),
@@ -340,8 +360,8 @@ def _context(notice: Notice, found: Changes, lang: str, names: dict[str, str]) -
         ],
         "checks": [
             {
-                "id": printable(c.check_id),
-                "time": printable(c.time),
+                "id": text(c.check_id),
+                "time": text(c.time),
                 "subject": name(ref(c.subject_kind, c.subject)),
                 "recommendation": c.recommendation or "-",
             }
@@ -353,9 +373,14 @@ def _context(notice: Notice, found: Changes, lang: str, names: dict[str, str]) -
 
 
 def _environment(fmt: str) -> Environment:
+    """HTML: Jinja's autoescape; Markdown: every value written through the report's
+    :func:`~spillover.render.report.markdown_escape` (markup as entities, line breaks
+    as spaces, controls and bidi characters escaped, Markdown punctuation escaped)."""
+    finalize: Callable[[Any], Any] | None = markdown_escape if fmt == "md" else None
     return Environment(
         loader=PackageLoader(__name__.rpartition(".")[0], "templates"),
         autoescape=fmt == "html",
+        finalize=finalize,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -368,7 +393,7 @@ def notice_text(
 ) -> str:
     """One notice as Markdown (``fmt="md"``) or HTML, in English or Chinese."""
     template = _environment(fmt).get_template(f"notice.{fmt}.j2")
-    return template.render(**_context(notice, found, lang, names))
+    return template.render(**_context(notice, found, lang, names, fmt))
 
 
 def _json(notice: Notice) -> dict[str, Any]:
@@ -414,11 +439,39 @@ def _json(notice: Notice) -> dict[str, Any]:
     }
 
 
+#: a platform id kept as it is in a notice's file name: letters, digits, ``_``, ``-``, ``.``
+_PLAIN_ID = re.compile(r"[\w.-]+")
+#: the longest platform id (UTF-8 bytes) kept as it is in a file name
+MAX_ID_BYTES = 100
+#: the characters of the readable part of a safe name (the rest is the id's hash)
+_SLUG_CHARS = 40
+
+
+def notice_stem(index: int, platform_id: str) -> str:
+    """The file name of a notice without its ``.LANG.FMT``: ``NN-PLATFORM`` (``NN``: the
+    notice's place in travel order, from 1). A platform id of letters, digits, ``_``,
+    ``-`` and ``.`` only, and at most :data:`MAX_ID_BYTES` bytes, is written as it is;
+    any other (a ``/``, a space, a very long id) as a slug (each run of other characters
+    one ``-``, at most 40 characters) and the first 8 hex digits of the SHA-256 of the id,
+    so that two ids never share a name.
+
+    >>> notice_stem(1, "quickcash"), notice_stem(12, "qiantang_bank")
+    ('01-quickcash', '12-qiantang_bank')
+    >>> notice_stem(1, "hz/quickcash")
+    '01-hz-quickcash-943aa981'
+    """
+    if _PLAIN_ID.fullmatch(platform_id) and len(platform_id.encode()) <= MAX_ID_BYTES:
+        return f"{index:02d}-{platform_id}"
+    slug = re.sub(r"[^\w.-]+", "-", platform_id)[:_SLUG_CHARS].strip("-.")
+    digest = hashlib.sha256(platform_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{index:02d}-{slug}-{digest}" if slug else f"{index:02d}-{digest}"
+
+
 def write_notices(
     found: Changes, items: tuple[Notice, ...], before: GraphBackend, folder: str | Path
 ) -> list[Path]:
-    """Write every notice as ``NN-PLATFORM.LANG.md`` and ``.html`` (``NN``: travel order)
-    and ``notices.json`` into the existing folder ``folder``; the paths written, in order."""
+    """Write every notice as ``NN-PLATFORM.LANG.md`` and ``.html`` (``NN``: travel order;
+    ``NN-PLATFORM``: :func:`notice_stem`) and ``notices.json`` into the existing folder ``folder``; the paths written, in order."""
     refs = {s for n in items for s in n.subjects}
     refs |= {ref("platform", n.platform_id) for n in items}
     refs |= {
@@ -428,7 +481,7 @@ def write_notices(
     target = Path(folder)
     written: list[Path] = []
     for i, notice in enumerate(items, 1):
-        stem = f"{i:02d}-{notice.platform_id}"
+        stem = notice_stem(i, notice.platform_id)
         for lang in LANGS:
             for fmt in ("md", "html"):
                 path = target / f"{stem}.{lang}.{fmt}"

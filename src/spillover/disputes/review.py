@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.outputs import check_outside
 from ..errors import SpilloverError, UsageProblem
 from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_folder
@@ -53,6 +54,9 @@ def review(
         raise UsageProblem("--check-log names the checks in the notices: give --out DIR")
     check_sides(before, after, neo4j)
     target = Path(out) if out is not None else None
+    for side, option in ((before, "--before"), (after, "--after")):
+        if target is not None and side is not None:
+            check_outside(target, side, data_option=option)
     if target is not None and (
         (target.exists() and not target.is_dir()) or (target.is_dir() and any(target.iterdir()))
     ):

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from ..data.outputs import check_outside
 from ..errors import OptionError
 from ..facts.model import MATCH_FIELDS
 from ..files.write import atomic_folder
@@ -232,11 +233,8 @@ def _check_report_folder(report: Path, out: Path, data: Path) -> None:
     data folder or the linked folder (it would become part of them), nor holding them."""
     if report.exists() and (not report.is_dir() or any(report.iterdir())):
         raise OptionError("--report", f"{report} exists and is not an empty folder")
-    where = report.resolve()
     for folder, option in ((out, "--out"), (data, "--data")):
-        inside = where.is_relative_to(folder.resolve()) or folder.resolve().is_relative_to(where)
-        if inside:
-            raise OptionError("--report", f"{report} overlaps the {option} folder {folder}")
+        check_outside(report, folder, option="--report", data_option=option)
 
 
 def read_truth(path: Path) -> dict[str, str]:

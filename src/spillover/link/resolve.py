@@ -67,6 +67,7 @@ from scipy.sparse.csgraph import connected_components
 from ..data import parquet as parquetio
 from ..data.exact import checked_region, read_valid_table, table_file, table_paths
 from ..data.fast import read_columns
+from ..data.outputs import check_outside
 from ..data.rows import LoanRow, MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.columns import Columns
@@ -1511,8 +1512,7 @@ def _check_options(data: Path, out: Path, threshold: float, seed: int, cap: int)
         raise OptionError("--threshold", f"must be in (0, 1], not {threshold}")
     if seed < 0:
         raise OptionError("--seed", "must be >= 0")
-    if out.resolve().is_relative_to(data.resolve()):
-        raise OptionError("--out", f"{out} is inside the data folder {data}")
+    check_outside(out, data)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OptionError("--out", f"{out} exists and is not an empty folder")
     if cap < 2:

@@ -30,6 +30,7 @@ from typing import Any
 
 import networkx as nx
 
+from ..data.outputs import check_outside
 from ..engines.search import explain
 from ..errors import NotFoundError, SpilloverError
 from ..facts.graph import GraphBackend
@@ -583,9 +584,16 @@ def _escape(text: str) -> str:
     )
 
 
-def write_view(view: Neighborhood, out: str | Path, fmt: str) -> Path:
-    """Write ``view`` to ``out`` as ``html``, ``graphml`` or ``json`` (atomically)."""
+def write_view(
+    view: Neighborhood, out: str | Path, fmt: str, *, data: str | Path | None = None
+) -> Path:
+    """Write ``view`` to ``out`` as ``html``, ``graphml`` or ``json`` (atomically).
+
+    ``data``: the data folder the view was drawn from; a file there the loader would read
+    as one of its tables is refused (:func:`spillover.data.outputs.check_outside`)."""
     path = Path(out)
+    if data is not None:
+        check_outside(path, data, folder=False)
     if fmt == "html":
         text = to_html(view)
     elif fmt == "json":

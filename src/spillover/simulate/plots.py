@@ -3,7 +3,8 @@
 :func:`draw` writes four figures, each as PNG and SVG, from the rules' metrics
 (:func:`spillover.simulate.metrics.rule_metrics`): innocents listed per rule, the
 contamination histogram per rule, spillover entries by hop depth, and innocents
-against risk caught (one point per rule).
+against risk caught (one point per rule). The same metrics draw the same bytes: no
+dates in the files, and the SVG ids salted with a fixed text (:data:`SAME_BYTES`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from .listing import MAX_HOPS
 
-__all__ = ["PLOTS", "draw"]
+__all__ = ["PLOTS", "SAME_BYTES", "draw"]
 
 #: the figures :func:`draw` writes (each as NAME.png and NAME.svg)
 PLOTS = (
@@ -125,7 +126,8 @@ def draw(metrics: Metrics, out: str | Path) -> list[Path]:
             path = out / f"{name}.{ext}"
             part = out / f".{name}.{ext}.part"
             try:
-                fig.savefig(part, format=ext, dpi=110, metadata=_metadata(ext))
+                with matplotlib.rc_context(SAME_BYTES):
+                    fig.savefig(part, format=ext, dpi=110, metadata=_metadata(ext))
                 os.replace(part, path)
             finally:
                 part.unlink(missing_ok=True)
@@ -133,6 +135,13 @@ def draw(metrics: Metrics, out: str | Path) -> list[Path]:
     return written
 
 
+#: matplotlib settings while a plot is saved: the SVG ids (clip paths, markers) are
+#: hashes salted with this module's name instead of a random text (set for the save only,
+#: matplotlib's own settings are left as they were)
+SAME_BYTES: Any = {"svg.hashsalt": __name__}  # (matplotlib types its keys as literals)
+
+
 def _metadata(ext: str) -> dict[str, Any]:
-    """No dates in the files, so the same run draws the same bytes."""
+    """No dates in the files and fixed SVG ids (:data:`SAME_BYTES`), so the same run
+    draws the same bytes."""
     return {"Date": None} if ext == "svg" else {"Software": None}

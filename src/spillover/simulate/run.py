@@ -37,6 +37,7 @@ import pyarrow as pa
 from ..audit.run import check_spark_options
 from ..connect import read_columns
 from ..data.exact import Problems, read_table, table_file
+from ..data.outputs import check_outside
 from ..data.rows import BlacklistRow, PlatformRow
 from ..errors import SpilloverError, UsageProblem
 from ..facts.columns import Columns
@@ -205,6 +206,7 @@ def simulate(
             f"rule {sorted(n for n in names if names.count(n) > 1)[0]!r} given twice"
         )
     out = Path(out)
+    check_outside(out, data)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SpilloverError(f"{out}: exists and is not an empty folder")
     if not out.parent.is_dir():

@@ -1,0 +1,72 @@
+"""Where an output may go: never where it would change a data folder that is read.
+
+A command that reads a data folder and writes an output (``remedy --apply``, ``simulate``,
+``changes``, ``export``, ``link``, ``audit``, ``neighborhood``) must leave that folder as
+it was. :func:`check_outside` refuses, before anything is read or written:
+
+- an output **folder** that is the data folder, lies inside it or holds it (a folder
+  written inside the data folder becomes part of it; one named after a table,
+  ``DATA/loans.jsonl``, makes every later command refuse the folder);
+- an output **file** that the loader would take for one of the folder's tables: a
+  ``TABLE.csv``, ``TABLE.jsonl`` or ``TABLE.parquet`` directly in it (replacing a table,
+  or adding a second form of it), or anything inside a Parquet table's folder. Any
+  other file in the data folder (``DATA/audit.csv``) is not read by the loader and is
+  allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import OptionError
+from .contract import SUFFIXES, TABLES
+
+__all__ = ["TABLE_FILE_NAMES", "check_outside"]
+
+#: the names the loader reads in a data folder (``people.csv``, ``loans.parquet``, ...)
+TABLE_FILE_NAMES = frozenset(f"{table}{suffix}" for table in TABLES for suffix in SUFFIXES)
+
+
+def check_outside(
+    out: str | Path,
+    data: str | Path,
+    *,
+    option: str = "--out",
+    data_option: str = "--data",
+    folder: bool = True,
+) -> None:
+    """Refuse the output ``out`` (the option ``option``) where writing it would change the
+    data folder ``data`` (the option ``data_option``): with ``folder``, an output folder
+    that is ``data``, lies inside it or holds it; else an output file the loader would
+    read as one of its tables (:data:`TABLE_FILE_NAMES`). Raises
+    :class:`~spillover.errors.OptionError`; symbolic links are followed.
+
+    >>> check_outside("runs/r1", "data")
+    >>> check_outside("data/audit.csv", "data", folder=False)
+    >>> for out, folder in (("data/r1", True), ("data/loans.csv", False)):
+    ...     try:
+    ...         check_outside(out, "data", folder=folder)
+    ...     except OptionError as refused:
+    ...         print(refused.reason)
+    data/r1 is inside the --data folder data: write to a new folder outside it
+    data/loans.csv would be read as a table of the --data folder data: write it outside it
+    """
+    where, base = Path(out).resolve(), Path(data).resolve()
+    if folder:
+        if where == base:
+            problem = f"is the {data_option} folder"
+        elif where.is_relative_to(base):
+            problem = f"is inside the {data_option} folder {data}"
+        elif base.is_relative_to(where):
+            problem = f"holds the {data_option} folder {data}"
+        else:
+            return
+        raise OptionError(option, f"{out} {problem}: write to a new folder outside it")
+    if where != base and where.is_relative_to(base):
+        table = where.relative_to(base).parts[0]
+        if table in TABLE_FILE_NAMES:
+            raise OptionError(
+                option,
+                f"{out} would be read as a table of the {data_option} folder {data}: "
+                "write it outside it",
+            )
