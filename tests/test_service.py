@@ -1352,21 +1352,78 @@ def test_headers_over_16_kib_are_refused_and_large_bodies_are_not(roomy: Server)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
 
 
-def test_with_cors_every_check_goes_the_long_way(tmp_path: Path) -> None:
-    """With --cors-origin every answer carries ``vary: Origin`` (the CORS middleware's):
-    the short way is off, both content types get the same answers."""
+ORIGIN = "https://ops.example"
+
+
+@pytest.fixture(scope="module")
+def cors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with ``--cors-origin https://ops.example``."""
     srv = start_server(
-        ["--data", str(JIANG), "--cors-origin", "https://ops.example"], {"NEO4J_URI": ""}, tmp_path
+        ["--data", str(JIANG), "--cors-origin", ORIGIN],
+        {"NEO4J_URI": ""},
+        tmp_path_factory.mktemp("cors"),
     )
     try:
-        with srv.client() as c:
-            short = [_exchange(c, "application/json", b) for b in SHORT_AND_LONG]
-            long = [_exchange(c, "application/json; charset=utf-8", b) for b in SHORT_AND_LONG]
+        yield srv
     finally:
         srv.process.kill()
         srv.process.wait()
+
+
+def test_with_cors_every_check_goes_the_long_way(cors: Server) -> None:
+    """With --cors-origin every answer carries ``vary: Origin`` (the CORS middleware's):
+    the short way is off, both content types get the same answers."""
+    with cors.client() as c:
+        short = [_exchange(c, "application/json", b) for b in SHORT_AND_LONG]
+        long = [_exchange(c, "application/json; charset=utf-8", b) for b in SHORT_AND_LONG]
     assert short == long
     assert all(("vary", "Origin") in x["headers"] for x in short)
+
+
+def _preflight(c: httpx.Client, path: str, origin: str, method: str = "POST") -> httpx.Response:
+    return c.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+
+
+def test_cors_preflight_is_answered_without_a_token_and_the_call_still_needs_one(
+    cors: Server,
+) -> None:
+    """A browser's preflight (OPTIONS, never with a token) from an allowed origin gets
+    the CORS answer, on every /v1 route; one from another origin gets no allow headers;
+    the call itself still needs the token (its 401 readable by the allowed page)."""
+    other = "https://evil.example"
+    with cors.client() as c:
+        check = _preflight(c, "/v1/checks", ORIGIN)
+        read = _preflight(c, "/v1/entries/E-QT-J/explanation", ORIGIN, "GET")
+        elsewhere = _preflight(c, "/v1/checks", other)
+        no_token = c.post("/v1/checks", json=CHECK, headers={"Origin": ORIGIN})
+        wrong = c.post("/v1/checks", json=CHECK, headers={**WRONG, "Origin": ORIGIN})
+        right = c.post("/v1/checks", json=CHECK, headers={**RIGHT, "Origin": ORIGIN})
+        from_other = c.post("/v1/checks", json=CHECK, headers={**RIGHT, "Origin": other})
+    for r in (check, read):
+        assert r.status_code == 200, (r.status_code, r.text)
+        assert r.headers["access-control-allow-origin"] == ORIGIN
+        assert {"authorization", "content-type"} <= {
+            h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")
+        }
+    assert "POST" in check.headers["access-control-allow-methods"]
+    assert "GET" in read.headers["access-control-allow-methods"]
+    assert elsewhere.status_code == 400
+    assert "access-control-allow-origin" not in elsewhere.headers
+    for r in (no_token, wrong):
+        assert r.status_code == 401
+        assert r.json() == {"detail": "unauthorized"}
+        assert r.headers["access-control-allow-origin"] == ORIGIN
+    assert right.status_code == 200
+    assert right.headers["access-control-allow-origin"] == ORIGIN
+    assert right.json()["recommendation"] == "do_not_list"
+    assert "access-control-allow-origin" not in from_other.headers
 
 
 def test_the_short_way_sees_a_client_leave_as_starlette_does() -> None:
