@@ -308,6 +308,26 @@ def test_error_bodies_never_carry_a_full_id_number(server: Server) -> None:
         assert full not in r.text
 
 
+def test_422_loc_never_carries_a_full_id_number(server: Server) -> None:
+    """An unknown field named like a resident ID number (alone or in a longer name) is
+    masked in ``loc`` as in ``msg``, in a single call and in a batch item."""
+    full = "330106198203154015"
+    body = {**CHECK, "subject": {"kind": "person", "id": "jiang", "x" + full: 2}, full: 1}
+    with server.client() as c:
+        single = c.post("/v1/checks", json=body, headers=RIGHT)
+        batch = c.post("/v1/checks:batch", json={"checks": [body]}, headers=RIGHT)
+    assert single.status_code == 422
+    assert [e["loc"] for e in single.json()["detail"]] == [
+        ["body", "subject", "x330*************15"],
+        ["body", "330*************15"],
+    ]
+    error = batch.json()["results"][0]["error"]
+    assert error["status"] == 422
+    assert {e["loc"][-1] for e in error["detail"]} == {"x330*************15", "330*************15"}
+    for r in (single, batch):
+        assert full not in r.text
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [

@@ -175,10 +175,17 @@ def safe(value: Any) -> Any:
 
 def clean_errors(errors: Any) -> list[dict[str, Any]]:
     """Validation errors as the answer gives them: where, what, which kind, never the
-    input (it may be what made the error: a NaN, a lone surrogate, or just personal)."""
+    input (it may be what made the error: a NaN, a lone surrogate, or just personal);
+    a resident ID number in ``loc`` or ``msg`` (an unknown field may be named like one)
+    masked.
+
+    >>> clean_errors([{"loc": ("body", "x330106198203154015", 0), "msg": "Extra", "type": "t"}])
+    [{'loc': ['body', 'x330*************15', 0], 'msg': 'Extra', 'type': 't'}]
+    """
     return [
         {
-            "loc": [safe(x) for x in e.get("loc", ())],
+            # a field's name is the client's text too (an unknown field): masked alike
+            "loc": [safe(mask_ids_in(x) if isinstance(x, str) else x) for x in e.get("loc", ())],
             "msg": safe(mask_ids_in(str(e.get("msg", "")))),
             "type": safe(str(e.get("type", ""))),
         }
