@@ -348,6 +348,27 @@ def test_bad_bodies_get_422_naming_the_field(
     assert [e["loc"] for e in r.json()["detail"]] == [where]
 
 
+@pytest.mark.parametrize(
+    "day", [0, 1709251200, "86400", "2024-03-01T00:00:00+08:00", "2024-03-01T00:00:00Z", True]
+)
+def test_listed_at_is_an_iso_day_as_text_only(server: Server, day: Any) -> None:
+    """A number, digit text or a datetime is not a day (pydantic's lax parsing read them
+    as a Unix time, 0 as 1970-01-01, or as the datetime's day): 422, nothing recorded,
+    in a single call and in a batch item."""
+    before = len(_records(server.check_log))
+    body = {**CHECK, "listed_at": day}
+    with server.client() as c:
+        single = c.post("/v1/checks", json=body, headers=RIGHT)
+        batch = c.post("/v1/checks:batch", json={"checks": [body]}, headers=RIGHT)
+    assert single.status_code == 422
+    want = [{"loc": ["body", "listed_at"], "msg": "Input should be a day written YYYY-MM-DD"}]
+    assert [{k: e[k] for k in ("loc", "msg")} for e in single.json()["detail"]] == want
+    error = batch.json()["results"][0]["error"]
+    assert error["status"] == 422
+    assert [e["msg"] for e in error["detail"]] == [want[0]["msg"]]
+    assert len(_records(server.check_log)) == before
+
+
 def test_body_over_the_limit_is_413_declared_or_streamed(server: Server) -> None:
     big = {**CHECK, "stated_reason": "x" * MAX_BODY}
 

@@ -2,6 +2,7 @@
 of its validation errors (docs/service.md, Errors)."""
 
 import math
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from ..data.contract import MAX_YEAR, MIN_YEAR
 from ..facts.resident_id import mask_ids_in
@@ -55,6 +57,10 @@ def _unicode(value: str) -> str:
     return value
 
 
+#: a day as the requests write it: ISO 8601, ``YYYY-MM-DD`` (ASCII digits)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 #: text of a request: valid Unicode (JSON can spell a lone surrogate, ``"\ud800"``,
 #: which no answer and no log line could hold)
 Text = Annotated[str, AfterValidator(_unicode)]
@@ -84,6 +90,17 @@ class CheckIn(_In):
         default=None, description="Day of the proposed listing (default: today, UTC)."
     )
     stated_reason: Text | None = Field(default=None, max_length=2000)
+
+    @field_validator("listed_at", mode="before")
+    @classmethod
+    def _iso_day(cls, value: Any) -> Any:
+        # pydantic's own parsing would read a number or digit text as a Unix time
+        # (0: 1970-01-01) and a datetime as its day: a day is ISO text, nothing else
+        if value is None or type(value) is date:
+            return value
+        if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+            return value
+        raise PydanticCustomError("date_format", "Input should be a day written YYYY-MM-DD")
 
     @field_validator("listed_at")
     @classmethod
