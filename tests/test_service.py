@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -506,6 +508,72 @@ def test_check_log_rotates_and_reads_back_oldest_first(tmp_path: Path) -> None:
     assert (tmp_path / "checks.jsonl.1").exists()
     assert [r["check_id"] for r in read_checks(log.path)] == [str(i) for i in range(40)]
     assert [r["check_id"] for r in read_checks(log.path, "p1")] == [str(i) for i in range(1, 40, 2)]
+
+
+#: a child that writes 12 records to a new check log (in folders it makes) that rotates
+_ROTATING_WRITER = """
+import sys
+from pathlib import Path
+from spillover.service.checklog import CheckLog
+
+log = CheckLog(Path(sys.argv[1]), max_bytes=300, backups=3)
+for i in range(12):
+    log.append({"check_id": str(i), "pad": "x" * 60})
+"""
+
+_SYSCALL = re.compile(r"^\d+\s+(\w+)\((.*)\)\s+=\s+(-?\d+)")
+
+
+def _strace(tmp_path: Path, code: str, *args: str) -> list[tuple[str, str, int]]:
+    """The calls (name, arguments, result) of openat, rename and fsync that ``python -c
+    code args`` makes, as strace sees them (skipped without strace)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    trace = tmp_path / "trace.txt"
+    calls = "trace=openat,rename,renameat,renameat2,fsync"
+    run = subprocess.run(
+        [strace, "-f", "-qq", "-e", calls, "-o", str(trace), sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0 and "ptrace" in run.stderr:
+        pytest.skip(f"strace cannot trace here: {run.stderr.strip()}")
+    assert run.returncode == 0, run.stderr
+    found = []
+    for line in trace.read_text().splitlines():
+        m = _SYSCALL.match(line)
+        if m:
+            found.append((m.group(1), m.group(2), int(m.group(3))))
+    return found
+
+
+def test_check_log_renames_and_new_files_are_durable(tmp_path: Path) -> None:
+    """The check log's folder is fsynced after it creates its file and after every
+    rotation (the rename, and the new file), before the write returns: once each, not
+    per line; the folders it made are fsynced in their parents."""
+    made = tmp_path / "new" / "logs"
+    log = made / "checks.jsonl"
+    calls = _strace(tmp_path, _ROTATING_WRITER, str(log))
+    opened: dict[int, str] = {}
+    events: list[str] = []
+    for name, args, result in calls:
+        if name == "openat" and result >= 0:
+            opened[result] = args.split('"')[1]
+        elif name.startswith("rename") and str(log) + '"' in args:
+            events.append("rename")
+        elif name == "fsync":
+            path = opened[int(args)]
+            events.append("fsync dir " + path if Path(path).is_dir() else "fsync " + path)
+    rotations = events.count("rename")
+    assert rotations >= 3, events
+    assert events.count(f"fsync dir {made}") == rotations + 1, events
+    assert {f"fsync dir {made.parent}", f"fsync dir {tmp_path}"} <= set(events)
+    # after each rename: the new file's lines fsynced, then the folder, before anything else
+    for i, event in enumerate(events):
+        if event == "rename":
+            assert events[i + 1 : i + 3] == [f"fsync {log}", f"fsync dir {made}"], events
+    assert [r["check_id"] for r in read_checks(log)][-1] == "11"
 
 
 def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
