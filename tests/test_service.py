@@ -1461,6 +1461,38 @@ def test_headers_over_16_kib_are_refused_and_large_bodies_are_not(roomy: Server)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
 
 
+def _head_of(size: int, extra: bytes = b"") -> bytes:
+    """A GET /healthz whose request line and headers are ``size`` bytes in all."""
+    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + extra + b"X-Big: "
+    return start + b"a" * (size - len(start) - 4) + b"\r\n\r\n"
+
+
+def test_a_whole_head_over_16_kib_in_one_read_is_refused(roomy: Server) -> None:
+    """A request line and headers over 16 KiB that arrive complete, in one read, are
+    answered 400 and the connection closed (h11 and the guard counted only a head still
+    incomplete: these were answered 200); one of 16 KiB is answered, and so is the
+    next request's on a kept-alive connection, counted from its own start."""
+    answers = []
+    for size in (16 * 1024 + 1, 17000, 100_000):
+        with _raw(_port(roomy)) as s:
+            s.sendall(_head_of(size))
+            answers.append(_read_until_closed(s, 5))
+    with _raw(_port(roomy)) as s:
+        s.sendall(_head_of(16 * 1024, b"Connection: close\r\n"))
+        fits, _ = _read_until_closed(s, 5)
+    with _raw(_port(roomy)) as s:
+        s.sendall(_head_of(16000))  # kept alive: 16000 bytes counted, then 0 again
+        first = b""
+        while not first.endswith(b"}"):  # the whole answer (h11 sends it in two writes)
+            first += s.recv(65536)
+        s.sendall(_head_of(16000, b"Connection: close\r\n"))
+        second, _ = _read_until_closed(s, 5)
+    for answer, closed in answers:
+        assert answer.startswith(b"HTTP/1.1 400") and closed, answer[:200]
+    assert fits.startswith(b"HTTP/1.1 200"), fits[:200]
+    assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200"), second[:200]
+
+
 ORIGIN = "https://ops.example"
 
 
