@@ -417,6 +417,41 @@ def test_batch_answers_in_order_with_one_error_per_bad_item(server: Server) -> N
     assert too_many.status_code == 422
 
 
+def test_batch_item_errors_are_the_single_call_s_within_the_item(server: Server) -> None:
+    """A bad item's 422 is the single call's, its ``loc`` named within the item
+    (without the single call's leading ``"body"``), whichever check found it: the
+    model, the phone's reading, or the item not being an object at all (5: its own error,
+    the others answered; it failed the whole batch)."""
+    bad = [
+        {**CHECK, "subject": {"kind": "phone", "id": "abc"}},
+        {**CHECK, "listed_at": "2024-13-01"},
+        {"platform_id": "quickcash"},
+        5,
+    ]
+    with server.client() as c:
+        batch = c.post("/v1/checks:batch", json={"checks": [*bad, CHECK]}, headers=RIGHT)
+        nulls = c.post("/v1/checks:batch", json={"checks": [None, "x", []]}, headers=RIGHT)
+        singles = [c.post("/v1/checks", json=item, headers=RIGHT) for item in bad]
+    assert batch.status_code == 200, batch.text
+    results = batch.json()["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
+    for r, single in zip(results, singles, strict=False):
+        assert single.status_code == r["error"]["status"] == 422
+        want = [{**e, "loc": e["loc"][1:]} for e in single.json()["detail"]]
+        assert r["error"]["detail"] == want
+    assert [[e["loc"] for e in r["error"]["detail"]] for r in results[:4]] == [
+        [["subject", "id"]],
+        [["listed_at"]],
+        [["subject"]],
+        [[]],
+    ]
+    assert results[4]["check"]["recommendation"] == "do_not_list"
+    assert nulls.status_code == 200
+    for r in nulls.json()["results"]:
+        assert r["error"]["status"] == 422
+        assert [e["loc"] for e in r["error"]["detail"]] == [[]]
+
+
 def test_entry_explanation_is_the_library_s(server: Server) -> None:
     with server.client() as c:
         r = c.get("/v1/entries/E-QT-J/explanation", headers=RIGHT)

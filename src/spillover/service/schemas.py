@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -125,10 +126,17 @@ class ErrorOut(BaseModel):
 
 
 class ItemErrorOut(BaseModel):
-    """Why one item of a batch got no answer: ``status`` as the single call would give it."""
+    """Why one item of a batch got no answer: ``status`` as the single call would give it;
+    ``detail`` the single call's too, but a 422's ``loc`` names the field within the item
+    (``["subject", "id"]``; ``[]``: the item itself, not an object)."""
 
     status: int
     detail: Any
+
+
+#: an item of a batch: anything (the schema says an object); a bad one, even one that
+#: is no object at all, gets an error of its own, not the whole batch
+_Item = Annotated[Any, WithJsonSchema({"type": "object", "additionalProperties": True})]
 
 
 class BatchIn(_In):
@@ -138,7 +146,7 @@ class BatchIn(_In):
         extra="forbid", frozen=True, json_schema_extra={"examples": [{"checks": [JIANG_CHECK]}]}
     )
 
-    checks: list[dict[str, Any]] = Field(
+    checks: list[_Item] = Field(
         min_length=1,
         description="Each item is a CheckIn; a bad item gets an error, not the whole batch.",
     )
