@@ -633,6 +633,36 @@ def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
     assert "no bearer tokens" in done.stderr
 
 
+def test_serve_refuses_one_token_under_two_names(tmp_path: Path) -> None:
+    """The same token under two names (in SPILLOVER_TOKENS, the token file, or one in
+    each) is refused at start-up, as two tokens of one name are: a request with it
+    was attributed to the last name."""
+    from spillover.errors import SpilloverError
+    from spillover.service.auth import read_tokens
+
+    secret = "same-secret-0123456789"
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(f"yidai:{secret}\n")
+    for env, file in (
+        (f"quickcash:{secret},yidai:{secret}", None),
+        (f"quickcash:{secret}", tokens),
+    ):
+        with pytest.raises(SpilloverError, match="'quickcash' and 'yidai' are the same token"):
+            read_tokens(env, file)
+    env = {**os.environ, "SPILLOVER_TOKENS": f"quickcash:{secret}"}
+    command = [sys.executable, "-m", "spillover", "serve", "--data", str(JIANG)]
+    done = subprocess.run(
+        [*command, "--check-log", str(tmp_path / "c"), "--token-file", str(tokens)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "'quickcash' and 'yidai' are the same token" in done.stderr
+    assert secret not in done.stderr
+
+
 class Proxy:
     """A TCP forwarder on loopback that can be cut (connections refused), to make Neo4j
     unreachable for the server behind it, and opened again on the same port; or frozen
