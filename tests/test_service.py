@@ -472,6 +472,36 @@ def test_subject_entries_for_a_person_and_a_phone(server: Server) -> None:
     assert bad_kind.status_code == 422
 
 
+def test_ids_with_a_slash_are_addressable(tmp_path: Path) -> None:
+    """An entry or person id holding "/" (written %2F in the path) reaches the route
+    (it was 404 "Not Found" from the router): the library's answers; the request log
+    and the OpenAPI document name the routes' templates as before."""
+    data = tmp_path / "data"
+    shutil.copytree(JIANG, data)
+    for csv in data.glob("*.csv"):
+        text = csv.read_text(encoding="utf-8")
+        csv.write_text(text.replace("jiang", "cn/jiang").replace("E-WL-J", "E/WL/J"), "utf-8")
+    srv = start_server(["--data", str(data)], {"NEO4J_URI": ""}, tmp_path)
+    try:
+        with srv.client() as c:
+            entry = c.get("/v1/entries/E%2FWL%2FJ/explanation", headers=RIGHT)
+            person = c.get("/v1/subjects/person/cn%2Fjiang/entries", headers=RIGHT)
+            paths = set(c.get("/openapi.json").json()["paths"])
+        time.sleep(0.3)
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    backend = open_folder(data)
+    assert entry.status_code == 200, entry.text
+    assert entry.json() == explanation_dict(explain_entry(backend, "E/WL/J"))
+    assert person.status_code == 200, person.text
+    want = [explanation_dict(e) for e in explain_about_person(backend, "cn/jiang")]
+    assert person.json() == want and len(want) > 1
+    routes = {x["route"] for x in srv.log() if x.get("event") == "request"}
+    templates = {"/v1/entries/{entry_id}/explanation", "/v1/subjects/{kind}/{subject_id}/entries"}
+    assert templates <= routes and templates <= paths
+
+
 def test_openapi_document_shows_the_jiang_case(server: Server) -> None:
     with server.client() as c:
         doc = c.get("/openapi.json").json()
