@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -308,6 +310,26 @@ def test_error_bodies_never_carry_a_full_id_number(server: Server) -> None:
         assert full not in r.text
 
 
+def test_422_loc_never_carries_a_full_id_number(server: Server) -> None:
+    """An unknown field named like a resident ID number (alone or in a longer name) is
+    masked in ``loc`` as in ``msg``, in a single call and in a batch item."""
+    full = "330106198203154015"
+    body = {**CHECK, "subject": {"kind": "person", "id": "jiang", "x" + full: 2}, full: 1}
+    with server.client() as c:
+        single = c.post("/v1/checks", json=body, headers=RIGHT)
+        batch = c.post("/v1/checks:batch", json={"checks": [body]}, headers=RIGHT)
+    assert single.status_code == 422
+    assert [e["loc"] for e in single.json()["detail"]] == [
+        ["body", "subject", "x330*************15"],
+        ["body", "330*************15"],
+    ]
+    error = batch.json()["results"][0]["error"]
+    assert error["status"] == 422
+    assert {e["loc"][-1] for e in error["detail"]} == {"x330*************15", "330*************15"}
+    for r in (single, batch):
+        assert full not in r.text
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [
@@ -326,6 +348,27 @@ def test_bad_bodies_get_422_naming_the_field(
         r = c.post("/v1/checks", json=body, headers=RIGHT)
     assert r.status_code == 422
     assert [e["loc"] for e in r.json()["detail"]] == [where]
+
+
+@pytest.mark.parametrize(
+    "day", [0, 1709251200, "86400", "2024-03-01T00:00:00+08:00", "2024-03-01T00:00:00Z", True]
+)
+def test_listed_at_is_an_iso_day_as_text_only(server: Server, day: Any) -> None:
+    """A number, digit text or a datetime is not a day (pydantic's lax parsing read them
+    as a Unix time, 0 as 1970-01-01, or as the datetime's day): 422, nothing recorded,
+    in a single call and in a batch item."""
+    before = len(_records(server.check_log))
+    body = {**CHECK, "listed_at": day}
+    with server.client() as c:
+        single = c.post("/v1/checks", json=body, headers=RIGHT)
+        batch = c.post("/v1/checks:batch", json={"checks": [body]}, headers=RIGHT)
+    assert single.status_code == 422
+    want = [{"loc": ["body", "listed_at"], "msg": "Input should be a day written YYYY-MM-DD"}]
+    assert [{k: e[k] for k in ("loc", "msg")} for e in single.json()["detail"]] == want
+    error = batch.json()["results"][0]["error"]
+    assert error["status"] == 422
+    assert [e["msg"] for e in error["detail"]] == [want[0]["msg"]]
+    assert len(_records(server.check_log)) == before
 
 
 def test_body_over_the_limit_is_413_declared_or_streamed(server: Server) -> None:
@@ -374,6 +417,41 @@ def test_batch_answers_in_order_with_one_error_per_bad_item(server: Server) -> N
     assert too_many.status_code == 422
 
 
+def test_batch_item_errors_are_the_single_call_s_within_the_item(server: Server) -> None:
+    """A bad item's 422 is the single call's, its ``loc`` named within the item
+    (without the single call's leading ``"body"``), whichever check found it: the
+    model, the phone's reading, or the item not being an object at all (5: its own error,
+    the others answered; it failed the whole batch)."""
+    bad = [
+        {**CHECK, "subject": {"kind": "phone", "id": "abc"}},
+        {**CHECK, "listed_at": "2024-13-01"},
+        {"platform_id": "quickcash"},
+        5,
+    ]
+    with server.client() as c:
+        batch = c.post("/v1/checks:batch", json={"checks": [*bad, CHECK]}, headers=RIGHT)
+        nulls = c.post("/v1/checks:batch", json={"checks": [None, "x", []]}, headers=RIGHT)
+        singles = [c.post("/v1/checks", json=item, headers=RIGHT) for item in bad]
+    assert batch.status_code == 200, batch.text
+    results = batch.json()["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
+    for r, single in zip(results, singles, strict=False):
+        assert single.status_code == r["error"]["status"] == 422
+        want = [{**e, "loc": e["loc"][1:]} for e in single.json()["detail"]]
+        assert r["error"]["detail"] == want
+    assert [[e["loc"] for e in r["error"]["detail"]] for r in results[:4]] == [
+        [["subject", "id"]],
+        [["listed_at"]],
+        [["subject"]],
+        [[]],
+    ]
+    assert results[4]["check"]["recommendation"] == "do_not_list"
+    assert nulls.status_code == 200
+    for r in nulls.json()["results"]:
+        assert r["error"]["status"] == 422
+        assert [e["loc"] for e in r["error"]["detail"]] == [[]]
+
+
 def test_entry_explanation_is_the_library_s(server: Server) -> None:
     with server.client() as c:
         r = c.get("/v1/entries/E-QT-J/explanation", headers=RIGHT)
@@ -392,6 +470,36 @@ def test_subject_entries_for_a_person_and_a_phone(server: Server) -> None:
     assert ids and all(e["subject"]["id"] == "+8613957112345" for e in phone.json())
     assert ids <= {e["entry_id"] for e in person.json()}
     assert bad_kind.status_code == 422
+
+
+def test_ids_with_a_slash_are_addressable(tmp_path: Path) -> None:
+    """An entry or person id holding "/" (written %2F in the path) reaches the route
+    (it was 404 "Not Found" from the router): the library's answers; the request log
+    and the OpenAPI document name the routes' templates as before."""
+    data = tmp_path / "data"
+    shutil.copytree(JIANG, data)
+    for csv in data.glob("*.csv"):
+        text = csv.read_text(encoding="utf-8")
+        csv.write_text(text.replace("jiang", "cn/jiang").replace("E-WL-J", "E/WL/J"), "utf-8")
+    srv = start_server(["--data", str(data)], {"NEO4J_URI": ""}, tmp_path)
+    try:
+        with srv.client() as c:
+            entry = c.get("/v1/entries/E%2FWL%2FJ/explanation", headers=RIGHT)
+            person = c.get("/v1/subjects/person/cn%2Fjiang/entries", headers=RIGHT)
+            paths = set(c.get("/openapi.json").json()["paths"])
+        time.sleep(0.3)
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    backend = open_folder(data)
+    assert entry.status_code == 200, entry.text
+    assert entry.json() == explanation_dict(explain_entry(backend, "E/WL/J"))
+    assert person.status_code == 200, person.text
+    want = [explanation_dict(e) for e in explain_about_person(backend, "cn/jiang")]
+    assert person.json() == want and len(want) > 1
+    routes = {x["route"] for x in srv.log() if x.get("event") == "request"}
+    templates = {"/v1/entries/{entry_id}/explanation", "/v1/subjects/{kind}/{subject_id}/entries"}
+    assert templates <= routes and templates <= paths
 
 
 def test_openapi_document_shows_the_jiang_case(server: Server) -> None:
@@ -467,6 +575,72 @@ def test_check_log_rotates_and_reads_back_oldest_first(tmp_path: Path) -> None:
     assert [r["check_id"] for r in read_checks(log.path, "p1")] == [str(i) for i in range(1, 40, 2)]
 
 
+#: a child that writes 12 records to a new check log (in folders it makes) that rotates
+_ROTATING_WRITER = """
+import sys
+from pathlib import Path
+from spillover.service.checklog import CheckLog
+
+log = CheckLog(Path(sys.argv[1]), max_bytes=300, backups=3)
+for i in range(12):
+    log.append({"check_id": str(i), "pad": "x" * 60})
+"""
+
+_SYSCALL = re.compile(r"^\d+\s+(\w+)\((.*)\)\s+=\s+(-?\d+)")
+
+
+def _strace(tmp_path: Path, code: str, *args: str) -> list[tuple[str, str, int]]:
+    """The calls (name, arguments, result) of openat, rename and fsync that ``python -c
+    code args`` makes, as strace sees them (skipped without strace)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    trace = tmp_path / "trace.txt"
+    calls = "trace=openat,rename,renameat,renameat2,fsync"
+    run = subprocess.run(
+        [strace, "-f", "-qq", "-e", calls, "-o", str(trace), sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0 and "ptrace" in run.stderr:
+        pytest.skip(f"strace cannot trace here: {run.stderr.strip()}")
+    assert run.returncode == 0, run.stderr
+    found = []
+    for line in trace.read_text().splitlines():
+        m = _SYSCALL.match(line)
+        if m:
+            found.append((m.group(1), m.group(2), int(m.group(3))))
+    return found
+
+
+def test_check_log_renames_and_new_files_are_durable(tmp_path: Path) -> None:
+    """The check log's folder is fsynced after it creates its file and after every
+    rotation (the rename, and the new file), before the write returns: once each, not
+    per line; the folders it made are fsynced in their parents."""
+    made = tmp_path / "new" / "logs"
+    log = made / "checks.jsonl"
+    calls = _strace(tmp_path, _ROTATING_WRITER, str(log))
+    opened: dict[int, str] = {}
+    events: list[str] = []
+    for name, args, result in calls:
+        if name == "openat" and result >= 0:
+            opened[result] = args.split('"')[1]
+        elif name.startswith("rename") and str(log) + '"' in args:
+            events.append("rename")
+        elif name == "fsync":
+            path = opened[int(args)]
+            events.append("fsync dir " + path if Path(path).is_dir() else "fsync " + path)
+    rotations = events.count("rename")
+    assert rotations >= 3, events
+    assert events.count(f"fsync dir {made}") == rotations + 1, events
+    assert {f"fsync dir {made.parent}", f"fsync dir {tmp_path}"} <= set(events)
+    # after each rename: the new file's lines fsynced, then the folder, before anything else
+    for i, event in enumerate(events):
+        if event == "rename":
+            assert events[i + 1 : i + 3] == [f"fsync {log}", f"fsync dir {made}"], events
+    assert [r["check_id"] for r in read_checks(log)][-1] == "11"
+
+
 def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SPILLOVER_TOKENS"}
     done = subprocess.run(
@@ -487,6 +661,36 @@ def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "no bearer tokens" in done.stderr
+
+
+def test_serve_refuses_one_token_under_two_names(tmp_path: Path) -> None:
+    """The same token under two names (in SPILLOVER_TOKENS, the token file, or one in
+    each) is refused at start-up, as two tokens of one name are: a request with it
+    was attributed to the last name."""
+    from spillover.errors import SpilloverError
+    from spillover.service.auth import read_tokens
+
+    secret = "same-secret-0123456789"
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(f"yidai:{secret}\n")
+    for env, file in (
+        (f"quickcash:{secret},yidai:{secret}", None),
+        (f"quickcash:{secret}", tokens),
+    ):
+        with pytest.raises(SpilloverError, match="'quickcash' and 'yidai' are the same token"):
+            read_tokens(env, file)
+    env = {**os.environ, "SPILLOVER_TOKENS": f"quickcash:{secret}"}
+    command = [sys.executable, "-m", "spillover", "serve", "--data", str(JIANG)]
+    done = subprocess.run(
+        [*command, "--check-log", str(tmp_path / "c"), "--token-file", str(tokens)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "'quickcash' and 'yidai' are the same token" in done.stderr
+    assert secret not in done.stderr
 
 
 class Proxy:
@@ -1352,21 +1556,110 @@ def test_headers_over_16_kib_are_refused_and_large_bodies_are_not(roomy: Server)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
 
 
-def test_with_cors_every_check_goes_the_long_way(tmp_path: Path) -> None:
-    """With --cors-origin every answer carries ``vary: Origin`` (the CORS middleware's):
-    the short way is off, both content types get the same answers."""
+def _head_of(size: int, extra: bytes = b"") -> bytes:
+    """A GET /healthz whose request line and headers are ``size`` bytes in all."""
+    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + extra + b"X-Big: "
+    return start + b"a" * (size - len(start) - 4) + b"\r\n\r\n"
+
+
+def test_a_whole_head_over_16_kib_in_one_read_is_refused(roomy: Server) -> None:
+    """A request line and headers over 16 KiB that arrive complete, in one read, are
+    answered 400 and the connection closed (h11 and the guard counted only a head still
+    incomplete: these were answered 200); one of 16 KiB is answered, and so is the
+    next request's on a kept-alive connection, counted from its own start."""
+    answers = []
+    for size in (16 * 1024 + 1, 17000, 100_000):
+        with _raw(_port(roomy)) as s:
+            s.sendall(_head_of(size))
+            answers.append(_read_until_closed(s, 5))
+    with _raw(_port(roomy)) as s:
+        s.sendall(_head_of(16 * 1024, b"Connection: close\r\n"))
+        fits, _ = _read_until_closed(s, 5)
+    with _raw(_port(roomy)) as s:
+        s.sendall(_head_of(16000))  # kept alive: 16000 bytes counted, then 0 again
+        first = b""
+        while not first.endswith(b"}"):  # the whole answer (h11 sends it in two writes)
+            first += s.recv(65536)
+        s.sendall(_head_of(16000, b"Connection: close\r\n"))
+        second, _ = _read_until_closed(s, 5)
+    for answer, closed in answers:
+        assert answer.startswith(b"HTTP/1.1 400") and closed, answer[:200]
+    assert fits.startswith(b"HTTP/1.1 200"), fits[:200]
+    assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200"), second[:200]
+
+
+ORIGIN = "https://ops.example"
+
+
+@pytest.fixture(scope="module")
+def cors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with ``--cors-origin https://ops.example``."""
     srv = start_server(
-        ["--data", str(JIANG), "--cors-origin", "https://ops.example"], {"NEO4J_URI": ""}, tmp_path
+        ["--data", str(JIANG), "--cors-origin", ORIGIN],
+        {"NEO4J_URI": ""},
+        tmp_path_factory.mktemp("cors"),
     )
     try:
-        with srv.client() as c:
-            short = [_exchange(c, "application/json", b) for b in SHORT_AND_LONG]
-            long = [_exchange(c, "application/json; charset=utf-8", b) for b in SHORT_AND_LONG]
+        yield srv
     finally:
         srv.process.kill()
         srv.process.wait()
+
+
+def test_with_cors_every_check_goes_the_long_way(cors: Server) -> None:
+    """With --cors-origin every answer carries ``vary: Origin`` (the CORS middleware's):
+    the short way is off, both content types get the same answers."""
+    with cors.client() as c:
+        short = [_exchange(c, "application/json", b) for b in SHORT_AND_LONG]
+        long = [_exchange(c, "application/json; charset=utf-8", b) for b in SHORT_AND_LONG]
     assert short == long
     assert all(("vary", "Origin") in x["headers"] for x in short)
+
+
+def _preflight(c: httpx.Client, path: str, origin: str, method: str = "POST") -> httpx.Response:
+    return c.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+
+
+def test_cors_preflight_is_answered_without_a_token_and_the_call_still_needs_one(
+    cors: Server,
+) -> None:
+    """A browser's preflight (OPTIONS, never with a token) from an allowed origin gets
+    the CORS answer, on every /v1 route; one from another origin gets no allow headers;
+    the call itself still needs the token (its 401 readable by the allowed page)."""
+    other = "https://evil.example"
+    with cors.client() as c:
+        check = _preflight(c, "/v1/checks", ORIGIN)
+        read = _preflight(c, "/v1/entries/E-QT-J/explanation", ORIGIN, "GET")
+        elsewhere = _preflight(c, "/v1/checks", other)
+        no_token = c.post("/v1/checks", json=CHECK, headers={"Origin": ORIGIN})
+        wrong = c.post("/v1/checks", json=CHECK, headers={**WRONG, "Origin": ORIGIN})
+        right = c.post("/v1/checks", json=CHECK, headers={**RIGHT, "Origin": ORIGIN})
+        from_other = c.post("/v1/checks", json=CHECK, headers={**RIGHT, "Origin": other})
+    for r in (check, read):
+        assert r.status_code == 200, (r.status_code, r.text)
+        assert r.headers["access-control-allow-origin"] == ORIGIN
+        assert {"authorization", "content-type"} <= {
+            h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")
+        }
+    assert "POST" in check.headers["access-control-allow-methods"]
+    assert "GET" in read.headers["access-control-allow-methods"]
+    assert elsewhere.status_code == 400
+    assert "access-control-allow-origin" not in elsewhere.headers
+    for r in (no_token, wrong):
+        assert r.status_code == 401
+        assert r.json() == {"detail": "unauthorized"}
+        assert r.headers["access-control-allow-origin"] == ORIGIN
+    assert right.status_code == 200
+    assert right.headers["access-control-allow-origin"] == ORIGIN
+    assert right.json()["recommendation"] == "do_not_list"
+    assert "access-control-allow-origin" not in from_other.headers
 
 
 def test_the_short_way_sees_a_client_leave_as_starlette_does() -> None:

@@ -136,7 +136,7 @@ def check_record(
 def answer_item(
     graph: GraphBackend,
     i: int,
-    raw: dict[str, Any],
+    raw: Any,
     token: str,
     records: list[dict[str, Any]],
     *,
@@ -145,13 +145,15 @@ def answer_item(
     config: ServeConfig,
 ) -> BatchItemOut:
     """The answer to item ``i`` of a batch: its check (its record appended to
-    ``records``) or its error, with the status the single call would give."""
+    ``records``) or its error, with the status the single call would give; a 422's
+    ``loc`` names the field within the item, whatever found it (``[]``: the item)."""
     try:
-        item = CheckIn.model_validate(raw)
+        # validated as FastAPI validates the single call's body: the same errors
+        item = CheckIn.model_validate(raw, from_attributes=True)
         if not acts_for(grants, token, item.platform_id):
             error = ItemErrorOut(status=403, detail=forbidden(token, item.platform_id))
             return BatchItemOut(index=i, error=error)
-        out, record = answer_check(graph, item, token, ("checks", i), policy=policy, config=config)
+        out, record = answer_check(graph, item, token, (), policy=policy, config=config)
     except ValidationError as exc:
         return BatchItemOut(index=i, error=ItemErrorOut(status=422, detail=model_errors(exc)))
     except RequestValidationError as exc:

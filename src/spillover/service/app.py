@@ -83,22 +83,25 @@ def create_app(
     assets = Path(fastapi_offline.__file__).parent / "static"
     app.mount(docs.DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
     app.include_router(docs.pages)
+    app.add_middleware(
+        Gate,
+        authenticate=partial(authenticate, app.state.grants),
+        limit=config.max_body_bytes,
+        body_timeout=config.body_timeout,
+        # with CORS on, every check goes the long way (the CORS middleware adds
+        # `vary: Origin` to every answer; tests/test_service.py compares both ways)
+        shortcut=None if config.cors_origins else CheckShortcut(app),
+    )
     if config.cors_origins:
+        # added last, so the outer layer: a browser's preflight (OPTIONS, which never
+        # carries a token) is answered before the gate asks for one, and the gate's own
+        # answers (401, 408, 413) carry the CORS headers a page needs to read them
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(config.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(
-        Gate,
-        authenticate=partial(authenticate, app.state.grants),
-        limit=config.max_body_bytes,
-        body_timeout=config.body_timeout,
-        # the short way skips the CORS middleware (which adds `vary: Origin` to every
-        # answer when it is on): only without it
-        shortcut=None if config.cors_origins else CheckShortcut(app),
-    )
     docs.add_examples(app, app.state.policy)
     return app
 

@@ -47,13 +47,15 @@ def read_tokens(
     """Bearer tokens by name, from ``name:token`` pairs: in ``env_value`` separated by
     commas or newlines, in ``file`` one a line (``#`` starts a comment). A token acts for
     the platform of its name; ``name@platform+platform:token`` names the platforms it
-    acts for instead (a broker's token).
+    acts for instead (a broker's token). Two tokens of one name, or one token under two
+    names, are refused.
 
     >>> grants = read_tokens("quickcash:s3cret-token-one, broker@quickcash+yidai:s3cret-token-two")
     >>> sorted(grants["quickcash"].platforms), sorted(grants["broker"].platforms)
     (['quickcash'], ['quickcash', 'yidai'])
     """
     tokens: dict[str, TokenGrant] = {}
+    named: dict[str, str] = {}  # the name of each token (its secret) read so far
     for where, pair in _pairs(env_value, file):
         pair = pair.strip()
         if not pair:
@@ -61,7 +63,14 @@ def read_tokens(
         name, grant = _grant(where, pair)
         if name in tokens:
             raise SpilloverError(f"{where}: two tokens named {name!r}")
+        if grant.token in named:
+            # a request could not say which of them it is (nor for which platforms)
+            raise SpilloverError(
+                f"{where}: the tokens named {named[grant.token]!r} and {name!r} are the "
+                "same token; give each name a token of its own"
+            )
         tokens[name] = grant
+        named[grant.token] = name
     return tokens
 
 

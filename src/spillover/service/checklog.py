@@ -43,8 +43,13 @@ class CheckLog:
         self.path = Path(self.path)
         self._lock = threading.Lock()
         try:
+            # the folders made here, and the file: their names made durable (in their
+            # parent folders), as the lines will be
+            made = [d for d in (self.path, *self.path.parents) if not d.exists()]
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.close(_create(self.path, os.O_WRONLY | os.O_APPEND))
+            for d in made:
+                _sync_dir(d.parent)
         except OSError as exc:
             raise SpilloverError(
                 f"{self.path}: cannot write the check log: {exc.strerror}"
@@ -69,18 +74,23 @@ class CheckLog:
 
     def write_lines(self, data: bytes) -> None:
         """Write ``data`` (whole lines) in ONE write, flushed and fsynced before it
-        returns, rotating the file first when ``data`` would take it past ``max_bytes``."""
+        returns, rotating the file first when ``data`` would take it past ``max_bytes``.
+        When the file was renamed or created meanwhile, its directory is fsynced too
+        (once, after the file): the rename and the new file's name are as durable as the
+        lines."""
         lock_path = self.path.with_name(self.path.name + ".lock")
         with self._lock:
             lock = _create(lock_path, os.O_RDWR)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                if (
-                    self.path.exists()
-                    and self.path.stat().st_size + len(data) > self.max_bytes
-                    and self.path.stat().st_size > 0
-                ):
+                try:
+                    size: int | None = os.stat(self.path).st_size
+                except FileNotFoundError:
+                    size = None  # removed by hand: created again below
+                new_name = size is None
+                if size is not None and size > 0 and size + len(data) > self.max_bytes:
                     self._rotate()
+                    new_name = True
                 fd = _create(self.path, os.O_WRONLY | os.O_APPEND)
                 try:
                     view = memoryview(data)
@@ -89,6 +99,8 @@ class CheckLog:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+                if new_name:
+                    _sync_dir(self.path.parent)
             finally:
                 os.close(lock)  # closing the descriptor releases the lock
 
@@ -162,6 +174,15 @@ def _create(path: Path, flags: int) -> int:
     """Open ``path``, creating it readable and writable by its owner only (0600) when
     it does not exist; an existing file keeps its mode."""
     return os.open(path, flags | os.O_CREAT, 0o600)
+
+
+def _sync_dir(directory: Path) -> None:
+    """fsync ``directory``: the names created, renamed or removed in it are durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check_log_files(path: str | Path) -> list[Path]:

@@ -177,6 +177,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def _request_line(scope: Scope, request_id: str, status: int, started: float) -> dict[str, Any]:
     """The request's line in the log: never its path, body or token."""
     route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is not None and "{" in template:
+        # without its parameters' converters: `{entry_id}`, not `{entry_id:path}`
+        template = getattr(route, "path_format", template)
     return {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "event": "request",
@@ -184,7 +188,7 @@ def _request_line(scope: Scope, request_id: str, status: int, started: float) ->
         "token_name": scope["state"].get("token_name"),
         "method": scope.get("method"),
         # the route's template, never the path: a path can carry a phone or an id
-        "route": getattr(route, "path", None),
+        "route": template,
         "status": status,
         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
     }

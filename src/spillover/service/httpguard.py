@@ -5,8 +5,9 @@
   end of the previous answer on a kept-alive connection; bytes trickling in do not
   extend it) and a cap on open connections (:func:`refused`: one over it is answered
   503 and closed at once, before the process runs out of file descriptors and
-  ``accept()`` starts failing); the same guard on httptools and uvloop is
-  :mod:`spillover.service.uvhttp`'s;
+  ``accept()`` starts failing) and a limit on a request's line and headers
+  (:data:`MAX_HEAD_BYTES`: 400 and closed, however they arrive); the same guard on
+  httptools and uvloop is :mod:`spillover.service.uvhttp`'s;
 - :class:`RateLimit`: a logging filter that lets the same message through a few times a
   minute and then counts what it held back, so that a storm of failing connections
   cannot flood the log.
@@ -38,6 +39,7 @@ from .handoff import connection_closed
 
 __all__ = [
     "LIMITS_ENV",
+    "MAX_HEAD_BYTES",
     "ConnectionGuard",
     "GuardedH11Protocol",
     "HeaderDeadline",
@@ -50,6 +52,10 @@ __all__ = [
 
 #: the environment variable ``spillover serve`` hands the connection limits in
 LIMITS_ENV = "SPILLOVER_HTTP_LIMITS"
+
+#: bytes of a request line and headers at most (h11's default limit on an incomplete
+#: head; :class:`ConnectionGuard` applies it to every head, on both stacks)
+MAX_HEAD_BYTES = 16 * 1024
 
 log = logging.getLogger("spillover.service.app")  # the service's logger (spillover.service.logs)
 
@@ -148,18 +154,60 @@ class HeaderDeadline:
 
 
 class ConnectionGuard(asyncio.Protocol):
-    """The connection cap and the header deadline of a uvicorn HTTP protocol, as a
-    mixin placed before it among the bases (``class P(ConnectionGuard, H11Protocol)``):
-    a connection over the cap is refused (:func:`refused`), the others get a
-    :class:`HeaderDeadline`, armed when the connection is made and disarmed when it is
-    lost. The protocol says when a request's headers are awaited
-    (:meth:`awaiting_headers`) and re-arms :attr:`deadline` after each answer."""
+    """The connection cap, the header deadline and the limit on a request's head of a
+    uvicorn HTTP protocol, as a mixin placed before it among the bases
+    (``class P(ConnectionGuard, H11Protocol)``): a connection over the cap is refused
+    (:func:`refused`), the others get a :class:`HeaderDeadline`, armed when the
+    connection is made and disarmed when it is lost; a request line and headers over
+    ``max_head`` bytes (:data:`MAX_HEAD_BYTES`, or uvicorn's
+    ``h11_max_incomplete_event_size``) are answered 400 and the connection closed,
+    however they arrive (:meth:`data_received`). The protocol says when a request's
+    headers are awaited (:meth:`awaiting_headers`), re-arms :attr:`deadline` and sets
+    :attr:`head_bytes` to 0 after each answer."""
 
     # what uvicorn's protocols (H11Protocol, HttpToolsProtocol) set in __init__
     loop: asyncio.AbstractEventLoop
     connections: set[Any]
+    transport: asyncio.Transport
+    logger: logging.Logger
+    config: Any
+    send_400_response: Callable[[str], None]
     #: the header deadline (None: the connection was refused, or not made yet)
     deadline: HeaderDeadline | None = None
+    #: bytes of a request line and headers at most
+    max_head: int = MAX_HEAD_BYTES
+    #: bytes of the awaited request's head received so far (the head still incomplete)
+    head_bytes: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        wanted = self.config.h11_max_incomplete_event_size
+        if wanted is not None:
+            self.max_head = wanted
+
+    def data_received(self, data: bytes) -> None:
+        """Parse ``data``. While a request's head is awaited, no more than the bytes it
+        may still take are parsed first: if it is not complete within them it is too
+        long, answered 400 and the connection closed (h11 limits only a head still
+        incomplete in its buffer, llhttp none: a long head that arrived whole in one
+        read was taken); else the rest is parsed."""
+        awaiting = self.awaiting_headers()
+        room = self.max_head - self.head_bytes
+        if awaiting and len(data) > room:
+            if room > 0:
+                super().data_received(data[:room])
+            if self.transport.is_closing():
+                return
+            if self.awaiting_headers():
+                message = "Invalid HTTP request received."
+                self.logger.warning(message)
+                self.send_400_response(message)
+                return
+            data = data[room:]
+            awaiting = False
+        super().data_received(data)
+        if awaiting and self.awaiting_headers() and not self.transport.is_closing():
+            self.head_bytes += len(data)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Refuse a connection over the cap; arm the header deadline of the others."""
@@ -189,6 +237,7 @@ class GuardedH11Protocol(ConnectionGuard, H11Protocol):
 
     def on_response_complete(self) -> None:
         """Arm the header deadline of the next request on a kept-alive connection."""
+        self.head_bytes = 0
         super().on_response_complete()
         if self.deadline is not None and not self.transport.is_closing():
             # the next request's headers: from the end of this answer on

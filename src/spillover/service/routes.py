@@ -165,7 +165,7 @@ async def _record(request: Request, check_log: GroupCommit, records: list[dict[s
 
 
 @entries.get(
-    "/v1/entries/{entry_id}/explanation",
+    "/v1/entries/{entry_id:path}/explanation",
     response_model=ExplanationOut,
     responses={**RESPONSES, 404: {"model": ErrorOut, "description": "Unknown entry."}},
     summary="Explain a recorded blacklist entry",
@@ -181,7 +181,7 @@ def get_explanation(
 
 
 @entries.get(
-    "/v1/subjects/{kind}/{subject_id}/entries",
+    "/v1/subjects/{kind}/{subject_id:path}/entries",
     response_model=list[ExplanationOut],
     responses={**RESPONSES, 404: {"model": ErrorOut, "description": "Unknown subject."}},
     summary="Explain every entry on a person or a phone",

@@ -2,6 +2,7 @@
 of its validation errors (docs/service.md, Errors)."""
 
 import math
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -12,8 +13,10 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from ..data.contract import MAX_YEAR, MIN_YEAR
 from ..facts.resident_id import mask_ids_in
@@ -55,6 +58,10 @@ def _unicode(value: str) -> str:
     return value
 
 
+#: a day as the requests write it: ISO 8601, ``YYYY-MM-DD`` (ASCII digits)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 #: text of a request: valid Unicode (JSON can spell a lone surrogate, ``"\ud800"``,
 #: which no answer and no log line could hold)
 Text = Annotated[str, AfterValidator(_unicode)]
@@ -85,6 +92,17 @@ class CheckIn(_In):
     )
     stated_reason: Text | None = Field(default=None, max_length=2000)
 
+    @field_validator("listed_at", mode="before")
+    @classmethod
+    def _iso_day(cls, value: Any) -> Any:
+        # pydantic's own parsing would read a number or digit text as a Unix time
+        # (0: 1970-01-01) and a datetime as its day: a day is ISO text, nothing else
+        if value is None or type(value) is date:
+            return value
+        if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+            return value
+        raise PydanticCustomError("date_format", "Input should be a day written YYYY-MM-DD")
+
     @field_validator("listed_at")
     @classmethod
     def _year(cls, value: date | None) -> date | None:
@@ -108,10 +126,17 @@ class ErrorOut(BaseModel):
 
 
 class ItemErrorOut(BaseModel):
-    """Why one item of a batch got no answer: ``status`` as the single call would give it."""
+    """Why one item of a batch got no answer: ``status`` as the single call would give it;
+    ``detail`` the single call's too, but a 422's ``loc`` names the field within the item
+    (``["subject", "id"]``; ``[]``: the item itself, not an object)."""
 
     status: int
     detail: Any
+
+
+#: an item of a batch: anything (the schema says an object); a bad one, even one that
+#: is no object at all, gets an error of its own, not the whole batch
+_Item = Annotated[Any, WithJsonSchema({"type": "object", "additionalProperties": True})]
 
 
 class BatchIn(_In):
@@ -121,7 +146,7 @@ class BatchIn(_In):
         extra="forbid", frozen=True, json_schema_extra={"examples": [{"checks": [JIANG_CHECK]}]}
     )
 
-    checks: list[dict[str, Any]] = Field(
+    checks: list[_Item] = Field(
         min_length=1,
         description="Each item is a CheckIn; a bad item gets an error, not the whole batch.",
     )
@@ -175,10 +200,17 @@ def safe(value: Any) -> Any:
 
 def clean_errors(errors: Any) -> list[dict[str, Any]]:
     """Validation errors as the answer gives them: where, what, which kind, never the
-    input (it may be what made the error: a NaN, a lone surrogate, or just personal)."""
+    input (it may be what made the error: a NaN, a lone surrogate, or just personal);
+    a resident ID number in ``loc`` or ``msg`` (an unknown field may be named like one)
+    masked.
+
+    >>> clean_errors([{"loc": ("body", "x330106198203154015", 0), "msg": "Extra", "type": "t"}])
+    [{'loc': ['body', 'x330*************15', 0], 'msg': 'Extra', 'type': 't'}]
+    """
     return [
         {
-            "loc": [safe(x) for x in e.get("loc", ())],
+            # a field's name is the client's text too (an unknown field): masked alike
+            "loc": [safe(mask_ids_in(x) if isinstance(x, str) else x) for x in e.get("loc", ())],
             "msg": safe(mask_ids_in(str(e.get("msg", "")))),
             "type": safe(str(e.get("type", ""))),
         }

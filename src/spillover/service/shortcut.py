@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.errors import ServerErrorMiddleware
 
 from .deps import get_service
@@ -94,24 +95,26 @@ class CheckShortcut:
 
 class Front:
     """The ASGI application ``spillover serve`` runs: ``POST /v1/checks`` goes from here
-    to the application's :class:`~spillover.service.gate.Gate` (and from it the short
-    way, or on to the rest of the application, as always), past the layers FastAPI and
-    Starlette put around the gate (their OpenTelemetry hooks, FastAPI's own body limit,
-    off here: the gate has its own), inside Starlette's
-    ``ServerErrorMiddleware`` as before (an unhandled error is a 500, the same bytes);
-    every other request goes to ``app`` itself. ``app``'s middleware stack is built
-    here (it is otherwise built on the first request)."""
+    to the service's own outer layer, the application's
+    :class:`~spillover.service.gate.Gate` (and from it the short way, or on to the rest
+    of the application, as always) or, with ``--cors-origin``, the CORS middleware
+    around it, past the layers FastAPI and Starlette put around them (their
+    OpenTelemetry hooks, FastAPI's own body limit, off here: the gate has its own),
+    inside Starlette's ``ServerErrorMiddleware`` as before (an unhandled error is a 500,
+    the same bytes); every other request goes to ``app`` itself. ``app``'s middleware
+    stack is built here (it is otherwise built on the first request)."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         if app.middleware_stack is None:
             app.middleware_stack = app.build_middleware_stack()
         outer = app.middleware_stack
-        node: Any = outer
-        while not isinstance(node, Gate):
-            node = node.app  # each layer wraps the next one as its ``app``
         if not isinstance(outer, ServerErrorMiddleware):
             raise TypeError(f"the application's outer layer is {type(outer).__name__}")
+        node: Any = outer
+        # the outer one of the service's own layers: CORS (when on) around the gate
+        while not isinstance(node, CORSMiddleware | Gate):
+            node = node.app  # each layer wraps the next one as its ``app``
         self.gate = ServerErrorMiddleware(node, handler=outer.handler, debug=outer.debug)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -30,7 +30,7 @@ from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from .handoff import handoff_server
-from .httpguard import ConnectionGuard, log
+from .httpguard import MAX_HEAD_BYTES, ConnectionGuard, log
 
 __all__ = [
     "ACCEPT_RETRY_SECONDS",
@@ -46,38 +46,19 @@ __all__ = [
 #: descriptors or memory (asyncio's ``ACCEPT_RETRY_DELAY``)
 ACCEPT_RETRY_SECONDS = 1.0
 
-#: bytes of a request line and headers at most (h11's default limit, which the h11 stack
-#: applies)
-MAX_HEAD_BYTES = 16 * 1024
-
 #: ``accept()`` errors that mean "out of resources for now": wait, then accept again
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class GuardedHttpToolsProtocol(ConnectionGuard, HttpToolsProtocol):
-    """uvicorn's httptools protocol with the header deadline and the connection cap of
+    """uvicorn's httptools protocol with the header deadline, the connection cap and the
+    limit on a request's head of
     :class:`~spillover.service.httpguard.GuardedH11Protocol` (their
     :class:`~spillover.service.httpguard.ConnectionGuard`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._awaiting = True  # a request's headers are awaited
-        self._head_bytes = 0  # bytes received while they are
-        wanted = self.config.h11_max_incomplete_event_size
-        self._max_head = wanted if wanted is not None else MAX_HEAD_BYTES
-
-    def data_received(self, data: bytes) -> None:
-        """Parse ``data``; a request line and headers longer than h11 takes (16 KiB, or
-        uvicorn's ``h11_max_incomplete_event_size``) are answered 400 and the connection
-        closed, as h11 answers them (llhttp itself sets no such limit)."""
-        awaiting = self._awaiting
-        super().data_received(data)
-        if awaiting and self._awaiting and not self.transport.is_closing():
-            self._head_bytes += len(data)
-            if self._head_bytes > self._max_head:
-                message = "Invalid HTTP request received."
-                self.logger.warning(message)
-                self.send_400_response(message)
 
     def on_headers_complete(self) -> None:
         """A request's headers are in: no deadline until its answer has been sent. Its
@@ -102,7 +83,7 @@ class GuardedHttpToolsProtocol(ConnectionGuard, HttpToolsProtocol):
             and self.cycle.response_complete
         ):
             self._awaiting = True
-            self._head_bytes = 0
+            self.head_bytes = 0
             self.deadline.arm()
 
     def awaiting_headers(self) -> bool:
