@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import re
 import shutil
@@ -139,6 +140,38 @@ def test_the_cli_writes_the_embedded_audits_file_byte_for_byte(spark, tmp_path):
         assert res.exit_code == 0, res.output
         assert got.read_bytes() == want.read_bytes()
         assert res.output.startswith(f"wrote 16 rows to {got}")
+
+
+def _copy_chains(folder: Path) -> Path:
+    """The Jiang case with long copy chains: 37 copies one after another (each a day or
+    more after its source), one copy listed before its source halfway (the walk up from
+    below it stops there), and a branch of 5 copies off the chain's 20th."""
+    shutil.copytree(JIANG, folder)
+    (folder / "README.md").unlink(missing_ok=True)
+    platforms = ["yidai", "xiaoyu", "huaqian", "anxin", "jiedai", "moneytree", "tianyan"]
+    rows, source = [], "E-QC-PH"
+    for i in range(37):
+        day = datetime.date(2023, 7, 1) + datetime.timedelta(days=i - (30 if i == 18 else 0))
+        rows.append(f"E-CH-{i:02d},{platforms[i % 7]},phone,13957112345,{day},copy,{source}")
+        source = f"E-CH-{i:02d}"
+    source = "E-CH-20"
+    for i in range(5):
+        day = datetime.date(2023, 9, 1) + datetime.timedelta(days=i)
+        rows.append(f"E-BR-{i},{platforms[-i]},phone,13957112345,{day},copy,{source}")
+        source = f"E-BR-{i}"
+    with (folder / "blacklist.csv").open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(rows) + "\n")
+    return folder
+
+
+def test_long_copy_chains_give_the_kernels_rows(spark, tmp_path, plan):
+    """Copy chains are walked by doubling (log2 of the longest chain rounds of joins, not
+    one per copy): the chain indexes, the walk's stop at a copy listed before its
+    source, and a branch give the kernel's rows on both of the search's plans."""
+    folder = _copy_chains(tmp_path / "data")
+    want = _kernel(folder)
+    assert sum("COPIED_ENTRY" in r["reason_codes"] for r in want) >= 30
+    assert _spark_rows(spark, folder) == want
 
 
 @pytest.mark.parametrize(
