@@ -10,6 +10,7 @@ aggregations of the audit rows.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import re
@@ -1355,6 +1356,11 @@ BAD_PARAMS = [
     ("shared_phone_hubs", {"min_borrowers": "-3"}, "out of range"),
     ("trace_entry", {"entry_id": ""}, "empty"),
     ("trace_entry", {"entry_id": "E-\ud800"}, "not valid Unicode"),
+    ("changes_since", {"since": "garbage"}, "not an ISO date or date-time"),
+    ("changes_since", {"since": "2026-13-01"}, "not an ISO date or date-time"),
+    ("changes_since", {"since": "2026-02-30T00:00:00Z"}, "not an ISO date or date-time"),
+    ("changes_since", {"since": ""}, "not an ISO date or date-time"),
+    ("changes_since", {"since": 20261201}, "not an ISO date or date-time"),
 ]
 
 
@@ -1364,6 +1370,23 @@ def test_a_bad_saved_query_parameter_is_refused_before_neo4j(name, params, messa
 
     with pytest.raises(OptionError, match=message):
         saved_query(name).bind(params)
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        "2026-12-01T08:00:00+08:00",
+        "2026-12-01T00:00:00Z",
+        "2026-12-01",
+        " 2026-12-01T00:00 ",
+        datetime.date(2026, 12, 1),
+        datetime.datetime(2026, 12, 1, 8, tzinfo=datetime.timezone(datetime.timedelta(hours=8))),
+    ],
+)
+def test_the_since_of_changes_since_is_a_date_sent_as_the_instant_in_utc(since):
+    bound = saved_query("changes_since").bind({"since": since})
+    assert bound["since"] == "2026-12-01T00:00:00+00:00"
+    assert saved_query("changes_since").bind({})["since"] == "1970-01-01T00:00:00+00:00"
 
 
 @pytest.mark.neo4j

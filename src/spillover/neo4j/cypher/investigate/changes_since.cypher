@@ -15,7 +15,7 @@
 // reason, and the saved query results_status shows it (docs/investigating.md#stale-results).
 // @needs: write-back
 //
-// @param since: string = 1970-01-01. The earliest change to list: an ISO date or date-time (UTC when no offset).
+// @param since: datetime = 1970-01-01. The earliest change to list: an ISO date or date-time (UTC when no offset).
 // @param spillover: string = Verdict.SPILLOVER. The verdict of a spillover listing (spillover.rules.Verdict; `spillover query` passes it).
 // @param limit: integer[1..] = 1000. How many entries to list (at least 1).
 //
