@@ -30,7 +30,7 @@ from spillover.disputes import (
     folder_format,
     review,
 )
-from spillover.disputes.changes import LIFTED, NEW
+from spillover.disputes.changes import ADDED, LIFTED, NEW
 from spillover.engines.remedy import (
     APPLICANT_PHONE,
     COPY,
@@ -704,6 +704,44 @@ def test_a_write_back_after_a_corrected_ingest_records_the_changes(neo4j_db, tmp
     later = {"since": after.isoformat().replace("+00:00", "Z")}
     assert run_saved_query(driver, db, "changes_since", later).rows == ()
     assert first.audited_at < second.audited_at
+
+
+@pytest.mark.neo4j
+def test_changes_since_lists_the_entries_a_corrected_ingest_added(neo4j_db, tmp_path):
+    """An entry the corrected folder adds is listed with no previous answer: `new` when it is
+    spillover, `added` when not, as `spillover changes` says; the first write-back lists
+    nothing (no run before it)."""
+    from spillover.neo4j.ingest import ingest_folder
+    from spillover.neo4j.saved import run_saved_query
+    from spillover.neo4j.store import Neo4jBackend
+    from spillover.neo4j.writeback import write_back
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    after = tmp_path / "after"
+    shutil.copytree(JIANG, after)
+    with (after / "blacklist.csv").open("a", encoding="utf-8") as handle:
+        handle.write("E-NEW-LN,huaqian,person,li_na,2023-10-20,contact of a defaulter,\n")
+        handle.write("E-NEW-XY,lanhai,person,xu_yan,2023-10-20,own default,\n")
+    ingest_folder(JIANG, driver, db)
+    write_back(Neo4jBackend(driver, db))
+    assert run_saved_query(driver, db, "changes_since", {}).rows == ()
+    ingest_folder(after, driver, db, dataset="jiang_case")
+    second = write_back(Neo4jBackend(driver, db))
+    found = {r["entry_id"]: r for r in run_saved_query(driver, db, "changes_since", {}).rows}
+    expected = {c.entry_id: c for c in changes(JIANG, after).entries}
+    assert {k: c.status for k, c in expected.items()} == {"E-NEW-LN": NEW, "E-NEW-XY": ADDED}
+    assert {k: r["status"] for k, r in found.items()} == {"E-NEW-LN": NEW, "E-NEW-XY": ADDED}
+    for entry_id, r in found.items():
+        c = expected[entry_id]
+        assert c.before is None and c.after is not None
+        assert (r["previous_verdict"], r["previous_contamination"]) == (None, None)
+        assert r["verdict"] == c.after.verdict
+        assert r["contamination"] == pytest.approx(c.after.contamination)
+        assert r["changed_at"].startswith(second.audited_at.isoformat()[:19])
+    write_back(Neo4jBackend(driver, db))  # a rerun keeps them, dated from the run that saw them
+    assert {r["entry_id"]: r for r in run_saved_query(driver, db, "changes_since", {}).rows} == (
+        found
+    )
 
 
 # --- changes against the store (issue 23 item 5) -------------------------------------------

@@ -10,6 +10,7 @@ aggregations of the audit rows.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import re
@@ -22,10 +23,12 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from scenario import Scenario
 from spillover.audit.batch import audit_rows
 from spillover.cli import cli
 from spillover.connect import open_folder
 from spillover.data.exact import load_folder
+from spillover.engines.remedy import remedy
 from spillover.engines.search import Explanation, explain_all, explain_entry
 from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.model import Dataset, Entry, split_ref
@@ -42,7 +45,7 @@ from spillover.neo4j.statements import cypher
 from spillover.neo4j.store import Neo4jBackend
 from spillover.neo4j.writeback import stored_results, write_back
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
-from spillover.rules import Verdict
+from spillover.rules import COPY_STEP, Verdict
 from spillover.synth.generate import generate
 
 KIND_OF_LABEL = {label: kind for kind, label in LABELS.items()}
@@ -83,6 +86,17 @@ def traced_refs(rows: list[dict[str, Any]], rank: int) -> tuple[list[str], list[
     # a step is one relationship, or two for a record's loan (record - person - loan)
     nodes = [ref(mine[0]["path"]["nodes"][0])] + [ref(r["path"]["nodes"][-1]) for r in mine]
     return nodes, [r["rel"] for r in mine]
+
+
+def came_via(data: Dataset, e: Explanation) -> str | None:
+    """Where the best path reached the entry's platform: after a copy, the platform of the
+    entry copied; else the partner that shared the default with it; None from its own loan."""
+    last = e.paths[0].steps[-1]
+    if last.rel == COPY_STEP.rel:
+        return data.entries[split_ref(last.source)[1]].platform_id
+    route = [split_ref(n)[1] for n in node_refs(e, 1) if split_ref(n)[0] == "platform"]
+    here = e.entry.platform_id
+    return route[-1] if route[-1] != here else (route[-2] if len(route) > 1 else None)
 
 
 def check_against_library(neo4j_db: Any, folder: Path, sample: int | None = None) -> None:
@@ -222,11 +236,7 @@ def check_against_library(neo4j_db: Any, folder: Path, sample: int | None = None
     for entry_id, row in audit.items():
         if row["verdict"] != Verdict.SPILLOVER.value:
             continue
-        e = explanations[entry_id]
-        route = [split_ref(n)[1] for n in node_refs(e, 1) if split_ref(n)[0] == "platform"]
-        here = row["platform_id"]
-        came = route[-1] if route[-1] != here else (route[-2] if len(route) > 1 else None)
-        via[(here, came)] += 1
+        via[(row["platform_id"], came_via(data, explanations[entry_id]))] += 1
     rows = run_saved_query(driver, db, "platform_spillover").rows
     assert {r["platform_id"] for r in rows} == set(data.platforms)
     for r in rows:
@@ -310,6 +320,51 @@ def test_every_saved_query_answers_as_the_library_on_a_synthetic_population(
     generate(2500, 7, folder, records=records)
     ingest_dataset(load_folder(folder), neo4j_db.driver, neo4j_db.settings.database)
     check_against_library(neo4j_db, folder, sample=40)
+
+
+def copied_twice() -> Scenario:
+    """Xu's defaulted loan at lender p1 names Jiang's phone; p1 lists the phone (E1), broker
+    p2 copies E1 into E2 on Jiang, bank p3 copies E2 into E3."""
+    s = Scenario()
+    s.person("xu")
+    s.person("jiang")
+    s.platform("p1")
+    s.platform("p2", "data_broker")
+    s.platform("p3", "bank")
+    phone = s.phone("jiang", "+8613957112345")
+    s.phone("xu", "+8615068001234")
+    s.loan("L1", "p1", "xu", "2023-01-01", applicant_phone="+8615068001234", status_at="2023-03-01")
+    s.link("L1", phone, "emergency_contact")
+    s.entry("E1", "p1", phone, "2023-04-01", kind="phone")
+    s.entry("E2", "p2", "jiang", "2023-05-01", copied_from="E1")
+    s.entry("E3", "p3", "jiang", "2023-06-01", copied_from="E2")
+    return s
+
+
+@pytest.mark.neo4j
+def test_platform_spillover_names_the_platform_of_the_entry_a_copy_of_a_copy_copied(
+    neo4j_db, tmp_path
+):
+    """E3 copied E2 (on p2), which copied E1 (on p1): p3's spillover came via p2, not p1."""
+    folder = copied_twice().write(tmp_path / "data")
+    ingest_folder(folder, neo4j_db.driver, neo4j_db.settings.database)
+    check_against_library(neo4j_db, folder)
+    rows = run_saved_query(neo4j_db.driver, neo4j_db.settings.database, "platform_spillover").rows
+    assert {r["platform_id"]: (r["via"], r["via_spillover"]) for r in rows} == {
+        "p1": (None, 1),
+        "p2": ("p1", 1),
+        "p3": ("p2", 1),
+    }
+
+
+def test_the_remedy_says_a_copy_of_a_copy_came_from_the_platform_it_copied(graph):
+    """The library's side of platform_spillover's `via`: the listing platform's contact."""
+    r = remedy(graph(copied_twice()), "E3")
+    assert [(c.platform_id, c.how, c.received_from) for c in r.contacts] == [
+        ("p1", "origin", None),
+        ("p2", "copy", "p1"),
+        ("p3", "copy", "p2"),
+    ]
 
 
 @pytest.mark.neo4j
@@ -1301,6 +1356,11 @@ BAD_PARAMS = [
     ("shared_phone_hubs", {"min_borrowers": "-3"}, "out of range"),
     ("trace_entry", {"entry_id": ""}, "empty"),
     ("trace_entry", {"entry_id": "E-\ud800"}, "not valid Unicode"),
+    ("changes_since", {"since": "garbage"}, "not an ISO date or date-time"),
+    ("changes_since", {"since": "2026-13-01"}, "not an ISO date or date-time"),
+    ("changes_since", {"since": "2026-02-30T00:00:00Z"}, "not an ISO date or date-time"),
+    ("changes_since", {"since": ""}, "not an ISO date or date-time"),
+    ("changes_since", {"since": 20261201}, "not an ISO date or date-time"),
 ]
 
 
@@ -1310,6 +1370,23 @@ def test_a_bad_saved_query_parameter_is_refused_before_neo4j(name, params, messa
 
     with pytest.raises(OptionError, match=message):
         saved_query(name).bind(params)
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        "2026-12-01T08:00:00+08:00",
+        "2026-12-01T00:00:00Z",
+        "2026-12-01",
+        " 2026-12-01T00:00 ",
+        datetime.date(2026, 12, 1),
+        datetime.datetime(2026, 12, 1, 8, tzinfo=datetime.timezone(datetime.timedelta(hours=8))),
+    ],
+)
+def test_the_since_of_changes_since_is_a_date_sent_as_the_instant_in_utc(since):
+    bound = saved_query("changes_since").bind({"since": since})
+    assert bound["since"] == "2026-12-01T00:00:00+00:00"
+    assert saved_query("changes_since").bind({})["since"] == "1970-01-01T00:00:00+00:00"
 
 
 @pytest.mark.neo4j

@@ -3,8 +3,10 @@ capped with a note, GraphML that parses back, and HTML that loads offline in Chr
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+import shutil
 
 import networkx as nx
 import pytest
@@ -27,6 +29,7 @@ from spillover.render.neighborhood import (
     write_view,
 )
 from spillover.rules import Verdict
+from spillover.text.safe import printable, xml_text
 from test_audit_pass import _jiang
 
 #: Debian's chromium (CI installs it with apt); the HTML test needs it and never skips
@@ -136,6 +139,30 @@ def test_graphml_parses_back_with_networkx(tmp_path, jiang_view):
     assert g.nodes["phone:+8613957112345"]["colour"] == KIND_COLOURS["phone"]
     assert "jiang 2012-03-01..now (verified)" in g.nodes["phone:+8613957112345"]["owner_periods"]
     assert g.graph["note"] == jiang_view.note
+
+
+@pytest.mark.parametrize("code", range(0x20), ids=lambda c: f"U+{c:04X}")
+def test_graphml_parses_back_when_a_name_holds_a_c0_control(tmp_path, code):
+    """XML 1.0 cannot hold most C0 controls: a name from the data with one is written with
+    the escape `printable` uses (Xu\\x01Yan); tab and line feed as they are."""
+    folder = tmp_path / "data"
+    shutil.copytree(jiang_case_path(), folder)
+    name = f"Xu{chr(code)}Yan"
+    with (folder / "people.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    for row in rows[1:]:
+        if row[0] == "xu_yan":
+            row[1] = name
+    with (folder / "people.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    data = load_folder(folder)
+    assert data.people["xu_yan"].name == name  # the loader takes it
+    view = neighborhood(MemoryBackend(data), "jiang", hops=3)
+    g = nx.read_graphml(write_view(view, tmp_path / "v.graphml", "graphml"), force_multigraph=True)
+    assert g.number_of_nodes() == len(view.nodes) and g.number_of_edges() == len(view.edges)
+    label = g.nodes["person:xu_yan"]["label"]
+    assert label == (name if chr(code) in "\t\n" else printable(name)) == xml_text(name)
+    assert label.startswith("Xu") and label.endswith("Yan")
 
 
 def test_json_output(tmp_path, jiang_view):

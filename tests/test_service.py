@@ -3,6 +3,7 @@ port, on the embedded backend and on Neo4j (the same answers on both)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -1949,3 +1950,134 @@ def test_workers_whose_supervisor_was_killed_stop(tmp_path: Path) -> None:
         for pid in workers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------------
+# session 38: a Neo4j that cannot be reached at start-up (within --store-timeout)
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A TCP port that takes connections and never answers (a hung server): a plain
+    socket, no Neo4j and no driver."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(50)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.close()
+        for s in held:
+            s.close()
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A TCP port bound but not listening: a connection is refused (nothing listening)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
+
+
+def _serve_on_neo4j(port: int, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    env = {
+        **os.environ,
+        "NEO4J_URI": f"bolt://127.0.0.1:{port}",
+        "NEO4J_PASSWORD": "x",
+        "SPILLOVER_TOKENS": f"quickcash:{TOKENS['quickcash']}",
+    }
+    start = time.monotonic()
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "spillover", "serve", "--port", str(free_port())),
+            *("--store-timeout", "1", "--check-log", str(tmp_path / "c.jsonl")),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=45,  # without the deadline, the driver waited about 63 s
+    )
+    return done, time.monotonic() - start
+
+
+@pytest.mark.parametrize("server", ["hung", "nothing listening"])
+def test_serve_on_an_unreachable_neo4j_ends_with_one_line_within_the_store_timeout(
+    server: str, tmp_path: Path
+) -> None:
+    """As every other command: one line, exit 1, within --store-timeout (plus start-up),
+    not the driver's minute and a traceback in a JSON log line (exit 3)."""
+    with silent_listener() if server == "hung" else closed_port() as port:
+        done, seconds = _serve_on_neo4j(port, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith(
+        f"spillover: error: cannot reach Neo4j at bolt://127.0.0.1:{port}"
+    )
+    assert "Traceback" not in done.stderr and not done.stdout
+    if server == "hung":
+        assert "did not answer within 1 s" in done.stderr
+    assert seconds < 25
+
+
+def test_connect_gives_up_on_a_hung_neo4j_at_its_timeout() -> None:
+    from spillover.errors import BackendUnavailable
+    from spillover.neo4j.settings import Neo4jSettings
+    from spillover.neo4j.store import connect
+
+    with silent_listener() as port:
+        settings = Neo4jSettings(f"bolt://127.0.0.1:{port}", "neo4j", "x")
+        start = time.monotonic()
+        with pytest.raises(BackendUnavailable, match=r"cannot reach Neo4j at bolt://127\.0\.0\.1"):
+            connect(settings, timeout=0.5)
+        assert time.monotonic() - start < 5
+
+
+def test_a_worker_whose_graph_does_not_open_reports_one_line_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """The store gone between serve's own check and a worker's start: the lifespan's failure
+    carries the error's one line (what uvicorn logs), not a traceback."""
+    from spillover.neo4j.settings import Neo4jSettings
+    from spillover.neo4j.store import open_neo4j
+    from spillover.service.app import create_app
+    from spillover.service.config import ServeConfig
+    from spillover.service.shortcut import Front
+
+    with silent_listener() as port:
+        settings = Neo4jSettings(f"bolt://127.0.0.1:{port}", "neo4j", "x")
+        app = Front(
+            create_app(
+                lambda: open_neo4j(settings, timeout=0.5),
+                ServeConfig(tmp_path / "checks.jsonl"),
+                grants={},
+                policy=default_policy(),
+            )
+        )
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "lifespan.startup"}
+
+        async def send(message: Any) -> None:
+            sent.append(dict(message))
+
+        with pytest.raises(Exception, match="cannot reach Neo4j"):
+            asyncio.run(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    assert sent == [
+        {
+            "type": "lifespan.startup.failed",
+            "message": f"cannot start: cannot reach Neo4j at bolt://127.0.0.1:{port}: "
+            "it did not answer within 0.5 s",
+        }
+    ]

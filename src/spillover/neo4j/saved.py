@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +99,22 @@ def _string_list(text: str) -> list[Any]:
     return value
 
 
+def _instant(value: str | date) -> str:
+    """An ISO date or date-time (a ``date``/``datetime``; UTC when it has no offset) as the
+    ISO date-time in UTC that Cypher's ``datetime()`` reads: ``2026-12-01T00:00:00+00:00``.
+    ValueError when it is no date (``garbage``, ``2026-13-01``)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip())
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC).isoformat()
+    except OverflowError:
+        raise ValueError("out of the range of dates") from None
+
+
 #: how ``--param NAME=TEXT`` is read for each parameter type (``list``: a JSON list of
 #: strings, e.g. ``["defaulted", "overdue"]``; ``json``: any JSON value Neo4j takes)
 _TYPES: Mapping[str, Callable[[str], Any]] = {
@@ -108,6 +124,7 @@ _TYPES: Mapping[str, Callable[[str], Any]] = {
     "boolean": _boolean,
     "list": _string_list,
     "json": _json,
+    "datetime": _instant,
 }
 #: what each type is, in messages
 _TYPE_TEXT: Mapping[str, str] = {
@@ -117,6 +134,7 @@ _TYPE_TEXT: Mapping[str, str] = {
     "boolean": "true or false",
     "list": 'a JSON list of strings (e.g. ["a", "b"])',
     "json": "a JSON value",
+    "datetime": "an ISO date or date-time (e.g. 2026-12-01 or 2026-12-01T08:00:00+08:00)",
 }
 
 _PARAM_LINE = re.compile(
@@ -195,6 +213,24 @@ class Param:
             raise self._bad(shown, f"not {_TYPE_TEXT.get(self.type, self.type)}{detail}") from None
         return self.check(value, shown)
 
+    def _number(self, value: Any, shown: str, want: str) -> int | float:
+        """``value`` if it is a number of this parameter's type within its range."""
+        if isinstance(value, bool) or not isinstance(
+            value, int if self.type == "integer" else (int, float)
+        ):
+            raise self._bad(shown, f"not {want}")
+        if self.type == "float":
+            value = float(value)
+            if not math.isfinite(value):
+                raise self._bad(shown, "not a finite number")
+        low, high = self.minimum, self.maximum
+        if self.type == "integer":  # what Neo4j holds, within the declared range
+            low = max(INT_RANGE[0], low) if low is not None else INT_RANGE[0]
+            high = min(INT_RANGE[1], high) if high is not None else INT_RANGE[1]
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise self._bad(shown, f"out of range: {_range_text(low, high)}")
+        return value  # type: ignore[no-any-return]
+
     def check(self, value: Any, shown: str | None = None) -> Any:
         """``value`` if it is of this parameter's type and within its range; otherwise
         an :class:`OptionError` saying what is wrong (before anything reaches Neo4j)."""
@@ -209,26 +245,19 @@ class Param:
             if self.default is None and not value.strip():
                 raise self._bad(shown, "empty (give a value)")
             return value
+        if self.type == "datetime":
+            if not isinstance(value, str | date):
+                raise self._bad(shown, f"not {want}")
+            try:
+                return _instant(value)
+            except ValueError:
+                raise self._bad(shown, f"not {want}") from None
         if self.type == "boolean":
             if not isinstance(value, bool):
                 raise self._bad(shown, f"not {want}")
             return value
         if self.type in ("integer", "float"):
-            if isinstance(value, bool) or not isinstance(
-                value, int if self.type == "integer" else (int, float)
-            ):
-                raise self._bad(shown, f"not {want}")
-            if self.type == "float":
-                value = float(value)
-                if not math.isfinite(value):
-                    raise self._bad(shown, "not a finite number")
-            low, high = self.minimum, self.maximum
-            if self.type == "integer":  # what Neo4j holds, within the declared range
-                low = max(INT_RANGE[0], low) if low is not None else INT_RANGE[0]
-                high = min(INT_RANGE[1], high) if high is not None else INT_RANGE[1]
-            if (low is not None and value < low) or (high is not None and value > high):
-                raise self._bad(shown, f"out of range: {_range_text(low, high)}")
-            return value
+            return self._number(value, shown, want)
         if self.type == "list" and not (
             isinstance(value, list) and all(isinstance(v, str) for v in value)
         ):

@@ -101,8 +101,17 @@ BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 STORE_DOWN_ERRORS: tuple[type[Exception], ...] = (ServiceUnavailable, SessionExpired)
 
 
-def connect(settings: Neo4jSettings) -> neo4j.Driver:
-    """A driver that has answered once; a down server or bad credentials give one clear line."""
+#: the driver's own connection and acquisition timeouts (seconds), kept without a ``timeout``
+DRIVER_CONNECTION_TIMEOUT = 30.0
+DRIVER_ACQUISITION_TIMEOUT = 60.0
+
+
+def connect(settings: Neo4jSettings, *, timeout: float | None = None) -> neo4j.Driver:
+    """A driver that has answered once; a down server or bad credentials give one clear line.
+
+    ``timeout``: seconds the server has to answer (None: the driver's own limits): the
+    driver gets it as its connection and acquisition timeouts, and a server that takes
+    the connection and never answers (hung, paused) is given up on past it."""
     scheme, sep, _ = settings.uri.partition("://")
     if not sep or scheme.lower() not in BOLT_SCHEMES:
         raise BackendUnavailable(
@@ -110,12 +119,18 @@ def connect(settings: Neo4jSettings) -> neo4j.Driver:
             f"(schemes: {', '.join(BOLT_SCHEMES)})"
         )
     try:
-        driver = neo4j.GraphDatabase.driver(settings.uri, auth=(settings.user, settings.password))
+        driver = neo4j.GraphDatabase.driver(
+            settings.uri,
+            auth=(settings.user, settings.password),
+            connection_timeout=DRIVER_CONNECTION_TIMEOUT if timeout is None else timeout,
+            connection_acquisition_timeout=(
+                DRIVER_ACQUISITION_TIMEOUT if timeout is None else timeout
+            ),
+        )
     except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
         raise BackendUnavailable(f"bad Neo4j URI {settings.uri!r}: {exc}") from None
     try:
-        driver.verify_connectivity()
-        driver.execute_query("RETURN 1", database_=settings.database)
+        _answers_once(driver, settings.database, timeout)
     except AuthError:
         driver.close()
         raise BackendUnavailable(
@@ -126,10 +141,52 @@ def connect(settings: Neo4jSettings) -> neo4j.Driver:
         raise BackendUnavailable(
             f"cannot reach Neo4j at {settings.uri}: {_first_line(exc)}"
         ) from None
+    except FutureTimeout:  # the driver is closed by the check when it ends
+        raise BackendUnavailable(
+            f"cannot reach Neo4j at {settings.uri}: it did not answer within {timeout:g} s"
+        ) from None
     except (ClientError, Neo4jError, OSError) as exc:
         driver.close()
         raise BackendUnavailable(f"Neo4j at {settings.uri}: {_first_line(exc)}") from None
     return driver
+
+
+def _answers_once(driver: neo4j.Driver, database: str, timeout: float | None) -> None:
+    """Connect and run ``RETURN 1``; with a ``timeout``, in a daemon thread waited for that
+    long: past it, :class:`concurrent.futures.TimeoutError`, and the thread closes the
+    driver when the call ends (a thread that never ends keeps no process alive)."""
+
+    def check() -> None:
+        driver.verify_connectivity()
+        driver.execute_query(neo4j.Query("RETURN 1", timeout=timeout), database_=database)
+
+    if timeout is None:
+        check()
+        return
+    errors: list[BaseException] = []
+    ended = threading.Event()
+    gave_up = threading.Event()
+    lock = threading.Lock()
+
+    def run() -> None:
+        try:
+            check()
+        except BaseException as exc:  # handed to the caller, which raises it
+            errors.append(exc)
+        with lock:
+            ended.set()
+            close = gave_up.is_set()
+        if close:
+            driver.close()
+
+    threading.Thread(target=run, name="spillover-neo4j-connect", daemon=True).start()
+    ended.wait(timeout)
+    with lock:
+        if not ended.is_set():
+            gave_up.set()  # the thread closes the driver when its call ends
+            raise FutureTimeout
+    if errors:
+        raise errors[0]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -544,4 +601,6 @@ class Neo4jBackend:
 def open_neo4j(settings: Neo4jSettings, *, timeout: float | None = None) -> Neo4jBackend:
     """Connect and return a backend that closes its driver on :meth:`Neo4jBackend.close`;
     ``timeout``: the deadline of every store call (see :class:`Neo4jBackend`)."""
-    return Neo4jBackend(connect(settings), settings.database, owns_driver=True, timeout=timeout)
+    return Neo4jBackend(
+        connect(settings, timeout=timeout), settings.database, owns_driver=True, timeout=timeout
+    )

@@ -527,7 +527,9 @@ class _Claim:
 
 def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
     """Mark run ``run`` on the dataset marker as the write-back in progress; the marker
-    as it found it (:class:`_Claim`). Refused while an ingest has not finished."""
+    as it found it (:class:`_Claim`). Refused while an ingest has not finished. Sets
+    ``params["earlier_run"]``, the last completed run (None: none), for
+    ``writeback_entries`` (an entry no run scored was added since that run)."""
 
     def start(tx: neo4j.ManagedTransaction) -> Any:
         return tx.run(cypher("writeback_start"), run=run, **params).single()
@@ -541,6 +543,7 @@ def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
             "run the ingest again (it finishes the job), then write back"
         )
     results_data_version = started["results_data_version"]
+    params["earlier_run"] = started["results_run"] or None
     return _Claim(
         int(started["data_version"]),
         started["results_run"] or "",

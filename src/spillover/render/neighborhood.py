@@ -50,7 +50,7 @@ from ..rules import (
     SHARES_WITH,
     Verdict,
 )
-from ..text.safe import printable
+from ..text.safe import printable, xml_text
 from ..text.wording import count
 
 __all__ = [
@@ -514,6 +514,24 @@ def to_networkx(view: Neighborhood) -> nx.MultiDiGraph[str]:
     return g
 
 
+def xml_ready(g: nx.MultiDiGraph[str]) -> nx.MultiDiGraph[str]:
+    """``g`` with every string in it (node ids, edge keys, attribute values) as XML 1.0
+    can hold it (:func:`~spillover.text.safe.xml_text`: a name from the data with a
+    control character, ``Xu\\x01Yan``, is written ``Xu\\\\x01Yan``)."""
+
+    def text(value: Any) -> Any:
+        return xml_text(value) if isinstance(value, str) else value
+
+    def attrs(data: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: text(v) for k, v in data.items()}
+
+    out: nx.MultiDiGraph[str] = nx.MultiDiGraph(**attrs(g.graph))
+    out.add_nodes_from((text(n), attrs(d)) for n, d in g.nodes(data=True))
+    for u, v, k, d in g.edges(keys=True, data=True):
+        out.add_edge(text(u), text(v), key=text(k), **attrs(d))
+    return out
+
+
 def to_html(view: Neighborhood) -> str:
     """One HTML file that works offline: Neo4j's ``neo4j-viz`` (its JavaScript inlined),
     nodes coloured by kind and verdict, dates on the relationships, and the note of
@@ -599,7 +617,7 @@ def write_view(
     elif fmt == "json":
         text = json.dumps(to_json(view), indent=2, ensure_ascii=False) + "\n"
     elif fmt == "graphml":
-        text = "\n".join(nx.generate_graphml(to_networkx(view))) + "\n"
+        text = "\n".join(nx.generate_graphml(xml_ready(to_networkx(view)))) + "\n"
     else:
         raise SpilloverError(f"unknown view format {fmt!r}: one of {', '.join(FORMATS)}")
     with atomic_file(path, newline=None) as f:

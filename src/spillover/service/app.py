@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..backends.memory import MemoryBackend
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, SpilloverError
 from ..facts.graph import GraphBackend
 from ..policy import Policy
 from ..version import __version__
@@ -108,8 +108,15 @@ def create_app(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the graph and the checks' threads at startup; close them at shutdown."""
-    app.state.backend = app.state.open_graph()
+    """Open the graph and the checks' threads at startup; close them at shutdown. A graph
+    that does not open (:class:`~spillover.errors.SpilloverError`: Neo4j unreachable,
+    say) leaves its one-line message in ``app.state.start_error``, which
+    :class:`~spillover.service.shortcut.Front` reports in place of the traceback."""
+    try:
+        app.state.backend = app.state.open_graph()
+    except SpilloverError as exc:
+        app.state.start_error = f"cannot start: {exc}"
+        raise
     # the checks run in threads of their own (a check on Neo4j waits on the network;
     # /readyz's probe runs in asyncio's default threads, so that hung checks cannot
     # delay it); as many as Starlette's thread pool has. A single check on the embedded

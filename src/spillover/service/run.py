@@ -78,6 +78,8 @@ def serve(
         raise SpilloverError(f"{config.data}: no such data folder")
     if neo4j_password:
         os.environ["NEO4J_PASSWORD"] = neo4j_password
+    if config.neo4j_uri:  # reach Neo4j (within --store-timeout) before anything starts
+        config.open_graph().close()
     os.environ[CONFIG_ENV] = config.to_env()
     os.environ[LIMITS_ENV] = HttpLimits(config.header_timeout, config.max_connections).to_env()
     configure_logging()

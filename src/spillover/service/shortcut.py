@@ -15,7 +15,7 @@ answer its errors (403, 404, 422, 499, 503), and the request log names the same 
 
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -118,12 +118,27 @@ class Front:
         self.gate = ServerErrorMiddleware(node, handler=outer.handler, debug=outer.debug)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one request, or run the application's lifespan."""
+        """Answer one request, or run the application's lifespan (a start-up that fails
+        with a message of its own, ``app.state.start_error``, reports that line, not
+        the traceback)."""
         if scope["type"] == "http" and scope["path"] == CHECKS_PATH and scope["method"] == "POST":
             scope["app"] = self.app  # what Starlette sets: the routes' request.app
             await self.gate(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.app(scope, receive, self._lifespan_send(send))
         else:
             await self.app(scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        state = self.app.state
+
+        async def reporting(message: MutableMapping[str, Any]) -> None:
+            error = getattr(state, "start_error", None)
+            if message["type"] == "lifespan.startup.failed" and error is not None:
+                message = {**message, "message": error}
+            await send(message)
+
+        return reporting
 
 
 class _Request(Request):

@@ -9,7 +9,9 @@ the line around. :func:`printable` writes every such character as an escape
 (``\\n``, ``\\r``, ``\\x07``, ``\\u202e``), so each line of output says only what
 spillover wrote; ordinary text, Chinese included, is unchanged. In HTML a name is
 isolated instead (``<bdi>``, :func:`isolated`): shown exactly, its direction kept
-inside it. JSON keeps the exact strings (it escapes control characters itself).
+inside it. JSON keeps the exact strings (it escapes control characters itself). XML
+(the GraphML view) cannot hold most C0 controls at all: :func:`xml_text` writes those
+with the same escapes, and leaves every other character as it is.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["FSI", "PDI", "isolated", "printable", "printable_lines"]
+__all__ = ["FSI", "PDI", "isolated", "printable", "printable_lines", "xml_text"]
 
 #: C0 and C1 controls and DEL, the line and paragraph separators, and the bidi
 #: embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+#: what XML 1.0 cannot hold (the C0 controls but tab and line feed, U+FFFE, U+FFFF, lone
+#: surrogates), and the carriage return, which a parser reads back as a line feed
+_NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff\ud800-\udfff]")
 
 #: FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: what ``<bdi>`` is in plain text
 FSI, PDI = "\u2068", "\u2069"
@@ -58,3 +64,14 @@ def isolated(text: str) -> str:
     """``text`` between FSI and PDI, the marks an HTML page turns into ``<bdi>``...``</bdi>``;
     isolate marks of its own are escaped, so that the marks always pair."""
     return FSI + _ISOLATES.sub(_escape, text) + PDI
+
+
+def xml_text(text: str) -> str:
+    """``text`` as XML 1.0 can hold it and a parser gives it back: every character it
+    cannot hold (a C0 control but tab and line feed; U+FFFE, U+FFFF, a lone surrogate)
+    and the carriage return written as :func:`printable` writes it; the rest unchanged.
+
+    >>> xml_text("Xu\\x01Yan\\r\\n江")
+    'Xu\\\\x01Yan\\\\r\\n江'
+    """
+    return _NOT_XML.sub(_escape, text)

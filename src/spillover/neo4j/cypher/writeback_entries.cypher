@@ -22,7 +22,10 @@
 // score, or the stale_* an ingest that changed the entry kept of it) keeps
 // that run's answer as previous_contamination, previous_verdict, previous_reason_codes and
 // previous_audited_at, and changed_at = $audited_at (the last change; a rerun of the same
-// run, or of an unchanged answer, keeps them: changes_since lists them).
+// run, or of an unchanged answer, keeps them: changes_since lists them). An entry no run
+// scored, while an earlier run completed ($earlier_run, the marker's results_run when this
+// run claimed it; null for the first run), was added since that run read the graph: it
+// gets changed_at = $audited_at and no previous_* (changes_since lists it as added or new).
 UNWIND range(0, size($ids) - 1) AS i
 MATCH (e:Entry {id: $ids[i]})
 WITH e, i, properties(e) AS m
@@ -46,6 +49,14 @@ FOREACH (_ IN CASE
       e.previous_verdict = was.verdict,
       e.previous_reason_codes = was.reason_codes,
       e.previous_audited_at = was.audited_at,
+      e.changed_at = $audited_at
+)
+FOREACH (_ IN CASE
+    WHEN was.verdict IS NULL AND $earlier_run IS NOT NULL THEN [1] ELSE [] END |
+  SET e.previous_contamination = null,
+      e.previous_verdict = null,
+      e.previous_reason_codes = null,
+      e.previous_audited_at = null,
       e.changed_at = $audited_at
 )
 REMOVE e.stale_contamination, e.stale_verdict, e.stale_reason_codes, e.stale_audited_at,

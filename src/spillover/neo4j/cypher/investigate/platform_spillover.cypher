@@ -3,8 +3,9 @@
 // One row per platform and way in: `listings` (all its entries), `spillover` (those the
 // write-back judged $spillover) and `share`; then, for its spillover entries, where the
 // best path (TRACED_TO rank 1) came from: `via` is the sharing partner that passed the
-// default on (the platform just before it on the route), the platform whose entry was
-// copied, or empty when the origin loan was at the platform itself; `via_spillover`
+// default on (the platform just before it on the route), or, when the path's last step is
+// a copy, the platform of the entry it copied (E3 copied from E2 copied from E1: E2's
+// platform), or empty when the origin loan was at the platform itself; `via_spillover`
 // counts those entries. Platforms with no spillover have one row with `via` empty and
 // `via_spillover` 0.
 // Needs `spillover audit --write-back`.
@@ -37,13 +38,19 @@ CALL (platform, run) {
   OPTIONAL MATCH (entry:Entry {verdict: $spillover})-[:ON]->(platform)
   WHERE entry.audit_run = run
   OPTIONAL MATCH (entry)-[t:TRACED_TO {rank: 1}]->(:Loan)
-  WITH entry,
+  WITH entry, t,
        CASE WHEN t IS NULL THEN []
             ELSE [i IN range(0, size(t.labels) - 1) WHERE t.labels[i] = 'Platform' | t.keys[i]]
-       END AS route
-  // the route's last platform listed first; before it, the partner that shared with it
+       END AS route,
+       // the last step a copy (entry to entry): the entry it copied
+       CASE WHEN t IS NOT NULL AND size(t.labels) > 1 AND t.labels[-2] = 'Entry'
+            THEN t.keys[-2] END AS copied_id
+  OPTIONAL MATCH (copied:Entry {id: copied_id})-[:ON]->(copied_platform:Platform)
+  // a copy came via the platform of the entry it copied (which the route does not name);
+  // else the route's last platform listed first, and before it the partner that shared with it
   WITH entry, route,
-       CASE WHEN size(route) = 0 THEN null
+       CASE WHEN copied_id IS NOT NULL THEN copied_platform.id
+            WHEN size(route) = 0 THEN null
             WHEN route[-1] <> platform.id THEN route[-1]
             WHEN size(route) > 1 THEN route[-2]
             ELSE null END AS via
