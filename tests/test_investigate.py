@@ -45,6 +45,7 @@ from spillover.neo4j.statements import cypher
 from spillover.neo4j.store import Neo4jBackend
 from spillover.neo4j.writeback import stored_results, write_back
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
+from spillover.render.remedy import remedy_text
 from spillover.rules import COPY_STEP, Verdict
 from spillover.synth.generate import generate
 
@@ -365,6 +366,14 @@ def test_the_remedy_says_a_copy_of_a_copy_came_from_the_platform_it_copied(graph
         ("p2", "copy", "p1"),
         ("p3", "copy", "p2"),
     ]
+    # every platform it travelled through by its name, p2 too (it is on no path: it only
+    # copied the entry; the remedy's text said "p2 [p2]")
+    assert {c.platform_id: r.names.get(f"platform:{c.platform_id}") for c in r.contacts} == {
+        "p1": "P1",
+        "p2": "P2",
+        "p3": "P3",
+    }
+    assert "P2 [p2], copied it from P1" in remedy_text(r)
 
 
 @pytest.mark.neo4j

@@ -651,12 +651,19 @@ def contact_order(c: Contact) -> tuple[Any, ...]:
 
 
 def _with_names(
-    backend: GraphBackend, names: dict[str, str], records: Iterable[Record], loans: dict[str, Loan]
+    backend: GraphBackend,
+    names: dict[str, str],
+    records: Iterable[Record],
+    loans: dict[str, Loan],
+    contacts: Iterable[Contact] = (),
 ) -> dict[str, str]:
     """``names`` with every node the records mention, loans named by borrower and platform
-    (as in an explanation)."""
+    (as in an explanation), and the platforms the listing travelled through (``contacts``:
+    a platform that only copied the entry is on no path)."""
     records = list(records)
     refs = _record_refs(records)
+    for c in contacts:
+        refs.update(ref("platform", p) for p in (c.platform_id, c.received_from) if p)
     shown = [loans[r.loan_id] for r in records if r.loan_id in loans]
     for loan in shown:
         refs.update((ref("person", loan.borrower_id), ref("platform", loan.platform_id)))
@@ -722,7 +729,7 @@ def _remedy_of(
         records = cut or ()
         loans = ep.loans
         contacts = _contacts(e, records, ep.chain)
-    names = _with_names(backend, dict(e.names), records, loans)
+    names = _with_names(backend, dict(e.names), records, loans, contacts)
     return Remedy(
         e.entry, e.verdict, e.contamination, records, paths, contacts, policy, names, clearable
     )
