@@ -442,3 +442,26 @@ def test_an_audit_file_beside_the_tables_is_still_written(tmp_path, out):
         cli, ["audit", "--data", str(data), "--out", str(tmp_path / "b.csv")]
     )
     assert again.exit_code == 0, again.output
+
+
+def test_a_file_anywhere_inside_a_folder_is_refused_whatever_its_name(tmp_path):
+    """``check_not_inside`` (``link --save-settings``, ``serve --check-log``): not only a
+    table's name, any file in the folder, or the folder itself; beside it or above is fine."""
+    from spillover.data.outputs import check_not_inside
+    from spillover.errors import OptionError
+
+    data = tmp_path / "d"
+    (data / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(data)
+    for path, words in [
+        (data / "model.json", f"is inside the --out folder {data}"),
+        (data / "sub" / "x", f"is inside the --out folder {data}"),
+        (tmp_path / "link" / "model.json", f"is inside the --out folder {data}"),
+        (data, "is the --out folder"),
+    ]:
+        with pytest.raises(OptionError) as refused:
+            check_not_inside(path, data, option="--save-settings", folder_option="--out")
+        assert refused.value.option == "--save-settings"
+        assert refused.value.reason == f"{path} {words}: write it outside it"
+    for fine in (tmp_path / "model.json", tmp_path / "d2" / "x", tmp_path):
+        check_not_inside(fine, data, option="--save-settings")
