@@ -465,3 +465,56 @@ def test_a_file_anywhere_inside_a_folder_is_refused_whatever_its_name(tmp_path):
         assert refused.value.reason == f"{path} {words}: write it outside it"
     for fine in (tmp_path / "model.json", tmp_path / "d2" / "x", tmp_path):
         check_not_inside(fine, data, option="--save-settings")
+
+
+@pytest.mark.parametrize(
+    ("log", "words"),
+    [
+        ("{d}/checks.jsonl", "is inside the --data folder"),
+        ("{d}/logs/checks.jsonl", "is inside the --data folder"),
+        ("{d}/loans.jsonl", "is inside the --data folder"),
+        ("{d}", "is the --data folder"),
+        ("{t}/d", None),  # the data folder named as a rotated log (FILE.2) beside it
+    ],
+)
+def test_serve_refuses_a_check_log_in_the_data_folder_before_anything_starts(
+    tmp_path, monkeypatch, log, words
+):
+    """The check log (and its lock and rotated files, beside it) written into the data
+    folder served would change it: refused in one line (exit 1) before the graph is read,
+    the tokens are looked for or the server starts; nothing is written."""
+    pytest.importorskip("fastapi")
+    monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
+    data = _jiang_copy(tmp_path / "d")
+    if log == "{t}/d":
+        data = _jiang_copy(tmp_path / "checks.jsonl.2")
+        log, words = "{t}/checks.jsonl", "checks.jsonl.2 beside it is the --data folder"
+    before = _tree(data)
+    path = log.format(d=data, t=tmp_path)
+    done = CliRunner().invoke(cli, ["serve", "--data", str(data), "--check-log", path])
+    assert done.exit_code == 1, done.output
+    assert "--check-log" in done.output and words in done.output, done.output
+    assert "Traceback" not in done.output and "bearer tokens" not in done.output
+    assert _tree(data) == before
+    assert sorted(p.name for p in data.iterdir()) == sorted(before)
+    assert not (tmp_path / "checks.jsonl").exists()
+
+
+def test_the_library_refuses_a_check_log_in_the_data_folder(tmp_path, monkeypatch):
+    """serve() and create_app() refuse it too, before the log's file is made."""
+    pytest.importorskip("fastapi")
+    from spillover.errors import OptionError
+    from spillover.service import ServeConfig, create_app, serve
+
+    monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)  # refused before the tokens
+    data = _jiang_copy(tmp_path / "d")
+    config = ServeConfig(check_log=str(data / "checks.jsonl"), data=str(data))
+    with pytest.raises(OptionError, match="is inside the --data folder"):
+        serve(config)
+    monkeypatch.setenv("SPILLOVER_TOKENS", "ops:" + "t" * 32)
+    with pytest.raises(OptionError, match="is inside the --data folder"):
+        create_app(config.open_graph, config)
+    assert not (data / "checks.jsonl").exists()
+    fine = ServeConfig(check_log=str(tmp_path / "checks.jsonl"), data=str(data))
+    create_app(fine.open_graph, fine)
+    assert (tmp_path / "checks.jsonl").exists()
