@@ -518,3 +518,24 @@ def test_the_library_refuses_a_check_log_in_the_data_folder(tmp_path, monkeypatc
     fine = ServeConfig(check_log=str(tmp_path / "checks.jsonl"), data=str(data))
     create_app(fine.open_graph, fine)
     assert (tmp_path / "checks.jsonl").exists()
+
+
+@pytest.mark.parametrize("files", ["{d}/import", "{d}", "{t}", "{d}/../d/loans.parquet"])
+@pytest.mark.parametrize("only", [True, False])
+def test_bulk_ingest_refuses_import_files_in_the_data_folder_before_connecting(
+    tmp_path, files, only
+):
+    """``ingest --bulk --files DIR`` wrote the importer's files into the data folder (a
+    folder inside it, or the folder itself). Refused in one line (exit 1) before the
+    folder is read or Neo4j reached (port 9 answers nothing), and nothing is written."""
+    data = _jiang_copy(tmp_path / "d")
+    before = _tree(data)
+    where = files.format(d=data, t=tmp_path)
+    args = ["ingest", str(data), "--bulk", "--files", where]
+    args += ["--files-only"] if only else ["--neo4j-uri", "bolt://127.0.0.1:9"]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 1, done.output
+    assert "--files" in done.output and "outside it" in done.output, done.output
+    assert "Neo4j" not in done.output and "Traceback" not in done.output
+    assert _tree(data) == before
+    assert sorted(p.name for p in data.iterdir()) == sorted(before)

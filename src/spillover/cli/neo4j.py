@@ -159,6 +159,7 @@ def ingest(
         files=files,
         files_only=files_only,
         import_threads=import_threads,
+        folder=folder,
     )
     if bulk:
         _bulk(
