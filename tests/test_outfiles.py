@@ -539,3 +539,32 @@ def test_bulk_ingest_refuses_import_files_in_the_data_folder_before_connecting(
     assert "Neo4j" not in done.output and "Traceback" not in done.output
     assert _tree(data) == before
     assert sorted(p.name for p in data.iterdir()) == sorted(before)
+
+
+@pytest.mark.parametrize(
+    ("out", "words"),
+    [
+        ("{d}/phones.jsonl", "would be read as a table of the --data folder"),
+        ("{d}/loans.parquet/part-0.json", "would be read as a table of the --data folder"),
+        ("{t}/dir", "is a folder, not a file"),
+        ("{t}/missing/view.json", "does not exist"),
+    ],
+)
+def test_neighborhood_refuses_a_bad_out_before_reading_the_data(tmp_path, out, words):
+    """``neighborhood --out`` was checked only once the view was drawn, after the whole
+    data folder was read (a folder or a missing folder for it ended in a traceback). A
+    data folder the loader refuses shows the order: the --out refusal comes first."""
+    data = _jiang_copy(tmp_path / "d")
+    (tmp_path / "dir").mkdir()
+    (data / "loans.jsonl").write_text("", encoding="utf-8")  # beside loans.csv: refused
+    before = _tree(data)
+    path = out.format(d=data, t=tmp_path)
+    args = ["neighborhood", "jiang", "--format", "json", "--data", str(data), "--out", path]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 1, done.output
+    assert "--out" in done.output and words in done.output, done.output
+    assert "loans.jsonl" not in done.output.replace(str(data), "")  # the data was not read
+    assert isinstance(done.exception, SystemExit)  # a clean refusal, not a traceback
+    assert _tree(data) == before
+    good = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "view.json")])
+    assert good.exit_code == 1 and "both loans.csv and loans.jsonl" in good.output
