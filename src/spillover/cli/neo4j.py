@@ -104,7 +104,7 @@ def query(
     "files",
     type=click.Path(path_type=Path),
     default=None,
-    help="With --bulk: write the import files into this new folder and keep them.",
+    help="With --bulk: write the import files into this new folder (outside FOLDER) and keep them.",
 )
 @click.option(
     "--files-only",
