@@ -515,6 +515,12 @@ def test_the_library_refuses_a_check_log_in_the_data_folder(tmp_path, monkeypatc
     with pytest.raises(OptionError, match="is inside the --data folder"):
         create_app(config.open_graph, config)
     assert not (data / "checks.jsonl").exists()
+    # a link in the data folder to a file outside: its lock and rotated files are not
+    (data / "link.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    linked = ServeConfig(check_log=str(data / "link.jsonl"), data=str(data))
+    with pytest.raises(OptionError, match=r"link\.jsonl\.lock is inside the --data folder"):
+        create_app(linked.open_graph, linked)
+    assert not (tmp_path / "elsewhere.jsonl").exists()
     fine = ServeConfig(check_log=str(tmp_path / "checks.jsonl"), data=str(data))
     create_app(fine.open_graph, fine)
     assert (tmp_path / "checks.jsonl").exists()

@@ -89,15 +89,17 @@ class ServeConfig:
 
     def check_log_outside(self) -> None:
         """Refuse a check log that would change the data folder ``data``
-        (:class:`~spillover.errors.OptionError`, naming ``--check-log``): a file in it
-        (:func:`~spillover.data.outputs.check_not_inside`), or a log whose lock and
-        rotated files, beside it (``FILE.lock``, ``FILE.1``, ``FILE.2`` ...), would be
-        the data folder or hold it (a rotation would move it, ``spillover checks`` would
-        read it)."""
+        (:class:`~spillover.errors.OptionError`, naming ``--check-log``): a log, or its
+        lock and rotated files beside it (``FILE.lock``, ``FILE.1``, ``FILE.2`` ...),
+        in it (:func:`~spillover.data.outputs.check_not_inside`; a log that is a link
+        leading out of it too), or a lock or rotated file that would be the data
+        folder or hold it (a rotation would move it, ``spillover checks`` would read it)."""
         if self.data is None:
             return
         log = Path(self.check_log)
+        # the lines go where the log leads, its lock and rotated files beside it
         check_not_inside(log, self.data, option="--check-log")
+        check_not_inside(log.parent / f"{log.name}.lock", self.data, option="--check-log")
         base = Path(self.data).resolve()
         beside = log.absolute().parent.resolve()
         if base.is_relative_to(beside) and base != beside:
