@@ -2,7 +2,8 @@
 
 A command that reads a data folder and writes an output (``remedy --apply``, ``simulate``,
 ``changes``, ``export``, ``link``, ``audit``, ``neighborhood``, ``ingest --bulk --files``,
-``serve --check-log``) must leave that folder as it was. :func:`check_outside` refuses, before anything is read or written:
+``serve --check-log``) must leave that folder as it was. :func:`check_outside` refuses,
+before anything is read or written:
 
 - an output **folder** that is the data folder, lies inside it or holds it (a folder
   written inside the data folder becomes part of it; one named after a table,
