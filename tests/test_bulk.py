@@ -382,3 +382,18 @@ def test_records_go_into_their_files(tmp_path):
     held = {(a, b) for a, b, _ in _ends(out, "relationships-HELD_BY.csv")}
     assert held == {(r.record_id, r.platform_id) for r in data.records.values()}
     assert "borrower_record:string" in (out / "nodes-Loan.csv").read_text().splitlines()[0]
+
+
+def test_import_files_in_the_data_folder_are_refused_before_anything(tmp_path):
+    """The library refuses them before the folder is read or Neo4j reached."""
+    from spillover.errors import OptionError
+    from spillover.neo4j.settings import Neo4jSettings
+
+    data = tmp_path / "d"
+    shutil.copytree(jiang_case_path(), data)
+    nowhere = Neo4jSettings(uri="bolt://127.0.0.1:9", user="neo4j", password="x")
+    with pytest.raises(OptionError, match="is inside the FOLDER folder"):
+        bulk_ingest(data, nowhere, files=data / "import")
+    with pytest.raises(OptionError, match="holds the FOLDER folder"):
+        bulk_ingest(data, None, files=tmp_path, files_only=True)
+    assert not (data / "import").exists()

@@ -566,7 +566,7 @@ def test_cli_link(run, tmp_path):
         ("in/people.csv", "inside the --data folder"),
         ("in/model.json", "inside the --data folder"),
         ("out/model.json", "inside the --out folder"),
-        ("out", "inside the --out folder"),
+        ("out", "is the --out folder"),
         ("dir", "is a folder, not a file"),
         ("file/model.json", "is not a folder"),
     ],

@@ -442,3 +442,135 @@ def test_an_audit_file_beside_the_tables_is_still_written(tmp_path, out):
         cli, ["audit", "--data", str(data), "--out", str(tmp_path / "b.csv")]
     )
     assert again.exit_code == 0, again.output
+
+
+def test_a_file_anywhere_inside_a_folder_is_refused_whatever_its_name(tmp_path):
+    """``check_not_inside`` (``link --save-settings``, ``serve --check-log``): not only a
+    table's name, any file in the folder, or the folder itself; beside it or above is fine."""
+    from spillover.data.outputs import check_not_inside
+    from spillover.errors import OptionError
+
+    data = tmp_path / "d"
+    (data / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(data)
+    for path, words in [
+        (data / "model.json", f"is inside the --out folder {data}"),
+        (data / "sub" / "x", f"is inside the --out folder {data}"),
+        (tmp_path / "link" / "model.json", f"is inside the --out folder {data}"),
+        (data, "is the --out folder"),
+    ]:
+        with pytest.raises(OptionError) as refused:
+            check_not_inside(path, data, option="--save-settings", folder_option="--out")
+        assert refused.value.option == "--save-settings"
+        assert refused.value.reason == f"{path} {words}: write it outside it"
+    for fine in (tmp_path / "model.json", tmp_path / "d2" / "x", tmp_path):
+        check_not_inside(fine, data, option="--save-settings")
+
+
+@pytest.mark.parametrize(
+    ("log", "words"),
+    [
+        ("{d}/checks.jsonl", "is inside the --data folder"),
+        ("{d}/logs/checks.jsonl", "is inside the --data folder"),
+        ("{d}/loans.jsonl", "is inside the --data folder"),
+        ("{d}", "is the --data folder"),
+        ("{t}/d", None),  # the data folder named as a rotated log (FILE.2) beside it
+    ],
+)
+def test_serve_refuses_a_check_log_in_the_data_folder_before_anything_starts(
+    tmp_path, monkeypatch, log, words
+):
+    """The check log (and its lock and rotated files, beside it) written into the data
+    folder served would change it: refused in one line (exit 1) before the graph is read,
+    the tokens are looked for or the server starts; nothing is written."""
+    pytest.importorskip("fastapi")
+    monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
+    data = _jiang_copy(tmp_path / "d")
+    if log == "{t}/d":
+        data = _jiang_copy(tmp_path / "checks.jsonl.2")
+        log, words = "{t}/checks.jsonl", "checks.jsonl.2 beside it is the --data folder"
+    before = _tree(data)
+    path = log.format(d=data, t=tmp_path)
+    done = CliRunner().invoke(cli, ["serve", "--data", str(data), "--check-log", path])
+    assert done.exit_code == 1, done.output
+    assert "--check-log" in done.output and words in done.output, done.output
+    assert "Traceback" not in done.output and "bearer tokens" not in done.output
+    assert _tree(data) == before
+    assert sorted(p.name for p in data.iterdir()) == sorted(before)
+    assert not (tmp_path / "checks.jsonl").exists()
+
+
+def test_the_library_refuses_a_check_log_in_the_data_folder(tmp_path, monkeypatch):
+    """serve() and create_app() refuse it too, before the log's file is made."""
+    pytest.importorskip("fastapi")
+    from spillover.errors import OptionError
+    from spillover.service import ServeConfig, create_app, serve
+
+    monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)  # refused before the tokens
+    data = _jiang_copy(tmp_path / "d")
+    config = ServeConfig(check_log=str(data / "checks.jsonl"), data=str(data))
+    with pytest.raises(OptionError, match="is inside the --data folder"):
+        serve(config)
+    monkeypatch.setenv("SPILLOVER_TOKENS", "ops:" + "t" * 32)
+    with pytest.raises(OptionError, match="is inside the --data folder"):
+        create_app(config.open_graph, config)
+    assert not (data / "checks.jsonl").exists()
+    # a link in the data folder to a file outside: its lock and rotated files are not
+    (data / "link.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    linked = ServeConfig(check_log=str(data / "link.jsonl"), data=str(data))
+    with pytest.raises(OptionError, match=r"link\.jsonl\.lock is inside the --data folder"):
+        create_app(linked.open_graph, linked)
+    assert not (tmp_path / "elsewhere.jsonl").exists()
+    fine = ServeConfig(check_log=str(tmp_path / "checks.jsonl"), data=str(data))
+    create_app(fine.open_graph, fine)
+    assert (tmp_path / "checks.jsonl").exists()
+
+
+@pytest.mark.parametrize("files", ["{d}/import", "{d}", "{t}", "{d}/../d/loans.parquet"])
+@pytest.mark.parametrize("only", [True, False])
+def test_bulk_ingest_refuses_import_files_in_the_data_folder_before_connecting(
+    tmp_path, files, only
+):
+    """``ingest --bulk --files DIR`` wrote the importer's files into the data folder (a
+    folder inside it, or the folder itself). Refused in one line (exit 1) before the
+    folder is read or Neo4j reached (port 9 answers nothing), and nothing is written."""
+    data = _jiang_copy(tmp_path / "d")
+    before = _tree(data)
+    where = files.format(d=data, t=tmp_path)
+    args = ["ingest", str(data), "--bulk", "--files", where]
+    args += ["--files-only"] if only else ["--neo4j-uri", "bolt://127.0.0.1:9"]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 1, done.output
+    assert "--files" in done.output and "outside it" in done.output, done.output
+    assert "Neo4j" not in done.output and "Traceback" not in done.output
+    assert _tree(data) == before
+    assert sorted(p.name for p in data.iterdir()) == sorted(before)
+
+
+@pytest.mark.parametrize(
+    ("out", "words"),
+    [
+        ("{d}/phones.jsonl", "would be read as a table of the --data folder"),
+        ("{d}/loans.parquet/part-0.json", "would be read as a table of the --data folder"),
+        ("{t}/dir", "is a folder, not a file"),
+        ("{t}/missing/view.json", "does not exist"),
+    ],
+)
+def test_neighborhood_refuses_a_bad_out_before_reading_the_data(tmp_path, out, words):
+    """``neighborhood --out`` was checked only once the view was drawn, after the whole
+    data folder was read (a folder or a missing folder for it ended in a traceback). A
+    data folder the loader refuses shows the order: the --out refusal comes first."""
+    data = _jiang_copy(tmp_path / "d")
+    (tmp_path / "dir").mkdir()
+    (data / "loans.jsonl").write_text("", encoding="utf-8")  # beside loans.csv: refused
+    before = _tree(data)
+    path = out.format(d=data, t=tmp_path)
+    args = ["neighborhood", "jiang", "--format", "json", "--data", str(data), "--out", path]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 1, done.output
+    assert "--out" in done.output and words in done.output, done.output
+    assert "loans.jsonl" not in done.output.replace(str(data), "")  # the data was not read
+    assert isinstance(done.exception, SystemExit)  # a clean refusal, not a traceback
+    assert _tree(data) == before
+    good = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "view.json")])
+    assert good.exit_code == 1 and "both loans.csv and loans.jsonl" in good.output

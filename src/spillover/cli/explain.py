@@ -20,8 +20,8 @@ from ..facts.phones import looks_like_phone
 from ..neo4j.settings import Neo4jSettings
 from ..policy import load_policy
 from ..render.json import explanation_dict, explanation_json
+from ..render.neighborhood import check_view_out, write_view
 from ..render.neighborhood import neighborhood as build_view
-from ..render.neighborhood import write_view
 from ..render.remedy import remedy_json, remedy_text
 from ..render.report import write_report
 from ..render.text import explanation_text
@@ -253,6 +253,7 @@ def neighborhood(
     source: Source,
 ) -> None:
     """The ego network of a person or a phone: an interactive HTML view, GraphML or JSON."""
+    check_view_out(out, fmt, data=source.data)
     policy = load_policy(policy_path)
     subject = subject_name(subject, subject_kind, source.region, "SUBJECT")
     with source.open() as backend:

@@ -104,7 +104,7 @@ def query(
     "files",
     type=click.Path(path_type=Path),
     default=None,
-    help="With --bulk: write the import files into this new folder and keep them.",
+    help="With --bulk: write the import files into this new folder (outside FOLDER) and keep them.",
 )
 @click.option(
     "--files-only",
@@ -159,6 +159,7 @@ def ingest(
         files=files,
         files_only=files_only,
         import_threads=import_threads,
+        folder=folder,
     )
     if bulk:
         _bulk(

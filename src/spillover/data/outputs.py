@@ -1,8 +1,9 @@
 """Where an output may go: never where it would change a data folder that is read.
 
 A command that reads a data folder and writes an output (``remedy --apply``, ``simulate``,
-``changes``, ``export``, ``link``, ``audit``, ``neighborhood``) must leave that folder as
-it was. :func:`check_outside` refuses, before anything is read or written:
+``changes``, ``export``, ``link``, ``audit``, ``neighborhood``, ``ingest --bulk --files``,
+``serve --check-log``) must leave that folder as it was. :func:`check_outside` refuses,
+before anything is read or written:
 
 - an output **folder** that is the data folder, lies inside it or holds it (a folder
   written inside the data folder becomes part of it; one named after a table,
@@ -12,6 +13,10 @@ it was. :func:`check_outside` refuses, before anything is read or written:
   or adding a second form of it), or anything inside a Parquet table's folder. Any
   other file in the data folder (``DATA/audit.csv``) is not read by the loader and is
   allowed.
+
+:func:`check_not_inside` refuses more, for a file whose writer adds files beside it or
+writes it before a folder is copied (``link --save-settings``, ``serve --check-log``):
+any path in a folder, whatever its name, and the folder itself.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from ..errors import OptionError
 from .contract import SUFFIXES, TABLES
 
-__all__ = ["TABLE_FILE_NAMES", "check_outside"]
+__all__ = ["TABLE_FILE_NAMES", "check_not_inside", "check_outside"]
 
 #: the names the loader reads in a data folder (``people.csv``, ``loans.parquet``, ...)
 TABLE_FILE_NAMES = frozenset(f"{table}{suffix}" for table in TABLES for suffix in SUFFIXES)
@@ -53,15 +58,12 @@ def check_outside(
     """
     where, base = Path(out).resolve(), Path(data).resolve()
     if folder:
-        if where == base:
-            problem = f"is the {data_option} folder"
-        elif where.is_relative_to(base):
-            problem = f"is inside the {data_option} folder {data}"
-        elif base.is_relative_to(where):
+        problem = _inside(where, base, data, data_option)
+        if problem is None and base.is_relative_to(where):
             problem = f"holds the {data_option} folder {data}"
-        else:
-            return
-        raise OptionError(option, f"{out} {problem}: write to a new folder outside it")
+        if problem is not None:
+            raise OptionError(option, f"{out} {problem}: write to a new folder outside it")
+        return
     if where != base and where.is_relative_to(base):
         table = where.relative_to(base).parts[0]
         if table in TABLE_FILE_NAMES:
@@ -70,3 +72,37 @@ def check_outside(
                 f"{out} would be read as a table of the {data_option} folder {data}: "
                 "write it outside it",
             )
+
+
+def check_not_inside(
+    path: str | Path,
+    folder: str | Path,
+    *,
+    option: str,
+    folder_option: str = "--data",
+) -> None:
+    """Refuse the output file ``path`` (the option ``option``) when it is the folder
+    ``folder`` (the option ``folder_option``) or lies anywhere inside it, whatever its
+    name (:func:`check_outside` refuses only a table's name there). Raises
+    :class:`~spillover.errors.OptionError`; symbolic links are followed.
+
+    >>> check_not_inside("runs/model.json", "data", option="--save-settings")
+    >>> try:
+    ...     check_not_inside("data/model.json", "data", option="--save-settings")
+    ... except OptionError as refused:
+    ...     print(refused.reason)
+    data/model.json is inside the --data folder data: write it outside it
+    """
+    problem = _inside(Path(path).resolve(), Path(folder).resolve(), folder, folder_option)
+    if problem is not None:
+        raise OptionError(option, f"{path} {problem}: write it outside it")
+
+
+def _inside(where: Path, base: Path, folder: str | Path, folder_option: str) -> str | None:
+    """What is wrong with the resolved path ``where`` in the resolved folder ``base``
+    (``folder`` as given): it is the folder, or lies inside it; None when neither."""
+    if where == base:
+        return f"is the {folder_option} folder"
+    if where.is_relative_to(base):
+        return f"is inside the {folder_option} folder {folder}"
+    return None

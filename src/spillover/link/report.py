@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
-from ..data.outputs import check_outside
+from ..data.outputs import check_not_inside, check_outside
 from ..errors import OptionError
 from ..facts.model import MATCH_FIELDS
 from ..files.write import atomic_folder
@@ -205,8 +205,8 @@ def link_report(
     report = Path(report)
     _check_report_folder(report, Path(out), Path(data))
     saved = options.get("save_settings")
-    if saved is not None and Path(saved).resolve().is_relative_to(report.resolve()):
-        raise OptionError("--save-settings", f"{saved} is inside the --report folder {report}")
+    if saved is not None:
+        check_not_inside(saved, report, option="--save-settings", folder_option="--report")
     truth_path = Path(truth) if truth is not None else None
     truth_map = read_truth(truth_path) if truth_path is not None else None
     seen = _Seen(truth=truth_map)

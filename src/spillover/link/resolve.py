@@ -67,7 +67,7 @@ from scipy.sparse.csgraph import connected_components
 from ..data import parquet as parquetio
 from ..data.exact import checked_region, read_valid_table, table_file, table_paths
 from ..data.fast import read_columns
-from ..data.outputs import check_outside
+from ..data.outputs import check_not_inside, check_outside
 from ..data.rows import LoanRow, MatchRow, RecordRow
 from ..errors import DataError, OptionError, Problem, SpilloverError
 from ..facts.columns import Columns
@@ -1524,10 +1524,8 @@ def _check_save_settings(path: Path, data: Path, out: Path) -> None:
     (any file inside it: the model is written before the linked folder, which copies the
     data folder) or land inside the linked folder (which must be new or empty), or that
     is a folder (its folder is made when missing)."""
-    where = path.resolve()
     for folder, option in ((data, "--data"), (out, "--out")):
-        if where.is_relative_to(folder.resolve()):
-            raise OptionError("--save-settings", f"{path} is inside the {option} folder {folder}")
+        check_not_inside(path, folder, option="--save-settings", folder_option=option)
     if path.is_dir():
         raise OptionError("--save-settings", f"{path} is a folder, not a file")
     above = next((p for p in path.absolute().parents if p.exists()), None)

@@ -48,6 +48,7 @@ from neo4j.exceptions import DriverError, Neo4jError
 from pyarrow import csv as pacsv
 
 from ..data.fast import read_columns
+from ..data.outputs import check_outside
 from ..errors import BackendUnavailable, SpilloverError
 from ..facts.columns import (
     EPOCH_ORDINAL,
@@ -807,7 +808,11 @@ def bulk_ingest(
     touches Neo4j (``settings`` may be None): the files are written into ``files`` and
     the summary's ``arguments`` are the ``neo4j-admin`` arguments to import them.
     ``threads``: the importer's worker threads (default: :func:`default_import_threads`).
+    ``files`` that would go into ``folder`` (the folder itself, inside it or holding it)
+    are refused first (:class:`~spillover.errors.OptionError`, naming ``--files``).
     """
+    if files is not None:
+        check_outside(files, folder, option="--files", data_option="FOLDER")
     threads = default_import_threads() if threads is None else threads
     if threads < 1:
         raise SpilloverError(f"the importer needs at least one thread, not {threads}")

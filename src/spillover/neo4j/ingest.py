@@ -37,6 +37,7 @@ import neo4j
 from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
 from ..data.fast import read_dataset
+from ..data.outputs import check_outside
 from ..errors import BackendUnavailable, SpilloverError, UsageProblem
 from ..facts.model import Dataset, match_props
 from ..facts.phones import DEFAULT_REGION
@@ -996,11 +997,14 @@ def check_options(
     files: str | Path | None = None,
     files_only: bool = False,
     import_threads: int | None = None,
+    folder: str | Path | None = None,
 ) -> None:
     """Refuse ``spillover ingest`` options that do not go together
     (:class:`~spillover.errors.UsageProblem`): the bulk load's options without ``bulk``,
     the incremental ingest's (``plan``, ``replace``, ``wipe``) with it, ``files_only``
-    without ``files``."""
+    without ``files``; then import ``files`` that would go into the data folder
+    ``folder`` (:class:`~spillover.errors.OptionError`,
+    :func:`spillover.data.outputs.check_outside`)."""
     if not bulk and (overwrite or neo4j_admin or files or files_only or import_threads):
         raise UsageProblem(
             "--overwrite, --neo4j-admin, --files, --files-only and --import-threads go with --bulk"
@@ -1013,6 +1017,8 @@ def check_options(
             )
         if files_only and files is None:
             raise UsageProblem("--files-only needs --files DIR")
+        if files is not None and folder is not None:
+            check_outside(files, folder, option="--files", data_option="FOLDER")
 
 
 def ingest_folder(

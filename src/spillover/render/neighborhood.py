@@ -32,7 +32,7 @@ import networkx as nx
 
 from ..data.outputs import check_outside
 from ..engines.search import explain
-from ..errors import NotFoundError, SpilloverError
+from ..errors import NotFoundError, OptionError, SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.model import Entry, Loan, LoanStatus, PhonePeriod, PhoneUse, ref, split_ref
 from ..facts.phones import display_phone
@@ -62,6 +62,7 @@ __all__ = [
     "Neighborhood",
     "ViewEdge",
     "ViewNode",
+    "check_view_out",
     "neighborhood",
     "to_html",
     "to_json",
@@ -602,16 +603,37 @@ def _escape(text: str) -> str:
     )
 
 
+def check_view_out(out: str | Path, fmt: str, *, data: str | Path | None = None) -> Path:
+    """Refuse, before the data is read, where :func:`write_view` could not write a view of
+    the format ``fmt``: a file the loader would read as one of the tables of the data folder
+    ``data`` (:func:`spillover.data.outputs.check_outside`), a folder, or a file whose folder
+    does not exist (:class:`~spillover.errors.OptionError`, naming ``--out``). ``out`` as a
+    path.
+
+    >>> check_view_out("view.html", "html", data="data")
+    PosixPath('view.html')
+    """
+    if fmt not in FORMATS:
+        raise SpilloverError(f"unknown view format {fmt!r}: one of {', '.join(FORMATS)}")
+    path = Path(out)
+    if data is not None:
+        check_outside(path, data, folder=False)
+    if path.is_dir():
+        raise OptionError("--out", f"{path} is a folder, not a file")
+    if not path.parent.is_dir():
+        missing = "is not a folder" if path.parent.exists() else "does not exist"
+        raise OptionError("--out", f"{path.parent} {missing}")
+    return path
+
+
 def write_view(
     view: Neighborhood, out: str | Path, fmt: str, *, data: str | Path | None = None
 ) -> Path:
     """Write ``view`` to ``out`` as ``html``, ``graphml`` or ``json`` (atomically).
 
     ``data``: the data folder the view was drawn from; a file there the loader would read
-    as one of its tables is refused (:func:`spillover.data.outputs.check_outside`)."""
-    path = Path(out)
-    if data is not None:
-        check_outside(path, data, folder=False)
+    as one of its tables is refused (:func:`check_view_out`)."""
+    path = check_view_out(out, fmt, data=data)
     if fmt == "html":
         text = to_html(view)
     elif fmt == "json":

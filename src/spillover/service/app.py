@@ -57,7 +57,9 @@ def create_app(
 
     ``grants``: the bearer tokens (default: :meth:`ServeConfig.grants`, from
     SPILLOVER_TOKENS and the token file); ``policy``: the scoring policy (default:
-    :meth:`ServeConfig.load_policy`)."""
+    :meth:`ServeConfig.load_policy`). A check log that would change the data folder is
+    refused first (:meth:`ServeConfig.check_log_outside`)."""
+    config.check_log_outside()
     app = FastAPI(
         title="spillover pre-blacklist check",
         version=__version__,

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..backends.memory import MemoryBackend
 from ..connect import open_backend, read_dataset
-from ..errors import SpilloverError
+from ..data.outputs import check_not_inside
+from ..errors import OptionError, SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.phones import DEFAULT_REGION
 from ..neo4j.settings import Neo4jSettings
@@ -85,6 +86,31 @@ class ServeConfig:
                 f"no bearer tokens: set {TOKENS_ENV}=name:token[,name:token] or pass --token-file"
             )
         return grants
+
+    def check_log_outside(self) -> None:
+        """Refuse a check log that would change the data folder ``data``
+        (:class:`~spillover.errors.OptionError`, naming ``--check-log``): a log, or its
+        lock and rotated files beside it (``FILE.lock``, ``FILE.1``, ``FILE.2`` ...),
+        in it (:func:`~spillover.data.outputs.check_not_inside`; a log that is a link
+        leading out of it too), or a lock or rotated file that would be the data
+        folder or hold it (a rotation would move it, ``spillover checks`` would read it)."""
+        if self.data is None:
+            return
+        log = Path(self.check_log)
+        # the lines go where the log leads, its lock and rotated files beside it
+        check_not_inside(log, self.data, option="--check-log")
+        check_not_inside(log.parent / f"{log.name}.lock", self.data, option="--check-log")
+        base = Path(self.data).resolve()
+        beside = log.absolute().parent.resolve()
+        if base.is_relative_to(beside) and base != beside:
+            name = base.relative_to(beside).parts[0]
+            suffix = name[len(log.name) + 1 :] if name.startswith(log.name + ".") else ""
+            if suffix == "lock" or suffix.isdigit():
+                raise OptionError(
+                    "--check-log",
+                    f"{log}: its file {name} beside it is the --data folder {self.data} "
+                    "or holds it: write the check log elsewhere",
+                )
 
     def load_policy(self) -> Policy:
         """The scoring policy of the file ``policy`` (the default policy without one)."""

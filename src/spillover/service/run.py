@@ -65,9 +65,11 @@ def serve(
     ``neo4j_password`` (not part of the configuration, which the workers' environment
     shows) is handed to the workers as NEO4J_PASSWORD, beside it; without it they read
     the NEO4J_PASSWORD they inherit. ``http``: the HTTP stack (:data:`HTTP_STACKS`,
-    :func:`http_stack`)."""
+    :func:`http_stack`). A check log that would change the data folder is refused
+    before anything starts (:meth:`ServeConfig.check_log_outside`)."""
     if config.data is None and not config.neo4j_uri:
         raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
+    config.check_log_outside()
     import uvicorn
 
     protocol, loop = http_stack(http)
