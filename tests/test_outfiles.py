@@ -470,9 +470,8 @@ def test_a_file_anywhere_inside_a_folder_is_refused_whatever_its_name(tmp_path):
 @pytest.mark.parametrize(
     ("log", "words"),
     [
-        ("{d}/checks.jsonl", "is inside the --data folder"),
-        ("{d}/logs/checks.jsonl", "is inside the --data folder"),
-        ("{d}/loans.jsonl", "is inside the --data folder"),
+        ("{d}/loans.jsonl", "would be read as a table of the --data folder"),
+        ("{d}/people.csv", "would be read as a table of the --data folder"),
         ("{d}", "is the --data folder"),
         ("{t}/d", None),  # the data folder named as a rotated log (FILE.2) beside it
     ],
@@ -480,9 +479,10 @@ def test_a_file_anywhere_inside_a_folder_is_refused_whatever_its_name(tmp_path):
 def test_serve_refuses_a_check_log_in_the_data_folder_before_anything_starts(
     tmp_path, monkeypatch, log, words
 ):
-    """The check log (and its lock and rotated files, beside it) written into the data
-    folder served would change it: refused in one line (exit 1) before the graph is read,
-    the tokens are looked for or the server starts; nothing is written."""
+    """A check log the loader would read as a table of the data folder served, the data
+    folder itself, or a log whose rotated file beside it is the data folder: refused in
+    one line (exit 1) before the graph is read, the tokens are looked for or the server
+    starts; nothing is written."""
     pytest.importorskip("fastapi")
     monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
     data = _jiang_copy(tmp_path / "d")
@@ -508,22 +508,22 @@ def test_the_library_refuses_a_check_log_in_the_data_folder(tmp_path, monkeypatc
 
     monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)  # refused before the tokens
     data = _jiang_copy(tmp_path / "d")
-    config = ServeConfig(check_log=str(data / "checks.jsonl"), data=str(data))
-    with pytest.raises(OptionError, match="is inside the --data folder"):
+    config = ServeConfig(check_log=str(data / "loans.csv"), data=str(data))
+    before = _tree(data)
+    with pytest.raises(OptionError, match="would be read as a table of the --data folder"):
         serve(config)
     monkeypatch.setenv("SPILLOVER_TOKENS", "ops:" + "t" * 32)
-    with pytest.raises(OptionError, match="is inside the --data folder"):
+    with pytest.raises(OptionError, match="would be read as a table of the --data folder"):
         create_app(config.open_graph, config)
-    assert not (data / "checks.jsonl").exists()
-    # a link in the data folder to a file outside: its lock and rotated files are not
-    (data / "link.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
-    linked = ServeConfig(check_log=str(data / "link.jsonl"), data=str(data))
-    with pytest.raises(OptionError, match=r"link\.jsonl\.lock is inside the --data folder"):
-        create_app(linked.open_graph, linked)
-    assert not (tmp_path / "elsewhere.jsonl").exists()
-    fine = ServeConfig(check_log=str(tmp_path / "checks.jsonl"), data=str(data))
-    create_app(fine.open_graph, fine)
-    assert (tmp_path / "checks.jsonl").exists()
+    assert _tree(data) == before
+    # a log beside the tables is no table (its lock and rotated files neither): written,
+    # and the folder still reads as it did (serve --data . keeps its default log there)
+    for log in (data / "spillover-checks.jsonl", tmp_path / "checks.jsonl"):
+        fine = ServeConfig(check_log=str(log), data=str(data))
+        create_app(fine.open_graph, fine)
+        assert log.exists()
+    done = CliRunner().invoke(cli, ["audit", "--data", str(data), "--out", str(tmp_path / "a.csv")])
+    assert done.exit_code == 0, done.output
 
 
 @pytest.mark.parametrize("files", ["{d}/import", "{d}", "{t}", "{d}/../d/loans.parquet"])

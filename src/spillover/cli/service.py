@@ -31,7 +31,7 @@ __all__ = ["checks", "serve"]
     type=click.Path(path_type=Path),
     default=Path("spillover-checks.jsonl"),
     show_default=True,
-    help="Append-only JSON-lines record of every check (rotated; outside the --data folder).",
+    help="Append-only JSON-lines record of every check (rotated; never a table of --data).",
 )
 @click.option("--check-log-max-bytes", type=click.IntRange(min=1024), default=50 * 1024 * 1024)
 @click.option("--check-log-backups", type=click.IntRange(min=1), default=10, show_default=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..backends.memory import MemoryBackend
 from ..connect import open_backend, read_dataset
-from ..data.outputs import check_not_inside
+from ..data.outputs import check_outside
 from ..errors import OptionError, SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.phones import DEFAULT_REGION
@@ -89,18 +89,22 @@ class ServeConfig:
 
     def check_log_outside(self) -> None:
         """Refuse a check log that would change the data folder ``data``
-        (:class:`~spillover.errors.OptionError`, naming ``--check-log``): a log, or its
-        lock and rotated files beside it (``FILE.lock``, ``FILE.1``, ``FILE.2`` ...),
-        in it (:func:`~spillover.data.outputs.check_not_inside`; a log that is a link
-        leading out of it too), or a lock or rotated file that would be the data
-        folder or hold it (a rotation would move it, ``spillover checks`` would read it)."""
+        (:class:`~spillover.errors.OptionError`, naming ``--check-log``), as any output
+        file (docs/contract.md §4): the log where the loader would read it as a table
+        (:func:`~spillover.data.outputs.check_outside`; its lock and rotated files beside
+        it, ``FILE.lock``, ``FILE.1`` ..., never have a table's name), the data folder
+        itself, or a log whose lock or rotated file beside it would be the data folder or
+        hold it (a rotation would move it). Any other file in the data folder is not read
+        by the loader: ``serve --data .`` keeps its default log there."""
         if self.data is None:
             return
         log = Path(self.check_log)
-        # the lines go where the log leads, its lock and rotated files beside it
-        check_not_inside(log, self.data, option="--check-log")
-        check_not_inside(log.parent / f"{log.name}.lock", self.data, option="--check-log")
         base = Path(self.data).resolve()
+        if log.resolve() == base:
+            raise OptionError(
+                "--check-log", f"{log} is the --data folder: write the check log elsewhere"
+            )
+        check_outside(log, self.data, option="--check-log", folder=False)
         beside = log.absolute().parent.resolve()
         if base.is_relative_to(beside) and base != beside:
             name = base.relative_to(beside).parts[0]
