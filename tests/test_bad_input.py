@@ -33,6 +33,10 @@ from spillover.neo4j.ingest import graph_counts
 
 BACKENDS = ["memory", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 JIANG_ID = "330106198203154015"
+#: Jiang's ID number in full-width digits, and typed in groups: never echoed either
+WIDE_ID = "３３０１０６１９８２０３１５４０１５"
+SPACED_ID = "330106 19820315 4015"
+HYPHENATED_ID = "330106-1982-0315-4015"
 DATA = str(jiang_case_path())
 
 
@@ -921,6 +925,31 @@ CASES = [
         "platform_id",
         "unknown platform_id 'pl330*************15'",
     ),
+    # ... nor when it is typed in full-width digits, or in groups
+    Case(
+        "wide-id-in-subject",
+        cell("blacklist", 2, "subject", "x" + WIDE_ID),
+        "blacklist.csv",
+        2,
+        "subject",
+        "unknown person_id 'x３３０*************１５'",
+    ),
+    Case(
+        "spaced-id-in-phone-column",
+        cell("phones", 2, "phone", SPACED_ID),
+        "phones.csv",
+        2,
+        "phone",
+        "not a phone number: '330*** ******** **15'",
+    ),
+    Case(
+        "hyphenated-id-in-borrower",
+        cell("loans", 2, "borrower_id", HYPHENATED_ID),
+        "loans.csv",
+        2,
+        "borrower_id",
+        "unknown person_id '330***-****-****-**15'",
+    ),
     *RECORD_CASES,
 ]
 
@@ -949,7 +978,8 @@ def assert_refused(output: str, folder: Path, case: Case) -> None:
     lines = [line for line in output.splitlines() if head in line]
     assert lines, f"no line starting {head!r} in:\n{output}"
     assert any(case.words in line for line in lines), f"{case.words!r} not in {lines}"
-    assert JIANG_ID not in output
+    for full in (JIANG_ID, WIDE_ID, SPACED_ID, HYPHENATED_ID):
+        assert full not in output
     if case.total is not None:
         assert f"the data was refused ({case.total} problem(s)" in output, output
 
@@ -1058,13 +1088,24 @@ def test_check_hints_at_subject_kind_phone() -> None:
     assert "did you mean" not in result.output
 
 
-def test_messages_never_print_a_full_id_number() -> None:
+@pytest.mark.parametrize(
+    ("subject", "masked"),
+    [
+        (JIANG_ID, "'330*************15'"),
+        (WIDE_ID, "'３３０*************１５'"),
+        (SPACED_ID, "'330*** ******** **15'"),
+        (HYPHENATED_ID, "'330***-****-****-**15'"),
+        ("330106 - 198203 - 154015", "'330*** - ****** - ****15'"),
+    ],
+    ids=["plain", "wide", "spaced", "hyphenated", "spaced-hyphens"],
+)
+def test_messages_never_print_a_full_id_number(subject: str, masked: str) -> None:
     result = CliRunner().invoke(
         cli,
-        ["check", "--platform", "tianyan", "--subject", JIANG_ID, "--data", DATA],
+        ["check", "--platform", "tianyan", "--subject", subject, "--data", DATA],
     )
     assert result.exit_code == 1
-    assert JIANG_ID not in result.output and "330*************15" in result.output
+    assert subject not in result.output and f"unknown person {masked}" in result.output
 
 
 def test_copy_chain_check_is_linear(tmp_path: Path) -> None:

@@ -331,6 +331,33 @@ def test_422_loc_never_carries_a_full_id_number(server: Server) -> None:
         assert full not in r.text
 
 
+def test_error_bodies_mask_an_id_number_typed_otherwise(server: Server) -> None:
+    """An ID number in full-width digits or typed in groups is masked in 404, 403 and 422
+    bodies too, in ``msg`` and in ``loc`` (docs/privacy.md)."""
+    wide = "３３０１０６１９８２０３１５４０１５"
+    spaced, hyphenated = "330106 19820315 4015", "330106-1982-0315-4015"
+    with server.client() as c:
+        person = c.post(
+            "/v1/checks", json={**CHECK, "subject": {"kind": "person", "id": wide}}, headers=RIGHT
+        )
+        entry = c.get(f"/v1/entries/E{spaced}/explanation", headers=RIGHT)
+        platform = c.post("/v1/checks", json={**CHECK, "platform_id": hyphenated}, headers=RIGHT)
+        phone = c.post(
+            "/v1/checks", json={**CHECK, "subject": {"kind": "phone", "id": spaced}}, headers=RIGHT
+        )
+        field = c.post("/v1/checks", json={**CHECK, wide: 1}, headers=RIGHT)
+    assert person.status_code == entry.status_code == 404
+    assert platform.status_code == 403 and phone.status_code == field.status_code == 422
+    assert person.json() == {"detail": "unknown person '３３０*************１５'"}
+    assert entry.json() == {"detail": "unknown blacklist entry 'E330*** ******** **15'"}
+    assert "'330***-****-****-**15'" in platform.json()["detail"]
+    assert "'330*** ******** **15'" in phone.json()["detail"][0]["msg"]
+    assert field.json()["detail"][0]["loc"] == ["body", "３３０*************１５"]
+    for r in (person, entry, platform, phone, field):
+        for full in (wide, spaced, hyphenated):
+            assert full not in r.text and full not in str(r.json())
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [

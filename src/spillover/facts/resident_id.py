@@ -19,10 +19,21 @@ __all__ = [
 #: that Python and Arrow's RE2 read alike; the fast loader matches whole columns with it)
 ID_SHAPE = r"^[0-9]{17}[0-9X]$"
 _SHAPE = re.compile(ID_SHAPE)
+#: the check character as a message may show it: ``X`` or ``x``, also full-width (``Ｘ``, ``ｘ``)
+_CHECK_X = "[Xx\uff38\uff58]"
 #: anything that could be a resident ID number inside a longer text: 17 digits and a
 #: digit or ``X``/``x``, wherever it stands (``x330...``, ``330...x`` too), but not a part of a
-#: longer run of digits (a 19-digit number is no ID number)
-_ID_LIKE = re.compile(r"(?<![0-9])[0-9]{17}(?:[0-9](?![0-9])|[Xx])")
+#: longer run of digits (a 19-digit number is no ID number). A digit is any Unicode decimal
+#: digit (``\d``: ``0``-``9``, full-width ``０``-``９``, Arabic-Indic, ...)
+_ID_LIKE = re.compile(rf"(?<!\d)\d{{17}}(?:\d(?!\d)|{_CHECK_X})")
+#: what may stand between two digits of an ID number typed in groups: a space (also a
+#: no-break or an ideographic space), a hyphen (also a dash, a minus or a dot, full-width
+#: too) and a space, in that order, each of them optional (``1``, ``1 2``, ``1-2``,
+#: ``1 - 2``); possessive (``?+``): no backtracking, the chain is read in one pass
+_SEPARATOR = "[ \u00a0\u3000]?+[-.\u2010-\u2015\u2212\uff0d\uff0e]?+[ \u00a0\u3000]?+"
+#: a chain of at least 17 digits joined by separators (``330106 19820315 4015``), as
+#: long as it goes, and an ``X`` after it (:func:`mask_ids_in` decides what to mask)
+_DIGIT_CHAIN = re.compile(rf"(?<!\d)\d(?:{_SEPARATOR}\d){{16,}}+(?:{_SEPARATOR}{_CHECK_X})?+")
 
 #: ISO 7064 MOD 11-2 weights of the 17 digits (the check character's sum)
 CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -93,12 +104,51 @@ def mask_id(value: str) -> str:
 
 
 def mask_ids_in(text: str) -> str:
-    """``text`` with every 18-character resident-ID-shaped number masked (for messages and logs),
-    also one written into a longer value, its first 3 and last 2 characters kept.
+    """``text`` with every resident-ID-shaped number masked (for messages and logs), its
+    first 3 and last 2 characters kept.
+
+    What is masked: 17 digits and a digit or an ``X``, in a row, wherever they stand, also
+    written into a longer value (``x330...``, ``330...x``), but not a part of a longer run
+    of digits (a 19-digit number is no ID number); and an ID number typed in groups: a
+    chain of digits, each joined to the next by a space, a hyphen (a dash, a minus, a dot)
+    or both (``330106 19820315 4015``, ``330106-1982-0315-4015``, ``1982.03.15``,
+    ``330106 - 198203 - 154015``), that holds exactly 18 digits, or 17 and an ``X``. A
+    longer chain is no ID number (two dates and a count), unless a run of 18 stands in it.
+    A digit is any Unicode decimal digit (full-width ``３３０...`` too), the ``X`` may be
+    ``x`` or full-width. Separators stay in place and each hidden character becomes one
+    ``*``, so the masked text keeps its length and layout.
 
     >>> mask_ids_in("unknown person '330106198203154015'")
     "unknown person '330*************15'"
     >>> mask_ids_in("got 'x330106198203154015', '33010619820315401X5', 'a3301061982031540155'")
     "got 'x330*************15', '330*************1X5', 'a3301061982031540155'"
+    >>> mask_ids_in("got '３３０１０６１９８２０３１５４０１Ｘ'")
+    "got '３３０*************１Ｘ'"
+    >>> mask_ids_in("'330106 19820315 4015', '330106-1982-0315-4015', '330106 - 198203 - 154015'")
+    "'330*** ******** **15', '330***-****-****-**15', '330*** - ****** - ****15'"
+
+    Phone numbers (11 to 13 digits), dates, amounts and longer chains are left alone:
+
+    >>> mask_ids_in("+86 138 0013 8000 on 2024-03-01 2024-03-02, 2024-01-01 2024-12-31 150")
+    '+86 138 0013 8000 on 2024-03-01 2024-03-02, 2024-01-01 2024-12-31 150'
     """
-    return _ID_LIKE.sub(lambda m: mask_id(m.group(0)), text)
+    return _DIGIT_CHAIN.sub(_mask_chain, text)
+
+
+def _mask_chain(match: re.Match[str]) -> str:
+    """A chain of digits :data:`_DIGIT_CHAIN` found, with the ID number in it masked."""
+    chain = match.group(0)
+    if len(chain) == 18 and chain.isalnum():
+        return mask_id(chain)  # the common case: 18 in a row
+    masked = _ID_LIKE.sub(lambda m: mask_id(m.group(0)), chain)
+    if masked != chain:
+        return masked  # a run of 18 (the plain form): masked as it always was
+    digits = [i for i, c in enumerate(chain) if c.isdigit()]
+    if len(digits) == 17 and not chain[-1].isdigit():
+        digits.append(len(chain) - 1)  # and the X
+    elif len(digits) != 18:
+        return chain
+    out = list(chain)
+    for i in digits[3:16]:
+        out[i] = "*"
+    return "".join(out)
