@@ -491,24 +491,62 @@ def test_notice_file_names_are_the_platform_id_or_a_safe_form_of_it():
     assert len(long.encode()) < 100 and long != notice_stem(4, "t" * 299)
 
 
-def test_notices_of_platform_ids_unsafe_in_a_file_name_are_written(tmp_path):
-    """A platform id holding ``/`` (a path) or too long for a file name (probe s38,
-    case 10) gets a notice all the same, under a safe name; other names do not change."""
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def unsafe_ids_review(tmp_path_factory):
+    """The Jiang case with ``quickcash`` renamed ``hz/quickcash`` (a path) and ``tianyan``
+    too long for a file name, its remedy applied and reviewed: the review and its notices
+    folder (the other platform ids stay plain)."""
+    tmp = tmp_path_factory.mktemp("unsafe-ids")
+    data = tmp / "data"
     shutil.copytree(JIANG, data)
     (data / "README.md").unlink()
     for path in data.glob("*.csv"):
         text = path.read_text(encoding="utf-8")
         text = re.sub(r"\bquickcash\b", "hz/quickcash", text)
         path.write_text(re.sub(r"\btianyan\b", "tianyan" * 40, text), encoding="utf-8")
-    apply_remedy(data, tmp_path / "fixed", subject="jiang")
-    found = review(data, tmp_path / "fixed", out=tmp_path / "out")
-    names = sorted(p.name for p in (tmp_path / "out" / "notices").iterdir())
+    apply_remedy(data, tmp / "fixed", subject="jiang")
+    found = review(data, tmp / "fixed", out=tmp / "out")
+    return found, tmp / "out" / "notices"
+
+
+def test_notices_of_platform_ids_unsafe_in_a_file_name_are_written(unsafe_ids_review):
+    """A platform id holding ``/`` (a path) or too long for a file name (probe s38,
+    case 10) gets a notice all the same, under a safe name; other names do not change."""
+    found, folder = unsafe_ids_review
+    names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 4 * len(found.notices) + 1
     assert [n.platform_id for n in found.notices][:1] == ["hz/quickcash"]
     assert any(re.fullmatch(r"01-hz-quickcash-[0-9a-f]{8}\.en\.md", n) for n in names)
     assert any(re.fullmatch(r"08-(tianyan){5}tiany-[0-9a-f]{8}\.zh\.html", n) for n in names)
     assert "09-qiantang_bank.zh.html" in names
+
+
+def test_notices_json_names_the_files_of_each_notice(unsafe_ids_review):
+    """``notices.json`` lists, for each notice, its files by language and format: exactly
+    the files on disk, for a platform id with ``/`` as for a plain one (a system reading
+    it need not rebuild the safe names)."""
+    from spillover.disputes.notices import NOTICES_FILE
+
+    found, folder = unsafe_ids_review
+    data = json.loads((folder / NOTICES_FILE).read_text(encoding="utf-8"))
+    listed = [n["files"] for n in data["notices"]]
+    by_id = {n["platform_id"]: n["files"] for n in data["notices"]}
+    assert by_id["qiantang_bank"] == {
+        "en": {"md": "09-qiantang_bank.en.md", "html": "09-qiantang_bank.en.html"},
+        "zh": {"md": "09-qiantang_bank.zh.md", "html": "09-qiantang_bank.zh.html"},
+    }
+    slash = by_id["hz/quickcash"]
+    assert set(slash) == {"en", "zh"} and all(set(f) == {"md", "html"} for f in slash.values())
+    assert re.fullmatch(r"01-hz-quickcash-[0-9a-f]{8}\.zh\.html", slash["zh"]["html"])
+    # every name listed is a file there, and every file there but notices.json is listed
+    names = [name for files in listed for formats in files.values() for name in formats.values()]
+    assert len(names) == len(set(names)) == 4 * len(found.notices)
+    assert all((folder / name).is_file() for name in names)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*names, NOTICES_FILE])
+    # each notice's file is its own: the English Markdown names the platform's listings
+    for notice, files in zip(found.notices, listed, strict=True):
+        text = (folder / files["en"]["md"]).read_text(encoding="utf-8")
+        assert all(c.entry_id in text for c in notice.listings), files["en"]["md"]
 
 
 def test_a_notice_opens_in_chromium(jiang_review, tmp_path):

@@ -34,6 +34,8 @@ from spillover.data.export import (
     generate_key,
     key_entropy_bits,
     read_key,
+    with_unnamed_loans,
+    without_unnamed_loans,
 )
 from spillover.data.fast import read_dataset
 from spillover.errors import DataError, SpilloverError, UsageProblem
@@ -733,3 +735,39 @@ def test_a_loan_on_an_unresolved_record_is_exported_with_its_links(tmp_path: Pat
     before = audit_folder(source, tmp_path / "a.jsonl")
     after = audit_folder(out, tmp_path / "b.jsonl")
     assert before.verdicts == after.verdicts
+
+
+@pytest.mark.parametrize("form", ["csv", "jsonl"])
+def test_the_loans_on_unresolved_records_are_read_with_the_others(
+    tmp_path: Path, form: str
+) -> None:
+    """``unnamed_loans=True`` keeps the loans named only by an unresolved record, and
+    their links, from the one read of the folder: the same dataset as
+    :func:`with_unnamed_loans`, which reads the loans again (what the export and
+    ``remedy --apply`` did), on the fast loader (CSV) and the exact one (JSON lines);
+    :func:`without_unnamed_loans` of it is the graph's dataset."""
+    source = tmp_path / "data"
+    generate(600, 5, source, records=True, format=form)
+    graph = read_dataset(source)
+    # the synthetic loans on unresolved records have no links: give one a guarantor
+    loan = next(x for x in read_valid_table(source, "loans") if x.loan_id not in graph.loans)
+    phone = graph.links[0].phone
+    with (source / f"loan_links.{form}").open("a", encoding="utf-8") as handle:
+        handle.write(
+            f"{loan.loan_id},{phone},guarantor\n"
+            if form == "csv"
+            else json.dumps({"loan_id": loan.loan_id, "phone": phone, "role": "guarantor"}) + "\n"
+        )
+    graph = read_dataset(source)
+    assert graph == load_folder(source)
+    full = read_dataset(source, unnamed_loans=True)
+    unnamed = full.loans.keys() - graph.loans.keys()
+    assert unnamed and all(full.loans[k].borrower_id == "" for k in unnamed)
+    assert any(x.loan_id in unnamed for x in full.links)
+    assert full == with_unnamed_loans(source, graph, "CN")
+    assert load_folder(source, unnamed_loans=True) == full
+    assert without_unnamed_loans(full) == graph
+    assert list(without_unnamed_loans(full).loans) == list(graph.loans)  # in the same order
+    # a folder whose records all resolve: nothing is added
+    assert read_dataset(JIANG, unnamed_loans=True) == read_dataset(JIANG)
+    assert without_unnamed_loans(graph) is graph

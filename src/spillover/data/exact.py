@@ -572,9 +572,21 @@ def _read_table(
 
 
 def load_folder(
-    folder: str | Path, *, region: str = DEFAULT_REGION, max_errors: int = DEFAULT_MAX_ERRORS
+    folder: str | Path,
+    *,
+    region: str = DEFAULT_REGION,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    unnamed_loans: bool = False,
 ) -> Dataset:
     """Load and validate a data folder; raise :class:`DataError` listing every defect.
+
+    A loan that names its borrower only by a record that resolves to no one names no one:
+    it is out of the graph, and so out of the dataset. With ``unnamed_loans`` it is kept
+    all the same, with the borrower ``""``, after the other loans, and its links after
+    the other links (for writing every row of the folder, as the export and
+    ``remedy --apply`` do; such a dataset is not for a graph). The same dataset as
+    :func:`spillover.data.export.with_unnamed_loans` of the one loaded without, from one
+    read of the tables.
 
     >>> from spillover.examples import jiang_case_path
     >>> data = load_folder(jiang_case_path())
@@ -622,7 +634,7 @@ def load_folder(
         rejected.update(keys)
         if whole:
             refused_tables.add(table)
-    dataset = _link(tables, problems, rejected, frozenset(refused_tables))
+    dataset = _link(tables, problems, rejected, frozenset(refused_tables), unnamed_loans)
     if problems.total:
         raise problems.error()
     return dataset
@@ -696,6 +708,7 @@ def _link(
     problems: Problems,
     rejected: set[str],
     refused_tables: frozenset[str],
+    unnamed_loans: bool = False,
 ) -> Dataset:
     """Second pass: keys unique, references known, phone periods disjoint, copy chains
     acyclic; one step per table, in file order (so the problems come in that order)."""
@@ -718,7 +731,7 @@ def _link(
     _link_sharing(state, tables["sharing"])
     if problems.total:
         return Dataset({}, {}, {}, {})
-    return _linked_dataset(state, tables, periods, records, resolved)
+    return _linked_dataset(state, tables, periods, records, resolved, unnamed_loans)
 
 
 def _link_phones(state: _Linking, rows: list[Located]) -> dict[str, list[Located]]:
@@ -873,14 +886,19 @@ def _linked_dataset(
     periods: dict[str, list[Located]],
     records: dict[str, Located],
     resolved: dict[str, Match],
+    unnamed_loans: bool = False,
 ) -> Dataset:
-    """The checked rows as a :class:`~spillover.facts.model.Dataset`."""
+    """The checked rows as a :class:`~spillover.facts.model.Dataset` (``unnamed_loans``:
+    :func:`load_folder`)."""
     # a loan on a record that resolves to no person names no one: it stays out of the graph
     graph_loans: dict[str, Loan] = {}
+    unnamed: dict[str, Loan] = {}
     for k, v in state.loans.items():
         loan = _loan(v.row, resolved)
         if loan is not None:
             graph_loans[k] = loan
+        elif unnamed_loans:
+            unnamed[k] = loan_of(v.row, "")
     return Dataset(
         people={k: Person(**v.row.model_dump()) for k, v in state.people.items()},
         platforms={k: Platform(**v.row.model_dump()) for k, v in state.platforms.items()},
@@ -893,11 +911,18 @@ def _linked_dataset(
             )
             for phone, items in periods.items()
         },
-        loans=graph_loans,
-        links=tuple(
-            LoanLink(**i.row.model_dump())
-            for i in tables["loan_links"]
-            if i.row.loan_id in graph_loans
+        loans={**graph_loans, **unnamed},
+        links=(
+            *(
+                LoanLink(**i.row.model_dump())
+                for i in tables["loan_links"]
+                if i.row.loan_id in graph_loans
+            ),
+            *(
+                LoanLink(**i.row.model_dump())
+                for i in tables["loan_links"]
+                if i.row.loan_id in unnamed
+            ),
         ),
         entries={k: Entry(**v.row.model_dump()) for k, v in state.entries.items()},
         sharing=tuple(Sharing(**i.row.model_dump()) for i in tables["sharing"]),

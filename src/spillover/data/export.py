@@ -90,6 +90,7 @@ __all__ = [
     "pseudonymize",
     "read_key",
     "with_unnamed_loans",
+    "without_unnamed_loans",
     "write_dataset",
 ]
 
@@ -509,7 +510,12 @@ def with_unnamed_loans(source: Path, data: Dataset, region: str) -> Dataset:
     §1), yet it is a row of the folder, and a later ``spillover link`` of the export may
     resolve its record. Such a loan has the empty ``borrower_id`` ``""`` here (it is
     written empty); the folder is validated already. The export and ``remedy --apply``
-    write every loan of the folder with it."""
+    write every loan of the folder with it.
+
+    This reads the ``loans`` (and ``loan_links``) table of ``source`` again when some
+    record is unresolved; :func:`~spillover.data.fast.read_dataset` with
+    ``unnamed_loans=True`` gives the same dataset from one read (what the export and
+    ``remedy --apply`` use now), and :func:`without_unnamed_loans` the graph's from it."""
     if data.matches.keys() >= data.records.keys():
         return data  # every record resolved (or none): no loan was left out, nothing to read
     unnamed = {
@@ -536,6 +542,16 @@ def with_unnamed_loans(source: Path, data: Dataset, region: str) -> Dataset:
             ),
         ),
     )
+
+
+def without_unnamed_loans(data: Dataset) -> Dataset:
+    """``data`` without the loans that name no one (the borrower ``""``: named only by an
+    unresolved record, kept by ``read_dataset(..., unnamed_loans=True)``) and their links:
+    the dataset of the graph, as read without them."""
+    if all(loan.borrower_id for loan in data.loans.values()):
+        return data
+    loans = {k: loan for k, loan in data.loans.items() if loan.borrower_id}
+    return replace(data, loans=loans, links=tuple(x for x in data.links if x.loan_id in loans))
 
 
 def _pseudonymize_people(ids: _Pseudonyms, data: Dataset) -> dict[str, Person]:
@@ -817,7 +833,8 @@ def export_pseudonymized(
     check_new_folder(out)
     if progress:
         progress("read", 0, 1)
-    dataset = with_unnamed_loans(source, read_dataset(source, region=region), region)
+    # every loan of the folder, those the graph leaves out too, from one read
+    dataset = read_dataset(source, region=region, unnamed_loans=True)
     if progress:
         progress("read", 1, 1)
         progress("pseudonymize", 0, 1)

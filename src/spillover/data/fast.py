@@ -124,17 +124,21 @@ def read_columns(
     return columns if linkage is None else _linked_columns(columns, linkage)
 
 
-def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
+def read_dataset(
+    folder: str | Path, *, region: str = DEFAULT_REGION, unnamed_loans: bool = False
+) -> Dataset:
     """The same :class:`~spillover.facts.model.Dataset` as :func:`~spillover.data.exact.load_folder`, faster
     on large plain CSV folders (checked with Arrow, then built once); anything unusual goes
-    through the exact loader."""
+    through the exact loader. ``unnamed_loans``: keep the loans named only by an unresolved
+    record, and their links, as :func:`~spillover.data.exact.load_folder` does (not for a
+    graph)."""
     region = checked_region(region)
     try:
         columns, extra, linkage = _fast(Path(folder), region, None)
     except (_Fallback, pa.ArrowException):
-        return load_folder(folder, region=region)
+        return load_folder(folder, region=region, unnamed_loans=unnamed_loans)
     data = _dataset(columns, extra)
-    return data if linkage is None else _linked(data, linkage)
+    return data if linkage is None else _linked(data, linkage, unnamed_loans)
 
 
 def _opt(values: list[str]) -> list[str | None]:
@@ -1137,20 +1141,27 @@ def _loan_records(ln: pa.Table | None, loans: _Loans, linkage: _Linkage) -> tupl
     return resolved, replace(linkage, loan_record=record.to_pylist(), loan_matched_by=by)
 
 
-def _linked(data: Dataset, linkage: _Linkage) -> Dataset:
+def _linked(data: Dataset, linkage: _Linkage, unnamed_loans: bool = False) -> Dataset:
     """The dataset of a folder with identity linkage, as the exact loader builds it: loans
     naming their record and how it was resolved; a loan whose record resolves to no one
-    (and its links) out of the graph; the records and their matches."""
+    (and its links) out of the graph, or with ``unnamed_loans`` after the others (its
+    borrower ``""``); the records and their matches."""
     loans = {}
+    unnamed = {}
     for (loan_id, loan), record, by in zip(
         data.loans.items(), linkage.loan_record, linkage.loan_matched_by, strict=True
     ):
         if loan.borrower_id:
             loans[loan_id] = replace(loan, borrower_record=record or None, matched_by=by)
+        elif unnamed_loans:
+            unnamed[loan_id] = replace(loan, borrower_record=record or None, matched_by=by)
     return replace(
         data,
-        loans=loans,
-        links=tuple(x for x in data.links if x.loan_id in loans),
+        loans={**loans, **unnamed},
+        links=(
+            *(x for x in data.links if x.loan_id in loans),
+            *(x for x in data.links if x.loan_id in unnamed),
+        ),
         records=linkage.records,
         matches=linkage.matches,
     )

@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.memory import MemoryBackend
-from ..connect import read_dataset
+from ..data import fast
 from ..data.contract import CSV, JSONL, PARQUET, TABLES
 from ..data.exact import table_file
-from ..data.export import check_new_folder, with_unnamed_loans, write_dataset
+from ..data.export import check_new_folder, without_unnamed_loans, write_dataset
 from ..data.formats import check_format, convert_folder
 from ..data.outputs import check_outside
 from ..engines.remedy import (
@@ -329,8 +329,11 @@ def apply_remedy(
     policy = policy or default_policy()
     if progress:
         progress("read", 0, 1)
-    dataset = read_dataset(source, region=region)
-    backend = MemoryBackend(dataset)
+    # every loan of the folder, from one read: those the graph leaves out (named only by
+    # an unresolved record) are rows of the folder too, and the copy keeps every row but
+    # those corrected
+    full = fast.read_dataset(source, region=region, unnamed_loans=True)
+    backend = MemoryBackend(without_unnamed_loans(full))
     if progress:
         progress("read", 1, 1)
         progress("remedy", 0, 1)
@@ -345,9 +348,7 @@ def apply_remedy(
         entries = tuple(r.entry.entry_id or "" for r in whole.remedies if r.needed and r.records)
     if progress:
         progress("remedy", 1, 1)
-    # the loans the graph leaves out (named only by an unresolved record) are rows of the
-    # folder too: the copy keeps every row but those corrected
-    fixed = corrected(with_unnamed_loans(source, dataset, region), records)
+    fixed = corrected(full, records)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_folder(target) as tmp:
         counts = write_dataset(fixed, tmp, progress)

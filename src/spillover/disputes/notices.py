@@ -50,11 +50,13 @@ from .apply import record_dict
 from .changes import LIFTED, Changes, EntryChange
 
 __all__ = [
+    "FORMATS",
     "LANGS",
     "NOTICES_FILE",
     "Checked",
     "Notice",
     "Passed",
+    "notice_files",
     "notice_stem",
     "notices",
     "write_notices",
@@ -62,6 +64,8 @@ __all__ = [
 
 #: the languages a notice is written in
 LANGS = ("en", "zh")
+#: the formats a notice is written in (file name suffixes)
+FORMATS = ("md", "html")
 #: the file for systems, beside the notices
 NOTICES_FILE = "notices.json"
 
@@ -396,7 +400,7 @@ def notice_text(
     return template.render(**_context(notice, found, lang, names, fmt))
 
 
-def _json(notice: Notice) -> dict[str, Any]:
+def _json(notice: Notice, files: dict[str, dict[str, str]]) -> dict[str, Any]:
     def passed(ps: Iterable[Passed]) -> list[dict[str, Any]]:
         return [
             {
@@ -436,6 +440,7 @@ def _json(notice: Notice) -> dict[str, Any]:
             }
             for c in notice.checks
         ],
+        "files": files,
     }
 
 
@@ -467,11 +472,24 @@ def notice_stem(index: int, platform_id: str) -> str:
     return f"{index:02d}-{slug}-{digest}" if slug else f"{index:02d}-{digest}"
 
 
+def notice_files(index: int, platform_id: str) -> dict[str, dict[str, str]]:
+    """The file names of a notice (``NN-PLATFORM.LANG.FMT``, :func:`notice_stem`), by
+    language (:data:`LANGS`) and format (:data:`FORMATS`), as ``notices.json`` lists them.
+
+    >>> notice_files(1, "hz/quickcash")["en"]
+    {'md': '01-hz-quickcash-943aa981.en.md', 'html': '01-hz-quickcash-943aa981.en.html'}
+    """
+    stem = notice_stem(index, platform_id)
+    return {lang: {fmt: f"{stem}.{lang}.{fmt}" for fmt in FORMATS} for lang in LANGS}
+
+
 def write_notices(
     found: Changes, items: tuple[Notice, ...], before: GraphBackend, folder: str | Path
 ) -> list[Path]:
     """Write every notice as ``NN-PLATFORM.LANG.md`` and ``.html`` (``NN``: travel order;
-    ``NN-PLATFORM``: :func:`notice_stem`) and ``notices.json`` into the existing folder ``folder``; the paths written, in order."""
+    ``NN-PLATFORM``: :func:`notice_stem`) and ``notices.json`` (each notice with its
+    ``files``: :func:`notice_files`) into the existing folder ``folder``; the paths
+    written, in order."""
     refs = {s for n in items for s in n.subjects}
     refs |= {ref("platform", n.platform_id) for n in items}
     refs |= {
@@ -480,15 +498,17 @@ def write_notices(
     names = before.names(sorted(refs))
     target = Path(folder)
     written: list[Path] = []
+    listed: list[dict[str, Any]] = []
     for i, notice in enumerate(items, 1):
-        stem = notice_stem(i, notice.platform_id)
+        files = notice_files(i, notice.platform_id)
         for lang in LANGS:
-            for fmt in ("md", "html"):
-                path = target / f"{stem}.{lang}.{fmt}"
+            for fmt in FORMATS:
+                path = target / files[lang][fmt]
                 path.write_text(
                     notice_text(notice, found, names, lang=lang, fmt=fmt), encoding="utf-8"
                 )
                 written.append(path)
+        listed.append(_json(notice, files))
     path = target / NOTICES_FILE
     path.write_text(
         json.dumps(
@@ -501,7 +521,7 @@ def write_notices(
                     "digest": found.policy.digest,
                 },
                 "spillover_version": __version__,
-                "notices": [_json(n) for n in items],
+                "notices": listed,
             },
             ensure_ascii=False,
             indent=2,
