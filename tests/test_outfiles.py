@@ -574,3 +574,32 @@ def test_neighborhood_refuses_a_bad_out_before_reading_the_data(tmp_path, out, w
     assert _tree(data) == before
     good = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "view.json")])
     assert good.exit_code == 1 and "both loans.csv and loans.jsonl" in good.output
+
+
+@pytest.mark.parametrize(
+    ("out", "words"),
+    [
+        ("{t}/jiang.txt", "the report is written as .html or .md"),
+        ("{t}/dir.html", "is a directory"),
+        ("{t}/missing/jiang.html", "does not exist"),
+        ("{t}/file.md/jiang.md", "is not a folder"),
+    ],
+)
+def test_report_refuses_a_bad_out_before_reading_the_data(tmp_path, out, words):
+    """``report --out`` was checked only once the whole data folder was read (a file in
+    place of its folder ended in a traceback). A data folder the loader refuses shows
+    the order: the --out refusal comes first; a good --out then meets the data's error."""
+    data = _jiang_copy(tmp_path / "d")
+    (tmp_path / "dir.html").mkdir()
+    (tmp_path / "file.md").write_text("", encoding="utf-8")
+    (data / "loans.jsonl").write_text("", encoding="utf-8")  # beside loans.csv: refused
+    path = out.format(t=tmp_path)
+    args = ["report", "jiang", "--data", str(data), "--out", path]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 1, done.output
+    assert "--out" in done.output and words in done.output, done.output
+    assert "loans.jsonl" not in done.output.replace(str(data), "")  # the data was not read
+    assert isinstance(done.exception, SystemExit)  # a clean refusal, not a traceback
+    good = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "jiang.html")])
+    assert good.exit_code == 1 and "both loans.csv and loans.jsonl" in good.output
+    assert not (tmp_path / "jiang.html").exists()

@@ -23,7 +23,7 @@ from ..render.json import explanation_dict, explanation_json
 from ..render.neighborhood import check_view_out, write_view
 from ..render.neighborhood import neighborhood as build_view
 from ..render.remedy import remedy_json, remedy_text
-from ..render.report import write_report
+from ..render.report import check_report_out, write_report
 from ..render.text import explanation_text
 from ..text.safe import printable
 from .options import (
@@ -216,6 +216,7 @@ def report(
     source: Source,
 ) -> None:
     """A dispute report on SUBJECT (a person_id or a phone): every listing, why, and the remedy."""
+    check_report_out(out)
     policy = load_policy(policy_path)
     subject = subject_name(subject, subject_kind, source.region, "SUBJECT")
     with source.open() as backend:

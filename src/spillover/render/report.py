@@ -71,6 +71,7 @@ __all__ = [
     "FORMATS",
     "ReportText",
     "build_context",
+    "check_report_out",
     "chromium_snapshot",
     "markdown_escape",
     "render",
@@ -991,6 +992,33 @@ def report(
     return render(ctx, fmt)
 
 
+def check_report_out(out: str | Path) -> tuple[Path, str]:
+    """Refuse, before the data is read, where :func:`write_report` could not write a
+    report (:class:`~spillover.errors.OptionError`, naming ``--out``): a name that ends
+    in neither ``.html`` nor ``.md``, a folder, or a file whose folder does not exist (a
+    report's name is never one of a data folder's tables). ``out`` as a path, and the
+    report's format.
+
+    >>> check_report_out("jiang.md")
+    (PosixPath('jiang.md'), 'md')
+    >>> try:
+    ...     check_report_out("jiang.txt")
+    ... except OptionError as refused:
+    ...     print(refused.reason)
+    jiang.txt: the report is written as .html or .md
+    """
+    path = Path(out)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise OptionError("--out", f"{path.name}: the report is written as .html or .md")
+    if path.is_dir():
+        raise OptionError("--out", f"{path} is a directory; name a file (.html or .md)")
+    if not path.parent.is_dir():
+        missing = "is not a folder" if path.parent.exists() else "does not exist"
+        raise OptionError("--out", f"{path.parent} {missing}")
+    return path, fmt
+
+
 def write_report(
     backend: GraphBackend,
     subject: str,
@@ -1000,15 +1028,9 @@ def write_report(
     lang: str = "en",
     policy: Policy | None = None,
 ) -> Path:
-    """Write the report to ``out`` (``.html`` or ``.md``; the file appears only when complete)."""
-    out = Path(out)
-    fmt = FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        raise OptionError("--out", f"{out.name}: the report is written as .html or .md")
-    if out.is_dir():
-        raise OptionError("--out", f"{out} is a directory; name a file (.html or .md)")
-    if not out.parent.exists():
-        raise OptionError("--out", f"{out.parent} does not exist")
+    """Write the report to ``out`` (``.html`` or ``.md``; the file appears only when
+    complete; refused as :func:`check_report_out` says)."""
+    out, fmt = check_report_out(out)
     text = report(backend, subject, subject_kind, lang=lang, fmt=fmt, policy=policy)
     with atomic_file(out, newline="\n") as handle:
         handle.write(text)
