@@ -284,8 +284,7 @@ def write_back(
     method: str = "pass",
     check_traces: bool = False,
 ) -> WriteBackSummary:
-    """Explain every entry in the Neo4j graph and store the results on it (``progress``:
-    called in this thread, ``"read graph"`` done once the seal is checked).
+    """Explain every entry in the Neo4j graph and store the results on it.
 
     Each ``Entry`` gets ``contamination``, ``verdict``, ``reason_codes``,
     ``policy_name``, ``policy_version``, ``policy_digest``, ``audited_at`` and
@@ -305,8 +304,12 @@ def write_back(
 
     A completed run seals its results on the dataset marker (:func:`_seal`); a later
     ``"pass"`` run without ``check_traces`` that finds the seal holding for the graph it
-    reads makes no path and writes only its marks on every entry (``graph_unchanged``),
-    sent during the read and committed once the seal holds (:class:`_Marks`).
+    reads makes no path and writes only its marks on every entry (``graph_unchanged``):
+    it sends them as soon as it has read the entries, while it still reads the rest of
+    the graph, and they commit only once the seal is found holding (:class:`_Marks`;
+    until then those entries are locked: a write to one waits for the seal check).
+    ``progress`` is called in the run's thread; it says ``"read graph"`` done once that
+    check is made.
 
     The run marks itself on the dataset marker: ``writeback_*`` while it runs (a run
     cut short stays marked incomplete), ``results_*`` once every entry holds its
@@ -360,13 +363,21 @@ def write_back(
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
         raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
-    return tally.summary(
+    return WriteBackSummary(
+        entries=tally.entries,
+        traces=tally.traces,
+        verdicts=dict(sorted(tally.verdicts.items())),
         audited_at=audited_at,
         seconds=time.perf_counter() - start,
+        explain_seconds=tally.explain_seconds,
+        write_seconds=tally.write_seconds,
         cleared=cleared,
         run=run,
         data_version=data_version,
         read_seconds=read_seconds,
+        traces_created=tally.created,
+        traces_deleted=tally.deleted,
+        entries_unchanged=tally.unchanged,
         graph_unchanged=unchanged,
     )
 
@@ -430,20 +441,6 @@ class _Tally:
         """Count the verdicts of the entries of a batch."""
         for verdict in verdicts:
             self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
-
-    def summary(self, **run: Any) -> WriteBackSummary:
-        """What the run did (``run``: the summary's fields a tally does not hold)."""
-        return WriteBackSummary(
-            entries=self.entries,
-            traces=self.traces,
-            verdicts=dict(sorted(self.verdicts.items())),
-            explain_seconds=self.explain_seconds,
-            write_seconds=self.write_seconds,
-            traces_created=self.created,
-            traces_deleted=self.deleted,
-            entries_unchanged=self.unchanged,
-            **run,
-        )
 
     def restart(self) -> None:
         """Nothing done yet (the total kept)."""
