@@ -9,14 +9,12 @@ aggregations of the audit rows.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime
 import io
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -725,14 +723,14 @@ def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo
     if graph != "as the last run read it":  # no entry's paths move, the seal no longer holds
         driver.execute_query("CREATE (:Person {id: 'a-stranger'})", database_=db)
 
-    def meanwhile() -> None:  # the entries read: every digest holds; now not
-        driver.execute_query(
-            "MATCH (e:Entry)-[t:TRACED_TO {rank: 1}]->() WITH t LIMIT 1 DELETE t",
-            database_=db,
-        )
+    def meanwhile(stage: str, done: int, total: int) -> None:
+        if stage == "read graph" and done == total:  # read: every digest holds; now not
+            driver.execute_query(
+                "MATCH (e:Entry)-[t:TRACED_TO {rank: 1}]->() WITH t LIMIT 1 DELETE t",
+                database_=db,
+            )
 
-    with _after_the_entries_are_read(meanwhile):
-        again = write_back(backend)
+    again = write_back(backend, progress=meanwhile)
     assert not again.graph_unchanged
     assert (again.traces_created, again.traces_deleted) == (1, 0)
     if graph == "as the last run read it":  # read again: only the moved entry in full
@@ -741,32 +739,6 @@ def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo
         assert again.entries_unchanged == 0  # its batch sent again, every trace with it
     assert stored_results(driver, db) == state
     assert len(_traced(driver, db)) == first.traces
-
-
-@contextlib.contextmanager
-def _after_the_entries_are_read(change: Callable[[], None]) -> Iterator[None]:
-    """Run ``change`` once, right after a write-back has read its entries' traces and
-    answers (``writeback._traces_seen``) and before it sends any write: a change made
-    between the run's read and its writes, at the one moment no transaction of the run
-    holds a lock."""
-    from spillover.neo4j import writeback
-
-    read = writeback._traces_seen
-    done: list[bool] = []
-
-    def then_change(backend: Neo4jBackend) -> Any:
-        seen = read(backend)
-        if not done:
-            done.append(True)
-            change()
-        return seen
-
-    writeback._traces_seen = then_change
-    try:
-        yield
-    finally:
-        writeback._traces_seen = read
-    assert done, "the write-back never read its entries"
 
 
 def _jiang_written_back(neo4j_db: Any) -> tuple[Any, str, Neo4jBackend, dict[str, Any]]:
@@ -826,13 +798,13 @@ def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(
     if graph != "as the last run read it":
         driver.execute_query("CREATE (:Person {id: 'a-stranger'})", database_=db)
 
-    def meanwhile() -> None:  # the entries read: every answer holds; now not
-        driver.execute_query(
-            "MATCH (e:Entry {id: $e}) SET e.contamination = 0.123", e=moved, database_=db
-        )
+    def meanwhile(stage: str, done: int, total: int) -> None:
+        if stage == "read graph" and done == total:  # read: every answer holds; now not
+            driver.execute_query(
+                "MATCH (e:Entry {id: $e}) SET e.contamination = 0.123", e=moved, database_=db
+            )
 
-    with _after_the_entries_are_read(meanwhile):
-        again = write_back(backend)
+    again = write_back(backend, progress=meanwhile)
     assert not again.graph_unchanged
     if graph == "as the last run read it":
         # the run's marks rolled back, the entries read again: the moved answer written in
@@ -1512,53 +1484,17 @@ def test_the_marks_of_a_run_taken_over_while_it_writes_them_are_rolled_back(neo4
 
     holder = threading.Thread(target=hold_the_marker)
 
-    def before_the_read(stage: str, done: int, total: int) -> None:
-        if stage == "read graph" and done == 0 and not holder.is_alive():
+    def after_the_read(stage: str, done: int, total: int) -> None:
+        if stage == "read graph" and done == total and not holder.is_alive():
             holder.start()
             holding.wait(60)
 
     with pytest.raises(SpilloverError, match="took the dataset marker over"):
-        write_back(backend, progress=before_the_read)
+        write_back(backend, progress=after_the_read)
     holder.join(60)
     assert not errors, errors
     assert _marks(driver, db) == first  # every entry as the last run left it
     assert {s["id"]: s for s in stored_results(driver, db)} == state
-
-
-@pytest.mark.neo4j
-def test_marks_sent_during_the_read_roll_back_when_the_read_fails(neo4j_db):
-    """A rerun over a sealed graph sends its marks once it has read the entries, while
-    it still reads the rest of the graph; each transaction waits, open, for the seal
-    check. The read failing after they wrote their entries: both roll back (the run does
-    not hang on them), and every entry keeps the last run's marks."""
-    from spillover.neo4j import writeback
-
-    driver, db, backend, state = _jiang_written_back(neo4j_db)
-    first = _marks(driver, db)
-    assert len(writeback.mark_parts(len(state), writeback.DEFAULT_BATCH * 10)) == 2
-
-    class FailingRead(Neo4jBackend):
-        def columns(self) -> Any:
-            import time
-
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:  # both marks transactions hold their entries
-                records, _, _ = driver.execute_query(
-                    "SHOW TRANSACTIONS YIELD activeLockCount WHERE activeLockCount > 0 "
-                    "RETURN count(*) AS n",
-                    database_=db,
-                )
-                if records[0]["n"] >= 2:
-                    raise RuntimeError("the read failed")
-                time.sleep(0.02)
-            raise AssertionError("the marks were not sent during the read")
-
-    with pytest.raises(RuntimeError, match="the read failed"):
-        write_back(FailingRead(driver, db))
-    assert _marks(driver, db) == first
-    assert {s["id"]: s for s in stored_results(driver, db)} == state
-    again = write_back(backend)  # nothing left locked: the next run keeps the results
-    assert again.graph_unchanged and again.entries_unchanged == again.entries
 
 
 @pytest.mark.neo4j

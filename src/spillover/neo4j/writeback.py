@@ -16,11 +16,9 @@ explained in memory by the batch pass (no round trip, and no search, per entry).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import itertools
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -304,12 +302,7 @@ def write_back(
 
     A completed run seals its results on the dataset marker (:func:`_seal`); a later
     ``"pass"`` run without ``check_traces`` that finds the seal holding for the graph it
-    reads makes no path and writes only its marks on every entry (``graph_unchanged``):
-    it sends them as soon as it has read the entries, while it still reads the rest of
-    the graph, and they commit only once the seal is found holding (:class:`_Marks`;
-    until then those entries are locked: a write to one waits for the seal check).
-    ``progress`` is called in the run's thread; it says ``"read graph"`` done once that
-    check is made.
+    reads makes no path and writes only its marks on every entry (``graph_unchanged``).
 
     The run marks itself on the dataset marker: ``writeback_*`` while it runs (a run
     cut short stays marked incomplete), ``results_*`` once every entry holds its
@@ -340,23 +333,20 @@ def write_back(
     }
     tally = _Tally()
     try:
-        marks = _Marks(backend, run, params, tally, batch_size * 10)
-        with small_pages(), kept_heap(), marks:  # as an audit (spillover.memory)
+        with small_pages(), kept_heap():  # as an audit (spillover.memory)
             claim = _claim_run(backend, run, params)
             data_version = claim.data_version
             t = time.perf_counter()
             keep = functools.partial(_keepable, claim, params, run) if method == "pass" else None
-            columns, seen, kept = _read_graph(backend, progress, not check_traces, keep, marks)
+            columns, seen, kept = _read_graph(backend, progress, not check_traces, keep)
             read_seconds = time.perf_counter() - t
             tally.total = len(columns.entry_ids)
             paths = _Paths(columns, policy, max_paths, batch_size, method)
             keys = _GraphKeys(paths)
-            if kept is not None and not marks.decide(_sealed(kept, claim, keys)):
+            if kept is not None and not _sealed(kept, claim, keys):
                 kept = None
-            if progress:  # read, and the marks' transactions told whether to commit
-                progress("read graph", 1, 1)
             results, unchanged = _write_results(
-                backend, run, params, paths, seen, kept, tally, progress, marks
+                backend, run, params, paths, seen, kept, tally, progress
             )
             seals = keys.seals(results.digest(), claim if unchanged else None)
             cleared, finished = _clear_and_finish(backend, run, tally, batch_size, seals)
@@ -402,15 +392,13 @@ def _write_results(
     kept: _Kept | None,
     tally: _Tally,
     progress: Progress | None,
-    marks: _Marks,
 ) -> tuple[_Results, bool]:
     """Write every entry's results: only this run's marks when ``kept`` (the sealed
-    results of the last run, :func:`_sealed`; ``marks`` began writing them during the
-    read), else every entry's paths; should an entry move before its marks are written,
-    every path after all (the entries read again). The results written (what the run
-    seals) and whether they were ``kept``."""
+    results of the last run, :func:`_sealed`), else every entry's paths; should an entry
+    move before its marks are written, every path after all (the entries read again).
+    The results written (what the run seals) and whether they were ``kept``."""
     if kept is not None:
-        if marks.finish(progress):
+        if _write_kept(backend, run, params, kept, tally, progress, paths.batch_size * 10):
             return kept.results, True
         tally.restart()
         seen = _traces_seen(backend)
@@ -570,27 +558,23 @@ def _read_graph(
     progress: Progress | None,
     digests: bool = True,
     keep: Callable[[Seen], _Kept | None] | None = None,
-    marks: _Marks | None = None,
 ) -> tuple[Columns, Seen | None, _Kept | None]:
     """The whole graph as columns (one read), and (``digests``) each entry's run, traces
     digest and number of ``TRACED_TO`` (read beside it: :data:`Seen`), with what ``keep``
-    makes of them (in the same thread, while the columns are read); ``marks`` start
-    writing on what it keeps (:meth:`_Marks.start`) while the columns are still read.
-    Says ``progress("read graph", 0, 1)``; the caller says when it is done."""
+    makes of them (in the same thread, while the columns are read)."""
     if progress:
         progress("read graph", 0, 1)
 
     def entries() -> tuple[Seen, _Kept | None]:
         seen = _traces_seen(backend)
-        kept = keep(seen) if keep is not None else None
-        if kept is not None and marks is not None:
-            marks.start(kept)
-        return seen, kept
+        return seen, keep(seen) if keep is not None else None
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-back-read") as reader:
         traces = reader.submit(entries) if digests else None
         columns = backend.columns()
         seen, kept = traces.result() if traces is not None else (None, None)
+    if progress:
+        progress("read graph", 1, 1)
     return columns, seen, kept
 
 
@@ -834,91 +818,26 @@ def mark_parts(total: int, size: int) -> list[tuple[int, int]]:
     return [(bounds[k], bounds[k + 1]) for k in range(count) if bounds[k] < bounds[k + 1]]
 
 
-class _Unsealed(Exception):
-    """The seal did not hold for the graph read: a marks transaction rolls back."""
+def _write_kept(
+    backend: Neo4jBackend,
+    run: str,
+    params: Row,
+    kept: _Kept,
+    tally: _Tally,
+    progress: Progress | None,
+    size: int,
+) -> bool:
+    """Write this run's marks on every entry of ``kept`` (``writeback_unchanged``: its
+    answer and traces as read, its traces digest moved to this run), at most ``size``
+    entries per transaction and :data:`MARK_WRITERS` transactions at once. Each
+    transaction writes its entries first and locks the dataset marker last, checking
+    that the run still owns it (so that the lock, held to the commit, does not make the
+    others wait). False (that transaction rolled back, others maybe written) when an
+    entry moved since the read."""
+    parts = mark_parts(len(kept.entries), size)
+    base = tally.written
 
-
-class _Marks:
-    """A rerun's marks on every entry of a kept run's results (:class:`_Kept`): this
-    run's id and time, the answer and traces as read, the traces digest moved to this
-    run (``writeback_unchanged``), written while the graph is still being read.
-
-    :meth:`start` (as soon as the entries are read and kept) sends them in transactions
-    of at most ``size`` entries, :data:`MARK_WRITERS` at once. Each transaction writes
-    its entries, then waits, open, for the seal check (:meth:`decide`): only when the
-    seal holds for the graph read does it lock the dataset marker, check that the run
-    still owns it, and commit; else it rolls back (nothing written). An entry that moved
-    since the read rolls its transaction back too (:meth:`finish` says so). The reads
-    take no lock: the graph's read goes on beside the open transactions. Used as a
-    context manager: leaving it decides "not sealed" when nothing did (an error during
-    the read) and waits for every transaction to end."""
-
-    def __init__(
-        self, backend: Neo4jBackend, run: str, params: Row, tally: _Tally, size: int
-    ) -> None:
-        self._backend, self._run, self._params = backend, run, params
-        self._tally, self._size = tally, size
-        self._decided = threading.Event()
-        self._sealed = False
-        self._writers: ThreadPoolExecutor | None = None
-        self._parts: list[tuple[Future[Row], int]] = []
-
-    def __enter__(self) -> _Marks:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if not self._decided.is_set():
-            self.decide(False)
-        if self._writers is not None:
-            self._writers.shutdown(wait=True)
-
-    def start(self, kept: _Kept) -> None:
-        """Send the marks of every entry of ``kept`` (each transaction then waits for
-        :meth:`decide`)."""
-        self._writers = ThreadPoolExecutor(max_workers=MARK_WRITERS, thread_name_prefix="marks")
-        self._parts = [
-            (self._writers.submit(self._write, kept, lo, hi), hi - lo)
-            for lo, hi in mark_parts(len(kept.entries), self._size)
-        ]
-
-    def decide(self, sealed: bool) -> bool:
-        """Let the transactions commit (``sealed``) or roll back (and wait until every
-        one has); ``sealed`` returned."""
-        self._sealed = sealed
-        self._decided.set()
-        if not sealed:
-            for future, _ in self._parts:
-                with contextlib.suppress(_Unsealed, _Moved):
-                    future.result()
-            self._parts = []
-        return sealed
-
-    def finish(self, progress: Progress | None) -> bool:
-        """Wait for every transaction and count what they wrote; False (others maybe
-        written) when an entry moved since the read (that transaction rolled back)."""
-        moved = False
-        tally = self._tally
-        t = time.perf_counter()
-        for future, _ in self._parts:
-            try:
-                args = future.result()
-            except _Moved:
-                moved = True
-                continue
-            tally.written += len(args["ids"])
-            tally.entries = tally.written
-            tally.traces += sum(args["count"])
-            tally.unchanged += len(args["ids"])
-            tally.count(args["verdict"])
-            if progress:
-                progress("write-back", tally.written, tally.total)
-        # the time the marks took past the seal check (they began during the read)
-        tally.write_seconds += time.perf_counter() - t
-        return not moved
-
-    def _write(self, kept: _Kept, lo: int, hi: int) -> Row:
-        if self._decided.is_set() and not self._sealed:
-            raise _Unsealed
+    def write(lo: int, hi: int) -> Row:
         part = kept.entries[lo:hi]
         olds = [old for _, old in part]
         answers = [old.answer or () for old in olds]
@@ -935,20 +854,35 @@ class _Marks:
 
         def work(tx: neo4j.ManagedTransaction) -> None:
             done = _written(
-                tx.run(cypher("writeback_unchanged"), run=self._run, **self._params, **args),
-                "written",
+                tx.run(cypher("writeback_unchanged"), run=run, **params, **args), "written"
             )
+            # written once the transactions before this one are (a lower bound while
+            # several run at once: each counts itself only)
+            _claim(tx, run, base + hi - lo, tally.total)
             if done.missed:
                 raise _Moved
-            self._decided.wait()
-            if not self._sealed:
-                raise _Unsealed
-            # written once the transactions before this one are (a lower bound while
-            # several run at once: each counts itself only); the run's first writes
-            _claim(tx, self._run, hi - lo, self._tally.total)
 
-        _tx(self._backend, work)
+        _tx(backend, work)
         return args
+
+    moved = False
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=MARK_WRITERS, thread_name_prefix="marks") as writers:
+        for future in [writers.submit(write, lo, hi) for lo, hi in parts]:
+            try:
+                args = future.result()
+            except _Moved:
+                moved = True
+                continue
+            tally.written += len(args["ids"])
+            tally.entries = tally.written
+            tally.traces += sum(args["count"])
+            tally.unchanged += len(args["ids"])
+            tally.count(args["verdict"])
+            if progress:
+                progress("write-back", tally.written, tally.total)
+    tally.write_seconds += time.perf_counter() - t
+    return not moved
 
 
 @dataclass(frozen=True, slots=True)
