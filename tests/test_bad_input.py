@@ -1174,3 +1174,14 @@ def test_an_audit_file_that_is_a_directory_is_a_clean_error(tmp_path: Path) -> N
     assert result.exit_code == 1 and "is a directory" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out.csv.part").exists()
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000"])
+def test_an_id_number_grouped_by_a_space_the_message_escapes_is_masked(space: str) -> None:
+    """The CLI quotes an unknown id with repr(), which escapes a no-break and an
+    ideographic space (``\\xa0``, ``\\u3000``): the ID number is masked all the same."""
+    grouped = space.join(("330106", "19820315", "4015"))
+    result = CliRunner().invoke(cli, ["explain", grouped, "--data", DATA])
+    assert result.exit_code == 1
+    assert "19820315" not in result.output
+    assert "330***" in result.output and "**15" in result.output
