@@ -1185,3 +1185,23 @@ def test_an_id_number_grouped_by_a_space_the_message_escapes_is_masked(space: st
     assert result.exit_code == 1
     assert "19820315" not in result.output
     assert "330***" in result.output and "**15" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [
+        (["check", "--platform", "quickcash", "--subject", "x", "--at", JIANG_ID], 1),
+        (["check", "--platform", "quickcash", "--subject", "x", "--at", HYPHENATED_ID], 1),
+        (["check", "--platform", "quickcash", "--subject", "x", "--subject-kind", JIANG_ID], 2),
+        (["audit", "--out", "x.csv", "--format", JIANG_ID], 2),
+        ([f"--{JIANG_ID}"], 2),
+        ([JIANG_ID], 2),
+    ],
+)
+def test_click_command_line_errors_echo_no_id_number(args: list[str], exit_code: int) -> None:
+    """click's own errors (a value its type refuses, an unknown option or command) quote
+    the value given: an ID number in it is masked, the exit code is click's."""
+    result = CliRunner().invoke(cli, [*args, "--data", DATA] if len(args) > 1 else args)
+    assert result.exit_code == exit_code
+    assert "19820315" not in result.output
+    assert "330" in result.output and "15" in result.output
