@@ -1205,3 +1205,15 @@ def test_click_command_line_errors_echo_no_id_number(args: list[str], exit_code:
     assert result.exit_code == exit_code
     assert "19820315" not in result.output
     assert "330" in result.output and "15" in result.output
+
+
+def test_a_problem_in_a_data_folder_named_by_an_id_number_masks_its_path(tmp_path: Path) -> None:
+    """A problem's line names its file by the path given: the folder's name, an ID
+    number here, is masked like the message (as an option's message masks it)."""
+    folder = tmp_path / JIANG_ID
+    shutil.copytree(DATA, folder)
+    cell("phones", 2, "phone", "bad-phone")(folder)
+    result = CliRunner().invoke(cli, ["explain", "E-QT-J", "--data", str(folder)])
+    assert result.exit_code == 1
+    assert "not a phone number" in result.output
+    assert JIANG_ID not in result.output and "330*************15" in result.output
