@@ -1174,3 +1174,46 @@ def test_an_audit_file_that_is_a_directory_is_a_clean_error(tmp_path: Path) -> N
     assert result.exit_code == 1 and "is a directory" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out.csv.part").exists()
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000"])
+def test_an_id_number_grouped_by_a_space_the_message_escapes_is_masked(space: str) -> None:
+    """The CLI quotes an unknown id with repr(), which escapes a no-break and an
+    ideographic space (``\\xa0``, ``\\u3000``): the ID number is masked all the same."""
+    grouped = space.join(("330106", "19820315", "4015"))
+    result = CliRunner().invoke(cli, ["explain", grouped, "--data", DATA])
+    assert result.exit_code == 1
+    assert "19820315" not in result.output
+    assert "330***" in result.output and "**15" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [
+        (["check", "--platform", "quickcash", "--subject", "x", "--at", JIANG_ID], 1),
+        (["check", "--platform", "quickcash", "--subject", "x", "--at", HYPHENATED_ID], 1),
+        (["check", "--platform", "quickcash", "--subject", "x", "--subject-kind", JIANG_ID], 2),
+        (["audit", "--out", "x.csv", "--format", JIANG_ID], 2),
+        ([f"--{JIANG_ID}"], 2),
+        ([JIANG_ID], 2),
+    ],
+)
+def test_click_command_line_errors_echo_no_id_number(args: list[str], exit_code: int) -> None:
+    """click's own errors (a value its type refuses, an unknown option or command) quote
+    the value given: an ID number in it is masked, the exit code is click's."""
+    result = CliRunner().invoke(cli, [*args, "--data", DATA] if len(args) > 1 else args)
+    assert result.exit_code == exit_code
+    assert "19820315" not in result.output
+    assert "330" in result.output and "15" in result.output
+
+
+def test_a_problem_in_a_data_folder_named_by_an_id_number_masks_its_path(tmp_path: Path) -> None:
+    """A problem's line names its file by the path given: the folder's name, an ID
+    number here, is masked like the message (as an option's message masks it)."""
+    folder = tmp_path / JIANG_ID
+    shutil.copytree(DATA, folder)
+    cell("phones", 2, "phone", "bad-phone")(folder)
+    result = CliRunner().invoke(cli, ["explain", "E-QT-J", "--data", str(folder)])
+    assert result.exit_code == 1
+    assert "not a phone number" in result.output
+    assert JIANG_ID not in result.output and "330*************15" in result.output

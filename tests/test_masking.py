@@ -121,3 +121,22 @@ def test_what_is_no_id_number_is_left_alone(text: str) -> None:
 )
 def test_a_run_of_18_is_masked_wherever_it_stands(text: str, masked: str) -> None:
     assert mask_ids_in(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # a message quotes a value with repr(), which writes these two spaces escaped
+        (repr("330106\u00a019820315\u00a04015"), "'330***\\xa0********\\xa0**15'"),
+        (repr("330106\u300019820315\u30004015"), "'330***\\u3000********\\u3000**15'"),
+        ("'330106\\u00a019820315\\u00a04015'", "'330***\\u00a0********\\u00a0**15'"),
+        # the digits of an escape are no part of an ID number beside it
+        (repr("\u3000330106198203154015"), "'\\u3000330*************15'"),
+        # an escape beside no ID number, and a chain of 19, are left alone
+        (repr("a\\b \u00a0 2024-01-01"), repr("a\\b \u00a0 2024-01-01")),
+        (repr("330106\u00a019820315\u00a040155"), repr("330106\u00a019820315\u00a040155")),
+    ],
+)
+def test_an_id_number_grouped_by_escaped_spaces_is_masked(text: str, masked: str) -> None:
+    assert mask_ids_in(text) == masked
+    assert len(mask_ids_in(text)) == len(text)

@@ -603,3 +603,36 @@ def test_report_refuses_a_bad_out_before_reading_the_data(tmp_path, out, words):
     good = CliRunner().invoke(cli, [*args[:-1], str(tmp_path / "jiang.html")])
     assert good.exit_code == 1 and "both loans.csv and loans.jsonl" in good.output
     assert not (tmp_path / "jiang.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "backups", "refused"),
+    [
+        ("checks.jsonl.1", 10, True),
+        ("checks.jsonl.10", 10, True),
+        ("checks.jsonl.lock", 10, True),
+        ("checks.jsonl.3", 2, False),  # past the backups: never renamed
+        ("checks.jsonl.11", 10, False),
+        ("checks.jsonl.20261206", 10, False),  # a dated snapshot beside the log
+        ("checks.jsonl.0", 10, False),
+        ("checks.jsonl.01", 10, False),
+        ("checks.jsonl.\uff11", 10, False),  # a full-width 1 is no rotated name
+    ],
+)
+def test_a_data_folder_beside_the_check_log_is_refused_only_under_a_name_it_takes(
+    tmp_path, name, backups, refused
+):
+    """The check log renames FILE.1 ... FILE.<backups> and locks FILE.lock: a data folder
+    of one of those names is refused, any other folder beside the log is left alone."""
+    pytest.importorskip("fastapi")
+    from spillover.errors import OptionError
+    from spillover.service import ServeConfig
+
+    data = tmp_path / name
+    data.mkdir()
+    config = ServeConfig(tmp_path / "checks.jsonl", data=data, log_backups=backups)
+    if refused:
+        with pytest.raises(OptionError, match="--check-log"):
+            config.check_log_outside()
+    else:
+        config.check_log_outside()

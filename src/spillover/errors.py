@@ -45,7 +45,9 @@ class Problem:
         object.__setattr__(self, "message", mask_ids_in(self.message))
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+        # the file's path is masked too (a data folder may be named by an ID number);
+        # ``file`` itself stays the path, for the code that reads it
+        return mask_ids_in(f"{self.file}:{self.line}: {self.field}: {self.message}")
 
 
 class DataError(SpilloverError):

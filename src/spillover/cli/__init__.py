@@ -10,8 +10,11 @@ link), :mod:`~spillover.cli.service` (serve, checks) and :mod:`~spillover.cli.di
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from ..facts.resident_id import mask_ids_in
 from ..neo4j.driverlog import route_driver_logs
 from ..version import __version__
 from . import audit, data, disputes, explain, neo4j, service
@@ -20,7 +23,33 @@ from .options import note
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _mask(exc: click.ClickException) -> None:
+    """Mask the ID numbers in ``exc``'s message (click's stubs type it as final; it is a
+    plain attribute, read when the error is shown)."""
+    exc.message = mask_ids_in(exc.message)  # type: ignore[misc]
+
+
+class _MaskedGroup(click.Group):
+    """The command group, whose command-line errors (click's own: a bad ``--at`` or
+    ``--format``, an unknown option or command) echo no resident ID number: their message
+    is masked (:func:`~spillover.facts.resident_id.mask_ids_in`), as every other message."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as exc:
+            _mask(exc)
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            _mask(exc)
+            raise
+
+
+@click.group(cls=_MaskedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="spillover")
 def cli() -> None:
     """Trace how blacklist status spread from defaulters to unrelated people.

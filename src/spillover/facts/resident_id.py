@@ -33,6 +33,10 @@ _ID_LIKE = re.compile(rf"(?<!\d)\d{{17}}(?:\d(?!\d)|{_CHECK_X})")
 _SEPARATOR = "[ \u00a0\u3000]?+[-.\u2010-\u2015\u2212\uff0d\uff0e]?+[ \u00a0\u3000]?+"
 #: a chain of at least 17 digits joined by separators (``330106 19820315 4015``), as
 #: long as it goes, and an ``X`` after it (:func:`mask_ids_in` decides what to mask)
+#: the spaces of :data:`_SEPARATOR` a message shows escaped (:func:`repr` writes a no-break
+#: and an ideographic space so): each escape and the space it stands for
+_UNESCAPED = {"\\xa0": "\u00a0", "\\u00a0": "\u00a0", "\\u3000": "\u3000"}
+_ESCAPED_SPACE = re.compile(r"\\(?:xa0|u00a0|u3000)", re.IGNORECASE)
 _DIGIT_CHAIN = re.compile(rf"(?<!\d)\d(?:{_SEPARATOR}\d){{16,}}+(?:{_SEPARATOR}{_CHECK_X})?+")
 
 #: ISO 7064 MOD 11-2 weights of the 17 digits (the check character's sum)
@@ -116,7 +120,9 @@ def mask_ids_in(text: str) -> str:
     longer chain is no ID number (two dates and a count), unless a run of 18 stands in it.
     A digit is any Unicode decimal digit (full-width ``３３０...`` too), the ``X`` may be
     ``x`` or full-width. Separators stay in place and each hidden character becomes one
-    ``*``, so the masked text keeps its length and layout.
+    ``*``, so the masked text keeps its length and layout. A no-break or an ideographic
+    space a message shows escaped (``repr()`` writes ``\\xa0``, ``\\u3000``) joins
+    digits as the space does.
 
     >>> mask_ids_in("unknown person '330106198203154015'")
     "unknown person '330*************15'"
@@ -132,7 +138,23 @@ def mask_ids_in(text: str) -> str:
     >>> mask_ids_in("+86 138 0013 8000 on 2024-03-01 2024-03-02, 2024-01-01 2024-12-31 150")
     '+86 138 0013 8000 on 2024-03-01 2024-03-02, 2024-01-01 2024-12-31 150'
     """
-    return _DIGIT_CHAIN.sub(_mask_chain, text)
+    if "\\" not in text:
+        return _DIGIT_CHAIN.sub(_mask_chain, text)
+    # a message shows a no-break or an ideographic space escaped (its repr: ``\\xa0``,
+    # ``\\u3000``): each escape is read as the space it stands for, and written back
+    escapes: dict[int, str] = {}  # the place of each space in the text read, its escape
+    parts: list[str] = []
+    at = length = 0
+    for m in _ESCAPED_SPACE.finditer(text):
+        parts.append(text[at : m.start()])
+        length += m.start() - at
+        escapes[length] = m.group(0)
+        parts.append(_UNESCAPED[m.group(0).lower()])
+        length += 1
+        at = m.end()
+    parts.append(text[at:])
+    masked = _DIGIT_CHAIN.sub(_mask_chain, "".join(parts))
+    return "".join(escapes.get(i, c) for i, c in enumerate(masked))
 
 
 def _mask_chain(match: re.Match[str]) -> str:

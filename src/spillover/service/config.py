@@ -93,8 +93,9 @@ class ServeConfig:
         file (docs/contract.md §4): the log where the loader would read it as a table
         (:func:`~spillover.data.outputs.check_outside`; its lock and rotated files beside
         it, ``FILE.lock``, ``FILE.1`` ..., never have a table's name), the data folder
-        itself, or a log whose lock or rotated file beside it would be the data folder or
-        hold it (a rotation would move it). Any other file in the data folder is not read
+        itself, or a log whose lock or rotated file beside it (``FILE.1`` to
+        ``FILE.<log_backups>``) would be the data folder or hold it (a rotation would move
+        it); a folder of another name beside it (``FILE.20261206``) is never touched. Any other file in the data folder is not read
         by the loader: ``serve --data .`` keeps its default log there."""
         if self.data is None:
             return
@@ -109,7 +110,10 @@ class ServeConfig:
         if base.is_relative_to(beside) and base != beside:
             name = base.relative_to(beside).parts[0]
             suffix = name[len(log.name) + 1 :] if name.startswith(log.name + ".") else ""
-            if suffix == "lock" or suffix.isdigit():
+            # the names the log takes beside it: FILE.lock, FILE.1 ... FILE.<log_backups>
+            # (never FILE.0, FILE.01 or a number past the backups: those are left alone)
+            rotated = {str(n) for n in range(1, self.log_backups + 1)}
+            if suffix == "lock" or suffix in rotated:
                 raise OptionError(
                     "--check-log",
                     f"{log}: its file {name} beside it is the --data folder {self.data} "
