@@ -39,6 +39,24 @@ _UNESCAPED = {"\\xa0": "\u00a0", "\\u00a0": "\u00a0", "\\u3000": "\u3000"}
 _ESCAPED_SPACE = re.compile(r"\\(?:xa0|u00a0|u3000)", re.IGNORECASE)
 _DIGIT_CHAIN = re.compile(rf"(?<!\d)\d(?:{_SEPARATOR}\d){{16,}}+(?:{_SEPARATOR}{_CHECK_X})?+")
 
+#: the first two digits an ID number's address code (GB/T 2260) may begin with: a
+#: province (11-15, 21-23, 31-37, 41-46, 50-54, 61-65), Taiwan, Hong Kong, Macau (71,
+#: 81-83), and 9 with a province's first digit (a foreigner's permanent residence number;
+#: 99, spillover's pseudonyms): what an ID number typed in groups must begin with to be
+#: masked (a year, 19../20.., or an IP address, 10./172./192., begins with none)
+_ADDRESS_STARTS = frozenset(
+    (
+        *range(11, 16),
+        *range(21, 24),
+        *range(31, 38),
+        *range(41, 47),
+        *range(50, 55),
+        *range(61, 66),
+        *(71, 81, 82, 83),
+        *range(91, 100),
+    )
+)
+
 #: ISO 7064 MOD 11-2 weights of the 17 digits (the check character's sum)
 CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 #: the check character of each remainder (the weighted sum of the 17 digits modulo 11)
@@ -116,8 +134,10 @@ def mask_ids_in(text: str) -> str:
     of digits (a 19-digit number is no ID number); and an ID number typed in groups: a
     chain of digits, each joined to the next by a space, a hyphen (a dash, a minus, a dot)
     or both (``330106 19820315 4015``, ``330106-1982-0315-4015``, ``1982.03.15``,
-    ``330106 - 198203 - 154015``), that holds exactly 18 digits, or 17 and an ``X``. A
-    longer chain is no ID number (two dates and a count), unless a run of 18 stands in it.
+    ``330106 - 198203 - 154015``), that holds exactly 18 digits, or 17 and an ``X``,
+    and begins as an address code may (:data:`_ADDRESS_STARTS`: not a year, ``2024-01-01
+    2024-12-31 15``, nor an IP address). A longer chain is no ID number (two dates and a
+    count), unless a run of 18 stands in it.
     A digit is any Unicode decimal digit (full-width ``３３０...`` too), the ``X`` may be
     ``x`` or full-width. Separators stay in place and each hidden character becomes one
     ``*``, so the masked text keeps its length and layout. A no-break or an ideographic
@@ -170,6 +190,8 @@ def _mask_chain(match: re.Match[str]) -> str:
         digits.append(len(chain) - 1)  # and the X
     elif len(digits) != 18:
         return chain
+    if int(chain[digits[0]]) * 10 + int(chain[digits[1]]) not in _ADDRESS_STARTS:
+        return chain  # grouped, but no address code begins so (dates, addresses, counts)
     out = list(chain)
     for i in digits[3:16]:
         out[i] = "*"
