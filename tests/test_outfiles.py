@@ -445,7 +445,7 @@ def test_an_audit_file_beside_the_tables_is_still_written(tmp_path, out):
 
 
 def test_a_file_anywhere_inside_a_folder_is_refused_whatever_its_name(tmp_path):
-    """``check_not_inside`` (``link --save-settings``, ``serve --check-log``): not only a
+    """``check_not_inside`` (``link --save-settings`` and its ``--report``): not only a
     table's name, any file in the folder, or the folder itself; beside it or above is fine."""
     from spillover.data.outputs import check_not_inside
     from spillover.errors import OptionError

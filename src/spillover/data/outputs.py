@@ -14,9 +14,9 @@ before anything is read or written:
   other file in the data folder (``DATA/audit.csv``) is not read by the loader and is
   allowed.
 
-:func:`check_not_inside` refuses more, for a file whose writer adds files beside it or
-writes it before a folder is copied (``link --save-settings``, ``serve --check-log``):
-any path in a folder, whatever its name, and the folder itself.
+:func:`check_not_inside` refuses more, for a file written before a folder is copied
+(``link --save-settings``): any path in a folder, whatever its name, and the folder
+itself. :func:`check_parent_folder` refuses an output file whose folder is missing.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from ..errors import OptionError
 from .contract import SUFFIXES, TABLES
 
-__all__ = ["TABLE_FILE_NAMES", "check_not_inside", "check_outside"]
+__all__ = ["TABLE_FILE_NAMES", "check_not_inside", "check_outside", "check_parent_folder"]
 
 #: the names the loader reads in a data folder (``people.csv``, ``loans.parquet``, ...)
 TABLE_FILE_NAMES = frozenset(f"{table}{suffix}" for table in TABLES for suffix in SUFFIXES)
@@ -96,6 +96,22 @@ def check_not_inside(
     problem = _inside(Path(path).resolve(), Path(folder).resolve(), folder, folder_option)
     if problem is not None:
         raise OptionError(option, f"{path} {problem}: write it outside it")
+
+
+def check_parent_folder(path: str | Path, *, option: str = "--out") -> None:
+    """Refuse the output file ``path`` (the option ``option``) when its folder does not
+    exist or is a file (:class:`~spillover.errors.OptionError`), before anything is read.
+
+    >>> try:
+    ...     check_parent_folder("missing/view.html")
+    ... except OptionError as refused:
+    ...     print(refused.reason)
+    missing does not exist
+    """
+    parent = Path(path).parent
+    if not parent.is_dir():
+        missing = "is not a folder" if parent.exists() else "does not exist"
+        raise OptionError(option, f"{parent} {missing}")
 
 
 def _inside(where: Path, base: Path, folder: str | Path, folder_option: str) -> str | None:

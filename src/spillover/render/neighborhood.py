@@ -30,7 +30,7 @@ from typing import Any
 
 import networkx as nx
 
-from ..data.outputs import check_outside
+from ..data.outputs import check_outside, check_parent_folder
 from ..engines.search import explain
 from ..errors import NotFoundError, OptionError, SpilloverError
 from ..facts.graph import GraphBackend
@@ -620,9 +620,7 @@ def check_view_out(out: str | Path, fmt: str, *, data: str | Path | None = None)
         check_outside(path, data, folder=False)
     if path.is_dir():
         raise OptionError("--out", f"{path} is a folder, not a file")
-    if not path.parent.is_dir():
-        missing = "is not a folder" if path.parent.exists() else "does not exist"
-        raise OptionError("--out", f"{path.parent} {missing}")
+    check_parent_folder(path)
     return path
 
 
@@ -638,10 +636,8 @@ def write_view(
         text = to_html(view)
     elif fmt == "json":
         text = json.dumps(to_json(view), indent=2, ensure_ascii=False) + "\n"
-    elif fmt == "graphml":
+    else:  # graphml (check_view_out refused any other format)
         text = "\n".join(nx.generate_graphml(xml_ready(to_networkx(view)))) + "\n"
-    else:
-        raise SpilloverError(f"unknown view format {fmt!r}: one of {', '.join(FORMATS)}")
     with atomic_file(path, newline=None) as f:
         f.write(text)
     return path

@@ -26,6 +26,7 @@ import networkx as nx
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from ..data.outputs import check_parent_folder
 from ..engines.remedy import (
     APPLICANT_PHONE,
     HOLDER,
@@ -1013,9 +1014,7 @@ def check_report_out(out: str | Path) -> tuple[Path, str]:
         raise OptionError("--out", f"{path.name}: the report is written as .html or .md")
     if path.is_dir():
         raise OptionError("--out", f"{path} is a directory; name a file (.html or .md)")
-    if not path.parent.is_dir():
-        missing = "is not a folder" if path.parent.exists() else "does not exist"
-        raise OptionError("--out", f"{path.parent} {missing}")
+    check_parent_folder(path)
     return path, fmt
 
 
