@@ -669,24 +669,21 @@ def test_check_log_renames_and_new_files_are_durable(tmp_path: Path) -> None:
     assert [r["check_id"] for r in read_checks(log)][-1] == "11"
 
 
-def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "SPILLOVER_TOKENS"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "spillover",
-            "serve",
-            "--data",
-            str(JIANG),
-            "--check-log",
-            str(tmp_path / "c"),
-        ],
+def _serve_once(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``spillover serve --data JIANG ARGS`` in a process of its own (one that must not
+    start: it ends within a minute)."""
+    return subprocess.run(
+        [sys.executable, "-m", "spillover", "serve", "--data", str(JIANG), *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SPILLOVER_TOKENS"}
+    done = _serve_once(env, "--check-log", str(tmp_path / "c"))
     assert done.returncode == 1
     assert "no bearer tokens" in done.stderr
 
@@ -708,14 +705,7 @@ def test_serve_refuses_one_token_under_two_names(tmp_path: Path) -> None:
         with pytest.raises(SpilloverError, match="'quickcash' and 'yidai' are the same token"):
             read_tokens(env, file)
     env = {**os.environ, "SPILLOVER_TOKENS": f"quickcash:{secret}"}
-    command = [sys.executable, "-m", "spillover", "serve", "--data", str(JIANG)]
-    done = subprocess.run(
-        [*command, "--check-log", str(tmp_path / "c"), "--token-file", str(tokens)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _serve_once(env, "--check-log", str(tmp_path / "c"), "--token-file", str(tokens))
     assert done.returncode == 1
     assert "'quickcash' and 'yidai' are the same token" in done.stderr
     assert secret not in done.stderr
