@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..data.contract import MAX_YEAR, MIN_YEAR
+from ..data.contract import ISO_DAY, MAX_YEAR, MIN_YEAR
 from ..facts.resident_id import mask_ids_in
 from ..render.json import ExplanationOut
 from ..rules import Recommendation
@@ -58,8 +58,8 @@ def _unicode(value: str) -> str:
     return value
 
 
-#: a day as the requests write it: ISO 8601, ``YYYY-MM-DD`` (ASCII digits)
-_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: a day as the requests write it: the contract's ISO day, ``YYYY-MM-DD`` (ASCII digits)
+_ISO_DAY = re.compile(ISO_DAY)
 
 
 #: text of a request: valid Unicode (JSON can spell a lone surrogate, ``"\ud800"``,
