@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from parquet_forms import write_parquet
 from scenario import random_scenario
 from spillover.data import fast as fastload
 from spillover.data.exact import load_folder
@@ -113,6 +114,55 @@ def test_odd_but_valid_input_falls_back_and_is_accepted(tmp_path, exact_calls):
     fast = fastload.read_columns(folder)
     assert len(exact_calls) == 1
     assert audit_of(fast) == audit_of(columns_from_dataset(load_folder(folder)))
+
+
+def _written(s: Any, folder: Path, suffix: str) -> Path:
+    """The scenario's tables written as ``suffix`` (Parquet: every table as text columns)."""
+    if suffix != "parquet":
+        return s.write(folder, suffix)
+    s.write(folder)
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            write_parquet(path.with_suffix(".parquet"), list(pycsv.reader(f)))
+        path.unlink()
+    return folder
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_enum_cells_padded_with_spaces_read_as_their_values(tmp_path, exact_calls, suffix):
+    """A status, role, subject kind or platform kind padded at both ends (a tab, U+3000,
+    U+00A0, a space) is the value it holds, as every other cell is trimmed (docs/contract.md
+    §1): the same dataset and audit as the folder written without the padding. Such cells
+    used to be refused by the embedded loaders while the Spark audit, which trims every
+    cell, accepted them."""
+    s = random_scenario(7)
+    pads = ["\t", "\u3000", "\xa0", " "]
+    plain = _written(s, tmp_path / "plain", suffix)
+    for i, (table, field) in enumerate(
+        [
+            ("loans", "status"),
+            ("loan_links", "role"),
+            ("blacklist", "subject_kind"),
+            ("platforms", "kind"),
+        ]
+    ):
+        for j, row in enumerate(s.tables[table]):
+            if row.get(field):
+                row[field] = f"{pads[(i + j) % 4]}{row[field]}{pads[(i + j + 1) % 4]}"
+    assert any(r["status"].startswith("\t") for r in s.tables["loans"])
+    padded = _written(s, tmp_path / "padded", suffix)
+    assert load_folder(padded) == load_folder(plain)
+    assert fastload.read_dataset(padded) == load_folder(plain)
+    assert audit_of(fastload.read_columns(padded)) == audit_of(fastload.read_columns(plain))
+
+
+def test_an_enum_cell_in_another_case_is_still_refused(tmp_path):
+    """Trimming is all: ``Defaulted`` is not a status (the Spark audit refuses it too)."""
+    s = random_scenario(7)
+    s.tables["loans"][0]["status"] = " Defaulted "
+    folder = s.write(tmp_path / "d")
+    with pytest.raises(DataError, match=r"loans\.csv:2: status: Input should be 'current'"):
+        load_folder(folder)
 
 
 @pytest.mark.parametrize("padded", ["Name\u3000", "\u00a0Name", "Name\x1f", "\u2028Name"])

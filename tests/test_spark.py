@@ -18,7 +18,6 @@ from click.testing import CliRunner
 from spillover.audit.batch import pass_rows
 from spillover.audit.rows import AUDIT_COLUMNS
 from spillover.cli import cli
-from spillover.data.contract import ENUM_COLUMNS
 from spillover.data.fast import read_columns
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.synth.generate import generate
@@ -557,8 +556,9 @@ PADDING = ["\t", "\u3000", "\xa0", "\x1f", "\u2003 ", "\x1c\u205f", " \u202f"]
 
 def _padded_copy(source: Path, folder: Path) -> Path:
     """``source`` (CSV tables) with every cell padded at both ends with some of
-    :data:`PADDING`, an empty cell made of it alone; headers kept, and the values of the
-    enum columns (the embedded loaders take them as written: a padded ``bank`` is refused)."""
+    :data:`PADDING`, an empty cell made of it alone; headers kept. The enum columns are
+    padded too (a padded ``bank`` is ``bank`` on both engines; the embedded loaders refused
+    it while Spark accepted it, until both trimmed every cell)."""
     folder.mkdir()
     turn = 0
     for path in sorted(source.glob("*.csv")):
@@ -569,11 +569,10 @@ def _padded_copy(source: Path, folder: Path) -> Path:
             out.writerow(header)
             for row in rows:
                 padded = []
-                for name, cell in zip(header, row, strict=True):
+                for cell in row:
                     turn += 1
                     left, right = PADDING[turn % len(PADDING)], PADDING[(turn + 3) % len(PADDING)]
-                    enum = (path.stem, name) in ENUM_COLUMNS
-                    padded.append(cell if enum and cell else f"{left}{cell}{right}")
+                    padded.append(f"{left}{cell}{right}")
                 out.writerow(padded)
     return folder
 
@@ -584,23 +583,17 @@ def test_cells_padded_with_unicode_whitespace_give_the_kernels_csv(spark, tmp_pa
     a cell of whitespace only is a missing value on both."""
     folder = _padded_copy(JIANG, tmp_path / "padded")
     assert "\t" in (folder / "blacklist.csv").read_text(encoding="utf-8")
+    assert ",defaulted," not in (folder / "loans.csv").read_text(encoding="utf-8")
     want = _audit_csv(tmp_path, JIANG, "numpy")
     assert _audit_csv(tmp_path, folder, "numpy") == want
     assert _audit_csv(tmp_path, folder, "spark") == want
 
 
 def _as_jsonl(csv_path: Path, pad: str) -> list[dict]:
-    """The rows of a CSV table as JSON objects (a missing cell left out), each value but
-    an enum column's padded at both ends with ``pad``."""
+    """The rows of a CSV table as JSON objects (a missing cell left out), each value (an
+    enum column's too) padded at both ends with ``pad``."""
     with csv_path.open(encoding="utf-8", newline="") as f:
-        return [
-            {
-                k: v if (csv_path.stem, k) in ENUM_COLUMNS else f"{pad}{v}{pad}"
-                for k, v in row.items()
-                if v
-            }
-            for row in csv.DictReader(f)
-        ]
+        return [{k: f"{pad}{v}{pad}" for k, v in row.items() if v} for row in csv.DictReader(f)]
 
 
 def test_jsonl_numbers_in_text_fields_are_read_as_written_on_both_engines(spark, tmp_path):

@@ -210,10 +210,19 @@ Phone = Annotated[str, BeforeValidator(_text), AfterValidator(_phone)]
 OptPhone = Annotated[str | None, BeforeValidator(_text), AfterValidator(_phone)]
 
 
+def _trimmed(value: Any) -> Any:
+    """A value cell (an enum's) trimmed of :data:`SPACES` as every other cell is: `` defaulted``
+    is ``defaulted`` (the Spark audit reads it so too); a blank cell stays as it came, for
+    the enum's own message."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return value
+
+
 def _kind_or_other(value: Any) -> Any:
     """An empty ``kind`` cell (or a JSON null) means ``other``, as a missing column does."""
     value = _blank_to_none(value)
-    return PlatformKind.OTHER if value is None else value
+    return PlatformKind.OTHER if value is None else _trimmed(value)
 
 
 class Row(BaseModel):
@@ -271,7 +280,7 @@ class LoanRow(Row):
     borrower_record: OptText = None
     borrower_id: Annotated[str | None, BeforeValidator(_text), Field(validate_default=True)] = None
     applied_at: Day
-    status: LoanStatus
+    status: Annotated[LoanStatus, BeforeValidator(_trimmed)]
     applicant_phone: OptPhone = None
     phone_verified: OptBool = None
     amount: Annotated[float | None, BeforeValidator(_parse_amount)] = None
@@ -298,7 +307,7 @@ class LoanLinkRow(Row):
 
     loan_id: Text
     phone: Phone
-    role: LinkRole
+    role: Annotated[LinkRole, BeforeValidator(_trimmed)]
 
 
 class BlacklistRow(Row):
@@ -306,7 +315,7 @@ class BlacklistRow(Row):
 
     entry_id: Text
     platform_id: Text
-    subject_kind: SubjectKind
+    subject_kind: Annotated[SubjectKind, BeforeValidator(_trimmed)]
     subject: Text
     listed_at: Day
     stated_reason: OptText = None
@@ -392,7 +401,7 @@ class MatchRow(Row):
     record_id: Text
     person_id: Text
     match_probability: Annotated[float, BeforeValidator(_probability)]
-    matched_by: MatchKey
+    matched_by: Annotated[MatchKey, BeforeValidator(_trimmed)]
     matched_with: OptText = None
     match_weight: Annotated[float | None, BeforeValidator(_weight)] = None
     waterfall: Annotated[tuple[WaterfallLevel, ...] | None, BeforeValidator(_waterfall)] = None
