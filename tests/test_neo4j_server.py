@@ -23,6 +23,7 @@ import neo4j
 import pytest
 from click.testing import CliRunner
 
+import spillover.neo4j
 from spillover.cli import cli
 from spillover.examples import jiang_case_path
 from spillover.neo4j.ingest import graph_counts, held_rows, ingest_folder, read_marker, wipe
@@ -123,6 +124,9 @@ READS: dict[str, dict[str, Any]] = {
     "sync_records": {"after": "", "limit": 100},
     "export_records": {"after": "", "limit": 100},
     **{name: {"epoch": date(1970, 1, 1), "missing": MISSING_DAY} for name in COLUMN_READS},
+    # the write-back's read of every entry's results, before any write-back ran (no
+    # TRACED_TO, no result property) and where no ingest ever kept a stale_* answer
+    "writeback_traces": {},
     "matches": {"ids": ["TY-R-XU"]},
     "record_platforms": {"ids": ["TY-R-XU"]},
 }
@@ -168,6 +172,12 @@ def test_no_driver_noise_on_a_fresh_server(own_server, tmp_path):
         for query in list_saved_queries():
             bound = query.bind(SAVED_PARAMS.get(query.name, {}))
             assert _notifications(driver, query.text, bound) == [], query.name
+        # and no statement of the package, reads or writes, planned alone after a write-back
+        # (no ingest kept a stale_* answer here; EXPLAIN with no parameter given, so
+        # "parameter missing" is all it may say)
+        for name in _statement_names():
+            said = _notifications(driver, "EXPLAIN " + cypher(name), {})
+            assert [n for n in said if "parameter missing" not in n] == [], name
     finally:
         driver.close()
 
@@ -177,6 +187,17 @@ SAVED_PARAMS: dict[str, dict[str, Any]] = {
     "trace_entry": {"entry_id": "E-WL-J"},
     "spread_from": {"from": "xu_yan"},
 }
+
+
+def _statement_names() -> list[str]:
+    """Every packaged Cypher statement by its :func:`cypher` name, but the schema's (several
+    statements in one file)."""
+    root = Path(spillover.neo4j.__file__).parent / "cypher"
+    return sorted(
+        str(f.relative_to(root).with_suffix(""))
+        for f in root.rglob("*.cypher")
+        if f.name != "schema.cypher"
+    )
 
 
 def _notifications(driver: neo4j.Driver, query: str, params: dict[str, Any]) -> list[str]:

@@ -8,12 +8,15 @@
 // holds any stale_* property: an entry whose answer is also the same, and holds none, is
 // sent to writeback_unchanged, which checks all of it again.
 MATCH (e:Entry)
-RETURN collect(e.id) AS id,
-       collect(coalesce(e.audit_run, '')) AS run,
-       collect(coalesce(e.traces_digest, '')) AS digest,
-       collect(COUNT { (e)-[:TRACED_TO]->() }) AS traces,
-       collect([e.contamination, e.verdict, e.reason_codes, e.policy_name, e.policy_version,
-                e.policy_digest,
-                e.stale_contamination IS NOT NULL OR e.stale_verdict IS NOT NULL
-                OR e.stale_reason_codes IS NOT NULL OR e.stale_audited_at IS NOT NULL
-                OR e.stale_audit_run IS NOT NULL]) AS answer
+// properties(e), and TRACED_TO counted by type(): a database where no write-back ran, or
+// no ingest ever kept a stale_* answer, raises no "does not exist" notification
+WITH e, properties(e) AS m
+RETURN collect(m.id) AS id,
+       collect(coalesce(m.audit_run, '')) AS run,
+       collect(coalesce(m.traces_digest, '')) AS digest,
+       collect(COUNT { (e)-[r]->() WHERE type(r) = 'TRACED_TO' }) AS traces,
+       collect([m.contamination, m.verdict, m.reason_codes, m.policy_name, m.policy_version,
+                m.policy_digest,
+                m.stale_contamination IS NOT NULL OR m.stale_verdict IS NOT NULL
+                OR m.stale_reason_codes IS NOT NULL OR m.stale_audited_at IS NOT NULL
+                OR m.stale_audit_run IS NOT NULL]) AS answer
