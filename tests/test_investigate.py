@@ -983,6 +983,26 @@ def test_query_command_formats_and_errors(neo4j_env, tmp_path):
         assert message in done.output
 
 
+def test_a_wrong_query_or_parameter_is_refused_before_neo4j_is_reached(monkeypatch):
+    """docs/investigating.md: every parameter is checked before anything reaches Neo4j;
+    with no server there (a closed port) the message is the parameter's, not "cannot
+    reach Neo4j" (which it was: the connection came first)."""
+    monkeypatch.setenv("NEO4J_URI", "bolt://127.0.0.1:1")
+    monkeypatch.setenv("NEO4J_PASSWORD", "not-used")
+    runner = CliRunner()
+    for args, message in (
+        (["query", "trace_entry"], "needs --param entry_id"),
+        (["query", "nope"], "no saved query 'nope'"),
+        (["query", "most_harmed", "--param", "limit=-1"], "limit"),
+        (["query", "most_harmed", "--param", "color=red"], "takes no parameter color"),
+    ):
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 1, (args, done.output)
+        assert message in done.output and "reach" not in done.output, (args, done.output)
+    done = runner.invoke(cli, ["query", "most_harmed", "--param", "limit=5"])
+    assert done.exit_code == 1 and "cannot reach Neo4j" in done.output, done.output
+
+
 def test_write_back_needs_neo4j_and_no_out(tmp_path, monkeypatch):
     monkeypatch.delenv("NEO4J_URI", raising=False)
     runner = CliRunner()

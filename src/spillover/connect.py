@@ -180,11 +180,13 @@ def query_database(
     settings: Neo4jSettings | None, name: str, params: Mapping[str, Any] | None = None
 ) -> QueryResult:
     """Run the saved query ``name`` on the database of ``settings`` (see
-    :func:`spillover.neo4j.saved.run_saved_query`)."""
+    :func:`spillover.neo4j.saved.run_saved_query`). The name and ``params`` are checked
+    before the server is reached: a wrong one is refused even when Neo4j is down."""
     settings = require_neo4j(settings)
-    from .neo4j.saved import run_saved_query
+    from .neo4j.saved import run_saved_query, saved_query
     from .neo4j.store import connect
 
+    saved_query(name).bind(params or {})
     driver = connect(settings)
     try:
         return run_saved_query(driver, settings.database, name, params)

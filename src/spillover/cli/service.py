@@ -33,7 +33,13 @@ __all__ = ["checks", "serve"]
     show_default=True,
     help="Append-only JSON-lines record of every check (rotated; never a table of --data).",
 )
-@click.option("--check-log-max-bytes", type=click.IntRange(min=1024), default=50 * 1024 * 1024)
+@click.option(
+    "--check-log-max-bytes",
+    type=click.IntRange(min=1024),
+    default=50 * 1024 * 1024,
+    show_default=True,
+    help="Rotate the check log when it would pass this size (50 MiB).",
+)
 @click.option("--check-log-backups", type=click.IntRange(min=1), default=10, show_default=True)
 @policy_option(help=None)
 @click.option("--max-batch", type=click.IntRange(min=1), default=100, show_default=True)
