@@ -344,8 +344,8 @@ def test_spark_options_need_the_spark_engine(tmp_path):
 def test_a_spark_audit_prints_no_warnings(tmp_path):
     """A real ``audit --engine spark`` on local[1], in a process of its own (its JVM starts
     there): stderr holds no WARN line (the JVM's incubator-module warning, log4j's start-up
-    warnings, Spark's notes on its log profile and level) and no INFO line; stdout says
-    what was written."""
+    warnings, Spark's notes on its log profile and level), no Python warning and no INFO
+    line; stdout says what was written."""
     out = tmp_path / "a.csv"
     args = ["audit", "--engine", "spark", "--master", "local[1]", "--data", str(JIANG)]
     done = subprocess.run(
@@ -358,6 +358,8 @@ def test_a_spark_audit_prints_no_warnings(tmp_path):
     assert done.stdout.startswith(f"wrote 16 rows to {out}")
     lines = done.stderr.splitlines()
     assert [line for line in lines if "WARN" in line or " INFO " in line] == []
+    # nor a Python warning (pyspark's note on pandas 3, printed on every run before)
+    assert [line for line in lines if "Warning" in line] == []
     assert [line for line in lines if "log4j" in line or "log level" in line.lower()] == []
 
 

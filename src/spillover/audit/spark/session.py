@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,23 @@ def _pyspark() -> Any:
         raise SparkUnavailable(
             "the Spark engine needs pyspark: pip install 'spillover[spark]'"
         ) from None
+    _quiet_pandas_note()
     return pyspark
+
+
+def _quiet_pandas_note() -> None:
+    """Import ``pyspark.testing.utils`` (which ``pyspark.sql`` imports on the way, for its
+    type conversions) without the ``FutureWarning`` it raises once under pandas 3 ("PySpark
+    does not yet fully support pandas >= 3.0.0"), which every Spark audit printed. The
+    note is about pyspark's pandas API, which the Spark audit does not use (its tests
+    compare it byte for byte with the numpy audit on the pandas installed); any other
+    warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+        with contextlib.suppress(ImportError):
+            import pyspark.testing.utils  # noqa: F401
 
 
 def session(
