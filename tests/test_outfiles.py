@@ -408,6 +408,11 @@ def _tree(folder: Path) -> dict[str, bytes]:
         ["audit", "--out", "{d}/loans.csv"],
         ["audit", "--out", "{d}/people.jsonl"],
         ["neighborhood", "jiang", "--format", "json", "--out", "{d}/phones.jsonl"],
+        # a table's name in another case: the same file where the file system ignores case
+        ["audit", "--out", "{d}/People.csv"],
+        ["audit", "--out", "{d}/LOANS.JSONL"],
+        ["neighborhood", "jiang", "--format", "json", "--out", "{d}/Blacklist.Parquet"],
+        ["neighborhood", "jiang", "--format", "json", "--out", "{d}/Loans.CSV"],
     ],
     ids=lambda a: " ".join(a[:1] + a[-2:]).replace("{d}/", ""),
 )
@@ -444,6 +449,101 @@ def test_an_audit_file_beside_the_tables_is_still_written(tmp_path, out):
     assert again.exit_code == 0, again.output
 
 
+@pytest.mark.parametrize(
+    ("name", "table"),
+    [
+        ("People.csv", "people.csv"),
+        ("LOANS.JSONL", "loans.jsonl"),
+        ("Sharing.Parquet", "sharing.parquet"),
+    ],
+)
+def test_a_table_name_in_another_case_is_refused_naming_the_table(tmp_path, name, table):
+    """``audit --out DATA/People.csv`` passed the check, then overwrote ``people.csv``
+    where the file system ignores case (macOS, Windows): refused on every system now,
+    naming the table's file, and nothing is written."""
+    data = _jiang_copy(tmp_path / "d")
+    before = _tree(data)
+    out = data / name
+    done = CliRunner().invoke(cli, ["audit", "--data", str(data), "--out", str(out)])
+    assert done.exit_code == 1, done.output
+    words = f"would be read as a table of the --data folder {data} ("
+    words += f"{table}, where file names ignore case): write it outside it"
+    assert "--out" in done.output and words in done.output, done.output
+    assert "Traceback" not in done.output
+    assert _tree(data) == before
+    assert sorted(p.name for p in data.iterdir()) == sorted(before)
+
+
+def test_the_data_folder_in_another_case_is_the_data_folder_where_case_is_ignored(tmp_path):
+    """``Path.resolve`` keeps the case typed: ``DATA/people.csv`` for the data folder
+    ``data`` is its table where the file system ignores case, and the file system is
+    asked. Where case counts, ``DATA`` is another folder and an output there is written."""
+    from spillover.data.outputs import check_not_inside, check_outside
+    from spillover.errors import OptionError
+
+    data = _jiang_copy(tmp_path / "data")
+    other = tmp_path / "DATA"
+    ignores_case = other.exists()
+    if not ignores_case:
+        other.mkdir()  # where case counts: a folder of its own
+    refusals = [
+        (lambda: check_outside(other / "people.csv", data, folder=False), "as a table"),
+        (lambda: check_outside(other / "Loans.jsonl", data, folder=False), "as a table"),
+        (lambda: check_outside(other / "fixed", data), "is inside the --data folder"),
+        (lambda: check_outside(other, data), "is the --data folder"),
+        (lambda: check_not_inside(other / "m.json", data, option="-s"), "is inside the"),
+    ]
+    for check, words in refusals:
+        if ignores_case:
+            with pytest.raises(OptionError, match=words):
+                check()
+        else:
+            check()
+    args = ["audit", "--data", str(data), "--out", str(other / "people.csv")]
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == (1 if ignores_case else 0), done.output
+
+
+#: ``spillover ARGS`` with the folder ``$1`` bind-mounted on ``$2`` (a mount namespace of its own)
+_BIND_THEN_RUN = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["audit", "--out", "{a}/people.csv"], "would be read as a table of the --data folder"),
+        (["remedy", "--subject", "jiang", "--apply", "--out", "{a}/fixed"], "is inside the"),
+        (["remedy", "--subject", "jiang", "--apply", "--out", "{a}"], "is the --data folder"),
+    ],
+    ids=["audit table", "remedy inside", "remedy folder"],
+)
+def test_the_data_folder_under_another_path_is_found_by_the_file_system(tmp_path, args, words):
+    """``DATA`` for the data folder ``data`` on a file system that ignores case is another
+    path to the same folder, which ``Path.resolve`` leaves as typed: the file system is
+    asked. A bind mount is such a path on any system: tried where a user namespace can
+    make one (``unshare -rm``)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode:
+        pytest.skip("no user namespace to bind-mount the data folder in")
+    data = _jiang_copy(tmp_path / "d")
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    before = _tree(data)
+    run = "import sys\nfrom spillover.cli import cli\ncli(sys.argv[1:], prog_name='spillover')"
+    given = [a.format(a=alias) for a in args] + ["--data", str(data)]
+    bind = ["unshare", "-rm", "sh", "-c", _BIND_THEN_RUN, "sh", str(data), str(alias)]
+    done = subprocess.run(
+        [*bind, sys.executable, "-c", run, *given], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert words in done.stderr and "outside it" in done.stderr, done.stderr
+    assert _tree(data) == before
+    assert sorted(p.name for p in data.iterdir()) == sorted(before)
+
+
 def test_a_file_anywhere_inside_a_folder_is_refused_whatever_its_name(tmp_path):
     """``check_not_inside`` (``link --save-settings`` and its ``--report``): not only a
     table's name, any file in the folder, or the folder itself; beside it or above is fine."""
@@ -474,6 +574,8 @@ def test_a_file_anywhere_inside_a_folder_is_refused_whatever_its_name(tmp_path):
         ("{d}/people.csv", "would be read as a table of the --data folder"),
         ("{d}", "is the --data folder"),
         ("{t}/d", None),  # the data folder named as a rotated log (FILE.2) beside it
+        ("{d}/Loans.JSONL", "would be read as a table of the --data folder"),
+        ("{t}/D", None),  # ... in another case (Checks.JSONL.2)
     ],
 )
 def test_serve_refuses_a_check_log_in_the_data_folder_before_anything_starts(
@@ -486,9 +588,10 @@ def test_serve_refuses_a_check_log_in_the_data_folder_before_anything_starts(
     pytest.importorskip("fastapi")
     monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
     data = _jiang_copy(tmp_path / "d")
-    if log == "{t}/d":
-        data = _jiang_copy(tmp_path / "checks.jsonl.2")
-        log, words = "{t}/checks.jsonl", "checks.jsonl.2 beside it is the --data folder"
+    if log in ("{t}/d", "{t}/D"):
+        name = "checks.jsonl.2" if log == "{t}/d" else "Checks.JSONL.2"
+        data = _jiang_copy(tmp_path / name)
+        log, words = "{t}/checks.jsonl", f"{name} beside it is the --data folder"
     before = _tree(data)
     path = log.format(d=data, t=tmp_path)
     done = CliRunner().invoke(cli, ["serve", "--data", str(data), "--check-log", path])
@@ -617,6 +720,12 @@ def test_report_refuses_a_bad_out_before_reading_the_data(tmp_path, out, words):
         ("checks.jsonl.0", 10, False),
         ("checks.jsonl.01", 10, False),
         ("checks.jsonl.\uff11", 10, False),  # a full-width 1 is no rotated name
+        # in another case: the same name where the file system ignores case
+        ("Checks.JSONL.1", 10, True),
+        ("checks.jsonl.LOCK", 10, True),
+        ("CHECKS.jsonl.Lock", 10, True),
+        ("Checks.JSONL.11", 10, False),
+        ("CHECKS.JSONL.20261206", 10, False),
     ],
 )
 def test_a_data_folder_beside_the_check_log_is_refused_only_under_a_name_it_takes(

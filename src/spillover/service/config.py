@@ -15,7 +15,7 @@ from typing import Any
 
 from ..backends.memory import MemoryBackend
 from ..connect import open_backend, read_dataset
-from ..data.outputs import check_outside
+from ..data.outputs import check_outside, within
 from ..errors import OptionError, SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.phones import DEFAULT_REGION
@@ -95,21 +95,27 @@ class ServeConfig:
         it, ``FILE.lock``, ``FILE.1`` ..., never have a table's name), the data folder
         itself, or a log whose lock or rotated file beside it (``FILE.1`` to
         ``FILE.<log_backups>``) would be the data folder or hold it (a rotation would move
-        it); a folder of another name beside it (``FILE.20261206``) is never touched. Any other file in the data folder is not read
-        by the loader: ``serve --data .`` keeps its default log there."""
+        it); a folder of another name beside it (``FILE.20261206``) is never touched. Names
+        are compared ignoring case on every system (``FILE.LOCK``, ``File.2``: the same
+        file where the file system ignores case), and a path through the data folder
+        under another name is the data folder (:func:`~spillover.data.outputs.within`).
+        Any other file in the data folder is not read by the loader: ``serve --data .``
+        keeps its default log there."""
         if self.data is None:
             return
         log = Path(self.check_log)
         base = Path(self.data).resolve()
-        if log.resolve() == base:
+        if within(log.resolve(), base) == ():
             raise OptionError(
                 "--check-log", f"{log} is the --data folder: write the check log elsewhere"
             )
         check_outside(log, self.data, option="--check-log", folder=False)
-        beside = log.absolute().parent.resolve()
-        if base.is_relative_to(beside) and base != beside:
-            name = base.relative_to(beside).parts[0]
-            suffix = name[len(log.name) + 1 :] if name.startswith(log.name + ".") else ""
+        parts = within(base, log.absolute().parent.resolve())
+        if parts:
+            name = parts[0]
+            # compared ignoring case, as check_outside compares a table's name
+            folded, stem = name.casefold(), log.name.casefold() + "."
+            suffix = folded[len(stem) :] if folded.startswith(stem) else ""
             # the names the log takes beside it: FILE.lock, FILE.1 ... FILE.<log_backups>
             # (never FILE.0, FILE.01 or a number past the backups: those are left alone)
             rotated = {str(n) for n in range(1, self.log_backups + 1)}
