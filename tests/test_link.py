@@ -27,7 +27,9 @@ from spillover.link.resolve import (
     name_forms,
     name_turned,
     pairwise_quality,
+    shipped_prior,
 )
+from spillover.link.settings import SHIPPED_PRIOR_RECORDS
 from spillover.rules import MATCH_FIELDS, MatchKey
 from spillover.synth.generate import generate
 from spillover.synth.population import GIVEN, SURNAMES
@@ -1230,3 +1232,76 @@ def test_line_breaks_in_cells_survive_the_linked_folder(tmp_path):
     assert {k: p.name for k, p in new.items()} == names
     assert {p.city for p in new.values()} == {"Hang\rzhou"}
     assert linked.people["P1"].name == "Xu\rYan"
+
+
+PRIOR = "probability_two_random_records_match"
+
+
+def test_the_shipped_prior_falls_with_the_records_never_rises():
+    shipped = load_settings(None)[PRIOR]
+    assert SHIPPED_PRIOR_RECORDS == 15_929
+    assert shipped_prior(1) == shipped_prior(SHIPPED_PRIOR_RECORDS) == shipped
+    assert shipped_prior(2 * SHIPPED_PRIOR_RECORDS) == pytest.approx(shipped / 2)
+    assert shipped_prior(1_000_000) == pytest.approx(shipped * 15_929 / 1_000_000)
+    assert shipped_prior(300, estimated_on=100) == pytest.approx(shipped / 3)
+
+
+def many_records(tmp_path: Path, count: int) -> Path:
+    """``count`` records of as many people, no two sharing a name, then two namesakes in
+    one city with nothing else (the wrong join a too high prior makes)."""
+    rows = [rec(f"r{i:05d}", f"Person {i:05d}", "", "", city=f"C{i % 97}") for i in range(count)]
+    rows += [rec("w1", "Wang Wei", city="Beijing"), rec("w2", "Wang Wei", city="Beijing")]
+    return write_records(tmp_path / "in", rows)
+
+
+def test_the_shipped_prior_is_scaled_to_a_folder_above_its_records(tmp_path, run):
+    """Above SHIPPED_PRIOR_RECORDS records the shipped model's prior is scaled to the folder
+    (the chance two random records are one person falls as 1 / records), said in a note and
+    in the model saved; a prior given with --settings is not, whatever the folder."""
+    data = many_records(tmp_path, SHIPPED_PRIOR_RECORDS + 71)  # 16 002 records
+    n = SHIPPED_PRIOR_RECORDS + 73
+    args = ("link", "--data", str(data), "--no-train", "--threshold", "0.5")
+    result = run(*args, "--out", str(tmp_path / "out"), "--save-settings", str(tmp_path / "m"))
+    assert result.exit_code == 0, result.output
+    scaled = json.loads((tmp_path / "m").read_text(encoding="utf-8"))[PRIOR]
+    assert scaled == shipped_prior(n) == pytest.approx(load_settings(None)[PRIOR] * 15_929 / n)
+    assert f"note: prior: the shipped model's prior scaled to {n} records (0.0001)" in result.output
+    # the shipped model given back as a file keeps its prior as written
+    (tmp_path / "given.json").write_text(json.dumps(load_settings(None)), encoding="utf-8")
+    given = run(
+        *args,
+        "--out",
+        str(tmp_path / "o2"),
+        "--settings",
+        str(tmp_path / "given.json"),
+        "--save-settings",
+        str(tmp_path / "m2"),
+    )
+    assert given.exit_code == 0 and "prior:" not in given.output, given.output
+    kept = json.loads((tmp_path / "m2").read_text(encoding="utf-8"))[PRIOR]
+    assert kept == load_settings(None)[PRIOR] > scaled
+
+
+def test_training_that_keeps_the_shipped_prior_keeps_it_scaled(tmp_path):
+    """A run estimating its model whose prior cannot be estimated (no pair shares an ID
+    number, or a name and a phone or a birth date) falls back on the shipped prior: scaled."""
+    data = many_records(tmp_path, SHIPPED_PRIOR_RECORDS + 71)
+    summary = link(data, tmp_path / "out", save_settings=tmp_path / "m.json")
+    assert summary.trained
+    n = SHIPPED_PRIOR_RECORDS + 73
+    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))[PRIOR] == shipped_prior(n)
+    assert any(note.startswith("prior: the shipped model's prior scaled") for note in summary.notes)
+
+
+@pytest.mark.parametrize("train", [False, None])
+def test_below_its_records_the_shipped_prior_is_as_shipped(tmp_path, train):
+    """A folder of at most SHIPPED_PRIOR_RECORDS records links with the shipped prior as it
+    is (the default on fewer than AUTO_TRAIN_RECORDS records, or --no-train), no note."""
+    data = many_records(tmp_path, 1200 if train is False else 400)
+    summary = link(data, tmp_path / "out", train=train, save_settings=tmp_path / "m.json")
+    assert not summary.trained
+    assert (
+        json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))[PRIOR]
+        == (load_settings(None)[PRIOR])
+    )
+    assert not any(note.startswith("prior:") for note in summary.notes)

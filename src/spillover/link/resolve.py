@@ -76,7 +76,13 @@ from ..facts.phones import CN_MOBILE_SHAPE, DEFAULT_REGION, normalize_phone
 from ..facts.resident_id import validate_resident_id
 from ..files.write import atomic_file, atomic_folder, write_data_rows
 from ..rules import match_key
-from .settings import AUTO_TRAIN_RECORDS, DEFAULT_THRESHOLD, MAX_BLOCK_SIZE, SETTINGS_VERSION
+from .settings import (
+    AUTO_TRAIN_RECORDS,
+    DEFAULT_THRESHOLD,
+    MAX_BLOCK_SIZE,
+    SETTINGS_VERSION,
+    SHIPPED_PRIOR_RECORDS,
+)
 
 __all__ = [
     "AUTO_TRAIN_RECORDS",
@@ -88,6 +94,7 @@ __all__ = [
     "PINYIN_SYLLABLES",
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
+    "SHIPPED_PRIOR_RECORDS",
     "TF_MIN_RECORDS",
     "WIDE_RULE_KEY",
     "LinkSummary",
@@ -101,6 +108,7 @@ __all__ = [
     "name_turned",
     "new_person_id",
     "pairwise_quality",
+    "shipped_prior",
 ]
 
 #: The columns of the ``records`` table (docs/contract.md §1), in file order.
@@ -376,6 +384,27 @@ def default_settings() -> dict[str, Any]:
     )
     settings: dict[str, Any] = json.loads(text)
     return settings
+
+
+def shipped_prior(records: int, estimated_on: int = SHIPPED_PRIOR_RECORDS) -> float:
+    """The shipped model's prior (``probability_two_random_records_match``) for a folder of
+    ``records`` records: as shipped up to ``estimated_on`` records (those it was estimated
+    on, :data:`SHIPPED_PRIOR_RECORDS`), scaled by ``estimated_on / records`` above (the
+    chance that two random records are one person falls about as 1 / records).
+
+    >>> shipped_prior(500) == default_settings()["probability_two_random_records_match"]
+    True
+    >>> f"{shipped_prior(1_000_000):.2g}", f"{shipped_prior(200, estimated_on=100):.2g}"
+    ('1.6e-06', '5e-05')
+    """
+    prior = float(default_settings()["probability_two_random_records_match"])
+    if records <= estimated_on:
+        return prior
+    return prior * (estimated_on / records)
+
+
+def _prior_note(records: int, prior: float) -> str:
+    return f"prior: the shipped model's prior scaled to {records} records ({prior:.2g})"
 
 
 def load_settings(path: Path | None) -> dict[str, Any]:
@@ -1043,7 +1072,7 @@ def _train(
             f"training: m probabilities of {', '.join(kept)} not estimated (no pairs): "
             "kept from the model"
         )
-    _keep_prior(trained, settings, notes, estimated=prior_estimated)
+    _keep_prior(trained, settings, notes, estimated=prior_estimated, records=n)
     _fill_unseen(trained, 1.0 / _U_SAMPLE_PAIRS)
     _keep_implausible(trained, settings, notes)
     return trained
@@ -1105,18 +1134,27 @@ def _em_session(linker: Any, rule: str) -> bool:
 
 
 def _keep_prior(
-    trained: dict[str, Any], settings: Mapping[str, Any], notes: list[str], *, estimated: bool
+    trained: dict[str, Any],
+    settings: Mapping[str, Any],
+    notes: list[str],
+    *,
+    estimated: bool,
+    records: int,
 ) -> None:
-    """The prior of ``settings`` (or of the shipped model) when training gave none that a
-    model can use: no pair agreed on the prior's rules (Splink's estimate is 0, nothing
-    would join) or every pair did (1, whose odds are infinite)."""
+    """The prior of ``settings`` (or the shipped model's, scaled to ``records``:
+    :func:`shipped_prior`) when training gave none that a model can use: no pair agreed on
+    the prior's rules (Splink's estimate is 0, nothing would join) or every pair did (1,
+    whose odds are infinite)."""
     prior = trained.get("probability_two_random_records_match")
     if estimated and isinstance(prior, int | float) and 0 < prior < 1:
         return
-    trained["probability_two_random_records_match"] = settings.get(
-        "probability_two_random_records_match",
-        default_settings()["probability_two_random_records_match"],
-    )
+    if "probability_two_random_records_match" in settings:
+        kept = settings["probability_two_random_records_match"]
+    else:
+        kept = shipped_prior(records)
+        if records > SHIPPED_PRIOR_RECORDS:
+            notes.append(_prior_note(records, kept))
+    trained["probability_two_random_records_match"] = kept
     notes.append(
         "training: no pair shares an ID number or a name and a phone: the prior "
         "(probability_two_random_records_match) kept from the model"
@@ -1545,7 +1583,9 @@ def _run_model(
     on_model: Callable[[ModelRun], None] | None = None,
 ) -> tuple[dict[str, Any], int, pa.Table, _Blocking]:
     """The model (trained when ``train``), how many pairs it scored and the pairs that
-    join, in DuckDB; the blocking's notes come first in ``notes``."""
+    join, in DuckDB; the blocking's notes come first in ``notes``. With no ``settings`` (the
+    shipped model) its prior is scaled to the records (:func:`shipped_prior`), and a run
+    that keeps it so says it in ``notes``."""
     import duckdb
 
     con = duckdb.connect()
@@ -1555,6 +1595,10 @@ def _run_model(
         con.unregister("prepared_arrow")
         records = prepared.num_rows
         del prepared  # in DuckDB now
+        prior = "probability_two_random_records_match"
+        scaled = settings is None and records > SHIPPED_PRIOR_RECORDS
+        if scaled:
+            model = {**model, prior: shipped_prior(records)}
         blocking = _Blocking(con, cap)
         _phone_identities(con)  # the phone's term frequency and the hard rule use it
         with _quiet_splink(), _run_errors(settings):
@@ -1566,6 +1610,8 @@ def _run_model(
             start = model
             if train:
                 model = _train(con, model, seed, blocking, notes)
+            if scaled and model[prior] == start[prior]:  # not estimated here: kept scaled
+                notes.append(_prior_note(records, model[prior]))
             _scale_term_frequencies(con, model)
             # the pairs below the threshold are kept only for the report
             cut = None if on_model is not None else threshold

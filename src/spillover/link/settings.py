@@ -17,6 +17,7 @@ __all__ = [
     "EXTRA_MODULES",
     "MAX_BLOCK_SIZE",
     "SETTINGS_VERSION",
+    "SHIPPED_PRIOR_RECORDS",
     "require_extra",
 ]
 
@@ -32,6 +33,14 @@ MAX_BLOCK_SIZE = 1000
 #: The model shipped with the package (``spillover/link/<version>.json``, made by
 #: ``scripts/make-link-model.py``): the fallback for folders too small to estimate their own.
 SETTINGS_VERSION = "splink-v5"
+
+#: How many records the shipped model's prior (``probability_two_random_records_match``)
+#: was estimated on (``synth --people 8000 --seed 11 --records``). The prior is the chance
+#: that two records taken at random are one person: the true pairs grow about as the
+#: records, all pairs as their square, so it falls about as 1 / records. Used on a larger
+#: folder the shipped prior is scaled by ``SHIPPED_PRIOR_RECORDS / records`` (never upward:
+#: a smaller folder keeps it as shipped); a prior given with ``--settings`` never is.
+SHIPPED_PRIOR_RECORDS = 15_929
 
 #: With no model given, a folder of at least this many records gets one estimated from its
 #: own records (``--train``); a smaller one is linked with the shipped model.
