@@ -407,6 +407,25 @@ def _prior_note(records: int, prior: float) -> str:
     return f"prior: the shipped model's prior scaled to {records} records ({prior:.2g})"
 
 
+def _scaled_prior(
+    settings: str | Path | None,
+    records: int,
+    start: dict[str, Any],
+    model: dict[str, Any],
+    notes: list[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``start`` and ``model`` with the shipped prior scaled to ``records``
+    (:func:`shipped_prior`) where the model linked with keeps it (no ``settings`` file, more
+    than :data:`SHIPPED_PRIOR_RECORDS` records, and no prior estimated from these records),
+    said in ``notes``; else as they are."""
+    key = "probability_two_random_records_match"
+    if settings is not None or records <= SHIPPED_PRIOR_RECORDS or model[key] != start[key]:
+        return start, model
+    prior = shipped_prior(records)
+    notes.append(_prior_note(records, prior))
+    return {**start, key: prior}, {**model, key: prior}
+
+
 def load_settings(path: Path | None) -> dict[str, Any]:
     """The model in ``path`` (a Splink settings JSON), or the shipped one when ``None``.
 
@@ -1595,10 +1614,6 @@ def _run_model(
         con.unregister("prepared_arrow")
         records = prepared.num_rows
         del prepared  # in DuckDB now
-        prior = "probability_two_random_records_match"
-        scaled = settings is None and records > SHIPPED_PRIOR_RECORDS
-        if scaled:
-            model = {**model, prior: shipped_prior(records)}
         blocking = _Blocking(con, cap)
         _phone_identities(con)  # the phone's term frequency and the hard rule use it
         with _quiet_splink(), _run_errors(settings):
@@ -1608,10 +1623,9 @@ def _run_model(
             shipped = settings is None and not train
             _term_frequencies(con, model, TF_MIN_RECORDS if shipped else 1)
             start = model
-            if train:
+            if train:  # from the prior as shipped: a trained model is the one it always was
                 model = _train(con, model, seed, blocking, notes)
-            if scaled and model[prior] == start[prior]:  # not estimated here: kept scaled
-                notes.append(_prior_note(records, model[prior]))
+            start, model = _scaled_prior(settings, records, start, model, notes)
             _scale_term_frequencies(con, model)
             # the pairs below the threshold are kept only for the report
             cut = None if on_model is not None else threshold
