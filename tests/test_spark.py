@@ -630,3 +630,167 @@ def test_jsonl_numbers_in_text_fields_are_read_as_written_on_both_engines(spark,
     text = want.decode()
     for pid, eid, _ in new:
         assert f"\n{eid},quickcash,person,{pid}," in text.replace("\r\n", "\n")
+
+
+def _audit_both(tmp_path: Path, folder: Path) -> list[tuple[int, str]]:
+    """The exit code and the first line of ``spillover audit`` on ``folder`` with each engine
+    (numpy, then Spark on local[2]); an audit that refuses writes no file."""
+    out = []
+    for engine in ("numpy", "spark"):
+        args = ["--engine", "spark", "--master", "local[2]"] if engine == "spark" else []
+        file = tmp_path / f"{engine}-refused.csv"
+        res = CliRunner().invoke(cli, ["audit", *args, "--data", str(folder), "--out", str(file)])
+        assert res.exit_code != 0 or file.exists(), (engine, res.output)
+        out.append((res.exit_code, res.output.strip()))
+    return out
+
+
+def _as_parquet(folder: Path, table: str, types: dict, convert: dict) -> None:
+    """``folder``'s ``table.csv`` as ``table.parquet``: text columns (an empty cell a null)
+    but those of ``types``, their values made by ``convert``."""
+    import pyarrow as pa
+
+    path = folder / f"{table}.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    arrays = []
+    for i, name in enumerate(header):
+        cells = [r[i] or None for r in rows]
+        if name in convert:
+            cells = [None if c is None else convert[name](c) for c in cells]
+        arrays.append(pa.array(cells, types.get(name, pa.string())))
+    pq.write_table(pa.Table.from_arrays(arrays, names=header), path.with_suffix(".parquet"))
+    path.unlink()
+
+
+def _parquet_types() -> list:
+    import pyarrow as pa
+
+    day = datetime.date.fromisoformat
+    return [
+        pytest.param("phones", "verified", pa.int64(), lambda v: int(v == "true"), id="int-bool"),
+        pytest.param("people", "person_id", pa.binary(), str.encode, id="binary-id"),
+        pytest.param("phones", "phone", pa.int64(), int, id="int-phone"),
+        pytest.param("people", "name", pa.int32(), len, id="int-name"),
+        pytest.param(
+            "phones",
+            "since",
+            pa.timestamp("us"),
+            lambda v: datetime.datetime.combine(day(v), datetime.time()),
+            id="timestamp-day",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("table", "column", "kind", "convert"), _parquet_types())
+def test_parquet_columns_of_a_type_not_accepted_are_refused_by_both_engines(
+    spark, tmp_path, table, column, kind, convert
+):
+    """A Parquet column of a type its field may not have (integers for a boolean or a phone,
+    binary ids, a timestamp for a day: docs/contract.md §1, Parquet tables) is refused by
+    both engines; Spark read every such column as its text (``1`` a true ``verified``)
+    and audited the folder the embedded loaders refused."""
+    folder = tmp_path / "typed"
+    shutil.copytree(JIANG, folder)
+    _as_parquet(folder, table, {column: kind}, {column: convert})
+    (numpy_code, numpy_says), (spark_code, spark_says) = _audit_both(tmp_path, folder)
+    assert numpy_code == 1 and f"{column}: column type" in numpy_says
+    assert spark_code == 1, spark_says
+    assert f"{table}.parquet: {column}: column type " in spark_says
+    assert "is not accepted; expected" in spark_says
+
+
+def test_parquet_columns_of_accepted_types_give_the_kernels_csv(spark, tmp_path):
+    """Native Parquet columns where their fields allow them (a bool ``verified``, date32
+    days, a float ``amount``, a column of nulls only, typed or Arrow's ``null``) give the
+    same audit on both engines as the CSV folder."""
+    import pyarrow as pa
+
+    folder = tmp_path / "typed"
+    shutil.copytree(JIANG, folder)
+    day = datetime.date.fromisoformat
+    _as_parquet(
+        folder,
+        "phones",
+        {"verified": pa.bool_(), "since": pa.date32(), "until": pa.date32()},
+        {"verified": lambda v: v == "true", "since": day, "until": day},
+    )
+    _as_parquet(folder, "loans", {"amount": pa.float64()}, {"amount": float})
+    _as_parquet(folder, "people", {"city": pa.null()}, {"city": lambda v: None})
+    want = _audit_csv(tmp_path, JIANG, "numpy")
+    assert _audit_csv(tmp_path, folder, "numpy") == want
+    assert _audit_csv(tmp_path, folder, "spark") == want
+
+
+def test_rows_of_blank_cells_are_skipped_by_both_engines(spark, tmp_path):
+    """A CSV line of empty or blank cells (``,,,``, ``" ", ""``) and a Parquet row of nulls
+    are skipped as a blank line is (docs/contract.md §1), on Spark too, which refused them
+    as rows with no ``loan_id``; the audit is the one without them."""
+    folder = tmp_path / "blank"
+    shutil.copytree(JIANG, folder)
+    loans = folder / "loans.csv"
+    lines = loans.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2:2] = [",,,,,,,,\n", ' , ,"",\t,\u3000, , , , \n']
+    loans.write_text("".join(lines), encoding="utf-8")
+    people = folder / "people.csv"
+    people.write_text(people.read_text(encoding="utf-8") + ",,,\n", encoding="utf-8")
+    _as_parquet(folder, "people", {}, {})
+    want = _audit_csv(tmp_path, JIANG, "numpy")
+    assert _audit_csv(tmp_path, folder, "numpy") == want
+    assert _audit_csv(tmp_path, folder, "spark") == want
+
+
+def test_single_quoted_json_is_refused_by_both_engines(spark, tmp_path):
+    """JSON strings are in double quotes: a JSONL line written with single quotes is no
+    JSON, refused by the embedded loader; Spark's reader took it unless told not to."""
+    folder = tmp_path / "quotes"
+    shutil.copytree(JIANG, folder)
+    lines = [json.dumps(p) for p in _as_jsonl(folder / "people.csv", "")]
+    lines.append("{'person_id': 'zz', 'name': 'Z'}")
+    (folder / "people.csv").unlink()
+    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (numpy_code, numpy_says), (spark_code, spark_says) = _audit_both(tmp_path, folder)
+    assert numpy_code == 1 and "people.jsonl:4: (row): not valid JSON" in numpy_says
+    assert spark_code == 1 and "people.jsonl: cannot be read" in spark_says
+
+
+def test_a_column_named_as_a_read_one_in_another_case_is_ignored_by_both_engines(spark, tmp_path):
+    """``Status`` and ``Phone_Verified`` beside ``status`` and ``phone_verified`` are other
+    columns, ignored (docs/contract.md §1: names are compared exactly); Spark took each
+    pair for twins, renamed both and refused the folder for a missing ``status`` (or read
+    no ``phone_verified``), which the embedded loaders audit."""
+    from spillover.audit.spark import read_tables
+
+    folder = tmp_path / "cases"
+    shutil.copytree(JIANG, folder)
+    loans = folder / "loans.csv"
+    header, *rows = loans.read_text(encoding="utf-8").splitlines()
+    flipped = {"true": "false", "false": "true"}
+    lines = [f"{header},Status,Phone_Verified"]
+    lines += [f"{r},lost,{flipped[r.split(',')[6]]}" for r in rows]
+    loans.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    read = read_tables(spark, str(folder))["loans"]
+    got = sorted((r["loan_id"], r["status"], r["phone_verified"]) for r in read.collect())
+    want = sorted(tuple(r.split(",")[i] for i in (0, 4, 6)) for r in rows)
+    assert got == want
+    assert _audit_csv(tmp_path, folder, "spark") == _audit_csv(tmp_path, JIANG, "numpy")
+    assert _audit_csv(tmp_path, folder, "numpy") == _audit_csv(tmp_path, JIANG, "numpy")
+
+
+@pytest.mark.parametrize("row", ["XY-X-1,quickcash,xu_yan,2023-03-02,defaulted,,,,,x", "XY-X-1"])
+def test_a_csv_line_of_another_length_than_the_header_is_refused_by_both_engines(
+    spark, tmp_path, row
+):
+    """A loan line with a cell more or fewer than the header is refused by both engines
+    (docs/contract.md §1: "the wrong number of cells"); Spark, which parsed only the
+    columns it reads, took it (the extra cell dropped, the missing ones empty). It reads
+    every cell now (blank rows are skipped) and its reader refuses the line, naming the
+    file."""
+    folder = tmp_path / "cells"
+    shutil.copytree(JIANG, folder)
+    with (folder / "loans.csv").open("a", encoding="utf-8") as f:
+        f.write(row + "\n")
+    (numpy_code, numpy_says), (spark_code, spark_says) = _audit_both(tmp_path, folder)
+    assert numpy_code == 1 and "loans.csv:12: (row): expected 9 cells" in numpy_says
+    assert spark_code == 1 and spark_says.startswith("spillover: error: Spark failed: ")
+    assert "loans.csv" in spark_says.splitlines()[-1]

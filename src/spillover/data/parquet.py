@@ -23,7 +23,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["SUFFIX", "PartsError", "as_text", "column_problem", "decoded", "is_table_path", "parts"]
+__all__ = [
+    "SUFFIX",
+    "PartsError",
+    "as_text",
+    "column_problem",
+    "decoded",
+    "is_table_path",
+    "parts",
+    "type_refused",
+]
 
 #: the file name suffix of a Parquet table (a file or a folder of parts)
 SUFFIX = ".parquet"
@@ -109,7 +118,17 @@ def column_problem(kind: str, dtype: pa.DataType) -> str | None:
         pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype)
     ):
         return None
-    return f"column type {dtype} is not accepted; expected {_EXPECTED[kind]}"
+    return type_refused(kind, str(dtype))
+
+
+def type_refused(kind: str, type_name: str) -> str:
+    """What is wrong with a column of the type ``type_name`` that may not hold a field of
+    ``kind`` (the one wording, the Spark audit's too).
+
+    >>> type_refused("bool", "bigint")
+    'column type bigint is not accepted; expected bool or text'
+    """
+    return f"column type {type_name} is not accepted; expected {_EXPECTED[kind]}"
 
 
 def as_text(column: pa.ChunkedArray) -> pa.Array:

@@ -18,13 +18,16 @@ from ...data.contract import (
     CSV,
     FALSE,
     JSONL,
+    PARQUET,
     REQUIRED_TABLES,
     SPACES,
     SUFFIXES,
     TRUE,
+    field_kinds,
     required_columns,
 )
 from ...data.contract import TABLES as CONTRACT_TABLES
+from ...data.parquet import type_refused
 from ...errors import SpilloverError
 from ...facts.columns import FOREVER, NEVER
 from .kept import cache
@@ -57,6 +60,8 @@ TABLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     )
     for table, model in CONTRACT_TABLES.items()
 }
+#: every column name of the contract's tables (a CSV header cell that is one keeps its name)
+_COLUMNS = frozenset(c for model in CONTRACT_TABLES.values() for c in model.model_fields)
 
 
 # -- a data folder --------------------------------------------------------------------------
@@ -106,34 +111,15 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
             schema = StructType([StructField(c, StringType()) for c in (*required, *optional)])
             tables[table] = spark.createDataFrame([], schema)
             continue
-        try:
-            if path.endswith(CSV):
-                df = spark.read.csv(
-                    path,
-                    schema=_header_schema(spark, path),
-                    header=True,
-                    inferSchema=False,
-                    # a file whose values hold no line break is split across tasks
-                    multiLine=not _one_line_rows(path),
-                    escape='"',
-                    mode="FAILFAST",
-                )
-            elif path.endswith(JSONL):
-                # JSON has no NaN or Infinity (the embedded loader refuses them too)
-                df = spark.read.json(
-                    path,
-                    primitivesAsString=True,
-                    allowNonNumericNumbers=False,
-                    mode="FAILFAST",
-                )
-            else:
-                df = spark.read.parquet(path)
-        except Exception as exc:
-            raise SpilloverError(f"{path}: cannot be read: {first_line(exc)}") from None
+        df = _read(spark, path)
         names = {c.strip(): c for c in df.columns}
         missing = [c for c in required if c not in names]
         if missing:
             raise SpilloverError(f"{path}: required column(s) missing: {', '.join(missing)}")
+        if path.endswith(PARQUET):
+            _check_types(df, table, names, path)
+        if not path.endswith(JSONL):  # a CSV line or Parquet row of blanks is skipped
+            df = df.where(~_all_blank(df))
         cols = []
         for c in (*required, *optional):
             if c in names:
@@ -145,6 +131,85 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
     return tables
 
 
+def _read(spark: SparkSession, path: str) -> DataFrame:
+    """The table at ``path`` (``.csv``, ``.jsonl``, ``.parquet``) as Spark reads it, CSV and
+    JSON values as text; a file Spark cannot read is refused in one line."""
+    try:
+        if path.endswith(CSV):
+            return spark.read.csv(
+                path,
+                schema=_header_schema(path),
+                header=True,
+                inferSchema=False,
+                # a file whose values hold no line break is split across tasks
+                multiLine=not _one_line_rows(path),
+                escape='"',
+                mode="FAILFAST",
+            )
+        if path.endswith(JSONL):
+            # JSON has no NaN or Infinity, and strings in double quotes only (the embedded
+            # loader refuses them too; Spark's reader takes 'single quoted' text unless told)
+            return spark.read.json(
+                path,
+                primitivesAsString=True,
+                allowNonNumericNumbers=False,
+                allowSingleQuotes=False,
+                mode="FAILFAST",
+            )
+        return spark.read.parquet(path)
+    except Exception as exc:
+        raise SpilloverError(f"{path}: cannot be read: {first_line(exc)}") from None
+
+
+def _all_blank(df: DataFrame) -> Column:
+    """Every cell of a row (of any column, read or not) missing or blank after trimming: the
+    embedded loaders skip such a row (a CSV line of empty cells, a Parquet row of nulls)."""
+    from pyspark.sql import functions as F
+
+    blank = F.lit(True)
+    for c in df.columns:
+        blank = blank & F.coalesce(_trimmed(F.col(f"`{c}`")) == "", F.lit(True))
+    return blank
+
+
+def _type_accepted(kind: str, dtype: Any) -> bool:
+    """Whether a Parquet column Spark reads as ``dtype`` may hold a field of ``kind`` (the
+    embedded loaders' rule, :func:`spillover.data.parquet.column_problem`): text anywhere, a
+    boolean, a date, a number (integer, floating point, decimal) for its own kind."""
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.StringType | T.VarcharType | T.CharType | T.NullType):
+        return True
+    return (
+        (kind == "bool" and isinstance(dtype, T.BooleanType))
+        or (kind == "date" and isinstance(dtype, T.DateType))
+        or (kind == "number" and isinstance(dtype, T.NumericType))
+    )
+
+
+def _check_types(df: DataFrame, table: str, names: Mapping[str, str], path: str) -> None:
+    """Refuse a Parquet column of the contract whose type may not hold its field (an integer
+    id or boolean, a timestamp, binary, a list: docs/contract.md §1, Parquet tables), as the
+    embedded loaders do. A column of such a type that holds no value passes: Spark reads a
+    column of nulls only (Arrow's ``null`` type, accepted) as integers, so the two cannot
+    be told apart; its values are missing either way."""
+    from pyspark.sql import functions as F
+
+    kinds = field_kinds(CONTRACT_TABLES[table])
+    types = {f.name: f.dataType for f in df.schema.fields}
+    wrong = [
+        (c, names[c]) for c in kinds if c in names and not _type_accepted(kinds[c], types[names[c]])
+    ]
+    if not wrong:
+        return
+    counts = df.agg(*(F.count(F.col(f"`{name}`")) for _, name in wrong)).first()
+    assert counts is not None
+    for (c, name), n in zip(wrong, counts, strict=True):
+        if n:
+            problem = type_refused(kinds[c], types[name].simpleString())
+            raise SpilloverError(f"the data was refused: {path}: {c}: {problem}")
+
+
 def _trimmed(column: Column) -> Column:
     """``column`` as text, trimmed at both ends of every character the embedded loaders
     trim (:data:`~spillover.data.contract.SPACES`, Python's ``str.strip()``: tabs, line
@@ -154,10 +219,13 @@ def _trimmed(column: Column) -> Column:
     return F.btrim(column.cast("string"), F.lit(SPACES))
 
 
-def _header_schema(spark: SparkSession, path: str) -> StructType | None:
-    """The columns of a local CSV file as Spark names them from its header (empty names
-    ``_c<i>``, names given twice, in any case, ``<name><i>``: Spark's own rule), all text:
-    read here, so that Spark does not run a job to read the header. None (Spark reads
+def _header_schema(path: str) -> StructType | None:
+    """The columns of a local CSV file named from its header, all text: read here, so that
+    Spark does not run a job to read the header. A column the embedded loaders read (its
+    name, trimmed, one of the contract's) keeps its name, and one given twice as written
+    becomes ``<name><i>`` (Spark's own rule); any other column is ``_c<i>``, so that a
+    column the loaders ignore (``Status`` beside ``status``) never clashes with one they
+    read (Spark compares names in any case, and took both for twins). None (Spark reads
     the header) for a folder of parts, a file on a cluster file system or an empty one."""
     from pyspark.sql.types import StringType, StructField, StructType
 
@@ -171,11 +239,8 @@ def _header_schema(spark: SparkSession, path: str) -> StructType | None:
     row = next(csv.reader(io.StringIO(head, newline="")), [])
     if not row:
         return None
-    case_sensitive = spark.conf.get("spark.sql.caseSensitive", "false") == "true"
-    names = [v if case_sensitive else v.lower() for v in row if v]
-    twice = {v for v in names if names.count(v) > 1}
     safe = [
-        f"_c{i}" if not v else f"{v}{i}" if (v if case_sensitive else v.lower()) in twice else v
+        (f"{v}{i}" if row.count(v) > 1 else v) if v.strip() in _COLUMNS else f"_c{i}"
         for i, v in enumerate(row)
     ]
     return StructType([StructField(c, StringType()) for c in safe])

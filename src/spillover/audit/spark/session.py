@@ -174,10 +174,18 @@ def file_system(spark: SparkSession, path: str) -> tuple[Any, Any]:
 
 
 def first_line(exc: BaseException) -> str:
-    """The first line of a Spark error that says what went wrong (no stack trace)."""
+    """The first line of a Spark error that says what went wrong (no stack trace; not
+    py4j's ``An error occurred while calling o12.collectToPython.`` before the Java error,
+    which names the file a job could not read).
+
+    >>> first_line(Exception("An error occurred while calling o7.json.\\n: org.x: bad file"))
+    'org.x: bad file'
+    """
     text = str(exc).strip()
     for line in text.splitlines():
-        line = line.strip()
+        line = line.strip().removeprefix(": ")
+        if re.fullmatch(r"An error occurred while calling [\w.]+\.", line):
+            continue
         if line and not line.startswith(("JVM stacktrace", "at ")):
             return line[:300]
     return type(exc).__name__
