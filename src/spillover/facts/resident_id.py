@@ -31,12 +31,13 @@ _ID_LIKE = re.compile(rf"(?<!\d)\d{{17}}(?:\d(?!\d)|{_CHECK_X})")
 #: too) and a space, in that order, each of them optional (``1``, ``1 2``, ``1-2``,
 #: ``1 - 2``); possessive (``?+``): no backtracking, the chain is read in one pass
 _SEPARATOR = "[ \u00a0\u3000]?+[-.\u2010-\u2015\u2212\uff0d\uff0e]?+[ \u00a0\u3000]?+"
-#: a chain of at least 17 digits joined by separators (``330106 19820315 4015``), as
-#: long as it goes, and an ``X`` after it (:func:`mask_ids_in` decides what to mask)
 #: the spaces of :data:`_SEPARATOR` a message shows escaped (:func:`repr` writes a no-break
 #: and an ideographic space so): each escape and the space it stands for
 _UNESCAPED = {"\\xa0": "\u00a0", "\\u00a0": "\u00a0", "\\u3000": "\u3000"}
-_ESCAPED_SPACE = re.compile(r"\\(?:xa0|u00a0|u3000)", re.IGNORECASE)
+#: any of those escapes, in either case (``\\XA0``): :data:`_UNESCAPED` spelled as a pattern
+_ESCAPED_SPACE = re.compile("|".join(map(re.escape, _UNESCAPED)), re.IGNORECASE)
+#: a chain of at least 17 digits joined by separators (``330106 19820315 4015``), as
+#: long as it goes, and an ``X`` after it (:func:`mask_ids_in` decides what to mask)
 _DIGIT_CHAIN = re.compile(rf"(?<!\d)\d(?:{_SEPARATOR}\d){{16,}}+(?:{_SEPARATOR}{_CHECK_X})?+")
 
 #: the first two digits an ID number's address code (GB/T 2260) may begin with: a
