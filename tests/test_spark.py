@@ -289,15 +289,21 @@ def test_bad_records_are_refused_in_one_line(spark, tmp_path, table, old, new, m
     assert numpy.exit_code == 1  # the embedded loader refuses the same folder
 
 
+def _people_jsonl_with(folder: Path, line: str) -> Path:
+    """The Jiang case copied to ``folder`` with its people as JSONL and ``line`` after them
+    (the table's fourth line)."""
+    shutil.copytree(JIANG, folder)
+    lines = [json.dumps(p) for p in _as_jsonl(folder / "people.csv", "")]
+    lines.append(line)
+    (folder / "people.csv").unlink()
+    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
 def test_nan_in_a_jsonl_table_is_refused_by_both_engines(spark, tmp_path):
     """JSON has no NaN literal: Spark's JSON reader would take it (as the text "NaN"),
     Python's json reads it too; both engines refuse the line."""
-    folder = tmp_path / "nan"
-    shutil.copytree(JIANG, folder)
-    lines = [json.dumps(p) for p in _as_jsonl(folder / "people.csv", "")]
-    lines.append('{"person_id": "nan_person", "name": NaN}')
-    (folder / "people.csv").unlink()
-    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    folder = _people_jsonl_with(tmp_path / "nan", '{"person_id": "nan_person", "name": NaN}')
     for engine in ("numpy", "spark"):
         args = ["--engine", "spark", "--master", "local[2]"] if engine == "spark" else []
         out = tmp_path / f"{engine}.csv"
@@ -743,12 +749,7 @@ def test_rows_of_blank_cells_are_skipped_by_both_engines(spark, tmp_path):
 def test_single_quoted_json_is_refused_by_both_engines(spark, tmp_path):
     """JSON strings are in double quotes: a JSONL line written with single quotes is no
     JSON, refused by the embedded loader; Spark's reader took it unless told not to."""
-    folder = tmp_path / "quotes"
-    shutil.copytree(JIANG, folder)
-    lines = [json.dumps(p) for p in _as_jsonl(folder / "people.csv", "")]
-    lines.append("{'person_id': 'zz', 'name': 'Z'}")
-    (folder / "people.csv").unlink()
-    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    folder = _people_jsonl_with(tmp_path / "quotes", "{'person_id': 'zz', 'name': 'Z'}")
     (numpy_code, numpy_says), (spark_code, spark_says) = _audit_both(tmp_path, folder)
     assert numpy_code == 1 and "people.jsonl:4: (row): not valid JSON" in numpy_says
     assert spark_code == 1 and "people.jsonl: cannot be read" in spark_says
