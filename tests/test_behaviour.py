@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -343,6 +345,30 @@ def test_check_matches_the_recorded_entry(graph):
     assert (
         proposed.paths[0].steps[-1].rel == "AT"
     )  # no LISTED step for a listing that does not exist
+
+
+@pytest.fixture
+def zone_on_another_day(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A time zone whose day is not UTC's right now (UTC+14 or UTC-12: one of the two
+    always is), set as the process's local zone for the test."""
+    utc = datetime.now(UTC)
+    zone = "Etc/GMT-14" if utc.hour >= 10 else "Etc/GMT+12"
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    assert date.today() != utc.date()
+    yield zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_check_without_a_day_lists_on_today_in_utc(graph, zone_on_another_day):
+    """``check`` with no day proposes the listing on today's date in UTC, whatever the
+    local zone: the day the check service uses (docs/service.md), so that the library, the
+    CLI and the service answer the same check alike."""
+    g = graph(stranger_case("reference"))
+    before = datetime.now(UTC).date()
+    e = check(g, "lender", "person", "jiang")
+    assert e.entry.listed_at in {before, datetime.now(UTC).date()}
 
 
 def test_check_unknown_names_are_errors(graph):

@@ -96,7 +96,7 @@ def explain(
     "at",
     type=IsoDay(),
     default=None,
-    help="Day of the proposed listing (default: today).",
+    help="Day of the proposed listing (default: today, UTC).",
 )
 @backend_options
 @output_options

@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from ..errors import NotFoundError
 from ..facts.graph import GraphBackend
@@ -506,8 +506,9 @@ def check(
     *,
     max_paths: int | None = None,
 ) -> Explanation:
-    """Explain a blacklisting that is only proposed: ``platform_id`` listing ``subject`` on ``at``."""
-    at = at or date.today()
+    """Explain a blacklisting that is only proposed: ``platform_id`` listing ``subject`` on
+    ``at`` (default: today in UTC, the day the check service takes, docs/service.md)."""
+    at = at or datetime.now(UTC).date()
     kind = SubjectKind(subject_kind)
     e = explain(
         backend, proposed_entry(platform_id, kind, subject, at), policy, max_paths=max_paths
