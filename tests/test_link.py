@@ -168,7 +168,7 @@ def test_a_name_reads_the_same_through_punctuation_marks_and_invisible_character
 )
 def test_a_name_with_punctuation_or_tone_marks_is_still_the_same_name(tmp_path, second):
     """Two records of one name in one city with two phones join (the control: the name
-    written alike joins); written with a zero-width
+    written alike joins, ``test_a_placeholder_city_is_no_city``); written with a zero-width
     space, tone marks or ``SURNAME, Given`` they read ``close`` or ``different`` before,
     and stayed two people."""
     data = write_records(
@@ -230,6 +230,46 @@ def test_a_surname_reading_is_for_the_surname_only():
     assert name_forms("乐嘉")[1] == "yuejia" and name_forms("李乐")[1] == "lile"
     assert name_forms("曾曾")[1] == "zengceng"
     assert name_forms("单于")[1] == "chanyu" and name_forms("单")[1] == "shan"
+
+
+@pytest.mark.parametrize("city", ["北京市", "Beijing", "ＢＥＩＪＩＮＧ", "Bei Jing", "北京\u200b"])
+def test_a_city_reads_the_same_however_written(tmp_path, city):
+    """A city is compared as a name is: in Chinese characters read as pinyin, full-width
+    letters as letters, spaces, punctuation and invisible characters dropped, and the
+    suffix 市 (city) left off. Before, only its case was ignored: ``北京`` and ``Beijing``
+    (or ``ＢＥＩＪＩＮＧ``) were two cities (``different``, -3.3 bits in the shipped
+    model), ``北京`` and ``北京市`` only ``similar``, and one name in one city on two phones stayed two people
+    where the city written alike joined them."""
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("c1", "欧阳娜娜", "", "+8613900000701", city="北京"),
+            rec("c2", "Ouyang Nana", "", "+8613900000702", city=city),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert m["c1"]["person_id"] == m["c2"]["person_id"], m
+    level = {w["field"]: w for w in json.loads(m["c2"]["waterfall"])}["city"]["level"]
+    assert level == "exact", level
+
+
+@pytest.mark.parametrize(("city", "people"), [("-", 2), ("·", 2), ("\u200b", 2), ("Wuhan", 1)])
+def test_a_placeholder_city_is_no_city(tmp_path, city, people):
+    """A city with no letter in it (``-``, a dot, a zero-width space) is no city, as such a
+    name is no name. Before, two records with ``-`` for a city agreed on it (``exact``,
+    +4.4 bits) and a common name with two phones joined on it; the same name in a city
+    written alike joins (the model's call for a name and a city)."""
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("p1", "何佳", "", "+8613900000801", city=city),
+            rec("p2", "何佳", "", "+8613900000802", city=city),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert len({m["p1"]["person_id"], m["p2"]["person_id"]}) == people, m
 
 
 def test_chinese_and_pinyin_names_are_one_person(tmp_path):

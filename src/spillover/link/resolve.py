@@ -100,6 +100,7 @@ __all__ = [
     "WIDE_RULE_KEY",
     "LinkSummary",
     "ModelRun",
+    "city_key",
     "default_settings",
     "link",
     "load_settings",
@@ -498,6 +499,28 @@ def _pinyin(char: str) -> str:
     return "".join(lazy_pinyin(char, errors="default"))
 
 
+#: A city written with this suffix (市, city) is the city without it: 北京市 is 北京
+_CITY_SUFFIX = "市"
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def city_key(city: str) -> str | None:
+    """A city as it is compared: its letters (:func:`_letters`: case, spaces, punctuation,
+    full-width forms and accents do not matter), in Chinese characters read as pinyin
+    (``pypinyin``, a place name read as one phrase: 重庆 is chongqing, 长沙 changsha) and
+    without the suffix 市; None when it holds no letter (``-``).
+
+    >>> city_key("北京市"), city_key("Beijing"), city_key("ＢＥＩ ＪＩＮＧ"), city_key(" - ")
+    ('beijing', 'beijing', 'beijing', None)
+    """
+    written = "".join(_letters(city).split())
+    if len(written) > 2 and written.endswith(_CITY_SUFFIX):
+        written = written[: -len(_CITY_SUFFIX)]
+    if written.isascii():
+        return written or None
+    return "".join(lazy_pinyin(written, errors="default"))
+
+
 # ---------------------------------------------------------------------------------------------
 # settings
 
@@ -779,7 +802,12 @@ def _prepare(records: pa.Table, region: str = DEFAULT_REGION) -> pa.Table:
 
     id_number = pc.utf8_upper(records["id_number"].combine_chunks())
     birth = pc.coalesce(records["birth_date"].combine_chunks(), _birth_dates(id_number))
-    city = pc.utf8_lower(pc.utf8_trim_whitespace(records["city"].combine_chunks()))
+    cities = records["city"].combine_chunks()
+    known = pc.unique(cities).drop_null().to_pylist()
+    city = pc.take(
+        pa.array([city_key(c) for c in known], pa.string()),
+        pc.index_in(cities, pa.array(known, pa.string())),
+    )
     return pa.table(
         {
             "record_id": records["record_id"],
