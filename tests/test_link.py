@@ -138,7 +138,7 @@ SPELLINGS = [
 
 @pytest.mark.parametrize(("name", "spellings"), SPELLINGS, ids=[s[0] for s in SPELLINGS])
 def test_a_name_reads_the_same_through_punctuation_marks_and_invisible_characters(name, spellings):
-    """Only letters (and digits) make a name: every other character separates its parts
+    """Only letters and digits make a name: every other character separates its parts
     and is dropped, Latin letters lose their tone marks (``ü`` is ``v``). Before, only
     spaces, ``-``, ``_``, ``.``, ``·``, ``・`` and apostrophes did: ``阿卜杜•热合曼`` kept
     its bullet (a name part of its own, and the key ``name_hi`` of every name written with
@@ -161,6 +161,28 @@ def test_a_name_reads_the_same_through_punctuation_marks_and_invisible_character
     assert name_forms("Wáng Wěifāng") == ("wangweifang", "wangweifang")
     assert name_forms("·") == ("", "") and name_canon("\u200b") is None
     assert name_forms("Lǚ Xīnyí")[1] == name_forms("吕欣怡")[1] == "lvxinyi"
+
+
+def test_a_phone_number_written_as_the_name_is_no_name(tmp_path):
+    """A name without a letter is no name: a platform that writes the customer's phone
+    number into the name (or an ID number, a customer number) says nothing of who it is.
+    Before, two records naming their shared phone so agreed on the name (``exact``) and
+    joined, a phone-only join the hard rule refuses (``matched_by`` ``name_and_phone``,
+    +17.5 bits)."""
+    assert name_forms("138 1234 0001") == ("", "") and name_canon("13812340001") is None
+    assert name_forms("１３８１２３４０００１") == ("", "")
+    assert name_forms("Person 0001") == ("person0001", "person0001")
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("f1", "13812340001", "", "13812340001", city="Wuhan"),
+            rec("f2", "138 1234 0001", "", "+86 138 1234 0001"),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert m["f1"]["person_id"] != m["f2"]["person_id"], m
+    assert {r["matched_by"] for r in m.values()} == {MatchKey.NEW_IDENTITY}
 
 
 @pytest.mark.parametrize(

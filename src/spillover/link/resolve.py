@@ -338,23 +338,26 @@ def _name_words(name: str) -> _NameWords:
 #: or a city; a character of any other Unicode category (a space of any kind, punctuation:
 #: a dash, a middle dot ``·`` ``•`` ``‧``, a comma, a slash, a bracket, an apostrophe; a
 #: symbol: ``∙``, ``<``; an invisible format character: a zero-width space or joiner, a soft
-#: hyphen, a byte-order mark) separates its parts
+#: hyphen, a byte-order mark) separates its parts. Text without a letter is no name or city
+#: (``-``; a phone number written as the name)
 _KEPT_CATEGORIES = frozenset("LNM")
 _ASCII_OTHER = re.compile(r"[^a-z0-9]+")
 
 
 def _letters(text: str) -> str:
-    """``text`` as its letters and digits in lower case and every other character a space:
+    """``text`` as its letters and digits in lower case, every other character a space, or
+    nothing when it holds no letter (``-``, ``138 1234 5678``):
     compatibility forms folded (NFKC: full-width letters ``ＷＡＮＧ``, the KangXi radical
     ``⾦`` for ``金``), Latin letters without their tone marks or accents (``Wáng`` is
     ``wang``, in NFC or NFD alike), and ``ü`` written ``v``, as pinyin is typed and
     ``pypinyin`` reads ``吕`` (``Lǚ`` is ``lv``).
 
-    >>> _letters("WANG, Wěi-fāng"), _letters("王\u200b伟芳"), _letters("Lǚ Xīn")
+    >>> _letters("WANG, Wěi-fāng"), _letters("王\\u200b伟芳"), _letters("Lǚ Xīn")
     ('wang  wei fang', '王 伟芳', 'lv xin')
     """
     if text.isascii():
-        return _ASCII_OTHER.sub(" ", text.lower())
+        text = _ASCII_OTHER.sub(" ", text.lower())
+        return text if any("a" <= c <= "z" for c in text) else ""
     decomposed = unicodedata.normalize("NFKD", text).lower().replace("u\u0308", "v")
     kept: list[str] = []
     for char in decomposed:
@@ -362,7 +365,8 @@ def _letters(text: str) -> str:
             continue  # a mark on a Latin letter: a tone mark, an accent
         kept.append(char)
     composed = unicodedata.normalize("NFKC", "".join(kept))
-    return "".join(c if unicodedata.category(c)[0] in _KEPT_CATEGORIES else " " for c in composed)
+    text = "".join(c if unicodedata.category(c)[0] in _KEPT_CATEGORIES else " " for c in composed)
+    return text if any(c.isalpha() for c in text) else ""
 
 
 def name_canon(name: str) -> str | None:
@@ -765,7 +769,7 @@ def _prepare(records: pa.Table, region: str = DEFAULT_REGION) -> pa.Table:
     """The columns the model compares: names written, as pinyin, with order swaps undone
     and in parts, phones in E.164 (a number without ``+`` read in ``region``), ID numbers
     upper-case, birth dates (when missing, from the ID number if it is a valid resident
-    ID), cities."""
+    ID), cities by their letters as pinyin (:func:`city_key`)."""
     names = records["name"].combine_chunks()
     distinct = pc.unique(names).drop_null().to_pylist()
     words = [_name_words(n) for n in distinct]  # each name read once
