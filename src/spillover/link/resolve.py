@@ -292,7 +292,6 @@ SURNAME_READINGS: Mapping[str, tuple[str, ...]] = {
     "能": ("nai",),
     "佴": ("nai",),
     "蕃": ("pi",),
-    "黑": ("he",),
     "粘": ("nian",),
 }
 
