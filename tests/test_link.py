@@ -111,6 +111,189 @@ def test_synth_hanzi_are_read_back_as_their_pinyin():
         assert name_forms(hanzi)[1] == pinyin.lower(), (pinyin, hanzi)
 
 
+# the same name as platforms write it: punctuation between its parts (middle dots of
+# every kind, dashes, a comma or a slash after the surname, a passport's ``<<``),
+# invisible characters (a zero-width space or joiner, a soft hyphen, a byte-order mark),
+# tone marks and ``ü`` (``v`` in pinyin as typed, and as pypinyin reads ``吕``)
+SPELLINGS = [
+    (
+        "阿卜杜·热合曼",
+        ["阿卜杜•热合曼", "阿卜杜‧热合曼", "阿卜杜∙热合曼", "阿卜杜⋅热合曼", "阿卜杜—热合曼"],
+    ),
+    ("王伟芳", ["王\u200b伟芳", "王伟芳\ufeff", "王\u200d伟\u2060芳", "王·伟芳"]),
+    ("Wang Weifang", ["WANG, Weifang", "WANG/WEIFANG", "WANG<<WEIFANG", "Wang\u00adWeifang"]),
+    (
+        "Wang Weifang",
+        [
+            "Wang–Weifang",
+            "(Wang) Weifang",
+            "Wáng Wěifāng",
+            "Wa\u0301ng Weifang",
+            "Wang\u200bWeifang",
+        ],
+    ),
+    ("Lv Xinyi", ["Lǚ Xīnyí", "Lü Xinyi", "LU\u0308 XINYI"]),
+]
+
+
+@pytest.mark.parametrize(("name", "spellings"), SPELLINGS, ids=[s[0] for s in SPELLINGS])
+def test_a_name_reads_the_same_through_punctuation_marks_and_invisible_characters(name, spellings):
+    """Only letters and digits make a name: every other character separates its parts
+    and is dropped, Latin letters lose their tone marks (``ü`` is ``v``). Before, only
+    spaces, ``-``, ``_``, ``.``, ``·``, ``・`` and apostrophes did: ``阿卜杜•热合曼`` kept
+    its bullet (a name part of its own, and the key ``name_hi`` of every name written with
+    one), a zero-width space one too, ``Wáng Wěifāng`` was a name ``different`` from
+    ``王伟芳`` (-5.5 bits), and a name with any letter outside ASCII was cut into single
+    letters (``w``, ``á``, ``n``, ``g``, ...)."""
+    from spillover.link.resolve import name_parts
+
+    want = (name_forms(name)[1], name_canon(name), name_turned(name), name_parts(name))
+    for spelling in spellings:
+        got = (
+            name_forms(spelling)[1],
+            name_canon(spelling),
+            name_turned(spelling),
+            name_parts(spelling),
+        )
+        assert got == want, spelling
+    assert name_parts("Zhang小明") == ("zhang", "xiao", "ming")
+    assert name_parts("Wáng Wěifāng") == ("wang", "weifang")
+    assert name_forms("Wáng Wěifāng") == ("wangweifang", "wangweifang")
+    assert name_forms("·") == ("", "") and name_canon("\u200b") is None
+    assert name_forms("Lǚ Xīnyí")[1] == name_forms("吕欣怡")[1] == "lvxinyi"
+
+
+def test_a_phone_number_written_as_the_name_is_no_name(tmp_path):
+    """A name without a letter is no name: a platform that writes the customer's phone
+    number into the name (or an ID number, a customer number) says nothing of who it is.
+    Before, two records naming their shared phone so agreed on the name (``exact``) and
+    joined, a phone-only join the hard rule refuses (``matched_by`` ``name_and_phone``,
+    +17.5 bits)."""
+    assert name_forms("138 1234 0001") == ("", "") and name_canon("13812340001") is None
+    assert name_forms("１３８１２３４０００１") == ("", "")
+    assert name_forms("Person 0001") == ("person0001", "person0001")
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("f1", "13812340001", "", "13812340001", city="Wuhan"),
+            rec("f2", "138 1234 0001", "", "+86 138 1234 0001"),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert m["f1"]["person_id"] != m["f2"]["person_id"], m
+    assert {r["matched_by"] for r in m.values()} == {MatchKey.NEW_IDENTITY}
+
+
+@pytest.mark.parametrize(
+    "second", ["王\u200b伟芳", "Wáng Wěifāng", "WANG, Weifang", "WANG/WEIFANG"]
+)
+def test_a_name_with_punctuation_or_tone_marks_is_still_the_same_name(tmp_path, second):
+    """Two records of one name in one city with two phones join (the control: the name
+    written alike joins, ``test_a_placeholder_city_is_no_city``); written with a zero-width
+    space, tone marks or ``SURNAME, Given`` they read ``close`` or ``different`` before,
+    and stayed two people."""
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("n1", "王伟芳", "", "+8613900000501", city="Urumqi"),
+            rec("n2", second, "", "+8613900000502", city="Urumqi"),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert m["n1"]["person_id"] == m["n2"]["person_id"], m
+    level = {w["field"]: w for w in json.loads(m["n2"]["waterfall"])}["name"]["level"]
+    assert level in {"exact", "pinyin"}, level
+
+
+@pytest.mark.parametrize(
+    ("hanzi", "pinyin"),
+    [
+        ("曾志伟", "Zeng Zhiwei"),
+        ("翟天临", "Zhai Tianlin"),
+        ("单田芳", "Shan Tianfang"),
+        ("仇英", "Qiu Ying"),
+        ("区家明", "Ou Jiaming"),
+        ("朴树", "Piao Shu"),
+        ("解晓东", "Xie Xiaodong"),
+        ("查良镛", "Zha Liangyong"),
+        ("覃海洋", "Qin Haiyang"),
+        ("缪杰", "Miao Jie"),
+        ("尉迟恭", "Yuchi Gong"),
+        ("万俟卨", "Moqi Xie"),
+    ],
+)
+def test_a_surname_is_read_as_a_surname(tmp_path, hanzi, pinyin):
+    """A name in Chinese characters begins with its surname, and some surnames are read
+    otherwise than the character alone: 曾 is Zeng (pypinyin alone: ceng), 翟 Zhai (di),
+    单 Shan (dan), 仇 Qiu (chou). Before, ``翟天临`` and ``Zhai Tianlin`` on one phone
+    shared a name part only (``partial``) and stayed two people; ``曾志伟`` / ``Zeng
+    Zhiwei`` read one typo apart."""
+    assert name_forms(hanzi)[1] == "".join(pinyin.lower().split())
+    assert name_canon(hanzi) == name_canon(pinyin)
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("s1", hanzi, "", "+8613900000601", city="Guangzhou"),
+            rec("s2", pinyin, "", "+8613900000601", city="Guangzhou"),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert m["s1"]["person_id"] == m["s2"]["person_id"], m
+    level = {w["field"]: w for w in json.loads(m["s2"]["waterfall"])}["name"]["level"]
+    assert level == "pinyin", level
+
+
+def test_a_surname_reading_is_for_the_surname_only():
+    """The character read as a surname is the first; the same character in a given name
+    keeps its common reading (乐 is Yue as a surname, le in 李乐)."""
+    assert name_forms("乐嘉")[1] == "yuejia" and name_forms("李乐")[1] == "lile"
+    assert name_forms("曾曾")[1] == "zengceng"
+    assert name_forms("单于")[1] == "chanyu" and name_forms("单")[1] == "shan"
+
+
+@pytest.mark.parametrize("city", ["北京市", "Beijing", "ＢＥＩＪＩＮＧ", "Bei Jing", "北京\u200b"])
+def test_a_city_reads_the_same_however_written(tmp_path, city):
+    """A city is compared as a name is: in Chinese characters read as pinyin, full-width
+    letters as letters, spaces, punctuation and invisible characters dropped, and the
+    suffix 市 (city) left off. Before, only its case was ignored: ``北京`` and ``Beijing``
+    (or ``ＢＥＩＪＩＮＧ``) were two cities (``different``, -3.3 bits in the shipped
+    model), ``北京`` and ``北京市`` only ``similar``, and one name in one city on two phones stayed two people
+    where the city written alike joined them."""
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("c1", "欧阳娜娜", "", "+8613900000701", city="北京"),
+            rec("c2", "Ouyang Nana", "", "+8613900000702", city=city),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert m["c1"]["person_id"] == m["c2"]["person_id"], m
+    level = {w["field"]: w for w in json.loads(m["c2"]["waterfall"])}["city"]["level"]
+    assert level == "exact", level
+
+
+@pytest.mark.parametrize(("city", "people"), [("-", 2), ("·", 2), ("\u200b", 2), ("Wuhan", 1)])
+def test_a_placeholder_city_is_no_city(tmp_path, city, people):
+    """A city with no letter in it (``-``, a dot, a zero-width space) is no city, as such a
+    name is no name. Before, two records with ``-`` for a city agreed on it (``exact``,
+    +4.4 bits) and a common name with two phones joined on it; the same name in a city
+    written alike joins (the model's call for a name and a city)."""
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("p1", "何佳", "", "+8613900000801", city=city),
+            rec("p2", "何佳", "", "+8613900000802", city=city),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert len({m["p1"]["person_id"], m["p2"]["person_id"]}) == people, m
+
+
 def test_chinese_and_pinyin_names_are_one_person(tmp_path):
     data = write_records(
         tmp_path / "in",

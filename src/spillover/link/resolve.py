@@ -95,10 +95,12 @@ __all__ = [
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
     "SHIPPED_PRIOR_RECORDS",
+    "SURNAME_READINGS",
     "TF_MIN_RECORDS",
     "WIDE_RULE_KEY",
     "LinkSummary",
     "ModelRun",
+    "city_key",
     "default_settings",
     "link",
     "load_settings",
@@ -153,7 +155,6 @@ _MODEL_COLUMNS = (
 #: The columns of the ``matches`` table (docs/contract.md §1), in file order.
 _MATCH_COLUMNS: tuple[str, ...] = tuple(MatchRow.model_fields)
 
-_SPACES = re.compile(r"[\s\-_.·・'’]+")
 _E164_CN = re.compile(rf"\+86{CN_MOBILE_SHAPE}")
 
 
@@ -218,32 +219,153 @@ class ModelRun:
 
 
 def name_forms(name: str) -> tuple[str, str]:
-    """A name as written (case, spaces and dashes dropped) and as toneless pinyin.
+    """A name as written (its letters only: case, spaces, punctuation and tone marks
+    dropped, :func:`_letters`) and as toneless pinyin.
 
-    Chinese characters become their pinyin (``pypinyin``), so a name written in
-    汉字 and the same name in pinyin have the same second form.
+    Chinese characters become their pinyin (``pypinyin``; the first, or the first two,
+    read as a surname, :data:`SURNAME_READINGS`), so a name written in 汉字 and the same
+    name in pinyin have the same second form.
 
-    >>> name_forms("王伟芳"), name_forms("Wang Weifang")
-    (('王伟芳', 'wangweifang'), ('wangweifang', 'wangweifang'))
+    >>> name_forms("王伟芳"), name_forms("Wang Weifang"), name_forms("WANG, Wěi-fāng")
+    (('王伟芳', 'wangweifang'), ('wangweifang', 'wangweifang'), ('wangweifang', 'wangweifang'))
+    >>> name_forms("曾志伟")[1], name_forms("阿卜杜•热合曼")
+    ('zengzhiwei', ('阿卜杜热合曼', 'abodureheman'))
     """
-    written = _SPACES.sub("", unicodedata.normalize("NFKC", name)).lower()
-    if written.isascii():
-        return written, written
-    key = "".join(map(_pinyin, written))
-    return written, _SPACES.sub("", unicodedata.normalize("NFKC", key)).lower()
+    written, parts, _ = _name_words(name)
+    return written, "".join(parts)
 
 
 def name_parts(name: str) -> tuple[str, ...]:
-    """A name's parts as toneless pinyin, in the order written: its words, or for a name
-    in Chinese characters one syllable per character (the surname first).
+    """A name's parts as toneless pinyin, in the order written: its words, and for each
+    Chinese character one syllable (the surname first).
 
     >>> name_parts("徐燕"), name_parts("Yan  XU"), name_parts("Wang Wei-fang")
     (('xu', 'yan'), ('yan', 'xu'), ('wang', 'wei', 'fang'))
+    >>> name_parts("Zhang小明"), name_parts("Wáng Wěifāng")
+    (('zhang', 'xiao', 'ming'), ('wang', 'weifang'))
     """
-    text = unicodedata.normalize("NFKC", name).lower()
-    if not text.isascii():
-        text = " ".join(_pinyin(c) if not c.isascii() else c for c in text)
-    return tuple(p for p in _SPACES.split(text) if p)
+    return _name_words(name)[1]
+
+
+#: The surnames whose reading is not what ``pypinyin`` gives the character alone (a name in
+#: Chinese characters begins with its surname): compound surnames first, then single ones.
+#: 曾 is Zeng as a surname (alone: ceng), 翟 Zhai (di), 单 Shan (dan), 仇 Qiu (chou), ...
+#: Where a surname has two readings, the common one (覃 Qin, also Tan; 乐 Yue, also Le).
+SURNAME_READINGS: Mapping[str, tuple[str, ...]] = {
+    # compound surnames, read one character at a time otherwise (万 wan, 俟 qi)
+    "万俟": ("mo", "qi"),
+    "尉迟": ("yu", "chi"),
+    "单于": ("chan", "yu"),
+    "澹台": ("tan", "tai"),
+    "长孙": ("zhang", "sun"),
+    "乐正": ("yue", "zheng"),
+    "子车": ("zi", "ju"),
+    # single surnames
+    "曾": ("zeng",),
+    "单": ("shan",),
+    "解": ("xie",),
+    "仇": ("qiu",),
+    "区": ("ou",),
+    "朴": ("piao",),
+    "查": ("zha",),
+    "覃": ("qin",),
+    "盖": ("ge",),
+    "缪": ("miao",),
+    "乐": ("yue",),
+    "翟": ("zhai",),
+    "秘": ("bi",),
+    "繁": ("po",),
+    "折": ("she",),
+    "藏": ("zang",),
+    "都": ("du",),
+    "薄": ("bo",),
+    "阚": ("kan",),
+    "召": ("shao",),
+    "种": ("chong",),
+    "重": ("chong",),
+    "卜": ("bu",),
+    "员": ("yun",),
+    "贠": ("yun",),
+    "句": ("gou",),
+    "祭": ("zhai",),
+    "隗": ("wei",),
+    "能": ("nai",),
+    "佴": ("nai",),
+    "蕃": ("pi",),
+    "粘": ("nian",),
+}
+
+
+#: a name as :func:`_name_words` reads it: its letters as written, its parts as pinyin and
+#: whether it is written in Chinese characters
+_NameWords = tuple[str, tuple[str, ...], bool]
+
+
+def _name_words(name: str) -> _NameWords:
+    """A name's letters as written (:func:`_letters`, spaces dropped), its parts as pinyin
+    (:func:`name_parts`: its words, each Chinese character a syllable of its own, the
+    surname read as one) and whether it is written in Chinese characters (its first
+    letter is one)."""
+    text = _letters(name)
+    written = "".join(text.split())
+    if text.isascii():  # the common case: no Chinese character to read
+        return written, tuple(text.split()), False
+    hanzi = bool(written) and _pinyin(written[0]) != written[0]
+    surname: tuple[str, ...] = ()
+    if hanzi:
+        surname = SURNAME_READINGS.get(written[:2]) or SURNAME_READINGS.get(written[0], ())
+    parts: list[str] = []
+    word = ""
+    at = 0  # the letter's place in the name, spaces left out
+    for char in text:
+        if char == " ":
+            parts.append(word)
+            word = ""
+            continue
+        reading = surname[at] if at < len(surname) else _pinyin(char)
+        at += 1
+        if reading == char:  # a letter of a word (Latin, or a script pypinyin leaves alone)
+            word += char
+        else:  # a Chinese character: a syllable of its own
+            parts += [word, reading]
+            word = ""
+    parts.append(word)
+    return written, tuple(p for p in parts if p), hanzi
+
+
+#: Letters (``L``), digits (``N``) and marks (``M``: on a letter outside Latin) make a name
+#: or a city; a character of any other Unicode category (a space of any kind, punctuation:
+#: a dash, a middle dot ``·`` ``•`` ``‧``, a comma, a slash, a bracket, an apostrophe; a
+#: symbol: ``∙``, ``<``; an invisible format character: a zero-width space or joiner, a soft
+#: hyphen, a byte-order mark) separates its parts. Text without a letter is no name or city
+#: (``-``; a phone number written as the name)
+_KEPT_CATEGORIES = frozenset("LNM")
+_ASCII_OTHER = re.compile(r"[^a-z0-9]+")
+
+
+def _letters(text: str) -> str:
+    """``text`` as its letters and digits in lower case, every other character a space, or
+    nothing when it holds no letter (``-``, ``138 1234 5678``):
+    compatibility forms folded (NFKC: full-width letters ``ＷＡＮＧ``, the KangXi radical
+    ``⾦`` for ``金``), Latin letters without their tone marks or accents (``Wáng`` is
+    ``wang``, in NFC or NFD alike), and ``ü`` written ``v``, as pinyin is typed and
+    ``pypinyin`` reads ``吕`` (``Lǚ`` is ``lv``).
+
+    >>> _letters("WANG, Wěi-fāng"), _letters("王\\u200b伟芳"), _letters("Lǚ Xīn")
+    ('wang  wei fang', '王 伟芳', 'lv xin')
+    """
+    if text.isascii():
+        text = _ASCII_OTHER.sub(" ", text.lower())
+        return text if any("a" <= c <= "z" for c in text) else ""
+    decomposed = unicodedata.normalize("NFKD", text).lower().replace("u\u0308", "v")
+    kept: list[str] = []
+    for char in decomposed:
+        if unicodedata.combining(char) and kept and kept[-1].isascii():
+            continue  # a mark on a Latin letter: a tone mark, an accent
+        kept.append(char)
+    composed = unicodedata.normalize("NFKC", "".join(kept))
+    text = "".join(c if unicodedata.category(c)[0] in _KEPT_CATEGORIES else " " for c in composed)
+    return text if any(c.isalpha() for c in text) else ""
 
 
 def name_canon(name: str) -> str | None:
@@ -267,7 +389,12 @@ def name_canon(name: str) -> str | None:
     >>> name_canon("Wang Fangwei") == name_canon("Wang Weifang"), name_canon("Smith John")
     (False, 'johnsmith')
     """
-    parts = name_parts(name)
+    return _canon(_name_words(name))
+
+
+def _canon(words: _NameWords) -> str | None:
+    """:func:`name_canon` of a name read by :func:`_name_words`."""
+    parts = words[1]
     if not parts:
         return None
     written = "".join(parts)
@@ -275,7 +402,7 @@ def name_canon(name: str) -> str | None:
     cuts = _pinyin_cuts(written, bounds)
     if cuts:
         return min(written[k:] + written[:k] for k in (0, *cuts))
-    return name_turned(name)
+    return _turned(words)
 
 
 def name_turned(name: str) -> str | None:
@@ -289,13 +416,17 @@ def name_turned(name: str) -> str | None:
     >>> name_turned("Ziwed Yang"), name_turned("Yang Ziwei"), name_turned("王伟芳")
     ('yangziwed', 'yangziwei', 'wangweifang')
     """
-    parts = name_parts(name)
+    return _turned(_name_words(name))
+
+
+def _turned(words: _NameWords) -> str | None:
+    """:func:`name_turned` of a name read by :func:`_name_words`."""
+    _, parts, hanzi = words
     if not parts:
         return None
     written = "".join(parts)
     if len(parts) < 2:
         return written
-    hanzi = not unicodedata.normalize("NFKC", name).isascii()
     turned = "".join(parts[1:]) + parts[0] if hanzi else parts[-1] + "".join(parts[:-1])
     return min(written, turned)
 
@@ -369,6 +500,28 @@ def _pinyin(char: str) -> str:
     if char.isascii():
         return char
     return "".join(lazy_pinyin(char, errors="default"))
+
+
+#: A city written with this suffix (市, city) is the city without it: 北京市 is 北京
+_CITY_SUFFIX = "市"
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def city_key(city: str) -> str | None:
+    """A city as it is compared: its letters (:func:`_letters`: case, spaces, punctuation,
+    full-width forms and accents do not matter), in Chinese characters read as pinyin
+    (``pypinyin``, a place name read as one phrase: 重庆 is chongqing, 长沙 changsha) and
+    without the suffix 市; None when it holds no letter (``-``).
+
+    >>> city_key("北京市"), city_key("Beijing"), city_key("ＢＥＩ ＪＩＮＧ"), city_key(" - ")
+    ('beijing', 'beijing', 'beijing', None)
+    """
+    written = "".join(_letters(city).split())
+    if len(written) > 2 and written.endswith(_CITY_SUFFIX):
+        written = written[: -len(_CITY_SUFFIX)]
+    if written.isascii():
+        return written or None
+    return "".join(lazy_pinyin(written, errors="default"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,18 +768,18 @@ def _prepare(records: pa.Table, region: str = DEFAULT_REGION) -> pa.Table:
     """The columns the model compares: names written, as pinyin, with order swaps undone
     and in parts, phones in E.164 (a number without ``+`` read in ``region``), ID numbers
     upper-case, birth dates (when missing, from the ID number if it is a valid resident
-    ID), cities."""
+    ID), cities by their letters as pinyin (:func:`city_key`)."""
     names = records["name"].combine_chunks()
     distinct = pc.unique(names).drop_null().to_pylist()
-    forms = {n: name_forms(n) for n in distinct}
+    words = [_name_words(n) for n in distinct]  # each name read once
     index = pc.index_in(names, pa.array(distinct, pa.string()))
-    written = pa.array([forms[n][0] or None for n in distinct], pa.string())
-    keyed = pa.array([forms[n][1] or None for n in distinct], pa.string())
+    written = pa.array([w[0] or None for w in words], pa.string())
+    keyed = pa.array(["".join(w[1]) or None for w in words], pa.string())
     name_norm = pc.take(written, index)
     name_key = pc.take(keyed, index)
-    canon = pa.array([name_canon(n) for n in distinct], pa.string())
-    turned = pa.array([name_turned(n) for n in distinct], pa.string())
-    split = [name_parts(n) for n in distinct]
+    canon = pa.array([_canon(w) for w in words], pa.string())
+    turned = pa.array([_turned(w) for w in words], pa.string())
+    split = [w[1] for w in words]
     parts = pa.array([list(p) or None for p in split], pa.list_(pa.string()))
     # a name's parts in alphabetical order, the first and the last (order swaps ignored):
     # a typo in one part leaves the other to block on
@@ -652,7 +805,12 @@ def _prepare(records: pa.Table, region: str = DEFAULT_REGION) -> pa.Table:
 
     id_number = pc.utf8_upper(records["id_number"].combine_chunks())
     birth = pc.coalesce(records["birth_date"].combine_chunks(), _birth_dates(id_number))
-    city = pc.utf8_lower(pc.utf8_trim_whitespace(records["city"].combine_chunks()))
+    cities = records["city"].combine_chunks()
+    known = pc.unique(cities).drop_null().to_pylist()
+    city = pc.take(
+        pa.array([city_key(c) for c in known], pa.string()),
+        pc.index_in(cities, pa.array(known, pa.string())),
+    )
     return pa.table(
         {
             "record_id": records["record_id"],
