@@ -21,6 +21,7 @@ from spillover.errors import DataError, OptionError
 from spillover.link.resolve import (
     LEVEL_AGREES,
     RECORD_COLUMNS,
+    city_key,
     link,
     load_settings,
     name_canon,
@@ -254,19 +255,29 @@ def test_a_surname_reading_is_for_the_surname_only():
     assert name_forms("单于")[1] == "chanyu" and name_forms("单")[1] == "shan"
 
 
-@pytest.mark.parametrize("city", ["北京市", "Beijing", "ＢＥＩＪＩＮＧ", "Bei Jing", "北京\u200b"])
-def test_a_city_reads_the_same_however_written(tmp_path, city):
-    """A city is compared as a name is: in Chinese characters read as pinyin, full-width
-    letters as letters, spaces, punctuation and invisible characters dropped, and the
-    suffix 市 (city) left off. Before, only its case was ignored: ``北京`` and ``Beijing``
-    (or ``ＢＥＩＪＩＮＧ``) were two cities (``different``, -3.3 bits in the shipped
-    model), ``北京`` and ``北京市`` only ``similar``, and one name in one city on two phones stayed two people
-    where the city written alike joined them."""
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("北京", "北京市"),
+        ("北京", "北京\u200b"),
+        ("北京", "北 京"),
+        ("Beijing", "ＢＥＩＪＩＮＧ"),
+        ("Beijing", "Bei Jing"),
+        ("Beijing", "BEIJING-"),
+    ],
+)
+def test_a_city_reads_the_same_however_written(tmp_path, one, other):
+    """A city is compared by its letters: full-width letters as letters, case, spaces,
+    punctuation and invisible characters dropped, and the suffix 市 (city) left off.
+    Before, only its case was ignored: ``Beijing`` and ``ＢＥＩＪＩＮＧ`` were two cities
+    (``different``, -3.3 bits in the shipped model), ``北京`` and ``北京市`` only
+    ``similar``, and one name in one city on two phones stayed two people where the city
+    written alike joined them."""
     data = write_records(
         tmp_path / "in",
         [
-            rec("c1", "欧阳娜娜", "", "+8613900000701", city="北京"),
-            rec("c2", "Ouyang Nana", "", "+8613900000702", city=city),
+            rec("c1", "欧阳娜娜", "", "+8613900000701", city=one),
+            rec("c2", "欧阳娜娜", "", "+8613900000702", city=other),
         ],
     )
     link(data, tmp_path / "out", train=False)
@@ -274,6 +285,27 @@ def test_a_city_reads_the_same_however_written(tmp_path, city):
     assert m["c1"]["person_id"] == m["c2"]["person_id"], m
     level = {w["field"]: w for w in json.loads(m["c2"]["waterfall"])}["city"]["level"]
     assert level == "exact", level
+
+
+@pytest.mark.parametrize(
+    ("one", "other"), [("苏州", "宿州"), ("泰州市", "台州市"), ("福州", "抚州")]
+)
+def test_homophone_cities_are_two_cities(tmp_path, one, other):
+    """Two cities whose names sound alike (苏州 and 宿州 are both Suzhou in pinyin) are
+    two cities: a city written in Chinese characters is compared by its characters, never
+    by its pinyin, so that two namesakes on two phones, one in each, stay two people (one
+    person's debts never put on the other for a city that only sounds the same)."""
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("h1", "王伟", "", "+8613900000711", city=one),
+            rec("h2", "王伟", "", "+8613900000712", city=other),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert m["h1"]["person_id"] != m["h2"]["person_id"], m
+    assert city_key(one) != city_key(other)
 
 
 @pytest.mark.parametrize(("city", "people"), [("-", 2), ("·", 2), ("\u200b", 2), ("Wuhan", 1)])

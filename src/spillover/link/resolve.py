@@ -509,19 +509,21 @@ _CITY_SUFFIX = "市"
 @functools.lru_cache(maxsize=1 << 14)
 def city_key(city: str) -> str | None:
     """A city as it is compared: its letters (:func:`_letters`: case, spaces, punctuation,
-    full-width forms and accents do not matter), in Chinese characters read as pinyin
-    (``pypinyin``, a place name read as one phrase: 重庆 is chongqing, 长沙 changsha) and
-    without the suffix 市; None when it holds no letter (``-``).
+    full-width forms and accents do not matter) without the suffix 市; None when it holds
+    no letter (``-``). A city in Chinese characters is compared by its characters, never
+    by their pinyin: 苏州 and 宿州 are both Suzhou, 泰州 and 台州 both Taizhou, and two
+    namesakes, one in each, must not meet on a city that only sounds the same (so 北京 and
+    Beijing stay two spellings that do not meet).
 
-    >>> city_key("北京市"), city_key("Beijing"), city_key("ＢＥＩ ＪＩＮＧ"), city_key(" - ")
-    ('beijing', 'beijing', 'beijing', None)
+    >>> city_key("北京市"), city_key("北 京"), city_key("ＢＥＩ ＪＩＮＧ"), city_key(" - ")
+    ('北京', '北京', 'beijing', None)
+    >>> city_key("苏州") == city_key("宿州")
+    False
     """
     written = "".join(_letters(city).split())
     if len(written) > 2 and written.endswith(_CITY_SUFFIX):
         written = written[: -len(_CITY_SUFFIX)]
-    if written.isascii():
-        return written or None
-    return "".join(lazy_pinyin(written, errors="default"))
+    return written or None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -768,7 +770,7 @@ def _prepare(records: pa.Table, region: str = DEFAULT_REGION) -> pa.Table:
     """The columns the model compares: names written, as pinyin, with order swaps undone
     and in parts, phones in E.164 (a number without ``+`` read in ``region``), ID numbers
     upper-case, birth dates (when missing, from the ID number if it is a valid resident
-    ID), cities by their letters as pinyin (:func:`city_key`)."""
+    ID), cities by their letters (:func:`city_key`)."""
     names = records["name"].combine_chunks()
     distinct = pc.unique(names).drop_null().to_pylist()
     words = [_name_words(n) for n in distinct]  # each name read once
