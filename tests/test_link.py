@@ -186,6 +186,26 @@ def test_a_phone_number_written_as_the_name_is_no_name(tmp_path):
     assert {r["matched_by"] for r in m.values()} == {MatchKey.NEW_IDENTITY}
 
 
+@pytest.mark.parametrize("placeholder", ["未知", "不详", "无名氏", "Unknown", "N/A", "测试"])
+def test_a_placeholder_name_is_no_name(tmp_path, placeholder):
+    """A name that says the name is not known (未知 "unknown", 不详, N/A, 测试 "test") is no
+    name, as one without a letter is not: two strangers registered under it on a
+    placeholder phone in one city do not join on it. Before, they agreed on the name
+    (``exact``) and joined as ``name_and_phone`` (p = 1.0), one's debts put on the other."""
+    assert name_forms(placeholder) == ("", "") and name_canon(placeholder) is None
+    assert city_key(placeholder) is None
+    data = write_records(
+        tmp_path / "in",
+        [
+            rec("u1", placeholder, "", "13800138000", city="武汉"),
+            rec("u2", placeholder, "", "13800138000", city="武汉"),
+        ],
+    )
+    link(data, tmp_path / "out", train=False)
+    m = matches(tmp_path / "out")
+    assert m["u1"]["person_id"] != m["u2"]["person_id"], m
+
+
 @pytest.mark.parametrize(
     "second", ["王\u200b伟芳", "Wáng Wěifāng", "WANG, Weifang", "WANG/WEIFANG"]
 )

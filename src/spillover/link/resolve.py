@@ -92,6 +92,7 @@ __all__ = [
     "MISUSED_PHONE_FACTOR",
     "MISUSED_PHONE_NAME_LEVELS",
     "PINYIN_SYLLABLES",
+    "PLACEHOLDERS",
     "RECORD_COLUMNS",
     "SETTINGS_VERSION",
     "SHIPPED_PRIOR_RECORDS",
@@ -224,7 +225,8 @@ def name_forms(name: str) -> tuple[str, str]:
 
     Chinese characters become their pinyin (``pypinyin``; the first, or the first two,
     read as a surname, :data:`SURNAME_READINGS`), so a name written in 汉字 and the same
-    name in pinyin have the same second form.
+    name in pinyin have the same second form. A name with no letter, or one that says it
+    is not known (:data:`PLACEHOLDERS`: 未知, N/A), is ``("", "")``: no name.
 
     >>> name_forms("王伟芳"), name_forms("Wang Weifang"), name_forms("WANG, Wěi-fāng")
     (('王伟芳', 'wangweifang'), ('wangweifang', 'wangweifang'), ('wangweifang', 'wangweifang'))
@@ -296,6 +298,20 @@ SURNAME_READINGS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+#: Names and cities that say the value is not known (read by :func:`_letters`, spaces
+#: dropped): 未知 "unknown", 不详, 无名氏, 匿名 "anonymous", 测试 "test", N/A, ... Such a
+#: name or city is missing, as one without a letter is: two strangers registered under 未知
+#: on one placeholder phone do not agree on a name.
+PLACEHOLDERS: frozenset[str] = frozenset(
+    {
+        *("未知", "不详", "不明", "无", "无名", "无名氏", "匿名", "某某", "某人", "测试"),
+        *("暂无", "待定", "未填", "未填写", "空", "客户", "用户", "先生", "女士", "小姐"),
+        *("unknown", "unk", "na", "none", "null", "nil", "test", "tbd", "anonymous"),
+        *("noname", "xxx", "customer", "user"),
+    }
+)
+
+
 #: a name as :func:`_name_words` reads it: its letters as written, its parts as pinyin and
 #: whether it is written in Chinese characters
 _NameWords = tuple[str, tuple[str, ...], bool]
@@ -308,6 +324,8 @@ def _name_words(name: str) -> _NameWords:
     letter is one)."""
     text = _letters(name)
     written = "".join(text.split())
+    if written in PLACEHOLDERS:
+        return "", (), False
     if text.isascii():  # the common case: no Chinese character to read
         return written, tuple(text.split()), False
     hanzi = bool(written) and _pinyin(written[0]) != written[0]
@@ -510,7 +528,7 @@ _CITY_SUFFIX = "市"
 def city_key(city: str) -> str | None:
     """A city as it is compared: its letters (:func:`_letters`: case, spaces, punctuation,
     full-width forms and accents do not matter) without the suffix 市; None when it holds
-    no letter (``-``). A city in Chinese characters is compared by its characters, never
+    no letter (``-``) or says it is not known (:data:`PLACEHOLDERS`: 未知, N/A). A city in Chinese characters is compared by its characters, never
     by their pinyin: 苏州 and 宿州 are both Suzhou, 泰州 and 台州 both Taizhou, and two
     namesakes, one in each, must not meet on a city that only sounds the same (so 北京 and
     Beijing stay two spellings that do not meet).
@@ -523,7 +541,7 @@ def city_key(city: str) -> str | None:
     written = "".join(_letters(city).split())
     if len(written) > 2 and written.endswith(_CITY_SUFFIX):
         written = written[: -len(_CITY_SUFFIX)]
-    return written or None
+    return written if written and written not in PLACEHOLDERS else None
 
 
 # ---------------------------------------------------------------------------------------------
