@@ -397,3 +397,28 @@ def test_import_files_in_the_data_folder_are_refused_before_anything(tmp_path):
     with pytest.raises(OptionError, match="holds the FOLDER folder"):
         bulk_ingest(data, None, files=tmp_path, files_only=True)
     assert not (data / "import").exists()
+
+
+def test_ids_longer_than_neo4j_indexes_hold_are_refused_before_any_file(tmp_path):
+    """An id past Neo4j's index key limit (docs/contract.md §5) would be imported, and the
+    schema then fail on it, leaving a store without its constraints: the bulk load refuses
+    the folder before it writes a file or reaches Neo4j."""
+    from spillover.errors import SpilloverError
+    from spillover.neo4j.settings import Neo4jSettings
+
+    data = tmp_path / "d"
+    shutil.copytree(jiang_case_path(), data)
+    with (data / "blacklist.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f"{'E' * 8165},westlake_bank,person,jiang,2024-03-12,,\n")
+    nowhere = Neo4jSettings(uri="bolt://127.0.0.1:9", user="neo4j", password="x")
+    with pytest.raises(SpilloverError, match=r"blacklist: entry_id 'EEEE.*' \(8165 bytes\)"):
+        bulk_ingest(data, nowhere, files=tmp_path / "import")
+    with pytest.raises(SpilloverError, match="Neo4j cannot hold this folder"):
+        bulk_ingest(data, None, files=tmp_path / "import", files_only=True)
+    assert not (tmp_path / "import").exists()
+    result = CliRunner().invoke(
+        cli, ["ingest", str(data), "--bulk", "--files-only", "--files", str(tmp_path / "import")]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("spillover: error: Neo4j cannot hold this folder")
+    assert not (tmp_path / "import").exists()

@@ -98,6 +98,40 @@ def test_every_kind_of_finding_on_every_backend(graph, tmp_path):
     assert find(graph(red_flags_case()), min_borrowers=4).by_code()["CONTACT_HUB"] == []
 
 
+def test_an_entry_on_a_record_named_like_a_phone_is_no_entry_on_the_phone(graph):
+    """A platform may name its customer record by the customer's phone number. An entry
+    on that record lists the record, not the phone: it makes its person no listed person
+    of LISTED_ONLY_UNVERIFIED, and a copy of it no COPY_AFTER_REPAID (its first listing's
+    subject is a record, tied to no loan by a phone). The saved queries read it so on
+    Neo4j; the embedded twins took the record's id for a phone number."""
+    s = Scenario()
+    s.platform("lender")
+    s.platform("bank", "bank")
+    s.person("ann")
+    s.person("bob")
+    ann = s.phone("ann", verified=False)
+    s.record(ann, "lender", name="Ann", phone=ann, person_id="ann")
+    # bob applied with ann's phone, no SMS check, and defaulted: ann's only tie, unverified
+    s.loan("L1", "lender", "bob", "2023-01-10", applicant_phone=ann, phone_verified=False)
+    s.loan("L0", "lender", "bob", "2022-01-10", "repaid", status_at="2022-06-01")
+    s.link("L0", ann, "reference")
+    s.entry("E-REC", "lender", ann, "2023-04-01", kind="record")
+    s.entry("E-COPY", "bank", ann, "2023-05-01", kind="record", copied_from="E-REC")
+    by = find(graph(s)).by_code()
+    assert by["LISTED_ONLY_UNVERIFIED"] == []
+    assert by["COPY_AFTER_REPAID"] == []
+    # the same entries on the phone itself are found
+    s.entry("E-PH", "lender", ann, "2023-04-01", kind="phone")
+    s.entry("E-PH2", "bank", ann, "2023-05-01", kind="phone", copied_from="E-PH")
+    s.tables["loans"] = [r for r in s.tables["loans"] if r["loan_id"] == "L0"]
+    by = find(graph(s)).by_code()
+    assert [f.subject for f in by["COPY_AFTER_REPAID"]] == ["entry:E-PH2"]
+    s.loan("L1", "lender", "bob", "2023-01-10", applicant_phone=ann, phone_verified=False)
+    s.tables["blacklist"] = [r for r in s.tables["blacklist"] if r["entry_id"] == "E-PH"]
+    (listed,) = find(graph(s)).by_code()["LISTED_ONLY_UNVERIFIED"]
+    assert listed.records == {"entries": ("E-PH",), "loans": ("L1",)}
+
+
 @pytest.mark.parametrize("seed", [1, 3, 7])
 def test_same_findings_on_a_synthetic_population_on_every_backend(graph, tmp_path, seed):
     scenario = random_scenario(seed, people=24, loans=80, entries=40)

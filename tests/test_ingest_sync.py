@@ -23,7 +23,7 @@ from spillover.backends.memory import MemoryBackend
 from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.engines.search import explain_all
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.neo4j.ingest import (
     DatasetMismatch,
     TableChange,
@@ -223,6 +223,37 @@ def test_changed_references_move_their_relationships(neo4j_db, tmp_path):
     assert after[0]["BORROWED"] == 1 and after[0]["LISTS"] == 2 and "COPIED_FROM" not in after[0]
     assert_answers_equal_embedded(neo4j_db, v2, tmp_path)
     assert after == fresh_snapshot(neo4j_db, v2)
+
+
+def test_a_match_weight_corrected_from_0_to_minus_0_answers_as_the_embedded_graph(
+    neo4j_env, tmp_path
+):
+    """Neo4j leaves a float property as it is when a write sets it to an equal value, and
+    -0.0 equals 0.0: a match weight corrected from 0 to -0 stayed 0.0 in the store (the
+    ingest's own comparison saw no change either) while the folder read -0.0, so
+    `explain` printed `"match_weight": 0.0` on Neo4j and `-0.0` on the folder. The
+    loaders read -0 as 0, as they read an amount."""
+    v1 = tmp_path / "v1" / "records"
+    shutil.copytree(jiang_records_path(), v1)
+    flat = '[{"field": "phone", "level": "exact", "agreed": true, "log2_bayes_factor": %s}]'
+    edit(v1, "matches", setting({"record_id": "TY-R-XU"}, match_weight="0", waterfall=flat % "0.0"))
+    v2 = tmp_path / "v2" / "records"
+    shutil.copytree(v1, v2)
+    edit(v2, "matches", setting({"record_id": "TY-R-XU"}, match_weight="-0"))
+    edit(v2, "matches", setting({"record_id": "TY-R-XU"}, waterfall=flat % "-0.0"))
+    runner = CliRunner()
+    for folder in (v1, v2):
+        ingested = runner.invoke(cli, ["ingest", str(folder)])
+        assert ingested.exit_code == 0, ingested.output
+        for fmt in ("json", "text"):
+            args = ["explain", "E-ZM-J", "--format", fmt]
+            on_neo4j = runner.invoke(cli, args)
+            embedded = runner.invoke(cli, [*args, "--data", str(folder)])
+            assert on_neo4j.exit_code == 0, on_neo4j.output
+            assert on_neo4j.output == embedded.output, (folder, fmt)
+    json_out = runner.invoke(cli, ["explain", "E-ZM-J", "--format", "json", "--data", str(v2)])
+    assert '"match_weight": 0.0' in json_out.output
+    assert '"log2_bayes_factor": 0.0' in json_out.output and "-0.0" not in json_out.output
 
 
 def test_another_dataset_is_refused_unless_named_or_replaced(neo4j_db, tmp_path):

@@ -18,10 +18,10 @@ from spillover.cli import cli
 from spillover.connect import read_columns
 from spillover.data.exact import load_folder
 from spillover.engines.search import explain_all
-from spillover.errors import BackendUnavailable, DataError
+from spillover.errors import BackendUnavailable, DataError, SpilloverError
 from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.facts.columns import Columns
-from spillover.neo4j.ingest import graph_counts, ingest_folder
+from spillover.neo4j.ingest import graph_counts, ingest_folder, read_marker
 from spillover.neo4j.store import Neo4jBackend, Neo4jSettings, open_neo4j
 
 pytestmark = pytest.mark.neo4j
@@ -219,3 +219,55 @@ def test_a_node_without_a_required_property_is_refused_not_misread(neo4j_db):
     )
     with pytest.raises(BackendUnavailable, match="columns_loans: applied missing on some of 11"):
         Neo4jBackend(driver, db).columns()
+
+
+def _long_ids_case(person: str, entry: str, platform: str = "lender") -> Scenario:
+    """A stranger's default lists ``person`` (an emergency contact), as entry ``entry``."""
+    s = Scenario()
+    s.person(person, "Long")
+    s.person("xu")
+    s.platform(platform)
+    phone = s.phone(person)
+    s.phone("xu", "+8615000000001")
+    s.loan("L1", platform, "xu", "2023-01-10", "defaulted", status_at="2023-03-01")
+    s.link("L1", phone, "emergency_contact")
+    s.entry(entry, platform, person, "2023-04-01")
+    return s
+
+
+@pytest.mark.parametrize(
+    ("person", "entry", "platform", "refused"),
+    [
+        ("p" * 8156, "E1", "lender", "blacklist: subject 'pppp"),  # 8162 with 'person'
+        ("\U0001f600" * 2039, "E1", "lender", "(8156 bytes, 8162 with its subject_kind person)"),
+        ("jiang", "E" * 8165, "lender", "blacklist: entry_id 'EEEE"),
+        ("jiang", "E1", "中" * 2722, "platforms: platform_id '中中"),  # 8166 bytes
+    ],
+    ids=["person-listed", "person-astral", "entry", "platform-cjk"],
+)
+def test_ids_longer_than_neo4j_indexes_hold_are_refused_before_any_write(
+    neo4j_db, tmp_path, person, entry, platform, refused
+):
+    """Neo4j's range indexes hold keys of 8164 bytes of UTF-8 at most (the pair of an
+    entry's subject_kind and subject, 8161): an ingest of a longer id failed part-way
+    ("Property value is too large to index"), leaving the database half-written (an
+    entry removed, its replacement missing) and marked incomplete. Such a folder is
+    refused first; ids at the limits ingest and answer as on the embedded graph."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db, dataset="d")
+    before = graph_counts(driver, db)
+    folder = _long_ids_case(person, entry, platform).write(tmp_path / "long")
+    with pytest.raises(SpilloverError, match="Neo4j cannot hold this folder") as caught:
+        ingest_folder(folder, driver, db, dataset="d", replace=True)
+    assert refused in str(caught.value)
+    assert graph_counts(driver, db) == before
+    assert read_marker(driver, db).props["complete"] is True
+    with pytest.raises(SpilloverError, match="Neo4j cannot hold this folder"):
+        ingest_folder(folder, driver, db, dataset="d", wipe_first=True)
+    assert graph_counts(driver, db) == before
+
+
+def test_ids_at_the_limits_of_neo4j_indexes_answer_as_on_the_embedded_graph(neo4j_db, tmp_path):
+    s = _long_ids_case("p" * 8155, "E" * 8164, "q" * 8164)
+    s.entry("\U0001f600" * 2041, "q" * 8164, "+8615000000001", "2023-04-01", kind="phone")
+    assert _parity(s.write(tmp_path / "limits"), neo4j_db) == 2

@@ -18,6 +18,7 @@ from spillover import open_folder
 from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.render.i18n import LANGS, UI
 from spillover.render.report import CHROMIUM, build_context
+from spillover.text.safe import xml_text
 from test_remedy import jiang_scenario
 
 LENDERS = ("quickcash", "yidai", "xiaoyu", "huaqian", "anxin", "jiedai", "moneytree", "lanhai")
@@ -196,3 +197,43 @@ def test_a_cjk_font_installed_after_matplotlib_listed_the_fonts_is_found(monkeyp
     monkeypatch.setattr(manager, "ttflist", stale)
     assert _fonts("zh") == ["Noto Sans CJK SC", "DejaVu Sans"]
     assert _fonts("en") == ["DejaVu Sans", "Noto Sans CJK SC"]
+
+
+@pytest.mark.parametrize(
+    "char", ["\x00", "\x01", "\x0b", "\x1b", "\ufffe", "\uffff"], ids=lambda c: f"U+{ord(c):04X}"
+)
+def test_a_name_xml_cannot_hold_is_drawn_escaped(tmp_path, char):
+    """The drawing is SVG (XML 1.0), checked by parsing it: a name from the data holding a
+    character XML cannot hold (a C0 control but tab and line feed, U+FFFE, U+FFFF) made
+    `spillover report --out FILE.html` fail with a traceback (`ParseError: not well-formed
+    (invalid token)`) on every backend. It is drawn with the escape `printable` uses, as the
+    GraphML view writes it (spillover.text.safe.xml_text)."""
+    s = jiang_scenario()
+    (xu,) = [p for p in s.tables["people"] if p["person_id"] == "xu_yan"]
+    xu["name"] = f"Xu{char}Yan"
+    folder = s.write(tmp_path / "data")
+    svg = str(build_context(open_folder(folder), "jiang")["svg"])
+    assert html.escape(xml_text(f"Xu{char}Yan"), quote=False) in svg
+    assert char not in svg
+    from click.testing import CliRunner
+
+    from spillover.cli import cli
+
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", "jiang", "--out", str(out), "--data", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "Xu" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["Xu $\\frac{ Yan$", "Xu$^$Yan", "Xu $5$ Yan"])
+def test_a_name_with_dollar_signs_is_drawn_as_written(tmp_path, name):
+    """matplotlib reads text between two `$` as a formula (mathtext): a name such as
+    `Xu $\\frac{ Yan$` made `spillover report --out FILE.html` fail with a traceback
+    (`ParseSyntaxException`), and `Xu $5$ Yan` was drawn as a formula. Labels are drawn as
+    they are written."""
+    s = jiang_scenario()
+    (xu,) = [p for p in s.tables["people"] if p["person_id"] == "xu_yan"]
+    xu["name"] = name
+    folder = s.write(tmp_path / "data")
+    svg = str(build_context(open_folder(folder), "jiang")["svg"])
+    assert f">{html.escape(name, quote=False)}</text>" in svg

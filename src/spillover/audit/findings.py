@@ -15,7 +15,7 @@ computes: it comes from the batch audit on every backend.
 - ``CONTACT_HUB``: a phone named by a link (any link role) on the loans of at least
   ``min_borrowers`` distinct borrowers who never owned it;
 - ``LISTED_ONLY_UNVERIFIED``: a person listed (an entry on them, or on a phone they
-  owned on the listing day) with no loan of their own in an origin status, and at
+  owned on the listing day; not an entry on a platform record) with no loan of their own in an origin status, and at
   least one tie to another person's loan in an origin status, every such tie one
   they did not verify (:func:`spillover.rules.unverified_tie`; a tie: the person
   owned, on the loan's application day, a phone the loan names);
@@ -23,7 +23,8 @@ computes: it comes from the batch audit on every backend.
   its listings spillover;
 - ``COPY_AFTER_REPAID``: a copied entry (``copied_from``) whose first listing's
   subject is tied to that listing's platform only by loans that were all repaid
-  (status ``repaid``, reached no later than the copy's listing day);
+  (status ``repaid``, reached no later than the copy's listing day; a first listing
+  on a platform record is tied to none);
 - ``PHONE_ONLY_RECORD_LINK``: platform records on different platforms that share a
   phone number but neither a name nor an ID number (the Xu Yan pattern); one finding
   per phone;
@@ -508,7 +509,7 @@ def _py_unverified(
     for eid, _pl, kind, subject, day, _copied in _entries(cols):
         if kind == "person":
             listed.setdefault(subject, set()).add(eid)
-        else:
+        elif kind == "phone":  # an entry on a platform record lists no person here
             for p in periods.get(subject, ()):
                 if p.covers(day):
                     listed.setdefault(p.owner, set()).add(eid)
@@ -632,8 +633,10 @@ class _SubjectLoans:
         if rkind == "person":
             phones = self.owned.get(rsubject, set())
             tied = set(self.borrowed.get(rsubject, ()))
-        else:
+        elif rkind == "phone":
             phones, tied = {rsubject}, set()
+        else:  # a platform record: tied to no loan (its id is no phone, whatever its spelling)
+            phones, tied = set(), set()
         for phone in phones:
             tied |= self.by_phone.get(phone, set())
         at_root = [self.loans[lid] for lid in tied if self.loans[lid].platform == rpl]

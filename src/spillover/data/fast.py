@@ -1103,7 +1103,9 @@ def _check_matches(
     waterfall = _clean(_col(mt, "waterfall"), False)
     levels = _waterfalls(waterfall)
     matches = {
-        rid: Match(rid, pid, p + 0.0, MatchKey(k), w or None, None if np.isnan(x) else x, levels[f])
+        rid: Match(
+            rid, pid, p + 0.0, MatchKey(k), w or None, None if np.isnan(x) else x + 0.0, levels[f]
+        )
         for rid, pid, p, k, w, x, f, unnamed_record in zip(
             ids.to_pylist(),
             person.to_pylist(),

@@ -366,7 +366,9 @@ def _weight(value: Any) -> Any:
     number = float(text)
     if not math.isfinite(number):
         raise ValueError(f"expected a finite number, got {value!r}")
-    return number
+    # -0.0 becomes 0.0, as an amount does: Neo4j keeps a stored 0.0 that an ingest sets
+    # to -0.0 (an equal value), and the two would print differently
+    return number + 0.0
 
 
 class WaterfallLevel(BaseModel):

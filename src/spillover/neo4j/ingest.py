@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import neo4j
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
 from ..data.fast import read_dataset
@@ -41,16 +44,22 @@ from ..data.outputs import check_outside
 from ..errors import BackendUnavailable, SpilloverError, UsageProblem
 from ..facts.model import Dataset, match_props
 from ..facts.phones import DEFAULT_REGION
+from ..text.safe import printable
 from .schema import WRITE_BACK_PROPERTIES
 from .statements import cypher, statements
 
 __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_WORKERS",
+    "INDEX_KEY_BYTES",
+    "INDEX_PAIR_BYTES",
     "TABLE_ROWS",
     "IngestSummary",
+    "KeysTooLong",
     "apply_schema",
+    "check_key_sizes",
     "check_options",
+    "dataset_keys",
     "graph_counts",
     "ingest_dataset",
     "ingest_folder",
@@ -184,6 +193,109 @@ class IngestSummary:
 
 class DatasetMismatch(SpilloverError):
     """The database holds another dataset (or unmarked data) and ``replace`` was not given."""
+
+
+# ---------------------------------------------------------------------------
+# Ids Neo4j's indexes hold
+
+#: The longest key, in bytes of UTF-8, that a range index of Neo4j 5 holds: every node
+#: key (``id``, ``number``) is in one, the index of its uniqueness constraint
+#: (``cypher/schema.cypher``). A longer one fails its write part-way through an ingest.
+INDEX_KEY_BYTES = 8164
+#: The longest pair the two-key index ``entry_subject`` holds: an entry's
+#: ``subject_kind`` and ``subject`` together (so a person or record id that an entry
+#: lists may be 8155 bytes long, a phone 8156).
+INDEX_PAIR_BYTES = 8161
+#: Texts of at most this many characters are shorter than any limit above, whatever
+#: their characters (4 bytes each at most, with the longest ``subject_kind``)
+_SURELY_SHORT = (INDEX_PAIR_BYTES - len("person")) // 4
+#: Ids listed in the message (the count says how many there are in all).
+_KEYS_SHOWN = 10
+
+#: (table, column) of the folder -> its values (Arrow strings or any iterable of text)
+Keys = Mapping[tuple[str, str], Any]
+
+
+class KeysTooLong(SpilloverError):
+    """The folder holds ids longer than Neo4j's indexes take; nothing was written."""
+
+
+def dataset_keys(data: Dataset) -> tuple[Keys, Any, Any]:
+    """The node keys of ``data`` Neo4j indexes, and its entries' subject kinds and
+    subjects (the arguments of :func:`check_key_sizes`). Phone numbers are E.164: short."""
+    keys = {
+        ("people", "person_id"): data.people,
+        ("platforms", "platform_id"): data.platforms,
+        ("loans", "loan_id"): data.loans,
+        ("blacklist", "entry_id"): data.entries,
+        ("records", "record_id"): data.records,
+    }
+    entries = data.entries.values()
+    return keys, [e.subject_kind.value for e in entries], [e.subject for e in entries]
+
+
+def _byte_lengths(values: Any) -> np.ndarray:
+    """Each text's length in bytes of UTF-8 (one too short to reach any index limit may
+    give its characters instead: it never matters)."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return np.asarray(pc.binary_length(values).to_numpy(zero_copy_only=False), np.int64)
+    return np.fromiter(
+        (len(v) if len(v) <= _SURELY_SHORT else len(v.encode("utf-8")) for v in values),
+        np.int64,
+    )
+
+
+def _text_at(values: Any, i: Any) -> str:
+    value = values[int(i)]
+    return str(value.as_py() if isinstance(value, pa.Scalar) else value)
+
+
+def _shown(text: str) -> str:
+    return "'" + printable(text[:40]) + ("…'" if len(text) > 40 else "'")
+
+
+def check_key_sizes(keys: Keys, kinds: Any, subjects: Any) -> None:
+    """Refuse (:class:`KeysTooLong`, before anything is written) a folder with an id
+    Neo4j's indexes cannot hold: a node key longer than :data:`INDEX_KEY_BYTES`, or an
+    entry whose ``subject_kind`` and ``subject`` together pass :data:`INDEX_PAIR_BYTES`.
+    ``keys``: per (table, column) the ids; ``kinds``, ``subjects``: the entries' (see
+    :func:`dataset_keys`; the bulk load passes its columns)."""
+    found: list[str] = []
+    total = 0
+    for (table, column), ids in keys.items():
+        values = ids if isinstance(ids, pa.Array | pa.ChunkedArray) else list(ids)
+        lengths = _byte_lengths(values)
+        for i in np.flatnonzero(lengths > INDEX_KEY_BYTES):
+            total += 1
+            text = _text_at(values, i)
+            found.append(f"{table}: {column} {_shown(text)} ({lengths[i]} bytes)")
+    if not isinstance(subjects, pa.Array | pa.ChunkedArray):
+        kinds, subjects = list(kinds), list(subjects)
+    size = _byte_lengths(subjects)
+    pair = size + _byte_lengths(kinds)
+    for i in np.flatnonzero(pair > INDEX_PAIR_BYTES):
+        total += 1
+        text = _text_at(subjects, i)
+        found.append(
+            f"blacklist: subject {_shown(text)} ({size[i]} bytes, "
+            f"{pair[i]} with its subject_kind {_text_at(kinds, i)})"
+        )
+    if not total:
+        return
+    more = [f"... and {total - _KEYS_SHOWN} more"] if total > _KEYS_SHOWN else []
+    raise KeysTooLong(
+        "\n  ".join(
+            [
+                f"Neo4j cannot hold this folder, and nothing was written: its indexes take "
+                f"ids of at most {INDEX_KEY_BYTES} bytes in UTF-8 (an entry's subject and "
+                f"subject_kind together: {INDEX_PAIR_BYTES}), and {total} "
+                f"{'id here is' if total == 1 else 'ids here are'} longer (the embedded "
+                "backend, --data, reads the folder as it is):",
+                *found[:_KEYS_SHOWN],
+                *more,
+            ]
+        )
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -900,6 +1012,7 @@ def _ingest(
     progress: Progress | None,
     start: float,
 ) -> IngestSummary:
+    check_key_sizes(*dataset_keys(data))
     if not plan:
         # first, so that even the marker query names only labels the database knows
         apply_schema(driver, database)

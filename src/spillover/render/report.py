@@ -45,7 +45,7 @@ from ..facts.model import APPLICANT, Loan, MatchKey, PlatformKind, SubjectKind, 
 from ..files.write import atomic_file
 from ..policy import Policy, default_policy
 from ..rules import COPY_STEP, MATCH_TEXTS, REASONS, ROLES, Verdict
-from ..text.safe import FSI, PDI, isolated, printable
+from ..text.safe import FSI, PDI, isolated, printable, xml_text
 from ..text.wording import count, percent, score_text
 from ..version import __version__
 from .browser import CHROMIUM
@@ -361,6 +361,9 @@ def drawing_svg(
         "svg.hashsalt": "spillover",  # the package name before the move into render/: same SVG ids
         "font.family": _fonts(name.t.lang),
         "font.size": _FONT,
+        # a label is text from the data: never a formula (matplotlib's mathtext reads
+        # what stands between two `$` as one, and refuses a malformed one)
+        "text.parse_math": False,
     }
     with matplotlib.rc_context(params):
         legend_options: Any = {
@@ -386,11 +389,15 @@ def drawing_svg(
 
 
 def _wrapped_labels(g: nx.DiGraph[str]) -> dict[str, str]:
-    """Each node's label, wrapped at spaces into lines of at most ``_WRAP`` characters."""
+    """Each node's label, wrapped at spaces into lines of at most ``_WRAP`` characters;
+    a character the SVG (XML 1.0) cannot hold written as :func:`xml_text` writes it."""
     return {
         n: "\n".join(
             textwrap.wrap(
-                str(g.nodes[n]["label"]), _WRAP, break_long_words=False, break_on_hyphens=False
+                xml_text(str(g.nodes[n]["label"])),
+                _WRAP,
+                break_long_words=False,
+                break_on_hyphens=False,
             )
             or [""]
         )
