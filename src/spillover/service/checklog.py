@@ -5,8 +5,11 @@ renamed ``FILE.1`` (``FILE.1`` to ``FILE.2`` ... up to ``backups``) and a new fi
 started. Every file it creates (the log, its lock file, a rotated successor) is
 created ``0600``: the check log is personal data. Writers in several processes (uvicorn workers) take an exclusive ``flock``
 on ``FILE.lock`` around the size check, the rotation and the write, so no line is
-split or lost. :func:`read_checks` reads the rotated files oldest first, then the
-current one. The record's fields are documented in docs/service.md.
+split or lost; a line cut short at the file's end (a write a killed process did not
+finish) is cut off before the next write, and a write that fails is taken back out.
+:func:`read_checks` reads the rotated files oldest first, then the current one, and
+passes over a last line cut short. The record's fields are documented in
+docs/service.md.
 
 :class:`GroupCommit` is how the service writes it: the records of the answers that
 arrive while one write and its ``fsync`` run are written by the next one, together, so
@@ -17,11 +20,12 @@ still released only once its line is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,9 @@ from typing import Any
 from ..errors import SpilloverError
 
 __all__ = ["CheckLog", "GroupCommit", "check_log_files", "read_checks"]
+
+#: bytes read at a time, backwards, to find where a line cut short begins
+_TAIL_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -77,32 +84,66 @@ class CheckLog:
         returns, rotating the file first when ``data`` would take it past ``max_bytes``.
         When the file was renamed or created meanwhile, its directory is fsynced too
         (once, after the file): the rename and the new file's name are as durable as the
-        lines."""
+        lines. A line cut short at the file's end (a write that a killed process, or a
+        full disk, did not finish: its answers were never sent) is cut off first, so
+        that ``data`` starts a line of its own; a write that fails is taken back out
+        (its answers fail)."""
         lock_path = self.path.with_name(self.path.name + ".lock")
         with self._lock:
             lock = _create(lock_path, os.O_RDWR)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
+                new_name = not self.path.exists()  # removed by hand: created again
+                fd = _create(self.path, os.O_RDWR | os.O_APPEND)
                 try:
-                    size: int | None = os.stat(self.path).st_size
-                except FileNotFoundError:
-                    size = None  # removed by hand: created again below
-                new_name = size is None
-                if size is not None and size > 0 and size + len(data) > self.max_bytes:
-                    self._rotate()
-                    new_name = True
-                fd = _create(self.path, os.O_WRONLY | os.O_APPEND)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
+                    size = _whole_lines(fd)
+                    if size > 0 and size + len(data) > self.max_bytes:
+                        os.close(fd)
+                        fd = -1
+                        self._rotate()
+                        new_name = True
+                        fd = _create(self.path, os.O_RDWR | os.O_APPEND)
+                        size = 0
+                    _write_durably(fd, data, size)
                 finally:
-                    os.close(fd)
+                    if fd >= 0:
+                        os.close(fd)
                 if new_name:
                     _sync_dir(self.path.parent)
             finally:
                 os.close(lock)  # closing the descriptor releases the lock
+
+
+def _whole_lines(fd: int) -> int:
+    """The size of the file ``fd`` once a line cut short at its end (no newline) is
+    cut off: the bytes up to its last newline."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    os.ftruncate(fd, end)
+    return end
+
+
+def _write_durably(fd: int, data: bytes, size: int) -> None:
+    """Append ``data`` to the file ``fd`` of ``size`` bytes and fsync it; if that fails,
+    cut the file back to ``size`` (as far as it can) and raise."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
 
 
 def encode_lines(records: list[dict[str, Any]]) -> bytes:
@@ -201,19 +242,33 @@ def check_log_files(path: str | Path) -> list[Path]:
     return files
 
 
-def read_checks(path: str | Path, subject: str | None = None) -> Iterator[dict[str, Any]]:
+def read_checks(
+    path: str | Path,
+    subject: str | None = None,
+    *,
+    on_cut: Callable[[str], None] | None = None,
+) -> Iterator[dict[str, Any]]:
     """The records of the check log at ``path`` (rotated files included), oldest first;
     when ``subject`` is given, only the checks of that subject: those whose subject id is
     ``subject``, and the checks of a phone whose owner on the listing day was the person
-    ``subject`` (``phone_owner_id``; records written before that field existed lack it)."""
+    ``subject`` (``phone_owner_id``; records written before that field existed lack it).
+
+    A file's last line without its newline is a line cut short (a write that a killed
+    server did not finish: its answers were never sent): it is not read, and
+    ``on_cut`` (if given) is told where it was. Any other line that is not JSON is an
+    error."""
     for file in check_log_files(path):
-        with open(file, encoding="utf-8") as f:
+        with open(file, "rb") as f:
             for n, line in enumerate(f, 1):
                 if not line.strip():
                     continue
+                if not line.endswith(b"\n"):
+                    if on_cut is not None:
+                        on_cut(f"{file}:{n}: a line cut short (a write not finished), not read")
+                    break
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError:
+                except ValueError:
                     raise SpilloverError(f"{file}:{n}: not a JSON line") from None
                 if subject is None or subject in (
                     record.get("subject", {}).get("id"),
