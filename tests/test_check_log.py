@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from spillover.cli import cli
+from spillover.errors import SpilloverError
 from spillover.service.checklog import CheckLog, read_checks
 
 
@@ -109,3 +112,51 @@ def test_a_write_that_fails_half_way_is_taken_back_out(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("failed:"), done.stdout
     assert [r["check_id"] for r in read_checks(log)] == ["a", "b"]
+
+
+def test_reading_while_the_log_rotates_misses_nothing(tmp_path: Path) -> None:
+    """``read_checks`` while a writer appends and rotates (every dozen lines): each read
+    is whole, a run of consecutive records up to the last one written (the oldest file
+    dropped past the backups), never a gap, a record twice, or a file gone missing
+    between the listing of the files and their reading."""
+    log = CheckLog(tmp_path / "checks.jsonl", max_bytes=4000, backups=5)
+    log.append(_record("0", pad=300))
+    stop = threading.Event()
+    written = [0]
+
+    def write() -> None:
+        while not stop.is_set():
+            log.append(_record(str(written[0] + 1), pad=300))
+            written[0] += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    bad: list[str] = []
+    reads = 0
+    deadline = time.monotonic() + 60
+    try:
+        # through a dozen rotations at least, and a few hundred reads
+        while (written[0] < 150 or reads < 300) and time.monotonic() < deadline:
+            reads += 1
+            try:
+                ids = [int(r["check_id"]) for r in read_checks(log.path)]
+            except (OSError, SpilloverError) as exc:
+                bad.append(repr(exc))
+                continue
+            if ids != list(range(ids[0], ids[0] + len(ids))):
+                bad.append(f"not consecutive: {ids}")
+    finally:
+        stop.set()
+        writer.join()
+    assert written[0] >= 150 and reads >= 300
+    assert bad == []
+
+
+def test_a_check_log_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "checks.jsonl").mkdir()  # not a file
+    result = CliRunner().invoke(cli, ["checks", "--log", str(tmp_path / "checks.jsonl")])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"spillover: error: {tmp_path / 'checks.jsonl'}: cannot read the check log: "
+        "Is a directory\n"
+    )

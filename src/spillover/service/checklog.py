@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import SpilloverError
 
@@ -256,22 +256,67 @@ def read_checks(
     A file's last line without its newline is a line cut short (a write that a killed
     server did not finish: its answers were never sent): it is not read, and
     ``on_cut`` (if given) is told where it was. Any other line that is not JSON is an
-    error."""
-    for file in check_log_files(path):
-        with open(file, "rb") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                if not line.endswith(b"\n"):
-                    if on_cut is not None:
-                        on_cut(f"{file}:{n}: a line cut short (a write not finished), not read")
-                    break
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    raise SpilloverError(f"{file}:{n}: not a JSON line") from None
-                if subject is None or subject in (
-                    record.get("subject", {}).get("id"),
-                    record.get("phone_owner_id"),
-                ):
-                    yield record
+    error.
+
+    The files are opened together, under a shared lock of the log's ``FILE.lock`` (when
+    there is one): no write or rotation runs meanwhile, so a rotation while they are
+    read neither hides lines nor reads them twice, and each file is read up to the size
+    it had then."""
+    with contextlib.ExitStack() as files:
+        for file, f, size in _open_files(Path(path), files):
+            yield from _records(file, f, size, subject, on_cut)
+
+
+def _open_files(path: Path, files: contextlib.ExitStack) -> list[tuple[Path, BinaryIO, int]]:
+    """The check log's files (:func:`check_log_files`), opened (closed by ``files``),
+    with their sizes, all under a shared lock of ``FILE.lock``: a rotation renames the
+    files, but what is opened stays opened."""
+    lock: int | None = None
+    with contextlib.suppress(OSError):  # no lock file: no write has run
+        lock = os.open(path.with_name(path.name + ".lock"), os.O_RDONLY)
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        opened: list[tuple[Path, BinaryIO, int]] = []
+        for file in check_log_files(path):
+            f = files.enter_context(file.open("rb"))
+            opened.append((file, f, os.fstat(f.fileno()).st_size))
+        return opened
+    except OSError as exc:
+        raise SpilloverError(f"{exc.filename}: cannot read the check log: {exc.strerror}") from None
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _records(
+    file: Path,
+    f: BinaryIO,
+    size: int,
+    subject: str | None,
+    on_cut: Callable[[str], None] | None,
+) -> Iterator[dict[str, Any]]:
+    """The records of the first ``size`` bytes of the open file ``f`` (see
+    :func:`read_checks`)."""
+    n = 0
+    while size > 0:
+        line = f.readline(size)
+        if not line:
+            break
+        size -= len(line)
+        n += 1
+        if not line.strip():
+            continue
+        if not line.endswith(b"\n"):
+            if on_cut is not None:
+                on_cut(f"{file}:{n}: a line cut short (a write not finished), not read")
+            break
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise SpilloverError(f"{file}:{n}: not a JSON line") from None
+        if subject is None or subject in (
+            record.get("subject", {}).get("id"),
+            record.get("phone_owner_id"),
+        ):
+            yield record
