@@ -39,8 +39,9 @@ class Gate:
     """Every HTTP request, in this order: a request id (also sent back as
     ``X-Request-ID``); on a ``/v1`` route the bearer token, answered 401 before a byte
     of the body is read; the body, read here up to ``limit`` bytes (413, declared or
-    streamed) within ``body_timeout`` seconds (408) and replayed to the application;
-    the request's line in the log, once it is answered. A request the ``shortcut``
+    streamed) within ``body_timeout`` seconds (408) and replayed to the application
+    (outside ``/v1``, where no route takes one, a body is never read: the answer closes
+    the connection); the request's line in the log, once it is answered. A request the ``shortcut``
     takes is answered by it rather than by ``app`` (the same answer, less work)."""
 
     def __init__(
@@ -96,7 +97,14 @@ class Gate:
             headers.setdefault(key, value)
         declared = headers.get(b"content-length")
         has_body = b"transfer-encoding" in headers or declared not in (None, b"0")
-        if scope["path"].startswith("/v1/"):
+        if not scope["path"].startswith("/v1/"):
+            if has_body:
+                # no route outside /v1 takes a body (health, readiness, the docs): it is
+                # never read, so that a client without a token cannot make the server
+                # hold one; the connection is closed after the answer
+                await self.app(scope, _replay(b"", receive), _closing(answer))
+                return None
+        else:
             given = headers.get(b"authorization")
             name = self.authenticate(given.decode("latin-1") if given else None)
             if name is None:
@@ -158,6 +166,20 @@ async def _reply(
     headers.append((b"content-length", str(len(content)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
+
+
+def _closing(send: Send) -> Send:
+    """``send`` for an answer after which the connection is closed (``connection:
+    close``): the request's body was not read, so the connection cannot carry another
+    request."""
+
+    async def closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+
+    return closing
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
