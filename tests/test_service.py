@@ -594,6 +594,26 @@ def test_request_log_is_json_lines_without_names_phones_or_ids(server: Server) -
     assert [line for line in server.lines if line.strip() and not line.startswith("{")] == []
 
 
+def test_a_method_of_the_client_s_own_never_reaches_the_log(roomy: Server) -> None:
+    """The h11 stack takes any token as a method (httptools refuses it, 400): the request
+    log names HTTP's methods only, so that a client cannot write an ID number or a phone
+    number (or 16 KiB of anything) into it without a token."""
+    ids = []
+    for method in (b"X330106198203154015", b"P13957112345"):
+        s = _raw(_port(roomy))
+        with s:
+            s.sendall(method + b" /v1/checks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data, _ = _read_until_closed(s, 3)
+        assert data.startswith((b"HTTP/1.1 401", b"HTTP/1.1 400")), data
+        found = re.search(rb"x-request-id: (\w+)", data)  # none on a 400 of httptools
+        if found:
+            ids.append(found[1].decode())
+    time.sleep(0.3)
+    text = "\n".join(roomy.lines)
+    assert "330106198203154015" not in text and "13957112345" not in text
+    assert [x["method"] for x in roomy.log() if x.get("request_id") in ids] == [None] * len(ids)
+
+
 def test_check_log_rotates_and_reads_back_oldest_first(tmp_path: Path) -> None:
     log = CheckLog(tmp_path / "checks.jsonl", max_bytes=300, backups=50)
     for i in range(40):

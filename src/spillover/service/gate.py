@@ -11,7 +11,16 @@ from typing import Any, Protocol
 from .ids import new_id
 from .logs import json_log
 
-__all__ = ["ASGIApp", "Gate", "Message", "Receive", "Scope", "Send", "Shortcut"]
+__all__ = [
+    "LOGGED_METHODS",
+    "ASGIApp",
+    "Gate",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "Shortcut",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -196,8 +205,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+#: the methods the request log names as they are; any other is logged as null (a
+#: method is the client's text: the h11 stack takes any token as one, an ID number too)
+LOGGED_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
+
 def _request_line(scope: Scope, request_id: str, status: int, started: float) -> dict[str, Any]:
-    """The request's line in the log: never its path, body or token."""
+    """The request's line in the log: never its path, body or token, nor a method other
+    than HTTP's own (:data:`LOGGED_METHODS`)."""
     route = scope.get("route")
     template = getattr(route, "path", None)
     if template is not None and "{" in template:
@@ -208,7 +225,7 @@ def _request_line(scope: Scope, request_id: str, status: int, started: float) ->
         "event": "request",
         "request_id": request_id,
         "token_name": scope["state"].get("token_name"),
-        "method": scope.get("method"),
+        "method": method if (method := scope.get("method")) in LOGGED_METHODS else None,
         # the route's template, never the path: a path can carry a phone or an id
         "route": template,
         "status": status,
