@@ -26,6 +26,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -161,7 +162,9 @@ class GroupCommit:
     their order of arrival, with one ``fsync`` for all of them. ``window``: seconds to
     wait for more records before a write starts (0: none; under load the batch is what
     arrived during the previous write anyway). One writer task at a time; the write
-    itself runs in a thread, so the loop keeps answering meanwhile.
+    itself runs in a thread of its own (not asyncio's default threads, where a probe of
+    ``/readyz``, which needs no token, can wait on a hung Neo4j), so the loop keeps
+    answering meanwhile.
 
     ``batches`` and ``lines`` count the writes and the lines written (observability)."""
 
@@ -173,6 +176,7 @@ class GroupCommit:
         default_factory=list, init=False, repr=False
     )
     _writer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _thread: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     async def append_all(self, records: list[dict[str, Any]]) -> None:
         """Return once ``records`` are written, in one write with those of the others
@@ -193,8 +197,12 @@ class GroupCommit:
                 await asyncio.sleep(self.window)
             batch, self._pending = self._pending, []
             data = b"".join(lines for lines, _, _ in batch)
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="spillover-check-log")
             try:
-                await asyncio.to_thread(self.log.write_lines, data)
+                await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self.log.write_lines, data
+                )
             except BaseException as exc:
                 # every waiter of the batch learns that its records may not be durable
                 failed = exc if isinstance(exc, Exception) else OSError("check log not written")
