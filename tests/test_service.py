@@ -1290,6 +1290,36 @@ def test_nan_infinity_and_lone_surrogates_get_422_without_the_input(
     assert len(_records(server.check_log)) == before
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"platform_id": "quick\xffcash", "subject": {"kind": "person", "id": "jiang"}}',
+        b"[" * 1500 + b"]" * 1500,  # nested past Python's recursion limit
+    ],
+    ids=["not-utf-8", "nested-too-deep"],
+)
+def test_a_body_json_cannot_be_read_from_is_400(server: Server, raw: bytes) -> None:
+    """What docs/service.md says of a body no JSON can be read from: 400, the short way
+    and the long way, for a batch too; nothing recorded."""
+    before = len(_records(server.check_log))
+    with server.client() as c:
+        answers = [
+            c.post("/v1/checks", content=raw, headers={**RIGHT, "Content-Type": ctype})
+            for ctype in ("application/json", "application/json; charset=utf-8")
+        ]
+        answers.append(
+            c.post(
+                "/v1/checks:batch",
+                content=b'{"checks": [' + raw + b"]}",
+                headers={**RIGHT, "Content-Type": "application/json"},
+            )
+        )
+    for r in answers:
+        assert r.status_code == 400, r.text
+        assert r.json() == {"detail": "There was an error parsing the body"}
+    assert len(_records(server.check_log)) == before
+
+
 @pytest.mark.neo4j
 def test_a_hung_neo4j_is_503_within_the_deadline_and_not_recorded(
     neo4j_env: Neo4jService, tmp_path: Path
