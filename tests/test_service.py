@@ -1583,6 +1583,37 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path, stack: str) ->
     assert closed  # idle after the third answer: closed by the header deadline, not 30 s
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_body_framed_twice_is_refused_and_the_connection_closed(
+    tmp_path: Path, stack: str
+) -> None:
+    """A request with both a Content-Length and a Transfer-Encoding (the start of request
+    smuggling behind a proxy that reads the other framing): 400 and closed, on both
+    stacks (h11 answered it by its chunks and read on, a second request after it too)."""
+    srv = start_server([*PIPELINE_ARGS, "--http", stack], {"NEO4J_URI": ""}, tmp_path)
+    body = json.dumps(CHECK).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    try:
+        s = _raw(_port(srv))
+        with s:
+            s.sendall(
+                b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 5\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n%s"
+                % (TOKENS["quickcash"].encode(), chunked)
+                + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            data, closed = _read_until_closed(s, 6)
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    answers = data.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"400"], data[:2000]
+    assert b"connection: close" in data.lower()
+    assert closed
+    assert _records(srv.check_log) == []
+
+
 def _exchange(c: httpx.Client, content_type: str, body: dict[str, Any]) -> dict[str, Any]:
     r = c.post(
         "/v1/checks",

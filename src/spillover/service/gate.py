@@ -46,7 +46,8 @@ class Shortcut(Protocol):
 
 class Gate:
     """Every HTTP request, in this order: a request id (also sent back as
-    ``X-Request-ID``); on a ``/v1`` route the bearer token, answered 401 before a byte
+    ``X-Request-ID``); a request with both a ``Content-Length`` and a
+    ``Transfer-Encoding`` refused (400, closed); on a ``/v1`` route the bearer token, answered 401 before a byte
     of the body is read; the body, read here up to ``limit`` bytes (413, declared or
     streamed) within ``body_timeout`` seconds (408) and replayed to the application
     (outside ``/v1``, where no route takes one, a body is never read: the answer closes
@@ -105,6 +106,12 @@ class Gate:
         for key, value in scope.get("headers") or []:
             headers.setdefault(key, value)
         declared = headers.get(b"content-length")
+        if declared is not None and b"transfer-encoding" in headers:
+            # two framings of one body (h11 takes the chunks; a proxy in front may take
+            # the length, and read the rest as another request): refused, as llhttp
+            # (the httptools stack) refuses it, and the connection closed
+            await _reply(answer, 400, "Invalid HTTP request received.", close=True)
+            return None
         has_body = b"transfer-encoding" in headers or declared not in (None, b"0")
         if not scope["path"].startswith("/v1/"):
             if has_body:
