@@ -731,6 +731,28 @@ def test_serve_refuses_one_token_under_two_names(tmp_path: Path) -> None:
     assert secret not in done.stderr
 
 
+def test_serve_refuses_a_token_no_request_could_present(tmp_path: Path) -> None:
+    """A token with a character other than printable ASCII: sent as UTF-8 (curl) or not
+    at all (httpx), never equal to the token once the header is read (as Latin-1), so
+    the server started and every request with it was 401. Refused at start-up, without
+    showing it."""
+    from spillover.errors import SpilloverError
+    from spillover.service.auth import authenticate, read_tokens
+
+    secret = "pässwörd-0123456789"
+    for bad in (secret, "tab\there-0123456789"):
+        with pytest.raises(SpilloverError, match="other than printable ASCII"):
+            read_tokens(f"quickcash:{bad}")
+    # a printable ASCII token with a space in it is presented as it is written
+    grants = read_tokens("quickcash:two words-0123456789")
+    assert authenticate(grants, "Bearer two words-0123456789") == "quickcash"
+    env = {**os.environ, "SPILLOVER_TOKENS": f"quickcash:{secret}"}
+    done = _serve_once(env, "--check-log", str(tmp_path / "c"))
+    assert done.returncode == 1
+    assert "the token named 'quickcash' holds a character other than printable" in done.stderr
+    assert secret not in done.stderr
+
+
 class Proxy:
     """A TCP forwarder on loopback that can be cut (connections refused), to make Neo4j
     unreachable for the server behind it, and opened again on the same port; or frozen
