@@ -1254,6 +1254,30 @@ def test_few_file_descriptors_many_connections(tmp_path: Path, stack: str) -> No
     assert all(line.startswith("{") for line in lines if line.strip())
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_connection_over_the_cap_gets_a_whole_503(tmp_path: Path, stack: str) -> None:
+    """The answer to a connection over --max-connections is a 503 an HTTP client can
+    read: its content-length said 40 for a body of 39 bytes, and httpx gave up on it
+    ("peer closed connection without sending complete message body")."""
+    srv = start_server(
+        ["--data", str(JIANG), "--http", stack, "--max-connections", "2"],
+        {"NEO4J_URI": ""},
+        tmp_path,
+    )
+    held = [_raw(_port(srv)) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        r = httpx.get(srv.url + "/healthz", timeout=5)
+    finally:
+        for s in held:
+            s.close()
+        srv.process.kill()
+        srv.process.wait()
+    assert r.status_code == 503
+    assert r.json() == {"detail": "too many open connections"}
+    assert r.headers["connection"] == "close"
+
+
 def test_repeated_log_lines_are_rate_limited(roomy: Server) -> None:
     before = len(roomy.lines)
     for _ in range(60):
