@@ -160,3 +160,14 @@ def test_a_check_log_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
         f"spillover: error: {tmp_path / 'checks.jsonl'}: cannot read the check log: "
         "Is a directory\n"
     )
+
+
+def test_rotated_files_of_a_name_with_brackets_are_read(tmp_path: Path) -> None:
+    """A log named ``checks[1].jsonl``: its rotated files were looked for with the name as
+    a pattern (``[1]`` matching ``1``), so only the current file was read."""
+    log = CheckLog(tmp_path / "checks[1].jsonl", max_bytes=200, backups=5)
+    for i in range(6):
+        log.append(_record(str(i), pad=100))
+    assert (tmp_path / "checks[1].jsonl.5").exists()
+    (tmp_path / "checks1.jsonl.1").write_text('{"check_id": "another log"}\n')
+    assert [r["check_id"] for r in read_checks(log.path)] == [str(i) for i in range(6)]

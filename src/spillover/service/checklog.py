@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import threading
@@ -238,7 +239,7 @@ def check_log_files(path: str | Path) -> list[Path]:
     """The check log's files, oldest first: ``FILE.N`` ... ``FILE.1``, then ``FILE``."""
     path = Path(path)
     rotated = []
-    for p in path.parent.glob(path.name + ".*"):
+    for p in path.parent.glob(glob.escape(path.name) + ".*"):  # `[` in a name is no pattern
         suffix = p.name[len(path.name) + 1 :]
         if suffix.isdigit():
             rotated.append((int(suffix), p))
