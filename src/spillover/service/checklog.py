@@ -77,7 +77,8 @@ class CheckLog:
 
     def append_all(self, records: list[dict[str, Any]]) -> None:
         """Write the records, one line each, in ONE write (flushed and fsynced before it
-        returns): a process killed meanwhile leaves all of them or none."""
+        returns). A process killed in the middle of the write may leave its first lines
+        and a line cut short (:meth:`write_lines` cuts that off next time)."""
         if records:
             self.write_lines(encode_lines(records))
 
