@@ -614,6 +614,26 @@ def test_a_method_of_the_client_s_own_never_reaches_the_log(roomy: Server) -> No
     assert [x["method"] for x in roomy.log() if x.get("request_id") in ids] == [None] * len(ids)
 
 
+def test_a_websocket_upgrade_is_an_http_request_like_any_other(roomy: Server) -> None:
+    """The service has no WebSocket route. With a WebSocket library installed (uvicorn's
+    ``standard`` extra brings websockets), uvicorn took an upgrade request past the gate
+    (no token asked, no request line) and logged its own line with the path, a phone
+    number in it, and the client's address. (Meaningful only where websockets is
+    installed; without it uvicorn treats the request as HTTP anyway.)"""
+    pytest.importorskip("websockets")
+    s = _raw(_port(roomy))
+    with s:
+        s.sendall(
+            b"GET /v1/subjects/phone/13957112345/entries HTTP/1.1\r\nHost: x\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        data, _ = _read_until_closed(s, 3)
+    assert data.startswith(b"HTTP/1.1 401"), data
+    time.sleep(0.3)
+    assert "13957112345" not in "\n".join(roomy.lines)
+
+
 def test_check_log_rotates_and_reads_back_oldest_first(tmp_path: Path) -> None:
     log = CheckLog(tmp_path / "checks.jsonl", max_bytes=300, backups=50)
     for i in range(40):
