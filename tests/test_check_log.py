@@ -171,3 +171,18 @@ def test_rotated_files_of_a_name_with_brackets_are_read(tmp_path: Path) -> None:
     assert (tmp_path / "checks[1].jsonl.5").exists()
     (tmp_path / "checks1.jsonl.1").write_text('{"check_id": "another log"}\n')
     assert [r["check_id"] for r in read_checks(log.path)] == [str(i) for i in range(6)]
+
+
+def test_a_line_that_is_no_check_record_is_one_line_of_error(tmp_path: Path) -> None:
+    """A line of JSON that is not an object (a hand-edited log), or a record whose
+    subject is null: an error naming the line, or no match, never a traceback."""
+    log = CheckLog(tmp_path / "checks.jsonl")
+    log.append({"check_id": "a", "subject": None})
+    assert [r["check_id"] for r in read_checks(log.path, "jiang")] == []
+    with open(log.path, "a", encoding="utf-8") as f:
+        f.write("[1, 2]\n")
+    result = CliRunner().invoke(cli, ["checks", "--log", str(log.path), "--subject", "jiang"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"spillover: error: {log.path}:2: not a check record (a JSON object)\n"
+    )

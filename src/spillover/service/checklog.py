@@ -325,8 +325,11 @@ def _records(
             record = json.loads(line)
         except ValueError:
             raise SpilloverError(f"{file}:{n}: not a JSON line") from None
+        if not isinstance(record, dict):
+            raise SpilloverError(f"{file}:{n}: not a check record (a JSON object)")
+        checked = record.get("subject")
         if subject is None or subject in (
-            record.get("subject", {}).get("id"),
+            checked.get("id") if isinstance(checked, dict) else None,
             record.get("phone_owner_id"),
         ):
             yield record
