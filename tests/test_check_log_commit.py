@@ -185,6 +185,28 @@ def test_concurrent_answers_share_fsyncs(tmp_path: Path, spy: Callable[[float], 
     assert app.state.check_log_commit.batches == len(fsyncs.durable)
 
 
+def test_a_check_is_answered_while_asyncio_s_default_threads_are_busy(tmp_path: Path) -> None:
+    """``/readyz`` probes Neo4j in asyncio's default threads, and needs no token: on a
+    hung Neo4j each probe holds one for 1.5 s. The check log's writes do not queue
+    behind them (here every default thread, and more, busy until the check is done)."""
+    app = _app(tmp_path)
+    done = threading.Event()
+
+    async def run() -> tuple[int, dict[str, Any]]:
+        async with app.router.lifespan_context(app):
+            loop = asyncio.get_running_loop()
+            busy = [loop.run_in_executor(None, done.wait, 30) for _ in range(64)]
+            try:
+                return await asyncio.wait_for(_post(app, CHECK), 10)
+            finally:
+                done.set()
+                await asyncio.gather(*busy)
+
+    status, answer = asyncio.run(run())
+    assert status == 200
+    assert [r["check_id"] for r in read_checks(tmp_path / "checks.jsonl")] == [answer["check_id"]]
+
+
 def test_group_commit_keeps_the_order_of_arrival(tmp_path: Path) -> None:
     """Records are written in the order their writers arrived, a writer's records
     together, and each writer returns only once its records are in the file."""

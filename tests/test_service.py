@@ -594,6 +594,46 @@ def test_request_log_is_json_lines_without_names_phones_or_ids(server: Server) -
     assert [line for line in server.lines if line.strip() and not line.startswith("{")] == []
 
 
+def test_a_method_of_the_client_s_own_never_reaches_the_log(roomy: Server) -> None:
+    """The h11 stack takes any token as a method (httptools refuses it, 400): the request
+    log names HTTP's methods only, so that a client cannot write an ID number or a phone
+    number (or 16 KiB of anything) into it without a token."""
+    ids = []
+    for method in (b"X330106198203154015", b"P13957112345"):
+        s = _raw(_port(roomy))
+        with s:
+            s.sendall(method + b" /v1/checks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data, _ = _read_until_closed(s, 3)
+        assert data.startswith((b"HTTP/1.1 401", b"HTTP/1.1 400")), data
+        found = re.search(rb"x-request-id: (\w+)", data)  # none on a 400 of httptools
+        if found:
+            ids.append(found[1].decode())
+    time.sleep(0.3)
+    text = "\n".join(roomy.lines)
+    assert "330106198203154015" not in text and "13957112345" not in text
+    assert [x["method"] for x in roomy.log() if x.get("request_id") in ids] == [None] * len(ids)
+
+
+def test_a_websocket_upgrade_is_an_http_request_like_any_other(roomy: Server) -> None:
+    """The service has no WebSocket route. With a WebSocket library installed (uvicorn's
+    ``standard`` extra brings websockets), uvicorn took an upgrade request past the gate
+    (no token asked, no request line) and logged its own line with the path, a phone
+    number in it, and the client's address. (Meaningful only where websockets is
+    installed; without it uvicorn treats the request as HTTP anyway.)"""
+    pytest.importorskip("websockets")
+    s = _raw(_port(roomy))
+    with s:
+        s.sendall(
+            b"GET /v1/subjects/phone/13957112345/entries HTTP/1.1\r\nHost: x\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        data, _ = _read_until_closed(s, 3)
+    assert data.startswith(b"HTTP/1.1 401"), data
+    time.sleep(0.3)
+    assert "13957112345" not in "\n".join(roomy.lines)
+
+
 def test_check_log_rotates_and_reads_back_oldest_first(tmp_path: Path) -> None:
     log = CheckLog(tmp_path / "checks.jsonl", max_bytes=300, backups=50)
     for i in range(40):
@@ -708,6 +748,28 @@ def test_serve_refuses_one_token_under_two_names(tmp_path: Path) -> None:
     done = _serve_once(env, "--check-log", str(tmp_path / "c"), "--token-file", str(tokens))
     assert done.returncode == 1
     assert "'quickcash' and 'yidai' are the same token" in done.stderr
+    assert secret not in done.stderr
+
+
+def test_serve_refuses_a_token_no_request_could_present(tmp_path: Path) -> None:
+    """A token with a character other than printable ASCII: sent as UTF-8 (curl) or not
+    at all (httpx), never equal to the token once the header is read (as Latin-1), so
+    the server started and every request with it was 401. Refused at start-up, without
+    showing it."""
+    from spillover.errors import SpilloverError
+    from spillover.service.auth import authenticate, read_tokens
+
+    secret = "pässwörd-0123456789"
+    for bad in (secret, "tab\there-0123456789"):
+        with pytest.raises(SpilloverError, match="other than printable ASCII"):
+            read_tokens(f"quickcash:{bad}")
+    # a printable ASCII token with a space in it is presented as it is written
+    grants = read_tokens("quickcash:two words-0123456789")
+    assert authenticate(grants, "Bearer two words-0123456789") == "quickcash"
+    env = {**os.environ, "SPILLOVER_TOKENS": f"quickcash:{secret}"}
+    done = _serve_once(env, "--check-log", str(tmp_path / "c"))
+    assert done.returncode == 1
+    assert "the token named 'quickcash' holds a character other than printable" in done.stderr
     assert secret not in done.stderr
 
 
@@ -1032,16 +1094,30 @@ def roomy(
         srv.process.wait()
 
 
-def test_no_token_is_answered_401_before_the_body_is_sent(roomy: Server) -> None:
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"POST /v1/checks", b"401"),
+        # outside /v1 no route takes a body: none is read there either
+        (b"POST /healthz", b"405"),
+        (b"GET /healthz", b"200"),
+        (b"POST /docs", b"405"),
+        (b"PUT /openapi.json", b"405"),
+        (b"POST /nowhere", b"404"),
+    ],
+)
+def test_no_token_is_answered_before_the_body_is_sent(
+    roomy: Server, request_line: bytes, status: bytes
+) -> None:
     s = _raw(_port(roomy))
     with s:
         # a declared body under the limit, not one byte of it sent
         s.sendall(
-            b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            request_line + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 1000000\r\n\r\n"
         )
         data, closed = _read_until_closed(s, 3)
-    assert data.startswith(b"HTTP/1.1 401"), data
+    assert data.startswith(b"HTTP/1.1 " + status), data
     assert b"connection: close" in data.lower()
     assert closed  # the body is never read: the connection is closed after the answer
 
@@ -1053,27 +1129,35 @@ def _rss_peak_kib(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-def test_unauthenticated_bodies_are_not_buffered(roomy: Server) -> None:
+@pytest.mark.parametrize(("path", "status"), [("/v1/checks", b"401"), ("/healthz", b"405")])
+def test_unauthenticated_bodies_are_not_buffered(roomy: Server, path: str, status: bytes) -> None:
     """60 connections without a token each send a 1 MiB body (under the 2 MiB limit)
-    at once: the server's peak memory grows by far less than the 60 MiB they carry."""
+    but its last byte, at once, and hold on: the server's peak memory grows by far less
+    than the 60 MiB they carry (outside /v1 too, where no route takes a body)."""
     pid = roomy.process.pid
     with roomy.client() as c:  # warm up: one check, so that lazy imports are done
         assert c.post("/v1/checks", json=CHECK, headers=RIGHT).status_code == 200
     before = _rss_peak_kib(pid)
     body = b"{" + b" " * (1024 * 1024 - 2) + b"}"
     head = (
-        b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(body)
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body))
     )
     answers: list[bytes] = []
     lock = threading.Lock()
+    sent = threading.Barrier(61)
+    measured = threading.Event()
 
     def send_one() -> None:
         s = _raw(_port(roomy))
         try:
             s.sendall(head)
             with contextlib.suppress(OSError):
-                s.sendall(body)  # refused half way: the server closed the connection
+                s.sendall(body[:-1])  # refused half way: the server closed the connection
+            sent.wait(60)
+            measured.wait(60)
+            with contextlib.suppress(OSError):
+                s.sendall(body[-1:])
             data, _ = _read_until_closed(s, 10)
             with lock:
                 answers.append(data)
@@ -1083,11 +1167,14 @@ def test_unauthenticated_bodies_are_not_buffered(roomy: Server) -> None:
     threads = [threading.Thread(target=send_one) for _ in range(60)]
     for t in threads:
         t.start()
+    sent.wait(60)
+    time.sleep(0.5)  # what arrived is read by the server meanwhile
+    grown_mib = (_rss_peak_kib(pid) - before) / 1024
+    measured.set()
     for t in threads:
         t.join(timeout=60)
-    grown_mib = (_rss_peak_kib(pid) - before) / 1024
     assert len(answers) == 60
-    assert all(a.startswith(b"HTTP/1.1 401") for a in answers if a)
+    assert all(a.startswith(b"HTTP/1.1 " + status) for a in answers if a)
     assert grown_mib < 20, f"the server's peak memory grew by {grown_mib:.0f} MiB"
 
 
@@ -1187,6 +1274,30 @@ def test_few_file_descriptors_many_connections(tmp_path: Path, stack: str) -> No
     assert all(line.startswith("{") for line in lines if line.strip())
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_connection_over_the_cap_gets_a_whole_503(tmp_path: Path, stack: str) -> None:
+    """The answer to a connection over --max-connections is a 503 an HTTP client can
+    read: its content-length said 40 for a body of 39 bytes, and httpx gave up on it
+    ("peer closed connection without sending complete message body")."""
+    srv = start_server(
+        ["--data", str(JIANG), "--http", stack, "--max-connections", "2"],
+        {"NEO4J_URI": ""},
+        tmp_path,
+    )
+    held = [_raw(_port(srv)) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        r = httpx.get(srv.url + "/healthz", timeout=5)
+    finally:
+        for s in held:
+            s.close()
+        srv.process.kill()
+        srv.process.wait()
+    assert r.status_code == 503
+    assert r.json() == {"detail": "too many open connections"}
+    assert r.headers["connection"] == "close"
+
+
 def test_repeated_log_lines_are_rate_limited(roomy: Server) -> None:
     before = len(roomy.lines)
     for _ in range(60):
@@ -1242,6 +1353,36 @@ def test_nan_infinity_and_lone_surrogates_get_422_without_the_input(
     for text in (single.text, batch.text):
         assert "NaN" not in text and "Infinity" not in text
         assert "\ud800" not in text and "\udfff" not in text
+    assert len(_records(server.check_log)) == before
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"platform_id": "quick\xffcash", "subject": {"kind": "person", "id": "jiang"}}',
+        b"[" * 1500 + b"]" * 1500,  # nested past Python's recursion limit
+    ],
+    ids=["not-utf-8", "nested-too-deep"],
+)
+def test_a_body_json_cannot_be_read_from_is_400(server: Server, raw: bytes) -> None:
+    """What docs/service.md says of a body no JSON can be read from: 400, the short way
+    and the long way, for a batch too; nothing recorded."""
+    before = len(_records(server.check_log))
+    with server.client() as c:
+        answers = [
+            c.post("/v1/checks", content=raw, headers={**RIGHT, "Content-Type": ctype})
+            for ctype in ("application/json", "application/json; charset=utf-8")
+        ]
+        answers.append(
+            c.post(
+                "/v1/checks:batch",
+                content=b'{"checks": [' + raw + b"]}",
+                headers={**RIGHT, "Content-Type": "application/json"},
+            )
+        )
+    for r in answers:
+        assert r.status_code == 400, r.text
+        assert r.json() == {"detail": "There was an error parsing the body"}
     assert len(_records(server.check_log)) == before
 
 
@@ -1506,6 +1647,37 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path, stack: str) ->
     assert [a[:3] for a in answers] == [b"200"] * 3, data[:2000]
     assert b'"check_id"' in answers[2]
     assert closed  # idle after the third answer: closed by the header deadline, not 30 s
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_body_framed_twice_is_refused_and_the_connection_closed(
+    tmp_path: Path, stack: str
+) -> None:
+    """A request with both a Content-Length and a Transfer-Encoding (the start of request
+    smuggling behind a proxy that reads the other framing): 400 and closed, on both
+    stacks (h11 answered it by its chunks and read on, a second request after it too)."""
+    srv = start_server([*PIPELINE_ARGS, "--http", stack], {"NEO4J_URI": ""}, tmp_path)
+    body = json.dumps(CHECK).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    try:
+        s = _raw(_port(srv))
+        with s:
+            s.sendall(
+                b"POST /v1/checks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 5\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n%s"
+                % (TOKENS["quickcash"].encode(), chunked)
+                + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
+            data, closed = _read_until_closed(s, 6)
+    finally:
+        srv.process.kill()
+        srv.process.wait()
+    answers = data.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"400"], data[:2000]
+    assert b"connection: close" in data.lower()
+    assert closed
+    assert _records(srv.check_log) == []
 
 
 def _exchange(c: httpx.Client, content_type: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -2058,6 +2230,16 @@ def test_connect_gives_up_on_a_hung_neo4j_at_its_timeout() -> None:
         with pytest.raises(BackendUnavailable, match=r"cannot reach Neo4j at bolt://127\.0\.0\.1"):
             connect(settings, timeout=0.5)
         assert time.monotonic() - start < 5
+        # always the deadline's message: the driver's own connection timeout (the same
+        # seconds) gave up first about one time in eight ("Couldn't connect to ...")
+        messages = set()
+        for _ in range(20):
+            with pytest.raises(BackendUnavailable) as raised:
+                connect(settings, timeout=0.2)
+            messages.add(str(raised.value))
+    assert messages == {
+        f"cannot reach Neo4j at bolt://127.0.0.1:{port}: it did not answer within 0.2 s"
+    }
 
 
 def test_a_worker_whose_graph_does_not_open_reports_one_line_not_a_traceback(

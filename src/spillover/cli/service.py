@@ -11,7 +11,14 @@ import click
 from ..errors import SpilloverError
 from ..facts.phones import looks_like_phone, normalize_phone
 from ..service.checklog import read_checks
-from .options import Source, backend_options, handle_errors, policy_option, region_option
+from .options import (
+    Source,
+    backend_options,
+    handle_errors,
+    note,
+    policy_option,
+    region_option,
+)
 
 __all__ = ["checks", "serve"]
 
@@ -186,5 +193,5 @@ def checks(log_path: Path, subject: str | None, region: str) -> None:
     """Read the service's check log back (rotated files included), one JSON line a check."""
     if subject is not None and looks_like_phone(subject, region):
         subject = normalize_phone(subject, region)
-    for record in read_checks(log_path, subject):
+    for record in read_checks(log_path, subject, on_cut=note):
         click.echo(json.dumps(record, ensure_ascii=False))

@@ -9,6 +9,7 @@ Scoring stays in the core: this class only answers the
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -154,7 +155,9 @@ def connect(settings: Neo4jSettings, *, timeout: float | None = None) -> neo4j.D
 def _answers_once(driver: neo4j.Driver, database: str, timeout: float | None) -> None:
     """Connect and run ``RETURN 1``; with a ``timeout``, in a daemon thread waited for that
     long: past it, :class:`concurrent.futures.TimeoutError`, and the thread closes the
-    driver when the call ends (a thread that never ends keeps no process alive)."""
+    driver when the call ends (a thread that never ends keeps no process alive). The
+    driver's own connection timeout is the same: when it ends the call first (the
+    server took the connection and never answered), that is the same timeout."""
 
     def check() -> None:
         driver.verify_connectivity()
@@ -179,6 +182,7 @@ def _answers_once(driver: neo4j.Driver, database: str, timeout: float | None) ->
         if close:
             driver.close()
 
+    started = time.monotonic()
     threading.Thread(target=run, name="spillover-neo4j-connect", daemon=True).start()
     ended.wait(timeout)
     with lock:
@@ -186,6 +190,11 @@ def _answers_once(driver: neo4j.Driver, database: str, timeout: float | None) ->
             gave_up.set()  # the thread closes the driver when its call ends
             raise FutureTimeout
     if errors:
+        if isinstance(errors[0], ServiceUnavailable) and time.monotonic() - started >= timeout:
+            # the driver's own connection timeout (the same seconds) gave up on the server
+            # just before this wait did: it did not answer within the deadline either
+            driver.close()
+            raise FutureTimeout
         raise errors[0]
 
 

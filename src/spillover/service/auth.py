@@ -47,8 +47,9 @@ def read_tokens(
     """Bearer tokens by name, from ``name:token`` pairs: in ``env_value`` separated by
     commas or newlines, in ``file`` one a line (``#`` starts a comment). A token acts for
     the platform of its name; ``name@platform+platform:token`` names the platforms it
-    acts for instead (a broker's token). Two tokens of one name, or one token under two
-    names, are refused.
+    acts for instead (a broker's token). Two tokens of one name, one token under two
+    names, and a token shorter than 16 characters or with a character other than
+    printable ASCII (which no request could present) are refused.
 
     >>> grants = read_tokens("quickcash:s3cret-token-one, broker@quickcash+yidai:s3cret-token-two")
     >>> sorted(grants["quickcash"].platforms), sorted(grants["broker"].platforms)
@@ -105,6 +106,12 @@ def _grant(where: str, pair: str) -> tuple[str, TokenGrant]:
         )
     if len(token) < 16:
         raise SpilloverError(f"{where}: the token named {name!r} is shorter than 16 characters")
+    if not (token.isascii() and token.isprintable()):
+        # an HTTP header is read as Latin-1 bytes: such a token could never be presented
+        raise SpilloverError(
+            f"{where}: the token named {name!r} holds a character other than printable "
+            "ASCII (letters, digits, punctuation): no request could present it"
+        )
     return name, TokenGrant(token, platforms)
 
 

@@ -5,8 +5,11 @@ renamed ``FILE.1`` (``FILE.1`` to ``FILE.2`` ... up to ``backups``) and a new fi
 started. Every file it creates (the log, its lock file, a rotated successor) is
 created ``0600``: the check log is personal data. Writers in several processes (uvicorn workers) take an exclusive ``flock``
 on ``FILE.lock`` around the size check, the rotation and the write, so no line is
-split or lost. :func:`read_checks` reads the rotated files oldest first, then the
-current one. The record's fields are documented in docs/service.md.
+split or lost; a line cut short at the file's end (a write a killed process did not
+finish) is cut off before the next write, and a write that fails is taken back out.
+:func:`read_checks` reads the rotated files oldest first, then the current one, and
+passes over a last line cut short. The record's fields are documented in
+docs/service.md.
 
 :class:`GroupCommit` is how the service writes it: the records of the answers that
 arrive while one write and its ``fsync`` run are written by the next one, together, so
@@ -17,18 +20,24 @@ still released only once its line is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import glob
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import SpilloverError
 
 __all__ = ["CheckLog", "GroupCommit", "check_log_files", "read_checks"]
+
+#: bytes read at a time, backwards, to find where a line cut short begins
+_TAIL_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -68,7 +77,8 @@ class CheckLog:
 
     def append_all(self, records: list[dict[str, Any]]) -> None:
         """Write the records, one line each, in ONE write (flushed and fsynced before it
-        returns): a process killed meanwhile leaves all of them or none."""
+        returns). A process killed in the middle of the write may leave its first lines
+        and a line cut short (:meth:`write_lines` cuts that off next time)."""
         if records:
             self.write_lines(encode_lines(records))
 
@@ -77,32 +87,66 @@ class CheckLog:
         returns, rotating the file first when ``data`` would take it past ``max_bytes``.
         When the file was renamed or created meanwhile, its directory is fsynced too
         (once, after the file): the rename and the new file's name are as durable as the
-        lines."""
+        lines. A line cut short at the file's end (a write that a killed process, or a
+        full disk, did not finish: its answers were never sent) is cut off first, so
+        that ``data`` starts a line of its own; a write that fails is taken back out
+        (its answers fail)."""
         lock_path = self.path.with_name(self.path.name + ".lock")
         with self._lock:
             lock = _create(lock_path, os.O_RDWR)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
+                new_name = not self.path.exists()  # removed by hand: created again
+                fd = _create(self.path, os.O_RDWR | os.O_APPEND)
                 try:
-                    size: int | None = os.stat(self.path).st_size
-                except FileNotFoundError:
-                    size = None  # removed by hand: created again below
-                new_name = size is None
-                if size is not None and size > 0 and size + len(data) > self.max_bytes:
-                    self._rotate()
-                    new_name = True
-                fd = _create(self.path, os.O_WRONLY | os.O_APPEND)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
+                    size = _whole_lines(fd)
+                    if size > 0 and size + len(data) > self.max_bytes:
+                        os.close(fd)
+                        fd = -1
+                        self._rotate()
+                        new_name = True
+                        fd = _create(self.path, os.O_RDWR | os.O_APPEND)
+                        size = 0
+                    _write_durably(fd, data, size)
                 finally:
-                    os.close(fd)
+                    if fd >= 0:
+                        os.close(fd)
                 if new_name:
                     _sync_dir(self.path.parent)
             finally:
                 os.close(lock)  # closing the descriptor releases the lock
+
+
+def _whole_lines(fd: int) -> int:
+    """The size of the file ``fd`` once a line cut short at its end (no newline) is
+    cut off: the bytes up to its last newline."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    os.ftruncate(fd, end)
+    return end
+
+
+def _write_durably(fd: int, data: bytes, size: int) -> None:
+    """Append ``data`` to the file ``fd`` of ``size`` bytes and fsync it; if that fails,
+    cut the file back to ``size`` (as far as it can) and raise."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
 
 
 def encode_lines(records: list[dict[str, Any]]) -> bytes:
@@ -120,7 +164,9 @@ class GroupCommit:
     their order of arrival, with one ``fsync`` for all of them. ``window``: seconds to
     wait for more records before a write starts (0: none; under load the batch is what
     arrived during the previous write anyway). One writer task at a time; the write
-    itself runs in a thread, so the loop keeps answering meanwhile.
+    itself runs in a thread of its own (not asyncio's default threads, where a probe of
+    ``/readyz``, which needs no token, can wait on a hung Neo4j), so the loop keeps
+    answering meanwhile.
 
     ``batches`` and ``lines`` count the writes and the lines written (observability)."""
 
@@ -132,6 +178,7 @@ class GroupCommit:
         default_factory=list, init=False, repr=False
     )
     _writer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _thread: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     async def append_all(self, records: list[dict[str, Any]]) -> None:
         """Return once ``records`` are written, in one write with those of the others
@@ -152,8 +199,12 @@ class GroupCommit:
                 await asyncio.sleep(self.window)
             batch, self._pending = self._pending, []
             data = b"".join(lines for lines, _, _ in batch)
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="spillover-check-log")
             try:
-                await asyncio.to_thread(self.log.write_lines, data)
+                await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self.log.write_lines, data
+                )
             except BaseException as exc:
                 # every waiter of the batch learns that its records may not be durable
                 failed = exc if isinstance(exc, Exception) else OSError("check log not written")
@@ -189,7 +240,7 @@ def check_log_files(path: str | Path) -> list[Path]:
     """The check log's files, oldest first: ``FILE.N`` ... ``FILE.1``, then ``FILE``."""
     path = Path(path)
     rotated = []
-    for p in path.parent.glob(path.name + ".*"):
+    for p in path.parent.glob(glob.escape(path.name) + ".*"):  # `[` in a name is no pattern
         suffix = p.name[len(path.name) + 1 :]
         if suffix.isdigit():
             rotated.append((int(suffix), p))
@@ -201,22 +252,84 @@ def check_log_files(path: str | Path) -> list[Path]:
     return files
 
 
-def read_checks(path: str | Path, subject: str | None = None) -> Iterator[dict[str, Any]]:
+def read_checks(
+    path: str | Path,
+    subject: str | None = None,
+    *,
+    on_cut: Callable[[str], None] | None = None,
+) -> Iterator[dict[str, Any]]:
     """The records of the check log at ``path`` (rotated files included), oldest first;
     when ``subject`` is given, only the checks of that subject: those whose subject id is
     ``subject``, and the checks of a phone whose owner on the listing day was the person
-    ``subject`` (``phone_owner_id``; records written before that field existed lack it)."""
-    for file in check_log_files(path):
-        with open(file, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    raise SpilloverError(f"{file}:{n}: not a JSON line") from None
-                if subject is None or subject in (
-                    record.get("subject", {}).get("id"),
-                    record.get("phone_owner_id"),
-                ):
-                    yield record
+    ``subject`` (``phone_owner_id``; records written before that field existed lack it).
+
+    A file's last line without its newline is a line cut short (a write that a killed
+    server did not finish: its answers were never sent): it is not read, and
+    ``on_cut`` (if given) is told where it was. Any other line that is not JSON is an
+    error.
+
+    The files are opened together, under a shared lock of the log's ``FILE.lock`` (when
+    there is one): no write or rotation runs meanwhile, so a rotation while they are
+    read neither hides lines nor reads them twice, and each file is read up to the size
+    it had then."""
+    with contextlib.ExitStack() as files:
+        for file, f, size in _open_files(Path(path), files):
+            yield from _records(file, f, size, subject, on_cut)
+
+
+def _open_files(path: Path, files: contextlib.ExitStack) -> list[tuple[Path, BinaryIO, int]]:
+    """The check log's files (:func:`check_log_files`), opened (closed by ``files``),
+    with their sizes, all under a shared lock of ``FILE.lock``: a rotation renames the
+    files, but what is opened stays opened."""
+    lock: int | None = None
+    with contextlib.suppress(OSError):  # no lock file: no write has run
+        lock = os.open(path.with_name(path.name + ".lock"), os.O_RDONLY)
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        opened: list[tuple[Path, BinaryIO, int]] = []
+        for file in check_log_files(path):
+            f = files.enter_context(file.open("rb"))
+            opened.append((file, f, os.fstat(f.fileno()).st_size))
+        return opened
+    except OSError as exc:
+        raise SpilloverError(f"{exc.filename}: cannot read the check log: {exc.strerror}") from None
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _records(
+    file: Path,
+    f: BinaryIO,
+    size: int,
+    subject: str | None,
+    on_cut: Callable[[str], None] | None,
+) -> Iterator[dict[str, Any]]:
+    """The records of the first ``size`` bytes of the open file ``f`` (see
+    :func:`read_checks`)."""
+    n = 0
+    while size > 0:
+        line = f.readline(size)
+        if not line:
+            break
+        size -= len(line)
+        n += 1
+        if not line.strip():
+            continue
+        if not line.endswith(b"\n"):
+            if on_cut is not None:
+                on_cut(f"{file}:{n}: a line cut short (a write not finished), not read")
+            break
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise SpilloverError(f"{file}:{n}: not a JSON line") from None
+        if not isinstance(record, dict):
+            raise SpilloverError(f"{file}:{n}: not a check record (a JSON object)")
+        checked = record.get("subject")
+        if subject is None or subject in (
+            checked.get("id") if isinstance(checked, dict) else None,
+            record.get("phone_owner_id"),
+        ):
+            yield record

@@ -11,7 +11,16 @@ from typing import Any, Protocol
 from .ids import new_id
 from .logs import json_log
 
-__all__ = ["ASGIApp", "Gate", "Message", "Receive", "Scope", "Send", "Shortcut"]
+__all__ = [
+    "LOGGED_METHODS",
+    "ASGIApp",
+    "Gate",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "Shortcut",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,10 +46,12 @@ class Shortcut(Protocol):
 
 class Gate:
     """Every HTTP request, in this order: a request id (also sent back as
-    ``X-Request-ID``); on a ``/v1`` route the bearer token, answered 401 before a byte
+    ``X-Request-ID``); a request with both a ``Content-Length`` and a
+    ``Transfer-Encoding`` refused (400, closed); on a ``/v1`` route the bearer token, answered 401 before a byte
     of the body is read; the body, read here up to ``limit`` bytes (413, declared or
-    streamed) within ``body_timeout`` seconds (408) and replayed to the application;
-    the request's line in the log, once it is answered. A request the ``shortcut``
+    streamed) within ``body_timeout`` seconds (408) and replayed to the application
+    (outside ``/v1``, where no route takes one, a body is never read: the answer closes
+    the connection); the request's line in the log, once it is answered. A request the ``shortcut``
     takes is answered by it rather than by ``app`` (the same answer, less work)."""
 
     def __init__(
@@ -95,8 +106,21 @@ class Gate:
         for key, value in scope.get("headers") or []:
             headers.setdefault(key, value)
         declared = headers.get(b"content-length")
+        if declared is not None and b"transfer-encoding" in headers:
+            # two framings of one body (h11 takes the chunks; a proxy in front may take
+            # the length, and read the rest as another request): refused, as llhttp
+            # (the httptools stack) refuses it, and the connection closed
+            await _reply(answer, 400, "Invalid HTTP request received.", close=True)
+            return None
         has_body = b"transfer-encoding" in headers or declared not in (None, b"0")
-        if scope["path"].startswith("/v1/"):
+        if not scope["path"].startswith("/v1/"):
+            if has_body:
+                # no route outside /v1 takes a body (health, readiness, the docs): it is
+                # never read, so that a client without a token cannot make the server
+                # hold one; the connection is closed after the answer
+                await self.app(scope, _replay(b"", receive), _closing(answer))
+                return None
+        else:
             given = headers.get(b"authorization")
             name = self.authenticate(given.decode("latin-1") if given else None)
             if name is None:
@@ -160,6 +184,20 @@ async def _reply(
     await send({"type": "http.response.body", "body": content})
 
 
+def _closing(send: Send) -> Send:
+    """``send`` for an answer after which the connection is closed (``connection:
+    close``): the request's body was not read, so the connection cannot carry another
+    request."""
+
+    async def closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+
+    return closing
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """``receive`` for the application: the body, read already, then what comes next."""
     sent = False
@@ -174,8 +212,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+#: the methods the request log names as they are; any other is logged as null (a
+#: method is the client's text: the h11 stack takes any token as one, an ID number too)
+LOGGED_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
+
 def _request_line(scope: Scope, request_id: str, status: int, started: float) -> dict[str, Any]:
-    """The request's line in the log: never its path, body or token."""
+    """The request's line in the log: never its path, body or token, nor a method other
+    than HTTP's own (:data:`LOGGED_METHODS`)."""
     route = scope.get("route")
     template = getattr(route, "path", None)
     if template is not None and "{" in template:
@@ -186,7 +232,7 @@ def _request_line(scope: Scope, request_id: str, status: int, started: float) ->
         "event": "request",
         "request_id": request_id,
         "token_name": scope["state"].get("token_name"),
-        "method": scope.get("method"),
+        "method": method if (method := scope.get("method")) in LOGGED_METHODS else None,
         # the route's template, never the path: a path can carry a phone or an id
         "route": template,
         "status": status,

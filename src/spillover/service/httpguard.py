@@ -87,10 +87,10 @@ def connection_cap(wanted: int) -> int:
     return max(1, min(wanted, soft // 2))
 
 
+_REFUSED_BODY = b'{"detail":"too many open connections"}\n'
 _REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-    b"content-length: 40\r\nconnection: close\r\n\r\n"
-    b'{"detail":"too many open connections"}\n'
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY)
 )
 
 

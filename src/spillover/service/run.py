@@ -99,6 +99,10 @@ def serve(
         # again, on a loaded machine (a spawned worker takes that long to start)
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         server_header=False,
+        # no WebSocket route: an upgrade request is an HTTP request like any other (with
+        # a WebSocket library installed, uvicorn took it past the gate, and logged its
+        # path, a phone number in it, and the client's address)
+        ws="none",
         # the header deadline and the connection cap (spillover.service.httpguard), on a
         # loop whose failed accept() waits a second before it tries again
         http=protocol,
