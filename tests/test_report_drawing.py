@@ -237,3 +237,20 @@ def test_a_name_with_dollar_signs_is_drawn_as_written(tmp_path, name):
     folder = s.write(tmp_path / "data")
     svg = str(build_context(open_folder(folder), "jiang")["svg"])
     assert f">{html.escape(name, quote=False)}</text>" in svg
+
+
+@pytest.mark.parametrize("char", ["\ue000", "\U00010000"], ids=lambda c: f"U+{ord(c):04X}")
+def test_a_name_no_font_has_a_glyph_for_warns_nothing(tmp_path, char):
+    """A name holding a character no installed font draws (a private-use character, a
+    Linear B syllable) made matplotlib warn ``Glyph ... missing from font(s)`` on stderr
+    while the drawing measured its labels: the SVG keeps its text as text (the browser's
+    fonts draw it), so the warning says nothing; none is raised now, and the name is in the
+    drawing as written."""
+    s = jiang_scenario()
+    (xu,) = [p for p in s.tables["people"] if p["person_id"] == "xu_yan"]
+    xu["name"] = f"Xu{char}Yan"
+    folder = s.write(tmp_path / "data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        svg = str(build_context(open_folder(folder), "jiang")["svg"])
+    assert f"Xu{char}Yan" in svg

@@ -15,6 +15,7 @@ import io
 import itertools
 import re
 import textwrap
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -334,6 +335,10 @@ def _columns(
     return columns
 
 
+#: matplotlib's warning for a character its fonts cannot draw (:func:`drawing_svg`)
+_MISSING_GLYPH = r"Glyph \d+ .* missing from font"
+
+
 def drawing_svg(
     explanations: list[Explanation],
     subject_ref: str,
@@ -365,7 +370,10 @@ def drawing_svg(
         # what stands between two `$` as one, and refuses a malformed one)
         "text.parse_math": False,
     }
-    with matplotlib.rc_context(params):
+    with matplotlib.rc_context(params), warnings.catch_warnings():
+        # a character no installed font has (private use, a rare script): the SVG keeps
+        # text as text, drawn by the browser's fonts; matplotlib's measure is one box wide
+        warnings.filterwarnings("ignore", _MISSING_GLYPH, UserWarning)
         legend_options: Any = {
             "handles": _legend_handles(legend, name.t),
             "frameon": False,
