@@ -621,6 +621,7 @@ def test_a_websocket_upgrade_is_an_http_request_like_any_other(roomy: Server) ->
     number in it, and the client's address. (The test extra installs websockets: without
     it uvicorn treats the request as HTTP anyway.)"""
     import websockets  # noqa: F401  (installed: uvicorn would take the upgrade)
+
     s = _raw(_port(roomy))
     with s:
         s.sendall(
