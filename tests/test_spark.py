@@ -685,6 +685,8 @@ def _parquet_types() -> list:
             lambda v: datetime.datetime.combine(day(v), datetime.time()),
             id="timestamp-day",
         ),
+        # no value at all: refused for its type as well (Spark read it as Arrow's null type)
+        pytest.param("people", "city", pa.int64(), lambda v: None, id="int-nulls"),
     ]
 
 
@@ -695,7 +697,8 @@ def test_parquet_columns_of_a_type_not_accepted_are_refused_by_both_engines(
     """A Parquet column of a type its field may not have (integers for a boolean or a phone,
     binary ids, a timestamp for a day: docs/contract.md §1, Parquet tables) is refused by
     both engines; Spark read every such column as its text (``1`` a true ``verified``)
-    and audited the folder the embedded loaders refused."""
+    and audited the folder the embedded loaders refused. So is such a column of nulls
+    only, which Spark took for a column of Arrow's ``null`` type (both accept that one)."""
     folder = tmp_path / "typed"
     shutil.copytree(JIANG, folder)
     _as_parquet(folder, table, {column: kind}, {column: convert})

@@ -190,9 +190,9 @@ def _type_accepted(kind: str, dtype: Any) -> bool:
 def _check_types(df: DataFrame, table: str, names: Mapping[str, str], path: str) -> None:
     """Refuse a Parquet column of the contract whose type may not hold its field (an integer
     id or boolean, a timestamp, binary, a list: docs/contract.md §1, Parquet tables), as the
-    embedded loaders do. A column of such a type that holds no value passes: Spark reads a
-    column of nulls only (Arrow's ``null`` type, accepted) as integers, so the two cannot
-    be told apart; its values are missing either way."""
+    embedded loaders do. A column that holds no value passes when it is of Arrow's ``null``
+    type (accepted by both; Spark reads it as integers) in every part, told by the parts'
+    Parquet schemas (:func:`_null_columns`); one of another type is refused all the same."""
     from pyspark.sql import functions as F
 
     kinds = field_kinds(CONTRACT_TABLES[table])
@@ -204,10 +204,51 @@ def _check_types(df: DataFrame, table: str, names: Mapping[str, str], path: str)
         return
     counts = df.agg(*(F.count(F.col(f"`{name}`")) for _, name in wrong)).first()
     assert counts is not None
+    nulls: set[str] | None = None
     for (c, name), n in zip(wrong, counts, strict=True):
-        if n:
-            problem = type_refused(kinds[c], types[name].simpleString())
-            raise SpilloverError(f"the data was refused: {path}: {c}: {problem}")
+        if not n:
+            nulls = _null_columns(df.sparkSession, path) if nulls is None else nulls
+            if name in nulls:
+                continue
+        problem = type_refused(kinds[c], types[name].simpleString())
+        raise SpilloverError(f"the data was refused: {path}: {c}: {problem}")
+
+
+def _null_columns(spark: SparkSession, path: str) -> set[str]:
+    """The columns of the Parquet table at ``path`` (a file or a folder of parts, as Spark
+    reads it: its files not named ``_*`` or ``.*``) whose Parquet type is the null type
+    (logical type ``UNKNOWN``: what Arrow's ``null`` is written as) in every part. Reads
+    the parts' footers only."""
+    fs, root = file_system(spark, path)
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    status = fs.getFileStatus(root)
+    parts = (
+        [status]
+        if status.isFile()
+        else [
+            s
+            for s in fs.listStatus(root)
+            if s.isFile() and not s.getPath().getName().startswith(("_", "."))
+        ]
+    )
+    common: set[str] | None = None
+    for part in parts:
+        reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
+            jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromStatus(part, conf)
+        )
+        try:
+            schema = reader.getFooter().getFileMetaData().getSchema()
+        finally:
+            reader.close()
+        found = {
+            f.getName()
+            for f in schema.getFields()
+            if f.isPrimitive() and str(f.getLogicalTypeAnnotation()) == "UNKNOWN"
+        }
+        common = found if common is None else common & found
+    return common or set()
 
 
 def _trimmed(column: Column) -> Column:
