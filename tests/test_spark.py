@@ -843,18 +843,21 @@ def test_jsonl_keys_of_another_case_blank_lines_and_empty_tables_give_the_kernel
     """What the embedded loader reads from JSONL, Spark reads alike: a key in another case
     (``Person_Id`` beside ``person_id``) is another key, ignored (docs/contract.md §1: names
     are compared exactly; Spark's reader refused the table for keys that differ only in
-    case; read as ``person_id``, ``jiang`` would be given twice), a line of U+3000 is blank and skipped, as is a byte-order mark before the first
-    line, an empty optional table is empty (Spark refused it for its missing columns), and
-    a match's ``waterfall`` given as a JSON list is that list (Spark read it as its own
-    text of an array and refused it). The same audit, byte for byte. A key padded with a
-    space is not the field: the loader says it is missing, Spark trimmed it."""
+    case; read as ``person_id``, ``jiang`` would be given twice), a line of U+3000 is blank
+    and skipped, as is a byte-order mark before the first line, an empty optional table is
+    empty (Spark refused it for its missing columns), and a match's ``waterfall`` given as
+    a JSON list is that list (Spark read it as its own text of an array and refused it).
+    The same audit, byte for byte. A key padded with a space is not the field: the loader
+    says it is missing, Spark trimmed it."""
     from spillover.examples import jiang_records_path
 
     folder = _people_jsonl_with(
         tmp_path / "keys", '{"person_id": "zz", "Person_Id": "jiang", "name": "Z", "NAME": 1}'
     )
     people = folder / "people.jsonl"
-    people.write_text("\ufeff" + people.read_text(encoding="utf-8") + "\u3000\n", "utf-8")
+    # a line whose first "}" is in a string, a tab after the object: parsed wrapped, good
+    more = '{"person_id": "zy", "name": "Y", "city": "}{"}\t\n\u3000\n'
+    people.write_text("\ufeff" + people.read_text(encoding="utf-8") + more, "utf-8")
     (folder / "sharing.csv").unlink()
     (folder / "sharing.jsonl").write_text("", encoding="utf-8")
     want = _audit_csv(tmp_path, folder, "numpy")

@@ -127,11 +127,12 @@ def _marks(text: DataFrame, fields: list[str]) -> DataFrame:
         F.when(F.col("value").startswith("\ufeff"), F.substring("value", 2, 1 << 30))
         .otherwise(F.col("value"))
         .alias("line"),
-    ).where(F.btrim("line", F.lit(SPACES)) != "")
+    ).where(F.ltrim("line", F.lit(SPACES)) != "")  # blank: all of it trimmed from the left
     parsed = lines.select("raw", "line", F.try_parse_json(line).alias("v"))
     # what follows the object: nothing, when the line's first "}" is its last character
-    # but blanks (the object's own "}" is that one); else the two wraps tell
-    closed = F.instr(line, "}") == F.length(F.rtrim(line, F.lit(" \t")))
+    # but spaces (the object's own "}" is that one); else the two wraps tell. (Spark's
+    # trims with a set of characters copy the line; the plain ones and instr do not.)
+    closed = F.instr(line, "}") == F.length(F.rtrim(line))
     after = (
         F.coalesce(F.json_array_length(F.concat(F.lit("["), line, F.lit("]"))) != 1, F.lit(True))
         | F.json_object_keys(F.concat(F.lit('{"_":'), line, F.lit("}"))).isNull()
