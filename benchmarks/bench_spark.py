@@ -36,13 +36,15 @@ from spillover.policy import default_policy
 from spillover.synth.generate import generate
 
 
-def _folder(people: int, seed: int) -> Path:
-    folder = Path(f"/tmp/spillover-bench-spark-{people}-{seed}")
-    if not (folder / "blacklist.csv").exists():
+def _folder(people: int, seed: int, form: str = "csv") -> Path:
+    """The synthetic folder of ``people`` (cached under /tmp), its tables in ``form``."""
+    tail = "" if form == "csv" else f"-{form}"
+    folder = Path(f"/tmp/spillover-bench-spark-{people}-{seed}{tail}")
+    if not (folder / f"blacklist.{form}").exists():
         shutil.rmtree(folder, ignore_errors=True)
         began = time.perf_counter()
-        generate(people, seed, folder)
-        print(f"  synth {people:,}: {time.perf_counter() - began:.1f} s")
+        generate(people, seed, folder, format=form)
+        print(f"  synth {people:,} ({form}): {time.perf_counter() - began:.1f} s")
     return folder
 
 
@@ -182,6 +184,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--format",
+        choices=["csv", "jsonl", "parquet"],
+        default="csv",
+        help="the tables' form (the numpy audit of JSONL runs the exact loader)",
+    )
     parser.add_argument("--memory", default="2g", help="spark.driver.memory")
     parser.add_argument("--conf", nargs="*", default=[], help="more Spark settings, KEY=VALUE")
     parser.add_argument("--event-log", help="keep Spark's event log in this folder")
@@ -197,7 +205,7 @@ def main() -> None:
     from spillover.audit.spark import audit_path, session
 
     policy = default_policy()
-    folders = {people: _folder(people, args.seed) for people in args.people}
+    folders = {people: _folder(people, args.seed, args.format) for people in args.people}
     began = time.perf_counter()
     spark = session(
         args.master,
@@ -219,11 +227,11 @@ def main() -> None:
     print(f"Spark session start on {args.master}: {time.perf_counter() - began:.1f} s", flush=True)
     threads = _JvmThreads()
     for people, folder in folders.items():
-        want = Path(f"/tmp/spillover-bench-spark-{people}-numpy.csv")
+        want = Path(f"/tmp/spillover-bench-spark-{people}-{args.format}-numpy.csv")
         began = time.perf_counter()
         summary = audit_folder(folder, want, policy)
         numpy_s = time.perf_counter() - began
-        got = Path(f"/tmp/spillover-bench-spark-{people}-spark.csv")
+        got = Path(f"/tmp/spillover-bench-spark-{people}-{args.format}-spark.csv")
         first_job = max(spark.sparkContext.statusTracker().getJobIdsForGroup(None), default=-1) + 1
         began, cpu, compiled = time.perf_counter(), _jvm_cpu(), _compiled(spark)
         by_kind = threads.totals()

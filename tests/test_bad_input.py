@@ -775,6 +775,26 @@ CASES = [
         "lone surrogate",
     ),
     Case(
+        "jsonl-nested-lone-surrogate",
+        jsonl("people", 2, '{"person_id": "xu_yan", "name": "Xu", "by": {"a": ["\\udc00"]}}'),
+        "people.jsonl",
+        2,
+        "by",
+        "lone surrogate",
+    ),
+    Case(
+        "jsonl-boolean-minus-zero",
+        jsonl(
+            "phones",
+            1,
+            '{"phone": "13957112345", "owner_id": "jiang", "verified": -0, "since": "2012-03-01"}',
+        ),
+        "phones.jsonl",
+        1,
+        "verified",
+        "got '-0'",
+    ),
+    Case(
         "jsonl-not-object",
         jsonl("people", 2, "[1, 2]"),
         "people.jsonl",

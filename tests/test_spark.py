@@ -289,14 +289,14 @@ def test_bad_records_are_refused_in_one_line(spark, tmp_path, table, old, new, m
     assert numpy.exit_code == 1  # the embedded loader refuses the same folder
 
 
-def _people_jsonl_with(folder: Path, line: str) -> Path:
-    """The Jiang case copied to ``folder`` with its people as JSONL and ``line`` after them
-    (the table's fourth line)."""
+def _people_jsonl_with(folder: Path, line: str, table: str = "people") -> Path:
+    """The Jiang case copied to ``folder`` with its people (or ``table``) as JSONL and
+    ``line`` after them (people's fourth line)."""
     shutil.copytree(JIANG, folder)
-    lines = [json.dumps(p) for p in _as_jsonl(folder / "people.csv", "")]
+    lines = [json.dumps(p) for p in _as_jsonl(folder / f"{table}.csv", "")]
     lines.append(line)
-    (folder / "people.csv").unlink()
-    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / f"{table}.csv").unlink()
+    (folder / f"{table}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
 
 
@@ -685,6 +685,8 @@ def _parquet_types() -> list:
             lambda v: datetime.datetime.combine(day(v), datetime.time()),
             id="timestamp-day",
         ),
+        # no value at all: refused for its type as well (Spark read it as Arrow's null type)
+        pytest.param("people", "city", pa.int64(), lambda v: None, id="int-nulls"),
     ]
 
 
@@ -695,7 +697,8 @@ def test_parquet_columns_of_a_type_not_accepted_are_refused_by_both_engines(
     """A Parquet column of a type its field may not have (integers for a boolean or a phone,
     binary ids, a timestamp for a day: docs/contract.md §1, Parquet tables) is refused by
     both engines; Spark read every such column as its text (``1`` a true ``verified``)
-    and audited the folder the embedded loaders refused."""
+    and audited the folder the embedded loaders refused. So is such a column of nulls
+    only, which Spark took for a column of Arrow's ``null`` type (both accept that one)."""
     folder = tmp_path / "typed"
     shutil.copytree(JIANG, folder)
     _as_parquet(folder, table, {column: kind}, {column: convert})
@@ -751,8 +754,134 @@ def test_single_quoted_json_is_refused_by_both_engines(spark, tmp_path):
     JSON, refused by the embedded loader; Spark's reader took it unless told not to."""
     folder = _people_jsonl_with(tmp_path / "quotes", "{'person_id': 'zz', 'name': 'Z'}")
     (numpy_code, numpy_says), (spark_code, spark_says) = _audit_both(tmp_path, folder)
-    assert numpy_code == 1 and "people.jsonl:4: (row): not valid JSON" in numpy_says
-    assert spark_code == 1 and "people.jsonl: cannot be read" in spark_says
+    said = "(row): not valid JSON: Expecting property name enclosed in double quotes"
+    assert numpy_code == 1 and f"people.jsonl:4: {said}" in numpy_says
+    assert spark_code == 1 and f"people.jsonl: {said}" in spark_says.replace(
+        "1 row(s) refused: ", ""
+    )
+
+
+#: JSONL lines the embedded loader refuses and Spark's JSON reader took (docs/scale-out.md):
+#: (table, the line, the field and what the loader says of it; Spark says the same)
+_BAD_JSONL = [
+    (
+        '[{"person_id": "zz", "name": "Z"}, {"person_id": "zy", "name": "Y"}]',
+        "(row)",
+        "each line must be a JSON object",
+    ),
+    (
+        '{"person_id": "zz", "name": "Z"} {"person_id": "zy", "name": "Y"}',
+        "(row)",
+        "not valid JSON: Extra data at column 34",
+    ),
+    (
+        '{"person_id": "zz", "name": "Z"}{"person_id": "zy"}',
+        "(row)",
+        "not valid JSON: Extra data at column 33",
+    ),
+    (
+        '{"person_id": "zz", "name": "Z"} and more',
+        "(row)",
+        "not valid JSON: Extra data at column 34",
+    ),
+    ('{"person_id": "zz", "name": "Z"}]}', "(row)", "not valid JSON: Extra data at column 33"),
+    ('{"person_id": true, "name": "Z"}', "person_id", "Input should be a valid string"),
+    ('{"person_id": "zz", "name": {"given": "Z"}}', "name", "Input should be a valid string"),
+    (
+        '{"person_id": "zz", "name": "Z", "city": ["Hangzhou"]}',
+        "city",
+        "Input should be a valid string",
+    ),
+    ('{"person_id": "zz", "name": "Z \\ud800"}', "name", "text holds a lone surrogate"),
+    (
+        '{"person_id": "zz", "name": "Z", "by": {"a": ["\\udc00"]}}',
+        "by",
+        "text holds a lone surrogate",
+    ),
+    (
+        '{"person_id": "zz", "name": "Z", "person_id": "zy"}',
+        "person_id",
+        "field appears twice in this object",
+    ),
+]
+
+
+def test_jsonl_lines_the_embedded_loader_refuses_are_refused_by_both_engines(spark, tmp_path):
+    """Each line of :data:`_BAD_JSONL` (and ``true`` as a loan's ``amount``) is refused by
+    both engines in the loader's words; Spark's JSON reader read an array of objects as
+    its rows, ignored what follows the object, took ``true`` or an object as its JSON
+    text, a lone surrogate as ``?`` and the last of two equal keys. The lines are checked
+    by Spark's own JSON functions now. A JSON ``-0`` is no boolean on either engine (the
+    embedded loader read it as 0, false, where Spark refused it as its text)."""
+    loan = (
+        '{"loan_id": "XY-X-1", "platform_id": "quickcash", "borrower_id": "xu_yan", '
+        '"applied_at": "2023-03-02", "status": "defaulted", "amount": true}'
+    )
+    phone = '{"phone": "13957112345", "verified": -0, "since": "2000-01-01", "until": "2001-01-01"}'
+    cases = [
+        ("people", line, f"people.jsonl:4: {field}: {said}", f"{field}: 1 row(s) refused: {said}")
+        for line, field, said in _BAD_JSONL
+    ]
+    cases += [
+        ("loans", loan, "loans.jsonl:11: amount: expected a number, got True", "amount: 1 row(s)"),
+        ("phones", phone, "phones.jsonl:4: verified: expected true/false", "verified: 1 row(s)"),
+    ]
+    wrong = []
+    for i, (table, line, numpy_said, spark_said) in enumerate(cases):
+        folder = _people_jsonl_with(tmp_path / f"bad{i}", line, table)
+        (numpy_code, numpy_says), (spark_code, spark_says) = _audit_both(tmp_path, folder)
+        if numpy_code != 1 or numpy_said not in numpy_says:
+            wrong.append(("numpy", line, numpy_says))
+        if spark_code != 1 or f"{table}.jsonl: {spark_said}" not in spark_says:
+            wrong.append(("spark", line, spark_says))
+    assert wrong == []
+
+
+def test_jsonl_keys_of_another_case_blank_lines_and_empty_tables_give_the_kernels_csv(
+    spark, tmp_path
+):
+    """What the embedded loader reads from JSONL, Spark reads alike: a key in another case
+    (``Person_Id`` beside ``person_id``) is another key, ignored (docs/contract.md §1: names
+    are compared exactly; Spark's reader refused the table for keys that differ only in
+    case; read as ``person_id``, ``jiang`` would be given twice), a line of U+3000 is blank
+    and skipped, as is a byte-order mark before the first line, an empty optional table is
+    empty (Spark refused it for its missing columns), and a match's ``waterfall`` given as
+    a JSON list is that list (Spark read it as its own text of an array and refused it).
+    The same audit, byte for byte. A key padded with a space is not the field: the loader
+    says it is missing, Spark trimmed it."""
+    from spillover.examples import jiang_records_path
+
+    folder = _people_jsonl_with(
+        tmp_path / "keys", '{"person_id": "zz", "Person_Id": "jiang", "name": "Z", "NAME": 1}'
+    )
+    people = folder / "people.jsonl"
+    # a line whose first "}" is in a string, a tab after the object: parsed wrapped, good
+    more = '{"person_id": "zy", "name": "Y", "city": "}{"}\t\n\u3000\n'
+    people.write_text("\ufeff" + people.read_text(encoding="utf-8") + more, "utf-8")
+    (folder / "sharing.csv").unlink()
+    (folder / "sharing.jsonl").write_text("", encoding="utf-8")
+    want = _audit_csv(tmp_path, folder, "numpy")
+    assert _audit_csv(tmp_path, folder, "spark") == want
+    records = tmp_path / "records"
+    shutil.copytree(jiang_records_path(), records)
+    matches = []
+    for m in _as_jsonl(records / "matches.csv", ""):
+        m["waterfall"] = json.loads(m.get("waterfall", "null"))
+        matches.append(json.dumps(m))
+    (records / "matches.csv").unlink()
+    (records / "matches.jsonl").write_text("\n".join(matches) + "\n", encoding="utf-8")
+    assert "[{" in matches[0]
+    assert _audit_csv(tmp_path, records, "spark") == _audit_csv(tmp_path, records, "numpy")
+    padded = tmp_path / "padded"
+    shutil.copytree(JIANG, padded)
+    lines = [
+        json.dumps({f" {k}": v for k, v in p.items()}) for p in _as_jsonl(JIANG / "people.csv", "")
+    ]
+    (padded / "people.csv").unlink()
+    (padded / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (numpy_code, numpy_says), (spark_code, spark_says) = _audit_both(tmp_path, padded)
+    assert numpy_code == 1 and "people.jsonl:1: person_id: required value is missing" in numpy_says
+    assert spark_code == 1 and "people.jsonl: person_id: 3 row(s) with no value" in spark_says
 
 
 def test_a_column_named_as_a_read_one_in_another_case_is_ignored_by_both_engines(spark, tmp_path):

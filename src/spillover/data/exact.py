@@ -53,6 +53,7 @@ __all__ = [
     "Problems",
     "checked_region",
     "error_text",
+    "jsonl_line_problems",
     "load_folder",
     "loan_of",
     "read_table",
@@ -322,45 +323,89 @@ def _jsonl_rows(
             if line in lines.bad:
                 problems.add(name, line, "(row)", lines.bad[line])
                 continue
-            if not text.strip():
+            value, found = _json_line(text)
+            for field_name, message in found:
+                problems.add(name, line, field_name, message)
+            if value is None:  # a blank line, or no JSON object
                 continue
-            try:
-                # a number keeps its literal: a text field reads it as written (Spark too)
-                value = json.loads(
-                    text.rstrip("\r\n"),
-                    object_pairs_hook=_no_duplicate_keys,
-                    parse_float=JsonFloat,
-                    parse_int=JsonInt,
-                    parse_constant=_no_constant,
-                )
-            except _NotJson as exc:
-                problems.add(name, line, "(row)", f"not valid JSON: {exc} is not a JSON value")
-                continue
-            except json.JSONDecodeError as exc:
-                what = exc.msg.removesuffix(" at")
-                problems.add(name, line, "(row)", f"not valid JSON: {what} at column {exc.colno}")
-                continue
-            except _DuplicateKey as exc:
-                problems.add(name, line, exc.key or "(row)", "field appears twice in this object")
-                continue
-            except RecursionError:
-                problems.add(name, line, "(row)", "not valid JSON: nested too deeply")
-                continue
-            except ValueError:  # an integer with more digits than Python converts (4300)
-                problems.add(name, line, "(row)", "not valid JSON: a number has too many digits")
-                continue
-            if not isinstance(value, dict):
-                problems.add(name, line, "(row)", "each line must be a JSON object")
-                continue
-            unicode_ok = True
-            for key, item in value.items():
-                if isinstance(item, str) and _SURROGATE.search(item):
-                    problems.add(name, line, key, "text holds a lone surrogate (not valid Unicode)")
-                    unicode_ok = False
-            if not unicode_ok:
+            if found:
                 rejected.rows.append(value)
                 continue
             yield line, value
+
+
+def _json_line(text: str) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    """One JSONL line (read with ``surrogateescape``, its bytes good) as the exact loader
+    reads it: the object and its problems ``(field, message)``. None and no problem: a
+    blank line (skipped); None and a problem: no JSON object; an object and a problem:
+    it holds a lone surrogate."""
+    if not text.strip():
+        return None, []
+    try:
+        # a number keeps its literal: a text field reads it as written (Spark too)
+        value = json.loads(
+            text.rstrip("\r\n"),
+            object_pairs_hook=_no_duplicate_keys,
+            parse_float=JsonFloat,
+            parse_int=JsonInt,
+            parse_constant=_no_constant,
+        )
+    except _NotJson as exc:
+        return None, [("(row)", f"not valid JSON: {exc} is not a JSON value")]
+    except json.JSONDecodeError as exc:
+        what = exc.msg.removesuffix(" at")
+        return None, [("(row)", f"not valid JSON: {what} at column {exc.colno}")]
+    except _DuplicateKey as exc:
+        return None, [(exc.key or "(row)", "field appears twice in this object")]
+    except RecursionError:
+        return None, [("(row)", "not valid JSON: nested too deeply")]
+    except ValueError:  # an integer with more digits than Python converts (4300)
+        return None, [("(row)", "not valid JSON: a number has too many digits")]
+    if not isinstance(value, dict):
+        return None, [("(row)", "each line must be a JSON object")]
+    found = []
+    for key, item in value.items():
+        if _SURROGATE.search(key) or _holds_surrogate(item):
+            where = "(row)" if _SURROGATE.search(key) else key
+            found.append((where, "text holds a lone surrogate (not valid Unicode)"))
+    return value, found
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """Whether a JSON value holds a lone surrogate in any of its strings (a nested one, an
+    object's key too: docs/contract.md §1, "a JSON string holding a lone surrogate").
+    Walked with a stack, not by recursion: JSON nested nearly as deep as the parser takes
+    must not run out of Python's stack."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+    return False
+
+
+def jsonl_line_problems(data: bytes) -> list[tuple[str, str]]:
+    """The problems the exact loader reports for one line of a JSONL table (its bytes, the
+    line break removed), each ``(field, message)`` as in its report: none for a line it
+    reads as an object or skips as blank. The Spark audit words its refusal of a line
+    with these (one definition of the words).
+
+    >>> jsonl_line_problems(b'{"person_id": "a"} {"person_id": "b"}')
+    [('(row)', 'not valid JSON: Extra data at column 20')]
+    >>> jsonl_line_problems(b'[{"person_id": "a"}]'), jsonl_line_problems(b'{"a": 1}')
+    ([('(row)', 'each line must be a JSON object')], [])
+    """
+    text = data.decode("utf-8", errors="surrogateescape")
+    bad = _bad_bytes(text)
+    if bad is not None:
+        return [("(row)", bad)]
+    return _json_line(text)[1]
 
 
 def _blank(value: Any) -> bool:

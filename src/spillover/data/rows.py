@@ -86,6 +86,8 @@ def _parse_bool(value: Any) -> Any:
     value = _blank_to_none(value)
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, JsonFloat | JsonInt):  # a JSONL number: as written (``-0`` is no 0)
+        value = value.literal
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     text = str(value).strip().lower()

@@ -7,6 +7,7 @@ and gives exactly the kernel's rows (tests hold the two to each other):
 
 * :mod:`.session`: the Spark session, its log kept to errors;
 * :mod:`.frames`: the tables as DataFrames (a data folder, the simulator's columns);
+* :mod:`.jsonl`: a JSONL table's lines checked as the embedded loader reads them;
 * :mod:`.validate`: the contract's checks over the DataFrames;
 * :mod:`.graph`: the checked tables typed (days as numbers, phones in E.164, records
   resolved);

@@ -30,6 +30,7 @@ from ...data.contract import TABLES as CONTRACT_TABLES
 from ...data.parquet import type_refused
 from ...errors import SpilloverError
 from ...facts.columns import FOREVER, NEVER
+from .jsonl import jsonl_problems
 from .kept import cache
 from .session import file_system, first_line
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 
     from ...facts.columns import Columns
 
-__all__ = ["TABLES", "frames_from_columns", "read_tables", "text_frames"]
+__all__ = ["TABLES", "frames_from_columns", "read_tables", "refusal", "text_frames"]
 
 #: the columns of the contract's tables the Spark audit does not read (kept out of its frames)
 _NOT_READ: Mapping[str, tuple[str, ...]] = {
@@ -111,7 +112,11 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
             schema = StructType([StructField(c, StringType()) for c in (*required, *optional)])
             tables[table] = spark.createDataFrame([], schema)
             continue
-        df = _read(spark, path)
+        if path.endswith(JSONL):  # its lines as the embedded loader reads them
+            problems = jsonl_problems(spark, path, table)
+            if problems:
+                raise SpilloverError(refusal(problems))
+        df = _read(spark, path, (*required, *optional))
         names = {c.strip(): c for c in df.columns}
         missing = [c for c in required if c not in names]
         if missing:
@@ -131,9 +136,14 @@ def read_tables(spark: SparkSession, folder: str | Path) -> dict[str, DataFrame]
     return tables
 
 
-def _read(spark: SparkSession, path: str) -> DataFrame:
+def _read(spark: SparkSession, path: str, columns: tuple[str, ...]) -> DataFrame:
     """The table at ``path`` (``.csv``, ``.jsonl``, ``.parquet``) as Spark reads it, CSV and
-    JSON values as text; a file Spark cannot read is refused in one line."""
+    JSON values as text; a file Spark cannot read is refused in one line. A JSONL table
+    (its lines checked: :func:`~spillover.audit.spark.jsonl.jsonl_problems`) gives
+    ``columns``, each the key of that exact name (another case is another key, as the
+    embedded loader reads it), a value not a JSON string as written (``1.50``)."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
     try:
         if path.endswith(CSV):
             return spark.read.csv(
@@ -148,17 +158,24 @@ def _read(spark: SparkSession, path: str) -> DataFrame:
             )
         if path.endswith(JSONL):
             # JSON has no NaN or Infinity, and strings in double quotes only (the embedded
-            # loader refuses them too; Spark's reader takes 'single quoted' text unless told)
+            # loader refuses them too; Spark's reader takes 'single quoted' text unless told);
+            # the lines are checked, a line dropped here is one the loader skips (U+3000)
             return spark.read.json(
                 path,
-                primitivesAsString=True,
+                schema=StructType([StructField(c, StringType()) for c in columns]),
                 allowNonNumericNumbers=False,
                 allowSingleQuotes=False,
-                mode="FAILFAST",
+                mode="DROPMALFORMED",
             )
         return spark.read.parquet(path)
     except Exception as exc:
         raise SpilloverError(f"{path}: cannot be read: {first_line(exc)}") from None
+
+
+def refusal(problems: list[str]) -> str:
+    """The refusal: the first problem, and how many more kinds there are."""
+    more = f" (and {len(problems) - 1} more kind(s) of problem)" if len(problems) > 1 else ""
+    return f"the data was refused: {problems[0]}{more}"
 
 
 def _all_blank(df: DataFrame) -> Column:
@@ -190,9 +207,9 @@ def _type_accepted(kind: str, dtype: Any) -> bool:
 def _check_types(df: DataFrame, table: str, names: Mapping[str, str], path: str) -> None:
     """Refuse a Parquet column of the contract whose type may not hold its field (an integer
     id or boolean, a timestamp, binary, a list: docs/contract.md §1, Parquet tables), as the
-    embedded loaders do. A column of such a type that holds no value passes: Spark reads a
-    column of nulls only (Arrow's ``null`` type, accepted) as integers, so the two cannot
-    be told apart; its values are missing either way."""
+    embedded loaders do. A column that holds no value passes when it is of Arrow's ``null``
+    type (accepted by both; Spark reads it as integers) in every part, told by the parts'
+    Parquet schemas (:func:`_null_columns`); one of another type is refused all the same."""
     from pyspark.sql import functions as F
 
     kinds = field_kinds(CONTRACT_TABLES[table])
@@ -204,10 +221,51 @@ def _check_types(df: DataFrame, table: str, names: Mapping[str, str], path: str)
         return
     counts = df.agg(*(F.count(F.col(f"`{name}`")) for _, name in wrong)).first()
     assert counts is not None
+    nulls: set[str] | None = None
     for (c, name), n in zip(wrong, counts, strict=True):
-        if n:
-            problem = type_refused(kinds[c], types[name].simpleString())
-            raise SpilloverError(f"the data was refused: {path}: {c}: {problem}")
+        if not n:
+            nulls = _null_columns(df.sparkSession, path) if nulls is None else nulls
+            if name in nulls:
+                continue
+        problem = type_refused(kinds[c], types[name].simpleString())
+        raise SpilloverError(f"the data was refused: {path}: {c}: {problem}")
+
+
+def _null_columns(spark: SparkSession, path: str) -> set[str]:
+    """The columns of the Parquet table at ``path`` (a file or a folder of parts, as Spark
+    reads it: its files not named ``_*`` or ``.*``) whose Parquet type is the null type
+    (logical type ``UNKNOWN``: what Arrow's ``null`` is written as) in every part. Reads
+    the parts' footers only."""
+    fs, root = file_system(spark, path)
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    status = fs.getFileStatus(root)
+    parts = (
+        [status]
+        if status.isFile()
+        else [
+            s
+            for s in fs.listStatus(root)
+            if s.isFile() and not s.getPath().getName().startswith(("_", "."))
+        ]
+    )
+    common: set[str] | None = None
+    for part in parts:
+        reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
+            jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromStatus(part, conf)
+        )
+        try:
+            schema = reader.getFooter().getFileMetaData().getSchema()
+        finally:
+            reader.close()
+        found = {
+            f.getName()
+            for f in schema.getFields()
+            if f.isPrimitive() and str(f.getLogicalTypeAnnotation()) == "UNKNOWN"
+        }
+        common = found if common is None else common & found
+    return common or set()
 
 
 def _trimmed(column: Column) -> Column:

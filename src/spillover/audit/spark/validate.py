@@ -31,7 +31,7 @@ from ...facts.model import SubjectKind
 from ...facts.phones import DEFAULT_REGION
 from ...rules import MatchKey
 from .expressions import is_date
-from .frames import TABLES
+from .frames import TABLES, refusal
 from .kept import checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover - types only
@@ -50,7 +50,7 @@ def validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> N
         tables, region
     )
     if problems:
-        raise SpilloverError(_refusal(problems))
+        raise SpilloverError(refusal(problems))
     # order of days (only once the days are readable)
     problems = _problems(
         [
@@ -61,7 +61,7 @@ def validate(tables: Mapping[str, DataFrame], region: str = DEFAULT_REGION) -> N
         ]
     )
     if problems:
-        raise SpilloverError(_refusal(problems))
+        raise SpilloverError(refusal(problems))
 
 
 @dataclass(frozen=True)
@@ -324,12 +324,6 @@ def _checks_of(tables: Mapping[str, DataFrame], checks: list[_Check]) -> _Found:
         F.first("f", ignorenulls=True).alias("f"),
     )
     return _Found([(c.field, c.message) for c in checks], found)
-
-
-def _refusal(problems: list[str]) -> str:
-    """The refusal: the first problem, and how many more kinds there are."""
-    more = f" (and {len(problems) - 1} more kind(s) of problem)" if len(problems) > 1 else ""
-    return f"the data was refused: {problems[0]}{more}"
 
 
 def _linkage_row_problems(tables: Mapping[str, DataFrame], region: str) -> list[str]:
