@@ -96,6 +96,15 @@ def matches(out: Path) -> dict[str, dict[str, str]]:
     return {row["record_id"]: row for row in read(out / "matches.csv")}
 
 
+def linked_by_shipped_model(
+    tmp_path: Path, rows: list[dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """The matches of ``rows`` (records, as :func:`rec` makes them) linked by the shipped
+    model (``--no-train``), by record id."""
+    link(write_records(tmp_path / "in", rows), tmp_path / "out", train=False)
+    return matches(tmp_path / "out")
+
+
 # a valid resident ID number (check character right) and a second one
 ID_XU = "11010119900101123X"
 ID_OTHER = "330106198505050017"
@@ -173,15 +182,13 @@ def test_a_phone_number_written_as_the_name_is_no_name(tmp_path):
     assert name_forms("138 1234 0001") == ("", "") and name_canon("13812340001") is None
     assert name_forms("１３８１２３４０００１") == ("", "")
     assert name_forms("Person 0001") == ("person0001", "person0001")
-    data = write_records(
-        tmp_path / "in",
+    m = linked_by_shipped_model(
+        tmp_path,
         [
             rec("f1", "13812340001", "", "13812340001", city="Wuhan"),
             rec("f2", "138 1234 0001", "", "+86 138 1234 0001"),
         ],
     )
-    link(data, tmp_path / "out", train=False)
-    m = matches(tmp_path / "out")
     assert m["f1"]["person_id"] != m["f2"]["person_id"], m
     assert {r["matched_by"] for r in m.values()} == {MatchKey.NEW_IDENTITY}
 
@@ -194,15 +201,13 @@ def test_a_placeholder_name_is_no_name(tmp_path, placeholder):
     (``exact``) and joined as ``name_and_phone`` (p = 1.0), one's debts put on the other."""
     assert name_forms(placeholder) == ("", "") and name_canon(placeholder) is None
     assert city_key(placeholder) is None
-    data = write_records(
-        tmp_path / "in",
+    m = linked_by_shipped_model(
+        tmp_path,
         [
             rec("u1", placeholder, "", "13800138000", city="武汉"),
             rec("u2", placeholder, "", "13800138000", city="武汉"),
         ],
     )
-    link(data, tmp_path / "out", train=False)
-    m = matches(tmp_path / "out")
     assert m["u1"]["person_id"] != m["u2"]["person_id"], m
 
 
@@ -214,15 +219,13 @@ def test_a_name_with_punctuation_or_tone_marks_is_still_the_same_name(tmp_path, 
     written alike joins, ``test_a_placeholder_city_is_no_city``); written with a zero-width
     space, tone marks or ``SURNAME, Given`` they read ``close`` or ``different`` before,
     and stayed two people."""
-    data = write_records(
-        tmp_path / "in",
+    m = linked_by_shipped_model(
+        tmp_path,
         [
             rec("n1", "王伟芳", "", "+8613900000501", city="Urumqi"),
             rec("n2", second, "", "+8613900000502", city="Urumqi"),
         ],
     )
-    link(data, tmp_path / "out", train=False)
-    m = matches(tmp_path / "out")
     assert m["n1"]["person_id"] == m["n2"]["person_id"], m
     level = {w["field"]: w for w in json.loads(m["n2"]["waterfall"])}["name"]["level"]
     assert level in {"exact", "pinyin"}, level
@@ -253,15 +256,13 @@ def test_a_surname_is_read_as_a_surname(tmp_path, hanzi, pinyin):
     Zhiwei`` read one typo apart."""
     assert name_forms(hanzi)[1] == "".join(pinyin.lower().split())
     assert name_canon(hanzi) == name_canon(pinyin)
-    data = write_records(
-        tmp_path / "in",
+    m = linked_by_shipped_model(
+        tmp_path,
         [
             rec("s1", hanzi, "", "+8613900000601", city="Guangzhou"),
             rec("s2", pinyin, "", "+8613900000601", city="Guangzhou"),
         ],
     )
-    link(data, tmp_path / "out", train=False)
-    m = matches(tmp_path / "out")
     assert m["s1"]["person_id"] == m["s2"]["person_id"], m
     level = {w["field"]: w for w in json.loads(m["s2"]["waterfall"])}["name"]["level"]
     assert level == "pinyin", level
@@ -293,15 +294,13 @@ def test_a_city_reads_the_same_however_written(tmp_path, one, other):
     (``different``, -3.3 bits in the shipped model), ``北京`` and ``北京市`` only
     ``similar``, and one name in one city on two phones stayed two people where the city
     written alike joined them."""
-    data = write_records(
-        tmp_path / "in",
+    m = linked_by_shipped_model(
+        tmp_path,
         [
             rec("c1", "欧阳娜娜", "", "+8613900000701", city=one),
             rec("c2", "欧阳娜娜", "", "+8613900000702", city=other),
         ],
     )
-    link(data, tmp_path / "out", train=False)
-    m = matches(tmp_path / "out")
     assert m["c1"]["person_id"] == m["c2"]["person_id"], m
     level = {w["field"]: w for w in json.loads(m["c2"]["waterfall"])}["city"]["level"]
     assert level == "exact", level
@@ -315,15 +314,13 @@ def test_homophone_cities_are_two_cities(tmp_path, one, other):
     two cities: a city written in Chinese characters is compared by its characters, never
     by its pinyin, so that two namesakes on two phones, one in each, stay two people (one
     person's debts never put on the other for a city that only sounds the same)."""
-    data = write_records(
-        tmp_path / "in",
+    m = linked_by_shipped_model(
+        tmp_path,
         [
             rec("h1", "王伟", "", "+8613900000711", city=one),
             rec("h2", "王伟", "", "+8613900000712", city=other),
         ],
     )
-    link(data, tmp_path / "out", train=False)
-    m = matches(tmp_path / "out")
     assert m["h1"]["person_id"] != m["h2"]["person_id"], m
     assert city_key(one) != city_key(other)
 
@@ -334,15 +331,13 @@ def test_a_placeholder_city_is_no_city(tmp_path, city, people):
     name is no name. Before, two records with ``-`` for a city agreed on it (``exact``,
     +4.4 bits) and a common name with two phones joined on it; the same name in a city
     written alike joins (the model's call for a name and a city)."""
-    data = write_records(
-        tmp_path / "in",
+    m = linked_by_shipped_model(
+        tmp_path,
         [
             rec("p1", "何佳", "", "+8613900000801", city=city),
             rec("p2", "何佳", "", "+8613900000802", city=city),
         ],
     )
-    link(data, tmp_path / "out", train=False)
-    m = matches(tmp_path / "out")
     assert len({m["p1"]["person_id"], m["p2"]["person_id"]}) == people, m
 
 
