@@ -65,6 +65,7 @@ from ..files.write import atomic_folder
 from .ingest import (
     apply_schema,
     check_key_sizes,
+    columns_keys,
     dataset_name,
     element_counts,
     graph_counts,
@@ -822,17 +823,7 @@ def bulk_ingest(
     path = Path(folder)
     name = dataset or dataset_name(path)
     data = read_columns(path, region=region)
-    check_key_sizes(
-        {
-            ("people", "person_id"): data.person_ids,
-            ("platforms", "platform_id"): data.platform_ids,
-            ("loans", "loan_id"): data.loan_ids,
-            ("blacklist", "entry_id"): data.entry_ids,
-            ("records", "record_id"): data.records,
-        },
-        data.entry_kind,
-        data.entry_subject,
-    )
+    check_key_sizes(*columns_keys(data))
     read_seconds = time.perf_counter() - start
     if files_only and files is None:
         raise SpilloverError("files_only needs a folder for the files")

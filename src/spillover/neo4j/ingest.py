@@ -31,7 +31,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import neo4j
 import numpy as np
@@ -48,6 +48,9 @@ from ..text.safe import printable
 from .schema import WRITE_BACK_PROPERTIES
 from .statements import cypher, statements
 
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from ..facts.columns import Columns
+
 __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_WORKERS",
@@ -59,6 +62,7 @@ __all__ = [
     "apply_schema",
     "check_key_sizes",
     "check_options",
+    "columns_keys",
     "dataset_keys",
     "graph_counts",
     "ingest_dataset",
@@ -220,18 +224,30 @@ class KeysTooLong(SpilloverError):
     """The folder holds ids longer than Neo4j's indexes take; nothing was written."""
 
 
+#: the node keys Neo4j indexes, as (table, column) of the folder, with the attribute that
+#: holds them in a :class:`~spillover.facts.model.Dataset` and in the loader's
+#: :class:`~spillover.facts.columns.Columns` (phone numbers are E.164: short)
+_INDEXED: tuple[tuple[str, str, str, str], ...] = (
+    ("people", "person_id", "people", "person_ids"),
+    ("platforms", "platform_id", "platforms", "platform_ids"),
+    ("loans", "loan_id", "loans", "loan_ids"),
+    ("blacklist", "entry_id", "entries", "entry_ids"),
+    ("records", "record_id", "records", "records"),
+)
+
+
 def dataset_keys(data: Dataset) -> tuple[Keys, Any, Any]:
     """The node keys of ``data`` Neo4j indexes, and its entries' subject kinds and
-    subjects (the arguments of :func:`check_key_sizes`). Phone numbers are E.164: short."""
-    keys = {
-        ("people", "person_id"): data.people,
-        ("platforms", "platform_id"): data.platforms,
-        ("loans", "loan_id"): data.loans,
-        ("blacklist", "entry_id"): data.entries,
-        ("records", "record_id"): data.records,
-    }
+    subjects (the arguments of :func:`check_key_sizes`)."""
+    keys = {(table, column): getattr(data, held) for table, column, held, _ in _INDEXED}
     entries = data.entries.values()
     return keys, [e.subject_kind.value for e in entries], [e.subject for e in entries]
+
+
+def columns_keys(data: Columns) -> tuple[Keys, Any, Any]:
+    """:func:`dataset_keys` of the loader's columns (the bulk load reads no Dataset)."""
+    keys = {(table, column): getattr(data, held) for table, column, _, held in _INDEXED}
+    return keys, data.entry_kind, data.entry_subject
 
 
 def _byte_lengths(values: Any) -> np.ndarray:
@@ -259,7 +275,7 @@ def check_key_sizes(keys: Keys, kinds: Any, subjects: Any) -> None:
     Neo4j's indexes cannot hold: a node key longer than :data:`INDEX_KEY_BYTES`, or an
     entry whose ``subject_kind`` and ``subject`` together pass :data:`INDEX_PAIR_BYTES`.
     ``keys``: per (table, column) the ids; ``kinds``, ``subjects``: the entries' (see
-    :func:`dataset_keys`; the bulk load passes its columns)."""
+    :func:`dataset_keys`, :func:`columns_keys`)."""
     found: list[str] = []
     total = 0
     for (table, column), ids in keys.items():
