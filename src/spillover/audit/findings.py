@@ -15,10 +15,10 @@ computes: it comes from the batch audit on every backend.
 - ``CONTACT_HUB``: a phone named by a link (any link role) on the loans of at least
   ``min_borrowers`` distinct borrowers who never owned it;
 - ``LISTED_ONLY_UNVERIFIED``: a person listed (an entry on them, or on a phone they
-  owned on the listing day; not an entry on a platform record) with no loan of their own in an origin status, and at
-  least one tie to another person's loan in an origin status, every such tie one
-  they did not verify (:func:`spillover.rules.unverified_tie`; a tie: the person
-  owned, on the loan's application day, a phone the loan names);
+  owned on the listing day; not an entry on a platform record) with no loan of their
+  own in an origin status, and at least one tie to another person's loan in an origin
+  status, every such tie one they did not verify (:func:`spillover.rules.unverified_tie`;
+  a tie: the person owned, on the loan's application day, a phone the loan names);
 - ``MOSTLY_SPILLOVER_PLATFORM``: a platform with more than ``spillover_share`` of
   its listings spillover;
 - ``COPY_AFTER_REPAID``: a copied entry (``copied_from``) whose first listing's

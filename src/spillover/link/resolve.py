@@ -528,10 +528,11 @@ _CITY_SUFFIX = "市"
 def city_key(city: str) -> str | None:
     """A city as it is compared: its letters (:func:`_letters`: case, spaces, punctuation,
     full-width forms and accents do not matter) without the suffix 市; None when it holds
-    no letter (``-``) or says it is not known (:data:`PLACEHOLDERS`: 未知, N/A). A city in Chinese characters is compared by its characters, never
-    by their pinyin: 苏州 and 宿州 are both Suzhou, 泰州 and 台州 both Taizhou, and two
-    namesakes, one in each, must not meet on a city that only sounds the same (so 北京 and
-    Beijing stay two spellings that do not meet).
+    no letter (``-``) or says it is not known (:data:`PLACEHOLDERS`: 未知, N/A). A city in
+    Chinese characters is compared by its characters, never by their pinyin: 苏州 and 宿州
+    are both Suzhou, 泰州 and 台州 both Taizhou, and two namesakes, one in each, must not
+    meet on a city that only sounds the same (so 北京 and Beijing stay two spellings that
+    do not meet).
 
     >>> city_key("北京市"), city_key("北 京"), city_key("ＢＥＩ ＪＩＮＧ"), city_key(" - ")
     ('北京', '北京', 'beijing', None)

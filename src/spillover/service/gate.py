@@ -47,12 +47,13 @@ class Shortcut(Protocol):
 class Gate:
     """Every HTTP request, in this order: a request id (also sent back as
     ``X-Request-ID``); a request with both a ``Content-Length`` and a
-    ``Transfer-Encoding`` refused (400, closed); on a ``/v1`` route the bearer token, answered 401 before a byte
-    of the body is read; the body, read here up to ``limit`` bytes (413, declared or
-    streamed) within ``body_timeout`` seconds (408) and replayed to the application
-    (outside ``/v1``, where no route takes one, a body is never read: the answer closes
-    the connection); the request's line in the log, once it is answered. A request the ``shortcut``
-    takes is answered by it rather than by ``app`` (the same answer, less work)."""
+    ``Transfer-Encoding`` refused (400, closed); on a ``/v1`` route the bearer token,
+    answered 401 before a byte of the body is read; the body, read here up to ``limit``
+    bytes (413, declared or streamed) within ``body_timeout`` seconds (408) and replayed
+    to the application (outside ``/v1``, where no route takes one, a body is never read:
+    the answer closes the connection); the request's line in the log, once it is
+    answered. A request the ``shortcut`` takes is answered by it rather than by ``app``
+    (the same answer, less work)."""
 
     def __init__(
         self,
