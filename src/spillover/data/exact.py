@@ -365,10 +365,14 @@ def _json_line(text: str) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]
         return None, [("(row)", "each line must be a JSON object")]
     found = []
     for key, item in value.items():
-        if _SURROGATE.search(key) or _holds_surrogate(item):
-            where = "(row)" if _SURROGATE.search(key) else key
-            found.append((where, "text holds a lone surrogate (not valid Unicode)"))
+        if _SURROGATE.search(key):  # the key is no field name the report can show
+            found.append(("(row)", _LONE_SURROGATE))
+        elif _holds_surrogate(item):
+            found.append((key, _LONE_SURROGATE))
     return value, found
+
+
+_LONE_SURROGATE = "text holds a lone surrogate (not valid Unicode)"
 
 
 def _holds_surrogate(value: Any) -> bool:
