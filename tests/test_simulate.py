@@ -17,7 +17,7 @@ from scenario import Scenario
 from spillover.cli import cli
 from spillover.connect import read_columns
 from spillover.engines.batch import rows as kernel_rows
-from spillover.policy import default_policy
+from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.rules import ROLES, STEP_KINDS, Verdict, use_kind
 from spillover.simulate.blacklist import simulate_rule
 from spillover.simulate.engine import Audited, audit_engine, blacklist_columns
@@ -31,7 +31,7 @@ from spillover.simulate.listing import (
     shipped_rule,
     shipped_rule_names,
 )
-from spillover.simulate.metrics import METRIC_COLUMNS
+from spillover.simulate.metrics import METRIC_COLUMNS, contamination_histogram
 from spillover.simulate.plots import PLOTS
 from spillover.simulate.run import compare_runs, simulate
 from spillover.simulate.world import prepare
@@ -209,6 +209,27 @@ def test_every_metric_of_every_shipped_rule_counted_by_hand(story_run, rule):
     for p in LISTED[rule]:
         hist[min(int(CONTAMINATION[p] * 10), 9)] += 3 if rule != "no_sharing" else 1
     assert got["contamination_histogram"] == hist
+
+
+def test_a_score_on_a_bins_edge_is_counted_in_the_bin_it_opens(tmp_path):
+    """The histogram's bins are [0, 0.1), [0.1, 0.2), ... [0.9, 1]: a contamination of
+    exactly 0.3, 0.6 or 0.7 went into the bin below (numpy's edges are 0.30000000000000004,
+    0.6000000000000001, 0.7000000000000001), so the table and the chart disagreed with
+    what research.md says a bin holds."""
+    edges = np.array([i / 10 for i in range(11)])
+    assert contamination_histogram(edges) == [1, 1, 1, 1, 1, 1, 1, 1, 1, 2]
+    below = np.nextafter(edges[1:], 0)  # just under each edge: the bin below
+    assert contamination_histogram(below) == [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert contamination_histogram(np.zeros(0)) == [0] * 10
+    # through a run: a guarantor at 0.7 scores contamination 1 - 0.7 = 0.3 exactly
+    raw = default_policy_bytes().replace(b"guarantor = 0.8", b"guarantor = 0.7")
+    policy = parse_policy(raw.replace(b"owns_unverified = 0.9", b"owns_unverified = 1.0"))
+    data = write_story(tmp_path / "data")
+    run = simulate(data, ["borrower_and_guarantor"], tmp_path / "run", cutoff=CUTOFF, policy=policy)
+    with (tmp_path / "run" / "blacklists" / "borrower_and_guarantor.csv").open() as handle:
+        assert {float(r["contamination"]) for r in csv.DictReader(handle)} == {0.0, 0.3}
+    # bo's and re's own defaults and gu's guarantee, each on quick, the broker and the bank
+    assert run.metrics[0]["contamination_histogram"] == [6, 0, 0, 3, 0, 0, 0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("rule", sorted(LISTED))

@@ -17,10 +17,12 @@ from .world import KINDS, World
 __all__ = [
     "HIST_BINS",
     "METRIC_COLUMNS",
+    "contamination_histogram",
     "rule_metrics",
 ]
 
 #: the contamination histogram's bins: [0, 0.1), ..., [0.9, 1.0]
+#: (:func:`contamination_histogram`)
 HIST_BINS = 10
 # ---------------------------------------------------------------------------------------
 # Metrics
@@ -55,6 +57,22 @@ METRIC_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: the inner edges of the bins, 0.1 .. 0.9, each the very float a contamination of that
+#: value is (numpy.histogram's edges, a linspace, put 0.3, 0.6 and 0.7 a step above it)
+_EDGES = np.array([i / HIST_BINS for i in range(1, HIST_BINS)])
+
+
+def contamination_histogram(contamination: np.ndarray) -> list[int]:
+    """Entries per tenth of [0, 1]: bin ``i`` holds ``i/10 <= c < (i+1)/10``, the last
+    also 1. A score on an edge (0.3, exactly as written out) counts in the bin it opens.
+
+    >>> contamination_histogram(np.array([0.0, 0.3, 0.29999, 0.7, 1.0]))
+    [1, 0, 1, 1, 0, 0, 0, 1, 0, 1]
+    """
+    bins = np.searchsorted(_EDGES, np.asarray(contamination, dtype=float), side="right")
+    return [int(x) for x in np.bincount(bins, minlength=HIST_BINS)]
+
+
 def _share_of(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
@@ -76,7 +94,6 @@ def rule_metrics(world: World, bl: SimulatedBlacklist, audited: Audited) -> dict
     seen = np.unique(seen[innocent_person[seen]])
     later = world.later_default
     c = audited.contamination
-    hist = np.histogram(c, bins=HIST_BINS, range=(0.0, 1.0))[0] if n else np.zeros(HIST_BINS)
     risk_total = int(later.sum())
     out: dict[str, Any] = {
         "rule": bl.rule.name,
@@ -111,5 +128,5 @@ def rule_metrics(world: World, bl: SimulatedBlacklist, audited: Audited) -> dict
     else:
         out["listed_risky"] = None
         out["innocents_risky"] = None
-    out["contamination_histogram"] = [int(x) for x in hist]
+    out["contamination_histogram"] = contamination_histogram(c)
     return out
