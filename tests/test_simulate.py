@@ -17,6 +17,7 @@ from scenario import Scenario
 from spillover.cli import cli
 from spillover.connect import read_columns
 from spillover.engines.batch import rows as kernel_rows
+from spillover.errors import SpilloverError
 from spillover.policy import default_policy, default_policy_bytes, parse_policy
 from spillover.rules import ROLES, STEP_KINDS, Verdict, use_kind
 from spillover.simulate.blacklist import simulate_rule
@@ -300,6 +301,24 @@ def test_a_run_is_deterministic_for_a_seed(tmp_path):
     a = (tmp_path / "a" / "blacklists" / "contacts.csv").read_bytes()
     assert a == (tmp_path / "b" / "blacklists" / "contacts.csv").read_bytes()
     assert a != (tmp_path / "c" / "blacklists" / "contacts.csv").read_bytes()  # other delays
+
+
+def test_a_seed_as_large_as_the_hash_takes_is_a_seed(tmp_path):
+    """Any seed from 0 to 2**64 - 1 runs (10**13 and up ended in an OverflowError
+    traceback: the hash's start, seed * 1000003 + salt, was made a C long); one past it, or
+    below 0, is refused in words, before any work."""
+    data = write_story(tmp_path / "data")
+    for i, seed in enumerate((10**13, 2**64 - 1)):
+        summary = simulate(data, ["contacts"], tmp_path / f"r{i}", seed=seed, cutoff=CUTOFF)
+        assert summary.metrics[0]["people_listed"] == len(LISTED["contacts"])
+    for seed in (2**64, -1):
+        with pytest.raises(SpilloverError, match=r"seed must be 0 \.\. 2\*\*64 - 1"):
+            simulate(data, ["contacts"], tmp_path / "bad", seed=seed, cutoff=CUTOFF)
+        assert not (tmp_path / "bad").exists()
+    args = ["simulate", "--data", str(data), "--rule", "contacts", "--out", str(tmp_path / "bad")]
+    res = CliRunner().invoke(cli, [*args, "--seed", str(2**64)])
+    assert res.exit_code == 1 and "seed must be 0 .. 2**64 - 1" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_nothing_is_listed_after_the_cut_off(tmp_path):

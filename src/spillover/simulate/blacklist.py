@@ -22,7 +22,9 @@ from .listing import OWN_TIE, TIE_KINDS, ListingRule
 from .world import KINDS, ROLE_ORDER, STATUSES, World
 
 __all__ = [
+    "SEEDS",
     "SimulatedBlacklist",
+    "check_seed",
     "simulate_rule",
 ]
 
@@ -65,11 +67,23 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return out
 
 
+#: the seeds a run takes: 0 .. 2**64 - 1 (the hash starts from seed * 1000003 + salt
+#: modulo 2**64, one start per seed: 1000003 is odd)
+SEEDS = range(2**64)
+
+
+def check_seed(seed: int) -> None:
+    """Refuse a seed outside :data:`SEEDS` (:class:`~spillover.errors.SpilloverError`)."""
+    if seed not in SEEDS:
+        raise SpilloverError(f"seed must be 0 .. 2**64 - 1, not {seed}")
+
+
 def _draw(seed: int, salt: int, *keys: np.ndarray) -> np.ndarray:
     """A uniform uint64 per row, from the seed, a salt and integer keys only (so the
     same listing draws the same number in every rule and every run)."""
+    start = np.uint64((seed * 1_000_003 + salt) % 2**64)
     with np.errstate(over="ignore"):
-        h = _mix(np.full(len(keys[0]), np.uint64(seed * 1_000_003 + salt), dtype=np.uint64))
+        h = _mix(np.full(len(keys[0]), start, dtype=np.uint64))
         for k in keys:
             h = _mix(
                 h ^ (np.asarray(k).astype(np.int64).view(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
@@ -279,6 +293,7 @@ def simulate_rule(world: World, rule: ListingRule, *, seed: int = 0) -> Simulate
        agreement's ``since``; copies travel on (one entry per (platform, subject), the
        earliest), nothing after the cut-off.
     """
+    check_seed(seed)
     acts = _Actions.of(rule, world)
     ix = world.index
     cutoff = world.cutoff

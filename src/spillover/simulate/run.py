@@ -45,7 +45,7 @@ from ..facts.phones import DEFAULT_REGION
 from ..files.write import atomic_file, atomic_folder, neutralize
 from ..policy import Policy, default_policy
 from ..version import __version__
-from .blacklist import SimulatedBlacklist, simulate_rule
+from .blacklist import SimulatedBlacklist, check_seed, simulate_rule
 from .engine import ENGINES, Audited, audit_engine, blacklist_columns
 from .listing import TIE_KINDS, ListingRule, load_rule, shipped_rule_names
 from .metrics import METRIC_COLUMNS, rule_metrics
@@ -197,6 +197,7 @@ def simulate(
     ``spark_conf`` for the run); the metrics are the same as with ``numpy``."""
     if engine not in ENGINES:
         raise SpilloverError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_seed(seed)
     loaded = [r if isinstance(r, ListingRule) else load_rule(r) for r in rules]
     if not loaded:
         raise SpilloverError("give at least one listing rule")
