@@ -168,6 +168,38 @@ def test_saved_queries_say_what_they_answer():
         assert all(f"${p}" in lines[1] for p in used), (kind.query, used)
 
 
+def mostly_spillover_case(spillover: int, own: int) -> Scenario:
+    """lend lists ``own`` borrowers for their own defaults and ``spillover`` emergency
+    contacts of another borrower's default (each contamination 0.95: spillover)."""
+    s = Scenario()
+    s.platform("lend")
+    s.person("bo")
+    s.loan("L-BO", "lend", "bo", "2023-01-10", status_at="2023-02-01")
+    for i in range(spillover):
+        s.link("L-BO", s.phone(s.person(f"c{i:03d}")), "emergency_contact")
+        s.entry(f"E-C{i:03d}", "lend", f"c{i:03d}", "2023-04-01")
+    for i in range(own):
+        s.loan(f"L-O{i:03d}", "lend", s.person(f"o{i:03d}"), "2023-01-10", status_at="2023-02-01")
+        s.entry(f"E-O{i:03d}", "lend", f"o{i:03d}", "2023-04-01")
+    return s
+
+
+@pytest.mark.parametrize(
+    ("spillover", "own", "share"), [(29, 21, 0.58), (57, 43, 0.57), (7, 3, 0.7), (1, 1, 0.5)]
+)
+def test_a_platform_at_exactly_the_spillover_share_is_not_flagged(graph, spillover, own, share):
+    """MOSTLY_SPILLOVER_PLATFORM flags "more than" the share: 29 of 50 listings is 0.58,
+    not more than --spillover-share 0.58, yet 0.58 * 50 is 28.999999999999996 in floats
+    and 29 > that flagged the platform (57 of 100 at 0.57 too)."""
+    backend = graph(mostly_spillover_case(spillover, own))
+    found = find(backend, spillover_share=share).by_code()["MOSTLY_SPILLOVER_PLATFORM"]
+    assert found == []
+    below = find(backend, spillover_share=share - 0.001).by_code()["MOSTLY_SPILLOVER_PLATFORM"]
+    assert [(f.subject, dict(f.counts)) for f in below] == [
+        ("platform:lend", {"listings": spillover + own, "spillover_listings": spillover})
+    ]
+
+
 def test_cli_text_and_json(tmp_path):
     runner = CliRunner()
     data = ["--data", str(jiang_case_path())]

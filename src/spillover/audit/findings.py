@@ -281,7 +281,7 @@ def _spillover_platforms(
             spill.setdefault(row["platform_id"], []).append(row["entry_id"])
     for platform in sorted(listings):
         n, s = len(listings[platform]), len(spill.get(platform, ()))
-        if s > share * n:
+        if s / n > share:  # (not s > share * n: 0.58 * 50 is 28.999999999999996)
             yield Finding(
                 code,
                 ref("platform", platform),
