@@ -287,6 +287,22 @@ def test_the_same_metrics_draw_the_same_bytes(story_run, tmp_path):
     assert matplotlib.rcParams["svg.hashsalt"] == salt
 
 
+def test_the_tradeoff_plot_draws_every_rules_marker_whole(story_run):
+    """innocents_vs_risk starts both axes at 0, and the axes clipped the markers: a rule
+    listing no innocent (x = 0) and the rule catching the most risk (the top of the
+    y axis) showed half a marker (docs/research-innocents_vs_risk.png)."""
+    from matplotlib.figure import Figure
+
+    from spillover.simulate.plots import _tradeoff
+
+    _, metrics = story_run
+    ax = Figure().add_subplot(1, 1, 1)
+    _tradeoff(ax, list(metrics.values()))
+    assert ax.get_xlim()[0] == 0 and ax.get_ylim()[0] == 0
+    assert len(ax.collections) == len(metrics)
+    assert not any(c.get_clip_on() for c in ax.collections)
+
+
 def test_a_run_is_deterministic_for_a_seed(tmp_path):
     data = write_story(tmp_path / "data")
     for name in ("a", "b", "c"):

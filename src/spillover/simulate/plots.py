@@ -79,7 +79,9 @@ def _by_hop(ax: Any, metrics: Metrics) -> None:
 
 def _tradeoff(ax: Any, metrics: Metrics) -> None:
     # one marker per rule and a legend: rules often land close together (or on the same
-    # point), where text labels would overprint each other
+    # point), where text labels would overprint each other; the markers are not clipped
+    # by the axes (a rule with no innocent sits on x = 0, the one catching most risk on
+    # the top of the y axis: half a marker each)
     markers = "os^Dv<>pP*Xh"
     for i, m in enumerate(metrics):
         ax.scatter(
@@ -89,6 +91,7 @@ def _tradeoff(ax: Any, metrics: Metrics) -> None:
             marker=markers[i % len(markers)],
             alpha=0.8,
             label=str(m["rule"]),
+            clip_on=False,
         )
     ax.legend(loc="lower right", fontsize=8)
     ax.set_xlim(left=0)
