@@ -1315,6 +1315,47 @@ def test_an_ingest_while_the_write_back_runs_leaves_its_results_stale(neo4j_db, 
 
 
 @pytest.mark.neo4j
+def test_an_ingest_that_rewrites_entries_the_write_back_wrote_leaves_its_results_stale(
+    neo4j_db, tmp_path
+):
+    """An ingest, while a write-back runs, that removes an entry the run already wrote, or
+    rewrites one (a copy source cleared, as `remedy --apply` does), took those entries'
+    results with it: the run's finish found fewer entries carrying its results than it
+    wrote and it ended saying that "another write-back started ... and took the dataset
+    marker over", none having started, the results left `incomplete`. The data changed:
+    it says so, and its results are stale, as when the ingest changes only loans."""
+    from spillover.errors import SpilloverError
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    folder = corrected_jiang(tmp_path)
+    blacklist = folder / "blacklist.csv"
+    lines = blacklist.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith("E-LH-LN,")]
+    assert len(kept) == len(lines) - 1
+    copy = "multi-platform blacklist hit,E-LH-XU\n"
+    blacklist.write_text("".join(kept).replace(copy, "multi-platform blacklist hit,\n"), "utf-8")
+    ingested: list[Any] = []
+
+    def ingest_once_all_are_written(stage: str, done: int, total: int) -> None:
+        if stage == "write-back" and done == total and not ingested:
+            ingested.append(ingest_folder(folder, driver, db, dataset="jiang_case"))
+
+    with pytest.raises(SpilloverError, match="the data changed while the write-back ran"):
+        write_back(Neo4jBackend(driver, db), batch_size=4, progress=ingest_once_all_are_written)
+    assert ingested and ingested[0].changes["blacklist"].total == 2
+    refused(driver, db, "stale")
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["data_version"], status["results_data_version"]) == (2, 1)
+    # the next write-back makes them current: those of the corrected folder
+    write_back(Neo4jBackend(driver, db))
+    want = {e.entry.entry_id: e for e in explain_all(open_folder(folder))}
+    stored = {s["id"]: s["props"] for s in stored_results(driver, db)}
+    assert set(stored) == set(want)
+    assert all(stored[k]["contamination"] == e.contamination for k, e in want.items())
+
+
+@pytest.mark.neo4j
 def test_a_write_back_waits_for_an_unfinished_ingest(neo4j_db):
     from spillover.errors import SpilloverError
 

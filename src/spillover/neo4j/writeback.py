@@ -1362,7 +1362,8 @@ def _clear_and_finish(
     results the current ones on the dataset marker, sealed with ``seals``
     (:class:`_Seals`), in the transaction that clears the last of them (often the only
     one). How many entries it cleared, and the marker's record (``data_version``), or
-    None when not every entry it wrote carries its results."""
+    None when not every entry it wrote carries its results (unless an ingest changed the
+    data meanwhile: the results are then recorded stale, :func:`_check_finished`)."""
 
     def work(tx: neo4j.ManagedTransaction) -> tuple[_Written, Any]:
         _claim(tx, run, tally.written, tally.total)

@@ -3,15 +3,20 @@
 // of the graph it read and of every entry's results; results_read = $read: the same of
 // the rows in the order read), and the run in progress is removed.
 // Nothing happens (no row) when another write-back took the marker over, or when not
-// every one of the $entries entries it wrote carries this run's results. A retry of a
-// transaction that committed finds the run already finished and returns the same row.
+// every one of the $entries entries it wrote carries this run's results, unless an ingest
+// changed the data since the run read it (raised data_version): one that removed or
+// rewrote an entry took the entry's results with it, and the run's results are recorded,
+// stale (results_data_version is the version it read). A retry of a transaction that
+// committed finds the run already finished and returns the same row.
 // The marker is locked before it is read (as in writeback_claim).
 MATCH (d:Dataset {key: 'spillover'})
 SET d.writeback_lock = true
 REMOVE d.writeback_lock
 WITH d, properties(d) AS m
 WITH d,
-     m.writeback_run = $run AND COUNT { (e:Entry) WHERE e.audit_run = $run } = $entries AS finishing,
+     m.writeback_run = $run
+       AND (coalesce(m.data_version, 0) <> m.writeback_data_version
+            OR COUNT { (e:Entry) WHERE e.audit_run = $run } = $entries) AS finishing,
      m.writeback_run IS NULL AND m.results_run = $run AS finished
 WHERE finishing OR finished
 FOREACH (_ IN CASE WHEN finishing THEN [1] ELSE [] END |
