@@ -4,6 +4,7 @@ columns, saved queries, Cypher files, modules) held to the code they describe.""
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from spillover.audit.rows import AUDIT_COLUMNS
 from spillover.cli import cli
 from spillover.disputes.output import CHANGE_COLUMNS
+from spillover.examples import jiang_case_path
 from spillover.simulate.metrics import METRIC_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,3 +152,35 @@ def test_synth_help_names_the_records_table_in_any_form() -> None:
     records = " ".join(records[: records.index("-h, --help")].split())
     assert "(records.csv)" not in records
     assert "records table" in records
+
+
+def test_the_neighborhood_nodes_have_the_contracts_fields(tmp_path: Path) -> None:
+    """contract.md §6, the exploration view as JSON: each kind of node with its fields."""
+    text = _page("contract.md")
+    part = text[text.index("and its fields: a") + len("and its fields:") :]
+    part = part[: part.index("(space separated")]
+    documented = {
+        m[1]: set(re.findall(r"`(\w+)`", m[2]))
+        for m in re.finditer(r"\ban?\s+(\w+)\s+([^;]*)", part)
+    }
+    out = tmp_path / "n.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "neighborhood",
+            "jiang",
+            "--data",
+            str(jiang_case_path()),
+            "--format",
+            "json",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    shown: dict[str, set[str]] = {}
+    for node in json.loads(out.read_text(encoding="utf-8"))["nodes"]:
+        shown.setdefault(node["kind"], set()).update(set(node) - {"id", "kind", "label", "hop"})
+    assert set(shown) == set(documented)
+    for kind, fields in shown.items():
+        assert fields <= documented[kind], kind
