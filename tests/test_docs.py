@@ -184,3 +184,12 @@ def test_the_neighborhood_nodes_have_the_contracts_fields(tmp_path: Path) -> Non
     assert set(shown) == set(documented)
     for kind, fields in shown.items():
         assert fields <= documented[kind], kind
+
+
+def test_the_readme_layout_names_every_room() -> None:
+    """README.md's "Layout" paragraph names each folder of the package (but the packaged
+    example folders, which hold data)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = text[text.index("Layout: ") :]
+    rooms = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    assert [r for r in rooms if r != "examples" and f"`{r}/`" not in layout] == []
