@@ -123,6 +123,13 @@ def replace_path(table: str, how: str) -> Callable[[Path], None]:
     return build
 
 
+def remove_table(table: str) -> Callable[[Path], None]:
+    def build(folder: Path) -> None:
+        (folder / f"{table}.csv").unlink()
+
+    return build
+
+
 def both(*builds: Callable[[Path], None]) -> Callable[[Path], None]:
     def build(folder: Path) -> None:
         for b in builds:
@@ -885,6 +892,26 @@ CASES = [
         1,
         "name",
         "required column is missing from the header",
+        total=1,
+    ),
+    # a required table missing, or a table's file no file: references to its rows are not
+    # reported as unknown either (the loan_links naming loans, the loans naming people)
+    Case(
+        "missing-table-refs-not-unknown",
+        remove_table("loans"),
+        "loans.csv",
+        0,
+        "(table)",
+        "required table 'loans' is missing",
+        total=1,
+    ),
+    Case(
+        "dir-table-refs-not-unknown",
+        replace_path("people", "dir"),
+        "people.csv",
+        0,
+        "(table)",
+        "is a directory, not a file",
         total=1,
     ),
     # an ID number in a wrong column is never echoed in full

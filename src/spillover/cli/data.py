@@ -38,7 +38,8 @@ __all__ = ["export", "link", "synth"]
 @click.option(
     "--records",
     is_flag=True,
-    help="Also write per-platform customer records (records.csv) with their true people.",
+    help="Also write per-platform customer records (the records table, in the form of "
+    "--format) with their true people (ground_truth/records.csv).",
 )
 @handle_errors
 def synth(people: int, seed: int, out: Path, table_format: str, records: bool) -> None:

@@ -677,6 +677,9 @@ def load_folder(
                     "(table)",
                     f"required table {table!r} is missing ({_forms(table)})",
                 )
+            if table in REQUIRED_TABLES or odd:
+                # refused as a whole: references to its rows are not unknown rows too
+                refused_tables.add(table)
             tables[table] = []
             continue
         tables[table], keys, whole = _read_table(path, model, problems, region)
