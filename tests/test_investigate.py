@@ -1596,3 +1596,45 @@ def test_a_write_back_started_meanwhile_takes_over_and_the_first_stops(neo4j_db)
     )
     assert again[0]["results_data_version"] == 1
     assert run_saved_query(driver, db, "results_status").rows[0] == status
+
+
+@pytest.mark.neo4j
+def test_commands_reading_a_graph_whose_ingest_did_not_finish_say_so(neo4j_env, tmp_path):
+    """An audit, explain, check or saved query over a graph whose last ingest was cut short
+    answered from a mix of two folders without a word (the write-back and `changes`
+    refuse such a store): they answer, with a note saying the ingest has not finished; a
+    library caller gets the warning (UnfinishedIngest); none once the ingest finishes."""
+    import warnings
+
+    from spillover.connect import UNFINISHED_INGEST, open_backend
+    from spillover.errors import UnfinishedIngest
+
+    driver, db = neo4j_env.driver, neo4j_env.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    # what an ingest cut short leaves: the marker's complete is false until its last write
+    driver.execute_query("MATCH (d:Dataset) SET d.complete = false", database_=db)
+    note = f"spillover: note: {UNFINISHED_INGEST}\n"
+    runner = CliRunner()
+    commands = [
+        ["explain", "E-QC-PH", "--format", "json"],
+        ["check", "--platform", "quickcash", "--subject", "jiang"],
+        ["audit", "--out", str(tmp_path / "audit.csv")],
+        ["findings"],
+        ["query", "copies_after_repaid"],
+    ]
+    for args in commands:
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert result.stderr.count(note) == 1, (args, result.stderr)
+    result = runner.invoke(cli, ["audit", "--write-back"])
+    assert result.exit_code == 1 and "has not finished" in result.stderr
+    assert UNFINISHED_INGEST not in result.stderr  # the refusal says it, once
+    with pytest.warns(UnfinishedIngest, match="has not finished"):
+        open_backend(neo4j=neo4j_env.settings).close()
+    ingest_folder(jiang_case_path(), driver, db)
+    for args in commands:
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0 and "note:" not in result.stderr, (args, result.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnfinishedIngest)
+        open_backend(neo4j=neo4j_env.settings).close()

@@ -20,6 +20,7 @@ listed (:class:`~spillover.errors.DataError`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.arrays import ArrayBackend
 from .data import fast
-from .errors import SpilloverError
+from .errors import SpilloverError, UnfinishedIngest
 from .facts.columns import Columns
 from .facts.graph import GraphBackend
 from .facts.model import Dataset
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from .neo4j.saved import QueryResult
 
 __all__ = [
+    "UNFINISHED_INGEST",
     "Source",
     "ingest_into_database",
     "open_backend",
@@ -50,6 +52,20 @@ __all__ = [
     "read_dataset",
     "require_neo4j",
 ]
+
+
+#: the warning (:class:`~spillover.errors.UnfinishedIngest`) of a command that reads a
+#: Neo4j graph whose last ingest has not finished
+UNFINISHED_INGEST = (
+    "an ingest into this Neo4j database has not finished (it is running, or it was cut "
+    "short): the graph may mix the rows of two folders, and the answers may hold for "
+    "neither; run spillover ingest again to finish it"
+)
+
+
+def _warn_if_ingest_unfinished(unfinished: bool) -> None:
+    if unfinished:
+        warnings.warn(UNFINISHED_INGEST, UnfinishedIngest, stacklevel=3)
 
 
 def read_dataset(folder: str | Path, *, region: str = DEFAULT_REGION) -> Dataset:
@@ -95,17 +111,27 @@ def open_backend(
     neo4j: Neo4jSettings | None = None,
     *,
     region: str = DEFAULT_REGION,
+    check_ingest: bool = True,
 ) -> GraphBackend:
     """The embedded backend over ``data``, or the Neo4j backend for ``neo4j``.
 
-    Exactly one of the two must be given.
+    Exactly one of the two must be given. With ``check_ingest``, a Neo4j database whose
+    last ingest has not finished (running, or cut short) is warned about
+    (:class:`~spillover.errors.UnfinishedIngest`, :data:`UNFINISHED_INGEST`): the graph
+    may mix two folders' rows; the backend is still returned.
     """
     if data is not None and neo4j is not None:
         raise SpilloverError("give either --data DIR or a Neo4j URI, not both")
     if neo4j is not None:
         from .neo4j.store import open_neo4j
 
-        return open_neo4j(neo4j)
+        backend = open_neo4j(neo4j)
+        try:
+            _warn_if_ingest_unfinished(check_ingest and backend.ingest_unfinished())
+        except BaseException:
+            backend.close()
+            raise
+        return backend
     if data is None:
         raise SpilloverError("no graph given: pass --data DIR, or --neo4j-uri (or set NEO4J_URI)")
     return open_folder(data, region=region)
@@ -184,11 +210,12 @@ def query_database(
     before the server is reached: a wrong one is refused even when Neo4j is down."""
     settings = require_neo4j(settings)
     from .neo4j.saved import run_saved_query, saved_query
-    from .neo4j.store import connect
+    from .neo4j.store import connect, ingest_unfinished
 
     saved_query(name).bind(params or {})
     driver = connect(settings)
     try:
+        _warn_if_ingest_unfinished(ingest_unfinished(driver, settings.database))
         return run_saved_query(driver, settings.database, name, params)
     finally:
         driver.close()

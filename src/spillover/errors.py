@@ -17,6 +17,8 @@ __all__ = [
     "PolicyError",
     "Problem",
     "SpilloverError",
+    "SpilloverWarning",
+    "UnfinishedIngest",
     "UsageProblem",
 ]
 
@@ -105,3 +107,13 @@ class PolicyError(SpilloverError):
 
 class BackendUnavailable(SpilloverError):
     """The graph store cannot be reached or refused the credentials."""
+
+
+class SpilloverWarning(UserWarning):
+    """Something a user should know about an answer that is still given (a Python warning
+    to a library caller; the CLI prints it as a ``spillover: note:`` line)."""
+
+
+class UnfinishedIngest(SpilloverWarning):
+    """The graph store's last ingest has not finished (it is running, or it was cut
+    short): the graph may mix the rows of two folders (docs/graph-model.md)."""

@@ -131,7 +131,8 @@ def _run(
     if request.write_back:
         from ..neo4j.writeback import write_back
 
-        backend = open_backend(data, request.neo4j, region=request.region)
+        # (no note of an unfinished ingest: the write-back refuses one itself)
+        backend = open_backend(data, request.neo4j, region=request.region, check_ingest=False)
         try:
             return write_back(
                 backend,  # type: ignore[arg-type]  # Neo4j: checked above

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -19,7 +20,7 @@ import click
 from ..audit.run import DEFAULT_MASTER
 from ..connect import Source
 from ..data.rows import MAX_YEAR, MIN_YEAR
-from ..errors import DataError, OptionError, SpilloverError, UsageProblem
+from ..errors import DataError, OptionError, SpilloverError, SpilloverWarning, UsageProblem
 from ..facts.phones import DEFAULT_REGION, check_region, normalize_phone
 from ..facts.resident_id import mask_ids_in
 from ..neo4j.settings import Neo4jSettings
@@ -70,12 +71,15 @@ class InvalidValue(click.BadParameter):
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one clean message (all problems for bad data) and exit 1."""
+    """Turn library errors into one clean message (all problems for bad data) and exit 1;
+    the library's warnings become notes (:func:`_warnings_as_notes`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                _warnings_as_notes()
+                return func(*args, **kwargs)
         except DataError as exc:
             click.echo(f"spillover: error: {exc.summary()}:", err=True)
             for problem in exc.problems:
@@ -91,6 +95,29 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc))
 
     return wrapper
+
+
+def _warnings_as_notes() -> None:
+    """Within a command (inside ``warnings.catch_warnings``, which puts both back): the
+    library's warnings (:class:`~spillover.errors.SpilloverWarning`) as notes, every time;
+    other warnings as Python shows them."""
+    show = warnings.showwarning
+
+    def shown(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, SpilloverWarning):
+            note(mask_ids_in(str(message)))
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", SpilloverWarning)
+    warnings.showwarning = shown
 
 
 def key_values(
