@@ -129,6 +129,7 @@ READS: dict[str, dict[str, Any]] = {
     "writeback_traces": {},
     "matches": {"ids": ["TY-R-XU"]},
     "record_platforms": {"ids": ["TY-R-XU"]},
+    "matched_records": {"persons": ["jiang"]},
 }
 
 

@@ -117,6 +117,27 @@ def test_a_record_the_data_names_is_its_person_and_their_loans_are_own(graph):
     assert person.best.origin.borrower_record == "R-XU"
 
 
+def test_the_records_matched_to_people_on_every_backend(graph):
+    """GraphBackend.matched_records: the records resolved to the people asked for (given by
+    records.person_id or matched), each with its match, by record id; an unresolved record
+    and an unknown person give nothing."""
+    backend = graph(phone_only_case())
+    found = backend.matched_records(["xu", "jiang", "nobody"])
+    assert [(r.record_id, r.platform_id, r.name, m.person_id) for r, m in found] == [
+        ("B-XU", "broker", "Xu", "jiang"),
+        ("K-J", "bank", "Jiang", "jiang"),
+        ("R-XU", "lender", "Xu", "xu"),
+    ]
+    assert [(m.matched_by, m.match_probability, m.matched_with) for _, m in found] == [
+        (MatchKey.PHONE_ONLY, 0.62, "K-J"),
+        (MatchKey.KNOWN, 1.0, None),
+        (MatchKey.KNOWN, 1.0, None),
+    ]
+    assert found[0][1] == backend.matches(["B-XU"])["B-XU"]  # the whole match, waterfall too
+    assert found[1][0].id_number == JIANG_ID
+    assert backend.matched_records(["nobody"]) == backend.matched_records([]) == ()
+
+
 def test_an_unresolved_record_is_unexplained(graph):
     e = explain_entry(graph(phone_only_case()), "E-U")
     assert e.verdict == "unexplained" and e.contamination == 1

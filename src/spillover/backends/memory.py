@@ -25,6 +25,7 @@ from ..facts.model import (
     PhonePeriod,
     PhoneUse,
     PlatformKind,
+    Record,
     Sharing,
     Surroundings,
     record_name,
@@ -223,6 +224,18 @@ class MemoryBackend:
     def record_platforms(self, record_ids: Collection[str]) -> dict[str, str]:
         records = self.data.records
         return {r: records[r].platform_id for r in record_ids if r in records}
+
+    @cached_property
+    def _matched(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for record_id, match in self.data.matches.items():
+            out.setdefault(match.person_id, []).append(record_id)
+        return out
+
+    def matched_records(self, persons: Collection[str]) -> tuple[tuple[Record, Match], ...]:
+        matched = self._matched
+        found = sorted({r for p in persons for r in matched.get(p, ())})
+        return tuple((self.data.records[r], self.data.matches[r]) for r in found)
 
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)

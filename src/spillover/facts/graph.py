@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .model import Entry, FrontierFacts, Match, PlatformKind, Sharing, Surroundings
+from .model import Entry, FrontierFacts, Match, PlatformKind, Record, Sharing, Surroundings
 
 if TYPE_CHECKING:
     from .columns import Columns
@@ -36,7 +36,8 @@ class GraphBackend(Protocol):
       people and phones (for graph views and red flags, not for explanations);
     - :meth:`columns`: everything at once, as flat columns, for batch passes;
     - :meth:`matches`: the person each platform record resolves to, and how;
-    - :meth:`record_platforms`: the platform that holds each platform record.
+    - :meth:`record_platforms`: the platform that holds each platform record;
+    - :meth:`matched_records`: the platform records resolved to given people, and how.
     """
 
     name: str
@@ -109,6 +110,12 @@ class GraphBackend(Protocol):
     def record_platforms(self, record_ids: Collection[str]) -> dict[str, str]:
         """The platform that holds each platform record (``records.platform_id``), by record
         id; unknown records are left out."""
+        ...
+
+    def matched_records(self, persons: Collection[str]) -> tuple[tuple[Record, Match], ...]:
+        """The platform records resolved to one of ``persons`` (ids: ``records.person_id``
+        or a ``matches`` row, the graph's ``MATCHED_TO``), each with its match, in
+        ``record_id`` order; unknown people and people with no record are left out."""
         ...
 
     def close(self) -> None:

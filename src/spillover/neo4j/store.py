@@ -69,6 +69,7 @@ __all__ = [
     "ingest_unfinished",
     "loan_from",
     "open_neo4j",
+    "record_from",
 ]
 
 _T = TypeVar("_T")
@@ -261,6 +262,20 @@ def entry_from(props: Mapping[str, Any]) -> Entry:
         listed_at=_day(props["listed_at"]),  # type: ignore[arg-type]
         stated_reason=props.get("stated_reason"),
         copied_from=props.get("copied_from"),
+    )
+
+
+def record_from(props: Mapping[str, Any]) -> Record:
+    """The :class:`Record` of a ``Record`` node's properties."""
+    return Record(
+        props["id"],
+        props["platform_id"],
+        props.get("name"),
+        props.get("id_number"),
+        props.get("phone"),
+        _day(props.get("birth_date")),
+        props.get("city"),
+        props.get("person_id"),
     )
 
 
@@ -492,6 +507,14 @@ class Neo4jBackend:
             r["id"]: r["platform_id"] for r in self._read("record_platforms", ids=list(record_ids))
         }
 
+    def matched_records(self, persons: Collection[str]) -> tuple[tuple[Record, Match], ...]:
+        if not persons:
+            return ()
+        return tuple(
+            (record_from(r["record"]), match_from(r["record"]["id"], r["person_id"], r["match"]))
+            for r in self._read("matched_records", persons=list(dict.fromkeys(persons)))
+        )
+
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)
         return bool(self._read("exists", kind=kind, id=ident)[0]["found"])
@@ -607,16 +630,7 @@ class Neo4jBackend:
         matches: dict[str, Match] = {}
         for r in self._pages("export_records", "record"):
             props = r["record"]
-            records[props["id"]] = Record(
-                props["id"],
-                props["platform_id"],
-                props.get("name"),
-                props.get("id_number"),
-                props.get("phone"),
-                _day(props.get("birth_date")),
-                props.get("city"),
-                props.get("person_id"),
-            )
+            records[props["id"]] = record_from(props)
             if r["person_id"] is not None:
                 matches[props["id"]] = match_from(props["id"], r["person_id"], r["match"])
         return records, matches
