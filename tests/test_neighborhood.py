@@ -7,6 +7,7 @@ import csv
 import json
 import re
 import shutil
+from pathlib import Path
 
 import networkx as nx
 import pytest
@@ -31,10 +32,13 @@ from spillover.render.neighborhood import (
 from spillover.rules import Verdict
 from spillover.text.safe import printable, xml_text
 from test_audit_pass import _jiang
+from test_records import Folder
 
 #: Debian's chromium (CI installs it with apt); the HTML test needs it and never skips
 #: the canvas neo4j-viz draws the graph on
 NVL_CANVAS = 'canvas[data-testid="nvl-c2d-canvas"]'
+#: views of jiang_case written before the view showed platform records (README.md there)
+GOLDEN = Path(__file__).parent / "golden" / "neighborhood"
 
 
 def _sets(view: Neighborhood) -> tuple[set, set]:
@@ -234,3 +238,36 @@ def test_cli_unknown_subject(tmp_path):
     assert not (tmp_path / "x.json").exists()
     with pytest.raises(NotFoundError):
         neighborhood(MemoryBackend(load_folder(jiang_case_path())), "+8613000000000", "phone")
+
+
+# -- platform records ------------------------------------------------------------------
+
+
+def _html_data(view: Neighborhood) -> str:
+    """What the HTML page says of ``view``: its title, its header (note and legend) and the
+    data block neo4j-viz draws, one per line (tests/golden/neighborhood/README.md)."""
+    html = to_html(view)
+    data = re.search(
+        r'<script type="application/json" id="neo4j-viz-data">(.*?)</script>', html, re.S
+    )
+    header = re.search(r"<header.*?</header>", html, re.S)
+    title = re.search(r"<title>.*?</title>", html, re.S)
+    assert data and header and title
+    return f"{title[0]}\n{header[0]}\n{data[1]}\n"
+
+
+def test_a_folder_without_records_gives_the_same_views_as_before(graph, tmp_path):
+    """jiang_case has no records table: its views are byte for byte those written before
+    the view showed records (JSON, GraphML, and the HTML's note, legend and data), on
+    every backend."""
+    backend = graph(Folder(jiang_case_path()))
+    for name, subject, kind, hops, cap in (
+        ("jiang-3", "jiang", "person", 3, 500),
+        ("phone-2-cap15", "+8613957112345", "phone", 2, 15),
+    ):
+        view = neighborhood(backend, subject, kind, hops=hops, max_nodes=cap)
+        golden = GOLDEN / f"jiang_case-{name}"
+        for fmt in ("json", "graphml"):
+            written = write_view(view, tmp_path / f"{name}.{fmt}", fmt).read_bytes()
+            assert written == golden.with_suffix(f".{fmt}").read_bytes(), (name, fmt)
+        assert _html_data(view) == golden.with_suffix(".htmldata").read_text(encoding="utf-8")
