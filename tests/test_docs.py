@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from spillover.audit.rows import AUDIT_COLUMNS
 from spillover.cli import cli
 from spillover.disputes.output import CHANGE_COLUMNS
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.simulate.metrics import METRIC_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,24 +163,16 @@ def test_the_neighborhood_nodes_have_the_contracts_fields(tmp_path: Path) -> Non
         m[1]: set(re.findall(r"`(\w+)`", m[2]))
         for m in re.finditer(r"\ban?\s+(\w+)\s+([^;]*)", part)
     }
-    out = tmp_path / "n.json"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "neighborhood",
-            "jiang",
-            "--data",
-            str(jiang_case_path()),
-            "--format",
-            "json",
-            "--out",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 0, result.output
     shown: dict[str, set[str]] = {}
-    for node in json.loads(out.read_text(encoding="utf-8"))["nodes"]:
-        shown.setdefault(node["kind"], set()).update(set(node) - {"id", "kind", "label", "hop"})
+    for folder in (jiang_case_path(), jiang_records_path()):  # (records: jiang_records)
+        out = tmp_path / f"{folder.name}.json"
+        result = CliRunner().invoke(
+            cli,
+            ["neighborhood", "jiang", "--data", str(folder), "--format", "json", "--out", str(out)],
+        )
+        assert result.exit_code == 0, result.output
+        for node in json.loads(out.read_text(encoding="utf-8"))["nodes"]:
+            shown.setdefault(node["kind"], set()).update(set(node) - {"id", "kind", "label", "hop"})
     assert set(shown) == set(documented)
     for kind, fields in shown.items():
         assert fields <= documented[kind], kind

@@ -18,7 +18,7 @@ from spillover.backends.memory import MemoryBackend
 from spillover.cli import cli
 from spillover.data.exact import load_folder
 from spillover.errors import NotFoundError
-from spillover.examples import jiang_case_path
+from spillover.examples import jiang_case_path, jiang_records_path
 from spillover.render.browser import canvas_drawn, open_page
 from spillover.render.neighborhood import (
     KIND_COLOURS,
@@ -271,3 +271,148 @@ def test_a_folder_without_records_gives_the_same_views_as_before(graph, tmp_path
             written = write_view(view, tmp_path / f"{name}.{fmt}", fmt).read_bytes()
             assert written == golden.with_suffix(f".{fmt}").read_bytes(), (name, fmt)
         assert _html_data(view) == golden.with_suffix(".htmldata").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def records_view() -> Neighborhood:
+    return neighborhood(MemoryBackend(load_folder(jiang_records_path())), "jiang", hops=3)
+
+
+def _node(view: Neighborhood, node: str) -> dict:
+    return next(n for n in to_json(view)["nodes"] if n["id"] == node)
+
+
+def _edges(view: Neighborhood, node: str) -> list[dict]:
+    return [e for e in to_json(view)["edges"] if node in (e["source"], e["target"])]
+
+
+def test_a_persons_view_shows_the_records_matched_to_them_and_their_entries(graph):
+    """jiang_records: Tianyan's record TY-R-XU is matched to Jiang by the phone alone, and
+    the banks' listings of that record (E-QT-J, E-ZM-J) and Tianyan's own (E-TY-R) hang on
+    it; the same JSON on every backend."""
+    view = neighborhood(graph(Folder(jiang_records_path())), "jiang", hops=3)
+    ids = {n.id for n in view.nodes}
+    assert {"entry:E-QT-J", "entry:E-ZM-J", "entry:E-TY-R"} <= ids
+    assert {"record:TY-R-XU", "record:QT-R-J", "record:QC-R-XU"} <= ids
+    assert _node(view, "record:TY-R-XU") == {
+        "id": "record:TY-R-XU",
+        "kind": "record",
+        "label": "Xu Yan (record TY-R-XU)",
+        "hop": 0,  # the hop of the person it hangs on
+        "record_id": "TY-R-XU",
+        "platform_id": "tianyan",
+        "name": "Xu Yan",
+    }
+    assert _edges(view, "record:TY-R-XU") == [
+        {
+            "source": "entry:E-QT-J",
+            "target": "record:TY-R-XU",
+            "rel": "LISTS",
+            "listed_at": "2024-03-05",
+        },
+        {
+            "source": "entry:E-TY-R",
+            "target": "record:TY-R-XU",
+            "rel": "LISTS",
+            "listed_at": "2023-10-12",
+        },
+        {
+            "source": "entry:E-ZM-J",
+            "target": "record:TY-R-XU",
+            "rel": "LISTS",
+            "listed_at": "2024-03-20",
+        },
+        {
+            "source": "record:TY-R-XU",
+            "target": "person:jiang",
+            "rel": "MATCHED_TO",
+            "matched_by": "phone_only",
+            "match_probability": 0.62,
+            "matched_with": "QT-R-J",
+        },
+        {"source": "record:TY-R-XU", "target": "platform:tianyan", "rel": "HELD_BY"},
+    ]
+    qt = _node(view, "entry:E-QT-J")
+    assert qt["hop"] == 0 and qt["subject"] == "record:TY-R-XU"
+    assert qt["verdict"] == "spillover" and qt["contamination"] == pytest.approx(0.9975)
+    assert {
+        "source": "entry:E-ZM-J",
+        "target": "platform:zhemin_bank",
+        "rel": "ON",
+        "listed_at": "2024-03-20",
+    } in _edges(view, "entry:E-ZM-J")
+    # a record the data names (records.person_id): matched_by known, on Xu Yan at hop 3
+    qc = [e for e in _edges(view, "record:QC-R-XU") if e["rel"] == "MATCHED_TO"]
+    assert qc == [
+        {
+            "source": "record:QC-R-XU",
+            "target": "person:xu_yan",
+            "rel": "MATCHED_TO",
+            "matched_by": "known",
+            "match_probability": 1.0,
+        }
+    ]
+    assert _node(view, "record:QC-R-XU")["hop"] == _node(view, "person:xu_yan")["hop"] == 3
+    reference = neighborhood(MemoryBackend(load_folder(jiang_records_path())), "jiang", hops=3)
+    assert json.dumps(to_json(view)) == json.dumps(to_json(reference))
+    phone = neighborhood(graph(Folder(jiang_records_path())), "+8613957112345", "phone", hops=1)
+    assert _node(phone, "record:TY-R-XU")["hop"] == 1
+
+
+def test_the_cap_counts_records(records_view):
+    """Records count toward max_nodes, are taken after the person's own entries (each
+    followed by its platform and the entries listing it), and are left out by kind."""
+    backend = MemoryBackend(load_folder(jiang_records_path()))
+    kept = [n.id for n in records_view.nodes][:11]
+    assert kept == [
+        "person:jiang",
+        "entry:E-WL-J",
+        "platform:westlake_bank",
+        "record:QT-R-J",
+        "platform:qiantang_bank",
+        "record:TY-R-XU",
+        "platform:tianyan",
+        "entry:E-QT-J",
+        "entry:E-TY-R",
+        "entry:E-ZM-J",
+        "platform:zhemin_bank",
+    ]
+    small = neighborhood(backend, "jiang", hops=3, max_nodes=4)
+    assert [n.id for n in small.nodes] == kept[:4]
+    assert small.cut_at_hop == 0
+    assert dict(small.omitted) == {"platform": 3, "entry": 3, "record": 1}
+    assert "left out 3 platforms, 3 entries, 1 record found at hop 0" in small.note
+    assert [(e.source, e.rel, e.target) for e in small.edges] == [
+        ("entry:E-WL-J", "LISTS", "person:jiang"),
+        ("entry:E-WL-J", "ON", "platform:westlake_bank"),
+        ("record:QT-R-J", "MATCHED_TO", "person:jiang"),
+    ]
+    assert to_json(small)["omitted"] == {"platform": 3, "entry": 3, "record": 1}
+
+
+def test_graphml_and_html_carry_the_records(tmp_path, records_view):
+    g = nx.read_graphml(
+        write_view(records_view, tmp_path / "r.graphml", "graphml"), force_multigraph=True
+    )
+    assert g.number_of_nodes() == len(records_view.nodes)
+    assert g.number_of_edges() == len(records_view.edges)
+    record = g.nodes["record:TY-R-XU"]
+    assert record["kind"] == "record" and record["colour"] == KIND_COLOURS["record"]
+    assert record["label"] == "Xu Yan (record TY-R-XU)" and record["platform_id"] == "tianyan"
+    (match,) = g.get_edge_data("record:TY-R-XU", "person:jiang").values()
+    assert match["rel"] == "MATCHED_TO" and match["label"] == "MATCHED_TO phone_only"
+    assert match["matched_by"] == "phone_only" and match["match_probability"] == 0.62
+    html = to_html(records_view)
+    assert f'<span style="color:{KIND_COLOURS["record"]}">&#9679;</span> record' in html
+    # the legend names records only in a view that holds one
+    jiang_case = neighborhood(MemoryBackend(load_folder(jiang_case_path())), "jiang", hops=3)
+    assert "&#9679;</span> record" not in to_html(jiang_case)
+
+
+def test_html_of_the_records_view_loads_in_chromium(tmp_path, records_view):
+    path = write_view(records_view, tmp_path / "records.html", "html")
+    page = open_page(path, ready=canvas_drawn(NVL_CANVAS), window=(1200, 800))
+    assert not page.errors, page.errors
+    assert not [line for line in page.console if line.startswith("error")], page.console
+    assert "&#9679;</span> record" in page.dom or "●</span> record" in page.dom
+    assert len(page.png) > 80_000

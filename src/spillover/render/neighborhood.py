@@ -6,8 +6,10 @@ phones and borrowed loans; a phone is owned by people and named on loans; a loan
 has a borrower and names phones), and hangs on every node what an investigator
 reads next to it: a loan's platform, the blacklist entries listing a person or a
 phone (each with its contamination and verdict, computed by the core, the same on
-every backend) and those entries' platforms. Platforms and entries are leaves: the
-walk does not go on through them (a platform touches everything).
+every backend) and those entries' platforms; on a person also the platform records
+resolved to them (``MATCHED_TO``, with how they were matched), each with its platform
+and the entries listing it. Platforms, records and entries are leaves: the walk does
+not go on through them (a platform touches everything).
 
 The result is a :class:`Neighborhood` of small frozen dataclasses, capped at
 ``max_nodes`` (a hub phone can be named on thousands of loans): nodes are taken
@@ -34,7 +36,18 @@ from ..data.outputs import check_outside, check_parent_folder
 from ..engines.search import explain
 from ..errors import NotFoundError, OptionError, SpilloverError
 from ..facts.graph import GraphBackend
-from ..facts.model import Entry, Loan, LoanStatus, PhonePeriod, PhoneUse, ref, split_ref
+from ..facts.model import (
+    Entry,
+    Loan,
+    LoanStatus,
+    Match,
+    PhonePeriod,
+    PhoneUse,
+    Record,
+    record_name,
+    ref,
+    split_ref,
+)
 from ..facts.phones import display_phone
 from ..files.write import atomic_file
 from ..policy import Policy, default_policy
@@ -43,7 +56,9 @@ from ..rules import (
     AT,
     BORROWED,
     COPIED_FROM,
+    HELD_BY,
     LISTS,
+    MATCHED_TO,
     ON,
     OWNS,
     ROLES,
@@ -75,8 +90,8 @@ DEFAULT_MAX_NODES = 500
 FORMATS = ("html", "graphml", "json")
 
 #: the order nodes of one layer are taken in, and the kinds a view holds
-KINDS = ("person", "phone", "loan", "platform", "entry")
-_LEAVES = ("platform", "entry")
+KINDS = ("person", "phone", "loan", "platform", "entry", "record")
+_LEAVES = ("platform", "entry", "record")
 
 #: node colours by kind (entries are coloured by verdict instead)
 KIND_COLOURS: Mapping[str, str] = {
@@ -85,6 +100,7 @@ KIND_COLOURS: Mapping[str, str] = {
     "loan": "#edc948",
     "platform": "#9c755f",
     "entry": "#bab0ac",
+    "record": "#76b7b2",
 }
 #: entry colours by verdict
 VERDICT_COLOURS: Mapping[Verdict, str] = {
@@ -104,6 +120,7 @@ _PLURAL = {
     "loan": "loans",
     "platform": "platforms",
     "entry": "entries",
+    "record": "records",
 }
 
 
@@ -200,6 +217,7 @@ class _Builder:
         self.loans: dict[str, Loan] = {}
         self.periods: dict[str, set[PhonePeriod]] = {}
         self.entries: dict[str, Entry] = {}
+        self.records: dict[str, Record] = {}
 
     def full(self) -> bool:
         return len(self.nodes) >= self.max_nodes
@@ -266,6 +284,19 @@ class _Builder:
         if e.copied_from is not None:
             self.edge(node, ref("entry", e.copied_from), COPIED_FROM, listed_at=_day(e.listed_at))
 
+    def record(self, record: Record, match: Match) -> None:
+        self.records[record.record_id] = record
+        node = ref("record", record.record_id)
+        self.edge(
+            node,
+            ref("person", match.person_id),
+            MATCHED_TO,
+            matched_by=match.matched_by.value,
+            match_probability=match.match_probability,
+            matched_with=match.matched_with,
+        )
+        self.edge(node, ref("platform", record.platform_id), HELD_BY)
+
 
 def _order(node: str) -> tuple[int, str]:
     kind, ident = split_ref(node)
@@ -301,10 +332,11 @@ def neighborhood(
     seen = {start}
     for hop in range(hops + 1):
         left_out: set[str] = set()
-        people_phones = [n for n in layer if split_ref(n)[0] != "loan"]
-        listings = backend.surroundings((), people_phones).entries
+        records_of = _matched_records(b, [n for n in layer if split_ref(n)[0] == "person"])
+        subjects = [n for n in layer if split_ref(n)[0] != "loan"]
+        subjects += [r for records in records_of.values() for r in records]
         by_subject: dict[str, list[Entry]] = {}
-        for e in listings:
+        for e in backend.surroundings((), subjects).entries:
             b.entry(e)
             by_subject.setdefault(e.subject_ref, []).append(e)
         kept = []
@@ -312,14 +344,7 @@ def neighborhood(
             if not b.take(node, hop, left_out):
                 continue
             kept.append(node)
-            kind, ident = split_ref(node)
-            if kind == "loan":
-                leaves = [ref("platform", b.loans[ident].platform_id)] if ident in b.loans else []
-            else:
-                leaves = []
-                for e in sorted(by_subject.get(node, ()), key=lambda e: e.entry_id or ""):
-                    leaves += [ref("entry", e.entry_id or ""), ref("platform", e.platform_id)]
-            for leaf in leaves:
+            for leaf in _leaves(b, node, by_subject, records_of):
                 b.take(leaf, hop, left_out)
         if hop == hops or b.cut_at_hop is not None:
             break
@@ -332,6 +357,44 @@ def neighborhood(
                 b.take(node, hop + 1, left_out)
             break
     return _finish(b, start, hops)
+
+
+def _matched_records(b: _Builder, persons: list[str]) -> dict[str, list[str]]:
+    """The platform records resolved to ``persons`` (references), by person, each a record
+    reference in ``record_id`` order (and the edges to them)."""
+    if not persons:
+        return {}
+    out: dict[str, list[str]] = {}
+    for record, match in b.backend.matched_records([split_ref(n)[1] for n in persons]):
+        b.record(record, match)
+        out.setdefault(ref("person", match.person_id), []).append(ref("record", record.record_id))
+    return out
+
+
+def _leaves(
+    b: _Builder,
+    node: str,
+    by_subject: Mapping[str, list[Entry]],
+    records_of: Mapping[str, list[str]],
+) -> list[str]:
+    """What hangs on ``node``, in the order taken: a loan's platform; the entries listing
+    a person or a phone, each followed by its platform; then a person's records, each
+    followed by its platform and the entries listing it (each with its platform)."""
+    kind, ident = split_ref(node)
+    if kind == "loan":
+        return [ref("platform", b.loans[ident].platform_id)] if ident in b.loans else []
+
+    def listed(subject: str) -> list[str]:
+        out: list[str] = []
+        for e in sorted(by_subject.get(subject, ()), key=lambda e: e.entry_id or ""):
+            out += [ref("entry", e.entry_id or ""), ref("platform", e.platform_id)]
+        return out
+
+    leaves = listed(node)
+    for record in records_of.get(node, ()):
+        leaves += [record, ref("platform", b.records[split_ref(record)[1]].platform_id)]
+        leaves += listed(record)
+    return leaves
 
 
 def _next_layer(b: _Builder, kept: list[str], seen: set[str]) -> list[str]:
@@ -440,6 +503,11 @@ def _describe(
                 "applicant_phone": loan.applicant_phone,
             }
         )
+    if kind == "record":
+        record = b.records[ident]
+        return record_name(record), _clean(
+            {"record_id": ident, "platform_id": record.platform_id, "name": record.name}
+        )
     if kind == "entry":
         e = b.entries[ident]
         x = explain(b.backend, e, b.policy, max_paths=1)
@@ -478,6 +546,8 @@ def _edge_label(e: ViewEdge) -> str:
     days = [str(e.attrs[k]) for k in ("since", "applied_at", "listed_at") if k in e.attrs]
     if "until" in e.attrs:
         days.append(f"until {e.attrs['until']}")
+    if "matched_by" in e.attrs:  # a MATCHED_TO: what decided it
+        days.append(str(e.attrs["matched_by"]))
     return " ".join([name, *days])
 
 
@@ -575,10 +645,17 @@ def to_html(view: Neighborhood) -> str:
     title = f"spillover: {_escape(printable(view.label))} ({view.hops} hop(s))"
     before, label, after = view.note_parts()
     note = f"{_escape(before)}<bdi>{_escape(label)}</bdi>{_escape(after)}"
+    # (records only in a view that holds one: the view of a folder without records is
+    # drawn as before)
+    records = any(n.kind == "record" for n in view.nodes)
     legend = " ".join(
         f'<span style="color:{c}">&#9679;</span> {name}'
         for name, c in [
-            *((k, v) for k, v in KIND_COLOURS.items() if k != "entry"),
+            *(
+                (k, v)
+                for k, v in KIND_COLOURS.items()
+                if k not in ("entry", "record") or (k == "record" and records)
+            ),
             ("overdue/defaulted loan", _BAD_LOAN_COLOUR),
             *((f"entry: {v.value}", c) for v, c in VERDICT_COLOURS.items()),
         ]
