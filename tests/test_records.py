@@ -508,3 +508,16 @@ def test_random_records_the_batch_pass_agrees_with_the_search(tmp_path, seed):
             assert row["reason_codes"] == " ".join(e.reason_codes), e.entry.entry_id
             assert row["origin_loan_id"] == e.best.origin.loan_id
             assert row["hops"] == e.best.hops
+
+
+def test_the_records_matched_to_a_person_come_in_pythons_order_of_their_ids(graph):
+    """One order on every backend: Neo4j's own sort compares UTF-16 code units (an id past
+    U+FFFF before one in U+E000..U+FFFF), Python and Neo4j's indexes code points; the
+    Neo4j backend sorts in Python, whichever the planner picks."""
+    s = Scenario()
+    s.person("jiang")
+    s.platform("bank")
+    for record_id in ("R-\U0001f600", "R-\ue000", "R-a"):
+        s.record(record_id, "bank", name="Jiang", person_id="jiang")
+    found = graph(s).matched_records(["jiang"])
+    assert [r.record_id for r, _ in found] == ["R-a", "R-\ue000", "R-\U0001f600"]

@@ -510,10 +510,14 @@ class Neo4jBackend:
     def matched_records(self, persons: Collection[str]) -> tuple[tuple[Record, Match], ...]:
         if not persons:
             return ()
-        return tuple(
+        found = [
             (record_from(r["record"]), match_from(r["record"]["id"], r["person_id"], r["match"]))
             for r in self._read("matched_records", persons=list(dict.fromkeys(persons)))
-        )
+        ]
+        # in Python's order of the ids, as the embedded backends: Neo4j's own sort compares
+        # UTF-16 code units (an id past U+FFFF before one in U+E000..U+FFFF), its index
+        # code points, and which one an ORDER BY gets is the planner's choice
+        return tuple(sorted(found, key=lambda rm: rm[0].record_id))
 
     def exists(self, node: str) -> bool:
         kind, ident = split_ref(node)
