@@ -1234,6 +1234,29 @@ def test_an_id_number_grouped_by_a_space_the_message_escapes_is_masked(space: st
     assert "330***" in result.output and "**15" in result.output
 
 
+@pytest.mark.parametrize("control", ["\x07", "\x00", "\u2028"])
+def test_an_id_number_after_a_character_the_message_escapes_is_masked(
+    control: str, tmp_path: Path
+) -> None:
+    """A message quotes an unknown id with repr(), which writes a control character as
+    ``\\x07``: its hex digits stand right before the ID number's, yet the number is masked
+    (it was shown in full, read as a run of 20 digits), on the command line and in a
+    problem of a data folder."""
+    result = CliRunner().invoke(cli, ["explain", f"E{control}{JIANG_ID}", "--data", DATA])
+    assert result.exit_code == 1
+    assert "0106198203154" not in result.output and "330*************15" in result.output
+    folder = tmp_path / "data"
+    shutil.copytree(jiang_case_path(), folder)
+    rows = read_rows(folder, "loans")
+    rows[1][2] = f"p{control}{JIANG_ID}"
+    write_rows(folder, "loans", rows)
+    result = CliRunner().invoke(
+        cli, ["audit", "--data", str(folder), "--out", str(tmp_path / "a.csv")]
+    )
+    assert result.exit_code == 1 and "borrower_id: unknown person_id" in result.output
+    assert "0106198203154" not in result.output and "330*************15" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "exit_code"),
     [

@@ -185,3 +185,14 @@ def test_the_readme_layout_names_every_room() -> None:
     layout = text[text.index("Layout: ") :]
     rooms = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
     assert [r for r in rooms if r != "examples" and f"`{r}/`" not in layout] == []
+
+
+def test_privacy_lists_the_check_log_among_what_spillover_stores() -> None:
+    """docs/privacy.md's table of what spillover stores has a row for the check log that
+    ``serve`` writes by default, with what a line holds (docs/service.md)."""
+    default = next(p.default for p in _commands()["serve"].params if p.name == "check_log")
+    stores = _page("privacy.md").split("## What spillover stores", 1)[1].split("\n#", 1)[0]
+    row = next(line for line in stores.splitlines() if "--check-log" in line)
+    assert f"`{default}`" in row
+    for field in ("stated_reason", "phone_owner_id", "token"):
+        assert field in row

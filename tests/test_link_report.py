@@ -83,6 +83,23 @@ def test_the_report_has_its_sections_and_files(synth_report):
     assert "How: " in text and "Limits: " in text and "exact blocking recall" in text
 
 
+def test_privacy_names_the_report_files_that_show_records_values(synth_report):
+    """docs/privacy.md names the files of ``link --report`` that show the records' values
+    (Splink's waterfall and comparison viewer) and says the others hold none."""
+    with (synth_report["data"] / "records.csv").open(encoding="utf-8") as handle:
+        ids = {r["id_number"] for r in csv.DictReader(handle) if r["id_number"]}
+    showing = set()
+    for path in synth_report["rep"].iterdir():
+        text = path.read_bytes().decode("utf-8", "replace")
+        if any(i in text for i in ids):
+            showing.add(path.name)
+    assert showing == {"splink-waterfall.html", "splink-comparison-viewer.html"}
+    privacy = (Path(__file__).resolve().parents[1] / "docs" / "privacy.md").read_text("utf-8")
+    row = next(line for line in privacy.splitlines() if "`link --report`" in line)
+    for name in showing:
+        assert f"`{name}`" in row
+
+
 def test_the_numbers_agree_with_the_link_summary(synth_report):
     report = report_of(synth_report["rep"])
     output = synth_report["output"]

@@ -146,3 +146,27 @@ def test_a_run_of_18_is_masked_wherever_it_stands(text: str, masked: str) -> Non
 def test_an_id_number_grouped_by_escaped_spaces_is_masked(text: str, masked: str) -> None:
     assert mask_ids_in(text) == masked
     assert len(mask_ids_in(text)) == len(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # a message quotes a value with repr(), which escapes a control character, a line
+        # separator or a lone surrogate: the escape's last hex digits are no digits of the
+        # ID number after it (they made a run of 19 or more, which was shown in full)
+        (repr("p\x07" + FULL), "'p\\x07330*************15'"),
+        (repr("\x00" + FULL), "'\\x00330*************15'"),
+        (repr("\x85" + FULL), "'\\x85330*************15'"),
+        (repr("\u2028" + FULL), "'\\u2028330*************15'"),
+        (repr("\U000e0001" + FULL), "'\\U000e0001330*************15'"),
+        ("'p\\ud800" + FULL + "'", "'p\\ud800330*************15'"),
+        (repr("\x07" + FULL + "\x07"), "'\\x07330*************15\\x07'"),
+        (repr("\x01" + "330106 19820315 4015"), "'\\x01330*** ******** **15'"),
+        # beside a run of 19 the escape changes nothing: no ID number
+        (repr("\x07" + FULL + "5"), repr("\x07" + FULL + "5")),
+        (repr("\x07" + "12"), repr("\x07" + "12")),
+    ],
+)
+def test_the_digits_of_any_escape_are_no_part_of_an_id_number(text: str, masked: str) -> None:
+    assert mask_ids_in(text) == masked
+    assert len(mask_ids_in(text)) == len(text)

@@ -358,6 +358,29 @@ def test_error_bodies_mask_an_id_number_typed_otherwise(server: Server) -> None:
             assert full not in r.text and full not in str(r.json())
 
 
+def test_error_bodies_mask_an_id_number_after_an_escaped_character(server: Server) -> None:
+    """A 404 or 403 body quotes the id with repr(), which writes a control character or a
+    line separator escaped (``\\x07``, ``\\u2028``): the escape's digits stand before the
+    ID number's, and the number is masked all the same (it was shown in full)."""
+    full = "330106198203154015"
+    with server.client() as c:
+        person = c.post(
+            "/v1/checks",
+            json={**CHECK, "subject": {"kind": "person", "id": f"p\x07{full}"}},
+            headers=RIGHT,
+        )
+        entry = c.get(f"/v1/entries/E%E2%80%A8{full}/explanation", headers=RIGHT)
+        platform = c.post(
+            "/v1/checks", json={**CHECK, "platform_id": f"q\x00{full}"}, headers=RIGHT
+        )
+    assert person.status_code == entry.status_code == 404 and platform.status_code == 403
+    assert person.json() == {"detail": "unknown person 'p\\x07330*************15'"}
+    assert entry.json() == {"detail": "unknown blacklist entry 'E\\u2028330*************15'"}
+    assert "'q\\x00330*************15'" in platform.json()["detail"]
+    for r in (person, entry, platform):
+        assert "0106198203154" not in r.text
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [

@@ -34,8 +34,16 @@ _SEPARATOR = "[ \u00a0\u3000]?+[-.\u2010-\u2015\u2212\uff0d\uff0e]?+[ \u00a0\u30
 #: the spaces of :data:`_SEPARATOR` a message shows escaped (:func:`repr` writes a no-break
 #: and an ideographic space so): each escape and the space it stands for
 _UNESCAPED = {"\\xa0": "\u00a0", "\\u00a0": "\u00a0", "\\u3000": "\u3000"}
-#: any of those escapes, in either case (``\\XA0``): :data:`_UNESCAPED` spelled as a pattern
-_ESCAPED_SPACE = re.compile("|".join(map(re.escape, _UNESCAPED)), re.IGNORECASE)
+#: what any other escape is read as: one character that is neither a digit nor a
+#: separator (the escape's hex digits are no digits of a number beside it)
+_OTHER = "\x00"
+#: the escapes a message may show: those spaces, in either case (``\\XA0``), and any
+#: other character :func:`repr` writes escaped (a control character ``\\x07``, a line
+#: separator ``\\u2028``, a lone surrogate ``\\ud800``, ``\\U000e0001``)
+_ESCAPE = re.compile(
+    "(?i:" + "|".join(map(re.escape, _UNESCAPED)) + ")"
+    r"|\\(?:[xX][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})"
+)
 #: a chain of at least 17 digits joined by separators (``330106 19820315 4015``), as
 #: long as it goes, and an ``X`` after it (:func:`mask_ids_in` decides what to mask)
 _DIGIT_CHAIN = re.compile(rf"(?<!\d)\d(?:{_SEPARATOR}\d){{16,}}+(?:{_SEPARATOR}{_CHECK_X})?+")
@@ -143,7 +151,8 @@ def mask_ids_in(text: str) -> str:
     ``x`` or full-width. Separators stay in place and each hidden character becomes one
     ``*``, so the masked text keeps its length and layout. A no-break or an ideographic
     space a message shows escaped (``repr()`` writes ``\\xa0``, ``\\u3000``) joins
-    digits as the space does.
+    digits as the space does; any other escape (``\\x07``, ``\\u2028``) stands apart from
+    the digits beside it, as the character it stands for does.
 
     >>> mask_ids_in("unknown person '330106198203154015'")
     "unknown person '330*************15'"
@@ -162,15 +171,16 @@ def mask_ids_in(text: str) -> str:
     if "\\" not in text:
         return _DIGIT_CHAIN.sub(_mask_chain, text)
     # a message shows a no-break or an ideographic space escaped (its repr: ``\\xa0``,
-    # ``\\u3000``): each escape is read as the space it stands for, and written back
-    escapes: dict[int, str] = {}  # the place of each space in the text read, its escape
+    # ``\\u3000``): each escape is read as the space it stands for, any other escape
+    # (``\\x07``) as one character that joins no digits, and written back
+    escapes: dict[int, str] = {}  # the place of each escape in the text read, its text
     parts: list[str] = []
     at = length = 0
-    for m in _ESCAPED_SPACE.finditer(text):
+    for m in _ESCAPE.finditer(text):
         parts.append(text[at : m.start()])
         length += m.start() - at
         escapes[length] = m.group(0)
-        parts.append(_UNESCAPED[m.group(0).lower()])
+        parts.append(_UNESCAPED.get(m.group(0).lower(), _OTHER))
         length += 1
         at = m.end()
     parts.append(text[at:])
