@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -745,3 +746,45 @@ def test_a_data_folder_beside_the_check_log_is_refused_only_under_a_name_it_take
             config.check_log_outside()
     else:
         config.check_log_outside()
+
+
+#: the commands that write a folder about real people: each with the folder it writes
+_PERSONAL_FOLDERS = {
+    "link --out": (["link", "--data", "{records}", "--out", "{out}", "--no-train"], "out"),
+    "link --report": (
+        ["link", "--data", "{records}", "--out", "{other}", "--no-train", "--report", "{out}"],
+        "out",
+    ),
+    "remedy --apply": (
+        ["remedy", "E-QC-PH", "--data", "{case}", "--apply", "--out", "{out}"],
+        "out",
+    ),
+    "simulate": (
+        ["simulate", "--data", "{case}", "--rule", "contacts", "--out", "{out}"],
+        "out",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", sorted(_PERSONAL_FOLDERS))
+def test_folders_about_people_are_readable_by_their_owner_only(tmp_path, command):
+    """A linked folder, its report (Splink's viewers show the records' values), a
+    corrected copy and a simulation's blacklists hold people's names, ID numbers or phone
+    numbers: made 0700, as `export` and the notices are (they got the umask, 0755, and a
+    linked folder the mode of --data)."""
+    from spillover.examples import jiang_case_path, jiang_records_path
+
+    args, _ = _PERSONAL_FOLDERS[command]
+    case = tmp_path / "case"
+    records = tmp_path / "records"
+    shutil.copytree(jiang_case_path(), case)
+    shutil.copytree(jiang_records_path(), records)
+    records.chmod(0o755)
+    names = {"case": case, "records": records, "out": tmp_path / "out", "other": tmp_path / "o"}
+    mask = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(cli, [a.format(**names) for a in args])
+    finally:
+        os.umask(mask)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o700

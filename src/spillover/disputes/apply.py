@@ -350,7 +350,7 @@ def apply_remedy(
         progress("remedy", 1, 1)
     fixed = corrected(full, records)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(target) as tmp:
+    with atomic_folder(target, private=True) as tmp:  # every personal value, as --data
         counts = write_dataset(fixed, tmp, progress)
         convert_folder(tmp, chosen, progress)
         (tmp / CORRECTIONS_FILE).write_text(

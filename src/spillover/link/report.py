@@ -219,7 +219,7 @@ def link_report(
     report.parent.mkdir(parents=True, exist_ok=True)
     if report.exists():
         report.rmdir()
-    with atomic_folder(report) as tmp:
+    with atomic_folder(report, private=True) as tmp:  # the viewers show records' values
         files = _draw(tmp, seen, summary)
         files += [name for name, html in seen.html.items() if _write_text(tmp / name, html)]
         result = result.model_copy(update={"files": sorted([*files, "report.json", "report.md"])})

@@ -1837,8 +1837,9 @@ def _linked_folder(data: Path, out: Path) -> Iterator[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.rmdir()
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, private=True) as tmp:  # every personal value, as --data
         shutil.copytree(data, tmp, dirs_exist_ok=True)
+        tmp.chmod(0o700)  # (copytree gave it the mode of --data)
         for stale in (*table_paths(tmp, "records"), *table_paths(tmp, "matches")):
             if stale.is_dir():
                 shutil.rmtree(stale)

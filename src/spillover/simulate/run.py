@@ -227,7 +227,7 @@ def simulate(
         from ..audit.spark import session
 
         spark = session(master, spark_conf)
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, private=True) as tmp:  # listed people and phone numbers
         (tmp / "blacklists").mkdir()
         for i, rule in enumerate(loaded):
             if progress:
