@@ -3,7 +3,7 @@
 
 The factors are drawn at their bounds (0, 0.1, 0.7, 1), in between, equal to each other
 (ties between tie kinds) and written in every TOML form a number takes (``1``, ``1.0``,
-``1e0``, ``+1.0``, ``0``); ``max_loans`` 1 to 4, ``max_paths`` 1, 2, 10 or very large,
+``1e0``, ``+1.0``, ``0``, ``-0.0``); ``max_loans`` 1 to 4, ``max_paths`` 1, 2, 10 or very large,
 ``origin_statuses`` with or without ``overdue``, ``spillover_at`` from just above 0 to 1.
 """
 
@@ -40,6 +40,8 @@ def _toml_number(draw: st.DrawFn, value: float) -> str:
         forms.append(str(int(value)))
     forms.append(f"{value:e}" if float(f"{value:e}") == value else repr(float(value)))
     forms.append("+" + forms[0])
+    if value == 0:
+        forms += ["-0.0", "-0"]
     return draw(st.sampled_from(forms))
 
 
