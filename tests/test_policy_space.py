@@ -5,11 +5,13 @@ cut clearing the entry, each under a drawn policy (tests/policy_space.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from datetime import date
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -266,3 +268,56 @@ def test_a_factor_written_minus_zero_is_zero(graph, tmp_path):
     e = explain_entry(g, "E-QT-J", policy)
     assert e.paths[0].responsibility == 0 and e.contamination == 1
     assert "-0.0" not in explanation_json(e)
+
+
+#: the default policy file as an editor may save it: with a byte-order mark, CRLF lines
+SAVED_AS = {
+    "bom": b"\xef\xbb\xbf" + default_policy_bytes(),
+    "crlf": default_policy_bytes().replace(b"\n", b"\r\n"),
+    "bom-crlf": b"\xef\xbb\xbf" + default_policy_bytes().replace(b"\n", b"\r\n"),
+}
+
+
+@pytest.mark.parametrize("form", sorted(SAVED_AS))
+def test_a_policy_saved_with_a_bom_or_crlf_loads_and_its_digest_is_its_bytes(
+    tmp_path, monkeypatch, form
+):
+    """A UTF-8 byte-order mark (as in the data tables, docs/contract.md §1) and CRLF line
+    ends are read; the digest every output names is the SHA-256 of the file's bytes as
+    saved (mark and CRs included), in the explanation and in the audit's sidecar."""
+    from click.testing import CliRunner
+
+    from spillover.audit.meta import meta_path
+    from spillover.cli import cli
+    from spillover.examples import jiang_case_path
+    from spillover.policy import default_policy, load_policy
+
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    raw = SAVED_AS[form]
+    path = tmp_path / "saved.toml"
+    path.write_bytes(raw)
+    digest = hashlib.sha256(raw).hexdigest()
+    policy = load_policy(path)
+    assert policy.factors == default_policy().factors and policy.digest == digest
+    data = str(jiang_case_path())
+    runner = CliRunner()
+    done = runner.invoke(
+        cli, ["explain", "E-QT-J", "--data", data, "--policy", str(path), "--format", "json"]
+    )
+    assert done.exit_code == 0, done.output
+    e = json.loads(done.output)
+    assert e["policy"] == f"spillover-default 1.0.0 sha256:{digest}"
+    assert e["policy_detail"]["digest"] == digest
+    out = tmp_path / "audit.csv"
+    done = runner.invoke(cli, ["audit", "--data", data, "--policy", str(path), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert json.loads(meta_path(out).read_text())["policy_detail"]["digest"] == digest
+
+
+def test_a_listing_rule_saved_with_a_bom_loads(tmp_path):
+    """The listing rules of ``simulate`` are read by the same TOML reader."""
+    from spillover.simulate.listing import load_rule
+
+    path = tmp_path / "mine.toml"
+    path.write_bytes(b'\xef\xbb\xbf[rule]\r\nname = "mine"\r\n')
+    assert load_rule(str(path)).name == "mine"
