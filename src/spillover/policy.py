@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -38,7 +40,18 @@ from .rules import (
 __all__ = ["Policy", "default_policy", "default_policy_bytes", "load_policy", "parse_policy"]
 
 
-Factor = Number
+def _unsigned_zero(value: float) -> float:
+    """A factor of ``-0.0`` (TOML writes it; it is in [0, 1]) as ``0.0``: a path through
+    it is written with responsibility 0.0 by every engine, never ``-0.0``.
+
+    >>> _unsigned_zero(-0.0), _unsigned_zero(0.25)
+    (0.0, 0.25)
+    """
+    return value + 0.0
+
+
+#: a factor: a finite TOML number (an integer too), -0.0 read as 0.0
+Factor = Annotated[Number, AfterValidator(_unsigned_zero)]
 
 
 class _FactorRules(BaseModel):

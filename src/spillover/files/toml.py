@@ -47,10 +47,16 @@ def parse_toml(
     raw: bytes, source: str, error: type[Exception], invalid: str = "not valid TOML"
 ) -> dict[str, Any]:
     """The TOML document in ``raw``; refused with ``error("SOURCE: ...")`` when it is not
-    UTF-8 (``invalid``: the parser's reason), not TOML, or nested too deeply."""
+    UTF-8 (``invalid``: the parser's reason), not TOML, or nested too deeply. A UTF-8
+    byte-order mark opening the file (some editors save one) is read as nothing, as in
+    a data folder's tables (docs/contract.md section 1).
+
+    >>> parse_toml(b"\\xef\\xbb\\xbfa = 1\\r\\n", "x.toml", ValueError)
+    {'a': 1}
+    """
     too_deep = f"{source}: nested too deeply: more than {MAX_DEPTH} levels of tables and arrays"
     try:
-        document = tomllib.loads(raw.decode("utf-8"))
+        document = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))
     except RecursionError:
         raise error(too_deep) from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
