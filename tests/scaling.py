@@ -87,6 +87,29 @@ def copy_chain_case(platforms: int, *, dated: bool = False, status: str = "defau
     return s
 
 
+def reassigned_case(periods: int) -> Scenario:
+    """One number, ``+8613900000000``, reassigned ``periods`` times: owner ``o{i}`` holds it
+    for one day (from 1950-01-01 on, one day each), the day ``x`` names it as the
+    applicant phone (no SMS check) on his loan ``L{i}`` at ``lender``, defaulted the next
+    day; ``lender`` lists each owner (``E{i}``), and lists the phone itself (``E-PH``) in
+    2099."""
+    s = Scenario()
+    s.platform("lender")
+    s.person("x")
+    s.phone("x")
+    hub = "+8613900000000"
+    day0 = date(1950, 1, 1)
+    for i in range(periods):
+        day = (day0 + timedelta(days=i)).isoformat()
+        after = (day0 + timedelta(days=i + 1)).isoformat()
+        s.person(f"o{i:05d}")
+        s.phone(f"o{i:05d}", hub, since=day, until=day)
+        s.loan(f"L{i:05d}", "lender", "x", day, applicant_phone=hub, status_at=after)
+        s.entry(f"E{i:05d}", "lender", f"o{i:05d}", after)
+    s.entry("E-PH", "lender", hub, "2099-01-01", kind="phone")
+    return s
+
+
 def within(seconds: float, code: str, *args: str) -> tuple[float, str]:
     """Run ``code`` in a fresh interpreter (with this one's import path: the same
     spillover); its wall time and stdout. Fails the test past ``seconds``."""

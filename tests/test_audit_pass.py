@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scaling import copy_chain_case, copy_heavy_scenario, within
+from scaling import copy_chain_case, copy_heavy_scenario, reassigned_case, within
 from scenario import chain_case, random_scenario
 from spillover.audit.batch import audit_rows
 from spillover.data.exact import load_folder
@@ -280,6 +280,37 @@ def test_explain_at_the_end_of_a_12000_platform_copy_chain_takes_seconds(tmp_pat
         str(folder),
     )
     assert out.split()[0] == "spillover"
+
+
+def test_explain_and_check_on_a_number_reassigned_30000_times_take_seconds(tmp_path):
+    """Every loan naming a phone looked up the owner on its application day by scanning
+    the phone's owner periods (periods x loans: a number reassigned 16,000 times, on as
+    many loans, took 32 s to explain, 24 s to check); now each phone's periods are sorted
+    once and the owner found by bisection."""
+    folder = reassigned_case(30000).write(tmp_path / "reassigned")
+    _, out = within(
+        30,
+        """
+        import sys
+        from datetime import date
+        from spillover.connect import open_folder
+        from spillover.engines.search import check, explain_entry
+        backend = open_folder(sys.argv[1])
+        e = explain_entry(backend, "E-PH")
+        print(e.verdict.value, e.paths_total, e.best.origin.loan_id)
+        c = check(backend, "lender", "phone", "+8613900000000", date(2099, 1, 2))
+        print(c.verdict.value, c.paths_total)
+        o = explain_entry(backend, "E29999")
+        print(o.verdict.value, o.best.origin.loan_id, o.paths_total)
+        """,
+        str(folder),
+    )
+    # the phone: each of its 30,000 loans, and through x each of his 30,000 loans again
+    assert out.split() == [
+        *("spillover", "900030000", "L00000"),
+        *("spillover", "900030000"),
+        *("spillover", "L29999", "30001"),
+    ]
 
 
 def test_stable_order_is_numpys_stable_argsort():

@@ -36,6 +36,7 @@ computes: it comes from the batch audit on every backend.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -311,6 +312,29 @@ class _Period:
 
 
 @dataclass(frozen=True, slots=True)
+class _Owners:
+    """The owner periods of every phone, each phone's in the order of their first day, so
+    the one covering a day is found by bisection (a phone's periods never overlap): a
+    number reassigned n times and named on n loans costs n log n, not n squared."""
+
+    periods: Mapping[str, list[_Period]]
+    starts: Mapping[str, list[int]]
+
+    @classmethod
+    def of(cls, periods: Mapping[str, list[_Period]]) -> _Owners:
+        ordered = {phone: sorted(ps, key=lambda p: p.since) for phone, ps in periods.items()}
+        return cls(ordered, {phone: [p.since for p in ps] for phone, ps in ordered.items()})
+
+    def on(self, phone: str, day: int) -> list[_Period]:
+        """The period of ``phone`` covering ``day``, as a list of none or one."""
+        ps = self.periods.get(phone)
+        if not ps:
+            return []
+        at = bisect_right(self.starts[phone], day) - 1
+        return [ps[at]] if at >= 0 and ps[at].covers(day) else []
+
+
+@dataclass(frozen=True, slots=True)
 class _Loan:
     loan_id: str
     platform: str
@@ -356,9 +380,9 @@ def _python_rows(
     ):
         uses.append((phone, role, loans[lid]))
     return {
-        "unverified_applicant_phone": _py_applicant(uses, periods),
+        "unverified_applicant_phone": _py_applicant(uses, _Owners.of(periods)),
         "shared_phone_hubs": _py_hubs(uses, periods, min_borrowers),
-        "listed_only_unverified": _py_unverified(cols, uses, periods, loans, policy),
+        "listed_only_unverified": _py_unverified(cols, uses, _Owners.of(periods), loans, policy),
         "copies_after_repaid": _py_copies(cols, uses, periods, loans),
         **_py_records(cols, min_identities),
     }
@@ -431,14 +455,12 @@ def _py_records(cols: Columns, min_identities: int) -> dict[str, list[Row]]:
     }
 
 
-def _py_applicant(
-    uses: list[tuple[str, str, _Loan]], periods: dict[str, list[_Period]]
-) -> list[Row]:
+def _py_applicant(uses: list[tuple[str, str, _Loan]], periods: _Owners) -> list[Row]:
     rows = []
     for phone, role, loan in uses:
         if role != APPLICANT or use_kind(APPLICANT, loan.sms) != use_kind(APPLICANT, False):
             continue
-        owners = {p.owner for p in periods.get(phone, ()) if p.covers(loan.applied)}
+        owners = {p.owner for p in periods.on(phone, loan.applied)}
         if loan.borrower in owners:
             continue
         rows += [
@@ -500,7 +522,7 @@ def _entries(cols: Columns) -> list[_Entry]:
 def _py_unverified(
     cols: Columns,
     uses: list[tuple[str, str, _Loan]],
-    periods: dict[str, list[_Period]],
+    periods: _Owners,
     loans: dict[str, _Loan],
     policy: Policy,
 ) -> list[Row]:
@@ -510,16 +532,15 @@ def _py_unverified(
         if kind == "person":
             listed.setdefault(subject, set()).add(eid)
         elif kind == "phone":  # an entry on a platform record lists no person here
-            for p in periods.get(subject, ()):
-                if p.covers(day):
-                    listed.setdefault(p.owner, set()).add(eid)
+            for p in periods.on(subject, day):
+                listed.setdefault(p.owner, set()).add(eid)
     own_default = {x.borrower for x in loans.values() if x.status in statuses}
     ties: dict[str, list[tuple[bool, str]]] = {}  # person -> (unverified, loan id)
     for phone, role, loan in uses:
         if loan.status not in statuses:
             continue
-        for p in periods.get(phone, ()):
-            if p.owner != loan.borrower and p.covers(loan.applied):
+        for p in periods.on(phone, loan.applied):
+            if p.owner != loan.borrower:
                 unverified = unverified_tie(p.verified, role, loan.sms)
                 ties.setdefault(p.owner, []).append((unverified, loan.loan_id))
     rows = []

@@ -9,6 +9,7 @@ naming a phone they owned on the application day.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,11 +37,13 @@ from .explanation import Step, rule_step
 
 __all__ = [
     "ExplanationFacts",
+    "OwnerPeriods",
     "PersonTie",
     "TiePath",
     "count_paths",
     "find_ties",
     "owner_on",
+    "owner_periods",
     "person_ties",
 ]
 
@@ -101,11 +104,47 @@ class TiePath:
 
 
 def owner_on(periods: Iterable[PhonePeriod], day: date) -> PhonePeriod | None:
-    """The owner period of ``periods`` (one phone's) covering ``day``, if any."""
+    """The owner period of ``periods`` (one phone's) covering ``day``, if any (a scan:
+    for many lookups on one phone, :class:`OwnerPeriods`)."""
     for period in periods:
         if period.covers(day):
             return period
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerPeriods:
+    """The owner periods of one phone in the order of their first day, found by day in
+    logarithmic time: a number reassigned n times, named on n loans, costs n log n, not n
+    squared. Periods of one number never overlap (docs/contract.md §1), so the one
+    covering a day is the last to begin on or before it, if it has not ended."""
+
+    periods: tuple[PhonePeriod, ...]
+    starts: tuple[date, ...]
+
+    @classmethod
+    def of(cls, periods: Iterable[PhonePeriod]) -> OwnerPeriods:
+        """``periods`` (one phone's), sorted by their first day (an open start first)."""
+        ordered = sorted(periods, key=lambda p: p.since or date.min)
+        return cls(tuple(ordered), tuple(p.since or date.min for p in ordered))
+
+    def on(self, day: date) -> PhonePeriod | None:
+        """The period covering ``day``, if any (as :func:`owner_on`)."""
+        at = bisect_right(self.starts, day) - 1
+        if at >= 0 and self.periods[at].covers(day):
+            return self.periods[at]
+        return None
+
+
+def owner_periods(periods: Iterable[PhonePeriod]) -> dict[str, OwnerPeriods]:
+    """Every phone's :class:`OwnerPeriods`, from the owner periods of any phones."""
+    by_phone: dict[str, list[PhonePeriod]] = {}
+    for period in periods:
+        by_phone.setdefault(period.phone, []).append(period)
+    return {phone: OwnerPeriods.of(held) for phone, held in by_phone.items()}
+
+
+_NO_PERIODS = OwnerPeriods((), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +163,12 @@ def person_ties(found: FrontierFacts) -> dict[str, list[PersonTie]]:
     their own loans, then the loans naming a phone they owned on the application day (not
     as the loan's borrower), each in the answer's order. :func:`count_paths` and the
     remedy's walks (:mod:`spillover.engines.remedy`) step with these."""
-    periods: dict[str, list[PhonePeriod]] = {}
-    for period in found.periods:
-        periods.setdefault(period.phone, []).append(period)
+    periods = owner_periods(found.periods)
     ties: dict[str, list[PersonTie]] = {}
     for loan in found.own_loans:
         ties.setdefault(loan.borrower_id, []).append(PersonTie(loan))
     for use in found.uses:
-        held = owner_on(periods.get(use.phone, ()), use.loan.applied_at)
+        held = periods.get(use.phone, _NO_PERIODS).on(use.loan.applied_at)
         owner = held.owner_id if held else None
         if owner is not None and owner != use.loan.borrower_id:
             ties.setdefault(owner, []).append(PersonTie(use.loan, use, held))
@@ -247,11 +284,9 @@ def find_ties(
         if not search.persons and not search.phones:
             break
         facts: FrontierFacts = backend.expand(sorted(search.persons), sorted(search.phones), until)
-        periods: dict[str, list[PhonePeriod]] = {}
-        for known in facts.periods:
-            periods.setdefault(known.phone, []).append(known)
+        periods = owner_periods(facts.periods)
         if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
-            now = owner_on(periods.get(subject, ()), listing_day)
+            now = periods.get(subject, _NO_PERIODS).on(listing_day)
             search.subject_owner_now = now.owner_id if now else None
         reached: _Reached = {}
         _from_people(
@@ -290,7 +325,7 @@ def _offer(reached: _Reached, label: TiePath, loan: Loan) -> None:
 def _from_people(
     search: _TieSearch,
     facts: FrontierFacts,
-    periods: dict[str, list[PhonePeriod]],
+    periods: dict[str, OwnerPeriods],
     subject_layer: bool,
     reached: _Reached,
 ) -> None:
@@ -314,7 +349,7 @@ def _from_people(
         _offer(reached, base.tie(loan, "", "", match, step), loan)
     for use in facts.uses:
         loan = use.loan
-        period = owner_on(periods.get(use.phone, ()), loan.applied_at)
+        period = periods.get(use.phone, _NO_PERIODS).on(loan.applied_at)
         if period is None or period.owner_id is None or period.owner_id == loan.borrower_id:
             continue
         base = search.persons.get(period.owner_id)
@@ -342,7 +377,7 @@ def _from_people(
 def _from_phones(
     search: _TieSearch,
     facts: FrontierFacts,
-    periods: dict[str, list[PhonePeriod]],
+    periods: dict[str, OwnerPeriods],
     reached: _Reached,
 ) -> None:
     """Ties from a phone subject to the loans naming it (first layer only)."""
@@ -351,7 +386,7 @@ def _from_phones(
         if base is None:
             continue
         loan = use.loan
-        period = owner_on(periods.get(use.phone, ()), loan.applied_at)
+        period = periods.get(use.phone, _NO_PERIODS).on(loan.applied_at)
         owner = period.owner_id if period else None
         now = search.subject_owner_now
         kind = subject_phone_kind(
