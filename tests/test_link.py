@@ -211,6 +211,27 @@ def test_a_placeholder_name_is_no_name(tmp_path, placeholder):
     assert m["u1"]["person_id"] != m["u2"]["person_id"], m
 
 
+def test_a_name_of_more_letters_than_any_name_is_no_name(tmp_path):
+    """A name field holding more than MAX_NAME_LETTERS letters (text that is no name) is
+    missing: comparing two such names cost the product of their lengths, and 50 records
+    named with 2,500 letters each on one phone took minutes to link (10 took 8 s)."""
+    import time
+
+    from spillover.link.resolve import MAX_NAME_LETTERS
+
+    longest = "wang" * (MAX_NAME_LETTERS // 4)
+    assert name_forms(longest) == (longest, longest)
+    assert name_forms(longest + "x") == ("", "") and name_canon(longest + "x") is None
+    words = ["Wang Wei", "Li Na", "Zhang San", "Xu Yan", "Chen Jing"]
+    records = [
+        rec(f"r{i}", f"{words[i % 5]} {'x' * 4000}{i}", "", "13800138000") for i in range(40)
+    ]
+    started = time.perf_counter()
+    m = linked_by_shipped_model(tmp_path, records)
+    assert time.perf_counter() - started < 60
+    assert len({row["person_id"] for row in m.values()}) == 40  # no name: nobody joins
+
+
 @pytest.mark.parametrize(
     "second", ["王\u200b伟芳", "Wáng Wěifāng", "WANG, Weifang", "WANG/WEIFANG"]
 )

@@ -89,6 +89,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "LEVEL_AGREES",
     "MAX_BLOCK_SIZE",
+    "MAX_NAME_LETTERS",
     "MISUSED_PHONE_FACTOR",
     "MISUSED_PHONE_NAME_LEVELS",
     "PINYIN_SYLLABLES",
@@ -225,8 +226,9 @@ def name_forms(name: str) -> tuple[str, str]:
 
     Chinese characters become their pinyin (``pypinyin``; the first, or the first two,
     read as a surname, :data:`SURNAME_READINGS`), so a name written in 汉字 and the same
-    name in pinyin have the same second form. A name with no letter, or one that says it
-    is not known (:data:`PLACEHOLDERS`: 未知, N/A), is ``("", "")``: no name.
+    name in pinyin have the same second form. A name with no letter, one that says it
+    is not known (:data:`PLACEHOLDERS`: 未知, N/A), or one of more than
+    :data:`MAX_NAME_LETTERS` letters is ``("", "")``: no name.
 
     >>> name_forms("王伟芳"), name_forms("Wang Weifang"), name_forms("WANG, Wěi-fāng")
     (('王伟芳', 'wangweifang'), ('wangweifang', 'wangweifang'), ('wangweifang', 'wangweifang'))
@@ -312,6 +314,13 @@ PLACEHOLDERS: frozenset[str] = frozenset(
 )
 
 
+#: The most letters a name may have: a longer one (a field filled with text that is no
+#: name) is missing, as a placeholder is. Real names are far shorter, and comparing two
+#: names costs the product of their lengths (Damerau-Levenshtein, Jaro-Winkler): 50
+#: records named with 2,500 letters each took minutes to link.
+MAX_NAME_LETTERS = 100
+
+
 #: a name as :func:`_name_words` reads it: its letters as written, its parts as pinyin and
 #: whether it is written in Chinese characters
 _NameWords = tuple[str, tuple[str, ...], bool]
@@ -324,7 +333,7 @@ def _name_words(name: str) -> _NameWords:
     letter is one)."""
     text = _letters(name)
     written = "".join(text.split())
-    if written in PLACEHOLDERS:
+    if written in PLACEHOLDERS or len(written) > MAX_NAME_LETTERS:
         return "", (), False
     if text.isascii():  # the common case: no Chinese character to read
         return written, tuple(text.split()), False
