@@ -317,3 +317,29 @@ def test_serve_without_a_graph_is_refused_by_the_library_first(monkeypatch, tmp_
     monkeypatch.delenv("SPILLOVER_TOKENS", raising=False)
     with pytest.raises(SpilloverError, match=r"^no graph given: pass --data DIR"):
         serve(ServeConfig(check_log=str(tmp_path / "checks.jsonl")))
+
+
+def test_a_command_out_of_memory_says_so_in_one_line(tmp_path):
+    """A command that runs out of memory (numpy's _ArrayMemoryError, a MemoryError) ended
+    in a traceback (`simulate` on a phone reassigned 16,000 times under a 3 GB limit):
+    one `spillover: error: out of memory (...)` line, exit 1, nothing left behind. Here
+    a real allocation past a real limit (RLIMIT_AS), in a child process."""
+    import resource
+    import subprocess
+    import sys
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 10**9, 3 * 10**9))
+
+    out = tmp_path / "huge"
+    run = subprocess.run(
+        [sys.executable, "-m", "spillover", "synth", "--people", "100000000", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+        timeout=600,
+    )
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.startswith("spillover: error: out of memory (Unable to allocate")
+    assert "Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -93,8 +93,26 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise click.UsageError(str(exc)) from None
         except SpilloverError as exc:
             _fail(str(exc))
+        except MemoryError as exc:  # numpy's _ArrayMemoryError too: no traceback
+            _fail(_out_of_memory(exc))
 
     return wrapper
+
+
+def _out_of_memory(exc: MemoryError) -> str:
+    """The message of a command that ran out of memory (what failed to be allocated, when
+    known).
+
+    >>> _out_of_memory(MemoryError("Unable to allocate 632. MiB")).split(":")[0]
+    'out of memory (Unable to allocate 632. MiB)'
+    """
+    text = " ".join(str(exc).split())
+    detail = f" ({text[:200]})" if text else ""
+    return (
+        f"out of memory{detail}: the command needs more memory than this process may use; "
+        "run it where there is more (for an audit of a folder past one machine: "
+        "--engine spark, docs/scale-out.md)"
+    )
 
 
 def _warnings_as_notes() -> None:
