@@ -2,7 +2,7 @@
 the graph source, the progress bars and the error handling.
 
 Library errors (:class:`~spillover.errors.SpilloverError`) become a message on
-stderr and exit code 1; so do option values that are wrong (:class:`InvalidValue`); a malformed command line (missing or unknown options) exits 2, click's convention.
+stderr and exit code 1; so do running out of memory (a ``MemoryError``), and option values that are wrong (:class:`InvalidValue`); a malformed command line (missing or unknown options) exits 2, click's convention.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ class InvalidValue(click.BadParameter):
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one clean message (all problems for bad data) and exit 1;
-    the library's warnings become notes (:func:`_warnings_as_notes`)."""
+    """Turn library errors and running out of memory into one clean message (all problems
+    for bad data) and exit 1; the library's warnings become notes (:func:`_warnings_as_notes`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -93,6 +93,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise click.UsageError(str(exc)) from None
         except SpilloverError as exc:
             _fail(str(exc))
+        except MemoryError as exc:  # (numpy's: "Unable to allocate 634. MiB for an array ...")
+            _fail(
+                f"out of memory: {exc or 'an allocation failed'}; the data needs more memory "
+                "than this machine or the process's limit (ulimit -v) allows"
+            )
 
     return wrapper
 
