@@ -129,3 +129,48 @@ def within(seconds: float, code: str, *args: str) -> tuple[float, str]:
     wall = time.perf_counter() - began
     assert proc.returncode == 0, proc.stderr[-3000:]
     return wall, proc.stdout
+
+
+def listed_per_loan_case(loans: int, seed: int = 0) -> Scenario:
+    """``x`` borrows ``loans`` loans at three lenders (one a day, each with a status of its
+    own, known 1-60 days later), ``y``'s phone named on every third as emergency contact
+    and ``z``'s as the applicant phone on every fifth; and ``x`` is listed once per loan
+    (on a day 0-90 days after it, by its lender or a bank two of them share with from days
+    of their own), as a simulated rule lists a borrower per defaulted loan; ``y`` and
+    ``z`` are listed a few times too. Each entry on ``x`` ties to every loan of his
+    applied by its listing: entries x loans."""
+    import random
+
+    rng = random.Random(seed)
+    s = Scenario()
+    lenders = [s.platform(f"l{i}") for i in range(3)]
+    s.platform("bank", "bank")
+    s.share("l0", "bank", "2021-01-01")
+    s.share("l1", "bank", "2022-06-01")
+    s.share("l2", "l0")
+    for who in ("x", "y", "z"):
+        s.person(who)
+    px, py, pz = s.phone("x"), s.phone("y"), s.phone("z", verified=False)
+    day0 = date(2020, 1, 1)
+    statuses = ["defaulted", "overdue", "repaid", "current"]
+    for i in range(loans):
+        applied = day0 + timedelta(days=i)
+        known = (applied + timedelta(days=rng.randint(1, 60))).isoformat()
+        loan = f"L{i:05d}"
+        phone = pz if i % 5 == 0 else px
+        s.loan(
+            loan,
+            rng.choice(lenders),
+            "x",
+            applied.isoformat(),
+            rng.choice(statuses),
+            applicant_phone=phone,
+            status_at=known,
+        )
+        if i % 3 == 0:
+            s.link(loan, py, "emergency_contact")
+        listed = (applied + timedelta(days=rng.randint(0, 90))).isoformat()
+        s.entry(f"E{i:05d}", rng.choice([*lenders, "bank"]), "x", listed)
+        if i % 7 == 0:
+            s.entry(f"Y{i:05d}", rng.choice([*lenders, "bank"]), rng.choice(["y", "z"]), listed)
+    return s

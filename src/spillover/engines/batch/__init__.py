@@ -13,7 +13,9 @@ indexed by integer codes (``USE_KIND``, ``SUBJECT_PHONE_KIND``, ...: :mod:`.tabl
   naming a phone the person owned on the application day), phone -> loan (for phone
   subjects), loan -> borrower;
 * every layer of the pass (:mod:`.audit`) gathers the next ties of all frontier labels
-  with CSR offsets, keeps loans applied no later than each entry's listing, reduces to
+  with CSR offsets (a part of the frontier at a time), keeps loans applied no later than
+  each entry's listing (and of a label's own loans, which lead back to its person, only
+  its best origin when the pass wants each entry's best path alone), reduces to
   the best label per (entry, node) with the core's order (responsibility, then the
   fixed-shape key ``(phone, role, loan, borrower)`` per layer, as integer codes that
   sort like the core's strings), and drops labels an earlier layer beats;

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -126,7 +127,7 @@ def _layers(
     state = _start(ix, entries, keep)
     max_loans = ix.policy.max_loans
     for depth in range(1, max_loans + 1):
-        candidates = _person_ties(ix, state, depth)
+        candidates = _person_ties(ix, state, depth, reach)
         if depth == 1:
             candidates += _phone_ties(ix, state)
         if not candidates:
@@ -384,13 +385,40 @@ def _start(ix: CodedGraph, entries: _Entries, keep: int = 0) -> _PassState:
     return state
 
 
-def _person_ties(ix: CodedGraph, state: _PassState, depth: int) -> list[_Candidates]:
+#: at most about this many ties gathered at once by :func:`_person_ties` (a frontier
+#: label's ties are never split)
+GATHER_ROWS = 1 << 22
+
+
+def _person_ties(ix: CodedGraph, state: _PassState, depth: int, reach: Reach) -> list[_Candidates]:
     """Ties from the frontier people to loans: their own loans, and loans naming a
-    phone they owned on the application day."""
+    phone they owned on the application day; gathered a part of the frontier at a time
+    (:data:`GATHER_ROWS`). Of a label's own loans, a pass for the best path alone keeps
+    only the best origin (:func:`_best_own_origin`): n entries listing one borrower of n
+    loans gathered n x n ties (a number reassigned 16,000 times, its owners' listings
+    simulated: 83 million rows, a MemoryError under 3 GB)."""
     fr = state.frontier
     if fr is None or not len(fr.entry):
         return []
-    label, tie = csr.gather(ix.t_ptr, fr.person)
+    counts = ix.t_ptr[fr.person + 1] - ix.t_ptr[fr.person]
+    part = (np.cumsum(counts) - counts) // GATHER_ROWS
+    bounds = [*np.flatnonzero(np.diff(part, prepend=-1)).tolist(), len(fr.entry)]
+    out = []
+    for lo, hi in pairwise(bounds):
+        found = _person_ties_of(ix, state, depth, reach, lo, hi)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _person_ties_of(
+    ix: CodedGraph, state: _PassState, depth: int, reach: Reach, lo: int, hi: int
+) -> _Candidates | None:
+    """The ties of the frontier labels ``lo``..``hi`` (:func:`_person_ties`)."""
+    fr = state.frontier
+    assert fr is not None
+    label, tie = csr.gather(ix.t_ptr, fr.person[lo:hi])
+    label += lo
     entry = fr.entry[label]
     loan = ix.t_loan[tie]
     # in time (filtered first, before the factors are computed: less memory at once)
@@ -402,19 +430,54 @@ def _person_ties(ix: CodedGraph, state: _PassState, depth: int) -> list[_Candida
     # and able to matter (beat the entry's best origin so far, or its keep-th: every
     # later factor is <= 1 and a tie with more loans loses)
     keep = responsibility > state.bar[entry]
+    if not state.keep:
+        keep &= _best_own_origin(ix, reach, label, tie, entry, loan, responsibility)
     label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
+    if not len(label):
+        return None
     kind = kind[keep]
     n_phone_keys = len(ix.phones) + 1  # phone key: phone code + 1 (0 = own loan)
-    return [
-        _Candidates(
-            entry=entry.astype(LABEL_CODE, copy=False),
-            loan=loan.astype(LABEL_CODE),
-            responsibility=responsibility[keep],
-            key=(fr.rank[label] * n_phone_keys + ix.t_phone[tie] + 1) * 8 + ix.t_role[tie],
-            parent=label.astype(LABEL_CODE),
-            summary=(kind * 2 + (ix.t_owns[tie] == OWNS_UNVERIFIED)).astype(SUMMARY_CODE),
-        )
-    ]
+    return _Candidates(
+        entry=entry.astype(LABEL_CODE, copy=False),
+        loan=loan.astype(LABEL_CODE),
+        responsibility=responsibility[keep],
+        key=(fr.rank[label] * n_phone_keys + ix.t_phone[tie] + 1) * 8 + ix.t_role[tie],
+        parent=label.astype(LABEL_CODE),
+        summary=(kind * 2 + (ix.t_owns[tie] == OWNS_UNVERIFIED)).astype(SUMMARY_CODE),
+    )
+
+
+def _best_own_origin(
+    ix: CodedGraph,
+    reach: Reach,
+    label: np.ndarray,
+    tie: np.ndarray,
+    entry: np.ndarray,
+    loan: np.ndarray,
+    responsibility: np.ndarray,
+) -> np.ndarray:
+    """Which ties to keep in a pass for the best path alone: every tie through a phone,
+    and of each label's own loans the best origin (responsibility, then loan id, as
+    :func:`_record_origins` ranks them) that reaches the listing in time.
+
+    A label's own loan goes on to its borrower, the label's own person, reached already
+    with at least its responsibility: it can only be an origin, and of a label's own
+    origins only that best one can be the entry's best. (A later layer's tie to the same
+    loan, which the dropped label would have beaten, loses to that best as well, and
+    its borrower is reached already.)"""
+    own = ix.t_kind[tie] < 0
+    rows = np.flatnonzero(own)
+    plat = ix.loan_platform[loan[rows]]
+    ok = ix.loan_origin[loan[rows]] & (
+        ix.loan_known[loan[rows]] <= reach.deadline[entry[rows], reach.column[plat]]
+    )
+    rows = rows[ok]
+    rows = rows[np.lexsort((loan[rows], -responsibility[rows], label[rows]))]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = label[rows][1:] != label[rows][:-1]
+    keep: np.ndarray = ~own
+    keep[rows[first]] = True
+    return keep
 
 
 def _phone_ties(ix: CodedGraph, state: _PassState) -> list[_Candidates]:
