@@ -235,11 +235,19 @@ class _EntryPaths:
     loans: dict[str, Loan] = field(default_factory=dict)  # every loan a walk passes
     #: the sharing agreements by the platform that passes its blacklist on (built on first use)
     _out: dict[str, list[Sharing]] = field(default_factory=dict)
+    _records: dict[Sharing, Record] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.copies = tuple(
             _copy_record(self.chain[k], self.chain[k + 1]) for k in range(len(self.chain) - 1)
         )
+
+    def sharing_record(self, s: Sharing) -> Record:
+        """The record of the sharing agreement ``s`` (made once per agreement)."""
+        r = self._records.get(s)
+        if r is None:
+            r = self._records[s] = _sharing_record(s)
+        return r
 
     def targets(self, loan: Loan) -> list[int]:
         """The copy-chain places an origin may reach: those listed no earlier than it was
@@ -270,7 +278,7 @@ class _EntryPaths:
                     if (
                         s.to_platform not in seen
                         and (s.since is None or s.since <= deadline)
-                        and _sharing_record(s) not in removed
+                        and self.sharing_record(s) not in removed
                     ):
                         seen.add(s.to_platform)
                         queue.append(s.to_platform)
@@ -393,45 +401,120 @@ _S, _T = ("source",), ("sink",)
 
 
 def _network(entries: list[_EntryPaths]) -> tuple[nx.DiGraph[Any], set[Record]]:
-    """One flow network for the paths of ``entries`` (records shared between them)."""
-    g: nx.DiGraph[Any] = nx.DiGraph()
-    g.add_node(_S)
-    g.add_node(_T)
-    records: set[Record] = set()
+    """One flow network for the paths of ``entries`` (records shared between them).
+
+    The edges are gathered first and only those on some path from the source to the
+    sink are kept (a copy-chain place offers every sharing agreement in force, most of
+    them off every route to that place); then each set of vertices whose uncapacitated
+    edges all lead to the same vertices (the records before a hub person, each leading
+    to every loan of the hub) is joined to them through one hub vertex, not one edge
+    per pair. Neither changes which cuts there are or what they cost, nor the minimum
+    cut nearest the subject.
+    """
+    succ: dict[Any, dict[Any, None]] = {}
+    records: dict[Record, None] = {}
+
+    def edge(u: Any, v: Any) -> None:
+        succ.setdefault(u, {})[v] = None
 
     def through(prev: Any, record: Record) -> Any:
-        records.add(record)
-        g.add_edge(prev, ("in", record))
+        records[record] = None
+        edge(prev, ("in", record))
         return ("out", record)
 
     for n, ep in enumerate(entries):
-        origins: dict[str, Loan] = {}
-        for walk in ep.walks:
-            prev: Any = _S
+        _entry_network(n, ep, edge, through)
+    narrow = sum(1 for r in records if r.kind != SHARING)
+    capacity = {("in", r): narrow + 1 if r.kind == SHARING else 1 for r in records}
+    for r in records:
+        edge(("in", r), ("out", r))
+    live = _on_some_path(succ)
+    g: nx.DiGraph[Any] = nx.DiGraph()
+    g.add_node(_S)
+    g.add_node(_T)
+    for u, vs in _hubs(live).items():
+        cap = capacity.get(u)  # an in vertex: its one edge, to its out vertex
+        for v in vs:
+            if cap is None:
+                g.add_edge(u, v)
+            else:
+                g.add_edge(u, v, capacity=cap)
+    return g, set(records)
+
+
+def _entry_network(n: int, ep: _EntryPaths, edge: Any, through: Any) -> None:
+    """The edges of entry ``n``'s paths: its walks, routes and copy chain."""
+    origins: dict[str, Loan] = {}
+    tails: dict[int, Any] = {}  # by walk records (walks through a person share them)
+    for walk in ep.walks:
+        prev: Any = tails.get(id(walk.records))
+        if prev is None:
+            prev = _S
             for record in walk.records:
                 prev = through(prev, record)
-            g.add_edge(prev, ("origin", n, walk.origin.loan_id))
-            origins[walk.origin.loan_id] = walk.origin
-        targets_used: set[int] = set()
-        for loan_id, loan in sorted(origins.items()):
-            for i in ep.targets(loan):
-                g.add_edge(("origin", n, loan_id), ("at", n, i, loan.platform_id))
-                targets_used.add(i)
-        for i in sorted(targets_used):
-            deadline = ep.chain[i].listed_at
-            for s in ep.sharing:
-                if s.since is None or s.since <= deadline:
-                    out = through(("at", n, i, s.from_platform), _sharing_record(s))
-                    g.add_edge(out, ("at", n, i, s.to_platform))
-            g.add_edge(("at", n, i, ep.chain[i].platform_id), ("target", n, i))
-        for i in range(max(targets_used, default=0), 0, -1):
-            out = through(("target", n, i), ep.copies[i - 1])
-            g.add_edge(out, ("target", n, i - 1))
-        g.add_edge(("target", n, 0), _T)
-    narrow = sum(1 for r in records if r.kind != SHARING)
-    for r in records:
-        g.add_edge(("in", r), ("out", r), capacity=narrow + 1 if r.kind == SHARING else 1)
-    return g, records
+            tails[id(walk.records)] = prev
+        edge(prev, ("origin", n, walk.origin.loan_id))
+        origins[walk.origin.loan_id] = walk.origin
+    targets_used: set[int] = set()
+    for loan_id, loan in sorted(origins.items()):
+        for i in ep.targets(loan):
+            edge(("origin", n, loan_id), ("at", n, i, loan.platform_id))
+            targets_used.add(i)
+    for i in sorted(targets_used):
+        deadline = ep.chain[i].listed_at
+        for s in ep.sharing:
+            if s.since is None or s.since <= deadline:
+                out = through(("at", n, i, s.from_platform), ep.sharing_record(s))
+                edge(out, ("at", n, i, s.to_platform))
+        edge(("at", n, i, ep.chain[i].platform_id), ("target", n, i))
+    for i in range(max(targets_used, default=0), 0, -1):
+        out = through(("target", n, i), ep.copies[i - 1])
+        edge(out, ("target", n, i - 1))
+    edge(("target", n, 0), _T)
+
+
+def _on_some_path(succ: dict[Any, dict[Any, None]]) -> dict[Any, list[Any]]:
+    """The edges of ``succ`` on some path from the source to the sink."""
+    reached = {_S}
+    stack = [_S]
+    while stack:
+        for v in succ.get(stack.pop(), ()):
+            if v not in reached:
+                reached.add(v)
+                stack.append(v)
+    pred: dict[Any, list[Any]] = {}
+    for u in reached:
+        for v in succ.get(u, ()):
+            pred.setdefault(v, []).append(u)
+    reaching = {_T} if _T in reached else set()
+    stack = list(reaching)
+    while stack:
+        for u in pred.get(stack.pop(), ()):
+            if u not in reaching:
+                reaching.add(u)
+                stack.append(u)
+    return {
+        u: [v for v in succ.get(u, ()) if v in reaching]
+        for u in reached
+        if u in reaching and u != _T
+    }
+
+
+def _hubs(edges: dict[Any, list[Any]]) -> dict[Any, list[Any]]:
+    """``edges`` with each group of vertices whose uncapacitated edges lead to the same
+    vertices (two or more of each) joined to them through one hub vertex."""
+    groups: dict[frozenset[Any], list[Any]] = {}
+    for u, vs in edges.items():
+        if u[0] != "in" and len(vs) > 1:
+            groups.setdefault(frozenset(vs), []).append(u)
+    out = dict(edges)
+    for k, us in enumerate(groups.values()):
+        if len(us) > 1:
+            hub = ("hub", k)
+            for u in us:
+                out[u] = [hub]
+            out[hub] = list(edges[us[0]])
+    return out
 
 
 def _min_cut(entries: list[_EntryPaths]) -> tuple[Record, ...] | None:
