@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import importlib
 import json
 from pathlib import Path
 
@@ -564,6 +565,26 @@ def test_the_network_of_a_hub_borrower_grows_with_the_loans_not_their_square(tmp
     assert r.paths == n * (n + 1)
     assert [x.loan_id for x in r.records] == [f"L{i:05d}" for i in range(n)]
     assert {x.kind for x in r.records} == {LOAN_LINK}
+
+
+def test_the_walks_find_the_ties_of_each_person_once(tmp_path, monkeypatch):
+    """The walks reach big once per reference (n times): his ties were found anew each
+    time (n lists of n ties, the square of the loans before a single path was kept);
+    they are found once per person now."""
+    remedy_module = importlib.import_module("spillover.engines.remedy")
+    n = 100
+    g = open_folder(hub_borrower_case(n).write(tmp_path / "hub"))
+    calls = []
+    found = remedy_module.person_ties
+
+    def counted(facts):
+        calls.append(1)
+        return found(facts)
+
+    monkeypatch.setattr(remedy_module, "person_ties", counted)
+    ep = _entry_paths(g, g.entries(["E"])["E"], default_policy())
+    assert len(ep.walks) == n * (n + 1)
+    assert len(calls) == 2  # the friend and big
 
 
 def test_a_copy_chain_place_gets_only_the_sharing_agreements_on_a_route(tmp_path):

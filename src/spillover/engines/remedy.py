@@ -287,8 +287,12 @@ class _EntryPaths:
     def explained(self, removed: frozenset[Record]) -> bool:
         """Whether any path survives the removal of ``removed``."""
         checked: dict[str, bool] = {}
+        cut: dict[int, bool] = {}  # by walk records (walks through a person share them)
         for walk in self.walks:
-            if removed.intersection(walk.records):
+            hit = cut.get(id(walk.records))
+            if hit is None:
+                hit = cut[id(walk.records)] = not removed.isdisjoint(walk.records)
+            if hit:
                 continue
             loan = walk.origin
             if loan.loan_id not in checked:
@@ -350,6 +354,8 @@ class _TieWalker:
     subject_person: str | None
     #: per origin-status loan: whether some route reaches the listing
     reachable: dict[str, bool] = field(default_factory=dict)
+    #: per person reached: the steps from them (:meth:`steps`)
+    steps_of: dict[str, list[tuple[Loan, tuple[Record, ...]]]] = field(default_factory=dict)
 
     def is_origin(self, loan: Loan) -> bool:
         if loan.status not in self.policy.origin_statuses:
@@ -374,16 +380,29 @@ class _TieWalker:
     ) -> None:
         """The walk goes on from ``person``: their own loans, then loans naming a phone
         they owned on the application day (its owner period a record unless the subject's)."""
+        for loan, step in self.steps(person):
+            self.reach(loan, depth + 1, (*records, *step) if step else records, visited)
+
+    def steps(self, person: str) -> list[tuple[Loan, tuple[Record, ...]]]:
+        """The steps from ``person`` in walk order, each a loan and the records it adds
+        (the same on every walk that reaches the person: found once per person)."""
+        found = self.steps_of.get(person)
+        if found is not None:
+            return found
         ties = person_ties(self.facts.expand([person], [], self.until)).get(person, [])
-        for tie in sorted((t for t in ties if t.use is None), key=lambda t: t.loan.loan_id):
-            self.reach(tie.loan, depth + 1, records, visited)
+        found = [
+            (tie.loan, ())
+            for tie in sorted((t for t in ties if t.use is None), key=lambda t: t.loan.loan_id)
+        ]
         for tie in sorted((t for t in ties if t.use is not None), key=_use_order):
             if tie.use is None or tie.period is None:
                 continue
             if not loan_in_time(tie.loan.applied_at, self.until):
                 continue
             own = () if person == self.subject_person else (_period_record(tie.period),)
-            self.reach(tie.loan, depth + 1, (*records, *own, _use_record(tie.use)), visited)
+            found.append((tie.loan, (*own, _use_record(tie.use))))
+        self.steps_of[person] = found
+        return found
 
     def from_phone(self, phone: str) -> None:
         """The walks of a phone subject: from the loans naming it."""
@@ -567,10 +586,7 @@ def _spare_dropped(live: list[_EntryPaths], cut: set[Record]) -> set[Record]:
         return kept  # not a cut: without any record the paths still stand
     order = sorted(cut, key=Record.sort_key, reverse=True)
     # walks no kept record cuts (cut by their routes), per entry: their origins
-    whole = [
-        {w.origin.loan_id: w.origin for w in ep.walks if frozen.isdisjoint(w.records)}
-        for ep in live
-    ]
+    whole = _uncut_origins(live, frozen)
     for record in order:
         if record.kind not in _ROUTE_KINDS:
             break
@@ -581,21 +597,7 @@ def _spare_dropped(live: list[_EntryPaths], cut: set[Record]) -> set[Record]:
             for loan in origins.values()
         ):
             kept.discard(record)
-    removed = frozenset(kept)
-    hits: list[int] = []  # per walk with an open route: kept records on it
-    walks_of: dict[Record, list[int]] = {}
-    for ep in live:
-        open_route: dict[str, bool] = {}
-        for w in ep.walks:
-            loan = w.origin
-            if loan.loan_id not in open_route:
-                open_route[loan.loan_id] = ep.route_open(loan, removed)
-            if not open_route[loan.loan_id]:
-                continue
-            on = {r for r in w.records if r in kept}
-            for r in on:
-                walks_of.setdefault(r, []).append(len(hits))
-            hits.append(len(on))
+    hits, walks_of = _kept_on_open_walks(live, kept)
     for record in order:
         if record.kind in _ROUTE_KINDS:
             continue
@@ -605,6 +607,42 @@ def _spare_dropped(live: list[_EntryPaths], cut: set[Record]) -> set[Record]:
             for i in through:
                 hits[i] -= 1
     return kept
+
+
+def _uncut_origins(live: list[_EntryPaths], cut: frozenset[Record]) -> list[dict[str, Loan]]:
+    """Per entry: the origins of the walks no record of ``cut`` is on."""
+    uncut: dict[int, bool] = {}  # by walk records (walks through a person share them)
+    for ep in live:
+        for w in ep.walks:
+            if id(w.records) not in uncut:
+                uncut[id(w.records)] = cut.isdisjoint(w.records)
+    return [{w.origin.loan_id: w.origin for w in ep.walks if uncut[id(w.records)]} for ep in live]
+
+
+def _kept_on_open_walks(
+    live: list[_EntryPaths], kept: set[Record]
+) -> tuple[list[int], dict[Record, list[int]]]:
+    """Per walk whose origin's route ``kept`` leaves open: how many kept records are on
+    it; and per kept record, those walks through it."""
+    removed = frozenset(kept)
+    hits: list[int] = []
+    walks_of: dict[Record, list[int]] = {}
+    kept_on: dict[int, set[Record]] = {}  # by walk records
+    for ep in live:
+        open_route: dict[str, bool] = {}
+        for w in ep.walks:
+            loan = w.origin
+            if loan.loan_id not in open_route:
+                open_route[loan.loan_id] = ep.route_open(loan, removed)
+            if not open_route[loan.loan_id]:
+                continue
+            on = kept_on.get(id(w.records))
+            if on is None:
+                on = kept_on[id(w.records)] = {r for r in w.records if r in kept}
+            for r in on:
+                walks_of.setdefault(r, []).append(len(hits))
+            hits.append(len(on))
+    return hits, walks_of
 
 
 # ---------------------------------------------------------------------------
