@@ -587,11 +587,10 @@ def test_the_walks_find_the_ties_of_each_person_once(tmp_path, monkeypatch):
     assert len(calls) == 2  # the friend and big
 
 
-def test_a_copy_chain_place_gets_only_the_sharing_agreements_on_a_route(tmp_path):
+def test_a_copy_chain_keeps_only_the_sharing_agreements_on_a_route(tmp_path):
     """A listing copied ``k`` times along 100 platforms that share in a line: each place of
-    the copy chain offered all 99 agreements (k times 99 record vertices and their edges,
-    most of them off every route); only those from the origin's lender to the place's
-    platform are kept."""
+    the copy chain offered all 99 agreements (k times 99 and their edges); those beyond
+    the chain's last platform lead to no place and are dropped (about k per place)."""
     s = Scenario()
     for i in range(100):
         s.platform(f"p{i:03d}")
@@ -610,7 +609,7 @@ def test_a_copy_chain_place_gets_only_the_sharing_agreements_on_a_route(tmp_path
     g = open_folder(s.write(tmp_path / "chain"))
     ep = _entry_paths(g, g.entries([f"E{k - 1}"])[f"E{k - 1}"], default_policy())
     network, _ = _network([ep])
-    # place i is reached through the i agreements p000 -> ... -> p<i>: k * k / 2 of them
+    # each place keeps the agreements p000 -> p001 ... p<k-2> -> p<k-1>: k * k of them
     assert network.number_of_edges() < 3 * k * k
     r = remedy(g, f"E{k - 1}")
     assert [x.kind for x in r.records] == [LOAN_LINK]

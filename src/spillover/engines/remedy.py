@@ -423,8 +423,8 @@ def _network(entries: list[_EntryPaths]) -> tuple[nx.DiGraph[Any], set[Record]]:
     """One flow network for the paths of ``entries`` (records shared between them).
 
     The edges are gathered first and only those on some path from the source to the
-    sink are kept (a copy-chain place offers every sharing agreement in force, most of
-    them off every route to that place); then each set of vertices whose uncapacitated
+    sink are kept (a copy-chain place offers every sharing agreement in force, many of
+    them on no route to any place of the chain); then each set of vertices whose uncapacitated
     edges all lead to the same vertices (the records before a hub person, each leading
     to every loan of the hub) is joined to them through one hub vertex, not one edge
     per pair. Neither changes which cuts there are or what they cost, nor the minimum
