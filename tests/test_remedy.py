@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import importlib
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from scaling import copy_heavy_scenario, hub_case, within
 from scenario import Scenario, random_scenario
 from spillover.cli import cli
+from spillover.connect import open_folder
 from spillover.engines.remedy import (
     _S,
     _T,
@@ -527,6 +529,90 @@ def test_subject_remedy_of_a_1500_loan_hub_takes_seconds(tmp_path):
         str(folder),
     )
     assert out.split() == ["1500", "0", "3", "L00000", "L01499"]
+
+
+def hub_borrower_case(loans: int) -> Scenario:
+    """``big`` borrows ``loans`` defaulted loans at ``lender`` (which shares with ``bank``)
+    and names ``friend``'s phone as reference on each; the bank lists the friend (``E``).
+    Every walk friend -> loan i -> big -> loan j is a path: ``loans`` squared of them."""
+    s = Scenario()
+    s.platform("lender")
+    s.platform("bank", "bank")
+    s.share("lender", "bank")
+    s.person("big")
+    s.person("friend")
+    own = s.phone("big", "+8613900000001")
+    friend = s.phone("friend", "+8613900000002")
+    for i in range(loans):
+        loan = f"L{i:05d}"
+        s.loan(loan, "lender", "big", "2023-01-10", applicant_phone=own, status_at="2023-02-01")
+        s.link(loan, friend, "reference")
+    s.entry("E", "bank", "friend", "2023-04-01")
+    return s
+
+
+def test_the_network_of_a_hub_borrower_grows_with_the_loans_not_their_square(tmp_path):
+    """Each of the friend's ``n`` reference records leads to every one of big's ``n`` loans:
+    the network joins them through one hub vertex (2n edges), not n squared edges (it
+    took 1 GB and 21 s on 1,000 loans); the remedy is the same, the n references."""
+    n = 150
+    g = open_folder(hub_borrower_case(n).write(tmp_path / "hub"))
+    ep = _entry_paths(g, g.entries(["E"])["E"], default_policy())
+    assert len(ep.walks) == n * (n + 1)
+    network, _ = _network([ep])
+    assert network.number_of_edges() < 10 * n
+    r = remedy(g, "E")
+    assert r.paths == n * (n + 1)
+    assert [x.loan_id for x in r.records] == [f"L{i:05d}" for i in range(n)]
+    assert {x.kind for x in r.records} == {LOAN_LINK}
+
+
+def test_the_walks_find_the_ties_of_each_person_once(tmp_path, monkeypatch):
+    """The walks reach big once per reference (n times): his ties were found anew each
+    time (n lists of n ties, the square of the loans before a single path was kept);
+    they are found once per person now."""
+    remedy_module = importlib.import_module("spillover.engines.remedy")
+    n = 100
+    g = open_folder(hub_borrower_case(n).write(tmp_path / "hub"))
+    calls = []
+    found = remedy_module.person_ties
+
+    def counted(facts):
+        calls.append(1)
+        return found(facts)
+
+    monkeypatch.setattr(remedy_module, "person_ties", counted)
+    ep = _entry_paths(g, g.entries(["E"])["E"], default_policy())
+    assert len(ep.walks) == n * (n + 1)
+    assert len(calls) == 2  # the friend and big
+
+
+def test_a_copy_chain_keeps_only_the_sharing_agreements_on_a_route(tmp_path):
+    """A listing copied ``k`` times along 100 platforms that share in a line: each place of
+    the copy chain offered all 99 agreements (k times 99 and their edges); those beyond
+    the chain's last platform lead to no place and are dropped (about k per place)."""
+    s = Scenario()
+    for i in range(100):
+        s.platform(f"p{i:03d}")
+    for i in range(99):
+        s.share(f"p{i:03d}", f"p{i + 1:03d}", "2000-01-01")
+    s.person("xu")
+    s.person("jiang")
+    jiang = s.phone("jiang", "+8613900000001")
+    xu = s.phone("xu", "+8613900000002")
+    s.loan("L0", "p000", "xu", "2020-01-01", applicant_phone=xu, status_at="2020-06-01")
+    s.link("L0", jiang, "emergency_contact")
+    k = 30
+    s.entry("E0", "p000", "jiang", "2020-07-01")
+    for i in range(1, k):
+        s.entry(f"E{i}", f"p{i:03d}", "jiang", "2020-07-02", copied_from=f"E{i - 1}")
+    g = open_folder(s.write(tmp_path / "chain"))
+    ep = _entry_paths(g, g.entries([f"E{k - 1}"])[f"E{k - 1}"], default_policy())
+    network, _ = _network([ep])
+    # each place keeps the agreements p000 -> p001 ... p<k-2> -> p<k-1>: k * k of them
+    assert network.number_of_edges() < 3 * k * k
+    r = remedy(g, f"E{k - 1}")
+    assert [x.kind for x in r.records] == [LOAN_LINK]
 
 
 def reference_cut(eps):

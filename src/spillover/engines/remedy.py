@@ -235,11 +235,19 @@ class _EntryPaths:
     loans: dict[str, Loan] = field(default_factory=dict)  # every loan a walk passes
     #: the sharing agreements by the platform that passes its blacklist on (built on first use)
     _out: dict[str, list[Sharing]] = field(default_factory=dict)
+    _records: dict[Sharing, Record] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.copies = tuple(
             _copy_record(self.chain[k], self.chain[k + 1]) for k in range(len(self.chain) - 1)
         )
+
+    def sharing_record(self, s: Sharing) -> Record:
+        """The record of the sharing agreement ``s`` (made once per agreement)."""
+        r = self._records.get(s)
+        if r is None:
+            r = self._records[s] = _sharing_record(s)
+        return r
 
     def targets(self, loan: Loan) -> list[int]:
         """The copy-chain places an origin may reach: those listed no earlier than it was
@@ -270,7 +278,7 @@ class _EntryPaths:
                     if (
                         s.to_platform not in seen
                         and (s.since is None or s.since <= deadline)
-                        and _sharing_record(s) not in removed
+                        and self.sharing_record(s) not in removed
                     ):
                         seen.add(s.to_platform)
                         queue.append(s.to_platform)
@@ -279,8 +287,12 @@ class _EntryPaths:
     def explained(self, removed: frozenset[Record]) -> bool:
         """Whether any path survives the removal of ``removed``."""
         checked: dict[str, bool] = {}
+        cut: dict[int, bool] = {}  # by walk records (walks through a person share them)
         for walk in self.walks:
-            if removed.intersection(walk.records):
+            hit = cut.get(id(walk.records))
+            if hit is None:
+                hit = cut[id(walk.records)] = not removed.isdisjoint(walk.records)
+            if hit:
                 continue
             loan = walk.origin
             if loan.loan_id not in checked:
@@ -342,6 +354,8 @@ class _TieWalker:
     subject_person: str | None
     #: per origin-status loan: whether some route reaches the listing
     reachable: dict[str, bool] = field(default_factory=dict)
+    #: per person reached: the steps from them (:meth:`steps`)
+    steps_of: dict[str, list[tuple[Loan, tuple[Record, ...]]]] = field(default_factory=dict)
 
     def is_origin(self, loan: Loan) -> bool:
         if loan.status not in self.policy.origin_statuses:
@@ -366,16 +380,29 @@ class _TieWalker:
     ) -> None:
         """The walk goes on from ``person``: their own loans, then loans naming a phone
         they owned on the application day (its owner period a record unless the subject's)."""
+        for loan, step in self.steps(person):
+            self.reach(loan, depth + 1, (*records, *step) if step else records, visited)
+
+    def steps(self, person: str) -> list[tuple[Loan, tuple[Record, ...]]]:
+        """The steps from ``person`` in walk order, each a loan and the records it adds
+        (the same on every walk that reaches the person: found once per person)."""
+        found = self.steps_of.get(person)
+        if found is not None:
+            return found
         ties = person_ties(self.facts.expand([person], [], self.until)).get(person, [])
-        for tie in sorted((t for t in ties if t.use is None), key=lambda t: t.loan.loan_id):
-            self.reach(tie.loan, depth + 1, records, visited)
+        found = [
+            (tie.loan, ())
+            for tie in sorted((t for t in ties if t.use is None), key=lambda t: t.loan.loan_id)
+        ]
         for tie in sorted((t for t in ties if t.use is not None), key=_use_order):
             if tie.use is None or tie.period is None:
                 continue
             if not loan_in_time(tie.loan.applied_at, self.until):
                 continue
             own = () if person == self.subject_person else (_period_record(tie.period),)
-            self.reach(tie.loan, depth + 1, (*records, *own, _use_record(tie.use)), visited)
+            found.append((tie.loan, (*own, _use_record(tie.use))))
+        self.steps_of[person] = found
+        return found
 
     def from_phone(self, phone: str) -> None:
         """The walks of a phone subject: from the loans naming it."""
@@ -393,45 +420,120 @@ _S, _T = ("source",), ("sink",)
 
 
 def _network(entries: list[_EntryPaths]) -> tuple[nx.DiGraph[Any], set[Record]]:
-    """One flow network for the paths of ``entries`` (records shared between them)."""
-    g: nx.DiGraph[Any] = nx.DiGraph()
-    g.add_node(_S)
-    g.add_node(_T)
-    records: set[Record] = set()
+    """One flow network for the paths of ``entries`` (records shared between them).
+
+    The edges are gathered first and only those on some path from the source to the
+    sink are kept (a copy-chain place offers every sharing agreement in force, many of
+    them on no route to any place of the chain); then each set of vertices whose uncapacitated
+    edges all lead to the same vertices (the records before a hub person, each leading
+    to every loan of the hub) is joined to them through one hub vertex, not one edge
+    per pair. Neither changes which cuts there are or what they cost, nor the minimum
+    cut nearest the subject.
+    """
+    succ: dict[Any, dict[Any, None]] = {}
+    records: dict[Record, None] = {}
+
+    def edge(u: Any, v: Any) -> None:
+        succ.setdefault(u, {})[v] = None
 
     def through(prev: Any, record: Record) -> Any:
-        records.add(record)
-        g.add_edge(prev, ("in", record))
+        records[record] = None
+        edge(prev, ("in", record))
         return ("out", record)
 
     for n, ep in enumerate(entries):
-        origins: dict[str, Loan] = {}
-        for walk in ep.walks:
-            prev: Any = _S
+        _entry_network(n, ep, edge, through)
+    narrow = sum(1 for r in records if r.kind != SHARING)
+    capacity = {("in", r): narrow + 1 if r.kind == SHARING else 1 for r in records}
+    for r in records:
+        edge(("in", r), ("out", r))
+    live = _on_some_path(succ)
+    g: nx.DiGraph[Any] = nx.DiGraph()
+    g.add_node(_S)
+    g.add_node(_T)
+    for u, vs in _hubs(live).items():
+        cap = capacity.get(u)  # an in vertex: its one edge, to its out vertex
+        for v in vs:
+            if cap is None:
+                g.add_edge(u, v)
+            else:
+                g.add_edge(u, v, capacity=cap)
+    return g, set(records)
+
+
+def _entry_network(n: int, ep: _EntryPaths, edge: Any, through: Any) -> None:
+    """The edges of entry ``n``'s paths: its walks, routes and copy chain."""
+    origins: dict[str, Loan] = {}
+    tails: dict[int, Any] = {}  # by walk records (walks through a person share them)
+    for walk in ep.walks:
+        prev: Any = tails.get(id(walk.records))
+        if prev is None:
+            prev = _S
             for record in walk.records:
                 prev = through(prev, record)
-            g.add_edge(prev, ("origin", n, walk.origin.loan_id))
-            origins[walk.origin.loan_id] = walk.origin
-        targets_used: set[int] = set()
-        for loan_id, loan in sorted(origins.items()):
-            for i in ep.targets(loan):
-                g.add_edge(("origin", n, loan_id), ("at", n, i, loan.platform_id))
-                targets_used.add(i)
-        for i in sorted(targets_used):
-            deadline = ep.chain[i].listed_at
-            for s in ep.sharing:
-                if s.since is None or s.since <= deadline:
-                    out = through(("at", n, i, s.from_platform), _sharing_record(s))
-                    g.add_edge(out, ("at", n, i, s.to_platform))
-            g.add_edge(("at", n, i, ep.chain[i].platform_id), ("target", n, i))
-        for i in range(max(targets_used, default=0), 0, -1):
-            out = through(("target", n, i), ep.copies[i - 1])
-            g.add_edge(out, ("target", n, i - 1))
-        g.add_edge(("target", n, 0), _T)
-    narrow = sum(1 for r in records if r.kind != SHARING)
-    for r in records:
-        g.add_edge(("in", r), ("out", r), capacity=narrow + 1 if r.kind == SHARING else 1)
-    return g, records
+            tails[id(walk.records)] = prev
+        edge(prev, ("origin", n, walk.origin.loan_id))
+        origins[walk.origin.loan_id] = walk.origin
+    targets_used: set[int] = set()
+    for loan_id, loan in sorted(origins.items()):
+        for i in ep.targets(loan):
+            edge(("origin", n, loan_id), ("at", n, i, loan.platform_id))
+            targets_used.add(i)
+    for i in sorted(targets_used):
+        deadline = ep.chain[i].listed_at
+        for s in ep.sharing:
+            if s.since is None or s.since <= deadline:
+                out = through(("at", n, i, s.from_platform), ep.sharing_record(s))
+                edge(out, ("at", n, i, s.to_platform))
+        edge(("at", n, i, ep.chain[i].platform_id), ("target", n, i))
+    for i in range(max(targets_used, default=0), 0, -1):
+        out = through(("target", n, i), ep.copies[i - 1])
+        edge(out, ("target", n, i - 1))
+    edge(("target", n, 0), _T)
+
+
+def _on_some_path(succ: dict[Any, dict[Any, None]]) -> dict[Any, list[Any]]:
+    """The edges of ``succ`` on some path from the source to the sink."""
+    reached = {_S}
+    stack = [_S]
+    while stack:
+        for v in succ.get(stack.pop(), ()):
+            if v not in reached:
+                reached.add(v)
+                stack.append(v)
+    pred: dict[Any, list[Any]] = {}
+    for u in reached:
+        for v in succ.get(u, ()):
+            pred.setdefault(v, []).append(u)
+    reaching = {_T} if _T in reached else set()
+    stack = list(reaching)
+    while stack:
+        for u in pred.get(stack.pop(), ()):
+            if u not in reaching:
+                reaching.add(u)
+                stack.append(u)
+    return {
+        u: [v for v in succ.get(u, ()) if v in reaching]
+        for u in reached
+        if u in reaching and u != _T
+    }
+
+
+def _hubs(edges: dict[Any, list[Any]]) -> dict[Any, list[Any]]:
+    """``edges`` with each group of vertices whose uncapacitated edges lead to the same
+    vertices (two or more of each) joined to them through one hub vertex."""
+    groups: dict[frozenset[Any], list[Any]] = {}
+    for u, vs in edges.items():
+        if u[0] != "in" and len(vs) > 1:
+            groups.setdefault(frozenset(vs), []).append(u)
+    out = dict(edges)
+    for k, us in enumerate(groups.values()):
+        if len(us) > 1:
+            hub = ("hub", k)
+            for u in us:
+                out[u] = [hub]
+            out[hub] = list(edges[us[0]])
+    return out
 
 
 def _min_cut(entries: list[_EntryPaths]) -> tuple[Record, ...] | None:
@@ -484,10 +586,7 @@ def _spare_dropped(live: list[_EntryPaths], cut: set[Record]) -> set[Record]:
         return kept  # not a cut: without any record the paths still stand
     order = sorted(cut, key=Record.sort_key, reverse=True)
     # walks no kept record cuts (cut by their routes), per entry: their origins
-    whole = [
-        {w.origin.loan_id: w.origin for w in ep.walks if frozen.isdisjoint(w.records)}
-        for ep in live
-    ]
+    whole = _uncut_origins(live, frozen)
     for record in order:
         if record.kind not in _ROUTE_KINDS:
             break
@@ -498,21 +597,7 @@ def _spare_dropped(live: list[_EntryPaths], cut: set[Record]) -> set[Record]:
             for loan in origins.values()
         ):
             kept.discard(record)
-    removed = frozenset(kept)
-    hits: list[int] = []  # per walk with an open route: kept records on it
-    walks_of: dict[Record, list[int]] = {}
-    for ep in live:
-        open_route: dict[str, bool] = {}
-        for w in ep.walks:
-            loan = w.origin
-            if loan.loan_id not in open_route:
-                open_route[loan.loan_id] = ep.route_open(loan, removed)
-            if not open_route[loan.loan_id]:
-                continue
-            on = {r for r in w.records if r in kept}
-            for r in on:
-                walks_of.setdefault(r, []).append(len(hits))
-            hits.append(len(on))
+    hits, walks_of = _kept_on_open_walks(live, kept)
     for record in order:
         if record.kind in _ROUTE_KINDS:
             continue
@@ -522,6 +607,42 @@ def _spare_dropped(live: list[_EntryPaths], cut: set[Record]) -> set[Record]:
             for i in through:
                 hits[i] -= 1
     return kept
+
+
+def _uncut_origins(live: list[_EntryPaths], cut: frozenset[Record]) -> list[dict[str, Loan]]:
+    """Per entry: the origins of the walks no record of ``cut`` is on."""
+    uncut: dict[int, bool] = {}  # by walk records (walks through a person share them)
+    for ep in live:
+        for w in ep.walks:
+            if id(w.records) not in uncut:
+                uncut[id(w.records)] = cut.isdisjoint(w.records)
+    return [{w.origin.loan_id: w.origin for w in ep.walks if uncut[id(w.records)]} for ep in live]
+
+
+def _kept_on_open_walks(
+    live: list[_EntryPaths], kept: set[Record]
+) -> tuple[list[int], dict[Record, list[int]]]:
+    """Per walk whose origin's route ``kept`` leaves open: how many kept records are on
+    it; and per kept record, those walks through it."""
+    removed = frozenset(kept)
+    hits: list[int] = []
+    walks_of: dict[Record, list[int]] = {}
+    kept_on: dict[int, set[Record]] = {}  # by walk records
+    for ep in live:
+        open_route: dict[str, bool] = {}
+        for w in ep.walks:
+            loan = w.origin
+            if loan.loan_id not in open_route:
+                open_route[loan.loan_id] = ep.route_open(loan, removed)
+            if not open_route[loan.loan_id]:
+                continue
+            on = kept_on.get(id(w.records))
+            if on is None:
+                on = kept_on[id(w.records)] = {r for r in w.records if r in kept}
+            for r in on:
+                walks_of.setdefault(r, []).append(len(hits))
+            hits.append(len(on))
+    return hits, walks_of
 
 
 # ---------------------------------------------------------------------------
