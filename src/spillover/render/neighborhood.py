@@ -33,7 +33,6 @@ from typing import Any, cast
 import networkx as nx
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..data.outputs import check_outside, check_parent_folder
 from ..engines.batch import CodedGraph, Index
@@ -54,7 +53,7 @@ from ..facts.model import (
     ref,
     split_ref,
 )
-from ..facts.phonecodes import string_array
+from ..facts.phonecodes import codes_in, string_array
 from ..facts.phones import display_phone
 from ..files.write import atomic_file
 from ..policy import Policy, default_policy
@@ -503,8 +502,8 @@ def _pass_scores(b: _Builder, entry_ids: list[str]) -> dict[str, tuple[float, st
     ix = built if isinstance(built, CodedGraph) and built.policy == b.policy else None
     ix = ix or Index(b.backend.columns(), b.policy)
     in_order = string_array(ix.cols.entry_ids).take(pa.array(ix.codes.entry_order))
-    found = pc.index_in(pa.array(entry_ids, pa.string()), value_set=in_order)
-    rows = np.array(sorted({i for i in found.to_pylist() if i is not None}), dtype=np.int64)
+    found = codes_in(in_order, entry_ids)
+    rows = np.unique(found[found >= 0])
     return {
         str(row["entry_id"]): (
             cast(float, row["contamination"]),
