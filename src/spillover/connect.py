@@ -38,7 +38,7 @@ from .memory import small_pages
 from .neo4j.settings import Neo4jSettings
 
 if TYPE_CHECKING:
-    from .neo4j.ingest import IngestSummary
+    from .neo4j.ingest import IngestSummary, Marker
     from .neo4j.saved import QueryResult
 
 __all__ = [
@@ -63,8 +63,8 @@ UNFINISHED_INGEST = (
 )
 
 
-def _warn_if_ingest_unfinished(unfinished: bool) -> None:
-    if unfinished:
+def _warn_if_ingest_unfinished(marker: Marker) -> None:
+    if marker.unfinished:
         warnings.warn(UNFINISHED_INGEST, UnfinishedIngest, stacklevel=3)
 
 
@@ -123,11 +123,13 @@ def open_backend(
     if data is not None and neo4j is not None:
         raise SpilloverError("give either --data DIR or a Neo4j URI, not both")
     if neo4j is not None:
+        from .neo4j.ingest import read_marker
         from .neo4j.store import open_neo4j
 
         backend = open_neo4j(neo4j)
         try:
-            _warn_if_ingest_unfinished(check_ingest and backend.ingest_unfinished())
+            if check_ingest:
+                _warn_if_ingest_unfinished(read_marker(backend.driver, backend.database))
         except BaseException:
             backend.close()
             raise
@@ -209,13 +211,14 @@ def query_database(
     :func:`spillover.neo4j.saved.run_saved_query`). The name and ``params`` are checked
     before the server is reached: a wrong one is refused even when Neo4j is down."""
     settings = require_neo4j(settings)
+    from .neo4j.ingest import read_marker
     from .neo4j.saved import run_saved_query, saved_query
-    from .neo4j.store import connect, ingest_unfinished
+    from .neo4j.store import connect
 
     saved_query(name).bind(params or {})
     driver = connect(settings)
     try:
-        _warn_if_ingest_unfinished(ingest_unfinished(driver, settings.database))
+        _warn_if_ingest_unfinished(read_marker(driver, settings.database))
         return run_saved_query(driver, settings.database, name, params)
     finally:
         driver.close()

@@ -200,7 +200,7 @@ def store_version(settings: Neo4jSettings, policy: Policy | None = None) -> Vers
         props = marker.props or {}
         if not props and not marker.has_data:
             raise SpilloverError(f"{label} holds no data: spillover ingest the folder first")
-        if props.get("complete") is False:
+        if marker.unfinished:
             raise SpilloverError(
                 f"{label}: the last ingest (of {props.get('folder')}) has not finished: "
                 "run spillover ingest again before comparing"

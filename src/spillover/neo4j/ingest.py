@@ -657,6 +657,15 @@ class Marker:
     def name(self) -> str | None:
         return None if self.props is None else self.props.get("name")
 
+    @property
+    def unfinished(self) -> bool:
+        """Whether an ingest has not finished: it is running, or it was cut short (a
+        killed process, a server that went away), and the graph may mix the rows of the
+        folder before and of the one it was making the database equal (``complete`` is
+        false from an ingest's first write to its last: docs/graph-model.md). False for
+        a database without a marker."""
+        return self.props is not None and self.props.get("complete") is False
+
 
 def read_marker(driver: neo4j.Driver, database: str) -> Marker:
     records, _, _ = driver.execute_query(

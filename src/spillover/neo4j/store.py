@@ -66,7 +66,6 @@ __all__ = [
     "columns_from_lists",
     "connect",
     "entry_from",
-    "ingest_unfinished",
     "loan_from",
     "open_neo4j",
     "record_from",
@@ -435,10 +434,6 @@ class Neo4jBackend:
             return False
         return True
 
-    def ingest_unfinished(self) -> bool:
-        """Whether the dataset marker says an ingest has not finished (:func:`ingest_unfinished`)."""
-        return ingest_unfinished(self.driver, self.database)
-
     def entries(self, ids: Collection[str]) -> dict[str, Entry]:
         if not ids:
             return {}
@@ -645,22 +640,6 @@ class Neo4jBackend:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_driver:
             self.driver.close()
-
-
-def ingest_unfinished(driver: neo4j.Driver, database: str = DEFAULT_DATABASE) -> bool:
-    """Whether the database's dataset marker says an ingest has not finished: it is
-    running, or it was cut short (a killed process, a server that went away), and the
-    graph may mix the rows of the folder before and of the folder it was making the
-    database equal (``complete`` is false from an ingest's first write to its last:
-    docs/graph-model.md). False for a database without a marker."""
-    records, _, _ = driver.execute_query(
-        cypher("dataset_get"),
-        database_=database,
-        routing_=neo4j.RoutingControl.READ,
-        bookmark_manager_=None,
-    )
-    marker = records[0]["marker"] if records else None
-    return marker is not None and marker.get("complete") is False
 
 
 def open_neo4j(settings: Neo4jSettings, *, timeout: float | None = None) -> Neo4jBackend:
