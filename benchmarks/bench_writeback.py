@@ -88,6 +88,7 @@ print(json.dumps({
     "traces": s.traces,
     "unchanged": getattr(s, "entries_unchanged", None),
     "graph_unchanged": getattr(s, "graph_unchanged", None),
+    "graph_read": getattr(s, "graph_read", None),
 }))
 driver.close()
 """

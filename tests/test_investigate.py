@@ -605,6 +605,66 @@ def test_a_rerun_over_the_graph_the_last_run_read_makes_no_path_and_writes_its_m
     assert stored_results(driver, db) == state
 
 
+@pytest.mark.neo4j
+def test_a_rerun_after_which_nothing_was_committed_reads_no_graph(neo4j_db):
+    """A completed run records its last commit (results_chain) when nobody else committed
+    during it; the next run whose own start is the commit right after that run's finish
+    writes its marks without reading the graph or the entries: the same results, every
+    entry's marks and traces digest moved to it (a later run that reads the graph finds
+    the seal holding by those digests); a commit in between, even one that changes
+    nothing the paths follow, makes the run read the graph again."""
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    runs = _sealed_rerun(backend)
+    state = stored_results(driver, db)
+    sealed = runs[-1]
+    assert sealed.graph_unchanged and sealed.read_seconds == 0.0
+    assert (sealed.entries, sealed.traces, sealed.verdicts) == (
+        runs[0].entries,
+        runs[0].traces,
+        runs[0].verdicts,
+    )
+    assert (sealed.entries_unchanged, sealed.traces_created, sealed.traces_deleted) == (16, 0, 0)
+    marks = _marks(driver, db)
+    assert marks["runs"] == [sealed.run] and marks["digests"] == 16
+    assert [a.to_native() for a in marks["ats"]] == [sealed.audited_at]
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["state"], status["results_run"]) == ("current", sealed.run)
+    assert stored_results(driver, db) == state
+    # the next one too (its own commits follow each other)
+    assert not write_back(backend).graph_read
+    # a commit that moves nothing the paths follow: the graph read, the seal holding by
+    # the digests the runs without a read moved
+    _commit_elsewhere(driver, db)
+    read = write_back(backend)
+    assert read.graph_read and read.graph_unchanged
+    assert not write_back(backend).graph_read
+    checked = write_back(backend, check_traces=True)  # every path made and compared
+    assert checked.graph_read and (checked.traces_created, checked.traces_deleted) == (0, 0)
+    assert stored_results(driver, db) == state
+
+
+def _commit_elsewhere(driver: Any, db: str) -> None:
+    """Commit two transactions that leave the graph as it was (a node made, then
+    deleted): the next write-back can no longer tell from the commits that nothing
+    moved, and reads the graph."""
+    driver.execute_query("CREATE (:Scratch {id: 'scratch'})", database_=db)
+    driver.execute_query("MATCH (s:Scratch) DELETE s", database_=db)
+
+
+def _sealed_rerun(backend: Neo4jBackend) -> list[Any]:
+    """Write back until a run finds nothing committed since the last one finished and
+    writes its marks without reading the graph (the first runs on a fresh database may
+    make Neo4j commit new property names of their own between a run's last write and its
+    finish): the runs, the last of them that one. At most four."""
+    runs = [write_back(backend)]
+    while runs[-1].graph_read and len(runs) < 4:
+        runs.append(write_back(backend))
+    assert not runs[-1].graph_read, [(r.graph_read, r.graph_unchanged) for r in runs]
+    return runs
+
+
 def _seals(driver: Any, db: str) -> dict[str, str]:
     """The seals on the dataset marker (``results_graph``, ``results_read``)."""
     records, _, _ = driver.execute_query(
@@ -637,6 +697,7 @@ def test_a_rerun_whose_reads_neo4j_planned_again_finds_the_graph_unchanged(neo4j
     driver.execute_query("CALL db.clearQueryCaches()", database_=db)
     read_again = _rows(backend.columns())  # planned over this graph
     assert read_again != read_first and sorted(read_again) == sorted(read_first)
+    _commit_elsewhere(driver, db)  # (else the rerun would not read the graph at all)
     again = write_back(backend)
     assert (first.graph_unchanged, again.graph_unchanged) == (False, True)
     assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (16, 0, 0)
@@ -670,11 +731,13 @@ def test_a_rerun_makes_every_path_when_the_seal_does_not_hold(neo4j_db, change):
     """What the seal covers: a change to the graph made in Cypher (no ingest, no data
     version raised), the paths kept, the policy; the per-entry method and a seal or an
     entry's run that is not the last run's. Each time the run makes every path, and
-    stores what a first write-back of the same graph stores."""
+    stores what a first write-back of the same graph stores. It starts after a run that
+    found nothing committed since the one before: each change (a commit, or other
+    parameters) makes the next run read the graph."""
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     ingest_folder(jiang_case_path(), driver, db)
     backend = Neo4jBackend(driver, db)
-    write_back(backend)
+    _sealed_rerun(backend)
     before = stored_results(driver, db)
     args: dict[str, Any] = {}
     if change == "a loan repaid by hand":
@@ -697,7 +760,7 @@ def test_a_rerun_makes_every_path_when_the_seal_does_not_hold(neo4j_db, change):
             database_=db,
         )
     again = write_back(backend, **args)
-    assert not again.graph_unchanged
+    assert not again.graph_unchanged and again.graph_read
     state = stored_results(driver, db)
     driver.execute_query("MATCH ()-[t:TRACED_TO]->() DELETE t", database_=db)
     fresh = write_back(backend, **args)
@@ -708,32 +771,51 @@ def test_a_rerun_makes_every_path_when_the_seal_does_not_hold(neo4j_db, change):
     assert (state != before) == moves
 
 
+#: the graph a rerun finds: nothing committed since the last run (it reads no graph),
+#: as the last run read it (something committed, nothing the paths follow moved: its
+#: seal holds), or with a person added (its seal does not hold)
+RERUN_GRAPHS = ["nothing committed since", "as the last run read it", "with a person added"]
+
+
+def _before_the_marks(stage: str, done: int, total: int) -> bool:
+    """Whether a write-back's progress says it is about to write (its graph read, or
+    none to read)."""
+    return (stage == "read graph" and done == total) or (stage == "write-back" and done == 0)
+
+
 @pytest.mark.neo4j
-@pytest.mark.parametrize("graph", ["as the last run read it", "with a person added"])
+@pytest.mark.parametrize("graph", RERUN_GRAPHS)
 def test_traces_that_move_between_the_read_and_the_write_are_written_in_full(neo4j_db, graph):
     """A TRACED_TO deleted after the run read the graph: on a graph the last run read
     (the run's marks only, by its seal) that batch is rolled back and the run makes
-    every path; on a graph that moved elsewhere (every path made) the batch is sent again
-    with every trace. Either way the graph ends as a full write leaves it."""
+    every path; after a run that read nothing (nothing committed since the last), the
+    marks are written, the commit between them is seen and the run reads the graph and
+    makes every path; on a graph that moved elsewhere (every path made) the batch is
+    sent again with every trace. Each time the graph ends as a full write leaves it."""
     driver, db = neo4j_db.driver, neo4j_db.settings.database
     ingest_folder(jiang_case_path(), driver, db)
     backend = Neo4jBackend(driver, db)
-    first = write_back(backend)
+    first = _sealed_rerun(backend)[0]
     state = stored_results(driver, db)
-    if graph != "as the last run read it":  # no entry's paths move, the seal no longer holds
+    if graph == "as the last run read it":
+        _commit_elsewhere(driver, db)
+    elif graph == "with a person added":  # no entry's paths move, the seal no longer holds
         driver.execute_query("CREATE (:Person {id: 'a-stranger'})", database_=db)
 
+    done_once: list[bool] = []
+
     def meanwhile(stage: str, done: int, total: int) -> None:
-        if stage == "read graph" and done == total:  # read: every digest holds; now not
+        if _before_the_marks(stage, done, total) and not done_once:  # all hold; now not
+            done_once.append(True)
             driver.execute_query(
                 "MATCH (e:Entry)-[t:TRACED_TO {rank: 1}]->() WITH t LIMIT 1 DELETE t",
                 database_=db,
             )
 
     again = write_back(backend, progress=meanwhile)
-    assert not again.graph_unchanged
+    assert not again.graph_unchanged and again.graph_read
     assert (again.traces_created, again.traces_deleted) == (1, 0)
-    if graph == "as the last run read it":  # read again: only the moved entry in full
+    if graph != "with a person added":  # read again: only the moved entry in full
         assert again.entries_unchanged == again.entries - 1
     else:
         assert again.entries_unchanged == 0  # its batch sent again, every trace with it
@@ -791,22 +873,29 @@ def test_a_rerun_writes_an_entry_whose_answer_moved_in_full_and_the_rest_briefly
 
 
 @pytest.mark.neo4j
-@pytest.mark.parametrize("graph", ["as the last run read it", "with a person added"])
+@pytest.mark.parametrize("graph", RERUN_GRAPHS)
 def test_an_answer_that_moves_between_the_read_and_the_write_is_written_in_full(neo4j_db, graph):
     driver, db, backend, state = _jiang_written_back(neo4j_db)
     moved = min(state)
-    if graph != "as the last run read it":
+    if graph == "nothing committed since":
+        _sealed_rerun(backend)
+    elif graph == "as the last run read it":
+        _commit_elsewhere(driver, db)
+    else:
         driver.execute_query("CREATE (:Person {id: 'a-stranger'})", database_=db)
 
+    done_once: list[bool] = []
+
     def meanwhile(stage: str, done: int, total: int) -> None:
-        if stage == "read graph" and done == total:  # read: every answer holds; now not
+        if _before_the_marks(stage, done, total) and not done_once:  # all hold; now not
+            done_once.append(True)
             driver.execute_query(
                 "MATCH (e:Entry {id: $e}) SET e.contamination = 0.123", e=moved, database_=db
             )
 
     again = write_back(backend, progress=meanwhile)
-    assert not again.graph_unchanged
-    if graph == "as the last run read it":
+    assert not again.graph_unchanged and again.graph_read
+    if graph != "with a person added":
         # the run's marks rolled back, the entries read again: the moved answer written in
         # full, its traces (and every other entry's) kept by their digest
         assert (again.entries_unchanged, again.traces_created, again.traces_deleted) == (16, 0, 0)
@@ -939,10 +1028,20 @@ def test_query_command_formats_and_errors(neo4j_env, tmp_path):
     )
     assert again["entries_unchanged"] == 16
     assert (first["graph_unchanged"], again["graph_unchanged"]) == (False, True)
+    assert first["graph_read"] is True
+    # nothing committed since a run: the runs after it read no graph (at the latest the
+    # third: Neo4j commits a property name a run uses first by itself)
+    runs = [json.loads(runner.invoke(cli, ["audit", "--write-back", "--format", "json"]).output)]
+    while runs[-1]["graph_read"] and len(runs) < 3:
+        runs.append(
+            json.loads(runner.invoke(cli, ["audit", "--write-back", "--format", "json"]).output)
+        )
+    assert (runs[-1]["graph_read"], runs[-1]["graph_unchanged"]) == (False, True)
+    assert runs[-1]["entries"] == runs[-1]["entries_unchanged"] == 16
     done = runner.invoke(cli, ["audit", "--write-back", "--check-traces", "--format", "json"])
     checked = json.loads(done.output)
     assert (checked["traces_created"], checked["entries_unchanged"]) == (0, 0)
-    assert checked["graph_unchanged"] is False
+    assert checked["graph_unchanged"] is False and checked["graph_read"] is True
     done = runner.invoke(
         cli, ["query", "trace_entry", "--param", "entry_id=E-WL-J", "--format", "json"]
     )
@@ -1514,12 +1613,14 @@ def _blocked(driver: Any, db: str, count: int, within: float = 60.0) -> None:
 
 
 @pytest.mark.neo4j
-def test_the_marks_of_a_run_taken_over_while_it_writes_them_are_rolled_back(neo4j_db):
+@pytest.mark.parametrize("graph", RERUN_GRAPHS[:2])
+def test_the_marks_of_a_run_taken_over_while_it_writes_them_are_rolled_back(neo4j_db, graph):
     """A rerun over the graph the last run read writes its marks in transactions that
-    run at once (writeback.MARK_WRITERS), each locking the dataset marker last: held by
-    another transaction here, both wait on it with their marks written; that one gives
-    the marker to another run, and both marks transactions roll back: no entry carries
-    the taken-over run, and the rerun says it stopped."""
+    run at once (writeback.MARK_WRITERS), each locking the dataset marker last (one
+    transaction after which nothing was committed): held by another transaction here,
+    they wait on it with their marks written; that one gives the marker to another run,
+    and the marks transactions roll back: no entry carries the taken-over run, and the
+    rerun says it stopped."""
     import threading
 
     from spillover.errors import SpilloverError
@@ -1527,6 +1628,10 @@ def test_the_marks_of_a_run_taken_over_while_it_writes_them_are_rolled_back(neo4
 
     assert writeback.MARK_WRITERS == 2
     driver, db, backend, state = _jiang_written_back(neo4j_db)
+    if graph == "nothing committed since":
+        _sealed_rerun(backend)
+    else:
+        _commit_elsewhere(driver, db)
     first = _marks(driver, db)
     holding = threading.Event()
     errors: list[BaseException] = []
@@ -1536,7 +1641,8 @@ def test_the_marks_of_a_run_taken_over_while_it_writes_them_are_rolled_back(neo4
             with driver.session(database=db) as session, session.begin_transaction() as tx:
                 tx.run("MATCH (d:Dataset) SET d.held = true").consume()
                 holding.set()
-                _blocked(driver, db, 2)  # both marks transactions wait on the marker
+                # the marks transactions wait on the marker
+                _blocked(driver, db, 1 if graph == "nothing committed since" else 2)
                 tx.run("MATCH (d:Dataset) SET d.writeback_run = 'another', d.held = null")
                 tx.commit()
         except BaseException as exc:  # seen by the test below
@@ -1546,7 +1652,7 @@ def test_the_marks_of_a_run_taken_over_while_it_writes_them_are_rolled_back(neo4
     holder = threading.Thread(target=hold_the_marker)
 
     def after_the_read(stage: str, done: int, total: int) -> None:
-        if stage == "read graph" and done == total and not holder.is_alive():
+        if _before_the_marks(stage, done, total) and not holder.is_alive():
             holder.start()
             holding.wait(60)
 
@@ -1591,6 +1697,7 @@ def test_a_write_back_started_meanwhile_takes_over_and_the_first_stops(neo4j_db)
         traces=later[0].traces,
         graph="a-retry",
         read="a-retry",
+        chain=None,
         finished_at=later[0].audited_at,
         database_=db,
     )

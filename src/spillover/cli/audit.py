@@ -116,6 +116,7 @@ def _write_back_summary(fmt: str, result: WriteBackSummary) -> None:
                     "traces_deleted": result.traces_deleted,
                     "entries_unchanged": result.entries_unchanged,
                     "graph_unchanged": result.graph_unchanged,
+                    "graph_read": result.graph_read,
                     "verdicts": result.verdicts,
                     "audited_at": result.audited_at.isoformat(),
                     "seconds": round(result.seconds, 3),

@@ -59,6 +59,7 @@ from ..rules import MATCHED_TO as MATCHED_TO_REL
 from ..rules import ON as ON_REL
 from ..rules import SHARES_WITH as SHARES_WITH_REL
 from ..version import __version__
+from .commits import Commit, Commits, last_commit
 from .saved import StaleResults
 from .schema import LABELS
 from .statements import cypher
@@ -150,6 +151,10 @@ class WriteBackSummary:
     #: and wrote only the run's marks on every entry (``audited_at``, ``audit_run``,
     #: ``traces_digest``)
     graph_unchanged: bool = False
+    #: False when the run found nothing committed to the database since the last
+    #: completed run finished (``results_chain`` on the dataset marker): it wrote its
+    #: marks without reading the graph or the entries (``graph_unchanged`` is then true)
+    graph_read: bool = True
 
     @property
     def elements(self) -> int:
@@ -302,7 +307,10 @@ def write_back(
 
     A completed run seals its results on the dataset marker (:func:`_seal`); a later
     ``"pass"`` run without ``check_traces`` that finds the seal holding for the graph it
-    reads makes no path and writes only its marks on every entry (``graph_unchanged``).
+    reads makes no path and writes only its marks on every entry (``graph_unchanged``);
+    one that finds nothing committed to the database since that run finished
+    (:func:`_chained`, by the driver's bookmarks: :mod:`spillover.neo4j.commits`) does
+    so without reading the graph (``graph_read`` False).
 
     The run marks itself on the dataset marker: ``writeback_*`` while it runs (a run
     cut short stays marked incomplete), ``results_*`` once every entry holds its
@@ -334,22 +342,15 @@ def write_back(
     tally = _Tally()
     try:
         with small_pages(), kept_heap():  # as an audit (spillover.memory)
-            claim = _claim_run(backend, run, params)
+            commits = Commits()
+            claim = _claim_run(backend, run, params, commits)
             data_version = claim.data_version
-            t = time.perf_counter()
-            keep = functools.partial(_keepable, claim, params, run) if method == "pass" else None
-            columns, seen, kept = _read_graph(backend, progress, not check_traces, keep)
-            read_seconds = time.perf_counter() - t
-            tally.total = len(columns.entry_ids)
-            paths = _Paths(columns, policy, max_paths, batch_size, method)
-            keys = _GraphKeys(paths)
-            if kept is not None and not _sealed(kept, claim, keys):
-                kept = None
-            results, unchanged = _write_results(
-                backend, run, params, paths, seen, kept, tally, progress
+            plan = _Plan(policy, max_paths, batch_size, method, check_traces)
+            wrote = _write_every_entry(backend, run, params, claim, plan, tally, progress, commits)
+            chain = functools.partial(_chain, policy=policy, max_paths=max_paths)
+            cleared, finished = _clear_and_finish(
+                backend, run, tally, batch_size, wrote.seals, commits, chain
             )
-            seals = keys.seals(results.digest(), claim if unchanged else None)
-            cleared, finished = _clear_and_finish(backend, run, tally, batch_size, seals)
     except (_neo4j.exceptions.DriverError, _neo4j.exceptions.Neo4jError) as exc:
         raise _stopped(exc, run, tally.written, tally.total) from None
     _check_finished(finished, run, data_version)
@@ -364,12 +365,75 @@ def write_back(
         cleared=cleared,
         run=run,
         data_version=data_version,
-        read_seconds=read_seconds,
+        read_seconds=wrote.read_seconds or 0.0,
         traces_created=tally.created,
         traces_deleted=tally.deleted,
         entries_unchanged=tally.unchanged,
-        graph_unchanged=unchanged,
+        graph_unchanged=wrote.unchanged,
+        graph_read=wrote.read_seconds is not None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How a run makes every entry's paths (:class:`_Paths` without the columns), and
+    whether it reads back every entry's ``TRACED_TO`` (``check_traces``)."""
+
+    policy: Policy
+    max_paths: int | None
+    batch_size: int
+    method: str
+    check_traces: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Wrote:
+    """How a run wrote every entry's results: the seconds its read of the graph took
+    (None: it read none, :func:`_write_sealed`), whether it kept the last completed
+    run's results (the graph as that run left it), and the seals it leaves."""
+
+    read_seconds: float | None
+    unchanged: bool
+    seals: _Seals
+
+
+def _write_every_entry(
+    backend: Neo4jBackend,
+    run: str,
+    params: Row,
+    claim: _Claim,
+    plan: _Plan,
+    tally: _Tally,
+    progress: Progress | None,
+    commits: Commits,
+) -> _Wrote:
+    """Write every entry's results: only this run's marks, without reading the graph,
+    when nothing was committed since the last completed run finished (:func:`_chained`,
+    :func:`_write_sealed`); else read the graph and every entry's results and write
+    every entry's paths, or only this run's marks when the last completed run's seal
+    holds for what was read (:func:`_sealed`)."""
+    if (
+        plan.method == "pass"
+        and not plan.check_traces
+        and _chained(claim, commits, plan.policy, plan.max_paths)
+        and _write_sealed(backend, run, params, claim, tally, progress, commits)
+    ):
+        return _Wrote(None, True, _Seals(claim.results_graph, claim.results_read))
+    tally.restart()
+    t = time.perf_counter()
+    keep = functools.partial(_keepable, claim, params, run) if plan.method == "pass" else None
+    columns, seen, kept = _read_graph(backend, progress, not plan.check_traces, keep)
+    read_seconds = time.perf_counter() - t
+    tally.total = len(columns.entry_ids)
+    paths = _Paths(columns, plan.policy, plan.max_paths, plan.batch_size, plan.method)
+    keys = _GraphKeys(paths)
+    if kept is not None and not _sealed(kept, claim, keys):
+        kept = None
+    results, unchanged = _write_results(
+        backend, run, params, paths, seen, kept, tally, progress, commits
+    )
+    seals = keys.seals(results.digest(), claim if unchanged else None)
+    return _Wrote(read_seconds, unchanged, seals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,13 +456,15 @@ def _write_results(
     kept: _Kept | None,
     tally: _Tally,
     progress: Progress | None,
+    commits: Commits,
 ) -> tuple[_Results, bool]:
     """Write every entry's results: only this run's marks when ``kept`` (the sealed
     results of the last run, :func:`_sealed`), else every entry's paths; should an entry
     move before its marks are written, every path after all (the entries read again).
     The results written (what the run seals) and whether they were ``kept``."""
     if kept is not None:
-        if _write_kept(backend, run, params, kept, tally, progress, paths.batch_size * 10):
+        size = paths.batch_size * 10
+        if _write_kept(backend, run, params, kept, tally, progress, size, commits):
             return kept.results, True
         tally.restart()
         seen = _traces_seen(backend)
@@ -406,7 +472,7 @@ def _write_results(
     batches = _explain_batches(
         paths.columns, paths.policy, paths.max_paths, paths.batch_size, paths.method
     )
-    _write_all(backend, run, params, results.adding(batches), tally, progress, seen)
+    _write_all(backend, run, params, results.adding(batches), tally, progress, commits, seen)
     return results, False
 
 
@@ -443,6 +509,7 @@ def _write_all(
     batches: Iterator[tuple[_Batch, float]],
     tally: _Tally,
     progress: Progress | None,
+    commits: Commits,
     seen: Seen | None = None,
 ) -> None:
     """Write every batch, in order, each in its transaction: one writer thread writes a
@@ -452,7 +519,7 @@ def _write_all(
 
     def write(batch: _Batch, written: int) -> tuple[_Written, float]:
         t = time.perf_counter()
-        done = _write_batch(backend, run, params, batch, written, tally.total, seen)
+        done = _write_batch(backend, run, params, batch, written, tally.total, commits, seen)
         return done, time.perf_counter() - t
 
     def wait(pending: Future[tuple[_Written, float]]) -> None:
@@ -486,14 +553,20 @@ def _write_all(
 # write after the start first checks that this run still owns the dataset marker.
 
 
-def _tx(backend: Neo4jBackend, work: Callable[[neo4j.ManagedTransaction], Any]) -> Any:
-    """``work`` in one managed write transaction (retried on transient errors); a
-    :class:`_TakenOver` it raises rolls it back and stops the run (:func:`_taken_over`)."""
+def _tx(
+    backend: Neo4jBackend, work: Callable[[neo4j.ManagedTransaction], Any], commits: Commits
+) -> Any:
+    """``work`` in one managed write transaction (retried on transient errors), its commit
+    counted in ``commits`` (every write transaction of a run changes the dataset marker,
+    so it commits a number of its own); a :class:`_TakenOver` it raises rolls it back and
+    stops the run (:func:`_taken_over`)."""
     with backend.driver.session(database=backend.database) as session:
         try:
-            return session.execute_write(work)
+            done = session.execute_write(work)
         except _TakenOver as exc:
             raise _taken_over(exc.run) from None
+        commits.add(last_commit(session.last_bookmarks().raw_values))
+        return done
 
 
 class _TakenOver(Exception):
@@ -523,9 +596,14 @@ class _Claim:
     results_graph: str
     results_data_version: int | None
     results_read: str
+    #: the last completed run's ``results_chain`` (:func:`_chain`; ``""`` when none),
+    #: entries and ``TRACED_TO`` written
+    results_chain: str = ""
+    results_entries: int = 0
+    results_traces: int = 0
 
 
-def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
+def _claim_run(backend: Neo4jBackend, run: str, params: Row, commits: Commits) -> _Claim:
     """Mark run ``run`` on the dataset marker as the write-back in progress; the marker
     as it found it (:class:`_Claim`). Refused while an ingest has not finished. Sets
     ``params["earlier_run"]``, the last completed run (None: none), for
@@ -534,7 +612,7 @@ def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
     def start(tx: neo4j.ManagedTransaction) -> Any:
         return tx.run(cypher("writeback_start"), run=run, **params).single()
 
-    started = _tx(backend, start)
+    started = _tx(backend, start, commits)
     if not started["complete"]:
         raise WriteBackRefused(
             f"an ingest of dataset {started['name']!r}"
@@ -550,6 +628,9 @@ def _claim_run(backend: Neo4jBackend, run: str, params: Row) -> _Claim:
         started["results_graph"] or "",
         None if results_data_version is None else int(results_data_version),
         started["results_read"] or "",
+        started["results_chain"] or "",
+        int(started["results_entries"] or 0),
+        int(started["results_traces"] or 0),
     )
 
 
@@ -605,23 +686,58 @@ def _graph_key(
     :func:`~spillover.facts.columns.columns_digest`), the policy's scoring fields, the
     paths kept per entry and spillover's version."""
     h = hashlib.blake2b(digest_size=32, person=b"spillover-graph")
-    h.update(
-        repr(
-            (
-                __version__,
-                policy.name,
-                policy.version,
-                policy.digest,
-                sorted(policy.factors.items()),
-                policy.max_loans,
-                max_paths if max_paths is not None else policy.max_paths,
-                sorted(str(s) for s in policy.origin_statuses),
-                policy.spillover_at,
-            )
-        ).encode()
-    )
+    h.update(_run_fields(policy, max_paths))
     h.update(columns_digest(columns, in_order=in_order))
     return h.digest()
+
+
+def _run_fields(policy: Policy, max_paths: int | None) -> bytes:
+    """What a run's paths and answers follow from besides the graph: spillover's version,
+    the policy's scoring fields and the paths kept per entry."""
+    return repr(
+        (
+            __version__,
+            policy.name,
+            policy.version,
+            policy.digest,
+            sorted(policy.factors.items()),
+            policy.max_loans,
+            max_paths if max_paths is not None else policy.max_paths,
+            sorted(str(s) for s in policy.origin_statuses),
+            policy.spillover_at,
+        )
+    ).encode()
+
+
+def _chain(commit: Commit | None, policy: Policy, max_paths: int | None) -> str | None:
+    """A completed run's ``results_chain`` on the dataset marker: ``commit``, its last
+    commit before its finish when nobody else committed from its start on
+    (:meth:`~spillover.neo4j.commits.Commits.unbroken`), and a digest of
+    :func:`_run_fields`; None when ``commit`` is None. A later run whose own start is
+    the second commit after ``commit`` (the finish came right after it, then nothing
+    but that start) under the same fields finds the graph and every entry's results as
+    that run left them, without reading them (:func:`_chained`)."""
+    if commit is None:
+        return None
+    fields = hashlib.blake2b(_run_fields(policy, max_paths), digest_size=16).hexdigest()
+    return f"{commit.database}:{commit.number}:{fields}"
+
+
+def _chained(claim: _Claim, commits: Commits, policy: Policy, max_paths: int | None) -> bool:
+    """Whether nothing was committed between the finish of the last completed run and
+    this run's start (``commits``, holding the start alone), under the same
+    :func:`_run_fields`, and that run's results are current (its data version is the
+    one this run reads)."""
+    start = commits.unbroken()
+    if (
+        start is None
+        or not claim.results_chain
+        or not claim.results_graph
+        or claim.results_data_version != claim.data_version
+    ):
+        return False
+    before = Commit(start.database, start.number - 2)
+    return claim.results_chain == _chain(before, policy, max_paths)
 
 
 def _seal(graph: bytes, results: bytes) -> str:
@@ -826,6 +942,7 @@ def _write_kept(
     tally: _Tally,
     progress: Progress | None,
     size: int,
+    commits: Commits,
 ) -> bool:
     """Write this run's marks on every entry of ``kept`` (``writeback_unchanged``: its
     answer and traces as read, its traces digest moved to this run), at most ``size``
@@ -862,7 +979,7 @@ def _write_kept(
             if done.missed:
                 raise _Moved
 
-        _tx(backend, work)
+        _tx(backend, work, commits)
         return args
 
     moved = False
@@ -883,6 +1000,82 @@ def _write_kept(
                 progress("write-back", tally.written, tally.total)
     tally.write_seconds += time.perf_counter() - t
     return not moved
+
+
+def _moves(was_run: str, run: str) -> list[dict[str, str]]:
+    """Per byte of a traces digest (:func:`_bound`), each of its 256 values (two hex
+    digits) under run ``was_run`` mapped to the value under ``run``: the parameter
+    ``$moves`` of ``writeback_sealed.cypher``.
+
+    >>> content = bytes(range(16))
+    >>> old, new = _bound(content, "a"), _bound(content, "b")
+    >>> "".join(m[old[2 * k : 2 * k + 2]] for k, m in enumerate(_moves("a", "b"))) == new
+    True
+    """
+    delta = (_run_mask(was_run) ^ _run_mask(run)).to_bytes(16, "big")
+    return [{f"{b:02x}": f"{b ^ d:02x}" for b in range(256)} for d in delta]
+
+
+def _write_sealed(
+    backend: Neo4jBackend,
+    run: str,
+    params: Row,
+    claim: _Claim,
+    tally: _Tally,
+    progress: Progress | None,
+    commits: Commits,
+) -> bool:
+    """Write this run's marks on every entry without reading the graph
+    (``writeback_sealed.cypher``, one transaction), when nothing was committed since the
+    last completed run finished (:func:`_chained`). Before it commits, the transaction
+    checks that nobody committed since this run's start (a read's bookmark, on a session
+    of its own): a change made meanwhile (an entry's answer or traces edited by hand, a
+    loan repaid) rolls the marks back, and the run reads the graph as any run does.
+    False (rolled back) then, and when an entry does not hold that run's results or the
+    entries are not as many as it wrote."""
+    start = commits.unbroken()
+    tally.total = claim.results_entries
+    if progress:
+        progress("write-back", 0, tally.total)
+
+    def work(tx: neo4j.ManagedTransaction) -> dict[str, int]:
+        rows = list(
+            tx.run(
+                cypher("writeback_sealed"),
+                run=run,
+                was_run=claim.results_run,
+                moves=_moves(claim.results_run, run),
+                **params,
+            )
+        )
+        verdicts = {r["verdict"]: int(r["written"]) for r in rows}
+        if any(r["missed"] for r in rows) or sum(verdicts.values()) != tally.total:
+            raise _Moved
+        _claim(tx, run, tally.total, tally.total)
+        if start is None or _last_commit(backend) != start:
+            raise _Moved
+        return verdicts
+
+    t = time.perf_counter()
+    try:
+        verdicts: dict[str, int] = _tx(backend, work, commits)
+    except _Moved:
+        return False
+    finally:
+        tally.write_seconds += time.perf_counter() - t
+    tally.written = tally.entries = tally.unchanged = tally.total
+    tally.verdicts = dict(verdicts)
+    tally.traces = claim.results_traces
+    if progress:
+        progress("write-back", tally.written, tally.total)
+    return True
+
+
+def _last_commit(backend: Neo4jBackend) -> Commit | None:
+    """The last transaction the database committed (the bookmark of a read)."""
+    with backend.driver.session(database=backend.database) as session:
+        session.run("RETURN 1").consume()
+        return last_commit(session.last_bookmarks().raw_values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1313,6 +1506,7 @@ def _write_batch(
     batch: _Batch,
     written: int,
     total: int,
+    commits: Commits,
     seen: Seen | None = None,
 ) -> _Written:
     """Write one batch of results (``UNWIND $rows``): the entries it wrote, the
@@ -1350,12 +1544,18 @@ def _write_batch(
             sum(part.deleted for part in parts) + again.deleted,
         )
 
-    done: _Written = _tx(backend, work)
+    done: _Written = _tx(backend, work, commits)
     return done
 
 
 def _clear_and_finish(
-    backend: Neo4jBackend, run: str, tally: _Tally, limit: int, seals: _Seals
+    backend: Neo4jBackend,
+    run: str,
+    tally: _Tally,
+    limit: int,
+    seals: _Seals,
+    commits: Commits,
+    chain: Callable[[Commit | None], str | None],
 ) -> tuple[int, Any]:
     """Remove older results from the entries this run did not write, ``limit`` entries
     per transaction (their relationships counted in ``tally``), then make run ``run``'s
@@ -1377,13 +1577,14 @@ def _clear_and_finish(
             traces=tally.traces,
             graph=seals.graph,
             read=seals.read,
+            chain=chain(commits.unbroken()),
             finished_at=datetime.now(UTC),
         ).single()
         return n, finished
 
     cleared = 0
     while True:
-        n, finished = _tx(backend, work)
+        n, finished = _tx(backend, work, commits)
         cleared += n.entries
         tally.deleted += n.deleted
         if finished is not _MORE:

@@ -1,7 +1,9 @@
 // audit --write-back: run $run wrote every entry it read and cleared the older results:
 // its results become the current ones (results_*, results_graph = $graph: the run's seal
 // of the graph it read and of every entry's results; results_read = $read: the same of
-// the rows in the order read), and the run in progress is removed.
+// the rows in the order read; results_chain = $chain: the run's last commit before this
+// one and its key, when nobody else committed from its start on, else null), and the
+// run in progress is removed.
 // Nothing happens (no row) when another write-back took the marker over, or when not
 // every one of the $entries entries it wrote carries this run's results, unless an ingest
 // changed the data since the run read it (raised data_version): one that removed or
@@ -30,10 +32,11 @@ FOREACH (_ IN CASE WHEN finishing THEN [1] ELSE [] END |
       d.results_entries = $entries,
       d.results_traces = $traces,
       d.results_graph = $graph,
-      d.results_read = $read
+      d.results_read = $read,
+      d.results_chain = $chain
   REMOVE d.writeback_run, d.writeback_started_at, d.writeback_policy_name,
          d.writeback_policy_version, d.writeback_policy_digest, d.writeback_data_version,
-         d.writeback_total, d.writeback_written
+         d.writeback_total, d.writeback_written, d.writeback_commit
 )
 RETURN coalesce(properties(d).data_version, 0) AS data_version,
        d.results_data_version AS results_data_version

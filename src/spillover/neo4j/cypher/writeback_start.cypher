@@ -4,7 +4,10 @@
 // the run reads (a later ingest that changes the data raises it: the results go stale).
 // Also returns the last completed run, its seals (results_graph: what it read, whatever the
 // order of the rows, and wrote; results_read: the same of the rows in the order it read
-// them) and the data version it read: a run that finds the same can skip its paths.
+// them), the data version it read, its entries and TRACED_TO, and results_chain (its
+// last commit before its finish, when nobody else committed during the run): a run that
+// finds the same can skip its paths, and one that finds nothing committed since that
+// run's finish, its read of the graph.
 // The marker is locked before it is read (as in writeback_claim): an ingest that starts
 // while this waits for the lock is seen.
 MERGE (d:Dataset {key: 'spillover'})
@@ -30,4 +33,7 @@ RETURN complete,
        m.results_run AS results_run,
        m.results_graph AS results_graph,
        m.results_read AS results_read,
-       m.results_data_version AS results_data_version
+       m.results_data_version AS results_data_version,
+       m.results_chain AS results_chain,
+       m.results_entries AS results_entries,
+       m.results_traces AS results_traces
