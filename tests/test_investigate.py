@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import itertools
 import json
 import re
 from collections import Counter, defaultdict
@@ -643,6 +644,73 @@ def test_a_rerun_after_which_nothing_was_committed_reads_no_graph(neo4j_db):
     checked = write_back(backend, check_traces=True)  # every path made and compared
     assert checked.graph_read and (checked.traces_created, checked.traces_deleted) == (0, 0)
     assert stored_results(driver, db) == state
+
+
+@given(total=st.integers(0, 3_000_000), size=st.integers(1, 200_000))
+def test_the_sealed_parts_cover_every_digest_once(total, size):
+    """``sealed_parts``: one part for up to ``size`` entries; else ranges of the first two
+    hex digits of the digests, consecutive from the first to the last, as many as needed
+    for parts of about ``size`` entries (at most 256)."""
+    from spillover.neo4j.writeback import sealed_parts
+
+    parts = sealed_parts(total, size)
+    if total <= size:
+        assert parts == [(None, None)]
+        return
+    assert parts[0][0] is None and parts[-1][1] is None
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+    assert len(parts) == min(256, -(-total // size))
+    firsts = [f"{b:02x}" for b in range(256)]
+    owners = [
+        [
+            k
+            for k, (lo, hi) in enumerate(parts)
+            if (lo is None or f >= lo) and (hi is None or f < hi)
+        ]
+        for f in firsts
+    ]
+    assert all(len(o) == 1 for o in owners)
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("meanwhile", [False, True], ids=["in parts", "a commit between parts"])
+def test_a_rerun_after_which_nothing_was_committed_marks_many_entries_in_parts(
+    neo4j_db, monkeypatch, meanwhile
+):
+    """More entries than ``SEALED_PART``: the marks go in transactions one after the
+    other, each checking before it commits that nobody committed since the run's last
+    one; a commit between two parts (a TRACED_TO deleted by hand) rolls back the part
+    being written, and the run reads the graph and writes what moved."""
+    from spillover.neo4j import writeback
+
+    driver, db = neo4j_db.driver, neo4j_db.settings.database
+    ingest_folder(jiang_case_path(), driver, db)
+    backend = Neo4jBackend(driver, db)
+    _sealed_rerun(backend)
+    state = stored_results(driver, db)
+    monkeypatch.setattr(writeback, "SEALED_PART", 5)  # 16 entries: 4 parts
+    seen: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "write-back":
+            seen.append(done)
+        if meanwhile and stage == "write-back" and 0 < done < total and len(seen) == 2:
+            driver.execute_query(
+                "MATCH (e:Entry)-[t:TRACED_TO {rank: 1}]->() WITH t LIMIT 1 DELETE t",
+                database_=db,
+            )
+
+    again = write_back(backend, progress=progress)
+    if meanwhile:
+        assert again.graph_read and (again.traces_created, again.traces_deleted) == (1, 0)
+    else:
+        assert not again.graph_read and again.graph_unchanged
+        assert len(seen) == 1 + 4 and seen[-1] == 16
+        assert (again.entries, again.traces, again.entries_unchanged) == (16, 51, 16)
+        assert _marks(driver, db)["runs"] == [again.run]
+    assert stored_results(driver, db) == state
+    status = run_saved_query(driver, db, "results_status").rows[0]
+    assert (status["state"], status["results_run"]) == ("current", again.run)
 
 
 def _commit_elsewhere(driver: Any, db: str) -> None:

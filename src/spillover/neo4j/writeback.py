@@ -1016,6 +1016,32 @@ def _moves(was_run: str, run: str) -> list[dict[str, str]]:
     return [{f"{b:02x}": f"{b ^ d:02x}" for b in range(256)} for d in delta]
 
 
+#: the most entries a rerun after which nothing was committed marks in one transaction
+#: (a server's transaction memory is bounded): more are split by their digests
+SEALED_PART = 100_000
+
+
+def sealed_parts(total: int, size: int | None = None) -> list[tuple[str | None, str | None]]:
+    """How a rerun after which nothing was committed splits the marks of ``total``
+    entries into transactions of about ``size`` entries: each one's range of the first
+    two hex digits of the entries' traces digests (uniform: digests of BLAKE2b), from
+    ``lo`` (None: from the first) to ``hi`` excluded (None: to the last, and any entry
+    whose digest is not of that form with it). One part, ``(None, None)``, for every
+    entry, when they are ``size`` (default :data:`SEALED_PART`) or fewer.
+
+    >>> sealed_parts(10, 100)
+    [(None, None)]
+    >>> sealed_parts(300, 100)
+    [(None, '55'), ('55', 'aa'), ('aa', None)]
+    """
+    size = SEALED_PART if size is None else size
+    if total < 0 or size < 1:
+        raise ValueError(f"sealed_parts: total {total} must be >= 0 and size {size} >= 1")
+    count = min(256, -(-total // size)) if total > size else 1
+    bounds = [f"{256 * k // count:02x}" for k in range(1, count)]
+    return list(zip([None, *bounds], [*bounds, None], strict=True))
+
+
 def _write_sealed(
     backend: Neo4jBackend,
     run: str,
@@ -1026,48 +1052,60 @@ def _write_sealed(
     commits: Commits,
 ) -> bool:
     """Write this run's marks on every entry without reading the graph
-    (``writeback_sealed.cypher``, one transaction), when nothing was committed since the
-    last completed run finished (:func:`_chained`). Before it commits, the transaction
-    checks that nobody committed since this run's start (a read's bookmark, on a session
-    of its own): a change made meanwhile (an entry's answer or traces edited by hand, a
-    loan repaid) rolls the marks back, and the run reads the graph as any run does.
-    False (rolled back) then, and when an entry does not hold that run's results or the
-    entries are not as many as it wrote."""
-    start = commits.unbroken()
+    (``writeback_sealed.cypher``; one transaction, or one per :func:`sealed_parts` when
+    there are more than :data:`SEALED_PART` entries, one after the other), when nothing
+    was committed since the last completed run finished (:func:`_chained`). Before it
+    commits, each transaction checks that nobody committed since this run's last commit
+    (a read's bookmark, on a session of its own): a change made meanwhile (an entry's
+    answer or traces edited by hand, a loan repaid) rolls it back, and the run reads the
+    graph as any run does. False (that transaction rolled back) then, and when an entry
+    does not hold that run's results or the entries are not as many as it wrote."""
     tally.total = claim.results_entries
     if progress:
         progress("write-back", 0, tally.total)
+    moves = _moves(claim.results_run, run)
+    parts = sealed_parts(tally.total)
+    verdicts: dict[str, int] = {}
+    t = time.perf_counter()
 
-    def work(tx: neo4j.ManagedTransaction) -> dict[str, int]:
+    def work(tx: neo4j.ManagedTransaction, lo: str | None, hi: str | None) -> dict[str, int]:
         rows = list(
             tx.run(
                 cypher("writeback_sealed"),
                 run=run,
                 was_run=claim.results_run,
-                moves=_moves(claim.results_run, run),
+                moves=moves,
+                lo=lo,
+                hi=hi,
                 **params,
             )
         )
-        verdicts = {r["verdict"]: int(r["written"]) for r in rows}
-        if any(r["missed"] for r in rows) or sum(verdicts.values()) != tally.total:
+        done = {r["verdict"]: int(r["written"]) for r in rows}
+        written = tally.written + sum(done.values())
+        last = hi is None
+        if any(r["missed"] for r in rows) or (last and written != tally.total):
             raise _Moved
-        _claim(tx, run, tally.total, tally.total)
-        if start is None or _last_commit(backend) != start:
+        _claim(tx, run, written, tally.total)
+        before = commits.unbroken()
+        if before is None or _last_commit(backend) != before:
             raise _Moved
-        return verdicts
+        return done
 
-    t = time.perf_counter()
     try:
-        verdicts: dict[str, int] = _tx(backend, work, commits)
+        for lo, hi in parts:
+            done: dict[str, int] = _tx(backend, functools.partial(work, lo=lo, hi=hi), commits)
+            tally.written += sum(done.values())
+            for verdict, n in done.items():
+                verdicts[verdict] = verdicts.get(verdict, 0) + n
+            if progress:
+                progress("write-back", tally.written, tally.total)
     except _Moved:
         return False
     finally:
         tally.write_seconds += time.perf_counter() - t
-    tally.written = tally.entries = tally.unchanged = tally.total
-    tally.verdicts = dict(verdicts)
+    tally.entries = tally.unchanged = tally.written
+    tally.verdicts = verdicts
     tally.traces = claim.results_traces
-    if progress:
-        progress("write-back", tally.written, tally.total)
     return True
 
 
