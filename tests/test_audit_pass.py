@@ -426,3 +426,33 @@ def test_a_pass_over_a_borrower_listed_once_per_loan_holds_entries_plus_loans(
         tracemalloc.stop()
     assert len(result) > 1500
     assert peak < 20_000_000, f"{peak / 1e6:.0f} MB"
+
+
+def test_the_owner_of_a_number_reassigned_30000_times_is_found_by_bisection(tmp_path):
+    """The index's period_at (the pass's owner of a phone on a day: the every-path pass
+    reads it for every use tie of every layer, the index for every use) looked at the
+    phone's periods one at a time for every lookup: periods x lookups, 1 s a call on a
+    number reassigned 16,000 times; now one bisection over every period (the same owner:
+    each day's, none before the first period or after the last)."""
+    folder = reassigned_case(30000).write(tmp_path / "reassigned")
+    _, out = within(
+        20,
+        """
+        import sys
+        import numpy as np
+        from spillover.connect import open_folder
+        from spillover.engines.batch import Index
+        from spillover.policy import default_policy
+        ix = Index(open_folder(sys.argv[1]).columns(), default_policy())
+        hub = [ix.phones.text(c) for c in range(len(ix.phones))].index("+8613900000000")
+        days = np.concatenate([ix.loan_applied, [ix.loan_applied.min() - 1, 800_000]])
+        phone = np.full(len(days), hub)
+        for _ in range(10):
+            period = ix.period_at(phone, days)
+        owners = ix.persons.take(ix.p_owner[period[:-2]]).to_pylist()
+        loans = ix.loans.to_pylist()
+        print(sum(o[1:] == loan[1:] for o, loan in zip(owners, loans)), *period[-2:])
+        """,
+        str(folder),
+    )
+    assert out.split() == ["30000", "-1", "-1"]

@@ -260,6 +260,9 @@ class _PassState:
     keep: int = 0
     #: with ``keep``: the origin labels of every layer, (depth, label indices)
     found: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    #: the person ties split for a pass that cuts each label's own loans (None: every
+    #: origin loan kept, ``keep`` -1)
+    ties: _TieRows | None = None
 
     def node_key(self, entry: np.ndarray, node: np.ndarray) -> np.ndarray:
         key: np.ndarray = entry.astype(np.int64) * self.n_nodes + node
@@ -280,6 +283,33 @@ class _PassState:
         o = np.argsort(keys, kind="stable")
         ks, rs = keys[o], responsibility[o]
         self.seen.append(lambda: (ks, rs))
+
+
+@dataclass(frozen=True)
+class _TieRows:
+    """The index's person ties (positions in its ``t_*`` columns) in two CSRs by person:
+    the ties through a phone (``phone_ptr``, ``phone_tie``), and the own loans
+    (``own_ptr``, ``own_tie``) in the order the pass ranks them as origins: their first
+    factor (a listed record's match), highest first, then loan code."""
+
+    phone_ptr: np.ndarray
+    phone_tie: np.ndarray
+    own_ptr: np.ndarray
+    own_tie: np.ndarray
+
+    @classmethod
+    def of(cls, ix: CodedGraph) -> _TieRows:
+        n = len(ix.persons)
+        person = np.full(len(ix.t_loan), -1, dtype=np.int64)
+        first = int(ix.t_ptr[0])  # (ties of no person sort first)
+        person[first:] = np.repeat(np.arange(n), np.diff(ix.t_ptr))
+        own = ix.t_kind < 0
+        phone_tie = np.flatnonzero(~own & (person >= 0))
+        own_tie = np.flatnonzero(own & (person >= 0))  # (by person, then loan)
+        f1 = ix.t_f1[own_tie]
+        if len(f1) and (f1 != f1[0]).any():
+            own_tie = own_tie[np.lexsort((ix.t_loan[own_tie], -f1, person[own_tie]))]
+        return cls(csr.ptr(person[phone_tie], n), phone_tie, csr.ptr(person[own_tie], n), own_tie)
 
 
 def _label_keys(n_nodes: int, layer: _Layer) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
@@ -369,6 +399,7 @@ def _start(ix: CodedGraph, entries: _Entries, keep: int = 0) -> _PassState:
         best=best,
         bar=best.responsibility if keep == 0 else np.full(n, -1.0),
         keep=keep,
+        ties=_TieRows.of(ix) if keep >= 0 else None,
     )
     if max(n, len(ix.loans)) > np.iinfo(LABEL_CODE).max:
         raise ValueError("too many entries or loans for the pass's label codes")
@@ -393,14 +424,20 @@ GATHER_ROWS = 1 << 22
 def _person_ties(ix: CodedGraph, state: _PassState, depth: int, reach: Reach) -> list[_Candidates]:
     """Ties from the frontier people to loans: their own loans, and loans naming a
     phone they owned on the application day; gathered a part of the frontier at a time
-    (:data:`GATHER_ROWS`). Of a label's own loans, a pass for the best path alone keeps
-    only the best origin (:func:`_best_own_origin`): n entries listing one borrower of n
-    loans gathered n x n ties (a number reassigned 16,000 times, its owners' listings
-    simulated: 83 million rows, a MemoryError under 3 GB)."""
+    (:data:`GATHER_ROWS`). Of a label's own loans only its best origins are taken
+    (:func:`_own_origins`): n entries reaching one borrower of n loans gathered n x n
+    ties (a number reassigned 16,000 times, its owners' listings simulated: 83 million
+    rows, a MemoryError under 3 GB; its owners listed, the every-path pass of the
+    write-back: 128 million rows, 10 GB)."""
     fr = state.frontier
     if fr is None or not len(fr.entry):
         return []
-    counts = ix.t_ptr[fr.person + 1] - ix.t_ptr[fr.person]
+    if state.ties is None:
+        counts = ix.t_ptr[fr.person + 1] - ix.t_ptr[fr.person]
+    else:
+        rows = state.ties
+        counts = rows.phone_ptr[fr.person + 1] - rows.phone_ptr[fr.person]
+        counts += np.minimum(rows.own_ptr[fr.person + 1] - rows.own_ptr[fr.person], 1)
     part = (np.cumsum(counts) - counts) // GATHER_ROWS
     bounds = [*np.flatnonzero(np.diff(part, prepend=-1)).tolist(), len(fr.entry)]
     out = []
@@ -417,7 +454,10 @@ def _person_ties_of(
     """The ties of the frontier labels ``lo``..``hi`` (:func:`_person_ties`)."""
     fr = state.frontier
     assert fr is not None
-    label, tie = csr.gather(ix.t_ptr, fr.person[lo:hi])
+    if state.ties is None:
+        label, tie = csr.gather(ix.t_ptr, fr.person[lo:hi])
+    else:
+        label, tie = _cut_ties(ix, state, depth, reach, lo, hi)
     label += lo
     entry = fr.entry[label]
     loan = ix.t_loan[tie]
@@ -430,8 +470,6 @@ def _person_ties_of(
     # and able to matter (beat the entry's best origin so far, or its keep-th: every
     # later factor is <= 1 and a tie with more loans loses)
     keep = responsibility > state.bar[entry]
-    if not state.keep:
-        keep &= _best_own_origin(ix, reach, label, tie, entry, loan, responsibility)
     label, tie, entry, loan = label[keep], tie[keep], entry[keep], loan[keep]
     if not len(label):
         return None
@@ -447,37 +485,75 @@ def _person_ties_of(
     )
 
 
-def _best_own_origin(
-    ix: CodedGraph,
-    reach: Reach,
-    label: np.ndarray,
-    tie: np.ndarray,
-    entry: np.ndarray,
-    loan: np.ndarray,
-    responsibility: np.ndarray,
-) -> np.ndarray:
-    """Which ties to keep in a pass for the best path alone: every tie through a phone,
-    and of each label's own loans the best origin (responsibility, then loan id, as
-    :func:`_record_origins` ranks them) that reaches the listing in time.
+def _cut_ties(
+    ix: CodedGraph, state: _PassState, depth: int, reach: Reach, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ties of the frontier labels ``lo``..``hi`` a pass that cuts own loans looks
+    at, (label - ``lo``, tie): every tie through a phone (as :func:`csr.gather` gives
+    them), then of each label's own loans its best origins (:func:`_own_origins`). (The
+    order of a label's ties decides nothing: the pass picks per (entry, loan) by
+    responsibility and key, and an own loan's key is none of a phone tie's.)"""
+    fr, rows = state.frontier, state.ties
+    assert fr is not None and rows is not None
+    label, at = csr.gather(rows.phone_ptr, fr.person[lo:hi])
+    own_label, own_tie = _own_origins(ix, state, depth, reach, lo, hi)
+    return np.concatenate([label, own_label]), np.concatenate([rows.phone_tie[at], own_tie])
+
+
+def _own_origins(
+    ix: CodedGraph, state: _PassState, depth: int, reach: Reach, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Of each frontier label's (``lo``..``hi``) own loans, the ``keep`` best origins
+    (one in a pass for the best path alone) that reach the listing in time and can
+    matter (beat the entry's bar): (label - ``lo``, tie). Its person's own loans are
+    read in rank order (:class:`_TieRows`: responsibility, then loan id, as
+    :func:`_record_origins` and :func:`origins_pass` rank them), a window at a time, until
+    it has them or none is left that beats the bar.
 
     A label's own loan goes on to its borrower, the label's own person, reached already
-    with at least its responsibility: it can only be an origin, and of a label's own
-    origins only that best one can be the entry's best. (A later layer's tie to the same
-    loan, which the dropped label would have beaten, loses to that best as well, and
-    its borrower is reached already.)"""
-    own = ix.t_kind[tie] < 0
-    rows = np.flatnonzero(own)
-    plat = ix.loan_platform[loan[rows]]
-    ok = ix.loan_origin[loan[rows]] & (
-        ix.loan_known[loan[rows]] <= reach.deadline[entry[rows], reach.column[plat]]
-    )
-    rows = rows[ok]
-    rows = rows[np.lexsort((loan[rows], -responsibility[rows], label[rows]))]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = label[rows][1:] != label[rows][:-1]
-    keep: np.ndarray = ~own
-    keep[rows[first]] = True
-    return keep
+    with at least its responsibility: it can only be an origin. Of a label's own
+    origins, one past its ``keep`` best is outranked by those (distinct loans of the same
+    layer, whose best labels are at least as good), so it cannot be among the entry's
+    ``keep`` best paths. (A later layer's tie to the same loan, which the dropped label
+    would have beaten, is outranked by them as well, and its borrower is reached
+    already.) Gathering every own loan of every label before cutting cost entries x
+    loans where many entries reach one borrower of many loans."""
+    fr, rows = state.frontier, state.ties
+    assert fr is not None and rows is not None
+    n = hi - lo
+    person, entry_of = fr.person[lo:hi], fr.entry[lo:hi]
+    start = rows.own_ptr[person].copy()
+    end = rows.own_ptr[person + 1]
+    held = fr.responsibility[lo:hi]
+    step = ix.kind_factor[LOAN_KIND[int(depth == 1)]]  # (the loan step, as the pass's)
+    need = np.full(n, max(state.keep, 1), dtype=np.int64)
+    bar = state.bar[entry_of]
+    labels, ties = [], []
+    active = np.flatnonzero(end > start)
+    width = int(need[0]) if n else 1
+    while len(active):
+        span = np.minimum(end[active] - start[active], width)
+        label = np.repeat(active, span)
+        pos = start[label] + np.arange(len(label)) - np.repeat(np.cumsum(span) - span, span)
+        tie = rows.own_tie[pos]
+        loan, entry = ix.t_loan[tie], entry_of[label]
+        ok = ix.loan_applied[loan] <= state.entries.listed[entry]
+        ok &= ix.loan_origin[loan]
+        ok &= ix.loan_known[loan] <= reach.deadline[entry, reach.column[ix.loan_platform[loan]]]
+        hit = np.flatnonzero(ok)
+        hit = hit[_ranks(label[hit]) <= need[label[hit]]]
+        labels.append(label[hit])
+        ties.append(tie[hit])
+        need -= np.bincount(label[hit], minlength=n)
+        start[active] += span
+        active = active[(need[active] > 0) & (start[active] < end[active])]
+        # (in rank order: once one cannot beat the bar, none after it can)
+        nxt = rows.own_tie[start[active]]
+        active = active[held[active] * ix.t_f1[nxt] * step > bar[active]]
+        width = max(1, min(width * 2, GATHER_ROWS // max(len(active), 1)))
+    if not labels:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(labels), np.concatenate(ties)
 
 
 def _phone_ties(ix: CodedGraph, state: _PassState) -> list[_Candidates]:
