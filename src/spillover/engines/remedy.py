@@ -45,6 +45,7 @@ most entries first).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Iterable
@@ -462,7 +463,22 @@ def _network(entries: list[_EntryPaths]) -> tuple[nx.DiGraph[Any], set[Record]]:
 
 
 def _entry_network(n: int, ep: _EntryPaths, edge: Any, through: Any) -> None:
-    """The edges of entry ``n``'s paths: its walks, routes and copy chain."""
+    """The edges of entry ``n``'s paths: its walks, routes and copy chain.
+
+    The routes are laid once, not once per place of the copy chain. A sharing agreement
+    has one record vertex whichever place it serves, so with a vertex per place and
+    platform (as first written) an agreement in force at a place led from that place's
+    platform to the agreement's platform at every place it is in force at: an agreement
+    leads on to another out of the platform it reaches when both are in force at some
+    place (at the latest one), and to a place on that platform listed on or after its
+    day. Here a platform is one vertex (``("platform", n, p)``: every agreement out of it
+    in force at the latest place) and each platform's places hang on a ladder by listing
+    day (``("listed", n, p, k)``: the places on ``p`` listed on its ``k``-th day or
+    later); an origin reaches its platform and the places it may list. Every record
+    reaches the same records and places as before (a chain of ``m`` places offered every
+    agreement ``m`` times over), and only uncapacitated vertices changed, so the cuts,
+    their costs and the cut nearest the subject are the same.
+    """
     origins: dict[str, Loan] = {}
     tails: dict[int, Any] = {}  # by walk records (walks through a person share them)
     for walk in ep.walks:
@@ -475,21 +491,56 @@ def _entry_network(n: int, ep: _EntryPaths, edge: Any, through: Any) -> None:
         edge(prev, ("origin", n, walk.origin.loan_id))
         origins[walk.origin.loan_id] = walk.origin
     targets_used: set[int] = set()
+    reached: list[tuple[str, str, date]] = []  # origin, platform, first day it may list
     for loan_id, loan in sorted(origins.items()):
-        for i in ep.targets(loan):
-            edge(("origin", n, loan_id), ("at", n, i, loan.platform_id))
-            targets_used.add(i)
-    for i in sorted(targets_used):
-        deadline = ep.chain[i].listed_at
+        places = ep.targets(loan)
+        if places:
+            targets_used.update(places)
+            reached.append((loan_id, loan.platform_id, max(loan.applied_at, loan.known_at)))
+    if targets_used:
+        days = _place_ladders(n, ep, sorted(targets_used), edge)
+        latest = max(ep.chain[i].listed_at for i in targets_used)
+        for loan_id, platform, first in reached:
+            edge(("origin", n, loan_id), ("platform", n, platform))
+            _onto_ladder(n, platform, first, days, edge, ("origin", n, loan_id))
         for s in ep.sharing:
-            if s.since is None or s.since <= deadline:
-                out = through(("at", n, i, s.from_platform), ep.sharing_record(s))
-                edge(out, ("at", n, i, s.to_platform))
-        edge(("at", n, i, ep.chain[i].platform_id), ("target", n, i))
+            if s.since is None or s.since <= latest:
+                out = through(("platform", n, s.from_platform), ep.sharing_record(s))
+                edge(out, ("platform", n, s.to_platform))
+                _onto_ladder(n, s.to_platform, s.since, days, edge, out)
     for i in range(max(targets_used, default=0), 0, -1):
         out = through(("target", n, i), ep.copies[i - 1])
         edge(out, ("target", n, i - 1))
     edge(("target", n, 0), _T)
+
+
+def _place_ladders(n: int, ep: _EntryPaths, places: list[int], edge: Any) -> dict[str, list[date]]:
+    """Per platform, the listing days of ``places`` on it, in order; ``("listed", n, p,
+    k)`` leads to the places listed on the ``k``-th of them and to ``k + 1``."""
+    on: dict[str, dict[date, list[int]]] = {}
+    for i in places:
+        on.setdefault(ep.chain[i].platform_id, {}).setdefault(ep.chain[i].listed_at, []).append(i)
+    days: dict[str, list[date]] = {}
+    for p, by_day in on.items():
+        days[p] = sorted(by_day)
+        for k, d in enumerate(days[p]):
+            for i in by_day[d]:
+                edge(("listed", n, p, k), ("target", n, i))
+            if k + 1 < len(days[p]):
+                edge(("listed", n, p, k), ("listed", n, p, k + 1))
+    return days
+
+
+def _onto_ladder(
+    n: int, p: str, first: date | None, days: dict[str, list[date]], edge: Any, u: Any
+) -> None:
+    """An edge from ``u`` to the places on platform ``p`` listed on ``first`` or later."""
+    here = days.get(p)
+    if not here:
+        return
+    k = 0 if first is None else bisect.bisect_left(here, first)
+    if k < len(here):
+        edge(u, ("listed", n, p, k))
 
 
 def _on_some_path(succ: dict[Any, dict[Any, None]]) -> dict[Any, list[Any]]:
