@@ -1025,9 +1025,9 @@ def sealed_parts(total: int, size: int | None = None) -> list[tuple[str | None, 
     """How a rerun after which nothing was committed splits the marks of ``total``
     entries into transactions of about ``size`` entries: each one's range of the first
     two hex digits of the entries' traces digests (uniform: digests of BLAKE2b), from
-    ``lo`` (None: from the first) to ``hi`` excluded (None: to the last, and any entry
-    whose digest is not of that form with it). One part, ``(None, None)``, for every
-    entry, when they are ``size`` (default :data:`SEALED_PART`) or fewer.
+    ``lo`` (None: from the first) to ``hi`` excluded (None: to the last). One part,
+    ``(None, None)``, for every entry (whatever its digest), when they are ``size``
+    (default :data:`SEALED_PART`) or fewer.
 
     >>> sealed_parts(10, 100)
     [(None, None)]
