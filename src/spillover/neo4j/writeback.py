@@ -376,8 +376,9 @@ def write_back(
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """How a run makes every entry's paths (:class:`_Paths` without the columns), and
-    whether it reads back every entry's ``TRACED_TO`` (``check_traces``)."""
+    """How a run makes every entry's paths (:func:`_explain_batches`: the policy, the
+    paths kept per entry, the entries per batch, the method), and whether it reads back
+    every entry's ``TRACED_TO`` (``check_traces``)."""
 
     policy: Policy
     max_paths: int | None
@@ -425,7 +426,7 @@ def _write_every_entry(
     columns, seen, kept = _read_graph(backend, progress, not plan.check_traces, keep)
     read_seconds = time.perf_counter() - t
     tally.total = len(columns.entry_ids)
-    paths = _Paths(columns, plan.policy, plan.max_paths, plan.batch_size, plan.method)
+    paths = _Paths(columns, plan)
     keys = _GraphKeys(paths)
     if kept is not None and not _sealed(kept, claim, keys):
         kept = None
@@ -438,13 +439,10 @@ def _write_every_entry(
 
 @dataclass(frozen=True, slots=True)
 class _Paths:
-    """How a run makes every entry's paths (:func:`_explain_batches`)."""
+    """The graph a run read and how it makes every entry's paths of it."""
 
     columns: Columns
-    policy: Policy
-    max_paths: int | None
-    batch_size: int
-    method: str
+    plan: _Plan
 
 
 def _write_results(
@@ -463,14 +461,15 @@ def _write_results(
     move before its marks are written, every path after all (the entries read again).
     The results written (what the run seals) and whether they were ``kept``."""
     if kept is not None:
-        size = paths.batch_size * 10
+        size = paths.plan.batch_size * 10
         if _write_kept(backend, run, params, kept, tally, progress, size, commits):
             return kept.results, True
         tally.restart()
         seen = _traces_seen(backend)
     results = _Results()
+    plan = paths.plan
     batches = _explain_batches(
-        paths.columns, paths.policy, paths.max_paths, paths.batch_size, paths.method
+        paths.columns, plan.policy, plan.max_paths, plan.batch_size, plan.method
     )
     _write_all(backend, run, params, results.adding(batches), tally, progress, commits, seen)
     return results, False
@@ -759,13 +758,15 @@ class _GraphKeys:
 
     def __init__(self, paths: _Paths) -> None:
         self.paths = paths
-        self.read = _graph_key(paths.columns, paths.policy, paths.max_paths, in_order=True)
+        plan = paths.plan
+        self.read = _graph_key(paths.columns, plan.policy, plan.max_paths, in_order=True)
         self._graph: bytes | None = None
 
     def graph(self) -> bytes:
         """The key of the graph read whatever the order of its rows."""
         if self._graph is None:
-            self._graph = _graph_key(self.paths.columns, self.paths.policy, self.paths.max_paths)
+            plan = self.paths.plan
+            self._graph = _graph_key(self.paths.columns, plan.policy, plan.max_paths)
         return self._graph
 
     def seals(self, results: bytes, kept: _Claim | None) -> _Seals:
