@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gather", "ptr", "rank", "recode", "stable_order"]
+__all__ = ["gather", "ptr", "ranges", "rank", "recode", "stable_order"]
 
 
 def ptr(node: np.ndarray, n: int) -> np.ndarray:
@@ -28,11 +28,20 @@ def gather(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """For each of ``rows`` (node codes), the CSR positions of its node's edges under
     ``offsets`` (:func:`ptr`): (index into ``rows``, edge position), both int64."""
     start = offsets[rows]
-    counts = offsets[rows + 1] - start
-    label = np.repeat(np.arange(len(rows)), counts)
+    return ranges(start, offsets[rows + 1] - start)
+
+
+def ranges(start: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every position of the ranges ``start[i]`` .. ``start[i] + counts[i] - 1``, range
+    after range: (i, position), both int64.
+
+    >>> [a.tolist() for a in ranges(np.array([5, 0, 9]), np.array([2, 0, 3]))]
+    [[0, 0, 2, 2, 2], [5, 6, 9, 10, 11]]
+    """
+    label = np.repeat(np.arange(len(start)), counts)
     before = np.cumsum(counts) - counts
-    edge = start[label] + (np.arange(int(counts.sum())) - before[label])
-    return label, edge
+    position = start[label] + (np.arange(int(counts.sum())) - before[label])
+    return label, position
 
 
 def rank(order: np.ndarray) -> np.ndarray:

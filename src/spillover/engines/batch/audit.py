@@ -533,8 +533,8 @@ def _own_origins(
     width = int(need[0]) if n else 1
     while len(active):
         span = np.minimum(end[active] - start[active], width)
-        label = np.repeat(active, span)
-        pos = start[label] + np.arange(len(label)) - np.repeat(np.cumsum(span) - span, span)
+        at, pos = csr.ranges(start[active], span)
+        label = active[at]
         tie = rows.own_tie[pos]
         loan, entry = ix.t_loan[tie], entry_of[label]
         ok = ix.loan_applied[loan] <= state.entries.listed[entry]
