@@ -420,3 +420,97 @@ def test_neighbourhood_answers_every_covered_expansion(graph, seed):
                 frontier,
                 field,
             )
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_fact_memo_answers_every_frontier_it_holds_as_expand(graph, seed):
+    """What the memo keeps of a neighbourhood and of an expansion answers any frontier
+    of the people and numbers it holds as ``expand`` does (the same facts)."""
+    from collections import Counter
+
+    from scenario import random_scenario
+    from spillover.engines.ties import FactMemo
+
+    g = graph(random_scenario(seed))
+    memo = FactMemo()
+    around = g.neighbourhood(["p0"], [])
+    memo.keep_neighbourhood(around, [])
+    people = sorted(around.covers)
+    numbers = sorted({p.phone for p in around.periods if p.owner_id in around.covers})
+    outside = sorted({u.loan.borrower_id for u in around.uses} - around.covers)
+    assert memo.unknown([*people, *outside], numbers) == (outside, [])
+    if outside:
+        memo.keep(outside[:1], [], g.expand(outside[:1], [], date.max))
+    for persons, phones in (
+        (["p0"], []),
+        (people[:2], numbers[:1]),
+        (people, numbers),
+        (people + outside[:1], []),
+        ([], numbers),
+    ):
+        direct = g.expand(persons, phones, date.max)
+        kept = memo.take(persons, phones)
+        for field in ("periods", "own_loans", "uses"):
+            assert Counter(getattr(kept, field)) == Counter(getattr(direct, field)), (
+                persons,
+                phones,
+                field,
+            )
+
+
+@pytest.mark.parametrize("seed", [3, 4, 7])
+def test_entries_explained_together_are_explained_as_one_by_one(graph, seed):
+    """``explain_entries`` (on Neo4j sharing the facts it fetches) gives each entry the
+    explanation ``explain`` gives it alone, byte for byte, every path and its count."""
+    from scenario import random_scenario
+    from spillover.engines.search import explain, explain_entries
+    from spillover.render.json import explanation_json
+
+    g = graph(random_scenario(seed, people=12, loans=40, entries=20, records=6))
+    entries = [e for batch in g.iter_entries() for e in batch]
+    for max_paths in (1, None):
+        alone = [explanation_json(explain(g, e, max_paths=max_paths)) for e in entries]
+        together = [explanation_json(x) for x in explain_entries(g, entries, max_paths=max_paths)]
+        assert together == alone
+
+
+def _entries_by_reading_all(g, kind: str, subject: str) -> list[str]:
+    """The entries on a subject found the first way: every entry of the graph read and
+    tested (a person: listed, a phone they owned that day, a record resolved to them)."""
+    periods = [p for p in g.expand([subject], [], date.max).periods if p.owner_id == subject]
+    out = []
+    for batch in g.iter_entries():
+        for e in batch:
+            if e.subject_kind.value == kind:
+                hit = e.subject == subject
+            elif kind != "person":
+                hit = False
+            elif e.subject_kind.value == "record":
+                match = g.matches([e.subject]).get(e.subject)
+                hit = match is not None and match.person_id == subject
+            else:
+                hit = any(p.phone == e.subject and p.covers(e.listed_at) for p in periods)
+            if hit:
+                out.append(e.entry_id)
+    return sorted(out)
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_the_entries_on_a_subject_are_found_by_their_subjects(graph, seed, monkeypatch):
+    """``entries_about`` (reports, remedies, the service's person explanations) finds
+    every entry on a person or a phone through its subjects, without reading every
+    entry of the graph (a scan of 14,908 entries was 2.5 s of a report on Neo4j at 20k):
+    the same entries as reading them all."""
+    from scenario import random_scenario
+    from spillover.engines.search import entries_about
+
+    g = graph(random_scenario(seed, people=12, loans=40, entries=30, records=10))
+    everyone = [e for batch in g.iter_entries() for e in batch]
+    people = sorted({f"p{i}" for i in range(12)})
+    phones = sorted({e.subject for e in everyone if e.subject_kind.value == "phone"})
+    want = {(k, s): _entries_by_reading_all(g, k, s) for k in ("person",) for s in people}
+    want |= {("phone", s): _entries_by_reading_all(g, "phone", s) for s in phones}
+    assert any(len(v) > 1 for v in want.values())
+    monkeypatch.setattr(g, "iter_entries", None)  # not read whole any more
+    for (kind, subject), ids in want.items():
+        assert [e.entry_id for e in entries_about(g, kind, subject)] == ids, (kind, subject)

@@ -21,6 +21,7 @@ from .engines.search import (
     check,
     explain,
     explain_all,
+    explain_entries,
     explain_entry,
 )
 from .errors import (
@@ -57,6 +58,7 @@ __all__ = [
     "examples",
     "explain",
     "explain_all",
+    "explain_entries",
     "explain_entry",
     "load_folder",
     "load_policy",

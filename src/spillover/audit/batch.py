@@ -15,7 +15,7 @@ import pyarrow as pa
 from ..data.fast import read_columns
 from ..engines.batch import Index, coded_only, row_columns
 from ..engines.batch import rows as kernel_rows
-from ..engines.search import explain
+from ..engines.search import explain_entries
 from ..errors import SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.phones import DEFAULT_REGION
@@ -81,9 +81,8 @@ def audit_rows(
     policy = policy or default_policy()
     if method == "per-entry":
         for batch in backend.iter_entries():
-            for entry in batch:
-                row = audit_row(explain(backend, entry, policy, max_paths=1, diagnose=False))
-                yield row.model_dump(mode="json")
+            for x in explain_entries(backend, batch, policy, max_paths=1, diagnose=False):
+                yield audit_row(x).model_dump(mode="json")
         return
     if method != "pass":
         raise SpilloverError(f"unknown audit method {method!r}; choose one of {', '.join(METHODS)}")

@@ -32,7 +32,7 @@ from ..engines.batch import CodedGraph, Columns
 from ..engines.batch import rows as kernel_rows
 from ..engines.batch.audit import audit_entries
 from ..engines.batch.incremental import entries_to_reaudit
-from ..engines.search import explain
+from ..engines.search import explain_entries
 from ..facts.graph import GraphBackend
 from ..facts.phonecodes import string_array
 from ..policy import Policy, default_policy
@@ -73,10 +73,9 @@ def reaudit_rows(
     else:
         wanted = [ids[i] for i in rows]
         entries = backend.entries(wanted)
+        found = [entries[e] for e in wanted]
         fresh = {
-            e: audit_row(
-                explain(backend, entries[e], policy, max_paths=1, diagnose=False)
-            ).model_dump(mode="json")
-            for e in wanted
+            str(x.entry.entry_id): audit_row(x).model_dump(mode="json")
+            for x in explain_entries(backend, found, policy, max_paths=1, diagnose=False)
         }
     return {e: fresh[e] if e in fresh else rows_before[e] for e in ids}

@@ -79,8 +79,8 @@ from ..rules import (
     loan_in_time,
 )
 from .explanation import Explanation
-from .search import copy_chain, explain
-from .ties import ExplanationFacts, PersonTie, person_ties
+from .search import copy_chain, entries_about, explain, fact_memo
+from .ties import ExplanationFacts, FactMemo, PersonTie, person_ties
 
 __all__ = [
     "APPLICANT_PHONE",
@@ -303,15 +303,19 @@ class _EntryPaths:
         return False
 
 
-def _entry_paths(backend: GraphBackend, entry: Entry, policy: Policy) -> _EntryPaths:
+def _entry_paths(
+    backend: GraphBackend, entry: Entry, policy: Policy, memo: FactMemo | None = None
+) -> _EntryPaths:
     """Every tie walk (up to ``policy.max_loans`` loans) from the subject to an origin that
-    reaches the listing in time, with the entry's copy chain and the sharing agreements."""
+    reaches the listing in time, with the entry's copy chain and the sharing agreements
+    (``memo``: the facts fetched for the entry's explanation on Neo4j)."""
     paths = _EntryPaths(entry, copy_chain(entry, backend), backend.sharing(), [])
     start = _walk_start(backend, entry)
     if start is None:
         return paths  # an unresolved record: no path
     subject_person, records = start
-    walker = _TieWalker(paths, ExplanationFacts(backend), policy, entry.listed_at, subject_person)
+    facts = ExplanationFacts(backend, memo=memo)
+    walker = _TieWalker(paths, facts, policy, entry.listed_at, subject_person)
     if subject_person is not None:
         walker.from_person(subject_person, 0, records, frozenset({subject_person}))
     else:
@@ -948,33 +952,8 @@ def entries_on_subject(
     """Every entry on a person (listing them, a phone they owned on the listing day, or a
     platform record that resolves to them, as :func:`spillover.engines.search.explain_about_person`
     finds them) or on a phone, by listing day then entry id."""
-    kind = SubjectKind(subject_kind)
-    if not backend.exists(ref(kind.value, subject)):
-        raise NotFoundError(f"unknown {kind.value} {subject!r}")
-    periods: list[PhonePeriod] = []
-    if kind == SubjectKind.PERSON:
-        periods = [
-            p for p in backend.expand([subject], [], date.max).periods if p.owner_id == subject
-        ]
-    out: list[Entry] = []
-    records: list[Entry] = []  # entries on platform records: theirs when matched to them
-    for batch in backend.iter_entries():
-        for entry in batch:
-            if (entry.subject_kind == kind and entry.subject == subject) or (
-                kind == SubjectKind.PERSON
-                and entry.subject_kind == SubjectKind.PHONE
-                and any(p.phone == entry.subject and p.covers(entry.listed_at) for p in periods)
-            ):
-                out.append(entry)
-            elif kind == SubjectKind.PERSON and entry.subject_kind == SubjectKind.RECORD:
-                records.append(entry)
-    if records:
-        matches = backend.matches(sorted({e.subject for e in records}))
-        out.extend(
-            e for e in records if e.subject in matches and matches[e.subject].person_id == subject
-        )
-    out.sort(key=lambda x: (x.listed_at, x.entry_id or ""))
-    return out
+    found = entries_about(backend, subject_kind, subject)
+    return sorted(found, key=lambda x: (x.listed_at, x.entry_id or ""))
 
 
 def _greedy_order(eps: list[_EntryPaths], cut: tuple[Record, ...]) -> list[RankedRecord]:
@@ -1218,10 +1197,16 @@ def subject_remedy(
     policy = policy or default_policy()
     kind = SubjectKind(subject_kind)
     entries = entries_on_subject(backend, kind, subject)
-    explanations = [explain(backend, e, policy, max_paths=_all_paths(policy)) for e in entries]
-    remedies = [remedy_for(backend, e, policy) for e in explanations]
+    # the entries' facts fetched once for their explanations and walks (on Neo4j)
+    memo = fact_memo(backend, entries)
+    explanations = [
+        explain(backend, e, policy, max_paths=_all_paths(policy), memo=memo) for e in entries
+    ]
     spill = [e for e in explanations if e.verdict == Verdict.SPILLOVER]
-    eps = [_entry_paths(backend, e.entry, policy) for e in spill]
+    # each spillover entry's walks, once: its own remedy and the cut over all of them
+    eps = [_entry_paths(backend, e.entry, policy, memo) for e in spill]
+    walked = {id(e): ep for e, ep in zip(spill, eps, strict=True)}
+    remedies = [_remedy_of(backend, e, walked.get(id(e)), policy) for e in explanations]
     cut = _min_cut(eps)
     clearable = cut is not None
     ranked = _greedy_order(eps, cut) if cut else []

@@ -37,6 +37,7 @@ from .explanation import Step, rule_step
 
 __all__ = [
     "ExplanationFacts",
+    "FactMemo",
     "OwnerPeriods",
     "PersonTie",
     "TiePath",
@@ -175,6 +176,86 @@ def person_ties(found: FrontierFacts) -> dict[str, list[PersonTie]]:
     return ties
 
 
+class FactMemo:
+    """The facts of several explanations of one run, kept by person and by phone, so
+    that each is fetched once (explanations of many entries on a backend where every
+    call is a round trip: :func:`spillover.engines.search.explain_entries`).
+
+    What :meth:`GraphBackend.expand` gives for a frontier (no date bound) is the union
+    of what it gives for each of its people (their own loans, the numbers they ever
+    owned) and each number (its owner periods, the loans naming it): the memo keeps
+    those parts and answers a frontier all of whose people and numbers it holds.
+
+    >>> from spillover import open_folder, examples
+    >>> backend = open_folder(examples.jiang_case_path())
+    >>> memo = FactMemo()
+    >>> memo.keep(["jiang"], [], backend.expand(["jiang"], [], date.max))
+    >>> memo.unknown(["jiang", "xu_yan"], [])
+    (['xu_yan'], [])
+    >>> [loan.loan_id for loan in memo.take(["jiang"], []).own_loans]
+    ['J-2019-BIZ']
+    """
+
+    def __init__(self) -> None:
+        self.own_loans: dict[str, tuple[Loan, ...]] = {}
+        self.numbers: dict[str, tuple[str, ...]] = {}  # person -> numbers they ever owned
+        self.periods: dict[str, tuple[PhonePeriod, ...]] = {}  # number -> owner periods
+        self.uses: dict[str, tuple[PhoneUse, ...]] = {}  # number -> loans naming it
+        #: display names a neighbourhood gave (a hint, as FrontierFacts.names)
+        self.names: dict[str, str] = {}
+
+    def unknown(self, persons: Iterable[str], phones: Iterable[str]) -> tuple[list[str], list[str]]:
+        """The people and numbers of a frontier whose facts are not kept yet."""
+        return (
+            [p for p in persons if p not in self.own_loans],
+            [n for n in phones if n not in self.uses],
+        )
+
+    def keep(self, persons: Collection[str], phones: Collection[str], facts: FrontierFacts) -> None:
+        """Keep ``facts``: what :meth:`GraphBackend.expand` gave for ``persons`` and
+        ``phones`` with no date bound (so it holds everything about each of them)."""
+        people = set(persons)
+        own: dict[str, list[Loan]] = {p: [] for p in people}
+        numbers: dict[str, list[str]] = {p: [] for p in people}
+        for loan in facts.own_loans:
+            if loan.borrower_id in own:
+                own[loan.borrower_id].append(loan)
+        periods: dict[str, list[PhonePeriod]] = {n: [] for n in phones}
+        for period in facts.periods:
+            periods.setdefault(period.phone, []).append(period)
+            if period.owner_id in numbers:
+                numbers[period.owner_id].append(period.phone)
+        uses: dict[str, list[PhoneUse]] = {n: [] for n in periods}
+        for use in facts.uses:
+            uses.setdefault(use.phone, []).append(use)
+        # every number the answer covers: those asked for and those of the people asked for
+        covered = set(phones).union(*numbers.values())
+        for person in people:
+            self.own_loans[person] = tuple(own[person])
+            self.numbers[person] = tuple(dict.fromkeys(numbers[person]))
+        for number in covered:
+            self.periods[number] = tuple(periods.get(number, ()))
+            self.uses[number] = tuple(uses.get(number, ()))
+
+    def keep_neighbourhood(self, around: FrontierFacts, phones: Collection[str]) -> None:
+        """Keep a neighbourhood (:meth:`GraphBackend.neighbourhood` of ``phones`` and some
+        people): everything about the people it covers and the numbers asked for."""
+        self.keep(around.covers, phones, around)
+        self.names.update(around.names)
+
+    def take(self, persons: Collection[str], phones: Collection[str]) -> FrontierFacts:
+        """What :meth:`GraphBackend.expand` gives for a frontier the memo holds whole
+        (no date bound), people and numbers in the order asked, then numbers owned."""
+        numbers = dict.fromkeys(phones)
+        for person in persons:
+            numbers.update(dict.fromkeys(self.numbers[person]))
+        return FrontierFacts(
+            tuple(p for n in numbers for p in self.periods[n]),
+            tuple(loan for person in persons for loan in self.own_loans[person]),
+            tuple(u for n in numbers for u in self.uses[n]),
+        )
+
+
 class ExplanationFacts:
     """The graph facts of one explanation, fetched in as few round trips as possible.
 
@@ -187,10 +268,17 @@ class ExplanationFacts:
     the diagnosis (which ignores dates) share them.
     """
 
-    def __init__(self, backend: GraphBackend, platforms: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        backend: GraphBackend,
+        platforms: Collection[str] = (),
+        memo: FactMemo | None = None,
+    ) -> None:
         self.backend = backend
         #: the platforms whose names the neighbourhood gives as well (the listing's routes)
         self.platforms = sorted(platforms)
+        #: facts kept from earlier explanations of the same run (several entries), if any
+        self.memo = memo
         self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], FrontierFacts] = {}
         self.around: FrontierFacts | None = None
         self.around_phones: frozenset[str] = frozenset()
@@ -199,28 +287,24 @@ class ExplanationFacts:
     def known_names(self) -> Mapping[str, str]:
         """The display names fetched with the neighbourhood so far (none on embedded
         backends): more than an explanation shows, so pick from them."""
-        return self.around.names if self.around is not None else {}
+        if self.around is not None:
+            return self.around.names
+        return self.memo.names if self.memo is not None else {}
 
     def expand(self, persons: list[str], phones: list[str], until: date) -> FrontierFacts:
-        """The facts :meth:`GraphBackend.expand` gives, each frontier fetched only once."""
+        """The facts :meth:`GraphBackend.expand` gives, each frontier fetched only once
+        (and, with a :class:`FactMemo`, each person and phone once over several
+        explanations)."""
         key = (tuple(persons), tuple(phones))
         full = self.seen.get(key)
-        if full is None:
-            if self.around is None:
-                if self.backend.round_trips:
-                    self.around = self.backend.neighbourhood(persons, phones, self.platforms)
-                    self.around_phones = frozenset(phones)
-                else:
-                    self.around = FrontierFacts()  # covers nobody: every layer asks expand
-            if (
-                self.around.covers
-                and set(persons) <= self.around.covers
-                and set(phones) <= self.around_phones
-            ):
-                full = _part(self.around, set(persons), set(phones))
-            else:
-                full = self.backend.expand(persons, phones, date.max)
-            self.seen[key] = full
+        if full is None and self.memo is not None:
+            new_persons, new_phones = self.memo.unknown(persons, phones)
+            if new_persons or new_phones:
+                self.memo.keep(new_persons, new_phones, self._fetch(new_persons, new_phones))
+            full = self.memo.take(persons, phones)
+        elif full is None:
+            full = self._fetch(persons, phones)
+        self.seen[key] = full
         if until == date.max:
             return full
         return FrontierFacts(
@@ -228,6 +312,25 @@ class ExplanationFacts:
             tuple(loan for loan in full.own_loans if loan_in_time(loan.applied_at, until)),
             tuple(use for use in full.uses if loan_in_time(use.loan.applied_at, until)),
         )
+
+    def _fetch(self, persons: list[str], phones: list[str]) -> FrontierFacts:
+        """The facts of a frontier from the neighbourhood when it covers it, else from
+        :meth:`GraphBackend.expand` (the first request fetches the neighbourhood)."""
+        if self.around is None:
+            if self.backend.round_trips:
+                self.around = self.backend.neighbourhood(persons, phones, self.platforms)
+                self.around_phones = frozenset(phones)
+                if self.memo is not None:
+                    self.memo.keep_neighbourhood(self.around, phones)
+            else:
+                self.around = FrontierFacts()  # covers nobody: every layer asks expand
+        if (
+            self.around.covers
+            and set(persons) <= self.around.covers
+            and set(phones) <= self.around_phones
+        ):
+            return _part(self.around, set(persons), set(phones))
+        return self.backend.expand(persons, phones, date.max)
 
 
 def _part(around: FrontierFacts, persons: set[str], phones: set[str]) -> FrontierFacts:

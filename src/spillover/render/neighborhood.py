@@ -38,7 +38,7 @@ from ..data.outputs import check_outside, check_parent_folder
 from ..engines.batch import CodedGraph, Index
 from ..engines.batch import rows as pass_rows
 from ..engines.batch.audit import audit_entries
-from ..engines.search import explain
+from ..engines.search import explain_entries
 from ..errors import NotFoundError, OptionError, SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.model import (
@@ -225,7 +225,8 @@ class _Builder:
         self.entries: dict[str, Entry] = {}
         self.records: dict[str, Record] = {}
         #: (contamination, verdict, reason codes) of the entries shown, by entry id, from
-        #: one batch pass (:func:`_pass_scores`); the others are explained one by one
+        #: one batch pass (:func:`_pass_scores`), the others by
+        #: :func:`~spillover.engines.search.explain_entries`
         self.scores: dict[str, tuple[float, str, str]] = {}
 
     def full(self) -> bool:
@@ -461,7 +462,16 @@ def _finish(b: _Builder, start: str, hops: int) -> Neighborhood:
             SHARES_WITH,
             since=_day(s.since),
         )
-    b.scores = _pass_scores(b, [split_ref(n)[1] for n in kept if n.startswith("entry:")])
+    shown = [split_ref(n)[1] for n in kept if n.startswith("entry:")]
+    b.scores = _pass_scores(b, shown)
+    # the rest explained, sharing their facts (on Neo4j: one neighbourhood for them all)
+    rest = [b.entries[e] for e in shown if e not in b.scores]
+    for x in explain_entries(backend, rest, b.policy, max_paths=1):
+        b.scores[x.entry.entry_id or ""] = (
+            x.contamination,
+            x.verdict.value,
+            " ".join(x.reason_codes),
+        )
     nodes = []
     for node in kept.values():
         kind, ident = split_ref(node.id)
@@ -548,15 +558,7 @@ def _describe(
         )
     if kind == "entry":
         e = b.entries[ident]
-        if ident in b.scores:
-            contamination, verdict, codes = b.scores[ident]
-        else:
-            x = explain(b.backend, e, b.policy, max_paths=1)
-            contamination, verdict, codes = (
-                x.contamination,
-                x.verdict.value,
-                " ".join(x.reason_codes),
-            )
+        contamination, verdict, codes = b.scores[ident]
         return ident, _clean(
             {
                 "entry_id": ident,

@@ -9,7 +9,12 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from ..engines.search import Explanation, explain, explain_about_person
+from ..engines.search import (
+    Explanation,
+    entries_about,
+    explain_about_person,
+    explain_entries,
+)
 from ..engines.search import check as run_check
 from ..errors import NotFoundError
 from ..facts.graph import GraphBackend
@@ -181,11 +186,5 @@ def about_subject(
     listing day) or a phone, explained."""
     if kind == SubjectKind.PERSON:
         return explain_about_person(graph, subject, policy, max_paths=max_paths)
-    if not graph.exists(f"phone:{subject}"):
-        raise NotFoundError(f"unknown phone {subject!r}")
-    return [
-        explain(graph, entry, policy, max_paths=max_paths)
-        for batch in graph.iter_entries()
-        for entry in batch
-        if entry.subject_kind == SubjectKind.PHONE and entry.subject == subject
-    ]
+    entries = entries_about(graph, SubjectKind.PHONE, subject)
+    return explain_entries(graph, entries, policy, max_paths=max_paths)
