@@ -6,14 +6,14 @@ Needs an empty scratch Neo4j in NEO4J_URI (it is wiped, and left holding the las
 
     python benchmarks/bench_explain_many.py --baseline-src /work/base/src --rounds 3
 
-For each world (a number reassigned ``--periods`` times, ``tests/scaling.py``; a
-synthetic population of ``--people``), ingested once: each measured call runs in a
+For each world (a number reassigned ``--periods`` times, ``tests/scaling.py``; synthetic
+populations), ingested once: each measured call runs in a
 child process, alternated with the same call under ``--baseline-src`` (``PYTHONPATH``
 switched), and prints the medians, the ratio, and whether both wrote the same bytes:
 
-- ``neighborhood`` of the phone with the most owners (``--max-nodes 500``, JSON): every
-  entry shown scored; ``report`` of the person listed most often (Markdown) (a
-  synthetic population of ``--people``);
+- ``neighborhood`` (``--max-nodes 500``, JSON; every entry shown scored) of the hub
+  phone (a number reassigned ``--periods`` times), and of the person listed most often
+  in a synthetic population of ``--people``, with ``report`` of that person (Markdown);
 - ``audit_rows(method="per-entry")``: every entry explained, a batch of 1,000 at a time
   (a synthetic population of ``--per-entry-people``: the base explains each alone).
 
@@ -65,8 +65,8 @@ def _calls(out: Path, hub: str, person: str) -> dict[str, list[str]]:
     cli = [sys.executable, "-m", "spillover"]
     return {
         "neighborhood": [
-            *cli, "neighborhood", hub, "--subject-kind", "phone", "--format", "json",
-            "--out", str(out / "view.json"),
+            *cli, "neighborhood", hub or person, "--subject-kind", "phone" if hub else "person",
+            "--format", "json", "--out", str(out / "view.json"),
         ],
         "per-entry audit": [sys.executable, "-c", _PER_ENTRY, str(out / "rows.json")],
         "report": [*cli, "report", person, "--out", str(out / "report.md")],
@@ -141,7 +141,9 @@ def main() -> None:
         wipe(driver, settings.database)
         ingest_folder(folder, driver, settings.database)
         hub, person = _subjects(folder)
-        print(f"{name}: hub phone {hub}, person {person}", flush=True)
+        if not name.startswith("reassigned"):
+            hub = ""  # the view of the person listed most often
+        print(f"{name}: hub phone {hub or '-'}, person {person}", flush=True)
         _measure(name, args.rounds, args.baseline_src, hub, person, which)
     driver.close()
     print("uptime:", _uptime(), flush=True)
