@@ -220,12 +220,12 @@ class FactMemo:
         for loan in facts.own_loans:
             if loan.borrower_id in own:
                 own[loan.borrower_id].append(loan)
-        periods: dict[str, list[PhonePeriod]] = {n: [] for n in phones}
+        periods: dict[str, list[PhonePeriod]] = {}
         for period in facts.periods:
             periods.setdefault(period.phone, []).append(period)
             if period.owner_id in numbers:
                 numbers[period.owner_id].append(period.phone)
-        uses: dict[str, list[PhoneUse]] = {n: [] for n in periods}
+        uses: dict[str, list[PhoneUse]] = {}
         for use in facts.uses:
             uses.setdefault(use.phone, []).append(use)
         # every number the answer covers: those asked for and those of the people asked for

@@ -9,16 +9,10 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from ..engines.search import (
-    Explanation,
-    entries_about,
-    explain_about_person,
-    explain_entries,
-)
+from ..engines.search import Explanation, entries_about, explain_entries
 from ..engines.search import check as run_check
 from ..errors import NotFoundError
 from ..facts.graph import GraphBackend
-from ..facts.model import SubjectKind
 from ..facts.phones import normalize_phone
 from ..facts.resident_id import mask_ids_in
 from ..policy import Policy
@@ -184,7 +178,5 @@ def about_subject(
 ) -> list[Explanation]:
     """Every recorded entry on a person (also those on a phone they owned on the
     listing day) or a phone, explained."""
-    if kind == SubjectKind.PERSON:
-        return explain_about_person(graph, subject, policy, max_paths=max_paths)
-    entries = entries_about(graph, SubjectKind.PHONE, subject)
+    entries = entries_about(graph, kind, subject)
     return explain_entries(graph, entries, policy, max_paths=max_paths)
