@@ -94,6 +94,39 @@ def test_deeper_policy(graph):
     assert one_pass == per_entry
 
 
+def _without_loans():
+    """The Jiang case's people, phones, platforms, sharing and blacklist, and no loan (a
+    blacklist exported before its loans)."""
+    s = _jiang()
+    s.tables["loans"].clear()
+    s.tables["loan_links"].clear()
+    return s
+
+
+def test_a_graph_without_loans_is_audited_every_entry_unexplained(graph):
+    """The pass read the borrower and platform of loan 0 for every entry, found or not,
+    and failed with an IndexError on a graph holding no loan at all; every entry is
+    unexplained, as the per-entry search says."""
+    one_pass, per_entry = both(graph(_without_loans()))
+    assert one_pass == per_entry
+    assert len(one_pass) == 16 and {r["verdict"] for r in one_pass} == {"unexplained"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_folder_without_loans_is_audited(tmp_path, suffix):
+    """``spillover audit --data`` of a folder whose loans.csv holds no row wrote a
+    traceback; it writes the per-entry audit's bytes."""
+    from spillover.audit.batch import audit_folder, write_audit
+    from spillover.backends.memory import MemoryBackend
+
+    folder = _without_loans().write(tmp_path / "d")
+    backend = MemoryBackend(load_folder(folder))
+    b = write_audit(audit_rows(backend, method="per-entry"), tmp_path / f"b{suffix}")
+    a = audit_folder(folder, tmp_path / f"a{suffix}")
+    assert (a.rows, a.verdicts) == (b.rows, b.verdicts) == (16, {"unexplained": 16})
+    assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+
+
 def test_unknown_method(graph):
     with pytest.raises(SpilloverError, match="unknown audit method"):
         list(audit_rows(graph(random_scenario(1)), method="fast"))

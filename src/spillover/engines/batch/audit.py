@@ -709,7 +709,13 @@ def _to_borrowers(ix: CodedGraph, state: _PassState, labels: _Layer) -> None:
 def _result(ix: CodedGraph, state: _PassState, reach: Reach) -> AuditResult:
     entries, best = state.entries, state.best
     found = best.loan >= 0
-    safe = np.maximum(best.loan, 0)
+    origin = np.where(found, best.loan, -1)
+    # (the origin's borrower and platform read where there is one: a graph may hold no
+    # loan at all, the part of it a few entries reach: engines/around.py)
+    borrower = np.full(len(origin), -1, dtype=ix.loan_borrower.dtype)
+    borrower[found] = ix.loan_borrower[origin[found]]
+    platform = np.full(len(origin), -1, dtype=ix.loan_platform.dtype)
+    platform[found] = ix.loan_platform[origin[found]]
     return AuditResult(
         entry_ids=entries.ids,
         platform_ids=ix.platforms.take(pa.array(entries.platform)),
@@ -718,9 +724,9 @@ def _result(ix: CodedGraph, state: _PassState, reach: Reach) -> AuditResult:
         listed=entries.listed,
         responsibility=np.where(found, best.responsibility, np.nan),
         depth=np.where(found, best.depth, 0),
-        origin_loan=np.where(found, safe, -1),
-        origin_borrower=np.where(found, ix.loan_borrower[safe], -1),
-        origin_platform=np.where(found, ix.loan_platform[safe], -1),
+        origin_loan=origin,
+        origin_borrower=borrower,
+        origin_platform=platform,
         reason_codes=_reason_codes(ix, state, reach),
         index=ix,
     )
@@ -737,7 +743,8 @@ def _reason_codes(ix: CodedGraph, state: _PassState, reach: Reach) -> np.ndarray
     best = state.best
     found = best.loan >= 0
     per_layer, layer_match = _layer_summaries(ix, state)
-    plat = ix.loan_platform[np.maximum(best.loan, 0)]
+    plat = np.zeros(len(best.loan), dtype=ix.loan_platform.dtype)  # (read where found)
+    plat[found] = ix.loan_platform[best.loan[found]]
     rows = np.arange(len(best.loan))
     col = reach.column[plat]
     shared = found & reach.shared[rows, col]
