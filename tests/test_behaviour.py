@@ -514,3 +514,55 @@ def test_the_entries_on_a_subject_are_found_by_their_subjects(graph, seed, monke
     monkeypatch.setattr(g, "iter_entries", None)  # not read whole any more
     for (kind, subject), ids in want.items():
         assert [e.entry_id for e in entries_about(g, kind, subject)] == ids, (kind, subject)
+
+
+def _pass_rows(ix, entry_ids: list[str], policy) -> dict[str, dict]:
+    """The batch pass's audit rows of ``entry_ids`` over the index ``ix``, by entry id."""
+    import numpy as np
+    import pyarrow as pa
+
+    from spillover.engines.batch import rows
+    from spillover.engines.batch.audit import audit_entries
+    from spillover.facts.phonecodes import codes_in, string_array
+
+    in_order = string_array(ix.cols.entry_ids).take(pa.array(ix.codes.entry_order))
+    found = codes_in(in_order, entry_ids)
+    assert (found >= 0).all()
+    wanted = set(entry_ids)
+    return {
+        str(row["entry_id"]): row
+        for row in rows(audit_entries(ix, np.unique(found)), policy)
+        if row["entry_id"] in wanted
+    }
+
+
+@pytest.mark.parametrize("seed", [3, 4, 7])
+def test_the_pass_over_what_entries_reach_scores_them_as_over_the_whole_graph(graph, seed):
+    """The batch pass over :func:`reachable_columns` of some entries (what Neo4j views
+    score by) gives each of them the row the pass over the whole graph gives, with the
+    search 1 to 4 loans deep, each entry alone and several together; the facts read are
+    fewer than the graph's where the ties do not reach everything."""
+    import random
+
+    from scenario import random_scenario
+    from spillover.engines.around import reachable_columns
+    from spillover.engines.batch import Index
+    from spillover.engines.ties import FactMemo
+
+    g = graph(random_scenario(seed, people=40, loans=50, entries=30, records=8))
+    everything = g.columns()
+    ids = sorted(str(i) for i in everything.entry_ids)
+    entries = g.entries(ids)
+    rng = random.Random(seed)
+    smaller = 0
+    for depth in (1, 2, 3, 4):
+        raw = default_policy_bytes().replace(b"max_loans = 3", f"max_loans = {depth}".encode())
+        policy = parse_policy(raw)
+        whole = _pass_rows(Index(everything, policy), ids, policy)
+        for chosen in [[i] for i in ids] + [rng.sample(ids, 8), ids]:
+            memo = FactMemo()
+            cols = reachable_columns(g, [entries[i] for i in chosen], policy, memo)
+            got = _pass_rows(Index(cols, policy), chosen, policy)
+            assert got == {i: whole[i] for i in chosen}, (depth, chosen)
+            smaller += len(cols.loan_ids) < len(everything.loan_ids)
+    assert smaller > 0

@@ -561,6 +561,7 @@ def explain_entries(
     *,
     max_paths: int | None = None,
     diagnose: bool = True,
+    memo: FactMemo | None = None,
 ) -> list[Explanation]:
     """:func:`explain` of each of ``entries``, in their order, the same explanations.
 
@@ -568,7 +569,9 @@ def explain_entries(
     facts they fetch (:class:`~spillover.engines.ties.FactMemo`): the neighbourhood of
     every person and phone they list comes first, in one request, and each later fact
     is fetched once, not once per entry (the owners of a number reassigned 2,000 times
-    each fetched its 2,000 loans again).
+    each fetched its 2,000 loans again). ``memo``: facts kept already (by
+    :func:`~spillover.engines.around.reachable_columns` of the same entries, say), used
+    instead of that first request.
 
     >>> from spillover import open_folder, examples
     >>> backend = open_folder(examples.jiang_case_path())
@@ -577,7 +580,8 @@ def explain_entries(
     ['spillover', 'spillover']
     """
     policy = policy or default_policy()
-    memo = fact_memo(backend, entries)
+    if memo is None:
+        memo = fact_memo(backend, entries)
     return [
         explain(backend, e, policy, max_paths=max_paths, diagnose=diagnose, memo=memo)
         for e in entries

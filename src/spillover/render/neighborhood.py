@@ -35,10 +35,12 @@ import numpy as np
 import pyarrow as pa
 
 from ..data.outputs import check_outside, check_parent_folder
+from ..engines.around import reachable_columns
 from ..engines.batch import CodedGraph, Index
 from ..engines.batch import rows as pass_rows
 from ..engines.batch.audit import audit_entries
 from ..engines.search import explain_entries
+from ..engines.ties import FactMemo
 from ..errors import NotFoundError, OptionError, SpilloverError
 from ..facts.graph import GraphBackend
 from ..facts.model import (
@@ -463,10 +465,11 @@ def _finish(b: _Builder, start: str, hops: int) -> Neighborhood:
             since=_day(s.since),
         )
     shown = [split_ref(n)[1] for n in kept if n.startswith("entry:")]
-    b.scores = _pass_scores(b, shown)
-    # the rest explained, sharing their facts (on Neo4j: one neighbourhood for them all)
+    memo = FactMemo() if backend.round_trips else None
+    b.scores = _pass_scores(b, shown, memo)
+    # the rest explained, sharing their facts (on Neo4j: those the pass's read kept)
     rest = [b.entries[e] for e in shown if e not in b.scores]
-    for x in explain_entries(backend, rest, b.policy, max_paths=1):
+    for x in explain_entries(backend, rest, b.policy, max_paths=1, memo=memo):
         b.scores[x.entry.entry_id or ""] = (
             x.contamination,
             x.verdict.value,
@@ -497,20 +500,29 @@ def _finish(b: _Builder, start: str, hops: int) -> Neighborhood:
     )
 
 
-def _pass_scores(b: _Builder, entry_ids: list[str]) -> dict[str, tuple[float, str, str]]:
+def _pass_scores(
+    b: _Builder, entry_ids: list[str], memo: FactMemo | None
+) -> dict[str, tuple[float, str, str]]:
     """The contamination, verdict and reason codes of the entries ``entry_ids`` from one
-    batch pass restricted to them (:func:`~spillover.engines.batch.audit.audit_entries`),
-    on an embedded backend (its index when built under the view's policy): one
-    :func:`~spillover.engines.search.explain` per entry costs a search of the whole hub
-    each (a phone reassigned 4,000 times: 249 entries, 11 s). The pass and ``explain``
-    give the same rows (tests/test_audit_pass.py); an entry without a path is left out
-    (``explain`` adds its diagnosis to the codes, the pass does not). None on Neo4j,
-    where the pass would read the whole graph for one view."""
-    if b.backend.round_trips or not entry_ids:
+    batch pass restricted to them (:func:`~spillover.engines.batch.audit.audit_entries`):
+    one :func:`~spillover.engines.search.explain` per entry costs a search of the whole
+    hub each (a phone reassigned 4,000 times: 249 entries, 11 s). On an embedded backend
+    the pass runs over its index (when built under the view's policy); on Neo4j, where
+    the pass would read the whole graph for one view, over the facts these entries can
+    reach (:func:`~spillover.engines.around.reachable_columns`, kept in ``memo`` for the
+    explanations after it). The pass and ``explain`` give the same rows
+    (tests/test_audit_pass.py); an entry without a path is left out (``explain`` adds
+    its diagnosis to the codes, the pass does not)."""
+    if not entry_ids:
         return {}
-    built = getattr(b.backend, "index", None)
-    ix = built if isinstance(built, CodedGraph) and built.policy == b.policy else None
-    ix = ix or Index(b.backend.columns(), b.policy)
+    ix: CodedGraph | None
+    if b.backend.round_trips:
+        listed = [b.entries[e] for e in entry_ids]
+        ix = Index(reachable_columns(b.backend, listed, b.policy, memo), b.policy)
+    else:
+        built = getattr(b.backend, "index", None)
+        ix = built if isinstance(built, CodedGraph) and built.policy == b.policy else None
+        ix = ix or Index(b.backend.columns(), b.policy)
     in_order = string_array(ix.cols.entry_ids).take(pa.array(ix.codes.entry_order))
     found = codes_in(in_order, entry_ids)
     rows = np.unique(found[found >= 0])
