@@ -31,29 +31,10 @@ from ..facts.columns import Columns, columns_from_facts
 from ..facts.graph import GraphBackend
 from ..facts.model import APPLICANT, Entry, LinkRole, Loan, LoanLink, Match, SubjectKind
 from ..policy import Policy, default_policy
+from .search import with_sources
 from .ties import FactMemo
 
-__all__ = ["reachable_columns", "with_sources"]
-
-
-def with_sources(backend: GraphBackend, entries: Sequence[Entry]) -> list[Entry]:
-    """``entries`` (recorded ones), then every entry they were copied from, directly or
-    through other copies, whatever the days (one ``entries`` call per step of the
-    longest chain).
-
-    >>> from spillover import open_folder, examples
-    >>> backend = open_folder(examples.jiang_case_path())
-    >>> copy = backend.entries(["E-QT-J"])["E-QT-J"]
-    >>> [e.entry_id for e in with_sources(backend, [copy])]
-    ['E-QT-J', 'E-TY-J', 'E-QC-PH']
-    """
-    found = {e.entry_id: e for e in entries if e.entry_id is not None}
-    wanted = {e.copied_from for e in found.values() if e.copied_from} - found.keys()
-    while wanted:
-        got = backend.entries(sorted(x for x in wanted if x is not None))
-        found.update(got)
-        wanted = {e.copied_from for e in got.values() if e.copied_from} - found.keys()
-    return list(found.values())
+__all__ = ["reachable_columns"]
 
 
 def reachable_columns(
@@ -79,6 +60,7 @@ def reachable_columns(
     policy = policy or default_policy()
     memo = memo if memo is not None else FactMemo()
     listed = with_sources(backend, entries)
+    memo.entries.update((e.entry_id, e) for e in listed if e.entry_id is not None)
     records = sorted({e.subject for e in listed if e.subject_kind == SubjectKind.RECORD})
     matches = backend.matches(records) if records else {}
     persons = list(

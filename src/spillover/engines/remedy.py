@@ -309,7 +309,8 @@ def _entry_paths(
     """Every tie walk (up to ``policy.max_loans`` loans) from the subject to an origin that
     reaches the listing in time, with the entry's copy chain and the sharing agreements
     (``memo``: the facts fetched for the entry's explanation on Neo4j)."""
-    paths = _EntryPaths(entry, copy_chain(entry, backend), backend.sharing(), [])
+    known = memo.entries if memo is not None else None
+    paths = _EntryPaths(entry, copy_chain(entry, backend, known=known), backend.sharing(), [])
     start = _walk_start(backend, entry)
     if start is None:
         return paths  # an unresolved record: no path

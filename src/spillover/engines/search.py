@@ -106,6 +106,7 @@ __all__ = [
     "proposed_entry",
     "route_steps",
     "step_match",
+    "with_sources",
 ]
 
 
@@ -127,22 +128,49 @@ class Reach:
 
 
 def copy_chain(
-    entry: Entry, backend: GraphBackend, *, ignore_dates: bool = False
+    entry: Entry,
+    backend: GraphBackend,
+    *,
+    ignore_dates: bool = False,
+    known: Mapping[str, Entry] | None = None,
 ) -> tuple[Entry, ...]:
     """``entry`` and the entries it was copied from, as long as every copy is in time
     (``ignore_dates``: whatever their days, as the diagnosis of an unexplained entry
-    asks)."""
+    asks). ``known``: entries by id fetched already (:func:`with_sources`), the backend
+    asked only for the others."""
     chain = [entry]
     current = entry
     seen = {entry.entry_id}
     while current.copied_from is not None and current.copied_from not in seen:
-        parent = backend.entries([current.copied_from]).get(current.copied_from)
+        source = current.copied_from
+        parent = known[source] if known and source in known else None
+        parent = parent or backend.entries([source]).get(source)
         if parent is None or (not ignore_dates and parent.listed_at > current.listed_at):
             break
         chain.append(parent)
         seen.add(parent.entry_id)
         current = parent
     return tuple(chain)
+
+
+def with_sources(backend: GraphBackend, entries: Sequence[Entry]) -> list[Entry]:
+    """``entries`` (recorded ones), then every entry they were copied from, directly or
+    through other copies, whatever the days (one ``entries`` call per step of the
+    longest chain).
+
+    >>> from spillover import open_folder, examples
+    >>> backend = open_folder(examples.jiang_case_path())
+    >>> copy = backend.entries(["E-QT-J"])["E-QT-J"]
+    >>> [e.entry_id for e in with_sources(backend, [copy])]
+    ['E-QT-J', 'E-TY-J', 'E-QC-PH']
+    """
+    found = {e.entry_id: e for e in entries if e.entry_id is not None}
+    wanted = {e.copied_from for e in found.values() if e.copied_from} - found.keys()
+    while wanted:
+        got = backend.entries(sorted(x for x in wanted if x is not None))
+        found.update(got)
+        wanted = {e.copied_from for e in got.values() if e.copied_from} - found.keys()
+    return list(found.values())
 
 
 def compute_reach(
@@ -281,7 +309,8 @@ def explain(
     """
     policy = policy or default_policy()
     proposed = entry.entry_id is None
-    chain = (entry,) if proposed else copy_chain(entry, backend)
+    known = memo.entries if memo is not None else None
+    chain = (entry,) if proposed else copy_chain(entry, backend, known=known)
     sharing = backend.sharing()
     reach = compute_reach(chain, sharing)
     statuses = policy.origin_statuses
@@ -310,7 +339,7 @@ def explain(
     result = score(paths[0].responsibility if paths else None, policy)
     codes = _codes(paths)
     if not paths and diagnose:
-        loose_chain = copy_chain(entry, backend, ignore_dates=True)
+        loose_chain = copy_chain(entry, backend, ignore_dates=True, known=known)
         codes += (_diagnose(facts, entry, loose_chain, sharing, policy, subject_kind, subject),)
     matches.update(_path_matches(backend, paths, set(matches)))
     total = (
@@ -590,11 +619,14 @@ def explain_entries(
 
 def fact_memo(backend: GraphBackend, entries: Sequence[Entry]) -> FactMemo | None:
     """On a backend where each call is a round trip, a :class:`FactMemo` holding the
-    neighbourhood of every person and phone ``entries`` list (one request), for their
-    explanations to share; None on the others (their facts are in memory already)."""
+    neighbourhood of every person and phone ``entries`` list (one request) and every
+    entry their copy chains lead to (:func:`with_sources`: a request per step of the
+    longest chain, not per step of each), for their explanations to share; None on the
+    others (their facts are in memory already)."""
     if not backend.round_trips or not entries:
         return None
     memo = FactMemo()
+    memo.entries.update((e.entry_id, e) for e in with_sources(backend, entries) if e.entry_id)
     persons = list(
         dict.fromkeys(e.subject for e in entries if e.subject_kind == SubjectKind.PERSON)
     )

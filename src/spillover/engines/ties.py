@@ -16,6 +16,7 @@ from datetime import date
 
 from ..facts.graph import GraphBackend
 from ..facts.model import (
+    Entry,
     FrontierFacts,
     Loan,
     PhonePeriod,
@@ -203,6 +204,9 @@ class FactMemo:
         self.uses: dict[str, tuple[PhoneUse, ...]] = {}  # number -> loans naming it
         #: display names a neighbourhood gave (a hint, as FrontierFacts.names)
         self.names: dict[str, str] = {}
+        #: entries by id: those explained and every entry they were copied from (their
+        #: copy chains, followed without a round trip per step)
+        self.entries: dict[str, Entry] = {}
 
     def unknown(self, persons: Iterable[str], phones: Iterable[str]) -> tuple[list[str], list[str]]:
         """The people and numbers of a frontier whose facts are not kept yet."""
