@@ -60,7 +60,7 @@ def reachable_columns(
     policy = policy or default_policy()
     memo = memo if memo is not None else FactMemo()
     listed = with_sources(backend, entries)
-    memo.entries.update((e.entry_id, e) for e in listed if e.entry_id is not None)
+    memo.keep_entries(listed)
     records = sorted({e.subject for e in listed if e.subject_kind == SubjectKind.RECORD})
     matches = backend.matches(records) if records else {}
     persons = list(

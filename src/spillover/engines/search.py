@@ -626,7 +626,7 @@ def fact_memo(backend: GraphBackend, entries: Sequence[Entry]) -> FactMemo | Non
     if not backend.round_trips or not entries:
         return None
     memo = FactMemo()
-    memo.entries.update((e.entry_id, e) for e in with_sources(backend, entries) if e.entry_id)
+    memo.keep_entries(with_sources(backend, entries))
     persons = list(
         dict.fromkeys(e.subject for e in entries if e.subject_kind == SubjectKind.PERSON)
     )

@@ -241,6 +241,11 @@ class FactMemo:
             self.periods[number] = tuple(periods.get(number, ()))
             self.uses[number] = tuple(uses.get(number, ()))
 
+    def keep_entries(self, entries: Iterable[Entry]) -> None:
+        """Keep recorded entries by id (``entries``: the copy chains' steps, read by
+        :func:`~spillover.engines.search.copy_chain` without a round trip each)."""
+        self.entries.update((e.entry_id, e) for e in entries if e.entry_id is not None)
+
     def keep_neighbourhood(self, around: FrontierFacts, phones: Collection[str]) -> None:
         """Keep a neighbourhood (:meth:`GraphBackend.neighbourhood` of ``phones`` and some
         people): everything about the people it covers and the numbers asked for."""
