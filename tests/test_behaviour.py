@@ -519,13 +519,12 @@ def test_the_entries_on_a_subject_are_found_by_their_subjects(graph, seed, monke
 def _pass_rows(ix, entry_ids: list[str], policy) -> dict[str, dict]:
     """The batch pass's audit rows of ``entry_ids`` over the index ``ix``, by entry id."""
     import numpy as np
-    import pyarrow as pa
 
     from spillover.engines.batch import rows
     from spillover.engines.batch.audit import audit_entries
-    from spillover.facts.phonecodes import codes_in, string_array
+    from spillover.facts.phonecodes import codes_in
 
-    in_order = string_array(ix.cols.entry_ids).take(pa.array(ix.codes.entry_order))
+    in_order = ix.entry_ids_by_code()
     found = codes_in(in_order, entry_ids)
     assert (found >= 0).all()
     wanted = set(entry_ids)

@@ -11,7 +11,6 @@ import dataclasses
 import random
 from datetime import timedelta
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -143,7 +142,7 @@ def _spark_rescore(spark, before, rows_old, after):
         rescored = {r["entry_id"] for r in got.rescored.collect()}
     # nothing of the re-audit is left in the session (the tests share one)
     assert _left_behind(spark, held) == {}
-    ids = string_array(after.cols.entry_ids).take(pa.array(after.codes.entry_order)).to_pylist()
+    ids = after.entry_ids_by_code().to_pylist()
     numpy = {ids[i] for i in affected_entries(after, fact_changes(cols, after.cols))}
     copied = string_array(after.cols.entry_copied_from).to_pylist()
     sources = dict(zip(string_array(after.cols.entry_ids).to_pylist(), copied, strict=True))

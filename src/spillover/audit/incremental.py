@@ -26,15 +26,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import pyarrow as pa
-
 from ..engines.batch import CodedGraph, Columns
 from ..engines.batch import rows as kernel_rows
 from ..engines.batch.audit import audit_entries
 from ..engines.batch.incremental import entries_to_reaudit
 from ..engines.search import explain_entries
 from ..facts.graph import GraphBackend
-from ..facts.phonecodes import string_array
 from ..policy import Policy, default_policy
 from .rows import audit_row
 
@@ -63,9 +60,7 @@ def reaudit_rows(
     policy = policy or default_policy()
     rows = entries_to_reaudit(before, after)
     # in entry_id order (the index's), as the audit lists them
-    ids: list[str] = (
-        string_array(after.cols.entry_ids).take(pa.array(after.codes.entry_order)).to_pylist()
-    )
+    ids: list[str] = after.entry_ids_by_code().to_pylist()
     fresh: dict[str, AuditRow]
     if backend is None:
         result = audit_entries(after, rows)

@@ -32,7 +32,6 @@ from typing import Any, cast
 
 import networkx as nx
 import numpy as np
-import pyarrow as pa
 
 from ..data.outputs import check_outside, check_parent_folder
 from ..engines.around import reachable_columns
@@ -55,7 +54,7 @@ from ..facts.model import (
     ref,
     split_ref,
 )
-from ..facts.phonecodes import codes_in, string_array
+from ..facts.phonecodes import codes_in
 from ..facts.phones import display_phone
 from ..files.write import atomic_file
 from ..policy import Policy, default_policy
@@ -523,7 +522,7 @@ def _pass_scores(
         built = getattr(b.backend, "index", None)
         ix = built if isinstance(built, CodedGraph) and built.policy == b.policy else None
         ix = ix or Index(b.backend.columns(), b.policy)
-    in_order = string_array(ix.cols.entry_ids).take(pa.array(ix.codes.entry_order))
+    in_order = ix.entry_ids_by_code()
     found = codes_in(in_order, entry_ids)
     rows = np.unique(found[found >= 0])
     return {

@@ -30,10 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from ...engines.batch import CodedGraph, Columns
-from ...facts.phonecodes import string_array
 from ...facts.phones import DEFAULT_REGION
 from ...policy import Policy, default_policy
 from ..rows import AUDIT_COLUMNS
@@ -176,9 +173,7 @@ def reaudit_spark(
     its rows collected: the audit rows of the new version by entry id, in id order."""
     policy = policy or default_policy()
     cols_a = before.cols if isinstance(before, CodedGraph) else before
-    ids: list[str] = (
-        string_array(after.cols.entry_ids).take(pa.array(after.codes.entry_order)).to_pylist()
-    )
+    ids: list[str] = after.entry_ids_by_code().to_pylist()
     old = spark.createDataFrame(
         [tuple(r[c] for c in AUDIT_COLUMNS) for r in rows_before.values()], AUDIT_SCHEMA
     )

@@ -370,12 +370,8 @@ def _same_universe(a: CodedGraph, b: CodedGraph) -> bool:
         and a.phones.texts is None
         and b.phones.texts is None
         and np.array_equal(a.phones.keys, b.phones.keys)
-        and _sorted_entries(a).equals(_sorted_entries(b))
+        and a.entry_ids_by_code().equals(b.entry_ids_by_code())
     )
-
-
-def _sorted_entries(ix: CodedGraph) -> pa.Array:
-    return string_array(ix.cols.entry_ids).take(pa.array(ix.codes.entry_order))
 
 
 def _group_changed(
@@ -483,7 +479,7 @@ def index_changes(a: CodedGraph, b: CodedGraph) -> FactChanges:
         persons=b.persons.take(pa.array(persons, pa.int64())),
         phones=pa.array([b.phones.text(int(c)) for c in phones], pa.string()),
         loans=b.loans.take(pa.array(np.nonzero(loan)[0], pa.int64())),
-        entries=_sorted_entries(b).filter(pa.array(entry)),
+        entries=b.entry_ids_by_code().filter(pa.array(entry)),
         platforms=_forward(a.cols, b.cols, _nonempty(_both(a.cols, b.cols, "share_to", share))),
         codes=(persons, phones, np.nonzero(loan)[0]),
     )

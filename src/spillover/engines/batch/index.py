@@ -125,6 +125,11 @@ class CodedGraph:
         no_columns: dict[str, Any] = {n: _emptied(getattr(cols, n)) for n in BUILD_ONLY_COLUMNS}
         self.cols = replace(cols, codes=codes, **no_columns)
 
+    def entry_ids_by_code(self) -> pa.Array:
+        """The entry ids by entry code, that is in id order (the pass's entry ``i`` is
+        ``entry_ids_by_code()[i]``; an audit lists its rows so)."""
+        return string_array(self.cols.entry_ids).take(pa.array(self.codes.entry_order))
+
     # -- the build, step by step ----------------------------------------------------------
 
     def _build_codes(self, cols: Columns, codes: Codes) -> None:
