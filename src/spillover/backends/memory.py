@@ -255,9 +255,11 @@ class MemoryBackend:
     ) -> FrontierFacts:
         own_loans: list[Loan] = []
         numbers = set(phones)
+        bounded = until != date.max  # date.max: every loan (no filter to run)
         for person in persons:
+            mine = self._own.get(person, ())
             own_loans.extend(
-                loan for loan in self._own.get(person, ()) if loan_in_time(loan.applied_at, until)
+                (loan for loan in mine if loan_in_time(loan.applied_at, until)) if bounded else mine
             )
             numbers |= self._owned.get(person, set())
         uses: list[PhoneUse] = []
@@ -266,8 +268,11 @@ class MemoryBackend:
             if phone not in self._phones:
                 continue
             periods.extend(self.data.phone_periods.get(phone, ()))
+            named = self._uses.get(phone, ())
             uses.extend(
-                use for use in self._uses.get(phone, ()) if loan_in_time(use.loan.applied_at, until)
+                (use for use in named if loan_in_time(use.loan.applied_at, until))
+                if bounded
+                else named
             )
         return FrontierFacts(tuple(periods), tuple(own_loans), tuple(uses))
 

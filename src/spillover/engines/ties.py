@@ -10,7 +10,7 @@ naming a phone they owned on the application day.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -165,16 +165,24 @@ def person_ties(found: FrontierFacts) -> dict[str, list[PersonTie]]:
     their own loans, then the loans naming a phone they owned on the application day (not
     as the loan's borrower), each in the answer's order. :func:`count_paths` and the
     remedy's walks (:mod:`spillover.engines.remedy`) step with these."""
-    periods = owner_periods(found.periods)
     ties: dict[str, list[PersonTie]] = {}
+    for person, loan, use, held in _each_tie(found):
+        ties.setdefault(person, []).append(PersonTie(loan, use, held))
+    return ties
+
+
+def _each_tie(
+    found: FrontierFacts,
+) -> Iterator[tuple[str, Loan, PhoneUse | None, PhonePeriod | None]]:
+    """Each tie of :func:`person_ties` as ``(person, loan, use, period)``, in its order."""
     for loan in found.own_loans:
-        ties.setdefault(loan.borrower_id, []).append(PersonTie(loan))
+        yield loan.borrower_id, loan, None, None
+    periods = owner_periods(found.periods)
     for use in found.uses:
         held = periods.get(use.phone, _NO_PERIODS).on(use.loan.applied_at)
         owner = held.owner_id if held else None
         if owner is not None and owner != use.loan.borrower_id:
-            ties.setdefault(owner, []).append(PersonTie(use.loan, use, held))
-    return ties
+            yield owner, use.loan, use, held
 
 
 class FactMemo:
@@ -289,6 +297,8 @@ class ExplanationFacts:
         #: facts kept from earlier explanations of the same run (several entries), if any
         self.memo = memo
         self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], FrontierFacts] = {}
+        #: the same, bounded by a day (the search and the count of paths ask alike)
+        self.bounded: dict[tuple[tuple[tuple[str, ...], tuple[str, ...]], date], FrontierFacts] = {}
         self.around: FrontierFacts | None = None
         self.around_phones: frozenset[str] = frozenset()
 
@@ -305,6 +315,9 @@ class ExplanationFacts:
         (and, with a :class:`FactMemo`, each person and phone once over several
         explanations)."""
         key = (tuple(persons), tuple(phones))
+        bounded = self.bounded.get((key, until))
+        if bounded is not None:
+            return bounded
         full = self.seen.get(key)
         if full is None and self.memo is not None:
             new_persons, new_phones = self.memo.unknown(persons, phones)
@@ -316,11 +329,13 @@ class ExplanationFacts:
         self.seen[key] = full
         if until == date.max:
             return full
-        return FrontierFacts(
+        bounded = FrontierFacts(
             full.periods,
             tuple(loan for loan in full.own_loans if loan_in_time(loan.applied_at, until)),
             tuple(use for use in full.uses if loan_in_time(use.loan.applied_at, until)),
         )
+        self.bounded[(key, until)] = bounded
+        return bounded
 
     def _fetch(self, persons: list[str], phones: list[str]) -> FrontierFacts:
         """The facts of a frontier from the neighbourhood when it covers it, else from
@@ -401,10 +416,12 @@ def find_ties(
             now = periods.get(subject, _NO_PERIODS).on(listing_day)
             search.subject_owner_now = now.owner_id if now else None
         reached: _Reached = {}
+        # on the last layer a loan matters only as an origin: no walk goes on from it
+        last = layer == policy.max_loans
         _from_people(
-            search, facts, periods, layer == 1 and subject_kind == SubjectKind.PERSON, reached
+            search, facts, periods, layer == 1 and subject_kind == SubjectKind.PERSON, last, reached
         )
-        _from_phones(search, facts, periods, reached)
+        _from_phones(search, facts, periods, last, reached)
         search.persons, search.phones = _to_borrowers(search, reached, layer), {}
     return search.origins
 
@@ -439,14 +456,16 @@ def _from_people(
     facts: FrontierFacts,
     periods: dict[str, OwnerPeriods],
     subject_layer: bool,
+    last: bool,
     reached: _Reached,
 ) -> None:
     """Ties from the frontier people: their own loans (``subject_layer``: the subject's
-    own, OWN_DEFAULT), then loans naming a phone they owned on the application day."""
-    policy = search.policy
+    own, OWN_DEFAULT), then loans naming a phone they owned on the application day
+    (``last``: the last layer, where only origin loans are offered)."""
+    policy, is_origin = search.policy, search.is_origin
     for loan in facts.own_loans:
         base = search.persons.get(loan.borrower_id)
-        if base is None:
+        if base is None or (last and not is_origin(loan)):
             continue
         kind = loan_kind(subject=subject_layer)
         person_node = ref("person", loan.borrower_id)
@@ -461,6 +480,8 @@ def _from_people(
         _offer(reached, base.tie(loan, "", "", match, step), loan)
     for use in facts.uses:
         loan = use.loan
+        if last and not is_origin(loan):
+            continue
         period = periods.get(use.phone, _NO_PERIODS).on(loan.applied_at)
         if period is None or period.owner_id is None or period.owner_id == loan.borrower_id:
             continue
@@ -490,14 +511,18 @@ def _from_phones(
     search: _TieSearch,
     facts: FrontierFacts,
     periods: dict[str, OwnerPeriods],
+    last: bool,
     reached: _Reached,
 ) -> None:
-    """Ties from a phone subject to the loans naming it (first layer only)."""
+    """Ties from a phone subject to the loans naming it (first layer only; ``last``:
+    it is the last, where only origin loans are offered)."""
     for use in facts.uses:
         base = search.phones.get(use.phone)
         if base is None:
             continue
         loan = use.loan
+        if last and not search.is_origin(loan):
+            continue
         period = periods.get(use.phone, _NO_PERIODS).on(loan.applied_at)
         owner = period.owner_id if period else None
         now = search.subject_owner_now
@@ -601,10 +626,14 @@ def count_paths(
         states = {(subject, frozenset({subject})): 1}
     while states and depth < policy.max_loans:
         nxt = {}
-        ties = person_ties(facts.expand(sorted({person for person, _ in states}), [], until))
+        loans: dict[str, list[Loan]] = {}
+        for person, loan, _, _ in _each_tie(
+            facts.expand(sorted({person for person, _ in states}), [], until)
+        ):
+            loans.setdefault(person, []).append(loan)
         for (person, visited), walks in states.items():
-            for tie in ties.get(person, ()):
-                reached(tie.loan, depth + 1, visited, walks)
+            for loan in loans.get(person, ()):
+                reached(loan, depth + 1, visited, walks)
         states, depth = nxt, depth + 1
     return total
 
