@@ -564,6 +564,16 @@ class Neo4jBackend:
 
     @staticmethod
     def _frontier_facts(record: neo4j.Record) -> FrontierFacts:
+        # a loan comes once per number it names and once more as an own loan: each is
+        # built once (one answer reads every copy in the same transaction)
+        built: dict[str, Loan] = {}
+
+        def loan_of(props: Mapping[str, Any]) -> Loan:
+            loan = built.get(props["id"])
+            if loan is None:
+                loan = built[props["id"]] = loan_from(props)
+            return loan
+
         return FrontierFacts(
             periods=tuple(
                 PhonePeriod(
@@ -575,10 +585,8 @@ class Neo4jBackend:
                 )
                 for p in record["periods"]
             ),
-            own_loans=tuple(loan_from(p) for p in record["own_loans"]),
-            uses=tuple(
-                PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]
-            ),
+            own_loans=tuple(loan_of(p) for p in record["own_loans"]),
+            uses=tuple(PhoneUse(u["phone"], u["role"], loan_of(u["loan"])) for u in record["uses"]),
         )
 
     def _pages(self, name: str, key: str, page: int = 10_000) -> Iterator[neo4j.Record]:
