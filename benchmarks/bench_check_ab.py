@@ -20,11 +20,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_service import proposals
+from bench_service import check_args, proposals
 
 
 def runner(package: str, folder: Path, calls: int, explain: bool) -> Callable[[], None]:
@@ -47,14 +46,7 @@ def runner(package: str, folder: Path, calls: int, explain: bool) -> Callable[[]
 
         def go() -> None:
             for b in bodies:
-                search.check(
-                    graph,
-                    b["platform_id"],
-                    b["subject"]["kind"],
-                    b["subject"]["id"],
-                    date.fromisoformat(b["listed_at"]),
-                    policy,
-                )
+                search.check(graph, *check_args(b), policy)
 
     go()  # warm
     return go
@@ -76,7 +68,7 @@ def main() -> None:
         for package, src in (("spill_a", args.a), ("spill_b", args.b)):
             shutil.copytree(src / "spillover", root / package)
         sys.path.insert(0, str(root))
-        runs = {
+        runs: dict[str, tuple[Callable[[], None], list[float]]] = {
             p: (runner(p, args.data, args.calls, args.explain), []) for p in ("spill_a", "spill_b")
         }
         for _ in range(args.rounds):

@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def check_args(body: dict[str, Any]) -> tuple[str, str, str, date]:
+    """A proposal's arguments to the library's ``check`` (after the graph, before the
+    policy): platform, subject kind, subject, listing day."""
+    return (
+        body["platform_id"],
+        body["subject"]["kind"],
+        body["subject"]["id"],
+        date.fromisoformat(body["listed_at"]),
+    )
 
 
 def proposals(folder: Path, n: int, seed: int) -> list[dict[str, Any]]:
@@ -321,7 +333,6 @@ def main() -> None:
 def library_floor(folder: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     """The library's own check over the same proposals, in this process, one after the
     other (the service's floor): p50, p99, checks per second of one core."""
-    from datetime import date
 
     from spillover.backends.memory import MemoryBackend
     from spillover.connect import read_dataset
@@ -335,14 +346,7 @@ def library_floor(folder: Path, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     for b in bodies:
         c = time.process_time()
         t = time.perf_counter()
-        check(
-            graph,
-            b["platform_id"],
-            b["subject"]["kind"],
-            b["subject"]["id"],
-            date.fromisoformat(b["listed_at"]),
-            policy,
-        )
+        check(graph, *check_args(b), policy)
         times.append(time.perf_counter() - t)
         if len(times) > len(bodies) // 10:
             cpu += time.process_time() - c
