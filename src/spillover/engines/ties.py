@@ -273,6 +273,10 @@ class FactMemo:
         )
 
 
+#: a frontier as asked for: its people and its numbers
+_Frontier = tuple[tuple[str, ...], tuple[str, ...]]
+
+
 class ExplanationFacts:
     """The graph facts of one explanation, fetched in as few round trips as possible.
 
@@ -296,9 +300,9 @@ class ExplanationFacts:
         self.platforms = sorted(platforms)
         #: facts kept from earlier explanations of the same run (several entries), if any
         self.memo = memo
-        self.seen: dict[tuple[tuple[str, ...], tuple[str, ...]], FrontierFacts] = {}
+        self.seen: dict[_Frontier, FrontierFacts] = {}
         #: the same, bounded by a day (the search and the count of paths ask alike)
-        self.bounded: dict[tuple[tuple[tuple[str, ...], tuple[str, ...]], date], FrontierFacts] = {}
+        self.bounded: dict[tuple[_Frontier, date], FrontierFacts] = {}
         self.around: FrontierFacts | None = None
         self.around_phones: frozenset[str] = frozenset()
 
@@ -411,19 +415,29 @@ def find_ties(
         if not search.persons and not search.phones:
             break
         facts: FrontierFacts = backend.expand(sorted(search.persons), sorted(search.phones), until)
+        if layer == policy.max_loans:
+            # on the last layer a loan matters only as an origin: no walk goes on from it
+            facts = _origins_only(facts, is_origin)
         periods = owner_periods(facts.periods)
         if layer == 1 and subject_kind == SubjectKind.PHONE and listing_day is not None:
             now = periods.get(subject, _NO_PERIODS).on(listing_day)
             search.subject_owner_now = now.owner_id if now else None
         reached: _Reached = {}
-        # on the last layer a loan matters only as an origin: no walk goes on from it
-        last = layer == policy.max_loans
         _from_people(
-            search, facts, periods, layer == 1 and subject_kind == SubjectKind.PERSON, last, reached
+            search, facts, periods, layer == 1 and subject_kind == SubjectKind.PERSON, reached
         )
-        _from_phones(search, facts, periods, last, reached)
+        _from_phones(search, facts, periods, reached)
         search.persons, search.phones = _to_borrowers(search, reached, layer), {}
     return search.origins
+
+
+def _origins_only(facts: FrontierFacts, is_origin: Callable[[Loan], bool]) -> FrontierFacts:
+    """``facts`` with only the loans that may originate the listing (owner periods kept)."""
+    return FrontierFacts(
+        facts.periods,
+        tuple(loan for loan in facts.own_loans if is_origin(loan)),
+        tuple(use for use in facts.uses if is_origin(use.loan)),
+    )
 
 
 def _start_search(
@@ -456,16 +470,14 @@ def _from_people(
     facts: FrontierFacts,
     periods: dict[str, OwnerPeriods],
     subject_layer: bool,
-    last: bool,
     reached: _Reached,
 ) -> None:
     """Ties from the frontier people: their own loans (``subject_layer``: the subject's
-    own, OWN_DEFAULT), then loans naming a phone they owned on the application day
-    (``last``: the last layer, where only origin loans are offered)."""
-    policy, is_origin = search.policy, search.is_origin
+    own, OWN_DEFAULT), then loans naming a phone they owned on the application day."""
+    policy = search.policy
     for loan in facts.own_loans:
         base = search.persons.get(loan.borrower_id)
-        if base is None or (last and not is_origin(loan)):
+        if base is None:
             continue
         kind = loan_kind(subject=subject_layer)
         person_node = ref("person", loan.borrower_id)
@@ -480,8 +492,6 @@ def _from_people(
         _offer(reached, base.tie(loan, "", "", match, step), loan)
     for use in facts.uses:
         loan = use.loan
-        if last and not is_origin(loan):
-            continue
         period = periods.get(use.phone, _NO_PERIODS).on(loan.applied_at)
         if period is None or period.owner_id is None or period.owner_id == loan.borrower_id:
             continue
@@ -511,18 +521,14 @@ def _from_phones(
     search: _TieSearch,
     facts: FrontierFacts,
     periods: dict[str, OwnerPeriods],
-    last: bool,
     reached: _Reached,
 ) -> None:
-    """Ties from a phone subject to the loans naming it (first layer only; ``last``:
-    it is the last, where only origin loans are offered)."""
+    """Ties from a phone subject to the loans naming it (first layer only)."""
     for use in facts.uses:
         base = search.phones.get(use.phone)
         if base is None:
             continue
         loan = use.loan
-        if last and not search.is_origin(loan):
-            continue
         period = periods.get(use.phone, _NO_PERIODS).on(loan.applied_at)
         owner = period.owner_id if period else None
         now = search.subject_owner_now
