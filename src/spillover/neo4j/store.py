@@ -251,6 +251,20 @@ def loan_from(props: Mapping[str, Any]) -> Loan:
     )
 
 
+def _loans_once() -> Callable[[Mapping[str, Any]], Loan]:
+    """:func:`loan_from` for one answer, where a loan comes once per number it names (and
+    once more as an own loan): each is built once (every copy read in one transaction)."""
+    built: dict[str, Loan] = {}
+
+    def loan_of(props: Mapping[str, Any]) -> Loan:
+        loan = built.get(props["id"])
+        if loan is None:
+            loan = built[props["id"]] = loan_from(props)
+        return loan
+
+    return loan_of
+
+
 def entry_from(props: Mapping[str, Any]) -> Entry:
     """The :class:`Entry` of an ``Entry`` node's properties."""
     return Entry(
@@ -557,23 +571,15 @@ class Neo4jBackend:
         record = self._read(
             "surroundings", loans=list(dict.fromkeys(loans)), subjects=wanted, **ROLE_PARAMS
         )[0]
+        loan_of = _loans_once()
         return Surroundings(
-            tuple(PhoneUse(u["phone"], u["role"], loan_from(u["loan"])) for u in record["uses"]),
+            tuple(PhoneUse(u["phone"], u["role"], loan_of(u["loan"])) for u in record["uses"]),
             tuple(sorted((entry_from(e) for e in record["entries"]), key=_entry_key)),
         )
 
     @staticmethod
     def _frontier_facts(record: neo4j.Record) -> FrontierFacts:
-        # a loan comes once per number it names and once more as an own loan: each is
-        # built once (one answer reads every copy in the same transaction)
-        built: dict[str, Loan] = {}
-
-        def loan_of(props: Mapping[str, Any]) -> Loan:
-            loan = built.get(props["id"])
-            if loan is None:
-                loan = built[props["id"]] = loan_from(props)
-            return loan
-
+        loan_of = _loans_once()
         return FrontierFacts(
             periods=tuple(
                 PhonePeriod(
