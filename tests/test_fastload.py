@@ -197,6 +197,42 @@ def test_read_dataset_equals_the_exact_loader(tmp_path, exact_calls):
     assert fastload.read_dataset(folder) == load_folder(folder)
 
 
+def test_a_table_of_many_arrow_blocks_with_newlines_in_values(tmp_path, exact_calls):
+    """A table larger than Arrow's CSV block (1 MiB), its rows in several blocks read on
+    several threads, a third of its names quoted and holding a newline and a comma (a
+    block ends inside one): the same dataset as the exact loader."""
+    folder = tmp_path / "big"
+    generate(300, 2, folder)
+    with (folder / "people.csv").open(newline="", encoding="utf-8") as handle:
+        header, *people = list(pycsv.reader(handle))
+    name = header.index("name")
+    for i in range(30_000):
+        row = list(people[i % len(people)])
+        row[header.index("person_id")] = f"X{i:07d}"
+        row[name] = f"Name {i}\nsecond line, {i}" if i % 3 == 1 else f"Name {i} {'x' * 50}"
+        row[header.index("id_number")] = ""
+        people.append(row)
+    with (folder / "people.csv").open("w", newline="", encoding="utf-8") as handle:
+        pycsv.writer(handle).writerows([header, *people])
+    assert (folder / "people.csv").stat().st_size > 2 * 1024 * 1024
+    data = fastload.read_dataset(folder)
+    assert exact_calls == []  # read by Arrow, block by block
+    assert data == load_folder(folder)
+    assert data.people["X0000097"].name == "Name 97\nsecond line, 97"
+
+
+def test_no_reading_thread_is_left_behind(tmp_path):
+    """The tables read ahead on a thread of their own: none is left running, whether the
+    folder loads or is handed to the exact loader (a table the fast path refuses)."""
+    import threading
+
+    folder = random_scenario(2).write(tmp_path / "d")
+    fastload.read_columns(folder)
+    (folder / "sharing.csv").write_bytes(b"\xef\xbb\xbf" + (folder / "sharing.csv").read_bytes())
+    fastload.read_columns(folder)
+    assert not [t for t in threading.enumerate() if t.name.startswith("spillover-read-ahead")]
+
+
 def _shuffled_rows(folder: Path, seed: int) -> None:
     """Every table of ``folder`` with its rows in a random order (the ids unsorted)."""
     rng = random.Random(seed)
@@ -279,6 +315,42 @@ def test_phone_codes_keep_text_that_is_not_e164():
     assert [phones.text(i) for i in range(len(phones))] == sorted(set(values))
     assert [phones.text(int(c)) for c in codes] == values
     assert phones.codes(pa.array(["p-1", "x"])).tolist() == [sorted(set(values)).index("p-1"), -1]
+
+
+@pytest.mark.parametrize(
+    ("widths", "rows", "hashed"),
+    [
+        ((13,), 1000, False),  # one width, a span that packs: one sort of (steps, row)
+        ((1,), 1000, False),
+        ((15,), 1000, False),  # the widest span (50 bits) and 10 bits of rows: packs
+        ((15,), 9000, True),  # ... and 14 bits of rows: too wide, the hash
+        ((11, 13), 1000, True),  # two widths: the hash
+    ],
+)
+def test_phone_codes_are_the_numbers_text_order_whichever_way_found(
+    monkeypatch, widths, rows, hashed
+):
+    """The packed sort and the dictionary encoding give the same codes: each number's
+    place among the distinct numbers in text order."""
+    encoded = []
+    original = pa.compute.dictionary_encode
+    monkeypatch.setattr(
+        pa.compute, "dictionary_encode", lambda *a, **k: encoded.append(1) or original(*a, **k)
+    )
+    rng = random.Random(rows + sum(widths))
+    pool = [
+        "+" + "".join(rng.choice("0123456789") for _ in range(rng.choice(widths)))
+        for _ in range(400)
+    ]
+    if widths == (15,):
+        pool += ["+" + "0" * 15, "+" + "9" * 15]  # the widest span
+    columns = [pool[-2:], *([rng.choice(pool) for _ in range(n)] for n in (rows * 7 // 10, 0))]
+    columns.append([rng.choice(pool) for _ in range(rows - sum(map(len, columns)))])
+    phones, codes = PhoneCodes.build([pa.array(c, pa.string()) for c in columns])
+    distinct = sorted({n for c in columns for n in c})
+    assert [phones.text(i) for i in range(len(phones))] == distinct
+    assert [c.tolist() for c in codes] == [[distinct.index(n) for n in c] for c in columns]
+    assert bool(encoded) == hashed
 
 
 def _rows_shuffled(columns: Any, seed: int) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv as pycsv
 import json
 from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -93,10 +94,6 @@ _LAST_DAY = date(MAX_YEAR, 12, 31).toordinal()
 #: general check looks at)
 _SPACE_BYTE = np.zeros(256, dtype=bool)
 _SPACE_BYTE[[ord(c) for c in SPACES if ord(c) < 0x80]] = True
-
-
-#: the largest CSV block Arrow reads at once (a bigger file: several blocks)
-_MAX_BLOCK = 1 << 30
 
 
 class _Fallback(Exception):
@@ -275,14 +272,15 @@ def _read(folder: Path, table: str) -> pa.Table | None:
         # duplicate, padded or oddly read column names: the exact loader names the problem
         _need(len(set(header)) == len(header) and all(h == h.strip() and h for h in header))
         types = {name: pa.string() for name in header}
-        # one block for the whole file (up to 1 GiB): each column one array, which the
-        # checks read in place (several blocks would be copied into one, column by column)
-        block = min(path.stat().st_size + 1, _MAX_BLOCK)
+        # Arrow's blocks parsed on every core (a quoted value may hold a newline, as in
+        # the exact loader), then each column made one array, once, which the checks
+        # read in place: on two cores about half the time of one block for the whole
+        # file, which one thread parsed (docs/benchmarks.md, session 47)
         out = csv.read_csv(
             path,
             convert_options=csv.ConvertOptions(column_types=types, strings_can_be_null=False),
-            read_options=csv.ReadOptions(block_size=block),
-        )
+            parse_options=csv.ParseOptions(newlines_in_values=True),
+        ).combine_chunks()
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError, StopIteration, pycsv.Error) as exc:
         raise _Fallback from exc
     _need(out.column_names == header)
@@ -549,32 +547,33 @@ def _fast(
     each loan's resolved borrower ("" for a record that resolves to no one: the loan
     stays out of the graph, :func:`_linked`)."""
     _need(folder.is_dir())
-    # one table at a time: each is read when a check first needs it and dropped (its
-    # text freed) once checked, so the text of only a few tables is held at once
-    tables = _Tables(folder, progress)
-    _tick(progress, 0)
-    extra: dict[str, pa.Array | np.ndarray] = {}
-    keys = _check_platforms_people(tables, extra)
-    tables.drop("people", "platforms")
-    periods = _check_phones(tables["phones"], region, keys)
-    tables.drop("phones")
-    _tick(progress, 1)
-    linkage = _check_linkage(tables, region, keys)
-    tables.drop("records", "matches")
-    _tick(progress, 2)
-    loans = _check_loans(tables["loans"], region, keys, extra)
-    if linkage is not None:
-        loans, linkage = _loan_records(tables["loans"], loans, linkage)
-    tables.drop("loans")
-    _tick(progress, 3)
-    entries = _check_entries(tables["blacklist"], region, keys, extra, linkage)
-    tables.drop("blacklist")
-    _tick(progress, 4)
-    links = _check_links(tables["loan_links"], region, loans)
-    tables.drop("loan_links")
-    _tick(progress, 5)
-    shares = _check_sharing(tables["sharing"], keys)
-    tables.drop("sharing")
+    # a table at a time: each is read when a check first needs it (or just before, while
+    # the one before it is checked) and dropped (its text freed) once checked, so the
+    # text of only a few tables is held at once
+    with _Tables(folder, progress) as tables:
+        _tick(progress, 0)
+        extra: dict[str, pa.Array | np.ndarray] = {}
+        keys = _check_platforms_people(tables, extra)
+        tables.drop("people", "platforms")
+        periods = _check_phones(tables["phones"], region, keys)
+        tables.drop("phones")
+        _tick(progress, 1)
+        linkage = _check_linkage(tables, region, keys)
+        tables.drop("records", "matches")
+        _tick(progress, 2)
+        loans = _check_loans(tables["loans"], region, keys, extra)
+        if linkage is not None:
+            loans, linkage = _loan_records(tables["loans"], loans, linkage)
+        tables.drop("loans")
+        _tick(progress, 3)
+        entries = _check_entries(tables["blacklist"], region, keys, extra, linkage)
+        tables.drop("blacklist")
+        _tick(progress, 4)
+        links = _check_links(tables["loan_links"], region, loans)
+        tables.drop("loan_links")
+        _tick(progress, 5)
+        shares = _check_sharing(tables["sharing"], keys)
+        tables.drop("sharing")
     codes = _phone_codes(periods, loans, links, entries)
     _tick(progress, 6)
     columns = _assemble(keys, periods, loans, links, entries, shares, codes, extra)
@@ -594,22 +593,50 @@ class _Tables:
     """The tables of the contract (None: missing), each read when first asked for and
     held until :meth:`drop` (then the memory of its columns that no check kept goes
     back to the system). Every table is asked for by some check, so a
-    folder falls back on an unusual file whichever table holds it."""
+    folder falls back on an unusual file whichever table holds it.
+
+    While a table is checked, the next one of the contract's order (``TABLES``) not read
+    yet is read on a thread of its own (one table ahead, at most): Arrow reads without
+    holding the interpreter, so the read and the check share the cores. Use it in a ``with`` block: on leaving,
+    a read still under way is waited for (or dropped, if it had not begun)."""
 
     def __init__(self, folder: Path, progress: Progress | None) -> None:
         self._folder, self._progress = folder, progress
         self._held: dict[str, pa.Table | None] = {}
         self._read = 0
+        self._started: set[str] = set()  # every table whose read began
+        self._ahead: dict[str, Future[pa.Table | None]] = {}
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="spillover-read-ahead")
+
+    def __enter__(self) -> _Tables:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._reader.shutdown(wait=True, cancel_futures=True)
 
     def __getitem__(self, name: str) -> pa.Table | None:
         if name not in self._held:
             if self._progress:
                 self._progress("read", self._read, len(TABLES))
-            self._held[name] = _read(self._folder, name)
+            ahead = self._ahead.pop(name, None)
+            self._started.add(name)
+            self._held[name] = ahead.result() if ahead else _read(self._folder, name)
             self._read += 1
             if self._progress and self._read == len(TABLES):
                 self._progress("read", self._read, len(TABLES))
+            self._read_next()
         return self._held[name]
+
+    def _read_next(self) -> None:
+        """Start reading the first table of ``TABLES`` not read yet, unless a read ahead
+        is under way."""
+        if self._ahead:
+            return
+        for name in TABLES:
+            if name not in self._started:
+                self._started.add(name)
+                self._ahead[name] = self._reader.submit(_read, self._folder, name)
+                return
 
     def drop(self, *names: str) -> None:
         """Forget the tables ``names`` (checked), and give their memory back."""

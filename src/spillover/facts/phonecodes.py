@@ -110,6 +110,47 @@ def _fixed_keys(values: pa.Array) -> np.ndarray | None:
     return keys
 
 
+def _distinct_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct :func:`phone_keys` of ``keys`` (none negative), sorted, and each
+    key's index among them.
+
+    Numbers of one width (a usual folder: every key ends in the same digit count) lie
+    a whole number of steps apart (one step: the last digit's place); when the steps
+    from the lowest key and the row number fit one int64 together, one sort of those
+    packed values (numpy's SIMD sort) finds both, several times faster than hashing
+    the keys. Any other set of keys: Arrow's dictionary encoding, then a sort of the
+    distinct keys only.
+
+    >>> distinct, codes = _distinct_codes(phone_keys(pa.array(["+862", "+861", "+862"])))
+    >>> [phone_text(int(k)) for k in distinct], codes.tolist()
+    (['+861', '+862'], [1, 0, 1])
+    """
+    rows = len(keys)
+    if rows:
+        count = int(keys[0]) % 16
+        if bool((keys % 16 == count).all()):
+            step = 16 * 10 ** (_E164_DIGITS - count)
+            lowest = int(keys.min())
+            packed = (keys - lowest) // step
+            bits = (rows - 1).bit_length()
+            if int(packed.max()).bit_length() + bits <= 62:
+                packed <<= bits
+                packed |= np.arange(rows, dtype=np.int64)
+                packed.sort()
+                row = packed & ((1 << bits) - 1)
+                packed >>= bits
+                new = np.empty(rows, dtype=bool)
+                new[0] = True
+                np.not_equal(packed[1:], packed[:-1], out=new[1:])
+                codes = np.empty(rows, dtype=np.int64)
+                codes[row] = np.cumsum(new) - 1
+                return packed[new] * step + lowest, codes
+    encoded = pc.dictionary_encode(pa.array(keys))
+    distinct = encoded.dictionary.to_numpy()
+    order = np.argsort(distinct)
+    return distinct[order], csr.rank(order)[encoded.indices.to_numpy()]
+
+
 def _true(mask: pa.Array) -> bool:
     """Every value true (an empty column counts as true)."""
     return pc.all(mask).as_py() in (True, None)
@@ -149,12 +190,9 @@ class PhoneCodes:
             texts = sorted_unique(*(string_array(c) for c in columns))
             universe = np.arange(len(texts), dtype=np.int64)
             return cls(universe, texts), [codes_in(texts, c) for c in columns]
-        encoded = pc.dictionary_encode(pa.array(every))
-        distinct = encoded.dictionary.to_numpy()
-        order = np.argsort(distinct)
-        codes = csr.rank(order)[encoded.indices.to_numpy()]
+        distinct, codes = _distinct_codes(every)
         bounds = np.cumsum([0, *(len(k) for k in keys)])
-        return cls(distinct[order]), [codes[a:b] for a, b in pairwise(bounds)]
+        return cls(distinct), [codes[a:b] for a, b in pairwise(bounds)]
 
     def codes(self, numbers: np.ndarray | pa.Array) -> np.ndarray:
         """The code of each number, -1 where it is not one of these."""
