@@ -597,8 +597,9 @@ class _Tables:
 
     While a table is checked, the next one of the contract's order (``TABLES``) not read
     yet is read on a thread of its own (one table ahead, at most): Arrow reads without
-    holding the interpreter, so the read and the check share the cores. Use it in a ``with`` block: on leaving,
-    a read still under way is waited for (or dropped, if it had not begun)."""
+    holding the interpreter, so the read and the check share the cores. Use it in a
+    ``with`` block: on leaving, a read still under way is waited for (or dropped, if it
+    had not begun)."""
 
     def __init__(self, folder: Path, progress: Progress | None) -> None:
         self._folder, self._progress = folder, progress
