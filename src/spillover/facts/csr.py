@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gather", "ptr", "ranges", "rank", "recode", "stable_order"]
+__all__ = ["gather", "ptr", "ranges", "rank", "recode", "sorted_packed", "stable_order"]
 
 
 def ptr(node: np.ndarray, n: int) -> np.ndarray:
@@ -57,17 +57,35 @@ def recode(ranks: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.where(rows >= 0, np.append(ranks, -1)[rows], -1)
 
 
-def stable_order(codes: np.ndarray, n: int) -> np.ndarray:
-    """``np.argsort(codes, kind="stable")`` for codes in -1..n-1, int64: rows by code,
-    rows of one code in their order. When code and row number fit one int64 together
-    (``(code + 1) << bits | row``), one sort of those values (a SIMD sort where numpy has
-    one: several times faster than a stable argsort of the codes), else the argsort."""
+def sorted_packed(codes: np.ndarray, n: int) -> tuple[np.ndarray, int] | None:
+    """``(code + 1) << bits | row`` of each row of ``codes`` (codes in -1..n-1), sorted by
+    one sort of those values (a SIMD sort where numpy has one), and ``bits``: rows by
+    code, rows of one code in their order. None when code and row number do not fit
+    one int64 together. :func:`stable_order` keeps the rows; the phone codes
+    (:mod:`spillover.facts.phonecodes`) the codes as well.
+
+    >>> packed, bits = sorted_packed(np.array([2, 0, 2, -1]), 3)
+    >>> (packed >> bits).tolist(), (packed & ((1 << bits) - 1)).tolist()
+    ([0, 1, 3, 3], [3, 1, 0, 2])
+    """
     rows = len(codes)
     bits = max(rows - 1, 0).bit_length()
     if n.bit_length() + bits > 62:
-        return np.argsort(codes, kind="stable").astype(np.int64, copy=False)
+        return None
     packed = (np.asarray(codes, dtype=np.int64) + 1) << bits
     packed |= np.arange(rows, dtype=np.int64)
     packed.sort()
+    return packed, bits
+
+
+def stable_order(codes: np.ndarray, n: int) -> np.ndarray:
+    """``np.argsort(codes, kind="stable")`` for codes in -1..n-1, int64: rows by code,
+    rows of one code in their order. When code and row number fit one int64 together,
+    the rows of :func:`sorted_packed` (several times faster than a stable argsort of the
+    codes), else the argsort."""
+    found = sorted_packed(codes, n)
+    if found is None:
+        return np.argsort(codes, kind="stable").astype(np.int64, copy=False)
+    packed, bits = found
     packed &= (1 << bits) - 1
     return packed

@@ -117,34 +117,32 @@ def _distinct_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Numbers of one width (a usual folder: every key ends in the same digit count) lie
     a whole number of steps apart (one step: the last digit's place); when the steps
     from the lowest key and the row number fit one int64 together, one sort of those
-    packed values (numpy's SIMD sort) finds both, in about half the time of hashing
-    the keys (docs/benchmarks.md, session 47). Any other set of keys: Arrow's dictionary
-    encoding, then a sort of the distinct keys only.
+    packed (:func:`~spillover.facts.csr.sorted_packed`, numpy's SIMD sort) finds both,
+    in about half the time of hashing the keys (docs/benchmarks.md, session 47). Any
+    other set of keys: Arrow's dictionary encoding, then a sort of the distinct keys
+    only.
 
     >>> distinct, codes = _distinct_codes(phone_keys(pa.array(["+862", "+861", "+862"])))
     >>> [phone_text(int(k)) for k in distinct], codes.tolist()
     (['+861', '+862'], [1, 0, 1])
     """
     rows = len(keys)
-    if rows:
-        count = int(keys[0]) % 16
-        if bool((keys % 16 == count).all()):
-            step = 16 * 10 ** (_E164_DIGITS - count)
-            lowest = int(keys.min())
-            packed = (keys - lowest) // step
-            bits = (rows - 1).bit_length()
-            if int(packed.max()).bit_length() + bits <= 62:
-                packed <<= bits
-                packed |= np.arange(rows, dtype=np.int64)
-                packed.sort()
-                row = packed & ((1 << bits) - 1)
-                packed >>= bits
-                new = np.empty(rows, dtype=bool)
-                new[0] = True
-                np.not_equal(packed[1:], packed[:-1], out=new[1:])
-                codes = np.empty(rows, dtype=np.int64)
-                codes[row] = np.cumsum(new) - 1
-                return packed[new] * step + lowest, codes
+    count = int(keys[0]) % 16 if rows else 0
+    if rows and bool((keys % 16 == count).all()):
+        step = 16 * 10 ** (_E164_DIGITS - count)
+        lowest = int(keys.min())
+        steps = (keys - lowest) // step
+        found = csr.sorted_packed(steps, int(steps.max()) + 1)
+        if found is not None:
+            packed, bits = found
+            row = packed & ((1 << bits) - 1)
+            packed >>= bits  # the steps + 1, sorted
+            new = np.empty(rows, dtype=bool)
+            new[0] = True
+            np.not_equal(packed[1:], packed[:-1], out=new[1:])
+            codes = np.empty(rows, dtype=np.int64)
+            codes[row] = np.cumsum(new) - 1
+            return (packed[new] - 1) * step + lowest, codes
     encoded = pc.dictionary_encode(pa.array(keys))
     distinct = encoded.dictionary.to_numpy()
     order = np.argsort(distinct)
